@@ -1,0 +1,507 @@
+//! The catalogue: data categories, purposes, channels, recipients, notices and collection points,
+//! applied as one document ("catalogue as code") and validated as a whole.
+//!
+//! Parsing accepts YAML or JSON and rejects unknown fields, so a typo never silently changes meaning.
+//! Validation collects every problem with its path instead of stopping at the first.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::ids::{Key, parent_key};
+use crate::ledger::{Action, Scope};
+
+/// The default catalogue installed on first start.
+pub const DEFAULT_CATALOG_YAML: &str = include_str!("default_catalog.yaml");
+
+/// The legal basis of a purpose (GDPR Art. 6(1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    Consent,
+    Contract,
+    LegitimateInterest,
+    LegalObligation,
+    VitalInterest,
+    PublicTask,
+}
+
+impl Basis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Consent => "consent",
+            Basis::Contract => "contract",
+            Basis::LegitimateInterest => "legitimate_interest",
+            Basis::LegalObligation => "legal_obligation",
+            Basis::VitalInterest => "vital_interest",
+            Basis::PublicTask => "public_task",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataCategory {
+    pub key: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpv: Option<String>,
+    /// A special category of personal data (GDPR Art. 9).
+    #[serde(default)]
+    pub sensitive: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Purpose {
+    pub key: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub basis: Basis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpv: Option<String>,
+    /// Selling or sharing personal data (CCPA); Global Privacy Control opts out of these.
+    #[serde(default)]
+    pub sale_or_sharing: bool,
+    /// Data categories the purpose uses. Empty: not limited by category.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Channels the purpose may use. Empty: not limited by channel.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Recipients of the data. Empty: not limited by recipient.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// The notice a person is shown; required when the basis is consent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    pub key: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientKind {
+    Controller,
+    Processor,
+    ThirdParty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    pub key: String,
+    pub name: String,
+    pub kind: RecipientKind,
+    /// A downstream system that must learn of every change.
+    #[serde(default)]
+    pub downstream: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    pub key: String,
+    pub title: String,
+    pub language: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The exact text shown to a person. Its SHA-256 identifies the notice version.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionPoint {
+    pub key: String,
+    pub name: String,
+    pub kind: CollectionPointKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionPointKind {
+    WebForm,
+    AppScreen,
+    DeviceSetup,
+    VoicePrompt,
+    PreferenceCentre,
+    InStore,
+    Api,
+}
+
+/// The catalogue as written by its authors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogDocument {
+    #[serde(default)]
+    pub data_categories: Vec<DataCategory>,
+    #[serde(default)]
+    pub purposes: Vec<Purpose>,
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+    #[serde(default)]
+    pub recipients: Vec<Recipient>,
+    #[serde(default)]
+    pub notices: Vec<Notice>,
+    #[serde(default)]
+    pub collection_points: Vec<CollectionPoint>,
+}
+
+/// A document that could not be read at all (syntax, wrong types, unknown fields).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+/// One thing wrong with a document that parsed, with the path of the offending value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl CatalogDocument {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ParseError> {
+        serde_json::from_slice(bytes).map_err(|e| ParseError(e.to_string()))
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self, ParseError> {
+        serde_norway::from_str(text).map_err(|e| ParseError(e.to_string()))
+    }
+
+    /// The default catalogue shipped with Consentry.
+    pub fn default_catalog() -> Self {
+        // The file is ours and covered by a test, so a failure here is a build defect, not an input error.
+        #[allow(clippy::expect_used)]
+        Self::from_yaml(DEFAULT_CATALOG_YAML).expect("the built-in default catalogue parses")
+    }
+}
+
+/// The SHA-256 of a notice's exact text, lowercase hex: the identity of one notice version.
+pub fn notice_sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// A validated catalogue with look-ups by key. Only [`Catalog::validate`] builds one.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    doc: CatalogDocument,
+    categories: HashMap<String, usize>,
+    purposes: HashMap<String, usize>,
+    channels: HashMap<String, usize>,
+    recipients: HashMap<String, usize>,
+    notices: HashMap<String, usize>,
+    collection_points: HashMap<String, usize>,
+}
+
+fn index_of<T>(items: &[T], key: impl Fn(&T) -> &str) -> HashMap<String, usize> {
+    items.iter().enumerate().map(|(i, item)| (key(item).to_owned(), i)).collect()
+}
+
+impl Catalog {
+    /// Checks the whole document and either returns it ready for use or lists every problem.
+    pub fn validate(doc: CatalogDocument) -> Result<Self, Vec<CatalogProblem>> {
+        let mut problems = Vec::new();
+        let mut push = |path: String, message: String| problems.push(CatalogProblem { path, message });
+
+        fn keys_of<'a>(
+            list: &'a str,
+            keys: impl Iterator<Item = &'a str>,
+            hierarchical: bool,
+            push: &mut impl FnMut(String, String),
+        ) -> HashSet<&'a str> {
+            let mut seen = HashSet::new();
+            let keys: Vec<&str> = keys.collect();
+            for (i, key) in keys.iter().enumerate() {
+                if let Err(e) = Key::validate(key) {
+                    push(format!("{list}[{i}].key"), format!("invalid key {key:?}: {e}"));
+                }
+                if !seen.insert(*key) {
+                    push(format!("{list}[{i}].key"), format!("duplicate key {key:?}"));
+                }
+            }
+            if hierarchical {
+                for (i, key) in keys.iter().enumerate() {
+                    if let Some(parent) = parent_key(key) {
+                        if !seen.contains(parent) {
+                            push(
+                                format!("{list}[{i}].key"),
+                                format!("{key:?} lies under {parent:?}, which is not defined"),
+                            );
+                        }
+                    }
+                }
+            }
+            seen
+        }
+
+        let categories =
+            keys_of("data_categories", doc.data_categories.iter().map(|c| c.key.as_str()), true, &mut push);
+        keys_of("purposes", doc.purposes.iter().map(|p| p.key.as_str()), true, &mut push);
+        let channels = keys_of("channels", doc.channels.iter().map(|c| c.key.as_str()), false, &mut push);
+        let recipients =
+            keys_of("recipients", doc.recipients.iter().map(|r| r.key.as_str()), false, &mut push);
+        let notices = keys_of("notices", doc.notices.iter().map(|n| n.key.as_str()), false, &mut push);
+        keys_of(
+            "collection_points",
+            doc.collection_points.iter().map(|c| c.key.as_str()),
+            false,
+            &mut push,
+        );
+
+        for (i, c) in doc.data_categories.iter().enumerate() {
+            if c.name.trim().is_empty() {
+                push(format!("data_categories[{i}].name"), "must not be empty".into());
+            }
+        }
+        for (i, p) in doc.purposes.iter().enumerate() {
+            if p.name.trim().is_empty() {
+                push(format!("purposes[{i}].name"), "must not be empty".into());
+            }
+            let refs: [(&str, &[String], &HashSet<&str>, &str); 3] = [
+                ("categories", &p.categories, &categories, "data category"),
+                ("channels", &p.channels, &channels, "channel"),
+                ("recipients", &p.recipients, &recipients, "recipient"),
+            ];
+            for (field, list, known, what) in refs {
+                for (j, key) in list.iter().enumerate() {
+                    if !known.contains(key.as_str()) {
+                        push(format!("purposes[{i}].{field}[{j}]"), format!("unknown {what} {key:?}"));
+                    }
+                }
+            }
+            match (&p.notice, p.basis) {
+                (Some(n), _) if !notices.contains(n.as_str()) => {
+                    push(format!("purposes[{i}].notice"), format!("unknown notice {n:?}"));
+                }
+                (None, Basis::Consent) => push(
+                    format!("purposes[{i}].notice"),
+                    format!("purpose {:?} has basis consent and so needs a notice", p.key),
+                ),
+                _ => {}
+            }
+        }
+        for (i, n) in doc.notices.iter().enumerate() {
+            if n.text.trim().is_empty() {
+                push(format!("notices[{i}].text"), "must not be empty".into());
+            }
+            if n.title.trim().is_empty() {
+                push(format!("notices[{i}].title"), "must not be empty".into());
+            }
+            if n.language.trim().is_empty() {
+                push(format!("notices[{i}].language"), "must not be empty".into());
+            }
+        }
+
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            categories: index_of(&doc.data_categories, |c| &c.key),
+            purposes: index_of(&doc.purposes, |p| &p.key),
+            channels: index_of(&doc.channels, |c| &c.key),
+            recipients: index_of(&doc.recipients, |r| &r.key),
+            notices: index_of(&doc.notices, |n| &n.key),
+            collection_points: index_of(&doc.collection_points, |c| &c.key),
+            doc,
+        })
+    }
+
+    pub fn document(&self) -> &CatalogDocument {
+        &self.doc
+    }
+
+    pub fn category(&self, key: &str) -> Option<&DataCategory> {
+        self.categories.get(key).map(|&i| &self.doc.data_categories[i])
+    }
+
+    pub fn purpose(&self, key: &str) -> Option<&Purpose> {
+        self.purposes.get(key).map(|&i| &self.doc.purposes[i])
+    }
+
+    pub fn channel(&self, key: &str) -> Option<&Channel> {
+        self.channels.get(key).map(|&i| &self.doc.channels[i])
+    }
+
+    pub fn recipient(&self, key: &str) -> Option<&Recipient> {
+        self.recipients.get(key).map(|&i| &self.doc.recipients[i])
+    }
+
+    pub fn notice(&self, key: &str) -> Option<&Notice> {
+        self.notices.get(key).map(|&i| &self.doc.notices[i])
+    }
+
+    pub fn collection_point(&self, key: &str) -> Option<&CollectionPoint> {
+        self.collection_points.get(key).map(|&i| &self.doc.collection_points[i])
+    }
+
+    /// Whether `key` is `ancestor` or lies under it in the category hierarchy.
+    pub fn category_within(key: &str, ancestor: &str) -> bool {
+        key == ancestor
+            || (key.len() > ancestor.len()
+                && key.starts_with(ancestor)
+                && key.as_bytes()[ancestor.len()] == b'.')
+    }
+
+    /// Checks one requested consent change against the catalogue: known purpose, an action that fits the
+    /// purpose's legal basis, and a scope inside what the purpose declares.
+    pub fn check_change(&self, purpose: &str, action: Action, scope: &Scope) -> Result<(), ChangeError> {
+        let p = self.purpose(purpose).ok_or(ChangeError::UnknownPurpose)?;
+        if p.basis != Basis::Consent && !matches!(action, Action::Object | Action::Restrict) {
+            return Err(ChangeError::ActionNotForBasis { basis: p.basis });
+        }
+        if matches!(action, Action::Expire) {
+            return Err(ChangeError::SystemOnlyAction);
+        }
+        for c in &scope.categories {
+            if self.category(c).is_none() {
+                return Err(ChangeError::UnknownCategory(c.clone()));
+            }
+            if !p.categories.is_empty() && !p.categories.iter().any(|d| Self::category_within(c, d)) {
+                return Err(ChangeError::OutsidePurpose { field: "categories", key: c.clone() });
+            }
+        }
+        for ch in &scope.channels {
+            if self.channel(ch).is_none() {
+                return Err(ChangeError::UnknownChannel(ch.clone()));
+            }
+            if !p.channels.is_empty() && !p.channels.contains(ch) {
+                return Err(ChangeError::OutsidePurpose { field: "channels", key: ch.clone() });
+            }
+        }
+        for r in &scope.recipients {
+            if self.recipient(r).is_none() {
+                return Err(ChangeError::UnknownRecipient(r.clone()));
+            }
+            if !p.recipients.is_empty() && !p.recipients.contains(r) {
+                return Err(ChangeError::OutsidePurpose { field: "recipients", key: r.clone() });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a requested consent change does not fit the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    #[error("unknown purpose")]
+    UnknownPurpose,
+    #[error("unknown data category {0:?}")]
+    UnknownCategory(String),
+    #[error("unknown channel {0:?}")]
+    UnknownChannel(String),
+    #[error("unknown recipient {0:?}")]
+    UnknownRecipient(String),
+    #[error("the purpose's legal basis is {}; only `object` and `restrict` apply to it", basis.as_str())]
+    ActionNotForBasis { basis: Basis },
+    #[error("`expire` is recorded by Consentry itself when a grant lapses")]
+    SystemOnlyAction,
+    #[error("{key:?} is not among the {field} the purpose declares")]
+    OutsidePurpose { field: &'static str, key: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems_of(yaml: &str) -> Vec<CatalogProblem> {
+        let doc = CatalogDocument::from_yaml(yaml).expect("parses");
+        Catalog::validate(doc).err().unwrap_or_default()
+    }
+
+    #[test]
+    fn default_catalogue_is_valid_and_complete() {
+        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
+        for c in [
+            "user.contact.email",
+            "user.contact.phone",
+            "user.contact.address",
+            "user.demographic.date_of_birth",
+            "user.biometric.voice",
+            "user.location.precise",
+            "user.device.telemetry",
+            "user.behavior.purchase_history",
+        ] {
+            let cat = catalog.category(c).unwrap_or_else(|| panic!("category {c}"));
+            assert!(cat.dpv.is_some(), "{c} names its DPV term");
+        }
+        assert!(catalog.category("user.biometric.voice").is_some_and(|c| c.sensitive));
+        for (p, basis) in [
+            ("service.provision", Basis::Contract),
+            ("service.improvement", Basis::LegitimateInterest),
+            ("marketing.direct", Basis::Consent),
+            ("marketing.personalised_offers", Basis::Consent),
+            ("analytics", Basis::Consent),
+            ("third_party.sharing", Basis::Consent),
+        ] {
+            let purpose = catalog.purpose(p).unwrap_or_else(|| panic!("purpose {p}"));
+            assert_eq!(purpose.basis, basis, "{p}");
+            assert!(purpose.dpv.is_some(), "{p} names its DPV term");
+            if basis == Basis::Consent {
+                assert_eq!(purpose.notice.as_deref(), Some(p), "notice keyed like its purpose");
+            }
+        }
+        assert!(catalog.purpose("third_party.sharing").is_some_and(|p| p.sale_or_sharing));
+        for ch in ["email", "sms", "push", "in_app", "on_device", "voice", "postal", "phone"] {
+            assert!(catalog.channel(ch).is_some(), "channel {ch}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_path() {
+        let problems = problems_of(
+            r#"
+data_categories:
+  - {key: user.contact, name: Contact}
+  - {key: User, name: Bad}
+  - {key: user.contact, name: Dup}
+purposes:
+  - {key: marketing, name: M, basis: consent}
+  - {key: analytics, name: A, basis: consent, notice: nope, channels: [pigeon], categories: [user.x]}
+channels: []
+"#,
+        );
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"data_categories[0].key"), "unknown parent: {paths:?}");
+        assert!(paths.contains(&"data_categories[1].key"), "bad syntax: {paths:?}");
+        assert!(paths.contains(&"data_categories[2].key"), "duplicate: {paths:?}");
+        assert!(paths.contains(&"purposes[0].notice"), "consent without notice: {paths:?}");
+        assert!(paths.contains(&"purposes[1].notice"), "unknown notice: {paths:?}");
+        assert!(paths.contains(&"purposes[1].channels[0]"), "unknown channel: {paths:?}");
+        assert!(paths.contains(&"purposes[1].categories[0]"), "unknown category: {paths:?}");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = CatalogDocument::from_yaml("purposes:\n  - {key: a, name: A, basis: contract, chanels: []}\n");
+        assert!(err.is_err());
+        assert!(CatalogDocument::from_json(br#"{"purposess": []}"#).is_err());
+    }
+
+    #[test]
+    fn category_hierarchy() {
+        assert!(Catalog::category_within("user.contact.email", "user.contact"));
+        assert!(Catalog::category_within("user.contact", "user.contact"));
+        assert!(!Catalog::category_within("user.contactless", "user.contact"));
+        assert!(!Catalog::category_within("user", "user.contact"));
+    }
+
+    #[test]
+    fn notice_hash_is_sha256_hex() {
+        assert_eq!(
+            notice_sha256("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,623 @@
+//! The decision engine: answers "may we use this data for this purpose, through this channel, now?" from
+//! memory, in well under a microsecond, without I/O and without allocating.
+//!
+//! # State
+//!
+//! For each subject the engine keeps the latest statement per *(purpose, exact scope)*: a later event with
+//! the same purpose and scope replaces an earlier one, anything else accumulates. Applying events is
+//! commutative (the higher ledger sequence number wins), so events may be applied in any order and more
+//! than once, which keeps several nodes and concurrent writers simple.
+//!
+//! # Rules
+//!
+//! * Default deny: an unknown subject, or a consent purpose with no covering grant, is denied.
+//! * A statement on a purpose also speaks for every purpose under it (`marketing` covers
+//!   `marketing.direct`). A statement on a data category also speaks for the categories under it.
+//! * A grant covers a query when its scope includes the query's category, channel and recipient; an empty
+//!   scope list covers that whole dimension. A query that leaves a dimension out asks about all of it, so
+//!   only a grant unscoped in that dimension covers it.
+//! * A negative statement (deny, withdraw, object, restrict, expire) applies to a query when its scope
+//!   overlaps it. It blocks a grant it applies to when it is *later* than the grant, or *more specific*:
+//!   on a purpose under the grant's purpose, or on the same purpose with a strictly narrower scope. So a
+//!   later withdraw always wins, and a specific deny wins over a broader grant whenever it was given.
+//! * A grant past its `expires_at` does not count; when nothing else decides, the answer is `expired`.
+//! * The query must fit what the purpose declares in the catalogue (its categories, channels, recipients);
+//!   otherwise the answer is `not_covered`.
+//! * A purpose whose basis is not consent is allowed (`basis_contract`, ...) unless an `object` or
+//!   `restrict` statement applies to it.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{PoisonError, RwLock};
+
+use hashbrown::HashTable;
+use serde::Serialize;
+
+use crate::catalog::{Basis, Catalog};
+use crate::ids::parent_key;
+use crate::ledger::{ACTOR_GPC, Action, Event};
+use crate::time::Timestamp;
+
+/// Why a check came out as it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Granted,
+    BasisContract,
+    BasisLegitimateInterest,
+    BasisLegalObligation,
+    BasisVitalInterest,
+    BasisPublicTask,
+    NoConsent,
+    Withdrawn,
+    Denied,
+    Expired,
+    Objected,
+    Restricted,
+    NotCovered,
+    GpcOptOut,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 14] = [
+        Reason::Granted,
+        Reason::BasisContract,
+        Reason::BasisLegitimateInterest,
+        Reason::BasisLegalObligation,
+        Reason::BasisVitalInterest,
+        Reason::BasisPublicTask,
+        Reason::NoConsent,
+        Reason::Withdrawn,
+        Reason::Denied,
+        Reason::Expired,
+        Reason::Objected,
+        Reason::Restricted,
+        Reason::NotCovered,
+        Reason::GpcOptOut,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Granted => "granted",
+            Reason::BasisContract => "basis_contract",
+            Reason::BasisLegitimateInterest => "basis_legitimate_interest",
+            Reason::BasisLegalObligation => "basis_legal_obligation",
+            Reason::BasisVitalInterest => "basis_vital_interest",
+            Reason::BasisPublicTask => "basis_public_task",
+            Reason::NoConsent => "no_consent",
+            Reason::Withdrawn => "withdrawn",
+            Reason::Denied => "denied",
+            Reason::Expired => "expired",
+            Reason::Objected => "objected",
+            Reason::Restricted => "restricted",
+            Reason::NotCovered => "not_covered",
+            Reason::GpcOptOut => "gpc_opt_out",
+        }
+    }
+
+    fn for_basis(basis: Basis) -> Self {
+        match basis {
+            Basis::Consent => Reason::Granted,
+            Basis::Contract => Reason::BasisContract,
+            Basis::LegitimateInterest => Reason::BasisLegitimateInterest,
+            Basis::LegalObligation => Reason::BasisLegalObligation,
+            Basis::VitalInterest => Reason::BasisVitalInterest,
+            Basis::PublicTask => Reason::BasisPublicTask,
+        }
+    }
+}
+
+/// The answer to a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+    /// Ledger sequence number of the event the answer rests on, if any.
+    pub event_seq: Option<u64>,
+}
+
+impl Decision {
+    const fn deny(reason: Reason, event_seq: Option<u64>) -> Self {
+        Self { allowed: false, reason, event_seq }
+    }
+}
+
+/// One question to the engine. Borrowed strings: a check allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query<'a> {
+    pub subject: &'a str,
+    pub purpose: &'a str,
+    pub category: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub recipient: Option<&'a str>,
+}
+
+/// A query that names something the catalogue does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("unknown purpose")]
+    UnknownPurpose,
+    #[error("unknown data category")]
+    UnknownCategory,
+    #[error("unknown channel")]
+    UnknownChannel,
+    #[error("unknown recipient")]
+    UnknownRecipient,
+}
+
+/// The engine cannot represent more distinct purposes than this (a catalogue has dozens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many distinct purposes, categories, channels, recipients or scopes for the engine")]
+pub struct CapacityError;
+
+const FLAG_GPC: u8 = 1;
+
+/// One remembered statement. Kept at 24 bytes: the engine holds millions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stmt {
+    seq: u64,
+    /// Microseconds since the epoch; `i64::MAX` when the statement does not expire.
+    expires_at: i64,
+    scope: u32,
+    purpose: u16,
+    action: Action,
+    flags: u8,
+}
+
+#[derive(Debug)]
+struct Slot {
+    subject: Box<str>,
+    stmts: Box<[Stmt]>,
+}
+
+/// Interned scope: sorted symbol ids per dimension; empty means the whole dimension.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct ScopeDef {
+    categories: Box<[u32]>,
+    channels: Box<[u32]>,
+    recipients: Box<[u32]>,
+}
+
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |n| n)
+    }
+}
+
+#[derive(Debug)]
+struct PurposeInfo {
+    basis: Basis,
+    /// The purpose itself and then its ancestors, each with its depth (0 at the top).
+    chain: Box<[(u16, u8)]>,
+    categories: Box<[u32]>,
+    channels: Box<[u32]>,
+    recipients: Box<[u32]>,
+}
+
+/// The current catalogue, compiled to symbol ids.
+#[derive(Debug, Default)]
+struct Compiled {
+    purposes: Vec<Option<PurposeInfo>>,
+    /// Per category symbol: itself and its ancestors.
+    categories: Vec<Option<Box<[u32]>>>,
+    channels: Vec<bool>,
+    recipients: Vec<bool>,
+    sale_or_sharing: Vec<u16>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    purposes: Interner,
+    categories: Interner,
+    channels: Interner,
+    recipients: Interner,
+    scopes: Vec<ScopeDef>,
+    scope_ids: HashMap<ScopeDef, u32>,
+    compiled: Compiled,
+}
+
+/// The in-memory consent state of every subject, and the rules that decide on it.
+#[derive(Debug)]
+pub struct Engine {
+    shared: RwLock<Shared>,
+    shards: Box<[RwLock<HashTable<Slot>>]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const SHARDS: usize = 64;
+
+/// The resolved dimensions of a query.
+struct Resolved<'s> {
+    /// The query's category and its ancestors.
+    category: Option<&'s [u32]>,
+    channel: Option<u32>,
+    recipient: Option<u32>,
+}
+
+impl Engine {
+    pub fn new() -> Self {
+        Self {
+            shared: RwLock::default(),
+            shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// Installs a catalogue version. Statements already held keep their meaning: symbols never change.
+    pub fn set_catalog(&self, catalog: &Catalog) -> Result<(), CapacityError> {
+        let mut shared = self.shared.write().unwrap_or_else(PoisonError::into_inner);
+        let shared = &mut *shared;
+        let doc = catalog.document();
+        let mut compiled = Compiled::default();
+
+        for c in &doc.data_categories {
+            let mut chain = vec![shared.categories.intern(&c.key)];
+            let mut key = c.key.as_str();
+            while let Some(parent) = parent_key(key) {
+                chain.push(shared.categories.intern(parent));
+                key = parent;
+            }
+            let id = chain[0] as usize;
+            if compiled.categories.len() <= id {
+                compiled.categories.resize(id + 1, None);
+            }
+            compiled.categories[id] = Some(chain.into());
+        }
+        for ch in &doc.channels {
+            let id = shared.channels.intern(&ch.key) as usize;
+            if compiled.channels.len() <= id {
+                compiled.channels.resize(id + 1, false);
+            }
+            compiled.channels[id] = true;
+        }
+        for r in &doc.recipients {
+            let id = shared.recipients.intern(&r.key) as usize;
+            if compiled.recipients.len() <= id {
+                compiled.recipients.resize(id + 1, false);
+            }
+            compiled.recipients[id] = true;
+        }
+        for p in &doc.purposes {
+            let mut chain = Vec::new();
+            let mut key = Some(p.key.as_str());
+            while let Some(k) = key {
+                let id = u16::try_from(shared.purposes.intern(k)).map_err(|_| CapacityError)?;
+                chain.push(id);
+                key = parent_key(k);
+            }
+            let top = chain.len() - 1;
+            let chain: Box<[(u16, u8)]> =
+                chain.iter().enumerate().map(|(i, &id)| (id, (top - i) as u8)).collect();
+            let sym = |i: &mut Interner, list: &[String]| -> Box<[u32]> {
+                list.iter().map(|k| i.intern(k)).collect()
+            };
+            let info = PurposeInfo {
+                basis: p.basis,
+                categories: sym(&mut shared.categories, &p.categories),
+                channels: sym(&mut shared.channels, &p.channels),
+                recipients: sym(&mut shared.recipients, &p.recipients),
+                chain,
+            };
+            let id = info.chain[0].0;
+            if p.sale_or_sharing {
+                compiled.sale_or_sharing.push(id);
+            }
+            let idx = usize::from(id);
+            if compiled.purposes.len() <= idx {
+                compiled.purposes.resize_with(idx + 1, || None);
+            }
+            compiled.purposes[idx] = Some(info);
+        }
+        shared.compiled = compiled;
+        Ok(())
+    }
+
+    fn shard_of(&self, subject: &str) -> (u64, &RwLock<HashTable<Slot>>) {
+        let hash = self.hasher.hash_one(subject);
+        // The low bits pick the bucket inside a shard's table; use high bits for the shard.
+        let shard = (hash >> 58) as usize % SHARDS;
+        (hash, &self.shards[shard])
+    }
+
+    /// Applies one placed ledger event of `subject`. Idempotent and commutative.
+    pub fn apply(&self, subject: &str, event: &Event) -> Result<(), CapacityError> {
+        let (purpose, scope) = self.intern_event(event)?;
+        let stmt = Stmt {
+            seq: event.seq,
+            expires_at: event.expires_at.map_or(i64::MAX, Timestamp::micros),
+            scope,
+            purpose,
+            action: event.action,
+            flags: if event.actor == ACTOR_GPC { FLAG_GPC } else { 0 },
+        };
+        let (hash, shard) = self.shard_of(subject);
+        let mut table = shard.write().unwrap_or_else(PoisonError::into_inner);
+        let hasher = &self.hasher;
+        match table.find_mut(hash, |s| &*s.subject == subject) {
+            Some(slot) => {
+                match slot.stmts.iter_mut().find(|s| s.purpose == purpose && s.scope == scope) {
+                    Some(existing) if existing.seq >= stmt.seq => {}
+                    Some(existing) => *existing = stmt,
+                    None => {
+                        let mut stmts = std::mem::take(&mut slot.stmts).into_vec();
+                        stmts.push(stmt);
+                        slot.stmts = stmts.into_boxed_slice();
+                    }
+                }
+            }
+            None => {
+                table.insert_unique(
+                    hash,
+                    Slot { subject: subject.into(), stmts: Box::new([stmt]) },
+                    |s| hasher.hash_one(&*s.subject),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn intern_event(&self, event: &Event) -> Result<(u16, u32), CapacityError> {
+        {
+            let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(found) = Self::lookup_event(&shared, event) {
+                return Ok(found);
+            }
+        }
+        let mut shared = self.shared.write().unwrap_or_else(PoisonError::into_inner);
+        let purpose = u16::try_from(shared.purposes.intern(&event.purpose)).map_err(|_| CapacityError)?;
+        let ids = |i: &mut Interner, list: &[String]| -> Box<[u32]> {
+            let mut v: Vec<u32> = list.iter().map(|k| i.intern(k)).collect();
+            v.sort_unstable();
+            v.dedup();
+            v.into()
+        };
+        let def = ScopeDef {
+            categories: ids(&mut shared.categories, &event.scope.categories),
+            channels: ids(&mut shared.channels, &event.scope.channels),
+            recipients: ids(&mut shared.recipients, &event.scope.recipients),
+        };
+        let scope = match shared.scope_ids.get(&def) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(shared.scopes.len()).map_err(|_| CapacityError)?;
+                shared.scopes.push(def.clone());
+                shared.scope_ids.insert(def, id);
+                id
+            }
+        };
+        Ok((purpose, scope))
+    }
+
+    fn lookup_event(shared: &Shared, event: &Event) -> Option<(u16, u32)> {
+        let purpose = u16::try_from(shared.purposes.get(&event.purpose)?).ok()?;
+        let ids = |i: &Interner, list: &[String]| -> Option<Box<[u32]>> {
+            let mut v = list.iter().map(|k| i.get(k)).collect::<Option<Vec<u32>>>()?;
+            v.sort_unstable();
+            v.dedup();
+            Some(v.into())
+        };
+        let def = ScopeDef {
+            categories: ids(&shared.categories, &event.scope.categories)?,
+            channels: ids(&shared.channels, &event.scope.channels)?,
+            recipients: ids(&shared.recipients, &event.scope.recipients)?,
+        };
+        Some((purpose, *shared.scope_ids.get(&def)?))
+    }
+
+    /// Forgets a subject entirely (erasure).
+    pub fn forget(&self, subject: &str) {
+        let (hash, shard) = self.shard_of(subject);
+        let mut table = shard.write().unwrap_or_else(PoisonError::into_inner);
+        if let Ok(entry) = table.find_entry(hash, |s| &*s.subject == subject) {
+            entry.remove();
+        }
+    }
+
+    /// Number of subjects with at least one statement.
+    pub fn subject_count(&self) -> usize {
+        self.shards.iter().map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len()).sum()
+    }
+
+    /// Whether the current catalogue knows `purpose`.
+    pub fn knows_purpose(&self, purpose: &str) -> bool {
+        let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+        Self::purpose_info(&shared, purpose).is_some()
+    }
+
+    /// The purposes marked as sale or sharing in the current catalogue.
+    pub fn sale_or_sharing_purposes(&self) -> Vec<String> {
+        let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+        shared
+            .compiled
+            .sale_or_sharing
+            .iter()
+            .map(|&id| shared.purposes.name(u32::from(id)).to_owned())
+            .collect()
+    }
+
+    fn purpose_info<'s>(shared: &'s Shared, purpose: &str) -> Option<&'s PurposeInfo> {
+        let id = shared.purposes.get(purpose)?;
+        shared.compiled.purposes.get(id as usize)?.as_ref()
+    }
+
+    /// Decides one query at time `now`.
+    pub fn check(&self, q: &Query<'_>, now: Timestamp) -> Result<Decision, QueryError> {
+        let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+        let info = Self::purpose_info(&shared, q.purpose).ok_or(QueryError::UnknownPurpose)?;
+        let c = &shared.compiled;
+        let category = match q.category {
+            None => None,
+            Some(k) => Some(
+                shared
+                    .categories
+                    .get(k)
+                    .and_then(|id| c.categories.get(id as usize)?.as_deref())
+                    .ok_or(QueryError::UnknownCategory)?,
+            ),
+        };
+        let known = |i: &Interner, flags: &[bool], k: Option<&str>, err| match k {
+            None => Ok(None),
+            Some(k) => i.get(k).filter(|&id| flags.get(id as usize) == Some(&true)).map(Some).ok_or(err),
+        };
+        let channel = known(&shared.channels, &c.channels, q.channel, QueryError::UnknownChannel)?;
+        let recipient = known(&shared.recipients, &c.recipients, q.recipient, QueryError::UnknownRecipient)?;
+        let r = Resolved { category, channel, recipient };
+
+        // The query must fit what the purpose declares.
+        let outside = category.is_some_and(|anc| {
+            !info.categories.is_empty() && !info.categories.iter().any(|d| anc.contains(d))
+        }) || channel.is_some_and(|ch| !info.channels.is_empty() && !info.channels.contains(&ch))
+            || recipient.is_some_and(|rc| !info.recipients.is_empty() && !info.recipients.contains(&rc));
+        if outside {
+            return Ok(Decision::deny(Reason::NotCovered, None));
+        }
+
+        let (hash, shard) = self.shard_of(q.subject);
+        let table = shard.read().unwrap_or_else(PoisonError::into_inner);
+        let stmts: &[Stmt] = table.find(hash, |s| &*s.subject == q.subject).map_or(&[], |s| &s.stmts);
+        Ok(decide(&shared, info, &r, stmts, now.micros()))
+    }
+}
+
+/// The depth of `purpose` if it is the queried purpose or one of its ancestors.
+fn depth_in(info: &PurposeInfo, purpose: u16) -> Option<u8> {
+    info.chain.iter().find(|(id, _)| *id == purpose).map(|(_, d)| *d)
+}
+
+fn decide(shared: &Shared, info: &PurposeInfo, r: &Resolved<'_>, stmts: &[Stmt], now: i64) -> Decision {
+    let scope = |s: &Stmt| &shared.scopes[s.scope as usize];
+    let relevant = || stmts.iter().filter_map(|s| depth_in(info, s.purpose).map(|d| (s, d)));
+
+    if info.basis != Basis::Consent {
+        let blocker = relevant()
+            .filter(|(s, _)| matches!(s.action, Action::Object | Action::Restrict))
+            .filter(|(s, _)| applies(shared, scope(s), r))
+            .max_by_key(|(s, _)| s.seq);
+        return match blocker {
+            Some((s, _)) => Decision::deny(negative_reason(s), Some(s.seq)),
+            None => Decision { allowed: true, reason: Reason::for_basis(info.basis), event_seq: None },
+        };
+    }
+
+    let negatives = || relevant().filter(|(s, _)| !s.action.is_positive() && applies(shared, scope(s), r));
+    let mut best: Option<&Stmt> = None;
+    let mut any_covering = false;
+    for (g, g_depth) in relevant().filter(|(s, _)| s.action.is_positive() && s.expires_at > now) {
+        if !covers(scope(g), r) {
+            continue;
+        }
+        any_covering = true;
+        let blocked = negatives().any(|(n, n_depth)| {
+            n.seq > g.seq
+                || n_depth > g_depth
+                || (n_depth == g_depth && strictly_narrower(shared, scope(n), scope(g)))
+        });
+        if !blocked && best.is_none_or(|b| g.seq > b.seq) {
+            best = Some(g);
+        }
+    }
+    if let Some(g) = best {
+        return Decision { allowed: true, reason: Reason::Granted, event_seq: Some(g.seq) };
+    }
+    if let Some((n, _)) = negatives().max_by_key(|(s, _)| s.seq) {
+        return Decision::deny(negative_reason(n), Some(n.seq));
+    }
+    debug_assert!(!any_covering, "a covering grant is either allowed or blocked by a negative");
+    let positives = || relevant().filter(|(s, _)| s.action.is_positive());
+    if let Some((g, _)) = positives().filter(|(s, _)| covers(scope(s), r)).max_by_key(|(s, _)| s.seq) {
+        // Covering, but not live: it has expired.
+        return Decision::deny(Reason::Expired, Some(g.seq));
+    }
+    if let Some((g, _)) = positives().max_by_key(|(s, _)| s.seq) {
+        return Decision::deny(Reason::NotCovered, Some(g.seq));
+    }
+    Decision::deny(Reason::NoConsent, None)
+}
+
+fn negative_reason(s: &Stmt) -> Reason {
+    match s.action {
+        Action::Withdraw if s.flags & FLAG_GPC != 0 => Reason::GpcOptOut,
+        Action::Withdraw => Reason::Withdrawn,
+        Action::Deny => Reason::Denied,
+        Action::Object => Reason::Objected,
+        Action::Restrict => Reason::Restricted,
+        Action::Expire => Reason::Expired,
+        // Positive actions never reach here; deny rather than guess.
+        Action::Grant | Action::Renew => Reason::Denied,
+    }
+}
+
+/// Whether a grant with `scope` covers every use the query asks about.
+fn covers(scope: &ScopeDef, r: &Resolved<'_>) -> bool {
+    let categories = scope.categories.is_empty()
+        || r.category.is_some_and(|anc| scope.categories.iter().any(|c| anc.contains(c)));
+    let channels = scope.channels.is_empty() || r.channel.is_some_and(|ch| scope.channels.contains(&ch));
+    let recipients =
+        scope.recipients.is_empty() || r.recipient.is_some_and(|rc| scope.recipients.contains(&rc));
+    categories && channels && recipients
+}
+
+/// Whether a negative statement with `scope` touches any use the query asks about.
+fn applies(shared: &Shared, scope: &ScopeDef, r: &Resolved<'_>) -> bool {
+    let categories = scope.categories.is_empty()
+        || match r.category {
+            None => true,
+            Some(anc) => scope.categories.iter().any(|&c| {
+                // Overlap: the statement's category lies under the query's, or the other way round.
+                anc.contains(&c) || category_chain(shared, c).is_some_and(|chain| chain.contains(&anc[0]))
+            }),
+        };
+    let channels = scope.channels.is_empty() || r.channel.is_none_or(|ch| scope.channels.contains(&ch));
+    let recipients =
+        scope.recipients.is_empty() || r.recipient.is_none_or(|rc| scope.recipients.contains(&rc));
+    categories && channels && recipients
+}
+
+fn category_chain(shared: &Shared, id: u32) -> Option<&[u32]> {
+    shared.compiled.categories.get(id as usize)?.as_deref()
+}
+
+/// Whether scope `a` covers strictly less than scope `b`.
+fn strictly_narrower(shared: &Shared, a: &ScopeDef, b: &ScopeDef) -> bool {
+    let cat_within = |x: u32, y: u32| x == y || category_chain(shared, x).is_some_and(|c| c.contains(&y));
+    let flat_within = |x: u32, y: u32| x == y;
+    let subset = |a: &[u32], b: &[u32], within: &dyn Fn(u32, u32) -> bool| {
+        b.is_empty() || (!a.is_empty() && a.iter().all(|&x| b.iter().any(|&y| within(x, y))))
+    };
+    let a_in_b = subset(&a.categories, &b.categories, &cat_within)
+        && subset(&a.channels, &b.channels, &flat_within)
+        && subset(&a.recipients, &b.recipients, &flat_within);
+    let b_in_a = subset(&b.categories, &a.categories, &cat_within)
+        && subset(&b.channels, &a.channels, &flat_within)
+        && subset(&b.recipients, &a.recipients, &flat_within);
+    a_in_b && !b_in_a
+}
+
+#[cfg(test)]
+mod tests;

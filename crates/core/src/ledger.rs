@@ -1,0 +1,419 @@
+//! The consent ledger's events and their hash chain.
+//!
+//! Each event's hash is the SHA-256 (lowercase hex) of its canonical encoding: a JSON object with the keys
+//! below in lexicographic order, no insignificant whitespace, strings escaped as `serde_json` does
+//! (RFC 8259 minimal escaping, UTF-8 kept as is), integers in decimal, absent values as `null`:
+//!
+//! `action, actor, categories, channels, collection_point, expires_at, notice, notice_hash,
+//! notice_version, prev_hash, purpose, recipients, recorded_at, seq, subject, v`
+//!
+//! where `subject` is the subject's *pseudonym* (HMAC-SHA256 of the subject id under a per-subject key kept
+//! in the key store, apart from the ledger), never the subject id; `v` is the format version (1);
+//! timestamps use [`Timestamp`]'s fixed rendering; scope lists are sorted and free of duplicates. The first
+//! event's `prev_hash` is 64 zeros. Destroying a subject's pseudonym key (erasure) cuts the link to the
+//! person without touching a single hashed byte, so the chain still verifies.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::time::Timestamp;
+
+/// `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What a ledger event does to a purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Grant,
+    Deny,
+    Withdraw,
+    Object,
+    Restrict,
+    Renew,
+    /// Recorded by Consentry when a grant's `expires_at` passes.
+    Expire,
+}
+
+impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::Grant,
+        Action::Deny,
+        Action::Withdraw,
+        Action::Object,
+        Action::Restrict,
+        Action::Renew,
+        Action::Expire,
+    ];
+
+    /// Whether the action gives permission (`grant`, `renew`); every other action takes it away.
+    pub fn is_positive(self) -> bool {
+        matches!(self, Action::Grant | Action::Renew)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Grant => "grant",
+            Action::Deny => "deny",
+            Action::Withdraw => "withdraw",
+            Action::Object => "object",
+            Action::Restrict => "restrict",
+            Action::Renew => "renew",
+            Action::Expire => "expire",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+}
+
+/// What a consent event covers. An empty list means "everything the purpose's notice covers" in that
+/// dimension. Lists are kept sorted and without duplicates, which the hash relies on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    pub categories: Vec<String>,
+    pub channels: Vec<String>,
+    pub recipients: Vec<String>,
+}
+
+impl Scope {
+    pub fn new(mut categories: Vec<String>, mut channels: Vec<String>, mut recipients: Vec<String>) -> Self {
+        for list in [&mut categories, &mut channels, &mut recipients] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        Self { categories, channels, recipients }
+    }
+
+    pub fn is_unscoped(&self) -> bool {
+        self.categories.is_empty() && self.channels.is_empty() && self.recipients.is_empty()
+    }
+}
+
+/// Actor recorded on events made through the subject's own credentials.
+pub const ACTOR_SUBJECT: &str = "subject";
+/// Actor recorded on events caused by a Global Privacy Control signal.
+pub const ACTOR_GPC: &str = "signal:gpc";
+/// Actor recorded on events Consentry makes itself (expiry).
+pub const ACTOR_SYSTEM: &str = "system";
+
+/// A change to append, before the ledger has placed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub purpose: String,
+    pub action: Action,
+    pub scope: Scope,
+    pub notice: Option<String>,
+    pub notice_version: Option<u32>,
+    pub notice_hash: Option<String>,
+    pub collection_point: Option<String>,
+    /// Who made the change: `subject`, `key:<id>`, `device:<id>`, `signal:gpc`, `system`.
+    pub actor: String,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A placed ledger event. Never updated, never deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the ledger, from 1, without gaps.
+    pub seq: u64,
+    /// The subject's pseudonym (see the module documentation).
+    pub pseudonym: String,
+    pub purpose: String,
+    pub action: Action,
+    pub scope: Scope,
+    pub notice: Option<String>,
+    pub notice_version: Option<u32>,
+    pub notice_hash: Option<String>,
+    pub collection_point: Option<String>,
+    pub actor: String,
+    pub recorded_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The public identifier of the event at `seq`.
+pub fn event_id(seq: u64) -> String {
+    format!("evt_{seq}")
+}
+
+/// Parses an identifier made by [`event_id`].
+pub fn parse_event_id(id: &str) -> Option<u64> {
+    id.strip_prefix("evt_")?.parse().ok().filter(|&s| s > 0)
+}
+
+#[derive(Serialize)]
+struct Canonical<'a> {
+    action: &'a str,
+    actor: &'a str,
+    categories: &'a [String],
+    channels: &'a [String],
+    collection_point: Option<&'a str>,
+    expires_at: Option<String>,
+    notice: Option<&'a str>,
+    notice_hash: Option<&'a str>,
+    notice_version: Option<u32>,
+    prev_hash: &'a str,
+    purpose: &'a str,
+    recipients: &'a [String],
+    recorded_at: String,
+    seq: u64,
+    subject: &'a str,
+    v: u8,
+}
+
+impl Event {
+    /// Places `new` at `seq` after `prev_hash`, for the subject with `pseudonym`, and computes its hash.
+    pub fn place(new: NewEvent, seq: u64, pseudonym: String, recorded_at: Timestamp, prev_hash: String) -> Self {
+        let mut event = Event {
+            seq,
+            pseudonym,
+            purpose: new.purpose,
+            action: new.action,
+            scope: new.scope,
+            notice: new.notice,
+            notice_version: new.notice_version,
+            notice_hash: new.notice_hash,
+            collection_point: new.collection_point,
+            actor: new.actor,
+            recorded_at,
+            expires_at: new.expires_at,
+            prev_hash,
+            hash: String::new(),
+        };
+        event.hash = event.compute_hash();
+        event
+    }
+
+    /// The canonical bytes the hash is taken over.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let canonical = Canonical {
+            action: self.action.as_str(),
+            actor: &self.actor,
+            categories: &self.scope.categories,
+            channels: &self.scope.channels,
+            collection_point: self.collection_point.as_deref(),
+            expires_at: self.expires_at.map(|t| t.to_string()),
+            notice: self.notice.as_deref(),
+            notice_hash: self.notice_hash.as_deref(),
+            notice_version: self.notice_version,
+            prev_hash: &self.prev_hash,
+            purpose: &self.purpose,
+            recipients: &self.scope.recipients,
+            recorded_at: self.recorded_at.to_string(),
+            seq: self.seq,
+            subject: &self.pseudonym,
+            v: 1,
+        };
+        // Serialising a struct of strings, integers and string slices cannot fail.
+        serde_json::to_vec(&canonical).unwrap_or_default()
+    }
+
+    pub fn compute_hash(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_bytes()))
+    }
+
+    pub fn id(&self) -> String {
+        event_id(self.seq)
+    }
+}
+
+/// The pseudonym of a subject: HMAC-SHA256 of the subject id under the subject's own key, lowercase hex.
+pub fn pseudonym(key: &[u8; 32], subject: &str) -> String {
+    type HmacSha256 = Hmac<Sha256>;
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(subject.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The first place where a chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainBreak {
+    /// Sequence number found at the break (or expected, when events are missing).
+    pub seq: u64,
+    /// 0-based position of the offending event in the sequence that was checked.
+    pub index: u64,
+    pub problem: BreakKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakKind {
+    /// The event's stored hash does not match its content.
+    HashMismatch,
+    /// The event's `prev_hash` is not the previous event's hash.
+    PrevHashMismatch,
+    /// The event's sequence number is not the previous one plus one.
+    SequenceGap,
+}
+
+/// Walks events in order, checking each link. Feed events with [`ChainVerifier::push`].
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    expected_seq: u64,
+    head: String,
+    count: u64,
+    first_break: Option<ChainBreak>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    pub fn new() -> Self {
+        Self { expected_seq: 1, head: GENESIS_HASH.to_owned(), count: 0, first_break: None }
+    }
+
+    /// Checks the next event; returns false once the chain is broken (later events are still counted).
+    pub fn push(&mut self, event: &Event) -> bool {
+        let index = self.count;
+        self.count += 1;
+        if self.first_break.is_some() {
+            return false;
+        }
+        let problem = if event.seq != self.expected_seq {
+            Some(BreakKind::SequenceGap)
+        } else if event.prev_hash != self.head {
+            Some(BreakKind::PrevHashMismatch)
+        } else if event.compute_hash() != event.hash {
+            Some(BreakKind::HashMismatch)
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.first_break = Some(ChainBreak { seq: event.seq, index, problem });
+            return false;
+        }
+        self.expected_seq += 1;
+        self.head.clone_from(&event.hash);
+        true
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The hash of the last event that verified.
+    pub fn head(&self) -> &str {
+        &self.head
+    }
+
+    pub fn first_break(&self) -> Option<&ChainBreak> {
+        self.first_break.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_event(purpose: &str, action: Action) -> NewEvent {
+        NewEvent {
+            purpose: purpose.into(),
+            action,
+            scope: Scope::new(vec![], vec!["sms".into(), "email".into(), "email".into()], vec![]),
+            notice: Some(purpose.into()),
+            notice_version: Some(1),
+            notice_hash: Some("ab".repeat(32)),
+            collection_point: None,
+            actor: "key:k1".into(),
+            expires_at: None,
+        }
+    }
+
+    fn chain(n: u64) -> Vec<Event> {
+        let mut prev = GENESIS_HASH.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let e = Event::place(
+                    new_event("marketing.direct", Action::Grant),
+                    seq,
+                    "p".repeat(64),
+                    Timestamp::from_micros(1_700_000_000_000_000 + seq as i64),
+                    prev.clone(),
+                );
+                prev.clone_from(&e.hash);
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn canonical_encoding_is_stable() {
+        let e = &chain(1)[0];
+        let text = String::from_utf8(e.canonical_bytes()).expect("utf8");
+        assert_eq!(
+            text,
+            format!(
+                concat!(
+                    r#"{{"action":"grant","actor":"key:k1","categories":[],"channels":["email","sms"],"#,
+                    r#""collection_point":null,"expires_at":null,"notice":"marketing.direct","notice_hash":"{}","#,
+                    r#""notice_version":1,"prev_hash":"{}","purpose":"marketing.direct","recipients":[],"#,
+                    r#""recorded_at":"2023-11-14T22:13:20.000001Z","seq":1,"subject":"{}","v":1}}"#
+                ),
+                "ab".repeat(32),
+                GENESIS_HASH,
+                "p".repeat(64)
+            )
+        );
+        assert_eq!(e.hash, hex::encode(Sha256::digest(text.as_bytes())));
+    }
+
+    #[test]
+    fn verifier_accepts_an_intact_chain() {
+        let mut v = ChainVerifier::new();
+        assert!(chain(5).iter().all(|e| v.push(e)));
+        assert_eq!(v.count(), 5);
+        assert!(v.first_break().is_none());
+    }
+
+    #[test]
+    fn verifier_finds_every_kind_of_tampering() {
+        let check = |events: Vec<Event>, kind: BreakKind, index: u64| {
+            let mut v = ChainVerifier::new();
+            for e in &events {
+                v.push(e);
+            }
+            let b = v.first_break().expect("break found");
+            assert_eq!((b.problem, b.index), (kind, index));
+        };
+        let mut changed = chain(4);
+        changed[2].purpose = "analytics".into();
+        check(changed, BreakKind::HashMismatch, 2);
+
+        let mut removed = chain(4);
+        removed.remove(1);
+        check(removed, BreakKind::SequenceGap, 1);
+
+        let mut swapped = chain(4);
+        swapped.swap(1, 2);
+        check(swapped, BreakKind::SequenceGap, 1);
+
+        let mut relinked = chain(4);
+        relinked[3].prev_hash = GENESIS_HASH.into();
+        check(relinked, BreakKind::PrevHashMismatch, 3);
+    }
+
+    #[test]
+    fn pseudonyms_are_keyed() {
+        let a = pseudonym(&[1; 32], "user-1");
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, pseudonym(&[1; 32], "user-1"));
+        assert_ne!(a, pseudonym(&[2; 32], "user-1"));
+        assert_ne!(a, pseudonym(&[1; 32], "user-2"));
+    }
+
+    #[test]
+    fn event_ids_round_trip() {
+        assert_eq!(parse_event_id(&event_id(42)), Some(42));
+        assert_eq!(parse_event_id("evt_0"), None);
+        assert_eq!(parse_event_id("42"), None);
+    }
+}

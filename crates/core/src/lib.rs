@@ -1,0 +1,17 @@
+//! Consentry's domain: the catalogue, the consent ledger's events and hash chain, and the decision engine.
+//!
+//! Architecture invariant: this crate does no I/O, spawns no threads and knows nothing of async, HTTP,
+//! JSON shapes of the API or SQL. Everything here is a pure function or an in-memory data structure, so
+//! that the same rules run on the server, in the CLI and (through the client crate) offline on devices.
+
+pub mod catalog;
+pub mod engine;
+pub mod ids;
+pub mod ledger;
+pub mod time;
+
+pub use catalog::{Basis, Catalog, CatalogDocument, CatalogProblem};
+pub use engine::{Decision, Engine, Query, QueryError, Reason};
+pub use ids::{InvalidId, Key, SubjectId};
+pub use ledger::{Action, Event, NewEvent, Scope};
+pub use time::Timestamp;
