@@ -233,13 +233,11 @@ impl Catalog {
             }
             if hierarchical {
                 for (i, key) in keys.iter().enumerate() {
-                    if let Some(parent) = parent_key(key) {
-                        if !seen.contains(parent) {
-                            push(
-                                format!("{list}[{i}].key"),
-                                format!("{key:?} lies under {parent:?}, which is not defined"),
-                            );
-                        }
+                    if let Some(parent) = parent_key(key).filter(|p| !seen.contains(p)) {
+                        push(
+                            format!("{list}[{i}].key"),
+                            format!("{key:?} lies under {parent:?}, which is not defined"),
+                        );
                     }
                 }
             }
@@ -253,12 +251,7 @@ impl Catalog {
         let recipients =
             keys_of("recipients", doc.recipients.iter().map(|r| r.key.as_str()), false, &mut push);
         let notices = keys_of("notices", doc.notices.iter().map(|n| n.key.as_str()), false, &mut push);
-        keys_of(
-            "collection_points",
-            doc.collection_points.iter().map(|c| c.key.as_str()),
-            false,
-            &mut push,
-        );
+        keys_of("collection_points", doc.collection_points.iter().map(|c| c.key.as_str()), false, &mut push);
 
         for (i, c) in doc.data_categories.iter().enumerate() {
             if c.name.trim().is_empty() {
@@ -484,7 +477,8 @@ channels: []
 
     #[test]
     fn unknown_fields_are_rejected() {
-        let err = CatalogDocument::from_yaml("purposes:\n  - {key: a, name: A, basis: contract, chanels: []}\n");
+        let err =
+            CatalogDocument::from_yaml("purposes:\n  - {key: a, name: A, basis: contract, chanels: []}\n");
         assert!(err.is_err());
         assert!(CatalogDocument::from_json(br#"{"purposess": []}"#).is_err());
     }
@@ -499,9 +493,6 @@ channels: []
 
     #[test]
     fn notice_hash_is_sha256_hex() {
-        assert_eq!(
-            notice_sha256("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(notice_sha256("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

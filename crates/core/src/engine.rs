@@ -360,23 +360,19 @@ impl Engine {
         let mut table = shard.write().unwrap_or_else(PoisonError::into_inner);
         let hasher = &self.hasher;
         match table.find_mut(hash, |s| &*s.subject == subject) {
-            Some(slot) => {
-                match slot.stmts.iter_mut().find(|s| s.purpose == purpose && s.scope == scope) {
-                    Some(existing) if existing.seq >= stmt.seq => {}
-                    Some(existing) => *existing = stmt,
-                    None => {
-                        let mut stmts = std::mem::take(&mut slot.stmts).into_vec();
-                        stmts.push(stmt);
-                        slot.stmts = stmts.into_boxed_slice();
-                    }
+            Some(slot) => match slot.stmts.iter_mut().find(|s| s.purpose == purpose && s.scope == scope) {
+                Some(existing) if existing.seq >= stmt.seq => {}
+                Some(existing) => *existing = stmt,
+                None => {
+                    let mut stmts = std::mem::take(&mut slot.stmts).into_vec();
+                    stmts.push(stmt);
+                    slot.stmts = stmts.into_boxed_slice();
                 }
-            }
+            },
             None => {
-                table.insert_unique(
-                    hash,
-                    Slot { subject: subject.into(), stmts: Box::new([stmt]) },
-                    |s| hasher.hash_one(&*s.subject),
-                );
+                table.insert_unique(hash, Slot { subject: subject.into(), stmts: Box::new([stmt]) }, |s| {
+                    hasher.hash_one(&*s.subject)
+                });
             }
         }
         Ok(())
@@ -492,7 +488,8 @@ impl Engine {
         // The query must fit what the purpose declares.
         let outside = category.is_some_and(|anc| {
             !info.categories.is_empty() && !info.categories.iter().any(|d| anc.contains(d))
-        }) || channel.is_some_and(|ch| !info.channels.is_empty() && !info.channels.contains(&ch))
+        }) || channel
+            .is_some_and(|ch| !info.channels.is_empty() && !info.channels.contains(&ch))
             || recipient.is_some_and(|rc| !info.recipients.is_empty() && !info.recipients.contains(&rc));
         if outside {
             return Ok(Decision::deny(Reason::NotCovered, None));

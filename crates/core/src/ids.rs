@@ -36,13 +36,9 @@ impl SubjectId {
         if raw.len() > Self::MAX_LEN {
             return Err(InvalidId::TooLong(Self::MAX_LEN));
         }
-        let ok = raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:@+=~".contains(&b));
+        let ok = raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@+=~".contains(&b));
         if !ok {
-            return Err(InvalidId::BadSyntax(
-                "may only contain letters, digits and - _ . : @ + = ~",
-            ));
+            return Err(InvalidId::BadSyntax("may only contain letters, digits and - _ . : @ + = ~"));
         }
         Ok(())
     }

@@ -167,7 +167,13 @@ struct Canonical<'a> {
 
 impl Event {
     /// Places `new` at `seq` after `prev_hash`, for the subject with `pseudonym`, and computes its hash.
-    pub fn place(new: NewEvent, seq: u64, pseudonym: String, recorded_at: Timestamp, prev_hash: String) -> Self {
+    pub fn place(
+        new: NewEvent,
+        seq: u64,
+        pseudonym: String,
+        recorded_at: Timestamp,
+        prev_hash: String,
+    ) -> Self {
         let mut event = Event {
             seq,
             pseudonym,

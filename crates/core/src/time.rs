@@ -74,8 +74,9 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Timestamp::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 date-time such as 2027-01-31T12:00:00Z"))
+        Timestamp::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom("expected an RFC 3339 date-time such as 2027-01-31T12:00:00Z")
+        })
     }
 }
 

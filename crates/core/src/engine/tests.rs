@@ -212,8 +212,10 @@ fn channel_scopes() {
     // A query without a channel asks about every channel: a grant for e-mail alone does not cover it.
     check(&email, q("marketing.direct", None, None), NotCovered, Some(1));
 
-    let both_then_sms_out =
-        [h("marketing.direct", Grant).chans(&["email", "sms"]), h("marketing.direct", Withdraw).chans(&["sms"])];
+    let both_then_sms_out = [
+        h("marketing.direct", Grant).chans(&["email", "sms"]),
+        h("marketing.direct", Withdraw).chans(&["sms"]),
+    ];
     check(&both_then_sms_out, q("marketing.direct", None, Some("email")), Granted, Some(1));
     check(&both_then_sms_out, q("marketing.direct", None, Some("sms")), Withdrawn, Some(2));
 
@@ -229,8 +231,7 @@ fn channel_scopes() {
     check(&unscoped, q("marketing.direct", None, None), Withdrawn, Some(2));
 
     // A narrower withdraw wins over a later broader grant; a grant of the same scope lifts it.
-    let narrower =
-        [h("marketing.direct", Withdraw).chans(&["sms"]), h("marketing.direct", Grant)];
+    let narrower = [h("marketing.direct", Withdraw).chans(&["sms"]), h("marketing.direct", Grant)];
     check(&narrower, q("marketing.direct", None, Some("sms")), Withdrawn, Some(1));
     check(&narrower, q("marketing.direct", None, Some("email")), Granted, Some(2));
     let relifted =
@@ -276,7 +277,8 @@ fn expiry() {
     check(&lapsed, q("marketing.direct", None, None), Expired, Some(1));
     let live = [h("marketing.direct", Grant).expires(NOW + 1)];
     check(&live, q("marketing.direct", None, None), Granted, Some(1));
-    let renewed = [h("marketing.direct", Grant).expires(NOW - 1), h("marketing.direct", Renew).expires(NOW + 5)];
+    let renewed =
+        [h("marketing.direct", Grant).expires(NOW - 1), h("marketing.direct", Renew).expires(NOW + 5)];
     check(&renewed, q("marketing.direct", None, None), Granted, Some(2));
     let expired_event = [h("marketing.direct", Grant), h("marketing.direct", Expire)];
     check(&expired_event, q("marketing.direct", None, None), Expired, Some(2));

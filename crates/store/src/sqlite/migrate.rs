@@ -1,0 +1,38 @@
+//! Versioned migrations of the embedded store, embedded in the binary and tracked by `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use crate::{Result, StoreError};
+
+/// Migrations of the data file, in order; index + 1 is the schema version each one produces.
+const DATA: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+/// Migrations of the key-store file.
+const KEYSTORE: &[&str] = &[include_str!("../../migrations/sqlite/keystore_0001_init.sql")];
+
+pub(super) fn data(conn: &mut Connection) -> Result<()> {
+    run(conn, DATA)
+}
+
+pub(super) fn keystore(conn: &mut Connection) -> Result<()> {
+    run(conn, KEYSTORE)
+}
+
+/// Applies the missing migrations, each in its own transaction; refuses a database from a newer build.
+fn run(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
+    let supported = migrations.len() as i64;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(super::backend)?;
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction().map_err(super::backend)?;
+        tx.execute_batch(sql).map_err(super::backend)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1).map_err(super::backend)?;
+        tx.commit().map_err(super::backend)?;
+    }
+    Ok(())
+}
+
+pub(super) fn supported_version() -> i64 {
+    DATA.len() as i64
+}

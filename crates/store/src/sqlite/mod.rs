@@ -1,0 +1,374 @@
+//! The embedded store: SQLite in WAL mode with `synchronous=FULL`, in a data folder.
+//!
+//! Files: `consentry.db` (catalogue, keys, ledger, current state) and `keys.db`, the key store, kept apart
+//! so that a copy of the data alone cannot link the ledger's pseudonyms to people. One writer thread owns
+//! the only writing connection and group-commits ledger appends (many requests, one transaction, one
+//! fsync); reads run on a small pool of read-only connections in the blocking thread pool. A lock file
+//! keeps a second process from writing the same folder.
+
+mod migrate;
+mod rows;
+mod writer;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use consentry_core::catalog::CatalogDocument;
+use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use self::rows::{API_KEY_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS};
+use self::writer::{Command, WriteJob};
+use crate::{ApiKey, CommitObserver, LedgerHead, NoticeVersion, Result, Store, StoreError, StoredCatalog};
+
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+const DATA_FILE: &str = "consentry.db";
+const KEYSTORE_FILE: &str = "keys.db";
+const LOCK_FILE: &str = "consentry.lock";
+/// Read connections kept open between reads.
+const READ_POOL: usize = 8;
+
+#[derive(Debug, Clone)]
+struct Paths {
+    data: PathBuf,
+    keystore: PathBuf,
+}
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    paths: Paths,
+    sender: Mutex<Option<mpsc::Sender<Command>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    _lock: File,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("data", &self.paths.data).finish_non_exhaustive()
+    }
+}
+
+fn connect(paths: &Paths, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(&paths.data, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    conn.execute("ATTACH DATABASE ?1 AS ks", [paths.keystore.to_string_lossy()])?;
+    conn.execute_batch("PRAGMA ks.synchronous = FULL;")?;
+    Ok(conn)
+}
+
+fn open_file_db(path: &Path) -> Result<Connection> {
+    let mut conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(backend)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!("could not switch {} to WAL mode", path.display())));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL;").map_err(backend)?;
+    let _ = &mut conn;
+    Ok(conn)
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| StoreError::Backend(format!("cannot restrict permissions of {}: {e}", path.display())))
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path, _mode: u32) -> Result<()> {
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) the store in `dir`, migrating it to the current schema.
+    pub async fn open(dir: &Path, observer: Option<CommitObserver>) -> Result<Self> {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&dir, observer))
+            .await
+            .map_err(|e| StoreError::Backend(format!("open task failed: {e}")))?
+    }
+
+    fn open_blocking(dir: &Path, observer: Option<CommitObserver>) -> Result<Self> {
+        fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("cannot create data folder {}: {e}", dir.display())))?;
+        restrict_permissions(dir, 0o700)?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(|e| StoreError::Backend(format!("cannot open lock file: {e}")))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(dir.to_path_buf())),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Backend(format!("cannot lock the data folder: {e}")));
+            }
+        }
+
+        let paths = Paths { data: dir.join(DATA_FILE), keystore: dir.join(KEYSTORE_FILE) };
+        {
+            let mut ks = open_file_db(&paths.keystore)?;
+            migrate::keystore(&mut ks)?;
+        }
+        restrict_permissions(&paths.keystore, 0o600)?;
+        {
+            let mut data = open_file_db(&paths.data)?;
+            migrate::data(&mut data)?;
+        }
+        restrict_permissions(&paths.data, 0o600)?;
+
+        let conn = connect(&paths, OpenFlags::default()).map_err(backend)?;
+        let (sender, receiver) = mpsc::channel();
+        let writer = writer::Writer::new(conn, observer)?;
+        let handle = std::thread::Builder::new()
+            .name("consentry-sqlite-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            paths,
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(handle)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            _lock: lock,
+        })
+    }
+
+    /// The schema version this build writes.
+    pub fn schema_version() -> i64 {
+        migrate::supported_version()
+    }
+
+    fn send(&self, command: Command) -> Result<()> {
+        let guard = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(command).map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `job` on the writer connection, in order with appends.
+    async fn write<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let _ = reply.send(job(conn));
+        });
+        self.send(Command::Write(job))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `job` on a read connection in the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let readers = Arc::clone(&self.readers);
+        let paths = self.paths.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => connect(&paths, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map_err(backend)?,
+            };
+            let out = job(&conn).map_err(backend);
+            let mut pool = readers.lock().unwrap_or_else(PoisonError::into_inner);
+            if pool.len() < READ_POOL {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn initialise(&self, admin: ApiKey) -> Result<bool> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let done: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = 'initialised_at'", [], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            if done.is_some() {
+                return Ok(false);
+            }
+            writer::insert_api_key(&tx, &admin)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('initialised_at', ?1)",
+                [Timestamp::now().to_string()],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn insert_api_key(&self, key: ApiKey) -> Result<()> {
+        self.write(move |conn| writer::insert_api_key(conn, &key)).await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at, id"
+            ))?;
+            stmt.query_map([], rows::api_key)?.collect()
+        })
+        .await
+    }
+
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
+        let hash = *hash;
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL"
+            ))?
+            .query_row([&hash[..]], rows::api_key)
+            .optional()
+        })
+        .await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![id, at.micros()],
+                )
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn catalog(&self) -> Result<Option<StoredCatalog>> {
+        self.read(rows::current_catalog).await
+    }
+
+    async fn apply_catalog(&self, document: &CatalogDocument) -> Result<StoredCatalog> {
+        let document = document.clone();
+        self.write(move |conn| writer::apply_catalog(conn, &document)).await
+    }
+
+    async fn notice_version(&self, key: &str, version: u32) -> Result<Option<NoticeVersion>> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {NOTICE_COLUMNS} FROM notices WHERE key = ?1 AND version = ?2"
+            ))?
+            .query_row(params![key, version], rows::notice)
+            .optional()
+        })
+        .await
+    }
+
+    async fn append(&self, subject: &SubjectId, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Append(writer::AppendJob { subject: subject.clone(), events, reply }))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn history(&self, subject: &SubjectId, after: u64, limit: u32) -> Result<Vec<Event>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events e
+                 WHERE e.pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1) AND e.seq > ?2
+                 ORDER BY e.seq LIMIT ?3"
+            ))?;
+            stmt.query_map(params![subject, after as i64, limit], |r| rows::event(r, 0))?.collect()
+        })
+        .await
+    }
+
+    async fn current(&self, subject: &SubjectId) -> Result<Vec<Event>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq
+                 WHERE s.pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)
+                 ORDER BY e.seq"
+            ))?;
+            stmt.query_map([subject], |r| rows::event(r, 0))?.collect()
+        })
+        .await
+    }
+
+    async fn current_page(&self, after: u64, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT k.subject, {EVENT_COLUMNS} FROM consent_state s
+                 JOIN events e ON e.seq = s.seq
+                 JOIN ks.subject_keys k ON k.pseudonym = s.pseudonym
+                 WHERE s.seq > ?1 ORDER BY s.seq LIMIT ?2"
+            ))?;
+            stmt.query_map(params![after as i64, limit], |r| {
+                let subject: String = r.get(0)?;
+                let subject = SubjectId::new(subject).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+                })?;
+                Ok((subject, rows::event(r, 1)?))
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn events_page(&self, after: u64, limit: u32) -> Result<Vec<Event>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+            ))?;
+            stmt.query_map(params![after as i64, limit], |r| rows::event(r, 0))?.collect()
+        })
+        .await
+    }
+
+    async fn ledger_head(&self) -> Result<LedgerHead> {
+        self.read(|conn| {
+            conn.query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| {
+                Ok(LedgerHead { events: r.get::<_, i64>(0)? as u64, head: r.get(1)? })
+            })
+            .optional()
+            .map(|head| {
+                head.unwrap_or_else(|| LedgerHead {
+                    events: 0,
+                    head: consentry_core::ledger::GENESIS_HASH.to_owned(),
+                })
+            })
+        })
+        .await
+    }
+
+    async fn close(&self) {
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(sender) = sender {
+            let _ = sender.send(Command::Shutdown);
+        }
+        let handle = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        self.readers.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+}

@@ -1,0 +1,126 @@
+//! Mapping between SQLite rows and the store's records.
+
+use consentry_core::catalog::CatalogDocument;
+use consentry_core::{Action, Event, Scope, Timestamp};
+use rusqlite::Row;
+
+use crate::{ApiKey, NoticeVersion, StoredCatalog};
+
+pub(super) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
+     e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
+     e.expires_at, e.prev_hash, e.hash";
+
+fn list(text: String) -> rusqlite::Result<Vec<String>> {
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn conversion(what: &'static str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::<dyn std::error::Error + Send + Sync>::from(what),
+    )
+}
+
+/// Reads an event from the columns of [`EVENT_COLUMNS`], starting at `at`.
+pub(super) fn event(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
+    let action: String = row.get(at + 3)?;
+    Ok(Event {
+        seq: row.get::<_, i64>(at)? as u64,
+        pseudonym: row.get(at + 1)?,
+        purpose: row.get(at + 2)?,
+        action: Action::parse(&action).ok_or_else(|| conversion("unknown action in ledger"))?,
+        scope: Scope {
+            categories: list(row.get(at + 4)?)?,
+            channels: list(row.get(at + 5)?)?,
+            recipients: list(row.get(at + 6)?)?,
+        },
+        notice: row.get(at + 7)?,
+        notice_version: row.get(at + 8)?,
+        notice_hash: row.get(at + 9)?,
+        collection_point: row.get(at + 10)?,
+        actor: row.get(at + 11)?,
+        recorded_at: Timestamp::from_micros(row.get(at + 12)?),
+        expires_at: row.get::<_, Option<i64>>(at + 13)?.map(Timestamp::from_micros),
+        prev_hash: row.get(at + 14)?,
+        hash: row.get(at + 15)?,
+    })
+}
+
+pub(super) fn json_list(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+/// The canonical text of a scope, the key of the current-state table.
+pub(super) fn scope_key(scope: &Scope) -> String {
+    format!(
+        "{}|{}|{}",
+        json_list(&scope.categories),
+        json_list(&scope.channels),
+        json_list(&scope.recipients)
+    )
+}
+
+pub(super) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
+
+pub(super) fn api_key(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    let hash: Vec<u8> = row.get(3)?;
+    Ok(ApiKey {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        scopes: list(row.get(2)?)?,
+        secret_hash: hash.try_into().map_err(|_| conversion("key hash is not 32 bytes"))?,
+        created_at: Timestamp::from_micros(row.get(4)?),
+        revoked_at: row.get::<_, Option<i64>>(5)?.map(Timestamp::from_micros),
+    })
+}
+
+pub(super) const NOTICE_COLUMNS: &str = "key, version, sha256, title, language, url, text, created_at";
+
+pub(super) fn notice(row: &Row<'_>) -> rusqlite::Result<NoticeVersion> {
+    Ok(NoticeVersion {
+        key: row.get(0)?,
+        version: row.get(1)?,
+        sha256: row.get(2)?,
+        title: row.get(3)?,
+        language: row.get(4)?,
+        url: row.get(5)?,
+        text: row.get(6)?,
+        created_at: Timestamp::from_micros(row.get(7)?),
+    })
+}
+
+/// Reads the current catalogue and its notices' current versions.
+pub(super) fn current_catalog(conn: &rusqlite::Connection) -> rusqlite::Result<Option<StoredCatalog>> {
+    let row = conn.query_row(
+        "SELECT version, document, applied_at FROM catalogs ORDER BY version DESC LIMIT 1",
+        [],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+    );
+    let (version, document, applied_at) = match row {
+        Ok(row) => row,
+        Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let document: CatalogDocument =
+        serde_json::from_str(&document).map_err(|_| conversion("stored catalogue does not parse"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE key = ?1 ORDER BY version DESC LIMIT 1"
+    ))?;
+    let mut notices = Vec::with_capacity(document.notices.len());
+    for n in &document.notices {
+        if let Some(v) = stmt.query_row([&n.key], notice).map(Some).or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })? {
+            notices.push(v);
+        }
+    }
+    Ok(Some(StoredCatalog {
+        version: version as u64,
+        applied_at: Timestamp::from_micros(applied_at),
+        document,
+        notices,
+    }))
+}
