@@ -1,0 +1,3 @@
+//! Integration tests of the storage backends: the conformance suite, and what is particular to each.
+
+mod sqlite;

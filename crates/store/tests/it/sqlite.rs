@@ -1,0 +1,93 @@
+//! The embedded SQLite store: the conformance suite, durability, locking and schema versions.
+
+use std::sync::Arc;
+
+use consentry_core::{Action, NewEvent, Scope, SubjectId};
+use consentry_store::sqlite::SqliteStore;
+use consentry_store::{Store, StoreError};
+use tempfile::TempDir;
+
+async fn make() -> (Arc<dyn Store>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path(), None).await.expect("open");
+    (Arc::new(store), dir)
+}
+
+mod conformance {
+    consentry_store::conformance_suite!(super::make());
+}
+
+fn grant() -> NewEvent {
+    NewEvent {
+        purpose: "analytics".into(),
+        action: Action::Grant,
+        scope: Scope::default(),
+        notice: None,
+        notice_version: None,
+        notice_hash: None,
+        collection_point: None,
+        actor: "key:test".into(),
+        expires_at: None,
+    }
+}
+
+#[tokio::test]
+async fn state_survives_reopen_and_the_chain_continues() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = SubjectId::new("dora").expect("id");
+    let first = {
+        let store = SqliteStore::open(dir.path(), None).await.expect("open");
+        let e = store.append(&s, vec![grant()]).await.expect("append");
+        store.close().await;
+        e
+    };
+    let store = SqliteStore::open(dir.path(), None).await.expect("reopen");
+    let second = store.append(&s, vec![grant()]).await.expect("append");
+    assert_eq!(second[0].seq, 2);
+    assert_eq!(second[0].prev_hash, first[0].hash);
+    assert_eq!(second[0].pseudonym, first[0].pseudonym);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_the_same_folder() {
+    let (store, dir) = make().await;
+    let err = SqliteStore::open(dir.path(), None).await.expect_err("locked");
+    assert!(matches!(err, StoreError::Locked(_)), "{err}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    SqliteStore::open(dir.path(), None).await.expect("open").close().await;
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("consentry.db")).expect("open file");
+        conn.pragma_update(None, "user_version", 99).expect("bump");
+    }
+    let err = SqliteStore::open(dir.path(), None).await.expect_err("too new");
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
+}
+
+#[tokio::test]
+async fn ledger_rows_cannot_be_updated_or_deleted() {
+    let (store, dir) = make().await;
+    store.append(&SubjectId::new("eve").expect("id"), vec![grant()]).await.expect("append");
+    let conn = rusqlite::Connection::open(dir.path().join("consentry.db")).expect("open file");
+    assert!(conn.execute("UPDATE events SET purpose = 'marketing'", []).is_err());
+    assert!(conn.execute("DELETE FROM events", []).is_err());
+    drop(conn);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn subject_ids_stay_out_of_the_data_file() {
+    let (store, dir) = make().await;
+    store.append(&SubjectId::new("needle-subject-7731").expect("id"), vec![grant()]).await.expect("append");
+    store.close().await;
+    let data = std::fs::read(dir.path().join("consentry.db")).expect("read");
+    let wal = std::fs::read(dir.path().join("consentry.db-wal")).unwrap_or_default();
+    let needle = b"needle-subject-7731";
+    let found = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(!found(&data) && !found(&wal), "the subject id must live only in the key store");
+}
