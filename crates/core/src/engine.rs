@@ -30,7 +30,6 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{PoisonError, RwLock};
 
-use hashbrown::HashTable;
 use serde::Serialize;
 
 use crate::catalog::{Basis, Catalog};
@@ -164,10 +163,193 @@ struct Stmt {
     flags: u8,
 }
 
+/// Marks an unused entry of [`Stmts::Inline`]; never set on a statement the engine holds.
+const FLAG_VACANT: u8 = 0x80;
+
+const VACANT: Stmt =
+    Stmt { seq: 0, expires_at: 0, scope: 0, purpose: 0, action: Action::Grant, flags: FLAG_VACANT };
+
+/// A subject's statements: up to three inline (the vacant ones last), more on the heap.
+#[derive(Debug)]
+enum Stmts {
+    Inline([Stmt; 3]),
+    Heap(Box<[Stmt]>),
+}
+
+impl Stmts {
+    fn as_slice(&self) -> &[Stmt] {
+        match self {
+            Stmts::Inline(s) => &s[..s.iter().take_while(|s| s.flags & FLAG_VACANT == 0).count()],
+            Stmts::Heap(s) => s,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Stmt] {
+        match self {
+            Stmts::Inline(s) => {
+                let n = s.iter().take_while(|s| s.flags & FLAG_VACANT == 0).count();
+                &mut s[..n]
+            }
+            Stmts::Heap(s) => s,
+        }
+    }
+
+    fn push(&mut self, stmt: Stmt) {
+        match self {
+            Stmts::Inline(s) => match s.iter_mut().find(|s| s.flags & FLAG_VACANT != 0) {
+                Some(vacant) => *vacant = stmt,
+                None => {
+                    let mut v = Vec::with_capacity(4);
+                    v.extend_from_slice(s);
+                    v.push(stmt);
+                    *self = Stmts::Heap(v.into_boxed_slice());
+                }
+            },
+            Stmts::Heap(s) => {
+                let mut v = std::mem::take(s).into_vec();
+                v.push(stmt);
+                *s = v.into_boxed_slice();
+            }
+        }
+    }
+}
+
+const INLINE_KEY: usize = 22;
+
+/// A subject id, inline when short.
+#[derive(Debug)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<str>),
+}
+
+impl Key {
+    fn new(subject: &str) -> Self {
+        let src = subject.as_bytes();
+        if src.len() <= INLINE_KEY {
+            let mut bytes = [0; INLINE_KEY];
+            bytes[..src.len()].copy_from_slice(src);
+            Key::Inline { len: src.len() as u8, bytes }
+        } else {
+            Key::Heap(subject.into())
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Heap(s) => s.as_bytes(),
+        }
+    }
+}
+
+/// One subject: its id and statements in one contiguous record, so a check touches one place.
 #[derive(Debug)]
 struct Slot {
-    subject: Box<str>,
-    stmts: Box<[Stmt]>,
+    key: Key,
+    stmts: Stmts,
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 96);
+
+/// A shard's subjects: dense slots, and an open-addressing index into them.
+///
+/// Each index entry is `(low 32 bits of the hash) << 32 | (slot + 1)`, `0` when empty. The stored hash
+/// bits give the entry's home bucket (so growing and deleting need no rehash) and filter out nearly every
+/// non-matching entry before its slot is read: a look-up costs the index line and the slot. Linear
+/// probing, at most 3/4 full, with backward-shift deletion (no tombstones).
+#[derive(Debug, Default)]
+struct Shard {
+    slots: Vec<Slot>,
+    index: Box<[u64]>,
+}
+
+/// Slots per shard stay below this, so a slot number fits the entry and the index below 2^32 buckets.
+const MAX_SLOTS: usize = 1 << 31;
+
+impl Shard {
+    fn find(&self, hash: u64, subject: &str) -> Option<(usize, usize)> {
+        let mask = self.index.len().wrapping_sub(1);
+        if self.index.is_empty() {
+            return None;
+        }
+        let tag = hash & 0xFFFF_FFFF;
+        let mut pos = hash as usize & mask;
+        loop {
+            let e = self.index[pos];
+            if e == 0 {
+                return None;
+            }
+            if e >> 32 == tag {
+                let i = (e as u32 - 1) as usize;
+                if self.slots[i].key.as_bytes() == subject.as_bytes() {
+                    return Some((pos, i));
+                }
+            }
+            pos = (pos + 1) & mask;
+        }
+    }
+
+    fn place(index: &mut [u64], entry: u64) {
+        let mask = index.len() - 1;
+        let mut pos = (entry >> 32) as usize & mask;
+        while index[pos] != 0 {
+            pos = (pos + 1) & mask;
+        }
+        index[pos] = entry;
+    }
+
+    /// Adds a subject known to be absent.
+    fn insert(&mut self, hash: u64, slot: Slot) -> Result<(), CapacityError> {
+        let i = self.slots.len();
+        if i + 1 >= MAX_SLOTS {
+            return Err(CapacityError);
+        }
+        if (i + 1) * 4 > self.index.len() * 3 {
+            let mut index = vec![0u64; (self.index.len() * 2).max(16)].into_boxed_slice();
+            for &e in self.index.iter().filter(|&&e| e != 0) {
+                Self::place(&mut index, e);
+            }
+            self.index = index;
+        }
+        Self::place(&mut self.index, (hash & 0xFFFF_FFFF) << 32 | (i as u64 + 1));
+        self.slots.push(slot);
+        Ok(())
+    }
+
+    /// Removes the entry at `pos` (pointing at slot `i`) and the slot; `rehash` recomputes a key's hash.
+    fn remove(&mut self, pos: usize, i: usize, rehash: impl Fn(&[u8]) -> u64) {
+        let mask = self.index.len() - 1;
+        let mut hole = pos;
+        let mut j = pos;
+        loop {
+            j = (j + 1) & mask;
+            let e = self.index[j];
+            if e == 0 {
+                break;
+            }
+            let home = (e >> 32) as usize & mask;
+            // The entry may move back into the hole if the hole lies on its probe path (home ..= j).
+            if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
+                self.index[hole] = e;
+                hole = j;
+            }
+        }
+        self.index[hole] = 0;
+
+        let last = self.slots.len() - 1;
+        self.slots.swap_remove(i);
+        if i != last {
+            // The last slot moved to `i`: repoint its entry.
+            let hash = rehash(self.slots[i].key.as_bytes());
+            let mut pos = hash as usize & mask;
+            let old = last as u64 + 1;
+            while self.index[pos] & 0xFFFF_FFFF != old {
+                pos = (pos + 1) & mask;
+            }
+            self.index[pos] = (self.index[pos] & !0xFFFF_FFFF) | (i as u64 + 1);
+        }
+    }
 }
 
 /// Interned scope: sorted symbol ids per dimension; empty means the whole dimension.
@@ -180,7 +362,7 @@ struct ScopeDef {
 
 #[derive(Debug, Default)]
 struct Interner {
-    ids: HashMap<Box<str>, u32>,
+    ids: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     names: Vec<Box<str>>,
 }
 
@@ -232,7 +414,7 @@ struct Shared {
     channels: Interner,
     recipients: Interner,
     scopes: Vec<ScopeDef>,
-    scope_ids: HashMap<ScopeDef, u32>,
+    scope_ids: HashMap<ScopeDef, u32, foldhash::fast::RandomState>,
     compiled: Compiled,
 }
 
@@ -240,7 +422,7 @@ struct Shared {
 #[derive(Debug)]
 pub struct Engine {
     shared: RwLock<Shared>,
-    shards: Box<[RwLock<HashTable<Slot>>]>,
+    shards: Box<[RwLock<Shard>]>,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -264,7 +446,7 @@ impl Engine {
     pub fn new() -> Self {
         Self {
             shared: RwLock::default(),
-            shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
@@ -338,9 +520,9 @@ impl Engine {
         Ok(())
     }
 
-    fn shard_of(&self, subject: &str) -> (u64, &RwLock<HashTable<Slot>>) {
-        let hash = self.hasher.hash_one(subject);
-        // The low bits pick the bucket inside a shard's table; use high bits for the shard.
+    fn shard_of(&self, subject: &str) -> (u64, &RwLock<Shard>) {
+        let hash = self.hasher.hash_one(subject.as_bytes());
+        // The low bits pick the bucket inside a shard's index; use high bits for the shard.
         let shard = (hash >> 58) as usize % SHARDS;
         (hash, &self.shards[shard])
     }
@@ -357,25 +539,20 @@ impl Engine {
             flags: if event.actor == ACTOR_GPC { FLAG_GPC } else { 0 },
         };
         let (hash, shard) = self.shard_of(subject);
-        let mut table = shard.write().unwrap_or_else(PoisonError::into_inner);
-        let hasher = &self.hasher;
-        match table.find_mut(hash, |s| &*s.subject == subject) {
-            Some(slot) => match slot.stmts.iter_mut().find(|s| s.purpose == purpose && s.scope == scope) {
-                Some(existing) if existing.seq >= stmt.seq => {}
-                Some(existing) => *existing = stmt,
-                None => {
-                    let mut stmts = std::mem::take(&mut slot.stmts).into_vec();
-                    stmts.push(stmt);
-                    slot.stmts = stmts.into_boxed_slice();
+        let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+        match shard.find(hash, subject) {
+            Some((_, i)) => {
+                let stmts = &mut shard.slots[i].stmts;
+                match stmts.as_mut_slice().iter_mut().find(|s| s.purpose == purpose && s.scope == scope) {
+                    Some(existing) if existing.seq >= stmt.seq => {}
+                    Some(existing) => *existing = stmt,
+                    None => stmts.push(stmt),
                 }
-            },
-            None => {
-                table.insert_unique(hash, Slot { subject: subject.into(), stmts: Box::new([stmt]) }, |s| {
-                    hasher.hash_one(&*s.subject)
-                });
+                Ok(())
             }
+            None => shard
+                .insert(hash, Slot { key: Key::new(subject), stmts: Stmts::Inline([stmt, VACANT, VACANT]) }),
         }
-        Ok(())
     }
 
     fn intern_event(&self, event: &Event) -> Result<(u16, u32), CapacityError> {
@@ -429,15 +606,15 @@ impl Engine {
     /// Forgets a subject entirely (erasure).
     pub fn forget(&self, subject: &str) {
         let (hash, shard) = self.shard_of(subject);
-        let mut table = shard.write().unwrap_or_else(PoisonError::into_inner);
-        if let Ok(entry) = table.find_entry(hash, |s| &*s.subject == subject) {
-            entry.remove();
+        let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some((pos, i)) = shard.find(hash, subject) {
+            shard.remove(pos, i, |key| self.hasher.hash_one(key));
         }
     }
 
     /// Number of subjects with at least one statement.
     pub fn subject_count(&self) -> usize {
-        self.shards.iter().map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len()).sum()
+        self.shards.iter().map(|s| s.read().unwrap_or_else(PoisonError::into_inner).slots.len()).sum()
     }
 
     /// Whether the current catalogue knows `purpose`.
@@ -465,6 +642,8 @@ impl Engine {
     /// Decides one query at time `now`.
     pub fn check(&self, q: &Query<'_>, now: Timestamp) -> Result<Decision, QueryError> {
         let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+        // Hash the subject first: reading its bytes (often a cache miss) then overlaps resolving the rest.
+        let (hash, shard) = self.shard_of(q.subject);
         let info = Self::purpose_info(&shared, q.purpose).ok_or(QueryError::UnknownPurpose)?;
         let c = &shared.compiled;
         let category = match q.category {
@@ -495,9 +674,8 @@ impl Engine {
             return Ok(Decision::deny(Reason::NotCovered, None));
         }
 
-        let (hash, shard) = self.shard_of(q.subject);
-        let table = shard.read().unwrap_or_else(PoisonError::into_inner);
-        let stmts: &[Stmt] = table.find(hash, |s| &*s.subject == q.subject).map_or(&[], |s| &s.stmts);
+        let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+        let stmts = shard.find(hash, q.subject).map_or(&[][..], |(_, i)| shard.slots[i].stmts.as_slice());
         Ok(decide(&shared, info, &r, stmts, now.micros()))
     }
 }

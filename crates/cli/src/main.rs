@@ -1,0 +1,316 @@
+//! The `consentry` binary: parses the command line and calls into the server and store crates.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use consentry_server::config::LogFormat;
+use consentry_server::{Config, api};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "consentry", version, about = "Consent and personal-data control, self-hosted.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Configuration file (TOML); see config.default.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data folder of the embedded store [env: CONSENTRY_DATA] [default: ./consentry-data]
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on [env: CONSENTRY_LISTEN] [default: 127.0.0.1:8080]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Log format, text or json [env: CONSENTRY_LOG_FORMAT]
+        #[arg(long, value_name = "FORMAT")]
+        log_format: Option<String>,
+    },
+    /// Create the data folder, the first admin key and the default catalogue, then exit.
+    Init {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Manage API keys offline (the server must not be running on the same data folder).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Manage the catalogue offline.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key and print its secret once.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        name: String,
+        /// A scope (repeat for several): admin, catalog:write, consent:write, consent:read, check, ...
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// List active keys.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Validate and apply a catalogue file (YAML, or JSON when it ends in .json) as a new version.
+    Apply {
+        #[command(flatten)]
+        common: Common,
+        file: PathBuf,
+    },
+}
+
+fn load_config(common: &Common) -> Result<Config> {
+    let mut config = Config::load(common.config.as_deref(), std::env::vars())?;
+    if let Some(data) = &common.data {
+        config.data.clone_from(data);
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONSENTRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn announce_admin_key(key: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "\nConsentry created its first admin API key. It is shown only this once: keep it in a secret store.\n\n    {key}\n\nSend it as `Authorization: Bearer <key>`, and create narrower keys with POST /v1/keys or `consentry keys create`.\n"
+    );
+    let _ = out.flush();
+}
+
+async fn shutdown_signal(token: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+    token.cancel();
+}
+
+async fn serve(common: Common, listen: Option<SocketAddr>, log_format: Option<String>) -> Result<()> {
+    let mut config = load_config(&common)?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if let Some(format) = log_format {
+        config.log_format = match format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => bail!("--log-format must be `text` or `json`"),
+        };
+    }
+    init_logging(config.log_format);
+    let listen = config.listen;
+    let opened = consentry_server::open(config).await.context("cannot start")?;
+    if let Some(key) = &opened.generated_admin_key {
+        announce_admin_key(key);
+    }
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, subjects = opened.state.engine.subject_count(), "Consentry is serving");
+    let token = CancellationToken::new();
+    tokio::spawn(shutdown_signal(token.clone()));
+    consentry_server::serve(opened.state, listener, token).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn init(common: Common) -> Result<()> {
+    let config = load_config(&common)?;
+    let store = open_store(&config.data).await?;
+    let generated =
+        consentry_server::bootstrap(store.as_ref(), config.bootstrap_admin_key.as_deref()).await?;
+    let catalog = consentry_server::ensure_catalog(store.as_ref()).await?;
+    store.close().await;
+    match generated {
+        Some(key) => announce_admin_key(&key),
+        None => println!(
+            "The data folder {} is ready (it was initialised before, or the admin key came from CONSENTRY_BOOTSTRAP_ADMIN_KEY).",
+            config.data.display()
+        ),
+    }
+    println!("Catalogue version {} is current.", catalog.stored.version);
+    Ok(())
+}
+
+async fn open_store(data: &Path) -> Result<std::sync::Arc<dyn consentry_store::Store>> {
+    consentry_store::open(consentry_store::StoreConfig {
+        data_dir: data.to_path_buf(),
+        commit_observer: None,
+    })
+    .await
+    .with_context(|| format!("cannot open the data folder {}", data.display()))
+}
+
+async fn keys(command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Create { common, name, scopes } => {
+            let config = load_config(&common)?;
+            let parsed =
+                api::v1::keys::validate_key_request(&name, &scopes).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let store = open_store(&config.data).await?;
+            let key = consentry_server::auth::make_key(name.trim(), &parsed, None)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let result = store.insert_api_key(key.record.clone()).await;
+            store.close().await;
+            result?;
+            println!(
+                "Created key {} ({}) with scopes {}.",
+                key.record.id,
+                key.record.name,
+                key.record.scopes.join(", ")
+            );
+            println!("Its secret is shown only this once:\n\n    {}\n", key.secret);
+        }
+        KeysCommand::List { common } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config.data).await?;
+            let keys = store.api_keys().await;
+            store.close().await;
+            for k in keys? {
+                println!("{}\t{}\t{}\t{}", k.id, k.name, k.scopes.join(","), k.created_at);
+            }
+        }
+        KeysCommand::Revoke { common, id } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config.data).await?;
+            let revoked = store.revoke_api_key(&id, consentry_core::Timestamp::now()).await;
+            store.close().await;
+            if !revoked? {
+                bail!("no active key has the id {id}");
+            }
+            println!("Revoked {id}.");
+        }
+    }
+    Ok(())
+}
+
+async fn catalog(command: CatalogCommand) -> Result<()> {
+    match command {
+        CatalogCommand::Apply { common, file } => {
+            let config = load_config(&common)?;
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let content_type = if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+                "application/json"
+            } else {
+                "application/yaml"
+            };
+            let checked = api::v1::catalog::parse_document(content_type, &bytes)
+                .and_then(api::v1::catalog::validate_document);
+            let catalog = match checked {
+                Ok(c) => c,
+                Err(consentry_server::error::ApiError::InvalidCatalog(problems)) => {
+                    for p in &problems {
+                        eprintln!("{}: {}", if p.path.is_empty() { "document" } else { &p.path }, p.message);
+                    }
+                    bail!(
+                        "{} is not a valid catalogue ({} problem(s)); nothing was changed",
+                        file.display(),
+                        problems.len()
+                    );
+                }
+                Err(e) => bail!("{}: {e}", file.display()),
+            };
+            let store = open_store(&config.data).await?;
+            let stored = store.apply_catalog(catalog.document()).await;
+            store.close().await;
+            let stored = stored?;
+            println!(
+                "Applied catalogue version {} ({} purposes, {} notices).",
+                stored.version,
+                stored.document.purposes.len(),
+                stored.notices.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { common, listen, log_format } => serve(common, listen, log_format).await,
+            Command::Init { common } => init(common).await,
+            Command::Keys { command } => keys(command).await,
+            Command::Catalog { command } => catalog(command).await,
+            Command::Openapi => {
+                print!("{}", consentry_server::openapi::document());
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

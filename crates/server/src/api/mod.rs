@@ -1,0 +1,45 @@
+//! The router: `/v1` resources (one file each under `v1/`), health, metrics and the OpenAPI document.
+
+pub mod health;
+pub mod v1;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::{Extension, Router, middleware};
+
+use crate::error::ApiError;
+use crate::extract::BodyLimit;
+use crate::metrics;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    let v1 = Router::new()
+        .route("/keys", get(v1::keys::list).post(v1::keys::create))
+        .route("/keys/{id}", delete(v1::keys::revoke))
+        .route("/catalog", get(v1::catalog::get).put(v1::catalog::put))
+        .route("/subjects/{subject}/consents", get(v1::consents::current).post(v1::consents::record))
+        .route("/subjects/{subject}/consents/history", get(v1::consents::history))
+        .route("/check", post(v1::check::one))
+        .route("/check/batch", post(v1::check::batch));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(Extension(BodyLimit(limit)))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

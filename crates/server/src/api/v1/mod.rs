@@ -1,0 +1,6 @@
+//! The `/v1` resources, one file each.
+
+pub mod catalog;
+pub mod check;
+pub mod consents;
+pub mod keys;

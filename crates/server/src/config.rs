@@ -1,0 +1,205 @@
+//! Configuration: built-in defaults, then a TOML file, then `CONSENTRY_*` variables; validated at start
+//! with messages that name the offending key. `config.default.toml` at the repository root documents
+//! every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Data folder of the embedded store.
+    pub data: PathBuf,
+    pub log_format: LogFormat,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub shutdown_timeout_secs: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most checks in one `POST /v1/check/batch`.
+    pub check_batch_max: usize,
+    /// Admin key to create on first start instead of a random one. Only from the environment
+    /// (`CONSENTRY_BOOTSTRAP_ADMIN_KEY`), never from a file, never printed.
+    #[serde(skip)]
+    pub bootstrap_admin_key: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data", &self.data)
+            .field("log_format", &self.log_format)
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("check_batch_max", &self.check_batch_max)
+            .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("./consentry-data"),
+            log_format: LogFormat::Text,
+            shutdown_timeout_secs: 10,
+            max_body_bytes: 4 * 1024 * 1024,
+            check_batch_max: 10_000,
+            bootstrap_admin_key: None,
+        }
+    }
+}
+
+/// A configuration that cannot be used, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the `CONSENTRY_*` entries of `env`; then validation.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+            }
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("CONSENTRY_") else { continue };
+            config.set_from_env(key, &value)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn set_from_env(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let var = format!("CONSENTRY_{key}");
+        let number = |v: &str| v.trim().parse::<u64>().map_err(|_| invalid(&var, "must be a whole number"));
+        match key {
+            "LISTEN" => {
+                self.listen =
+                    value.parse().map_err(|_| invalid(&var, "must be an address such as 127.0.0.1:8080"))?;
+            }
+            "DATA" => self.data = PathBuf::from(value),
+            "LOG_FORMAT" => {
+                self.log_format = match value {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => return Err(invalid(&var, "must be `text` or `json`")),
+                };
+            }
+            "SHUTDOWN_TIMEOUT_SECS" => self.shutdown_timeout_secs = number(value)?,
+            "MAX_BODY_BYTES" => self.max_body_bytes = number(value)? as usize,
+            "CHECK_BATCH_MAX" => self.check_batch_max = number(value)? as usize,
+            "BOOTSTRAP_ADMIN_KEY" => self.bootstrap_admin_key = Some(value.to_owned()),
+            // Variables read elsewhere (e.g. by tests) are not configuration keys.
+            "REQUIRE_SERVICES" | "LOG" => {}
+            _ => return Err(invalid(&var, "is not a known setting (see config.default.toml)")),
+        }
+        Ok(())
+    }
+
+    /// Checks ranges and relations between keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=300).contains(&self.shutdown_timeout_secs) {
+            return Err(invalid("shutdown_timeout_secs", "must be between 1 and 300"));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(invalid("max_body_bytes", "must be between 1024 and 67108864"));
+        }
+        if !(1..=100_000).contains(&self.check_batch_max) {
+            return Err(invalid("check_batch_max", "must be between 1 and 100000"));
+        }
+        if self.data.as_os_str().is_empty() {
+            return Err(invalid("data", "must name a folder"));
+        }
+        if let Some(key) = &self.bootstrap_admin_key {
+            if key.len() < 32 || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(invalid(
+                    "CONSENTRY_BOOTSTRAP_ADMIN_KEY",
+                    "must be 32 to 256 printable characters without spaces",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_then_env() {
+        let c = Config::load(None, env(&[("CONSENTRY_LISTEN", "0.0.0.0:9000"), ("PATH", "/bin")]))
+            .expect("valid");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.data, PathBuf::from("./consentry-data"));
+    }
+
+    #[test]
+    fn the_committed_default_file_is_valid_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.default.toml");
+        let c = Config::load(Some(&path), Vec::new()).expect("valid");
+        let d = Config::default();
+        assert_eq!((c.listen, c.data, c.max_body_bytes), (d.listen, d.data, d.max_body_bytes));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = Config::load(None, env(&[("CONSENTRY_LISTEN", "nowhere")])).expect_err("bad");
+        assert!(err.to_string().starts_with("CONSENTRY_LISTEN"), "{err}");
+        let err = Config::load(None, env(&[("CONSENTRY_MAX_BODY_BYTES", "1")])).expect_err("bad");
+        assert!(err.to_string().starts_with("max_body_bytes"), "{err}");
+        let err = Config::load(None, env(&[("CONSENTRY_LISTN", "x")])).expect_err("bad");
+        assert!(err.to_string().contains("not a known setting"), "{err}");
+        let err = Config::load(None, env(&[("CONSENTRY_BOOTSTRAP_ADMIN_KEY", "short")])).expect_err("bad");
+        assert!(!err.to_string().contains("short"), "the secret is not echoed: {err}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisen = 3\n").expect("write");
+        let err = Config::load(Some(&path), Vec::new()).expect_err("bad");
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,175 @@
+//! Our own `Json` and `Query` extractors, so that every rejection leaves in the problem shape.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldProblem};
+
+/// JSON body in, JSON out; bad input becomes `invalid_json` (syntax), `validation_failed` (shape),
+/// `unsupported_media_type` or `payload_too_large`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(json_rejection(rejection, limit)),
+        }
+    }
+}
+
+/// The body limit in force, put in request extensions so rejections can name it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+fn json_rejection(rejection: JsonRejection, limit: usize) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            // serde's message names the field and what was expected; the path is in the source.
+            let message = std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string());
+            let path = message.split(": ").next().filter(|p| !p.contains(' ')).unwrap_or("").to_owned();
+            ApiError::Validation { detail: message.clone(), errors: vec![FieldProblem { path, message }] }
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            let message = std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string());
+            ApiError::InvalidJson(format!("the body is not valid JSON: {message}"))
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::UnsupportedMediaType("send the body as JSON with Content-Type: application/json".into())
+        }
+        JsonRejection::BytesRejection(e) => {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(limit)
+            } else {
+                ApiError::InvalidJson("the body could not be read".into())
+            }
+        }
+        other => ApiError::InvalidJson(other.body_text()),
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Query string parameters; bad ones become `invalid_query`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError::InvalidQuery(e.body_text()))
+            }
+            Err(other) => Err(ApiError::InvalidQuery(other.body_text())),
+        }
+    }
+}
+
+/// A request body that must be JSON, kept as bytes so handlers on the hot path can deserialise it
+/// borrowing from the buffer.
+#[derive(Debug, Clone)]
+pub struct JsonBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json")
+                    || (v.starts_with("application/") && v.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with Content-Type: application/json".into(),
+            ));
+        }
+        body_bytes(req, state, limit).await.map(JsonBody)
+    }
+}
+
+impl JsonBody {
+    /// Deserialises the body; borrowing types (`&str`, `Cow<str>`) point into the buffer.
+    pub fn parse<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, ApiError> {
+        parse_json(&self.0)
+    }
+}
+
+/// Reads the whole body within the configured limit.
+pub async fn body_bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(limit)
+        } else {
+            ApiError::InvalidJson("the body could not be read".into())
+        }
+    })
+}
+
+/// Deserialises JSON, sorting failures into `invalid_json` (syntax) and `validation_failed` (shape).
+pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            let message = e.to_string();
+            ApiError::Validation {
+                detail: message.clone(),
+                errors: vec![FieldProblem { path: String::new(), message }],
+            }
+        }
+        _ => ApiError::InvalidJson(format!("the body is not valid JSON: {e}")),
+    })
+}
+
+/// The `{subject}` path segment, validated.
+#[derive(Debug, Clone)]
+pub struct SubjectPath(pub consentry_core::SubjectId);
+
+impl<S: Send + Sync> FromRequestParts<S> for SubjectPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        #[derive(serde::Deserialize)]
+        struct P {
+            subject: String,
+        }
+        let axum::extract::Path(p) = axum::extract::Path::<P>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::InvalidSubject("the subject id in the path could not be read".into()))?;
+        consentry_core::SubjectId::new(p.subject)
+            .map(SubjectPath)
+            .map_err(|e| ApiError::InvalidSubject(format!("the subject id {e}")))
+    }
+}

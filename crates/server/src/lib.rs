@@ -1,0 +1,132 @@
+//! Consentry's HTTP service.
+//!
+//! [`open`] prepares everything a server needs (store, first-start bootstrap, a warm decision engine);
+//! [`app`] builds the router, so handler tests can call it without a socket; [`serve`] runs it on a
+//! listener until a shutdown token fires, draining in-flight requests within a bound.
+//!
+//! Architecture invariant: this crate is the only one that knows HTTP and the API's JSON shapes; it
+//! never writes SQL (that is the store's job) and never re-implements a decision rule (the core's).
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod state;
+
+use std::sync::Arc;
+
+use axum::Router;
+use consentry_core::Engine;
+use consentry_core::catalog::{Catalog, CatalogDocument};
+use consentry_store::{Store, StoreConfig, StoreError};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::state::{AppState, CatalogView};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "the stored catalogue is not valid ({0} problems); apply a corrected one with `consentry catalog apply`"
+    )]
+    StoredCatalog(usize),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A prepared service.
+pub struct Opened {
+    pub state: AppState,
+    /// The admin key made on this first start, to be shown once; `None` on later starts or when it came
+    /// from `CONSENTRY_BOOTSTRAP_ADMIN_KEY`.
+    pub generated_admin_key: Option<String>,
+}
+
+/// Opens the store named by `config`, bootstraps a fresh one and loads the decision engine.
+pub async fn open(config: Config) -> Result<Opened, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let batch = metrics.commit_batch.clone();
+    let store = consentry_store::open(StoreConfig {
+        data_dir: config.data.clone(),
+        commit_observer: Some(Arc::new(move |n| batch.observe(n as f64))),
+    })
+    .await?;
+    let generated_admin_key = bootstrap(store.as_ref(), config.bootstrap_admin_key.as_deref()).await?;
+    let view = ensure_catalog(store.as_ref()).await?;
+    let engine = Engine::new();
+    engine.set_catalog(&view.catalog).map_err(|e| StartError::Other(e.to_string()))?;
+    warm(store.as_ref(), &engine).await?;
+    metrics.subjects.set(engine.subject_count() as i64);
+    let state = AppState::new(store, engine, metrics, config, view);
+    Ok(Opened { state, generated_admin_key })
+}
+
+/// On a fresh store, creates the admin key; returns it when it was generated here.
+pub async fn bootstrap(store: &dyn Store, given: Option<&str>) -> Result<Option<String>, StartError> {
+    let key = auth::make_key("admin", &[auth::Scope::Admin], given)
+        .map_err(|e| StartError::Other(format!("cannot make the admin key: {e}")))?;
+    let created = store.initialise(key.record).await?;
+    Ok((created && given.is_none()).then_some(key.secret))
+}
+
+/// Installs the default catalogue on a store that has none; returns the current one.
+pub async fn ensure_catalog(store: &dyn Store) -> Result<CatalogView, StartError> {
+    let stored = match store.catalog().await? {
+        Some(stored) => stored,
+        None => store.apply_catalog(&CatalogDocument::default_catalog()).await?,
+    };
+    let catalog =
+        Catalog::validate(stored.document.clone()).map_err(|p| StartError::StoredCatalog(p.len()))?;
+    Ok(CatalogView { stored, catalog })
+}
+
+/// Loads every subject's current state into the engine.
+async fn warm(store: &dyn Store, engine: &Engine) -> Result<(), StartError> {
+    let mut after = 0;
+    loop {
+        let page = store.current_page(after, 10_000).await?;
+        let Some((_, last)) = page.last() else { return Ok(()) };
+        after = last.seq;
+        for (subject, event) in &page {
+            engine.apply(subject.as_str(), event).map_err(|e| StartError::Other(e.to_string()))?;
+        }
+    }
+}
+
+/// The router with every route, middleware and limit.
+pub fn app(state: AppState) -> Router {
+    api::router(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` fires, then lets in-flight requests finish for at most the
+/// configured bound, and closes the store.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let drain = state.config.shutdown_timeout();
+    let store = Arc::clone(&state.store);
+    let router = app(state);
+    let signal = shutdown.clone();
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(async move { signal.cancelled().await });
+    let mut server = std::pin::pin!(server.into_future());
+    let result = tokio::select! {
+        r = &mut server => r,
+        () = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
+            tracing::warn!(seconds = drain.as_secs(), "in-flight requests did not finish in time; stopping anyway");
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
+}

@@ -1,0 +1,49 @@
+//! The OpenAPI 3.1 document, generated from the handlers and types. A copy is committed as
+//! `openapi.json`; a test keeps it current.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::v1;
+use crate::error::{FieldProblem, Problem};
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Consentry", description = "Consent and personal-data control: catalogue, consent ledger, decisions."),
+    paths(
+        v1::keys::create, v1::keys::list, v1::keys::revoke,
+        v1::catalog::get, v1::catalog::put,
+        v1::consents::record, v1::consents::current, v1::consents::history,
+        v1::check::one, v1::check::batch,
+    ),
+    components(schemas(Problem, FieldProblem)),
+    modifiers(&Security),
+    tags(
+        (name = "keys", description = "API keys and their scopes"),
+        (name = "catalog", description = "The catalogue, applied as a whole"),
+        (name = "consents", description = "The consent ledger"),
+        (name = "check", description = "Decisions"),
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document as pretty JSON, with a trailing newline.
+pub fn document() -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let mut text = doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
+    text.push('\n');
+    text
+}

@@ -1,0 +1,69 @@
+//! The state every handler shares, passed in (never global): store, engine, catalogue, keys, metrics.
+
+use std::ops::Deref;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use consentry_core::Engine;
+use consentry_core::catalog::Catalog;
+use consentry_store::{Store, StoredCatalog};
+
+use crate::auth::KeyCache;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// The current catalogue: as stored (with version and notice versions) and validated for look-ups.
+#[derive(Debug)]
+pub struct CatalogView {
+    pub stored: StoredCatalog,
+    pub catalog: Catalog,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub engine: Engine,
+    pub keys: KeyCache,
+    pub metrics: Arc<Metrics>,
+    pub config: Config,
+    catalog: RwLock<Arc<CatalogView>>,
+    /// Serialises catalogue applies so the engine and the view change together.
+    pub catalog_apply: tokio::sync::Mutex<()>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        engine: Engine,
+        metrics: Arc<Metrics>,
+        config: Config,
+        catalog: CatalogView,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            engine,
+            keys: KeyCache::default(),
+            metrics,
+            config,
+            catalog: RwLock::new(Arc::new(catalog)),
+            catalog_apply: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    pub fn catalog(&self) -> Arc<CatalogView> {
+        Arc::clone(&self.catalog.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn set_catalog(&self, view: CatalogView) {
+        *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(view);
+    }
+}
