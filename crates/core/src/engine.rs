@@ -254,34 +254,35 @@ const _: () = assert!(std::mem::size_of::<Slot>() == 96);
 
 /// A shard's subjects: dense slots, and an open-addressing index into them.
 ///
-/// Each index entry is `(low 32 bits of the hash) << 32 | (slot + 1)`, `0` when empty. The stored hash
-/// bits give the entry's home bucket (so growing and deleting need no rehash) and filter out nearly every
-/// non-matching entry before its slot is read: a look-up costs the index line and the slot. Linear
-/// probing, at most 3/4 full, with backward-shift deletion (no tombstones).
+/// An index entry is `0` when empty, else `(hash bits above the mask) | (slot + 1)`: the stored hash bits
+/// filter out nearly every other subject before its slot is read, so a look-up costs one index line and
+/// one slot. Four bytes an entry keep the index small enough to stay largely in cache. Linear probing, at
+/// most 3/4 full, with backward-shift deletion (no tombstones); growing and deleting rehash keys.
 #[derive(Debug, Default)]
 struct Shard {
     slots: Vec<Slot>,
-    index: Box<[u64]>,
+    index: Box<[u32]>,
 }
 
-/// Slots per shard stay below this, so a slot number fits the entry and the index below 2^32 buckets.
+/// Slots per shard stay below this, so the index stays within 2^32 buckets and a slot number fits.
 const MAX_SLOTS: usize = 1 << 31;
 
 impl Shard {
     fn find(&self, hash: u64, subject: &str) -> Option<(usize, usize)> {
-        let mask = self.index.len().wrapping_sub(1);
         if self.index.is_empty() {
             return None;
         }
-        let tag = hash & 0xFFFF_FFFF;
+        let mask = self.index.len() - 1;
+        let low = mask as u32;
+        let tag = hash as u32 & !low;
         let mut pos = hash as usize & mask;
         loop {
             let e = self.index[pos];
             if e == 0 {
                 return None;
             }
-            if e >> 32 == tag {
-                let i = (e as u32 - 1) as usize;
+            if e & !low == tag {
+                let i = (e & low) as usize - 1;
                 if self.slots[i].key.as_bytes() == subject.as_bytes() {
                     return Some((pos, i));
                 }
@@ -290,36 +291,37 @@ impl Shard {
         }
     }
 
-    fn place(index: &mut [u64], entry: u64) {
+    fn place(index: &mut [u32], hash: u64, slot: usize) {
         let mask = index.len() - 1;
-        let mut pos = (entry >> 32) as usize & mask;
+        let mut pos = hash as usize & mask;
         while index[pos] != 0 {
             pos = (pos + 1) & mask;
         }
-        index[pos] = entry;
+        index[pos] = (hash as u32 & !(mask as u32)) | (slot as u32 + 1);
     }
 
-    /// Adds a subject known to be absent.
-    fn insert(&mut self, hash: u64, slot: Slot) -> Result<(), CapacityError> {
+    /// Adds a subject known to be absent; `rehash` computes a key's hash.
+    fn insert(&mut self, hash: u64, slot: Slot, rehash: impl Fn(&[u8]) -> u64) -> Result<(), CapacityError> {
         let i = self.slots.len();
         if i + 1 >= MAX_SLOTS {
             return Err(CapacityError);
         }
         if (i + 1) * 4 > self.index.len() * 3 {
-            let mut index = vec![0u64; (self.index.len() * 2).max(16)].into_boxed_slice();
-            for &e in self.index.iter().filter(|&&e| e != 0) {
-                Self::place(&mut index, e);
+            let mut index = vec![0; (self.index.len() * 2).max(16)].into_boxed_slice();
+            for (j, s) in self.slots.iter().enumerate() {
+                Self::place(&mut index, rehash(s.key.as_bytes()), j);
             }
             self.index = index;
         }
-        Self::place(&mut self.index, (hash & 0xFFFF_FFFF) << 32 | (i as u64 + 1));
+        Self::place(&mut self.index, hash, i);
         self.slots.push(slot);
         Ok(())
     }
 
-    /// Removes the entry at `pos` (pointing at slot `i`) and the slot; `rehash` recomputes a key's hash.
+    /// Removes the entry at `pos`, which points at slot `i`, and the slot; `rehash` computes a key's hash.
     fn remove(&mut self, pos: usize, i: usize, rehash: impl Fn(&[u8]) -> u64) {
         let mask = self.index.len() - 1;
+        let low = mask as u32;
         let mut hole = pos;
         let mut j = pos;
         loop {
@@ -328,7 +330,7 @@ impl Shard {
             if e == 0 {
                 break;
             }
-            let home = (e >> 32) as usize & mask;
+            let home = rehash(self.slots[(e & low) as usize - 1].key.as_bytes()) as usize & mask;
             // The entry may move back into the hole if the hole lies on its probe path (home ..= j).
             if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
                 self.index[hole] = e;
@@ -341,13 +343,11 @@ impl Shard {
         self.slots.swap_remove(i);
         if i != last {
             // The last slot moved to `i`: repoint its entry.
-            let hash = rehash(self.slots[i].key.as_bytes());
-            let mut pos = hash as usize & mask;
-            let old = last as u64 + 1;
-            while self.index[pos] & 0xFFFF_FFFF != old {
+            let mut pos = rehash(self.slots[i].key.as_bytes()) as usize & mask;
+            while (self.index[pos] & low) as usize != last + 1 {
                 pos = (pos + 1) & mask;
             }
-            self.index[pos] = (self.index[pos] & !0xFFFF_FFFF) | (i as u64 + 1);
+            self.index[pos] = (self.index[pos] & !low) | (i as u32 + 1);
         }
     }
 }
@@ -550,8 +550,10 @@ impl Engine {
                 }
                 Ok(())
             }
-            None => shard
-                .insert(hash, Slot { key: Key::new(subject), stmts: Stmts::Inline([stmt, VACANT, VACANT]) }),
+            None => {
+                let slot = Slot { key: Key::new(subject), stmts: Stmts::Inline([stmt, VACANT, VACANT]) };
+                shard.insert(hash, slot, |key| self.hasher.hash_one(key))
+            }
         }
     }
 
@@ -796,3 +798,116 @@ fn strictly_narrower(shared: &Shared, a: &ScopeDef, b: &ScopeDef) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod layout_tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn stmt(seq: u64) -> Stmt {
+        Stmt { seq, expires_at: i64::MAX, scope: 0, purpose: seq as u16, action: Action::Grant, flags: 0 }
+    }
+
+    /// Checks the shard against a model through random inserts and removals, with a hash weak enough to
+    /// pile subjects into long probe runs (and one strong enough to spread them), short and long keys.
+    fn churn(hash: fn(&[u8]) -> u64) {
+        let mut shard = Shard::default();
+        let mut model: HashMap<String, u64> = HashMap::new();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for step in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = x % 700;
+            let key = if n.is_multiple_of(3) {
+                format!("a-rather-long-subject-identifier-{n}")
+            } else {
+                format!("s{n}")
+            };
+            let h = hash(key.as_bytes());
+            match (shard.find(h, &key), x >> 60 < 6) {
+                (Some((pos, i)), true) => {
+                    assert_eq!(shard.slots[i].stmts.as_slice()[0].seq, model[&key]);
+                    shard.remove(pos, i, hash);
+                    model.remove(&key);
+                }
+                (Some((_, i)), false) => assert_eq!(shard.slots[i].stmts.as_slice()[0].seq, model[&key]),
+                (None, _) => {
+                    assert!(!model.contains_key(&key), "{key} lost at step {step}");
+                    let slot =
+                        Slot { key: Key::new(&key), stmts: Stmts::Inline([stmt(step), VACANT, VACANT]) };
+                    shard.insert(h, slot, hash).expect("fits");
+                    model.insert(key, step);
+                }
+            }
+            assert_eq!(shard.slots.len(), model.len());
+        }
+        for (key, seq) in &model {
+            let (_, i) = shard.find(hash(key.as_bytes()), key).expect("present");
+            assert_eq!(shard.slots[i].stmts.as_slice()[0].seq, *seq);
+            assert_eq!(shard.slots[i].key.as_bytes(), key.as_bytes());
+        }
+        assert_eq!(shard.index.iter().filter(|&&e| e != 0).count(), model.len());
+    }
+
+    #[test]
+    fn shard_matches_a_model_under_churn() {
+        churn(|k| foldhash::fast::FixedState::with_seed(7).hash_one(k));
+        // Only 32 distinct hashes: long runs, many equal tags, every entry moved by deletions.
+        churn(|k| foldhash::fast::FixedState::with_seed(7).hash_one(k) % 32);
+        // Distinct low bits but equal tags.
+        churn(|k| foldhash::fast::FixedState::with_seed(7).hash_one(k) & 0xFF);
+    }
+
+    #[test]
+    fn statements_keep_their_order_inline_and_on_the_heap() {
+        let mut s = Stmts::Inline([stmt(1), VACANT, VACANT]);
+        for seq in 2..=6 {
+            s.push(stmt(seq));
+            let seqs: Vec<u64> = s.as_slice().iter().map(|s| s.seq).collect();
+            assert_eq!(seqs, (1..=seq).collect::<Vec<_>>());
+        }
+        assert!(matches!(s, Stmts::Heap(_)));
+    }
+
+    #[test]
+    fn forget_keeps_other_subjects() {
+        let engine = Engine::new();
+        let event = |seq| {
+            Event::place(
+                crate::ledger::NewEvent {
+                    purpose: "p".into(),
+                    action: Action::Grant,
+                    scope: crate::ledger::Scope::default(),
+                    notice: None,
+                    notice_version: None,
+                    notice_hash: None,
+                    collection_point: None,
+                    actor: "a".into(),
+                    expires_at: None,
+                },
+                seq,
+                "p".into(),
+                Timestamp::from_micros(0),
+                String::new(),
+            )
+        };
+        let name = |i: u64| {
+            if i.is_multiple_of(2) { format!("s{i}") } else { format!("subject-with-a-long-id-{i}") }
+        };
+        for i in 0..5_000 {
+            engine.apply(&name(i), &event(i + 1)).expect("fits");
+        }
+        for i in (0..5_000).step_by(3) {
+            engine.forget(&name(i));
+        }
+        assert_eq!(engine.subject_count(), 5_000 - 1_667);
+        for i in 0..5_000 {
+            let (hash, shard) = engine.shard_of(&name(i));
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            let found = shard.find(hash, &name(i)).map(|(_, s)| shard.slots[s].stmts.as_slice()[0].seq);
+            assert_eq!(found, (!i.is_multiple_of(3)).then_some(i + 1), "{}", name(i));
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Test harness: a real Consentry server in-process on a random port, and a small client for it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use consentry_server::Config;
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The bootstrap admin key of every test server: 40 printable characters, so none is generated or printed.
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789-abcdefghijklmn";
+/// Pass as the key to send no `Authorization` header at all.
+pub const NO_KEY: &str = "";
+
+const _: () = assert!(ADMIN_KEY.len() == 40);
+
+/// A running server on `127.0.0.1:<random>` with its own data folder.
+pub struct TestServer {
+    pub base: String,
+    client: reqwest::Client,
+    dir: TempDir,
+    token: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// A response as received, before any interpretation.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> &str {
+        self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        if self.text.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {:?}", self.text))
+    }
+}
+
+impl TestServer {
+    /// A server on a fresh data folder with the default configuration.
+    pub async fn start() -> Self {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), |_| {}).await
+    }
+
+    /// A server on a fresh data folder, with `adjust` applied to the configuration.
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), adjust).await
+    }
+
+    /// A server on `dir` (fresh or left by an earlier server's [`TestServer::stop`]).
+    pub async fn start_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config {
+            data: dir.path().join("data"),
+            bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
+            shutdown_timeout_secs: 5,
+            ..Config::default()
+        };
+        adjust(&mut config);
+        config.validate().expect("test configuration is valid");
+        let opened = consentry_server::open(config).await.expect("the server opens");
+        assert!(opened.generated_admin_key.is_none(), "a bootstrap key was given, so none is generated");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let token = CancellationToken::new();
+        let task = tokio::spawn(consentry_server::serve(opened.state, listener, token.clone()));
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        Self { base: format!("http://{addr}"), client, dir, token, task }
+    }
+
+    /// The data folder of the store.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Signals shutdown, waits for the server to finish (and close its store), and hands back the folder.
+    pub async fn stop(self) -> TempDir {
+        let Self { client, dir, token, task, .. } = self;
+        drop(client);
+        token.cancel();
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("the server stops within its drain bound")
+            .expect("the server task does not panic")
+            .expect("the server ends without an I/O error");
+        dir
+    }
+
+    /// Sends one request; `key` empty sends no credentials; `body` is (content type, bytes).
+    /// Every response must be below 500, and every error must be a well-formed problem document.
+    pub async fn send(&self, method: Method, path: &str, key: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
+        let mut request = self.client.request(method.clone(), format!("{}{path}", self.base));
+        if !key.is_empty() {
+            request = request.header(AUTHORIZATION, format!("Bearer {key}"));
+        }
+        if let Some((content_type, bytes)) = body {
+            request = request.header(CONTENT_TYPE, content_type).body(bytes);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_else(|e| panic!("{method} {path}: body: {e}"));
+        let reply = Reply { status, headers, text };
+        assert!(status < 500, "{method} {path} answered {status}: {}", reply.text);
+        if status >= 400 {
+            assert_problem_shape(&reply, &format!("{method} {path}"));
+        }
+        reply
+    }
+
+    async fn expect(&self, method: Method, path: &str, key: &str, body: Option<(&str, Vec<u8>)>, status: u16) -> Value {
+        let reply = self.send(method.clone(), path, key, body).await;
+        assert_eq!(reply.status, status, "{method} {path}: unexpected status; body: {}", reply.text);
+        reply.json()
+    }
+
+    pub async fn get(&self, path: &str, key: &str, status: u16) -> Value {
+        self.expect(Method::GET, path, key, None, status).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value, status: u16) -> Value {
+        self.expect(Method::POST, path, key, Some(json_body(body)), status).await
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: &Value, status: u16) -> Value {
+        self.expect(Method::PUT, path, key, Some(json_body(body)), status).await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str, status: u16) -> Value {
+        self.expect(Method::DELETE, path, key, None, status).await
+    }
+
+    /// A request with a body sent exactly as given.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        content_type: &str,
+        body: impl Into<Vec<u8>>,
+        status: u16,
+    ) -> Value {
+        self.expect(method, path, key, Some((content_type, body.into())), status).await
+    }
+
+    /// `POST /v1/check` for one subject, purpose and optional channel, expecting 200.
+    pub async fn check(&self, subject: &str, purpose: &str, channel: Option<&str>) -> Value {
+        let mut body = json!({"subject": subject, "purpose": purpose});
+        if let Some(channel) = channel {
+            body["channel"] = json!(channel);
+        }
+        self.post("/v1/check", ADMIN_KEY, &body, 200).await
+    }
+
+    /// Records `body` for `subject`, expecting 201; returns the events.
+    pub async fn record(&self, subject: &str, body: &Value) -> Vec<Value> {
+        let out = self.post(&format!("/v1/subjects/{subject}/consents"), ADMIN_KEY, body, 201).await;
+        out["events"].as_array().expect("events").clone()
+    }
+
+    /// Creates a key with `scopes`; returns (id, secret).
+    pub async fn create_key(&self, name: &str, scopes: &[&str]) -> (String, String) {
+        let out = self.post("/v1/keys", ADMIN_KEY, &json!({"name": name, "scopes": scopes}), 201).await;
+        (str_of(&out["id"]).to_owned(), str_of(&out["key"]).to_owned())
+    }
+}
+
+fn json_body(body: &Value) -> (&'static str, Vec<u8>) {
+    ("application/json", serde_json::to_vec(body).expect("serialise"))
+}
+
+/// A grant of `purpose` on `channels`, under the purpose's own notice.
+pub fn grant(purpose: &str, channels: &[&str]) -> Value {
+    json!({
+        "notice": purpose,
+        "collection_point": "web-signup",
+        "changes": [{"purpose": purpose, "action": "grant", "channels": channels}],
+    })
+}
+
+/// A withdrawal of `purpose` as a whole.
+pub fn withdraw(purpose: &str) -> Value {
+    json!({"changes": [{"purpose": purpose, "action": "withdraw"}]})
+}
+
+pub fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("expected a string, got {v}"))
+}
+
+/// Asserts the RFC 9457 shape every error must have.
+fn assert_problem_shape(reply: &Reply, what: &str) {
+    assert!(
+        reply.content_type().starts_with("application/problem+json"),
+        "{what}: error {} has content type {:?}, not application/problem+json; body: {:?}",
+        reply.status,
+        reply.content_type(),
+        reply.text
+    );
+    let p: Value = serde_json::from_str(&reply.text)
+        .unwrap_or_else(|e| panic!("{what}: problem body is not JSON ({e}): {:?}", reply.text));
+    for field in ["type", "title", "detail", "code"] {
+        assert!(p[field].is_string(), "{what}: problem lacks a string `{field}`: {p}");
+    }
+    assert_eq!(p["status"].as_u64(), Some(u64::from(reply.status)), "{what}: problem status: {p}");
+    assert_eq!(
+        str_of(&p["type"]),
+        format!("urn:consentry:problem:{}", str_of(&p["code"])),
+        "{what}: problem type names its code"
+    );
+}
+
+/// Asserts that `problem` carries `code`.
+pub fn assert_code(problem: &Value, code: &str) {
+    assert_eq!(problem["code"].as_str(), Some(code), "problem: {problem}");
+}
