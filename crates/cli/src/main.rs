@@ -193,12 +193,9 @@ async fn init(common: Common) -> Result<()> {
 }
 
 async fn open_store(data: &Path) -> Result<std::sync::Arc<dyn consentry_store::Store>> {
-    consentry_store::open(consentry_store::StoreConfig {
-        data_dir: data.to_path_buf(),
-        commit_observer: None,
-    })
-    .await
-    .with_context(|| format!("cannot open the data folder {}", data.display()))
+    consentry_store::open(consentry_store::StoreConfig::embedded(data))
+        .await
+        .with_context(|| format!("cannot open the data folder {}", data.display()))
 }
 
 async fn keys(command: KeysCommand) -> Result<()> {

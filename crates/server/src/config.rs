@@ -22,6 +22,13 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Data folder of the embedded store.
     pub data: PathBuf,
+    /// PostgreSQL URL (`postgres://...`); when set, PostgreSQL is used instead of the embedded store.
+    /// Kept out of `Debug` output: it may carry a password.
+    pub database_url: Option<String>,
+    /// Connections in the PostgreSQL pool of this node.
+    pub database_max_connections: u32,
+    /// Milliseconds between catch-ups from the ledger on PostgreSQL, in case a change notification was missed.
+    pub catch_up_interval_ms: u64,
     pub log_format: LogFormat,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_timeout_secs: u64,
@@ -40,6 +47,8 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("data", &self.data)
+            .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("database_max_connections", &self.database_max_connections)
             .field("log_format", &self.log_format)
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -54,6 +63,9 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data: PathBuf::from("./consentry-data"),
+            database_url: None,
+            database_max_connections: 16,
+            catch_up_interval_ms: 1000,
             log_format: LogFormat::Text,
             shutdown_timeout_secs: 10,
             max_body_bytes: 4 * 1024 * 1024,
@@ -110,6 +122,9 @@ impl Config {
                     value.parse().map_err(|_| invalid(&var, "must be an address such as 127.0.0.1:8080"))?;
             }
             "DATA" => self.data = PathBuf::from(value),
+            "DATABASE_URL" => self.database_url = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            "DATABASE_MAX_CONNECTIONS" => self.database_max_connections = number(value)? as u32,
+            "CATCH_UP_INTERVAL_MS" => self.catch_up_interval_ms = number(value)?,
             "LOG_FORMAT" => {
                 self.log_format = match value {
                     "text" => LogFormat::Text,
@@ -138,6 +153,17 @@ impl Config {
         }
         if !(1..=100_000).contains(&self.check_batch_max) {
             return Err(invalid("check_batch_max", "must be between 1 and 100000"));
+        }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(invalid("database_url", "must be a postgres:// or postgresql:// URL"));
+            }
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            return Err(invalid("database_max_connections", "must be between 1 and 1000"));
+        }
+        if !(50..=60_000).contains(&self.catch_up_interval_ms) {
+            return Err(invalid("catch_up_interval_ms", "must be between 50 and 60000"));
         }
         if self.data.as_os_str().is_empty() {
             return Err(invalid("data", "must name a folder"));

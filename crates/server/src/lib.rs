@@ -56,6 +56,8 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     let batch = metrics.commit_batch.clone();
     let store = consentry_store::open(StoreConfig {
         data_dir: config.data.clone(),
+        database_url: config.database_url.clone(),
+        max_connections: config.database_max_connections,
         commit_observer: Some(Arc::new(move |n| batch.observe(n as f64))),
     })
     .await?;

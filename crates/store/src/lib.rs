@@ -6,7 +6,9 @@
 //! Every backend passes the same [`conformance`] suite.
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
+pub mod testing;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -119,6 +121,16 @@ pub trait Store: Send + Sync + 'static {
     /// Ledger events with `seq > after`, oldest first, at most `limit`, whoever they belong to.
     async fn events_page(&self, after: u64, limit: u32) -> Result<Vec<Event>>;
     async fn ledger_head(&self) -> Result<LedgerHead>;
+    /// Ledger events with `seq > after` with the subject each belongs to (`None` once the link is gone),
+    /// oldest first: the change feed that keeps other nodes' engines fresh.
+    async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>>;
+    /// The current catalogue version, cheaply, so nodes notice another node's apply.
+    async fn catalog_version(&self) -> Result<Option<u64>>;
+    /// Signals (the newest ledger sequence number) when another node may have appended; `None` for a
+    /// backend with a single writer, whose appends all pass through this process.
+    fn change_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 
     /// Finishes queued work and closes the backend. Later calls fail with [`StoreError::Closed`].
     async fn close(&self);
@@ -129,6 +141,10 @@ pub trait Store: Send + Sync + 'static {
 pub struct StoreConfig {
     /// The data folder of the embedded store.
     pub data_dir: PathBuf,
+    /// A `postgres://` URL: use PostgreSQL instead of the embedded store.
+    pub database_url: Option<String>,
+    /// Connections in the PostgreSQL pool.
+    pub max_connections: u32,
     pub commit_observer: Option<CommitObserver>,
 }
 
@@ -138,10 +154,46 @@ impl std::fmt::Debug for StoreConfig {
     }
 }
 
+impl StoreConfig {
+    /// The embedded store in `data_dir`.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        Self { data_dir: data_dir.into(), database_url: None, max_connections: 16, commit_observer: None }
+    }
+
+    /// PostgreSQL at `url`.
+    pub fn postgres(url: impl Into<String>) -> Self {
+        Self {
+            data_dir: PathBuf::new(),
+            database_url: Some(url.into()),
+            max_connections: 16,
+            commit_observer: None,
+        }
+    }
+}
+
 /// The one place a backend is chosen.
 pub async fn open(config: StoreConfig) -> Result<Arc<dyn Store>> {
-    let store = sqlite::SqliteStore::open(&config.data_dir, config.commit_observer).await?;
-    Ok(Arc::new(store))
+    match &config.database_url {
+        Some(url) => Ok(Arc::new(
+            postgres::PostgresStore::open(url, config.max_connections, config.commit_observer).await?,
+        )),
+        None => Ok(Arc::new(sqlite::SqliteStore::open(&config.data_dir, config.commit_observer).await?)),
+    }
+}
+
+/// A JSON array of strings, as scope lists are stored.
+pub(crate) fn json_list(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+}
+
+/// The canonical text of a scope, the key of the current-state table.
+pub(crate) fn scope_key(scope: &consentry_core::Scope) -> String {
+    format!(
+        "{}|{}|{}",
+        json_list(&scope.categories),
+        json_list(&scope.channels),
+        json_list(&scope.recipients)
+    )
 }
 
 /// Fresh random bytes from the operating system.

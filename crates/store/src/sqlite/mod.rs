@@ -344,6 +344,30 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT k.subject, {EVENT_COLUMNS} FROM events e
+                 LEFT JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
+                 WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+            ))?;
+            stmt.query_map(params![after as i64, limit], |r| {
+                let subject: Option<String> = r.get(0)?;
+                Ok((subject.and_then(|s| SubjectId::new(s).ok()), rows::event(r, 1)?))
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn catalog_version(&self) -> Result<Option<u64>> {
+        self.read(|conn| {
+            conn.query_row("SELECT MAX(version) FROM catalogs", [], |r| r.get::<_, Option<i64>>(0))
+                .map(|v| v.map(|v| v as u64))
+        })
+        .await
+    }
+
     async fn ledger_head(&self) -> Result<LedgerHead> {
         self.read(|conn| {
             conn.query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| {

@@ -48,19 +48,7 @@ pub(super) fn event(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
     })
 }
 
-pub(super) fn json_list(list: &[String]) -> String {
-    serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
-}
-
-/// The canonical text of a scope, the key of the current-state table.
-pub(super) fn scope_key(scope: &Scope) -> String {
-    format!(
-        "{}|{}|{}",
-        json_list(&scope.categories),
-        json_list(&scope.channels),
-        json_list(&scope.recipients)
-    )
-}
+pub(super) use crate::{json_list, scope_key};
 
 pub(super) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
 

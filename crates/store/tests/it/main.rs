@@ -1,3 +1,4 @@
 //! Integration tests of the storage backends: the conformance suite, and what is particular to each.
 
+mod postgres;
 mod sqlite;

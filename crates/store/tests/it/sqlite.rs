@@ -14,7 +14,7 @@ async fn make() -> (Arc<dyn Store>, TempDir) {
 }
 
 mod conformance {
-    consentry_store::conformance_suite!(super::make());
+    consentry_store::conformance_suite!(async { Some(super::make().await) });
 }
 
 fn grant() -> NewEvent {

@@ -1,0 +1,56 @@
+//! Versioned migrations for PostgreSQL, embedded in the binary, run at start and by `consentry migrate`.
+//! An advisory lock keeps nodes that start together from migrating twice; a database from a newer build
+//! is refused.
+
+use sqlx::PgPool;
+
+use super::db;
+use crate::{Result, StoreError};
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATION_LOCK: i64 = 0x636f_6e73_6d69_6772;
+
+pub(super) fn supported_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the database to the current schema; returns its version.
+pub(super) async fn run(pool: &PgPool) -> Result<i64> {
+    let mut conn = pool.acquire().await.map_err(db)?;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(db)?;
+    let result = apply(&mut conn).await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await;
+    result
+}
+
+async fn apply(conn: &mut sqlx::PgConnection) -> Result<i64> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS consentry_schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    let found: Option<i32> = sqlx::query_scalar("SELECT MAX(version) FROM consentry_schema_migrations")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    let found = i64::from(found.unwrap_or(0));
+    let supported = supported_version();
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("INSERT INTO consentry_schema_migrations (version) VALUES ($1)")
+            .bind(i as i32 + 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+    }
+    Ok(supported)
+}

@@ -1,0 +1,197 @@
+//! Mapping between PostgreSQL rows and the store's records.
+
+use consentry_core::catalog::CatalogDocument;
+use consentry_core::{Action, Event, Scope, Timestamp};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+
+use super::{db, is_unique_violation};
+use crate::{ApiKey, NoticeVersion, Result, StoreError, StoredCatalog, json_list};
+
+pub(super) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
+     e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
+     e.expires_at, e.prev_hash, e.hash";
+pub(super) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
+pub(super) const NOTICE_COLUMNS: &str = "key, version, sha256, title, language, url, text, created_at";
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Backend(format!("stored data does not decode: {what}"))
+}
+
+fn list(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|_| corrupt("scope list"))
+}
+
+pub(super) fn event(r: &PgRow) -> Result<Event> {
+    let action: String = r.try_get("action").map_err(db)?;
+    let categories: String = r.try_get("categories").map_err(db)?;
+    let channels: String = r.try_get("channels").map_err(db)?;
+    let recipients: String = r.try_get("recipients").map_err(db)?;
+    let notice_version: Option<i32> = r.try_get("notice_version").map_err(db)?;
+    Ok(Event {
+        seq: r.try_get::<i64, _>("seq").map_err(db)? as u64,
+        pseudonym: r.try_get("pseudonym").map_err(db)?,
+        purpose: r.try_get("purpose").map_err(db)?,
+        action: Action::parse(&action).ok_or_else(|| corrupt("action"))?,
+        scope: Scope {
+            categories: list(&categories)?,
+            channels: list(&channels)?,
+            recipients: list(&recipients)?,
+        },
+        notice: r.try_get("notice").map_err(db)?,
+        notice_version: notice_version.map(|v| v as u32),
+        notice_hash: r.try_get("notice_hash").map_err(db)?,
+        collection_point: r.try_get("collection_point").map_err(db)?,
+        actor: r.try_get("actor").map_err(db)?,
+        recorded_at: Timestamp::from_micros(r.try_get("recorded_at").map_err(db)?),
+        expires_at: r.try_get::<Option<i64>, _>("expires_at").map_err(db)?.map(Timestamp::from_micros),
+        prev_hash: r.try_get("prev_hash").map_err(db)?,
+        hash: r.try_get("hash").map_err(db)?,
+    })
+}
+
+/// Columns of many events, for one multi-row insert.
+#[derive(Default)]
+pub(super) struct EventColumns {
+    seq: Vec<i64>,
+    pseudonym: Vec<String>,
+    purpose: Vec<String>,
+    action: Vec<String>,
+    categories: Vec<String>,
+    channels: Vec<String>,
+    recipients: Vec<String>,
+    notice: Vec<Option<String>>,
+    notice_version: Vec<Option<i32>>,
+    notice_hash: Vec<Option<String>>,
+    collection_point: Vec<Option<String>>,
+    actor: Vec<String>,
+    recorded_at: Vec<i64>,
+    expires_at: Vec<Option<i64>>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+}
+
+impl EventColumns {
+    pub fn push(&mut self, e: &Event) {
+        self.seq.push(e.seq as i64);
+        self.pseudonym.push(e.pseudonym.clone());
+        self.purpose.push(e.purpose.clone());
+        self.action.push(e.action.as_str().to_owned());
+        self.categories.push(json_list(&e.scope.categories));
+        self.channels.push(json_list(&e.scope.channels));
+        self.recipients.push(json_list(&e.scope.recipients));
+        self.notice.push(e.notice.clone());
+        self.notice_version.push(e.notice_version.map(|v| v as i32));
+        self.notice_hash.push(e.notice_hash.clone());
+        self.collection_point.push(e.collection_point.clone());
+        self.actor.push(e.actor.clone());
+        self.recorded_at.push(e.recorded_at.micros());
+        self.expires_at.push(e.expires_at.map(Timestamp::micros));
+        self.prev_hash.push(e.prev_hash.clone());
+        self.hash.push(e.hash.clone());
+    }
+
+    pub async fn insert(self, tx: &mut Transaction<'static, Postgres>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO events (seq, pseudonym, purpose, action, categories, channels, recipients, notice,
+                notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[],
+                $14::bigint[], $15::text[], $16::text[])",
+        )
+        .bind(self.seq)
+        .bind(self.pseudonym)
+        .bind(self.purpose)
+        .bind(self.action)
+        .bind(self.categories)
+        .bind(self.channels)
+        .bind(self.recipients)
+        .bind(self.notice)
+        .bind(self.notice_version)
+        .bind(self.notice_hash)
+        .bind(self.collection_point)
+        .bind(self.actor)
+        .bind(self.recorded_at)
+        .bind(self.expires_at)
+        .bind(self.prev_hash)
+        .bind(self.hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
+pub(super) fn api_key(r: &PgRow) -> Result<ApiKey> {
+    let scopes: String = r.try_get("scopes").map_err(db)?;
+    let hash: Vec<u8> = r.try_get("secret_hash").map_err(db)?;
+    Ok(ApiKey {
+        id: r.try_get("id").map_err(db)?,
+        name: r.try_get("name").map_err(db)?,
+        scopes: list(&scopes)?,
+        secret_hash: hash.try_into().map_err(|_| corrupt("key hash"))?,
+        created_at: Timestamp::from_micros(r.try_get("created_at").map_err(db)?),
+        revoked_at: r.try_get::<Option<i64>, _>("revoked_at").map_err(db)?.map(Timestamp::from_micros),
+    })
+}
+
+pub(super) async fn insert_api_key(conn: &mut PgConnection, key: &ApiKey) -> Result<()> {
+    let result = sqlx::query(
+        "INSERT INTO api_keys (id, name, scopes, secret_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&key.id)
+    .bind(&key.name)
+    .bind(json_list(&key.scopes))
+    .bind(&key.secret_hash[..])
+    .bind(key.created_at.micros())
+    .bind(key.revoked_at.map(Timestamp::micros))
+    .execute(conn)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => {
+            Err(StoreError::Conflict("an active API key with this name already exists".into()))
+        }
+        Err(e) => Err(db(e)),
+    }
+}
+
+pub(super) fn notice(r: &PgRow) -> Result<NoticeVersion> {
+    Ok(NoticeVersion {
+        key: r.try_get("key").map_err(db)?,
+        version: r.try_get::<i32, _>("version").map_err(db)? as u32,
+        sha256: r.try_get("sha256").map_err(db)?,
+        title: r.try_get("title").map_err(db)?,
+        language: r.try_get("language").map_err(db)?,
+        url: r.try_get("url").map_err(db)?,
+        text: r.try_get("text").map_err(db)?,
+        created_at: Timestamp::from_micros(r.try_get("created_at").map_err(db)?),
+    })
+}
+
+pub(super) async fn current_catalog(conn: &mut PgConnection) -> Result<Option<StoredCatalog>> {
+    let row: Option<(i64, String, i64)> =
+        sqlx::query_as("SELECT version, document, applied_at FROM catalogs ORDER BY version DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+    let Some((version, document, applied_at)) = row else { return Ok(None) };
+    let document: CatalogDocument = serde_json::from_str(&document).map_err(|_| corrupt("catalogue"))?;
+    let keys: Vec<String> = document.notices.iter().map(|n| n.key.clone()).collect();
+    let rows = sqlx::query(&format!(
+        "SELECT DISTINCT ON (key) {NOTICE_COLUMNS} FROM notices WHERE key = ANY($1) ORDER BY key, version DESC"
+    ))
+    .bind(&keys)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut latest: Vec<NoticeVersion> = rows.iter().map(notice).collect::<Result<_>>()?;
+    // Keep the document's order.
+    latest.sort_by_key(|n| keys.iter().position(|k| *k == n.key));
+    Ok(Some(StoredCatalog {
+        version: version as u64,
+        applied_at: Timestamp::from_micros(applied_at),
+        document,
+        notices: latest,
+    }))
+}

@@ -1,0 +1,78 @@
+//! Test support shared by every crate's tests: a fresh PostgreSQL database per test, dropped afterwards,
+//! and the rule for unreachable services (skip with a notice, or fail under
+//! `CONSENTRY_REQUIRE_SERVICES=1`).
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+/// The server used by tests: `CONSENTRY_TEST_DATABASE_URL`, default the local trust-auth one.
+pub fn admin_url() -> String {
+    std::env::var("CONSENTRY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Whether unreachable services fail tests instead of skipping them.
+pub fn services_required() -> bool {
+    std::env::var("CONSENTRY_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// Reports an unreachable service: panics under `CONSENTRY_REQUIRE_SERVICES=1`, else prints a notice.
+pub fn unreachable_service(service: &str, why: &str) {
+    if services_required() {
+        panic!("{service} is required (CONSENTRY_REQUIRE_SERVICES=1) but unreachable: {why}");
+    }
+    eprintln!(
+        "SKIPPED: {service} unreachable ({why}); set CONSENTRY_REQUIRE_SERVICES=1 to make this a failure"
+    );
+}
+
+/// A database created for one test and dropped when this value is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+    admin: String,
+}
+
+impl TestDatabase {
+    /// Creates a fresh database, or returns `None` (after [`unreachable_service`]) when PostgreSQL is absent.
+    pub async fn create() -> Option<Self> {
+        let admin = admin_url();
+        let mut conn = match PgConnection::connect(&admin).await {
+            Ok(c) => c,
+            Err(e) => {
+                unreachable_service("PostgreSQL", &e.to_string());
+                return None;
+            }
+        };
+        let suffix: [u8; 8] = crate::random_bytes().unwrap_or_else(|e| panic!("randomness: {e}"));
+        let name =
+            format!("consentry_test_{}", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
+        let _ = conn.close().await;
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        Some(Self { url: format!("{base}/{name}"), name, admin })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop may run inside a runtime; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
