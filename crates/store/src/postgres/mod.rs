@@ -299,14 +299,14 @@ impl Store for PostgresStore {
         if inserted == 0 {
             return Ok(false);
         }
-        rows::insert_api_key(&mut *tx, &admin).await?;
+        rows::insert_api_key(&mut tx, &admin).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
 
     async fn insert_api_key(&self, key: ApiKey) -> Result<()> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        rows::insert_api_key(&mut *conn, &key).await
+        rows::insert_api_key(&mut conn, &key).await
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKey>> {
