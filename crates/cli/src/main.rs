@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -26,6 +26,9 @@ struct Common {
     /// Data folder of the embedded store [env: CONSENTRY_DATA] [default: ./consentry-data]
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// PostgreSQL URL; use PostgreSQL instead of the embedded store [env: CONSENTRY_DATABASE_URL]
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -58,6 +61,30 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Apply the PostgreSQL migrations and exit (they also run at every start).
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Take a consistent online copy of the embedded store into a new folder.
+    Backup {
+        /// Data folder to copy [default: ./consentry-data]
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// New (or empty) folder for the copy.
+        out: PathBuf,
+    },
+    /// Replace the embedded store with a backup. The server must be stopped.
+    Restore {
+        /// Data folder to replace [default: ./consentry-data]
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Folder made by `consentry backup`.
+        backup: PathBuf,
+        /// Confirm that the current contents of the data folder are to be replaced.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +126,9 @@ fn load_config(common: &Common) -> Result<Config> {
     let mut config = Config::load(common.config.as_deref(), std::env::vars())?;
     if let Some(data) = &common.data {
         config.data.clone_from(data);
+    }
+    if let Some(url) = &common.database {
+        config.database_url = Some(url.clone());
     }
     config.validate()?;
     Ok(config)
@@ -176,7 +206,7 @@ async fn serve(common: Common, listen: Option<SocketAddr>, log_format: Option<St
 
 async fn init(common: Common) -> Result<()> {
     let config = load_config(&common)?;
-    let store = open_store(&config.data).await?;
+    let store = open_store(&config).await?;
     let generated =
         consentry_server::bootstrap(store.as_ref(), config.bootstrap_admin_key.as_deref()).await?;
     let catalog = consentry_server::ensure_catalog(store.as_ref()).await?;
@@ -192,10 +222,20 @@ async fn init(common: Common) -> Result<()> {
     Ok(())
 }
 
-async fn open_store(data: &Path) -> Result<std::sync::Arc<dyn consentry_store::Store>> {
-    consentry_store::open(consentry_store::StoreConfig::embedded(data))
-        .await
-        .with_context(|| format!("cannot open the data folder {}", data.display()))
+async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn consentry_store::Store>> {
+    let store_config = match &config.database_url {
+        Some(url) => consentry_store::StoreConfig::postgres(url.clone()),
+        None => consentry_store::StoreConfig::embedded(&config.data),
+    };
+    consentry_store::open(store_config).await.with_context(|| match &config.database_url {
+        Some(_) => "cannot open the PostgreSQL database".to_owned(),
+        None => format!("cannot open the data folder {}", config.data.display()),
+    })
+}
+
+fn data_dir(data: Option<PathBuf>) -> Result<PathBuf> {
+    let config = Config::load(None, std::env::vars())?;
+    Ok(data.unwrap_or(config.data))
 }
 
 async fn keys(command: KeysCommand) -> Result<()> {
@@ -204,7 +244,7 @@ async fn keys(command: KeysCommand) -> Result<()> {
             let config = load_config(&common)?;
             let parsed =
                 api::v1::keys::validate_key_request(&name, &scopes).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let store = open_store(&config.data).await?;
+            let store = open_store(&config).await?;
             let key = consentry_server::auth::make_key(name.trim(), &parsed, None)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let result = store.insert_api_key(key.record.clone()).await;
@@ -220,7 +260,7 @@ async fn keys(command: KeysCommand) -> Result<()> {
         }
         KeysCommand::List { common } => {
             let config = load_config(&common)?;
-            let store = open_store(&config.data).await?;
+            let store = open_store(&config).await?;
             let keys = store.api_keys().await;
             store.close().await;
             for k in keys? {
@@ -229,7 +269,7 @@ async fn keys(command: KeysCommand) -> Result<()> {
         }
         KeysCommand::Revoke { common, id } => {
             let config = load_config(&common)?;
-            let store = open_store(&config.data).await?;
+            let store = open_store(&config).await?;
             let revoked = store.revoke_api_key(&id, consentry_core::Timestamp::now()).await;
             store.close().await;
             if !revoked? {
@@ -267,7 +307,7 @@ async fn catalog(command: CatalogCommand) -> Result<()> {
                 }
                 Err(e) => bail!("{}: {e}", file.display()),
             };
-            let store = open_store(&config.data).await?;
+            let store = open_store(&config).await?;
             let stored = store.apply_catalog(catalog.document()).await;
             store.close().await;
             let stored = stored?;
@@ -297,6 +337,32 @@ fn main() -> ExitCode {
             Command::Init { common } => init(common).await,
             Command::Keys { command } => keys(command).await,
             Command::Catalog { command } => catalog(command).await,
+            Command::Migrate { common } => {
+                let config = load_config(&common)?;
+                let Some(url) = &config.database_url else {
+                    bail!("migrate is for PostgreSQL: give --database or CONSENTRY_DATABASE_URL (the embedded store migrates itself at start)");
+                };
+                let version = consentry_store::postgres::PostgresStore::migrate_only(url).await?;
+                println!("The database is at schema version {version}.");
+                Ok(())
+            }
+            Command::Backup { data, out } => {
+                let dir = data_dir(data)?;
+                let target = out.clone();
+                tokio::task::spawn_blocking(move || consentry_store::sqlite::backup(&dir, &target)).await??;
+                println!("Backed up to {}.", out.display());
+                Ok(())
+            }
+            Command::Restore { data, backup, yes } => {
+                if !yes {
+                    bail!("restore replaces everything in the data folder; run again with --yes to confirm");
+                }
+                let dir = data_dir(data)?;
+                let shown = dir.display().to_string();
+                tokio::task::spawn_blocking(move || consentry_store::sqlite::restore(&backup, &dir)).await??;
+                println!("Restored the store in {shown}.");
+                Ok(())
+            }
             Command::Openapi => {
                 print!("{}", consentry_server::openapi::document());
                 Ok(())

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod state;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -65,9 +66,12 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     let view = ensure_catalog(store.as_ref()).await?;
     let engine = Engine::new();
     engine.set_catalog(&view.catalog).map_err(|e| StartError::Other(e.to_string()))?;
+    // Read the head before loading: what other nodes append meanwhile is caught up by the follower.
+    let ledger_position = store.ledger_head().await?.events;
     warm(store.as_ref(), &engine).await?;
     metrics.subjects.set(engine.subject_count() as i64);
     let state = AppState::new(store, engine, metrics, config, view);
+    state.followed.store(ledger_position, std::sync::atomic::Ordering::Relaxed);
     Ok(Opened { state, generated_admin_key })
 }
 
@@ -109,13 +113,16 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `state` on `listener` until `shutdown` fires, then lets in-flight requests finish for at most the
-/// configured bound, and closes the store.
+/// configured bound, stops the workers and closes the store.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let drain = state.config.shutdown_timeout();
+    let stop_workers = CancellationToken::new();
+    let from = state.followed.load(std::sync::atomic::Ordering::Relaxed);
+    let follower = tokio::spawn(workers::follower::run(state.clone(), from, stop_workers.clone()));
     let store = Arc::clone(&state.store);
     let router = app(state);
     let signal = shutdown.clone();
@@ -129,6 +136,8 @@ pub async fn serve(
             Ok(())
         }
     };
+    stop_workers.cancel();
+    let _ = follower.await;
     store.close().await;
     result
 }

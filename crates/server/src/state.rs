@@ -28,6 +28,8 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub config: Config,
     catalog: RwLock<Arc<CatalogView>>,
+    /// The ledger position the engine was loaded at; the follower continues from there.
+    pub followed: std::sync::atomic::AtomicU64,
     /// Serialises catalogue applies so the engine and the view change together.
     pub catalog_apply: tokio::sync::Mutex<()>,
 }
@@ -55,6 +57,7 @@ impl AppState {
             metrics,
             config,
             catalog: RwLock::new(Arc::new(catalog)),
+            followed: std::sync::atomic::AtomicU64::new(0),
             catalog_apply: tokio::sync::Mutex::new(()),
         }))
     }

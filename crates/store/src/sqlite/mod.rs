@@ -6,9 +6,12 @@
 //! fsync); reads run on a small pool of read-only connections in the blocking thread pool. A lock file
 //! keeps a second process from writing the same folder.
 
+mod backup;
 mod migrate;
 mod rows;
 mod writer;
+
+pub use backup::{backup, restore};
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

@@ -91,3 +91,32 @@ async fn subject_ids_stay_out_of_the_data_file() {
     let found = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     assert!(!found(&data) && !found(&wal), "the subject id must live only in the key store");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_backup_and_restore() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backups = tempfile::tempdir().expect("temp dir");
+    let s = SubjectId::new("fred").expect("id");
+    let store = SqliteStore::open(dir.path(), None).await.expect("open");
+    let before = store.append(&s, vec![grant()]).await.expect("append");
+    // Online: the store is open and keeps writing while the copy is taken.
+    let copy = backups.path().join("b1");
+    let (src, dst) = (dir.path().to_path_buf(), copy.clone());
+    tokio::task::spawn_blocking(move || consentry_store::sqlite::backup(&src, &dst))
+        .await
+        .expect("task")
+        .expect("backup");
+    store.append(&s, vec![grant()]).await.expect("append after backup");
+    assert!(matches!(consentry_store::sqlite::restore(&copy, dir.path()), Err(StoreError::Locked(_))));
+    store.close().await;
+    drop(store);
+
+    consentry_store::sqlite::restore(&copy, dir.path()).expect("restore");
+    let store = SqliteStore::open(dir.path(), None).await.expect("reopen");
+    let history = store.history(&s, 0, 10).await.expect("history");
+    assert_eq!(history, before, "the restored store holds what the backup saw");
+    let next = store.append(&s, vec![grant()]).await.expect("append");
+    assert_eq!((next[0].seq, next[0].prev_hash.as_str()), (2, before[0].hash.as_str()));
+    store.close().await;
+    assert!(consentry_store::sqlite::backup(dir.path(), &copy).is_err(), "refuses a non-empty target");
+}

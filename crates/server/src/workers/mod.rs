@@ -1,0 +1,3 @@
+//! Background workers, each in its own module. Every worker stops when the shutdown token fires.
+
+pub mod follower;
