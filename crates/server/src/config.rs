@@ -154,10 +154,10 @@ impl Config {
         if !(1..=100_000).contains(&self.check_batch_max) {
             return Err(invalid("check_batch_max", "must be between 1 and 100000"));
         }
-        if let Some(url) = &self.database_url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(invalid("database_url", "must be a postgres:// or postgresql:// URL"));
-            }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid("database_url", "must be a postgres:// or postgresql:// URL"));
         }
         if !(1..=1000).contains(&self.database_max_connections) {
             return Err(invalid("database_max_connections", "must be between 1 and 1000"));
@@ -168,13 +168,13 @@ impl Config {
         if self.data.as_os_str().is_empty() {
             return Err(invalid("data", "must name a folder"));
         }
-        if let Some(key) = &self.bootstrap_admin_key {
-            if key.len() < 32 || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(invalid(
-                    "CONSENTRY_BOOTSTRAP_ADMIN_KEY",
-                    "must be 32 to 256 printable characters without spaces",
-                ));
-            }
+        if let Some(key) = &self.bootstrap_admin_key
+            && (key.len() < 32 || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(invalid(
+                "CONSENTRY_BOOTSTRAP_ADMIN_KEY",
+                "must be 32 to 256 printable characters without spaces",
+            ));
         }
         Ok(())
     }

@@ -49,10 +49,10 @@ async fn catch_up(state: &AppState, mut applied: u64) -> Result<u64, consentry_s
         let Some((_, last)) = page.last() else { return Ok(applied) };
         let last_seq = last.seq;
         for (subject, event) in &page {
-            if let Some(subject) = subject {
-                if let Err(e) = state.engine.apply(subject.as_str(), event) {
-                    tracing::error!(error = %e, seq = event.seq, "could not apply a followed event");
-                }
+            if let Some(subject) = subject
+                && let Err(e) = state.engine.apply(subject.as_str(), event)
+            {
+                tracing::error!(error = %e, seq = event.seq, "could not apply a followed event");
             }
         }
         applied = last_seq;

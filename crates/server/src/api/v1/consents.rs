@@ -159,10 +159,10 @@ pub fn build_events(
     if body.changes.len() > MAX_CHANGES {
         return Err(ApiError::validation("changes", format!("at most {MAX_CHANGES} changes per request")));
     }
-    if let Some(cp) = &body.collection_point {
-        if view.catalog.collection_point(cp).is_none() {
-            return Err(ApiError::UnknownCollectionPoint(cp.clone()));
-        }
+    if let Some(cp) = &body.collection_point
+        && view.catalog.collection_point(cp).is_none()
+    {
+        return Err(ApiError::UnknownCollectionPoint(cp.clone()));
     }
     let mut events = Vec::with_capacity(body.changes.len());
     for (i, c) in body.changes.into_iter().enumerate() {
