@@ -116,8 +116,9 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let jobs = std::mem::take(&mut group);
-        match commit_group(&pool, &jobs).await {
+        let mut jobs = std::mem::take(&mut group);
+        let batches: Vec<Vec<NewEvent>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.events)).collect();
+        match commit_group(&pool, &jobs, batches).await {
             Ok(results) => {
                 if let Some(observer) = &observer {
                     observer(results.iter().map(Vec::len).sum());
@@ -137,7 +138,12 @@ async fn write_loop(
     }
 }
 
-async fn commit_group(pool: &PgPool, jobs: &[AppendJob]) -> Result<Vec<Vec<Event>>> {
+/// Commits `batches[i]`, the events of `jobs[i]`, as one group.
+async fn commit_group(
+    pool: &PgPool,
+    jobs: &[AppendJob],
+    batches: Vec<Vec<NewEvent>>,
+) -> Result<Vec<Vec<Event>>> {
     let mut tx = pool.begin().await.map_err(db)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LEDGER_LOCK).execute(&mut *tx).await.map_err(db)?;
     let head: Option<(i64, String)> =
@@ -152,12 +158,12 @@ async fn commit_group(pool: &PgPool, jobs: &[AppendJob]) -> Result<Vec<Vec<Event
     let mut cols = rows::EventColumns::default();
     let mut state: HashMap<(String, String, String), i64> = HashMap::new();
     let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    for (job, batch) in jobs.iter().zip(batches) {
         let p = &pseudonyms[job.subject.as_str()];
-        let mut placed = Vec::with_capacity(job.events.len());
-        for new in &job.events {
+        let mut placed = Vec::with_capacity(batch.len());
+        for new in batch {
             seq += 1;
-            let e = Event::place(new.clone(), seq, p.clone(), now, prev);
+            let e = Event::place(new, seq, p.clone(), now, prev);
             cols.push(&e);
             let key = (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope));
             state.insert(key, e.seq as i64);

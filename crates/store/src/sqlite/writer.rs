@@ -86,7 +86,9 @@ impl Writer {
         if jobs.is_empty() {
             return;
         }
-        match self.commit_group(&jobs) {
+        let mut jobs = jobs;
+        let batches: Vec<Vec<NewEvent>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.events)).collect();
+        match self.commit_group(&jobs, batches) {
             Ok(results) => {
                 if let Some(observer) = &self.observer {
                     observer(results.iter().map(Vec::len).sum());
@@ -105,7 +107,8 @@ impl Writer {
         }
     }
 
-    fn commit_group(&mut self, jobs: &[AppendJob]) -> Result<Vec<Vec<Event>>> {
+    /// Commits `batches[i]`, the events of `jobs[i]`, as one group.
+    fn commit_group(&mut self, jobs: &[AppendJob], batches: Vec<Vec<NewEvent>>) -> Result<Vec<Vec<Event>>> {
         // 1. Pseudonyms, creating keys for new subjects (committed first).
         let mut pseudonyms: HashMap<&str, String> = HashMap::new();
         let mut new_keys: Vec<(&str, String, [u8; 32])> = Vec::new();
@@ -171,12 +174,12 @@ impl Writer {
                      WHERE excluded.seq > consent_state.seq",
                 )
                 .map_err(backend)?;
-            for job in jobs {
+            for (job, batch) in jobs.iter().zip(batches) {
                 let p = &pseudonyms[job.subject.as_str()];
-                let mut placed = Vec::with_capacity(job.events.len());
-                for new in &job.events {
+                let mut placed = Vec::with_capacity(batch.len());
+                for new in batch {
                     seq += 1;
-                    let e = Event::place(new.clone(), seq, p.clone(), now, prev);
+                    let e = Event::place(new, seq, p.clone(), now, prev);
                     insert
                         .execute(params![
                             e.seq as i64,
