@@ -50,7 +50,9 @@ pub struct SqliteStore {
     sender: Mutex<Option<mpsc::Sender<Command>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
-    _lock: File,
+    /// Held while the store is open; released by `close` (or drop), so another process may then open it.
+    lock: Mutex<Option<File>>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -143,7 +145,8 @@ impl SqliteStore {
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(handle)),
             readers: Arc::new(Mutex::new(Vec::new())),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
+            closed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -178,7 +181,11 @@ impl SqliteStore {
     ) -> Result<T> {
         let readers = Arc::clone(&self.readers);
         let paths = self.paths.clone();
+        let closed = Arc::clone(&self.closed);
         tokio::task::spawn_blocking(move || {
+            if closed.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(StoreError::Closed);
+            }
             let pooled = readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let conn = match pooled {
                 Some(c) => c,
@@ -388,6 +395,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
         let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(sender) = sender {
             let _ = sender.send(Command::Shutdown);
@@ -397,5 +405,8 @@ impl Store for SqliteStore {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
         self.readers.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        // Unlocks the data folder even while other holders of this value (e.g. connections still draining)
+        // keep it alive.
+        drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner).take());
     }
 }

@@ -315,16 +315,18 @@ pub async fn current(
     caller.require(Scope::ConsentRead)?;
     let view = state.catalog();
     let now = Timestamp::now();
+    // The engine may already hold a newer catalogue than `view` (a concurrent apply); a purpose or channel
+    // it no longer knows is left out rather than failing the read.
     let decide = |purpose: &str, channel: Option<&str>| {
         let q = CheckQuery { subject: subject.as_str(), purpose, category: None, channel, recipient: None };
-        state.engine.check(&q, now).map_err(ApiError::internal)
+        state.engine.check(&q, now).ok()
     };
     let mut purposes = Vec::new();
     for p in &view.catalog.document().purposes {
-        let d = decide(&p.key, None)?;
+        let Some(d) = decide(&p.key, None) else { continue };
         let mut channels = Vec::with_capacity(p.channels.len());
         for ch in &p.channels {
-            let cd = decide(&p.key, Some(ch))?;
+            let Some(cd) = decide(&p.key, Some(ch)) else { continue };
             channels.push(ChannelDecision {
                 channel: ch.clone(),
                 allowed: cd.allowed,
