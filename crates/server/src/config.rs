@@ -15,6 +15,35 @@ pub enum LogFormat {
     Json,
 }
 
+/// The data controller named on every consent receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Controller {
+    pub name: String,
+    /// Who to contact about personal data (e.g. the Data Protection Officer).
+    pub contact: String,
+    pub address: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub url: Option<String>,
+    /// Where the consent is governed, e.g. "EU" or "US-CA".
+    pub jurisdiction: String,
+}
+
+impl Default for Controller {
+    fn default() -> Self {
+        Self {
+            name: "Example Brand".into(),
+            contact: "Data Protection Officer".into(),
+            address: "1 Example Street, 10115 Berlin, Germany".into(),
+            email: "privacy@example.com".into(),
+            phone: None,
+            url: None,
+            jurisdiction: "EU".into(),
+        }
+    }
+}
+
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -36,6 +65,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most checks in one `POST /v1/check/batch`.
     pub check_batch_max: usize,
+    /// Seconds between signed checkpoints of the ledger head (taken only when the ledger changed).
+    pub checkpoint_interval_secs: u64,
+    /// The controller named on receipts.
+    pub controller: Controller,
     /// Admin key to create on first start instead of a random one. Only from the environment
     /// (`CONSENTRY_BOOTSTRAP_ADMIN_KEY`), never from a file, never printed.
     #[serde(skip)]
@@ -53,6 +86,8 @@ impl std::fmt::Debug for Config {
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("check_batch_max", &self.check_batch_max)
+            .field("checkpoint_interval_secs", &self.checkpoint_interval_secs)
+            .field("controller", &self.controller)
             .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<set>"))
             .finish()
     }
@@ -70,6 +105,8 @@ impl Default for Config {
             shutdown_timeout_secs: 10,
             max_body_bytes: 4 * 1024 * 1024,
             check_batch_max: 10_000,
+            checkpoint_interval_secs: 60,
+            controller: Controller::default(),
             bootstrap_admin_key: None,
         }
     }
@@ -135,6 +172,14 @@ impl Config {
             "SHUTDOWN_TIMEOUT_SECS" => self.shutdown_timeout_secs = number(value)?,
             "MAX_BODY_BYTES" => self.max_body_bytes = number(value)? as usize,
             "CHECK_BATCH_MAX" => self.check_batch_max = number(value)? as usize,
+            "CHECKPOINT_INTERVAL_SECS" => self.checkpoint_interval_secs = number(value)?,
+            "CONTROLLER_NAME" => self.controller.name = value.to_owned(),
+            "CONTROLLER_CONTACT" => self.controller.contact = value.to_owned(),
+            "CONTROLLER_ADDRESS" => self.controller.address = value.to_owned(),
+            "CONTROLLER_EMAIL" => self.controller.email = value.to_owned(),
+            "CONTROLLER_PHONE" => self.controller.phone = Some(value.to_owned()),
+            "CONTROLLER_URL" => self.controller.url = Some(value.to_owned()),
+            "CONTROLLER_JURISDICTION" => self.controller.jurisdiction = value.to_owned(),
             "BOOTSTRAP_ADMIN_KEY" => self.bootstrap_admin_key = Some(value.to_owned()),
             // Variables read elsewhere (e.g. by tests) are not configuration keys.
             "REQUIRE_SERVICES" | "LOG" => {}
@@ -164,6 +209,20 @@ impl Config {
         }
         if !(50..=60_000).contains(&self.catch_up_interval_ms) {
             return Err(invalid("catch_up_interval_ms", "must be between 50 and 60000"));
+        }
+        if !(1..=3600).contains(&self.checkpoint_interval_secs) {
+            return Err(invalid("checkpoint_interval_secs", "must be between 1 and 3600"));
+        }
+        for (key, value) in [
+            ("controller.name", &self.controller.name),
+            ("controller.contact", &self.controller.contact),
+            ("controller.address", &self.controller.address),
+            ("controller.email", &self.controller.email),
+            ("controller.jurisdiction", &self.controller.jurisdiction),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(key, "must not be empty: it is printed on every consent receipt"));
+            }
         }
         if self.data.as_os_str().is_empty() {
             return Err(invalid("data", "must name a folder"));

@@ -1,5 +1,8 @@
 //! The catalogue: applying YAML and JSON, listing every problem of a wrong one, notice versions.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use consentry_core::catalog::DEFAULT_CATALOG_YAML;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -23,7 +26,8 @@ async fn yaml_and_json_apply_as_new_versions() {
     let s = TestServer::start().await;
     let v1 = s.get("/v1/catalog", ADMIN_KEY, 200).await;
 
-    let v2 = s.raw(Method::PUT, "/v1/catalog", ADMIN_KEY, "application/yaml", DEFAULT_CATALOG_YAML, 200).await;
+    let v2 =
+        s.raw(Method::PUT, "/v1/catalog", ADMIN_KEY, "application/yaml", DEFAULT_CATALOG_YAML, 200).await;
     assert_eq!(v2["version"], 2);
     assert_eq!(v2["notices"], v1["notices"], "identical notice texts keep their versions");
     assert_eq!(s.get("/v1/catalog", ADMIN_KEY, 200).await["version"], 2);
@@ -46,11 +50,15 @@ async fn yaml_and_json_apply_as_new_versions() {
     assert_eq!(v4["notices"], v3["notices"]);
 
     // A YAML change that adds a channel is usable at once.
-    let yaml = DEFAULT_CATALOG_YAML.replace("channels:\n  - key: email\n", "channels:\n  - key: fax\n    name: Fax\n  - key: email\n");
+    let yaml = DEFAULT_CATALOG_YAML
+        .replace("channels:\n  - key: email\n", "channels:\n  - key: fax\n    name: Fax\n  - key: email\n");
     assert_ne!(yaml, DEFAULT_CATALOG_YAML);
-    let v5 = s.raw(Method::PUT, "/v1/catalog", ADMIN_KEY, "application/x-yaml; charset=utf-8", yaml, 200).await;
+    let v5 =
+        s.raw(Method::PUT, "/v1/catalog", ADMIN_KEY, "application/x-yaml; charset=utf-8", yaml, 200).await;
     assert_eq!(v5["version"], 5);
-    let c = s.post("/v1/check", ADMIN_KEY, &json!({"subject": "s", "purpose": "service", "channel": "fax"}), 200).await;
+    let c = s
+        .post("/v1/check", ADMIN_KEY, &json!({"subject": "s", "purpose": "service", "channel": "fax"}), 200)
+        .await;
     assert_eq!(c["allowed"], false, "fax lies outside the service purpose: {c}");
 }
 
@@ -147,4 +155,40 @@ async fn changes_name_an_older_notice_version_or_fail_on_an_unknown_one() {
 
     let h = s.get("/v1/subjects/nora/consents/history", ADMIN_KEY, 200).await;
     assert_eq!(h["events"].as_array().expect("events").len(), 3, "refused changes record nothing");
+}
+
+/// Reading a subject's consents while catalogues that add and remove a purpose are applied must never
+/// fail: each answer rests on one catalogue or the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_consents_while_the_catalogue_changes_never_fails() {
+    let s = Arc::new(TestServer::start().await);
+    s.record("reader", &grant("marketing.direct", &["email"])).await;
+    let base = s.get("/v1/catalog", ADMIN_KEY, 200).await["document"].clone();
+    let mut extra = base.clone();
+    extra["purposes"].as_array_mut().expect("purposes").push(
+        json!({"key": "support", "name": "Support", "basis": "contract", "channels": ["email", "sms"]}),
+    );
+    extra["channels"].as_array_mut().expect("channels").push(json!({"key": "fax", "name": "Fax"}));
+    let done = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let (s, done) = (Arc::clone(&s), Arc::clone(&done));
+        readers.push(tokio::spawn(async move {
+            let mut reads = 0;
+            while !done.load(Ordering::Relaxed) {
+                // `send` fails the test on any 5xx.
+                let reply = s.send(Method::GET, "/v1/subjects/reader/consents", ADMIN_KEY, None).await;
+                assert_eq!(reply.status, 200, "{}", reply.text);
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    for i in 0..200 {
+        s.put("/v1/catalog", ADMIN_KEY, if i % 2 == 0 { &extra } else { &base }, 200).await;
+    }
+    done.store(true, Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.await.expect("reader task") > 0);
+    }
 }

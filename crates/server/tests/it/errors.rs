@@ -20,10 +20,6 @@ async fn unauthorized_without_a_valid_key() {
     let body = json!({"subject": "erin", "purpose": "service"});
     assert_code(&s.post(CHECK, NO_KEY, &body, 401).await, "unauthorized");
     assert_code(&s.post(CHECK, "csk_not_a_key_anyone_made", &body, 401).await, "unauthorized");
-    let wrong_scheme = s
-        .send(Method::GET, "/v1/catalog", NO_KEY, None)
-        .await;
-    assert_eq!(wrong_scheme.status, 401);
     // The admin key with one character changed.
     let near = format!("{}X", &ADMIN_KEY[..ADMIN_KEY.len() - 1]);
     assert_code(&s.get("/v1/catalog", &near, 401).await, "unauthorized");
@@ -44,8 +40,14 @@ async fn forbidden_without_the_scope() {
     assert_code(&s.get(CONSENTS, &checker, 403).await, "forbidden");
     assert_code(&s.put("/v1/catalog", &checker, &json!({}), 403).await, "forbidden");
     assert_code(&s.get("/v1/keys", &checker, 403).await, "forbidden");
-    assert_code(&s.post("/v1/keys", &reader, &json!({"name": "x", "scopes": ["admin"]}), 403).await, "forbidden");
-    assert_code(&s.post(CHECK, &reader, &json!({"subject": "erin", "purpose": "service"}), 403).await, "forbidden");
+    assert_code(
+        &s.post("/v1/keys", &reader, &json!({"name": "x", "scopes": ["admin"]}), 403).await,
+        "forbidden",
+    );
+    assert_code(
+        &s.post(CHECK, &reader, &json!({"subject": "erin", "purpose": "service"}), 403).await,
+        "forbidden",
+    );
     // What the keys may do still works.
     s.get(CONSENTS, &reader, 200).await;
     s.get("/v1/catalog", &checker, 200).await;
@@ -55,8 +57,10 @@ async fn forbidden_without_the_scope() {
 async fn malformed_json_is_invalid_json() {
     let s = TestServer::start().await;
     for path in [CHECK, "/v1/check/batch", CONSENTS, "/v1/keys"] {
-        let p = s.raw(Method::POST, path, ADMIN_KEY, "application/json", r#"{"subject": "#, 400).await;
-        assert_code(&p, "invalid_json");
+        for body in ["{not json", "{\"", "", "{,}", "nul"] {
+            let p = s.raw(Method::POST, path, ADMIN_KEY, "application/json", body, 400).await;
+            assert_code(&p, "invalid_json");
+        }
     }
     let p = s.raw(Method::PUT, "/v1/catalog", ADMIN_KEY, "application/json", "{not json", 400).await;
     assert_code(&p, "invalid_json");
@@ -88,7 +92,9 @@ async fn wrong_shapes_are_validation_failed() {
         ("/v1/keys", json!({"name": "k", "scopes": []})),
     ];
     for (path, body) in cases {
-        let reply = s.send(Method::POST, path, ADMIN_KEY, Some(("application/json", body.to_string().into_bytes()))).await;
+        let reply = s
+            .send(Method::POST, path, ADMIN_KEY, Some(("application/json", body.to_string().into_bytes())))
+            .await;
         assert_eq!(reply.status, 422, "POST {path} {body}: {}", reply.text);
         assert_code(&reply.json(), "validation_failed");
     }
@@ -154,7 +160,10 @@ async fn bodies_over_the_limit_are_payload_too_large() {
     let big = "x".repeat(2048);
     let check = json!({"subject": "erin", "purpose": big});
     assert_code(&s.post(CHECK, ADMIN_KEY, &check, 413).await, "payload_too_large");
-    assert_code(&s.post("/v1/check/batch", ADMIN_KEY, &json!({"checks": [check]}), 413).await, "payload_too_large");
+    assert_code(
+        &s.post("/v1/check/batch", ADMIN_KEY, &json!({"checks": [check]}), 413).await,
+        "payload_too_large",
+    );
     let mut grant_body = grant("marketing.direct", &["email"]);
     grant_body["collection_point"] = json!(big);
     assert_code(&s.post(CONSENTS, ADMIN_KEY, &grant_body, 413).await, "payload_too_large");

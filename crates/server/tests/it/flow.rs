@@ -41,16 +41,23 @@ async fn grant_check_withdraw_and_read_back() {
     assert_eq!(str_of(&g["notice_hash"]).len(), 64);
     assert!(str_of(&g["actor"]).starts_with("key:"));
 
-    let c = s.check("alice", "marketing.direct", Some("email")).await;
+    let email = json!({"subject": "alice", "purpose": "marketing.direct", "channel": "email",
+                       "category": "user.contact.email"});
+    let c = s.post("/v1/check", ADMIN_KEY, &email, 200).await;
     assert_eq!(c, json!({"allowed": true, "reason": "granted", "event_id": "evt_1"}));
-    let c = s.check("alice", "marketing.direct", Some("sms")).await;
+    let mut sms = email.clone();
+    sms["channel"] = json!("sms");
+    let c = s.post("/v1/check", ADMIN_KEY, &sms, 200).await;
     assert_eq!(c["allowed"], false, "sms was not granted: {c}");
+    // A query that leaves the category out asks about every category; the grant covers only e-mail.
+    let c = s.check("alice", "marketing.direct", Some("email")).await;
+    assert_eq!(c["allowed"], false, "{c}");
 
     let w = s.record("alice", &withdraw("marketing.direct")).await;
     assert_eq!(w[0]["seq"], 2);
     assert_eq!(w[0]["prev_hash"], g["hash"], "the chain links the withdrawal to the grant");
     assert_eq!(w[0]["notice"], Value::Null);
-    let c = s.check("alice", "marketing.direct", Some("email")).await;
+    let c = s.post("/v1/check", ADMIN_KEY, &email, 200).await;
     assert_eq!(c, json!({"allowed": false, "reason": "withdrawn", "event_id": "evt_2"}));
 
     let current = s.get("/v1/subjects/alice/consents", ADMIN_KEY, 200).await;
@@ -74,7 +81,8 @@ async fn grant_check_withdraw_and_read_back() {
     assert!(statements.iter().any(|e| e["id"] == "evt_2"), "the withdrawal is in force: {statements:?}");
 
     let history = s.get("/v1/subjects/alice/consents/history", ADMIN_KEY, 200).await;
-    let ids: Vec<&str> = history["events"].as_array().expect("events").iter().map(|e| str_of(&e["id"])).collect();
+    let ids: Vec<&str> =
+        history["events"].as_array().expect("events").iter().map(|e| str_of(&e["id"])).collect();
     assert_eq!(ids, ["evt_1", "evt_2"], "oldest first");
     assert_eq!(history["next"], Value::Null);
 }
@@ -86,7 +94,8 @@ async fn history_pages_with_limit_and_after() {
     for i in 0..5 {
         // Another subject's events interleave and must not show up.
         s.record("other", &grant("analytics", &[])).await;
-        let body = if i % 2 == 0 { grant("marketing.direct", &["email"]) } else { withdraw("marketing.direct") };
+        let body =
+            if i % 2 == 0 { grant("marketing.direct", &["email"]) } else { withdraw("marketing.direct") };
         written.push(s.record("paged", &body).await[0]["id"].clone());
     }
     let mut seen = Vec::new();
@@ -150,4 +159,31 @@ async fn batch_checks_answer_in_order() {
     assert_code(&p, "validation_failed");
     let p = s.post("/v1/check/batch", ADMIN_KEY, &json!({"checks": []}), 422).await;
     assert_code(&p, "validation_failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_lapses_at_its_expiry() {
+    let s = TestServer::start().await;
+    let expires = consentry_core::Timestamp::now().plus_seconds(1);
+    let mut body = grant("marketing.direct", &["email"]);
+    body["changes"][0]["expires_at"] = json!(expires.to_string());
+    let events = s.record("eve", &body).await;
+    assert_eq!(events[0]["expires_at"], json!(expires.to_string()));
+    assert_eq!(s.check("eve", "marketing.direct", Some("email")).await["reason"], "granted");
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let c = s.check("eve", "marketing.direct", Some("email")).await;
+    assert_eq!(c, json!({"allowed": false, "reason": "expired", "event_id": "evt_1"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escaped_json_strings_mean_the_same() {
+    let s = TestServer::start().await;
+    s.record("alice", &grant("marketing.direct", &["email"])).await;
+    let body = r#"{"subject": "al\u0069ce", "purpose": "marketing\u002edirect", "channel": "e\u006dail"}"#;
+    let c = s.raw(reqwest::Method::POST, "/v1/check", ADMIN_KEY, "application/json", body, 200).await;
+    assert_eq!(c["reason"], "granted", "{c}");
+    let batch = format!(r#"{{"checks": [{body}, {body}]}}"#);
+    let out =
+        s.raw(reqwest::Method::POST, "/v1/check/batch", ADMIN_KEY, "application/json", batch, 200).await;
+    assert_eq!(out["results"][1]["reason"], "granted", "{out}");
 }

@@ -1,10 +1,12 @@
 //! Consentry server integration tests: the real app on a real socket, one test binary.
 
 mod catalog;
+mod cluster;
 mod concurrency;
 mod errors;
 mod flow;
 mod keys;
+mod openapi;
 mod ops;
 mod restart;
 mod utils;

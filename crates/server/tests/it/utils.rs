@@ -125,7 +125,14 @@ impl TestServer {
         reply
     }
 
-    async fn expect(&self, method: Method, path: &str, key: &str, body: Option<(&str, Vec<u8>)>, status: u16) -> Value {
+    async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<(&str, Vec<u8>)>,
+        status: u16,
+    ) -> Value {
         let reply = self.send(method.clone(), path, key, body).await;
         assert_eq!(reply.status, status, "{method} {path}: unexpected status; body: {}", reply.text);
         reply.json()

@@ -1,0 +1,59 @@
+//! Health, readiness, metrics (never personal data) and the served OpenAPI document.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::utils::{ADMIN_KEY, NO_KEY, TestServer, grant, str_of};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness_need_no_key() {
+    let s = TestServer::start().await;
+    assert_eq!(s.get("/healthz", NO_KEY, 200).await["status"], "ok");
+    assert_eq!(s.get("/readyz", NO_KEY, 200).await["status"], "ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_without_personal_data() {
+    let s = TestServer::start().await;
+    let subjects = ["metrics-subject-q7zt", "metrics-person-w3xk@example.org"];
+    for subject in subjects {
+        s.record(subject, &grant("marketing.direct", &["email"])).await;
+        s.check(subject, "marketing.direct", Some("email")).await;
+        s.get(&format!("/v1/subjects/{subject}/consents/history"), ADMIN_KEY, 200).await;
+        s.post(&format!("/v1/subjects/{subject}/consents"), ADMIN_KEY, &json!({"changes": []}), 422).await;
+    }
+    s.get("/v1/no-such-route/metrics-subject-q7zt", ADMIN_KEY, 404).await;
+    let reply = s.send(Method::GET, "/metrics", NO_KEY, None).await;
+    assert_eq!(reply.status, 200);
+    let text = &reply.text;
+    for series in [
+        "consentry_http_requests_total",
+        "consentry_checks_total",
+        "consentry_ledger_appends_total",
+        "consentry_ledger_commit_batch_events",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
+    assert!(text.contains("route=\"/v1/subjects/{subject}/consents\""), "routes by template:\n{text}");
+    assert!(text.lines().any(|l| l == "consentry_ledger_appends_total 2"), "{text}");
+    for subject in subjects {
+        assert!(!text.contains(subject), "metrics leak the subject id {subject}:\n{text}");
+    }
+    assert!(!text.contains("q7zt") && !text.contains("w3xk"), "no part of a subject id:\n{text}");
+    assert!(!text.contains(ADMIN_KEY));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_served() {
+    let s = TestServer::start().await;
+    let reply = s.send(Method::GET, "/openapi.json", NO_KEY, None).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.content_type().starts_with("application/json"));
+    let doc: Value = reply.json();
+    assert!(str_of(&doc["openapi"]).starts_with("3.1"), "{}", doc["openapi"]);
+    for path in ["/v1/check", "/v1/check/batch", "/v1/catalog", "/v1/keys", "/v1/subjects/{subject}/consents"]
+    {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    assert_eq!(reply.text, consentry_server::openapi::document(), "serves the generated document");
+}
