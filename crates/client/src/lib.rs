@@ -15,6 +15,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod verify;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

@@ -614,6 +614,12 @@ impl Engine {
         }
     }
 
+    /// Whether the engine holds any statement of `subject`.
+    pub fn contains(&self, subject: &str) -> bool {
+        let (hash, shard) = self.shard_of(subject);
+        shard.read().unwrap_or_else(PoisonError::into_inner).find(hash, subject).is_some()
+    }
+
     /// Number of subjects with at least one statement.
     pub fn subject_count(&self) -> usize {
         self.shards.iter().map(|s| s.read().unwrap_or_else(PoisonError::into_inner).slots.len()).sum()

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod engine;
 pub mod ids;
 pub mod ledger;
+pub mod proof;
 pub mod time;
 
 pub use catalog::{Basis, Catalog, CatalogDocument, CatalogProblem};

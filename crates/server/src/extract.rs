@@ -38,9 +38,13 @@ fn json_rejection(rejection: JsonRejection, limit: usize) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(e) => {
             // serde's message names the field and what was expected; the path is in the source.
-            let message = std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string());
-            let path = message.split(": ").next().filter(|p| !p.contains(' ')).unwrap_or("").to_owned();
-            ApiError::Validation { detail: message.clone(), errors: vec![FieldProblem { path, message }] }
+            let detail = std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string());
+            // serde_path_to_error renders "path: message"; split it so the path stands alone.
+            let (path, message) = match detail.split_once(": ") {
+                Some((path, message)) if !path.contains(' ') => (path.to_owned(), message.to_owned()),
+                _ => (String::new(), detail.clone()),
+            };
+            ApiError::Validation { detail, errors: vec![FieldProblem { path, message }] }
         }
         JsonRejection::JsonSyntaxError(e) => {
             let message = std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string());

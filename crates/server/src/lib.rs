@@ -7,6 +7,7 @@
 //! Architecture invariant: this crate is the only one that knows HTTP and the API's JSON shapes; it
 //! never writes SQL (that is the store's job) and never re-implements a decision rule (the core's).
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -14,6 +15,8 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod receipts;
+pub mod signing;
 pub mod state;
 pub mod workers;
 
@@ -70,7 +73,8 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     let ledger_position = store.ledger_head().await?.events;
     warm(store.as_ref(), &engine).await?;
     metrics.subjects.set(engine.subject_count() as i64);
-    let state = AppState::new(store, engine, metrics, config, view);
+    let signing = signing::Signing::load_or_create(store.as_ref()).await?;
+    let state = AppState::new(store, engine, metrics, config, view, signing);
     state.followed.store(ledger_position, std::sync::atomic::Ordering::Relaxed);
     Ok(Opened { state, generated_admin_key })
 }
@@ -123,7 +127,13 @@ pub async fn serve(
     let stop_workers = CancellationToken::new();
     let from = state.followed.load(std::sync::atomic::Ordering::Relaxed);
     let follower = tokio::spawn(workers::follower::run(state.clone(), from, stop_workers.clone()));
+    let checkpoints = tokio::spawn(workers::checkpoints::run(state.clone(), stop_workers.clone()));
+    let access = {
+        let (state, stop) = (state.clone(), stop_workers.clone());
+        tokio::spawn(async move { state.access.run(state.store.as_ref(), stop).await })
+    };
     let store = Arc::clone(&state.store);
+    let last_state = state.clone();
     let router = app(state);
     let signal = shutdown.clone();
     let server =
@@ -138,6 +148,14 @@ pub async fn serve(
     };
     stop_workers.cancel();
     let _ = follower.await;
+    let _ = checkpoints.await;
+    let _ = access.await;
+    // A last checkpoint, so the final head is signed.
+    let last = last_state.store.checkpoints().await.ok().and_then(|c| c.last().map(|c| c.events));
+    if let Err(e) = workers::checkpoints::take(&last_state, last).await {
+        tracing::warn!(error = %e, "the shutdown checkpoint failed");
+    }
+    drop(last_state);
     store.close().await;
     result
 }

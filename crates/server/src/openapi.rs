@@ -27,6 +27,7 @@ impl Modify for Security {
         v1::catalog::get, v1::catalog::put,
         v1::consents::record, v1::consents::current, v1::consents::history,
         v1::check::one, v1::check::batch,
+        v1::receipts::get, v1::audit::verify, v1::access::list,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&Security),
@@ -35,6 +36,8 @@ impl Modify for Security {
         (name = "catalog", description = "The catalogue, applied as a whole"),
         (name = "consents", description = "The consent ledger"),
         (name = "check", description = "Decisions"),
+        (name = "receipts", description = "Signed consent receipts"),
+        (name = "audit", description = "Tamper evidence"),
     )
 )]
 struct ApiDoc;

@@ -7,9 +7,11 @@ use consentry_core::Engine;
 use consentry_core::catalog::Catalog;
 use consentry_store::{Store, StoredCatalog};
 
+use crate::access::AccessLog;
 use crate::auth::KeyCache;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::signing::Signing;
 
 /// The current catalogue: as stored (with version and notice versions) and validated for look-ups.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub struct Inner {
     pub keys: KeyCache,
     pub metrics: Arc<Metrics>,
     pub config: Config,
+    pub signing: Signing,
+    pub access: AccessLog,
     catalog: RwLock<Arc<CatalogView>>,
     /// The ledger position the engine was loaded at; the follower continues from there.
     pub followed: std::sync::atomic::AtomicU64,
@@ -49,6 +53,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         config: Config,
         catalog: CatalogView,
+        signing: Signing,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
@@ -56,6 +61,8 @@ impl AppState {
             keys: KeyCache::default(),
             metrics,
             config,
+            signing,
+            access: AccessLog::default(),
             catalog: RwLock::new(Arc::new(catalog)),
             followed: std::sync::atomic::AtomicU64::new(0),
             catalog_apply: tokio::sync::Mutex::new(()),

@@ -86,6 +86,80 @@ pub struct LedgerHead {
 /// Called after every commit of ledger events with the number of events it held (for metrics).
 pub type CommitObserver = Arc<dyn Fn(usize) + Send + Sync>;
 
+/// Seals one request's events into a receipt. [`Store::append_sealed`] calls it inside the commit, with the
+/// events as placed (sequence numbers and hashes final), and stores the receipt in the same transaction. An
+/// `Err` fails only that request. It runs on the store's writer, so it must be quick (a signature, not I/O).
+pub type Sealer = Box<dyn FnOnce(&[Event]) -> Result<SealedReceipt, String> + Send>;
+
+/// What a [`Sealer`] produces: the receipt's id (unique, e.g. random) and its signed form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedReceipt {
+    pub id: String,
+    pub jws: String,
+}
+
+/// A stored receipt. `subject` comes from the key store; it is `None` once the subject was erased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReceipt {
+    pub id: String,
+    pub subject: Option<SubjectId>,
+    pub jws: String,
+    pub created_at: Timestamp,
+}
+
+/// An Ed25519 signing key, kept in the key store. Its `Debug` output hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub secret: [u8; 32],
+    pub public: [u8; 32],
+    pub created_at: Timestamp,
+    /// Whether new signatures use this key; exactly one key is current once any exists.
+    pub current: bool,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("secret", &"<hidden>")
+            .field("public", &self.public)
+            .field("created_at", &self.created_at)
+            .field("current", &self.current)
+            .finish()
+    }
+}
+
+/// A signed statement of the ledger's head at some length.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredCheckpoint {
+    pub events: u64,
+    pub head: String,
+    pub jws: String,
+    pub created_at: Timestamp,
+}
+
+/// One access to a subject's data, to be logged. `route` should be the route template, never a path that
+/// contains the subject id: only the subject's pseudonym may reach the data store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    pub subject: SubjectId,
+    pub at: Timestamp,
+    pub caller: String,
+    pub route: String,
+    pub purpose: String,
+}
+
+/// A logged access, as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessRecord {
+    pub id: i64,
+    pub at: Timestamp,
+    pub caller: String,
+    pub route: String,
+    pub purpose: String,
+}
+
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -110,7 +184,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends the events of one subject, atomically and durably, after the ledger's current head.
     /// Concurrent calls are group-committed; each returns once its own events are durable.
-    async fn append(&self, subject: &SubjectId, events: Vec<NewEvent>) -> Result<Vec<Event>>;
+    async fn append(&self, subject: &SubjectId, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+        Ok(self.append_sealed(subject, events, None).await?.0)
+    }
+    /// [`append`](Store::append), and with `seal` a receipt: the backend calls `seal` inside the commit with
+    /// the placed events and stores its receipt in the same transaction, so the receipt exists if and only
+    /// if the events do. A sealer error (or panic) fails this request alone with [`StoreError::Backend`]
+    /// (a receipt id already stored: [`StoreError::Conflict`] on SQLite; on PostgreSQL the whole group
+    /// fails then), and the requests committed with it keep a gapless chain. No events, no sealer call,
+    /// no receipt.
+    async fn append_sealed(
+        &self,
+        subject: &SubjectId,
+        events: Vec<NewEvent>,
+        seal: Option<Sealer>,
+    ) -> Result<(Vec<Event>, Option<SealedReceipt>)>;
+    async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>>;
     /// The subject's events after sequence number `after`, oldest first, at most `limit`.
     async fn history(&self, subject: &SubjectId, after: u64, limit: u32) -> Result<Vec<Event>>;
     /// The subject's current state: the latest event per purpose and scope, oldest first.
@@ -126,6 +215,31 @@ pub trait Store: Send + Sync + 'static {
     async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>>;
     /// The current catalogue version, cheaply, so nodes notice another node's apply.
     async fn catalog_version(&self) -> Result<Option<u64>>;
+    /// Signing keys from the key store, oldest first (rotated-out keys stay, for verification).
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+    /// Stores `key` and makes it the only current one, in one transaction, whatever `key.current` says.
+    /// A `kid` already stored is a [`StoreError::Conflict`].
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> Result<()>;
+
+    /// Stores a checkpoint of the ledger at `events` events; one already stored for `events` is kept.
+    async fn insert_checkpoint(&self, events: u64, head: &str, jws: &str) -> Result<()>;
+    /// Every checkpoint, ordered by `events`.
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
+
+    /// Logs accesses under the subjects' pseudonyms, creating a pseudonym key for a subject without one.
+    async fn log_access(&self, entries: Vec<AccessEntry>) -> Result<()>;
+    /// The subject's logged accesses with `id < before` (all when `None`), newest first, at most `limit`.
+    async fn access_log(
+        &self,
+        subject: &SubjectId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessRecord>>;
+    /// Adds `(subject, purpose, count, last)` to the stored check counts (`last` keeps the latest time).
+    async fn add_check_counts(&self, counts: Vec<(SubjectId, String, u64, Timestamp)>) -> Result<()>;
+    /// The subject's check counts as `(purpose, count, last)`, ordered by purpose.
+    async fn check_counts(&self, subject: &SubjectId) -> Result<Vec<(String, u64, Timestamp)>>;
+
     /// Signals (the newest ledger sequence number) when another node may have appended; `None` for a
     /// backend with a single writer, whose appends all pass through this process.
     fn change_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
@@ -194,6 +308,28 @@ pub(crate) fn scope_key(scope: &consentry_core::Scope) -> String {
         json_list(&scope.channels),
         json_list(&scope.recipients)
     )
+}
+
+/// Check counts summed per subject and purpose (the latest `last` wins), in a stable order.
+pub(crate) fn merge_counts(
+    counts: Vec<(SubjectId, String, u64, Timestamp)>,
+) -> std::collections::BTreeMap<(SubjectId, String), (u64, Timestamp)> {
+    let mut merged = std::collections::BTreeMap::new();
+    for (subject, purpose, n, last) in counts {
+        let slot = merged.entry((subject, purpose)).or_insert((0u64, last));
+        slot.0 = slot.0.saturating_add(n);
+        slot.1 = slot.1.max(last);
+    }
+    merged
+}
+
+/// Runs a sealer, turning a panic into an error so the writer survives it.
+pub(crate) fn run_sealer(seal: Sealer, events: &[Event]) -> Result<SealedReceipt> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| seal(events))) {
+        Ok(Ok(receipt)) => Ok(receipt),
+        Ok(Err(why)) => Err(StoreError::Backend(format!("sealing the receipt failed: {why}"))),
+        Err(_) => Err(StoreError::Backend("sealing the receipt panicked".into())),
+    }
 }
 
 /// Fresh random bytes from the operating system.

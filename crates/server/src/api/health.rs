@@ -35,3 +35,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], crate::openapi::document())
 }
+
+/// The public keys that verify receipts and checkpoints (RFC 7517 JWK Set).
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/jwk-set+json"), (header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.signing.jwks().clone()),
+    )
+}

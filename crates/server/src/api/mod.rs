@@ -20,6 +20,9 @@ pub fn router(state: AppState) -> Router {
         .route("/catalog", get(v1::catalog::get).put(v1::catalog::put))
         .route("/subjects/{subject}/consents", get(v1::consents::current).post(v1::consents::record))
         .route("/subjects/{subject}/consents/history", get(v1::consents::history))
+        .route("/subjects/{subject}/access-log", get(v1::access::list))
+        .route("/receipts/{id}", get(v1::receipts::get))
+        .route("/audit/verify", get(v1::audit::verify))
         .route("/check", post(v1::check::one))
         .route("/check/batch", post(v1::check::batch));
     Router::new()
@@ -28,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
+        .route("/.well-known/jwks.json", get(health::jwks))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -1,3 +1,4 @@
 //! Background workers, each in its own module. Every worker stops when the shutdown token fires.
 
+pub mod checkpoints;
 pub mod follower;

@@ -7,7 +7,14 @@ use consentry_core::catalog::DEFAULT_CATALOG_YAML;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::utils::{ADMIN_KEY, TestServer, assert_code, grant, str_of};
+use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, str_of};
+
+both_backends!(
+    yaml_and_json_apply_as_new_versions,
+    a_wrong_catalogue_lists_every_problem_and_changes_nothing,
+    changes_name_an_older_notice_version_or_fail_on_an_unknown_one,
+    reading_consents_while_the_catalogue_changes_never_fails,
+);
 
 fn index_of(list: &Value, key: &str) -> usize {
     list.as_array().expect("list").iter().position(|x| x["key"] == key).unwrap_or_else(|| panic!("{key}"))
@@ -21,9 +28,8 @@ fn paths(problem: &Value) -> Vec<&str> {
     problem["errors"].as_array().expect("errors").iter().map(|e| str_of(&e["path"])).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn yaml_and_json_apply_as_new_versions() {
-    let s = TestServer::start().await;
+async fn yaml_and_json_apply_as_new_versions(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let v1 = s.get("/v1/catalog", ADMIN_KEY, 200).await;
 
     let v2 =
@@ -62,9 +68,8 @@ async fn yaml_and_json_apply_as_new_versions() {
     assert_eq!(c["allowed"], false, "fax lies outside the service purpose: {c}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_catalogue_lists_every_problem_and_changes_nothing() {
-    let s = TestServer::start().await;
+async fn a_wrong_catalogue_lists_every_problem_and_changes_nothing(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let before = s.get("/v1/catalog", ADMIN_KEY, 200).await;
     let mut doc = before["document"].clone();
 
@@ -115,9 +120,8 @@ async fn a_wrong_catalogue_lists_every_problem_and_changes_nothing() {
     assert_eq!(c["reason"], "no_consent", "the engine still uses the old catalogue: {c}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_name_an_older_notice_version_or_fail_on_an_unknown_one() {
-    let s = TestServer::start().await;
+async fn changes_name_an_older_notice_version_or_fail_on_an_unknown_one(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let v1 = s.get("/v1/catalog", ADMIN_KEY, 200).await;
     let mut doc = v1["document"].clone();
     let i = index_of(&doc["notices"], "marketing.direct");
@@ -159,9 +163,8 @@ async fn changes_name_an_older_notice_version_or_fail_on_an_unknown_one() {
 
 /// Reading a subject's consents while catalogues that add and remove a purpose are applied must never
 /// fail: each answer rests on one catalogue or the other.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reading_consents_while_the_catalogue_changes_never_fails() {
-    let s = Arc::new(TestServer::start().await);
+async fn reading_consents_while_the_catalogue_changes_never_fails(backend: Backend) {
+    let s = Arc::new(TestServer::start_on(backend).await);
     s.record("reader", &grant("marketing.direct", &["email"])).await;
     let base = s.get("/v1/catalog", ADMIN_KEY, 200).await["document"].clone();
     let mut extra = base.clone();

@@ -51,12 +51,9 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value
 }
 
 async fn allowed(client: &reqwest::Client, node: &Node, subject: &str) -> bool {
-    let (status, body) = post(
-        client,
-        format!("{}/v1/check", node.base),
-        json!({"subject": subject, "purpose": "analytics"}),
-    )
-    .await;
+    let (status, body) =
+        post(client, format!("{}/v1/check", node.base), json!({"subject": subject, "purpose": "analytics"}))
+            .await;
     assert_eq!(status, 200, "{body}");
     body["allowed"].as_bool().expect("allowed")
 }
@@ -74,8 +71,10 @@ async fn two_nodes_share_one_chain_and_see_each_others_writes() {
         let (client, base) = (client.clone(), if w % 2 == 0 { a.base.clone() } else { b.base.clone() });
         tasks.push(tokio::spawn(async move {
             for i in 0..10 {
-                let body = json!({"notice": "analytics", "changes": [{"purpose": "analytics", "action": "grant"}]});
-                let (status, reply) = post(&client, format!("{base}/v1/subjects/n{w}-{i}/consents"), body).await;
+                let body =
+                    json!({"notice": "analytics", "changes": [{"purpose": "analytics", "action": "grant"}]});
+                let (status, reply) =
+                    post(&client, format!("{base}/v1/subjects/n{w}-{i}/consents"), body).await;
                 assert_eq!(status, 201, "{reply}");
             }
         }));
@@ -116,7 +115,8 @@ async fn two_nodes_share_one_chain_and_see_each_others_writes() {
     b.stop().await;
 
     // One unbroken chain.
-    let store = consentry_store::open(consentry_store::StoreConfig::postgres(db.url.clone())).await.expect("open");
+    let store =
+        consentry_store::open(consentry_store::StoreConfig::postgres(db.url.clone())).await.expect("open");
     let mut verifier = ChainVerifier::new();
     let mut after = 0;
     loop {

@@ -3,16 +3,16 @@
 use std::sync::Arc;
 
 use consentry_core::ledger::ChainVerifier;
-use consentry_store::StoreConfig;
 
-use crate::utils::{ADMIN_KEY, TestServer, grant, withdraw};
+use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, withdraw};
+
+both_backends!(concurrent_writers_keep_one_unbroken_chain);
 
 const TASKS: usize = 32;
 const WRITES: usize = 25;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_keep_one_unbroken_chain() {
-    let s = Arc::new(TestServer::start().await);
+async fn concurrent_writers_keep_one_unbroken_chain(backend: Backend) {
+    let s = Arc::new(TestServer::start_on(backend).await);
     let mut tasks = Vec::new();
     for t in 0..TASKS {
         let s = Arc::clone(&s);
@@ -53,11 +53,9 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
     assert_eq!(s.check("writer-7-2", "marketing.direct", Some("email")).await["reason"], "withdrawn");
 
     let s = Arc::into_inner(s).expect("no other handle to the server");
-    let data_dir = s.data_dir();
-    let dir = s.stop().await;
-    let store = consentry_store::open(StoreConfig::embedded(data_dir))
-        .await
-        .expect("the stopped server released the data folder");
+    let storage = s.stop().await;
+    let store =
+        consentry_store::open(storage.store_config()).await.expect("the stopped server released its store");
     let mut verifier = ChainVerifier::new();
     let mut after = 0;
     loop {
@@ -74,5 +72,5 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
     assert_eq!(head.events, (TASKS * WRITES) as u64);
     assert_eq!(head.head, verifier.head());
     store.close().await;
-    drop(dir);
+    drop(storage);
 }

@@ -4,14 +4,24 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::utils::{ADMIN_KEY, NO_KEY, TestServer, assert_code, grant};
+use crate::utils::{ADMIN_KEY, Backend, NO_KEY, TestServer, assert_code, both_backends, grant};
+
+both_backends!(
+    unauthorized_without_a_valid_key,
+    forbidden_without_the_scope,
+    malformed_json_is_invalid_json,
+    wrong_shapes_are_validation_failed,
+    unknown_catalogue_names_on_check_and_write,
+    bodies_over_the_limit_are_payload_too_large,
+    non_json_bodies_are_unsupported_media_type,
+    unknown_routes_and_wrong_methods,
+);
 
 const CHECK: &str = "/v1/check";
 const CONSENTS: &str = "/v1/subjects/erin/consents";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unauthorized_without_a_valid_key() {
-    let s = TestServer::start().await;
+async fn unauthorized_without_a_valid_key(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let reply = s.send(Method::GET, "/v1/catalog", NO_KEY, None).await;
     assert_eq!(reply.status, 401);
     assert_code(&reply.json(), "unauthorized");
@@ -30,9 +40,8 @@ async fn unauthorized_without_a_valid_key() {
     assert_code(&s.post(CHECK, &key, &body, 401).await, "unauthorized");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forbidden_without_the_scope() {
-    let s = TestServer::start().await;
+async fn forbidden_without_the_scope(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let (_, checker) = s.create_key("checker", &["check"]).await;
     let (_, reader) = s.create_key("reader", &["consent:read"]).await;
     let p = s.post(CONSENTS, &checker, &grant("marketing.direct", &["email"]), 403).await;
@@ -53,9 +62,8 @@ async fn forbidden_without_the_scope() {
     s.get("/v1/catalog", &checker, 200).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_json_is_invalid_json() {
-    let s = TestServer::start().await;
+async fn malformed_json_is_invalid_json(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     for path in [CHECK, "/v1/check/batch", CONSENTS, "/v1/keys"] {
         for body in ["{not json", "{\"", "", "{,}", "nul"] {
             let p = s.raw(Method::POST, path, ADMIN_KEY, "application/json", body, 400).await;
@@ -66,9 +74,8 @@ async fn malformed_json_is_invalid_json() {
     assert_code(&p, "invalid_json");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_shapes_are_validation_failed() {
-    let s = TestServer::start().await;
+async fn wrong_shapes_are_validation_failed(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let cases = [
         (CHECK, json!({"subject": 5, "purpose": "service"})),
         (CHECK, json!({"purpose": "service"})),
@@ -108,9 +115,8 @@ async fn wrong_shapes_are_validation_failed() {
     assert_code(&p, "invalid_subject");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_catalogue_names_on_check_and_write() {
-    let s = TestServer::start().await;
+async fn unknown_catalogue_names_on_check_and_write(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let check = |purpose: &str, extra: serde_json::Value| {
         let mut body = json!({"subject": "erin", "purpose": purpose});
         for (k, v) in extra.as_object().expect("object") {
@@ -154,9 +160,8 @@ async fn unknown_catalogue_names_on_check_and_write() {
     assert_eq!(h["events"], json!([]), "nothing refused was recorded");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bodies_over_the_limit_are_payload_too_large() {
-    let s = TestServer::with_config(|c| c.max_body_bytes = 1024).await;
+async fn bodies_over_the_limit_are_payload_too_large(backend: Backend) {
+    let s = TestServer::with_config_on(backend, |c| c.max_body_bytes = 1024).await;
     let big = "x".repeat(2048);
     let check = json!({"subject": "erin", "purpose": big});
     assert_code(&s.post(CHECK, ADMIN_KEY, &check, 413).await, "payload_too_large");
@@ -174,9 +179,8 @@ async fn bodies_over_the_limit_are_payload_too_large() {
     s.post(CHECK, ADMIN_KEY, &json!({"subject": "erin", "purpose": "service"}), 200).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn non_json_bodies_are_unsupported_media_type() {
-    let s = TestServer::start().await;
+async fn non_json_bodies_are_unsupported_media_type(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let body = json!({"subject": "erin", "purpose": "service"}).to_string();
     for path in [CHECK, "/v1/check/batch", CONSENTS, "/v1/keys"] {
         let p = s.raw(Method::POST, path, ADMIN_KEY, "text/plain", body.clone(), 415).await;
@@ -188,9 +192,8 @@ async fn non_json_bodies_are_unsupported_media_type() {
     assert_eq!(reply.status, 415, "no content type at all: {}", reply.text);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_routes_and_wrong_methods() {
-    let s = TestServer::start().await;
+async fn unknown_routes_and_wrong_methods(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     assert_code(&s.get("/v1/nothing-here", ADMIN_KEY, 404).await, "not_found");
     assert_code(&s.get("/nothing-here", NO_KEY, 404).await, "not_found");
     assert_code(&s.delete("/v1/keys/key_0000000000000000", ADMIN_KEY, 404).await, "not_found");

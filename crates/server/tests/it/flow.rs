@@ -2,13 +2,21 @@
 
 use serde_json::{Value, json};
 
-use crate::utils::{ADMIN_KEY, TestServer, assert_code, grant, str_of, withdraw};
+use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, str_of, withdraw};
+
+both_backends!(
+    grant_check_withdraw_and_read_back,
+    history_pages_with_limit_and_after,
+    an_unknown_subject_has_no_consent,
+    batch_checks_answer_in_order,
+    a_grant_lapses_at_its_expiry,
+    escaped_json_strings_mean_the_same,
+);
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grant_check_withdraw_and_read_back() {
-    let s = TestServer::start().await;
+async fn grant_check_withdraw_and_read_back(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
 
     let catalog = s.get("/v1/catalog", ADMIN_KEY, 200).await;
     assert_eq!(catalog["version"], 1);
@@ -87,9 +95,8 @@ async fn grant_check_withdraw_and_read_back() {
     assert_eq!(history["next"], Value::Null);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_pages_with_limit_and_after() {
-    let s = TestServer::start().await;
+async fn history_pages_with_limit_and_after(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let mut written = Vec::new();
     for i in 0..5 {
         // Another subject's events interleave and must not show up.
@@ -119,18 +126,16 @@ async fn history_pages_with_limit_and_after() {
     assert_eq!(seen, written, "all events, oldest first, each once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_subject_has_no_consent() {
-    let s = TestServer::start().await;
+async fn an_unknown_subject_has_no_consent(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let c = s.check("nobody-known", "marketing.direct", Some("email")).await;
     assert_eq!(c, json!({"allowed": false, "reason": "no_consent", "event_id": null}));
     let h = s.get("/v1/subjects/nobody-known/consents/history", ADMIN_KEY, 200).await;
     assert_eq!(h, json!({"events": [], "next": null}));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batch_checks_answer_in_order() {
-    let s = TestServer::start().await;
+async fn batch_checks_answer_in_order(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     s.record("bob", &grant("marketing.direct", &["email"])).await;
     let checks = json!({"checks": [
         {"subject": "bob", "purpose": "marketing.direct", "channel": "email"},
@@ -161,9 +166,8 @@ async fn batch_checks_answer_in_order() {
     assert_code(&p, "validation_failed");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_grant_lapses_at_its_expiry() {
-    let s = TestServer::start().await;
+async fn a_grant_lapses_at_its_expiry(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let expires = consentry_core::Timestamp::now().plus_seconds(1);
     let mut body = grant("marketing.direct", &["email"]);
     body["changes"][0]["expires_at"] = json!(expires.to_string());
@@ -175,9 +179,8 @@ async fn a_grant_lapses_at_its_expiry() {
     assert_eq!(c, json!({"allowed": false, "reason": "expired", "event_id": "evt_1"}));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn escaped_json_strings_mean_the_same() {
-    let s = TestServer::start().await;
+async fn escaped_json_strings_mean_the_same(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     s.record("alice", &grant("marketing.direct", &["email"])).await;
     let body = r#"{"subject": "al\u0069ce", "purpose": "marketing\u002edirect", "channel": "e\u006dail"}"#;
     let c = s.raw(reqwest::Method::POST, "/v1/check", ADMIN_KEY, "application/json", body, 200).await;

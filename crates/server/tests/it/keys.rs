@@ -2,11 +2,16 @@
 
 use serde_json::json;
 
-use crate::utils::{ADMIN_KEY, TestServer, assert_code, str_of};
+use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, str_of};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_list_and_revoke() {
-    let s = TestServer::start().await;
+both_backends!(
+    create_list_and_revoke,
+    unknown_scopes_and_bad_names_are_refused,
+    the_admin_key_can_be_revoked_by_another_admin,
+);
+
+async fn create_list_and_revoke(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let created = s
         .post("/v1/keys", ADMIN_KEY, &json!({"name": "crm", "scopes": ["check", "consent:write"]}), 201)
         .await;
@@ -54,9 +59,8 @@ async fn create_list_and_revoke() {
     assert_ne!(str_of(&again["id"]), id);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_scopes_and_bad_names_are_refused() {
-    let s = TestServer::start().await;
+async fn unknown_scopes_and_bad_names_are_refused(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let p = s.post("/v1/keys", ADMIN_KEY, &json!({"name": "x", "scopes": ["check", "superuser"]}), 422).await;
     assert_code(&p, "validation_failed");
     assert_eq!(p["errors"][0]["path"], "scopes[1]");
@@ -70,9 +74,8 @@ async fn unknown_scopes_and_bad_names_are_refused() {
     assert_eq!(list["keys"].as_array().expect("keys").len(), 1, "only the admin key");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_admin_key_can_be_revoked_by_another_admin() {
-    let s = TestServer::start().await;
+async fn the_admin_key_can_be_revoked_by_another_admin(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let (_, other_admin) = s.create_key("ops", &["admin"]).await;
     let list = s.get("/v1/keys", &other_admin, 200).await;
     let first = list["keys"].as_array().expect("keys").iter().find(|k| k["name"] == "admin").expect("admin");

@@ -3,18 +3,22 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::utils::{ADMIN_KEY, NO_KEY, TestServer, grant, str_of};
+use crate::utils::{ADMIN_KEY, Backend, NO_KEY, TestServer, both_backends, grant, str_of};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_and_readiness_need_no_key() {
-    let s = TestServer::start().await;
+both_backends!(
+    health_and_readiness_need_no_key,
+    metrics_count_without_personal_data,
+    the_openapi_document_is_served,
+);
+
+async fn health_and_readiness_need_no_key(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     assert_eq!(s.get("/healthz", NO_KEY, 200).await["status"], "ok");
     assert_eq!(s.get("/readyz", NO_KEY, 200).await["status"], "ready");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_without_personal_data() {
-    let s = TestServer::start().await;
+async fn metrics_count_without_personal_data(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let subjects = ["metrics-subject-q7zt", "metrics-person-w3xk@example.org"];
     for subject in subjects {
         s.record(subject, &grant("marketing.direct", &["email"])).await;
@@ -43,9 +47,8 @@ async fn metrics_count_without_personal_data() {
     assert!(!text.contains(ADMIN_KEY));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_openapi_document_is_served() {
-    let s = TestServer::start().await;
+async fn the_openapi_document_is_served(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     let reply = s.send(Method::GET, "/openapi.json", NO_KEY, None).await;
     assert_eq!(reply.status, 200);
     assert!(reply.content_type().starts_with("application/json"));

@@ -1,17 +1,18 @@
-//! A restarted server on the same data folder answers as before and continues the hash chain.
+//! A restarted server on the same storage (data folder, or PostgreSQL database) answers as before and
+//! continues the hash chain.
 
 use std::time::{Duration, Instant};
 
-use consentry_store::StoreConfig;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::utils::{ADMIN_KEY, TestServer, grant, withdraw};
+use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, withdraw};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_keeps_state_and_the_chain() {
-    let s = TestServer::start().await;
+both_backends!(restart_keeps_state_and_the_chain);
+
+async fn restart_keeps_state_and_the_chain(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
     s.record("ada", &grant("marketing.direct", &["email", "sms"])).await;
     s.record("ben", &grant("analytics", &[])).await;
     s.record("ben", &withdraw("analytics")).await;
@@ -36,8 +37,8 @@ async fn restart_keeps_state_and_the_chain() {
     let last_hash = history["events"][1]["hash"].clone();
     let current = s.get("/v1/subjects/ada/consents", ADMIN_KEY, 200).await;
 
-    let dir = s.stop().await;
-    let s = TestServer::start_in(dir, |_| {}).await;
+    let storage = s.stop().await;
+    let s = TestServer::start_in(storage, |_| {}).await;
 
     for ((subject, purpose, channel), was) in questions.into_iter().zip(&before) {
         assert_eq!(&s.check(subject, purpose, channel).await, was, "{subject} {purpose} {channel:?}");
@@ -66,12 +67,11 @@ async fn the_data_folder_is_free_once_serve_returns() {
     );
     slow.write_all(head.as_bytes()).await.expect("write");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let data_dir = s.data_dir();
     let started = Instant::now();
-    let dir = s.stop().await;
+    let storage = s.stop().await;
     assert!(started.elapsed() < Duration::from_secs(3), "serve returns after the drain bound");
-    let store = consentry_store::open(StoreConfig::embedded(data_dir)).await;
+    let store = consentry_store::open(storage.store_config()).await;
     let store = store.unwrap_or_else(|e| panic!("the folder is still held after serve returned: {e}"));
     store.close().await;
-    drop((slow, dir));
+    drop((slow, storage));
 }

@@ -1,16 +1,18 @@
-//! Test harness: a real Consentry server in-process on a random port, and a small client for it.
+//! Test harness: a real Consentry server in-process on a random port, on either storage backend, and a
+//! small client for it.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use consentry_server::Config;
+use consentry_store::StoreConfig;
+use consentry_store::testing::TestDatabase;
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// The bootstrap admin key of every test server: 40 printable characters, so none is generated or printed.
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789-abcdefghijklmn";
@@ -19,13 +21,79 @@ pub const NO_KEY: &str = "";
 
 const _: () = assert!(ADMIN_KEY.len() == 40);
 
-/// A running server on `127.0.0.1:<random>` with its own data folder.
+/// The storage backend a test server runs on. A PostgreSQL backend owns a fresh database of its own,
+/// dropped when the last server on it has stopped and the backend itself is dropped.
+#[derive(Debug)]
+pub enum Backend {
+    /// The embedded SQLite store in the server's data folder.
+    Embedded,
+    /// PostgreSQL, in this database.
+    Postgres(TestDatabase),
+}
+
+/// Defines, for each named `async fn name(backend: Backend)` in scope, a module `name` with two tests:
+/// `name::embedded` and `name::postgres` (skipped with a notice when PostgreSQL is unreachable, a failure
+/// under `CONSENTRY_REQUIRE_SERVICES=1`).
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name($crate::utils::Backend::Embedded).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(db) = ::consentry_store::testing::TestDatabase::create().await else { return };
+                super::$name($crate::utils::Backend::Postgres(db)).await;
+            }
+        }
+    )+};
+}
+pub(crate) use both_backends;
+
+/// Where a server keeps its state: a data folder, and the backend. [`TestServer::stop`] hands it back so
+/// that a new server can start on the same state with [`TestServer::start_in`].
+#[derive(Debug)]
+pub struct Storage {
+    dir: TempDir,
+    backend: Backend,
+}
+
+impl Storage {
+    /// Fresh, empty storage on `backend`.
+    pub fn new(backend: Backend) -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir"), backend }
+    }
+
+    /// The store configuration for opening this storage directly (no server may be running on an
+    /// embedded one).
+    pub fn store_config(&self) -> StoreConfig {
+        match &self.backend {
+            Backend::Embedded => StoreConfig::embedded(self.dir.path().join("data")),
+            Backend::Postgres(db) => StoreConfig::postgres(db.url.clone()),
+        }
+    }
+
+    /// Points `config` at this storage.
+    fn configure(&self, config: &mut Config) {
+        config.data = self.dir.path().join("data");
+        config.database_url = match &self.backend {
+            Backend::Embedded => None,
+            Backend::Postgres(db) => Some(db.url.clone()),
+        };
+    }
+}
+
+/// A running server on `127.0.0.1:<random>` with storage of its own.
 pub struct TestServer {
     pub base: String,
     client: reqwest::Client,
-    dir: TempDir,
-    token: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
+    /// Signals shutdown when dropped: a server dropped without [`TestServer::stop`] starts to stop before
+    /// its storage (declared after it, so dropped after it) goes.
+    shutdown: DropGuard,
+    storage: Storage,
 }
 
 /// A response as received, before any interpretation.
@@ -51,24 +119,29 @@ impl Reply {
 }
 
 impl TestServer {
-    /// A server on a fresh data folder with the default configuration.
-    pub async fn start() -> Self {
-        Self::start_in(tempfile::tempdir().expect("temp dir"), |_| {}).await
-    }
-
-    /// A server on a fresh data folder, with `adjust` applied to the configuration.
+    /// A server on the embedded store, with `adjust` applied to the configuration.
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::start_in(tempfile::tempdir().expect("temp dir"), adjust).await
+        Self::with_config_on(Backend::Embedded, adjust).await
     }
 
-    /// A server on `dir` (fresh or left by an earlier server's [`TestServer::stop`]).
-    pub async fn start_in(dir: TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
+    /// A server on fresh storage on `backend` with the default configuration.
+    pub async fn start_on(backend: Backend) -> Self {
+        Self::with_config_on(backend, |_| {}).await
+    }
+
+    /// A server on fresh storage on `backend`, with `adjust` applied to the configuration.
+    pub async fn with_config_on(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_in(Storage::new(backend), adjust).await
+    }
+
+    /// A server on `storage` (fresh, or left by an earlier server's [`TestServer::stop`]).
+    pub async fn start_in(storage: Storage, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config {
-            data: dir.path().join("data"),
             bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
             shutdown_timeout_secs: 5,
             ..Config::default()
         };
+        storage.configure(&mut config);
         adjust(&mut config);
         config.validate().expect("test configuration is valid");
         let opened = consentry_server::open(config).await.expect("the server opens");
@@ -82,25 +155,20 @@ impl TestServer {
             .timeout(Duration::from_secs(30))
             .build()
             .expect("http client");
-        Self { base: format!("http://{addr}"), client, dir, token, task }
+        Self { base: format!("http://{addr}"), client, task, shutdown: token.drop_guard(), storage }
     }
 
-    /// The data folder of the store.
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// Signals shutdown, waits for the server to finish (and close its store), and hands back the folder.
-    pub async fn stop(self) -> TempDir {
-        let Self { client, dir, token, task, .. } = self;
+    /// Signals shutdown, waits for the server to finish (and close its store), and hands back the storage.
+    pub async fn stop(self) -> Storage {
+        let Self { client, task, shutdown, storage, .. } = self;
         drop(client);
-        token.cancel();
+        drop(shutdown);
         tokio::time::timeout(Duration::from_secs(20), task)
             .await
             .expect("the server stops within its drain bound")
             .expect("the server task does not panic")
             .expect("the server ends without an I/O error");
-        dir
+        storage
     }
 
     /// Sends one request; `key` empty sends no credentials; `body` is (content type, bytes).

@@ -7,7 +7,10 @@ use sqlx::PgPool;
 use super::db;
 use crate::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_proof.sql"),
+];
 const MIGRATION_LOCK: i64 = 0x636f_6e73_6d69_6772;
 
 pub(super) fn supported_version() -> i64 {

@@ -7,12 +7,15 @@
 //! - **Change feed.** Every append transaction ends with `pg_notify('consentry_ledger', <last seq>)`,
 //!   delivered at commit. A listener task turns notifications into [`Store::change_signals`]; the server
 //!   also catches up on a timer, so a missed notification delays visibility by at most that interval.
-//! - **Key store.** Pseudonym keys live in the schema `consentry_keystore`, apart from the data.
+//! - **Key store.** Pseudonym and signing keys live in the schema `consentry_keystore`, apart from the
+//!   data. Pseudonym keys are created with `ON CONFLICT DO NOTHING` and read back, so appends (under the
+//!   ledger lock) and access logging (outside it) on any node agree on one key per subject.
+//! - **Receipts** are inserted in the append transaction, after their events.
 
 mod migrate;
 mod rows;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -20,18 +23,21 @@ use consentry_core::catalog::{CatalogDocument, notice_sha256};
 use consentry_core::ledger::{GENESIS_HASH, pseudonym};
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{PgConnection, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use self::rows::{API_KEY_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS};
 use crate::{
-    ApiKey, CommitObserver, LedgerHead, NoticeVersion, Result, Store, StoreError, StoredCatalog,
-    random_bytes, scope_key,
+    AccessEntry, AccessRecord, ApiKey, CommitObserver, LedgerHead, NoticeVersion, Result, SealedReceipt,
+    Sealer, SigningKeyRecord, Store, StoreError, StoredCatalog, StoredCheckpoint, StoredReceipt,
+    random_bytes, run_sealer, scope_key,
 };
 
 /// The advisory lock that serialises ledger appends across nodes ("consentry" in ASCII, truncated).
 const LEDGER_LOCK: i64 = 0x636f_6e73_656e_7472;
+/// The advisory lock that serialises signing-key rotations across nodes (`LEDGER_LOCK + 1` is catalogues').
+const SIGNING_KEY_LOCK: i64 = LEDGER_LOCK + 2;
 /// The channel on which commits announce the new ledger head.
 pub const LEDGER_CHANNEL: &str = "consentry_ledger";
 const MAX_GROUP: usize = 4096;
@@ -40,10 +46,13 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+type Sealed = (Vec<Event>, Option<SealedReceipt>);
+
 struct AppendJob {
     subject: SubjectId,
     events: Vec<NewEvent>,
-    reply: oneshot::Sender<Result<Vec<Event>>>,
+    seal: Option<Sealer>,
+    reply: oneshot::Sender<Result<Sealed>>,
 }
 
 /// The PostgreSQL store.
@@ -118,13 +127,18 @@ async fn write_loop(
         }
         let mut jobs = std::mem::take(&mut group);
         let batches: Vec<Vec<NewEvent>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.events)).collect();
-        match commit_group(&pool, &jobs, batches).await {
-            Ok(results) => {
-                if let Some(observer) = &observer {
-                    observer(results.iter().map(Vec::len).sum());
+        let seals: Vec<Option<Sealer>> = jobs.iter_mut().map(|j| j.seal.take()).collect();
+        let subjects: Vec<SubjectId> = jobs.iter().map(|j| j.subject.clone()).collect();
+        match commit_group(&pool, subjects, batches, seals).await {
+            Ok(outcomes) => {
+                let placed: usize = outcomes.iter().map(|o| o.as_ref().map_or(0, |(e, _)| e.len())).sum();
+                if placed > 0
+                    && let Some(observer) = &observer
+                {
+                    observer(placed);
                 }
-                for (job, events) in jobs.into_iter().zip(results) {
-                    let _ = job.reply.send(Ok(events));
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
                 }
             }
             Err(e) => {
@@ -138,12 +152,14 @@ async fn write_loop(
     }
 }
 
-/// Commits `batches[i]`, the events of `jobs[i]`, as one group.
+/// Commits `batches[i]`, the events of `subjects[i]` sealed by `seals[i]`, as one group; returns each
+/// request's outcome (a failed sealer fails its request alone).
 async fn commit_group(
     pool: &PgPool,
-    jobs: &[AppendJob],
+    subjects: Vec<SubjectId>,
     batches: Vec<Vec<NewEvent>>,
-) -> Result<Vec<Vec<Event>>> {
+    seals: Vec<Option<Sealer>>,
+) -> Result<Vec<Result<Sealed>>> {
     let mut tx = pool.begin().await.map_err(db)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LEDGER_LOCK).execute(&mut *tx).await.map_err(db)?;
     let head: Option<(i64, String)> =
@@ -152,74 +168,94 @@ async fn commit_group(
             .await
             .map_err(db)?;
     let (mut seq, mut prev) = head.map_or((0, GENESIS_HASH.to_owned()), |(s, h)| (s as u64, h));
+    let head_seq = seq;
 
-    let pseudonyms = pseudonyms_for(&mut tx, jobs).await?;
+    let pseudonyms =
+        pseudonyms_for(&mut tx, subjects.iter().map(|s| s.as_str().to_owned()).collect()).await?;
     let now = Timestamp::now();
     let mut cols = rows::EventColumns::default();
+    let mut receipts = rows::ReceiptColumns::default();
+    let mut receipt_ids: HashSet<String> = HashSet::new();
     let mut state: HashMap<(String, String, String), i64> = HashMap::new();
-    let mut results = Vec::with_capacity(jobs.len());
-    for (job, batch) in jobs.iter().zip(batches) {
-        let p = &pseudonyms[job.subject.as_str()];
+    let mut outcomes = Vec::with_capacity(subjects.len());
+    for ((subject, batch), seal) in subjects.iter().zip(batches).zip(seals) {
+        let p = &pseudonyms[subject.as_str()];
+        let (start_seq, start_prev) = (seq, prev.clone());
         let mut placed = Vec::with_capacity(batch.len());
         for new in batch {
             seq += 1;
-            let e = Event::place(new, seq, p.clone(), now, prev);
-            cols.push(&e);
-            let key = (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope));
-            state.insert(key, e.seq as i64);
+            let e = Event::place(new, seq, p.clone(), now, std::mem::take(&mut prev));
             prev = e.hash.clone();
             placed.push(e);
         }
-        results.push(placed);
+        let sealed = match seal.map(|seal| run_sealer(seal, &placed)) {
+            None => None,
+            Some(Ok(r)) if receipt_ids.insert(r.id.clone()) => Some(r),
+            Some(result) => {
+                // Give this request's positions to the next one: the chain stays gapless.
+                (seq, prev) = (start_seq, start_prev);
+                let e = result.and(Err(StoreError::Conflict("a receipt with this id exists".into())));
+                outcomes.push(e);
+                continue;
+            }
+        };
+        for e in &placed {
+            cols.push(e);
+            let key = (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope));
+            state.insert(key, e.seq as i64);
+        }
+        if let (Some(r), Some(first), Some(last)) = (&sealed, placed.first(), placed.last()) {
+            receipts.push(r, p, first.seq, last.seq, now);
+        }
+        outcomes.push(Ok((placed, sealed)));
     }
-    cols.insert(&mut tx).await?;
+    if seq > head_seq {
+        cols.insert(&mut tx).await?;
+        receipts.insert(&mut tx).await?;
 
-    let (mut sp, mut spu, mut ssc, mut sseq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for ((p, purpose, scope), s) in state {
-        sp.push(p);
-        spu.push(purpose);
-        ssc.push(scope);
-        sseq.push(s);
-    }
-    sqlx::query(
-        "INSERT INTO consent_state (pseudonym, purpose, scope, seq)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
-         ON CONFLICT (pseudonym, purpose, scope) DO UPDATE SET seq = excluded.seq
-         WHERE excluded.seq > consent_state.seq",
-    )
-    .bind(sp)
-    .bind(spu)
-    .bind(ssc)
-    .bind(sseq)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(LEDGER_CHANNEL)
-        .bind(seq.to_string())
+        let (mut sp, mut spu, mut ssc, mut sseq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((p, purpose, scope), s) in state {
+            sp.push(p);
+            spu.push(purpose);
+            ssc.push(scope);
+            sseq.push(s);
+        }
+        sqlx::query(
+            "INSERT INTO consent_state (pseudonym, purpose, scope, seq)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
+             ON CONFLICT (pseudonym, purpose, scope) DO UPDATE SET seq = excluded.seq
+             WHERE excluded.seq > consent_state.seq",
+        )
+        .bind(sp)
+        .bind(spu)
+        .bind(ssc)
+        .bind(sseq)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(LEDGER_CHANNEL)
+            .bind(seq.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
     tx.commit().await.map_err(db)?;
-    Ok(results)
+    Ok(outcomes)
 }
 
-/// The pseudonym of every subject in `jobs`, creating keys for new ones inside the append transaction
-/// (after the advisory lock, so two nodes never create two keys for one subject).
+/// The pseudonym of each subject, creating keys for new ones in the caller's transaction. Safe against
+/// other transactions creating the same key meanwhile (appends on other nodes, access logging): a key
+/// inserted concurrently wins and is read back.
 async fn pseudonyms_for(
-    tx: &mut Transaction<'static, Postgres>,
-    jobs: &[AppendJob],
+    conn: &mut PgConnection,
+    mut subjects: Vec<String>,
 ) -> Result<HashMap<String, String>> {
-    let mut subjects: Vec<String> = jobs.iter().map(|j| j.subject.as_str().to_owned()).collect();
     subjects.sort_unstable();
     subjects.dedup();
-    let found: Vec<(String, String)> = sqlx::query_as(
-        "SELECT subject, pseudonym FROM consentry_keystore.subject_keys WHERE subject = ANY($1)",
-    )
-    .bind(&subjects)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db)?;
+    let find = "SELECT subject, pseudonym FROM consentry_keystore.subject_keys WHERE subject = ANY($1)";
+    let found: Vec<(String, String)> =
+        sqlx::query_as(find).bind(&subjects).fetch_all(&mut *conn).await.map_err(db)?;
     let mut map: HashMap<String, String> = found.into_iter().collect();
     let (mut ns, mut np, mut nk) = (Vec::new(), Vec::new(), Vec::new());
     for s in subjects {
@@ -227,24 +263,38 @@ async fn pseudonyms_for(
             continue;
         }
         let key: [u8; 32] = random_bytes()?;
-        let p = pseudonym(&key, &s);
-        ns.push(s.clone());
-        np.push(p.clone());
+        np.push(pseudonym(&key, &s));
+        ns.push(s);
         nk.push(key.to_vec());
-        map.insert(s, p);
     }
     if !ns.is_empty() {
-        sqlx::query(
+        // Sorted subjects, so concurrent inserts take their locks in one order.
+        let inserted: Vec<String> = sqlx::query_scalar(
             "INSERT INTO consentry_keystore.subject_keys (subject, pseudonym, pseudonym_key, created_at)
-             SELECT s, p, k, $4 FROM UNNEST($1::text[], $2::text[], $3::bytea[]) AS t(s, p, k)",
+             SELECT s, p, k, $4 FROM UNNEST($1::text[], $2::text[], $3::bytea[]) AS t(s, p, k)
+             ON CONFLICT (subject) DO NOTHING RETURNING subject",
         )
-        .bind(ns)
-        .bind(np)
+        .bind(&ns)
+        .bind(&np)
         .bind(nk)
         .bind(Timestamp::now().micros())
-        .execute(&mut **tx)
+        .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
+        let inserted: HashSet<String> = inserted.into_iter().collect();
+        let mut raced = Vec::new();
+        for (s, p) in ns.into_iter().zip(np) {
+            if inserted.contains(&s) {
+                map.insert(s, p);
+            } else {
+                raced.push(s);
+            }
+        }
+        if !raced.is_empty() {
+            let found: Vec<(String, String)> =
+                sqlx::query_as(find).bind(&raced).fetch_all(&mut *conn).await.map_err(db)?;
+            map.extend(found);
+        }
     }
     Ok(map)
 }
@@ -425,19 +475,244 @@ impl Store for PostgresStore {
         row.as_ref().map(rows::notice).transpose()
     }
 
-    async fn append(&self, subject: &SubjectId, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+    async fn append_sealed(
+        &self,
+        subject: &SubjectId,
+        events: Vec<NewEvent>,
+        seal: Option<Sealer>,
+    ) -> Result<(Vec<Event>, Option<SealedReceipt>)> {
         if events.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let (reply, rx) = oneshot::channel();
         {
             let guard = self.appends.lock().unwrap_or_else(PoisonError::into_inner);
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
             sender
-                .send(AppendJob { subject: subject.clone(), events, reply })
+                .send(AppendJob { subject: subject.clone(), events, seal, reply })
                 .map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>> {
+        let row: Option<(String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT r.id, k.subject, r.jws, r.created_at FROM receipts r
+             LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(row.map(|(id, subject, jws, created_at)| StoredReceipt {
+            id,
+            subject: subject.and_then(|s| SubjectId::new(s).ok()),
+            jws,
+            created_at: Timestamp::from_micros(created_at),
+        }))
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+        let rows: Vec<(String, Vec<u8>, Vec<u8>, i64, bool)> = sqlx::query_as(
+            "SELECT kid, secret, public, created_at, current FROM consentry_keystore.signing_keys
+             ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.into_iter()
+            .map(|(kid, secret, public, created_at, current)| {
+                let bad = || StoreError::Backend("stored data does not decode: signing key".into());
+                Ok(SigningKeyRecord {
+                    kid,
+                    secret: secret.try_into().map_err(|_| bad())?,
+                    public: public.try_into().map_err(|_| bad())?,
+                    created_at: Timestamp::from_micros(created_at),
+                    current,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Two nodes rotating at once must not both end with a current key.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SIGNING_KEY_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("UPDATE consentry_keystore.signing_keys SET current = FALSE WHERE current")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let inserted = sqlx::query(
+            "INSERT INTO consentry_keystore.signing_keys (kid, secret, public, created_at, current)
+             VALUES ($1, $2, $3, $4, TRUE)",
+        )
+        .bind(&key.kid)
+        .bind(&key.secret[..])
+        .bind(&key.public[..])
+        .bind(key.created_at.micros())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict("a signing key with this kid exists".into()));
+            }
+            Err(e) => return Err(db(e)),
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn insert_checkpoint(&self, events: u64, head: &str, jws: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO checkpoints (events, head, jws, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (events) DO NOTHING",
+        )
+        .bind(events as i64)
+        .bind(head)
+        .bind(jws)
+        .bind(Timestamp::now().micros())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        let rows: Vec<(i64, String, String, i64)> =
+            sqlx::query_as("SELECT events, head, jws, created_at FROM checkpoints ORDER BY events")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(events, head, jws, created_at)| StoredCheckpoint {
+                events: events as u64,
+                head,
+                jws,
+                created_at: Timestamp::from_micros(created_at),
+            })
+            .collect())
+    }
+
+    async fn log_access(&self, entries: Vec<AccessEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let subjects = entries.iter().map(|e| e.subject.as_str().to_owned()).collect();
+        let pseudonyms = pseudonyms_for(&mut tx, subjects).await?;
+        let (mut p, mut at, mut caller, mut route, mut purpose) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for e in entries {
+            p.push(pseudonyms[e.subject.as_str()].clone());
+            at.push(e.at.micros());
+            caller.push(e.caller);
+            route.push(e.route);
+            purpose.push(e.purpose);
+        }
+        sqlx::query(
+            "INSERT INTO access_log (pseudonym, at, caller, route, purpose)
+             SELECT p, a, c, r, u FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[])
+                WITH ORDINALITY AS t(p, a, c, r, u, n)
+             ORDER BY n",
+        )
+        .bind(p)
+        .bind(at)
+        .bind(caller)
+        .bind(route)
+        .bind(purpose)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn access_log(
+        &self,
+        subject: &SubjectId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessRecord>> {
+        let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
+            "SELECT id, at, caller, route, purpose FROM access_log
+             WHERE pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)
+               AND id < $2
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(subject.as_str())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, at, caller, route, purpose)| AccessRecord {
+                id,
+                at: Timestamp::from_micros(at),
+                caller,
+                route,
+                purpose,
+            })
+            .collect())
+    }
+
+    async fn add_check_counts(&self, counts: Vec<(SubjectId, String, u64, Timestamp)>) -> Result<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let merged = crate::merge_counts(counts);
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let subjects = merged.keys().map(|(s, _)| s.as_str().to_owned()).collect();
+        let pseudonyms = pseudonyms_for(&mut tx, subjects).await?;
+        // One row per (pseudonym, purpose), sorted so that concurrent upserts lock rows in one order.
+        let mut rows: Vec<(String, String, i64, i64)> = merged
+            .into_iter()
+            .map(|((s, purpose), (n, last))| {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                (pseudonyms[s.as_str()].clone(), purpose, n, last.micros())
+            })
+            .collect();
+        rows.sort_unstable();
+        let (mut p, mut purpose, mut n, mut last) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (a, b, c, d) in rows {
+            p.push(a);
+            purpose.push(b);
+            n.push(c);
+            last.push(d);
+        }
+        sqlx::query(
+            "INSERT INTO check_counts (pseudonym, purpose, count, last_at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+             ON CONFLICT (pseudonym, purpose) DO UPDATE SET
+                count = check_counts.count + excluded.count,
+                last_at = GREATEST(check_counts.last_at, excluded.last_at)",
+        )
+        .bind(p)
+        .bind(purpose)
+        .bind(n)
+        .bind(last)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn check_counts(&self, subject: &SubjectId) -> Result<Vec<(String, u64, Timestamp)>> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT purpose, count, last_at FROM check_counts
+             WHERE pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)
+             ORDER BY purpose",
+        )
+        .bind(subject.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows.into_iter().map(|(p, n, last)| (p, n as u64, Timestamp::from_micros(last))).collect())
     }
 
     async fn history(&self, subject: &SubjectId, after: u64, limit: u32) -> Result<Vec<Event>> {

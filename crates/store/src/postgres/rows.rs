@@ -6,7 +6,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{db, is_unique_violation};
-use crate::{ApiKey, NoticeVersion, Result, StoreError, StoredCatalog, json_list};
+use crate::{ApiKey, NoticeVersion, Result, SealedReceipt, StoreError, StoredCatalog, json_list};
 
 pub(super) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
      e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
@@ -115,6 +115,48 @@ impl EventColumns {
         .bind(self.expires_at)
         .bind(self.prev_hash)
         .bind(self.hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
+/// Columns of many receipts, for one multi-row insert.
+#[derive(Default)]
+pub(super) struct ReceiptColumns {
+    id: Vec<String>,
+    pseudonym: Vec<String>,
+    first_seq: Vec<i64>,
+    last_seq: Vec<i64>,
+    jws: Vec<String>,
+    created_at: Vec<i64>,
+}
+
+impl ReceiptColumns {
+    pub fn push(&mut self, r: &SealedReceipt, pseudonym: &str, first_seq: u64, last_seq: u64, at: Timestamp) {
+        self.id.push(r.id.clone());
+        self.pseudonym.push(pseudonym.to_owned());
+        self.first_seq.push(first_seq as i64);
+        self.last_seq.push(last_seq as i64);
+        self.jws.push(r.jws.clone());
+        self.created_at.push(at.micros());
+    }
+
+    pub async fn insert(self, tx: &mut Transaction<'static, Postgres>) -> Result<()> {
+        if self.id.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO receipts (id, pseudonym, first_seq, last_seq, jws, created_at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[])",
+        )
+        .bind(self.id)
+        .bind(self.pseudonym)
+        .bind(self.first_seq)
+        .bind(self.last_seq)
+        .bind(self.jws)
+        .bind(self.created_at)
         .execute(&mut **tx)
         .await
         .map_err(db)?;

@@ -5,9 +5,15 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// Migrations of the data file, in order; index + 1 is the schema version each one produces.
-const DATA: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const DATA: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_proof.sql"),
+];
 /// Migrations of the key-store file.
-const KEYSTORE: &[&str] = &[include_str!("../../migrations/sqlite/keystore_0001_init.sql")];
+const KEYSTORE: &[&str] = &[
+    include_str!("../../migrations/sqlite/keystore_0001_init.sql"),
+    include_str!("../../migrations/sqlite/keystore_0002_signing.sql"),
+];
 
 pub(super) fn data(conn: &mut Connection) -> Result<()> {
     run(conn, DATA)

@@ -1,9 +1,10 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, in a data folder.
 //!
-//! Files: `consentry.db` (catalogue, keys, ledger, current state) and `keys.db`, the key store, kept apart
+//! Files: `consentry.db` (catalogue, API keys, ledger, current state, receipts, checkpoints, access log,
+//! check counts; pseudonyms only) and `keys.db`, the key store (pseudonym keys, signing keys), kept apart
 //! so that a copy of the data alone cannot link the ledger's pseudonyms to people. One writer thread owns
-//! the only writing connection and group-commits ledger appends (many requests, one transaction, one
-//! fsync); reads run on a small pool of read-only connections in the blocking thread pool. A lock file
+//! the only writing connection and group-commits ledger appends with their receipts, access-log entries
+//! and check counts (many requests, one transaction, one fsync); reads run on a small pool of read-only connections in the blocking thread pool. A lock file
 //! keeps a second process from writing the same folder.
 
 mod backup;
@@ -25,8 +26,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use self::rows::{API_KEY_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS};
-use self::writer::{Command, WriteJob};
-use crate::{ApiKey, CommitObserver, LedgerHead, NoticeVersion, Result, Store, StoreError, StoredCatalog};
+use self::writer::{Command, Grouped, WriteJob};
+use crate::{
+    AccessEntry, AccessRecord, ApiKey, CommitObserver, LedgerHead, NoticeVersion, Result, SealedReceipt,
+    Sealer, SigningKeyRecord, Store, StoreError, StoredCatalog, StoredCheckpoint, StoredReceipt,
+};
 
 pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -289,13 +293,158 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append(&self, subject: &SubjectId, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+    async fn append_sealed(
+        &self,
+        subject: &SubjectId,
+        events: Vec<NewEvent>,
+        seal: Option<Sealer>,
+    ) -> Result<(Vec<Event>, Option<SealedReceipt>)> {
         if events.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Append(writer::AppendJob { subject: subject.clone(), events, reply }))?;
+        let job = writer::AppendJob { subject: subject.clone(), events, seal, reply };
+        self.send(Command::Grouped(Grouped::Append(job)))?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT r.id, k.subject, r.jws, r.created_at FROM receipts r
+                 LEFT JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = ?1",
+            )?
+            .query_row([id], rows::receipt)
+            .optional()
+        })
+        .await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT kid, secret, public, created_at, current FROM ks.signing_keys ORDER BY created_at, kid",
+            )?;
+            stmt.query_map([], rows::signing_key)?.collect()
+        })
+        .await
+    }
+
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> Result<()> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute("UPDATE ks.signing_keys SET current = 0 WHERE current = 1", []).map_err(backend)?;
+            let inserted = tx.execute(
+                "INSERT INTO ks.signing_keys (kid, secret, public, created_at, current) VALUES (?1, ?2, ?3, ?4, 1)",
+                params![key.kid, &key.secret[..], &key.public[..], key.created_at.micros()],
+            );
+            match inserted {
+                Ok(_) => {}
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    return Err(StoreError::Conflict("a signing key with this kid exists".into()));
+                }
+                Err(e) => return Err(backend(e)),
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_checkpoint(&self, events: u64, head: &str, jws: &str) -> Result<()> {
+        let (head, jws) = (head.to_owned(), jws.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO checkpoints (events, head, jws, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (events) DO NOTHING",
+                params![events as i64, head, jws, Timestamp::now().micros()],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT events, head, jws, created_at FROM checkpoints ORDER BY events")?;
+            stmt.query_map([], |r| {
+                Ok(StoredCheckpoint {
+                    events: r.get::<_, i64>(0)? as u64,
+                    head: r.get(1)?,
+                    jws: r.get(2)?,
+                    created_at: Timestamp::from_micros(r.get(3)?),
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn log_access(&self, entries: Vec<AccessEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Grouped(Grouped::Access(writer::AccessJob { entries, reply })))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn access_log(
+        &self,
+        subject: &SubjectId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessRecord>> {
+        let subject = subject.as_str().to_owned();
+        let before = before.unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, at, caller, route, purpose FROM access_log
+                 WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1) AND id < ?2
+                 ORDER BY id DESC LIMIT ?3",
+            )?;
+            stmt.query_map(params![subject, before, limit], |r| {
+                Ok(AccessRecord {
+                    id: r.get(0)?,
+                    at: Timestamp::from_micros(r.get(1)?),
+                    caller: r.get(2)?,
+                    route: r.get(3)?,
+                    purpose: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn add_check_counts(&self, counts: Vec<(SubjectId, String, u64, Timestamp)>) -> Result<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let (reply, rx) = oneshot::channel();
+        let job = writer::CountsJob { counts: crate::merge_counts(counts), reply };
+        self.send(Command::Grouped(Grouped::Counts(job)))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn check_counts(&self, subject: &SubjectId) -> Result<Vec<(String, u64, Timestamp)>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT purpose, count, last_at FROM check_counts
+                 WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)
+                 ORDER BY purpose",
+            )?;
+            stmt.query_map([subject], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, Timestamp::from_micros(r.get(2)?)))
+            })?
+            .collect()
+        })
+        .await
     }
 
     async fn history(&self, subject: &SubjectId, after: u64, limit: u32) -> Result<Vec<Event>> {

@@ -4,7 +4,7 @@ use consentry_core::catalog::CatalogDocument;
 use consentry_core::{Action, Event, Scope, Timestamp};
 use rusqlite::Row;
 
-use crate::{ApiKey, NoticeVersion, StoredCatalog};
+use crate::{ApiKey, NoticeVersion, SigningKeyRecord, StoredCatalog, StoredReceipt};
 
 pub(super) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
      e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
@@ -111,4 +111,28 @@ pub(super) fn current_catalog(conn: &rusqlite::Connection) -> rusqlite::Result<O
         document,
         notices,
     }))
+}
+
+/// Reads `id, subject, jws, created_at` (the subject from the key store, NULL once erased).
+pub(super) fn receipt(row: &Row<'_>) -> rusqlite::Result<StoredReceipt> {
+    let subject: Option<String> = row.get(1)?;
+    Ok(StoredReceipt {
+        id: row.get(0)?,
+        subject: subject.and_then(|s| consentry_core::SubjectId::new(s).ok()),
+        jws: row.get(2)?,
+        created_at: Timestamp::from_micros(row.get(3)?),
+    })
+}
+
+/// Reads `kid, secret, public, created_at, current`.
+pub(super) fn signing_key(row: &Row<'_>) -> rusqlite::Result<SigningKeyRecord> {
+    let secret: Vec<u8> = row.get(1)?;
+    let public: Vec<u8> = row.get(2)?;
+    Ok(SigningKeyRecord {
+        kid: row.get(0)?,
+        secret: secret.try_into().map_err(|_| conversion("signing key secret is not 32 bytes"))?,
+        public: public.try_into().map_err(|_| conversion("signing key public part is not 32 bytes"))?,
+        created_at: Timestamp::from_micros(row.get(3)?),
+        current: row.get(4)?,
+    })
 }

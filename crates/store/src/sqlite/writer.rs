@@ -1,11 +1,13 @@
 //! The writer thread: the only connection that writes, and the group commit of ledger appends.
 //!
-//! It takes one command, then everything else already queued (up to a bound), and runs consecutive appends
-//! in one transaction: one fsync for the whole group, each caller answered once the group is durable.
-//! New subjects' pseudonym keys are committed to the key store first, in their own transaction, so a crash
-//! can leave an unused key behind but never a ledger event whose pseudonym has no key.
+//! It takes one command, then everything else already queued (up to a bound), and runs consecutive grouped
+//! jobs (appends, access-log entries, check counts) in one transaction: one fsync for the whole group, each
+//! caller answered once the group is durable. New subjects' pseudonym keys are committed to the key store
+//! first, in their own transaction, so a crash can leave an unused key behind but never a row whose
+//! pseudonym has no key. A sealed append's receipt is inserted with its events; a failing sealer drops only
+//! its own request, whose sequence numbers the next request then takes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::Receiver;
 
 use consentry_core::catalog::{CatalogDocument, notice_sha256};
@@ -15,18 +17,42 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::{backend, rows};
-use crate::{ApiKey, CommitObserver, Result, StoreError, StoredCatalog, random_bytes};
+use crate::{
+    AccessEntry, ApiKey, CommitObserver, Result, SealedReceipt, Sealer, StoreError, StoredCatalog,
+    random_bytes, run_sealer,
+};
 
 pub(super) type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+type Sealed = (Vec<Event>, Option<SealedReceipt>);
 
 pub(super) struct AppendJob {
     pub subject: SubjectId,
     pub events: Vec<NewEvent>,
-    pub reply: oneshot::Sender<Result<Vec<Event>>>,
+    pub seal: Option<Sealer>,
+    pub reply: oneshot::Sender<Result<Sealed>>,
+}
+
+pub(super) struct AccessJob {
+    pub entries: Vec<AccessEntry>,
+    pub reply: oneshot::Sender<Result<()>>,
+}
+
+pub(super) struct CountsJob {
+    /// Already summed per subject and purpose.
+    pub counts: BTreeMap<(SubjectId, String), (u64, Timestamp)>,
+    pub reply: oneshot::Sender<Result<()>>,
+}
+
+/// Work committed in groups.
+pub(super) enum Grouped {
+    Append(AppendJob),
+    Access(AccessJob),
+    Counts(CountsJob),
 }
 
 pub(super) enum Command {
-    Append(AppendJob),
+    Grouped(Grouped),
     Write(WriteJob),
     Shutdown,
 }
@@ -39,6 +65,12 @@ pub(super) struct Writer {
     observer: Option<CommitObserver>,
     head_seq: u64,
     head_hash: String,
+}
+
+/// One append of a group, with its outcome once placed.
+struct Pending {
+    job: AppendJob,
+    outcome: Option<Result<Sealed>>,
 }
 
 impl Writer {
@@ -63,62 +95,89 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let mut appends = Vec::new();
+            let mut grouped = Vec::new();
             for command in group.drain(..) {
                 match command {
-                    Command::Append(job) => appends.push(job),
+                    Command::Grouped(job) => grouped.push(job),
                     Command::Write(job) => {
-                        // Keep order: appends queued before this job commit first.
-                        self.append_group(std::mem::take(&mut appends));
+                        // Keep order: grouped jobs queued before this job commit first.
+                        self.commit(std::mem::take(&mut grouped));
                         job(&mut self.conn);
                     }
                     Command::Shutdown => {
-                        self.append_group(appends);
+                        self.commit(grouped);
                         return;
                     }
                 }
             }
-            self.append_group(appends);
+            self.commit(grouped);
         }
     }
 
-    fn append_group(&mut self, jobs: Vec<AppendJob>) {
+    /// Commits `jobs` as one group and answers each.
+    fn commit(&mut self, jobs: Vec<Grouped>) {
         if jobs.is_empty() {
             return;
         }
-        let mut jobs = jobs;
-        let batches: Vec<Vec<NewEvent>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.events)).collect();
-        match self.commit_group(&jobs, batches) {
-            Ok(results) => {
-                if let Some(observer) = &self.observer {
-                    observer(results.iter().map(Vec::len).sum());
+        let mut appends = Vec::new();
+        let mut access = Vec::new();
+        let mut counts = Vec::new();
+        for job in jobs {
+            match job {
+                Grouped::Append(job) => appends.push(Pending { job, outcome: None }),
+                Grouped::Access(job) => access.push(job),
+                Grouped::Counts(job) => counts.push(job),
+            }
+        }
+        match self.commit_group(&mut appends, &access, &counts) {
+            Ok(placed) => {
+                if placed > 0
+                    && let Some(observer) = &self.observer
+                {
+                    observer(placed);
                 }
-                for (job, events) in jobs.into_iter().zip(results) {
-                    let _ = job.reply.send(Ok(events));
+                for p in appends {
+                    let outcome =
+                        p.outcome.unwrap_or_else(|| Err(StoreError::Backend("append not placed".into())));
+                    let _ = p.job.reply.send(outcome);
+                }
+                for job in access {
+                    let _ = job.reply.send(Ok(()));
+                }
+                for job in counts {
+                    let _ = job.reply.send(Ok(()));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "ledger group commit failed");
+                tracing::error!(error = %e, "group commit failed");
                 let message = e.to_string();
-                for job in jobs {
+                for p in appends {
+                    let _ = p.job.reply.send(Err(StoreError::Backend(message.clone())));
+                }
+                for job in access {
+                    let _ = job.reply.send(Err(StoreError::Backend(message.clone())));
+                }
+                for job in counts {
                     let _ = job.reply.send(Err(StoreError::Backend(message.clone())));
                 }
             }
         }
     }
 
-    /// Commits `batches[i]`, the events of `jobs[i]`, as one group.
-    fn commit_group(&mut self, jobs: &[AppendJob], batches: Vec<Vec<NewEvent>>) -> Result<Vec<Vec<Event>>> {
-        // 1. Pseudonyms, creating keys for new subjects (committed first).
-        let mut pseudonyms: HashMap<&str, String> = HashMap::new();
-        let mut new_keys: Vec<(&str, String, [u8; 32])> = Vec::new();
+    /// The pseudonym of each subject, creating (and committing to the key store) keys for new ones.
+    fn pseudonyms<'a>(
+        &mut self,
+        subjects: impl IntoIterator<Item = &'a SubjectId>,
+    ) -> Result<HashMap<String, String>> {
+        let mut pseudonyms: HashMap<String, String> = HashMap::new();
+        let mut new_keys: Vec<(String, String, [u8; 32])> = Vec::new();
         {
             let mut find = self
                 .conn
                 .prepare_cached("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1")
                 .map_err(backend)?;
-            for job in jobs {
-                let subject = job.subject.as_str();
+            for subject in subjects {
+                let subject = subject.as_str();
                 if pseudonyms.contains_key(subject) {
                     continue;
                 }
@@ -129,11 +188,11 @@ impl Writer {
                     None => {
                         let key: [u8; 32] = random_bytes()?;
                         let p = pseudonym(&key, subject);
-                        new_keys.push((subject, p.clone(), key));
+                        new_keys.push((subject.to_owned(), p.clone(), key));
                         p
                     }
                 };
-                pseudonyms.insert(subject, p);
+                pseudonyms.insert(subject.to_owned(), p);
             }
         }
         if !new_keys.is_empty() {
@@ -152,13 +211,30 @@ impl Writer {
             }
             tx.commit().map_err(backend)?;
         }
+        Ok(pseudonyms)
+    }
 
-        // 2. The events and the current state, in one transaction.
+    /// Commits the group in one transaction; sets each append's outcome and returns the events placed.
+    fn commit_group(
+        &mut self,
+        appends: &mut [Pending],
+        access: &[AccessJob],
+        counts: &[CountsJob],
+    ) -> Result<usize> {
+        // 1. Pseudonyms, creating keys for new subjects (committed first).
+        let subjects = appends
+            .iter()
+            .map(|p| &p.job.subject)
+            .chain(access.iter().flat_map(|j| j.entries.iter().map(|e| &e.subject)))
+            .chain(counts.iter().flat_map(|j| j.counts.keys().map(|(s, _)| s)));
+        let pseudonyms = self.pseudonyms(subjects)?;
+
+        // 2. The events, receipts, current state, access log and counts, in one transaction.
         let mut seq = self.head_seq;
         let mut prev = self.head_hash.clone();
+        let mut placed_total = 0;
         let now = Timestamp::now();
         let tx = self.conn.transaction().map_err(backend)?;
-        let mut results = Vec::with_capacity(jobs.len());
         {
             let mut insert = tx
                 .prepare_cached(
@@ -174,12 +250,47 @@ impl Writer {
                      WHERE excluded.seq > consent_state.seq",
                 )
                 .map_err(backend)?;
-            for (job, batch) in jobs.iter().zip(batches) {
+            let mut receipt_exists =
+                tx.prepare_cached("SELECT 1 FROM receipts WHERE id = ?1").map_err(backend)?;
+            let mut receipt = tx
+                .prepare_cached(
+                    "INSERT INTO receipts (id, pseudonym, first_seq, last_seq, jws, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(backend)?;
+            for pending in appends.iter_mut() {
+                let job = &mut pending.job;
                 let p = &pseudonyms[job.subject.as_str()];
-                let mut placed = Vec::with_capacity(batch.len());
-                for new in batch {
+                let (start_seq, start_prev) = (seq, prev.clone());
+                let mut placed = Vec::with_capacity(job.events.len());
+                for new in std::mem::take(&mut job.events) {
                     seq += 1;
-                    let e = Event::place(new, seq, p.clone(), now, prev);
+                    let e = Event::place(new, seq, p.clone(), now, std::mem::take(&mut prev));
+                    prev = e.hash.clone();
+                    placed.push(e);
+                }
+                let sealed = match job.seal.take() {
+                    None => None,
+                    Some(seal) => {
+                        let checked = run_sealer(seal, &placed).and_then(|r| {
+                            let taken = receipt_exists.exists([&r.id]).map_err(backend)?;
+                            if taken {
+                                return Err(StoreError::Conflict("a receipt with this id exists".into()));
+                            }
+                            Ok(r)
+                        });
+                        match checked {
+                            Ok(r) => Some(r),
+                            Err(e) => {
+                                // Give this request's positions to the next one: the chain stays gapless.
+                                (seq, prev) = (start_seq, start_prev);
+                                pending.outcome = Some(Err(e));
+                                continue;
+                            }
+                        }
+                    }
+                };
+                for e in &placed {
                     insert
                         .execute(params![
                             e.seq as i64,
@@ -203,16 +314,53 @@ impl Writer {
                     state
                         .execute(params![e.pseudonym, e.purpose, rows::scope_key(&e.scope), e.seq as i64])
                         .map_err(backend)?;
-                    prev = e.hash.clone();
-                    placed.push(e);
                 }
-                results.push(placed);
+                if let (Some(r), Some(first), Some(last)) = (&sealed, placed.first(), placed.last()) {
+                    receipt
+                        .execute(params![r.id, p, first.seq as i64, last.seq as i64, r.jws, now.micros()])
+                        .map_err(backend)?;
+                }
+                placed_total += placed.len();
+                pending.outcome = Some(Ok((placed, sealed)));
+            }
+
+            if !access.is_empty() {
+                let mut log = tx
+                    .prepare_cached(
+                        "INSERT INTO access_log (pseudonym, at, caller, route, purpose) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .map_err(backend)?;
+                for e in access.iter().flat_map(|j| &j.entries) {
+                    log.execute(params![
+                        pseudonyms[e.subject.as_str()],
+                        e.at.micros(),
+                        e.caller,
+                        e.route,
+                        e.purpose
+                    ])
+                    .map_err(backend)?;
+                }
+            }
+            if !counts.is_empty() {
+                let mut add = tx
+                    .prepare_cached(
+                        "INSERT INTO check_counts (pseudonym, purpose, count, last_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (pseudonym, purpose) DO UPDATE SET
+                            count = check_counts.count + excluded.count,
+                            last_at = MAX(check_counts.last_at, excluded.last_at)",
+                    )
+                    .map_err(backend)?;
+                for ((subject, purpose), (n, last)) in counts.iter().flat_map(|j| &j.counts) {
+                    let n = i64::try_from(*n).unwrap_or(i64::MAX);
+                    add.execute(params![pseudonyms[subject.as_str()], purpose, n, last.micros()])
+                        .map_err(backend)?;
+                }
             }
         }
         tx.commit().map_err(backend)?;
         self.head_seq = seq;
         self.head_hash = prev;
-        Ok(results)
+        Ok(placed_total)
     }
 }
 

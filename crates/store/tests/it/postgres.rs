@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use consentry_core::ledger::ChainVerifier;
-use consentry_core::{Action, NewEvent, Scope, SubjectId};
+use consentry_core::{Action, NewEvent, Scope, SubjectId, Timestamp};
 use consentry_store::postgres::PostgresStore;
 use consentry_store::testing::TestDatabase;
-use consentry_store::{Store, StoreError};
+use consentry_store::{AccessEntry, Store, StoreError};
 
 async fn make() -> Option<(Arc<dyn Store>, TestDatabase)> {
     let db = TestDatabase::create().await?;
@@ -87,6 +87,49 @@ async fn two_nodes_append_to_one_unbroken_chain_and_signal_each_other() {
         .await
         .expect("signal within 5 s")
         .expect("signal channel open");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn access_logging_and_appends_on_two_nodes_agree_on_new_pseudonyms() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let a: Arc<dyn Store> = Arc::new(PostgresStore::open(&db.url, 4, None).await.expect("node a"));
+    let b: Arc<dyn Store> = Arc::new(PostgresStore::open(&db.url, 4, None).await.expect("node b"));
+    let subjects: Vec<SubjectId> =
+        (0..40).map(|i| SubjectId::new(format!("race-{i}")).expect("id")).collect();
+    let logger = {
+        let (a, subjects) = (a.clone(), subjects.clone());
+        tokio::spawn(async move {
+            for chunk in subjects.chunks(4) {
+                let entries = chunk
+                    .iter()
+                    .map(|s| AccessEntry {
+                        subject: s.clone(),
+                        at: Timestamp::now(),
+                        caller: "key_crm".into(),
+                        route: "/v1/subjects/{subject}".into(),
+                        purpose: "analytics".into(),
+                    })
+                    .collect();
+                a.log_access(entries).await.expect("log");
+                let counts = chunk.iter().map(|s| (s.clone(), "analytics".to_owned(), 1, Timestamp::now()));
+                a.add_check_counts(counts.collect()).await.expect("count");
+            }
+        })
+    };
+    let mut appends = Vec::new();
+    for s in subjects.clone() {
+        let b = b.clone();
+        appends.push(tokio::spawn(async move { b.append(&s, vec![grant()]).await.expect("append") }));
+    }
+    logger.await.expect("logger");
+    for (s, task) in subjects.iter().zip(appends) {
+        let placed = task.await.expect("append task");
+        assert_eq!(a.history(s, 0, 10).await.expect("history"), placed, "one pseudonym per subject");
+        assert_eq!(a.access_log(s, None, 10).await.expect("log").len(), 1);
+        assert_eq!(b.check_counts(s).await.expect("counts").len(), 1);
+    }
     a.close().await;
     b.close().await;
 }

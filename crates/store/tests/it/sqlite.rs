@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use consentry_core::{Action, NewEvent, Scope, SubjectId};
+use consentry_core::{Action, Event, NewEvent, Scope, SubjectId, Timestamp};
 use consentry_store::sqlite::SqliteStore;
-use consentry_store::{Store, StoreError};
+use consentry_store::{AccessEntry, SealedReceipt, Sealer, Store, StoreError};
 use tempfile::TempDir;
 
 async fn make() -> (Arc<dyn Store>, TempDir) {
@@ -83,13 +83,86 @@ async fn ledger_rows_cannot_be_updated_or_deleted() {
 #[tokio::test]
 async fn subject_ids_stay_out_of_the_data_file() {
     let (store, dir) = make().await;
-    store.append(&SubjectId::new("needle-subject-7731").expect("id"), vec![grant()]).await.expect("append");
+    let subject = SubjectId::new("needle-subject-7731").expect("id");
+    let seal: Sealer =
+        Box::new(|_: &[Event]| Ok(SealedReceipt { id: "rcpt_needle".into(), jws: "jws".into() }));
+    store.append_sealed(&subject, vec![grant()], Some(seal)).await.expect("append");
+    // Access logging and check counts, also for subjects that have no key yet.
+    let logged = SubjectId::new("needle-logged-4412").expect("id");
+    let counted = SubjectId::new("needle-counted-9051").expect("id");
+    let entry = |s: &SubjectId| AccessEntry {
+        subject: s.clone(),
+        at: Timestamp::now(),
+        caller: "key_crm".into(),
+        route: "/v1/subjects/{subject}".into(),
+        purpose: "analytics".into(),
+    };
+    store.log_access(vec![entry(&subject), entry(&logged)]).await.expect("log");
+    store
+        .add_check_counts(vec![
+            (subject.clone(), "analytics".into(), 2, Timestamp::now()),
+            (counted.clone(), "analytics".into(), 1, Timestamp::now()),
+        ])
+        .await
+        .expect("count");
+    assert_eq!(store.access_log(&logged, None, 10).await.expect("log").len(), 1);
+    assert_eq!(store.check_counts(&counted).await.expect("counts").len(), 1);
     store.close().await;
     let data = std::fs::read(dir.path().join("consentry.db")).expect("read");
     let wal = std::fs::read(dir.path().join("consentry.db-wal")).unwrap_or_default();
-    let needle = b"needle-subject-7731";
-    let found = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
-    assert!(!found(&data) && !found(&wal), "the subject id must live only in the key store");
+    for needle in [&subject, &logged, &counted] {
+        let needle = needle.as_str().as_bytes();
+        let found = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        assert!(!found(&data) && !found(&wal), "the subject id must live only in the key store");
+    }
+}
+
+#[tokio::test]
+async fn a_receipt_loses_its_subject_once_the_key_is_destroyed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = SubjectId::new("gina").expect("id");
+    {
+        let store = SqliteStore::open(dir.path(), None).await.expect("open");
+        let seal: Sealer =
+            Box::new(|_: &[Event]| Ok(SealedReceipt { id: "rcpt_gina".into(), jws: "jws".into() }));
+        store.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
+        assert_eq!(store.receipt("rcpt_gina").await.expect("read").and_then(|r| r.subject), Some(s.clone()));
+        store.close().await;
+    }
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("keys.db")).expect("open key store");
+        conn.execute("DELETE FROM subject_keys WHERE subject = 'gina'", []).expect("erase");
+    }
+    let store = SqliteStore::open(dir.path(), None).await.expect("reopen");
+    let receipt = store.receipt("rcpt_gina").await.expect("read").expect("the receipt stays");
+    assert_eq!((receipt.subject, receipt.jws.as_str()), (None, "jws"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_receipt_id_fails_only_its_request() {
+    let (store, _dir) = make().await;
+    let s = SubjectId::new("hank").expect("id");
+    let seal = || -> Sealer {
+        Box::new(|_: &[Event]| Ok(SealedReceipt { id: "rcpt_same".into(), jws: "jws".into() }))
+    };
+    store.append_sealed(&s, vec![grant()], Some(seal())).await.expect("first");
+    let err = store.append_sealed(&s, vec![grant()], Some(seal())).await.expect_err("duplicate id");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(store.append(&s, vec![grant()]).await.expect("next")[0].seq, 2, "no gap");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn migrations_reach_the_current_versions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    SqliteStore::open(dir.path(), None).await.expect("open").close().await;
+    let version = |file: &str| -> i64 {
+        let conn = rusqlite::Connection::open(dir.path().join(file)).expect("open file");
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version")
+    };
+    assert_eq!(version("consentry.db"), SqliteStore::schema_version());
+    assert_eq!((version("consentry.db"), version("keys.db")), (2, 2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,6 +83,10 @@ fn decide(state: &AppState, c: &CheckRequest<'_>, now: Timestamp, at: &str) -> A
         QueryError::UnknownRecipient => ApiError::UnknownRecipient(q.recipient.unwrap_or("").to_owned()),
     })?;
     state.metrics.record_check(d.allowed, d.reason);
+    // Count checks of subjects Consentry knows, for their access log (never per-check rows, never labels).
+    if d.event_seq.is_some() || state.engine.contains(q.subject) {
+        state.access.checked(q.subject, q.purpose, now);
+    }
     Ok(d)
 }
 

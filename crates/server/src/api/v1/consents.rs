@@ -3,18 +3,20 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use consentry_core::catalog::{Basis, ChangeError};
 use consentry_core::ledger::{event_id, parse_event_id};
 use consentry_core::{
     Action, Event, NewEvent, Query as CheckQuery, Scope as EventScope, SubjectId, Timestamp,
 };
+use consentry_store::{NoticeVersion, SealedReceipt, Sealer};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Query, SubjectPath};
+use crate::receipts::{self, ReceiptContext, new_receipt_id};
 use crate::state::{AppState, CatalogView};
 
 /// Most changes in one request.
@@ -125,9 +127,19 @@ impl EventOut {
     }
 }
 
+/// A signed consent receipt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptRef {
+    pub id: String,
+    /// Compact JWS (EdDSA); verify it with the keys at `/.well-known/jwks.json`.
+    pub jws: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecordedConsents {
     pub events: Vec<EventOut>,
+    /// One receipt for the whole request.
+    pub receipt: ReceiptRef,
 }
 
 fn change_error(i: usize, e: ChangeError, purpose: &str) -> ApiError {
@@ -149,7 +161,7 @@ fn change_error(i: usize, e: ChangeError, purpose: &str) -> ApiError {
 pub fn build_events(
     view: &CatalogView,
     body: RecordConsents,
-    notice: Option<(String, u32, String)>,
+    notice: Option<&NoticeVersion>,
     actor: &str,
     now: Timestamp,
 ) -> ApiResult<Vec<NewEvent>> {
@@ -172,7 +184,7 @@ pub fn build_events(
         let purpose =
             view.catalog.purpose(&c.purpose).ok_or_else(|| ApiError::UnknownPurpose(c.purpose.clone()))?;
         if action.is_positive() {
-            let named = notice.as_ref().map(|(k, _, _)| k.as_str());
+            let named = notice.map(|n| n.key.as_str());
             if purpose.basis == Basis::Consent && named != purpose.notice.as_deref() {
                 return Err(ApiError::NoticeMismatch(format!(
                     "changes[{i}]: consent to {:?} must be given under its notice {:?}",
@@ -196,8 +208,8 @@ pub fn build_events(
             }
             _ => {}
         }
-        let (notice_key, notice_version, notice_hash) = match &notice {
-            Some((k, v, h)) => (Some(k.clone()), Some(*v), Some(h.clone())),
+        let (notice_key, notice_version, notice_hash) = match notice {
+            Some(n) => (Some(n.key.clone()), Some(n.version), Some(n.sha256.clone())),
             None => (None, None, None),
         };
         events.push(NewEvent {
@@ -215,13 +227,13 @@ pub fn build_events(
     Ok(events)
 }
 
-/// Resolves the notice a request names to (key, version, sha256).
+/// Resolves the notice version a request names (default: the current one).
 async fn resolve_notice(
     state: &AppState,
     view: &CatalogView,
     notice: Option<&str>,
     version: Option<u32>,
-) -> ApiResult<Option<(String, u32, String)>> {
+) -> ApiResult<Option<NoticeVersion>> {
     let Some(key) = notice else {
         if version.is_some() {
             return Err(ApiError::validation("notice_version", "name the notice too"));
@@ -235,10 +247,10 @@ async fn resolve_notice(
         .find(|n| n.key == key)
         .ok_or_else(|| ApiError::UnknownNotice(format!("unknown notice {key:?}")))?;
     match version {
-        None => Ok(Some((current.key.clone(), current.version, current.sha256.clone()))),
-        Some(v) if v == current.version => Ok(Some((current.key.clone(), v, current.sha256.clone()))),
+        None => Ok(Some(current.clone())),
+        Some(v) if v == current.version => Ok(Some(current.clone())),
         Some(v) => match state.store.notice_version(key, v).await? {
-            Some(n) => Ok(Some((n.key, n.version, n.sha256))),
+            Some(n) => Ok(Some(n)),
             None => Err(ApiError::UnknownNotice(format!("notice {key:?} has no version {v}"))),
         },
     }
@@ -260,8 +272,24 @@ pub async fn record(
     caller.require(Scope::ConsentWrite)?;
     let view = state.catalog();
     let notice = resolve_notice(&state, &view, body.notice.as_deref(), body.notice_version).await?;
-    let events = build_events(&view, body, notice, &caller.actor(), Timestamp::now())?;
-    let placed = state.store.append(&subject, events).await?;
+    let collection_point = body.collection_point.clone();
+    let events = build_events(&view, body, notice.as_ref(), &caller.actor(), Timestamp::now())?;
+    let ctx = ReceiptContext {
+        id: new_receipt_id()?,
+        subject: subject.clone(),
+        controller: state.config.controller.clone(),
+        notice,
+        collection_point,
+    };
+    let signer = state.signing.current();
+    let sealing_view = Arc::clone(&view);
+    let seal: Sealer = Box::new(move |placed: &[Event]| {
+        let receipt = receipts::build(&ctx, &sealing_view.catalog, placed, Timestamp::now());
+        Ok(SealedReceipt { id: ctx.id.clone(), jws: signer.sign_jws(&receipt) })
+    });
+    let (placed, receipt) = state.store.append_sealed(&subject, events, Some(seal)).await?;
+    let receipt =
+        receipt.ok_or_else(|| ApiError::internal("the store returned no receipt for a sealed append"))?;
     for e in &placed {
         if let Err(err) = state.engine.apply(subject.as_str(), e) {
             // The write is durable; the engine is rebuilt from the store on the next start.
@@ -270,7 +298,10 @@ pub async fn record(
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     let events = placed.into_iter().map(|e| EventOut::new(&subject, e)).collect();
-    Ok((StatusCode::CREATED, Json(RecordedConsents { events })))
+    Ok((
+        StatusCode::CREATED,
+        Json(RecordedConsents { events, receipt: ReceiptRef { id: receipt.id, jws: receipt.jws } }),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -310,9 +341,11 @@ pub struct CurrentConsents {
 pub async fn current(
     State(state): State<AppState>,
     caller: Arc<Caller>,
+    headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<CurrentConsents>> {
     caller.require(Scope::ConsentRead)?;
+    state.access.read(&subject, &caller.key_name, "GET /v1/subjects/{subject}/consents", &headers);
     let view = state.catalog();
     let now = Timestamp::now();
     // The engine may already hold a newer catalogue than `view` (a concurrent apply); a purpose or channel
@@ -378,10 +411,12 @@ pub struct History {
 pub async fn history(
     State(state): State<AppState>,
     caller: Arc<Caller>,
+    headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
     Query(params): Query<HistoryParams>,
 ) -> ApiResult<Json<History>> {
     caller.require(Scope::ConsentRead)?;
+    state.access.read(&subject, &caller.key_name, "GET /v1/subjects/{subject}/consents/history", &headers);
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be between 1 and 1000".into()));

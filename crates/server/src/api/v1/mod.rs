@@ -1,6 +1,9 @@
 //! The `/v1` resources, one file each.
 
+pub mod access;
+pub mod audit;
 pub mod catalog;
 pub mod check;
 pub mod consents;
 pub mod keys;
+pub mod receipts;

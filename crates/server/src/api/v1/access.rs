@@ -1,0 +1,92 @@
+//! `/v1/subjects/{subject}/access-log`: who read this subject's data, when, and for which stated purpose;
+//! and how often their consent was checked, per purpose.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Caller, Scope};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, Query, SubjectPath};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccessParams {
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+    /// Entries older than this one (the `next` of the previous page).
+    pub before: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessEntryOut {
+    pub id: i64,
+    pub at: String,
+    /// The API key's name, or `subject` for the person themselves.
+    pub caller: String,
+    pub route: String,
+    /// The purpose the caller stated in `X-Consentry-Purpose`, or `unspecified`.
+    pub purpose: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckCount {
+    pub purpose: String,
+    pub count: u64,
+    pub last_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessLogOut {
+    /// Newest first.
+    pub entries: Vec<AccessEntryOut>,
+    /// Pass as `before` for the next page; `null` on the last page.
+    pub next: Option<i64>,
+    /// Consent checks are counted, not logged one by one.
+    pub checks: Vec<CheckCount>,
+}
+
+/// Who read this subject's data and why, newest first; and their consent checks counted per purpose.
+#[utoipa::path(get, path = "/v1/subjects/{subject}/access-log", tag = "consents",
+    params(("subject" = String, Path), AccessParams),
+    responses((status = 200, body = AccessLogOut), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Arc<Caller>,
+    headers: HeaderMap,
+    SubjectPath(subject): SubjectPath,
+    Query(params): Query<AccessParams>,
+) -> ApiResult<Json<AccessLogOut>> {
+    caller.require(Scope::ConsentRead)?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::InvalidQuery("limit must be between 1 and 1000".into()));
+    }
+    let records = state.store.access_log(&subject, params.before, limit).await?;
+    let next = (records.len() == limit as usize).then(|| records.last().map(|r| r.id)).flatten();
+    let entries = records
+        .into_iter()
+        .map(|r| AccessEntryOut {
+            id: r.id,
+            at: r.at.to_string(),
+            caller: r.caller,
+            route: r.route,
+            purpose: r.purpose,
+        })
+        .collect();
+    let checks = state
+        .store
+        .check_counts(&subject)
+        .await?
+        .into_iter()
+        .map(|(purpose, count, last)| CheckCount { purpose, count, last_at: last.to_string() })
+        .collect();
+    state.access.read(&subject, &caller.key_name, "GET /v1/subjects/{subject}/access-log", &headers);
+    Ok(Json(AccessLogOut { entries, next, checks }))
+}

@@ -1,0 +1,137 @@
+//! Consent receipts: what a person keeps after a consent change, shaped after ISO/IEC TS 27560 and the
+//! Kantara Consent Receipt 1.1, signed as a compact JWS (EdDSA) that verifies with `/.well-known/jwks.json`.
+
+use consentry_core::catalog::{Catalog, CollectionPointKind, RecipientKind};
+use consentry_core::proof::{
+    CONSENT_TYPE_EXPLICIT, CollectionPoint, ConsentReceipt, LedgerRange, PiiController,
+    RECEIPT_SCHEMA_VERSION, ReceiptCategory, ReceiptEvent, ReceiptNotice, ReceiptPurpose, ReceiptRecipient,
+    state_for, unix_seconds,
+};
+use consentry_core::{Event, SubjectId, Timestamp};
+use consentry_store::NoticeVersion;
+
+use crate::config::Controller;
+
+/// A new receipt id: `rcpt_` and 16 random bytes in hex.
+pub fn new_receipt_id() -> consentry_store::Result<String> {
+    let bytes = consentry_store::random_bytes::<16>()?;
+    Ok(format!("rcpt_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
+fn collection_method(kind: CollectionPointKind) -> &'static str {
+    match kind {
+        CollectionPointKind::WebForm => "web_form",
+        CollectionPointKind::AppScreen => "app_screen",
+        CollectionPointKind::DeviceSetup => "device_setup",
+        CollectionPointKind::VoicePrompt => "voice_prompt",
+        CollectionPointKind::PreferenceCentre => "preference_centre",
+        CollectionPointKind::InStore => "in_store",
+        CollectionPointKind::Api => "api",
+    }
+}
+
+fn recipient_kind(kind: RecipientKind) -> &'static str {
+    match kind {
+        RecipientKind::Controller => "controller",
+        RecipientKind::Processor => "processor",
+        RecipientKind::ThirdParty => "third_party",
+    }
+}
+
+/// What a receipt needs besides the placed events.
+#[derive(Debug, Clone)]
+pub struct ReceiptContext {
+    pub id: String,
+    pub subject: SubjectId,
+    pub controller: Controller,
+    pub notice: Option<NoticeVersion>,
+    pub collection_point: Option<String>,
+}
+
+/// Builds the receipt for one request's placed events.
+pub fn build(ctx: &ReceiptContext, catalog: &Catalog, events: &[Event], now: Timestamp) -> ConsentReceipt {
+    let cp = ctx.collection_point.as_deref().and_then(|k| catalog.collection_point(k));
+    let mut spi = Vec::new();
+    let purposes = events
+        .iter()
+        .map(|e| {
+            let p = catalog.purpose(&e.purpose);
+            // An empty scope list means what the purpose's notice covers.
+            let pick = |scoped: &[String], declared: Option<&Vec<String>>| -> Vec<String> {
+                if scoped.is_empty() { declared.cloned().unwrap_or_default() } else { scoped.to_vec() }
+            };
+            let categories: Vec<ReceiptCategory> = pick(&e.scope.categories, p.map(|p| &p.categories))
+                .into_iter()
+                .map(|key| {
+                    let c = catalog.category(&key);
+                    let sensitive = c.is_some_and(|c| c.sensitive);
+                    if sensitive && !spi.contains(&key) {
+                        spi.push(key.clone());
+                    }
+                    ReceiptCategory { dpv: c.and_then(|c| c.dpv.clone()), sensitive, key }
+                })
+                .collect();
+            let recipients: Vec<ReceiptRecipient> = pick(&e.scope.recipients, p.map(|p| &p.recipients))
+                .into_iter()
+                .map(|key| {
+                    let r = catalog.recipient(&key);
+                    ReceiptRecipient {
+                        name: r.map_or_else(|| key.clone(), |r| r.name.clone()),
+                        kind: r.map_or("unknown", |r| recipient_kind(r.kind)).to_owned(),
+                        key,
+                    }
+                })
+                .collect();
+            ReceiptPurpose {
+                purpose: e.purpose.clone(),
+                name: p.map_or_else(|| e.purpose.clone(), |p| p.name.clone()),
+                dpv: p.and_then(|p| p.dpv.clone()),
+                legal_basis: p.map_or("consent", |p| p.basis.as_str()).to_owned(),
+                consent_type: CONSENT_TYPE_EXPLICIT.to_owned(),
+                state: state_for(e.action).to_owned(),
+                third_party_disclosure: recipients.iter().any(|r| r.kind == "third_party"),
+                categories,
+                channels: pick(&e.scope.channels, p.map(|p| &p.channels)),
+                recipients,
+                expires_at: e.expires_at.map(|t| t.to_string()),
+                event: ReceiptEvent::from(e),
+                recorded_at: e.recorded_at.to_string(),
+            }
+        })
+        .collect();
+    let c = &ctx.controller;
+    ConsentReceipt {
+        schema_version: RECEIPT_SCHEMA_VERSION.to_owned(),
+        receipt_id: ctx.id.clone(),
+        iat: unix_seconds(now),
+        consent_timestamp: events.first().map_or_else(|| now.to_string(), |e| e.recorded_at.to_string()),
+        jurisdiction: c.jurisdiction.clone(),
+        pii_principal_id: ctx.subject.as_str().to_owned(),
+        pii_controllers: vec![PiiController {
+            name: c.name.clone(),
+            contact: c.contact.clone(),
+            address: c.address.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            url: c.url.clone(),
+        }],
+        collection_method: cp.map_or("api", |cp| collection_method(cp.kind)).to_owned(),
+        collection_point: cp.map(|cp| CollectionPoint { key: cp.key.clone(), name: cp.name.clone() }),
+        notice: ctx.notice.as_ref().map(|n| ReceiptNotice {
+            key: n.key.clone(),
+            version: n.version,
+            sha256: n.sha256.clone(),
+            language: n.language.clone(),
+            title: n.title.clone(),
+            url: n.url.clone(),
+        }),
+        sensitive: !spi.is_empty(),
+        spi_categories: spi,
+        purposes,
+        ledger: LedgerRange {
+            first_seq: events.first().map_or(0, |e| e.seq),
+            last_seq: events.last().map_or(0, |e| e.seq),
+            head: events.last().map_or_else(String::new, |e| e.hash.clone()),
+        },
+    }
+}

@@ -1,0 +1,67 @@
+//! The server's Ed25519 signing keys: made on first start, kept in the key store, rotated with
+//! `consentry keys rotate-signing`, published at `/.well-known/jwks.json`. Secrets never leave the server.
+
+use std::sync::Arc;
+
+use consentry_core::Timestamp;
+use consentry_core::proof::{Jwk, Jwks, SigningKey};
+use consentry_store::{Result, SigningKeyRecord, Store, random_bytes};
+
+/// The key that signs now, and every key a verifier may need.
+#[derive(Debug, Clone)]
+pub struct Signing {
+    current: Arc<SigningKey>,
+    jwks: Arc<Jwks>,
+}
+
+impl Signing {
+    /// Loads the stored keys, making the first one when there is none.
+    pub async fn load_or_create(store: &dyn Store) -> Result<Self> {
+        let mut keys = store.signing_keys().await?;
+        if keys.is_empty() {
+            store.add_signing_key(new_key_record()?).await?;
+            keys = store.signing_keys().await?;
+        }
+        Ok(Self::from_records(&keys))
+    }
+
+    fn from_records(keys: &[SigningKeyRecord]) -> Self {
+        let jwks = Jwks { keys: keys.iter().map(|k| Jwk::ed25519(k.kid.clone(), &k.public)).collect() };
+        // Exactly one key is current once any exists; should a store ever report none, use the newest.
+        let current = keys.iter().find(|k| k.current).or_else(|| keys.last());
+        let current = current.map_or_else(
+            || SigningKey::from_secret_with_thumbprint_kid([0; 32]),
+            |k| SigningKey::from_secret(k.kid.clone(), k.secret),
+        );
+        Self { current: Arc::new(current), jwks: Arc::new(jwks) }
+    }
+
+    pub fn current(&self) -> Arc<SigningKey> {
+        Arc::clone(&self.current)
+    }
+
+    pub fn jwks(&self) -> &Jwks {
+        &self.jwks
+    }
+}
+
+/// A fresh key, its `kid` the RFC 7638 thumbprint of its public key.
+pub fn new_key_record() -> Result<SigningKeyRecord> {
+    let secret = random_bytes::<32>()?;
+    let key = SigningKey::from_secret_with_thumbprint_kid(secret);
+    Ok(SigningKeyRecord {
+        kid: key.kid().to_owned(),
+        secret,
+        public: key.public_key(),
+        created_at: Timestamp::now(),
+        current: true,
+    })
+}
+
+/// Makes a new current key; old keys stay for verification. Returns the new key's id.
+pub async fn rotate(store: &dyn Store) -> Result<String> {
+    let record = new_key_record()?;
+    let kid = record.kid.clone();
+    store.add_signing_key(record).await?;
+    Ok(kid)
+}
