@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Verify or export the ledger.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Apply the PostgreSQL migrations and exit (they also run at every start).
@@ -109,6 +114,34 @@ enum KeysCommand {
         #[command(flatten)]
         common: Common,
         id: String,
+    },
+    /// Make a new current receipt-signing key; old keys stay published for verification. Restart running
+    /// servers afterwards so they sign with it.
+    RotateSigning {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the ledger's hash chain and signed checkpoints: of a data folder or database, or of an
+    /// exported file against a JWKS. Exits non-zero and names the first bad event on a break.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+        /// An exported ledger (JSON Lines) to verify instead of a store.
+        #[arg(long, value_name = "FILE", requires = "jwks")]
+        file: Option<PathBuf>,
+        /// The JWK Set (e.g. saved from /.well-known/jwks.json) that verifies the file's checkpoints.
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<PathBuf>,
+    },
+    /// Write the ledger to standard output as JSON Lines: every event with its hashed fields, then the
+    /// signed checkpoints.
+    Export {
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -267,6 +300,13 @@ async fn keys(command: KeysCommand) -> Result<()> {
                 println!("{}\t{}\t{}\t{}", k.id, k.name, k.scopes.join(","), k.created_at);
             }
         }
+        KeysCommand::RotateSigning { common } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config).await?;
+            let kid = consentry_server::signing::rotate(store.as_ref()).await;
+            store.close().await;
+            println!("New current signing key {}; earlier keys stay published for verification.", kid?);
+        }
         KeysCommand::Revoke { common, id } => {
             let config = load_config(&common)?;
             let store = open_store(&config).await?;
@@ -322,6 +362,80 @@ async fn catalog(command: CatalogCommand) -> Result<()> {
     Ok(())
 }
 
+async fn audit(command: AuditCommand) -> Result<bool> {
+    match command {
+        AuditCommand::Verify { file: Some(file), jwks: Some(jwks), .. } => {
+            let jwks_text =
+                std::fs::read(&jwks).with_context(|| format!("cannot read {}", jwks.display()))?;
+            let jwks: consentry_core::proof::Jwks = serde_json::from_slice(&jwks_text)
+                .with_context(|| format!("{} is not a JWK Set", jwks.display()))?;
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?,
+            );
+            let report = consentry_client::verify::verify_export(reader, &jwks);
+            print_out(&serde_json::to_string_pretty(&report)?);
+            if let Some(bad) = &report.first_bad {
+                eprintln!("{}: line {}: {}", file.display(), bad.line, bad.problem);
+            }
+            Ok(report.ok)
+        }
+        AuditCommand::Verify { common, .. } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config).await?;
+            let result = async {
+                let keys = store.signing_keys().await?;
+                let jwks = keys
+                    .iter()
+                    .map(|k| consentry_core::proof::Jwk::ed25519(k.kid.clone(), &k.public))
+                    .collect();
+                consentry_server::api::v1::audit::audit(store.as_ref(), &jwks).await
+            }
+            .await;
+            store.close().await;
+            let report = result?;
+            print_out(&serde_json::to_string_pretty(&report)?);
+            if let Some(bad) = &report.first_bad {
+                eprintln!("the ledger does not verify: {} (event seq {:?})", bad.problem, bad.seq);
+            }
+            Ok(report.ok)
+        }
+        AuditCommand::Export { common } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config).await?;
+            let result = export(store.as_ref()).await;
+            store.close().await;
+            result?;
+            Ok(true)
+        }
+    }
+}
+
+/// Prints a line to standard output; a closed pipe (`| head`) is not an error worth a panic.
+fn print_out(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+async fn export(store: &dyn consentry_store::Store) -> Result<()> {
+    use consentry_client::verify::{export_checkpoint_line, export_event_line};
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // Checkpoints are read first: the ledger only grows, so the events read after cover every one of them.
+    let checkpoints = store.checkpoints().await?;
+    let mut after = 0;
+    loop {
+        let page = store.events_page(after, 5000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in &page {
+            writeln!(out, "{}", export_event_line(e))?;
+        }
+    }
+    for c in &checkpoints {
+        writeln!(out, "{}", export_checkpoint_line(&c.jws))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -333,6 +447,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Audit { command } => match audit(command).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(anyhow::anyhow!("verification failed")),
+                Err(e) => Err(e),
+            },
             Command::Serve { common, listen, log_format } => serve(common, listen, log_format).await,
             Command::Init { common } => init(common).await,
             Command::Keys { command } => keys(command).await,
