@@ -1,0 +1,281 @@
+//! The HTTP client: typed calls for services (record consent, check, read history).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// What can go wrong talking to Consentry.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Consentry answered with an RFC 9457 problem.
+    #[error("{status} {code}: {detail}")]
+    Problem { status: u16, code: String, detail: String },
+    /// The request did not get an answer (network, TLS, decoding).
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("invalid base URL: {0}")]
+    BaseUrl(String),
+}
+
+/// A decision.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: String,
+    pub event_id: Option<String>,
+}
+
+/// One question: may this subject's data be used for this purpose (and category, channel, recipient)?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckRequest {
+    pub subject: String,
+    pub purpose: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+}
+
+impl CheckRequest {
+    pub fn new(subject: impl Into<String>, purpose: impl Into<String>) -> Self {
+        Self {
+            subject: subject.into(),
+            purpose: purpose.into(),
+            category: None,
+            channel: None,
+            recipient: None,
+        }
+    }
+    pub fn category(mut self, c: impl Into<String>) -> Self {
+        self.category = Some(c.into());
+        self
+    }
+    pub fn channel(mut self, c: impl Into<String>) -> Self {
+        self.channel = Some(c.into());
+        self
+    }
+    pub fn recipient(mut self, r: impl Into<String>) -> Self {
+        self.recipient = Some(r.into());
+        self
+    }
+}
+
+/// One consent change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub purpose: String,
+    /// `grant`, `deny`, `withdraw`, `object`, `restrict` or `renew`.
+    pub action: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl Change {
+    pub fn new(purpose: impl Into<String>, action: impl Into<String>) -> Self {
+        Self {
+            purpose: purpose.into(),
+            action: action.into(),
+            categories: Vec::new(),
+            channels: Vec::new(),
+            recipients: Vec::new(),
+            expires_at: None,
+        }
+    }
+    pub fn grant(purpose: impl Into<String>) -> Self {
+        Self::new(purpose, "grant")
+    }
+    pub fn withdraw(purpose: impl Into<String>) -> Self {
+        Self::new(purpose, "withdraw")
+    }
+    pub fn channels<I: IntoIterator<Item = S>, S: Into<String>>(mut self, list: I) -> Self {
+        self.channels = list.into_iter().map(Into::into).collect();
+        self
+    }
+    pub fn categories<I: IntoIterator<Item = S>, S: Into<String>>(mut self, list: I) -> Self {
+        self.categories = list.into_iter().map(Into::into).collect();
+        self
+    }
+    pub fn recipients<I: IntoIterator<Item = S>, S: Into<String>>(mut self, list: I) -> Self {
+        self.recipients = list.into_iter().map(Into::into).collect();
+        self
+    }
+    pub fn expires_at(mut self, rfc3339: impl Into<String>) -> Self {
+        self.expires_at = Some(rfc3339.into());
+        self
+    }
+}
+
+/// A set of changes recorded under one notice version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RecordConsents {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice_version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection_point: Option<String>,
+    pub changes: Vec<Change>,
+}
+
+impl RecordConsents {
+    pub fn under_notice(notice: impl Into<String>) -> Self {
+        Self { notice: Some(notice.into()), ..Self::default() }
+    }
+    pub fn collection_point(mut self, key: impl Into<String>) -> Self {
+        self.collection_point = Some(key.into());
+        self
+    }
+    pub fn change(mut self, change: Change) -> Self {
+        self.changes.push(change);
+        self
+    }
+}
+
+/// A ledger event as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LedgerEvent {
+    pub id: String,
+    pub seq: u64,
+    pub subject: String,
+    pub purpose: String,
+    pub action: String,
+    pub categories: Vec<String>,
+    pub channels: Vec<String>,
+    pub recipients: Vec<String>,
+    pub notice: Option<String>,
+    pub notice_version: Option<u32>,
+    pub notice_hash: Option<String>,
+    pub collection_point: Option<String>,
+    pub actor: String,
+    pub recorded_at: String,
+    pub expires_at: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Deserialize)]
+struct Events {
+    events: Vec<LedgerEvent>,
+}
+
+#[derive(Serialize)]
+struct Batch<'a> {
+    checks: &'a [CheckRequest],
+}
+
+#[derive(Deserialize)]
+struct BatchResults {
+    results: Vec<Decision>,
+}
+
+#[derive(Deserialize)]
+struct ProblemBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    detail: String,
+}
+
+/// A client bound to one Consentry base URL and one API key.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    pub fn new(base_url: &str, api_key: &str) -> Result<Self, Error> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::BaseUrl("must start with http:// or https://".into()));
+        }
+        Ok(Self { http: reqwest::Client::new(), base, key: api_key.to_owned() })
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, Error> {
+        let response = request.bearer_auth(&self.key).send().await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response.json().await?);
+        }
+        let body: ProblemBody =
+            response.json().await.unwrap_or(ProblemBody { code: "unknown".into(), detail: String::new() });
+        Err(Error::Problem { status: status.as_u16(), code: body.code, detail: body.detail })
+    }
+
+    /// One decision.
+    pub async fn check(&self, request: &CheckRequest) -> Result<Decision, Error> {
+        self.send(self.http.post(format!("{}/v1/check", self.base)).json(request)).await
+    }
+
+    /// Many decisions, in the order asked.
+    pub async fn check_batch(&self, checks: &[CheckRequest]) -> Result<Vec<Decision>, Error> {
+        let r: BatchResults = self
+            .send(self.http.post(format!("{}/v1/check/batch", self.base)).json(&Batch { checks }))
+            .await?;
+        Ok(r.results)
+    }
+
+    /// Records changes for `subject`; returns the ledger events once they are durable.
+    pub async fn record_consents(
+        &self,
+        subject: &str,
+        body: &RecordConsents,
+    ) -> Result<Vec<LedgerEvent>, Error> {
+        let url = format!("{}/v1/subjects/{}/consents", self.base, subject);
+        let r: Events = self.send(self.http.post(url).json(body)).await?;
+        Ok(r.events)
+    }
+
+    /// The subject's ledger events after `after` (an event id), oldest first.
+    pub async fn history(
+        &self,
+        subject: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LedgerEvent>, Error> {
+        let mut url = format!("{}/v1/subjects/{}/consents/history?limit={limit}", self.base, subject);
+        if let Some(after) = after {
+            url.push_str("&after=");
+            url.push_str(after);
+        }
+        let r: Events = self.send(self.http.get(url)).await?;
+        Ok(r.events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_serialise_without_empty_fields() {
+        let body = RecordConsents::under_notice("marketing.direct")
+            .change(Change::grant("marketing.direct").channels(["email"]));
+        assert_eq!(
+            serde_json::to_value(&body).expect("json"),
+            serde_json::json!({"notice": "marketing.direct",
+                "changes": [{"purpose": "marketing.direct", "action": "grant", "channels": ["email"]}]})
+        );
+        let check = CheckRequest::new("u1", "analytics").category("user.device.telemetry");
+        assert_eq!(
+            serde_json::to_value(&check).expect("json"),
+            serde_json::json!({"subject": "u1", "purpose": "analytics", "category": "user.device.telemetry"})
+        );
+    }
+
+    #[test]
+    fn base_url_is_checked() {
+        assert!(Client::new("ftp://x", "k").is_err());
+        assert!(Client::new("http://127.0.0.1:8080/", "k").is_ok());
+    }
+}
