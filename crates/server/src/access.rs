@@ -126,16 +126,16 @@ impl AccessLog {
                     Err(_) => break,
                 }
             }
-            if !batch.is_empty() {
-                if let Err(e) = store.log_access(std::mem::take(&mut batch)).await {
-                    tracing::error!(error = %e, "could not write the access log");
-                }
+            if !batch.is_empty()
+                && let Err(e) = store.log_access(std::mem::take(&mut batch)).await
+            {
+                tracing::error!(error = %e, "could not write the access log");
             }
             let counts = self.take_counts();
-            if !counts.is_empty() {
-                if let Err(e) = store.add_check_counts(counts).await {
-                    tracing::error!(error = %e, "could not write check counts");
-                }
+            if !counts.is_empty()
+                && let Err(e) = store.add_check_counts(counts).await
+            {
+                tracing::error!(error = %e, "could not write check counts");
             }
             if stop {
                 return;
