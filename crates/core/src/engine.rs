@@ -652,7 +652,56 @@ impl Engine {
         let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
         // Hash the subject first: reading its bytes (often a cache miss) then overlaps resolving the rest.
         let (hash, shard) = self.shard_of(q.subject);
-        let info = Self::purpose_info(&shared, q.purpose).ok_or(QueryError::UnknownPurpose)?;
+        let (info, r) = match Self::prepare(&shared, q)? {
+            Prepared::Decided(d) => return Ok(d),
+            Prepared::Ready(info, r) => (info, r),
+        };
+        let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+        let stmts = shard.find(hash, q.subject).map_or(&[][..], |(_, i)| shard.slots[i].stmts.as_slice());
+        Ok(decide(&shared, info, &r, stmts, now.micros()))
+    }
+
+    /// Decides `q` as if `extra` (placed events of `q.subject` that the engine does not hold yet) were
+    /// applied: the decision a change results in, known before the change is committed.
+    pub fn check_with(&self, q: &Query<'_>, extra: &[Event], now: Timestamp) -> Result<Decision, QueryError> {
+        let mut added = Vec::with_capacity(extra.len());
+        for e in extra {
+            let (purpose, scope) = self.intern_event(e).map_err(|_| QueryError::UnknownPurpose)?;
+            added.push(Stmt {
+                seq: e.seq,
+                expires_at: e.expires_at.map_or(i64::MAX, Timestamp::micros),
+                scope,
+                purpose,
+                action: e.action,
+                flags: if e.actor == ACTOR_GPC { FLAG_GPC } else { 0 },
+            });
+        }
+        let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+        let (hash, shard) = self.shard_of(q.subject);
+        let (info, r) = match Self::prepare(&shared, q)? {
+            Prepared::Decided(d) => return Ok(d),
+            Prepared::Ready(info, r) => (info, r),
+        };
+        let mut stmts: Vec<Stmt> = {
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            shard
+                .find(hash, q.subject)
+                .map_or_else(Vec::new, |(_, i)| shard.slots[i].stmts.as_slice().to_vec())
+        };
+        // The same merge as `apply`: the higher sequence number wins per purpose and scope.
+        for stmt in added {
+            match stmts.iter_mut().find(|s| s.purpose == stmt.purpose && s.scope == stmt.scope) {
+                Some(existing) if existing.seq >= stmt.seq => {}
+                Some(existing) => *existing = stmt,
+                None => stmts.push(stmt),
+            }
+        }
+        Ok(decide(&shared, info, &r, &stmts, now.micros()))
+    }
+
+    /// Resolves a query's names; answers at once when the query falls outside what the purpose declares.
+    fn prepare<'s>(shared: &'s Shared, q: &Query<'_>) -> Result<Prepared<'s>, QueryError> {
+        let info = Self::purpose_info(shared, q.purpose).ok_or(QueryError::UnknownPurpose)?;
         let c = &shared.compiled;
         let category = match q.category {
             None => None,
@@ -679,13 +728,15 @@ impl Engine {
             .is_some_and(|ch| !info.channels.is_empty() && !info.channels.contains(&ch))
             || recipient.is_some_and(|rc| !info.recipients.is_empty() && !info.recipients.contains(&rc));
         if outside {
-            return Ok(Decision::deny(Reason::NotCovered, None));
+            return Ok(Prepared::Decided(Decision::deny(Reason::NotCovered, None)));
         }
-
-        let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
-        let stmts = shard.find(hash, q.subject).map_or(&[][..], |(_, i)| shard.slots[i].stmts.as_slice());
-        Ok(decide(&shared, info, &r, stmts, now.micros()))
+        Ok(Prepared::Ready(info, r))
     }
+}
+
+enum Prepared<'s> {
+    Decided(Decision),
+    Ready(&'s PurposeInfo, Resolved<'s>),
 }
 
 /// The depth of `purpose` if it is the queried purpose or one of its ancestors.

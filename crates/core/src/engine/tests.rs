@@ -437,3 +437,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn check_with_previews_a_change_without_applying_it() {
+    let e = load(&[h("marketing.direct", Grant)]);
+    let now = Timestamp::from_micros(NOW);
+    let query = q("marketing.direct", None, None);
+    let withdraw = event(2, &h("marketing.direct", Withdraw));
+    let preview = e.check_with(&query, std::slice::from_ref(&withdraw), now).expect("known");
+    assert_eq!((preview.allowed, preview.reason, preview.event_seq), (false, Withdrawn, Some(2)));
+    // The engine itself is unchanged until the event is applied.
+    assert_eq!(e.check(&query, now).expect("known").reason, Granted);
+    e.apply("s1", &withdraw).expect("fits");
+    assert_eq!(e.check(&query, now).expect("known"), preview);
+    // A new subject's first grant.
+    let fresh = Query { subject: "new", ..query };
+    let grant = event(3, &h("marketing", Grant));
+    let d = e.check_with(&fresh, std::slice::from_ref(&grant), now).expect("known");
+    assert_eq!((d.allowed, d.event_seq), (true, Some(3)));
+}
