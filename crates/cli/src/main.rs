@@ -395,7 +395,10 @@ async fn audit(command: AuditCommand) -> Result<bool> {
             let report = result?;
             print_out(&serde_json::to_string_pretty(&report)?);
             if let Some(bad) = &report.first_bad {
-                eprintln!("the ledger does not verify: {} (event seq {:?})", bad.problem, bad.seq);
+                match bad.seq {
+                    Some(seq) => eprintln!("the ledger does not verify: {} (event seq {seq})", bad.problem),
+                    None => eprintln!("the ledger does not verify: {}", bad.problem),
+                }
             }
             Ok(report.ok)
         }

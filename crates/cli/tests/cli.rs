@@ -347,3 +347,221 @@ fn openapi_prints_the_document() {
     assert!(out.status.success());
     assert_eq!(out.stdout, consentry_server::openapi::document());
 }
+
+// Proof of consent: `audit export`, `audit verify` (of a file with a JWKS, and of a store) and
+// `keys rotate-signing`, on ledgers written by `consentry serve`.
+
+/// Stops a served instance with SIGTERM, which signs a last checkpoint, and waits for a clean exit.
+async fn stop(mut server: Server) {
+    let kill = Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().expect("run kill");
+    assert!(kill.success());
+    let status = server.wait_exit(Duration::from_secs(10)).await;
+    let status = status.unwrap_or_else(|| panic!("still running after SIGTERM:\n{}", server.logs()));
+    assert_eq!(status.code(), Some(0), "exit status {status}:\n{}", server.logs());
+}
+
+async fn post_grant(server: &Server, subject: &str) -> Value {
+    let path = format!("/v1/subjects/{subject}/consents");
+    let (status, out) = server.call(reqwest::Method::POST, &path, BOOT_KEY, Some(&grant_body())).await;
+    assert_eq!(status, 201, "{out}");
+    out
+}
+
+/// A data folder holding 5 events and checkpoints for 3 and for 5 events, written by `consentry serve`
+/// across a restart; and the JWKS it published.
+async fn served_ledger(tmp: &TempDir) -> (PathBuf, Value) {
+    let data = tmp.path().join("data");
+    let env = [("CONSENTRY_BOOTSTRAP_ADMIN_KEY", BOOT_KEY)];
+    let server = Server::start(&data, tmp.path(), &env).await;
+    for subject in ["p1", "p2", "p3"] {
+        post_grant(&server, subject).await;
+    }
+    let (status, jwks) = server.call(reqwest::Method::GET, "/.well-known/jwks.json", "", None).await;
+    assert_eq!(status, 200, "{jwks}");
+    stop(server).await;
+    let server = Server::start(&data, tmp.path(), &env).await;
+    for subject in ["p4", "p5"] {
+        post_grant(&server, subject).await;
+    }
+    stop(server).await;
+    (data, jwks)
+}
+
+/// The JWKS built from the store's signing keys (no server may be running on `data`).
+async fn stored_jwks(data: &Path) -> (consentry_core::proof::Jwks, Vec<consentry_store::SigningKeyRecord>) {
+    let store = consentry_store::open(consentry_store::StoreConfig::embedded(data)).await.expect("open");
+    let keys = store.signing_keys().await.expect("signing keys");
+    store.close().await;
+    let jwks = keys.iter().map(|k| consentry_core::proof::Jwk::ed25519(k.kid.clone(), &k.public)).collect();
+    (jwks, keys)
+}
+
+fn export(data: &Path) -> Vec<String> {
+    let out = run(&["audit", "export", "--data", path_str(data)], &[]);
+    assert!(out.status.success(), "audit export failed: {}", out.stderr);
+    out.stdout.lines().map(str::to_owned).collect()
+}
+
+/// `consentry audit verify --file <lines> --jwks <jwks>`.
+fn verify_file(tmp: &TempDir, name: &str, lines: &[String], jwks: &Path) -> (Run, PathBuf) {
+    let file = tmp.path().join(name);
+    std::fs::write(&file, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("write");
+    let out = run(&["audit", "verify", "--file", path_str(&file), "--jwks", path_str(jwks)], &[]);
+    (out, file)
+}
+
+/// Asserts a failed verification that names `line` of `file` on stderr, and `kind` in its report.
+#[track_caller]
+fn fails_at(out: &(Run, PathBuf), line: u64, kind: &str) {
+    let (out, file) = out;
+    assert!(!out.status.success(), "{} verified:\n{}", file.display(), out.stdout);
+    let named = format!("{}: line {line}: ", file.display());
+    assert!(out.stderr.contains(&named), "stderr does not name line {line}:\n{}", out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("a JSON report");
+    assert_eq!(report["ok"], false);
+    assert_eq!(
+        (&report["first_bad"]["line"], &report["first_bad"]["kind"]),
+        (&json!(line), &json!(kind)),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_ledger_verifies_and_each_change_is_found_by_line() {
+    let tmp = TempDir::new().expect("tmp");
+    let (data, served) = served_ledger(&tmp).await;
+    let (from_store, _) = stored_jwks(&data).await;
+    assert_eq!(
+        serde_json::to_value(&from_store).expect("JSON"),
+        served,
+        "the served JWKS is the stored keys"
+    );
+    let jwks = tmp.path().join("jwks.json");
+    std::fs::write(&jwks, serde_json::to_vec(&served).expect("JSON")).expect("write");
+
+    let good = export(&data);
+    assert_eq!(good.len(), 7, "5 events, 2 checkpoints:\n{}", good.join("\n"));
+    for (i, line) in good.iter().enumerate() {
+        let v: Value = serde_json::from_str(line).expect("JSON line");
+        if i < 5 {
+            assert_eq!((&v["type"], &v["seq"]), (&json!("event"), &json!(i + 1)), "{line}");
+            assert!(!line.contains("\"p1\"") && !line.contains("\"p2\""), "subject ids stay out: {line}");
+        } else {
+            assert_eq!(v["type"], "checkpoint", "{line}");
+        }
+    }
+    let (out, _) = verify_file(&tmp, "ledger.jsonl", &good, &jwks);
+    assert!(out.status.success(), "the export does not verify:\n{}{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("a JSON report");
+    assert_eq!(
+        (&report["ok"], &report["events"], &report["checkpoints"]),
+        (&json!(true), &json!(5), &json!(2))
+    );
+    assert_eq!(report["first_bad"], Value::Null);
+
+    let mut changed = good.clone();
+    changed[1] = good[1].replacen(r#""purpose":"marketing.direct""#, r#""purpose":"marketing.dIrect""#, 1);
+    assert_ne!(changed[1], good[1]);
+    fails_at(&verify_file(&tmp, "changed.jsonl", &changed, &jwks), 2, "hash_mismatch");
+
+    let mut removed = good.clone();
+    removed.remove(2);
+    fails_at(&verify_file(&tmp, "removed.jsonl", &removed, &jwks), 3, "sequence_gap");
+
+    let mut swapped = good.clone();
+    swapped.swap(1, 2);
+    fails_at(&verify_file(&tmp, "swapped.jsonl", &swapped, &jwks), 2, "sequence_gap");
+
+    let mut inserted = good.clone();
+    inserted.insert(2, good[1].clone());
+    fails_at(&verify_file(&tmp, "inserted.jsonl", &inserted, &jwks), 3, "sequence_gap");
+
+    // The last two events cut off, the checkpoints kept: the one for 5 events (now line 5) finds it.
+    let mut cut = good.clone();
+    cut.drain(3..5);
+    fails_at(&verify_file(&tmp, "cut.jsonl", &cut, &jwks), 5, "truncated");
+
+    let mut forged = good.clone();
+    let jws = serde_json::from_str::<Value>(&good[6]).expect("JSON")["jws"].as_str().expect("jws").to_owned();
+    let altered = format!("{}AAAAAAAA", &jws[..jws.len() - 8]);
+    assert_ne!(altered, jws);
+    forged[6] = json!({"type": "checkpoint", "jws": altered}).to_string();
+    fails_at(&verify_file(&tmp, "forged.jsonl", &forged, &jwks), 7, "bad_checkpoint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_of_a_store_names_the_changed_event() {
+    let tmp = TempDir::new().expect("tmp");
+    let (data, _) = served_ledger(&tmp).await;
+    let d = path_str(&data);
+    let out = run(&["audit", "verify", "--data", d], &[]);
+    assert!(out.status.success(), "an intact store does not verify:\n{}{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("a JSON report");
+    assert_eq!(
+        (&report["ok"], &report["events"], &report["checkpoints"]),
+        (&json!(true), &json!(5), &json!(2))
+    );
+
+    // Changed directly in the database, as someone with access to it could (triggers dropped first).
+    let conn = rusqlite::Connection::open(data.join("consentry.db")).expect("open the data file");
+    let refused = conn.execute("UPDATE events SET purpose = 'x' WHERE seq = 2", []);
+    assert!(refused.is_err(), "the ledger is append-only");
+    conn.execute_batch(
+        "DROP TRIGGER events_no_update;
+         UPDATE events SET purpose = 'X' || substr(purpose, 2) WHERE seq = 2;",
+    )
+    .expect("tamper");
+    drop(conn);
+
+    let out = run(&["audit", "verify", "--data", d], &[]);
+    assert!(!out.status.success(), "a changed event verified:\n{}", out.stdout);
+    let report: Value = serde_json::from_str(&out.stdout).expect("a JSON report");
+    let bad = &report["first_bad"];
+    assert_eq!((&bad["seq"], &bad["kind"]), (&json!(2), &json!("hash_mismatch")), "{report}");
+    assert!(out.stderr.contains("event 2"), "stderr names the event:\n{}", out.stderr);
+    // The sequence number is printed as a number, not as Rust's `Some(2)`.
+    assert!(!out.stderr.contains("Some("), "stderr shows a Rust Option:\n{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_signing_prints_a_new_kid_that_signs_from_the_next_start() {
+    let tmp = TempDir::new().expect("tmp");
+    let data = tmp.path().join("data");
+    let d = path_str(&data);
+    let env = [("CONSENTRY_BOOTSTRAP_ADMIN_KEY", BOOT_KEY)];
+    let server = Server::start(&data, tmp.path(), &env).await;
+    let first = post_grant(&server, "r1").await;
+    stop(server).await;
+    let (_, before) = stored_jwks(&data).await;
+    assert_eq!(before.len(), 1);
+    let old_kid = before[0].kid.clone();
+
+    let out = run(&["keys", "rotate-signing", "--data", d], &[]);
+    assert!(out.status.success(), "rotate-signing failed: {}", out.stderr);
+    let (jwks, after) = stored_jwks(&data).await;
+    assert_eq!(after.len(), 2, "the old key stays for verification");
+    let current: Vec<_> = after.iter().filter(|k| k.current).collect();
+    assert_eq!(current.len(), 1);
+    let new_kid = current[0].kid.clone();
+    assert_ne!(new_kid, old_kid);
+    assert!(out.stdout.contains(&new_kid), "the new kid is printed:\n{}", out.stdout);
+    assert!(!out.stdout.contains(&old_kid), "{}", out.stdout);
+    assert_eq!(jwks.find(&new_kid).and_then(|k| k.thumbprint()), Some(new_kid.clone()));
+
+    let server = Server::start(&data, tmp.path(), &env).await;
+    let (_, served) = server.call(reqwest::Method::GET, "/.well-known/jwks.json", "", None).await;
+    assert_eq!(served, serde_json::to_value(&jwks).expect("JSON"), "both keys are published");
+    let second = post_grant(&server, "r2").await;
+    stop(server).await;
+    for (out, kid) in [(&first, &old_kid), (&second, &new_kid)] {
+        let receipt = out["receipt"]["jws"].as_str().expect("jws");
+        let (header, _) = consentry_core::proof::verify_jws(receipt, &jwks).expect("the receipt verifies");
+        assert_eq!(header.kid.as_ref(), Some(kid));
+    }
+    let jwks_file = tmp.path().join("jwks.json");
+    std::fs::write(&jwks_file, serde_json::to_vec(&served).expect("JSON")).expect("write");
+    let (out, _) = verify_file(&tmp, "ledger.jsonl", &export(&data), &jwks_file);
+    assert!(out.status.success(), "checkpoints of both keys verify:\n{}{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("a JSON report");
+    assert_eq!((&report["events"], &report["checkpoints"]), (&json!(2), &json!(2)));
+}

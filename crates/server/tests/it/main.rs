@@ -8,5 +8,6 @@ mod flow;
 mod keys;
 mod openapi;
 mod ops;
+mod proof;
 mod restart;
 mod utils;

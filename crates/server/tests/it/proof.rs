@@ -1,0 +1,696 @@
+//! Proof of consent: signed receipts (checked with an independent verifier too), receipts read back, the
+//! access log, the ledger audit, tampering found in the store, and signing-key rotation.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use consentry_client::verify::verify_receipt;
+use consentry_core::proof::{Jwks, RECEIPT_SCHEMA_VERSION};
+use consentry_server::config::Controller;
+use consentry_store::testing::unreachable_service;
+use serde_json::{Value, json};
+use sqlx::Connection as _;
+
+use crate::utils::{
+    ADMIN_KEY, Backend, NO_KEY, Storage, TestServer, assert_code, both_backends, grant, str_of, withdraw,
+};
+
+both_backends!(
+    receipts_are_signed_and_verify_independently,
+    receipts_read_back_by_id,
+    the_access_log_shows_reads_and_counts_checks,
+    the_audit_verifies_chain_and_checkpoints,
+    a_changed_event_is_found,
+    events_cut_off_the_end_are_found,
+    swapped_events_are_found,
+    an_altered_checkpoint_is_found,
+    rotated_keys_keep_old_receipts_and_checkpoints_valid,
+);
+
+const ACCESS_LOG_ROUTE: &str = "GET /v1/subjects/{subject}/access-log";
+
+fn controller() -> Controller {
+    Controller {
+        name: "Acme Consent GmbH".into(),
+        contact: "Jane Roe, Data Protection Officer".into(),
+        address: "2 Test Lane, 10117 Berlin, Germany".into(),
+        email: "dpo@acme.test".into(),
+        phone: Some("+49 30 1234567".into()),
+        url: Some("https://acme.test/privacy".into()),
+        jurisdiction: "DE".into(),
+    }
+}
+
+/// The JSON of one base64url part of a JWS.
+fn jws_part(jws: &str, index: usize) -> Value {
+    let part = jws.split('.').nth(index).unwrap_or_else(|| panic!("a JWS has part {index}: {jws}"));
+    let bytes = URL_SAFE_NO_PAD.decode(part).unwrap_or_else(|e| panic!("part {index} is not base64url: {e}"));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("part {index} is not JSON: {e}"))
+}
+
+fn kid_of(jws: &str) -> String {
+    str_of(&jws_part(jws, 0)["kid"]).to_owned()
+}
+
+/// `/.well-known/jwks.json`: public, as a JWK Set.
+async fn jwks(s: &TestServer) -> (Value, Jwks) {
+    let reply = s.send(reqwest::Method::GET, "/.well-known/jwks.json", NO_KEY, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(reply.content_type().starts_with("application/jwk-set+json"), "{}", reply.content_type());
+    let value = reply.json();
+    let parsed: Jwks = serde_json::from_value(value.clone()).expect("a JWK Set");
+    (value, parsed)
+}
+
+/// Whether `python3` can import `cryptography`; reports it as an unreachable service when not.
+async fn python_available() -> bool {
+    let probe = tokio::process::Command::new("python3").args(["-c", "import cryptography"]).output().await;
+    match probe {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            unreachable_service("python3 with cryptography", &why);
+            false
+        }
+        Err(e) => {
+            unreachable_service("python3 with cryptography", &e.to_string());
+            false
+        }
+    }
+}
+
+/// Verifies `jws` against `jwks` with `tests/support/verify_jws.py` (Python's `cryptography`, nothing of
+/// ours); returns the payload it prints.
+async fn python_verify(jws: &str, jwks: &Value) -> Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (jws_file, jwks_file) = (dir.path().join("receipt.jws"), dir.path().join("jwks.json"));
+    std::fs::write(&jws_file, jws).expect("write the JWS");
+    std::fs::write(&jwks_file, serde_json::to_vec(jwks).expect("JWKS JSON")).expect("write the JWKS");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/verify_jws.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(&jws_file)
+        .arg(&jwks_file)
+        .output()
+        .await
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "the independent verifier refused the JWS ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the verifier prints the payload as JSON")
+}
+
+/// Records `body` for `subject`; returns the whole 201 response.
+async fn record_full(s: &TestServer, subject: &str, body: &Value) -> Value {
+    s.post(&format!("/v1/subjects/{subject}/consents"), ADMIN_KEY, body, 201).await
+}
+
+fn notice_info<'a>(catalog: &'a Value, key: &str) -> &'a Value {
+    let notices = catalog["notices"].as_array().expect("notices");
+    notices.iter().find(|n| n["key"] == key).unwrap_or_else(|| panic!("notice {key}"))
+}
+
+/// What a receipt purpose must say about the event behind it.
+fn assert_event_ref(purpose: &Value, event: &Value) {
+    assert_eq!(
+        purpose["event"],
+        json!({"id": event["id"], "seq": event["seq"], "hash": event["hash"], "prev_hash": event["prev_hash"]}),
+        "the receipt names the event it records"
+    );
+    assert_eq!(purpose["recorded_at"], event["recorded_at"]);
+}
+
+async fn receipts_are_signed_and_verify_independently(backend: Backend) {
+    let s = TestServer::with_config_on(backend, |c| c.controller = controller()).await;
+    let python = python_available().await;
+    let catalog = s.get("/v1/catalog", ADMIN_KEY, 200).await;
+
+    let (jwks_json, jwks) = jwks(&s).await;
+    let keys = jwks_json["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 1, "one signing key on a fresh store: {jwks_json}");
+    let key = &keys[0];
+    assert_eq!((&key["kty"], &key["crv"]), (&json!("OKP"), &json!("Ed25519")), "{key}");
+    assert_eq!((&key["alg"], &key["use"]), (&json!("EdDSA"), &json!("sig")), "{key}");
+    assert_eq!(str_of(&key["x"]).len(), 43, "a base64url 32-byte public key: {key}");
+    let kid = str_of(&key["kid"]).to_owned();
+    assert_eq!(
+        jwks.keys[0].thumbprint().as_deref(),
+        Some(kid.as_str()),
+        "the kid is the RFC 7638 thumbprint"
+    );
+
+    // A grant: every field of the receipt.
+    let body = json!({
+        "notice": "marketing.direct",
+        "collection_point": "web-signup",
+        "changes": [{"purpose": "marketing.direct", "action": "grant", "channels": ["email"],
+                     "categories": ["user.contact.email"]}],
+    });
+    let out = record_full(&s, "alice", &body).await;
+    let event = &out["events"][0];
+    let receipt_id = str_of(&out["receipt"]["id"]).to_owned();
+    let jws = str_of(&out["receipt"]["jws"]).to_owned();
+    assert!(receipt_id.starts_with("rcpt_") && receipt_id.len() == 37, "{receipt_id}");
+    assert_eq!(out["receipt"].as_object().map(|o| o.len()), Some(2), "receipt is {{id, jws}}: {out}");
+
+    assert_eq!(jws_part(&jws, 0), json!({"alg": "EdDSA", "kid": kid, "typ": "JWT"}));
+    let payload = jws_part(&jws, 1);
+    let ours = verify_receipt(&jws, &jwks).expect("our verifier accepts the receipt");
+    assert_eq!(serde_json::to_value(&ours).expect("JSON"), payload, "our verifier reads the signed payload");
+    if python {
+        assert_eq!(python_verify(&jws, &jwks_json).await, payload, "the independent verifier agrees");
+    }
+
+    let c = controller();
+    assert_eq!(payload["schema_version"], RECEIPT_SCHEMA_VERSION);
+    assert_eq!(payload["receipt_id"], receipt_id.as_str());
+    assert_eq!(payload["pii_principal_id"], "alice");
+    assert_eq!(
+        payload["pii_controllers"],
+        json!([{"name": c.name, "contact": c.contact, "address": c.address, "email": c.email,
+                "phone": c.phone, "url": c.url}])
+    );
+    assert_eq!(payload["jurisdiction"], "DE");
+    assert_eq!(payload["collection_method"], "web_form");
+    assert_eq!(
+        payload["collection_point"],
+        json!({"key": "web-signup", "name": "Sign-up form on our website"})
+    );
+    let notice = &payload["notice"];
+    let shown = notice_info(&catalog, "marketing.direct");
+    assert_eq!(notice["key"], "marketing.direct");
+    assert_eq!(notice["version"], 1);
+    assert_eq!(notice["sha256"], event["notice_hash"], "the receipt names the exact notice text");
+    assert_eq!(notice["sha256"], shown["sha256"]);
+    assert_eq!(notice["language"], "en");
+    assert_eq!(notice["title"], "News and offers from Example Brand");
+    assert_eq!(notice["title"], shown["title"]);
+    assert_eq!(payload["consent_timestamp"], event["recorded_at"]);
+    let iat = payload["iat"].as_i64().expect("iat");
+    let now = consentry_core::Timestamp::now().micros() / 1_000_000;
+    assert!((now - 60..=now).contains(&iat), "iat {iat} is about now ({now})");
+    assert_eq!((&payload["sensitive"], &payload["spi_categories"]), (&json!(false), &json!([])));
+    assert_eq!(payload["ledger"], json!({"first_seq": 1, "last_seq": 1, "head": event["hash"]}));
+
+    let purposes = payload["purposes"].as_array().expect("purposes");
+    assert_eq!(purposes.len(), 1);
+    let p = &purposes[0];
+    assert_eq!(p["purpose"], "marketing.direct");
+    assert_eq!(p["name"], "News and offers");
+    assert_eq!(p["dpv"], "dpv:DirectMarketing");
+    assert_eq!(p["legal_basis"], "consent");
+    assert_eq!(p["consent_type"], "explicit");
+    assert_eq!(p["state"], "given");
+    assert_eq!(
+        p["categories"],
+        json!([{"key": "user.contact.email", "dpv": "pd:EmailAddress", "sensitive": false}])
+    );
+    assert_eq!(p["channels"], json!(["email"]));
+    assert_eq!(
+        p["recipients"],
+        json!([
+            {"key": "brand", "name": "Example Brand", "kind": "controller"},
+            {"key": "email_service", "name": "E-mail service provider", "kind": "processor"},
+            {"key": "crm", "name": "Customer relationship management (CRM) system", "kind": "processor"},
+        ]),
+        "no recipients named: those the purpose declares"
+    );
+    assert_eq!(p["third_party_disclosure"], false);
+    assert_event_ref(p, event);
+
+    // Sharing with third parties, collected in the app.
+    let body = json!({
+        "notice": "third_party.sharing",
+        "collection_point": "mobile-app",
+        "changes": [{"purpose": "third_party.sharing", "action": "grant", "categories": ["user.location.precise"]}],
+    });
+    let out = record_full(&s, "alice", &body).await;
+    let jws = str_of(&out["receipt"]["jws"]);
+    let payload = jws_part(jws, 1);
+    if python {
+        assert_eq!(python_verify(jws, &jwks_json).await, payload);
+    }
+    verify_receipt(jws, &jwks).expect("verifies");
+    assert_eq!(payload["collection_method"], "app_screen");
+    assert_eq!(payload["notice"]["key"], "third_party.sharing");
+    assert_eq!(payload["notice"]["sha256"], out["events"][0]["notice_hash"]);
+    let p = &payload["purposes"][0];
+    assert_eq!((&p["dpv"], &p["state"]), (&json!("dpv:SellDataToThirdParties"), &json!("given")));
+    assert_eq!(
+        p["categories"],
+        json!([{"key": "user.location.precise", "dpv": "pd:GPSCoordinate", "sensitive": false}])
+    );
+    assert_eq!(p["channels"], json!([]));
+    assert_eq!(
+        p["recipients"],
+        json!([{"key": "ad_partners", "name": "Advertising partners", "kind": "third_party"}])
+    );
+    assert_eq!(p["third_party_disclosure"], true);
+    assert_event_ref(p, &out["events"][0]);
+
+    // One receipt for every change of a request.
+    let body = json!({
+        "notice": "marketing.direct",
+        "collection_point": "preference-centre",
+        "changes": [{"purpose": "marketing.direct", "action": "grant", "channels": ["sms"]},
+                    {"purpose": "marketing.direct", "action": "grant", "channels": ["postal"]}],
+    });
+    let out = record_full(&s, "alice", &body).await;
+    let payload = verify_receipt(str_of(&out["receipt"]["jws"]), &jwks).expect("verifies");
+    let payload = serde_json::to_value(payload).expect("JSON");
+    assert_eq!(payload["collection_method"], "preference_centre");
+    assert_eq!(payload["purposes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(payload["ledger"], json!({"first_seq": 3, "last_seq": 4, "head": out["events"][1]["hash"]}));
+    for (i, channel) in ["sms", "postal"].into_iter().enumerate() {
+        assert_eq!(payload["purposes"][i]["channels"], json!([channel]));
+        assert_event_ref(&payload["purposes"][i], &out["events"][i]);
+    }
+
+    // A withdrawal: no notice, state withdrawn.
+    let out = record_full(&s, "alice", &withdraw("marketing.direct")).await;
+    let jws = str_of(&out["receipt"]["jws"]);
+    let payload = jws_part(jws, 1);
+    if python {
+        assert_eq!(python_verify(jws, &jwks_json).await, payload);
+    }
+    verify_receipt(jws, &jwks).expect("verifies");
+    assert_eq!(payload["pii_principal_id"], "alice");
+    assert!(payload.get("notice").is_none(), "a withdrawal names no notice: {payload}");
+    assert!(payload.get("collection_point").is_none(), "{payload}");
+    assert_eq!(payload["collection_method"], "api");
+    let p = &payload["purposes"][0];
+    assert_eq!(
+        (&p["purpose"], &p["state"], &p["legal_basis"]),
+        (&json!("marketing.direct"), &json!("withdrawn"), &json!("consent"))
+    );
+    assert_eq!(p["consent_type"], "explicit");
+    assert_event_ref(p, &out["events"][0]);
+    assert_eq!(out["events"][0]["seq"], 5);
+}
+
+async fn receipts_read_back_by_id(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let out = record_full(&s, "bea", &grant("marketing.direct", &["email"])).await;
+    let id = str_of(&out["receipt"]["id"]);
+    let (_, reader) = s.create_key("receipt-reader", &["consent:read"]).await;
+    let (_, checker) = s.create_key("checker", &["check"]).await;
+
+    // Refused reads first: were one logged, it would be written before the allowed read's entry.
+    let p = s.get("/v1/receipts/rcpt_00000000000000000000000000000000", &reader, 404).await;
+    assert_code(&p, "not_found");
+    let p = s.get(&format!("/v1/receipts/{id}"), &checker, 403).await;
+    assert_code(&p, "forbidden");
+    s.get(&format!("/v1/receipts/{id}"), NO_KEY, 401).await;
+
+    let got = s.get(&format!("/v1/receipts/{id}"), &reader, 200).await;
+    assert_eq!(got["id"], id);
+    assert_eq!(got["subject"], "bea");
+    assert_eq!(got["jws"], out["receipt"]["jws"], "the receipt as signed when the consent was recorded");
+    assert!(got["created_at"].is_string(), "{got}");
+
+    let entries = wait_for_entries(&s, "bea", 1).await;
+    assert_eq!(entries.len(), 1, "only the allowed read is logged: {entries:?}");
+    assert_eq!(entries[0]["caller"], "receipt-reader");
+    assert_eq!(entries[0]["route"], "GET /v1/receipts/{id}");
+    assert_eq!(entries[0]["purpose"], "unspecified");
+}
+
+/// A GET with an optional `X-Consentry-Purpose`, expecting 200.
+async fn read_as(s: &TestServer, path: &str, key: &str, purpose: Option<&str>) -> Value {
+    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let mut request = client.get(format!("{}{path}", s.base)).bearer_auth(key);
+    if let Some(purpose) = purpose {
+        request = request.header("X-Consentry-Purpose", purpose);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    assert_eq!(status, 200, "GET {path}: {text}");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// The subject's access-log entries other than reads of the access log itself (each poll is one),
+/// newest first, once there are at least `n` of them (polled for up to 5 s).
+async fn wait_for_entries(s: &TestServer, subject: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = s.get(&format!("/v1/subjects/{subject}/access-log?limit=1000"), ADMIN_KEY, 200).await;
+        let entries: Vec<Value> = log["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| e["route"] != ACCESS_LOG_ROUTE)
+            .cloned()
+            .collect();
+        if entries.len() >= n {
+            return entries;
+        }
+        assert!(Instant::now() < deadline, "{n} access-log entries did not appear within 5 s: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn the_access_log_shows_reads_and_counts_checks(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let subject = "subj-7f3a";
+    let out = record_full(&s, subject, &grant("marketing.direct", &["email"])).await;
+    let receipt = str_of(&out["receipt"]["id"]);
+    let (_, key) = s.create_key("support-desk", &["consent:read"]).await;
+
+    let ticket = Some("support-ticket-42");
+    let started = Instant::now();
+    read_as(&s, &format!("/v1/subjects/{subject}/consents"), &key, ticket).await;
+    read_as(&s, &format!("/v1/subjects/{subject}/consents/history"), &key, ticket).await;
+    read_as(&s, &format!("/v1/receipts/{receipt}"), &key, ticket).await;
+    read_as(&s, &format!("/v1/subjects/{subject}/consents"), &key, None).await;
+    for _ in 0..3 {
+        s.check(subject, "marketing.direct", Some("email")).await;
+    }
+    s.check(subject, "analytics", None).await;
+    // A check of someone Consentry does not know is not counted.
+    s.check("never-seen", "analytics", None).await;
+
+    let entries = wait_for_entries(&s, subject, 4).await;
+    assert!(started.elapsed() < Duration::from_secs(3), "entries took {:?} to appear", started.elapsed());
+    let seen: Vec<(&str, &str, &str)> =
+        entries.iter().map(|e| (str_of(&e["caller"]), str_of(&e["route"]), str_of(&e["purpose"]))).collect();
+    assert_eq!(
+        seen,
+        [
+            ("support-desk", "GET /v1/subjects/{subject}/consents", "unspecified"),
+            ("support-desk", "GET /v1/receipts/{id}", "support-ticket-42"),
+            ("support-desk", "GET /v1/subjects/{subject}/consents/history", "support-ticket-42"),
+            ("support-desk", "GET /v1/subjects/{subject}/consents", "support-ticket-42"),
+        ],
+        "newest first"
+    );
+    for e in &entries {
+        assert!(!str_of(&e["route"]).contains(subject), "the route is a template: {e}");
+        assert!(consentry_core::Timestamp::parse(str_of(&e["at"])).is_some(), "{e}");
+    }
+
+    // Checks, counted per purpose (flushed every 2 s); and reading the access log is itself an access.
+    let counts = |log: &Value| -> BTreeMap<String, u64> {
+        let checks = log["checks"].as_array().expect("checks");
+        checks
+            .iter()
+            .map(|c| (str_of(&c["purpose"]).to_owned(), c["count"].as_u64().expect("count")))
+            .collect()
+    };
+    let logged_itself = |log: &Value| {
+        let entries = log["entries"].as_array().expect("entries");
+        entries.iter().any(|e| e["route"] == ACCESS_LOG_ROUTE && e["caller"] == "admin")
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let log = s.get(&format!("/v1/subjects/{subject}/access-log"), ADMIN_KEY, 200).await;
+        let done = counts(&log).values().sum::<u64>() >= 4 && logged_itself(&log);
+        if done || Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let expected: BTreeMap<String, u64> =
+        [("analytics".to_owned(), 1), ("marketing.direct".to_owned(), 3)].into();
+    assert_eq!(counts(&log), expected, "{log}");
+    for c in log["checks"].as_array().expect("checks") {
+        assert!(consentry_core::Timestamp::parse(str_of(&c["last_at"])).is_some(), "{c}");
+    }
+    assert!(logged_itself(&log), "{log}");
+    let unknown = s.get("/v1/subjects/never-seen/access-log", ADMIN_KEY, 200).await;
+    assert_eq!(unknown["checks"], json!([]), "{unknown}");
+
+    // Pages of two, from a fixed point, give the whole log once, newest first.
+    let full = s.get(&format!("/v1/subjects/{subject}/access-log?limit=1000"), ADMIN_KEY, 200).await;
+    let full = full["entries"].as_array().expect("entries").clone();
+    assert!(full.len() >= 5, "{full:?}");
+    let ids: Vec<i64> = full.iter().map(|e| e["id"].as_i64().expect("id")).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    let mut before = ids[0] + 1;
+    let mut paged = Vec::new();
+    for _ in 0..100 {
+        let page = s
+            .get(&format!("/v1/subjects/{subject}/access-log?limit=2&before={before}"), ADMIN_KEY, 200)
+            .await;
+        let entries = page["entries"].as_array().expect("entries");
+        assert!(entries.len() <= 2);
+        paged.extend(entries.iter().cloned());
+        match page["next"].as_i64() {
+            Some(next) => {
+                assert_eq!(Some(next), entries.last().and_then(|e| e["id"].as_i64()), "next is the last id");
+                before = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(paged, full, "the pages hold every entry once, in order");
+    let p = s.get(&format!("/v1/subjects/{subject}/access-log?limit=0"), ADMIN_KEY, 400).await;
+    assert_code(&p, "invalid_query");
+}
+
+async fn the_audit_verifies_chain_and_checkpoints(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let (_, reader) = s.create_key("reader", &["consent:read", "consent:write", "check"]).await;
+    let p = s.get("/v1/audit/verify", &reader, 403).await;
+    assert_code(&p, "forbidden");
+    s.get("/v1/audit/verify", NO_KEY, 401).await;
+    assert_eq!(
+        s.get("/v1/audit/verify", ADMIN_KEY, 200).await,
+        json!({"ok": true, "events": 0, "head": "0".repeat(64), "checkpoints": 0, "first_bad": null}),
+        "an empty ledger is intact"
+    );
+
+    let mut last = Value::Null;
+    for (subject, purpose) in [("a1", "marketing.direct"), ("a2", "analytics"), ("a1", "analytics")] {
+        let body = if purpose == "analytics" { grant(purpose, &[]) } else { grant(purpose, &["email"]) };
+        last = s.record(subject, &body).await.remove(0);
+    }
+    assert_eq!(
+        s.get("/v1/audit/verify", ADMIN_KEY, 200).await,
+        json!({"ok": true, "events": 3, "head": last["hash"], "checkpoints": 0, "first_bad": null})
+    );
+
+    // A checkpoint is signed at shutdown.
+    let s = TestServer::start_in(s.stop().await, |c| c.checkpoint_interval_secs = 1).await;
+    assert_eq!(
+        s.get("/v1/audit/verify", ADMIN_KEY, 200).await,
+        json!({"ok": true, "events": 3, "head": last["hash"], "checkpoints": 1, "first_bad": null})
+    );
+    // And every interval while the ledger grows.
+    last = s.record("a3", &withdraw("analytics")).await.remove(0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+        assert_eq!((&v["ok"], &v["events"], &v["head"]), (&json!(true), &json!(4), &last["hash"]), "{v}");
+        if v["checkpoints"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint within 5 s at a 1 s interval: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    s.stop().await;
+}
+
+/// Runs `sql` directly on the stopped server's database, as an attacker with database access would: the
+/// ledger's append-only triggers are dropped (SQLite) or disabled (PostgreSQL) first.
+async fn tamper(storage: &Storage, sql: &str) {
+    let config = storage.store_config();
+    match &config.database_url {
+        None => {
+            let path = config.data_dir.join("consentry.db");
+            let sql = sql.to_owned();
+            tokio::task::spawn_blocking(move || {
+                let conn = rusqlite::Connection::open(&path).expect("open the data file");
+                // The ledger refuses changes as long as its triggers stand.
+                for refused in
+                    ["UPDATE events SET actor = actor WHERE seq = 1", "DELETE FROM events WHERE seq = 1"]
+                {
+                    let e = conn.execute(refused, []).expect_err("the ledger is append-only");
+                    assert!(e.to_string().contains("append-only"), "{refused}: {e}");
+                }
+                conn.execute_batch("DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete;")
+                    .expect("drop the triggers");
+                conn.execute_batch(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            })
+            .await
+            .expect("the tampering does not panic");
+        }
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect to the test database");
+            for refused in
+                ["UPDATE events SET actor = actor WHERE seq = 1", "DELETE FROM events WHERE seq = 1"]
+            {
+                let e =
+                    sqlx::raw_sql(refused).execute(&mut conn).await.expect_err("the ledger is append-only");
+                assert!(e.to_string().contains("append-only"), "{refused}: {e}");
+            }
+            sqlx::raw_sql("ALTER TABLE events DISABLE TRIGGER events_append_only")
+                .execute(&mut conn)
+                .await
+                .expect("disable the trigger");
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            conn.close().await.expect("close");
+        }
+    }
+}
+
+/// A stopped server's storage holding 4 events (returned) and checkpoints for 2 and for 4 events.
+async fn ledger_with_checkpoints(backend: Backend) -> (Storage, Vec<Value>) {
+    let s = TestServer::start_on(backend).await;
+    let mut events = s.record("t1", &grant("marketing.direct", &["email"])).await;
+    events.extend(s.record("t2", &grant("analytics", &[])).await);
+    let s = TestServer::start_in(s.stop().await, |_| {}).await;
+    events.extend(s.record("t3", &grant("marketing.direct", &["sms"])).await);
+    events.extend(s.record("t4", &grant("analytics", &[])).await);
+    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    assert_eq!(
+        v,
+        json!({"ok": true, "events": 4, "head": events[3]["hash"], "checkpoints": 1, "first_bad": null})
+    );
+    (s.stop().await, events)
+}
+
+/// Starts a server on tampered storage; returns its audit.
+async fn audit_after(storage: Storage) -> Value {
+    let s = TestServer::start_in(storage, |_| {}).await;
+    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    assert_eq!(v["ok"], false, "the tampering is found: {v}");
+    v
+}
+
+async fn a_changed_event_is_found(backend: Backend) {
+    let (storage, events) = ledger_with_checkpoints(backend).await;
+    assert_eq!(events[1]["purpose"], "analytics");
+    tamper(&storage, "UPDATE events SET purpose = 'X' || substr(purpose, 2) WHERE seq = 2").await;
+    let v = audit_after(storage).await;
+    let bad = &v["first_bad"];
+    assert_eq!((&bad["seq"], &bad["kind"]), (&json!(2), &json!("hash_mismatch")), "{v}");
+    assert_eq!(bad["event_index"], 1);
+    assert!(str_of(&bad["problem"]).contains("event 2"), "{v}");
+    assert_eq!((&v["events"], &v["head"]), (&json!(1), &events[0]["hash"]), "what verified before it: {v}");
+}
+
+async fn events_cut_off_the_end_are_found(backend: Backend) {
+    let (storage, events) = ledger_with_checkpoints(backend).await;
+    tamper(
+        &storage,
+        "DELETE FROM consent_state WHERE seq > 2; DELETE FROM receipts WHERE last_seq > 2; \
+         DELETE FROM events WHERE seq > 2;",
+    )
+    .await;
+    let v = audit_after(storage).await;
+    let bad = &v["first_bad"];
+    assert_eq!((&bad["seq"], &bad["kind"]), (&json!(3), &json!("truncated")), "{v}");
+    assert_eq!(bad["checkpoint_index"], 1, "the checkpoint for 4 events: {v}");
+    assert_eq!(
+        (&v["events"], &v["head"], &v["checkpoints"]),
+        (&json!(2), &events[1]["hash"], &json!(1)),
+        "{v}"
+    );
+}
+
+async fn swapped_events_are_found(backend: Backend) {
+    let (storage, events) = ledger_with_checkpoints(backend).await;
+    tamper(
+        &storage,
+        "CREATE TEMP TABLE swapped AS SELECT * FROM events WHERE seq IN (2, 3);
+         UPDATE events SET pseudonym = s.pseudonym, purpose = s.purpose, action = s.action,
+             categories = s.categories, channels = s.channels, recipients = s.recipients, notice = s.notice,
+             notice_version = s.notice_version, notice_hash = s.notice_hash,
+             collection_point = s.collection_point, actor = s.actor, recorded_at = s.recorded_at,
+             expires_at = s.expires_at, prev_hash = s.prev_hash, hash = s.hash
+         FROM swapped AS s WHERE events.seq IN (2, 3) AND s.seq = 5 - events.seq;",
+    )
+    .await;
+    let s = TestServer::start_in(storage, |_| {}).await;
+    // The swap happened: event 2 now holds what event 3 held.
+    let history = s.get("/v1/subjects/t3/consents/history", ADMIN_KEY, 200).await;
+    assert_eq!(history["events"][0]["seq"], 2, "{history}");
+    assert_eq!(history["events"][0]["hash"], events[2]["hash"], "{history}");
+    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    let bad = &v["first_bad"];
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!((&bad["seq"], &bad["kind"]), (&json!(2), &json!("prev_hash_mismatch")), "{v}");
+    assert_eq!((&v["events"], &v["head"]), (&json!(1), &events[0]["hash"]), "{v}");
+}
+
+async fn an_altered_checkpoint_is_found(backend: Backend) {
+    let (storage, _) = ledger_with_checkpoints(backend).await;
+    tamper(
+        &storage,
+        "UPDATE checkpoints SET jws = substr(jws, 1, length(jws) - 8) || 'AAAAAAAA' WHERE events = 4",
+    )
+    .await;
+    let v = audit_after(storage).await;
+    let bad = &v["first_bad"];
+    assert_eq!(bad["kind"], "bad_checkpoint", "{v}");
+    assert_eq!((&bad["checkpoint_index"], &bad["seq"]), (&json!(1), &Value::Null), "{v}");
+    assert!(str_of(&bad["problem"]).contains("signature"), "{v}");
+    // Checkpoints are checked before the events, and the first problem ends the audit.
+    assert_eq!((&v["events"], &v["checkpoints"]), (&json!(0), &json!(0)), "{v}");
+}
+
+async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) {
+    let python = python_available().await;
+    let s = TestServer::start_on(backend).await;
+    let r1 = record_full(&s, "rot", &grant("marketing.direct", &["email"])).await;
+    let r1_jws = str_of(&r1["receipt"]["jws"]).to_owned();
+    let (_, old_jwks) = jwks(&s).await;
+    let k1 = kid_of(&r1_jws);
+    assert_eq!(old_jwks.keys.len(), 1);
+    assert_eq!(old_jwks.keys[0].kid, k1);
+
+    // Offline rotation, as `consentry keys rotate-signing` does it.
+    let storage = s.stop().await;
+    let store = consentry_store::open(storage.store_config()).await.expect("open the store");
+    let k2 = consentry_server::signing::rotate(store.as_ref()).await.expect("rotate");
+    store.close().await;
+    assert_ne!(k2, k1);
+
+    let s = TestServer::start_in(storage, |_| {}).await;
+    let (jwks_json, jwks) = jwks(&s).await;
+    let mut kids: Vec<&str> = jwks.keys.iter().map(|k| k.kid.as_str()).collect();
+    kids.sort_unstable();
+    let mut expected = vec![k1.as_str(), k2.as_str()];
+    expected.sort_unstable();
+    assert_eq!(kids, expected, "both keys are published");
+
+    let r2 = record_full(&s, "rot", &withdraw("marketing.direct")).await;
+    let r2_jws = str_of(&r2["receipt"]["jws"]).to_owned();
+    assert_eq!(kid_of(&r2_jws), k2, "new receipts are signed with the new key");
+    verify_receipt(&r2_jws, &jwks).expect("the new receipt verifies");
+    assert!(verify_receipt(&r2_jws, &old_jwks).is_err(), "the old key set does not know the new key");
+    let old = verify_receipt(&r1_jws, &jwks).expect("the old receipt still verifies");
+    assert_eq!(serde_json::to_value(old).expect("JSON"), jws_part(&r1_jws, 1));
+    if python {
+        assert_eq!(python_verify(&r1_jws, &jwks_json).await, jws_part(&r1_jws, 1));
+        assert_eq!(python_verify(&r2_jws, &jwks_json).await, jws_part(&r2_jws, 1));
+    }
+    let again = s.get(&format!("/v1/receipts/{}", str_of(&r1["receipt"]["id"])), ADMIN_KEY, 200).await;
+    assert_eq!(again["jws"], r1_jws.as_str());
+    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    assert_eq!(
+        v,
+        json!({"ok": true, "events": 2, "head": r2["events"][0]["hash"], "checkpoints": 1, "first_bad": null})
+    );
+
+    // The next checkpoint is signed with the new key; both verify.
+    let storage = s.stop().await;
+    let store = consentry_store::open(storage.store_config()).await.expect("open the store");
+    let checkpoints = store.checkpoints().await.expect("checkpoints");
+    store.close().await;
+    let signers: Vec<String> = checkpoints.iter().map(|c| kid_of(&c.jws)).collect();
+    assert_eq!(signers, [k1.clone(), k2.clone()]);
+    let s = TestServer::start_in(storage, |_| {}).await;
+    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    assert_eq!(
+        v,
+        json!({"ok": true, "events": 2, "head": r2["events"][0]["hash"], "checkpoints": 2, "first_bad": null})
+    );
+    s.stop().await;
+}
