@@ -43,6 +43,10 @@ impl Timestamp {
             .map(Self::from_offset)
     }
 
+    pub fn plus_micros(self, micros: i64) -> Self {
+        Self(self.0.saturating_add(micros))
+    }
+
     pub fn plus_seconds(self, secs: i64) -> Self {
         Self(self.0.saturating_add(secs.saturating_mul(1_000_000)))
     }

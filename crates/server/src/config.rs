@@ -69,6 +69,13 @@ pub struct Config {
     pub checkpoint_interval_secs: u64,
     /// The controller named on receipts.
     pub controller: Controller,
+    /// The CloudEvents `source` of every event Consentry sends.
+    pub event_source: String,
+    /// Seconds a webhook has to answer before the attempt counts as failed.
+    pub webhook_timeout_secs: u64,
+    /// Waits before each retry of a failed delivery (milliseconds); after the last, the event is
+    /// dead-lettered for that destination. Each wait gets up to 20 % random jitter.
+    pub delivery_backoff_ms: Vec<u64>,
     /// Admin key to create on first start instead of a random one. Only from the environment
     /// (`CONSENTRY_BOOTSTRAP_ADMIN_KEY`), never from a file, never printed.
     #[serde(skip)]
@@ -88,6 +95,9 @@ impl std::fmt::Debug for Config {
             .field("check_batch_max", &self.check_batch_max)
             .field("checkpoint_interval_secs", &self.checkpoint_interval_secs)
             .field("controller", &self.controller)
+            .field("event_source", &self.event_source)
+            .field("webhook_timeout_secs", &self.webhook_timeout_secs)
+            .field("delivery_backoff_ms", &self.delivery_backoff_ms)
             .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<set>"))
             .finish()
     }
@@ -107,6 +117,9 @@ impl Default for Config {
             check_batch_max: 10_000,
             checkpoint_interval_secs: 60,
             controller: Controller::default(),
+            event_source: "urn:consentry".into(),
+            webhook_timeout_secs: 10,
+            delivery_backoff_ms: vec![5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
             bootstrap_admin_key: None,
         }
     }
@@ -173,6 +186,15 @@ impl Config {
             "MAX_BODY_BYTES" => self.max_body_bytes = number(value)? as usize,
             "CHECK_BATCH_MAX" => self.check_batch_max = number(value)? as usize,
             "CHECKPOINT_INTERVAL_SECS" => self.checkpoint_interval_secs = number(value)?,
+            "EVENT_SOURCE" => self.event_source = value.to_owned(),
+            "WEBHOOK_TIMEOUT_SECS" => self.webhook_timeout_secs = number(value)?,
+            "DELIVERY_BACKOFF_MS" => {
+                self.delivery_backoff_ms = value
+                    .split(',')
+                    .map(|v| v.trim().parse::<u64>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| invalid(&var, "must be a comma-separated list of milliseconds"))?;
+            }
             "CONTROLLER_NAME" => self.controller.name = value.to_owned(),
             "CONTROLLER_CONTACT" => self.controller.contact = value.to_owned(),
             "CONTROLLER_ADDRESS" => self.controller.address = value.to_owned(),
@@ -209,6 +231,15 @@ impl Config {
         }
         if !(50..=60_000).contains(&self.catch_up_interval_ms) {
             return Err(invalid("catch_up_interval_ms", "must be between 50 and 60000"));
+        }
+        if self.event_source.trim().is_empty() {
+            return Err(invalid("event_source", "must not be empty"));
+        }
+        if !(1..=300).contains(&self.webhook_timeout_secs) {
+            return Err(invalid("webhook_timeout_secs", "must be between 1 and 300"));
+        }
+        if self.delivery_backoff_ms.is_empty() || self.delivery_backoff_ms.len() > 50 {
+            return Err(invalid("delivery_backoff_ms", "must list 1 to 50 waits"));
         }
         if !(1..=3600).contains(&self.checkpoint_interval_secs) {
             return Err(invalid("checkpoint_interval_secs", "must be between 1 and 3600"));

@@ -12,11 +12,13 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod receipts;
 pub mod signing;
+pub mod sinks;
 pub mod state;
 pub mod workers;
 
@@ -128,6 +130,11 @@ pub async fn serve(
     let from = state.followed.load(std::sync::atomic::Ordering::Relaxed);
     let follower = tokio::spawn(workers::follower::run(state.clone(), from, stop_workers.clone()));
     let checkpoints = tokio::spawn(workers::checkpoints::run(state.clone(), stop_workers.clone()));
+    let dispatcher = tokio::spawn(workers::dispatcher::run(
+        state.clone(),
+        Arc::clone(&state.dispatch_wake),
+        stop_workers.clone(),
+    ));
     let access = {
         let (state, stop) = (state.clone(), stop_workers.clone());
         tokio::spawn(async move { state.access.run(state.store.as_ref(), stop).await })
@@ -149,6 +156,7 @@ pub async fn serve(
     stop_workers.cancel();
     let _ = follower.await;
     let _ = checkpoints.await;
+    let _ = dispatcher.await;
     let _ = access.await;
     // A last checkpoint, so the final head is signed.
     let last = last_state.store.checkpoints().await.ok().and_then(|c| c.last().map(|c| c.events));

@@ -29,6 +29,12 @@ struct RouteLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DeliveryLabels {
+    destination: String,
+    result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CheckLabels {
     allowed: String,
     reason: String,
@@ -43,6 +49,9 @@ pub struct Metrics {
     pub ledger_appends: Counter,
     pub commit_batch: Histogram,
     pub subjects: Gauge,
+    deliveries: Family<DeliveryLabels, Counter>,
+    pub outbox_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub dead_letters: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -94,13 +103,40 @@ impl Metrics {
         );
         let subjects = Gauge::default();
         registry.register("engine_subjects", "Subjects held by the decision engine", subjects.clone());
-        Self { registry, http_requests, http_latency, checks, ledger_appends, commit_batch, subjects }
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register("deliveries", "Delivery attempts by destination id and result", deliveries.clone());
+        let outbox_lag = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "outbox_lag_seconds",
+            "Age of the oldest outbox event not yet delivered to some destination",
+            outbox_lag.clone(),
+        );
+        let dead_letters = Gauge::default();
+        registry.register("dead_letters", "Deliveries given up after the last retry", dead_letters.clone());
+        Self {
+            registry,
+            http_requests,
+            http_latency,
+            checks,
+            ledger_appends,
+            commit_batch,
+            subjects,
+            deliveries,
+            outbox_lag,
+            dead_letters,
+        }
     }
 
     pub fn record_check(&self, allowed: bool, reason: Reason) {
         if let Some(pos) = Reason::ALL.iter().position(|r| *r == reason) {
             self.checks[pos][usize::from(allowed)].inc();
         }
+    }
+
+    pub fn record_delivery(&self, destination: &str, result: &str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels { destination: destination.into(), result: result.into() })
+            .inc();
     }
 
     pub fn encode(&self) -> String {

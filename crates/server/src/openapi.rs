@@ -28,6 +28,8 @@ impl Modify for Security {
         v1::consents::record, v1::consents::current, v1::consents::history,
         v1::check::one, v1::check::batch,
         v1::receipts::get, v1::audit::verify, v1::access::list,
+        v1::destinations::create, v1::destinations::list, v1::destinations::get, v1::destinations::update,
+        v1::destinations::delete, v1::destinations::deliveries, v1::destinations::replay,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&Security),
@@ -38,6 +40,7 @@ impl Modify for Security {
         (name = "check", description = "Decisions"),
         (name = "receipts", description = "Signed consent receipts"),
         (name = "audit", description = "Tamper evidence"),
+        (name = "destinations", description = "Downstream systems and their deliveries"),
     )
 )]
 struct ApiDoc;

@@ -31,6 +31,10 @@ pub struct Inner {
     pub config: Config,
     pub signing: Signing,
     pub access: AccessLog,
+    /// A random id of this process, for names that must differ between nodes (e.g. MQTT client ids).
+    pub node_id: String,
+    /// Wakes the delivery dispatcher after a write, so events leave without waiting for its timer.
+    pub dispatch_wake: Arc<tokio::sync::Notify>,
     catalog: RwLock<Arc<CatalogView>>,
     /// The ledger position the engine was loaded at; the follower continues from there.
     pub followed: std::sync::atomic::AtomicU64,
@@ -63,6 +67,9 @@ impl AppState {
             config,
             signing,
             access: AccessLog::default(),
+            dispatch_wake: Arc::new(tokio::sync::Notify::new()),
+            node_id: consentry_store::random_bytes::<4>()
+                .map_or_else(|_| "node".to_owned(), |b| b.iter().map(|x| format!("{x:02x}")).collect()),
             catalog: RwLock::new(Arc::new(catalog)),
             followed: std::sync::atomic::AtomicU64::new(0),
             catalog_apply: tokio::sync::Mutex::new(()),

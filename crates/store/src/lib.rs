@@ -86,12 +86,30 @@ pub struct LedgerHead {
 /// Called after every commit of ledger events with the number of events it held (for metrics).
 pub type CommitObserver = Arc<dyn Fn(usize) + Send + Sync>;
 
-/// Seals one request's events into a receipt. [`Store::append_sealed`] calls it inside the commit, with the
-/// events as placed (sequence numbers and hashes final), and stores the receipt in the same transaction. An
-/// `Err` fails only that request. It runs on the store's writer, so it must be quick (a signature, not I/O).
-pub type Sealer = Box<dyn FnOnce(&[Event]) -> Result<SealedReceipt, String> + Send>;
+/// Seals one request's events into a receipt and the outbox messages they cause. [`Store::append_sealed`]
+/// calls it inside the commit, with the events as placed (sequence numbers and hashes final), and stores
+/// the receipt and the messages in the same transaction. An `Err` fails only that request. It runs on the
+/// store's writer, so it must be quick (a signature, not I/O).
+pub type Sealer = Box<dyn FnOnce(&[Event]) -> Result<Sealed, String> + Send>;
 
-/// What a [`Sealer`] produces: the receipt's id (unique, e.g. random) and its signed form.
+/// What a [`Sealer`] produces: a receipt (or none) and the messages to put in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sealed {
+    pub receipt: Option<SealedReceipt>,
+    pub outbox: Vec<OutboxMessage>,
+}
+
+/// A message for the destinations, stored in the outbox under the subject's pseudonym. The payload must not
+/// contain the subject id: the dispatcher adds it (from the key store) when sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// E.g. `consent.granted`; destinations select messages by patterns on it.
+    pub event_type: String,
+    /// JSON.
+    pub payload: String,
+}
+
+/// A sealed receipt: its id (unique, e.g. random) and its signed form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedReceipt {
     pub id: String,
@@ -160,6 +178,116 @@ pub struct AccessRecord {
     pub purpose: String,
 }
 
+/// A destination that outbox messages propagate to. Its signing secret lives in the key store, apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DestinationRecord {
+    pub id: String,
+    pub name: String,
+    /// `webhook`, `nats` or `mqtt`.
+    pub kind: String,
+    pub url: String,
+    /// The NATS subject or MQTT topic.
+    pub target: Option<String>,
+    /// Patterns on event types, like `consent.*`.
+    pub event_types: Vec<String>,
+    pub paused: bool,
+    /// Set when a delivery to it went dead (a dead letter).
+    pub flagged: bool,
+    pub created_at: Timestamp,
+}
+
+/// A destination to create, with its webhook signing secret (kept in the key store). `Debug` hides the
+/// secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewDestination {
+    pub record: DestinationRecord,
+    pub secret: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for NewDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDestination")
+            .field("record", &self.record)
+            .field("secret", &self.secret.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
+/// Changes to a destination; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DestinationPatch {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub paused: Option<bool>,
+}
+
+/// A delivery taken by [`Store::claim_deliveries`], leased to the caller. `subject` comes from the key
+/// store (`None` once the subject was erased); never log it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    pub destination_id: String,
+    pub outbox_id: i64,
+    pub subject: Option<SubjectId>,
+    pub event_type: String,
+    pub payload: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// When the outbox message was created.
+    pub created_at: Timestamp,
+}
+
+/// How an attempt to deliver ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered {
+        at: Timestamp,
+    },
+    /// Try again at `next_attempt_at`; until then the subject's later messages to this destination wait.
+    Retry {
+        error: String,
+        next_attempt_at: Timestamp,
+    },
+    /// Give up: a dead letter. Flags the destination; the subject's later messages go on.
+    Dead {
+        error: String,
+    },
+}
+
+/// A delivery as listed: its message, state and history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRecord {
+    pub outbox_id: i64,
+    pub event_type: String,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// When it is next due; only while pending.
+    pub next_attempt_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    /// When the outbox message was created.
+    pub created_at: Timestamp,
+}
+
+/// Selects outbox messages by event type, for [`Store::fan_out`] and [`Store::replay`]; it runs in the
+/// caller's process, never in SQL. (An alias, so that `async_trait` keeps its argument higher-ranked.)
+pub type EventMatcher = dyn Fn(&str) -> bool + Sync;
+
+/// Where a [`Store::replay`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayFrom {
+    /// Outbox messages with `id >=` this.
+    OutboxId(i64),
+    /// Outbox messages created at or after this.
+    Time(Timestamp),
+}
+
+/// Delivery states as stored.
+pub const DELIVERY_PENDING: &str = "pending";
+pub const DELIVERY_DELIVERED: &str = "delivered";
+pub const DELIVERY_DEAD: &str = "dead";
+
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -187,9 +315,9 @@ pub trait Store: Send + Sync + 'static {
     async fn append(&self, subject: &SubjectId, events: Vec<NewEvent>) -> Result<Vec<Event>> {
         Ok(self.append_sealed(subject, events, None).await?.0)
     }
-    /// [`append`](Store::append), and with `seal` a receipt: the backend calls `seal` inside the commit with
-    /// the placed events and stores its receipt in the same transaction, so the receipt exists if and only
-    /// if the events do. A sealer error (or panic) fails this request alone with [`StoreError::Backend`]
+    /// [`append`](Store::append), and with `seal` a receipt and outbox messages: the backend calls `seal`
+    /// inside the commit with the placed events and stores its receipt and messages (under the subject's
+    /// pseudonym) in the same transaction, so they exist if and only if the events do. A sealer error (or panic) fails this request alone with [`StoreError::Backend`]
     /// (a receipt id already stored: [`StoreError::Conflict`] on SQLite; on PostgreSQL the whole group
     /// fails then), and the requests committed with it keep a gapless chain. No events, no sealer call,
     /// no receipt.
@@ -239,6 +367,65 @@ pub trait Store: Send + Sync + 'static {
     async fn add_check_counts(&self, counts: Vec<(SubjectId, String, u64, Timestamp)>) -> Result<()>;
     /// The subject's check counts as `(purpose, count, last)`, ordered by purpose.
     async fn check_counts(&self, subject: &SubjectId) -> Result<Vec<(String, u64, Timestamp)>>;
+
+    /// Puts messages that no ledger event carries in the outbox, durably, under the subject's pseudonym
+    /// (creating one for a subject without). Ordered after every message already committed.
+    async fn enqueue(&self, subject: &SubjectId, messages: Vec<OutboxMessage>) -> Result<()>;
+
+    /// Creates a destination (an `id` already used is a [`StoreError::Conflict`]) and stores its secret in
+    /// the key store. It receives the outbox messages committed from now on, not older ones.
+    async fn create_destination(&self, destination: NewDestination) -> Result<()>;
+    /// Every destination, oldest first.
+    async fn destinations(&self) -> Result<Vec<DestinationRecord>>;
+    async fn destination(&self, id: &str) -> Result<Option<DestinationRecord>>;
+    /// The destination's signing secret, from the key store.
+    async fn destination_secret(&self, id: &str) -> Result<Option<Vec<u8>>>;
+    /// Applies `patch`; returns false when no destination has that id.
+    async fn update_destination(&self, id: &str, patch: DestinationPatch) -> Result<bool>;
+    /// Deletes the destination with its deliveries and secret; returns false when none has that id.
+    async fn delete_destination(&self, id: &str) -> Result<bool>;
+
+    /// Reads up to `limit` outbox messages after the destination's cursor, adds a pending delivery (due
+    /// now) for each whose event type `matches`, and moves the cursor past all it read, atomically (never
+    /// twice for one range, whichever node runs it). Returns the messages read (0: caught up, no such
+    /// destination, or a concurrent fan-out of it took the range first).
+    async fn fan_out(&self, destination_id: &str, matches: &EventMatcher, limit: u32) -> Result<u64>;
+    /// Leases up to `limit` due deliveries (pending, `next_attempt_at <= now`, not leased, destination not
+    /// paused) until `now + lease`, oldest first. A delivery waits while the same destination has an
+    /// earlier pending delivery for the same subject, so each subject's messages go out in order. No other
+    /// caller (task or node) gets a delivery while its lease lasts.
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>>;
+    /// Records an attempt: counts it, keeps its error, ends the lease. `Dead` flags the destination. A
+    /// delivery no longer pending (e.g. completed by another worker after a lease ran out) is left alone.
+    async fn complete_delivery(
+        &self,
+        destination_id: &str,
+        outbox_id: i64,
+        outcome: DeliveryOutcome,
+    ) -> Result<()>;
+    /// The destination's deliveries with `outbox_id > after` (and the given status), by outbox id, at most
+    /// `limit`.
+    async fn deliveries(
+        &self,
+        destination_id: &str,
+        status: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>>;
+    /// Makes every outbox message from `from` that `matches` pending again for the destination (attempts
+    /// 0, due now), adding deliveries where none were. Covers the messages fanned out to it so far (later
+    /// ones reach it by fan-out). Returns how many.
+    async fn replay(&self, destination_id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64>;
+    /// Seconds since the oldest outbox message still pending for a destination that is not paused was
+    /// created; `None` when nothing is pending.
+    async fn outbox_lag(&self, now: Timestamp) -> Result<Option<f64>>;
+    /// The number of dead deliveries.
+    async fn dead_letters(&self) -> Result<u64>;
 
     /// Signals (the newest ledger sequence number) when another node may have appended; `None` for a
     /// backend with a single writer, whose appends all pass through this process.
@@ -324,12 +511,22 @@ pub(crate) fn merge_counts(
 }
 
 /// Runs a sealer, turning a panic into an error so the writer survives it.
-pub(crate) fn run_sealer(seal: Sealer, events: &[Event]) -> Result<SealedReceipt> {
+pub(crate) fn run_sealer(seal: Sealer, events: &[Event]) -> Result<Sealed> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| seal(events))) {
-        Ok(Ok(receipt)) => Ok(receipt),
+        Ok(Ok(sealed)) => Ok(sealed),
         Ok(Err(why)) => Err(StoreError::Backend(format!("sealing the receipt failed: {why}"))),
         Err(_) => Err(StoreError::Backend("sealing the receipt panicked".into())),
     }
+}
+
+/// `now + lease` in microseconds, saturating.
+pub(crate) fn lease_end(now: Timestamp, lease: std::time::Duration) -> i64 {
+    now.micros().saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Seconds from `at` (microseconds) to `now`, never negative.
+pub(crate) fn lag_seconds(now: Timestamp, at: i64) -> f64 {
+    (now.micros().saturating_sub(at).max(0)) as f64 / 1e6
 }
 
 /// Fresh random bytes from the operating system.

@@ -23,6 +23,13 @@ pub fn router(state: AppState) -> Router {
         .route("/subjects/{subject}/access-log", get(v1::access::list))
         .route("/receipts/{id}", get(v1::receipts::get))
         .route("/audit/verify", get(v1::audit::verify))
+        .route("/destinations", get(v1::destinations::list).post(v1::destinations::create))
+        .route(
+            "/destinations/{id}",
+            get(v1::destinations::get).patch(v1::destinations::update).delete(v1::destinations::delete),
+        )
+        .route("/destinations/{id}/deliveries", get(v1::destinations::deliveries))
+        .route("/destinations/{id}/replay", post(v1::destinations::replay))
         .route("/check", post(v1::check::one))
         .route("/check/batch", post(v1::check::batch));
     Router::new()

@@ -56,6 +56,7 @@ async fn catch_up(state: &AppState, mut applied: u64) -> Result<u64, consentry_s
             }
         }
         applied = last_seq;
+        state.dispatch_wake.notify_one();
         if page.len() < PAGE as usize {
             return Ok(applied);
         }

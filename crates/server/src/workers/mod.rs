@@ -1,4 +1,5 @@
 //! Background workers, each in its own module. Every worker stops when the shutdown token fires.
 
 pub mod checkpoints;
+pub mod dispatcher;
 pub mod follower;

@@ -10,6 +10,7 @@ use crate::{Result, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_proof.sql"),
+    include_str!("../../migrations/postgres/0003_outbox.sql"),
 ];
 const MIGRATION_LOCK: i64 = 0x636f_6e73_6d69_6772;
 

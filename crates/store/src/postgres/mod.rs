@@ -10,9 +10,11 @@
 //! - **Key store.** Pseudonym and signing keys live in the schema `consentry_keystore`, apart from the
 //!   data. Pseudonym keys are created with `ON CONFLICT DO NOTHING` and read back, so appends (under the
 //!   ledger lock) and access logging (outside it) on any node agree on one key per subject.
-//! - **Receipts** are inserted in the append transaction, after their events.
+//! - **Receipts** and **outbox messages** are inserted in the append transaction, after their events; see
+//!   `outbox.rs` for how outbox ids keep commit order and how nodes share fan-out and deliveries.
 
 mod migrate;
+mod outbox;
 mod rows;
 
 use std::collections::{HashMap, HashSet};
@@ -29,9 +31,10 @@ use tokio::task::JoinHandle;
 
 use self::rows::{API_KEY_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS};
 use crate::{
-    AccessEntry, AccessRecord, ApiKey, CommitObserver, LedgerHead, NoticeVersion, Result, SealedReceipt,
-    Sealer, SigningKeyRecord, Store, StoreError, StoredCatalog, StoredCheckpoint, StoredReceipt,
-    random_bytes, run_sealer, scope_key,
+    AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
+    DestinationPatch, DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion,
+    OutboxMessage, ReplayFrom, Result, SealedReceipt, Sealer, SigningKeyRecord, Store, StoreError,
+    StoredCatalog, StoredCheckpoint, StoredReceipt, random_bytes, run_sealer, scope_key,
 };
 
 /// The advisory lock that serialises ledger appends across nodes ("consentry" in ASCII, truncated).
@@ -46,13 +49,13 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-type Sealed = (Vec<Event>, Option<SealedReceipt>);
+type Appended = (Vec<Event>, Option<SealedReceipt>);
 
 struct AppendJob {
     subject: SubjectId,
     events: Vec<NewEvent>,
     seal: Option<Sealer>,
-    reply: oneshot::Sender<Result<Sealed>>,
+    reply: oneshot::Sender<Result<Appended>>,
 }
 
 /// The PostgreSQL store.
@@ -159,7 +162,7 @@ async fn commit_group(
     subjects: Vec<SubjectId>,
     batches: Vec<Vec<NewEvent>>,
     seals: Vec<Option<Sealer>>,
-) -> Result<Vec<Result<Sealed>>> {
+) -> Result<Vec<Result<Appended>>> {
     let mut tx = pool.begin().await.map_err(db)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LEDGER_LOCK).execute(&mut *tx).await.map_err(db)?;
     let head: Option<(i64, String)> =
@@ -175,6 +178,7 @@ async fn commit_group(
     let now = Timestamp::now();
     let mut cols = rows::EventColumns::default();
     let mut receipts = rows::ReceiptColumns::default();
+    let mut messages = outbox::OutboxColumns::default();
     let mut receipt_ids: HashSet<String> = HashSet::new();
     let mut state: HashMap<(String, String, String), i64> = HashMap::new();
     let mut outcomes = Vec::with_capacity(subjects.len());
@@ -190,7 +194,7 @@ async fn commit_group(
         }
         let sealed = match seal.map(|seal| run_sealer(seal, &placed)) {
             None => None,
-            Some(Ok(r)) if receipt_ids.insert(r.id.clone()) => Some(r),
+            Some(Ok(s)) if s.receipt.as_ref().is_none_or(|r| receipt_ids.insert(r.id.clone())) => Some(s),
             Some(result) => {
                 // Give this request's positions to the next one: the chain stays gapless.
                 (seq, prev) = (start_seq, start_prev);
@@ -204,14 +208,20 @@ async fn commit_group(
             let key = (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope));
             state.insert(key, e.seq as i64);
         }
-        if let (Some(r), Some(first), Some(last)) = (&sealed, placed.first(), placed.last()) {
+        let (receipt, outbox) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
+        if let (Some(r), Some(first), Some(last)) = (&receipt, placed.first(), placed.last()) {
             receipts.push(r, p, first.seq, last.seq, now);
         }
-        outcomes.push(Ok((placed, sealed)));
+        for m in outbox {
+            messages.push(p, m, now);
+        }
+        outcomes.push(Ok((placed, receipt)));
     }
     if seq > head_seq {
         cols.insert(&mut tx).await?;
         receipts.insert(&mut tx).await?;
+        // Under the ledger lock (and the outbox lock), so outbox ids follow the ledger and commit order.
+        messages.insert(&mut tx).await?;
 
         let (mut sp, mut spu, mut ssc, mut sseq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for ((p, purpose, scope), s) in state {
@@ -807,6 +817,81 @@ impl Store for PostgresStore {
             || LedgerHead { events: 0, head: GENESIS_HASH.to_owned() },
             |(s, h)| LedgerHead { events: s as u64, head: h },
         ))
+    }
+
+    async fn enqueue(&self, subject: &SubjectId, messages: Vec<OutboxMessage>) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        outbox::enqueue(&self.pool, subject, messages).await
+    }
+
+    async fn create_destination(&self, destination: NewDestination) -> Result<()> {
+        outbox::create_destination(&self.pool, destination).await
+    }
+
+    async fn destinations(&self) -> Result<Vec<DestinationRecord>> {
+        outbox::destinations(&self.pool).await
+    }
+
+    async fn destination(&self, id: &str) -> Result<Option<DestinationRecord>> {
+        outbox::destination_by_id(&self.pool, id).await
+    }
+
+    async fn destination_secret(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        outbox::destination_secret(&self.pool, id).await
+    }
+
+    async fn update_destination(&self, id: &str, patch: DestinationPatch) -> Result<bool> {
+        outbox::update_destination(&self.pool, id, patch).await
+    }
+
+    async fn delete_destination(&self, id: &str) -> Result<bool> {
+        outbox::delete_destination(&self.pool, id).await
+    }
+
+    async fn fan_out(&self, destination_id: &str, matches: &EventMatcher, limit: u32) -> Result<u64> {
+        outbox::fan_out(&self.pool, destination_id, matches, limit).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        outbox::claim(&self.pool, now, crate::lease_end(now, lease), limit).await
+    }
+
+    async fn complete_delivery(
+        &self,
+        destination_id: &str,
+        outbox_id: i64,
+        outcome: DeliveryOutcome,
+    ) -> Result<()> {
+        outbox::complete(&self.pool, destination_id, outbox_id, outcome).await
+    }
+
+    async fn deliveries(
+        &self,
+        destination_id: &str,
+        status: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>> {
+        outbox::deliveries(&self.pool, destination_id, status, after, limit).await
+    }
+
+    async fn replay(&self, destination_id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64> {
+        outbox::replay(&self.pool, destination_id, from, matches).await
+    }
+
+    async fn outbox_lag(&self, now: Timestamp) -> Result<Option<f64>> {
+        outbox::outbox_lag(&self.pool, now).await
+    }
+
+    async fn dead_letters(&self) -> Result<u64> {
+        outbox::dead_letters(&self.pool).await
     }
 
     fn change_signals(&self) -> Option<watch::Receiver<u64>> {

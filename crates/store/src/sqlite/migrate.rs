@@ -8,11 +8,13 @@ use crate::{Result, StoreError};
 const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_proof.sql"),
+    include_str!("../../migrations/sqlite/0003_outbox.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[
     include_str!("../../migrations/sqlite/keystore_0001_init.sql"),
     include_str!("../../migrations/sqlite/keystore_0002_signing.sql"),
+    include_str!("../../migrations/sqlite/keystore_0003_destinations.sql"),
 ];
 
 pub(super) fn data(conn: &mut Connection) -> Result<()> {

@@ -1,14 +1,16 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, in a data folder.
 //!
 //! Files: `consentry.db` (catalogue, API keys, ledger, current state, receipts, checkpoints, access log,
-//! check counts; pseudonyms only) and `keys.db`, the key store (pseudonym keys, signing keys), kept apart
+//! check counts, outbox, destinations, deliveries; pseudonyms only) and `keys.db`, the key store (pseudonym
+//! keys, signing keys, destination secrets), kept apart
 //! so that a copy of the data alone cannot link the ledger's pseudonyms to people. One writer thread owns
-//! the only writing connection and group-commits ledger appends with their receipts, access-log entries
-//! and check counts (many requests, one transaction, one fsync); reads run on a small pool of read-only connections in the blocking thread pool. A lock file
+//! the only writing connection and group-commits ledger appends with their receipts and outbox messages,
+//! access-log entries and check counts (many requests, one transaction, one fsync); reads run on a small pool of read-only connections in the blocking thread pool. A lock file
 //! keeps a second process from writing the same folder.
 
 mod backup;
 mod migrate;
+mod outbox;
 mod rows;
 mod writer;
 
@@ -25,11 +27,13 @@ use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use self::rows::{API_KEY_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS};
+use self::rows::{API_KEY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS};
 use self::writer::{Command, Grouped, WriteJob};
 use crate::{
-    AccessEntry, AccessRecord, ApiKey, CommitObserver, LedgerHead, NoticeVersion, Result, SealedReceipt,
-    Sealer, SigningKeyRecord, Store, StoreError, StoredCatalog, StoredCheckpoint, StoredReceipt,
+    AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
+    DestinationPatch, DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion,
+    OutboxMessage, ReplayFrom, Result, SealedReceipt, Sealer, SigningKeyRecord, Store, StoreError,
+    StoredCatalog, StoredCheckpoint, StoredReceipt,
 };
 
 pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
@@ -541,6 +545,172 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn enqueue(&self, subject: &SubjectId, messages: Vec<OutboxMessage>) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let (reply, rx) = oneshot::channel();
+        let job = writer::EnqueueJob { subject: subject.clone(), messages, reply };
+        self.send(Command::Grouped(Grouped::Enqueue(job)))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn create_destination(&self, destination: NewDestination) -> Result<()> {
+        self.write(move |conn| outbox::create_destination(conn, &destination)).await
+    }
+
+    async fn destinations(&self) -> Result<Vec<DestinationRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {DESTINATION_COLUMNS} FROM destinations ORDER BY created_at, id"
+            ))?;
+            stmt.query_map([], rows::destination)?.collect()
+        })
+        .await
+    }
+
+    async fn destination(&self, id: &str) -> Result<Option<DestinationRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {DESTINATION_COLUMNS} FROM destinations WHERE id = ?1"))?
+                .query_row([id], rows::destination)
+                .optional()
+        })
+        .await
+    }
+
+    async fn destination_secret(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT secret FROM ks.destination_secrets WHERE destination_id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()
+        })
+        .await
+    }
+
+    async fn update_destination(&self, id: &str, patch: DestinationPatch) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| outbox::update_destination(conn, &id, &patch)).await
+    }
+
+    async fn delete_destination(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| outbox::delete_destination(conn, &id)).await
+    }
+
+    async fn fan_out(&self, destination_id: &str, matches: &EventMatcher, limit: u32) -> Result<u64> {
+        let id = destination_id.to_owned();
+        let read_id = id.clone();
+        let Some((cursor, messages)) =
+            self.read(move |conn| outbox::fan_out_read(conn, &read_id, limit)).await?
+        else {
+            return Ok(0);
+        };
+        let Some(&(last, _)) = messages.last() else { return Ok(0) };
+        let matched: Vec<i64> = messages
+            .iter()
+            .filter(|(_, event_type)| matches(event_type))
+            .map(|(outbox_id, _)| *outbox_id)
+            .collect();
+        let now = Timestamp::now();
+        let moved =
+            self.write(move |conn| outbox::fan_out_write(conn, &id, cursor, last, &matched, now)).await?;
+        // Not moved: another fan-out of this destination took the range first.
+        Ok(if moved { messages.len() as u64 } else { 0 })
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let until = crate::lease_end(now, lease);
+        self.write(move |conn| outbox::claim(conn, now, until, limit)).await
+    }
+
+    async fn complete_delivery(
+        &self,
+        destination_id: &str,
+        outbox_id: i64,
+        outcome: DeliveryOutcome,
+    ) -> Result<()> {
+        let id = destination_id.to_owned();
+        self.write(move |conn| outbox::complete(conn, &id, outbox_id, &outcome)).await
+    }
+
+    async fn deliveries(
+        &self,
+        destination_id: &str,
+        status: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>> {
+        let id = destination_id.to_owned();
+        let status = status.map(str::to_owned);
+        self.read(move |conn| outbox::deliveries(conn, &id, status.as_deref(), after, limit)).await
+    }
+
+    async fn replay(&self, destination_id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64> {
+        let id = destination_id.to_owned();
+        let read_id = id.clone();
+        let cursor: Option<i64> = self
+            .read(move |conn| {
+                conn.prepare_cached("SELECT cursor FROM destinations WHERE id = ?1")?
+                    .query_row([read_id], |r| r.get(0))
+                    .optional()
+            })
+            .await?;
+        let Some(cursor) = cursor else { return Ok(0) };
+        let (mut after, since) = match from {
+            ReplayFrom::OutboxId(first) => (first.saturating_sub(1), i64::MIN),
+            ReplayFrom::Time(t) => (0, t.micros()),
+        };
+        let mut total = 0;
+        loop {
+            let page = self.read(move |conn| outbox::replay_page(conn, after, cursor, since)).await?;
+            let Some(&(last, _)) = page.last() else { break };
+            after = last;
+            let matched: Vec<i64> = page
+                .iter()
+                .filter(|(_, event_type)| matches(event_type))
+                .map(|(outbox_id, _)| *outbox_id)
+                .collect();
+            if !matched.is_empty() {
+                let (id, now) = (id.clone(), Timestamp::now());
+                total += self.write(move |conn| outbox::replay_write(conn, &id, &matched, now)).await?;
+            }
+        }
+        Ok(total)
+    }
+
+    async fn outbox_lag(&self, now: Timestamp) -> Result<Option<f64>> {
+        let oldest: Option<i64> = self
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT MIN(o.created_at) FROM deliveries d
+                     JOIN outbox o ON o.id = d.outbox_id
+                     JOIN destinations t ON t.id = d.destination_id
+                     WHERE d.status = 'pending' AND t.paused = 0",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .await?;
+        Ok(oldest.map(|at| crate::lag_seconds(now, at)))
+    }
+
+    async fn dead_letters(&self) -> Result<u64> {
+        self.read(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM deliveries WHERE status = 'dead'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .await
+        .map(|n| n as u64)
     }
 
     async fn close(&self) {

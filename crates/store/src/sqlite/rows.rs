@@ -4,7 +4,7 @@ use consentry_core::catalog::CatalogDocument;
 use consentry_core::{Action, Event, Scope, Timestamp};
 use rusqlite::Row;
 
-use crate::{ApiKey, NoticeVersion, SigningKeyRecord, StoredCatalog, StoredReceipt};
+use crate::{ApiKey, DestinationRecord, NoticeVersion, SigningKeyRecord, StoredCatalog, StoredReceipt};
 
 pub(super) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
      e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
@@ -134,5 +134,23 @@ pub(super) fn signing_key(row: &Row<'_>) -> rusqlite::Result<SigningKeyRecord> {
         public: public.try_into().map_err(|_| conversion("signing key public part is not 32 bytes"))?,
         created_at: Timestamp::from_micros(row.get(3)?),
         current: row.get(4)?,
+    })
+}
+
+pub(super) const DESTINATION_COLUMNS: &str =
+    "id, name, kind, url, target, event_types, paused, flagged, created_at";
+
+/// Reads the columns of [`DESTINATION_COLUMNS`].
+pub(super) fn destination(row: &Row<'_>) -> rusqlite::Result<DestinationRecord> {
+    Ok(DestinationRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        kind: row.get(2)?,
+        url: row.get(3)?,
+        target: row.get(4)?,
+        event_types: list(row.get(5)?)?,
+        paused: row.get(6)?,
+        flagged: row.get(7)?,
+        created_at: Timestamp::from_micros(row.get(8)?),
     })
 }

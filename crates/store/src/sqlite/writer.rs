@@ -1,11 +1,11 @@
 //! The writer thread: the only connection that writes, and the group commit of ledger appends.
 //!
 //! It takes one command, then everything else already queued (up to a bound), and runs consecutive grouped
-//! jobs (appends, access-log entries, check counts) in one transaction: one fsync for the whole group, each
+//! jobs (appends, access-log entries, check counts, outbox messages) in one transaction: one fsync for the whole group, each
 //! caller answered once the group is durable. New subjects' pseudonym keys are committed to the key store
 //! first, in their own transaction, so a crash can leave an unused key behind but never a row whose
-//! pseudonym has no key. A sealed append's receipt is inserted with its events; a failing sealer drops only
-//! its own request, whose sequence numbers the next request then takes.
+//! pseudonym has no key. A sealed append's receipt and outbox messages are inserted with its events; a
+//! failing sealer drops only its own request, whose sequence numbers the next request then takes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::Receiver;
@@ -18,19 +18,26 @@ use tokio::sync::oneshot;
 
 use super::{backend, rows};
 use crate::{
-    AccessEntry, ApiKey, CommitObserver, Result, SealedReceipt, Sealer, StoreError, StoredCatalog,
-    random_bytes, run_sealer,
+    AccessEntry, ApiKey, CommitObserver, OutboxMessage, Result, SealedReceipt, Sealer, StoreError,
+    StoredCatalog, random_bytes, run_sealer,
 };
 
 pub(super) type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
 
-type Sealed = (Vec<Event>, Option<SealedReceipt>);
+type Appended = (Vec<Event>, Option<SealedReceipt>);
 
 pub(super) struct AppendJob {
     pub subject: SubjectId,
     pub events: Vec<NewEvent>,
     pub seal: Option<Sealer>,
-    pub reply: oneshot::Sender<Result<Sealed>>,
+    pub reply: oneshot::Sender<Result<Appended>>,
+}
+
+/// Outbox messages that no ledger event carries.
+pub(super) struct EnqueueJob {
+    pub subject: SubjectId,
+    pub messages: Vec<OutboxMessage>,
+    pub reply: oneshot::Sender<Result<()>>,
 }
 
 pub(super) struct AccessJob {
@@ -49,6 +56,7 @@ pub(super) enum Grouped {
     Append(AppendJob),
     Access(AccessJob),
     Counts(CountsJob),
+    Enqueue(EnqueueJob),
 }
 
 pub(super) enum Command {
@@ -70,7 +78,7 @@ pub(super) struct Writer {
 /// One append of a group, with its outcome once placed.
 struct Pending {
     job: AppendJob,
-    outcome: Option<Result<Sealed>>,
+    outcome: Option<Result<Appended>>,
 }
 
 impl Writer {
@@ -122,14 +130,16 @@ impl Writer {
         let mut appends = Vec::new();
         let mut access = Vec::new();
         let mut counts = Vec::new();
+        let mut enqueued = Vec::new();
         for job in jobs {
             match job {
                 Grouped::Append(job) => appends.push(Pending { job, outcome: None }),
                 Grouped::Access(job) => access.push(job),
                 Grouped::Counts(job) => counts.push(job),
+                Grouped::Enqueue(job) => enqueued.push(job),
             }
         }
-        match self.commit_group(&mut appends, &access, &counts) {
+        match self.commit_group(&mut appends, &access, &counts, &enqueued) {
             Ok(placed) => {
                 if placed > 0
                     && let Some(observer) = &self.observer
@@ -147,6 +157,9 @@ impl Writer {
                 for job in counts {
                     let _ = job.reply.send(Ok(()));
                 }
+                for job in enqueued {
+                    let _ = job.reply.send(Ok(()));
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
@@ -158,6 +171,9 @@ impl Writer {
                     let _ = job.reply.send(Err(StoreError::Backend(message.clone())));
                 }
                 for job in counts {
+                    let _ = job.reply.send(Err(StoreError::Backend(message.clone())));
+                }
+                for job in enqueued {
                     let _ = job.reply.send(Err(StoreError::Backend(message.clone())));
                 }
             }
@@ -220,16 +236,19 @@ impl Writer {
         appends: &mut [Pending],
         access: &[AccessJob],
         counts: &[CountsJob],
+        enqueued: &[EnqueueJob],
     ) -> Result<usize> {
         // 1. Pseudonyms, creating keys for new subjects (committed first).
         let subjects = appends
             .iter()
             .map(|p| &p.job.subject)
             .chain(access.iter().flat_map(|j| j.entries.iter().map(|e| &e.subject)))
-            .chain(counts.iter().flat_map(|j| j.counts.keys().map(|(s, _)| s)));
+            .chain(counts.iter().flat_map(|j| j.counts.keys().map(|(s, _)| s)))
+            .chain(enqueued.iter().map(|j| &j.subject));
         let pseudonyms = self.pseudonyms(subjects)?;
 
-        // 2. The events, receipts, current state, access log and counts, in one transaction.
+        // 2. The events, receipts, outbox messages, current state, access log and counts, in one
+        //    transaction. Outbox ids follow the ledger's order.
         let mut seq = self.head_seq;
         let mut prev = self.head_hash.clone();
         let mut placed_total = 0;
@@ -258,6 +277,11 @@ impl Writer {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(backend)?;
+            let mut outbox = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (pseudonym, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(backend)?;
             for pending in appends.iter_mut() {
                 let job = &mut pending.job;
                 let p = &pseudonyms[job.subject.as_str()];
@@ -272,15 +296,16 @@ impl Writer {
                 let sealed = match job.seal.take() {
                     None => None,
                     Some(seal) => {
-                        let checked = run_sealer(seal, &placed).and_then(|r| {
-                            let taken = receipt_exists.exists([&r.id]).map_err(backend)?;
-                            if taken {
+                        let checked = run_sealer(seal, &placed).and_then(|sealed| {
+                            if let Some(r) = &sealed.receipt
+                                && receipt_exists.exists([&r.id]).map_err(backend)?
+                            {
                                 return Err(StoreError::Conflict("a receipt with this id exists".into()));
                             }
-                            Ok(r)
+                            Ok(sealed)
                         });
                         match checked {
-                            Ok(r) => Some(r),
+                            Ok(sealed) => Some(sealed),
                             Err(e) => {
                                 // Give this request's positions to the next one: the chain stays gapless.
                                 (seq, prev) = (start_seq, start_prev);
@@ -315,13 +340,23 @@ impl Writer {
                         .execute(params![e.pseudonym, e.purpose, rows::scope_key(&e.scope), e.seq as i64])
                         .map_err(backend)?;
                 }
+                let (sealed, messages) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
                 if let (Some(r), Some(first), Some(last)) = (&sealed, placed.first(), placed.last()) {
                     receipt
                         .execute(params![r.id, p, first.seq as i64, last.seq as i64, r.jws, now.micros()])
                         .map_err(backend)?;
                 }
+                for m in &messages {
+                    outbox.execute(params![p, m.event_type, m.payload, now.micros()]).map_err(backend)?;
+                }
                 placed_total += placed.len();
                 pending.outcome = Some(Ok((placed, sealed)));
+            }
+            for job in enqueued {
+                let p = &pseudonyms[job.subject.as_str()];
+                for m in &job.messages {
+                    outbox.execute(params![p, m.event_type, m.payload, now.micros()]).map_err(backend)?;
+                }
             }
 
             if !access.is_empty() {

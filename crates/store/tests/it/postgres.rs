@@ -3,10 +3,13 @@
 use std::sync::Arc;
 
 use consentry_core::ledger::ChainVerifier;
-use consentry_core::{Action, NewEvent, Scope, SubjectId, Timestamp};
+use consentry_core::{Action, Event, NewEvent, Scope, SubjectId, Timestamp};
 use consentry_store::postgres::PostgresStore;
 use consentry_store::testing::TestDatabase;
-use consentry_store::{AccessEntry, Store, StoreError};
+use consentry_store::{
+    AccessEntry, DeliveryOutcome, DestinationRecord, NewDestination, OutboxMessage, Sealed, Sealer, Store,
+    StoreError,
+};
 
 async fn make() -> Option<(Arc<dyn Store>, TestDatabase)> {
     let db = TestDatabase::create().await?;
@@ -130,6 +133,123 @@ async fn access_logging_and_appends_on_two_nodes_agree_on_new_pseudonyms() {
         assert_eq!(a.access_log(s, None, 10).await.expect("log").len(), 1);
         assert_eq!(b.check_counts(s).await.expect("counts").len(), 1);
     }
+    a.close().await;
+    b.close().await;
+}
+
+fn destination(id: &str) -> NewDestination {
+    NewDestination {
+        record: DestinationRecord {
+            id: id.into(),
+            name: id.into(),
+            kind: "webhook".into(),
+            url: "https://example.com/hook".into(),
+            target: None,
+            event_types: vec!["*".into()],
+            paused: false,
+            flagged: false,
+            created_at: Timestamp::now(),
+        },
+        secret: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_fan_out_and_claims_without_doing_anything_twice() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let a: Arc<dyn Store> = Arc::new(PostgresStore::open(&db.url, 4, None).await.expect("node a"));
+    let b: Arc<dyn Store> = Arc::new(PostgresStore::open(&db.url, 4, None).await.expect("node b"));
+    a.create_destination(destination("d")).await.expect("create");
+    // Both nodes append (with outbox messages) and enqueue, while both fan out.
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let node = if w % 2 == 0 { a.clone() } else { b.clone() };
+        writers.push(tokio::spawn(async move {
+            let s = SubjectId::new(format!("n{w}")).expect("id");
+            for i in 0..10 {
+                let seal: Sealer = Box::new(move |events: &[Event]| {
+                    let payload = format!("{}", events[0].seq);
+                    Ok(Sealed {
+                        receipt: None,
+                        outbox: vec![OutboxMessage { event_type: "consent.granted".into(), payload }],
+                    })
+                });
+                node.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
+                let m = OutboxMessage { event_type: "note".into(), payload: format!("{w}-{i}") };
+                node.enqueue(&s, vec![m]).await.expect("enqueue");
+            }
+        }));
+    }
+    let fanners: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|node| {
+            tokio::spawn(async move {
+                let mut read = 0;
+                for _ in 0..200 {
+                    read += node.fan_out("d", &|_: &str| true, 7).await.expect("fan out");
+                    tokio::task::yield_now().await;
+                }
+                read
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let mut read = 0;
+    for f in fanners {
+        read += f.await.expect("fan-out task");
+    }
+    loop {
+        let n = a.fan_out("d", &|_: &str| true, 50).await.expect("fan out");
+        if n == 0 {
+            break;
+        }
+        read += n;
+    }
+    assert_eq!(read, 160, "every message read once across the nodes");
+    let listed = a.deliveries("d", None, 0, 1000).await.expect("list");
+    assert_eq!(listed.len(), 160);
+
+    // Both nodes claim (each with several workers) until nothing is left; each delivery goes to one.
+    let now = Timestamp::now();
+    let mut claimers = Vec::new();
+    for w in 0..6 {
+        let node = if w % 2 == 0 { a.clone() } else { b.clone() };
+        claimers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            let mut idle = 0;
+            while idle < 20 {
+                let claimed =
+                    node.claim_deliveries(now, std::time::Duration::from_secs(600), 5).await.expect("claim");
+                if claimed.is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    continue;
+                }
+                idle = 0;
+                for c in claimed {
+                    let done = DeliveryOutcome::Delivered { at: Timestamp::now() };
+                    node.complete_delivery(&c.destination_id, c.outbox_id, done).await.expect("complete");
+                    mine.push((c.subject, c.outbox_id, c.payload));
+                }
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for c in claimers {
+        all.extend(c.await.expect("claimer"));
+    }
+    assert_eq!(all.len(), 160, "each delivery claimed exactly once");
+    all.sort_by_key(|(_, id, _)| *id);
+    all.dedup_by_key(|(_, id, _)| *id);
+    assert_eq!(all.len(), 160);
+    // Outbox ids follow the ledger's order across both nodes.
+    let seqs: Vec<u64> = all.iter().filter_map(|(_, _, p)| p.parse().ok()).collect();
+    assert_eq!(seqs.len(), 80);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "outbox ids in ledger order");
+    assert!(all.iter().all(|(s, _, _)| s.is_some()));
     a.close().await;
     b.close().await;
 }

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use consentry_core::{Action, Event, NewEvent, Scope, SubjectId, Timestamp};
 use consentry_store::sqlite::SqliteStore;
-use consentry_store::{AccessEntry, SealedReceipt, Sealer, Store, StoreError};
+use consentry_store::{
+    AccessEntry, DeliveryOutcome, DestinationRecord, NewDestination, OutboxMessage, Sealed, SealedReceipt,
+    Sealer, Store, StoreError,
+};
 use tempfile::TempDir;
 
 async fn make() -> (Arc<dyn Store>, TempDir) {
@@ -84,9 +87,51 @@ async fn ledger_rows_cannot_be_updated_or_deleted() {
 async fn subject_ids_stay_out_of_the_data_file() {
     let (store, dir) = make().await;
     let subject = SubjectId::new("needle-subject-7731").expect("id");
-    let seal: Sealer =
-        Box::new(|_: &[Event]| Ok(SealedReceipt { id: "rcpt_needle".into(), jws: "jws".into() }));
+    let seal: Sealer = Box::new(|_: &[Event]| {
+        Ok(Sealed {
+            receipt: Some(SealedReceipt { id: "rcpt_needle".into(), jws: "jws".into() }),
+            outbox: vec![OutboxMessage {
+                event_type: "consent.granted".into(),
+                payload: r#"{"purpose":"analytics"}"#.into(),
+            }],
+        })
+    });
+    // Propagation: a destination (its secret in the key store), outbox messages from the append and
+    // enqueued for a subject without a key yet, fanned out, claimed and completed.
+    let secret = b"needle-secret-5127".to_vec();
+    let destination = NewDestination {
+        record: DestinationRecord {
+            id: "dst_1".into(),
+            name: "crm".into(),
+            kind: "webhook".into(),
+            url: "https://example.com/hook".into(),
+            target: None,
+            event_types: vec!["*".into()],
+            paused: false,
+            flagged: false,
+            created_at: Timestamp::now(),
+        },
+        secret: Some(secret.clone()),
+    };
+    store.create_destination(destination).await.expect("destination");
     store.append_sealed(&subject, vec![grant()], Some(seal)).await.expect("append");
+    let enqueued = SubjectId::new("needle-enqueued-2290").expect("id");
+    let erased = OutboxMessage { event_type: "subject.erased".into(), payload: "{}".into() };
+    store.enqueue(&enqueued, vec![erased]).await.expect("enqueue");
+    assert_eq!(store.fan_out("dst_1", &|_: &str| true, 100).await.expect("fan out"), 2);
+    let claimed = store
+        .claim_deliveries(Timestamp::now(), std::time::Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        claimed.iter().map(|c| c.subject.clone()).collect::<Vec<_>>(),
+        [Some(subject.clone()), Some(enqueued.clone())]
+    );
+    let retry = DeliveryOutcome::Retry { error: "HTTP 500".into(), next_attempt_at: Timestamp::now() };
+    store.complete_delivery("dst_1", claimed[0].outbox_id, retry).await.expect("retry");
+    let done = DeliveryOutcome::Delivered { at: Timestamp::now() };
+    store.complete_delivery("dst_1", claimed[1].outbox_id, done).await.expect("delivered");
+    assert_eq!(store.deliveries("dst_1", None, 0, 10).await.expect("deliveries").len(), 2);
     // Access logging and check counts, also for subjects that have no key yet.
     let logged = SubjectId::new("needle-logged-4412").expect("id");
     let counted = SubjectId::new("needle-counted-9051").expect("id");
@@ -110,11 +155,22 @@ async fn subject_ids_stay_out_of_the_data_file() {
     store.close().await;
     let data = std::fs::read(dir.path().join("consentry.db")).expect("read");
     let wal = std::fs::read(dir.path().join("consentry.db-wal")).unwrap_or_default();
-    for needle in [&subject, &logged, &counted] {
+    let keys = std::fs::read(dir.path().join("keys.db")).expect("read");
+    let keys_wal = std::fs::read(dir.path().join("keys.db-wal")).unwrap_or_default();
+    let found = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    for needle in [&subject, &logged, &counted, &enqueued] {
         let needle = needle.as_str().as_bytes();
-        let found = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
-        assert!(!found(&data) && !found(&wal), "the subject id must live only in the key store");
+        assert!(
+            !found(&data, needle) && !found(&wal, needle),
+            "the subject id must live only in the key store"
+        );
+        assert!(found(&keys, needle) || found(&keys_wal, needle), "the key store holds the subject id");
     }
+    assert!(
+        !found(&data, &secret) && !found(&wal, &secret),
+        "destination secrets live only in the key store"
+    );
+    assert!(found(&keys, &secret) || found(&keys_wal, &secret));
 }
 
 #[tokio::test]
@@ -123,8 +179,12 @@ async fn a_receipt_loses_its_subject_once_the_key_is_destroyed() {
     let s = SubjectId::new("gina").expect("id");
     {
         let store = SqliteStore::open(dir.path(), None).await.expect("open");
-        let seal: Sealer =
-            Box::new(|_: &[Event]| Ok(SealedReceipt { id: "rcpt_gina".into(), jws: "jws".into() }));
+        let seal: Sealer = Box::new(|_: &[Event]| {
+            Ok(Sealed {
+                receipt: Some(SealedReceipt { id: "rcpt_gina".into(), jws: "jws".into() }),
+                outbox: vec![],
+            })
+        });
         store.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
         assert_eq!(store.receipt("rcpt_gina").await.expect("read").and_then(|r| r.subject), Some(s.clone()));
         store.close().await;
@@ -144,7 +204,12 @@ async fn a_duplicate_receipt_id_fails_only_its_request() {
     let (store, _dir) = make().await;
     let s = SubjectId::new("hank").expect("id");
     let seal = || -> Sealer {
-        Box::new(|_: &[Event]| Ok(SealedReceipt { id: "rcpt_same".into(), jws: "jws".into() }))
+        Box::new(|_: &[Event]| {
+            Ok(Sealed {
+                receipt: Some(SealedReceipt { id: "rcpt_same".into(), jws: "jws".into() }),
+                outbox: vec![],
+            })
+        })
     };
     store.append_sealed(&s, vec![grant()], Some(seal())).await.expect("first");
     let err = store.append_sealed(&s, vec![grant()], Some(seal())).await.expect_err("duplicate id");
@@ -162,7 +227,7 @@ async fn migrations_reach_the_current_versions() {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version")
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
-    assert_eq!((version("consentry.db"), version("keys.db")), (2, 2));
+    assert_eq!((version("consentry.db"), version("keys.db")), (3, 3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

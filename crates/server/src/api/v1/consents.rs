@@ -9,12 +9,13 @@ use consentry_core::ledger::{event_id, parse_event_id};
 use consentry_core::{
     Action, Event, NewEvent, Query as CheckQuery, Scope as EventScope, SubjectId, Timestamp,
 };
-use consentry_store::{NoticeVersion, SealedReceipt, Sealer};
+use consentry_store::{NoticeVersion, Sealed, SealedReceipt, Sealer};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::events;
 use crate::extract::{Json, Query, SubjectPath};
 use crate::receipts::{self, ReceiptContext, new_receipt_id};
 use crate::state::{AppState, CatalogView};
@@ -283,9 +284,13 @@ pub async fn record(
     };
     let signer = state.signing.current();
     let sealing_view = Arc::clone(&view);
+    let sealing_state = state.clone();
     let seal: Sealer = Box::new(move |placed: &[Event]| {
         let receipt = receipts::build(&ctx, &sealing_view.catalog, placed, Timestamp::now());
-        Ok(SealedReceipt { id: ctx.id.clone(), jws: signer.sign_jws(&receipt) })
+        Ok(Sealed {
+            receipt: Some(SealedReceipt { id: ctx.id.clone(), jws: signer.sign_jws(&receipt) }),
+            outbox: events::consent_messages(&sealing_state, &ctx.subject, placed),
+        })
     });
     let (placed, receipt) = state.store.append_sealed(&subject, events, Some(seal)).await?;
     let receipt =
@@ -297,6 +302,7 @@ pub async fn record(
         }
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
+    state.dispatch_wake.notify_one();
     let events = placed.into_iter().map(|e| EventOut::new(&subject, e)).collect();
     Ok((
         StatusCode::CREATED,

@@ -5,5 +5,6 @@ pub mod audit;
 pub mod catalog;
 pub mod check;
 pub mod consents;
+pub mod destinations;
 pub mod keys;
 pub mod receipts;

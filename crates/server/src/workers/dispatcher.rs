@@ -1,0 +1,217 @@
+//! Delivers outbox events to destinations: at least once, in order per subject and destination.
+//!
+//! Each round: fan new outbox rows out to every destination whose filter matches (a per-destination
+//! cursor in the store), claim due deliveries under a lease (the store hands out only a subject's oldest
+//! pending delivery per destination, so one stuck event holds back that subject's later events for that
+//! destination and nothing else; on PostgreSQL `FOR UPDATE SKIP LOCKED` keeps nodes apart), send them
+//! concurrently, and record each outcome: delivered, retry after the next backoff wait (with jitter), or
+//! dead-lettered after the last. A round runs when a write wakes the dispatcher and at least every 250 ms.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use consentry_core::Timestamp;
+use consentry_store::{ClaimedDelivery, DeliveryOutcome, DestinationRecord, StoreError};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::with_subject;
+use crate::sinks::{MqttSink, NatsSink, OutgoingEvent, Sink, SinkError, WebhookSink};
+use crate::state::AppState;
+
+const POLL: Duration = Duration::from_millis(250);
+const LEASE: Duration = Duration::from_secs(60);
+const FAN_OUT_PAGE: u32 = 1000;
+const CLAIM: u32 = 256;
+
+/// Whether an event type matches a destination's filter: `*`, a prefix pattern `consent.*`, or exact.
+pub fn type_matches(patterns: &[String], event_type: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => event_type.starts_with(prefix),
+        None => p == event_type,
+    })
+}
+
+/// The wait before the next attempt after `attempts` failed ones; `None` once the schedule is used up.
+pub fn next_wait(backoff_ms: &[u64], attempts: u32, jitter: f64) -> Option<Duration> {
+    let base = *backoff_ms.get(attempts.checked_sub(1)? as usize)?;
+    Some(Duration::from_millis(base + (base as f64 * 0.2 * jitter.clamp(0.0, 1.0)) as u64))
+}
+
+fn jitter() -> f64 {
+    consentry_store::random_bytes::<4>()
+        .map_or(0.5, |b| f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX))
+}
+
+struct CachedSink {
+    fingerprint: String,
+    sink: Result<Arc<dyn Sink>, String>,
+}
+
+fn fingerprint(d: &DestinationRecord) -> String {
+    format!("{}|{}|{}", d.kind, d.url, d.target.as_deref().unwrap_or(""))
+}
+
+/// Runs rounds until `shutdown`; `wake` starts one early.
+pub async fn run(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let mut sinks: HashMap<String, CachedSink> = HashMap::new();
+    // Standard Webhooks counts a redirect as a failure: never follow one.
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
+    loop {
+        let busy = match round(&state, &mut sinks, &http).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery round failed; retrying");
+                false
+            }
+        };
+        if shutdown.is_cancelled() {
+            return;
+        }
+        if !busy {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+}
+
+async fn sink_for(
+    state: &AppState,
+    d: &DestinationRecord,
+    sinks: &mut HashMap<String, CachedSink>,
+    http: &reqwest::Client,
+) -> Result<Arc<dyn Sink>, String> {
+    let fp = fingerprint(d);
+    if let Some(c) = sinks.get(&d.id).filter(|c| c.fingerprint == fp && c.sink.is_ok()) {
+        return c.sink.clone();
+    }
+    let target = d.target.clone().unwrap_or_default();
+    let sink: Result<Arc<dyn Sink>, String> = match d.kind.as_str() {
+        "webhook" => match state.store.destination_secret(&d.id).await {
+            Ok(Some(secret)) => Ok(Arc::new(WebhookSink::new(
+                d.url.clone(),
+                secret,
+                Duration::from_secs(state.config.webhook_timeout_secs),
+                http.clone(),
+            ))),
+            Ok(None) => Err("the webhook has no signing secret".into()),
+            Err(e) => Err(e.to_string()),
+        },
+        "nats" => NatsSink::connect(&d.url, &target)
+            .await
+            .map(|s| Arc::new(s) as Arc<dyn Sink>)
+            .map_err(|e| e.to_string()),
+        // One MQTT session per node and destination: nodes sharing a client id would log each other out.
+        "mqtt" => MqttSink::connect(&d.url, &target, &format!("consentry-{}-{}", d.id, state.node_id))
+            .await
+            .map(|s| Arc::new(s) as Arc<dyn Sink>)
+            .map_err(|e| e.to_string()),
+        other => Err(format!("unknown destination kind {other}")),
+    };
+    sinks.insert(d.id.clone(), CachedSink { fingerprint: fp, sink: sink.clone() });
+    sink
+}
+
+async fn round(
+    state: &AppState,
+    sinks: &mut HashMap<String, CachedSink>,
+    http: &reqwest::Client,
+) -> Result<usize, StoreError> {
+    let destinations = state.store.destinations().await?;
+    sinks.retain(|id, _| destinations.iter().any(|d| &d.id == id));
+    for d in destinations.iter().filter(|d| !d.paused) {
+        let patterns = d.event_types.clone();
+        let matches = move |t: &str| type_matches(&patterns, t);
+        while state.store.fan_out(&d.id, &matches, FAN_OUT_PAGE).await? == u64::from(FAN_OUT_PAGE) {}
+    }
+    let now = Timestamp::now();
+    let claimed = state.store.claim_deliveries(now, LEASE, CLAIM).await?;
+    let count = claimed.len();
+    let mut tasks = JoinSet::new();
+    for c in claimed {
+        let Some(d) = destinations.iter().find(|d| d.id == c.destination_id) else { continue };
+        let sink = sink_for(state, d, sinks, http).await;
+        let state = state.clone();
+        tasks.spawn(async move { deliver(&state, sink, c).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(error = %e, "a delivery task failed");
+        }
+    }
+    let m = &state.metrics;
+    if let Ok(lag) = state.store.outbox_lag(Timestamp::now()).await {
+        m.outbox_lag.set(lag.unwrap_or(0.0));
+    }
+    if let Ok(dead) = state.store.dead_letters().await {
+        m.dead_letters.set(dead as i64);
+    }
+    Ok(count)
+}
+
+async fn deliver(state: &AppState, sink: Result<Arc<dyn Sink>, String>, c: ClaimedDelivery) {
+    let result = match (sink, with_subject(&c.payload, c.subject.as_ref())) {
+        (Err(e), _) => Err(SinkError::Retryable(e)),
+        (_, Err(e)) => Err(SinkError::Permanent(format!("stored payload is not JSON: {e}"))),
+        (Ok(sink), Ok(body)) => {
+            let id = serde_json::from_str::<serde_json::Value>(&c.payload)
+                .ok()
+                .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| format!("out_{}", c.outbox_id));
+            sink.send(&OutgoingEvent { id, event_type: c.event_type.clone(), body }).await
+        }
+    };
+    let attempts = c.attempts + 1;
+    let (outcome, result_label) = match result {
+        Ok(()) => (DeliveryOutcome::Delivered { at: Timestamp::now() }, "delivered"),
+        Err(SinkError::Permanent(error)) => (DeliveryOutcome::Dead { error }, "dead"),
+        Err(SinkError::Retryable(error)) => {
+            match next_wait(&state.config.delivery_backoff_ms, attempts, jitter()) {
+                Some(wait) => (
+                    DeliveryOutcome::Retry {
+                        error,
+                        next_attempt_at: Timestamp::now().plus_micros(wait.as_micros() as i64),
+                    },
+                    "retry",
+                ),
+                None => (DeliveryOutcome::Dead { error }, "dead"),
+            }
+        }
+    };
+    state.metrics.record_delivery(&c.destination_id, result_label);
+    if let Err(e) = state.store.complete_delivery(&c.destination_id, c.outbox_id, outcome).await {
+        // The lease runs out and the delivery is tried again: at least once.
+        tracing::warn!(error = %e, "could not record a delivery outcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters() {
+        let p = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(type_matches(&p(&["consent.*"]), "consent.granted"));
+        assert!(!type_matches(&p(&["consent.*"]), "request.created"));
+        assert!(type_matches(&p(&["*"]), "request.created"));
+        assert!(type_matches(&p(&["record.deleted", "consent.withdrawn"]), "consent.withdrawn"));
+        assert!(!type_matches(&p(&["consent.withdrawn"]), "consent.withdrawnx"));
+    }
+
+    #[test]
+    fn backoff_schedule() {
+        let s = [5_000, 30_000];
+        assert_eq!(next_wait(&s, 1, 0.0), Some(Duration::from_millis(5_000)));
+        assert_eq!(next_wait(&s, 2, 1.0), Some(Duration::from_millis(36_000)));
+        assert_eq!(next_wait(&s, 3, 0.5), None);
+        assert_eq!(next_wait(&s, 0, 0.5), None);
+    }
+}

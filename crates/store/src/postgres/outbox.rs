@@ -1,0 +1,498 @@
+//! Propagation on PostgreSQL: the outbox, destinations, fan-out and deliveries, for several nodes.
+//!
+//! - **Outbox ids in commit order.** Every transaction that inserts outbox rows takes [`OUTBOX_LOCK`] (an
+//!   append takes it after the ledger lock) and holds it to its commit, so a row with a smaller id is always
+//!   visible before one with a larger id. A destination's cursor therefore never passes a row that commits
+//!   later.
+//! - **Fan-out** locks the destination row (`FOR UPDATE`), so two nodes never fan out one range twice.
+//! - **Claiming** leases rows taken with `FOR UPDATE SKIP LOCKED`; a row another node leased meanwhile is
+//!   re-checked against its new version and dropped, so no delivery is handed out twice while leased.
+
+use consentry_core::{SubjectId, Timestamp};
+use sqlx::{PgConnection, PgPool};
+
+use super::{LEDGER_LOCK, db, is_unique_violation};
+use crate::{
+    ClaimedDelivery, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch, DestinationRecord,
+    NewDestination, OutboxMessage, Result, StoreError, json_list,
+};
+
+/// The advisory lock held by every transaction that inserts outbox rows, until its commit.
+pub(super) const OUTBOX_LOCK: i64 = LEDGER_LOCK + 3;
+/// Outbox messages read per page by replay.
+pub(super) const REPLAY_PAGE: i64 = 1000;
+
+/// Columns of many outbox rows, for one multi-row insert in their order.
+#[derive(Default)]
+pub(super) struct OutboxColumns {
+    pseudonym: Vec<String>,
+    event_type: Vec<String>,
+    payload: Vec<String>,
+    created_at: Vec<i64>,
+}
+
+impl OutboxColumns {
+    pub fn push(&mut self, pseudonym: &str, message: OutboxMessage, at: Timestamp) {
+        self.pseudonym.push(pseudonym.to_owned());
+        self.event_type.push(message.event_type);
+        self.payload.push(message.payload);
+        self.created_at.push(at.micros());
+    }
+
+    /// Takes the outbox lock and inserts the rows, their ids in push order.
+    pub async fn insert(self, conn: &mut PgConnection) -> Result<()> {
+        if self.pseudonym.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(OUTBOX_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        sqlx::query(
+            "INSERT INTO outbox (pseudonym, event_type, payload, created_at)
+             SELECT p, t, m, c FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
+                WITH ORDINALITY AS u(p, t, m, c, n)
+             ORDER BY n",
+        )
+        .bind(self.pseudonym)
+        .bind(self.event_type)
+        .bind(self.payload)
+        .bind(self.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
+pub(super) async fn enqueue(pool: &PgPool, subject: &SubjectId, messages: Vec<OutboxMessage>) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    // The pseudonym first: its key insert may wait for another transaction, which must not hold us
+    // waiting while we hold the outbox lock.
+    let pseudonyms = super::pseudonyms_for(&mut tx, vec![subject.as_str().to_owned()]).await?;
+    let p = &pseudonyms[subject.as_str()];
+    let now = Timestamp::now();
+    let mut rows = OutboxColumns::default();
+    for m in messages {
+        rows.push(p, m, now);
+    }
+    rows.insert(&mut tx).await?;
+    tx.commit().await.map_err(db)
+}
+
+type DestinationRow = (String, String, String, String, Option<String>, String, bool, bool, i64);
+
+pub(super) const DESTINATION_COLUMNS: &str =
+    "id, name, kind, url, target, event_types, paused, flagged, created_at";
+
+pub(super) fn destination(
+    (id, name, kind, url, target, types, paused, flagged, at): DestinationRow,
+) -> Result<DestinationRecord> {
+    let event_types = serde_json::from_str(&types)
+        .map_err(|_| StoreError::Backend("stored data does not decode: destination event types".into()))?;
+    Ok(DestinationRecord {
+        id,
+        name,
+        kind,
+        url,
+        target,
+        event_types,
+        paused,
+        flagged,
+        created_at: Timestamp::from_micros(at),
+    })
+}
+
+pub(super) async fn destinations(pool: &PgPool) -> Result<Vec<DestinationRecord>> {
+    let rows: Vec<DestinationRow> =
+        sqlx::query_as(&format!("SELECT {DESTINATION_COLUMNS} FROM destinations ORDER BY created_at, id"))
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+    rows.into_iter().map(destination).collect()
+}
+
+pub(super) async fn destination_by_id(pool: &PgPool, id: &str) -> Result<Option<DestinationRecord>> {
+    let row: Option<DestinationRow> =
+        sqlx::query_as(&format!("SELECT {DESTINATION_COLUMNS} FROM destinations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?;
+    row.map(destination).transpose()
+}
+
+pub(super) async fn create_destination(pool: &PgPool, new: NewDestination) -> Result<()> {
+    let d = &new.record;
+    let mut tx = pool.begin().await.map_err(db)?;
+    let inserted = sqlx::query(
+        "INSERT INTO destinations (id, name, kind, url, target, event_types, paused, flagged, cursor, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT COALESCE(MAX(id), 0) FROM outbox), $9)",
+    )
+    .bind(&d.id)
+    .bind(&d.name)
+    .bind(&d.kind)
+    .bind(&d.url)
+    .bind(&d.target)
+    .bind(json_list(&d.event_types))
+    .bind(d.paused)
+    .bind(d.flagged)
+    .bind(d.created_at.micros())
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Conflict("a destination with this id exists".into()));
+        }
+        Err(e) => return Err(db(e)),
+    }
+    sqlx::query("DELETE FROM consentry_keystore.destination_secrets WHERE destination_id = $1")
+        .bind(&d.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    if let Some(secret) = &new.secret {
+        sqlx::query(
+            "INSERT INTO consentry_keystore.destination_secrets (destination_id, secret) VALUES ($1, $2)",
+        )
+        .bind(&d.id)
+        .bind(secret)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)
+}
+
+pub(super) async fn destination_secret(pool: &PgPool, id: &str) -> Result<Option<Vec<u8>>> {
+    sqlx::query_scalar("SELECT secret FROM consentry_keystore.destination_secrets WHERE destination_id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)
+}
+
+pub(super) async fn update_destination(pool: &PgPool, id: &str, patch: DestinationPatch) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE destinations SET name = COALESCE($2, name), url = COALESCE($3, url),
+            event_types = COALESCE($4, event_types), paused = COALESCE($5, paused)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(patch.name)
+    .bind(patch.url)
+    .bind(patch.event_types.as_deref().map(json_list))
+    .bind(patch.paused)
+    .execute(pool)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+pub(super) async fn delete_destination(pool: &PgPool, id: &str) -> Result<bool> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    // The row lock first: a fan-out under way finishes before its deliveries are deleted.
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM destinations WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+    for sql in [
+        "DELETE FROM deliveries WHERE destination_id = $1",
+        "DELETE FROM destinations WHERE id = $1",
+        "DELETE FROM consentry_keystore.destination_secrets WHERE destination_id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(found.is_some())
+}
+
+pub(super) async fn fan_out(
+    pool: &PgPool,
+    id: &str,
+    matches: &crate::EventMatcher,
+    limit: u32,
+) -> Result<u64> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    let cursor: Option<i64> = sqlx::query_scalar("SELECT cursor FROM destinations WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+    let Some(cursor) = cursor else { return Ok(0) };
+    let messages: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, pseudonym, event_type FROM outbox WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(cursor)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+    let Some(last) = messages.last().map(|m| m.0) else { return Ok(0) };
+    let (mut ids, mut pseudonyms) = (Vec::new(), Vec::new());
+    for (outbox_id, pseudonym, event_type) in &messages {
+        if matches(event_type) {
+            ids.push(*outbox_id);
+            pseudonyms.push(pseudonym.clone());
+        }
+    }
+    if !ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO deliveries (destination_id, outbox_id, pseudonym, status, attempts, next_attempt_at)
+             SELECT $1, o, p, 'pending', 0, $4 FROM UNNEST($2::bigint[], $3::text[]) AS u(o, p)
+             ON CONFLICT (destination_id, outbox_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(ids)
+        .bind(pseudonyms)
+        .bind(Timestamp::now().micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    sqlx::query("UPDATE destinations SET cursor = $2 WHERE id = $1")
+        .bind(id)
+        .bind(last)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(messages.len() as u64)
+}
+
+type ClaimedRow = (String, i64, Option<String>, String, String, i32, i64);
+
+pub(super) async fn claim(
+    pool: &PgPool,
+    now: Timestamp,
+    until: i64,
+    limit: u32,
+) -> Result<Vec<ClaimedDelivery>> {
+    let mut rows: Vec<ClaimedRow> = sqlx::query_as(
+        "WITH due AS (
+             SELECT d.destination_id, d.outbox_id FROM deliveries d
+             JOIN destinations t ON t.id = d.destination_id
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+               AND (d.leased_until IS NULL OR d.leased_until <= $1)
+               AND NOT t.paused
+               AND NOT EXISTS (
+                   SELECT 1 FROM deliveries e
+                   WHERE e.destination_id = d.destination_id AND e.pseudonym = d.pseudonym
+                     AND e.status = 'pending' AND e.outbox_id < d.outbox_id)
+             ORDER BY d.outbox_id, d.destination_id
+             LIMIT $3
+             FOR UPDATE OF d SKIP LOCKED
+         )
+         UPDATE deliveries d SET leased_until = $2
+         FROM due
+         JOIN outbox o ON o.id = due.outbox_id
+         LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = o.pseudonym
+         WHERE d.destination_id = due.destination_id AND d.outbox_id = due.outbox_id
+         RETURNING d.destination_id, d.outbox_id, k.subject, o.event_type, o.payload, d.attempts, o.created_at",
+    )
+    .bind(now.micros())
+    .bind(until)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    Ok(rows
+        .into_iter()
+        .map(|(destination_id, outbox_id, subject, event_type, payload, attempts, created_at)| {
+            ClaimedDelivery {
+                destination_id,
+                outbox_id,
+                subject: subject.and_then(|s| SubjectId::new(s).ok()),
+                event_type,
+                payload,
+                attempts: attempts.max(0) as u32,
+                created_at: Timestamp::from_micros(created_at),
+            }
+        })
+        .collect())
+}
+
+pub(super) async fn complete(
+    pool: &PgPool,
+    id: &str,
+    outbox_id: i64,
+    outcome: DeliveryOutcome,
+) -> Result<()> {
+    // Only a pending delivery: a late report from a worker whose lease ran out changes nothing.
+    let key = "WHERE destination_id = $1 AND outbox_id = $2 AND status = 'pending'";
+    match outcome {
+        DeliveryOutcome::Delivered { at } => {
+            sqlx::query(&format!(
+                "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $3,
+                    leased_until = NULL {key}"
+            ))
+            .bind(id)
+            .bind(outbox_id)
+            .bind(at.micros())
+            .execute(pool)
+            .await
+            .map_err(db)?;
+        }
+        DeliveryOutcome::Retry { error, next_attempt_at } => {
+            sqlx::query(&format!(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4,
+                    leased_until = NULL {key}"
+            ))
+            .bind(id)
+            .bind(outbox_id)
+            .bind(error)
+            .bind(next_attempt_at.micros())
+            .execute(pool)
+            .await
+            .map_err(db)?;
+        }
+        DeliveryOutcome::Dead { error } => {
+            // One statement, so the flag is set exactly when the delivery went dead.
+            sqlx::query(&format!(
+                "WITH dead AS (
+                     UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = $3,
+                        leased_until = NULL {key}
+                     RETURNING destination_id
+                 )
+                 UPDATE destinations SET flagged = TRUE WHERE id IN (SELECT destination_id FROM dead)"
+            ))
+            .bind(id)
+            .bind(outbox_id)
+            .bind(error)
+            .execute(pool)
+            .await
+            .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+type DeliveryRow = (i64, String, String, i32, Option<String>, i64, Option<i64>, i64);
+
+pub(super) async fn deliveries(
+    pool: &PgPool,
+    id: &str,
+    status: Option<&str>,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<DeliveryRecord>> {
+    let rows: Vec<DeliveryRow> = sqlx::query_as(
+        "SELECT d.outbox_id, o.event_type, d.status, d.attempts, d.last_error, d.next_attempt_at,
+            d.delivered_at, o.created_at
+         FROM deliveries d JOIN outbox o ON o.id = d.outbox_id
+         WHERE d.destination_id = $1 AND ($2::text IS NULL OR d.status = $2) AND d.outbox_id > $3
+         ORDER BY d.outbox_id LIMIT $4",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|(outbox_id, event_type, status, attempts, last_error, next, delivered_at, created_at)| {
+            DeliveryRecord {
+                outbox_id,
+                event_type,
+                next_attempt_at: (status == DELIVERY_PENDING).then_some(Timestamp::from_micros(next)),
+                status,
+                attempts: attempts.max(0) as u32,
+                last_error,
+                delivered_at: delivered_at.map(Timestamp::from_micros),
+                created_at: Timestamp::from_micros(created_at),
+            }
+        })
+        .collect())
+}
+
+pub(super) async fn replay(
+    pool: &PgPool,
+    id: &str,
+    from: crate::ReplayFrom,
+    matches: &crate::EventMatcher,
+) -> Result<u64> {
+    let cursor: Option<i64> = sqlx::query_scalar("SELECT cursor FROM destinations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    let Some(cursor) = cursor else { return Ok(0) };
+    let (mut after, since) = match from {
+        crate::ReplayFrom::OutboxId(first) => (first.saturating_sub(1), i64::MIN),
+        crate::ReplayFrom::Time(t) => (0, t.micros()),
+    };
+    let mut total = 0;
+    loop {
+        let page: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, event_type FROM outbox WHERE id > $1 AND id <= $2 AND created_at >= $3
+             ORDER BY id LIMIT $4",
+        )
+        .bind(after)
+        .bind(cursor)
+        .bind(since)
+        .bind(REPLAY_PAGE)
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+        let Some(&(last, _)) = page.last() else { break };
+        after = last;
+        let ids: Vec<i64> = page.iter().filter(|(_, t)| matches(t)).map(|(i, _)| *i).collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let mut tx = pool.begin().await.map_err(db)?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM destinations WHERE id = $1 FOR KEY SHARE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        if exists.is_none() {
+            return Ok(total);
+        }
+        // Rows up to the cursor only: fan-out, which inserts after it, never races with this upsert.
+        total += sqlx::query(
+            "INSERT INTO deliveries (destination_id, outbox_id, pseudonym, status, attempts, next_attempt_at)
+             SELECT $1, o.id, o.pseudonym, 'pending', 0, $3 FROM outbox o WHERE o.id = ANY($2)
+             ON CONFLICT (destination_id, outbox_id) DO UPDATE SET status = 'pending', attempts = 0,
+                last_error = NULL, next_attempt_at = excluded.next_attempt_at, leased_until = NULL,
+                delivered_at = NULL",
+        )
+        .bind(id)
+        .bind(ids)
+        .bind(Timestamp::now().micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        tx.commit().await.map_err(db)?;
+    }
+    Ok(total)
+}
+
+pub(super) async fn outbox_lag(pool: &PgPool, now: Timestamp) -> Result<Option<f64>> {
+    let oldest: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(o.created_at) FROM deliveries d
+         JOIN outbox o ON o.id = d.outbox_id
+         JOIN destinations t ON t.id = d.destination_id
+         WHERE d.status = 'pending' AND NOT t.paused",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    Ok(oldest.map(|at| crate::lag_seconds(now, at)))
+}
+
+pub(super) async fn dead_letters(pool: &PgPool) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'dead'")
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    Ok(n as u64)
+}

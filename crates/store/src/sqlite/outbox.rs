@@ -1,0 +1,321 @@
+//! Propagation on the embedded store: destinations, fan-out from the outbox, and deliveries.
+//!
+//! Writes run on the writer connection (so the one process never claims a delivery twice); the matchers of
+//! fan-out and replay are Rust closures that run in the caller's task, between a read of the outbox and a
+//! write job. Fan-out's write moves the cursor only from the value it read (compare and set), so two
+//! fan-outs of one destination never both insert the same range.
+
+use consentry_core::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{backend, rows};
+use crate::{
+    ClaimedDelivery, DELIVERY_DEAD, DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord,
+    DestinationPatch, NewDestination, Result, StoreError,
+};
+
+/// Outbox messages read per page by replay.
+pub(super) const REPLAY_PAGE: u32 = 1000;
+
+pub(super) fn create_destination(conn: &mut Connection, new: &NewDestination) -> Result<()> {
+    let d = &new.record;
+    let tx = conn.transaction().map_err(backend)?;
+    let inserted = tx.execute(
+        "INSERT INTO destinations (id, name, kind, url, target, event_types, paused, flagged, cursor, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT COALESCE(MAX(id), 0) FROM outbox), ?9)",
+        params![
+            d.id,
+            d.name,
+            d.kind,
+            d.url,
+            d.target,
+            rows::json_list(&d.event_types),
+            d.paused,
+            d.flagged,
+            d.created_at.micros()
+        ],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            return Err(StoreError::Conflict("a destination with this id exists".into()));
+        }
+        Err(e) => return Err(backend(e)),
+    }
+    // A secret left behind by a destination whose deletion crashed half-way is replaced.
+    tx.execute("DELETE FROM ks.destination_secrets WHERE destination_id = ?1", [&d.id]).map_err(backend)?;
+    if let Some(secret) = &new.secret {
+        tx.execute(
+            "INSERT INTO ks.destination_secrets (destination_id, secret) VALUES (?1, ?2)",
+            params![d.id, secret],
+        )
+        .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)
+}
+
+pub(super) fn update_destination(conn: &Connection, id: &str, patch: &DestinationPatch) -> Result<bool> {
+    let n = conn
+        .execute(
+            "UPDATE destinations SET name = COALESCE(?2, name), url = COALESCE(?3, url),
+                event_types = COALESCE(?4, event_types), paused = COALESCE(?5, paused)
+             WHERE id = ?1",
+            params![
+                id,
+                patch.name,
+                patch.url,
+                patch.event_types.as_deref().map(rows::json_list),
+                patch.paused
+            ],
+        )
+        .map_err(backend)?;
+    Ok(n > 0)
+}
+
+pub(super) fn delete_destination(conn: &mut Connection, id: &str) -> Result<bool> {
+    let tx = conn.transaction().map_err(backend)?;
+    tx.execute("DELETE FROM deliveries WHERE destination_id = ?1", [id]).map_err(backend)?;
+    let n = tx.execute("DELETE FROM destinations WHERE id = ?1", [id]).map_err(backend)?;
+    tx.execute("DELETE FROM ks.destination_secrets WHERE destination_id = ?1", [id]).map_err(backend)?;
+    tx.commit().map_err(backend)?;
+    Ok(n > 0)
+}
+
+/// Outbox messages as `(id, event_type)`.
+pub(super) type Candidates = Vec<(i64, String)>;
+
+/// The destination's cursor and up to `limit` outbox messages after it; `None` when there is no such
+/// destination.
+pub(super) fn fan_out_read(
+    conn: &Connection,
+    id: &str,
+    limit: u32,
+) -> rusqlite::Result<Option<(i64, Candidates)>> {
+    let tx = conn.unchecked_transaction()?;
+    let cursor: Option<i64> = tx
+        .prepare_cached("SELECT cursor FROM destinations WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let Some(cursor) = cursor else { return Ok(None) };
+    let messages = tx
+        .prepare_cached("SELECT id, event_type FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2")?
+        .query_map(params![cursor, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some((cursor, messages)))
+}
+
+/// Moves the cursor from `from` to `to` and adds pending deliveries of `matched`, due `now`, in one
+/// transaction; does nothing (returns false) when the cursor is no longer at `from`.
+pub(super) fn fan_out_write(
+    conn: &mut Connection,
+    id: &str,
+    from: i64,
+    to: i64,
+    matched: &[i64],
+    now: Timestamp,
+) -> Result<bool> {
+    let tx = conn.transaction().map_err(backend)?;
+    let moved = tx
+        .execute("UPDATE destinations SET cursor = ?3 WHERE id = ?1 AND cursor = ?2", params![id, from, to])
+        .map_err(backend)?;
+    if moved == 0 {
+        return Ok(false);
+    }
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO deliveries (destination_id, outbox_id, pseudonym, status, attempts, next_attempt_at)
+                 SELECT ?1, id, pseudonym, 'pending', 0, ?3 FROM outbox WHERE id = ?2
+                 ON CONFLICT (destination_id, outbox_id) DO NOTHING",
+            )
+            .map_err(backend)?;
+        for outbox_id in matched {
+            insert.execute(params![id, outbox_id, now.micros()]).map_err(backend)?;
+        }
+    }
+    tx.commit().map_err(backend)?;
+    Ok(true)
+}
+
+/// Leases the due deliveries (see [`crate::Store::claim_deliveries`]) until `until`.
+pub(super) fn claim(
+    conn: &mut Connection,
+    now: Timestamp,
+    until: i64,
+    limit: u32,
+) -> Result<Vec<ClaimedDelivery>> {
+    let tx = conn.transaction().map_err(backend)?;
+    let claimed = {
+        // INDEXED BY: without statistics the planner would walk the destination's whole history.
+        let mut due = tx
+            .prepare_cached(
+                "SELECT d.destination_id, d.outbox_id, k.subject, o.event_type, o.payload, d.attempts, o.created_at
+                 FROM deliveries d
+                 JOIN destinations t ON t.id = d.destination_id
+                 JOIN outbox o ON o.id = d.outbox_id
+                 LEFT JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+                   AND (d.leased_until IS NULL OR d.leased_until <= ?1)
+                   AND t.paused = 0
+                   AND NOT EXISTS (
+                       SELECT 1 FROM deliveries e INDEXED BY deliveries_pending_by_subject
+                       WHERE e.destination_id = d.destination_id AND e.pseudonym = d.pseudonym
+                         AND e.status = 'pending' AND e.outbox_id < d.outbox_id)
+                 ORDER BY d.outbox_id, d.destination_id
+                 LIMIT ?2",
+            )
+            .map_err(backend)?;
+        let claimed = due
+            .query_map(params![now.micros(), limit], |r| {
+                let subject: Option<String> = r.get(2)?;
+                Ok(ClaimedDelivery {
+                    destination_id: r.get(0)?,
+                    outbox_id: r.get(1)?,
+                    subject: subject.and_then(|s| consentry_core::SubjectId::new(s).ok()),
+                    event_type: r.get(3)?,
+                    payload: r.get(4)?,
+                    attempts: r.get(5)?,
+                    created_at: Timestamp::from_micros(r.get(6)?),
+                })
+            })
+            .map_err(backend)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        let mut lease = tx
+            .prepare_cached(
+                "UPDATE deliveries SET leased_until = ?3 WHERE destination_id = ?1 AND outbox_id = ?2",
+            )
+            .map_err(backend)?;
+        for c in &claimed {
+            lease.execute(params![c.destination_id, c.outbox_id, until]).map_err(backend)?;
+        }
+        claimed
+    };
+    tx.commit().map_err(backend)?;
+    Ok(claimed)
+}
+
+pub(super) fn complete(
+    conn: &mut Connection,
+    id: &str,
+    outbox_id: i64,
+    outcome: &DeliveryOutcome,
+) -> Result<()> {
+    let tx = conn.transaction().map_err(backend)?;
+    // Only a pending delivery: a late report from a worker whose lease ran out changes nothing.
+    let key = "WHERE destination_id = ?1 AND outbox_id = ?2 AND status = 'pending'";
+    match outcome {
+        DeliveryOutcome::Delivered { at } => {
+            tx.execute(
+                &format!(
+                    "UPDATE deliveries SET status = '{DELIVERY_DELIVERED}', attempts = attempts + 1,
+                        delivered_at = ?3, leased_until = NULL {key}"
+                ),
+                params![id, outbox_id, at.micros()],
+            )
+            .map_err(backend)?;
+        }
+        DeliveryOutcome::Retry { error, next_attempt_at } => {
+            tx.execute(
+                &format!(
+                    "UPDATE deliveries SET attempts = attempts + 1, last_error = ?3, next_attempt_at = ?4,
+                        leased_until = NULL {key}"
+                ),
+                params![id, outbox_id, error, next_attempt_at.micros()],
+            )
+            .map_err(backend)?;
+        }
+        DeliveryOutcome::Dead { error } => {
+            let n = tx
+                .execute(
+                    &format!(
+                        "UPDATE deliveries SET status = '{DELIVERY_DEAD}', attempts = attempts + 1,
+                            last_error = ?3, leased_until = NULL {key}"
+                    ),
+                    params![id, outbox_id, error],
+                )
+                .map_err(backend)?;
+            if n > 0 {
+                tx.execute("UPDATE destinations SET flagged = 1 WHERE id = ?1", [id]).map_err(backend)?;
+            }
+        }
+    }
+    tx.commit().map_err(backend)
+}
+
+pub(super) fn deliveries(
+    conn: &Connection,
+    id: &str,
+    status: Option<&str>,
+    after: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<DeliveryRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.outbox_id, o.event_type, d.status, d.attempts, d.last_error, d.next_attempt_at,
+            d.delivered_at, o.created_at
+         FROM deliveries d JOIN outbox o ON o.id = d.outbox_id
+         WHERE d.destination_id = ?1 AND (?2 IS NULL OR d.status = ?2) AND d.outbox_id > ?3
+         ORDER BY d.outbox_id LIMIT ?4",
+    )?;
+    stmt.query_map(params![id, status, after, limit], |r| {
+        let status: String = r.get(2)?;
+        let next: i64 = r.get(5)?;
+        Ok(DeliveryRecord {
+            outbox_id: r.get(0)?,
+            event_type: r.get(1)?,
+            next_attempt_at: (status == DELIVERY_PENDING).then_some(Timestamp::from_micros(next)),
+            status,
+            attempts: r.get(3)?,
+            last_error: r.get(4)?,
+            delivered_at: r.get::<_, Option<i64>>(6)?.map(Timestamp::from_micros),
+            created_at: Timestamp::from_micros(r.get(7)?),
+        })
+    })?
+    .collect()
+}
+
+/// One page of replay candidates: outbox messages with `after < id <= cursor` created at or after
+/// `since`.
+pub(super) fn replay_page(
+    conn: &Connection,
+    after: i64,
+    cursor: i64,
+    since: i64,
+) -> rusqlite::Result<Candidates> {
+    conn.prepare_cached(
+        "SELECT id, event_type FROM outbox WHERE id > ?1 AND id <= ?2 AND created_at >= ?3 ORDER BY id LIMIT ?4",
+    )?
+    .query_map(params![after, cursor, since, REPLAY_PAGE], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}
+
+/// Makes `ids` pending again (attempts 0, due `now`) for the destination, inserting missing deliveries;
+/// returns how many it touched (0 once the destination is gone).
+pub(super) fn replay_write(conn: &mut Connection, id: &str, ids: &[i64], now: Timestamp) -> Result<u64> {
+    let tx = conn.transaction().map_err(backend)?;
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM destinations WHERE id = ?1")
+        .map_err(backend)?
+        .exists([id])
+        .map_err(backend)?;
+    if !exists {
+        return Ok(0);
+    }
+    let mut touched = 0;
+    {
+        let mut upsert = tx
+            .prepare_cached(
+                "INSERT INTO deliveries (destination_id, outbox_id, pseudonym, status, attempts, next_attempt_at)
+                 SELECT ?1, id, pseudonym, 'pending', 0, ?3 FROM outbox WHERE id = ?2
+                 ON CONFLICT (destination_id, outbox_id) DO UPDATE SET status = 'pending', attempts = 0,
+                    last_error = NULL, next_attempt_at = excluded.next_attempt_at, leased_until = NULL,
+                    delivered_at = NULL",
+            )
+            .map_err(backend)?;
+        for outbox_id in ids {
+            touched += upsert.execute(params![id, outbox_id, now.micros()]).map_err(backend)? as u64;
+        }
+    }
+    tx.commit().map_err(backend)?;
+    Ok(touched)
+}
