@@ -130,6 +130,7 @@ pub async fn serve(
     let from = state.followed.load(std::sync::atomic::Ordering::Relaxed);
     let follower = tokio::spawn(workers::follower::run(state.clone(), from, stop_workers.clone()));
     let checkpoints = tokio::spawn(workers::checkpoints::run(state.clone(), stop_workers.clone()));
+    let expiry = tokio::spawn(workers::expiry::run(state.clone(), stop_workers.clone()));
     let dispatcher = tokio::spawn(workers::dispatcher::run(
         state.clone(),
         Arc::clone(&state.dispatch_wake),
@@ -157,6 +158,7 @@ pub async fn serve(
     let _ = follower.await;
     let _ = checkpoints.await;
     let _ = dispatcher.await;
+    let _ = expiry.await;
     let _ = access.await;
     // A last checkpoint, so the final head is signed.
     let last = last_state.store.checkpoints().await.ok().and_then(|c| c.last().map(|c| c.events));

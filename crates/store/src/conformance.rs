@@ -23,7 +23,7 @@ use crate::{
 macro_rules! conformance_suite {
     ($make:expr) => {
         $crate::conformance_suite!(@tests $make;
-            initialise_once, api_keys, catalog_versions, append_and_history, current_state,
+            initialise_once, expiries_and_leases, api_keys, catalog_versions, append_and_history, current_state,
             concurrent_appends_keep_one_chain, pages, receipts_commit_with_their_events,
             failing_sealer_fails_only_its_request, concurrent_sealed_appends, signing_key_rotation,
             checkpoints_idempotent_and_ordered, access_log_newest_first_with_pages, check_counts_add_up,
@@ -1092,4 +1092,29 @@ pub async fn outbox_lag_and_dead_letters(store: Arc<dyn Store>) {
         .await
         .expect("pause");
     assert_eq!(store.outbox_lag(Timestamp::now()).await.expect("lag"), None);
+}
+
+pub async fn expiries_and_leases(store: Arc<dyn Store>) {
+    let s = subject("erin");
+    let now = Timestamp::now();
+    let mut lapsing = change("marketing.direct", Action::Grant, &["email"]);
+    lapsing.expires_at = Some(now.plus_seconds(-5));
+    let mut later = change("analytics", Action::Grant, &[]);
+    later.expires_at = Some(now.plus_seconds(3600));
+    store.append(&s, vec![lapsing, later]).await.expect("append");
+    let due = store.due_expiries(now, 10).await.expect("due");
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].0.as_str(), due[0].1.purpose.as_str()), ("erin", "marketing.direct"));
+    // Once a later statement replaces it (the expiry itself, here), it is no longer due.
+    let mut expire = change("marketing.direct", Action::Expire, &["email"]);
+    expire.notice = None;
+    store.append(&s, vec![expire]).await.expect("append");
+    assert!(store.due_expiries(now, 10).await.expect("due").is_empty());
+
+    let until = now.plus_seconds(30);
+    assert!(store.try_lease("expiry", "node-a", until, now).await.expect("lease"));
+    assert!(!store.try_lease("expiry", "node-b", until, now).await.expect("lease"), "held by a");
+    assert!(store.try_lease("expiry", "node-a", until, now).await.expect("renew"), "a renews its own");
+    let later_now = now.plus_seconds(31);
+    assert!(store.try_lease("expiry", "node-b", later_now.plus_seconds(30), later_now).await.expect("lease"));
 }

@@ -429,6 +429,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Signals (the newest ledger sequence number) when another node may have appended; `None` for a
     /// backend with a single writer, whose appends all pass through this process.
+    /// Grants and renewals still in force (the current statement for their purpose and scope) whose
+    /// `expires_at` is at or before `now`, with their subjects, oldest expiry first, at most `limit`.
+    async fn due_expiries(&self, now: Timestamp, limit: u32) -> Result<Vec<(SubjectId, Event)>>;
+    /// Takes or renews the lease `name` for `holder` until `until`, unless another holder's lease is still
+    /// live at `now`. Returns whether `holder` holds it. Keeps singleton background jobs on one node.
+    async fn try_lease(&self, name: &str, holder: &str, until: Timestamp, now: Timestamp) -> Result<bool>;
     fn change_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }

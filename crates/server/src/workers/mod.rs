@@ -2,4 +2,5 @@
 
 pub mod checkpoints;
 pub mod dispatcher;
+pub mod expiry;
 pub mod follower;

@@ -890,6 +890,46 @@ impl Store for PostgresStore {
         outbox::outbox_lag(&self.pool, now).await
     }
 
+    async fn due_expiries(&self, now: Timestamp, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT k.subject, {EVENT_COLUMNS} FROM events e
+             JOIN consent_state s ON s.seq = e.seq
+             JOIN consentry_keystore.subject_keys k ON k.pseudonym = e.pseudonym
+             WHERE e.expires_at IS NOT NULL AND e.expires_at <= $1 AND e.action IN ('grant', 'renew')
+             ORDER BY e.expires_at LIMIT $2"
+        ))
+        .bind(now.micros())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let subject: String = r.try_get("subject").map_err(db)?;
+                let subject = SubjectId::new(subject)
+                    .map_err(|e| StoreError::Backend(format!("stored subject id: {e}")))?;
+                Ok((subject, rows::event(r)?))
+            })
+            .collect()
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, until: Timestamp, now: Timestamp) -> Result<bool> {
+        let got: Option<String> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+             WHERE leases.until < $4 OR leases.holder = excluded.holder
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until.micros())
+        .bind(now.micros())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(got.is_some())
+    }
+
     async fn dead_letters(&self) -> Result<u64> {
         outbox::dead_letters(&self.pool).await
     }

@@ -9,6 +9,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_proof.sql"),
     include_str!("../../migrations/sqlite/0003_outbox.sql"),
+    include_str!("../../migrations/sqlite/0004_expiry.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

@@ -703,6 +703,46 @@ impl Store for SqliteStore {
         Ok(oldest.map(|at| crate::lag_seconds(now, at)))
     }
 
+    async fn due_expiries(&self, now: Timestamp, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT k.subject, {EVENT_COLUMNS} FROM events e INDEXED BY events_expiring
+                 JOIN consent_state s ON s.seq = e.seq
+                 JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
+                 WHERE e.expires_at IS NOT NULL AND e.expires_at <= ?1 AND e.action IN ('grant', 'renew')
+                 ORDER BY e.expires_at LIMIT ?2"
+            ))?;
+            stmt.query_map(params![now.micros(), limit], |r| {
+                let subject: String = r.get(0)?;
+                let subject = SubjectId::new(subject).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+                })?;
+                Ok((subject, rows::event(r, 1)?))
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, until: Timestamp, now: Timestamp) -> Result<bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |conn| {
+            let got: Option<String> = conn
+                .query_row(
+                    "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                     WHERE leases.until < ?4 OR leases.holder = excluded.holder
+                     RETURNING holder",
+                    params![name, holder, until.micros(), now.micros()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            Ok(got.is_some())
+        })
+        .await
+    }
+
     async fn dead_letters(&self) -> Result<u64> {
         self.read(|conn| {
             conn.query_row("SELECT COUNT(*) FROM deliveries WHERE status = 'dead'", [], |r| {

@@ -1,0 +1,87 @@
+//! Records an `expire` ledger event when a grant's `expires_at` passes, so downstream systems receive
+//! `consent.expired`. Checks never wait for this job: the engine already answers `expired` for a lapsed
+//! grant; the event makes the lapse visible in the ledger and downstream.
+//!
+//! One node at a time runs it (a lease in the store). A renewal that lands in the moment between finding a
+//! lapsed grant and recording its expiry is overridden by the expiry: the error goes towards denying, and
+//! the person renews again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use consentry_core::ledger::ACTOR_SYSTEM;
+use consentry_core::{Action, Event, NewEvent, SubjectId, Timestamp};
+use consentry_store::{Sealed, Sealer};
+use tokio_util::sync::CancellationToken;
+
+use crate::events;
+use crate::state::AppState;
+
+const BATCH: u32 = 500;
+
+/// Runs the expiry job every `expiry_interval_secs` until `shutdown`.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let interval = Duration::from_secs(state.config.expiry_interval_secs);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        if let Err(e) = expire_due(&state, interval).await {
+            tracing::warn!(error = %e, "the expiry job failed; retrying at the next interval");
+        }
+    }
+}
+
+/// Records the expiry of every lapsed grant, if this node holds the expiry lease. Returns how many.
+pub async fn expire_due(state: &AppState, interval: Duration) -> Result<usize, consentry_store::StoreError> {
+    let now = Timestamp::now();
+    let until = now.plus_micros((interval.as_micros() as i64).saturating_mul(3));
+    if !state.store.try_lease("expiry", &state.node_id, until, now).await? {
+        return Ok(0);
+    }
+    let mut total = 0;
+    loop {
+        let due = state.store.due_expiries(now, BATCH).await?;
+        if due.is_empty() {
+            return Ok(total);
+        }
+        let mut by_subject: BTreeMap<SubjectId, Vec<Event>> = BTreeMap::new();
+        for (subject, event) in due {
+            by_subject.entry(subject).or_default().push(event);
+        }
+        for (subject, lapsed) in by_subject {
+            let changes: Vec<NewEvent> = lapsed
+                .iter()
+                .map(|g| NewEvent {
+                    purpose: g.purpose.clone(),
+                    action: Action::Expire,
+                    scope: g.scope.clone(),
+                    notice: g.notice.clone(),
+                    notice_version: g.notice_version,
+                    notice_hash: g.notice_hash.clone(),
+                    collection_point: None,
+                    actor: ACTOR_SYSTEM.to_owned(),
+                    expires_at: None,
+                })
+                .collect();
+            total += changes.len();
+            let sealing_state = state.clone();
+            let sealed_subject = subject.clone();
+            let seal: Sealer = Box::new(move |placed: &[Event]| {
+                Ok(Sealed {
+                    receipt: None,
+                    outbox: events::consent_messages(&sealing_state, &sealed_subject, placed),
+                })
+            });
+            let (placed, _) = state.store.append_sealed(&subject, changes, Some(seal)).await?;
+            for e in &placed {
+                if let Err(err) = state.engine.apply(subject.as_str(), e) {
+                    tracing::error!(error = %err, seq = e.seq, "could not apply an expiry to the engine");
+                }
+            }
+            state.metrics.ledger_appends.inc_by(placed.len() as u64);
+        }
+        state.dispatch_wake.notify_one();
+    }
+}
