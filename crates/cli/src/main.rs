@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Inspect downstream destinations and their deliveries (offline).
+    Destinations {
+        #[command(subcommand)]
+        command: DestinationsCommand,
+    },
     /// Verify or export the ledger.
     Audit {
         #[command(subcommand)]
@@ -120,6 +125,25 @@ enum KeysCommand {
     RotateSigning {
         #[command(flatten)]
         common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum DestinationsCommand {
+    /// List destinations: id, kind, name, paused, flagged (has dead letters), URL and filter.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List one destination's deliveries, optionally only `pending`, `delivered` or `dead` ones.
+    Deliveries {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
     },
 }
 
@@ -413,6 +437,47 @@ async fn audit(command: AuditCommand) -> Result<bool> {
     }
 }
 
+async fn destinations(command: DestinationsCommand) -> Result<()> {
+    match command {
+        DestinationsCommand::List { common } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config).await?;
+            let list = store.destinations().await;
+            store.close().await;
+            for d in list? {
+                print_out(&format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}{}\t{}",
+                    d.id,
+                    d.kind,
+                    d.name,
+                    if d.paused { "paused" } else { "active" },
+                    if d.flagged { "flagged" } else { "ok" },
+                    d.url,
+                    d.target.map(|t| format!(" ({t})")).unwrap_or_default(),
+                    d.event_types.join(","),
+                ));
+            }
+        }
+        DestinationsCommand::Deliveries { common, id, status, limit } => {
+            let config = load_config(&common)?;
+            let store = open_store(&config).await?;
+            let rows = store.deliveries(&id, status.as_deref(), 0, limit).await;
+            store.close().await;
+            for r in rows? {
+                print_out(&format!(
+                    "{}\t{}\t{}\tattempts={}\t{}",
+                    r.outbox_id,
+                    r.event_type,
+                    r.status,
+                    r.attempts,
+                    r.last_error.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Prints a line to standard output; a closed pipe (`| head`) is not an error worth a panic.
 fn print_out(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -450,6 +515,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Destinations { command } => destinations(command).await,
             Command::Audit { command } => match audit(command).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(anyhow::anyhow!("verification failed")),
