@@ -4,12 +4,12 @@
 //! runs. The ledger is copied before the key store: keys are committed before the events that use them, so
 //! every pseudonym in the copied ledger has its key in the (later) key-store copy.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{DATA_FILE, KEYSTORE_FILE, LOCK_FILE, backend, restrict_permissions};
+use super::{DATA_FILE, KEYSTORE_FILE, backend, restrict_permissions};
 use crate::{Result, StoreError};
 
 fn io(what: &str, e: std::io::Error) -> StoreError {
@@ -48,19 +48,7 @@ pub fn restore(backup: &Path, dir: &Path) -> Result<()> {
             return Err(StoreError::Backend(format!("the backup's {file} fails its integrity check")));
         }
     }
-    fs::create_dir_all(dir).map_err(|e| io("cannot create the data folder", e))?;
-    restrict_permissions(dir, 0o700)?;
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))
-        .map_err(|e| io("cannot open the lock file", e))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(dir.to_path_buf())),
-        Err(fs::TryLockError::Error(e)) => return Err(io("cannot lock the data folder", e)),
-    }
+    let lock = super::lock_folder(dir)?;
     for file in [DATA_FILE, KEYSTORE_FILE] {
         for suffix in ["", "-wal", "-shm"] {
             let path = dir.join(format!("{file}{suffix}"));

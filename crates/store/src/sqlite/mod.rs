@@ -102,6 +102,26 @@ fn restrict_permissions(_path: &Path, _mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Creates the data folder (mode 0700) and takes its lock file, refusing when another process holds it.
+pub(crate) fn lock_folder(dir: &Path) -> Result<File> {
+    fs::create_dir_all(dir)
+        .map_err(|e| StoreError::Backend(format!("cannot create data folder {}: {e}", dir.display())))?;
+    restrict_permissions(dir, 0o700)?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(|e| StoreError::Backend(format!("cannot open lock file: {e}")))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked(dir.to_path_buf())),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(StoreError::Backend(format!("cannot lock the data folder: {e}")))
+        }
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating when needed) the store in `dir`, migrating it to the current schema.
     pub async fn open(dir: &Path, observer: Option<CommitObserver>) -> Result<Self> {
@@ -112,23 +132,7 @@ impl SqliteStore {
     }
 
     fn open_blocking(dir: &Path, observer: Option<CommitObserver>) -> Result<Self> {
-        fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Backend(format!("cannot create data folder {}: {e}", dir.display())))?;
-        restrict_permissions(dir, 0o700)?;
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK_FILE))
-            .map_err(|e| StoreError::Backend(format!("cannot open lock file: {e}")))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(dir.to_path_buf())),
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(StoreError::Backend(format!("cannot lock the data folder: {e}")));
-            }
-        }
-
+        let lock = lock_folder(dir)?;
         let paths = Paths { data: dir.join(DATA_FILE), keystore: dir.join(KEYSTORE_FILE) };
         {
             let mut ks = open_file_db(&paths.keystore)?;
