@@ -10,6 +10,5 @@ mod keys;
 mod openapi;
 mod ops;
 mod proof;
-mod propagation;
 mod restart;
 mod utils;
