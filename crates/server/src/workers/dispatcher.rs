@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use consentry_core::Timestamp;
 use consentry_store::{ClaimedDelivery, DeliveryOutcome, DestinationRecord, StoreError};
@@ -49,47 +49,86 @@ fn jitter() -> f64 {
 struct CachedSink {
     fingerprint: String,
     sink: Result<Arc<dyn Sink>, String>,
+    made: Instant,
 }
+
+/// How long a failed connection is remembered before the next delivery tries to connect again.
+const RECONNECT_AFTER: Duration = Duration::from_secs(5);
 
 fn fingerprint(d: &DestinationRecord) -> String {
     format!("{}|{}|{}", d.kind, d.url, d.target.as_deref().unwrap_or(""))
 }
 
-/// Runs rounds until `shutdown`; `wake` starts one early.
+type SinkSlot = Arc<tokio::sync::Mutex<Option<CachedSink>>>;
+
+/// Sinks by destination, each behind its own lock: a slow connection holds up only its own destination.
+#[derive(Default, Clone)]
+struct Sinks(Arc<std::sync::Mutex<HashMap<String, SinkSlot>>>);
+
+impl Sinks {
+    fn slot(&self, id: &str) -> SinkSlot {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(map.entry(id.to_owned()).or_default())
+    }
+
+    fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|id, _| keep(id));
+    }
+}
+
+/// Runs until `shutdown`: a round whenever a write wakes it, a send finishes, or 250 ms pass. Sends run as
+/// tasks of their own, so a receiver that hangs until its timeout holds up nothing but its own deliveries.
 pub async fn run(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken) {
-    let mut sinks: HashMap<String, CachedSink> = HashMap::new();
+    let sinks = Sinks::default();
     // Standard Webhooks counts a redirect as a failure: never follow one.
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
+    let mut inflight: JoinSet<()> = JoinSet::new();
     loop {
-        let busy = match round(&state, &mut sinks, &http).await {
-            Ok(n) => n > 0,
-            Err(e) => {
-                tracing::warn!(error = %e, "delivery round failed; retrying");
-                false
+        while let Some(done) = inflight.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a delivery task failed");
+            }
+        }
+        let room = u32::try_from(CLAIM as usize - inflight.len().min(CLAIM as usize)).unwrap_or(0);
+        let claimed = if room == 0 {
+            0
+        } else {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                r = round(&state, &sinks, &http, &mut inflight, room, &wake) => r.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "delivery round failed; retrying");
+                    0
+                }),
             }
         };
-        if shutdown.is_cancelled() {
-            return;
+        if claimed > 0 {
+            continue;
         }
-        if !busy {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = wake.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
-            }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = wake.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+            Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
         }
     }
+    // Sends still running stop here; their leases run out and they are tried again: at least once.
+    inflight.abort_all();
+    while inflight.join_next().await.is_some() {}
 }
 
 async fn sink_for(
     state: &AppState,
     d: &DestinationRecord,
-    sinks: &mut HashMap<String, CachedSink>,
+    slot: &tokio::sync::Mutex<Option<CachedSink>>,
     http: &reqwest::Client,
 ) -> Result<Arc<dyn Sink>, String> {
+    let mut cached = slot.lock().await;
     let fp = fingerprint(d);
-    if let Some(c) = sinks.get(&d.id).filter(|c| c.fingerprint == fp && c.sink.is_ok()) {
+    if let Some(c) = cached
+        .as_ref()
+        .filter(|c| c.fingerprint == fp && (c.sink.is_ok() || c.made.elapsed() < RECONNECT_AFTER))
+    {
         return c.sink.clone();
     }
     let target = d.target.clone().unwrap_or_default();
@@ -115,36 +154,37 @@ async fn sink_for(
             .map_err(|e| e.to_string()),
         other => Err(format!("unknown destination kind {other}")),
     };
-    sinks.insert(d.id.clone(), CachedSink { fingerprint: fp, sink: sink.clone() });
+    *cached = Some(CachedSink { fingerprint: fp, sink: sink.clone(), made: Instant::now() });
     sink
 }
 
+/// Fans out, claims up to `room` deliveries and starts a send task for each; returns how many it claimed.
 async fn round(
     state: &AppState,
-    sinks: &mut HashMap<String, CachedSink>,
+    sinks: &Sinks,
     http: &reqwest::Client,
+    inflight: &mut JoinSet<()>,
+    room: u32,
+    wake: &Arc<Notify>,
 ) -> Result<usize, StoreError> {
     let destinations = state.store.destinations().await?;
-    sinks.retain(|id, _| destinations.iter().any(|d| &d.id == id));
+    sinks.retain(|id| destinations.iter().any(|d| d.id == id));
     for d in destinations.iter().filter(|d| !d.paused) {
         let patterns = d.event_types.clone();
         let matches = move |t: &str| type_matches(&patterns, t);
         while state.store.fan_out(&d.id, &matches, FAN_OUT_PAGE).await? == u64::from(FAN_OUT_PAGE) {}
     }
-    let now = Timestamp::now();
-    let claimed = state.store.claim_deliveries(now, LEASE, CLAIM).await?;
+    let claimed = state.store.claim_deliveries(Timestamp::now(), LEASE, room).await?;
     let count = claimed.len();
-    let mut tasks = JoinSet::new();
     for c in claimed {
-        let Some(d) = destinations.iter().find(|d| d.id == c.destination_id) else { continue };
-        let sink = sink_for(state, d, sinks, http).await;
-        let state = state.clone();
-        tasks.spawn(async move { deliver(&state, sink, c).await });
-    }
-    while let Some(done) = tasks.join_next().await {
-        if let Err(e) = done {
-            tracing::error!(error = %e, "a delivery task failed");
-        }
+        let Some(d) = destinations.iter().find(|d| d.id == c.destination_id).cloned() else { continue };
+        let (state, slot, http, wake) = (state.clone(), sinks.slot(&d.id), http.clone(), Arc::clone(wake));
+        inflight.spawn(async move {
+            let sink = sink_for(&state, &d, &slot, &http).await;
+            deliver(&state, sink, c).await;
+            // The subject's next event for this destination may now go.
+            wake.notify_one();
+        });
     }
     let m = &state.metrics;
     if let Ok(lag) = state.store.outbox_lag(Timestamp::now()).await {

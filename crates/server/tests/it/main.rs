@@ -10,5 +10,6 @@ mod keys;
 mod openapi;
 mod ops;
 mod proof;
+mod propagation;
 mod restart;
 mod utils;

@@ -142,6 +142,10 @@ impl SqliteStore {
         {
             let mut data = open_file_db(&paths.data)?;
             migrate::data(&mut data)?;
+            // One process owns the embedded store (the lock above): leases left by a crashed or stopped
+            // predecessor are stale, and the deliveries they held can go again at once.
+            data.execute("UPDATE deliveries SET leased_until = NULL WHERE leased_until IS NOT NULL", [])
+                .map_err(backend)?;
         }
         restrict_permissions(&paths.data, 0o600)?;
 
