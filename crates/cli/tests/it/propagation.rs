@@ -3,9 +3,6 @@
 //! folder delivers every change (at least once; the receiver de-duplicates by `webhook-id`).
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -17,88 +14,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_consentry");
-const BOOT_KEY: &str = "cli-propagation-bootstrap-key-0123456789ab";
-const READY_WITHIN: Duration = Duration::from_secs(10);
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-/// A `consentry serve` child process; killed when dropped, whatever happened.
-struct Server {
-    child: Child,
-    base: String,
-    out: PathBuf,
-    err: PathBuf,
-    http: reqwest::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Serves `data` with `env` (and no inherited `CONSENTRY_*`), waiting until `/healthz` answers.
-    async fn start(data: &Path, logs: &Path, env: &[(&str, &str)]) -> Server {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let out = logs.join(format!("serve-{port}.out"));
-        let err = logs.join(format!("serve-{port}.err"));
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--data", data.to_str().expect("UTF-8 path"), "--listen", &listen]);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("CONSENTRY_") {
-                cmd.env_remove(name);
-            }
-        }
-        let child = cmd
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(File::create(&out).expect("stdout file"))
-            .stderr(File::create(&err).expect("stderr file"))
-            .spawn()
-            .expect("spawn consentry serve");
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("http client");
-        let mut server = Server { child, base: format!("http://{listen}"), out, err, http };
-        let deadline = Instant::now() + READY_WITHIN;
-        loop {
-            if let Some(status) = server.child.try_wait().expect("try_wait") {
-                panic!("consentry serve exited early ({status}):\n{}", server.logs());
-            }
-            let ready = server.http.get(format!("{}/healthz", server.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "not ready within {READY_WITHIN:?}:\n{}", server.logs());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn logs(&self) -> String {
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        format!("{}{}", read(&self.out), read(&self.err))
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(BOOT_KEY);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e}\n{}", self.logs()));
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") })
-    }
-}
+use crate::commands::{BOOT_KEY, Server, free_port};
 
 /// What the receiver got: (`webhook-id`, body), in arrival order.
 type Seen = Arc<Mutex<Vec<(String, Bytes)>>>;
@@ -123,7 +39,7 @@ async fn pending_deliveries_survive_kill_9_and_arrive_after_a_restart() {
 
     let mut server = Server::start(&data, tmp.path(), &env).await;
     let body = json!({"name": "crm", "kind": "webhook", "url": url, "event_types": ["consent.*"]});
-    let (status, d) = server.call(reqwest::Method::POST, "/v1/destinations", Some(&body)).await;
+    let (status, d) = server.call(reqwest::Method::POST, "/v1/destinations", BOOT_KEY, Some(&body)).await;
     assert_eq!(status, 201, "{d}");
     let id = d["id"].as_str().expect("destination id").to_owned();
 
@@ -138,7 +54,7 @@ async fn pending_deliveries_survive_kill_9_and_arrive_after_a_restart() {
             json!({"changes": [{"purpose": "marketing.direct", "action": "withdraw"}]})
         };
         let path = format!("/v1/subjects/kill-{}/consents", i % SUBJECTS);
-        let (status, out) = server.call(reqwest::Method::POST, &path, Some(&body)).await;
+        let (status, out) = server.call(reqwest::Method::POST, &path, BOOT_KEY, Some(&body)).await;
         assert_eq!(status, 201, "{out}");
         written.push(out["events"][0]["id"].as_str().expect("event id").to_owned());
     }
@@ -147,7 +63,12 @@ async fn pending_deliveries_survive_kill_9_and_arrive_after_a_restart() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (status, list) = server
-            .call(reqwest::Method::GET, &format!("/v1/destinations/{id}/deliveries?limit=100"), None)
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/destinations/{id}/deliveries?limit=100"),
+                BOOT_KEY,
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{list}");
         let rows = list["deliveries"].as_array().expect("deliveries");
@@ -205,7 +126,7 @@ async fn pending_deliveries_survive_kill_9_and_arrive_after_a_restart() {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let path = format!("/v1/destinations/{id}/deliveries?status=delivered&limit=100");
-        let (_, list) = server.call(reqwest::Method::GET, &path, None).await;
+        let (_, list) = server.call(reqwest::Method::GET, &path, BOOT_KEY, None).await;
         if list["deliveries"].as_array().map(Vec::len) == Some(CHANGES) {
             break;
         }

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_consentry");
 /// A bootstrap admin key for tests that do not look at key printing: 41 printable characters.
-const BOOT_KEY: &str = "cli-test-bootstrap-admin-key-0123456789ab";
+pub(crate) const BOOT_KEY: &str = "cli-test-bootstrap-admin-key-0123456789ab";
 const READY_WITHIN: Duration = Duration::from_secs(10);
 
 /// `consentry <args>` with no `CONSENTRY_*` variable inherited from the test's environment.
@@ -49,14 +49,14 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
 
 /// A `consentry serve` child process; killed when dropped, whatever happened.
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     base: String,
     out: PathBuf,
     err: PathBuf,
@@ -72,7 +72,7 @@ impl Drop for Server {
 
 impl Server {
     /// Serves `data`, logging into `logs`, and waits until `/healthz` answers.
-    async fn start(data: &Path, logs: &Path, env: &[(&str, &str)]) -> Server {
+    pub(crate) async fn start(data: &Path, logs: &Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let out = logs.join(format!("serve-{port}.out"));
@@ -109,13 +109,13 @@ impl Server {
     }
 
     /// Everything the server printed so far.
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
         format!("{}{}", read(&self.out), read(&self.err))
     }
 
     /// Sends a JSON request; returns the status and the JSON body (`null` when empty).
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
