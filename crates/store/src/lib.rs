@@ -408,6 +408,8 @@ pub trait Store: Send + Sync + 'static {
         outbox_id: i64,
         outcome: DeliveryOutcome,
     ) -> Result<()>;
+    /// [`complete_delivery`](Store::complete_delivery) for many deliveries, in one transaction.
+    async fn complete_deliveries(&self, outcomes: Vec<(String, i64, DeliveryOutcome)>) -> Result<()>;
     /// The destination's deliveries with `outbox_id > after` (and the given status), by outbox id, at most
     /// `limit`.
     async fn deliveries(

@@ -84,19 +84,22 @@ pub async fn run(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
     let mut inflight: JoinSet<()> = JoinSet::new();
+    let outcomes = Outcomes::default();
     loop {
         while let Some(done) = inflight.try_join_next() {
             if let Err(e) = done {
                 tracing::error!(error = %e, "a delivery task failed");
             }
         }
+        // Before claiming: a recorded delivery frees its subject's next event.
+        record_outcomes(&state, &outcomes).await;
         let room = u32::try_from(CLAIM as usize - inflight.len().min(CLAIM as usize)).unwrap_or(0);
         let claimed = if room == 0 {
             0
         } else {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                r = round(&state, &sinks, &http, &mut inflight, room, &wake) => r.unwrap_or_else(|e| {
+                r = round(&state, &sinks, &http, &mut inflight, room, &wake, &outcomes) => r.unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "delivery round failed; retrying");
                     0
                 }),
@@ -115,6 +118,7 @@ pub async fn run(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken
     // Sends still running stop here; their leases run out and they are tried again: at least once.
     inflight.abort_all();
     while inflight.join_next().await.is_some() {}
+    record_outcomes(&state, &outcomes).await;
 }
 
 async fn sink_for(
@@ -166,6 +170,7 @@ async fn round(
     inflight: &mut JoinSet<()>,
     room: u32,
     wake: &Arc<Notify>,
+    outcomes: &Outcomes,
 ) -> Result<usize, StoreError> {
     let destinations = state.store.destinations().await?;
     sinks.retain(|id| destinations.iter().any(|d| d.id == id));
@@ -179,9 +184,11 @@ async fn round(
     for c in claimed {
         let Some(d) = destinations.iter().find(|d| d.id == c.destination_id).cloned() else { continue };
         let (state, slot, http, wake) = (state.clone(), sinks.slot(&d.id), http.clone(), Arc::clone(wake));
+        let outcomes = Arc::clone(outcomes);
         inflight.spawn(async move {
             let sink = sink_for(&state, &d, &slot, &http).await;
-            deliver(&state, sink, c).await;
+            let outcome = deliver(&state, sink, c).await;
+            outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(outcome);
             // The subject's next event for this destination may now go.
             wake.notify_one();
         });
@@ -196,7 +203,23 @@ async fn round(
     Ok(count)
 }
 
-async fn deliver(state: &AppState, sink: Result<Arc<dyn Sink>, String>, c: ClaimedDelivery) {
+/// Outcomes of finished sends, recorded in one transaction per round.
+type Outcomes = Arc<std::sync::Mutex<Vec<(String, i64, DeliveryOutcome)>>>;
+
+/// Records the outcomes gathered so far. On failure the leases run out and the sends are repeated: at
+/// least once.
+async fn record_outcomes(state: &AppState, outcomes: &Outcomes) {
+    let batch = std::mem::take(&mut *outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    if let Err(e) = state.store.complete_deliveries(batch).await {
+        tracing::warn!(error = %e, "could not record delivery outcomes; they will be sent again");
+    }
+}
+
+async fn deliver(
+    state: &AppState,
+    sink: Result<Arc<dyn Sink>, String>,
+    c: ClaimedDelivery,
+) -> (String, i64, DeliveryOutcome) {
     let result = match (sink, with_subject(&c.payload, c.subject.as_ref())) {
         (Err(e), _) => Err(SinkError::Retryable(e)),
         (_, Err(e)) => Err(SinkError::Permanent(format!("stored payload is not JSON: {e}"))),
@@ -226,10 +249,7 @@ async fn deliver(state: &AppState, sink: Result<Arc<dyn Sink>, String>, c: Claim
         }
     };
     state.metrics.record_delivery(&c.destination_id, result_label);
-    if let Err(e) = state.store.complete_delivery(&c.destination_id, c.outbox_id, outcome).await {
-        // The lease runs out and the delivery is tried again: at least once.
-        tracing::warn!(error = %e, "could not record a delivery outcome");
-    }
+    (c.destination_id, c.outbox_id, outcome)
 }
 
 #[cfg(test)]

@@ -872,6 +872,13 @@ impl Store for PostgresStore {
         outbox::complete(&self.pool, destination_id, outbox_id, outcome).await
     }
 
+    async fn complete_deliveries(&self, outcomes: Vec<(String, i64, DeliveryOutcome)>) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        outbox::complete_many(&self.pool, outcomes).await
+    }
+
     async fn deliveries(
         &self,
         destination_id: &str,

@@ -316,8 +316,20 @@ pub(super) async fn claim(
         .collect())
 }
 
-pub(super) async fn complete(
+/// Records many outcomes in one transaction: one commit for a whole round of deliveries.
+pub(super) async fn complete_many(
     pool: &PgPool,
+    outcomes: Vec<(String, i64, DeliveryOutcome)>,
+) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    for (id, outbox_id, outcome) in outcomes {
+        complete(&mut *tx, &id, outbox_id, outcome).await?;
+    }
+    tx.commit().await.map_err(db)
+}
+
+pub(super) async fn complete(
+    pool: impl sqlx::PgExecutor<'_>,
     id: &str,
     outbox_id: i64,
     outcome: DeliveryOutcome,

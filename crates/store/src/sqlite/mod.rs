@@ -650,6 +650,13 @@ impl Store for SqliteStore {
         self.write(move |conn| outbox::complete(conn, &id, outbox_id, &outcome)).await
     }
 
+    async fn complete_deliveries(&self, outcomes: Vec<(String, i64, DeliveryOutcome)>) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| outbox::complete_many(conn, &outcomes)).await
+    }
+
     async fn deliveries(
         &self,
         destination_id: &str,

@@ -202,6 +202,28 @@ pub(super) fn complete(
     outcome: &DeliveryOutcome,
 ) -> Result<()> {
     let tx = conn.transaction().map_err(backend)?;
+    complete_in(&tx, id, outbox_id, outcome)?;
+    tx.commit().map_err(backend)
+}
+
+/// Records many outcomes in one transaction: one fsync for a whole round of deliveries.
+pub(super) fn complete_many(
+    conn: &mut Connection,
+    outcomes: &[(String, i64, DeliveryOutcome)],
+) -> Result<()> {
+    let tx = conn.transaction().map_err(backend)?;
+    for (id, outbox_id, outcome) in outcomes {
+        complete_in(&tx, id, *outbox_id, outcome)?;
+    }
+    tx.commit().map_err(backend)
+}
+
+fn complete_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    outbox_id: i64,
+    outcome: &DeliveryOutcome,
+) -> Result<()> {
     // Only a pending delivery: a late report from a worker whose lease ran out changes nothing.
     let key = "WHERE destination_id = ?1 AND outbox_id = ?2 AND status = 'pending'";
     match outcome {
@@ -240,7 +262,7 @@ pub(super) fn complete(
             }
         }
     }
-    tx.commit().map_err(backend)
+    Ok(())
 }
 
 pub(super) fn deliveries(
