@@ -625,12 +625,6 @@ impl Engine {
         self.shards.iter().map(|s| s.read().unwrap_or_else(PoisonError::into_inner).slots.len()).sum()
     }
 
-    /// Whether the current catalogue knows `purpose`.
-    pub fn knows_purpose(&self, purpose: &str) -> bool {
-        let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
-        Self::purpose_info(&shared, purpose).is_some()
-    }
-
     /// The purposes marked as sale or sharing in the current catalogue.
     pub fn sale_or_sharing_purposes(&self) -> Vec<String> {
         let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);

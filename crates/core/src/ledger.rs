@@ -92,8 +92,6 @@ impl Scope {
     }
 }
 
-/// Actor recorded on events made through the subject's own credentials.
-pub const ACTOR_SUBJECT: &str = "subject";
 /// Actor recorded on events caused by a Global Privacy Control signal.
 pub const ACTOR_GPC: &str = "signal:gpc";
 /// Actor recorded on events Consentry makes itself (expiry).

@@ -766,14 +766,7 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                let subject: String = r.try_get("subject").map_err(db)?;
-                let subject = SubjectId::new(subject)
-                    .map_err(|e| StoreError::Backend(format!("stored subject id: {e}")))?;
-                Ok((subject, rows::event(r)?))
-            })
-            .collect()
+        rows.iter().map(rows::subject_event).collect()
     }
 
     async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>> {
@@ -910,14 +903,7 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                let subject: String = r.try_get("subject").map_err(db)?;
-                let subject = SubjectId::new(subject)
-                    .map_err(|e| StoreError::Backend(format!("stored subject id: {e}")))?;
-                Ok((subject, rows::event(r)?))
-            })
-            .collect()
+        rows.iter().map(rows::subject_event).collect()
     }
 
     async fn try_lease(&self, name: &str, holder: &str, until: Timestamp, now: Timestamp) -> Result<bool> {

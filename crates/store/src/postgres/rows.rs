@@ -50,6 +50,14 @@ pub(super) fn event(r: &PgRow) -> Result<Event> {
     })
 }
 
+/// A `subject` column followed by the event's columns.
+pub(super) fn subject_event(r: &PgRow) -> Result<(consentry_core::SubjectId, Event)> {
+    let subject: String = r.try_get("subject").map_err(db)?;
+    let subject = consentry_core::SubjectId::new(subject)
+        .map_err(|e| StoreError::Backend(format!("stored subject id: {e}")))?;
+    Ok((subject, event(r)?))
+}
+
 /// Columns of many events, for one multi-row insert.
 #[derive(Default)]
 pub(super) struct EventColumns {
