@@ -271,10 +271,28 @@ pub async fn record(
     Json(body): Json<RecordConsents>,
 ) -> ApiResult<(StatusCode, Json<RecordedConsents>)> {
     caller.require(Scope::ConsentWrite)?;
+    let (placed, receipt) = record_changes(&state, &subject, body, &caller.actor()).await?;
+    let events = placed.into_iter().map(|e| EventOut::new(&subject, e)).collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(RecordedConsents { events, receipt: ReceiptRef { id: receipt.id, jws: receipt.jws } }),
+    ))
+}
+
+/// Records one request's consent changes for `subject` as `actor`: checks them against the catalogue,
+/// appends them sealed with a signed receipt and their outbox messages, and applies them to the engine.
+/// Answers once they are durable. The API, the preference centre and the Global Privacy Control signal all
+/// record through here.
+pub async fn record_changes(
+    state: &AppState,
+    subject: &SubjectId,
+    body: RecordConsents,
+    actor: &str,
+) -> ApiResult<(Vec<Event>, SealedReceipt)> {
     let view = state.catalog();
-    let notice = resolve_notice(&state, &view, body.notice.as_deref(), body.notice_version).await?;
+    let notice = resolve_notice(state, &view, body.notice.as_deref(), body.notice_version).await?;
     let collection_point = body.collection_point.clone();
-    let events = build_events(&view, body, notice.as_ref(), &caller.actor(), Timestamp::now())?;
+    let events = build_events(&view, body, notice.as_ref(), actor, Timestamp::now())?;
     let ctx = ReceiptContext {
         id: new_receipt_id()?,
         subject: subject.clone(),
@@ -292,7 +310,7 @@ pub async fn record(
             outbox: events::consent_messages(&sealing_state, &ctx.subject, placed),
         })
     });
-    let (placed, receipt) = state.store.append_sealed(&subject, events, Some(seal)).await?;
+    let (placed, receipt) = state.store.append_sealed(subject, events, Some(seal)).await?;
     let receipt =
         receipt.ok_or_else(|| ApiError::internal("the store returned no receipt for a sealed append"))?;
     for e in &placed {
@@ -303,11 +321,7 @@ pub async fn record(
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
-    let events = placed.into_iter().map(|e| EventOut::new(&subject, e)).collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(RecordedConsents { events, receipt: ReceiptRef { id: receipt.id, jws: receipt.jws } }),
-    ))
+    Ok((placed, receipt))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
