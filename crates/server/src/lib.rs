@@ -20,6 +20,7 @@ pub mod receipts;
 pub mod signing;
 pub mod sinks;
 pub mod state;
+pub mod web;
 pub mod workers;
 
 use std::sync::Arc;

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use consentry_core::Timestamp;
 use consentry_core::proof::{Jwk, Jwks, SigningKey};
 use consentry_store::{Result, SigningKeyRecord, Store, random_bytes};
+use sha2::{Digest, Sha256};
 
 /// The key that signs now, and every key a verifier may need.
 #[derive(Debug, Clone)]
 pub struct Signing {
     current: Arc<SigningKey>,
     jwks: Arc<Jwks>,
+    /// Keys the preference centre's form tokens are made with; see [`Signing::form_key`].
+    form_key: Arc<[u8; 32]>,
 }
 
 impl Signing {
@@ -33,7 +36,20 @@ impl Signing {
             || SigningKey::from_secret_with_thumbprint_kid([0; 32]),
             |k| SigningKey::from_secret(k.kid.clone(), k.secret),
         );
-        Self { current: Arc::new(current), jwks: Arc::new(jwks) }
+        // Derived from the oldest key, which rotation never changes, so every node of a cluster derives the
+        // same one whichever key is current on it.
+        let root = keys.first().map_or([0; 32], |k| k.secret);
+        let mut derive = Sha256::new();
+        derive.update(b"consentry preference-centre form key v1\0");
+        derive.update(root);
+        let form_key = Arc::new(derive.finalize().into());
+        Self { current: Arc::new(current), jwks: Arc::new(jwks), form_key }
+    }
+
+    /// A secret for keyed hashes that must verify on every node (the preference centre's CSRF tokens). It is
+    /// derived from the signing secrets, never shown, and never a signing key itself.
+    pub fn form_key(&self) -> &[u8; 32] {
+        &self.form_key
     }
 
     pub fn current(&self) -> Arc<SigningKey> {

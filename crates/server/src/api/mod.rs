@@ -32,7 +32,9 @@ pub fn router(state: AppState) -> Router {
         .route("/destinations/{id}/deliveries", get(v1::destinations::deliveries))
         .route("/destinations/{id}/replay", post(v1::destinations::replay))
         .route("/check", post(v1::check::one))
-        .route("/check/batch", post(v1::check::batch));
+        .route("/check/batch", post(v1::check::batch))
+        // Last, so it covers every subject route above: a Global Privacy Control signal is recorded once.
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::web::gpc::api_layer));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))
@@ -40,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
         .route("/.well-known/jwks.json", get(health::jwks))
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -1,5 +1,6 @@
 //! Consentry server integration tests: the real app on a real socket, one test binary.
 
+mod browser;
 mod catalog;
 mod cluster;
 mod concurrency;
@@ -9,6 +10,7 @@ mod flow;
 mod keys;
 mod openapi;
 mod ops;
+mod preferences;
 mod proof;
 mod propagation;
 mod restart;

@@ -1,0 +1,215 @@
+//! A real browser on the preference centre: Debian's headless Chromium, driven over WebDriver
+//! (chromedriver) with a few JSON calls. Open a preference link, untick e-mail marketing, save; the API then
+//! answers `withdrawn` for that purpose and channel and keeps SMS. Screenshots at desktop and phone width
+//! go to `<CARGO_TARGET_DIR>/screenshots/` (default `target/screenshots/`).
+//!
+//! Skipped with a notice when Chromium or chromedriver is absent; a failure under
+//! `CONSENTRY_REQUIRE_SERVICES=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::preferences::{decision, mint};
+use crate::utils::{TestServer, grant, str_of};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The W3C WebDriver key of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// One WebDriver session on a chromedriver of our own.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            l.local_addr().expect("addr").port()
+        };
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let http =
+            reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().expect("client");
+        let base = format!("http://127.0.0.1:{port}");
+        let mut ready = false;
+        for _ in 0..100 {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await
+                && let Ok(v) = r.json::<Value>().await
+                && v["value"]["ready"] == true
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "chromedriver did not become ready");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            &format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+        }}});
+        let r: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session json");
+        let session =
+            r["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {r}")).to_owned();
+        let browser = Self { http, session: format!("{base}/session/{session}"), driver, _profile: profile };
+        // A form's submission may still be loading when the click returns: look for elements for a while.
+        browser.post("/timeouts", json!({"implicit": 15_000, "pageLoad": 30_000})).await;
+        browser
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method.clone(), format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let r: Value = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+            .json()
+            .await
+            .expect("json");
+        assert!(r["value"]["error"].is_null(), "{method} {path}: {r}");
+        r["value"].clone()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn go(&self, url: &str) {
+        self.post("/url", json!({"url": url})).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self.post("/element", json!({"using": "css selector", "value": css})).await;
+        found[ELEMENT].as_str().unwrap_or_else(|| panic!("{css}: {found}")).to_owned()
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": []})).await
+    }
+
+    /// A full-page screenshot at `width` CSS pixels, and the page's width there.
+    async fn screenshot(&self, width: u32, file: &Path) -> u64 {
+        self.post("/window/rect", json!({"width": width, "height": 900})).await;
+        let height =
+            self.script("return document.documentElement.scrollHeight").await.as_u64().unwrap_or(900);
+        self.post("/window/rect", json!({"width": width, "height": height.clamp(600, 12_000)})).await;
+        let scroll_width =
+            self.script("return document.documentElement.scrollWidth").await.as_u64().unwrap_or(0);
+        let client_width =
+            self.script("return document.documentElement.clientWidth").await.as_u64().unwrap_or(0);
+        let png = self.get("/screenshot").await;
+        let bytes = STANDARD.decode(str_of(&png)).expect("base64 PNG");
+        std::fs::write(file, bytes).expect("write screenshot");
+        scroll_width.saturating_sub(client_width)
+    }
+
+    async fn close(mut self) {
+        let _ = self.http.delete(&self.session).send().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+/// `<CARGO_TARGET_DIR>/screenshots`.
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untick_email_marketing_in_chromium() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        consentry_store::testing::unreachable_service(
+            "Chromium",
+            "install Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver)",
+        );
+        return;
+    }
+    let server = TestServer::start_on(crate::utils::Backend::Embedded).await;
+    server.record("alice", &grant("marketing.direct", &["email", "sms"])).await;
+    server.record("alice", &grant("analytics", &[])).await;
+    let token = mint(&server, "alice", &json!({})).await;
+    let link = format!("{}/preferences?token={}", server.base, str_of(&token["token"]));
+
+    let browser = Browser::start().await;
+    browser.post("/window/rect", json!({"width": 1280, "height": 900})).await;
+    browser.go(&link).await;
+    let url = browser.get("/url").await;
+    assert_eq!(str_of(&url), format!("{}/preferences", server.base), "the token left the address bar");
+    let dir = screenshots();
+    let overflow = browser.screenshot(1280, &dir.join("preferences-desktop-before.png")).await;
+    assert_eq!(overflow, 0, "no sideways scrolling on a desktop");
+
+    let email = browser.find("input[data-purpose='marketing.direct'][data-channel='email']").await;
+    let sms = browser.find("input[data-purpose='marketing.direct'][data-channel='sms']").await;
+    assert_eq!(browser.get(&format!("/element/{email}/selected")).await, true, "granted: ticked");
+    assert_eq!(browser.get(&format!("/element/{sms}/selected")).await, true);
+    let push = browser.find("input[data-purpose='marketing.direct'][data-channel='push']").await;
+    assert_eq!(browser.get(&format!("/element/{push}/selected")).await, false, "nothing pre-ticked");
+    browser.post(&format!("/element/{email}/click"), json!({})).await;
+    let save = browser.find("form.choices button[type='submit']").await;
+    browser.post(&format!("/element/{save}/click"), json!({})).await;
+    let saved = browser.find("#saved").await;
+    let text = browser.get(&format!("/element/{saved}/text")).await;
+    assert!(str_of(&text).contains("What changed"), "{text}");
+
+    assert_eq!(
+        decision(&server, "alice", "marketing.direct", Some("email")).await,
+        (false, "withdrawn".to_owned())
+    );
+    assert_eq!(
+        decision(&server, "alice", "marketing.direct", Some("sms")).await,
+        (true, "granted".to_owned())
+    );
+    assert_eq!(decision(&server, "alice", "analytics", None).await, (true, "granted".to_owned()));
+
+    let overflow = browser.screenshot(1280, &dir.join("preferences-desktop.png")).await;
+    assert_eq!(overflow, 0, "no sideways scrolling on a desktop");
+    let overflow = browser.screenshot(390, &dir.join("preferences-390.png")).await;
+    assert_eq!(overflow, 0, "no sideways scrolling at 390 px");
+    browser.go(&format!("{}/preferences?lang=de", server.base)).await;
+    browser.screenshot(390, &dir.join("preferences-390-de.png")).await;
+    browser.close().await;
+}

@@ -1,0 +1,483 @@
+//! The preference centre over HTTP: links and sessions, CSRF, saving, withdrawing everything, receipts,
+//! Global Privacy Control, languages; and subject tokens on the API (another subject's, forged, expired).
+
+use reqwest::header::{ACCEPT_LANGUAGE, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+
+use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, str_of};
+
+/// A response of the preference centre.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Page {
+    pub fn header(&self, name: impl reqwest::header::AsHeaderName) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+}
+
+/// A browser-like client of one test server: no redirects followed, cookies kept by hand.
+pub struct Visitor<'s> {
+    server: &'s TestServer,
+    client: reqwest::Client,
+    pub cookies: Vec<(String, String)>,
+    pub extra: Vec<(&'static str, &'static str)>,
+}
+
+impl<'s> Visitor<'s> {
+    pub fn new(server: &'s TestServer) -> Self {
+        let client = reqwest::Client::builder().no_proxy().redirect(Policy::none()).build().expect("client");
+        Self { server, client, cookies: Vec::new(), extra: Vec::new() }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder, what: &str) -> Page {
+        let mut request = request;
+        if !self.cookies.is_empty() {
+            let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+            request = request.header(COOKIE, jar);
+        }
+        for (k, v) in &self.extra {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        for value in headers.get_all(SET_COOKIE) {
+            let value = value.to_str().expect("cookie text");
+            let (pair, attrs) = value.split_once(';').unwrap_or((value, ""));
+            let (name, v) = pair.split_once('=').expect("name=value");
+            self.cookies.retain(|(k, _)| k != name);
+            if !attrs.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), v.to_owned()));
+            }
+        }
+        let text = response.text().await.expect("body");
+        assert!(status < 500, "{what} answered {status}: {text}");
+        Page { status, headers, text }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(format!("{}{path}", self.server.base));
+        self.send(request, &format!("GET {path}")).await
+    }
+
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let request = self
+            .client
+            .post(format!("{}{path}", self.server.base))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(request, &format!("POST {path}")).await
+    }
+
+    /// Opens a preference link: the token is swapped for a session cookie and the address cleaned.
+    pub async fn open_link(&mut self, token: &str) -> Page {
+        let first = self.get(&format!("/preferences?token={token}")).await;
+        assert_eq!(first.status, 303, "a link redirects: {}", first.text);
+        assert_eq!(first.header(LOCATION), "/preferences", "the token leaves the address bar");
+        self.get("/preferences").await
+    }
+}
+
+/// Mints a preference link's token for `subject`.
+pub async fn mint(server: &TestServer, subject: &str, body: &Value) -> Value {
+    server.post(&format!("/v1/subjects/{subject}/tokens"), ADMIN_KEY, body, 201).await
+}
+
+async fn token_for(server: &TestServer, subject: &str) -> String {
+    str_of(&mint(server, subject, &json!({})).await["token"]).to_owned()
+}
+
+/// The value of the hidden `csrf` field of a page.
+pub fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("the page has a CSRF field") + 19;
+    page[at..].split('"').next().expect("value").to_owned()
+}
+
+/// The subject's ledger events, oldest first.
+async fn history(server: &TestServer, subject: &str) -> Vec<Value> {
+    let out = server.get(&format!("/v1/subjects/{subject}/consents/history"), ADMIN_KEY, 200).await;
+    out["events"].as_array().expect("events").clone()
+}
+
+/// The API's current decision for a purpose and, optionally, a channel: (allowed, reason).
+pub async fn decision(
+    server: &TestServer,
+    subject: &str,
+    purpose: &str,
+    channel: Option<&str>,
+) -> (bool, String) {
+    let out = server.get(&format!("/v1/subjects/{subject}/consents"), ADMIN_KEY, 200).await;
+    let p = out["purposes"]
+        .as_array()
+        .expect("purposes")
+        .iter()
+        .find(|p| p["purpose"] == purpose)
+        .unwrap_or_else(|| panic!("purpose {purpose} in {out}"))
+        .clone();
+    let d = match channel {
+        None => p,
+        Some(ch) => p["channels"]
+            .as_array()
+            .expect("channels")
+            .iter()
+            .find(|c| c["channel"] == ch)
+            .unwrap_or_else(|| panic!("channel {ch} in {out}"))
+            .clone(),
+    };
+    (d["allowed"].as_bool().expect("allowed"), str_of(&d["reason"]).to_owned())
+}
+
+async fn link_becomes_a_session(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    server.record("alice", &grant("marketing.direct", &["email"])).await;
+    let token = token_for(&server, "alice").await;
+    let mut v = Visitor::new(&server);
+    let first = v.get(&format!("/preferences?token={token}")).await;
+    assert_eq!((first.status, first.header(LOCATION)), (303, "/preferences"));
+    let cookie = first.header(SET_COOKIE).to_owned();
+    for part in ["consentry_session=", "HttpOnly", "SameSite=Lax", "Path=/preferences", "Max-Age="] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http: no Secure flag: {cookie}");
+    assert_eq!(first.header("referrer-policy"), "no-referrer");
+
+    let page = v.get("/preferences").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.header(CONTENT_TYPE).starts_with("text/html"));
+    let csp = page.header("content-security-policy");
+    assert!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(page.text.starts_with("<!doctype html><html lang=\"en\">"), "{}", &page.text[..80]);
+    assert!(!page.text.contains("<script") && !page.text.contains("style=\""), "no inline script or style");
+    // The granted channel is ticked, the others are not; a purpose's channels carry both data attributes.
+    let email = "data-purpose=\"marketing.direct\" data-channel=\"email\" checked";
+    assert!(page.text.contains(email), "email is ticked");
+    assert!(page.text.contains("data-purpose=\"marketing.direct\" data-channel=\"sms\">"), "sms is not");
+    assert!(page.text.contains("data-purpose=\"analytics\">"), "analytics is not ticked");
+    assert_eq!(page.text.matches("type=\"submit\"").count(), 2, "save, and withdraw all");
+    // The catalogue's own words: what for, categories, recipients, basis; and since when.
+    for words in [
+        "News and offers",
+        "E-mail service provider",
+        "Phone number",
+        "Your consent",
+        "Your choice holds since",
+    ] {
+        assert!(page.text.contains(words), "{words}");
+    }
+    // The stylesheet is ours and same-origin.
+    let css = v.get("/preferences/style.css").await;
+    assert!(css.status == 200 && css.header(CONTENT_TYPE).starts_with("text/css"));
+
+    // No session at all: a clear page with a way forward, not a stack trace.
+    let mut stranger = Visitor::new(&server);
+    let page = stranger.get("/preferences").await;
+    assert_eq!(page.status, 401);
+    assert!(page.text.contains("This link no longer works") && page.text.contains("privacy@example.com"));
+}
+
+async fn subject_tokens_only_open_their_own_subject(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    server.record("bob", &grant("analytics", &[])).await;
+    let alice = token_for(&server, "alice").await;
+    server.get("/v1/subjects/alice/consents", &alice, 200).await;
+    let refused = server.get("/v1/subjects/bob/consents", &alice, 403).await;
+    assert_eq!(refused["code"], "forbidden");
+    server
+        .post(
+            "/v1/subjects/bob/consents",
+            &alice,
+            &json!({"changes": [{"purpose": "analytics", "action": "withdraw"}]}),
+            403,
+        )
+        .await;
+    server.get("/v1/keys", &alice, 403).await;
+}
+
+async fn forged_and_expired_links_get_a_clear_page(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let token = token_for(&server, "alice").await;
+    // Forged: the signature of another payload.
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let other = token_for(&server, "mallory").await;
+    let other_parts: Vec<&str> = other.split('.').collect();
+    parts[2] = other_parts[2];
+    let forged = parts.join(".");
+    for bad in [forged.as_str(), "not-a-token", "eyJhbGciOiJub25lIn0.e30."] {
+        let mut v = Visitor::new(&server);
+        let page = v.get(&format!("/preferences?token={bad}")).await;
+        assert_eq!(page.status, 401, "{bad}");
+        assert!(page.header(CONTENT_TYPE).starts_with("text/html"));
+        assert!(page.text.contains("This link no longer works"), "{}", page.text);
+        assert!(page.text.contains("privacy@example.com"), "a way forward");
+        assert!(v.cookies.iter().all(|(k, _)| k != "consentry_session"), "no session from a bad link");
+        server.get("/v1/subjects/alice/consents", bad, 401).await;
+        // A forged session cookie is no better.
+        let mut v = Visitor::new(&server);
+        v.cookies.push(("consentry_session".into(), bad.to_owned()));
+        assert_eq!(v.get("/preferences").await.status, 401);
+    }
+    // Expired: a token of the shortest lifetime (a minute), once it has passed; as a link and as a session.
+    let short = mint(&server, "alice", &json!({"ttl": 60})).await;
+    let short = str_of(&short["token"]).to_owned();
+    let mut v = Visitor::new(&server);
+    v.open_link(&short).await;
+    tokio::time::sleep(std::time::Duration::from_secs(61)).await;
+    let page = v.get("/preferences").await;
+    assert_eq!(page.status, 401);
+    assert!(page.text.contains("This link has expired") && page.text.contains("privacy@example.com"));
+    assert!(v.cookies.iter().all(|(k, _)| k != "consentry_session"), "the dead session is dropped");
+    let page = Visitor::new(&server).get(&format!("/preferences?token={short}")).await;
+    assert_eq!(page.status, 401);
+    assert!(page.text.contains("This link has expired"));
+    server.get("/v1/subjects/alice/consents", &short, 401).await;
+}
+
+async fn a_form_post_without_its_csrf_token_is_refused(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let token = token_for(&server, "alice").await;
+    let mut v = Visitor::new(&server);
+    let page = v.open_link(&token).await;
+    let csrf = csrf_of(&page.text);
+    for fields in [
+        vec![("p", "analytics")],
+        vec![("p", "analytics"), ("csrf", "")],
+        vec![("p", "analytics"), ("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")],
+    ] {
+        let page = v.post_form("/preferences", &fields).await;
+        assert_eq!(page.status, 403, "{fields:?}");
+        assert!(page.text.contains("Please try again"), "{}", page.text);
+    }
+    let page = v.post_form("/preferences/withdraw-all", &[]).await;
+    assert_eq!(page.status, 403);
+    assert!(history(&server, "alice").await.is_empty(), "nothing recorded without the token");
+    // Another session's token does not fit this one.
+    let mut other = Visitor::new(&server);
+    let other_csrf = csrf_of(&other.open_link(&token_for(&server, "bob").await).await.text);
+    assert_ne!(other_csrf, csrf);
+    assert_eq!(v.post_form("/preferences", &[("p", "analytics"), ("csrf", &other_csrf)]).await.status, 403);
+    // Without a session, a post is a dead link, whatever it carries.
+    let mut stranger = Visitor::new(&server);
+    assert_eq!(stranger.post_form("/preferences", &[("csrf", &csrf)]).await.status, 401);
+    // With the right token it goes through.
+    let page = v.post_form("/preferences", &[("p", "analytics"), ("csrf", &csrf)]).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(decision(&server, "alice", "analytics", None).await, (true, "granted".to_owned()));
+}
+
+async fn saving_records_only_the_changes_with_a_receipt(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    server.record("alice", &grant("marketing.direct", &["email", "sms"])).await;
+    let mut v = Visitor::new(&server);
+    let page = v.open_link(&token_for(&server, "alice").await).await;
+    let csrf = csrf_of(&page.text);
+    // Untick e-mail, keep SMS, tick analytics.
+    let page = v
+        .post_form(
+            "/preferences",
+            &[
+                ("csrf", &csrf),
+                ("p", "marketing.direct"),
+                ("c", "marketing.direct|sms"),
+                ("p", "analytics"),
+                ("v", "marketing.direct|1"),
+                ("v", "analytics|1"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Your choices are saved.") && page.text.contains("What changed"));
+    assert_eq!(
+        decision(&server, "alice", "marketing.direct", Some("email")).await,
+        (false, "withdrawn".to_owned())
+    );
+    assert_eq!(
+        decision(&server, "alice", "marketing.direct", Some("sms")).await,
+        (true, "granted".to_owned())
+    );
+    assert_eq!(decision(&server, "alice", "analytics", None).await, (true, "granted".to_owned()));
+    let events = history(&server, "alice").await;
+    assert_eq!(events.len(), 3, "one grant before, two changes now: {events:?}");
+    for e in &events[1..] {
+        assert_eq!(
+            (e["actor"].as_str(), e["collection_point"].as_str()),
+            (Some("subject"), Some("preference-centre"))
+        );
+        assert_eq!(e["notice_version"], 1);
+    }
+    // Parents and top-level purposes first: analytics, then the channel of marketing.direct.
+    assert_eq!(
+        (events[1]["notice"].as_str(), events[1]["action"].as_str()),
+        (Some("analytics"), Some("grant"))
+    );
+    assert_eq!(
+        (events[2]["notice"].as_str(), events[2]["action"].as_str()),
+        (Some("marketing.direct"), Some("withdraw"))
+    );
+    assert_eq!(events[2]["channels"], json!(["email"]));
+    // One receipt per notice, linked from the page and downloadable; it verifies as any receipt does.
+    let at = page.text.find("/preferences/receipts/rcpt_").expect("a receipt link")
+        + "/preferences/receipts/".len();
+    let id = page.text[at..].split('"').next().expect("id").to_owned();
+    let file = v.get(&format!("/preferences/receipts/{id}")).await;
+    assert_eq!((file.status, file.header(CONTENT_TYPE)), (200, "application/jose"));
+    let stored = server.get(&format!("/v1/receipts/{id}"), ADMIN_KEY, 200).await;
+    assert_eq!(stored["jws"], file.text.as_str());
+    assert!(page.text.contains("/.well-known/jwks.json"), "how to verify");
+    // Someone else's receipt is not there for this session.
+    let bobs = server.post("/v1/subjects/bob/consents", ADMIN_KEY, &grant("analytics", &[]), 201).await;
+    let bobs = str_of(&bobs["receipt"]["id"]).to_owned();
+    assert_eq!(v.get(&format!("/preferences/receipts/{bobs}")).await.status, 404);
+    assert_eq!(v.get("/preferences/receipts/rcpt_unknown").await.status, 404);
+
+    // Saving the same choices again changes nothing.
+    let page = v
+        .post_form(
+            "/preferences",
+            &[
+                ("csrf", &csrf),
+                ("p", "marketing.direct"),
+                ("c", "marketing.direct|sms"),
+                ("p", "analytics"),
+                ("c", "analytics|in_app"),
+                ("c", "analytics|on_device"),
+            ],
+        )
+        .await;
+    assert!(page.text.contains("Nothing changed"), "{}", page.text);
+    assert_eq!(history(&server, "alice").await.len(), 3);
+    // The page shows the history and the receipts.
+    let page = v.get("/preferences").await;
+    assert!(
+        page.text.contains("Withdrew") && page.text.contains("Preference centre") && page.text.contains(&id)
+    );
+}
+
+async fn withdraw_all_is_one_click(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    server.record("alice", &grant("marketing", &[])).await;
+    server.record("alice", &grant("analytics", &[])).await;
+    let mut v = Visitor::new(&server);
+    let page = v.open_link(&token_for(&server, "alice").await).await;
+    let csrf = csrf_of(&page.text);
+    let page = v.post_form("/preferences/withdraw-all", &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    for purpose in
+        ["marketing", "marketing.direct", "marketing.personalised_offers", "analytics", "third_party"]
+    {
+        assert!(!decision(&server, "alice", purpose, None).await.0, "{purpose} withdrawn");
+    }
+    // Two withdrawals (the parent covers its children), nothing for what was never granted.
+    let events = history(&server, "alice").await;
+    let withdrawn: Vec<&str> = events[2..].iter().map(|e| str_of(&e["purpose"])).collect();
+    assert_eq!(withdrawn, ["marketing", "analytics"]);
+    assert!(!page.text.contains(" checked"), "nothing ticked after withdrawing everything");
+}
+
+async fn global_privacy_control_is_recorded_once(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    server.record("alice", &grant("third_party.sharing", &[])).await;
+    assert!(decision(&server, "alice", "third_party.sharing", None).await.0);
+    let mut v = Visitor::new(&server);
+    v.extra.push(("sec-gpc", "1"));
+    let page = v.open_link(&token_for(&server, "alice").await).await;
+    assert!(page.text.contains("Global Privacy Control signal. We have recorded it"), "{}", page.text);
+    let after_first = history(&server, "alice").await;
+    let gpc: Vec<(&str, &str)> =
+        after_first[1..].iter().map(|e| (str_of(&e["purpose"]), str_of(&e["actor"]))).collect();
+    assert_eq!(gpc, [("third_party", "signal:gpc"), ("third_party.sharing", "signal:gpc")]);
+    assert_eq!(
+        decision(&server, "alice", "third_party.sharing", None).await,
+        (false, "gpc_opt_out".to_owned())
+    );
+    let check = server.check("alice", "third_party.sharing", None).await;
+    assert_eq!(check["allowed"], false);
+    // Again: nothing new, and the page says the signal is honoured.
+    let page = v.get("/preferences").await;
+    assert!(page.text.contains("we honour it"), "{}", page.text);
+    assert_eq!(history(&server, "alice").await.len(), after_first.len());
+
+    // On the subject API, with a caller allowed to change the subject's consent: once too.
+    let api = reqwest::Client::builder().no_proxy().build().expect("client");
+    for _ in 0..2 {
+        let r = api
+            .get(format!("{}/v1/subjects/bob/consents", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .header("sec-gpc", "1")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let bob = history(&server, "bob").await;
+    assert_eq!(bob.len(), 2, "recorded once: {bob:?}");
+    assert!(bob.iter().all(|e| e["actor"] == "signal:gpc" && e["action"] == "withdraw"));
+    // Without credentials the signal records nothing.
+    let r = api
+        .get(format!("{}/v1/subjects/carol/consents", server.base))
+        .header("sec-gpc", "1")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(history(&server, "carol").await.is_empty());
+
+    let well_known: Value = api
+        .get(format!("{}/.well-known/gpc.json", server.base))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(well_known["gpc"], true);
+    assert!(well_known["lastUpdate"].as_str().is_some_and(|d| d.len() == 10), "{well_known}");
+}
+
+async fn the_page_speaks_german(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let token = token_for(&server, "alice").await;
+    let mut v = Visitor::new(&server);
+    v.extra.push((ACCEPT_LANGUAGE.as_str(), "de-DE,de;q=0.9,en;q=0.5"));
+    let page = v.open_link(&token).await;
+    assert!(page.text.starts_with("<!doctype html><html lang=\"de\">"));
+    for words in [
+        "Ihre Datenschutz-Einstellungen",
+        "Meine Auswahl",
+        "Auswahl speichern",
+        "Alle Einwilligungen widerrufen",
+    ] {
+        assert!(page.text.contains(words), "{words}");
+    }
+    assert!(!page.text.contains("Save my choices"));
+    // The switch: English now, and it sticks.
+    let page = v.get("/preferences?lang=en").await;
+    assert!(
+        page.text.starts_with("<!doctype html><html lang=\"en\">") && page.text.contains("Save my choices")
+    );
+    let page = v.get("/preferences").await;
+    assert!(page.text.contains("<html lang=\"en\">"), "the chosen language is kept");
+    // A dead link in German, too.
+    let mut stranger = Visitor::new(&server);
+    stranger.extra.push((ACCEPT_LANGUAGE.as_str(), "de"));
+    let page = stranger.get("/preferences").await;
+    assert_eq!(page.status, 401);
+    assert!(page.text.contains("Dieser Link funktioniert nicht mehr"));
+}
+
+both_backends!(
+    link_becomes_a_session,
+    subject_tokens_only_open_their_own_subject,
+    forged_and_expired_links_get_a_clear_page,
+    a_form_post_without_its_csrf_token_is_refused,
+    saving_records_only_the_changes_with_a_receipt,
+    withdraw_all_is_one_click,
+    global_privacy_control_is_recorded_once,
+    the_page_speaks_german,
+);
