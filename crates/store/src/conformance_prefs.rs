@@ -23,7 +23,8 @@ fn withdraw(purpose: &str) -> NewEvent {
 fn sealer(id: &str) -> Sealer {
     let id = id.to_owned();
     Box::new(move |events: &[Event]| {
-        let jws = format!("jws-of-{}", events.iter().map(|e| e.seq.to_string()).collect::<Vec<_>>().join(","));
+        let jws =
+            format!("jws-of-{}", events.iter().map(|e| e.seq.to_string()).collect::<Vec<_>>().join(","));
         Ok(Sealed { receipt: Some(SealedReceipt { id, jws }), outbox: Vec::new() })
     })
 }
