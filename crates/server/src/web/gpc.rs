@@ -6,6 +6,7 @@
 //! already holds a negative statement from the signal is skipped, so repeated requests add nothing.
 //! `/.well-known/gpc.json` tells user agents that we honour the signal.
 
+use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -77,16 +78,17 @@ pub async fn honour(state: &AppState, subject: &SubjectId) -> ApiResult<Vec<Stri
 /// (the route itself then refuses what it must).
 pub async fn api_layer(
     State(state): State<AppState>,
-    params: RawPathParams,
+    params: Result<RawPathParams, RawPathParamsRejection>,
     request: Request,
     next: Next,
 ) -> Response {
     if !signalled(request.headers()) {
         return next.run(request).await;
     }
-    let Some(subject) =
+    let subject = params.ok().and_then(|params| {
         params.iter().find(|(k, _)| *k == "subject").and_then(|(_, v)| SubjectId::new(v).ok())
-    else {
+    });
+    let Some(subject) = subject else {
         return next.run(request).await;
     };
     let (mut parts, body) = request.into_parts();

@@ -182,6 +182,22 @@ async fn link_becomes_a_session(backend: Backend) {
     assert!(page.text.contains("This link no longer works") && page.text.contains("privacy@example.com"));
 }
 
+async fn cookies_are_secure_behind_https(backend: Backend) {
+    let server =
+        TestServer::with_config_on(backend, |c| c.public_url = Some("https://consent.example.com".into()))
+            .await;
+    let minted = mint(&server, "alice", &json!({"locale": "de"})).await;
+    assert!(str_of(&minted["url"]).starts_with("https://consent.example.com/preferences?token="));
+    let mut v = Visitor::new(&server);
+    let first = v.get(&format!("/preferences?token={}", str_of(&minted["token"]))).await;
+    assert_eq!(first.status, 303);
+    assert!(first.header(SET_COOKIE).contains("; Secure"), "{}", first.header(SET_COOKIE));
+    // The token's locale picks the language when nothing else does.
+    let page = v.get("/preferences").await;
+    assert!(page.text.starts_with("<!doctype html><html lang=\"de\">"));
+    assert!(page.text.contains("https://consent.example.com/.well-known/jwks.json"));
+}
+
 async fn subject_tokens_only_open_their_own_subject(backend: Backend) {
     let server = TestServer::start_on(backend).await;
     server.record("bob", &grant("analytics", &[])).await;
@@ -473,6 +489,7 @@ async fn the_page_speaks_german(backend: Backend) {
 
 both_backends!(
     link_becomes_a_session,
+    cookies_are_secure_behind_https,
     subject_tokens_only_open_their_own_subject,
     forged_and_expired_links_get_a_clear_page,
     a_form_post_without_its_csrf_token_is_refused,
