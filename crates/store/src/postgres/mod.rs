@@ -16,6 +16,7 @@
 mod migrate;
 mod outbox;
 mod rows;
+mod vault;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
