@@ -13,3 +13,4 @@ mod proof;
 mod propagation;
 mod restart;
 mod utils;
+mod vault;
