@@ -12,5 +12,6 @@ mod ops;
 mod proof;
 mod propagation;
 mod restart;
+mod tokens;
 mod utils;
 mod vault;

@@ -9,3 +9,4 @@ pub mod destinations;
 pub mod keys;
 pub mod receipts;
 pub mod records;
+pub mod tokens;
