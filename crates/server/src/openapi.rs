@@ -31,6 +31,8 @@ impl Modify for Security {
         v1::tokens::mint,
         v1::destinations::create, v1::destinations::list, v1::destinations::get, v1::destinations::update,
         v1::destinations::delete, v1::destinations::deliveries, v1::destinations::replay,
+        v1::records::create, v1::records::list, v1::records::get, v1::records::delete_one,
+        v1::records::delete_many,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&Security),
@@ -43,6 +45,7 @@ impl Modify for Security {
         (name = "receipts", description = "Signed consent receipts"),
         (name = "audit", description = "Tamper evidence"),
         (name = "destinations", description = "Downstream systems and their deliveries"),
+        (name = "records", description = "The personal data vault: consent-gated, encrypted records"),
     )
 )]
 struct ApiDoc;

@@ -17,6 +17,10 @@ use crate::{
     StoreError,
 };
 
+#[path = "conformance_vault.rs"]
+mod vault;
+pub use self::vault::*;
+
 /// Expands to one test per conformance check. `$make` is an async expression yielding
 /// `Option<(Arc<dyn Store>, guard)>`: the guard lives until the test ends (a temp folder, a test database);
 /// `None` skips the test (a service is unreachable and not required).

@@ -12,9 +12,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use consentry_core::SubjectId;
 use consentry_core::catalog::Basis;
 use consentry_core::ledger::ACTOR_GPC;
-use consentry_core::{Action, SubjectId};
 
 use crate::api::v1::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 use crate::auth::{Principal, Scope};
@@ -68,9 +68,9 @@ pub async fn honour(state: &AppState, subject: &SubjectId) -> ApiResult<Vec<Stri
         return Ok(Vec::new());
     }
     let body = RecordConsents { notice: None, notice_version: None, collection_point: None, changes };
-    let (placed, _receipt) = record_changes(state, subject, body, ACTOR_GPC).await?;
-    tracing::info!(events = placed.len(), "recorded a Global Privacy Control signal");
-    Ok(placed.into_iter().filter(|e| e.action != Action::Grant).map(|e| e.purpose).collect())
+    let recorded = record_changes(state, subject, body, ACTOR_GPC).await?;
+    tracing::info!(events = recorded.events.len(), "recorded a Global Privacy Control signal");
+    Ok(recorded.events.into_iter().map(|e| e.purpose).collect())
 }
 
 /// Middleware on the subject API: a request with the signal, from a caller allowed to change this

@@ -189,8 +189,8 @@ pub async fn record(
                 })
                 .collect(),
         };
-        let (_placed, receipt) = record_changes(state, subject, body, ACTOR_SUBJECT).await?;
-        receipts.push(receipt.id);
+        let recorded = record_changes(state, subject, body, ACTOR_SUBJECT).await?;
+        receipts.push(recorded.receipt.id);
     }
     Ok(receipts)
 }

@@ -16,3 +16,4 @@ mod propagation;
 mod restart;
 mod tokens;
 mod utils;
+mod vault;

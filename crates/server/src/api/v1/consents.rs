@@ -13,6 +13,7 @@ use consentry_store::{NoticeVersion, Sealed, SealedReceipt, Sealer};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::v1::records;
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::events;
@@ -141,6 +142,9 @@ pub struct RecordedConsents {
     pub events: Vec<EventOut>,
     /// One receipt for the whole request.
     pub receipt: ReceiptRef,
+    /// How many of the subject's vault records this change deleted (those held for a purpose it
+    /// withdrew, denied or objected to, unless the purpose keeps them until their retention ends).
+    pub records_deleted: u64,
 }
 
 fn change_error(i: usize, e: ChangeError, purpose: &str) -> ApiError {
@@ -271,12 +275,8 @@ pub async fn record(
     Json(body): Json<RecordConsents>,
 ) -> ApiResult<(StatusCode, Json<RecordedConsents>)> {
     principal.require_subject(&subject, Scope::ConsentWrite)?;
-    let (placed, receipt) = record_changes(&state, &subject, body, &principal.actor()).await?;
-    let events = placed.into_iter().map(|e| EventOut::new(&subject, e)).collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(RecordedConsents { events, receipt: ReceiptRef { id: receipt.id, jws: receipt.jws } }),
-    ))
+    let recorded = record_changes(&state, &subject, body, &principal.actor()).await?;
+    Ok((StatusCode::CREATED, Json(recorded)))
 }
 
 /// Records one request's consent changes for `subject` as `actor`: checks them against the catalogue,
@@ -288,7 +288,7 @@ pub async fn record_changes(
     subject: &SubjectId,
     body: RecordConsents,
     actor: &str,
-) -> ApiResult<(Vec<Event>, SealedReceipt)> {
+) -> ApiResult<RecordedConsents> {
     let view = state.catalog();
     let notice = resolve_notice(state, &view, body.notice.as_deref(), body.notice_version).await?;
     let collection_point = body.collection_point.clone();
@@ -321,7 +321,11 @@ pub async fn record_changes(
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
-    Ok((placed, receipt))
+    // Withdrawing, denying or objecting deletes the vault records that lose their basis.
+    let records_deleted = records::delete_after_withdrawal(state, subject, &placed).await?;
+    let events = placed.into_iter().map(|e| EventOut::new(subject, e)).collect();
+    let receipt = ReceiptRef { id: receipt.id, jws: receipt.jws };
+    Ok(RecordedConsents { events, receipt, records_deleted })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
