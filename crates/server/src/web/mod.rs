@@ -7,6 +7,7 @@
 //! ([`html`]). Saving records only what changed, through the API's own consent-recording code ([`save`]).
 //! A `Sec-GPC: 1` request records the Global Privacy Control signal once ([`gpc`]).
 
+pub mod data;
 pub mod gpc;
 pub mod html;
 pub mod i18n;
@@ -21,10 +22,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use consentry_core::{SubjectId, Timestamp};
+use consentry_store::vault::RecordFilter;
 use serde::Deserialize;
 
 use self::i18n::{Lang, fill};
-use self::page::{GpcNote, Outcome, PageData};
+use self::page::{GpcNote, Notice, Outcome, PageData};
 use self::session::{LANG_COOKIE, PATH, SESSION_COOKIE};
 use crate::auth::{SubjectCaller, TokenRejection, verify_subject_token};
 use crate::error::ApiError;
@@ -41,6 +43,9 @@ pub fn router() -> Router<AppState> {
         .route("/preferences/withdraw-all", post(withdraw_all))
         .route("/preferences/receipts/{id}", get(receipt))
         .route("/preferences/style.css", get(style))
+        .route("/preferences/data/{id}", get(data::payload))
+        .route("/preferences/data/{id}/delete", post(data::delete_one))
+        .route("/preferences/data/delete-category", post(data::delete_category))
         .route("/.well-known/gpc.json", get(gpc::well_known))
 }
 
@@ -181,7 +186,7 @@ async fn render(
     lang: Lang,
     token: &str,
     subject: &SubjectId,
-    outcome: Option<Outcome>,
+    notice: Option<Notice>,
 ) -> Result<Response, Stop> {
     let gpc = if gpc::signalled(headers) {
         let recorded = gpc::honour(state, subject).await?;
@@ -195,6 +200,8 @@ async fn render(
     let receipts = state.store.subject_receipts(subject, SHOWN).await?;
     let access = state.store.access_log(subject, None, SHOWN).await?;
     let checks = state.store.check_counts(subject).await?;
+    let filter = RecordFilter { limit: SHOWN, ..RecordFilter::default() };
+    let records = state.store.records(subject, &filter).await?;
     let data = PageData {
         lang,
         csrf: session::csrf_token(state, token),
@@ -205,7 +212,8 @@ async fn render(
         access,
         checks,
         gpc,
-        outcome,
+        notice,
+        records,
     };
     Ok(html(StatusCode::OK, page::preferences(state, &view, &data)))
 }
@@ -258,12 +266,13 @@ async fn apply(state: &AppState, headers: &HeaderMap, body: &[u8], withdraw_ever
     }
     let view = state.catalog();
     let changed = save::plan(state, &view, &caller.subject, &wanted);
-    let receipts = match save::record(state, &view, &caller.subject, &changed, &wanted.versions).await {
-        Ok(r) => r,
-        Err(e) => return stop_page(state, lang, Stop::from(e)),
-    };
-    let outcome = Outcome { changed, receipts };
-    match render(state, headers, lang, &token, &caller.subject, Some(outcome)).await {
+    let (receipts, records_deleted) =
+        match save::record(state, &view, &caller.subject, &changed, &wanted.versions).await {
+            Ok(r) => r,
+            Err(e) => return stop_page(state, lang, Stop::from(e)),
+        };
+    let notice = Notice::Saved(Outcome { changed, receipts, records_deleted });
+    match render(state, headers, lang, &token, &caller.subject, Some(notice)).await {
         Ok(r) => r,
         Err(stop) => stop_page(state, lang, stop),
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use consentry_core::catalog::{Basis, Purpose};
 use consentry_core::ledger::event_id;
 use consentry_core::{Decision, Event, Query, Timestamp};
+use consentry_store::vault::RecordMeta;
 use consentry_store::{AccessRecord, StoredReceipt};
 
 use super::html::Html;
@@ -27,6 +28,16 @@ pub enum GpcNote {
 pub struct Outcome {
     pub changed: Vec<Changed>,
     pub receipts: Vec<String>,
+    /// Vault records deleted because consent for their purpose was withdrawn.
+    pub records_deleted: u64,
+}
+
+/// What the request just did, shown at the top of the page.
+#[derive(Debug)]
+pub enum Notice {
+    Saved(Outcome),
+    /// Records deleted from "my data".
+    Deleted(u64),
 }
 
 /// Everything the page shows about one person.
@@ -43,7 +54,9 @@ pub struct PageData {
     pub access: Vec<AccessRecord>,
     pub checks: Vec<(String, u64, Timestamp)>,
     pub gpc: Option<GpcNote>,
-    pub outcome: Option<Outcome>,
+    pub notice: Option<Notice>,
+    /// The person's records in the vault, newest first.
+    pub records: Vec<RecordMeta>,
 }
 
 /// The page head, header with the language switch, and the opening of `<main>`.
@@ -156,7 +169,11 @@ pub fn preferences(state: &AppState, view: &CatalogView, data: &PageData) -> Str
         None => {}
     }
 
-    if let Some(outcome) = &data.outcome {
+    if let Some(Notice::Deleted(n)) = &data.notice {
+        h.open("div", &[("class", "card done"), ("role", "status"), ("id", "saved")]);
+        h.el("p", &[("class", "strong")], &fill(m.data_deleted, "count", &n.to_string())).close("div");
+    }
+    if let Some(Notice::Saved(outcome)) = &data.notice {
         h.open("div", &[("class", "card done"), ("role", "status"), ("id", "saved")]);
         if outcome.changed.is_empty() {
             h.el("p", &[("class", "strong")], m.nothing_changed);
@@ -173,6 +190,10 @@ pub fn preferences(state: &AppState, view: &CatalogView, data: &PageData) -> Str
                 h.raw("<li>").el("strong", &[], m.action(c.action)).text(": ").text(&what).raw("</li>");
             }
             h.raw("</ul>");
+            if outcome.records_deleted > 0 {
+                let text = fill(m.records_deleted, "count", &outcome.records_deleted.to_string());
+                h.el("p", &[], &text);
+            }
             for id in &outcome.receipts {
                 let href = format!("{}/receipts/{id}", super::session::PATH);
                 h.raw("<p>").text(m.receipt_label).text(": ").el("code", &[], id).text(" · ");
@@ -389,6 +410,67 @@ pub fn preferences(state: &AppState, view: &CatalogView, data: &PageData) -> Str
         h.el("p", &[("class", "meta")], &text);
     }
     h.raw("</section>");
+    data_section(&mut h, view, data);
     end(&mut h, state, m);
     h.finish()
+}
+
+/// My data: the person's records in the vault.
+fn data_section(h: &mut Html, view: &CatalogView, data: &PageData) {
+    let lang = data.lang;
+    let m = lang.messages();
+    let catalog = &view.catalog;
+    let path = super::session::PATH;
+    h.raw("<section aria-labelledby=\"data\">").el("h2", &[("id", "data")], m.data);
+    h.el("p", &[], m.data_help);
+    if data.records.is_empty() {
+        h.el("p", &[("class", "muted")], m.data_empty).raw("</section>");
+        return;
+    }
+    h.raw("<ol class=\"log records\">");
+    for r in &data.records {
+        let category = catalog.category(&r.category).map_or(r.category.as_str(), |c| c.name.as_str());
+        let purpose = catalog.purpose(&r.purpose).map_or(r.purpose.as_str(), |p| p.name.as_str());
+        let href = format!("{path}/data/{}", r.id);
+        h.raw("<li>").el(
+            "time",
+            &[("datetime", &r.collected_at.to_string())],
+            &lang.date_time(r.collected_at),
+        );
+        h.raw("<p>").el("strong", &[], category).text(" · ").text(purpose).raw("</p>");
+        let size = fill(m.size_bytes, "size", &r.size.to_string());
+        h.el("p", &[("class", "meta")], &format!("{} · {size}", r.content_type));
+        if r.content_type.starts_with("audio/") {
+            h.open("audio", &[("controls", ""), ("preload", "none"), ("src", &href)]).close("audio");
+        }
+        h.raw("<div class=\"row\">");
+        let essence = r.content_type.split(';').next().unwrap_or("").trim();
+        if essence == "application/json" || essence.ends_with("+json") || essence.starts_with("text/") {
+            h.el("a", &[("href", &href)], m.view);
+        }
+        let download = format!("{href}?download=1");
+        h.el("a", &[("href", &download), ("download", "")], m.download);
+        let action = format!("{href}/delete");
+        h.open("form", &[("method", "post"), ("action", &action), ("class", "inline")]);
+        h.open("input", &[("type", "hidden"), ("name", "csrf"), ("value", &data.csrf)]);
+        let label = fill(m.delete_item, "what", category);
+        h.el("button", &[("type", "submit"), ("class", "link"), ("aria-label", &label)], m.delete);
+        h.raw("</form></div></li>");
+    }
+    h.raw("</ol>");
+    // Delete a whole kind of data: the kinds the person has records of.
+    let mut kinds: Vec<&str> = data.records.iter().map(|r| r.category.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let action = format!("{path}/data/delete-category");
+    h.open("form", &[("method", "post"), ("action", &action), ("class", "card")]);
+    h.open("input", &[("type", "hidden"), ("name", "csrf"), ("value", &data.csrf)]);
+    h.el("label", &[("for", "delete-category")], m.delete_category_label);
+    h.raw("<div class=\"row\">").open("select", &[("id", "delete-category"), ("name", "category")]);
+    for k in kinds {
+        let name = catalog.category(k).map_or(k, |c| c.name.as_str());
+        h.el("option", &[("value", k)], name);
+    }
+    h.raw("</select>").el("button", &[("type", "submit"), ("class", "secondary")], m.delete_category);
+    h.raw("</div></form></section>");
 }

@@ -27,6 +27,8 @@ pub struct Wanted {
     pub channels: HashSet<(String, String)>,
     /// Notice versions the page showed, by notice key.
     pub versions: HashMap<String, u32>,
+    /// The kind of data to delete (the data section's form).
+    pub category: Option<String>,
 }
 
 impl Wanted {
@@ -37,6 +39,7 @@ impl Wanted {
         for (name, value) in form_urlencoded::parse(body).take(1000) {
             match name.as_ref() {
                 "csrf" => csrf = Some(value.into_owned()),
+                "category" => wanted.category = Some(value.into_owned()),
                 "p" => {
                     wanted.purposes.insert(value.into_owned());
                 }
@@ -148,14 +151,15 @@ pub fn plan(state: &AppState, view: &CatalogView, subject: &SubjectId, wanted: &
 }
 
 /// Records `changes` for `subject`: one request (and receipt) per notice, in plan order, as the person,
-/// at the preference centre, under the notice versions the page showed. Returns the receipt ids.
+/// at the preference centre, under the notice versions the page showed. Returns the receipt ids and how
+/// many vault records the withdrawals deleted.
 pub async fn record(
     state: &AppState,
     view: &CatalogView,
     subject: &SubjectId,
     changes: &[Changed],
     versions: &HashMap<String, u32>,
-) -> ApiResult<Vec<String>> {
+) -> ApiResult<(Vec<String>, u64)> {
     let mut groups: Vec<(Option<String>, Vec<&Changed>)> = Vec::new();
     for c in changes {
         let notice = view.catalog.purpose(&c.purpose).and_then(|p| p.notice.clone());
@@ -167,6 +171,7 @@ pub async fn record(
     let collection_point =
         view.catalog.collection_point(COLLECTION_POINT).map(|_| COLLECTION_POINT.to_owned());
     let mut receipts = Vec::with_capacity(groups.len());
+    let mut records_deleted = 0;
     for (notice, list) in groups {
         let notice_version = notice.as_ref().and_then(|n| versions.get(n).copied());
         let body = RecordConsents {
@@ -191,6 +196,7 @@ pub async fn record(
         };
         let recorded = record_changes(state, subject, body, ACTOR_SUBJECT).await?;
         receipts.push(recorded.receipt.id);
+        records_deleted += recorded.records_deleted;
     }
-    Ok(receipts)
+    Ok((receipts, records_deleted))
 }

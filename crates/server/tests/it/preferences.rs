@@ -456,6 +456,84 @@ async fn global_privacy_control_is_recorded_once(backend: Backend) {
     assert!(well_known["lastUpdate"].as_str().is_some_and(|d| d.len() == 10), "{well_known}");
 }
 
+async fn my_data_is_shown_played_downloaded_and_deleted(backend: Backend) {
+    use base64::Engine as _;
+    let server = TestServer::start_on(backend).await;
+    for subject in ["alice", "bob"] {
+        server
+            .record(
+                subject,
+                &json!({"notice": "analytics", "changes": [{"purpose": "analytics", "action": "grant"}]}),
+            )
+            .await;
+    }
+    let store = |subject: &str, category: &str, content_type: &str, bytes: &[u8]| {
+        json!({
+            "subject": subject, "category": category, "purpose": "analytics", "content_type": content_type,
+            "data": base64::engine::general_purpose::STANDARD.encode(bytes),
+        })
+    };
+    let sound = b"RIFF\x24\x00\x00\x00WAVEfmt ";
+    let audio = server
+        .post("/v1/records", ADMIN_KEY, &store("alice", "user.device.telemetry", "audio/wav", sound), 201)
+        .await;
+    let audio = str_of(&audio["id"]).to_owned();
+    let json_record = server
+        .post(
+            "/v1/records",
+            ADMIN_KEY,
+            &store("alice", "user.behavior.purchase_history", "application/json", b"{\"a\":1}"),
+            201,
+        )
+        .await;
+    let json_record = str_of(&json_record["id"]).to_owned();
+    let bobs = server
+        .post("/v1/records", ADMIN_KEY, &store("bob", "user.device.telemetry", "text/plain", b"bob"), 201)
+        .await;
+    let bobs = str_of(&bobs["id"]).to_owned();
+
+    let mut v = Visitor::new(&server);
+    let page = v.open_link(&token_for(&server, "alice").await).await;
+    assert!(page.text.contains("My data") && page.text.contains("Purchase history"));
+    assert!(
+        page.text
+            .contains(&format!("<audio controls=\"\" preload=\"none\" src=\"/preferences/data/{audio}\">"))
+    );
+    assert!(page.text.contains(&format!("href=\"/preferences/data/{json_record}\">View</a>")));
+    assert!(!page.text.contains(&bobs));
+    let csrf = csrf_of(&page.text);
+
+    let played = v.get(&format!("/preferences/data/{audio}")).await;
+    assert_eq!((played.status, played.header(CONTENT_TYPE)), (200, "audio/wav"));
+    assert!(played.header("content-security-policy").contains("sandbox"));
+    let viewed = v.get(&format!("/preferences/data/{json_record}")).await;
+    assert_eq!(viewed.text, "{\"a\":1}");
+    let file = v.get(&format!("/preferences/data/{json_record}?download=1")).await;
+    assert!(file.header("content-disposition").starts_with("attachment"));
+    assert_eq!(v.get(&format!("/preferences/data/{bobs}")).await.status, 404, "another person's record");
+    assert_eq!(v.get("/preferences/data/rec_nonsense").await.status, 404);
+
+    // Deleting needs the form's token, then takes one record, or a whole kind.
+    assert_eq!(v.post_form(&format!("/preferences/data/{audio}/delete"), &[]).await.status, 403);
+    let page = v.post_form(&format!("/preferences/data/{bobs}/delete"), &[("csrf", &csrf)]).await;
+    assert!(page.text.contains("Deleted: 0"), "another person's record is not deleted");
+    let page = v.post_form(&format!("/preferences/data/{audio}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Deleted: 1") && !page.text.contains(&audio));
+    let page = v
+        .post_form("/preferences/data/delete-category", &[("csrf", &csrf), ("category", "user.behavior")])
+        .await;
+    assert!(
+        page.text.contains("Deleted: 1") && page.text.contains("We hold no stored data about you."),
+        "{}",
+        page.text
+    );
+    let left = server.get("/v1/subjects/alice/records", ADMIN_KEY, 200).await;
+    assert!(left["records"].as_array().expect("records").is_empty());
+    let bob_left = server.get("/v1/subjects/bob/records", ADMIN_KEY, 200).await;
+    assert_eq!(bob_left["records"].as_array().expect("records").len(), 1, "bob's record untouched");
+}
+
 async fn the_page_speaks_german(backend: Backend) {
     let server = TestServer::start_on(backend).await;
     let token = token_for(&server, "alice").await;
@@ -497,4 +575,5 @@ both_backends!(
     withdraw_all_is_one_click,
     global_privacy_control_is_recorded_once,
     the_page_speaks_german,
+    my_data_is_shown_played_downloaded_and_deleted,
 );

@@ -301,7 +301,7 @@ fn key_param(name: &str, value: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
-fn valid_record_id(id: &str) -> bool {
+pub(crate) fn valid_record_id(id: &str) -> bool {
     id.len() == 36 && id.starts_with("rec_") && id[4..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -403,13 +403,9 @@ pub async fn delete_one(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let subject = authorize_record(&state, &principal, &id, Scope::RecordsWrite).await?;
-    let announce = events::record_deleted(&state, DeletionReason::Request);
-    let deleted =
-        state.store.delete_records(RecordSelection::Ids { subject, ids: vec![id] }, Some(announce)).await?;
-    if deleted.is_empty() {
+    if delete_at_request(&state, RecordSelection::Ids { subject, ids: vec![id] }).await? == 0 {
         return Err(ApiError::NotFound("record"));
     }
-    state.dispatch_wake.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -440,13 +436,19 @@ pub async fn delete_many(
 ) -> ApiResult<Json<Deleted>> {
     principal.require_subject(&subject, Scope::RecordsWrite)?;
     let category = key_param("category", params.category)?;
-    let announce = events::record_deleted(&state, DeletionReason::Request);
-    let deleted =
-        state.store.delete_records(RecordSelection::Subject { subject, category }, Some(announce)).await?;
+    let deleted = delete_at_request(&state, RecordSelection::Subject { subject, category }).await?;
+    Ok(Json(Deleted { deleted }))
+}
+
+/// Deletes the selected records at the person's or a service's request, each announced downstream as
+/// `record.deleted`; returns how many. The API and the preference centre delete through here.
+pub async fn delete_at_request(state: &AppState, selection: RecordSelection) -> ApiResult<u64> {
+    let announce = events::record_deleted(state, DeletionReason::Request);
+    let deleted = state.store.delete_records(selection, Some(announce)).await?;
     if !deleted.is_empty() {
         state.dispatch_wake.notify_one();
     }
-    Ok(Json(Deleted { deleted: deleted.len() as u64 }))
+    Ok(deleted.len() as u64)
 }
 
 /// After a consent change of `subject` (its `placed` events already applied to the engine): deletes the
