@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 
-use consentry_core::proof::{JwsError, Jwks, verify_jws};
+use consentry_core::proof::{Jwks, JwsError, verify_jws};
 use consentry_core::snapshot::{ConsentSnapshot, SnapshotError, SnapshotRules};
 use consentry_core::{Decision, Reason, Timestamp};
 
@@ -70,7 +70,13 @@ impl DeviceConsent {
     /// The decision for `purpose`, `category` and `channel` (`None`: every channel the purpose uses) at
     /// `now`, with its reason: `expired` once the snapshot is past its `exp`, `not_covered` outside what
     /// the device declared.
-    pub fn decide_at(&self, purpose: &str, category: &str, channel: Option<&str>, now: Timestamp) -> Decision {
+    pub fn decide_at(
+        &self,
+        purpose: &str,
+        category: &str,
+        channel: Option<&str>,
+        now: Timestamp,
+    ) -> Decision {
         if self.is_expired_at(now) {
             return Decision { allowed: false, reason: Reason::Expired, event_seq: None };
         }
@@ -199,8 +205,14 @@ mod tests {
         assert_eq!(err, DeviceConsentError::Signature(JwsError::BadSignature));
         // A signed payload that is not a snapshot.
         let other = k.sign_jws(&serde_json::json!({"events": 3, "head": "ab"}));
-        assert!(matches!(DeviceConsent::verify_at(&other, &jwks(&k), at(0)), Err(DeviceConsentError::Payload(_))));
-        assert!(matches!(DeviceConsent::verify_at("a.b", &jwks(&k), at(0)), Err(DeviceConsentError::Signature(_))));
+        assert!(matches!(
+            DeviceConsent::verify_at(&other, &jwks(&k), at(0)),
+            Err(DeviceConsentError::Payload(_))
+        ));
+        assert!(matches!(
+            DeviceConsent::verify_at("a.b", &jwks(&k), at(0)),
+            Err(DeviceConsentError::Signature(_))
+        ));
     }
 
     #[test]

@@ -193,7 +193,12 @@ impl ConsentSnapshot {
                 .filter(|c| all_channels || channels.contains(c.key.as_str()))
                 .cloned()
                 .collect(),
-            recipients: doc.recipients.iter().filter(|r| recipients.contains(r.key.as_str())).cloned().collect(),
+            recipients: doc
+                .recipients
+                .iter()
+                .filter(|r| recipients.contains(r.key.as_str()))
+                .cloned()
+                .collect(),
             notices: doc.notices.iter().filter(|n| notices.contains(n.key.as_str())).cloned().collect(),
             collection_points: Vec::new(),
             purposes,
@@ -379,7 +384,9 @@ mod tests {
         let rules = snap.rules().expect("rules");
 
         let server = Engine::new();
-        server.set_catalog(&Catalog::validate(CatalogDocument::default_catalog()).expect("valid")).expect("set");
+        server
+            .set_catalog(&Catalog::validate(CatalogDocument::default_catalog()).expect("valid"))
+            .expect("set");
         for e in &events {
             server.apply("user-1", e).expect("apply");
         }
@@ -394,15 +401,23 @@ mod tests {
                         recipient: None,
                     };
                     let expected = server.check(&q, at).expect("check");
-                    assert_eq!(rules.decide(purpose, "user.device.telemetry", channel, at), expected, "{purpose} {channel:?}");
+                    assert_eq!(
+                        rules.decide(purpose, "user.device.telemetry", channel, at),
+                        expected,
+                        "{purpose} {channel:?}"
+                    );
                 }
             }
         }
         assert!(rules.decide("analytics", "user.device.telemetry", Some("on_device"), now).allowed);
         assert!(rules.decide("analytics", "user.device.telemetry", Some("in_app"), now).allowed);
-        let expired = rules.decide("analytics", "user.device.telemetry", Some("in_app"), Timestamp::from_micros(later));
+        let expired =
+            rules.decide("analytics", "user.device.telemetry", Some("in_app"), Timestamp::from_micros(later));
         assert!(!expired.allowed);
-        assert_eq!(rules.decide("service.improvement", "user.device.telemetry", None, now).reason, Reason::Objected);
+        assert_eq!(
+            rules.decide("service.improvement", "user.device.telemetry", None, now).reason,
+            Reason::Objected
+        );
     }
 
     #[test]
@@ -411,7 +426,9 @@ mod tests {
         let snap = snapshot(&[event(1, "analytics", Action::Grant, &[], None)], now);
         let rules = snap.rules().expect("rules");
         assert!(rules.decide("analytics", "user.device.telemetry", None, now).allowed);
-        for (purpose, category) in [("analytics", "user.contact.email"), ("marketing", "user.device.telemetry")] {
+        for (purpose, category) in
+            [("analytics", "user.contact.email"), ("marketing", "user.device.telemetry")]
+        {
             let d = rules.decide(purpose, category, None, now);
             assert_eq!((d.allowed, d.reason), (false, Reason::NotCovered), "{purpose} {category}");
         }
@@ -424,8 +441,10 @@ mod tests {
         let a = snapshot(&[event(1, "analytics", Action::Grant, &["on_device"], None)], now);
         // analytics: overall + in_app + on_device; service.improvement: overall + in_app + on_device.
         assert_eq!(a.decisions.len(), 6);
-        let on_device =
-            a.decisions.iter().find(|d| d.purpose == "analytics" && d.channel.as_deref() == Some("on_device"));
+        let on_device = a
+            .decisions
+            .iter()
+            .find(|d| d.purpose == "analytics" && d.channel.as_deref() == Some("on_device"));
         assert!(on_device.is_some_and(|d| d.allowed && d.event_id.as_deref() == Some("evt_1")));
         assert_eq!((a.iat, a.exp), (1_000_000, 1_000_060));
         let b = snapshot(&[event(1, "analytics", Action::Grant, &["on_device"], None)], now.plus_seconds(5));

@@ -1,8 +1,12 @@
-//! Credentials: API keys with scopes, presented as `Authorization: Bearer <key>`.
+//! Credentials: API keys with scopes, and device tokens, presented as `Authorization: Bearer <key>`.
 //!
 //! Keys are 32 random bytes, shown once, stored only as their SHA-256. Looking a key up by the hash of what
 //! was presented is safe against timing attacks: the comparison happens on a hash the attacker cannot
 //! steer byte by byte. Found keys are cached for a few seconds; revocation through the API evicts at once.
+//!
+//! Device tokens (`cdt_...`, see [`DeviceCaller`]) are made and stored the same way but never cached: each
+//! request looks its token up in the store, so an unpaired device is refused on every node as soon as the
+//! DELETE has committed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -13,7 +17,9 @@ use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use consentry_store::{ApiKey, Store, random_bytes};
+use consentry_core::SubjectId;
+use consentry_core::snapshot::device_allows;
+use consentry_store::{ApiKey, DeviceRecord, Store, random_bytes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -209,6 +215,119 @@ impl FromRequestParts<AppState> for Arc<Caller> {
     }
 }
 
+/// The prefix of device tokens.
+pub const DEVICE_TOKEN_PREFIX: &str = "cdt_";
+
+/// A new device token and the SHA-256 to store; the token is shown once.
+pub fn make_device_token() -> ApiResult<(String, [u8; 32])> {
+    let token = format!("{DEVICE_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?));
+    let hash = hash_secret(&token);
+    Ok((token, hash))
+}
+
+/// A paired device calling with its token. It acts only for its subject and only for the data categories
+/// and purposes it declared (and those under them).
+#[derive(Debug, Clone)]
+pub struct DeviceCaller {
+    pub device_id: String,
+    pub subject: SubjectId,
+    pub categories: Vec<String>,
+    pub purposes: Vec<String>,
+}
+
+impl DeviceCaller {
+    pub fn from_record(device: DeviceRecord) -> Self {
+        Self {
+            device_id: device.id,
+            subject: device.subject,
+            categories: device.categories,
+            purposes: device.purposes,
+        }
+    }
+
+    /// Whether the device declared `category` and `purpose` (or one above each).
+    pub fn allows(&self, category: &str, purpose: &str) -> bool {
+        device_allows(&self.categories, &self.purposes, category, purpose)
+    }
+
+    /// 403 unless the device declared `category` and `purpose`.
+    pub fn require(&self, category: &str, purpose: &str) -> ApiResult<()> {
+        if self.allows(category, purpose) {
+            Ok(())
+        } else {
+            Err(ApiError::DeviceForbidden(format!(
+                "this device did not declare data category {category:?} for purpose {purpose:?}"
+            )))
+        }
+    }
+
+    /// 403 unless `subject` is the device's own.
+    pub fn require_subject(&self, subject: &SubjectId) -> ApiResult<()> {
+        if &self.subject == subject {
+            Ok(())
+        } else {
+            Err(ApiError::DeviceForbidden("a device acts only for the subject it is paired with".into()))
+        }
+    }
+
+    /// The actor recorded for what this device does.
+    pub fn actor(&self) -> String {
+        format!("device:{}", self.device_id)
+    }
+}
+
+/// The bearer credential of a request.
+fn bearer(parts: &Parts) -> ApiResult<&str> {
+    let header = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
+    let value = header.to_str().map_err(|_| ApiError::Unauthorized)?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 512)
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// Authenticates a device token: 401 for anything else, an unknown token or an unpaired device.
+pub async fn authenticate_device(store: &dyn Store, token: &str) -> ApiResult<DeviceCaller> {
+    if !token.starts_with(DEVICE_TOKEN_PREFIX) {
+        return Err(ApiError::Unauthorized);
+    }
+    match store.device_by_token_hash(&hash_secret(token)).await? {
+        Some(device) => Ok(DeviceCaller::from_record(device)),
+        None => Err(ApiError::Unauthorized),
+    }
+}
+
+impl FromRequestParts<AppState> for DeviceCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate_device(state.store.as_ref(), bearer(parts)?).await
+    }
+}
+
+/// The caller of a route that both services and devices may call (`POST /v1/check`): a device token
+/// (`cdt_...`) makes a [`DeviceCaller`], anything else is looked up as an API key.
+#[derive(Debug, Clone)]
+pub enum ServiceOrDevice {
+    Service(Arc<Caller>),
+    Device(DeviceCaller),
+}
+
+impl FromRequestParts<AppState> for ServiceOrDevice {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        if token.starts_with(DEVICE_TOKEN_PREFIX) {
+            Ok(Self::Device(authenticate_device(state.store.as_ref(), token).await?))
+        } else {
+            Ok(Self::Service(state.keys.authenticate(state.store.as_ref(), token).await?))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +347,24 @@ mod tests {
         assert!(!checker.has(Scope::ConsentWrite));
         let admin = Caller::from_key(&key(&["admin"]));
         assert!(Scope::ALL.iter().all(|s| admin.has(*s)));
+    }
+
+    #[test]
+    fn device_callers_keep_to_their_declaration() {
+        let device = DeviceCaller {
+            device_id: "dev_1".into(),
+            subject: SubjectId::new("user-1").expect("id"),
+            categories: vec!["user.biometric".into()],
+            purposes: vec!["service.provision".into()],
+        };
+        assert!(device.allows("user.biometric.voice", "service.provision"));
+        assert!(!device.allows("user.contact.email", "service.provision"));
+        assert!(!device.allows("user.biometric.voice", "service"));
+        assert!(!device.allows("user.biometric", "marketing"));
+        assert!(device.require_subject(&SubjectId::new("user-2").expect("id")).is_err());
+        let (token, hash) = make_device_token().expect("token");
+        assert!(token.starts_with(DEVICE_TOKEN_PREFIX) && token.len() > 40);
+        assert_eq!(hash, hash_secret(&token));
     }
 
     #[test]

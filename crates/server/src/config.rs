@@ -78,6 +78,11 @@ pub struct Config {
     /// Waits before each retry of a failed delivery (milliseconds); after the last, the event is
     /// dead-lettered for that destination. Each wait gets up to 20 % random jitter.
     pub delivery_backoff_ms: Vec<u64>,
+    /// How long a device consent snapshot stays valid (its `exp`), in seconds; devices deny past it.
+    pub device_snapshot_max_age_secs: u64,
+    /// An MQTT broker (`mqtt://` or `mqtts://`) to publish each device's snapshot to, retained, at
+    /// `consentry/devices/{device_id}/consent`. Kept out of `Debug` output: it may carry a password.
+    pub mqtt_url: Option<String>,
     /// Admin key to create on first start instead of a random one. Only from the environment
     /// (`CONSENTRY_BOOTSTRAP_ADMIN_KEY`), never from a file, never printed.
     #[serde(skip)]
@@ -101,6 +106,8 @@ impl std::fmt::Debug for Config {
             .field("event_source", &self.event_source)
             .field("webhook_timeout_secs", &self.webhook_timeout_secs)
             .field("delivery_backoff_ms", &self.delivery_backoff_ms)
+            .field("device_snapshot_max_age_secs", &self.device_snapshot_max_age_secs)
+            .field("mqtt_url", &self.mqtt_url.as_ref().map(|_| "<set>"))
             .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<set>"))
             .finish()
     }
@@ -124,6 +131,8 @@ impl Default for Config {
             event_source: "urn:consentry".into(),
             webhook_timeout_secs: 10,
             delivery_backoff_ms: vec![5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
+            device_snapshot_max_age_secs: 86_400,
+            mqtt_url: None,
             bootstrap_admin_key: None,
         }
     }
@@ -200,6 +209,8 @@ impl Config {
                     .collect::<Result<_, _>>()
                     .map_err(|_| invalid(&var, "must be a comma-separated list of milliseconds"))?;
             }
+            "DEVICE_SNAPSHOT_MAX_AGE_SECS" => self.device_snapshot_max_age_secs = number(value)?,
+            "MQTT_URL" => self.mqtt_url = Some(value.to_owned()).filter(|v| !v.is_empty()),
             "CONTROLLER_NAME" => self.controller.name = value.to_owned(),
             "CONTROLLER_CONTACT" => self.controller.contact = value.to_owned(),
             "CONTROLLER_ADDRESS" => self.controller.address = value.to_owned(),
@@ -248,6 +259,14 @@ impl Config {
         }
         if self.delivery_backoff_ms.is_empty() || self.delivery_backoff_ms.len() > 50 {
             return Err(invalid("delivery_backoff_ms", "must list 1 to 50 waits"));
+        }
+        if !(60..=31 * 86_400).contains(&self.device_snapshot_max_age_secs) {
+            return Err(invalid("device_snapshot_max_age_secs", "must be between 60 and 2678400 (31 days)"));
+        }
+        if let Some(url) = &self.mqtt_url
+            && !(url.starts_with("mqtt://") || url.starts_with("mqtts://"))
+        {
+            return Err(invalid("mqtt_url", "must be an mqtt:// or mqtts:// URL"));
         }
         if !(1..=3600).contains(&self.checkpoint_interval_secs) {
             return Err(invalid("checkpoint_interval_secs", "must be between 1 and 3600"));

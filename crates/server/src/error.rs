@@ -39,6 +39,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("the credentials lack the scope {0}")]
     Forbidden(&'static str),
+    /// A device acting outside its subject or its declared categories and purposes.
+    #[error("{0}")]
+    DeviceForbidden(String),
     #[error("{0}")]
     InvalidJson(String),
     #[error("{detail}")]
@@ -104,7 +107,7 @@ impl ApiError {
         use StatusCode as S;
         match self {
             ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized", "Unauthorized"),
-            ApiError::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::Forbidden(_) | ApiError::DeviceForbidden(_) => (S::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::InvalidJson(_) => (S::BAD_REQUEST, "invalid_json", "Malformed JSON"),
             ApiError::Validation { .. } => {
                 (S::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed")

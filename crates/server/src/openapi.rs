@@ -30,6 +30,7 @@ impl Modify for Security {
         v1::receipts::get, v1::audit::verify, v1::access::list,
         v1::destinations::create, v1::destinations::list, v1::destinations::get, v1::destinations::update,
         v1::destinations::delete, v1::destinations::deliveries, v1::destinations::replay,
+        v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&Security),
@@ -41,6 +42,7 @@ impl Modify for Security {
         (name = "receipts", description = "Signed consent receipts"),
         (name = "audit", description = "Tamper evidence"),
         (name = "destinations", description = "Downstream systems and their deliveries"),
+        (name = "devices", description = "Paired devices and their signed consent snapshots"),
     )
 )]
 struct ApiDoc;

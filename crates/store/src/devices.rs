@@ -56,4 +56,3 @@ pub trait DeviceStore: Send + Sync {
 pub(crate) fn parse_list(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
-

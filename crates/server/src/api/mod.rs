@@ -30,6 +30,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/destinations/{id}/deliveries", get(v1::destinations::deliveries))
         .route("/destinations/{id}/replay", post(v1::destinations::replay))
+        .route("/subjects/{subject}/devices", get(v1::devices::list).post(v1::devices::pair))
+        .route("/subjects/{subject}/devices/{id}", delete(v1::devices::unpair))
+        .route("/device/consent", get(v1::devices::consent))
+        .route("/device/consent/stream", get(v1::devices::stream))
         .route("/check", post(v1::check::one))
         .route("/check/batch", post(v1::check::batch));
     Router::new()

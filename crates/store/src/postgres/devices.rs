@@ -17,7 +17,8 @@ fn record(r: &PgRow) -> Result<DeviceRecord> {
     let subject: String = r.try_get(1).map_err(db)?;
     Ok(DeviceRecord {
         id: r.try_get(0).map_err(db)?,
-        subject: SubjectId::new(subject).map_err(|e| StoreError::Backend(format!("stored subject id: {e}")))?,
+        subject: SubjectId::new(subject)
+            .map_err(|e| StoreError::Backend(format!("stored subject id: {e}")))?,
         name: r.try_get(2).map_err(db)?,
         kind: r.try_get(3).map_err(db)?,
         categories: parse_list(&r.try_get::<String, _>(4).map_err(db)?),
@@ -60,13 +61,12 @@ impl DeviceStore for PostgresStore {
     }
 
     async fn subject_devices(&self, subject: &SubjectId) -> Result<Vec<DeviceRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} {FROM} WHERE k.subject = $1 ORDER BY d.created_at, d.id"
-        ))
-        .bind(subject.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        let rows =
+            sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE k.subject = $1 ORDER BY d.created_at, d.id"))
+                .bind(subject.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
         rows.iter().map(record).collect()
     }
 

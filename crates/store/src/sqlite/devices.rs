@@ -75,7 +75,9 @@ impl DeviceStore for SqliteStore {
             );
             match inserted {
                 Ok(_) => Ok(()),
-                Err(e) if is_constraint(&e) => Err(StoreError::Conflict("a device with this id exists".into())),
+                Err(e) if is_constraint(&e) => {
+                    Err(StoreError::Conflict("a device with this id exists".into()))
+                }
                 Err(e) => Err(backend(e)),
             }
         })

@@ -303,6 +303,7 @@ pub async fn record(
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
+    state.devices.subject_changed(&subject);
     let events = placed.into_iter().map(|e| EventOut::new(&subject, e)).collect();
     Ok((
         StatusCode::CREATED,
