@@ -83,6 +83,9 @@ pub struct Config {
     /// An MQTT broker (`mqtt://` or `mqtts://`) to publish each device's snapshot to, retained, at
     /// `consentry/devices/{device_id}/consent`. Kept out of `Debug` output: it may carry a password.
     pub mqtt_url: Option<String>,
+    /// The address people and devices reach this service at (e.g. `https://consent.example.com`), used in
+    /// preference-centre links and to mark cookies `Secure`. Default: `http://` and the listen address.
+    pub public_url: Option<String>,
     /// Admin key to create on first start instead of a random one. Only from the environment
     /// (`CONSENTRY_BOOTSTRAP_ADMIN_KEY`), never from a file, never printed.
     #[serde(skip)]
@@ -108,6 +111,7 @@ impl std::fmt::Debug for Config {
             .field("delivery_backoff_ms", &self.delivery_backoff_ms)
             .field("device_snapshot_max_age_secs", &self.device_snapshot_max_age_secs)
             .field("mqtt_url", &self.mqtt_url.as_ref().map(|_| "<set>"))
+            .field("public_url", &self.public_url)
             .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<set>"))
             .finish()
     }
@@ -133,6 +137,7 @@ impl Default for Config {
             delivery_backoff_ms: vec![5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
             device_snapshot_max_age_secs: 86_400,
             mqtt_url: None,
+            public_url: None,
             bootstrap_admin_key: None,
         }
     }
@@ -218,6 +223,9 @@ impl Config {
             "CONTROLLER_PHONE" => self.controller.phone = Some(value.to_owned()),
             "CONTROLLER_URL" => self.controller.url = Some(value.to_owned()),
             "CONTROLLER_JURISDICTION" => self.controller.jurisdiction = value.to_owned(),
+            "PUBLIC_URL" => {
+                self.public_url = Some(value.trim_end_matches('/').to_owned()).filter(|v| !v.is_empty())
+            }
             "BOOTSTRAP_ADMIN_KEY" => self.bootstrap_admin_key = Some(value.to_owned()),
             // Variables read elsewhere (e.g. by tests) are not configuration keys.
             "REQUIRE_SERVICES" | "LOG" => {}
@@ -282,6 +290,14 @@ impl Config {
                 return Err(invalid(key, "must not be empty: it is printed on every consent receipt"));
             }
         }
+        if let Some(url) = &self.public_url
+            && !((url.starts_with("http://") || url.starts_with("https://"))
+                && url.len() > 8
+                && !url.ends_with('/')
+                && url.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(invalid("public_url", "must be an http:// or https:// URL without a trailing slash"));
+        }
         if self.data.as_os_str().is_empty() {
             return Err(invalid("data", "must name a folder"));
         }
@@ -294,6 +310,16 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The service's public base URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// Whether people reach the service over TLS (cookies are then marked `Secure`).
+    pub fn served_over_tls(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

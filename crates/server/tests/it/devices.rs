@@ -155,12 +155,44 @@ async fn device_boundaries(backend: Backend) {
         assert_code(&problem, "forbidden");
         assert!(!problem["detail"].as_str().unwrap_or("").is_empty(), "{why}");
     }
-    // A device token is no API key; unknown and malformed tokens are 401.
-    assert_code(&server.get("/v1/subjects/user-1/devices", &token, 401).await, "unauthorized");
-    assert_code(&server.get("/v1/subjects/user-1/consents", &token, 401).await, "unauthorized");
+    // A device token reaches only the device's routes and checks: its subject's own routes and service
+    // routes are 403; unknown and missing tokens are 401, and a service key is no device (403).
+    assert_code(&server.get("/v1/subjects/user-1/devices", &token, 403).await, "forbidden");
+    assert_code(&server.get("/v1/subjects/user-1/consents", &token, 403).await, "forbidden");
+    assert_code(
+        &server.post("/v1/subjects/user-1/consents", &token, &analytics_grant(), 403).await,
+        "forbidden",
+    );
+    assert_code(&server.get("/v1/keys", &token, 403).await, "forbidden");
     assert_code(&server.get("/v1/device/consent", "cdt_unknown-token", 401).await, "unauthorized");
-    assert_code(&server.get("/v1/device/consent", ADMIN_KEY, 401).await, "unauthorized");
+    assert_code(
+        &server
+            .post(
+                "/v1/check",
+                "cdt_unknown-token",
+                &json!({"subject": "user-1", "purpose": "analytics"}),
+                401,
+            )
+            .await,
+        "unauthorized",
+    );
     assert_code(&server.get("/v1/device/consent", "", 401).await, "unauthorized");
+    assert_code(&server.get("/v1/device/consent", ADMIN_KEY, 403).await, "forbidden");
+
+    // The person pairs, lists and unpairs their own devices with their subject token, nobody else's.
+    let minted = server.post("/v1/subjects/user-1/tokens", ADMIN_KEY, &json!({"ttl": 600}), 201).await;
+    let own = str_of(&minted["token"]).to_owned();
+    let paired = server.post("/v1/subjects/user-1/devices", &own, &speaker(), 201).await;
+    let listed = server.get("/v1/subjects/user-1/devices", &own, 200).await;
+    assert_eq!(listed["devices"].as_array().map(Vec::len), Some(2));
+    server.delete(&format!("/v1/subjects/user-1/devices/{}", str_of(&paired["id"])), &own, 204).await;
+    assert_code(&server.get("/v1/subjects/user-2/devices", &own, 403).await, "forbidden");
+    assert_code(&server.post("/v1/subjects/user-2/devices", &own, &speaker(), 403).await, "forbidden");
+    assert_code(
+        &server.delete(&format!("/v1/subjects/user-2/devices/{other_id}"), &own, 403).await,
+        "forbidden",
+    );
+    assert_code(&server.get("/v1/device/consent", &own, 403).await, "forbidden");
 
     // Pairing needs consent:write, listing consent:read; another subject's device is not found.
     let (_, reader) = server.create_key("reader", &["consent:read"]).await;

@@ -13,4 +13,5 @@ mod ops;
 mod proof;
 mod propagation;
 mod restart;
+mod tokens;
 mod utils;

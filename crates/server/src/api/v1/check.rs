@@ -10,7 +10,7 @@ use consentry_core::{Decision, Query, QueryError, Reason, SubjectId, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, Scope, ServiceOrDevice};
+use crate::auth::{Caller, Principal, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, JsonBody};
 use crate::state::AppState;
@@ -99,14 +99,18 @@ fn decide(state: &AppState, c: &CheckRequest<'_>, now: Timestamp, at: &str) -> A
     security(("bearer" = [])))]
 pub async fn one(
     State(state): State<AppState>,
-    caller: ServiceOrDevice,
+    caller: Principal,
     body: JsonBody,
 ) -> ApiResult<Json<CheckResponse>> {
-    if let ServiceOrDevice::Service(service) = &caller {
-        service.require(Scope::Check)?;
+    match &caller {
+        Principal::Service(service) => service.require(Scope::Check)?,
+        Principal::Subject(_) => {
+            return Err(ApiError::WrongPrincipal("subject tokens may not use this route"));
+        }
+        Principal::Device(_) => {}
     }
     let c: CheckRequest<'_> = body.parse()?;
-    if let ServiceOrDevice::Device(device) = &caller {
+    if let Principal::Device(device) = &caller {
         if device.subject.as_str() != c.subject {
             return Err(ApiError::DeviceForbidden(
                 "a device acts only for the subject it is paired with".into(),

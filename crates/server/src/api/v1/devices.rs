@@ -3,7 +3,6 @@
 //! (`/v1/device/consent/stream`, Server-Sent Events).
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
@@ -18,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, DeviceCaller, Scope, make_device_token};
+use crate::api::v1::consents::log_read;
+use crate::auth::{DeviceCaller, Principal, Scope, make_device_token};
 use crate::devices::{self, DeviceChange, SignedSnapshot};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, SubjectPath};
@@ -123,7 +123,8 @@ fn validate(state: &AppState, body: &PairDevice) -> ApiResult<(Vec<String>, Vec<
     Ok((categories, purposes))
 }
 
-/// Pair a device with a subject. The device token is in this response only.
+/// Pair a device with a subject (a service key with `consent:write`, or the subject's own token). The
+/// device token is in this response only.
 #[utoipa::path(post, path = "/v1/subjects/{subject}/devices", tag = "devices",
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     request_body = PairDevice,
@@ -132,11 +133,11 @@ fn validate(state: &AppState, body: &PairDevice) -> ApiResult<(Vec<String>, Vec<
     security(("bearer" = [])))]
 pub async fn pair(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    caller: Principal,
     SubjectPath(subject): SubjectPath,
     Json(body): Json<PairDevice>,
 ) -> ApiResult<(StatusCode, Json<PairedDevice>)> {
-    caller.require(Scope::ConsentWrite)?;
+    caller.require_subject(&subject, Scope::ConsentWrite)?;
     let (categories, purposes) = validate(&state, &body)?;
     let (token, token_hash) = make_device_token()?;
     let id = format!("dev_{}", hex::encode(consentry_store::random_bytes::<8>()?));
@@ -150,13 +151,14 @@ pub async fn pair(
         created_at: Timestamp::now(),
     };
     state.store.create_device(NewDevice { record: record.clone(), token_hash }).await?;
-    tracing::info!(device = %record.id, by = %caller.key_id, "device paired");
+    tracing::info!(device = %record.id, by = %caller.actor(), "device paired");
     // The MQTT publisher sends the new device its first snapshot.
     state.devices.subject_changed(&subject);
     Ok((StatusCode::CREATED, Json(PairedDevice { device: DeviceOut::from(record), token })))
 }
 
-/// The subject's paired devices, oldest first.
+/// The subject's paired devices, oldest first (a service key with `consent:read`, or the subject's own
+/// token).
 #[utoipa::path(get, path = "/v1/subjects/{subject}/devices", tag = "devices",
     params(("subject" = String, Path)),
     responses((status = 200, body = DeviceList), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -164,17 +166,18 @@ pub async fn pair(
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    caller: Principal,
     headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<DeviceList>> {
-    caller.require(Scope::ConsentRead)?;
-    state.access.read(&subject, &caller.key_name, "GET /v1/subjects/{subject}/devices", &headers);
+    caller.require_subject(&subject, Scope::ConsentRead)?;
+    log_read(&state, &caller, &subject, "GET /v1/subjects/{subject}/devices", &headers);
     let devices = state.store.subject_devices(&subject).await?;
     Ok(Json(DeviceList { devices: devices.into_iter().map(DeviceOut::from).collect() }))
 }
 
-/// Unpair a device: its token stops working at once.
+/// Unpair a device (a service key with `consent:write`, or the subject's own token): its token stops
+/// working at once.
 #[utoipa::path(delete, path = "/v1/subjects/{subject}/devices/{id}", tag = "devices",
     params(("subject" = String, Path), ("id" = String, Path)),
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -182,16 +185,16 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn unpair(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    caller: Principal,
     SubjectPath(subject): SubjectPath,
     path: Result<Path<DevicePath>, PathRejection>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::ConsentWrite)?;
+    caller.require_subject(&subject, Scope::ConsentWrite)?;
     let Path(DevicePath { id }) = path.map_err(|_| ApiError::NotFound("device"))?;
     if !state.store.delete_device(&subject, &id).await? {
         return Err(ApiError::NotFound("device"));
     }
-    tracing::info!(device = %id, by = %caller.key_id, "device unpaired");
+    tracing::info!(device = %id, by = %caller.actor(), "device unpaired");
     state.devices.unpaired(&id);
     Ok(StatusCode::NO_CONTENT)
 }

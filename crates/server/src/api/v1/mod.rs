@@ -9,3 +9,4 @@ pub mod destinations;
 pub mod devices;
 pub mod keys;
 pub mod receipts;
+pub mod tokens;
