@@ -321,6 +321,7 @@ pub async fn record_changes(
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
+    state.devices.subject_changed(subject);
     // Withdrawing, denying or objecting deletes the vault records that lose their basis.
     let records_deleted = records::delete_after_withdrawal(state, subject, &placed).await?;
     let events = placed.into_iter().map(|e| EventOut::new(subject, e)).collect();
