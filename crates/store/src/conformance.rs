@@ -16,6 +16,10 @@ use crate::{
     StoreError,
 };
 
+pub use crate::conformance_dsr::{
+    erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
+};
+
 /// Expands to one test per conformance check. `$make` is an async expression yielding
 /// `Option<(Arc<dyn Store>, guard)>`: the guard lives until the test ends (a temp folder, a test database);
 /// `None` skips the test (a service is unreachable and not required).
@@ -30,7 +34,8 @@ macro_rules! conformance_suite {
             outbox_commits_with_its_events, destinations_crud, fan_out_honours_filter_and_cursor,
             claims_keep_each_subjects_order, leases_expire, concurrent_claimers_never_share,
             replay_from_id_and_time, delete_destination_cascades, paused_destinations_are_not_claimed,
-            outbox_lag_and_dead_letters);
+            outbox_lag_and_dead_letters,
+            requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

@@ -6,7 +6,9 @@
 //! Every backend passes the same [`conformance`] suite.
 
 pub mod conformance;
+mod conformance_dsr;
 pub mod postgres;
+pub mod requests;
 pub mod sqlite;
 pub mod testing;
 
@@ -290,7 +292,7 @@ pub const DELIVERY_DEAD: &str = "dead";
 
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: requests::RequestStore + Send + Sync + 'static {
     /// Marks the store initialised and stores `admin` as its first key, unless that was done before.
     /// Returns whether this call did it.
     async fn initialise(&self, admin: ApiKey) -> Result<bool>;

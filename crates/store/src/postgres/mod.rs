@@ -15,6 +15,7 @@
 
 mod migrate;
 mod outbox;
+mod requests;
 mod rows;
 
 use std::collections::{HashMap, HashSet};

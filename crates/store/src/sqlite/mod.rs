@@ -11,6 +11,7 @@
 mod backup;
 mod migrate;
 mod outbox;
+mod requests;
 mod rows;
 mod writer;
 
