@@ -11,8 +11,10 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod erasure;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
@@ -21,6 +23,7 @@ pub mod signing;
 pub mod sinks;
 pub mod state;
 pub mod workers;
+pub mod zip;
 
 use std::sync::Arc;
 
@@ -77,6 +80,7 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     metrics.subjects.set(engine.subject_count() as i64);
     let signing = signing::Signing::load_or_create(store.as_ref()).await?;
     let state = AppState::new(store, engine, metrics, config, view, signing);
+    state.erasures.load(state.store.as_ref()).await?;
     state.followed.store(ledger_position, std::sync::atomic::Ordering::Relaxed);
     Ok(Opened { state, generated_admin_key })
 }
@@ -131,6 +135,7 @@ pub async fn serve(
     let follower = tokio::spawn(workers::follower::run(state.clone(), from, stop_workers.clone()));
     let checkpoints = tokio::spawn(workers::checkpoints::run(state.clone(), stop_workers.clone()));
     let expiry = tokio::spawn(workers::expiry::run(state.clone(), stop_workers.clone()));
+    let requests = tokio::spawn(workers::requests::run(state.clone(), stop_workers.clone()));
     let dispatcher = tokio::spawn(workers::dispatcher::run(
         state.clone(),
         Arc::clone(&state.dispatch_wake),
@@ -159,6 +164,7 @@ pub async fn serve(
     let _ = checkpoints.await;
     let _ = dispatcher.await;
     let _ = expiry.await;
+    let _ = requests.await;
     let _ = access.await;
     // A last checkpoint, so the final head is signed.
     let last = last_state.store.checkpoints().await.ok().and_then(|c| c.last().map(|c| c.events));

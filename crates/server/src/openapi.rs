@@ -30,6 +30,8 @@ impl Modify for Security {
         v1::receipts::get, v1::audit::verify, v1::access::list,
         v1::destinations::create, v1::destinations::list, v1::destinations::get, v1::destinations::update,
         v1::destinations::delete, v1::destinations::deliveries, v1::destinations::replay,
+        v1::requests::create, v1::requests::list, v1::requests::get, v1::requests::extend,
+        v1::requests::reject, v1::requests::complete_task, v1::requests::export,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&Security),
@@ -41,6 +43,7 @@ impl Modify for Security {
         (name = "receipts", description = "Signed consent receipts"),
         (name = "audit", description = "Tamper evidence"),
         (name = "destinations", description = "Downstream systems and their deliveries"),
+        (name = "requests", description = "Data subject requests: deadlines, downstream tasks, export, erasure"),
     )
 )]
 struct ApiDoc;

@@ -31,6 +31,8 @@ pub struct Inner {
     pub config: Config,
     pub signing: Signing,
     pub access: AccessLog,
+    /// Erased subjects' tombstones.
+    pub erasures: crate::erasure::Erasures,
     /// A random id of this process, for names that must differ between nodes (e.g. MQTT client ids).
     pub node_id: String,
     /// Wakes the delivery dispatcher after a write, so events leave without waiting for its timer.
@@ -67,6 +69,7 @@ impl AppState {
             config,
             signing,
             access: AccessLog::default(),
+            erasures: crate::erasure::Erasures::default(),
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
             node_id: consentry_store::random_bytes::<4>()
                 .map_or_else(|_| "node".to_owned(), |b| b.iter().map(|x| format!("{x:02x}")).collect()),

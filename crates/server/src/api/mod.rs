@@ -3,7 +3,10 @@
 pub mod health;
 pub mod v1;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{DefaultBodyLimit, RawPathParams, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router, middleware};
 
@@ -31,7 +34,15 @@ pub fn router(state: AppState) -> Router {
         .route("/destinations/{id}/deliveries", get(v1::destinations::deliveries))
         .route("/destinations/{id}/replay", post(v1::destinations::replay))
         .route("/check", post(v1::check::one))
-        .route("/check/batch", post(v1::check::batch));
+        .route("/check/batch", post(v1::check::batch))
+        .route("/requests", get(v1::requests::list).post(v1::requests::create))
+        .route("/requests/{id}", get(v1::requests::get))
+        .route("/requests/{id}/extend", post(v1::requests::extend))
+        .route("/requests/{id}/reject", post(v1::requests::reject))
+        .route("/requests/{id}/tasks/{destination_id}/complete", post(v1::requests::complete_task))
+        .route("/requests/{id}/export", get(v1::requests::export))
+        // Last: it covers every route above with a `{subject}` in its path.
+        .route_layer(middleware::from_fn_with_state(state.clone(), erased_subjects_are_gone));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))
@@ -45,6 +56,22 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(Extension(BodyLimit(limit)))
         .with_state(state)
+}
+
+/// Answers 410 for every route of an erased subject, whatever the route (Art. 17).
+async fn erased_subjects_are_gone(
+    State(state): State<AppState>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Ok(params) = &params
+        && let Some((_, subject)) = params.iter().find(|(name, _)| *name == "subject")
+        && state.erasures.is_erased(subject)
+    {
+        return ApiError::SubjectErased.into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {

@@ -4,3 +4,4 @@ pub mod checkpoints;
 pub mod dispatcher;
 pub mod expiry;
 pub mod follower;
+pub mod requests;

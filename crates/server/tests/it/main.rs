@@ -11,5 +11,6 @@ mod openapi;
 mod ops;
 mod proof;
 mod propagation;
+mod requests;
 mod restart;
 mod utils;

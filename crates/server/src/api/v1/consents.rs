@@ -271,10 +271,22 @@ pub async fn record(
     Json(body): Json<RecordConsents>,
 ) -> ApiResult<(StatusCode, Json<RecordedConsents>)> {
     caller.require(Scope::ConsentWrite)?;
+    let recorded = record_changes(&state, &subject, body, &caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(recorded)))
+}
+
+/// Records `body`'s changes for `subject`, made by `actor`: checked against the catalogue, sealed with a
+/// receipt and their outbox messages, then applied to the engine. Every consent change takes this path.
+pub async fn record_changes(
+    state: &AppState,
+    subject: &SubjectId,
+    body: RecordConsents,
+    actor: &str,
+) -> ApiResult<RecordedConsents> {
     let view = state.catalog();
-    let notice = resolve_notice(&state, &view, body.notice.as_deref(), body.notice_version).await?;
+    let notice = resolve_notice(state, &view, body.notice.as_deref(), body.notice_version).await?;
     let collection_point = body.collection_point.clone();
-    let events = build_events(&view, body, notice.as_ref(), &caller.actor(), Timestamp::now())?;
+    let events = build_events(&view, body, notice.as_ref(), actor, Timestamp::now())?;
     let ctx = ReceiptContext {
         id: new_receipt_id()?,
         subject: subject.clone(),
@@ -292,7 +304,7 @@ pub async fn record(
             outbox: events::consent_messages(&sealing_state, &ctx.subject, placed),
         })
     });
-    let (placed, receipt) = state.store.append_sealed(&subject, events, Some(seal)).await?;
+    let (placed, receipt) = state.store.append_sealed(subject, events, Some(seal)).await?;
     let receipt =
         receipt.ok_or_else(|| ApiError::internal("the store returned no receipt for a sealed append"))?;
     for e in &placed {
@@ -303,11 +315,8 @@ pub async fn record(
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
-    let events = placed.into_iter().map(|e| EventOut::new(&subject, e)).collect();
-    Ok((
-        StatusCode::CREATED,
-        Json(RecordedConsents { events, receipt: ReceiptRef { id: receipt.id, jws: receipt.jws } }),
-    ))
+    let events = placed.into_iter().map(|e| EventOut::new(subject, e)).collect();
+    Ok(RecordedConsents { events, receipt: ReceiptRef { id: receipt.id, jws: receipt.jws } })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

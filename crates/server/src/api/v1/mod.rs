@@ -8,3 +8,4 @@ pub mod consents;
 pub mod destinations;
 pub mod keys;
 pub mod receipts;
+pub mod requests;

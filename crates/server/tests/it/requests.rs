@@ -1,0 +1,462 @@
+//! Data subject requests end to end on both backends: every type, downstream tasks, deadlines with an
+//! injected clock, the export archive, erasure (checks `erased`, routes 410, the chain intact, across a
+//! restart), and the problems bad requests get.
+
+use std::io::Read;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use consentry_core::Timestamp;
+use consentry_server::api::v1::requests::export_archive;
+use consentry_server::workers::requests::sweep;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, str_of};
+
+/// A webhook receiver that keeps every body it gets.
+struct Receiver {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        async fn keep(State(bodies): State<Arc<Mutex<Vec<Value>>>>, body: Bytes) -> &'static str {
+            let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            bodies.lock().unwrap_or_else(PoisonError::into_inner).push(value);
+            "ok"
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new().route("/hook", post(keep)).with_state(Arc::clone(&bodies));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, bodies, task }
+    }
+
+    /// Waits for an event of `event_type` and returns it.
+    async fn wait_for(&self, event_type: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found = self
+                .bodies
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .find(|b| b["type"] == event_type)
+                .cloned();
+            if let Some(found) = found {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "no {event_type} event arrived within 15 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn destination(s: &TestServer, name: &str, url: &str, types: &[&str]) -> String {
+    let body = json!({"name": name, "kind": "webhook", "url": url, "event_types": types});
+    str_of(&s.post("/v1/destinations", ADMIN_KEY, &body, 201).await["id"]).to_owned()
+}
+
+async fn request(s: &TestServer, subject: &str, kind: &str, details: Option<Value>) -> Value {
+    let mut body = json!({"subject": subject, "type": kind});
+    if let Some(details) = details {
+        body["details"] = details;
+    }
+    s.post("/v1/requests", ADMIN_KEY, &body, 201).await
+}
+
+async fn bytes(s: &TestServer, path: &str) -> (u16, Vec<u8>) {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", s.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.bytes().await.expect("body").to_vec())
+}
+
+async fn metrics(s: &TestServer) -> String {
+    let (status, body) = bytes(s, "/metrics").await;
+    assert_eq!(status, 200);
+    String::from_utf8(body).expect("UTF-8")
+}
+
+fn unzip(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).expect("a ZIP archive");
+    (0..zip.len())
+        .map(|i| {
+            let mut file = zip.by_index(i).expect("entry");
+            let mut content = Vec::new();
+            file.read_to_end(&mut content).expect("read entry (CRC checked)");
+            (file.name().expect("a UTF-8 name").into_owned(), content)
+        })
+        .collect()
+}
+
+fn changes(r: &Value) -> Vec<String> {
+    r["history"].as_array().expect("history").iter().map(|h| str_of(&h["change"]).to_owned()).collect()
+}
+
+async fn every_type_end_to_end(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    s.record("ann", &grant("marketing.direct", &["email", "sms"])).await;
+    s.record("ann", &grant("analytics", &[])).await;
+    s.get("/v1/subjects/ann/consents", ADMIN_KEY, 200).await;
+    // The access log is written in batches: wait until that read is in it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.get("/v1/subjects/ann/access-log", ADMIN_KEY, 200).await["entries"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(Instant::now() < deadline, "the read was not logged within 10 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Access: the export is ready at once and nothing else is waited for.
+    let access = request(&s, "ann", "access", None).await;
+    assert!(str_of(&access["id"]).starts_with("req_"), "{access}");
+    assert_eq!((str_of(&access["type"]), str_of(&access["status"])), ("access", "completed"));
+    assert_eq!(changes(&access), ["received", "started", "own_part_done", "completed"]);
+    let received = Timestamp::parse(str_of(&access["received_at"])).expect("received_at");
+    let due = Timestamp::parse(str_of(&access["due_at"])).expect("due_at");
+    let days = (due.micros() - received.micros()) / 86_400_000_000;
+    assert!((28..=31).contains(&days), "due one calendar month later: {days} days");
+    assert_eq!(access["overdue"], false);
+    let url = str_of(&access["export"]["url"]).to_owned();
+    let (status, archive) = bytes(&s, &url).await;
+    assert_eq!(status, 200);
+    let files = unzip(&archive);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"data.json") && names.contains(&"index.html"), "{names:?}");
+    let data: Value = serde_json::from_slice(&files.iter().find(|(n, _)| n == "data.json").expect("data").1)
+        .expect("data.json is JSON");
+    assert_eq!(data["subject"], "ann");
+    let current = s.get("/v1/subjects/ann/consents", ADMIN_KEY, 200).await;
+    assert_eq!(
+        data["consents"]["current"], current["statements"],
+        "current statements as the API shows them"
+    );
+    let history = s.get("/v1/subjects/ann/consents/history", ADMIN_KEY, 200).await;
+    assert_eq!(data["consents"]["history"], history["events"], "the full history");
+    assert_eq!(data["receipts"].as_array().map(Vec::len), Some(2), "one receipt per recorded change");
+    let receipt_id = str_of(&data["receipts"][0]["id"]);
+    let receipt = s.get(&format!("/v1/receipts/{receipt_id}"), ADMIN_KEY, 200).await;
+    assert_eq!(receipt["jws"], data["receipts"][0]["jws"]);
+    assert!(
+        data["access_log"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["route"] == "GET /v1/subjects/{subject}/consents")),
+        "the access log: {}",
+        data["access_log"]
+    );
+    assert_eq!(data["requests"][0]["id"], access["id"]);
+    let html = String::from_utf8(files.iter().find(|(n, _)| n == "index.html").expect("html").1.clone())
+        .expect("UTF-8");
+    assert!(html.contains("<html lang=\"en\">") && html.contains("right of access"), "{html}");
+
+    // Portability: the same archive, said so.
+    let port = request(&s, "ann", "portability", None).await;
+    let (status, archive) = bytes(&s, str_of(&port["export"]["url"])).await;
+    assert_eq!(status, 200);
+    let html = unzip(&archive).into_iter().find(|(n, _)| n == "index.html").expect("html").1;
+    assert!(String::from_utf8_lossy(&html).contains("data portability"));
+
+    // Restriction of one purpose: a `restrict` event through the consent path; checks deny.
+    let r = request(&s, "ann", "restriction", Some(json!({"purpose": "marketing.direct"}))).await;
+    assert_eq!(r["status"], "completed");
+    let check = s.check("ann", "marketing.direct", Some("email")).await;
+    assert_eq!((check["allowed"].as_bool(), str_of(&check["reason"])), (Some(false), "restricted"));
+    assert_eq!(s.check("ann", "analytics", None).await["allowed"], true, "other purposes untouched");
+    let history = s.get("/v1/subjects/ann/consents/history", ADMIN_KEY, 200).await;
+    let last = history["events"].as_array().and_then(|e| e.last()).cloned().expect("events");
+    assert_eq!((str_of(&last["action"]), str_of(&last["purpose"])), ("restrict", "marketing.direct"));
+    assert!(str_of(&last["actor"]).starts_with("key:"), "{last}");
+
+    // Objection to every purpose: analytics (consent) and a legitimate-interest purpose are denied.
+    s.record("bob", &grant("analytics", &[])).await;
+    let before = s.check("bob", "service.improvement", None).await;
+    assert_eq!(before["allowed"], true, "{before}");
+    let o = request(&s, "bob", "objection", None).await;
+    assert_eq!(o["status"], "completed");
+    for purpose in ["analytics", "service.improvement"] {
+        let check = s.check("bob", purpose, None).await;
+        assert_eq!(
+            (check["allowed"].as_bool(), str_of(&check["reason"])),
+            (Some(false), "objected"),
+            "{purpose}"
+        );
+    }
+
+    // Rectification: the correction asked for is recorded with the request.
+    let fix =
+        request(&s, "ann", "rectification", Some(json!({"note": "my e-mail is ann@example.org"}))).await;
+    assert_eq!(fix["status"], "completed");
+    assert_eq!(fix["details"]["note"], "my e-mail is ann@example.org");
+    assert!(str_of(&fix["history"][2]["note"]).contains("recorded"), "{fix}");
+
+    // Erasure (more in its own test).
+    let erase = request(&s, "bob", "erasure", None).await;
+    assert_eq!(erase["status"], "completed");
+    assert_eq!(s.check("bob", "analytics", None).await["reason"], "erased");
+
+    // The list filters by type and status, in pages.
+    let list = s.get("/v1/requests?type=access", ADMIN_KEY, 200).await;
+    assert_eq!(list["requests"].as_array().map(Vec::len), Some(1));
+    let page = s.get("/v1/requests?limit=2", ADMIN_KEY, 200).await;
+    assert_eq!(page["requests"].as_array().map(Vec::len), Some(2));
+    let next = str_of(&page["next"]).to_owned();
+    let rest = s.get(&format!("/v1/requests?limit=10&after={next}"), ADMIN_KEY, 200).await;
+    assert_eq!(rest["requests"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        s.get("/v1/requests?status=completed", ADMIN_KEY, 200).await["requests"].as_array().map(Vec::len),
+        Some(6)
+    );
+    assert_eq!(
+        s.get("/v1/requests?subject=ann", ADMIN_KEY, 200).await["requests"].as_array().map(Vec::len),
+        Some(4)
+    );
+    s.stop().await;
+}
+
+async fn a_request_completes_when_both_destinations_confirm(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let receiver = Receiver::start().await;
+    let crm = destination(&s, "crm", &receiver.url, &["request.*"]).await;
+    let shop = destination(&s, "shop", &receiver.url, &["request.created"]).await;
+    destination(&s, "consents-only", &receiver.url, &["consent.*"]).await;
+    let (_, dsr_key) = s.create_key("privacy-team", &["dsr"]).await;
+
+    let body = json!({"subject": "cleo", "type": "access"});
+    let r = s.post("/v1/requests", &dsr_key, &body, 201).await;
+    let id = str_of(&r["id"]).to_owned();
+    assert_eq!(r["status"], "in_progress", "two tasks are pending");
+    let tasks: Vec<&str> =
+        r["tasks"].as_array().expect("tasks").iter().map(|t| str_of(&t["destination_id"])).collect();
+    assert_eq!(tasks.len(), 2);
+    assert!(tasks.contains(&crm.as_str()) && tasks.contains(&shop.as_str()), "{tasks:?}");
+
+    // The announcement reaches the subscribers, naming the subject; the payload at rest does not.
+    let created = receiver.wait_for("request.created").await;
+    assert_eq!((str_of(&created["subject"]), &created["data"]["request"]["id"]), ("cleo", &json!(id)));
+
+    let complete = |dest: &str| format!("/v1/requests/{id}/tasks/{dest}/complete");
+    let r = s.post(&complete(&crm), &dsr_key, &json!({"note": "deleted from the CRM"}), 200).await;
+    assert_eq!(r["status"], "in_progress", "one task is still pending: {r}");
+    let p = s.post(&complete(&crm), &dsr_key, &json!({}), 409).await;
+    assert_code(&p, "conflict");
+    let p = s.post(&complete("dst_nowhere"), &dsr_key, &json!({}), 404).await;
+    assert_code(&p, "not_found");
+    // No body at all is fine: the note is optional.
+    let reply = s.send(Method::POST, &complete(&shop), &dsr_key, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let r = reply.json();
+    assert_eq!(r["status"], "completed");
+    assert!(r["tasks"].as_array().expect("tasks").iter().all(|t| t["status"] == "completed"));
+    let crm_task =
+        r["tasks"].as_array().expect("tasks").iter().find(|t| t["destination_id"] == crm.as_str()).cloned();
+    assert_eq!(crm_task.expect("crm task")["note"], "deleted from the CRM");
+    assert_eq!(
+        changes(&r),
+        ["received", "started", "own_part_done", "task_completed", "task_completed", "completed"]
+    );
+    let got = s.get(&format!("/v1/requests/{id}"), &dsr_key, 200).await;
+    assert_eq!(got["status"], "completed");
+    let p = s.post(&format!("/v1/requests/{id}/reject"), &dsr_key, &json!({"reason": "late"}), 409).await;
+    assert_code(&p, "conflict");
+
+    // Extension by up to two further months in total, with a reason; then a rejection.
+    let open = s.post("/v1/requests", &dsr_key, &json!({"subject": "cleo", "type": "erasure"}), 201).await;
+    let open_id = str_of(&open["id"]).to_owned();
+    assert_eq!(open["status"], "in_progress");
+    let extend = format!("/v1/requests/{open_id}/extend");
+    let p = s.post(&extend, &dsr_key, &json!({"months": 1, "reason": " "}), 422).await;
+    assert_code(&p, "validation_failed");
+    let p = s.post(&extend, &dsr_key, &json!({"months": 3, "reason": "complex"}), 422).await;
+    assert_code(&p, "validation_failed");
+    let e = s.post(&extend, &dsr_key, &json!({"months": 1, "reason": "many systems"}), 200).await;
+    assert_eq!(e["reason"], "many systems");
+    assert!(e["due_at"].as_str() > open["due_at"].as_str());
+    s.post(&extend, &dsr_key, &json!({"months": 1, "reason": "still many"}), 200).await;
+    let p = s.post(&extend, &dsr_key, &json!({"months": 1, "reason": "more"}), 422).await;
+    assert_code(&p, "validation_failed");
+    let rej = s
+        .post(&format!("/v1/requests/{open_id}/reject"), &dsr_key, &json!({"reason": "duplicate"}), 200)
+        .await;
+    assert_eq!((str_of(&rej["status"]), str_of(&rej["reason"])), ("rejected", "duplicate"));
+    assert_eq!(changes(&rej)[3..], ["extended", "extended", "rejected"]);
+    s.stop().await;
+}
+
+async fn overdue_requests_with_an_injected_clock(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let receiver = Receiver::start().await;
+    let crm = destination(&s, "crm", &receiver.url, &["request.*"]).await;
+    s.record("dora", &grant("analytics", &[])).await;
+    let r = request(&s, "dora", "access", None).await;
+    let id = str_of(&r["id"]).to_owned();
+    let due = Timestamp::parse(str_of(&r["due_at"])).expect("due");
+    let interval = Duration::from_secs(60);
+
+    assert_eq!(sweep(&s.state, due.plus_seconds(-1), interval).await.expect("sweep"), 0, "not yet due");
+    let later = due.plus_seconds(1);
+    assert_eq!(sweep(&s.state, later, interval).await.expect("sweep"), 1);
+    assert_eq!(sweep(&s.state, later.plus_seconds(3600), interval).await.expect("sweep"), 0, "marked once");
+    let text = metrics(&s).await;
+    assert!(text.contains("consentry_requests_overdue 1"), "{text}");
+    assert!(text.contains("consentry_request_tasks_overdue 1"), "{text}");
+
+    let got = s.get(&format!("/v1/requests/{id}"), ADMIN_KEY, 200).await;
+    assert_eq!(changes(&got).last().map(String::as_str), Some("overdue"));
+    let overdue = receiver.wait_for("request.overdue").await;
+    assert_eq!((str_of(&overdue["subject"]), &overdue["data"]["tasks"]), ("dora", &json!([crm])));
+    let deliveries = s.get(&format!("/v1/destinations/{crm}/deliveries"), ADMIN_KEY, 200).await;
+    let overdue_sent = deliveries["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter(|d| d["event_type"] == "request.overdue")
+        .count();
+    assert_eq!(overdue_sent, 1, "request.overdue is sent once: {deliveries}");
+
+    // The export is gone after seven days.
+    let stored = s.state.store.request(&id).await.expect("read").expect("found");
+    let ready = stored.record.own_done_at.expect("ready");
+    assert!(export_archive(&s.state, &stored, ready.plus_seconds(6 * 86_400)).await.is_ok());
+    let gone = export_archive(&s.state, &stored, ready.plus_seconds(8 * 86_400)).await.expect_err("expired");
+    assert_eq!(gone.code(), "gone");
+
+    // Confirming the task closes it: no longer overdue.
+    s.post(&format!("/v1/requests/{id}/tasks/{crm}/complete"), ADMIN_KEY, &json!({}), 200).await;
+    sweep(&s.state, later.plus_seconds(7200), interval).await.expect("sweep");
+    assert!(metrics(&s).await.contains("consentry_requests_overdue 0"));
+    s.stop().await;
+}
+
+async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let receiver = Receiver::start().await;
+    destination(&s, "crm", &receiver.url, &["subject.*", "request.*"]).await;
+    s.record("eve", &grant("marketing.direct", &["email"])).await;
+    s.record("eve", &grant("analytics", &[])).await;
+    s.record("frank", &grant("analytics", &[])).await;
+    let before = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    assert_eq!((before["ok"].as_bool(), before["events"].as_u64()), (Some(true), Some(3)));
+
+    let r = request(&s, "eve", "erasure", Some(json!({"note": "account closed"}))).await;
+    assert_eq!(r["status"], "in_progress", "the CRM has to confirm");
+    let erased = receiver.wait_for("subject.erased").await;
+    assert_eq!(erased["subject"], "eve", "downstream learns whom to erase");
+
+    for (purpose, channel) in
+        [("marketing.direct", Some("email")), ("analytics", None), ("service.improvement", None)]
+    {
+        let check = s.check("eve", purpose, channel).await;
+        assert_eq!(
+            (check["allowed"].as_bool(), str_of(&check["reason"])),
+            (Some(false), "erased"),
+            "{purpose}"
+        );
+    }
+    assert_eq!(s.check("frank", "analytics", None).await["allowed"], true, "others are untouched");
+    for path in
+        ["/v1/subjects/eve/consents", "/v1/subjects/eve/consents/history", "/v1/subjects/eve/access-log"]
+    {
+        let p = s.get(path, ADMIN_KEY, 410).await;
+        assert_code(&p, "subject_erased");
+    }
+    let p = s.post("/v1/subjects/eve/consents", ADMIN_KEY, &grant("analytics", &[]), 410).await;
+    assert_code(&p, "subject_erased");
+    let p = s.post("/v1/requests", ADMIN_KEY, &json!({"subject": "eve", "type": "access"}), 410).await;
+    assert_code(&p, "subject_erased");
+    let got = s.get(&format!("/v1/requests/{}", str_of(&r["id"])), ADMIN_KEY, 200).await;
+    assert_eq!(
+        (&got["subject"], &got["details"]),
+        (&Value::Null, &Value::Null),
+        "no longer names the person"
+    );
+
+    // The ledger keeps its events, now naming no one, and still verifies.
+    let after = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    assert_eq!(after, before, "the chain is intact and unchanged");
+
+    // Erased stays erased after a restart.
+    let s = TestServer::start_in(s.stop().await, |_| {}).await;
+    assert_eq!(s.check("eve", "analytics", None).await["reason"], "erased");
+    assert_code(&s.get("/v1/subjects/eve/consents", ADMIN_KEY, 410).await, "subject_erased");
+    assert_eq!(s.check("frank", "analytics", None).await["allowed"], true);
+    assert_eq!(s.get("/v1/audit/verify", ADMIN_KEY, 200).await["ok"], true);
+    s.stop().await;
+}
+
+async fn bad_requests_are_problems(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    for (body, path) in [
+        (json!({"subject": "gus", "type": "deletion"}), "type"),
+        (json!({"subject": "gus"}), "type"),
+        (json!({"type": "access"}), "subject"),
+        (json!({"subject": "", "type": "access"}), "subject"),
+        (json!({"subject": "gus", "type": "rectification"}), "details.note"),
+        (json!({"subject": "gus", "type": "restriction", "details": "all"}), "details"),
+    ] {
+        let p = s.post("/v1/requests", ADMIN_KEY, &body, 422).await;
+        assert_code(&p, "validation_failed");
+        assert_eq!(p["errors"][0]["path"], path, "{body}: {p}");
+    }
+    let p = s
+        .post(
+            "/v1/requests",
+            ADMIN_KEY,
+            &json!({"subject": "gus", "type": "objection", "details": {"purpose": "nope"}}),
+            422,
+        )
+        .await;
+    assert_code(&p, "unknown_purpose");
+    let p = s
+        .post("/v1/requests", ADMIN_KEY, &json!({"subject": "gus", "type": "access", "extra": 1}), 422)
+        .await;
+    assert_code(&p, "validation_failed");
+    let p = s.raw(Method::POST, "/v1/requests", ADMIN_KEY, "application/json", "{", 400).await;
+    assert_code(&p, "invalid_json");
+    let (_, reader) = s.create_key("reader", &["consent:read"]).await;
+    assert_code(
+        &s.post("/v1/requests", &reader, &json!({"subject": "gus", "type": "access"}), 403).await,
+        "forbidden",
+    );
+    assert_code(&s.get("/v1/requests", &reader, 403).await, "forbidden");
+    assert_code(&s.get("/v1/requests/req_nope", ADMIN_KEY, 404).await, "not_found");
+    assert_code(&s.get("/v1/requests?status=lost", ADMIN_KEY, 400).await, "invalid_query");
+    assert_code(&s.get("/v1/requests?type=deletion", ADMIN_KEY, 400).await, "invalid_query");
+    assert_code(&s.get("/v1/requests?limit=0", ADMIN_KEY, 400).await, "invalid_query");
+    let erasure = request(&s, "gus", "erasure", None).await;
+    assert_code(
+        &s.get(&format!("/v1/requests/{}/export", str_of(&erasure["id"])), ADMIN_KEY, 404).await,
+        "not_found",
+    );
+    s.stop().await;
+}
+
+both_backends!(
+    every_type_end_to_end,
+    a_request_completes_when_both_destinations_confirm,
+    overdue_requests_with_an_injected_clock,
+    erasure_crypto_shreds_and_keeps_the_chain,
+    bad_requests_are_problems,
+);
