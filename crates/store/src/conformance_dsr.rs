@@ -34,7 +34,7 @@ fn new_request(id: &str, who: &str, kind: &str, received: Timestamp, destination
 
 fn changed(outcome: ChangeOutcome) -> StoredRequest {
     match outcome {
-        ChangeOutcome::Changed(r) => r,
+        ChangeOutcome::Changed(r) => *r,
         other => panic!("expected a change, got {other:?}"),
     }
 }

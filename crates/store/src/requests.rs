@@ -122,7 +122,7 @@ pub enum RequestChange {
 pub enum ChangeOutcome {
     /// Applied; the request as it is now. Once its own part is done and no task is pending, it is
     /// `completed` (in the same transaction).
-    Changed(StoredRequest),
+    Changed(Box<StoredRequest>),
     NotFound,
     /// The request is closed (`completed` or `rejected`, named here) and takes no more changes.
     Closed(String),

@@ -460,3 +460,67 @@ both_backends!(
     erasure_crypto_shreds_and_keeps_the_chain,
     bad_requests_are_problems,
 );
+
+/// On two nodes sharing one PostgreSQL database, an erasure made on one reaches the other within a few
+/// seconds: its engine forgets the subject and its routes answer 410.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_reaches_the_other_node() {
+    let Some(db) = consentry_store::testing::TestDatabase::create().await else { return };
+    async fn node(
+        url: &str,
+    ) -> (String, tokio_util::sync::CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
+        let config = consentry_server::Config {
+            data: std::env::temp_dir(),
+            database_url: Some(url.to_owned()),
+            database_max_connections: 4,
+            bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
+            shutdown_timeout_secs: 5,
+            ..consentry_server::Config::default()
+        };
+        let opened = consentry_server::open(config).await.expect("node opens");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let token = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(consentry_server::serve(opened.state, listener, token.clone()));
+        (base, token, task)
+    }
+    let (a, stop_a, task_a) = node(&db.url).await;
+    let (b, stop_b, task_b) = node(&db.url).await;
+    let client = reqwest::Client::new();
+    let post = |url: String, body: Value| {
+        let client = client.clone();
+        async move {
+            let r = client.post(url).bearer_auth(ADMIN_KEY).json(&body).send().await.expect("request");
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let check =
+        |base: String| post(format!("{base}/v1/check"), json!({"subject": "ida", "purpose": "analytics"}));
+    let (status, _) = post(format!("{a}/v1/subjects/ida/consents"), grant("analytics", &[])).await;
+    assert_eq!(status, 201);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while check(b.clone()).await.1["allowed"] != true {
+        assert!(Instant::now() < deadline, "node B did not see the grant");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, r) = post(format!("{a}/v1/requests"), json!({"subject": "ida", "type": "erasure"})).await;
+    assert_eq!(status, 201, "{r}");
+    assert_eq!(check(a.clone()).await.1["reason"], "erased");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, answer) = check(b.clone()).await;
+        if answer["reason"] == "erased" {
+            assert_eq!(answer["allowed"], false);
+            break;
+        }
+        assert!(Instant::now() < deadline, "node B still answers {answer} 10 s after the erasure");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r =
+        client.get(format!("{b}/v1/subjects/ida/consents")).bearer_auth(ADMIN_KEY).send().await.expect("get");
+    assert_eq!(r.status().as_u16(), 410);
+    for (token, task) in [(stop_a, task_a), (stop_b, task_b)] {
+        token.cancel();
+        let _ = task.await;
+    }
+}

@@ -42,6 +42,9 @@ fn request_row(r: &PgRow) -> Result<RequestRecord> {
     })
 }
 
+/// `destination_id, status, note, created_at, completed_at`.
+type TaskRow = (String, String, Option<String>, i64, Option<i64>);
+
 fn is_open(status: &str) -> bool {
     status == REQUEST_RECEIVED || status == REQUEST_IN_PROGRESS
 }
@@ -78,7 +81,7 @@ async fn load(conn: &mut PgConnection, id: &str) -> Result<Option<StoredRequest>
         .map_err(db)?;
     let Some(row) = row else { return Ok(None) };
     let record = request_row(&row)?;
-    let tasks: Vec<(String, String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+    let tasks: Vec<TaskRow> = sqlx::query_as(
         "SELECT destination_id, status, note, created_at, completed_at FROM request_tasks
          WHERE request_id = $1 ORDER BY created_at, destination_id",
     )
@@ -301,7 +304,7 @@ impl RequestStore for PostgresStore {
         }
         let stored = load(&mut tx, id).await?;
         tx.commit().await.map_err(db)?;
-        Ok(stored.map_or(ChangeOutcome::NotFound, ChangeOutcome::Changed))
+        Ok(stored.map_or(ChangeOutcome::NotFound, |r| ChangeOutcome::Changed(Box::new(r))))
     }
 
     async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {

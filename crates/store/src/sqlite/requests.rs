@@ -226,7 +226,7 @@ fn change(
     }
     tx.commit().map_err(backend)?;
     let stored = load(conn, id).map_err(backend)?;
-    Ok(stored.map_or(ChangeOutcome::NotFound, ChangeOutcome::Changed))
+    Ok(stored.map_or(ChangeOutcome::NotFound, |r| ChangeOutcome::Changed(Box::new(r))))
 }
 
 #[async_trait]

@@ -387,7 +387,7 @@ pub async fn submit(
 
 fn changed(outcome: ChangeOutcome) -> ApiResult<StoredRequest> {
     match outcome {
-        ChangeOutcome::Changed(r) => Ok(r),
+        ChangeOutcome::Changed(r) => Ok(*r),
         ChangeOutcome::NotFound => Err(ApiError::NotFound("request")),
         ChangeOutcome::Closed(status) => Err(ApiError::Conflict(format!("the request is {status}"))),
         ChangeOutcome::UnknownTask => Err(ApiError::NotFound("task")),
