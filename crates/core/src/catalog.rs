@@ -27,6 +27,31 @@ pub enum Basis {
     PublicTask,
 }
 
+/// What happens to the personal data records (the vault) held for a purpose when the person withdraws,
+/// denies or objects to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnWithdraw {
+    /// Delete them at once (the default).
+    #[default]
+    Delete,
+    /// Keep them until their category's retention ends (e.g. records a law requires to be kept).
+    KeepUntilRetention,
+}
+
+impl OnWithdraw {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnWithdraw::Delete => "delete",
+            OnWithdraw::KeepUntilRetention => "keep_until_retention",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == OnWithdraw::Delete
+    }
+}
+
 impl Basis {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,6 +106,10 @@ pub struct Purpose {
     /// The notice a person is shown; required when the basis is consent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
+    /// What happens to the vault's records held for this purpose when it is withdrawn, denied or
+    /// objected to.
+    #[serde(default, skip_serializing_if = "OnWithdraw::is_default")]
+    pub on_withdraw: OnWithdraw,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,6 +234,19 @@ pub struct Catalog {
     collection_points: HashMap<String, usize>,
 }
 
+/// The retention of category `key`: its own `retention_days`, else the nearest category above it that has
+/// one.
+fn retention_of(categories: &[DataCategory], key: &str) -> Option<u32> {
+    let mut at = Some(key);
+    while let Some(k) = at {
+        if let Some(days) = categories.iter().find(|c| c.key == k).and_then(|c| c.retention_days) {
+            return Some(days);
+        }
+        at = parent_key(k);
+    }
+    None
+}
+
 fn index_of<T>(items: &[T], key: impl Fn(&T) -> &str) -> HashMap<String, usize> {
     items.iter().enumerate().map(|(i, item)| (key(item).to_owned(), i)).collect()
 }
@@ -284,6 +326,31 @@ impl Catalog {
                 ),
                 _ => {}
             }
+            if p.on_withdraw == OnWithdraw::KeepUntilRetention {
+                // Kept after a withdrawal only for a bounded time: every category needs a retention.
+                if p.categories.is_empty() {
+                    push(
+                        format!("purposes[{i}].on_withdraw"),
+                        "keep_until_retention needs the purpose to list its categories, each with a retention".into(),
+                    );
+                }
+                for (j, key) in p.categories.iter().enumerate() {
+                    if categories.contains(key.as_str()) && retention_of(&doc.data_categories, key).is_none()
+                    {
+                        push(
+                            format!("purposes[{i}].categories[{j}]"),
+                            format!(
+                                "{key:?} has no retention_days (nor has a category above it), which keep_until_retention needs"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        for (i, c) in doc.data_categories.iter().enumerate() {
+            if c.retention_days == Some(0) {
+                push(format!("data_categories[{i}].retention_days"), "must be at least 1".into());
+            }
         }
         for (i, n) in doc.notices.iter().enumerate() {
             if n.text.trim().is_empty() {
@@ -337,6 +404,12 @@ impl Catalog {
 
     pub fn collection_point(&self, key: &str) -> Option<&CollectionPoint> {
         self.collection_points.get(key).map(|&i| &self.doc.collection_points[i])
+    }
+
+    /// How many days records of category `key` are kept: its own `retention_days`, else that of the nearest
+    /// category above it; `None` when none has one (kept until deleted).
+    pub fn retention_days(&self, key: &str) -> Option<u32> {
+        retention_of(&self.doc.data_categories, key)
     }
 
     /// Whether `key` is `ancestor` or lies under it in the category hierarchy.
@@ -473,6 +546,50 @@ channels: []
         assert!(paths.contains(&"purposes[1].notice"), "unknown notice: {paths:?}");
         assert!(paths.contains(&"purposes[1].channels[0]"), "unknown channel: {paths:?}");
         assert!(paths.contains(&"purposes[1].categories[0]"), "unknown category: {paths:?}");
+    }
+
+    #[test]
+    fn on_withdraw_defaults_to_delete_and_keeping_needs_a_retention() {
+        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
+        assert!(catalog.document().purposes.iter().all(|p| p.on_withdraw == OnWithdraw::Delete));
+        assert_eq!(catalog.retention_days("user.biometric.voice"), Some(90));
+        assert_eq!(catalog.retention_days("user.contact"), None);
+        let base = r#"
+data_categories:
+  - {key: user, name: U}
+  - {key: user.logs, name: L, retention_days: 30}
+  - {key: user.logs.audio, name: A}
+  - {key: user.notes, name: N}
+notices:
+  - {key: n, title: T, language: en, text: Text}
+purposes:
+"#;
+        let ok = format!(
+            "{base}  - {{key: p, name: P, basis: consent, notice: n, categories: [user.logs.audio], on_withdraw: keep_until_retention}}\n"
+        );
+        let catalog = Catalog::validate(CatalogDocument::from_yaml(&ok).expect("parses")).expect("valid");
+        assert_eq!(catalog.purpose("p").map(|p| p.on_withdraw), Some(OnWithdraw::KeepUntilRetention));
+        assert_eq!(catalog.retention_days("user.logs.audio"), Some(30), "inherited from above");
+        let serialised = serde_json::to_string(catalog.document()).expect("json");
+        assert!(serialised.contains(r#""on_withdraw":"keep_until_retention""#), "{serialised}");
+        let paths =
+            |yaml: String| -> Vec<String> { problems_of(&yaml).into_iter().map(|p| p.path).collect() };
+        let no_retention = format!(
+            "{base}  - {{key: p, name: P, basis: consent, notice: n, categories: [user.notes], on_withdraw: keep_until_retention}}\n"
+        );
+        assert_eq!(paths(no_retention), vec!["purposes[0].categories[0]"]);
+        let unbounded = format!(
+            "{base}  - {{key: p, name: P, basis: consent, notice: n, on_withdraw: keep_until_retention}}\n"
+        );
+        assert_eq!(paths(unbounded), vec!["purposes[0].on_withdraw"]);
+        assert!(
+            CatalogDocument::from_yaml(&format!(
+                "{base}  - {{key: p, name: P, basis: contract, on_withdraw: never}}\n"
+            ))
+            .is_err()
+        );
+        let zero = "data_categories:\n  - {key: user, name: U, retention_days: 0}\n".to_owned();
+        assert_eq!(paths(zero), vec!["data_categories[0].retention_days"]);
     }
 
     #[test]

@@ -80,6 +80,17 @@ pub struct Config {
     /// Waits before each retry of a failed delivery (milliseconds); after the last, the event is
     /// dead-lettered for that destination. Each wait gets up to 20 % random jitter.
     pub delivery_backoff_ms: Vec<u64>,
+    /// The key file holding the vault's key-encryption key, made (mode 0600) on first start when missing
+    /// and `CONSENTRY_KEK` is not set. Default: `kek` in the data folder (on PostgreSQL too).
+    pub kek_file: Option<PathBuf>,
+    /// Largest personal data record the vault accepts, in bytes (of the payload, before base64).
+    pub max_record_bytes: usize,
+    /// Seconds between runs of the sweeper that deletes vault records past their retention.
+    pub retention_interval_secs: u64,
+    /// The vault's key-encryption key, base64 of 32 bytes. Only from the environment (`CONSENTRY_KEK`),
+    /// never from a file, never printed.
+    #[serde(skip)]
+    pub kek: Option<String>,
     /// Admin key to create on first start instead of a random one. Only from the environment
     /// (`CONSENTRY_BOOTSTRAP_ADMIN_KEY`), never from a file, never printed.
     #[serde(skip)]
@@ -104,6 +115,10 @@ impl std::fmt::Debug for Config {
             .field("event_source", &self.event_source)
             .field("webhook_timeout_secs", &self.webhook_timeout_secs)
             .field("delivery_backoff_ms", &self.delivery_backoff_ms)
+            .field("kek_file", &self.kek_file)
+            .field("max_record_bytes", &self.max_record_bytes)
+            .field("retention_interval_secs", &self.retention_interval_secs)
+            .field("kek", &self.kek.as_ref().map(|_| "<set>"))
             .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<set>"))
             .finish()
     }
@@ -128,6 +143,10 @@ impl Default for Config {
             event_source: "urn:consentry".into(),
             webhook_timeout_secs: 10,
             delivery_backoff_ms: vec![5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
+            kek_file: None,
+            max_record_bytes: 10 * 1024 * 1024,
+            retention_interval_secs: 60,
+            kek: None,
             bootstrap_admin_key: None,
         }
     }
@@ -213,6 +232,10 @@ impl Config {
             "CONTROLLER_URL" => self.controller.url = Some(value.to_owned()),
             "CONTROLLER_JURISDICTION" => self.controller.jurisdiction = value.to_owned(),
             "BOOTSTRAP_ADMIN_KEY" => self.bootstrap_admin_key = Some(value.to_owned()),
+            "KEK" => self.kek = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            "KEK_FILE" => self.kek_file = Some(PathBuf::from(value)).filter(|p| !p.as_os_str().is_empty()),
+            "MAX_RECORD_BYTES" => self.max_record_bytes = number(value)? as usize,
+            "RETENTION_INTERVAL_SECS" => self.retention_interval_secs = number(value)?,
             // Variables read elsewhere (e.g. by tests) are not configuration keys.
             "REQUIRE_SERVICES" | "LOG" => {}
             _ => return Err(invalid(&var, "is not a known setting (see config.default.toml)")),
@@ -271,6 +294,17 @@ impl Config {
                 return Err(invalid(key, "must not be empty: it is printed on every consent receipt"));
             }
         }
+        if !(1..=64 * 1024 * 1024).contains(&self.max_record_bytes) {
+            return Err(invalid("max_record_bytes", "must be between 1 and 67108864"));
+        }
+        if !(1..=86_400).contains(&self.retention_interval_secs) {
+            return Err(invalid("retention_interval_secs", "must be between 1 and 86400"));
+        }
+        if let Some(kek) = &self.kek
+            && crate::vault::parse_kek(kek).is_none()
+        {
+            return Err(invalid("CONSENTRY_KEK", "must be the base64 of exactly 32 bytes"));
+        }
         if self.data.as_os_str().is_empty() {
             return Err(invalid("data", "must name a folder"));
         }
@@ -283,6 +317,11 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Where the vault's key file is (or is made).
+    pub fn kek_path(&self) -> PathBuf {
+        self.kek_file.clone().unwrap_or_else(|| self.data.join("kek"))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {
@@ -324,6 +363,14 @@ mod tests {
         assert!(err.to_string().contains("not a known setting"), "{err}");
         let err = Config::load(None, env(&[("CONSENTRY_BOOTSTRAP_ADMIN_KEY", "short")])).expect_err("bad");
         assert!(!err.to_string().contains("short"), "the secret is not echoed: {err}");
+        let err = Config::load(None, env(&[("CONSENTRY_KEK", "c2hvcnQta2V5")])).expect_err("bad");
+        assert!(
+            err.to_string().starts_with("CONSENTRY_KEK") && !err.to_string().contains("c2hvcnQta2V5"),
+            "{err}"
+        );
+        let kek = format!("{}QUE=", "QUFB".repeat(10));
+        let c = Config::load(None, env(&[("CONSENTRY_KEK", &kek), ("CONSENTRY_DATA", "/d")]));
+        assert!(c.is_ok_and(|c| c.kek.is_some() && c.kek_path() == Path::new("/d/kek")));
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub enum ApiError {
     NoticeMismatch(String),
     #[error("the catalogue is not valid: {} problem(s)", .0.len())]
     InvalidCatalog(Vec<FieldProblem>),
+    /// Storing personal data that the subject's consent (or another basis) does not cover right now.
+    #[error("{0}")]
+    ConsentRequired(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("the request body is larger than the {0} bytes accepted")]
@@ -135,6 +138,7 @@ impl ApiError {
             }
             ApiError::NoticeMismatch(_) => (S::UNPROCESSABLE_ENTITY, "notice_mismatch", "Wrong notice"),
             ApiError::InvalidCatalog(_) => (S::UNPROCESSABLE_ENTITY, "invalid_catalog", "Invalid catalogue"),
+            ApiError::ConsentRequired(_) => (S::FORBIDDEN, "consent_required", "Consent required"),
             ApiError::NotFound(_) => (S::NOT_FOUND, "not_found", "Not found"),
             ApiError::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
             ApiError::UnsupportedMediaType(_) => {

@@ -8,6 +8,7 @@
 use consentry_core::ledger::event_id;
 use consentry_core::{Action, Decision, Event, Query, SubjectId, Timestamp};
 use consentry_store::OutboxMessage;
+use consentry_store::vault::{RecordAnnouncer, RecordMeta};
 use serde_json::{Value, json};
 
 use crate::state::AppState;
@@ -118,3 +119,59 @@ pub fn with_subject(payload: &str, subject: Option<&SubjectId>) -> Result<Vec<u8
     }
     serde_json::to_vec(&value)
 }
+
+/// Why a vault record was deleted, as `record.deleted` events say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletionReason {
+    /// Through the API, one record or a category.
+    Request,
+    /// Its category's retention ended.
+    Retention,
+    /// The consent it was held under was withdrawn, denied or objected to.
+    Withdrawal,
+}
+
+impl DeletionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeletionReason::Request => "request",
+            DeletionReason::Retention => "retention",
+            DeletionReason::Withdrawal => "withdrawal",
+        }
+    }
+}
+
+/// Makes the `record.deleted` CloudEvent (without `subject`, which the dispatcher adds) of each record the
+/// store deletes, in the deleting transaction. The payload names the record, never its content.
+pub fn record_deleted(state: &AppState, reason: DeletionReason) -> RecordAnnouncer {
+    let source = state.config.event_source.clone();
+    Box::new(move |meta: &RecordMeta| {
+        let now = Timestamp::now().to_string();
+        let body = json!({
+            "specversion": "1.0",
+            "id": format!("{}.deleted", meta.id),
+            "source": source,
+            "type": RECORD_DELETED,
+            "time": now,
+            "datacontenttype": "application/json",
+            "data": {
+                "record": {
+                    "id": meta.id,
+                    "device_id": meta.device_id,
+                    "category": meta.category,
+                    "purpose": meta.purpose,
+                    "content_type": meta.content_type,
+                    "size": meta.size,
+                    "collected_at": meta.collected_at.to_string(),
+                    "stored_at": meta.stored_at.to_string(),
+                },
+                "reason": reason.as_str(),
+                "deleted_at": now,
+            },
+        });
+        OutboxMessage { event_type: RECORD_DELETED.to_owned(), payload: body.to_string() }
+    })
+}
+
+/// The CloudEvents `type` of a deleted vault record.
+pub const RECORD_DELETED: &str = "record.deleted";

@@ -22,6 +22,7 @@ pub mod receipts;
 pub mod signing;
 pub mod sinks;
 pub mod state;
+pub mod vault;
 pub mod workers;
 pub mod zip;
 
@@ -70,6 +71,21 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
         commit_observer: Some(Arc::new(move |n| batch.observe(n as f64))),
     })
     .await?;
+    let kek = match vault::load_kek(&config) {
+        Ok(kek) => kek,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
+    if !store.claim_kek(&kek.id()).await? {
+        store.close().await;
+        return Err(StartError::Other(format!(
+            "the vault's key-encryption key (id {}) is not the one this store's vault was started with; \
+             configure that one (CONSENTRY_KEK or kek_file)",
+            kek.id()
+        )));
+    }
     let generated_admin_key = bootstrap(store.as_ref(), config.bootstrap_admin_key.as_deref()).await?;
     let view = ensure_catalog(store.as_ref()).await?;
     let engine = Engine::new();
@@ -79,7 +95,7 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     warm(store.as_ref(), &engine).await?;
     metrics.subjects.set(engine.subject_count() as i64);
     let signing = signing::Signing::load_or_create(store.as_ref()).await?;
-    let state = AppState::new(store, engine, metrics, config, view, signing);
+    let state = AppState::new(store, engine, metrics, config, view, signing, kek);
     state.erasures.load(state.store.as_ref()).await?;
     state.followed.store(ledger_position, std::sync::atomic::Ordering::Relaxed);
     Ok(Opened { state, generated_admin_key })
@@ -136,6 +152,7 @@ pub async fn serve(
     let checkpoints = tokio::spawn(workers::checkpoints::run(state.clone(), stop_workers.clone()));
     let expiry = tokio::spawn(workers::expiry::run(state.clone(), stop_workers.clone()));
     let requests = tokio::spawn(workers::requests::run(state.clone(), stop_workers.clone()));
+    let retention = tokio::spawn(workers::retention::run(state.clone(), stop_workers.clone()));
     let dispatcher = tokio::spawn(workers::dispatcher::run(
         state.clone(),
         Arc::clone(&state.dispatch_wake),
@@ -165,6 +182,7 @@ pub async fn serve(
     let _ = dispatcher.await;
     let _ = expiry.await;
     let _ = requests.await;
+    let _ = retention.await;
     let _ = access.await;
     // A last checkpoint, so the final head is signed.
     let last = last_state.store.checkpoints().await.ok().and_then(|c| c.last().map(|c| c.events));

@@ -5,6 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use consentry_core::Engine;
 use consentry_core::catalog::Catalog;
+use consentry_store::vault::Kek;
 use consentry_store::{Store, StoredCatalog};
 
 use crate::access::AccessLog;
@@ -33,6 +34,8 @@ pub struct Inner {
     pub access: AccessLog,
     /// Erased subjects' tombstones.
     pub erasures: crate::erasure::Erasures,
+    /// The vault's key-encryption key.
+    pub kek: Kek,
     /// A random id of this process, for names that must differ between nodes (e.g. MQTT client ids).
     pub node_id: String,
     /// Wakes the delivery dispatcher after a write, so events leave without waiting for its timer.
@@ -60,6 +63,7 @@ impl AppState {
         config: Config,
         catalog: CatalogView,
         signing: Signing,
+        kek: Kek,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
@@ -70,6 +74,7 @@ impl AppState {
             signing,
             access: AccessLog::default(),
             erasures: crate::erasure::Erasures::default(),
+            kek,
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
             node_id: consentry_store::random_bytes::<4>()
                 .map_or_else(|_| "node".to_owned(), |b| b.iter().map(|x| format!("{x:02x}")).collect()),

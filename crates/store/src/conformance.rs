@@ -19,6 +19,9 @@ use crate::{
 pub use crate::conformance_dsr::{
     erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
 };
+#[path = "conformance_vault.rs"]
+mod vault;
+pub use self::vault::*;
 
 /// Expands to one test per conformance check. `$make` is an async expression yielding
 /// `Option<(Arc<dyn Store>, guard)>`: the guard lives until the test ends (a temp folder, a test database);

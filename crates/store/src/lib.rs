@@ -11,6 +11,7 @@ pub mod postgres;
 pub mod requests;
 pub mod sqlite;
 pub mod testing;
+pub mod vault;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -292,7 +293,7 @@ pub const DELIVERY_DEAD: &str = "dead";
 
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
-pub trait Store: requests::RequestStore + Send + Sync + 'static {
+pub trait Store: requests::RequestStore + vault::VaultStore + Send + Sync + 'static {
     /// Marks the store initialised and stores `admin` as its first key, unless that was done before.
     /// Returns whether this call did it.
     async fn initialise(&self, admin: ApiKey) -> Result<bool>;

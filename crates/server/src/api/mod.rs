@@ -17,6 +17,8 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    // A record's payload travels as base64 inside JSON: room for the encoded maximum and the fields.
+    let record_limit = state.config.max_record_bytes.div_ceil(3) * 4 + 64 * 1024;
     let v1 = Router::new()
         .route("/keys", get(v1::keys::list).post(v1::keys::create))
         .route("/keys/{id}", delete(v1::keys::revoke))
@@ -33,6 +35,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/destinations/{id}/deliveries", get(v1::destinations::deliveries))
         .route("/destinations/{id}/replay", post(v1::destinations::replay))
+        .merge(
+            Router::new()
+                .route("/records", post(v1::records::create))
+                .layer(DefaultBodyLimit::max(record_limit))
+                .layer(Extension(BodyLimit(record_limit))),
+        )
+        .route("/records/{id}", get(v1::records::get).delete(v1::records::delete_one))
+        .route("/subjects/{subject}/records", get(v1::records::list).delete(v1::records::delete_many))
         .route("/check", post(v1::check::one))
         .route("/check/batch", post(v1::check::batch))
         .route("/requests", get(v1::requests::list).post(v1::requests::create))

@@ -5,3 +5,4 @@ pub mod dispatcher;
 pub mod expiry;
 pub mod follower;
 pub mod requests;
+pub mod retention;

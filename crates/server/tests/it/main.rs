@@ -14,3 +14,4 @@ mod propagation;
 mod requests;
 mod restart;
 mod utils;
+mod vault;

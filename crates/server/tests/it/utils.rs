@@ -75,8 +75,21 @@ impl Storage {
         }
     }
 
+    /// The data folder (the embedded store's files, the key file).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The PostgreSQL database, when on PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Embedded => None,
+            Backend::Postgres(db) => Some(&db.url),
+        }
+    }
+
     /// Points `config` at this storage.
-    fn configure(&self, config: &mut Config) {
+    pub fn configure(&self, config: &mut Config) {
         config.data = self.dir.path().join("data");
         config.database_url = match &self.backend {
             Backend::Embedded => None,
@@ -159,6 +172,11 @@ impl TestServer {
             .build()
             .expect("http client");
         Self { base: format!("http://{addr}"), state, client, task, shutdown: token.drop_guard(), storage }
+    }
+
+    /// The storage this server runs on (to inspect its files or tables while it runs).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     /// Signals shutdown, waits for the server to finish (and close its store), and hands back the storage.

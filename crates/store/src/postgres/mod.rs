@@ -17,6 +17,7 @@ mod migrate;
 mod outbox;
 mod requests;
 mod rows;
+mod vault;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};

@@ -10,6 +10,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_proof.sql"),
     include_str!("../../migrations/sqlite/0003_outbox.sql"),
     include_str!("../../migrations/sqlite/0004_expiry.sql"),
+    include_str!("../../migrations/sqlite/0005_vault.sql"),
     include_str!("../../migrations/sqlite/0007_requests.sql"),
 ];
 /// Migrations of the key-store file.
@@ -17,6 +18,7 @@ const KEYSTORE: &[&str] = &[
     include_str!("../../migrations/sqlite/keystore_0001_init.sql"),
     include_str!("../../migrations/sqlite/keystore_0002_signing.sql"),
     include_str!("../../migrations/sqlite/keystore_0003_destinations.sql"),
+    include_str!("../../migrations/sqlite/keystore_0004_vault.sql"),
     include_str!("../../migrations/sqlite/keystore_0005_erasure.sql"),
 ];
 

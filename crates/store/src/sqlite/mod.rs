@@ -1,8 +1,9 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, in a data folder.
 //!
 //! Files: `consentry.db` (catalogue, API keys, ledger, current state, receipts, checkpoints, access log,
-//! check counts, outbox, destinations, deliveries; pseudonyms only) and `keys.db`, the key store (pseudonym
-//! keys, signing keys, destination secrets), kept apart
+//! check counts, outbox, destinations, deliveries, the vault's encrypted records; pseudonyms only) and
+//! `keys.db`, the key store (pseudonym keys, signing keys, destination secrets, wrapped vault data keys),
+//! kept apart
 //! so that a copy of the data alone cannot link the ledger's pseudonyms to people. One writer thread owns
 //! the only writing connection and group-commits ledger appends with their receipts and outbox messages,
 //! access-log entries and check counts (many requests, one transaction, one fsync); reads run on a small pool of read-only connections in the blocking thread pool. A lock file
@@ -13,6 +14,7 @@ mod migrate;
 mod outbox;
 mod requests;
 mod rows;
+mod vault;
 mod writer;
 
 pub use backup::{backup, restore};

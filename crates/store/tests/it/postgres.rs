@@ -21,6 +21,10 @@ mod conformance {
     consentry_store::conformance_suite!(super::make());
 }
 
+mod conformance_vault {
+    consentry_store::conformance_vault_suite!(super::make());
+}
+
 fn grant() -> NewEvent {
     NewEvent {
         purpose: "analytics".into(),

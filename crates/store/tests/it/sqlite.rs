@@ -20,6 +20,10 @@ mod conformance {
     consentry_store::conformance_suite!(async { Some(super::make().await) });
 }
 
+mod conformance_vault {
+    consentry_store::conformance_vault_suite!(async { Some(super::make().await) });
+}
+
 fn grant() -> NewEvent {
     NewEvent {
         purpose: "analytics".into(),
@@ -227,7 +231,7 @@ async fn migrations_reach_the_current_versions() {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version")
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
-    assert_eq!((version("consentry.db"), version("keys.db")), (4, 3));
+    assert_eq!((version("consentry.db"), version("keys.db")), (5, 4));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ use consentry_store::{NoticeVersion, Sealed, SealedReceipt, Sealer};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::v1::records;
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::events;
@@ -141,6 +142,9 @@ pub struct RecordedConsents {
     pub events: Vec<EventOut>,
     /// One receipt for the whole request.
     pub receipt: ReceiptRef,
+    /// How many of the subject's vault records this change deleted (those held for a purpose it
+    /// withdrew, denied or objected to, unless the purpose keeps them until their retention ends).
+    pub records_deleted: u64,
 }
 
 fn change_error(i: usize, e: ChangeError, purpose: &str) -> ApiError {
@@ -315,8 +319,10 @@ pub async fn record_changes(
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
+    let records_deleted = records::delete_after_withdrawal(state, subject, &placed).await?;
     let events = placed.into_iter().map(|e| EventOut::new(subject, e)).collect();
-    Ok(RecordedConsents { events, receipt: ReceiptRef { id: receipt.id, jws: receipt.jws } })
+    let receipt = ReceiptRef { id: receipt.id, jws: receipt.jws };
+    Ok(RecordedConsents { events, receipt, records_deleted })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -8,4 +8,5 @@ pub mod consents;
 pub mod destinations;
 pub mod keys;
 pub mod receipts;
+pub mod records;
 pub mod requests;

@@ -1,0 +1,54 @@
+//! Deletes vault records whose retention ended (their `delete_after` passed), each announced downstream
+//! as a `record.deleted` event committed with the deletion.
+//!
+//! One node at a time runs it (a lease in the store); on PostgreSQL the rows it deletes are also taken
+//! with `SKIP LOCKED`, so even overlapping runs never delete (or announce) a record twice.
+
+use std::time::Duration;
+
+use consentry_core::Timestamp;
+use consentry_store::vault::RecordSelection;
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{self, DeletionReason};
+use crate::state::AppState;
+
+const BATCH: u32 = 500;
+
+/// Runs the sweeper every `retention_interval_secs` until `shutdown`.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let interval = Duration::from_secs(state.config.retention_interval_secs);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        match sweep(&state, interval).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "deleted vault records past their retention"),
+            Err(e) => tracing::warn!(error = %e, "the retention sweep failed; retrying at the next interval"),
+        }
+    }
+}
+
+/// Deletes every record past its retention, if this node holds the retention lease. Returns how many.
+pub async fn sweep(state: &AppState, interval: Duration) -> Result<usize, consentry_store::StoreError> {
+    let now = Timestamp::now();
+    let until = now.plus_micros((interval.as_micros() as i64).saturating_mul(3));
+    if !state.store.try_lease("retention", &state.node_id, until, now).await? {
+        return Ok(0);
+    }
+    let mut total = 0;
+    loop {
+        let announce = events::record_deleted(state, DeletionReason::Retention);
+        let deleted =
+            state.store.delete_records(RecordSelection::Due { now, limit: BATCH }, Some(announce)).await?;
+        total += deleted.len();
+        if !deleted.is_empty() {
+            state.dispatch_wake.notify_one();
+        }
+        if deleted.len() < BATCH as usize {
+            return Ok(total);
+        }
+    }
+}

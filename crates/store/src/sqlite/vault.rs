@@ -1,0 +1,364 @@
+//! The vault on the embedded store: records (ciphertext and metadata, under pseudonyms) in `consentry.db`,
+//! the wrapped data keys in `keys.db`.
+//!
+//! A put reads the subject's pseudonym and wrapped data key (creating both on the writer, committed to the
+//! key store first, when the subject has none), encrypts in the caller's task, and inserts on the writer
+//! only if the data key is still the one it used, so a record never lands under a key destroyed meanwhile.
+//! Deleting a data key runs with `secure_delete` on the key store, so its bytes are overwritten, not left
+//! in a free page.
+
+use async_trait::async_trait;
+use consentry_core::ledger::pseudonym;
+use consentry_core::{SubjectId, Timestamp};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{SqliteStore, backend};
+use crate::vault::{
+    self, Kek, NewRecord, RECORD_COLUMNS, RecordAnnouncer, RecordFilter, RecordMeta, RecordSelection,
+    SealedPayload, StoredRecord, VaultStore, WrappedKey, under_pattern,
+};
+use crate::{Result, StoreError, random_bytes};
+
+fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<RecordMeta> {
+    Ok(vault::record_meta((
+        r.get(at)?,
+        r.get(at + 1)?,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+        r.get(at + 5)?,
+        r.get(at + 6)?,
+        r.get(at + 7)?,
+        r.get(at + 8)?,
+    )))
+}
+
+fn subject_of(text: String) -> rusqlite::Result<SubjectId> {
+    SubjectId::new(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// The subject's pseudonym and wrapped data key, creating what is missing (committed before any record).
+fn ensure_key(conn: &mut Connection, subject: &str, kek: &Kek) -> Result<(String, WrappedKey)> {
+    let tx = conn.transaction().map_err(backend)?;
+    let found: Option<String> = tx
+        .query_row("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1", [subject], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    let now = Timestamp::now().micros();
+    let p = match found {
+        Some(p) => p,
+        None => {
+            let key: [u8; 32] = random_bytes()?;
+            let p = pseudonym(&key, subject);
+            tx.execute(
+                "INSERT INTO ks.subject_keys (subject, pseudonym, pseudonym_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![subject, p, &key[..], now],
+            )
+            .map_err(backend)?;
+            p
+        }
+    };
+    let existing: Option<(String, Vec<u8>)> = tx
+        .query_row("SELECT kek_id, wrapped FROM ks.subject_data_keys WHERE subject = ?1", [subject], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(backend)?;
+    let key = match existing {
+        Some((kek_id, wrapped)) => WrappedKey { kek_id, wrapped },
+        None => {
+            let key = WrappedKey::generate(kek, &p)?;
+            tx.execute(
+                "INSERT INTO ks.subject_data_keys (subject, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![subject, key.kek_id, key.wrapped, now],
+            )
+            .map_err(backend)?;
+            key
+        }
+    };
+    tx.commit().map_err(backend)?;
+    Ok((p, key))
+}
+
+fn insert_record(
+    conn: &mut Connection,
+    record: &NewRecord,
+    p: &str,
+    key: &WrappedKey,
+    sealed: &SealedPayload,
+) -> Result<()> {
+    let tx = conn.transaction().map_err(backend)?;
+    let current: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT d.wrapped FROM ks.subject_data_keys d JOIN ks.subject_keys k ON k.subject = d.subject
+             WHERE d.subject = ?1 AND k.pseudonym = ?2",
+            params![record.subject.as_str(), p],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    if current.as_deref() != Some(&key.wrapped[..]) {
+        return Err(StoreError::Conflict(
+            "the subject's vault was erased while the record was stored".into(),
+        ));
+    }
+    let inserted = tx.execute(
+        "INSERT INTO records (id, pseudonym, device_id, category, purpose, content_type, size, collected_at,
+            stored_at, delete_after, nonce, ciphertext)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            record.id,
+            p,
+            record.device_id,
+            record.category,
+            record.purpose,
+            record.content_type,
+            record.data.len() as i64,
+            record.collected_at.micros(),
+            record.stored_at.micros(),
+            record.delete_after.map(Timestamp::micros),
+            sealed.nonce,
+            sealed.ciphertext,
+        ],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            return Err(StoreError::Conflict("a record with this id exists".into()));
+        }
+        Err(e) => return Err(backend(e)),
+    }
+    tx.commit().map_err(backend)
+}
+
+fn delete_selected(
+    conn: &mut Connection,
+    selection: &RecordSelection,
+    announce: Option<&RecordAnnouncer>,
+) -> Result<Vec<RecordMeta>> {
+    let tx = conn.transaction().map_err(backend)?;
+    let mut deleted: Vec<(String, RecordMeta)> = Vec::new();
+    {
+        let returning = format!("RETURNING pseudonym, {}", RECORD_COLUMNS.replace("r.", ""));
+        let mut collect = |stmt: &mut rusqlite::CachedStatement<'_>, args: &[&dyn rusqlite::ToSql]| {
+            let rows = stmt.query_map(args, |r| Ok((r.get::<_, String>(0)?, meta_at(r, 1)?)))?;
+            for row in rows {
+                deleted.push(row?);
+            }
+            rusqlite::Result::Ok(())
+        };
+        match selection {
+            RecordSelection::Ids { subject, ids } => {
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "DELETE FROM records WHERE id = ?1
+                           AND pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?2) {returning}"
+                    ))
+                    .map_err(backend)?;
+                for id in ids {
+                    collect(&mut stmt, &[id, &subject.as_str()]).map_err(backend)?;
+                }
+            }
+            RecordSelection::Subject { subject, category } => {
+                let pattern = category.as_deref().map(under_pattern);
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "DELETE FROM records
+                         WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)
+                           AND (?2 IS NULL OR category = ?2 OR category LIKE ?3 ESCAPE '\\') {returning}"
+                    ))
+                    .map_err(backend)?;
+                collect(&mut stmt, &[&subject.as_str(), category, &pattern]).map_err(backend)?;
+            }
+            RecordSelection::Due { now, limit } => {
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "DELETE FROM records WHERE id IN (
+                             SELECT id FROM records INDEXED BY records_due
+                             WHERE delete_after IS NOT NULL AND delete_after <= ?1
+                             ORDER BY delete_after LIMIT ?2) {returning}"
+                    ))
+                    .map_err(backend)?;
+                collect(&mut stmt, &[&now.micros(), limit]).map_err(backend)?;
+            }
+        }
+    }
+    if let Some(announcer) = announce {
+        let mut outbox = tx
+            .prepare_cached(
+                "INSERT INTO outbox (pseudonym, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(backend)?;
+        let now = Timestamp::now().micros();
+        for (p, meta) in &deleted {
+            let m = vault::announce(announcer, meta)?;
+            outbox.execute(params![p, m.event_type, m.payload, now]).map_err(backend)?;
+        }
+    }
+    tx.commit().map_err(backend)?;
+    Ok(deleted.into_iter().map(|(_, meta)| meta).collect())
+}
+
+#[async_trait]
+impl VaultStore for SqliteStore {
+    async fn claim_kek(&self, kek_id: &str) -> Result<bool> {
+        let kek_id = kek_id.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO ks.vault_kek (only_row, kek_id, created_at) VALUES (1, ?1, ?2)
+                 ON CONFLICT (only_row) DO NOTHING",
+                params![kek_id, Timestamp::now().micros()],
+            )
+            .map_err(backend)?;
+            let bound: String = conn
+                .query_row("SELECT kek_id FROM ks.vault_kek WHERE only_row = 1", [], |r| r.get(0))
+                .map_err(backend)?;
+            Ok(bound == kek_id)
+        })
+        .await
+    }
+
+    async fn put_record(&self, kek: &Kek, record: NewRecord) -> Result<RecordMeta> {
+        let subject = record.subject.as_str().to_owned();
+        let lookup = subject.clone();
+        let found: Option<(String, Option<String>, Option<Vec<u8>>)> = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT k.pseudonym, d.kek_id, d.wrapped FROM ks.subject_keys k
+                     LEFT JOIN ks.subject_data_keys d ON d.subject = k.subject WHERE k.subject = ?1",
+                )?
+                .query_row([lookup], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+            })
+            .await?;
+        let (p, key) = match found {
+            Some((p, Some(kek_id), Some(wrapped))) => (p, WrappedKey { kek_id, wrapped }),
+            _ => {
+                let kek = kek.clone();
+                self.write(move |conn| ensure_key(conn, &subject, &kek)).await?
+            }
+        };
+        let (kek, id, size) = (kek.clone(), record.id.clone(), record.data.len());
+        let (record, p, key, sealed) = vault::crypto(size, move || {
+            let sealed = vault::seal_payload(&kek, &key, &p, &id, &record.data)?;
+            Ok((record, p, key, sealed))
+        })
+        .await?;
+        let meta = record.meta();
+        self.write(move |conn| insert_record(conn, &record, &p, &key, &sealed)).await?;
+        Ok(meta)
+    }
+
+    async fn record_meta(&self, id: &str) -> Result<Option<(SubjectId, RecordMeta)>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT k.subject, {RECORD_COLUMNS} FROM records r
+                 JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = ?1"
+            ))?
+            .query_row([id], |r| Ok((subject_of(r.get(0)?)?, meta_at(r, 1)?)))
+            .optional()
+        })
+        .await
+    }
+
+    async fn record(&self, kek: &Kek, id: &str) -> Result<Option<StoredRecord>> {
+        let id = id.to_owned();
+        type Parts = (SubjectId, String, RecordMeta, SealedPayload, WrappedKey);
+        let found: Option<Parts> = self
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT k.subject, r.pseudonym, {RECORD_COLUMNS}, r.nonce, r.ciphertext, d.kek_id, d.wrapped
+                     FROM records r
+                     JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym
+                     JOIN ks.subject_data_keys d ON d.subject = k.subject
+                     WHERE r.id = ?1"
+                ))?
+                .query_row([id], |r| {
+                    Ok((
+                        subject_of(r.get(0)?)?,
+                        r.get(1)?,
+                        meta_at(r, 2)?,
+                        SealedPayload { nonce: r.get(11)?, ciphertext: r.get(12)? },
+                        WrappedKey { kek_id: r.get(13)?, wrapped: r.get(14)? },
+                    ))
+                })
+                .optional()
+            })
+            .await?;
+        let Some((subject, p, meta, sealed, key)) = found else { return Ok(None) };
+        let kek = kek.clone();
+        let size = sealed.ciphertext.len();
+        vault::crypto(size, move || {
+            let data = vault::open_payload(&kek, &key, &p, &meta.id, &sealed)?;
+            Ok(Some(StoredRecord { subject, meta, data }))
+        })
+        .await
+    }
+
+    async fn records(&self, subject: &SubjectId, filter: &RecordFilter) -> Result<Vec<RecordMeta>> {
+        let subject = subject.as_str().to_owned();
+        let f = filter.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records r
+                 WHERE r.pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)
+                   AND (?2 IS NULL OR r.category = ?2 OR r.category LIKE ?3 ESCAPE '\\')
+                   AND (?4 IS NULL OR r.purpose = ?4 OR r.purpose LIKE ?5 ESCAPE '\\')
+                   AND (?6 IS NULL OR r.device_id = ?6)
+                   AND (?7 IS NULL OR r.collected_at >= ?7)
+                   AND (?8 IS NULL OR r.collected_at < ?8)
+                   AND (?9 IS NULL OR r.id < ?9)
+                 ORDER BY r.id DESC LIMIT ?10"
+            ))?;
+            stmt.query_map(
+                params![
+                    subject,
+                    f.category,
+                    f.category.as_deref().map(under_pattern),
+                    f.purpose,
+                    f.purpose.as_deref().map(under_pattern),
+                    f.device_id,
+                    f.from.map(Timestamp::micros),
+                    f.until.map(Timestamp::micros),
+                    f.before,
+                    f.limit,
+                ],
+                |r| meta_at(r, 0),
+            )?
+            .collect()
+        })
+        .await
+    }
+
+    async fn delete_records(
+        &self,
+        selection: RecordSelection,
+        announce: Option<RecordAnnouncer>,
+    ) -> Result<Vec<RecordMeta>> {
+        self.write(move |conn| delete_selected(conn, &selection, announce.as_ref())).await
+    }
+
+    async fn delete_subject_vault(&self, subject: &SubjectId) -> Result<u64> {
+        let subject = subject.as_str().to_owned();
+        self.write(move |conn| {
+            // Overwrite the destroyed key's bytes instead of leaving them in a free page of keys.db.
+            conn.execute_batch("PRAGMA ks.secure_delete = ON").map_err(backend)?;
+            let tx = conn.transaction().map_err(backend)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM records WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)",
+                    [&subject],
+                )
+                .map_err(backend)?;
+            tx.execute("DELETE FROM ks.subject_data_keys WHERE subject = ?1", [&subject]).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            // And move the change out of the write-ahead log, where the old page would otherwise linger.
+            // Best effort: a busy reader only delays it to a later checkpoint.
+            let _ = conn.execute_batch("PRAGMA ks.wal_checkpoint(TRUNCATE)");
+            Ok(n as u64)
+        })
+        .await
+    }
+}
