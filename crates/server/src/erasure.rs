@@ -94,6 +94,9 @@ pub async fn erase(
         .erasures
         .tombstone(subject.as_str())
         .ok_or_else(|| ApiError::internal("the erasure secret is not loaded"))?;
+    // The vault first: its records go and the subject's data key is destroyed, so any copy of their
+    // ciphertext (in backups too) stays unreadable.
+    let records = state.store.delete_subject_vault(subject).await?;
     let now = consentry_core::Timestamp::now();
     // Queued under the subject's pseudonym before its key goes, so it still goes out naming them.
     state.store.enqueue(subject, vec![erased_event(state, now)]).await?;
@@ -103,11 +106,15 @@ pub async fn erase(
     state.engine.forget(subject.as_str());
     state.metrics.subjects.set(state.engine.subject_count() as i64);
     state.dispatch_wake.notify_one();
-    let mut done = vec![if had_key {
-        "destroyed the pseudonym key: the ledger keeps its events (proof of past consent) without naming the person"
-    } else {
-        "the subject had no pseudonym key"
-    }];
+    let records = format!("deleted {records} vault record(s) and destroyed the data key that encrypted them");
+    let mut done = vec![
+        records.as_str(),
+        if had_key {
+            "destroyed the pseudonym key: the ledger keeps its events (proof of past consent) without naming the person"
+        } else {
+            "the subject had no pseudonym key"
+        },
+    ];
     done.push("sent subject.erased downstream");
     Ok(done.join("; "))
 }

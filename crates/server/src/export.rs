@@ -4,6 +4,7 @@
 
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::requests::{RequestFilter, RequestRecord};
+use consentry_store::vault::RecordFilter;
 use serde_json::{Value, json};
 
 use crate::api::v1::consents::EventOut;
@@ -69,6 +70,7 @@ async fn collect(
             requests.push(view(stored, now));
         }
     }
+    let (records, files) = records(state, subject).await?;
     let data = json!({
         "format": "consentry-export/1",
         "subject": subject.as_str(),
@@ -79,8 +81,74 @@ async fn collect(
         "access_log": access_log,
         "check_counts": checks,
         "requests": requests,
+        "records": records,
     });
-    Ok((data, Vec::new()))
+    Ok((data, files))
+}
+
+/// The file name extension for a payload's media type.
+fn extension(content_type: &str) -> &'static str {
+    let base = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match base.as_str() {
+        "application/json" => "json",
+        "text/plain" => "txt",
+        "text/csv" => "csv",
+        "audio/ogg" | "audio/opus" => "ogg",
+        "audio/mpeg" => "mp3",
+        "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
+        "audio/flac" => "flac",
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        _ => "bin",
+    }
+}
+
+/// The subject's vault records: their metadata and decrypted content for `data.json` (JSON as JSON, text
+/// as text, anything else only as its file), and each payload as a file under `records/`.
+async fn records(state: &AppState, subject: &SubjectId) -> ApiResult<(Vec<Value>, Vec<(String, Vec<u8>)>)> {
+    let mut metas = Vec::new();
+    let mut before = None;
+    loop {
+        let filter = RecordFilter { before: before.clone(), limit: PAGE, ..RecordFilter::default() };
+        let page = state.store.records(subject, &filter).await?;
+        let full = page.len() == PAGE as usize;
+        before = page.last().map(|m| m.id.clone());
+        metas.extend(page);
+        if !full {
+            break;
+        }
+    }
+    let mut out = Vec::with_capacity(metas.len());
+    let mut files = Vec::with_capacity(metas.len());
+    // Oldest first, as everything else in the export.
+    for meta in metas.into_iter().rev() {
+        // Deleted (e.g. by retention) since it was listed: leave it out.
+        let Some(record) = state.store.record(&state.kek, &meta.id).await? else { continue };
+        let file = format!("records/{}.{}", meta.id, extension(&meta.content_type));
+        let base = meta.content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let content = if base == "application/json" || base.ends_with("+json") {
+            serde_json::from_slice::<Value>(&record.data).unwrap_or(Value::Null)
+        } else if base.starts_with("text/") {
+            String::from_utf8(record.data.clone()).map_or(Value::Null, Value::String)
+        } else {
+            Value::Null
+        };
+        out.push(json!({
+            "id": meta.id,
+            "device_id": meta.device_id,
+            "category": meta.category,
+            "purpose": meta.purpose,
+            "content_type": meta.content_type,
+            "size": meta.size,
+            "collected_at": meta.collected_at.to_string(),
+            "stored_at": meta.stored_at.to_string(),
+            "delete_after": meta.delete_after.map(|t| t.to_string()),
+            "file": file,
+            "content": content,
+        }));
+        files.push((file, record.data));
+    }
+    Ok((out, files))
 }
 
 fn escape(text: &str) -> String {
@@ -141,6 +209,9 @@ public keys the service publishes at <code>/.well-known/jwks.json</code>.</li>
 <li><strong>Who used your data</strong> ({access} entries): each time a system read your data through us, with the
 purpose it stated, and how often your consent was checked.</li>
 <li><strong>Your requests</strong> ({requests}): what you asked of us, when, and how each request stands.</li>
+<li><strong>Your stored data</strong> ({records} records): what devices and services stored about you (voice
+recordings, readings, profile data), with when it was collected, why it is kept and when it will be deleted.
+Each one is also a file of its own under <code>records/</code>, listed below.</li>
 </ul>
 <h2>Files</h2>
 <ul>{list_files}</ul>
@@ -153,6 +224,7 @@ purpose it stated, and how often your consent was checked.</li>
         receipts = count(data, "/receipts"),
         access = count(data, "/access_log"),
         requests = count(data, "/requests"),
+        records = count(data, "/records"),
     )
 }
 

@@ -13,6 +13,7 @@ use axum::routing::post;
 use consentry_core::Timestamp;
 use consentry_server::api::v1::requests::export_archive;
 use consentry_server::workers::requests::sweep;
+use consentry_store::vault::{SealedPayload, WrappedKey, open_payload};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -93,6 +94,77 @@ async fn bytes(s: &TestServer, path: &str) -> (u16, Vec<u8>) {
     (status, response.bytes().await.expect("body").to_vec())
 }
 
+/// A record's sealed payload as the data store keeps it: `(id, pseudonym, nonce, ciphertext)`.
+type SealedRow = (String, String, Vec<u8>, Vec<u8>);
+
+/// A copy of the vault's ciphertext, read from the data store only (the data file, or the data tables).
+async fn copy_of_the_data(s: &TestServer) -> Vec<SealedRow> {
+    let sql = "SELECT id, pseudonym, nonce, ciphertext FROM records ORDER BY id";
+    match s.storage().database_url() {
+        None => {
+            let conn = rusqlite::Connection::open_with_flags(
+                s.storage().data_dir().join("consentry.db"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .expect("open the data file");
+            let mut stmt = conn.prepare(sql).expect("prepare");
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .expect("query")
+                .map(|r| r.expect("row"))
+                .collect()
+        }
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.expect("connect");
+            let rows = sqlx::query_as(sql).fetch_all(&pool).await.expect("query");
+            pool.close().await;
+            rows
+        }
+    }
+}
+
+/// The key store's wrapped data keys as they are now: `(kek_id, wrapped)`.
+async fn data_keys_now(s: &TestServer) -> Vec<(String, Vec<u8>)> {
+    match s.storage().database_url() {
+        None => {
+            let conn = rusqlite::Connection::open_with_flags(
+                s.storage().data_dir().join("keys.db"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .expect("open the key store");
+            let mut stmt = conn.prepare("SELECT kek_id, wrapped FROM subject_data_keys").expect("prepare");
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .expect("query")
+                .map(|r| r.expect("row"))
+                .collect()
+        }
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.expect("connect");
+            let rows = sqlx::query_as("SELECT kek_id, wrapped FROM consentry_keystore.subject_data_keys")
+                .fetch_all(&pool)
+                .await
+                .expect("query");
+            pool.close().await;
+            rows
+        }
+    }
+}
+
+/// The payloads of `copy` that some data key of the key store (as it is now) opens.
+async fn readable(s: &TestServer, copy: &[SealedRow]) -> Vec<Vec<u8>> {
+    let keys = data_keys_now(s).await;
+    let mut opened = Vec::new();
+    for (id, pseudonym, nonce, ciphertext) in copy {
+        let sealed = SealedPayload { nonce: nonce.clone(), ciphertext: ciphertext.clone() };
+        for (kek_id, wrapped) in &keys {
+            let key = WrappedKey { kek_id: kek_id.clone(), wrapped: wrapped.clone() };
+            if let Ok(plain) = open_payload(&s.state.kek, &key, pseudonym, id, &sealed) {
+                opened.push(plain);
+            }
+        }
+    }
+    opened
+}
+
 async fn metrics(s: &TestServer) -> String {
     let (status, body) = bytes(s, "/metrics").await;
     assert_eq!(status, 200);
@@ -129,6 +201,13 @@ async fn every_type_end_to_end(backend: Backend) {
         assert!(Instant::now() < deadline, "the read was not logged within 10 s");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    let reading = json!({"subject": "ann", "category": "user.device.telemetry", "purpose": "analytics",
+                         "json": {"steps": 1200}});
+    let record_id = str_of(&s.post("/v1/records", ADMIN_KEY, &reading, 201).await["id"]).to_owned();
+    let voice = json!({"subject": "ann", "category": "user.device.telemetry", "purpose": "analytics",
+                       "content_type": "audio/ogg", "data": "T2dnUwACAAAA"});
+    s.post("/v1/records", ADMIN_KEY, &voice, 201).await;
 
     // Access: the export is ready at once and nothing else is waited for.
     let access = request(&s, "ann", "access", None).await;
@@ -168,6 +247,20 @@ async fn every_type_end_to_end(backend: Backend) {
         data["access_log"]
     );
     assert_eq!(data["requests"][0]["id"], access["id"]);
+    let records = data["records"].as_array().expect("records");
+    assert_eq!(records.len(), 2);
+    assert_eq!((&records[0]["id"], &records[0]["content"]), (&json!(record_id), &json!({"steps": 1200})));
+    assert_eq!(
+        (&records[0]["category"], &records[0]["purpose"]),
+        (&json!("user.device.telemetry"), &json!("analytics"))
+    );
+    assert_eq!(records[1]["content"], Value::Null, "audio only as its file");
+    for r in records {
+        let file = files.iter().find(|(n, _)| n == str_of(&r["file"])).expect("the payload file");
+        assert_eq!(file.1.len() as u64, r["size"].as_u64().expect("size"));
+    }
+    let audio = files.iter().find(|(n, _)| n.ends_with(".ogg")).expect("the audio file");
+    assert_eq!(audio.1, b"OggS\x00\x02\x00\x00\x00");
     let html = String::from_utf8(files.iter().find(|(n, _)| n == "index.html").expect("html").1.clone())
         .expect("UTF-8");
     assert!(html.contains("<html lang=\"en\">") && html.contains("right of access"), "{html}");
@@ -205,7 +298,33 @@ async fn every_type_end_to_end(backend: Backend) {
         );
     }
 
-    // Rectification: the correction asked for is recorded with the request.
+    // Rectification of a vault record: replaced through the vault, the new content never kept with the
+    // request; one that names no record is recorded for the privacy team.
+    let fix = request(
+        &s,
+        "ann",
+        "rectification",
+        Some(json!({"record": record_id, "json": {"steps": 1300}, "note": "the counter was off"})),
+    )
+    .await;
+    assert_eq!(fix["status"], "completed");
+    assert_eq!(fix["details"], json!({"record": record_id, "note": "the counter was off"}));
+    let note = str_of(&fix["history"][2]["note"]);
+    assert!(note.starts_with(&format!("replaced vault record {record_id} with rec_")), "{note}");
+    let new_id = note.split_whitespace().nth(5).expect("new id");
+    assert_code(&s.get(&format!("/v1/records/{record_id}"), ADMIN_KEY, 404).await, "not_found");
+    let replaced = s.get(&format!("/v1/records/{new_id}"), ADMIN_KEY, 200).await;
+    assert_eq!(replaced, json!({"steps": 1300}));
+    let p = s
+        .post(
+            "/v1/requests",
+            ADMIN_KEY,
+            &json!({"subject": "bob", "type": "rectification",
+        "details": {"record": new_id, "json": {}}}),
+            422,
+        )
+        .await;
+    assert_eq!(p["errors"][0]["path"], "details.record", "another subject's record: {p}");
     let fix =
         request(&s, "ann", "rectification", Some(json!({"note": "my e-mail is ann@example.org"}))).await;
     assert_eq!(fix["status"], "completed");
@@ -224,14 +343,14 @@ async fn every_type_end_to_end(backend: Backend) {
     assert_eq!(page["requests"].as_array().map(Vec::len), Some(2));
     let next = str_of(&page["next"]).to_owned();
     let rest = s.get(&format!("/v1/requests?limit=10&after={next}"), ADMIN_KEY, 200).await;
-    assert_eq!(rest["requests"].as_array().map(Vec::len), Some(4));
+    assert_eq!(rest["requests"].as_array().map(Vec::len), Some(5));
     assert_eq!(
         s.get("/v1/requests?status=completed", ADMIN_KEY, 200).await["requests"].as_array().map(Vec::len),
-        Some(6)
+        Some(7)
     );
     assert_eq!(
         s.get("/v1/requests?subject=ann", ADMIN_KEY, 200).await["requests"].as_array().map(Vec::len),
-        Some(4)
+        Some(5)
     );
     s.stop().await;
 }
@@ -357,6 +476,19 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     s.record("eve", &grant("marketing.direct", &["email"])).await;
     s.record("eve", &grant("analytics", &[])).await;
     s.record("frank", &grant("analytics", &[])).await;
+    let marker = "eve-steps-424242";
+    let stored = json!({"subject": "eve", "category": "user.device.telemetry", "purpose": "analytics",
+                        "json": {"steps": marker}});
+    let record_id = str_of(&s.post("/v1/records", ADMIN_KEY, &stored, 201).await["id"]).to_owned();
+    let frank = json!({"subject": "frank", "category": "user.device.telemetry", "purpose": "analytics",
+                       "json": {"steps": 7}});
+    s.post("/v1/records", ADMIN_KEY, &frank, 201).await;
+    // A copy of the data taken before the erasure, without the key store: readable with the key store as
+    // it was then (so the check below can fail)...
+    let copy = copy_of_the_data(&s).await;
+    assert_eq!(copy.len(), 2);
+    let opened = readable(&s, &copy).await;
+    assert!(opened.iter().any(|p| String::from_utf8_lossy(p).contains(marker)), "readable before erasure");
     let before = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
     assert_eq!((before["ok"].as_bool(), before["events"].as_u64()), (Some(true), Some(3)));
 
@@ -364,6 +496,13 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     assert_eq!(r["status"], "in_progress", "the CRM has to confirm");
     let erased = receiver.wait_for("subject.erased").await;
     assert_eq!(erased["subject"], "eve", "downstream learns whom to erase");
+    assert!(str_of(&r["history"][2]["note"]).contains("deleted 1 vault record"), "{r}");
+
+    // ...but not with the key store as it is now: Eve's data key is gone; Frank's still opens his.
+    let opened = readable(&s, &copy).await;
+    assert!(!opened.iter().any(|p| String::from_utf8_lossy(p).contains(marker)), "crypto-shredded");
+    assert_eq!(opened.len(), 1, "only Frank's record still opens");
+    assert_code(&s.get(&format!("/v1/records/{record_id}"), ADMIN_KEY, 404).await, "not_found");
 
     for (purpose, channel) in
         [("marketing.direct", Some("email")), ("analytics", None), ("service.improvement", None)]

@@ -18,12 +18,14 @@ use consentry_store::requests::{
     ChangeOutcome, NewRequest, REQUEST_COMPLETED, REQUEST_IN_PROGRESS, REQUEST_RECEIVED, REQUEST_REJECTED,
     RequestChange, RequestFilter, RequestRecord, StoredRequest, TASK_PENDING,
 };
+use consentry_store::vault::{NewRecord, RecordMeta, RecordSelection, new_record_id};
 use consentry_store::{OutboxMessage, random_bytes};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::v1::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
+use crate::api::v1::records::{RecordIn, payload};
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, JsonBody, Query};
@@ -90,7 +92,8 @@ pub struct CreateRequest {
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
     /// Restriction and objection: `{"purpose": "..."}` (default every purpose). Rectification:
-    /// `{"note": "what is wrong and what is right"}`.
+    /// `{"record": "rec_...", "json": {...}}` (or `"data"` in base64 with `"content_type"`) to replace a
+    /// vault record's content, and/or `{"note": "what is wrong and what is right"}`.
     #[serde(default)]
     pub details: Option<Value>,
 }
@@ -275,8 +278,10 @@ fn checked_details(state: &AppState, kind: RequestType, details: Option<Value>) 
             Ok(Some(json!({ "purpose": purpose })))
         }
         RequestType::Rectification => {
-            let note = text_field(field("note"), "details.note", true)?;
-            Ok(Some(json!({ "note": note })))
+            // The new content is never kept with the request: it goes into the vault, encrypted.
+            let record = text_field(field("record"), "details.record", false)?;
+            let note = text_field(field("note"), "details.note", record.is_none())?;
+            Ok(Some(json!({ "record": record, "note": note })))
         }
         RequestType::Access | RequestType::Portability | RequestType::Erasure => {
             let note = text_field(field("note"), "details.note", false)?;
@@ -335,6 +340,10 @@ pub async fn submit(
     if state.erasures.is_erased(subject.as_str()) {
         return Err(ApiError::SubjectErased);
     }
+    let correction = match kind {
+        RequestType::Rectification => prepare_correction(state, subject, details.as_ref()).await?,
+        _ => None,
+    };
     let details = checked_details(state, kind, details)?;
     let now = Timestamp::now();
     let destinations: Vec<String> = state
@@ -377,7 +386,7 @@ pub async fn submit(
     state.dispatch_wake.notify_one();
     let id = record.id;
     changed(state.store.change_request(&id, RequestChange::Start, Timestamp::now(), "system").await?)?;
-    let note = own_part(state, subject, kind, details.as_ref(), actor).await?;
+    let note = own_part(state, subject, kind, details.as_ref(), correction, actor).await?;
     let done = state
         .store
         .change_request(&id, RequestChange::OwnPartDone { note: Some(note) }, Timestamp::now(), "system")
@@ -403,6 +412,7 @@ async fn own_part(
     subject: &SubjectId,
     kind: RequestType,
     details: Option<&Value>,
+    correction: Option<Correction>,
     actor: &str,
 ) -> ApiResult<String> {
     match kind {
@@ -418,12 +428,90 @@ async fn own_part(
             let summary = crate::erasure::erase(state, subject).await?;
             Ok(summary)
         }
-        RequestType::Rectification => Ok(
-            "the correction asked for was recorded with the request for the privacy team; Consentry itself \
-             holds no profile data to change"
-                .to_owned(),
-        ),
+        RequestType::Rectification => match correction {
+            Some(c) => rectify(state, subject, c).await,
+            None => {
+                Ok("the correction asked for was recorded with the request, for the privacy team and the \
+                        destinations to make; Consentry changed nothing itself"
+                    .to_owned())
+            }
+        },
     }
+}
+
+/// A vault record to replace, and its new content, checked before the request is accepted.
+#[derive(Debug)]
+pub struct Correction {
+    old: RecordMeta,
+    data: Vec<u8>,
+    content_type: String,
+}
+
+/// For a rectification whose details name a vault record (`details.record`) and its new content
+/// (`details.json`, or `details.data` in base64 with `details.content_type`): checks that the record is
+/// the subject's and the content acceptable.
+async fn prepare_correction(
+    state: &AppState,
+    subject: &SubjectId,
+    details: Option<&Value>,
+) -> ApiResult<Option<Correction>> {
+    let Some(id) = details.and_then(|d| d.get("record")).and_then(Value::as_str) else { return Ok(None) };
+    let found = state.store.record_meta(id).await?;
+    let Some((owner, old)) = found.filter(|(owner, _)| owner == subject) else {
+        return Err(ApiError::validation("details.record", "the subject has no vault record with this id"));
+    };
+    let field = |name: &str| details.and_then(|d| d.get(name)).cloned();
+    let mut body = RecordIn {
+        subject: Some(owner.into_string()),
+        category: old.category.clone(),
+        purpose: old.purpose.clone(),
+        content_type: field("content_type").and_then(|v| v.as_str().map(str::to_owned)),
+        data: field("data").and_then(|v| v.as_str().map(str::to_owned)),
+        json: field("json"),
+        collected_at: None,
+    };
+    let (data, content_type) = payload(state, &mut body).map_err(|e| match e {
+        ApiError::Validation { detail, errors } => ApiError::Validation {
+            detail,
+            errors: errors
+                .into_iter()
+                .map(|mut f| {
+                    f.path = format!("details.{}", f.path);
+                    f
+                })
+                .collect(),
+        },
+        other => other,
+    })?;
+    Ok(Some(Correction { old, data, content_type }))
+}
+
+/// Replaces a vault record with its corrected content, keeping its category, purpose, device, collection
+/// time and retention; the old record is deleted (a `record.deleted` event goes downstream).
+async fn rectify(state: &AppState, subject: &SubjectId, c: Correction) -> ApiResult<String> {
+    let now = Timestamp::now();
+    let record = NewRecord {
+        id: new_record_id(now)?,
+        subject: subject.clone(),
+        device_id: c.old.device_id.clone(),
+        category: c.old.category.clone(),
+        purpose: c.old.purpose.clone(),
+        content_type: c.content_type,
+        collected_at: c.old.collected_at,
+        stored_at: now,
+        delete_after: c.old.delete_after,
+        data: c.data,
+    };
+    let new = state.store.put_record(&state.kek, record).await?;
+    let selection = RecordSelection::Ids { subject: subject.clone(), ids: vec![c.old.id.clone()] };
+    let announce = crate::events::record_deleted(state, crate::events::DeletionReason::Request);
+    state.store.delete_records(selection, Some(announce)).await?;
+    state.dispatch_wake.notify_one();
+    Ok(format!(
+        "replaced vault record {} with {} holding the corrected content (same category, purpose, collection \
+         time and retention)",
+        c.old.id, new.id
+    ))
 }
 
 /// Records `restrict` or `object` statements on `purpose` (or on every top-level purpose) through the
