@@ -1,8 +1,14 @@
-//! Credentials: API keys with scopes, presented as `Authorization: Bearer <key>`.
+//! Credentials, presented as `Authorization: Bearer <credential>`:
 //!
-//! Keys are 32 random bytes, shown once, stored only as their SHA-256. Looking a key up by the hash of what
-//! was presented is safe against timing attacks: the comparison happens on a hash the attacker cannot
-//! steer byte by byte. Found keys are cached for a few seconds; revocation through the API evicts at once.
+//! - **API keys** with scopes, for services and operators. Keys are 32 random bytes, shown once, stored only
+//!   as their SHA-256. Looking a key up by the hash of what was presented is safe against timing attacks:
+//!   the comparison happens on a hash the attacker cannot steer byte by byte. Found keys are cached for a
+//!   few seconds; revocation through the API evicts at once.
+//! - **Subject tokens**, for one person: a short-lived compact JWS (EdDSA) signed with the server's signing
+//!   key, minted by a service through `POST /v1/subjects/{subject}/tokens`. Nothing about them is stored;
+//!   they verify against the keys of `/.well-known/jwks.json`, so any node accepts them. A subject token
+//!   reaches only its own subject's `/v1/subjects/{subject}/...` routes ([`Principal`]); every
+//!   service-only route answers it with 403.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -13,6 +19,8 @@ use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use consentry_core::proof::{Jwks, JwsError, SigningKey, unix_seconds, verify_jws};
+use consentry_core::{SubjectId, Timestamp};
 use consentry_store::{ApiKey, Store, random_bytes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -193,19 +201,233 @@ impl KeyCache {
     }
 }
 
+/// The credential of `Authorization: Bearer <credential>`.
+fn bearer(parts: &Parts) -> ApiResult<&str> {
+    let header = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
+    let value = header.to_str().map_err(|_| ApiError::Unauthorized)?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= MAX_CREDENTIAL_LEN)
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// Longest credential read: subject tokens carry the subject id, so they are longer than API keys.
+const MAX_CREDENTIAL_LEN: usize = 2048;
+
+/// Whether a credential has the shape of a compact JWS (API keys contain no dot).
+fn looks_like_jws(credential: &str) -> bool {
+    credential.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// A service caller: an API key. A valid subject token is refused with 403 (it is genuine, but this route
+/// is not one of the subject's own).
 impl FromRequestParts<AppState> for Arc<Caller> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
-        let value = header.to_str().map_err(|_| ApiError::Unauthorized)?;
-        let secret = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|s| !s.is_empty() && s.len() <= 512)
-            .ok_or(ApiError::Unauthorized)?;
-        state.keys.authenticate(state.store.as_ref(), secret).await
+        match Principal::from_request_parts(parts, state).await? {
+            Principal::Service(caller) => Ok(caller),
+            Principal::Subject(_) => Err(ApiError::WrongPrincipal("subject tokens may not use this route")),
+        }
+    }
+}
+
+/// `typ` claim of a subject token; nothing else signed by the server (receipts, checkpoints) carries it,
+/// so no other signed document can pass for one.
+pub const SUBJECT_TOKEN_TYP: &str = "consentry-subject-token/1";
+/// Shortest and longest lifetime of a subject token, in seconds.
+pub const SUBJECT_TOKEN_TTL_MIN: u64 = 60;
+pub const SUBJECT_TOKEN_TTL_MAX: u64 = 30 * 24 * 3600;
+/// Lifetime of a subject token when the request names none: one hour.
+pub const SUBJECT_TOKEN_TTL_DEFAULT: u64 = 3600;
+
+/// The claims of a subject token.
+#[derive(Debug, Serialize, Deserialize)]
+struct SubjectClaims {
+    typ: String,
+    /// The server that issued it (its `public_url`).
+    iss: String,
+    sub: String,
+    iat: i64,
+    exp: i64,
+    /// A random id, so two tokens minted in one second differ.
+    jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    locale: Option<String>,
+}
+
+/// A person acting for themselves with a subject token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectCaller {
+    pub subject: SubjectId,
+    pub expires_at: Timestamp,
+    /// The language the token was minted for, if any (e.g. `de`).
+    pub locale: Option<String>,
+}
+
+/// A minted subject token.
+#[derive(Debug)]
+pub struct MintedToken {
+    pub token: String,
+    pub expires_at: Timestamp,
+}
+
+/// Signs a subject token for `subject`, valid for `ttl_secs` from `now`, with the server's current key.
+pub fn mint_subject_token(
+    state: &AppState,
+    subject: &SubjectId,
+    ttl_secs: u64,
+    locale: Option<String>,
+    now: Timestamp,
+) -> ApiResult<MintedToken> {
+    let jti = hex_lower(&random_bytes::<12>()?);
+    Ok(sign_subject_token(
+        &state.signing.current(),
+        &state.config.public_url(),
+        subject,
+        ttl_secs,
+        locale,
+        jti,
+        now,
+    ))
+}
+
+fn sign_subject_token(
+    key: &SigningKey,
+    issuer: &str,
+    subject: &SubjectId,
+    ttl_secs: u64,
+    locale: Option<String>,
+    jti: String,
+    now: Timestamp,
+) -> MintedToken {
+    let iat = unix_seconds(now);
+    let exp = iat.saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
+    let claims = SubjectClaims {
+        typ: SUBJECT_TOKEN_TYP.to_owned(),
+        iss: issuer.to_owned(),
+        sub: subject.as_str().to_owned(),
+        iat,
+        exp,
+        jti,
+        locale,
+    };
+    MintedToken {
+        token: key.sign_jws(&claims),
+        expires_at: Timestamp::from_micros(exp.saturating_mul(1_000_000)),
+    }
+}
+
+/// Why a subject token was refused. The API answers every kind with 401; the preference centre words
+/// its page after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRejection {
+    /// Not a token signed by this server (bad shape, unknown key, wrong signature, not a subject token).
+    Invalid,
+    /// Genuine but past its `exp`.
+    Expired,
+}
+
+/// Verifies a subject token against the server's keys at `now`.
+pub fn verify_subject_token(
+    state: &AppState,
+    token: &str,
+    now: Timestamp,
+) -> Result<SubjectCaller, TokenRejection> {
+    let caller = verify_subject_token_with(state.signing.jwks(), token, now)?;
+    // Erasure revokes the subject's tokens with everything else of theirs.
+    if state.erasures.is_erased(caller.subject.as_str()) {
+        return Err(TokenRejection::Invalid);
+    }
+    Ok(caller)
+}
+
+fn verify_subject_token_with(
+    jwks: &Jwks,
+    token: &str,
+    now: Timestamp,
+) -> Result<SubjectCaller, TokenRejection> {
+    let (_, payload) = verify_jws(token, jwks).map_err(|e: JwsError| {
+        tracing::debug!(error = %e, "subject token refused");
+        TokenRejection::Invalid
+    })?;
+    let claims: SubjectClaims = serde_json::from_slice(&payload).map_err(|_| TokenRejection::Invalid)?;
+    // `iss` is informative only: nodes behind one address may each know themselves by another.
+    if claims.typ != SUBJECT_TOKEN_TYP {
+        return Err(TokenRejection::Invalid);
+    }
+    let subject = SubjectId::new(claims.sub).map_err(|_| TokenRejection::Invalid)?;
+    if unix_seconds(now) >= claims.exp {
+        return Err(TokenRejection::Expired);
+    }
+    Ok(SubjectCaller {
+        subject,
+        expires_at: Timestamp::from_micros(claims.exp.saturating_mul(1_000_000)),
+        locale: claims.locale,
+    })
+}
+
+/// Whoever calls: a service with an API key, or a person with a subject token.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Service(Arc<Caller>),
+    Subject(SubjectCaller),
+}
+
+impl Principal {
+    /// For the `/v1/subjects/{subject}/...` routes: a service needs `scope` (or `admin`); a subject token
+    /// must be for `subject` itself.
+    pub fn require_subject(&self, subject: &SubjectId, scope: Scope) -> ApiResult<()> {
+        match self {
+            Principal::Service(caller) => caller.require(scope),
+            Principal::Subject(s) if &s.subject == subject => Ok(()),
+            Principal::Subject(_) => Err(ApiError::WrongPrincipal("this token is for another subject")),
+        }
+    }
+
+    /// The actor recorded on ledger events this caller makes: `key:<id>` or `subject`.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Service(caller) => caller.actor(),
+            Principal::Subject(_) => ACTOR_SUBJECT.to_owned(),
+        }
+    }
+
+    /// The name the access log shows for this caller: the key's name, or `subject` for the person.
+    pub fn log_name(&self) -> &str {
+        match self {
+            Principal::Service(caller) => &caller.key_name,
+            Principal::Subject(_) => ACTOR_SUBJECT,
+        }
+    }
+
+    pub fn service(&self) -> Option<&Caller> {
+        match self {
+            Principal::Service(caller) => Some(caller),
+            Principal::Subject(_) => None,
+        }
+    }
+}
+
+/// The actor of changes a person makes themselves.
+pub const ACTOR_SUBJECT: &str = "subject";
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let credential = bearer(parts)?;
+        if looks_like_jws(credential) {
+            return verify_subject_token(state, credential, Timestamp::now())
+                .map(Principal::Subject)
+                .map_err(|_| ApiError::Unauthorized);
+        }
+        if credential.len() > 512 {
+            return Err(ApiError::Unauthorized);
+        }
+        state.keys.authenticate(state.store.as_ref(), credential).await.map(Principal::Service)
     }
 }
 
@@ -228,6 +450,51 @@ mod tests {
         assert!(!checker.has(Scope::ConsentWrite));
         let admin = Caller::from_key(&key(&["admin"]));
         assert!(Scope::ALL.iter().all(|s| admin.has(*s)));
+    }
+
+    fn jwks_of(key: &SigningKey) -> Jwks {
+        Jwks { keys: vec![key.public_jwk()] }
+    }
+
+    fn token(key: &SigningKey, subject: &str, ttl: u64, now: Timestamp) -> String {
+        let subject = SubjectId::new(subject).expect("id");
+        sign_subject_token(key, "http://x", &subject, ttl, Some("de".into()), "j".into(), now).token
+    }
+
+    #[test]
+    fn subject_tokens_verify_until_they_expire() {
+        let key = SigningKey::from_secret_with_thumbprint_kid([7; 32]);
+        let now = Timestamp::from_micros(1_700_000_000_000_000);
+        let t = token(&key, "kim", 60, now);
+        let who = verify_subject_token_with(&jwks_of(&key), &t, now).expect("valid");
+        assert_eq!(who.subject.as_str(), "kim");
+        assert_eq!(who.locale.as_deref(), Some("de"));
+        assert_eq!(who.expires_at, now.plus_seconds(60));
+        let later = now.plus_seconds(59);
+        assert!(verify_subject_token_with(&jwks_of(&key), &t, later).is_ok());
+        let expired = now.plus_seconds(60);
+        assert_eq!(verify_subject_token_with(&jwks_of(&key), &t, expired), Err(TokenRejection::Expired));
+    }
+
+    #[test]
+    fn forged_and_foreign_tokens_are_invalid() {
+        let key = SigningKey::from_secret_with_thumbprint_kid([7; 32]);
+        let other = SigningKey::from_secret_with_thumbprint_kid([8; 32]);
+        let now = Timestamp::from_micros(1_700_000_000_000_000);
+        let jwks = jwks_of(&key);
+        // Signed by a key the server does not have.
+        let foreign = token(&other, "kim", 60, now);
+        assert_eq!(verify_subject_token_with(&jwks, &foreign, now), Err(TokenRejection::Invalid));
+        // The payload swapped for another subject's, the signature kept.
+        let genuine = token(&key, "kim", 60, now);
+        let theirs = token(&key, "alex", 60, now);
+        let mut parts: Vec<&str> = genuine.split('.').collect();
+        parts[1] = theirs.split('.').nth(1).expect("payload");
+        assert_eq!(verify_subject_token_with(&jwks, &parts.join("."), now), Err(TokenRejection::Invalid));
+        // Something else the server signs (no subject-token `typ`) is not a subject token.
+        let checkpoint = key.sign_jws(&serde_json::json!({"sub": "kim", "exp": i64::MAX}));
+        assert_eq!(verify_subject_token_with(&jwks, &checkpoint, now), Err(TokenRejection::Invalid));
+        assert_eq!(verify_subject_token_with(&jwks, "a.b.c", now), Err(TokenRejection::Invalid));
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub struct Config {
     /// never from a file, never printed.
     #[serde(skip)]
     pub kek: Option<String>,
+    /// The address people and devices reach this service at (e.g. `https://consent.example.com`), used in
+    /// preference-centre links and to mark cookies `Secure`. Default: `http://` and the listen address.
+    pub public_url: Option<String>,
     /// Admin key to create on first start instead of a random one. Only from the environment
     /// (`CONSENTRY_BOOTSTRAP_ADMIN_KEY`), never from a file, never printed.
     #[serde(skip)]
@@ -119,6 +122,7 @@ impl std::fmt::Debug for Config {
             .field("max_record_bytes", &self.max_record_bytes)
             .field("retention_interval_secs", &self.retention_interval_secs)
             .field("kek", &self.kek.as_ref().map(|_| "<set>"))
+            .field("public_url", &self.public_url)
             .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<set>"))
             .finish()
     }
@@ -147,6 +151,7 @@ impl Default for Config {
             max_record_bytes: 10 * 1024 * 1024,
             retention_interval_secs: 60,
             kek: None,
+            public_url: None,
             bootstrap_admin_key: None,
         }
     }
@@ -231,6 +236,9 @@ impl Config {
             "CONTROLLER_PHONE" => self.controller.phone = Some(value.to_owned()),
             "CONTROLLER_URL" => self.controller.url = Some(value.to_owned()),
             "CONTROLLER_JURISDICTION" => self.controller.jurisdiction = value.to_owned(),
+            "PUBLIC_URL" => {
+                self.public_url = Some(value.trim_end_matches('/').to_owned()).filter(|v| !v.is_empty())
+            }
             "BOOTSTRAP_ADMIN_KEY" => self.bootstrap_admin_key = Some(value.to_owned()),
             "KEK" => self.kek = Some(value.to_owned()).filter(|v| !v.is_empty()),
             "KEK_FILE" => self.kek_file = Some(PathBuf::from(value)).filter(|p| !p.as_os_str().is_empty()),
@@ -305,6 +313,14 @@ impl Config {
         {
             return Err(invalid("CONSENTRY_KEK", "must be the base64 of exactly 32 bytes"));
         }
+        if let Some(url) = &self.public_url
+            && !((url.starts_with("http://") || url.starts_with("https://"))
+                && url.len() > 8
+                && !url.ends_with('/')
+                && url.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(invalid("public_url", "must be an http:// or https:// URL without a trailing slash"));
+        }
         if self.data.as_os_str().is_empty() {
             return Err(invalid("data", "must name a folder"));
         }
@@ -322,6 +338,16 @@ impl Config {
     /// Where the vault's key file is (or is made).
     pub fn kek_path(&self) -> PathBuf {
         self.kek_file.clone().unwrap_or_else(|| self.data.join("kek"))
+    }
+
+    /// The service's public base URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
+    /// Whether people reach the service over TLS (cookies are then marked `Secure`).
+    pub fn served_over_tls(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

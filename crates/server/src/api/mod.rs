@@ -4,12 +4,13 @@ pub mod health;
 pub mod v1;
 
 use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{DefaultBodyLimit, RawPathParams, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router, middleware};
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::metrics;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/subjects/{subject}/consents", get(v1::consents::current).post(v1::consents::record))
         .route("/subjects/{subject}/consents/history", get(v1::consents::history))
         .route("/subjects/{subject}/access-log", get(v1::access::list))
+        .route("/subjects/{subject}/tokens", post(v1::tokens::mint))
         .route("/receipts/{id}", get(v1::receipts::get))
         .route("/audit/verify", get(v1::audit::verify))
         .route("/destinations", get(v1::destinations::list).post(v1::destinations::create))
@@ -68,7 +70,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Answers 410 for every route of an erased subject, whatever the route (Art. 17).
+/// Answers 410 for every route of an erased subject, whatever the route (Art. 17), to authenticated
+/// callers.
 async fn erased_subjects_are_gone(
     State(state): State<AppState>,
     params: Result<RawPathParams, RawPathParamsRejection>,
@@ -79,7 +82,13 @@ async fn erased_subjects_are_gone(
         && let Some((_, subject)) = params.iter().find(|(name, _)| *name == "subject")
         && state.erasures.is_erased(subject)
     {
-        return ApiError::SubjectErased.into_response();
+        // Said only to an authenticated caller; anyone else learns nothing about the id (and an erased
+        // subject's own tokens are revoked).
+        let (mut parts, _) = request.into_parts();
+        return match Principal::from_request_parts(&mut parts, &state).await {
+            Ok(_) => ApiError::SubjectErased.into_response(),
+            Err(e) => e.into_response(),
+        };
     }
     next.run(request).await
 }

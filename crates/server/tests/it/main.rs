@@ -13,5 +13,6 @@ mod proof;
 mod propagation;
 mod requests;
 mod restart;
+mod tokens;
 mod utils;
 mod vault;

@@ -523,6 +523,8 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     }
     let p = s.post("/v1/subjects/eve/consents", ADMIN_KEY, &grant("analytics", &[]), 410).await;
     assert_code(&p, "subject_erased");
+    // Unauthenticated callers learn nothing about whom was erased.
+    assert_code(&s.get("/v1/subjects/eve/consents", "", 401).await, "unauthorized");
     let p = s.post("/v1/requests", ADMIN_KEY, &json!({"subject": "eve", "type": "access"}), 410).await;
     assert_code(&p, "subject_erased");
     let got = s.get(&format!("/v1/requests/{}", str_of(&r["id"])), ADMIN_KEY, 200).await;
@@ -592,12 +594,48 @@ async fn bad_requests_are_problems(backend: Backend) {
     s.stop().await;
 }
 
+async fn a_subject_sees_and_files_only_their_own_requests(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let mint = |subject: &str| format!("/v1/subjects/{subject}/tokens");
+    let kim = str_of(&s.post(&mint("kim"), ADMIN_KEY, &json!({"ttl": 600}), 201).await["token"]).to_owned();
+    let alex_request = request(&s, "alex", "access", None).await;
+
+    let own = s.post("/v1/requests", &kim, &json!({"subject": "kim", "type": "access"}), 201).await;
+    assert_eq!(own["history"][0]["actor"], "subject", "{own}");
+    let p = s.post("/v1/requests", &kim, &json!({"subject": "alex", "type": "erasure"}), 403).await;
+    assert_code(&p, "forbidden");
+    let mine = s.get("/v1/requests", &kim, 200).await;
+    let ids: Vec<&str> =
+        mine["requests"].as_array().expect("list").iter().map(|r| str_of(&r["id"])).collect();
+    assert_eq!(ids, [str_of(&own["id"])]);
+    assert_code(&s.get("/v1/requests?subject=alex", &kim, 403).await, "forbidden");
+    assert_code(
+        &s.get(&format!("/v1/requests/{}", str_of(&alex_request["id"])), &kim, 404).await,
+        "not_found",
+    );
+    assert_eq!(s.get(&format!("/v1/requests/{}", str_of(&own["id"])), &kim, 200).await["id"], own["id"]);
+    let export = s.send(Method::GET, str_of(&own["export"]["url"]), &kim, None).await;
+    assert_eq!((export.status, export.content_type()), (200, "application/zip"));
+    let alex_export = format!("/v1/requests/{}/export", str_of(&alex_request["id"]));
+    assert_code(&s.get(&alex_export, &kim, 404).await, "not_found");
+    // The privacy team's actions are for service keys.
+    let extend = format!("/v1/requests/{}/extend", str_of(&own["id"]));
+    assert_code(&s.post(&extend, &kim, &json!({"months": 1, "reason": "x"}), 403).await, "forbidden");
+
+    // Kim erases herself: her token goes with everything else.
+    s.post("/v1/requests", &kim, &json!({"subject": "kim", "type": "erasure"}), 201).await;
+    assert_code(&s.get("/v1/requests", &kim, 401).await, "unauthorized");
+    assert_code(&s.get("/v1/subjects/kim/consents", &kim, 401).await, "unauthorized");
+    s.stop().await;
+}
+
 both_backends!(
     every_type_end_to_end,
     a_request_completes_when_both_destinations_confirm,
     overdue_requests_with_an_injected_clock,
     erasure_crypto_shreds_and_keeps_the_chain,
     bad_requests_are_problems,
+    a_subject_sees_and_files_only_their_own_requests,
 );
 
 /// On two nodes sharing one PostgreSQL database, an erasure made on one reaches the other within a few

@@ -1,14 +1,12 @@
 //! `/v1/subjects/{subject}/access-log`: who read this subject's data, when, and for which stated purpose;
 //! and how often their consent was checked, per purpose.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Caller, Scope};
+use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Query, SubjectPath};
 use crate::state::AppState;
@@ -58,12 +56,12 @@ pub struct AccessLogOut {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
     Query(params): Query<AccessParams>,
 ) -> ApiResult<Json<AccessLogOut>> {
-    caller.require(Scope::ConsentRead)?;
+    principal.require_subject(&subject, Scope::ConsentRead)?;
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be between 1 and 1000".into()));
@@ -87,6 +85,12 @@ pub async fn list(
         .into_iter()
         .map(|(purpose, count, last)| CheckCount { purpose, count, last_at: last.to_string() })
         .collect();
-    state.access.read(&subject, &caller.key_name, "GET /v1/subjects/{subject}/access-log", &headers);
+    super::consents::log_read(
+        &state,
+        &principal,
+        &subject,
+        "GET /v1/subjects/{subject}/access-log",
+        &headers,
+    );
     Ok(Json(AccessLogOut { entries, next, checks }))
 }

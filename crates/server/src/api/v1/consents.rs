@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::v1::records;
-use crate::auth::{Caller, Scope};
+use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::events;
 use crate::extract::{Json, Query, SubjectPath};
@@ -270,12 +270,12 @@ async fn resolve_notice(
     security(("bearer" = [])))]
 pub async fn record(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     SubjectPath(subject): SubjectPath,
     Json(body): Json<RecordConsents>,
 ) -> ApiResult<(StatusCode, Json<RecordedConsents>)> {
-    caller.require(Scope::ConsentWrite)?;
-    let recorded = record_changes(&state, &subject, body, &caller.actor()).await?;
+    principal.require_subject(&subject, Scope::ConsentWrite)?;
+    let recorded = record_changes(&state, &subject, body, &principal.actor()).await?;
     Ok((StatusCode::CREATED, Json(recorded)))
 }
 
@@ -361,12 +361,12 @@ pub struct CurrentConsents {
     security(("bearer" = [])))]
 pub async fn current(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<CurrentConsents>> {
-    caller.require(Scope::ConsentRead)?;
-    state.access.read(&subject, &caller.key_name, "GET /v1/subjects/{subject}/consents", &headers);
+    principal.require_subject(&subject, Scope::ConsentRead)?;
+    log_read(&state, &principal, &subject, "GET /v1/subjects/{subject}/consents", &headers);
     let view = state.catalog();
     let now = Timestamp::now();
     // The engine may already hold a newer catalogue than `view` (a concurrent apply); a purpose or channel
@@ -431,13 +431,13 @@ pub struct History {
     security(("bearer" = [])))]
 pub async fn history(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
     Query(params): Query<HistoryParams>,
 ) -> ApiResult<Json<History>> {
-    caller.require(Scope::ConsentRead)?;
-    state.access.read(&subject, &caller.key_name, "GET /v1/subjects/{subject}/consents/history", &headers);
+    principal.require_subject(&subject, Scope::ConsentRead)?;
+    log_read(&state, &principal, &subject, "GET /v1/subjects/{subject}/consents/history", &headers);
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be between 1 and 1000".into()));
@@ -451,4 +451,17 @@ pub async fn history(
     let next = (events.len() == limit as usize).then(|| events.last().map(|e| event_id(e.seq))).flatten();
     let events = events.into_iter().map(|e| EventOut::new(&subject, e)).collect();
     Ok(Json(History { events, next }))
+}
+
+/// Logs a service's read of a subject's data; a person reading their own is not an access to report.
+pub(crate) fn log_read(
+    state: &AppState,
+    principal: &Principal,
+    subject: &SubjectId,
+    route: &'static str,
+    headers: &HeaderMap,
+) {
+    if let Some(caller) = principal.service() {
+        state.access.read(subject, &caller.key_name, route, headers);
+    }
 }

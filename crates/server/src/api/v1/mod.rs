@@ -10,3 +10,4 @@ pub mod keys;
 pub mod receipts;
 pub mod records;
 pub mod requests;
+pub mod tokens;

@@ -26,7 +26,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::v1::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 use crate::api::v1::records::{RecordIn, payload};
-use crate::auth::{Caller, Scope};
+use crate::auth::{Caller, Principal, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, JsonBody, Query};
 use crate::state::AppState;
@@ -565,10 +565,12 @@ pub async fn subject_requests(state: &AppState, subject: &SubjectId) -> ApiResul
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     Json(body): Json<CreateRequest>,
 ) -> ApiResult<(StatusCode, Json<RequestOut>)> {
-    caller.require(Scope::Dsr)?;
+    if let Some(caller) = principal.service() {
+        caller.require(Scope::Dsr)?;
+    }
     let Some(subject) = body.subject else {
         return Err(ApiError::validation("subject", "name the subject the request is about"));
     };
@@ -582,7 +584,8 @@ pub async fn create(
             "must be access, portability, erasure, rectification, restriction or objection",
         )
     })?;
-    let out = submit(&state, &subject, kind, body.details, &caller.actor()).await?;
+    principal.require_subject(&subject, Scope::Dsr)?;
+    let out = submit(&state, &subject, kind, body.details, &principal.actor()).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -618,10 +621,17 @@ pub struct RequestList {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<RequestList>> {
-    caller.require(Scope::Dsr)?;
+    let own = match &principal {
+        Principal::Service(caller) => {
+            caller.require(Scope::Dsr)?;
+            None
+        }
+        // A subject sees only their own requests.
+        Principal::Subject(s) => Some(s.subject.clone()),
+    };
     let limit = params.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be between 1 and 500".into()));
@@ -645,6 +655,13 @@ pub async fn list(
         Some(s) => {
             Some(SubjectId::new(s).map_err(|e| ApiError::InvalidQuery(format!("the subject id {e}")))?)
         }
+    };
+    let subject = match (own, subject) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(ApiError::WrongPrincipal("this token is for another subject"));
+        }
+        (Some(own), _) => Some(own),
+        (None, asked) => asked,
     };
     let now = Timestamp::now();
     let filter = RequestFilter {
@@ -671,11 +688,29 @@ async fn load(state: &AppState, id: &str) -> ApiResult<StoredRequest> {
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestOut>> {
-    caller.require(Scope::Dsr)?;
-    Ok(Json(view(load(&state, &id).await?, Timestamp::now())))
+    let request = load_for(&state, &principal, &id).await?;
+    Ok(Json(view(request, Timestamp::now())))
+}
+
+/// A request the principal may see: any, for a service key with `dsr`; only their own, for a subject
+/// (another's is answered as if it did not exist).
+async fn load_for(state: &AppState, principal: &Principal, id: &str) -> ApiResult<StoredRequest> {
+    match principal {
+        Principal::Service(caller) => {
+            caller.require(Scope::Dsr)?;
+            load(state, id).await
+        }
+        Principal::Subject(s) => {
+            let request = load(state, id).await?;
+            if request.record.subject.as_ref() != Some(&s.subject) {
+                return Err(ApiError::NotFound("request"));
+            }
+            Ok(request)
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -800,14 +835,13 @@ pub async fn export_archive(state: &AppState, request: &StoredRequest, now: Time
     security(("bearer" = [])))]
 pub async fn export(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require(Scope::Dsr)?;
-    let request = load(&state, &id).await?;
+    let request = load_for(&state, &principal, &id).await?;
     let bytes = export_archive(&state, &request, Timestamp::now()).await?;
-    if let Some(subject) = &request.record.subject {
+    if let (Some(subject), Some(caller)) = (&request.record.subject, principal.service()) {
         state.access.read(subject, &caller.key_name, "GET /v1/requests/{id}/export", &headers);
     }
     let disposition = format!("attachment; filename=\"consentry-export-{id}.zip\"");

@@ -1,0 +1,101 @@
+//! Subject tokens: minted by a service, they reach only their own subject's routes.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, str_of};
+
+both_backends!(a_subject_token_reaches_only_its_own_routes, minting_is_validated_and_scoped,);
+
+async fn mint(s: &TestServer, subject: &str) -> serde_json::Value {
+    s.post(&format!("/v1/subjects/{subject}/tokens"), ADMIN_KEY, &json!({"ttl": 600, "locale": "de"}), 201)
+        .await
+}
+
+async fn a_subject_token_reaches_only_its_own_routes(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let minted = mint(&s, "kim").await;
+    let token = str_of(&minted["token"]).to_owned();
+    assert_eq!(token.split('.').count(), 3, "a compact JWS: {token}");
+    let url = str_of(&minted["url"]);
+    assert!(url.ends_with(&format!("/preferences?token={token}")), "the link carries the token: {url}");
+    assert!(str_of(&minted["expires_at"]).ends_with('Z'));
+
+    // Kim changes her own consents and reads her own state, history and access log.
+    let recorded =
+        s.post("/v1/subjects/kim/consents", &token, &grant("marketing.direct", &["email"]), 201).await;
+    assert_eq!(recorded["events"][0]["actor"], "subject", "{recorded}");
+    let current = s.get("/v1/subjects/kim/consents", &token, 200).await;
+    assert_eq!(current["subject"], "kim");
+    s.get("/v1/subjects/kim/consents/history", &token, 200).await;
+    let log = s.get("/v1/subjects/kim/access-log", &token, 200).await;
+    assert!(log["entries"].as_array().expect("entries").is_empty(), "her own reads are not others' access");
+
+    // Another subject's routes: 403.
+    let p = s.get("/v1/subjects/alex/consents", &token, 403).await;
+    assert_code(&p, "forbidden");
+    let p = s.post("/v1/subjects/alex/consents", &token, &grant("marketing.direct", &["email"]), 403).await;
+    assert_code(&p, "forbidden");
+    // Service routes: 403, whatever the token.
+    let p = s.post("/v1/check", &token, &json!({"subject": "kim", "purpose": "service"}), 403).await;
+    assert_code(&p, "forbidden");
+    s.get("/v1/keys", &token, 403).await;
+    s.post("/v1/subjects/kim/tokens", &token, &json!({}), 403).await;
+
+    // Forged: the payload of a token for alex under the signature of kim's.
+    let alex = str_of(&mint(&s, "alex").await["token"]).to_owned();
+    let mut parts: Vec<&str> = token.split('.').collect();
+    parts[1] = alex.split('.').nth(1).expect("payload");
+    let forged = parts.join(".");
+    let p = s.get("/v1/subjects/alex/consents", &forged, 401).await;
+    assert_code(&p, "unauthorized");
+    s.get("/v1/subjects/kim/consents", "x.y.z", 401).await;
+    // A receipt is signed by the same key but is not a credential.
+    let receipt =
+        s.get(&format!("/v1/receipts/{}", str_of(&recorded["receipt"]["id"])), ADMIN_KEY, 200).await;
+    s.get("/v1/subjects/kim/consents", str_of(&receipt["jws"]), 401).await;
+
+    // A service reading kim's data is logged (the receipt above, the consents now); the subject sees it.
+    s.get("/v1/subjects/kim/consents", ADMIN_KEY, 200).await;
+    let mut entries = Vec::new();
+    for _ in 0..100 {
+        let log = s.get("/v1/subjects/kim/access-log", &token, 200).await;
+        entries = log["entries"].as_array().expect("entries").clone();
+        if entries.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Newest first: the service's read of the receipt, then of the consents.
+    let routes: Vec<&str> = entries.iter().map(|e| str_of(&e["route"])).collect();
+    assert_eq!(routes, ["GET /v1/subjects/{subject}/consents", "GET /v1/receipts/{id}"], "{entries:?}");
+    assert!(entries.iter().all(|e| e["caller"] == "admin"));
+}
+
+async fn minting_is_validated_and_scoped(backend: Backend) {
+    let s =
+        TestServer::with_config_on(backend, |c| c.public_url = Some("https://consent.example.com".into()))
+            .await;
+    let minted = mint(&s, "kim").await;
+    let expected = format!("https://consent.example.com/preferences?token={}", str_of(&minted["token"]));
+    assert_eq!(str_of(&minted["url"]), expected, "links use the public URL");
+    // No body: the defaults (one hour).
+    let reply = s.send(Method::POST, "/v1/subjects/kim/tokens", ADMIN_KEY, None).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let p = s.post("/v1/subjects/kim/tokens", ADMIN_KEY, &json!({"ttl": 5}), 422).await;
+    assert_code(&p, "validation_failed");
+    let p = s.post("/v1/subjects/kim/tokens", ADMIN_KEY, &json!({"ttl": 99_999_999}), 422).await;
+    assert_code(&p, "validation_failed");
+    let p = s.post("/v1/subjects/kim/tokens", ADMIN_KEY, &json!({"locale": "<script>"}), 422).await;
+    assert_code(&p, "validation_failed");
+    let p = s.post("/v1/subjects/kim/tokens", ADMIN_KEY, &json!({"lifetime": 60}), 422).await;
+    assert_code(&p, "validation_failed");
+    let p = s.post("/v1/subjects/has%20space/tokens", ADMIN_KEY, &json!({}), 400).await;
+    assert_code(&p, "invalid_subject");
+    // Minting needs consent:write.
+    let (_, reader) = s.create_key("reader", &["consent:read"]).await;
+    let p = s.post("/v1/subjects/kim/tokens", &reader, &json!({}), 403).await;
+    assert_code(&p, "forbidden");
+    let (_, writer) = s.create_key("writer", &["consent:write"]).await;
+    s.post("/v1/subjects/kim/tokens", &writer, &json!({}), 201).await;
+}
