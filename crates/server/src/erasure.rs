@@ -97,6 +97,12 @@ pub async fn erase(
     // The vault first: its records go and the subject's data key is destroyed, so any copy of their
     // ciphertext (in backups too) stays unreadable.
     let records = state.store.delete_subject_vault(subject).await?;
+    // Its devices are unpaired: their tokens stop working at once, their streams close.
+    let paired = state.store.subject_devices(subject).await?;
+    let devices = state.store.delete_subject_devices(subject).await?;
+    for d in &paired {
+        state.devices.unpaired(&d.id);
+    }
     let now = consentry_core::Timestamp::now();
     // Queued under the subject's pseudonym before its key goes, so it still goes out naming them.
     state.store.enqueue(subject, vec![erased_event(state, now)]).await?;
@@ -107,8 +113,10 @@ pub async fn erase(
     state.metrics.subjects.set(state.engine.subject_count() as i64);
     state.dispatch_wake.notify_one();
     let records = format!("deleted {records} vault record(s) and destroyed the data key that encrypted them");
+    let devices = format!("unpaired {devices} device(s), revoking their tokens");
     let mut done = vec![
         records.as_str(),
+        devices.as_str(),
         if had_key {
             "destroyed the pseudonym key: the ledger keeps its events (proof of past consent) without naming the person"
         } else {

@@ -71,6 +71,16 @@ async fn collect(
         }
     }
     let (records, files) = records(state, subject).await?;
+    let devices: Vec<Value> = state
+        .store
+        .subject_devices(subject)
+        .await?
+        .into_iter()
+        .map(|d| {
+            json!({"id": d.id, "name": d.name, "kind": d.kind, "categories": d.categories,
+                   "purposes": d.purposes, "paired_at": d.created_at.to_string()})
+        })
+        .collect();
     let data = json!({
         "format": "consentry-export/1",
         "subject": subject.as_str(),
@@ -82,6 +92,7 @@ async fn collect(
         "check_counts": checks,
         "requests": requests,
         "records": records,
+        "devices": devices,
     });
     Ok((data, files))
 }
@@ -209,6 +220,7 @@ public keys the service publishes at <code>/.well-known/jwks.json</code>.</li>
 <li><strong>Who used your data</strong> ({access} entries): each time a system read your data through us, with the
 purpose it stated, and how often your consent was checked.</li>
 <li><strong>Your requests</strong> ({requests}): what you asked of us, when, and how each request stands.</li>
+<li><strong>Your devices</strong> ({devices}): the devices paired with your account and what each may use.</li>
 <li><strong>Your stored data</strong> ({records} records): what devices and services stored about you (voice
 recordings, readings, profile data), with when it was collected, why it is kept and when it will be deleted.
 Each one is also a file of its own under <code>records/</code>, listed below.</li>
@@ -225,6 +237,7 @@ Each one is also a file of its own under <code>records/</code>, listed below.</l
         access = count(data, "/access_log"),
         requests = count(data, "/requests"),
         records = count(data, "/records"),
+        devices = count(data, "/devices"),
     )
 }
 

@@ -35,6 +35,7 @@ impl Modify for Security {
         v1::requests::reject, v1::requests::complete_task, v1::requests::export,
         v1::records::create, v1::records::list, v1::records::get, v1::records::delete_one,
         v1::records::delete_many,
+        v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&Security),
@@ -49,6 +50,7 @@ impl Modify for Security {
         (name = "destinations", description = "Downstream systems and their deliveries"),
         (name = "requests", description = "Data subject requests: deadlines, downstream tasks, export, erasure"),
         (name = "records", description = "The personal data vault: consent-gated, encrypted records"),
+        (name = "devices", description = "Paired devices and their signed consent snapshots"),
     )
 )]
 struct ApiDoc;

@@ -6,7 +6,9 @@
 //! Every backend passes the same [`conformance`] suite.
 
 pub mod conformance;
+pub mod conformance_devices;
 mod conformance_dsr;
+pub mod devices;
 pub mod postgres;
 pub mod requests;
 pub mod sqlite;
@@ -20,6 +22,8 @@ use async_trait::async_trait;
 use consentry_core::catalog::CatalogDocument;
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use serde::Serialize;
+
+pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -293,7 +297,7 @@ pub const DELIVERY_DEAD: &str = "dead";
 
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
-pub trait Store: requests::RequestStore + vault::VaultStore + Send + Sync + 'static {
+pub trait Store: requests::RequestStore + vault::VaultStore + DeviceStore + Send + Sync + 'static {
     /// Marks the store initialised and stores `admin` as its first key, unless that was done before.
     /// Returns whether this call did it.
     async fn initialise(&self, admin: ApiKey) -> Result<bool>;

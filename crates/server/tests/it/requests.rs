@@ -208,6 +208,9 @@ async fn every_type_end_to_end(backend: Backend) {
     let voice = json!({"subject": "ann", "category": "user.device.telemetry", "purpose": "analytics",
                        "content_type": "audio/ogg", "data": "T2dnUwACAAAA"});
     s.post("/v1/records", ADMIN_KEY, &voice, 201).await;
+    let speaker = json!({"name": "Kitchen speaker", "kind": "speaker", "categories": ["user.device.telemetry"],
+                         "purposes": ["analytics"]});
+    let device = s.post("/v1/subjects/ann/devices", ADMIN_KEY, &speaker, 201).await;
 
     // Access: the export is ready at once and nothing else is waited for.
     let access = request(&s, "ann", "access", None).await;
@@ -247,6 +250,12 @@ async fn every_type_end_to_end(backend: Backend) {
         data["access_log"]
     );
     assert_eq!(data["requests"][0]["id"], access["id"]);
+    assert_eq!(data["devices"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        (&data["devices"][0]["id"], &data["devices"][0]["name"]),
+        (&device["id"], &json!("Kitchen speaker"))
+    );
+    assert!(!data.to_string().contains(str_of(&device["token"])), "never a device token");
     let records = data["records"].as_array().expect("records");
     assert_eq!(records.len(), 2);
     assert_eq!((&records[0]["id"], &records[0]["content"]), (&json!(record_id), &json!({"steps": 1200})));
@@ -483,6 +492,11 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     let frank = json!({"subject": "frank", "category": "user.device.telemetry", "purpose": "analytics",
                        "json": {"steps": 7}});
     s.post("/v1/records", ADMIN_KEY, &frank, 201).await;
+    let speaker = json!({"name": "Speaker", "kind": "speaker", "categories": ["user.device.telemetry"],
+                         "purposes": ["analytics"]});
+    let device_token =
+        str_of(&s.post("/v1/subjects/eve/devices", ADMIN_KEY, &speaker, 201).await["token"]).to_owned();
+    assert_eq!(s.send(Method::GET, "/v1/device/consent", &device_token, None).await.status, 200);
     // A copy of the data taken before the erasure, without the key store: readable with the key store as
     // it was then (so the check below can fail)...
     let copy = copy_of_the_data(&s).await;
@@ -497,6 +511,8 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     let erased = receiver.wait_for("subject.erased").await;
     assert_eq!(erased["subject"], "eve", "downstream learns whom to erase");
     assert!(str_of(&r["history"][2]["note"]).contains("deleted 1 vault record"), "{r}");
+    assert!(str_of(&r["history"][2]["note"]).contains("unpaired 1 device"), "{r}");
+    assert_code(&s.get("/v1/device/consent", &device_token, 401).await, "unauthorized");
 
     // ...but not with the key store as it is now: Eve's data key is gone; Frank's still opens his.
     let opened = readable(&s, &copy).await;

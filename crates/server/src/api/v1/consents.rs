@@ -319,6 +319,7 @@ pub async fn record_changes(
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
+    state.devices.subject_changed(subject);
     let records_deleted = records::delete_after_withdrawal(state, subject, &placed).await?;
     let events = placed.into_iter().map(|e| EventOut::new(subject, e)).collect();
     let receipt = ReceiptRef { id: receipt.id, jws: receipt.jws };

@@ -631,6 +631,9 @@ pub async fn list(
         }
         // A subject sees only their own requests.
         Principal::Subject(s) => Some(s.subject.clone()),
+        Principal::Device(_) => {
+            return Err(ApiError::WrongPrincipal("device tokens may not use this route"));
+        }
     };
     let limit = params.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
@@ -703,6 +706,7 @@ async fn load_for(state: &AppState, principal: &Principal, id: &str) -> ApiResul
             caller.require(Scope::Dsr)?;
             load(state, id).await
         }
+        Principal::Device(_) => Err(ApiError::WrongPrincipal("device tokens may not use this route")),
         Principal::Subject(s) => {
             let request = load(state, id).await?;
             if request.record.subject.as_ref() != Some(&s.subject) {

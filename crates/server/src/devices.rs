@@ -1,0 +1,114 @@
+//! Device consent snapshots on the server: building and signing them, and the in-process broadcast that
+//! tells open streams and the MQTT publisher which subjects changed.
+//!
+//! Every write path that changes a subject's statements (consent writes, the expiry job, and on PostgreSQL
+//! the follower for other nodes' writes) calls [`DeviceHub::subject_changed`]; a catalogue change calls
+//! [`DeviceHub::everyone`]. The broadcast carries subject ids in memory only, never to logs.
+
+use consentry_core::snapshot::{ConsentSnapshot, SnapshotInput};
+use consentry_core::{SubjectId, Timestamp};
+use consentry_store::DeviceRecord;
+use tokio::sync::broadcast;
+
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// What changed, for devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceChange {
+    /// The subject's statements changed (or one of its devices was paired).
+    Subject(SubjectId),
+    /// This device was unpaired.
+    Unpaired(String),
+    /// The catalogue changed: every snapshot may have.
+    Everyone,
+    /// The server is shutting down: streams end.
+    ShuttingDown,
+}
+
+/// The broadcast of [`DeviceChange`]s within this process.
+#[derive(Debug)]
+pub struct DeviceHub {
+    tx: broadcast::Sender<DeviceChange>,
+}
+
+impl Default for DeviceHub {
+    fn default() -> Self {
+        Self { tx: broadcast::channel(4096).0 }
+    }
+}
+
+impl DeviceHub {
+    pub fn subject_changed(&self, subject: &SubjectId) {
+        // No receiver (no stream open, no publisher) is fine.
+        let _ = self.tx.send(DeviceChange::Subject(subject.clone()));
+    }
+
+    pub fn unpaired(&self, device_id: &str) {
+        let _ = self.tx.send(DeviceChange::Unpaired(device_id.to_owned()));
+    }
+
+    pub fn everyone(&self) {
+        let _ = self.tx.send(DeviceChange::Everyone);
+    }
+
+    pub fn shutting_down(&self) {
+        let _ = self.tx.send(DeviceChange::ShuttingDown);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<DeviceChange> {
+        self.tx.subscribe()
+    }
+}
+
+/// A signed snapshot with its tags.
+#[derive(Debug, Clone)]
+pub struct SignedSnapshot {
+    /// The compact JWS.
+    pub jws: String,
+    /// What the snapshot says, without its issue time ([`ConsentSnapshot::content_tag`]).
+    pub tag: String,
+    pub iat: i64,
+}
+
+impl SignedSnapshot {
+    /// The HTTP entity tag: the content tag and the issue time, so a revalidation can tell both.
+    pub fn etag(&self) -> String {
+        format!("\"{}.{}\"", self.tag, self.iat)
+    }
+}
+
+/// Builds and signs the current snapshot for `device`.
+pub async fn snapshot(state: &AppState, device: &DeviceRecord) -> ApiResult<SignedSnapshot> {
+    // The head first: the statements read after it reflect at least that position.
+    let ledger_seq = state.store.ledger_head().await?.events;
+    let statements = state.store.current(&device.subject).await?;
+    let view = state.catalog();
+    let max_age = i64::try_from(state.config.device_snapshot_max_age_secs).unwrap_or(86_400);
+    let snapshot = ConsentSnapshot::build(SnapshotInput {
+        device_id: &device.id,
+        subject: device.subject.as_str(),
+        categories: &device.categories,
+        purposes: &device.purposes,
+        ledger_seq,
+        catalog: &view.catalog,
+        catalog_version: view.stored.version,
+        statements: &statements,
+        issued_at: Timestamp::now(),
+        max_age_secs: max_age,
+    });
+    let jws = state.signing.current().sign_jws(&snapshot);
+    Ok(SignedSnapshot { jws, tag: snapshot.content_tag(), iat: snapshot.iat })
+}
+
+/// Whether a snapshot the caller holds, named by its entity tag, is still good: the same content, and
+/// issued less than half its lifetime ago (so a device always renews well before `exp`).
+pub fn still_fresh(state: &AppState, held: &str, current_tag: &str, now: Timestamp) -> bool {
+    let half_life = i64::try_from(state.config.device_snapshot_max_age_secs / 2).unwrap_or(i64::MAX);
+    let now = consentry_core::proof::unix_seconds(now);
+    held.split(',').map(str::trim).map(|t| t.trim_start_matches("W/").trim_matches('"')).any(|t| {
+        let Some((tag, iat)) = t.rsplit_once('.') else { return false };
+        let Ok(iat) = iat.parse::<i64>() else { return false };
+        tag == current_tag && iat <= now && now - iat < half_life
+    })
+}
