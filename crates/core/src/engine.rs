@@ -55,10 +55,12 @@ pub enum Reason {
     Restricted,
     NotCovered,
     GpcOptOut,
+    /// The subject was erased (Art. 17); the server answers this, the engine no longer knows them.
+    Erased,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Granted,
         Reason::BasisContract,
         Reason::BasisLegitimateInterest,
@@ -73,6 +75,7 @@ impl Reason {
         Reason::Restricted,
         Reason::NotCovered,
         Reason::GpcOptOut,
+        Reason::Erased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +94,7 @@ impl Reason {
             Reason::Restricted => "restricted",
             Reason::NotCovered => "not_covered",
             Reason::GpcOptOut => "gpc_opt_out",
+            Reason::Erased => "erased",
         }
     }
 
@@ -612,6 +616,28 @@ impl Engine {
         if let Some((pos, i)) = shard.find(hash, subject) {
             shard.remove(pos, i, |key| self.hasher.hash_one(key));
         }
+    }
+
+    /// Forgets every subject `erased` picks (erasures made on other nodes, known only by a keyed hash
+    /// of the id). Visits every subject, so it is for rare, batched use. Returns how many it forgot.
+    pub fn forget_where(&self, erased: impl Fn(&str) -> bool) -> usize {
+        let mut forgotten = 0;
+        for shard in &self.shards {
+            let picked: Vec<String> = shard
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .slots
+                .iter()
+                .filter_map(|slot| std::str::from_utf8(slot.key.as_bytes()).ok())
+                .filter(|subject| erased(subject))
+                .map(str::to_owned)
+                .collect();
+            for subject in picked {
+                self.forget(&subject);
+                forgotten += 1;
+            }
+        }
+        forgotten
     }
 
     /// Whether the engine holds any statement of `subject`.

@@ -342,7 +342,12 @@ pub fn verify_subject_token(
     token: &str,
     now: Timestamp,
 ) -> Result<SubjectCaller, TokenRejection> {
-    verify_subject_token_with(state.signing.jwks(), token, now)
+    let caller = verify_subject_token_with(state.signing.jwks(), token, now)?;
+    // Erasure revokes the subject's tokens with everything else of theirs.
+    if state.erasures.is_erased(caller.subject.as_str()) {
+        return Err(TokenRejection::Invalid);
+    }
+    Ok(caller)
 }
 
 fn verify_subject_token_with(

@@ -71,6 +71,8 @@ pub struct Config {
     pub controller: Controller,
     /// Seconds between runs of the job that records lapsed grants as `expire` events.
     pub expiry_interval_secs: u64,
+    /// Seconds between runs of the job that marks data subject requests overdue and updates their gauges.
+    pub request_sweep_interval_secs: u64,
     /// The CloudEvents `source` of every event Consentry sends.
     pub event_source: String,
     /// Seconds a webhook has to answer before the attempt counts as failed.
@@ -117,6 +119,7 @@ impl std::fmt::Debug for Config {
             .field("checkpoint_interval_secs", &self.checkpoint_interval_secs)
             .field("controller", &self.controller)
             .field("expiry_interval_secs", &self.expiry_interval_secs)
+            .field("request_sweep_interval_secs", &self.request_sweep_interval_secs)
             .field("event_source", &self.event_source)
             .field("webhook_timeout_secs", &self.webhook_timeout_secs)
             .field("delivery_backoff_ms", &self.delivery_backoff_ms)
@@ -147,6 +150,7 @@ impl Default for Config {
             checkpoint_interval_secs: 60,
             controller: Controller::default(),
             expiry_interval_secs: 30,
+            request_sweep_interval_secs: 60,
             event_source: "urn:consentry".into(),
             webhook_timeout_secs: 10,
             delivery_backoff_ms: vec![5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
@@ -225,6 +229,7 @@ impl Config {
             "CHECKPOINT_INTERVAL_SECS" => self.checkpoint_interval_secs = number(value)?,
             "EVENT_SOURCE" => self.event_source = value.to_owned(),
             "EXPIRY_INTERVAL_SECS" => self.expiry_interval_secs = number(value)?,
+            "REQUEST_SWEEP_INTERVAL_SECS" => self.request_sweep_interval_secs = number(value)?,
             "WEBHOOK_TIMEOUT_SECS" => self.webhook_timeout_secs = number(value)?,
             "DELIVERY_BACKOFF_MS" => {
                 self.delivery_backoff_ms = value
@@ -281,6 +286,9 @@ impl Config {
         }
         if !(1..=3600).contains(&self.expiry_interval_secs) {
             return Err(invalid("expiry_interval_secs", "must be between 1 and 3600"));
+        }
+        if !(1..=3600).contains(&self.request_sweep_interval_secs) {
+            return Err(invalid("request_sweep_interval_secs", "must be between 1 and 3600"));
         }
         if self.event_source.trim().is_empty() {
             return Err(invalid("event_source", "must not be empty"));

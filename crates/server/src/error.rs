@@ -86,6 +86,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("this subject was erased; nothing is kept about them")]
+    SubjectErased,
+    #[error("{0}")]
+    Gone(String),
     #[error("the service is shutting down")]
     Unavailable,
     #[error("internal error")]
@@ -150,6 +154,8 @@ impl ApiError {
             }
             ApiError::Conflict(_) => (S::CONFLICT, "conflict", "Conflict"),
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+            ApiError::SubjectErased => (S::GONE, "subject_erased", "Subject erased"),
+            ApiError::Gone(_) => (S::GONE, "gone", "Gone"),
             ApiError::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Internal => (S::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
         }

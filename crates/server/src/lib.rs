@@ -12,8 +12,10 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod devices;
+pub mod erasure;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
@@ -24,6 +26,7 @@ pub mod state;
 pub mod vault;
 pub mod web;
 pub mod workers;
+pub mod zip;
 
 use std::sync::Arc;
 
@@ -95,6 +98,7 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     metrics.subjects.set(engine.subject_count() as i64);
     let signing = signing::Signing::load_or_create(store.as_ref()).await?;
     let state = AppState::new(store, engine, metrics, config, view, signing, kek);
+    state.erasures.load(state.store.as_ref()).await?;
     state.followed.store(ledger_position, std::sync::atomic::Ordering::Relaxed);
     Ok(Opened { state, generated_admin_key })
 }
@@ -149,6 +153,7 @@ pub async fn serve(
     let follower = tokio::spawn(workers::follower::run(state.clone(), from, stop_workers.clone()));
     let checkpoints = tokio::spawn(workers::checkpoints::run(state.clone(), stop_workers.clone()));
     let expiry = tokio::spawn(workers::expiry::run(state.clone(), stop_workers.clone()));
+    let requests = tokio::spawn(workers::requests::run(state.clone(), stop_workers.clone()));
     let retention = tokio::spawn(workers::retention::run(state.clone(), stop_workers.clone()));
     let dispatcher = tokio::spawn(workers::dispatcher::run(
         state.clone(),
@@ -188,6 +193,7 @@ pub async fn serve(
     let _ = checkpoints.await;
     let _ = dispatcher.await;
     let _ = expiry.await;
+    let _ = requests.await;
     let _ = retention.await;
     let _ = device_mqtt.await;
     let _ = access.await;

@@ -52,6 +52,8 @@ pub struct Metrics {
     deliveries: Family<DeliveryLabels, Counter>,
     pub outbox_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub dead_letters: Gauge,
+    pub requests_overdue: Gauge,
+    pub request_tasks_overdue: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -113,6 +115,18 @@ impl Metrics {
         );
         let dead_letters = Gauge::default();
         registry.register("dead_letters", "Deliveries given up after the last retry", dead_letters.clone());
+        let requests_overdue = Gauge::default();
+        registry.register(
+            "requests_overdue",
+            "Open data subject requests past their deadline",
+            requests_overdue.clone(),
+        );
+        let request_tasks_overdue = Gauge::default();
+        registry.register(
+            "request_tasks_overdue",
+            "Downstream tasks still pending on overdue data subject requests",
+            request_tasks_overdue.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -124,6 +138,8 @@ impl Metrics {
             deliveries,
             outbox_lag,
             dead_letters,
+            requests_overdue,
+            request_tasks_overdue,
         }
     }
 

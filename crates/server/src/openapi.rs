@@ -31,6 +31,8 @@ impl Modify for Security {
         v1::tokens::mint,
         v1::destinations::create, v1::destinations::list, v1::destinations::get, v1::destinations::update,
         v1::destinations::delete, v1::destinations::deliveries, v1::destinations::replay,
+        v1::requests::create, v1::requests::list, v1::requests::get, v1::requests::extend,
+        v1::requests::reject, v1::requests::complete_task, v1::requests::export,
         v1::records::create, v1::records::list, v1::records::get, v1::records::delete_one,
         v1::records::delete_many,
         v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
@@ -46,6 +48,7 @@ impl Modify for Security {
         (name = "receipts", description = "Signed consent receipts"),
         (name = "audit", description = "Tamper evidence"),
         (name = "destinations", description = "Downstream systems and their deliveries"),
+        (name = "requests", description = "Data subject requests: deadlines, downstream tasks, export, erasure"),
         (name = "records", description = "The personal data vault: consent-gated, encrypted records"),
         (name = "devices", description = "Paired devices and their signed consent snapshots"),
     )

@@ -33,6 +33,8 @@ pub struct Inner {
     pub config: Config,
     pub signing: Signing,
     pub access: AccessLog,
+    /// Erased subjects' tombstones.
+    pub erasures: crate::erasure::Erasures,
     /// The vault's key-encryption key.
     pub kek: Kek,
     /// A random id of this process, for names that must differ between nodes (e.g. MQTT client ids).
@@ -74,6 +76,7 @@ impl AppState {
             config,
             signing,
             access: AccessLog::default(),
+            erasures: crate::erasure::Erasures::default(),
             kek,
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
             devices: DeviceHub::default(),

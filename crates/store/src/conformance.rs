@@ -11,13 +11,15 @@ use consentry_core::ledger::{ChainVerifier, GENESIS_HASH};
 use consentry_core::{Action, Event, NewEvent, Scope, SubjectId, Timestamp};
 
 pub use crate::conformance_devices::devices_pair_list_delete;
-pub use crate::conformance_prefs::*;
 use crate::{
     AccessEntry, ApiKey, ClaimedDelivery, DeliveryOutcome, DestinationPatch, DestinationRecord,
     NewDestination, OutboxMessage, ReplayFrom, Sealed, SealedReceipt, Sealer, SigningKeyRecord, Store,
     StoreError,
 };
 
+pub use crate::conformance_dsr::{
+    erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
+};
 #[path = "conformance_vault.rs"]
 mod vault;
 pub use self::vault::*;
@@ -37,7 +39,7 @@ macro_rules! conformance_suite {
             claims_keep_each_subjects_order, leases_expire, concurrent_claimers_never_share,
             replay_from_id_and_time, delete_destination_cascades, paused_destinations_are_not_claimed,
             outbox_lag_and_dead_letters,
-            subject_receipts_newest_first,
+            requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
             devices_pair_list_delete);
     };
     (@tests $make:expr; $($name:ident),*) => {

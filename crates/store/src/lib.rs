@@ -7,10 +7,10 @@
 
 pub mod conformance;
 pub mod conformance_devices;
-mod conformance_prefs;
+mod conformance_dsr;
 pub mod devices;
 pub mod postgres;
-pub mod preferences;
+pub mod requests;
 pub mod sqlite;
 pub mod testing;
 pub mod vault;
@@ -24,7 +24,6 @@ use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use serde::Serialize;
 
 pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
-pub use crate::preferences::PreferenceStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -298,7 +297,7 @@ pub const DELIVERY_DEAD: &str = "dead";
 
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
-pub trait Store: PreferenceStore + vault::VaultStore + DeviceStore + Send + Sync + 'static {
+pub trait Store: requests::RequestStore + vault::VaultStore + DeviceStore + Send + Sync + 'static {
     /// Marks the store initialised and stores `admin` as its first key, unless that was done before.
     /// Returns whether this call did it.
     async fn initialise(&self, admin: ApiKey) -> Result<bool>;

@@ -3,10 +3,14 @@
 pub mod health;
 pub mod v1;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router, middleware};
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::metrics;
@@ -47,8 +51,16 @@ pub fn router(state: AppState) -> Router {
         .route("/device/consent/stream", get(v1::devices::stream))
         .route("/check", post(v1::check::one))
         .route("/check/batch", post(v1::check::batch))
-        // Last, so it covers every subject route above: a Global Privacy Control signal is recorded once.
-        .route_layer(middleware::from_fn_with_state(state.clone(), crate::web::gpc::api_layer));
+        .route("/requests", get(v1::requests::list).post(v1::requests::create))
+        .route("/requests/{id}", get(v1::requests::get))
+        .route("/requests/{id}/extend", post(v1::requests::extend))
+        .route("/requests/{id}/reject", post(v1::requests::reject))
+        .route("/requests/{id}/tasks/{destination_id}/complete", post(v1::requests::complete_task))
+        .route("/requests/{id}/export", get(v1::requests::export))
+        // A Global Privacy Control signal is recorded once (inside the erasure layer: never for an erased subject).
+        .route_layer(middleware::from_fn_with_state(state.clone(), crate::web::gpc::api_layer))
+        // Last: it covers every route above with a `{subject}` in its path.
+        .route_layer(middleware::from_fn_with_state(state.clone(), erased_subjects_are_gone));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(health::healthz))
@@ -63,6 +75,29 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(Extension(BodyLimit(limit)))
         .with_state(state)
+}
+
+/// Answers 410 for every route of an erased subject, whatever the route (Art. 17), to authenticated
+/// callers.
+async fn erased_subjects_are_gone(
+    State(state): State<AppState>,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Ok(params) = &params
+        && let Some((_, subject)) = params.iter().find(|(name, _)| *name == "subject")
+        && state.erasures.is_erased(subject)
+    {
+        // Said only to an authenticated caller; anyone else learns nothing about the id (and an erased
+        // subject's own tokens are revoked).
+        let (mut parts, _) = request.into_parts();
+        return match Principal::from_request_parts(&mut parts, &state).await {
+            Ok(_) => ApiError::SubjectErased.into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {

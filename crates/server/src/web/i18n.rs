@@ -177,6 +177,7 @@ pub struct Messages {
     pub state_objected: &'static str,
     pub state_restricted: &'static str,
     pub state_gpc: &'static str,
+    pub state_erased: &'static str,
     pub state_by_basis: &'static str,
     pub action_grant: &'static str,
     pub action_deny: &'static str,
@@ -229,6 +230,7 @@ impl Messages {
             R::Objected => self.state_objected,
             R::Restricted => self.state_restricted,
             R::GpcOptOut => self.state_gpc,
+            R::Erased => self.state_erased,
             R::BasisContract
             | R::BasisLegitimateInterest
             | R::BasisLegalObligation
@@ -326,6 +328,7 @@ pub static EN: Messages = Messages {
     state_objected: "You objected",
     state_restricted: "Restricted at your request",
     state_gpc: "Withdrawn by your browser's privacy signal",
+    state_erased: "Your data was erased",
     state_by_basis: "Does not need your consent",
     action_grant: "Agreed",
     action_deny: "Declined",
@@ -420,6 +423,7 @@ pub static DE: Messages = Messages {
     state_objected: "Sie haben widersprochen",
     state_restricted: "Auf Ihren Wunsch eingeschränkt",
     state_gpc: "Durch das Datenschutz-Signal Ihres Browsers widerrufen",
+    state_erased: "Ihre Daten wurden gelöscht",
     state_by_basis: "Braucht keine Einwilligung",
     action_grant: "Zugestimmt",
     action_deny: "Abgelehnt",

@@ -197,7 +197,10 @@ async fn render(
     let view = state.catalog();
     let current = state.store.current(subject).await?;
     let history = newest_history(state, subject).await?;
-    let receipts = state.store.subject_receipts(subject, SHOWN).await?;
+    // Oldest first from the store; the page shows the newest.
+    let mut receipts = state.store.subject_receipts(subject).await?;
+    receipts.reverse();
+    receipts.truncate(SHOWN as usize);
     let access = state.store.access_log(subject, None, SHOWN).await?;
     let checks = state.store.check_counts(subject).await?;
     let filter = RecordFilter { limit: SHOWN, ..RecordFilter::default() };

@@ -27,6 +27,9 @@ pub async fn run(state: AppState, from: u64, shutdown: CancellationToken) {
         if let Err(e) = refresh_catalog(&state).await {
             tracing::warn!(error = %e, "refreshing the catalogue failed; retrying");
         }
+        if let Err(e) = refresh_erasures(&state).await {
+            tracing::warn!(error = %e, "refreshing the erasures failed; retrying");
+        }
         tokio::select! {
             () = shutdown.cancelled() => return,
             changed = signals.changed() => {
@@ -82,5 +85,19 @@ async fn refresh_catalog(state: &AppState) -> Result<(), String> {
     tracing::info!(version = stored.version, "catalogue changed on another node; loaded");
     state.set_catalog(CatalogView { stored, catalog });
     state.devices.everyone();
+    Ok(())
+}
+
+/// Learns erasures made on other nodes and makes the engine forget those subjects. Tombstones name no one,
+/// so finding the subjects takes one keyed hash per subject the engine holds, once per batch of erasures.
+async fn refresh_erasures(state: &AppState) -> Result<(), consentry_store::StoreError> {
+    let new = state.erasures.load(state.store.as_ref()).await?;
+    if new.is_empty() {
+        return Ok(());
+    }
+    let new: std::collections::HashSet<String> = new.into_iter().collect();
+    let forgotten = state.engine.forget_where(|subject| state.erasures.matches_any(subject, &new));
+    state.metrics.subjects.set(state.engine.subject_count() as i64);
+    tracing::info!(erasures = new.len(), forgotten, "erasures made on another node applied");
     Ok(())
 }

@@ -5,4 +5,5 @@ pub mod device_mqtt;
 pub mod dispatcher;
 pub mod expiry;
 pub mod follower;
+pub mod requests;
 pub mod retention;

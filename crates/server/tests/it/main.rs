@@ -14,6 +14,7 @@ mod ops;
 mod preferences;
 mod proof;
 mod propagation;
+mod requests;
 mod restart;
 mod tokens;
 mod utils;

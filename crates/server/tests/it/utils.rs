@@ -101,6 +101,8 @@ impl Storage {
 /// A running server on `127.0.0.1:<random>` with storage of its own.
 pub struct TestServer {
     pub base: String,
+    /// The running server's state, for tests that drive a worker with a clock of their own.
+    pub state: consentry_server::state::AppState,
     client: reqwest::Client,
     task: JoinHandle<std::io::Result<()>>,
     /// Signals shutdown when dropped: a server dropped without [`TestServer::stop`] starts to stop before
@@ -162,13 +164,14 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let token = CancellationToken::new();
+        let state = opened.state.clone();
         let task = tokio::spawn(consentry_server::serve(opened.state, listener, token.clone()));
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("http client");
-        Self { base: format!("http://{addr}"), client, task, shutdown: token.drop_guard(), storage }
+        Self { base: format!("http://{addr}"), state, client, task, shutdown: token.drop_guard(), storage }
     }
 
     /// The storage this server runs on (to inspect its files or tables while it runs).

@@ -16,7 +16,7 @@
 mod devices;
 mod migrate;
 mod outbox;
-mod preferences;
+mod requests;
 mod rows;
 mod vault;
 

@@ -12,6 +12,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_expiry.sql"),
     include_str!("../../migrations/sqlite/0005_vault.sql"),
     include_str!("../../migrations/sqlite/0006_devices.sql"),
+    include_str!("../../migrations/sqlite/0007_requests.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[
@@ -19,6 +20,7 @@ const KEYSTORE: &[&str] = &[
     include_str!("../../migrations/sqlite/keystore_0002_signing.sql"),
     include_str!("../../migrations/sqlite/keystore_0003_destinations.sql"),
     include_str!("../../migrations/sqlite/keystore_0004_vault.sql"),
+    include_str!("../../migrations/sqlite/keystore_0005_erasure.sql"),
 ];
 
 pub(super) fn data(conn: &mut Connection) -> Result<()> {

@@ -13,7 +13,7 @@ mod backup;
 mod devices;
 mod migrate;
 mod outbox;
-mod preferences;
+mod requests;
 mod rows;
 mod vault;
 mod writer;

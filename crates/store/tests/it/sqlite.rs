@@ -231,7 +231,7 @@ async fn migrations_reach_the_current_versions() {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version")
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
-    assert_eq!((version("consentry.db"), version("keys.db")), (5, 4));
+    assert_eq!((version("consentry.db"), version("keys.db")), (7, 5));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,4 +10,5 @@ pub mod devices;
 pub mod keys;
 pub mod receipts;
 pub mod records;
+pub mod requests;
 pub mod tokens;

@@ -110,7 +110,7 @@ fn valid_content_type(ct: &str) -> bool {
 }
 
 /// The payload and its media type.
-fn payload(state: &AppState, body: &mut RecordIn) -> ApiResult<(Vec<u8>, String)> {
+pub(crate) fn payload(state: &AppState, body: &mut RecordIn) -> ApiResult<(Vec<u8>, String)> {
     let limit = state.config.max_record_bytes;
     let (bytes, default_type) = match (body.data.take(), body.json.take()) {
         (Some(_), Some(_)) => return Err(ApiError::validation("json", "give either data or json, not both")),

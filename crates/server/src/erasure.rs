@@ -1,0 +1,128 @@
+//! Erased subjects (GDPR Art. 17), as this node knows them: tombstones, each the HMAC-SHA256 of a subject
+//! id under a secret kept in the key store, never the id itself. They survive restarts (in the store) and
+//! reach other nodes (the follower reloads them and makes its engine forget the subjects).
+//!
+//! Checking costs nothing while no subject was ever erased; after that, only subjects the engine does not
+//! hold pay one HMAC (an erased subject is never in the engine).
+
+use std::collections::HashSet;
+use std::sync::{OnceLock, PoisonError, RwLock};
+
+use consentry_core::ledger::pseudonym;
+use consentry_store::{Store, StoreError};
+
+/// The tombstones and the secret that keys them. Empty until [`Erasures::load`].
+#[derive(Default)]
+pub struct Erasures {
+    secret: OnceLock<[u8; 32]>,
+    tombstones: RwLock<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Erasures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Erasures").finish_non_exhaustive()
+    }
+}
+
+impl Erasures {
+    /// Loads the secret (made on first use) and every tombstone; returns the tombstones not known before.
+    pub async fn load(&self, store: &dyn Store) -> Result<Vec<String>, StoreError> {
+        if self.secret.get().is_none() {
+            let secret = store.erasure_secret().await?;
+            let _ = self.secret.set(secret);
+        }
+        let all = store.erasure_tombstones().await?;
+        let mut known = self.tombstones.write().unwrap_or_else(PoisonError::into_inner);
+        Ok(all.into_iter().filter(|t| known.insert(t.clone())).collect())
+    }
+
+    /// The tombstone of `subject`; `None` before [`Erasures::load`].
+    pub fn tombstone(&self, subject: &str) -> Option<String> {
+        self.secret.get().map(|secret| pseudonym(secret, subject))
+    }
+
+    /// Remembers an erasure made here.
+    pub fn insert(&self, tombstone: String) {
+        self.tombstones.write().unwrap_or_else(PoisonError::into_inner).insert(tombstone);
+    }
+
+    /// Whether `subject` was erased.
+    pub fn is_erased(&self, subject: &str) -> bool {
+        let known = self.tombstones.read().unwrap_or_else(PoisonError::into_inner);
+        if known.is_empty() {
+            return false;
+        }
+        self.tombstone(subject).is_some_and(|t| known.contains(&t))
+    }
+
+    /// Whether any of `tombstones` is `subject`'s.
+    pub fn matches_any(&self, subject: &str, tombstones: &HashSet<String>) -> bool {
+        self.tombstone(subject).is_some_and(|t| tombstones.contains(&t))
+    }
+}
+
+/// The CloudEvent `subject.erased` (the dispatcher adds the subject id, still kept for it).
+fn erased_event(
+    state: &crate::state::AppState,
+    at: consentry_core::Timestamp,
+) -> consentry_store::OutboxMessage {
+    let id = consentry_store::random_bytes::<12>()
+        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+        .unwrap_or_else(|_| at.micros().to_string());
+    let payload = serde_json::json!({
+        "specversion": "1.0",
+        "id": format!("erased_{id}"),
+        "source": state.config.event_source,
+        "type": "subject.erased",
+        "time": at.to_string(),
+        "datacontenttype": "application/json",
+        "data": {"erased_at": at.to_string()},
+    });
+    consentry_store::OutboxMessage { event_type: "subject.erased".into(), payload: payload.to_string() }
+}
+
+/// Erases `subject` (Art. 17): tells downstream systems (`subject.erased`), destroys the pseudonym key so
+/// the ledger's events no longer name them (the chain, which hashes only the pseudonym, stays intact),
+/// keeps a tombstone so checks answer `erased` and their routes 410, and forgets them in the engine.
+/// Returns what was done, in plain words.
+pub async fn erase(
+    state: &crate::state::AppState,
+    subject: &consentry_core::SubjectId,
+) -> crate::error::ApiResult<String> {
+    use crate::error::ApiError;
+    let tombstone = state
+        .erasures
+        .tombstone(subject.as_str())
+        .ok_or_else(|| ApiError::internal("the erasure secret is not loaded"))?;
+    // The vault first: its records go and the subject's data key is destroyed, so any copy of their
+    // ciphertext (in backups too) stays unreadable.
+    let records = state.store.delete_subject_vault(subject).await?;
+    // Its devices are unpaired: their tokens stop working at once, their streams close.
+    let paired = state.store.subject_devices(subject).await?;
+    let devices = state.store.delete_subject_devices(subject).await?;
+    for d in &paired {
+        state.devices.unpaired(&d.id);
+    }
+    let now = consentry_core::Timestamp::now();
+    // Queued under the subject's pseudonym before its key goes, so it still goes out naming them.
+    state.store.enqueue(subject, vec![erased_event(state, now)]).await?;
+    // Refuse new writes for the subject from here on.
+    state.erasures.insert(tombstone.clone());
+    let had_key = state.store.erase_subject(subject, &tombstone, now).await?;
+    state.engine.forget(subject.as_str());
+    state.metrics.subjects.set(state.engine.subject_count() as i64);
+    state.dispatch_wake.notify_one();
+    let records = format!("deleted {records} vault record(s) and destroyed the data key that encrypted them");
+    let devices = format!("unpaired {devices} device(s), revoking their tokens");
+    let mut done = vec![
+        records.as_str(),
+        devices.as_str(),
+        if had_key {
+            "destroyed the pseudonym key: the ledger keeps its events (proof of past consent) without naming the person"
+        } else {
+            "the subject had no pseudonym key"
+        },
+    ];
+    done.push("sent subject.erased downstream");
+    Ok(done.join("; "))
+}

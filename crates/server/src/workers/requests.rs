@@ -1,0 +1,68 @@
+//! Watches data subject request deadlines: marks each open request past its `due_at` overdue once (its
+//! `request.overdue` CloudEvent goes in the outbox in the same transaction), keeps the overdue gauges, and
+//! forgets the subject ids kept for erased subjects once their last messages have left.
+//!
+//! One node at a time marks (a lease in the store); every node keeps its own gauges. The clock is passed
+//! in ([`sweep`]), so tests decide what "now" is.
+
+use std::time::Duration;
+
+use consentry_core::Timestamp;
+use consentry_store::StoreError;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::v1::requests::request_event;
+use crate::state::AppState;
+
+const BATCH: u32 = 500;
+
+/// Runs [`sweep`] every `request_sweep_interval_secs` until `shutdown`.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let interval = Duration::from_secs(state.config.request_sweep_interval_secs);
+    loop {
+        if let Err(e) = sweep(&state, Timestamp::now(), interval).await {
+            tracing::warn!(error = %e, "the request sweep failed; retrying at the next interval");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Updates the gauges as of `now` and, holding the lease, marks requests overdue at `now`. Returns how
+/// many it marked.
+pub async fn sweep(state: &AppState, now: Timestamp, interval: Duration) -> Result<usize, StoreError> {
+    let (requests, tasks) = state.store.overdue_counts(now).await?;
+    state.metrics.requests_overdue.set(requests as i64);
+    state.metrics.request_tasks_overdue.set(tasks as i64);
+    let until = Timestamp::now().plus_micros((interval.as_micros() as i64).saturating_mul(3));
+    if !state.store.try_lease("requests", &state.node_id, until, Timestamp::now()).await? {
+        return Ok(0);
+    }
+    let mut marked = 0;
+    loop {
+        let due = state.store.unmarked_overdue(now, BATCH).await?;
+        let found = due.len();
+        for r in due {
+            let tasks = state.store.request(&r.id).await?.map(|s| s.tasks).unwrap_or_default();
+            let pending: Vec<String> = tasks
+                .into_iter()
+                .filter(|t| t.status == consentry_store::requests::TASK_PENDING)
+                .map(|t| t.destination_id)
+                .collect();
+            let message = request_event(state, "request.overdue", &r, &pending, now);
+            if state.store.mark_overdue(&r.id, now, message).await? {
+                marked += 1;
+            }
+        }
+        if found < BATCH as usize {
+            break;
+        }
+    }
+    if marked > 0 {
+        state.dispatch_wake.notify_one();
+    }
+    state.store.prune_erasure_notices().await?;
+    Ok(marked)
+}

@@ -1,0 +1,304 @@
+//! Conformance checks for data subject requests and erasure ([`crate::requests::RequestStore`]).
+
+use std::sync::Arc;
+
+use consentry_core::ledger::ChainVerifier;
+use consentry_core::{Action, NewEvent, Scope, SubjectId, Timestamp};
+
+use crate::requests::{
+    ChangeOutcome, NewRequest, REQUEST_COMPLETED, REQUEST_IN_PROGRESS, REQUEST_RECEIVED, REQUEST_REJECTED,
+    RequestChange, RequestFilter, StoredRequest, TASK_COMPLETED, TASK_PENDING,
+};
+use crate::{DestinationRecord, NewDestination, OutboxMessage, Store, StoreError};
+
+fn subject(s: &str) -> SubjectId {
+    SubjectId::new(s).unwrap_or_else(|e| panic!("test subject id: {e}"))
+}
+
+fn new_request(id: &str, who: &str, kind: &str, received: Timestamp, destinations: &[&str]) -> NewRequest {
+    NewRequest {
+        id: id.into(),
+        subject: subject(who),
+        kind: kind.into(),
+        details: Some(r#"{"purpose":"analytics"}"#.into()),
+        received_at: received,
+        due_at: received.plus_seconds(30 * 86_400),
+        destinations: destinations.iter().map(|d| (*d).to_owned()).collect(),
+        actor: "key:test".into(),
+        messages: vec![OutboxMessage {
+            event_type: "request.created".into(),
+            payload: format!(r#"{{"id":"{id}"}}"#),
+        }],
+    }
+}
+
+fn changed(outcome: ChangeOutcome) -> StoredRequest {
+    match outcome {
+        ChangeOutcome::Changed(r) => *r,
+        other => panic!("expected a change, got {other:?}"),
+    }
+}
+
+async fn destination(store: &Arc<dyn Store>, id: &str) {
+    store
+        .create_destination(NewDestination {
+            record: DestinationRecord {
+                id: id.into(),
+                name: id.into(),
+                kind: "webhook".into(),
+                url: "http://127.0.0.1:9/".into(),
+                target: None,
+                event_types: vec!["request.*".into()],
+                paused: false,
+                flagged: false,
+                created_at: Timestamp::now(),
+            },
+            secret: Some(vec![7; 32]),
+        })
+        .await
+        .expect("destination");
+}
+
+/// A request is created with its tasks, history and outbox message; it completes only when its own part
+/// and every task are done; closed requests take no more changes; every change is kept.
+pub async fn requests_lifecycle(store: Arc<dyn Store>) {
+    destination(&store, "crm").await;
+    let t0 = Timestamp::from_micros(1_700_000_000_000_000);
+    store.create_request(new_request("req_1", "ann", "erasure", t0, &["crm", "shop"])).await.expect("create");
+    assert!(matches!(
+        store.create_request(new_request("req_1", "ann", "access", t0, &[])).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let got = store.request("req_1").await.expect("read").expect("found");
+    assert_eq!(got.record.subject, Some(subject("ann")));
+    assert_eq!((got.record.kind.as_str(), got.record.status.as_str()), ("erasure", REQUEST_RECEIVED));
+    assert_eq!(got.record.received_at, t0);
+    assert_eq!(got.tasks.len(), 2);
+    assert!(got.tasks.iter().all(|t| t.status == TASK_PENDING));
+    assert_eq!(got.history.len(), 1);
+    assert_eq!((got.history[0].change.as_str(), got.history[0].actor.as_str()), ("received", "key:test"));
+    // The announcement is in the outbox with the request, for the subject.
+    store.fan_out("crm", &|_| true, 100).await.expect("fan out");
+    let claimed = store
+        .claim_deliveries(Timestamp::now(), std::time::Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].event_type.as_str(), claimed[0].subject.clone()),
+        ("request.created", Some(subject("ann")))
+    );
+
+    let t1 = t0.plus_seconds(10);
+    let r = changed(store.change_request("req_1", RequestChange::Start, t1, "system").await.expect("start"));
+    assert_eq!(r.record.status, REQUEST_IN_PROGRESS);
+    let r = changed(
+        store
+            .change_request("req_1", RequestChange::OwnPartDone { note: Some("erased".into()) }, t1, "system")
+            .await
+            .expect("own part"),
+    );
+    assert_eq!((r.record.status.as_str(), r.record.own_done_at), (REQUEST_IN_PROGRESS, Some(t1)));
+    let complete =
+        |d: &str| RequestChange::CompleteTask { destination_id: d.into(), note: Some("done".into()) };
+    assert_eq!(
+        store.change_request("req_1", complete("nowhere"), t1, "key:k").await.expect("unknown"),
+        ChangeOutcome::UnknownTask
+    );
+    let r = changed(store.change_request("req_1", complete("crm"), t1, "key:k").await.expect("crm"));
+    assert_eq!(r.record.status, REQUEST_IN_PROGRESS, "one task is still pending");
+    assert_eq!(
+        store.change_request("req_1", complete("crm"), t1, "key:k").await.expect("again"),
+        ChangeOutcome::TaskAlreadyCompleted
+    );
+    let t2 = t1.plus_seconds(5);
+    let r = changed(store.change_request("req_1", complete("shop"), t2, "key:k").await.expect("shop"));
+    assert_eq!((r.record.status.as_str(), r.record.closed_at), (REQUEST_COMPLETED, Some(t2)));
+    assert!(r.tasks.iter().all(|t| t.status == TASK_COMPLETED && t.note.as_deref() == Some("done")));
+    let changes: Vec<&str> = r.history.iter().map(|h| h.change.as_str()).collect();
+    assert_eq!(
+        changes,
+        ["received", "started", "own_part_done", "task_completed", "task_completed", "completed"]
+    );
+    assert_eq!(
+        store
+            .change_request("req_1", RequestChange::Reject { reason: "late".into() }, t2, "key:k")
+            .await
+            .expect("closed"),
+        ChangeOutcome::Closed(REQUEST_COMPLETED.into())
+    );
+    assert_eq!(
+        store.change_request("req_9", RequestChange::Start, t2, "key:k").await.expect("missing"),
+        ChangeOutcome::NotFound
+    );
+
+    // Without tasks, the own part completes it; extension and rejection keep their reason.
+    store.create_request(new_request("req_2", "ann", "access", t0, &[])).await.expect("create 2");
+    let r = changed(
+        store
+            .change_request("req_2", RequestChange::OwnPartDone { note: None }, t1, "system")
+            .await
+            .expect("own"),
+    );
+    assert_eq!(r.record.status, REQUEST_COMPLETED);
+    store.create_request(new_request("req_3", "bob", "objection", t0, &[])).await.expect("create 3");
+    let later = t0.plus_seconds(60 * 86_400);
+    let r = changed(
+        store
+            .change_request(
+                "req_3",
+                RequestChange::Extend { due_at: later, reason: "complex".into() },
+                t1,
+                "key:k",
+            )
+            .await
+            .expect("extend"),
+    );
+    assert_eq!((r.record.due_at, r.record.reason.as_deref()), (later, Some("complex")));
+    assert_eq!(r.record.status, REQUEST_RECEIVED, "an extension does not start the request");
+    let r = changed(
+        store
+            .change_request("req_3", RequestChange::Reject { reason: "no id".into() }, t2, "key:k")
+            .await
+            .expect("reject"),
+    );
+    assert_eq!((r.record.status.as_str(), r.record.reason.as_deref()), (REQUEST_REJECTED, Some("no id")));
+}
+
+/// Lists filter by subject, status, type and overdue, in pages by id; overdue requests are marked (and
+/// announced) once; counts include pending tasks.
+pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
+    let t0 = Timestamp::from_micros(1_700_000_000_000_000);
+    for (i, who) in ["ann", "bob", "ann"].iter().enumerate() {
+        let kind = if i == 1 { "erasure" } else { "access" };
+        store
+            .create_request(new_request(&format!("req_{i}"), who, kind, t0, &["crm"]))
+            .await
+            .expect("create");
+    }
+    let all = |f: RequestFilter| {
+        let store = Arc::clone(&store);
+        async move { store.requests(&f).await.expect("list").into_iter().map(|r| r.id).collect::<Vec<_>>() }
+    };
+    assert_eq!(all(RequestFilter { limit: 10, ..Default::default() }).await, ["req_0", "req_1", "req_2"]);
+    assert_eq!(all(RequestFilter { limit: 2, ..Default::default() }).await, ["req_0", "req_1"]);
+    assert_eq!(
+        all(RequestFilter { limit: 2, after: Some("req_1".into()), ..Default::default() }).await,
+        ["req_2"]
+    );
+    assert_eq!(
+        all(RequestFilter { limit: 10, subject: Some(subject("ann")), ..Default::default() }).await,
+        ["req_0", "req_2"]
+    );
+    assert_eq!(
+        all(RequestFilter { limit: 10, kind: Some("erasure".into()), ..Default::default() }).await,
+        ["req_1"]
+    );
+    assert!(
+        all(RequestFilter { limit: 10, subject: Some(subject("nobody")), ..Default::default() })
+            .await
+            .is_empty()
+    );
+    changed(
+        store
+            .change_request("req_2", RequestChange::Reject { reason: "x".into() }, t0, "k")
+            .await
+            .expect("reject"),
+    );
+    assert_eq!(
+        all(RequestFilter { limit: 10, status: Some(REQUEST_REJECTED.into()), ..Default::default() }).await,
+        ["req_2"]
+    );
+
+    let before_due = t0.plus_seconds(29 * 86_400);
+    let after_due = t0.plus_seconds(31 * 86_400);
+    assert_eq!(
+        all(RequestFilter { limit: 10, overdue_at: Some(before_due), ..Default::default() }).await.len(),
+        0
+    );
+    assert_eq!(
+        all(RequestFilter { limit: 10, overdue_at: Some(after_due), ..Default::default() }).await,
+        ["req_0", "req_1"],
+        "closed requests are never overdue"
+    );
+    assert_eq!(store.overdue_counts(before_due).await.expect("counts"), (0, 0));
+    assert_eq!(store.overdue_counts(after_due).await.expect("counts"), (2, 2));
+    assert!(store.unmarked_overdue(before_due, 10).await.expect("none").is_empty());
+    let due = store.unmarked_overdue(after_due, 10).await.expect("due");
+    assert_eq!(due.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["req_0", "req_1"]);
+    let msg = || OutboxMessage { event_type: "request.overdue".into(), payload: "{}".into() };
+    assert!(store.mark_overdue("req_0", after_due, msg()).await.expect("mark"));
+    assert!(!store.mark_overdue("req_0", after_due, msg()).await.expect("once"));
+    assert!(!store.mark_overdue("req_2", after_due, msg()).await.expect("closed"));
+    let due = store.unmarked_overdue(after_due, 10).await.expect("due");
+    assert_eq!(due.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["req_1"]);
+    let r = store.request("req_0").await.expect("read").expect("found");
+    assert_eq!(r.record.overdue_at, Some(after_due));
+    assert_eq!(r.history.last().map(|h| h.change.as_str()), Some("overdue"));
+}
+
+/// Erasure destroys the pseudonym key (reads by subject find nothing, the ledger still verifies and keeps
+/// its events), keeps a tombstone, clears request details, and keeps the subject id for outgoing
+/// messages only until they have left.
+pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>) {
+    let secret = store.erasure_secret().await.expect("secret");
+    assert_eq!(store.erasure_secret().await.expect("same secret"), secret);
+    let ann = subject("ann");
+    let grant = NewEvent {
+        purpose: "analytics".into(),
+        action: Action::Grant,
+        scope: Scope::default(),
+        notice: None,
+        notice_version: None,
+        notice_hash: None,
+        collection_point: None,
+        actor: "key:test".into(),
+        expires_at: None,
+    };
+    store.append(&ann, vec![grant.clone()]).await.expect("append");
+    store.append(&subject("bob"), vec![grant]).await.expect("append");
+    let t0 = Timestamp::now();
+    store.create_request(new_request("req_1", "ann", "erasure", t0, &[])).await.expect("create");
+    destination(&store, "crm").await;
+    store
+        .enqueue(&ann, vec![OutboxMessage { event_type: "subject.erased".into(), payload: "{}".into() }])
+        .await
+        .expect("enqueue");
+
+    assert!(store.erase_subject(&ann, "tomb-ann", t0).await.expect("erase"));
+    assert!(!store.erase_subject(&ann, "tomb-ann", t0).await.expect("again"), "no key left the second time");
+    assert_eq!(store.erasure_tombstones().await.expect("tombstones"), ["tomb-ann"]);
+    assert!(store.history(&ann, 0, 100).await.expect("history").is_empty());
+    assert!(store.current(&ann).await.expect("current").is_empty());
+    let r = store.request("req_1").await.expect("read").expect("kept");
+    assert_eq!((r.record.subject, r.record.details), (None, None));
+    let events = store.events_page(0, 100).await.expect("events");
+    assert_eq!(events.len(), 2, "the ledger keeps its events");
+    let mut verifier = ChainVerifier::new();
+    for e in &events {
+        assert!(verifier.push(e), "the chain still verifies");
+    }
+    let page = store.current_page(0, 100).await.expect("warm page");
+    assert_eq!(page.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["bob"]);
+
+    // The queued message still goes out naming the subject; once it has, the id is forgotten.
+    assert_eq!(store.prune_erasure_notices().await.expect("prune"), 0, "a message is still to fan out");
+    store.fan_out("crm", &|_| true, 100).await.expect("fan out");
+    assert_eq!(store.prune_erasure_notices().await.expect("prune"), 0, "a delivery is pending");
+    let claimed = store
+        .claim_deliveries(Timestamp::now(), std::time::Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].subject, Some(ann.clone()));
+    store
+        .complete_delivery(
+            "crm",
+            claimed[0].outbox_id,
+            crate::DeliveryOutcome::Delivered { at: Timestamp::now() },
+        )
+        .await
+        .expect("delivered");
+    assert_eq!(store.prune_erasure_notices().await.expect("prune"), 1);
+    assert!(store.subject_receipts(&ann).await.expect("receipts").is_empty());
+}

@@ -1,0 +1,454 @@
+//! Data subject requests and erasure on PostgreSQL. Changes lock the request row (`FOR UPDATE`), so nodes
+//! changing one request at once apply their changes one after the other; outbox rows go in through the
+//! outbox lock like every other message.
+
+use async_trait::async_trait;
+use consentry_core::{SubjectId, Timestamp};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::outbox::OutboxColumns;
+use super::{PostgresStore, db};
+use crate::requests::{
+    ChangeOutcome, NewRequest, REQUEST_COMPLETED, REQUEST_IN_PROGRESS, REQUEST_RECEIVED, REQUEST_REJECTED,
+    RequestChange, RequestFilter, RequestHistoryEntry, RequestRecord, RequestStore, RequestTask,
+    StoredRequest, TASK_COMPLETED, TASK_PENDING,
+};
+use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
+
+const REQUEST_COLUMNS: &str = "r.id, k.subject, r.kind, r.status, r.details, r.received_at, r.due_at, \
+     r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at";
+const REQUEST_FROM: &str =
+    "requests r LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym";
+
+fn request_row(r: &PgRow) -> Result<RequestRecord> {
+    let subject: Option<String> = r.try_get("subject").map_err(db)?;
+    let at = |name: &str| -> Result<Option<Timestamp>> {
+        Ok(r.try_get::<Option<i64>, _>(name).map_err(db)?.map(Timestamp::from_micros))
+    };
+    Ok(RequestRecord {
+        id: r.try_get("id").map_err(db)?,
+        subject: subject.and_then(|s| SubjectId::new(s).ok()),
+        kind: r.try_get("kind").map_err(db)?,
+        status: r.try_get("status").map_err(db)?,
+        details: r.try_get("details").map_err(db)?,
+        received_at: Timestamp::from_micros(r.try_get("received_at").map_err(db)?),
+        due_at: Timestamp::from_micros(r.try_get("due_at").map_err(db)?),
+        own_done_at: at("own_done_at")?,
+        closed_at: at("closed_at")?,
+        reason: r.try_get("reason").map_err(db)?,
+        overdue_at: at("overdue_at")?,
+        updated_at: Timestamp::from_micros(r.try_get("updated_at").map_err(db)?),
+    })
+}
+
+/// `destination_id, status, note, created_at, completed_at`.
+type TaskRow = (String, String, Option<String>, i64, Option<i64>);
+
+fn is_open(status: &str) -> bool {
+    status == REQUEST_RECEIVED || status == REQUEST_IN_PROGRESS
+}
+
+async fn history_row(
+    conn: &mut PgConnection,
+    id: &str,
+    at: Timestamp,
+    change: &str,
+    status: &str,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO request_events (request_id, at, change, status, actor, note) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(at.micros())
+    .bind(change)
+    .bind(status)
+    .bind(actor)
+    .bind(note)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn load(conn: &mut PgConnection, id: &str) -> Result<Option<StoredRequest>> {
+    let row = sqlx::query(&format!("SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM} WHERE r.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    let Some(row) = row else { return Ok(None) };
+    let record = request_row(&row)?;
+    let tasks: Vec<TaskRow> = sqlx::query_as(
+        "SELECT destination_id, status, note, created_at, completed_at FROM request_tasks
+         WHERE request_id = $1 ORDER BY created_at, destination_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let history: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT at, change, status, actor, note FROM request_events WHERE request_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(Some(StoredRequest {
+        record,
+        tasks: tasks
+            .into_iter()
+            .map(|(destination_id, status, note, created_at, completed_at)| RequestTask {
+                destination_id,
+                status,
+                note,
+                created_at: Timestamp::from_micros(created_at),
+                completed_at: completed_at.map(Timestamp::from_micros),
+            })
+            .collect(),
+        history: history
+            .into_iter()
+            .map(|(at, change, status, actor, note)| RequestHistoryEntry {
+                at: Timestamp::from_micros(at),
+                change,
+                status,
+                actor,
+                note,
+            })
+            .collect(),
+    }))
+}
+
+#[async_trait]
+impl RequestStore for PostgresStore {
+    async fn create_request(&self, new: NewRequest) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let pseudonyms = super::pseudonyms_for(&mut tx, vec![new.subject.as_str().to_owned()]).await?;
+        let p = &pseudonyms[new.subject.as_str()];
+        let inserted = sqlx::query(
+            "INSERT INTO requests (id, pseudonym, kind, status, details, received_at, due_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&new.id)
+        .bind(p)
+        .bind(&new.kind)
+        .bind(REQUEST_RECEIVED)
+        .bind(&new.details)
+        .bind(new.received_at.micros())
+        .bind(new.due_at.micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict("a request with this id exists".into()));
+        }
+        sqlx::query(
+            "INSERT INTO request_tasks (request_id, destination_id, status, created_at)
+             SELECT $1, d, $3, $4 FROM UNNEST($2::text[]) AS d ON CONFLICT DO NOTHING",
+        )
+        .bind(&new.id)
+        .bind(&new.destinations)
+        .bind(TASK_PENDING)
+        .bind(new.received_at.micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        history_row(&mut tx, &new.id, new.received_at, "received", REQUEST_RECEIVED, &new.actor, None)
+            .await?;
+        let mut outbox = OutboxColumns::default();
+        for m in new.messages {
+            outbox.push(p, m, new.received_at);
+        }
+        outbox.insert(&mut tx).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn request(&self, id: &str) -> Result<Option<StoredRequest>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        load(&mut conn, id).await
+    }
+
+    async fn requests(&self, f: &RequestFilter) -> Result<Vec<RequestRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM}
+             WHERE ($1::text IS NULL OR r.pseudonym =
+                     (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1))
+               AND ($2::text IS NULL OR r.status = $2) AND ($3::text IS NULL OR r.kind = $3)
+               AND ($4::bigint IS NULL OR (r.due_at <= $4 AND r.status IN ('received', 'in_progress')))
+               AND ($5::text IS NULL OR r.id > $5)
+             ORDER BY r.id LIMIT $6"
+        ))
+        .bind(f.subject.as_ref().map(SubjectId::as_str))
+        .bind(&f.status)
+        .bind(&f.kind)
+        .bind(f.overdue_at.map(Timestamp::micros))
+        .bind(&f.after)
+        .bind(i64::from(f.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(request_row).collect()
+    }
+
+    async fn change_request(
+        &self,
+        id: &str,
+        change: RequestChange,
+        at: Timestamp,
+        actor: &str,
+    ) -> Result<ChangeOutcome> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let found: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT status, own_done_at FROM requests WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        let Some((status, own_done_at)) = found else { return Ok(ChangeOutcome::NotFound) };
+        if !is_open(&status) {
+            return Ok(ChangeOutcome::Closed(status));
+        }
+        let mut own_done = own_done_at.is_some();
+        let t = at.micros();
+        let (name, note, next): (&str, Option<&str>, &str) = match &change {
+            RequestChange::Start => ("started", None, REQUEST_IN_PROGRESS),
+            RequestChange::OwnPartDone { note } => {
+                sqlx::query("UPDATE requests SET own_done_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                own_done = true;
+                ("own_part_done", note.as_deref(), REQUEST_IN_PROGRESS)
+            }
+            RequestChange::CompleteTask { destination_id, note } => {
+                let task: Option<String> = sqlx::query_scalar(
+                    "SELECT status FROM request_tasks WHERE request_id = $1 AND destination_id = $2",
+                )
+                .bind(id)
+                .bind(destination_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+                match task.as_deref() {
+                    None => return Ok(ChangeOutcome::UnknownTask),
+                    Some(TASK_PENDING) => {}
+                    Some(_) => return Ok(ChangeOutcome::TaskAlreadyCompleted),
+                }
+                sqlx::query(
+                    "UPDATE request_tasks SET status = $3, note = $4, completed_at = $5
+                     WHERE request_id = $1 AND destination_id = $2",
+                )
+                .bind(id)
+                .bind(destination_id)
+                .bind(TASK_COMPLETED)
+                .bind(note)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                ("task_completed", Some(destination_id.as_str()), REQUEST_IN_PROGRESS)
+            }
+            RequestChange::Extend { due_at, reason } => {
+                sqlx::query("UPDATE requests SET due_at = $2, reason = $3, overdue_at = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(due_at.micros())
+                    .bind(reason)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                ("extended", Some(reason.as_str()), status.as_str())
+            }
+            RequestChange::Reject { reason } => {
+                sqlx::query("UPDATE requests SET reason = $2, closed_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(reason)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                ("rejected", Some(reason.as_str()), REQUEST_REJECTED)
+            }
+        };
+        let next = next.to_owned();
+        sqlx::query("UPDATE requests SET status = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(&next)
+            .bind(t)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        history_row(&mut tx, id, at, name, &next, actor, note).await?;
+        if next == REQUEST_IN_PROGRESS && own_done {
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM request_tasks WHERE request_id = $1 AND status = $2",
+            )
+            .bind(id)
+            .bind(TASK_PENDING)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            if pending == 0 {
+                sqlx::query("UPDATE requests SET status = $2, closed_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(REQUEST_COMPLETED)
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                history_row(&mut tx, id, at, "completed", REQUEST_COMPLETED, actor, None).await?;
+            }
+        }
+        let stored = load(&mut tx, id).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(stored.map_or(ChangeOutcome::NotFound, |r| ChangeOutcome::Changed(Box::new(r))))
+    }
+
+    async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM}
+             WHERE r.status IN ('received', 'in_progress') AND r.due_at <= $1 AND r.overdue_at IS NULL
+             ORDER BY r.due_at, r.id LIMIT $2"
+        ))
+        .bind(now.micros())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(request_row).collect()
+    }
+
+    async fn mark_overdue(&self, id: &str, at: Timestamp, message: OutboxMessage) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let marked: Option<(String, String)> = sqlx::query_as(
+            "UPDATE requests SET overdue_at = $2 WHERE id = $1 AND overdue_at IS NULL
+               AND status IN ('received', 'in_progress') AND due_at <= $2
+             RETURNING pseudonym, status",
+        )
+        .bind(id)
+        .bind(at.micros())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some((p, status)) = marked else { return Ok(false) };
+        history_row(&mut tx, id, at, "overdue", &status, "system", None).await?;
+        let mut outbox = OutboxColumns::default();
+        outbox.push(&p, message, at);
+        outbox.insert(&mut tx).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn overdue_counts(&self, now: Timestamp) -> Result<(u64, u64)> {
+        let (requests, tasks): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*),
+                (SELECT COUNT(*) FROM request_tasks t JOIN requests q ON q.id = t.request_id
+                 WHERE t.status = 'pending' AND q.status IN ('received', 'in_progress') AND q.due_at <= $1)
+             FROM requests WHERE status IN ('received', 'in_progress') AND due_at <= $1",
+        )
+        .bind(now.micros())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok((requests as u64, tasks as u64))
+    }
+
+    async fn subject_receipts(&self, subject: &SubjectId) -> Result<Vec<StoredReceipt>> {
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT r.id, k.subject, r.jws, r.created_at FROM receipts r
+             JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym
+             WHERE k.subject = $1 ORDER BY r.created_at, r.id",
+        )
+        .bind(subject.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, subject, jws, created_at)| StoredReceipt {
+                id,
+                subject: SubjectId::new(subject).ok(),
+                jws,
+                created_at: Timestamp::from_micros(created_at),
+            })
+            .collect())
+    }
+
+    async fn erasure_secret(&self) -> Result<[u8; 32]> {
+        let fresh: [u8; 32] = random_bytes()?;
+        sqlx::query(
+            "INSERT INTO consentry_keystore.erasure_secret (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&fresh[..])
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        let secret: Vec<u8> =
+            sqlx::query_scalar("SELECT secret FROM consentry_keystore.erasure_secret WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        secret.try_into().map_err(|_| StoreError::Backend("the erasure secret is not 32 bytes".into()))
+    }
+
+    async fn erase_subject(&self, subject: &SubjectId, tombstone: &str, at: Timestamp) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO erased_subjects (tombstone, erased_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(tombstone)
+        .bind(at.micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let p: Option<String> = sqlx::query_scalar(
+            "DELETE FROM consentry_keystore.subject_keys WHERE subject = $1 RETURNING pseudonym",
+        )
+        .bind(subject.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(p) = &p {
+            sqlx::query("UPDATE requests SET details = NULL WHERE pseudonym = $1")
+                .bind(p)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            sqlx::query(
+                "INSERT INTO consentry_keystore.erasure_notices (pseudonym, subject, created_at)
+                 VALUES ($1, $2, $3) ON CONFLICT (pseudonym) DO NOTHING",
+            )
+            .bind(p)
+            .bind(subject.as_str())
+            .bind(at.micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(p.is_some())
+    }
+
+    async fn erasure_tombstones(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT tombstone FROM erased_subjects ORDER BY tombstone")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn prune_erasure_notices(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM consentry_keystore.erasure_notices n WHERE NOT EXISTS (
+                 SELECT 1 FROM deliveries d WHERE d.pseudonym = n.pseudonym AND d.status = 'pending')
+               AND NOT EXISTS (
+                 SELECT 1 FROM outbox o JOIN destinations t ON o.id > t.cursor WHERE o.pseudonym = n.pseudonym)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+}

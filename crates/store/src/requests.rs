@@ -1,0 +1,189 @@
+//! Data subject requests (GDPR Art. 15–21): the requests, the downstream tasks they fan out to, every
+//! change of their state, and erasure by destroying the subject's pseudonym key.
+//!
+//! Requests refer to the subject by pseudonym, like everything in the data store; the subject id is read
+//! back from the key store (and is `None` once the subject was erased). Every change of a request is kept
+//! as a timestamped history row, in the same transaction as the change.
+
+use async_trait::async_trait;
+use consentry_core::{SubjectId, Timestamp};
+use serde::Serialize;
+
+use crate::{OutboxMessage, Result, StoredReceipt};
+
+/// Request states as stored: `received → in_progress → completed | rejected`.
+pub const REQUEST_RECEIVED: &str = "received";
+pub const REQUEST_IN_PROGRESS: &str = "in_progress";
+pub const REQUEST_COMPLETED: &str = "completed";
+pub const REQUEST_REJECTED: &str = "rejected";
+/// Task states as stored.
+pub const TASK_PENDING: &str = "pending";
+pub const TASK_COMPLETED: &str = "completed";
+
+/// A request to create, with the destinations that get a task on it and the outbox messages that announce
+/// it (stored in the same transaction, under the subject's pseudonym).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRequest {
+    pub id: String,
+    pub subject: SubjectId,
+    /// `access`, `portability`, `erasure`, `rectification`, `restriction` or `objection`.
+    pub kind: String,
+    /// JSON.
+    pub details: Option<String>,
+    pub received_at: Timestamp,
+    pub due_at: Timestamp,
+    /// Destination ids, one task each.
+    pub destinations: Vec<String>,
+    /// Who made it (`key:<id>` or `subject`), for the history.
+    pub actor: String,
+    pub messages: Vec<OutboxMessage>,
+}
+
+/// A request as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub id: String,
+    /// From the key store; `None` once the subject was erased.
+    pub subject: Option<SubjectId>,
+    pub kind: String,
+    pub status: String,
+    pub details: Option<String>,
+    pub received_at: Timestamp,
+    pub due_at: Timestamp,
+    /// When Consentry's own part was done (for access and portability: when the export became available).
+    pub own_done_at: Option<Timestamp>,
+    /// When it was completed or rejected.
+    pub closed_at: Option<Timestamp>,
+    /// The latest stated reason (of an extension or a rejection).
+    pub reason: Option<String>,
+    /// When it was found overdue (and `request.overdue` sent), once.
+    pub overdue_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+/// One downstream system's part of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestTask {
+    pub destination_id: String,
+    /// `pending` or `completed`.
+    pub status: String,
+    pub note: Option<String>,
+    pub created_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// One change in a request's life, as kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestHistoryEntry {
+    pub at: Timestamp,
+    /// `received`, `started`, `own_part_done`, `task_completed`, `extended`, `rejected`, `completed`,
+    /// `overdue`.
+    pub change: String,
+    /// The request's status after the change.
+    pub status: String,
+    pub actor: String,
+    pub note: Option<String>,
+}
+
+/// A request with its tasks and its history (oldest first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRequest {
+    pub record: RequestRecord,
+    pub tasks: Vec<RequestTask>,
+    pub history: Vec<RequestHistoryEntry>,
+}
+
+/// A change to an open request (`received` or `in_progress`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestChange {
+    /// `received → in_progress`.
+    Start,
+    /// Consentry's own part is done.
+    OwnPartDone {
+        note: Option<String>,
+    },
+    /// A downstream system confirmed its part.
+    CompleteTask {
+        destination_id: String,
+        note: Option<String>,
+    },
+    /// The deadline moves to `due_at`, for `reason`.
+    Extend {
+        due_at: Timestamp,
+        reason: String,
+    },
+    Reject {
+        reason: String,
+    },
+}
+
+/// What [`RequestStore::change_request`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Applied; the request as it is now. Once its own part is done and no task is pending, it is
+    /// `completed` (in the same transaction).
+    Changed(Box<StoredRequest>),
+    NotFound,
+    /// The request is closed (`completed` or `rejected`, named here) and takes no more changes.
+    Closed(String),
+    /// The request has no task for that destination.
+    UnknownTask,
+    /// The task was already completed.
+    TaskAlreadyCompleted,
+}
+
+/// Which requests [`RequestStore::requests`] lists, ordered by id (ids sort by time of receipt).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    pub subject: Option<SubjectId>,
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    /// Only open requests whose `due_at` is at or before this.
+    pub overdue_at: Option<Timestamp>,
+    /// Only requests with an id greater than this (the cursor of the previous page).
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// Storage of data subject requests and erasures.
+#[async_trait]
+pub trait RequestStore: Send + Sync {
+    /// Stores a new request (`received`, with a history row and one pending task per destination) and its
+    /// outbox messages in one transaction. An id already used is a [`crate::StoreError::Conflict`].
+    async fn create_request(&self, new: NewRequest) -> Result<()>;
+    /// A request with its tasks and history.
+    async fn request(&self, id: &str) -> Result<Option<StoredRequest>>;
+    /// Requests matching `filter`, by id, at most `filter.limit`.
+    async fn requests(&self, filter: &RequestFilter) -> Result<Vec<RequestRecord>>;
+    /// Applies `change` to an open request at `at` by `actor`, with its history row, atomically.
+    async fn change_request(
+        &self,
+        id: &str,
+        change: RequestChange,
+        at: Timestamp,
+        actor: &str,
+    ) -> Result<ChangeOutcome>;
+    /// Open requests due at or before `now` that were not yet marked overdue, oldest due first.
+    async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>>;
+    /// Marks an open request overdue at `at` (a history row) and stores `message` in the outbox, in one
+    /// transaction, unless it was marked before. Returns whether this call marked it.
+    async fn mark_overdue(&self, id: &str, at: Timestamp, message: OutboxMessage) -> Result<bool>;
+    /// Open requests due at or before `now`, and their pending tasks.
+    async fn overdue_counts(&self, now: Timestamp) -> Result<(u64, u64)>;
+    /// The subject's receipts, oldest first.
+    async fn subject_receipts(&self, subject: &SubjectId) -> Result<Vec<StoredReceipt>>;
+
+    /// The key store's secret for erasure tombstones, made on first use.
+    async fn erasure_secret(&self) -> Result<[u8; 32]>;
+    /// Erases the subject: stores `tombstone` (a keyed hash of the subject id, never the id), destroys the
+    /// subject's pseudonym key so the data store's rows no longer lead to them, and clears the details of
+    /// their requests. The subject id stays in the key store only beside the pseudonym, until the
+    /// messages already in the outbox for it have left ([`RequestStore::prune_erasure_notices`]), so
+    /// downstream systems learn whom to erase. Returns whether the subject had a key.
+    async fn erase_subject(&self, subject: &SubjectId, tombstone: &str, at: Timestamp) -> Result<bool>;
+    /// Every erasure tombstone.
+    async fn erasure_tombstones(&self) -> Result<Vec<String>>;
+    /// Forgets the subject ids kept for erased subjects' outgoing messages once none is pending (each
+    /// destination fanned them out and no delivery of them is pending). Returns how many were forgotten.
+    async fn prune_erasure_notices(&self) -> Result<u64>;
+}

@@ -1,0 +1,455 @@
+//! Data subject requests and erasure on the embedded store. Writes run on the writer connection; a new
+//! subject's pseudonym key is committed to the key store before the request that uses it, as appends do.
+
+use async_trait::async_trait;
+use consentry_core::ledger::pseudonym;
+use consentry_core::{SubjectId, Timestamp};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+
+use super::{SqliteStore, backend};
+use crate::requests::{
+    ChangeOutcome, NewRequest, REQUEST_COMPLETED, REQUEST_IN_PROGRESS, REQUEST_RECEIVED, REQUEST_REJECTED,
+    RequestChange, RequestFilter, RequestHistoryEntry, RequestRecord, RequestStore, RequestTask,
+    StoredRequest, TASK_COMPLETED, TASK_PENDING,
+};
+use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
+
+const REQUEST_COLUMNS: &str = "r.id, k.subject, r.kind, r.status, r.details, r.received_at, r.due_at, \
+     r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at";
+const REQUEST_FROM: &str = "requests r LEFT JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym";
+
+fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
+    let subject: Option<String> = r.get(1)?;
+    let at = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp::from_micros))
+    };
+    Ok(RequestRecord {
+        id: r.get(0)?,
+        subject: subject.and_then(|s| SubjectId::new(s).ok()),
+        kind: r.get(2)?,
+        status: r.get(3)?,
+        details: r.get(4)?,
+        received_at: Timestamp::from_micros(r.get(5)?),
+        due_at: Timestamp::from_micros(r.get(6)?),
+        own_done_at: at(7)?,
+        closed_at: at(8)?,
+        reason: r.get(9)?,
+        overdue_at: at(10)?,
+        updated_at: Timestamp::from_micros(r.get(11)?),
+    })
+}
+
+fn is_open(status: &str) -> bool {
+    status == REQUEST_RECEIVED || status == REQUEST_IN_PROGRESS
+}
+
+/// The subject's pseudonym, creating and committing its key first when it has none.
+fn pseudonym_for(conn: &mut Connection, subject: &SubjectId) -> Result<String> {
+    let found: Option<String> = conn
+        .query_row("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1", [subject.as_str()], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(backend)?;
+    if let Some(p) = found {
+        return Ok(p);
+    }
+    let key: [u8; 32] = random_bytes()?;
+    let p = pseudonym(&key, subject.as_str());
+    conn.execute(
+        "INSERT INTO ks.subject_keys (subject, pseudonym, pseudonym_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![subject.as_str(), p, &key[..], Timestamp::now().micros()],
+    )
+    .map_err(backend)?;
+    Ok(p)
+}
+
+fn history_row(
+    tx: &Transaction<'_>,
+    id: &str,
+    at: Timestamp,
+    change: &str,
+    status: &str,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO request_events (request_id, at, change, status, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, at.micros(), change, status, actor, note],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn insert_outbox(
+    tx: &Transaction<'_>,
+    pseudonym: &str,
+    messages: &[OutboxMessage],
+    at: Timestamp,
+) -> Result<()> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO outbox (pseudonym, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(backend)?;
+    for m in messages {
+        insert.execute(params![pseudonym, m.event_type, m.payload, at.micros()]).map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredRequest>> {
+    let record = conn
+        .prepare_cached(&format!("SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM} WHERE r.id = ?1"))?
+        .query_row([id], request_row)
+        .optional()?;
+    let Some(record) = record else { return Ok(None) };
+    let tasks = conn
+        .prepare_cached(
+            "SELECT destination_id, status, note, created_at, completed_at FROM request_tasks
+             WHERE request_id = ?1 ORDER BY created_at, destination_id",
+        )?
+        .query_map([id], |r| {
+            Ok(RequestTask {
+                destination_id: r.get(0)?,
+                status: r.get(1)?,
+                note: r.get(2)?,
+                created_at: Timestamp::from_micros(r.get(3)?),
+                completed_at: r.get::<_, Option<i64>>(4)?.map(Timestamp::from_micros),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let history = conn
+        .prepare_cached(
+            "SELECT at, change, status, actor, note FROM request_events WHERE request_id = ?1 ORDER BY id",
+        )?
+        .query_map([id], |r| {
+            Ok(RequestHistoryEntry {
+                at: Timestamp::from_micros(r.get(0)?),
+                change: r.get(1)?,
+                status: r.get(2)?,
+                actor: r.get(3)?,
+                note: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(StoredRequest { record, tasks, history }))
+}
+
+fn change(
+    conn: &mut Connection,
+    id: &str,
+    change: &RequestChange,
+    at: Timestamp,
+    actor: &str,
+) -> Result<ChangeOutcome> {
+    let tx = conn.transaction().map_err(backend)?;
+    let found: Option<(String, Option<i64>)> = tx
+        .query_row("SELECT status, own_done_at FROM requests WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(backend)?;
+    let Some((status, own_done_at)) = found else { return Ok(ChangeOutcome::NotFound) };
+    if !is_open(&status) {
+        return Ok(ChangeOutcome::Closed(status));
+    }
+    let mut own_done = own_done_at.is_some();
+    let t = at.micros();
+    let (name, note, next): (&str, Option<&str>, &str) = match change {
+        RequestChange::Start => ("started", None, REQUEST_IN_PROGRESS),
+        RequestChange::OwnPartDone { note } => {
+            tx.execute("UPDATE requests SET own_done_at = ?2 WHERE id = ?1", params![id, t])
+                .map_err(backend)?;
+            own_done = true;
+            ("own_part_done", note.as_deref(), REQUEST_IN_PROGRESS)
+        }
+        RequestChange::CompleteTask { destination_id, note } => {
+            let task: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM request_tasks WHERE request_id = ?1 AND destination_id = ?2",
+                    params![id, destination_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            match task.as_deref() {
+                None => return Ok(ChangeOutcome::UnknownTask),
+                Some(TASK_PENDING) => {}
+                Some(_) => return Ok(ChangeOutcome::TaskAlreadyCompleted),
+            }
+            tx.execute(
+                "UPDATE request_tasks SET status = ?3, note = ?4, completed_at = ?5
+                 WHERE request_id = ?1 AND destination_id = ?2",
+                params![id, destination_id, TASK_COMPLETED, note, t],
+            )
+            .map_err(backend)?;
+            ("task_completed", Some(destination_id.as_str()), REQUEST_IN_PROGRESS)
+        }
+        RequestChange::Extend { due_at, reason } => {
+            tx.execute(
+                "UPDATE requests SET due_at = ?2, reason = ?3, overdue_at = NULL WHERE id = ?1",
+                params![id, due_at.micros(), reason],
+            )
+            .map_err(backend)?;
+            ("extended", Some(reason.as_str()), status.as_str())
+        }
+        RequestChange::Reject { reason } => {
+            tx.execute(
+                "UPDATE requests SET reason = ?2, closed_at = ?3 WHERE id = ?1",
+                params![id, reason, t],
+            )
+            .map_err(backend)?;
+            ("rejected", Some(reason.as_str()), REQUEST_REJECTED)
+        }
+    };
+    let next = next.to_owned();
+    tx.execute("UPDATE requests SET status = ?2, updated_at = ?3 WHERE id = ?1", params![id, next, t])
+        .map_err(backend)?;
+    history_row(&tx, id, at, name, &next, actor, note)?;
+    if next == REQUEST_IN_PROGRESS && own_done {
+        let pending: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM request_tasks WHERE request_id = ?1 AND status = ?2",
+                params![id, TASK_PENDING],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if pending == 0 {
+            tx.execute(
+                "UPDATE requests SET status = ?2, closed_at = ?3 WHERE id = ?1",
+                params![id, REQUEST_COMPLETED, t],
+            )
+            .map_err(backend)?;
+            history_row(&tx, id, at, "completed", REQUEST_COMPLETED, actor, None)?;
+        }
+    }
+    tx.commit().map_err(backend)?;
+    let stored = load(conn, id).map_err(backend)?;
+    Ok(stored.map_or(ChangeOutcome::NotFound, |r| ChangeOutcome::Changed(Box::new(r))))
+}
+
+#[async_trait]
+impl RequestStore for SqliteStore {
+    async fn create_request(&self, new: NewRequest) -> Result<()> {
+        self.write(move |conn| {
+            let p = pseudonym_for(conn, &new.subject)?;
+            let tx = conn.transaction().map_err(backend)?;
+            let inserted = tx.execute(
+                "INSERT INTO requests (id, pseudonym, kind, status, details, received_at, due_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)",
+                params![
+                    new.id,
+                    p,
+                    new.kind,
+                    REQUEST_RECEIVED,
+                    new.details,
+                    new.received_at.micros(),
+                    new.due_at.micros()
+                ],
+            );
+            match inserted {
+                Ok(_) => {}
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    return Err(StoreError::Conflict("a request with this id exists".into()));
+                }
+                Err(e) => return Err(backend(e)),
+            }
+            for d in &new.destinations {
+                tx.execute(
+                    "INSERT INTO request_tasks (request_id, destination_id, status, created_at)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                    params![new.id, d, TASK_PENDING, new.received_at.micros()],
+                )
+                .map_err(backend)?;
+            }
+            history_row(&tx, &new.id, new.received_at, "received", REQUEST_RECEIVED, &new.actor, None)?;
+            insert_outbox(&tx, &p, &new.messages, new.received_at)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn request(&self, id: &str) -> Result<Option<StoredRequest>> {
+        let id = id.to_owned();
+        self.read(move |conn| load(conn, &id)).await
+    }
+
+    async fn requests(&self, filter: &RequestFilter) -> Result<Vec<RequestRecord>> {
+        let f = filter.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM}
+                 WHERE (?1 IS NULL OR r.pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1))
+                   AND (?2 IS NULL OR r.status = ?2) AND (?3 IS NULL OR r.kind = ?3)
+                   AND (?4 IS NULL OR (r.due_at <= ?4 AND r.status IN ('received', 'in_progress')))
+                   AND (?5 IS NULL OR r.id > ?5)
+                 ORDER BY r.id LIMIT ?6"
+            ))?;
+            stmt.query_map(
+                params![
+                    f.subject.as_ref().map(SubjectId::as_str),
+                    f.status,
+                    f.kind,
+                    f.overdue_at.map(Timestamp::micros),
+                    f.after,
+                    f.limit
+                ],
+                request_row,
+            )?
+            .collect()
+        })
+        .await
+    }
+
+    async fn change_request(
+        &self,
+        id: &str,
+        change_: RequestChange,
+        at: Timestamp,
+        actor: &str,
+    ) -> Result<ChangeOutcome> {
+        let (id, actor) = (id.to_owned(), actor.to_owned());
+        self.write(move |conn| change(conn, &id, &change_, at, &actor)).await
+    }
+
+    async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM}
+                 WHERE r.status IN ('received', 'in_progress') AND r.due_at <= ?1 AND r.overdue_at IS NULL
+                 ORDER BY r.due_at, r.id LIMIT ?2"
+            ))?;
+            stmt.query_map(params![now.micros(), limit], request_row)?.collect()
+        })
+        .await
+    }
+
+    async fn mark_overdue(&self, id: &str, at: Timestamp, message: OutboxMessage) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let marked: Option<(String, String)> = tx
+                .query_row(
+                    "UPDATE requests SET overdue_at = ?2 WHERE id = ?1 AND overdue_at IS NULL
+                       AND status IN ('received', 'in_progress') AND due_at <= ?2
+                     RETURNING pseudonym, status",
+                    params![id, at.micros()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            let Some((p, status)) = marked else { return Ok(false) };
+            history_row(&tx, &id, at, "overdue", &status, "system", None)?;
+            insert_outbox(&tx, &p, std::slice::from_ref(&message), at)?;
+            tx.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn overdue_counts(&self, now: Timestamp) -> Result<(u64, u64)> {
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*),
+                    (SELECT COUNT(*) FROM request_tasks t JOIN requests q ON q.id = t.request_id
+                     WHERE t.status = 'pending' AND q.status IN ('received', 'in_progress') AND q.due_at <= ?1)
+                 FROM requests WHERE status IN ('received', 'in_progress') AND due_at <= ?1",
+                [now.micros()],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+        })
+        .await
+    }
+
+    async fn subject_receipts(&self, subject: &SubjectId) -> Result<Vec<StoredReceipt>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT r.id, k.subject, r.jws, r.created_at FROM receipts r
+                 JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym
+                 WHERE k.subject = ?1 ORDER BY r.created_at, r.id",
+            )?;
+            stmt.query_map([subject], super::rows::receipt)?.collect()
+        })
+        .await
+    }
+
+    async fn erasure_secret(&self) -> Result<[u8; 32]> {
+        let fresh: [u8; 32] = random_bytes()?;
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO ks.erasure_secret (id, secret) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+                [&fresh[..]],
+            )
+            .map_err(backend)?;
+            let secret: Vec<u8> = conn
+                .query_row("SELECT secret FROM ks.erasure_secret WHERE id = 1", [], |r| r.get(0))
+                .map_err(backend)?;
+            secret.try_into().map_err(|_| StoreError::Backend("the erasure secret is not 32 bytes".into()))
+        })
+        .await
+    }
+
+    async fn erase_subject(&self, subject: &SubjectId, tombstone: &str, at: Timestamp) -> Result<bool> {
+        let (subject, tombstone) = (subject.as_str().to_owned(), tombstone.to_owned());
+        self.write(move |conn| {
+            // The tombstone first, committed on its own: should the key store's part fail, the subject
+            // is already treated as erased, and erasing again finishes the job.
+            conn.execute(
+                "INSERT INTO erased_subjects (tombstone, erased_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![tombstone, at.micros()],
+            )
+            .map_err(backend)?;
+            let tx = conn.transaction().map_err(backend)?;
+            let p: Option<String> = tx
+                .query_row("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1", [&subject], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(backend)?;
+            if let Some(p) = &p {
+                tx.execute("UPDATE requests SET details = NULL WHERE pseudonym = ?1", [p])
+                    .map_err(backend)?;
+                tx.execute(
+                    "INSERT INTO ks.erasure_notices (pseudonym, subject, created_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (pseudonym) DO NOTHING",
+                    params![p, subject, at.micros()],
+                )
+                .map_err(backend)?;
+                tx.execute("DELETE FROM ks.subject_keys WHERE subject = ?1", [&subject]).map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(p.is_some())
+        })
+        .await
+    }
+
+    async fn erasure_tombstones(&self) -> Result<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT tombstone FROM erased_subjects ORDER BY tombstone")?;
+            stmt.query_map([], |r| r.get(0))?.collect()
+        })
+        .await
+    }
+
+    async fn prune_erasure_notices(&self) -> Result<u64> {
+        self.write(|conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM ks.erasure_notices WHERE NOT EXISTS (
+                         SELECT 1 FROM deliveries d
+                         WHERE d.pseudonym = ks.erasure_notices.pseudonym AND d.status = 'pending')
+                       AND NOT EXISTS (
+                         SELECT 1 FROM outbox o JOIN destinations t ON o.id > t.cursor
+                         WHERE o.pseudonym = ks.erasure_notices.pseudonym)",
+                    [],
+                )
+                .map_err(backend)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}
