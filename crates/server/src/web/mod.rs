@@ -12,6 +12,7 @@ pub mod gpc;
 pub mod html;
 pub mod i18n;
 pub mod page;
+pub mod rights;
 pub mod save;
 pub mod session;
 
@@ -46,6 +47,10 @@ pub fn router() -> Router<AppState> {
         .route("/preferences/data/{id}", get(data::payload))
         .route("/preferences/data/{id}/delete", post(data::delete_one))
         .route("/preferences/data/delete-category", post(data::delete_category))
+        .route("/preferences/devices/{id}/unpair", post(rights::unpair))
+        .route("/preferences/requests/access", post(rights::request_copy))
+        .route("/preferences/requests/{id}/export", get(rights::export))
+        .route("/preferences/erase", get(rights::confirm_erasure).post(rights::erase))
         .route("/.well-known/gpc.json", get(gpc::well_known))
 }
 
@@ -205,6 +210,9 @@ async fn render(
     let checks = state.store.check_counts(subject).await?;
     let filter = RecordFilter { limit: SHOWN, ..RecordFilter::default() };
     let records = state.store.records(subject, &filter).await?;
+    let devices = state.store.subject_devices(subject).await?;
+    let mut requests = crate::api::v1::requests::subject_requests(state, subject).await?;
+    requests.reverse();
     let data = PageData {
         lang,
         csrf: session::csrf_token(state, token),
@@ -217,6 +225,8 @@ async fn render(
         gpc,
         notice,
         records,
+        devices,
+        requests,
     };
     Ok(html(StatusCode::OK, page::preferences(state, &view, &data)))
 }

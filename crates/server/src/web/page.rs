@@ -7,11 +7,12 @@ use consentry_core::catalog::{Basis, Purpose};
 use consentry_core::ledger::event_id;
 use consentry_core::{Decision, Event, Query, Timestamp};
 use consentry_store::vault::RecordMeta;
-use consentry_store::{AccessRecord, StoredReceipt};
+use consentry_store::{AccessRecord, DeviceRecord, StoredReceipt};
 
 use super::html::Html;
 use super::i18n::{Lang, Messages, fill};
 use super::save::Changed;
+use crate::api::v1::requests::RequestOut;
 use crate::state::{AppState, CatalogView};
 
 /// What the Global Privacy Control signal did on this request.
@@ -38,6 +39,10 @@ pub enum Notice {
     Saved(Outcome),
     /// Records deleted from "my data".
     Deleted(u64),
+    /// A device was unpaired.
+    Unpaired,
+    /// A copy of the data was asked for; the answer is due by then.
+    Requested(Timestamp),
 }
 
 /// Everything the page shows about one person.
@@ -57,6 +62,9 @@ pub struct PageData {
     pub notice: Option<Notice>,
     /// The person's records in the vault, newest first.
     pub records: Vec<RecordMeta>,
+    pub devices: Vec<DeviceRecord>,
+    /// Newest first.
+    pub requests: Vec<RequestOut>,
 }
 
 /// The page head, header with the language switch, and the opening of `<main>`.
@@ -169,9 +177,15 @@ pub fn preferences(state: &AppState, view: &CatalogView, data: &PageData) -> Str
         None => {}
     }
 
-    if let Some(Notice::Deleted(n)) = &data.notice {
+    let short_notice = match &data.notice {
+        Some(Notice::Deleted(n)) => Some(fill(m.data_deleted, "count", &n.to_string())),
+        Some(Notice::Unpaired) => Some(m.device_unpaired.to_owned()),
+        Some(Notice::Requested(due)) => Some(fill(m.request_received, "date", &lang.date_time(*due))),
+        _ => None,
+    };
+    if let Some(text) = short_notice {
         h.open("div", &[("class", "card done"), ("role", "status"), ("id", "saved")]);
-        h.el("p", &[("class", "strong")], &fill(m.data_deleted, "count", &n.to_string())).close("div");
+        h.el("p", &[("class", "strong")], &text).close("div");
     }
     if let Some(Notice::Saved(outcome)) = &data.notice {
         h.open("div", &[("class", "card done"), ("role", "status"), ("id", "saved")]);
@@ -410,7 +424,9 @@ pub fn preferences(state: &AppState, view: &CatalogView, data: &PageData) -> Str
         h.el("p", &[("class", "meta")], &text);
     }
     h.raw("</section>");
+    devices_section(&mut h, view, data);
     data_section(&mut h, view, data);
+    requests_section(&mut h, data);
     end(&mut h, state, m);
     h.finish()
 }
@@ -473,4 +489,98 @@ fn data_section(h: &mut Html, view: &CatalogView, data: &PageData) {
     }
     h.raw("</select>").el("button", &[("type", "submit"), ("class", "secondary")], m.delete_category);
     h.raw("</div></form></section>");
+}
+
+/// My devices: what is paired, and unpairing.
+fn devices_section(h: &mut Html, view: &CatalogView, data: &PageData) {
+    let lang = data.lang;
+    let m = lang.messages();
+    let catalog = &view.catalog;
+    h.raw("<section aria-labelledby=\"devices\">").el("h2", &[("id", "devices")], m.devices);
+    h.el("p", &[], m.devices_help);
+    if data.devices.is_empty() {
+        h.el("p", &[("class", "muted")], m.devices_empty).raw("</section>");
+        return;
+    }
+    h.raw("<ul class=\"log\">");
+    for d in &data.devices {
+        h.raw("<li>").el("p", &[("class", "strong")], &d.name);
+        let since = fill(m.paired_since, "date", &lang.date_time(d.created_at));
+        h.el("p", &[("class", "meta")], &format!("{} · {since}", d.kind));
+        let purposes = names(&d.purposes, |k| catalog.purpose(k).map(|p| p.name.as_str()));
+        let categories = names(&d.categories, |k| catalog.category(k).map(|c| c.name.as_str()));
+        h.raw("<p>").text(&fill(&fill(m.device_uses, "categories", &categories), "purposes", &purposes));
+        h.raw("</p>");
+        let action = format!("{}/devices/{}/unpair", super::session::PATH, d.id);
+        h.open("form", &[("method", "post"), ("action", &action)]);
+        h.open("input", &[("type", "hidden"), ("name", "csrf"), ("value", &data.csrf)]);
+        let label = fill(m.unpair_named, "device", &d.name);
+        h.el("button", &[("type", "submit"), ("class", "secondary"), ("aria-label", &label)], m.unpair);
+        h.raw("</form></li>");
+    }
+    h.raw("</ul></section>");
+}
+
+/// My requests: their state and due dates, "download my data" and "delete my data".
+fn requests_section(h: &mut Html, data: &PageData) {
+    let lang = data.lang;
+    let m = lang.messages();
+    let path = super::session::PATH;
+    let when = |text: &str| Timestamp::parse(text).map_or_else(|| text.to_owned(), |t| lang.date_time(t));
+    h.raw("<section aria-labelledby=\"requests\">").el("h2", &[("id", "requests")], m.requests);
+    h.el("p", &[], m.requests_help);
+    if data.requests.is_empty() {
+        h.el("p", &[("class", "muted")], m.requests_empty);
+    } else {
+        h.raw("<ul class=\"log\">");
+        for r in &data.requests {
+            h.raw("<li>").el("p", &[("class", "strong")], m.request_type(&r.kind));
+            let state = m.request_status(&r.status);
+            let received = fill(m.received_on, "date", &when(&r.received_at));
+            h.el("p", &[("class", "meta")], &format!("{state} · {received}"));
+            if r.status == "received" || r.status == "in_progress" {
+                let due = fill(m.due_by, "date", &when(&r.due_at));
+                let class = if r.overdue { "overdue" } else { "meta" };
+                h.el("p", &[("class", class)], &due);
+            }
+            if let Some(export) = &r.export {
+                let href = format!("{path}/requests/{}/export", r.id);
+                let until = fill(m.export_until, "date", &when(&export.available_until));
+                h.raw("<p>").el("a", &[("href", &href), ("download", "")], m.download_export);
+                h.text(" (").text(&until).text(")").raw("</p>");
+            }
+            h.raw("</li>");
+        }
+        h.raw("</ul>");
+    }
+    let copy = format!("{path}/requests/access");
+    h.open("form", &[("method", "post"), ("action", &copy), ("class", "card")]);
+    h.open("input", &[("type", "hidden"), ("name", "csrf"), ("value", &data.csrf)]);
+    h.el("p", &[], m.download_data_help);
+    h.el("button", &[("type", "submit"), ("class", "secondary")], m.download_data).raw("</form>");
+    let erase = format!("{path}/erase");
+    h.raw("<div class=\"card\">").el("p", &[], m.delete_data_help);
+    h.el("a", &[("class", "button danger"), ("href", &erase)], m.delete_data).raw("</div>");
+    h.raw("</section>");
+}
+
+/// The confirmation step of "delete my data": what will happen, in plain words, and the one button.
+pub fn confirm_erasure(state: &AppState, lang: Lang, csrf: &str) -> String {
+    let m = lang.messages();
+    let mut h = Html::new();
+    start(&mut h, lang, m.title, None);
+    h.raw("<section class=\"card notice\">").el("h1", &[], m.erase_title).el("p", &[], m.erase_intro);
+    h.raw("<ul>");
+    for item in [m.erase_records, m.erase_devices, m.erase_ledger, m.erase_downstream, m.erase_page] {
+        h.el("li", &[], item);
+    }
+    h.raw("</ul>").el("p", &[("class", "strong")], m.erase_final);
+    let action = format!("{}/erase", super::session::PATH);
+    h.open("form", &[("method", "post"), ("action", &action)]);
+    h.open("input", &[("type", "hidden"), ("name", "csrf"), ("value", csrf)]);
+    h.open("input", &[("type", "hidden"), ("name", "confirm"), ("value", "yes")]);
+    h.raw("<div class=\"row\">").el("button", &[("type", "submit"), ("class", "danger")], m.erase_confirm);
+    h.el("a", &[("href", super::session::PATH)], m.erase_cancel).raw("</div></form></section>");
+    end(&mut h, state, m);
+    h.finish()
 }

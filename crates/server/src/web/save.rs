@@ -29,6 +29,8 @@ pub struct Wanted {
     pub versions: HashMap<String, u32>,
     /// The kind of data to delete (the data section's form).
     pub category: Option<String>,
+    /// The erasure's confirmation.
+    pub confirmed: bool,
 }
 
 impl Wanted {
@@ -40,6 +42,7 @@ impl Wanted {
             match name.as_ref() {
                 "csrf" => csrf = Some(value.into_owned()),
                 "category" => wanted.category = Some(value.into_owned()),
+                "confirm" => wanted.confirmed = value == "yes",
                 "p" => {
                     wanted.purposes.insert(value.into_owned());
                 }

@@ -534,6 +534,92 @@ async fn my_data_is_shown_played_downloaded_and_deleted(backend: Backend) {
     assert_eq!(bob_left["records"].as_array().expect("records").len(), 1, "bob's record untouched");
 }
 
+async fn devices_and_requests_from_the_page(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let pair = json!({"name": "Kitchen speaker", "kind": "speaker", "categories": ["user.device.telemetry"], "purposes": ["analytics"]});
+    let paired = server.post("/v1/subjects/alice/devices", ADMIN_KEY, &pair, 201).await;
+    let device = str_of(&paired["id"]).to_owned();
+    let other = server.post("/v1/subjects/bob/devices", ADMIN_KEY, &pair, 201).await;
+    let other = str_of(&other["id"]).to_owned();
+    let mut v = Visitor::new(&server);
+    let page = v.open_link(&token_for(&server, "alice").await).await;
+    assert!(page.text.contains("My devices") && page.text.contains("Kitchen speaker"));
+    assert!(page.text.contains("Device usage and diagnostics") && page.text.contains("Usage analytics"));
+    assert!(page.text.contains("You have not made a request yet."));
+    let csrf = csrf_of(&page.text);
+
+    // Unpairing: the form's token is needed; another person's device is not found; then it is gone.
+    assert_eq!(v.post_form(&format!("/preferences/devices/{device}/unpair"), &[]).await.status, 403);
+    assert_eq!(
+        v.post_form(&format!("/preferences/devices/{other}/unpair"), &[("csrf", &csrf)]).await.status,
+        404
+    );
+    let page = v.post_form(&format!("/preferences/devices/{device}/unpair"), &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("The device is unpaired") && page.text.contains("No device is paired"));
+    let left = server.get("/v1/subjects/alice/devices", ADMIN_KEY, 200).await;
+    assert_eq!(left["devices"].as_array().map(Vec::len), Some(0), "{left}");
+    let bobs = server.get("/v1/subjects/bob/devices", ADMIN_KEY, 200).await;
+    assert_eq!(bobs["devices"].as_array().map(Vec::len), Some(1), "{bobs}");
+
+    // "Get a copy of my data": an access request, its ZIP downloadable from the page.
+    assert_eq!(v.post_form("/preferences/requests/access", &[]).await.status, 403);
+    let page = v.post_form("/preferences/requests/access", &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("We received your request") && page.text.contains("A copy of my data"));
+    let at = page.text.find("/preferences/requests/req_").expect("an export link")
+        + "/preferences/requests/".len();
+    let id = page.text[at..].split('/').next().expect("id").to_owned();
+    let zip = v.get(&format!("/preferences/requests/{id}/export")).await;
+    assert_eq!((zip.status, zip.header(CONTENT_TYPE)), (200, "application/zip"));
+    assert!(zip.text.starts_with("PK"), "a ZIP archive");
+    let requests = server.get("/v1/requests?type=access", ADMIN_KEY, 200).await;
+    assert!(requests.to_string().contains(&id));
+    // Another person's export is not there for this session.
+    let mut bob = Visitor::new(&server);
+    bob.open_link(&token_for(&server, "bob").await).await;
+    assert_eq!(bob.get(&format!("/preferences/requests/{id}/export")).await.status, 404);
+}
+
+async fn deleting_my_data_takes_a_confirmation(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    server.record("alice", &grant("marketing.direct", &["email"])).await;
+    let mut v = Visitor::new(&server);
+    let page = v.open_link(&token_for(&server, "alice").await).await;
+    assert!(
+        page.text.contains("href=\"/preferences/erase\""),
+        "a link to the confirmation, not a button that erases"
+    );
+    let confirm = v.get("/preferences/erase").await;
+    assert_eq!(confirm.status, 200);
+    for words in [
+        "Delete all your data?",
+        "the key that encrypted it is destroyed",
+        "This cannot be undone.",
+        "No, take me back",
+    ] {
+        assert!(confirm.text.contains(words), "{words}");
+    }
+    let csrf = csrf_of(&confirm.text);
+    assert_eq!(v.post_form("/preferences/erase", &[("confirm", "yes")]).await.status, 403);
+    assert_eq!(
+        v.post_form("/preferences/erase", &[("csrf", &csrf)]).await.status,
+        400,
+        "not without the confirmation"
+    );
+    assert!(
+        server.check("alice", "marketing.direct", Some("email")).await["allowed"] == true,
+        "nothing happened yet"
+    );
+    let done = v.post_form("/preferences/erase", &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains("Your data is deleted"));
+    assert!(v.cookies.iter().all(|(k, _)| k != "consentry_session"), "the session ends");
+    let check = server.check("alice", "marketing.direct", Some("email")).await;
+    assert_eq!((check["allowed"].as_bool(), check["reason"].as_str()), (Some(false), Some("erased")));
+    server.get("/v1/subjects/alice/consents", ADMIN_KEY, 410).await;
+}
+
 async fn the_page_speaks_german(backend: Backend) {
     let server = TestServer::start_on(backend).await;
     let token = token_for(&server, "alice").await;
@@ -576,4 +662,6 @@ both_backends!(
     global_privacy_control_is_recorded_once,
     the_page_speaks_german,
     my_data_is_shown_played_downloaded_and_deleted,
+    devices_and_requests_from_the_page,
+    deleting_my_data_takes_a_confirmation,
 );

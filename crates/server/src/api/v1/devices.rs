@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use consentry_core::Timestamp;
+use consentry_core::{SubjectId, Timestamp};
 use consentry_store::{DeviceRecord, NewDevice};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
@@ -191,12 +191,21 @@ pub async fn unpair(
 ) -> ApiResult<StatusCode> {
     caller.require_subject(&subject, Scope::ConsentWrite)?;
     let Path(DevicePath { id }) = path.map_err(|_| ApiError::NotFound("device"))?;
-    if !state.store.delete_device(&subject, &id).await? {
+    if !unpair_device(&state, &subject, &id, &caller.actor()).await? {
         return Err(ApiError::NotFound("device"));
     }
-    tracing::info!(device = %id, by = %caller.actor(), "device unpaired");
-    state.devices.unpaired(&id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Unpairs `subject`'s device `id` (its token stops working at once); `false` when they have no such
+/// device. The API and the preference centre unpair through here.
+pub async fn unpair_device(state: &AppState, subject: &SubjectId, id: &str, by: &str) -> ApiResult<bool> {
+    if !state.store.delete_device(subject, id).await? {
+        return Ok(false);
+    }
+    tracing::info!(device = %id, by = %by, "device unpaired");
+    state.devices.unpaired(id);
+    Ok(true)
 }
 
 /// The device's current record, or 401 once it was unpaired.
