@@ -170,6 +170,13 @@ async fn untick_email_marketing_in_chromium() {
     let server = TestServer::start_on(crate::utils::Backend::Embedded).await;
     server.record("alice", &grant("marketing.direct", &["email", "sms"])).await;
     server.record("alice", &grant("analytics", &[])).await;
+    // Something in every section: a paired device and a stored recording.
+    let pair = json!({"name": "Kitchen speaker", "kind": "speaker", "categories": ["user.device.telemetry"],
+                      "purposes": ["analytics"]});
+    server.post("/v1/subjects/alice/devices", crate::utils::ADMIN_KEY, &pair, 201).await;
+    let record = json!({"subject": "alice", "category": "user.device.telemetry", "purpose": "analytics",
+                        "content_type": "audio/wav", "data": STANDARD.encode(b"RIFF....WAVEfmt ")});
+    server.post("/v1/records", crate::utils::ADMIN_KEY, &record, 201).await;
     let token = mint(&server, "alice", &json!({})).await;
     let link = format!("{}/preferences?token={}", server.base, str_of(&token["token"]));
 
