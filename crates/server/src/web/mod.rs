@@ -1,7 +1,7 @@
 //! The preference centre: `/preferences`, server-rendered HTML for the person whose data it is.
 //!
-//! No front-end build and no script: plain forms that work in any browser, one small stylesheet served
-//! from the binary, a strict Content-Security-Policy. A link carrying a subject token (`?token=`) is
+//! No front-end build: plain forms that work in any browser without script, one small stylesheet and one
+//! small enhancing script served from the binary, a strict Content-Security-Policy. A link carrying a subject token (`?token=`) is
 //! exchanged for a session cookie and the address is cleaned by a redirect ([`session`]); forms carry a
 //! CSRF token. Words come from one message catalogue ([`i18n`]); markup is escaped by construction
 //! ([`html`]). Saving records only what changed, through the API's own consent-recording code ([`save`]).
@@ -36,6 +36,7 @@ use crate::state::AppState;
 /// Most history events and log entries the page shows.
 const SHOWN: u32 = 100;
 const STYLE: &str = include_str!("style.css");
+const SCRIPT: &str = include_str!("choices.js");
 
 /// The preference centre's routes (merged into the app's router).
 pub fn router() -> Router<AppState> {
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/preferences/withdraw-all", post(withdraw_all))
         .route("/preferences/receipts/{id}", get(receipt))
         .route("/preferences/style.css", get(style))
+        .route("/preferences/choices.js", get(script))
         .route("/preferences/data/{id}", get(data::payload))
         .route("/preferences/data/{id}/delete", post(data::delete_one))
         .route("/preferences/data/delete-category", post(data::delete_category))
@@ -322,6 +324,20 @@ async fn receipt(State(state): State<AppState>, headers: HeaderMap, Path(id): Pa
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/jose".to_owned()), (header::CONTENT_DISPOSITION, file)],
         found.jws,
+    )
+        .into_response();
+    session::harden(&mut r);
+    r
+}
+
+/// `GET /preferences/choices.js`: the one small script that enhances the form (the page works without it).
+async fn script() -> Response {
+    let mut r = (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
     )
         .into_response();
     session::harden(&mut r);

@@ -74,7 +74,8 @@ fn start(h: &mut Html, lang: Lang, title: &str, switch_to: Option<&str>) {
     h.raw("<head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
     h.raw("<meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\">");
     h.el("title", &[], title);
-    h.raw("<link rel=\"stylesheet\" href=\"/preferences/style.css\"></head><body>");
+    h.raw("<link rel=\"stylesheet\" href=\"/preferences/style.css\">");
+    h.raw("<script src=\"/preferences/choices.js\" defer></script></head><body>");
     h.el("a", &[("class", "skip"), ("href", "#main")], m.skip_link);
     h.raw("<header class=\"top\"><div class=\"wrap\">");
     h.el("p", &[("class", "brand")], title);

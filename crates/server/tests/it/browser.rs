@@ -195,6 +195,15 @@ async fn untick_email_marketing_in_chromium() {
     assert_eq!(browser.get(&format!("/element/{sms}/selected")).await, true);
     let push = browser.find("input[data-purpose='marketing.direct'][data-channel='push']").await;
     assert_eq!(browser.get(&format!("/element/{push}/selected")).await, false, "nothing pre-ticked");
+    // The enhancing script: agreeing to a purpose with no channel chosen ticks its channels; disagreeing
+    // unticks them again.
+    let offers = browser.find("input[name='p'][data-purpose='marketing.personalised_offers']").await;
+    let offers_push =
+        browser.find("input[data-purpose='marketing.personalised_offers'][data-channel='push']").await;
+    browser.post(&format!("/element/{offers}/click"), json!({})).await;
+    assert_eq!(browser.get(&format!("/element/{offers_push}/selected")).await, true, "the script ran");
+    browser.post(&format!("/element/{offers}/click"), json!({})).await;
+    assert_eq!(browser.get(&format!("/element/{offers_push}/selected")).await, false);
     browser.post(&format!("/element/{email}/click"), json!({})).await;
     let save = browser.find("form.choices button[type='submit']").await;
     browser.post(&format!("/element/{save}/click"), json!({})).await;

@@ -154,13 +154,21 @@ async fn link_becomes_a_session(backend: Backend) {
     let csp = page.header("content-security-policy");
     assert!(csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
     assert!(page.text.starts_with("<!doctype html><html lang=\"en\">"), "{}", &page.text[..80]);
-    assert!(!page.text.contains("<script") && !page.text.contains("style=\""), "no inline script or style");
+    assert!(!page.text.contains("style=\""), "no inline style");
+    assert_eq!(page.text.matches("<script").count(), 1, "one script");
+    assert!(
+        page.text.contains("<script src=\"/preferences/choices.js\" defer></script>"),
+        "of our own, not inline"
+    );
     // The granted channel is ticked, the others are not; a purpose's channels carry both data attributes.
     let email = "data-purpose=\"marketing.direct\" data-channel=\"email\" checked";
     assert!(page.text.contains(email), "email is ticked");
     assert!(page.text.contains("data-purpose=\"marketing.direct\" data-channel=\"sms\">"), "sms is not");
     assert!(page.text.contains("data-purpose=\"analytics\">"), "analytics is not ticked");
-    assert_eq!(page.text.matches("type=\"submit\"").count(), 2, "save, and withdraw all");
+    let form_at = page.text.find("class=\"choices\"").expect("the choices form");
+    let form = &page.text[form_at..form_at + page.text[form_at..].find("</form>").expect("its end")];
+    assert_eq!(form.matches("type=\"submit\"").count(), 1, "one submit button");
+    assert!(page.text.contains("action=\"/preferences/withdraw-all\""), "withdraw all: a form of its own");
     // The catalogue's own words: what for, categories, recipients, basis; and since when.
     for words in [
         "News and offers",
