@@ -451,6 +451,30 @@ async fn global_privacy_control_is_recorded_once(backend: Backend) {
         .expect("request");
     assert_eq!(r.status().as_u16(), 401);
     assert!(history(&server, "carol").await.is_empty());
+    // Nor with someone else's subject token, nor with a key that may only read.
+    let (_, reader) = server.create_key("reader", &["consent:read"]).await;
+    for credential in [token_for(&server, "dave").await, reader] {
+        let r = api
+            .get(format!("{}/v1/subjects/carol/consents", server.base))
+            .bearer_auth(&credential)
+            .header("sec-gpc", "1")
+            .send()
+            .await
+            .expect("request");
+        assert!(matches!(r.status().as_u16(), 200 | 403), "{}", r.status());
+    }
+    assert!(history(&server, "carol").await.is_empty());
+    // With carol's own token it is recorded.
+    let carol = token_for(&server, "carol").await;
+    let r = api
+        .get(format!("{}/v1/subjects/carol/consents", server.base))
+        .bearer_auth(&carol)
+        .header("sec-gpc", "1")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(history(&server, "carol").await.len(), 2);
 
     let well_known: Value = api
         .get(format!("{}/.well-known/gpc.json", server.base))
