@@ -1,9 +1,9 @@
 //! The preference centre: `/preferences`, server-rendered HTML for the person whose data it is.
 //!
 //! No front-end build: plain forms that work in any browser without script, one small stylesheet and one
-//! small enhancing script served from the binary, a strict Content-Security-Policy. A link carrying a subject token (`?token=`) is
-//! exchanged for a session cookie and the address is cleaned by a redirect ([`session`]); forms carry a
-//! CSRF token. Words come from one message catalogue ([`i18n`]); markup is escaped by construction
+//! small enhancing script served from the binary, a strict Content-Security-Policy. A link carrying a
+//! subject token (`?token=`) is exchanged for a session cookie and the address is cleaned by a redirect
+//! ([`session`]); forms carry a CSRF token. Words come from one message catalogue ([`i18n`]); markup is escaped by construction
 //! ([`html`]). Saving records only what changed, through the API's own consent-recording code ([`save`]).
 //! A `Sec-GPC: 1` request records the Global Privacy Control signal once ([`gpc`]).
 
@@ -90,10 +90,8 @@ impl From<ApiError> for Stop {
         match e {
             ApiError::Unauthorized | ApiError::Forbidden(_) | ApiError::WrongPrincipal(_) => Stop::Link,
             ApiError::NotFound(_) => Stop::NotFound,
-            other => {
-                let status = other.into_response().status();
-                Stop::Failed(if status.is_server_error() { status } else { StatusCode::BAD_REQUEST })
-            }
+            // Other refusals keep their status (a 410 for an erased subject, a 422, ...); the page is generic.
+            other => Stop::Failed(other.into_response().status()),
         }
     }
 }
