@@ -102,19 +102,42 @@ pub async fn snapshot(state: &AppState, device: &DeviceCaller) -> ApiResult<Sign
 }
 
 /// The entity tag, among those of an `If-None-Match` header, of a snapshot the caller holds that is still
-/// good: the same content as `current_tag`, issued less than half its lifetime ago (so a device always
-/// renews well before `exp`).
+/// good: the same content as `current_tag`, issued less than half its lifetime (`max_age_secs`) ago, so a
+/// device always renews well before `exp`.
 pub fn still_fresh(
-    state: &AppState,
     if_none_match: &str,
     current_tag: &str,
+    max_age_secs: u64,
     now: Timestamp,
 ) -> Option<String> {
-    let half_life = i64::try_from(state.config.device_snapshot_max_age_secs / 2).unwrap_or(i64::MAX);
+    let half_life = i64::try_from(max_age_secs / 2).unwrap_or(i64::MAX);
     let now = consentry_core::proof::unix_seconds(now);
     if_none_match.split(',').map(str::trim).find_map(|held| {
         let (tag, iat) = held.trim_start_matches("W/").trim_matches('"').rsplit_once('.')?;
         let iat = iat.parse::<i64>().ok()?;
         (tag == current_tag && iat <= now && now - iat < half_life).then(|| format!("\"{tag}.{iat}\""))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_snapshot_is_fresh_while_its_content_stands_and_for_half_its_life() {
+        let now = Timestamp::from_micros(1_000_000 * 1_000_000);
+        let fresh = |header: &str| still_fresh(header, "abc", 100, now);
+        assert_eq!(fresh("\"abc.999990\"").as_deref(), Some("\"abc.999990\""));
+        assert_eq!(
+            fresh("W/\"x.999999\", \"abc.999951\"").as_deref(),
+            Some("\"abc.999951\""),
+            "one of a list"
+        );
+        assert_eq!(fresh("\"abc.999950\""), None, "half its lifetime has passed: renew");
+        assert_eq!(fresh("\"abd.999999\""), None, "other content");
+        assert_eq!(fresh("\"abc.1000001\""), None, "issued in the future");
+        assert_eq!(fresh("*"), None);
+        assert_eq!(fresh("\"abc\""), None);
+        assert_eq!(fresh("\"abc.x\""), None);
+    }
 }

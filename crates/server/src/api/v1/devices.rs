@@ -215,8 +215,9 @@ pub async fn consent(
 ) -> ApiResult<Response> {
     let signed = devices::snapshot(&state, &device).await?;
     let held = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    let max_age = state.config.device_snapshot_max_age_secs;
     if let Some(etag) =
-        held.and_then(|held| devices::still_fresh(&state, held, &signed.tag, Timestamp::now()))
+        held.and_then(|held| devices::still_fresh(held, &signed.tag, max_age, Timestamp::now()))
     {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         if let Ok(etag) = HeaderValue::from_str(&etag) {
