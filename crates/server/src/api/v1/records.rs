@@ -120,7 +120,7 @@ fn payload(state: &AppState, body: &mut RecordIn) -> ApiResult<(Vec<u8>, String)
         (Some(text), None) => {
             // Refuse before decoding when even the base64 is too long.
             if text.len() / 4 * 3 > limit + 3 {
-                return Err(ApiError::PayloadTooLarge(limit));
+                return Err(ApiError::RecordTooLarge(limit));
             }
             let bytes = STANDARD_NO_PAD
                 .decode(text.trim_end_matches('='))
@@ -136,7 +136,7 @@ fn payload(state: &AppState, body: &mut RecordIn) -> ApiResult<(Vec<u8>, String)
         return Err(ApiError::validation("data", "the payload must not be empty"));
     }
     if bytes.len() > limit {
-        return Err(ApiError::PayloadTooLarge(limit));
+        return Err(ApiError::RecordTooLarge(limit));
     }
     let content_type = match (body.content_type.take(), default_type) {
         (Some(ct), _) => ct,
