@@ -179,8 +179,8 @@ fn require_basis(state: &AppState, subject: &SubjectId, purpose: &str, category:
         return Ok(());
     }
     Err(ApiError::ConsentRequired(format!(
-        "the subject's consent does not cover keeping {category:?} for {purpose:?} (decision: {}); \
-         record a grant of {purpose:?} covering {category:?} first",
+        "nothing allows keeping {category:?} for {purpose:?} for this subject now (decision: {}); it needs \
+         the subject's consent to that purpose covering that category, or another basis not objected to",
         d.reason.as_str()
     )))
 }
