@@ -120,7 +120,7 @@ pub(crate) fn payload(state: &AppState, body: &mut RecordIn) -> ApiResult<(Vec<u
         (Some(text), None) => {
             // Refuse before decoding when even the base64 is too long.
             if text.len() / 4 * 3 > limit + 3 {
-                return Err(ApiError::PayloadTooLarge(limit));
+                return Err(ApiError::RecordTooLarge(limit));
             }
             let bytes = STANDARD_NO_PAD
                 .decode(text.trim_end_matches('='))
@@ -136,7 +136,7 @@ pub(crate) fn payload(state: &AppState, body: &mut RecordIn) -> ApiResult<(Vec<u
         return Err(ApiError::validation("data", "the payload must not be empty"));
     }
     if bytes.len() > limit {
-        return Err(ApiError::PayloadTooLarge(limit));
+        return Err(ApiError::RecordTooLarge(limit));
     }
     let content_type = match (body.content_type.take(), default_type) {
         (Some(ct), _) => ct,
@@ -179,8 +179,8 @@ fn require_basis(state: &AppState, subject: &SubjectId, purpose: &str, category:
         return Ok(());
     }
     Err(ApiError::ConsentRequired(format!(
-        "the subject's consent does not cover keeping {category:?} for {purpose:?} (decision: {}); \
-         record a grant of {purpose:?} covering {category:?} first",
+        "nothing allows keeping {category:?} for {purpose:?} for this subject now (decision: {}); it needs \
+         the subject's consent to that purpose covering that category, or another basis not objected to",
         d.reason.as_str()
     )))
 }
