@@ -6,6 +6,7 @@
 //! hold pay one HMAC (an erased subject is never in the engine).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{OnceLock, PoisonError, RwLock};
 
 use consentry_core::ledger::pseudonym;
@@ -16,6 +17,8 @@ use consentry_store::{Store, StoreError};
 pub struct Erasures {
     secret: OnceLock<[u8; 32]>,
     tombstones: RwLock<HashSet<String>>,
+    /// Whether any subject was ever erased: until then checks skip every look-up.
+    any: AtomicBool,
 }
 
 impl std::fmt::Debug for Erasures {
@@ -33,7 +36,9 @@ impl Erasures {
         }
         let all = store.erasure_tombstones().await?;
         let mut known = self.tombstones.write().unwrap_or_else(PoisonError::into_inner);
-        Ok(all.into_iter().filter(|t| known.insert(t.clone())).collect())
+        let new: Vec<String> = all.into_iter().filter(|t| known.insert(t.clone())).collect();
+        self.any.store(!known.is_empty(), Ordering::Release);
+        Ok(new)
     }
 
     /// The tombstone of `subject`; `None` before [`Erasures::load`].
@@ -44,10 +49,19 @@ impl Erasures {
     /// Remembers an erasure made here.
     pub fn insert(&self, tombstone: String) {
         self.tombstones.write().unwrap_or_else(PoisonError::into_inner).insert(tombstone);
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Whether any subject was ever erased (cheap).
+    pub fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
     }
 
     /// Whether `subject` was erased.
     pub fn is_erased(&self, subject: &str) -> bool {
+        if !self.any() {
+            return false;
+        }
         let known = self.tombstones.read().unwrap_or_else(PoisonError::into_inner);
         if known.is_empty() {
             return false;

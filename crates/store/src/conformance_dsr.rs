@@ -210,6 +210,29 @@ pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
         ["req_2"]
     );
 
+    // None has its own part done: all three are unfinished once received; req_2 is closed.
+    let unfinished = |at: Timestamp| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .unfinished_requests(at, 10)
+                .await
+                .expect("unfinished")
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(unfinished(t0).await, ["req_0", "req_1"]);
+    assert!(unfinished(t0.plus_seconds(-1)).await.is_empty(), "received later");
+    changed(
+        store
+            .change_request("req_1", RequestChange::OwnPartDone { note: None }, t0, "k")
+            .await
+            .expect("own part"),
+    );
+    assert_eq!(unfinished(t0).await, ["req_0"]);
+
     let before_due = t0.plus_seconds(29 * 86_400);
     let after_due = t0.plus_seconds(31 * 86_400);
     assert_eq!(

@@ -163,6 +163,9 @@ pub trait RequestStore: Send + Sync {
         at: Timestamp,
         actor: &str,
     ) -> Result<ChangeOutcome>;
+    /// Open requests received at or before `before` whose own part is not done (e.g. the process stopped
+    /// half-way), oldest first, at most `limit`.
+    async fn unfinished_requests(&self, before: Timestamp, limit: u32) -> Result<Vec<RequestRecord>>;
     /// Open requests due at or before `now` that were not yet marked overdue, oldest due first.
     async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>>;
     /// Marks an open request overdue at `at` (a history row) and stores `message` in the outbox, in one

@@ -13,6 +13,7 @@ use axum::routing::post;
 use consentry_core::Timestamp;
 use consentry_server::api::v1::requests::export_archive;
 use consentry_server::workers::requests::sweep;
+use consentry_store::requests::NewRequest;
 use consentry_store::vault::{SealedPayload, WrappedKey, open_payload};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -645,6 +646,43 @@ async fn a_subject_sees_and_files_only_their_own_requests(backend: Backend) {
     s.stop().await;
 }
 
+async fn a_request_left_half_way_is_resumed(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    s.record("joe", &grant("marketing.direct", &["email"])).await;
+    // Accepted, then the process stopped before Consentry did its part.
+    let received = Timestamp::now();
+    s.state
+        .store
+        .create_request(NewRequest {
+            id: "req_0000000000000001".into(),
+            subject: consentry_core::SubjectId::new("joe").expect("id"),
+            kind: "restriction".into(),
+            details: Some(r#"{"purpose":"marketing.direct"}"#.into()),
+            received_at: received,
+            due_at: received.plus_seconds(30 * 86_400),
+            destinations: Vec::new(),
+            actor: "key:test".into(),
+            messages: Vec::new(),
+        })
+        .await
+        .expect("create");
+    let interval = Duration::from_secs(60);
+    sweep(&s.state, received.plus_seconds(60), interval).await.expect("sweep");
+    assert_eq!(
+        s.check("joe", "marketing.direct", Some("email")).await["allowed"],
+        true,
+        "not yet: too recent"
+    );
+    sweep(&s.state, received.plus_seconds(600), interval).await.expect("sweep");
+    let check = s.check("joe", "marketing.direct", Some("email")).await;
+    assert_eq!((check["allowed"].as_bool(), str_of(&check["reason"])), (Some(false), "restricted"));
+    let r = s.get("/v1/requests/req_0000000000000001", ADMIN_KEY, 200).await;
+    assert_eq!(r["status"], "completed");
+    assert_eq!(changes(&r), ["received", "started", "own_part_done", "completed"]);
+    assert_eq!(r["history"][1]["actor"], "system");
+    s.stop().await;
+}
+
 both_backends!(
     every_type_end_to_end,
     a_request_completes_when_both_destinations_confirm,
@@ -652,6 +690,7 @@ both_backends!(
     erasure_crypto_shreds_and_keeps_the_chain,
     bad_requests_are_problems,
     a_subject_sees_and_files_only_their_own_requests,
+    a_request_left_half_way_is_resumed,
 );
 
 /// On two nodes sharing one PostgreSQL database, an erasure made on one reaches the other within a few

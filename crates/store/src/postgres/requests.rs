@@ -307,6 +307,20 @@ impl RequestStore for PostgresStore {
         Ok(stored.map_or(ChangeOutcome::NotFound, |r| ChangeOutcome::Changed(Box::new(r))))
     }
 
+    async fn unfinished_requests(&self, before: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM}
+             WHERE r.status IN ('received', 'in_progress') AND r.own_done_at IS NULL AND r.received_at <= $1
+             ORDER BY r.id LIMIT $2"
+        ))
+        .bind(before.micros())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(request_row).collect()
+    }
+
     async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM}

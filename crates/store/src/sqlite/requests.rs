@@ -315,6 +315,18 @@ impl RequestStore for SqliteStore {
         self.write(move |conn| change(conn, &id, &change_, at, &actor)).await
     }
 
+    async fn unfinished_requests(&self, before: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM}
+                 WHERE r.status IN ('received', 'in_progress') AND r.own_done_at IS NULL AND r.received_at <= ?1
+                 ORDER BY r.id LIMIT ?2"
+            ))?;
+            stmt.query_map(params![before.micros(), limit], request_row)?.collect()
+        })
+        .await
+    }
+
     async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(

@@ -384,14 +384,47 @@ pub async fn submit(
         })
         .await?;
     state.dispatch_wake.notify_one();
-    let id = record.id;
-    changed(state.store.change_request(&id, RequestChange::Start, Timestamp::now(), "system").await?)?;
-    let note = own_part(state, subject, kind, details.as_ref(), correction, actor).await?;
+    let done =
+        finish(state, &record.id, REQUEST_RECEIVED, subject, kind, details.as_ref(), correction, actor)
+            .await?;
+    Ok(view(done, Timestamp::now()))
+}
+
+/// Starts a request (when still `received`), does Consentry's own part and records it done.
+#[allow(clippy::too_many_arguments)] // each is one fact of the request; a struct would only rename them
+async fn finish(
+    state: &AppState,
+    id: &str,
+    status: &str,
+    subject: &SubjectId,
+    kind: RequestType,
+    details: Option<&Value>,
+    correction: Option<Correction>,
+    actor: &str,
+) -> ApiResult<StoredRequest> {
+    if status == REQUEST_RECEIVED {
+        changed(state.store.change_request(id, RequestChange::Start, Timestamp::now(), "system").await?)?;
+    }
+    let note = own_part(state, subject, kind, details, correction, actor).await?;
     let done = state
         .store
-        .change_request(&id, RequestChange::OwnPartDone { note: Some(note) }, Timestamp::now(), "system")
+        .change_request(id, RequestChange::OwnPartDone { note: Some(note) }, Timestamp::now(), "system")
         .await?;
-    Ok(view(changed(done)?, Timestamp::now()))
+    changed(done)
+}
+
+/// Does the own part of a request whose process stopped (or failed) half-way, as `system`. A
+/// rectification that names a vault record is left to the privacy team: its new content was never kept.
+/// Returns whether it did.
+pub async fn resume(state: &AppState, r: &RequestRecord) -> ApiResult<bool> {
+    let (Some(subject), Some(kind)) = (&r.subject, RequestType::parse(&r.kind)) else { return Ok(false) };
+    let details: Option<Value> = r.details.as_deref().and_then(|d| serde_json::from_str(d).ok());
+    let names_record = details.as_ref().is_some_and(|d| d.get("record").is_some_and(|v| !v.is_null()));
+    if kind == RequestType::Rectification && names_record {
+        return Ok(false);
+    }
+    finish(state, &r.id, &r.status, subject, kind, details.as_ref(), None, "system").await?;
+    Ok(true)
 }
 
 fn changed(outcome: ChangeOutcome) -> ApiResult<StoredRequest> {
