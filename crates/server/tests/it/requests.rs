@@ -680,6 +680,28 @@ async fn a_request_left_half_way_is_resumed(backend: Backend) {
     assert_eq!(r["status"], "completed");
     assert_eq!(changes(&r), ["received", "started", "own_part_done", "completed"]);
     assert_eq!(r["history"][1]["actor"], "system");
+
+    // An erasure that stopped right after the key was destroyed is done.
+    let kai = consentry_core::SubjectId::new("kai").expect("id");
+    s.state
+        .store
+        .create_request(NewRequest {
+            id: "req_0000000000000002".into(),
+            subject: kai.clone(),
+            kind: "erasure".into(),
+            details: None,
+            received_at: received,
+            due_at: received.plus_seconds(30 * 86_400),
+            destinations: Vec::new(),
+            actor: "key:test".into(),
+            messages: Vec::new(),
+        })
+        .await
+        .expect("create");
+    s.state.store.erase_subject(&kai, "tombstone-of-kai", received).await.expect("erase");
+    sweep(&s.state, received.plus_seconds(600), interval).await.expect("sweep");
+    let r = s.get("/v1/requests/req_0000000000000002", ADMIN_KEY, 200).await;
+    assert_eq!((&r["status"], &r["subject"]), (&json!("completed"), &Value::Null));
     s.stop().await;
 }
 

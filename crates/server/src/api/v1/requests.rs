@@ -417,7 +417,22 @@ async fn finish(
 /// rectification that names a vault record is left to the privacy team: its new content was never kept.
 /// Returns whether it did.
 pub async fn resume(state: &AppState, r: &RequestRecord) -> ApiResult<bool> {
-    let (Some(subject), Some(kind)) = (&r.subject, RequestType::parse(&r.kind)) else { return Ok(false) };
+    let Some(kind) = RequestType::parse(&r.kind) else { return Ok(false) };
+    let Some(subject) = &r.subject else {
+        // The link to the person is gone: an erasure that stopped after destroying the key is done.
+        if kind != RequestType::Erasure {
+            return Ok(false);
+        }
+        if r.status == REQUEST_RECEIVED {
+            changed(
+                state.store.change_request(&r.id, RequestChange::Start, Timestamp::now(), "system").await?,
+            )?;
+        }
+        let note = Some("the subject's pseudonym key had already been destroyed".to_owned());
+        let done = RequestChange::OwnPartDone { note };
+        changed(state.store.change_request(&r.id, done, Timestamp::now(), "system").await?)?;
+        return Ok(true);
+    };
     let details: Option<Value> = r.details.as_deref().and_then(|d| serde_json::from_str(d).ok());
     let names_record = details.as_ref().is_some_and(|d| d.get("record").is_some_and(|v| !v.is_null()));
     if kind == RequestType::Rectification && names_record {
