@@ -73,7 +73,7 @@ pub async fn requests_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(got.record.subject, Some(subject("ann")));
     assert_eq!((got.record.kind.as_str(), got.record.status.as_str()), ("erasure", REQUEST_RECEIVED));
     assert_eq!(got.record.received_at, t0);
-    assert_eq!(got.tasks.len(), 2);
+    assert_eq!((got.tasks.len(), got.record.pending_tasks), (2, 2));
     assert!(got.tasks.iter().all(|t| t.status == TASK_PENDING));
     assert_eq!(got.history.len(), 1);
     assert_eq!((got.history[0].change.as_str(), got.history[0].actor.as_str()), ("received", "key:test"));
@@ -114,6 +114,7 @@ pub async fn requests_lifecycle(store: Arc<dyn Store>) {
     let t2 = t1.plus_seconds(5);
     let r = changed(store.change_request("req_1", complete("shop"), t2, "key:k").await.expect("shop"));
     assert_eq!((r.record.status.as_str(), r.record.closed_at), (REQUEST_COMPLETED, Some(t2)));
+    assert_eq!(r.record.pending_tasks, 0);
     assert!(r.tasks.iter().all(|t| t.status == TASK_COMPLETED && t.note.as_deref() == Some("done")));
     let changes: Vec<&str> = r.history.iter().map(|h| h.change.as_str()).collect();
     assert_eq!(

@@ -59,6 +59,8 @@ pub struct RequestRecord {
     /// When it was found overdue (and `request.overdue` sent), once.
     pub overdue_at: Option<Timestamp>,
     pub updated_at: Timestamp,
+    /// How many of its tasks are still pending.
+    pub pending_tasks: u32,
 }
 
 /// One downstream system's part of a request.

@@ -389,6 +389,9 @@ async fn a_request_completes_when_both_destinations_confirm(backend: Backend) {
     let complete = |dest: &str| format!("/v1/requests/{id}/tasks/{dest}/complete");
     let r = s.post(&complete(&crm), &dsr_key, &json!({"note": "deleted from the CRM"}), 200).await;
     assert_eq!(r["status"], "in_progress", "one task is still pending: {r}");
+    assert_eq!(r["pending_tasks"], 1);
+    let listed = s.get("/v1/requests", &dsr_key, 200).await;
+    assert_eq!(listed["requests"][0]["pending_tasks"], 1, "the list shows what is still awaited");
     let p = s.post(&complete(&crm), &dsr_key, &json!({}), 409).await;
     assert_code(&p, "conflict");
     let p = s.post(&complete("dst_nowhere"), &dsr_key, &json!({}), 404).await;

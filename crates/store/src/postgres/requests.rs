@@ -17,7 +17,8 @@ use crate::requests::{
 use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
 
 const REQUEST_COLUMNS: &str = "r.id, k.subject, r.kind, r.status, r.details, r.received_at, r.due_at, \
-     r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at";
+     r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at, \
+     (SELECT COUNT(*) FROM request_tasks t WHERE t.request_id = r.id AND t.status = 'pending') AS pending_tasks";
 const REQUEST_FROM: &str =
     "requests r LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym";
 
@@ -39,6 +40,7 @@ fn request_row(r: &PgRow) -> Result<RequestRecord> {
         reason: r.try_get("reason").map_err(db)?,
         overdue_at: at("overdue_at")?,
         updated_at: Timestamp::from_micros(r.try_get("updated_at").map_err(db)?),
+        pending_tasks: u32::try_from(r.try_get::<i64, _>("pending_tasks").map_err(db)?).unwrap_or(u32::MAX),
     })
 }
 

@@ -15,7 +15,8 @@ use crate::requests::{
 use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
 
 const REQUEST_COLUMNS: &str = "r.id, k.subject, r.kind, r.status, r.details, r.received_at, r.due_at, \
-     r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at";
+     r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at, \
+     (SELECT COUNT(*) FROM request_tasks t WHERE t.request_id = r.id AND t.status = 'pending') AS pending_tasks";
 const REQUEST_FROM: &str = "requests r LEFT JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym";
 
 fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
@@ -36,6 +37,7 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
         reason: r.get(9)?,
         overdue_at: at(10)?,
         updated_at: Timestamp::from_micros(r.get(11)?),
+        pending_tasks: u32::try_from(r.get::<_, i64>(12)?).unwrap_or(u32::MAX),
     })
 }
 

@@ -151,6 +151,8 @@ pub struct RequestOut {
     pub reason: Option<String>,
     /// Access and portability, once ready.
     pub export: Option<ExportOut>,
+    /// Downstream tasks not yet confirmed (overdue with the request).
+    pub pending_tasks: u32,
     /// Only in a single request's view.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tasks: Option<Vec<TaskOut>>,
@@ -191,6 +193,7 @@ fn record_out(r: RequestRecord, now: Timestamp) -> RequestOut {
         closed_at: r.closed_at.map(|t| t.to_string()),
         reason: r.reason,
         export,
+        pending_tasks: r.pending_tasks,
         tasks: None,
         history: None,
     }
@@ -367,6 +370,7 @@ pub async fn submit(
         reason: None,
         overdue_at: None,
         updated_at: now,
+        pending_tasks: 0,
     };
     let message = request_event(state, "request.created", &record, &destinations, now);
     state
