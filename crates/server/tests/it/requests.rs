@@ -547,6 +547,7 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     assert_code(&s.get("/v1/subjects/eve/consents", "", 401).await, "unauthorized");
     let p = s.post("/v1/requests", ADMIN_KEY, &json!({"subject": "eve", "type": "access"}), 410).await;
     assert_code(&p, "subject_erased");
+    assert_code(&s.post("/v1/records", ADMIN_KEY, &stored, 410).await, "subject_erased");
     let got = s.get(&format!("/v1/requests/{}", str_of(&r["id"])), ADMIN_KEY, 200).await;
     assert_eq!(
         (&got["subject"], &got["details"]),
