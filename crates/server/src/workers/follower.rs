@@ -102,7 +102,7 @@ async fn refresh_erasures(state: &AppState) -> Result<(), consentry_store::Store
     if new.is_empty() {
         return Ok(());
     }
-    let new: std::collections::HashSet<String> = new.into_iter().collect();
+    let new: std::collections::HashSet<_> = new.into_iter().collect();
     let forgotten = state.engine.forget_where(|subject| state.erasures.matches_any(subject, &new));
     state.metrics.subjects.set(state.engine.subject_count() as i64);
     tracing::info!(erasures = new.len(), forgotten, "erasures made on another node applied");
