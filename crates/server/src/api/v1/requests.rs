@@ -2,9 +2,10 @@
 //! to every destination subscribed to `request.*`, each of which confirms its part.
 //!
 //! Consentry does its own part when the request is accepted: access and portability make the export
-//! available (for [`EXPORT_DAYS`] days, generated on each download, never stored); erasure destroys the
-//! subject's pseudonym key and keeps a tombstone; restriction and objection record `restrict` / `object`
-//! ledger events through the consent path; rectification records what was asked. The request completes
+//! available (for [`EXPORT_DAYS`] days, generated on each download, never stored); erasure deletes the
+//! subject's vault and devices and destroys their keys, keeping a tombstone ([`crate::erasure`]);
+//! restriction and objection record `restrict` / `object` ledger events through the consent path;
+//! rectification replaces the vault record it names, or records what was asked. The request completes
 //! once that is done and every task is confirmed. The plain functions here ([`submit`], [`view`],
 //! [`subject_requests`], [`export_archive`]) serve the preference centre too.
 
