@@ -468,6 +468,37 @@ async fn overdue_requests_with_an_injected_clock(backend: Backend) {
         .count();
     assert_eq!(overdue_sent, 1, "request.overdue is sent once: {deliveries}");
 
+    // The privacy team's list of overdue requests (by the real clock): one received 40 days ago.
+    let long_ago = Timestamp::now().plus_seconds(-40 * 86_400);
+    s.state
+        .store
+        .create_request(NewRequest {
+            id: "req_0000000000000003".into(),
+            subject: consentry_core::SubjectId::new("dora").expect("id"),
+            kind: "objection".into(),
+            details: None,
+            received_at: long_ago,
+            due_at: long_ago.plus_seconds(30 * 86_400),
+            destinations: vec![crm.clone()],
+            actor: "key:test".into(),
+            messages: Vec::new(),
+        })
+        .await
+        .expect("create");
+    let overdue_list = s.get("/v1/requests?overdue=true", ADMIN_KEY, 200).await;
+    let listed = overdue_list["requests"].as_array().expect("list");
+    assert_eq!(listed.len(), 1, "{overdue_list}");
+    assert_eq!((&listed[0]["id"], &listed[0]["overdue"]), (&json!("req_0000000000000003"), &json!(true)));
+    let one = s.get("/v1/requests/req_0000000000000003", ADMIN_KEY, 200).await;
+    assert_eq!(one["tasks"][0]["overdue"], true);
+    let reason = json!({"reason": "filed twice"});
+    s.post("/v1/requests/req_0000000000000003/reject", ADMIN_KEY, &reason, 200).await;
+    assert!(
+        s.get("/v1/requests?overdue=true", ADMIN_KEY, 200).await["requests"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+
     // The export is gone after seven days.
     let stored = s.state.store.request(&id).await.expect("read").expect("found");
     let ready = stored.record.own_done_at.expect("ready");
