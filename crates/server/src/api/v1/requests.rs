@@ -355,7 +355,7 @@ pub async fn submit(
         .destinations()
         .await?
         .into_iter()
-        .filter(|d| type_matches(&d.event_types, "request.created"))
+        .filter(|d| takes_part(&d.event_types))
         .map(|d| d.id)
         .collect();
     let record = RequestRecord {
@@ -445,6 +445,14 @@ pub async fn resume(state: &AppState, r: &RequestRecord) -> ApiResult<bool> {
     }
     finish(state, &r.id, &r.status, subject, kind, details.as_ref(), None, "system").await?;
     Ok(true)
+}
+
+/// Whether a destination with these event-type patterns gets a task on each request: it subscribed to
+/// request events by name (`request.*`, `request.created`). A catch-all `*` (a log, an archive) receives
+/// the events but is not asked to confirm anything.
+fn takes_part(patterns: &[String]) -> bool {
+    let named: Vec<String> = patterns.iter().filter(|p| p.as_str() != "*").cloned().collect();
+    type_matches(&named, "request.created")
 }
 
 fn changed(outcome: ChangeOutcome) -> ApiResult<StoredRequest> {
@@ -939,6 +947,22 @@ mod tests {
     fn exports_last_seven_days() {
         let ready = at("2026-01-01T00:00:00.000000Z");
         assert_eq!(export_until(ready).to_string(), "2026-01-08T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn only_destinations_that_name_request_events_get_tasks() {
+        let cases: [(&[&str], bool); 6] = [
+            (&["request.*"], true),
+            (&["request.created"], true),
+            (&["consent.*", "request.*"], true),
+            (&["*"], false),
+            (&["consent.*"], false),
+            (&["request.overdue"], false),
+        ];
+        for (patterns, expected) in cases {
+            let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+            assert_eq!(takes_part(&patterns), expected, "{patterns:?}");
+        }
     }
 
     #[test]
