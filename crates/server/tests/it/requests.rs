@@ -123,6 +123,28 @@ async fn copy_of_the_data(s: &TestServer) -> Vec<SealedRow> {
     }
 }
 
+/// Every outbox payload, read straight from the data store.
+async fn outbox_payloads(s: &TestServer) -> Vec<String> {
+    let sql = "SELECT payload FROM outbox ORDER BY id";
+    match s.storage().database_url() {
+        None => {
+            let conn = rusqlite::Connection::open_with_flags(
+                s.storage().data_dir().join("consentry.db"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .expect("open the data file");
+            let mut stmt = conn.prepare(sql).expect("prepare");
+            stmt.query_map([], |r| r.get(0)).expect("query").map(|r| r.expect("row")).collect()
+        }
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.expect("connect");
+            let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.expect("query");
+            pool.close().await;
+            rows
+        }
+    }
+}
+
 /// The key store's wrapped data keys as they are now: `(kek_id, wrapped)`.
 async fn data_keys_now(s: &TestServer) -> Vec<(String, Vec<u8>)> {
     match s.storage().database_url() {
@@ -385,6 +407,9 @@ async fn a_request_completes_when_both_destinations_confirm(backend: Backend) {
     // The announcement reaches the subscribers, naming the subject; the payload at rest does not.
     let created = receiver.wait_for("request.created").await;
     assert_eq!((str_of(&created["subject"]), &created["data"]["request"]["id"]), ("cleo", &json!(id)));
+    let at_rest = outbox_payloads(&s).await;
+    assert!(at_rest.iter().any(|p| p.contains(&id)), "the announcement is in the outbox");
+    assert!(!at_rest.iter().any(|p| p.contains("cleo")), "never the subject id at rest: {at_rest:?}");
 
     let complete = |dest: &str| format!("/v1/requests/{id}/tasks/{dest}/complete");
     let r = s.post(&complete(&crm), &dsr_key, &json!({"note": "deleted from the CRM"}), 200).await;
