@@ -279,7 +279,14 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
         actor: "key:test".into(),
         expires_at: None,
     };
-    store.append(&ann, vec![grant.clone()]).await.expect("append");
+    let seal: crate::Sealer = Box::new(|_| {
+        Ok(crate::Sealed {
+            receipt: Some(crate::SealedReceipt { id: "rcp_ann".into(), jws: "signed.ann.receipt".into() }),
+            outbox: Vec::new(),
+        })
+    });
+    store.append_sealed(&ann, vec![grant.clone()], Some(seal)).await.expect("append");
+    assert!(store.receipt("rcp_ann").await.expect("receipt").is_some());
     store.append(&subject("bob"), vec![grant]).await.expect("append");
     let t0 = Timestamp::now();
     store.create_request(new_request("req_1", "ann", "erasure", t0, &[])).await.expect("create");
@@ -293,6 +300,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     assert!(!store.erase_subject(&ann, "tomb-ann", t0).await.expect("again"), "no key left the second time");
     assert_eq!(store.erasure_tombstones().await.expect("tombstones"), ["tomb-ann"]);
     assert!(store.history(&ann, 0, 100).await.expect("history").is_empty());
+    assert_eq!(store.receipt("rcp_ann").await.expect("receipt"), None, "the receipt named her: gone");
     assert!(store.current(&ann).await.expect("current").is_empty());
     let r = store.request("req_1").await.expect("read").expect("kept");
     assert_eq!((r.record.subject, r.record.details), (None, None));

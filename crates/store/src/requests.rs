@@ -181,8 +181,8 @@ pub trait RequestStore: Send + Sync {
     /// The key store's secret for erasure tombstones, made on first use.
     async fn erasure_secret(&self) -> Result<[u8; 32]>;
     /// Erases the subject: stores `tombstone` (a keyed hash of the subject id, never the id), destroys the
-    /// subject's pseudonym key so the data store's rows no longer lead to them, and clears the details of
-    /// their requests. The subject id stays in the key store only beside the pseudonym, until the
+    /// subject's pseudonym key so the data store's rows no longer lead to them, deletes their receipts
+    /// (whose signed payload names them) and clears the details of their requests. The subject id stays in the key store only beside the pseudonym, until the
     /// messages already in the outbox for it have left ([`RequestStore::prune_erasure_notices`]), so
     /// downstream systems learn whom to erase. Returns whether the subject had a key.
     async fn erase_subject(&self, subject: &SubjectId, tombstone: &str, at: Timestamp) -> Result<bool>;

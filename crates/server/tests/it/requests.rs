@@ -563,8 +563,12 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     assert_eq!(copy.len(), 2);
     let opened = readable(&s, &copy).await;
     assert!(opened.iter().any(|p| String::from_utf8_lossy(p).contains(marker)), "readable before erasure");
+    let objection = json!({"changes": [{"purpose": "service.improvement", "action": "object"}]});
+    let receipt = s.post("/v1/subjects/eve/consents", ADMIN_KEY, &objection, 201).await;
+    let receipt_id = str_of(&receipt["receipt"]["id"]).to_owned();
+    s.get(&format!("/v1/receipts/{receipt_id}"), ADMIN_KEY, 200).await;
     let before = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
-    assert_eq!((before["ok"].as_bool(), before["events"].as_u64()), (Some(true), Some(3)));
+    assert_eq!((before["ok"].as_bool(), before["events"].as_u64()), (Some(true), Some(4)));
 
     let r = request(&s, "eve", "erasure", Some(json!({"note": "account closed"}))).await;
     assert_eq!(r["status"], "in_progress", "the CRM has to confirm");
@@ -614,6 +618,8 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     // The ledger keeps its events, now naming no one, and still verifies.
     let after = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
     assert_eq!(after, before, "the chain is intact and unchanged");
+    // Her receipts named her: they are gone from the store (she keeps her copies).
+    assert_code(&s.get(&format!("/v1/receipts/{receipt_id}"), ADMIN_KEY, 404).await, "not_found");
 
     // Erased stays erased after a restart.
     let s = TestServer::start_in(s.stop().await, |_| {}).await;

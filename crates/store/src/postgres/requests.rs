@@ -433,6 +433,12 @@ impl RequestStore for PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
+            // A receipt names the person in its signed payload: it goes (they keep their copies).
+            sqlx::query("DELETE FROM receipts WHERE pseudonym = $1")
+                .bind(p)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
             sqlx::query(
                 "INSERT INTO consentry_keystore.erasure_notices (pseudonym, subject, created_at)
                  VALUES ($1, $2, $3) ON CONFLICT (pseudonym) DO NOTHING",

@@ -427,6 +427,8 @@ impl RequestStore for SqliteStore {
             if let Some(p) = &p {
                 tx.execute("UPDATE requests SET details = NULL WHERE pseudonym = ?1", [p])
                     .map_err(backend)?;
+                // A receipt names the person in its signed payload: it goes (they keep their copies).
+                tx.execute("DELETE FROM receipts WHERE pseudonym = ?1", [p]).map_err(backend)?;
                 tx.execute(
                     "INSERT INTO ks.erasure_notices (pseudonym, subject, created_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (pseudonym) DO NOTHING",
