@@ -6,16 +6,27 @@
 //! hold pay one HMAC (an erased subject is never in the engine).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{OnceLock, PoisonError, RwLock};
 
-use consentry_core::ledger::pseudonym;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 use consentry_store::{Store, StoreError};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A tombstone: HMAC-SHA256 of a subject id (stored as lowercase hex).
+pub type Tombstone = [u8; 32];
 
 /// The tombstones and the secret that keys them. Empty until [`Erasures::load`].
 #[derive(Default)]
 pub struct Erasures {
-    secret: OnceLock<[u8; 32]>,
-    tombstones: RwLock<HashSet<String>>,
+    /// The HMAC keyed once with the secret: each tombstone then costs two SHA-256 blocks, not four.
+    mac: OnceLock<HmacSha256>,
+    tombstones: RwLock<HashSet<Tombstone>>,
+    /// Whether any subject was ever erased: until then checks skip every look-up.
+    any: AtomicBool,
 }
 
 impl std::fmt::Debug for Erasures {
@@ -24,40 +35,62 @@ impl std::fmt::Debug for Erasures {
     }
 }
 
+fn parse(text: &str) -> Option<Tombstone> {
+    hex::decode(text).ok()?.try_into().ok()
+}
+
 impl Erasures {
     /// Loads the secret (made on first use) and every tombstone; returns the tombstones not known before.
-    pub async fn load(&self, store: &dyn Store) -> Result<Vec<String>, StoreError> {
-        if self.secret.get().is_none() {
+    pub async fn load(&self, store: &dyn Store) -> Result<Vec<Tombstone>, StoreError> {
+        if self.mac.get().is_none() {
             let secret = store.erasure_secret().await?;
-            let _ = self.secret.set(secret);
+            let mac = HmacSha256::new_from_slice(&secret)
+                .map_err(|_| StoreError::Backend("the erasure secret cannot key an HMAC".into()))?;
+            let _ = self.mac.set(mac);
         }
         let all = store.erasure_tombstones().await?;
         let mut known = self.tombstones.write().unwrap_or_else(PoisonError::into_inner);
-        Ok(all.into_iter().filter(|t| known.insert(t.clone())).collect())
+        let new: Vec<Tombstone> = all.iter().filter_map(|t| parse(t)).filter(|t| known.insert(*t)).collect();
+        self.any.store(!known.is_empty(), Ordering::Release);
+        Ok(new)
     }
 
-    /// The tombstone of `subject`; `None` before [`Erasures::load`].
+    fn mac(&self, subject: &str) -> Option<Tombstone> {
+        let mut mac = self.mac.get()?.clone();
+        mac.update(subject.as_bytes());
+        Some(mac.finalize().into_bytes().into())
+    }
+
+    /// The tombstone of `subject` as stored (hex); `None` before [`Erasures::load`].
     pub fn tombstone(&self, subject: &str) -> Option<String> {
-        self.secret.get().map(|secret| pseudonym(secret, subject))
+        self.mac(subject).map(hex::encode)
     }
 
     /// Remembers an erasure made here.
-    pub fn insert(&self, tombstone: String) {
-        self.tombstones.write().unwrap_or_else(PoisonError::into_inner).insert(tombstone);
+    pub fn insert(&self, tombstone: &str) {
+        if let Some(t) = parse(tombstone) {
+            self.tombstones.write().unwrap_or_else(PoisonError::into_inner).insert(t);
+            self.any.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether any subject was ever erased (cheap).
+    pub fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
     }
 
     /// Whether `subject` was erased.
     pub fn is_erased(&self, subject: &str) -> bool {
-        let known = self.tombstones.read().unwrap_or_else(PoisonError::into_inner);
-        if known.is_empty() {
+        if !self.any() {
             return false;
         }
-        self.tombstone(subject).is_some_and(|t| known.contains(&t))
+        let Some(t) = self.mac(subject) else { return false };
+        self.tombstones.read().unwrap_or_else(PoisonError::into_inner).contains(&t)
     }
 
     /// Whether any of `tombstones` is `subject`'s.
-    pub fn matches_any(&self, subject: &str, tombstones: &HashSet<String>) -> bool {
-        self.tombstone(subject).is_some_and(|t| tombstones.contains(&t))
+    pub fn matches_any(&self, subject: &str, tombstones: &HashSet<Tombstone>) -> bool {
+        self.mac(subject).is_some_and(|t| tombstones.contains(&t))
     }
 }
 
@@ -107,7 +140,7 @@ pub async fn erase(
     // Queued under the subject's pseudonym before its key goes, so it still goes out naming them.
     state.store.enqueue(subject, vec![erased_event(state, now)]).await?;
     // Refuse new writes for the subject from here on.
-    state.erasures.insert(tombstone.clone());
+    state.erasures.insert(&tombstone);
     let had_key = state.store.erase_subject(subject, &tombstone, now).await?;
     state.engine.forget(subject.as_str());
     state.metrics.subjects.set(state.engine.subject_count() as i64);
@@ -125,4 +158,23 @@ pub async fn erase(
     ];
     done.push("sent subject.erased downstream");
     Ok(done.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tombstones_are_keyed_hashes_of_the_id() {
+        let secret = [7u8; 32];
+        let erasures = Erasures::default();
+        let _ = erasures.mac.set(HmacSha256::new_from_slice(&secret).expect("key"));
+        let t = erasures.tombstone("ann").expect("keyed");
+        assert_eq!(t, consentry_core::ledger::pseudonym(&secret, "ann"), "the stored form is the hex HMAC");
+        assert!(!t.contains("ann"));
+        assert!(!erasures.any() && !erasures.is_erased("ann"));
+        erasures.insert(&t);
+        assert!(erasures.any() && erasures.is_erased("ann"));
+        assert!(!erasures.is_erased("bob"));
+    }
 }

@@ -73,7 +73,7 @@ pub async fn requests_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(got.record.subject, Some(subject("ann")));
     assert_eq!((got.record.kind.as_str(), got.record.status.as_str()), ("erasure", REQUEST_RECEIVED));
     assert_eq!(got.record.received_at, t0);
-    assert_eq!(got.tasks.len(), 2);
+    assert_eq!((got.tasks.len(), got.record.pending_tasks), (2, 2));
     assert!(got.tasks.iter().all(|t| t.status == TASK_PENDING));
     assert_eq!(got.history.len(), 1);
     assert_eq!((got.history[0].change.as_str(), got.history[0].actor.as_str()), ("received", "key:test"));
@@ -114,6 +114,7 @@ pub async fn requests_lifecycle(store: Arc<dyn Store>) {
     let t2 = t1.plus_seconds(5);
     let r = changed(store.change_request("req_1", complete("shop"), t2, "key:k").await.expect("shop"));
     assert_eq!((r.record.status.as_str(), r.record.closed_at), (REQUEST_COMPLETED, Some(t2)));
+    assert_eq!(r.record.pending_tasks, 0);
     assert!(r.tasks.iter().all(|t| t.status == TASK_COMPLETED && t.note.as_deref() == Some("done")));
     let changes: Vec<&str> = r.history.iter().map(|h| h.change.as_str()).collect();
     assert_eq!(
@@ -210,6 +211,29 @@ pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
         ["req_2"]
     );
 
+    // None has its own part done: all three are unfinished once received; req_2 is closed.
+    let unfinished = |at: Timestamp| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .unfinished_requests(at, 10)
+                .await
+                .expect("unfinished")
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(unfinished(t0).await, ["req_0", "req_1"]);
+    assert!(unfinished(t0.plus_seconds(-1)).await.is_empty(), "received later");
+    changed(
+        store
+            .change_request("req_1", RequestChange::OwnPartDone { note: None }, t0, "k")
+            .await
+            .expect("own part"),
+    );
+    assert_eq!(unfinished(t0).await, ["req_0"]);
+
     let before_due = t0.plus_seconds(29 * 86_400);
     let after_due = t0.plus_seconds(31 * 86_400);
     assert_eq!(
@@ -255,7 +279,14 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
         actor: "key:test".into(),
         expires_at: None,
     };
-    store.append(&ann, vec![grant.clone()]).await.expect("append");
+    let seal: crate::Sealer = Box::new(|_| {
+        Ok(crate::Sealed {
+            receipt: Some(crate::SealedReceipt { id: "rcp_ann".into(), jws: "signed.ann.receipt".into() }),
+            outbox: Vec::new(),
+        })
+    });
+    store.append_sealed(&ann, vec![grant.clone()], Some(seal)).await.expect("append");
+    assert!(store.receipt("rcp_ann").await.expect("receipt").is_some());
     store.append(&subject("bob"), vec![grant]).await.expect("append");
     let t0 = Timestamp::now();
     store.create_request(new_request("req_1", "ann", "erasure", t0, &[])).await.expect("create");
@@ -269,6 +300,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     assert!(!store.erase_subject(&ann, "tomb-ann", t0).await.expect("again"), "no key left the second time");
     assert_eq!(store.erasure_tombstones().await.expect("tombstones"), ["tomb-ann"]);
     assert!(store.history(&ann, 0, 100).await.expect("history").is_empty());
+    assert_eq!(store.receipt("rcp_ann").await.expect("receipt"), None, "the receipt named her: gone");
     assert!(store.current(&ann).await.expect("current").is_empty());
     let r = store.request("req_1").await.expect("read").expect("kept");
     assert_eq!((r.record.subject, r.record.details), (None, None));

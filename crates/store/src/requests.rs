@@ -59,6 +59,8 @@ pub struct RequestRecord {
     /// When it was found overdue (and `request.overdue` sent), once.
     pub overdue_at: Option<Timestamp>,
     pub updated_at: Timestamp,
+    /// How many of its tasks are still pending.
+    pub pending_tasks: u32,
 }
 
 /// One downstream system's part of a request.
@@ -163,6 +165,9 @@ pub trait RequestStore: Send + Sync {
         at: Timestamp,
         actor: &str,
     ) -> Result<ChangeOutcome>;
+    /// Open requests received at or before `before` whose own part is not done (e.g. the process stopped
+    /// half-way), oldest first, at most `limit`.
+    async fn unfinished_requests(&self, before: Timestamp, limit: u32) -> Result<Vec<RequestRecord>>;
     /// Open requests due at or before `now` that were not yet marked overdue, oldest due first.
     async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>>;
     /// Marks an open request overdue at `at` (a history row) and stores `message` in the outbox, in one
@@ -176,8 +181,8 @@ pub trait RequestStore: Send + Sync {
     /// The key store's secret for erasure tombstones, made on first use.
     async fn erasure_secret(&self) -> Result<[u8; 32]>;
     /// Erases the subject: stores `tombstone` (a keyed hash of the subject id, never the id), destroys the
-    /// subject's pseudonym key so the data store's rows no longer lead to them, and clears the details of
-    /// their requests. The subject id stays in the key store only beside the pseudonym, until the
+    /// subject's pseudonym key so the data store's rows no longer lead to them, deletes their receipts
+    /// (whose signed payload names them) and clears the details of their requests. The subject id stays in the key store only beside the pseudonym, until the
     /// messages already in the outbox for it have left ([`RequestStore::prune_erasure_notices`]), so
     /// downstream systems learn whom to erase. Returns whether the subject had a key.
     async fn erase_subject(&self, subject: &SubjectId, tombstone: &str, at: Timestamp) -> Result<bool>;

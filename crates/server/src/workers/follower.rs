@@ -13,12 +13,15 @@ use tokio_util::sync::CancellationToken;
 use crate::state::{AppState, CatalogView};
 
 const PAGE: u32 = 2000;
+/// How often erasures made on other nodes are looked for.
+const ERASURES_EVERY: Duration = Duration::from_secs(2);
 
 /// Follows the ledger from position `from` until `shutdown` fires.
 pub async fn run(state: AppState, from: u64, shutdown: CancellationToken) {
     let Some(mut signals) = state.store.change_signals() else { return };
     let interval = Duration::from_millis(state.config.catch_up_interval_ms);
     let mut applied = from;
+    let mut erasures_read: Option<std::time::Instant> = None;
     loop {
         match catch_up(&state, applied).await {
             Ok(pos) => applied = pos,
@@ -27,8 +30,12 @@ pub async fn run(state: AppState, from: u64, shutdown: CancellationToken) {
         if let Err(e) = refresh_catalog(&state).await {
             tracing::warn!(error = %e, "refreshing the catalogue failed; retrying");
         }
-        if let Err(e) = refresh_erasures(&state).await {
-            tracing::warn!(error = %e, "refreshing the erasures failed; retrying");
+        // Every tombstone is read each time: at most every few seconds.
+        if erasures_read.is_none_or(|at| at.elapsed() >= ERASURES_EVERY) {
+            erasures_read = Some(std::time::Instant::now());
+            if let Err(e) = refresh_erasures(&state).await {
+                tracing::warn!(error = %e, "refreshing the erasures failed; retrying");
+            }
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -95,7 +102,7 @@ async fn refresh_erasures(state: &AppState) -> Result<(), consentry_store::Store
     if new.is_empty() {
         return Ok(());
     }
-    let new: std::collections::HashSet<String> = new.into_iter().collect();
+    let new: std::collections::HashSet<_> = new.into_iter().collect();
     let forgotten = state.engine.forget_where(|subject| state.erasures.matches_any(subject, &new));
     state.metrics.subjects.set(state.engine.subject_count() as i64);
     tracing::info!(erasures = new.len(), forgotten, "erasures made on another node applied");

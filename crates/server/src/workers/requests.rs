@@ -1,6 +1,7 @@
 //! Watches data subject request deadlines: marks each open request past its `due_at` overdue once (its
-//! `request.overdue` CloudEvent goes in the outbox in the same transaction), keeps the overdue gauges, and
-//! forgets the subject ids kept for erased subjects once their last messages have left.
+//! `request.overdue` CloudEvent goes in the outbox in the same transaction), keeps the overdue gauges,
+//! does Consentry's own part of requests left half-way (the process stopped between accepting a request
+//! and doing it), and forgets the subject ids kept for erased subjects once their last messages have left.
 //!
 //! One node at a time marks (a lease in the store); every node keeps its own gauges. The clock is passed
 //! in ([`sweep`]), so tests decide what "now" is.
@@ -11,7 +12,7 @@ use consentry_core::Timestamp;
 use consentry_store::StoreError;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::v1::requests::request_event;
+use crate::api::v1::requests::{request_event, resume};
 use crate::state::AppState;
 
 const BATCH: u32 = 500;
@@ -39,6 +40,13 @@ pub async fn sweep(state: &AppState, now: Timestamp, interval: Duration) -> Resu
     let until = Timestamp::now().plus_micros((interval.as_micros() as i64).saturating_mul(3));
     if !state.store.try_lease("requests", &state.node_id, until, Timestamp::now()).await? {
         return Ok(0);
+    }
+    // Own parts left undone (a crash or a failure half-way) are done now; a request is given five minutes
+    // before it counts as left.
+    for r in state.store.unfinished_requests(now.plus_seconds(-300), BATCH).await? {
+        if let Err(e) = resume(state, &r).await {
+            tracing::warn!(error = %e, "resuming a request failed; retrying at the next sweep");
+        }
     }
     let mut marked = 0;
     loop {

@@ -13,6 +13,7 @@ use axum::routing::post;
 use consentry_core::Timestamp;
 use consentry_server::api::v1::requests::export_archive;
 use consentry_server::workers::requests::sweep;
+use consentry_store::requests::NewRequest;
 use consentry_store::vault::{SealedPayload, WrappedKey, open_payload};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -116,6 +117,28 @@ async fn copy_of_the_data(s: &TestServer) -> Vec<SealedRow> {
         Some(url) => {
             let pool = sqlx::PgPool::connect(url).await.expect("connect");
             let rows = sqlx::query_as(sql).fetch_all(&pool).await.expect("query");
+            pool.close().await;
+            rows
+        }
+    }
+}
+
+/// Every outbox payload, read straight from the data store.
+async fn outbox_payloads(s: &TestServer) -> Vec<String> {
+    let sql = "SELECT payload FROM outbox ORDER BY id";
+    match s.storage().database_url() {
+        None => {
+            let conn = rusqlite::Connection::open_with_flags(
+                s.storage().data_dir().join("consentry.db"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .expect("open the data file");
+            let mut stmt = conn.prepare(sql).expect("prepare");
+            stmt.query_map([], |r| r.get(0)).expect("query").map(|r| r.expect("row")).collect()
+        }
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.expect("connect");
+            let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.expect("query");
             pool.close().await;
             rows
         }
@@ -384,10 +407,16 @@ async fn a_request_completes_when_both_destinations_confirm(backend: Backend) {
     // The announcement reaches the subscribers, naming the subject; the payload at rest does not.
     let created = receiver.wait_for("request.created").await;
     assert_eq!((str_of(&created["subject"]), &created["data"]["request"]["id"]), ("cleo", &json!(id)));
+    let at_rest = outbox_payloads(&s).await;
+    assert!(at_rest.iter().any(|p| p.contains(&id)), "the announcement is in the outbox");
+    assert!(!at_rest.iter().any(|p| p.contains("cleo")), "never the subject id at rest: {at_rest:?}");
 
     let complete = |dest: &str| format!("/v1/requests/{id}/tasks/{dest}/complete");
     let r = s.post(&complete(&crm), &dsr_key, &json!({"note": "deleted from the CRM"}), 200).await;
     assert_eq!(r["status"], "in_progress", "one task is still pending: {r}");
+    assert_eq!(r["pending_tasks"], 1);
+    let listed = s.get("/v1/requests", &dsr_key, 200).await;
+    assert_eq!(listed["requests"][0]["pending_tasks"], 1, "the list shows what is still awaited");
     let p = s.post(&complete(&crm), &dsr_key, &json!({}), 409).await;
     assert_code(&p, "conflict");
     let p = s.post(&complete("dst_nowhere"), &dsr_key, &json!({}), 404).await;
@@ -464,6 +493,37 @@ async fn overdue_requests_with_an_injected_clock(backend: Backend) {
         .count();
     assert_eq!(overdue_sent, 1, "request.overdue is sent once: {deliveries}");
 
+    // The privacy team's list of overdue requests (by the real clock): one received 40 days ago.
+    let long_ago = Timestamp::now().plus_seconds(-40 * 86_400);
+    s.state
+        .store
+        .create_request(NewRequest {
+            id: "req_0000000000000003".into(),
+            subject: consentry_core::SubjectId::new("dora").expect("id"),
+            kind: "objection".into(),
+            details: None,
+            received_at: long_ago,
+            due_at: long_ago.plus_seconds(30 * 86_400),
+            destinations: vec![crm.clone()],
+            actor: "key:test".into(),
+            messages: Vec::new(),
+        })
+        .await
+        .expect("create");
+    let overdue_list = s.get("/v1/requests?overdue=true", ADMIN_KEY, 200).await;
+    let listed = overdue_list["requests"].as_array().expect("list");
+    assert_eq!(listed.len(), 1, "{overdue_list}");
+    assert_eq!((&listed[0]["id"], &listed[0]["overdue"]), (&json!("req_0000000000000003"), &json!(true)));
+    let one = s.get("/v1/requests/req_0000000000000003", ADMIN_KEY, 200).await;
+    assert_eq!(one["tasks"][0]["overdue"], true);
+    let reason = json!({"reason": "filed twice"});
+    s.post("/v1/requests/req_0000000000000003/reject", ADMIN_KEY, &reason, 200).await;
+    assert!(
+        s.get("/v1/requests?overdue=true", ADMIN_KEY, 200).await["requests"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+
     // The export is gone after seven days.
     let stored = s.state.store.request(&id).await.expect("read").expect("found");
     let ready = stored.record.own_done_at.expect("ready");
@@ -503,8 +563,12 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     assert_eq!(copy.len(), 2);
     let opened = readable(&s, &copy).await;
     assert!(opened.iter().any(|p| String::from_utf8_lossy(p).contains(marker)), "readable before erasure");
+    let objection = json!({"changes": [{"purpose": "service.improvement", "action": "object"}]});
+    let receipt = s.post("/v1/subjects/eve/consents", ADMIN_KEY, &objection, 201).await;
+    let receipt_id = str_of(&receipt["receipt"]["id"]).to_owned();
+    s.get(&format!("/v1/receipts/{receipt_id}"), ADMIN_KEY, 200).await;
     let before = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
-    assert_eq!((before["ok"].as_bool(), before["events"].as_u64()), (Some(true), Some(3)));
+    assert_eq!((before["ok"].as_bool(), before["events"].as_u64()), (Some(true), Some(4)));
 
     let r = request(&s, "eve", "erasure", Some(json!({"note": "account closed"}))).await;
     assert_eq!(r["status"], "in_progress", "the CRM has to confirm");
@@ -543,6 +607,7 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     assert_code(&s.get("/v1/subjects/eve/consents", "", 401).await, "unauthorized");
     let p = s.post("/v1/requests", ADMIN_KEY, &json!({"subject": "eve", "type": "access"}), 410).await;
     assert_code(&p, "subject_erased");
+    assert_code(&s.post("/v1/records", ADMIN_KEY, &stored, 410).await, "subject_erased");
     let got = s.get(&format!("/v1/requests/{}", str_of(&r["id"])), ADMIN_KEY, 200).await;
     assert_eq!(
         (&got["subject"], &got["details"]),
@@ -553,6 +618,8 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     // The ledger keeps its events, now naming no one, and still verifies.
     let after = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
     assert_eq!(after, before, "the chain is intact and unchanged");
+    // Her receipts named her: they are gone from the store (she keeps her copies).
+    assert_code(&s.get(&format!("/v1/receipts/{receipt_id}"), ADMIN_KEY, 404).await, "not_found");
 
     // Erased stays erased after a restart.
     let s = TestServer::start_in(s.stop().await, |_| {}).await;
@@ -645,6 +712,65 @@ async fn a_subject_sees_and_files_only_their_own_requests(backend: Backend) {
     s.stop().await;
 }
 
+async fn a_request_left_half_way_is_resumed(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    s.record("joe", &grant("marketing.direct", &["email"])).await;
+    // Accepted, then the process stopped before Consentry did its part.
+    let received = Timestamp::now();
+    s.state
+        .store
+        .create_request(NewRequest {
+            id: "req_0000000000000001".into(),
+            subject: consentry_core::SubjectId::new("joe").expect("id"),
+            kind: "restriction".into(),
+            details: Some(r#"{"purpose":"marketing.direct"}"#.into()),
+            received_at: received,
+            due_at: received.plus_seconds(30 * 86_400),
+            destinations: Vec::new(),
+            actor: "key:test".into(),
+            messages: Vec::new(),
+        })
+        .await
+        .expect("create");
+    let interval = Duration::from_secs(60);
+    sweep(&s.state, received.plus_seconds(60), interval).await.expect("sweep");
+    assert_eq!(
+        s.check("joe", "marketing.direct", Some("email")).await["allowed"],
+        true,
+        "not yet: too recent"
+    );
+    sweep(&s.state, received.plus_seconds(600), interval).await.expect("sweep");
+    let check = s.check("joe", "marketing.direct", Some("email")).await;
+    assert_eq!((check["allowed"].as_bool(), str_of(&check["reason"])), (Some(false), "restricted"));
+    let r = s.get("/v1/requests/req_0000000000000001", ADMIN_KEY, 200).await;
+    assert_eq!(r["status"], "completed");
+    assert_eq!(changes(&r), ["received", "started", "own_part_done", "completed"]);
+    assert_eq!(r["history"][1]["actor"], "system");
+
+    // An erasure that stopped right after the key was destroyed is done.
+    let kai = consentry_core::SubjectId::new("kai").expect("id");
+    s.state
+        .store
+        .create_request(NewRequest {
+            id: "req_0000000000000002".into(),
+            subject: kai.clone(),
+            kind: "erasure".into(),
+            details: None,
+            received_at: received,
+            due_at: received.plus_seconds(30 * 86_400),
+            destinations: Vec::new(),
+            actor: "key:test".into(),
+            messages: Vec::new(),
+        })
+        .await
+        .expect("create");
+    s.state.store.erase_subject(&kai, "tombstone-of-kai", received).await.expect("erase");
+    sweep(&s.state, received.plus_seconds(600), interval).await.expect("sweep");
+    let r = s.get("/v1/requests/req_0000000000000002", ADMIN_KEY, 200).await;
+    assert_eq!((&r["status"], &r["subject"]), (&json!("completed"), &Value::Null));
+    s.stop().await;
+}
+
 both_backends!(
     every_type_end_to_end,
     a_request_completes_when_both_destinations_confirm,
@@ -652,6 +778,7 @@ both_backends!(
     erasure_crypto_shreds_and_keeps_the_chain,
     bad_requests_are_problems,
     a_subject_sees_and_files_only_their_own_requests,
+    a_request_left_half_way_is_resumed,
 );
 
 /// On two nodes sharing one PostgreSQL database, an erasure made on one reaches the other within a few

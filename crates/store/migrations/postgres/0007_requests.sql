@@ -39,6 +39,13 @@ CREATE TABLE request_events (
     note       TEXT
 );
 CREATE INDEX request_events_by_request ON request_events (request_id, id);
+CREATE FUNCTION consentry_request_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'request history is append-only';
+END;
+$$;
+CREATE TRIGGER request_events_append_only BEFORE UPDATE OR DELETE ON request_events
+    FOR EACH ROW EXECUTE FUNCTION consentry_request_events_append_only();
 
 CREATE TABLE erased_subjects (
     tombstone TEXT PRIMARY KEY,

@@ -40,6 +40,8 @@ CREATE TABLE request_events (
 CREATE INDEX request_events_by_request ON request_events (request_id, id);
 CREATE TRIGGER request_events_no_update BEFORE UPDATE ON request_events
 BEGIN SELECT RAISE(ABORT, 'request history is append-only'); END;
+CREATE TRIGGER request_events_no_delete BEFORE DELETE ON request_events
+BEGIN SELECT RAISE(ABORT, 'request history is append-only'); END;
 
 CREATE TABLE erased_subjects (
     tombstone TEXT PRIMARY KEY,            -- HMAC-SHA256 (hex) of the subject id under the key store's erasure secret

@@ -17,7 +17,8 @@ use crate::requests::{
 use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
 
 const REQUEST_COLUMNS: &str = "r.id, k.subject, r.kind, r.status, r.details, r.received_at, r.due_at, \
-     r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at";
+     r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at, \
+     (SELECT COUNT(*) FROM request_tasks t WHERE t.request_id = r.id AND t.status = 'pending') AS pending_tasks";
 const REQUEST_FROM: &str =
     "requests r LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym";
 
@@ -39,6 +40,7 @@ fn request_row(r: &PgRow) -> Result<RequestRecord> {
         reason: r.try_get("reason").map_err(db)?,
         overdue_at: at("overdue_at")?,
         updated_at: Timestamp::from_micros(r.try_get("updated_at").map_err(db)?),
+        pending_tasks: u32::try_from(r.try_get::<i64, _>("pending_tasks").map_err(db)?).unwrap_or(u32::MAX),
     })
 }
 
@@ -307,6 +309,20 @@ impl RequestStore for PostgresStore {
         Ok(stored.map_or(ChangeOutcome::NotFound, |r| ChangeOutcome::Changed(Box::new(r))))
     }
 
+    async fn unfinished_requests(&self, before: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM}
+             WHERE r.status IN ('received', 'in_progress') AND r.own_done_at IS NULL AND r.received_at <= $1
+             ORDER BY r.id LIMIT $2"
+        ))
+        .bind(before.micros())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(request_row).collect()
+    }
+
     async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM}
@@ -413,6 +429,12 @@ impl RequestStore for PostgresStore {
         .map_err(db)?;
         if let Some(p) = &p {
             sqlx::query("UPDATE requests SET details = NULL WHERE pseudonym = $1")
+                .bind(p)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            // A receipt names the person in its signed payload: it goes (they keep their copies).
+            sqlx::query("DELETE FROM receipts WHERE pseudonym = $1")
                 .bind(p)
                 .execute(&mut *tx)
                 .await

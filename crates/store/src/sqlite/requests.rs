@@ -15,7 +15,8 @@ use crate::requests::{
 use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
 
 const REQUEST_COLUMNS: &str = "r.id, k.subject, r.kind, r.status, r.details, r.received_at, r.due_at, \
-     r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at";
+     r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at, \
+     (SELECT COUNT(*) FROM request_tasks t WHERE t.request_id = r.id AND t.status = 'pending') AS pending_tasks";
 const REQUEST_FROM: &str = "requests r LEFT JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym";
 
 fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
@@ -36,6 +37,7 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
         reason: r.get(9)?,
         overdue_at: at(10)?,
         updated_at: Timestamp::from_micros(r.get(11)?),
+        pending_tasks: u32::try_from(r.get::<_, i64>(12)?).unwrap_or(u32::MAX),
     })
 }
 
@@ -315,6 +317,18 @@ impl RequestStore for SqliteStore {
         self.write(move |conn| change(conn, &id, &change_, at, &actor)).await
     }
 
+    async fn unfinished_requests(&self, before: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM}
+                 WHERE r.status IN ('received', 'in_progress') AND r.own_done_at IS NULL AND r.received_at <= ?1
+                 ORDER BY r.id LIMIT ?2"
+            ))?;
+            stmt.query_map(params![before.micros(), limit], request_row)?.collect()
+        })
+        .await
+    }
+
     async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
@@ -413,6 +427,8 @@ impl RequestStore for SqliteStore {
             if let Some(p) = &p {
                 tx.execute("UPDATE requests SET details = NULL WHERE pseudonym = ?1", [p])
                     .map_err(backend)?;
+                // A receipt names the person in its signed payload: it goes (they keep their copies).
+                tx.execute("DELETE FROM receipts WHERE pseudonym = ?1", [p]).map_err(backend)?;
                 tx.execute(
                     "INSERT INTO ks.erasure_notices (pseudonym, subject, created_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (pseudonym) DO NOTHING",

@@ -83,7 +83,11 @@ fn decide(state: &AppState, c: &CheckRequest<'_>, now: Timestamp, at: &str) -> A
         QueryError::UnknownRecipient => ApiError::UnknownRecipient(q.recipient.unwrap_or("").to_owned()),
     })?;
     // An erased subject is never in the engine; only subjects it does not hold pay for this look-up.
-    let d = if !state.engine.contains(q.subject) && state.erasures.is_erased(q.subject) {
+    let d = if d.event_seq.is_none()
+        && state.erasures.any()
+        && !state.engine.contains(q.subject)
+        && state.erasures.is_erased(q.subject)
+    {
         Decision { allowed: false, reason: Reason::Erased, event_seq: None }
     } else {
         d

@@ -193,6 +193,10 @@ pub async fn store_record(
     device_id: Option<String>,
     mut body: RecordIn,
 ) -> ApiResult<RecordOut> {
+    // Storing would give an erased subject a new key and data key under the same id.
+    if state.erasures.is_erased(subject.as_str()) {
+        return Err(ApiError::SubjectErased);
+    }
     let view = state.catalog();
     if view.catalog.category(&body.category).is_none() {
         return Err(ApiError::UnknownCategory(body.category));

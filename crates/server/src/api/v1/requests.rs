@@ -2,9 +2,10 @@
 //! to every destination subscribed to `request.*`, each of which confirms its part.
 //!
 //! Consentry does its own part when the request is accepted: access and portability make the export
-//! available (for [`EXPORT_DAYS`] days, generated on each download, never stored); erasure destroys the
-//! subject's pseudonym key and keeps a tombstone; restriction and objection record `restrict` / `object`
-//! ledger events through the consent path; rectification records what was asked. The request completes
+//! available (for [`EXPORT_DAYS`] days, generated on each download, never stored); erasure deletes the
+//! subject's vault and devices and destroys their keys, keeping a tombstone ([`crate::erasure`]);
+//! restriction and objection record `restrict` / `object` ledger events through the consent path;
+//! rectification replaces the vault record it names, or records what was asked. The request completes
 //! once that is done and every task is confirmed. The plain functions here ([`submit`], [`view`],
 //! [`subject_requests`], [`export_archive`]) serve the preference centre too.
 
@@ -151,6 +152,8 @@ pub struct RequestOut {
     pub reason: Option<String>,
     /// Access and portability, once ready.
     pub export: Option<ExportOut>,
+    /// Downstream tasks not yet confirmed (overdue with the request).
+    pub pending_tasks: u32,
     /// Only in a single request's view.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tasks: Option<Vec<TaskOut>>,
@@ -191,6 +194,7 @@ fn record_out(r: RequestRecord, now: Timestamp) -> RequestOut {
         closed_at: r.closed_at.map(|t| t.to_string()),
         reason: r.reason,
         export,
+        pending_tasks: r.pending_tasks,
         tasks: None,
         history: None,
     }
@@ -351,7 +355,7 @@ pub async fn submit(
         .destinations()
         .await?
         .into_iter()
-        .filter(|d| type_matches(&d.event_types, "request.created"))
+        .filter(|d| takes_part(&d.event_types))
         .map(|d| d.id)
         .collect();
     let record = RequestRecord {
@@ -367,6 +371,7 @@ pub async fn submit(
         reason: None,
         overdue_at: None,
         updated_at: now,
+        pending_tasks: 0,
     };
     let message = request_event(state, "request.created", &record, &destinations, now);
     state
@@ -384,14 +389,70 @@ pub async fn submit(
         })
         .await?;
     state.dispatch_wake.notify_one();
-    let id = record.id;
-    changed(state.store.change_request(&id, RequestChange::Start, Timestamp::now(), "system").await?)?;
-    let note = own_part(state, subject, kind, details.as_ref(), correction, actor).await?;
+    let done =
+        finish(state, &record.id, REQUEST_RECEIVED, subject, kind, details.as_ref(), correction, actor)
+            .await?;
+    Ok(view(done, Timestamp::now()))
+}
+
+/// Starts a request (when still `received`), does Consentry's own part and records it done.
+#[allow(clippy::too_many_arguments)] // each is one fact of the request; a struct would only rename them
+async fn finish(
+    state: &AppState,
+    id: &str,
+    status: &str,
+    subject: &SubjectId,
+    kind: RequestType,
+    details: Option<&Value>,
+    correction: Option<Correction>,
+    actor: &str,
+) -> ApiResult<StoredRequest> {
+    if status == REQUEST_RECEIVED {
+        changed(state.store.change_request(id, RequestChange::Start, Timestamp::now(), "system").await?)?;
+    }
+    let note = own_part(state, subject, kind, details, correction, actor).await?;
     let done = state
         .store
-        .change_request(&id, RequestChange::OwnPartDone { note: Some(note) }, Timestamp::now(), "system")
+        .change_request(id, RequestChange::OwnPartDone { note: Some(note) }, Timestamp::now(), "system")
         .await?;
-    Ok(view(changed(done)?, Timestamp::now()))
+    changed(done)
+}
+
+/// Does the own part of a request whose process stopped (or failed) half-way, as `system`. A
+/// rectification that names a vault record is left to the privacy team: its new content was never kept.
+/// Returns whether it did.
+pub async fn resume(state: &AppState, r: &RequestRecord) -> ApiResult<bool> {
+    let Some(kind) = RequestType::parse(&r.kind) else { return Ok(false) };
+    let Some(subject) = &r.subject else {
+        // The link to the person is gone: an erasure that stopped after destroying the key is done.
+        if kind != RequestType::Erasure {
+            return Ok(false);
+        }
+        if r.status == REQUEST_RECEIVED {
+            changed(
+                state.store.change_request(&r.id, RequestChange::Start, Timestamp::now(), "system").await?,
+            )?;
+        }
+        let note = Some("the subject's pseudonym key had already been destroyed".to_owned());
+        let done = RequestChange::OwnPartDone { note };
+        changed(state.store.change_request(&r.id, done, Timestamp::now(), "system").await?)?;
+        return Ok(true);
+    };
+    let details: Option<Value> = r.details.as_deref().and_then(|d| serde_json::from_str(d).ok());
+    let names_record = details.as_ref().is_some_and(|d| d.get("record").is_some_and(|v| !v.is_null()));
+    if kind == RequestType::Rectification && names_record {
+        return Ok(false);
+    }
+    finish(state, &r.id, &r.status, subject, kind, details.as_ref(), None, "system").await?;
+    Ok(true)
+}
+
+/// Whether a destination with these event-type patterns gets a task on each request: it subscribed to
+/// request events by name (`request.*`, `request.created`). A catch-all `*` (a log, an archive) receives
+/// the events but is not asked to confirm anything.
+fn takes_part(patterns: &[String]) -> bool {
+    let named: Vec<String> = patterns.iter().filter(|p| p.as_str() != "*").cloned().collect();
+    type_matches(&named, "request.created")
 }
 
 fn changed(outcome: ChangeOutcome) -> ApiResult<StoredRequest> {
@@ -886,6 +947,22 @@ mod tests {
     fn exports_last_seven_days() {
         let ready = at("2026-01-01T00:00:00.000000Z");
         assert_eq!(export_until(ready).to_string(), "2026-01-08T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn only_destinations_that_name_request_events_get_tasks() {
+        let cases: [(&[&str], bool); 6] = [
+            (&["request.*"], true),
+            (&["request.created"], true),
+            (&["consent.*", "request.*"], true),
+            (&["*"], false),
+            (&["consent.*"], false),
+            (&["request.overdue"], false),
+        ];
+        for (patterns, expected) in cases {
+            let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+            assert_eq!(takes_part(&patterns), expected, "{patterns:?}");
+        }
     }
 
     #[test]
