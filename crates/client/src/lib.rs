@@ -2,6 +2,8 @@
 //!
 //! - [`verify`]: verify receipts and exported ledgers offline, with nothing but the published JWKS. Always
 //!   available; pure.
+//! - [`device`]: [`DeviceConsent`], a device's signed consent snapshot, verified and decided offline with
+//!   the server's own rules. Always available; pure.
 //! - With the `http` feature (on by default): a typed client for services that turns problem responses
 //!   into `Error::Problem` with their stable `code`.
 //!
@@ -20,7 +22,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod device;
 pub mod verify;
+
+pub use device::DeviceConsent;
 
 #[cfg(feature = "http")]
 mod http;

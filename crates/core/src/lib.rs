@@ -9,6 +9,7 @@ pub mod engine;
 pub mod ids;
 pub mod ledger;
 pub mod proof;
+pub mod snapshot;
 pub mod time;
 
 pub use catalog::{Basis, Catalog, CatalogDocument, CatalogProblem};

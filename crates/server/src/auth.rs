@@ -9,6 +9,10 @@
 //!   they verify against the keys of `/.well-known/jwks.json`, so any node accepts them. A subject token
 //!   reaches only its own subject's `/v1/subjects/{subject}/...` routes ([`Principal`]); every
 //!   service-only route answers it with 403.
+//! - **Device tokens** (`cdt_...`, [`DeviceCaller`]) for one paired device, made and stored like API keys
+//!   but never cached: each request looks its token up in the store, so an unpaired device is refused on
+//!   every node as soon as the DELETE has committed. A device acts only for its subject and its declared
+//!   categories and purposes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -20,8 +24,9 @@ use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use consentry_core::proof::{Jwks, JwsError, SigningKey, unix_seconds, verify_jws};
+use consentry_core::snapshot::device_allows;
 use consentry_core::{SubjectId, Timestamp};
-use consentry_store::{ApiKey, Store, random_bytes};
+use consentry_store::{ApiKey, DeviceRecord, Store, random_bytes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -221,8 +226,8 @@ fn looks_like_jws(credential: &str) -> bool {
     credential.bytes().filter(|b| *b == b'.').count() == 2
 }
 
-/// A service caller: an API key. A valid subject token is refused with 403 (it is genuine, but this route
-/// is not one of the subject's own).
+/// A service caller: an API key. A valid subject or device token is refused with 403 (it is genuine, but
+/// this route is not one of its own).
 impl FromRequestParts<AppState> for Arc<Caller> {
     type Rejection = ApiError;
 
@@ -230,6 +235,7 @@ impl FromRequestParts<AppState> for Arc<Caller> {
         match Principal::from_request_parts(parts, state).await? {
             Principal::Service(caller) => Ok(caller),
             Principal::Subject(_) => Err(ApiError::WrongPrincipal("subject tokens may not use this route")),
+            Principal::Device(_) => Err(ApiError::WrongPrincipal("device tokens may not use this route")),
         }
     }
 }
@@ -364,11 +370,13 @@ fn verify_subject_token_with(
     })
 }
 
-/// Whoever calls: a service with an API key, or a person with a subject token.
+/// Whoever calls: a service with an API key, a person with a subject token, or a paired device with its
+/// device token.
 #[derive(Debug, Clone)]
 pub enum Principal {
     Service(Arc<Caller>),
     Subject(SubjectCaller),
+    Device(DeviceCaller),
 }
 
 impl Principal {
@@ -379,6 +387,7 @@ impl Principal {
             Principal::Service(caller) => caller.require(scope),
             Principal::Subject(s) if &s.subject == subject => Ok(()),
             Principal::Subject(_) => Err(ApiError::WrongPrincipal("this token is for another subject")),
+            Principal::Device(_) => Err(ApiError::WrongPrincipal("device tokens may not use this route")),
         }
     }
 
@@ -387,6 +396,7 @@ impl Principal {
         match self {
             Principal::Service(caller) => caller.actor(),
             Principal::Subject(_) => ACTOR_SUBJECT.to_owned(),
+            Principal::Device(device) => device.actor(),
         }
     }
 
@@ -395,13 +405,14 @@ impl Principal {
         match self {
             Principal::Service(caller) => &caller.key_name,
             Principal::Subject(_) => ACTOR_SUBJECT,
+            Principal::Device(device) => &device.device_id,
         }
     }
 
     pub fn service(&self) -> Option<&Caller> {
         match self {
             Principal::Service(caller) => Some(caller),
-            Principal::Subject(_) => None,
+            Principal::Subject(_) | Principal::Device(_) => None,
         }
     }
 }
@@ -414,6 +425,9 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let credential = bearer(parts)?;
+        if credential.starts_with(DEVICE_TOKEN_PREFIX) {
+            return authenticate_device(state.store.as_ref(), credential).await.map(Principal::Device);
+        }
         if looks_like_jws(credential) {
             return verify_subject_token(state, credential, Timestamp::now())
                 .map(Principal::Subject)
@@ -423,6 +437,93 @@ impl FromRequestParts<AppState> for Principal {
             return Err(ApiError::Unauthorized);
         }
         state.keys.authenticate(state.store.as_ref(), credential).await.map(Principal::Service)
+    }
+}
+
+/// The prefix of device tokens.
+pub const DEVICE_TOKEN_PREFIX: &str = "cdt_";
+
+/// A new device token and the SHA-256 to store; the token is shown once.
+pub fn make_device_token() -> ApiResult<(String, [u8; 32])> {
+    let token = format!("{DEVICE_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?));
+    let hash = hash_secret(&token);
+    Ok((token, hash))
+}
+
+/// A paired device calling with its token. It acts only for its subject and only for the data categories
+/// and purposes it declared (and those under them).
+#[derive(Debug, Clone)]
+pub struct DeviceCaller {
+    pub device_id: String,
+    pub subject: SubjectId,
+    pub categories: Vec<String>,
+    pub purposes: Vec<String>,
+}
+
+impl DeviceCaller {
+    pub fn from_record(device: DeviceRecord) -> Self {
+        Self {
+            device_id: device.id,
+            subject: device.subject,
+            categories: device.categories,
+            purposes: device.purposes,
+        }
+    }
+
+    /// Whether the device declared `category` and `purpose` (or one above each).
+    pub fn allows(&self, category: &str, purpose: &str) -> bool {
+        device_allows(&self.categories, &self.purposes, category, purpose)
+    }
+
+    /// 403 unless the device declared `category` and `purpose`.
+    pub fn require(&self, category: &str, purpose: &str) -> ApiResult<()> {
+        if self.allows(category, purpose) {
+            Ok(())
+        } else {
+            Err(ApiError::DeviceForbidden(format!(
+                "this device did not declare data category {category:?} for purpose {purpose:?}"
+            )))
+        }
+    }
+
+    /// 403 unless `subject` is the device's own.
+    pub fn require_subject(&self, subject: &SubjectId) -> ApiResult<()> {
+        if &self.subject == subject {
+            Ok(())
+        } else {
+            Err(ApiError::DeviceForbidden("a device acts only for the subject it is paired with".into()))
+        }
+    }
+
+    /// The actor recorded for what this device does.
+    pub fn actor(&self) -> String {
+        format!("device:{}", self.device_id)
+    }
+}
+
+/// Authenticates a device token: 401 for anything else, an unknown token or an unpaired device.
+pub async fn authenticate_device(store: &dyn Store, token: &str) -> ApiResult<DeviceCaller> {
+    if !token.starts_with(DEVICE_TOKEN_PREFIX) {
+        return Err(ApiError::Unauthorized);
+    }
+    match store.device_by_token_hash(&hash_secret(token)).await? {
+        Some(device) => Ok(DeviceCaller::from_record(device)),
+        None => Err(ApiError::Unauthorized),
+    }
+}
+
+/// A device caller, for the device's own routes: an unknown or revoked device token is 401, any other
+/// genuine credential 403.
+impl FromRequestParts<AppState> for DeviceCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Principal::from_request_parts(parts, state).await? {
+            Principal::Device(device) => Ok(device),
+            Principal::Service(_) | Principal::Subject(_) => {
+                Err(ApiError::WrongPrincipal("only a paired device's token may use this route"))
+            }
+        }
     }
 }
 
@@ -490,6 +591,24 @@ mod tests {
         let checkpoint = key.sign_jws(&serde_json::json!({"sub": "kim", "exp": i64::MAX}));
         assert_eq!(verify_subject_token_with(&jwks, &checkpoint, now), Err(TokenRejection::Invalid));
         assert_eq!(verify_subject_token_with(&jwks, "a.b.c", now), Err(TokenRejection::Invalid));
+    }
+
+    #[test]
+    fn device_callers_keep_to_their_declaration() {
+        let device = DeviceCaller {
+            device_id: "dev_1".into(),
+            subject: SubjectId::new("user-1").expect("id"),
+            categories: vec!["user.biometric".into()],
+            purposes: vec!["service.provision".into()],
+        };
+        assert!(device.allows("user.biometric.voice", "service.provision"));
+        assert!(!device.allows("user.contact.email", "service.provision"));
+        assert!(!device.allows("user.biometric.voice", "service"));
+        assert!(!device.allows("user.biometric", "marketing"));
+        assert!(device.require_subject(&SubjectId::new("user-2").expect("id")).is_err());
+        let (token, hash) = make_device_token().expect("token");
+        assert!(token.starts_with(DEVICE_TOKEN_PREFIX) && token.len() > 40);
+        assert_eq!(hash, hash_secret(&token));
     }
 
     #[test]

@@ -89,6 +89,11 @@ pub struct Config {
     /// never from a file, never printed.
     #[serde(skip)]
     pub kek: Option<String>,
+    /// How long a device consent snapshot stays valid (its `exp`), in seconds; devices deny past it.
+    pub device_snapshot_max_age_secs: u64,
+    /// An MQTT broker (`mqtt://` or `mqtts://`) to publish each device's snapshot to, retained, at
+    /// `consentry/devices/{device_id}/consent`. Kept out of `Debug` output: it may carry a password.
+    pub mqtt_url: Option<String>,
     /// The address people and devices reach this service at (e.g. `https://consent.example.com`), used in
     /// preference-centre links and to mark cookies `Secure`. Default: `http://` and the listen address.
     pub public_url: Option<String>,
@@ -119,6 +124,8 @@ impl std::fmt::Debug for Config {
             .field("max_record_bytes", &self.max_record_bytes)
             .field("retention_interval_secs", &self.retention_interval_secs)
             .field("kek", &self.kek.as_ref().map(|_| "<set>"))
+            .field("device_snapshot_max_age_secs", &self.device_snapshot_max_age_secs)
+            .field("mqtt_url", &self.mqtt_url.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
             .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<set>"))
             .finish()
@@ -147,6 +154,8 @@ impl Default for Config {
             max_record_bytes: 10 * 1024 * 1024,
             retention_interval_secs: 60,
             kek: None,
+            device_snapshot_max_age_secs: 86_400,
+            mqtt_url: None,
             public_url: None,
             bootstrap_admin_key: None,
         }
@@ -224,6 +233,8 @@ impl Config {
                     .collect::<Result<_, _>>()
                     .map_err(|_| invalid(&var, "must be a comma-separated list of milliseconds"))?;
             }
+            "DEVICE_SNAPSHOT_MAX_AGE_SECS" => self.device_snapshot_max_age_secs = number(value)?,
+            "MQTT_URL" => self.mqtt_url = Some(value.to_owned()).filter(|v| !v.is_empty()),
             "CONTROLLER_NAME" => self.controller.name = value.to_owned(),
             "CONTROLLER_CONTACT" => self.controller.contact = value.to_owned(),
             "CONTROLLER_ADDRESS" => self.controller.address = value.to_owned(),
@@ -279,6 +290,14 @@ impl Config {
         }
         if self.delivery_backoff_ms.is_empty() || self.delivery_backoff_ms.len() > 50 {
             return Err(invalid("delivery_backoff_ms", "must list 1 to 50 waits"));
+        }
+        if !(60..=31 * 86_400).contains(&self.device_snapshot_max_age_secs) {
+            return Err(invalid("device_snapshot_max_age_secs", "must be between 60 and 2678400 (31 days)"));
+        }
+        if let Some(url) = &self.mqtt_url
+            && !(url.starts_with("mqtt://") || url.starts_with("mqtts://"))
+        {
+            return Err(invalid("mqtt_url", "must be an mqtt:// or mqtts:// URL"));
         }
         if !(1..=3600).contains(&self.checkpoint_interval_secs) {
             return Err(invalid("checkpoint_interval_secs", "must be between 1 and 3600"));

@@ -39,6 +39,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("the credentials lack the scope {0}")]
     Forbidden(&'static str),
+    /// A device acting outside its subject or its declared categories and purposes.
+    #[error("{0}")]
+    DeviceForbidden(String),
     /// Genuine credentials of the wrong kind or for another subject.
     #[error("{0}")]
     WrongPrincipal(&'static str),
@@ -112,7 +115,9 @@ impl ApiError {
         use StatusCode as S;
         match self {
             ApiError::Unauthorized => (S::UNAUTHORIZED, "unauthorized", "Unauthorized"),
-            ApiError::Forbidden(_) | ApiError::WrongPrincipal(_) => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::Forbidden(_) | ApiError::WrongPrincipal(_) | ApiError::DeviceForbidden(_) => {
+                (S::FORBIDDEN, "forbidden", "Forbidden")
+            }
             ApiError::InvalidJson(_) => (S::BAD_REQUEST, "invalid_json", "Malformed JSON"),
             ApiError::Validation { .. } => {
                 (S::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed")

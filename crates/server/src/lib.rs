@@ -11,6 +11,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod devices;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -153,14 +154,24 @@ pub async fn serve(
         Arc::clone(&state.dispatch_wake),
         stop_workers.clone(),
     ));
+    let device_mqtt = tokio::spawn(workers::device_mqtt::run(state.clone(), stop_workers.clone()));
     let access = {
         let (state, stop) = (state.clone(), stop_workers.clone());
         tokio::spawn(async move { state.access.run(state.store.as_ref(), stop).await })
     };
     let store = Arc::clone(&state.store);
     let last_state = state.clone();
+    let router_state = state.clone();
     let router = app(state);
     let signal = shutdown.clone();
+    {
+        // Open snapshot streams end when shutdown begins, so they do not hold up the drain.
+        let (state, signal) = (router_state.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            signal.cancelled().await;
+            state.devices.shutting_down();
+        });
+    }
     let server =
         axum::serve(listener, router).with_graceful_shutdown(async move { signal.cancelled().await });
     let mut server = std::pin::pin!(server.into_future());
@@ -177,6 +188,7 @@ pub async fn serve(
     let _ = dispatcher.await;
     let _ = expiry.await;
     let _ = retention.await;
+    let _ = device_mqtt.await;
     let _ = access.await;
     // A last checkpoint, so the final head is signed.
     let last = last_state.store.checkpoints().await.ok().and_then(|c| c.last().map(|c| c.events));

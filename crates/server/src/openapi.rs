@@ -33,6 +33,7 @@ impl Modify for Security {
         v1::destinations::delete, v1::destinations::deliveries, v1::destinations::replay,
         v1::records::create, v1::records::list, v1::records::get, v1::records::delete_one,
         v1::records::delete_many,
+        v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
     ),
     components(schemas(Problem, FieldProblem)),
     modifiers(&Security),
@@ -46,6 +47,7 @@ impl Modify for Security {
         (name = "audit", description = "Tamper evidence"),
         (name = "destinations", description = "Downstream systems and their deliveries"),
         (name = "records", description = "The personal data vault: consent-gated, encrypted records"),
+        (name = "devices", description = "Paired devices and their signed consent snapshots"),
     )
 )]
 struct ApiDoc;

@@ -11,6 +11,7 @@ use consentry_store::{Store, StoredCatalog};
 use crate::access::AccessLog;
 use crate::auth::KeyCache;
 use crate::config::Config;
+use crate::devices::DeviceHub;
 use crate::metrics::Metrics;
 use crate::signing::Signing;
 
@@ -38,6 +39,8 @@ pub struct Inner {
     pub node_id: String,
     /// Wakes the delivery dispatcher after a write, so events leave without waiting for its timer.
     pub dispatch_wake: Arc<tokio::sync::Notify>,
+    /// Tells device snapshot streams and the MQTT publisher which subjects changed.
+    pub devices: DeviceHub,
     catalog: RwLock<Arc<CatalogView>>,
     /// The ledger position the engine was loaded at; the follower continues from there.
     pub followed: std::sync::atomic::AtomicU64,
@@ -73,6 +76,7 @@ impl AppState {
             access: AccessLog::default(),
             kek,
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
+            devices: DeviceHub::default(),
             node_id: consentry_store::random_bytes::<4>()
                 .map_or_else(|_| "node".to_owned(), |b| b.iter().map(|x| format!("{x:02x}")).collect()),
             catalog: RwLock::new(Arc::new(catalog)),

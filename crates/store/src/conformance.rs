@@ -10,6 +10,7 @@ use consentry_core::catalog::{Catalog, CatalogDocument};
 use consentry_core::ledger::{ChainVerifier, GENESIS_HASH};
 use consentry_core::{Action, Event, NewEvent, Scope, SubjectId, Timestamp};
 
+pub use crate::conformance_devices::devices_pair_list_delete;
 use crate::{
     AccessEntry, ApiKey, ClaimedDelivery, DeliveryOutcome, DestinationPatch, DestinationRecord,
     NewDestination, OutboxMessage, ReplayFrom, Sealed, SealedReceipt, Sealer, SigningKeyRecord, Store,
@@ -34,7 +35,8 @@ macro_rules! conformance_suite {
             outbox_commits_with_its_events, destinations_crud, fan_out_honours_filter_and_cursor,
             claims_keep_each_subjects_order, leases_expire, concurrent_claimers_never_share,
             replay_from_id_and_time, delete_destination_cascades, paused_destinations_are_not_claimed,
-            outbox_lag_and_dead_letters);
+            outbox_lag_and_dead_letters,
+            devices_pair_list_delete);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

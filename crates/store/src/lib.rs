@@ -6,6 +6,8 @@
 //! Every backend passes the same [`conformance`] suite.
 
 pub mod conformance;
+pub mod conformance_devices;
+pub mod devices;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
@@ -18,6 +20,8 @@ use async_trait::async_trait;
 use consentry_core::catalog::CatalogDocument;
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use serde::Serialize;
+
+pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -291,7 +295,7 @@ pub const DELIVERY_DEAD: &str = "dead";
 
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
-pub trait Store: vault::VaultStore + Send + Sync + 'static {
+pub trait Store: vault::VaultStore + DeviceStore + Send + Sync + 'static {
     /// Marks the store initialised and stores `admin` as its first key, unless that was done before.
     /// Returns whether this call did it.
     async fn initialise(&self, admin: ApiKey) -> Result<bool>;

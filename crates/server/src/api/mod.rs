@@ -41,6 +41,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/records/{id}", get(v1::records::get).delete(v1::records::delete_one))
         .route("/subjects/{subject}/records", get(v1::records::list).delete(v1::records::delete_many))
+        .route("/subjects/{subject}/devices", get(v1::devices::list).post(v1::devices::pair))
+        .route("/subjects/{subject}/devices/{id}", delete(v1::devices::unpair))
+        .route("/device/consent", get(v1::devices::consent))
+        .route("/device/consent/stream", get(v1::devices::stream))
         .route("/check", post(v1::check::one))
         .route("/check/batch", post(v1::check::batch));
     Router::new()

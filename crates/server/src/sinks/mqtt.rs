@@ -1,5 +1,6 @@
 //! MQTT 3.1.1: each event is published at QoS 1 to `<prefix>/<event type>` and counts as delivered when the
-//! broker's PubAck for that publish arrives.
+//! broker's PubAck for that publish arrives. [`MqttSink::publish_retained`] publishes retained messages
+//! (device consent snapshots) on the same client code.
 //!
 //! rumqttc's event loop runs in a spawned task and reconnects by itself (clean sessions). It reports the
 //! packet id each publish went out with and each PubAck that came back, and `send` matches the two. Sends
@@ -71,21 +72,24 @@ impl MqttSink {
     pub fn topic(&self, event_type: &str) -> String {
         format!("{}/{event_type}", self.prefix)
     }
-}
 
-#[async_trait]
-impl Sink for MqttSink {
-    async fn send(&self, event: &OutgoingEvent) -> Result<(), SinkError> {
-        if !is_topic(&event.event_type) {
-            return Err(SinkError::Permanent("the event type is not a valid MQTT topic part".to_owned()));
+    /// Publishes `body` retained at QoS 1 to `<prefix>/<suffix>` and waits for the PubAck. An empty body
+    /// clears the topic's retained message.
+    pub async fn publish_retained(&self, suffix: &str, body: &[u8]) -> Result<(), SinkError> {
+        self.publish_to(suffix, body, true).await
+    }
+
+    async fn publish_to(&self, suffix: &str, body: &[u8], retain: bool) -> Result<(), SinkError> {
+        if !is_topic(suffix) {
+            return Err(SinkError::Permanent("the topic suffix is not a valid MQTT topic part".to_owned()));
         }
-        let topic = self.topic(&event.event_type);
+        let topic = self.topic(suffix);
         // Fixed header (5), topic length (2), topic, packet id (2), payload.
-        if 9 + topic.len() + event.body.len() > MAX_PACKET {
-            return Err(SinkError::Permanent("the event is too large for an MQTT packet".to_owned()));
+        if 9 + topic.len() + body.len() > MAX_PACKET {
+            return Err(SinkError::Permanent("the message is too large for an MQTT packet".to_owned()));
         }
         let mut slot = self.conn.lock().await;
-        let outcome = tokio::time::timeout(ACK_WAIT, publish(&self.options, &mut slot, &topic, &event.body))
+        let outcome = tokio::time::timeout(ACK_WAIT, publish(&self.options, &mut slot, &topic, body, retain))
             .await
             .unwrap_or_else(|_| {
                 Err(SinkError::Retryable("no PubAck from the MQTT broker in time".to_owned()))
@@ -97,6 +101,13 @@ impl Sink for MqttSink {
     }
 }
 
+#[async_trait]
+impl Sink for MqttSink {
+    async fn send(&self, event: &OutgoingEvent) -> Result<(), SinkError> {
+        self.publish_to(&event.event_type, &event.body, false).await
+    }
+}
+
 /// Publishes on the connection in `slot`, making a new one when there is none or the last send on it did
 /// not finish.
 async fn publish(
@@ -104,13 +115,14 @@ async fn publish(
     slot: &mut Option<Conn>,
     topic: &str,
     body: &[u8],
+    retain: bool,
 ) -> Result<(), SinkError> {
     if slot.as_ref().is_none_or(|c| c.dirty) {
         *slot = None;
         *slot = Some(Conn::open(options).await?);
     }
     let Some(conn) = slot.as_mut() else { unreachable!("a connection was just put there") };
-    conn.publish(topic, body).await
+    conn.publish(topic, body, retain).await
 }
 
 /// What the event-loop task tells the sink.
@@ -159,12 +171,12 @@ impl Conn {
     }
 
     /// Publishes at QoS 1 and waits for the PubAck of that publish.
-    async fn publish(&mut self, topic: &str, body: &[u8]) -> Result<(), SinkError> {
+    async fn publish(&mut self, topic: &str, body: &[u8], retain: bool) -> Result<(), SinkError> {
         // Notes of earlier, finished sends (a Down is history too: the loop has reconnected or will).
         while self.notes.try_recv().is_ok() {}
         self.dirty = true;
         self.client
-            .try_publish(topic, QoS::AtLeastOnce, false, body)
+            .try_publish(topic, QoS::AtLeastOnce, retain, body)
             .map_err(|_| SinkError::Retryable("the MQTT client is not running".to_owned()))?;
         let mut mine = None;
         loop {

@@ -81,6 +81,7 @@ pub async fn expire_due(state: &AppState, interval: Duration) -> Result<usize, c
                 }
             }
             state.metrics.ledger_appends.inc_by(placed.len() as u64);
+            state.devices.subject_changed(&subject);
         }
         state.dispatch_wake.notify_one();
     }

@@ -49,10 +49,11 @@ async fn catch_up(state: &AppState, mut applied: u64) -> Result<u64, consentry_s
         let Some((_, last)) = page.last() else { return Ok(applied) };
         let last_seq = last.seq;
         for (subject, event) in &page {
-            if let Some(subject) = subject
-                && let Err(e) = state.engine.apply(subject.as_str(), event)
-            {
-                tracing::error!(error = %e, seq = event.seq, "could not apply a followed event");
+            if let Some(subject) = subject {
+                if let Err(e) = state.engine.apply(subject.as_str(), event) {
+                    tracing::error!(error = %e, seq = event.seq, "could not apply a followed event");
+                }
+                state.devices.subject_changed(subject);
             }
         }
         applied = last_seq;
@@ -80,5 +81,6 @@ async fn refresh_catalog(state: &AppState) -> Result<(), String> {
     state.engine.set_catalog(&catalog).map_err(|e| e.to_string())?;
     tracing::info!(version = stored.version, "catalogue changed on another node; loaded");
     state.set_catalog(CatalogView { stored, catalog });
+    state.devices.everyone();
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod catalog;
 mod cluster;
 mod concurrency;
+mod devices;
 mod errors;
 mod expiry;
 mod flow;

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_outbox.sql"),
     include_str!("../../migrations/postgres/0004_expiry.sql"),
     include_str!("../../migrations/postgres/0005_vault.sql"),
+    include_str!("../../migrations/postgres/0006_devices.sql"),
 ];
 const MIGRATION_LOCK: i64 = 0x636f_6e73_6d69_6772;
 

@@ -13,6 +13,7 @@
 //! - **Receipts** and **outbox messages** are inserted in the append transaction, after their events; see
 //!   `outbox.rs` for how outbox ids keep commit order and how nodes share fan-out and deliveries.
 
+mod devices;
 mod migrate;
 mod outbox;
 mod rows;

@@ -11,6 +11,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_outbox.sql"),
     include_str!("../../migrations/sqlite/0004_expiry.sql"),
     include_str!("../../migrations/sqlite/0005_vault.sql"),
+    include_str!("../../migrations/sqlite/0006_devices.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

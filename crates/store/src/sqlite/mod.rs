@@ -10,6 +10,7 @@
 //! keeps a second process from writing the same folder.
 
 mod backup;
+mod devices;
 mod migrate;
 mod outbox;
 mod rows;

@@ -121,6 +121,7 @@ pub async fn put(
     let view = CatalogView { stored, catalog };
     let out = CatalogOut::from(&view);
     state.set_catalog(view);
+    state.devices.everyone();
     tracing::info!(version = out.version, by = %caller.key_id, "catalogue applied");
     Ok(Json(out))
 }

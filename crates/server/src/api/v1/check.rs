@@ -10,7 +10,7 @@ use consentry_core::{Decision, Query, QueryError, Reason, SubjectId, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, Scope};
+use crate::auth::{Caller, Principal, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, JsonBody};
 use crate::state::AppState;
@@ -90,18 +90,37 @@ fn decide(state: &AppState, c: &CheckRequest<'_>, now: Timestamp, at: &str) -> A
     Ok(d)
 }
 
-/// May this subject's data be used for this purpose (and category, channel, recipient), now?
+/// May this subject's data be used for this purpose (and category, channel, recipient), now? A service
+/// key needs `check`; a paired device may ask about its own subject only, naming a data category, within
+/// the categories and purposes it declared (else 403).
 #[utoipa::path(post, path = "/v1/check", tag = "check", request_body = CheckRequest,
     responses((status = 200, body = CheckResponse), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn one(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    caller: Principal,
     body: JsonBody,
 ) -> ApiResult<Json<CheckResponse>> {
-    caller.require(Scope::Check)?;
+    match &caller {
+        Principal::Service(service) => service.require(Scope::Check)?,
+        Principal::Subject(_) => {
+            return Err(ApiError::WrongPrincipal("subject tokens may not use this route"));
+        }
+        Principal::Device(_) => {}
+    }
     let c: CheckRequest<'_> = body.parse()?;
+    if let Principal::Device(device) = &caller {
+        if device.subject.as_str() != c.subject {
+            return Err(ApiError::DeviceForbidden(
+                "a device acts only for the subject it is paired with".into(),
+            ));
+        }
+        let Some(category) = c.category.as_deref() else {
+            return Err(ApiError::DeviceForbidden("a device names the data category it asks about".into()));
+        };
+        device.require(category, &c.purpose)?;
+    }
     Ok(Json(decide(&state, &c, Timestamp::now(), "")?.into()))
 }
 

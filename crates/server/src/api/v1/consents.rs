@@ -307,6 +307,8 @@ pub async fn record(
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
+    // Devices learn of the change before the vault's clean-up, which may fail on its own.
+    state.devices.subject_changed(&subject);
     let records_deleted = records::delete_after_withdrawal(&state, &subject, &placed).await?;
     let events = placed.into_iter().map(|e| EventOut::new(&subject, e)).collect();
     let receipt = ReceiptRef { id: receipt.id, jws: receipt.jws };

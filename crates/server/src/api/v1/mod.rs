@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod check;
 pub mod consents;
 pub mod destinations;
+pub mod devices;
 pub mod keys;
 pub mod receipts;
 pub mod records;

@@ -1,0 +1,230 @@
+//! Offline consent on a device: verify the signed snapshot the server issues (`GET /v1/device/consent`,
+//! the SSE stream, or the retained MQTT message) against the server's JWKS, then decide locally.
+//!
+//! The decisions run on `consentry_core`'s decision engine, loaded with the snapshot's statements and
+//! catalogue slice: the same code the server decides with. Once the snapshot is past its `exp`, every
+//! answer is a denial. Pure: no network, no clock other than [`Timestamp::now`] (the `_at` methods take
+//! the time), so it builds without the `http` feature.
+//!
+//! ```
+//! # fn demo(jws: &str, jwks: &consentry_core::proof::Jwks) -> Result<(), consentry_client::device::DeviceConsentError> {
+//! use consentry_client::DeviceConsent;
+//!
+//! let consent = DeviceConsent::verify(jws, jwks)?;
+//! if consent.allowed("analytics", "user.device.telemetry", "on_device") {
+//!     // send the diagnostics
+//! }
+//! # Ok(()) }
+//! ```
+
+use consentry_core::proof::{Jwks, JwsError, verify_jws};
+use consentry_core::snapshot::{ConsentSnapshot, SnapshotError, SnapshotRules};
+use consentry_core::{Decision, Reason, Timestamp};
+
+/// Why a snapshot was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceConsentError {
+    /// Not signed by a key of the JWKS, or not a well-formed JWS.
+    #[error(transparent)]
+    Signature(#[from] JwsError),
+    /// Signed, but not a consent snapshot.
+    #[error("the signed payload is not a device consent snapshot: {0}")]
+    Payload(String),
+    /// Past its `exp` (seconds since the Unix epoch).
+    #[error("the snapshot expired at {exp}")]
+    Expired { exp: i64 },
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// A verified device consent snapshot, ready to answer offline.
+#[derive(Debug)]
+pub struct DeviceConsent {
+    snapshot: ConsentSnapshot,
+    rules: SnapshotRules,
+}
+
+impl DeviceConsent {
+    /// Verifies `jws` against `jwks` and refuses it if it has already expired.
+    pub fn verify(jws: &str, jwks: &Jwks) -> Result<Self, DeviceConsentError> {
+        Self::verify_at(jws, jwks, Timestamp::now())
+    }
+
+    /// [`DeviceConsent::verify`] at time `now`.
+    pub fn verify_at(jws: &str, jwks: &Jwks, now: Timestamp) -> Result<Self, DeviceConsentError> {
+        let (_, payload) = verify_jws(jws, jwks)?;
+        let snapshot: ConsentSnapshot =
+            serde_json::from_slice(&payload).map_err(|e| DeviceConsentError::Payload(e.to_string()))?;
+        if is_past(snapshot.exp, now) {
+            return Err(DeviceConsentError::Expired { exp: snapshot.exp });
+        }
+        let rules = snapshot.rules()?;
+        Ok(Self { snapshot, rules })
+    }
+
+    /// Whether the device may use `category` for `purpose` through `channel`, now.
+    pub fn allowed(&self, purpose: &str, category: &str, channel: &str) -> bool {
+        self.decide_at(purpose, category, Some(channel), Timestamp::now()).allowed
+    }
+
+    /// The decision for `purpose`, `category` and `channel` (`None`: every channel the purpose uses) at
+    /// `now`, with its reason: `expired` once the snapshot is past its `exp`, `not_covered` outside what
+    /// the device declared.
+    pub fn decide_at(
+        &self,
+        purpose: &str,
+        category: &str,
+        channel: Option<&str>,
+        now: Timestamp,
+    ) -> Decision {
+        if self.is_expired_at(now) {
+            return Decision { allowed: false, reason: Reason::Expired, event_seq: None };
+        }
+        self.rules.decide(purpose, category, channel, now)
+    }
+
+    /// Whether the snapshot is past its `exp` at `now`.
+    pub fn is_expired_at(&self, now: Timestamp) -> bool {
+        is_past(self.snapshot.exp, now)
+    }
+
+    /// The verified payload: device, subject, ledger position, statements, the server's decisions.
+    pub fn snapshot(&self) -> &ConsentSnapshot {
+        &self.snapshot
+    }
+}
+
+fn is_past(exp: i64, now: Timestamp) -> bool {
+    consentry_core::proof::unix_seconds(now) >= exp
+}
+
+#[cfg(test)]
+mod tests {
+    use consentry_core::catalog::{Catalog, CatalogDocument};
+    use consentry_core::ledger::NewEvent;
+    use consentry_core::proof::SigningKey;
+    use consentry_core::snapshot::SnapshotInput;
+    use consentry_core::{Action, Event, Scope};
+
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000_000;
+
+    fn key(byte: u8) -> SigningKey {
+        SigningKey::from_secret_with_thumbprint_kid([byte; 32])
+    }
+
+    fn jwks(key: &SigningKey) -> Jwks {
+        Jwks { keys: vec![key.public_jwk()] }
+    }
+
+    fn grant(seq: u64, purpose: &str, action: Action, channels: &[&str]) -> Event {
+        Event::place(
+            NewEvent {
+                purpose: purpose.into(),
+                action,
+                scope: Scope::new(vec![], channels.iter().map(|c| (*c).to_owned()).collect(), vec![]),
+                notice: None,
+                notice_version: None,
+                notice_hash: None,
+                collection_point: None,
+                actor: "key:k".into(),
+                expires_at: None,
+            },
+            seq,
+            "p".into(),
+            Timestamp::from_micros(0),
+            String::new(),
+        )
+    }
+
+    fn snapshot(statements: &[Event]) -> ConsentSnapshot {
+        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
+        ConsentSnapshot::build(SnapshotInput {
+            device_id: "dev_1",
+            subject: "user-1",
+            categories: &["user.device.telemetry".to_owned()],
+            purposes: &["analytics".to_owned()],
+            ledger_seq: 2,
+            catalog: &catalog,
+            catalog_version: 1,
+            statements,
+            issued_at: Timestamp::from_micros(NOW),
+            max_age_secs: 3600,
+        })
+    }
+
+    fn at(seconds_after: i64) -> Timestamp {
+        Timestamp::from_micros(NOW + seconds_after * 1_000_000)
+    }
+
+    #[test]
+    fn a_good_snapshot_answers_offline() {
+        let k = key(1);
+        let jws = k.sign_jws(&snapshot(&[grant(1, "analytics", Action::Grant, &["on_device"])]));
+        let consent = DeviceConsent::verify_at(&jws, &jwks(&k), at(0)).expect("verifies");
+        assert_eq!(consent.snapshot().device_id, "dev_1");
+        assert!(consent.decide_at("analytics", "user.device.telemetry", Some("on_device"), at(10)).allowed);
+        let in_app = consent.decide_at("analytics", "user.device.telemetry", Some("in_app"), at(10));
+        assert!(!in_app.allowed, "the grant names on_device only");
+        let undeclared = consent.decide_at("marketing", "user.contact.email", Some("email"), at(10));
+        assert_eq!((undeclared.allowed, undeclared.reason), (false, Reason::NotCovered));
+        // The withdrawal in a later snapshot takes it away.
+        let jws = k.sign_jws(&snapshot(&[
+            grant(1, "analytics", Action::Grant, &["on_device"]),
+            grant(2, "analytics", Action::Withdraw, &[]),
+        ]));
+        let consent = DeviceConsent::verify_at(&jws, &jwks(&k), at(0)).expect("verifies");
+        let d = consent.decide_at("analytics", "user.device.telemetry", Some("on_device"), at(10));
+        assert_eq!((d.allowed, d.reason), (false, Reason::Withdrawn));
+    }
+
+    #[test]
+    fn an_expired_snapshot_is_refused_and_denies() {
+        let k = key(1);
+        let jws = k.sign_jws(&snapshot(&[grant(1, "analytics", Action::Grant, &[])]));
+        let err = DeviceConsent::verify_at(&jws, &jwks(&k), at(3600)).expect_err("expired");
+        assert_eq!(err, DeviceConsentError::Expired { exp: at(3600).micros() / 1_000_000 });
+        // Verified while fresh, then held past exp: every answer is a denial.
+        let consent = DeviceConsent::verify_at(&jws, &jwks(&k), at(0)).expect("fresh");
+        assert!(consent.decide_at("analytics", "user.device.telemetry", Some("on_device"), at(3599)).allowed);
+        let late = consent.decide_at("analytics", "user.device.telemetry", Some("on_device"), at(3600));
+        assert_eq!((late.allowed, late.reason), (false, Reason::Expired));
+        assert!(consent.is_expired_at(at(3600)));
+    }
+
+    #[test]
+    fn a_forged_snapshot_is_refused() {
+        let k = key(1);
+        let denied = k.sign_jws(&snapshot(&[grant(1, "analytics", Action::Withdraw, &[])]));
+        // Swap in a payload that grants, keeping the header and signature.
+        let granted = k.sign_jws(&snapshot(&[grant(1, "analytics", Action::Grant, &[])]));
+        let parts: Vec<&str> = denied.split('.').collect();
+        let forged = format!("{}.{}.{}", parts[0], granted.split('.').nth(1).expect("payload"), parts[2]);
+        let err = DeviceConsent::verify_at(&forged, &jwks(&k), at(0)).expect_err("forged");
+        assert_eq!(err, DeviceConsentError::Signature(JwsError::BadSignature));
+        // A signed payload that is not a snapshot.
+        let other = k.sign_jws(&serde_json::json!({"events": 3, "head": "ab"}));
+        assert!(matches!(
+            DeviceConsent::verify_at(&other, &jwks(&k), at(0)),
+            Err(DeviceConsentError::Payload(_))
+        ));
+        assert!(matches!(
+            DeviceConsent::verify_at("a.b", &jwks(&k), at(0)),
+            Err(DeviceConsentError::Signature(_))
+        ));
+    }
+
+    #[test]
+    fn a_snapshot_signed_with_another_key_is_refused() {
+        let (server, attacker) = (key(1), key(2));
+        let jws = attacker.sign_jws(&snapshot(&[grant(1, "analytics", Action::Grant, &[])]));
+        let err = DeviceConsent::verify_at(&jws, &jwks(&server), at(0)).expect_err("wrong key");
+        assert!(matches!(err, DeviceConsentError::Signature(JwsError::UnknownKid(_))), "{err}");
+        // The attacker reusing the server's kid: the signature does not verify under the server's key.
+        let impostor = SigningKey::from_secret(server.kid(), [2; 32]);
+        let jws = impostor.sign_jws(&snapshot(&[grant(1, "analytics", Action::Grant, &[])]));
+        let err = DeviceConsent::verify_at(&jws, &jwks(&server), at(0)).expect_err("wrong key");
+        assert_eq!(err, DeviceConsentError::Signature(JwsError::BadSignature));
+    }
+}

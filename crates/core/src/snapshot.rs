@@ -1,0 +1,458 @@
+//! Device consent snapshots: what a paired device's owner allows it, signed by the server and decided
+//! offline on the device with the same rules as the server.
+//!
+//! A snapshot carries the subject's statements in force that bear on the device's purposes and the slice
+//! of the catalogue they need (the purposes above and under the device's, the categories, channels,
+//! recipients and notices those name). [`ConsentSnapshot::rules`] loads both into a decision [`Engine`],
+//! so a device answers with exactly the code the server runs (one implementation, not two). The server
+//! also lists its own answers for the device's purposes × categories × channels, computed the same way.
+//!
+//! A device may act only for its declared purposes and categories and what lies under them
+//! ([`device_allows`]); anything else is denied as `not_covered`.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{Catalog, CatalogDocument, CatalogProblem};
+use crate::engine::{Decision, Engine, Query, Reason};
+use crate::ledger::{ACTOR_GPC, Action, Event, Scope, event_id};
+use crate::time::Timestamp;
+
+/// The format version of [`ConsentSnapshot`].
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Whether `key` is `ancestor` or lies under it, for dotted keys (purposes and categories alike).
+fn within(key: &str, ancestor: &str) -> bool {
+    Catalog::category_within(key, ancestor)
+}
+
+/// Whether a device that declared `categories` and `purposes` may act on `category` for `purpose`: both
+/// must be one it declared or lie under one.
+pub fn device_allows(categories: &[String], purposes: &[String], category: &str, purpose: &str) -> bool {
+    categories.iter().any(|c| within(category, c)) && purposes.iter().any(|p| within(purpose, p))
+}
+
+/// One statement in force, as a snapshot carries it: only what the rules read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotStatement {
+    pub seq: u64,
+    pub purpose: String,
+    pub action: Action,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// Recorded because of a Global Privacy Control signal (the answer then reads `gpc_opt_out`).
+    #[serde(default)]
+    pub gpc: bool,
+}
+
+impl SnapshotStatement {
+    fn from_event(e: &Event) -> Self {
+        Self {
+            seq: e.seq,
+            purpose: e.purpose.clone(),
+            action: e.action,
+            categories: e.scope.categories.clone(),
+            channels: e.scope.channels.clone(),
+            recipients: e.scope.recipients.clone(),
+            expires_at: e.expires_at,
+            gpc: e.actor == ACTOR_GPC,
+        }
+    }
+
+    /// The statement as a ledger event the engine can apply (the fields the rules do not read are empty).
+    fn to_event(&self) -> Event {
+        Event {
+            seq: self.seq,
+            pseudonym: String::new(),
+            purpose: self.purpose.clone(),
+            action: self.action,
+            scope: Scope::new(self.categories.clone(), self.channels.clone(), self.recipients.clone()),
+            notice: None,
+            notice_version: None,
+            notice_hash: None,
+            collection_point: None,
+            actor: if self.gpc { ACTOR_GPC.to_owned() } else { String::new() },
+            recorded_at: Timestamp::from_micros(0),
+            expires_at: self.expires_at,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+}
+
+/// The server's answer for one purpose, category and channel (`None`: every channel), when it signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotDecision {
+    pub purpose: String,
+    pub category: String,
+    #[serde(default)]
+    pub channel: Option<String>,
+    pub allowed: bool,
+    pub reason: String,
+    #[serde(default)]
+    pub event_id: Option<String>,
+}
+
+/// The payload of a signed device consent snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentSnapshot {
+    /// [`SNAPSHOT_VERSION`].
+    pub v: u32,
+    pub device_id: String,
+    /// The brand's id of the device's owner.
+    pub subject: String,
+    /// The data categories and purposes the device declared at pairing.
+    pub categories: Vec<String>,
+    pub purposes: Vec<String>,
+    /// The ledger position the snapshot reflects: every event up to this sequence number is in it.
+    pub ledger_seq: u64,
+    pub catalog_version: u64,
+    /// The slice of the catalogue the statements and the device's purposes need.
+    pub catalog: CatalogDocument,
+    /// The subject's statements in force on the device's purposes, their ancestors and descendants.
+    pub statements: Vec<SnapshotStatement>,
+    /// The server's answers at signing time, for each declared purpose × category × channel.
+    pub decisions: Vec<SnapshotDecision>,
+    /// Issued at and expiry, whole seconds since the Unix epoch (JWT `iat` and `exp`).
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// What the server knows when it builds a snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotInput<'a> {
+    pub device_id: &'a str,
+    pub subject: &'a str,
+    pub categories: &'a [String],
+    pub purposes: &'a [String],
+    pub ledger_seq: u64,
+    pub catalog: &'a Catalog,
+    pub catalog_version: u64,
+    /// The subject's statements in force (the latest event per purpose and scope); any others are dropped.
+    pub statements: &'a [Event],
+    pub issued_at: Timestamp,
+    pub max_age_secs: i64,
+}
+
+/// Why a snapshot cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("unsupported snapshot version {0}")]
+    Version(u32),
+    #[error("the snapshot's catalogue slice is not valid ({} problem(s))", .0.len())]
+    Catalog(Vec<CatalogProblem>),
+    #[error("the snapshot holds more than the decision engine can represent")]
+    Capacity,
+}
+
+impl ConsentSnapshot {
+    /// Builds the snapshot, its decisions made by the same rules a device runs on it.
+    pub fn build(input: SnapshotInput<'_>) -> Self {
+        let related = |p: &str| input.purposes.iter().any(|d| within(p, d) || within(d, p));
+        let doc = input.catalog.document();
+        let statements: Vec<SnapshotStatement> = input
+            .statements
+            .iter()
+            .filter(|e| related(&e.purpose))
+            .map(SnapshotStatement::from_event)
+            .collect();
+        let purposes: Vec<_> = doc.purposes.iter().filter(|p| related(&p.key)).cloned().collect();
+
+        let mut named: BTreeSet<&str> = input.categories.iter().map(String::as_str).collect();
+        named.extend(purposes.iter().flat_map(|p| p.categories.iter().map(String::as_str)));
+        named.extend(statements.iter().flat_map(|s| s.categories.iter().map(String::as_str)));
+        let data_categories = doc
+            .data_categories
+            .iter()
+            .filter(|c| named.iter().any(|n| within(&c.key, n) || within(n, &c.key)))
+            .cloned()
+            .collect();
+
+        let all_channels = purposes.iter().any(|p| p.channels.is_empty());
+        let mut channels: BTreeSet<&str> =
+            purposes.iter().flat_map(|p| p.channels.iter().map(String::as_str)).collect();
+        channels.extend(statements.iter().flat_map(|s| s.channels.iter().map(String::as_str)));
+        let mut recipients: BTreeSet<&str> =
+            purposes.iter().flat_map(|p| p.recipients.iter().map(String::as_str)).collect();
+        recipients.extend(statements.iter().flat_map(|s| s.recipients.iter().map(String::as_str)));
+        let notices: BTreeSet<&str> = purposes.iter().filter_map(|p| p.notice.as_deref()).collect();
+
+        let slice = CatalogDocument {
+            data_categories,
+            channels: doc
+                .channels
+                .iter()
+                .filter(|c| all_channels || channels.contains(c.key.as_str()))
+                .cloned()
+                .collect(),
+            recipients: doc
+                .recipients
+                .iter()
+                .filter(|r| recipients.contains(r.key.as_str()))
+                .cloned()
+                .collect(),
+            notices: doc.notices.iter().filter(|n| notices.contains(n.key.as_str())).cloned().collect(),
+            collection_points: Vec::new(),
+            purposes,
+        };
+        let mut snapshot = Self {
+            v: SNAPSHOT_VERSION,
+            device_id: input.device_id.to_owned(),
+            subject: input.subject.to_owned(),
+            categories: input.categories.to_vec(),
+            purposes: input.purposes.to_vec(),
+            ledger_seq: input.ledger_seq,
+            catalog_version: input.catalog_version,
+            catalog: slice,
+            statements,
+            decisions: Vec::new(),
+            iat: crate::proof::unix_seconds(input.issued_at),
+            exp: crate::proof::unix_seconds(input.issued_at).saturating_add(input.max_age_secs),
+        };
+        snapshot.decisions = match snapshot.rules() {
+            Ok(rules) => rules.grid(input.issued_at),
+            // The slice is cut from a validated catalogue, so it validates; should it not, list no answers
+            // (a device then denies everything, as it would with this snapshot).
+            Err(_) => Vec::new(),
+        };
+        snapshot
+    }
+
+    /// The snapshot's rules, ready to decide offline.
+    pub fn rules(&self) -> Result<SnapshotRules, SnapshotError> {
+        if self.v != SNAPSHOT_VERSION {
+            return Err(SnapshotError::Version(self.v));
+        }
+        let catalog = Catalog::validate(self.catalog.clone()).map_err(SnapshotError::Catalog)?;
+        let engine = Engine::new();
+        engine.set_catalog(&catalog).map_err(|_| SnapshotError::Capacity)?;
+        for s in &self.statements {
+            engine.apply(&self.subject, &s.to_event()).map_err(|_| SnapshotError::Capacity)?;
+        }
+        Ok(SnapshotRules {
+            engine,
+            catalog,
+            subject: self.subject.clone(),
+            categories: self.categories.clone(),
+            purposes: self.purposes.clone(),
+        })
+    }
+
+    /// A tag of what the snapshot says, leaving out when it was issued: equal tags, equal answers.
+    pub fn content_tag(&self) -> String {
+        #[derive(Serialize)]
+        struct Content<'a> {
+            v: u32,
+            device_id: &'a str,
+            subject: &'a str,
+            categories: &'a [String],
+            purposes: &'a [String],
+            catalog_version: u64,
+            catalog: &'a CatalogDocument,
+            statements: &'a [SnapshotStatement],
+        }
+        let content = Content {
+            v: self.v,
+            device_id: &self.device_id,
+            subject: &self.subject,
+            categories: &self.categories,
+            purposes: &self.purposes,
+            catalog_version: self.catalog_version,
+            catalog: &self.catalog,
+            statements: &self.statements,
+        };
+        // Plain structs of strings and numbers always serialise.
+        let bytes = serde_json::to_vec(&content).unwrap_or_default();
+        hex::encode(&Sha256::digest(bytes)[..16])
+    }
+}
+
+/// A snapshot's statements loaded into a decision engine.
+#[derive(Debug)]
+pub struct SnapshotRules {
+    engine: Engine,
+    catalog: Catalog,
+    subject: String,
+    categories: Vec<String>,
+    purposes: Vec<String>,
+}
+
+impl SnapshotRules {
+    /// Decides whether the device may use `category` for `purpose` through `channel` (`None`: every
+    /// channel) at `now`. Outside what the device declared, or naming what the catalogue slice does not
+    /// know: denied, `not_covered`.
+    pub fn decide(&self, purpose: &str, category: &str, channel: Option<&str>, now: Timestamp) -> Decision {
+        let not_covered = Decision { allowed: false, reason: Reason::NotCovered, event_seq: None };
+        if !device_allows(&self.categories, &self.purposes, category, purpose) {
+            return not_covered;
+        }
+        let q = Query { subject: &self.subject, purpose, category: Some(category), channel, recipient: None };
+        self.engine.check(&q, now).unwrap_or(not_covered)
+    }
+
+    /// The answers for each declared purpose × category, overall and per channel the purpose declares.
+    fn grid(&self, now: Timestamp) -> Vec<SnapshotDecision> {
+        let mut out = Vec::new();
+        for purpose in &self.purposes {
+            let Some(p) = self.catalog.purpose(purpose) else { continue };
+            let channels = std::iter::once(None).chain(p.channels.iter().map(|c| Some(c.as_str())));
+            for channel in channels {
+                for category in &self.categories {
+                    let d = self.decide(purpose, category, channel, now);
+                    out.push(SnapshotDecision {
+                        purpose: purpose.clone(),
+                        category: category.clone(),
+                        channel: channel.map(str::to_owned),
+                        allowed: d.allowed,
+                        reason: d.reason.as_str().to_owned(),
+                        event_id: d.event_seq.map(event_id),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::NewEvent;
+
+    fn event(seq: u64, purpose: &str, action: Action, channels: &[&str], expires_at: Option<i64>) -> Event {
+        Event::place(
+            NewEvent {
+                purpose: purpose.into(),
+                action,
+                scope: Scope::new(vec![], channels.iter().map(|c| (*c).to_owned()).collect(), vec![]),
+                notice: None,
+                notice_version: None,
+                notice_hash: None,
+                collection_point: None,
+                actor: "key:k".into(),
+                expires_at: expires_at.map(Timestamp::from_micros),
+            },
+            seq,
+            "p".into(),
+            Timestamp::from_micros(0),
+            String::new(),
+        )
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn snapshot(statements: &[Event], now: Timestamp) -> ConsentSnapshot {
+        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
+        ConsentSnapshot::build(SnapshotInput {
+            device_id: "dev_1",
+            subject: "user-1",
+            categories: &strings(&["user.device.telemetry"]),
+            purposes: &strings(&["analytics", "service.improvement"]),
+            ledger_seq: 9,
+            catalog: &catalog,
+            catalog_version: 1,
+            statements,
+            issued_at: now,
+            max_age_secs: 60,
+        })
+    }
+
+    /// The snapshot's rules answer exactly as the server's engine does on the full catalogue and state.
+    #[test]
+    fn answers_match_the_servers_engine() {
+        let now = Timestamp::from_micros(1_000_000_000_000);
+        let later = now.micros() + 10_000_000;
+        let events = [
+            event(1, "analytics", Action::Grant, &["on_device"], None),
+            event(2, "marketing", Action::Grant, &[], None),
+            event(3, "service.improvement", Action::Object, &[], None),
+            event(4, "analytics", Action::Grant, &["in_app"], Some(later)),
+        ];
+        let snap = snapshot(&events, now);
+        assert!(snap.statements.iter().all(|s| s.purpose != "marketing"), "unrelated purposes left out");
+        assert!(snap.catalog.purposes.iter().all(|p| p.key == "analytics" || p.key.starts_with("service")));
+        let rules = snap.rules().expect("rules");
+
+        let server = Engine::new();
+        server
+            .set_catalog(&Catalog::validate(CatalogDocument::default_catalog()).expect("valid"))
+            .expect("set");
+        for e in &events {
+            server.apply("user-1", e).expect("apply");
+        }
+        for at in [now, Timestamp::from_micros(later + 1)] {
+            for purpose in ["analytics", "service.improvement"] {
+                for channel in [None, Some("on_device"), Some("in_app")] {
+                    let q = Query {
+                        subject: "user-1",
+                        purpose,
+                        category: Some("user.device.telemetry"),
+                        channel,
+                        recipient: None,
+                    };
+                    let expected = server.check(&q, at).expect("check");
+                    assert_eq!(
+                        rules.decide(purpose, "user.device.telemetry", channel, at),
+                        expected,
+                        "{purpose} {channel:?}"
+                    );
+                }
+            }
+        }
+        assert!(rules.decide("analytics", "user.device.telemetry", Some("on_device"), now).allowed);
+        assert!(rules.decide("analytics", "user.device.telemetry", Some("in_app"), now).allowed);
+        let expired =
+            rules.decide("analytics", "user.device.telemetry", Some("in_app"), Timestamp::from_micros(later));
+        assert!(!expired.allowed);
+        assert_eq!(
+            rules.decide("service.improvement", "user.device.telemetry", None, now).reason,
+            Reason::Objected
+        );
+    }
+
+    #[test]
+    fn outside_the_declaration_is_not_covered() {
+        let now = Timestamp::from_micros(1_000_000_000_000);
+        let snap = snapshot(&[event(1, "analytics", Action::Grant, &[], None)], now);
+        let rules = snap.rules().expect("rules");
+        assert!(rules.decide("analytics", "user.device.telemetry", None, now).allowed);
+        for (purpose, category) in
+            [("analytics", "user.contact.email"), ("marketing", "user.device.telemetry")]
+        {
+            let d = rules.decide(purpose, category, None, now);
+            assert_eq!((d.allowed, d.reason), (false, Reason::NotCovered), "{purpose} {category}");
+        }
+        assert!(!rules.decide("analytics", "user.device.telemetry", Some("pigeon"), now).allowed);
+    }
+
+    #[test]
+    fn decisions_grid_and_tag() {
+        let now = Timestamp::from_micros(1_000_000_000_000);
+        let a = snapshot(&[event(1, "analytics", Action::Grant, &["on_device"], None)], now);
+        // analytics: overall + in_app + on_device; service.improvement: overall + in_app + on_device.
+        assert_eq!(a.decisions.len(), 6);
+        let on_device = a
+            .decisions
+            .iter()
+            .find(|d| d.purpose == "analytics" && d.channel.as_deref() == Some("on_device"));
+        assert!(on_device.is_some_and(|d| d.allowed && d.event_id.as_deref() == Some("evt_1")));
+        assert_eq!((a.iat, a.exp), (1_000_000, 1_000_060));
+        let b = snapshot(&[event(1, "analytics", Action::Grant, &["on_device"], None)], now.plus_seconds(5));
+        assert_eq!(a.content_tag(), b.content_tag(), "the issue time is not content");
+        let c = snapshot(&[event(2, "analytics", Action::Withdraw, &[], None)], now);
+        assert_ne!(a.content_tag(), c.content_tag());
+        let json = serde_json::to_vec(&a).expect("json");
+        let back: ConsentSnapshot = serde_json::from_slice(&json).expect("parse");
+        assert_eq!(back, a);
+    }
+}

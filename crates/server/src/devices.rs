@@ -1,0 +1,143 @@
+//! Device consent snapshots on the server: building and signing them, and the in-process broadcast that
+//! tells open streams and the MQTT publisher which subjects changed.
+//!
+//! Every write path that changes a subject's statements (consent writes, the expiry job, and on PostgreSQL
+//! the follower for other nodes' writes) calls [`DeviceHub::subject_changed`]; a catalogue change calls
+//! [`DeviceHub::everyone`]. The broadcast carries subject ids in memory only, never to logs.
+
+use consentry_core::snapshot::{ConsentSnapshot, SnapshotInput};
+use consentry_core::{SubjectId, Timestamp};
+use tokio::sync::broadcast;
+
+use crate::auth::DeviceCaller;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// What changed, for devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceChange {
+    /// The subject's statements changed (or one of its devices was paired).
+    Subject(SubjectId),
+    /// This device was unpaired.
+    Unpaired(String),
+    /// The catalogue changed: every snapshot may have.
+    Everyone,
+    /// The server is shutting down: streams end.
+    ShuttingDown,
+}
+
+/// The broadcast of [`DeviceChange`]s within this process.
+#[derive(Debug)]
+pub struct DeviceHub {
+    tx: broadcast::Sender<DeviceChange>,
+}
+
+impl Default for DeviceHub {
+    fn default() -> Self {
+        Self { tx: broadcast::channel(4096).0 }
+    }
+}
+
+impl DeviceHub {
+    pub fn subject_changed(&self, subject: &SubjectId) {
+        // No receiver (no stream open, no publisher) is fine.
+        let _ = self.tx.send(DeviceChange::Subject(subject.clone()));
+    }
+
+    pub fn unpaired(&self, device_id: &str) {
+        let _ = self.tx.send(DeviceChange::Unpaired(device_id.to_owned()));
+    }
+
+    pub fn everyone(&self) {
+        let _ = self.tx.send(DeviceChange::Everyone);
+    }
+
+    pub fn shutting_down(&self) {
+        let _ = self.tx.send(DeviceChange::ShuttingDown);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<DeviceChange> {
+        self.tx.subscribe()
+    }
+}
+
+/// A signed snapshot with its tags.
+#[derive(Debug, Clone)]
+pub struct SignedSnapshot {
+    /// The compact JWS.
+    pub jws: String,
+    /// What the snapshot says, without its issue time ([`ConsentSnapshot::content_tag`]).
+    pub tag: String,
+    pub iat: i64,
+}
+
+impl SignedSnapshot {
+    /// The HTTP entity tag: the content tag and the issue time, so a revalidation can tell both.
+    pub fn etag(&self) -> String {
+        format!("\"{}.{}\"", self.tag, self.iat)
+    }
+}
+
+/// Builds and signs the current snapshot for `device`.
+pub async fn snapshot(state: &AppState, device: &DeviceCaller) -> ApiResult<SignedSnapshot> {
+    // The head first: the statements read after it reflect at least that position.
+    let ledger_seq = state.store.ledger_head().await?.events;
+    let statements = state.store.current(&device.subject).await?;
+    let view = state.catalog();
+    let max_age = i64::try_from(state.config.device_snapshot_max_age_secs).unwrap_or(86_400);
+    let snapshot = ConsentSnapshot::build(SnapshotInput {
+        device_id: &device.device_id,
+        subject: device.subject.as_str(),
+        categories: &device.categories,
+        purposes: &device.purposes,
+        ledger_seq,
+        catalog: &view.catalog,
+        catalog_version: view.stored.version,
+        statements: &statements,
+        issued_at: Timestamp::now(),
+        max_age_secs: max_age,
+    });
+    let jws = state.signing.current().sign_jws(&snapshot);
+    Ok(SignedSnapshot { jws, tag: snapshot.content_tag(), iat: snapshot.iat })
+}
+
+/// The entity tag, among those of an `If-None-Match` header, of a snapshot the caller holds that is still
+/// good: the same content as `current_tag`, issued less than half its lifetime (`max_age_secs`) ago, so a
+/// device always renews well before `exp`.
+pub fn still_fresh(
+    if_none_match: &str,
+    current_tag: &str,
+    max_age_secs: u64,
+    now: Timestamp,
+) -> Option<String> {
+    let half_life = i64::try_from(max_age_secs / 2).unwrap_or(i64::MAX);
+    let now = consentry_core::proof::unix_seconds(now);
+    if_none_match.split(',').map(str::trim).find_map(|held| {
+        let (tag, iat) = held.trim_start_matches("W/").trim_matches('"').rsplit_once('.')?;
+        let iat = iat.parse::<i64>().ok()?;
+        (tag == current_tag && iat <= now && now - iat < half_life).then(|| format!("\"{tag}.{iat}\""))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_snapshot_is_fresh_while_its_content_stands_and_for_half_its_life() {
+        let now = Timestamp::from_micros(1_000_000 * 1_000_000);
+        let fresh = |header: &str| still_fresh(header, "abc", 100, now);
+        assert_eq!(fresh("\"abc.999990\"").as_deref(), Some("\"abc.999990\""));
+        assert_eq!(
+            fresh("W/\"x.999999\", \"abc.999951\"").as_deref(),
+            Some("\"abc.999951\""),
+            "one of a list"
+        );
+        assert_eq!(fresh("\"abc.999950\""), None, "half its lifetime has passed: renew");
+        assert_eq!(fresh("\"abd.999999\""), None, "other content");
+        assert_eq!(fresh("\"abc.1000001\""), None, "issued in the future");
+        assert_eq!(fresh("*"), None);
+        assert_eq!(fresh("\"abc\""), None);
+        assert_eq!(fresh("\"abc.x\""), None);
+    }
+}

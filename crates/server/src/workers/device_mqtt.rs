@@ -1,0 +1,174 @@
+//! Publishes each paired device's consent snapshot to MQTT, retained, QoS 1, at
+//! `consentry/devices/{device_id}/consent`, when `mqtt_url` is configured.
+//!
+//! It listens to the [`DeviceHub`](crate::devices::DeviceHub): on a change of a subject it builds the
+//! snapshots of that subject's devices and publishes those whose content changed since this node last
+//! published them; an unpaired device's retained message is cleared (an empty retained publish). Every
+//! node runs it (on PostgreSQL the follower reports other nodes' changes), so a snapshot may be published
+//! more than once; a retained topic keeps only the last. At start a node publishes every device's snapshot
+//! once; from then on the snapshots it published are renewed when half their lifetime has passed, so a
+//! device that only listens does not hold an expired one while a node runs.
+//! A publish that fails is retried on the next change or renewal round.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use consentry_core::SubjectId;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::DeviceCaller;
+use crate::devices::{self, DeviceChange};
+use crate::sinks::MqttSink;
+use crate::state::AppState;
+
+/// The topic prefix; the device id and `consent` follow.
+pub const TOPIC_PREFIX: &str = "consentry/devices";
+/// How often renewals are looked for.
+const RENEW_ROUND: Duration = Duration::from_secs(30);
+/// Devices read per page at start.
+const PAGE: u32 = 500;
+
+/// The topic of a device's snapshot.
+pub fn topic(device_id: &str) -> String {
+    format!("{TOPIC_PREFIX}/{device_id}/consent")
+}
+
+/// What this node last published for a device.
+struct Published {
+    subject: SubjectId,
+    tag: String,
+    at: Instant,
+}
+
+struct Publisher {
+    state: AppState,
+    url: String,
+    sink: Option<MqttSink>,
+    published: HashMap<String, Published>,
+}
+
+impl Publisher {
+    async fn sink(&mut self) -> Option<&MqttSink> {
+        if self.sink.is_none() {
+            let client_id = format!("consentry-devices-{}", self.state.node_id);
+            match MqttSink::connect(&self.url, TOPIC_PREFIX, &client_id).await {
+                Ok(sink) => self.sink = Some(sink),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot connect to the MQTT broker for device snapshots")
+                }
+            }
+        }
+        self.sink.as_ref()
+    }
+
+    /// Publishes the snapshots of `subject`'s devices that changed (all of them with `force`).
+    async fn subject(&mut self, subject: &SubjectId, force: bool) {
+        match self.state.store.subject_devices(subject).await {
+            Ok(devices) => {
+                for device in devices {
+                    self.device(DeviceCaller::from_record(device), force).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading a subject's devices for MQTT failed"),
+        }
+    }
+
+    /// Publishes every paired device's snapshot (at start: snapshots retained before a restart are renewed
+    /// from here on).
+    async fn everything(&mut self) {
+        let mut after: Option<String> = None;
+        loop {
+            let page = match self.state.store.devices_page(after.as_deref(), PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the devices for MQTT failed");
+                    return;
+                }
+            };
+            let Some(last) = page.last() else { return };
+            after = Some(last.id.clone());
+            for device in page {
+                self.device(DeviceCaller::from_record(device), true).await;
+            }
+        }
+    }
+
+    /// Publishes `device`'s snapshot if it changed since this node last did (always with `force`).
+    async fn device(&mut self, device: DeviceCaller, force: bool) {
+        let signed = match devices::snapshot(&self.state, &device).await {
+            Ok(signed) => signed,
+            Err(e) => {
+                tracing::warn!(error = %e, "building a device snapshot for MQTT failed");
+                return;
+            }
+        };
+        let unchanged = self.published.get(&device.device_id).is_some_and(|p| p.tag == signed.tag);
+        if unchanged && !force {
+            return;
+        }
+        let Some(sink) = self.sink().await else { return };
+        match sink.publish_retained(&format!("{}/consent", device.device_id), signed.jws.as_bytes()).await {
+            Ok(()) => {
+                let published = Published { subject: device.subject, tag: signed.tag, at: Instant::now() };
+                self.published.insert(device.device_id, published);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, device = %device.device_id, "publishing a device snapshot failed");
+                self.published.remove(&device.device_id);
+            }
+        }
+    }
+
+    /// Clears an unpaired device's retained snapshot.
+    async fn unpaired(&mut self, device_id: &str) {
+        self.published.remove(device_id);
+        let Some(sink) = self.sink().await else { return };
+        if let Err(e) = sink.publish_retained(&format!("{device_id}/consent"), &[]).await {
+            tracing::warn!(error = %e, device = %device_id, "clearing a device snapshot failed");
+        }
+    }
+
+    /// Publishes again for every subject this node published for (`due_only`: those past half their life).
+    async fn republish(&mut self, due_only: bool) {
+        let half_life = Duration::from_secs(self.state.config.device_snapshot_max_age_secs / 2);
+        let mut subjects: Vec<SubjectId> = self
+            .published
+            .values()
+            .filter(|p| !due_only || p.at.elapsed() >= half_life)
+            .map(|p| p.subject.clone())
+            .collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        for subject in subjects {
+            self.subject(&subject, due_only).await;
+        }
+    }
+}
+
+/// Runs until `shutdown` fires; returns at once when no MQTT broker is configured.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let Some(url) = state.config.mqtt_url.clone() else { return };
+    let mut changes = state.devices.subscribe();
+    let mut publisher = Publisher { state, url, sink: None, published: HashMap::new() };
+    publisher.everything().await;
+    let mut renew = tokio::time::interval(RENEW_ROUND);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = renew.tick() => publisher.republish(true).await,
+            changed = changes.recv() => match changed {
+                Ok(DeviceChange::Subject(subject)) => publisher.subject(&subject, false).await,
+                Ok(DeviceChange::Unpaired(id)) => publisher.unpaired(&id).await,
+                Ok(DeviceChange::Everyone) => publisher.republish(false).await,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "the device snapshot publisher fell behind; republishing");
+                    publisher.republish(false).await;
+                }
+                Ok(DeviceChange::ShuttingDown) | Err(RecvError::Closed) => return,
+            },
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Paired devices: a thing bound to one subject (by pseudonym), with the data categories and purposes it
+//! declared and the SHA-256 of its token. The token itself is shown once and never stored.
+
+use async_trait::async_trait;
+use consentry_core::{SubjectId, Timestamp};
+use serde::Serialize;
+
+use crate::Result;
+
+/// A paired device as read back. `subject` comes from the key store: a device whose subject was erased is
+/// not found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceRecord {
+    pub id: String,
+    #[serde(skip)]
+    pub subject: SubjectId,
+    pub name: String,
+    pub kind: String,
+    pub categories: Vec<String>,
+    pub purposes: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+/// A device to pair, with the SHA-256 of its token. `Debug` hides the hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewDevice {
+    pub record: DeviceRecord,
+    pub token_hash: [u8; 32],
+}
+
+impl std::fmt::Debug for NewDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDevice").field("record", &self.record).finish_non_exhaustive()
+    }
+}
+
+/// Storage of paired devices.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Pairs a device under its subject's pseudonym, creating one for a subject without. An `id` or token
+    /// hash already stored is a [`crate::StoreError::Conflict`].
+    async fn create_device(&self, device: NewDevice) -> Result<()>;
+    /// The subject's devices, oldest first.
+    async fn subject_devices(&self, subject: &SubjectId) -> Result<Vec<DeviceRecord>>;
+    async fn device(&self, id: &str) -> Result<Option<DeviceRecord>>;
+    /// The device whose token has this SHA-256.
+    async fn device_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<DeviceRecord>>;
+    /// Unpairs the subject's device `id` (its token stops working at once); false when the subject has
+    /// no such device.
+    async fn delete_device(&self, subject: &SubjectId, id: &str) -> Result<bool>;
+    /// Every paired device with an id after `after` (all when `None`), ordered by id, at most `limit`.
+    async fn devices_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<DeviceRecord>>;
+    /// Unpairs every device of the subject (erasure); returns how many.
+    async fn delete_subject_devices(&self, subject: &SubjectId) -> Result<u64>;
+}
+
+/// Parses a stored JSON list of keys.
+pub(crate) fn parse_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}

@@ -1,0 +1,165 @@
+//! Paired devices on the embedded store: rows in `consentry.db` under the subject's pseudonym, resolved
+//! through the key store (`ks.subject_keys`).
+
+use async_trait::async_trait;
+use consentry_core::ledger::pseudonym;
+use consentry_core::{SubjectId, Timestamp};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{SqliteStore, backend};
+use crate::devices::parse_list;
+use crate::{DeviceRecord, DeviceStore, NewDevice, Result, StoreError, json_list, random_bytes};
+
+const COLUMNS: &str = "d.id, k.subject, d.name, d.kind, d.categories, d.purposes, d.created_at";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
+    let subject: String = r.get(1)?;
+    let subject = SubjectId::new(subject).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(DeviceRecord {
+        id: r.get(0)?,
+        subject,
+        name: r.get(2)?,
+        kind: r.get(3)?,
+        categories: parse_list(&r.get::<_, String>(4)?),
+        purposes: parse_list(&r.get::<_, String>(5)?),
+        created_at: Timestamp::from_micros(r.get(6)?),
+    })
+}
+
+/// The subject's pseudonym, creating its key first (committed on its own, as appends do) when it has none.
+fn pseudonym_for(conn: &mut Connection, subject: &SubjectId) -> Result<String> {
+    let found: Option<String> = conn
+        .prepare_cached("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1")
+        .map_err(backend)?
+        .query_row([subject.as_str()], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if let Some(p) = found {
+        return Ok(p);
+    }
+    let key: [u8; 32] = random_bytes()?;
+    let p = pseudonym(&key, subject.as_str());
+    conn.execute(
+        "INSERT INTO ks.subject_keys (subject, pseudonym, pseudonym_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![subject.as_str(), p, &key[..], Timestamp::now().micros()],
+    )
+    .map_err(backend)?;
+    Ok(p)
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+#[async_trait]
+impl DeviceStore for SqliteStore {
+    async fn create_device(&self, device: NewDevice) -> Result<()> {
+        self.write(move |conn| {
+            let p = pseudonym_for(conn, &device.record.subject)?;
+            let r = &device.record;
+            let inserted = conn.execute(
+                "INSERT INTO devices (id, pseudonym, name, kind, categories, purposes, token_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    r.id,
+                    p,
+                    r.name,
+                    r.kind,
+                    json_list(&r.categories),
+                    json_list(&r.purposes),
+                    &device.token_hash[..],
+                    r.created_at.micros()
+                ],
+            );
+            match inserted {
+                Ok(_) => Ok(()),
+                Err(e) if is_constraint(&e) => {
+                    Err(StoreError::Conflict("a device with this id exists".into()))
+                }
+                Err(e) => Err(backend(e)),
+            }
+        })
+        .await
+    }
+
+    async fn subject_devices(&self, subject: &SubjectId) -> Result<Vec<DeviceRecord>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+                 WHERE k.subject = ?1 ORDER BY d.created_at, d.id"
+            ))?;
+            stmt.query_map([subject], row)?.collect()
+        })
+        .await
+    }
+
+    async fn device(&self, id: &str) -> Result<Option<DeviceRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+                 WHERE d.id = ?1"
+            ))?
+            .query_row([id], row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn device_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<DeviceRecord>> {
+        let hash = *hash;
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+                 WHERE d.token_hash = ?1"
+            ))?
+            .query_row([&hash[..]], row)
+            .optional()
+        })
+        .await
+    }
+
+    async fn devices_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<DeviceRecord>> {
+        let after = after.unwrap_or("").to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+                 WHERE d.id > ?1 ORDER BY d.id LIMIT ?2"
+            ))?;
+            stmt.query_map(params![after, limit], row)?.collect()
+        })
+        .await
+    }
+
+    async fn delete_device(&self, subject: &SubjectId, id: &str) -> Result<bool> {
+        let (subject, id) = (subject.as_str().to_owned(), id.to_owned());
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM devices WHERE id = ?1
+                     AND pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?2)",
+                    params![id, subject],
+                )
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_subject_devices(&self, subject: &SubjectId) -> Result<u64> {
+        let subject = subject.as_str().to_owned();
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM devices WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)",
+                    [subject],
+                )
+                .map_err(backend)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}
