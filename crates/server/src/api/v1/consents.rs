@@ -398,6 +398,7 @@ pub async fn current(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     /// Page size, 1 to 1000 (default 100).
