@@ -80,6 +80,8 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("the request body is larger than the {0} bytes accepted")]
     PayloadTooLarge(usize),
+    #[error("the record's payload is larger than the {0} bytes accepted (max_record_bytes)")]
+    RecordTooLarge(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -148,7 +150,9 @@ impl ApiError {
             ApiError::InvalidCatalog(_) => (S::UNPROCESSABLE_ENTITY, "invalid_catalog", "Invalid catalogue"),
             ApiError::ConsentRequired(_) => (S::FORBIDDEN, "consent_required", "Consent required"),
             ApiError::NotFound(_) => (S::NOT_FOUND, "not_found", "Not found"),
-            ApiError::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
+            ApiError::PayloadTooLarge(_) | ApiError::RecordTooLarge(_) => {
+                (S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large")
+            }
             ApiError::UnsupportedMediaType(_) => {
                 (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
             }

@@ -1,8 +1,8 @@
 //! The vault on PostgreSQL: records (ciphertext and metadata, under pseudonyms) in the data schema, the
 //! wrapped data keys in `consentry_keystore`.
 //!
-//! A put encrypts in the caller's task and inserts in a transaction that first takes a share lock on the
-//! subject's data-key row (checking it is still the key it used). Erasure deletes the key row first and
+//! A put encrypts in the caller's task and inserts in one statement that takes a share lock on the
+//! subject's data-key row (and inserts nothing unless it is still the key it used). Erasure deletes the key row first and
 //! then the records, so it waits for such a put and then sees its record: no record outlives its key.
 
 use async_trait::async_trait;
@@ -102,26 +102,16 @@ impl VaultStore for PostgresStore {
         })
         .await?;
 
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let current: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT d.wrapped FROM consentry_keystore.subject_data_keys d
-             JOIN consentry_keystore.subject_keys k ON k.subject = d.subject
-             WHERE d.subject = $1 AND k.pseudonym = $2 FOR SHARE OF d",
-        )
-        .bind(&subject)
-        .bind(&p)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        if current.as_deref() != Some(&key.wrapped[..]) {
-            return Err(StoreError::Conflict(
-                "the subject's vault was erased while the record was stored".into(),
-            ));
-        }
+        // One statement: the row is inserted only while the subject's data key is still the one it was
+        // sealed under, and the share lock on that key row holds off an erasure until the insert commits.
         let inserted = sqlx::query(
             "INSERT INTO records (id, pseudonym, device_id, category, purpose, content_type, size, collected_at,
                 stored_at, delete_after, nonce, ciphertext)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+             FROM consentry_keystore.subject_data_keys d
+             JOIN consentry_keystore.subject_keys k ON k.subject = d.subject
+             WHERE d.subject = $13 AND k.pseudonym = $2 AND d.wrapped = $14
+             FOR SHARE OF d",
         )
         .bind(&record.id)
         .bind(&p)
@@ -135,16 +125,22 @@ impl VaultStore for PostgresStore {
         .bind(record.delete_after.map(Timestamp::micros))
         .bind(&sealed.nonce)
         .bind(&sealed.ciphertext)
-        .execute(&mut *tx)
+        .bind(&subject)
+        .bind(&key.wrapped)
+        .execute(&self.pool)
         .await;
         match inserted {
-            Ok(_) => {}
+            Ok(done) if done.rows_affected() == 1 => {}
+            Ok(_) => {
+                return Err(StoreError::Conflict(
+                    "the subject's vault was erased while the record was stored".into(),
+                ));
+            }
             Err(e) if is_unique_violation(&e) => {
                 return Err(StoreError::Conflict("a record with this id exists".into()));
             }
             Err(e) => return Err(db(e)),
         }
-        tx.commit().await.map_err(db)?;
         Ok(record.meta())
     }
 

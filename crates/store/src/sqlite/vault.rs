@@ -2,8 +2,9 @@
 //! the wrapped data keys in `keys.db`.
 //!
 //! A put reads the subject's pseudonym and wrapped data key (creating both on the writer, committed to the
-//! key store first, when the subject has none), encrypts in the caller's task, and inserts on the writer
-//! only if the data key is still the one it used, so a record never lands under a key destroyed meanwhile.
+//! key store first, when the subject has none), encrypts in the caller's task, and hands the ciphertext to
+//! the writer's group commit, which inserts it only if the data key is still the one it used, so a record
+//! never lands under a key destroyed meanwhile.
 //! Deleting a data key runs with `secure_delete` on the key store, so its bytes are overwritten, not left
 //! in a free page.
 
@@ -11,7 +12,9 @@ use async_trait::async_trait;
 use consentry_core::ledger::pseudonym;
 use consentry_core::{SubjectId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use tokio::sync::oneshot;
 
+use super::writer::{Command, Grouped};
 use super::{SqliteStore, backend};
 use crate::vault::{
     self, Kek, NewRecord, RECORD_COLUMNS, RecordAnnouncer, RecordFilter, RecordMeta, RecordSelection,
@@ -81,55 +84,82 @@ fn ensure_key(conn: &mut Connection, subject: &str, kek: &Kek) -> Result<(String
     Ok((p, key))
 }
 
-fn insert_record(
-    conn: &mut Connection,
-    record: &NewRecord,
-    p: &str,
-    key: &WrappedKey,
-    sealed: &SealedPayload,
-) -> Result<()> {
-    let tx = conn.transaction().map_err(backend)?;
-    let current: Option<Vec<u8>> = tx
-        .query_row(
+/// A sealed record waiting for the writer's next group commit.
+pub(super) struct RecordJob {
+    subject: String,
+    pseudonym: String,
+    /// The data key it was sealed under; the insert happens only if the subject still has this one.
+    wrapped: Vec<u8>,
+    meta: RecordMeta,
+    sealed: SealedPayload,
+    outcome: Option<Result<()>>,
+    pub reply: oneshot::Sender<Result<()>>,
+}
+
+impl RecordJob {
+    /// Answers the caller once the group committed.
+    pub(super) fn answer(self) {
+        let _ = self
+            .reply
+            .send(self.outcome.unwrap_or_else(|| Err(StoreError::Backend("record not placed".into()))));
+    }
+}
+
+/// Inserts the group's records in the writer's transaction. A record whose subject's data key changed
+/// meanwhile (erasure), or whose id is taken, fails alone.
+pub(super) fn insert_records(tx: &Connection, jobs: &mut [Box<RecordJob>]) -> Result<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let mut current = tx
+        .prepare_cached(
             "SELECT d.wrapped FROM ks.subject_data_keys d JOIN ks.subject_keys k ON k.subject = d.subject
              WHERE d.subject = ?1 AND k.pseudonym = ?2",
-            params![record.subject.as_str(), p],
-            |r| r.get(0),
         )
-        .optional()
         .map_err(backend)?;
-    if current.as_deref() != Some(&key.wrapped[..]) {
-        return Err(StoreError::Conflict(
-            "the subject's vault was erased while the record was stored".into(),
-        ));
-    }
-    let inserted = tx.execute(
-        "INSERT INTO records (id, pseudonym, device_id, category, purpose, content_type, size, collected_at,
-            stored_at, delete_after, nonce, ciphertext)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            record.id,
-            p,
-            record.device_id,
-            record.category,
-            record.purpose,
-            record.content_type,
-            record.data.len() as i64,
-            record.collected_at.micros(),
-            record.stored_at.micros(),
-            record.delete_after.map(Timestamp::micros),
-            sealed.nonce,
-            sealed.ciphertext,
-        ],
-    );
-    match inserted {
-        Ok(_) => {}
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-            return Err(StoreError::Conflict("a record with this id exists".into()));
+    let mut taken = tx.prepare_cached("SELECT 1 FROM records WHERE id = ?1").map_err(backend)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO records (id, pseudonym, device_id, category, purpose, content_type, size, collected_at,
+                stored_at, delete_after, nonce, ciphertext)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .map_err(backend)?;
+    for job in jobs {
+        let key: Option<Vec<u8>> = current
+            .query_row(params![job.subject, job.pseudonym], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        if key.as_deref() != Some(&job.wrapped[..]) {
+            job.outcome = Some(Err(StoreError::Conflict(
+                "the subject's vault was erased while the record was stored".into(),
+            )));
+            continue;
         }
-        Err(e) => return Err(backend(e)),
+        let m = &job.meta;
+        if taken.exists([&m.id]).map_err(backend)? {
+            job.outcome = Some(Err(StoreError::Conflict("a record with this id exists".into())));
+            continue;
+        }
+        insert
+            .execute(params![
+                m.id,
+                job.pseudonym,
+                m.device_id,
+                m.category,
+                m.purpose,
+                m.content_type,
+                i64::try_from(m.size).unwrap_or(i64::MAX),
+                m.collected_at.micros(),
+                m.stored_at.micros(),
+                m.delete_after.map(Timestamp::micros),
+                job.sealed.nonce,
+                job.sealed.ciphertext,
+            ])
+            .map_err(backend)?;
+        job.outcome = Some(Ok(()));
     }
-    tx.commit().map_err(backend)
+    Ok(())
 }
 
 fn delete_selected(
@@ -245,8 +275,21 @@ impl VaultStore for SqliteStore {
             Ok((record, p, key, sealed))
         })
         .await?;
+        // Group-committed with other writes: many records, one transaction, one fsync.
         let meta = record.meta();
-        self.write(move |conn| insert_record(conn, &record, &p, &key, &sealed)).await?;
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(RecordJob {
+            subject: record.subject.as_str().to_owned(),
+            pseudonym: p,
+            wrapped: key.wrapped,
+            meta: meta.clone(),
+            sealed,
+            outcome: None,
+            reply,
+        });
+        drop(record);
+        self.send(Command::Grouped(Grouped::Record(job)))?;
+        rx.await.map_err(|_| StoreError::Closed)??;
         Ok(meta)
     }
 

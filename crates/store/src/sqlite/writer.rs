@@ -1,7 +1,7 @@
 //! The writer thread: the only connection that writes, and the group commit of ledger appends.
 //!
 //! It takes one command, then everything else already queued (up to a bound), and runs consecutive grouped
-//! jobs (appends, access-log entries, check counts, outbox messages) in one transaction: one fsync for the whole group, each
+//! jobs (appends, access-log entries, check counts, outbox messages, vault records) in one transaction: one fsync for the whole group, each
 //! caller answered once the group is durable. New subjects' pseudonym keys are committed to the key store
 //! first, in their own transaction, so a crash can leave an unused key behind but never a row whose
 //! pseudonym has no key. A sealed append's receipt and outbox messages are inserted with its events; a
@@ -16,6 +16,7 @@ use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use super::vault::RecordJob;
 use super::{backend, rows};
 use crate::{
     AccessEntry, ApiKey, CommitObserver, OutboxMessage, Result, SealedReceipt, Sealer, StoreError,
@@ -57,6 +58,8 @@ pub(super) enum Grouped {
     Access(AccessJob),
     Counts(CountsJob),
     Enqueue(EnqueueJob),
+    /// A sealed vault record (`vault.rs`), boxed: it is much larger than the other jobs.
+    Record(Box<RecordJob>),
 }
 
 pub(super) enum Command {
@@ -131,15 +134,17 @@ impl Writer {
         let mut access = Vec::new();
         let mut counts = Vec::new();
         let mut enqueued = Vec::new();
+        let mut records = Vec::new();
         for job in jobs {
             match job {
                 Grouped::Append(job) => appends.push(Pending { job, outcome: None }),
                 Grouped::Access(job) => access.push(job),
                 Grouped::Counts(job) => counts.push(job),
                 Grouped::Enqueue(job) => enqueued.push(job),
+                Grouped::Record(job) => records.push(job),
             }
         }
-        match self.commit_group(&mut appends, &access, &counts, &enqueued) {
+        match self.commit_group(&mut appends, &access, &counts, &enqueued, &mut records) {
             Ok(placed) => {
                 if placed > 0
                     && let Some(observer) = &self.observer
@@ -160,6 +165,9 @@ impl Writer {
                 for job in enqueued {
                     let _ = job.reply.send(Ok(()));
                 }
+                for job in records {
+                    job.answer();
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed");
@@ -174,6 +182,9 @@ impl Writer {
                     let _ = job.reply.send(Err(StoreError::Backend(message.clone())));
                 }
                 for job in enqueued {
+                    let _ = job.reply.send(Err(StoreError::Backend(message.clone())));
+                }
+                for job in records {
                     let _ = job.reply.send(Err(StoreError::Backend(message.clone())));
                 }
             }
@@ -237,6 +248,7 @@ impl Writer {
         access: &[AccessJob],
         counts: &[CountsJob],
         enqueued: &[EnqueueJob],
+        records: &mut [Box<RecordJob>],
     ) -> Result<usize> {
         // 1. Pseudonyms, creating keys for new subjects (committed first).
         let subjects = appends
@@ -358,6 +370,7 @@ impl Writer {
                     outbox.execute(params![p, m.event_type, m.payload, now.micros()]).map_err(backend)?;
                 }
             }
+            super::vault::insert_records(&tx, records)?;
 
             if !access.is_empty() {
                 let mut log = tx

@@ -262,3 +262,54 @@ async fn online_backup_and_restore() {
     store.close().await;
     assert!(consentry_store::sqlite::backup(dir.path(), &copy).is_err(), "refuses a non-empty target");
 }
+
+/// Every byte of the files in `dir` whose names start with `prefix` (a database and its `-wal`, `-shm`).
+fn file_bytes(dir: &std::path::Path, prefix: &str) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix)) {
+            all.extend(std::fs::read(&path).expect("read"));
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_overwrites_the_data_key_and_no_file_holds_the_plaintext() {
+    use consentry_store::vault::{Kek, NewRecord, VaultStore, new_record_id};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path(), None).await.expect("open");
+    let kek = Kek::generate().expect("kek");
+    let marker = b"PLAINTEXT-MARKER-7f1c".to_vec();
+    let now = Timestamp::now();
+    let record = NewRecord {
+        id: new_record_id(now).expect("id"),
+        subject: SubjectId::new("olga").expect("id"),
+        device_id: None,
+        category: "user.biometric.voice".into(),
+        purpose: "voice.assistant".into(),
+        content_type: "audio/ogg".into(),
+        collected_at: now,
+        stored_at: now,
+        delete_after: None,
+        data: [marker.as_slice(); 64].concat(),
+    };
+    store.put_record(&kek, record).await.expect("put");
+    let wrapped: Vec<u8> = {
+        let conn = rusqlite::Connection::open(dir.path().join("keys.db")).expect("open key store");
+        conn.query_row("SELECT wrapped FROM subject_data_keys WHERE subject = 'olga'", [], |r| r.get(0))
+            .expect("the wrapped key")
+    };
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(&file_bytes(dir.path(), "keys.db"), &wrapped), "the key is in the key store");
+    assert!(!contains(&file_bytes(dir.path(), "consentry.db"), &marker), "no plaintext in the data files");
+    assert!(!contains(&file_bytes(dir.path(), "keys.db"), &marker), "nor in the key store");
+
+    assert_eq!(store.delete_subject_vault(&SubjectId::new("olga").expect("id")).await.expect("erase"), 1);
+    store.close().await;
+    assert!(
+        !contains(&file_bytes(dir.path(), "keys.db"), &wrapped),
+        "the destroyed data key is overwritten, in the database and its write-ahead log"
+    );
+}

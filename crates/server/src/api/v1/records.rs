@@ -23,7 +23,8 @@ use consentry_store::vault::{NewRecord, RecordFilter, RecordMeta, RecordSelectio
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Caller, Scope};
+use crate::api::v1::consents::log_read;
+use crate::auth::{Caller, Principal, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::events::{self, DeletionReason};
 use crate::extract::{Json, Query, SubjectPath};
@@ -119,7 +120,7 @@ pub(crate) fn payload(state: &AppState, body: &mut RecordIn) -> ApiResult<(Vec<u
         (Some(text), None) => {
             // Refuse before decoding when even the base64 is too long.
             if text.len() / 4 * 3 > limit + 3 {
-                return Err(ApiError::PayloadTooLarge(limit));
+                return Err(ApiError::RecordTooLarge(limit));
             }
             let bytes = STANDARD_NO_PAD
                 .decode(text.trim_end_matches('='))
@@ -135,7 +136,7 @@ pub(crate) fn payload(state: &AppState, body: &mut RecordIn) -> ApiResult<(Vec<u
         return Err(ApiError::validation("data", "the payload must not be empty"));
     }
     if bytes.len() > limit {
-        return Err(ApiError::PayloadTooLarge(limit));
+        return Err(ApiError::RecordTooLarge(limit));
     }
     let content_type = match (body.content_type.take(), default_type) {
         (Some(ct), _) => ct,
@@ -178,8 +179,8 @@ fn require_basis(state: &AppState, subject: &SubjectId, purpose: &str, category:
         return Ok(());
     }
     Err(ApiError::ConsentRequired(format!(
-        "the subject's consent does not cover keeping {category:?} for {purpose:?} (decision: {}); \
-         record a grant of {purpose:?} covering {category:?} first",
+        "nothing allows keeping {category:?} for {purpose:?} for this subject now (decision: {}); it needs \
+         the subject's consent to that purpose covering that category, or another basis not objected to",
         d.reason.as_str()
     )))
 }
@@ -316,12 +317,12 @@ fn valid_record_id(id: &str) -> bool {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<RecordList>> {
-    caller.require(Scope::RecordsRead)?;
+    principal.require_subject(&subject, Scope::RecordsRead)?;
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::InvalidQuery("limit must be between 1 and 1000".into()));
@@ -341,11 +342,33 @@ pub async fn list(
         before: params.cursor,
         limit,
     };
-    state.access.read(&subject, &caller.key_name, "GET /v1/subjects/{subject}/records", &headers);
+    log_read(&state, &principal, &subject, "GET /v1/subjects/{subject}/records", &headers);
     let records = state.store.records(&subject, &filter).await?;
     let next = (records.len() == limit as usize).then(|| records.last().map(|m| m.id.clone())).flatten();
     let records = records.into_iter().map(|m| RecordOut::new(&subject, m)).collect();
     Ok(Json(RecordList { records, next }))
+}
+
+/// Whether `principal` may act on the record `id` with `scope`: a service key needs the scope, a subject
+/// token must be its owner's (another subject's record is answered as not found, so ids tell nothing).
+/// Returns the record's owner.
+async fn authorize_record(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    scope: Scope,
+) -> ApiResult<SubjectId> {
+    if let Some(caller) = principal.service() {
+        caller.require(scope)?;
+    }
+    if !valid_record_id(id) {
+        return Err(ApiError::NotFound("record"));
+    }
+    let (subject, _) = state.store.record_meta(id).await?.ok_or(ApiError::NotFound("record"))?;
+    if principal.require_subject(&subject, scope).is_err() {
+        return Err(ApiError::NotFound("record"));
+    }
+    Ok(subject)
 }
 
 /// One record's payload, with its media type as `Content-Type`.
@@ -355,16 +378,13 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require(Scope::RecordsRead)?;
-    if !valid_record_id(&id) {
-        return Err(ApiError::NotFound("record"));
-    }
+    authorize_record(&state, &principal, &id, Scope::RecordsRead).await?;
     let record = state.store.record(&state.kek, &id).await?.ok_or(ApiError::NotFound("record"))?;
-    state.access.read(&record.subject, &caller.key_name, "GET /v1/records/{id}", &headers);
+    log_read(&state, &principal, &record.subject, "GET /v1/records/{id}", &headers);
     let content_type = HeaderValue::from_str(&record.meta.content_type)
         .map_err(|_| ApiError::internal("a stored content type is not a header value"))?;
     let mut response = Response::new(Body::from(record.data));
@@ -383,14 +403,10 @@ pub async fn get(
     security(("bearer" = [])))]
 pub async fn delete_one(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require(Scope::RecordsWrite)?;
-    if !valid_record_id(&id) {
-        return Err(ApiError::NotFound("record"));
-    }
-    let (subject, _) = state.store.record_meta(&id).await?.ok_or(ApiError::NotFound("record"))?;
+    let subject = authorize_record(&state, &principal, &id, Scope::RecordsWrite).await?;
     let announce = events::record_deleted(&state, DeletionReason::Request);
     let deleted =
         state.store.delete_records(RecordSelection::Ids { subject, ids: vec![id] }, Some(announce)).await?;
@@ -422,11 +438,11 @@ pub struct Deleted {
     security(("bearer" = [])))]
 pub async fn delete_many(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     SubjectPath(subject): SubjectPath,
     Query(params): Query<DeleteParams>,
 ) -> ApiResult<Json<Deleted>> {
-    caller.require(Scope::RecordsWrite)?;
+    principal.require_subject(&subject, Scope::RecordsWrite)?;
     let category = key_param("category", params.category)?;
     let announce = events::record_deleted(&state, DeletionReason::Request);
     let deleted =
