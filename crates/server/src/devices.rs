@@ -7,9 +7,9 @@
 
 use consentry_core::snapshot::{ConsentSnapshot, SnapshotInput};
 use consentry_core::{SubjectId, Timestamp};
-use consentry_store::DeviceRecord;
 use tokio::sync::broadcast;
 
+use crate::auth::DeviceCaller;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -79,14 +79,14 @@ impl SignedSnapshot {
 }
 
 /// Builds and signs the current snapshot for `device`.
-pub async fn snapshot(state: &AppState, device: &DeviceRecord) -> ApiResult<SignedSnapshot> {
+pub async fn snapshot(state: &AppState, device: &DeviceCaller) -> ApiResult<SignedSnapshot> {
     // The head first: the statements read after it reflect at least that position.
     let ledger_seq = state.store.ledger_head().await?.events;
     let statements = state.store.current(&device.subject).await?;
     let view = state.catalog();
     let max_age = i64::try_from(state.config.device_snapshot_max_age_secs).unwrap_or(86_400);
     let snapshot = ConsentSnapshot::build(SnapshotInput {
-        device_id: &device.id,
+        device_id: &device.device_id,
         subject: device.subject.as_str(),
         categories: &device.categories,
         purposes: &device.purposes,
@@ -101,14 +101,43 @@ pub async fn snapshot(state: &AppState, device: &DeviceRecord) -> ApiResult<Sign
     Ok(SignedSnapshot { jws, tag: snapshot.content_tag(), iat: snapshot.iat })
 }
 
-/// Whether a snapshot the caller holds, named by its entity tag, is still good: the same content, and
-/// issued less than half its lifetime ago (so a device always renews well before `exp`).
-pub fn still_fresh(state: &AppState, held: &str, current_tag: &str, now: Timestamp) -> bool {
-    let half_life = i64::try_from(state.config.device_snapshot_max_age_secs / 2).unwrap_or(i64::MAX);
+/// The entity tag, among those of an `If-None-Match` header, of a snapshot the caller holds that is still
+/// good: the same content as `current_tag`, issued less than half its lifetime (`max_age_secs`) ago, so a
+/// device always renews well before `exp`.
+pub fn still_fresh(
+    if_none_match: &str,
+    current_tag: &str,
+    max_age_secs: u64,
+    now: Timestamp,
+) -> Option<String> {
+    let half_life = i64::try_from(max_age_secs / 2).unwrap_or(i64::MAX);
     let now = consentry_core::proof::unix_seconds(now);
-    held.split(',').map(str::trim).map(|t| t.trim_start_matches("W/").trim_matches('"')).any(|t| {
-        let Some((tag, iat)) = t.rsplit_once('.') else { return false };
-        let Ok(iat) = iat.parse::<i64>() else { return false };
-        tag == current_tag && iat <= now && now - iat < half_life
+    if_none_match.split(',').map(str::trim).find_map(|held| {
+        let (tag, iat) = held.trim_start_matches("W/").trim_matches('"').rsplit_once('.')?;
+        let iat = iat.parse::<i64>().ok()?;
+        (tag == current_tag && iat <= now && now - iat < half_life).then(|| format!("\"{tag}.{iat}\""))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_snapshot_is_fresh_while_its_content_stands_and_for_half_its_life() {
+        let now = Timestamp::from_micros(1_000_000 * 1_000_000);
+        let fresh = |header: &str| still_fresh(header, "abc", 100, now);
+        assert_eq!(fresh("\"abc.999990\"").as_deref(), Some("\"abc.999990\""));
+        assert_eq!(
+            fresh("W/\"x.999999\", \"abc.999951\"").as_deref(),
+            Some("\"abc.999951\""),
+            "one of a list"
+        );
+        assert_eq!(fresh("\"abc.999950\""), None, "half its lifetime has passed: renew");
+        assert_eq!(fresh("\"abd.999999\""), None, "other content");
+        assert_eq!(fresh("\"abc.1000001\""), None, "issued in the future");
+        assert_eq!(fresh("*"), None);
+        assert_eq!(fresh("\"abc\""), None);
+        assert_eq!(fresh("\"abc.x\""), None);
+    }
 }

@@ -59,6 +59,16 @@ pub async fn devices_pair_list_delete(store: Arc<dyn Store>) {
         Some(alice.clone())
     );
 
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.devices_page(after.as_deref(), 2).await.unwrap_or_else(|e| panic!("page: {e}"));
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        paged.extend(page.into_iter().map(|d| d.id));
+    }
+    assert_eq!(paged, ["dev_a1", "dev_a2", "dev_b1"], "every device, by id, in pages");
+
     let dup_id = store.create_device(device("dev_a1", "alice", 7, 3_000)).await;
     assert!(matches!(dup_id, Err(StoreError::Conflict(_))), "{dup_id:?}");
     let dup_hash = store.create_device(device("dev_x", "alice", 1, 3_000)).await;

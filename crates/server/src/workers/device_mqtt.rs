@@ -5,8 +5,9 @@
 //! snapshots of that subject's devices and publishes those whose content changed since this node last
 //! published them; an unpaired device's retained message is cleared (an empty retained publish). Every
 //! node runs it (on PostgreSQL the follower reports other nodes' changes), so a snapshot may be published
-//! more than once; a retained topic keeps only the last. Snapshots this node published are renewed when
-//! half their lifetime has passed, so a device that only listens never holds an expired one.
+//! more than once; a retained topic keeps only the last. At start a node publishes every device's snapshot
+//! once; from then on the snapshots it published are renewed when half their lifetime has passed, so a
+//! device that only listens does not hold an expired one while a node runs.
 //! A publish that fails is retried on the next change or renewal round.
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::DeviceCaller;
 use crate::devices::{self, DeviceChange};
 use crate::sinks::MqttSink;
 use crate::state::AppState;
@@ -25,6 +27,8 @@ use crate::state::AppState;
 pub const TOPIC_PREFIX: &str = "consentry/devices";
 /// How often renewals are looked for.
 const RENEW_ROUND: Duration = Duration::from_secs(30);
+/// Devices read per page at start.
+const PAGE: u32 = 500;
 
 /// The topic of a device's snapshot.
 pub fn topic(device_id: &str) -> String {
@@ -61,37 +65,58 @@ impl Publisher {
 
     /// Publishes the snapshots of `subject`'s devices that changed (all of them with `force`).
     async fn subject(&mut self, subject: &SubjectId, force: bool) {
-        let devices = match self.state.store.subject_devices(subject).await {
-            Ok(devices) => devices,
+        match self.state.store.subject_devices(subject).await {
+            Ok(devices) => {
+                for device in devices {
+                    self.device(DeviceCaller::from_record(device), force).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading a subject's devices for MQTT failed"),
+        }
+    }
+
+    /// Publishes every paired device's snapshot (at start: snapshots retained before a restart are renewed
+    /// from here on).
+    async fn everything(&mut self) {
+        let mut after: Option<String> = None;
+        loop {
+            let page = match self.state.store.devices_page(after.as_deref(), PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the devices for MQTT failed");
+                    return;
+                }
+            };
+            let Some(last) = page.last() else { return };
+            after = Some(last.id.clone());
+            for device in page {
+                self.device(DeviceCaller::from_record(device), true).await;
+            }
+        }
+    }
+
+    /// Publishes `device`'s snapshot if it changed since this node last did (always with `force`).
+    async fn device(&mut self, device: DeviceCaller, force: bool) {
+        let signed = match devices::snapshot(&self.state, &device).await {
+            Ok(signed) => signed,
             Err(e) => {
-                tracing::warn!(error = %e, "reading a subject's devices for MQTT failed");
+                tracing::warn!(error = %e, "building a device snapshot for MQTT failed");
                 return;
             }
         };
-        for device in devices {
-            let signed = match devices::snapshot(&self.state, &device).await {
-                Ok(signed) => signed,
-                Err(e) => {
-                    tracing::warn!(error = %e, "building a device snapshot for MQTT failed");
-                    continue;
-                }
-            };
-            let unchanged = self.published.get(&device.id).is_some_and(|p| p.tag == signed.tag);
-            if unchanged && !force {
-                continue;
+        let unchanged = self.published.get(&device.device_id).is_some_and(|p| p.tag == signed.tag);
+        if unchanged && !force {
+            return;
+        }
+        let Some(sink) = self.sink().await else { return };
+        match sink.publish_retained(&format!("{}/consent", device.device_id), signed.jws.as_bytes()).await {
+            Ok(()) => {
+                let published = Published { subject: device.subject, tag: signed.tag, at: Instant::now() };
+                self.published.insert(device.device_id, published);
             }
-            let Some(sink) = self.sink().await else { return };
-            match sink.publish_retained(&format!("{}/consent", device.id), signed.jws.as_bytes()).await {
-                Ok(()) => {
-                    self.published.insert(
-                        device.id.clone(),
-                        Published { subject: subject.clone(), tag: signed.tag, at: Instant::now() },
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, device = %device.id, "publishing a device snapshot failed");
-                    self.published.remove(&device.id);
-                }
+            Err(e) => {
+                tracing::warn!(error = %e, device = %device.device_id, "publishing a device snapshot failed");
+                self.published.remove(&device.device_id);
             }
         }
     }
@@ -127,6 +152,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     let Some(url) = state.config.mqtt_url.clone() else { return };
     let mut changes = state.devices.subscribe();
     let mut publisher = Publisher { state, url, sink: None, published: HashMap::new() };
+    publisher.everything().await;
     let mut renew = tokio::time::interval(RENEW_ROUND);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -88,6 +88,18 @@ impl DeviceStore for PostgresStore {
         row.as_ref().map(record).transpose()
     }
 
+    async fn devices_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<DeviceRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} {FROM} WHERE d.id COLLATE \"C\" > $1 ORDER BY d.id COLLATE \"C\" LIMIT $2"
+        ))
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(record).collect()
+    }
+
     async fn delete_device(&self, subject: &SubjectId, id: &str) -> Result<bool> {
         let done = sqlx::query(
             "DELETE FROM devices WHERE id = $1

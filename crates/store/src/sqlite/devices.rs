@@ -122,6 +122,18 @@ impl DeviceStore for SqliteStore {
         .await
     }
 
+    async fn devices_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<DeviceRecord>> {
+        let after = after.unwrap_or("").to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+                 WHERE d.id > ?1 ORDER BY d.id LIMIT ?2"
+            ))?;
+            stmt.query_map(params![after, limit], row)?.collect()
+        })
+        .await
+    }
+
     async fn delete_device(&self, subject: &SubjectId, id: &str) -> Result<bool> {
         let (subject, id) = (subject.as_str().to_owned(), id.to_owned());
         self.write(move |conn| {

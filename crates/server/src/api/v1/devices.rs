@@ -199,11 +199,6 @@ pub async fn unpair(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The device's current record, or 401 once it was unpaired.
-async fn current_device(state: &AppState, device: &DeviceCaller) -> ApiResult<DeviceRecord> {
-    state.store.device(&device.device_id).await?.ok_or(ApiError::Unauthorized)
-}
-
 /// The device's signed consent snapshot: a compact JWS (EdDSA, keys at `/.well-known/jwks.json`) whose
 /// payload holds its subject's statements and decisions for the device's purposes, categories and
 /// channels, the ledger position, `iat` and `exp`. Send the `ETag` back as `If-None-Match`: 304 while
@@ -218,14 +213,14 @@ pub async fn consent(
     device: DeviceCaller,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let record = current_device(&state, &device).await?;
-    let signed = devices::snapshot(&state, &record).await?;
+    let signed = devices::snapshot(&state, &device).await?;
     let held = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
-    if let Some(held) = held
-        && devices::still_fresh(&state, held, &signed.tag, Timestamp::now())
+    let max_age = state.config.device_snapshot_max_age_secs;
+    if let Some(etag) =
+        held.and_then(|held| devices::still_fresh(held, &signed.tag, max_age, Timestamp::now()))
     {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(etag) = HeaderValue::from_str(held.trim()) {
+        if let Ok(etag) = HeaderValue::from_str(&etag) {
             response.headers_mut().insert(header::ETAG, etag);
         }
         return Ok(response);
@@ -280,8 +275,9 @@ impl Streaming {
                     }
                 }
             }
-            let record = match self.state.store.device(&self.device.device_id).await {
-                Ok(Some(record)) => record,
+            // Read again: the stream must end once the device is unpaired.
+            let device = match self.state.store.device(&self.device.device_id).await {
+                Ok(Some(record)) => DeviceCaller::from_record(record),
                 Ok(None) => return None,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading a streaming device failed");
@@ -289,7 +285,7 @@ impl Streaming {
                     continue;
                 }
             };
-            let signed = match devices::snapshot(&self.state, &record).await {
+            let signed = match devices::snapshot(&self.state, &device).await {
                 Ok(signed) => signed,
                 Err(e) => {
                     tracing::warn!(error = %e, "building a device snapshot failed");
