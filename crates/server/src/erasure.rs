@@ -127,9 +127,11 @@ pub async fn erase(
         .erasures
         .tombstone(subject.as_str())
         .ok_or_else(|| ApiError::internal("the erasure secret is not loaded"))?;
+    // From here on this node refuses new consents, records and requests for the subject.
+    state.erasures.insert(&tombstone);
     // The vault first: its records go and the subject's data key is destroyed, so any copy of their
     // ciphertext (in backups too) stays unreadable.
-    let records = state.store.delete_subject_vault(subject).await?;
+    let mut records = state.store.delete_subject_vault(subject).await?;
     // Its devices are unpaired: their tokens stop working at once, their streams close.
     let paired = state.store.subject_devices(subject).await?;
     let devices = state.store.delete_subject_devices(subject).await?;
@@ -139,9 +141,10 @@ pub async fn erase(
     let now = consentry_core::Timestamp::now();
     // Queued under the subject's pseudonym before its key goes, so it still goes out naming them.
     state.store.enqueue(subject, vec![erased_event(state, now)]).await?;
-    // Refuse new writes for the subject from here on.
-    state.erasures.insert(&tombstone);
     let had_key = state.store.erase_subject(subject, &tombstone, now).await?;
+    // A record stored by a request already past the check when the erasure began went in under a fresh
+    // data key: that one goes too.
+    records += state.store.delete_subject_vault(subject).await?;
     state.engine.forget(subject.as_str());
     state.metrics.subjects.set(state.engine.subject_count() as i64);
     state.dispatch_wake.notify_one();

@@ -231,8 +231,8 @@ async fn migrations_reach_the_current_versions() {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version")
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
-    // Data: init, proof, outbox, expiry, vault, devices, requests; key store: init, signing, destinations,
-    // vault, erasure.
+    // Data: init, proof, outbox, expiry, vault, devices, requests; key store: init, signing,
+    // destinations, vault, erasure.
     assert_eq!((version("consentry.db"), version("keys.db")), (7, 5));
 }
 
