@@ -315,7 +315,48 @@ async fn sse_delivers_fresh_snapshots(backend: Backend) {
     server.stop().await;
 }
 
-both_backends!(device_flow, device_boundaries, sse_delivers_fresh_snapshots);
+both_backends!(
+    device_flow,
+    device_boundaries,
+    sse_delivers_fresh_snapshots,
+    a_device_stores_records_for_its_own_subject
+);
+
+/// The vault takes a device's records for its own subject, within its declaration and the consent.
+async fn a_device_stores_records_for_its_own_subject(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let (id, token) = pair(&s, "kim", &speaker()).await;
+    let record = |subject: Option<&str>, category: &str, purpose: &str| {
+        let mut body = json!({"category": category, "purpose": purpose, "json": {"temp": 4}});
+        if let Some(subject) = subject {
+            body["subject"] = json!(subject);
+        }
+        body
+    };
+    // No consent yet: refused, whoever stores it.
+    let p = s.post("/v1/records", &token, &record(None, TELEMETRY, "analytics"), 403).await;
+    assert_code(&p, "consent_required");
+    // A grant of analytics as a whole (records are kept, not sent through a channel).
+    s.record("kim", &grant("analytics", &[])).await;
+    let stored = s.post("/v1/records", &token, &record(None, TELEMETRY, "analytics"), 201).await;
+    assert_eq!(stored["subject"], "kim", "{stored}");
+    assert_eq!(stored["device_id"], id.as_str(), "the record names the device that collected it: {stored}");
+    s.post("/v1/records", &token, &record(Some("kim"), TELEMETRY, "analytics"), 201).await;
+    // Another subject, an undeclared category or purpose: 403, and nothing stored.
+    let p = s.post("/v1/records", &token, &record(Some("alex"), TELEMETRY, "analytics"), 403).await;
+    assert_code(&p, "forbidden");
+    let p = s.post("/v1/records", &token, &record(None, "user.biometric.voice", "analytics"), 403).await;
+    assert_code(&p, "forbidden");
+    let p = s.post("/v1/records", &token, &record(None, TELEMETRY, "marketing.direct"), 403).await;
+    assert_code(&p, "forbidden");
+    let listed = s.get(&format!("/v1/subjects/kim/records?device={id}"), ADMIN_KEY, 200).await;
+    assert_eq!(listed["records"].as_array().expect("records").len(), 2, "{listed}");
+    // The device's token reads nothing back: the vault is read by services and the person.
+    s.get("/v1/subjects/kim/records", &token, 403).await;
+    // Unpaired: its token is refused.
+    s.delete(&format!("/v1/subjects/kim/devices/{id}"), ADMIN_KEY, 204).await;
+    s.post("/v1/records", &token, &record(None, TELEMETRY, "analytics"), 401).await;
+}
 
 /// A node of a cluster on `url`.
 async fn node(url: &str) -> (String, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {

@@ -19,3 +19,24 @@ fn committed_openapi_json_is_current() {
         path.display()
     );
 }
+
+/// Query parameters are documented as query parameters: a `path` parameter must appear in its path.
+#[test]
+fn path_parameters_are_in_their_paths() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&consentry_server::openapi::document()).expect("the document is JSON");
+    let mut wrong = Vec::new();
+    for (path, operations) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            for p in operation["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().expect("name");
+                let placed = p["in"].as_str().expect("in");
+                let in_template = path.contains(&format!("{{{name}}}"));
+                if (placed == "path") != in_template {
+                    wrong.push(format!("{method} {path}: {name} in {placed}"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "parameters documented in the wrong place: {wrong:#?}");
+}

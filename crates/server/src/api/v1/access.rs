@@ -12,6 +12,7 @@ use crate::extract::{Json, Query, SubjectPath};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AccessParams {
     /// Page size, 1 to 1000 (default 100).

@@ -319,6 +319,7 @@ pub async fn record_changes(
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
+    // Devices learn of the change before the vault's clean-up, which may fail on its own.
     state.devices.subject_changed(subject);
     let records_deleted = records::delete_after_withdrawal(state, subject, &placed).await?;
     let events = placed.into_iter().map(|e| EventOut::new(subject, e)).collect();
@@ -409,6 +410,7 @@ pub async fn current(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     /// Page size, 1 to 1000 (default 100).

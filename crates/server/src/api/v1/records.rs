@@ -8,7 +8,6 @@
 //! the subject's access log.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -24,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::v1::consents::log_read;
-use crate::auth::{Caller, Principal, Scope};
+use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::events::{self, DeletionReason};
 use crate::extract::{Json, Query, SubjectPath};
@@ -40,7 +39,8 @@ const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordIn {
-    /// The brand's own id of the person the data is about. Required with a service key.
+    /// The brand's own id of the person the data is about. Required with a service key; a device stores
+    /// for its own subject (naming another is 403).
     #[serde(default)]
     pub subject: Option<String>,
     /// A data category of the catalogue.
@@ -245,7 +245,9 @@ pub async fn store_record(
     Ok(RecordOut::new(&subject, meta))
 }
 
-/// Store a personal data record, encrypted, if the subject's consent allows it now.
+/// Store a personal data record, encrypted, if the subject's consent allows it now. A service key with
+/// `records:write` names the subject; a device token stores for its own subject, within the categories and
+/// purposes it declared.
 #[utoipa::path(post, path = "/v1/records", tag = "records",
     request_body = RecordIn,
     responses((status = 201, body = RecordOut), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -254,21 +256,39 @@ pub async fn store_record(
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Arc<Caller>,
+    principal: Principal,
     Json(mut body): Json<RecordIn>,
 ) -> ApiResult<(StatusCode, Json<RecordOut>)> {
-    caller.require(Scope::RecordsWrite)?;
-    let subject = body
+    let named = body
         .subject
         .take()
-        .ok_or_else(|| ApiError::validation("subject", "name the subject the record is about"))?;
-    let subject =
-        SubjectId::new(subject).map_err(|e| ApiError::InvalidSubject(format!("the subject id {e}")))?;
-    let out = store_record(&state, subject, None, body).await?;
+        .map(|s| SubjectId::new(s).map_err(|e| ApiError::InvalidSubject(format!("the subject id {e}"))))
+        .transpose()?;
+    let (subject, device) = match &principal {
+        Principal::Service(caller) => {
+            caller.require(Scope::RecordsWrite)?;
+            let subject = named
+                .ok_or_else(|| ApiError::validation("subject", "name the subject the record is about"))?;
+            (subject, None)
+        }
+        // A device stores only for its own subject, and only what it declared.
+        Principal::Device(device) => {
+            if let Some(named) = &named {
+                device.require_subject(named)?;
+            }
+            device.require(&body.category, &body.purpose)?;
+            (device.subject.clone(), Some(device.device_id.clone()))
+        }
+        Principal::Subject(_) => {
+            return Err(ApiError::WrongPrincipal("records are stored by services and devices"));
+        }
+    };
+    let out = store_record(&state, subject, device, body).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only this data category and those under it.
@@ -418,6 +438,7 @@ pub async fn delete_one(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteParams {
     /// Only this data category and those under it; without it, every record of the subject.
