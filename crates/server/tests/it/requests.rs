@@ -771,6 +771,50 @@ async fn a_request_left_half_way_is_resumed(backend: Backend) {
     s.stop().await;
 }
 
+/// After an erasure on the embedded store, once its messages have left, no file of the data folder holds
+/// the subject id: key rows, receipts and the id kept for the messages are overwritten, not left in free
+/// pages or the write-ahead logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_file_holds_the_erased_id() {
+    let s = TestServer::start_on(Backend::Embedded).await;
+    let receiver = Receiver::start().await;
+    let crm = destination(&s, "crm", &receiver.url, &["subject.*"]).await;
+    let id = "zed-4d1c9e7a";
+    s.record(id, &grant("analytics", &[])).await;
+    let reading = json!({"subject": id, "category": "user.device.telemetry", "purpose": "analytics",
+                         "json": {"steps": 3}});
+    s.post("/v1/records", ADMIN_KEY, &reading, 201).await;
+    request(&s, id, "access", None).await;
+    let dir = s.storage().data_dir();
+    let holding = |dir: &std::path::Path| {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("data folder") {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            if bytes.windows(id.len()).any(|w| w == id.as_bytes()) {
+                found.push(path);
+            }
+        }
+        found
+    };
+    assert!(!holding(&dir).is_empty(), "before the erasure the key store names them (the scan works)");
+    request(&s, id, "erasure", None).await;
+    assert_eq!(receiver.wait_for("subject.erased").await["subject"], id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = s.get(&format!("/v1/destinations/{crm}/deliveries?status=pending"), ADMIN_KEY, 200).await;
+        if d["deliveries"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the deliveries did not finish: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sweep(&s.state, Timestamp::now(), Duration::from_secs(60)).await.expect("sweep");
+    let left = holding(&dir);
+    assert!(left.is_empty(), "files still holding the erased id: {left:?}");
+    s.stop().await;
+}
+
 both_backends!(
     every_type_end_to_end,
     a_request_completes_when_both_destinations_confirm,

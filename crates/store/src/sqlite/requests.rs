@@ -417,27 +417,16 @@ impl RequestStore for SqliteStore {
                 params![tombstone, at.micros()],
             )
             .map_err(backend)?;
-            let tx = conn.transaction().map_err(backend)?;
-            let p: Option<String> = tx
-                .query_row("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1", [&subject], |r| {
-                    r.get(0)
-                })
-                .optional()
+            // The destroyed key and the deleted receipts are overwritten, not left in free pages.
+            conn.execute_batch("PRAGMA ks.secure_delete = ON; PRAGMA main.secure_delete = ON;")
                 .map_err(backend)?;
-            if let Some(p) = &p {
-                tx.execute("UPDATE requests SET details = NULL WHERE pseudonym = ?1", [p])
-                    .map_err(backend)?;
-                // A receipt names the person in its signed payload: it goes (they keep their copies).
-                tx.execute("DELETE FROM receipts WHERE pseudonym = ?1", [p]).map_err(backend)?;
-                tx.execute(
-                    "INSERT INTO ks.erasure_notices (pseudonym, subject, created_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (pseudonym) DO NOTHING",
-                    params![p, subject, at.micros()],
-                )
-                .map_err(backend)?;
-                tx.execute("DELETE FROM ks.subject_keys WHERE subject = ?1", [&subject]).map_err(backend)?;
-            }
-            tx.commit().map_err(backend)?;
+            let erased = erase_rows(conn, &subject, at);
+            let _ = conn.execute_batch("PRAGMA main.secure_delete = OFF;");
+            let p = erased?;
+            // And moved out of the write-ahead logs, where older page images would linger. Best effort:
+            // a busy reader only delays it to a later checkpoint.
+            let _ = conn
+                .execute_batch("PRAGMA ks.wal_checkpoint(TRUNCATE); PRAGMA main.wal_checkpoint(TRUNCATE);");
             Ok(p.is_some())
         })
         .await
@@ -453,6 +442,7 @@ impl RequestStore for SqliteStore {
 
     async fn prune_erasure_notices(&self) -> Result<u64> {
         self.write(|conn| {
+            conn.execute_batch("PRAGMA ks.secure_delete = ON").map_err(backend)?;
             let n = conn
                 .execute(
                     "DELETE FROM ks.erasure_notices WHERE NOT EXISTS (
@@ -464,8 +454,35 @@ impl RequestStore for SqliteStore {
                     [],
                 )
                 .map_err(backend)?;
+            if n > 0 {
+                let _ = conn.execute_batch("PRAGMA ks.wal_checkpoint(TRUNCATE)");
+            }
             Ok(n as u64)
         })
         .await
     }
+}
+
+/// Destroys the subject's key row (keeping the id beside the pseudonym for queued messages), deletes their
+/// receipts and clears their requests' details, in one transaction; returns the pseudonym, if any.
+fn erase_rows(conn: &mut Connection, subject: &str, at: Timestamp) -> Result<Option<String>> {
+    let tx = conn.transaction().map_err(backend)?;
+    let p: Option<String> = tx
+        .query_row("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1", [subject], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if let Some(p) = &p {
+        tx.execute("UPDATE requests SET details = NULL WHERE pseudonym = ?1", [p]).map_err(backend)?;
+        // A receipt names the person in its signed payload: it goes (they keep their copies).
+        tx.execute("DELETE FROM receipts WHERE pseudonym = ?1", [p]).map_err(backend)?;
+        tx.execute(
+            "INSERT INTO ks.erasure_notices (pseudonym, subject, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (pseudonym) DO NOTHING",
+            params![p, subject, at.micros()],
+        )
+        .map_err(backend)?;
+        tx.execute("DELETE FROM ks.subject_keys WHERE subject = ?1", [subject]).map_err(backend)?;
+    }
+    tx.commit().map_err(backend)?;
+    Ok(p)
 }
