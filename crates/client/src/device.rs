@@ -10,7 +10,7 @@
 //! # fn demo(jws: &str, jwks: &consentry_core::proof::Jwks) -> Result<(), consentry_client::device::DeviceConsentError> {
 //! use consentry_client::DeviceConsent;
 //!
-//! let consent = DeviceConsent::verify(jws, jwks)?;
+//! let consent = DeviceConsent::verify_for_device_at(jws, jwks, "dev_…", consentry_core::Timestamp::now())?;
 //! if consent.allowed("analytics", "user.device.telemetry", "on_device") {
 //!     // send the diagnostics
 //! }
@@ -35,6 +35,12 @@ pub enum DeviceConsentError {
     Expired { exp: i64 },
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// Genuine, but issued for another device (and so, maybe, another person).
+    #[error("the snapshot is for another device")]
+    OtherDevice,
+    /// Genuine, but older than the snapshot already held: a replay would bring back a withdrawn consent.
+    #[error("the snapshot reflects ledger position {got}, older than the {held} already held")]
+    Older { held: u64, got: u64 },
 }
 
 /// A verified device consent snapshot, ready to answer offline.
@@ -60,6 +66,39 @@ impl DeviceConsent {
         }
         let rules = snapshot.rules()?;
         Ok(Self { snapshot, rules })
+    }
+
+    /// [`DeviceConsent::verify_at`], and refused unless it was issued for `device_id` (the id the device got
+    /// at pairing). A device should always verify this way: a genuine snapshot of another device answers
+    /// for that device's person.
+    pub fn verify_for_device_at(
+        jws: &str,
+        jwks: &Jwks,
+        device_id: &str,
+        now: Timestamp,
+    ) -> Result<Self, DeviceConsentError> {
+        let consent = Self::verify_at(jws, jwks, now)?;
+        if consent.snapshot.device_id != device_id {
+            return Err(DeviceConsentError::OtherDevice);
+        }
+        Ok(consent)
+    }
+
+    /// Takes `newer` in place of the held snapshot, unless it is for another device or reflects an older
+    /// ledger position (an old snapshot replayed, e.g. by a broker, must not bring back a withdrawn
+    /// consent). `newer` must already be verified.
+    pub fn replace_with(&mut self, newer: DeviceConsent) -> Result<(), DeviceConsentError> {
+        if newer.snapshot.device_id != self.snapshot.device_id {
+            return Err(DeviceConsentError::OtherDevice);
+        }
+        if newer.snapshot.ledger_seq < self.snapshot.ledger_seq {
+            return Err(DeviceConsentError::Older {
+                held: self.snapshot.ledger_seq,
+                got: newer.snapshot.ledger_seq,
+            });
+        }
+        *self = newer;
+        Ok(())
     }
 
     /// Whether the device may use `category` for `purpose` through `channel`, now.
@@ -139,13 +178,17 @@ mod tests {
     }
 
     fn snapshot(statements: &[Event]) -> ConsentSnapshot {
+        snapshot_of("dev_1", 2, statements)
+    }
+
+    fn snapshot_of(device_id: &str, ledger_seq: u64, statements: &[Event]) -> ConsentSnapshot {
         let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
         ConsentSnapshot::build(SnapshotInput {
-            device_id: "dev_1",
+            device_id,
             subject: "user-1",
             categories: &["user.device.telemetry".to_owned()],
             purposes: &["analytics".to_owned()],
-            ledger_seq: 2,
+            ledger_seq,
             catalog: &catalog,
             catalog_version: 1,
             statements,
@@ -226,5 +269,28 @@ mod tests {
         let jws = impostor.sign_jws(&snapshot(&[grant(1, "analytics", Action::Grant, &[])]));
         let err = DeviceConsent::verify_at(&jws, &jwks(&server), at(0)).expect_err("wrong key");
         assert_eq!(err, DeviceConsentError::Signature(JwsError::BadSignature));
+    }
+
+    #[test]
+    fn another_devices_or_an_older_snapshot_is_refused() {
+        let k = key(1);
+        let granted = [grant(1, "analytics", Action::Grant, &[])];
+        let withdrawn =
+            [grant(1, "analytics", Action::Grant, &[]), grant(2, "analytics", Action::Withdraw, &[])];
+        let theirs = k.sign_jws(&snapshot_of("dev_2", 1, &granted));
+        let err =
+            DeviceConsent::verify_for_device_at(&theirs, &jwks(&k), "dev_1", at(0)).expect_err("theirs");
+        assert_eq!(err, DeviceConsentError::OtherDevice);
+        let old = k.sign_jws(&snapshot_of("dev_1", 1, &granted));
+        let new = k.sign_jws(&snapshot_of("dev_1", 2, &withdrawn));
+        let mut held = DeviceConsent::verify_for_device_at(&new, &jwks(&k), "dev_1", at(0)).expect("mine");
+        // The old snapshot, replayed: genuine and unexpired, but it would bring the grant back.
+        let replayed = DeviceConsent::verify_for_device_at(&old, &jwks(&k), "dev_1", at(1)).expect("genuine");
+        assert_eq!(held.replace_with(replayed), Err(DeviceConsentError::Older { held: 2, got: 1 }));
+        assert!(!held.decide_at("analytics", "user.device.telemetry", Some("on_device"), at(2)).allowed);
+        let other = DeviceConsent::verify_at(&theirs, &jwks(&k), at(1)).expect("genuine");
+        assert_eq!(held.replace_with(other), Err(DeviceConsentError::OtherDevice));
+        let same = DeviceConsent::verify_for_device_at(&new, &jwks(&k), "dev_1", at(1)).expect("mine");
+        assert_eq!(held.replace_with(same), Ok(()));
     }
 }
