@@ -48,6 +48,8 @@ pub struct Inner {
     pub followed: std::sync::atomic::AtomicU64,
     /// Serialises catalogue applies so the engine and the view change together.
     pub catalog_apply: tokio::sync::Mutex<()>,
+    /// Serialises recording Global Privacy Control signals, so concurrent first requests record it once.
+    pub gpc_lock: tokio::sync::Mutex<()>,
 }
 
 impl Deref for AppState {
@@ -85,6 +87,7 @@ impl AppState {
             catalog: RwLock::new(Arc::new(catalog)),
             followed: std::sync::atomic::AtomicU64::new(0),
             catalog_apply: tokio::sync::Mutex::new(()),
+            gpc_lock: tokio::sync::Mutex::new(()),
         }))
     }
 

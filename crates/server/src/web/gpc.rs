@@ -33,7 +33,29 @@ pub fn signalled(headers: &HeaderMap) -> bool {
 
 /// Records the signal for `subject` unless its current state already holds it for every sale-or-sharing
 /// purpose. Returns the purposes withdrawn now (empty when nothing was left to record).
+///
+/// Concurrent first requests on this node record it once: what is missing is read again under
+/// `state.gpc_lock` before recording (the lock is taken only when something is missing, so repeated
+/// requests do not queue). Two nodes may still both record it once each; the second adds a statement
+/// equal in effect.
 pub async fn honour(state: &AppState, subject: &SubjectId) -> ApiResult<Vec<String>> {
+    if missing(state, subject).await?.is_empty() {
+        return Ok(Vec::new());
+    }
+    let _one_at_a_time = state.gpc_lock.lock().await;
+    let changes = missing(state, subject).await?;
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let body = RecordConsents { notice: None, notice_version: None, collection_point: None, changes };
+    let recorded = record_changes(state, subject, body, ACTOR_GPC).await?;
+    tracing::info!(events = recorded.events.len(), "recorded a Global Privacy Control signal");
+    Ok(recorded.events.into_iter().map(|e| e.purpose).collect())
+}
+
+/// The changes the signal still needs for `subject`: a negative statement from the signal on every
+/// sale-or-sharing purpose that holds none.
+async fn missing(state: &AppState, subject: &SubjectId) -> ApiResult<Vec<ChangeIn>> {
     let view = state.catalog();
     let purposes: Vec<String> = state
         .engine
@@ -48,7 +70,7 @@ pub async fn honour(state: &AppState, subject: &SubjectId) -> ApiResult<Vec<Stri
     let held = |purpose: &str| {
         current.iter().any(|e| e.purpose == purpose && e.actor == ACTOR_GPC && !e.action.is_positive())
     };
-    let changes: Vec<ChangeIn> = purposes
+    Ok(purposes
         .iter()
         .filter(|p| !held(p))
         .filter_map(|p| {
@@ -63,14 +85,7 @@ pub async fn honour(state: &AppState, subject: &SubjectId) -> ApiResult<Vec<Stri
                 expires_at: None,
             })
         })
-        .collect();
-    if changes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let body = RecordConsents { notice: None, notice_version: None, collection_point: None, changes };
-    let recorded = record_changes(state, subject, body, ACTOR_GPC).await?;
-    tracing::info!(events = recorded.events.len(), "recorded a Global Privacy Control signal");
-    Ok(recorded.events.into_iter().map(|e| e.purpose).collect())
+        .collect())
 }
 
 /// Middleware on the subject API: a request with the signal, from a caller allowed to change this

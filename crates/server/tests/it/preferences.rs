@@ -442,6 +442,18 @@ async fn global_privacy_control_is_recorded_once(backend: Backend) {
     let bob = history(&server, "bob").await;
     assert_eq!(bob.len(), 2, "recorded once: {bob:?}");
     assert!(bob.iter().all(|e| e["actor"] == "signal:gpc" && e["action"] == "withdraw"));
+    // Eight first requests at once: still recorded once.
+    let requests = (0..8).map(|_| {
+        api.get(format!("{}/v1/subjects/erin/consents", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .header("sec-gpc", "1")
+            .send()
+    });
+    for r in futures_join_all(requests).await {
+        assert_eq!(r.expect("request").status().as_u16(), 200);
+    }
+    let erin = history(&server, "erin").await;
+    assert_eq!(erin.len(), 2, "concurrent first requests record once: {erin:?}");
     // Without credentials the signal records nothing.
     let r = api
         .get(format!("{}/v1/subjects/carol/consents", server.base))
@@ -697,3 +709,17 @@ both_backends!(
     devices_and_requests_from_the_page,
     deleting_my_data_takes_a_confirmation,
 );
+
+/// Runs the futures concurrently and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out
+}
