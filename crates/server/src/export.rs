@@ -8,9 +8,11 @@ use consentry_store::vault::RecordFilter;
 use serde_json::{Value, json};
 
 use crate::api::v1::consents::EventOut;
+use crate::api::v1::records::RecordOut;
 use crate::api::v1::requests::{RequestType, export_until, view};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::web::html::escape;
 use crate::zip::ZipWriter;
 
 const PAGE: u32 = 1000;
@@ -140,41 +142,17 @@ async fn records(state: &AppState, subject: &SubjectId) -> ApiResult<(Vec<Value>
         let content = if base == "application/json" || base.ends_with("+json") {
             serde_json::from_slice::<Value>(&record.data).unwrap_or(Value::Null)
         } else if base.starts_with("text/") {
-            String::from_utf8(record.data.clone()).map_or(Value::Null, Value::String)
+            std::str::from_utf8(&record.data).map_or(Value::Null, |text| Value::String(text.to_owned()))
         } else {
             Value::Null
         };
-        out.push(json!({
-            "id": meta.id,
-            "device_id": meta.device_id,
-            "category": meta.category,
-            "purpose": meta.purpose,
-            "content_type": meta.content_type,
-            "size": meta.size,
-            "collected_at": meta.collected_at.to_string(),
-            "stored_at": meta.stored_at.to_string(),
-            "delete_after": meta.delete_after.map(|t| t.to_string()),
-            "file": file,
-            "content": content,
-        }));
+        let mut entry = serde_json::to_value(RecordOut::new(subject, meta)).map_err(ApiError::internal)?;
+        entry["file"] = json!(file);
+        entry["content"] = content;
+        out.push(entry);
         files.push((file, record.data));
     }
     Ok((out, files))
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn count(data: &Value, pointer: &str) -> usize {

@@ -177,3 +177,13 @@ impl<S: Send + Sync> FromRequestParts<S> for SubjectPath {
             .map_err(|e| ApiError::InvalidSubject(format!("the subject id {e}")))
     }
 }
+
+/// Page size of a list route: `limit` (default 100), which must lie between 1 and `max`.
+pub fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::InvalidQuery(format!("limit must be between 1 and {max}")))
+    }
+}

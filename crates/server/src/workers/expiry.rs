@@ -36,8 +36,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// Records the expiry of every lapsed grant, if this node holds the expiry lease. Returns how many.
 pub async fn expire_due(state: &AppState, interval: Duration) -> Result<usize, consentry_store::StoreError> {
     let now = Timestamp::now();
-    let until = now.plus_micros((interval.as_micros() as i64).saturating_mul(3));
-    if !state.store.try_lease("expiry", &state.node_id, until, now).await? {
+    if !super::hold_lease(state, "expiry", interval).await? {
         return Ok(0);
     }
     let mut total = 0;

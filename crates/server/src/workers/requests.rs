@@ -37,8 +37,7 @@ pub async fn sweep(state: &AppState, now: Timestamp, interval: Duration) -> Resu
     let (requests, tasks) = state.store.overdue_counts(now).await?;
     state.metrics.requests_overdue.set(requests as i64);
     state.metrics.request_tasks_overdue.set(tasks as i64);
-    let until = Timestamp::now().plus_micros((interval.as_micros() as i64).saturating_mul(3));
-    if !state.store.try_lease("requests", &state.node_id, until, Timestamp::now()).await? {
+    if !super::hold_lease(state, "requests", interval).await? {
         return Ok(0);
     }
     // Own parts left undone (a crash or a failure half-way) are done now; a request is given five minutes

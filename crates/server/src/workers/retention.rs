@@ -34,8 +34,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// Deletes every record past its retention, if this node holds the retention lease. Returns how many.
 pub async fn sweep(state: &AppState, interval: Duration) -> Result<usize, consentry_store::StoreError> {
     let now = Timestamp::now();
-    let until = now.plus_micros((interval.as_micros() as i64).saturating_mul(3));
-    if !state.store.try_lease("retention", &state.node_id, until, now).await? {
+    if !super::hold_lease(state, "retention", interval).await? {
         return Ok(0);
     }
     let mut total = 0;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Principal, Scope};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::extract::{Json, Query, SubjectPath};
 use crate::state::AppState;
 
@@ -63,10 +63,7 @@ pub async fn list(
     Query(params): Query<AccessParams>,
 ) -> ApiResult<Json<AccessLogOut>> {
     principal.require_subject(&subject, Scope::ConsentRead)?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::InvalidQuery("limit must be between 1 and 1000".into()));
-    }
+    let limit = crate::extract::page_limit(params.limit, 1000)?;
     let records = state.store.access_log(&subject, params.before, limit).await?;
     let next = (records.len() == limit as usize).then(|| records.last().map(|r| r.id)).flatten();
     let entries = records

@@ -121,11 +121,7 @@ pub async fn one(
     }
     let c: CheckRequest<'_> = body.parse()?;
     if let Principal::Device(device) = &caller {
-        if device.subject.as_str() != c.subject {
-            return Err(ApiError::DeviceForbidden(
-                "a device acts only for the subject it is paired with".into(),
-            ));
-        }
+        device.require_subject(&c.subject)?;
         let Some(category) = c.category.as_deref() else {
             return Err(ApiError::DeviceForbidden("a device names the data category it asks about".into()));
         };

@@ -443,10 +443,7 @@ pub async fn history(
 ) -> ApiResult<Json<History>> {
     principal.require_subject(&subject, Scope::ConsentRead)?;
     log_read(&state, &principal, &subject, "GET /v1/subjects/{subject}/consents/history", &headers);
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::InvalidQuery("limit must be between 1 and 1000".into()));
-    }
+    let limit = crate::extract::page_limit(params.limit, 1000)?;
     let after = match params.after.as_deref() {
         None => 0,
         Some(id) => parse_event_id(id)

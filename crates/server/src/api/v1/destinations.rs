@@ -359,10 +359,7 @@ pub async fn deliveries(
 ) -> ApiResult<Json<DeliveryList>> {
     caller.require(Scope::Destinations)?;
     state.store.destination(&id).await?.ok_or(ApiError::NotFound("destination"))?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::InvalidQuery("limit must be between 1 and 1000".into()));
-    }
+    let limit = crate::extract::page_limit(params.limit, 1000)?;
     if let Some(s) = params.status.as_deref()
         && !matches!(s, "pending" | "delivered" | "dead")
     {

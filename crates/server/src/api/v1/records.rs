@@ -82,7 +82,7 @@ pub struct RecordOut {
 }
 
 impl RecordOut {
-    fn new(subject: &SubjectId, m: RecordMeta) -> Self {
+    pub(crate) fn new(subject: &SubjectId, m: RecordMeta) -> Self {
         Self {
             id: m.id,
             subject: subject.as_str().to_owned(),
@@ -274,7 +274,7 @@ pub async fn create(
         // A device stores only for its own subject, and only what it declared.
         Principal::Device(device) => {
             if let Some(named) = &named {
-                device.require_subject(named)?;
+                device.require_subject(named.as_str())?;
             }
             device.require(&body.category, &body.purpose)?;
             (device.subject.clone(), Some(device.device_id.clone()))
@@ -343,10 +343,7 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<RecordList>> {
     principal.require_subject(&subject, Scope::RecordsRead)?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::InvalidQuery("limit must be between 1 and 1000".into()));
-    }
+    let limit = crate::extract::page_limit(params.limit, 1000)?;
     if params.cursor.as_deref().is_some_and(|c| !valid_record_id(c)) {
         return Err(ApiError::InvalidQuery("cursor must be the next of an earlier page".into()));
     }

@@ -697,10 +697,7 @@ pub async fn list(
             return Err(ApiError::WrongPrincipal("device tokens may not use this route"));
         }
     };
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::InvalidQuery("limit must be between 1 and 500".into()));
-    }
+    let limit = crate::extract::page_limit(params.limit, 500)?;
     if let Some(s) = &params.status
         && ![REQUEST_RECEIVED, REQUEST_IN_PROGRESS, REQUEST_COMPLETED, REQUEST_REJECTED].contains(&s.as_str())
     {
