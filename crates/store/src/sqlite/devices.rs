@@ -2,13 +2,12 @@
 //! through the key store (`ks.subject_keys`).
 
 use async_trait::async_trait;
-use consentry_core::ledger::pseudonym;
 use consentry_core::{SubjectId, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, backend};
 use crate::devices::parse_list;
-use crate::{DeviceRecord, DeviceStore, NewDevice, Result, StoreError, json_list, random_bytes};
+use crate::{DeviceRecord, DeviceStore, NewDevice, Result, StoreError, json_list};
 
 const COLUMNS: &str = "d.id, k.subject, d.name, d.kind, d.categories, d.purposes, d.created_at";
 
@@ -28,27 +27,6 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
     })
 }
 
-/// The subject's pseudonym, creating its key first (committed on its own, as appends do) when it has none.
-fn pseudonym_for(conn: &mut Connection, subject: &SubjectId) -> Result<String> {
-    let found: Option<String> = conn
-        .prepare_cached("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1")
-        .map_err(backend)?
-        .query_row([subject.as_str()], |r| r.get(0))
-        .optional()
-        .map_err(backend)?;
-    if let Some(p) = found {
-        return Ok(p);
-    }
-    let key: [u8; 32] = random_bytes()?;
-    let p = pseudonym(&key, subject.as_str());
-    conn.execute(
-        "INSERT INTO ks.subject_keys (subject, pseudonym, pseudonym_key, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![subject.as_str(), p, &key[..], Timestamp::now().micros()],
-    )
-    .map_err(backend)?;
-    Ok(p)
-}
-
 fn is_constraint(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
@@ -57,7 +35,7 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
 impl DeviceStore for SqliteStore {
     async fn create_device(&self, device: NewDevice) -> Result<()> {
         self.write(move |conn| {
-            let p = pseudonym_for(conn, &device.record.subject)?;
+            let p = super::pseudonym_for(conn, device.record.subject.as_str())?;
             let r = &device.record;
             let inserted = conn.execute(
                 "INSERT INTO devices (id, pseudonym, name, kind, categories, purposes, token_hash, created_at)

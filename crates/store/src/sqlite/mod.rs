@@ -788,3 +788,26 @@ impl Store for SqliteStore {
         drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner).take());
     }
 }
+
+/// The subject's pseudonym, creating its key in the key store when it has none. Outside a transaction the
+/// key is committed on its own, before anything that uses it (as appends do), so a crash can leave an
+/// unused key but never a row whose pseudonym has no key.
+pub(super) fn pseudonym_for(conn: &Connection, subject: &str) -> Result<String> {
+    let found: Option<String> = conn
+        .prepare_cached("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1")
+        .map_err(backend)?
+        .query_row([subject], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if let Some(p) = found {
+        return Ok(p);
+    }
+    let key: [u8; 32] = crate::random_bytes()?;
+    let p = consentry_core::ledger::pseudonym(&key, subject);
+    conn.execute(
+        "INSERT INTO ks.subject_keys (subject, pseudonym, pseudonym_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![subject, p, &key[..], Timestamp::now().micros()],
+    )
+    .map_err(backend)?;
+    Ok(p)
+}

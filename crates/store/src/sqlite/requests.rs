@@ -2,7 +2,6 @@
 //! subject's pseudonym key is committed to the key store before the request that uses it, as appends do.
 
 use async_trait::async_trait;
-use consentry_core::ledger::pseudonym;
 use consentry_core::{SubjectId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
@@ -43,27 +42,6 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
 
 fn is_open(status: &str) -> bool {
     status == REQUEST_RECEIVED || status == REQUEST_IN_PROGRESS
-}
-
-/// The subject's pseudonym, creating and committing its key first when it has none.
-fn pseudonym_for(conn: &mut Connection, subject: &SubjectId) -> Result<String> {
-    let found: Option<String> = conn
-        .query_row("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1", [subject.as_str()], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(backend)?;
-    if let Some(p) = found {
-        return Ok(p);
-    }
-    let key: [u8; 32] = random_bytes()?;
-    let p = pseudonym(&key, subject.as_str());
-    conn.execute(
-        "INSERT INTO ks.subject_keys (subject, pseudonym, pseudonym_key, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![subject.as_str(), p, &key[..], Timestamp::now().micros()],
-    )
-    .map_err(backend)?;
-    Ok(p)
 }
 
 fn history_row(
@@ -235,7 +213,7 @@ fn change(
 impl RequestStore for SqliteStore {
     async fn create_request(&self, new: NewRequest) -> Result<()> {
         self.write(move |conn| {
-            let p = pseudonym_for(conn, &new.subject)?;
+            let p = super::pseudonym_for(conn, new.subject.as_str())?;
             let tx = conn.transaction().map_err(backend)?;
             let inserted = tx.execute(
                 "INSERT INTO requests (id, pseudonym, kind, status, details, received_at, due_at, updated_at)

@@ -9,7 +9,6 @@
 //! in a free page.
 
 use async_trait::async_trait;
-use consentry_core::ledger::pseudonym;
 use consentry_core::{SubjectId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokio::sync::oneshot;
@@ -20,7 +19,7 @@ use crate::vault::{
     self, Kek, NewRecord, RECORD_COLUMNS, RecordAnnouncer, RecordFilter, RecordMeta, RecordSelection,
     SealedPayload, StoredRecord, VaultStore, WrappedKey, under_pattern,
 };
-use crate::{Result, StoreError, random_bytes};
+use crate::{Result, StoreError};
 
 fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<RecordMeta> {
     Ok(vault::record_meta((
@@ -44,24 +43,8 @@ fn subject_of(text: String) -> rusqlite::Result<SubjectId> {
 /// The subject's pseudonym and wrapped data key, creating what is missing (committed before any record).
 fn ensure_key(conn: &mut Connection, subject: &str, kek: &Kek) -> Result<(String, WrappedKey)> {
     let tx = conn.transaction().map_err(backend)?;
-    let found: Option<String> = tx
-        .query_row("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1", [subject], |r| r.get(0))
-        .optional()
-        .map_err(backend)?;
     let now = Timestamp::now().micros();
-    let p = match found {
-        Some(p) => p,
-        None => {
-            let key: [u8; 32] = random_bytes()?;
-            let p = pseudonym(&key, subject);
-            tx.execute(
-                "INSERT INTO ks.subject_keys (subject, pseudonym, pseudonym_key, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![subject, p, &key[..], now],
-            )
-            .map_err(backend)?;
-            p
-        }
-    };
+    let p = super::pseudonym_for(&tx, subject)?;
     let existing: Option<(String, Vec<u8>)> = tx
         .query_row("SELECT kek_id, wrapped FROM ks.subject_data_keys WHERE subject = ?1", [subject], |r| {
             Ok((r.get(0)?, r.get(1)?))
