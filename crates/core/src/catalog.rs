@@ -40,13 +40,6 @@ pub enum OnWithdraw {
 }
 
 impl OnWithdraw {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnWithdraw::Delete => "delete",
-            OnWithdraw::KeepUntilRetention => "keep_until_retention",
-        }
-    }
-
     fn is_default(&self) -> bool {
         *self == OnWithdraw::Delete
     }
@@ -409,7 +402,7 @@ impl Catalog {
     /// How many days records of category `key` are kept: its own `retention_days`, else that of the nearest
     /// category above it; `None` when none has one (kept until deleted).
     pub fn retention_days(&self, key: &str) -> Option<u32> {
-        retention_of(&self.doc.data_categories, key)
+        std::iter::successors(Some(key), |k| parent_key(k)).find_map(|k| self.category(k)?.retention_days)
     }
 
     /// Whether `key` is `ancestor` or lies under it in the category hierarchy.

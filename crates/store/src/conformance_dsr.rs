@@ -288,6 +288,10 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     store.append_sealed(&ann, vec![grant.clone()], Some(seal)).await.expect("append");
     assert!(store.receipt("rcp_ann").await.expect("receipt").is_some());
     store.append(&subject("bob"), vec![grant]).await.expect("append");
+    let held: Vec<String> =
+        store.subject_receipts(&ann).await.expect("receipts").into_iter().map(|r| r.id).collect();
+    assert_eq!(held, ["rcp_ann"], "the subject's own receipts, before the erasure");
+    assert!(store.subject_receipts(&subject("bob")).await.expect("receipts").is_empty());
     let t0 = Timestamp::now();
     store.create_request(new_request("req_1", "ann", "erasure", t0, &[])).await.expect("create");
     destination(&store, "crm").await;

@@ -145,18 +145,7 @@ impl VaultStore for PostgresStore {
     }
 
     async fn record_meta(&self, id: &str) -> Result<Option<(SubjectId, RecordMeta)>> {
-        let row: Option<(
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            i64,
-            Option<i64>,
-        )> = sqlx::query_as(&format!(
+        let row: Option<Returned> = sqlx::query_as(&format!(
             "SELECT k.subject, {RECORD_COLUMNS} FROM records r
                  JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = $1"
         ))
