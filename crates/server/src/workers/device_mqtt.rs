@@ -30,9 +30,9 @@ const RENEW_ROUND: Duration = Duration::from_secs(30);
 /// Devices read per page at start.
 const PAGE: u32 = 500;
 
-/// The topic of a device's snapshot.
-pub fn topic(device_id: &str) -> String {
-    format!("{TOPIC_PREFIX}/{device_id}/consent")
+/// Where under [`TOPIC_PREFIX`] a device's snapshot is published: `{device_id}/consent`.
+fn topic_suffix(device_id: &str) -> String {
+    format!("{device_id}/consent")
 }
 
 /// What this node last published for a device.
@@ -109,7 +109,7 @@ impl Publisher {
             return;
         }
         let Some(sink) = self.sink().await else { return };
-        match sink.publish_retained(&format!("{}/consent", device.device_id), signed.jws.as_bytes()).await {
+        match sink.publish_retained(&topic_suffix(&device.device_id), signed.jws.as_bytes()).await {
             Ok(()) => {
                 let published = Published { subject: device.subject, tag: signed.tag, at: Instant::now() };
                 self.published.insert(device.device_id, published);
@@ -125,7 +125,7 @@ impl Publisher {
     async fn unpaired(&mut self, device_id: &str) {
         self.published.remove(device_id);
         let Some(sink) = self.sink().await else { return };
-        if let Err(e) = sink.publish_retained(&format!("{device_id}/consent"), &[]).await {
+        if let Err(e) = sink.publish_retained(&topic_suffix(device_id), &[]).await {
             tracing::warn!(error = %e, device = %device_id, "clearing a device snapshot failed");
         }
     }

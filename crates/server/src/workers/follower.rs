@@ -58,13 +58,18 @@ async fn catch_up(state: &AppState, mut applied: u64) -> Result<u64, consentry_s
         let page = state.store.subject_events_page(applied, PAGE).await?;
         let Some((_, last)) = page.last() else { return Ok(applied) };
         let last_seq = last.seq;
+        // Devices hear once per subject and page, not once per event.
+        let mut changed = std::collections::BTreeSet::new();
         for (subject, event) in &page {
             if let Some(subject) = subject {
                 if let Err(e) = state.engine.apply(subject.as_str(), event) {
                     tracing::error!(error = %e, seq = event.seq, "could not apply a followed event");
                 }
-                state.devices.subject_changed(subject);
+                changed.insert(subject);
             }
+        }
+        for subject in changed {
+            state.devices.subject_changed(subject);
         }
         applied = last_seq;
         state.dispatch_wake.notify_one();

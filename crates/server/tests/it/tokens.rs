@@ -28,8 +28,7 @@ async fn a_subject_token_reaches_only_its_own_routes(backend: Backend) {
     let current = s.get("/v1/subjects/kim/consents", &token, 200).await;
     assert_eq!(current["subject"], "kim");
     s.get("/v1/subjects/kim/consents/history", &token, 200).await;
-    let log = s.get("/v1/subjects/kim/access-log", &token, 200).await;
-    assert!(log["entries"].as_array().expect("entries").is_empty(), "her own reads are not others' access");
+    s.get("/v1/subjects/kim/access-log", &token, 200).await;
 
     // Another subject's routes: 403.
     let p = s.get("/v1/subjects/alex/consents", &token, 403).await;
@@ -70,6 +69,7 @@ async fn a_subject_token_reaches_only_its_own_routes(backend: Backend) {
     let routes: Vec<&str> = entries.iter().map(|e| str_of(&e["route"])).collect();
     assert_eq!(routes, ["GET /v1/subjects/{subject}/consents", "GET /v1/receipts/{id}"], "{entries:?}");
     assert!(entries.iter().all(|e| e["caller"] == "admin"));
+    // Kim's own reads above (state, history, access log) are not others' access: only the service's two.
 }
 
 async fn minting_is_validated_and_scoped(backend: Backend) {

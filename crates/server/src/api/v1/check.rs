@@ -82,19 +82,18 @@ fn decide(state: &AppState, c: &CheckRequest<'_>, now: Timestamp, at: &str) -> A
         QueryError::UnknownChannel => ApiError::UnknownChannel(q.channel.unwrap_or("").to_owned()),
         QueryError::UnknownRecipient => ApiError::UnknownRecipient(q.recipient.unwrap_or("").to_owned()),
     })?;
-    // An erased subject is never in the engine; only subjects it does not hold pay for this look-up.
-    let d = if d.event_seq.is_none()
-        && state.erasures.any()
-        && !state.engine.contains(q.subject)
-        && state.erasures.is_erased(q.subject)
-    {
+    // A subject the engine holds, or whose answer rests on an event, is known: it is counted for the
+    // access log, and it cannot be erased (erasure forgets it). Only unknown subjects pay for the
+    // erasure look-up, and only once something was erased.
+    let known = d.event_seq.is_some() || state.engine.contains(q.subject);
+    let d = if !known && state.erasures.is_erased(q.subject) {
         Decision { allowed: false, reason: Reason::Erased, event_seq: None }
     } else {
         d
     };
     state.metrics.record_check(d.allowed, d.reason);
-    // Count checks of subjects Consentry knows, for their access log (never per-check rows, never labels).
-    if d.event_seq.is_some() || state.engine.contains(q.subject) {
+    // Count checks of subjects Consentry knows (never per-check rows, never labels).
+    if known {
         state.access.checked(q.subject, q.purpose, now);
     }
     Ok(d)
