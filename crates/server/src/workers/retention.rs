@@ -10,7 +10,8 @@ use consentry_core::Timestamp;
 use consentry_store::vault::RecordSelection;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{self, DeletionReason};
+use crate::api::v1::records::delete_announced;
+use crate::events::DeletionReason;
 use crate::state::AppState;
 
 const BATCH: u32 = 500;
@@ -39,13 +40,9 @@ pub async fn sweep(state: &AppState, interval: Duration) -> Result<usize, consen
     }
     let mut total = 0;
     loop {
-        let announce = events::record_deleted(state, DeletionReason::Retention);
-        let deleted =
-            state.store.delete_records(RecordSelection::Due { now, limit: BATCH }, Some(announce)).await?;
+        let selection = RecordSelection::Due { now, limit: BATCH };
+        let deleted = delete_announced(state, selection, DeletionReason::Retention).await?;
         total += deleted.len();
-        if !deleted.is_empty() {
-            state.dispatch_wake.notify_one();
-        }
         if deleted.len() < BATCH as usize {
             return Ok(total);
         }

@@ -465,12 +465,22 @@ pub async fn delete_many(
 /// Deletes the selected records at the person's or a service's request, each announced downstream as
 /// `record.deleted`; returns how many. The API and the preference centre delete through here.
 pub async fn delete_at_request(state: &AppState, selection: RecordSelection) -> ApiResult<u64> {
-    let announce = events::record_deleted(state, DeletionReason::Request);
+    Ok(delete_announced(state, selection, DeletionReason::Request).await?.len() as u64)
+}
+
+/// Deletes the selected records, each announced as a `record.deleted` event (committed with the
+/// deletion), and wakes the dispatcher when any went. Every deletion of records goes through here.
+pub async fn delete_announced(
+    state: &AppState,
+    selection: RecordSelection,
+    reason: DeletionReason,
+) -> Result<Vec<consentry_store::vault::RecordMeta>, consentry_store::StoreError> {
+    let announce = events::record_deleted(state, reason);
     let deleted = state.store.delete_records(selection, Some(announce)).await?;
     if !deleted.is_empty() {
         state.dispatch_wake.notify_one();
     }
-    Ok(deleted.len() as u64)
+    Ok(deleted)
 }
 
 /// After a consent change of `subject` (its `placed` events already applied to the engine): deletes the
@@ -531,9 +541,6 @@ pub async fn delete_after_withdrawal(
     if doomed.is_empty() {
         return Ok(0);
     }
-    let announce = events::record_deleted(state, DeletionReason::Withdrawal);
     let selection = RecordSelection::Ids { subject: subject.clone(), ids: doomed.into_iter().collect() };
-    let deleted = state.store.delete_records(selection, Some(announce)).await?;
-    state.dispatch_wake.notify_one();
-    Ok(deleted.len() as u64)
+    Ok(delete_announced(state, selection, DeletionReason::Withdrawal).await?.len() as u64)
 }

@@ -565,9 +565,8 @@ async fn rectify(state: &AppState, subject: &SubjectId, c: Correction) -> ApiRes
     };
     let new = state.store.put_record(&state.kek, record).await?;
     let selection = RecordSelection::Ids { subject: subject.clone(), ids: vec![c.old.id.clone()] };
-    let announce = crate::events::record_deleted(state, crate::events::DeletionReason::Request);
-    state.store.delete_records(selection, Some(announce)).await?;
-    state.dispatch_wake.notify_one();
+    crate::api::v1::records::delete_announced(state, selection, crate::events::DeletionReason::Request)
+        .await?;
     Ok(format!(
         "replaced vault record {} with {} holding the corrected content (same category, purpose, collection \
          time and retention)",
