@@ -3,15 +3,14 @@
 //!
 //! Architecture invariant: only this crate knows SQL. Callers see domain types from `consentry-core` and
 //! the plain records below; a backend is chosen once, by [`open`], and passed down as `Arc<dyn Store>`.
-//! Every backend passes the same [`conformance`] suite.
+//! Every backend passes the same conformance suite (`testing::conformance`, built with the `testing`
+//! feature, which only tests enable).
 
-pub mod conformance;
-pub mod conformance_devices;
-mod conformance_dsr;
 pub mod devices;
 pub mod postgres;
 pub mod requests;
 pub mod sqlite;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod vault;
 

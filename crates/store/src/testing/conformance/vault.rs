@@ -22,7 +22,7 @@ macro_rules! conformance_vault_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let Some((store, _guard)) = $make.await else { return };
-                $crate::conformance::$name(store.clone()).await;
+                $crate::testing::conformance::$name(store.clone()).await;
                 store.close().await;
             }
         )*

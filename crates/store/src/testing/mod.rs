@@ -1,6 +1,9 @@
-//! Test support shared by every crate's tests: a fresh PostgreSQL database per test, dropped afterwards,
-//! and the rule for unreachable services (skip with a notice, or fail under
-//! `CONSENTRY_REQUIRE_SERVICES=1`).
+//! Test support, behind the `testing` feature so that no production build carries it: the conformance
+//! suite every backend runs, a fresh PostgreSQL database per test (dropped afterwards), and the rule for
+//! unreachable services (skip with a notice, or fail under `CONSENTRY_REQUIRE_SERVICES=1`) that every
+//! crate's tests follow.
+
+pub mod conformance;
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;

@@ -1,0 +1,67 @@
+//! The conformance suite: behaviour every [`Store`](crate::Store) backend must show, written against the
+//! trait alone.
+//!
+//! A backend's tests call [`conformance_suite!`](crate::conformance_suite) (and
+//! [`conformance_vault_suite!`](crate::conformance_vault_suite)) with an async expression that yields a
+//! fresh, empty store; the macro expands to one `#[tokio::test]` per check, each a function re-exported
+//! here from the file of its part of the trait.
+
+mod activity;
+mod devices;
+mod dsr;
+mod fixtures;
+mod ledger;
+mod outbox;
+mod setup;
+mod vault;
+
+pub use self::activity::{access_log_newest_first_with_pages, check_counts_add_up};
+pub use self::devices::devices_pair_list_delete;
+pub use self::dsr::{
+    erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
+};
+pub use self::ledger::{
+    append_and_history, checkpoints_idempotent_and_ordered, concurrent_appends_keep_one_chain,
+    concurrent_sealed_appends, current_state, expiries_and_leases, failing_sealer_fails_only_its_request,
+    pages, receipts_commit_with_their_events,
+};
+pub use self::outbox::{
+    claims_keep_each_subjects_order, concurrent_claimers_never_share, delete_destination_cascades,
+    destinations_crud, fan_out_honours_filter_and_cursor, leases_expire, outbox_commits_with_its_events,
+    outbox_lag_and_dead_letters, paused_destinations_are_not_claimed, replay_from_id_and_time,
+};
+pub use self::setup::{api_keys, catalog_versions, initialise_once, signing_key_rotation};
+pub use self::vault::{
+    vault_binds_one_kek, vault_concurrent_puts_share_one_key, vault_due_records_go_with_announcements,
+    vault_erasure_shreds_the_data_key, vault_put_read_list_delete,
+};
+
+/// Expands to one test per conformance check. `$make` is an async expression yielding
+/// `Option<(Arc<dyn Store>, guard)>`: the guard lives until the test ends (a temp folder, a test database);
+/// `None` skips the test (a service is unreachable and not required).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            initialise_once, expiries_and_leases, api_keys, catalog_versions, append_and_history, current_state,
+            concurrent_appends_keep_one_chain, pages, receipts_commit_with_their_events,
+            failing_sealer_fails_only_its_request, concurrent_sealed_appends, signing_key_rotation,
+            checkpoints_idempotent_and_ordered, access_log_newest_first_with_pages, check_counts_add_up,
+            outbox_commits_with_its_events, destinations_crud, fan_out_honours_filter_and_cursor,
+            claims_keep_each_subjects_order, leases_expire, concurrent_claimers_never_share,
+            replay_from_id_and_time, delete_destination_cascades, paused_destinations_are_not_claimed,
+            outbox_lag_and_dead_letters,
+            requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
+            devices_pair_list_delete);
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some((store, _guard)) = $make.await else { return };
+                $crate::testing::conformance::$name(store.clone()).await;
+                store.close().await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,95 @@
+//! Conformance checks for setting an installation up: initialisation, API keys, the catalogue and signing
+//! keys.
+
+use std::sync::Arc;
+
+use consentry_core::Timestamp;
+use consentry_core::catalog::{Catalog, CatalogDocument};
+
+use super::fixtures::key;
+use crate::{SigningKeyRecord, Store, StoreError, StoredCatalog};
+
+pub async fn initialise_once(store: Arc<dyn Store>) {
+    assert!(store.initialise(key("admin", 1)).await.expect("initialise"));
+    assert!(!store.initialise(key("admin2", 2)).await.expect("second initialise"));
+    let keys = store.api_keys().await.expect("list");
+    assert_eq!(keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["admin"]);
+}
+
+pub async fn api_keys(store: Arc<dyn Store>) {
+    store.insert_api_key(key("crm", 1)).await.expect("insert");
+    store.insert_api_key(key("web", 2)).await.expect("insert");
+    assert!(matches!(store.insert_api_key(key("crm", 3)).await, Err(StoreError::Conflict(_))));
+    let found = store.api_key_by_hash(&[1; 32]).await.expect("lookup").expect("present");
+    assert_eq!((found.name.as_str(), found.scopes.len()), ("crm", 2));
+    assert!(store.api_key_by_hash(&[9; 32]).await.expect("lookup").is_none());
+
+    assert!(store.revoke_api_key("key_crm", Timestamp::now()).await.expect("revoke"));
+    assert!(!store.revoke_api_key("key_crm", Timestamp::now()).await.expect("revoke twice"));
+    assert!(
+        store.api_key_by_hash(&[1; 32]).await.expect("lookup").is_none(),
+        "revoked keys do not authenticate"
+    );
+    let names: Vec<String> = store.api_keys().await.expect("list").into_iter().map(|k| k.name).collect();
+    assert_eq!(names, ["web"]);
+    // A revoked key's name can be used again.
+    let mut again = key("crm", 4);
+    again.id = "key_crm2".into();
+    store.insert_api_key(again).await.expect("reuse name");
+}
+
+pub async fn catalog_versions(store: Arc<dyn Store>) {
+    assert!(store.catalog().await.expect("read").is_none());
+    let doc = CatalogDocument::default_catalog();
+    Catalog::validate(doc.clone()).expect("default catalogue is valid");
+    let first = store.apply_catalog(&doc).await.expect("apply");
+    assert_eq!(first.version, 1);
+    assert_eq!(first.document, doc);
+    assert_eq!(first.notices.len(), doc.notices.len());
+    assert!(first.notices.iter().all(|n| n.version == 1 && n.sha256.len() == 64));
+
+    // Identical text keeps the version; changed text gets the next one.
+    let mut changed = doc.clone();
+    changed.notices[0].text.push_str(" Updated.");
+    let second = store.apply_catalog(&changed).await.expect("apply");
+    assert_eq!(second.version, 2);
+    let key = &changed.notices[0].key;
+    let v = |c: &StoredCatalog, k: &str| c.notices.iter().find(|n| n.key == k).map(|n| n.version);
+    assert_eq!(v(&second, key), Some(2));
+    assert_eq!(v(&second, &changed.notices[1].key), Some(1));
+    let third = store.apply_catalog(&changed).await.expect("apply");
+    assert_eq!((third.version, v(&third, key)), (3, Some(2)));
+
+    let old = store.notice_version(key, 1).await.expect("read").expect("kept");
+    assert_eq!(old.text, doc.notices[0].text);
+    assert!(store.notice_version(key, 9).await.expect("read").is_none());
+    assert_eq!(store.catalog().await.expect("read").map(|c| c.version), Some(3));
+}
+
+pub async fn signing_key_rotation(store: Arc<dyn Store>) {
+    assert!(store.signing_keys().await.expect("list").is_empty());
+    let key = |kid: &str, byte: u8, at: i64| SigningKeyRecord {
+        kid: kid.into(),
+        secret: [byte; 32],
+        public: [byte + 100; 32],
+        created_at: Timestamp::from_micros(at),
+        current: false,
+    };
+    store.add_signing_key(key("k1", 1, 1_000)).await.expect("add");
+    let keys = store.signing_keys().await.expect("list");
+    assert_eq!(keys, [SigningKeyRecord { current: true, ..key("k1", 1, 1_000) }]);
+
+    store.add_signing_key(key("k2", 2, 2_000)).await.expect("rotate");
+    assert!(matches!(store.add_signing_key(key("k1", 3, 3_000)).await, Err(StoreError::Conflict(_))));
+    let keys = store.signing_keys().await.expect("list");
+    assert_eq!(
+        keys,
+        [
+            SigningKeyRecord { current: false, ..key("k1", 1, 1_000) },
+            SigningKeyRecord { current: true, ..key("k2", 2, 2_000) }
+        ],
+        "oldest first, the newest current, the old one kept"
+    );
+    let shown = format!("{:?}", keys[0]);
+    assert!(shown.contains("k1") && !shown.contains("1, 1, 1"), "Debug hides the secret: {shown}");
+}
