@@ -4,7 +4,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::catalog::CatalogDocument;
-use crate::ledger::{Event, NewEvent, Scope};
+use crate::ledger::{Action, Event, NewEvent, Scope};
 
 const CATALOG: &str = r#"
 data_categories:

@@ -1,0 +1,171 @@
+//! The decision rules over compiled symbols (stated in the engine's documentation): whether a query fits
+//! what its purpose declares, which statements cover or apply to it, and which one decides.
+
+use super::memory::{FLAG_GPC, Stmt};
+use super::symbols::{Interner, PurposeInfo, ScopeDef, Shared};
+use super::{Decision, Query, QueryError, Reason};
+use crate::catalog::Basis;
+use crate::ledger::Action;
+
+/// The resolved dimensions of a query.
+pub(super) struct Resolved<'s> {
+    /// The query's category and its ancestors.
+    category: Option<&'s [u32]>,
+    channel: Option<u32>,
+    recipient: Option<u32>,
+}
+
+/// A query answered from the catalogue alone, or resolved and ready for the subject's statements.
+pub(super) enum Prepared<'s> {
+    Decided(Decision),
+    Ready(&'s PurposeInfo, Resolved<'s>),
+}
+
+/// Resolves a query's names; answers at once when the query falls outside what the purpose declares.
+pub(super) fn prepare<'s>(shared: &'s Shared, q: &Query<'_>) -> Result<Prepared<'s>, QueryError> {
+    let info = shared.purpose_info(q.purpose).ok_or(QueryError::UnknownPurpose)?;
+    let c = &shared.compiled;
+    let category = match q.category {
+        None => None,
+        Some(k) => Some(
+            shared
+                .categories
+                .get(k)
+                .and_then(|id| c.categories.get(id as usize)?.as_deref())
+                .ok_or(QueryError::UnknownCategory)?,
+        ),
+    };
+    let known = |i: &Interner, flags: &[bool], k: Option<&str>, err| match k {
+        None => Ok(None),
+        Some(k) => i.get(k).filter(|&id| flags.get(id as usize) == Some(&true)).map(Some).ok_or(err),
+    };
+    let channel = known(&shared.channels, &c.channels, q.channel, QueryError::UnknownChannel)?;
+    let recipient = known(&shared.recipients, &c.recipients, q.recipient, QueryError::UnknownRecipient)?;
+    let r = Resolved { category, channel, recipient };
+
+    // The query must fit what the purpose declares.
+    let outside = category
+        .is_some_and(|anc| !info.categories.is_empty() && !info.categories.iter().any(|d| anc.contains(d)))
+        || channel.is_some_and(|ch| !info.channels.is_empty() && !info.channels.contains(&ch))
+        || recipient.is_some_and(|rc| !info.recipients.is_empty() && !info.recipients.contains(&rc));
+    if outside {
+        return Ok(Prepared::Decided(Decision::deny(Reason::NotCovered, None)));
+    }
+    Ok(Prepared::Ready(info, r))
+}
+
+/// The depth of `purpose` if it is the queried purpose or one of its ancestors.
+fn depth_in(info: &PurposeInfo, purpose: u16) -> Option<u8> {
+    info.chain.iter().find(|(id, _)| *id == purpose).map(|(_, d)| *d)
+}
+
+pub(super) fn decide(
+    shared: &Shared,
+    info: &PurposeInfo,
+    r: &Resolved<'_>,
+    stmts: &[Stmt],
+    now: i64,
+) -> Decision {
+    let scope = |s: &Stmt| &shared.scopes[s.scope as usize];
+    let relevant = || stmts.iter().filter_map(|s| depth_in(info, s.purpose).map(|d| (s, d)));
+
+    if info.basis != Basis::Consent {
+        let blocker = relevant()
+            .filter(|(s, _)| matches!(s.action, Action::Object | Action::Restrict))
+            .filter(|(s, _)| applies(shared, scope(s), r))
+            .max_by_key(|(s, _)| s.seq);
+        return match blocker {
+            Some((s, _)) => Decision::deny(negative_reason(s), Some(s.seq)),
+            None => Decision { allowed: true, reason: Reason::for_basis(info.basis), event_seq: None },
+        };
+    }
+
+    let negatives = || relevant().filter(|(s, _)| !s.action.is_positive() && applies(shared, scope(s), r));
+    let mut best: Option<&Stmt> = None;
+    let mut any_covering = false;
+    for (g, g_depth) in relevant().filter(|(s, _)| s.action.is_positive() && s.expires_at > now) {
+        if !covers(scope(g), r) {
+            continue;
+        }
+        any_covering = true;
+        let blocked = negatives().any(|(n, n_depth)| {
+            n.seq > g.seq
+                || n_depth > g_depth
+                || (n_depth == g_depth && strictly_narrower(shared, scope(n), scope(g)))
+        });
+        if !blocked && best.is_none_or(|b| g.seq > b.seq) {
+            best = Some(g);
+        }
+    }
+    if let Some(g) = best {
+        return Decision { allowed: true, reason: Reason::Granted, event_seq: Some(g.seq) };
+    }
+    if let Some((n, _)) = negatives().max_by_key(|(s, _)| s.seq) {
+        return Decision::deny(negative_reason(n), Some(n.seq));
+    }
+    debug_assert!(!any_covering, "a covering grant is either allowed or blocked by a negative");
+    let positives = || relevant().filter(|(s, _)| s.action.is_positive());
+    if let Some((g, _)) = positives().filter(|(s, _)| covers(scope(s), r)).max_by_key(|(s, _)| s.seq) {
+        // Covering, but not live: it has expired.
+        return Decision::deny(Reason::Expired, Some(g.seq));
+    }
+    if let Some((g, _)) = positives().max_by_key(|(s, _)| s.seq) {
+        return Decision::deny(Reason::NotCovered, Some(g.seq));
+    }
+    Decision::deny(Reason::NoConsent, None)
+}
+
+fn negative_reason(s: &Stmt) -> Reason {
+    match s.action {
+        Action::Withdraw if s.flags & FLAG_GPC != 0 => Reason::GpcOptOut,
+        Action::Withdraw => Reason::Withdrawn,
+        Action::Deny => Reason::Denied,
+        Action::Object => Reason::Objected,
+        Action::Restrict => Reason::Restricted,
+        Action::Expire => Reason::Expired,
+        // Positive actions never reach here; deny rather than guess.
+        Action::Grant | Action::Renew => Reason::Denied,
+    }
+}
+
+/// Whether a grant with `scope` covers every use the query asks about.
+fn covers(scope: &ScopeDef, r: &Resolved<'_>) -> bool {
+    let categories = scope.categories.is_empty()
+        || r.category.is_some_and(|anc| scope.categories.iter().any(|c| anc.contains(c)));
+    let channels = scope.channels.is_empty() || r.channel.is_some_and(|ch| scope.channels.contains(&ch));
+    let recipients =
+        scope.recipients.is_empty() || r.recipient.is_some_and(|rc| scope.recipients.contains(&rc));
+    categories && channels && recipients
+}
+
+/// Whether a negative statement with `scope` touches any use the query asks about.
+fn applies(shared: &Shared, scope: &ScopeDef, r: &Resolved<'_>) -> bool {
+    let categories = scope.categories.is_empty()
+        || match r.category {
+            None => true,
+            Some(anc) => scope.categories.iter().any(|&c| {
+                // Overlap: the statement's category lies under the query's, or the other way round.
+                anc.contains(&c) || shared.category_chain(c).is_some_and(|chain| chain.contains(&anc[0]))
+            }),
+        };
+    let channels = scope.channels.is_empty() || r.channel.is_none_or(|ch| scope.channels.contains(&ch));
+    let recipients =
+        scope.recipients.is_empty() || r.recipient.is_none_or(|rc| scope.recipients.contains(&rc));
+    categories && channels && recipients
+}
+
+/// Whether scope `a` covers strictly less than scope `b`.
+fn strictly_narrower(shared: &Shared, a: &ScopeDef, b: &ScopeDef) -> bool {
+    let cat_within = |x: u32, y: u32| x == y || shared.category_chain(x).is_some_and(|c| c.contains(&y));
+    let flat_within = |x: u32, y: u32| x == y;
+    let subset = |a: &[u32], b: &[u32], within: &dyn Fn(u32, u32) -> bool| {
+        b.is_empty() || (!a.is_empty() && a.iter().all(|&x| b.iter().any(|&y| within(x, y))))
+    };
+    let a_in_b = subset(&a.categories, &b.categories, &cat_within)
+        && subset(&a.channels, &b.channels, &flat_within)
+        && subset(&a.recipients, &b.recipients, &flat_within);
+    let b_in_a = subset(&b.categories, &a.categories, &cat_within)
+        && subset(&b.channels, &a.channels, &flat_within)
+        && subset(&b.recipients, &a.recipients, &flat_within);
+    a_in_b && !b_in_a
+}
