@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use consentry_core::{SubjectId, Timestamp};
 use serde::Serialize;
 
-use crate::Result;
+use crate::error::Result;
 
 /// A paired device as read back. `subject` comes from the key store: a device whose subject was erased is
 /// not found.

@@ -18,7 +18,9 @@ use ring::digest::{SHA256, digest};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::{OutboxMessage, Result, StoreError, random_bytes};
+use crate::common::random_bytes;
+use crate::error::{Result, StoreError};
+use crate::model::OutboxMessage;
 
 /// The key-encryption key: 32 bytes that wrap every subject's data key. It never reaches a database; its
 /// `Debug` output hides it and it is zeroised when dropped.
@@ -334,10 +336,7 @@ pub(crate) async fn crypto<T: Send + 'static>(
         .map_err(|e| StoreError::Backend(format!("crypto task failed: {e}")))?
 }
 
-/// A record's metadata columns as both backends select them, in this order.
-pub(crate) const RECORD_COLUMNS: &str = "r.id, r.device_id, r.category, r.purpose, r.content_type, r.size, r.collected_at, r.stored_at, r.delete_after";
-
-/// The columns of [`RECORD_COLUMNS`], as read.
+/// The columns of [`RECORD_COLUMNS`](crate::sql::RECORD_COLUMNS), as read.
 pub(crate) type RecordRow = (String, Option<String>, String, String, String, i64, i64, i64, Option<i64>);
 
 pub(crate) fn record_meta(

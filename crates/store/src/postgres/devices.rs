@@ -7,10 +7,11 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::{PostgresStore, db, is_unique_violation, pseudonyms_for};
+use crate::common::json_list;
 use crate::devices::parse_list;
-use crate::{DeviceRecord, DeviceStore, NewDevice, Result, StoreError, json_list};
+use crate::sql::DEVICE_COLUMNS;
+use crate::{DeviceRecord, DeviceStore, NewDevice, Result, StoreError};
 
-const COLUMNS: &str = "d.id, k.subject, d.name, d.kind, d.categories, d.purposes, d.created_at";
 const FROM: &str = "FROM devices d JOIN consentry_keystore.subject_keys k ON k.pseudonym = d.pseudonym";
 
 fn record(r: &PgRow) -> Result<DeviceRecord> {
@@ -61,17 +62,18 @@ impl DeviceStore for PostgresStore {
     }
 
     async fn subject_devices(&self, subject: &SubjectId) -> Result<Vec<DeviceRecord>> {
-        let rows =
-            sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE k.subject = $1 ORDER BY d.created_at, d.id"))
-                .bind(subject.as_str())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} {FROM} WHERE k.subject = $1 ORDER BY d.created_at, d.id"
+        ))
+        .bind(subject.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
         rows.iter().map(record).collect()
     }
 
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE d.id = $1"))
+        let row = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} {FROM} WHERE d.id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -80,7 +82,7 @@ impl DeviceStore for PostgresStore {
     }
 
     async fn device_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<DeviceRecord>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE d.token_hash = $1"))
+        let row = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} {FROM} WHERE d.token_hash = $1"))
             .bind(&hash[..])
             .fetch_optional(&self.pool)
             .await
@@ -90,7 +92,7 @@ impl DeviceStore for PostgresStore {
 
     async fn devices_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<DeviceRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} {FROM} WHERE d.id COLLATE \"C\" > $1 ORDER BY d.id COLLATE \"C\" LIMIT $2"
+            "SELECT {DEVICE_COLUMNS} {FROM} WHERE d.id COLLATE \"C\" > $1 ORDER BY d.id COLLATE \"C\" LIMIT $2"
         ))
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))

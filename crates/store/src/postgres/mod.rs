@@ -32,12 +32,13 @@ use sqlx::{PgConnection, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use self::rows::{API_KEY_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS};
+use crate::common::{run_sealer, scope_key};
+use crate::sql::{API_KEY_COLUMNS, CATALOG_VERSION, CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD, NOTICE_COLUMNS};
 use crate::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
     DestinationPatch, DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion,
     OutboxMessage, ReplayFrom, Result, SealedReceipt, Sealer, SigningKeyRecord, Store, StoreError,
-    StoredCatalog, StoredCheckpoint, StoredReceipt, random_bytes, run_sealer, scope_key,
+    StoredCatalog, StoredCheckpoint, StoredReceipt, random_bytes,
 };
 
 /// The advisory lock that serialises ledger appends across nodes ("consentry" in ASCII, truncated).
@@ -169,10 +170,7 @@ async fn commit_group(
     let mut tx = pool.begin().await.map_err(db)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LEDGER_LOCK).execute(&mut *tx).await.map_err(db)?;
     let head: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
+        sqlx::query_as(LEDGER_HEAD).fetch_optional(&mut *tx).await.map_err(db)?;
     let (mut seq, mut prev) = head.map_or((0, GENESIS_HASH.to_owned()), |(s, h)| (s as u64, h));
     let head_seq = seq;
 
@@ -416,10 +414,7 @@ impl Store for PostgresStore {
     }
 
     async fn catalog_version(&self) -> Result<Option<u64>> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM catalogs")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
+        let v: Option<i64> = sqlx::query_scalar(CATALOG_VERSION).fetch_one(&self.pool).await.map_err(db)?;
         Ok(v.map(|v| v as u64))
     }
 
@@ -596,10 +591,7 @@ impl Store for PostgresStore {
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
         let rows: Vec<(i64, String, String, i64)> =
-            sqlx::query_as("SELECT events, head, jws, created_at FROM checkpoints ORDER BY events")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?;
+            sqlx::query_as(CHECKPOINTS).fetch_all(&self.pool).await.map_err(db)?;
         Ok(rows
             .into_iter()
             .map(|(events, head, jws, created_at)| StoredCheckpoint {
@@ -678,7 +670,7 @@ impl Store for PostgresStore {
         if counts.is_empty() {
             return Ok(());
         }
-        let merged = crate::merge_counts(counts);
+        let merged = crate::common::merge_counts(counts);
         let mut tx = self.pool.begin().await.map_err(db)?;
         let subjects = merged.keys().map(|(s, _)| s.as_str().to_owned()).collect();
         let pseudonyms = pseudonyms_for(&mut tx, subjects).await?;
@@ -805,10 +797,7 @@ impl Store for PostgresStore {
 
     async fn ledger_head(&self) -> Result<LedgerHead> {
         let head: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
+            sqlx::query_as(LEDGER_HEAD).fetch_optional(&self.pool).await.map_err(db)?;
         Ok(head.map_or_else(
             || LedgerHead { events: 0, head: GENESIS_HASH.to_owned() },
             |(s, h)| LedgerHead { events: s as u64, head: h },
@@ -856,7 +845,7 @@ impl Store for PostgresStore {
         lease: std::time::Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedDelivery>> {
-        outbox::claim(&self.pool, now, crate::lease_end(now, lease), limit).await
+        outbox::claim(&self.pool, now, crate::common::lease_end(now, lease), limit).await
     }
 
     async fn complete_delivery(

@@ -12,9 +12,11 @@ use consentry_core::{SubjectId, Timestamp};
 use sqlx::{PgConnection, PgPool};
 
 use super::{LEDGER_LOCK, db, is_unique_violation};
+use crate::common::json_list;
+use crate::sql::{DEAD_LETTERS, DESTINATION_COLUMNS};
 use crate::{
     ClaimedDelivery, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch, DestinationRecord,
-    NewDestination, OutboxMessage, Result, StoreError, json_list,
+    NewDestination, OutboxMessage, Result, StoreError,
 };
 
 /// The advisory lock held by every transaction that inserts outbox rows, until its commit.
@@ -82,9 +84,6 @@ pub(super) async fn enqueue(pool: &PgPool, subject: &SubjectId, messages: Vec<Ou
 }
 
 type DestinationRow = (String, String, String, String, Option<String>, String, bool, bool, i64);
-
-pub(super) const DESTINATION_COLUMNS: &str =
-    "id, name, kind, url, target, event_types, paused, flagged, created_at";
 
 pub(super) fn destination(
     (id, name, kind, url, target, types, paused, flagged, at): DestinationRow,
@@ -500,13 +499,10 @@ pub(super) async fn outbox_lag(pool: &PgPool, now: Timestamp) -> Result<Option<f
     .fetch_one(pool)
     .await
     .map_err(db)?;
-    Ok(oldest.map(|at| crate::lag_seconds(now, at)))
+    Ok(oldest.map(|at| crate::common::lag_seconds(now, at)))
 }
 
 pub(super) async fn dead_letters(pool: &PgPool) -> Result<u64> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'dead'")
-        .fetch_one(pool)
-        .await
-        .map_err(db)?;
+    let n: i64 = sqlx::query_scalar(DEAD_LETTERS).fetch_one(pool).await.map_err(db)?;
     Ok(n as u64)
 }

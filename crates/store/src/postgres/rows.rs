@@ -6,13 +6,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{db, is_unique_violation};
-use crate::{ApiKey, NoticeVersion, Result, SealedReceipt, StoreError, StoredCatalog, json_list};
-
-pub(super) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
-     e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
-     e.expires_at, e.prev_hash, e.hash";
-pub(super) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
-pub(super) const NOTICE_COLUMNS: &str = "key, version, sha256, title, language, url, text, created_at";
+use crate::common::json_list;
+use crate::sql::{CURRENT_CATALOG, NOTICE_COLUMNS};
+use crate::{ApiKey, NoticeVersion, Result, SealedReceipt, StoreError, StoredCatalog};
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(format!("stored data does not decode: {what}"))
@@ -221,10 +217,7 @@ pub(super) fn notice(r: &PgRow) -> Result<NoticeVersion> {
 
 pub(super) async fn current_catalog(conn: &mut PgConnection) -> Result<Option<StoredCatalog>> {
     let row: Option<(i64, String, i64)> =
-        sqlx::query_as("SELECT version, document, applied_at FROM catalogs ORDER BY version DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?;
+        sqlx::query_as(CURRENT_CATALOG).fetch_optional(&mut *conn).await.map_err(db)?;
     let Some((version, document, applied_at)) = row else { return Ok(None) };
     let document: CatalogDocument = serde_json::from_str(&document).map_err(|_| corrupt("catalogue"))?;
     let keys: Vec<String> = document.notices.iter().map(|n| n.key.clone()).collect();

@@ -10,9 +10,10 @@ use consentry_core::{SubjectId, Timestamp};
 
 use super::outbox::OutboxColumns;
 use super::{PostgresStore, db, is_unique_violation, pseudonyms_for};
+use crate::sql::RECORD_COLUMNS;
 use crate::vault::{
-    self, Kek, NewRecord, RECORD_COLUMNS, RecordAnnouncer, RecordFilter, RecordMeta, RecordRow,
-    RecordSelection, SealedPayload, StoredRecord, VaultStore, WrappedKey, under_pattern,
+    self, Kek, NewRecord, RecordAnnouncer, RecordFilter, RecordMeta, RecordRow, RecordSelection,
+    SealedPayload, StoredRecord, VaultStore, WrappedKey, under_pattern,
 };
 use crate::{Result, StoreError};
 

@@ -6,10 +6,10 @@ use consentry_core::{SubjectId, Timestamp};
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, backend};
+use crate::common::json_list;
 use crate::devices::parse_list;
-use crate::{DeviceRecord, DeviceStore, NewDevice, Result, StoreError, json_list};
-
-const COLUMNS: &str = "d.id, k.subject, d.name, d.kind, d.categories, d.purposes, d.created_at";
+use crate::sql::DEVICE_COLUMNS;
+use crate::{DeviceRecord, DeviceStore, NewDevice, Result, StoreError};
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
     let subject: String = r.get(1)?;
@@ -66,7 +66,7 @@ impl DeviceStore for SqliteStore {
         let subject = subject.as_str().to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
                  WHERE k.subject = ?1 ORDER BY d.created_at, d.id"
             ))?;
             stmt.query_map([subject], row)?.collect()
@@ -78,7 +78,7 @@ impl DeviceStore for SqliteStore {
         let id = id.to_owned();
         self.read(move |conn| {
             conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
                  WHERE d.id = ?1"
             ))?
             .query_row([id], row)
@@ -91,7 +91,7 @@ impl DeviceStore for SqliteStore {
         let hash = *hash;
         self.read(move |conn| {
             conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
                  WHERE d.token_hash = ?1"
             ))?
             .query_row([&hash[..]], row)
@@ -104,7 +104,7 @@ impl DeviceStore for SqliteStore {
         let after = after.unwrap_or("").to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
                  WHERE d.id > ?1 ORDER BY d.id LIMIT ?2"
             ))?;
             stmt.query_map(params![after, limit], row)?.collect()

@@ -31,8 +31,11 @@ use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use self::rows::{API_KEY_COLUMNS, DESTINATION_COLUMNS, EVENT_COLUMNS, NOTICE_COLUMNS};
 use self::writer::{Command, Grouped, WriteJob};
+use crate::sql::{
+    API_KEY_COLUMNS, CATALOG_VERSION, CHECKPOINTS, DEAD_LETTERS, DESTINATION_COLUMNS, EVENT_COLUMNS,
+    LEDGER_HEAD, NOTICE_COLUMNS,
+};
 use crate::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
     DestinationPatch, DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion,
@@ -385,8 +388,7 @@ impl Store for SqliteStore {
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
         self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT events, head, jws, created_at FROM checkpoints ORDER BY events")?;
+            let mut stmt = conn.prepare_cached(CHECKPOINTS)?;
             stmt.query_map([], |r| {
                 Ok(StoredCheckpoint {
                     events: r.get::<_, i64>(0)? as u64,
@@ -442,7 +444,7 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let (reply, rx) = oneshot::channel();
-        let job = writer::CountsJob { counts: crate::merge_counts(counts), reply };
+        let job = writer::CountsJob { counts: crate::common::merge_counts(counts), reply };
         self.send(Command::Grouped(Grouped::Counts(job)))?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -537,15 +539,14 @@ impl Store for SqliteStore {
 
     async fn catalog_version(&self) -> Result<Option<u64>> {
         self.read(|conn| {
-            conn.query_row("SELECT MAX(version) FROM catalogs", [], |r| r.get::<_, Option<i64>>(0))
-                .map(|v| v.map(|v| v as u64))
+            conn.query_row(CATALOG_VERSION, [], |r| r.get::<_, Option<i64>>(0)).map(|v| v.map(|v| v as u64))
         })
         .await
     }
 
     async fn ledger_head(&self) -> Result<LedgerHead> {
         self.read(|conn| {
-            conn.query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| {
+            conn.query_row(LEDGER_HEAD, [], |r| {
                 Ok(LedgerHead { events: r.get::<_, i64>(0)? as u64, head: r.get(1)? })
             })
             .optional()
@@ -640,7 +641,7 @@ impl Store for SqliteStore {
         lease: std::time::Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedDelivery>> {
-        let until = crate::lease_end(now, lease);
+        let until = crate::common::lease_end(now, lease);
         self.write(move |conn| outbox::claim(conn, now, until, limit)).await
     }
 
@@ -719,7 +720,7 @@ impl Store for SqliteStore {
                 )
             })
             .await?;
-        Ok(oldest.map(|at| crate::lag_seconds(now, at)))
+        Ok(oldest.map(|at| crate::common::lag_seconds(now, at)))
     }
 
     async fn due_expiries(&self, now: Timestamp, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
@@ -763,13 +764,7 @@ impl Store for SqliteStore {
     }
 
     async fn dead_letters(&self) -> Result<u64> {
-        self.read(|conn| {
-            conn.query_row("SELECT COUNT(*) FROM deliveries WHERE status = 'dead'", [], |r| {
-                r.get::<_, i64>(0)
-            })
-        })
-        .await
-        .map(|n| n as u64)
+        self.read(|conn| conn.query_row(DEAD_LETTERS, [], |r| r.get::<_, i64>(0))).await.map(|n| n as u64)
     }
 
     async fn close(&self) {

@@ -4,11 +4,8 @@ use consentry_core::catalog::CatalogDocument;
 use consentry_core::{Action, Event, Scope, Timestamp};
 use rusqlite::Row;
 
+use crate::sql::{CURRENT_CATALOG, NOTICE_COLUMNS};
 use crate::{ApiKey, DestinationRecord, NoticeVersion, SigningKeyRecord, StoredCatalog, StoredReceipt};
-
-pub(super) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
-     e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
-     e.expires_at, e.prev_hash, e.hash";
 
 fn list(text: String) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(&text)
@@ -23,7 +20,7 @@ fn conversion(what: &'static str) -> rusqlite::Error {
     )
 }
 
-/// Reads an event from the columns of [`EVENT_COLUMNS`], starting at `at`.
+/// Reads an event from the columns of [`EVENT_COLUMNS`](crate::sql::EVENT_COLUMNS), starting at `at`.
 pub(super) fn event(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
     let action: String = row.get(at + 3)?;
     Ok(Event {
@@ -48,9 +45,7 @@ pub(super) fn event(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
     })
 }
 
-pub(super) use crate::{json_list, scope_key};
-
-pub(super) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
+pub(super) use crate::common::{json_list, scope_key};
 
 pub(super) fn api_key(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
     let hash: Vec<u8> = row.get(3)?;
@@ -63,8 +58,6 @@ pub(super) fn api_key(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
         revoked_at: row.get::<_, Option<i64>>(5)?.map(Timestamp::from_micros),
     })
 }
-
-pub(super) const NOTICE_COLUMNS: &str = "key, version, sha256, title, language, url, text, created_at";
 
 pub(super) fn notice(row: &Row<'_>) -> rusqlite::Result<NoticeVersion> {
     Ok(NoticeVersion {
@@ -81,11 +74,9 @@ pub(super) fn notice(row: &Row<'_>) -> rusqlite::Result<NoticeVersion> {
 
 /// Reads the current catalogue and its notices' current versions.
 pub(super) fn current_catalog(conn: &rusqlite::Connection) -> rusqlite::Result<Option<StoredCatalog>> {
-    let row = conn.query_row(
-        "SELECT version, document, applied_at FROM catalogs ORDER BY version DESC LIMIT 1",
-        [],
-        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
-    );
+    let row = conn.query_row(CURRENT_CATALOG, [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+    });
     let (version, document, applied_at) = match row {
         Ok(row) => row,
         Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
@@ -137,10 +128,7 @@ pub(super) fn signing_key(row: &Row<'_>) -> rusqlite::Result<SigningKeyRecord> {
     })
 }
 
-pub(super) const DESTINATION_COLUMNS: &str =
-    "id, name, kind, url, target, event_types, paused, flagged, created_at";
-
-/// Reads the columns of [`DESTINATION_COLUMNS`].
+/// Reads the columns of [`DESTINATION_COLUMNS`](crate::sql::DESTINATION_COLUMNS).
 pub(super) fn destination(row: &Row<'_>) -> rusqlite::Result<DestinationRecord> {
     Ok(DestinationRecord {
         id: row.get(0)?,

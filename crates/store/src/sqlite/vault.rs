@@ -15,9 +15,10 @@ use tokio::sync::oneshot;
 
 use super::writer::{Command, Grouped};
 use super::{SqliteStore, backend};
+use crate::sql::RECORD_COLUMNS;
 use crate::vault::{
-    self, Kek, NewRecord, RECORD_COLUMNS, RecordAnnouncer, RecordFilter, RecordMeta, RecordSelection,
-    SealedPayload, StoredRecord, VaultStore, WrappedKey, under_pattern,
+    self, Kek, NewRecord, RecordAnnouncer, RecordFilter, RecordMeta, RecordSelection, SealedPayload,
+    StoredRecord, VaultStore, WrappedKey, under_pattern,
 };
 use crate::{Result, StoreError};
 

@@ -18,9 +18,11 @@ use tokio::sync::oneshot;
 
 use super::vault::RecordJob;
 use super::{backend, rows};
+use crate::common::run_sealer;
+use crate::sql::LEDGER_HEAD;
 use crate::{
     AccessEntry, ApiKey, CommitObserver, OutboxMessage, Result, SealedReceipt, Sealer, StoreError,
-    StoredCatalog, random_bytes, run_sealer,
+    StoredCatalog, random_bytes,
 };
 
 pub(super) type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -87,9 +89,7 @@ struct Pending {
 impl Writer {
     pub fn new(conn: Connection, observer: Option<CommitObserver>) -> Result<Self> {
         let head = conn
-            .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-            })
+            .query_row(LEDGER_HEAD, [], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
             .optional()
             .map_err(backend)?;
         let (head_seq, head_hash) = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));

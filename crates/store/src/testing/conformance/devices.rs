@@ -1,4 +1,4 @@
-//! Conformance checks for [`DeviceStore`](crate::DeviceStore), re-exported by [`crate::conformance`].
+//! Conformance checks for [`DeviceStore`](crate::DeviceStore), re-exported by [`crate::testing::conformance`].
 
 use std::sync::Arc;
 

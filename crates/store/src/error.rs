@@ -1,0 +1,27 @@
+//! The store's one error type, and its `Result`.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A storage failure. Messages name no personal data, so they may be logged.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (e.g. an active API key with the same name).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database was written by a newer Consentry and cannot be used by this one.
+    #[error(
+        "the database has schema version {found}, newer than the {supported} this build knows; run the newer Consentry or restore a backup"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// Another process holds the data folder.
+    #[error("the data folder {0} is in use by another Consentry process; stop it first")]
+    Locked(PathBuf),
+    /// The store is shutting down and takes no more work.
+    #[error("the store is closed")]
+    Closed,
+    /// Anything the backend reported; the text is for logs only, never for API responses.
+    #[error("storage backend failure: {0}")]
+    Backend(String),
+}

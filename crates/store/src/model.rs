@@ -1,0 +1,254 @@
+//! The records the store keeps and hands back (keys, catalogue, ledger, receipts, access log, propagation),
+//! shared by the [`Store`](crate::Store) trait and every backend.
+
+use std::sync::Arc;
+
+use consentry_core::catalog::CatalogDocument;
+use consentry_core::{Event, SubjectId, Timestamp};
+use serde::Serialize;
+
+/// An API key as stored: its secret only as a SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    #[serde(skip)]
+    pub secret_hash: [u8; 32],
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// One version of one notice, identified by the SHA-256 of its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoticeVersion {
+    pub key: String,
+    pub version: u32,
+    pub sha256: String,
+    pub title: String,
+    pub language: String,
+    pub url: Option<String>,
+    pub text: String,
+    pub created_at: Timestamp,
+}
+
+/// An applied catalogue version, with the current version of each of its notices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCatalog {
+    pub version: u64,
+    pub applied_at: Timestamp,
+    pub document: CatalogDocument,
+    pub notices: Vec<NoticeVersion>,
+}
+
+/// The ledger's length and the hash of its last event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerHead {
+    pub events: u64,
+    pub head: String,
+}
+
+/// Called after every commit of ledger events with the number of events it held (for metrics).
+pub type CommitObserver = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// Seals one request's events into a receipt and the outbox messages they cause. [`Store::append_sealed`]
+/// calls it inside the commit, with the events as placed (sequence numbers and hashes final), and stores
+/// the receipt and the messages in the same transaction. An `Err` fails only that request. It runs on the
+/// store's writer, so it must be quick (a signature, not I/O).
+pub type Sealer = Box<dyn FnOnce(&[Event]) -> Result<Sealed, String> + Send>;
+
+/// What a [`Sealer`] produces: a receipt (or none) and the messages to put in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sealed {
+    pub receipt: Option<SealedReceipt>,
+    pub outbox: Vec<OutboxMessage>,
+}
+
+/// A message for the destinations, stored in the outbox under the subject's pseudonym. The payload must not
+/// contain the subject id: the dispatcher adds it (from the key store) when sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// E.g. `consent.granted`; destinations select messages by patterns on it.
+    pub event_type: String,
+    /// JSON.
+    pub payload: String,
+}
+
+/// A sealed receipt: its id (unique, e.g. random) and its signed form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedReceipt {
+    pub id: String,
+    pub jws: String,
+}
+
+/// A stored receipt. `subject` comes from the key store; it is `None` once the subject was erased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReceipt {
+    pub id: String,
+    pub subject: Option<SubjectId>,
+    pub jws: String,
+    pub created_at: Timestamp,
+}
+
+/// An Ed25519 signing key, kept in the key store. Its `Debug` output hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub secret: [u8; 32],
+    pub public: [u8; 32],
+    pub created_at: Timestamp,
+    /// Whether new signatures use this key; exactly one key is current once any exists.
+    pub current: bool,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("secret", &"<hidden>")
+            .field("public", &self.public)
+            .field("created_at", &self.created_at)
+            .field("current", &self.current)
+            .finish()
+    }
+}
+
+/// A signed statement of the ledger's head at some length.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredCheckpoint {
+    pub events: u64,
+    pub head: String,
+    pub jws: String,
+    pub created_at: Timestamp,
+}
+
+/// One access to a subject's data, to be logged. `route` should be the route template, never a path that
+/// contains the subject id: only the subject's pseudonym may reach the data store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    pub subject: SubjectId,
+    pub at: Timestamp,
+    pub caller: String,
+    pub route: String,
+    pub purpose: String,
+}
+
+/// A logged access, as read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessRecord {
+    pub id: i64,
+    pub at: Timestamp,
+    pub caller: String,
+    pub route: String,
+    pub purpose: String,
+}
+
+/// A destination that outbox messages propagate to. Its signing secret lives in the key store, apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DestinationRecord {
+    pub id: String,
+    pub name: String,
+    /// `webhook`, `nats` or `mqtt`.
+    pub kind: String,
+    pub url: String,
+    /// The NATS subject or MQTT topic.
+    pub target: Option<String>,
+    /// Patterns on event types, like `consent.*`.
+    pub event_types: Vec<String>,
+    pub paused: bool,
+    /// Set when a delivery to it went dead (a dead letter).
+    pub flagged: bool,
+    pub created_at: Timestamp,
+}
+
+/// A destination to create, with its webhook signing secret (kept in the key store). `Debug` hides the
+/// secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewDestination {
+    pub record: DestinationRecord,
+    pub secret: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for NewDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDestination")
+            .field("record", &self.record)
+            .field("secret", &self.secret.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
+/// Changes to a destination; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DestinationPatch {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub paused: Option<bool>,
+}
+
+/// A delivery taken by [`Store::claim_deliveries`], leased to the caller. `subject` comes from the key
+/// store (`None` once the subject was erased); never log it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    pub destination_id: String,
+    pub outbox_id: i64,
+    pub subject: Option<SubjectId>,
+    pub event_type: String,
+    pub payload: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// When the outbox message was created.
+    pub created_at: Timestamp,
+}
+
+/// How an attempt to deliver ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered {
+        at: Timestamp,
+    },
+    /// Try again at `next_attempt_at`; until then the subject's later messages to this destination wait.
+    Retry {
+        error: String,
+        next_attempt_at: Timestamp,
+    },
+    /// Give up: a dead letter. Flags the destination; the subject's later messages go on.
+    Dead {
+        error: String,
+    },
+}
+
+/// A delivery as listed: its message, state and history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRecord {
+    pub outbox_id: i64,
+    pub event_type: String,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// When it is next due; only while pending.
+    pub next_attempt_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    /// When the outbox message was created.
+    pub created_at: Timestamp,
+}
+
+/// Selects outbox messages by event type, for [`Store::fan_out`] and [`Store::replay`]; it runs in the
+/// caller's process, never in SQL. (An alias, so that `async_trait` keeps its argument higher-ranked.)
+pub type EventMatcher = dyn Fn(&str) -> bool + Sync;
+
+/// Where a [`Store::replay`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayFrom {
+    /// Outbox messages with `id >=` this.
+    OutboxId(i64),
+    /// Outbox messages created at or after this.
+    Time(Timestamp),
+}
+
+/// Delivery states as stored.
+pub const DELIVERY_PENDING: &str = "pending";
+pub const DELIVERY_DELIVERED: &str = "delivered";
+pub const DELIVERY_DEAD: &str = "dead";

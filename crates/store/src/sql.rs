@@ -1,0 +1,30 @@
+//! SQL that both backends run as it is: column lists (read back by each backend's row mapping in this
+//! order) and statements without placeholders. Statements with placeholders (`?1` on SQLite, `$1` on
+//! PostgreSQL) or with the key store's schema (`ks.` and `consentry_keystore.`) stay with their backend.
+
+/// A ledger event's columns, on `events e`.
+pub(crate) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
+     e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
+     e.expires_at, e.prev_hash, e.hash";
+pub(crate) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
+pub(crate) const NOTICE_COLUMNS: &str = "key, version, sha256, title, language, url, text, created_at";
+pub(crate) const DESTINATION_COLUMNS: &str =
+    "id, name, kind, url, target, event_types, paused, flagged, created_at";
+/// A vault record's metadata columns, on `records r`.
+pub(crate) const RECORD_COLUMNS: &str = "r.id, r.device_id, r.category, r.purpose, r.content_type, r.size, \
+     r.collected_at, r.stored_at, r.delete_after";
+/// A paired device's columns, on `devices d` joined to the key store's `subject_keys k`.
+pub(crate) const DEVICE_COLUMNS: &str =
+    "d.id, k.subject, d.name, d.kind, d.categories, d.purposes, d.created_at";
+
+/// The ledger's last event: `seq, hash`, no row while it is empty.
+pub(crate) const LEDGER_HEAD: &str = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
+/// The newest catalogue version, NULL before the first apply.
+pub(crate) const CATALOG_VERSION: &str = "SELECT MAX(version) FROM catalogs";
+/// The newest catalogue: `version, document, applied_at`.
+pub(crate) const CURRENT_CATALOG: &str =
+    "SELECT version, document, applied_at FROM catalogs ORDER BY version DESC LIMIT 1";
+/// Every checkpoint: `events, head, jws, created_at`, ordered by `events`.
+pub(crate) const CHECKPOINTS: &str = "SELECT events, head, jws, created_at FROM checkpoints ORDER BY events";
+/// The number of dead deliveries.
+pub(crate) const DEAD_LETTERS: &str = "SELECT COUNT(*) FROM deliveries WHERE status = 'dead'";

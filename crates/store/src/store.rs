@@ -1,0 +1,172 @@
+//! The [`Store`] trait: everything Consentry keeps, as one interface every backend implements.
+
+use async_trait::async_trait;
+use consentry_core::catalog::CatalogDocument;
+use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
+
+use crate::devices::DeviceStore;
+use crate::error::Result;
+use crate::model::{
+    AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DestinationPatch,
+    DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion, OutboxMessage, ReplayFrom,
+    SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt,
+};
+use crate::requests::RequestStore;
+use crate::vault::VaultStore;
+
+/// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
+#[async_trait]
+pub trait Store: RequestStore + VaultStore + DeviceStore + Send + Sync + 'static {
+    /// Marks the store initialised and stores `admin` as its first key, unless that was done before.
+    /// Returns whether this call did it.
+    async fn initialise(&self, admin: ApiKey) -> Result<bool>;
+
+    async fn insert_api_key(&self, key: ApiKey) -> Result<()>;
+    /// Active keys, oldest first.
+    async fn api_keys(&self) -> Result<Vec<ApiKey>>;
+    /// An active key by the SHA-256 of its secret.
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>>;
+    /// Revokes an active key; returns false when no active key has that id.
+    async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<bool>;
+
+    /// The current catalogue, if one was ever applied.
+    async fn catalog(&self) -> Result<Option<StoredCatalog>>;
+    /// Stores `document` (already validated) as the next catalogue version. A notice whose text is
+    /// unchanged keeps its version; a changed or new text gets the next version of that notice.
+    async fn apply_catalog(&self, document: &CatalogDocument) -> Result<StoredCatalog>;
+    async fn notice_version(&self, key: &str, version: u32) -> Result<Option<NoticeVersion>>;
+
+    /// Appends the events of one subject, atomically and durably, after the ledger's current head.
+    /// Concurrent calls are group-committed; each returns once its own events are durable.
+    async fn append(&self, subject: &SubjectId, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+        Ok(self.append_sealed(subject, events, None).await?.0)
+    }
+    /// [`append`](Store::append), and with `seal` a receipt and outbox messages: the backend calls `seal`
+    /// inside the commit with the placed events and stores its receipt and messages (under the subject's
+    /// pseudonym) in the same transaction, so they exist if and only if the events do. A sealer error (or panic) fails this request alone with [`StoreError::Backend`]
+    /// (a receipt id already stored: [`StoreError::Conflict`] on SQLite; on PostgreSQL the whole group
+    /// fails then), and the requests committed with it keep a gapless chain. No events, no sealer call,
+    /// no receipt.
+    async fn append_sealed(
+        &self,
+        subject: &SubjectId,
+        events: Vec<NewEvent>,
+        seal: Option<Sealer>,
+    ) -> Result<(Vec<Event>, Option<SealedReceipt>)>;
+    async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>>;
+    /// The subject's events after sequence number `after`, oldest first, at most `limit`.
+    async fn history(&self, subject: &SubjectId, after: u64, limit: u32) -> Result<Vec<Event>>;
+    /// The subject's current state: the latest event per purpose and scope, oldest first.
+    async fn current(&self, subject: &SubjectId) -> Result<Vec<Event>>;
+    /// The current state of every subject, in pages ordered by event sequence number: the statements with
+    /// `seq > after`, at most `limit`. Used to warm the decision engine.
+    async fn current_page(&self, after: u64, limit: u32) -> Result<Vec<(SubjectId, Event)>>;
+    /// Ledger events with `seq > after`, oldest first, at most `limit`, whoever they belong to.
+    async fn events_page(&self, after: u64, limit: u32) -> Result<Vec<Event>>;
+    async fn ledger_head(&self) -> Result<LedgerHead>;
+    /// Ledger events with `seq > after` with the subject each belongs to (`None` once the link is gone),
+    /// oldest first: the change feed that keeps other nodes' engines fresh.
+    async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>>;
+    /// The current catalogue version, cheaply, so nodes notice another node's apply.
+    async fn catalog_version(&self) -> Result<Option<u64>>;
+    /// Signing keys from the key store, oldest first (rotated-out keys stay, for verification).
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+    /// Stores `key` and makes it the only current one, in one transaction, whatever `key.current` says.
+    /// A `kid` already stored is a [`StoreError::Conflict`].
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> Result<()>;
+
+    /// Stores a checkpoint of the ledger at `events` events; one already stored for `events` is kept.
+    async fn insert_checkpoint(&self, events: u64, head: &str, jws: &str) -> Result<()>;
+    /// Every checkpoint, ordered by `events`.
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
+
+    /// Logs accesses under the subjects' pseudonyms, creating a pseudonym key for a subject without one.
+    async fn log_access(&self, entries: Vec<AccessEntry>) -> Result<()>;
+    /// The subject's logged accesses with `id < before` (all when `None`), newest first, at most `limit`.
+    async fn access_log(
+        &self,
+        subject: &SubjectId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessRecord>>;
+    /// Adds `(subject, purpose, count, last)` to the stored check counts (`last` keeps the latest time).
+    async fn add_check_counts(&self, counts: Vec<(SubjectId, String, u64, Timestamp)>) -> Result<()>;
+    /// The subject's check counts as `(purpose, count, last)`, ordered by purpose.
+    async fn check_counts(&self, subject: &SubjectId) -> Result<Vec<(String, u64, Timestamp)>>;
+
+    /// Puts messages that no ledger event carries in the outbox, durably, under the subject's pseudonym
+    /// (creating one for a subject without). Ordered after every message already committed.
+    async fn enqueue(&self, subject: &SubjectId, messages: Vec<OutboxMessage>) -> Result<()>;
+
+    /// Creates a destination (an `id` already used is a [`StoreError::Conflict`]) and stores its secret in
+    /// the key store. It receives the outbox messages committed from now on, not older ones.
+    async fn create_destination(&self, destination: NewDestination) -> Result<()>;
+    /// Every destination, oldest first.
+    async fn destinations(&self) -> Result<Vec<DestinationRecord>>;
+    async fn destination(&self, id: &str) -> Result<Option<DestinationRecord>>;
+    /// The destination's signing secret, from the key store.
+    async fn destination_secret(&self, id: &str) -> Result<Option<Vec<u8>>>;
+    /// Applies `patch`; returns false when no destination has that id.
+    async fn update_destination(&self, id: &str, patch: DestinationPatch) -> Result<bool>;
+    /// Deletes the destination with its deliveries and secret; returns false when none has that id.
+    async fn delete_destination(&self, id: &str) -> Result<bool>;
+
+    /// Reads up to `limit` outbox messages after the destination's cursor, adds a pending delivery (due
+    /// now) for each whose event type `matches`, and moves the cursor past all it read, atomically (never
+    /// twice for one range, whichever node runs it). Returns the messages read (0: caught up, no such
+    /// destination, or a concurrent fan-out of it took the range first).
+    async fn fan_out(&self, destination_id: &str, matches: &EventMatcher, limit: u32) -> Result<u64>;
+    /// Leases up to `limit` due deliveries (pending, `next_attempt_at <= now`, not leased, destination not
+    /// paused) until `now + lease`, oldest first. A delivery waits while the same destination has an
+    /// earlier pending delivery for the same subject, so each subject's messages go out in order. No other
+    /// caller (task or node) gets a delivery while its lease lasts.
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>>;
+    /// Records an attempt: counts it, keeps its error, ends the lease. `Dead` flags the destination. A
+    /// delivery no longer pending (e.g. completed by another worker after a lease ran out) is left alone.
+    async fn complete_delivery(
+        &self,
+        destination_id: &str,
+        outbox_id: i64,
+        outcome: DeliveryOutcome,
+    ) -> Result<()>;
+    /// [`complete_delivery`](Store::complete_delivery) for many deliveries, in one transaction.
+    async fn complete_deliveries(&self, outcomes: Vec<(String, i64, DeliveryOutcome)>) -> Result<()>;
+    /// The destination's deliveries with `outbox_id > after` (and the given status), by outbox id, at most
+    /// `limit`.
+    async fn deliveries(
+        &self,
+        destination_id: &str,
+        status: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>>;
+    /// Makes every outbox message from `from` that `matches` pending again for the destination (attempts
+    /// 0, due now), adding deliveries where none were. Covers the messages fanned out to it so far (later
+    /// ones reach it by fan-out). Returns how many.
+    async fn replay(&self, destination_id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64>;
+    /// Seconds since the oldest outbox message still pending for a destination that is not paused was
+    /// created; `None` when nothing is pending.
+    async fn outbox_lag(&self, now: Timestamp) -> Result<Option<f64>>;
+    /// The number of dead deliveries.
+    async fn dead_letters(&self) -> Result<u64>;
+
+    /// Grants and renewals still in force (the current statement for their purpose and scope) whose
+    /// `expires_at` is at or before `now`, with their subjects, oldest expiry first, at most `limit`.
+    async fn due_expiries(&self, now: Timestamp, limit: u32) -> Result<Vec<(SubjectId, Event)>>;
+    /// Takes or renews the lease `name` for `holder` until `until`, unless another holder's lease is still
+    /// live at `now`. Returns whether `holder` holds it. Keeps singleton background jobs on one node.
+    async fn try_lease(&self, name: &str, holder: &str, until: Timestamp, now: Timestamp) -> Result<bool>;
+    /// Signals (the newest ledger sequence number) when another node may have appended; `None` for a
+    /// backend with a single writer, whose appends all pass through this process.
+    fn change_signals(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// Finishes queued work and closes the backend. Later calls fail with [`StoreError::Closed`].
+    async fn close(&self);
+}
