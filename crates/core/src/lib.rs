@@ -1,4 +1,5 @@
-//! Consentry's domain: the catalogue, the consent ledger's events and hash chain, and the decision engine.
+//! Consentry's domain: the catalogue, the consent ledger's events and hash chain, the decision engine and
+//! the data subject request state machine.
 //!
 //! Architecture invariant: this crate does no I/O, spawns no threads and knows nothing of async, HTTP,
 //! JSON shapes of the API or SQL. Everything here is a pure function or an in-memory data structure, so
@@ -9,6 +10,7 @@ pub mod engine;
 pub mod ids;
 pub mod ledger;
 pub mod proof;
+pub mod request;
 pub mod snapshot;
 pub mod time;
 
@@ -16,4 +18,5 @@ pub use catalog::{Basis, Catalog, CatalogDocument, CatalogProblem};
 pub use engine::{Decision, Engine, Query, QueryError, Reason};
 pub use ids::{InvalidId, Key, SubjectId};
 pub use ledger::{Action, Event, NewEvent, Scope};
+pub use request::{Refusal, RequestAction, RequestKind, RequestState, RequestStatus, TaskStatus, Transition};
 pub use time::Timestamp;
