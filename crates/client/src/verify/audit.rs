@@ -77,8 +77,9 @@ struct PendingCheckpoint {
     head: String,
 }
 
-/// Checks a ledger and its checkpoints as they stream by; the one set of rules behind [`verify_export`](super::verify_export),
-/// [`verify_chain_with_checkpoints`] and the server's audit endpoint.
+/// Checks a ledger and its checkpoints as they stream by; the one set of rules behind
+/// [`verify_export`](super::verify_export), [`verify_chain_with_checkpoints`] and the server's audit
+/// endpoint.
 ///
 /// Push events in ledger order with [`push_event`](Self::push_event) and checkpoints with
 /// [`push_checkpoint`](Self::push_checkpoint), in any interleaving: a checkpoint ahead of the events is
