@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use consentry_server::config::LogFormat;
-use consentry_server::{Config, api};
+use consentry_service::Config;
+use consentry_service::config::LogFormat;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -247,7 +247,7 @@ async fn serve(common: Common, listen: Option<SocketAddr>, log_format: Option<St
     }
     init_logging(config.log_format);
     let listen = config.listen;
-    let opened = consentry_server::open(config).await.context("cannot start")?;
+    let opened = consentry_service::open(config).await.context("cannot start")?;
     if let Some(key) = &opened.generated_admin_key {
         announce_admin_key(key);
     }
@@ -265,8 +265,8 @@ async fn init(common: Common) -> Result<()> {
     let config = load_config(&common)?;
     let store = open_store(&config).await?;
     let generated =
-        consentry_server::bootstrap(store.as_ref(), config.bootstrap_admin_key.as_deref()).await?;
-    let catalog = consentry_server::ensure_catalog(store.as_ref()).await?;
+        consentry_service::bootstrap(store.as_ref(), config.bootstrap_admin_key.as_deref()).await?;
+    let catalog = consentry_service::ensure_catalog(store.as_ref()).await?;
     store.close().await;
     match generated {
         Some(key) => announce_admin_key(&key),
@@ -299,10 +299,10 @@ async fn keys(command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Create { common, name, scopes } => {
             let config = load_config(&common)?;
-            let parsed =
-                api::v1::keys::validate_key_request(&name, &scopes).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let parsed = consentry_service::keys::validate_key_request(&name, &scopes)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let store = open_store(&config).await?;
-            let key = consentry_server::auth::make_key(name.trim(), &parsed, None)
+            let key = consentry_service::auth::make_key(name.trim(), &parsed, None)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let result = store.insert_api_key(key.record.clone()).await;
             store.close().await;
@@ -327,7 +327,7 @@ async fn keys(command: KeysCommand) -> Result<()> {
         KeysCommand::RotateSigning { common } => {
             let config = load_config(&common)?;
             let store = open_store(&config).await?;
-            let kid = consentry_server::signing::rotate(store.as_ref()).await;
+            let kid = consentry_service::signing::rotate(store.as_ref()).await;
             store.close().await;
             println!("New current signing key {}; earlier keys stay published for verification.", kid?);
         }
@@ -355,11 +355,11 @@ async fn catalog(command: CatalogCommand) -> Result<()> {
             } else {
                 "application/yaml"
             };
-            let checked = api::v1::catalog::parse_document(content_type, &bytes)
-                .and_then(api::v1::catalog::validate_document);
+            let checked = consentry_service::catalog::parse_document(content_type, &bytes)
+                .and_then(consentry_service::catalog::validate_document);
             let catalog = match checked {
                 Ok(c) => c,
-                Err(consentry_server::error::ApiError::InvalidCatalog(problems)) => {
+                Err(consentry_service::Error::InvalidCatalog(problems)) => {
                     for p in &problems {
                         eprintln!("{}: {}", if p.path.is_empty() { "document" } else { &p.path }, p.message);
                     }
@@ -412,7 +412,7 @@ async fn audit(command: AuditCommand) -> Result<bool> {
                     .iter()
                     .map(|k| consentry_core::proof::Jwk::ed25519(k.kid.clone(), &k.public))
                     .collect();
-                consentry_server::api::v1::audit::audit(store.as_ref(), &jwks).await
+                consentry_service::audit::audit(store.as_ref(), &jwks).await
             }
             .await;
             store.close().await;

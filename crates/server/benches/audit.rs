@@ -61,7 +61,7 @@ async fn run(n: u64) {
     let mut times = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
-        let report = consentry_server::api::v1::audit::audit(store.as_ref(), &jwks).await.expect("audit");
+        let report = consentry_service::audit::audit(store.as_ref(), &jwks).await.expect("audit");
         times.push(t.elapsed().as_secs_f64());
         assert!(report.ok && report.events == n, "the chain verifies: {report:?}");
     }

@@ -37,7 +37,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use consentry_server::Config;
-use consentry_server::sinks::nats::stream_name_for;
+use consentry_service::sinks::nats::stream_name_for;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

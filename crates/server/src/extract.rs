@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, FieldProblem};
+use crate::error::{ApiError, Error, FieldProblem};
 
 /// JSON body in, JSON out; bad input becomes `invalid_json` (syntax), `validation_failed` (shape),
 /// `unsupported_media_type` or `payload_too_large`.
@@ -44,23 +44,23 @@ fn json_rejection(rejection: JsonRejection, limit: usize) -> ApiError {
                 Some((path, message)) if !path.contains(' ') => (path.to_owned(), message.to_owned()),
                 _ => (String::new(), detail.clone()),
             };
-            ApiError::Validation { detail, errors: vec![FieldProblem { path, message }] }
+            ApiError(Error::Validation { detail, errors: vec![FieldProblem { path, message }] })
         }
         JsonRejection::JsonSyntaxError(e) => {
             let message = std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string());
-            ApiError::InvalidJson(format!("the body is not valid JSON: {message}"))
+            ApiError(Error::InvalidJson(format!("the body is not valid JSON: {message}")))
         }
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::UnsupportedMediaType("send the body as JSON with Content-Type: application/json".into())
-        }
+        JsonRejection::MissingJsonContentType(_) => ApiError(Error::UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json".into(),
+        )),
         JsonRejection::BytesRejection(e) => {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(limit)
+                ApiError(Error::PayloadTooLarge(limit))
             } else {
-                ApiError::InvalidJson("the body could not be read".into())
+                ApiError(Error::InvalidJson("the body could not be read".into()))
             }
         }
-        other => ApiError::InvalidJson(other.body_text()),
+        other => ApiError(Error::InvalidJson(other.body_text())),
     }
 }
 
@@ -85,9 +85,9 @@ where
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                Err(ApiError::InvalidQuery(e.body_text()))
+                Err(ApiError(Error::InvalidQuery(e.body_text())))
             }
-            Err(other) => Err(ApiError::InvalidQuery(other.body_text())),
+            Err(other) => Err(ApiError(Error::InvalidQuery(other.body_text()))),
         }
     }
 }
@@ -113,9 +113,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                     || (v.starts_with("application/") && v.ends_with("+json"))
             });
         if !is_json {
-            return Err(ApiError::UnsupportedMediaType(
+            return Err(ApiError(Error::UnsupportedMediaType(
                 "send the body as JSON with Content-Type: application/json".into(),
-            ));
+            )));
         }
         body_bytes(req, state, limit).await.map(JsonBody)
     }
@@ -136,9 +136,9 @@ pub async fn body_bytes<S: Send + Sync>(
 ) -> Result<axum::body::Bytes, ApiError> {
     axum::body::Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(limit)
+            ApiError(Error::PayloadTooLarge(limit))
         } else {
-            ApiError::InvalidJson("the body could not be read".into())
+            ApiError(Error::InvalidJson("the body could not be read".into()))
         }
     })
 }
@@ -148,12 +148,12 @@ pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, A
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             let message = e.to_string();
-            ApiError::Validation {
+            ApiError(Error::Validation {
                 detail: message.clone(),
                 errors: vec![FieldProblem { path: String::new(), message }],
-            }
+            })
         }
-        _ => ApiError::InvalidJson(format!("the body is not valid JSON: {e}")),
+        _ => ApiError(Error::InvalidJson(format!("the body is not valid JSON: {e}"))),
     })
 }
 
@@ -169,21 +169,19 @@ impl<S: Send + Sync> FromRequestParts<S> for SubjectPath {
         struct P {
             subject: String,
         }
-        let axum::extract::Path(p) = axum::extract::Path::<P>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::InvalidSubject("the subject id in the path could not be read".into()))?;
+        let axum::extract::Path(p) =
+            axum::extract::Path::<P>::from_request_parts(parts, state).await.map_err(|_| {
+                ApiError(Error::InvalidSubject("the subject id in the path could not be read".into()))
+            })?;
         consentry_core::SubjectId::new(p.subject)
             .map(SubjectPath)
-            .map_err(|e| ApiError::InvalidSubject(format!("the subject id {e}")))
+            .map_err(|e| ApiError(Error::InvalidSubject(format!("the subject id {e}"))))
     }
 }
 
-/// Page size of a list route: `limit` (default 100), which must lie between 1 and `max`.
-pub fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
-    let limit = limit.unwrap_or(100);
-    if (1..=max).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::InvalidQuery(format!("limit must be between 1 and {max}")))
-    }
+pub use consentry_service::page_limit;
+
+/// The purpose a caller states for reading a subject's data, from `X-Consentry-Purpose`.
+pub fn stated_purpose(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get(consentry_service::access::PURPOSE_HEADER).and_then(|v| v.to_str().ok())
 }

@@ -1,101 +1,17 @@
-//! The state every handler shares, passed in (never global): store, engine, catalogue, keys, metrics.
+//! The state every handler and page shares: the service layer's [`Services`], passed in (never global).
+//! A type of this crate, so the credential extractors can be implemented for it.
 
 use std::ops::Deref;
-use std::sync::{Arc, PoisonError, RwLock};
 
-use consentry_core::Engine;
-use consentry_core::catalog::Catalog;
-use consentry_store::vault::Kek;
-use consentry_store::{Store, StoredCatalog};
-
-use crate::access::AccessLog;
-use crate::auth::KeyCache;
-use crate::config::Config;
-use crate::devices::DeviceHub;
-use crate::metrics::Metrics;
-use crate::signing::Signing;
-
-/// The current catalogue: as stored (with version and notice versions) and validated for look-ups.
-#[derive(Debug)]
-pub struct CatalogView {
-    pub stored: StoredCatalog,
-    pub catalog: Catalog,
-}
+use consentry_service::Services;
 
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-pub struct Inner {
-    pub store: Arc<dyn Store>,
-    pub engine: Engine,
-    pub keys: KeyCache,
-    pub metrics: Arc<Metrics>,
-    pub config: Config,
-    pub signing: Signing,
-    pub access: AccessLog,
-    /// Erased subjects' tombstones.
-    pub erasures: crate::erasure::Erasures,
-    /// The vault's key-encryption key.
-    pub kek: Kek,
-    /// A random id of this process, for names that must differ between nodes (e.g. MQTT client ids).
-    pub node_id: String,
-    /// Wakes the delivery dispatcher after a write, so events leave without waiting for its timer.
-    pub dispatch_wake: Arc<tokio::sync::Notify>,
-    /// Tells device snapshot streams and the MQTT publisher which subjects changed.
-    pub devices: DeviceHub,
-    catalog: RwLock<Arc<CatalogView>>,
-    /// The ledger position the engine was loaded at; the follower continues from there.
-    pub followed: std::sync::atomic::AtomicU64,
-    /// Serialises catalogue applies so the engine and the view change together.
-    pub catalog_apply: tokio::sync::Mutex<()>,
-    /// Serialises recording Global Privacy Control signals, so concurrent first requests record it once.
-    pub gpc_lock: tokio::sync::Mutex<()>,
-}
+pub struct AppState(pub Services);
 
 impl Deref for AppState {
-    type Target = Inner;
+    type Target = Services;
 
-    fn deref(&self) -> &Inner {
+    fn deref(&self) -> &Services {
         &self.0
-    }
-}
-
-impl AppState {
-    pub fn new(
-        store: Arc<dyn Store>,
-        engine: Engine,
-        metrics: Arc<Metrics>,
-        config: Config,
-        catalog: CatalogView,
-        signing: Signing,
-        kek: Kek,
-    ) -> Self {
-        Self(Arc::new(Inner {
-            store,
-            engine,
-            keys: KeyCache::default(),
-            metrics,
-            config,
-            signing,
-            access: AccessLog::default(),
-            erasures: crate::erasure::Erasures::default(),
-            kek,
-            dispatch_wake: Arc::new(tokio::sync::Notify::new()),
-            devices: DeviceHub::default(),
-            node_id: consentry_store::random_bytes::<4>()
-                .map_or_else(|_| "node".to_owned(), |b| b.iter().map(|x| format!("{x:02x}")).collect()),
-            catalog: RwLock::new(Arc::new(catalog)),
-            followed: std::sync::atomic::AtomicU64::new(0),
-            catalog_apply: tokio::sync::Mutex::new(()),
-            gpc_lock: tokio::sync::Mutex::new(()),
-        }))
-    }
-
-    pub fn catalog(&self) -> Arc<CatalogView> {
-        Arc::clone(&self.catalog.read().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    pub fn set_catalog(&self, view: CatalogView) {
-        *self.catalog.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(view);
     }
 }

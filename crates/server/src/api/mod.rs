@@ -11,7 +11,7 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, Router, middleware};
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, Error};
 use crate::extract::BodyLimit;
 use crate::metrics;
 use crate::state::AppState;
@@ -93,7 +93,7 @@ async fn erased_subjects_are_gone(
         // subject's own tokens are revoked).
         let (mut parts, _) = request.into_parts();
         return match Principal::from_request_parts(&mut parts, &state).await {
-            Ok(_) => ApiError::SubjectErased.into_response(),
+            Ok(_) => ApiError(Error::SubjectErased).into_response(),
             Err(e) => e.into_response(),
         };
     }
@@ -101,9 +101,9 @@ async fn erased_subjects_are_gone(
 }
 
 async fn not_found() -> ApiError {
-    ApiError::NotFound("route")
+    ApiError(Error::NotFound("route"))
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+    ApiError(Error::MethodNotAllowed)
 }

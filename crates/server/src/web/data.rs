@@ -10,8 +10,8 @@ use consentry_store::vault::RecordSelection;
 use serde::Deserialize;
 
 use super::{Stop, form, lang_for, render, session, stop_page};
-use crate::api::v1::records::{delete_at_request, valid_record_id};
 use crate::state::AppState;
+use consentry_service::records::{delete_at_request, valid_record_id};
 
 #[derive(Debug, Deserialize)]
 pub struct PayloadParams {

@@ -16,10 +16,10 @@ use consentry_core::SubjectId;
 use consentry_core::catalog::Basis;
 use consentry_core::ledger::ACTOR_GPC;
 
-use crate::api::v1::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 use crate::auth::{Principal, Scope};
 use crate::error::ApiResult;
 use crate::state::AppState;
+use consentry_service::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 
 /// The request header that carries the signal.
 pub const HEADER: &str = "sec-gpc";

@@ -63,12 +63,6 @@ impl Html {
 }
 
 /// `text` escaped for HTML text and attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    escape_into(&mut out, text);
-    out
-}
-
 fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {

@@ -30,7 +30,7 @@ use self::i18n::{Lang, fill};
 use self::page::{GpcNote, Notice, Outcome, PageData};
 use self::session::{LANG_COOKIE, PATH, SESSION_COOKIE};
 use crate::auth::{SubjectCaller, TokenRejection, verify_subject_token};
-use crate::error::ApiError;
+use crate::error::{ApiError, Error};
 use crate::state::AppState;
 
 /// Most history events and log entries the page shows.
@@ -72,7 +72,7 @@ enum Stop {
 
 impl From<consentry_store::StoreError> for Stop {
     fn from(e: consentry_store::StoreError) -> Self {
-        Stop::from(ApiError::from(e))
+        Stop::from(Error::from(e))
     }
 }
 
@@ -87,11 +87,17 @@ impl From<TokenRejection> for Stop {
 
 impl From<ApiError> for Stop {
     fn from(e: ApiError) -> Self {
+        Stop::from(e.0)
+    }
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
         match e {
-            ApiError::Unauthorized | ApiError::Forbidden(_) | ApiError::WrongPrincipal(_) => Stop::Link,
-            ApiError::NotFound(_) => Stop::NotFound,
+            Error::Unauthorized | Error::Forbidden(_) | Error::WrongPrincipal(_) => Stop::Link,
+            Error::NotFound(_) => Stop::NotFound,
             // Other refusals keep their status (a 410 for an erased subject, a 422, ...); the page is generic.
-            other => Stop::Failed(other.into_response().status()),
+            other => Stop::Failed(crate::error::status(other.kind())),
         }
     }
 }
@@ -211,7 +217,7 @@ async fn render(
     let filter = RecordFilter { limit: SHOWN, ..RecordFilter::default() };
     let records = state.store.records(subject, &filter).await?;
     let devices = state.store.subject_devices(subject).await?;
-    let mut requests = crate::api::v1::requests::subject_requests(state, subject).await?;
+    let mut requests = consentry_service::requests::subject_requests(state, subject).await?;
     requests.reverse();
     let data = PageData {
         lang,

@@ -12,8 +12,9 @@ use consentry_store::{AccessRecord, DeviceRecord, StoredReceipt};
 use super::html::Html;
 use super::i18n::{Lang, Messages, fill};
 use super::save::Changed;
-use crate::api::v1::requests::RequestOut;
-use crate::state::{AppState, CatalogView};
+use crate::state::AppState;
+use consentry_service::CatalogView;
+use consentry_service::requests::RequestOut;
 
 /// What the Global Privacy Control signal did on this request.
 #[derive(Debug)]

@@ -13,10 +13,10 @@ use super::i18n::fill;
 use super::page::{self, Notice};
 use super::session;
 use super::{Stop, form, html, lang_for, render, stop_page};
-use crate::api::v1::devices::unpair_device;
-use crate::api::v1::requests::{RequestType, export_archive, submit};
 use crate::auth::ACTOR_SUBJECT;
 use crate::state::AppState;
+use consentry_service::devices::unpair_device;
+use consentry_service::requests::{RequestType, export_archive, submit};
 
 /// `POST /preferences/devices/{id}/unpair`.
 pub async fn unpair(

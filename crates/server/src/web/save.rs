@@ -10,10 +10,11 @@ use std::collections::{HashMap, HashSet};
 
 use consentry_core::{Action, Event, Query, Scope, SubjectId, Timestamp};
 
-use crate::api::v1::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 use crate::auth::ACTOR_SUBJECT;
 use crate::error::ApiResult;
-use crate::state::{AppState, CatalogView};
+use crate::state::AppState;
+use consentry_service::CatalogView;
+use consentry_service::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 
 /// The collection point recorded on changes made here (when the catalogue has it).
 pub const COLLECTION_POINT: &str = "preference-centre";

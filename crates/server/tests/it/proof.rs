@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use consentry_client::verify::verify_receipt;
 use consentry_core::proof::{Jwks, RECEIPT_SCHEMA_VERSION};
-use consentry_server::config::Controller;
+use consentry_service::config::Controller;
 use consentry_store::testing::unreachable_service;
 use serde_json::{Value, json};
 use sqlx::Connection as _;
@@ -648,7 +648,7 @@ async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) 
     // Offline rotation, as `consentry keys rotate-signing` does it.
     let storage = s.stop().await;
     let store = consentry_store::open(storage.store_config()).await.expect("open the store");
-    let k2 = consentry_server::signing::rotate(store.as_ref()).await.expect("rotate");
+    let k2 = consentry_service::signing::rotate(store.as_ref()).await.expect("rotate");
     store.close().await;
     assert_ne!(k2, k1);
 

@@ -102,7 +102,7 @@ impl Storage {
 pub struct TestServer {
     pub base: String,
     /// The running server's state, for tests that drive a worker with a clock of their own.
-    pub state: consentry_server::state::AppState,
+    pub state: consentry_service::Services,
     client: reqwest::Client,
     task: JoinHandle<std::io::Result<()>>,
     /// Signals shutdown when dropped: a server dropped without [`TestServer::stop`] starts to stop before

@@ -1,14 +1,23 @@
 //! `/v1/subjects/{subject}/access-log`: who read this subject's data, when, and for which stated purpose;
 //! and how often their consent was checked, per purpose.
 
+use consentry_service::access::*;
+use consentry_service::consents::log_read;
+
 use axum::extract::State;
+
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+
+use serde::Deserialize;
+
+use utoipa::IntoParams;
 
 use crate::auth::{Principal, Scope};
+
 use crate::error::{ApiResult, Problem};
+
 use crate::extract::{Json, Query, SubjectPath};
+
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -19,34 +28,6 @@ pub struct AccessParams {
     pub limit: Option<u32>,
     /// Entries older than this one (the `next` of the previous page).
     pub before: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccessEntryOut {
-    pub id: i64,
-    pub at: String,
-    /// The API key's name, or `subject` for the person themselves.
-    pub caller: String,
-    pub route: String,
-    /// The purpose the caller stated in `X-Consentry-Purpose`, or `unspecified`.
-    pub purpose: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CheckCount {
-    pub purpose: String,
-    pub count: u64,
-    pub last_at: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccessLogOut {
-    /// Newest first.
-    pub entries: Vec<AccessEntryOut>,
-    /// Pass as `before` for the next page; `null` on the last page.
-    pub next: Option<i64>,
-    /// Consent checks are counted, not logged one by one.
-    pub checks: Vec<CheckCount>,
 }
 
 /// Who read this subject's data and why, newest first; and their consent checks counted per purpose.
@@ -83,12 +64,12 @@ pub async fn list(
         .into_iter()
         .map(|(purpose, count, last)| CheckCount { purpose, count, last_at: last.to_string() })
         .collect();
-    super::consents::log_read(
+    log_read(
         &state,
         &principal,
         &subject,
         "GET /v1/subjects/{subject}/access-log",
-        &headers,
+        crate::extract::stated_purpose(&headers),
     );
     Ok(Json(AccessLogOut { entries, next, checks }))
 }

@@ -1,265 +1,26 @@
 //! `/v1/subjects/{subject}/consents`: record changes in the ledger, read the current state and history.
 
-use std::sync::Arc;
+use consentry_service::consents::*;
 
 use axum::extract::State;
+
 use axum::http::{HeaderMap, StatusCode};
-use consentry_core::catalog::{Basis, ChangeError};
+
 use consentry_core::ledger::{event_id, parse_event_id};
-use consentry_core::{
-    Action, Event, NewEvent, Query as CheckQuery, Scope as EventScope, SubjectId, Timestamp,
-};
-use consentry_store::{NoticeVersion, Sealed, SealedReceipt, Sealer};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
-use crate::api::v1::records;
+use consentry_core::{Query as CheckQuery, Timestamp};
+
+use serde::Deserialize;
+
+use utoipa::IntoParams;
+
 use crate::auth::{Principal, Scope};
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::events;
+
+use crate::error::{ApiError, ApiResult, Error, Problem};
+
 use crate::extract::{Json, Query, SubjectPath};
-use crate::receipts::{self, ReceiptContext, new_receipt_id};
-use crate::state::{AppState, CatalogView};
 
-/// Most changes in one request.
-pub const MAX_CHANGES: usize = 100;
-
-/// What a person did, as a request may state it (`expire` is Consentry's own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeAction {
-    Grant,
-    Deny,
-    Withdraw,
-    Object,
-    Restrict,
-    Renew,
-}
-
-impl From<ChangeAction> for Action {
-    fn from(a: ChangeAction) -> Self {
-        match a {
-            ChangeAction::Grant => Action::Grant,
-            ChangeAction::Deny => Action::Deny,
-            ChangeAction::Withdraw => Action::Withdraw,
-            ChangeAction::Object => Action::Object,
-            ChangeAction::Restrict => Action::Restrict,
-            ChangeAction::Renew => Action::Renew,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChangeIn {
-    pub purpose: String,
-    pub action: ChangeAction,
-    /// Data categories the change covers; empty: all the purpose's notice covers.
-    #[serde(default)]
-    pub categories: Vec<String>,
-    #[serde(default)]
-    pub channels: Vec<String>,
-    #[serde(default)]
-    pub recipients: Vec<String>,
-    /// When a grant lapses (RFC 3339). Only for `grant` and `renew`.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<Timestamp>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecordConsents {
-    /// The notice shown to the person. Required when a change grants or renews consent; it must be the
-    /// notice the purpose names.
-    #[serde(default)]
-    pub notice: Option<String>,
-    /// The notice version shown; default the current one.
-    #[serde(default)]
-    pub notice_version: Option<u32>,
-    /// Where the consent was collected (a catalogue collection point).
-    #[serde(default)]
-    pub collection_point: Option<String>,
-    pub changes: Vec<ChangeIn>,
-}
-
-/// One ledger event as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventOut {
-    pub id: String,
-    pub seq: u64,
-    pub subject: String,
-    pub purpose: String,
-    pub action: String,
-    pub categories: Vec<String>,
-    pub channels: Vec<String>,
-    pub recipients: Vec<String>,
-    pub notice: Option<String>,
-    pub notice_version: Option<u32>,
-    pub notice_hash: Option<String>,
-    pub collection_point: Option<String>,
-    pub actor: String,
-    pub recorded_at: String,
-    pub expires_at: Option<String>,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-impl EventOut {
-    pub fn new(subject: &SubjectId, e: Event) -> Self {
-        EventOut {
-            id: event_id(e.seq),
-            seq: e.seq,
-            subject: subject.as_str().to_owned(),
-            purpose: e.purpose,
-            action: e.action.as_str().to_owned(),
-            categories: e.scope.categories,
-            channels: e.scope.channels,
-            recipients: e.scope.recipients,
-            notice: e.notice,
-            notice_version: e.notice_version,
-            notice_hash: e.notice_hash,
-            collection_point: e.collection_point,
-            actor: e.actor,
-            recorded_at: e.recorded_at.to_string(),
-            expires_at: e.expires_at.map(|t| t.to_string()),
-            prev_hash: e.prev_hash,
-            hash: e.hash,
-        }
-    }
-}
-
-/// A signed consent receipt.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReceiptRef {
-    pub id: String,
-    /// Compact JWS (EdDSA); verify it with the keys at `/.well-known/jwks.json`.
-    pub jws: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RecordedConsents {
-    pub events: Vec<EventOut>,
-    /// One receipt for the whole request.
-    pub receipt: ReceiptRef,
-    /// How many of the subject's vault records this change deleted (those held for a purpose it
-    /// withdrew, denied or objected to, unless the purpose keeps them until their retention ends).
-    pub records_deleted: u64,
-}
-
-fn change_error(i: usize, e: ChangeError, purpose: &str) -> ApiError {
-    let at = |field: &str| format!("changes[{i}].{field}");
-    match e {
-        ChangeError::UnknownPurpose => ApiError::UnknownPurpose(purpose.to_owned()),
-        ChangeError::UnknownCategory(c) => ApiError::UnknownCategory(c),
-        ChangeError::UnknownChannel(c) => ApiError::UnknownChannel(c),
-        ChangeError::UnknownRecipient(r) => ApiError::UnknownRecipient(r),
-        ChangeError::ActionNotForBasis { .. } | ChangeError::SystemOnlyAction => {
-            ApiError::ActionNotAllowed(format!("{}: {e}", at("action")))
-        }
-        ChangeError::OutsidePurpose { field, .. } => ApiError::NotInPurpose(format!("{}: {e}", at(field))),
-    }
-}
-
-/// Checks a request against the catalogue and turns it into ledger events. `notice_hash` is the SHA-256
-/// of the notice version the request names.
-pub fn build_events(
-    view: &CatalogView,
-    body: RecordConsents,
-    notice: Option<&NoticeVersion>,
-    actor: &str,
-    now: Timestamp,
-) -> ApiResult<Vec<NewEvent>> {
-    if body.changes.is_empty() {
-        return Err(ApiError::validation("changes", "list at least one change"));
-    }
-    if body.changes.len() > MAX_CHANGES {
-        return Err(ApiError::validation("changes", format!("at most {MAX_CHANGES} changes per request")));
-    }
-    if let Some(cp) = &body.collection_point
-        && view.catalog.collection_point(cp).is_none()
-    {
-        return Err(ApiError::UnknownCollectionPoint(cp.clone()));
-    }
-    let mut events = Vec::with_capacity(body.changes.len());
-    for (i, c) in body.changes.into_iter().enumerate() {
-        let action = Action::from(c.action);
-        let scope = EventScope::new(c.categories, c.channels, c.recipients);
-        view.catalog.check_change(&c.purpose, action, &scope).map_err(|e| change_error(i, e, &c.purpose))?;
-        let purpose =
-            view.catalog.purpose(&c.purpose).ok_or_else(|| ApiError::UnknownPurpose(c.purpose.clone()))?;
-        if action.is_positive() {
-            let named = notice.map(|n| n.key.as_str());
-            if purpose.basis == Basis::Consent && named != purpose.notice.as_deref() {
-                return Err(ApiError::NoticeMismatch(format!(
-                    "changes[{i}]: consent to {:?} must be given under its notice {:?}",
-                    c.purpose,
-                    purpose.notice.as_deref().unwrap_or("")
-                )));
-            }
-        }
-        match c.expires_at {
-            Some(_) if !action.is_positive() => {
-                return Err(ApiError::validation(
-                    format!("changes[{i}].expires_at"),
-                    "only a grant or renewal can expire",
-                ));
-            }
-            Some(t) if t <= now => {
-                return Err(ApiError::validation(
-                    format!("changes[{i}].expires_at"),
-                    "must lie in the future",
-                ));
-            }
-            _ => {}
-        }
-        let (notice_key, notice_version, notice_hash) = match notice {
-            Some(n) => (Some(n.key.clone()), Some(n.version), Some(n.sha256.clone())),
-            None => (None, None, None),
-        };
-        events.push(NewEvent {
-            purpose: c.purpose,
-            action,
-            scope,
-            notice: notice_key,
-            notice_version,
-            notice_hash,
-            collection_point: body.collection_point.clone(),
-            actor: actor.to_owned(),
-            expires_at: c.expires_at,
-        });
-    }
-    Ok(events)
-}
-
-/// Resolves the notice version a request names (default: the current one).
-async fn resolve_notice(
-    state: &AppState,
-    view: &CatalogView,
-    notice: Option<&str>,
-    version: Option<u32>,
-) -> ApiResult<Option<NoticeVersion>> {
-    let Some(key) = notice else {
-        if version.is_some() {
-            return Err(ApiError::validation("notice_version", "name the notice too"));
-        }
-        return Ok(None);
-    };
-    let current = view
-        .stored
-        .notices
-        .iter()
-        .find(|n| n.key == key)
-        .ok_or_else(|| ApiError::UnknownNotice(format!("unknown notice {key:?}")))?;
-    match version {
-        None => Ok(Some(current.clone())),
-        Some(v) if v == current.version => Ok(Some(current.clone())),
-        Some(v) => match state.store.notice_version(key, v).await? {
-            Some(n) => Ok(Some(n)),
-            None => Err(ApiError::UnknownNotice(format!("notice {key:?} has no version {v}"))),
-        },
-    }
-}
+use crate::state::AppState;
 
 /// Record consent changes under one notice version; answers once they are durable.
 #[utoipa::path(post, path = "/v1/subjects/{subject}/consents", tag = "consents",
@@ -279,85 +40,6 @@ pub async fn record(
     Ok((StatusCode::CREATED, Json(recorded)))
 }
 
-/// Records one request's consent changes for `subject` as `actor`: checks them against the catalogue,
-/// appends them sealed with a signed receipt and their outbox messages, and applies them to the engine.
-/// Answers once they are durable. The API, the preference centre and the Global Privacy Control signal all
-/// record through here.
-pub async fn record_changes(
-    state: &AppState,
-    subject: &SubjectId,
-    body: RecordConsents,
-    actor: &str,
-) -> ApiResult<RecordedConsents> {
-    let view = state.catalog();
-    let notice = resolve_notice(state, &view, body.notice.as_deref(), body.notice_version).await?;
-    let collection_point = body.collection_point.clone();
-    let events = build_events(&view, body, notice.as_ref(), actor, Timestamp::now())?;
-    let ctx = ReceiptContext {
-        id: new_receipt_id()?,
-        subject: subject.clone(),
-        controller: state.config.controller.clone(),
-        notice,
-        collection_point,
-    };
-    let signer = state.signing.current();
-    let sealing_view = Arc::clone(&view);
-    let sealing_state = state.clone();
-    let seal: Sealer = Box::new(move |placed: &[Event]| {
-        let receipt = receipts::build(&ctx, &sealing_view.catalog, placed, Timestamp::now());
-        Ok(Sealed {
-            receipt: Some(SealedReceipt { id: ctx.id.clone(), jws: signer.sign_jws(&receipt) }),
-            outbox: events::consent_messages(&sealing_state, &ctx.subject, placed),
-        })
-    });
-    let (placed, receipt) = state.store.append_sealed(subject, events, Some(seal)).await?;
-    let receipt =
-        receipt.ok_or_else(|| ApiError::internal("the store returned no receipt for a sealed append"))?;
-    for e in &placed {
-        if let Err(err) = state.engine.apply(subject.as_str(), e) {
-            // The write is durable; the engine is rebuilt from the store on the next start.
-            tracing::error!(error = %err, seq = e.seq, "could not apply a committed event to the engine");
-        }
-    }
-    state.metrics.ledger_appends.inc_by(placed.len() as u64);
-    state.dispatch_wake.notify_one();
-    // Devices learn of the change before the vault's clean-up, which may fail on its own.
-    state.devices.subject_changed(subject);
-    let records_deleted = records::delete_after_withdrawal(state, subject, &placed).await?;
-    let events = placed.into_iter().map(|e| EventOut::new(subject, e)).collect();
-    let receipt = ReceiptRef { id: receipt.id, jws: receipt.jws };
-    Ok(RecordedConsents { events, receipt, records_deleted })
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChannelDecision {
-    pub channel: String,
-    pub allowed: bool,
-    pub reason: String,
-    pub event_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PurposeDecision {
-    pub purpose: String,
-    pub basis: String,
-    /// The decision for the purpose as a whole (every channel, category and recipient it declares).
-    pub allowed: bool,
-    pub reason: String,
-    pub event_id: Option<String>,
-    /// The decision per channel the purpose declares.
-    pub channels: Vec<ChannelDecision>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CurrentConsents {
-    pub subject: String,
-    pub catalog_version: u64,
-    pub purposes: Vec<PurposeDecision>,
-    /// The statements in force: the latest event per purpose and scope.
-    pub statements: Vec<EventOut>,
-}
-
 /// The subject's current state: a decision per purpose and channel, and the statements behind them.
 #[utoipa::path(get, path = "/v1/subjects/{subject}/consents", tag = "consents",
     params(("subject" = String, Path)),
@@ -370,7 +52,13 @@ pub async fn current(
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<CurrentConsents>> {
     principal.require_subject(&subject, Scope::ConsentRead)?;
-    log_read(&state, &principal, &subject, "GET /v1/subjects/{subject}/consents", &headers);
+    log_read(
+        &state,
+        &principal,
+        &subject,
+        "GET /v1/subjects/{subject}/consents",
+        crate::extract::stated_purpose(&headers),
+    );
     let view = state.catalog();
     let now = Timestamp::now();
     // The engine may already hold a newer catalogue than `view` (a concurrent apply); a purpose or channel
@@ -421,13 +109,6 @@ pub struct HistoryParams {
     pub after: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct History {
-    pub events: Vec<EventOut>,
-    /// Pass as `after` for the next page; `null` on the last page.
-    pub next: Option<String>,
-}
-
 /// The subject's ledger events, oldest first, paginated.
 #[utoipa::path(get, path = "/v1/subjects/{subject}/consents/history", tag = "consents",
     params(("subject" = String, Path), HistoryParams),
@@ -442,28 +123,22 @@ pub async fn history(
     Query(params): Query<HistoryParams>,
 ) -> ApiResult<Json<History>> {
     principal.require_subject(&subject, Scope::ConsentRead)?;
-    log_read(&state, &principal, &subject, "GET /v1/subjects/{subject}/consents/history", &headers);
+    log_read(
+        &state,
+        &principal,
+        &subject,
+        "GET /v1/subjects/{subject}/consents/history",
+        crate::extract::stated_purpose(&headers),
+    );
     let limit = crate::extract::page_limit(params.limit, 1000)?;
     let after = match params.after.as_deref() {
         None => 0,
-        Some(id) => parse_event_id(id)
-            .ok_or_else(|| ApiError::InvalidQuery("after must be an event id such as evt_42".into()))?,
+        Some(id) => parse_event_id(id).ok_or_else(|| {
+            ApiError(Error::InvalidQuery("after must be an event id such as evt_42".into()))
+        })?,
     };
     let events = state.store.history(&subject, after, limit).await?;
     let next = (events.len() == limit as usize).then(|| events.last().map(|e| event_id(e.seq))).flatten();
     let events = events.into_iter().map(|e| EventOut::new(&subject, e)).collect();
     Ok(Json(History { events, next }))
-}
-
-/// Logs a service's read of a subject's data; a person reading their own is not an access to report.
-pub(crate) fn log_read(
-    state: &AppState,
-    principal: &Principal,
-    subject: &SubjectId,
-    route: &'static str,
-    headers: &HeaderMap,
-) {
-    if let Some(caller) = principal.service() {
-        state.access.read(subject, &caller.key_name, route, headers);
-    }
 }

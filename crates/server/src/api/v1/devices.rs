@@ -2,126 +2,38 @@
 //! its signed consent snapshot (`/v1/device/consent`) and a stream of fresh ones
 //! (`/v1/device/consent/stream`, Server-Sent Events).
 
+use consentry_service::devices::*;
+
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::rejection::PathRejection;
+
 use axum::extract::{Path, State};
+
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+
 use axum::response::{IntoResponse, Response};
-use consentry_core::{SubjectId, Timestamp};
+
+use consentry_core::Timestamp;
+
 use consentry_store::{DeviceRecord, NewDevice};
+
 use futures_util::Stream;
-use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
-use utoipa::ToSchema;
 
-use crate::api::v1::consents::log_read;
+
+use consentry_service::consents::log_read;
+
 use crate::auth::{DeviceCaller, Principal, Scope, make_device_token};
-use crate::devices::{self, DeviceChange, SignedSnapshot};
-use crate::error::{ApiError, ApiResult, Problem};
+
+use consentry_service::devices::{self};
+
+use crate::error::{ApiError, ApiResult, Error, Problem};
+
 use crate::extract::{Json, SubjectPath};
+
 use crate::state::AppState;
-
-/// Most categories or purposes one device declares.
-pub const MAX_DECLARED: usize = 50;
-/// How often an open stream checks that its device is still paired (an unpairing on this node ends it at
-/// once; on another node within this).
-const REVALIDATE: Duration = Duration::from_secs(5);
-/// The media type of a compact JWS whose payload is a JWT claims set.
-const JWT_MEDIA_TYPE: &str = "application/jwt";
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PairDevice {
-    /// A label for people, 1 to 100 characters.
-    pub name: String,
-    /// What the device is (`speaker`, `fridge`, `tv`, ...): 1 to 40 lowercase letters, digits, `_`, `-`.
-    pub kind: String,
-    /// The data categories the device handles (catalogue keys); it may act on these and those under them.
-    pub categories: Vec<String>,
-    /// The purposes the device serves (catalogue keys); it may act for these and those under them.
-    pub purposes: Vec<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceOut {
-    pub id: String,
-    pub name: String,
-    pub kind: String,
-    pub categories: Vec<String>,
-    pub purposes: Vec<String>,
-    pub created_at: String,
-}
-
-impl From<DeviceRecord> for DeviceOut {
-    fn from(d: DeviceRecord) -> Self {
-        Self {
-            id: d.id,
-            name: d.name,
-            kind: d.kind,
-            categories: d.categories,
-            purposes: d.purposes,
-            created_at: d.created_at.to_string(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PairedDevice {
-    #[serde(flatten)]
-    pub device: DeviceOut,
-    /// The device's token, shown only in this response. The device sends it as
-    /// `Authorization: Bearer <token>`; unpairing revokes it.
-    pub token: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceList {
-    pub devices: Vec<DeviceOut>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct DevicePath {
-    pub id: String,
-}
-
-/// Checks a pairing request against the catalogue; returns the declared keys sorted, without repeats.
-fn validate(state: &AppState, body: &PairDevice) -> ApiResult<(Vec<String>, Vec<String>)> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::validation(
-            "name",
-            "must be 1 to 100 characters, none of them control characters",
-        ));
-    }
-    let kind_ok = !body.kind.is_empty()
-        && body.kind.len() <= 40
-        && body.kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if !kind_ok {
-        return Err(ApiError::validation("kind", "must be 1 to 40 lowercase letters, digits, `_` or `-`"));
-    }
-    let view = state.catalog();
-    let list = |field: &str, keys: &[String]| -> ApiResult<Vec<String>> {
-        if keys.is_empty() || keys.len() > MAX_DECLARED {
-            return Err(ApiError::validation(field, format!("declare 1 to {MAX_DECLARED} keys")));
-        }
-        let mut keys = keys.to_vec();
-        keys.sort_unstable();
-        keys.dedup();
-        Ok(keys)
-    };
-    let categories = list("categories", &body.categories)?;
-    let purposes = list("purposes", &body.purposes)?;
-    if let Some(c) = categories.iter().find(|c| view.catalog.category(c).is_none()) {
-        return Err(ApiError::UnknownCategory(c.clone()));
-    }
-    if let Some(p) = purposes.iter().find(|p| view.catalog.purpose(p).is_none()) {
-        return Err(ApiError::UnknownPurpose(p.clone()));
-    }
-    Ok((categories, purposes))
-}
 
 /// Pair a device with a subject (a service key with `consent:write`, or the subject's own token). The
 /// device token is in this response only.
@@ -171,7 +83,13 @@ pub async fn list(
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<DeviceList>> {
     caller.require_subject(&subject, Scope::ConsentRead)?;
-    log_read(&state, &caller, &subject, "GET /v1/subjects/{subject}/devices", &headers);
+    log_read(
+        &state,
+        &caller,
+        &subject,
+        "GET /v1/subjects/{subject}/devices",
+        crate::extract::stated_purpose(&headers),
+    );
     let devices = state.store.subject_devices(&subject).await?;
     Ok(Json(DeviceList { devices: devices.into_iter().map(DeviceOut::from).collect() }))
 }
@@ -190,22 +108,11 @@ pub async fn unpair(
     path: Result<Path<DevicePath>, PathRejection>,
 ) -> ApiResult<StatusCode> {
     caller.require_subject(&subject, Scope::ConsentWrite)?;
-    let Path(DevicePath { id }) = path.map_err(|_| ApiError::NotFound("device"))?;
+    let Path(DevicePath { id }) = path.map_err(|_| ApiError(Error::NotFound("device")))?;
     if !unpair_device(&state, &subject, &id, &caller.actor()).await? {
-        return Err(ApiError::NotFound("device"));
+        return Err(ApiError(Error::NotFound("device")));
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Unpairs `subject`'s device `id` (its token stops working at once); `false` when they have no such
-/// device. The API and the preference centre unpair through here.
-pub async fn unpair_device(state: &AppState, subject: &SubjectId, id: &str, by: &str) -> ApiResult<bool> {
-    if !state.store.delete_device(subject, id).await? {
-        return Ok(false);
-    }
-    tracing::info!(device = %id, by = %by, "device unpaired");
-    state.devices.unpaired(id);
-    Ok(true)
 }
 
 /// The device's signed consent snapshot: a compact JWS (EdDSA, keys at `/.well-known/jwks.json`) whose
@@ -244,74 +151,6 @@ pub async fn consent(
     Ok(response)
 }
 
-/// What a snapshot stream remembers between events.
-struct Streaming {
-    state: AppState,
-    device: DeviceCaller,
-    changes: tokio::sync::broadcast::Receiver<DeviceChange>,
-    /// The content tag last sent; `None` before the first.
-    sent: Option<String>,
-    sent_at: tokio::time::Instant,
-}
-
-impl Streaming {
-    /// Waits for the next snapshot to send; `None` ends the stream (unpaired, or shutting down).
-    async fn next(&mut self) -> Option<SignedSnapshot> {
-        let renew = Duration::from_secs((self.state.config.device_snapshot_max_age_secs / 2).max(1));
-        loop {
-            let due = self.sent.is_some() && self.sent_at.elapsed() >= renew;
-            if self.sent.is_some() && !due {
-                let wait = renew.saturating_sub(self.sent_at.elapsed()).min(REVALIDATE);
-                tokio::select! {
-                    changed = self.changes.recv() => match changed {
-                        Ok(DeviceChange::Subject(s)) if s == self.device.subject => {}
-                        Ok(DeviceChange::Unpaired(id)) if id == self.device.device_id => return None,
-                        Ok(DeviceChange::Everyone) | Err(RecvError::Lagged(_)) => {}
-                        Ok(DeviceChange::Subject(_) | DeviceChange::Unpaired(_)) => continue,
-                        Ok(DeviceChange::ShuttingDown) | Err(RecvError::Closed) => return None,
-                    },
-                    () = tokio::time::sleep(wait) => {
-                        if self.sent_at.elapsed() < renew {
-                            // A quiet moment: make sure the device is still paired (another node may
-                            // have unpaired it).
-                            match self.state.store.device(&self.device.device_id).await {
-                                Ok(None) => return None,
-                                Ok(Some(_)) => {}
-                                Err(e) => tracing::warn!(error = %e, "checking a streaming device failed"),
-                            }
-                            continue;
-                        }
-                    }
-                }
-            }
-            // Read again: the stream must end once the device is unpaired.
-            let device = match self.state.store.device(&self.device.device_id).await {
-                Ok(Some(record)) => DeviceCaller::from_record(record),
-                Ok(None) => return None,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading a streaming device failed");
-                    tokio::time::sleep(REVALIDATE).await;
-                    continue;
-                }
-            };
-            let signed = match devices::snapshot(&self.state, &device).await {
-                Ok(signed) => signed,
-                Err(e) => {
-                    tracing::warn!(error = %e, "building a device snapshot failed");
-                    tokio::time::sleep(REVALIDATE).await;
-                    continue;
-                }
-            };
-            let renewing = self.sent_at.elapsed() >= renew;
-            if renewing || self.sent.as_deref() != Some(signed.tag.as_str()) {
-                self.sent = Some(signed.tag.clone());
-                self.sent_at = tokio::time::Instant::now();
-                return Some(signed);
-            }
-        }
-    }
-}
-
 /// A stream of the device's signed snapshots (Server-Sent Events, event `consent`, data the compact JWS,
 /// id the entity tag): one at once, then a fresh one within a second of any change that affects the
 /// device, and a renewed one when half the snapshot's lifetime has passed. The stream ends when the
@@ -325,9 +164,7 @@ pub async fn stream(
     State(state): State<AppState>,
     device: DeviceCaller,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    // Subscribe before the first snapshot is built, so no change between the two is missed.
-    let changes = state.devices.subscribe();
-    let streaming = Streaming { state, device, changes, sent: None, sent_at: tokio::time::Instant::now() };
+    let streaming = SnapshotStream::open(state.0, device);
     let events = futures_util::stream::unfold(streaming, |mut s| async move {
         let signed = s.next().await?;
         let event = SseEvent::default().event("consent").id(signed.etag()).data(signed.jws);

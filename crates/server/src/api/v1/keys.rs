@@ -1,77 +1,21 @@
 //! `/v1/keys`: API keys (admin only). A key's secret is shown once, at creation.
 
+use consentry_service::keys::*;
+
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+
 
 use crate::auth::{Caller, Scope, make_key};
-use crate::error::{ApiError, ApiResult, Problem};
+
+use crate::error::{ApiError, ApiResult, Error, Problem};
+
 use crate::extract::Json;
+
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKey {
-    /// A label for people, 1 to 64 characters of letters, digits, space, `_`, `.` and `-`.
-    pub name: String,
-    pub scopes: Vec<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedKey {
-    pub id: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    /// The secret, shown only in this response. Send it as `Authorization: Bearer <key>`.
-    pub key: String,
-    pub created_at: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct KeyInfo {
-    pub id: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub created_at: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct KeyList {
-    pub keys: Vec<KeyInfo>,
-}
-
-/// Checks a key request; shared with the CLI.
-pub fn validate_key_request(name: &str, scopes: &[String]) -> ApiResult<Vec<Scope>> {
-    let name_ok = !name.trim().is_empty()
-        && name.chars().count() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || " _.-".contains(c));
-    if !name_ok {
-        return Err(ApiError::validation(
-            "name",
-            "must be 1 to 64 characters of letters, digits, space, `_`, `.` and `-`",
-        ));
-    }
-    if scopes.is_empty() {
-        return Err(ApiError::validation("scopes", "name at least one scope"));
-    }
-    let mut parsed = Vec::with_capacity(scopes.len());
-    for (i, s) in scopes.iter().enumerate() {
-        let scope = Scope::parse(s).ok_or_else(|| {
-            let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-            ApiError::validation(
-                format!("scopes[{i}]"),
-                format!("unknown scope {s:?}; known: {}", known.join(", ")),
-            )
-        })?;
-        if !parsed.contains(&scope) {
-            parsed.push(scope);
-        }
-    }
-    Ok(parsed)
-}
 
 /// Create an API key.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
@@ -128,7 +72,7 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Admin)?;
     if !state.store.revoke_api_key(&id, consentry_core::Timestamp::now()).await? {
-        return Err(ApiError::NotFound("key"));
+        return Err(ApiError(Error::NotFound("key")));
     }
     state.keys.evict(&id);
     tracing::info!(key_id = %id, by = %caller.key_id, "API key revoked");

@@ -1,25 +1,20 @@
 //! `/v1/receipts/{id}`: a consent receipt again, as signed when the consent was recorded.
 
+use consentry_service::receipts::*;
+
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+
 use axum::http::HeaderMap;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::auth::{Caller, Scope};
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::extract::Json;
-use crate::state::AppState;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReceiptOut {
-    pub id: String,
-    pub subject: String,
-    /// Compact JWS (EdDSA); verify it with the keys at `/.well-known/jwks.json`.
-    pub jws: String,
-    pub created_at: String,
-}
+use crate::error::{ApiError, ApiResult, Error, Problem};
+
+use crate::extract::Json;
+
+use crate::state::AppState;
 
 /// A receipt by id.
 #[utoipa::path(get, path = "/v1/receipts/{id}", tag = "receipts", params(("id" = String, Path)),
@@ -33,10 +28,15 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReceiptOut>> {
     caller.require(Scope::ConsentRead)?;
-    let found = state.store.receipt(&id).await?.ok_or(ApiError::NotFound("receipt"))?;
+    let found = state.store.receipt(&id).await?.ok_or(ApiError(Error::NotFound("receipt")))?;
     // A receipt whose subject was erased names nobody any more: nothing to hand out.
-    let subject = found.subject.ok_or(ApiError::NotFound("receipt"))?;
-    state.access.read(&subject, &caller.key_name, "GET /v1/receipts/{id}", &headers);
+    let subject = found.subject.ok_or(ApiError(Error::NotFound("receipt")))?;
+    state.access.read(
+        &subject,
+        &caller.key_name,
+        "GET /v1/receipts/{id}",
+        crate::extract::stated_purpose(&headers),
+    );
     Ok(Json(ReceiptOut {
         id: found.id,
         subject: subject.into_string(),

@@ -7,243 +7,33 @@
 //! Every deletion is announced downstream as a `record.deleted` event, committed with it. Every read is in
 //! the subject's access log.
 
-use std::collections::BTreeSet;
+use consentry_service::records::*;
 
 use axum::body::Body;
+
 use axum::extract::{Path, State};
+
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD_NO_PAD;
-use consentry_core::catalog::OnWithdraw;
-use consentry_core::ids::Key;
-use consentry_core::{Action, Event, Query as CheckQuery, QueryError, SubjectId, Timestamp};
-use consentry_store::vault::{NewRecord, RecordFilter, RecordMeta, RecordSelection, new_record_id};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 
-use crate::api::v1::consents::log_read;
+use consentry_core::{SubjectId, Timestamp};
+
+use consentry_store::vault::{RecordFilter, RecordSelection};
+
+use serde::Deserialize;
+
+use utoipa::IntoParams;
+
+use consentry_service::consents::log_read;
+
 use crate::auth::{Principal, Scope};
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::events::{self, DeletionReason};
+
+use crate::error::{ApiError, ApiResult, Error, Problem};
+
 use crate::extract::{Json, Query, SubjectPath};
+
 use crate::state::AppState;
-
-/// How far in the future a `collected_at` may lie (clock skew between a device and the server).
-const FUTURE_SKEW_SECS: i64 = 300;
-/// Records examined per page when a withdrawal looks for what to delete.
-const WITHDRAWAL_PAGE: u32 = 1000;
-const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
-
-/// A personal data record to store: exactly one of `data` (base64) and `json`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecordIn {
-    /// The brand's own id of the person the data is about. Required with a service key; a device stores
-    /// for its own subject (naming another is 403).
-    #[serde(default)]
-    pub subject: Option<String>,
-    /// A data category of the catalogue.
-    pub category: String,
-    /// The purpose the data is kept for, a purpose of the catalogue.
-    pub purpose: String,
-    /// The payload's media type, e.g. `audio/ogg`. Required with `data`; with `json` it defaults to
-    /// `application/json`.
-    #[serde(default)]
-    pub content_type: Option<String>,
-    /// The payload, base64 (standard alphabet, padding optional).
-    #[serde(default)]
-    pub data: Option<String>,
-    /// A JSON payload, stored as given.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub json: Option<serde_json::Value>,
-    /// When the data was collected (RFC 3339); default now. Retention counts from it.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub collected_at: Option<Timestamp>,
-}
-
-/// A record's metadata (its payload is at `GET /v1/records/{id}`).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RecordOut {
-    pub id: String,
-    pub subject: String,
-    pub device_id: Option<String>,
-    pub category: String,
-    pub purpose: String,
-    pub content_type: String,
-    /// The payload's size in bytes.
-    pub size: u64,
-    pub collected_at: String,
-    pub stored_at: String,
-    /// When it is deleted because its category's retention ends; `null`: kept until deleted.
-    pub delete_after: Option<String>,
-}
-
-impl RecordOut {
-    pub(crate) fn new(subject: &SubjectId, m: RecordMeta) -> Self {
-        Self {
-            id: m.id,
-            subject: subject.as_str().to_owned(),
-            device_id: m.device_id,
-            category: m.category,
-            purpose: m.purpose,
-            content_type: m.content_type,
-            size: m.size,
-            collected_at: m.collected_at.to_string(),
-            stored_at: m.stored_at.to_string(),
-            delete_after: m.delete_after.map(|t| t.to_string()),
-        }
-    }
-}
-
-/// Checks a media type's shape (`type/subtype`, optional parameters), so it can be sent back as a header.
-fn valid_content_type(ct: &str) -> bool {
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    let token =
-        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b));
-    ct.len() <= 255
-        && ct.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && essence.split_once('/').is_some_and(|(t, s)| token(t) && token(s))
-        && HeaderValue::from_str(ct).is_ok()
-}
-
-/// The payload and its media type.
-pub(crate) fn payload(state: &AppState, body: &mut RecordIn) -> ApiResult<(Vec<u8>, String)> {
-    let limit = state.config.max_record_bytes;
-    let (bytes, default_type) = match (body.data.take(), body.json.take()) {
-        (Some(_), Some(_)) => return Err(ApiError::validation("json", "give either data or json, not both")),
-        (None, None) => {
-            return Err(ApiError::validation("data", "give the payload as data (base64) or json"));
-        }
-        (Some(text), None) => {
-            // Refuse before decoding when even the base64 is too long.
-            if text.len() / 4 * 3 > limit + 3 {
-                return Err(ApiError::RecordTooLarge(limit));
-            }
-            let bytes = STANDARD_NO_PAD
-                .decode(text.trim_end_matches('='))
-                .map_err(|_| ApiError::validation("data", "must be base64 (standard alphabet)"))?;
-            (bytes, None)
-        }
-        (None, Some(value)) => {
-            let bytes = serde_json::to_vec(&value).map_err(ApiError::internal)?;
-            (bytes, Some("application/json"))
-        }
-    };
-    if bytes.is_empty() {
-        return Err(ApiError::validation("data", "the payload must not be empty"));
-    }
-    if bytes.len() > limit {
-        return Err(ApiError::RecordTooLarge(limit));
-    }
-    let content_type = match (body.content_type.take(), default_type) {
-        (Some(ct), _) => ct,
-        (None, Some(ct)) => ct.to_owned(),
-        (None, None) => return Err(ApiError::validation("content_type", "name the payload's media type")),
-    };
-    if !valid_content_type(&content_type) {
-        return Err(ApiError::validation("content_type", "must be a media type such as audio/ogg"));
-    }
-    if default_type.is_some() && !is_json_type(&content_type) {
-        return Err(ApiError::validation("content_type", "a json payload needs a JSON media type"));
-    }
-    Ok((bytes, content_type))
-}
-
-fn is_json_type(ct: &str) -> bool {
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-fn query_error(e: QueryError, purpose: &str, category: &str) -> ApiError {
-    match e {
-        QueryError::UnknownPurpose => ApiError::UnknownPurpose(purpose.to_owned()),
-        _ => ApiError::UnknownCategory(category.to_owned()),
-    }
-}
-
-/// Whether the engine allows keeping `category` for `purpose` for the subject now: `Err` names what is
-/// missing.
-fn require_basis(state: &AppState, subject: &SubjectId, purpose: &str, category: &str) -> ApiResult<()> {
-    let q = CheckQuery {
-        subject: subject.as_str(),
-        purpose,
-        category: Some(category),
-        channel: None,
-        recipient: None,
-    };
-    let d = state.engine.check(&q, Timestamp::now()).map_err(|e| query_error(e, purpose, category))?;
-    if d.allowed {
-        return Ok(());
-    }
-    Err(ApiError::ConsentRequired(format!(
-        "nothing allows keeping {category:?} for {purpose:?} for this subject now (decision: {}); it needs \
-         the subject's consent to that purpose covering that category, or another basis not objected to",
-        d.reason.as_str()
-    )))
-}
-
-/// Stores a record for `subject` (from a service key's `subject` field, or a device token's subject) after
-/// checking the catalogue, the payload and the subject's consent.
-pub async fn store_record(
-    state: &AppState,
-    subject: SubjectId,
-    device_id: Option<String>,
-    mut body: RecordIn,
-) -> ApiResult<RecordOut> {
-    // Storing would give an erased subject a new key and data key under the same id.
-    if state.erasures.is_erased(subject.as_str()) {
-        return Err(ApiError::SubjectErased);
-    }
-    let view = state.catalog();
-    if view.catalog.category(&body.category).is_none() {
-        return Err(ApiError::UnknownCategory(body.category));
-    }
-    if view.catalog.purpose(&body.purpose).is_none() {
-        return Err(ApiError::UnknownPurpose(body.purpose));
-    }
-    let (data, content_type) = payload(state, &mut body)?;
-    let now = Timestamp::now();
-    let collected_at = body.collected_at.unwrap_or(now);
-    if collected_at > now.plus_seconds(FUTURE_SKEW_SECS) {
-        return Err(ApiError::validation("collected_at", "must not lie in the future"));
-    }
-    let delete_after = view
-        .catalog
-        .retention_days(&body.category)
-        .map(|days| collected_at.plus_micros(i64::from(days).saturating_mul(MICROS_PER_DAY)));
-    if delete_after.is_some_and(|t| t <= now) {
-        return Err(ApiError::validation(
-            "collected_at",
-            format!("the retention of {:?} counted from collected_at has already ended", body.category),
-        ));
-    }
-    require_basis(state, &subject, &body.purpose, &body.category)?;
-    let record = NewRecord {
-        id: new_record_id(now)?,
-        subject: subject.clone(),
-        device_id,
-        category: body.category,
-        purpose: body.purpose,
-        content_type,
-        collected_at,
-        stored_at: now,
-        delete_after,
-        data,
-    };
-    let (purpose, category) = (record.purpose.clone(), record.category.clone());
-    let meta = state.store.put_record(&state.kek, record).await?;
-    // A withdrawal may have landed while the record was being stored, after its deletion pass looked: check
-    // again, so a record never outlives the consent it was stored under.
-    if let Err(refused) = require_basis(state, &subject, &purpose, &category) {
-        let ids = vec![meta.id.clone()];
-        state.store.delete_records(RecordSelection::Ids { subject, ids }, None).await?;
-        return Err(refused);
-    }
-    Ok(RecordOut::new(&subject, meta))
-}
 
 /// Store a personal data record, encrypted, if the subject's consent allows it now. A service key with
 /// `records:write` names the subject; a device token stores for its own subject, within the categories and
@@ -262,7 +52,9 @@ pub async fn create(
     let named = body
         .subject
         .take()
-        .map(|s| SubjectId::new(s).map_err(|e| ApiError::InvalidSubject(format!("the subject id {e}"))))
+        .map(|s| {
+            SubjectId::new(s).map_err(|e| ApiError(Error::InvalidSubject(format!("the subject id {e}"))))
+        })
         .transpose()?;
     let (subject, device) = match &principal {
         Principal::Service(caller) => {
@@ -280,7 +72,7 @@ pub async fn create(
             (device.subject.clone(), Some(device.device_id.clone()))
         }
         Principal::Subject(_) => {
-            return Err(ApiError::WrongPrincipal("records are stored by services and devices"));
+            return Err(ApiError(Error::WrongPrincipal("records are stored by services and devices")));
         }
     };
     let out = store_record(&state, subject, device, body).await?;
@@ -309,26 +101,6 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RecordList {
-    pub records: Vec<RecordOut>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next: Option<String>,
-}
-
-fn key_param(name: &str, value: Option<String>) -> ApiResult<Option<String>> {
-    match value {
-        Some(v) if Key::validate(&v).is_err() => {
-            Err(ApiError::InvalidQuery(format!("{name} must be a catalogue key")))
-        }
-        v => Ok(v),
-    }
-}
-
-pub(crate) fn valid_record_id(id: &str) -> bool {
-    id.len() == 36 && id.starts_with("rec_") && id[4..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// The subject's records (metadata), newest first, paginated.
 #[utoipa::path(get, path = "/v1/subjects/{subject}/records", tag = "records",
     params(("subject" = String, Path), ListParams),
@@ -345,10 +117,10 @@ pub async fn list(
     principal.require_subject(&subject, Scope::RecordsRead)?;
     let limit = crate::extract::page_limit(params.limit, 1000)?;
     if params.cursor.as_deref().is_some_and(|c| !valid_record_id(c)) {
-        return Err(ApiError::InvalidQuery("cursor must be the next of an earlier page".into()));
+        return Err(ApiError(Error::InvalidQuery("cursor must be the next of an earlier page".into())));
     }
     if params.device.as_deref().is_some_and(|d| d.is_empty() || d.len() > 128) {
-        return Err(ApiError::InvalidQuery("device must be a device id".into()));
+        return Err(ApiError(Error::InvalidQuery("device must be a device id".into())));
     }
     let filter = RecordFilter {
         category: key_param("category", params.category)?,
@@ -359,33 +131,17 @@ pub async fn list(
         before: params.cursor,
         limit,
     };
-    log_read(&state, &principal, &subject, "GET /v1/subjects/{subject}/records", &headers);
+    log_read(
+        &state,
+        &principal,
+        &subject,
+        "GET /v1/subjects/{subject}/records",
+        crate::extract::stated_purpose(&headers),
+    );
     let records = state.store.records(&subject, &filter).await?;
     let next = (records.len() == limit as usize).then(|| records.last().map(|m| m.id.clone())).flatten();
     let records = records.into_iter().map(|m| RecordOut::new(&subject, m)).collect();
     Ok(Json(RecordList { records, next }))
-}
-
-/// Whether `principal` may act on the record `id` with `scope`: a service key needs the scope, a subject
-/// token must be its owner's (another subject's record is answered as not found, so ids tell nothing).
-/// Returns the record's owner.
-async fn authorize_record(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    scope: Scope,
-) -> ApiResult<SubjectId> {
-    if let Some(caller) = principal.service() {
-        caller.require(scope)?;
-    }
-    if !valid_record_id(id) {
-        return Err(ApiError::NotFound("record"));
-    }
-    let (subject, _) = state.store.record_meta(id).await?.ok_or(ApiError::NotFound("record"))?;
-    if principal.require_subject(&subject, scope).is_err() {
-        return Err(ApiError::NotFound("record"));
-    }
-    Ok(subject)
 }
 
 /// One record's payload, with its media type as `Content-Type`.
@@ -400,8 +156,14 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     authorize_record(&state, &principal, &id, Scope::RecordsRead).await?;
-    let record = state.store.record(&state.kek, &id).await?.ok_or(ApiError::NotFound("record"))?;
-    log_read(&state, &principal, &record.subject, "GET /v1/records/{id}", &headers);
+    let record = state.store.record(&state.kek, &id).await?.ok_or(ApiError(Error::NotFound("record")))?;
+    log_read(
+        &state,
+        &principal,
+        &record.subject,
+        "GET /v1/records/{id}",
+        crate::extract::stated_purpose(&headers),
+    );
     let content_type = HeaderValue::from_str(&record.meta.content_type)
         .map_err(|_| ApiError::internal("a stored content type is not a header value"))?;
     let mut response = Response::new(Body::from(record.data));
@@ -425,7 +187,7 @@ pub async fn delete_one(
 ) -> ApiResult<StatusCode> {
     let subject = authorize_record(&state, &principal, &id, Scope::RecordsWrite).await?;
     if delete_at_request(&state, RecordSelection::Ids { subject, ids: vec![id] }).await? == 0 {
-        return Err(ApiError::NotFound("record"));
+        return Err(ApiError(Error::NotFound("record")));
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -436,12 +198,6 @@ pub async fn delete_one(
 pub struct DeleteParams {
     /// Only this data category and those under it; without it, every record of the subject.
     pub category: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Deleted {
-    /// How many records were deleted.
-    pub deleted: u64,
 }
 
 /// Delete the subject's records of a category (and those under it), or all of them.
@@ -460,87 +216,4 @@ pub async fn delete_many(
     let category = key_param("category", params.category)?;
     let deleted = delete_at_request(&state, RecordSelection::Subject { subject, category }).await?;
     Ok(Json(Deleted { deleted }))
-}
-
-/// Deletes the selected records at the person's or a service's request, each announced downstream as
-/// `record.deleted`; returns how many. The API and the preference centre delete through here.
-pub async fn delete_at_request(state: &AppState, selection: RecordSelection) -> ApiResult<u64> {
-    Ok(delete_announced(state, selection, DeletionReason::Request).await?.len() as u64)
-}
-
-/// Deletes the selected records, each announced as a `record.deleted` event (committed with the
-/// deletion), and wakes the dispatcher when any went. Every deletion of records goes through here.
-pub async fn delete_announced(
-    state: &AppState,
-    selection: RecordSelection,
-    reason: DeletionReason,
-) -> Result<Vec<consentry_store::vault::RecordMeta>, consentry_store::StoreError> {
-    let announce = events::record_deleted(state, reason);
-    let deleted = state.store.delete_records(selection, Some(announce)).await?;
-    if !deleted.is_empty() {
-        state.dispatch_wake.notify_one();
-    }
-    Ok(deleted)
-}
-
-/// After a consent change of `subject` (its `placed` events already applied to the engine): deletes the
-/// records held for a withdrawn, denied or objected purpose (or one under it) that no longer have a basis,
-/// unless their purpose keeps them until retention. Returns how many it deleted.
-pub async fn delete_after_withdrawal(
-    state: &AppState,
-    subject: &SubjectId,
-    placed: &[Event],
-) -> ApiResult<u64> {
-    let purposes: BTreeSet<&str> = placed
-        .iter()
-        .filter(|e| matches!(e.action, Action::Withdraw | Action::Deny | Action::Object))
-        .map(|e| e.purpose.as_str())
-        .collect();
-    if purposes.is_empty() {
-        return Ok(0);
-    }
-    let view = state.catalog();
-    let now = Timestamp::now();
-    let mut doomed = BTreeSet::new();
-    for purpose in purposes {
-        let mut before = None;
-        loop {
-            let filter = RecordFilter {
-                purpose: Some(purpose.to_owned()),
-                before,
-                limit: WITHDRAWAL_PAGE,
-                ..RecordFilter::default()
-            };
-            let page = state.store.records(subject, &filter).await?;
-            for m in &page {
-                let keeps = view
-                    .catalog
-                    .purpose(&m.purpose)
-                    .is_some_and(|p| p.on_withdraw == OnWithdraw::KeepUntilRetention);
-                if keeps {
-                    continue;
-                }
-                let q = CheckQuery {
-                    subject: subject.as_str(),
-                    purpose: &m.purpose,
-                    category: Some(&m.category),
-                    channel: None,
-                    recipient: None,
-                };
-                // A purpose or category the catalogue no longer knows is no basis either.
-                if !state.engine.check(&q, now).is_ok_and(|d| d.allowed) {
-                    doomed.insert(m.id.clone());
-                }
-            }
-            if page.len() < WITHDRAWAL_PAGE as usize {
-                break;
-            }
-            before = page.last().map(|m| m.id.clone());
-        }
-    }
-    if doomed.is_empty() {
-        return Ok(0);
-    }
-    let selection = RecordSelection::Ids { subject: subject.clone(), ids: doomed.into_iter().collect() };
-    Ok(delete_announced(state, selection, DeletionReason::Withdrawal).await?.len() as u64)
 }

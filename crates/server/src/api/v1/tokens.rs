@@ -1,52 +1,28 @@
 //! `/v1/subjects/{subject}/tokens`: a service mints a short-lived subject token and a preference-centre
 //! link that carries it.
 
+use consentry_service::tokens::*;
+
 use std::sync::Arc;
 
 use axum::body::Bytes;
+
 use axum::extract::State;
+
 use axum::http::StatusCode;
+
 use consentry_core::Timestamp;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::auth::{
     Caller, SUBJECT_TOKEN_TTL_DEFAULT, SUBJECT_TOKEN_TTL_MAX, SUBJECT_TOKEN_TTL_MIN, Scope,
     mint_subject_token,
 };
+
 use crate::error::{ApiError, ApiResult, Problem};
+
 use crate::extract::{Json, SubjectPath, parse_json};
+
 use crate::state::AppState;
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MintToken {
-    /// Lifetime in seconds, 60 to 2592000 (30 days); default 3600.
-    #[serde(default)]
-    pub ttl: Option<u64>,
-    /// The language the preference centre opens in, a BCP 47 tag such as `de` or `en-GB`.
-    #[serde(default)]
-    pub locale: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MintedTokenOut {
-    /// A Bearer credential for this subject's own `/v1/subjects/{subject}/...` routes. Shown once.
-    pub token: String,
-    /// The preference-centre link carrying the token.
-    pub url: String,
-    pub expires_at: String,
-}
-
-/// Whether `tag` looks like a BCP 47 language tag (letters, digits and hyphens, starting with 2-3 letters).
-fn is_language_tag(tag: &str) -> bool {
-    let mut parts = tag.split('-');
-    let primary = parts.next().unwrap_or_default();
-    (2..=3).contains(&primary.len())
-        && primary.bytes().all(|b| b.is_ascii_alphabetic())
-        && tag.len() <= 35
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
-}
 
 /// Mint a subject token and a preference-centre link for one person. The body is optional.
 #[utoipa::path(post, path = "/v1/subjects/{subject}/tokens", tag = "subjects",
@@ -82,19 +58,4 @@ pub async fn mint(
         StatusCode::CREATED,
         Json(MintedTokenOut { token: minted.token, url, expires_at: minted.expires_at.to_string() }),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_language_tag;
-
-    #[test]
-    fn language_tags() {
-        for ok in ["de", "en", "en-GB", "zh-Hant-TW", "gsw"] {
-            assert!(is_language_tag(ok), "{ok}");
-        }
-        for bad in ["", "d", "deutsch", "en_GB", "en-", "<b>", "en-toolongpart"] {
-            assert!(!is_language_tag(bad), "{bad}");
-        }
-    }
 }

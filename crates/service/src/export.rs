@@ -7,22 +7,21 @@ use consentry_store::requests::{RequestFilter, RequestRecord};
 use consentry_store::vault::RecordFilter;
 use serde_json::{Value, json};
 
-use crate::api::v1::consents::EventOut;
-use crate::api::v1::records::RecordOut;
-use crate::api::v1::requests::{RequestType, export_until, view};
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
-use crate::web::html::escape;
+use crate::consents::EventOut;
+use crate::error::{Error, Result};
+use crate::records::RecordOut;
+use crate::requests::{RequestType, export_until, view};
+use crate::state::Services;
 use crate::zip::ZipWriter;
 
 const PAGE: u32 = 1000;
 
 /// Everything Consentry holds about `subject`, as `data.json` shows it, and the payload files.
 async fn collect(
-    state: &AppState,
+    state: &Services,
     subject: &SubjectId,
     now: Timestamp,
-) -> ApiResult<(Value, Vec<(String, Vec<u8>)>)> {
+) -> Result<(Value, Vec<(String, Vec<u8>)>)> {
     let current: Vec<EventOut> =
         state.store.current(subject).await?.into_iter().map(|e| EventOut::new(subject, e)).collect();
     let mut history = Vec::new();
@@ -118,7 +117,7 @@ fn extension(content_type: &str) -> &'static str {
 
 /// The subject's vault records: their metadata and decrypted content for `data.json` (JSON as JSON, text
 /// as text, anything else only as its file), and each payload as a file under `records/`.
-async fn records(state: &AppState, subject: &SubjectId) -> ApiResult<(Vec<Value>, Vec<(String, Vec<u8>)>)> {
+async fn records(state: &Services, subject: &SubjectId) -> Result<(Vec<Value>, Vec<(String, Vec<u8>)>)> {
     let mut metas = Vec::new();
     let mut before = None;
     loop {
@@ -146,7 +145,7 @@ async fn records(state: &AppState, subject: &SubjectId) -> ApiResult<(Vec<Value>
         } else {
             Value::Null
         };
-        let mut entry = serde_json::to_value(RecordOut::new(subject, meta)).map_err(ApiError::internal)?;
+        let mut entry = serde_json::to_value(RecordOut::new(subject, meta)).map_err(Error::internal)?;
         entry["file"] = json!(file);
         entry["content"] = content;
         out.push(entry);
@@ -221,19 +220,34 @@ Each one is also a file of its own under <code>records/</code>, listed below.</l
 
 /// The archive for `request` of `subject`.
 pub async fn build(
-    state: &AppState,
+    state: &Services,
     subject: &SubjectId,
     kind: RequestType,
     request: &RequestRecord,
     now: Timestamp,
-) -> ApiResult<Vec<u8>> {
+) -> Result<Vec<u8>> {
     let (data, files) = collect(state, subject, now).await?;
     let mut zip = ZipWriter::new();
-    let json = serde_json::to_vec_pretty(&data).map_err(ApiError::internal)?;
-    zip.add("data.json", &json).map_err(ApiError::internal)?;
-    zip.add("index.html", index_html(&data, kind, request, &files).as_bytes()).map_err(ApiError::internal)?;
+    let json = serde_json::to_vec_pretty(&data).map_err(Error::internal)?;
+    zip.add("data.json", &json).map_err(Error::internal)?;
+    zip.add("index.html", index_html(&data, kind, request, &files).as_bytes()).map_err(Error::internal)?;
     for (name, bytes) in &files {
-        zip.add(name, bytes).map_err(ApiError::internal)?;
+        zip.add(name, bytes).map_err(Error::internal)?;
     }
-    zip.finish().map_err(ApiError::internal)
+    zip.finish().map_err(Error::internal)
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

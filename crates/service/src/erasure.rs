@@ -96,7 +96,7 @@ impl Erasures {
 
 /// The CloudEvent `subject.erased` (the dispatcher adds the subject id, still kept for it).
 fn erased_event(
-    state: &crate::state::AppState,
+    state: &crate::state::Services,
     at: consentry_core::Timestamp,
 ) -> consentry_store::OutboxMessage {
     let id = consentry_store::random_bytes::<12>()
@@ -119,14 +119,14 @@ fn erased_event(
 /// keeps a tombstone so checks answer `erased` and their routes 410, and forgets them in the engine.
 /// Returns what was done, in plain words.
 pub async fn erase(
-    state: &crate::state::AppState,
+    state: &crate::state::Services,
     subject: &consentry_core::SubjectId,
-) -> crate::error::ApiResult<String> {
-    use crate::error::ApiError;
+) -> crate::error::Result<String> {
+    use crate::error::Error;
     let tombstone = state
         .erasures
         .tombstone(subject.as_str())
-        .ok_or_else(|| ApiError::internal("the erasure secret is not loaded"))?;
+        .ok_or_else(|| Error::internal("the erasure secret is not loaded"))?;
     // From here on this node refuses new consents, records and requests for the subject.
     state.erasures.insert(&tombstone);
     // The vault first: its records go and the subject's data key is destroyed, so any copy of their

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::DeviceCaller;
 use crate::devices::{self, DeviceChange};
 use crate::sinks::MqttSink;
-use crate::state::AppState;
+use crate::state::Services;
 
 /// The topic prefix; the device id and `consent` follow.
 pub const TOPIC_PREFIX: &str = "consentry/devices";
@@ -43,7 +43,7 @@ struct Published {
 }
 
 struct Publisher {
-    state: AppState,
+    state: Services,
     url: String,
     sink: Option<MqttSink>,
     published: HashMap<String, Published>,
@@ -148,7 +148,7 @@ impl Publisher {
 }
 
 /// Runs until `shutdown` fires; returns at once when no MQTT broker is configured.
-pub async fn run(state: AppState, shutdown: CancellationToken) {
+pub async fn run(state: Services, shutdown: CancellationToken) {
     let Some(url) = state.config.mqtt_url.clone() else { return };
     let mut changes = state.devices.subscribe();
     let mut publisher = Publisher { state, url, sink: None, published: HashMap::new() };

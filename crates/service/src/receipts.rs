@@ -18,7 +18,7 @@ pub fn new_receipt_id() -> consentry_store::Result<String> {
     Ok(format!("rcpt_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
 }
 
-fn collection_method(kind: CollectionPointKind) -> &'static str {
+pub fn collection_method(kind: CollectionPointKind) -> &'static str {
     match kind {
         CollectionPointKind::WebForm => "web_form",
         CollectionPointKind::AppScreen => "app_screen",
@@ -30,7 +30,7 @@ fn collection_method(kind: CollectionPointKind) -> &'static str {
     }
 }
 
-fn recipient_kind(kind: RecipientKind) -> &'static str {
+pub fn recipient_kind(kind: RecipientKind) -> &'static str {
     match kind {
         RecipientKind::Controller => "controller",
         RecipientKind::Processor => "processor",
@@ -134,4 +134,17 @@ pub fn build(ctx: &ReceiptContext, catalog: &Catalog, events: &[Event], now: Tim
             head: events.last().map_or_else(String::new, |e| e.hash.clone()),
         },
     }
+}
+
+use serde::Serialize;
+
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptOut {
+    pub id: String,
+    pub subject: String,
+    /// Compact JWS (EdDSA); verify it with the keys at `/.well-known/jwks.json`.
+    pub jws: String,
+    pub created_at: String,
 }

@@ -15,12 +15,12 @@ use consentry_store::{Sealed, Sealer};
 use tokio_util::sync::CancellationToken;
 
 use crate::events;
-use crate::state::AppState;
+use crate::state::Services;
 
 const BATCH: u32 = 500;
 
 /// Runs the expiry job every `expiry_interval_secs` until `shutdown`.
-pub async fn run(state: AppState, shutdown: CancellationToken) {
+pub async fn run(state: Services, shutdown: CancellationToken) {
     let interval = Duration::from_secs(state.config.expiry_interval_secs);
     loop {
         tokio::select! {
@@ -34,7 +34,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 }
 
 /// Records the expiry of every lapsed grant, if this node holds the expiry lease. Returns how many.
-pub async fn expire_due(state: &AppState, interval: Duration) -> Result<usize, consentry_store::StoreError> {
+pub async fn expire_due(state: &Services, interval: Duration) -> Result<usize, consentry_store::StoreError> {
     let now = Timestamp::now();
     if !super::hold_lease(state, "expiry", interval).await? {
         return Ok(0);

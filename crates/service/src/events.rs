@@ -11,7 +11,7 @@ use consentry_store::OutboxMessage;
 use consentry_store::vault::{RecordAnnouncer, RecordMeta};
 use serde_json::{Value, json};
 
-use crate::state::AppState;
+use crate::state::Services;
 
 /// The CloudEvents `type` of a consent event.
 pub fn consent_type(action: Action) -> &'static str {
@@ -37,7 +37,7 @@ fn decision_json(d: Option<Decision>) -> Value {
 
 /// The CloudEvent (without `subject`) for a placed ledger event of `subject`, with the decisions that
 /// result from `placed` (the request's events, which the engine does not hold yet).
-pub fn consent_payload(state: &AppState, subject: &SubjectId, event: &Event, placed: &[Event]) -> String {
+pub fn consent_payload(state: &Services, subject: &SubjectId, event: &Event, placed: &[Event]) -> String {
     let now = Timestamp::now();
     let decide = |channel: Option<&str>| {
         let q = Query {
@@ -100,7 +100,7 @@ pub fn consent_payload(state: &AppState, subject: &SubjectId, event: &Event, pla
 }
 
 /// The outbox messages for a request's placed events: one CloudEvent each.
-pub fn consent_messages(state: &AppState, subject: &SubjectId, placed: &[Event]) -> Vec<OutboxMessage> {
+pub fn consent_messages(state: &Services, subject: &SubjectId, placed: &[Event]) -> Vec<OutboxMessage> {
     placed
         .iter()
         .map(|e| OutboxMessage {
@@ -143,7 +143,7 @@ impl DeletionReason {
 
 /// Makes the `record.deleted` CloudEvent (without `subject`, which the dispatcher adds) of each record the
 /// store deletes, in the deleting transaction. The payload names the record, never its content.
-pub fn record_deleted(state: &AppState, reason: DeletionReason) -> RecordAnnouncer {
+pub fn record_deleted(state: &Services, reason: DeletionReason) -> RecordAnnouncer {
     let source = state.config.event_source.clone();
     Box::new(move |meta: &RecordMeta| {
         let now = Timestamp::now().to_string();

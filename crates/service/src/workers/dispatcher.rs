@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::with_subject;
 use crate::sinks::{MqttSink, NatsSink, OutgoingEvent, Sink, SinkError, WebhookSink};
-use crate::state::AppState;
+use crate::state::Services;
 
 const POLL: Duration = Duration::from_millis(250);
 const LEASE: Duration = Duration::from_secs(60);
@@ -78,7 +78,7 @@ impl Sinks {
 
 /// Runs until `shutdown`: a round whenever a write wakes it, a send finishes, or 250 ms pass. Sends run as
 /// tasks of their own, so a receiver that hangs until its timeout holds up nothing but its own deliveries.
-pub async fn run(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken) {
+pub async fn run(state: Services, wake: Arc<Notify>, shutdown: CancellationToken) {
     let sinks = Sinks::default();
     // Standard Webhooks counts a redirect as a failure: never follow one.
     let http =
@@ -122,7 +122,7 @@ pub async fn run(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken
 }
 
 async fn sink_for(
-    state: &AppState,
+    state: &Services,
     d: &DestinationRecord,
     slot: &tokio::sync::Mutex<Option<CachedSink>>,
     http: &reqwest::Client,
@@ -164,7 +164,7 @@ async fn sink_for(
 
 /// Fans out, claims up to `room` deliveries and starts a send task for each; returns how many it claimed.
 async fn round(
-    state: &AppState,
+    state: &Services,
     sinks: &Sinks,
     http: &reqwest::Client,
     inflight: &mut JoinSet<()>,
@@ -208,7 +208,7 @@ type Outcomes = Arc<std::sync::Mutex<Vec<(String, i64, DeliveryOutcome)>>>;
 
 /// Records the outcomes gathered so far. On failure the leases run out and the sends are repeated: at
 /// least once.
-async fn record_outcomes(state: &AppState, outcomes: &Outcomes) {
+async fn record_outcomes(state: &Services, outcomes: &Outcomes) {
     let batch = std::mem::take(&mut *outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     if let Err(e) = state.store.complete_deliveries(batch).await {
         tracing::warn!(error = %e, "could not record delivery outcomes; they will be sent again");
@@ -216,7 +216,7 @@ async fn record_outcomes(state: &AppState, outcomes: &Outcomes) {
 }
 
 async fn deliver(
-    state: &AppState,
+    state: &Services,
     sink: Result<Arc<dyn Sink>, String>,
     c: ClaimedDelivery,
 ) -> (String, i64, DeliveryOutcome) {

@@ -7,10 +7,10 @@ use consentry_core::Timestamp;
 use consentry_core::proof::Checkpoint;
 use tokio_util::sync::CancellationToken;
 
-use crate::state::AppState;
+use crate::state::Services;
 
 /// Takes a checkpoint every `checkpoint_interval_secs` while the ledger grows, until `shutdown`.
-pub async fn run(state: AppState, shutdown: CancellationToken) {
+pub async fn run(state: Services, shutdown: CancellationToken) {
     let interval = Duration::from_secs(state.config.checkpoint_interval_secs);
     let mut last = match state.store.checkpoints().await {
         Ok(list) => list.last().map(|c| c.events),
@@ -32,7 +32,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 }
 
 /// Signs and stores the current head unless `last` already covers it; returns the newest checkpointed length.
-pub async fn take(state: &AppState, last: Option<u64>) -> Result<Option<u64>, consentry_store::StoreError> {
+pub async fn take(state: &Services, last: Option<u64>) -> Result<Option<u64>, consentry_store::StoreError> {
     let head = state.store.ledger_head().await?;
     if last.is_some_and(|l| l >= head.events) {
         return Ok(last);

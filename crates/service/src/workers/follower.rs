@@ -10,14 +10,14 @@ use std::time::Duration;
 use consentry_core::catalog::Catalog;
 use tokio_util::sync::CancellationToken;
 
-use crate::state::{AppState, CatalogView};
+use crate::state::{CatalogView, Services};
 
 const PAGE: u32 = 2000;
 /// How often erasures made on other nodes are looked for.
 const ERASURES_EVERY: Duration = Duration::from_secs(2);
 
 /// Follows the ledger from position `from` until `shutdown` fires.
-pub async fn run(state: AppState, from: u64, shutdown: CancellationToken) {
+pub async fn run(state: Services, from: u64, shutdown: CancellationToken) {
     let Some(mut signals) = state.store.change_signals() else { return };
     let interval = Duration::from_millis(state.config.catch_up_interval_ms);
     let mut applied = from;
@@ -53,7 +53,7 @@ pub async fn run(state: AppState, from: u64, shutdown: CancellationToken) {
     }
 }
 
-async fn catch_up(state: &AppState, mut applied: u64) -> Result<u64, consentry_store::StoreError> {
+async fn catch_up(state: &Services, mut applied: u64) -> Result<u64, consentry_store::StoreError> {
     loop {
         let page = state.store.subject_events_page(applied, PAGE).await?;
         let Some((_, last)) = page.last() else { return Ok(applied) };
@@ -79,7 +79,7 @@ async fn catch_up(state: &AppState, mut applied: u64) -> Result<u64, consentry_s
     }
 }
 
-async fn refresh_catalog(state: &AppState) -> Result<(), String> {
+async fn refresh_catalog(state: &Services) -> Result<(), String> {
     let current = state.catalog().stored.version;
     let latest = state.store.catalog_version().await.map_err(|e| e.to_string())?;
     if latest.is_none_or(|v| v <= current) {
@@ -102,7 +102,7 @@ async fn refresh_catalog(state: &AppState) -> Result<(), String> {
 
 /// Learns erasures made on other nodes and makes the engine forget those subjects. Tombstones name no one,
 /// so finding the subjects takes one keyed hash per subject the engine holds, once per batch of erasures.
-async fn refresh_erasures(state: &AppState) -> Result<(), consentry_store::StoreError> {
+async fn refresh_erasures(state: &Services) -> Result<(), consentry_store::StoreError> {
     let new = state.erasures.load(state.store.as_ref()).await?;
     if new.is_empty() {
         return Ok(());

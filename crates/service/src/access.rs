@@ -11,7 +11,6 @@ use std::hash::BuildHasher;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::{AccessEntry, Store};
 use tokio::sync::mpsc;
@@ -19,16 +18,15 @@ use tokio_util::sync::CancellationToken;
 
 /// The header in which a caller states why it reads a subject's data.
 pub const PURPOSE_HEADER: &str = "x-consentry-purpose";
-const UNSPECIFIED: &str = "unspecified";
-const SHARDS: usize = 16;
-const FLUSH_EVERY: Duration = Duration::from_secs(2);
-const MAX_BATCH: usize = 1000;
+pub const UNSPECIFIED: &str = "unspecified";
+pub const SHARDS: usize = 16;
+pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
+pub const MAX_BATCH: usize = 1000;
 
-/// The purpose a caller stated, cleaned: printable, at most 128 characters; else "unspecified".
-pub fn stated_purpose(headers: &HeaderMap) -> String {
-    headers
-        .get(PURPOSE_HEADER)
-        .and_then(|v| v.to_str().ok())
+/// The purpose a caller stated (the `X-Consentry-Purpose` header), cleaned: printable, at most 128
+/// characters; else "unspecified".
+pub fn stated_purpose(stated: Option<&str>) -> String {
+    stated
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| !c.is_control()))
         .unwrap_or(UNSPECIFIED)
@@ -60,13 +58,13 @@ impl Default for AccessLog {
 
 impl AccessLog {
     /// Logs one read of `subject`'s data.
-    pub fn read(&self, subject: &SubjectId, caller: &str, route: &str, headers: &HeaderMap) {
+    pub fn read(&self, subject: &SubjectId, caller: &str, route: &str, stated: Option<&str>) {
         let entry = AccessEntry {
             subject: subject.clone(),
             at: Timestamp::now(),
             caller: caller.to_owned(),
             route: route.to_owned(),
-            purpose: stated_purpose(headers),
+            purpose: stated_purpose(stated),
         };
         // The worker owns the receiver until shutdown; after it, entries are dropped with a warning.
         if self.queue.send(entry).is_err() {
@@ -142,4 +140,36 @@ impl AccessLog {
             }
         }
     }
+}
+
+use serde::Serialize;
+
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessEntryOut {
+    pub id: i64,
+    pub at: String,
+    /// The API key's name, or `subject` for the person themselves.
+    pub caller: String,
+    pub route: String,
+    /// The purpose the caller stated in `X-Consentry-Purpose`, or `unspecified`.
+    pub purpose: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckCount {
+    pub purpose: String,
+    pub count: u64,
+    pub last_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessLogOut {
+    /// Newest first.
+    pub entries: Vec<AccessEntryOut>,
+    /// Pass as `before` for the next page; `null` on the last page.
+    pub next: Option<i64>,
+    /// Consent checks are counted, not logged one by one.
+    pub checks: Vec<CheckCount>,
 }

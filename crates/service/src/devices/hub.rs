@@ -10,8 +10,8 @@ use consentry_core::{SubjectId, Timestamp};
 use tokio::sync::broadcast;
 
 use crate::auth::DeviceCaller;
-use crate::error::ApiResult;
-use crate::state::AppState;
+use crate::error::Result;
+use crate::state::Services;
 
 /// What changed, for devices.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +79,7 @@ impl SignedSnapshot {
 }
 
 /// Builds and signs the current snapshot for `device`.
-pub async fn snapshot(state: &AppState, device: &DeviceCaller) -> ApiResult<SignedSnapshot> {
+pub async fn snapshot(state: &Services, device: &DeviceCaller) -> Result<SignedSnapshot> {
     // The head first: the statements read after it reflect at least that position.
     let ledger_seq = state.store.ledger_head().await?.events;
     let statements = state.store.current(&device.subject).await?;

@@ -10,14 +10,14 @@ use consentry_core::Timestamp;
 use consentry_store::vault::RecordSelection;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::v1::records::delete_announced;
 use crate::events::DeletionReason;
-use crate::state::AppState;
+use crate::records::delete_announced;
+use crate::state::Services;
 
 const BATCH: u32 = 500;
 
 /// Runs the sweeper every `retention_interval_secs` until `shutdown`.
-pub async fn run(state: AppState, shutdown: CancellationToken) {
+pub async fn run(state: Services, shutdown: CancellationToken) {
     let interval = Duration::from_secs(state.config.retention_interval_secs);
     loop {
         tokio::select! {
@@ -33,7 +33,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 }
 
 /// Deletes every record past its retention, if this node holds the retention lease. Returns how many.
-pub async fn sweep(state: &AppState, interval: Duration) -> Result<usize, consentry_store::StoreError> {
+pub async fn sweep(state: &Services, interval: Duration) -> Result<usize, consentry_store::StoreError> {
     let now = Timestamp::now();
     if !super::hold_lease(state, "retention", interval).await? {
         return Ok(0);

@@ -12,13 +12,13 @@ use consentry_core::Timestamp;
 use consentry_store::StoreError;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::v1::requests::{request_event, resume};
-use crate::state::AppState;
+use crate::requests::{request_event, resume};
+use crate::state::Services;
 
 const BATCH: u32 = 500;
 
 /// Runs [`sweep`] every `request_sweep_interval_secs` until `shutdown`.
-pub async fn run(state: AppState, shutdown: CancellationToken) {
+pub async fn run(state: Services, shutdown: CancellationToken) {
     let interval = Duration::from_secs(state.config.request_sweep_interval_secs);
     loop {
         if let Err(e) = sweep(&state, Timestamp::now(), interval).await {
@@ -33,7 +33,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 
 /// Updates the gauges as of `now` and, holding the lease, marks requests overdue at `now`. Returns how
 /// many it marked.
-pub async fn sweep(state: &AppState, now: Timestamp, interval: Duration) -> Result<usize, StoreError> {
+pub async fn sweep(state: &Services, now: Timestamp, interval: Duration) -> Result<usize, StoreError> {
     let (requests, tasks) = state.store.overdue_counts(now).await?;
     state.metrics.requests_overdue.set(requests as i64);
     state.metrics.request_tasks_overdue.set(tasks as i64);

@@ -1,0 +1,182 @@
+//! The error every use case returns: a kind with a stable machine-readable `code` and a human detail.
+//!
+//! The faces map it to their own shape (the HTTP API to an RFC 9457 problem, the preference centre to a
+//! page, the CLI to a message). Internal causes are logged here, with the place they came from, and never
+//! carry personal data; what a caller reads of them is only "internal".
+
+use std::panic::Location;
+
+use consentry_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One problem inside a request, with the JSON path of the value at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldProblem {
+    pub path: String,
+    pub message: String,
+}
+
+/// What kind of failure an [`Error`] is; each face maps it to its own answer (the API to a status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Unauthorized,
+    Forbidden,
+    BadRequest,
+    Unprocessable,
+    NotFound,
+    TooLarge,
+    UnsupportedMediaType,
+    Conflict,
+    MethodNotAllowed,
+    Gone,
+    Unavailable,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("missing or unknown credentials")]
+    Unauthorized,
+    #[error("the credentials lack the scope {0}")]
+    Forbidden(&'static str),
+    /// A device acting outside its subject or its declared categories and purposes.
+    #[error("{0}")]
+    DeviceForbidden(String),
+    /// Genuine credentials of the wrong kind or for another subject.
+    #[error("{0}")]
+    WrongPrincipal(&'static str),
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{detail}")]
+    Validation { detail: String, errors: Vec<FieldProblem> },
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("{0}")]
+    InvalidSubject(String),
+    #[error("unknown purpose {0:?}")]
+    UnknownPurpose(String),
+    #[error("unknown data category {0:?}")]
+    UnknownCategory(String),
+    #[error("unknown channel {0:?}")]
+    UnknownChannel(String),
+    #[error("unknown recipient {0:?}")]
+    UnknownRecipient(String),
+    #[error("{0}")]
+    UnknownNotice(String),
+    #[error("unknown collection point {0:?}")]
+    UnknownCollectionPoint(String),
+    #[error("{0}")]
+    ActionNotAllowed(String),
+    #[error("{0}")]
+    NotInPurpose(String),
+    #[error("{0}")]
+    NoticeMismatch(String),
+    #[error("the catalogue is not valid: {} problem(s)", .0.len())]
+    InvalidCatalog(Vec<FieldProblem>),
+    /// Storing personal data that the subject's consent (or another basis) does not cover right now.
+    #[error("{0}")]
+    ConsentRequired(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("the request body is larger than the {0} bytes accepted")]
+    PayloadTooLarge(usize),
+    #[error("the record's payload is larger than the {0} bytes accepted (max_record_bytes)")]
+    RecordTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("this subject was erased; nothing is kept about them")]
+    SubjectErased,
+    #[error("{0}")]
+    Gone(String),
+    #[error("the service is shutting down")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl Error {
+    /// Logs `cause` with the caller's location and returns the opaque 500.
+    #[track_caller]
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let at = Location::caller();
+        tracing::error!(error = %cause, file = at.file(), line = at.line(), "internal error");
+        Error::Internal
+    }
+
+    pub fn validation(path: impl Into<String>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Error::Validation {
+            detail: message.clone(),
+            errors: vec![FieldProblem { path: path.into(), message }],
+        }
+    }
+
+    /// The kind of failure, its stable code and a short title.
+    pub fn parts(&self) -> (ErrorKind, &'static str, &'static str) {
+        use ErrorKind as K;
+        match self {
+            Error::Unauthorized => (K::Unauthorized, "unauthorized", "Unauthorized"),
+            Error::Forbidden(_) | Error::WrongPrincipal(_) | Error::DeviceForbidden(_) => {
+                (K::Forbidden, "forbidden", "Forbidden")
+            }
+            Error::InvalidJson(_) => (K::BadRequest, "invalid_json", "Malformed JSON"),
+            Error::Validation { .. } => (K::Unprocessable, "validation_failed", "Validation failed"),
+            Error::InvalidQuery(_) => (K::BadRequest, "invalid_query", "Invalid query string"),
+            Error::InvalidSubject(_) => (K::BadRequest, "invalid_subject", "Invalid subject id"),
+            Error::UnknownPurpose(_) => (K::Unprocessable, "unknown_purpose", "Unknown purpose"),
+            Error::UnknownCategory(_) => (K::Unprocessable, "unknown_category", "Unknown data category"),
+            Error::UnknownChannel(_) => (K::Unprocessable, "unknown_channel", "Unknown channel"),
+            Error::UnknownRecipient(_) => (K::Unprocessable, "unknown_recipient", "Unknown recipient"),
+            Error::UnknownNotice(_) => (K::Unprocessable, "unknown_notice", "Unknown notice"),
+            Error::UnknownCollectionPoint(_) => {
+                (K::Unprocessable, "unknown_collection_point", "Unknown collection point")
+            }
+            Error::ActionNotAllowed(_) => {
+                (K::Unprocessable, "action_not_allowed", "Action not allowed for this purpose")
+            }
+            Error::NotInPurpose(_) => (K::Unprocessable, "not_in_purpose", "Scope outside the purpose"),
+            Error::NoticeMismatch(_) => (K::Unprocessable, "notice_mismatch", "Wrong notice"),
+            Error::InvalidCatalog(_) => (K::Unprocessable, "invalid_catalog", "Invalid catalogue"),
+            Error::ConsentRequired(_) => (K::Forbidden, "consent_required", "Consent required"),
+            Error::NotFound(_) => (K::NotFound, "not_found", "Not found"),
+            Error::PayloadTooLarge(_) | Error::RecordTooLarge(_) => {
+                (K::TooLarge, "payload_too_large", "Payload too large")
+            }
+            Error::UnsupportedMediaType(_) => {
+                (K::UnsupportedMediaType, "unsupported_media_type", "Unsupported media type")
+            }
+            Error::Conflict(_) => (K::Conflict, "conflict", "Conflict"),
+            Error::MethodNotAllowed => (K::MethodNotAllowed, "method_not_allowed", "Method not allowed"),
+            Error::SubjectErased => (K::Gone, "subject_erased", "Subject erased"),
+            Error::Gone(_) => (K::Gone, "gone", "Gone"),
+            Error::Unavailable => (K::Unavailable, "unavailable", "Service unavailable"),
+            Error::Internal => (K::Internal, "internal", "Internal server error"),
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.parts().0
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+}
+
+impl From<StoreError> for Error {
+    #[track_caller]
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(message) => Error::Conflict(message),
+            StoreError::Closed => Error::Unavailable,
+            other => Error::internal(other),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

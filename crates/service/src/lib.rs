@@ -1,0 +1,151 @@
+//! Consentry's use cases, under every face: the HTTP API and the preference centre (`consentry-server`),
+//! the CLI (`consentry`) and the background workers.
+//!
+//! Each use case is a function taking the shared [`Services`] and a typed input, returning a typed output
+//! or an [`Error`] with a stable code. Nothing here knows HTTP: the faces parse and authorise, call one
+//! function here, and render what it returns. [`open`] prepares everything a node needs (store, keys, a
+//! warm decision engine); [`workers::start`] runs the background jobs.
+//!
+//! Architecture invariant: this crate calls `consentry-store` and `consentry-core`, never a face above it;
+//! it writes no SQL (the store's job) and re-implements no decision rule (the core's).
+
+pub mod access;
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod check;
+pub mod config;
+pub mod consents;
+pub mod destinations;
+pub mod devices;
+pub mod erasure;
+pub mod error;
+pub mod events;
+pub mod export;
+pub mod keys;
+pub mod metrics;
+pub mod receipts;
+pub mod records;
+pub mod requests;
+pub mod signing;
+pub mod sinks;
+pub mod state;
+pub mod tokens;
+pub mod vault;
+pub mod workers;
+pub mod zip;
+
+use std::sync::Arc;
+
+use consentry_core::Engine;
+use consentry_core::catalog::{Catalog, CatalogDocument};
+use consentry_store::{Store, StoreConfig, StoreError};
+
+pub use crate::config::Config;
+pub use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::Metrics;
+pub use crate::state::{CatalogView, Services};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "the stored catalogue is not valid ({0} problems); apply a corrected one with `consentry catalog apply`"
+    )]
+    StoredCatalog(usize),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A prepared service.
+pub struct Opened {
+    pub state: Services,
+    /// The admin key made on this first start, to be shown once; `None` on later starts or when it came
+    /// from `CONSENTRY_BOOTSTRAP_ADMIN_KEY`.
+    pub generated_admin_key: Option<String>,
+}
+
+/// Opens the store named by `config`, bootstraps a fresh one and loads the decision engine.
+pub async fn open(config: Config) -> Result<Opened, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let batch = metrics.commit_batch.clone();
+    let store = consentry_store::open(StoreConfig {
+        data_dir: config.data.clone(),
+        database_url: config.database_url.clone(),
+        max_connections: config.database_max_connections,
+        commit_observer: Some(Arc::new(move |n| batch.observe(n as f64))),
+    })
+    .await?;
+    let kek = match vault::load_kek(&config) {
+        Ok(kek) => kek,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
+    if !store.claim_kek(&kek.id()).await? {
+        store.close().await;
+        return Err(StartError::Other(format!(
+            "the vault's key-encryption key (id {}) is not the one this store's vault was started with; \
+             configure that one (CONSENTRY_KEK or kek_file)",
+            kek.id()
+        )));
+    }
+    let generated_admin_key = bootstrap(store.as_ref(), config.bootstrap_admin_key.as_deref()).await?;
+    let view = ensure_catalog(store.as_ref()).await?;
+    let engine = Engine::new();
+    engine.set_catalog(&view.catalog).map_err(|e| StartError::Other(e.to_string()))?;
+    // Read the head before loading: what other nodes append meanwhile is caught up by the follower.
+    let ledger_position = store.ledger_head().await?.events;
+    warm(store.as_ref(), &engine).await?;
+    metrics.subjects.set(engine.subject_count() as i64);
+    let signing = signing::Signing::load_or_create(store.as_ref()).await?;
+    let state = Services::new(store, engine, metrics, config, view, signing, kek);
+    state.erasures.load(state.store.as_ref()).await?;
+    state.followed.store(ledger_position, std::sync::atomic::Ordering::Relaxed);
+    Ok(Opened { state, generated_admin_key })
+}
+
+/// On a fresh store, creates the admin key; returns it when it was generated here.
+pub async fn bootstrap(store: &dyn Store, given: Option<&str>) -> Result<Option<String>, StartError> {
+    let key = auth::make_key("admin", &[auth::Scope::Admin], given)
+        .map_err(|e| StartError::Other(format!("cannot make the admin key: {e}")))?;
+    let created = store.initialise(key.record).await?;
+    Ok((created && given.is_none()).then_some(key.secret))
+}
+
+/// Installs the default catalogue on a store that has none; returns the current one.
+pub async fn ensure_catalog(store: &dyn Store) -> Result<CatalogView, StartError> {
+    let stored = match store.catalog().await? {
+        Some(stored) => stored,
+        None => store.apply_catalog(&CatalogDocument::default_catalog()).await?,
+    };
+    let catalog =
+        Catalog::validate(stored.document.clone()).map_err(|p| StartError::StoredCatalog(p.len()))?;
+    Ok(CatalogView { stored, catalog })
+}
+
+/// Loads every subject's current state into the engine.
+async fn warm(store: &dyn Store, engine: &Engine) -> Result<(), StartError> {
+    let mut after = 0;
+    loop {
+        let page = store.current_page(after, 10_000).await?;
+        let Some((_, last)) = page.last() else { return Ok(()) };
+        after = last.seq;
+        for (subject, event) in &page {
+            engine.apply(subject.as_str(), event).map_err(|e| StartError::Other(e.to_string()))?;
+        }
+    }
+}
+
+/// Page size of a list: `limit` (default 100), which must lie between 1 and `max`.
+pub fn page_limit(limit: Option<u32>, max: u32) -> Result<u32> {
+    let limit = limit.unwrap_or(100);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::InvalidQuery(format!("limit must be between 1 and {max}")))
+    }
+}

@@ -1,0 +1,51 @@
+//! `/v1/subjects/{subject}/tokens`: a service mints a short-lived subject token and a preference-centre
+//! link that carries it.
+
+use serde::{Deserialize, Serialize};
+
+use utoipa::ToSchema;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MintToken {
+    /// Lifetime in seconds, 60 to 2592000 (30 days); default 3600.
+    #[serde(default)]
+    pub ttl: Option<u64>,
+    /// The language the preference centre opens in, a BCP 47 tag such as `de` or `en-GB`.
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MintedTokenOut {
+    /// A Bearer credential for this subject's own `/v1/subjects/{subject}/...` routes. Shown once.
+    pub token: String,
+    /// The preference-centre link carrying the token.
+    pub url: String,
+    pub expires_at: String,
+}
+
+/// Whether `tag` looks like a BCP 47 language tag (letters, digits and hyphens, starting with 2-3 letters).
+pub fn is_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let primary = parts.next().unwrap_or_default();
+    (2..=3).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+        && tag.len() <= 35
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_language_tag;
+
+    #[test]
+    fn language_tags() {
+        for ok in ["de", "en", "en-GB", "zh-Hant-TW", "gsw"] {
+            assert!(is_language_tag(ok), "{ok}");
+        }
+        for bad in ["", "d", "deutsch", "en_GB", "en-", "<b>", "en-toolongpart"] {
+            assert!(!is_language_tag(bad), "{bad}");
+        }
+    }
+}
