@@ -1,11 +1,14 @@
 //! The records the store keeps and hands back (keys, catalogue, ledger, receipts, access log, propagation),
-//! shared by the [`Store`](crate::Store) trait and every backend.
+//! shared by the [`Store`] trait and every backend.
 
 use std::sync::Arc;
 
 use consentry_core::catalog::CatalogDocument;
 use consentry_core::{Event, SubjectId, Timestamp};
 use serde::Serialize;
+
+#[cfg(doc)]
+use crate::store::Store;
 
 /// An API key as stored: its secret only as a SHA-256 hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -6,6 +6,8 @@ use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 
 use crate::devices::DeviceStore;
 use crate::error::Result;
+#[cfg(doc)]
+use crate::error::StoreError;
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DestinationPatch,
     DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion, OutboxMessage, ReplayFrom,
@@ -43,10 +45,10 @@ pub trait Store: RequestStore + VaultStore + DeviceStore + Send + Sync + 'static
     }
     /// [`append`](Store::append), and with `seal` a receipt and outbox messages: the backend calls `seal`
     /// inside the commit with the placed events and stores its receipt and messages (under the subject's
-    /// pseudonym) in the same transaction, so they exist if and only if the events do. A sealer error (or panic) fails this request alone with [`StoreError::Backend`]
-    /// (a receipt id already stored: [`StoreError::Conflict`] on SQLite; on PostgreSQL the whole group
-    /// fails then), and the requests committed with it keep a gapless chain. No events, no sealer call,
-    /// no receipt.
+    /// pseudonym) in the same transaction, so they exist if and only if the events do. A sealer error (or
+    /// panic) fails this request alone with [`StoreError::Backend`] (a receipt id already stored:
+    /// [`StoreError::Conflict`] on SQLite; on PostgreSQL the whole group fails then), and the requests
+    /// committed with it keep a gapless chain. No events, no sealer call, no receipt.
     async fn append_sealed(
         &self,
         subject: &SubjectId,

@@ -1,4 +1,5 @@
-//! Conformance checks for [`DeviceStore`](crate::DeviceStore), re-exported by [`crate::testing::conformance`].
+//! Conformance checks for [`DeviceStore`](crate::DeviceStore), re-exported by
+//! [`crate::testing::conformance`].
 
 use std::sync::Arc;
 
