@@ -9,8 +9,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{DATA_FILE, KEYSTORE_FILE, backend, restrict_permissions};
-use crate::{Result, StoreError};
+use super::db::{DATA_FILE, KEYSTORE_FILE, backend, lock_folder, restrict_permissions};
+use crate::error::{Result, StoreError};
 
 fn io(what: &str, e: std::io::Error) -> StoreError {
     StoreError::Backend(format!("{what}: {e}"))
@@ -48,7 +48,7 @@ pub fn restore(backup: &Path, dir: &Path) -> Result<()> {
             return Err(StoreError::Backend(format!("the backup's {file} fails its integrity check")));
         }
     }
-    let lock = super::lock_folder(dir)?;
+    let lock = lock_folder(dir)?;
     for file in [DATA_FILE, KEYSTORE_FILE] {
         for suffix in ["", "-wal", "-shm"] {
             let path = dir.join(format!("{file}{suffix}"));

@@ -5,11 +5,13 @@ use async_trait::async_trait;
 use consentry_core::{SubjectId, Timestamp};
 use rusqlite::{OptionalExtension, params};
 
-use super::{SqliteStore, backend};
+use super::db::{backend, is_constraint_violation};
+use super::pseudonyms::pseudonym_for;
+use super::store::SqliteStore;
 use crate::common::json_list;
-use crate::devices::parse_list;
+use crate::devices::{DeviceRecord, DeviceStore, NewDevice, parse_list};
+use crate::error::{Result, StoreError};
 use crate::sql::DEVICE_COLUMNS;
-use crate::{DeviceRecord, DeviceStore, NewDevice, Result, StoreError};
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
     let subject: String = r.get(1)?;
@@ -27,15 +29,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
     })
 }
 
-fn is_constraint(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
-}
-
 #[async_trait]
 impl DeviceStore for SqliteStore {
     async fn create_device(&self, device: NewDevice) -> Result<()> {
         self.write(move |conn| {
-            let p = super::pseudonym_for(conn, device.record.subject.as_str())?;
+            let p = pseudonym_for(conn, device.record.subject.as_str())?;
             let r = &device.record;
             let inserted = conn.execute(
                 "INSERT INTO devices (id, pseudonym, name, kind, categories, purposes, token_hash, created_at)
@@ -53,7 +51,7 @@ impl DeviceStore for SqliteStore {
             );
             match inserted {
                 Ok(_) => Ok(()),
-                Err(e) if is_constraint(&e) => {
+                Err(e) if is_constraint_violation(&e) => {
                     Err(StoreError::Conflict("a device with this id exists".into()))
                 }
                 Err(e) => Err(backend(e)),

@@ -2,7 +2,8 @@
 
 use rusqlite::Connection;
 
-use crate::{Result, StoreError};
+use super::db::backend;
+use crate::error::{Result, StoreError};
 
 /// Migrations of the data file, in order; index + 1 is the schema version each one produces.
 const DATA: &[&str] = &[
@@ -34,15 +35,15 @@ pub(super) fn keystore(conn: &mut Connection) -> Result<()> {
 /// Applies the missing migrations, each in its own transaction; refuses a database from a newer build.
 fn run(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
     let supported = migrations.len() as i64;
-    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(super::backend)?;
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
     if found > supported {
         return Err(StoreError::SchemaTooNew { found, supported });
     }
     for (i, sql) in migrations.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction().map_err(super::backend)?;
-        tx.execute_batch(sql).map_err(super::backend)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1).map_err(super::backend)?;
-        tx.commit().map_err(super::backend)?;
+        let tx = conn.transaction().map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1).map_err(backend)?;
+        tx.commit().map_err(backend)?;
     }
     Ok(())
 }

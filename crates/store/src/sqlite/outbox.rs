@@ -5,14 +5,18 @@
 //! write job. Fan-out's write moves the cursor only from the value it read (compare and set), so two
 //! fan-outs of one destination never both insert the same range.
 
-use consentry_core::Timestamp;
+use consentry_core::{SubjectId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{backend, rows};
-use crate::{
+use super::db::{backend, is_constraint_violation};
+use super::rows;
+use crate::common::{json_list, lag_seconds};
+use crate::error::{Result, StoreError};
+use crate::model::{
     ClaimedDelivery, DELIVERY_DEAD, DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord,
-    DestinationPatch, NewDestination, Result, StoreError,
+    DestinationPatch, DestinationRecord, NewDestination,
 };
+use crate::sql::{DEAD_LETTERS, DESTINATION_COLUMNS};
 
 /// Outbox messages read per page by replay.
 pub(super) const REPLAY_PAGE: u32 = 1000;
@@ -29,7 +33,7 @@ pub(super) fn create_destination(conn: &mut Connection, new: &NewDestination) ->
             d.kind,
             d.url,
             d.target,
-            rows::json_list(&d.event_types),
+            json_list(&d.event_types),
             d.paused,
             d.flagged,
             d.created_at.micros()
@@ -37,7 +41,7 @@ pub(super) fn create_destination(conn: &mut Connection, new: &NewDestination) ->
     );
     match inserted {
         Ok(_) => {}
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+        Err(e) if is_constraint_violation(&e) => {
             return Err(StoreError::Conflict("a destination with this id exists".into()));
         }
         Err(e) => return Err(backend(e)),
@@ -54,19 +58,33 @@ pub(super) fn create_destination(conn: &mut Connection, new: &NewDestination) ->
     tx.commit().map_err(backend)
 }
 
+/// Every destination, oldest first.
+pub(super) fn destinations(conn: &Connection) -> rusqlite::Result<Vec<DestinationRecord>> {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {DESTINATION_COLUMNS} FROM destinations ORDER BY created_at, id"))?;
+    stmt.query_map([], rows::destination)?.collect()
+}
+
+pub(super) fn destination(conn: &Connection, id: &str) -> rusqlite::Result<Option<DestinationRecord>> {
+    conn.prepare_cached(&format!("SELECT {DESTINATION_COLUMNS} FROM destinations WHERE id = ?1"))?
+        .query_row([id], rows::destination)
+        .optional()
+}
+
+/// The destination's signing secret, from the key store.
+pub(super) fn destination_secret(conn: &Connection, id: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached("SELECT secret FROM ks.destination_secrets WHERE destination_id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()
+}
+
 pub(super) fn update_destination(conn: &Connection, id: &str, patch: &DestinationPatch) -> Result<bool> {
     let n = conn
         .execute(
             "UPDATE destinations SET name = COALESCE(?2, name), url = COALESCE(?3, url),
                 event_types = COALESCE(?4, event_types), paused = COALESCE(?5, paused)
              WHERE id = ?1",
-            params![
-                id,
-                patch.name,
-                patch.url,
-                patch.event_types.as_deref().map(rows::json_list),
-                patch.paused
-            ],
+            params![id, patch.name, patch.url, patch.event_types.as_deref().map(json_list), patch.paused],
         )
         .map_err(backend)?;
     Ok(n > 0)
@@ -173,7 +191,7 @@ pub(super) fn claim(
                 Ok(ClaimedDelivery {
                     destination_id: r.get(0)?,
                     outbox_id: r.get(1)?,
-                    subject: subject.and_then(|s| consentry_core::SubjectId::new(s).ok()),
+                    subject: subject.and_then(|s| SubjectId::new(s).ok()),
                     event_type: r.get(3)?,
                     payload: r.get(4)?,
                     attempts: r.get(5)?,
@@ -342,4 +360,29 @@ pub(super) fn replay_write(conn: &mut Connection, id: &str, ids: &[i64], now: Ti
     }
     tx.commit().map_err(backend)?;
     Ok(touched)
+}
+
+/// The destination's cursor (the last outbox id fanned out to it); `None` when there is no such
+/// destination.
+pub(super) fn cursor(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT cursor FROM destinations WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()
+}
+
+/// Seconds since the oldest message still pending for a destination that is not paused was created.
+pub(super) fn outbox_lag(conn: &Connection, now: Timestamp) -> rusqlite::Result<Option<f64>> {
+    let oldest: Option<i64> = conn.query_row(
+        "SELECT MIN(o.created_at) FROM deliveries d
+         JOIN outbox o ON o.id = d.outbox_id
+         JOIN destinations t ON t.id = d.destination_id
+         WHERE d.status = 'pending' AND t.paused = 0",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(oldest.map(|at| lag_seconds(now, at)))
+}
+
+pub(super) fn dead_letters(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row(DEAD_LETTERS, [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
 }

@@ -1,23 +1,27 @@
 //! Mapping between SQLite rows and the store's records.
 
-use consentry_core::catalog::CatalogDocument;
-use consentry_core::{Action, Event, Scope, Timestamp};
+use consentry_core::{Action, Event, Scope, SubjectId, Timestamp};
 use rusqlite::Row;
 
-use crate::sql::{CURRENT_CATALOG, NOTICE_COLUMNS};
-use crate::{ApiKey, DestinationRecord, NoticeVersion, SigningKeyRecord, StoredCatalog, StoredReceipt};
+use crate::model::{ApiKey, DestinationRecord, NoticeVersion, SigningKeyRecord, StoredReceipt};
 
 fn list(text: String) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(&text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-fn conversion(what: &'static str) -> rusqlite::Error {
+pub(super) fn conversion(what: &'static str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         0,
         rusqlite::types::Type::Text,
         Box::<dyn std::error::Error + Send + Sync>::from(what),
     )
+}
+
+/// A subject id read from a text column.
+pub(super) fn subject(text: String) -> rusqlite::Result<SubjectId> {
+    SubjectId::new(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 /// Reads an event from the columns of [`EVENT_COLUMNS`](crate::sql::EVENT_COLUMNS), starting at `at`.
@@ -45,8 +49,6 @@ pub(super) fn event(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
     })
 }
 
-pub(super) use crate::common::{json_list, scope_key};
-
 pub(super) fn api_key(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
     let hash: Vec<u8> = row.get(3)?;
     Ok(ApiKey {
@@ -72,44 +74,12 @@ pub(super) fn notice(row: &Row<'_>) -> rusqlite::Result<NoticeVersion> {
     })
 }
 
-/// Reads the current catalogue and its notices' current versions.
-pub(super) fn current_catalog(conn: &rusqlite::Connection) -> rusqlite::Result<Option<StoredCatalog>> {
-    let row = conn.query_row(CURRENT_CATALOG, [], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-    });
-    let (version, document, applied_at) = match row {
-        Ok(row) => row,
-        Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let document: CatalogDocument =
-        serde_json::from_str(&document).map_err(|_| conversion("stored catalogue does not parse"))?;
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {NOTICE_COLUMNS} FROM notices WHERE key = ?1 ORDER BY version DESC LIMIT 1"
-    ))?;
-    let mut notices = Vec::with_capacity(document.notices.len());
-    for n in &document.notices {
-        if let Some(v) = stmt.query_row([&n.key], notice).map(Some).or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })? {
-            notices.push(v);
-        }
-    }
-    Ok(Some(StoredCatalog {
-        version: version as u64,
-        applied_at: Timestamp::from_micros(applied_at),
-        document,
-        notices,
-    }))
-}
-
 /// Reads `id, subject, jws, created_at` (the subject from the key store, NULL once erased).
 pub(super) fn receipt(row: &Row<'_>) -> rusqlite::Result<StoredReceipt> {
     let subject: Option<String> = row.get(1)?;
     Ok(StoredReceipt {
         id: row.get(0)?,
-        subject: subject.and_then(|s| consentry_core::SubjectId::new(s).ok()),
+        subject: subject.and_then(|s| SubjectId::new(s).ok()),
         jws: row.get(2)?,
         created_at: Timestamp::from_micros(row.get(3)?),
     })

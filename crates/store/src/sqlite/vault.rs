@@ -11,16 +11,18 @@
 use async_trait::async_trait;
 use consentry_core::{SubjectId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use tokio::sync::oneshot;
 
-use super::writer::{Command, Grouped};
-use super::{SqliteStore, backend};
+use super::db::backend;
+use super::jobs::{Grouped, RecordJob};
+use super::pseudonyms::pseudonym_for;
+use super::rows;
+use super::store::SqliteStore;
+use crate::error::Result;
 use crate::sql::RECORD_COLUMNS;
 use crate::vault::{
     self, Kek, NewRecord, RecordAnnouncer, RecordFilter, RecordMeta, RecordSelection, SealedPayload,
     StoredRecord, VaultStore, WrappedKey, under_pattern,
 };
-use crate::{Result, StoreError};
 
 fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<RecordMeta> {
     Ok(vault::record_meta((
@@ -36,16 +38,11 @@ fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<RecordMeta> {
     )))
 }
 
-fn subject_of(text: String) -> rusqlite::Result<SubjectId> {
-    SubjectId::new(text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
-}
-
 /// The subject's pseudonym and wrapped data key, creating what is missing (committed before any record).
 fn ensure_key(conn: &mut Connection, subject: &str, kek: &Kek) -> Result<(String, WrappedKey)> {
     let tx = conn.transaction().map_err(backend)?;
     let now = Timestamp::now().micros();
-    let p = super::pseudonym_for(&tx, subject)?;
+    let p = pseudonym_for(&tx, subject)?;
     let existing: Option<(String, Vec<u8>)> = tx
         .query_row("SELECT kek_id, wrapped FROM ks.subject_data_keys WHERE subject = ?1", [subject], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -66,84 +63,6 @@ fn ensure_key(conn: &mut Connection, subject: &str, kek: &Kek) -> Result<(String
     };
     tx.commit().map_err(backend)?;
     Ok((p, key))
-}
-
-/// A sealed record waiting for the writer's next group commit.
-pub(super) struct RecordJob {
-    subject: String,
-    pseudonym: String,
-    /// The data key it was sealed under; the insert happens only if the subject still has this one.
-    wrapped: Vec<u8>,
-    meta: RecordMeta,
-    sealed: SealedPayload,
-    outcome: Option<Result<()>>,
-    pub reply: oneshot::Sender<Result<()>>,
-}
-
-impl RecordJob {
-    /// Answers the caller once the group committed.
-    pub(super) fn answer(self) {
-        let _ = self
-            .reply
-            .send(self.outcome.unwrap_or_else(|| Err(StoreError::Backend("record not placed".into()))));
-    }
-}
-
-/// Inserts the group's records in the writer's transaction. A record whose subject's data key changed
-/// meanwhile (erasure), or whose id is taken, fails alone.
-pub(super) fn insert_records(tx: &Connection, jobs: &mut [Box<RecordJob>]) -> Result<()> {
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let mut current = tx
-        .prepare_cached(
-            "SELECT d.wrapped FROM ks.subject_data_keys d JOIN ks.subject_keys k ON k.subject = d.subject
-             WHERE d.subject = ?1 AND k.pseudonym = ?2",
-        )
-        .map_err(backend)?;
-    let mut taken = tx.prepare_cached("SELECT 1 FROM records WHERE id = ?1").map_err(backend)?;
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO records (id, pseudonym, device_id, category, purpose, content_type, size, collected_at,
-                stored_at, delete_after, nonce, ciphertext)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )
-        .map_err(backend)?;
-    for job in jobs {
-        let key: Option<Vec<u8>> = current
-            .query_row(params![job.subject, job.pseudonym], |r| r.get(0))
-            .optional()
-            .map_err(backend)?;
-        if key.as_deref() != Some(&job.wrapped[..]) {
-            job.outcome = Some(Err(StoreError::Conflict(
-                "the subject's vault was erased while the record was stored".into(),
-            )));
-            continue;
-        }
-        let m = &job.meta;
-        if taken.exists([&m.id]).map_err(backend)? {
-            job.outcome = Some(Err(StoreError::Conflict("a record with this id exists".into())));
-            continue;
-        }
-        insert
-            .execute(params![
-                m.id,
-                job.pseudonym,
-                m.device_id,
-                m.category,
-                m.purpose,
-                m.content_type,
-                i64::try_from(m.size).unwrap_or(i64::MAX),
-                m.collected_at.micros(),
-                m.stored_at.micros(),
-                m.delete_after.map(Timestamp::micros),
-                job.sealed.nonce,
-                job.sealed.ciphertext,
-            ])
-            .map_err(backend)?;
-        job.outcome = Some(Ok(()));
-    }
-    Ok(())
 }
 
 fn delete_selected(
@@ -261,19 +180,20 @@ impl VaultStore for SqliteStore {
         .await?;
         // Group-committed with other writes: many records, one transaction, one fsync.
         let meta = record.meta();
-        let (reply, rx) = oneshot::channel();
-        let job = Box::new(RecordJob {
-            subject: record.subject.as_str().to_owned(),
-            pseudonym: p,
-            wrapped: key.wrapped,
-            meta: meta.clone(),
-            sealed,
-            outcome: None,
-            reply,
-        });
+        let subject = record.subject.as_str().to_owned();
         drop(record);
-        self.send(Command::Grouped(Grouped::Record(job)))?;
-        rx.await.map_err(|_| StoreError::Closed)??;
+        self.grouped(|reply| {
+            Grouped::Record(Box::new(RecordJob {
+                subject,
+                pseudonym: p,
+                wrapped: key.wrapped,
+                meta: meta.clone(),
+                sealed,
+                outcome: None,
+                reply,
+            }))
+        })
+        .await?;
         Ok(meta)
     }
 
@@ -284,7 +204,7 @@ impl VaultStore for SqliteStore {
                 "SELECT k.subject, {RECORD_COLUMNS} FROM records r
                  JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = ?1"
             ))?
-            .query_row([id], |r| Ok((subject_of(r.get(0)?)?, meta_at(r, 1)?)))
+            .query_row([id], |r| Ok((rows::subject(r.get(0)?)?, meta_at(r, 1)?)))
             .optional()
         })
         .await
@@ -304,7 +224,7 @@ impl VaultStore for SqliteStore {
                 ))?
                 .query_row([id], |r| {
                     Ok((
-                        subject_of(r.get(0)?)?,
+                        rows::subject(r.get(0)?)?,
                         r.get(1)?,
                         meta_at(r, 2)?,
                         SealedPayload { nonce: r.get(11)?, ciphertext: r.get(12)? },

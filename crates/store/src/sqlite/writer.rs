@@ -1,74 +1,27 @@
 //! The writer thread: the only connection that writes, and the group commit of ledger appends.
 //!
 //! It takes one command, then everything else already queued (up to a bound), and runs consecutive grouped
-//! jobs (appends, access-log entries, check counts, outbox messages, vault records) in one transaction: one fsync for the whole group, each
-//! caller answered once the group is durable. New subjects' pseudonym keys are committed to the key store
-//! first, in their own transaction, so a crash can leave an unused key behind but never a row whose
-//! pseudonym has no key. A sealed append's receipt and outbox messages are inserted with its events; a
-//! failing sealer drops only its own request, whose sequence numbers the next request then takes.
+//! jobs (appends, access-log entries, check counts, outbox messages, vault records) in one transaction:
+//! one fsync for the whole group, each caller answered once the group is durable. New subjects' pseudonym
+//! keys are committed to the key store first, in their own transaction, so a crash can leave an unused key
+//! behind but never a row whose pseudonym has no key. A sealed append's receipt and outbox messages are
+//! inserted with its events; a failing sealer drops only its own request, whose sequence numbers the next
+//! request then takes. A vault record goes in only while its subject still has the data key it was sealed
+//! under.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::Receiver;
 
-use consentry_core::catalog::{CatalogDocument, notice_sha256};
-use consentry_core::ledger::{GENESIS_HASH, pseudonym};
-use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
+use consentry_core::ledger::GENESIS_HASH;
+use consentry_core::{Event, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::oneshot;
 
-use super::vault::RecordJob;
-use super::{backend, rows};
-use crate::common::run_sealer;
+use super::db::backend;
+use super::jobs::{AccessJob, AppendJob, Appended, Command, CountsJob, EnqueueJob, Grouped, RecordJob};
+use super::pseudonyms::pseudonyms;
+use crate::common::{json_list, run_sealer, scope_key};
+use crate::error::{Result, StoreError};
+use crate::model::CommitObserver;
 use crate::sql::LEDGER_HEAD;
-use crate::{
-    AccessEntry, ApiKey, CommitObserver, OutboxMessage, Result, SealedReceipt, Sealer, StoreError,
-    StoredCatalog, random_bytes,
-};
-
-pub(super) type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
-
-type Appended = (Vec<Event>, Option<SealedReceipt>);
-
-pub(super) struct AppendJob {
-    pub subject: SubjectId,
-    pub events: Vec<NewEvent>,
-    pub seal: Option<Sealer>,
-    pub reply: oneshot::Sender<Result<Appended>>,
-}
-
-/// Outbox messages that no ledger event carries.
-pub(super) struct EnqueueJob {
-    pub subject: SubjectId,
-    pub messages: Vec<OutboxMessage>,
-    pub reply: oneshot::Sender<Result<()>>,
-}
-
-pub(super) struct AccessJob {
-    pub entries: Vec<AccessEntry>,
-    pub reply: oneshot::Sender<Result<()>>,
-}
-
-pub(super) struct CountsJob {
-    /// Already summed per subject and purpose.
-    pub counts: BTreeMap<(SubjectId, String), (u64, Timestamp)>,
-    pub reply: oneshot::Sender<Result<()>>,
-}
-
-/// Work committed in groups.
-pub(super) enum Grouped {
-    Append(AppendJob),
-    Access(AccessJob),
-    Counts(CountsJob),
-    Enqueue(EnqueueJob),
-    /// A sealed vault record (`vault.rs`), boxed: it is much larger than the other jobs.
-    Record(Box<RecordJob>),
-}
-
-pub(super) enum Command {
-    Grouped(Grouped),
-    Write(WriteJob),
-    Shutdown,
-}
 
 /// Most commands taken into one group.
 const MAX_GROUP: usize = 4096;
@@ -191,56 +144,6 @@ impl Writer {
         }
     }
 
-    /// The pseudonym of each subject, creating (and committing to the key store) keys for new ones.
-    fn pseudonyms<'a>(
-        &mut self,
-        subjects: impl IntoIterator<Item = &'a SubjectId>,
-    ) -> Result<HashMap<String, String>> {
-        let mut pseudonyms: HashMap<String, String> = HashMap::new();
-        let mut new_keys: Vec<(String, String, [u8; 32])> = Vec::new();
-        {
-            let mut find = self
-                .conn
-                .prepare_cached("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1")
-                .map_err(backend)?;
-            for subject in subjects {
-                let subject = subject.as_str();
-                if pseudonyms.contains_key(subject) {
-                    continue;
-                }
-                let found: Option<String> =
-                    find.query_row([subject], |r| r.get(0)).optional().map_err(backend)?;
-                let p = match found {
-                    Some(p) => p,
-                    None => {
-                        let key: [u8; 32] = random_bytes()?;
-                        let p = pseudonym(&key, subject);
-                        new_keys.push((subject.to_owned(), p.clone(), key));
-                        p
-                    }
-                };
-                pseudonyms.insert(subject.to_owned(), p);
-            }
-        }
-        if !new_keys.is_empty() {
-            let tx = self.conn.transaction().map_err(backend)?;
-            {
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO ks.subject_keys (subject, pseudonym, pseudonym_key, created_at)
-                         VALUES (?1, ?2, ?3, ?4)",
-                    )
-                    .map_err(backend)?;
-                let now = Timestamp::now().micros();
-                for (subject, p, key) in &new_keys {
-                    insert.execute(params![subject, p, &key[..], now]).map_err(backend)?;
-                }
-            }
-            tx.commit().map_err(backend)?;
-        }
-        Ok(pseudonyms)
-    }
-
     /// Commits the group in one transaction; sets each append's outcome and returns the events placed.
     fn commit_group(
         &mut self,
@@ -257,7 +160,7 @@ impl Writer {
             .chain(access.iter().flat_map(|j| j.entries.iter().map(|e| &e.subject)))
             .chain(counts.iter().flat_map(|j| j.counts.keys().map(|(s, _)| s)))
             .chain(enqueued.iter().map(|j| &j.subject));
-        let pseudonyms = self.pseudonyms(subjects)?;
+        let pseudonyms = pseudonyms(&mut self.conn, subjects)?;
 
         // 2. The events, receipts, outbox messages, current state, access log and counts, in one
         //    transaction. Outbox ids follow the ledger's order.
@@ -334,9 +237,9 @@ impl Writer {
                             e.pseudonym,
                             e.purpose,
                             e.action.as_str(),
-                            rows::json_list(&e.scope.categories),
-                            rows::json_list(&e.scope.channels),
-                            rows::json_list(&e.scope.recipients),
+                            json_list(&e.scope.categories),
+                            json_list(&e.scope.channels),
+                            json_list(&e.scope.recipients),
                             e.notice,
                             e.notice_version,
                             e.notice_hash,
@@ -349,7 +252,7 @@ impl Writer {
                         ])
                         .map_err(backend)?;
                     state
-                        .execute(params![e.pseudonym, e.purpose, rows::scope_key(&e.scope), e.seq as i64])
+                        .execute(params![e.pseudonym, e.purpose, scope_key(&e.scope), e.seq as i64])
                         .map_err(backend)?;
                 }
                 let (sealed, messages) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
@@ -370,7 +273,7 @@ impl Writer {
                     outbox.execute(params![p, m.event_type, m.payload, now.micros()]).map_err(backend)?;
                 }
             }
-            super::vault::insert_records(&tx, records)?;
+            insert_records(&tx, records)?;
 
             if !access.is_empty() {
                 let mut log = tx
@@ -412,61 +315,59 @@ impl Writer {
     }
 }
 
-pub(super) fn insert_api_key(conn: &Connection, key: &ApiKey) -> Result<()> {
-    let scopes = rows::json_list(&key.scopes);
-    let result = conn.execute(
-        "INSERT INTO api_keys (id, name, scopes, secret_hash, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            key.id,
-            key.name,
-            scopes,
-            &key.secret_hash[..],
-            key.created_at.micros(),
-            key.revoked_at.map(Timestamp::micros)
-        ],
-    );
-    match result {
-        Ok(_) => Ok(()),
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-            Err(StoreError::Conflict("an active API key with this name already exists".into()))
-        }
-        Err(e) => Err(backend(e)),
+/// Inserts the group's records in the writer's transaction. A record whose subject's data key changed
+/// meanwhile (erasure), or whose id is taken, fails alone.
+fn insert_records(tx: &Connection, jobs: &mut [Box<RecordJob>]) -> Result<()> {
+    if jobs.is_empty() {
+        return Ok(());
     }
-}
-
-pub(super) fn apply_catalog(conn: &mut Connection, document: &CatalogDocument) -> Result<StoredCatalog> {
-    let now = Timestamp::now().micros();
-    let tx = conn.transaction().map_err(backend)?;
-    for notice in &document.notices {
-        let sha = notice_sha256(&notice.text);
-        let latest: Option<(u32, String)> = tx
-            .query_row(
-                "SELECT version, sha256 FROM notices WHERE key = ?1 ORDER BY version DESC LIMIT 1",
-                [&notice.key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(backend)?;
-        let next = match latest {
-            Some((_, old)) if old == sha => continue,
-            Some((v, _)) => v + 1,
-            None => 1,
-        };
-        tx.execute(
-            "INSERT INTO notices (key, version, sha256, title, language, url, text, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![notice.key, next, sha, notice.title, notice.language, notice.url, notice.text, now],
+    let mut current = tx
+        .prepare_cached(
+            "SELECT d.wrapped FROM ks.subject_data_keys d JOIN ks.subject_keys k ON k.subject = d.subject
+             WHERE d.subject = ?1 AND k.pseudonym = ?2",
         )
         .map_err(backend)?;
+    let mut taken = tx.prepare_cached("SELECT 1 FROM records WHERE id = ?1").map_err(backend)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO records (id, pseudonym, device_id, category, purpose, content_type, size, collected_at,
+                stored_at, delete_after, nonce, ciphertext)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .map_err(backend)?;
+    for job in jobs {
+        let key: Option<Vec<u8>> = current
+            .query_row(params![job.subject, job.pseudonym], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        if key.as_deref() != Some(&job.wrapped[..]) {
+            job.outcome = Some(Err(StoreError::Conflict(
+                "the subject's vault was erased while the record was stored".into(),
+            )));
+            continue;
+        }
+        let m = &job.meta;
+        if taken.exists([&m.id]).map_err(backend)? {
+            job.outcome = Some(Err(StoreError::Conflict("a record with this id exists".into())));
+            continue;
+        }
+        insert
+            .execute(params![
+                m.id,
+                job.pseudonym,
+                m.device_id,
+                m.category,
+                m.purpose,
+                m.content_type,
+                i64::try_from(m.size).unwrap_or(i64::MAX),
+                m.collected_at.micros(),
+                m.stored_at.micros(),
+                m.delete_after.map(Timestamp::micros),
+                job.sealed.nonce,
+                job.sealed.ciphertext,
+            ])
+            .map_err(backend)?;
+        job.outcome = Some(Ok(()));
     }
-    let json = serde_json::to_string(document).map_err(|e| StoreError::Backend(e.to_string()))?;
-    tx.execute(
-        "INSERT INTO catalogs (version, document, applied_at)
-         VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM catalogs), ?1, ?2)",
-        params![json, now],
-    )
-    .map_err(backend)?;
-    let stored = rows::current_catalog(&tx).map_err(backend)?;
-    tx.commit().map_err(backend)?;
-    stored.ok_or_else(|| StoreError::Backend("catalogue vanished after insert".into()))
+    Ok(())
 }

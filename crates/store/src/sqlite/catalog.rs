@@ -1,0 +1,96 @@
+//! The catalogue on the embedded store: applied versions (each document whole) and the notices' texts,
+//! each version of a notice kept and named by its SHA-256.
+
+use consentry_core::Timestamp;
+use consentry_core::catalog::{CatalogDocument, notice_sha256};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::db::backend;
+use super::rows;
+use crate::error::{Result, StoreError};
+use crate::model::{NoticeVersion, StoredCatalog};
+use crate::sql::{CATALOG_VERSION, CURRENT_CATALOG, NOTICE_COLUMNS};
+
+/// Reads the current catalogue and its notices' current versions.
+pub(super) fn current_catalog(conn: &Connection) -> rusqlite::Result<Option<StoredCatalog>> {
+    let row = conn.query_row(CURRENT_CATALOG, [], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+    });
+    let (version, document, applied_at) = match row {
+        Ok(row) => row,
+        Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let document: CatalogDocument =
+        serde_json::from_str(&document).map_err(|_| rows::conversion("stored catalogue does not parse"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE key = ?1 ORDER BY version DESC LIMIT 1"
+    ))?;
+    let mut notices = Vec::with_capacity(document.notices.len());
+    for n in &document.notices {
+        if let Some(v) = stmt.query_row([&n.key], rows::notice).map(Some).or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })? {
+            notices.push(v);
+        }
+    }
+    Ok(Some(StoredCatalog {
+        version: version as u64,
+        applied_at: Timestamp::from_micros(applied_at),
+        document,
+        notices,
+    }))
+}
+
+pub(super) fn catalog_version(conn: &Connection) -> rusqlite::Result<Option<u64>> {
+    conn.query_row(CATALOG_VERSION, [], |r| r.get::<_, Option<i64>>(0)).map(|v| v.map(|v| v as u64))
+}
+
+pub(super) fn notice_version(
+    conn: &Connection,
+    key: &str,
+    version: u32,
+) -> rusqlite::Result<Option<NoticeVersion>> {
+    conn.prepare_cached(&format!("SELECT {NOTICE_COLUMNS} FROM notices WHERE key = ?1 AND version = ?2"))?
+        .query_row(params![key, version], rows::notice)
+        .optional()
+}
+
+/// Stores `document` as the next version; a notice keeps its version while its text is unchanged.
+pub(super) fn apply_catalog(conn: &mut Connection, document: &CatalogDocument) -> Result<StoredCatalog> {
+    let now = Timestamp::now().micros();
+    let tx = conn.transaction().map_err(backend)?;
+    for notice in &document.notices {
+        let sha = notice_sha256(&notice.text);
+        let latest: Option<(u32, String)> = tx
+            .query_row(
+                "SELECT version, sha256 FROM notices WHERE key = ?1 ORDER BY version DESC LIMIT 1",
+                [&notice.key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        let next = match latest {
+            Some((_, old)) if old == sha => continue,
+            Some((v, _)) => v + 1,
+            None => 1,
+        };
+        tx.execute(
+            "INSERT INTO notices (key, version, sha256, title, language, url, text, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![notice.key, next, sha, notice.title, notice.language, notice.url, notice.text, now],
+        )
+        .map_err(backend)?;
+    }
+    let json = serde_json::to_string(document).map_err(|e| StoreError::Backend(e.to_string()))?;
+    tx.execute(
+        "INSERT INTO catalogs (version, document, applied_at)
+         VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM catalogs), ?1, ?2)",
+        params![json, now],
+    )
+    .map_err(backend)?;
+    let stored = current_catalog(&tx).map_err(backend)?;
+    tx.commit().map_err(backend)?;
+    stored.ok_or_else(|| StoreError::Backend("catalogue vanished after insert".into()))
+}

@@ -1,0 +1,141 @@
+//! The ledger on the embedded store, read side: events and their chain head, the current state per
+//! purpose and scope, receipts, due expiries and checkpoints. Appends are group-committed by the writer
+//! (`writer.rs`).
+
+use consentry_core::ledger::GENESIS_HASH;
+use consentry_core::{Event, SubjectId, Timestamp};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::db::backend;
+use super::rows;
+use crate::error::Result;
+use crate::model::{LedgerHead, StoredCheckpoint, StoredReceipt};
+use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD};
+
+/// A `subject` column followed by an event's columns.
+fn subject_event(r: &Row<'_>) -> rusqlite::Result<(SubjectId, Event)> {
+    Ok((rows::subject(r.get(0)?)?, rows::event(r, 1)?))
+}
+
+pub(super) fn ledger_head(conn: &Connection) -> rusqlite::Result<LedgerHead> {
+    let head = conn
+        .query_row(LEDGER_HEAD, [], |r| {
+            Ok(LedgerHead { events: r.get::<_, i64>(0)? as u64, head: r.get(1)? })
+        })
+        .optional()?;
+    Ok(head.unwrap_or_else(|| LedgerHead { events: 0, head: GENESIS_HASH.to_owned() }))
+}
+
+pub(super) fn receipt(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredReceipt>> {
+    conn.prepare_cached(
+        "SELECT r.id, k.subject, r.jws, r.created_at FROM receipts r
+         LEFT JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = ?1",
+    )?
+    .query_row([id], rows::receipt)
+    .optional()
+}
+
+/// The subject's events after `after`, oldest first.
+pub(super) fn history(
+    conn: &Connection,
+    subject: &str,
+    after: u64,
+    limit: u32,
+) -> rusqlite::Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e
+         WHERE e.pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1) AND e.seq > ?2
+         ORDER BY e.seq LIMIT ?3"
+    ))?;
+    stmt.query_map(params![subject, after as i64, limit], |r| rows::event(r, 0))?.collect()
+}
+
+/// The subject's latest event per purpose and scope.
+pub(super) fn current(conn: &Connection, subject: &str) -> rusqlite::Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq
+         WHERE s.pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)
+         ORDER BY e.seq"
+    ))?;
+    stmt.query_map([subject], |r| rows::event(r, 0))?.collect()
+}
+
+/// Every subject's current statements with `seq > after`.
+pub(super) fn current_page(
+    conn: &Connection,
+    after: u64,
+    limit: u32,
+) -> rusqlite::Result<Vec<(SubjectId, Event)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT k.subject, {EVENT_COLUMNS} FROM consent_state s
+         JOIN events e ON e.seq = s.seq
+         JOIN ks.subject_keys k ON k.pseudonym = s.pseudonym
+         WHERE s.seq > ?1 ORDER BY s.seq LIMIT ?2"
+    ))?;
+    stmt.query_map(params![after as i64, limit], subject_event)?.collect()
+}
+
+pub(super) fn events_page(conn: &Connection, after: u64, limit: u32) -> rusqlite::Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+    ))?;
+    stmt.query_map(params![after as i64, limit], |r| rows::event(r, 0))?.collect()
+}
+
+/// Events with `seq > after` and their subjects (`None` once erased).
+pub(super) fn subject_events_page(
+    conn: &Connection,
+    after: u64,
+    limit: u32,
+) -> rusqlite::Result<Vec<(Option<SubjectId>, Event)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT k.subject, {EVENT_COLUMNS} FROM events e
+         LEFT JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
+         WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+    ))?;
+    stmt.query_map(params![after as i64, limit], |r| {
+        let subject: Option<String> = r.get(0)?;
+        Ok((subject.and_then(|s| SubjectId::new(s).ok()), rows::event(r, 1)?))
+    })?
+    .collect()
+}
+
+/// Grants and renewals still in force whose expiry is at or before `now`.
+pub(super) fn due_expiries(
+    conn: &Connection,
+    now: Timestamp,
+    limit: u32,
+) -> rusqlite::Result<Vec<(SubjectId, Event)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT k.subject, {EVENT_COLUMNS} FROM events e INDEXED BY events_expiring
+         JOIN consent_state s ON s.seq = e.seq
+         JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
+         WHERE e.expires_at IS NOT NULL AND e.expires_at <= ?1 AND e.action IN ('grant', 'renew')
+         ORDER BY e.expires_at LIMIT ?2"
+    ))?;
+    stmt.query_map(params![now.micros(), limit], subject_event)?.collect()
+}
+
+/// Stores a checkpoint; one already stored for `events` is kept.
+pub(super) fn insert_checkpoint(conn: &Connection, events: u64, head: &str, jws: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO checkpoints (events, head, jws, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (events) DO NOTHING",
+        params![events as i64, head, jws, Timestamp::now().micros()],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) fn checkpoints(conn: &Connection) -> rusqlite::Result<Vec<StoredCheckpoint>> {
+    let mut stmt = conn.prepare_cached(CHECKPOINTS)?;
+    stmt.query_map([], |r| {
+        Ok(StoredCheckpoint {
+            events: r.get::<_, i64>(0)? as u64,
+            head: r.get(1)?,
+            jws: r.get(2)?,
+            created_at: Timestamp::from_micros(r.get(3)?),
+        })
+    })?
+    .collect()
+}

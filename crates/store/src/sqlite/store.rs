@@ -1,0 +1,452 @@
+//! The embedded store's handle: the folder lock, the writer thread and its queue, the pool of read-only
+//! connections, and the [`Store`] trait on top of them. Each method sends its work to the writer or runs
+//! it on a read connection; the SQL lives in the file of its part of the trait (`keys.rs`, `catalog.rs`,
+//! `ledger.rs`, `activity.rs`, `outbox.rs`, `meta.rs`).
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use consentry_core::catalog::CatalogDocument;
+use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use super::db::{self, Paths, backend};
+use super::jobs::{AccessJob, AppendJob, Command, CountsJob, EnqueueJob, Grouped, WriteJob};
+use super::writer::Writer;
+use super::{activity, catalog, keys, ledger, meta, migrate, outbox};
+use crate::common::{lease_end, merge_counts};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
+    DestinationPatch, DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion,
+    OutboxMessage, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
+    StoredReceipt,
+};
+use crate::store::Store;
+
+/// Read connections kept open between reads.
+const READ_POOL: usize = 8;
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    paths: Paths,
+    sender: Mutex<Option<mpsc::Sender<Command>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    /// Held while the store is open; released by `close` (or drop), so another process may then open it.
+    lock: Mutex<Option<File>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("data", &self.paths.data).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) the store in `dir`, migrating it to the current schema.
+    pub async fn open(dir: &Path, observer: Option<CommitObserver>) -> Result<Self> {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&dir, observer))
+            .await
+            .map_err(|e| StoreError::Backend(format!("open task failed: {e}")))?
+    }
+
+    fn open_blocking(dir: &Path, observer: Option<CommitObserver>) -> Result<Self> {
+        let lock = db::lock_folder(dir)?;
+        let paths = Paths::in_folder(dir);
+        {
+            let mut ks = db::open_file_db(&paths.keystore)?;
+            migrate::keystore(&mut ks)?;
+        }
+        db::restrict_permissions(&paths.keystore, 0o600)?;
+        {
+            let mut data = db::open_file_db(&paths.data)?;
+            migrate::data(&mut data)?;
+            // One process owns the embedded store (the lock above): leases left by a crashed or stopped
+            // predecessor are stale, and the deliveries they held can go again at once.
+            data.execute("UPDATE deliveries SET leased_until = NULL WHERE leased_until IS NOT NULL", [])
+                .map_err(backend)?;
+        }
+        db::restrict_permissions(&paths.data, 0o600)?;
+
+        let conn = db::connect(&paths, OpenFlags::default()).map_err(backend)?;
+        let (sender, receiver) = mpsc::channel();
+        let writer = Writer::new(conn, observer)?;
+        let handle = std::thread::Builder::new()
+            .name("consentry-sqlite-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            paths,
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(handle)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            lock: Mutex::new(Some(lock)),
+            closed: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The schema version this build writes.
+    pub fn schema_version() -> i64 {
+        migrate::supported_version()
+    }
+
+    fn send(&self, command: Command) -> Result<()> {
+        let guard = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(command).map_err(|_| StoreError::Closed)
+    }
+
+    /// Queues the job that `job` builds around its reply channel for the writer's next group commit, and
+    /// waits until that group is durable.
+    pub(super) async fn grouped<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T>>) -> Grouped,
+    ) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Grouped(job(reply)))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `job` on the writer connection, in order with appends.
+    pub(super) async fn write<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let _ = reply.send(job(conn));
+        });
+        self.send(Command::Write(job))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `job` on a read connection in the blocking pool.
+    pub(super) async fn read<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let readers = Arc::clone(&self.readers);
+        let paths = self.paths.clone();
+        let closed = Arc::clone(&self.closed);
+        tokio::task::spawn_blocking(move || {
+            if closed.load(Ordering::Acquire) {
+                return Err(StoreError::Closed);
+            }
+            let pooled = readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    db::connect(&paths, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                        .map_err(backend)?
+                }
+            };
+            let out = job(&conn).map_err(backend);
+            let mut pool = readers.lock().unwrap_or_else(PoisonError::into_inner);
+            if pool.len() < READ_POOL {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn initialise(&self, admin: ApiKey) -> Result<bool> {
+        self.write(move |conn| meta::initialise(conn, &admin)).await
+    }
+
+    async fn insert_api_key(&self, key: ApiKey) -> Result<()> {
+        self.write(move |conn| keys::insert_api_key(conn, &key)).await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(keys::api_keys).await
+    }
+
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
+        let hash = *hash;
+        self.read(move |conn| keys::api_key_by_hash(conn, &hash)).await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| keys::revoke_api_key(conn, &id, at)).await
+    }
+
+    async fn catalog(&self) -> Result<Option<StoredCatalog>> {
+        self.read(catalog::current_catalog).await
+    }
+
+    async fn apply_catalog(&self, document: &CatalogDocument) -> Result<StoredCatalog> {
+        let document = document.clone();
+        self.write(move |conn| catalog::apply_catalog(conn, &document)).await
+    }
+
+    async fn notice_version(&self, key: &str, version: u32) -> Result<Option<NoticeVersion>> {
+        let key = key.to_owned();
+        self.read(move |conn| catalog::notice_version(conn, &key, version)).await
+    }
+
+    async fn append_sealed(
+        &self,
+        subject: &SubjectId,
+        events: Vec<NewEvent>,
+        seal: Option<Sealer>,
+    ) -> Result<(Vec<Event>, Option<SealedReceipt>)> {
+        if events.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let subject = subject.clone();
+        self.grouped(|reply| Grouped::Append(AppendJob { subject, events, seal, reply })).await
+    }
+
+    async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>> {
+        let id = id.to_owned();
+        self.read(move |conn| ledger::receipt(conn, &id)).await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+        self.read(keys::signing_keys).await
+    }
+
+    async fn add_signing_key(&self, key: SigningKeyRecord) -> Result<()> {
+        self.write(move |conn| keys::add_signing_key(conn, &key)).await
+    }
+
+    async fn insert_checkpoint(&self, events: u64, head: &str, jws: &str) -> Result<()> {
+        let (head, jws) = (head.to_owned(), jws.to_owned());
+        self.write(move |conn| ledger::insert_checkpoint(conn, events, &head, &jws)).await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
+        self.read(ledger::checkpoints).await
+    }
+
+    async fn log_access(&self, entries: Vec<AccessEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.grouped(|reply| Grouped::Access(AccessJob { entries, reply })).await
+    }
+
+    async fn access_log(
+        &self,
+        subject: &SubjectId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessRecord>> {
+        let subject = subject.as_str().to_owned();
+        let before = before.unwrap_or(i64::MAX);
+        self.read(move |conn| activity::access_log(conn, &subject, before, limit)).await
+    }
+
+    async fn add_check_counts(&self, counts: Vec<(SubjectId, String, u64, Timestamp)>) -> Result<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let counts = merge_counts(counts);
+        self.grouped(|reply| Grouped::Counts(CountsJob { counts, reply })).await
+    }
+
+    async fn check_counts(&self, subject: &SubjectId) -> Result<Vec<(String, u64, Timestamp)>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| activity::check_counts(conn, &subject)).await
+    }
+
+    async fn history(&self, subject: &SubjectId, after: u64, limit: u32) -> Result<Vec<Event>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| ledger::history(conn, &subject, after, limit)).await
+    }
+
+    async fn current(&self, subject: &SubjectId) -> Result<Vec<Event>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| ledger::current(conn, &subject)).await
+    }
+
+    async fn current_page(&self, after: u64, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
+        self.read(move |conn| ledger::current_page(conn, after, limit)).await
+    }
+
+    async fn events_page(&self, after: u64, limit: u32) -> Result<Vec<Event>> {
+        self.read(move |conn| ledger::events_page(conn, after, limit)).await
+    }
+
+    async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>> {
+        self.read(move |conn| ledger::subject_events_page(conn, after, limit)).await
+    }
+
+    async fn catalog_version(&self) -> Result<Option<u64>> {
+        self.read(catalog::catalog_version).await
+    }
+
+    async fn ledger_head(&self) -> Result<LedgerHead> {
+        self.read(ledger::ledger_head).await
+    }
+
+    async fn enqueue(&self, subject: &SubjectId, messages: Vec<OutboxMessage>) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let subject = subject.clone();
+        self.grouped(|reply| Grouped::Enqueue(EnqueueJob { subject, messages, reply })).await
+    }
+
+    async fn create_destination(&self, destination: NewDestination) -> Result<()> {
+        self.write(move |conn| outbox::create_destination(conn, &destination)).await
+    }
+
+    async fn destinations(&self) -> Result<Vec<DestinationRecord>> {
+        self.read(outbox::destinations).await
+    }
+
+    async fn destination(&self, id: &str) -> Result<Option<DestinationRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| outbox::destination(conn, &id)).await
+    }
+
+    async fn destination_secret(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let id = id.to_owned();
+        self.read(move |conn| outbox::destination_secret(conn, &id)).await
+    }
+
+    async fn update_destination(&self, id: &str, patch: DestinationPatch) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| outbox::update_destination(conn, &id, &patch)).await
+    }
+
+    async fn delete_destination(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |conn| outbox::delete_destination(conn, &id)).await
+    }
+
+    async fn fan_out(&self, destination_id: &str, matches: &EventMatcher, limit: u32) -> Result<u64> {
+        let id = destination_id.to_owned();
+        let read_id = id.clone();
+        let Some((cursor, messages)) =
+            self.read(move |conn| outbox::fan_out_read(conn, &read_id, limit)).await?
+        else {
+            return Ok(0);
+        };
+        let Some(&(last, _)) = messages.last() else { return Ok(0) };
+        let matched: Vec<i64> = messages
+            .iter()
+            .filter(|(_, event_type)| matches(event_type))
+            .map(|(outbox_id, _)| *outbox_id)
+            .collect();
+        let now = Timestamp::now();
+        let moved =
+            self.write(move |conn| outbox::fan_out_write(conn, &id, cursor, last, &matched, now)).await?;
+        // Not moved: another fan-out of this destination took the range first.
+        Ok(if moved { messages.len() as u64 } else { 0 })
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let until = lease_end(now, lease);
+        self.write(move |conn| outbox::claim(conn, now, until, limit)).await
+    }
+
+    async fn complete_delivery(
+        &self,
+        destination_id: &str,
+        outbox_id: i64,
+        outcome: DeliveryOutcome,
+    ) -> Result<()> {
+        let id = destination_id.to_owned();
+        self.write(move |conn| outbox::complete(conn, &id, outbox_id, &outcome)).await
+    }
+
+    async fn complete_deliveries(&self, outcomes: Vec<(String, i64, DeliveryOutcome)>) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| outbox::complete_many(conn, &outcomes)).await
+    }
+
+    async fn deliveries(
+        &self,
+        destination_id: &str,
+        status: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>> {
+        let id = destination_id.to_owned();
+        let status = status.map(str::to_owned);
+        self.read(move |conn| outbox::deliveries(conn, &id, status.as_deref(), after, limit)).await
+    }
+
+    async fn replay(&self, destination_id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64> {
+        let id = destination_id.to_owned();
+        let read_id = id.clone();
+        let Some(cursor) = self.read(move |conn| outbox::cursor(conn, &read_id)).await? else { return Ok(0) };
+        let (mut after, since) = match from {
+            ReplayFrom::OutboxId(first) => (first.saturating_sub(1), i64::MIN),
+            ReplayFrom::Time(t) => (0, t.micros()),
+        };
+        let mut total = 0;
+        loop {
+            let page = self.read(move |conn| outbox::replay_page(conn, after, cursor, since)).await?;
+            let Some(&(last, _)) = page.last() else { break };
+            after = last;
+            let matched: Vec<i64> = page
+                .iter()
+                .filter(|(_, event_type)| matches(event_type))
+                .map(|(outbox_id, _)| *outbox_id)
+                .collect();
+            if !matched.is_empty() {
+                let (id, now) = (id.clone(), Timestamp::now());
+                total += self.write(move |conn| outbox::replay_write(conn, &id, &matched, now)).await?;
+            }
+        }
+        Ok(total)
+    }
+
+    async fn outbox_lag(&self, now: Timestamp) -> Result<Option<f64>> {
+        self.read(move |conn| outbox::outbox_lag(conn, now)).await
+    }
+
+    async fn due_expiries(&self, now: Timestamp, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
+        self.read(move |conn| ledger::due_expiries(conn, now, limit)).await
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, until: Timestamp, now: Timestamp) -> Result<bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |conn| meta::try_lease(conn, &name, &holder, until, now)).await
+    }
+
+    async fn dead_letters(&self) -> Result<u64> {
+        self.read(outbox::dead_letters).await
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(sender) = sender {
+            let _ = sender.send(Command::Shutdown);
+        }
+        let handle = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        self.readers.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        // Unlocks the data folder even while other holders of this value (e.g. connections still draining)
+        // keep it alive.
+        drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner).take());
+    }
+}
