@@ -1,14 +1,11 @@
 //! The records the store keeps and hands back (keys, catalogue, ledger, receipts, access log, propagation),
-//! shared by the [`Store`] trait and every backend.
+//! shared by the [`Store`](crate::Store) trait and every backend.
 
 use std::sync::Arc;
 
 use consentry_core::catalog::CatalogDocument;
 use consentry_core::{Event, SubjectId, Timestamp};
 use serde::Serialize;
-
-#[cfg(doc)]
-use crate::store::Store;
 
 /// An API key as stored: its secret only as a SHA-256 hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,10 +51,11 @@ pub struct LedgerHead {
 /// Called after every commit of ledger events with the number of events it held (for metrics).
 pub type CommitObserver = Arc<dyn Fn(usize) + Send + Sync>;
 
-/// Seals one request's events into a receipt and the outbox messages they cause. [`Store::append_sealed`]
-/// calls it inside the commit, with the events as placed (sequence numbers and hashes final), and stores
-/// the receipt and the messages in the same transaction. An `Err` fails only that request. It runs on the
-/// store's writer, so it must be quick (a signature, not I/O).
+/// Seals one request's events into a receipt and the outbox messages they cause.
+/// [`Store::append_sealed`](crate::Store::append_sealed) calls it inside the commit, with the events as
+/// placed (sequence numbers and hashes final), and stores the receipt and the messages in the same
+/// transaction. An `Err` fails only that request. It runs on the store's writer, so it must be quick (a
+/// signature, not I/O).
 pub type Sealer = Box<dyn FnOnce(&[Event]) -> Result<Sealed, String> + Send>;
 
 /// What a [`Sealer`] produces: a receipt (or none) and the messages to put in the outbox.
@@ -190,8 +188,8 @@ pub struct DestinationPatch {
     pub paused: Option<bool>,
 }
 
-/// A delivery taken by [`Store::claim_deliveries`], leased to the caller. `subject` comes from the key
-/// store (`None` once the subject was erased); never log it.
+/// A delivery taken by [`Store::claim_deliveries`](crate::Store::claim_deliveries), leased to the caller.
+/// `subject` comes from the key store (`None` once the subject was erased); never log it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedDelivery {
     pub destination_id: String,
@@ -238,11 +236,12 @@ pub struct DeliveryRecord {
     pub created_at: Timestamp,
 }
 
-/// Selects outbox messages by event type, for [`Store::fan_out`] and [`Store::replay`]; it runs in the
-/// caller's process, never in SQL. (An alias, so that `async_trait` keeps its argument higher-ranked.)
+/// Selects outbox messages by event type, for [`Store::fan_out`](crate::Store::fan_out) and
+/// [`Store::replay`](crate::Store::replay); it runs in the caller's process, never in SQL. (An alias, so
+/// that `async_trait` keeps its argument higher-ranked.)
 pub type EventMatcher = dyn Fn(&str) -> bool + Sync;
 
-/// Where a [`Store::replay`] starts.
+/// Where a [`Store::replay`](crate::Store::replay) starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplayFrom {
     /// Outbox messages with `id >=` this.
