@@ -6,11 +6,13 @@ use consentry_core::{SubjectId, Timestamp};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::{PostgresStore, db, is_unique_violation, pseudonyms_for};
+use super::error::{db, is_unique_violation};
+use super::pseudonyms::pseudonyms_for;
+use super::store::PostgresStore;
 use crate::common::json_list;
-use crate::devices::parse_list;
+use crate::devices::{DeviceRecord, DeviceStore, NewDevice, parse_list};
+use crate::error::{Result, StoreError};
 use crate::sql::DEVICE_COLUMNS;
-use crate::{DeviceRecord, DeviceStore, NewDevice, Result, StoreError};
 
 const FROM: &str = "FROM devices d JOIN consentry_keystore.subject_keys k ON k.pseudonym = d.pseudonym";
 

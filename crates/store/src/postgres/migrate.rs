@@ -4,8 +4,9 @@
 
 use sqlx::PgPool;
 
-use super::db;
-use crate::{Result, StoreError};
+use super::error::db;
+use super::locks::MIGRATION_LOCK;
+use crate::error::{Result, StoreError};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
@@ -16,7 +17,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_devices.sql"),
     include_str!("../../migrations/postgres/0007_requests.sql"),
 ];
-const MIGRATION_LOCK: i64 = 0x636f_6e73_6d69_6772;
 
 pub(super) fn supported_version() -> i64 {
     MIGRATIONS.len() as i64

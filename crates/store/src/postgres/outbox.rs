@@ -1,6 +1,6 @@
 //! Propagation on PostgreSQL: the outbox, destinations, fan-out and deliveries, for several nodes.
 //!
-//! - **Outbox ids in commit order.** Every transaction that inserts outbox rows takes [`OUTBOX_LOCK`] (an
+//! - **Outbox ids in commit order.** Every transaction that inserts outbox rows takes `OUTBOX_LOCK` (an
 //!   append takes it after the ledger lock) and holds it to its commit, so a row with a smaller id is always
 //!   visible before one with a larger id. A destination's cursor therefore never passes a row that commits
 //!   later.
@@ -11,16 +11,16 @@
 use consentry_core::{SubjectId, Timestamp};
 use sqlx::{PgConnection, PgPool};
 
-use super::{LEDGER_LOCK, db, is_unique_violation};
-use crate::common::json_list;
-use crate::sql::{DEAD_LETTERS, DESTINATION_COLUMNS};
-use crate::{
+use super::error::{db, is_unique_violation};
+use super::locks::{self, OUTBOX_LOCK};
+use super::pseudonyms::pseudonyms_for;
+use crate::common::{json_list, lag_seconds};
+use crate::error::{Result, StoreError};
+use crate::model::{
     ClaimedDelivery, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch, DestinationRecord,
-    NewDestination, OutboxMessage, Result, StoreError,
+    EventMatcher, NewDestination, OutboxMessage, ReplayFrom,
 };
-
-/// The advisory lock held by every transaction that inserts outbox rows, until its commit.
-pub(super) const OUTBOX_LOCK: i64 = LEDGER_LOCK + 3;
+use crate::sql::{DEAD_LETTERS, DESTINATION_COLUMNS};
 /// Outbox messages read per page by replay.
 pub(super) const REPLAY_PAGE: i64 = 1000;
 
@@ -46,11 +46,7 @@ impl OutboxColumns {
         if self.pseudonym.is_empty() {
             return Ok(());
         }
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(OUTBOX_LOCK)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
+        locks::lock(conn, OUTBOX_LOCK).await?;
         sqlx::query(
             "INSERT INTO outbox (pseudonym, event_type, payload, created_at)
              SELECT p, t, m, c FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
@@ -72,7 +68,7 @@ pub(super) async fn enqueue(pool: &PgPool, subject: &SubjectId, messages: Vec<Ou
     let mut tx = pool.begin().await.map_err(db)?;
     // The pseudonym first: its key insert may wait for another transaction, which must not hold us
     // waiting while we hold the outbox lock.
-    let pseudonyms = super::pseudonyms_for(&mut tx, vec![subject.as_str().to_owned()]).await?;
+    let pseudonyms = pseudonyms_for(&mut tx, vec![subject.as_str().to_owned()]).await?;
     let p = &pseudonyms[subject.as_str()];
     let now = Timestamp::now();
     let mut rows = OutboxColumns::default();
@@ -210,12 +206,7 @@ pub(super) async fn delete_destination(pool: &PgPool, id: &str) -> Result<bool> 
     Ok(found.is_some())
 }
 
-pub(super) async fn fan_out(
-    pool: &PgPool,
-    id: &str,
-    matches: &crate::EventMatcher,
-    limit: u32,
-) -> Result<u64> {
+pub(super) async fn fan_out(pool: &PgPool, id: &str, matches: &EventMatcher, limit: u32) -> Result<u64> {
     let mut tx = pool.begin().await.map_err(db)?;
     let cursor: Option<i64> = sqlx::query_scalar("SELECT cursor FROM destinations WHERE id = $1 FOR UPDATE")
         .bind(id)
@@ -424,12 +415,7 @@ pub(super) async fn deliveries(
         .collect())
 }
 
-pub(super) async fn replay(
-    pool: &PgPool,
-    id: &str,
-    from: crate::ReplayFrom,
-    matches: &crate::EventMatcher,
-) -> Result<u64> {
+pub(super) async fn replay(pool: &PgPool, id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64> {
     let cursor: Option<i64> = sqlx::query_scalar("SELECT cursor FROM destinations WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
@@ -437,8 +423,8 @@ pub(super) async fn replay(
         .map_err(db)?;
     let Some(cursor) = cursor else { return Ok(0) };
     let (mut after, since) = match from {
-        crate::ReplayFrom::OutboxId(first) => (first.saturating_sub(1), i64::MIN),
-        crate::ReplayFrom::Time(t) => (0, t.micros()),
+        ReplayFrom::OutboxId(first) => (first.saturating_sub(1), i64::MIN),
+        ReplayFrom::Time(t) => (0, t.micros()),
     };
     let mut total = 0;
     loop {
@@ -499,7 +485,7 @@ pub(super) async fn outbox_lag(pool: &PgPool, now: Timestamp) -> Result<Option<f
     .fetch_one(pool)
     .await
     .map_err(db)?;
-    Ok(oldest.map(|at| crate::common::lag_seconds(now, at)))
+    Ok(oldest.map(|at| lag_seconds(now, at)))
 }
 
 pub(super) async fn dead_letters(pool: &PgPool) -> Result<u64> {

@@ -1,16 +1,16 @@
-//! Mapping between PostgreSQL rows and the store's records.
+//! Mapping between PostgreSQL rows and the store's records, and the column buffers of the group commit's
+//! multi-row inserts (events, receipts).
 
-use consentry_core::catalog::CatalogDocument;
-use consentry_core::{Action, Event, Scope, Timestamp};
+use consentry_core::{Action, Event, Scope, SubjectId, Timestamp};
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Postgres, Row, Transaction};
+use sqlx::{Postgres, Row, Transaction};
 
-use super::{db, is_unique_violation};
+use super::error::db;
 use crate::common::json_list;
-use crate::sql::{CURRENT_CATALOG, NOTICE_COLUMNS};
-use crate::{ApiKey, NoticeVersion, Result, SealedReceipt, StoreError, StoredCatalog};
+use crate::error::{Result, StoreError};
+use crate::model::{ApiKey, NoticeVersion, SealedReceipt};
 
-fn corrupt(what: &str) -> StoreError {
+pub(super) fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(format!("stored data does not decode: {what}"))
 }
 
@@ -47,10 +47,10 @@ pub(super) fn event(r: &PgRow) -> Result<Event> {
 }
 
 /// A `subject` column followed by the event's columns.
-pub(super) fn subject_event(r: &PgRow) -> Result<(consentry_core::SubjectId, Event)> {
+pub(super) fn subject_event(r: &PgRow) -> Result<(SubjectId, Event)> {
     let subject: String = r.try_get("subject").map_err(db)?;
-    let subject = consentry_core::SubjectId::new(subject)
-        .map_err(|e| StoreError::Backend(format!("stored subject id: {e}")))?;
+    let subject =
+        SubjectId::new(subject).map_err(|e| StoreError::Backend(format!("stored subject id: {e}")))?;
     Ok((subject, event(r)?))
 }
 
@@ -181,27 +181,6 @@ pub(super) fn api_key(r: &PgRow) -> Result<ApiKey> {
     })
 }
 
-pub(super) async fn insert_api_key(conn: &mut PgConnection, key: &ApiKey) -> Result<()> {
-    let result = sqlx::query(
-        "INSERT INTO api_keys (id, name, scopes, secret_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&key.id)
-    .bind(&key.name)
-    .bind(json_list(&key.scopes))
-    .bind(&key.secret_hash[..])
-    .bind(key.created_at.micros())
-    .bind(key.revoked_at.map(Timestamp::micros))
-    .execute(conn)
-    .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => {
-            Err(StoreError::Conflict("an active API key with this name already exists".into()))
-        }
-        Err(e) => Err(db(e)),
-    }
-}
-
 pub(super) fn notice(r: &PgRow) -> Result<NoticeVersion> {
     Ok(NoticeVersion {
         key: r.try_get("key").map_err(db)?,
@@ -213,28 +192,4 @@ pub(super) fn notice(r: &PgRow) -> Result<NoticeVersion> {
         text: r.try_get("text").map_err(db)?,
         created_at: Timestamp::from_micros(r.try_get("created_at").map_err(db)?),
     })
-}
-
-pub(super) async fn current_catalog(conn: &mut PgConnection) -> Result<Option<StoredCatalog>> {
-    let row: Option<(i64, String, i64)> =
-        sqlx::query_as(CURRENT_CATALOG).fetch_optional(&mut *conn).await.map_err(db)?;
-    let Some((version, document, applied_at)) = row else { return Ok(None) };
-    let document: CatalogDocument = serde_json::from_str(&document).map_err(|_| corrupt("catalogue"))?;
-    let keys: Vec<String> = document.notices.iter().map(|n| n.key.clone()).collect();
-    let rows = sqlx::query(&format!(
-        "SELECT DISTINCT ON (key) {NOTICE_COLUMNS} FROM notices WHERE key = ANY($1) ORDER BY key, version DESC"
-    ))
-    .bind(&keys)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    let mut latest: Vec<NoticeVersion> = rows.iter().map(notice).collect::<Result<_>>()?;
-    // Keep the document's order.
-    latest.sort_by_key(|n| keys.iter().position(|k| *k == n.key));
-    Ok(Some(StoredCatalog {
-        version: version as u64,
-        applied_at: Timestamp::from_micros(applied_at),
-        document,
-        notices: latest,
-    }))
 }

@@ -2,20 +2,23 @@
 //! wrapped data keys in `consentry_keystore`.
 //!
 //! A put encrypts in the caller's task and inserts in one statement that takes a share lock on the
-//! subject's data-key row (and inserts nothing unless it is still the key it used). Erasure deletes the key row first and
-//! then the records, so it waits for such a put and then sees its record: no record outlives its key.
+//! subject's data-key row (and inserts nothing unless it is still the key it used). Erasure deletes the key
+//! row first and then the records, so it waits for such a put and then sees its record: no record outlives
+//! its key.
 
 use async_trait::async_trait;
 use consentry_core::{SubjectId, Timestamp};
 
+use super::error::{db, is_unique_violation};
 use super::outbox::OutboxColumns;
-use super::{PostgresStore, db, is_unique_violation, pseudonyms_for};
+use super::pseudonyms::pseudonyms_for;
+use super::store::PostgresStore;
+use crate::error::{Result, StoreError};
 use crate::sql::RECORD_COLUMNS;
 use crate::vault::{
     self, Kek, NewRecord, RecordAnnouncer, RecordFilter, RecordMeta, RecordRow, RecordSelection,
     SealedPayload, StoredRecord, VaultStore, WrappedKey, under_pattern,
 };
-use crate::{Result, StoreError};
 
 fn subject_of(text: String) -> Result<SubjectId> {
     SubjectId::new(text).map_err(|_| StoreError::Backend("stored data does not decode: subject id".into()))

@@ -1,0 +1,106 @@
+//! The catalogue on PostgreSQL: applied versions (each document whole) and the notices' texts, each
+//! version of a notice kept and named by its SHA-256. Applies are serialised across nodes by a lock.
+
+use consentry_core::Timestamp;
+use consentry_core::catalog::{CatalogDocument, notice_sha256};
+use sqlx::PgConnection;
+use sqlx::postgres::PgPool;
+
+use super::error::db;
+use super::locks::{self, CATALOG_LOCK};
+use super::rows;
+use crate::error::{Result, StoreError};
+use crate::model::{NoticeVersion, StoredCatalog};
+use crate::sql::{CATALOG_VERSION, CURRENT_CATALOG, NOTICE_COLUMNS};
+
+/// Reads the current catalogue and its notices' current versions, in the document's order.
+pub(super) async fn current_catalog(conn: &mut PgConnection) -> Result<Option<StoredCatalog>> {
+    let row: Option<(i64, String, i64)> =
+        sqlx::query_as(CURRENT_CATALOG).fetch_optional(&mut *conn).await.map_err(db)?;
+    let Some((version, document, applied_at)) = row else { return Ok(None) };
+    let document: CatalogDocument =
+        serde_json::from_str(&document).map_err(|_| rows::corrupt("catalogue"))?;
+    let keys: Vec<String> = document.notices.iter().map(|n| n.key.clone()).collect();
+    let found = sqlx::query(&format!(
+        "SELECT DISTINCT ON (key) {NOTICE_COLUMNS} FROM notices WHERE key = ANY($1) ORDER BY key, version DESC"
+    ))
+    .bind(&keys)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let mut latest: Vec<NoticeVersion> = found.iter().map(rows::notice).collect::<Result<_>>()?;
+    // Keep the document's order.
+    latest.sort_by_key(|n| keys.iter().position(|k| *k == n.key));
+    Ok(Some(StoredCatalog {
+        version: version as u64,
+        applied_at: Timestamp::from_micros(applied_at),
+        document,
+        notices: latest,
+    }))
+}
+
+pub(super) async fn catalog_version(pool: &PgPool) -> Result<Option<u64>> {
+    let v: Option<i64> = sqlx::query_scalar(CATALOG_VERSION).fetch_one(pool).await.map_err(db)?;
+    Ok(v.map(|v| v as u64))
+}
+
+pub(super) async fn notice_version(pool: &PgPool, key: &str, version: u32) -> Result<Option<NoticeVersion>> {
+    let row = sqlx::query(&format!("SELECT {NOTICE_COLUMNS} FROM notices WHERE key = $1 AND version = $2"))
+        .bind(key)
+        .bind(version as i32)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(rows::notice).transpose()
+}
+
+/// Stores `document` as the next version; a notice keeps its version while its text is unchanged.
+pub(super) async fn apply_catalog(pool: &PgPool, document: &CatalogDocument) -> Result<StoredCatalog> {
+    let now = Timestamp::now().micros();
+    let mut tx = pool.begin().await.map_err(db)?;
+    // Serialise catalogue applies across nodes, like ledger appends.
+    locks::lock(&mut tx, CATALOG_LOCK).await?;
+    for notice in &document.notices {
+        let sha = notice_sha256(&notice.text);
+        let latest: Option<(i32, String)> = sqlx::query_as(
+            "SELECT version, sha256 FROM notices WHERE key = $1 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(&notice.key)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let next = match latest {
+            Some((_, old)) if old == sha => continue,
+            Some((v, _)) => v + 1,
+            None => 1,
+        };
+        sqlx::query(
+            "INSERT INTO notices (key, version, sha256, title, language, url, text, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&notice.key)
+        .bind(next)
+        .bind(&sha)
+        .bind(&notice.title)
+        .bind(&notice.language)
+        .bind(&notice.url)
+        .bind(&notice.text)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    let json = serde_json::to_string(document).map_err(|e| StoreError::Backend(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO catalogs (version, document, applied_at)
+         VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM catalogs), $1, $2)",
+    )
+    .bind(json)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let stored = current_catalog(&mut tx).await?;
+    tx.commit().await.map_err(db)?;
+    stored.ok_or_else(|| StoreError::Backend("catalogue vanished after insert".into()))
+}

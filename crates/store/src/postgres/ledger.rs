@@ -1,0 +1,178 @@
+//! The ledger on PostgreSQL, read side: events and their chain head, the current state per purpose and
+//! scope, receipts, due expiries and checkpoints. Appends are group-committed by `writer.rs`.
+
+use consentry_core::ledger::GENESIS_HASH;
+use consentry_core::{Event, SubjectId, Timestamp};
+use sqlx::Row;
+use sqlx::postgres::PgPool;
+
+use super::error::db;
+use super::rows;
+use crate::error::Result;
+use crate::model::{LedgerHead, StoredCheckpoint, StoredReceipt};
+use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD};
+
+pub(super) async fn ledger_head(pool: &PgPool) -> Result<LedgerHead> {
+    let head: Option<(i64, String)> = sqlx::query_as(LEDGER_HEAD).fetch_optional(pool).await.map_err(db)?;
+    Ok(head.map_or_else(
+        || LedgerHead { events: 0, head: GENESIS_HASH.to_owned() },
+        |(s, h)| LedgerHead { events: s as u64, head: h },
+    ))
+}
+
+pub(super) async fn receipt(pool: &PgPool, id: &str) -> Result<Option<StoredReceipt>> {
+    let row: Option<(String, Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT r.id, k.subject, r.jws, r.created_at FROM receipts r
+         LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    Ok(row.map(|(id, subject, jws, created_at)| StoredReceipt {
+        id,
+        subject: subject.and_then(|s| SubjectId::new(s).ok()),
+        jws,
+        created_at: Timestamp::from_micros(created_at),
+    }))
+}
+
+/// The subject's events after `after`, oldest first.
+pub(super) async fn history(
+    pool: &PgPool,
+    subject: &SubjectId,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<Event>> {
+    let found = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e
+         WHERE e.pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)
+           AND e.seq > $2
+         ORDER BY e.seq LIMIT $3"
+    ))
+    .bind(subject.as_str())
+    .bind(after as i64)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    found.iter().map(rows::event).collect()
+}
+
+/// The subject's latest event per purpose and scope.
+pub(super) async fn current(pool: &PgPool, subject: &SubjectId) -> Result<Vec<Event>> {
+    let found = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq
+         WHERE s.pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)
+         ORDER BY e.seq"
+    ))
+    .bind(subject.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    found.iter().map(rows::event).collect()
+}
+
+/// Every subject's current statements with `seq > after`.
+pub(super) async fn current_page(pool: &PgPool, after: u64, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
+    let found = sqlx::query(&format!(
+        "SELECT k.subject, {EVENT_COLUMNS} FROM consent_state s
+         JOIN events e ON e.seq = s.seq
+         JOIN consentry_keystore.subject_keys k ON k.pseudonym = s.pseudonym
+         WHERE s.seq > $1 ORDER BY s.seq LIMIT $2"
+    ))
+    .bind(after as i64)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    found.iter().map(rows::subject_event).collect()
+}
+
+/// Events with `seq > after` and their subjects (`None` once erased).
+pub(super) async fn subject_events_page(
+    pool: &PgPool,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<(Option<SubjectId>, Event)>> {
+    let found = sqlx::query(&format!(
+        "SELECT k.subject, {EVENT_COLUMNS} FROM events e
+         LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = e.pseudonym
+         WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
+    ))
+    .bind(after as i64)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    found
+        .iter()
+        .map(|r| {
+            let subject: Option<String> = r.try_get("subject").map_err(db)?;
+            Ok((subject.and_then(|s| SubjectId::new(s).ok()), rows::event(r)?))
+        })
+        .collect()
+}
+
+pub(super) async fn events_page(pool: &PgPool, after: u64, limit: u32) -> Result<Vec<Event>> {
+    let found = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
+    ))
+    .bind(after as i64)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    found.iter().map(rows::event).collect()
+}
+
+/// Grants and renewals still in force whose expiry is at or before `now`.
+pub(super) async fn due_expiries(
+    pool: &PgPool,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<(SubjectId, Event)>> {
+    let found = sqlx::query(&format!(
+        "SELECT k.subject, {EVENT_COLUMNS} FROM events e
+         JOIN consent_state s ON s.seq = e.seq
+         JOIN consentry_keystore.subject_keys k ON k.pseudonym = e.pseudonym
+         WHERE e.expires_at IS NOT NULL AND e.expires_at <= $1 AND e.action IN ('grant', 'renew')
+         ORDER BY e.expires_at LIMIT $2"
+    ))
+    .bind(now.micros())
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    found.iter().map(rows::subject_event).collect()
+}
+
+/// Stores a checkpoint; one already stored for `events` is kept.
+pub(super) async fn insert_checkpoint(pool: &PgPool, events: u64, head: &str, jws: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO checkpoints (events, head, jws, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (events) DO NOTHING",
+    )
+    .bind(events as i64)
+    .bind(head)
+    .bind(jws)
+    .bind(Timestamp::now().micros())
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(super) async fn checkpoints(pool: &PgPool) -> Result<Vec<StoredCheckpoint>> {
+    let found: Vec<(i64, String, String, i64)> =
+        sqlx::query_as(CHECKPOINTS).fetch_all(pool).await.map_err(db)?;
+    Ok(found
+        .into_iter()
+        .map(|(events, head, jws, created_at)| StoredCheckpoint {
+            events: events as u64,
+            head,
+            jws,
+            created_at: Timestamp::from_micros(created_at),
+        })
+        .collect())
+}

@@ -1,0 +1,172 @@
+//! The group commit of ledger appends: a task takes one append job, then everything else already queued
+//! (up to a bound), and commits them in one transaction that first takes the ledger lock, then reads the
+//! head and places the events after it, with their receipts, outbox messages and current state, and ends
+//! with `pg_notify` on [`LEDGER_CHANNEL`]. A failing sealer drops only its own request, whose positions
+//! the next request then takes.
+
+use std::collections::{HashMap, HashSet};
+
+use consentry_core::ledger::GENESIS_HASH;
+use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
+use sqlx::postgres::PgPool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::db;
+use super::listener::LEDGER_CHANNEL;
+use super::locks::{self, LEDGER_LOCK};
+use super::outbox::OutboxColumns;
+use super::pseudonyms::pseudonyms_for;
+use super::rows::{EventColumns, ReceiptColumns};
+use crate::common::{run_sealer, scope_key};
+use crate::error::{Result, StoreError};
+use crate::model::{CommitObserver, SealedReceipt, Sealer};
+use crate::sql::LEDGER_HEAD;
+
+/// Most appends taken into one group.
+const MAX_GROUP: usize = 4096;
+
+pub(super) type Appended = (Vec<Event>, Option<SealedReceipt>);
+
+pub(super) struct AppendJob {
+    pub subject: SubjectId,
+    pub events: Vec<NewEvent>,
+    pub seal: Option<Sealer>,
+    pub reply: oneshot::Sender<Result<Appended>>,
+}
+
+pub(super) async fn write_loop(
+    pool: PgPool,
+    mut rx: mpsc::UnboundedReceiver<AppendJob>,
+    observer: Option<CommitObserver>,
+) {
+    let mut group = Vec::new();
+    while let Some(first) = rx.recv().await {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut jobs = std::mem::take(&mut group);
+        let batches: Vec<Vec<NewEvent>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.events)).collect();
+        let seals: Vec<Option<Sealer>> = jobs.iter_mut().map(|j| j.seal.take()).collect();
+        let subjects: Vec<SubjectId> = jobs.iter().map(|j| j.subject.clone()).collect();
+        match commit_group(&pool, subjects, batches, seals).await {
+            Ok(outcomes) => {
+                let placed: usize = outcomes.iter().map(|o| o.as_ref().map_or(0, |(e, _)| e.len())).sum();
+                if placed > 0
+                    && let Some(observer) = &observer
+                {
+                    observer(placed);
+                }
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ledger group commit failed");
+                let message = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Backend(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Commits `batches[i]`, the events of `subjects[i]` sealed by `seals[i]`, as one group; returns each
+/// request's outcome (a failed sealer fails its request alone).
+async fn commit_group(
+    pool: &PgPool,
+    subjects: Vec<SubjectId>,
+    batches: Vec<Vec<NewEvent>>,
+    seals: Vec<Option<Sealer>>,
+) -> Result<Vec<Result<Appended>>> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    locks::lock(&mut tx, LEDGER_LOCK).await?;
+    let head: Option<(i64, String)> =
+        sqlx::query_as(LEDGER_HEAD).fetch_optional(&mut *tx).await.map_err(db)?;
+    let (mut seq, mut prev) = head.map_or((0, GENESIS_HASH.to_owned()), |(s, h)| (s as u64, h));
+    let head_seq = seq;
+
+    let pseudonyms =
+        pseudonyms_for(&mut tx, subjects.iter().map(|s| s.as_str().to_owned()).collect()).await?;
+    let now = Timestamp::now();
+    let mut cols = EventColumns::default();
+    let mut receipts = ReceiptColumns::default();
+    let mut messages = OutboxColumns::default();
+    let mut receipt_ids: HashSet<String> = HashSet::new();
+    let mut state: HashMap<(String, String, String), i64> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(subjects.len());
+    for ((subject, batch), seal) in subjects.iter().zip(batches).zip(seals) {
+        let p = &pseudonyms[subject.as_str()];
+        let (start_seq, start_prev) = (seq, prev.clone());
+        let mut placed = Vec::with_capacity(batch.len());
+        for new in batch {
+            seq += 1;
+            let e = Event::place(new, seq, p.clone(), now, std::mem::take(&mut prev));
+            prev = e.hash.clone();
+            placed.push(e);
+        }
+        let sealed = match seal.map(|seal| run_sealer(seal, &placed)) {
+            None => None,
+            Some(Ok(s)) if s.receipt.as_ref().is_none_or(|r| receipt_ids.insert(r.id.clone())) => Some(s),
+            Some(result) => {
+                // Give this request's positions to the next one: the chain stays gapless.
+                (seq, prev) = (start_seq, start_prev);
+                let e = result.and(Err(StoreError::Conflict("a receipt with this id exists".into())));
+                outcomes.push(e);
+                continue;
+            }
+        };
+        for e in &placed {
+            cols.push(e);
+            let key = (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope));
+            state.insert(key, e.seq as i64);
+        }
+        let (receipt, outbox) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
+        if let (Some(r), Some(first), Some(last)) = (&receipt, placed.first(), placed.last()) {
+            receipts.push(r, p, first.seq, last.seq, now);
+        }
+        for m in outbox {
+            messages.push(p, m, now);
+        }
+        outcomes.push(Ok((placed, receipt)));
+    }
+    if seq > head_seq {
+        cols.insert(&mut tx).await?;
+        receipts.insert(&mut tx).await?;
+        // Under the ledger lock (and the outbox lock), so outbox ids follow the ledger and commit order.
+        messages.insert(&mut tx).await?;
+
+        let (mut sp, mut spu, mut ssc, mut sseq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((p, purpose, scope), s) in state {
+            sp.push(p);
+            spu.push(purpose);
+            ssc.push(scope);
+            sseq.push(s);
+        }
+        sqlx::query(
+            "INSERT INTO consent_state (pseudonym, purpose, scope, seq)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
+             ON CONFLICT (pseudonym, purpose, scope) DO UPDATE SET seq = excluded.seq
+             WHERE excluded.seq > consent_state.seq",
+        )
+        .bind(sp)
+        .bind(spu)
+        .bind(ssc)
+        .bind(sseq)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(LEDGER_CHANNEL)
+            .bind(seq.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(outcomes)
+}
