@@ -6,8 +6,10 @@
 //! `Arc<dyn Store>`. Every backend passes the same conformance suite (`testing::conformance`, built with
 //! the `testing` feature, which only tests enable).
 //!
-//! This file is the crate's map and its factory, nothing else: the modules below import from each other
-//! downwards (`error` ← `model` ← the traits ← the backends), never from here.
+//! This file is the crate's map and its factory, nothing else. The library's modules import one another
+//! downwards, never through the re-exports below: `error`, then `model`, `common` and `sql`, then the traits
+//! (`store`, `vault`, `devices`, `requests`), then the backends (`sqlite`, `postgres`). The suites under
+//! `testing` use the re-exports, as any caller does.
 
 mod common;
 pub mod devices;
