@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use consentry_service::Config;
-use consentry_service::config::LogFormat;
+use consentry_service::config::{Flags, LogFormat};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -179,16 +179,15 @@ enum CatalogCommand {
     },
 }
 
+/// The configuration: defaults, the `--config` file, `CONSENTRY_*` variables, then the common flags.
 fn load_config(common: &Common) -> Result<Config> {
-    let mut config = Config::load(common.config.as_deref(), std::env::vars())?;
-    if let Some(data) = &common.data {
-        config.data.clone_from(data);
-    }
-    if let Some(url) = &common.database {
-        config.database_url = Some(url.clone());
-    }
-    config.validate()?;
-    Ok(config)
+    load_config_with(common, Flags::default())
+}
+
+/// As [`load_config`], with a command's own `flags` (e.g. `serve --listen`) in the last layer too.
+fn load_config_with(common: &Common, flags: Flags) -> Result<Config> {
+    let flags = Flags { data: common.data.clone(), database: common.database.clone(), ..flags };
+    Ok(Config::load(common.config.as_deref(), std::env::vars(), &flags)?)
 }
 
 fn init_logging(format: LogFormat) {
@@ -234,17 +233,7 @@ async fn shutdown_signal(token: CancellationToken) {
 }
 
 async fn serve(common: Common, listen: Option<SocketAddr>, log_format: Option<String>) -> Result<()> {
-    let mut config = load_config(&common)?;
-    if let Some(listen) = listen {
-        config.listen = listen;
-    }
-    if let Some(format) = log_format {
-        config.log_format = match format.as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            _ => bail!("--log-format must be `text` or `json`"),
-        };
-    }
+    let config = load_config_with(&common, Flags { listen, log_format, ..Flags::default() })?;
     init_logging(config.log_format);
     let listen = config.listen;
     let opened = consentry_service::open(config).await.context("cannot start")?;
@@ -291,36 +280,30 @@ async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn consentry_stor
 }
 
 fn data_dir(data: Option<PathBuf>) -> Result<PathBuf> {
-    let config = Config::load(None, std::env::vars())?;
-    Ok(data.unwrap_or(config.data))
+    let config = Config::load(None, std::env::vars(), &Flags { data, ..Flags::default() })?;
+    Ok(config.data)
 }
 
 async fn keys(command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Create { common, name, scopes } => {
             let config = load_config(&common)?;
-            let parsed = consentry_service::keys::validate_key_request(&name, &scopes)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let request = consentry_service::keys::CreateKey { name, scopes };
+            // Checked before the store is opened, so a wrong request touches no data folder.
+            request.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
             let store = open_store(&config).await?;
-            let key = consentry_service::auth::make_key(name.trim(), &parsed, None)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let result = store.insert_api_key(key.record.clone()).await;
+            let created = consentry_service::keys::create(store.as_ref(), request, "cli").await;
             store.close().await;
-            result?;
-            println!(
-                "Created key {} ({}) with scopes {}.",
-                key.record.id,
-                key.record.name,
-                key.record.scopes.join(", ")
-            );
-            println!("Its secret is shown only this once:\n\n    {}\n", key.secret);
+            let key = created.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("Created key {} ({}) with scopes {}.", key.id, key.name, key.scopes.join(", "));
+            println!("Its secret is shown only this once:\n\n    {}\n", key.key);
         }
         KeysCommand::List { common } => {
             let config = load_config(&common)?;
             let store = open_store(&config).await?;
-            let keys = store.api_keys().await;
+            let list = consentry_service::keys::list(store.as_ref()).await;
             store.close().await;
-            for k in keys? {
+            for k in list?.keys {
                 println!("{}\t{}\t{}\t{}", k.id, k.name, k.scopes.join(","), k.created_at);
             }
         }
@@ -334,10 +317,12 @@ async fn keys(command: KeysCommand) -> Result<()> {
         KeysCommand::Revoke { common, id } => {
             let config = load_config(&common)?;
             let store = open_store(&config).await?;
-            let revoked = store.revoke_api_key(&id, consentry_core::Timestamp::now()).await;
+            let revoked = consentry_service::keys::revoke_stored(store.as_ref(), &id).await;
             store.close().await;
-            if !revoked? {
-                bail!("no active key has the id {id}");
+            match revoked {
+                Ok(()) => {}
+                Err(consentry_service::Error::NotFound(_)) => bail!("no active key has the id {id}"),
+                Err(e) => bail!("{e}"),
             }
             println!("Revoked {id}.");
         }
@@ -355,9 +340,7 @@ async fn catalog(command: CatalogCommand) -> Result<()> {
             } else {
                 "application/yaml"
             };
-            let checked = consentry_service::catalog::parse_document(content_type, &bytes)
-                .and_then(consentry_service::catalog::validate_document);
-            let catalog = match checked {
+            let catalog = match consentry_service::catalog::read(content_type, &bytes) {
                 Ok(c) => c,
                 Err(consentry_service::Error::InvalidCatalog(problems)) => {
                     for p in &problems {
@@ -406,15 +389,7 @@ async fn audit(command: AuditCommand) -> Result<bool> {
         AuditCommand::Verify { common, .. } => {
             let config = load_config(&common)?;
             let store = open_store(&config).await?;
-            let result = async {
-                let keys = store.signing_keys().await?;
-                let jwks = keys
-                    .iter()
-                    .map(|k| consentry_core::proof::Jwk::ed25519(k.kid.clone(), &k.public))
-                    .collect();
-                consentry_service::audit::audit(store.as_ref(), &jwks).await
-            }
-            .await;
+            let result = consentry_service::audit::verify_store(store.as_ref()).await;
             store.close().await;
             let report = result?;
             print_out(&serde_json::to_string_pretty(&report)?);

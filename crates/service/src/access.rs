@@ -13,19 +13,25 @@ use std::time::Duration;
 
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::{AccessEntry, Store};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+use crate::auth::{Caller, Principal};
+use crate::error::Result;
+use crate::state::Services;
 
 /// The header in which a caller states why it reads a subject's data.
 pub const PURPOSE_HEADER: &str = "x-consentry-purpose";
-pub const UNSPECIFIED: &str = "unspecified";
-pub const SHARDS: usize = 16;
-pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
-pub const MAX_BATCH: usize = 1000;
+const UNSPECIFIED: &str = "unspecified";
+const SHARDS: usize = 16;
+const FLUSH_EVERY: Duration = Duration::from_secs(2);
+const MAX_BATCH: usize = 1000;
 
 /// The purpose a caller stated (the `X-Consentry-Purpose` header), cleaned: printable, at most 128
 /// characters; else "unspecified".
-pub fn stated_purpose(stated: Option<&str>) -> String {
+fn stated_purpose(stated: Option<&str>) -> String {
     stated
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| !c.is_control()))
@@ -73,7 +79,7 @@ impl AccessLog {
     }
 
     /// Counts one check of `subject` for `purpose`.
-    pub fn checked(&self, subject: &str, purpose: &str, at: Timestamp) {
+    pub(crate) fn checked(&self, subject: &str, purpose: &str, at: Timestamp) {
         let shard = (self.hasher.hash_one(subject) as usize) % SHARDS;
         let mut counts = self.counts[shard].lock().unwrap_or_else(PoisonError::into_inner);
         // Borrowed look-ups first: no allocation once a subject and purpose were seen in this interval.
@@ -107,7 +113,7 @@ impl AccessLog {
     }
 
     /// Writes queued entries and counts until `shutdown`, then flushes what is left.
-    pub async fn run(&self, store: &dyn Store, shutdown: CancellationToken) {
+    pub(crate) async fn run(&self, store: &dyn Store, shutdown: CancellationToken) {
         let Some(mut receiver) = self.receiver.lock().unwrap_or_else(PoisonError::into_inner).take() else {
             return;
         };
@@ -142,9 +148,35 @@ impl AccessLog {
     }
 }
 
-use serde::Serialize;
+/// Who reads a subject's data, where the read came in and why. A service's read goes into the subject's
+/// access log; a person reading their own data, or a device its own subject's, is no access to report.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    /// The reading API key's name; `None` when the reader is not a service.
+    caller: Option<&'a str>,
+    route: &'static str,
+    stated: Option<&'a str>,
+}
 
-use utoipa::ToSchema;
+impl<'a> Reader<'a> {
+    /// `route` names where the read came in (e.g. `GET /v1/subjects/{subject}/consents`); `stated` is the
+    /// purpose the caller gave for reading (`X-Consentry-Purpose`), as sent.
+    pub fn new(principal: &'a Principal, route: &'static str, stated: Option<&'a str>) -> Self {
+        Self { caller: principal.service().map(|c| c.key_name.as_str()), route, stated }
+    }
+
+    /// A read by a service key.
+    pub fn service(caller: &'a Caller, route: &'static str, stated: Option<&'a str>) -> Self {
+        Self { caller: Some(caller.key_name.as_str()), route, stated }
+    }
+
+    /// Logs this read of `subject`'s data, when it is a service's.
+    pub fn log(&self, log: &AccessLog, subject: &SubjectId) {
+        if let Some(caller) = self.caller {
+            log.read(subject, caller, self.route, self.stated);
+        }
+    }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccessEntryOut {
@@ -172,4 +204,44 @@ pub struct AccessLogOut {
     pub next: Option<i64>,
     /// Consent checks are counted, not logged one by one.
     pub checks: Vec<CheckCount>,
+}
+
+/// Which page of the access log: `limit` entries (1 to 1000, default 100) older than `before`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct AccessPage {
+    pub limit: Option<u32>,
+    /// The `next` of the previous page.
+    pub before: Option<i64>,
+}
+
+/// One page of `subject`'s access log, newest first, and their consent checks counted per purpose; the
+/// read itself is logged after it.
+pub async fn list(
+    services: &Services,
+    subject: &SubjectId,
+    page: AccessPage,
+    reader: Reader<'_>,
+) -> Result<AccessLogOut> {
+    let limit = crate::page_limit(page.limit, 1000)?;
+    let records = services.store.access_log(subject, page.before, limit).await?;
+    let next = (records.len() == limit as usize).then(|| records.last().map(|r| r.id)).flatten();
+    let entries = records
+        .into_iter()
+        .map(|r| AccessEntryOut {
+            id: r.id,
+            at: r.at.to_string(),
+            caller: r.caller,
+            route: r.route,
+            purpose: r.purpose,
+        })
+        .collect();
+    let checks = services
+        .store
+        .check_counts(subject)
+        .await?
+        .into_iter()
+        .map(|(purpose, count, last)| CheckCount { purpose, count, last_at: last.to_string() })
+        .collect();
+    reader.log(&services.access, subject);
+    Ok(AccessLogOut { entries, next, checks })
 }

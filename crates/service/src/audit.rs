@@ -1,13 +1,18 @@
-//! `/v1/audit/verify`: walks the hash chain and the signed checkpoints, with the same code third parties
-//! use (`consentry_client::verify`).
+//! Ledger audit: walks the hash chain and the signed checkpoints, with the same code third parties use
+//! (`consentry_client::verify`). A running node audits against the keys it serves; the CLI audits a store
+//! no node serves against the keys stored in it.
+//!
+//! Only the store can fail here, and an audit is run when something looks wrong: the functions on a bare
+//! store return its error whole, so the CLI can print the cause.
 
-use consentry_client::verify::{AuditReport, LedgerAudit};
-
+use consentry_client::verify::{AuditProblem, AuditReport, LedgerAudit};
+use consentry_core::proof::{Jwk, Jwks};
 use consentry_store::Store;
-
 use serde::Serialize;
-
 use utoipa::ToSchema;
+
+use crate::error::Result;
+use crate::state::Services;
 
 /// The outcome of a ledger audit.
 #[derive(Debug, Serialize, ToSchema)]
@@ -21,16 +26,32 @@ pub struct AuditOut {
     pub checkpoints: u64,
     /// The first problem: `{seq, kind, problem, ...}`; `null` when the ledger is intact.
     #[schema(value_type = Option<Object>)]
-    pub first_bad: Option<consentry_client::verify::AuditProblem>,
+    pub first_bad: Option<AuditProblem>,
 }
 
-pub const PAGE: u32 = 5000;
+impl From<AuditReport> for AuditOut {
+    fn from(r: AuditReport) -> Self {
+        Self { ok: r.ok, events: r.events, head: r.head, checkpoints: r.checkpoints, first_bad: r.first_bad }
+    }
+}
+
+/// Events read per page.
+const PAGE: u32 = 5000;
+
+/// Audits the node's ledger against the keys it publishes.
+pub async fn verify(services: &Services) -> Result<AuditOut> {
+    Ok(audit(services.store.as_ref(), services.signing.jwks()).await?)
+}
+
+/// Audits the ledger of a store no node serves (the CLI), against the signing keys stored in it.
+pub async fn verify_store(store: &dyn Store) -> consentry_store::Result<AuditOut> {
+    let keys = store.signing_keys().await?;
+    let jwks = Jwks { keys: keys.iter().map(|k| Jwk::ed25519(k.kid.clone(), &k.public)).collect() };
+    audit(store, &jwks).await
+}
 
 /// Audits the whole ledger in `store` against the keys in `jwks`.
-pub async fn audit(
-    store: &dyn Store,
-    jwks: &consentry_core::proof::Jwks,
-) -> consentry_store::Result<AuditReport> {
+pub async fn audit(store: &dyn Store, jwks: &Jwks) -> consentry_store::Result<AuditOut> {
     // Checkpoints first, then the events: the ledger only grows in between, so every checkpoint read is
     // covered by the events read after it.
     let checkpoints = store.checkpoints().await?;
@@ -45,7 +66,7 @@ pub async fn audit(
         after = last.seq;
         for e in &page {
             if !audit.push_event(e, None) {
-                return Ok(audit.finish());
+                return Ok(audit.finish().into());
             }
         }
         if page.len() < PAGE as usize {
@@ -53,5 +74,5 @@ pub async fn audit(
         }
     }
     audit.end_events();
-    Ok(audit.finish())
+    Ok(audit.finish().into())
 }

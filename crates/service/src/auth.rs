@@ -104,7 +104,7 @@ impl Caller {
         Self { key_id: key.id.clone(), key_name: key.name.clone(), scopes }
     }
 
-    pub fn has(&self, scope: Scope) -> bool {
+    fn has(&self, scope: Scope) -> bool {
         self.scopes & (scope.bit() | Scope::Admin.bit()) != 0
     }
 
@@ -123,7 +123,7 @@ const PREFIX: &str = "csk_";
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// A freshly made key: the record to store and the secret to show once.
-pub struct NewKey {
+pub(crate) struct NewKey {
     pub record: ApiKey,
     pub secret: String,
 }
@@ -134,12 +134,12 @@ impl std::fmt::Debug for NewKey {
     }
 }
 
-pub fn hash_secret(secret: &str) -> [u8; 32] {
+fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
 /// Makes a key record; with `secret` given (bootstrap), that exact value is the key.
-pub fn make_key(name: &str, scopes: &[Scope], secret: Option<&str>) -> Result<NewKey> {
+pub(crate) fn make_key(name: &str, scopes: &[Scope], secret: Option<&str>) -> Result<NewKey> {
     let secret = match secret {
         Some(s) => s.to_owned(),
         None => format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)),
@@ -174,7 +174,7 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    pub async fn authenticate(&self, store: &dyn Store, secret: &str) -> Result<Arc<Caller>> {
+    async fn authenticate(&self, store: &dyn Store, secret: &str) -> Result<Arc<Caller>> {
         let hash = hash_secret(secret);
         {
             let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
@@ -198,7 +198,7 @@ impl KeyCache {
     }
 
     /// Forgets a revoked key at once.
-    pub fn evict(&self, key_id: &str) {
+    pub(crate) fn evict(&self, key_id: &str) {
         self.entries.write().unwrap_or_else(PoisonError::into_inner).retain(|_, c| c.caller.key_id != key_id);
     }
 }
@@ -213,12 +213,12 @@ fn looks_like_jws(credential: &str) -> bool {
 
 /// `typ` claim of a subject token; nothing else signed by the server (receipts, checkpoints) carries it,
 /// so no other signed document can pass for one.
-pub const SUBJECT_TOKEN_TYP: &str = "consentry-subject-token/1";
+const SUBJECT_TOKEN_TYP: &str = "consentry-subject-token/1";
 /// Shortest and longest lifetime of a subject token, in seconds.
-pub const SUBJECT_TOKEN_TTL_MIN: u64 = 60;
-pub const SUBJECT_TOKEN_TTL_MAX: u64 = 30 * 24 * 3600;
+pub(crate) const SUBJECT_TOKEN_TTL_MIN: u64 = 60;
+pub(crate) const SUBJECT_TOKEN_TTL_MAX: u64 = 30 * 24 * 3600;
 /// Lifetime of a subject token when the request names none: one hour.
-pub const SUBJECT_TOKEN_TTL_DEFAULT: u64 = 3600;
+pub(crate) const SUBJECT_TOKEN_TTL_DEFAULT: u64 = 3600;
 
 /// The claims of a subject token.
 #[derive(Debug, Serialize, Deserialize)]
@@ -246,13 +246,13 @@ pub struct SubjectCaller {
 
 /// A minted subject token.
 #[derive(Debug)]
-pub struct MintedToken {
+pub(crate) struct MintedToken {
     pub token: String,
     pub expires_at: Timestamp,
 }
 
 /// Signs a subject token for `subject`, valid for `ttl_secs` from `now`, with the server's current key.
-pub fn mint_subject_token(
+pub(crate) fn mint_subject_token(
     state: &Services,
     subject: &SubjectId,
     ttl_secs: u64,
@@ -407,7 +407,7 @@ pub async fn authenticate(services: &Services, credential: &str) -> Result<Princ
 }
 
 /// The prefix of device tokens.
-pub const DEVICE_TOKEN_PREFIX: &str = "cdt_";
+const DEVICE_TOKEN_PREFIX: &str = "cdt_";
 
 /// A new device token and the SHA-256 to store; the token is shown once.
 pub fn make_device_token() -> Result<(String, [u8; 32])> {
@@ -427,7 +427,7 @@ pub struct DeviceCaller {
 }
 
 impl DeviceCaller {
-    pub fn from_record(device: DeviceRecord) -> Self {
+    pub(crate) fn from_record(device: DeviceRecord) -> Self {
         Self {
             device_id: device.id,
             subject: device.subject,
@@ -468,7 +468,7 @@ impl DeviceCaller {
 }
 
 /// Authenticates a device token: 401 for anything else, an unknown token or an unpaired device.
-pub async fn authenticate_device(store: &dyn Store, token: &str) -> Result<DeviceCaller> {
+async fn authenticate_device(store: &dyn Store, token: &str) -> Result<DeviceCaller> {
     if !token.starts_with(DEVICE_TOKEN_PREFIX) {
         return Err(Error::Unauthorized);
     }

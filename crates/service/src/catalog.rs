@@ -1,14 +1,12 @@
-//! `/v1/catalog`: read and apply the whole catalogue, as JSON or YAML.
+//! The catalogue: read it, and apply a whole new version (sent as JSON or YAML) to the store, the decision
+//! engine and the node's view together.
 
 use consentry_core::catalog::{Catalog, CatalogDocument};
-
 use serde::Serialize;
-
 use utoipa::ToSchema;
 
 use crate::error::{Error, FieldProblem, Result};
-
-use crate::state::CatalogView;
+use crate::state::{CatalogView, Services};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NoticeInfo {
@@ -56,8 +54,35 @@ impl From<&CatalogView> for CatalogOut {
     }
 }
 
+/// The current catalogue and its version.
+pub fn get(services: &Services) -> CatalogOut {
+    CatalogOut::from(services.catalog().as_ref())
+}
+
+/// Applies a whole catalogue, sent as `content_type` (JSON or YAML), as a new version: the store, the engine
+/// and the node's view change together, and devices are told. A rejected document changes nothing. `by`
+/// names who applied it (logged).
+pub async fn apply(services: &Services, content_type: &str, body: &[u8], by: &str) -> Result<CatalogOut> {
+    let catalog = read(content_type, body)?;
+    let _serial = services.catalog_apply.lock().await;
+    let stored = services.store.apply_catalog(catalog.document()).await?;
+    services.engine.set_catalog(&catalog).map_err(Error::internal)?;
+    let view = CatalogView { stored, catalog };
+    let out = CatalogOut::from(&view);
+    services.set_catalog(view);
+    services.devices.everyone();
+    tracing::info!(version = out.version, by = %by, "catalogue applied");
+    Ok(out)
+}
+
+/// Parses and validates a catalogue document sent as `content_type` (JSON or YAML), listing every problem
+/// with its path. The CLI applies a file offline through here.
+pub fn read(content_type: &str, body: &[u8]) -> Result<Catalog> {
+    validate_document(parse_document(content_type, body)?)
+}
+
 /// Parses a catalogue document sent as JSON or YAML.
-pub fn parse_document(content_type: &str, body: &[u8]) -> Result<CatalogDocument> {
+fn parse_document(content_type: &str, body: &[u8]) -> Result<CatalogDocument> {
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let unreadable =
         |message: String| Error::InvalidCatalog(vec![FieldProblem { path: String::new(), message }]);
@@ -77,7 +102,7 @@ pub fn parse_document(content_type: &str, body: &[u8]) -> Result<CatalogDocument
 }
 
 /// Validates a document, listing every problem with its path.
-pub fn validate_document(doc: CatalogDocument) -> Result<Catalog> {
+fn validate_document(doc: CatalogDocument) -> Result<Catalog> {
     Catalog::validate(doc).map_err(|problems| {
         Error::InvalidCatalog(
             problems.into_iter().map(|p| FieldProblem { path: p.path, message: p.message }).collect(),

@@ -1,18 +1,15 @@
-//! `/v1/check`: decisions from memory. The hot path: the body is parsed borrowing from the request
-//! buffer, the engine allocates nothing, and nothing touches the store.
+//! Decisions from memory: may this subject's data be used for this purpose, now? The hot path: requests
+//! borrow from the caller's buffer, the engine allocates nothing, and nothing touches the store.
 
 use std::borrow::Cow;
 
 use consentry_core::ledger::event_id;
-
 use consentry_core::{Decision, Query, QueryError, Reason, SubjectId, Timestamp};
-
 use serde::{Deserialize, Serialize};
-
 use utoipa::ToSchema;
 
+use crate::auth::Principal;
 use crate::error::{Error, Result};
-
 use crate::state::Services;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -52,6 +49,19 @@ impl From<Decision> for CheckResponse {
     }
 }
 
+/// One decision for `principal`. A paired device may ask about its own subject only, naming a data category,
+/// within the categories and purposes it declared; which other principals may ask is the face's to check.
+pub fn one(services: &Services, principal: &Principal, c: &CheckRequest<'_>) -> Result<CheckResponse> {
+    if let Principal::Device(device) = principal {
+        device.require_subject(&c.subject)?;
+        let Some(category) = c.category.as_deref() else {
+            return Err(Error::DeviceForbidden("a device names the data category it asks about".into()));
+        };
+        device.require(category, &c.purpose)?;
+    }
+    Ok(decide(services, c, Timestamp::now(), "")?.into())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest<'a> {
@@ -65,7 +75,7 @@ pub struct BatchResponse {
     pub results: Vec<CheckResponse>,
 }
 
-pub fn decide(state: &Services, c: &CheckRequest<'_>, now: Timestamp, at: &str) -> Result<Decision> {
+fn decide(state: &Services, c: &CheckRequest<'_>, now: Timestamp, at: &str) -> Result<Decision> {
     if let Err(e) = SubjectId::validate(&c.subject) {
         return Err(Error::validation(format!("{at}subject"), format!("the subject id {e}")));
     }
@@ -97,4 +107,20 @@ pub fn decide(state: &Services, c: &CheckRequest<'_>, now: Timestamp, at: &str) 
         state.access.checked(q.subject, q.purpose, now);
     }
     Ok(d)
+}
+
+/// Many decisions at one instant, in the order asked: between 1 and the configured maximum.
+pub fn batch(services: &Services, b: &BatchRequest<'_>) -> Result<BatchResponse> {
+    let max = services.config.check_batch_max;
+    if b.checks.is_empty() || b.checks.len() > max {
+        return Err(Error::validation("checks", format!("send between 1 and {max} checks")));
+    }
+    let now = Timestamp::now();
+    let results = b
+        .checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| decide(services, c, now, &format!("checks[{i}].")).map(CheckResponse::from))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(BatchResponse { results })
 }

@@ -1,33 +1,27 @@
-//! `/v1/subjects/{subject}/consents`: record changes in the ledger, read the current state and history.
+//! A subject's consents: record changes in the ledger (with their receipt, outbox messages and the vault's
+//! clean-up), and read the current decisions and the history.
 
 use std::sync::Arc;
 
 use consentry_core::catalog::{Basis, ChangeError};
-
-use consentry_core::ledger::event_id;
-
-use consentry_core::{Action, Event, NewEvent, Scope as EventScope, SubjectId, Timestamp};
-
+use consentry_core::ledger::{event_id, parse_event_id};
+use consentry_core::{
+    Action, Event, NewEvent, Query as CheckQuery, Scope as EventScope, SubjectId, Timestamp,
+};
 use consentry_store::{NoticeVersion, Sealed, SealedReceipt, Sealer};
-
 use serde::{Deserialize, Serialize};
-
 use utoipa::ToSchema;
 
-use crate::records;
-
+use crate::access::Reader;
 use crate::auth::Principal;
-
 use crate::error::{Error, Result};
-
 use crate::events;
-
 use crate::receipts::{self, ReceiptContext, new_receipt_id};
-
+use crate::records;
 use crate::state::{CatalogView, Services};
 
 /// Most changes in one request.
-pub const MAX_CHANGES: usize = 100;
+const MAX_CHANGES: usize = 100;
 
 /// What a person did, as a request may state it (`expire` is Consentry's own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -111,7 +105,7 @@ pub struct EventOut {
 }
 
 impl EventOut {
-    pub fn new(subject: &SubjectId, e: Event) -> Self {
+    pub(crate) fn new(subject: &SubjectId, e: Event) -> Self {
         EventOut {
             id: event_id(e.seq),
             seq: e.seq,
@@ -152,7 +146,7 @@ pub struct RecordedConsents {
     pub records_deleted: u64,
 }
 
-pub fn change_error(i: usize, e: ChangeError, purpose: &str) -> Error {
+fn change_error(i: usize, e: ChangeError, purpose: &str) -> Error {
     let at = |field: &str| format!("changes[{i}].{field}");
     match e {
         ChangeError::UnknownPurpose => Error::UnknownPurpose(purpose.to_owned()),
@@ -168,7 +162,7 @@ pub fn change_error(i: usize, e: ChangeError, purpose: &str) -> Error {
 
 /// Checks a request against the catalogue and turns it into ledger events. `notice_hash` is the SHA-256
 /// of the notice version the request names.
-pub fn build_events(
+fn build_events(
     view: &CatalogView,
     body: RecordConsents,
     notice: Option<&NoticeVersion>,
@@ -235,7 +229,7 @@ pub fn build_events(
 }
 
 /// Resolves the notice version a request names (default: the current one).
-pub async fn resolve_notice(
+async fn resolve_notice(
     state: &Services,
     view: &CatalogView,
     notice: Option<&str>,
@@ -349,8 +343,86 @@ pub struct History {
     pub next: Option<String>,
 }
 
+/// The subject's current state: a decision per purpose and per channel it declares, and the statements
+/// in force. A service's read is logged.
+pub async fn current(
+    services: &Services,
+    subject: &SubjectId,
+    reader: Reader<'_>,
+) -> Result<CurrentConsents> {
+    reader.log(&services.access, subject);
+    let view = services.catalog();
+    let now = Timestamp::now();
+    // The engine may already hold a newer catalogue than `view` (a concurrent apply); a purpose or channel
+    // it no longer knows is left out rather than failing the read.
+    let decide = |purpose: &str, channel: Option<&str>| {
+        let q = CheckQuery { subject: subject.as_str(), purpose, category: None, channel, recipient: None };
+        services.engine.check(&q, now).ok()
+    };
+    let mut purposes = Vec::new();
+    for p in &view.catalog.document().purposes {
+        let Some(d) = decide(&p.key, None) else { continue };
+        let mut channels = Vec::with_capacity(p.channels.len());
+        for ch in &p.channels {
+            let Some(cd) = decide(&p.key, Some(ch)) else { continue };
+            channels.push(ChannelDecision {
+                channel: ch.clone(),
+                allowed: cd.allowed,
+                reason: cd.reason.as_str().to_owned(),
+                event_id: cd.event_seq.map(event_id),
+            });
+        }
+        purposes.push(PurposeDecision {
+            purpose: p.key.clone(),
+            basis: p.basis.as_str().to_owned(),
+            allowed: d.allowed,
+            reason: d.reason.as_str().to_owned(),
+            event_id: d.event_seq.map(event_id),
+            channels,
+        });
+    }
+    let statements =
+        services.store.current(subject).await?.into_iter().map(|e| EventOut::new(subject, e)).collect();
+    Ok(CurrentConsents {
+        subject: subject.as_str().to_owned(),
+        catalog_version: view.stored.version,
+        purposes,
+        statements,
+    })
+}
+
+/// Which page of the history: `limit` events (1 to 1000, default 100) after the event id `after`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct HistoryPage {
+    pub limit: Option<u32>,
+    /// An event id such as `evt_42`: the `next` of the previous page.
+    pub after: Option<String>,
+}
+
+/// One page of the subject's ledger events, oldest first. A service's read is logged, even of a page
+/// asked for wrongly.
+pub async fn history(
+    services: &Services,
+    subject: &SubjectId,
+    page: HistoryPage,
+    reader: Reader<'_>,
+) -> Result<History> {
+    reader.log(&services.access, subject);
+    let limit = crate::page_limit(page.limit, 1000)?;
+    let after = match page.after.as_deref() {
+        None => 0,
+        Some(id) => parse_event_id(id)
+            .ok_or_else(|| Error::InvalidQuery("after must be an event id such as evt_42".into()))?,
+    };
+    let events = services.store.history(subject, after, limit).await?;
+    let next = (events.len() == limit as usize).then(|| events.last().map(|e| event_id(e.seq))).flatten();
+    let events = events.into_iter().map(|e| EventOut::new(subject, e)).collect();
+    Ok(History { events, next })
+}
+
 /// Logs a service's read of a subject's data; a person reading their own is not an access to report.
-/// `stated` is the purpose the caller gave for reading (`X-Consentry-Purpose`).
+/// `stated` is the purpose the caller gave for reading (`X-Consentry-Purpose`). Kept for the faces that
+/// still log around their own reads; new use cases take a [`Reader`] and log inside.
 pub fn log_read(
     state: &Services,
     principal: &Principal,
@@ -358,7 +430,5 @@ pub fn log_read(
     route: &'static str,
     stated: Option<&str>,
 ) {
-    if let Some(caller) = principal.service() {
-        state.access.read(subject, &caller.key_name, route, stated);
-    }
+    Reader::new(principal, route, stated).log(&state.access, subject);
 }

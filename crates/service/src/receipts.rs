@@ -9,16 +9,21 @@ use consentry_core::proof::{
 };
 use consentry_core::{Event, SubjectId, Timestamp};
 use consentry_store::NoticeVersion;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::access::Reader;
 use crate::config::Controller;
+use crate::error::{Error, Result};
+use crate::state::Services;
 
 /// A new receipt id: `rcpt_` and 16 random bytes in hex.
-pub fn new_receipt_id() -> consentry_store::Result<String> {
+pub(crate) fn new_receipt_id() -> consentry_store::Result<String> {
     let bytes = consentry_store::random_bytes::<16>()?;
     Ok(format!("rcpt_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
 }
 
-pub fn collection_method(kind: CollectionPointKind) -> &'static str {
+fn collection_method(kind: CollectionPointKind) -> &'static str {
     match kind {
         CollectionPointKind::WebForm => "web_form",
         CollectionPointKind::AppScreen => "app_screen",
@@ -30,7 +35,7 @@ pub fn collection_method(kind: CollectionPointKind) -> &'static str {
     }
 }
 
-pub fn recipient_kind(kind: RecipientKind) -> &'static str {
+fn recipient_kind(kind: RecipientKind) -> &'static str {
     match kind {
         RecipientKind::Controller => "controller",
         RecipientKind::Processor => "processor",
@@ -40,7 +45,7 @@ pub fn recipient_kind(kind: RecipientKind) -> &'static str {
 
 /// What a receipt needs besides the placed events.
 #[derive(Debug, Clone)]
-pub struct ReceiptContext {
+pub(crate) struct ReceiptContext {
     pub id: String,
     pub subject: SubjectId,
     pub controller: Controller,
@@ -49,7 +54,12 @@ pub struct ReceiptContext {
 }
 
 /// Builds the receipt for one request's placed events.
-pub fn build(ctx: &ReceiptContext, catalog: &Catalog, events: &[Event], now: Timestamp) -> ConsentReceipt {
+pub(crate) fn build(
+    ctx: &ReceiptContext,
+    catalog: &Catalog,
+    events: &[Event],
+    now: Timestamp,
+) -> ConsentReceipt {
     let cp = ctx.collection_point.as_deref().and_then(|k| catalog.collection_point(k));
     let mut spi = Vec::new();
     let purposes = events
@@ -136,10 +146,6 @@ pub fn build(ctx: &ReceiptContext, catalog: &Catalog, events: &[Event], now: Tim
     }
 }
 
-use serde::Serialize;
-
-use utoipa::ToSchema;
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReceiptOut {
     pub id: String,
@@ -147,4 +153,18 @@ pub struct ReceiptOut {
     /// Compact JWS (EdDSA); verify it with the keys at `/.well-known/jwks.json`.
     pub jws: String,
     pub created_at: String,
+}
+
+/// A receipt again, as signed when the consent was recorded; the read is logged. A receipt whose subject
+/// was erased names nobody any more: it is not found.
+pub async fn get(services: &Services, id: &str, reader: Reader<'_>) -> Result<ReceiptOut> {
+    let found = services.store.receipt(id).await?.ok_or(Error::NotFound("receipt"))?;
+    let subject = found.subject.ok_or(Error::NotFound("receipt"))?;
+    reader.log(&services.access, &subject);
+    Ok(ReceiptOut {
+        id: found.id,
+        subject: subject.into_string(),
+        jws: found.jws,
+        created_at: found.created_at.to_string(),
+    })
 }

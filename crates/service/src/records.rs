@@ -10,36 +10,27 @@
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
-
 use base64::engine::general_purpose::STANDARD_NO_PAD;
-
 use consentry_core::catalog::OnWithdraw;
-
 use consentry_core::ids::Key;
-
 use consentry_core::{Action, Event, Query as CheckQuery, QueryError, SubjectId, Timestamp};
-
 use consentry_store::vault::{NewRecord, RecordFilter, RecordMeta, RecordSelection, new_record_id};
-
 use serde::{Deserialize, Serialize};
-
 use utoipa::ToSchema;
 
+use crate::access::Reader;
 use crate::auth::{Principal, Scope};
-
 use crate::error::{Error, Result};
-
 use crate::events::{self, DeletionReason};
-
 use crate::state::Services;
 
 /// How far in the future a `collected_at` may lie (clock skew between a device and the server).
-pub const FUTURE_SKEW_SECS: i64 = 300;
+const FUTURE_SKEW_SECS: i64 = 300;
 
 /// Records examined per page when a withdrawal looks for what to delete.
-pub const WITHDRAWAL_PAGE: u32 = 1000;
+const WITHDRAWAL_PAGE: u32 = 1000;
 
-pub const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
+const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
 
 /// A personal data record to store: exactly one of `data` (base64) and `json`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -88,7 +79,7 @@ pub struct RecordOut {
 }
 
 impl RecordOut {
-    pub fn new(subject: &SubjectId, m: RecordMeta) -> Self {
+    pub(crate) fn new(subject: &SubjectId, m: RecordMeta) -> Self {
         Self {
             id: m.id,
             subject: subject.as_str().to_owned(),
@@ -105,7 +96,7 @@ impl RecordOut {
 }
 
 /// Checks a media type's shape (`type/subtype`, optional parameters), so it can be sent back as a header.
-pub fn valid_content_type(ct: &str) -> bool {
+fn valid_content_type(ct: &str) -> bool {
     let essence = ct.split(';').next().unwrap_or("").trim();
     let token =
         |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b));
@@ -115,7 +106,7 @@ pub fn valid_content_type(ct: &str) -> bool {
 }
 
 /// The payload and its media type.
-pub fn payload(state: &Services, body: &mut RecordIn) -> Result<(Vec<u8>, String)> {
+pub(crate) fn payload(state: &Services, body: &mut RecordIn) -> Result<(Vec<u8>, String)> {
     let limit = state.config.max_record_bytes;
     let (bytes, default_type) = match (body.data.take(), body.json.take()) {
         (Some(_), Some(_)) => return Err(Error::validation("json", "give either data or json, not both")),
@@ -157,12 +148,12 @@ pub fn payload(state: &Services, body: &mut RecordIn) -> Result<(Vec<u8>, String
     Ok((bytes, content_type))
 }
 
-pub fn is_json_type(ct: &str) -> bool {
+fn is_json_type(ct: &str) -> bool {
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-pub fn query_error(e: QueryError, purpose: &str, category: &str) -> Error {
+fn query_error(e: QueryError, purpose: &str, category: &str) -> Error {
     match e {
         QueryError::UnknownPurpose => Error::UnknownPurpose(purpose.to_owned()),
         _ => Error::UnknownCategory(category.to_owned()),
@@ -171,7 +162,7 @@ pub fn query_error(e: QueryError, purpose: &str, category: &str) -> Error {
 
 /// Whether the engine allows keeping `category` for `purpose` for the subject now: `Err` names what is
 /// missing.
-pub fn require_basis(state: &Services, subject: &SubjectId, purpose: &str, category: &str) -> Result<()> {
+fn require_basis(state: &Services, subject: &SubjectId, purpose: &str, category: &str) -> Result<()> {
     let q = CheckQuery {
         subject: subject.as_str(),
         purpose,
@@ -190,9 +181,39 @@ pub fn require_basis(state: &Services, subject: &SubjectId, purpose: &str, categ
     )))
 }
 
+/// Stores a record if the subject's consent allows it now. A service key with `records:write` names the
+/// subject; a device stores for its own subject, within the categories and purposes it declared; a person
+/// stores nothing.
+pub async fn create(services: &Services, principal: &Principal, mut body: RecordIn) -> Result<RecordOut> {
+    let named = body
+        .subject
+        .take()
+        .map(|s| SubjectId::new(s).map_err(|e| Error::InvalidSubject(format!("the subject id {e}"))))
+        .transpose()?;
+    let (subject, device) = match principal {
+        Principal::Service(caller) => {
+            caller.require(Scope::RecordsWrite)?;
+            let subject =
+                named.ok_or_else(|| Error::validation("subject", "name the subject the record is about"))?;
+            (subject, None)
+        }
+        Principal::Device(device) => {
+            if let Some(named) = &named {
+                device.require_subject(named.as_str())?;
+            }
+            device.require(&body.category, &body.purpose)?;
+            (device.subject.clone(), Some(device.device_id.clone()))
+        }
+        Principal::Subject(_) => {
+            return Err(Error::WrongPrincipal("records are stored by services and devices"));
+        }
+    };
+    store_record(services, subject, device, body).await
+}
+
 /// Stores a record for `subject` (from a service key's `subject` field, or a device token's subject) after
 /// checking the catalogue, the payload and the subject's consent.
-pub async fn store_record(
+async fn store_record(
     state: &Services,
     subject: SubjectId,
     device_id: Option<String>,
@@ -257,7 +278,7 @@ pub struct RecordList {
     pub next: Option<String>,
 }
 
-pub fn key_param(name: &str, value: Option<String>) -> Result<Option<String>> {
+fn key_param(name: &str, value: Option<String>) -> Result<Option<String>> {
     match value {
         Some(v) if Key::validate(&v).is_err() => {
             Err(Error::InvalidQuery(format!("{name} must be a catalogue key")))
@@ -273,7 +294,7 @@ pub fn valid_record_id(id: &str) -> bool {
 /// Whether `principal` may act on the record `id` with `scope`: a service key needs the scope, a subject
 /// token must be its owner's (another subject's record is answered as not found, so ids tell nothing).
 /// Returns the record's owner.
-pub async fn authorize_record(
+async fn authorize_record(
     state: &Services,
     principal: &Principal,
     id: &str,
@@ -292,6 +313,106 @@ pub async fn authorize_record(
     Ok(subject)
 }
 
+/// Which of a subject's records to list: filters, and a page of `limit` (1 to 1000, default 100) after
+/// `cursor`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct RecordQuery {
+    /// Only this data category and those under it.
+    pub category: Option<String>,
+    /// Only this purpose and those under it.
+    pub purpose: Option<String>,
+    /// Only records from this device.
+    pub device: Option<String>,
+    /// Collected at or after.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// Collected before.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub until: Option<Timestamp>,
+    pub limit: Option<u32>,
+    /// The `next` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of the subject's records (metadata), newest first. A service's read is logged.
+pub async fn list(
+    services: &Services,
+    subject: &SubjectId,
+    query: RecordQuery,
+    reader: Reader<'_>,
+) -> Result<RecordList> {
+    let limit = crate::page_limit(query.limit, 1000)?;
+    if query.cursor.as_deref().is_some_and(|c| !valid_record_id(c)) {
+        return Err(Error::InvalidQuery("cursor must be the next of an earlier page".into()));
+    }
+    if query.device.as_deref().is_some_and(|d| d.is_empty() || d.len() > 128) {
+        return Err(Error::InvalidQuery("device must be a device id".into()));
+    }
+    let filter = RecordFilter {
+        category: key_param("category", query.category)?,
+        purpose: key_param("purpose", query.purpose)?,
+        device_id: query.device,
+        from: query.from,
+        until: query.until,
+        before: query.cursor,
+        limit,
+    };
+    reader.log(&services.access, subject);
+    let records = services.store.records(subject, &filter).await?;
+    let next = (records.len() == limit as usize).then(|| records.last().map(|m| m.id.clone())).flatten();
+    let records = records.into_iter().map(|m| RecordOut::new(subject, m)).collect();
+    Ok(RecordList { records, next })
+}
+
+/// A record's payload as stored, with its media type.
+pub struct Payload {
+    /// A valid media type (checked when the record was stored).
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Payload {
+    // Never personal data in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload").field("content_type", &self.content_type).finish_non_exhaustive()
+    }
+}
+
+/// One record's payload, for `principal` (see [`authorize_record`]). A service's read is logged.
+pub async fn get(
+    services: &Services,
+    principal: &Principal,
+    id: &str,
+    reader: Reader<'_>,
+) -> Result<Payload> {
+    authorize_record(services, principal, id, Scope::RecordsRead).await?;
+    let record = services.store.record(&services.kek, id).await?.ok_or(Error::NotFound("record"))?;
+    reader.log(&services.access, &record.subject);
+    Ok(Payload { content_type: record.meta.content_type, data: record.data })
+}
+
+/// Deletes one record for `principal` (see [`authorize_record`]), announced downstream.
+pub async fn delete(services: &Services, principal: &Principal, id: &str) -> Result<()> {
+    let subject = authorize_record(services, principal, id, Scope::RecordsWrite).await?;
+    let selection = RecordSelection::Ids { subject, ids: vec![id.to_owned()] };
+    if delete_at_request(services, selection).await? == 0 {
+        return Err(Error::NotFound("record"));
+    }
+    Ok(())
+}
+
+/// Deletes the subject's records of `category` (and those under it), or all of them, each announced
+/// downstream.
+pub async fn delete_subject(
+    services: &Services,
+    subject: SubjectId,
+    category: Option<String>,
+) -> Result<Deleted> {
+    let category = key_param("category", category)?;
+    let deleted = delete_at_request(services, RecordSelection::Subject { subject, category }).await?;
+    Ok(Deleted { deleted })
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Deleted {
     /// How many records were deleted.
@@ -306,7 +427,7 @@ pub async fn delete_at_request(state: &Services, selection: RecordSelection) -> 
 
 /// Deletes the selected records, each announced as a `record.deleted` event (committed with the
 /// deletion), and wakes the dispatcher when any went. Every deletion of records goes through here.
-pub async fn delete_announced(
+pub(crate) async fn delete_announced(
     state: &Services,
     selection: RecordSelection,
     reason: DeletionReason,
@@ -322,7 +443,11 @@ pub async fn delete_announced(
 /// After a consent change of `subject` (its `placed` events already applied to the engine): deletes the
 /// records held for a withdrawn, denied or objected purpose (or one under it) that no longer have a basis,
 /// unless their purpose keeps them until retention. Returns how many it deleted.
-pub async fn delete_after_withdrawal(state: &Services, subject: &SubjectId, placed: &[Event]) -> Result<u64> {
+pub(crate) async fn delete_after_withdrawal(
+    state: &Services,
+    subject: &SubjectId,
+    placed: &[Event],
+) -> Result<u64> {
     let purposes: BTreeSet<&str> = placed
         .iter()
         .filter(|e| matches!(e.action, Action::Withdraw | Action::Deny | Action::Object))

@@ -1,9 +1,15 @@
-//! `/v1/subjects/{subject}/tokens`: a service mints a short-lived subject token and a preference-centre
+//! Subject tokens for the preference centre: a service mints a short-lived token for one person, and a
 //! link that carries it.
 
+use consentry_core::{SubjectId, Timestamp};
 use serde::{Deserialize, Serialize};
-
 use utoipa::ToSchema;
+
+use crate::auth::{
+    SUBJECT_TOKEN_TTL_DEFAULT, SUBJECT_TOKEN_TTL_MAX, SUBJECT_TOKEN_TTL_MIN, mint_subject_token,
+};
+use crate::error::{Error, Result};
+use crate::state::Services;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -25,8 +31,28 @@ pub struct MintedTokenOut {
     pub expires_at: String,
 }
 
+/// Mints a subject token for `subject` and the preference-centre link that carries it, after checking the
+/// lifetime and the language asked for.
+pub fn mint(services: &Services, subject: &SubjectId, request: MintToken) -> Result<MintedTokenOut> {
+    let ttl = request.ttl.unwrap_or(SUBJECT_TOKEN_TTL_DEFAULT);
+    if !(SUBJECT_TOKEN_TTL_MIN..=SUBJECT_TOKEN_TTL_MAX).contains(&ttl) {
+        return Err(Error::validation(
+            "/ttl",
+            format!("must be between {SUBJECT_TOKEN_TTL_MIN} and {SUBJECT_TOKEN_TTL_MAX} seconds"),
+        ));
+    }
+    if let Some(locale) = &request.locale
+        && !is_language_tag(locale)
+    {
+        return Err(Error::validation("/locale", "must be a language tag such as `de` or `en-GB`"));
+    }
+    let minted = mint_subject_token(services, subject, ttl, request.locale, Timestamp::now())?;
+    let url = format!("{}/preferences?token={}", services.config.public_url(), minted.token);
+    Ok(MintedTokenOut { token: minted.token, url, expires_at: minted.expires_at.to_string() })
+}
+
 /// Whether `tag` looks like a BCP 47 language tag (letters, digits and hyphens, starting with 2-3 letters).
-pub fn is_language_tag(tag: &str) -> bool {
+fn is_language_tag(tag: &str) -> bool {
     let mut parts = tag.split('-');
     let primary = parts.next().unwrap_or_default();
     (2..=3).contains(&primary.len())

@@ -1,23 +1,15 @@
 //! `/v1/subjects/{subject}/access-log`: who read this subject's data, when, and for which stated purpose;
 //! and how often their consent was checked, per purpose.
 
-use consentry_service::access::*;
-use consentry_service::consents::log_read;
-
 use axum::extract::State;
-
 use axum::http::HeaderMap;
-
+use consentry_service::access::{self, AccessLogOut, AccessPage, Reader};
 use serde::Deserialize;
-
 use utoipa::IntoParams;
 
 use crate::auth::{Principal, Scope};
-
 use crate::error::{ApiResult, Problem};
-
-use crate::extract::{Json, Query, SubjectPath};
-
+use crate::extract::{Json, Query, SubjectPath, stated_purpose};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -44,32 +36,7 @@ pub async fn list(
     Query(params): Query<AccessParams>,
 ) -> ApiResult<Json<AccessLogOut>> {
     principal.require_subject(&subject, Scope::ConsentRead)?;
-    let limit = crate::extract::page_limit(params.limit, 1000)?;
-    let records = state.store.access_log(&subject, params.before, limit).await?;
-    let next = (records.len() == limit as usize).then(|| records.last().map(|r| r.id)).flatten();
-    let entries = records
-        .into_iter()
-        .map(|r| AccessEntryOut {
-            id: r.id,
-            at: r.at.to_string(),
-            caller: r.caller,
-            route: r.route,
-            purpose: r.purpose,
-        })
-        .collect();
-    let checks = state
-        .store
-        .check_counts(&subject)
-        .await?
-        .into_iter()
-        .map(|(purpose, count, last)| CheckCount { purpose, count, last_at: last.to_string() })
-        .collect();
-    log_read(
-        &state,
-        &principal,
-        &subject,
-        "GET /v1/subjects/{subject}/access-log",
-        crate::extract::stated_purpose(&headers),
-    );
-    Ok(Json(AccessLogOut { entries, next, checks }))
+    let page = AccessPage { limit: params.limit, before: params.before };
+    let reader = Reader::new(&principal, "GET /v1/subjects/{subject}/access-log", stated_purpose(&headers));
+    Ok(Json(access::list(&state, &subject, page, reader).await?))
 }

@@ -1,19 +1,14 @@
 //! `/v1/audit/verify`: walks the hash chain and the signed checkpoints, with the same code third parties
 //! use (`consentry_client::verify`).
 
-use consentry_service::audit::*;
-
 use std::sync::Arc;
 
 use axum::extract::State;
-
+use consentry_service::audit::{self, AuditOut};
 
 use crate::auth::{Caller, Scope};
-
 use crate::error::{ApiResult, Problem};
-
 use crate::extract::Json;
-
 use crate::state::AppState;
 
 /// Verify the ledger's hash chain and signed checkpoints.
@@ -22,12 +17,5 @@ use crate::state::AppState;
     security(("bearer" = [])))]
 pub async fn verify(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResult<Json<AuditOut>> {
     caller.require(Scope::Admin)?;
-    let r = audit(state.store.as_ref(), state.signing.jwks()).await?;
-    Ok(Json(AuditOut {
-        ok: r.ok,
-        events: r.events,
-        head: r.head,
-        checkpoints: r.checkpoints,
-        first_bad: r.first_bad,
-    }))
+    Ok(Json(audit::verify(&state).await?))
 }

@@ -1,28 +1,22 @@
 //! `/v1/catalog`: read and apply the whole catalogue, as JSON or YAML.
 
-use consentry_service::catalog::*;
-
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-
 use axum::http::header;
+use consentry_service::catalog::{self, CatalogOut};
 
 use crate::auth::{Caller, Scope};
-
-use crate::error::{ApiError, ApiResult, Problem};
-
+use crate::error::{ApiResult, Problem};
 use crate::extract::{BodyLimit, Json, body_bytes};
-
 use crate::state::AppState;
-use consentry_service::CatalogView;
 
 /// The current catalogue and its version. Any valid key may read it.
 #[utoipa::path(get, path = "/v1/catalog", tag = "catalog",
     responses((status = 200, body = CatalogOut), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get(State(state): State<AppState>, _caller: Arc<Caller>) -> ApiResult<Json<CatalogOut>> {
-    Ok(Json(CatalogOut::from(state.catalog().as_ref())))
+    Ok(Json(catalog::get(&state)))
 }
 
 /// Apply a whole catalogue as a new version. A rejected document changes nothing.
@@ -41,16 +35,5 @@ pub async fn put(
     let content_type =
         request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let body = body_bytes(request, &state, limit).await?;
-    let doc = parse_document(&content_type, &body)?;
-    let catalog = validate_document(doc)?;
-
-    let _serial = state.catalog_apply.lock().await;
-    let stored = state.store.apply_catalog(catalog.document()).await?;
-    state.engine.set_catalog(&catalog).map_err(ApiError::internal)?;
-    let view = CatalogView { stored, catalog };
-    let out = CatalogOut::from(&view);
-    state.set_catalog(view);
-    state.devices.everyone();
-    tracing::info!(version = out.version, by = %caller.key_id, "catalogue applied");
-    Ok(Json(out))
+    Ok(Json(catalog::apply(&state, &content_type, &body, &caller.key_id).await?))
 }

@@ -1,20 +1,14 @@
 //! `/v1/check`: decisions from memory. The hot path: the body is parsed borrowing from the request
 //! buffer, the engine allocates nothing, and nothing touches the store.
 
-use consentry_service::check::*;
-
 use std::sync::Arc;
 
 use axum::extract::State;
-
-use consentry_core::Timestamp;
+use consentry_service::check::{self, BatchRequest, BatchResponse, CheckRequest, CheckResponse};
 
 use crate::auth::{Caller, Principal, Scope};
-
 use crate::error::{ApiError, ApiResult, Error, Problem};
-
 use crate::extract::{Json, JsonBody};
-
 use crate::state::AppState;
 
 /// May this subject's data be used for this purpose (and category, channel, recipient), now? A service
@@ -29,6 +23,7 @@ pub async fn one(
     caller: Principal,
     body: JsonBody,
 ) -> ApiResult<Json<CheckResponse>> {
+    // Refused before the body is read; what a device may ask depends on the body (the service checks it).
     match &caller {
         Principal::Service(service) => service.require(Scope::Check)?,
         Principal::Subject(_) => {
@@ -37,16 +32,7 @@ pub async fn one(
         Principal::Device(_) => {}
     }
     let c: CheckRequest<'_> = body.parse()?;
-    if let Principal::Device(device) = &caller {
-        device.require_subject(&c.subject)?;
-        let Some(category) = c.category.as_deref() else {
-            return Err(ApiError(Error::DeviceForbidden(
-                "a device names the data category it asks about".into(),
-            )));
-        };
-        device.require(category, &c.purpose)?;
-    }
-    Ok(Json(decide(&state, &c, Timestamp::now(), "")?.into()))
+    Ok(Json(check::one(&state, &caller, &c)?))
 }
 
 /// Many checks in one request (up to the configured maximum, 10,000 by default).
@@ -61,16 +47,5 @@ pub async fn batch(
 ) -> ApiResult<Json<BatchResponse>> {
     caller.require(Scope::Check)?;
     let b: BatchRequest<'_> = body.parse()?;
-    let max = state.config.check_batch_max;
-    if b.checks.is_empty() || b.checks.len() > max {
-        return Err(ApiError::validation("checks", format!("send between 1 and {max} checks")));
-    }
-    let now = Timestamp::now();
-    let results = b
-        .checks
-        .iter()
-        .enumerate()
-        .map(|(i, c)| decide(&state, c, now, &format!("checks[{i}].")).map(CheckResponse::from))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(BatchResponse { results }))
+    Ok(Json(check::batch(&state, &b)?))
 }

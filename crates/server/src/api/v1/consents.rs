@@ -1,25 +1,17 @@
 //! `/v1/subjects/{subject}/consents`: record changes in the ledger, read the current state and history.
 
-use consentry_service::consents::*;
-
 use axum::extract::State;
-
 use axum::http::{HeaderMap, StatusCode};
-
-use consentry_core::ledger::{event_id, parse_event_id};
-
-use consentry_core::{Query as CheckQuery, Timestamp};
-
+use consentry_service::access::Reader;
+use consentry_service::consents::{
+    self, CurrentConsents, History, HistoryPage, RecordConsents, RecordedConsents, record_changes,
+};
 use serde::Deserialize;
-
 use utoipa::IntoParams;
 
 use crate::auth::{Principal, Scope};
-
-use crate::error::{ApiError, ApiResult, Error, Problem};
-
-use crate::extract::{Json, Query, SubjectPath};
-
+use crate::error::{ApiResult, Problem};
+use crate::extract::{Json, Query, SubjectPath, stated_purpose};
 use crate::state::AppState;
 
 /// Record consent changes under one notice version; answers once they are durable.
@@ -52,51 +44,8 @@ pub async fn current(
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<CurrentConsents>> {
     principal.require_subject(&subject, Scope::ConsentRead)?;
-    log_read(
-        &state,
-        &principal,
-        &subject,
-        "GET /v1/subjects/{subject}/consents",
-        crate::extract::stated_purpose(&headers),
-    );
-    let view = state.catalog();
-    let now = Timestamp::now();
-    // The engine may already hold a newer catalogue than `view` (a concurrent apply); a purpose or channel
-    // it no longer knows is left out rather than failing the read.
-    let decide = |purpose: &str, channel: Option<&str>| {
-        let q = CheckQuery { subject: subject.as_str(), purpose, category: None, channel, recipient: None };
-        state.engine.check(&q, now).ok()
-    };
-    let mut purposes = Vec::new();
-    for p in &view.catalog.document().purposes {
-        let Some(d) = decide(&p.key, None) else { continue };
-        let mut channels = Vec::with_capacity(p.channels.len());
-        for ch in &p.channels {
-            let Some(cd) = decide(&p.key, Some(ch)) else { continue };
-            channels.push(ChannelDecision {
-                channel: ch.clone(),
-                allowed: cd.allowed,
-                reason: cd.reason.as_str().to_owned(),
-                event_id: cd.event_seq.map(event_id),
-            });
-        }
-        purposes.push(PurposeDecision {
-            purpose: p.key.clone(),
-            basis: p.basis.as_str().to_owned(),
-            allowed: d.allowed,
-            reason: d.reason.as_str().to_owned(),
-            event_id: d.event_seq.map(event_id),
-            channels,
-        });
-    }
-    let statements =
-        state.store.current(&subject).await?.into_iter().map(|e| EventOut::new(&subject, e)).collect();
-    Ok(Json(CurrentConsents {
-        subject: subject.into_string(),
-        catalog_version: view.stored.version,
-        purposes,
-        statements,
-    }))
+    let reader = Reader::new(&principal, "GET /v1/subjects/{subject}/consents", stated_purpose(&headers));
+    Ok(Json(consents::current(&state, &subject, reader).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -123,22 +72,8 @@ pub async fn history(
     Query(params): Query<HistoryParams>,
 ) -> ApiResult<Json<History>> {
     principal.require_subject(&subject, Scope::ConsentRead)?;
-    log_read(
-        &state,
-        &principal,
-        &subject,
-        "GET /v1/subjects/{subject}/consents/history",
-        crate::extract::stated_purpose(&headers),
-    );
-    let limit = crate::extract::page_limit(params.limit, 1000)?;
-    let after = match params.after.as_deref() {
-        None => 0,
-        Some(id) => parse_event_id(id).ok_or_else(|| {
-            ApiError(Error::InvalidQuery("after must be an event id such as evt_42".into()))
-        })?,
-    };
-    let events = state.store.history(&subject, after, limit).await?;
-    let next = (events.len() == limit as usize).then(|| events.last().map(|e| event_id(e.seq))).flatten();
-    let events = events.into_iter().map(|e| EventOut::new(&subject, e)).collect();
-    Ok(Json(History { events, next }))
+    let page = HistoryPage { limit: params.limit, after: params.after };
+    let reader =
+        Reader::new(&principal, "GET /v1/subjects/{subject}/consents/history", stated_purpose(&headers));
+    Ok(Json(consents::history(&state, &subject, page, reader).await?))
 }

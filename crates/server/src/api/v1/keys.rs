@@ -1,20 +1,14 @@
 //! `/v1/keys`: API keys (admin only). A key's secret is shown once, at creation.
 
-use consentry_service::keys::*;
-
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-
 use axum::http::StatusCode;
+use consentry_service::keys::{self, CreateKey, CreatedKey, KeyList};
 
-
-use crate::auth::{Caller, Scope, make_key};
-
-use crate::error::{ApiError, ApiResult, Error, Problem};
-
+use crate::auth::{Caller, Scope};
+use crate::error::{ApiResult, Problem};
 use crate::extract::Json;
-
 use crate::state::AppState;
 
 /// Create an API key.
@@ -28,21 +22,8 @@ pub async fn create(
     Json(body): Json<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     caller.require(Scope::Admin)?;
-    let scopes = validate_key_request(&body.name, &body.scopes)?;
-    let key = make_key(body.name.trim(), &scopes, None)?;
-    state.store.insert_api_key(key.record.clone()).await?;
-    tracing::info!(key_id = %key.record.id, by = %caller.key_id, "API key created");
-    let r = key.record;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedKey {
-            id: r.id,
-            name: r.name,
-            scopes: r.scopes,
-            key: key.secret,
-            created_at: r.created_at.to_string(),
-        }),
-    ))
+    let created = keys::create(state.store.as_ref(), body, &caller.key_id).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// List active API keys (never their secrets).
@@ -51,14 +32,7 @@ pub async fn create(
     security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResult<Json<KeyList>> {
     caller.require(Scope::Admin)?;
-    let keys = state
-        .store
-        .api_keys()
-        .await?
-        .into_iter()
-        .map(|k| KeyInfo { id: k.id, name: k.name, scopes: k.scopes, created_at: k.created_at.to_string() })
-        .collect();
-    Ok(Json(KeyList { keys }))
+    Ok(Json(keys::list(state.store.as_ref()).await?))
 }
 
 /// Revoke an API key, at once.
@@ -71,10 +45,6 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     caller.require(Scope::Admin)?;
-    if !state.store.revoke_api_key(&id, consentry_core::Timestamp::now()).await? {
-        return Err(ApiError(Error::NotFound("key")));
-    }
-    state.keys.evict(&id);
-    tracing::info!(key_id = %id, by = %caller.key_id, "API key revoked");
+    keys::revoke(&state, &id, &caller.key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

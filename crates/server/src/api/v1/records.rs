@@ -7,32 +7,19 @@
 //! Every deletion is announced downstream as a `record.deleted` event, committed with it. Every read is in
 //! the subject's access log.
 
-use consentry_service::records::*;
-
 use axum::body::Body;
-
 use axum::extract::{Path, State};
-
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-
-use axum::response::{IntoResponse, Response};
-
-use consentry_core::{SubjectId, Timestamp};
-
-use consentry_store::vault::{RecordFilter, RecordSelection};
-
+use axum::response::Response;
+use consentry_core::Timestamp;
+use consentry_service::access::Reader;
+use consentry_service::records::{self, Deleted, RecordIn, RecordList, RecordOut, RecordQuery};
 use serde::Deserialize;
-
 use utoipa::IntoParams;
 
-use consentry_service::consents::log_read;
-
 use crate::auth::{Principal, Scope};
-
-use crate::error::{ApiError, ApiResult, Error, Problem};
-
-use crate::extract::{Json, Query, SubjectPath};
-
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{Json, Query, SubjectPath, stated_purpose};
 use crate::state::AppState;
 
 /// Store a personal data record, encrypted, if the subject's consent allows it now. A service key with
@@ -47,35 +34,9 @@ use crate::state::AppState;
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    Json(mut body): Json<RecordIn>,
+    Json(body): Json<RecordIn>,
 ) -> ApiResult<(StatusCode, Json<RecordOut>)> {
-    let named = body
-        .subject
-        .take()
-        .map(|s| {
-            SubjectId::new(s).map_err(|e| ApiError(Error::InvalidSubject(format!("the subject id {e}"))))
-        })
-        .transpose()?;
-    let (subject, device) = match &principal {
-        Principal::Service(caller) => {
-            caller.require(Scope::RecordsWrite)?;
-            let subject = named
-                .ok_or_else(|| ApiError::validation("subject", "name the subject the record is about"))?;
-            (subject, None)
-        }
-        // A device stores only for its own subject, and only what it declared.
-        Principal::Device(device) => {
-            if let Some(named) = &named {
-                device.require_subject(named.as_str())?;
-            }
-            device.require(&body.category, &body.purpose)?;
-            (device.subject.clone(), Some(device.device_id.clone()))
-        }
-        Principal::Subject(_) => {
-            return Err(ApiError(Error::WrongPrincipal("records are stored by services and devices")));
-        }
-    };
-    let out = store_record(&state, subject, device, body).await?;
+    let out = records::create(&state, &principal, body).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -115,33 +76,17 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<RecordList>> {
     principal.require_subject(&subject, Scope::RecordsRead)?;
-    let limit = crate::extract::page_limit(params.limit, 1000)?;
-    if params.cursor.as_deref().is_some_and(|c| !valid_record_id(c)) {
-        return Err(ApiError(Error::InvalidQuery("cursor must be the next of an earlier page".into())));
-    }
-    if params.device.as_deref().is_some_and(|d| d.is_empty() || d.len() > 128) {
-        return Err(ApiError(Error::InvalidQuery("device must be a device id".into())));
-    }
-    let filter = RecordFilter {
-        category: key_param("category", params.category)?,
-        purpose: key_param("purpose", params.purpose)?,
-        device_id: params.device,
+    let query = RecordQuery {
+        category: params.category,
+        purpose: params.purpose,
+        device: params.device,
         from: params.from,
         until: params.until,
-        before: params.cursor,
-        limit,
+        limit: params.limit,
+        cursor: params.cursor,
     };
-    log_read(
-        &state,
-        &principal,
-        &subject,
-        "GET /v1/subjects/{subject}/records",
-        crate::extract::stated_purpose(&headers),
-    );
-    let records = state.store.records(&subject, &filter).await?;
-    let next = (records.len() == limit as usize).then(|| records.last().map(|m| m.id.clone())).flatten();
-    let records = records.into_iter().map(|m| RecordOut::new(&subject, m)).collect();
-    Ok(Json(RecordList { records, next }))
+    let reader = Reader::new(&principal, "GET /v1/subjects/{subject}/records", stated_purpose(&headers));
+    Ok(Json(records::list(&state, &subject, query, reader).await?))
 }
 
 /// One record's payload, with its media type as `Content-Type`.
@@ -155,25 +100,18 @@ pub async fn get(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    authorize_record(&state, &principal, &id, Scope::RecordsRead).await?;
-    let record = state.store.record(&state.kek, &id).await?.ok_or(ApiError(Error::NotFound("record")))?;
-    log_read(
-        &state,
-        &principal,
-        &record.subject,
-        "GET /v1/records/{id}",
-        crate::extract::stated_purpose(&headers),
-    );
-    let content_type = HeaderValue::from_str(&record.meta.content_type)
+    let reader = Reader::new(&principal, "GET /v1/records/{id}", stated_purpose(&headers));
+    let payload = records::get(&state, &principal, &id, reader).await?;
+    let content_type = HeaderValue::from_str(&payload.content_type)
         .map_err(|_| ApiError::internal("a stored content type is not a header value"))?;
-    let mut response = Response::new(Body::from(record.data));
+    let mut response = Response::new(Body::from(payload.data));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, content_type);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // Personal data shown in a browser must not run as a page of this origin.
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
-    Ok(response.into_response())
+    Ok(response)
 }
 
 /// Delete one record; a `record.deleted` event goes downstream.
@@ -185,10 +123,7 @@ pub async fn delete_one(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let subject = authorize_record(&state, &principal, &id, Scope::RecordsWrite).await?;
-    if delete_at_request(&state, RecordSelection::Ids { subject, ids: vec![id] }).await? == 0 {
-        return Err(ApiError(Error::NotFound("record")));
-    }
+    records::delete(&state, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,7 +148,5 @@ pub async fn delete_many(
     Query(params): Query<DeleteParams>,
 ) -> ApiResult<Json<Deleted>> {
     principal.require_subject(&subject, Scope::RecordsWrite)?;
-    let category = key_param("category", params.category)?;
-    let deleted = delete_at_request(&state, RecordSelection::Subject { subject, category }).await?;
-    Ok(Json(Deleted { deleted }))
+    Ok(Json(records::delete_subject(&state, subject, params.category).await?))
 }
