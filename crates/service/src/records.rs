@@ -1,7 +1,7 @@
-//! The personal data vault: `/v1/records` and `/v1/subjects/{subject}/records`.
+//! The personal data vault's use cases: store, list, read and delete a subject's records.
 //!
 //! A record is stored only when the decision engine allows its category for its purpose at that moment
-//! (else 403 `consent_required`), encrypted with the subject's own data key (see
+//! (else `consent_required`), encrypted with the subject's own data key (see
 //! `consentry_store::vault`). Its deletion deadline comes from its category's retention; withdrawing,
 //! denying or objecting to its purpose deletes it at once unless the purpose says `keep_until_retention`.
 //! Every deletion is announced downstream as a `record.deleted` event, committed with it. Every read is in
