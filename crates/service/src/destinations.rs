@@ -1,15 +1,19 @@
-//! `/v1/destinations`: the downstream systems that receive every change (webhooks, NATS JetStream, MQTT),
-//! their deliveries, and replay.
+//! Destinations: the downstream systems that receive every change (webhooks, NATS JetStream, MQTT), their
+//! deliveries, and replay. The API's `/v1/destinations` routes call one function here each.
 
 use consentry_core::Timestamp;
-
-use consentry_store::DestinationRecord;
-
+use consentry_store::{DestinationPatch, DestinationRecord, NewDestination, ReplayFrom};
 use serde::{Deserialize, Serialize};
-
 use utoipa::ToSchema;
 
+use crate::auth::Caller;
 use crate::error::{Error, Result};
+use crate::sinks::webhook;
+use crate::state::Services;
+use crate::workers::dispatcher::type_matches;
+
+/// Largest page of deliveries.
+const MAX_DELIVERIES_PAGE: u32 = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -20,6 +24,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of a stored destination (webhook for anything unknown, as the dispatcher reads it).
+    fn of(record: &DestinationRecord) -> Self {
+        match record.kind.as_str() {
+            "nats" => Kind::Nats,
+            "mqtt" => Kind::Mqtt,
+            _ => Kind::Webhook,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Webhook => "webhook",
@@ -107,14 +120,14 @@ pub struct DestinationList {
     pub destinations: Vec<DestinationOut>,
 }
 
-pub fn check_name(name: &str) -> Result<()> {
+fn check_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.chars().count() > 100 {
         return Err(Error::validation("name", "must be 1 to 100 characters"));
     }
     Ok(())
 }
 
-pub fn check_event_types(types: &[String]) -> Result<()> {
+fn check_event_types(types: &[String]) -> Result<()> {
     if types.is_empty() {
         return Err(Error::validation("event_types", "list at least one event type or pattern"));
     }
@@ -133,7 +146,7 @@ pub fn check_event_types(types: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub fn check_url(kind: Kind, url: &str) -> Result<()> {
+fn check_url(kind: Kind, url: &str) -> Result<()> {
     let schemes: &[&str] = match kind {
         Kind::Webhook => &["https://", "http://"],
         Kind::Nats => &["nats://", "tls://"],
@@ -148,7 +161,7 @@ pub fn check_url(kind: Kind, url: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn check_target(field: &str, value: Option<&str>, separator: char) -> Result<String> {
+fn check_target(field: &str, value: Option<&str>, separator: char) -> Result<String> {
     let value = value.map(str::trim).unwrap_or("");
     let ok = !value.is_empty()
         && value.len() <= 200
@@ -164,7 +177,7 @@ pub fn check_target(field: &str, value: Option<&str>, separator: char) -> Result
     Ok(value.to_owned())
 }
 
-pub fn new_id() -> Result<String> {
+fn new_id() -> Result<String> {
     let b = consentry_store::random_bytes::<8>()?;
     Ok(format!("dst_{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()))
 }
@@ -202,4 +215,150 @@ pub struct ReplayRequest {
 pub struct ReplayOut {
     /// Events queued again for this destination.
     pub queued: u64,
+}
+
+/// Registers a destination for `caller`. A webhook gets a signing secret (the given one, or a new one),
+/// shown in this answer only.
+pub async fn create(state: &Services, caller: &Caller, body: CreateDestination) -> Result<DestinationOut> {
+    check_name(&body.name)?;
+    check_url(body.kind, &body.url)?;
+    check_event_types(&body.event_types)?;
+    let target = match body.kind {
+        Kind::Webhook => {
+            if body.subject.is_some() || body.topic.is_some() {
+                return Err(Error::validation("subject", "a webhook takes neither subject nor topic"));
+            }
+            None
+        }
+        Kind::Nats => Some(check_target("subject", body.subject.as_deref(), '.')?),
+        Kind::Mqtt => Some(check_target("topic", body.topic.as_deref(), '/')?),
+    };
+    let (secret, shown) = match (body.kind, body.secret.as_deref()) {
+        (Kind::Webhook, Some(text)) => {
+            let bytes = webhook::parse_secret(text)
+                .ok_or_else(|| Error::validation("secret", "must be whsec_ followed by base64"))?;
+            (Some(bytes), Some(text.to_owned()))
+        }
+        (Kind::Webhook, None) => {
+            let (bytes, text) = webhook::new_secret().map_err(Error::internal)?;
+            (Some(bytes), Some(text))
+        }
+        (_, Some(_)) => return Err(Error::validation("secret", "only webhooks are signed with a secret")),
+        (_, None) => (None, None),
+    };
+    let record = DestinationRecord {
+        id: new_id()?,
+        name: body.name.trim().to_owned(),
+        kind: body.kind.as_str().to_owned(),
+        url: body.url,
+        target,
+        event_types: body.event_types,
+        paused: false,
+        flagged: false,
+        created_at: Timestamp::now(),
+    };
+    state.store.create_destination(NewDestination { record: record.clone(), secret }).await?;
+    tracing::info!(destination = %record.id, kind = %record.kind, by = %caller.key_id, "destination created");
+    let mut out = DestinationOut::from(record);
+    out.secret = shown;
+    Ok(out)
+}
+
+/// Every destination.
+pub async fn list(state: &Services) -> Result<DestinationList> {
+    let destinations = state.store.destinations().await?.into_iter().map(DestinationOut::from).collect();
+    Ok(DestinationList { destinations })
+}
+
+async fn load(state: &Services, id: &str) -> Result<DestinationRecord> {
+    state.store.destination(id).await?.ok_or(Error::NotFound("destination"))
+}
+
+/// One destination.
+pub async fn get(state: &Services, id: &str) -> Result<DestinationOut> {
+    Ok(load(state, id).await?.into())
+}
+
+/// Renames, re-targets, re-filters, pauses or resumes a destination; returns it as it now is.
+pub async fn update(state: &Services, id: &str, body: UpdateDestination) -> Result<DestinationOut> {
+    let current = load(state, id).await?;
+    if let Some(name) = &body.name {
+        check_name(name)?;
+    }
+    if let Some(url) = &body.url {
+        check_url(Kind::of(&current), url)?;
+    }
+    if let Some(types) = &body.event_types {
+        check_event_types(types)?;
+    }
+    let patch = DestinationPatch {
+        name: body.name.map(|n| n.trim().to_owned()),
+        url: body.url,
+        event_types: body.event_types,
+        paused: body.paused,
+    };
+    if !state.store.update_destination(id, patch).await? {
+        return Err(Error::NotFound("destination"));
+    }
+    // A resumed destination, or one that now takes more types, has work at once.
+    state.dispatch_wake.notify_one();
+    get(state, id).await
+}
+
+/// Removes a destination and its deliveries.
+pub async fn delete(state: &Services, caller: &Caller, id: &str) -> Result<()> {
+    if !state.store.delete_destination(id).await? {
+        return Err(Error::NotFound("destination"));
+    }
+    tracing::info!(destination = %id, by = %caller.key_id, "destination deleted");
+    Ok(())
+}
+
+/// One page of a destination's deliveries: `status` (`pending`, `delivered` or `dead`) if given, after the
+/// delivery id `after`, at most `limit` (1 to 1000, default 100).
+pub async fn deliveries(
+    state: &Services,
+    id: &str,
+    status: Option<&str>,
+    after: Option<i64>,
+    limit: Option<u32>,
+) -> Result<DeliveryList> {
+    load(state, id).await?;
+    let limit = crate::page_limit(limit, MAX_DELIVERIES_PAGE)?;
+    if let Some(s) = status
+        && !matches!(s, "pending" | "delivered" | "dead")
+    {
+        return Err(Error::InvalidQuery("status must be pending, delivered or dead".into()));
+    }
+    let rows = state.store.deliveries(id, status, after.unwrap_or(0), limit).await?;
+    let next = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.outbox_id)).flatten();
+    let deliveries = rows
+        .into_iter()
+        .map(|r| DeliveryOut {
+            id: r.outbox_id,
+            event_type: r.event_type,
+            status: r.status,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            next_attempt_at: r.next_attempt_at.map(|t| t.to_string()),
+            delivered_at: r.delivered_at.map(|t| t.to_string()),
+            created_at: r.created_at.to_string(),
+        })
+        .collect();
+    Ok(DeliveryList { deliveries, next })
+}
+
+/// Queues again, in order, the events the destination's filter takes from a delivery id or a time on.
+pub async fn replay(state: &Services, caller: &Caller, id: &str, body: ReplayRequest) -> Result<ReplayOut> {
+    let d = load(state, id).await?;
+    let from = match (body.from_id, body.since) {
+        (Some(id), None) => ReplayFrom::OutboxId(id),
+        (None, Some(t)) => ReplayFrom::Time(t),
+        _ => return Err(Error::validation("from_id", "give exactly one of from_id and since")),
+    };
+    let patterns = d.event_types;
+    let queued = state.store.replay(id, from, &move |t: &str| type_matches(&patterns, t)).await?;
+    state.dispatch_wake.notify_one();
+    tracing::info!(destination = %id, queued, by = %caller.key_id, "replay queued");
+    Ok(ReplayOut { queued })
 }

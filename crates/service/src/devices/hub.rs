@@ -104,7 +104,7 @@ pub async fn snapshot(state: &Services, device: &DeviceCaller) -> Result<SignedS
 /// The entity tag, among those of an `If-None-Match` header, of a snapshot the caller holds that is still
 /// good: the same content as `current_tag`, issued less than half its lifetime (`max_age_secs`) ago, so a
 /// device always renews well before `exp`.
-pub fn still_fresh(
+pub(super) fn still_fresh(
     if_none_match: &str,
     current_tag: &str,
     max_age_secs: u64,

@@ -1,6 +1,6 @@
-//! Devices: pairing (`/v1/subjects/{subject}/devices`), and what a paired device reads with its own token:
-//! its signed consent snapshot (`/v1/device/consent`) and a stream of fresh ones
-//! (`/v1/device/consent/stream`, Server-Sent Events).
+//! Devices: pairing a device with a subject, listing and unpairing them, and what a paired device reads
+//! with its own token: its signed consent snapshot and a stream of fresh ones. The API's device routes
+//! call one function here each; the preference centre unpairs through [`unpair_device`].
 
 mod hub;
 
@@ -8,31 +8,23 @@ pub use hub::*;
 
 use std::time::Duration;
 
-use consentry_core::SubjectId;
-
-use consentry_store::DeviceRecord;
-
+use consentry_core::{SubjectId, Timestamp};
+use consentry_store::{DeviceRecord, NewDevice};
 use serde::{Deserialize, Serialize};
-
 use tokio::sync::broadcast::error::RecvError;
-
 use utoipa::ToSchema;
 
-use crate::auth::DeviceCaller;
-
+use crate::access::Reader;
+use crate::auth::{DeviceCaller, make_device_token};
 use crate::error::{Error, Result};
-
 use crate::state::Services;
 
 /// Most categories or purposes one device declares.
-pub const MAX_DECLARED: usize = 50;
+const MAX_DECLARED: usize = 50;
 
 /// How often an open stream checks that its device is still paired (an unpairing on this node ends it at
 /// once; on another node within this).
-pub const REVALIDATE: Duration = Duration::from_secs(5);
-
-/// The media type of a compact JWS whose payload is a JWT claims set.
-pub const JWT_MEDIA_TYPE: &str = "application/jwt";
+const REVALIDATE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -84,13 +76,8 @@ pub struct DeviceList {
     pub devices: Vec<DeviceOut>,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct DevicePath {
-    pub id: String,
-}
-
 /// Checks a pairing request against the catalogue; returns the declared keys sorted, without repeats.
-pub fn validate(state: &Services, body: &PairDevice) -> Result<(Vec<String>, Vec<String>)> {
+fn validate(state: &Services, body: &PairDevice) -> Result<(Vec<String>, Vec<String>)> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(Error::validation(
@@ -125,8 +112,37 @@ pub fn validate(state: &Services, body: &PairDevice) -> Result<(Vec<String>, Vec
     Ok((categories, purposes))
 }
 
+/// Pairs a device with `subject` for `by` (the actor); the answer holds the device's token, shown only
+/// here.
+pub async fn pair(state: &Services, subject: &SubjectId, body: PairDevice, by: &str) -> Result<PairedDevice> {
+    let (categories, purposes) = validate(state, &body)?;
+    let (token, token_hash) = make_device_token()?;
+    let id = format!("dev_{}", hex::encode(consentry_store::random_bytes::<8>()?));
+    let record = DeviceRecord {
+        id,
+        subject: subject.clone(),
+        name: body.name.trim().to_owned(),
+        kind: body.kind,
+        categories,
+        purposes,
+        created_at: Timestamp::now(),
+    };
+    state.store.create_device(NewDevice { record: record.clone(), token_hash }).await?;
+    tracing::info!(device = %record.id, by = %by, "device paired");
+    // The MQTT publisher sends the new device its first snapshot.
+    state.devices.subject_changed(subject);
+    Ok(PairedDevice { device: DeviceOut::from(record), token })
+}
+
+/// The subject's paired devices, oldest first; the read is logged for `reader`.
+pub async fn list(state: &Services, subject: &SubjectId, reader: Reader<'_>) -> Result<DeviceList> {
+    reader.log(&state.access, subject);
+    let devices = state.store.subject_devices(subject).await?;
+    Ok(DeviceList { devices: devices.into_iter().map(DeviceOut::from).collect() })
+}
+
 /// Unpairs `subject`'s device `id` (its token stops working at once); `false` when they have no such
-/// device. The API and the preference centre unpair through here.
+/// device. The preference centre unpairs through here, the API through [`unpair`].
 pub async fn unpair_device(state: &Services, subject: &SubjectId, id: &str, by: &str) -> Result<bool> {
     if !state.store.delete_device(subject, id).await? {
         return Ok(false);
@@ -134,6 +150,36 @@ pub async fn unpair_device(state: &Services, subject: &SubjectId, id: &str, by: 
     tracing::info!(device = %id, by = %by, "device unpaired");
     state.devices.unpaired(id);
     Ok(true)
+}
+
+/// Unpairs `subject`'s device `id`; not found when they have no such device.
+pub async fn unpair(state: &Services, subject: &SubjectId, id: &str, by: &str) -> Result<()> {
+    if unpair_device(state, subject, id, by).await? { Ok(()) } else { Err(Error::NotFound("device")) }
+}
+
+/// What a device asking for its snapshot gets.
+#[derive(Debug)]
+pub enum SnapshotReply {
+    /// The snapshot it holds (named by this entity tag) is still good: nothing to send.
+    Held { etag: String },
+    /// A fresh snapshot to send.
+    Fresh(SignedSnapshot),
+}
+
+/// The device's current snapshot, unless one it holds (`held`: the entity tags of an `If-None-Match`) says
+/// the same and is less than half its lifetime old.
+pub async fn consent_snapshot(
+    state: &Services,
+    device: &DeviceCaller,
+    held: Option<&str>,
+) -> Result<SnapshotReply> {
+    let signed = snapshot(state, device).await?;
+    let max_age = state.config.device_snapshot_max_age_secs;
+    let still_good = held.and_then(|held| still_fresh(held, &signed.tag, max_age, Timestamp::now()));
+    Ok(match still_good {
+        Some(etag) => SnapshotReply::Held { etag },
+        None => SnapshotReply::Fresh(signed),
+    })
 }
 
 /// A device's stream of fresh snapshots: the next one after every change that affects the device (and

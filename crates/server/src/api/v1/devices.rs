@@ -1,39 +1,32 @@
 //! Devices: pairing (`/v1/subjects/{subject}/devices`), and what a paired device reads with its own token:
 //! its signed consent snapshot (`/v1/device/consent`) and a stream of fresh ones
-//! (`/v1/device/consent/stream`, Server-Sent Events).
-
-use consentry_service::devices::*;
+//! (`/v1/device/consent/stream`, Server-Sent Events). The rules are in [`consentry_service::devices`]; the
+//! entity tags, 304 and the event stream are HTTP's, here.
 
 use std::convert::Infallible;
 
 use axum::extract::rejection::PathRejection;
-
 use axum::extract::{Path, State};
-
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-
 use axum::response::{IntoResponse, Response};
-
-use consentry_core::Timestamp;
-
-use consentry_store::{DeviceRecord, NewDevice};
-
+use consentry_service::access::Reader;
+use consentry_service::devices::{self, DeviceList, PairDevice, PairedDevice, SnapshotReply, SnapshotStream};
 use futures_util::Stream;
+use serde::Deserialize;
 
-
-use consentry_service::consents::log_read;
-
-use crate::auth::{DeviceCaller, Principal, Scope, make_device_token};
-
-use consentry_service::devices::{self};
-
+use crate::auth::{DeviceCaller, Principal, Scope};
 use crate::error::{ApiError, ApiResult, Error, Problem};
-
 use crate::extract::{Json, SubjectPath};
-
 use crate::state::AppState;
+
+/// The media type of a compact JWS whose payload is a JWT claims set.
+const JWT_MEDIA_TYPE: &str = "application/jwt";
+
+#[derive(Debug, Deserialize)]
+pub struct DevicePath {
+    pub id: String,
+}
 
 /// Pair a device with a subject (a service key with `consent:write`, or the subject's own token). The
 /// device token is in this response only.
@@ -50,23 +43,8 @@ pub async fn pair(
     Json(body): Json<PairDevice>,
 ) -> ApiResult<(StatusCode, Json<PairedDevice>)> {
     caller.require_subject(&subject, Scope::ConsentWrite)?;
-    let (categories, purposes) = validate(&state, &body)?;
-    let (token, token_hash) = make_device_token()?;
-    let id = format!("dev_{}", hex::encode(consentry_store::random_bytes::<8>()?));
-    let record = DeviceRecord {
-        id,
-        subject: subject.clone(),
-        name: body.name.trim().to_owned(),
-        kind: body.kind,
-        categories,
-        purposes,
-        created_at: Timestamp::now(),
-    };
-    state.store.create_device(NewDevice { record: record.clone(), token_hash }).await?;
-    tracing::info!(device = %record.id, by = %caller.actor(), "device paired");
-    // The MQTT publisher sends the new device its first snapshot.
-    state.devices.subject_changed(&subject);
-    Ok((StatusCode::CREATED, Json(PairedDevice { device: DeviceOut::from(record), token })))
+    let paired = devices::pair(&state, &subject, body, &caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(paired)))
 }
 
 /// The subject's paired devices, oldest first (a service key with `consent:read`, or the subject's own
@@ -83,15 +61,9 @@ pub async fn list(
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<DeviceList>> {
     caller.require_subject(&subject, Scope::ConsentRead)?;
-    log_read(
-        &state,
-        &caller,
-        &subject,
-        "GET /v1/subjects/{subject}/devices",
-        crate::extract::stated_purpose(&headers),
-    );
-    let devices = state.store.subject_devices(&subject).await?;
-    Ok(Json(DeviceList { devices: devices.into_iter().map(DeviceOut::from).collect() }))
+    let reader =
+        Reader::new(&caller, "GET /v1/subjects/{subject}/devices", crate::extract::stated_purpose(&headers));
+    Ok(Json(devices::list(&state, &subject, reader).await?))
 }
 
 /// Unpair a device (a service key with `consent:write`, or the subject's own token): its token stops
@@ -109,9 +81,7 @@ pub async fn unpair(
 ) -> ApiResult<StatusCode> {
     caller.require_subject(&subject, Scope::ConsentWrite)?;
     let Path(DevicePath { id }) = path.map_err(|_| ApiError(Error::NotFound("device")))?;
-    if !unpair_device(&state, &subject, &id, &caller.actor()).await? {
-        return Err(ApiError(Error::NotFound("device")));
-    }
+    devices::unpair(&state, &subject, &id, &caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -129,24 +99,20 @@ pub async fn consent(
     device: DeviceCaller,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let signed = devices::snapshot(&state, &device).await?;
     let held = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
-    let max_age = state.config.device_snapshot_max_age_secs;
-    if let Some(etag) =
-        held.and_then(|held| devices::still_fresh(held, &signed.tag, max_age, Timestamp::now()))
-    {
-        let mut response = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(etag) = HeaderValue::from_str(&etag) {
-            response.headers_mut().insert(header::ETAG, etag);
+    let (mut response, etag) = match devices::consent_snapshot(&state, &device, held).await? {
+        SnapshotReply::Held { etag } => (StatusCode::NOT_MODIFIED.into_response(), etag),
+        SnapshotReply::Fresh(signed) => {
+            let etag = signed.etag();
+            let mut response = signed.jws.into_response();
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JWT_MEDIA_TYPE));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+            (response, etag)
         }
-        return Ok(response);
-    }
-    let mut response = signed.jws.clone().into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JWT_MEDIA_TYPE));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
-    if let Ok(etag) = HeaderValue::from_str(&signed.etag()) {
-        h.insert(header::ETAG, etag);
+    };
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)
 }
