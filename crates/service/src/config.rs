@@ -1,14 +1,22 @@
-//! Configuration: built-in defaults, then a TOML file, then `CONSENTRY_*` variables; validated at start
-//! with messages that name the offending key. `config.default.toml` at the repository root documents
-//! every key.
+//! Configuration: built-in defaults, then a TOML file, then `CONSENTRY_*` variables, then command-line
+//! flags, layered by `figment` into one typed [`Config`]; validated at start with messages that name the
+//! offending key (or variable, or flag). `config.default.toml` at the repository root documents every key.
+//!
+//! Variables are handed in (not read from the process here), so that tests need no global state, and each
+//! value stays text until its key asks for a number: figment's own `Env` provider guesses types from the
+//! text, which would turn a phone number such as `+4930123456` into an integer.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use figment::Figment;
+use figment::error::{Actual, Kind};
+use figment::providers::Serialized;
+use figment::value::{Dict, Value};
+use serde::{Deserialize, Deserializer, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -16,7 +24,7 @@ pub enum LogFormat {
 }
 
 /// The data controller named on every consent receipt.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Controller {
     pub name: String,
@@ -44,7 +52,7 @@ impl Default for Controller {
     }
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address the HTTP server listens on.
@@ -73,12 +81,16 @@ pub struct Config {
     pub expiry_interval_secs: u64,
     /// Seconds between runs of the job that marks data subject requests overdue and updates their gauges.
     pub request_sweep_interval_secs: u64,
-    /// The CloudEvents `source` of every event Consentry sends.
-    pub event_source: String,
+    /// The CloudEvents `source` of every event Consentry sends. Unset: `urn:consentry:<installation id>`,
+    /// which [`crate::open`] derives from the store, so that two installations feeding one consumer never
+    /// share a `(source, id)` pair. Read it through [`Config::event_source`].
+    pub event_source: Option<String>,
     /// Seconds a webhook has to answer before the attempt counts as failed.
     pub webhook_timeout_secs: u64,
     /// Waits before each retry of a failed delivery (milliseconds); after the last, the event is
-    /// dead-lettered for that destination. Each wait gets up to 20 % random jitter.
+    /// dead-lettered for that destination. Each wait gets up to 20 % random jitter. In a variable: a
+    /// comma-separated list.
+    #[serde(deserialize_with = "waits")]
     pub delivery_backoff_ms: Vec<u64>,
     /// The key file holding the vault's key-encryption key, made (mode 0600) on first start when missing
     /// and `CONSENTRY_KEK` is not set. Default: `kek` in the data folder (on PostgreSQL too).
@@ -112,6 +124,7 @@ impl std::fmt::Debug for Config {
             .field("data", &self.data)
             .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
             .field("database_max_connections", &self.database_max_connections)
+            .field("catch_up_interval_ms", &self.catch_up_interval_ms)
             .field("log_format", &self.log_format)
             .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -151,7 +164,7 @@ impl Default for Config {
             controller: Controller::default(),
             expiry_interval_secs: 30,
             request_sweep_interval_secs: 60,
-            event_source: "urn:consentry".into(),
+            event_source: None,
             webhook_timeout_secs: 10,
             delivery_backoff_ms: vec![5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
             kek_file: None,
@@ -164,6 +177,22 @@ impl Default for Config {
             bootstrap_admin_key: None,
         }
     }
+}
+
+/// Values given on the command line: the last layer, over the file and the environment. `None` leaves the
+/// key to the layers below.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Flags {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+    /// `--database`.
+    #[serde(rename = "database_url", skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// `--log-format`: `text` or `json`, checked like every other value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
 }
 
 /// A configuration that cannot be used, naming the key at fault.
@@ -181,123 +210,122 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.to_owned(), message: message.into() }
 }
 
+/// The prefix of every configuration variable.
+const PREFIX: &str = "CONSENTRY_";
+
+/// `CONSENTRY_*` variables that are not configuration keys: read by the logger and the tests.
+const NOT_SETTINGS: [&str; 2] = ["REQUIRE_SERVICES", "LOG"];
+
+/// Secrets taken only from the environment, never from a file or a flag.
+#[derive(Default)]
+struct Secrets {
+    kek: Option<String>,
+    bootstrap_admin_key: Option<String>,
+}
+
 impl Config {
-    /// Defaults, then `file` if given, then the `CONSENTRY_*` entries of `env`; then validation.
+    /// Defaults, then `file` if given, then the `CONSENTRY_*` entries of `env`, then `flags`; then
+    /// validation. Each layer is checked as it is added, so an error names where the bad value came from:
+    /// the file's key, the variable, or the flag.
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
+        flags: &Flags,
     ) -> Result<Self, ConfigError> {
-        let mut config = match file {
-            None => Config::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                toml::from_str(&text)
-                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
-            }
-        };
-        for (name, value) in env {
-            let Some(key) = name.strip_prefix("CONSENTRY_") else { continue };
-            config.set_from_env(key, &value)?;
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            let table: Dict = toml::from_str(&text)
+                .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+            figment = figment.merge(Serialized::defaults(table));
+            // Strict: a file says what type each value is, so "8080" where a number belongs is a mistake.
+            figment.extract::<Config>().map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: explain(&e, |key| key.to_owned()),
+            })?;
         }
+        let mut secrets = Secrets::default();
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(PREFIX) else { continue };
+            match key {
+                "KEK" => secrets.kek = Some(value),
+                "BOOTSTRAP_ADMIN_KEY" => secrets.bootstrap_admin_key = Some(value),
+                _ if NOT_SETTINGS.contains(&key) => {}
+                _ => figment = figment.merge(Serialized::default(&key_of(key), Value::from(value))),
+            }
+        }
+        // Lossy: a variable is text, read as a number where the key is one ("16" for a u32).
+        figment.extract_lossy::<Config>().map_err(|e| ConfigError::Invalid {
+            key: explain_key(&e, variable_of),
+            message: message_of(&e),
+        })?;
+        figment = figment.merge(Serialized::defaults(flags));
+        let mut config: Config = figment
+            .extract_lossy()
+            .map_err(|e| ConfigError::Invalid { key: explain_key(&e, flag_of), message: message_of(&e) })?;
+        config.kek = secrets.kek;
+        config.bootstrap_admin_key = secrets.bootstrap_admin_key;
+        config.normalise();
         config.validate()?;
         Ok(config)
     }
 
-    fn set_from_env(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let var = format!("CONSENTRY_{key}");
-        let number = |v: &str| v.trim().parse::<u64>().map_err(|_| invalid(&var, "must be a whole number"));
-        match key {
-            "LISTEN" => {
-                self.listen =
-                    value.parse().map_err(|_| invalid(&var, "must be an address such as 127.0.0.1:8080"))?;
+    /// An empty value means "not set", whichever layer it came from (e.g. `CONSENTRY_DATABASE_URL=`
+    /// over a file's URL); a public URL loses its trailing slash.
+    fn normalise(&mut self) {
+        fn unset_empty(value: &mut Option<String>) {
+            if value.as_deref().is_some_and(str::is_empty) {
+                *value = None;
             }
-            "DATA" => self.data = PathBuf::from(value),
-            "DATABASE_URL" => self.database_url = Some(value.to_owned()).filter(|v| !v.is_empty()),
-            "DATABASE_MAX_CONNECTIONS" => self.database_max_connections = number(value)? as u32,
-            "CATCH_UP_INTERVAL_MS" => self.catch_up_interval_ms = number(value)?,
-            "LOG_FORMAT" => {
-                self.log_format = match value {
-                    "text" => LogFormat::Text,
-                    "json" => LogFormat::Json,
-                    _ => return Err(invalid(&var, "must be `text` or `json`")),
-                };
-            }
-            "SHUTDOWN_TIMEOUT_SECS" => self.shutdown_timeout_secs = number(value)?,
-            "MAX_BODY_BYTES" => self.max_body_bytes = number(value)? as usize,
-            "CHECK_BATCH_MAX" => self.check_batch_max = number(value)? as usize,
-            "CHECKPOINT_INTERVAL_SECS" => self.checkpoint_interval_secs = number(value)?,
-            "EVENT_SOURCE" => self.event_source = value.to_owned(),
-            "EXPIRY_INTERVAL_SECS" => self.expiry_interval_secs = number(value)?,
-            "REQUEST_SWEEP_INTERVAL_SECS" => self.request_sweep_interval_secs = number(value)?,
-            "WEBHOOK_TIMEOUT_SECS" => self.webhook_timeout_secs = number(value)?,
-            "DELIVERY_BACKOFF_MS" => {
-                self.delivery_backoff_ms = value
-                    .split(',')
-                    .map(|v| v.trim().parse::<u64>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| invalid(&var, "must be a comma-separated list of milliseconds"))?;
-            }
-            "DEVICE_SNAPSHOT_MAX_AGE_SECS" => self.device_snapshot_max_age_secs = number(value)?,
-            "MQTT_URL" => self.mqtt_url = Some(value.to_owned()).filter(|v| !v.is_empty()),
-            "CONTROLLER_NAME" => self.controller.name = value.to_owned(),
-            "CONTROLLER_CONTACT" => self.controller.contact = value.to_owned(),
-            "CONTROLLER_ADDRESS" => self.controller.address = value.to_owned(),
-            "CONTROLLER_EMAIL" => self.controller.email = value.to_owned(),
-            "CONTROLLER_PHONE" => self.controller.phone = Some(value.to_owned()),
-            "CONTROLLER_URL" => self.controller.url = Some(value.to_owned()),
-            "CONTROLLER_JURISDICTION" => self.controller.jurisdiction = value.to_owned(),
-            "PUBLIC_URL" => {
-                self.public_url = Some(value.trim_end_matches('/').to_owned()).filter(|v| !v.is_empty())
-            }
-            "BOOTSTRAP_ADMIN_KEY" => self.bootstrap_admin_key = Some(value.to_owned()),
-            "KEK" => self.kek = Some(value.to_owned()).filter(|v| !v.is_empty()),
-            "KEK_FILE" => self.kek_file = Some(PathBuf::from(value)).filter(|p| !p.as_os_str().is_empty()),
-            "MAX_RECORD_BYTES" => self.max_record_bytes = number(value)? as usize,
-            "RETENTION_INTERVAL_SECS" => self.retention_interval_secs = number(value)?,
-            // Variables read elsewhere (e.g. by tests) are not configuration keys.
-            "REQUIRE_SERVICES" | "LOG" => {}
-            _ => return Err(invalid(&var, "is not a known setting (see config.default.toml)")),
         }
-        Ok(())
+        unset_empty(&mut self.database_url);
+        unset_empty(&mut self.mqtt_url);
+        unset_empty(&mut self.kek);
+        if let Some(url) = &mut self.public_url {
+            url.truncate(url.trim_end_matches('/').len());
+        }
+        unset_empty(&mut self.public_url);
+        if self.kek_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            self.kek_file = None;
+        }
     }
 
     /// Checks ranges and relations between keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(1..=300).contains(&self.shutdown_timeout_secs) {
-            return Err(invalid("shutdown_timeout_secs", "must be between 1 and 300"));
+        fn within<T: PartialOrd + std::fmt::Display>(
+            key: &str,
+            value: T,
+            range: std::ops::RangeInclusive<T>,
+        ) -> Result<(), ConfigError> {
+            if range.contains(&value) {
+                return Ok(());
+            }
+            Err(invalid(key, format!("must be between {} and {}", range.start(), range.end())))
         }
-        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
-            return Err(invalid("max_body_bytes", "must be between 1024 and 67108864"));
-        }
-        if !(1..=100_000).contains(&self.check_batch_max) {
-            return Err(invalid("check_batch_max", "must be between 1 and 100000"));
-        }
+        within("shutdown_timeout_secs", self.shutdown_timeout_secs, 1..=300)?;
+        within("max_body_bytes", self.max_body_bytes, 1024..=64 * 1024 * 1024)?;
+        within("check_batch_max", self.check_batch_max, 1..=100_000)?;
         if let Some(url) = &self.database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return Err(invalid("database_url", "must be a postgres:// or postgresql:// URL"));
         }
-        if !(1..=1000).contains(&self.database_max_connections) {
-            return Err(invalid("database_max_connections", "must be between 1 and 1000"));
+        within("database_max_connections", self.database_max_connections, 1..=1000)?;
+        within("catch_up_interval_ms", self.catch_up_interval_ms, 50..=60_000)?;
+        within("expiry_interval_secs", self.expiry_interval_secs, 1..=3600)?;
+        within("request_sweep_interval_secs", self.request_sweep_interval_secs, 1..=3600)?;
+        if let Some(source) = &self.event_source
+            && source.trim().is_empty()
+        {
+            return Err(invalid("event_source", "must not be empty (leave it unset for the default)"));
         }
-        if !(50..=60_000).contains(&self.catch_up_interval_ms) {
-            return Err(invalid("catch_up_interval_ms", "must be between 50 and 60000"));
-        }
-        if !(1..=3600).contains(&self.expiry_interval_secs) {
-            return Err(invalid("expiry_interval_secs", "must be between 1 and 3600"));
-        }
-        if !(1..=3600).contains(&self.request_sweep_interval_secs) {
-            return Err(invalid("request_sweep_interval_secs", "must be between 1 and 3600"));
-        }
-        if self.event_source.trim().is_empty() {
-            return Err(invalid("event_source", "must not be empty"));
-        }
-        if !(1..=300).contains(&self.webhook_timeout_secs) {
-            return Err(invalid("webhook_timeout_secs", "must be between 1 and 300"));
-        }
+        within("webhook_timeout_secs", self.webhook_timeout_secs, 1..=300)?;
         if self.delivery_backoff_ms.is_empty() || self.delivery_backoff_ms.len() > 50 {
             return Err(invalid("delivery_backoff_ms", "must list 1 to 50 waits"));
+        }
+        if self.delivery_backoff_ms.iter().any(|wait| !(1..=7 * 86_400_000).contains(wait)) {
+            return Err(invalid("delivery_backoff_ms", "each wait must be between 1 and 604800000 (7 days)"));
         }
         if !(60..=31 * 86_400).contains(&self.device_snapshot_max_age_secs) {
             return Err(invalid("device_snapshot_max_age_secs", "must be between 60 and 2678400 (31 days)"));
@@ -307,9 +335,7 @@ impl Config {
         {
             return Err(invalid("mqtt_url", "must be an mqtt:// or mqtts:// URL"));
         }
-        if !(1..=3600).contains(&self.checkpoint_interval_secs) {
-            return Err(invalid("checkpoint_interval_secs", "must be between 1 and 3600"));
-        }
+        within("checkpoint_interval_secs", self.checkpoint_interval_secs, 1..=3600)?;
         for (key, value) in [
             ("controller.name", &self.controller.name),
             ("controller.contact", &self.controller.contact),
@@ -321,12 +347,8 @@ impl Config {
                 return Err(invalid(key, "must not be empty: it is printed on every consent receipt"));
             }
         }
-        if !(1..=64 * 1024 * 1024).contains(&self.max_record_bytes) {
-            return Err(invalid("max_record_bytes", "must be between 1 and 67108864"));
-        }
-        if !(1..=86_400).contains(&self.retention_interval_secs) {
-            return Err(invalid("retention_interval_secs", "must be between 1 and 86400"));
-        }
+        within("max_record_bytes", self.max_record_bytes, 1..=64 * 1024 * 1024)?;
+        within("retention_interval_secs", self.retention_interval_secs, 1..=86_400)?;
         if let Some(kek) = &self.kek
             && crate::vault::parse_kek(kek).is_none()
         {
@@ -354,6 +376,13 @@ impl Config {
         Ok(())
     }
 
+    /// The CloudEvents `source` of every event: as configured, or the installation's own
+    /// (`urn:consentry:<installation id>`) once [`crate::open`] has derived it. `urn:consentry` only for a
+    /// state made without `open`.
+    pub fn event_source(&self) -> &str {
+        self.event_source.as_deref().unwrap_or("urn:consentry")
+    }
+
     /// Where the vault's key file is (or is made).
     pub fn kek_path(&self) -> PathBuf {
         self.kek_file.clone().unwrap_or_else(|| self.data.join("kek"))
@@ -374,6 +403,95 @@ impl Config {
     }
 }
 
+/// The key path a variable sets: `CONSENTRY_MAX_BODY_BYTES` → `max_body_bytes`, and the controller's
+/// fields nested, `CONSENTRY_CONTROLLER_NAME` → `controller.name`.
+fn key_of(variable: &str) -> String {
+    let key = variable.to_ascii_lowercase();
+    match key.strip_prefix("controller_") {
+        Some(field) => format!("controller.{field}"),
+        None => key,
+    }
+}
+
+/// The variable that sets a key path: the inverse of [`key_of`].
+fn variable_of(key: &str) -> String {
+    format!("{PREFIX}{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+/// The flag that sets a key.
+fn flag_of(key: &str) -> String {
+    match key {
+        "database_url" => "--database".to_owned(),
+        _ => format!("--{}", key.replace('_', "-")),
+    }
+}
+
+/// The key path an extraction error is about (for an unknown key, that key), as `name` spells it.
+fn explain_key(e: &figment::Error, name: impl Fn(&str) -> String) -> String {
+    let mut path = e.path.clone();
+    // figment's path ends at an unknown key's table, or (for some) already names the key.
+    if let Kind::UnknownField(field, _) = &e.kind
+        && path.last() != Some(field)
+    {
+        path.push(field.clone());
+    }
+    name(&path.join("."))
+}
+
+/// `key: message` for an extraction error.
+fn explain(e: &figment::Error, name: impl Fn(&str) -> String) -> String {
+    format!("{}: {}", explain_key(e, name), message_of(e))
+}
+
+/// What is wrong with a value, in words: numbers name their range, unknown keys point to the documentation.
+fn message_of(e: &figment::Error) -> String {
+    let largest = |expected: &str| match expected {
+        "u16" => Some(u64::from(u16::MAX)),
+        "u32" => Some(u64::from(u32::MAX)),
+        "u64" | "usize" => Some(u64::MAX),
+        _ => None,
+    };
+    match &e.kind {
+        Kind::UnknownField(..) => "is not a known setting (see config.default.toml)".to_owned(),
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            match largest(expected) {
+                Some(max) => format!("must be a whole number from 0 to {max}, not {}", shown(actual)),
+                None => format!("{} is not valid: expected {expected}", shown(actual)),
+            }
+        }
+        Kind::UnknownVariant(value, expected) => {
+            format!("must be one of {}, not `{value}`", expected.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// An offending value as a message shows it.
+fn shown(actual: &Actual) -> String {
+    match actual {
+        Actual::Str(s) => format!("`{s}`"),
+        other => other.to_string(),
+    }
+}
+
+/// `delivery_backoff_ms`: a list of milliseconds (a file), or the same comma-separated (a variable).
+fn waits<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Waits {
+        List(Vec<u64>),
+        Text(String),
+    }
+    match Waits::deserialize(deserializer)? {
+        Waits::List(list) => Ok(list),
+        Waits::Text(text) => text
+            .split(',')
+            .map(|v| v.trim().parse::<u64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| serde::de::Error::custom("must be a comma-separated list of milliseconds")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,48 +500,259 @@ mod tests {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
-    #[test]
-    fn defaults_then_env() {
-        let c = Config::load(None, env(&[("CONSENTRY_LISTEN", "0.0.0.0:9000"), ("PATH", "/bin")]))
-            .expect("valid");
-        assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.data, PathBuf::from("./consentry-data"));
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load(None, env(pairs), &Flags::default())
+    }
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).expect("write");
+        (dir, path)
+    }
+
+    /// `load_env(pairs)` fails with a message that starts with `start` and contains `contains`.
+    fn refused(pairs: &[(&str, &str)], start: &str, contains: &str) {
+        let err = load_env(pairs).expect_err("refused").to_string();
+        assert!(err.starts_with(start) && err.contains(contains), "{pairs:?}: {err}");
     }
 
     #[test]
-    fn the_committed_default_file_is_valid_and_matches_the_defaults() {
+    fn defaults_then_env() {
+        let c = load_env(&[("CONSENTRY_LISTEN", "0.0.0.0:9000"), ("PATH", "/bin")]).expect("valid");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.data, PathBuf::from("./consentry-data"));
+        assert_eq!(load_env(&[]).expect("valid"), Config::default());
+    }
+
+    #[test]
+    fn the_committed_default_file_is_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.default.toml");
-        let c = Config::load(Some(&path), Vec::new()).expect("valid");
-        let d = Config::default();
-        assert_eq!((c.listen, c.data, c.max_body_bytes), (d.listen, d.data, d.max_body_bytes));
+        let c = Config::load(Some(&path), Vec::new(), &Flags::default()).expect("valid");
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn the_committed_default_file_documents_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.default.toml");
+        let text = std::fs::read_to_string(path).expect("read");
+        let documented = |key: &str| {
+            text.lines().any(|l| l.starts_with(&format!("{key} = ")) || l.starts_with(&format!("# {key} = ")))
+        };
+        let defaults = serde_json::to_value(Config::default()).expect("serialise");
+        let controller = serde_json::to_value(Controller::default()).expect("serialise");
+        for map in [&defaults, &controller] {
+            for key in map.as_object().expect("a table").keys().filter(|k| *k != "controller") {
+                assert!(documented(key), "config.default.toml does not show `{key}`");
+            }
+        }
+        assert!(text.contains("\n[controller]\n"));
+    }
+
+    #[test]
+    fn every_variable_sets_its_key() {
+        let c = load_env(&[
+            ("CONSENTRY_DATA", "/d"),
+            ("CONSENTRY_DATABASE_URL", "postgres://db/c"),
+            ("CONSENTRY_DATABASE_MAX_CONNECTIONS", " 4 "),
+            ("CONSENTRY_CATCH_UP_INTERVAL_MS", "500"),
+            ("CONSENTRY_LOG_FORMAT", "json"),
+            ("CONSENTRY_SHUTDOWN_TIMEOUT_SECS", "2"),
+            ("CONSENTRY_MAX_BODY_BYTES", "2048"),
+            ("CONSENTRY_CHECK_BATCH_MAX", "7"),
+            ("CONSENTRY_CHECKPOINT_INTERVAL_SECS", "9"),
+            ("CONSENTRY_EVENT_SOURCE", "urn:example:crm"),
+            ("CONSENTRY_EXPIRY_INTERVAL_SECS", "11"),
+            ("CONSENTRY_REQUEST_SWEEP_INTERVAL_SECS", "12"),
+            ("CONSENTRY_WEBHOOK_TIMEOUT_SECS", "13"),
+            ("CONSENTRY_DELIVERY_BACKOFF_MS", "3000, 6000,12000"),
+            ("CONSENTRY_DEVICE_SNAPSHOT_MAX_AGE_SECS", "600"),
+            ("CONSENTRY_MQTT_URL", "mqtt://127.0.0.1:1883"),
+            ("CONSENTRY_CONTROLLER_NAME", "1&1"),
+            ("CONSENTRY_CONTROLLER_CONTACT", "DPO"),
+            ("CONSENTRY_CONTROLLER_ADDRESS", "2 Road, 10115 Berlin"),
+            ("CONSENTRY_CONTROLLER_EMAIL", "dpo@example.com"),
+            ("CONSENTRY_CONTROLLER_PHONE", "+4930123456"),
+            ("CONSENTRY_CONTROLLER_URL", "https://example.com/privacy"),
+            ("CONSENTRY_CONTROLLER_JURISDICTION", "007"),
+            ("CONSENTRY_PUBLIC_URL", "https://consent.example.com/"),
+            ("CONSENTRY_KEK_FILE", "/keys/kek"),
+            ("CONSENTRY_MAX_RECORD_BYTES", "100"),
+            ("CONSENTRY_RETENTION_INTERVAL_SECS", "14"),
+            ("CONSENTRY_REQUIRE_SERVICES", "1"),
+            ("CONSENTRY_LOG", "debug"),
+        ])
+        .expect("valid");
+        assert_eq!(c.data, Path::new("/d"));
+        assert_eq!(c.database_url.as_deref(), Some("postgres://db/c"));
+        assert_eq!((c.database_max_connections, c.catch_up_interval_ms), (4, 500));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!((c.shutdown_timeout_secs, c.max_body_bytes, c.check_batch_max), (2, 2048, 7));
+        assert_eq!((c.checkpoint_interval_secs, c.expiry_interval_secs), (9, 11));
+        assert_eq!((c.request_sweep_interval_secs, c.webhook_timeout_secs), (12, 13));
+        assert_eq!(c.event_source(), "urn:example:crm");
+        assert_eq!(c.delivery_backoff_ms, [3000, 6000, 12000]);
+        assert_eq!(c.device_snapshot_max_age_secs, 600);
+        assert_eq!(c.mqtt_url.as_deref(), Some("mqtt://127.0.0.1:1883"));
+        // Text stays text, even where it looks like a number.
+        let controller = Controller {
+            name: "1&1".into(),
+            contact: "DPO".into(),
+            address: "2 Road, 10115 Berlin".into(),
+            email: "dpo@example.com".into(),
+            phone: Some("+4930123456".into()),
+            url: Some("https://example.com/privacy".into()),
+            jurisdiction: "007".into(),
+        };
+        assert_eq!(c.controller, controller);
+        assert_eq!(c.public_url.as_deref(), Some("https://consent.example.com"));
+        assert_eq!(c.kek_path(), Path::new("/keys/kek"));
+        assert_eq!((c.max_record_bytes, c.retention_interval_secs), (100, 14));
+    }
+
+    #[test]
+    fn empty_variables_unset_their_key() {
+        let (_dir, path) = file("database_url = \"postgres://db/c\"\nmqtt_url = \"mqtt://m\"\n");
+        let vars = env(&[
+            ("CONSENTRY_DATABASE_URL", ""),
+            ("CONSENTRY_MQTT_URL", ""),
+            ("CONSENTRY_PUBLIC_URL", ""),
+            ("CONSENTRY_KEK", ""),
+            ("CONSENTRY_KEK_FILE", ""),
+        ]);
+        let c = Config::load(Some(&path), vars, &Flags::default()).expect("valid");
+        assert_eq!(
+            (c.database_url, c.mqtt_url, c.public_url, c.kek, c.kek_file),
+            (None, None, None, None, None)
+        );
     }
 
     #[test]
     fn errors_name_the_key() {
-        let err = Config::load(None, env(&[("CONSENTRY_LISTEN", "nowhere")])).expect_err("bad");
-        assert!(err.to_string().starts_with("CONSENTRY_LISTEN"), "{err}");
-        let err = Config::load(None, env(&[("CONSENTRY_MAX_BODY_BYTES", "1")])).expect_err("bad");
-        assert!(err.to_string().starts_with("max_body_bytes"), "{err}");
-        let err = Config::load(None, env(&[("CONSENTRY_LISTN", "x")])).expect_err("bad");
-        assert!(err.to_string().contains("not a known setting"), "{err}");
-        let err = Config::load(None, env(&[("CONSENTRY_BOOTSTRAP_ADMIN_KEY", "short")])).expect_err("bad");
+        refused(&[("CONSENTRY_LISTEN", "nowhere")], "CONSENTRY_LISTEN: ", "socket address");
+        refused(&[("CONSENTRY_MAX_BODY_BYTES", "1")], "max_body_bytes: ", "between 1024 and 67108864");
+        refused(&[("CONSENTRY_LISTN", "x")], "CONSENTRY_LISTN: ", "not a known setting");
+        refused(&[("CONSENTRY_CONTROLLER_NAM", "x")], "CONSENTRY_CONTROLLER_NAM: ", "not a known setting");
+        refused(&[("CONSENTRY_LOG_FORMAT", "xml")], "CONSENTRY_LOG_FORMAT: ", "text, json");
+        refused(
+            &[("CONSENTRY_DELIVERY_BACKOFF_MS", "5s")],
+            "CONSENTRY_DELIVERY_BACKOFF_MS: ",
+            "comma-separated",
+        );
+        refused(
+            &[("CONSENTRY_SHUTDOWN_TIMEOUT_SECS", "ten")],
+            "CONSENTRY_SHUTDOWN_TIMEOUT_SECS: ",
+            "whole number",
+        );
+        refused(
+            &[("CONSENTRY_BOOTSTRAP_ADMIN_KEY", "short")],
+            "CONSENTRY_BOOTSTRAP_ADMIN_KEY: ",
+            "32 to 256",
+        );
+        let err = load_env(&[("CONSENTRY_BOOTSTRAP_ADMIN_KEY", "short")]).expect_err("bad");
         assert!(!err.to_string().contains("short"), "the secret is not echoed: {err}");
-        let err = Config::load(None, env(&[("CONSENTRY_KEK", "c2hvcnQta2V5")])).expect_err("bad");
+        let err = load_env(&[("CONSENTRY_KEK", "c2hvcnQta2V5")]).expect_err("bad");
         assert!(
             err.to_string().starts_with("CONSENTRY_KEK") && !err.to_string().contains("c2hvcnQta2V5"),
             "{err}"
         );
         let kek = format!("{}QUE=", "QUFB".repeat(10));
-        let c = Config::load(None, env(&[("CONSENTRY_KEK", &kek), ("CONSENTRY_DATA", "/d")]));
+        let c = load_env(&[("CONSENTRY_KEK", &kek), ("CONSENTRY_DATA", "/d")]);
         assert!(c.is_ok_and(|c| c.kek.is_some() && c.kek_path() == Path::new("/d/kek")));
     }
 
     #[test]
-    fn unknown_file_keys_are_refused() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisen = 3\n").expect("write");
-        let err = Config::load(Some(&path), Vec::new()).expect_err("bad");
-        assert!(err.to_string().contains("lisen"), "{err}");
+    fn numbers_out_of_their_type_are_refused_not_truncated() {
+        // 2^32 + 16 would have become 16 through `as u32`.
+        refused(
+            &[("CONSENTRY_DATABASE_MAX_CONNECTIONS", "4294967312")],
+            "CONSENTRY_DATABASE_MAX_CONNECTIONS: ",
+            "0 to 4294967295",
+        );
+        refused(
+            &[("CONSENTRY_CATCH_UP_INTERVAL_MS", "18446744073709551616")],
+            "CONSENTRY_CATCH_UP_INTERVAL_MS: ",
+            "0 to 18446744073709551615",
+        );
+        refused(&[("CONSENTRY_MAX_RECORD_BYTES", "-1")], "CONSENTRY_MAX_RECORD_BYTES: ", "whole number");
+        refused(
+            &[("CONSENTRY_EXPIRY_INTERVAL_SECS", "1.5")],
+            "CONSENTRY_EXPIRY_INTERVAL_SECS: ",
+            "whole number",
+        );
+        refused(
+            &[("CONSENTRY_DELIVERY_BACKOFF_MS", "1,18446744073709551616")],
+            "CONSENTRY_DELIVERY_BACKOFF_MS: ",
+            "milliseconds",
+        );
+        refused(&[("CONSENTRY_DELIVERY_BACKOFF_MS", "1,0")], "delivery_backoff_ms: ", "between 1 and");
+        refused(
+            &[("CONSENTRY_DATABASE_MAX_CONNECTIONS", "0")],
+            "database_max_connections: ",
+            "between 1 and 1000",
+        );
+        refused(
+            &[("CONSENTRY_RETENTION_INTERVAL_SECS", "86401")],
+            "retention_interval_secs: ",
+            "between 1 and 86400",
+        );
+        let (_dir, path) = file("database_max_connections = 4294967312\n");
+        let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
+        assert!(
+            err.contains("c.toml: database_max_connections: must be a whole number from 0 to 4294967295"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_layer_overrides_the_one_below() {
+        let (_dir, path) = file(
+            "listen = \"127.0.0.1:1\"\ndata = \"/file\"\ncheck_batch_max = 5\nlog_format = \"json\"\n\
+             [controller]\nname = \"File Brand\"\nemail = \"file@example.com\"\n",
+        );
+        let vars = env(&[
+            ("CONSENTRY_LISTEN", "127.0.0.1:2"),
+            ("CONSENTRY_DATA", "/env"),
+            ("CONSENTRY_CONTROLLER_NAME", "Env Brand"),
+        ]);
+        let flags = Flags { listen: Some(SocketAddr::from(([127, 0, 0, 1], 3))), ..Flags::default() };
+        let c = Config::load(Some(&path), vars, &flags).expect("valid");
+        assert_eq!(c.listen.port(), 3, "a flag beats the variable");
+        assert_eq!(c.data, Path::new("/env"), "a variable beats the file");
+        assert_eq!((c.check_batch_max, c.log_format), (5, LogFormat::Json), "the file beats the defaults");
+        assert_eq!(c.controller.name, "Env Brand", "a variable sets one field of a table");
+        assert_eq!(c.controller.email, "file@example.com", "the table's other fields stay the file's");
+        assert_eq!(
+            c.controller.contact, "Data Protection Officer",
+            "and what the file leaves out, the defaults'"
+        );
+        let flags = Flags {
+            data: Some("/flag".into()),
+            database: Some("postgres://flag/c".into()),
+            log_format: Some("text".into()),
+            ..Flags::default()
+        };
+        let c = Config::load(Some(&path), env(&[("CONSENTRY_DATA", "/env")]), &flags).expect("valid");
+        assert_eq!((c.data.as_path(), c.log_format), (Path::new("/flag"), LogFormat::Text));
+        assert_eq!(c.database_url.as_deref(), Some("postgres://flag/c"));
+        let flags = Flags { log_format: Some("xml".into()), ..Flags::default() };
+        let err = Config::load(None, Vec::new(), &flags).expect_err("bad").to_string();
+        assert!(err.starts_with("--log-format: "), "{err}");
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_key() {
+        let (_dir, path) = file("listen = \"127.0.0.1:1\"\nlisen = 3\n");
+        let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
+        assert!(err.contains("c.toml: lisen: is not a known setting"), "{err}");
+        let (_dir, path) = file("max_body_bytes = \"4096\"\n");
+        let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
+        assert!(err.contains("max_body_bytes: must be a whole number"), "a file's types are its own: {err}");
+        let (_dir, path) = file("kek = \"QUFB\"\n");
+        let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
+        assert!(err.contains("kek: is not a known setting"), "secrets never come from a file: {err}");
+        let (_dir, path) = file("listen = \n");
+        let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
+        assert!(err.starts_with("config file ") && err.contains("line 1"), "{err}");
     }
 }

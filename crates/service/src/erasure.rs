@@ -102,16 +102,9 @@ fn erased_event(
     let id = consentry_store::random_bytes::<12>()
         .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>())
         .unwrap_or_else(|_| at.micros().to_string());
-    let payload = serde_json::json!({
-        "specversion": "1.0",
-        "id": format!("erased_{id}"),
-        "source": state.config.event_source,
-        "type": "subject.erased",
-        "time": at.to_string(),
-        "datacontenttype": "application/json",
-        "data": {"erased_at": at.to_string()},
-    });
-    consentry_store::OutboxMessage { event_type: "subject.erased".into(), payload: payload.to_string() }
+    let data = serde_json::json!({"erased_at": at.to_string()});
+    let source = state.config.event_source();
+    crate::events::CloudEvent::new(source, format!("erased_{id}"), "subject.erased", at, data).into_outbox()
 }
 
 /// Erases `subject` (Art. 17): tells downstream systems (`subject.erased`), destroys the pseudonym key so

@@ -1,17 +1,97 @@
-//! CloudEvents 1.0 (structured JSON) for everything Consentry tells downstream systems.
+//! CloudEvents 1.0 (structured JSON) for everything Consentry tells downstream systems: one envelope,
+//! [`CloudEvent`], made by [`CloudEvent::new`] for every kind of event (consent changes here, `record.deleted`
+//! here, `subject.erased` in erasure, `request.*` in requests), and completed by the dispatcher.
 //!
 //! A consent event's payload is made in the append transaction (so it is in the outbox exactly when the
 //! ledger event is committed) and carries the event and the subject's resulting decision for its purpose.
 //! The stored payload never holds the subject id: the dispatcher adds the CloudEvents `subject` when it
-//! sends, from the key store, so the data store keeps only pseudonyms.
+//! sends ([`CloudEvent::with_subject`]), from the key store, so the data store keeps only pseudonyms.
+//!
+//! Every event's `source` is the installation's ([`installation_source`] unless `event_source` is set), so
+//! that two installations feeding one consumer never send the same `(source, id)`.
 
 use consentry_core::ledger::event_id;
 use consentry_core::{Action, Decision, Event, Query, SubjectId, Timestamp};
 use consentry_store::OutboxMessage;
 use consentry_store::vault::{RecordAnnouncer, RecordMeta};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::Sha256;
 
 use crate::state::Services;
+
+/// A CloudEvents 1.0 event in the structured JSON format (`application/cloudevents+json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudEvent {
+    pub specversion: String,
+    /// Unique for its `source`: a consent event's is its ledger event's id.
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When the change happened (RFC 3339).
+    pub time: String,
+    pub datacontenttype: String,
+    /// The subject id: never stored with the payload, added when the event is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub data: Value,
+}
+
+impl CloudEvent {
+    /// An event of type `kind` from `source`, with JSON `data` and no subject.
+    pub fn new(source: &str, id: String, kind: &str, time: Timestamp, data: Value) -> Self {
+        Self {
+            specversion: "1.0".to_owned(),
+            id,
+            source: source.to_owned(),
+            kind: kind.to_owned(),
+            time: time.to_string(),
+            datacontenttype: "application/json".to_owned(),
+            subject: None,
+            data,
+        }
+    }
+
+    /// The outbox row for this event: its type, and the JSON to send (without a subject).
+    pub fn into_outbox(self) -> OutboxMessage {
+        OutboxMessage { event_type: self.kind.clone(), payload: self.to_json() }
+    }
+
+    /// A stored payload read back, to be completed and sent.
+    pub fn from_stored(payload: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(payload)
+    }
+
+    /// The event with its CloudEvents `subject` set, or left out once the subject was erased and the link
+    /// is gone.
+    #[must_use]
+    pub fn with_subject(mut self, subject: Option<&SubjectId>) -> Self {
+        self.subject = subject.map(|s| s.as_str().to_owned());
+        self
+    }
+
+    /// The event as JSON.
+    pub fn to_json(&self) -> String {
+        // Only strings and a JSON value: serde_json cannot fail on them (it fails only on maps whose keys
+        // are not strings, or on a failing `Serialize` impl).
+        serde_json::to_string(self).unwrap_or_else(|e| unreachable!("a CloudEvent always serialises: {e}"))
+    }
+}
+
+/// The default CloudEvents `source` of an installation: `urn:consentry:<installation id>`, where the id is
+/// derived from `installation_secret`, a secret the key store makes on first start and every node of a
+/// deployment shares. One-way (an HMAC under the secret), so the source reveals nothing of it.
+pub fn installation_source(installation_secret: &[u8]) -> String {
+    let mac = Hmac::<Sha256>::new_from_slice(installation_secret)
+        .map(|mac| mac.chain_update(b"consentry installation id").finalize().into_bytes());
+    match mac {
+        Ok(bytes) => format!("urn:consentry:{}", hex::encode(&bytes[..16])),
+        // HMAC takes a key of any length; kept total rather than asserted.
+        Err(_) => "urn:consentry".to_owned(),
+    }
+}
 
 /// The CloudEvents `type` of a consent event.
 pub fn consent_type(action: Action) -> &'static str {
@@ -37,7 +117,7 @@ fn decision_json(d: Option<Decision>) -> Value {
 
 /// The CloudEvent (without `subject`) for a placed ledger event of `subject`, with the decisions that
 /// result from `placed` (the request's events, which the engine does not hold yet).
-pub fn consent_payload(state: &Services, subject: &SubjectId, event: &Event, placed: &[Event]) -> String {
+fn consent_event(state: &Services, subject: &SubjectId, event: &Event, placed: &[Event]) -> CloudEvent {
     let now = Timestamp::now();
     let decide = |channel: Option<&str>| {
         let q = Query {
@@ -65,59 +145,41 @@ pub fn consent_payload(state: &Services, subject: &SubjectId, event: &Event, pla
             d
         })
         .collect();
-    let body = json!({
-        "specversion": "1.0",
-        "id": event.id(),
-        "source": state.config.event_source,
-        "type": consent_type(event.action),
-        "time": event.recorded_at.to_string(),
-        "datacontenttype": "application/json",
-        "data": {
-            "event": {
-                "id": event.id(),
-                "seq": event.seq,
-                "purpose": event.purpose,
-                "action": event.action.as_str(),
-                "categories": event.scope.categories,
-                "channels": event.scope.channels,
-                "recipients": event.scope.recipients,
-                "notice": event.notice,
-                "notice_version": event.notice_version,
-                "collection_point": event.collection_point,
-                "actor": event.actor,
-                "recorded_at": event.recorded_at.to_string(),
-                "expires_at": event.expires_at.map(|t| t.to_string()),
-                "hash": event.hash,
-            },
-            "decision": {
-                "purpose": event.purpose,
-                "overall": decision_json(decide(None)),
-                "channels": per_channel,
-            },
+    let data = json!({
+        "event": {
+            "id": event.id(),
+            "seq": event.seq,
+            "purpose": event.purpose,
+            "action": event.action.as_str(),
+            "categories": event.scope.categories,
+            "channels": event.scope.channels,
+            "recipients": event.scope.recipients,
+            "notice": event.notice,
+            "notice_version": event.notice_version,
+            "collection_point": event.collection_point,
+            "actor": event.actor,
+            "recorded_at": event.recorded_at.to_string(),
+            "expires_at": event.expires_at.map(|t| t.to_string()),
+            "hash": event.hash,
+        },
+        "decision": {
+            "purpose": event.purpose,
+            "overall": decision_json(decide(None)),
+            "channels": per_channel,
         },
     });
-    body.to_string()
+    CloudEvent::new(
+        state.config.event_source(),
+        event.id(),
+        consent_type(event.action),
+        event.recorded_at,
+        data,
+    )
 }
 
 /// The outbox messages for a request's placed events: one CloudEvent each.
 pub fn consent_messages(state: &Services, subject: &SubjectId, placed: &[Event]) -> Vec<OutboxMessage> {
-    placed
-        .iter()
-        .map(|e| OutboxMessage {
-            event_type: consent_type(e.action).to_owned(),
-            payload: consent_payload(state, subject, e, placed),
-        })
-        .collect()
-}
-
-/// The body to send: the stored payload with the CloudEvents `subject` set (left out once the subject was
-/// erased and the link is gone).
-pub fn with_subject(payload: &str, subject: Option<&SubjectId>) -> Result<Vec<u8>, serde_json::Error> {
-    let mut value: Value = serde_json::from_str(payload)?;
-    if let (Some(subject), Value::Object(map)) = (subject, &mut value) {
-        map.insert("subject".into(), Value::String(subject.as_str().to_owned()));
-    }
-    serde_json::to_vec(&value)
+    placed.iter().map(|e| consent_event(state, subject, e, placed).into_outbox()).collect()
 }
 
 /// Why a vault record was deleted, as `record.deleted` events say it.
@@ -144,34 +206,62 @@ impl DeletionReason {
 /// Makes the `record.deleted` CloudEvent (without `subject`, which the dispatcher adds) of each record the
 /// store deletes, in the deleting transaction. The payload names the record, never its content.
 pub fn record_deleted(state: &Services, reason: DeletionReason) -> RecordAnnouncer {
-    let source = state.config.event_source.clone();
+    let source = state.config.event_source().to_owned();
     Box::new(move |meta: &RecordMeta| {
-        let now = Timestamp::now().to_string();
-        let body = json!({
-            "specversion": "1.0",
-            "id": format!("{}.deleted", meta.id),
-            "source": source,
-            "type": RECORD_DELETED,
-            "time": now,
-            "datacontenttype": "application/json",
-            "data": {
-                "record": {
-                    "id": meta.id,
-                    "device_id": meta.device_id,
-                    "category": meta.category,
-                    "purpose": meta.purpose,
-                    "content_type": meta.content_type,
-                    "size": meta.size,
-                    "collected_at": meta.collected_at.to_string(),
-                    "stored_at": meta.stored_at.to_string(),
-                },
-                "reason": reason.as_str(),
-                "deleted_at": now,
+        let now = Timestamp::now();
+        let data = json!({
+            "record": {
+                "id": meta.id,
+                "device_id": meta.device_id,
+                "category": meta.category,
+                "purpose": meta.purpose,
+                "content_type": meta.content_type,
+                "size": meta.size,
+                "collected_at": meta.collected_at.to_string(),
+                "stored_at": meta.stored_at.to_string(),
             },
+            "reason": reason.as_str(),
+            "deleted_at": now.to_string(),
         });
-        OutboxMessage { event_type: RECORD_DELETED.to_owned(), payload: body.to_string() }
+        CloudEvent::new(&source, format!("{}.deleted", meta.id), RECORD_DELETED, now, data).into_outbox()
     })
 }
 
 /// The CloudEvents `type` of a deleted vault record.
 pub const RECORD_DELETED: &str = "record.deleted";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_is_cloudevents_json() {
+        let at = Timestamp::parse("2025-01-02T03:04:05Z").expect("time");
+        let event = CloudEvent::new("urn:x", "e1".into(), "consent.granted", at, json!({"a": 1}));
+        let stored = event.clone().into_outbox();
+        assert_eq!(stored.event_type, "consent.granted");
+        let value: Value = serde_json::from_str(&stored.payload).expect("JSON");
+        assert_eq!(
+            value,
+            json!({"specversion": "1.0", "id": "e1", "source": "urn:x", "type": "consent.granted",
+                   "time": at.to_string(), "datacontenttype": "application/json", "data": {"a": 1}}),
+            "no subject in what is stored"
+        );
+        let subject = SubjectId::new("ann").expect("subject");
+        let sent = CloudEvent::from_stored(&stored.payload).expect("read back").with_subject(Some(&subject));
+        assert_eq!(sent, CloudEvent { subject: Some("ann".into()), ..event.clone() });
+        let sent: Value = serde_json::from_str(&sent.to_json()).expect("JSON");
+        assert_eq!(sent["subject"], "ann");
+        let erased = CloudEvent::from_stored(&stored.payload).expect("read back").with_subject(None);
+        assert_eq!(erased, event, "an erased subject is left out");
+    }
+
+    #[test]
+    fn each_installation_has_its_own_source() {
+        let one = installation_source(&[1; 32]);
+        assert_eq!(one, installation_source(&[1; 32]), "the same secret, the same source: every node agrees");
+        assert_ne!(one, installation_source(&[2; 32]));
+        assert!(one.starts_with("urn:consentry:") && one.len() == "urn:consentry:".len() + 32, "{one}");
+        assert!(!one.contains(&hex::encode([1; 16])), "the secret does not show");
+    }
+}

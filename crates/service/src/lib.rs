@@ -102,6 +102,11 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     warm(store.as_ref(), &engine).await?;
     metrics.subjects.set(engine.subject_count() as i64);
     let signing = signing::Signing::load_or_create(store.as_ref()).await?;
+    let mut config = config;
+    if config.event_source.is_none() {
+        // The erasure secret: made once per store on first start, shared by every node, kept for good.
+        config.event_source = Some(events::installation_source(&store.erasure_secret().await?));
+    }
     let state = Services::new(store, engine, metrics, config, view, signing, kek);
     state.erasures.load(state.store.as_ref()).await?;
     state.followed.store(ledger_position, std::sync::atomic::Ordering::Relaxed);

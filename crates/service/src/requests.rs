@@ -316,27 +316,20 @@ pub fn request_event(
         }
         _ => None,
     };
-    let payload = json!({
-        "specversion": "1.0",
-        "id": format!("{}.{}", r.id, event_type),
-        "source": state.config.event_source,
-        "type": event_type,
-        "time": at.to_string(),
-        "datacontenttype": "application/json",
-        "data": {
-            "request": {
-                "id": r.id,
-                "type": r.kind,
-                "status": r.status,
-                "received_at": r.received_at.to_string(),
-                "due_at": r.due_at.to_string(),
-                "details": details,
-            },
-            "tasks": tasks,
-            "confirm": format!("/v1/requests/{}/tasks/{{destination_id}}/complete", r.id),
+    let data = json!({
+        "request": {
+            "id": r.id,
+            "type": r.kind,
+            "status": r.status,
+            "received_at": r.received_at.to_string(),
+            "due_at": r.due_at.to_string(),
+            "details": details,
         },
+        "tasks": tasks,
+        "confirm": format!("/v1/requests/{}/tasks/{{destination_id}}/complete", r.id),
     });
-    OutboxMessage { event_type: event_type.to_owned(), payload: payload.to_string() }
+    let id = format!("{}.{}", r.id, event_type);
+    crate::events::CloudEvent::new(state.config.event_source(), id, event_type, at, data).into_outbox()
 }
 
 /// Accepts a request for `subject` made by `actor`, announces it downstream (one task per destination

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::with_subject;
+use crate::events::CloudEvent;
 use crate::sinks::{MqttSink, NatsSink, OutgoingEvent, Sink, SinkError, WebhookSink};
 use crate::state::Services;
 
@@ -220,15 +220,13 @@ async fn deliver(
     sink: Result<Arc<dyn Sink>, String>,
     c: ClaimedDelivery,
 ) -> (String, i64, DeliveryOutcome) {
-    let result = match (sink, with_subject(&c.payload, c.subject.as_ref())) {
+    let result = match (sink, CloudEvent::from_stored(&c.payload)) {
         (Err(e), _) => Err(SinkError::Retryable(e)),
-        (_, Err(e)) => Err(SinkError::Permanent(format!("stored payload is not JSON: {e}"))),
-        (Ok(sink), Ok(body)) => {
-            let id = serde_json::from_str::<serde_json::Value>(&c.payload)
-                .ok()
-                .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| format!("out_{}", c.outbox_id));
-            sink.send(&OutgoingEvent { id, event_type: c.event_type.clone(), body }).await
+        (_, Err(e)) => Err(SinkError::Permanent(format!("stored payload is not a CloudEvent: {e}"))),
+        (Ok(sink), Ok(event)) => {
+            let event = event.with_subject(c.subject.as_ref());
+            let body = event.to_json().into_bytes();
+            sink.send(&OutgoingEvent { id: event.id, event_type: c.event_type.clone(), body }).await
         }
     };
     let attempts = c.attempts + 1;

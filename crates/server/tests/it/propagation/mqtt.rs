@@ -69,7 +69,8 @@ async fn mqtt_subscribers_receive_each_event_at_qos_1(backend: Backend) {
             (&json!("1.0"), &json!(kind), &placed["id"]),
             "{e}"
         );
-        assert_eq!((&e["subject"], &e["source"]), (&json!("mqtt-subject"), &json!("urn:consentry")), "{e}");
+        let source = json!(s.state.config.event_source());
+        assert_eq!((&e["subject"], &e["source"]), (&json!("mqtt-subject"), &source), "{e}");
         assert_eq!(e["data"]["event"]["hash"], placed["hash"], "{e}");
     }
     let _ = client.disconnect().await;

@@ -12,7 +12,10 @@ use super::receiver::{Receiver, first_arrivals, verify_signature};
 use super::{PURPOSE, deliveries, eventually, metrics, patch, sample, webhook};
 use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, str_of, withdraw};
 
-both_backends!(webhooks_get_signed_cloudevents_in_order_and_destinations_are_managed);
+both_backends!(
+    webhooks_get_signed_cloudevents_in_order_and_destinations_are_managed,
+    each_installation_sends_its_own_source
+);
 
 async fn webhooks_get_signed_cloudevents_in_order_and_destinations_are_managed(backend: Backend) {
     let s = TestServer::start_on(backend).await;
@@ -53,7 +56,7 @@ async fn webhooks_get_signed_cloudevents_in_order_and_destinations_are_managed(b
         assert_eq!(hit.id, str_of(&e["id"]), "webhook-id is the CloudEvent id");
         assert_eq!(e["specversion"], "1.0", "{e}");
         assert_eq!(e["id"], placed["id"], "{e}");
-        assert_eq!(e["source"], "urn:consentry", "{e}");
+        assert_eq!(e["source"], s.state.config.event_source(), "{e}");
         assert_eq!(e["type"], kind, "{e}");
         assert_eq!(e["subject"], "alice", "{e}");
         assert_eq!(e["datacontenttype"], "application/json", "{e}");
@@ -249,5 +252,33 @@ async fn webhooks_get_signed_cloudevents_in_order_and_destinations_are_managed(b
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(first_arrivals(&r.accepted("all")).len(), 3, "an old URL received an event");
     assert_eq!(first_arrivals(&r.accepted("moved")).len(), 1, "a deleted destination received an event");
+    drop(s.stop().await);
+}
+
+/// Two installations feeding one consumer never share a `(source, id)`: the default source is the
+/// installation's, the same after a restart (and on every node of one store); a configured one wins.
+async fn each_installation_sends_its_own_source(backend: Backend) {
+    let other_backend = match &backend {
+        Backend::Embedded => Backend::Embedded,
+        Backend::Postgres(_) => Backend::Postgres(
+            consentry_store::testing::TestDatabase::create().await.expect("a second test database"),
+        ),
+    };
+    let one = TestServer::start_on(backend).await;
+    let other = TestServer::start_on(other_backend).await;
+    let source = one.state.config.event_source().to_owned();
+    assert!(source.starts_with("urn:consentry:") && source.len() > "urn:consentry:".len(), "{source}");
+    assert_ne!(source, other.state.config.event_source(), "another installation, another source");
+    drop(other.stop().await);
+    let again = TestServer::start_in(one.stop().await, |_| {}).await;
+    assert_eq!(again.state.config.event_source(), source, "the same installation after a restart");
+
+    let configured = "urn:example:consent";
+    let s = TestServer::start_in(again.stop().await, |c| c.event_source = Some(configured.into())).await;
+    let r = Receiver::start().await;
+    webhook(&s, "all", &r.url("all"), &["*"]).await;
+    s.record("carol", &grant(PURPOSE, &["email"])).await;
+    let hits = r.wait_unique("all", 1, Duration::from_secs(10)).await;
+    assert_eq!(hits[0].event()["source"], configured, "a configured source wins");
     drop(s.stop().await);
 }
