@@ -287,14 +287,15 @@ def strongly_connected(nodes, succ):
 
 
 def cycles(edges):
-    """Every edge that lies on a cycle, as the shortest cycle through it; each cycle once."""
+    """The knots (sets of modules that reach each other) and, for every edge inside one, the shortest cycle
+    through it; each cycle once."""
     succ = {}
     for a, b in edges:
         succ.setdefault(a, set()).add(b)
-    nodes = set(succ) | {b for _, b in edges}
+    components = strongly_connected(set(succ) | {b for _, b in edges}, succ)
     found = []
     seen = set()
-    for component in strongly_connected(nodes, succ):
+    for component in components:
         for a, b in sorted((a, b) for a, b in edges if a in component and b in component):
             # Shortest path b -> a inside the component closes the cycle a -> b -> ... -> a.
             prev, queue = {b: None}, deque([b])
@@ -315,7 +316,7 @@ def cycles(edges):
             if canonical not in seen:
                 seen.add(canonical)
                 found.append(list(canonical) + [canonical[0]])
-    return found
+    return components, found
 
 
 def main():
@@ -338,13 +339,10 @@ def main():
         if args.graph:
             for (a, b), (rel, line, text) in sorted(edges.items()):
                 print(f"{name}: {show(a)} -> {show(b)}  {rel}:{line} `{text}`")
-        succ = {}
-        for a, b in edges:
-            succ.setdefault(a, set()).add(b)
-        for component in strongly_connected(set(succ) | {b for _, b in edges}, succ):
-            knot = ", ".join(sorted(show(m) for m in component))
-            problems["knots"].append(f"{name}: {{{knot}}}")
-        for cycle in cycles(edges):
+        knots, loops = cycles(edges)
+        for knot in knots:
+            problems["knots"].append(f"{name}: {{{', '.join(sorted(show(m) for m in knot))}}}")
+        for cycle in loops:
             lines = [f"{name}: {' -> '.join(show(m) for m in cycle)}"]
             for a, b in zip(cycle, cycle[1:]):
                 rel, line, text = edges[(a, b)]
