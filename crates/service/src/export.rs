@@ -1,27 +1,62 @@
-//! The export of an access or portability request (GDPR Art. 15 and 20): a ZIP made in memory on each
-//! download, never stored, holding a machine-readable `data.json`, each record payload as a file, and an
-//! `index.html` that says in plain words what is inside.
+//! The export of an access or portability request (GDPR Art. 15 and 20): a ZIP made on each download,
+//! never stored, holding a machine-readable `data.json`, an `index.html` that says in plain words what is
+//! inside, and each record payload as a file under `records/`.
+//!
+//! The archive is written as it is sent, never whole in memory: `data.json` (metadata, and the content of
+//! JSON and text records, which it shows) is gathered first, so that a failing store still answers with an
+//! error before anything is sent; then a blocking task writes the ZIP (the `zip` crate, stored entries:
+//! payloads such as audio are compressed already) into a bounded channel of chunks that the response body
+//! drains, while an async task reads the payloads from the vault one at a time. A slow download holds back
+//! both, and a closed one stops both.
+
+use std::io::{self, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use consentry_core::{SubjectId, Timestamp};
-use consentry_store::requests::{RequestFilter, RequestRecord};
+use consentry_store::requests::RequestFilter;
 use consentry_store::vault::RecordFilter;
+use maud::{DOCTYPE, html};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
 
 use crate::consents::EventOut;
 use crate::error::{Error, Result};
 use crate::records::RecordOut;
-use crate::requests::{RequestType, export_until, view};
+use crate::requests::{RequestType, view};
 use crate::state::Services;
-use crate::zip::ZipWriter;
 
 const PAGE: u32 = 1000;
+/// Bytes in one chunk of the response body.
+const CHUNK: usize = 64 * 1024;
+/// Chunks written ahead of the download: what the archive may hold in memory beyond one payload.
+const CHUNKS_AHEAD: usize = 8;
 
-/// Everything Consentry holds about `subject`, as `data.json` shows it, and the payload files.
-async fn collect(
-    state: &Services,
-    subject: &SubjectId,
-    now: Timestamp,
-) -> Result<(Value, Vec<(String, Vec<u8>)>)> {
+/// An export archive as it is written: the ZIP's bytes in chunks, for a streaming response body. An error
+/// ends the stream early (the download then fails rather than looking complete); the cause is logged.
+#[derive(Debug)]
+pub struct Archive {
+    chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
+}
+
+impl futures_util::Stream for Archive {
+    type Item = io::Result<Vec<u8>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.chunks.poll_recv(cx)
+    }
+}
+
+/// A record payload to put in the archive: its file name and the record it comes from.
+struct Payload {
+    file: String,
+    record_id: String,
+}
+
+/// Everything Consentry holds about `subject`, as `data.json` shows it, and the payload files to add.
+async fn collect(state: &Services, subject: &SubjectId, now: Timestamp) -> Result<(Value, Vec<Payload>)> {
     let current: Vec<EventOut> =
         state.store.current(subject).await?.into_iter().map(|e| EventOut::new(subject, e)).collect();
     let mut history = Vec::new();
@@ -71,7 +106,7 @@ async fn collect(
             requests.push(view(stored, now));
         }
     }
-    let (records, files) = records(state, subject).await?;
+    let (records, payloads) = records(state, subject).await?;
     let devices: Vec<Value> = state
         .store
         .subject_devices(subject)
@@ -95,13 +130,12 @@ async fn collect(
         "records": records,
         "devices": devices,
     });
-    Ok((data, files))
+    Ok((data, payloads))
 }
 
 /// The file name extension for a payload's media type.
 fn extension(content_type: &str) -> &'static str {
-    let base = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    match base.as_str() {
+    match base_type(content_type).as_str() {
         "application/json" => "json",
         "text/plain" => "txt",
         "text/csv" => "csv",
@@ -115,9 +149,20 @@ fn extension(content_type: &str) -> &'static str {
     }
 }
 
-/// The subject's vault records: their metadata and decrypted content for `data.json` (JSON as JSON, text
-/// as text, anything else only as its file), and each payload as a file under `records/`.
-async fn records(state: &Services, subject: &SubjectId) -> Result<(Vec<Value>, Vec<(String, Vec<u8>)>)> {
+/// A media type without its parameters, in lower case.
+fn base_type(content_type: &str) -> String {
+    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// Whether `data.json` shows a payload of this media type as its content (JSON as JSON, text as text).
+fn shown_inline(base: &str) -> bool {
+    base == "application/json" || base.ends_with("+json") || base.starts_with("text/")
+}
+
+/// The subject's vault records, oldest first: their metadata for `data.json`, with the decrypted content of
+/// those it shows (anything else only as its file), and each payload to add as a file under `records/`.
+/// Only the shown ones are read here; every payload is read again, one at a time, as the archive is written.
+async fn records(state: &Services, subject: &SubjectId) -> Result<(Vec<Value>, Vec<Payload>)> {
     let mut metas = Vec::new();
     let mut before = None;
     loop {
@@ -131,27 +176,28 @@ async fn records(state: &Services, subject: &SubjectId) -> Result<(Vec<Value>, V
         }
     }
     let mut out = Vec::with_capacity(metas.len());
-    let mut files = Vec::with_capacity(metas.len());
-    // Oldest first, as everything else in the export.
+    let mut payloads = Vec::with_capacity(metas.len());
     for meta in metas.into_iter().rev() {
-        // Deleted (e.g. by retention) since it was listed: leave it out.
-        let Some(record) = state.store.record(&state.kek, &meta.id).await? else { continue };
         let file = format!("records/{}.{}", meta.id, extension(&meta.content_type));
-        let base = meta.content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        let content = if base == "application/json" || base.ends_with("+json") {
-            serde_json::from_slice::<Value>(&record.data).unwrap_or(Value::Null)
-        } else if base.starts_with("text/") {
-            std::str::from_utf8(&record.data).map_or(Value::Null, |text| Value::String(text.to_owned()))
+        let base = base_type(&meta.content_type);
+        let content = if shown_inline(&base) {
+            // Deleted (e.g. by retention) since it was listed: leave it out.
+            let Some(record) = state.store.record(&state.kek, &meta.id).await? else { continue };
+            if base.starts_with("text/") {
+                std::str::from_utf8(&record.data).map_or(Value::Null, |text| Value::String(text.to_owned()))
+            } else {
+                serde_json::from_slice::<Value>(&record.data).unwrap_or(Value::Null)
+            }
         } else {
             Value::Null
         };
+        payloads.push(Payload { file: file.clone(), record_id: meta.id.clone() });
         let mut entry = serde_json::to_value(RecordOut::new(subject, meta)).map_err(Error::internal)?;
         entry["file"] = json!(file);
         entry["content"] = content;
         out.push(entry);
-        files.push((file, record.data));
     }
-    Ok((out, files))
+    Ok((out, payloads))
 }
 
 fn count(data: &Value, pointer: &str) -> usize {
@@ -159,95 +205,233 @@ fn count(data: &Value, pointer: &str) -> usize {
 }
 
 /// The plain-words guide to the archive.
-fn index_html(
-    data: &Value,
-    kind: RequestType,
-    request: &RequestRecord,
-    files: &[(String, Vec<u8>)],
-) -> String {
-    let subject = escape(data["subject"].as_str().unwrap_or(""));
-    let generated = escape(data["generated_at"].as_str().unwrap_or(""));
-    let until = escape(&request.own_done_at.map(|t| export_until(t).to_string()).unwrap_or_default());
+fn index_html(data: &Value, kind: RequestType, until: Timestamp, payloads: &[Payload]) -> String {
+    let subject = data["subject"].as_str().unwrap_or("");
+    let generated = data["generated_at"].as_str().unwrap_or("");
     let why = match kind {
         RequestType::Portability => "you asked to take your data with you (your right to data portability)",
         _ => "you asked to see the data we hold about you (your right of access)",
     };
-    let list_files = if files.is_empty() {
-        "<li>No stored records: we keep no files about you.</li>".to_owned()
-    } else {
-        files.iter().map(|(name, _)| format!("<li><code>{}</code></li>", escape(name))).collect()
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "Your data" } }
+            body {
+                h1 { "Your data" }
+                p {
+                    "This archive holds everything this service keeps about you under the id " code { (subject) }
+                    ", because " (why) ". It was made on " (generated) " and this download stays available until "
+                    (until) "."
+                }
+                h2 { "What is inside" }
+                ul {
+                    li {
+                        code { "data.json" } ": all of it in one machine-readable file (JSON), which you can give to \
+                        another service."
+                    }
+                    li {
+                        strong { "Your current choices" } " (" (count(data, "/consents/current")) " statements): for \
+                        each purpose, what you last agreed to, refused, withdrew, objected to or restricted."
+                    }
+                    li {
+                        strong { "Your full history" } " (" (count(data, "/consents/history")) " events): every \
+                        change you or we made, in order, with the time and the notice you were shown. Each event is \
+                        chained to the one before it, so that any later change would show."
+                    }
+                    li {
+                        strong { "Your receipts" } " (" (count(data, "/receipts")) "): signed proofs of each change \
+                        you made. Anyone can check them with the public keys the service publishes at "
+                        code { "/.well-known/jwks.json" } "."
+                    }
+                    li {
+                        strong { "Who used your data" } " (" (count(data, "/access_log")) " entries): each time a \
+                        system read your data through us, with the purpose it stated, and how often your consent \
+                        was checked."
+                    }
+                    li {
+                        strong { "Your requests" } " (" (count(data, "/requests")) "): what you asked of us, when, \
+                        and how each request stands."
+                    }
+                    li {
+                        strong { "Your devices" } " (" (count(data, "/devices")) "): the devices paired with your \
+                        account and what each may use."
+                    }
+                    li {
+                        strong { "Your stored data" } " (" (count(data, "/records")) " records): what devices and \
+                        services stored about you (voice recordings, readings, profile data), with when it was \
+                        collected, why it is kept and when it will be deleted. Each one is also a file of its own \
+                        under " code { "records/" } ", listed below."
+                    }
+                }
+                h2 { "Files" }
+                ul {
+                    @if payloads.is_empty() {
+                        li { "No stored records: we keep no files about you." }
+                    }
+                    @for payload in payloads {
+                        li { code { (payload.file) } }
+                    }
+                }
+                p { "If something here is wrong, you may ask us to correct it; you may also ask us to erase it." }
+            }
+        }
     };
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Your data</title></head>
-<body>
-<h1>Your data</h1>
-<p>This archive holds everything this service keeps about you under the id <code>{subject}</code>,
-because {why}. It was made on {generated} and this download stays available until {until}.</p>
-<h2>What is inside</h2>
-<ul>
-<li><code>data.json</code>: all of it in one machine-readable file (JSON), which you can give to another service.</li>
-<li><strong>Your current choices</strong> ({current} statements): for each purpose, what you last agreed to, refused,
-withdrew, objected to or restricted.</li>
-<li><strong>Your full history</strong> ({history} events): every change you or we made, in order, with the time and the
-notice you were shown. Each event is chained to the one before it, so that any later change would show.</li>
-<li><strong>Your receipts</strong> ({receipts}): signed proofs of each change you made. Anyone can check them with the
-public keys the service publishes at <code>/.well-known/jwks.json</code>.</li>
-<li><strong>Who used your data</strong> ({access} entries): each time a system read your data through us, with the
-purpose it stated, and how often your consent was checked.</li>
-<li><strong>Your requests</strong> ({requests}): what you asked of us, when, and how each request stands.</li>
-<li><strong>Your devices</strong> ({devices}): the devices paired with your account and what each may use.</li>
-<li><strong>Your stored data</strong> ({records} records): what devices and services stored about you (voice
-recordings, readings, profile data), with when it was collected, why it is kept and when it will be deleted.
-Each one is also a file of its own under <code>records/</code>, listed below.</li>
-</ul>
-<h2>Files</h2>
-<ul>{list_files}</ul>
-<p>If something here is wrong, you may ask us to correct it; you may also ask us to erase it.</p>
-</body>
-</html>
-"#,
-        current = count(data, "/consents/current"),
-        history = count(data, "/consents/history"),
-        receipts = count(data, "/receipts"),
-        access = count(data, "/access_log"),
-        requests = count(data, "/requests"),
-        records = count(data, "/records"),
-        devices = count(data, "/devices"),
-    )
+    markup.into_string()
 }
 
-/// The archive for `request` of `subject`.
+/// Starts writing the archive for a request of `kind` by `subject`, available `until`; returns it as a
+/// stream. What it shows is read before this returns, so a store failure is an error here, not a broken
+/// download.
 pub async fn build(
     state: &Services,
     subject: &SubjectId,
     kind: RequestType,
-    request: &RequestRecord,
+    until: Timestamp,
     now: Timestamp,
-) -> Result<Vec<u8>> {
-    let (data, files) = collect(state, subject, now).await?;
-    let mut zip = ZipWriter::new();
-    let json = serde_json::to_vec_pretty(&data).map_err(Error::internal)?;
-    zip.add("data.json", &json).map_err(Error::internal)?;
-    zip.add("index.html", index_html(&data, kind, request, &files).as_bytes()).map_err(Error::internal)?;
-    for (name, bytes) in &files {
-        zip.add(name, bytes).map_err(Error::internal)?;
-    }
-    zip.finish().map_err(Error::internal)
+) -> Result<Archive> {
+    let (data, payloads) = collect(state, subject, now).await?;
+    let html = index_html(&data, kind, until, &payloads);
+    let (chunks_tx, chunks) = mpsc::channel(CHUNKS_AHEAD);
+    // One payload read ahead of the one being written.
+    let (files_tx, files) = mpsc::channel(1);
+    tokio::spawn(read_payloads(state.clone(), payloads, files_tx));
+    tokio::task::spawn_blocking(move || write_archive(chunks_tx, data, &html, files));
+    Ok(Archive { chunks })
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// A payload read from the vault, or the end of the archive because one could not be read.
+type PayloadFile = std::result::Result<(String, Vec<u8>), ()>;
+
+/// Reads each payload from the vault in turn and hands it to the archive writer.
+async fn read_payloads(state: Services, payloads: Vec<Payload>, files: mpsc::Sender<PayloadFile>) {
+    for payload in payloads {
+        let file = match state.store.record(&state.kek, &payload.record_id).await {
+            Ok(Some(record)) => Ok((payload.file, record.data)),
+            // Deleted (e.g. by retention) since `data.json` was written: its file is left out.
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a vault record for an export; the download is cut short");
+                Err(())
+            }
+        };
+        let failed = file.is_err();
+        // The writer stopped (the download was closed): nothing more to read.
+        if files.send(file).await.is_err() || failed {
+            return;
         }
     }
-    out
+}
+
+/// Writes the archive into `chunks` (on a blocking thread: the ZIP writer is synchronous).
+fn write_archive(
+    chunks: mpsc::Sender<io::Result<Vec<u8>>>,
+    data: Value,
+    html: &str,
+    files: mpsc::Receiver<PayloadFile>,
+) {
+    let out = Chunks { tx: chunks.clone(), buf: Vec::with_capacity(CHUNK) };
+    match zip_into(out, data, html, files) {
+        Ok(()) => {}
+        Err(zip::result::ZipError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            tracing::debug!("an export download was closed before its end");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot write an export archive; the download is cut short");
+            let _ = chunks.blocking_send(Err(io::Error::other("the export could not be completed")));
+        }
+    }
+}
+
+fn zip_into(
+    out: Chunks,
+    data: Value,
+    html: &str,
+    mut files: mpsc::Receiver<PayloadFile>,
+) -> zip::result::ZipResult<()> {
+    let options = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    let mut zip = ZipWriter::new_stream(out);
+    zip.start_file("data.json", options)?;
+    serde_json::to_writer_pretty(&mut zip, &data).map_err(io::Error::from)?;
+    drop(data);
+    zip.start_file("index.html", options)?;
+    zip.write_all(html.as_bytes())?;
+    while let Some(file) = files.blocking_recv() {
+        let (name, bytes) = file.map_err(|()| io::Error::other("a vault record could not be read"))?;
+        zip.start_file(name, options)?;
+        zip.write_all(&bytes)?;
+    }
+    zip.finish()?.into_inner().flush()?;
+    Ok(())
+}
+
+/// A writer that sends what it is given as chunks of [`CHUNK`] bytes into a bounded channel, waiting while
+/// the channel is full. A closed channel (the download was dropped) is a broken pipe.
+struct Chunks {
+    tx: mpsc::Sender<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl Chunks {
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the download was closed"))
+    }
+}
+
+impl Write for Chunks {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = bytes.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&bytes[..n]);
+        if self.buf.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() { Ok(()) } else { self.send() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_bounded_and_end_flushed() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut out = Chunks { tx, buf: Vec::new() };
+        out.write_all(&vec![7; CHUNK + 10]).expect("write");
+        out.flush().expect("flush");
+        drop(out);
+        let sizes: Vec<usize> =
+            std::iter::from_fn(|| rx.try_recv().ok()).map(|c| c.expect("a chunk").len()).collect();
+        assert_eq!(sizes, [CHUNK, 10]);
+    }
+
+    #[test]
+    fn a_closed_download_is_a_broken_pipe() {
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let mut out = Chunks { tx, buf: Vec::new() };
+        let err = out.write_all(&vec![0; CHUNK]).expect_err("closed");
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn the_guide_escapes_what_it_shows() {
+        let data =
+            json!({"subject": "<b>&\"x\"", "generated_at": "2025-01-01T00:00:00Z", "records": [{}, {}]});
+        let payloads = [Payload { file: "records/a<b>.bin".into(), record_id: "a".into() }];
+        let until = Timestamp::parse("2025-01-08T00:00:00Z").expect("time");
+        let html = index_html(&data, RequestType::Access, until, &payloads);
+        assert!(html.starts_with("<!DOCTYPE html><html lang=\"en\">"), "{html}");
+        assert!(html.contains("<code>&lt;b&gt;&amp;&quot;x&quot;</code>"), "{html}");
+        assert!(html.contains("<code>records/a&lt;b&gt;.bin</code>"), "{html}");
+        assert!(html.contains("right of access") && html.contains("(2 records)"), "{html}");
+        let html = index_html(&data, RequestType::Portability, until, &[]);
+        assert!(html.contains("data portability") && html.contains("we keep no files about you"), "{html}");
+    }
 }

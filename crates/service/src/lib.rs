@@ -33,7 +33,6 @@ pub mod state;
 pub mod tokens;
 pub mod vault;
 pub mod workers;
-pub mod zip;
 
 use std::sync::Arc;
 

@@ -667,8 +667,13 @@ pub struct CompleteTask {
 }
 
 /// The ZIP of an access or portability request while it is available: 404 when there is none, 410 once
-/// rejected, erased or past [`EXPORT_DAYS`]. Made on each call; nothing is stored.
-pub async fn export_archive(state: &Services, request: &StoredRequest, now: Timestamp) -> Result<Vec<u8>> {
+/// rejected, erased or past [`EXPORT_DAYS`]. Made on each call and written as it is sent (a stream of
+/// chunks for the response body); nothing is stored.
+pub async fn export_archive(
+    state: &Services,
+    request: &StoredRequest,
+    now: Timestamp,
+) -> Result<crate::export::Archive> {
     let r = &request.record;
     let kind = RequestType::parse(&r.kind).filter(|k| k.exports()).ok_or(Error::NotFound("export"))?;
     let Some(subject) = &r.subject else { return Err(Error::SubjectErased) };
@@ -681,7 +686,7 @@ pub async fn export_archive(state: &Services, request: &StoredRequest, now: Time
             "exports are available for {EXPORT_DAYS} days; this one has expired"
         )));
     }
-    crate::export::build(state, subject, kind, r, now).await
+    crate::export::build(state, subject, kind, export_until(ready), now).await
 }
 
 #[cfg(test)]

@@ -73,11 +73,12 @@ pub async fn export(State(state): State<AppState>, headers: HeaderMap, Path(id):
         Ok(_) => return stop_page(&state, lang, Stop::NotFound),
         Err(e) => return stop_page(&state, lang, Stop::from(e)),
     };
-    let bytes = match export_archive(&state, &request, Timestamp::now()).await {
-        Ok(b) => b,
+    let archive = match export_archive(&state, &request, Timestamp::now()).await {
+        Ok(a) => a,
         Err(e) => return stop_page(&state, lang, Stop::from(e)),
     };
-    let mut response = (StatusCode::OK, bytes).into_response();
+    // Sent as it is written: an export is never held whole in memory.
+    let mut response = (StatusCode::OK, axum::body::Body::from_stream(archive)).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"my-data-{id}.zip\"")) {

@@ -254,7 +254,7 @@ pub async fn export(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let request = load_for(&state, &principal, &id).await?;
-    let bytes = export_archive(&state, &request, Timestamp::now()).await?;
+    let archive = export_archive(&state, &request, Timestamp::now()).await?;
     if let (Some(subject), Some(caller)) = (&request.record.subject, principal.service()) {
         state.access.read(
             subject,
@@ -264,7 +264,8 @@ pub async fn export(
         );
     }
     let disposition = format!("attachment; filename=\"consentry-export-{id}.zip\"");
-    let mut response = (StatusCode::OK, bytes).into_response();
+    // Sent as it is written: an export is never held whole in memory.
+    let mut response = (StatusCode::OK, axum::body::Body::from_stream(archive)).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
