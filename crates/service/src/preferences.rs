@@ -1,0 +1,436 @@
+//! The preference centre's use cases: what a person's page shows, and what they can do there (save their
+//! choices, withdraw everything, delete stored data, unpair a device, ask for a copy of their data or its
+//! erasure, download a receipt, a record or an export).
+//!
+//! The page (`consentry-server`'s `web/`) parses, checks the session and its CSRF token, calls one function
+//! here and renders what it returns. Each action returns the page as it then stands, with a [`Notice`] of
+//! what was done, and honours a Global Privacy Control signal the browser sent ([`crate::gpc`]). Changes
+//! go through the same code as the API (consent recording, announced record deletion, device unpairing,
+//! data subject requests).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use consentry_core::catalog::{Basis, Purpose};
+use consentry_core::ids::Key;
+use consentry_core::{Action, Decision, Event, Query, Scope, SubjectId, Timestamp};
+use consentry_store::vault::{RecordFilter, RecordMeta, RecordSelection, StoredRecord};
+use consentry_store::{AccessRecord, DeviceRecord, StoredReceipt};
+
+use crate::auth::ACTOR_SUBJECT;
+use crate::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
+use crate::error::{Error, Result};
+use crate::records::{delete_at_request, valid_record_id};
+use crate::requests::{RequestOut, RequestType, export_archive, subject_requests, submit};
+use crate::state::{CatalogView, Services};
+
+/// Most history events, receipts, log entries and records the page shows.
+const SHOWN: u32 = 100;
+
+/// The collection point recorded on changes made here (when the catalogue has it).
+const COLLECTION_POINT: &str = "preference-centre";
+
+/// Who is on the page: the person of the session, and whether their browser sends Global Privacy Control.
+#[derive(Debug, Clone)]
+pub struct Visit {
+    pub subject: SubjectId,
+    pub gpc: bool,
+}
+
+/// What the Global Privacy Control signal did on this request.
+#[derive(Debug)]
+pub enum GpcNote {
+    /// Recorded now, for these purposes.
+    Recorded(Vec<String>),
+    /// Sent, and already recorded earlier.
+    Honoured,
+}
+
+/// One change made, for the page to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub purpose: String,
+    pub action: Action,
+    /// Empty: the whole purpose.
+    pub channels: Vec<String>,
+}
+
+/// The result of saving.
+#[derive(Debug)]
+pub struct Saved {
+    /// In recording order; empty when the choices were already as wanted.
+    pub changed: Vec<Change>,
+    /// One receipt per notice the changes were made under.
+    pub receipts: Vec<String>,
+    /// Vault records deleted because consent for their purpose was withdrawn.
+    pub records_deleted: u64,
+}
+
+/// What the request just did, shown at the top of the page.
+#[derive(Debug)]
+pub enum Notice {
+    Saved(Saved),
+    /// Records deleted from "my data".
+    Deleted(u64),
+    /// A device was unpaired.
+    Unpaired,
+    /// A copy of the data was asked for; the answer is due by then.
+    Requested(Timestamp),
+}
+
+/// One purpose of the catalogue and where the person stands on it now.
+#[derive(Debug)]
+pub struct Choice {
+    pub purpose: Purpose,
+    /// The purpose as a whole (none when the engine cannot answer).
+    pub decision: Option<Decision>,
+    /// Each of the purpose's channels, in the catalogue's order.
+    pub channels: Vec<(String, Option<Decision>)>,
+    /// Allowed as a whole or through any channel: what the page ticks.
+    pub allowed: bool,
+    /// For a purpose based on consent: when the person's current choice began to hold (none: never chose).
+    pub since: Option<Timestamp>,
+}
+
+/// Everything the page shows about one person.
+#[derive(Debug)]
+pub struct Page {
+    /// The catalogue the choices were read against (names, notices).
+    pub catalog: Arc<CatalogView>,
+    pub subject: SubjectId,
+    /// Every purpose, in the catalogue's order.
+    pub choices: Vec<Choice>,
+    /// Newest first.
+    pub history: Vec<Event>,
+    /// Newest first.
+    pub receipts: Vec<StoredReceipt>,
+    pub access: Vec<AccessRecord>,
+    /// Checks of the person's choices, per purpose: (purpose, how many, the last).
+    pub checks: Vec<(String, u64, Timestamp)>,
+    pub gpc: Option<GpcNote>,
+    pub notice: Option<Notice>,
+    /// The person's records in the vault, newest first.
+    pub records: Vec<RecordMeta>,
+    pub devices: Vec<DeviceRecord>,
+    /// Newest first.
+    pub requests: Vec<RequestOut>,
+}
+
+/// What the person's form says they want now.
+#[derive(Debug, Default)]
+pub struct Choices {
+    /// Ticked purposes.
+    pub purposes: HashSet<String>,
+    /// Ticked (purpose, channel) pairs.
+    pub channels: HashSet<(String, String)>,
+    /// Notice versions the page showed, by notice key.
+    pub versions: HashMap<String, u32>,
+}
+
+/// Which stored records to delete.
+#[derive(Debug)]
+pub enum Deletion {
+    /// One record, by id (not found unless it is the person's).
+    Record(String),
+    /// Every record of a kind of data and the kinds under it.
+    Category(Key),
+}
+
+/// The page of `visit`'s person.
+pub async fn show(services: &Services, visit: &Visit) -> Result<Page> {
+    page(services, visit, None).await
+}
+
+/// Saves the person's choices: records only what differs from what holds now, one request (and receipt)
+/// per notice, as the person, at the preference centre, under the notice versions the page showed.
+/// Withdrawing everything is saving choices with nothing ticked.
+pub async fn save(services: &Services, visit: &Visit, choices: &Choices) -> Result<Page> {
+    let view = services.catalog();
+    let changed = plan(services, &view, &visit.subject, choices);
+    let (receipts, records_deleted) =
+        record(services, &view, &visit.subject, &changed, &choices.versions).await?;
+    page(services, visit, Some(Notice::Saved(Saved { changed, receipts, records_deleted }))).await
+}
+
+/// Deletes the person's own records, each announced downstream; another person's record is not touched.
+pub async fn delete_records(services: &Services, visit: &Visit, which: Deletion) -> Result<Page> {
+    let subject = visit.subject.clone();
+    let selection = match which {
+        Deletion::Record(id) if valid_record_id(&id) => RecordSelection::Ids { subject, ids: vec![id] },
+        Deletion::Record(_) => return Err(Error::NotFound("record")),
+        Deletion::Category(category) => {
+            RecordSelection::Subject { subject, category: Some(category.as_str().to_owned()) }
+        }
+    };
+    let deleted = delete_at_request(services, selection).await?;
+    page(services, visit, Some(Notice::Deleted(deleted))).await
+}
+
+/// Unpairs one of the person's devices (another's is not found).
+pub async fn unpair(services: &Services, visit: &Visit, device: &str) -> Result<Page> {
+    if !crate::devices::unpair_device(services, &visit.subject, device, ACTOR_SUBJECT).await? {
+        return Err(Error::NotFound("device"));
+    }
+    page(services, visit, Some(Notice::Unpaired)).await
+}
+
+/// "Get a copy of my data": files an access request, whose export is ready at once.
+pub async fn request_copy(services: &Services, visit: &Visit) -> Result<Page> {
+    let request = submit(services, &visit.subject, RequestType::Access, None, ACTOR_SUBJECT).await?;
+    let due = Timestamp::parse(&request.due_at).unwrap_or_else(Timestamp::now);
+    page(services, visit, Some(Notice::Requested(due))).await
+}
+
+/// "Delete my data": files an erasure request, which is carried out at once.
+pub async fn erase(services: &Services, subject: &SubjectId) -> Result<()> {
+    submit(services, subject, RequestType::Erasure, None, ACTOR_SUBJECT).await?;
+    Ok(())
+}
+
+/// One of the person's own receipts (someone else's is as absent as an unknown one).
+pub async fn receipt(services: &Services, subject: &SubjectId, id: &str) -> Result<StoredReceipt> {
+    let found = services.store.receipt(id).await?;
+    found.filter(|r| r.subject.as_ref() == Some(subject)).ok_or(Error::NotFound("receipt"))
+}
+
+/// One of the person's own records with its payload (someone else's is as absent as an unknown one).
+pub async fn record_payload(services: &Services, subject: &SubjectId, id: &str) -> Result<StoredRecord> {
+    if !valid_record_id(id) {
+        return Err(Error::NotFound("record"));
+    }
+    let found = services.store.record(&services.kek, id).await?;
+    found.filter(|r| &r.subject == subject).ok_or(Error::NotFound("record"))
+}
+
+/// The ZIP of one of the person's own access requests (someone else's is as absent as an unknown one), as
+/// it is written.
+pub async fn export(
+    services: &Services,
+    subject: &SubjectId,
+    request: &str,
+) -> Result<crate::export::Archive> {
+    let found = services.store.request(request).await?;
+    let request =
+        found.filter(|r| r.record.subject.as_ref() == Some(subject)).ok_or(Error::NotFound("request"))?;
+    export_archive(services, &request, Timestamp::now()).await
+}
+
+/// Loads the page after honouring a Global Privacy Control signal, with `notice` of what was just done.
+async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Result<Page> {
+    let subject = &visit.subject;
+    let gpc = if visit.gpc {
+        let recorded = crate::gpc::honour(services, subject).await?;
+        Some(if recorded.is_empty() { GpcNote::Honoured } else { GpcNote::Recorded(recorded) })
+    } else {
+        None
+    };
+    let catalog = services.catalog();
+    let current = services.store.current(subject).await?;
+    let choices = choices(services, &catalog, subject, &current);
+    let history = newest_history(services, subject).await?;
+    // Oldest first from the store; the page shows the newest.
+    let mut receipts = services.store.subject_receipts(subject).await?;
+    receipts.reverse();
+    receipts.truncate(SHOWN as usize);
+    let access = services.store.access_log(subject, None, SHOWN).await?;
+    let checks = services.store.check_counts(subject).await?;
+    let filter = RecordFilter { limit: SHOWN, ..RecordFilter::default() };
+    let records = services.store.records(subject, &filter).await?;
+    let devices = services.store.subject_devices(subject).await?;
+    let mut requests = subject_requests(services, subject).await?;
+    requests.reverse();
+    Ok(Page {
+        catalog,
+        subject: subject.clone(),
+        choices,
+        history,
+        receipts,
+        access,
+        checks,
+        gpc,
+        notice,
+        records,
+        devices,
+        requests,
+    })
+}
+
+/// Where the person stands on every purpose now; `current` is the statements in force.
+fn choices(services: &Services, view: &CatalogView, subject: &SubjectId, current: &[Event]) -> Vec<Choice> {
+    let now = Timestamp::now();
+    let decide = |purpose: &str, channel: Option<&str>| {
+        let q = Query { subject: subject.as_str(), purpose, category: None, channel, recipient: None };
+        services.engine.check(&q, now).ok()
+    };
+    let recorded_at: HashMap<u64, Timestamp> = current.iter().map(|e| (e.seq, e.recorded_at)).collect();
+    view.catalog
+        .document()
+        .purposes
+        .iter()
+        .map(|p| {
+            let decision = decide(&p.key, None);
+            let channels: Vec<(String, Option<Decision>)> =
+                p.channels.iter().map(|ch| (ch.clone(), decide(&p.key, Some(ch)))).collect();
+            let allowed = decision.is_some_and(|d| d.allowed)
+                || channels.iter().any(|(_, d)| d.is_some_and(|d| d.allowed));
+            // The latest event behind the purpose's decisions: when the person's choice began to hold.
+            let since = (p.basis == Basis::Consent)
+                .then(|| {
+                    std::iter::once(decision)
+                        .chain(channels.iter().map(|(_, d)| *d))
+                        .flatten()
+                        .filter_map(|d| d.event_seq)
+                        .filter_map(|seq| recorded_at.get(&seq).copied())
+                        .max()
+                })
+                .flatten();
+            Choice { purpose: p.clone(), decision, channels, allowed, since }
+        })
+        .collect()
+}
+
+/// The subject's latest [`SHOWN`] ledger events, newest first.
+async fn newest_history(services: &Services, subject: &SubjectId) -> Result<Vec<Event>> {
+    let mut after = 0;
+    let mut events = Vec::new();
+    loop {
+        let page = services.store.history(subject, after, 1000).await?;
+        let full = page.len() == 1000;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        events.extend(page);
+        if events.len() > SHOWN as usize {
+            events.drain(..events.len() - SHOWN as usize);
+        }
+        if !full {
+            break;
+        }
+    }
+    events.reverse();
+    Ok(events)
+}
+
+/// The purposes a person can choose on: those based on consent.
+fn consent_purposes(view: &CatalogView) -> impl Iterator<Item = &Purpose> {
+    view.catalog.document().purposes.iter().filter(|p| p.basis == Basis::Consent)
+}
+
+/// The changes that take the subject from what holds now to what is wanted, in recording order.
+///
+/// Purposes are visited parents first, and each is compared with the decision it would have after the
+/// changes already planned (`Engine::check_with`), so a change on a parent (`marketing`) is not repeated
+/// or contradicted on its children.
+fn plan(services: &Services, view: &CatalogView, subject: &SubjectId, wanted: &Choices) -> Vec<Change> {
+    let now = Timestamp::now();
+    let mut purposes: Vec<_> = consent_purposes(view).collect();
+    // Parents first (a stable sort keeps the catalogue's order otherwise).
+    purposes.sort_by_key(|p| p.key.matches('.').count());
+    let mut planned: Vec<Change> = Vec::new();
+    let mut preview: Vec<Event> = Vec::new();
+    let allowed = |preview: &[Event], purpose: &str, channel: Option<&str>| {
+        let q = Query { subject: subject.as_str(), purpose, category: None, channel, recipient: None };
+        services.engine.check_with(&q, preview, now).is_ok_and(|d| d.allowed)
+    };
+    let add = |planned: &mut Vec<Change>, preview: &mut Vec<Event>, change: Change| {
+        // A stand-in for the event the change will become, placed after anything real, for the preview.
+        preview.push(Event {
+            seq: u64::MAX / 2 + preview.len() as u64,
+            pseudonym: String::new(),
+            purpose: change.purpose.clone(),
+            action: change.action,
+            scope: Scope::new(Vec::new(), change.channels.clone(), Vec::new()),
+            notice: None,
+            notice_version: None,
+            notice_hash: None,
+            collection_point: None,
+            actor: ACTOR_SUBJECT.to_owned(),
+            recorded_at: now,
+            expires_at: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        });
+        planned.push(change);
+    };
+    for p in purposes {
+        let ticked = wanted.purposes.contains(&p.key);
+        if p.channels.is_empty() {
+            let holds = allowed(&preview, &p.key, None);
+            if ticked != holds {
+                let action = if ticked { Action::Grant } else { Action::Withdraw };
+                add(&mut planned, &mut preview, Change { purpose: p.key.clone(), action, channels: vec![] });
+            }
+            continue;
+        }
+        let holding: Vec<&String> =
+            p.channels.iter().filter(|ch| allowed(&preview, &p.key, Some(ch))).collect();
+        if !ticked {
+            if !holding.is_empty() || allowed(&preview, &p.key, None) {
+                let change = Change { purpose: p.key.clone(), action: Action::Withdraw, channels: vec![] };
+                add(&mut planned, &mut preview, change);
+            }
+            continue;
+        }
+        let want = |ch: &String| wanted.channels.contains(&(p.key.clone(), ch.clone()));
+        if holding.is_empty() && !p.channels.iter().any(want) {
+            // Newly agreed without narrowing it to channels: the purpose as a whole.
+            let change = Change { purpose: p.key.clone(), action: Action::Grant, channels: vec![] };
+            add(&mut planned, &mut preview, change);
+            continue;
+        }
+        let grant: Vec<String> =
+            p.channels.iter().filter(|ch| want(ch) && !holding.contains(ch)).cloned().collect();
+        let withdraw: Vec<String> = holding.iter().filter(|ch| !want(ch)).map(|ch| (*ch).clone()).collect();
+        if !withdraw.is_empty() {
+            let change = Change { purpose: p.key.clone(), action: Action::Withdraw, channels: withdraw };
+            add(&mut planned, &mut preview, change);
+        }
+        if !grant.is_empty() {
+            let change = Change { purpose: p.key.clone(), action: Action::Grant, channels: grant };
+            add(&mut planned, &mut preview, change);
+        }
+    }
+    planned
+}
+
+/// Records `changes` for `subject`: one request (and receipt) per notice, in plan order. Returns the
+/// receipt ids and how many vault records the withdrawals deleted.
+async fn record(
+    services: &Services,
+    view: &CatalogView,
+    subject: &SubjectId,
+    changes: &[Change],
+    versions: &HashMap<String, u32>,
+) -> Result<(Vec<String>, u64)> {
+    let mut groups: Vec<(Option<String>, Vec<&Change>)> = Vec::new();
+    for c in changes {
+        let notice = view.catalog.purpose(&c.purpose).and_then(|p| p.notice.clone());
+        match groups.iter_mut().find(|(n, _)| *n == notice) {
+            Some((_, list)) => list.push(c),
+            None => groups.push((notice, vec![c])),
+        }
+    }
+    let collection_point =
+        view.catalog.collection_point(COLLECTION_POINT).map(|_| COLLECTION_POINT.to_owned());
+    let mut receipts = Vec::with_capacity(groups.len());
+    let mut records_deleted = 0;
+    for (notice, list) in groups {
+        let notice_version = notice.as_ref().and_then(|n| versions.get(n).copied());
+        let changes = list
+            .into_iter()
+            .map(|c| ChangeIn {
+                purpose: c.purpose.clone(),
+                action: if c.action == Action::Grant { ChangeAction::Grant } else { ChangeAction::Withdraw },
+                categories: Vec::new(),
+                channels: c.channels.clone(),
+                recipients: Vec::new(),
+                expires_at: None,
+            })
+            .collect();
+        let body =
+            RecordConsents { notice, notice_version, collection_point: collection_point.clone(), changes };
+        let recorded = record_changes(services, subject, body, ACTOR_SUBJECT).await?;
+        receipts.push(recorded.receipt.id);
+        records_deleted += recorded.records_deleted;
+    }
+    Ok((receipts, records_deleted))
+}
