@@ -1,17 +1,16 @@
 //! The preference centre's "my data": the person's records in the vault, to look at, play, download and
-//! delete (one, or every record of a kind). Reads and deletions go through the vault's own code.
+//! delete (one, or every record of a kind), through [`consentry_service::preferences`].
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consentry_core::ids::Key;
-use consentry_store::vault::RecordSelection;
+use consentry_service::preferences::{self, Deletion};
 use serde::Deserialize;
 
-use super::{Stop, form, lang_for, render, session, stop_page};
+use super::{Stop, form, lang_for, render, session, stop_page, visit};
 use crate::state::AppState;
-use consentry_service::records::{delete_at_request, valid_record_id};
 
 #[derive(Debug, Deserialize)]
 pub struct PayloadParams {
@@ -26,18 +25,13 @@ pub async fn payload(
     Path(id): Path<String>,
     Query(params): Query<PayloadParams>,
 ) -> Response {
-    let (_, caller) = match session(&state, &headers).await {
+    let (_, caller) = match session(&state, &headers) {
         Ok(s) => s,
         Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };
     let lang = lang_for(None, &headers, Some(&caller));
-    if !valid_record_id(&id) {
-        return stop_page(&state, lang, Stop::NotFound);
-    }
-    let record = match state.store.record(&state.kek, &id).await {
-        Ok(Some(r)) if r.subject == caller.subject => r,
-        // Someone else's record is as absent as an unknown one.
-        Ok(_) => return stop_page(&state, lang, Stop::NotFound),
+    let record = match preferences::record_payload(&state, &caller.subject, &id).await {
+        Ok(r) => r,
         Err(e) => return stop_page(&state, lang, Stop::from(e)),
     };
     let Ok(content_type) = HeaderValue::from_str(&record.meta.content_type) else {
@@ -58,34 +52,23 @@ pub async fn payload(
     response
 }
 
-async fn delete(state: &AppState, headers: &HeaderMap, body: &[u8], what: Option<&str>) -> Response {
-    let (token, caller, wanted) = match form(state, headers, body).await {
+/// Deletes the record `id`, or (without one) every record of the kind the form names.
+async fn delete(state: &AppState, headers: &HeaderMap, body: &[u8], id: Option<String>) -> Response {
+    let (token, caller, form) = match form(state, headers, body) {
         Ok(f) => f,
         Err(stop) => return stop_page(state, lang_for(None, headers, None), stop),
     };
     let lang = lang_for(None, headers, Some(&caller));
-    let selection = match what {
-        Some(id) if valid_record_id(id) => {
-            RecordSelection::Ids { subject: caller.subject.clone(), ids: vec![id.to_owned()] }
-        }
-        Some(_) => return stop_page(state, lang, Stop::NotFound),
-        None => match wanted.category.as_deref().and_then(|c| Key::new(c).ok()) {
-            Some(category) => RecordSelection::Subject {
-                subject: caller.subject.clone(),
-                category: Some(category.as_str().to_owned()),
-            },
+    let which = match id {
+        Some(id) => Deletion::Record(id),
+        // A form without a kind of data, or with one that is no catalogue key, is malformed.
+        None => match form.category.and_then(|c| Key::new(c).ok()) {
+            Some(category) => Deletion::Category(category),
             None => return stop_page(state, lang, Stop::Failed(StatusCode::BAD_REQUEST)),
         },
     };
-    let deleted = match delete_at_request(state, selection).await {
-        Ok(n) => n,
-        Err(e) => return stop_page(state, lang, Stop::from(e)),
-    };
-    let notice = super::page::Notice::Deleted(deleted);
-    match render(state, headers, lang, &token, &caller.subject, Some(notice)).await {
-        Ok(r) => r,
-        Err(stop) => stop_page(state, lang, stop),
-    }
+    let page = preferences::delete_records(state, &visit(headers, &caller), which).await;
+    render(state, lang, &token, page)
 }
 
 /// `POST /preferences/data/{id}/delete`: deletes one record.
@@ -95,7 +78,7 @@ pub async fn delete_one(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    delete(&state, &headers, &body, Some(&id)).await
+    delete(&state, &headers, &body, Some(id)).await
 }
 
 /// `POST /preferences/data/delete-category`: deletes every record of a kind (and the kinds under it).

@@ -1,10 +1,9 @@
-//! Global Privacy Control (`Sec-GPC: 1`): a person's browser saying "do not sell or share my data".
+//! Global Privacy Control (`Sec-GPC: 1`) over HTTP: whether a request carries the signal, the subject API's
+//! middleware that records it, and `/.well-known/gpc.json`, which tells user agents that we honour it.
 //!
-//! On the preference centre and on the subject API, an authenticated request for a subject that carries
-//! the signal records, once, a `withdraw` (an `object` for a purpose not based on consent) of every purpose
-//! the catalogue marks `sale_or_sharing`, with actor `signal:gpc`. "Once": a purpose whose current state
-//! already holds a negative statement from the signal is skipped, so repeated requests add nothing.
-//! `/.well-known/gpc.json` tells user agents that we honour the signal.
+//! What recording the signal means (once, a withdrawal or objection of every sale-or-sharing purpose) is
+//! the service layer's ([`consentry_service::gpc`]); the preference centre records it through its page
+//! loads, the API through [`api_layer`].
 
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, RawPathParams, Request, State};
@@ -13,13 +12,10 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use consentry_core::SubjectId;
-use consentry_core::catalog::Basis;
-use consentry_core::ledger::ACTOR_GPC;
 
 use crate::auth::{Principal, Scope};
-use crate::error::ApiResult;
+use crate::error::ApiError;
 use crate::state::AppState;
-use consentry_service::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 
 /// The request header that carries the signal.
 pub const HEADER: &str = "sec-gpc";
@@ -29,63 +25,6 @@ pub const SUPPORT_SINCE: &str = "2026-11-29";
 /// Whether the request carries `Sec-GPC: 1`.
 pub fn signalled(headers: &HeaderMap) -> bool {
     headers.get(HEADER).is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
-}
-
-/// Records the signal for `subject` unless its current state already holds it for every sale-or-sharing
-/// purpose. Returns the purposes withdrawn now (empty when nothing was left to record).
-///
-/// Concurrent first requests on this node record it once: what is missing is read again under
-/// `state.gpc_lock` before recording (the lock is taken only when something is missing, so repeated
-/// requests do not queue). Two nodes may still both record it once each; the second adds a statement
-/// equal in effect.
-pub async fn honour(state: &AppState, subject: &SubjectId) -> ApiResult<Vec<String>> {
-    if missing(state, subject).await?.is_empty() {
-        return Ok(Vec::new());
-    }
-    let _one_at_a_time = state.gpc_lock.lock().await;
-    let changes = missing(state, subject).await?;
-    if changes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let body = RecordConsents { notice: None, notice_version: None, collection_point: None, changes };
-    let recorded = record_changes(state, subject, body, ACTOR_GPC).await?;
-    tracing::info!(events = recorded.events.len(), "recorded a Global Privacy Control signal");
-    Ok(recorded.events.into_iter().map(|e| e.purpose).collect())
-}
-
-/// The changes the signal still needs for `subject`: a negative statement from the signal on every
-/// sale-or-sharing purpose that holds none.
-async fn missing(state: &AppState, subject: &SubjectId) -> ApiResult<Vec<ChangeIn>> {
-    let view = state.catalog();
-    let purposes: Vec<String> = state
-        .engine
-        .sale_or_sharing_purposes()
-        .into_iter()
-        .filter(|p| view.catalog.purpose(p).is_some_and(|p| p.sale_or_sharing))
-        .collect();
-    if purposes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let current = state.store.current(subject).await?;
-    let held = |purpose: &str| {
-        current.iter().any(|e| e.purpose == purpose && e.actor == ACTOR_GPC && !e.action.is_positive())
-    };
-    Ok(purposes
-        .iter()
-        .filter(|p| !held(p))
-        .filter_map(|p| {
-            let basis = view.catalog.purpose(p)?.basis;
-            let action = if basis == Basis::Consent { ChangeAction::Withdraw } else { ChangeAction::Object };
-            Some(ChangeIn {
-                purpose: p.clone(),
-                action,
-                categories: Vec::new(),
-                channels: Vec::new(),
-                recipients: Vec::new(),
-                expires_at: None,
-            })
-        })
-        .collect())
 }
 
 /// Middleware on the subject API: a request with the signal, from a caller allowed to change this
@@ -108,8 +47,8 @@ pub async fn api_layer(
     };
     let (mut parts, body) = request.into_parts();
     let allowed = may_change_consent(&state, &mut parts, &subject).await;
-    if allowed && let Err(e) = honour(&state, &subject).await {
-        return e.into_response();
+    if allowed && let Err(e) = consentry_service::gpc::honour(&state, &subject).await {
+        return ApiError(e).into_response();
     }
     next.run(Request::from_parts(parts, body)).await
 }

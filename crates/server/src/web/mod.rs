@@ -3,18 +3,21 @@
 //! No front-end build: plain forms that work in any browser without script, one small stylesheet and one
 //! small enhancing script served from the binary, a strict Content-Security-Policy. A link carrying a
 //! subject token (`?token=`) is exchanged for a session cookie and the address is cleaned by a redirect
-//! ([`session`]); forms carry a CSRF token. Words come from one message catalogue ([`i18n`]); markup is escaped by construction
-//! ([`html`]). Saving records only what changed, through the API's own consent-recording code ([`save`]).
-//! A `Sec-GPC: 1` request records the Global Privacy Control signal once ([`gpc`]).
+//! ([`session`]); forms carry a CSRF token. Words come from Project Fluent message files ([`i18n`]);
+//! markup from maud templates, which escape every value ([`page`], [`sections`]).
+//!
+//! Each route parses the request, checks the session (and a form's CSRF token), calls one use case of
+//! [`consentry_service::preferences`] and renders what it returns. A `Sec-GPC: 1` request records the
+//! Global Privacy Control signal once, in the service layer ([`gpc`]).
 
-pub mod data;
+mod data;
+mod form;
 pub mod gpc;
-pub mod html;
-pub mod i18n;
-pub mod page;
-pub mod rights;
-pub mod save;
-pub mod session;
+mod i18n;
+mod page;
+mod rights;
+mod sections;
+mod session;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -22,19 +25,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use consentry_core::{SubjectId, Timestamp};
-use consentry_store::vault::RecordFilter;
+use consentry_core::Timestamp;
+use consentry_service::preferences::{self, Page, Visit};
 use serde::Deserialize;
 
-use self::i18n::{Lang, fill};
-use self::page::{GpcNote, Notice, Outcome, PageData};
+use self::form::Form;
+use self::i18n::Lang;
 use self::session::{LANG_COOKIE, PATH, SESSION_COOKIE};
 use crate::auth::{SubjectCaller, TokenRejection, verify_subject_token};
-use crate::error::{ApiError, Error};
+use crate::error::Error;
 use crate::state::AppState;
 
-/// Most history events and log entries the page shows.
-const SHOWN: u32 = 100;
 const STYLE: &str = include_str!("style.css");
 const SCRIPT: &str = include_str!("choices.js");
 
@@ -70,24 +71,12 @@ enum Stop {
     Failed(StatusCode),
 }
 
-impl From<consentry_store::StoreError> for Stop {
-    fn from(e: consentry_store::StoreError) -> Self {
-        Stop::from(Error::from(e))
-    }
-}
-
 impl From<TokenRejection> for Stop {
     fn from(r: TokenRejection) -> Self {
         match r {
             TokenRejection::Invalid => Stop::Link,
             TokenRejection::Expired => Stop::Expired,
         }
-    }
-}
-
-impl From<ApiError> for Stop {
-    fn from(e: ApiError) -> Self {
-        Stop::from(e.0)
     }
 }
 
@@ -107,6 +96,7 @@ fn chosen_lang(query: Option<&str>, headers: &HeaderMap) -> Option<Lang> {
     query.and_then(Lang::parse).or_else(|| session::cookie(headers, LANG_COOKIE).and_then(Lang::parse))
 }
 
+/// The language of this request: `?lang=`, the cookie, the token's locale, then `Accept-Language`.
 fn lang_for(query: Option<&str>, headers: &HeaderMap, caller: Option<&SubjectCaller>) -> Lang {
     chosen_lang(query, headers)
         .or_else(|| caller.and_then(|c| c.locale.as_deref()).and_then(Lang::parse))
@@ -120,19 +110,18 @@ fn html(status: StatusCode, body: String) -> Response {
 }
 
 fn stop_page(state: &AppState, lang: Lang, stop: Stop) -> Response {
-    let m = lang.messages();
     let (status, title, body, back) = match stop {
         Stop::Link | Stop::Expired => (
             StatusCode::UNAUTHORIZED,
-            if matches!(stop, Stop::Expired) { m.link_expired_title } else { m.link_invalid_title },
-            fill(m.link_invalid_body, "email", &state.config.controller.email),
+            lang.t(if matches!(stop, Stop::Expired) { "link-expired-title" } else { "link-invalid-title" }),
+            lang.t_with("link-invalid-body", [("email", state.config.controller.email.as_str().into())]),
             false,
         ),
-        Stop::Csrf => (StatusCode::FORBIDDEN, m.csrf_title, m.csrf_body.to_owned(), true),
-        Stop::NotFound => (StatusCode::NOT_FOUND, m.not_found_title, m.not_found_body.to_owned(), true),
-        Stop::Failed(status) => (status, m.error_title, m.error_body.to_owned(), true),
+        Stop::Csrf => (StatusCode::FORBIDDEN, lang.t("csrf-title"), lang.t("csrf-body"), true),
+        Stop::NotFound => (StatusCode::NOT_FOUND, lang.t("not-found-title"), lang.t("not-found-body"), true),
+        Stop::Failed(status) => (status, lang.t("error-title"), lang.t("error-body"), true),
     };
-    let mut response = html(status, page::message(state, lang, title, &body, back));
+    let mut response = html(status, page::message(state, lang, &title, &body, back));
     if status == StatusCode::UNAUTHORIZED {
         // A dead session cookie is dropped, so the next link starts clean.
         response.headers_mut().append(header::SET_COOKIE, session::clear_session(state));
@@ -141,10 +130,36 @@ fn stop_page(state: &AppState, lang: Lang, stop: Stop) -> Response {
 }
 
 /// The session of this request, verified.
-async fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, SubjectCaller), Stop> {
+fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, SubjectCaller), Stop> {
     let token = session::cookie(headers, SESSION_COOKIE).ok_or(Stop::Link)?;
     let caller = verify_subject_token(state, token, Timestamp::now()).map_err(Stop::from)?;
     Ok((token.to_owned(), caller))
+}
+
+/// A form post: the session, then the CSRF token, then the form.
+fn form(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(String, SubjectCaller, Form), Stop> {
+    let (token, caller) = session(state, headers)?;
+    let form = Form::parse(body);
+    if !session::csrf_valid(state, &token, form.csrf.as_deref()) {
+        return Err(Stop::Csrf);
+    }
+    Ok((token, caller, form))
+}
+
+/// The person of the session on this request, and whether their browser sends Global Privacy Control.
+fn visit(headers: &HeaderMap, caller: &SubjectCaller) -> Visit {
+    Visit { subject: caller.subject.clone(), gpc: gpc::signalled(headers) }
+}
+
+/// The page a use case returned, with forms for the session of `token`; or the page saying why not.
+fn render(state: &AppState, lang: Lang, token: &str, page: consentry_service::Result<Page>) -> Response {
+    match page {
+        Ok(page) => {
+            let csrf = session::csrf_token(state, token);
+            html(StatusCode::OK, page::preferences(state, lang, &csrf, &page))
+        }
+        Err(e) => stop_page(state, lang, Stop::from(e)),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,14 +188,12 @@ async fn show(State(state): State<AppState>, headers: HeaderMap, query: Query<Sh
             }
             Err(e) => stop_page(&state, lang_for(lang_param, &headers, None), Stop::from(e)),
         },
-        None => match session(&state, &headers).await {
+        None => match session(&state, &headers) {
             Err(stop) => stop_page(&state, lang_for(lang_param, &headers, None), stop),
             Ok((token, caller)) => {
                 let lang = lang_for(lang_param, &headers, Some(&caller));
-                match render(&state, &headers, lang, &token, &caller.subject, None).await {
-                    Ok(r) => r,
-                    Err(stop) => stop_page(&state, lang, stop),
-                }
+                let page = preferences::show(&state, &visit(&headers, &caller)).await;
+                render(&state, lang, &token, page)
             }
         },
     };
@@ -190,138 +203,41 @@ async fn show(State(state): State<AppState>, headers: HeaderMap, query: Query<Sh
     response
 }
 
-/// The page for `subject`, after honouring a GPC signal, with the outcome of a save if there was one.
-async fn render(
-    state: &AppState,
-    headers: &HeaderMap,
-    lang: Lang,
-    token: &str,
-    subject: &SubjectId,
-    notice: Option<Notice>,
-) -> Result<Response, Stop> {
-    let gpc = if gpc::signalled(headers) {
-        let recorded = gpc::honour(state, subject).await?;
-        Some(if recorded.is_empty() { GpcNote::Honoured } else { GpcNote::Recorded(recorded) })
-    } else {
-        None
-    };
-    let view = state.catalog();
-    let current = state.store.current(subject).await?;
-    let history = newest_history(state, subject).await?;
-    // Oldest first from the store; the page shows the newest.
-    let mut receipts = state.store.subject_receipts(subject).await?;
-    receipts.reverse();
-    receipts.truncate(SHOWN as usize);
-    let access = state.store.access_log(subject, None, SHOWN).await?;
-    let checks = state.store.check_counts(subject).await?;
-    let filter = RecordFilter { limit: SHOWN, ..RecordFilter::default() };
-    let records = state.store.records(subject, &filter).await?;
-    let devices = state.store.subject_devices(subject).await?;
-    let mut requests = consentry_service::requests::subject_requests(state, subject).await?;
-    requests.reverse();
-    let data = PageData {
-        lang,
-        csrf: session::csrf_token(state, token),
-        subject: subject.as_str().to_owned(),
-        current,
-        history,
-        receipts,
-        access,
-        checks,
-        gpc,
-        notice,
-        records,
-        devices,
-        requests,
-    };
-    Ok(html(StatusCode::OK, page::preferences(state, &view, &data)))
-}
-
-/// The subject's latest [`SHOWN`] ledger events, newest first.
-async fn newest_history(state: &AppState, subject: &SubjectId) -> Result<Vec<consentry_core::Event>, Stop> {
-    let mut after = 0;
-    let mut events = Vec::new();
-    loop {
-        let page = state.store.history(subject, after, 1000).await?;
-        let full = page.len() == 1000;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        events.extend(page);
-        if events.len() > SHOWN as usize {
-            events.drain(..events.len() - SHOWN as usize);
-        }
-        if !full {
-            break;
-        }
-    }
-    events.reverse();
-    Ok(events)
-}
-
-/// A form post: the session, then the CSRF token, then the form.
-async fn form(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(String, SubjectCaller, save::Wanted), Stop> {
-    let (token, caller) = session(state, headers).await?;
-    let (wanted, csrf) = save::Wanted::parse(body);
-    if !session::csrf_valid(state, &token, csrf.as_deref()) {
-        return Err(Stop::Csrf);
-    }
-    Ok((token, caller, wanted))
-}
-
-async fn apply(state: &AppState, headers: &HeaderMap, body: &[u8], withdraw_everything: bool) -> Response {
-    let fallback = lang_for(None, headers, None);
-    let (token, caller, mut wanted) = match form(state, headers, body).await {
+/// Saves the submitted choices; `withdraw_everything` saves them with nothing ticked.
+async fn save(state: &AppState, headers: &HeaderMap, body: &[u8], withdraw_everything: bool) -> Response {
+    let (token, caller, form) = match form(state, headers, body) {
         Ok(f) => f,
-        Err(stop) => return stop_page(state, fallback, stop),
+        Err(stop) => return stop_page(state, lang_for(None, headers, None), stop),
     };
     let lang = lang_for(None, headers, Some(&caller));
+    let mut choices = form.choices;
     if withdraw_everything {
-        wanted.purposes.clear();
-        wanted.channels.clear();
+        choices.purposes.clear();
+        choices.channels.clear();
     }
-    let view = state.catalog();
-    let changed = save::plan(state, &view, &caller.subject, &wanted);
-    let (receipts, records_deleted) =
-        match save::record(state, &view, &caller.subject, &changed, &wanted.versions).await {
-            Ok(r) => r,
-            Err(e) => return stop_page(state, lang, Stop::from(e)),
-        };
-    let notice = Notice::Saved(Outcome { changed, receipts, records_deleted });
-    match render(state, headers, lang, &token, &caller.subject, Some(notice)).await {
-        Ok(r) => r,
-        Err(stop) => stop_page(state, lang, stop),
-    }
+    let page = preferences::save(state, &visit(headers, &caller), &choices).await;
+    render(state, lang, &token, page)
 }
 
 /// `POST /preferences`: save the choices.
 async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    apply(&state, &headers, &body, false).await
+    save(&state, &headers, &body, false).await
 }
 
 /// `POST /preferences/withdraw-all`: one click withdraws every consent.
 async fn withdraw_all(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    apply(&state, &headers, &body, true).await
+    save(&state, &headers, &body, true).await
 }
 
 /// `GET /preferences/receipts/{id}`: one of the person's own receipts, as a file.
 async fn receipt(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let fallback = lang_for(None, &headers, None);
-    let (_, caller) = match session(&state, &headers).await {
+    let (_, caller) = match session(&state, &headers) {
         Ok(s) => s,
-        Err(stop) => return stop_page(&state, fallback, stop),
+        Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };
-    let lang = lang_for(None, &headers, Some(&caller));
-    let found = match state.store.receipt(&id).await {
+    let found = match preferences::receipt(&state, &caller.subject, &id).await {
         Ok(found) => found,
-        Err(e) => return stop_page(&state, lang, Stop::from(ApiError::from(e))),
-    };
-    // Someone else's receipt is as absent as an unknown one.
-    let Some(found) = found.filter(|r| r.subject.as_ref() == Some(&caller.subject)) else {
-        return stop_page(&state, lang, Stop::NotFound);
+        Err(e) => return stop_page(&state, lang_for(None, &headers, Some(&caller)), Stop::from(e)),
     };
     let file = format!("attachment; filename=\"{}.jws\"", found.id.replace(['"', '\\'], ""));
     let mut r = (
