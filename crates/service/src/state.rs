@@ -8,8 +8,8 @@ use consentry_core::catalog::Catalog;
 use consentry_store::vault::Kek;
 use consentry_store::{Store, StoredCatalog};
 
-use crate::access::AccessLog;
-use crate::auth::KeyCache;
+use crate::access::log::AccessLog;
+use crate::auth::keys::KeyCache;
 use crate::config::Config;
 use crate::devices::DeviceHub;
 use crate::metrics::Metrics;

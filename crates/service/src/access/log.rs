@@ -1,10 +1,6 @@
-//! The access log: who read a subject's data, through which route, for which stated purpose; and how
-//! often each subject's consent was checked, per purpose.
-//!
-//! Reads are queued and written by the access-log worker in batches (group-committed with ledger writes on
-//! the embedded store), so logging adds no fsync to a read. Checks are only counted, in memory, per subject
-//! and purpose, and the counts are added to the store every few seconds and at shutdown; subject ids never
-//! become metric labels.
+//! The access-log queue and the check counters, a part of the shared state: reads are queued here and
+//! written by the access-log worker in batches; checks are counted in memory and added to the store every
+//! few seconds. It uses no other part of the service layer.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -13,14 +9,8 @@ use std::time::Duration;
 
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::{AccessEntry, Store};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use utoipa::ToSchema;
-
-use crate::auth::{Caller, Principal};
-use crate::error::Result;
-use crate::state::Services;
 
 /// The header in which a caller states why it reads a subject's data.
 pub const PURPOSE_HEADER: &str = "x-consentry-purpose";
@@ -146,102 +136,4 @@ impl AccessLog {
             }
         }
     }
-}
-
-/// Who reads a subject's data, where the read came in and why. A service's read goes into the subject's
-/// access log; a person reading their own data, or a device its own subject's, is no access to report.
-#[derive(Debug, Clone, Copy)]
-pub struct Reader<'a> {
-    /// The reading API key's name; `None` when the reader is not a service.
-    caller: Option<&'a str>,
-    route: &'static str,
-    stated: Option<&'a str>,
-}
-
-impl<'a> Reader<'a> {
-    /// `route` names where the read came in (e.g. `GET /v1/subjects/{subject}/consents`); `stated` is the
-    /// purpose the caller gave for reading (`X-Consentry-Purpose`), as sent.
-    pub fn new(principal: &'a Principal, route: &'static str, stated: Option<&'a str>) -> Self {
-        Self { caller: principal.service().map(|c| c.key_name.as_str()), route, stated }
-    }
-
-    /// A read by a service key.
-    pub fn service(caller: &'a Caller, route: &'static str, stated: Option<&'a str>) -> Self {
-        Self { caller: Some(caller.key_name.as_str()), route, stated }
-    }
-
-    /// Logs this read of `subject`'s data, when it is a service's.
-    pub fn log(&self, log: &AccessLog, subject: &SubjectId) {
-        if let Some(caller) = self.caller {
-            log.read(subject, caller, self.route, self.stated);
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccessEntryOut {
-    pub id: i64,
-    pub at: String,
-    /// The API key's name, or `subject` for the person themselves.
-    pub caller: String,
-    pub route: String,
-    /// The purpose the caller stated in `X-Consentry-Purpose`, or `unspecified`.
-    pub purpose: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CheckCount {
-    pub purpose: String,
-    pub count: u64,
-    pub last_at: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccessLogOut {
-    /// Newest first.
-    pub entries: Vec<AccessEntryOut>,
-    /// Pass as `before` for the next page; `null` on the last page.
-    pub next: Option<i64>,
-    /// Consent checks are counted, not logged one by one.
-    pub checks: Vec<CheckCount>,
-}
-
-/// Which page of the access log: `limit` entries (1 to 1000, default 100) older than `before`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct AccessPage {
-    pub limit: Option<u32>,
-    /// The `next` of the previous page.
-    pub before: Option<i64>,
-}
-
-/// One page of `subject`'s access log, newest first, and their consent checks counted per purpose; the
-/// read itself is logged after it.
-pub async fn list(
-    services: &Services,
-    subject: &SubjectId,
-    page: AccessPage,
-    reader: Reader<'_>,
-) -> Result<AccessLogOut> {
-    let limit = crate::page_limit(page.limit, 1000)?;
-    let records = services.store.access_log(subject, page.before, limit).await?;
-    let next = (records.len() == limit as usize).then(|| records.last().map(|r| r.id)).flatten();
-    let entries = records
-        .into_iter()
-        .map(|r| AccessEntryOut {
-            id: r.id,
-            at: r.at.to_string(),
-            caller: r.caller,
-            route: r.route,
-            purpose: r.purpose,
-        })
-        .collect();
-    let checks = services
-        .store
-        .check_counts(subject)
-        .await?
-        .into_iter()
-        .map(|(purpose, count, last)| CheckCount { purpose, count, last_at: last.to_string() })
-        .collect();
-    reader.log(&services.access, subject);
-    Ok(AccessLogOut { entries, next, checks })
 }
