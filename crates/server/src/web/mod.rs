@@ -14,6 +14,7 @@ mod data;
 mod form;
 pub mod gpc;
 mod i18n;
+mod names;
 mod page;
 mod rights;
 mod sections;
@@ -85,7 +86,8 @@ impl From<Error> for Stop {
         match e {
             Error::Unauthorized | Error::Forbidden(_) | Error::WrongPrincipal(_) => Stop::Link,
             Error::NotFound(_) => Stop::NotFound,
-            // Other refusals keep their status (a 410 for an erased subject, a 422, ...); the page is generic.
+            // Other refusals keep their status (a 410 for an erased subject, a 422, ...); the page is
+            // generic.
             other => Stop::Failed(crate::error::status(other.kind())),
         }
     }

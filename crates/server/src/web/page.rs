@@ -5,60 +5,16 @@
 //! Every word comes from the message files ([`super::i18n`]) or from the catalogue; maud escapes every
 //! value it inserts, so only the markup written here is markup.
 
-use consentry_core::catalog::{Basis, Catalog};
+use consentry_core::catalog::Basis;
 use consentry_service::preferences::{Choice, GpcNote, Notice, Page};
 use consentry_store::NoticeVersion;
 use maud::{Markup, PreEscaped, html};
 
 use super::i18n::Lang;
+use super::names::Names;
 use super::sections;
 use super::session::PATH;
 use crate::state::AppState;
-
-/// The catalogue's names for its keys (the key itself where the catalogue has no such entry).
-pub(super) struct Names<'c>(pub &'c Catalog);
-
-impl Names<'_> {
-    pub fn purpose<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.purpose(key).map_or(key, |p| p.name.as_str())
-    }
-
-    pub fn channel<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.channel(key).map_or(key, |c| c.name.as_str())
-    }
-
-    pub fn category<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.category(key).map_or(key, |c| c.name.as_str())
-    }
-
-    pub fn collection_point<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.collection_point(key).map_or(key, |c| c.name.as_str())
-    }
-
-    /// Purposes' names, comma-separated.
-    pub fn purposes(&self, keys: &[String]) -> String {
-        join(keys.iter().map(|k| self.purpose(k)))
-    }
-
-    /// Channels' names, comma-separated.
-    pub fn channels(&self, keys: &[String]) -> String {
-        join(keys.iter().map(|k| self.channel(k)))
-    }
-
-    /// Data categories' names, comma-separated.
-    pub fn categories(&self, keys: &[String]) -> String {
-        join(keys.iter().map(|k| self.category(k)))
-    }
-
-    /// Recipients' names, comma-separated.
-    fn recipients(&self, keys: &[String]) -> String {
-        join(keys.iter().map(|k| self.0.recipient(k).map_or(k.as_str(), |r| r.name.as_str())))
-    }
-}
-
-fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    names.collect::<Vec<_>>().join(", ")
-}
 
 /// A whole page: the head, the header (with the language switch on the page of choices), `content` in
 /// `<main>`, and the footer with whom to ask.

@@ -7,7 +7,7 @@ use consentry_service::preferences::Page;
 use maud::{Markup, html};
 
 use super::i18n::Lang;
-use super::page::Names;
+use super::names::Names;
 use super::session::PATH;
 use crate::state::AppState;
 
@@ -27,7 +27,9 @@ pub fn history(lang: Lang, page: &Page) -> Markup {
                             p {
                                 strong { (lang.action(e.action)) }
                                 ": " (names.purpose(&e.purpose))
-                                @if !e.scope.channels.is_empty() { " (" (names.channels(&e.scope.channels)) ")" }
+                                @if !e.scope.channels.is_empty() {
+                                    " (" (names.channels(&e.scope.channels)) ")"
+                                }
                             }
                             p class="meta" {
                                 (lang.t("by")) ": " (lang.actor(&e.actor))
@@ -139,7 +141,9 @@ pub fn devices(lang: Lang, csrf: &str, page: &Page) -> Markup {
                             }
                             form method="post" action={ (PATH) "/devices/" (d.id) "/unpair" } {
                                 input type="hidden" name="csrf" value=(csrf);
-                                button type="submit" class="secondary" aria-label=(unpair) { (lang.t("unpair")) }
+                                button type="submit" class="secondary" aria-label=(unpair) {
+                                    (lang.t("unpair"))
+                                }
                             }
                         }
                     }
@@ -193,7 +197,9 @@ pub fn data(lang: Lang, csrf: &str, page: &Page) -> Markup {
                                 a href={ (href) "?download=1" } download="" { (lang.t("download")) }
                                 form method="post" action={ (href) "/delete" } class="inline" {
                                     input type="hidden" name="csrf" value=(csrf);
-                                    button type="submit" class="link" aria-label=(label) { (lang.t("delete")) }
+                                    button type="submit" class="link" aria-label=(label) {
+                                        (lang.t("delete"))
+                                    }
                                 }
                             }
                         }

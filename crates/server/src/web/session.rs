@@ -5,8 +5,8 @@
 //! HttpOnly, SameSite=Lax, scoped to `/preferences`, and `Secure` when the public URL is https.
 //!
 //! Every form carries a CSRF token: HMAC-SHA256 of the session under a key derived from the signing keys
-//! ([`consentry_service::signing::Signing::form_key`]), compared in constant time. SameSite=Lax already keeps the cookie
-//! off cross-site POSTs; the token also stops same-site ones.
+//! ([`consentry_service::signing::Signing::form_key`]), compared in constant time. SameSite=Lax already
+//! keeps the cookie off cross-site POSTs; the token also stops same-site ones.
 
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::Response;
