@@ -97,7 +97,6 @@ pub struct Choice {
 pub struct Page {
     /// The catalogue the choices were read against (names, notices).
     pub catalog: Arc<CatalogView>,
-    pub subject: SubjectId,
     /// Every purpose, in the catalogue's order.
     pub choices: Vec<Choice>,
     /// Newest first.
@@ -239,20 +238,7 @@ async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Res
     let devices = services.store.subject_devices(subject).await?;
     let mut requests = subject_requests(services, subject).await?;
     requests.reverse();
-    Ok(Page {
-        catalog,
-        subject: subject.clone(),
-        choices,
-        history,
-        receipts,
-        access,
-        checks,
-        gpc,
-        notice,
-        records,
-        devices,
-        requests,
-    })
+    Ok(Page { catalog, choices, history, receipts, access, checks, gpc, notice, records, devices, requests })
 }
 
 /// Where the person stands on every purpose now; `current` is the statements in force.
