@@ -6,32 +6,25 @@
 //! as a timestamped history row, in the same transaction as the change.
 
 use async_trait::async_trait;
+pub use consentry_core::request::{
+    HistoryChange, Refusal, RequestAction, RequestKind, RequestState, RequestStatus, TaskState, TaskStatus,
+};
 use consentry_core::{SubjectId, Timestamp};
 use serde::Serialize;
 
 use crate::{OutboxMessage, Result, StoredReceipt};
 
-/// Request states as stored: `received → in_progress → completed | rejected`.
-pub const REQUEST_RECEIVED: &str = "received";
-pub const REQUEST_IN_PROGRESS: &str = "in_progress";
-pub const REQUEST_COMPLETED: &str = "completed";
-pub const REQUEST_REJECTED: &str = "rejected";
-/// Task states as stored.
-pub const TASK_PENDING: &str = "pending";
-pub const TASK_COMPLETED: &str = "completed";
-
 /// A request to create, with the destinations that get a task on it and the outbox messages that announce
-/// it (stored in the same transaction, under the subject's pseudonym).
+/// it (stored in the same transaction, under the subject's pseudonym). Its state is
+/// [`consentry_core::request::receive`]'s: `received`, due one calendar month after `received_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRequest {
     pub id: String,
     pub subject: SubjectId,
-    /// `access`, `portability`, `erasure`, `rectification`, `restriction` or `objection`.
-    pub kind: String,
+    pub kind: RequestKind,
     /// JSON.
     pub details: Option<String>,
     pub received_at: Timestamp,
-    pub due_at: Timestamp,
     /// Destination ids, one task each.
     pub destinations: Vec<String>,
     /// Who made it (`key:<id>` or `subject`), for the history.
@@ -45,8 +38,8 @@ pub struct RequestRecord {
     pub id: String,
     /// From the key store; `None` once the subject was erased.
     pub subject: Option<SubjectId>,
-    pub kind: String,
-    pub status: String,
+    pub kind: RequestKind,
+    pub status: RequestStatus,
     pub details: Option<String>,
     pub received_at: Timestamp,
     pub due_at: Timestamp,
@@ -67,8 +60,7 @@ pub struct RequestRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestTask {
     pub destination_id: String,
-    /// `pending` or `completed`.
-    pub status: String,
+    pub status: TaskStatus,
     pub note: Option<String>,
     pub created_at: Timestamp,
     pub completed_at: Option<Timestamp>,
@@ -78,11 +70,9 @@ pub struct RequestTask {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestHistoryEntry {
     pub at: Timestamp,
-    /// `received`, `started`, `own_part_done`, `task_completed`, `extended`, `rejected`, `completed`,
-    /// `overdue`.
-    pub change: String,
+    pub change: HistoryChange,
     /// The request's status after the change.
-    pub status: String,
+    pub status: RequestStatus,
     pub actor: String,
     pub note: Option<String>,
 }
@@ -95,51 +85,50 @@ pub struct StoredRequest {
     pub history: Vec<RequestHistoryEntry>,
 }
 
-/// A change to an open request (`received` or `in_progress`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestChange {
-    /// `received → in_progress`.
-    Start,
-    /// Consentry's own part is done.
-    OwnPartDone {
-        note: Option<String>,
-    },
-    /// A downstream system confirmed its part.
-    CompleteTask {
-        destination_id: String,
-        note: Option<String>,
-    },
-    /// The deadline moves to `due_at`, for `reason`.
-    Extend {
-        due_at: Timestamp,
-        reason: String,
-    },
-    Reject {
-        reason: String,
-    },
+impl StoredRequest {
+    /// What [`consentry_core::request::next`] reads of the request.
+    pub fn state(&self) -> RequestState {
+        let r = &self.record;
+        RequestState {
+            status: r.status,
+            received_at: r.received_at,
+            due_at: r.due_at,
+            own_done_at: r.own_done_at,
+            closed_at: r.closed_at,
+            reason: r.reason.clone(),
+            overdue_at: r.overdue_at,
+            updated_at: r.updated_at,
+            tasks: self
+                .tasks
+                .iter()
+                .map(|t| TaskState {
+                    destination_id: t.destination_id.clone(),
+                    status: t.status,
+                    note: t.note.clone(),
+                    completed_at: t.completed_at,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What [`RequestStore::change_request`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeOutcome {
-    /// Applied; the request as it is now. Once its own part is done and no task is pending, it is
-    /// `completed` (in the same transaction).
+    /// Applied; the request as it is now (`completed` in the same change once its own part is done and no
+    /// task is pending).
     Changed(Box<StoredRequest>),
     NotFound,
-    /// The request is closed (`completed` or `rejected`, named here) and takes no more changes.
-    Closed(String),
-    /// The request has no task for that destination.
-    UnknownTask,
-    /// The task was already completed.
-    TaskAlreadyCompleted,
+    /// The rules refused the change; the request is as it was.
+    Refused(Refusal),
 }
 
 /// Which requests [`RequestStore::requests`] lists, ordered by id (ids sort by time of receipt).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestFilter {
     pub subject: Option<SubjectId>,
-    pub status: Option<String>,
-    pub kind: Option<String>,
+    pub status: Option<RequestStatus>,
+    pub kind: Option<RequestKind>,
     /// Only open requests whose `due_at` is at or before this.
     pub overdue_at: Option<Timestamp>,
     /// Only requests with an id greater than this (the cursor of the previous page).
@@ -157,11 +146,13 @@ pub trait RequestStore: Send + Sync {
     async fn request(&self, id: &str) -> Result<Option<StoredRequest>>;
     /// Requests matching `filter`, by id, at most `filter.limit`.
     async fn requests(&self, filter: &RequestFilter) -> Result<Vec<RequestRecord>>;
-    /// Applies `change` to an open request at `at` by `actor`, with its history row, atomically.
+    /// Applies `action` at `at` by `actor`: locks the request, loads its state, asks
+    /// [`consentry_core::request::next`] and writes back what it decided (the request, the changed task,
+    /// the history rows), in one transaction.
     async fn change_request(
         &self,
         id: &str,
-        change: RequestChange,
+        action: RequestAction,
         at: Timestamp,
         actor: &str,
     ) -> Result<ChangeOutcome>;
@@ -170,8 +161,9 @@ pub trait RequestStore: Send + Sync {
     async fn unfinished_requests(&self, before: Timestamp, limit: u32) -> Result<Vec<RequestRecord>>;
     /// Open requests due at or before `now` that were not yet marked overdue, oldest due first.
     async fn unmarked_overdue(&self, now: Timestamp, limit: u32) -> Result<Vec<RequestRecord>>;
-    /// Marks an open request overdue at `at` (a history row) and stores `message` in the outbox, in one
-    /// transaction, unless it was marked before. Returns whether this call marked it.
+    /// Marks an open request overdue at `at` ([`RequestAction::MarkOverdue`], by `system`) and stores
+    /// `message` in the outbox, in one transaction, unless the rules refuse (not due, marked before for this
+    /// deadline, closed). Returns whether this call marked it.
     async fn mark_overdue(&self, id: &str, at: Timestamp, message: OutboxMessage) -> Result<bool>;
     /// Open requests due at or before `now`, and their pending tasks.
     async fn overdue_counts(&self, now: Timestamp) -> Result<(u64, u64)>;

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use consentry_core::Timestamp;
+use consentry_core::request::TaskStatus;
 use consentry_store::StoreError;
 use tokio_util::sync::CancellationToken;
 
@@ -55,7 +56,7 @@ pub async fn sweep(state: &Services, now: Timestamp, interval: Duration) -> Resu
             let tasks = state.store.request(&r.id).await?.map(|s| s.tasks).unwrap_or_default();
             let pending: Vec<String> = tasks
                 .into_iter()
-                .filter(|t| t.status == consentry_store::requests::TASK_PENDING)
+                .filter(|t| t.status == TaskStatus::Pending)
                 .map(|t| t.destination_id)
                 .collect();
             let message = request_event(state, "request.overdue", &r, &pending, now);

@@ -1,8 +1,12 @@
-//! Data subject requests and erasure on PostgreSQL. Changes lock the request row (`FOR UPDATE`), so nodes
-//! changing one request at once apply their changes one after the other; outbox rows go in through the
-//! outbox lock like every other message.
+//! Data subject requests and erasure on PostgreSQL. A change locks the request row (`FOR UPDATE`), so
+//! nodes changing one request at once apply their changes one after the other, loads it, asks
+//! [`consentry_core::request::next`] what the change does and writes that back; outbox rows go in through
+//! the outbox lock like every other message.
+
+use std::str::FromStr;
 
 use async_trait::async_trait;
+use consentry_core::request::{self, Transition, UnknownName};
 use consentry_core::{SubjectId, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -10,9 +14,8 @@ use sqlx::{PgConnection, Row};
 use super::outbox::OutboxColumns;
 use super::{PostgresStore, db};
 use crate::requests::{
-    ChangeOutcome, NewRequest, REQUEST_COMPLETED, REQUEST_IN_PROGRESS, REQUEST_RECEIVED, REQUEST_REJECTED,
-    RequestChange, RequestFilter, RequestHistoryEntry, RequestRecord, RequestStore, RequestTask,
-    StoredRequest, TASK_COMPLETED, TASK_PENDING,
+    ChangeOutcome, NewRequest, RequestAction, RequestFilter, RequestHistoryEntry, RequestKind, RequestRecord,
+    RequestStatus, RequestStore, RequestTask, StoredRequest,
 };
 use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
 
@@ -22,16 +25,21 @@ const REQUEST_COLUMNS: &str = "r.id, k.subject, r.kind, r.status, r.details, r.r
 const REQUEST_FROM: &str =
     "requests r LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym";
 
+/// One of a closed set of names (a status, a kind, a change) as stored.
+fn name<T: FromStr<Err = UnknownName>>(text: &str) -> Result<T> {
+    text.parse().map_err(|e: UnknownName| StoreError::Backend(format!("stored data does not decode: {e}")))
+}
+
 fn request_row(r: &PgRow) -> Result<RequestRecord> {
     let subject: Option<String> = r.try_get("subject").map_err(db)?;
-    let at = |name: &str| -> Result<Option<Timestamp>> {
-        Ok(r.try_get::<Option<i64>, _>(name).map_err(db)?.map(Timestamp::from_micros))
+    let at = |column: &str| -> Result<Option<Timestamp>> {
+        Ok(r.try_get::<Option<i64>, _>(column).map_err(db)?.map(Timestamp::from_micros))
     };
     Ok(RequestRecord {
         id: r.try_get("id").map_err(db)?,
         subject: subject.and_then(|s| SubjectId::new(s).ok()),
-        kind: r.try_get("kind").map_err(db)?,
-        status: r.try_get("status").map_err(db)?,
+        kind: name(r.try_get("kind").map_err(db)?)?,
+        status: name(r.try_get("status").map_err(db)?)?,
         details: r.try_get("details").map_err(db)?,
         received_at: Timestamp::from_micros(r.try_get("received_at").map_err(db)?),
         due_at: Timestamp::from_micros(r.try_get("due_at").map_err(db)?),
@@ -47,33 +55,8 @@ fn request_row(r: &PgRow) -> Result<RequestRecord> {
 /// `destination_id, status, note, created_at, completed_at`.
 type TaskRow = (String, String, Option<String>, i64, Option<i64>);
 
-fn is_open(status: &str) -> bool {
-    status == REQUEST_RECEIVED || status == REQUEST_IN_PROGRESS
-}
-
-async fn history_row(
-    conn: &mut PgConnection,
-    id: &str,
-    at: Timestamp,
-    change: &str,
-    status: &str,
-    actor: &str,
-    note: Option<&str>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO request_events (request_id, at, change, status, actor, note) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(at.micros())
-    .bind(change)
-    .bind(status)
-    .bind(actor)
-    .bind(note)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
+/// `at, change, status, actor, note`.
+type HistoryRow = (i64, String, String, String, Option<String>);
 
 async fn load(conn: &mut PgConnection, id: &str) -> Result<Option<StoredRequest>> {
     let row = sqlx::query(&format!("SELECT {REQUEST_COLUMNS} FROM {REQUEST_FROM} WHERE r.id = $1"))
@@ -91,74 +74,169 @@ async fn load(conn: &mut PgConnection, id: &str) -> Result<Option<StoredRequest>
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let history: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+    let history: Vec<HistoryRow> = sqlx::query_as(
         "SELECT at, change, status, actor, note FROM request_events WHERE request_id = $1 ORDER BY id",
     )
     .bind(id)
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    Ok(Some(StoredRequest {
-        record,
-        tasks: tasks
-            .into_iter()
-            .map(|(destination_id, status, note, created_at, completed_at)| RequestTask {
+    let tasks = tasks
+        .into_iter()
+        .map(|(destination_id, status, note, created_at, completed_at)| {
+            Ok(RequestTask {
                 destination_id,
-                status,
+                status: name(&status)?,
                 note,
                 created_at: Timestamp::from_micros(created_at),
                 completed_at: completed_at.map(Timestamp::from_micros),
             })
-            .collect(),
-        history: history
-            .into_iter()
-            .map(|(at, change, status, actor, note)| RequestHistoryEntry {
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let history = history
+        .into_iter()
+        .map(|(at, change, status, actor, note)| {
+            Ok(RequestHistoryEntry {
                 at: Timestamp::from_micros(at),
-                change,
-                status,
+                change: name(&change)?,
+                status: name(&status)?,
                 actor,
                 note,
             })
-            .collect(),
-    }))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(StoredRequest { record, tasks, history }))
+}
+
+/// Writes back what [`request::next`] decided: the request's fields, the task it changed and its history
+/// rows by `actor`.
+async fn persist(conn: &mut PgConnection, id: &str, t: &Transition, actor: &str) -> Result<()> {
+    let s = &t.state;
+    sqlx::query(
+        "UPDATE requests SET status = $2, due_at = $3, own_done_at = $4, closed_at = $5, reason = $6,
+                overdue_at = $7, updated_at = $8
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(s.status.as_str())
+    .bind(s.due_at.micros())
+    .bind(s.own_done_at.map(Timestamp::micros))
+    .bind(s.closed_at.map(Timestamp::micros))
+    .bind(&s.reason)
+    .bind(s.overdue_at.map(Timestamp::micros))
+    .bind(s.updated_at.micros())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    if let Some(task) = &t.task {
+        sqlx::query(
+            "UPDATE request_tasks SET status = $3, note = $4, completed_at = $5
+             WHERE request_id = $1 AND destination_id = $2",
+        )
+        .bind(id)
+        .bind(&task.destination_id)
+        .bind(task.status.as_str())
+        .bind(&task.note)
+        .bind(task.completed_at.map(Timestamp::micros))
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    }
+    history_rows(conn, id, t, actor).await
+}
+
+async fn history_rows(conn: &mut PgConnection, id: &str, t: &Transition, actor: &str) -> Result<()> {
+    // One statement, the rows in the order given (their ids keep the history's order).
+    let (mut at, mut change, mut status, mut note) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for h in &t.history {
+        at.push(h.at.micros());
+        change.push(h.change.as_str());
+        status.push(h.status.as_str());
+        note.push(h.note.clone());
+    }
+    sqlx::query(
+        "INSERT INTO request_events (request_id, at, change, status, actor, note)
+         SELECT $1, a, c, s, $2, n FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::text[])
+            WITH ORDINALITY AS u(a, c, s, n, i)
+         ORDER BY i",
+    )
+    .bind(id)
+    .bind(actor)
+    .bind(at)
+    .bind(change)
+    .bind(status)
+    .bind(note)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Locks the request row (`FOR UPDATE`: changes of one request from several nodes apply one after the
+/// other), loads it, asks the rules ([`request::next`]) and writes back what they decided, within the
+/// caller's transaction. Returns the request's pseudonym with the outcome.
+async fn decide(
+    conn: &mut PgConnection,
+    id: &str,
+    action: RequestAction,
+    at: Timestamp,
+    actor: &str,
+) -> Result<(Option<String>, ChangeOutcome)> {
+    let pseudonym: Option<String> =
+        sqlx::query_scalar("SELECT pseudonym FROM requests WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+    let Some(current) = load(conn, id).await? else { return Ok((pseudonym, ChangeOutcome::NotFound)) };
+    match request::next(&current.state(), action, at) {
+        Ok(t) => persist(conn, id, &t, actor).await?,
+        Err(refusal) => return Ok((pseudonym, ChangeOutcome::Refused(refusal))),
+    }
+    let stored = load(conn, id).await?;
+    Ok((pseudonym, stored.map_or(ChangeOutcome::NotFound, |r| ChangeOutcome::Changed(Box::new(r)))))
 }
 
 #[async_trait]
 impl RequestStore for PostgresStore {
     async fn create_request(&self, new: NewRequest) -> Result<()> {
+        let created = request::receive(new.received_at, &new.destinations);
+        let state = &created.state;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let pseudonyms = super::pseudonyms_for(&mut tx, vec![new.subject.as_str().to_owned()]).await?;
         let p = &pseudonyms[new.subject.as_str()];
         let inserted = sqlx::query(
             "INSERT INTO requests (id, pseudonym, kind, status, details, received_at, due_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $6) ON CONFLICT (id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&new.id)
         .bind(p)
-        .bind(&new.kind)
-        .bind(REQUEST_RECEIVED)
+        .bind(new.kind.as_str())
+        .bind(state.status.as_str())
         .bind(&new.details)
-        .bind(new.received_at.micros())
-        .bind(new.due_at.micros())
+        .bind(state.received_at.micros())
+        .bind(state.due_at.micros())
+        .bind(state.updated_at.micros())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::Conflict("a request with this id exists".into()));
         }
+        let destinations: Vec<&str> = state.tasks.iter().map(|t| t.destination_id.as_str()).collect();
+        let statuses: Vec<&str> = state.tasks.iter().map(|t| t.status.as_str()).collect();
         sqlx::query(
             "INSERT INTO request_tasks (request_id, destination_id, status, created_at)
-             SELECT $1, d, $3, $4 FROM UNNEST($2::text[]) AS d ON CONFLICT DO NOTHING",
+             SELECT $1, d, s, $4 FROM UNNEST($2::text[], $3::text[]) AS u(d, s)",
         )
         .bind(&new.id)
-        .bind(&new.destinations)
-        .bind(TASK_PENDING)
+        .bind(destinations)
+        .bind(statuses)
         .bind(new.received_at.micros())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        history_row(&mut tx, &new.id, new.received_at, "received", REQUEST_RECEIVED, &new.actor, None)
-            .await?;
+        history_rows(&mut tx, &new.id, &created, &new.actor).await?;
         let mut outbox = OutboxColumns::default();
         for m in new.messages {
             outbox.push(p, m, new.received_at);
@@ -183,8 +261,8 @@ impl RequestStore for PostgresStore {
              ORDER BY r.id LIMIT $6"
         ))
         .bind(f.subject.as_ref().map(SubjectId::as_str))
-        .bind(&f.status)
-        .bind(&f.kind)
+        .bind(f.status.map(RequestStatus::as_str))
+        .bind(f.kind.map(RequestKind::as_str))
         .bind(f.overdue_at.map(Timestamp::micros))
         .bind(&f.after)
         .bind(i64::from(f.limit))
@@ -197,116 +275,14 @@ impl RequestStore for PostgresStore {
     async fn change_request(
         &self,
         id: &str,
-        change: RequestChange,
+        action: RequestAction,
         at: Timestamp,
         actor: &str,
     ) -> Result<ChangeOutcome> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let found: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT status, own_done_at FROM requests WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-        let Some((status, own_done_at)) = found else { return Ok(ChangeOutcome::NotFound) };
-        if !is_open(&status) {
-            return Ok(ChangeOutcome::Closed(status));
-        }
-        let mut own_done = own_done_at.is_some();
-        let t = at.micros();
-        let (name, note, next): (&str, Option<&str>, &str) = match &change {
-            RequestChange::Start => ("started", None, REQUEST_IN_PROGRESS),
-            RequestChange::OwnPartDone { note } => {
-                sqlx::query("UPDATE requests SET own_done_at = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(t)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                own_done = true;
-                ("own_part_done", note.as_deref(), REQUEST_IN_PROGRESS)
-            }
-            RequestChange::CompleteTask { destination_id, note } => {
-                let task: Option<String> = sqlx::query_scalar(
-                    "SELECT status FROM request_tasks WHERE request_id = $1 AND destination_id = $2",
-                )
-                .bind(id)
-                .bind(destination_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                match task.as_deref() {
-                    None => return Ok(ChangeOutcome::UnknownTask),
-                    Some(TASK_PENDING) => {}
-                    Some(_) => return Ok(ChangeOutcome::TaskAlreadyCompleted),
-                }
-                sqlx::query(
-                    "UPDATE request_tasks SET status = $3, note = $4, completed_at = $5
-                     WHERE request_id = $1 AND destination_id = $2",
-                )
-                .bind(id)
-                .bind(destination_id)
-                .bind(TASK_COMPLETED)
-                .bind(note)
-                .bind(t)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                ("task_completed", Some(destination_id.as_str()), REQUEST_IN_PROGRESS)
-            }
-            RequestChange::Extend { due_at, reason } => {
-                sqlx::query("UPDATE requests SET due_at = $2, reason = $3, overdue_at = NULL WHERE id = $1")
-                    .bind(id)
-                    .bind(due_at.micros())
-                    .bind(reason)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                ("extended", Some(reason.as_str()), status.as_str())
-            }
-            RequestChange::Reject { reason } => {
-                sqlx::query("UPDATE requests SET reason = $2, closed_at = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(reason)
-                    .bind(t)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                ("rejected", Some(reason.as_str()), REQUEST_REJECTED)
-            }
-        };
-        let next = next.to_owned();
-        sqlx::query("UPDATE requests SET status = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(&next)
-            .bind(t)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        history_row(&mut tx, id, at, name, &next, actor, note).await?;
-        if next == REQUEST_IN_PROGRESS && own_done {
-            let pending: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM request_tasks WHERE request_id = $1 AND status = $2",
-            )
-            .bind(id)
-            .bind(TASK_PENDING)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
-            if pending == 0 {
-                sqlx::query("UPDATE requests SET status = $2, closed_at = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(REQUEST_COMPLETED)
-                    .bind(t)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                history_row(&mut tx, id, at, "completed", REQUEST_COMPLETED, actor, None).await?;
-            }
-        }
-        let stored = load(&mut tx, id).await?;
+        let (_, outcome) = decide(&mut tx, id, action, at, actor).await?;
         tx.commit().await.map_err(db)?;
-        Ok(stored.map_or(ChangeOutcome::NotFound, |r| ChangeOutcome::Changed(Box::new(r))))
+        Ok(outcome)
     }
 
     async fn unfinished_requests(&self, before: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
@@ -339,18 +315,8 @@ impl RequestStore for PostgresStore {
 
     async fn mark_overdue(&self, id: &str, at: Timestamp, message: OutboxMessage) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let marked: Option<(String, String)> = sqlx::query_as(
-            "UPDATE requests SET overdue_at = $2 WHERE id = $1 AND overdue_at IS NULL
-               AND status IN ('received', 'in_progress') AND due_at <= $2
-             RETURNING pseudonym, status",
-        )
-        .bind(id)
-        .bind(at.micros())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        let Some((p, status)) = marked else { return Ok(false) };
-        history_row(&mut tx, id, at, "overdue", &status, "system", None).await?;
+        let (pseudonym, outcome) = decide(&mut tx, id, RequestAction::MarkOverdue, at, "system").await?;
+        let (Some(p), ChangeOutcome::Changed(_)) = (pseudonym, outcome) else { return Ok(false) };
         let mut outbox = OutboxColumns::default();
         outbox.push(&p, message, at);
         outbox.insert(&mut tx).await?;

@@ -1,15 +1,20 @@
 //! Data subject requests and erasure on the embedded store. Writes run on the writer connection; a new
 //! subject's pseudonym key is committed to the key store before the request that uses it, as appends do.
+//! What a change does is decided by [`consentry_core::request`]: a change loads the request, asks
+//! [`request::next`] and writes back its answer.
+
+use std::str::FromStr;
 
 use async_trait::async_trait;
+use consentry_core::request::{self, Transition, UnknownName};
 use consentry_core::{SubjectId, Timestamp};
+use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{SqliteStore, backend};
 use crate::requests::{
-    ChangeOutcome, NewRequest, REQUEST_COMPLETED, REQUEST_IN_PROGRESS, REQUEST_RECEIVED, REQUEST_REJECTED,
-    RequestChange, RequestFilter, RequestHistoryEntry, RequestRecord, RequestStore, RequestTask,
-    StoredRequest, TASK_COMPLETED, TASK_PENDING,
+    ChangeOutcome, NewRequest, RequestAction, RequestFilter, RequestHistoryEntry, RequestKind, RequestRecord,
+    RequestStatus, RequestStore, RequestTask, StoredRequest,
 };
 use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
 
@@ -17,6 +22,12 @@ const REQUEST_COLUMNS: &str = "r.id, k.subject, r.kind, r.status, r.details, r.r
      r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at, \
      (SELECT COUNT(*) FROM request_tasks t WHERE t.request_id = r.id AND t.status = 'pending') AS pending_tasks";
 const REQUEST_FROM: &str = "requests r LEFT JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym";
+
+/// Column `i` as one of a closed set of names (a status, a kind, a change).
+fn name<T: FromStr<Err = UnknownName>>(r: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+    let text: String = r.get(i)?;
+    text.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
+}
 
 fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
     let subject: Option<String> = r.get(1)?;
@@ -26,8 +37,8 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
     Ok(RequestRecord {
         id: r.get(0)?,
         subject: subject.and_then(|s| SubjectId::new(s).ok()),
-        kind: r.get(2)?,
-        status: r.get(3)?,
+        kind: name::<RequestKind>(r, 2)?,
+        status: name::<RequestStatus>(r, 3)?,
         details: r.get(4)?,
         received_at: Timestamp::from_micros(r.get(5)?),
         due_at: Timestamp::from_micros(r.get(6)?),
@@ -38,27 +49,6 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
         updated_at: Timestamp::from_micros(r.get(11)?),
         pending_tasks: u32::try_from(r.get::<_, i64>(12)?).unwrap_or(u32::MAX),
     })
-}
-
-fn is_open(status: &str) -> bool {
-    status == REQUEST_RECEIVED || status == REQUEST_IN_PROGRESS
-}
-
-fn history_row(
-    tx: &Transaction<'_>,
-    id: &str,
-    at: Timestamp,
-    change: &str,
-    status: &str,
-    actor: &str,
-    note: Option<&str>,
-) -> Result<()> {
-    tx.execute(
-        "INSERT INTO request_events (request_id, at, change, status, actor, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, at.micros(), change, status, actor, note],
-    )
-    .map_err(backend)?;
-    Ok(())
 }
 
 fn insert_outbox(
@@ -92,7 +82,7 @@ fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredRequest>> 
         .query_map([id], |r| {
             Ok(RequestTask {
                 destination_id: r.get(0)?,
-                status: r.get(1)?,
+                status: name(r, 1)?,
                 note: r.get(2)?,
                 created_at: Timestamp::from_micros(r.get(3)?),
                 completed_at: r.get::<_, Option<i64>>(4)?.map(Timestamp::from_micros),
@@ -106,8 +96,8 @@ fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredRequest>> 
         .query_map([id], |r| {
             Ok(RequestHistoryEntry {
                 at: Timestamp::from_micros(r.get(0)?),
-                change: r.get(1)?,
-                status: r.get(2)?,
+                change: name(r, 1)?,
+                status: name(r, 2)?,
                 actor: r.get(3)?,
                 note: r.get(4)?,
             })
@@ -116,97 +106,88 @@ fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredRequest>> 
     Ok(Some(StoredRequest { record, tasks, history }))
 }
 
+/// Writes back what [`request::next`] decided: the request's fields, the task it changed and its history
+/// rows by `actor`.
+fn persist(tx: &Transaction<'_>, id: &str, t: &Transition, actor: &str) -> Result<()> {
+    let s = &t.state;
+    tx.execute(
+        "UPDATE requests SET status = ?2, due_at = ?3, own_done_at = ?4, closed_at = ?5, reason = ?6,
+                overdue_at = ?7, updated_at = ?8
+         WHERE id = ?1",
+        params![
+            id,
+            s.status.as_str(),
+            s.due_at.micros(),
+            s.own_done_at.map(Timestamp::micros),
+            s.closed_at.map(Timestamp::micros),
+            s.reason,
+            s.overdue_at.map(Timestamp::micros),
+            s.updated_at.micros()
+        ],
+    )
+    .map_err(backend)?;
+    if let Some(task) = &t.task {
+        tx.execute(
+            "UPDATE request_tasks SET status = ?3, note = ?4, completed_at = ?5
+             WHERE request_id = ?1 AND destination_id = ?2",
+            params![
+                id,
+                task.destination_id,
+                task.status.as_str(),
+                task.note,
+                task.completed_at.map(Timestamp::micros)
+            ],
+        )
+        .map_err(backend)?;
+    }
+    history_rows(tx, id, t, actor)
+}
+
+fn history_rows(tx: &Transaction<'_>, id: &str, t: &Transition, actor: &str) -> Result<()> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO request_events (request_id, at, change, status, actor, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(backend)?;
+    for h in &t.history {
+        insert
+            .execute(params![id, h.at.micros(), h.change.as_str(), h.status.as_str(), actor, h.note])
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Loads the request, asks the rules ([`request::next`]), writes back what they decided and loads the
+/// result, all within `tx`. No lock is taken: every write runs on the one writer connection, so no other
+/// change of the request can come between the load and the write.
+fn decide(
+    tx: &Transaction<'_>,
+    id: &str,
+    action: RequestAction,
+    at: Timestamp,
+    actor: &str,
+) -> Result<ChangeOutcome> {
+    let Some(current) = load(tx, id).map_err(backend)? else { return Ok(ChangeOutcome::NotFound) };
+    match request::next(&current.state(), action, at) {
+        Ok(t) => persist(tx, id, &t, actor)?,
+        Err(refusal) => return Ok(ChangeOutcome::Refused(refusal)),
+    }
+    let stored = load(tx, id).map_err(backend)?;
+    Ok(stored.map_or(ChangeOutcome::NotFound, |r| ChangeOutcome::Changed(Box::new(r))))
+}
+
 fn change(
     conn: &mut Connection,
     id: &str,
-    change: &RequestChange,
+    action: RequestAction,
     at: Timestamp,
     actor: &str,
 ) -> Result<ChangeOutcome> {
     let tx = conn.transaction().map_err(backend)?;
-    let found: Option<(String, Option<i64>)> = tx
-        .query_row("SELECT status, own_done_at FROM requests WHERE id = ?1", [id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()
-        .map_err(backend)?;
-    let Some((status, own_done_at)) = found else { return Ok(ChangeOutcome::NotFound) };
-    if !is_open(&status) {
-        return Ok(ChangeOutcome::Closed(status));
-    }
-    let mut own_done = own_done_at.is_some();
-    let t = at.micros();
-    let (name, note, next): (&str, Option<&str>, &str) = match change {
-        RequestChange::Start => ("started", None, REQUEST_IN_PROGRESS),
-        RequestChange::OwnPartDone { note } => {
-            tx.execute("UPDATE requests SET own_done_at = ?2 WHERE id = ?1", params![id, t])
-                .map_err(backend)?;
-            own_done = true;
-            ("own_part_done", note.as_deref(), REQUEST_IN_PROGRESS)
-        }
-        RequestChange::CompleteTask { destination_id, note } => {
-            let task: Option<String> = tx
-                .query_row(
-                    "SELECT status FROM request_tasks WHERE request_id = ?1 AND destination_id = ?2",
-                    params![id, destination_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            match task.as_deref() {
-                None => return Ok(ChangeOutcome::UnknownTask),
-                Some(TASK_PENDING) => {}
-                Some(_) => return Ok(ChangeOutcome::TaskAlreadyCompleted),
-            }
-            tx.execute(
-                "UPDATE request_tasks SET status = ?3, note = ?4, completed_at = ?5
-                 WHERE request_id = ?1 AND destination_id = ?2",
-                params![id, destination_id, TASK_COMPLETED, note, t],
-            )
-            .map_err(backend)?;
-            ("task_completed", Some(destination_id.as_str()), REQUEST_IN_PROGRESS)
-        }
-        RequestChange::Extend { due_at, reason } => {
-            tx.execute(
-                "UPDATE requests SET due_at = ?2, reason = ?3, overdue_at = NULL WHERE id = ?1",
-                params![id, due_at.micros(), reason],
-            )
-            .map_err(backend)?;
-            ("extended", Some(reason.as_str()), status.as_str())
-        }
-        RequestChange::Reject { reason } => {
-            tx.execute(
-                "UPDATE requests SET reason = ?2, closed_at = ?3 WHERE id = ?1",
-                params![id, reason, t],
-            )
-            .map_err(backend)?;
-            ("rejected", Some(reason.as_str()), REQUEST_REJECTED)
-        }
-    };
-    let next = next.to_owned();
-    tx.execute("UPDATE requests SET status = ?2, updated_at = ?3 WHERE id = ?1", params![id, next, t])
-        .map_err(backend)?;
-    history_row(&tx, id, at, name, &next, actor, note)?;
-    if next == REQUEST_IN_PROGRESS && own_done {
-        let pending: i64 = tx
-            .query_row(
-                "SELECT COUNT(*) FROM request_tasks WHERE request_id = ?1 AND status = ?2",
-                params![id, TASK_PENDING],
-                |r| r.get(0),
-            )
-            .map_err(backend)?;
-        if pending == 0 {
-            tx.execute(
-                "UPDATE requests SET status = ?2, closed_at = ?3 WHERE id = ?1",
-                params![id, REQUEST_COMPLETED, t],
-            )
-            .map_err(backend)?;
-            history_row(&tx, id, at, "completed", REQUEST_COMPLETED, actor, None)?;
-        }
-    }
+    let outcome = decide(&tx, id, action, at, actor)?;
     tx.commit().map_err(backend)?;
-    let stored = load(conn, id).map_err(backend)?;
-    Ok(stored.map_or(ChangeOutcome::NotFound, |r| ChangeOutcome::Changed(Box::new(r))))
+    Ok(outcome)
 }
 
 #[async_trait]
@@ -214,18 +195,21 @@ impl RequestStore for SqliteStore {
     async fn create_request(&self, new: NewRequest) -> Result<()> {
         self.write(move |conn| {
             let p = super::pseudonym_for(conn, new.subject.as_str())?;
+            let created = request::receive(new.received_at, &new.destinations);
+            let state = &created.state;
             let tx = conn.transaction().map_err(backend)?;
             let inserted = tx.execute(
                 "INSERT INTO requests (id, pseudonym, kind, status, details, received_at, due_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     new.id,
                     p,
-                    new.kind,
-                    REQUEST_RECEIVED,
+                    new.kind.as_str(),
+                    state.status.as_str(),
                     new.details,
-                    new.received_at.micros(),
-                    new.due_at.micros()
+                    state.received_at.micros(),
+                    state.due_at.micros(),
+                    state.updated_at.micros()
                 ],
             );
             match inserted {
@@ -237,15 +221,15 @@ impl RequestStore for SqliteStore {
                 }
                 Err(e) => return Err(backend(e)),
             }
-            for d in &new.destinations {
+            for task in &state.tasks {
                 tx.execute(
                     "INSERT INTO request_tasks (request_id, destination_id, status, created_at)
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                    params![new.id, d, TASK_PENDING, new.received_at.micros()],
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![new.id, task.destination_id, task.status.as_str(), new.received_at.micros()],
                 )
                 .map_err(backend)?;
             }
-            history_row(&tx, &new.id, new.received_at, "received", REQUEST_RECEIVED, &new.actor, None)?;
+            history_rows(&tx, &new.id, &created, &new.actor)?;
             insert_outbox(&tx, &p, &new.messages, new.received_at)?;
             tx.commit().map_err(backend)
         })
@@ -271,8 +255,8 @@ impl RequestStore for SqliteStore {
             stmt.query_map(
                 params![
                     f.subject.as_ref().map(SubjectId::as_str),
-                    f.status,
-                    f.kind,
+                    f.status.map(RequestStatus::as_str),
+                    f.kind.map(RequestKind::as_str),
                     f.overdue_at.map(Timestamp::micros),
                     f.after,
                     f.limit
@@ -287,12 +271,12 @@ impl RequestStore for SqliteStore {
     async fn change_request(
         &self,
         id: &str,
-        change_: RequestChange,
+        action: RequestAction,
         at: Timestamp,
         actor: &str,
     ) -> Result<ChangeOutcome> {
         let (id, actor) = (id.to_owned(), actor.to_owned());
-        self.write(move |conn| change(conn, &id, &change_, at, &actor)).await
+        self.write(move |conn| change(conn, &id, action, at, &actor)).await
     }
 
     async fn unfinished_requests(&self, before: Timestamp, limit: u32) -> Result<Vec<RequestRecord>> {
@@ -323,18 +307,17 @@ impl RequestStore for SqliteStore {
         let id = id.to_owned();
         self.write(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
-            let marked: Option<(String, String)> = tx
-                .query_row(
-                    "UPDATE requests SET overdue_at = ?2 WHERE id = ?1 AND overdue_at IS NULL
-                       AND status IN ('received', 'in_progress') AND due_at <= ?2
-                     RETURNING pseudonym, status",
-                    params![id, at.micros()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+            let p: Option<String> = tx
+                .query_row("SELECT pseudonym FROM requests WHERE id = ?1", [&id], |r| r.get(0))
                 .optional()
                 .map_err(backend)?;
-            let Some((p, status)) = marked else { return Ok(false) };
-            history_row(&tx, &id, at, "overdue", &status, "system", None)?;
+            let Some(p) = p else { return Ok(false) };
+            if !matches!(
+                decide(&tx, &id, RequestAction::MarkOverdue, at, "system")?,
+                ChangeOutcome::Changed(_)
+            ) {
+                return Ok(false);
+            }
             insert_outbox(&tx, &p, std::slice::from_ref(&message), at)?;
             tx.commit().map_err(backend)?;
             Ok(true)

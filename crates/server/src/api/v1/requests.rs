@@ -1,42 +1,23 @@
 //! `/v1/requests`: data subject requests (GDPR Art. 15–21) as tracked objects with a deadline, fanned out
-//! to every destination subscribed to `request.*`, each of which confirms its part.
-//!
-//! Consentry does its own part when the request is accepted: access and portability make the export
-//! available (for [`EXPORT_DAYS`] days, generated on each download, never stored); erasure deletes the
-//! subject's vault and devices and destroys their keys, keeping a tombstone ([`consentry_service::erasure`]);
-//! restriction and objection record `restrict` / `object` ledger events through the consent path;
-//! rectification replaces the vault record it names, or records what was asked. The request completes
-//! once that is done and every task is confirmed. The plain functions here ([`submit`], [`view`],
-//! [`subject_requests`], [`export_archive`]) serve the preference centre too.
-
-use consentry_service::requests::*;
+//! to every destination subscribed to `request.*`, each of which confirms its part. The rules, and
+//! Consentry's own part of each request, are in [`consentry_service::requests`].
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-
 use axum::response::{IntoResponse, Response};
-
-use consentry_core::{SubjectId, Timestamp};
-
-use consentry_store::requests::{
-    REQUEST_COMPLETED, REQUEST_IN_PROGRESS, REQUEST_RECEIVED, REQUEST_REJECTED, RequestChange, RequestFilter,
+use consentry_core::Timestamp;
+use consentry_service::requests::{
+    self, CompleteTask, CreateRequest, ExtendRequest, RejectRequest, RequestList, RequestOut, RequestQuery,
+    export_archive, load_for,
 };
-
 use serde::Deserialize;
-
-use serde_json::Value;
-
 use utoipa::IntoParams;
 
 use crate::auth::{Caller, Principal, Scope};
-
-use crate::error::{ApiError, ApiResult, Error, Problem};
-
+use crate::error::{ApiResult, Problem};
 use crate::extract::{Json, JsonBody, Query};
-
 use crate::state::AppState;
 
 /// Create a data subject request; Consentry does its own part at once and tells downstream systems.
@@ -49,24 +30,8 @@ pub async fn create(
     principal: Principal,
     Json(body): Json<CreateRequest>,
 ) -> ApiResult<(StatusCode, Json<RequestOut>)> {
-    if let Some(caller) = principal.service() {
-        caller.require(Scope::Dsr)?;
-    }
-    let Some(subject) = body.subject else {
-        return Err(ApiError::validation("subject", "name the subject the request is about"));
-    };
-    let subject = SubjectId::new(subject)
-        .map_err(|e| ApiError::validation("subject", format!("the subject id {e}")))?;
-    let kind =
-        body.kind.as_deref().ok_or_else(|| ApiError::validation("type", "name the type of request"))?;
-    let kind = RequestType::parse(kind).ok_or_else(|| {
-        ApiError::validation(
-            "type",
-            "must be access, portability, erasure, rectification, restriction or objection",
-        )
-    })?;
-    principal.require_subject(&subject, Scope::Dsr)?;
-    let out = submit(&state, &subject, kind, body.details, &principal.actor()).await?;
+    // Who may file it depends on whose request it is: the service decides, with the body.
+    let out = requests::create(&state, &principal, body).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -99,57 +64,15 @@ pub async fn list(
     principal: Principal,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<RequestList>> {
-    let own = match &principal {
-        Principal::Service(caller) => {
-            caller.require(Scope::Dsr)?;
-            None
-        }
-        // A subject sees only their own requests.
-        Principal::Subject(s) => Some(s.subject.clone()),
-        Principal::Device(_) => {
-            return Err(ApiError(Error::WrongPrincipal("device tokens may not use this route")));
-        }
-    };
-    let limit = crate::extract::page_limit(params.limit, 500)?;
-    if let Some(s) = &params.status
-        && ![REQUEST_RECEIVED, REQUEST_IN_PROGRESS, REQUEST_COMPLETED, REQUEST_REJECTED].contains(&s.as_str())
-    {
-        return Err(ApiError(Error::InvalidQuery(
-            "status must be received, in_progress, completed or rejected".into(),
-        )));
-    }
-    if let Some(t) = &params.kind
-        && RequestType::parse(t).is_none()
-    {
-        return Err(ApiError(Error::InvalidQuery(
-            "type must be access, portability, erasure, rectification, restriction or objection".into(),
-        )));
-    }
-    let subject = match params.subject {
-        None => None,
-        Some(s) => Some(
-            SubjectId::new(s).map_err(|e| ApiError(Error::InvalidQuery(format!("the subject id {e}"))))?,
-        ),
-    };
-    let subject = match (own, subject) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Err(ApiError(Error::WrongPrincipal("this token is for another subject")));
-        }
-        (Some(own), _) => Some(own),
-        (None, asked) => asked,
-    };
-    let now = Timestamp::now();
-    let filter = RequestFilter {
-        subject,
+    let query = RequestQuery {
         status: params.status,
         kind: params.kind,
-        overdue_at: params.overdue.unwrap_or(false).then_some(now),
+        overdue: params.overdue.unwrap_or(false),
+        subject: params.subject,
         after: params.after,
-        limit,
+        limit: params.limit,
     };
-    let found = state.store.requests(&filter).await?;
-    let next = (found.len() == limit as usize).then(|| found.last().map(|r| r.id.clone())).flatten();
-    Ok(Json(RequestList { requests: found.into_iter().map(|r| record_out(r, now)).collect(), next }))
+    Ok(Json(requests::list(&state, &principal, query).await?))
 }
 
 /// One request with its tasks and history.
@@ -162,8 +85,7 @@ pub async fn get(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestOut>> {
-    let request = load_for(&state, &principal, &id).await?;
-    Ok(Json(view(request, Timestamp::now())))
+    Ok(Json(requests::get(&state, &principal, &id).await?))
 }
 
 /// Extend the deadline by up to two further months (in total), with the reason (Art. 12(3)).
@@ -179,21 +101,7 @@ pub async fn extend(
     Json(body): Json<ExtendRequest>,
 ) -> ApiResult<Json<RequestOut>> {
     caller.require(Scope::Dsr)?;
-    let reason = text_field(Some(&Value::String(body.reason)), "reason", true)?.unwrap_or_default();
-    if !(1..=MAX_EXTENSION_MONTHS).contains(&body.months) {
-        return Err(ApiError::validation("months", format!("must be 1 to {MAX_EXTENSION_MONTHS}")));
-    }
-    let current = load(&state, &id).await?.record;
-    let due_at = add_months(current.due_at, body.months);
-    if due_at > add_months(current.received_at, 1 + MAX_EXTENSION_MONTHS) {
-        return Err(ApiError::validation(
-            "months",
-            format!("a deadline may move by at most {MAX_EXTENSION_MONTHS} further months in total"),
-        ));
-    }
-    let change = RequestChange::Extend { due_at, reason };
-    let out = changed(state.store.change_request(&id, change, Timestamp::now(), &caller.actor()).await?)?;
-    Ok(Json(view(out, Timestamp::now())))
+    Ok(Json(requests::extend(&state, &id, body, &caller.actor()).await?))
 }
 
 /// Reject a request, with the reason.
@@ -209,10 +117,7 @@ pub async fn reject(
     Json(body): Json<RejectRequest>,
 ) -> ApiResult<Json<RequestOut>> {
     caller.require(Scope::Dsr)?;
-    let reason = text_field(Some(&Value::String(body.reason)), "reason", true)?.unwrap_or_default();
-    let change = RequestChange::Reject { reason };
-    let out = changed(state.store.change_request(&id, change, Timestamp::now(), &caller.actor()).await?)?;
-    Ok(Json(view(out, Timestamp::now())))
+    Ok(Json(requests::reject(&state, &id, body, &caller.actor()).await?))
 }
 
 /// A downstream system confirms its part of a request.
@@ -233,11 +138,7 @@ pub async fn complete_task(
     let bytes = crate::extract::body_bytes(request, &state, limit).await?;
     let body: CompleteTask =
         if bytes.is_empty() { CompleteTask::default() } else { JsonBody(bytes).parse()? };
-    let note = body.note;
-    let note = text_field(note.map(Value::String).as_ref(), "note", false)?;
-    let change = RequestChange::CompleteTask { destination_id, note };
-    let out = changed(state.store.change_request(&id, change, Timestamp::now(), &caller.actor()).await?)?;
-    Ok(Json(view(out, Timestamp::now())))
+    Ok(Json(requests::complete_task(&state, &id, destination_id, body, &caller.actor()).await?))
 }
 
 /// Download the export of an access or portability request: a ZIP with `data.json`, the record payloads

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use consentry_core::ledger::ChainVerifier;
 use consentry_core::{Action, NewEvent, Scope, SubjectId, Timestamp};
 
+use consentry_core::request::add_months;
+
 use crate::requests::{
-    ChangeOutcome, NewRequest, REQUEST_COMPLETED, REQUEST_IN_PROGRESS, REQUEST_RECEIVED, REQUEST_REJECTED,
-    RequestChange, RequestFilter, StoredRequest, TASK_COMPLETED, TASK_PENDING,
+    ChangeOutcome, HistoryChange, NewRequest, Refusal, RequestAction, RequestFilter, RequestKind,
+    RequestStatus, StoredRequest, TaskStatus,
 };
 use crate::{DestinationRecord, NewDestination, OutboxMessage, Store, StoreError};
 
@@ -15,14 +17,19 @@ fn subject(s: &str) -> SubjectId {
     SubjectId::new(s).unwrap_or_else(|e| panic!("test subject id: {e}"))
 }
 
-fn new_request(id: &str, who: &str, kind: &str, received: Timestamp, destinations: &[&str]) -> NewRequest {
+fn new_request(
+    id: &str,
+    who: &str,
+    kind: RequestKind,
+    received: Timestamp,
+    destinations: &[&str],
+) -> NewRequest {
     NewRequest {
         id: id.into(),
         subject: subject(who),
-        kind: kind.into(),
+        kind,
         details: Some(r#"{"purpose":"analytics"}"#.into()),
         received_at: received,
-        due_at: received.plus_seconds(30 * 86_400),
         destinations: destinations.iter().map(|d| (*d).to_owned()).collect(),
         actor: "key:test".into(),
         messages: vec![OutboxMessage {
@@ -64,19 +71,22 @@ async fn destination(store: &Arc<dyn Store>, id: &str) {
 pub async fn requests_lifecycle(store: Arc<dyn Store>) {
     destination(&store, "crm").await;
     let t0 = Timestamp::from_micros(1_700_000_000_000_000);
-    store.create_request(new_request("req_1", "ann", "erasure", t0, &["crm", "shop"])).await.expect("create");
+    store
+        .create_request(new_request("req_1", "ann", RequestKind::Erasure, t0, &["crm", "shop", "crm"]))
+        .await
+        .expect("create");
     assert!(matches!(
-        store.create_request(new_request("req_1", "ann", "access", t0, &[])).await,
+        store.create_request(new_request("req_1", "ann", RequestKind::Access, t0, &[])).await,
         Err(StoreError::Conflict(_))
     ));
     let got = store.request("req_1").await.expect("read").expect("found");
     assert_eq!(got.record.subject, Some(subject("ann")));
-    assert_eq!((got.record.kind.as_str(), got.record.status.as_str()), ("erasure", REQUEST_RECEIVED));
-    assert_eq!(got.record.received_at, t0);
-    assert_eq!((got.tasks.len(), got.record.pending_tasks), (2, 2));
-    assert!(got.tasks.iter().all(|t| t.status == TASK_PENDING));
+    assert_eq!((got.record.kind, got.record.status), (RequestKind::Erasure, RequestStatus::Received));
+    assert_eq!((got.record.received_at, got.record.due_at), (t0, add_months(t0, 1)), "due in a month");
+    assert_eq!((got.tasks.len(), got.record.pending_tasks), (2, 2), "one task per destination");
+    assert!(got.tasks.iter().all(|t| t.status == TaskStatus::Pending));
     assert_eq!(got.history.len(), 1);
-    assert_eq!((got.history[0].change.as_str(), got.history[0].actor.as_str()), ("received", "key:test"));
+    assert_eq!((got.history[0].change, got.history[0].actor.as_str()), (HistoryChange::Received, "key:test"));
     // The announcement is in the outbox with the request, for the subject.
     store.fan_out("crm", &|_| true, 100).await.expect("fan out");
     let claimed = store
@@ -90,32 +100,39 @@ pub async fn requests_lifecycle(store: Arc<dyn Store>) {
     );
 
     let t1 = t0.plus_seconds(10);
-    let r = changed(store.change_request("req_1", RequestChange::Start, t1, "system").await.expect("start"));
-    assert_eq!(r.record.status, REQUEST_IN_PROGRESS);
+    let r = changed(store.change_request("req_1", RequestAction::Start, t1, "system").await.expect("start"));
+    assert_eq!(r.record.status, RequestStatus::InProgress);
     let r = changed(
         store
-            .change_request("req_1", RequestChange::OwnPartDone { note: Some("erased".into()) }, t1, "system")
+            .change_request("req_1", RequestAction::OwnPartDone { note: Some("erased".into()) }, t1, "system")
             .await
             .expect("own part"),
     );
-    assert_eq!((r.record.status.as_str(), r.record.own_done_at), (REQUEST_IN_PROGRESS, Some(t1)));
+    assert_eq!((r.record.status, r.record.own_done_at), (RequestStatus::InProgress, Some(t1)));
     let complete =
-        |d: &str| RequestChange::CompleteTask { destination_id: d.into(), note: Some("done".into()) };
+        |d: &str| RequestAction::CompleteTask { destination_id: d.into(), note: Some("done".into()) };
     assert_eq!(
         store.change_request("req_1", complete("nowhere"), t1, "key:k").await.expect("unknown"),
-        ChangeOutcome::UnknownTask
+        ChangeOutcome::Refused(Refusal::UnknownTask)
     );
     let r = changed(store.change_request("req_1", complete("crm"), t1, "key:k").await.expect("crm"));
-    assert_eq!(r.record.status, REQUEST_IN_PROGRESS, "one task is still pending");
+    assert_eq!(r.record.status, RequestStatus::InProgress, "one task is still pending");
     assert_eq!(
         store.change_request("req_1", complete("crm"), t1, "key:k").await.expect("again"),
-        ChangeOutcome::TaskAlreadyCompleted
+        ChangeOutcome::Refused(Refusal::TaskAlreadyCompleted)
     );
     let t2 = t1.plus_seconds(5);
     let r = changed(store.change_request("req_1", complete("shop"), t2, "key:k").await.expect("shop"));
-    assert_eq!((r.record.status.as_str(), r.record.closed_at), (REQUEST_COMPLETED, Some(t2)));
+    assert_eq!((r.record.status, r.record.closed_at), (RequestStatus::Completed, Some(t2)));
     assert_eq!(r.record.pending_tasks, 0);
-    assert!(r.tasks.iter().all(|t| t.status == TASK_COMPLETED && t.note.as_deref() == Some("done")));
+    assert!(r.tasks.iter().all(|t| t.status == TaskStatus::Completed && t.note.as_deref() == Some("done")));
+    assert_eq!(r.tasks.iter().map(|t| t.completed_at).collect::<Vec<_>>(), [Some(t1), Some(t2)]);
+    let last = &r.history[r.history.len() - 2..];
+    assert_eq!(
+        last.iter().map(|h| (h.status, h.actor.as_str(), h.note.as_deref())).collect::<Vec<_>>(),
+        [(RequestStatus::InProgress, "key:k", Some("shop")), (RequestStatus::Completed, "key:k", None)],
+        "the history keeps who did it, the destination confirmed and the status after each change"
+    );
     let changes: Vec<&str> = r.history.iter().map(|h| h.change.as_str()).collect();
     assert_eq!(
         changes,
@@ -123,47 +140,47 @@ pub async fn requests_lifecycle(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .change_request("req_1", RequestChange::Reject { reason: "late".into() }, t2, "key:k")
+            .change_request("req_1", RequestAction::Reject { reason: "late".into() }, t2, "key:k")
             .await
             .expect("closed"),
-        ChangeOutcome::Closed(REQUEST_COMPLETED.into())
+        ChangeOutcome::Refused(Refusal::Closed(RequestStatus::Completed))
     );
+    assert_eq!(store.request("req_1").await.expect("read").expect("found"), r, "a refusal changes nothing");
     assert_eq!(
-        store.change_request("req_9", RequestChange::Start, t2, "key:k").await.expect("missing"),
+        store.change_request("req_9", RequestAction::Start, t2, "key:k").await.expect("missing"),
         ChangeOutcome::NotFound
     );
 
     // Without tasks, the own part completes it; extension and rejection keep their reason.
-    store.create_request(new_request("req_2", "ann", "access", t0, &[])).await.expect("create 2");
+    store.create_request(new_request("req_2", "ann", RequestKind::Access, t0, &[])).await.expect("create 2");
     let r = changed(
         store
-            .change_request("req_2", RequestChange::OwnPartDone { note: None }, t1, "system")
+            .change_request("req_2", RequestAction::OwnPartDone { note: None }, t1, "system")
             .await
             .expect("own"),
     );
-    assert_eq!(r.record.status, REQUEST_COMPLETED);
-    store.create_request(new_request("req_3", "bob", "objection", t0, &[])).await.expect("create 3");
-    let later = t0.plus_seconds(60 * 86_400);
-    let r = changed(
-        store
-            .change_request(
-                "req_3",
-                RequestChange::Extend { due_at: later, reason: "complex".into() },
-                t1,
-                "key:k",
-            )
-            .await
-            .expect("extend"),
+    assert_eq!(r.record.status, RequestStatus::Completed);
+    store
+        .create_request(new_request("req_3", "bob", RequestKind::Objection, t0, &[]))
+        .await
+        .expect("create 3");
+    let extend = |months: u32| RequestAction::Extend { months, reason: "complex".into() };
+    let r = changed(store.change_request("req_3", extend(1), t1, "key:k").await.expect("extend"));
+    assert_eq!((r.record.due_at, r.record.reason.as_deref()), (add_months(t0, 2), Some("complex")));
+    assert_eq!(r.record.status, RequestStatus::Received, "an extension does not start the request");
+    assert_eq!(
+        store.change_request("req_3", extend(2), t1, "key:k").await.expect("too far"),
+        ChangeOutcome::Refused(Refusal::ExtensionBeyondLimit),
+        "two months beyond the first at most, in total"
     );
-    assert_eq!((r.record.due_at, r.record.reason.as_deref()), (later, Some("complex")));
-    assert_eq!(r.record.status, REQUEST_RECEIVED, "an extension does not start the request");
     let r = changed(
         store
-            .change_request("req_3", RequestChange::Reject { reason: "no id".into() }, t2, "key:k")
+            .change_request("req_3", RequestAction::Reject { reason: "no id".into() }, t2, "key:k")
             .await
             .expect("reject"),
     );
-    assert_eq!((r.record.status.as_str(), r.record.reason.as_deref()), (REQUEST_REJECTED, Some("no id")));
+    assert_eq!((r.record.status, r.record.reason.as_deref()), (RequestStatus::Rejected, Some("no id")));
+    assert_eq!((r.record.due_at, r.record.closed_at), (add_months(t0, 2), Some(t2)));
 }
 
 /// Lists filter by subject, status, type and overdue, in pages by id; overdue requests are marked (and
@@ -171,7 +188,7 @@ pub async fn requests_lifecycle(store: Arc<dyn Store>) {
 pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
     let t0 = Timestamp::from_micros(1_700_000_000_000_000);
     for (i, who) in ["ann", "bob", "ann"].iter().enumerate() {
-        let kind = if i == 1 { "erasure" } else { "access" };
+        let kind = if i == 1 { RequestKind::Erasure } else { RequestKind::Access };
         store
             .create_request(new_request(&format!("req_{i}"), who, kind, t0, &["crm"]))
             .await
@@ -192,7 +209,7 @@ pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
         ["req_0", "req_2"]
     );
     assert_eq!(
-        all(RequestFilter { limit: 10, kind: Some("erasure".into()), ..Default::default() }).await,
+        all(RequestFilter { limit: 10, kind: Some(RequestKind::Erasure), ..Default::default() }).await,
         ["req_1"]
     );
     assert!(
@@ -202,12 +219,12 @@ pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
     );
     changed(
         store
-            .change_request("req_2", RequestChange::Reject { reason: "x".into() }, t0, "k")
+            .change_request("req_2", RequestAction::Reject { reason: "x".into() }, t0, "k")
             .await
             .expect("reject"),
     );
     assert_eq!(
-        all(RequestFilter { limit: 10, status: Some(REQUEST_REJECTED.into()), ..Default::default() }).await,
+        all(RequestFilter { limit: 10, status: Some(RequestStatus::Rejected), ..Default::default() }).await,
         ["req_2"]
     );
 
@@ -228,7 +245,7 @@ pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
     assert!(unfinished(t0.plus_seconds(-1)).await.is_empty(), "received later");
     changed(
         store
-            .change_request("req_1", RequestChange::OwnPartDone { note: None }, t0, "k")
+            .change_request("req_1", RequestAction::OwnPartDone { note: None }, t0, "k")
             .await
             .expect("own part"),
     );
@@ -258,7 +275,14 @@ pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
     assert_eq!(due.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["req_1"]);
     let r = store.request("req_0").await.expect("read").expect("found");
     assert_eq!(r.record.overdue_at, Some(after_due));
-    assert_eq!(r.history.last().map(|h| h.change.as_str()), Some("overdue"));
+    let last = r.history.last().map(|h| (h.change, h.status, h.actor.as_str()));
+    assert_eq!(last, Some((HistoryChange::Overdue, RequestStatus::Received, "system")));
+    // An extension moves the deadline and allows one more mark for the new one.
+    let extend = RequestAction::Extend { months: 1, reason: "complex".into() };
+    changed(store.change_request("req_0", extend, after_due, "key:k").await.expect("extend"));
+    assert!(!store.mark_overdue("req_0", after_due, msg()).await.expect("not due again yet"));
+    let after_new_due = t0.plus_seconds(62 * 86_400);
+    assert!(store.mark_overdue("req_0", after_new_due, msg()).await.expect("due again"));
 }
 
 /// Erasure destroys the pseudonym key (reads by subject find nothing, the ledger still verifies and keeps
@@ -293,7 +317,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     assert_eq!(held, ["rcp_ann"], "the subject's own receipts, before the erasure");
     assert!(store.subject_receipts(&subject("bob")).await.expect("receipts").is_empty());
     let t0 = Timestamp::now();
-    store.create_request(new_request("req_1", "ann", "erasure", t0, &[])).await.expect("create");
+    store.create_request(new_request("req_1", "ann", RequestKind::Erasure, t0, &[])).await.expect("create");
     destination(&store, "crm").await;
     store
         .enqueue(&ann, vec![OutboxMessage { event_type: "subject.erased".into(), payload: "{}".into() }])
