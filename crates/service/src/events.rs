@@ -23,7 +23,7 @@ use crate::state::Services;
 
 /// A CloudEvents 1.0 event in the structured JSON format (`application/cloudevents+json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CloudEvent {
+pub(crate) struct CloudEvent {
     pub specversion: String,
     /// Unique for its `source`: a consent event's is its ledger event's id.
     pub id: String,
@@ -83,7 +83,7 @@ impl CloudEvent {
 /// The default CloudEvents `source` of an installation: `urn:consentry:<installation id>`, where the id is
 /// derived from `installation_secret`, a secret the key store makes on first start and every node of a
 /// deployment shares. One-way (an HMAC under the secret), so the source reveals nothing of it.
-pub fn installation_source(installation_secret: &[u8]) -> String {
+pub(crate) fn installation_source(installation_secret: &[u8]) -> String {
     let mac = Hmac::<Sha256>::new_from_slice(installation_secret)
         .map(|mac| mac.chain_update(b"consentry installation id").finalize().into_bytes());
     match mac {

@@ -282,7 +282,7 @@ fn index_html(data: &Value, kind: RequestType, until: Timestamp, payloads: &[Pay
 /// Starts writing the archive for a request of `kind` by `subject`, available `until`; returns it as a
 /// stream. What it shows is read before this returns, so a store failure is an error here, not a broken
 /// download.
-pub async fn build(
+pub(crate) async fn build(
     state: &Services,
     subject: &SubjectId,
     kind: RequestType,
