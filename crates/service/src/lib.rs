@@ -79,7 +79,7 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
         commit_observer: Some(Arc::new(move |n| batch.observe(n as f64))),
     })
     .await?;
-    let kek = match vault::load_kek(&config) {
+    let kek = match vault::load_kek(config.kek.as_deref(), &config.kek_path()) {
         Ok(kek) => kek,
         Err(e) => {
             store.close().await;

@@ -11,7 +11,6 @@ use consentry_store::vault::Kek;
 use zeroize::Zeroizing;
 
 use crate::StartError;
-use crate::config::Config;
 
 /// A KEK from base64 (standard or URL-safe, padded or not) of exactly 32 bytes.
 pub fn parse_kek(text: &str) -> Option<Kek> {
@@ -24,16 +23,15 @@ pub fn parse_kek(text: &str) -> Option<Kek> {
     Some(Kek::new(bytes))
 }
 
-/// The configured KEK: `CONSENTRY_KEK`, else the key file, made when missing.
-pub fn load_kek(config: &Config) -> Result<Kek, StartError> {
-    if let Some(text) = &config.kek {
+/// The configured KEK: `given` (`CONSENTRY_KEK`), else the key file at `path`, made when missing.
+pub fn load_kek(given: Option<&str>, path: &Path) -> Result<Kek, StartError> {
+    if let Some(text) = given {
         return parse_kek(text)
             .ok_or_else(|| StartError::Other("CONSENTRY_KEK must be the base64 of exactly 32 bytes".into()));
     }
-    let path = config.kek_path();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => read_key_file(&path, &Zeroizing::new(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(&path),
+    match std::fs::read_to_string(path) {
+        Ok(text) => read_key_file(path, &Zeroizing::new(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key_file(path),
         Err(e) => Err(StartError::Other(format!("cannot read the key file {}: {e}", path.display()))),
     }
 }
@@ -115,19 +113,23 @@ mod tests {
     #[test]
     fn the_key_file_is_made_once_with_mode_0600() {
         let dir = tempfile::tempdir().expect("tmp");
-        let config = Config { data: dir.path().join("data"), ..Config::default() };
-        let first = load_kek(&config).expect("made");
-        let again = load_kek(&config).expect("read");
+        let path = dir.path().join("data").join("kek");
+        let first = load_kek(None, &path).expect("made");
+        let again = load_kek(None, &path).expect("read");
         assert_eq!(first.id(), again.id(), "the same key on the next start");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(config.kek_path()).expect("file").permissions().mode();
+            let mode = std::fs::metadata(&path).expect("file").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let given = Config { kek: Some(STANDARD.encode([7u8; 32])), ..config.clone() };
-        assert_eq!(load_kek(&given).expect("env").id(), Kek::new([7u8; 32]).id(), "CONSENTRY_KEK wins");
-        std::fs::write(config.kek_path(), "short").expect("write");
-        assert!(load_kek(&config).is_err(), "a bad key file stops the start");
+        let given = STANDARD.encode([7u8; 32]);
+        assert_eq!(
+            load_kek(Some(&given), &path).expect("env").id(),
+            Kek::new([7u8; 32]).id(),
+            "CONSENTRY_KEK wins"
+        );
+        std::fs::write(&path, "short").expect("write");
+        assert!(load_kek(None, &path).is_err(), "a bad key file stops the start");
     }
 }
