@@ -11,7 +11,7 @@ use consentry_store::{Store, StoredCatalog};
 use crate::access::log::AccessLog;
 use crate::auth::keys::KeyCache;
 use crate::config::Config;
-use crate::devices::DeviceHub;
+use crate::devices::broadcast::DeviceHub;
 use crate::metrics::Metrics;
 use crate::signing::Signing;
 

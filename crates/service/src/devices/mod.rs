@@ -2,8 +2,10 @@
 //! with its own token: its signed consent snapshot and a stream of fresh ones. The API's device routes
 //! call one function here each; the preference centre unpairs through [`unpair_device`].
 
+pub mod broadcast;
 mod hub;
 
+pub use broadcast::{DeviceChange, DeviceHub};
 pub use hub::*;
 
 use std::time::Duration;
