@@ -71,10 +71,15 @@ mod tests {
     }
 
     pub(super) fn event(id: &str) -> OutgoingEvent {
+        // A fixed time, so that the same id makes the same body.
+        let at = consentry_core::Timestamp::parse("2025-01-01T00:00:00Z").unwrap_or_else(|| panic!("a time"));
+        let data = serde_json::json!({"event": {"id": id}});
+        let event =
+            crate::events::CloudEvent::new("urn:consentry:test", id.to_owned(), "consent.granted", at, data);
         OutgoingEvent {
             id: id.to_owned(),
-            event_type: "consent.granted".to_owned(),
-            body: format!(r#"{{"specversion":"1.0","id":"{id}","type":"consent.granted"}}"#).into_bytes(),
+            event_type: event.kind.clone(),
+            body: event.to_json().into_bytes(),
         }
     }
 
