@@ -4,6 +4,8 @@
 //!
 //! Checking costs nothing while no subject was ever erased; after that, only subjects the engine does not
 //! hold pay one HMAC (an erased subject is never in the engine).
+//!
+//! [`erase`] is the erasure itself: the one function that orders its steps, each of which may run again.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +14,12 @@ use std::sync::{OnceLock, PoisonError, RwLock};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use consentry_store::{Store, StoreError};
+use consentry_core::{SubjectId, Timestamp};
+use consentry_store::requests::SubjectErasure;
+use consentry_store::{OutboxMessage, Store, StoreError};
+
+use crate::error::{Error, Result};
+use crate::state::Services;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -94,66 +101,85 @@ impl Erasures {
     }
 }
 
-/// The CloudEvent `subject.erased` (the dispatcher adds the subject id, still kept for it).
-fn erased_event(
-    state: &crate::state::Services,
-    at: consentry_core::Timestamp,
-) -> consentry_store::OutboxMessage {
-    let id = consentry_store::random_bytes::<12>()
-        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>())
-        .unwrap_or_else(|_| at.micros().to_string());
+/// The CloudEvent `subject.erased` (the dispatcher adds the subject id, still kept for it). Its id comes
+/// from the tombstone, so should an interrupted erasure queue it again, receivers see the same event.
+fn erased_event(state: &Services, tombstone: &str, at: Timestamp) -> OutboxMessage {
+    let id = format!("erased_{}", tombstone.get(..24).unwrap_or(tombstone));
     let data = serde_json::json!({"erased_at": at.to_string()});
     let source = state.config.event_source();
-    crate::events::CloudEvent::new(source, format!("erased_{id}"), "subject.erased", at, data).into_outbox()
+    crate::events::CloudEvent::new(source, id, "subject.erased", at, data).into_outbox()
 }
 
-/// Erases `subject` (Art. 17): tells downstream systems (`subject.erased`), destroys the pseudonym key so
-/// the ledger's events no longer name them (the chain, which hashes only the pseudonym, stays intact),
-/// keeps a tombstone so checks answer `erased` and their routes 410, and forgets them in the engine.
-/// Returns what was done, in plain words.
-pub async fn erase(
-    state: &crate::state::Services,
-    subject: &consentry_core::SubjectId,
-) -> crate::error::Result<String> {
-    use crate::error::Error;
+/// Erases `subject` (GDPR Art. 17), in this order, the one place that orders an erasure:
+///
+/// 1. **Tombstone.** Kept in memory at once, so this node refuses new consents, records and requests for
+///    the subject, then stored on its own, so other nodes (their follower) and a restart refuse them too,
+///    before anything is deleted.
+/// 2. **Vault and data key**: the records go and the key that encrypted them is destroyed, so a copy of
+///    their ciphertext (in a backup) stays unreadable.
+/// 3. **Devices**: unpaired, their tokens stop working, their streams close.
+/// 4. **`subject.erased`** queued under the subject's pseudonym while it still exists, so it goes out
+///    naming them and downstream systems learn whom to erase.
+/// 5. **Pseudonym key** destroyed (with the receipts, which name the person, and the requests' details):
+///    the ledger keeps its events, and its hash chain, without naming anyone.
+/// 6. **The vault again**: a record that a write already past the check when the erasure began stored
+///    afterwards, under a fresh data key, goes too.
+/// 7. **The engine forgets them** (other nodes' followers do the same from the tombstone).
+///
+/// Atomic: steps 2 to 5 are one store call
+/// ([`erase_subject`](consentry_store::requests::RequestStore::erase_subject)): one transaction on
+/// PostgreSQL; on the embedded store one transaction per file, the data store's (records, devices,
+/// `subject.erased`, receipts, details) before the key store's (the data key and the pseudonym key), with
+/// no other write between them.
+///
+/// Resumable: every step may run again and does nothing twice (a tombstone or a key is stored or
+/// destroyed once; a re-queued `subject.erased` has the same id). The request sweep
+/// ([`crate::requests::resume`]) runs an erasure that stopped half-way again: from the start while the
+/// subject's key exists (stopped before 5 was committed), or, once it is gone and the request no longer
+/// names the subject, [`finish_without_subject`] does step 7. Step 6 needs the subject's id: an erasure
+/// that stops between 5 and 6 leaves a record that a racing write stored in those moments.
+///
+/// Returns what was done, in plain words, for the request's history.
+pub async fn erase(state: &Services, subject: &SubjectId) -> Result<String> {
     let tombstone = state
         .erasures
         .tombstone(subject.as_str())
         .ok_or_else(|| Error::internal("the erasure secret is not loaded"))?;
-    // From here on this node refuses new consents, records and requests for the subject.
+    let now = Timestamp::now();
+    // 1.
     state.erasures.insert(&tombstone);
-    // The vault first: its records go and the subject's data key is destroyed, so any copy of their
-    // ciphertext (in backups too) stays unreadable.
-    let mut records = state.store.delete_subject_vault(subject).await?;
-    // Its devices are unpaired: their tokens stop working at once, their streams close.
-    let paired = state.store.subject_devices(subject).await?;
-    let devices = state.store.delete_subject_devices(subject).await?;
-    for d in &paired {
-        state.devices.unpaired(&d.id);
+    state.store.add_erasure_tombstone(&tombstone, now).await?;
+    // 2. to 5.
+    let notices = vec![erased_event(state, &tombstone, now)];
+    let erased =
+        state.store.erase_subject(SubjectErasure { subject: subject.clone(), at: now, notices }).await?;
+    for id in &erased.devices {
+        state.devices.unpaired(id);
     }
-    let now = consentry_core::Timestamp::now();
-    // Queued under the subject's pseudonym before its key goes, so it still goes out naming them.
-    state.store.enqueue(subject, vec![erased_event(state, now)]).await?;
-    let had_key = state.store.erase_subject(subject, &tombstone, now).await?;
-    // A record stored by a request already past the check when the erasure began went in under a fresh
-    // data key: that one goes too.
-    records += state.store.delete_subject_vault(subject).await?;
+    state.dispatch_wake.notify_one();
+    // 6.
+    let records = erased.records + state.store.delete_subject_vault(subject).await?;
+    // 7.
     state.engine.forget(subject.as_str());
     state.metrics.subjects.set(state.engine.subject_count() as i64);
-    state.dispatch_wake.notify_one();
     let records = format!("deleted {records} vault record(s) and destroyed the data key that encrypted them");
-    let devices = format!("unpaired {devices} device(s), revoking their tokens");
-    let mut done = vec![
-        records.as_str(),
-        devices.as_str(),
-        if had_key {
-            "destroyed the pseudonym key: the ledger keeps its events (proof of past consent) without naming the person"
-        } else {
-            "the subject had no pseudonym key"
-        },
-    ];
-    done.push("sent subject.erased downstream");
-    Ok(done.join("; "))
+    let devices = format!("unpaired {} device(s), revoking their tokens", erased.devices.len());
+    let key = if erased.had_key {
+        "destroyed the pseudonym key: the ledger keeps its events (proof of past consent) without naming the person"
+    } else {
+        "the subject had no pseudonym key"
+    };
+    Ok([records.as_str(), devices.as_str(), key, "sent subject.erased downstream"].join("; "))
+}
+
+/// Step 7 of an erasure resumed once the subject's pseudonym key is gone (steps 1 to 5 are done, and the
+/// request no longer names the subject): the engine forgets every erased subject it still holds, which
+/// costs one keyed hash per subject it holds. Returns what was done, in plain words.
+pub fn finish_without_subject(state: &Services) -> String {
+    let forgotten = state.engine.forget_where(|subject| state.erasures.is_erased(subject));
+    state.metrics.subjects.set(state.engine.subject_count() as i64);
+    tracing::info!(forgotten, "an erasure resumed after its key was destroyed");
+    "the subject's pseudonym key had already been destroyed".to_owned()
 }
 
 #[cfg(test)]

@@ -123,6 +123,29 @@ pub enum ChangeOutcome {
     Refused(Refusal),
 }
 
+/// What [`RequestStore::erase_subject`] is to erase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectErasure {
+    pub subject: SubjectId,
+    pub at: Timestamp,
+    /// Queued under the subject's pseudonym just before its key goes (only while they still have one), so
+    /// they still go out naming the subject: `subject.erased`.
+    pub notices: Vec<OutboxMessage>,
+}
+
+/// What [`RequestStore::erase_subject`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectErased {
+    /// Vault records deleted.
+    pub records: u64,
+    /// Whether the subject's data key was destroyed (`false` when there was none left).
+    pub data_key: bool,
+    /// The devices unpaired.
+    pub devices: Vec<String>,
+    /// Whether the subject still had a pseudonym key: the notices were queued and the key destroyed.
+    pub had_key: bool,
+}
+
 /// Which requests [`RequestStore::requests`] lists, ordered by id (ids sort by time of receipt).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestFilter {
@@ -172,12 +195,22 @@ pub trait RequestStore: Send + Sync {
 
     /// The key store's secret for erasure tombstones, made on first use.
     async fn erasure_secret(&self) -> Result<[u8; 32]>;
-    /// Erases the subject: stores `tombstone` (a keyed hash of the subject id, never the id), destroys the
-    /// subject's pseudonym key so the data store's rows no longer lead to them, deletes their receipts
-    /// (whose signed payload names them) and clears the details of their requests. The subject id stays in the key store only beside the pseudonym, until the
-    /// messages already in the outbox for it have left ([`RequestStore::prune_erasure_notices`]), so
-    /// downstream systems learn whom to erase. Returns whether the subject had a key.
-    async fn erase_subject(&self, subject: &SubjectId, tombstone: &str, at: Timestamp) -> Result<bool>;
+    /// Stores an erasure tombstone (a keyed hash of the subject id, never the id), committed on its own:
+    /// from then on every node refuses the subject, even if the erasure stops before it is done. Storing
+    /// one again changes nothing.
+    async fn add_erasure_tombstone(&self, tombstone: &str, at: Timestamp) -> Result<()>;
+    /// Erases what the stores hold of the subject, in this order: the vault's records and the subject's
+    /// data key (crypto-shredding), their devices, then, while they still have a pseudonym key, the
+    /// erasure's notices queued under it, their receipts (whose signed payload names them) and their
+    /// requests' details, and the key itself, so the data store's rows no longer lead to them. The subject
+    /// id stays in the key store only beside the pseudonym, until the messages already in the outbox for it
+    /// have left ([`RequestStore::prune_erasure_notices`]), so downstream systems learn whom to erase.
+    ///
+    /// On PostgreSQL it is one transaction. On the embedded store it is two, one per file: the data
+    /// store's part, then the key store's (SQLite commits attached files in WAL mode one by one, not as a
+    /// set); should the process stop between them, the key is still there and erasing again finishes the
+    /// job (queueing the notices again). Every part may run again: what is gone stays gone.
+    async fn erase_subject(&self, erasure: SubjectErasure) -> Result<SubjectErased>;
     /// Every erasure tombstone.
     async fn erasure_tombstones(&self) -> Result<Vec<String>>;
     /// Forgets the subject ids kept for erased subjects' outgoing messages once none is pending (each

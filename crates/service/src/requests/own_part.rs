@@ -37,23 +37,25 @@ pub(super) async fn finish(
     changed(done)
 }
 
-/// Does the own part of a request whose process stopped (or failed) half-way, as `system`. A
-/// rectification that names a vault record is left to the privacy team: its new content was never kept.
-/// Returns whether it did.
+/// Does the own part of a request whose process stopped (or failed) half-way, as `system`. An erasure runs
+/// again ([`crate::erasure::erase`]: each of its steps may), or, once the subject's key is gone, finishes
+/// with the engine. A rectification that names a vault record is left to the privacy team: its new content
+/// was never kept. Returns whether it did.
 pub async fn resume(state: &Services, r: &RequestRecord) -> Result<bool> {
     let kind = r.kind;
     let Some(subject) = &r.subject else {
-        // The link to the person is gone: an erasure that stopped after destroying the key is done.
+        // The link to the person is gone: an erasure that stopped after destroying the key has only the
+        // engine's part left.
         if kind != RequestType::Erasure {
             return Ok(false);
         }
+        let note = crate::erasure::finish_without_subject(state);
         if r.status == RequestStatus::Received {
             changed(
                 state.store.change_request(&r.id, RequestAction::Start, Timestamp::now(), "system").await?,
             )?;
         }
-        let note = Some("the subject's pseudonym key had already been destroyed".to_owned());
-        let done = RequestAction::OwnPartDone { note };
+        let done = RequestAction::OwnPartDone { note: Some(note) };
         changed(state.store.change_request(&r.id, done, Timestamp::now(), "system").await?)?;
         return Ok(true);
     };

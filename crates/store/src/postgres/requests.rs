@@ -15,7 +15,7 @@ use super::outbox::OutboxColumns;
 use super::{PostgresStore, db};
 use crate::requests::{
     ChangeOutcome, NewRequest, RequestAction, RequestFilter, RequestHistoryEntry, RequestKind, RequestRecord,
-    RequestStatus, RequestStore, RequestTask, StoredRequest,
+    RequestStatus, RequestStore, RequestTask, StoredRequest, SubjectErased, SubjectErasure,
 };
 use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
 
@@ -376,24 +376,50 @@ impl RequestStore for PostgresStore {
         secret.try_into().map_err(|_| StoreError::Backend("the erasure secret is not 32 bytes".into()))
     }
 
-    async fn erase_subject(&self, subject: &SubjectId, tombstone: &str, at: Timestamp) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+    async fn add_erasure_tombstone(&self, tombstone: &str, at: Timestamp) -> Result<()> {
         sqlx::query(
             "INSERT INTO erased_subjects (tombstone, erased_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(tombstone)
         .bind(at.micros())
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await
         .map_err(db)?;
+        Ok(())
+    }
+
+    async fn erase_subject(&self, erasure: SubjectErasure) -> Result<SubjectErased> {
+        let subject = erasure.subject.as_str();
+        let mut erased = SubjectErased::default();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The data key first: a put holding it (a share lock) commits before this goes on, and its record
+        // is then seen, and deleted, below.
+        erased.data_key = sqlx::query("DELETE FROM consentry_keystore.subject_data_keys WHERE subject = $1")
+            .bind(subject)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+            > 0;
         let p: Option<String> = sqlx::query_scalar(
-            "DELETE FROM consentry_keystore.subject_keys WHERE subject = $1 RETURNING pseudonym",
+            "SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1 FOR UPDATE",
         )
-        .bind(subject.as_str())
+        .bind(subject)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
         if let Some(p) = &p {
+            erased.records = sqlx::query("DELETE FROM records WHERE pseudonym = $1")
+                .bind(p)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+            erased.devices = sqlx::query_scalar("DELETE FROM devices WHERE pseudonym = $1 RETURNING id")
+                .bind(p)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
             sqlx::query("UPDATE requests SET details = NULL WHERE pseudonym = $1")
                 .bind(p)
                 .execute(&mut *tx)
@@ -410,14 +436,26 @@ impl RequestStore for PostgresStore {
                  VALUES ($1, $2, $3) ON CONFLICT (pseudonym) DO NOTHING",
             )
             .bind(p)
-            .bind(subject.as_str())
-            .bind(at.micros())
+            .bind(subject)
+            .bind(erasure.at.micros())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+            // The notices last before the key: the outbox lock is held from here to the commit.
+            let mut outbox = OutboxColumns::default();
+            for m in erasure.notices {
+                outbox.push(p, m, erasure.at);
+            }
+            outbox.insert(&mut tx).await?;
+            sqlx::query("DELETE FROM consentry_keystore.subject_keys WHERE subject = $1")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            erased.had_key = true;
         }
         tx.commit().await.map_err(db)?;
-        Ok(p.is_some())
+        Ok(erased)
     }
 
     async fn erasure_tombstones(&self) -> Result<Vec<String>> {

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use super::{SqliteStore, backend};
 use crate::requests::{
     ChangeOutcome, NewRequest, RequestAction, RequestFilter, RequestHistoryEntry, RequestKind, RequestRecord,
-    RequestStatus, RequestStore, RequestTask, StoredRequest,
+    RequestStatus, RequestStore, RequestTask, StoredRequest, SubjectErased, SubjectErasure,
 };
 use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
 
@@ -368,27 +368,37 @@ impl RequestStore for SqliteStore {
         .await
     }
 
-    async fn erase_subject(&self, subject: &SubjectId, tombstone: &str, at: Timestamp) -> Result<bool> {
-        let (subject, tombstone) = (subject.as_str().to_owned(), tombstone.to_owned());
+    async fn add_erasure_tombstone(&self, tombstone: &str, at: Timestamp) -> Result<()> {
+        let tombstone = tombstone.to_owned();
         self.write(move |conn| {
-            // The tombstone first, committed on its own: should the key store's part fail, the subject
-            // is already treated as erased, and erasing again finishes the job.
             conn.execute(
                 "INSERT INTO erased_subjects (tombstone, erased_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 params![tombstone, at.micros()],
             )
             .map_err(backend)?;
-            // The destroyed key and the deleted receipts are overwritten, not left in free pages.
+            Ok(())
+        })
+        .await
+    }
+
+    async fn erase_subject(&self, erasure: SubjectErasure) -> Result<SubjectErased> {
+        self.write(move |conn| {
+            // What is deleted is overwritten, not left in free pages.
             conn.execute_batch("PRAGMA ks.secure_delete = ON; PRAGMA main.secure_delete = ON;")
                 .map_err(backend)?;
-            let erased = erase_rows(conn, &subject, at);
+            let erased = erase_rows(conn, &erasure);
             let _ = conn.execute_batch("PRAGMA main.secure_delete = OFF;");
-            let p = erased?;
-            // And moved out of the write-ahead logs, where older page images would linger. Best effort:
-            // a busy reader only delays it to a later checkpoint.
-            let _ = conn
-                .execute_batch("PRAGMA ks.wal_checkpoint(TRUNCATE); PRAGMA main.wal_checkpoint(TRUNCATE);");
-            Ok(p.is_some())
+            let erased = erased?;
+            // And moved out of the write-ahead logs, where older page images would linger. Best effort: a
+            // busy reader only delays it to a later checkpoint. Only when something went: the checkpoint
+            // runs on the one writer thread, so a call that erased nothing (a resumed erasure) must not
+            // pay it.
+            if erased != SubjectErased::default() {
+                let _ = conn.execute_batch(
+                    "PRAGMA ks.wal_checkpoint(TRUNCATE); PRAGMA main.wal_checkpoint(TRUNCATE);",
+                );
+            }
+            Ok(erased)
         })
         .await
     }
@@ -424,26 +434,47 @@ impl RequestStore for SqliteStore {
     }
 }
 
-/// Destroys the subject's key row (keeping the id beside the pseudonym for queued messages), deletes their
-/// receipts and clears their requests' details, in one transaction; returns the pseudonym, if any.
-fn erase_rows(conn: &mut Connection, subject: &str, at: Timestamp) -> Result<Option<String>> {
+/// The two transactions of [`RequestStore::erase_subject`], one per file, the data store's first: its
+/// rows are found by the pseudonym, which the key store's part then destroys. No other write comes
+/// between them (they run on the one writer connection); a stop between them leaves the key, and erasing
+/// again finishes.
+fn erase_rows(conn: &mut Connection, erasure: &SubjectErasure) -> Result<SubjectErased> {
+    let subject = erasure.subject.as_str();
+    let mut erased = SubjectErased::default();
     let tx = conn.transaction().map_err(backend)?;
     let p: Option<String> = tx
         .query_row("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1", [subject], |r| r.get(0))
         .optional()
         .map_err(backend)?;
     if let Some(p) = &p {
+        erased.records = tx.execute("DELETE FROM records WHERE pseudonym = ?1", [p]).map_err(backend)? as u64;
+        erased.devices = tx
+            .prepare("DELETE FROM devices WHERE pseudonym = ?1 RETURNING id")
+            .map_err(backend)?
+            .query_map([p], |r| r.get(0))
+            .map_err(backend)?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(backend)?;
+        insert_outbox(&tx, p, &erasure.notices, erasure.at)?;
         tx.execute("UPDATE requests SET details = NULL WHERE pseudonym = ?1", [p]).map_err(backend)?;
         // A receipt names the person in its signed payload: it goes (they keep their copies).
         tx.execute("DELETE FROM receipts WHERE pseudonym = ?1", [p]).map_err(backend)?;
+    }
+    tx.commit().map_err(backend)?;
+
+    let tx = conn.transaction().map_err(backend)?;
+    erased.data_key =
+        tx.execute("DELETE FROM ks.subject_data_keys WHERE subject = ?1", [subject]).map_err(backend)? > 0;
+    if let Some(p) = &p {
         tx.execute(
             "INSERT INTO ks.erasure_notices (pseudonym, subject, created_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (pseudonym) DO NOTHING",
-            params![p, subject, at.micros()],
+            params![p, subject, erasure.at.micros()],
         )
         .map_err(backend)?;
         tx.execute("DELETE FROM ks.subject_keys WHERE subject = ?1", [subject]).map_err(backend)?;
+        erased.had_key = true;
     }
     tx.commit().map_err(backend)?;
-    Ok(p)
+    Ok(erased)
 }

@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use consentry_core::Timestamp;
+use consentry_core::{SubjectId, Timestamp};
 use consentry_service::workers::requests::sweep;
+use consentry_store::requests::{NewRequest, RequestKind};
 use consentry_store::vault::{SealedPayload, WrappedKey, open_payload};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -14,7 +15,7 @@ use tokio::net::TcpListener;
 use super::{Receiver, destination, request};
 use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, str_of};
 
-both_backends!(erasure_crypto_shreds_and_keeps_the_chain);
+both_backends!(erasure_crypto_shreds_and_keeps_the_chain, an_interrupted_erasure_is_finished_by_the_sweep);
 
 /// A record's sealed payload as the data store keeps it: `(id, pseudonym, nonce, ciphertext)`.
 type SealedRow = (String, String, Vec<u8>, Vec<u8>);
@@ -176,6 +177,60 @@ async fn erasure_crypto_shreds_and_keeps_the_chain(backend: Backend) {
     assert_code(&s.get("/v1/subjects/eve/consents", ADMIN_KEY, 410).await, "subject_erased");
     assert_eq!(s.check("frank", "analytics", None).await["allowed"], true);
     assert_eq!(s.get("/v1/audit/verify", ADMIN_KEY, 200).await["ok"], true);
+    s.stop().await;
+}
+
+/// An erasure that stopped after its first step (the tombstone kept, nothing deleted yet) is finished by
+/// the request sweep, which runs it again: the vault, the devices and the key go, `subject.erased` goes out
+/// once, the engine forgets the subject and the request completes.
+async fn an_interrupted_erasure_is_finished_by_the_sweep(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let receiver = Receiver::start().await;
+    destination(&s, "crm", &receiver.url, &["subject.*"]).await;
+    s.record("ivy", &grant("analytics", &[])).await;
+    let stored = json!({"subject": "ivy", "category": "user.device.telemetry", "purpose": "analytics",
+                        "json": {"steps": 3}});
+    let record_id = str_of(&s.post("/v1/records", ADMIN_KEY, &stored, 201).await["id"]).to_owned();
+    let speaker = json!({"name": "Speaker", "kind": "speaker", "categories": ["user.device.telemetry"],
+                         "purposes": ["analytics"]});
+    let device_token =
+        str_of(&s.post("/v1/subjects/ivy/devices", ADMIN_KEY, &speaker, 201).await["token"]).to_owned();
+    let received = Timestamp::now();
+    s.state
+        .store
+        .create_request(NewRequest {
+            id: "req_0000000000000009".into(),
+            subject: SubjectId::new("ivy").expect("id"),
+            kind: RequestKind::Erasure,
+            details: None,
+            received_at: received,
+            destinations: Vec::new(),
+            actor: "key:test".into(),
+            messages: Vec::new(),
+        })
+        .await
+        .expect("create");
+    // Step 1 was done (the tombstone, in memory and stored), then the erasure stopped.
+    let tombstone = s.state.erasures.tombstone("ivy").expect("the erasure secret is loaded");
+    s.state.erasures.insert(&tombstone);
+    s.state.store.add_erasure_tombstone(&tombstone, received).await.expect("tombstone");
+    assert_code(&s.post("/v1/records", ADMIN_KEY, &stored, 410).await, "subject_erased");
+    assert_eq!(s.send(Method::GET, "/v1/device/consent", &device_token, None).await.status, 200, "not yet");
+
+    sweep(&s.state, received.plus_seconds(600), Duration::from_secs(60)).await.expect("sweep");
+    let r = s.get("/v1/requests/req_0000000000000009", ADMIN_KEY, 200).await;
+    assert_eq!((&r["status"], &r["subject"]), (&json!("completed"), &Value::Null), "{r}");
+    let note = str_of(&r["history"][2]["note"]);
+    assert!(note.contains("deleted 1 vault record") && note.contains("unpaired 1 device"), "{r}");
+    assert_code(&s.get(&format!("/v1/records/{record_id}"), ADMIN_KEY, 404).await, "not_found");
+    assert_code(&s.get("/v1/device/consent", &device_token, 401).await, "unauthorized");
+    let check = s.check("ivy", "analytics", None).await;
+    assert_eq!((check["allowed"].as_bool(), str_of(&check["reason"])), (Some(false), "erased"));
+    assert_eq!(receiver.wait_for("subject.erased").await["subject"], "ivy");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent =
+        receiver.bodies.lock().map_or(0, |b| b.iter().filter(|e| e["type"] == "subject.erased").count());
+    assert_eq!(sent, 1, "subject.erased goes out once");
     s.stop().await;
 }
 

@@ -3,15 +3,15 @@
 use std::sync::Arc;
 
 use consentry_core::ledger::ChainVerifier;
-use consentry_core::{Action, NewEvent, Scope, SubjectId, Timestamp};
-
 use consentry_core::request::add_months;
+use consentry_core::{Action, NewEvent, Scope, SubjectId, Timestamp};
 
 use crate::requests::{
     ChangeOutcome, HistoryChange, NewRequest, Refusal, RequestAction, RequestFilter, RequestKind,
-    RequestStatus, StoredRequest, TaskStatus,
+    RequestStatus, StoredRequest, SubjectErased, SubjectErasure, TaskStatus,
 };
-use crate::{DestinationRecord, NewDestination, OutboxMessage, Store, StoreError};
+use crate::vault::{Kek, NewRecord, new_record_id};
+use crate::{DestinationRecord, DeviceRecord, NewDestination, NewDevice, OutboxMessage, Store, StoreError};
 
 fn subject(s: &str) -> SubjectId {
     SubjectId::new(s).unwrap_or_else(|e| panic!("test subject id: {e}"))
@@ -285,9 +285,10 @@ pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
     assert!(store.mark_overdue("req_0", after_new_due, msg()).await.expect("due again"));
 }
 
-/// Erasure destroys the pseudonym key (reads by subject find nothing, the ledger still verifies and keeps
-/// its events), keeps a tombstone, clears request details, and keeps the subject id for outgoing
-/// messages only until they have left.
+/// Erasure deletes the vault (and its data key) and the devices, queues its notice under the pseudonym,
+/// destroys the pseudonym key (reads by subject find nothing, the ledger still verifies and keeps its
+/// events), keeps a tombstone, clears request details, and keeps the subject id for outgoing messages
+/// only until they have left. Every part may run again and erases, or queues, nothing twice.
 pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>) {
     let secret = store.erasure_secret().await.expect("secret");
     assert_eq!(store.erasure_secret().await.expect("same secret"), secret);
@@ -319,14 +320,57 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     let t0 = Timestamp::now();
     store.create_request(new_request("req_1", "ann", RequestKind::Erasure, t0, &[])).await.expect("create");
     destination(&store, "crm").await;
-    store
-        .enqueue(&ann, vec![OutboxMessage { event_type: "subject.erased".into(), payload: "{}".into() }])
-        .await
-        .expect("enqueue");
+    let kek = Kek::generate().expect("kek");
+    let record = |who: &str| NewRecord {
+        id: new_record_id(t0).expect("record id"),
+        subject: subject(who),
+        device_id: None,
+        category: "user.contact.email".into(),
+        purpose: "analytics".into(),
+        content_type: "text/plain".into(),
+        collected_at: t0,
+        stored_at: t0,
+        delete_after: None,
+        data: b"someone@example.com".to_vec(),
+    };
+    let anns = store.put_record(&kek, record("ann")).await.expect("put").id;
+    let bobs = store.put_record(&kek, record("bob")).await.expect("put").id;
+    for (id, who) in [("dev_ann", "ann"), ("dev_bob", "bob")] {
+        let device = DeviceRecord {
+            id: id.into(),
+            subject: subject(who),
+            name: "Speaker".into(),
+            kind: "speaker".into(),
+            categories: vec!["user.device".into()],
+            purposes: vec!["analytics".into()],
+            created_at: t0,
+        };
+        let token_hash = [u8::from(who == "ann"); 32];
+        store.create_device(NewDevice { record: device, token_hash }).await.expect("pair");
+    }
 
-    assert!(store.erase_subject(&ann, "tomb-ann", t0).await.expect("erase"));
-    assert!(!store.erase_subject(&ann, "tomb-ann", t0).await.expect("again"), "no key left the second time");
+    store.add_erasure_tombstone("tomb-ann", t0).await.expect("tombstone");
+    store.add_erasure_tombstone("tomb-ann", t0).await.expect("tombstone again");
     assert_eq!(store.erasure_tombstones().await.expect("tombstones"), ["tomb-ann"]);
+    let erasure = || SubjectErasure {
+        subject: ann.clone(),
+        at: t0,
+        notices: vec![OutboxMessage { event_type: "subject.erased".into(), payload: "{}".into() }],
+    };
+    let erased = store.erase_subject(erasure()).await.expect("erase");
+    assert_eq!(
+        erased,
+        SubjectErased { records: 1, data_key: true, devices: vec!["dev_ann".into()], had_key: true }
+    );
+    assert_eq!(
+        store.erase_subject(erasure()).await.expect("again"),
+        SubjectErased::default(),
+        "nothing is left the second time, and the notice is not queued again"
+    );
+    assert!(store.record_meta(&anns).await.expect("meta").is_none());
+    assert!(store.record(&kek, &bobs).await.expect("read").is_some(), "another subject's record stays");
+    assert_eq!(store.device("dev_ann").await.expect("device"), None);
+    assert!(store.device("dev_bob").await.expect("device").is_some(), "another subject's device stays");
     assert!(store.history(&ann, 0, 100).await.expect("history").is_empty());
     assert_eq!(store.receipt("rcp_ann").await.expect("receipt"), None, "the receipt named her: gone");
     assert!(store.current(&ann).await.expect("current").is_empty());
