@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use consentry_core::request::RequestKind as RequestType;
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::requests::RequestFilter;
 use consentry_store::vault::RecordFilter;
@@ -25,7 +26,7 @@ use zip::{CompressionMethod, ZipWriter};
 use crate::consents::EventOut;
 use crate::error::{Error, Result};
 use crate::records::RecordOut;
-use crate::requests::{RequestType, view};
+use crate::requests::view::view;
 use crate::state::Services;
 
 const PAGE: u32 = 1000;

@@ -14,7 +14,7 @@
 //! half-way through [`resume`].
 
 mod own_part;
-mod view;
+pub mod view;
 
 pub use consentry_core::request::{EXPORT_DAYS, export_until};
 pub use own_part::resume;

@@ -34,7 +34,7 @@ pub struct Inner {
     pub signing: Signing,
     pub access: AccessLog,
     /// Erased subjects' tombstones.
-    pub erasures: crate::erasure::Erasures,
+    pub erasures: crate::erasure::tombstones::Erasures,
     /// The vault's key-encryption key.
     pub kek: Kek,
     /// A random id of this process, for names that must differ between nodes (e.g. MQTT client ids).
@@ -78,7 +78,7 @@ impl Services {
             config,
             signing,
             access: AccessLog::default(),
-            erasures: crate::erasure::Erasures::default(),
+            erasures: crate::erasure::tombstones::Erasures::default(),
             kek,
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
             devices: DeviceHub::default(),
