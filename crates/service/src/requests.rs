@@ -1,7 +1,7 @@
 //! Data subject requests (GDPR Art. 15–21) as tracked objects with a deadline, fanned out to every
 //! destination subscribed to `request.*`, each of which confirms its part.
 //!
-//! Consentry does its own part when the request is accepted ([`own_part`]): access and portability make
+//! Consentry does its own part when the request is accepted (`own_part.rs`): access and portability make
 //! the export available (for [`EXPORT_DAYS`] days, generated on each download, never stored); erasure
 //! deletes the subject's vault and devices and destroys their keys, keeping a tombstone
 //! ([`crate::erasure`]); restriction and objection record `restrict` / `object` ledger events through the
@@ -16,11 +16,13 @@
 mod own_part;
 pub mod view;
 
+/// The kinds of request, by the name the API and the preference centre have always used for them.
+pub use consentry_core::request::RequestKind as RequestType;
 pub use consentry_core::request::{EXPORT_DAYS, export_until};
 pub use own_part::resume;
 pub use view::{ExportOut, HistoryOut, RequestList, RequestOut, TaskOut, view};
 
-use consentry_core::request::{RequestAction, RequestStatus, initial_due_at};
+use consentry_core::request::{MAX_EXTENSION_MONTHS, RequestAction, RequestStatus, initial_due_at};
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::requests::{NewRequest, RequestFilter, RequestRecord, StoredRequest};
 use consentry_store::{OutboxMessage, random_bytes};
@@ -34,9 +36,6 @@ use crate::auth::{Principal, Scope};
 use crate::error::{Error, Result};
 use crate::state::Services;
 use crate::workers::dispatcher::type_matches;
-
-/// The kinds of request, by the name the API and the preference centre have always used for them.
-pub use consentry_core::request::RequestKind as RequestType;
 
 /// Longest reason or note accepted.
 const MAX_TEXT: usize = 2000;
@@ -183,6 +182,11 @@ pub async fn get(state: &Services, principal: &Principal, id: &str) -> Result<Re
 /// reason (Art. 12(3)); `actor` is recorded in the history.
 pub async fn extend(state: &Services, id: &str, body: ExtendRequest, actor: &str) -> Result<RequestOut> {
     let reason = required_text(body.reason, "reason")?;
+    // Checked here too, as the input it is, so a wrong number is answered before the request is looked up;
+    // the total limit depends on the request and is the state machine's.
+    if !(1..=MAX_EXTENSION_MONTHS).contains(&body.months) {
+        return Err(Error::validation("months", format!("must be 1 to {MAX_EXTENSION_MONTHS}")));
+    }
     change(state, id, RequestAction::Extend { months: body.months, reason }, actor).await
 }
 
