@@ -22,7 +22,9 @@ fn erased_event(state: &Services, tombstone: &str, at: Timestamp) -> OutboxMessa
 /// Erases `subject` (GDPR Art. 17), in this order, the one place that orders an erasure:
 ///
 /// 1. **Tombstone.** Kept in memory at once, so this node refuses new consents, records and requests for
-///    the subject, then stored on its own, so other nodes (their follower) and a restart refuse them too,
+///    the subject, and the engine forgets them, so checks answer `erased` from here on (an erased subject
+///    is never in the engine: the check path consults tombstones only for subjects it does not hold);
+///    then stored on its own, so other nodes (their follower) and a restart ([`crate::open`]) do the same,
 ///    before anything is deleted.
 /// 2. **Vault and data key**: the records go and the key that encrypted them is destroyed, so a copy of
 ///    their ciphertext (in a backup) stays unreadable.
@@ -33,7 +35,8 @@ fn erased_event(state: &Services, tombstone: &str, at: Timestamp) -> OutboxMessa
 ///    the ledger keeps its events, and its hash chain, without naming anyone.
 /// 6. **The vault again**: a record that a write already past the check when the erasure began stored
 ///    afterwards, under a fresh data key, goes too.
-/// 7. **The engine forgets them** (other nodes' followers do the same from the tombstone).
+/// 7. **The engine forgets them again**, in case a write already past the check when the erasure began
+///    applied its events meanwhile (other nodes' followers forget them from the tombstone).
 ///
 /// Atomic: steps 2 to 5 are one store call
 /// ([`erase_subject`](consentry_store::requests::RequestStore::erase_subject)): one transaction on
@@ -57,6 +60,7 @@ pub async fn erase(state: &Services, subject: &SubjectId) -> Result<String> {
     let now = Timestamp::now();
     // 1.
     state.erasures.insert(&tombstone);
+    state.engine.forget(subject.as_str());
     state.store.add_erasure_tombstone(&tombstone, now).await?;
     // 2. to 5.
     let notices = vec![erased_event(state, &tombstone, now)];

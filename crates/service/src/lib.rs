@@ -110,6 +110,12 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     }
     let state = Services::new(store, engine, metrics, config, view, signing, kek);
     state.erasures.load(state.store.as_ref()).await?;
+    // The ledger still holds an erasure that stopped before its pseudonym key went (the request sweep
+    // finishes it later): its tombstone, stored first, keeps the subject out of the engine from the start.
+    if state.erasures.any() {
+        state.engine.forget_where(|subject| state.erasures.is_erased(subject));
+        state.metrics.subjects.set(state.engine.subject_count() as i64);
+    }
     state.followed.store(ledger_position, std::sync::atomic::Ordering::Relaxed);
     Ok(Opened { state, generated_admin_key })
 }

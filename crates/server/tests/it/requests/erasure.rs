@@ -15,7 +15,11 @@ use tokio::net::TcpListener;
 use super::{Receiver, destination, request};
 use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, str_of};
 
-both_backends!(erasure_crypto_shreds_and_keeps_the_chain, an_interrupted_erasure_is_finished_by_the_sweep);
+both_backends!(
+    erasure_crypto_shreds_and_keeps_the_chain,
+    an_interrupted_erasure_is_finished_by_the_sweep,
+    checks_answer_erased_from_the_tombstone_on_even_after_a_restart
+);
 
 /// A record's sealed payload as the data store keeps it: `(id, pseudonym, nonce, ciphertext)`.
 type SealedRow = (String, String, Vec<u8>, Vec<u8>);
@@ -231,6 +235,26 @@ async fn an_interrupted_erasure_is_finished_by_the_sweep(backend: Backend) {
     let sent =
         receiver.bodies.lock().map_or(0, |b| b.iter().filter(|e| e["type"] == "subject.erased").count());
     assert_eq!(sent, 1, "subject.erased goes out once");
+    s.stop().await;
+}
+
+/// An erasure that stopped right after its tombstone was stored (before any key went) never lets a check
+/// answer from the subject's consent again: not on this node, and not after a restart, which loads the
+/// subject's state from the ledger before the request sweep finishes the erasure.
+async fn checks_answer_erased_from_the_tombstone_on_even_after_a_restart(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    s.record("uma", &grant("analytics", &[])).await;
+    assert_eq!(s.check("uma", "analytics", None).await["allowed"], true);
+    let tombstone = s.state.erasures.tombstone("uma").expect("the erasure secret is loaded");
+    // What step 1 of an erasure does, and no more: the node stops there.
+    s.state.erasures.insert(&tombstone);
+    s.state.engine.forget("uma");
+    s.state.store.add_erasure_tombstone(&tombstone, Timestamp::now()).await.expect("tombstone");
+    let erased = |check: Value| (check["allowed"].as_bool(), str_of(&check["reason"]).to_owned());
+    assert_eq!(erased(s.check("uma", "analytics", None).await), (Some(false), "erased".to_owned()));
+    let s = TestServer::start_in(s.stop().await, |_| {}).await;
+    assert_eq!(erased(s.check("uma", "analytics", None).await), (Some(false), "erased".to_owned()));
+    assert_eq!(s.check("vic", "analytics", None).await["reason"], "no_consent", "others are unaffected");
     s.stop().await;
 }
 
