@@ -213,8 +213,10 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
 /// The prefix of every configuration variable.
 const PREFIX: &str = "CONSENTRY_";
 
-/// `CONSENTRY_*` variables that are not configuration keys: read by the logger and the tests.
+/// `CONSENTRY_*` variables that are not configuration keys: read by the logger and the tests; and the
+/// prefixes of those the tests and benchmarks read, so a shell set up for them still starts a server.
 const NOT_SETTINGS: [&str; 2] = ["REQUIRE_SERVICES", "LOG"];
+const NOT_SETTING_PREFIXES: [&str; 2] = ["TEST_", "BENCH_"];
 
 /// Secrets taken only from the environment, never from a file or a flag.
 #[derive(Default)]
@@ -251,7 +253,8 @@ impl Config {
             match key {
                 "KEK" => secrets.kek = Some(value),
                 "BOOTSTRAP_ADMIN_KEY" => secrets.bootstrap_admin_key = Some(value),
-                _ if NOT_SETTINGS.contains(&key) => {}
+                _ if NOT_SETTINGS.contains(&key)
+                    || NOT_SETTING_PREFIXES.iter().any(|p| key.starts_with(p)) => {}
                 _ => figment = figment.merge(Serialized::default(&key_of(key), Value::from(value))),
             }
         }
@@ -581,6 +584,8 @@ mod tests {
             ("CONSENTRY_RETENTION_INTERVAL_SECS", "14"),
             ("CONSENTRY_REQUIRE_SERVICES", "1"),
             ("CONSENTRY_LOG", "debug"),
+            ("CONSENTRY_TEST_DATABASE_URL", "postgres://127.0.0.1/test"),
+            ("CONSENTRY_BENCH_SECS", "5"),
         ])
         .expect("valid");
         assert_eq!(c.data, Path::new("/d"));
