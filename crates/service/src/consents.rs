@@ -267,6 +267,10 @@ pub async fn record_changes(
     body: RecordConsents,
     actor: &str,
 ) -> Result<RecordedConsents> {
+    // Every face refuses an erased subject before this; this keeps the rule where the write is.
+    if state.erasures.is_erased(subject.as_str()) {
+        return Err(Error::SubjectErased);
+    }
     let view = state.catalog();
     let notice = resolve_notice(state, &view, body.notice.as_deref(), body.notice_version).await?;
     let collection_point = body.collection_point.clone();
@@ -296,6 +300,11 @@ pub async fn record_changes(
             // The write is durable; the engine is rebuilt from the store on the next start.
             tracing::error!(error = %err, seq = e.seq, "could not apply a committed event to the engine");
         }
+    }
+    // An erasure that began while this write was under way must not find the subject back in the engine:
+    // checks answer `erased` for a tombstoned subject only while the engine does not hold them.
+    if state.erasures.is_erased(subject.as_str()) {
+        state.engine.forget(subject.as_str());
     }
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
