@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
 
+use consentry_server::Config;
 use tokio::runtime::Runtime;
 
 use crate::http1::Client;
-use crate::node::post_request;
-use crate::phases::start_node;
+use crate::node::{post_request, start_consentry};
 use crate::{GRANT_BODY, LAG_BUDGET, LAG_SUBJECTS, LAG_TIMEOUT, LAG_WRITES, WITHDRAW_BODY};
 
 #[derive(Default)]
@@ -38,8 +38,19 @@ fn answer_allowed(body: &[u8]) -> Result<bool, String> {
 
 /// Two nodes on the database at `url`: writes on A, checks on B.
 pub fn lag_phase(rt: &Runtime, url: &str, data: &Path) -> Result<LagResult, String> {
-    let a = start_node(rt, data.join("a"), Some(url))?;
-    let b = start_node(rt, data.join("b"), Some(url))?;
+    // Nodes of one deployment share the vault's key-encryption key (a node with another refuses to start).
+    let kek = data.join("kek");
+    let node = |name: &str| {
+        let config = Config {
+            data: data.join(name),
+            database_url: Some(url.to_owned()),
+            kek_file: Some(kek.clone()),
+            ..Config::default()
+        };
+        start_consentry(rt, config)
+    };
+    let a = node("a")?;
+    let b = node("b")?;
     let result = measure_lag(a.addr, b.addr);
     a.stop(rt);
     b.stop(rt);
