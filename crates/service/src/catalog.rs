@@ -8,6 +8,10 @@ use utoipa::ToSchema;
 use crate::error::{Error, FieldProblem, Result};
 use crate::state::{CatalogView, Services};
 
+mod depth;
+
+pub use depth::MAX_DEPTH;
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NoticeInfo {
     pub key: String,
@@ -63,7 +67,11 @@ pub fn get(services: &Services) -> CatalogOut {
 /// and the node's view change together, and devices are told. A rejected document changes nothing. `by`
 /// names who applied it (logged).
 pub async fn apply(services: &Services, content_type: &str, body: &[u8], by: &str) -> Result<CatalogOut> {
-    let catalog = read(content_type, body)?;
+    // Parsing a large document is CPU work: keep it off the runtime's worker threads, so that other
+    // requests (and `/healthz`) are answered meanwhile.
+    let (content_type, body) = (content_type.to_owned(), body.to_vec());
+    let catalog =
+        tokio::task::spawn_blocking(move || read(&content_type, &body)).await.map_err(Error::internal)??;
     let _serial = services.catalog_apply.lock().await;
     let stored = services.store.apply_catalog(catalog.document()).await?;
     services.engine.set_catalog(&catalog).map_err(Error::internal)?;
@@ -81,18 +89,24 @@ pub fn read(content_type: &str, body: &[u8]) -> Result<Catalog> {
     validate_document(parse_document(content_type, body)?)
 }
 
-/// Parses a catalogue document sent as JSON or YAML.
+/// Parses a catalogue document sent as JSON or YAML, refusing one that nests deeper than [`MAX_DEPTH`]
+/// before a parser sees it (a deep YAML document takes libyaml quadratic time).
 fn parse_document(content_type: &str, body: &[u8]) -> Result<CatalogDocument> {
     let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let unreadable =
         |message: String| Error::InvalidCatalog(vec![FieldProblem { path: String::new(), message }]);
+    let too_deep = || unreadable(format!("the document nests deeper than {MAX_DEPTH} levels"));
     match media.as_str() {
+        "application/json" if depth::json_too_deep(body, MAX_DEPTH) => Err(too_deep()),
         "application/json" => serde_json::from_slice(body).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => unreadable(e.to_string()),
             _ => Error::InvalidJson(format!("the body is not valid JSON: {e}")),
         }),
         "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" => {
             let text = std::str::from_utf8(body).map_err(|_| unreadable("the body is not UTF-8".into()))?;
+            if depth::yaml_too_deep(text, MAX_DEPTH) {
+                return Err(too_deep());
+            }
             CatalogDocument::from_yaml(text).map_err(|e| unreadable(e.0))
         }
         _ => Err(Error::UnsupportedMediaType(

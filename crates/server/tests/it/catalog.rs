@@ -14,6 +14,7 @@ both_backends!(
     a_wrong_catalogue_lists_every_problem_and_changes_nothing,
     changes_name_an_older_notice_version_or_fail_on_an_unknown_one,
     reading_consents_while_the_catalogue_changes_never_fails,
+    deep_documents_are_refused_quickly,
 );
 
 fn index_of(list: &Value, key: &str) -> usize {
@@ -118,6 +119,30 @@ async fn a_wrong_catalogue_lists_every_problem_and_changes_nothing(backend: Back
     assert_eq!(after["document"], before["document"]);
     let c = s.check("someone", "analytics", None).await;
     assert_eq!(c["reason"], "no_consent", "the engine still uses the old catalogue: {c}");
+}
+
+/// A document nested 100,000 levels deep (libyaml takes quadratic time on one) is refused before it is
+/// parsed, as YAML and as JSON, in well under the time a parse would take.
+async fn deep_documents_are_refused_quickly(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let levels = 100_000;
+    let flow = format!("purposes: {}", "[".repeat(levels));
+    let block = format!("purposes:\n  {}x\n", "- ".repeat(levels));
+    let json = format!("{{\"purposes\": {}}}", "[".repeat(levels));
+    let cases = [("application/yaml", flow), ("application/yaml", block), ("application/json", json)];
+    for (content_type, body) in cases {
+        let started = std::time::Instant::now();
+        let p = s.raw(Method::PUT, "/v1/catalog", ADMIN_KEY, content_type, body, 422).await;
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(2), "{content_type} took {took:?}");
+        assert_code(&p, "invalid_catalog");
+        assert!(p.to_string().contains("nests deeper than 32 levels"), "a clear reason: {p}");
+    }
+    // A document within the bound still goes through the ordinary reading.
+    let p =
+        s.raw(Method::PUT, "/v1/catalog", ADMIN_KEY, "application/yaml", "purposes: [[[1]]]\n", 422).await;
+    assert!(!p.to_string().contains("nests deeper"), "{p}");
+    assert_eq!(s.get("/v1/catalog", ADMIN_KEY, 200).await["version"], 1, "nothing changed");
 }
 
 async fn changes_name_an_older_notice_version_or_fail_on_an_unknown_one(backend: Backend) {
