@@ -44,6 +44,7 @@ const SCRIPT: &str = include_str!("choices.js");
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(PATH, get(show).post(submit))
+        .route("/preferences/switch", post(switch))
         .route("/preferences/withdraw-all", post(withdraw_all))
         .route("/preferences/receipts/{id}", get(receipt))
         .route("/preferences/style.css", get(style))
@@ -177,17 +178,16 @@ async fn show(State(state): State<AppState>, headers: HeaderMap, query: Query<Sh
     let set_lang = lang_param.and_then(Lang::parse).map(|l| session::lang_cookie(&state, l.code()));
     let mut response = match params.token.as_deref() {
         Some(token) => match verify_subject_token(&state, token, Timestamp::now()) {
-            Ok(caller) => {
-                let max_age = (caller.expires_at.micros() - Timestamp::now().micros()) / 1_000_000;
-                let mut r = Redirect::to(PATH).into_response();
-                // 303: the next request is a GET of the clean address, the token gone from the address bar.
-                *r.status_mut() = StatusCode::SEE_OTHER;
-                if let Some(cookie) = session::session_cookie(&state, token, max_age) {
-                    r.headers_mut().append(header::SET_COOKIE, cookie);
+            // A session for someone else stays until the person says otherwise (login CSRF): the page names
+            // neither of them.
+            Ok(caller) => match session(&state, &headers) {
+                Ok((current, signed_in)) if signed_in.subject != caller.subject => {
+                    let lang = lang_for(lang_param, &headers, None);
+                    let csrf = session::switch_token(&state, &current, token);
+                    html(StatusCode::OK, page::confirm_switch(&state, lang, &csrf, token))
                 }
-                session::harden(&mut r);
-                r
-            }
+                _ => exchange(&state, token, &caller),
+            },
             Err(e) => stop_page(&state, lang_for(lang_param, &headers, None), Stop::from(e)),
         },
         None => match session(&state, &headers) {
@@ -203,6 +203,38 @@ async fn show(State(state): State<AppState>, headers: HeaderMap, query: Query<Sh
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// Exchanges a verified link token for a session, and sends the browser to the clean address.
+fn exchange(state: &AppState, token: &str, caller: &SubjectCaller) -> Response {
+    let max_age = (caller.expires_at.micros() - Timestamp::now().micros()) / 1_000_000;
+    let mut r = Redirect::to(PATH).into_response();
+    // 303: the next request is a GET of the clean address, the token gone from the address bar.
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    if let Some(cookie) = session::session_cookie(state, token, max_age) {
+        r.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    session::harden(&mut r);
+    r
+}
+
+/// `POST /preferences/switch`: the person confirmed replacing the session with the link's; the form's
+/// token is bound to the current session and that link.
+async fn switch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let lang = lang_for(None, &headers, None);
+    let (current, _) = match session(&state, &headers) {
+        Ok(s) => s,
+        Err(stop) => return stop_page(&state, lang, stop),
+    };
+    let csrf = Form::parse(&body).csrf;
+    let link = form_urlencoded::parse(&body).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned());
+    let Some(link) = link.filter(|l| session::switch_valid(&state, &current, l, csrf.as_deref())) else {
+        return stop_page(&state, lang, Stop::Csrf);
+    };
+    match verify_subject_token(&state, &link, Timestamp::now()) {
+        Ok(caller) => exchange(&state, &link, &caller),
+        Err(e) => stop_page(&state, lang, Stop::from(e)),
+    }
 }
 
 /// Saves the submitted choices; `withdraw_everything` saves them with nothing ticked.

@@ -83,6 +83,25 @@ pub fn message(state: &AppState, lang: Lang, title: &str, body: &str, back: bool
     frame(state, lang, false, content)
 }
 
+/// A link for another person was opened while someone is signed in: ask before switching, naming neither.
+pub fn confirm_switch(state: &AppState, lang: Lang, csrf: &str, link: &str) -> String {
+    let content = html! {
+        section class="card notice" {
+            h1 { (lang.t("switch-title")) }
+            p { (lang.t("switch-body")) }
+            form method="post" action={ (PATH) "/switch" } {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="token" value=(link);
+                div class="row" {
+                    button type="submit" { (lang.t("switch-confirm")) }
+                    a href=(PATH) { (lang.t("switch-cancel")) }
+                }
+            }
+        }
+    };
+    frame(state, lang, false, content)
+}
+
 /// The confirmation step of "delete my data": what will happen, in plain words, and the one button.
 pub fn confirm_erasure(state: &AppState, lang: Lang, csrf: &str) -> String {
     let items = ["erase-records", "erase-devices", "erase-ledger", "erase-downstream", "erase-page"];

@@ -7,6 +7,10 @@
 //! Every form carries a CSRF token: HMAC-SHA256 of the session under a key derived from the signing keys
 //! ([`consentry_service::signing::Signing::form_key`]), compared in constant time. SameSite=Lax already
 //! keeps the cookie off cross-site POSTs; the token also stops same-site ones.
+//!
+//! A link for another person than the session's never replaces the session by itself (login CSRF: a page
+//! could otherwise sign a visitor in as someone else): the person is asked first, and the switch is a form
+//! whose token is bound to both the session and the link ([`switch_token`]).
 
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::Response;
@@ -56,6 +60,25 @@ pub fn csrf_token(state: &AppState, session: &str) -> String {
 pub fn csrf_valid(state: &AppState, session: &str, presented: Option<&str>) -> bool {
     let Some(bytes) = presented.and_then(|p| URL_SAFE_NO_PAD.decode(p).ok()) else { return false };
     mac(state, session).verify_slice(&bytes).is_ok()
+}
+
+fn switch_mac(state: &AppState, session: &str, link: &str) -> Hmac<Sha256> {
+    let mut mac = mac(state, session);
+    mac.update(b"\0switch\0");
+    mac.update(link.as_bytes());
+    mac
+}
+
+/// The CSRF token of the form that replaces `session` with the one of the link token `link`: bound to both,
+/// so that neither another page's token nor another link can be used with it.
+pub fn switch_token(state: &AppState, session: &str, link: &str) -> String {
+    URL_SAFE_NO_PAD.encode(switch_mac(state, session, link).finalize().into_bytes())
+}
+
+/// Whether `presented` is the [`switch_token`] of `session` and `link` (constant-time comparison).
+pub fn switch_valid(state: &AppState, session: &str, link: &str, presented: Option<&str>) -> bool {
+    let Some(bytes) = presented.and_then(|p| URL_SAFE_NO_PAD.decode(p).ok()) else { return false };
+    switch_mac(state, session, link).verify_slice(&bytes).is_ok()
 }
 
 /// Whether cookies must be `Secure`: the service is reached over https.

@@ -664,6 +664,53 @@ async fn deleting_my_data_takes_a_confirmation(backend: Backend) {
     server.get("/v1/subjects/alice/consents", ADMIN_KEY, 410).await;
 }
 
+/// The subject of the visitor's session, read through the API with the session's own token.
+async fn signed_in_as(server: &TestServer, v: &Visitor<'_>, subject: &str) -> bool {
+    let (_, token) = v.cookies.iter().find(|(k, _)| k == "consentry_session").expect("a session");
+    let path = format!("/v1/subjects/{subject}/consents");
+    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let status = client.get(format!("{}{path}", server.base)).bearer_auth(token).send().await;
+    status.expect("request").status() == 200
+}
+
+async fn another_persons_link_asks_before_switching(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let (alice, bob) = (token_for(&server, "alice").await, token_for(&server, "bob").await);
+    let mut v = Visitor::new(&server);
+    v.open_link(&alice).await;
+    // Login CSRF: a page sends alice's browser to a link of bob's. Her session stays, and she is asked.
+    let page = v.get(&format!("/preferences?token={bob}")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Someone else was signed in"), "{}", page.text);
+    assert!(!page.text.contains("alice") && !page.text.contains("bob"), "the page names neither person");
+    assert!(page.text.contains("action=\"/preferences/switch\""));
+    assert!(signed_in_as(&server, &v, "alice").await, "the session is unchanged");
+    let csrf = csrf_of(&page.text);
+    // The switch is a form: without its token, with another link, or without the session it is refused.
+    for fields in [vec![("token", bob.as_str())], vec![("token", bob.as_str()), ("csrf", "")]] {
+        assert_eq!(v.post_form("/preferences/switch", &fields).await.status, 403);
+    }
+    let carol = token_for(&server, "carol").await;
+    let fields = [("token", carol.as_str()), ("csrf", csrf.as_str())];
+    assert_eq!(v.post_form("/preferences/switch", &fields).await.status, 403);
+    let fields = [("token", bob.as_str()), ("csrf", csrf.as_str())];
+    assert_eq!(Visitor::new(&server).post_form("/preferences/switch", &fields).await.status, 401);
+    assert!(signed_in_as(&server, &v, "alice").await, "still alice");
+    // Confirmed: bob's session.
+    let page = v.post_form("/preferences/switch", &fields).await;
+    assert_eq!((page.status, page.header(LOCATION)), (303, "/preferences"), "{}", page.text);
+    assert!(signed_in_as(&server, &v, "bob").await, "now bob");
+    assert_eq!(v.get("/preferences").await.status, 200);
+    // The same person's link just continues, without asking.
+    let again = token_for(&server, "bob").await;
+    v.open_link(&again).await;
+    assert!(signed_in_as(&server, &v, "bob").await);
+    // In German too.
+    v.extra.push((ACCEPT_LANGUAGE.as_str(), "de"));
+    let page = v.get(&format!("/preferences?token={}", token_for(&server, "alice").await)).await;
+    assert!(page.text.contains("Hier war jemand anderes angemeldet"), "{}", page.text);
+}
+
 async fn the_page_speaks_german(backend: Backend) {
     let server = TestServer::start_on(backend).await;
     let token = token_for(&server, "alice").await;
@@ -708,6 +755,7 @@ both_backends!(
     my_data_is_shown_played_downloaded_and_deleted,
     devices_and_requests_from_the_page,
     deleting_my_data_takes_a_confirmation,
+    another_persons_link_asks_before_switching,
 );
 
 /// Runs the futures concurrently and collects their outputs in order.
