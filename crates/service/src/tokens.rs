@@ -1,12 +1,14 @@
 //! Subject tokens for the preference centre: a service mints a short-lived token for one person, and a
-//! link that carries it.
+//! link that carries it. Minting needs its own scope (`tokens:mint`: a token acts as the person) and is
+//! written into the person's access log under the minting key's name and its stated purpose.
 
 use consentry_core::{SubjectId, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::log_mint;
 use crate::auth::{
-    SUBJECT_TOKEN_TTL_DEFAULT, SUBJECT_TOKEN_TTL_MAX, SUBJECT_TOKEN_TTL_MIN, mint_subject_token,
+    Caller, SUBJECT_TOKEN_TTL_DEFAULT, SUBJECT_TOKEN_TTL_MAX, SUBJECT_TOKEN_TTL_MIN, mint_subject_token,
 };
 use crate::error::{Error, Result};
 use crate::state::Services;
@@ -32,8 +34,15 @@ pub struct MintedTokenOut {
 }
 
 /// Mints a subject token for `subject` and the preference-centre link that carries it, after checking the
-/// lifetime and the language asked for.
-pub fn mint(services: &Services, subject: &SubjectId, request: MintToken) -> Result<MintedTokenOut> {
+/// lifetime and the language asked for; the minting is logged in the subject's access log under
+/// `minter`'s name with the purpose it `stated` (`X-Consentry-Purpose`).
+pub fn mint(
+    services: &Services,
+    minter: &Caller,
+    subject: &SubjectId,
+    request: MintToken,
+    stated: Option<&str>,
+) -> Result<MintedTokenOut> {
     let ttl = request.ttl.unwrap_or(SUBJECT_TOKEN_TTL_DEFAULT);
     if !(SUBJECT_TOKEN_TTL_MIN..=SUBJECT_TOKEN_TTL_MAX).contains(&ttl) {
         return Err(Error::validation(
@@ -47,6 +56,7 @@ pub fn mint(services: &Services, subject: &SubjectId, request: MintToken) -> Res
         return Err(Error::validation("/locale", "must be a language tag such as `de` or `en-GB`"));
     }
     let minted = mint_subject_token(services, subject, ttl, request.locale, Timestamp::now())?;
+    log_mint(&services.access, subject, minter, stated);
     let url = format!("{}/preferences?token={}", services.config.public_url(), minted.token);
     Ok(MintedTokenOut { token: minted.token, url, expires_at: minted.expires_at.to_string() })
 }

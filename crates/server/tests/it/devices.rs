@@ -194,9 +194,12 @@ async fn device_boundaries(backend: Backend) {
     );
     assert_code(&server.get("/v1/device/consent", &own, 403).await, "forbidden");
 
-    // Pairing needs consent:write, listing consent:read; another subject's device is not found.
+    // Pairing needs devices:write (with check and records:write, see delegation.rs), listing consent:read;
+    // another subject's device is not found.
     let (_, reader) = server.create_key("reader", &["consent:read"]).await;
     assert_code(&server.post("/v1/subjects/user-1/devices", &reader, &speaker(), 403).await, "forbidden");
+    let (_, writer) = server.create_key("writer", &["consent:write"]).await;
+    assert_code(&server.post("/v1/subjects/user-1/devices", &writer, &speaker(), 403).await, "forbidden");
     server.get("/v1/subjects/user-1/devices", &reader, 200).await;
     assert_code(
         &server.delete(&format!("/v1/subjects/user-1/devices/{other_id}"), ADMIN_KEY, 404).await,

@@ -18,11 +18,20 @@ use crate::auth::{Caller, Principal};
 use crate::error::Result;
 use crate::state::Services;
 
-/// Who reads a subject's data, where the read came in and why. A service's read goes into the subject's
-/// access log; a person reading their own data, or a device its own subject's, is no access to report.
+/// The caller shown in the access log for what a person did with their own subject token. The token
+/// names no service, so the entry says only `subject`; the service that gave the person the token is in the
+/// entry of its minting ([`log_mint`]).
+pub const CALLER_SUBJECT: &str = "subject";
+
+/// The route of a subject token's minting, as the access log shows it.
+pub const MINT_ROUTE: &str = "POST /v1/subjects/{subject}/tokens";
+
+/// Who reads (or acts on) a subject's data, where it came in and why. A service's read goes into the
+/// subject's access log under the key's name, a person's with their subject token under `subject`; a
+/// device reading its own subject's data is no access to report (it was paired to do so).
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'a> {
-    /// The reading API key's name; `None` when the reader is not a service.
+    /// The API key's name, or [`CALLER_SUBJECT`]; `None` for a device.
     caller: Option<&'a str>,
     route: &'static str,
     stated: Option<&'a str>,
@@ -32,7 +41,12 @@ impl<'a> Reader<'a> {
     /// `route` names where the read came in (e.g. `GET /v1/subjects/{subject}/consents`); `stated` is the
     /// purpose the caller gave for reading (`X-Consentry-Purpose`), as sent.
     pub fn new(principal: &'a Principal, route: &'static str, stated: Option<&'a str>) -> Self {
-        Self { caller: principal.service().map(|c| c.key_name.as_str()), route, stated }
+        let caller = match principal {
+            Principal::Service(c) => Some(c.key_name.as_str()),
+            Principal::Subject(_) => Some(CALLER_SUBJECT),
+            Principal::Device(_) => None,
+        };
+        Self { caller, route, stated }
     }
 
     /// A read by a service key.
@@ -40,7 +54,7 @@ impl<'a> Reader<'a> {
         Self { caller: Some(caller.key_name.as_str()), route, stated }
     }
 
-    /// Logs this read of `subject`'s data, when it is a service's.
+    /// Logs this read of `subject`'s data, when it is a service's or the person's own.
     pub fn log(&self, log: &AccessLog, subject: &SubjectId) {
         if let Some(caller) = self.caller {
             log.read(subject, caller, self.route, self.stated);
@@ -48,11 +62,17 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Logs that `minter` (a service key) minted a subject token for `subject`, with the purpose it stated: a
+/// token acts as the person, so the person sees who was given that power and why.
+pub fn log_mint(log: &AccessLog, subject: &SubjectId, minter: &Caller, stated: Option<&str>) {
+    log.read(subject, &minter.key_name, MINT_ROUTE, stated);
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccessEntryOut {
     pub id: i64,
     pub at: String,
-    /// The API key's name, or `subject` for the person themselves.
+    /// The API key's name, or `subject` for the person themselves acting with a subject token.
     pub caller: String,
     pub route: String,
     /// The purpose the caller stated in `X-Consentry-Purpose`, or `unspecified`.

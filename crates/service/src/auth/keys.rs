@@ -36,10 +36,16 @@ pub enum Scope {
     Dsr,
     #[serde(rename = "destinations")]
     Destinations,
+    /// Minting subject tokens (`POST /v1/subjects/{subject}/tokens`): a token acts as the person.
+    #[serde(rename = "tokens:mint")]
+    TokensMint,
+    /// Pairing and unpairing devices; pairing also needs the scopes the device's token exercises.
+    #[serde(rename = "devices:write")]
+    DevicesWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 11] = [
         Scope::Admin,
         Scope::CatalogWrite,
         Scope::ConsentWrite,
@@ -49,6 +55,8 @@ impl Scope {
         Scope::RecordsRead,
         Scope::Dsr,
         Scope::Destinations,
+        Scope::TokensMint,
+        Scope::DevicesWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +70,8 @@ impl Scope {
             Scope::RecordsRead => "records:read",
             Scope::Dsr => "dsr",
             Scope::Destinations => "destinations",
+            Scope::TokensMint => "tokens:mint",
+            Scope::DevicesWrite => "devices:write",
         }
     }
 

@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
 
 use crate::access::Reader;
-use crate::auth::{DeviceCaller, make_device_token};
+use crate::auth::{DeviceCaller, Principal, Scope, make_device_token};
 use crate::error::{Error, Result};
 use crate::state::Services;
 
@@ -114,9 +114,33 @@ fn validate(state: &Services, body: &PairDevice) -> Result<(Vec<String>, Vec<Str
     Ok((categories, purposes))
 }
 
-/// Pairs a device with `subject` for `by` (the actor); the answer holds the device's token, shown only
-/// here.
-pub async fn pair(state: &Services, subject: &SubjectId, body: PairDevice, by: &str) -> Result<PairedDevice> {
+/// What a service key must hold to pair a device: `devices:write`, and the scopes the device's token will
+/// exercise. Every device declares at least one data category and one purpose, and with those its token
+/// runs consent checks (`check`) and writes records (`records:write`); a key may not hand out more than it
+/// could do itself. `admin` holds them all.
+pub const PAIRING_SCOPES: [Scope; 3] = [Scope::DevicesWrite, Scope::Check, Scope::RecordsWrite];
+
+/// Who may pair a device with `subject`: a service key holding every one of [`PAIRING_SCOPES`] (403 naming
+/// the first missing), or the person's own subject token (a device acts only for its subject, which is
+/// theirs); never a device.
+pub fn authorise_pairing(principal: &Principal, subject: &SubjectId) -> Result<()> {
+    match principal {
+        Principal::Service(caller) => PAIRING_SCOPES.into_iter().try_for_each(|scope| caller.require(scope)),
+        Principal::Subject(_) | Principal::Device(_) => {
+            principal.require_subject(subject, Scope::DevicesWrite)
+        }
+    }
+}
+
+/// Pairs a device with `subject` for `by` (the actor); the pairing is in the subject's access log for
+/// `reader`. The answer holds the device's token, shown only here.
+pub async fn pair(
+    state: &Services,
+    subject: &SubjectId,
+    body: PairDevice,
+    by: &str,
+    reader: Reader<'_>,
+) -> Result<PairedDevice> {
     let (categories, purposes) = validate(state, &body)?;
     let (token, token_hash) = make_device_token()?;
     let id = format!("dev_{}", hex::encode(consentry_store::random_bytes::<8>()?));
@@ -131,6 +155,7 @@ pub async fn pair(state: &Services, subject: &SubjectId, body: PairDevice, by: &
     };
     state.store.create_device(NewDevice { record: record.clone(), token_hash }).await?;
     tracing::info!(device = %record.id, by = %by, "device paired");
+    reader.log(&state.access, subject);
     // The MQTT publisher sends the new device its first snapshot.
     state.devices.subject_changed(subject);
     Ok(PairedDevice { device: DeviceOut::from(record), token })
@@ -154,9 +179,20 @@ pub async fn unpair_device(state: &Services, subject: &SubjectId, id: &str, by: 
     Ok(true)
 }
 
-/// Unpairs `subject`'s device `id`; not found when they have no such device.
-pub async fn unpair(state: &Services, subject: &SubjectId, id: &str, by: &str) -> Result<()> {
-    if unpair_device(state, subject, id, by).await? { Ok(()) } else { Err(Error::NotFound("device")) }
+/// Unpairs `subject`'s device `id`, in the subject's access log for `reader`; not found when they have no
+/// such device.
+pub async fn unpair(
+    state: &Services,
+    subject: &SubjectId,
+    id: &str,
+    by: &str,
+    reader: Reader<'_>,
+) -> Result<()> {
+    if !unpair_device(state, subject, id, by).await? {
+        return Err(Error::NotFound("device"));
+    }
+    reader.log(&state.access, subject);
+    Ok(())
 }
 
 /// What a device asking for its snapshot gets.

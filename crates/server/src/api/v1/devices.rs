@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::auth::{DeviceCaller, Principal, Scope};
 use crate::error::{ApiError, ApiResult, Error, Problem};
-use crate::extract::{Json, SubjectPath};
+use crate::extract::{Json, SubjectPath, stated_purpose};
 use crate::state::AppState;
 
 /// The media type of a compact JWS whose payload is a JWT claims set.
@@ -28,8 +28,10 @@ pub struct DevicePath {
     pub id: String,
 }
 
-/// Pair a device with a subject (a service key with `consent:write`, or the subject's own token). The
-/// device token is in this response only.
+/// Pair a device with a subject: a service key with `devices:write`, `check` and `records:write` (the
+/// device's token runs checks and writes records, and a key may not hand out more than it holds), or the
+/// subject's own token. The device token is in this response only; the pairing is in the subject's access
+/// log.
 #[utoipa::path(post, path = "/v1/subjects/{subject}/devices", tag = "devices",
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     request_body = PairDevice,
@@ -39,11 +41,13 @@ pub struct DevicePath {
 pub async fn pair(
     State(state): State<AppState>,
     caller: Principal,
+    headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
     Json(body): Json<PairDevice>,
 ) -> ApiResult<(StatusCode, Json<PairedDevice>)> {
-    caller.require_subject(&subject, Scope::ConsentWrite)?;
-    let paired = devices::pair(&state, &subject, body, &caller.actor()).await?;
+    devices::authorise_pairing(&caller, &subject)?;
+    let reader = Reader::new(&caller, "POST /v1/subjects/{subject}/devices", stated_purpose(&headers));
+    let paired = devices::pair(&state, &subject, body, &caller.actor(), reader).await?;
     Ok((StatusCode::CREATED, Json(paired)))
 }
 
@@ -61,13 +65,12 @@ pub async fn list(
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<DeviceList>> {
     caller.require_subject(&subject, Scope::ConsentRead)?;
-    let reader =
-        Reader::new(&caller, "GET /v1/subjects/{subject}/devices", crate::extract::stated_purpose(&headers));
+    let reader = Reader::new(&caller, "GET /v1/subjects/{subject}/devices", stated_purpose(&headers));
     Ok(Json(devices::list(&state, &subject, reader).await?))
 }
 
-/// Unpair a device (a service key with `consent:write`, or the subject's own token): its token stops
-/// working at once.
+/// Unpair a device (a service key with `devices:write`, or the subject's own token): its token stops
+/// working at once. The unpairing is in the subject's access log.
 #[utoipa::path(delete, path = "/v1/subjects/{subject}/devices/{id}", tag = "devices",
     params(("subject" = String, Path), ("id" = String, Path)),
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -76,12 +79,14 @@ pub async fn list(
 pub async fn unpair(
     State(state): State<AppState>,
     caller: Principal,
+    headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
     path: Result<Path<DevicePath>, PathRejection>,
 ) -> ApiResult<StatusCode> {
-    caller.require_subject(&subject, Scope::ConsentWrite)?;
+    caller.require_subject(&subject, Scope::DevicesWrite)?;
     let Path(DevicePath { id }) = path.map_err(|_| ApiError(Error::NotFound("device")))?;
-    devices::unpair(&state, &subject, &id, &caller.actor()).await?;
+    let reader = Reader::new(&caller, "DELETE /v1/subjects/{subject}/devices/{id}", stated_purpose(&headers));
+    devices::unpair(&state, &subject, &id, &caller.actor(), reader).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
