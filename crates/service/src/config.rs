@@ -111,6 +111,9 @@ pub struct Config {
     /// The address people and devices reach this service at (e.g. `https://consent.example.com`), used in
     /// preference-centre links and to mark cookies `Secure`. Default: `http://` and the listen address.
     pub public_url: Option<String>,
+    /// Serve `/metrics` to anyone even when listening on a non-loopback address. Off: on such an address
+    /// `/metrics` needs an API key with the `metrics` scope; see [`Config::metrics_open`].
+    pub metrics_public: bool,
     /// Admin key to create on first start instead of a random one. Only from the environment
     /// (`CONSENTRY_BOOTSTRAP_ADMIN_KEY`), never from a file, never printed.
     #[serde(skip)]
@@ -143,6 +146,7 @@ impl std::fmt::Debug for Config {
             .field("device_snapshot_max_age_secs", &self.device_snapshot_max_age_secs)
             .field("mqtt_url", &self.mqtt_url.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
+            .field("metrics_public", &self.metrics_public)
             .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<set>"))
             .finish()
     }
@@ -174,6 +178,7 @@ impl Default for Config {
             device_snapshot_max_age_secs: 86_400,
             mqtt_url: None,
             public_url: None,
+            metrics_public: false,
             bootstrap_admin_key: None,
         }
     }
@@ -396,6 +401,13 @@ impl Config {
         self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
+    /// Whether `/metrics` is served without a credential: when `metrics_public` is set, or when the server
+    /// listens on a loopback address only (nothing but this host can reach it then). Otherwise it needs an
+    /// API key with the `metrics` scope: metric names and counts tell an outsider what the service does.
+    pub fn metrics_open(&self) -> bool {
+        self.metrics_public || self.listen.ip().is_loopback()
+    }
+
     /// Whether people reach the service over TLS (cookies are then marked `Secure`).
     pub fn served_over_tls(&self) -> bool {
         self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
@@ -613,6 +625,23 @@ mod tests {
         assert_eq!(c.public_url.as_deref(), Some("https://consent.example.com"));
         assert_eq!(c.kek_path(), Path::new("/keys/kek"));
         assert_eq!((c.max_record_bytes, c.retention_interval_secs), (100, 14));
+    }
+
+    #[test]
+    fn metrics_are_open_on_loopback_or_when_made_public() {
+        let check = |listen: &str, public: &str, open: bool| {
+            let c = load_env(&[("CONSENTRY_LISTEN", listen), ("CONSENTRY_METRICS_PUBLIC", public)])
+                .expect("valid");
+            assert_eq!(c.metrics_open(), open, "listen {listen}, metrics_public {public}");
+        };
+        check("127.0.0.1:8080", "false", true);
+        check("[::1]:8080", "false", true);
+        check("0.0.0.0:8080", "false", false);
+        check("[::]:8080", "false", false);
+        check("10.1.2.3:8080", "false", false);
+        check("0.0.0.0:8080", "true", true);
+        check("10.1.2.3:8080", "true", true);
+        assert!(!Config::default().metrics_public);
     }
 
     #[test]

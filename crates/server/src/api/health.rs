@@ -1,10 +1,15 @@
-//! Liveness, readiness, Prometheus metrics and the OpenAPI document: open to anyone.
+//! Liveness, readiness, Prometheus metrics and the OpenAPI document: open to anyone, but for the metrics
+//! of a server reachable from other hosts (see [`consentry_service::config::Config::metrics_open`]).
 
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 
+use crate::auth::{Caller, Scope};
+use crate::error::ApiResult;
 use crate::extract::Json;
 use crate::state::AppState;
 
@@ -24,12 +29,18 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// The Prometheus metrics. Unless [`metrics_open`](consentry_service::config::Config::metrics_open),
+/// only for an API key with the `metrics` scope (401 without one, 403 for another credential).
+pub async fn metrics(State(state): State<AppState>, request: Request) -> ApiResult<impl IntoResponse> {
+    if !state.config.metrics_open() {
+        let (mut parts, _) = request.into_parts();
+        Arc::<Caller>::from_request_parts(&mut parts, &state).await?.require(Scope::Metrics)?;
+    }
     state.metrics.subjects.set(state.engine.subject_count() as i64);
-    (
+    Ok((
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         state.metrics.encode(),
-    )
+    ))
 }
 
 pub async fn openapi() -> impl IntoResponse {

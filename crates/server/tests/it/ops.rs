@@ -1,13 +1,16 @@
 //! Health, readiness, metrics (never personal data) and the served OpenAPI document.
 
+use consentry_server::Config;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::utils::{ADMIN_KEY, Backend, NO_KEY, TestServer, both_backends, grant, str_of};
+use crate::utils::{ADMIN_KEY, Backend, NO_KEY, TestServer, assert_code, both_backends, grant, str_of};
 
 both_backends!(
     health_and_readiness_need_no_key,
     metrics_count_without_personal_data,
+    metrics_off_loopback_need_the_metrics_scope,
+    metrics_made_public_need_no_key,
     the_openapi_document_is_served,
 );
 
@@ -45,6 +48,41 @@ async fn metrics_count_without_personal_data(backend: Backend) {
     }
     assert!(!text.contains("q7zt") && !text.contains("w3xk"), "no part of a subject id:\n{text}");
     assert!(!text.contains(ADMIN_KEY));
+}
+
+/// The test server is reached on 127.0.0.1 whatever `listen` says; the decision reads the configured
+/// `listen`, so a wildcard address there stands for a server reachable from other hosts.
+fn listen_everywhere(config: &mut Config) {
+    config.listen = "0.0.0.0:8080".parse().expect("an address");
+}
+
+async fn metrics_off_loopback_need_the_metrics_scope(backend: Backend) {
+    let s = TestServer::with_config_on(backend, listen_everywhere).await;
+    assert_code(&s.get("/metrics", NO_KEY, 401).await, "unauthorized");
+    assert_code(&s.get("/metrics", "csk_not-a-key", 401).await, "unauthorized");
+    let (_, other) = s.create_key("no metrics", &["check", "consent:read"]).await;
+    assert_code(&s.get("/metrics", &other, 403).await, "forbidden");
+    let (_, scraper) = s.create_key("prometheus", &["metrics"]).await;
+    for key in [scraper.as_str(), ADMIN_KEY] {
+        let reply = s.send(Method::GET, "/metrics", key, None).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert!(reply.text.contains("consentry_http_requests_total"), "{}", reply.text);
+    }
+    // The other routes of the house stay as they were.
+    assert_eq!(s.get("/healthz", NO_KEY, 200).await["status"], "ok");
+    // A key with only `metrics` reaches nothing else.
+    s.get("/v1/keys", &scraper, 403).await;
+}
+
+async fn metrics_made_public_need_no_key(backend: Backend) {
+    let s = TestServer::with_config_on(backend, |c| {
+        listen_everywhere(c);
+        c.metrics_public = true;
+    })
+    .await;
+    let reply = s.send(Method::GET, "/metrics", NO_KEY, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(reply.text.ends_with("# EOF\n"), "{}", reply.text);
 }
 
 async fn the_openapi_document_is_served(backend: Backend) {

@@ -42,10 +42,13 @@ pub enum Scope {
     /// Pairing and unpairing devices; pairing also needs the scopes the device's token exercises.
     #[serde(rename = "devices:write")]
     DevicesWrite,
+    /// Reading `/metrics` when it is not public (see the `metrics_public` setting).
+    #[serde(rename = "metrics")]
+    Metrics,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 11] = [
+    pub const ALL: [Scope; 12] = [
         Scope::Admin,
         Scope::CatalogWrite,
         Scope::ConsentWrite,
@@ -57,6 +60,7 @@ impl Scope {
         Scope::Destinations,
         Scope::TokensMint,
         Scope::DevicesWrite,
+        Scope::Metrics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +76,7 @@ impl Scope {
             Scope::Destinations => "destinations",
             Scope::TokensMint => "tokens:mint",
             Scope::DevicesWrite => "devices:write",
+            Scope::Metrics => "metrics",
         }
     }
 
