@@ -17,14 +17,15 @@
 //! # Ok(()) }
 //! ```
 
-use consentry_core::proof::{Jwks, JwsError, verify_jws};
+use consentry_core::proof::{Jwks, JwsError, JwsKind, verify_jws_kind};
 use consentry_core::snapshot::{ConsentSnapshot, SnapshotError, SnapshotRules};
 use consentry_core::{Decision, Reason, Timestamp};
 
 /// Why a snapshot was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceConsentError {
-    /// Not signed by a key of the JWKS, or not a well-formed JWS.
+    /// Not signed by a key of the JWKS, not a well-formed JWS, or a genuine JWS of another kind (its `typ`
+    /// header is not `device-snapshot+jwt`).
     #[error(transparent)]
     Signature(#[from] JwsError),
     /// Signed, but not a consent snapshot.
@@ -58,7 +59,7 @@ impl DeviceConsent {
 
     /// [`DeviceConsent::verify`] at time `now`.
     pub fn verify_at(jws: &str, jwks: &Jwks, now: Timestamp) -> Result<Self, DeviceConsentError> {
-        let (_, payload) = verify_jws(jws, jwks)?;
+        let (_, payload) = verify_jws_kind(jws, jwks, JwsKind::DeviceSnapshot)?;
         let snapshot: ConsentSnapshot =
             serde_json::from_slice(&payload).map_err(|e| DeviceConsentError::Payload(e.to_string()))?;
         if is_past(snapshot.exp, now) {
@@ -247,7 +248,7 @@ mod tests {
         let err = DeviceConsent::verify_at(&forged, &jwks(&k), at(0)).expect_err("forged");
         assert_eq!(err, DeviceConsentError::Signature(JwsError::BadSignature));
         // A signed payload that is not a snapshot.
-        let other = k.sign_jws(&serde_json::json!({"events": 3, "head": "ab"}));
+        let other = k.sign_jws_as(JwsKind::DeviceSnapshot, &serde_json::json!({"events": 3, "head": "ab"}));
         assert!(matches!(
             DeviceConsent::verify_at(&other, &jwks(&k), at(0)),
             Err(DeviceConsentError::Payload(_))
@@ -256,6 +257,25 @@ mod tests {
             DeviceConsent::verify_at("a.b", &jwks(&k), at(0)),
             Err(DeviceConsentError::Signature(_))
         ));
+    }
+
+    #[test]
+    fn only_a_jws_of_the_snapshot_kind_is_a_snapshot() {
+        let k = key(1);
+        let granted = snapshot(&[grant(1, "analytics", Action::Grant, &[])]);
+        let payload = serde_json::to_vec(&granted).expect("json");
+        // The very payload of a snapshot, genuinely signed, but as another kind or in the old form with
+        // no kind: the server never issued it as a snapshot.
+        for typ in [JwsKind::Receipt.typ(), JwsKind::Checkpoint.typ(), JwsKind::SubjectToken.typ(), "JWT"] {
+            let jws = k.sign_jws_bytes(typ, &payload);
+            let err = DeviceConsent::verify_at(&jws, &jwks(&k), at(0)).expect_err(typ);
+            assert!(matches!(err, DeviceConsentError::Signature(JwsError::WrongKind { .. })), "{typ}: {err}");
+        }
+        // A genuine receipt presented as a snapshot.
+        let receipt = k.sign_jws_as(JwsKind::Receipt, &serde_json::json!({"receipt_id": "rcpt_1"}));
+        let err = DeviceConsent::verify_at(&receipt, &jwks(&k), at(0)).expect_err("a receipt");
+        assert!(matches!(err, DeviceConsentError::Signature(JwsError::WrongKind { .. })), "{err}");
+        assert!(DeviceConsent::verify_at(&k.sign_jws(&granted), &jwks(&k), at(0)).is_ok());
     }
 
     #[test]

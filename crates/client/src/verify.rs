@@ -22,7 +22,7 @@ mod audit;
 mod export;
 
 pub use consentry_core::proof::{Checkpoint, ConsentReceipt, Jwk, Jwks, JwsError};
-use consentry_core::proof::{RECEIPT_SCHEMA, verify_jws};
+use consentry_core::proof::{JwsKind, RECEIPT_SCHEMA, verify_jws_kind};
 
 pub use self::audit::{AuditProblem, AuditReport, LedgerAudit, ProblemKind, verify_chain_with_checkpoints};
 pub use self::export::{
@@ -32,7 +32,8 @@ pub use self::export::{
 /// Why a receipt was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    /// The JWS itself: malformed, another algorithm, unknown kid or a bad signature.
+    /// The JWS itself: malformed, another algorithm, unknown kid, a bad signature, or a genuine JWS of
+    /// another kind (its `typ` is neither `consent-receipt+jwt` nor the legacy `JWT` or none).
     #[error(transparent)]
     Jws(#[from] JwsError),
     /// The signature holds, but the payload is not a consent receipt.
@@ -43,9 +44,10 @@ pub enum VerifyError {
     UnsupportedSchema,
 }
 
-/// Verifies a receipt JWS against Consentry's JWKS and returns the receipt.
+/// Verifies a receipt JWS against Consentry's JWKS and returns the receipt. Receipts signed before
+/// receipts had their own `typ` (`JWT`, or none) still verify: people keep them for years.
 pub fn verify_receipt(jws: &str, jwks: &Jwks) -> Result<ConsentReceipt, VerifyError> {
-    let (_, payload) = verify_jws(jws, jwks)?;
+    let (_, payload) = verify_jws_kind(jws, jwks, JwsKind::Receipt)?;
     let receipt: ConsentReceipt = serde_json::from_slice(&payload).map_err(|_| VerifyError::NotAReceipt)?;
     if receipt.schema_version.split(';').next().map(str::trim) != Some(RECEIPT_SCHEMA) {
         return Err(VerifyError::UnsupportedSchema);

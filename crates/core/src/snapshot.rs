@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::catalog::{Catalog, CatalogDocument, CatalogProblem};
 use crate::engine::{Decision, Engine, Query, Reason};
 use crate::ledger::{ACTOR_GPC, Action, Event, Scope, event_id};
+use crate::proof::{JwsKind, Signed};
 use crate::time::Timestamp;
 
 /// The format version of [`ConsentSnapshot`].
@@ -151,6 +152,11 @@ pub enum SnapshotError {
     Catalog(Vec<CatalogProblem>),
     #[error("the snapshot holds more than the decision engine can represent")]
     Capacity,
+}
+
+/// Signed with the `typ` `device-snapshot+jwt`, so no other signed statement passes for a snapshot.
+impl Signed for ConsentSnapshot {
+    const KIND: JwsKind = JwsKind::DeviceSnapshot;
 }
 
 impl ConsentSnapshot {

@@ -6,7 +6,7 @@ use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use consentry_core::ledger::{BreakKind, ChainVerifier, Event, GENESIS_HASH};
-use consentry_core::proof::{Checkpoint, Jwks, verify_jws};
+use consentry_core::proof::{Checkpoint, Jwks, JwsKind, verify_jws_kind};
 use serde::Serialize;
 
 /// What kind of problem an audit found.
@@ -218,7 +218,8 @@ impl<'k> LedgerAudit<'k> {
             kind: ProblemKind::BadCheckpoint,
             problem,
         };
-        let payload = match verify_jws(jws, self.jwks) {
+        // Checkpoints signed before they had their own `typ` are stored for good: they still verify.
+        let payload = match verify_jws_kind(jws, self.jwks, JwsKind::Checkpoint) {
             Ok((_, payload)) => payload,
             Err(e) => return self.fail(bad(format!("checkpoint: {e}"))),
         };

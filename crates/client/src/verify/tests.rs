@@ -2,7 +2,7 @@
 
 use consentry_core::Timestamp;
 use consentry_core::ledger::{Action, Event, GENESIS_HASH, NewEvent, Scope};
-use consentry_core::proof::{SigningKey, state_for};
+use consentry_core::proof::{JwsKind, SigningKey, state_for};
 
 use super::export::{ExportLine, parse_line};
 use super::*;
@@ -231,7 +231,8 @@ fn bad_checkpoints_are_found() {
     let report = verify(&unknown, &jwks);
     fails_at(&report, 4, ProblemKind::BadCheckpoint);
     assert!(report.first_bad.expect("bad").problem.contains("kid"));
-    let not_a_checkpoint = export(&events, &[k1.sign_jws(&serde_json::json!({"hello": 1}))]);
+    let not_a_checkpoint =
+        export(&events, &[k1.sign_jws_as(JwsKind::Checkpoint, &serde_json::json!({"hello": 1}))]);
     fails_at(&verify(&not_a_checkpoint, &jwks), 4, ProblemKind::BadCheckpoint);
     let garbage = export(&events, &["x.y.z".to_owned()]);
     fails_at(&verify(&garbage, &jwks), 4, ProblemKind::BadCheckpoint);
@@ -366,5 +367,50 @@ fn receipts_verify() {
     let other_schema = k.sign_jws(&ConsentReceipt { schema_version: "kantara/1.1".into(), ..receipt });
     assert_eq!(verify_receipt(&other_schema, &set(&[&k])), Err(VerifyError::UnsupportedSchema));
     let checkpoint = k.sign_jws(&Checkpoint::new(0, GENESIS_HASH, at(0)));
-    assert_eq!(verify_receipt(&checkpoint, &set(&[&k])), Err(VerifyError::NotAReceipt));
+    assert_eq!(
+        verify_receipt(&checkpoint, &set(&[&k])),
+        Err(VerifyError::Jws(JwsError::WrongKind {
+            expected: "consent-receipt+jwt",
+            found: "checkpoint+jwt".into()
+        }))
+    );
+    let not_a_receipt = k.sign_jws_as(JwsKind::Receipt, &Checkpoint::new(0, GENESIS_HASH, at(0)));
+    assert_eq!(verify_receipt(&not_a_receipt, &set(&[&k])), Err(VerifyError::NotAReceipt));
+}
+
+#[test]
+fn only_a_jws_of_the_receipt_kind_or_the_legacy_form_is_a_receipt() {
+    let k = key("k1", 1);
+    let (receipt, _) = receipt(&k);
+    let payload = serde_json::to_vec(&receipt).expect("json");
+    // The very payload of a receipt, genuinely signed as a subject token, a snapshot or a checkpoint.
+    for kind in [JwsKind::SubjectToken, JwsKind::DeviceSnapshot, JwsKind::Checkpoint] {
+        let jws = k.sign_jws_bytes(kind.typ(), &payload);
+        assert_eq!(
+            verify_receipt(&jws, &set(&[&k])),
+            Err(VerifyError::Jws(JwsError::WrongKind {
+                expected: "consent-receipt+jwt",
+                found: kind.typ().into()
+            })),
+            "{kind:?}"
+        );
+    }
+    // A receipt issued before receipts had their own typ still verifies.
+    let legacy = k.sign_jws_bytes("JWT", &payload);
+    assert_eq!(verify_receipt(&legacy, &set(&[&k])), Ok(receipt));
+}
+
+#[test]
+fn only_a_jws_of_the_checkpoint_kind_or_the_legacy_form_is_a_checkpoint() {
+    let k = key("k1", 1);
+    let events = chain(3);
+    let payload = serde_json::to_vec(&Checkpoint::new(3, events[2].hash.clone(), at(0))).expect("json");
+    for kind in [JwsKind::Receipt, JwsKind::SubjectToken, JwsKind::DeviceSnapshot] {
+        let report = verify(&export(&events, &[k.sign_jws_bytes(kind.typ(), &payload)]), &set(&[&k]));
+        fails_at(&report, 4, ProblemKind::BadCheckpoint);
+        assert!(report.first_bad.expect("bad").problem.contains("not a checkpoint+jwt"), "{kind:?}");
+    }
+    // Checkpoints stored before checkpoints had their own typ keep verifying.
+    let report = verify(&export(&events, &[k.sign_jws_bytes("JWT", &payload)]), &set(&[&k]));
+    assert!(report.ok, "{report:?}");
 }

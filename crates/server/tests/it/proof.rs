@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use consentry_client::verify::verify_receipt;
-use consentry_core::proof::{Jwks, RECEIPT_SCHEMA_VERSION};
+use consentry_core::proof::{Checkpoint, Jwks, JwsKind, RECEIPT_SCHEMA_VERSION, SigningKey};
 use consentry_service::config::Controller;
 use consentry_store::testing::unreachable_service;
 use serde_json::{Value, json};
@@ -27,6 +27,7 @@ both_backends!(
     swapped_events_are_found,
     an_altered_checkpoint_is_found,
     rotated_keys_keep_old_receipts_and_checkpoints_valid,
+    stored_checkpoints_of_the_old_form_keep_verifying,
 );
 
 const ACCESS_LOG_ROUTE: &str = "GET /v1/subjects/{subject}/access-log";
@@ -158,7 +159,8 @@ async fn receipts_are_signed_and_verify_independently(backend: Backend) {
     assert!(receipt_id.starts_with("rcpt_") && receipt_id.len() == 37, "{receipt_id}");
     assert_eq!(out["receipt"].as_object().map(|o| o.len()), Some(2), "receipt is {{id, jws}}: {out}");
 
-    assert_eq!(jws_part(&jws, 0), json!({"alg": "EdDSA", "kid": kid, "typ": "JWT"}));
+    // Its kind is in the header (RFC 8725 §3.11), so no other JWS of the same key passes for a receipt.
+    assert_eq!(jws_part(&jws, 0), json!({"alg": "EdDSA", "kid": kid, "typ": "consent-receipt+jwt"}));
     let payload = jws_part(&jws, 1);
     let ours = verify_receipt(&jws, &jwks).expect("our verifier accepts the receipt");
     assert_eq!(serde_json::to_value(&ours).expect("JSON"), payload, "our verifier reads the signed payload");
@@ -693,4 +695,42 @@ async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) 
         json!({"ok": true, "events": 2, "head": r2["events"][0]["hash"], "checkpoints": 2, "first_bad": null})
     );
     s.stop().await;
+}
+
+/// Adds a checkpoint for `events` events ending at `head`, signed with the server's current key under the
+/// JWS `typ` `typ`, to the stopped server's store.
+async fn insert_checkpoint_as(storage: &Storage, events: u64, head: &str, typ: &str) {
+    let store = consentry_store::open(storage.store_config()).await.expect("open the store");
+    let keys = store.signing_keys().await.expect("signing keys");
+    let current = keys.iter().find(|k| k.current).expect("a current key");
+    let key = SigningKey::from_secret(current.kid.clone(), current.secret);
+    let checkpoint = Checkpoint::new(events, head, consentry_core::Timestamp::now());
+    let jws = key.sign_jws_bytes(typ, &serde_json::to_vec(&checkpoint).expect("JSON"));
+    store.insert_checkpoint(events, head, &jws).await.expect("insert the checkpoint");
+    store.close().await;
+}
+
+async fn stored_checkpoints_of_the_old_form_keep_verifying(backend: Backend) {
+    let (storage, events) = ledger_with_checkpoints(backend).await;
+    let checkpoint_jws = {
+        let store = consentry_store::open(storage.store_config()).await.expect("open the store");
+        let stored = store.checkpoints().await.expect("checkpoints");
+        store.close().await;
+        stored.into_iter().map(|c| c.jws).collect::<Vec<_>>()
+    };
+    assert!(checkpoint_jws.iter().all(|j| jws_part(j, 0)["typ"] == "checkpoint+jwt"), "{checkpoint_jws:?}");
+    // A checkpoint signed before checkpoints had their own typ (`JWT`), as stored by older versions.
+    insert_checkpoint_as(&storage, 1, str_of(&events[0]["hash"]), "JWT").await;
+    let s = TestServer::start_in(storage, |_| {}).await;
+    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    assert_eq!(
+        v,
+        json!({"ok": true, "events": 4, "head": events[3]["hash"], "checkpoints": 3, "first_bad": null})
+    );
+    // A genuine JWS of another kind, with a checkpoint's payload, is not a checkpoint.
+    let storage = s.stop().await;
+    insert_checkpoint_as(&storage, 3, str_of(&events[2]["hash"]), JwsKind::Receipt.typ()).await;
+    let v = audit_after(storage).await;
+    assert_eq!(v["first_bad"]["kind"], "bad_checkpoint", "{v}");
+    assert!(str_of(&v["first_bad"]["problem"]).contains("not a checkpoint+jwt"), "{v}");
 }

@@ -1,11 +1,18 @@
 //! Subject tokens: minted by a service, they reach only their own subject's routes.
 
+use consentry_client::DeviceConsent;
+use consentry_client::verify::{JwsError, VerifyError, verify_receipt};
+use consentry_core::proof::Jwks;
 use reqwest::Method;
 use serde_json::json;
 
 use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, str_of};
 
-both_backends!(a_subject_token_reaches_only_its_own_routes, minting_is_validated_and_scoped,);
+both_backends!(
+    a_subject_token_reaches_only_its_own_routes,
+    minting_is_validated_and_scoped,
+    other_signed_statements_are_not_tokens_nor_tokens_them,
+);
 
 async fn mint(s: &TestServer, subject: &str) -> serde_json::Value {
     s.post(&format!("/v1/subjects/{subject}/tokens"), ADMIN_KEY, &json!({"ttl": 600, "locale": "de"}), 201)
@@ -117,4 +124,44 @@ async fn minting_is_validated_and_scoped(backend: Backend) {
     assert_code(&p, "forbidden");
     let (_, minter) = s.create_key("minter", &["tokens:mint"]).await;
     s.post("/v1/subjects/kim/tokens", &minter, &json!({}), 201).await;
+}
+
+/// RFC 8725 §3.11: every JWS the server signs names its kind in its `typ` header, and each verifier takes
+/// only its own kind, so no genuine statement of one kind passes for another.
+async fn other_signed_statements_are_not_tokens_nor_tokens_them(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let jwks: Jwks = serde_json::from_value(s.get("/.well-known/jwks.json", "", 200).await).expect("a JWKS");
+    let token = str_of(&mint(&s, "kim").await["token"]).to_owned();
+    let recorded =
+        s.post("/v1/subjects/kim/consents", &token, &grant("analytics", &["on_device"]), 201).await;
+    let receipt = str_of(&recorded["receipt"]["jws"]).to_owned();
+    let paired = s
+        .post(
+            "/v1/subjects/kim/devices",
+            ADMIN_KEY,
+            &json!({"name": "Speaker", "kind": "speaker", "categories": ["user.device.telemetry"],
+                    "purposes": ["analytics"]}),
+            201,
+        )
+        .await;
+    let reply = s.send(Method::GET, "/v1/device/consent", str_of(&paired["token"]), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let snapshot = reply.text.clone();
+    DeviceConsent::verify(&snapshot, &jwks).expect("the snapshot verifies as a snapshot");
+    verify_receipt(&receipt, &jwks).expect("the receipt verifies as a receipt");
+
+    // A receipt or a snapshot presented as kim's subject token: 401.
+    for jws in [&receipt, &snapshot] {
+        assert_code(&s.get("/v1/subjects/kim/consents", jws, 401).await, "unauthorized");
+    }
+    // The token presented as a receipt, the token and the receipt as a snapshot: refused for their kind.
+    let wrong_kind = |e: &JwsError| matches!(e, JwsError::WrongKind { .. });
+    assert!(matches!(verify_receipt(&token, &jwks), Err(VerifyError::Jws(ref e)) if wrong_kind(e)));
+    for jws in [&token, &receipt] {
+        let err = DeviceConsent::verify(jws, &jwks).expect_err("not a snapshot");
+        assert!(
+            matches!(err, consentry_client::device::DeviceConsentError::Signature(ref e) if wrong_kind(e)),
+            "{err}"
+        );
+    }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use consentry_core::proof::{Jwks, JwsError, SigningKey, unix_seconds, verify_jws};
+use consentry_core::proof::{Jwks, JwsError, JwsKind, Signed, SigningKey, unix_seconds, verify_jws_kind};
 use consentry_core::snapshot::device_allows;
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::{DeviceRecord, Store, random_bytes};
@@ -41,7 +41,8 @@ fn looks_like_jws(credential: &str) -> bool {
 }
 
 /// `typ` claim of a subject token; nothing else signed by the server (receipts, checkpoints) carries it,
-/// so no other signed document can pass for one.
+/// so no other signed document can pass for one. Kept alongside the JWS `typ` header (`subject+jwt`,
+/// [`JwsKind::SubjectToken`]), which every verifier checks first.
 const SUBJECT_TOKEN_TYP: &str = "consentry-subject-token/1";
 /// Shortest and longest lifetime of a subject token, in seconds.
 pub(crate) const SUBJECT_TOKEN_TTL_MIN: u64 = 60;
@@ -62,6 +63,11 @@ struct SubjectClaims {
     jti: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     locale: Option<String>,
+}
+
+/// Signed with the `typ` header `subject+jwt`: no receipt, snapshot or checkpoint passes for a token.
+impl Signed for SubjectClaims {
+    const KIND: JwsKind = JwsKind::SubjectToken;
 }
 
 /// A person acting for themselves with a subject token.
@@ -155,7 +161,9 @@ fn verify_subject_token_with(
     token: &str,
     now: Timestamp,
 ) -> Result<SubjectCaller, TokenRejection> {
-    let (_, payload) = verify_jws(token, jwks).map_err(|e: JwsError| {
+    // The header's `typ` must be `subject+jwt`: a token of the form before kinds (`JWT`) is refused, as
+    // subject tokens live at most 30 days and a credential must not be taken on its payload alone.
+    let (_, payload) = verify_jws_kind(token, jwks, JwsKind::SubjectToken).map_err(|e: JwsError| {
         tracing::debug!(error = %e, "subject token refused");
         TokenRejection::Invalid
     })?;
@@ -369,10 +377,34 @@ mod tests {
         let mut parts: Vec<&str> = genuine.split('.').collect();
         parts[1] = theirs.split('.').nth(1).expect("payload");
         assert_eq!(verify_subject_token_with(&jwks, &parts.join("."), now), Err(TokenRejection::Invalid));
-        // Something else the server signs (no subject-token `typ`) is not a subject token.
-        let checkpoint = key.sign_jws(&serde_json::json!({"sub": "kim", "exp": i64::MAX}));
-        assert_eq!(verify_subject_token_with(&jwks, &checkpoint, now), Err(TokenRejection::Invalid));
+        // Even under the subject-token header, claims without the subject-token `typ` claim are refused.
+        let unclaimed =
+            key.sign_jws_as(JwsKind::SubjectToken, &serde_json::json!({"sub": "kim", "exp": i64::MAX}));
+        assert_eq!(verify_subject_token_with(&jwks, &unclaimed, now), Err(TokenRejection::Invalid));
         assert_eq!(verify_subject_token_with(&jwks, "a.b.c", now), Err(TokenRejection::Invalid));
+    }
+
+    #[test]
+    fn only_a_jws_of_the_subject_token_kind_is_a_token() {
+        let key = SigningKey::from_secret_with_thumbprint_kid([7; 32]);
+        let now = Timestamp::from_micros(1_700_000_000_000_000);
+        let jwks = jwks_of(&key);
+        let genuine = token(&key, "kim", 60, now);
+        let header = URL_SAFE_NO_PAD.decode(genuine.split('.').next().expect("header")).expect("b64");
+        let header: serde_json::Value = serde_json::from_slice(&header).expect("json");
+        assert_eq!(header["typ"], "subject+jwt");
+        // The very claims of a token, typ claim and all, signed as a receipt, a snapshot, a checkpoint or
+        // in the form before kinds: none is a token.
+        let claims = URL_SAFE_NO_PAD.decode(genuine.split('.').nth(1).expect("payload")).expect("b64");
+        for typ in [JwsKind::Receipt.typ(), JwsKind::DeviceSnapshot.typ(), JwsKind::Checkpoint.typ(), "JWT"] {
+            let other = key.sign_jws_bytes(typ, &claims);
+            assert_eq!(verify_subject_token_with(&jwks, &other, now), Err(TokenRejection::Invalid), "{typ}");
+        }
+        // The header alone does not make a token either: the payload's typ claim is still checked.
+        let mut claims: serde_json::Value = serde_json::from_slice(&claims).expect("json");
+        claims["typ"] = "something-else".into();
+        let no_claim = key.sign_jws_as(JwsKind::SubjectToken, &claims);
+        assert_eq!(verify_subject_token_with(&jwks, &no_claim, now), Err(TokenRejection::Invalid));
     }
 
     #[test]
