@@ -8,7 +8,7 @@ use consentry_store::Store;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Scope, make_key};
+use crate::auth::{KeyPepper, Scope, make_key};
 use crate::error::{Error, Result};
 use crate::state::Services;
 
@@ -77,10 +77,12 @@ pub struct KeyList {
     pub keys: Vec<KeyInfo>,
 }
 
-/// Creates a key in `store`; `by` names who asked (logged).
+/// Creates a key in `store`, hashed under the store's own pepper (read from its key store, so the CLI and
+/// every node hash alike); `by` names who asked (logged).
 pub async fn create(store: &dyn Store, request: CreateKey, by: &str) -> Result<CreatedKey> {
     let scopes = request.validate()?;
-    let key = make_key(request.name.trim(), &scopes, None)?;
+    let pepper = KeyPepper::load(store).await?;
+    let key = make_key(&pepper, request.name.trim(), &scopes, None)?;
     store.insert_api_key(key.record.clone()).await?;
     tracing::info!(key_id = %key.record.id, by = %by, "API key created");
     let r = key.record;

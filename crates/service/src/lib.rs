@@ -108,7 +108,9 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
         // The erasure secret: made once per store on first start, shared by every node, kept for good.
         config.event_source = Some(events::installation_source(&store.erasure_secret().await?));
     }
-    let state = Services::new(store, engine, metrics, config, view, signing, kek);
+    // The key pepper: made once per store in its key store, loaded once here, never logged.
+    let pepper = auth::KeyPepper::new(store.key_pepper().await?);
+    let state = Services::new(store, engine, metrics, config, view, signing, kek, pepper);
     state.erasures.load(state.store.as_ref()).await?;
     // The ledger still holds an erasure that stopped before its pseudonym key went (the request sweep
     // finishes it later): its tombstone, stored first, keeps the subject out of the engine from the start.
@@ -120,9 +122,11 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     Ok(Opened { state, generated_admin_key })
 }
 
-/// On a fresh store, creates the admin key; returns it when it was generated here.
+/// On a fresh store, creates the admin key (hashed under the store's pepper); returns it when it was
+/// generated here.
 pub async fn bootstrap(store: &dyn Store, given: Option<&str>) -> Result<Option<String>, StartError> {
-    let key = auth::make_key("admin", &[auth::Scope::Admin], given)
+    let pepper = store.key_pepper().await.map(auth::KeyPepper::new)?;
+    let key = auth::make_key(&pepper, "admin", &[auth::Scope::Admin], given)
         .map_err(|e| StartError::Other(format!("cannot make the admin key: {e}")))?;
     let created = store.initialise(key.record).await?;
     Ok((created && given.is_none()).then_some(key.secret))

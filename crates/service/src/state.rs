@@ -9,7 +9,7 @@ use consentry_store::vault::Kek;
 use consentry_store::{Store, StoredCatalog};
 
 use crate::access::log::AccessLog;
-use crate::auth::keys::KeyCache;
+use crate::auth::keys::{KeyCache, KeyPepper};
 use crate::config::Config;
 use crate::devices::broadcast::DeviceHub;
 use crate::metrics::Metrics;
@@ -61,6 +61,7 @@ impl Deref for Services {
 }
 
 impl Services {
+    #[allow(clippy::too_many_arguments)] // each is one part of the shared state, loaded by `open`
     pub fn new(
         store: Arc<dyn Store>,
         engine: Engine,
@@ -69,11 +70,12 @@ impl Services {
         catalog: CatalogView,
         signing: Signing,
         kek: Kek,
+        pepper: KeyPepper,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
             engine,
-            keys: KeyCache::default(),
+            keys: KeyCache::new(pepper),
             metrics,
             config,
             signing,

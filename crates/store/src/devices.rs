@@ -1,5 +1,5 @@
 //! Paired devices: a thing bound to one subject (by pseudonym), with the data categories and purposes it
-//! declared and the SHA-256 of its token. The token itself is shown once and never stored.
+//! declared and the keyed hash (HMAC-SHA256 under the key store's pepper) of its token. The token itself is shown once and never stored.
 
 use async_trait::async_trait;
 use consentry_core::{SubjectId, Timestamp};
@@ -21,7 +21,7 @@ pub struct DeviceRecord {
     pub created_at: Timestamp,
 }
 
-/// A device to pair, with the SHA-256 of its token. `Debug` hides the hash.
+/// A device to pair, with the keyed hash of its token. `Debug` hides the hash.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewDevice {
     pub record: DeviceRecord,
@@ -43,8 +43,11 @@ pub trait DeviceStore: Send + Sync {
     /// The subject's devices, oldest first.
     async fn subject_devices(&self, subject: &SubjectId) -> Result<Vec<DeviceRecord>>;
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>>;
-    /// The device whose token has this SHA-256.
+    /// The device whose token has this stored hash (HMAC-SHA256 under the store's key pepper; devices
+    /// paired before that hold a plain SHA-256 until they are next used).
     async fn device_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<DeviceRecord>>;
+    /// Replaces the stored token hash of device `id`, if it is still `old`; returns whether it did.
+    async fn rehash_device_token(&self, id: &str, old: &[u8; 32], new: &[u8; 32]) -> Result<bool>;
     /// Unpairs the subject's device `id` (its token stops working at once); false when the subject has
     /// no such device.
     async fn delete_device(&self, subject: &SubjectId, id: &str) -> Result<bool>;

@@ -26,8 +26,15 @@ pub trait Store: RequestStore + VaultStore + DeviceStore + Send + Sync + 'static
     async fn insert_api_key(&self, key: ApiKey) -> Result<()>;
     /// Active keys, oldest first.
     async fn api_keys(&self) -> Result<Vec<ApiKey>>;
-    /// An active key by the SHA-256 of its secret.
+    /// An active key by the stored hash of its secret (HMAC-SHA256 under [`key_pepper`](Store::key_pepper);
+    /// keys stored before that hold a plain SHA-256 until they are next used).
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>>;
+    /// Replaces the stored hash of active key `id`, if it is still `old` (a legacy SHA-256 becoming the
+    /// keyed hash on first use); returns whether it did.
+    async fn rehash_api_key(&self, id: &str, old: &[u8; 32], new: &[u8; 32]) -> Result<bool>;
+    /// The secret that keys the stored hashes of API keys and device tokens: 32 random bytes in the key
+    /// store (never the data store), made on first call and the same for every node ever after.
+    async fn key_pepper(&self) -> Result<[u8; 32]>;
     /// Revokes an active key; returns false when no active key has that id.
     async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<bool>;
 

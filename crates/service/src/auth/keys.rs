@@ -1,6 +1,6 @@
-//! API keys: their scopes, the caller a key makes, making keys (stored only as a SHA-256 of the secret)
-//! and the short cache of keys seen recently. A part of the shared state ([`KeyCache`]), so it uses no
-//! other part of the service layer.
+//! API keys: their scopes, the caller a key makes, making keys (stored only as HMAC-SHA256 of the secret
+//! under the key store's pepper, [`KeyPepper`]) and the short cache of keys seen recently. A part of the
+//! shared state ([`KeyCache`]), so it uses no other part of the service layer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use consentry_store::{ApiKey, Store, random_bytes};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -133,12 +134,50 @@ impl std::fmt::Debug for NewKey {
     }
 }
 
-pub(crate) fn hash_secret(secret: &str) -> [u8; 32] {
+/// The server secret that keys the stored hashes of API keys and device tokens: 32 random bytes made once
+/// per store in its key store ([`Store::key_pepper`]), never in the data store. Stored hashes are
+/// `HMAC-SHA256(pepper, secret)`, so a copy of the data store alone does not allow guessing secrets (the
+/// bootstrap admin key is chosen by an operator) offline. `Debug` hides it; it is never logged.
+#[derive(Clone)]
+pub struct KeyPepper([u8; 32]);
+
+impl KeyPepper {
+    pub fn new(pepper: [u8; 32]) -> Self {
+        Self(pepper)
+    }
+
+    /// The store's pepper, made on the first call for that store.
+    pub async fn load(store: &dyn Store) -> Result<Self> {
+        Ok(Self(store.key_pepper().await?))
+    }
+
+    /// The hash stored for `secret`: HMAC-SHA256 under the pepper.
+    pub fn hash(&self, secret: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl std::fmt::Debug for KeyPepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyPepper(..)")
+    }
+}
+
+/// The plain SHA-256 that stores made before the pepper hold: looked up only when the keyed hash is not
+/// found, and then replaced by the keyed hash (see [`KeyCache::authenticate`]).
+pub(crate) fn legacy_hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// Makes a key record; with `secret` given (bootstrap), that exact value is the key.
-pub(crate) fn make_key(name: &str, scopes: &[Scope], secret: Option<&str>) -> Result<NewKey> {
+/// Makes a key record hashed under `pepper`; with `secret` given (bootstrap), that exact value is the key.
+pub(crate) fn make_key(
+    pepper: &KeyPepper,
+    name: &str,
+    scopes: &[Scope],
+    secret: Option<&str>,
+) -> Result<NewKey> {
     let secret = match secret {
         Some(s) => s.to_owned(),
         None => format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)),
@@ -149,7 +188,7 @@ pub(crate) fn make_key(name: &str, scopes: &[Scope], secret: Option<&str>) -> Re
             id,
             name: name.to_owned(),
             scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-            secret_hash: hash_secret(&secret),
+            secret_hash: pepper.hash(&secret),
             created_at: consentry_core::Timestamp::now(),
             revoked_at: None,
         },
@@ -161,27 +200,54 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The active key stored under the legacy SHA-256 of `secret`, moved to the keyed hash `keyed`.
+async fn upgrade_legacy_key(store: &dyn Store, secret: &str, keyed: &[u8; 32]) -> Result<Option<ApiKey>> {
+    let legacy = legacy_hash(secret);
+    let Some(mut key) = store.api_key_by_hash(&legacy).await? else { return Ok(None) };
+    if store.rehash_api_key(&key.id, &legacy, keyed).await? {
+        tracing::info!(key_id = %key.id, "API key hash moved to the keyed hash");
+    }
+    key.secret_hash = *keyed;
+    Ok(Some(key))
+}
+
 struct Cached {
     caller: Arc<Caller>,
     fetched: Instant,
 }
 
-/// Recently seen keys by secret hash.
-#[derive(Default)]
+/// Recently seen keys by keyed secret hash, and the pepper that keys them (loaded once at start).
 pub struct KeyCache {
+    pepper: KeyPepper,
     entries: RwLock<HashMap<[u8; 32], Cached>>,
 }
 
 impl KeyCache {
+    pub fn new(pepper: KeyPepper) -> Self {
+        Self { pepper, entries: RwLock::default() }
+    }
+
+    /// The store's pepper, for hashing new keys and device tokens.
+    pub fn pepper(&self) -> &KeyPepper {
+        &self.pepper
+    }
+
+    /// Finds the active key with this secret: by its keyed hash, else (a key stored before the pepper) by
+    /// its plain SHA-256, whose stored hash is then replaced by the keyed one, so every key moves on its
+    /// first use and each look-up stays one indexed query. Hashes are compared only by those look-ups and
+    /// the cache's map, on HMAC outputs an attacker cannot steer byte by byte.
     pub(crate) async fn authenticate(&self, store: &dyn Store, secret: &str) -> Result<Arc<Caller>> {
-        let hash = hash_secret(secret);
+        let hash = self.pepper.hash(secret);
         {
             let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(c) = entries.get(&hash).filter(|c| c.fetched.elapsed() < CACHE_TTL) {
                 return Ok(Arc::clone(&c.caller));
             }
         }
-        let found = store.api_key_by_hash(&hash).await?;
+        let found = match store.api_key_by_hash(&hash).await? {
+            Some(key) => Some(key),
+            None => upgrade_legacy_key(store, secret, &hash).await?,
+        };
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         match found {
             Some(key) => {

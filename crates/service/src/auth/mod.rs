@@ -1,8 +1,10 @@
 //! Credentials, presented as `Authorization: Bearer <credential>`:
 //!
 //! - **API keys** with scopes, for services and operators. Keys are 32 random bytes, shown once, stored only
-//!   as their SHA-256. Looking a key up by the hash of what was presented is safe against timing attacks:
-//!   the comparison happens on a hash the attacker cannot steer byte by byte. Found keys are cached for a
+//!   as HMAC-SHA256 under the key store's pepper ([`KeyPepper`]), so a stolen data store allows no offline
+//!   guessing. Looking a key up by the hash of what was presented is safe against timing attacks: the
+//!   comparison happens on a hash the attacker cannot steer byte by byte. A key stored as a plain SHA-256
+//!   (before the pepper) is found by that once and moved to the keyed hash. Found keys are cached for a
 //!   few seconds; revocation through the API evicts at once.
 //! - **Subject tokens**, for one person: a short-lived compact JWS (EdDSA) signed with the server's signing
 //!   key, minted by a service through `POST /v1/subjects/{subject}/tokens`. Nothing about them is stored;
@@ -26,8 +28,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod keys;
 
-pub use keys::{Caller, KeyCache, Scope};
-pub(crate) use keys::{hash_secret, hex_lower, make_key};
+pub use keys::{Caller, KeyCache, KeyPepper, Scope};
+pub(crate) use keys::{hex_lower, legacy_hash, make_key};
 
 use crate::error::{Error, Result};
 use crate::state::Services;
@@ -230,7 +232,9 @@ pub async fn authenticate(services: &Services, credential: &str) -> Result<Princ
         return Err(Error::Unauthorized);
     }
     if credential.starts_with(DEVICE_TOKEN_PREFIX) {
-        return authenticate_device(services.store.as_ref(), credential).await.map(Principal::Device);
+        return authenticate_device(services.store.as_ref(), services.keys.pepper(), credential)
+            .await
+            .map(Principal::Device);
     }
     if looks_like_jws(credential) {
         return verify_subject_token(services, credential, Timestamp::now())
@@ -246,10 +250,10 @@ pub async fn authenticate(services: &Services, credential: &str) -> Result<Princ
 /// The prefix of device tokens.
 const DEVICE_TOKEN_PREFIX: &str = "cdt_";
 
-/// A new device token and the SHA-256 to store; the token is shown once.
-pub fn make_device_token() -> Result<(String, [u8; 32])> {
+/// A new device token and its hash to store (HMAC-SHA256 under `pepper`); the token is shown once.
+pub fn make_device_token(pepper: &KeyPepper) -> Result<(String, [u8; 32])> {
     let token = format!("{DEVICE_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?));
-    let hash = hash_secret(&token);
+    let hash = pepper.hash(&token);
     Ok((token, hash))
 }
 
@@ -304,13 +308,25 @@ impl DeviceCaller {
     }
 }
 
-/// Authenticates a device token: 401 for anything else, an unknown token or an unpaired device.
-async fn authenticate_device(store: &dyn Store, token: &str) -> Result<DeviceCaller> {
+/// Authenticates a device token: 401 for anything else, an unknown token or an unpaired device. A device
+/// paired before the pepper (its token stored as a plain SHA-256) is found by that once and moved to the
+/// keyed hash, like API keys.
+async fn authenticate_device(store: &dyn Store, pepper: &KeyPepper, token: &str) -> Result<DeviceCaller> {
     if !token.starts_with(DEVICE_TOKEN_PREFIX) {
         return Err(Error::Unauthorized);
     }
-    match store.device_by_token_hash(&hash_secret(token)).await? {
-        Some(device) => Ok(DeviceCaller::from_record(device)),
+    let keyed = pepper.hash(token);
+    if let Some(device) = store.device_by_token_hash(&keyed).await? {
+        return Ok(DeviceCaller::from_record(device));
+    }
+    let legacy = legacy_hash(token);
+    match store.device_by_token_hash(&legacy).await? {
+        Some(device) => {
+            if store.rehash_device_token(&device.id, &legacy, &keyed).await? {
+                tracing::info!(device_id = %device.id, "device token hash moved to the keyed hash");
+            }
+            Ok(DeviceCaller::from_record(device))
+        }
         None => Err(Error::Unauthorized),
     }
 }
@@ -420,20 +436,28 @@ mod tests {
         assert!(!device.allows("user.biometric.voice", "service"));
         assert!(!device.allows("user.biometric", "marketing"));
         assert!(device.require_subject("user-2").is_err());
-        let (token, hash) = make_device_token().expect("token");
+        let pepper = KeyPepper::new([5; 32]);
+        let (token, hash) = make_device_token(&pepper).expect("token");
         assert!(token.starts_with(DEVICE_TOKEN_PREFIX) && token.len() > 40);
-        assert_eq!(hash, hash_secret(&token));
+        assert_eq!(hash, pepper.hash(&token));
+        assert_ne!(hash, legacy_hash(&token), "not a plain SHA-256");
     }
 
     #[test]
     fn made_keys_are_random_and_stored_hashed() {
-        let a = make_key("a", &[Scope::Check], None).expect("key");
-        let b = make_key("b", &[Scope::Check], None).expect("key");
+        let pepper = KeyPepper::new([5; 32]);
+        let a = make_key(&pepper, "a", &[Scope::Check], None).expect("key");
+        let b = make_key(&pepper, "b", &[Scope::Check], None).expect("key");
         assert_ne!(a.secret, b.secret);
         assert!(a.secret.starts_with(keys::PREFIX) && a.secret.len() > 40);
-        assert_eq!(a.record.secret_hash, hash_secret(&a.secret));
-        let fixed =
-            make_key("c", &[Scope::Admin], Some("given-secret-given-secret-given-secret")).expect("key");
-        assert_eq!(fixed.secret, "given-secret-given-secret-given-secret");
+        assert_eq!(a.record.secret_hash, pepper.hash(&a.secret));
+        assert_ne!(a.record.secret_hash, legacy_hash(&a.secret), "not a plain SHA-256");
+        let given = "given-secret-given-secret-given-secret";
+        let fixed = make_key(&pepper, "c", &[Scope::Admin], Some(given)).expect("key");
+        assert_eq!(fixed.secret, given);
+        // Another store's pepper stores another hash for the same secret.
+        let other = make_key(&KeyPepper::new([6; 32]), "c", &[Scope::Admin], Some(given)).expect("key");
+        assert_ne!(fixed.record.secret_hash, other.record.secret_hash);
+        assert_eq!(format!("{pepper:?}"), "KeyPepper(..)", "never shown");
     }
 }

@@ -142,7 +142,7 @@ pub async fn pair(
     reader: Reader<'_>,
 ) -> Result<PairedDevice> {
     let (categories, purposes) = validate(state, &body)?;
-    let (token, token_hash) = make_device_token()?;
+    let (token, token_hash) = make_device_token(state.keys.pepper())?;
     let id = format!("dev_{}", hex::encode(consentry_store::random_bytes::<8>()?));
     let record = DeviceRecord {
         id,

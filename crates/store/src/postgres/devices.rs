@@ -83,6 +83,18 @@ impl DeviceStore for PostgresStore {
         row.as_ref().map(record).transpose()
     }
 
+    async fn rehash_device_token(&self, id: &str, old: &[u8; 32], new: &[u8; 32]) -> Result<bool> {
+        let n = sqlx::query("UPDATE devices SET token_hash = $3 WHERE id = $1 AND token_hash = $2")
+            .bind(id)
+            .bind(&old[..])
+            .bind(&new[..])
+            .execute(&self.pool)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     async fn device_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<DeviceRecord>> {
         let row = sqlx::query(&format!("SELECT {DEVICE_COLUMNS} {FROM} WHERE d.token_hash = $1"))
             .bind(&hash[..])

@@ -1,5 +1,5 @@
-//! Credentials on PostgreSQL: API keys (their secrets only as SHA-256 hashes) and the signing keys in
-//! `consentry_keystore`, rotated under a lock so that two nodes rotating at once end with one current key.
+//! Credentials on PostgreSQL: API keys (their secrets only as keyed hashes), and in `consentry_keystore`
+//! the pepper that keys those hashes and the signing keys, rotated under a lock so that two nodes rotating at once end with one current key.
 
 use consentry_core::Timestamp;
 use sqlx::PgConnection;
@@ -54,6 +54,37 @@ pub(super) async fn api_key_by_hash(pool: &PgPool, hash: &[u8; 32]) -> Result<Op
     .await
     .map_err(db)?;
     row.as_ref().map(rows::api_key).transpose()
+}
+
+pub(super) async fn rehash_api_key(pool: &PgPool, id: &str, old: &[u8; 32], new: &[u8; 32]) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE api_keys SET secret_hash = $3 WHERE id = $1 AND secret_hash = $2 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(&old[..])
+    .bind(&new[..])
+    .execute(pool)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+/// The key store's pepper, made on first call: a fresh one is offered and the stored one read back.
+pub(super) async fn key_pepper(pool: &PgPool) -> Result<[u8; 32]> {
+    let fresh: [u8; 32] = crate::random_bytes()?;
+    sqlx::query(
+        "INSERT INTO consentry_keystore.key_pepper (id, pepper) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&fresh[..])
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    let pepper: Vec<u8> = sqlx::query_scalar("SELECT pepper FROM consentry_keystore.key_pepper WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    pepper.try_into().map_err(|_| StoreError::Backend("the key pepper is not 32 bytes".into()))
 }
 
 pub(super) async fn revoke_api_key(pool: &PgPool, id: &str, at: Timestamp) -> Result<bool> {

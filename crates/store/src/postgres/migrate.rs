@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_vault.sql"),
     include_str!("../../migrations/postgres/0006_devices.sql"),
     include_str!("../../migrations/postgres/0007_requests.sql"),
+    include_str!("../../migrations/postgres/0008_key_pepper.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

@@ -101,6 +101,14 @@ impl Store for PostgresStore {
         keys::api_key_by_hash(&self.pool, hash).await
     }
 
+    async fn rehash_api_key(&self, id: &str, old: &[u8; 32], new: &[u8; 32]) -> Result<bool> {
+        keys::rehash_api_key(&self.pool, id, old, new).await
+    }
+
+    async fn key_pepper(&self) -> Result<[u8; 32]> {
+        keys::key_pepper(&self.pool).await
+    }
+
     async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<bool> {
         keys::revoke_api_key(&self.pool, id, at).await
     }

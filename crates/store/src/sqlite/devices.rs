@@ -85,6 +85,20 @@ impl DeviceStore for SqliteStore {
         .await
     }
 
+    async fn rehash_device_token(&self, id: &str, old: &[u8; 32], new: &[u8; 32]) -> Result<bool> {
+        let (id, old, new) = (id.to_owned(), *old, *new);
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE devices SET token_hash = ?3 WHERE id = ?1 AND token_hash = ?2",
+                    params![id, &old[..], &new[..]],
+                )
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn device_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<DeviceRecord>> {
         let hash = *hash;
         self.read(move |conn| {

@@ -1,5 +1,5 @@
-//! Credentials on the embedded store: API keys (their secrets only as SHA-256 hashes) and the signing keys
-//! in the key store.
+//! Credentials on the embedded store: API keys (their secrets only as keyed hashes), and in the key store
+//! the signing keys and the pepper that keys those hashes.
 
 use consentry_core::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -46,6 +46,28 @@ pub(super) fn api_key_by_hash(conn: &Connection, hash: &[u8; 32]) -> rusqlite::R
     ))?
     .query_row([&hash[..]], rows::api_key)
     .optional()
+}
+
+pub(super) fn rehash_api_key(conn: &Connection, id: &str, old: &[u8; 32], new: &[u8; 32]) -> Result<bool> {
+    let n = conn
+        .execute(
+            "UPDATE api_keys SET secret_hash = ?3 WHERE id = ?1 AND secret_hash = ?2 AND revoked_at IS NULL",
+            params![id, &old[..], &new[..]],
+        )
+        .map_err(backend)?;
+    Ok(n > 0)
+}
+
+/// The key store's pepper, made on first call: a fresh one is offered and the stored one read back.
+pub(super) fn key_pepper(conn: &Connection, fresh: &[u8; 32]) -> Result<[u8; 32]> {
+    conn.execute(
+        "INSERT INTO ks.key_pepper (id, pepper) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+        [&fresh[..]],
+    )
+    .map_err(backend)?;
+    let pepper: Vec<u8> =
+        conn.query_row("SELECT pepper FROM ks.key_pepper WHERE id = 1", [], |r| r.get(0)).map_err(backend)?;
+    pepper.try_into().map_err(|_| StoreError::Backend("the key pepper is not 32 bytes".into()))
 }
 
 pub(super) fn revoke_api_key(conn: &Connection, id: &str, at: Timestamp) -> Result<bool> {

@@ -22,6 +22,7 @@ const KEYSTORE: &[&str] = &[
     include_str!("../../migrations/sqlite/keystore_0003_destinations.sql"),
     include_str!("../../migrations/sqlite/keystore_0004_vault.sql"),
     include_str!("../../migrations/sqlite/keystore_0005_erasure.sql"),
+    include_str!("../../migrations/sqlite/keystore_0006_key_pepper.sql"),
 ];
 
 pub(super) fn data(conn: &mut Connection) -> Result<()> {

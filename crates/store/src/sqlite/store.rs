@@ -180,6 +180,16 @@ impl Store for SqliteStore {
         self.read(move |conn| keys::api_key_by_hash(conn, &hash)).await
     }
 
+    async fn rehash_api_key(&self, id: &str, old: &[u8; 32], new: &[u8; 32]) -> Result<bool> {
+        let (id, old, new) = (id.to_owned(), *old, *new);
+        self.write(move |conn| keys::rehash_api_key(conn, &id, &old, &new)).await
+    }
+
+    async fn key_pepper(&self) -> Result<[u8; 32]> {
+        let fresh: [u8; 32] = crate::random_bytes()?;
+        self.write(move |conn| keys::key_pepper(conn, &fresh)).await
+    }
+
     async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<bool> {
         let id = id.to_owned();
         self.write(move |conn| keys::revoke_api_key(conn, &id, at)).await

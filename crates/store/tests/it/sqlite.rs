@@ -232,8 +232,8 @@ async fn migrations_reach_the_current_versions() {
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
     // Data: init, proof, outbox, expiry, vault, devices, requests; key store: init, signing,
-    // destinations, vault, erasure.
-    assert_eq!((version("consentry.db"), version("keys.db")), (7, 5));
+    // destinations, vault, erasure, key pepper.
+    assert_eq!((version("consentry.db"), version("keys.db")), (7, 6));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

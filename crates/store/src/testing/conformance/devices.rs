@@ -88,3 +88,27 @@ pub async fn devices_pair_list_delete(store: Arc<dyn Store>) {
     assert!(store.subject_devices(&alice).await.unwrap_or_else(|e| panic!("{e}")).is_empty());
     assert_eq!(store.subject_devices(&bob).await.unwrap_or_else(|e| panic!("{e}")).len(), 1, "Bob's stays");
 }
+
+/// A device's token hash is replaced only while it is still the old one.
+pub async fn devices_rehash_token(store: Arc<dyn Store>) {
+    store.create_device(device("dev_a1", "alice", 1, 1_000)).await.unwrap_or_else(|e| panic!("create: {e}"));
+    let rehash = |old: u8, new: u8| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .rehash_device_token("dev_a1", &[old; 32], &[new; 32])
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    assert!(!rehash(7, 2).await, "not the stored hash");
+    assert!(rehash(1, 2).await);
+    assert!(store.device_by_token_hash(&[1; 32]).await.unwrap_or_else(|e| panic!("{e}")).is_none());
+    let found = store.device_by_token_hash(&[2; 32]).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.map(|d| d.id), Some("dev_a1".to_owned()));
+    assert!(!rehash(1, 3).await, "only once");
+    assert!(
+        !store.rehash_device_token("dev_none", &[2; 32], &[3; 32]).await.unwrap_or_else(|e| panic!("{e}")),
+        "no such device"
+    );
+}

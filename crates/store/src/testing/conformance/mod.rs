@@ -16,7 +16,7 @@ mod setup;
 mod vault;
 
 pub use self::activity::{access_log_newest_first_with_pages, check_counts_add_up};
-pub use self::devices::devices_pair_list_delete;
+pub use self::devices::{devices_pair_list_delete, devices_rehash_token};
 pub use self::dsr::{
     erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
 };
@@ -30,7 +30,9 @@ pub use self::outbox::{
     destinations_crud, fan_out_honours_filter_and_cursor, leases_expire, outbox_commits_with_its_events,
     outbox_lag_and_dead_letters, paused_destinations_are_not_claimed, replay_from_id_and_time,
 };
-pub use self::setup::{api_keys, catalog_versions, initialise_once, signing_key_rotation};
+pub use self::setup::{
+    api_keys, catalog_versions, initialise_once, key_pepper_and_rehash, signing_key_rotation,
+};
 pub use self::vault::{
     vault_binds_one_kek, vault_concurrent_puts_share_one_key, vault_due_records_go_with_announcements,
     vault_erasure_shreds_the_data_key, vault_put_read_list_delete,
@@ -52,7 +54,7 @@ macro_rules! conformance_suite {
             replay_from_id_and_time, delete_destination_cascades, paused_destinations_are_not_claimed,
             outbox_lag_and_dead_letters,
             requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
-            devices_pair_list_delete);
+            devices_pair_list_delete, key_pepper_and_rehash, devices_rehash_token);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

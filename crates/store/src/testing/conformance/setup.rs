@@ -38,6 +38,26 @@ pub async fn api_keys(store: Arc<dyn Store>) {
     store.insert_api_key(again).await.expect("reuse name");
 }
 
+/// The key pepper is made once and then stays; a key's stored hash is replaced only while it is still
+/// the old one, so a legacy hash moves to the keyed one once.
+pub async fn key_pepper_and_rehash(store: Arc<dyn Store>) {
+    let pepper = store.key_pepper().await.expect("pepper");
+    assert_ne!(pepper, [0; 32]);
+    assert_eq!(store.key_pepper().await.expect("pepper again"), pepper, "made once per store");
+
+    store.insert_api_key(key("crm", 1)).await.expect("insert");
+    assert!(!store.rehash_api_key("key_crm", &[7; 32], &[2; 32]).await.expect("wrong old"));
+    assert!(store.api_key_by_hash(&[1; 32]).await.expect("lookup").is_some());
+    assert!(store.rehash_api_key("key_crm", &[1; 32], &[2; 32]).await.expect("rehash"));
+    assert!(store.api_key_by_hash(&[1; 32]).await.expect("lookup").is_none(), "the old hash is gone");
+    let found = store.api_key_by_hash(&[2; 32]).await.expect("lookup").expect("found by the new hash");
+    assert_eq!(found.id, "key_crm");
+    assert!(!store.rehash_api_key("key_crm", &[1; 32], &[3; 32]).await.expect("twice"), "only once");
+    assert!(!store.rehash_api_key("key_none", &[2; 32], &[3; 32]).await.expect("no such key"));
+    store.revoke_api_key("key_crm", Timestamp::now()).await.expect("revoke");
+    assert!(!store.rehash_api_key("key_crm", &[2; 32], &[3; 32]).await.expect("revoked"), "revoked stays");
+}
+
 pub async fn catalog_versions(store: Arc<dyn Store>) {
     assert!(store.catalog().await.expect("read").is_none());
     let doc = CatalogDocument::default_catalog();
