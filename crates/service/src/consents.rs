@@ -257,6 +257,20 @@ async fn resolve_notice(
     }
 }
 
+/// Records consent changes through the API for `principal`, recorded as its actor; a person's own change
+/// with their subject token is also written in their access log ([`Reader::action`]).
+pub async fn record(
+    state: &Services,
+    principal: &Principal,
+    subject: &SubjectId,
+    body: RecordConsents,
+    reader: Reader<'_>,
+) -> Result<RecordedConsents> {
+    let recorded = record_changes(state, subject, body, &principal.actor()).await?;
+    reader.log(&state.access, subject);
+    Ok(recorded)
+}
+
 /// Records one request's consent changes for `subject` as `actor`: checks them against the catalogue,
 /// appends them sealed with a signed receipt and their outbox messages, and applies them to the engine.
 /// Answers once they are durable. The API, the preference centre and the Global Privacy Control signal all

@@ -9,18 +9,21 @@ use consentry_core::SubjectId;
 use consentry_core::catalog::Basis;
 use consentry_core::ledger::ACTOR_GPC;
 
+use crate::access::Reader;
 use crate::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 use crate::error::Result;
 use crate::state::Services;
 
 /// Records the signal for `subject` unless its current state already holds it for every sale-or-sharing
-/// purpose. Returns the purposes withdrawn now (empty when nothing was left to record).
+/// purpose. Returns the purposes withdrawn now (empty when nothing was left to record). When something was
+/// recorded, `reader` logs it: in the person's access log when their own browser sent it (the preference
+/// centre, or the API with their subject token); a service relaying it is in the ledger only.
 ///
 /// Concurrent first requests on this node record it once: what is missing is read again under
 /// `gpc_lock` before recording (the lock is taken only when something is missing, so repeated requests
 /// do not queue). Two nodes may still both record it once each; the second adds a statement equal in
 /// effect.
-pub async fn honour(services: &Services, subject: &SubjectId) -> Result<Vec<String>> {
+pub async fn honour(services: &Services, subject: &SubjectId, reader: Reader<'_>) -> Result<Vec<String>> {
     if missing(services, subject).await?.is_empty() {
         return Ok(Vec::new());
     }
@@ -32,6 +35,7 @@ pub async fn honour(services: &Services, subject: &SubjectId) -> Result<Vec<Stri
     let body = RecordConsents { notice: None, notice_version: None, collection_point: None, changes };
     let recorded = record_changes(services, subject, body, ACTOR_GPC).await?;
     tracing::info!(events = recorded.events.len(), "recorded a Global Privacy Control signal");
+    reader.log(&services.access, subject);
     Ok(recorded.events.into_iter().map(|e| e.purpose).collect())
 }
 

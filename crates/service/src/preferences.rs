@@ -7,6 +7,10 @@
 //! what was done, and honours a Global Privacy Control signal the browser sent ([`crate::gpc`]). Changes
 //! go through the same code as the API (consent recording, announced record deletion, device unpairing,
 //! data subject requests).
+//!
+//! What the person reads and does here goes into their access log as caller `subject`, its route naming the
+//! page action (`preferences: view`, `preferences: save`, ...; [`Reader::person`]), as what they do with
+//! their subject token through the API does. Asking for erasure is not logged: it leaves no log to write in.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use consentry_core::{Action, Decision, Event, Query, Scope, SubjectId, Timestamp
 use consentry_store::vault::{RecordFilter, RecordMeta, RecordSelection, StoredRecord};
 use consentry_store::{AccessRecord, DeviceRecord, StoredReceipt};
 
+use crate::access::Reader;
 use crate::auth::ACTOR_SUBJECT;
 use crate::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 use crate::error::{Error, Result};
@@ -137,7 +142,14 @@ pub enum Deletion {
 
 /// The page of `visit`'s person.
 pub async fn show(services: &Services, visit: &Visit) -> Result<Page> {
-    page(services, visit, None).await
+    let shown = page(services, visit, None).await?;
+    logged(services, &visit.subject, "preferences: view");
+    Ok(shown)
+}
+
+/// Writes what the person just did or read on their page into their access log, under `subject`.
+fn logged(services: &Services, subject: &SubjectId, action: &'static str) {
+    Reader::person(action).log(&services.access, subject);
 }
 
 /// Saves the person's choices: records only what differs from what holds now, one request (and receipt)
@@ -148,20 +160,25 @@ pub async fn save(services: &Services, visit: &Visit, choices: &Choices) -> Resu
     let changed = plan(services, &view, &visit.subject, choices);
     let (receipts, records_deleted) =
         record(services, &view, &visit.subject, &changed, &choices.versions).await?;
+    logged(services, &visit.subject, "preferences: save");
     page(services, visit, Some(Notice::Saved(Saved { changed, receipts, records_deleted }))).await
 }
 
 /// Deletes the person's own records, each announced downstream; another person's record is not touched.
 pub async fn delete_records(services: &Services, visit: &Visit, which: Deletion) -> Result<Page> {
     let subject = visit.subject.clone();
-    let selection = match which {
-        Deletion::Record(id) if valid_record_id(&id) => RecordSelection::Ids { subject, ids: vec![id] },
-        Deletion::Record(_) => return Err(Error::NotFound("record")),
-        Deletion::Category(category) => {
-            RecordSelection::Subject { subject, category: Some(category.as_str().to_owned()) }
+    let (selection, action) = match which {
+        Deletion::Record(id) if valid_record_id(&id) => {
+            (RecordSelection::Ids { subject, ids: vec![id] }, "preferences: delete record")
         }
+        Deletion::Record(_) => return Err(Error::NotFound("record")),
+        Deletion::Category(category) => (
+            RecordSelection::Subject { subject, category: Some(category.as_str().to_owned()) },
+            "preferences: delete records of a kind",
+        ),
     };
     let deleted = delete_at_request(services, selection).await?;
+    logged(services, &visit.subject, action);
     page(services, visit, Some(Notice::Deleted(deleted))).await
 }
 
@@ -170,12 +187,14 @@ pub async fn unpair(services: &Services, visit: &Visit, device: &str) -> Result<
     if !crate::devices::unpair_device(services, &visit.subject, device, ACTOR_SUBJECT).await? {
         return Err(Error::NotFound("device"));
     }
+    logged(services, &visit.subject, "preferences: unpair device");
     page(services, visit, Some(Notice::Unpaired)).await
 }
 
 /// "Get a copy of my data": files an access request, whose export is ready at once.
 pub async fn request_copy(services: &Services, visit: &Visit) -> Result<Page> {
     let request = submit(services, &visit.subject, RequestType::Access, None, ACTOR_SUBJECT).await?;
+    logged(services, &visit.subject, "preferences: request a copy");
     let due = Timestamp::parse(&request.due_at).unwrap_or_else(Timestamp::now);
     page(services, visit, Some(Notice::Requested(due))).await
 }
@@ -189,7 +208,9 @@ pub async fn erase(services: &Services, subject: &SubjectId) -> Result<()> {
 /// One of the person's own receipts (someone else's is as absent as an unknown one).
 pub async fn receipt(services: &Services, subject: &SubjectId, id: &str) -> Result<StoredReceipt> {
     let found = services.store.receipt(id).await?;
-    found.filter(|r| r.subject.as_ref() == Some(subject)).ok_or(Error::NotFound("receipt"))
+    let receipt = found.filter(|r| r.subject.as_ref() == Some(subject)).ok_or(Error::NotFound("receipt"))?;
+    logged(services, subject, "preferences: download receipt");
+    Ok(receipt)
 }
 
 /// One of the person's own records with its payload (someone else's is as absent as an unknown one).
@@ -198,7 +219,9 @@ pub async fn record_payload(services: &Services, subject: &SubjectId, id: &str) 
         return Err(Error::NotFound("record"));
     }
     let found = services.store.record(&services.kek, id).await?;
-    found.filter(|r| &r.subject == subject).ok_or(Error::NotFound("record"))
+    let record = found.filter(|r| &r.subject == subject).ok_or(Error::NotFound("record"))?;
+    logged(services, subject, "preferences: download record");
+    Ok(record)
 }
 
 /// The ZIP of one of the person's own access requests (someone else's is as absent as an unknown one), as
@@ -211,14 +234,17 @@ pub async fn export(
     let found = services.store.request(request).await?;
     let request =
         found.filter(|r| r.record.subject.as_ref() == Some(subject)).ok_or(Error::NotFound("request"))?;
-    export_archive(services, &request, Timestamp::now()).await
+    let archive = export_archive(services, &request, Timestamp::now()).await?;
+    logged(services, subject, "preferences: download export");
+    Ok(archive)
 }
 
 /// Loads the page after honouring a Global Privacy Control signal, with `notice` of what was just done.
 async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Result<Page> {
     let subject = &visit.subject;
     let gpc = if visit.gpc {
-        let recorded = crate::gpc::honour(services, subject).await?;
+        let signal = Reader::person("preferences: Global Privacy Control signal");
+        let recorded = crate::gpc::honour(services, subject, signal).await?;
         Some(if recorded.is_empty() { GpcNote::Honoured } else { GpcNote::Recorded(recorded) })
     } else {
         None

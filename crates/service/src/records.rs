@@ -391,25 +391,30 @@ pub async fn get(
     Ok(Payload { content_type: record.meta.content_type, data: record.data })
 }
 
-/// Deletes one record for `principal` (see [`authorize_record`]), announced downstream.
-pub async fn delete(services: &Services, principal: &Principal, id: &str) -> Result<()> {
+/// Deletes one record for `principal` (see [`authorize_record`]), announced downstream; a person's own
+/// deletion with their subject token is in their access log ([`Reader::action`]).
+pub async fn delete(services: &Services, principal: &Principal, id: &str, reader: Reader<'_>) -> Result<()> {
     let subject = authorize_record(services, principal, id, Scope::RecordsWrite).await?;
-    let selection = RecordSelection::Ids { subject, ids: vec![id.to_owned()] };
+    let selection = RecordSelection::Ids { subject: subject.clone(), ids: vec![id.to_owned()] };
     if delete_at_request(services, selection).await? == 0 {
         return Err(Error::NotFound("record"));
     }
+    reader.log(&services.access, &subject);
     Ok(())
 }
 
 /// Deletes the subject's records of `category` (and those under it), or all of them, each announced
-/// downstream.
+/// downstream; a person's own deletion with their subject token is in their access log.
 pub async fn delete_subject(
     services: &Services,
     subject: SubjectId,
     category: Option<String>,
+    reader: Reader<'_>,
 ) -> Result<Deleted> {
     let category = key_param("category", category)?;
-    let deleted = delete_at_request(services, RecordSelection::Subject { subject, category }).await?;
+    let selection = RecordSelection::Subject { subject: subject.clone(), category };
+    let deleted = delete_at_request(services, selection).await?;
+    reader.log(&services.access, &subject);
     Ok(Deleted { deleted })
 }
 

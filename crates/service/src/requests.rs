@@ -32,6 +32,7 @@ use utoipa::ToSchema;
 
 use self::own_part::{changed, finish, prepare_correction};
 use self::view::record_out;
+use crate::access::Reader;
 use crate::auth::{Principal, Scope};
 use crate::error::{Error, Result};
 use crate::state::Services;
@@ -97,8 +98,15 @@ pub struct RequestQuery {
 }
 
 /// Files the request `body` for `principal`: a service key needs the `dsr` scope; a subject may file only
-/// their own. Consentry does its part at once; returns the request as it then stands.
-pub async fn create(state: &Services, principal: &Principal, body: CreateRequest) -> Result<RequestOut> {
+/// their own. Consentry does its part at once; returns the request as it then stands. A request a person
+/// files with their subject token is in their access log ([`Reader::action`]), except an erasure: it leaves
+/// no log to write in.
+pub async fn create(
+    state: &Services,
+    principal: &Principal,
+    body: CreateRequest,
+    reader: Reader<'_>,
+) -> Result<RequestOut> {
     if let Some(caller) = principal.service() {
         caller.require(Scope::Dsr)?;
     }
@@ -115,11 +123,21 @@ pub async fn create(state: &Services, principal: &Principal, body: CreateRequest
         )
     })?;
     principal.require_subject(&subject, Scope::Dsr)?;
-    submit(state, &subject, kind, body.details, &principal.actor()).await
+    let out = submit(state, &subject, kind, body.details, &principal.actor()).await?;
+    if kind != RequestType::Erasure {
+        reader.log(&state.access, &subject);
+    }
+    Ok(out)
 }
 
-/// One page of requests, oldest first: any, for a service key with `dsr`; a subject's own, for them.
-pub async fn list(state: &Services, principal: &Principal, query: RequestQuery) -> Result<RequestList> {
+/// One page of requests, oldest first: any, for a service key with `dsr`; a subject's own, for them (and
+/// in their access log, through `reader`).
+pub async fn list(
+    state: &Services,
+    principal: &Principal,
+    query: RequestQuery,
+    reader: Reader<'_>,
+) -> Result<RequestList> {
     let own = match principal {
         Principal::Service(caller) => {
             caller.require(Scope::Dsr)?;
@@ -169,13 +187,26 @@ pub async fn list(state: &Services, principal: &Principal, query: RequestQuery) 
         limit,
     };
     let found = state.store.requests(&filter).await?;
+    if let Principal::Subject(s) = principal {
+        reader.log(&state.access, &s.subject);
+    }
     let next = (found.len() == limit as usize).then(|| found.last().map(|r| r.id.clone())).flatten();
     Ok(RequestList { requests: found.into_iter().map(|r| record_out(r, now)).collect(), next })
 }
 
-/// One request with its tasks and history, if `principal` may see it ([`load_for`]).
-pub async fn get(state: &Services, principal: &Principal, id: &str) -> Result<RequestOut> {
-    Ok(view(load_for(state, principal, id).await?, Timestamp::now()))
+/// One request with its tasks and history, if `principal` may see it ([`load_for`]); a person reading their
+/// own with their subject token is in their access log, through `reader`.
+pub async fn get(
+    state: &Services,
+    principal: &Principal,
+    id: &str,
+    reader: Reader<'_>,
+) -> Result<RequestOut> {
+    let request = load_for(state, principal, id).await?;
+    if let Some(subject) = &request.record.subject {
+        reader.log(&state.access, subject);
+    }
+    Ok(view(request, Timestamp::now()))
 }
 
 /// Extends a request's deadline by `body.months`, at most two months beyond the first in total, with the

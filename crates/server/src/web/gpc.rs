@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use consentry_core::SubjectId;
+use consentry_service::access::Reader;
 
 use crate::auth::{Principal, Scope};
 use crate::error::ApiError;
@@ -46,20 +47,21 @@ pub async fn api_layer(
         return next.run(request).await;
     };
     let (mut parts, body) = request.into_parts();
-    let allowed = may_change_consent(&state, &mut parts, &subject).await;
-    if allowed && let Err(e) = consentry_service::gpc::honour(&state, &subject).await {
-        return ApiError(e).into_response();
+    if let Some(principal) = may_change_consent(&state, &mut parts, &subject).await {
+        // The person's own browser sent it with their token: theirs, in their access log.
+        let reader = Reader::action(&principal, "Global Privacy Control signal (Sec-GPC)", None);
+        if let Err(e) = consentry_service::gpc::honour(&state, &subject, reader).await {
+            return ApiError(e).into_response();
+        }
     }
     next.run(Request::from_parts(parts, body)).await
 }
 
-/// Whether the request's credentials may change `subject`'s consent: a service key with `consent:write`, or
-/// the subject's own token.
-async fn may_change_consent(state: &AppState, parts: &mut Parts, subject: &SubjectId) -> bool {
-    match Principal::from_request_parts(parts, state).await {
-        Ok(principal) => principal.require_subject(subject, Scope::ConsentWrite).is_ok(),
-        Err(_) => false,
-    }
+/// The request's credentials, when they may change `subject`'s consent: a service key with
+/// `consent:write`, or the subject's own token.
+async fn may_change_consent(state: &AppState, parts: &mut Parts, subject: &SubjectId) -> Option<Principal> {
+    let principal = Principal::from_request_parts(parts, state).await.ok()?;
+    principal.require_subject(subject, Scope::ConsentWrite).is_ok().then_some(principal)
 }
 
 /// `/.well-known/gpc.json` (GPC specification, section 3.4).

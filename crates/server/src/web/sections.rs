@@ -96,6 +96,8 @@ pub fn access(lang: Lang, page: &Page) -> Markup {
                                     }
                                 }
                             }
+                            // Where it came in: an API route, or what the person did on this page.
+                            p class="meta" { code { (a.route) } }
                             p class="meta" { (lang.t("access-reason")) ": " (a.purpose) }
                         }
                     }

@@ -62,7 +62,8 @@ async fn a_subject_token_reaches_only_its_own_routes(backend: Backend) {
     s.get("/v1/subjects/kim/consents", str_of(&receipt["jws"]), 401).await;
 
     // A service reading kim's data is logged (the receipt above, the consents now), and so are the minting
-    // of her token and her own reads with it (state, history); the subject sees it all.
+    // of her token and what she did with it (a consent change, then reading state and history); the subject
+    // sees it all.
     s.get("/v1/subjects/kim/consents", ADMIN_KEY, 200).await;
     let mut entries = Vec::new();
     for _ in 0..100 {
@@ -74,7 +75,7 @@ async fn a_subject_token_reaches_only_its_own_routes(backend: Backend) {
             .filter(|e| e["route"] != "GET /v1/subjects/{subject}/access-log")
             .cloned()
             .collect();
-        if entries.len() >= 5 {
+        if entries.len() >= 6 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -89,6 +90,7 @@ async fn a_subject_token_reaches_only_its_own_routes(backend: Backend) {
             ("admin", "GET /v1/receipts/{id}"),
             ("subject", "GET /v1/subjects/{subject}/consents/history"),
             ("subject", "GET /v1/subjects/{subject}/consents"),
+            ("subject", "POST /v1/subjects/{subject}/consents"),
             ("admin", "POST /v1/subjects/{subject}/tokens"),
         ],
         "{entries:?}"

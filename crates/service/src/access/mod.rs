@@ -49,6 +49,20 @@ impl<'a> Reader<'a> {
         Self { caller, route, stated }
     }
 
+    /// An action on the subject's data (not a read): logged when the person did it with their subject
+    /// token, under `subject`; a service's actions are in the ledger or the request's history instead, and
+    /// a device's are what it was paired to do.
+    pub fn action(principal: &'a Principal, route: &'static str, stated: Option<&'a str>) -> Self {
+        let caller = matches!(principal, Principal::Subject(_)).then_some(CALLER_SUBJECT);
+        Self { caller, route, stated }
+    }
+
+    /// What the person did or read on their preference-centre page (signed in with their link), under
+    /// `subject`; `route` names the page action (e.g. `preferences: save`), and no purpose is stated.
+    pub fn person(route: &'static str) -> Self {
+        Self { caller: Some(CALLER_SUBJECT), route, stated: None }
+    }
+
     /// A read by a service key.
     pub fn service(caller: &'a Caller, route: &'static str, stated: Option<&'a str>) -> Self {
         Self { caller: Some(caller.key_name.as_str()), route, stated }

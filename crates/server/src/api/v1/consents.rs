@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use consentry_service::access::Reader;
 use consentry_service::consents::{
-    self, CurrentConsents, History, HistoryPage, RecordConsents, RecordedConsents, record_changes,
+    self, CurrentConsents, History, HistoryPage, RecordConsents, RecordedConsents,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -15,6 +15,8 @@ use crate::extract::{Json, Query, SubjectPath, stated_purpose};
 use crate::state::AppState;
 
 /// Record consent changes under one notice version; answers once they are durable.
+///
+/// A change made with the subject's own token is in their access log (caller `subject`).
 #[utoipa::path(post, path = "/v1/subjects/{subject}/consents", tag = "consents",
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     request_body = RecordConsents,
@@ -24,11 +26,13 @@ use crate::state::AppState;
 pub async fn record(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
     Json(body): Json<RecordConsents>,
 ) -> ApiResult<(StatusCode, Json<RecordedConsents>)> {
     principal.require_subject(&subject, Scope::ConsentWrite)?;
-    let recorded = record_changes(&state, &subject, body, &principal.actor()).await?;
+    let reader = Reader::action(&principal, "POST /v1/subjects/{subject}/consents", stated_purpose(&headers));
+    let recorded = consents::record(&state, &principal, &subject, body, reader).await?;
     Ok((StatusCode::CREATED, Json(recorded)))
 }
 

@@ -5,7 +5,7 @@
 //! `consentry_store::vault`). Its deletion deadline comes from its category's retention; withdrawing,
 //! denying or objecting to its purpose deletes it at once unless the purpose says `keep_until_retention`.
 //! Every deletion is announced downstream as a `record.deleted` event, committed with it. Every read is in
-//! the subject's access log.
+//! the subject's access log, and so is a deletion made with the subject's own token.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -115,15 +115,19 @@ pub async fn get(
 }
 
 /// Delete one record; a `record.deleted` event goes downstream.
+///
+/// A deletion with the subject's own token is in their access log (caller `subject`).
 #[utoipa::path(delete, path = "/v1/records/{id}", tag = "records", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn delete_one(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    records::delete(&state, &principal, &id).await?;
+    let reader = Reader::action(&principal, "DELETE /v1/records/{id}", stated_purpose(&headers));
+    records::delete(&state, &principal, &id, reader).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -136,6 +140,8 @@ pub struct DeleteParams {
 }
 
 /// Delete the subject's records of a category (and those under it), or all of them.
+///
+/// A deletion with the subject's own token is in their access log (caller `subject`).
 #[utoipa::path(delete, path = "/v1/subjects/{subject}/records", tag = "records",
     params(("subject" = String, Path), DeleteParams),
     responses((status = 200, body = Deleted), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -144,9 +150,12 @@ pub struct DeleteParams {
 pub async fn delete_many(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
     Query(params): Query<DeleteParams>,
 ) -> ApiResult<Json<Deleted>> {
     principal.require_subject(&subject, Scope::RecordsWrite)?;
-    Ok(Json(records::delete_subject(&state, subject, params.category).await?))
+    let reader =
+        Reader::action(&principal, "DELETE /v1/subjects/{subject}/records", stated_purpose(&headers));
+    Ok(Json(records::delete_subject(&state, subject, params.category, reader).await?))
 }

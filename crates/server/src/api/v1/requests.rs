@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consentry_core::Timestamp;
+use consentry_service::access::Reader;
 use consentry_service::requests::{
     self, CompleteTask, CreateRequest, ExtendRequest, RejectRequest, RequestList, RequestOut, RequestQuery,
     export_archive, load_for,
@@ -17,10 +18,12 @@ use utoipa::IntoParams;
 
 use crate::auth::{Caller, Principal, Scope};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Json, JsonBody, Query};
+use crate::extract::{Json, JsonBody, Query, stated_purpose};
 use crate::state::AppState;
 
 /// Create a data subject request; Consentry does its own part at once and tells downstream systems.
+///
+/// One filed with the subject's own token is in their access log (caller `subject`), but for an erasure.
 #[utoipa::path(post, path = "/v1/requests", tag = "requests", request_body = CreateRequest,
     responses((status = 201, body = RequestOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)),
@@ -28,10 +31,12 @@ use crate::state::AppState;
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     Json(body): Json<CreateRequest>,
 ) -> ApiResult<(StatusCode, Json<RequestOut>)> {
     // Who may file it depends on whose request it is: the service decides, with the body.
-    let out = requests::create(&state, &principal, body).await?;
+    let reader = Reader::action(&principal, "POST /v1/requests", stated_purpose(&headers));
+    let out = requests::create(&state, &principal, body, reader).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -55,6 +60,8 @@ pub struct ListParams {
 }
 
 /// The requests, oldest first, for the privacy team.
+///
+/// With a subject token, the person's own; that read is in their access log (caller `subject`).
 #[utoipa::path(get, path = "/v1/requests", tag = "requests", params(ListParams),
     responses((status = 200, body = RequestList), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
@@ -62,6 +69,7 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<RequestList>> {
     let query = RequestQuery {
@@ -72,10 +80,13 @@ pub async fn list(
         after: params.after,
         limit: params.limit,
     };
-    Ok(Json(requests::list(&state, &principal, query).await?))
+    let reader = Reader::action(&principal, "GET /v1/requests", stated_purpose(&headers));
+    Ok(Json(requests::list(&state, &principal, query, reader).await?))
 }
 
 /// One request with its tasks and history.
+///
+/// Read with the subject's own token, it is in their access log (caller `subject`).
 #[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests", params(("id" = String, Path)),
     responses((status = 200, body = RequestOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)),
@@ -83,9 +94,11 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RequestOut>> {
-    Ok(Json(requests::get(&state, &principal, &id).await?))
+    let reader = Reader::action(&principal, "GET /v1/requests/{id}", stated_purpose(&headers));
+    Ok(Json(requests::get(&state, &principal, &id, reader).await?))
 }
 
 /// Extend the deadline by up to two further months (in total), with the reason (Art. 12(3)).
@@ -143,6 +156,8 @@ pub async fn complete_task(
 
 /// Download the export of an access or portability request: a ZIP with `data.json`, the record payloads
 /// and a plain-words `index.html`. Available for 7 days after it is ready, then 410.
+///
+/// The download is in the subject's access log, under the key's name or `subject`.
 #[utoipa::path(get, path = "/v1/requests/{id}/export", tag = "requests", params(("id" = String, Path)),
     responses((status = 200, description = "application/zip", content_type = "application/zip"),
               (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -156,13 +171,9 @@ pub async fn export(
 ) -> ApiResult<Response> {
     let request = load_for(&state, &principal, &id).await?;
     let archive = export_archive(&state, &request, Timestamp::now()).await?;
-    if let (Some(subject), Some(caller)) = (&request.record.subject, principal.service()) {
-        state.access.read(
-            subject,
-            &caller.key_name,
-            "GET /v1/requests/{id}/export",
-            crate::extract::stated_purpose(&headers),
-        );
+    if let Some(subject) = &request.record.subject {
+        let reader = Reader::new(&principal, "GET /v1/requests/{id}/export", stated_purpose(&headers));
+        reader.log(&state.access, subject);
     }
     let disposition = format!("attachment; filename=\"consentry-export-{id}.zip\"");
     // Sent as it is written: an export is never held whole in memory.
