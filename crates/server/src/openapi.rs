@@ -12,9 +12,27 @@ struct Security;
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
+        // Each operation lists who may call it: `bearer` is a service API key, with the scopes it needs
+        // (all of them; `admin` implies every scope); the other two are the person's and a paired
+        // device's own tokens. SECURITY.md's table is generated from these declarations.
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(description)).build(),
+            )
+        };
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            bearer("A service API key (`csk_…`); the operation's scopes are all required, `admin` implies every scope"),
+        );
+        components.add_security_scheme(
+            "subject_token",
+            bearer("A subject token minted with `tokens:mint`: the person's own data only"),
+        );
+        components.add_security_scheme(
+            "device_token",
+            bearer(
+                "A paired device's token: its own subject, within the categories and purposes it declared",
+            ),
         );
     }
 }

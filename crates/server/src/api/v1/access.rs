@@ -27,7 +27,7 @@ pub struct AccessParams {
     params(("subject" = String, Path), AccessParams),
     responses((status = 200, body = AccessLogOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["consent:read"]), ("subject_token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,

@@ -24,7 +24,7 @@ pub async fn get(State(state): State<AppState>, _caller: Arc<Caller>) -> ApiResu
     request_body(content = Object, description = "The catalogue document", content_type = "application/json"),
     responses((status = 200, body = CatalogOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["catalog:write"])))]
 pub async fn put(
     State(state): State<AppState>,
     caller: Arc<Caller>,

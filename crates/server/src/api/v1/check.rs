@@ -17,7 +17,7 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/v1/check", tag = "check", request_body = CheckRequest,
     responses((status = 200, body = CheckResponse), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["check"]), ("device_token" = [])))]
 pub async fn one(
     State(state): State<AppState>,
     caller: Principal,
@@ -39,7 +39,7 @@ pub async fn one(
 #[utoipa::path(post, path = "/v1/check/batch", tag = "check", request_body = BatchRequest,
     responses((status = 200, body = BatchResponse), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["check"])))]
 pub async fn batch(
     State(state): State<AppState>,
     caller: Arc<Caller>,

@@ -22,7 +22,7 @@ use crate::state::AppState;
     request_body = RecordConsents,
     responses((status = 201, body = RecordedConsents), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["consent:write"]), ("subject_token" = [])))]
 pub async fn record(
     State(state): State<AppState>,
     principal: Principal,
@@ -40,7 +40,7 @@ pub async fn record(
 #[utoipa::path(get, path = "/v1/subjects/{subject}/consents", tag = "consents",
     params(("subject" = String, Path)),
     responses((status = 200, body = CurrentConsents), (status = 401, body = Problem), (status = 403, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["consent:read"]), ("subject_token" = [])))]
 pub async fn current(
     State(state): State<AppState>,
     principal: Principal,
@@ -67,7 +67,7 @@ pub struct HistoryParams {
     params(("subject" = String, Path), HistoryParams),
     responses((status = 200, body = History), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["consent:read"]), ("subject_token" = [])))]
 pub async fn history(
     State(state): State<AppState>,
     principal: Principal,

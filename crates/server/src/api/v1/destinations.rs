@@ -21,7 +21,7 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/v1/destinations", tag = "destinations", request_body = CreateDestination,
     responses((status = 201, body = DestinationOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["destinations"])))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Arc<Caller>,
@@ -35,7 +35,7 @@ pub async fn create(
 /// List destinations.
 #[utoipa::path(get, path = "/v1/destinations", tag = "destinations",
     responses((status = 200, body = DestinationList), (status = 401, body = Problem), (status = 403, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["destinations"])))]
 pub async fn list(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResult<Json<DestinationList>> {
     caller.require(Scope::Destinations)?;
     Ok(Json(destinations::list(&state).await?))
@@ -45,7 +45,7 @@ pub async fn list(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResu
 #[utoipa::path(get, path = "/v1/destinations/{id}", tag = "destinations", params(("id" = String, Path)),
     responses((status = 200, body = DestinationOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["destinations"])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Arc<Caller>,
@@ -60,7 +60,7 @@ pub async fn get(
     request_body = UpdateDestination,
     responses((status = 200, body = DestinationOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["destinations"])))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Arc<Caller>,
@@ -74,7 +74,7 @@ pub async fn update(
 /// Remove a destination and its deliveries.
 #[utoipa::path(delete, path = "/v1/destinations/{id}", tag = "destinations", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["destinations"])))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Arc<Caller>,
@@ -102,7 +102,7 @@ pub struct DeliveryParams {
     params(("id" = String, Path), DeliveryParams),
     responses((status = 200, body = DeliveryList), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 404, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["destinations"])))]
 pub async fn deliveries(
     State(state): State<AppState>,
     caller: Arc<Caller>,
@@ -120,7 +120,7 @@ pub async fn deliveries(
     request_body = ReplayRequest,
     responses((status = 200, body = ReplayOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["destinations"])))]
 pub async fn replay(
     State(state): State<AppState>,
     caller: Arc<Caller>,

@@ -37,7 +37,7 @@ pub struct DevicePath {
     request_body = PairDevice,
     responses((status = 201, body = PairedDevice), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["devices:write", "check", "records:write"]), ("subject_token" = [])))]
 pub async fn pair(
     State(state): State<AppState>,
     caller: Principal,
@@ -57,7 +57,7 @@ pub async fn pair(
     params(("subject" = String, Path)),
     responses((status = 200, body = DeviceList), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["consent:read"]), ("subject_token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
@@ -75,7 +75,7 @@ pub async fn list(
     params(("subject" = String, Path), ("id" = String, Path)),
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 404, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["devices:write"]), ("subject_token" = [])))]
 pub async fn unpair(
     State(state): State<AppState>,
     caller: Principal,
@@ -98,7 +98,7 @@ pub async fn unpair(
     responses((status = 200, description = "The compact JWS", content_type = "application/jwt", body = String),
               (status = 304, description = "The snapshot named by If-None-Match is still current"),
               (status = 401, body = Problem)),
-    security(("bearer" = [])))]
+    security(("device_token" = [])))]
 pub async fn consent(
     State(state): State<AppState>,
     device: DeviceCaller,
@@ -130,7 +130,7 @@ pub async fn consent(
     responses((status = 200, description = "Server-Sent Events; each `consent` event's data is a compact JWS",
                content_type = "text/event-stream", body = String),
               (status = 401, body = Problem)),
-    security(("bearer" = [])))]
+    security(("device_token" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
     device: DeviceCaller,

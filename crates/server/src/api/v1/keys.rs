@@ -15,7 +15,7 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Arc<Caller>,
@@ -29,7 +29,7 @@ pub async fn create(
 /// List active API keys (never their secrets).
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
     responses((status = 200, body = KeyList), (status = 401, body = Problem), (status = 403, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 pub async fn list(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResult<Json<KeyList>> {
     caller.require(Scope::Admin)?;
     Ok(Json(keys::list(state.store.as_ref()).await?))
@@ -38,7 +38,7 @@ pub async fn list(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResu
 /// Revoke an API key, at once.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["admin"])))]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Arc<Caller>,

@@ -16,7 +16,7 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/v1/receipts/{id}", tag = "receipts", params(("id" = String, Path)),
     responses((status = 200, body = ReceiptOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["consent:read"])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Arc<Caller>,

@@ -30,7 +30,7 @@ use crate::state::AppState;
     responses((status = 201, body = RecordOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem, description = "`forbidden`, or `consent_required` when the subject's consent does not cover it"),
               (status = 413, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["records:write"]), ("device_token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -67,7 +67,7 @@ pub struct ListParams {
     params(("subject" = String, Path), ListParams),
     responses((status = 200, body = RecordList), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["records:read"]), ("subject_token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -93,7 +93,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/records/{id}", tag = "records", params(("id" = String, Path)),
     responses((status = 200, description = "The payload as stored, with its media type", content_type = "*/*"),
               (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["records:read"]), ("subject_token" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -119,7 +119,7 @@ pub async fn get(
 /// A deletion with the subject's own token is in their access log (caller `subject`).
 #[utoipa::path(delete, path = "/v1/records/{id}", tag = "records", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["records:write"]), ("subject_token" = [])))]
 pub async fn delete_one(
     State(state): State<AppState>,
     principal: Principal,
@@ -146,7 +146,7 @@ pub struct DeleteParams {
     params(("subject" = String, Path), DeleteParams),
     responses((status = 200, body = Deleted), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["records:write"]), ("subject_token" = [])))]
 pub async fn delete_many(
     State(state): State<AppState>,
     principal: Principal,

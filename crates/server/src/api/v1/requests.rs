@@ -27,7 +27,7 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/v1/requests", tag = "requests", request_body = CreateRequest,
     responses((status = 201, body = RequestOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["dsr"]), ("subject_token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -65,7 +65,7 @@ pub struct ListParams {
 #[utoipa::path(get, path = "/v1/requests", tag = "requests", params(ListParams),
     responses((status = 200, body = RequestList), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["dsr"]), ("subject_token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -90,7 +90,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests", params(("id" = String, Path)),
     responses((status = 200, body = RequestOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["dsr"]), ("subject_token" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -106,7 +106,7 @@ pub async fn get(
     request_body = ExtendRequest,
     responses((status = 200, body = RequestOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["dsr"])))]
 pub async fn extend(
     State(state): State<AppState>,
     caller: Arc<Caller>,
@@ -122,7 +122,7 @@ pub async fn extend(
     request_body = RejectRequest,
     responses((status = 200, body = RequestOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["dsr"])))]
 pub async fn reject(
     State(state): State<AppState>,
     caller: Arc<Caller>,
@@ -138,7 +138,7 @@ pub async fn reject(
     params(("id" = String, Path), ("destination_id" = String, Path)), request_body = CompleteTask,
     responses((status = 200, body = RequestOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["dsr"])))]
 pub async fn complete_task(
     State(state): State<AppState>,
     caller: Arc<Caller>,
@@ -162,7 +162,7 @@ pub async fn complete_task(
     responses((status = 200, description = "application/zip", content_type = "application/zip"),
               (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 410, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["dsr"]), ("subject_token" = [])))]
 pub async fn export(
     State(state): State<AppState>,
     principal: Principal,

@@ -21,7 +21,7 @@ use crate::state::AppState;
     request_body(content = Option<MintToken>),
     responses((status = 201, body = MintedTokenOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = [])))]
+    security(("bearer" = ["tokens:mint"])))]
 pub async fn mint(
     State(state): State<AppState>,
     caller: Arc<Caller>,
