@@ -116,7 +116,12 @@ fn run() -> Result<(), String> {
 
     let floor_db = FloorDb::open(&tmp.path().join("floor"))?;
     let floor = floor_db.sample(FLOOR_SECS)?;
-    let config = Config { data: tmp.path().join("data"), ..Config::default() };
+    // The receivers and the broker listen on loopback, which a fresh install refuses as a destination.
+    let config = Config {
+        data: tmp.path().join("data"),
+        allow_private_destinations: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+        ..Config::default()
+    };
     let server = start_consentry(&server_rt, config)?;
     let arrivals = Arc::new(Arrivals::default());
     let receiver = start_receiver(&receivers, Arc::clone(&arrivals))?;

@@ -92,6 +92,10 @@ pub struct Config {
     /// comma-separated list.
     #[serde(deserialize_with = "waits")]
     pub delivery_backoff_ms: Vec<u64>,
+    /// Networks (CIDRs) destinations may reach although not publicly routable (see [`crate::egress`]);
+    /// empty by default, so even `localhost` is refused. In a variable: a comma-separated list.
+    #[serde(deserialize_with = "crate::egress::cidr_list")]
+    pub allow_private_destinations: Vec<String>,
     /// The key file holding the vault's key-encryption key, made (mode 0600) on first start when missing
     /// and `CONSENTRY_KEK` is not set. Default: `kek` in the data folder (on PostgreSQL too).
     pub kek_file: Option<PathBuf>,
@@ -139,6 +143,7 @@ impl std::fmt::Debug for Config {
             .field("event_source", &self.event_source)
             .field("webhook_timeout_secs", &self.webhook_timeout_secs)
             .field("delivery_backoff_ms", &self.delivery_backoff_ms)
+            .field("allow_private_destinations", &self.allow_private_destinations)
             .field("kek_file", &self.kek_file)
             .field("max_record_bytes", &self.max_record_bytes)
             .field("retention_interval_secs", &self.retention_interval_secs)
@@ -171,6 +176,7 @@ impl Default for Config {
             event_source: None,
             webhook_timeout_secs: 10,
             delivery_backoff_ms: vec![5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
+            allow_private_destinations: Vec::new(),
             kek_file: None,
             max_record_bytes: 10 * 1024 * 1024,
             retention_interval_secs: 60,
@@ -335,6 +341,8 @@ impl Config {
         if self.delivery_backoff_ms.iter().any(|wait| !(1..=7 * 86_400_000).contains(wait)) {
             return Err(invalid("delivery_backoff_ms", "each wait must be between 1 and 604800000 (7 days)"));
         }
+        crate::egress::AddressPolicy::parse(&self.allow_private_destinations)
+            .map_err(|e| invalid("allow_private_destinations", e))?;
         if !(60..=31 * 86_400).contains(&self.device_snapshot_max_age_secs) {
             return Err(invalid("device_snapshot_max_age_secs", "must be between 60 and 2678400 (31 days)"));
         }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::egress::{AddressPolicy, UrlProblem};
 use crate::error::{Error, Result};
 use crate::sinks::webhook;
 use crate::state::Services;
@@ -146,7 +147,44 @@ fn check_event_types(types: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn check_url(kind: Kind, url: &str) -> Result<()> {
+/// Checks a destination URL: its scheme, then (see [`crate::egress`]) that it parses, that a webhook
+/// carries no credentials (NATS and MQTT brokers authenticate with them), and that an IP-literal host is
+/// one the operator's `allow_private_destinations` permits. Names are checked when sent to.
+fn check_url(state: &Services, kind: Kind, url: &str) -> Result<()> {
+    check_scheme(kind, url)?;
+    let policy = AddressPolicy::parse(&state.config.allow_private_destinations).map_err(Error::internal)?;
+    let urls: Vec<&str> = match kind {
+        // A NATS client takes a comma-separated list of servers.
+        Kind::Nats => url.split(',').map(str::trim).collect(),
+        Kind::Webhook | Kind::Mqtt => vec![url],
+    };
+    for one in urls {
+        match policy.check_url(one, kind != Kind::Webhook) {
+            Ok(()) => {}
+            Err(UrlProblem::Invalid) => {
+                return Err(Error::validation("url", "is not a valid URL with a host"));
+            }
+            Err(UrlProblem::Credentials) => {
+                return Err(Error::validation(
+                    "url",
+                    "must not carry credentials (user:password@); a webhook is authenticated by its signature",
+                ));
+            }
+            Err(UrlProblem::Refused(ip)) => {
+                return Err(Error::validation(
+                    "url",
+                    format!(
+                        "points at {ip}, an address that is not publicly routable; an operator may allow its \
+                         network in allow_private_destinations"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_scheme(kind: Kind, url: &str) -> Result<()> {
     let schemes: &[&str] = match kind {
         Kind::Webhook => &["https://", "http://"],
         Kind::Nats => &["nats://", "tls://"],
@@ -221,7 +259,7 @@ pub struct ReplayOut {
 /// shown in this answer only.
 pub async fn create(state: &Services, caller: &Caller, body: CreateDestination) -> Result<DestinationOut> {
     check_name(&body.name)?;
-    check_url(body.kind, &body.url)?;
+    check_url(state, body.kind, &body.url)?;
     check_event_types(&body.event_types)?;
     let target = match body.kind {
         Kind::Webhook => {
@@ -286,7 +324,7 @@ pub async fn update(state: &Services, id: &str, body: UpdateDestination) -> Resu
         check_name(name)?;
     }
     if let Some(url) = &body.url {
-        check_url(Kind::of(&current), url)?;
+        check_url(state, Kind::of(&current), url)?;
     }
     if let Some(types) = &body.event_types {
         check_event_types(types)?;

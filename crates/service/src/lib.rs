@@ -18,6 +18,7 @@ pub mod config;
 pub mod consents;
 pub mod destinations;
 pub mod devices;
+pub mod egress;
 pub mod erasure;
 pub mod error;
 pub mod events;

@@ -31,8 +31,12 @@ async fn pending_deliveries_survive_kill_9_and_arrive_after_a_restart() {
     let data = tmp.path().join("data");
     // The first retry waits 3 s: the kill comes in that quiet spell, when no attempt is in flight (an
     // attempt cut off by the kill would hold its 60 s lease after the restart).
-    let env =
-        [("CONSENTRY_BOOTSTRAP_ADMIN_KEY", BOOT_KEY), ("CONSENTRY_DELIVERY_BACKOFF_MS", "3000,6000,12000")];
+    // The receiver listens on loopback, which a fresh install refuses as a destination.
+    let env = [
+        ("CONSENTRY_BOOTSTRAP_ADMIN_KEY", BOOT_KEY),
+        ("CONSENTRY_DELIVERY_BACKOFF_MS", "3000,6000,12000"),
+        ("CONSENTRY_ALLOW_PRIVATE_DESTINATIONS", "127.0.0.0/8,::1/128"),
+    ];
     // Nothing listens on this port yet: every attempt is refused.
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/hook");
@@ -75,7 +79,7 @@ async fn pending_deliveries_survive_kill_9_and_arrive_after_a_restart() {
         assert!(rows.iter().all(|d| d["status"] == "pending"), "{list}");
         let failed: Vec<&Value> = rows.iter().filter(|d| d["attempts"] == 1).collect();
         if rows.len() == CHANGES && failed.len() == SUBJECTS {
-            assert!(failed.iter().all(|d| d["last_error"] == "cannot connect"), "{list}");
+            assert!(failed.iter().all(|d| d["last_error"] == "connection_failed"), "{list}");
             break;
         }
         assert!(Instant::now() < deadline, "the first attempts did not happen:\n{list}");

@@ -17,6 +17,7 @@ mod proof;
 mod propagation;
 mod requests;
 mod restart;
+mod ssrf;
 mod scopes;
 mod subject_actions;
 mod tokens;

@@ -9,7 +9,9 @@
 //! - [`NatsSink`]: a JetStream publish, acknowledged by the stream, de-duplicated by `Nats-Msg-Id`.
 //! - [`MqttSink`]: an MQTT 3.1.1 publish at QoS 1, acknowledged by the broker's PubAck.
 //!
-//! Error messages name what went wrong (a status code, an error kind), never a secret, a URL's
+//! Error messages are recorded on deliveries, which a `destinations` key reads: network failures say only
+//! `timeout`, `connection_failed`, `http_status <code>` or `refused_address` (whether a port is open is
+//! not theirs to learn); the details go to the operator's log. They never hold a secret, a URL's
 //! credentials or the body.
 
 pub mod mqtt;

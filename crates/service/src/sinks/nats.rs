@@ -42,6 +42,9 @@ impl NatsSink {
         let client = async_nats::ConnectOptions::new()
             .name("consentry")
             .connection_timeout(TIMEOUT)
+            // Only the servers the destination names (checked by the dispatcher), never those a server
+            // advertises: those could point anywhere.
+            .ignore_discovered_servers()
             .connect(url)
             .await
             .map_err(|e| match e.kind() {

@@ -4,8 +4,16 @@
 //! headers `webhook-id` (the event id, the same on every retry), `webhook-timestamp` (unix seconds of this
 //! attempt) and `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`. Secrets are shown
 //! to people as `whsec_` + base64 of the key bytes, so receivers can use any Standard Webhooks library.
+//!
+//! A webhook reaches only addresses its [`AddressPolicy`] permits: an IP literal is checked here before
+//! each send, a name by the client's [`crate::egress::Resolver`], which hands the connector nothing else.
+//! Failures are recorded coarsely (`timeout`, `connection_failed`, `http_status <code>`,
+//! `refused_address`, `invalid_url`) so that delivery errors do not map the network for whoever reads
+//! them; the details go to the operator's log.
 
 use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +25,7 @@ use reqwest::header::CONTENT_TYPE;
 use sha2::Sha256;
 
 use super::{OutgoingEvent, Sink, SinkError};
+use crate::egress::{AddressPolicy, caused_by_refusal};
 
 /// What a shown secret starts with.
 const SECRET_PREFIX: &str = "whsec_";
@@ -37,6 +46,7 @@ pub struct WebhookSink {
     secret: Vec<u8>,
     timeout: Duration,
     client: reqwest::Client,
+    policy: Arc<AddressPolicy>,
 }
 
 impl fmt::Debug for WebhookSink {
@@ -53,10 +63,31 @@ impl WebhookSink {
     /// A sink posting to `url` (an absolute `http(s)://` URL; any other makes every send fail
     /// permanently), signing with the key bytes `secret`, giving up on an attempt after `timeout`. `client`
     /// is shared between sinks; build it without redirects (`reqwest::redirect::Policy::none()`), since the
-    /// specification counts a 3xx as a failure.
-    pub fn new(url: impl AsRef<str>, secret: Vec<u8>, timeout: Duration, client: reqwest::Client) -> Self {
+    /// specification counts a 3xx as a failure, without proxies, and with the DNS resolver
+    /// [`crate::egress::Resolver`] of the same `policy`, which this sink applies to IP literals.
+    pub fn new(
+        url: impl AsRef<str>,
+        secret: Vec<u8>,
+        timeout: Duration,
+        client: reqwest::Client,
+        policy: Arc<AddressPolicy>,
+    ) -> Self {
         let url = reqwest::Url::parse(url.as_ref()).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
-        Self { url, secret, timeout, client }
+        Self { url, secret, timeout, client, policy }
+    }
+
+    /// Refuses a URL with credentials, or whose host is an IP literal the policy does not permit.
+    fn check(&self, url: &reqwest::Url) -> Result<(), SinkError> {
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(SinkError::Permanent("invalid_url".to_owned()));
+        }
+        let host = url.host_str().unwrap_or_default();
+        let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+        if let Some(ip) = literal.filter(|ip| !self.policy.permits(*ip)) {
+            tracing::warn!(address = %ip, "a webhook points at a refused address");
+            return Err(SinkError::Permanent("refused_address".to_owned()));
+        }
+        Ok(())
     }
 }
 
@@ -64,8 +95,9 @@ impl WebhookSink {
 impl Sink for WebhookSink {
     async fn send(&self, event: &OutgoingEvent) -> Result<(), SinkError> {
         let Some(url) = &self.url else {
-            return Err(SinkError::Permanent("the webhook URL is not a valid http(s) URL".to_owned()));
+            return Err(SinkError::Permanent("invalid_url".to_owned()));
         };
+        self.check(url)?;
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let signature = sign(&self.secret, &event.id, timestamp, &event.body);
         let response = self
@@ -84,28 +116,24 @@ impl Sink for WebhookSink {
         if status.is_success() {
             Ok(())
         } else {
-            Err(SinkError::Retryable(format!("the endpoint answered {}", status.as_u16())))
+            Err(SinkError::Retryable(format!("http_status {}", status.as_u16())))
         }
     }
 }
 
-/// A short reason for a failed request. reqwest's own messages name the URL, which may hold a token.
+/// A coarse reason for a failed request: whoever reads deliveries must not learn which ports are open or
+/// what a host answered. The details go to the log, without the URL (which may hold a token).
 fn classify(error: reqwest::Error) -> SinkError {
+    let error = error.without_url();
+    tracing::warn!(error = %error, source = ?std::error::Error::source(&error), "a webhook request failed");
+    if caused_by_refusal(&error) {
+        return SinkError::Permanent("refused_address".to_owned());
+    }
     if error.is_builder() {
         // An event id or URL that cannot go into a request: trying again sends the same.
-        return SinkError::Permanent("the request cannot be built (invalid event id or URL)".to_owned());
+        return SinkError::Permanent("invalid_request".to_owned());
     }
-    let reason = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "cannot connect"
-    } else if error.is_redirect() {
-        "too many redirects"
-    } else if error.is_body() || error.is_decode() {
-        "the response broke off"
-    } else {
-        "the request failed"
-    };
+    let reason = if error.is_timeout() { "timeout" } else { "connection_failed" };
     SinkError::Retryable(reason.to_owned())
 }
 
@@ -194,11 +222,22 @@ mod tests {
         (url, rx, task)
     }
 
-    fn client() -> reqwest::Client {
+    /// A policy letting the tests reach their receivers on loopback.
+    fn loopback() -> Arc<AddressPolicy> {
+        Arc::new(AddressPolicy::parse(&["127.0.0.0/8", "::1/128"]).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn client_for(policy: &Arc<AddressPolicy>) -> reqwest::Client {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(crate::egress::Resolver(Arc::clone(policy))))
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"))
+    }
+
+    fn client() -> reqwest::Client {
+        client_for(&loopback())
     }
 
     fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
@@ -215,7 +254,7 @@ mod tests {
         let (key, text) = new_secret().unwrap_or_else(|e| panic!("secret: {e}"));
         assert!(text.starts_with("whsec_"));
         assert_eq!(parse_secret(&text).as_deref(), Some(key.as_slice()));
-        let sink = WebhookSink::new(url, key.clone(), Duration::from_secs(5), client());
+        let sink = WebhookSink::new(url, key.clone(), Duration::from_secs(5), client(), loopback());
         let event = event("evt_01");
 
         sink.send(&event).await.unwrap_or_else(|e| panic!("send: {e}"));
@@ -245,9 +284,9 @@ mod tests {
     async fn an_error_status_is_retryable_and_names_only_the_status() {
         let (url, _seen, server) = receiver(Answer::Status(StatusCode::INTERNAL_SERVER_ERROR)).await;
         let (key, text) = new_secret().unwrap_or_else(|e| panic!("secret: {e}"));
-        let sink = WebhookSink::new(url, key, Duration::from_secs(5), client());
+        let sink = WebhookSink::new(url, key, Duration::from_secs(5), client(), loopback());
         let err = sink.send(&event("evt_02")).await.err().unwrap_or_else(|| panic!("a 500 was accepted"));
-        assert_eq!(err, SinkError::Retryable("the endpoint answered 500".to_owned()));
+        assert_eq!(err, SinkError::Retryable("http_status 500".to_owned()));
         let message = err.to_string();
         assert!(
             !message.contains(&text) && !message.contains("specversion") && !message.contains("127.0.0.1")
@@ -259,10 +298,10 @@ mod tests {
     async fn a_hanging_receiver_times_out_as_retryable() {
         let (url, mut seen, server) = receiver(Answer::Hang).await;
         let key = vec![3; 32];
-        let sink = WebhookSink::new(url, key, Duration::from_millis(200), client());
+        let sink = WebhookSink::new(url, key, Duration::from_millis(200), client(), loopback());
         let started = Instant::now();
         let err = sink.send(&event("evt_03")).await.err().unwrap_or_else(|| panic!("a hang was accepted"));
-        assert_eq!(err, SinkError::Retryable("timed out".to_owned()));
+        assert_eq!(err, SinkError::Retryable("timeout".to_owned()));
         assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
         assert!(seen.recv().await.is_some(), "the request reached the receiver");
         server.abort();
@@ -276,9 +315,40 @@ mod tests {
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("local address: {e}"));
         drop(listener);
         let url = reqwest::Url::parse(&format!("http://{addr}/hook")).unwrap_or_else(|e| panic!("url: {e}"));
-        let sink = WebhookSink::new(url, vec![7; 32], Duration::from_secs(5), client());
+        let sink = WebhookSink::new(url, vec![7; 32], Duration::from_secs(5), client(), loopback());
         let err = sink.send(&event("evt_04")).await.err().unwrap_or_else(|| panic!("nothing listens"));
-        assert_eq!(err, SinkError::Retryable("cannot connect".to_owned()));
+        assert_eq!(err, SinkError::Retryable("connection_failed".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn refused_addresses_are_never_connected_to() {
+        let (url, mut seen, server) = receiver(Answer::Status(StatusCode::NO_CONTENT)).await;
+        let port = url.port().unwrap_or_else(|| panic!("port"));
+        let closed = Arc::new(AddressPolicy::default());
+        for target in [
+            format!("http://127.0.0.1:{port}/hook"),
+            format!("http://2130706433:{port}/hook"),
+            format!("http://127.1:{port}/hook"),
+            format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+            format!("http://localhost:{port}/hook"),
+        ] {
+            let sink = WebhookSink::new(
+                &target,
+                vec![1; 32],
+                Duration::from_secs(5),
+                client_for(&closed),
+                Arc::clone(&closed),
+            );
+            let err = sink.send(&event("evt_06")).await.err().unwrap_or_else(|| panic!("{target} accepted"));
+            assert_eq!(err, SinkError::Permanent("refused_address".to_owned()), "{target}");
+        }
+        let with_credentials = format!("http://user:pass@127.0.0.1:{port}/hook");
+        let sink =
+            WebhookSink::new(&with_credentials, vec![1; 32], Duration::from_secs(5), client(), loopback());
+        let err = sink.send(&event("evt_07")).await.err().unwrap_or_else(|| panic!("credentials accepted"));
+        assert_eq!(err, SinkError::Permanent("invalid_url".to_owned()));
+        assert!(seen.try_recv().is_err(), "a refused send reached the receiver");
+        server.abort();
     }
 
     #[test]
@@ -307,7 +377,7 @@ mod tests {
     #[tokio::test]
     async fn an_invalid_url_is_permanent() {
         for url in ["not a url", "ftp://example.org/hook", "/relative"] {
-            let sink = WebhookSink::new(url, vec![1; 32], Duration::from_secs(1), client());
+            let sink = WebhookSink::new(url, vec![1; 32], Duration::from_secs(1), client(), loopback());
             let err = sink.send(&event("evt_05")).await.err().unwrap_or_else(|| panic!("{url} accepted"));
             assert!(matches!(err, SinkError::Permanent(_)), "{url}: {err}");
         }
@@ -321,6 +391,7 @@ mod tests {
             b"super-secret-key-bytes-000000000".to_vec(),
             Duration::from_secs(1),
             client(),
+            loopback(),
         );
         let shown = format!("{sink:?}");
         assert!(shown.contains("https://hooks.example"), "{shown}");

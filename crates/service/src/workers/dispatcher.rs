@@ -6,6 +6,10 @@
 //! destination and nothing else; on PostgreSQL `FOR UPDATE SKIP LOCKED` keeps nodes apart), send them
 //! concurrently, and record each outcome: delivered, retry after the next backoff wait (with jitter), or
 //! dead-lettered after the last. A round runs when a write wakes the dispatcher and at least every 250 ms.
+//!
+//! Every connection goes through the operator's [`AddressPolicy`] (`allow_private_destinations`):
+//! webhooks through the HTTP client's resolver, NATS and MQTT by resolving the broker's host here,
+//! checking it and handing the client the checked address.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::egress::{AddressPolicy, Resolver, literal_ip};
 use crate::events::CloudEvent;
 use crate::sinks::{MqttSink, NatsSink, OutgoingEvent, Sink, SinkError, WebhookSink};
 use crate::state::Services;
@@ -48,7 +53,7 @@ fn jitter() -> f64 {
 
 struct CachedSink {
     fingerprint: String,
-    sink: Result<Arc<dyn Sink>, String>,
+    sink: Result<Arc<dyn Sink>, SinkError>,
     made: Instant,
 }
 
@@ -57,6 +62,13 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(5);
 
 fn fingerprint(d: &DestinationRecord) -> String {
     format!("{}|{}|{}", d.kind, d.url, d.target.as_deref().unwrap_or(""))
+}
+
+/// How sends reach the network: the HTTP client (whose resolver applies the policy) and the policy itself.
+#[derive(Clone)]
+struct Egress {
+    http: reqwest::Client,
+    policy: Arc<AddressPolicy>,
 }
 
 type SinkSlot = Arc<tokio::sync::Mutex<Option<CachedSink>>>;
@@ -80,9 +92,17 @@ impl Sinks {
 /// tasks of their own, so a receiver that hangs until its timeout holds up nothing but its own deliveries.
 pub async fn run(state: Services, wake: Arc<Notify>, shutdown: CancellationToken) {
     let sinks = Sinks::default();
-    // Standard Webhooks counts a redirect as a failure: never follow one.
-    let http =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
+    // Validated when the configuration was loaded.
+    let policy = Arc::new(AddressPolicy::parse(&state.config.allow_private_destinations).unwrap_or_default());
+    // Standard Webhooks counts a redirect as a failure: never follow one. No proxy: the address policy can
+    // only hold for connections this node makes itself.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(Resolver(Arc::clone(&policy))))
+        .build()
+        .unwrap_or_default();
+    let egress = Egress { http, policy };
     let mut inflight: JoinSet<()> = JoinSet::new();
     let outcomes = Outcomes::default();
     loop {
@@ -99,7 +119,7 @@ pub async fn run(state: Services, wake: Arc<Notify>, shutdown: CancellationToken
         } else {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                r = round(&state, &sinks, &http, &mut inflight, room, &wake, &outcomes) => r.unwrap_or_else(|e| {
+                r = round(&state, &sinks, &egress, &mut inflight, room, &wake, &outcomes) => r.unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "delivery round failed; retrying");
                     0
                 }),
@@ -125,8 +145,9 @@ async fn sink_for(
     state: &Services,
     d: &DestinationRecord,
     slot: &tokio::sync::Mutex<Option<CachedSink>>,
-    http: &reqwest::Client,
-) -> Result<Arc<dyn Sink>, String> {
+    egress: &Egress,
+) -> Result<Arc<dyn Sink>, SinkError> {
+    let Egress { http, policy } = egress;
     let mut cached = slot.lock().await;
     let fp = fingerprint(d);
     if let Some(c) = cached
@@ -136,37 +157,90 @@ async fn sink_for(
         return c.sink.clone();
     }
     let target = d.target.clone().unwrap_or_default();
-    let sink: Result<Arc<dyn Sink>, String> = match d.kind.as_str() {
+    let sink: Result<Arc<dyn Sink>, SinkError> = match d.kind.as_str() {
         "webhook" => match state.store.destination_secret(&d.id).await {
             Ok(Some(secret)) => Ok(Arc::new(WebhookSink::new(
                 d.url.clone(),
                 secret,
                 Duration::from_secs(state.config.webhook_timeout_secs),
                 http.clone(),
+                Arc::clone(policy),
             ))),
-            Ok(None) => Err("the webhook has no signing secret".into()),
-            Err(e) => Err(e.to_string()),
+            Ok(None) => Err(SinkError::Retryable("the webhook has no signing secret".into())),
+            Err(e) => Err(SinkError::Retryable(e.to_string())),
         },
-        "nats" => NatsSink::connect(&d.url, &target)
-            .await
-            .map(|s| Arc::new(s) as Arc<dyn Sink>)
-            .map_err(|e| e.to_string()),
+        "nats" => match pin_brokers(policy, &d.url).await {
+            Ok(url) => NatsSink::connect(&url, &target).await.map(|s| Arc::new(s) as Arc<dyn Sink>),
+            Err(e) => Err(e),
+        },
         // One MQTT session per node and destination: nodes sharing a client id would log each other out.
-        "mqtt" => MqttSink::connect(&d.url, &target, &format!("consentry-{}-{}", d.id, state.node_id))
-            .await
-            .map(|s| Arc::new(s) as Arc<dyn Sink>)
-            .map_err(|e| e.to_string()),
-        other => Err(format!("unknown destination kind {other}")),
+        "mqtt" => match pin_brokers(policy, &d.url).await {
+            Ok(url) => MqttSink::connect(&url, &target, &format!("consentry-{}-{}", d.id, state.node_id))
+                .await
+                .map(|s| Arc::new(s) as Arc<dyn Sink>),
+            Err(e) => Err(e),
+        },
+        other => Err(SinkError::Permanent(format!("unknown destination kind {other}"))),
     };
+    let sink = sink.map_err(|e| coarse(&d.id, e));
     *cached = Some(CachedSink { fingerprint: fp, sink: sink.clone(), made: Instant::now() });
     sink
+}
+
+/// The NATS or MQTT URL `url` (NATS takes a comma-separated list) with each broker's host replaced by the
+/// one address it resolves to that `policy` permits, so the client connects to exactly what was checked
+/// and never resolves the name again. A TLS URL keeps its name (the certificate is checked against it) once
+/// the name is checked: a rebinding name cannot then present a certificate an internal service holds.
+async fn pin_brokers(policy: &AddressPolicy, url: &str) -> Result<String, SinkError> {
+    let invalid = || SinkError::Permanent("invalid_url".to_owned());
+    let mut pinned = Vec::new();
+    for one in url.split(',') {
+        let mut parsed = reqwest::Url::parse(one.trim()).map_err(|_| invalid())?;
+        let host = parsed.host_str().filter(|h| !h.is_empty()).ok_or_else(invalid)?.to_owned();
+        let (tls, default_port) = match parsed.scheme() {
+            "tls" => (true, 4222),
+            "mqtts" | "ssl" => (true, 8883),
+            "mqtt" | "tcp" => (false, 1883),
+            _ => (false, 4222),
+        };
+        let port = parsed.port().unwrap_or(default_port);
+        // `2130706433` is 127.0.0.1 to the resolver too, but read it as the URL standard does first.
+        let name = literal_ip(&host).map_or(host, |ip| ip.to_string());
+        let addr = match policy.pin(&name, port).await {
+            Ok(Some(addr)) => addr,
+            Ok(None) => return Err(SinkError::Retryable("connection_failed".to_owned())),
+            Err(_) => return Err(SinkError::Permanent("refused_address".to_owned())),
+        };
+        if !tls {
+            parsed.set_ip_host(addr.ip()).map_err(|()| invalid())?;
+            parsed.set_port(Some(port)).map_err(|()| invalid())?;
+        }
+        pinned.push(parsed.to_string());
+    }
+    Ok(pinned.join(","))
+}
+
+/// A failure as deliveries record it: network errors only as `timeout`, `connection_failed`,
+/// `http_status <code>` or `refused_address`, so that reading deliveries does not tell an open port from
+/// a closed one. The details go to the log.
+fn coarse(destination: &str, error: SinkError) -> SinkError {
+    match error {
+        SinkError::Retryable(detail)
+            if !(matches!(detail.as_str(), "timeout" | "connection_failed")
+                || detail.starts_with("http_status")) =>
+        {
+            tracing::warn!(destination, detail, "a delivery failed");
+            SinkError::Retryable("connection_failed".to_owned())
+        }
+        other => other,
+    }
 }
 
 /// Fans out, claims up to `room` deliveries and starts a send task for each; returns how many it claimed.
 async fn round(
     state: &Services,
     sinks: &Sinks,
-    http: &reqwest::Client,
+    egress: &Egress,
     inflight: &mut JoinSet<()>,
     room: u32,
     wake: &Arc<Notify>,
@@ -183,10 +257,11 @@ async fn round(
     let count = claimed.len();
     for c in claimed {
         let Some(d) = destinations.iter().find(|d| d.id == c.destination_id).cloned() else { continue };
-        let (state, slot, http, wake) = (state.clone(), sinks.slot(&d.id), http.clone(), Arc::clone(wake));
+        let (state, slot, egress, wake) =
+            (state.clone(), sinks.slot(&d.id), egress.clone(), Arc::clone(wake));
         let outcomes = Arc::clone(outcomes);
         inflight.spawn(async move {
-            let sink = sink_for(&state, &d, &slot, &http).await;
+            let sink = sink_for(&state, &d, &slot, &egress).await;
             let outcome = deliver(&state, sink, c).await;
             outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(outcome);
             // The subject's next event for this destination may now go.
@@ -217,16 +292,18 @@ async fn record_outcomes(state: &Services, outcomes: &Outcomes) {
 
 async fn deliver(
     state: &Services,
-    sink: Result<Arc<dyn Sink>, String>,
+    sink: Result<Arc<dyn Sink>, SinkError>,
     c: ClaimedDelivery,
 ) -> (String, i64, DeliveryOutcome) {
     let result = match (sink, CloudEvent::from_stored(&c.payload)) {
-        (Err(e), _) => Err(SinkError::Retryable(e)),
+        (Err(e), _) => Err(e),
         (_, Err(e)) => Err(SinkError::Permanent(format!("stored payload is not a CloudEvent: {e}"))),
         (Ok(sink), Ok(event)) => {
             let event = event.with_subject(c.subject.as_ref());
             let body = event.to_json().into_bytes();
-            sink.send(&OutgoingEvent { id: event.id, event_type: c.event_type.clone(), body }).await
+            let sent =
+                sink.send(&OutgoingEvent { id: event.id, event_type: c.event_type.clone(), body }).await;
+            sent.map_err(|e| coarse(&c.destination_id, e))
         }
     };
     let attempts = c.attempts + 1;

@@ -106,6 +106,8 @@ impl Node {
             database_max_connections: 8,
             bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
             shutdown_timeout_secs: 5,
+            // The receiver listens on loopback, which a fresh install refuses as a destination.
+            allow_private_destinations: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
             ..Config::default()
         };
         let opened = consentry_server::open(config).await.expect("node opens");
