@@ -309,17 +309,7 @@ pub async fn record_changes(
     let (placed, receipt) = state.store.append_sealed(subject, events, Some(seal)).await?;
     let receipt =
         receipt.ok_or_else(|| Error::internal("the store returned no receipt for a sealed append"))?;
-    for e in &placed {
-        if let Err(err) = state.engine.apply(subject.as_str(), e) {
-            // The write is durable; the engine is rebuilt from the store on the next start.
-            tracing::error!(error = %err, seq = e.seq, "could not apply a committed event to the engine");
-        }
-    }
-    // An erasure that began while this write was under way must not find the subject back in the engine:
-    // checks answer `erased` for a tombstoned subject only while the engine does not hold them.
-    if state.erasures.is_erased(subject.as_str()) {
-        state.engine.forget(subject.as_str());
-    }
+    state.apply_committed(subject, &placed);
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
     // Devices learn of the change before the vault's clean-up, which may fail on its own.
@@ -441,17 +431,4 @@ pub async fn history(
     let next = (events.len() == limit as usize).then(|| events.last().map(|e| event_id(e.seq))).flatten();
     let events = events.into_iter().map(|e| EventOut::new(subject, e)).collect();
     Ok(History { events, next })
-}
-
-/// Logs a service's read of a subject's data; a person reading their own is not an access to report.
-/// `stated` is the purpose the caller gave for reading (`X-Consentry-Purpose`). Kept for the faces that
-/// still log around their own reads; new use cases take a [`Reader`] and log inside.
-pub fn log_read(
-    state: &Services,
-    principal: &Principal,
-    subject: &SubjectId,
-    route: &'static str,
-    stated: Option<&str>,
-) {
-    Reader::new(principal, route, stated).log(&state.access, subject);
 }

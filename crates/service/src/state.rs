@@ -3,8 +3,8 @@
 use std::ops::Deref;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use consentry_core::Engine;
 use consentry_core::catalog::Catalog;
+use consentry_core::{Engine, Event, SubjectId};
 use consentry_store::vault::Kek;
 use consentry_store::{Store, StoredCatalog};
 
@@ -91,6 +91,27 @@ impl Services {
             catalog_apply: tokio::sync::Mutex::new(()),
             gpc_lock: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    /// Applies committed events of `subject` to the engine (every write path and the follower go through
+    /// here). An erased subject, or one whose erasure has begun (its tombstone is set while its key still
+    /// exists), is never in the engine: the check path consults tombstones only for subjects the engine
+    /// does not hold, so applying their events would let checks answer from their consent again.
+    pub fn apply_committed(&self, subject: &SubjectId, events: &[Event]) {
+        if self.erasures.is_erased(subject.as_str()) {
+            self.engine.forget(subject.as_str());
+            return;
+        }
+        for e in events {
+            if let Err(err) = self.engine.apply(subject.as_str(), e) {
+                // The event is durable; the engine is rebuilt from the store on the next start.
+                tracing::error!(error = %err, seq = e.seq, "could not apply a committed event to the engine");
+            }
+        }
+        // An erasure that began while the events were applied takes them out again.
+        if self.erasures.is_erased(subject.as_str()) {
+            self.engine.forget(subject.as_str());
+        }
     }
 
     pub fn catalog(&self) -> Arc<CatalogView> {

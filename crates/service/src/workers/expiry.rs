@@ -74,11 +74,7 @@ pub async fn expire_due(state: &Services, interval: Duration) -> Result<usize, c
                 })
             });
             let (placed, _) = state.store.append_sealed(&subject, changes, Some(seal)).await?;
-            for e in &placed {
-                if let Err(err) = state.engine.apply(subject.as_str(), e) {
-                    tracing::error!(error = %err, seq = e.seq, "could not apply an expiry to the engine");
-                }
-            }
+            state.apply_committed(&subject, &placed);
             state.metrics.ledger_appends.inc_by(placed.len() as u64);
             state.devices.subject_changed(&subject);
         }

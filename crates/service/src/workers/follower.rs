@@ -62,14 +62,8 @@ async fn catch_up(state: &Services, mut applied: u64) -> Result<u64, consentry_s
         let mut changed = std::collections::BTreeSet::new();
         for (subject, event) in &page {
             if let Some(subject) = subject {
-                // A subject being erased (tombstone set, key not yet destroyed) stays out of the engine:
-                // re-applying their last write here would let checks answer from it again.
-                if state.erasures.is_erased(subject.as_str()) {
-                    continue;
-                }
-                if let Err(e) = state.engine.apply(subject.as_str(), event) {
-                    tracing::error!(error = %e, seq = event.seq, "could not apply a followed event");
-                }
+                // Never puts back a subject being erased (this node's own last write of theirs, say).
+                state.apply_committed(subject, std::slice::from_ref(event));
                 changed.insert(subject);
             }
         }
