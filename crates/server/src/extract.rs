@@ -179,8 +179,6 @@ impl<S: Send + Sync> FromRequestParts<S> for SubjectPath {
     }
 }
 
-pub use consentry_service::page_limit;
-
 /// The purpose a caller states for reading a subject's data, from `X-Consentry-Purpose`.
 pub fn stated_purpose(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers.get(consentry_service::access::PURPOSE_HEADER).and_then(|v| v.to_str().ok())

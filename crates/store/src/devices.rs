@@ -53,8 +53,6 @@ pub trait DeviceStore: Send + Sync {
     async fn delete_device(&self, subject: &SubjectId, id: &str) -> Result<bool>;
     /// Every paired device with an id after `after` (all when `None`), ordered by id, at most `limit`.
     async fn devices_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<DeviceRecord>>;
-    /// Unpairs every device of the subject (erasure); returns how many.
-    async fn delete_subject_devices(&self, subject: &SubjectId) -> Result<u64>;
 }
 
 /// Parses a stored JSON list of keys.

@@ -128,16 +128,4 @@ impl DeviceStore for PostgresStore {
         .map_err(db)?;
         Ok(done.rows_affected() > 0)
     }
-
-    async fn delete_subject_devices(&self, subject: &SubjectId) -> Result<u64> {
-        let done = sqlx::query(
-            "DELETE FROM devices
-             WHERE pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)",
-        )
-        .bind(subject.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected())
-    }
 }

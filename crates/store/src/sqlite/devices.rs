@@ -138,18 +138,4 @@ impl DeviceStore for SqliteStore {
         })
         .await
     }
-
-    async fn delete_subject_devices(&self, subject: &SubjectId) -> Result<u64> {
-        let subject = subject.as_str().to_owned();
-        self.write(move |conn| {
-            let n = conn
-                .execute(
-                    "DELETE FROM devices WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)",
-                    [subject],
-                )
-                .map_err(backend)?;
-            Ok(n as u64)
-        })
-        .await
-    }
 }
