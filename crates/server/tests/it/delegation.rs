@@ -1,23 +1,21 @@
 //! Credentials that hand out power: minting a subject token (`tokens:mint`) and pairing a device
 //! (`devices:write` and the scopes the device's token exercises). Both are in the subject's access log, and
 //! so is what the person does with their token.
-
-use std::time::{Duration, Instant};
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, str_of};
+use crate::utils::{
+    ACCESS_LOG_ROUTE, ADMIN_KEY, Backend, MINT_ROUTE, TestServer, access_entries as entries, assert_code,
+    both_backends, entry, str_of,
+};
 
 both_backends!(
     minting_needs_its_own_scope_and_is_logged,
     pairing_needs_devices_write_and_what_the_device_will_do,
 );
 
-const MINT_ROUTE: &str = "POST /v1/subjects/{subject}/tokens";
 const PAIR_ROUTE: &str = "POST /v1/subjects/{subject}/devices";
 const UNPAIR_ROUTE: &str = "DELETE /v1/subjects/{subject}/devices/{id}";
-const ACCESS_LOG_ROUTE: &str = "GET /v1/subjects/{subject}/access-log";
 
 fn speaker() -> Value {
     json!({"name": "Kitchen speaker", "kind": "speaker", "categories": ["user.device.telemetry"],
@@ -45,37 +43,6 @@ async fn send_stating(
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// The subject's access-log entries (caller, route, purpose), newest first, without the admin's reads of
-/// the log itself (each poll is one), once there are at least `n` (polled for up to 5 s).
-async fn entries(s: &TestServer, subject: &str, n: usize) -> Vec<(String, String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = s.get(&format!("/v1/subjects/{subject}/access-log?limit=1000"), ADMIN_KEY, 200).await;
-        let found: Vec<(String, String, String)> = log["entries"]
-            .as_array()
-            .expect("entries")
-            .iter()
-            .filter(|e| !(e["caller"] == "admin" && e["route"] == ACCESS_LOG_ROUTE))
-            .map(|e| {
-                (
-                    str_of(&e["caller"]).to_owned(),
-                    str_of(&e["route"]).to_owned(),
-                    str_of(&e["purpose"]).to_owned(),
-                )
-            })
-            .collect();
-        if found.len() >= n {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "{n} access-log entries did not appear within 5 s: {log}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn entry(caller: &str, route: &str, purpose: &str) -> (String, String, String) {
-    (caller.to_owned(), route.to_owned(), purpose.to_owned())
 }
 
 async fn minting_needs_its_own_scope_and_is_logged(backend: Backend) {

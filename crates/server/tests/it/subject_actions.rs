@@ -1,53 +1,19 @@
 //! What a person does with their own subject token (through the API or the preference centre) is in their
 //! access log under caller `subject`, with the route or page action, like a service's reads; a service's
 //! actions that are not reads stay in the ledger and the request history.
-
-use std::time::{Duration, Instant};
-
 use reqwest::Method;
 use serde_json::json;
 
 use crate::preferences::{Visitor, csrf_of};
-use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, str_of};
+use crate::utils::{
+    ADMIN_KEY, Backend, MINT_ROUTE, TestServer, access_entries as entries, both_backends, entry, grant,
+    str_of,
+};
 
 both_backends!(
     actions_with_a_subject_token_are_in_the_access_log,
     preference_centre_actions_are_in_the_access_log,
 );
-
-const MINT_ROUTE: &str = "POST /v1/subjects/{subject}/tokens";
-const ACCESS_LOG_ROUTE: &str = "GET /v1/subjects/{subject}/access-log";
-
-/// The subject's access-log entries as (caller, route, purpose), newest first, without the admin's reads
-/// of the log itself (each poll is one), once there are at least `n` (polled for up to 5 s).
-async fn entries(s: &TestServer, subject: &str, n: usize) -> Vec<(String, String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = s.get(&format!("/v1/subjects/{subject}/access-log?limit=1000"), ADMIN_KEY, 200).await;
-        let found: Vec<(String, String, String)> = log["entries"]
-            .as_array()
-            .expect("entries")
-            .iter()
-            .filter(|e| !(e["caller"] == "admin" && e["route"] == ACCESS_LOG_ROUTE))
-            .map(|e| {
-                (
-                    str_of(&e["caller"]).to_owned(),
-                    str_of(&e["route"]).to_owned(),
-                    str_of(&e["purpose"]).to_owned(),
-                )
-            })
-            .collect();
-        if found.len() >= n {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "{n} access-log entries did not appear within 5 s: {log}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn entry(caller: &str, route: &str, purpose: &str) -> (String, String, String) {
-    (caller.to_owned(), route.to_owned(), purpose.to_owned())
-}
 
 /// A record of `subject`'s, stored by the admin (a service: not logged); returns its id.
 async fn store_record(s: &TestServer, subject: &str) -> String {

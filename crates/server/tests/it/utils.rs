@@ -328,3 +328,42 @@ fn assert_problem_shape(reply: &Reply, what: &str) {
 pub fn assert_code(problem: &Value, code: &str) {
     assert_eq!(problem["code"].as_str(), Some(code), "problem: {problem}");
 }
+
+/// The route an access-log entry names for minting a subject token.
+pub const MINT_ROUTE: &str = "POST /v1/subjects/{subject}/tokens";
+/// The route an access-log entry names for reading the access log.
+pub const ACCESS_LOG_ROUTE: &str = "GET /v1/subjects/{subject}/access-log";
+
+/// The subject's access-log entries (caller, route, purpose), newest first, without the admin's reads of
+/// the log itself (each poll is one), once there are at least `n` (polled for up to 5 s).
+pub async fn access_entries(s: &TestServer, subject: &str, n: usize) -> Vec<(String, String, String)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = s.get(&format!("/v1/subjects/{subject}/access-log?limit=1000"), ADMIN_KEY, 200).await;
+        let found: Vec<(String, String, String)> = log["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| !(e["caller"] == "admin" && e["route"] == ACCESS_LOG_ROUTE))
+            .map(|e| {
+                (
+                    str_of(&e["caller"]).to_owned(),
+                    str_of(&e["route"]).to_owned(),
+                    str_of(&e["purpose"]).to_owned(),
+                )
+            })
+            .collect();
+        if found.len() >= n {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} access-log entries did not appear within 5 s: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn entry(caller: &str, route: &str, purpose: &str) -> (String, String, String) {
+    (caller.to_owned(), route.to_owned(), purpose.to_owned())
+}
