@@ -54,6 +54,8 @@ impl futures_util::Stream for Archive {
 struct Payload {
     file: String,
     record_id: String,
+    /// The content when `data.json` already read it (JSON and text), so it is not read twice.
+    read: Option<Vec<u8>>,
 }
 
 /// Everything Consentry holds about `subject`, as `data.json` shows it, and the payload files to add.
@@ -162,7 +164,8 @@ fn shown_inline(base: &str) -> bool {
 
 /// The subject's vault records, oldest first: their metadata for `data.json`, with the decrypted content of
 /// those it shows (anything else only as its file), and each payload to add as a file under `records/`.
-/// Only the shown ones are read here; every payload is read again, one at a time, as the archive is written.
+/// Only the shown ones are read here (and kept for their file); the others are read one at a time as the
+/// archive is written.
 async fn records(state: &Services, subject: &SubjectId) -> Result<(Vec<Value>, Vec<Payload>)> {
     let mut metas = Vec::new();
     let mut before = None;
@@ -181,18 +184,19 @@ async fn records(state: &Services, subject: &SubjectId) -> Result<(Vec<Value>, V
     for meta in metas.into_iter().rev() {
         let file = format!("records/{}.{}", meta.id, extension(&meta.content_type));
         let base = base_type(&meta.content_type);
-        let content = if shown_inline(&base) {
+        let (content, read) = if shown_inline(&base) {
             // Deleted (e.g. by retention) since it was listed: leave it out.
             let Some(record) = state.store.record(&state.kek, &meta.id).await? else { continue };
-            if base.starts_with("text/") {
+            let content = if base.starts_with("text/") {
                 std::str::from_utf8(&record.data).map_or(Value::Null, |text| Value::String(text.to_owned()))
             } else {
                 serde_json::from_slice::<Value>(&record.data).unwrap_or(Value::Null)
-            }
+            };
+            (content, Some(record.data))
         } else {
-            Value::Null
+            (Value::Null, None)
         };
-        payloads.push(Payload { file: file.clone(), record_id: meta.id.clone() });
+        payloads.push(Payload { file: file.clone(), record_id: meta.id.clone(), read });
         let mut entry = serde_json::to_value(RecordOut::new(subject, meta)).map_err(Error::internal)?;
         entry["file"] = json!(file);
         entry["content"] = content;
@@ -306,6 +310,12 @@ type PayloadFile = std::result::Result<(String, Vec<u8>), ()>;
 /// Reads each payload from the vault in turn and hands it to the archive writer.
 async fn read_payloads(state: Services, payloads: Vec<Payload>, files: mpsc::Sender<PayloadFile>) {
     for payload in payloads {
+        if let Some(data) = payload.read {
+            if files.send(Ok((payload.file, data))).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let file = match state.store.record(&state.kek, &payload.record_id).await {
             Ok(Some(record)) => Ok((payload.file, record.data)),
             // Deleted (e.g. by retention) since `data.json` was written: its file is left out.
@@ -425,7 +435,7 @@ mod tests {
     fn the_guide_escapes_what_it_shows() {
         let data =
             json!({"subject": "<b>&\"x\"", "generated_at": "2025-01-01T00:00:00Z", "records": [{}, {}]});
-        let payloads = [Payload { file: "records/a<b>.bin".into(), record_id: "a".into() }];
+        let payloads = [Payload { file: "records/a<b>.bin".into(), record_id: "a".into(), read: None }];
         let until = Timestamp::parse("2025-01-08T00:00:00Z").expect("time");
         let html = index_html(&data, RequestType::Access, until, &payloads);
         assert!(html.starts_with("<!DOCTYPE html><html lang=\"en\">"), "{html}");
