@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use consentry_core::request::RequestKind as RequestType;
+use consentry_core::request::RequestKind;
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::requests::RequestFilter;
 use consentry_store::vault::RecordFilter;
@@ -210,11 +210,11 @@ fn count(data: &Value, pointer: &str) -> usize {
 }
 
 /// The plain-words guide to the archive.
-fn index_html(data: &Value, kind: RequestType, until: Timestamp, payloads: &[Payload]) -> String {
+fn index_html(data: &Value, kind: RequestKind, until: Timestamp, payloads: &[Payload]) -> String {
     let subject = data["subject"].as_str().unwrap_or("");
     let generated = data["generated_at"].as_str().unwrap_or("");
     let why = match kind {
-        RequestType::Portability => "you asked to take your data with you (your right to data portability)",
+        RequestKind::Portability => "you asked to take your data with you (your right to data portability)",
         _ => "you asked to see the data we hold about you (your right of access)",
     };
     let markup = html! {
@@ -290,7 +290,7 @@ fn index_html(data: &Value, kind: RequestType, until: Timestamp, payloads: &[Pay
 pub(crate) async fn build(
     state: &Services,
     subject: &SubjectId,
-    kind: RequestType,
+    kind: RequestKind,
     until: Timestamp,
     now: Timestamp,
 ) -> Result<Archive> {
@@ -437,12 +437,12 @@ mod tests {
             json!({"subject": "<b>&\"x\"", "generated_at": "2025-01-01T00:00:00Z", "records": [{}, {}]});
         let payloads = [Payload { file: "records/a<b>.bin".into(), record_id: "a".into(), read: None }];
         let until = Timestamp::parse("2025-01-08T00:00:00Z").expect("time");
-        let html = index_html(&data, RequestType::Access, until, &payloads);
+        let html = index_html(&data, RequestKind::Access, until, &payloads);
         assert!(html.starts_with("<!DOCTYPE html><html lang=\"en\">"), "{html}");
         assert!(html.contains("<code>&lt;b&gt;&amp;&quot;x&quot;</code>"), "{html}");
         assert!(html.contains("<code>records/a&lt;b&gt;.bin</code>"), "{html}");
         assert!(html.contains("right of access") && html.contains("(2 records)"), "{html}");
-        let html = index_html(&data, RequestType::Portability, until, &[]);
+        let html = index_html(&data, RequestKind::Portability, until, &[]);
         assert!(html.contains("data portability") && html.contains("we keep no files about you"), "{html}");
     }
 }

@@ -26,7 +26,7 @@ use crate::auth::ACTOR_SUBJECT;
 use crate::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 use crate::error::{Error, Result};
 use crate::records::{delete_at_request, valid_record_id};
-use crate::requests::{RequestOut, RequestType, export_archive, subject_requests, submit};
+use crate::requests::{RequestKind, RequestOut, export_archive, subject_requests, submit};
 use crate::state::{CatalogView, Services};
 
 /// Most history events, receipts, log entries and records the page shows.
@@ -193,7 +193,7 @@ pub async fn unpair(services: &Services, visit: &Visit, device: &str) -> Result<
 
 /// "Get a copy of my data": files an access request, whose export is ready at once.
 pub async fn request_copy(services: &Services, visit: &Visit) -> Result<Page> {
-    let request = submit(services, &visit.subject, RequestType::Access, None, ACTOR_SUBJECT).await?;
+    let request = submit(services, &visit.subject, RequestKind::Access, None, ACTOR_SUBJECT).await?;
     logged(services, &visit.subject, "preferences: request a copy");
     let due = Timestamp::parse(&request.due_at).unwrap_or_else(Timestamp::now);
     page(services, visit, Some(Notice::Requested(due))).await
@@ -201,7 +201,7 @@ pub async fn request_copy(services: &Services, visit: &Visit) -> Result<Page> {
 
 /// "Delete my data": files an erasure request, which is carried out at once.
 pub async fn erase(services: &Services, subject: &SubjectId) -> Result<()> {
-    submit(services, subject, RequestType::Erasure, None, ACTOR_SUBJECT).await?;
+    submit(services, subject, RequestKind::Erasure, None, ACTOR_SUBJECT).await?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ mod own_part;
 pub mod view;
 
 /// The kinds of request, by the name the API and the preference centre have always used for them.
-pub use consentry_core::request::RequestKind as RequestType;
+pub use consentry_core::request::RequestKind;
 pub use consentry_core::request::{EXPORT_DAYS, export_until};
 pub use own_part::resume;
 pub use view::{ExportOut, HistoryOut, RequestList, RequestOut, TaskOut, view};
@@ -116,7 +116,7 @@ pub async fn create(
     let subject =
         SubjectId::new(subject).map_err(|e| Error::validation("subject", format!("the subject id {e}")))?;
     let kind = body.kind.as_deref().ok_or_else(|| Error::validation("type", "name the type of request"))?;
-    let kind = RequestType::parse(kind).ok_or_else(|| {
+    let kind = RequestKind::parse(kind).ok_or_else(|| {
         Error::validation(
             "type",
             "must be access, portability, erasure, rectification, restriction or objection",
@@ -124,7 +124,7 @@ pub async fn create(
     })?;
     principal.require_subject(&subject, Scope::Dsr)?;
     let out = submit(state, &subject, kind, body.details, &principal.actor()).await?;
-    if kind != RequestType::Erasure {
+    if kind != RequestKind::Erasure {
         reader.log(&state.access, &subject);
     }
     Ok(out)
@@ -157,7 +157,7 @@ pub async fn list(
             ));
         }
     };
-    let kind = match query.kind.as_deref().map(RequestType::parse) {
+    let kind = match query.kind.as_deref().map(RequestKind::parse) {
         None => None,
         Some(Some(kind)) => Some(kind),
         Some(None) => {
@@ -254,7 +254,7 @@ fn required_text(text: String, path: &str) -> Result<String> {
 pub async fn submit(
     state: &Services,
     subject: &SubjectId,
-    kind: RequestType,
+    kind: RequestKind,
     details: Option<Value>,
     actor: &str,
 ) -> Result<RequestOut> {
@@ -262,7 +262,7 @@ pub async fn submit(
         return Err(Error::SubjectErased);
     }
     let correction = match kind {
-        RequestType::Rectification => prepare_correction(state, subject, details.as_ref()).await?,
+        RequestKind::Rectification => prepare_correction(state, subject, details.as_ref()).await?,
         _ => None,
     };
     let details = checked_details(state, kind, details)?;
@@ -365,7 +365,7 @@ fn text_field(value: Option<&Value>, path: &str, required: bool) -> Result<Optio
 }
 
 /// Checks `details` for `kind` and returns what is stored: only the fields the request needs.
-fn checked_details(state: &Services, kind: RequestType, details: Option<Value>) -> Result<Option<Value>> {
+fn checked_details(state: &Services, kind: RequestKind, details: Option<Value>) -> Result<Option<Value>> {
     let details = match details {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map),
@@ -373,7 +373,7 @@ fn checked_details(state: &Services, kind: RequestType, details: Option<Value>) 
     };
     let field = |name: &str| details.as_ref().and_then(|d| d.get(name));
     match kind {
-        RequestType::Restriction | RequestType::Objection => {
+        RequestKind::Restriction | RequestKind::Objection => {
             let Some(purpose) = text_field(field("purpose"), "details.purpose", false)? else {
                 return Ok(None);
             };
@@ -382,13 +382,13 @@ fn checked_details(state: &Services, kind: RequestType, details: Option<Value>) 
             }
             Ok(Some(json!({ "purpose": purpose })))
         }
-        RequestType::Rectification => {
+        RequestKind::Rectification => {
             // The new content is never kept with the request: it goes into the vault, encrypted.
             let record = text_field(field("record"), "details.record", false)?;
             let note = text_field(field("note"), "details.note", record.is_none())?;
             Ok(Some(json!({ "record": record, "note": note })))
         }
-        RequestType::Access | RequestType::Portability | RequestType::Erasure => {
+        RequestKind::Access | RequestKind::Portability | RequestKind::Erasure => {
             let note = text_field(field("note"), "details.note", false)?;
             Ok(note.map(|n| json!({ "note": n })))
         }
@@ -405,7 +405,7 @@ pub fn request_event(
     at: Timestamp,
 ) -> OutboxMessage {
     let details = match r.kind {
-        RequestType::Restriction | RequestType::Objection => {
+        RequestKind::Restriction | RequestKind::Objection => {
             r.details.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok())
         }
         _ => None,

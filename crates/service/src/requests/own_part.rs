@@ -8,7 +8,7 @@ use consentry_store::requests::{ChangeOutcome, RequestRecord, StoredRequest};
 use consentry_store::vault::{NewRecord, RecordMeta, RecordSelection, new_record_id};
 use serde_json::Value;
 
-use super::{EXPORT_DAYS, RequestType};
+use super::{EXPORT_DAYS, RequestKind};
 use crate::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 use crate::error::{Error, Result};
 use crate::records::{RecordIn, payload};
@@ -21,7 +21,7 @@ pub(super) async fn finish(
     id: &str,
     status: RequestStatus,
     subject: &SubjectId,
-    kind: RequestType,
+    kind: RequestKind,
     details: Option<&Value>,
     correction: Option<Correction>,
     actor: &str,
@@ -46,7 +46,7 @@ pub async fn resume(state: &Services, r: &RequestRecord) -> Result<bool> {
     let Some(subject) = &r.subject else {
         // The link to the person is gone: an erasure that stopped after destroying the key has only the
         // engine's part left.
-        if kind != RequestType::Erasure {
+        if kind != RequestKind::Erasure {
             return Ok(false);
         }
         let note = crate::erasure::finish_without_subject(state);
@@ -61,7 +61,7 @@ pub async fn resume(state: &Services, r: &RequestRecord) -> Result<bool> {
     };
     let details: Option<Value> = r.details.as_deref().and_then(|d| serde_json::from_str(d).ok());
     let names_record = details.as_ref().is_some_and(|d| d.get("record").is_some_and(|v| !v.is_null()));
-    if kind == RequestType::Rectification && names_record {
+    if kind == RequestKind::Rectification && names_record {
         return Ok(false);
     }
     finish(state, &r.id, r.status, subject, kind, details.as_ref(), None, "system").await?;
@@ -94,25 +94,25 @@ pub(super) fn changed(outcome: ChangeOutcome) -> Result<StoredRequest> {
 async fn own_part(
     state: &Services,
     subject: &SubjectId,
-    kind: RequestType,
+    kind: RequestKind,
     details: Option<&Value>,
     correction: Option<Correction>,
     actor: &str,
 ) -> Result<String> {
     match kind {
-        RequestType::Access | RequestType::Portability => {
+        RequestKind::Access | RequestKind::Portability => {
             Ok(format!("the export is available for {EXPORT_DAYS} days, generated on each download"))
         }
-        RequestType::Restriction | RequestType::Objection => {
+        RequestKind::Restriction | RequestKind::Objection => {
             let purpose = details.and_then(|d| d.get("purpose")).and_then(Value::as_str);
             let recorded = limit_processing(state, subject, kind, purpose, actor).await?;
             Ok(format!("recorded {recorded} ledger event(s)"))
         }
-        RequestType::Erasure => {
+        RequestKind::Erasure => {
             let summary = crate::erasure::erase(state, subject).await?;
             Ok(summary)
         }
-        RequestType::Rectification => match correction {
+        RequestKind::Rectification => match correction {
             Some(c) => rectify(state, subject, c).await,
             None => {
                 Ok("the correction asked for was recorded with the request, for the privacy team and the \
@@ -201,11 +201,11 @@ async fn rectify(state: &Services, subject: &SubjectId, c: Correction) -> Result
 async fn limit_processing(
     state: &Services,
     subject: &SubjectId,
-    kind: RequestType,
+    kind: RequestKind,
     purpose: Option<&str>,
     actor: &str,
 ) -> Result<usize> {
-    let action = if kind == RequestType::Restriction { ChangeAction::Restrict } else { ChangeAction::Object };
+    let action = if kind == RequestKind::Restriction { ChangeAction::Restrict } else { ChangeAction::Object };
     let purposes: Vec<String> = match purpose {
         Some(p) => vec![p.to_owned()],
         None => {
