@@ -59,7 +59,7 @@ pub fn one(services: &Services, principal: &Principal, c: &CheckRequest<'_>) -> 
         };
         device.require(category, &c.purpose)?;
     }
-    Ok(decide(services, c, Timestamp::now(), "")?.into())
+    Ok(decide(services, c, Timestamp::now(), None)?.into())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -75,9 +75,12 @@ pub struct BatchResponse {
     pub results: Vec<CheckResponse>,
 }
 
-fn decide(state: &Services, c: &CheckRequest<'_>, now: Timestamp, at: &str) -> Result<Decision> {
+/// One decision; `index` is the check's place in a batch, named only in an error (so a batch allocates
+/// nothing per check on the way to its answers).
+fn decide(state: &Services, c: &CheckRequest<'_>, now: Timestamp, index: Option<usize>) -> Result<Decision> {
     if let Err(e) = SubjectId::validate(&c.subject) {
-        return Err(Error::validation(format!("{at}subject"), format!("the subject id {e}")));
+        let path = index.map_or_else(|| "subject".to_owned(), |i| format!("checks[{i}].subject"));
+        return Err(Error::validation(path, format!("the subject id {e}")));
     }
     let q = Query {
         subject: &c.subject,
@@ -120,7 +123,7 @@ pub fn batch(services: &Services, b: &BatchRequest<'_>) -> Result<BatchResponse>
         .checks
         .iter()
         .enumerate()
-        .map(|(i, c)| decide(services, c, now, &format!("checks[{i}].")).map(CheckResponse::from))
+        .map(|(i, c)| decide(services, c, now, Some(i)).map(CheckResponse::from))
         .collect::<Result<Vec<_>>>()?;
     Ok(BatchResponse { results })
 }
