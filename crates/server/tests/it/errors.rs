@@ -135,6 +135,13 @@ async fn unknown_catalogue_names_on_check_and_write(backend: Backend) {
         let batch = json!({"checks": [check("service", json!({})), body]});
         assert_code(&s.post("/v1/check/batch", ADMIN_KEY, &batch, 422).await, code);
     }
+    // A bad subject id is named by its place: in a batch, the check's index.
+    let bad = json!({"subject": "", "purpose": "service"});
+    let one = s.post(CHECK, ADMIN_KEY, &bad, 422).await;
+    assert_eq!(one["errors"][0]["path"], "subject", "{one}");
+    let batch = json!({"checks": [check("service", json!({})), bad]});
+    let many = s.post("/v1/check/batch", ADMIN_KEY, &batch, 422).await;
+    assert_eq!(many["errors"][0]["path"], "checks[1].subject", "{many}");
 
     let change = |purpose: &str, extra: serde_json::Value| {
         let mut c = json!({"purpose": purpose, "action": "grant"});
