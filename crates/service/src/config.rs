@@ -16,6 +16,8 @@ use figment::providers::Serialized;
 use figment::value::{Dict, Value};
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod limits;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -122,6 +124,26 @@ pub struct Config {
     /// (`CONSENTRY_BOOTSTRAP_ADMIN_KEY`), never from a file, never printed.
     #[serde(skip)]
     pub bootstrap_admin_key: Option<String>,
+    /// How long an erasure waits for the destinations to take the subject's pending messages, naming the
+    /// person, before it destroys the subject's keys; messages still pending afterwards go out without the
+    /// subject id. Read it through [`Config::erasure_notice_wait`].
+    pub erasure_notice_wait_secs: u64,
+    /// Seconds a client has to send a complete request head: from accepting the connection, and on a
+    /// kept-alive connection from the first byte of the next request. See [`limits`].
+    pub header_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request, and a response may wait for a client
+    /// that stopped reading, before the connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once on this node; past it, new ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Most consent snapshot streams (`/v1/device/consent/stream`) one device holds open on this node.
+    pub max_streams_per_device: usize,
+    /// Failed authentications a client address may make at once before it is limited; 0 turns the limit off.
+    pub auth_failures_burst: u32,
+    /// Failed authentications per minute a limited address regains.
+    pub auth_failures_per_minute: u32,
+    /// Most client addresses whose failures are remembered at once (the oldest are forgotten first).
+    pub auth_failures_max_addresses: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -153,6 +175,14 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("metrics_public", &self.metrics_public)
             .field("bootstrap_admin_key", &self.bootstrap_admin_key.as_ref().map(|_| "<set>"))
+            .field("erasure_notice_wait_secs", &self.erasure_notice_wait_secs)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("max_connections", &self.max_connections)
+            .field("max_streams_per_device", &self.max_streams_per_device)
+            .field("auth_failures_burst", &self.auth_failures_burst)
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("auth_failures_max_addresses", &self.auth_failures_max_addresses)
             .finish()
     }
 }
@@ -186,6 +216,14 @@ impl Default for Config {
             public_url: None,
             metrics_public: false,
             bootstrap_admin_key: None,
+            erasure_notice_wait_secs: 5,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 4096,
+            max_streams_per_device: 4,
+            auth_failures_burst: 10,
+            auth_failures_per_minute: 60,
+            auth_failures_max_addresses: 65_536,
         }
     }
 }
@@ -219,6 +257,18 @@ pub enum ConfigError {
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+}
+
+/// `value` of `key` within `range`, or an error naming both.
+fn within<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    Err(invalid(key, format!("must be between {} and {}", range.start(), range.end())))
 }
 
 /// The prefix of every configuration variable.
@@ -307,16 +357,7 @@ impl Config {
 
     /// Checks ranges and relations between keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn within<T: PartialOrd + std::fmt::Display>(
-            key: &str,
-            value: T,
-            range: std::ops::RangeInclusive<T>,
-        ) -> Result<(), ConfigError> {
-            if range.contains(&value) {
-                return Ok(());
-            }
-            Err(invalid(key, format!("must be between {} and {}", range.start(), range.end())))
-        }
+        self.validate_limits()?;
         within("shutdown_timeout_secs", self.shutdown_timeout_secs, 1..=300)?;
         within("max_body_bytes", self.max_body_bytes, 1024..=64 * 1024 * 1024)?;
         within("check_batch_max", self.check_batch_max, 1..=100_000)?;
@@ -516,285 +557,4 @@ fn waits<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Erro
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
-
-    fn load_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::load(None, env(pairs), &Flags::default())
-    }
-
-    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().expect("tmp");
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, text).expect("write");
-        (dir, path)
-    }
-
-    /// `load_env(pairs)` fails with a message that starts with `start` and contains `contains`.
-    fn refused(pairs: &[(&str, &str)], start: &str, contains: &str) {
-        let err = load_env(pairs).expect_err("refused").to_string();
-        assert!(err.starts_with(start) && err.contains(contains), "{pairs:?}: {err}");
-    }
-
-    #[test]
-    fn defaults_then_env() {
-        let c = load_env(&[("CONSENTRY_LISTEN", "0.0.0.0:9000"), ("PATH", "/bin")]).expect("valid");
-        assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.data, PathBuf::from("./consentry-data"));
-        assert_eq!(load_env(&[]).expect("valid"), Config::default());
-    }
-
-    #[test]
-    fn the_committed_default_file_is_the_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.default.toml");
-        let c = Config::load(Some(&path), Vec::new(), &Flags::default()).expect("valid");
-        assert_eq!(c, Config::default());
-    }
-
-    #[test]
-    fn the_committed_default_file_documents_every_key() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.default.toml");
-        let text = std::fs::read_to_string(path).expect("read");
-        let documented = |key: &str| {
-            text.lines().any(|l| l.starts_with(&format!("{key} = ")) || l.starts_with(&format!("# {key} = ")))
-        };
-        let defaults = serde_json::to_value(Config::default()).expect("serialise");
-        let controller = serde_json::to_value(Controller::default()).expect("serialise");
-        for map in [&defaults, &controller] {
-            for key in map.as_object().expect("a table").keys().filter(|k| *k != "controller") {
-                assert!(documented(key), "config.default.toml does not show `{key}`");
-            }
-        }
-        assert!(text.contains("\n[controller]\n"));
-    }
-
-    #[test]
-    fn every_variable_sets_its_key() {
-        let c = load_env(&[
-            ("CONSENTRY_DATA", "/d"),
-            ("CONSENTRY_DATABASE_URL", "postgres://db/c"),
-            ("CONSENTRY_DATABASE_MAX_CONNECTIONS", " 4 "),
-            ("CONSENTRY_CATCH_UP_INTERVAL_MS", "500"),
-            ("CONSENTRY_LOG_FORMAT", "json"),
-            ("CONSENTRY_SHUTDOWN_TIMEOUT_SECS", "2"),
-            ("CONSENTRY_MAX_BODY_BYTES", "2048"),
-            ("CONSENTRY_CHECK_BATCH_MAX", "7"),
-            ("CONSENTRY_CHECKPOINT_INTERVAL_SECS", "9"),
-            ("CONSENTRY_EVENT_SOURCE", "urn:example:crm"),
-            ("CONSENTRY_EXPIRY_INTERVAL_SECS", "11"),
-            ("CONSENTRY_REQUEST_SWEEP_INTERVAL_SECS", "12"),
-            ("CONSENTRY_WEBHOOK_TIMEOUT_SECS", "13"),
-            ("CONSENTRY_DELIVERY_BACKOFF_MS", "3000, 6000,12000"),
-            ("CONSENTRY_DEVICE_SNAPSHOT_MAX_AGE_SECS", "600"),
-            ("CONSENTRY_MQTT_URL", "mqtt://127.0.0.1:1883"),
-            ("CONSENTRY_CONTROLLER_NAME", "1&1"),
-            ("CONSENTRY_CONTROLLER_CONTACT", "DPO"),
-            ("CONSENTRY_CONTROLLER_ADDRESS", "2 Road, 10115 Berlin"),
-            ("CONSENTRY_CONTROLLER_EMAIL", "dpo@example.com"),
-            ("CONSENTRY_CONTROLLER_PHONE", "+4930123456"),
-            ("CONSENTRY_CONTROLLER_URL", "https://example.com/privacy"),
-            ("CONSENTRY_CONTROLLER_JURISDICTION", "007"),
-            ("CONSENTRY_PUBLIC_URL", "https://consent.example.com/"),
-            ("CONSENTRY_KEK_FILE", "/keys/kek"),
-            ("CONSENTRY_MAX_RECORD_BYTES", "100"),
-            ("CONSENTRY_RETENTION_INTERVAL_SECS", "14"),
-            ("CONSENTRY_REQUIRE_SERVICES", "1"),
-            ("CONSENTRY_LOG", "debug"),
-            ("CONSENTRY_TEST_DATABASE_URL", "postgres://127.0.0.1/test"),
-            ("CONSENTRY_BENCH_SECS", "5"),
-        ])
-        .expect("valid");
-        assert_eq!(c.data, Path::new("/d"));
-        assert_eq!(c.database_url.as_deref(), Some("postgres://db/c"));
-        assert_eq!((c.database_max_connections, c.catch_up_interval_ms), (4, 500));
-        assert_eq!(c.log_format, LogFormat::Json);
-        assert_eq!((c.shutdown_timeout_secs, c.max_body_bytes, c.check_batch_max), (2, 2048, 7));
-        assert_eq!((c.checkpoint_interval_secs, c.expiry_interval_secs), (9, 11));
-        assert_eq!((c.request_sweep_interval_secs, c.webhook_timeout_secs), (12, 13));
-        assert_eq!(c.event_source(), "urn:example:crm");
-        assert_eq!(c.delivery_backoff_ms, [3000, 6000, 12000]);
-        assert_eq!(c.device_snapshot_max_age_secs, 600);
-        assert_eq!(c.mqtt_url.as_deref(), Some("mqtt://127.0.0.1:1883"));
-        // Text stays text, even where it looks like a number.
-        let controller = Controller {
-            name: "1&1".into(),
-            contact: "DPO".into(),
-            address: "2 Road, 10115 Berlin".into(),
-            email: "dpo@example.com".into(),
-            phone: Some("+4930123456".into()),
-            url: Some("https://example.com/privacy".into()),
-            jurisdiction: "007".into(),
-        };
-        assert_eq!(c.controller, controller);
-        assert_eq!(c.public_url.as_deref(), Some("https://consent.example.com"));
-        assert_eq!(c.kek_path(), Path::new("/keys/kek"));
-        assert_eq!((c.max_record_bytes, c.retention_interval_secs), (100, 14));
-    }
-
-    #[test]
-    fn metrics_are_open_on_loopback_or_when_made_public() {
-        let check = |listen: &str, public: &str, open: bool| {
-            let c = load_env(&[("CONSENTRY_LISTEN", listen), ("CONSENTRY_METRICS_PUBLIC", public)])
-                .expect("valid");
-            assert_eq!(c.metrics_open(), open, "listen {listen}, metrics_public {public}");
-        };
-        check("127.0.0.1:8080", "false", true);
-        check("[::1]:8080", "false", true);
-        check("0.0.0.0:8080", "false", false);
-        check("[::]:8080", "false", false);
-        check("10.1.2.3:8080", "false", false);
-        check("0.0.0.0:8080", "true", true);
-        check("10.1.2.3:8080", "true", true);
-        assert!(!Config::default().metrics_public);
-    }
-
-    #[test]
-    fn empty_variables_unset_their_key() {
-        let (_dir, path) = file("database_url = \"postgres://db/c\"\nmqtt_url = \"mqtt://m\"\n");
-        let vars = env(&[
-            ("CONSENTRY_DATABASE_URL", ""),
-            ("CONSENTRY_MQTT_URL", ""),
-            ("CONSENTRY_PUBLIC_URL", ""),
-            ("CONSENTRY_KEK", ""),
-            ("CONSENTRY_KEK_FILE", ""),
-        ]);
-        let c = Config::load(Some(&path), vars, &Flags::default()).expect("valid");
-        assert_eq!(
-            (c.database_url, c.mqtt_url, c.public_url, c.kek, c.kek_file),
-            (None, None, None, None, None)
-        );
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        refused(&[("CONSENTRY_LISTEN", "nowhere")], "CONSENTRY_LISTEN: ", "socket address");
-        refused(&[("CONSENTRY_MAX_BODY_BYTES", "1")], "max_body_bytes: ", "between 1024 and 67108864");
-        refused(&[("CONSENTRY_LISTN", "x")], "CONSENTRY_LISTN: ", "not a known setting");
-        refused(&[("CONSENTRY_CONTROLLER_NAM", "x")], "CONSENTRY_CONTROLLER_NAM: ", "not a known setting");
-        refused(&[("CONSENTRY_LOG_FORMAT", "xml")], "CONSENTRY_LOG_FORMAT: ", "text, json");
-        refused(
-            &[("CONSENTRY_DELIVERY_BACKOFF_MS", "5s")],
-            "CONSENTRY_DELIVERY_BACKOFF_MS: ",
-            "comma-separated",
-        );
-        refused(
-            &[("CONSENTRY_SHUTDOWN_TIMEOUT_SECS", "ten")],
-            "CONSENTRY_SHUTDOWN_TIMEOUT_SECS: ",
-            "whole number",
-        );
-        refused(
-            &[("CONSENTRY_BOOTSTRAP_ADMIN_KEY", "short")],
-            "CONSENTRY_BOOTSTRAP_ADMIN_KEY: ",
-            "32 to 256",
-        );
-        let err = load_env(&[("CONSENTRY_BOOTSTRAP_ADMIN_KEY", "short")]).expect_err("bad");
-        assert!(!err.to_string().contains("short"), "the secret is not echoed: {err}");
-        let err = load_env(&[("CONSENTRY_KEK", "c2hvcnQta2V5")]).expect_err("bad");
-        assert!(
-            err.to_string().starts_with("CONSENTRY_KEK") && !err.to_string().contains("c2hvcnQta2V5"),
-            "{err}"
-        );
-        let kek = format!("{}QUE=", "QUFB".repeat(10));
-        let c = load_env(&[("CONSENTRY_KEK", &kek), ("CONSENTRY_DATA", "/d")]);
-        assert!(c.is_ok_and(|c| c.kek.is_some() && c.kek_path() == Path::new("/d/kek")));
-    }
-
-    #[test]
-    fn numbers_out_of_their_type_are_refused_not_truncated() {
-        // 2^32 + 16 would have become 16 through `as u32`.
-        refused(
-            &[("CONSENTRY_DATABASE_MAX_CONNECTIONS", "4294967312")],
-            "CONSENTRY_DATABASE_MAX_CONNECTIONS: ",
-            "0 to 4294967295",
-        );
-        refused(
-            &[("CONSENTRY_CATCH_UP_INTERVAL_MS", "18446744073709551616")],
-            "CONSENTRY_CATCH_UP_INTERVAL_MS: ",
-            "0 to 18446744073709551615",
-        );
-        refused(&[("CONSENTRY_MAX_RECORD_BYTES", "-1")], "CONSENTRY_MAX_RECORD_BYTES: ", "whole number");
-        refused(
-            &[("CONSENTRY_EXPIRY_INTERVAL_SECS", "1.5")],
-            "CONSENTRY_EXPIRY_INTERVAL_SECS: ",
-            "whole number",
-        );
-        refused(
-            &[("CONSENTRY_DELIVERY_BACKOFF_MS", "1,18446744073709551616")],
-            "CONSENTRY_DELIVERY_BACKOFF_MS: ",
-            "milliseconds",
-        );
-        refused(&[("CONSENTRY_DELIVERY_BACKOFF_MS", "1,0")], "delivery_backoff_ms: ", "between 1 and");
-        refused(
-            &[("CONSENTRY_DATABASE_MAX_CONNECTIONS", "0")],
-            "database_max_connections: ",
-            "between 1 and 1000",
-        );
-        refused(
-            &[("CONSENTRY_RETENTION_INTERVAL_SECS", "86401")],
-            "retention_interval_secs: ",
-            "between 1 and 86400",
-        );
-        let (_dir, path) = file("database_max_connections = 4294967312\n");
-        let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
-        assert!(
-            err.contains("c.toml: database_max_connections: must be a whole number from 0 to 4294967295"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn each_layer_overrides_the_one_below() {
-        let (_dir, path) = file(
-            "listen = \"127.0.0.1:1\"\ndata = \"/file\"\ncheck_batch_max = 5\nlog_format = \"json\"\n\
-             [controller]\nname = \"File Brand\"\nemail = \"file@example.com\"\n",
-        );
-        let vars = env(&[
-            ("CONSENTRY_LISTEN", "127.0.0.1:2"),
-            ("CONSENTRY_DATA", "/env"),
-            ("CONSENTRY_CONTROLLER_NAME", "Env Brand"),
-        ]);
-        let flags = Flags { listen: Some(SocketAddr::from(([127, 0, 0, 1], 3))), ..Flags::default() };
-        let c = Config::load(Some(&path), vars, &flags).expect("valid");
-        assert_eq!(c.listen.port(), 3, "a flag beats the variable");
-        assert_eq!(c.data, Path::new("/env"), "a variable beats the file");
-        assert_eq!((c.check_batch_max, c.log_format), (5, LogFormat::Json), "the file beats the defaults");
-        assert_eq!(c.controller.name, "Env Brand", "a variable sets one field of a table");
-        assert_eq!(c.controller.email, "file@example.com", "the table's other fields stay the file's");
-        assert_eq!(
-            c.controller.contact, "Data Protection Officer",
-            "and what the file leaves out, the defaults'"
-        );
-        let flags = Flags {
-            data: Some("/flag".into()),
-            database: Some("postgres://flag/c".into()),
-            log_format: Some("text".into()),
-            ..Flags::default()
-        };
-        let c = Config::load(Some(&path), env(&[("CONSENTRY_DATA", "/env")]), &flags).expect("valid");
-        assert_eq!((c.data.as_path(), c.log_format), (Path::new("/flag"), LogFormat::Text));
-        assert_eq!(c.database_url.as_deref(), Some("postgres://flag/c"));
-        let flags = Flags { log_format: Some("xml".into()), ..Flags::default() };
-        let err = Config::load(None, Vec::new(), &flags).expect_err("bad").to_string();
-        assert!(err.starts_with("--log-format: "), "{err}");
-    }
-
-    #[test]
-    fn bad_files_are_refused_with_the_key() {
-        let (_dir, path) = file("listen = \"127.0.0.1:1\"\nlisen = 3\n");
-        let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
-        assert!(err.contains("c.toml: lisen: is not a known setting"), "{err}");
-        let (_dir, path) = file("max_body_bytes = \"4096\"\n");
-        let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
-        assert!(err.contains("max_body_bytes: must be a whole number"), "a file's types are its own: {err}");
-        let (_dir, path) = file("kek = \"QUFB\"\n");
-        let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
-        assert!(err.contains("kek: is not a known setting"), "secrets never come from a file: {err}");
-        let (_dir, path) = file("listen = \n");
-        let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
-        assert!(err.starts_with("config file ") && err.contains("line 1"), "{err}");
-    }
-}
+mod tests;
