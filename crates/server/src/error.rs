@@ -69,6 +69,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         K::Conflict => S::CONFLICT,
         K::MethodNotAllowed => S::METHOD_NOT_ALLOWED,
         K::Gone => S::GONE,
+        K::TooManyRequests => S::TOO_MANY_REQUESTS,
         K::Unavailable => S::SERVICE_UNAVAILABLE,
         K::Internal => S::INTERNAL_SERVER_ERROR,
     }
@@ -78,6 +79,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (kind, code, title) = self.0.parts();
         let status = status(kind);
+        let retry_after = self.0.retry_after();
         let detail = match &self.0 {
             // Never say more than this about a server-side failure.
             Error::Internal => "The server could not complete the request. It has been logged.".to_owned(),
@@ -101,6 +103,9 @@ impl IntoResponse for ApiError {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Conflict,
     MethodNotAllowed,
     Gone,
+    /// Refused for now; the caller may try again after [`Error::retry_after`].
+    TooManyRequests,
     Unavailable,
     Internal,
 }
@@ -93,6 +95,12 @@ pub enum Error {
     SubjectErased,
     #[error("{0}")]
     Gone(String),
+    /// A device holding as many open snapshot streams as it may (`max_streams_per_device`).
+    #[error("this device already holds {0} open streams on this node; close one first")]
+    TooManyStreams(usize),
+    /// A client address that failed authentication too often; nothing it sends is checked until then.
+    #[error("too many failed authentication attempts from this address; try again in {0} s")]
+    TooManyFailedAttempts(u64),
     #[error("the service is shutting down")]
     Unavailable,
     #[error("internal error")]
@@ -154,6 +162,10 @@ impl Error {
             Error::MethodNotAllowed => (K::MethodNotAllowed, "method_not_allowed", "Method not allowed"),
             Error::SubjectErased => (K::Gone, "subject_erased", "Subject erased"),
             Error::Gone(_) => (K::Gone, "gone", "Gone"),
+            Error::TooManyStreams(_) => (K::TooManyRequests, "too_many_streams", "Too many open streams"),
+            Error::TooManyFailedAttempts(_) => {
+                (K::TooManyRequests, "too_many_failed_attempts", "Too many failed authentication attempts")
+            }
             Error::Unavailable => (K::Unavailable, "unavailable", "Service unavailable"),
             Error::Internal => (K::Internal, "internal", "Internal server error"),
         }
@@ -165,6 +177,16 @@ impl Error {
 
     pub fn code(&self) -> &'static str {
         self.parts().1
+    }
+
+    /// Seconds after which a refusal for now may be tried again (HTTP's `Retry-After`).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            // A stream ends when its device closes it; a moment is a fair first wait.
+            Error::TooManyStreams(_) => Some(STREAM_RETRY_AFTER_SECS),
+            Error::TooManyFailedAttempts(secs) => Some(*secs),
+            _ => None,
+        }
     }
 }
 
@@ -180,3 +202,6 @@ impl From<StoreError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The `Retry-After` of a refused snapshot stream.
+const STREAM_RETRY_AFTER_SECS: u64 = 5;
