@@ -27,6 +27,7 @@ use consentry_store::{DeviceRecord, Store, random_bytes};
 use serde::{Deserialize, Serialize};
 
 pub mod keys;
+pub mod throttle;
 
 pub use keys::{Caller, KeyCache, KeyPepper, Scope};
 pub(crate) use keys::{hex_lower, legacy_hash, make_key};
