@@ -8,8 +8,8 @@
 //!
 //! This file is the crate's map and its factory, nothing else. The library's modules import one another
 //! downwards, never through the re-exports below: `error`, then `model`, `common` and `sql`, then the traits
-//! (`store`, `vault`, `devices`, `requests`), then the backends (`sqlite`, `postgres`). The suites under
-//! `testing` use the re-exports, as any caller does.
+//! (`store`, `vault`, `devices`, `requests`, `tokens`), then the backends (`sqlite`, `postgres`). The
+//! suites under `testing` use the re-exports, as any caller does.
 
 mod common;
 pub mod devices;
@@ -22,6 +22,7 @@ pub mod sqlite;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tokens;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ pub use crate::model::{
     SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt,
 };
 pub use crate::store::Store;
+pub use crate::tokens::TokenStore;
 
 /// Where and how to open the store.
 #[derive(Clone)]

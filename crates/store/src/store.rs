@@ -14,11 +14,12 @@ use crate::model::{
     SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt,
 };
 use crate::requests::RequestStore;
+use crate::tokens::TokenStore;
 use crate::vault::VaultStore;
 
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
-pub trait Store: RequestStore + VaultStore + DeviceStore + Send + Sync + 'static {
+pub trait Store: RequestStore + VaultStore + DeviceStore + TokenStore + Send + Sync + 'static {
     /// Marks the store initialised and stores `admin` as its first key, unless that was done before.
     /// Returns whether this call did it.
     async fn initialise(&self, admin: ApiKey) -> Result<bool>;

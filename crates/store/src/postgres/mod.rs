@@ -36,6 +36,7 @@ mod pseudonyms;
 mod requests;
 mod rows;
 mod store;
+mod tokens;
 mod vault;
 mod writer;
 

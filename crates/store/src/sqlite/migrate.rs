@@ -14,6 +14,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_vault.sql"),
     include_str!("../../migrations/sqlite/0006_devices.sql"),
     include_str!("../../migrations/sqlite/0007_requests.sql"),
+    include_str!("../../migrations/sqlite/0008_subject_tokens.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

@@ -31,6 +31,7 @@ mod pseudonyms;
 mod requests;
 mod rows;
 mod store;
+mod tokens;
 mod vault;
 mod writer;
 

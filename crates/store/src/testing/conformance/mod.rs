@@ -13,6 +13,7 @@ mod fixtures;
 mod ledger;
 mod outbox;
 mod setup;
+mod tokens;
 mod vault;
 
 pub use self::activity::{access_log_newest_first_with_pages, check_counts_add_up};
@@ -33,6 +34,7 @@ pub use self::outbox::{
 pub use self::setup::{
     api_keys, catalog_versions, initialise_once, key_pepper_and_rehash, signing_key_rotation,
 };
+pub use self::tokens::{links_are_spent_once, token_revocations_per_subject};
 pub use self::vault::{
     vault_binds_one_kek, vault_concurrent_puts_share_one_key, vault_due_records_go_with_announcements,
     vault_erasure_shreds_the_data_key, vault_put_read_list_delete,
@@ -54,7 +56,8 @@ macro_rules! conformance_suite {
             replay_from_id_and_time, delete_destination_cascades, paused_destinations_are_not_claimed,
             outbox_lag_and_dead_letters,
             requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
-            devices_pair_list_delete, key_pepper_and_rehash, devices_rehash_token);
+            devices_pair_list_delete, key_pepper_and_rehash, devices_rehash_token,
+            token_revocations_per_subject, links_are_spent_once);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
