@@ -5,7 +5,7 @@
 pub mod broadcast;
 mod hub;
 
-pub use broadcast::{DeviceChange, DeviceHub};
+pub use broadcast::{DeviceChange, DeviceHub, StreamSlot};
 pub use hub::*;
 
 use std::time::Duration;
@@ -222,9 +222,11 @@ pub async fn consent_snapshot(
 
 /// A device's stream of fresh snapshots: the next one after every change that affects the device (and
 /// at least before the last one sent expires); it ends when the device is unpaired or the node stops.
+/// A device holds at most `max_streams_per_device` of them open on one node; dropping one frees its slot.
 pub struct SnapshotStream {
     state: Services,
     device: DeviceCaller,
+    _slot: StreamSlot,
     changes: tokio::sync::broadcast::Receiver<DeviceChange>,
     /// The content tag last sent; `None` before the first.
     sent: Option<String>,
@@ -233,9 +235,12 @@ pub struct SnapshotStream {
 
 impl SnapshotStream {
     /// Subscribes before the first snapshot is built, so no change between the two is missed.
-    pub fn open(state: Services, device: DeviceCaller) -> Self {
+    /// [`Error::TooManyStreams`] when the device already holds as many open streams as it may.
+    pub fn open(state: Services, device: DeviceCaller) -> Result<Self> {
+        let max = state.config.max_streams_per_device;
+        let slot = state.devices.open_stream(&device.device_id, max).ok_or(Error::TooManyStreams(max))?;
         let changes = state.devices.subscribe();
-        Self { state, device, changes, sent: None, sent_at: tokio::time::Instant::now() }
+        Ok(Self { state, device, _slot: slot, changes, sent: None, sent_at: tokio::time::Instant::now() })
     }
 
     /// Waits for the next snapshot to send; `None` ends the stream (unpaired, or shutting down).

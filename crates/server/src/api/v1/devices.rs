@@ -125,21 +125,26 @@ pub async fn consent(
 /// A stream of the device's signed snapshots (Server-Sent Events, event `consent`, data the compact JWS,
 /// id the entity tag): one at once, then a fresh one within a second of any change that affects the
 /// device, and a renewed one when half the snapshot's lifetime has passed. The stream ends when the
-/// device is unpaired.
+/// device is unpaired. A device holds at most `max_streams_per_device` streams open on one node (default
+/// 4); one more is refused with 429 `too_many_streams` and `Retry-After` until one of them ends.
 #[utoipa::path(get, path = "/v1/device/consent/stream", tag = "devices",
     responses((status = 200, description = "Server-Sent Events; each `consent` event's data is a compact JWS",
                content_type = "text/event-stream", body = String),
-              (status = 401, body = Problem)),
+              (status = 401, body = Problem),
+              (status = 429, description = "The device already holds as many open streams as it may",
+               body = Problem, headers(("Retry-After" = u64, description = "Seconds to wait")))),
     security(("device_token" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
     device: DeviceCaller,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let streaming = SnapshotStream::open(state.0, device);
+    let keep_alive = state.config.stream_keep_alive();
+    let streaming = SnapshotStream::open(state.0, device)?;
     let events = futures_util::stream::unfold(streaming, |mut s| async move {
         let signed = s.next().await?;
         let event = SseEvent::default().event("consent").id(signed.etag()).data(signed.jws);
         Some((Ok(event), s))
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    // Comments keep the stream alive within the idle timeout (and through proxies).
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(keep_alive)))
 }
