@@ -1,12 +1,18 @@
 //! The credential extractors: `Authorization: Bearer <credential>` to the service layer's
 //! [`Principal`], [`Caller`] (API keys only) and [`DeviceCaller`] (device tokens only). What a credential
-//! is and may do is the service layer's ([`consentry_service::auth`]).
+//! is and may do is the service layer's ([`consentry_service::auth`]); so is the rule that limits failed
+//! authentication per client address ([`throttle`]), which [`limit_failures`] applies to every route.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use consentry_service::auth::throttle::FailureLimit;
 pub use consentry_service::auth::*;
 
 use crate::error::{ApiError, ApiResult, Error};
@@ -61,4 +67,31 @@ impl FromRequestParts<AppState> for DeviceCaller {
             }
         }
     }
+}
+
+/// Routes a limited address may still reach: the health probes (a load balancer may probe from the same
+/// address its clients come through).
+const UNLIMITED: [&str; 2] = ["/healthz", "/readyz"];
+
+/// The failed-authentication limit around every route: a request from an address that failed too often is
+/// answered 429 `too_many_failed_attempts` before anything reads its credential, and every 401 answered
+/// (an API credential, a preference-centre link or session alike) counts as a failure of its address.
+/// A request without a peer address (a handler test without a socket) is not limited.
+pub async fn limit_failures(
+    State(limit): State<Arc<FailureLimit>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let Some(ip) = peer.filter(|_| !UNLIMITED.contains(&request.uri().path())) else {
+        return next.run(request).await;
+    };
+    if let Err(limited) = limit.check(ip, Instant::now()) {
+        return ApiError(limited).into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        limit.failed(ip, Instant::now());
+    }
+    response
 }

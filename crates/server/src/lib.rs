@@ -2,7 +2,8 @@
 //!
 //! [`open`] (the service layer's) prepares everything a server needs (store, first-start bootstrap, a warm
 //! decision engine); [`app`] builds the router, so handler tests can call it without a socket; [`serve`] runs it on a
-//! listener until a shutdown token fires, draining in-flight requests within a bound.
+//! listener until a shutdown token fires, draining in-flight requests within a bound. The accept loop, the
+//! connection limit and the header-read and idle timeouts are in `conn`.
 //!
 //! Architecture invariant: this crate is the HTTP face of the service layer (`consentry-service`): the
 //! JSON API under `api/` and the preference centre under `web/`. A handler or a page parses, authorises,
@@ -10,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+mod conn;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -17,16 +19,21 @@ pub mod openapi;
 pub mod state;
 pub mod web;
 
-use axum::Router;
+use std::sync::Arc;
+
+use axum::{Router, middleware};
+use consentry_service::auth::throttle::FailureLimit;
 pub use consentry_service::{Config, Opened, Services, StartError, bootstrap, ensure_catalog, open};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
 
-/// The router with every route, middleware and limit.
+/// The router with every route, middleware and limit; the failed-authentication limit applies to requests
+/// that carry their client's address (as [`serve`] adds it).
 pub fn app(services: Services) -> Router {
-    api::router(AppState(services))
+    let failures = Arc::new(FailureLimit::new(&services.config));
+    api::router(AppState(services)).layer(middleware::from_fn_with_state(failures, auth::limit_failures))
 }
 
 /// Serves `state` on `listener` until `shutdown` fires, then lets in-flight requests finish for at most the
@@ -48,10 +55,8 @@ pub async fn serve(
         });
     }
     let router = app(services.clone());
-    let signal = shutdown.clone();
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(async move { signal.cancelled().await });
-    let mut server = std::pin::pin!(server.into_future());
+    let server = conn::run(listener, router, conn::Limits::of(&services.config), shutdown.clone());
+    let mut server = std::pin::pin!(server);
     let result = tokio::select! {
         r = &mut server => r,
         () = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => {

@@ -10,6 +10,7 @@ mod errors;
 mod expiry;
 mod flow;
 mod keys;
+mod limits;
 mod openapi;
 mod ops;
 mod preferences;

@@ -156,6 +156,11 @@ impl TestServer {
             shutdown_timeout_secs: 5,
             // The tests' receivers and brokers listen on loopback, which a fresh install refuses.
             allow_private_destinations: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+            // Every test client is 127.0.0.1, and some send hundreds of bad credentials on purpose (the
+            // scopes matrix): failed authentication is limited here only where a test asks for it
+            // (limits.rs), as the production default would refuse them.
+            auth_failures_burst: 100_000,
+            auth_failures_per_minute: 60_000,
             ..Config::default()
         };
         storage.configure(&mut config);
