@@ -46,7 +46,7 @@ impl Modify for Security {
         v1::consents::record, v1::consents::current, v1::consents::history,
         v1::check::one, v1::check::batch,
         v1::receipts::get, v1::audit::verify, v1::access::list,
-        v1::tokens::mint,
+        v1::tokens::mint, v1::tokens::revoke,
         v1::destinations::create, v1::destinations::list, v1::destinations::get, v1::destinations::update,
         v1::destinations::delete, v1::destinations::deliveries, v1::destinations::replay,
         v1::requests::create, v1::requests::list, v1::requests::get, v1::requests::extend,

@@ -27,7 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/subjects/{subject}/consents", get(v1::consents::current).post(v1::consents::record))
         .route("/subjects/{subject}/consents/history", get(v1::consents::history))
         .route("/subjects/{subject}/access-log", get(v1::access::list))
-        .route("/subjects/{subject}/tokens", post(v1::tokens::mint))
+        .route("/subjects/{subject}/tokens", post(v1::tokens::mint).delete(v1::tokens::revoke))
         .route("/receipts/{id}", get(v1::receipts::get))
         .route("/audit/verify", get(v1::audit::verify))
         .route("/destinations", get(v1::destinations::list).post(v1::destinations::create))

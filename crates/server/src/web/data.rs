@@ -25,7 +25,7 @@ pub async fn payload(
     Path(id): Path<String>,
     Query(params): Query<PayloadParams>,
 ) -> Response {
-    let (_, caller) = match session(&state, &headers) {
+    let (_, caller) = match session(&state, &headers).await {
         Ok(s) => s,
         Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };
@@ -54,7 +54,7 @@ pub async fn payload(
 
 /// Deletes the record `id`, or (without one) every record of the kind the form names.
 async fn delete(state: &AppState, headers: &HeaderMap, body: &[u8], id: Option<String>) -> Response {
-    let (token, caller, form) = match form(state, headers, body) {
+    let (token, caller, form) = match form(state, headers, body).await {
         Ok(f) => f,
         Err(stop) => return stop_page(state, lang_for(None, headers, None), stop),
     };

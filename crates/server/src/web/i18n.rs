@@ -227,6 +227,7 @@ mod tests {
             include_str!("page.rs"),
             include_str!("sections.rs"),
             include_str!("rights.rs"),
+            include_str!("signin.rs"),
         ];
         let literal = |rest: &'static str| {
             let rest = rest.trim_start().strip_prefix('"')?;

@@ -2,8 +2,8 @@
 //!
 //! No front-end build: plain forms that work in any browser without script, one small stylesheet and one
 //! small enhancing script served from the binary, a strict Content-Security-Policy. A link carrying a
-//! subject token (`?token=`) is exchanged for a session cookie and the address is cleaned by a redirect
-//! ([`session`]); forms carry a CSRF token. Words come from Project Fluent message files ([`i18n`]);
+//! link token (`?token=`) is exchanged once for a session cookie and the address is cleaned by a redirect
+//! ([`signin`], [`session`]); forms carry a CSRF token. Words come from Project Fluent message files ([`i18n`]);
 //! markup from maud templates, which escape every value ([`page`], [`sections`]).
 //!
 //! Each route parses the request, checks the session (and a form's CSRF token), calls one use case of
@@ -19,12 +19,13 @@ mod page;
 mod rights;
 mod sections;
 mod session;
+mod signin;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use consentry_core::Timestamp;
 use consentry_service::preferences::{self, Page, Visit};
@@ -33,7 +34,7 @@ use serde::Deserialize;
 use self::form::Form;
 use self::i18n::Lang;
 use self::session::{LANG_COOKIE, PATH, SESSION_COOKIE};
-use crate::auth::{SubjectCaller, TokenRejection, verify_subject_token};
+use crate::auth::{SubjectCaller, TokenRejection, TokenUse, verify_subject_token};
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -44,7 +45,8 @@ const SCRIPT: &str = include_str!("choices.js");
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(PATH, get(show).post(submit))
-        .route("/preferences/switch", post(switch))
+        .route("/preferences/switch", post(signin::switch))
+        .route("/preferences/sign-out", post(signin::sign_out_everywhere))
         .route("/preferences/withdraw-all", post(withdraw_all))
         .route("/preferences/receipts/{id}", get(receipt))
         .route("/preferences/style.css", get(style))
@@ -66,6 +68,8 @@ enum Stop {
     Link,
     /// A genuine link or session past its time (401).
     Expired,
+    /// A link that was already exchanged for a session (410).
+    Spent,
     /// A form without a valid CSRF token (403).
     Csrf,
     NotFound,
@@ -76,8 +80,10 @@ enum Stop {
 impl From<TokenRejection> for Stop {
     fn from(r: TokenRejection) -> Self {
         match r {
-            TokenRejection::Invalid => Stop::Link,
+            // A revoked link or session reads like any dead one: ask for a new link.
+            TokenRejection::Invalid | TokenRejection::Revoked => Stop::Link,
             TokenRejection::Expired => Stop::Expired,
+            TokenRejection::Failed => Stop::Failed(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 }
@@ -120,6 +126,12 @@ fn stop_page(state: &AppState, lang: Lang, stop: Stop) -> Response {
             lang.t_with("link-invalid-body", [("email", state.config.controller.email.as_str().into())]),
             false,
         ),
+        Stop::Spent => (
+            StatusCode::GONE,
+            lang.t("link-used-title"),
+            lang.t_with("link-used-body", [("email", state.config.controller.email.as_str().into())]),
+            false,
+        ),
         Stop::Csrf => (StatusCode::FORBIDDEN, lang.t("csrf-title"), lang.t("csrf-body"), true),
         Stop::NotFound => (StatusCode::NOT_FOUND, lang.t("not-found-title"), lang.t("not-found-body"), true),
         Stop::Failed(status) => (status, lang.t("error-title"), lang.t("error-body"), true),
@@ -132,16 +144,24 @@ fn stop_page(state: &AppState, lang: Lang, stop: Stop) -> Response {
     response
 }
 
-/// The session of this request, verified.
-fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, SubjectCaller), Stop> {
+/// The session of this request, verified (revocation included). Only an API token is a session: a link's
+/// token is exchanged, never kept.
+async fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, SubjectCaller), Stop> {
     let token = session::cookie(headers, SESSION_COOKIE).ok_or(Stop::Link)?;
-    let caller = verify_subject_token(state, token, Timestamp::now()).map_err(Stop::from)?;
+    let caller = verify_subject_token(state, token, Timestamp::now()).await.map_err(Stop::from)?;
+    if caller.usage != TokenUse::Api {
+        return Err(Stop::Link);
+    }
     Ok((token.to_owned(), caller))
 }
 
 /// A form post: the session, then the CSRF token, then the form.
-fn form(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(String, SubjectCaller, Form), Stop> {
-    let (token, caller) = session(state, headers)?;
+async fn form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, SubjectCaller, Form), Stop> {
+    let (token, caller) = session(state, headers).await?;
     let form = Form::parse(body);
     if !session::csrf_valid(state, &token, form.csrf.as_deref()) {
         return Err(Stop::Csrf);
@@ -177,20 +197,8 @@ async fn show(State(state): State<AppState>, headers: HeaderMap, query: Query<Sh
     let lang_param = params.lang.as_deref();
     let set_lang = lang_param.and_then(Lang::parse).map(|l| session::lang_cookie(&state, l.code()));
     let mut response = match params.token.as_deref() {
-        Some(token) => match verify_subject_token(&state, token, Timestamp::now()) {
-            // A session for someone else stays until the person says otherwise (login CSRF): the page names
-            // neither of them.
-            Ok(caller) => match session(&state, &headers) {
-                Ok((current, signed_in)) if signed_in.subject != caller.subject => {
-                    let lang = lang_for(lang_param, &headers, None);
-                    let csrf = session::switch_token(&state, &current, token);
-                    html(StatusCode::OK, page::confirm_switch(&state, lang, &csrf, token))
-                }
-                _ => exchange(&state, token, &caller),
-            },
-            Err(e) => stop_page(&state, lang_for(lang_param, &headers, None), Stop::from(e)),
-        },
-        None => match session(&state, &headers) {
+        Some(link) => signin::open_link(&state, &headers, lang_param, link).await,
+        None => match session(&state, &headers).await {
             Err(stop) => stop_page(&state, lang_for(lang_param, &headers, None), stop),
             Ok((token, caller)) => {
                 let lang = lang_for(lang_param, &headers, Some(&caller));
@@ -205,41 +213,9 @@ async fn show(State(state): State<AppState>, headers: HeaderMap, query: Query<Sh
     response
 }
 
-/// Exchanges a verified link token for a session, and sends the browser to the clean address.
-fn exchange(state: &AppState, token: &str, caller: &SubjectCaller) -> Response {
-    let max_age = (caller.expires_at.micros() - Timestamp::now().micros()) / 1_000_000;
-    let mut r = Redirect::to(PATH).into_response();
-    // 303: the next request is a GET of the clean address, the token gone from the address bar.
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    if let Some(cookie) = session::session_cookie(state, token, max_age) {
-        r.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    session::harden(&mut r);
-    r
-}
-
-/// `POST /preferences/switch`: the person confirmed replacing the session with the link's; the form's
-/// token is bound to the current session and that link.
-async fn switch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let lang = lang_for(None, &headers, None);
-    let (current, _) = match session(&state, &headers) {
-        Ok(s) => s,
-        Err(stop) => return stop_page(&state, lang, stop),
-    };
-    let csrf = Form::parse(&body).csrf;
-    let link = form_urlencoded::parse(&body).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned());
-    let Some(link) = link.filter(|l| session::switch_valid(&state, &current, l, csrf.as_deref())) else {
-        return stop_page(&state, lang, Stop::Csrf);
-    };
-    match verify_subject_token(&state, &link, Timestamp::now()) {
-        Ok(caller) => exchange(&state, &link, &caller),
-        Err(e) => stop_page(&state, lang, Stop::from(e)),
-    }
-}
-
 /// Saves the submitted choices; `withdraw_everything` saves them with nothing ticked.
 async fn save(state: &AppState, headers: &HeaderMap, body: &[u8], withdraw_everything: bool) -> Response {
-    let (token, caller, form) = match form(state, headers, body) {
+    let (token, caller, form) = match form(state, headers, body).await {
         Ok(f) => f,
         Err(stop) => return stop_page(state, lang_for(None, headers, None), stop),
     };
@@ -265,7 +241,7 @@ async fn withdraw_all(State(state): State<AppState>, headers: HeaderMap, body: B
 
 /// `GET /preferences/receipts/{id}`: one of the person's own receipts, as a file.
 async fn receipt(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (_, caller) = match session(&state, &headers) {
+    let (_, caller) = match session(&state, &headers).await {
         Ok(s) => s,
         Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };

@@ -1,5 +1,6 @@
-//! The preference centre's pages as maud templates: the frame every page shares, the page of choices, the
-//! confirmation before erasing, and the page for a request that cannot go on. The sections below the
+//! The preference centre's pages as maud templates: the frame every page shares, the page of choices (with
+//! "sign out everywhere" at its end), the confirmation before erasing, and the page for a request that
+//! cannot go on. The sections below the
 //! choices (history, receipts, access, devices, data, requests) are in [`super::sections`].
 //!
 //! Every word comes from the message files ([`super::i18n`]) or from the catalogue; maud escapes every
@@ -185,6 +186,14 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
         (sections::devices(lang, csrf, page))
         (sections::data(lang, csrf, page))
         (sections::requests(lang, csrf, page))
+        section aria-labelledby="sign-out" {
+            h2 id="sign-out" { (lang.t("sign-out-title")) }
+            p { (lang.t("sign-out-help")) }
+            form method="post" action={ (PATH) "/sign-out" } {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" class="secondary" { (lang.t("sign-out")) }
+            }
+        }
     };
     frame(state, lang, true, content)
 }

@@ -18,7 +18,7 @@ pub async fn unpair(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let (token, caller, _) = match form(&state, &headers, &body) {
+    let (token, caller, _) = match form(&state, &headers, &body).await {
         Ok(f) => f,
         Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };
@@ -30,7 +30,7 @@ pub async fn unpair(
 /// `POST /preferences/requests/access`: "get a copy of my data" files an access request; its export is
 /// ready at once and linked from the page.
 pub async fn request_copy(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (token, caller, _) = match form(&state, &headers, &body) {
+    let (token, caller, _) = match form(&state, &headers, &body).await {
         Ok(f) => f,
         Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };
@@ -41,7 +41,7 @@ pub async fn request_copy(State(state): State<AppState>, headers: HeaderMap, bod
 
 /// `GET /preferences/requests/{id}/export`: the ZIP of one of the person's own access requests.
 pub async fn export(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (_, caller) = match session(&state, &headers) {
+    let (_, caller) = match session(&state, &headers).await {
         Ok(s) => s,
         Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };
@@ -62,7 +62,7 @@ pub async fn export(State(state): State<AppState>, headers: HeaderMap, Path(id):
 
 /// `GET /preferences/erase`: what deleting one's data does, and the button that does it.
 pub async fn confirm_erasure(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (token, caller) = match session(&state, &headers) {
+    let (token, caller) = match session(&state, &headers).await {
         Ok(s) => s,
         Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };
@@ -74,7 +74,7 @@ pub async fn confirm_erasure(State(state): State<AppState>, headers: HeaderMap) 
 /// `POST /preferences/erase`: files an erasure request, which Consentry carries out at once; the session
 /// ends with it.
 pub async fn erase(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (_, caller, form) = match form(&state, &headers, &body) {
+    let (_, caller, form) = match form(&state, &headers, &body).await {
         Ok(f) => f,
         Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };

@@ -7,10 +7,11 @@
 //!   (before the pepper) is found by that once and moved to the keyed hash. Found keys are cached for a
 //!   few seconds; revocation through the API evicts at once.
 //! - **Subject tokens**, for one person: a short-lived compact JWS (EdDSA) signed with the server's signing
-//!   key, minted by a service through `POST /v1/subjects/{subject}/tokens`. Nothing about them is stored;
-//!   they verify against the keys of `/.well-known/jwks.json`, so any node accepts them. A subject token
-//!   reaches only its own subject's `/v1/subjects/{subject}/...` routes ([`Principal`]); every
-//!   service-only route answers it with 403.
+//!   key, minted by a service through `POST /v1/subjects/{subject}/tokens` ([`subject`]). They verify
+//!   against the keys of `/.well-known/jwks.json`, so any node accepts them; what is stored is only when
+//!   the subject's tokens were last revoked (read on every use) and which links were spent. An API token
+//!   reaches only its own subject's routes ([`Principal`]); every service-only route answers it with 403.
+//!   A link's token is no API credential at all (401): it only opens the preference centre, once.
 //! - **Device tokens** (`cdt_...`, [`DeviceCaller`]) for one paired device, made and stored like API keys
 //!   but never cached: each request looks its token up in the store, so an unpaired device is refused on
 //!   every node as soon as the DELETE has committed. A device acts only for its subject and its declared
@@ -20,17 +21,21 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use consentry_core::proof::{Jwks, JwsError, JwsKind, Signed, SigningKey, unix_seconds, verify_jws_kind};
 use consentry_core::snapshot::device_allows;
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::{DeviceRecord, Store, random_bytes};
-use serde::{Deserialize, Serialize};
 
 pub mod keys;
+pub mod subject;
 pub mod throttle;
 
 pub use keys::{Caller, KeyCache, KeyPepper, Scope};
-pub(crate) use keys::{hex_lower, legacy_hash, make_key};
+pub(crate) use keys::{legacy_hash, make_key};
+pub(crate) use subject::{
+    SUBJECT_TOKEN_TTL_DEFAULT, SUBJECT_TOKEN_TTL_MAX, SUBJECT_TOKEN_TTL_MIN, mint_subject_token,
+    revocation_cutoff,
+};
+pub use subject::{SubjectCaller, TokenRejection, TokenUse, verify_subject_token};
 
 use crate::error::{Error, Result};
 use crate::state::Services;
@@ -41,149 +46,6 @@ pub const MAX_CREDENTIAL_LEN: usize = 2048;
 /// Whether a credential has the shape of a compact JWS (API keys contain no dot).
 fn looks_like_jws(credential: &str) -> bool {
     credential.bytes().filter(|b| *b == b'.').count() == 2
-}
-
-/// `typ` claim of a subject token; nothing else signed by the server (receipts, checkpoints) carries it,
-/// so no other signed document can pass for one. Kept alongside the JWS `typ` header (`subject+jwt`,
-/// [`JwsKind::SubjectToken`]), which every verifier checks first.
-const SUBJECT_TOKEN_TYP: &str = "consentry-subject-token/1";
-/// Shortest and longest lifetime of a subject token, in seconds.
-pub(crate) const SUBJECT_TOKEN_TTL_MIN: u64 = 60;
-pub(crate) const SUBJECT_TOKEN_TTL_MAX: u64 = 30 * 24 * 3600;
-/// Lifetime of a subject token when the request names none: one hour.
-pub(crate) const SUBJECT_TOKEN_TTL_DEFAULT: u64 = 3600;
-
-/// The claims of a subject token.
-#[derive(Debug, Serialize, Deserialize)]
-struct SubjectClaims {
-    typ: String,
-    /// The server that issued it (its `public_url`).
-    iss: String,
-    sub: String,
-    iat: i64,
-    exp: i64,
-    /// A random id, so two tokens minted in one second differ.
-    jti: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    locale: Option<String>,
-}
-
-/// Signed with the `typ` header `subject+jwt`: no receipt, snapshot or checkpoint passes for a token.
-impl Signed for SubjectClaims {
-    const KIND: JwsKind = JwsKind::SubjectToken;
-}
-
-/// A person acting for themselves with a subject token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubjectCaller {
-    pub subject: SubjectId,
-    pub expires_at: Timestamp,
-    /// The language the token was minted for, if any (e.g. `de`).
-    pub locale: Option<String>,
-}
-
-/// A minted subject token.
-#[derive(Debug)]
-pub(crate) struct MintedToken {
-    pub token: String,
-    pub expires_at: Timestamp,
-}
-
-/// Signs a subject token for `subject`, valid for `ttl_secs` from `now`, with the server's current key.
-pub(crate) fn mint_subject_token(
-    state: &Services,
-    subject: &SubjectId,
-    ttl_secs: u64,
-    locale: Option<String>,
-    now: Timestamp,
-) -> Result<MintedToken> {
-    let jti = hex_lower(&random_bytes::<12>()?);
-    Ok(sign_subject_token(
-        &state.signing.current(),
-        &state.config.public_url(),
-        subject,
-        ttl_secs,
-        locale,
-        jti,
-        now,
-    ))
-}
-
-fn sign_subject_token(
-    key: &SigningKey,
-    issuer: &str,
-    subject: &SubjectId,
-    ttl_secs: u64,
-    locale: Option<String>,
-    jti: String,
-    now: Timestamp,
-) -> MintedToken {
-    let iat = unix_seconds(now);
-    let exp = iat.saturating_add(i64::try_from(ttl_secs).unwrap_or(i64::MAX));
-    let claims = SubjectClaims {
-        typ: SUBJECT_TOKEN_TYP.to_owned(),
-        iss: issuer.to_owned(),
-        sub: subject.as_str().to_owned(),
-        iat,
-        exp,
-        jti,
-        locale,
-    };
-    MintedToken {
-        token: key.sign_jws(&claims),
-        expires_at: Timestamp::from_micros(exp.saturating_mul(1_000_000)),
-    }
-}
-
-/// Why a subject token was refused. The API answers every kind with 401; the preference centre words
-/// its page after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenRejection {
-    /// Not a token signed by this server (bad shape, unknown key, wrong signature, not a subject token).
-    Invalid,
-    /// Genuine but past its `exp`.
-    Expired,
-}
-
-/// Verifies a subject token against the server's keys at `now`.
-pub fn verify_subject_token(
-    state: &Services,
-    token: &str,
-    now: Timestamp,
-) -> Result<SubjectCaller, TokenRejection> {
-    let caller = verify_subject_token_with(state.signing.jwks(), token, now)?;
-    // Erasure revokes the subject's tokens with everything else of theirs.
-    if state.erasures.is_erased(caller.subject.as_str()) {
-        return Err(TokenRejection::Invalid);
-    }
-    Ok(caller)
-}
-
-fn verify_subject_token_with(
-    jwks: &Jwks,
-    token: &str,
-    now: Timestamp,
-) -> Result<SubjectCaller, TokenRejection> {
-    // The header's `typ` must be `subject+jwt`: a token of the form before kinds (`JWT`) is refused, as
-    // subject tokens live at most 30 days and a credential must not be taken on its payload alone.
-    let (_, payload) = verify_jws_kind(token, jwks, JwsKind::SubjectToken).map_err(|e: JwsError| {
-        tracing::debug!(error = %e, "subject token refused");
-        TokenRejection::Invalid
-    })?;
-    let claims: SubjectClaims = serde_json::from_slice(&payload).map_err(|_| TokenRejection::Invalid)?;
-    // `iss` is informative only: nodes behind one address may each know themselves by another.
-    if claims.typ != SUBJECT_TOKEN_TYP {
-        return Err(TokenRejection::Invalid);
-    }
-    let subject = SubjectId::new(claims.sub).map_err(|_| TokenRejection::Invalid)?;
-    if unix_seconds(now) >= claims.exp {
-        return Err(TokenRejection::Expired);
-    }
-    Ok(SubjectCaller {
-        subject,
-        expires_at: Timestamp::from_micros(claims.exp.saturating_mul(1_000_000)),
-        locale: claims.locale,
-    })
 }
 
 /// Whoever calls: a service with an API key, a person with a subject token, or a paired device with its
@@ -238,9 +100,17 @@ pub async fn authenticate(services: &Services, credential: &str) -> Result<Princ
             .map(Principal::Device);
     }
     if looks_like_jws(credential) {
-        return verify_subject_token(services, credential, Timestamp::now())
-            .map(Principal::Subject)
-            .map_err(|_| Error::Unauthorized);
+        return match verify_subject_token(services, credential, Timestamp::now()).await {
+            // A link only opens the preference centre, once; it is never an API credential, so a link
+            // leaked from a mailbox or a browser's history reaches nothing here.
+            Ok(caller) if caller.usage == TokenUse::Link => Err(Error::Unauthorized),
+            Ok(caller) => Ok(Principal::Subject(caller)),
+            // Revoked, expired or forged alike: the same 401, so nothing tells which.
+            Err(TokenRejection::Invalid | TokenRejection::Expired | TokenRejection::Revoked) => {
+                Err(Error::Unauthorized)
+            }
+            Err(TokenRejection::Failed) => Err(Error::Internal),
+        };
     }
     if credential.len() > 512 {
         return Err(Error::Unauthorized);
@@ -353,75 +223,6 @@ mod tests {
         assert!(!checker.has(Scope::ConsentWrite));
         let admin = Caller::from_key(&key(&["admin"]));
         assert!(Scope::ALL.iter().all(|s| admin.has(*s)));
-    }
-
-    fn jwks_of(key: &SigningKey) -> Jwks {
-        Jwks { keys: vec![key.public_jwk()] }
-    }
-
-    fn token(key: &SigningKey, subject: &str, ttl: u64, now: Timestamp) -> String {
-        let subject = SubjectId::new(subject).expect("id");
-        sign_subject_token(key, "http://x", &subject, ttl, Some("de".into()), "j".into(), now).token
-    }
-
-    #[test]
-    fn subject_tokens_verify_until_they_expire() {
-        let key = SigningKey::from_secret_with_thumbprint_kid([7; 32]);
-        let now = Timestamp::from_micros(1_700_000_000_000_000);
-        let t = token(&key, "kim", 60, now);
-        let who = verify_subject_token_with(&jwks_of(&key), &t, now).expect("valid");
-        assert_eq!(who.subject.as_str(), "kim");
-        assert_eq!(who.locale.as_deref(), Some("de"));
-        assert_eq!(who.expires_at, now.plus_seconds(60));
-        let later = now.plus_seconds(59);
-        assert!(verify_subject_token_with(&jwks_of(&key), &t, later).is_ok());
-        let expired = now.plus_seconds(60);
-        assert_eq!(verify_subject_token_with(&jwks_of(&key), &t, expired), Err(TokenRejection::Expired));
-    }
-
-    #[test]
-    fn forged_and_foreign_tokens_are_invalid() {
-        let key = SigningKey::from_secret_with_thumbprint_kid([7; 32]);
-        let other = SigningKey::from_secret_with_thumbprint_kid([8; 32]);
-        let now = Timestamp::from_micros(1_700_000_000_000_000);
-        let jwks = jwks_of(&key);
-        // Signed by a key the server does not have.
-        let foreign = token(&other, "kim", 60, now);
-        assert_eq!(verify_subject_token_with(&jwks, &foreign, now), Err(TokenRejection::Invalid));
-        // The payload swapped for another subject's, the signature kept.
-        let genuine = token(&key, "kim", 60, now);
-        let theirs = token(&key, "alex", 60, now);
-        let mut parts: Vec<&str> = genuine.split('.').collect();
-        parts[1] = theirs.split('.').nth(1).expect("payload");
-        assert_eq!(verify_subject_token_with(&jwks, &parts.join("."), now), Err(TokenRejection::Invalid));
-        // Even under the subject-token header, claims without the subject-token `typ` claim are refused.
-        let unclaimed =
-            key.sign_jws_as(JwsKind::SubjectToken, &serde_json::json!({"sub": "kim", "exp": i64::MAX}));
-        assert_eq!(verify_subject_token_with(&jwks, &unclaimed, now), Err(TokenRejection::Invalid));
-        assert_eq!(verify_subject_token_with(&jwks, "a.b.c", now), Err(TokenRejection::Invalid));
-    }
-
-    #[test]
-    fn only_a_jws_of_the_subject_token_kind_is_a_token() {
-        let key = SigningKey::from_secret_with_thumbprint_kid([7; 32]);
-        let now = Timestamp::from_micros(1_700_000_000_000_000);
-        let jwks = jwks_of(&key);
-        let genuine = token(&key, "kim", 60, now);
-        let header = URL_SAFE_NO_PAD.decode(genuine.split('.').next().expect("header")).expect("b64");
-        let header: serde_json::Value = serde_json::from_slice(&header).expect("json");
-        assert_eq!(header["typ"], "subject+jwt");
-        // The very claims of a token, typ claim and all, signed as a receipt, a snapshot, a checkpoint or
-        // in the form before kinds: none is a token.
-        let claims = URL_SAFE_NO_PAD.decode(genuine.split('.').nth(1).expect("payload")).expect("b64");
-        for typ in [JwsKind::Receipt.typ(), JwsKind::DeviceSnapshot.typ(), JwsKind::Checkpoint.typ(), "JWT"] {
-            let other = key.sign_jws_bytes(typ, &claims);
-            assert_eq!(verify_subject_token_with(&jwks, &other, now), Err(TokenRejection::Invalid), "{typ}");
-        }
-        // The header alone does not make a token either: the payload's typ claim is still checked.
-        let mut claims: serde_json::Value = serde_json::from_slice(&claims).expect("json");
-        claims["typ"] = "something-else".into();
-        let no_claim = key.sign_jws_as(JwsKind::SubjectToken, &claims);
-        assert_eq!(verify_subject_token_with(&jwks, &no_claim, now), Err(TokenRejection::Invalid));
     }
 
     #[test]

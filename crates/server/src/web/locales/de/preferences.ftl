@@ -140,11 +140,21 @@ records-deleted = Außerdem haben wir { $count ->
        *[other] { $count } gespeicherte Einträge
     } gelöscht, die wir nur für das Widerrufene aufbewahrt hatten.
 
+## Sign out everywhere
+
+sign-out-title = Überall abmelden
+sign-out-help = Ein Gerät verloren oder diese Seite auf einem fremden Computer geöffnet? Überall abmelden beendet diesen Besuch und sperrt alle bisher für Sie ausgegebenen Links und Zugänge, auf allen Ihren Geräten. Um zurückzukehren, brauchen Sie einen neuen Link.
+sign-out = Überall abmelden
+
 ## Pages for a request that cannot go on
 
 link-invalid-title = Dieser Link funktioniert nicht mehr
 link-expired-title = Dieser Link ist abgelaufen
 link-invalid-body = Zu Ihrer Sicherheit gelten Links zu dieser Seite nur kurze Zeit und nur für die Person, der sie geschickt wurden. Öffnen Sie die Datenschutz-Einstellungen in unserer App oder auf unserer Website, um einen neuen Link zu erhalten, oder schreiben Sie an { $email }.
+link-used-title = Dieser Link wurde schon verwendet
+link-used-body = Zu Ihrer Sicherheit öffnet jeder Link diese Seite nur einmal. Öffnen Sie die Datenschutz-Einstellungen in unserer App oder auf unserer Website, um einen neuen Link zu erhalten, oder schreiben Sie an { $email }.
+signed-out-title = Sie sind überall abgemeldet
+signed-out-body = Alle bisher für Sie ausgegebenen Links und Zugänge funktionieren nicht mehr, auf allen Ihren Geräten. Um zurückzukehren, öffnen Sie die Datenschutz-Einstellungen in unserer App oder auf unserer Website, um einen neuen Link zu erhalten, oder schreiben Sie an { $email }.
 csrf-title = Bitte versuchen Sie es erneut
 csrf-body = Wir konnten nicht bestätigen, dass diese Anfrage von Ihrer Datenschutz-Seite kam, und haben daher nichts geändert. Gehen Sie zurück, laden Sie die Seite neu und versuchen Sie es noch einmal.
 switch-title = Hier war jemand anderes angemeldet

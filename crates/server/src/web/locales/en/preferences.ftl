@@ -140,11 +140,21 @@ records-deleted = We also deleted { $count ->
        *[other] { $count } stored items
     } that we kept only for what you withdrew.
 
+## Sign out everywhere
+
+sign-out-title = Sign out everywhere
+sign-out-help = Lost a device, or opened this page on a computer that is not yours? Signing out everywhere ends this visit and stops every link and every access given out for you until now, on all your devices. To come back, you need a new link.
+sign-out = Sign out everywhere
+
 ## Pages for a request that cannot go on
 
 link-invalid-title = This link no longer works
 link-expired-title = This link has expired
 link-invalid-body = For your safety, links to this page work only for a short time and only for the person they were sent to. Open the privacy settings in our app or on our website to get a new link, or write to { $email }.
+link-used-title = This link was already used
+link-used-body = For your safety, each link to this page opens it only once. Open the privacy settings in our app or on our website to get a new link, or write to { $email }.
+signed-out-title = You are signed out everywhere
+signed-out-body = Every link and every access given out for you until now has stopped working, on all your devices. To come back, open the privacy settings in our app or on our website to get a new link, or write to { $email }.
 csrf-title = Please try again
 csrf-body = We could not confirm that this request came from your privacy page, so we did not change anything. Go back to the page, reload it and try again.
 switch-title = Someone else was signed in
