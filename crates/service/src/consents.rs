@@ -300,9 +300,16 @@ pub async fn record_changes(
     let sealing_view = Arc::clone(&view);
     let sealing_state = state.clone();
     let seal: Sealer = Box::new(move |placed: &[Event]| {
-        let receipt = receipts::build(&ctx, &sealing_view.catalog, placed, Timestamp::now());
+        let issued_at = Timestamp::now();
+        let receipt = receipts::build(&ctx, &sealing_view.catalog, placed, issued_at);
         Ok(Sealed {
-            receipt: Some(SealedReceipt { id: ctx.id.clone(), jws: signer.sign_jws(&receipt) }),
+            receipt: Some(SealedReceipt {
+                id: ctx.id.clone(),
+                jws: signer.sign_jws(&receipt),
+                catalog_version: sealing_view.stored.version,
+                issued_at,
+                kid: signer.kid().to_owned(),
+            }),
             outbox: events::consent_messages(&sealing_state, &ctx.subject, placed),
         })
     });

@@ -36,6 +36,10 @@ pub(crate) struct CloudEvent {
     /// The subject id: never stored with the payload, added when the event is sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// An extension attribute, `true` on an event sent after its subject was erased: the id is gone, so
+    /// the event names nobody (every message belongs to a subject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased: Option<bool>,
     pub data: Value,
 }
 
@@ -50,6 +54,7 @@ impl CloudEvent {
             time: time.to_string(),
             datacontenttype: "application/json".to_owned(),
             subject: None,
+            erased: None,
             data,
         }
     }
@@ -64,11 +69,12 @@ impl CloudEvent {
         serde_json::from_str(payload)
     }
 
-    /// The event with its CloudEvents `subject` set, or left out once the subject was erased and the link
-    /// is gone.
+    /// The event with its CloudEvents `subject` set, or, once the subject was erased and the link is gone,
+    /// without it and marked `erased: true`.
     #[must_use]
     pub fn with_subject(mut self, subject: Option<&SubjectId>) -> Self {
         self.subject = subject.map(|s| s.as_str().to_owned());
+        self.erased = subject.is_none().then_some(true);
         self
     }
 
@@ -253,7 +259,10 @@ mod tests {
         let sent: Value = serde_json::from_str(&sent.to_json()).expect("JSON");
         assert_eq!(sent["subject"], "ann");
         let erased = CloudEvent::from_stored(&stored.payload).expect("read back").with_subject(None);
-        assert_eq!(erased, event, "an erased subject is left out");
+        assert_eq!(erased, CloudEvent { erased: Some(true), ..event }, "an erased subject is left out");
+        let erased: Value = serde_json::from_str(&erased.to_json()).expect("JSON");
+        assert!(erased.get("subject").is_none(), "no `subject: null`: CloudEvents has no null attributes");
+        assert_eq!(erased["erased"], true);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use zip::{CompressionMethod, ZipWriter};
 
 use crate::consents::EventOut;
 use crate::error::{Error, Result};
+use crate::receipts::Rebuilder;
 use crate::records::RecordOut;
 use crate::requests::view::view;
 use crate::state::Services;
@@ -74,13 +75,12 @@ async fn collect(state: &Services, subject: &SubjectId, now: Timestamp) -> Resul
             break;
         }
     }
-    let receipts: Vec<Value> = state
-        .store
-        .subject_receipts(subject)
-        .await?
-        .into_iter()
-        .map(|r| json!({"id": r.id, "created_at": r.created_at.to_string(), "jws": r.jws}))
-        .collect();
+    let mut receipts = Vec::new();
+    let mut rebuilder = Rebuilder::new(state);
+    for stored in state.store.subject_receipts(subject).await? {
+        let r = rebuilder.rebuild(stored).await?;
+        receipts.push(json!({"id": r.id, "created_at": r.created_at, "jws": r.jws}));
+    }
     let mut access_log = Vec::new();
     let mut before = None;
     loop {

@@ -25,6 +25,7 @@ use crate::access::Reader;
 use crate::auth::ACTOR_SUBJECT;
 use crate::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 use crate::error::{Error, Result};
+use crate::receipts::{Rebuilder, ReceiptOut};
 use crate::records::{delete_at_request, valid_record_id};
 use crate::requests::{RequestKind, RequestOut, export_archive, subject_requests, submit};
 use crate::state::{CatalogView, Services};
@@ -205,10 +206,12 @@ pub async fn erase(services: &Services, subject: &SubjectId) -> Result<()> {
     Ok(())
 }
 
-/// One of the person's own receipts (someone else's is as absent as an unknown one).
-pub async fn receipt(services: &Services, subject: &SubjectId, id: &str) -> Result<StoredReceipt> {
+/// One of the person's own receipts, built again from the ledger (someone else's is as absent as an
+/// unknown one).
+pub async fn receipt(services: &Services, subject: &SubjectId, id: &str) -> Result<ReceiptOut> {
     let found = services.store.receipt(id).await?;
-    let receipt = found.filter(|r| r.subject.as_ref() == Some(subject)).ok_or(Error::NotFound("receipt"))?;
+    let stored = found.filter(|r| r.subject.as_ref() == Some(subject)).ok_or(Error::NotFound("receipt"))?;
+    let receipt = Rebuilder::new(services).rebuild(stored).await?;
     logged(services, subject, "preferences: download receipt");
     Ok(receipt)
 }

@@ -1,5 +1,15 @@
 //! Consent receipts: what a person keeps after a consent change, shaped after ISO/IEC TS 27560 and the
 //! Kantara Consent Receipt 1.1, signed as a compact JWS (EdDSA) that verifies with `/.well-known/jwks.json`.
+//!
+//! A receipt names the person, so it is never stored: the store keeps its id, the range of ledger events it
+//! seals, the catalogue version it was made from and when it was issued ([`StoredReceipt`]), and
+//! [`Rebuilder`] builds and signs it again from the ledger whenever it is read, with the key that signed it
+//! (recorded by `kid`; the current key for a receipt kept before keys were recorded, or whose key this
+//! node did not load). Ed25519 signatures are deterministic, so a receipt read again is the one issued,
+//! byte for byte, while the controller's details are unchanged. Once the person is erased nothing links
+//! the rows to them, and the receipt can no longer be built.
+
+use std::collections::HashMap;
 
 use consentry_core::catalog::{Catalog, CollectionPointKind, RecipientKind};
 use consentry_core::proof::{
@@ -8,7 +18,7 @@ use consentry_core::proof::{
     state_for, unix_seconds,
 };
 use consentry_core::{Event, SubjectId, Timestamp};
-use consentry_store::NoticeVersion;
+use consentry_store::{NoticeVersion, StoredReceipt};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -155,16 +165,79 @@ pub struct ReceiptOut {
     pub created_at: String,
 }
 
-/// A receipt again, as signed when the consent was recorded; the read is logged. A receipt whose subject
+/// A receipt again, built from the ledger as it was issued; the read is logged. A receipt whose subject
 /// was erased names nobody any more: it is not found.
 pub async fn get(services: &Services, id: &str, reader: Reader<'_>) -> Result<ReceiptOut> {
     let found = services.store.receipt(id).await?.ok_or(Error::NotFound("receipt"))?;
-    let subject = found.subject.ok_or(Error::NotFound("receipt"))?;
+    let subject = found.subject.clone().ok_or(Error::NotFound("receipt"))?;
+    let out = Rebuilder::new(services).rebuild(found).await?;
     reader.log(&services.access, &subject);
-    Ok(ReceiptOut {
-        id: found.id,
-        subject: subject.into_string(),
-        jws: found.jws,
-        created_at: found.created_at.to_string(),
-    })
+    Ok(out)
+}
+
+/// Builds stored receipts again from the ledger, each catalogue version it needs read and checked once.
+pub(crate) struct Rebuilder<'s> {
+    services: &'s Services,
+    catalogs: HashMap<u64, Catalog>,
+}
+
+/// The most events one receipt seals (one request's changes, see `consents::MAX_CHANGES`), with room.
+const MAX_SEALED: u64 = 10_000;
+
+impl<'s> Rebuilder<'s> {
+    pub fn new(services: &'s Services) -> Self {
+        Self { services, catalogs: HashMap::new() }
+    }
+
+    /// The receipt `stored` stands for, signed with the key that signed it; not found once its subject
+    /// was erased.
+    pub async fn rebuild(&mut self, stored: StoredReceipt) -> Result<ReceiptOut> {
+        let subject = stored.subject.ok_or(Error::NotFound("receipt"))?;
+        let span = stored.last_seq.checked_sub(stored.first_seq).filter(|n| *n < MAX_SEALED);
+        let span =
+            span.ok_or_else(|| Error::internal("a stored receipt's event range is not one request's"))?;
+        let store = &self.services.store;
+        let mut events = store.history(&subject, stored.first_seq.saturating_sub(1), span as u32 + 1).await?;
+        events.retain(|e| e.seq <= stored.last_seq);
+        let first = events.first().ok_or_else(|| Error::internal("a stored receipt's events are missing"))?;
+        let notice = match (&first.notice, first.notice_version) {
+            (Some(key), Some(version)) => store.notice_version(key, version).await?,
+            _ => None,
+        };
+        let ctx = ReceiptContext {
+            id: stored.id,
+            subject,
+            controller: self.services.config.controller.clone(),
+            notice,
+            collection_point: first.collection_point.clone(),
+        };
+        let catalog = self.catalog(stored.catalog_version).await?;
+        let receipt = build(&ctx, catalog, &events, stored.created_at);
+        let signing = &self.services.signing;
+        let signer = stored.kid.and_then(|kid| signing.key(&kid)).unwrap_or_else(|| signing.current());
+        Ok(ReceiptOut {
+            jws: signer.sign_jws(&receipt),
+            id: ctx.id,
+            subject: ctx.subject.into_string(),
+            created_at: stored.created_at.to_string(),
+        })
+    }
+
+    /// Catalogue version `version`, as applied.
+    async fn catalog(&mut self, version: u64) -> Result<&Catalog> {
+        if !self.catalogs.contains_key(&version) {
+            let view = self.services.catalog();
+            let catalog = if view.stored.version == version {
+                view.catalog.clone()
+            } else {
+                let document = self.services.store.catalog_document(version).await?;
+                let document =
+                    document.ok_or_else(|| Error::internal("a receipt's catalogue version is missing"))?;
+                Catalog::validate(document)
+                    .map_err(|_| Error::internal("a receipt's catalogue version no longer validates"))?
+            };
+            self.catalogs.insert(version, catalog);
+        }
+        Ok(&self.catalogs[&version])
+    }
 }

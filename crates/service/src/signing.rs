@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone)]
 pub struct Signing {
     current: Arc<SigningKey>,
+    /// Every loaded key, by `kid`: a receipt built again is signed with the key that signed it.
+    all: Arc<Vec<Arc<SigningKey>>>,
     jwks: Arc<Jwks>,
     /// Keys the preference centre's form tokens are made with; see [`Signing::form_key`].
     form_key: Arc<[u8; 32]>,
@@ -43,7 +45,8 @@ impl Signing {
         derive.update(b"consentry preference-centre form key v1\0");
         derive.update(root);
         let form_key = Arc::new(derive.finalize().into());
-        Self { current: Arc::new(current), jwks: Arc::new(jwks), form_key }
+        let all = keys.iter().map(|k| Arc::new(SigningKey::from_secret(k.kid.clone(), k.secret))).collect();
+        Self { current: Arc::new(current), all: Arc::new(all), jwks: Arc::new(jwks), form_key }
     }
 
     /// A secret for keyed hashes that must verify on every node (the preference centre's CSRF tokens). It is
@@ -54,6 +57,11 @@ impl Signing {
 
     pub fn current(&self) -> Arc<SigningKey> {
         Arc::clone(&self.current)
+    }
+
+    /// The loaded key `kid`, if this node has it.
+    pub fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        self.all.iter().find(|k| k.kid() == kid).cloned()
     }
 
     pub fn jwks(&self) -> &Jwks {

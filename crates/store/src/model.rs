@@ -75,20 +75,35 @@ pub struct OutboxMessage {
     pub payload: String,
 }
 
-/// A sealed receipt: its id (unique, e.g. random) and its signed form.
+/// A sealed receipt: its id (unique, e.g. random), its signed form, and what the ledger needs to build it
+/// again. Only the id, the placed events' range, `catalog_version` and `issued_at` are stored: the signed
+/// form names the person, so it is given back to the caller and never kept (see [`StoredReceipt`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedReceipt {
     pub id: String,
     pub jws: String,
+    /// The catalogue version the receipt was built from (its purposes', categories' and recipients' names).
+    pub catalog_version: u64,
+    /// When it was issued (its `iat`); stored as the receipt's `created_at`.
+    pub issued_at: Timestamp,
+    /// The signing key it was signed with, so it is signed with the same one when built again.
+    pub kid: String,
 }
 
-/// A stored receipt. `subject` comes from the key store; it is `None` once the subject was erased.
+/// What is stored of a receipt: enough to build it again from the ledger, nothing that names the person.
+/// `subject` comes from the key store; it is `None` once the subject was erased, and the receipt can no
+/// longer be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredReceipt {
     pub id: String,
     pub subject: Option<SubjectId>,
-    pub jws: String,
+    /// The sequence numbers of the first and the last event it seals (the subject's events between them).
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub catalog_version: u64,
     pub created_at: Timestamp,
+    /// The key it was signed with; `None` for a receipt stored before keys were recorded.
+    pub kid: Option<String>,
 }
 
 /// An Ed25519 signing key, kept in the key store. Its `Debug` output hides the secret.

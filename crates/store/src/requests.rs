@@ -128,8 +128,8 @@ pub enum ChangeOutcome {
 pub struct SubjectErasure {
     pub subject: SubjectId,
     pub at: Timestamp,
-    /// Queued under the subject's pseudonym just before its key goes (only while they still have one), so
-    /// they still go out naming the subject: `subject.erased`.
+    /// Queued under the subject's pseudonym (only while they still have one), so that they go out naming
+    /// the subject while the key exists: `subject.erased`.
     pub notices: Vec<OutboxMessage>,
 }
 
@@ -142,7 +142,7 @@ pub struct SubjectErased {
     pub data_key: bool,
     /// The devices unpaired.
     pub devices: Vec<String>,
-    /// Whether the subject still had a pseudonym key: the notices were queued and the key destroyed.
+    /// Whether the subject still had a pseudonym key: their rows were found and the notices queued.
     pub had_key: bool,
 }
 
@@ -199,21 +199,25 @@ pub trait RequestStore: Send + Sync {
     /// from then on every node refuses the subject, even if the erasure stops before it is done. Storing
     /// one again changes nothing.
     async fn add_erasure_tombstone(&self, tombstone: &str, at: Timestamp) -> Result<()>;
-    /// Erases what the stores hold of the subject, in this order: the vault's records and the subject's
-    /// data key (crypto-shredding), their devices, then, while they still have a pseudonym key, the
-    /// erasure's notices queued under it, their receipts (whose signed payload names them) and their
-    /// requests' details, and the key itself, so the data store's rows no longer lead to them. The subject
-    /// id stays in the key store only beside the pseudonym, until the messages already in the outbox for it
-    /// have left ([`RequestStore::prune_erasure_notices`]), so downstream systems learn whom to erase.
+    /// Erases what the stores hold of the subject but their pseudonym key, in this order: the vault's
+    /// records and the subject's data key (crypto-shredding), their devices, then, while they still have a
+    /// pseudonym key, the erasure's notices queued under it, their receipts' rows and their requests'
+    /// details. The key ([`RequestStore::destroy_subject_key`]) goes once the messages naming them have
+    /// left, or the wait for them has ended.
     ///
     /// On PostgreSQL it is one transaction. On the embedded store it is two, one per file: the data
     /// store's part, then the key store's (SQLite commits attached files in WAL mode one by one, not as a
-    /// set); should the process stop between them, the key is still there and erasing again finishes the
-    /// job (queueing the notices again). Every part may run again: what is gone stays gone.
+    /// set); should the process stop between them, the pseudonym key is still there and erasing again
+    /// finishes the job (queueing the notices again). Every part may run again: what is gone stays gone.
     async fn erase_subject(&self, erasure: SubjectErasure) -> Result<SubjectErased>;
+    /// Whether a message queued under the subject's pseudonym has not yet left: a destination has not
+    /// fanned it out yet, or a delivery of it is pending (a paused destination's included). `false` once
+    /// the subject has no pseudonym key.
+    async fn subject_messages_pending(&self, subject: &SubjectId) -> Result<bool>;
+    /// Destroys the subject's pseudonym key, the last link from the ledger, the outbox and the other rows
+    /// to them (its bytes overwritten, not left in free pages or logs, on the embedded store). Messages
+    /// still pending go out without the subject id. Returns whether there was a key.
+    async fn destroy_subject_key(&self, subject: &SubjectId) -> Result<bool>;
     /// Every erasure tombstone.
     async fn erasure_tombstones(&self) -> Result<Vec<String>>;
-    /// Forgets the subject ids kept for erased subjects' outgoing messages once none is pending (each
-    /// destination fanned them out and no delivery of them is pending). Returns how many were forgotten.
-    async fn prune_erasure_notices(&self) -> Result<u64>;
 }

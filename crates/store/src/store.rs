@@ -45,6 +45,8 @@ pub trait Store: RequestStore + VaultStore + DeviceStore + TokenStore + Send + S
     /// unchanged keeps its version; a changed or new text gets the next version of that notice.
     async fn apply_catalog(&self, document: &CatalogDocument) -> Result<StoredCatalog>;
     async fn notice_version(&self, key: &str, version: u32) -> Result<Option<NoticeVersion>>;
+    /// The document of catalogue version `version`, as applied (receipts are built again from it).
+    async fn catalog_document(&self, version: u64) -> Result<Option<CatalogDocument>>;
 
     /// Appends the events of one subject, atomically and durably, after the ledger's current head.
     /// Concurrent calls are group-committed; each returns once its own events are durable.
@@ -56,13 +58,15 @@ pub trait Store: RequestStore + VaultStore + DeviceStore + TokenStore + Send + S
     /// pseudonym) in the same transaction, so they exist if and only if the events do. A sealer error (or
     /// panic) fails this request alone with [`StoreError::Backend`] (a receipt id already stored:
     /// [`StoreError::Conflict`] on SQLite; on PostgreSQL the whole group fails then), and the requests
-    /// committed with it keep a gapless chain. No events, no sealer call, no receipt.
+    /// committed with it keep a gapless chain. No events, no sealer call, no receipt. Of the receipt only
+    /// what builds it again is stored ([`StoredReceipt`]), its `created_at` being its `issued_at`.
     async fn append_sealed(
         &self,
         subject: &SubjectId,
         events: Vec<NewEvent>,
         seal: Option<Sealer>,
     ) -> Result<(Vec<Event>, Option<SealedReceipt>)>;
+    /// What is stored of receipt `id`; its subject is `None` once they were erased.
     async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>>;
     /// The subject's events after sequence number `after`, oldest first, at most `limit`.
     async fn history(&self, subject: &SubjectId, after: u64, limit: u32) -> Result<Vec<Event>>;

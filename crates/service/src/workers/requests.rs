@@ -71,6 +71,5 @@ pub async fn sweep(state: &Services, now: Timestamp, interval: Duration) -> Resu
     if marked > 0 {
         state.dispatch_wake.notify_one();
     }
-    state.store.prune_erasure_notices().await?;
     Ok(marked)
 }

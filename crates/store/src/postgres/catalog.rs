@@ -44,6 +44,16 @@ pub(super) async fn catalog_version(pool: &PgPool) -> Result<Option<u64>> {
     Ok(v.map(|v| v as u64))
 }
 
+/// The document of catalogue version `version`.
+pub(super) async fn catalog_document(pool: &PgPool, version: u64) -> Result<Option<CatalogDocument>> {
+    let found: Option<String> = sqlx::query_scalar("SELECT document FROM catalogs WHERE version = $1")
+        .bind(version as i64)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    found.map(|d| serde_json::from_str(&d).map_err(|_| rows::corrupt("catalogue"))).transpose()
+}
+
 pub(super) async fn notice_version(pool: &PgPool, key: &str, version: u32) -> Result<Option<NoticeVersion>> {
     let row = sqlx::query(&format!("SELECT {NOTICE_COLUMNS} FROM notices WHERE key = $1 AND version = $2"))
         .bind(key)

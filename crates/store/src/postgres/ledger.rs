@@ -21,20 +21,33 @@ pub(super) async fn ledger_head(pool: &PgPool) -> Result<LedgerHead> {
 }
 
 pub(super) async fn receipt(pool: &PgPool, id: &str) -> Result<Option<StoredReceipt>> {
-    let row: Option<(String, Option<String>, String, i64)> = sqlx::query_as(
-        "SELECT r.id, k.subject, r.jws, r.created_at FROM receipts r
+    let row: Option<ReceiptRow> = sqlx::query_as(
+        "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
+         FROM receipts r
          LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
     .await
     .map_err(db)?;
-    Ok(row.map(|(id, subject, jws, created_at)| StoredReceipt {
+    Ok(row.map(stored_receipt))
+}
+
+/// `id, subject, first_seq, last_seq, catalog_version, created_at, kid` of a receipt.
+pub(super) type ReceiptRow = (String, Option<String>, i64, i64, i64, i64, Option<String>);
+
+pub(super) fn stored_receipt(
+    (id, subject, first, last, catalog, created_at, kid): ReceiptRow,
+) -> StoredReceipt {
+    StoredReceipt {
         id,
         subject: subject.and_then(|s| SubjectId::new(s).ok()),
-        jws,
+        first_seq: first as u64,
+        last_seq: last as u64,
+        catalog_version: catalog as u64,
         created_at: Timestamp::from_micros(created_at),
-    }))
+        kid,
+    }
 }
 
 /// The subject's events after `after`, oldest first.

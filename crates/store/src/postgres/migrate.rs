@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_requests.sql"),
     include_str!("../../migrations/postgres/0008_key_pepper.sql"),
     include_str!("../../migrations/postgres/0009_subject_tokens.sql"),
+    include_str!("../../migrations/postgres/0010_receipts_rebuilt.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

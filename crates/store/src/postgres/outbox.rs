@@ -280,9 +280,8 @@ pub(super) async fn claim(
          FROM due
          JOIN outbox o ON o.id = due.outbox_id
          LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = o.pseudonym
-         LEFT JOIN consentry_keystore.erasure_notices n ON n.pseudonym = o.pseudonym
          WHERE d.destination_id = due.destination_id AND d.outbox_id = due.outbox_id
-         RETURNING d.destination_id, d.outbox_id, COALESCE(k.subject, n.subject), o.event_type, o.payload,
+         RETURNING d.destination_id, d.outbox_id, k.subject, o.event_type, o.payload,
              d.attempts, o.created_at",
     )
     .bind(now.micros())

@@ -339,8 +339,9 @@ impl RequestStore for PostgresStore {
     }
 
     async fn subject_receipts(&self, subject: &SubjectId) -> Result<Vec<StoredReceipt>> {
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT r.id, k.subject, r.jws, r.created_at FROM receipts r
+        let rows: Vec<super::ledger::ReceiptRow> = sqlx::query_as(
+            "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
+         FROM receipts r
              JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym
              WHERE k.subject = $1 ORDER BY r.created_at, r.id",
         )
@@ -348,15 +349,7 @@ impl RequestStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, subject, jws, created_at)| StoredReceipt {
-                id,
-                subject: SubjectId::new(subject).ok(),
-                jws,
-                created_at: Timestamp::from_micros(created_at),
-            })
-            .collect())
+        Ok(rows.into_iter().map(super::ledger::stored_receipt).collect())
     }
 
     async fn erasure_secret(&self) -> Result<[u8; 32]> {
@@ -425,33 +418,18 @@ impl RequestStore for PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-            // A receipt names the person in its signed payload: it goes (they keep their copies).
+            // Without the subject a receipt can no longer be built: its row goes too (they keep their copies).
             sqlx::query("DELETE FROM receipts WHERE pseudonym = $1")
                 .bind(p)
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-            sqlx::query(
-                "INSERT INTO consentry_keystore.erasure_notices (pseudonym, subject, created_at)
-                 VALUES ($1, $2, $3) ON CONFLICT (pseudonym) DO NOTHING",
-            )
-            .bind(p)
-            .bind(subject)
-            .bind(erasure.at.micros())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-            // The notices last before the key: the outbox lock is held from here to the commit.
+            // The notices last: the outbox lock is held from here to the commit.
             let mut outbox = OutboxColumns::default();
             for m in erasure.notices {
                 outbox.push(p, m, erasure.at);
             }
             outbox.insert(&mut tx).await?;
-            sqlx::query("DELETE FROM consentry_keystore.subject_keys WHERE subject = $1")
-                .bind(subject)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
             erased.had_key = true;
         }
         tx.commit().await.map_err(db)?;
@@ -465,16 +443,28 @@ impl RequestStore for PostgresStore {
             .map_err(db)
     }
 
-    async fn prune_erasure_notices(&self) -> Result<u64> {
-        let done = sqlx::query(
-            "DELETE FROM consentry_keystore.erasure_notices n WHERE NOT EXISTS (
-                 SELECT 1 FROM deliveries d WHERE d.pseudonym = n.pseudonym AND d.status = 'pending')
-               AND NOT EXISTS (
-                 SELECT 1 FROM outbox o JOIN destinations t ON o.id > t.cursor WHERE o.pseudonym = n.pseudonym)",
+    async fn subject_messages_pending(&self, subject: &SubjectId) -> Result<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (
+                 SELECT 1 FROM consentry_keystore.subject_keys k, destinations t
+                 WHERE k.subject = $1
+                   AND (EXISTS (SELECT 1 FROM deliveries d
+                                WHERE d.destination_id = t.id AND d.pseudonym = k.pseudonym
+                                  AND d.status = 'pending')
+                        OR EXISTS (SELECT 1 FROM outbox o WHERE o.id > t.cursor AND o.pseudonym = k.pseudonym)))",
         )
-        .execute(&self.pool)
+        .bind(subject.as_str())
+        .fetch_one(&self.pool)
         .await
-        .map_err(db)?;
-        Ok(done.rows_affected())
+        .map_err(db)
+    }
+
+    async fn destroy_subject_key(&self, subject: &SubjectId) -> Result<bool> {
+        let gone = sqlx::query("DELETE FROM consentry_keystore.subject_keys WHERE subject = $1")
+            .bind(subject.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(gone.rows_affected() > 0)
     }
 }

@@ -133,18 +133,21 @@ pub(super) struct ReceiptColumns {
     pseudonym: Vec<String>,
     first_seq: Vec<i64>,
     last_seq: Vec<i64>,
-    jws: Vec<String>,
+    catalog_version: Vec<i64>,
     created_at: Vec<i64>,
+    kid: Vec<String>,
 }
 
 impl ReceiptColumns {
-    pub fn push(&mut self, r: &SealedReceipt, pseudonym: &str, first_seq: u64, last_seq: u64, at: Timestamp) {
+    /// What is stored of `r` (never its signed form, which names the person).
+    pub fn push(&mut self, r: &SealedReceipt, pseudonym: &str, first_seq: u64, last_seq: u64) {
         self.id.push(r.id.clone());
         self.pseudonym.push(pseudonym.to_owned());
         self.first_seq.push(first_seq as i64);
         self.last_seq.push(last_seq as i64);
-        self.jws.push(r.jws.clone());
-        self.created_at.push(at.micros());
+        self.catalog_version.push(r.catalog_version as i64);
+        self.created_at.push(r.issued_at.micros());
+        self.kid.push(r.kid.clone());
     }
 
     pub async fn insert(self, tx: &mut Transaction<'static, Postgres>) -> Result<()> {
@@ -152,15 +155,17 @@ impl ReceiptColumns {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO receipts (id, pseudonym, first_seq, last_seq, jws, created_at)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[])",
+            "INSERT INTO receipts (id, pseudonym, first_seq, last_seq, catalog_version, created_at, kid)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+                                  $7::text[])",
         )
         .bind(self.id)
         .bind(self.pseudonym)
         .bind(self.first_seq)
         .bind(self.last_seq)
-        .bind(self.jws)
+        .bind(self.catalog_version)
         .bind(self.created_at)
+        .bind(self.kid)
         .execute(&mut **tx)
         .await
         .map_err(db)?;

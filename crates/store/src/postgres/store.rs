@@ -130,6 +130,10 @@ impl Store for PostgresStore {
         catalog::notice_version(&self.pool, key, version).await
     }
 
+    async fn catalog_document(&self, version: u64) -> Result<Option<CatalogDocument>> {
+        catalog::catalog_document(&self.pool, version).await
+    }
+
     async fn append_sealed(
         &self,
         subject: &SubjectId,

@@ -127,7 +127,7 @@ async fn commit_group(
         }
         let (receipt, outbox) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
         if let (Some(r), Some(first), Some(last)) = (&receipt, placed.first(), placed.last()) {
-            receipts.push(r, p, first.seq, last.seq, now);
+            receipts.push(r, p, first.seq, last.seq);
         }
         for m in outbox {
             messages.push(p, m, now);

@@ -47,6 +47,17 @@ pub(super) fn catalog_version(conn: &Connection) -> rusqlite::Result<Option<u64>
     conn.query_row(CATALOG_VERSION, [], |r| r.get::<_, Option<i64>>(0)).map(|v| v.map(|v| v as u64))
 }
 
+/// The document of catalogue version `version`.
+pub(super) fn catalog_document(conn: &Connection, version: u64) -> rusqlite::Result<Option<CatalogDocument>> {
+    let found: Option<String> = conn
+        .prepare_cached("SELECT document FROM catalogs WHERE version = ?1")?
+        .query_row([version as i64], |r| r.get(0))
+        .optional()?;
+    found
+        .map(|d| serde_json::from_str(&d).map_err(|_| rows::conversion("stored catalogue does not parse")))
+        .transpose()
+}
+
 pub(super) fn notice_version(
     conn: &Connection,
     key: &str,

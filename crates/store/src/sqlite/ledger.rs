@@ -28,7 +28,8 @@ pub(super) fn ledger_head(conn: &Connection) -> rusqlite::Result<LedgerHead> {
 
 pub(super) fn receipt(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredReceipt>> {
     conn.prepare_cached(
-        "SELECT r.id, k.subject, r.jws, r.created_at FROM receipts r
+        "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
+         FROM receipts r
          LEFT JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = ?1",
     )?
     .query_row([id], rows::receipt)

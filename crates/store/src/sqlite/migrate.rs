@@ -15,6 +15,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_devices.sql"),
     include_str!("../../migrations/sqlite/0007_requests.sql"),
     include_str!("../../migrations/sqlite/0008_subject_tokens.sql"),
+    include_str!("../../migrations/sqlite/0009_receipts_rebuilt.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[
@@ -24,6 +25,7 @@ const KEYSTORE: &[&str] = &[
     include_str!("../../migrations/sqlite/keystore_0004_vault.sql"),
     include_str!("../../migrations/sqlite/keystore_0005_erasure.sql"),
     include_str!("../../migrations/sqlite/keystore_0006_key_pepper.sql"),
+    include_str!("../../migrations/sqlite/keystore_0007_no_erasure_notices.sql"),
 ];
 
 pub(super) fn data(conn: &mut Connection) -> Result<()> {

@@ -167,13 +167,12 @@ pub(super) fn claim(
         // INDEXED BY: without statistics the planner would walk the destination's whole history.
         let mut due = tx
             .prepare_cached(
-                "SELECT d.destination_id, d.outbox_id, COALESCE(k.subject, n.subject), o.event_type, o.payload,
+                "SELECT d.destination_id, d.outbox_id, k.subject, o.event_type, o.payload,
                         d.attempts, o.created_at
                  FROM deliveries d
                  JOIN destinations t ON t.id = d.destination_id
                  JOIN outbox o ON o.id = d.outbox_id
                  LEFT JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
-                 LEFT JOIN ks.erasure_notices n ON n.pseudonym = d.pseudonym
                  WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
                    AND (d.leased_until IS NULL OR d.leased_until <= ?1)
                    AND t.paused = 0

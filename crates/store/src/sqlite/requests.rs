@@ -343,7 +343,8 @@ impl RequestStore for SqliteStore {
         let subject = subject.as_str().to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT r.id, k.subject, r.jws, r.created_at FROM receipts r
+                "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
+         FROM receipts r
                  JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym
                  WHERE k.subject = ?1 ORDER BY r.created_at, r.id",
             )?;
@@ -411,33 +412,48 @@ impl RequestStore for SqliteStore {
         .await
     }
 
-    async fn prune_erasure_notices(&self) -> Result<u64> {
-        self.write(|conn| {
+    async fn subject_messages_pending(&self, subject: &SubjectId) -> Result<bool> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT EXISTS (
+                     SELECT 1 FROM ks.subject_keys k, destinations t
+                     WHERE k.subject = ?1
+                       AND (EXISTS (SELECT 1 FROM deliveries d INDEXED BY deliveries_pending_by_subject
+                                    WHERE d.destination_id = t.id AND d.pseudonym = k.pseudonym
+                                      AND d.status = 'pending')
+                            OR EXISTS (SELECT 1 FROM outbox o WHERE o.id > t.cursor AND o.pseudonym = k.pseudonym)))",
+            )?
+            .query_row([subject], |r| r.get(0))
+        })
+        .await
+    }
+
+    async fn destroy_subject_key(&self, subject: &SubjectId) -> Result<bool> {
+        let subject = subject.as_str().to_owned();
+        self.write(move |conn| {
+            // Overwritten, not left in free pages, and moved out of the write-ahead log (best effort: a busy
+            // reader only delays it to a later checkpoint).
             conn.execute_batch("PRAGMA ks.secure_delete = ON").map_err(backend)?;
-            let n = conn
-                .execute(
-                    "DELETE FROM ks.erasure_notices WHERE NOT EXISTS (
-                         SELECT 1 FROM deliveries d
-                         WHERE d.pseudonym = ks.erasure_notices.pseudonym AND d.status = 'pending')
-                       AND NOT EXISTS (
-                         SELECT 1 FROM outbox o JOIN destinations t ON o.id > t.cursor
-                         WHERE o.pseudonym = ks.erasure_notices.pseudonym)",
-                    [],
-                )
-                .map_err(backend)?;
-            if n > 0 {
-                let _ = conn.execute_batch("PRAGMA ks.wal_checkpoint(TRUNCATE)");
+            let gone = conn
+                .execute("DELETE FROM ks.subject_keys WHERE subject = ?1", [&subject])
+                .map_err(backend)?
+                > 0;
+            if gone {
+                let _ = conn.execute_batch(
+                    "PRAGMA ks.wal_checkpoint(TRUNCATE); PRAGMA main.wal_checkpoint(TRUNCATE);",
+                );
             }
-            Ok(n as u64)
+            Ok(gone)
         })
         .await
     }
 }
 
-/// The two transactions of [`RequestStore::erase_subject`], one per file, the data store's first: its
-/// rows are found by the pseudonym, which the key store's part then destroys. No other write comes
-/// between them (they run on the one writer connection); a stop between them leaves the key, and erasing
-/// again finishes.
+/// The two transactions of [`RequestStore::erase_subject`], one per file, the data store's first (its rows
+/// are found by the pseudonym), then the key store's: the data key. No other write comes between them
+/// (they run on the one writer connection); a stop between them leaves the data key, and erasing again
+/// finishes.
 fn erase_rows(conn: &mut Connection, erasure: &SubjectErasure) -> Result<SubjectErased> {
     let subject = erasure.subject.as_str();
     let mut erased = SubjectErased::default();
@@ -457,24 +473,15 @@ fn erase_rows(conn: &mut Connection, erasure: &SubjectErasure) -> Result<Subject
             .map_err(backend)?;
         insert_outbox(&tx, p, &erasure.notices, erasure.at)?;
         tx.execute("UPDATE requests SET details = NULL WHERE pseudonym = ?1", [p]).map_err(backend)?;
-        // A receipt names the person in its signed payload: it goes (they keep their copies).
+        // Without the subject a receipt can no longer be built: its row goes too (they keep their copies).
         tx.execute("DELETE FROM receipts WHERE pseudonym = ?1", [p]).map_err(backend)?;
+        erased.had_key = true;
     }
     tx.commit().map_err(backend)?;
 
     let tx = conn.transaction().map_err(backend)?;
     erased.data_key =
         tx.execute("DELETE FROM ks.subject_data_keys WHERE subject = ?1", [subject]).map_err(backend)? > 0;
-    if let Some(p) = &p {
-        tx.execute(
-            "INSERT INTO ks.erasure_notices (pseudonym, subject, created_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (pseudonym) DO NOTHING",
-            params![p, subject, erasure.at.micros()],
-        )
-        .map_err(backend)?;
-        tx.execute("DELETE FROM ks.subject_keys WHERE subject = ?1", [subject]).map_err(backend)?;
-        erased.had_key = true;
-    }
     tx.commit().map_err(backend)?;
     Ok(erased)
 }

@@ -74,14 +74,18 @@ pub(super) fn notice(row: &Row<'_>) -> rusqlite::Result<NoticeVersion> {
     })
 }
 
-/// Reads `id, subject, jws, created_at` (the subject from the key store, NULL once erased).
+/// Reads `id, subject, first_seq, last_seq, catalog_version, created_at, kid` (the subject from the key
+/// store, NULL once erased).
 pub(super) fn receipt(row: &Row<'_>) -> rusqlite::Result<StoredReceipt> {
     let subject: Option<String> = row.get(1)?;
     Ok(StoredReceipt {
         id: row.get(0)?,
         subject: subject.and_then(|s| SubjectId::new(s).ok()),
-        jws: row.get(2)?,
-        created_at: Timestamp::from_micros(row.get(3)?),
+        first_seq: row.get::<_, i64>(2)? as u64,
+        last_seq: row.get::<_, i64>(3)? as u64,
+        catalog_version: row.get::<_, i64>(4)? as u64,
+        created_at: Timestamp::from_micros(row.get(5)?),
+        kid: row.get(6)?,
     })
 }
 

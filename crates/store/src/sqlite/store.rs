@@ -209,6 +209,10 @@ impl Store for SqliteStore {
         self.read(move |conn| catalog::notice_version(conn, &key, version)).await
     }
 
+    async fn catalog_document(&self, version: u64) -> Result<Option<CatalogDocument>> {
+        self.read(move |conn| catalog::catalog_document(conn, version)).await
+    }
+
     async fn append_sealed(
         &self,
         subject: &SubjectId,

@@ -188,8 +188,8 @@ impl Writer {
                 tx.prepare_cached("SELECT 1 FROM receipts WHERE id = ?1").map_err(backend)?;
             let mut receipt = tx
                 .prepare_cached(
-                    "INSERT INTO receipts (id, pseudonym, first_seq, last_seq, jws, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO receipts (id, pseudonym, first_seq, last_seq, catalog_version, created_at, kid)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(backend)?;
             let mut outbox = tx
@@ -257,8 +257,18 @@ impl Writer {
                 }
                 let (sealed, messages) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
                 if let (Some(r), Some(first), Some(last)) = (&sealed, placed.first(), placed.last()) {
+                    // Never the signed form, which names the person: the ledger builds it again.
+                    let (first, last) = (first.seq as i64, last.seq as i64);
                     receipt
-                        .execute(params![r.id, p, first.seq as i64, last.seq as i64, r.jws, now.micros()])
+                        .execute(params![
+                            r.id,
+                            p,
+                            first,
+                            last,
+                            r.catalog_version as i64,
+                            r.issued_at.micros(),
+                            r.kid,
+                        ])
                         .map_err(backend)?;
                 }
                 for m in &messages {

@@ -257,3 +257,56 @@ async fn two_nodes_share_fan_out_and_claims_without_doing_anything_twice() {
     a.close().await;
     b.close().await;
 }
+
+/// A database from before receipts were rebuilt (schema 9) upgrades: its receipts keep their rows, each
+/// naming the catalogue in force when it was made, and their signed form (which named the person) and the
+/// ids kept for erased subjects' messages are gone with their tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let s = SubjectId::new("olga").expect("id");
+    {
+        let store = PostgresStore::open(&db.url, 2, None).await.expect("open");
+        store.append(&s, vec![grant()]).await.expect("append");
+        store.close().await;
+    }
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    sqlx::raw_sql(
+        "DROP TABLE receipts;
+         CREATE TABLE receipts (id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL,
+             first_seq BIGINT NOT NULL REFERENCES events (seq), last_seq BIGINT NOT NULL REFERENCES events (seq),
+             jws TEXT NOT NULL, created_at BIGINT NOT NULL);
+         INSERT INTO catalogs (version, document, applied_at) VALUES (1, '{}', 10), (2, '{}', 20);
+         INSERT INTO receipts SELECT 'rcpt_old', pseudonym, seq, seq, 'signed.olga.payload', 15 FROM events;
+         CREATE TABLE consentry_keystore.erasure_notices (pseudonym TEXT PRIMARY KEY, subject TEXT NOT NULL,
+             created_at BIGINT NOT NULL);
+         INSERT INTO consentry_keystore.erasure_notices VALUES ('p', 'erased-kept-id', 1);
+         DELETE FROM consentry_schema_migrations WHERE version = 10;",
+    )
+    .execute(&pool)
+    .await
+    .expect("the previous schema");
+    assert_eq!(PostgresStore::migrate_only(&db.url).await.expect("upgrade"), PostgresStore::schema_version());
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'receipts' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("columns");
+    assert!(!columns.contains(&"jws".to_owned()), "{columns:?}");
+    let notices: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('consentry_keystore.erasure_notices')::text")
+            .fetch_one(&pool)
+            .await
+            .expect("regclass");
+    assert_eq!(notices, None, "no id is kept for messages any more");
+    pool.close().await;
+    let store = PostgresStore::open(&db.url, 2, None).await.expect("open");
+    let receipt = store.receipt("rcpt_old").await.expect("read").expect("kept");
+    assert_eq!(
+        (receipt.subject, receipt.first_seq, receipt.catalog_version),
+        (Some(s), 1, 1),
+        "the catalogue in force when it was made"
+    );
+    store.close().await;
+}

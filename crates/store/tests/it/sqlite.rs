@@ -93,7 +93,14 @@ async fn subject_ids_stay_out_of_the_data_file() {
     let subject = SubjectId::new("needle-subject-7731").expect("id");
     let seal: Sealer = Box::new(|_: &[Event]| {
         Ok(Sealed {
-            receipt: Some(SealedReceipt { id: "rcpt_needle".into(), jws: "jws".into() }),
+            // The signed form names the subject: it is answered with, never stored.
+            receipt: Some(SealedReceipt {
+                id: "rcpt_needle".into(),
+                jws: "header.needle-subject-7731.signature".into(),
+                catalog_version: 1,
+                issued_at: Timestamp::now(),
+                kid: "kid-1".into(),
+            }),
             outbox: vec![OutboxMessage {
                 event_type: "consent.granted".into(),
                 payload: r#"{"purpose":"analytics"}"#.into(),
@@ -177,18 +184,20 @@ async fn subject_ids_stay_out_of_the_data_file() {
     assert!(found(&keys, &secret) || found(&keys_wal, &secret));
 }
 
+/// A sealed receipt `id` of catalogue version 1.
+fn receipt(id: &str) -> SealedReceipt {
+    let (jws, kid) = ("jws".into(), "kid-1".into());
+    SealedReceipt { id: id.into(), jws, catalog_version: 1, issued_at: Timestamp::now(), kid }
+}
+
 #[tokio::test]
 async fn a_receipt_loses_its_subject_once_the_key_is_destroyed() {
     let dir = tempfile::tempdir().expect("temp dir");
     let s = SubjectId::new("gina").expect("id");
     {
         let store = SqliteStore::open(dir.path(), None).await.expect("open");
-        let seal: Sealer = Box::new(|_: &[Event]| {
-            Ok(Sealed {
-                receipt: Some(SealedReceipt { id: "rcpt_gina".into(), jws: "jws".into() }),
-                outbox: vec![],
-            })
-        });
+        let seal: Sealer =
+            Box::new(|_: &[Event]| Ok(Sealed { receipt: Some(receipt("rcpt_gina")), outbox: vec![] }));
         store.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
         assert_eq!(store.receipt("rcpt_gina").await.expect("read").and_then(|r| r.subject), Some(s.clone()));
         store.close().await;
@@ -199,7 +208,7 @@ async fn a_receipt_loses_its_subject_once_the_key_is_destroyed() {
     }
     let store = SqliteStore::open(dir.path(), None).await.expect("reopen");
     let receipt = store.receipt("rcpt_gina").await.expect("read").expect("the receipt stays");
-    assert_eq!((receipt.subject, receipt.jws.as_str()), (None, "jws"));
+    assert_eq!((receipt.subject, receipt.first_seq, receipt.catalog_version), (None, 1, 1));
     store.close().await;
 }
 
@@ -208,12 +217,7 @@ async fn a_duplicate_receipt_id_fails_only_its_request() {
     let (store, _dir) = make().await;
     let s = SubjectId::new("hank").expect("id");
     let seal = || -> Sealer {
-        Box::new(|_: &[Event]| {
-            Ok(Sealed {
-                receipt: Some(SealedReceipt { id: "rcpt_same".into(), jws: "jws".into() }),
-                outbox: vec![],
-            })
-        })
+        Box::new(|_: &[Event]| Ok(Sealed { receipt: Some(receipt("rcpt_same")), outbox: vec![] }))
     };
     store.append_sealed(&s, vec![grant()], Some(seal())).await.expect("first");
     let err = store.append_sealed(&s, vec![grant()], Some(seal())).await.expect_err("duplicate id");
@@ -231,9 +235,9 @@ async fn migrations_reach_the_current_versions() {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version")
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
-    // Data: init, proof, outbox, expiry, vault, devices, requests; key store: init, signing,
-    // destinations, vault, erasure, key pepper.
-    assert_eq!((version("consentry.db"), version("keys.db")), (7, 6));
+    // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt; key
+    // store: init, signing, destinations, vault, erasure, key pepper, no erasure notices.
+    assert_eq!((version("consentry.db"), version("keys.db")), (9, 7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,4 +318,57 @@ async fn erasure_overwrites_the_data_key_and_no_file_holds_the_plaintext() {
         !contains(&file_bytes(dir.path(), "keys.db"), &wrapped),
         "the destroyed data key is overwritten, in the database and its write-ahead log"
     );
+}
+
+/// An install from before receipts were rebuilt (data schema 8, key store 6) upgrades: its receipts keep
+/// their rows, each naming the catalogue in force when it was made, their signed form (which named the
+/// person) and the ids kept for erased subjects' messages are dropped, and neither file keeps those bytes.
+#[tokio::test]
+async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = SubjectId::new("olga").expect("id");
+    {
+        let store = SqliteStore::open(dir.path(), None).await.expect("open");
+        store.append(&s, vec![grant()]).await.expect("append");
+        store.close().await;
+    }
+    // Back to how the previous version kept them.
+    let signed = "eyJhbGciOiJFZERTQSJ9.olga-signed-payload-4412.c2ln";
+    let kept_id = "erased-kept-id-9931";
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("consentry.db")).expect("open data");
+        conn.execute_batch(&format!(
+            "DROP TABLE receipts;
+             CREATE TABLE receipts (id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL,
+                 first_seq INTEGER NOT NULL REFERENCES events (seq), last_seq INTEGER NOT NULL REFERENCES events (seq),
+                 jws TEXT NOT NULL, created_at INTEGER NOT NULL) STRICT;
+             INSERT INTO catalogs (version, document, applied_at) VALUES (1, '{{}}', 10), (2, '{{}}', 20);
+             INSERT INTO receipts SELECT 'rcpt_old', pseudonym, seq, seq, '{signed}', 15 FROM events;
+             PRAGMA user_version = 8;"
+        ))
+        .expect("old data schema");
+        let conn = rusqlite::Connection::open(dir.path().join("keys.db")).expect("open key store");
+        conn.execute_batch(&format!(
+            "CREATE TABLE erasure_notices (pseudonym TEXT PRIMARY KEY, subject TEXT NOT NULL,
+                 created_at INTEGER NOT NULL) STRICT;
+             INSERT INTO erasure_notices VALUES ('p', '{kept_id}', 1);
+             PRAGMA user_version = 6;"
+        ))
+        .expect("old key store schema");
+    }
+    let store = SqliteStore::open(dir.path(), None).await.expect("upgrade");
+    let receipt = store.receipt("rcpt_old").await.expect("read").expect("kept");
+    assert_eq!(
+        (receipt.subject, receipt.first_seq, receipt.last_seq, receipt.catalog_version),
+        (Some(s), 1, 1, 1),
+        "the catalogue in force when it was made"
+    );
+    assert_eq!(receipt.kid, None, "which key signed it was not kept");
+    store.close().await;
+    for file in ["consentry.db", "keys.db", "consentry.db-wal", "keys.db-wal"] {
+        let Ok(bytes) = std::fs::read(dir.path().join(file)) else { continue };
+        for needle in [signed, kept_id] {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{file} keeps {needle}");
+        }
+    }
 }

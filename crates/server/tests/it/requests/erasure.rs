@@ -18,7 +18,8 @@ use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, g
 both_backends!(
     erasure_crypto_shreds_and_keeps_the_chain,
     an_interrupted_erasure_is_finished_by_the_sweep,
-    checks_answer_erased_from_the_tombstone_on_even_after_a_restart
+    checks_answer_erased_from_the_tombstone_on_even_after_a_restart,
+    nothing_at_rest_names_the_erased_person_while_a_destination_is_down
 );
 
 /// A record's sealed payload as the data store keeps it: `(id, pseudonym, nonce, ciphertext)`.
@@ -302,6 +303,116 @@ async fn no_file_holds_the_erased_id() {
     sweep(&s.state, Timestamp::now(), Duration::from_secs(60)).await.expect("sweep");
     let left = holding(&dir);
     assert!(left.is_empty(), "files still holding the erased id: {left:?}");
+    s.stop().await;
+}
+
+/// `id` as it could sit in a file: plain, and in standard and URL-safe base64 at each of the three
+/// alignments it may have inside a longer encoded value (a signed payload, say): the characters that
+/// only `id`'s bytes decide.
+fn encodings(id: &str) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let mut out = vec![id.as_bytes().to_vec()];
+    for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        for k in 0..3 {
+            let mut input = vec![b'x'; k];
+            input.extend_from_slice(id.as_bytes());
+            let encoded = engine.encode(&input);
+            let (first, last) = (k.div_ceil(3) * 4, (k + id.len()) / 3 * 4);
+            out.push(encoded.as_bytes()[first..last].to_vec());
+        }
+    }
+    out
+}
+
+/// Where any of `needles` is found: each file under `dir` (recursively), and on PostgreSQL each table's
+/// rows (as text, bytea in hex).
+async fn holding(s: &TestServer, needles: &[Vec<u8>]) -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("data folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() { walk(&path, out) } else { out.push(path) }
+        }
+    }
+    let has = |bytes: &[u8]| needles.iter().any(|n| bytes.windows(n.len()).any(|w| w == n.as_slice()));
+    let mut files = Vec::new();
+    walk(&s.storage().data_dir(), &mut files);
+    let mut found: Vec<String> = files
+        .into_iter()
+        .filter(|f| has(&std::fs::read(f).expect("read")))
+        .map(|f| f.display().to_string())
+        .collect();
+    if let Some(url) = s.storage().database_url() {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        let tables: Vec<(String, String)> = sqlx::query_as(
+            "SELECT schemaname::text, tablename::text FROM pg_tables
+             WHERE schemaname IN ('public', 'consentry_keystore')",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("tables");
+        for (schema, table) in tables {
+            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {schema}.{table} t"))
+                .fetch_all(&pool)
+                .await
+                .expect("rows");
+            if rows.iter().any(|r| has(r.as_bytes())) {
+                found.push(format!("{schema}.{table}"));
+            }
+        }
+        pool.close().await;
+    }
+    found
+}
+
+/// An erasure while one destination is down and another paused: the erasure waits (a bounded time) for
+/// its messages, then destroys the keys, and from then on no file of the data folder (and no table on
+/// PostgreSQL) names the person, plainly or in base64: no stored receipt, no id kept for the messages.
+/// The destination that was up learnt whom to erase; the paused one, resumed, gets `subject.erased`
+/// without the id, marked `erased`.
+async fn nothing_at_rest_names_the_erased_person_while_a_destination_is_down(backend: Backend) {
+    let s = TestServer::with_config_on(backend, |c| c.erasure_notice_wait_secs = 1).await;
+    let (up, later) = (Receiver::start().await, Receiver::start().await);
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        format!("http://{}/hook", listener.local_addr().expect("address"))
+    };
+    let types = ["subject.*", "consent.*", "request.*"];
+    destination(&s, "crm", &up.url, &types).await;
+    destination(&s, "mailer", &closed, &types).await;
+    let paused = destination(&s, "lake", &later.url, &types).await;
+    let body = json!({"paused": true}).to_string();
+    s.raw(Method::PATCH, &format!("/v1/destinations/{paused}"), ADMIN_KEY, "application/json", body, 200)
+        .await;
+
+    let id = "zed-4d1c9e7a-0b3f";
+    let recorded =
+        s.post(&format!("/v1/subjects/{id}/consents"), ADMIN_KEY, &grant("analytics", &[]), 201).await;
+    let reading = json!({"subject": id, "category": "user.device.telemetry", "purpose": "analytics",
+                         "json": {"steps": 3}});
+    s.post("/v1/records", ADMIN_KEY, &reading, 201).await;
+    request(&s, id, "access", None).await;
+    let needles = encodings(id);
+    assert!(!holding(&s, &needles).await.is_empty(), "before the erasure the key store names them");
+    let receipt = format!("/v1/receipts/{}", str_of(&recorded["receipt"]["id"]));
+    let rebuilt = s.get(&receipt, ADMIN_KEY, 200).await;
+    assert_eq!(rebuilt["jws"], recorded["receipt"]["jws"], "built again from the ledger, as issued");
+
+    let erasure = request(&s, id, "erasure", None).await;
+    assert_eq!(up.wait_for("subject.erased").await["subject"], id, "the destination that was up learnt whom");
+    let found = holding(&s, &needles).await;
+    assert!(found.is_empty(), "still naming the erased person: {found:?}");
+    let r = s.get(&format!("/v1/requests/{}", str_of(&erasure["id"])), ADMIN_KEY, 200).await;
+    assert!(r.to_string().contains("without the subject id"), "the history says what was not sent: {r}");
+
+    let body = json!({"paused": false}).to_string();
+    s.raw(Method::PATCH, &format!("/v1/destinations/{paused}"), ADMIN_KEY, "application/json", body, 200)
+        .await;
+    let late = later.wait_for("subject.erased").await;
+    assert!(late.get("subject").is_none(), "{late}");
+    assert_eq!(late["erased"], true, "{late}");
+    assert!(holding(&s, &needles).await.is_empty());
+    s.get(&receipt, ADMIN_KEY, 404).await;
     s.stop().await;
 }
 

@@ -285,10 +285,11 @@ pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
     assert!(store.mark_overdue("req_0", after_new_due, msg()).await.expect("due again"));
 }
 
-/// Erasure deletes the vault (and its data key) and the devices, queues its notice under the pseudonym,
-/// destroys the pseudonym key (reads by subject find nothing, the ledger still verifies and keeps its
-/// events), keeps a tombstone, clears request details, and keeps the subject id for outgoing messages
-/// only until they have left. Every part may run again and erases, or queues, nothing twice.
+/// Erasure deletes the vault (and its data key), the devices and the receipts' rows, queues its notice
+/// under the pseudonym, clears request details and keeps a tombstone; its messages name the subject while
+/// the pseudonym key exists, and once it is destroyed (reads by subject find nothing, the ledger still
+/// verifies and keeps its events) a message still pending goes out without the id. Every part may run
+/// again and erases nothing twice.
 pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>) {
     let secret = store.erasure_secret().await.expect("secret");
     assert_eq!(store.erasure_secret().await.expect("same secret"), secret);
@@ -304,9 +305,9 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
         actor: "key:test".into(),
         expires_at: None,
     };
-    let seal: crate::Sealer = Box::new(|_| {
+    let seal: crate::Sealer = Box::new(|events| {
         Ok(crate::Sealed {
-            receipt: Some(crate::SealedReceipt { id: "rcp_ann".into(), jws: "signed.ann.receipt".into() }),
+            receipt: Some(super::fixtures::sealed_receipt("rcp_ann".into(), events)),
             outbox: Vec::new(),
         })
     });
@@ -362,17 +363,50 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
         erased,
         SubjectErased { records: 1, data_key: true, devices: vec!["dev_ann".into()], had_key: true }
     );
-    assert_eq!(
-        store.erase_subject(erasure()).await.expect("again"),
-        SubjectErased::default(),
-        "nothing is left the second time, and the notice is not queued again"
-    );
     assert!(store.record_meta(&anns).await.expect("meta").is_none());
     assert!(store.record(&kek, &bobs).await.expect("read").is_some(), "another subject's record stays");
     assert_eq!(store.device("dev_ann").await.expect("device"), None);
     assert!(store.device("dev_bob").await.expect("device").is_some(), "another subject's device stays");
+    assert_eq!(store.receipt("rcp_ann").await.expect("receipt"), None, "no longer to be built: its row went");
+    assert!(store.subject_receipts(&ann).await.expect("receipts").is_empty());
+    let r = store.request("req_1").await.expect("read").expect("kept");
+    assert_eq!(r.record.details, None, "details cleared");
+
+    // While the pseudonym key exists, the queued message goes out naming the subject.
+    let pending = || async { store.subject_messages_pending(&ann).await.expect("pending") };
+    assert!(pending().await, "a message is still to fan out");
+    store.fan_out("crm", &|_| true, 100).await.expect("fan out");
+    assert!(pending().await, "a delivery is pending");
+    let claim = || async {
+        store.claim_deliveries(Timestamp::now(), std::time::Duration::from_secs(60), 10).await.expect("claim")
+    };
+    let claimed = claim().await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].subject, Some(ann.clone()));
+    let delivered = crate::DeliveryOutcome::Delivered { at: Timestamp::now() };
+    store.complete_delivery("crm", claimed[0].outbox_id, delivered.clone()).await.expect("delivered");
+    assert!(!pending().await, "nothing left to go out");
+    assert!(!store.subject_messages_pending(&subject("bob")).await.expect("pending"));
+
+    // One still pending when the key goes out goes out without naming her.
+    let late = OutboxMessage { event_type: "consent.withdrawn".into(), payload: "{}".into() };
+    store.enqueue(&ann, vec![late]).await.expect("enqueue");
+    store.fan_out("crm", &|_| true, 100).await.expect("fan out");
+    assert!(pending().await);
+    assert!(store.destroy_subject_key(&ann).await.expect("destroy"));
+    assert!(!store.destroy_subject_key(&ann).await.expect("destroy again"), "destroyed once");
+    assert!(!pending().await, "nothing that names her is pending any more");
+    let claimed = claim().await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].subject, None, "the id is gone");
+    store.complete_delivery("crm", claimed[0].outbox_id, delivered.clone()).await.expect("delivered");
+
+    assert_eq!(
+        store.erase_subject(erasure()).await.expect("again"),
+        SubjectErased::default(),
+        "nothing is left once the key is gone, and the notice is not queued again"
+    );
     assert!(store.history(&ann, 0, 100).await.expect("history").is_empty());
-    assert_eq!(store.receipt("rcp_ann").await.expect("receipt"), None, "the receipt named her: gone");
     assert!(store.current(&ann).await.expect("current").is_empty());
     let r = store.request("req_1").await.expect("read").expect("kept");
     assert_eq!((r.record.subject, r.record.details), (None, None));
@@ -384,25 +418,4 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     }
     let page = store.current_page(0, 100).await.expect("warm page");
     assert_eq!(page.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["bob"]);
-
-    // The queued message still goes out naming the subject; once it has, the id is forgotten.
-    assert_eq!(store.prune_erasure_notices().await.expect("prune"), 0, "a message is still to fan out");
-    store.fan_out("crm", &|_| true, 100).await.expect("fan out");
-    assert_eq!(store.prune_erasure_notices().await.expect("prune"), 0, "a delivery is pending");
-    let claimed = store
-        .claim_deliveries(Timestamp::now(), std::time::Duration::from_secs(60), 10)
-        .await
-        .expect("claim");
-    assert_eq!(claimed.len(), 1);
-    assert_eq!(claimed[0].subject, Some(ann.clone()));
-    store
-        .complete_delivery(
-            "crm",
-            claimed[0].outbox_id,
-            crate::DeliveryOutcome::Delivered { at: Timestamp::now() },
-        )
-        .await
-        .expect("delivered");
-    assert_eq!(store.prune_erasure_notices().await.expect("prune"), 1);
-    assert!(store.subject_receipts(&ann).await.expect("receipts").is_empty());
 }

@@ -45,10 +45,25 @@ pub(super) fn seal_text(events: &[Event]) -> String {
     }
 }
 
+/// The catalogue version and issue time of the test sealers' receipts.
+pub(super) const SEALED_CATALOG: u64 = 7;
+pub(super) const SEALED_AT: Timestamp = Timestamp::from_micros(1_700_000_000_123_456);
+
+/// What the test sealers seal: a receipt `id` over `events`.
+pub(super) fn sealed_receipt(id: String, events: &[Event]) -> SealedReceipt {
+    SealedReceipt {
+        id,
+        jws: seal_text(events),
+        catalog_version: SEALED_CATALOG,
+        issued_at: SEALED_AT,
+        kid: "kid-1".into(),
+    }
+}
+
 pub(super) fn sealer(id: &str) -> Sealer {
     let id = id.to_owned();
     Box::new(move |events: &[Event]| {
-        Ok(Sealed { receipt: Some(SealedReceipt { id, jws: seal_text(events) }), outbox: Vec::new() })
+        Ok(Sealed { receipt: Some(sealed_receipt(id, events)), outbox: Vec::new() })
     })
 }
 

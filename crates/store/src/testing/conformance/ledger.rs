@@ -7,8 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use consentry_core::ledger::{ChainVerifier, GENESIS_HASH};
 use consentry_core::{Action, Event, Timestamp};
 
-use super::fixtures::{change, failing_sealer, seal_text, sealer, subject, verified_chain};
-use crate::{Sealed, SealedReceipt, Sealer, Store, StoreError};
+use super::fixtures::{
+    SEALED_AT, SEALED_CATALOG, change, failing_sealer, seal_text, sealed_receipt, sealer, subject,
+    verified_chain,
+};
+use crate::{Sealed, Sealer, Store, StoreError};
 
 pub async fn append_and_history(store: Arc<dyn Store>) {
     let alice = subject("alice");
@@ -135,13 +138,14 @@ pub async fn receipts_commit_with_their_events(store: Arc<dyn Store>) {
         .expect("sealed append");
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
     let receipt = receipt.expect("a sealer gives a receipt");
-    assert_eq!(
-        receipt,
-        SealedReceipt { id: "rcpt_1".into(), jws: seal_text(&events) },
-        "sealed the placed events"
-    );
+    assert_eq!(receipt, sealed_receipt("rcpt_1".into(), &events), "sealed the placed events");
     let stored = store.receipt("rcpt_1").await.expect("read").expect("stored with its events");
-    assert_eq!((stored.id.as_str(), stored.jws.as_str()), ("rcpt_1", receipt.jws.as_str()));
+    assert_eq!(
+        (stored.id.as_str(), stored.first_seq, stored.last_seq, stored.catalog_version, stored.created_at),
+        ("rcpt_1", 1, 2, SEALED_CATALOG, SEALED_AT),
+        "what builds the receipt again, never its signed form"
+    );
+    assert_eq!(stored.kid.as_deref(), Some("kid-1"), "signed again with the key that signed it");
     assert_eq!(stored.subject, Some(alice.clone()));
     assert_eq!(store.history(&alice, 0, 10).await.expect("history"), events);
 
@@ -161,10 +165,7 @@ pub async fn receipts_commit_with_their_events(store: Arc<dyn Store>) {
     let flag = called.clone();
     let seal: Sealer = Box::new(move |_: &[Event]| {
         flag.store(true, Ordering::SeqCst);
-        Ok(Sealed {
-            receipt: Some(SealedReceipt { id: "rcpt_empty".into(), jws: "x".into() }),
-            outbox: vec![],
-        })
+        Ok(Sealed { receipt: Some(sealed_receipt("rcpt_empty".into(), &[])), outbox: vec![] })
     });
     let (none, receipt) = store.append_sealed(&alice, vec![], Some(seal)).await.expect("empty append");
     assert!(none.is_empty() && receipt.is_none() && !called.load(Ordering::SeqCst));
@@ -212,7 +213,8 @@ pub async fn failing_sealer_fails_only_its_request(store: Arc<dyn Store>) {
             } else {
                 let (events, receipt) = result.expect("others commit");
                 let stored = stored.expect("receipt stored with its events");
-                assert_eq!(Some(stored.jws), receipt.map(|r| r.jws));
+                assert_eq!(receipt.map(|r| r.id), Some(stored.id));
+                assert_eq!((stored.first_seq, stored.last_seq), (events[0].seq, events[1].seq));
                 committed += events.len();
             }
         }
@@ -247,7 +249,10 @@ pub async fn concurrent_sealed_appends(store: Arc<dyn Store>) {
     assert_eq!(chain.len(), 640);
     for (s, id, events) in all {
         let stored = store.receipt(&id).await.expect("read").expect("stored");
-        assert_eq!((stored.subject, stored.jws), (Some(s), seal_text(&events)));
+        assert_eq!(
+            (stored.subject, stored.first_seq, stored.last_seq),
+            (Some(s), events[0].seq, events[1].seq)
+        );
         for e in &events {
             assert_eq!(&chain[e.seq as usize - 1], e, "the receipt names the committed events");
         }

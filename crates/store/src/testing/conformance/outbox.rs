@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use consentry_core::{Action, Event, Timestamp};
 
-use super::fixtures::{change, failing_sealer, seal_text, subject, verified_chain};
+use super::fixtures::{change, failing_sealer, sealed_receipt, subject, verified_chain};
 use crate::{
     ClaimedDelivery, DeliveryOutcome, DestinationPatch, DestinationRecord, EventMatcher, NewDestination,
-    OutboxMessage, ReplayFrom, Sealed, SealedReceipt, Sealer, Store, StoreError,
+    OutboxMessage, ReplayFrom, Sealed, Sealer, Store, StoreError,
 };
 
 fn message(event_type: &str, payload: &str) -> OutboxMessage {
@@ -30,7 +30,7 @@ fn outbox_sealer(id: &str, types: &[&str]) -> Sealer {
                 payload: format!(r#"{{"seq":{seq},"n":{n}}}"#),
             })
             .collect();
-        Ok(Sealed { receipt: Some(SealedReceipt { id, jws: seal_text(events) }), outbox })
+        Ok(Sealed { receipt: Some(sealed_receipt(id, events)), outbox })
     })
 }
 
