@@ -372,3 +372,52 @@ pub async fn access_entries(s: &TestServer, subject: &str, n: usize) -> Vec<(Str
 pub fn entry(caller: &str, route: &str, purpose: &str) -> (String, String, String) {
     (caller.to_owned(), route.to_owned(), purpose.to_owned())
 }
+
+/// Where any of `needles` is at rest in `s`'s storage: every file under its data folder (recursively), and
+/// on PostgreSQL every table of the data and key-store schemas (each row as text, so also bytea in hex,
+/// which is looked for too). Names the files and `schema.table`s found.
+pub async fn at_rest(s: &TestServer, needles: &[Vec<u8>]) -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("data folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() { walk(&path, out) } else { out.push(path) }
+        }
+    }
+    let hexes: Vec<Vec<u8>> = needles
+        .iter()
+        .map(|n| n.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes())
+        .collect();
+    let holds = |bytes: &[u8], with_hex: bool| {
+        let hex = if with_hex { hexes.as_slice() } else { &[] };
+        needles.iter().chain(hex).any(|n| bytes.windows(n.len()).any(|w| w == n.as_slice()))
+    };
+    let mut files = Vec::new();
+    walk(&s.storage().data_dir(), &mut files);
+    let mut found: Vec<String> = files
+        .into_iter()
+        .filter(|f| holds(&std::fs::read(f).expect("read"), false))
+        .map(|f| f.display().to_string())
+        .collect();
+    if let Some(url) = s.storage().database_url() {
+        let pool = sqlx::PgPool::connect(url).await.expect("connect");
+        let tables: Vec<(String, String)> = sqlx::query_as(
+            "SELECT schemaname::text, tablename::text FROM pg_tables
+             WHERE schemaname IN ('public', 'consentry_keystore')",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("tables");
+        assert!(tables.iter().any(|(_, t)| t == "records"), "the scan sees the data tables: {tables:?}");
+        for (schema, table) in tables {
+            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {schema}.{table} t"))
+                .fetch_all(&pool)
+                .await
+                .expect("rows");
+            if rows.iter().any(|r| holds(r.as_bytes(), true)) {
+                found.push(format!("{schema}.{table}"));
+            }
+        }
+        pool.close().await;
+    }
+    found
+}

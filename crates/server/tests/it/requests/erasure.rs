@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use super::{Receiver, destination, request};
-use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, str_of};
+use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, at_rest, both_backends, grant, str_of};
 
 both_backends!(
     erasure_crypto_shreds_and_keeps_the_chain,
@@ -325,46 +325,6 @@ fn encodings(id: &str) -> Vec<Vec<u8>> {
     out
 }
 
-/// Where any of `needles` is found: each file under `dir` (recursively), and on PostgreSQL each table's
-/// rows (as text, bytea in hex).
-async fn holding(s: &TestServer, needles: &[Vec<u8>]) -> Vec<String> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("data folder") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() { walk(&path, out) } else { out.push(path) }
-        }
-    }
-    let has = |bytes: &[u8]| needles.iter().any(|n| bytes.windows(n.len()).any(|w| w == n.as_slice()));
-    let mut files = Vec::new();
-    walk(&s.storage().data_dir(), &mut files);
-    let mut found: Vec<String> = files
-        .into_iter()
-        .filter(|f| has(&std::fs::read(f).expect("read")))
-        .map(|f| f.display().to_string())
-        .collect();
-    if let Some(url) = s.storage().database_url() {
-        let pool = sqlx::PgPool::connect(url).await.expect("connect");
-        let tables: Vec<(String, String)> = sqlx::query_as(
-            "SELECT schemaname::text, tablename::text FROM pg_tables
-             WHERE schemaname IN ('public', 'consentry_keystore')",
-        )
-        .fetch_all(&pool)
-        .await
-        .expect("tables");
-        for (schema, table) in tables {
-            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {schema}.{table} t"))
-                .fetch_all(&pool)
-                .await
-                .expect("rows");
-            if rows.iter().any(|r| has(r.as_bytes())) {
-                found.push(format!("{schema}.{table}"));
-            }
-        }
-        pool.close().await;
-    }
-    found
-}
-
 /// An erasure while one destination is down and another paused: the erasure waits (a bounded time) for
 /// its messages, then destroys the keys, and from then on no file of the data folder (and no table on
 /// PostgreSQL) names the person, plainly or in base64: no stored receipt, no id kept for the messages.
@@ -393,14 +353,14 @@ async fn nothing_at_rest_names_the_erased_person_while_a_destination_is_down(bac
     s.post("/v1/records", ADMIN_KEY, &reading, 201).await;
     request(&s, id, "access", None).await;
     let needles = encodings(id);
-    assert!(!holding(&s, &needles).await.is_empty(), "before the erasure the key store names them");
+    assert!(!at_rest(&s, &needles).await.is_empty(), "before the erasure the key store names them");
     let receipt = format!("/v1/receipts/{}", str_of(&recorded["receipt"]["id"]));
     let rebuilt = s.get(&receipt, ADMIN_KEY, 200).await;
     assert_eq!(rebuilt["jws"], recorded["receipt"]["jws"], "built again from the ledger, as issued");
 
     let erasure = request(&s, id, "erasure", None).await;
     assert_eq!(up.wait_for("subject.erased").await["subject"], id, "the destination that was up learnt whom");
-    let found = holding(&s, &needles).await;
+    let found = at_rest(&s, &needles).await;
     assert!(found.is_empty(), "still naming the erased person: {found:?}");
     let r = s.get(&format!("/v1/requests/{}", str_of(&erasure["id"])), ADMIN_KEY, 200).await;
     assert!(r.to_string().contains("without the subject id"), "the history says what was not sent: {r}");
@@ -411,7 +371,7 @@ async fn nothing_at_rest_names_the_erased_person_while_a_destination_is_down(bac
     let late = later.wait_for("subject.erased").await;
     assert!(late.get("subject").is_none(), "{late}");
     assert_eq!(late["erased"], true, "{late}");
-    assert!(holding(&s, &needles).await.is_empty());
+    assert!(at_rest(&s, &needles).await.is_empty());
     s.get(&receipt, ADMIN_KEY, 404).await;
     s.stop().await;
 }
