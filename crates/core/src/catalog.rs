@@ -12,6 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::ids::{Key, parent_key};
 use crate::ledger::{Action, Scope};
 
+mod text;
+
+pub use text::{DEFAULT_LANGUAGE, Translation, Translations, is_language_tag, same_language};
+
 /// The default catalogue installed on first start.
 pub const DEFAULT_CATALOG_YAML: &str = include_str!("default_catalog.yaml");
 
@@ -72,6 +76,9 @@ pub struct DataCategory {
     pub sensitive: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
+    /// The entry's texts in other languages than the catalogue's.
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +110,9 @@ pub struct Purpose {
     /// objected to.
     #[serde(default, skip_serializing_if = "OnWithdraw::is_default")]
     pub on_withdraw: OnWithdraw,
+    /// The entry's texts in other languages than the catalogue's.
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +120,11 @@ pub struct Purpose {
 pub struct Channel {
     pub key: String,
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The entry's texts in other languages than the catalogue's.
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,10 +140,15 @@ pub enum RecipientKind {
 pub struct Recipient {
     pub key: String,
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub kind: RecipientKind,
     /// A downstream system that must learn of every change.
     #[serde(default)]
     pub downstream: bool,
+    /// The entry's texts in other languages than the catalogue's.
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,11 +156,16 @@ pub struct Recipient {
 pub struct Notice {
     pub key: String,
     pub title: String,
-    pub language: String,
+    /// The language of `title` and `text`; default the catalogue's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// The exact text shown to a person. Its SHA-256 identifies the notice version.
     pub text: String,
+    /// The entry's texts in other languages than the catalogue's.
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,7 +173,12 @@ pub struct Notice {
 pub struct CollectionPoint {
     pub key: String,
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub kind: CollectionPointKind,
+    /// The entry's texts in other languages than the catalogue's.
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,10 +193,63 @@ pub enum CollectionPointKind {
     Api,
 }
 
+/// The names and descriptions of categories, purposes, channels, recipients and collection points in a
+/// language, falling back to the catalogue's own.
+macro_rules! named_texts {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// The name in `lang` (the catalogue's own where it has no translation).
+            pub fn name_in(&self, lang: &str) -> &str {
+                text::pick(&self.name, &self.translations, lang, |t| t.name.as_ref())
+            }
+
+            /// The description in `lang` (the catalogue's own where it has no translation).
+            pub fn description_in(&self, lang: &str) -> Option<&str> {
+                let base = self.description.as_deref()?;
+                Some(text::pick(base, &self.translations, lang, |t| t.description.as_ref()))
+            }
+        }
+    )*};
+}
+
+named_texts!(DataCategory, Purpose, Channel, Recipient, CollectionPoint);
+
+/// A notice's title and text in one language: what one notice version holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoticeText<'a> {
+    pub language: &'a str,
+    pub title: &'a str,
+    pub text: &'a str,
+}
+
+impl Notice {
+    /// The notice in each of its languages, its own language (`language`, else `catalogue_language`)
+    /// first.
+    pub fn texts<'a>(&'a self, catalogue_language: &'a str) -> Vec<NoticeText<'a>> {
+        let own = NoticeText {
+            language: self.language.as_deref().unwrap_or(catalogue_language),
+            title: &self.title,
+            text: &self.text,
+        };
+        let translated = self.translations.iter().filter_map(|(tag, t)| {
+            Some(NoticeText {
+                language: tag,
+                title: t.title.as_deref().unwrap_or(&self.title),
+                text: t.text.as_deref()?,
+            })
+        });
+        std::iter::once(own).chain(translated).collect()
+    }
+}
+
 /// The catalogue as written by its authors.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogDocument {
+    /// The language of every entry's own texts (default `en`); other languages go in each entry's
+    /// `translations`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     #[serde(default)]
     pub data_categories: Vec<DataCategory>,
     #[serde(default)]
@@ -200,6 +283,11 @@ impl CatalogDocument {
 
     pub fn from_yaml(text: &str) -> Result<Self, ParseError> {
         serde_norway::from_str(text).map_err(|e| ParseError(e.to_string()))
+    }
+
+    /// The language of the entries' own texts.
+    pub fn language(&self) -> &str {
+        self.language.as_deref().unwrap_or(DEFAULT_LANGUAGE)
     }
 
     /// The default catalogue shipped with Consentry.
@@ -345,15 +433,54 @@ impl Catalog {
                 push(format!("data_categories[{i}].retention_days"), "must be at least 1".into());
             }
         }
+        let language = doc.language();
+        if !is_language_tag(language) {
+            push("language".into(), format!("{language:?} is not a language tag such as \"en\" or \"de\""));
+        }
+        let named = |has_description| text::Kind::Named { has_description };
+        let entries =
+            doc.data_categories
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    (format!("data_categories[{i}]"), &c.translations, named(c.description.is_some()))
+                })
+                .chain(doc.purposes.iter().enumerate().map(|(i, p)| {
+                    (format!("purposes[{i}]"), &p.translations, named(p.description.is_some()))
+                }))
+                .chain(doc.channels.iter().enumerate().map(|(i, c)| {
+                    (format!("channels[{i}]"), &c.translations, named(c.description.is_some()))
+                }))
+                .chain(doc.recipients.iter().enumerate().map(|(i, r)| {
+                    (format!("recipients[{i}]"), &r.translations, named(r.description.is_some()))
+                }))
+                .chain(doc.collection_points.iter().enumerate().map(|(i, c)| {
+                    (format!("collection_points[{i}]"), &c.translations, named(c.description.is_some()))
+                }));
+        for (path, translations, kind) in entries {
+            text::check(&path, translations, kind, language, &mut push);
+        }
         for (i, n) in doc.notices.iter().enumerate() {
+            let own = n.language.as_deref().unwrap_or(language);
+            text::check(&format!("notices[{i}]"), &n.translations, text::Kind::Notice, own, &mut push);
+            if n.language.as_deref().is_some_and(|l| !is_language_tag(l)) {
+                push(format!("notices[{i}].language"), format!("{own:?} is not a language tag"));
+            }
+            // A notice in several languages has one in the catalogue's, which a page without its reader's
+            // language falls back to.
+            let has_catalogue_language = own.eq_ignore_ascii_case(language)
+                || n.translations.keys().any(|tag| tag.eq_ignore_ascii_case(language));
+            if !n.translations.is_empty() && !has_catalogue_language {
+                push(
+                    format!("notices[{i}].translations"),
+                    format!("a translated notice needs its text in the catalogue's language {language:?}"),
+                );
+            }
             if n.text.trim().is_empty() {
                 push(format!("notices[{i}].text"), "must not be empty".into());
             }
             if n.title.trim().is_empty() {
                 push(format!("notices[{i}].title"), "must not be empty".into());
-            }
-            if n.language.trim().is_empty() {
-                push(format!("notices[{i}].language"), "must not be empty".into());
             }
         }
 
@@ -471,138 +598,4 @@ pub enum ChangeError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn problems_of(yaml: &str) -> Vec<CatalogProblem> {
-        let doc = CatalogDocument::from_yaml(yaml).expect("parses");
-        Catalog::validate(doc).err().unwrap_or_default()
-    }
-
-    #[test]
-    fn default_catalogue_is_valid_and_complete() {
-        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
-        for c in [
-            "user.contact.email",
-            "user.contact.phone",
-            "user.contact.address",
-            "user.demographic.date_of_birth",
-            "user.biometric.voice",
-            "user.location.precise",
-            "user.device.telemetry",
-            "user.behavior.purchase_history",
-        ] {
-            let cat = catalog.category(c).unwrap_or_else(|| panic!("category {c}"));
-            assert!(cat.dpv.is_some(), "{c} names its DPV term");
-        }
-        assert!(catalog.category("user.biometric.voice").is_some_and(|c| c.sensitive));
-        for (p, basis) in [
-            ("service.provision", Basis::Contract),
-            ("service.improvement", Basis::LegitimateInterest),
-            ("marketing.direct", Basis::Consent),
-            ("marketing.personalised_offers", Basis::Consent),
-            ("analytics", Basis::Consent),
-            ("third_party.sharing", Basis::Consent),
-        ] {
-            let purpose = catalog.purpose(p).unwrap_or_else(|| panic!("purpose {p}"));
-            assert_eq!(purpose.basis, basis, "{p}");
-            assert!(purpose.dpv.is_some(), "{p} names its DPV term");
-            if basis == Basis::Consent {
-                assert_eq!(purpose.notice.as_deref(), Some(p), "notice keyed like its purpose");
-            }
-        }
-        assert!(catalog.purpose("third_party.sharing").is_some_and(|p| p.sale_or_sharing));
-        for ch in ["email", "sms", "push", "in_app", "on_device", "voice", "postal", "phone"] {
-            assert!(catalog.channel(ch).is_some(), "channel {ch}");
-        }
-    }
-
-    #[test]
-    fn every_problem_is_listed_with_its_path() {
-        let problems = problems_of(
-            r#"
-data_categories:
-  - {key: user.contact, name: Contact}
-  - {key: User, name: Bad}
-  - {key: user.contact, name: Dup}
-purposes:
-  - {key: marketing, name: M, basis: consent}
-  - {key: analytics, name: A, basis: consent, notice: nope, channels: [pigeon], categories: [user.x]}
-channels: []
-"#,
-        );
-        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
-        assert!(paths.contains(&"data_categories[0].key"), "unknown parent: {paths:?}");
-        assert!(paths.contains(&"data_categories[1].key"), "bad syntax: {paths:?}");
-        assert!(paths.contains(&"data_categories[2].key"), "duplicate: {paths:?}");
-        assert!(paths.contains(&"purposes[0].notice"), "consent without notice: {paths:?}");
-        assert!(paths.contains(&"purposes[1].notice"), "unknown notice: {paths:?}");
-        assert!(paths.contains(&"purposes[1].channels[0]"), "unknown channel: {paths:?}");
-        assert!(paths.contains(&"purposes[1].categories[0]"), "unknown category: {paths:?}");
-    }
-
-    #[test]
-    fn on_withdraw_defaults_to_delete_and_keeping_needs_a_retention() {
-        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
-        assert!(catalog.document().purposes.iter().all(|p| p.on_withdraw == OnWithdraw::Delete));
-        assert_eq!(catalog.retention_days("user.biometric.voice"), Some(90));
-        assert_eq!(catalog.retention_days("user.contact"), None);
-        let base = r#"
-data_categories:
-  - {key: user, name: U}
-  - {key: user.logs, name: L, retention_days: 30}
-  - {key: user.logs.audio, name: A}
-  - {key: user.notes, name: N}
-notices:
-  - {key: n, title: T, language: en, text: Text}
-purposes:
-"#;
-        let ok = format!(
-            "{base}  - {{key: p, name: P, basis: consent, notice: n, categories: [user.logs.audio], on_withdraw: keep_until_retention}}\n"
-        );
-        let catalog = Catalog::validate(CatalogDocument::from_yaml(&ok).expect("parses")).expect("valid");
-        assert_eq!(catalog.purpose("p").map(|p| p.on_withdraw), Some(OnWithdraw::KeepUntilRetention));
-        assert_eq!(catalog.retention_days("user.logs.audio"), Some(30), "inherited from above");
-        let serialised = serde_json::to_string(catalog.document()).expect("json");
-        assert!(serialised.contains(r#""on_withdraw":"keep_until_retention""#), "{serialised}");
-        let paths =
-            |yaml: String| -> Vec<String> { problems_of(&yaml).into_iter().map(|p| p.path).collect() };
-        let no_retention = format!(
-            "{base}  - {{key: p, name: P, basis: consent, notice: n, categories: [user.notes], on_withdraw: keep_until_retention}}\n"
-        );
-        assert_eq!(paths(no_retention), vec!["purposes[0].categories[0]"]);
-        let unbounded = format!(
-            "{base}  - {{key: p, name: P, basis: consent, notice: n, on_withdraw: keep_until_retention}}\n"
-        );
-        assert_eq!(paths(unbounded), vec!["purposes[0].on_withdraw"]);
-        assert!(
-            CatalogDocument::from_yaml(&format!(
-                "{base}  - {{key: p, name: P, basis: contract, on_withdraw: never}}\n"
-            ))
-            .is_err()
-        );
-        let zero = "data_categories:\n  - {key: user, name: U, retention_days: 0}\n".to_owned();
-        assert_eq!(paths(zero), vec!["data_categories[0].retention_days"]);
-    }
-
-    #[test]
-    fn unknown_fields_are_rejected() {
-        let err =
-            CatalogDocument::from_yaml("purposes:\n  - {key: a, name: A, basis: contract, chanels: []}\n");
-        assert!(err.is_err());
-        assert!(CatalogDocument::from_json(br#"{"purposess": []}"#).is_err());
-    }
-
-    #[test]
-    fn category_hierarchy() {
-        assert!(Catalog::category_within("user.contact.email", "user.contact"));
-        assert!(Catalog::category_within("user.contact", "user.contact"));
-        assert!(!Catalog::category_within("user.contactless", "user.contact"));
-        assert!(!Catalog::category_within("user", "user.contact"));
-    }
-
-    #[test]
-    fn notice_hash_is_sha256_hex() {
-        assert_eq!(notice_sha256("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    }
-}
+mod tests;

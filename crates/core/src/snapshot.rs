@@ -192,6 +192,7 @@ impl ConsentSnapshot {
         let notices: BTreeSet<&str> = purposes.iter().filter_map(|p| p.notice.as_deref()).collect();
 
         let slice = CatalogDocument {
+            language: doc.language.clone(),
             data_categories,
             channels: doc
                 .channels

@@ -1,5 +1,5 @@
 //! The catalogue on PostgreSQL: applied versions (each document whole) and the notices' texts, each
-//! version of a notice kept and named by its SHA-256. Applies are serialised across nodes by a lock.
+//! version of a notice (one text in one language) kept and named by its SHA-256. Applies are serialised across nodes by a lock.
 
 use consentry_core::Timestamp;
 use consentry_core::catalog::{CatalogDocument, notice_sha256};
@@ -20,17 +20,28 @@ pub(super) async fn current_catalog(conn: &mut PgConnection) -> Result<Option<St
     let Some((version, document, applied_at)) = row else { return Ok(None) };
     let document: CatalogDocument =
         serde_json::from_str(&document).map_err(|_| rows::corrupt("catalogue"))?;
-    let keys: Vec<String> = document.notices.iter().map(|n| n.key.clone()).collect();
+    // One text per notice and language, in the document's order (each notice's own language first).
+    let wanted: Vec<(String, String)> = document
+        .notices
+        .iter()
+        .flat_map(|n| {
+            n.texts(document.language()).into_iter().map(|t| (n.key.clone(), t.language.to_owned()))
+        })
+        .collect();
+    let keys: Vec<String> = wanted.iter().map(|(k, _)| k.clone()).collect();
+    let languages: Vec<String> = wanted.iter().map(|(_, l)| l.clone()).collect();
     let found = sqlx::query(&format!(
-        "SELECT DISTINCT ON (key) {NOTICE_COLUMNS} FROM notices WHERE key = ANY($1) ORDER BY key, version DESC"
+        "SELECT DISTINCT ON (key, language) {NOTICE_COLUMNS} FROM notices
+         WHERE (key, language) IN (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[]))
+         ORDER BY key, language, version DESC"
     ))
     .bind(&keys)
+    .bind(&languages)
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
     let mut latest: Vec<NoticeVersion> = found.iter().map(rows::notice).collect::<Result<_>>()?;
-    // Keep the document's order.
-    latest.sort_by_key(|n| keys.iter().position(|k| *k == n.key));
+    latest.sort_by_key(|n| wanted.iter().position(|(k, l)| *k == n.key && *l == n.language));
     Ok(Some(StoredCatalog {
         version: version as u64,
         applied_at: Timestamp::from_micros(applied_at),
@@ -64,41 +75,44 @@ pub(super) async fn notice_version(pool: &PgPool, key: &str, version: u32) -> Re
     row.as_ref().map(rows::notice).transpose()
 }
 
-/// Stores `document` as the next version; a notice keeps its version while its text is unchanged.
+/// Stores `document` as the next version; a notice keeps its version in a language while its text in that
+/// language is unchanged, and a new or changed text gets the notice's next version.
 pub(super) async fn apply_catalog(pool: &PgPool, document: &CatalogDocument) -> Result<StoredCatalog> {
     let now = Timestamp::now().micros();
     let mut tx = pool.begin().await.map_err(db)?;
     // Serialise catalogue applies across nodes, like ledger appends.
     locks::lock(&mut tx, CATALOG_LOCK).await?;
     for notice in &document.notices {
-        let sha = notice_sha256(&notice.text);
-        let latest: Option<(i32, String)> = sqlx::query_as(
-            "SELECT version, sha256 FROM notices WHERE key = $1 ORDER BY version DESC LIMIT 1",
-        )
-        .bind(&notice.key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        let next = match latest {
-            Some((_, old)) if old == sha => continue,
-            Some((v, _)) => v + 1,
-            None => 1,
-        };
-        sqlx::query(
-            "INSERT INTO notices (key, version, sha256, title, language, url, text, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&notice.key)
-        .bind(next)
-        .bind(&sha)
-        .bind(&notice.title)
-        .bind(&notice.language)
-        .bind(&notice.url)
-        .bind(&notice.text)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        for t in notice.texts(document.language()) {
+            let sha = notice_sha256(t.text);
+            let same: Option<String> = sqlx::query_scalar(
+                "SELECT sha256 FROM notices WHERE key = $1 AND language = $2 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(&notice.key)
+            .bind(t.language)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            if same.as_deref() == Some(sha.as_str()) {
+                continue;
+            }
+            // Versions count per notice across its languages: each (key, version) is one text.
+            sqlx::query(
+                "INSERT INTO notices (key, version, sha256, title, language, url, text, created_at)
+                 VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM notices WHERE key = $1),
+                         $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&notice.key)
+            .bind(&sha)
+            .bind(t.title)
+            .bind(t.language)
+            .bind(&notice.url)
+            .bind(t.text)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
     }
     let json = serde_json::to_string(document).map_err(|e| StoreError::Backend(e.to_string()))?;
     sqlx::query(

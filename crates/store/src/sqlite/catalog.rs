@@ -1,5 +1,5 @@
 //! The catalogue on the embedded store: applied versions (each document whole) and the notices' texts,
-//! each version of a notice kept and named by its SHA-256.
+//! each version of a notice (one text in one language) kept and named by its SHA-256.
 
 use consentry_core::Timestamp;
 use consentry_core::catalog::{CatalogDocument, notice_sha256};
@@ -11,7 +11,8 @@ use crate::error::{Result, StoreError};
 use crate::model::{NoticeVersion, StoredCatalog};
 use crate::sql::{CATALOG_VERSION, CURRENT_CATALOG, NOTICE_COLUMNS};
 
-/// Reads the current catalogue and its notices' current versions.
+/// Reads the current catalogue and its notices' current versions, one per notice and language, each
+/// notice's own language first.
 pub(super) fn current_catalog(conn: &Connection) -> rusqlite::Result<Option<StoredCatalog>> {
     let row = conn.query_row(CURRENT_CATALOG, [], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
@@ -24,15 +25,14 @@ pub(super) fn current_catalog(conn: &Connection) -> rusqlite::Result<Option<Stor
     let document: CatalogDocument =
         serde_json::from_str(&document).map_err(|_| rows::conversion("stored catalogue does not parse"))?;
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {NOTICE_COLUMNS} FROM notices WHERE key = ?1 ORDER BY version DESC LIMIT 1"
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE key = ?1 AND language = ?2 ORDER BY version DESC LIMIT 1"
     ))?;
     let mut notices = Vec::with_capacity(document.notices.len());
     for n in &document.notices {
-        if let Some(v) = stmt.query_row([&n.key], rows::notice).map(Some).or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })? {
-            notices.push(v);
+        for t in n.texts(document.language()) {
+            if let Some(v) = stmt.query_row([&n.key, t.language], rows::notice).optional()? {
+                notices.push(v);
+            }
         }
     }
     Ok(Some(StoredCatalog {
@@ -68,31 +68,34 @@ pub(super) fn notice_version(
         .optional()
 }
 
-/// Stores `document` as the next version; a notice keeps its version while its text is unchanged.
+/// Stores `document` as the next version; a notice keeps its version in a language while its text in that
+/// language is unchanged, and a new or changed text gets the notice's next version.
 pub(super) fn apply_catalog(conn: &mut Connection, document: &CatalogDocument) -> Result<StoredCatalog> {
     let now = Timestamp::now().micros();
     let tx = conn.transaction().map_err(backend)?;
     for notice in &document.notices {
-        let sha = notice_sha256(&notice.text);
-        let latest: Option<(u32, String)> = tx
-            .query_row(
-                "SELECT version, sha256 FROM notices WHERE key = ?1 ORDER BY version DESC LIMIT 1",
-                [&notice.key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+        for t in notice.texts(document.language()) {
+            let sha = notice_sha256(t.text);
+            let same: Option<String> = tx
+                .query_row(
+                    "SELECT sha256 FROM notices WHERE key = ?1 AND language = ?2 ORDER BY version DESC LIMIT 1",
+                    [&notice.key, t.language],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            if same.as_deref() == Some(sha.as_str()) {
+                continue;
+            }
+            // Versions count per notice across its languages: each (key, version) is one text.
+            tx.execute(
+                "INSERT INTO notices (key, version, sha256, title, language, url, text, created_at)
+                 VALUES (?1, (SELECT COALESCE(MAX(version), 0) + 1 FROM notices WHERE key = ?1),
+                         ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![notice.key, sha, t.title, t.language, notice.url, t.text, now],
             )
-            .optional()
             .map_err(backend)?;
-        let next = match latest {
-            Some((_, old)) if old == sha => continue,
-            Some((v, _)) => v + 1,
-            None => 1,
-        };
-        tx.execute(
-            "INSERT INTO notices (key, version, sha256, title, language, url, text, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![notice.key, next, sha, notice.title, notice.language, notice.url, notice.text, now],
-        )
-        .map_err(backend)?;
+        }
     }
     let json = serde_json::to_string(document).map_err(|e| StoreError::Backend(e.to_string()))?;
     tx.execute(

@@ -65,23 +65,43 @@ pub async fn catalog_versions(store: Arc<dyn Store>) {
     let first = store.apply_catalog(&doc).await.expect("apply");
     assert_eq!(first.version, 1);
     assert_eq!(first.document, doc);
-    assert_eq!(first.notices.len(), doc.notices.len());
-    assert!(first.notices.iter().all(|n| n.version == 1 && n.sha256.len() == 64));
+    // One version per notice and language: the catalogue's own language first, then German.
+    let shown = |c: &StoredCatalog| -> Vec<(String, String, u32)> {
+        c.notices.iter().map(|n| (n.key.clone(), n.language.clone(), n.version)).collect()
+    };
+    let expected: Vec<(String, String, u32)> = doc
+        .notices
+        .iter()
+        .flat_map(|n| [(n.key.clone(), "en".to_owned(), 1), (n.key.clone(), "de".to_owned(), 2)])
+        .collect();
+    assert_eq!(shown(&first), expected);
+    assert!(first.notices.iter().all(|n| n.sha256.len() == 64));
+    let german = &doc.notices[0].translations["de"];
+    let de = first.notices.iter().find(|n| n.language == "de").expect("a German version");
+    assert_eq!((Some(&de.title), Some(&de.text)), (german.title.as_ref(), german.text.as_ref()));
 
-    // Identical text keeps the version; changed text gets the next one.
+    // Identical text keeps the version; changed text, in any language, gets the notice's next one.
     let mut changed = doc.clone();
     changed.notices[0].text.push_str(" Updated.");
+    if let Some(text) = changed.notices[1].translations.get_mut("de").and_then(|t| t.text.as_mut()) {
+        text.push_str(" Geändert.");
+    }
     let second = store.apply_catalog(&changed).await.expect("apply");
     assert_eq!(second.version, 2);
     let key = &changed.notices[0].key;
-    let v = |c: &StoredCatalog, k: &str| c.notices.iter().find(|n| n.key == k).map(|n| n.version);
-    assert_eq!(v(&second, key), Some(2));
-    assert_eq!(v(&second, &changed.notices[1].key), Some(1));
+    let v = |c: &StoredCatalog, k: &str, lang: &str| {
+        c.notices.iter().find(|n| n.key == k && n.language == lang).map(|n| n.version)
+    };
+    assert_eq!((v(&second, key, "en"), v(&second, key, "de")), (Some(3), Some(2)));
+    let other = &changed.notices[1].key;
+    assert_eq!((v(&second, other, "en"), v(&second, other, "de")), (Some(1), Some(3)));
     let third = store.apply_catalog(&changed).await.expect("apply");
-    assert_eq!((third.version, v(&third, key)), (3, Some(2)));
+    assert_eq!((third.version, shown(&third)), (3, shown(&second)));
 
     let old = store.notice_version(key, 1).await.expect("read").expect("kept");
-    assert_eq!(old.text, doc.notices[0].text);
+    assert_eq!((old.text.as_str(), old.language.as_str()), (doc.notices[0].text.as_str(), "en"));
+    let old_de = store.notice_version(key, 2).await.expect("read").expect("kept");
+    assert_eq!(Some(&old_de.text), german.text.as_ref());
     assert!(store.notice_version(key, 9).await.expect("read").is_none());
     assert_eq!(store.catalog().await.expect("read").map(|c| c.version), Some(3));
 }
