@@ -362,7 +362,7 @@ async fn catalog(command: CatalogCommand) -> Result<()> {
                 "Applied catalogue version {} ({} purposes, {} notices).",
                 stored.version,
                 stored.document.purposes.len(),
-                stored.notices.len()
+                stored.document.notices.len()
             );
         }
     }

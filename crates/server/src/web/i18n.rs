@@ -2,8 +2,8 @@
 //! the token's locale, then `Accept-Language`), and its words, from the Project Fluent message files under
 //! `locales/` (one folder per language), compiled into the binary.
 //!
-//! The catalogue's own words (purpose names and descriptions, notices) are shown as the catalogue has
-//! them; these messages are the page around them.
+//! The catalogue's own words (purpose names and descriptions, notices) come from the catalogue in the
+//! page's language ([`super::names`]); these messages are the page around them.
 
 use std::collections::HashMap;
 

@@ -1,26 +1,28 @@
 //! The catalogue's names for the keys a page shows (purposes, channels, categories, recipients, collection
-//! points), in the words the catalogue gives them.
+//! points), in the words the catalogue gives them in the page's language (its own where it has no
+//! translation).
 
 use consentry_core::catalog::Catalog;
 
-/// The catalogue's names for its keys (the key itself where the catalogue has no such entry).
-pub struct Names<'c>(pub &'c Catalog);
+/// The catalogue's names for its keys in a language (the key itself where the catalogue has no such
+/// entry).
+pub struct Names<'c>(pub &'c Catalog, pub &'static str);
 
 impl Names<'_> {
     pub fn purpose<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.purpose(key).map_or(key, |p| p.name.as_str())
+        self.0.purpose(key).map_or(key, |p| p.name_in(self.1))
     }
 
     pub fn channel<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.channel(key).map_or(key, |c| c.name.as_str())
+        self.0.channel(key).map_or(key, |c| c.name_in(self.1))
     }
 
     pub fn category<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.category(key).map_or(key, |c| c.name.as_str())
+        self.0.category(key).map_or(key, |c| c.name_in(self.1))
     }
 
     pub fn collection_point<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.collection_point(key).map_or(key, |c| c.name.as_str())
+        self.0.collection_point(key).map_or(key, |c| c.name_in(self.1))
     }
 
     /// Purposes' names, comma-separated.
@@ -40,7 +42,7 @@ impl Names<'_> {
 
     /// Recipients' names, comma-separated.
     pub fn recipients(&self, keys: &[String]) -> String {
-        join(keys.iter().map(|k| self.0.recipient(k).map_or(k.as_str(), |r| r.name.as_str())))
+        join(keys.iter().map(|k| self.0.recipient(k).map_or(k.as_str(), |r| r.name_in(self.1))))
     }
 }
 

@@ -6,7 +6,7 @@
 //! Every word comes from the message files ([`super::i18n`]) or from the catalogue; maud escapes every
 //! value it inserts, so only the markup written here is markup.
 
-use consentry_core::catalog::Basis;
+use consentry_core::catalog::{Basis, same_language};
 use consentry_service::preferences::{Choice, GpcNote, Notice, Page};
 use consentry_store::NoticeVersion;
 use maud::{Markup, PreEscaped, html};
@@ -165,7 +165,7 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
                 input type="hidden" name="csrf" value=(csrf);
                 // The notice versions the person saw, so withdrawing is recorded under them.
                 @for choice in &asked {
-                    @if let Some(n) = shown_notice(page, choice) {
+                    @if let Some(n) = shown_notice(page, choice, lang) {
                         input type="hidden" name="v" value={ (n.key) "|" (n.version) };
                     }
                 }
@@ -198,15 +198,18 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
     frame(state, lang, true, content)
 }
 
-/// The notice (its current version) that `choice`'s purpose is shown with, if any.
-fn shown_notice<'p>(page: &'p Page, choice: &Choice) -> Option<&'p NoticeVersion> {
+/// The notice (its current version in the page's language, else in the catalogue's own) that `choice`'s
+/// purpose is shown with, if any. The form posts this version back, so a change is recorded under the
+/// text in the language the person read.
+fn shown_notice<'p>(page: &'p Page, choice: &Choice, lang: Lang) -> Option<&'p NoticeVersion> {
     let key = choice.purpose.notice.as_ref()?;
-    page.catalog.stored.notices.iter().find(|n| &n.key == key)
+    let versions = || page.catalog.stored.notices.iter().filter(|n| &n.key == key);
+    versions().find(|n| same_language(&n.language, lang.code())).or_else(|| versions().next())
 }
 
 /// What the Global Privacy Control signal did on this request.
 fn gpc_note(lang: Lang, page: &Page) -> Markup {
-    let names = Names(&page.catalog.catalog);
+    let names = Names(&page.catalog.catalog, lang.code());
     html! {
         @match &page.gpc {
             Some(GpcNote::Recorded(purposes)) => {
@@ -225,7 +228,7 @@ fn gpc_note(lang: Lang, page: &Page) -> Markup {
 
 /// What the request just did, at the top of the page.
 fn notice(lang: Lang, page: &Page) -> Markup {
-    let names = Names(&page.catalog.catalog);
+    let names = Names(&page.catalog.catalog, lang.code());
     let short = match &page.notice {
         Some(Notice::Deleted(n)) => Some(lang.t_with("data-deleted", [("count", (*n).into())])),
         Some(Notice::Unpaired) => Some(lang.t("device-unpaired")),
@@ -271,9 +274,10 @@ fn notice(lang: Lang, page: &Page) -> Markup {
 
 /// One purpose: what it is for, what it uses, on which basis; for consent, the person's choice.
 fn card(lang: Lang, page: &Page, choice: &Choice) -> Markup {
-    let names = Names(&page.catalog.catalog);
+    let names = Names(&page.catalog.catalog, lang.code());
     let p = &choice.purpose;
     let consent = p.basis == Basis::Consent;
+    let name = p.name_in(lang.code());
     let pid = format!("p-{}", p.key);
     let class = if p.key.contains('.') { "card purpose sub" } else { "card purpose" };
     let badge = choice.decision.map(|d| {
@@ -289,12 +293,12 @@ fn card(lang: Lang, page: &Page, choice: &Choice) -> Markup {
     html! {
         article class=(class) aria-labelledby={ (pid) "-name" } {
             div class="head" {
-                h3 id={ (pid) "-name" } { (p.name) }
+                h3 id={ (pid) "-name" } { (name) }
                 @if let Some((class, shown)) = &badge { span class=(class) { (shown) } }
             }
             dl {
                 dt { (lang.t("what-for")) }
-                dd { (p.description.as_deref().unwrap_or(&p.name)) }
+                dd { (p.description_in(lang.code()).unwrap_or(name)) }
                 @if !p.categories.is_empty() {
                     dt { (lang.t("data-used")) }
                     dd { (names.categories(&p.categories)) }
@@ -314,7 +318,7 @@ fn card(lang: Lang, page: &Page, choice: &Choice) -> Markup {
                 div class="check main" {
                     input type="checkbox" id=(pid) name="p" value=(p.key) data-purpose=(p.key)
                         checked=[choice.allowed.then_some("")];
-                    label for=(pid) { (lang.t_with("agree-to", [("purpose", p.name.as_str().into())])) }
+                    label for=(pid) { (lang.t_with("agree-to", [("purpose", name.into())])) }
                 }
                 @if !choice.channels.is_empty() {
                     fieldset class="channels" {
@@ -332,7 +336,7 @@ fn card(lang: Lang, page: &Page, choice: &Choice) -> Markup {
                         }
                     }
                 }
-                @if let Some(n) = shown_notice(page, choice) {
+                @if let Some(n) = shown_notice(page, choice, lang) {
                     input type="hidden" name="v" value={ (n.key) "|" (n.version) };
                     details {
                         summary { (lang.t_with("notice-summary", [("version", n.version.into())])) }

@@ -13,7 +13,7 @@ use crate::state::AppState;
 
 /// My history: the ledger's events about the person, newest first.
 pub fn history(lang: Lang, page: &Page) -> Markup {
-    let names = Names(&page.catalog.catalog);
+    let names = Names(&page.catalog.catalog, lang.code());
     html! {
         section aria-labelledby="history" {
             h2 id="history" { (lang.t("history")) }
@@ -74,7 +74,7 @@ pub fn receipts(state: &AppState, lang: Lang, page: &Page) -> Markup {
 
 /// Who used my data: the access log, and how often the person's choices were checked.
 pub fn access(lang: Lang, page: &Page) -> Markup {
-    let names = Names(&page.catalog.catalog);
+    let names = Names(&page.catalog.catalog, lang.code());
     html! {
         section aria-labelledby="access" {
             h2 id="access" { (lang.t("access")) }
@@ -118,7 +118,7 @@ pub fn access(lang: Lang, page: &Page) -> Markup {
 
 /// My devices: what is paired, and unpairing.
 pub fn devices(lang: Lang, csrf: &str, page: &Page) -> Markup {
-    let names = Names(&page.catalog.catalog);
+    let names = Names(&page.catalog.catalog, lang.code());
     html! {
         section aria-labelledby="devices" {
             h2 id="devices" { (lang.t("devices")) }
@@ -164,7 +164,7 @@ fn viewable(content_type: &str) -> bool {
 
 /// My data: the person's records in the vault, to look at, play, download and delete.
 pub fn data(lang: Lang, csrf: &str, page: &Page) -> Markup {
-    let names = Names(&page.catalog.catalog);
+    let names = Names(&page.catalog.catalog, lang.code());
     // Delete a whole kind of data: the kinds the person has records of.
     let mut kinds: Vec<&str> = page.records.iter().map(|r| r.category.as_str()).collect();
     kinds.sort_unstable();

@@ -1,7 +1,8 @@
 //! A real browser on the preference centre: Debian's headless Chromium, driven over WebDriver
 //! (chromedriver) with a few JSON calls. Open a preference link, untick e-mail marketing, save; the API then
 //! answers `withdrawn` for that purpose and channel and keeps SMS. Screenshots at desktop and phone width
-//! go to `<CARGO_TARGET_DIR>/screenshots/` (default `target/screenshots/`).
+//! go to `<CARGO_TARGET_DIR>/screenshots/` (default `target/screenshots/`). The German page then shows no
+//! English text of the catalogue.
 //!
 //! Skipped with a notice when Chromium or chromedriver is absent; a failure under
 //! `CONSENTRY_REQUIRE_SERVICES=1`.
@@ -15,6 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+use crate::preferences::german::{english_catalogue_texts, shown};
 use crate::preferences::{decision, mint};
 use crate::utils::{TestServer, grant, str_of};
 
@@ -227,5 +229,15 @@ async fn untick_email_marketing_in_chromium() {
     assert_eq!(overflow, 0, "no sideways scrolling at 390 px");
     browser.go(&format!("{}/preferences?lang=de", server.base)).await;
     browser.screenshot(390, &dir.join("preferences-390-de.png")).await;
+    // What a German reader sees (text and accessible labels) holds no English word of the catalogue.
+    let seen = browser
+        .script(
+            "return document.body.innerText + ' ' + Array.from(document.querySelectorAll('[aria-label]'))
+               .map(e => e.getAttribute('aria-label')).join(' ')",
+        )
+        .await;
+    assert!(str_of(&seen).contains("Neuigkeiten und Angebote"), "the German page: {seen}");
+    let english = english_catalogue_texts();
+    assert_eq!(shown(str_of(&seen), &english), Vec::<&str>::new(), "English on the German page");
     browser.close().await;
 }

@@ -25,6 +25,13 @@ fn notice<'a>(catalog: &'a Value, key: &str) -> &'a Value {
     &catalog["notices"][index_of(&catalog["notices"], key)]
 }
 
+/// The current version of notice `key` in `language`.
+fn notice_in(catalog: &Value, key: &str, language: &str) -> Value {
+    let notices = catalog["notices"].as_array().expect("notices");
+    let found = notices.iter().find(|n| n["key"] == key && n["language"] == language);
+    found.unwrap_or_else(|| panic!("{key} in {language}")).clone()
+}
+
 fn paths(problem: &Value) -> Vec<&str> {
     problem["errors"].as_array().expect("errors").iter().map(|e| str_of(&e["path"])).collect()
 }
@@ -47,7 +54,10 @@ async fn yaml_and_json_apply_as_new_versions(backend: Backend) {
     assert_eq!(v3["document"], doc);
     let old = notice(&v2, "marketing.direct");
     let new = notice(&v3, "marketing.direct");
-    assert_eq!(new["version"], 2, "changed text is a new notice version");
+    // Versions 1 and 2 are the English and German texts; the changed English one is the next.
+    assert_eq!(new["version"], 3, "changed text is a new notice version");
+    let german = |v: &Value| notice_in(v, "marketing.direct", "de");
+    assert_eq!(german(&v3), german(&v2), "the German text is unchanged, and so is its version");
     assert_ne!(new["sha256"], old["sha256"]);
     assert_eq!(notice(&v3, "analytics"), notice(&v2, "analytics"), "other notices keep their version");
 
@@ -154,10 +164,12 @@ async fn changes_name_an_older_notice_version_or_fail_on_an_unknown_one(backend:
     let v2 = s.put("/v1/catalog", ADMIN_KEY, &doc, 200).await;
     let old = notice(&v1, "marketing.direct");
     let new = notice(&v2, "marketing.direct");
-    assert_eq!((old["version"].as_u64(), new["version"].as_u64()), (Some(1), Some(2)));
+    assert_eq!((old["version"].as_u64(), new["version"].as_u64()), (Some(1), Some(3)));
+    let german = notice_in(&v2, "marketing.direct", "de");
+    assert_eq!(german["version"], 2, "the German text keeps its version");
 
     let current = s.record("nora", &grant("marketing.direct", &["email"])).await;
-    assert_eq!(current[0]["notice_version"], 2, "default: the current version");
+    assert_eq!(current[0]["notice_version"], 3, "default: the current version in the catalogue's language");
     assert_eq!(current[0]["notice_hash"], new["sha256"]);
 
     let mut body = grant("marketing.direct", &["sms"]);
@@ -168,7 +180,9 @@ async fn changes_name_an_older_notice_version_or_fail_on_an_unknown_one(backend:
     assert_eq!(s.check("nora", "marketing.direct", Some("sms")).await["allowed"], true);
 
     body["notice_version"] = json!(2);
-    assert_eq!(s.record("nora", &body).await[0]["notice_version"], 2);
+    let in_german = s.record("nora", &body).await;
+    assert_eq!(in_german[0]["notice_version"], 2);
+    assert_eq!(in_german[0]["notice_hash"], german["sha256"], "the German text's hash");
 
     body["notice_version"] = json!(99);
     let p = s.post("/v1/subjects/nora/consents", ADMIN_KEY, &body, 422).await;

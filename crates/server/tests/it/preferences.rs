@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, str_of};
 
+pub mod german;
+
 /// A response of the preference centre.
 #[derive(Debug)]
 pub struct Page {
