@@ -1,7 +1,11 @@
 //! The OpenAPI 3.1 document, generated from the handlers and types. A copy is committed as
 //! `openapi.json`; a test keeps it current.
 
+use std::collections::BTreeMap;
+
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::v1;
@@ -37,6 +41,136 @@ impl Modify for Security {
     }
 }
 
+/// The media type every error leaves with (see [`crate::error`]).
+const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
+
+/// The one place that shapes error responses in the document. A handler's annotation names the statuses
+/// particular to its route (`(status = 404, body = Problem)`, with a description naming the codes where
+/// more than one may come); this adds what every route of a kind can answer, and declares every problem
+/// as `application/problem+json`, the media type the server sends:
+/// - every authenticated route: 401 `unauthorized`, and 429 `too_many_failed_attempts` (with
+///   `Retry-After`) for an address that failed authentication too often;
+/// - every route with a JSON body: 400 `invalid_json`, 413 `payload_too_large`, 415
+///   `unsupported_media_type` (a body sent as anything but JSON) and 422 `validation_failed`;
+/// - every route with a `{subject}` in its path: 400 `invalid_subject` and 410 `subject_erased`.
+struct Problems;
+
+impl Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                add_problems(path, operation);
+            }
+        }
+    }
+}
+
+fn add_problems(path: &str, operation: &mut Operation) {
+    // The codes each status may carry on this route, beyond those its annotation describes.
+    let mut codes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+        codes.entry("401").or_default().push("unauthorized");
+        codes.entry("429").or_default().push("too_many_failed_attempts");
+    }
+    let json_body = operation
+        .request_body
+        .as_ref()
+        .is_some_and(|body| body.content.keys().any(|media| media == "application/json"));
+    if json_body {
+        codes.entry("400").or_default().push("invalid_json");
+        codes.entry("413").or_default().push("payload_too_large");
+        codes.entry("415").or_default().push("unsupported_media_type");
+        codes.entry("422").or_default().push("validation_failed");
+    }
+    if path.contains("{subject}") {
+        codes.entry("400").or_default().push("invalid_subject");
+        codes.entry("410").or_default().push("subject_erased");
+    }
+    let responses = &mut operation.responses.responses;
+    for (status, codes) in &codes {
+        responses.entry((*status).to_owned()).or_insert_with(|| RefOr::T(problem_response(status, codes)));
+    }
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else { continue };
+        let Some(content) = response.content.shift_remove("application/json") else { continue };
+        if !is_problem(&content) {
+            response.content.insert("application/json".to_owned(), content);
+            continue;
+        }
+        response.content.insert(PROBLEM_MEDIA_TYPE.to_owned(), content);
+        let extra = codes.get(status.as_str()).map_or(&[][..], Vec::as_slice);
+        if response.description.is_empty() {
+            response.description = describe(status, extra);
+        } else if !extra.is_empty() {
+            response.description = format!("{} Also {}.", response.description, code_list(extra));
+        }
+        if status == "429" && !response.headers.contains_key("Retry-After") {
+            response.headers.insert("Retry-After".to_owned(), retry_after());
+        }
+    }
+}
+
+fn is_problem(content: &Content) -> bool {
+    matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem"))
+}
+
+fn problem_response(status: &str, codes: &[&str]) -> Response {
+    let mut response = Response::new(describe(status, codes));
+    response.content.insert(
+        PROBLEM_MEDIA_TYPE.to_owned(),
+        Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))),
+    );
+    if status == "429" {
+        response.headers.insert("Retry-After".to_owned(), retry_after());
+    }
+    response
+}
+
+fn retry_after() -> utoipa::openapi::header::Header {
+    let mut header = utoipa::openapi::header::Header::new(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Integer).build());
+    header.description = Some("Seconds to wait before trying again".to_owned());
+    header
+}
+
+/// A problem response's description: the codes this route may answer with that status.
+fn describe(status: &str, extra: &[&str]) -> String {
+    let usual: &[&str] = match status {
+        "400" => &[],
+        "401" => &["unauthorized"],
+        "403" => &["forbidden"],
+        "404" => &["not_found"],
+        "405" => &["method_not_allowed"],
+        "409" => &["conflict"],
+        "410" => &["gone"],
+        "413" => &["payload_too_large"],
+        "415" => &["unsupported_media_type"],
+        "422" => &["validation_failed"],
+        _ => &[],
+    };
+    let mut all: Vec<&str> = usual.to_vec();
+    all.extend(extra.iter().filter(|c| !usual.contains(c)));
+    if all.is_empty() {
+        return "A problem (RFC 9457)".to_owned();
+    }
+    format!("A problem (RFC 9457) with code {}.", code_list(&all))
+}
+
+fn code_list(codes: &[&str]) -> String {
+    let quoted: Vec<String> = codes.iter().map(|c| format!("`{c}`")).collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Consentry", description = "Consent and personal-data control: catalogue, consent ledger, decisions."),
@@ -56,7 +190,7 @@ impl Modify for Security {
         v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
     ),
     components(schemas(Problem, FieldProblem)),
-    modifiers(&Security),
+    modifiers(&Security, &Problems),
     tags(
         (name = "keys", description = "API keys and their scopes"),
         (name = "catalog", description = "The catalogue, applied as a whole"),

@@ -23,7 +23,7 @@ pub struct AccessParams {
 }
 
 /// Who read this subject's data and why, newest first; and their consent checks counted per purpose.
-#[utoipa::path(get, path = "/v1/subjects/{subject}/access-log", tag = "consents",
+#[utoipa::path(get, operation_id = "getAccessLog", path = "/v1/subjects/{subject}/access-log", tag = "consents",
     params(("subject" = String, Path), AccessParams),
     responses((status = 200, body = AccessLogOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),

@@ -12,7 +12,7 @@ use crate::extract::Json;
 use crate::state::AppState;
 
 /// Verify the ledger's hash chain and signed checkpoints.
-#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+#[utoipa::path(get, operation_id = "verifyAudit", path = "/v1/audit/verify", tag = "audit",
     responses((status = 200, body = AuditOut), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = ["admin"])))]
 pub async fn verify(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResult<Json<AuditOut>> {

@@ -12,7 +12,7 @@ use crate::extract::{BodyLimit, Json, body_bytes};
 use crate::state::AppState;
 
 /// The current catalogue and its version. Any valid key may read it.
-#[utoipa::path(get, path = "/v1/catalog", tag = "catalog",
+#[utoipa::path(get, operation_id = "getCatalog", path = "/v1/catalog", tag = "catalog",
     responses((status = 200, body = CatalogOut), (status = 401, body = Problem)),
     security(("bearer" = [])))]
 pub async fn get(State(state): State<AppState>, _caller: Arc<Caller>) -> ApiResult<Json<CatalogOut>> {
@@ -20,7 +20,7 @@ pub async fn get(State(state): State<AppState>, _caller: Arc<Caller>) -> ApiResu
 }
 
 /// Apply a whole catalogue as a new version. A rejected document changes nothing.
-#[utoipa::path(put, path = "/v1/catalog", tag = "catalog",
+#[utoipa::path(put, operation_id = "putCatalog", path = "/v1/catalog", tag = "catalog",
     request_body(content = Object, description = "The catalogue document", content_type = "application/json"),
     responses((status = 200, body = CatalogOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)),

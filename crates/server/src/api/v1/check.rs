@@ -14,7 +14,7 @@ use crate::state::AppState;
 /// May this subject's data be used for this purpose (and category, channel, recipient), now? A service
 /// key needs `check`; a paired device may ask about its own subject only, naming a data category, within
 /// the categories and purposes it declared (else 403).
-#[utoipa::path(post, path = "/v1/check", tag = "check", request_body = CheckRequest,
+#[utoipa::path(post, operation_id = "check", path = "/v1/check", tag = "check", request_body = CheckRequest,
     responses((status = 200, body = CheckResponse), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = ["check"]), ("device_token" = [])))]
@@ -36,7 +36,7 @@ pub async fn one(
 }
 
 /// Many checks in one request (up to the configured maximum, 10,000 by default).
-#[utoipa::path(post, path = "/v1/check/batch", tag = "check", request_body = BatchRequest,
+#[utoipa::path(post, operation_id = "checkBatch", path = "/v1/check/batch", tag = "check", request_body = BatchRequest,
     responses((status = 200, body = BatchResponse), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = ["check"])))]

@@ -17,7 +17,7 @@ use crate::state::AppState;
 /// Record consent changes under one notice version; answers once they are durable.
 ///
 /// A change made with the subject's own token is in their access log (caller `subject`).
-#[utoipa::path(post, path = "/v1/subjects/{subject}/consents", tag = "consents",
+#[utoipa::path(post, operation_id = "recordConsents", path = "/v1/subjects/{subject}/consents", tag = "consents",
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     request_body = RecordConsents,
     responses((status = 201, body = RecordedConsents), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -37,7 +37,7 @@ pub async fn record(
 }
 
 /// The subject's current state: a decision per purpose and channel, and the statements behind them.
-#[utoipa::path(get, path = "/v1/subjects/{subject}/consents", tag = "consents",
+#[utoipa::path(get, operation_id = "getConsents", path = "/v1/subjects/{subject}/consents", tag = "consents",
     params(("subject" = String, Path)),
     responses((status = 200, body = CurrentConsents), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = ["consent:read"]), ("subject_token" = [])))]
@@ -63,7 +63,7 @@ pub struct HistoryParams {
 }
 
 /// The subject's ledger events, oldest first, paginated.
-#[utoipa::path(get, path = "/v1/subjects/{subject}/consents/history", tag = "consents",
+#[utoipa::path(get, operation_id = "getConsentHistory", path = "/v1/subjects/{subject}/consents/history", tag = "consents",
     params(("subject" = String, Path), HistoryParams),
     responses((status = 200, body = History), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),

@@ -18,7 +18,7 @@ use crate::extract::{Json, Query};
 use crate::state::AppState;
 
 /// Register a downstream system.
-#[utoipa::path(post, path = "/v1/destinations", tag = "destinations", request_body = CreateDestination,
+#[utoipa::path(post, operation_id = "createDestination", path = "/v1/destinations", tag = "destinations", request_body = CreateDestination,
     responses((status = 201, body = DestinationOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 422, body = Problem)),
     security(("bearer" = ["destinations"])))]
@@ -33,7 +33,7 @@ pub async fn create(
 }
 
 /// List destinations.
-#[utoipa::path(get, path = "/v1/destinations", tag = "destinations",
+#[utoipa::path(get, operation_id = "listDestinations", path = "/v1/destinations", tag = "destinations",
     responses((status = 200, body = DestinationList), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = ["destinations"])))]
 pub async fn list(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResult<Json<DestinationList>> {
@@ -42,7 +42,7 @@ pub async fn list(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResu
 }
 
 /// One destination.
-#[utoipa::path(get, path = "/v1/destinations/{id}", tag = "destinations", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getDestination", path = "/v1/destinations/{id}", tag = "destinations", params(("id" = String, Path)),
     responses((status = 200, body = DestinationOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)),
     security(("bearer" = ["destinations"])))]
@@ -56,7 +56,7 @@ pub async fn get(
 }
 
 /// Pause or resume a destination, or change its name, URL or filter.
-#[utoipa::path(patch, path = "/v1/destinations/{id}", tag = "destinations", params(("id" = String, Path)),
+#[utoipa::path(patch, operation_id = "updateDestination", path = "/v1/destinations/{id}", tag = "destinations", params(("id" = String, Path)),
     request_body = UpdateDestination,
     responses((status = 200, body = DestinationOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem)),
@@ -72,7 +72,7 @@ pub async fn update(
 }
 
 /// Remove a destination and its deliveries.
-#[utoipa::path(delete, path = "/v1/destinations/{id}", tag = "destinations", params(("id" = String, Path)),
+#[utoipa::path(delete, operation_id = "deleteDestination", path = "/v1/destinations/{id}", tag = "destinations", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = ["destinations"])))]
 pub async fn delete(
@@ -98,7 +98,7 @@ pub struct DeliveryParams {
 }
 
 /// Every event sent (or to send) to a destination, with status, attempts, last error and next attempt.
-#[utoipa::path(get, path = "/v1/destinations/{id}/deliveries", tag = "destinations",
+#[utoipa::path(get, operation_id = "listDeliveries", path = "/v1/destinations/{id}/deliveries", tag = "destinations",
     params(("id" = String, Path), DeliveryParams),
     responses((status = 200, body = DeliveryList), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 404, body = Problem)),
@@ -116,7 +116,7 @@ pub async fn deliveries(
 }
 
 /// Send events again, from a delivery id or a time, in order.
-#[utoipa::path(post, path = "/v1/destinations/{id}/replay", tag = "destinations", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "replayDeliveries", path = "/v1/destinations/{id}/replay", tag = "destinations", params(("id" = String, Path)),
     request_body = ReplayRequest,
     responses((status = 200, body = ReplayOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 422, body = Problem)),

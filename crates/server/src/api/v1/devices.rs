@@ -32,7 +32,7 @@ pub struct DevicePath {
 /// device's token runs checks and writes records, and a key may not hand out more than it holds), or the
 /// subject's own token. The device token is in this response only; the pairing is in the subject's access
 /// log.
-#[utoipa::path(post, path = "/v1/subjects/{subject}/devices", tag = "devices",
+#[utoipa::path(post, operation_id = "pairDevice", path = "/v1/subjects/{subject}/devices", tag = "devices",
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     request_body = PairDevice,
     responses((status = 201, body = PairedDevice), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -53,7 +53,7 @@ pub async fn pair(
 
 /// The subject's paired devices, oldest first (a service key with `consent:read`, or the subject's own
 /// token).
-#[utoipa::path(get, path = "/v1/subjects/{subject}/devices", tag = "devices",
+#[utoipa::path(get, operation_id = "listDevices", path = "/v1/subjects/{subject}/devices", tag = "devices",
     params(("subject" = String, Path)),
     responses((status = 200, body = DeviceList), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
@@ -71,7 +71,7 @@ pub async fn list(
 
 /// Unpair a device (a service key with `devices:write`, or the subject's own token): its token stops
 /// working at once. The unpairing is in the subject's access log.
-#[utoipa::path(delete, path = "/v1/subjects/{subject}/devices/{id}", tag = "devices",
+#[utoipa::path(delete, operation_id = "unpairDevice", path = "/v1/subjects/{subject}/devices/{id}", tag = "devices",
     params(("subject" = String, Path), ("id" = String, Path)),
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 404, body = Problem)),
@@ -94,7 +94,7 @@ pub async fn unpair(
 /// payload holds its subject's statements and decisions for the device's purposes, categories and
 /// channels, the ledger position, `iat` and `exp`. Send the `ETag` back as `If-None-Match`: 304 while
 /// nothing changed and the snapshot held is less than half its lifetime old.
-#[utoipa::path(get, path = "/v1/device/consent", tag = "devices",
+#[utoipa::path(get, operation_id = "getDeviceConsent", path = "/v1/device/consent", tag = "devices",
     responses((status = 200, description = "The compact JWS", content_type = "application/jwt", body = String),
               (status = 304, description = "The snapshot named by If-None-Match is still current"),
               (status = 401, body = Problem)),
@@ -127,7 +127,7 @@ pub async fn consent(
 /// device, and a renewed one when half the snapshot's lifetime has passed. The stream ends when the
 /// device is unpaired. A device holds at most `max_streams_per_device` streams open on one node (default
 /// 4); one more is refused with 429 `too_many_streams` and `Retry-After` until one of them ends.
-#[utoipa::path(get, path = "/v1/device/consent/stream", tag = "devices",
+#[utoipa::path(get, operation_id = "streamDeviceConsent", path = "/v1/device/consent/stream", tag = "devices",
     responses((status = 200, description = "Server-Sent Events; each `consent` event's data is a compact JWS",
                content_type = "text/event-stream", body = String),
               (status = 401, body = Problem),

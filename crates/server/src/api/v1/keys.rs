@@ -12,7 +12,7 @@ use crate::extract::Json;
 use crate::state::AppState;
 
 /// Create an API key.
-#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
+#[utoipa::path(post, operation_id = "createKey", path = "/v1/keys", tag = "keys", request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = ["admin"])))]
@@ -27,7 +27,7 @@ pub async fn create(
 }
 
 /// List active API keys (never their secrets).
-#[utoipa::path(get, path = "/v1/keys", tag = "keys",
+#[utoipa::path(get, operation_id = "listKeys", path = "/v1/keys", tag = "keys",
     responses((status = 200, body = KeyList), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = ["admin"])))]
 pub async fn list(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResult<Json<KeyList>> {
@@ -36,7 +36,7 @@ pub async fn list(State(state): State<AppState>, caller: Arc<Caller>) -> ApiResu
 }
 
 /// Revoke an API key, at once.
-#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", params(("id" = String, Path)),
+#[utoipa::path(delete, operation_id = "revokeKey", path = "/v1/keys/{id}", tag = "keys", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = ["admin"])))]
 pub async fn revoke(

@@ -13,7 +13,7 @@ use crate::extract::{Json, stated_purpose};
 use crate::state::AppState;
 
 /// A receipt by id.
-#[utoipa::path(get, path = "/v1/receipts/{id}", tag = "receipts", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getReceipt", path = "/v1/receipts/{id}", tag = "receipts", params(("id" = String, Path)),
     responses((status = 200, body = ReceiptOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)),
     security(("bearer" = ["consent:read"])))]

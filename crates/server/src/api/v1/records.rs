@@ -25,7 +25,7 @@ use crate::state::AppState;
 /// Store a personal data record, encrypted, if the subject's consent allows it now. A service key with
 /// `records:write` names the subject; a device token stores for its own subject, within the categories and
 /// purposes it declared.
-#[utoipa::path(post, path = "/v1/records", tag = "records",
+#[utoipa::path(post, operation_id = "createRecord", path = "/v1/records", tag = "records",
     request_body = RecordIn,
     responses((status = 201, body = RecordOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem, description = "`forbidden`, or `consent_required` when the subject's consent does not cover it"),
@@ -63,7 +63,7 @@ pub struct ListParams {
 }
 
 /// The subject's records (metadata), newest first, paginated.
-#[utoipa::path(get, path = "/v1/subjects/{subject}/records", tag = "records",
+#[utoipa::path(get, operation_id = "listRecords", path = "/v1/subjects/{subject}/records", tag = "records",
     params(("subject" = String, Path), ListParams),
     responses((status = 200, body = RecordList), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
@@ -90,7 +90,7 @@ pub async fn list(
 }
 
 /// One record's payload, with its media type as `Content-Type`.
-#[utoipa::path(get, path = "/v1/records/{id}", tag = "records", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getRecord", path = "/v1/records/{id}", tag = "records", params(("id" = String, Path)),
     responses((status = 200, description = "The payload as stored, with its media type", content_type = "*/*"),
               (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = ["records:read"]), ("subject_token" = [])))]
@@ -117,7 +117,7 @@ pub async fn get(
 /// Delete one record; a `record.deleted` event goes downstream.
 ///
 /// A deletion with the subject's own token is in their access log (caller `subject`).
-#[utoipa::path(delete, path = "/v1/records/{id}", tag = "records", params(("id" = String, Path)),
+#[utoipa::path(delete, operation_id = "deleteRecord", path = "/v1/records/{id}", tag = "records", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = ["records:write"]), ("subject_token" = [])))]
 pub async fn delete_one(
@@ -142,7 +142,7 @@ pub struct DeleteParams {
 /// Delete the subject's records of a category (and those under it), or all of them.
 ///
 /// A deletion with the subject's own token is in their access log (caller `subject`).
-#[utoipa::path(delete, path = "/v1/subjects/{subject}/records", tag = "records",
+#[utoipa::path(delete, operation_id = "deleteRecords", path = "/v1/subjects/{subject}/records", tag = "records",
     params(("subject" = String, Path), DeleteParams),
     responses((status = 200, body = Deleted), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),

@@ -24,7 +24,7 @@ use crate::state::AppState;
 /// Create a data subject request; Consentry does its own part at once and tells downstream systems.
 ///
 /// One filed with the subject's own token is in their access log (caller `subject`), but for an erasure.
-#[utoipa::path(post, path = "/v1/requests", tag = "requests", request_body = CreateRequest,
+#[utoipa::path(post, operation_id = "createRequest", path = "/v1/requests", tag = "requests", request_body = CreateRequest,
     responses((status = 201, body = RequestOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = ["dsr"]), ("subject_token" = [])))]
@@ -62,7 +62,7 @@ pub struct ListParams {
 /// The requests, oldest first, for the privacy team.
 ///
 /// With a subject token, the person's own; that read is in their access log (caller `subject`).
-#[utoipa::path(get, path = "/v1/requests", tag = "requests", params(ListParams),
+#[utoipa::path(get, operation_id = "listRequests", path = "/v1/requests", tag = "requests", params(ListParams),
     responses((status = 200, body = RequestList), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem)),
     security(("bearer" = ["dsr"]), ("subject_token" = [])))]
@@ -87,7 +87,7 @@ pub async fn list(
 /// One request with its tasks and history.
 ///
 /// Read with the subject's own token, it is in their access log (caller `subject`).
-#[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getRequest", path = "/v1/requests/{id}", tag = "requests", params(("id" = String, Path)),
     responses((status = 200, body = RequestOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem)),
     security(("bearer" = ["dsr"]), ("subject_token" = [])))]
@@ -102,7 +102,7 @@ pub async fn get(
 }
 
 /// Extend the deadline by up to two further months (in total), with the reason (Art. 12(3)).
-#[utoipa::path(post, path = "/v1/requests/{id}/extend", tag = "requests", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "extendRequest", path = "/v1/requests/{id}/extend", tag = "requests", params(("id" = String, Path)),
     request_body = ExtendRequest,
     responses((status = 200, body = RequestOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -118,7 +118,7 @@ pub async fn extend(
 }
 
 /// Reject a request, with the reason.
-#[utoipa::path(post, path = "/v1/requests/{id}/reject", tag = "requests", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "rejectRequest", path = "/v1/requests/{id}/reject", tag = "requests", params(("id" = String, Path)),
     request_body = RejectRequest,
     responses((status = 200, body = RequestOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -134,7 +134,7 @@ pub async fn reject(
 }
 
 /// A downstream system confirms its part of a request.
-#[utoipa::path(post, path = "/v1/requests/{id}/tasks/{destination_id}/complete", tag = "requests",
+#[utoipa::path(post, operation_id = "completeRequestTask", path = "/v1/requests/{id}/tasks/{destination_id}/complete", tag = "requests",
     params(("id" = String, Path), ("destination_id" = String, Path)), request_body = CompleteTask,
     responses((status = 200, body = RequestOut), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -158,7 +158,7 @@ pub async fn complete_task(
 /// and a plain-words `index.html`. Available for 7 days after it is ready, then 410.
 ///
 /// The download is in the subject's access log, under the key's name or `subject`.
-#[utoipa::path(get, path = "/v1/requests/{id}/export", tag = "requests", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "downloadRequestExport", path = "/v1/requests/{id}/export", tag = "requests", params(("id" = String, Path)),
     responses((status = 200, description = "application/zip", content_type = "application/zip"),
               (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 410, body = Problem)),

@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// Mint a subject token and a preference-centre link for one person (a service key with `tokens:mint`).
 /// The body is optional. The minting is in the person's access log under the key's name, with the purpose
 /// stated in `X-Consentry-Purpose`.
-#[utoipa::path(post, path = "/v1/subjects/{subject}/tokens", tag = "subjects",
+#[utoipa::path(post, operation_id = "mintSubjectToken", path = "/v1/subjects/{subject}/tokens", tag = "subjects",
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     request_body(content = Option<MintToken>),
     responses((status = 201, body = MintedTokenOut), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -45,7 +45,7 @@ pub async fn mint(
 /// subject token ("sign out everywhere"; the token itself stops working too). Tokens minted afterwards
 /// work. A revoked token is answered 401 `unauthorized`, like any other refused token. The revocation is in
 /// the person's access log.
-#[utoipa::path(delete, path = "/v1/subjects/{subject}/tokens", tag = "subjects",
+#[utoipa::path(delete, operation_id = "revokeSubjectTokens", path = "/v1/subjects/{subject}/tokens", tag = "subjects",
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     responses((status = 204, description = "Revoked"), (status = 400, body = Problem),
               (status = 401, body = Problem), (status = 403, body = Problem), (status = 410, body = Problem)),
