@@ -22,11 +22,27 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = req.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
-        match axum::Json::<T>::from_request(req, state).await {
+        let JsonBody(bytes) = JsonBody::from_request(req, state).await?;
+        require_object(&bytes, false)?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection, limit)),
+            Err(rejection) => Err(json_rejection(rejection, 0)),
         }
+    }
+}
+
+/// Every request body of the API is a JSON object (or, where the body is optional, `null`). serde would
+/// read a struct from an array of its fields too (`[null, null]`), which the document does not allow: the
+/// top level is checked here, before the fields are read.
+pub fn require_object(bytes: &[u8], null_too: bool) -> Result<(), ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first == Some(b'{') {
+        return Ok(());
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        Err(e) => Err(ApiError(Error::InvalidJson(format!("the body is not valid JSON: {e}")))),
+        Ok(_) if null_too && first == Some(b'n') => Ok(()),
+        Ok(_) => Err(ApiError::validation("", "the body must be a JSON object")),
     }
 }
 
@@ -124,6 +140,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 impl JsonBody {
     /// Deserialises the body; borrowing types (`&str`, `Cow<str>`) point into the buffer.
     pub fn parse<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, ApiError> {
+        require_object(&self.0, false)?;
         parse_json(&self.0)
     }
 }

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::v1;
+use crate::api::{health, v1};
+use consentry_service::schema::SubjectId;
+
 use crate::error::{FieldProblem, Problem};
 
 struct Security;
@@ -58,13 +60,8 @@ struct Problems;
 impl Modify for Problems {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for operation in operations.into_iter().flatten() {
                 add_problems(path, operation);
             }
@@ -73,6 +70,12 @@ impl Modify for Problems {
 }
 
 fn add_problems(path: &str, operation: &mut Operation) {
+    // The one form of a subject id, wherever a path names one (else 400 `invalid_subject`).
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.name == "subject" && matches!(parameter.parameter_in, ParameterIn::Path) {
+            parameter.schema = Some(RefOr::Ref(Ref::from_schema_name("SubjectId")));
+        }
+    }
     // The codes each status may carry on this route, beyond those its annotation describes.
     let mut codes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
@@ -134,7 +137,9 @@ fn problem_response(status: &str, codes: &[&str]) -> Response {
 }
 
 fn retry_after() -> utoipa::openapi::header::Header {
-    let mut header = utoipa::openapi::header::Header::new(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Integer).build());
+    let mut header = utoipa::openapi::header::Header::new(
+        utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::Integer).build(),
+    );
     header.description = Some("Seconds to wait before trying again".to_owned());
     header
 }
@@ -175,6 +180,7 @@ fn code_list(codes: &[&str]) -> String {
 #[openapi(
     info(title = "Consentry", description = "Consent and personal-data control: catalogue, consent ledger, decisions."),
     paths(
+        health::index,
         v1::keys::create, v1::keys::list, v1::keys::revoke,
         v1::catalog::get, v1::catalog::put,
         v1::consents::record, v1::consents::current, v1::consents::history,
@@ -189,9 +195,10 @@ fn code_list(codes: &[&str]) -> String {
         v1::records::delete_many,
         v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
     ),
-    components(schemas(Problem, FieldProblem)),
+    components(schemas(Problem, FieldProblem, SubjectId)),
     modifiers(&Security, &Problems),
     tags(
+        (name = "service", description = "Where to go from here"),
         (name = "keys", description = "API keys and their scopes"),
         (name = "catalog", description = "The catalogue, applied as a whole"),
         (name = "consents", description = "The consent ledger"),

@@ -98,6 +98,10 @@ fn parse_document(content_type: &str, body: &[u8]) -> Result<CatalogDocument> {
     let too_deep = || unreadable(format!("the document nests deeper than {MAX_DEPTH} levels"));
     match media.as_str() {
         "application/json" if depth::json_too_deep(body, MAX_DEPTH) => Err(too_deep()),
+        // serde reads a struct from an array of its fields too; a catalogue is an object.
+        "application/json" if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b == b'[') => {
+            Err(unreadable("the catalogue must be a JSON object".into()))
+        }
         "application/json" => serde_json::from_slice(body).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => unreadable(e.to_string()),
             _ => Error::InvalidJson(format!("the body is not valid JSON: {e}")),

@@ -15,20 +15,25 @@ use crate::state::Services;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest<'a> {
+    /// The brand's own id of the person.
     #[serde(borrow)]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._:@+=~-]+$")]
     pub subject: Cow<'a, str>,
+    /// A purpose of the catalogue (422 `unknown_purpose` for one it lacks).
     #[serde(borrow)]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub purpose: Cow<'a, str>,
+    /// A data category of the catalogue (422 `unknown_category`); none: every category of the purpose.
     #[serde(borrow, default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub category: Option<Cow<'a, str>>,
+    /// A channel of the catalogue (422 `unknown_channel`).
     #[serde(borrow, default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub channel: Option<Cow<'a, str>>,
+    /// A recipient of the catalogue (422 `unknown_recipient`).
     #[serde(borrow, default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub recipient: Option<Cow<'a, str>>,
 }
 
@@ -65,7 +70,9 @@ pub fn one(services: &Services, principal: &Principal, c: &CheckRequest<'_>) -> 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest<'a> {
+    /// 1 to `check_batch_max` checks (10,000 by default; more is 422 `validation_failed`).
     #[serde(borrow)]
+    #[schema(min_items = 1)]
     pub checks: Vec<CheckRequest<'a>>,
 }
 

@@ -51,14 +51,22 @@ impl From<ChangeAction> for Action {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeIn {
+    /// A purpose of the catalogue (422 `unknown_purpose`); the action must be one it allows (422
+    /// `action_not_allowed`).
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub purpose: String,
     pub action: ChangeAction,
     /// Data categories the change covers; empty: all the purpose's notice covers.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::schema::CatalogKey>)]
     pub categories: Vec<String>,
+    /// Channels of the purpose; empty: all of them.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::schema::CatalogKey>)]
     pub channels: Vec<String>,
+    /// Recipients of the purpose; empty: all of them.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::schema::CatalogKey>)]
     pub recipients: Vec<String>,
     /// When a grant lapses (RFC 3339). Only for `grant` and `renew`.
     #[serde(default)]
@@ -72,13 +80,17 @@ pub struct RecordConsents {
     /// The notice shown to the person. Required when a change grants or renews consent; it must be the
     /// notice the purpose names.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub notice: Option<String>,
     /// The notice version shown; default the current one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::optional")]
     pub notice_version: Option<u32>,
     /// Where the consent was collected (a catalogue collection point).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub collection_point: Option<String>,
+    /// 1 to 100 changes.
+    #[schema(min_items = 1, max_items = 100)]
     pub changes: Vec<ChangeIn>,
 }
 

@@ -46,17 +46,27 @@ impl Kind {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDestination {
+    /// 1 to 100 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     pub kind: Kind,
-    /// `https://...` (webhook), `nats://host:4222`, `mqtt://host:1883`.
+    /// `https://...` or `http://...` (webhook), `nats://host:4222` or `tls://...`, `mqtt://host:1883` or
+    /// `tcp://...`: the scheme must fit the kind, and an IP-literal host must be publicly routable unless the
+    /// operator allows its network (else 422 `validation_failed`).
+    #[schema(min_length = 1, max_length = 2000, pattern = r"^(https?|nats|tls|mqtt|tcp)://\S+$")]
     pub url: String,
     /// NATS subject prefix: events go to `<subject>.<type>`.
+    /// Required for `nats`: letters, digits, `-` and `_`, in parts separated by `.`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\s*[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\s*$")]
     pub subject: Option<String>,
     /// MQTT topic prefix: events go to `<topic>/<type>`.
+    /// Required for `mqtt`: letters, digits, `-` and `_`, in parts separated by `/`.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"^\s*[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\s*$")]
     pub topic: Option<String>,
     /// Event types to send: exact (`consent.withdrawn`), prefix (`consent.*`) or `*`.
+    #[schema(min_items = 1, value_type = Vec<crate::schema::EventType>)]
     pub event_types: Vec<String>,
     /// Webhook signing secret (`whsec_` + base64); generated when absent.
     #[serde(default)]
@@ -66,8 +76,12 @@ pub struct CreateDestination {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDestination {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
+    /// As at creation; the scheme must fit the destination's kind (else 422 `validation_failed`).
+    #[schema(min_length = 1, max_length = 2000, pattern = r"^(https?|nats|tls|mqtt|tcp)://\S+$")]
     pub url: Option<String>,
+    #[schema(min_items = 1, value_type = Option<Vec<crate::schema::EventType>>)]
     pub event_types: Option<Vec<String>>,
     /// Pause (true) or resume (false) deliveries; events keep queueing while paused.
     pub paused: Option<bool>,
@@ -243,6 +257,7 @@ pub struct DeliveryList {
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// Replay from this delivery id (as listed by `deliveries`) on.
+    #[serde(default, deserialize_with = "crate::whole::optional")]
     pub from_id: Option<i64>,
     /// Or replay every event since this time (RFC 3339).
     #[schema(value_type = Option<String>, format = DateTime)]

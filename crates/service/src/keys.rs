@@ -16,7 +16,10 @@ use crate::state::Services;
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// A label for people, 1 to 64 characters of letters, digits, space, `_`, `.` and `-`.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9 _.-]*[A-Za-z0-9_.-][A-Za-z0-9 _.-]*$")]
     pub name: String,
+    /// The scopes the key holds, at least one.
+    #[schema(value_type = Vec<crate::auth::Scope>, min_items = 1)]
     pub scopes: Vec<String>,
 }
 

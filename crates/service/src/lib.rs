@@ -30,11 +30,13 @@ pub mod preferences;
 pub mod receipts;
 pub mod records;
 pub mod requests;
+pub mod schema;
 pub mod signing;
 pub mod sinks;
 pub mod state;
 pub mod tokens;
 pub mod vault;
+pub mod whole;
 pub mod workers;
 
 use std::sync::Arc;

@@ -39,10 +39,13 @@ pub struct RecordIn {
     /// The brand's own id of the person the data is about. Required with a service key; a device stores
     /// for its own subject (naming another is 403).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._:@+=~-]+$")]
     pub subject: Option<String>,
-    /// A data category of the catalogue.
+    /// A data category of the catalogue (422 `unknown_category` for one it lacks).
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub category: String,
-    /// The purpose the data is kept for, a purpose of the catalogue.
+    /// The purpose the data is kept for, a purpose of the catalogue (422 `unknown_purpose`).
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub purpose: String,
     /// The payload's media type, e.g. `audio/ogg`. Required with `data`; with `json` it defaults to
     /// `application/json`.

@@ -49,6 +49,7 @@ const MAX_PAGE: u32 = 500;
 pub struct CreateRequest {
     /// The brand's own id of the person.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._:@+=~-]+$")]
     pub subject: Option<String>,
     /// `access`, `portability`, `erasure`, `rectification`, `restriction` or `objection`.
     #[serde(rename = "type", default)]
@@ -63,21 +64,29 @@ pub struct CreateRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendRequest {
-    /// 1 or 2: months added to the deadline; at most two months beyond the first in total.
+    /// 1 or 2: months added to the deadline; at most two months beyond the first in total (else 409).
+    #[serde(deserialize_with = "crate::whole::required")]
+    #[schema(minimum = 1, maximum = 2)]
     pub months: u32,
+    /// 1 to 2000 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub reason: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectRequest {
+    /// 1 to 2000 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub reason: String,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteTask {
+    /// 1 to 2000 characters, not only spaces.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub note: Option<String>,
 }
 

@@ -29,10 +29,12 @@ const REVOCATION_MARGIN_SECS: i64 = 60;
 #[serde(deny_unknown_fields)]
 pub struct MintToken {
     /// Lifetime in seconds, 60 to 2592000 (30 days); default 3600.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::optional")]
+    #[schema(minimum = 60, maximum = 2592000)]
     pub ttl: Option<u64>,
     /// The language the preference centre opens in, a BCP 47 tag such as `de` or `en-GB`.
     #[serde(default)]
+    #[schema(min_length = 2, max_length = 35, pattern = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
     pub locale: Option<String>,
 }
 

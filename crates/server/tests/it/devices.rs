@@ -82,6 +82,11 @@ async fn device_flow(backend: Backend) {
     // Nothing changed: 304. An unrelated subject's write changes nothing either.
     let (status, _, body) = snapshot(&server.base, &token, Some(&etag)).await;
     assert_eq!((status, body.as_str()), (304, ""));
+    // `*` matches any current snapshot, and a paired device always has one (RFC 9110 §13.1.2).
+    let (status, any_etag, body) = snapshot(&server.base, &token, Some("*")).await;
+    assert_eq!((status, body.as_str(), any_etag.as_deref()), (304, "", Some(etag.as_str())));
+    // Only a device's own token reads a snapshot.
+    assert_code(&server.get("/v1/device/consent", ADMIN_KEY, 403).await, "forbidden");
     server.record("user-2", &analytics_grant()).await;
     assert_eq!(snapshot(&server.base, &token, Some(&etag)).await.0, 304);
 

@@ -32,12 +32,18 @@ const REVALIDATE: Duration = Duration::from_secs(5);
 #[serde(deny_unknown_fields)]
 pub struct PairDevice {
     /// A label for people, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub name: String,
     /// What the device is (`speaker`, `fridge`, `tv`, ...): 1 to 40 lowercase letters, digits, `_`, `-`.
+    #[schema(min_length = 1, max_length = 40, pattern = r"^[a-z0-9_-]+$")]
     pub kind: String,
     /// The data categories the device handles (catalogue keys); it may act on these and those under them.
+    /// 422 `unknown_category` for one the catalogue lacks.
+    #[schema(value_type = Vec<crate::schema::CatalogKey>, min_items = 1, max_items = 50)]
     pub categories: Vec<String>,
     /// The purposes the device serves (catalogue keys); it may act for these and those under them.
+    /// 422 `unknown_purpose` for one the catalogue lacks.
+    #[schema(value_type = Vec<crate::schema::CatalogKey>, min_items = 1, max_items = 50)]
     pub purposes: Vec<String>,
 }
 

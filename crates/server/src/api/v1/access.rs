@@ -17,6 +17,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct AccessParams {
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Entries older than this one (the `next` of the previous page).
     pub before: Option<i64>,

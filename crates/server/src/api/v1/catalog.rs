@@ -23,7 +23,9 @@ pub async fn get(State(state): State<AppState>, _caller: Arc<Caller>) -> ApiResu
 #[utoipa::path(put, operation_id = "putCatalog", path = "/v1/catalog", tag = "catalog",
     request_body(content = Object, description = "The catalogue document", content_type = "application/json"),
     responses((status = 200, body = CatalogOut), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 415, body = Problem), (status = 422, body = Problem)),
+              (status = 403, body = Problem), (status = 415, body = Problem),
+              (status = 422, body = Problem, description = "`invalid_catalog`, with every problem found in `errors`: the \
+               document breaks the catalogue's rules")),
     security(("bearer" = ["catalog:write"])))]
 pub async fn put(
     State(state): State<AppState>,

@@ -21,7 +21,12 @@ use crate::state::AppState;
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     request_body = RecordConsents,
     responses((status = 201, body = RecordedConsents), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
+              (status = 403, body = Problem), (status = 413, body = Problem),
+              (status = 422, body = Problem, description = "`unknown_purpose`, `unknown_category`, `unknown_channel`, \
+               `unknown_recipient`, `unknown_notice` or `unknown_collection_point` for a key the catalogue lacks; \
+               `action_not_allowed` for an action the purpose does not allow; `not_in_purpose` for a category, channel \
+               or recipient outside the purpose; `notice_mismatch` for a notice or version other than the purpose's; \
+               `validation_failed` for a grant without its notice")),
     security(("bearer" = ["consent:write"]), ("subject_token" = [])))]
 pub async fn record(
     State(state): State<AppState>,
@@ -57,8 +62,10 @@ pub async fn current(
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Return events after this event id (the `next` of the previous page).
+    #[param(pattern = "^evt_0*[1-9][0-9]{0,17}$")]
     pub after: Option<String>,
 }
 

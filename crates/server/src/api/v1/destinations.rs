@@ -20,7 +20,9 @@ use crate::state::AppState;
 /// Register a downstream system.
 #[utoipa::path(post, operation_id = "createDestination", path = "/v1/destinations", tag = "destinations", request_body = CreateDestination,
     responses((status = 201, body = DestinationOut), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 422, body = Problem)),
+              (status = 422, body = Problem, description = "`validation_failed` for a URL whose scheme does not fit the \
+               kind or whose address is not publicly routable, a NATS destination without `subject`, an MQTT one without \
+               `topic`, or a malformed secret")),
     security(("bearer" = ["destinations"])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -59,7 +61,9 @@ pub async fn get(
 #[utoipa::path(patch, operation_id = "updateDestination", path = "/v1/destinations/{id}", tag = "destinations", params(("id" = String, Path)),
     request_body = UpdateDestination,
     responses((status = 200, body = DestinationOut), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)),
+              (status = 404, body = Problem),
+              (status = 422, body = Problem, description = "`validation_failed` for a URL whose scheme does not fit the \
+               destination's kind or whose address is not publicly routable")),
     security(("bearer" = ["destinations"])))]
 pub async fn update(
     State(state): State<AppState>,
@@ -90,10 +94,12 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct DeliveryParams {
     /// `pending`, `delivered` or `dead`.
+    #[param(pattern = "^(pending|delivered|dead)$")]
     pub status: Option<String>,
     /// Deliveries after this id (the `next` of the previous page).
     pub after: Option<i64>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

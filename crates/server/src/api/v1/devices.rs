@@ -36,7 +36,8 @@ pub struct DevicePath {
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     request_body = PairDevice,
     responses((status = 201, body = PairedDevice), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 422, body = Problem)),
+              (status = 403, body = Problem),
+              (status = 422, body = Problem, description = "`unknown_category` or `unknown_purpose` for a key the catalogue lacks")),
     security(("bearer" = ["devices:write", "check", "records:write"]), ("subject_token" = [])))]
 pub async fn pair(
     State(state): State<AppState>,
@@ -96,8 +97,10 @@ pub async fn unpair(
 /// nothing changed and the snapshot held is less than half its lifetime old.
 #[utoipa::path(get, operation_id = "getDeviceConsent", path = "/v1/device/consent", tag = "devices",
     responses((status = 200, description = "The compact JWS", content_type = "application/jwt", body = String),
-              (status = 304, description = "The snapshot named by If-None-Match is still current"),
-              (status = 401, body = Problem)),
+              (status = 304, description = "The snapshot named by If-None-Match is still current, or \
+               If-None-Match is `*` (RFC 9110 §13.1.2: a paired device always has a snapshot)"),
+              (status = 401, body = Problem),
+              (status = 403, body = Problem, description = "`forbidden`: a credential other than a paired device's token")),
     security(("device_token" = [])))]
 pub async fn consent(
     State(state): State<AppState>,
@@ -105,8 +108,12 @@ pub async fn consent(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let held = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    // `*` matches any current representation (RFC 9110 §13.1.2), and a paired device always has one.
+    let any = held.is_some_and(|v| v.trim() == "*");
+    let held = if any { None } else { held };
     let (mut response, etag) = match devices::consent_snapshot(&state, &device, held).await? {
         SnapshotReply::Held { etag } => (StatusCode::NOT_MODIFIED.into_response(), etag),
+        SnapshotReply::Fresh(signed) if any => (StatusCode::NOT_MODIFIED.into_response(), signed.etag()),
         SnapshotReply::Fresh(signed) => {
             let etag = signed.etag();
             let mut response = signed.jws.into_response();
@@ -131,6 +138,7 @@ pub async fn consent(
     responses((status = 200, description = "Server-Sent Events; each `consent` event's data is a compact JWS",
                content_type = "text/event-stream", body = String),
               (status = 401, body = Problem),
+              (status = 403, body = Problem, description = "`forbidden`: a credential other than a paired device's token"),
               (status = 429, description = "The device already holds as many open streams as it may",
                body = Problem, headers(("Retry-After" = u64, description = "Seconds to wait")))),
     security(("device_token" = [])))]

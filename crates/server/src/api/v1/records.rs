@@ -29,7 +29,10 @@ use crate::state::AppState;
     request_body = RecordIn,
     responses((status = 201, body = RecordOut), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem, description = "`forbidden`, or `consent_required` when the subject's consent does not cover it"),
-              (status = 413, body = Problem), (status = 422, body = Problem)),
+              (status = 413, body = Problem),
+              (status = 422, body = Problem, description = "`unknown_category` or `unknown_purpose` for a key the catalogue \
+               lacks; `validation_failed` when a service key names no subject, for other than exactly one of `data` and \
+               `json`, `data` without `content_type`, or data that is not base64")),
     security(("bearer" = ["records:write"]), ("device_token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -45,10 +48,13 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Only this data category and those under it.
+    #[param(min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub category: Option<String>,
     /// Only this purpose and those under it.
+    #[param(min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub purpose: Option<String>,
     /// Only records from this device.
+    #[param(min_length = 1, max_length = 128)]
     pub device: Option<String>,
     /// Collected at or after (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
@@ -57,8 +63,10 @@ pub struct ListParams {
     #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<Timestamp>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The `next` of the previous page.
+    #[param(pattern = "^rec_[0-9a-fA-F]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -136,6 +144,7 @@ pub async fn delete_one(
 #[serde(deny_unknown_fields)]
 pub struct DeleteParams {
     /// Only this data category and those under it; without it, every record of the subject.
+    #[param(min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub category: Option<String>,
 }
 

@@ -26,7 +26,10 @@ use crate::state::AppState;
 /// One filed with the subject's own token is in their access log (caller `subject`), but for an erasure.
 #[utoipa::path(post, operation_id = "createRequest", path = "/v1/requests", tag = "requests", request_body = CreateRequest,
     responses((status = 201, body = RequestOut), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 410, body = Problem), (status = 422, body = Problem)),
+              (status = 403, body = Problem), (status = 410, body = Problem),
+              (status = 422, body = Problem, description = "`validation_failed` when a service key names no subject, for a \
+               missing or unknown type, or details that do not fit the type; `unknown_purpose` for a restriction or \
+               objection naming a purpose the catalogue lacks")),
     security(("bearer" = ["dsr"]), ("subject_token" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -45,17 +48,21 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// `received`, `in_progress`, `completed` or `rejected`.
+    #[param(pattern = "^(received|in_progress|completed|rejected)$")]
     pub status: Option<String>,
+    /// `access`, `portability`, `erasure`, `rectification`, `restriction` or `objection`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", pattern = "^(access|portability|erasure|rectification|restriction|objection)$")]
     pub kind: Option<String>,
     /// Only open requests past their deadline.
     pub overdue: Option<bool>,
     /// Only this subject's requests.
+    #[param(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._:@+=~-]+$")]
     pub subject: Option<String>,
     /// The `next` of the previous page.
     pub after: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -12,7 +12,7 @@ use consentry_service::tokens::{self, MintToken, MintedTokenOut, REVOKE_ROUTE};
 
 use crate::auth::{Caller, Principal, Scope};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Json, SubjectPath, parse_json, stated_purpose};
+use crate::extract::{Json, SubjectPath, parse_json, require_object, stated_purpose};
 use crate::state::AppState;
 
 /// Mint a subject token and a preference-centre link for one person (a service key with `tokens:mint`).
@@ -32,8 +32,13 @@ pub async fn mint(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<MintedTokenOut>)> {
     caller.require(Scope::TokensMint)?;
-    let request: MintToken =
-        if body.iter().all(u8::is_ascii_whitespace) { MintToken::default() } else { parse_json(&body)? };
+    // No body, or JSON `null`, asks for the defaults.
+    let request: MintToken = if body.iter().all(u8::is_ascii_whitespace) {
+        MintToken::default()
+    } else {
+        require_object(&body, true)?;
+        parse_json::<Option<MintToken>>(&body)?.unwrap_or_default()
+    };
     Ok((
         StatusCode::CREATED,
         Json(tokens::mint(&state, &caller, &subject, request, stated_purpose(&headers)).await?),
