@@ -61,7 +61,7 @@ done
 curl -fsS "$base/readyz" >/dev/null
 
 status=0
-schemathesis --config-file "$root/.ci/schemathesis.toml" run "$root/openapi.json" \
+python3 -m schemathesis.cli --config-file "$root/.ci/schemathesis.toml" run "$root/openapi.json" \
     --url "$base" \
     --checks all \
     --max-examples "${SCHEMATHESIS_EXAMPLES:-30}" \
