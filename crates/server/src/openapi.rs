@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
@@ -78,7 +78,12 @@ fn add_problems(path: &str, operation: &mut Operation) {
     }
     // The codes each status may carry on this route, beyond those its annotation describes.
     let mut codes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+    // An empty requirement among them declares the route open to anyone.
+    let authenticated = operation
+        .security
+        .as_ref()
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|r| *r != SecurityRequirement::default()));
+    if authenticated {
         codes.entry("401").or_default().push("unauthorized");
         codes.entry("429").or_default().push("too_many_failed_attempts");
     }

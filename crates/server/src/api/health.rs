@@ -45,7 +45,8 @@ pub struct IndexLinks {
 /// guides. The `Link` header names the API's description (RFC 8631 `service-desc`).
 #[utoipa::path(get, path = "/", operation_id = "getServiceIndex", tag = "service",
     responses((status = 200, body = ServiceIndex,
-               headers(("Link" = String, description = "`</openapi.json>; rel=\"service-desc\"`")))))]
+               headers(("Link" = String, description = "`</openapi.json>; rel=\"service-desc\"`")))),
+    security(()))]
 pub async fn index() -> impl IntoResponse {
     let index = ServiceIndex {
         name: "Consentry",

@@ -48,6 +48,10 @@ fn operations() -> Vec<Operation> {
     for (path, operations) in doc["paths"].as_object().expect("paths") {
         for (method, operation) in operations.as_object().expect("operations") {
             let requirements = operation["security"].as_array().cloned().unwrap_or_default();
+            // An empty requirement declares a route open to anyone (`GET /`): no credential to check.
+            if requirements.iter().any(|r| r.as_object().is_some_and(serde_json::Map::is_empty)) {
+                continue;
+            }
             let mut op = Operation {
                 method: method.to_uppercase(),
                 path: path.clone(),
