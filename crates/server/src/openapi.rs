@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{Content, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{health, v1};
+use crate::api::{index, v1};
 use consentry_service::schema::SubjectId;
 
 use crate::error::{FieldProblem, Problem};
@@ -185,7 +185,7 @@ fn code_list(codes: &[&str]) -> String {
 #[openapi(
     info(title = "Consentry", description = "Consent and personal-data control: catalogue, consent ledger, decisions."),
     paths(
-        health::index,
+        index::index,
         v1::keys::create, v1::keys::list, v1::keys::revoke,
         v1::catalog::get, v1::catalog::put,
         v1::consents::record, v1::consents::current, v1::consents::history,

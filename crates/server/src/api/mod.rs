@@ -1,6 +1,7 @@
 //! The router: `/v1` resources (one file each under `v1/`), health, metrics and the OpenAPI document.
 
 pub mod health;
+pub mod index;
 pub mod v1;
 
 use axum::extract::rejection::RawPathParamsRejection;
@@ -63,7 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), erased_subjects_are_gone));
     Router::new()
         .nest("/v1", v1)
-        .route("/", get(health::index))
+        .route("/", get(index::index))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
