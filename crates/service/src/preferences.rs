@@ -1,6 +1,6 @@
 //! The preference centre's use cases: what a person's page shows, and what they can do there (save their
 //! choices, withdraw everything, delete stored data, unpair a device, ask for a copy of their data or its
-//! erasure, download a receipt, a record or an export).
+//! erasure, object to a purpose based on legitimate interest, download a receipt, a record or an export).
 //!
 //! The page (`consentry-server`'s `web/`) parses, checks the session and its CSRF token, calls one function
 //! here and renders what it returns. Each action returns the page as it then stands, with a [`Notice`] of
@@ -163,6 +163,26 @@ pub async fn save(services: &Services, visit: &Visit, choices: &Choices) -> Resu
         record(services, &view, &visit.subject, &changed, &choices.versions).await?;
     logged(services, &visit.subject, "preferences: save");
     page(services, visit, Some(Notice::Saved(Saved { changed, receipts, records_deleted }))).await
+}
+
+/// Records the person's objection (GDPR Art. 21) to a purpose based on legitimate interest or a public
+/// task, as the person, at the preference centre, with its receipt. A purpose of another basis (or none) is
+/// not found: the page offers objection only where the law gives it.
+pub async fn object(services: &Services, visit: &Visit, purpose: &str) -> Result<Page> {
+    let view = services.catalog();
+    let objectable = view
+        .catalog
+        .purpose(purpose)
+        .is_some_and(|p| matches!(p.basis, Basis::LegitimateInterest | Basis::PublicTask));
+    if !objectable {
+        return Err(Error::NotFound("purpose"));
+    }
+    let change = Change { purpose: purpose.to_owned(), action: Action::Object, channels: Vec::new() };
+    let (receipts, records_deleted) =
+        record(services, &view, &visit.subject, std::slice::from_ref(&change), &HashMap::new()).await?;
+    logged(services, &visit.subject, "preferences: object");
+    page(services, visit, Some(Notice::Saved(Saved { changed: vec![change], receipts, records_deleted })))
+        .await
 }
 
 /// Deletes the person's own records, each announced downstream; another person's record is not touched.
@@ -434,7 +454,11 @@ async fn record(
             .into_iter()
             .map(|c| ChangeIn {
                 purpose: c.purpose.clone(),
-                action: if c.action == Action::Grant { ChangeAction::Grant } else { ChangeAction::Withdraw },
+                action: match c.action {
+                    Action::Grant => ChangeAction::Grant,
+                    Action::Object => ChangeAction::Object,
+                    _ => ChangeAction::Withdraw,
+                },
                 categories: Vec::new(),
                 channels: c.channels.clone(),
                 recipients: Vec::new(),

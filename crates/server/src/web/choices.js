@@ -1,4 +1,4 @@
-// Consentry preference centre: a small enhancement; the page works the same without it.
+// Consentry preference centre: small enhancements; the page works the same without them.
 // Ticking a purpose with none of its channels ticked ticks them all; unticking it unticks them;
 // ticking a channel ticks its purpose, and unticking its last channel unticks the purpose.
 "use strict";
@@ -21,4 +21,23 @@ document.addEventListener("change", function (event) {
   } else {
     main.checked = channels.some(function (c) { return c.checked; });
   }
+});
+
+// Times in the reader's own time zone: each <time datetime> shows the server's UTC text until the browser
+// formats it in the page's language and its own zone, naming the zone.
+document.addEventListener("DOMContentLoaded", function () {
+  if (typeof Intl === "undefined" || !Intl.DateTimeFormat) return;
+  var format;
+  try {
+    format = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+      day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+      timeZoneName: "short"
+    });
+  } catch (e) { return; }
+  Array.prototype.forEach.call(document.querySelectorAll("time[datetime]"), function (t) {
+    var at = new Date(t.getAttribute("datetime"));
+    if (isNaN(at.getTime())) return;
+    t.title = t.textContent;
+    t.textContent = format.format(at);
+  });
 });

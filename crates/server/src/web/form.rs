@@ -15,6 +15,8 @@ pub struct Form {
     pub choices: Choices,
     /// The kind of data to delete (the data section's form).
     pub category: Option<String>,
+    /// The purpose objected to (the object form).
+    pub purpose: Option<String>,
     /// The erasure's confirmation (`confirm=yes`).
     pub confirmed: bool,
 }
@@ -26,6 +28,7 @@ impl Form {
             match name.as_ref() {
                 "csrf" => form.csrf = Some(value.into_owned()),
                 "category" => form.category = Some(value.into_owned()),
+                "purpose" => form.purpose = Some(value.into_owned()),
                 "confirm" => form.confirmed = value == "yes",
                 "p" => {
                     form.choices.purposes.insert(value.into_owned());

@@ -20,6 +20,8 @@ mod rights;
 mod sections;
 mod session;
 mod signin;
+#[cfg(test)]
+mod style_tests;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -28,7 +30,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use consentry_core::Timestamp;
-use consentry_service::preferences::{self, Page, Visit};
+use consentry_service::preferences::{self, Notice, Page, Visit};
 use serde::Deserialize;
 
 use self::form::Form;
@@ -48,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/preferences/switch", post(signin::switch))
         .route("/preferences/sign-out", post(signin::sign_out_everywhere))
         .route("/preferences/withdraw-all", post(withdraw_all))
+        .route("/preferences/object", post(object))
         .route("/preferences/receipts/{id}", get(receipt))
         .route("/preferences/style.css", get(style))
         .route("/preferences/choices.js", get(script))
@@ -189,27 +192,49 @@ fn render(state: &AppState, lang: Lang, token: &str, page: consentry_service::Re
 struct ShowParams {
     token: Option<String>,
     lang: Option<String>,
+    /// What a redirected form did ([`DONE`]).
+    done: Option<String>,
+}
+
+/// The query parameter naming what a form that redirects did, and its values.
+const DONE: &str = "done";
+/// "Get a copy of my data" filed an access request.
+const REQUESTED: &str = "copy-requested";
+
+/// A page's `?lang=`, the language switch's link.
+#[derive(Debug, Deserialize)]
+pub struct LangParam {
+    lang: Option<String>,
+}
+
+/// Keeps a language chosen with `?lang=` in its cookie.
+fn keep_lang(state: &AppState, chosen: Option<&str>, response: &mut Response) {
+    if let Some(cookie) = chosen.and_then(Lang::parse).map(|l| session::lang_cookie(state, l.code())) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
 }
 
 /// `GET /preferences`: exchanges a link's token for a session, or shows the page of the session.
 async fn show(State(state): State<AppState>, headers: HeaderMap, query: Query<ShowParams>) -> Response {
     let params = query.0;
     let lang_param = params.lang.as_deref();
-    let set_lang = lang_param.and_then(Lang::parse).map(|l| session::lang_cookie(&state, l.code()));
     let mut response = match params.token.as_deref() {
         Some(link) => signin::open_link(&state, &headers, lang_param, link).await,
         None => match session(&state, &headers).await {
             Err(stop) => stop_page(&state, lang_for(lang_param, &headers, None), stop),
             Ok((token, caller)) => {
                 let lang = lang_for(lang_param, &headers, Some(&caller));
-                let page = preferences::show(&state, &visit(&headers, &caller)).await;
+                let mut page = preferences::show(&state, &visit(&headers, &caller)).await;
+                if let (Ok(page), Some(REQUESTED)) = (&mut page, params.done.as_deref()) {
+                    // After "get a copy of my data": when the newest access request is due.
+                    let due = page.requests.iter().find(|r| r.kind == "access").map(|r| r.due_at.as_str());
+                    page.notice = due.and_then(Timestamp::parse).map(Notice::Requested);
+                }
                 render(&state, lang, &token, page)
             }
         },
     };
-    if let Some(cookie) = set_lang {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
+    keep_lang(&state, lang_param, &mut response);
     response
 }
 
@@ -237,6 +262,21 @@ async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 /// `POST /preferences/withdraw-all`: one click withdraws every consent.
 async fn withdraw_all(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     save(&state, &headers, &body, true).await
+}
+
+/// `POST /preferences/object`: objects to the purpose the form names (one based on legitimate interest or a
+/// public task).
+async fn object(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (token, caller, form) = match form(&state, &headers, &body).await {
+        Ok(f) => f,
+        Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
+    };
+    let lang = lang_for(None, &headers, Some(&caller));
+    let Some(purpose) = form.purpose else {
+        return stop_page(&state, lang, Stop::Failed(StatusCode::BAD_REQUEST));
+    };
+    let page = preferences::object(&state, &visit(&headers, &caller), &purpose).await;
+    render(&state, lang, &token, page)
 }
 
 /// `GET /preferences/receipts/{id}`: one of the person's own receipts, as a file.

@@ -6,6 +6,7 @@
 //! Every word comes from the message files ([`super::i18n`]) or from the catalogue; maud escapes every
 //! value it inserts, so only the markup written here is markup.
 
+use consentry_core::Reason;
 use consentry_core::catalog::{Basis, same_language};
 use consentry_service::preferences::{Choice, GpcNote, Notice, Page};
 use consentry_store::NoticeVersion;
@@ -15,11 +16,14 @@ use super::i18n::Lang;
 use super::names::Names;
 use super::sections;
 use super::session::PATH;
+
+/// The confirmation page of "delete my data".
+pub const ERASE: &str = "/preferences/erase";
 use crate::state::AppState;
 
-/// A whole page: the head, the header (with the language switch on the page of choices), `content` in
-/// `<main>`, and the footer with whom to ask.
-fn frame(state: &AppState, lang: Lang, switch: bool, content: Markup) -> String {
+/// A whole page: the head, the header with the language switch (each language's link to `here`, which
+/// keeps the choice in a cookie), `content` in `<main>`, and the footer with whom to ask.
+fn frame(state: &AppState, lang: Lang, here: &str, content: Markup) -> String {
     let title = lang.t("title");
     let c = &state.config.controller;
     let contact =
@@ -42,19 +46,17 @@ fn frame(state: &AppState, lang: Lang, switch: bool, content: Markup) -> String 
                 header class="top" {
                     div class="wrap" {
                         p class="brand" { (title) }
-                        @if switch {
-                            nav class="langs" aria-label=(lang.t("language-label")) {
-                                ul {
-                                    @for other in Lang::ALL {
-                                        li {
-                                            @if other == lang {
-                                                span aria-current="true" lang=(other.code()) {
-                                                    (other.t("language-name"))
-                                                }
-                                            } @else {
-                                                a href={ (PATH) "?lang=" (other.code()) } lang=(other.code())
-                                                    hreflang=(other.code()) { (other.t("language-name")) }
+                        nav class="langs" aria-label=(lang.t("language-label")) {
+                            ul {
+                                @for other in Lang::ALL {
+                                    li {
+                                        @if other == lang {
+                                            span aria-current="true" lang=(other.code()) {
+                                                (other.t("language-name"))
                                             }
+                                        } @else {
+                                            a href={ (here) "?lang=" (other.code()) } lang=(other.code())
+                                                hreflang=(other.code()) { (other.t("language-name")) }
                                         }
                                     }
                                 }
@@ -81,7 +83,7 @@ pub fn message(state: &AppState, lang: Lang, title: &str, body: &str, back: bool
             }
         }
     };
-    frame(state, lang, false, content)
+    frame(state, lang, PATH, content)
 }
 
 /// A link for another person was opened while someone is signed in: ask before switching, naming neither.
@@ -100,7 +102,7 @@ pub fn confirm_switch(state: &AppState, lang: Lang, csrf: &str, link: &str) -> S
             }
         }
     };
-    frame(state, lang, false, content)
+    frame(state, lang, PATH, content)
 }
 
 /// The confirmation step of "delete my data": what will happen, in plain words, and the one button.
@@ -114,7 +116,7 @@ pub fn confirm_erasure(state: &AppState, lang: Lang, csrf: &str) -> String {
                 @for item in items { li { (lang.t(item)) } }
             }
             p class="strong" { (lang.t("erase-final")) }
-            form method="post" action={ (PATH) "/erase" } {
+            form method="post" action=(ERASE) {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="confirm" value="yes";
                 div class="row" {
@@ -124,7 +126,7 @@ pub fn confirm_erasure(state: &AppState, lang: Lang, csrf: &str) -> String {
             }
         }
     };
-    frame(state, lang, false, content)
+    frame(state, lang, ERASE, content)
 }
 
 /// The preference centre: the person's choices and everything else the page shows about them.
@@ -136,6 +138,10 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
         ("history", lang.t("history")),
         ("receipts", lang.t("receipts")),
         ("access", lang.t("access")),
+        ("devices", lang.t("devices")),
+        ("data", lang.t("data")),
+        ("requests", lang.t("requests")),
+        ("sign-out", lang.t("sign-out-title")),
     ];
     let (asked, not_asked): (Vec<&Choice>, Vec<&Choice>) =
         page.choices.iter().partition(|c| c.purpose.basis == Basis::Consent);
@@ -156,7 +162,7 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
             p { (lang.t("choices-help")) }
             form method="post" action=(PATH) class="choices" {
                 input type="hidden" name="csrf" value=(csrf);
-                @for choice in &asked { (card(lang, page, choice)) }
+                @for choice in &asked { (card(lang, csrf, page, choice)) }
                 div class="actions" {
                     button type="submit" class="primary" { (lang.t("save")) }
                 }
@@ -177,7 +183,7 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
             section aria-labelledby="others" {
                 h2 id="others" { (lang.t("others")) }
                 p { (lang.t("no-consent-needed")) }
-                @for choice in &not_asked { (card(lang, page, choice)) }
+                @for choice in &not_asked { (card(lang, csrf, page, choice)) }
             }
         }
         (sections::history(lang, page))
@@ -195,7 +201,7 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
             }
         }
     };
-    frame(state, lang, true, content)
+    frame(state, lang, PATH, content)
 }
 
 /// The notice (its current version in the page's language, else in the catalogue's own) that `choice`'s
@@ -261,9 +267,13 @@ fn notice(lang: Lang, page: &Page) -> Markup {
                         p { (lang.t_with("records-deleted", [("count", saved.records_deleted.into())])) }
                     }
                     @for id in &saved.receipts {
+                        @let what = sections::receipt_proves(lang, page, id);
                         p {
-                            (lang.t("receipt-label")) ": " code { (id) } " · "
-                            a href={ (PATH) "/receipts/" (id) } download="" { (lang.t("download")) }
+                            (lang.t("receipt-label")) ": " (what) " · "
+                            a href={ (PATH) "/receipts/" (id) } download="" {
+                                (lang.t("download"))
+                                span class="vh" { " " (lang.t_with("receipt-of", [("what", what.as_str().into())])) }
+                            }
                         }
                     }
                 }
@@ -273,7 +283,7 @@ fn notice(lang: Lang, page: &Page) -> Markup {
 }
 
 /// One purpose: what it is for, what it uses, on which basis; for consent, the person's choice.
-fn card(lang: Lang, page: &Page, choice: &Choice) -> Markup {
+fn card(lang: Lang, csrf: &str, page: &Page, choice: &Choice) -> Markup {
     let names = Names(&page.catalog.catalog, lang.code());
     let p = &choice.purpose;
     let consent = p.basis == Basis::Consent;
@@ -289,7 +299,15 @@ fn card(lang: Lang, page: &Page, choice: &Choice) -> Markup {
         };
         (if choice.allowed && consent { "badge on" } else { "badge" }, shown)
     });
-    let since = choice.since.map_or_else(|| lang.t("never-chosen"), |t| lang.date_time(t));
+    let since = html! {
+        @match choice.since {
+            Some(t) => time datetime=(t) { (lang.date_time(t)) },
+            None => (lang.t("never-chosen")),
+        }
+    };
+    // Where the page says "you may object" (GDPR Art. 21: legitimate interest, public task), a way to.
+    let objectable = matches!(p.basis, Basis::LegitimateInterest | Basis::PublicTask);
+    let objected = choice.decision.is_some_and(|d| d.reason == Reason::Objected);
     html! {
         article class=(class) aria-labelledby={ (pid) "-name" } {
             div class="head" {
@@ -312,6 +330,17 @@ fn card(lang: Lang, page: &Page, choice: &Choice) -> Markup {
                 @if consent {
                     dt { (lang.t("since")) }
                     dd { (since) }
+                }
+            }
+            @if objectable && !objected {
+                form method="post" action={ (PATH) "/object" } class="object" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="purpose" value=(p.key);
+                    p class="muted" { (lang.t("object-help")) }
+                    button type="submit" class="secondary"
+                        aria-label=(lang.t_with("object-named", [("purpose", name.into())])) {
+                        (lang.t("object"))
+                    }
                 }
             }
             @if consent {

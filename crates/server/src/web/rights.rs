@@ -3,12 +3,16 @@
 //! is one use case of [`consentry_service::preferences`], which goes through the same code as the API.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use consentry_service::preferences;
 
-use super::{Stop, form, html, lang_for, page, render, session, stop_page, visit};
+use super::session::PATH;
+use super::{
+    DONE, LangParam, REQUESTED, Stop, form, html, keep_lang, lang_for, page, render, session, stop_page,
+    visit,
+};
 use crate::state::AppState;
 
 /// `POST /preferences/devices/{id}/unpair`.
@@ -28,15 +32,22 @@ pub async fn unpair(
 }
 
 /// `POST /preferences/requests/access`: "get a copy of my data" files an access request; its export is
-/// ready at once and linked from the page.
+/// ready at once. The answer is a redirect (303) to the page, which says so and links the export, so that
+/// reloading it files nothing more.
 pub async fn request_copy(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (token, caller, _) = match form(&state, &headers, &body).await {
+    let (_, caller, _) = match form(&state, &headers, &body).await {
         Ok(f) => f,
         Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };
     let lang = lang_for(None, &headers, Some(&caller));
-    let page = preferences::request_copy(&state, &visit(&headers, &caller)).await;
-    render(&state, lang, &token, page)
+    match preferences::request_copy(&state, &visit(&headers, &caller)).await {
+        Ok(_) => {
+            let mut r = Redirect::to(&format!("{PATH}?{DONE}={REQUESTED}#requests")).into_response();
+            session::harden(&mut r);
+            r
+        }
+        Err(e) => stop_page(&state, lang, Stop::from(e)),
+    }
 }
 
 /// `GET /preferences/requests/{id}/export`: the ZIP of one of the person's own access requests.
@@ -60,15 +71,24 @@ pub async fn export(State(state): State<AppState>, headers: HeaderMap, Path(id):
     response
 }
 
-/// `GET /preferences/erase`: what deleting one's data does, and the button that does it.
-pub async fn confirm_erasure(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (token, caller) = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
+/// `GET /preferences/erase`: what deleting one's data does, and the button that does it; `?lang=`
+/// switches its language (and keeps the choice).
+pub async fn confirm_erasure(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<LangParam>,
+) -> Response {
+    let chosen = params.lang.as_deref();
+    let mut response = match session(&state, &headers).await {
+        Err(stop) => stop_page(&state, lang_for(chosen, &headers, None), stop),
+        Ok((token, caller)) => {
+            let lang = lang_for(chosen, &headers, Some(&caller));
+            let csrf = session::csrf_token(&state, &token);
+            html(StatusCode::OK, page::confirm_erasure(&state, lang, &csrf))
+        }
     };
-    let lang = lang_for(None, &headers, Some(&caller));
-    let csrf = session::csrf_token(&state, &token);
-    html(StatusCode::OK, page::confirm_erasure(&state, lang, &csrf))
+    keep_lang(&state, chosen, &mut response);
+    response
 }
 
 /// `POST /preferences/erase`: files an erasure request, which Consentry carries out at once; the session

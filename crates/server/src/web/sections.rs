@@ -1,9 +1,10 @@
 //! The sections of the preference centre below the choices, as maud templates: my history, my receipts,
 //! who used my data, my devices, my data (the vault) and my requests.
 
-use consentry_core::Timestamp;
 use consentry_core::ledger::event_id;
+use consentry_core::{Event, Timestamp};
 use consentry_service::preferences::Page;
+use consentry_store::StoredReceipt;
 use maud::{Markup, html};
 
 use super::i18n::Lang;
@@ -60,16 +61,50 @@ pub fn receipts(state: &AppState, lang: Lang, page: &Page) -> Markup {
             } @else {
                 ul class="receipts" {
                     @for r in &page.receipts {
+                        @let what = proves(lang, page, r);
                         li {
-                            time datetime=(r.created_at) { (lang.date_time(r.created_at)) }
-                            " " code { (r.id) } " "
-                            a href={ (PATH) "/receipts/" (r.id) } download="" { (lang.t("download")) }
+                            p class="strong" { (what) }
+                            p class="meta" {
+                                time datetime=(r.created_at) { (lang.date_time(r.created_at)) }
+                                " · " code { (r.id) } " · "
+                                a href={ (PATH) "/receipts/" (r.id) } download="" {
+                                    (lang.t("download"))
+                                    span class="vh" {
+                                        " " (lang.t_with("receipt-of", [("what", what.as_str().into())]))
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// What a receipt proves, in words: each change it seals ("Withdrew: News and offers (E-mail)"), from the
+/// history the page holds; its id where the page does not hold them (an old receipt).
+fn proves(lang: Lang, page: &Page, receipt: &StoredReceipt) -> String {
+    let names = Names(&page.catalog.catalog, lang.code());
+    let mut changes: Vec<&Event> =
+        page.history.iter().filter(|e| (receipt.first_seq..=receipt.last_seq).contains(&e.seq)).collect();
+    changes.sort_by_key(|e| e.seq);
+    if changes.is_empty() {
+        return receipt.id.clone();
+    }
+    let each = changes.iter().map(|e| {
+        let mut text = format!("{}: {}", lang.action(e.action), names.purpose(&e.purpose));
+        if !e.scope.channels.is_empty() {
+            text.push_str(&format!(" ({})", names.channels(&e.scope.channels)));
+        }
+        text
+    });
+    each.collect::<Vec<_>>().join("; ")
+}
+
+/// What the receipt `id` proves, in words (its id when the page does not hold it).
+pub fn receipt_proves(lang: Lang, page: &Page, id: &str) -> String {
+    page.receipts.iter().find(|r| r.id == id).map_or_else(|| id.to_owned(), |r| proves(lang, page, r))
 }
 
 /// Who used my data: the access log, and how often the person's choices were checked.
@@ -193,10 +228,13 @@ pub fn data(lang: Lang, csrf: &str, page: &Page) -> Markup {
                                 audio controls="" preload="none" src=(href) {}
                             }
                             div class="row" {
+                                @let named = format!("{category}, {}", lang.date_time(r.collected_at));
                                 @if viewable(&r.content_type) {
-                                    a href=(href) { (lang.t("view")) }
+                                    a href=(href) { (lang.t("view")) span class="vh" { " " (named) } }
                                 }
-                                a href={ (href) "?download=1" } download="" { (lang.t("download")) }
+                                a href={ (href) "?download=1" } download="" {
+                                    (lang.t("download")) span class="vh" { " " (named) }
+                                }
                                 form method="post" action={ (href) "/delete" } class="inline" {
                                     input type="hidden" name="csrf" value=(csrf);
                                     button type="submit" class="link" aria-label=(label) {

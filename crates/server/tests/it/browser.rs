@@ -2,7 +2,8 @@
 //! (chromedriver) with a few JSON calls. Open a preference link, untick e-mail marketing, save; the API then
 //! answers `withdrawn` for that purpose and channel and keeps SMS. Screenshots at desktop and phone width
 //! go to `<CARGO_TARGET_DIR>/screenshots/` (default `target/screenshots/`). The German page then shows no
-//! English text of the catalogue.
+//! English text of the catalogue. The section navigation reaches every section, times are shown in the
+//! browser's time zone, and a focused control is not hidden under the sticky save bar.
 //!
 //! Skipped with a notice when Chromium or chromedriver is absent; a failure under
 //! `CONSENTRY_REQUIRE_SERVICES=1`.
@@ -41,6 +42,8 @@ impl Browser {
         };
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // The reader's own time zone, which the page's times are shown in.
+            .env("TZ", "Europe/Berlin")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -187,6 +190,35 @@ async fn untick_email_marketing_in_chromium() {
     browser.go(&link).await;
     let url = browser.get("/url").await;
     assert_eq!(str_of(&url), format!("{}/preferences", server.base), "the token left the address bar");
+    // The section navigation reaches every section.
+    let nav = browser
+        .script(
+            "var links = Array.from(document.querySelectorAll('nav.sections a')).map(a => a.hash.slice(1));
+             var ids = Array.from(document.querySelectorAll('main h2[id]')).map(h => h.id);
+             return {links: links, ids: ids};",
+        )
+        .await;
+    assert_eq!(nav["links"], nav["ids"], "a link to every section");
+    assert!(nav["ids"].as_array().is_some_and(|ids| ids.len() >= 9), "{nav}");
+    // Times in the reader's zone, the server's UTC text kept as the title.
+    let time = browser
+        .script("var t = document.querySelector('time[datetime]'); return [t.textContent, t.title];")
+        .await;
+    let (local, utc) = (str_of(&time[0]), str_of(&time[1]));
+    assert!(utc.ends_with("UTC") && !local.contains("UTC") && local != utc, "{time}");
+    // A control focused near the bottom of the screen is not hidden under the sticky save bar.
+    let hidden = browser
+        .script(
+            "var boxes = document.querySelectorAll('form.choices input[type=checkbox]');
+             var last = boxes[boxes.length - 1];
+             // Scrolled so that it sits at the bottom of the window, under the bar: in view, but covered.
+             window.scrollTo(0, window.scrollY + last.getBoundingClientRect().bottom - window.innerHeight + 4);
+             last.focus();
+             var bar = document.querySelector('form.choices .actions').getBoundingClientRect();
+             return last.getBoundingClientRect().bottom > bar.top;",
+        )
+        .await;
+    assert_eq!(hidden, false, "the focused checkbox clears the save bar");
     let dir = screenshots();
     let overflow = browser.screenshot(1280, &dir.join("preferences-desktop-before.png")).await;
     assert_eq!(overflow, 0, "no sideways scrolling on a desktop");

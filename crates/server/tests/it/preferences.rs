@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, str_of};
 
 pub mod german;
+mod page;
 
 /// A response of the preference centre.
 #[derive(Debug)]
@@ -545,7 +546,13 @@ async fn my_data_is_shown_played_downloaded_and_deleted(backend: Backend) {
         page.text
             .contains(&format!("<audio controls=\"\" preload=\"none\" src=\"/preferences/data/{audio}\">"))
     );
-    assert!(page.text.contains(&format!("href=\"/preferences/data/{json_record}\">View</a>")));
+    assert!(page.text.contains(&format!(
+        "href=\"/preferences/data/{json_record}\">View<span class=\"vh\"> Purchase history, "
+    )));
+    assert!(
+        page.text.contains("download=\"\">Download<span class=\"vh\"> Device usage and diagnostics, "),
+        "named"
+    );
     assert!(!page.text.contains(&bobs));
     let csrf = csrf_of(&page.text);
 
@@ -610,7 +617,11 @@ async fn devices_and_requests_from_the_page(backend: Backend) {
 
     // "Get a copy of my data": an access request, its ZIP downloadable from the page.
     assert_eq!(v.post_form("/preferences/requests/access", &[]).await.status, 403);
-    let page = v.post_form("/preferences/requests/access", &[("csrf", &csrf)]).await;
+    // Filed by a POST that redirects (303), so that reloading the page files nothing more.
+    let filed = v.post_form("/preferences/requests/access", &[("csrf", &csrf)]).await;
+    assert_eq!(filed.status, 303, "{}", filed.text);
+    assert_eq!(filed.header(LOCATION), "/preferences?done=copy-requested#requests");
+    let page = v.get("/preferences?done=copy-requested").await;
     assert_eq!(page.status, 200, "{}", page.text);
     assert!(page.text.contains("We received your request") && page.text.contains("A copy of my data"));
     let at = page.text.find("/preferences/requests/req_").expect("an export link")

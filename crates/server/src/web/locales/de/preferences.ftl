@@ -222,3 +222,9 @@ date-time = { $day }. { $month ->
         [11] Nov.
        *[12] Dez.
     } { $year }, { $time } UTC
+
+## Objecting, and what a receipt or a download is for (read by screen readers)
+object = Widersprechen
+object-named = { $purpose } widersprechen
+object-help = Sie können dem jederzeit widersprechen; wir hören dann damit auf, es sei denn, wir haben zwingende schutzwürdige Gründe.
+receipt-of = den Beleg für { $what }

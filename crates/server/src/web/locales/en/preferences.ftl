@@ -222,3 +222,9 @@ date-time = { $day } { $month ->
         [11] Nov
        *[12] Dec
     } { $year }, { $time } UTC
+
+## Objecting, and what a receipt or a download is for (read by screen readers)
+object = Object
+object-named = Object to { $purpose }
+object-help = You may object to this at any time; we then stop unless we have compelling legitimate grounds.
+receipt-of = the receipt for { $what }
