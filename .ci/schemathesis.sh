@@ -7,7 +7,7 @@
 # failure.
 #
 # Usage, from the repository root: bash .ci/schemathesis.sh
-# Environment: SCHEMATHESIS_EXAMPLES (examples per operation, default 30), CONSENTRY_BIN (a built binary;
+# Environment: SCHEMATHESIS_EXAMPLES (examples per operation, default 30), SCHEMATHESIS_SERVER_BIN (a built binary;
 # default: `cargo build -p consentry` and its target folder).
 set -euo pipefail
 
@@ -19,10 +19,10 @@ if ! python3 -c "import schemathesis, sys; sys.exit(0 if schemathesis.__version_
     python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-if [[ -z "${CONSENTRY_BIN:-}" ]]; then
+if [[ -z "${SCHEMATHESIS_SERVER_BIN:-}" ]]; then
     cargo build -q -p consentry
     target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    CONSENTRY_BIN="$target/debug/consentry"
+    SCHEMATHESIS_SERVER_BIN="$target/debug/consentry"
 fi
 
 work=$(mktemp -d)
@@ -46,7 +46,7 @@ CONSENTRY_BOOTSTRAP_ADMIN_KEY="$admin_key" \
 CONSENTRY_AUTH_FAILURES_BURST=100000 \
 CONSENTRY_AUTH_FAILURES_PER_MINUTE=60000 \
 CONSENTRY_LOG_FORMAT=json \
-    "$CONSENTRY_BIN" serve --data "$work/data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+    "$SCHEMATHESIS_SERVER_BIN" serve --data "$work/data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server_pid=$!
 
 for _ in $(seq 1 100); do

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Response};
@@ -181,6 +182,67 @@ fn code_list(codes: &[&str]) -> String {
     }
 }
 
+/// OpenAPI links: where the id a creation answers with is used next. Generated clients and Schemathesis's
+/// stateful tests follow them (create a destination, then read, change, replay and delete it).
+struct Links;
+
+/// (operation, its success status, link name, target operation, the target's parameters and where each
+/// comes from).
+type LinkSpec =
+    (&'static str, &'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+const LINKS: &[LinkSpec] = &[
+    ("createKey", "201", "RevokeKey", "revokeKey", &[("id", "$response.body#/id")]),
+    ("createDestination", "201", "GetDestination", "getDestination", &[("id", "$response.body#/id")]),
+    ("createDestination", "201", "UpdateDestination", "updateDestination", &[("id", "$response.body#/id")]),
+    ("createDestination", "201", "ListDeliveries", "listDeliveries", &[("id", "$response.body#/id")]),
+    ("createDestination", "201", "ReplayDeliveries", "replayDeliveries", &[("id", "$response.body#/id")]),
+    ("createDestination", "201", "DeleteDestination", "deleteDestination", &[("id", "$response.body#/id")]),
+    ("createRecord", "201", "GetRecord", "getRecord", &[("id", "$response.body#/id")]),
+    ("createRecord", "201", "DeleteRecord", "deleteRecord", &[("id", "$response.body#/id")]),
+    ("createRequest", "201", "GetRequest", "getRequest", &[("id", "$response.body#/id")]),
+    ("createRequest", "201", "ExtendRequest", "extendRequest", &[("id", "$response.body#/id")]),
+    ("createRequest", "201", "RejectRequest", "rejectRequest", &[("id", "$response.body#/id")]),
+    (
+        "createRequest",
+        "201",
+        "DownloadRequestExport",
+        "downloadRequestExport",
+        &[("id", "$response.body#/id")],
+    ),
+    ("recordConsents", "201", "GetReceipt", "getReceipt", &[("id", "$response.body#/receipt/id")]),
+    (
+        "pairDevice",
+        "201",
+        "UnpairDevice",
+        "unpairDevice",
+        &[("subject", "$request.path.subject"), ("id", "$response.body#/id")],
+    ),
+];
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                let Some(id) = operation.operation_id.clone() else { continue };
+                for (from, status, name, to, parameters) in LINKS.iter().filter(|l| l.0 == id) {
+                    debug_assert_eq!(*from, id);
+                    let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status) else {
+                        continue;
+                    };
+                    let mut link = LinkBuilder::new().operation_id(*to);
+                    for (parameter, value) in *parameters {
+                        link = link.parameter(*parameter, *value);
+                    }
+                    response.links.insert((*name).to_owned(), RefOr::T(link.build()));
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Consentry", description = "Consent and personal-data control: catalogue, consent ledger, decisions."),
@@ -201,7 +263,7 @@ fn code_list(codes: &[&str]) -> String {
         v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
     ),
     components(schemas(Problem, FieldProblem, SubjectId)),
-    modifiers(&Security, &Problems),
+    modifiers(&Security, &Problems, &Links),
     tags(
         (name = "service", description = "Where to go from here"),
         (name = "keys", description = "API keys and their scopes"),
@@ -223,7 +285,13 @@ struct ApiDoc;
 pub fn document() -> String {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    let mut text = doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
+    let text = doc.to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
+    // utoipa 5 writes a Link Object's fields in snake case; OpenAPI names them in camel case. No other
+    // member of the document has these names (a test keeps it so), and the order of members stays.
+    let mut text = text
+        .replace("\"operation_id\": ", "\"operationId\": ")
+        .replace("\"operation_ref\": ", "\"operationRef\": ")
+        .replace("\"request_body\": ", "\"requestBody\": ");
     text.push('\n');
     text
 }

@@ -179,3 +179,52 @@ async fn the_root_points_the_way() {
     assert!(preferences.status() != 404 && html.starts_with("text/html"), "{preferences:?}");
     server.stop().await;
 }
+
+/// Every link names an operation of the document and only parameters that operation has.
+#[test]
+fn links_lead_to_real_operations() {
+    let doc = document();
+    let all = operations(&doc);
+    let mut count = 0;
+    for (method, path, operation) in &all {
+        for (status, response) in operation["responses"].as_object().expect("responses") {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                count += 1;
+                let target = link["operationId"].as_str().expect("an operationId");
+                let (_, _, to) = all
+                    .iter()
+                    .find(|(_, _, o)| o["operationId"] == target)
+                    .unwrap_or_else(|| panic!("{method} {path} {status} {name}: no operation {target}"));
+                for parameter in link["parameters"].as_object().expect("parameters").keys() {
+                    let known =
+                        to["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == *parameter);
+                    assert!(known, "{method} {path} {status} {name}: {target} has no parameter {parameter}");
+                }
+            }
+        }
+    }
+    assert!(count >= 10, "the links are declared: {count}");
+}
+
+/// `document()` renames utoipa's snake-case Link fields as text; no schema may have a property that the
+/// renaming would touch.
+#[test]
+fn no_property_is_named_like_a_link_field() {
+    fn walk(value: &serde_json::Value, at: &str) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(properties) = map.get("properties").and_then(|p| p.as_object()) {
+                    for name in ["operationId", "operationRef", "requestBody"] {
+                        assert!(!properties.contains_key(name), "{at}: a property {name}");
+                    }
+                }
+                for (key, inner) in map {
+                    walk(inner, &format!("{at}/{key}"));
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|inner| walk(inner, at)),
+            _ => {}
+        }
+    }
+    walk(&document()["components"], "#/components");
+}
