@@ -118,7 +118,7 @@ impl DeviceConsent {
         now: Timestamp,
     ) -> Decision {
         if self.is_expired_at(now) {
-            return Decision { allowed: false, reason: Reason::Expired, event_seq: None };
+            return Decision::new(Reason::Expired, None);
         }
         self.rules.decide(purpose, category, channel, now)
     }

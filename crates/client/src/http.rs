@@ -22,6 +22,10 @@ pub struct Decision {
     pub allowed: bool,
     pub reason: String,
     pub event_id: Option<String>,
+    /// When `reason` is `not_covered`: which part of the question was not covered (`category`,
+    /// `channel` or `recipient`).
+    #[serde(default)]
+    pub not_covered: Option<String>,
 }
 
 /// One question: may this subject's data be used for this purpose (and category, channel, recipient)?

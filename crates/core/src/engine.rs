@@ -29,8 +29,10 @@
 mod memory;
 mod rules;
 mod symbols;
+mod tally;
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use serde::Serialize;
@@ -38,6 +40,7 @@ use serde::Serialize;
 use self::memory::{FLAG_GPC, Key, Shard, Slot, Stmt, Stmts, VACANT};
 use self::rules::Prepared;
 use self::symbols::Shared;
+pub use self::tally::PurposeTally;
 use crate::catalog::{Basis, Catalog};
 use crate::ledger::{ACTOR_GPC, Event};
 use crate::time::Timestamp;
@@ -83,6 +86,11 @@ impl Reason {
         Reason::Erased,
     ];
 
+    /// The reason's place in [`Reason::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Granted => "granted",
@@ -103,6 +111,19 @@ impl Reason {
         }
     }
 
+    /// Whether a decision with this reason allows the use: the one place that pairs reasons with answers.
+    pub const fn is_allowed(self) -> bool {
+        matches!(
+            self,
+            Reason::Granted
+                | Reason::BasisContract
+                | Reason::BasisLegitimateInterest
+                | Reason::BasisLegalObligation
+                | Reason::BasisVitalInterest
+                | Reason::BasisPublicTask
+        )
+    }
+
     fn for_basis(basis: Basis) -> Self {
         match basis {
             Basis::Consent => Reason::Granted,
@@ -115,18 +136,55 @@ impl Reason {
     }
 }
 
-/// The answer to a check.
+/// Which part of a query was not covered, when a decision is [`Reason::NotCovered`]. When several are,
+/// the first in the order category, channel, recipient (purpose last, which only a device's offline
+/// decision reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Category,
+    Channel,
+    Recipient,
+    /// A device's offline decision only: the device did not declare the purpose at pairing, or the
+    /// snapshot's catalogue slice does not hold it.
+    Purpose,
+}
+
+impl Dimension {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Category => "category",
+            Dimension::Channel => "channel",
+            Dimension::Recipient => "recipient",
+            Dimension::Purpose => "purpose",
+        }
+    }
+}
+
+/// The answer to a check. `not_covered` is set exactly when `reason` is [`Reason::NotCovered`], and
+/// `allowed` is `reason.is_allowed()`: build one with [`Decision::new`] or [`Decision::not_covered`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub allowed: bool,
     pub reason: Reason,
     /// Ledger sequence number of the event the answer rests on, if any.
     pub event_seq: Option<u64>,
+    /// What the query asked about that was not covered, when `reason` is `not_covered`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_covered: Option<Dimension>,
 }
 
 impl Decision {
-    const fn deny(reason: Reason, event_seq: Option<u64>) -> Self {
-        Self { allowed: false, reason, event_seq }
+    /// The decision for `reason`, which must not be [`Reason::NotCovered`] (that one names its
+    /// [`Dimension`]: use [`Decision::not_covered`]).
+    pub const fn new(reason: Reason, event_seq: Option<u64>) -> Self {
+        debug_assert!(!matches!(reason, Reason::NotCovered), "not_covered names its dimension");
+        Self { allowed: reason.is_allowed(), reason, event_seq, not_covered: None }
+    }
+
+    /// A `not_covered` denial naming what was not covered.
+    pub const fn not_covered(dimension: Dimension, event_seq: Option<u64>) -> Self {
+        Self { allowed: false, reason: Reason::NotCovered, event_seq, not_covered: Some(dimension) }
     }
 }
 
@@ -164,6 +222,8 @@ pub struct Engine {
     shared: RwLock<Shared>,
     shards: Box<[RwLock<Shard>]>,
     hasher: foldhash::fast::RandomState,
+    /// Bumped on every change of state ([`Engine::generation`]).
+    generation: AtomicU64,
 }
 
 impl Default for Engine {
@@ -180,12 +240,16 @@ impl Engine {
             shared: RwLock::default(),
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: foldhash::fast::RandomState::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// Installs a catalogue version. Statements already held keep their meaning: symbols never change.
     pub fn set_catalog(&self, catalog: &Catalog) -> Result<(), CapacityError> {
-        self.shared.write().unwrap_or_else(PoisonError::into_inner).install(catalog)
+        let installed = self.shared.write().unwrap_or_else(PoisonError::into_inner).install(catalog);
+        // After the change, so that a reader seeing the new generation sees the change too.
+        self.generation.fetch_add(1, Ordering::Release);
+        installed
     }
 
     fn shard_of(&self, subject: &str) -> (u64, &RwLock<Shard>) {
@@ -200,6 +264,13 @@ impl Engine {
         let stmt = self.statement(event)?;
         let (hash, shard) = self.shard_of(subject);
         let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+        let applied = self.apply_in(&mut shard, hash, subject, stmt);
+        drop(shard);
+        self.generation.fetch_add(1, Ordering::Release);
+        applied
+    }
+
+    fn apply_in(&self, shard: &mut Shard, hash: u64, subject: &str, stmt: Stmt) -> Result<(), CapacityError> {
         match shard.find(hash, subject) {
             Some((_, i)) => {
                 let stmts = &mut shard.slots[i].stmts;
@@ -242,6 +313,8 @@ impl Engine {
         if let Some((pos, i)) = shard.find(hash, subject) {
             shard.remove(pos, i, |key| self.hasher.hash_one(key));
         }
+        drop(shard);
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Forgets every subject `erased` picks (erasures made on other nodes, known only by a keyed hash

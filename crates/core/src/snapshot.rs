@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{Catalog, CatalogDocument, CatalogProblem};
-use crate::engine::{Decision, Engine, Query, Reason};
+use crate::engine::{Decision, Dimension, Engine, Query, QueryError};
 use crate::ledger::{ACTOR_GPC, Action, Event, Scope, event_id};
 use crate::proof::{JwsKind, Signed};
 use crate::time::Timestamp;
@@ -100,6 +100,10 @@ pub struct SnapshotDecision {
     pub reason: String,
     #[serde(default)]
     pub event_id: Option<String>,
+    /// What was not covered (`category`, `channel`, `recipient`), present exactly when `reason` is
+    /// `not_covered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_covered: Option<String>,
 }
 
 /// The payload of a signed device consent snapshot.
@@ -297,12 +301,22 @@ impl SnapshotRules {
     /// channel) at `now`. Outside what the device declared, or naming what the catalogue slice does not
     /// know: denied, `not_covered`.
     pub fn decide(&self, purpose: &str, category: &str, channel: Option<&str>, now: Timestamp) -> Decision {
-        let not_covered = Decision { allowed: false, reason: Reason::NotCovered, event_seq: None };
-        if !device_allows(&self.categories, &self.purposes, category, purpose) {
-            return not_covered;
+        if !self.categories.iter().any(|c| within(category, c)) {
+            return Decision::not_covered(Dimension::Category, None);
+        }
+        if !self.purposes.iter().any(|p| within(purpose, p)) {
+            return Decision::not_covered(Dimension::Purpose, None);
         }
         let q = Query { subject: &self.subject, purpose, category: Some(category), channel, recipient: None };
-        self.engine.check(&q, now).unwrap_or(not_covered)
+        self.engine.check(&q, now).unwrap_or_else(|e| {
+            let dimension = match e {
+                QueryError::UnknownPurpose => Dimension::Purpose,
+                QueryError::UnknownCategory => Dimension::Category,
+                QueryError::UnknownChannel => Dimension::Channel,
+                QueryError::UnknownRecipient => Dimension::Recipient,
+            };
+            Decision::not_covered(dimension, None)
+        })
     }
 
     /// The answers for each declared purpose × category, overall and per channel the purpose declares.
@@ -321,6 +335,7 @@ impl SnapshotRules {
                         allowed: d.allowed,
                         reason: d.reason.as_str().to_owned(),
                         event_id: d.event_seq.map(event_id),
+                        not_covered: d.not_covered.map(|n| n.as_str().to_owned()),
                     });
                 }
             }
@@ -332,6 +347,7 @@ impl SnapshotRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Reason;
     use crate::ledger::NewEvent;
 
     fn event(seq: u64, purpose: &str, action: Action, channels: &[&str], expires_at: Option<i64>) -> Event {
@@ -433,13 +449,16 @@ mod tests {
         let snap = snapshot(&[event(1, "analytics", Action::Grant, &[], None)], now);
         let rules = snap.rules().expect("rules");
         assert!(rules.decide("analytics", "user.device.telemetry", None, now).allowed);
-        for (purpose, category) in
-            [("analytics", "user.contact.email"), ("marketing", "user.device.telemetry")]
-        {
+        for (purpose, category, dimension) in [
+            ("analytics", "user.contact.email", Dimension::Category),
+            ("marketing", "user.device.telemetry", Dimension::Purpose),
+        ] {
             let d = rules.decide(purpose, category, None, now);
-            assert_eq!((d.allowed, d.reason), (false, Reason::NotCovered), "{purpose} {category}");
+            assert_eq!(d, Decision::not_covered(dimension, None), "{purpose} {category}");
+            assert_eq!(d.reason, Reason::NotCovered);
         }
-        assert!(!rules.decide("analytics", "user.device.telemetry", Some("pigeon"), now).allowed);
+        let pigeon = rules.decide("analytics", "user.device.telemetry", Some("pigeon"), now);
+        assert_eq!(pigeon, Decision::not_covered(Dimension::Channel, None));
     }
 
     #[test]

@@ -1,12 +1,21 @@
-//! Middleware that counts and times every HTTP request into the service layer's metrics.
+//! Middleware that counts and times every HTTP request into the service layer's metrics, and the
+//! exposition format a scrape asks for.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use consentry_service::metrics::Format;
 
 use crate::state::AppState;
+
+/// The exposition format the scrape's `Accept` header asks for (the Prometheus text format 0.0.4 unless
+/// it prefers OpenMetrics).
+pub fn format(headers: &HeaderMap) -> Format {
+    Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()))
+}
 
 /// Counts and times every request by its route template (never the concrete path, which would carry
 /// subject ids).

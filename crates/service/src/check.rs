@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use consentry_core::ledger::event_id;
-use consentry_core::{Decision, Query, QueryError, Reason, SubjectId, Timestamp};
+use consentry_core::{Decision, Dimension, Query, QueryError, Reason, SubjectId, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -46,11 +46,21 @@ pub struct CheckResponse {
     pub reason: Reason,
     /// The ledger event the answer rests on.
     pub event_id: Option<String>,
+    /// Present exactly when `reason` is `not_covered`: which part of the question was not covered:
+    /// `category`, `channel` or `recipient` (the first of these, in this order, when several were not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "category")]
+    pub not_covered: Option<Dimension>,
 }
 
 impl From<Decision> for CheckResponse {
     fn from(d: Decision) -> Self {
-        CheckResponse { allowed: d.allowed, reason: d.reason, event_id: d.event_seq.map(event_id) }
+        CheckResponse {
+            allowed: d.allowed,
+            reason: d.reason,
+            event_id: d.event_seq.map(event_id),
+            not_covered: d.not_covered,
+        }
     }
 }
 
@@ -106,12 +116,9 @@ fn decide(state: &Services, c: &CheckRequest<'_>, now: Timestamp, index: Option<
     // access log, and it cannot be erased (erasure forgets it). Only unknown subjects pay for the
     // erasure look-up, and only once something was erased.
     let known = d.event_seq.is_some() || state.engine.contains(q.subject);
-    let d = if !known && state.erasures.is_erased(q.subject) {
-        Decision { allowed: false, reason: Reason::Erased, event_seq: None }
-    } else {
-        d
-    };
-    state.metrics.record_check(d.allowed, d.reason);
+    let d =
+        if !known && state.erasures.is_erased(q.subject) { Decision::new(Reason::Erased, None) } else { d };
+    state.metrics.record_check(d.reason);
     // Count checks of subjects Consentry knows (never per-check rows, never labels).
     if known {
         state.access.checked(q.subject, q.purpose, now);

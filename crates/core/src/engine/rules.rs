@@ -3,7 +3,7 @@
 
 use super::memory::{FLAG_GPC, Stmt};
 use super::symbols::{Interner, PurposeInfo, ScopeDef, Shared};
-use super::{Decision, Query, QueryError, Reason};
+use super::{Decision, Dimension, Query, QueryError, Reason};
 use crate::catalog::Basis;
 use crate::ledger::Action;
 
@@ -13,6 +13,13 @@ pub(super) struct Resolved<'s> {
     category: Option<&'s [u32]>,
     channel: Option<u32>,
     recipient: Option<u32>,
+}
+
+impl Resolved<'static> {
+    /// A query of the whole purpose: no category, channel or recipient.
+    pub(super) const fn whole() -> Self {
+        Self { category: None, channel: None, recipient: None }
+    }
 }
 
 /// A query answered from the catalogue alone, or resolved and ready for the subject's statements.
@@ -43,13 +50,20 @@ pub(super) fn prepare<'s>(shared: &'s Shared, q: &Query<'_>) -> Result<Prepared<
     let recipient = known(&shared.recipients, &c.recipients, q.recipient, QueryError::UnknownRecipient)?;
     let r = Resolved { category, channel, recipient };
 
-    // The query must fit what the purpose declares.
-    let outside = category
+    // The query must fit what the purpose declares; the first dimension that does not is named.
+    let outside = if category
         .is_some_and(|anc| !info.categories.is_empty() && !info.categories.iter().any(|d| anc.contains(d)))
-        || channel.is_some_and(|ch| !info.channels.is_empty() && !info.channels.contains(&ch))
-        || recipient.is_some_and(|rc| !info.recipients.is_empty() && !info.recipients.contains(&rc));
-    if outside {
-        return Ok(Prepared::Decided(Decision::deny(Reason::NotCovered, None)));
+    {
+        Some(Dimension::Category)
+    } else if channel.is_some_and(|ch| !info.channels.is_empty() && !info.channels.contains(&ch)) {
+        Some(Dimension::Channel)
+    } else if recipient.is_some_and(|rc| !info.recipients.is_empty() && !info.recipients.contains(&rc)) {
+        Some(Dimension::Recipient)
+    } else {
+        None
+    };
+    if let Some(dimension) = outside {
+        return Ok(Prepared::Decided(Decision::not_covered(dimension, None)));
     }
     Ok(Prepared::Ready(info, r))
 }
@@ -75,8 +89,8 @@ pub(super) fn decide(
             .filter(|(s, _)| applies(shared, scope(s), r))
             .max_by_key(|(s, _)| s.seq);
         return match blocker {
-            Some((s, _)) => Decision::deny(negative_reason(s), Some(s.seq)),
-            None => Decision { allowed: true, reason: Reason::for_basis(info.basis), event_seq: None },
+            Some((s, _)) => Decision::new(negative_reason(s), Some(s.seq)),
+            None => Decision::new(Reason::for_basis(info.basis), None),
         };
     }
 
@@ -84,7 +98,7 @@ pub(super) fn decide(
     let mut best: Option<&Stmt> = None;
     let mut any_covering = false;
     for (g, g_depth) in relevant().filter(|(s, _)| s.action.is_positive() && s.expires_at > now) {
-        if !covers(scope(g), r) {
+        if uncovered(scope(g), r).is_some() {
             continue;
         }
         any_covering = true;
@@ -98,21 +112,24 @@ pub(super) fn decide(
         }
     }
     if let Some(g) = best {
-        return Decision { allowed: true, reason: Reason::Granted, event_seq: Some(g.seq) };
+        return Decision::new(Reason::Granted, Some(g.seq));
     }
     if let Some((n, _)) = negatives().max_by_key(|(s, _)| s.seq) {
-        return Decision::deny(negative_reason(n), Some(n.seq));
+        return Decision::new(negative_reason(n), Some(n.seq));
     }
     debug_assert!(!any_covering, "a covering grant is either allowed or blocked by a negative");
     let positives = || relevant().filter(|(s, _)| s.action.is_positive());
-    if let Some((g, _)) = positives().filter(|(s, _)| covers(scope(s), r)).max_by_key(|(s, _)| s.seq) {
+    let covering = positives().filter(|(s, _)| uncovered(scope(s), r).is_none());
+    if let Some((g, _)) = covering.max_by_key(|(s, _)| s.seq) {
         // Covering, but not live: it has expired.
-        return Decision::deny(Reason::Expired, Some(g.seq));
+        return Decision::new(Reason::Expired, Some(g.seq));
     }
     if let Some((g, _)) = positives().max_by_key(|(s, _)| s.seq) {
-        return Decision::deny(Reason::NotCovered, Some(g.seq));
+        // The answer rests on the latest grant: name what it leaves out.
+        let dimension = uncovered(scope(g), r).unwrap_or(Dimension::Category);
+        return Decision::not_covered(dimension, Some(g.seq));
     }
-    Decision::deny(Reason::NoConsent, None)
+    Decision::new(Reason::NoConsent, None)
 }
 
 fn negative_reason(s: &Stmt) -> Reason {
@@ -128,14 +145,21 @@ fn negative_reason(s: &Stmt) -> Reason {
     }
 }
 
-/// Whether a grant with `scope` covers every use the query asks about.
-fn covers(scope: &ScopeDef, r: &Resolved<'_>) -> bool {
+/// The first dimension (category, channel, recipient) of the uses the query asks about that a grant with
+/// `scope` does not cover; `None` when it covers them all.
+fn uncovered(scope: &ScopeDef, r: &Resolved<'_>) -> Option<Dimension> {
     let categories = scope.categories.is_empty()
         || r.category.is_some_and(|anc| scope.categories.iter().any(|c| anc.contains(c)));
-    let channels = scope.channels.is_empty() || r.channel.is_some_and(|ch| scope.channels.contains(&ch));
-    let recipients =
-        scope.recipients.is_empty() || r.recipient.is_some_and(|rc| scope.recipients.contains(&rc));
-    categories && channels && recipients
+    if !categories {
+        return Some(Dimension::Category);
+    }
+    if !(scope.channels.is_empty() || r.channel.is_some_and(|ch| scope.channels.contains(&ch))) {
+        return Some(Dimension::Channel);
+    }
+    if !(scope.recipients.is_empty() || r.recipient.is_some_and(|rc| scope.recipients.contains(&rc))) {
+        return Some(Dimension::Recipient);
+    }
+    None
 }
 
 /// Whether a negative statement with `scope` touches any use the query asks about.

@@ -149,6 +149,13 @@ impl Shared {
         self.compiled.purposes.get(id as usize)?.as_ref()
     }
 
+    /// The keys of the current catalogue's consent purposes, in symbol order.
+    pub(super) fn consent_purposes(&self) -> impl Iterator<Item = &str> {
+        self.compiled.purposes.iter().enumerate().filter_map(|(id, info)| {
+            info.as_ref().filter(|i| i.basis == Basis::Consent).map(|_| self.purposes.name(id as u32))
+        })
+    }
+
     /// The category symbol `id` and its ancestors.
     pub(super) fn category_chain(&self, id: u32) -> Option<&[u32]> {
         self.compiled.categories.get(id as usize)?.as_deref()

@@ -127,6 +127,15 @@ fn check(history: &[H<'_>], query: Query<'_>, reason: Reason, event: Option<u64>
             | Reason::BasisPublicTask
     );
     assert_eq!((d.allowed, d.reason, d.event_seq), (allowed, reason, event), "{query:?}");
+    assert_eq!(d.not_covered, None, "{query:?}");
+}
+
+/// Checks that `query` against `history` is `not_covered` in `dimension`, resting on `event`.
+#[track_caller]
+fn uncovered(history: &[H<'_>], query: Query<'_>, dimension: Dimension, event: Option<u64>) {
+    let d = load(history).check(&query, Timestamp::from_micros(NOW)).expect("known names");
+    assert_eq!(d, Decision::not_covered(dimension, event), "{query:?}");
+    assert!(!d.allowed);
 }
 
 use Action::*;
@@ -208,9 +217,9 @@ fn later_parent_withdraw_wins_over_child_grant() {
 fn channel_scopes() {
     let email = [h("marketing.direct", Grant).chans(&["email"])];
     check(&email, q("marketing.direct", None, Some("email")), Granted, Some(1));
-    check(&email, q("marketing.direct", None, Some("sms")), NotCovered, Some(1));
+    uncovered(&email, q("marketing.direct", None, Some("sms")), Dimension::Channel, Some(1));
     // A query without a channel asks about every channel: a grant for e-mail alone does not cover it.
-    check(&email, q("marketing.direct", None, None), NotCovered, Some(1));
+    uncovered(&email, q("marketing.direct", None, None), Dimension::Channel, Some(1));
 
     let both_then_sms_out = [
         h("marketing.direct", Grant).chans(&["email", "sms"]),
@@ -244,10 +253,10 @@ fn category_scopes_follow_the_hierarchy() {
     let contact = [h("analytics", Grant).cats(&["user.contact"])];
     check(&contact, q("analytics", Some("user.contact.email"), None), Granted, Some(1));
     check(&contact, q("analytics", Some("user.contact"), None), Granted, Some(1));
-    check(&contact, q("analytics", Some("user.location"), None), NotCovered, Some(1));
+    uncovered(&contact, q("analytics", Some("user.location"), None), Dimension::Category, Some(1));
 
     let email_only = [h("analytics", Grant).cats(&["user.contact.email"])];
-    check(&email_only, q("analytics", Some("user.contact"), None), NotCovered, Some(1));
+    uncovered(&email_only, q("analytics", Some("user.contact"), None), Dimension::Category, Some(1));
 
     // A more specific deny wins over a broader grant, given before or after.
     for history in [
@@ -268,7 +277,7 @@ fn recipients() {
     let crm = [h("sharing", Grant).recs(&["crm"])];
     let query = |r| Query { recipient: Some(r), ..q("sharing", None, None) };
     check(&crm, query("crm"), Granted, Some(1));
-    check(&crm, query("ads"), NotCovered, Some(1));
+    uncovered(&crm, query("ads"), Dimension::Recipient, Some(1));
 }
 
 #[test]
@@ -287,9 +296,17 @@ fn expiry() {
 #[test]
 fn declared_scope_of_the_purpose() {
     let all = [h("marketing.direct", Grant)];
-    check(&all, q("marketing.direct", None, Some("push")), NotCovered, None);
+    uncovered(&all, q("marketing.direct", None, Some("push")), Dimension::Channel, None);
     check(&all, q("analytics", Some("user.contact"), None), NoConsent, None);
-    check(&[h("analytics", Grant)], q("analytics", Some("user"), None), NotCovered, None);
+    uncovered(&[h("analytics", Grant)], q("analytics", Some("user"), None), Dimension::Category, None);
+    // Several dimensions outside what the purpose declares: the first of category, channel, recipient.
+    let outside_twice = Query { recipient: Some("ads"), ..q("marketing.direct", Some("user"), Some("push")) };
+    uncovered(&all, outside_twice, Dimension::Channel, None);
+    let sharing = Query { recipient: Some("ads"), ..q("sharing", None, Some("email")) };
+    uncovered(&[h("sharing", Grant).chans(&["sms"]).recs(&["crm"])], sharing, Dimension::Channel, Some(1));
+    // A grant scoped in two dimensions the query leaves open: the category is named first.
+    let scoped = [h("analytics", Grant).cats(&["user.contact"]).recs(&["crm"])];
+    uncovered(&scoped, q("analytics", None, None), Dimension::Category, Some(1));
 }
 
 #[test]
@@ -436,6 +453,69 @@ proptest! {
             prop_assert!(covers);
         }
     }
+}
+
+proptest! {
+    /// `not_covered` names a dimension, and nothing else does; `allowed` always follows the reason.
+    #[test]
+    fn not_covered_names_a_dimension(lines in prop::collection::vec(arb_line(), 0..12), p in 0..PURPOSES.len(),
+                                     cat in prop::option::of(prop::sample::select(CATEGORIES.to_vec())),
+                                     ch in prop::option::of(0..CHANNELS.len())) {
+        let e = build(&lines);
+        let query = q(PURPOSES[p], cat, ch.map(|c| CHANNELS[c]));
+        let d = e.check(&query, Timestamp::from_micros(NOW)).expect("known");
+        prop_assert_eq!(d.reason == Reason::NotCovered, d.not_covered.is_some(), "{:?}", d);
+        prop_assert_eq!(d.allowed, d.reason.is_allowed(), "{:?}", d);
+    }
+}
+
+const CATEGORIES: [&str; 5] =
+    ["user", "user.contact", "user.contact.email", "user.contact.phone", "user.location"];
+
+#[test]
+fn reasons_know_their_place() {
+    for (i, r) in Reason::ALL.iter().enumerate() {
+        assert_eq!(r.index(), i, "{r:?}");
+    }
+}
+
+#[test]
+fn tally_counts_each_subject_once_per_consent_purpose() {
+    let e = engine();
+    let apply = |subject: &str, seq: u64, line: H<'_>| e.apply(subject, &event(seq, &line)).expect("fits");
+    apply("granted", 1, h("marketing", Grant));
+    apply("withdrawn", 2, h("marketing", Grant));
+    apply("withdrawn", 3, h("marketing", Withdraw));
+    apply("email-only", 4, h("marketing", Grant).chans(&["email"]));
+    apply("lapsed", 5, h("marketing", Grant).expires(NOW - 1));
+    apply("other", 6, h("analytics", Grant));
+    let before = e.generation();
+    let tally = e.consent_tally(Timestamp::from_micros(NOW));
+    assert_eq!(e.generation(), before, "counting changes nothing");
+    let purposes: Vec<&str> = tally.iter().map(|t| t.purpose.as_str()).collect();
+    // Consent purposes only: not `service` (contract) nor `service.improvement` (legitimate interest).
+    assert_eq!(
+        purposes,
+        ["marketing", "marketing.direct", "marketing.direct.weekly", "analytics", "sharing"]
+    );
+    let count = |purpose: &str, reason: Reason| {
+        tally.iter().find(|t| t.purpose == purpose).expect("tallied").counts[reason.index()]
+    };
+    for purpose in ["marketing", "marketing.direct"] {
+        assert_eq!(count(purpose, Granted), 1, "{purpose}");
+        assert_eq!(count(purpose, Withdrawn), 1, "{purpose}");
+        assert_eq!(count(purpose, NotCovered), 1, "{purpose}");
+        assert_eq!(count(purpose, Expired), 1, "{purpose}");
+        assert_eq!(count(purpose, NoConsent), 1, "{purpose}");
+    }
+    assert_eq!((count("analytics", Granted), count("analytics", NoConsent)), (1, 4));
+    for t in &tally {
+        assert_eq!(t.counts.iter().sum::<u64>(), 5, "every subject once: {}", t.purpose);
+    }
+    e.forget("granted");
+    assert!(e.generation() > before);
+    let after = e.consent_tally(Timestamp::from_micros(NOW));
+    assert_eq!(after[0].counts[Granted.index()], 0);
 }
 
 #[test]

@@ -32,15 +32,13 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// The Prometheus metrics. Unless [`metrics_open`](consentry_service::config::Config::metrics_open),
 /// only for an API key with the `metrics` scope (401 without one, 403 for another credential).
 pub async fn metrics(State(state): State<AppState>, request: Request) -> ApiResult<impl IntoResponse> {
+    let format = crate::metrics::format(request.headers());
     if !state.config.metrics_open() {
         let (mut parts, _) = request.into_parts();
         Arc::<Caller>::from_request_parts(&mut parts, &state).await?.require(Scope::Metrics)?;
     }
     state.metrics.subjects.set(state.engine.subject_count() as i64);
-    Ok((
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        state.metrics.encode(),
-    ))
+    Ok(([(header::CONTENT_TYPE, format.content_type())], state.metrics.encode(format)))
 }
 
 pub async fn openapi() -> impl IntoResponse {

@@ -11,6 +11,8 @@ mod expiry;
 mod flow;
 mod keys;
 mod limits;
+mod metrics;
+mod not_covered;
 mod openapi;
 mod ops;
 mod preferences;

@@ -82,7 +82,9 @@ async fn metrics_made_public_need_no_key(backend: Backend) {
     .await;
     let reply = s.send(Method::GET, "/metrics", NO_KEY, None).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert!(reply.text.ends_with("# EOF\n"), "{}", reply.text);
+    // No `Accept` asks for OpenMetrics: the Prometheus text format.
+    assert_eq!(reply.content_type(), "text/plain; version=0.0.4; charset=utf-8");
+    assert!(reply.text.contains("# HELP consentry_http_requests_total "), "{}", reply.text);
 }
 
 async fn the_openapi_document_is_served(backend: Backend) {

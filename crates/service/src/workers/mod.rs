@@ -1,6 +1,7 @@
 //! Background workers, each in its own module. Every worker stops when the shutdown token fires.
 
 pub mod checkpoints;
+pub mod consent_gauges;
 pub mod device_mqtt;
 pub mod dispatcher;
 pub mod expiry;
@@ -37,6 +38,7 @@ pub fn start(state: &Services, stop: CancellationToken) -> Workers {
     let mut handles = vec![
         tokio::spawn(follower::run(state.clone(), from, stop.clone())),
         tokio::spawn(checkpoints::run(state.clone(), stop.clone())),
+        tokio::spawn(consent_gauges::run(state.clone(), stop.clone())),
         tokio::spawn(expiry::run(state.clone(), stop.clone())),
         tokio::spawn(requests::run(state.clone(), stop.clone())),
         tokio::spawn(retention::run(state.clone(), stop.clone())),
