@@ -1,6 +1,6 @@
 //! The `consentry` binary: parses the command line and calls into the server and store crates.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use consentry_service::Config;
+use consentry_service::auth::Scope;
 use consentry_service::config::{Flags, LogFormat};
 use tokio_util::sync::CancellationToken;
 
@@ -49,22 +50,23 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Manage API keys offline (the server must not be running on the same data folder).
+    /// Manage API keys. `list` works while a server runs on the same data folder; the others change it,
+    /// so with the embedded store they need it stopped.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Manage the catalogue offline.
+    /// Manage the catalogue offline (with the embedded store, the server must be stopped).
     Catalog {
         #[command(subcommand)]
         command: CatalogCommand,
     },
-    /// Inspect downstream destinations and their deliveries (offline).
+    /// Inspect downstream destinations and their deliveries (read only: works while a server runs).
     Destinations {
         #[command(subcommand)]
         command: DestinationsCommand,
     },
-    /// Verify or export the ledger.
+    /// Verify or export the ledger (read only: works while a server runs).
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -103,13 +105,15 @@ enum KeysCommand {
     Create {
         #[command(flatten)]
         common: Common,
+        /// A name for the key, unique among active keys (e.g. the service that uses it).
         #[arg(long)]
         name: String,
-        /// A scope (repeat for several): admin, catalog:write, consent:write, consent:read, check, ...
-        #[arg(long = "scope", required = true)]
+        /// What the key may do; repeat for several. `admin` may do everything; `metrics` reads /metrics
+        /// when it is not public.
+        #[arg(long = "scope", value_name = "SCOPE", required = true, value_parser = scope_names())]
         scopes: Vec<String>,
     },
-    /// List active keys.
+    /// List active keys: id, name, scopes and creation time, tab-separated. Never the secrets.
     List {
         #[command(flatten)]
         common: Common,
@@ -118,6 +122,7 @@ enum KeysCommand {
     Revoke {
         #[command(flatten)]
         common: Common,
+        /// The key's id, as `keys list` shows it.
         id: String,
     },
     /// Make a new current receipt-signing key; old keys stay published for verification. Restart running
@@ -139,9 +144,12 @@ enum DestinationsCommand {
     Deliveries {
         #[command(flatten)]
         common: Common,
+        /// The destination's id, as `destinations list` shows it.
         id: String,
-        #[arg(long)]
+        /// Only deliveries in this state.
+        #[arg(long, value_parser = ["pending", "delivered", "dead"])]
         status: Option<String>,
+        /// At most this many deliveries.
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
@@ -175,6 +183,7 @@ enum CatalogCommand {
     Apply {
         #[command(flatten)]
         common: Common,
+        /// The catalogue document (see crates/core/src/default_catalog.yaml for one).
         file: PathBuf,
     },
 }
@@ -190,10 +199,19 @@ fn load_config_with(common: &Common, flags: Flags) -> Result<Config> {
     Ok(Config::load(common.config.as_deref(), std::env::vars(), &flags)?)
 }
 
+/// Every API key scope, for `--scope`'s check and its help.
+fn scope_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(Scope::ALL.map(Scope::as_str))
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CONSENTRY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal, never into a file or a log collector.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -279,6 +297,18 @@ async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn consentry_stor
     })
 }
 
+/// The store opened to read only: with the embedded store, beside a server running on the same folder.
+async fn open_store_read_only(config: &Config) -> Result<std::sync::Arc<dyn consentry_store::Store>> {
+    let store_config = match &config.database_url {
+        Some(url) => consentry_store::StoreConfig::postgres(url.clone()),
+        None => consentry_store::StoreConfig::embedded(&config.data),
+    };
+    consentry_store::open_read_only(store_config).await.with_context(|| match &config.database_url {
+        Some(_) => "cannot open the PostgreSQL database".to_owned(),
+        None => format!("cannot read the data folder {}", config.data.display()),
+    })
+}
+
 fn data_dir(data: Option<PathBuf>) -> Result<PathBuf> {
     let config = Config::load(None, std::env::vars(), &Flags { data, ..Flags::default() })?;
     Ok(config.data)
@@ -300,7 +330,7 @@ async fn keys(command: KeysCommand) -> Result<()> {
         }
         KeysCommand::List { common } => {
             let config = load_config(&common)?;
-            let store = open_store(&config).await?;
+            let store = open_store_read_only(&config).await?;
             let list = consentry_service::keys::list(store.as_ref()).await;
             store.close().await;
             for k in list?.keys {
@@ -388,7 +418,7 @@ async fn audit(command: AuditCommand) -> Result<bool> {
         }
         AuditCommand::Verify { common, .. } => {
             let config = load_config(&common)?;
-            let store = open_store(&config).await?;
+            let store = open_store_read_only(&config).await?;
             let result = consentry_service::audit::verify_store(store.as_ref()).await;
             store.close().await;
             let report = result?;
@@ -403,7 +433,7 @@ async fn audit(command: AuditCommand) -> Result<bool> {
         }
         AuditCommand::Export { common } => {
             let config = load_config(&common)?;
-            let store = open_store(&config).await?;
+            let store = open_store_read_only(&config).await?;
             let result = export(store.as_ref()).await;
             store.close().await;
             result?;
@@ -416,7 +446,7 @@ async fn destinations(command: DestinationsCommand) -> Result<()> {
     match command {
         DestinationsCommand::List { common } => {
             let config = load_config(&common)?;
-            let store = open_store(&config).await?;
+            let store = open_store_read_only(&config).await?;
             let list = store.destinations().await;
             store.close().await;
             for d in list? {
@@ -435,7 +465,7 @@ async fn destinations(command: DestinationsCommand) -> Result<()> {
         }
         DestinationsCommand::Deliveries { common, id, status, limit } => {
             let config = load_config(&common)?;
-            let store = open_store(&config).await?;
+            let store = open_store_read_only(&config).await?;
             let rows = store.deliveries(&id, status.as_deref(), 0, limit).await;
             store.close().await;
             for r in rows? {
@@ -538,5 +568,36 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every subcommand, flag and argument says what it is for in `--help`.
+    #[test]
+    fn everything_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "consentry", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+        Cli::command().debug_assert();
     }
 }

@@ -15,6 +15,14 @@ pub enum StoreError {
         "the database has schema version {found}, newer than the {supported} this build knows; run the newer Consentry or restore a backup"
     )]
     SchemaTooNew { found: i64, supported: i64 },
+    /// A read-only open found a database older than this build; only a writing open migrates it.
+    #[error(
+        "the database has schema version {found}, older than the {supported} this build reads; start `consentry serve` of this version once to migrate it"
+    )]
+    SchemaTooOld { found: i64, supported: i64 },
+    /// A read-only open found no store to read.
+    #[error("there is no Consentry store in {0}; run `consentry init` first")]
+    NotInitialised(PathBuf),
     /// Another process holds the data folder.
     #[error("the data folder {0} is in use by another Consentry process; stop it first")]
     Locked(PathBuf),

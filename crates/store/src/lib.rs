@@ -84,3 +84,13 @@ pub async fn open(config: StoreConfig) -> Result<Arc<dyn Store>> {
         None => Ok(Arc::new(sqlite::SqliteStore::open(&config.data_dir, config.commit_observer).await?)),
     }
 }
+
+/// Opens the store to read only. The embedded store is opened beside a server that may be writing it
+/// (no folder lock, no writer, no migration: a schema other than this build's is refused); PostgreSQL,
+/// which any number of processes share, is opened as [`open`] does.
+pub async fn open_read_only(config: StoreConfig) -> Result<Arc<dyn Store>> {
+    match &config.database_url {
+        Some(_) => open(config).await,
+        None => Ok(Arc::new(sqlite::SqliteStore::open_read_only(&config.data_dir).await?)),
+    }
+}

@@ -25,13 +25,13 @@ fn consentry(args: &[&str]) -> Command {
     cmd
 }
 
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = consentry(args).envs(env.iter().copied()).output().expect("run consentry");
     Run {
         status: out.status,
@@ -45,7 +45,7 @@ fn tokens(text: &str) -> Vec<&str> {
     text.split_whitespace().filter(|w| w.starts_with("csk_")).collect()
 }
 
-fn path_str(p: &Path) -> &str {
+pub(crate) fn path_str(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
@@ -352,7 +352,7 @@ fn openapi_prints_the_document() {
 // `keys rotate-signing`, on ledgers written by `consentry serve`.
 
 /// Stops a served instance with SIGTERM, which signs a last checkpoint, and waits for a clean exit.
-async fn stop(mut server: Server) {
+pub(crate) async fn stop(mut server: Server) {
     let kill = Command::new("kill").args(["-TERM", &server.pid().to_string()]).status().expect("run kill");
     assert!(kill.success());
     let status = server.wait_exit(Duration::from_secs(10)).await;
@@ -360,7 +360,7 @@ async fn stop(mut server: Server) {
     assert_eq!(status.code(), Some(0), "exit status {status}:\n{}", server.logs());
 }
 
-async fn post_grant(server: &Server, subject: &str) -> Value {
+pub(crate) async fn post_grant(server: &Server, subject: &str) -> Value {
     let path = format!("/v1/subjects/{subject}/consents");
     let (status, out) = server.call(reqwest::Method::POST, &path, BOOT_KEY, Some(&grant_body())).await;
     assert_eq!(status, 201, "{out}");

@@ -52,6 +52,22 @@ fn run(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses, without changing anything, a data file and a key store whose schema is not the one this
+/// build reads (a read-only open never migrates).
+pub(super) fn require_current(data: &Connection, keystore: &Connection) -> Result<()> {
+    for (conn, migrations) in [(data, DATA), (keystore, KEYSTORE)] {
+        let supported = migrations.len() as i64;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
+        if found > supported {
+            return Err(StoreError::SchemaTooNew { found, supported });
+        }
+        if found < supported {
+            return Err(StoreError::SchemaTooOld { found, supported });
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn supported_version() -> i64 {
     DATA.len() as i64
 }

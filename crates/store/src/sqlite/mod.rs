@@ -7,11 +7,12 @@
 //! thread owns the only writing connection and group-commits ledger appends with their receipts and
 //! outbox messages, access-log entries, check counts and vault records (many requests, one transaction,
 //! one fsync); reads run on a small pool of read-only connections in the blocking thread pool. A lock
-//! file keeps a second process from writing the same folder.
+//! file keeps a second process from writing the same folder; `readonly` opens one to read only, beside
+//! the process that writes it.
 //!
 //! The files here, from the bottom up: `db` (files, connections, errors), `migrate`, `backup`, `rows` (row
 //! mapping), `pseudonyms`, `jobs` (the writer's queue), `writer`, the SQL of each part of the trait
-//! (`keys`, `meta`, `catalog`, `ledger`, `activity`, `outbox`), `store` (the handle, and the
+//! (`keys`, `meta`, `catalog`, `ledger`, `activity`, `outbox`), `readonly`, `store` (the handle, and the
 //! [`Store`](crate::Store) trait on it), and the other traits' impls on that handle (`vault`, `devices`,
 //! `requests`). Each imports only files before it; this one imports none of theirs but what it
 //! re-exports.
@@ -28,6 +29,7 @@ mod meta;
 mod migrate;
 mod outbox;
 mod pseudonyms;
+mod readonly;
 mod requests;
 mod rows;
 mod store;

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use super::db::{self, Paths, backend};
 use super::jobs::{AccessJob, AppendJob, Command, CountsJob, EnqueueJob, Grouped, WriteJob};
 use super::writer::Writer;
-use super::{activity, catalog, keys, ledger, meta, migrate, outbox};
+use super::{activity, catalog, keys, ledger, meta, migrate, outbox, readonly};
 use crate::common::{lease_end, merge_counts};
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -90,6 +90,24 @@ impl SqliteStore {
             writer: Mutex::new(Some(handle)),
             readers: Arc::new(Mutex::new(Vec::new())),
             lock: Mutex::new(Some(lock)),
+            closed: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Opens the store in `dir` to read only, while a server may be writing it: no folder lock, no writer
+    /// (writes answer [`StoreError::Closed`]), no migration. Refuses a folder without a store, or whose
+    /// schema is older or newer than this build's.
+    pub async fn open_read_only(dir: &Path) -> Result<Self> {
+        let dir = dir.to_path_buf();
+        let paths = tokio::task::spawn_blocking(move || readonly::paths(&dir))
+            .await
+            .map_err(|e| StoreError::Backend(format!("open task failed: {e}")))??;
+        Ok(Self {
+            paths,
+            sender: Mutex::new(None),
+            writer: Mutex::new(None),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            lock: Mutex::new(None),
             closed: Arc::new(AtomicBool::new(false)),
         })
     }
