@@ -55,7 +55,8 @@ HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()
 PY
 pids+=($!)
 
-env -u CONSENTRY_DATABASE_URL CONSENTRY_BOOTSTRAP_ADMIN_KEY="$key" \
+# The server refuses CONSENTRY_* variables it does not know, so the binary's path is not passed on.
+env -u CONSENTRY_DATABASE_URL -u CONSENTRY_BIN CONSENTRY_BOOTSTRAP_ADMIN_KEY="$key" \
     CONSENTRY_ALLOW_PRIVATE_DESTINATIONS="127.0.0.0/8" \
     "$CONSENTRY_BIN" serve --data "$work/data" --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 pids+=($!)
