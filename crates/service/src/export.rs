@@ -1,6 +1,6 @@
 //! The export of an access or portability request (GDPR Art. 15 and 20): a ZIP made on each download,
-//! never stored, holding a machine-readable `data.json`, an `index.html` that says in plain words what is
-//! inside, and each record payload as a file under `records/`.
+//! never stored, holding a machine-readable `data.json`, an `index.html` that shows it to a person in
+//! their language ([`guide`], its words in [`words`]), and each record payload as a file under `records/`.
 //!
 //! The archive is written as it is sent, never whole in memory: `data.json` (metadata, and the content of
 //! JSON and text records, which it shows) is gathered first, so that a failing store still answers with an
@@ -17,7 +17,6 @@ use consentry_core::request::RequestKind;
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::requests::RequestFilter;
 use consentry_store::vault::RecordFilter;
-use maud::{DOCTYPE, html};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use zip::write::SimpleFileOptions;
@@ -29,6 +28,11 @@ use crate::receipts::Rebuilder;
 use crate::records::RecordOut;
 use crate::requests::view::view;
 use crate::state::Services;
+
+mod guide;
+mod words;
+
+pub use words::Language;
 
 const PAGE: u32 = 1000;
 /// Bytes in one chunk of the response body.
@@ -205,87 +209,8 @@ async fn records(state: &Services, subject: &SubjectId) -> Result<(Vec<Value>, V
     Ok((out, payloads))
 }
 
-fn count(data: &Value, pointer: &str) -> usize {
-    data.pointer(pointer).and_then(Value::as_array).map_or(0, Vec::len)
-}
-
-/// The plain-words guide to the archive.
-fn index_html(data: &Value, kind: RequestKind, until: Timestamp, payloads: &[Payload]) -> String {
-    let subject = data["subject"].as_str().unwrap_or("");
-    let generated = data["generated_at"].as_str().unwrap_or("");
-    let why = match kind {
-        RequestKind::Portability => "you asked to take your data with you (your right to data portability)",
-        _ => "you asked to see the data we hold about you (your right of access)",
-    };
-    let markup = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head { meta charset="utf-8"; title { "Your data" } }
-            body {
-                h1 { "Your data" }
-                p {
-                    "This archive holds everything this service keeps about you under the id " code { (subject) }
-                    ", because " (why) ". It was made on " (generated) " and this download stays available until "
-                    (until) "."
-                }
-                h2 { "What is inside" }
-                ul {
-                    li {
-                        code { "data.json" } ": all of it in one machine-readable file (JSON), which you can give to \
-                        another service."
-                    }
-                    li {
-                        strong { "Your current choices" } " (" (count(data, "/consents/current")) " statements): for \
-                        each purpose, what you last agreed to, refused, withdrew, objected to or restricted."
-                    }
-                    li {
-                        strong { "Your full history" } " (" (count(data, "/consents/history")) " events): every \
-                        change you or we made, in order, with the time and the notice you were shown. Each event is \
-                        chained to the one before it, so that any later change would show."
-                    }
-                    li {
-                        strong { "Your receipts" } " (" (count(data, "/receipts")) "): signed proofs of each change \
-                        you made. Anyone can check them with the public keys the service publishes at "
-                        code { "/.well-known/jwks.json" } "."
-                    }
-                    li {
-                        strong { "Who used your data" } " (" (count(data, "/access_log")) " entries): each time a \
-                        system read your data through us, with the purpose it stated, and how often your consent \
-                        was checked."
-                    }
-                    li {
-                        strong { "Your requests" } " (" (count(data, "/requests")) "): what you asked of us, when, \
-                        and how each request stands."
-                    }
-                    li {
-                        strong { "Your devices" } " (" (count(data, "/devices")) "): the devices paired with your \
-                        account and what each may use."
-                    }
-                    li {
-                        strong { "Your stored data" } " (" (count(data, "/records")) " records): what devices and \
-                        services stored about you (voice recordings, readings, profile data), with when it was \
-                        collected, why it is kept and when it will be deleted. Each one is also a file of its own \
-                        under " code { "records/" } ", listed below."
-                    }
-                }
-                h2 { "Files" }
-                ul {
-                    @if payloads.is_empty() {
-                        li { "No stored records: we keep no files about you." }
-                    }
-                    @for payload in payloads {
-                        li { code { (payload.file) } }
-                    }
-                }
-                p { "If something here is wrong, you may ask us to correct it; you may also ask us to erase it." }
-            }
-        }
-    };
-    markup.into_string()
-}
-
-/// Starts writing the archive for a request of `kind` by `subject`, available `until`; returns it as a
-/// stream. What it shows is read before this returns, so a store failure is an error here, not a broken
+/// Starts writing the archive for a request of `kind` by `subject`, available `until`, its guide in
+/// `lang`; returns it as a stream. What it shows is read before this returns, so a store failure is an error here, not a broken
 /// download.
 pub(crate) async fn build(
     state: &Services,
@@ -293,9 +218,10 @@ pub(crate) async fn build(
     kind: RequestKind,
     until: Timestamp,
     now: Timestamp,
+    lang: Language,
 ) -> Result<Archive> {
     let (data, payloads) = collect(state, subject, now).await?;
-    let html = index_html(&data, kind, until, &payloads);
+    let html = guide::page(&data, &state.catalog().catalog, lang, kind, until);
     let (chunks_tx, chunks) = mpsc::channel(CHUNKS_AHEAD);
     // One payload read ahead of the one being written.
     let (files_tx, files) = mpsc::channel(1);
@@ -432,17 +358,73 @@ mod tests {
     }
 
     #[test]
-    fn the_guide_escapes_what_it_shows() {
-        let data =
-            json!({"subject": "<b>&\"x\"", "generated_at": "2025-01-01T00:00:00Z", "records": [{}, {}]});
-        let payloads = [Payload { file: "records/a<b>.bin".into(), record_id: "a".into(), read: None }];
-        let until = Timestamp::parse("2025-01-08T00:00:00Z").expect("time");
-        let html = index_html(&data, RequestKind::Access, until, &payloads);
-        assert!(html.starts_with("<!DOCTYPE html><html lang=\"en\">"), "{html}");
-        assert!(html.contains("<code>&lt;b&gt;&amp;&quot;x&quot;</code>"), "{html}");
-        assert!(html.contains("<code>records/a&lt;b&gt;.bin</code>"), "{html}");
-        assert!(html.contains("right of access") && html.contains("(2 records)"), "{html}");
-        let html = index_html(&data, RequestKind::Portability, until, &[]);
-        assert!(html.contains("data portability") && html.contains("we keep no files about you"), "{html}");
+    fn the_guide_shows_the_data_in_the_readers_language() {
+        use consentry_core::catalog::{Catalog, CatalogDocument};
+        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
+        let data = json!({
+            "subject": "<b>&\"x\"", "generated_at": "2026-03-05T09:07:00.000000Z",
+            "consents": {
+                "current": [{"purpose": "marketing.direct", "action": "grant", "channels": ["email"],
+                             "recorded_at": "2026-03-05T09:07:00.000000Z", "actor": "subject"}],
+                "history": [{"purpose": "analytics", "action": "withdraw", "channels": [],
+                             "recorded_at": "2026-03-04T08:00:00.000000Z", "actor": "subject"},
+                            {"purpose": "marketing.direct", "action": "grant", "channels": ["email"],
+                             "recorded_at": "2026-03-05T09:07:00.000000Z", "actor": "signal:gpc"}],
+            },
+            "devices": [{"name": "Kitchen speaker", "kind": "speaker", "categories": ["user.biometric.voice"],
+                         "purposes": ["voice_history"], "paired_at": "2026-03-01T10:00:00.000000Z"}],
+            "records": [{"category": "user.biometric.voice", "purpose": "voice_history", "content_type": "audio/ogg",
+                         "collected_at": "2026-03-02T11:30:00.000000Z", "delete_after": null,
+                         "file": "records/rec_1<b>.ogg"}],
+            "receipts": [{}, {}],
+        });
+        let until = Timestamp::parse("2026-03-12T09:07:00.000000Z").expect("time");
+        let en = guide::page(&data, &catalog, Language::En, RequestKind::Access, until);
+        assert!(
+            en.starts_with(
+                "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\""
+            ),
+            "{en}"
+        );
+        assert!(en.contains("<style>") && en.contains("--focus:"), "the stylesheet inline");
+        assert!(en.contains("<code>&lt;b&gt;&amp;&quot;x&quot;</code>"), "escaped: {en}");
+        assert!(en.contains("right of access") && en.contains("12 Mar 2026, 09:07 UTC"), "{en}");
+        for shown in [
+            "<th scope=\"row\" data-label=\"Purpose\">News and offers</th><td data-label=\"Your choice\">Agreed</td><td data-label=\"Since\">5 Mar 2026, 09:07 UTC</td><td data-label=\"Channels\">E-mail</td>",
+            "<td data-label=\"Change\">Withdrew</td><td data-label=\"Purpose\">Usage analytics</td><td data-label=\"Channels\">All</td>",
+            "Your browser's Global Privacy Control signal",
+            "Kitchen speaker (speaker)",
+            "Voice recordings · Keeping your voice recordings",
+            "<a href=\"records/rec_1&lt;b&gt;.ogg\">Open<span class=\"vh\"> Voice recordings, 2 Mar 2026, 11:30 UTC</span></a>",
+            "Kept until deleted",
+            "2 receipts",
+        ] {
+            assert!(en.contains(shown), "{shown} in {en}");
+        }
+        let history_at = |page: &str, what: &str| page.find(what).unwrap_or_else(|| panic!("{what}"));
+        assert!(
+            history_at(&en, ">Agreed</td><td data-label=\"Purpose\">") < history_at(&en, ">Withdrew<"),
+            "newest first"
+        );
+
+        let de = guide::page(&data, &catalog, Language::De, RequestKind::Portability, until);
+        assert!(de.contains("<html lang=\"de\">") && de.contains("Datenübertragbarkeit"), "{de}");
+        for shown in
+            ["Neuigkeiten und Angebote", "Zugestimmt", "5. März 2026, 09:07 UTC", "Sprachaufnahmen", "Öffnen"]
+        {
+            assert!(de.contains(shown), "{shown} in {de}");
+        }
+        for english in ["News and offers", "Agreed", "Your choices", "Voice recordings"] {
+            assert!(!de.contains(english), "{english} in the German guide");
+        }
+    }
+
+    #[test]
+    fn the_language_is_the_best_one_asked_for() {
+        assert_eq!(Language::best(Some("de-DE,de;q=0.9,en;q=0.8")), Language::De);
+        assert_eq!(Language::best(Some("fr, de;q=0.5, en;q=0.4")), Language::De);
+        assert_eq!(Language::best(Some("de;q=0, en;q=0.1")), Language::En);
+        assert_eq!(Language::best(Some("fr")), Language::En);
+        assert_eq!(Language::best(None), Language::En);
     }
 }

@@ -30,6 +30,9 @@ use crate::records::{delete_at_request, valid_record_id};
 use crate::requests::{RequestKind, RequestOut, export_archive, subject_requests, submit};
 use crate::state::{CatalogView, Services};
 
+/// The preference centre's stylesheet, which the export's guide carries inline too (one look for both).
+pub const STYLESHEET: &str = include_str!("preferences/style.css");
+
 /// Most history events, receipts, log entries and records the page shows.
 const SHOWN: u32 = 100;
 
@@ -253,11 +256,12 @@ pub async fn export(
     services: &Services,
     subject: &SubjectId,
     request: &str,
+    lang: crate::export::Language,
 ) -> Result<crate::export::Archive> {
     let found = services.store.request(request).await?;
     let request =
         found.filter(|r| r.record.subject.as_ref() == Some(subject)).ok_or(Error::NotFound("request"))?;
-    let archive = export_archive(services, &request, Timestamp::now()).await?;
+    let archive = export_archive(services, &request, Timestamp::now(), lang).await?;
     logged(services, subject, "preferences: download export");
     Ok(archive)
 }

@@ -445,11 +445,12 @@ fn takes_part(patterns: &[String]) -> bool {
 
 /// The ZIP of an access or portability request while it is available: 404 when there is none, 410 once
 /// rejected, erased or past [`EXPORT_DAYS`]. Made on each call and written as it is sent (a stream of
-/// chunks for the response body); nothing is stored.
+/// chunks for the response body); nothing is stored. Its guide (`index.html`) is written in `lang`.
 pub async fn export_archive(
     state: &Services,
     request: &StoredRequest,
     now: Timestamp,
+    lang: crate::export::Language,
 ) -> Result<crate::export::Archive> {
     let r = &request.record;
     let kind = Some(r.kind).filter(|k| k.exports()).ok_or(Error::NotFound("export"))?;
@@ -463,7 +464,7 @@ pub async fn export_archive(
             "exports are available for {EXPORT_DAYS} days; this one has expired"
         )));
     }
-    crate::export::build(state, subject, kind, export_until(ready), now).await
+    crate::export::build(state, subject, kind, export_until(ready), now, lang).await
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ use crate::auth::{SubjectCaller, TokenRejection, TokenUse, verify_subject_token}
 use crate::error::Error;
 use crate::state::AppState;
 
-const STYLE: &str = include_str!("style.css");
+const STYLE: &str = preferences::STYLESHEET;
 const SCRIPT: &str = include_str!("choices.js");
 
 /// The preference centre's routes (merged into the app's router).

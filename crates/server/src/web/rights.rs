@@ -56,9 +56,12 @@ pub async fn export(State(state): State<AppState>, headers: HeaderMap, Path(id):
         Ok(s) => s,
         Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
     };
-    let archive = match preferences::export(&state, &caller.subject, &id).await {
+    // The archive's guide in the page's language.
+    let lang = lang_for(None, &headers, Some(&caller));
+    let guide = consentry_service::export::Language::best(Some(lang.code()));
+    let archive = match preferences::export(&state, &caller.subject, &id, guide).await {
         Ok(a) => a,
-        Err(e) => return stop_page(&state, lang_for(None, &headers, Some(&caller)), Stop::from(e)),
+        Err(e) => return stop_page(&state, lang, Stop::from(e)),
     };
     // Sent as it is written: an export is never held whole in memory.
     let mut response = (StatusCode::OK, axum::body::Body::from_stream(archive)).into_response();

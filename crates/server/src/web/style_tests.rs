@@ -2,7 +2,7 @@
 //! background it is drawn on, in light and dark mode, and a focused element is never hidden under the
 //! sticky save bar.
 
-const STYLE: &str = include_str!("style.css");
+const STYLE: &str = consentry_service::preferences::STYLESHEET;
 
 /// The value of custom property `name` in the first block of `css` that defines it.
 fn var<'a>(css: &'a str, name: &str) -> &'a str {

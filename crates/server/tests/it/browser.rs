@@ -3,7 +3,8 @@
 //! answers `withdrawn` for that purpose and channel and keeps SMS. Screenshots at desktop and phone width
 //! go to `<CARGO_TARGET_DIR>/screenshots/` (default `target/screenshots/`). The German page then shows no
 //! English text of the catalogue. The section navigation reaches every section, times are shown in the
-//! browser's time zone, and a focused control is not hidden under the sticky save bar.
+//! browser's time zone, and a focused control is not hidden under the sticky save bar. The export's guide
+//! (`index.html`, opened from the archive) has the same look and reads at 390 px.
 //!
 //! Skipped with a notice when Chromium or chromedriver is absent; a failure under
 //! `CONSENTRY_REQUIRE_SERVICES=1`.
@@ -271,5 +272,29 @@ async fn untick_email_marketing_in_chromium() {
     assert!(str_of(&seen).contains("Neuigkeiten und Angebote"), "the German page: {seen}");
     let english = english_catalogue_texts();
     assert_eq!(shown(str_of(&seen), &english), Vec::<&str>::new(), "English on the German page");
+
+    // The export's guide, opened from the archive as a file: the same look, readable at 390 px.
+    let asked = json!({"subject": "alice", "type": "access"});
+    let request = server.post("/v1/requests", crate::utils::ADMIN_KEY, &asked, 201).await;
+    let zip = reqwest::Client::new()
+        .get(format!("{}{}", server.base, str_of(&request["export"]["url"])))
+        .bearer_auth(crate::utils::ADMIN_KEY)
+        .header("accept-language", "de")
+        .send()
+        .await
+        .expect("the export")
+        .bytes()
+        .await
+        .expect("its bytes");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a ZIP");
+    let unpacked = tempfile::tempdir().expect("a folder");
+    archive.extract(unpacked.path()).expect("unpacked");
+    browser.go(&format!("file://{}", unpacked.path().join("index.html").display())).await;
+    let lang = browser.script("return document.documentElement.lang").await;
+    assert_eq!(lang, "de", "the guide in the language asked for");
+    let styled = browser.script("return getComputedStyle(document.body).backgroundColor").await;
+    assert_eq!(styled, "rgb(244, 246, 249)", "the preference centre's stylesheet, inline");
+    let overflow = browser.screenshot(390, &dir.join("export-guide-390-de.png")).await;
+    assert_eq!(overflow, 0, "the guide reads at 390 px without sideways scrolling");
     browser.close().await;
 }

@@ -79,6 +79,19 @@ impl<'s> Visitor<'s> {
         self.send(request, &format!("POST {path}")).await
     }
 
+    /// The body of a GET, as bytes (a download).
+    pub async fn bytes(&mut self, path: &str) -> Vec<u8> {
+        let mut request = self.client.get(format!("{}{path}", self.server.base));
+        let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        request = request.header(COOKIE, jar);
+        for (k, v) in &self.extra {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.bytes().await.expect("body").to_vec()
+    }
+
     /// Opens a preference link: the token is swapped for a session cookie and the address cleaned.
     pub async fn open_link(&mut self, token: &str) -> Page {
         let first = self.get(&format!("/preferences?token={token}")).await;

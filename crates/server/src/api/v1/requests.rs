@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consentry_core::Timestamp;
 use consentry_service::access::Reader;
+use consentry_service::export::Language;
 use consentry_service::requests::{
     self, CompleteTask, CreateRequest, ExtendRequest, RejectRequest, RequestList, RequestOut, RequestQuery,
     export_archive, load_for,
@@ -177,7 +178,9 @@ pub async fn export(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let request = load_for(&state, &principal, &id).await?;
-    let archive = export_archive(&state, &request, Timestamp::now()).await?;
+    // The archive's guide in the caller's language (`Accept-Language`), else English.
+    let lang = Language::best(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+    let archive = export_archive(&state, &request, Timestamp::now(), lang).await?;
     if let Some(subject) = &request.record.subject {
         let reader = Reader::new(&principal, "GET /v1/requests/{id}/export", stated_purpose(&headers));
         reader.log(&state.access, subject);

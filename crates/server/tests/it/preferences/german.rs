@@ -123,6 +123,21 @@ async fn the_german_page_shows_no_english_catalogue_text(backend: Backend) {
     let recorded = (str_of(&granted["action"]), granted["notice_version"].as_u64());
     assert_eq!(recorded, ("grant", Some(de)), "{granted}");
 
+    // The copy of my data: its guide is in German too, with no English catalogue text.
+    let filed = v.post_form("/preferences/requests/access", &[("csrf", &csrf)]).await;
+    assert_eq!(filed.status, 303);
+    let page = v.get("/preferences?done=copy-requested").await;
+    let at = page.text.find("/preferences/requests/req_").expect("an export link");
+    let link = page.text[at..].split('"').next().expect("the link").to_owned();
+    let zip = v.bytes(&link).await;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a ZIP");
+    let mut guide = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("index.html").expect("index.html"), &mut guide)
+        .expect("UTF-8");
+    assert!(guide.contains("<html lang=\"de\">") && guide.contains("Ihre Auswahl"), "{guide}");
+    assert!(guide.contains("Nutzungsanalyse") && guide.contains("Sprachaufnahmen"), "{guide}");
+    assert_eq!(shown(&guide, &english), Vec::<&str>::new(), "English in the German guide");
+
     // The English page shows the English texts and versions.
     let page = v.get("/preferences?lang=en").await;
     assert!(

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use consentry_core::Timestamp;
+use consentry_service::export::Language;
 use consentry_service::requests::export_archive;
 use consentry_service::workers::requests::sweep;
 use consentry_store::requests::{NewRequest, RequestKind, SubjectErasure};
@@ -187,8 +188,10 @@ async fn overdue_requests_with_an_injected_clock(backend: Backend) {
     // The export is gone after seven days.
     let stored = s.state.store.request(&id).await.expect("read").expect("found");
     let ready = stored.record.own_done_at.expect("ready");
-    assert!(export_archive(&s.state, &stored, ready.plus_seconds(6 * 86_400)).await.is_ok());
-    let gone = export_archive(&s.state, &stored, ready.plus_seconds(8 * 86_400)).await.expect_err("expired");
+    let en = Language::En;
+    assert!(export_archive(&s.state, &stored, ready.plus_seconds(6 * 86_400), en).await.is_ok());
+    let gone =
+        export_archive(&s.state, &stored, ready.plus_seconds(8 * 86_400), en).await.expect_err("expired");
     assert_eq!(gone.code(), "gone");
 
     // Confirming the task closes it: no longer overdue.
