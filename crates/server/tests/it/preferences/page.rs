@@ -1,10 +1,11 @@
 //! The preference centre's page as a person moves through it: a navigation that reaches every section, the
 //! language switch on every page, objecting where the page says one may, receipts named by what they prove.
 
-use reqwest::header::SET_COOKIE;
+use reqwest::header::{CONTENT_TYPE, SET_COOKIE};
+use serde_json::json;
 
 use super::{Visitor, csrf_of, decision, token_for};
-use crate::utils::{Backend, TestServer, both_backends, grant};
+use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, str_of};
 
 /// The ids of the page's sections (`<h2 id="…">`) and the targets of its section navigation.
 fn sections_and_links(page: &str) -> (Vec<String>, Vec<String>) {
@@ -86,7 +87,34 @@ async fn receipts_are_named_by_what_they_prove(backend: Backend) {
     assert!(page.text.contains("Zugestimmt: Neuigkeiten und Angebote (E-Mail)"), "{}", page.text);
 }
 
+/// The voice assistant's recordings: played on the page from the person's own download route, and deleted
+/// when they withdraw consent to keeping them.
+async fn voice_recordings_play_and_go_with_the_consent(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let body =
+        json!({"notice": "voice_history", "changes": [{"purpose": "voice_history", "action": "grant"}]});
+    server.record("alice", &body).await;
+    let record = json!({"subject": "alice", "category": "user.biometric.voice", "purpose": "voice_history",
+                        "content_type": "audio/ogg", "data": "T2dnUwACAAAA"});
+    let stored = server.post("/v1/records", ADMIN_KEY, &record, 201).await;
+    let id = str_of(&stored["id"]).to_owned();
+    let mut v = Visitor::new(&server);
+    let page = v.open_link(&token_for(&server, "alice").await).await;
+    assert!(page.text.contains("Keeping your voice recordings") && page.text.contains("Voice recordings"));
+    let player = format!("<audio controls=\"\" preload=\"none\" src=\"/preferences/data/{id}\">");
+    assert!(page.text.contains(&player), "{}", page.text);
+    let played = v.get(&format!("/preferences/data/{id}")).await;
+    assert_eq!((played.status, played.header(CONTENT_TYPE)), (200, "audio/ogg"));
+    // Unticking the purpose withdraws consent, and its recordings go with it (on_withdraw: delete).
+    let csrf = csrf_of(&page.text);
+    let page = v.post_form("/preferences", &[("csrf", &csrf)]).await;
+    assert!(page.text.contains("Withdrew</strong>: Keeping your voice recordings"), "{}", page.text);
+    assert!(!page.text.contains(&player), "the recording is gone from the page");
+    assert_eq!(v.get(&format!("/preferences/data/{id}")).await.status, 404);
+}
+
 both_backends!(
+    voice_recordings_play_and_go_with_the_consent,
     the_navigation_reaches_every_section_and_every_page_switches_language,
     one_can_object_where_the_page_says_so,
     receipts_are_named_by_what_they_prove,
