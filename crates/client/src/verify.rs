@@ -1,6 +1,9 @@
 //! Offline verification of Consentry's proofs: signed consent receipts and exported ledgers with their
 //! signed checkpoints. Needs only the JWKS Consentry publishes; no call to Consentry is made.
 //!
+//! A receipt is a Kantara Consent Receipt v1.1 ([`ConsentReceipt`], `version` `KI-CR-v1.1.0`) with
+//! Consentry's evidence in its `consentry` member; `docs/receipts.md` describes every member.
+//!
 //! # The exported-ledger format (JSON Lines)
 //!
 //! One JSON object per line (`\n` or `\r\n`), no blank lines. First every event, in sequence order:
@@ -21,8 +24,11 @@
 mod audit;
 mod export;
 
-pub use consentry_core::proof::{Checkpoint, ConsentReceipt, Jwk, Jwks, JwsError};
-use consentry_core::proof::{JwsKind, RECEIPT_SCHEMA, verify_jws_kind};
+pub use consentry_core::proof::{
+    Checkpoint, ConsentReceipt, Extension, Jwk, Jwks, JwsError, PiiController, PostalAddress,
+    ReceiptCategory, ReceiptEvent, ReceiptNotice, ReceiptRecipient, Service, ServicePurpose,
+};
+use consentry_core::proof::{JwsKind, RECEIPT_SCHEMA_VERSION, RECEIPT_VERSION, verify_jws_kind};
 
 pub use self::audit::{AuditProblem, AuditReport, LedgerAudit, ProblemKind, verify_chain_with_checkpoints};
 pub use self::export::{
@@ -36,11 +42,14 @@ pub enum VerifyError {
     /// another kind (its `typ` is neither `consent-receipt+jwt` nor the legacy `JWT` or none).
     #[error(transparent)]
     Jws(#[from] JwsError),
-    /// The signature holds, but the payload is not a consent receipt.
+    /// The signature holds, but the payload is not a consent receipt of the form this version reads.
+    /// Receipts Consentry issued before they followed Kantara v1.1 (`schema_version`
+    /// `consentry-receipt/1`) are of this kind: the server builds every receipt it reads again in the
+    /// current form, so fetch it again (`GET /v1/receipts/{id}`) to get one this verifier reads.
     #[error("the signed payload is not a consent receipt")]
     NotAReceipt,
-    /// A receipt of a schema this version does not know.
-    #[error("unsupported receipt schema (expected {RECEIPT_SCHEMA})")]
+    /// A receipt of another Kantara version or of an extension form this version does not know.
+    #[error("unsupported receipt schema (expected {RECEIPT_VERSION} with {RECEIPT_SCHEMA_VERSION})")]
     UnsupportedSchema,
 }
 
@@ -49,7 +58,7 @@ pub enum VerifyError {
 pub fn verify_receipt(jws: &str, jwks: &Jwks) -> Result<ConsentReceipt, VerifyError> {
     let (_, payload) = verify_jws_kind(jws, jwks, JwsKind::Receipt)?;
     let receipt: ConsentReceipt = serde_json::from_slice(&payload).map_err(|_| VerifyError::NotAReceipt)?;
-    if receipt.schema_version.split(';').next().map(str::trim) != Some(RECEIPT_SCHEMA) {
+    if receipt.version != RECEIPT_VERSION || receipt.consentry.schema_version != RECEIPT_SCHEMA_VERSION {
         return Err(VerifyError::UnsupportedSchema);
     }
     Ok(receipt)

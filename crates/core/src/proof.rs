@@ -25,7 +25,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ledger::{Action, Event};
+use crate::ledger::Action;
 use crate::time::Timestamp;
 
 /// The only JWS algorithm made and accepted.
@@ -36,12 +36,15 @@ pub const KTY_OKP: &str = "OKP";
 pub const CRV_ED25519: &str = "Ed25519";
 /// `typ` of the JWS made before each kind had its own (see [`JwsKind::accepts_legacy`]).
 pub const LEGACY_TYP: &str = "JWT";
-/// `schema_version` of the receipts this version makes.
-pub const RECEIPT_SCHEMA_VERSION: &str = "consentry-receipt/1; ISO/IEC TS 27560; Kantara CR 1.1";
-/// The first `;`-separated part of [`RECEIPT_SCHEMA_VERSION`]: what readers match on.
-pub const RECEIPT_SCHEMA: &str = "consentry-receipt/1";
-/// `consent_type` of every receipt purpose: Consentry records explicit consent only.
-pub const CONSENT_TYPE_EXPLICIT: &str = "explicit";
+/// `version` of every receipt: the Kantara Consent Receipt Specification v1.1.0.
+pub const RECEIPT_VERSION: &str = "KI-CR-v1.1.0";
+/// `consentry.schema_version` of the receipts this version makes: the form of the extension member.
+pub const RECEIPT_SCHEMA_VERSION: &str = "consentry-receipt/2";
+/// `consentType` of a purpose on consent: Consentry records explicit consent only.
+pub const CONSENT_TYPE_EXPLICIT: &str = "EXPLICIT";
+/// `consentType` of a purpose on another legal basis (contract, legitimate interest, ...), as Kantara's
+/// own example writes it.
+pub const CONSENT_TYPE_NONE: &str = "N/A";
 
 /// An Ed25519 signing key with its key id. `Debug` shows the kid and public key, never the secret; the
 /// secret is zeroised when the key is dropped.
@@ -402,45 +405,122 @@ pub fn state_for(action: Action) -> &'static str {
     }
 }
 
-/// A consent receipt: the payload of the JWS given to a person after consent was recorded. Shaped after
-/// ISO/IEC TS 27560 (consent record information structure) and the Kantara Consent Receipt 1.1.
+/// A consent receipt: the payload of the JWS given to a person after consent was recorded. Its members
+/// are exactly the Kantara Initiative Consent Receipt Specification v1.1.0 (`version` `KI-CR-v1.1.0`),
+/// with Consentry's own evidence (ledger events and hashes, the notice's SHA-256, channels, recipients,
+/// DPV terms and the ISO/IEC TS 27560 record fields) under the one extension member `consentry`.
+/// `docs/receipts.md` maps every member to ISO/IEC TS 27560 and to Consentry's records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConsentReceipt {
-    /// [`RECEIPT_SCHEMA_VERSION`].
-    pub schema_version: String,
-    pub receipt_id: String,
-    /// Issued at, seconds since the Unix epoch.
-    pub iat: i64,
-    /// RFC 3339: when the consent was recorded.
-    pub consent_timestamp: String,
+    /// [`RECEIPT_VERSION`].
+    pub version: String,
     pub jurisdiction: String,
+    /// When the consent was recorded, in whole seconds since the Unix epoch.
+    pub consent_timestamp: i64,
+    /// How consent was collected, e.g. `web_form`.
+    pub collection_method: String,
+    #[serde(rename = "consentReceiptID")]
+    pub consent_receipt_id: String,
+    /// The PII Controller's public key that signed the receipt: the raw Ed25519 key, base64url as in the
+    /// JWK's `x` (RFC 8037). A verifier trusts the key set, never this copy (see [`Extension::kid`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// The language of the notice the person was shown (absent when none was, e.g. a withdrawal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// The PII principal: the brand's subject id.
     pub pii_principal_id: String,
     pub pii_controllers: Vec<PiiController>,
-    /// How consent was collected, e.g. `web_form`.
-    pub collection_method: String,
+    pub policy_url: String,
+    pub services: Vec<Service>,
+    /// Whether any category covered is a special category.
+    pub sensitive: bool,
+    /// The names of the special categories covered.
+    pub spi_cat: Vec<String>,
+    /// Consentry's evidence, the one extension member.
+    pub consentry: Extension,
+}
+
+/// A PII controller as Kantara names it; `address` is a schema.org `PostalAddress`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PiiController {
+    pub pii_controller: String,
+    pub on_behalf: bool,
+    pub contact: String,
+    pub address: PostalAddress,
+    pub email: String,
+    pub phone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pii_controller_url: Option<String>,
+}
+
+/// A postal address with schema.org `PostalAddress` member names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostalAddress {
+    pub street_address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_locality: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_region: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub address_country: String,
+}
+
+/// A Kantara service and the purposes consented to for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub service: String,
+    pub purposes: Vec<ServicePurpose>,
+}
+
+/// One purpose of a Kantara service. The `i`-th purpose of a receipt is the `i`-th of
+/// [`Extension::events`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePurpose {
+    /// The purpose's name, as the catalogue shows it.
+    pub purpose: String,
+    /// The purpose's DPV concept (e.g. `dpv:DirectMarketing`), else its catalogue key.
+    pub purpose_category: Vec<String>,
+    /// [`CONSENT_TYPE_EXPLICIT`] for purposes on consent, [`CONSENT_TYPE_NONE`] for the other legal bases.
+    pub consent_type: String,
+    /// The names of the data categories covered.
+    pub pii_category: Vec<String>,
+    /// Whether the purpose is part of the core service: those whose legal basis is a contract.
+    pub primary_purpose: bool,
+    /// How the consent ends: the policy that says how to withdraw (`policyUrl`); the time it lapses, if
+    /// any, is the event's `expires_at`.
+    pub termination: String,
+    pub third_party_disclosure: bool,
+    /// The third parties' names, when there are any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub third_party_name: Option<String>,
+}
+
+/// Consentry's evidence in a receipt, with ISO/IEC TS 27560 names where the record has them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    /// [`RECEIPT_SCHEMA_VERSION`]: what readers match on.
+    pub schema_version: String,
+    /// The kid of the signing key in the published key set (`/.well-known/jwks.json`).
+    pub kid: String,
+    /// RFC 3339: when the receipt was issued.
+    pub issued_at: String,
+    /// RFC 3339 with the ledger's precision: when the first change was recorded.
+    pub consent_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection_point: Option<CollectionPoint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice: Option<ReceiptNotice>,
-    /// Whether any category covered is a special category (Kantara `sensitive`).
-    pub sensitive: bool,
-    /// The special categories covered (Kantara `spiCat`).
-    pub spi_categories: Vec<String>,
-    pub purposes: Vec<ReceiptPurpose>,
     pub ledger: LedgerRange,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PiiController {
-    pub name: String,
-    pub contact: String,
-    pub address: String,
-    pub email: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    /// One per purpose of the receipt, in the same order.
+    pub events: Vec<ReceiptEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -449,10 +529,11 @@ pub struct CollectionPoint {
     pub name: String,
 }
 
-/// The notice the person was shown.
+/// The notice the person was shown (ISO/IEC TS 27560 `notice`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptNotice {
-    pub key: String,
+    /// The catalogue key of the notice.
+    pub notice_id: String,
     pub version: u32,
     /// SHA-256 (lowercase hex) of the exact notice text.
     pub sha256: String,
@@ -462,31 +543,35 @@ pub struct ReceiptNotice {
     pub url: Option<String>,
 }
 
-/// One purpose's consent statement, with the ledger event that records it.
+/// One ledger event behind a receipt purpose: the ISO/IEC TS 27560 event and purpose fields, with the
+/// event's place in the hash chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReceiptPurpose {
+pub struct ReceiptEvent {
+    pub event_id: String,
+    /// RFC 3339: when the change was recorded.
+    pub event_time: String,
+    /// The action recorded: `grant`, `deny`, `withdraw`, `object`, `restrict`, `renew` or `expire`.
+    pub event_type: String,
+    /// [`state_for`] the action: `given`, `refused`, `withdrawn`, `objected`, `restricted`, `renewed`
+    /// or `expired`.
+    pub event_state: String,
     /// The catalogue key of the purpose.
-    pub purpose: String,
-    pub name: String,
-    /// W3C Data Privacy Vocabulary concept, e.g. `dpv:Marketing`.
+    pub purpose_id: String,
+    /// The purpose's DPV concept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpv: Option<String>,
-    pub legal_basis: String,
-    /// [`CONSENT_TYPE_EXPLICIT`].
-    pub consent_type: String,
-    /// [`state_for`] of the event's action: `given`, `refused`, `withdrawn`, `objected`, `restricted`,
-    /// `renewed` or `expired`.
-    pub state: String,
-    pub categories: Vec<ReceiptCategory>,
+    /// E.g. `consent`, `contract`, `legitimate_interest`.
+    pub lawful_basis: String,
+    /// The data categories covered (ISO/IEC TS 27560 `pii_information`).
+    pub pii_information: Vec<ReceiptCategory>,
     pub channels: Vec<String>,
     pub recipients: Vec<ReceiptRecipient>,
-    pub third_party_disclosure: bool,
-    /// RFC 3339.
+    /// RFC 3339: when a grant lapses unless renewed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    pub event: ReceiptEvent,
-    /// RFC 3339.
-    pub recorded_at: String,
+    pub seq: u64,
+    pub hash: String,
+    pub prev_hash: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -503,21 +588,6 @@ pub struct ReceiptRecipient {
     pub name: String,
     /// E.g. `processor`, `controller`, `third_party`.
     pub kind: String,
-}
-
-/// The ledger event behind a receipt purpose.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReceiptEvent {
-    pub id: String,
-    pub seq: u64,
-    pub hash: String,
-    pub prev_hash: String,
-}
-
-impl From<&Event> for ReceiptEvent {
-    fn from(event: &Event) -> Self {
-        Self { id: event.id(), seq: event.seq, hash: event.hash.clone(), prev_hash: event.prev_hash.clone() }
-    }
 }
 
 /// The ledger positions a receipt covers and the ledger head when it was issued.

@@ -25,32 +25,125 @@ pub enum LogFormat {
     Json,
 }
 
-/// The data controller named on every consent receipt.
+/// The data controller named on every consent receipt (the Kantara Consent Receipt's `piiControllers`
+/// and `policyUrl`). The built-in values are an example: a server whose controller is named otherwise
+/// must set its own address, e-mail, phone and policy URL too (see [`Controller::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Controller {
     pub name: String,
     /// Who to contact about personal data (e.g. the Data Protection Officer).
     pub contact: String,
-    pub address: String,
+    pub address: Address,
     pub email: String,
-    pub phone: Option<String>,
+    pub phone: String,
+    /// The controller's web site (Kantara `piiControllerUrl`).
     pub url: Option<String>,
+    /// Whether the controller named acts on behalf of another (Kantara `onBehalf`).
+    pub on_behalf: bool,
+    /// The privacy policy that governs the consents, and says how to withdraw them (Kantara `policyUrl`).
+    pub policy_url: String,
     /// Where the consent is governed, e.g. "EU" or "US-CA".
     pub jurisdiction: String,
+}
+
+/// The controller's postal address, shown on receipts as a schema.org `PostalAddress`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Address {
+    pub street_address: String,
+    pub postal_code: Option<String>,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    /// ISO 3166-1 alpha-2, e.g. "DE".
+    pub country: String,
 }
 
 impl Default for Controller {
     fn default() -> Self {
         Self {
-            name: "Example Brand".into(),
+            name: EXAMPLE_NAME.into(),
             contact: "Data Protection Officer".into(),
-            address: "1 Example Street, 10115 Berlin, Germany".into(),
+            address: Address::default(),
             email: "privacy@example.com".into(),
-            phone: None,
+            phone: "+49 30 1234567".into(),
             url: None,
+            on_behalf: false,
+            policy_url: "https://example.com/privacy".into(),
             jurisdiction: "EU".into(),
         }
+    }
+}
+
+impl Default for Address {
+    fn default() -> Self {
+        Self {
+            street_address: "1 Example Street".into(),
+            postal_code: Some("10115".into()),
+            locality: Some("Berlin".into()),
+            region: None,
+            country: "DE".into(),
+        }
+    }
+}
+
+/// The name of the built-in example controller.
+const EXAMPLE_NAME: &str = "Example Brand";
+
+impl Controller {
+    /// Every field a receipt needs is set, URLs are http(s), the country is a two-letter code, and a
+    /// controller named otherwise than the example has none of the example's address, e-mail, phone or
+    /// policy URL left: its receipts would name them.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let a = &self.address;
+        for (key, value) in [
+            ("controller.name", &self.name),
+            ("controller.contact", &self.contact),
+            ("controller.email", &self.email),
+            ("controller.phone", &self.phone),
+            ("controller.policy_url", &self.policy_url),
+            ("controller.jurisdiction", &self.jurisdiction),
+            ("controller.address.street_address", &a.street_address),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(key, "must be set: every consent receipt names it"));
+            }
+        }
+        if !(a.country.len() == 2 && a.country.bytes().all(|b| b.is_ascii_uppercase())) {
+            return Err(invalid("controller.address.country", "must be an ISO 3166-1 alpha-2 code, e.g. DE"));
+        }
+        let web = |url: &str| {
+            (url.starts_with("https://") || url.starts_with("http://"))
+                && url.len() > 8
+                && url.bytes().all(|b| b.is_ascii_graphic())
+        };
+        if !web(&self.policy_url) {
+            return Err(invalid("controller.policy_url", "must be an http:// or https:// URL"));
+        }
+        if self.url.as_deref().is_some_and(|u| !web(u)) {
+            return Err(invalid("controller.url", "must be an http:// or https:// URL"));
+        }
+        if self.name == EXAMPLE_NAME {
+            return Ok(());
+        }
+        let example = Controller::default();
+        for (key, kept) in [
+            ("controller.address", self.address == example.address),
+            ("controller.email", self.email == example.email),
+            ("controller.phone", self.phone == example.phone),
+            ("controller.policy_url", self.policy_url == example.policy_url),
+        ] {
+            if kept {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "is still the example's, but receipts name {:?} as controller: set it",
+                        self.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -346,6 +439,11 @@ impl Config {
         unset_empty(&mut self.database_url);
         unset_empty(&mut self.mqtt_url);
         unset_empty(&mut self.kek);
+        unset_empty(&mut self.controller.url);
+        let address = &mut self.controller.address;
+        for part in [&mut address.postal_code, &mut address.locality, &mut address.region] {
+            unset_empty(part);
+        }
         if let Some(url) = &mut self.public_url {
             url.truncate(url.trim_end_matches('/').len());
         }
@@ -393,17 +491,7 @@ impl Config {
             return Err(invalid("mqtt_url", "must be an mqtt:// or mqtts:// URL"));
         }
         within("checkpoint_interval_secs", self.checkpoint_interval_secs, 1..=3600)?;
-        for (key, value) in [
-            ("controller.name", &self.controller.name),
-            ("controller.contact", &self.controller.contact),
-            ("controller.address", &self.controller.address),
-            ("controller.email", &self.controller.email),
-            ("controller.jurisdiction", &self.controller.jurisdiction),
-        ] {
-            if value.trim().is_empty() {
-                return Err(invalid(key, "must not be empty: it is printed on every consent receipt"));
-            }
-        }
+        self.controller.validate()?;
         within("max_record_bytes", self.max_record_bytes, 1..=64 * 1024 * 1024)?;
         within("retention_interval_secs", self.retention_interval_secs, 1..=86_400)?;
         if let Some(kek) = &self.kek
@@ -468,11 +556,15 @@ impl Config {
 }
 
 /// The key path a variable sets: `CONSENTRY_MAX_BODY_BYTES` → `max_body_bytes`, and the controller's
-/// fields nested, `CONSENTRY_CONTROLLER_NAME` → `controller.name`.
+/// fields nested, `CONSENTRY_CONTROLLER_NAME` → `controller.name`,
+/// `CONSENTRY_CONTROLLER_ADDRESS_COUNTRY` → `controller.address.country`.
 fn key_of(variable: &str) -> String {
     let key = variable.to_ascii_lowercase();
     match key.strip_prefix("controller_") {
-        Some(field) => format!("controller.{field}"),
+        Some(field) => match field.strip_prefix("address_") {
+            Some(part) => format!("controller.address.{part}"),
+            None => format!("controller.{field}"),
+        },
         None => key,
     }
 }

@@ -313,7 +313,7 @@ pub async fn record_changes(
     let sealing_state = state.clone();
     let seal: Sealer = Box::new(move |placed: &[Event]| {
         let issued_at = Timestamp::now();
-        let receipt = receipts::build(&ctx, &sealing_view.catalog, placed, issued_at);
+        let receipt = receipts::build(&ctx, &sealing_view.catalog, placed, issued_at, &signer);
         Ok(Sealed {
             receipt: Some(SealedReceipt {
                 id: ctx.id.clone(),

@@ -1,21 +1,25 @@
-//! Consent receipts: what a person keeps after a consent change, shaped after ISO/IEC TS 27560 and the
-//! Kantara Consent Receipt 1.1, signed as a compact JWS (EdDSA) that verifies with `/.well-known/jwks.json`.
+//! Consent receipts: what a person keeps after a consent change, a Kantara Consent Receipt v1.1 with
+//! Consentry's evidence (and the ISO/IEC TS 27560 record fields) in its `consentry` member, signed as a
+//! compact JWS (EdDSA) that verifies with `/.well-known/jwks.json`. `docs/receipts.md` maps the members.
 //!
 //! A receipt names the person, so it is never stored: the store keeps its id, the range of ledger events it
 //! seals, the catalogue version it was made from and when it was issued ([`StoredReceipt`]), and
 //! [`Rebuilder`] builds and signs it again from the ledger whenever it is read, with the key that signed it
 //! (recorded by `kid`; the current key for a receipt kept before keys were recorded, or whose key this
 //! node did not load). Ed25519 signatures are deterministic, so a receipt read again is the one issued,
-//! byte for byte, while the controller's details are unchanged. Once the person is erased nothing links
+//! byte for byte, while the controller's details are unchanged; a receipt issued in an older form is read
+//! in the current one. Once the person is erased nothing links
 //! the rows to them, and the receipt can no longer be built.
 
 use std::collections::HashMap;
 
-use consentry_core::catalog::{Catalog, CollectionPointKind, RecipientKind};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use consentry_core::catalog::{Basis, Catalog, CollectionPointKind, RecipientKind};
 use consentry_core::proof::{
-    CONSENT_TYPE_EXPLICIT, CollectionPoint, ConsentReceipt, LedgerRange, PiiController,
-    RECEIPT_SCHEMA_VERSION, ReceiptCategory, ReceiptEvent, ReceiptNotice, ReceiptPurpose, ReceiptRecipient,
-    state_for, unix_seconds,
+    CONSENT_TYPE_EXPLICIT, CONSENT_TYPE_NONE, CollectionPoint, ConsentReceipt, Extension, LedgerRange,
+    PiiController, PostalAddress, RECEIPT_SCHEMA_VERSION, RECEIPT_VERSION, ReceiptCategory, ReceiptEvent,
+    ReceiptNotice, ReceiptRecipient, Service, ServicePurpose, SigningKey, state_for, unix_seconds,
 };
 use consentry_core::{Event, SubjectId, Timestamp};
 use consentry_store::{NoticeVersion, StoredReceipt};
@@ -63,16 +67,18 @@ pub(crate) struct ReceiptContext {
     pub collection_point: Option<String>,
 }
 
-/// Builds the receipt for one request's placed events.
+/// Builds the receipt for one request's placed events, as `signer` will sign it.
 pub(crate) fn build(
     ctx: &ReceiptContext,
     catalog: &Catalog,
     events: &[Event],
     now: Timestamp,
+    signer: &SigningKey,
 ) -> ConsentReceipt {
+    let c = &ctx.controller;
     let cp = ctx.collection_point.as_deref().and_then(|k| catalog.collection_point(k));
     let mut spi = Vec::new();
-    let purposes = events
+    let (purposes, evidence): (Vec<ServicePurpose>, Vec<ReceiptEvent>) = events
         .iter()
         .map(|e| {
             let p = catalog.purpose(&e.purpose);
@@ -80,15 +86,18 @@ pub(crate) fn build(
             let pick = |scoped: &[String], declared: Option<&Vec<String>>| -> Vec<String> {
                 if scoped.is_empty() { declared.cloned().unwrap_or_default() } else { scoped.to_vec() }
             };
+            let mut category_names = Vec::new();
             let categories: Vec<ReceiptCategory> = pick(&e.scope.categories, p.map(|p| &p.categories))
                 .into_iter()
                 .map(|key| {
-                    let c = catalog.category(&key);
-                    let sensitive = c.is_some_and(|c| c.sensitive);
-                    if sensitive && !spi.contains(&key) {
-                        spi.push(key.clone());
+                    let category = catalog.category(&key);
+                    let name = category.map_or_else(|| key.clone(), |c| c.name.clone());
+                    let sensitive = category.is_some_and(|c| c.sensitive);
+                    if sensitive && !spi.contains(&name) {
+                        spi.push(name.clone());
                     }
-                    ReceiptCategory { dpv: c.and_then(|c| c.dpv.clone()), sensitive, key }
+                    category_names.push(name);
+                    ReceiptCategory { dpv: category.and_then(|c| c.dpv.clone()), sensitive, key }
                 })
                 .collect();
             let recipients: Vec<ReceiptRecipient> = pick(&e.scope.recipients, p.map(|p| &p.recipients))
@@ -102,56 +111,91 @@ pub(crate) fn build(
                     }
                 })
                 .collect();
-            ReceiptPurpose {
-                purpose: e.purpose.clone(),
-                name: p.map_or_else(|| e.purpose.clone(), |p| p.name.clone()),
-                dpv: p.and_then(|p| p.dpv.clone()),
-                legal_basis: p.map_or("consent", |p| p.basis.as_str()).to_owned(),
-                consent_type: CONSENT_TYPE_EXPLICIT.to_owned(),
-                state: state_for(e.action).to_owned(),
-                third_party_disclosure: recipients.iter().any(|r| r.kind == "third_party"),
-                categories,
+            let third_parties: Vec<&str> =
+                recipients.iter().filter(|r| r.kind == "third_party").map(|r| r.name.as_str()).collect();
+            let basis = p.map_or(Basis::Consent, |p| p.basis);
+            let dpv = p.and_then(|p| p.dpv.clone());
+            let purpose = ServicePurpose {
+                purpose: p.map_or_else(|| e.purpose.clone(), |p| p.name.clone()),
+                purpose_category: vec![dpv.clone().unwrap_or_else(|| e.purpose.clone())],
+                consent_type: if basis == Basis::Consent { CONSENT_TYPE_EXPLICIT } else { CONSENT_TYPE_NONE }
+                    .to_owned(),
+                pii_category: category_names,
+                primary_purpose: basis == Basis::Contract,
+                termination: c.policy_url.clone(),
+                third_party_disclosure: !third_parties.is_empty(),
+                third_party_name: (!third_parties.is_empty()).then(|| third_parties.join(", ")),
+            };
+            let event = ReceiptEvent {
+                event_id: e.id(),
+                event_time: e.recorded_at.to_string(),
+                event_type: e.action.as_str().to_owned(),
+                event_state: state_for(e.action).to_owned(),
+                purpose_id: e.purpose.clone(),
+                dpv,
+                lawful_basis: basis.as_str().to_owned(),
+                pii_information: categories,
                 channels: pick(&e.scope.channels, p.map(|p| &p.channels)),
                 recipients,
                 expires_at: e.expires_at.map(|t| t.to_string()),
-                event: ReceiptEvent::from(e),
-                recorded_at: e.recorded_at.to_string(),
-            }
+                seq: e.seq,
+                hash: e.hash.clone(),
+                prev_hash: e.prev_hash.clone(),
+            };
+            (purpose, event)
         })
-        .collect();
-    let c = &ctx.controller;
+        .unzip();
+    let consent_time = events.first().map_or(now, |e| e.recorded_at);
+    let a = &c.address;
     ConsentReceipt {
-        schema_version: RECEIPT_SCHEMA_VERSION.to_owned(),
-        receipt_id: ctx.id.clone(),
-        iat: unix_seconds(now),
-        consent_timestamp: events.first().map_or_else(|| now.to_string(), |e| e.recorded_at.to_string()),
+        version: RECEIPT_VERSION.to_owned(),
         jurisdiction: c.jurisdiction.clone(),
+        consent_timestamp: unix_seconds(consent_time),
+        collection_method: cp.map_or("api", |cp| collection_method(cp.kind)).to_owned(),
+        consent_receipt_id: ctx.id.clone(),
+        public_key: Some(URL_SAFE_NO_PAD.encode(signer.public_key())),
+        language: ctx.notice.as_ref().map(|n| n.language.clone()),
         pii_principal_id: ctx.subject.as_str().to_owned(),
         pii_controllers: vec![PiiController {
-            name: c.name.clone(),
+            pii_controller: c.name.clone(),
+            on_behalf: c.on_behalf,
             contact: c.contact.clone(),
-            address: c.address.clone(),
+            address: PostalAddress {
+                street_address: a.street_address.clone(),
+                postal_code: a.postal_code.clone(),
+                address_locality: a.locality.clone(),
+                address_region: a.region.clone(),
+                address_country: a.country.clone(),
+            },
             email: c.email.clone(),
             phone: c.phone.clone(),
-            url: c.url.clone(),
+            pii_controller_url: c.url.clone(),
         }],
-        collection_method: cp.map_or("api", |cp| collection_method(cp.kind)).to_owned(),
-        collection_point: cp.map(|cp| CollectionPoint { key: cp.key.clone(), name: cp.name.clone() }),
-        notice: ctx.notice.as_ref().map(|n| ReceiptNotice {
-            key: n.key.clone(),
-            version: n.version,
-            sha256: n.sha256.clone(),
-            language: n.language.clone(),
-            title: n.title.clone(),
-            url: n.url.clone(),
-        }),
+        policy_url: c.policy_url.clone(),
+        // Consent is given to the controller's services as a whole (every app and device of the brand).
+        services: vec![Service { service: c.name.clone(), purposes }],
         sensitive: !spi.is_empty(),
-        spi_categories: spi,
-        purposes,
-        ledger: LedgerRange {
-            first_seq: events.first().map_or(0, |e| e.seq),
-            last_seq: events.last().map_or(0, |e| e.seq),
-            head: events.last().map_or_else(String::new, |e| e.hash.clone()),
+        spi_cat: spi,
+        consentry: Extension {
+            schema_version: RECEIPT_SCHEMA_VERSION.to_owned(),
+            kid: signer.kid().to_owned(),
+            issued_at: now.to_string(),
+            consent_time: consent_time.to_string(),
+            collection_point: cp.map(|cp| CollectionPoint { key: cp.key.clone(), name: cp.name.clone() }),
+            notice: ctx.notice.as_ref().map(|n| ReceiptNotice {
+                notice_id: n.key.clone(),
+                version: n.version,
+                sha256: n.sha256.clone(),
+                language: n.language.clone(),
+                title: n.title.clone(),
+                url: n.url.clone(),
+            }),
+            ledger: LedgerRange {
+                first_seq: events.first().map_or(0, |e| e.seq),
+                last_seq: events.last().map_or(0, |e| e.seq),
+                head: events.last().map_or_else(String::new, |e| e.hash.clone()),
+            },
+            events: evidence,
         },
     }
 }
@@ -211,10 +255,10 @@ impl<'s> Rebuilder<'s> {
             notice,
             collection_point: first.collection_point.clone(),
         };
-        let catalog = self.catalog(stored.catalog_version).await?;
-        let receipt = build(&ctx, catalog, &events, stored.created_at);
         let signing = &self.services.signing;
         let signer = stored.kid.and_then(|kid| signing.key(&kid)).unwrap_or_else(|| signing.current());
+        let catalog = self.catalog(stored.catalog_version).await?;
+        let receipt = build(&ctx, catalog, &events, stored.created_at, &signer);
         Ok(ReceiptOut {
             jws: signer.sign_jws(&receipt),
             id: ctx.id,

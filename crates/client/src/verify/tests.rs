@@ -336,18 +336,28 @@ fn audit_reports_serialise() {
 fn receipt(k: &SigningKey) -> (ConsentReceipt, String) {
     let events = chain(1);
     let receipt: ConsentReceipt = serde_json::from_value(serde_json::json!({
-        "schema_version": consentry_core::proof::RECEIPT_SCHEMA_VERSION,
-        "receipt_id": "rcpt_1", "iat": 1_800_000_000, "consent_timestamp": events[0].recorded_at,
-        "jurisdiction": "EU", "pii_principal_id": "user-42",
-        "pii_controllers": [{"name": "Brand", "contact": "DPO", "address": "1 Street", "email": "dpo@example.com"}],
-        "collection_method": "web_form", "sensitive": false, "spi_categories": [],
-        "purposes": [{"purpose": "marketing.direct", "name": "Direct marketing", "legal_basis": "consent",
-            "consent_type": "explicit", "state": state_for(events[0].action),
-            "categories": [{"key": "user.contact.email", "sensitive": false}], "channels": ["email"],
-            "recipients": [{"key": "partner", "name": "Partner", "kind": "processor"}],
-            "third_party_disclosure": true, "event": {"id": "evt_1", "seq": 1, "hash": events[0].hash,
-            "prev_hash": GENESIS_HASH}, "recorded_at": events[0].recorded_at}],
-        "ledger": {"first_seq": 1, "last_seq": 1, "head": events[0].hash}
+        "version": "KI-CR-v1.1.0", "jurisdiction": "EU", "consentTimestamp": 1_800_000_000,
+        "collectionMethod": "web_form", "consentReceiptID": "rcpt_1", "language": "en",
+        "piiPrincipalId": "user-42",
+        "piiControllers": [{"piiController": "Brand", "onBehalf": false, "contact": "DPO",
+            "address": {"streetAddress": "1 Street", "addressCountry": "DE"}, "email": "dpo@example.com",
+            "phone": "+49 30 1234567"}],
+        "policyUrl": "https://example.com/privacy",
+        "services": [{"service": "Brand", "purposes": [{"purpose": "Direct marketing",
+            "purposeCategory": ["dpv:DirectMarketing"], "consentType": "EXPLICIT",
+            "piiCategory": ["E-mail address"], "primaryPurpose": false,
+            "termination": "https://example.com/privacy", "thirdPartyDisclosure": true,
+            "thirdPartyName": "Partner"}]}],
+        "sensitive": false, "spiCat": [],
+        "consentry": {"schema_version": consentry_core::proof::RECEIPT_SCHEMA_VERSION, "kid": "k1",
+            "issued_at": events[0].recorded_at, "consent_time": events[0].recorded_at,
+            "ledger": {"first_seq": 1, "last_seq": 1, "head": events[0].hash},
+            "events": [{"event_id": "evt_1", "event_time": events[0].recorded_at, "event_type": "grant",
+                "event_state": state_for(events[0].action), "purpose_id": "marketing.direct",
+                "lawful_basis": "consent",
+                "pii_information": [{"key": "user.contact.email", "sensitive": false}],
+                "channels": ["email"], "recipients": [{"key": "partner", "name": "Partner", "kind": "third_party"}],
+                "seq": 1, "hash": events[0].hash, "prev_hash": GENESIS_HASH}]}
     }))
     .expect("a receipt");
     let jws = k.sign_jws(&receipt);
@@ -364,8 +374,19 @@ fn receipts_verify() {
         Err(VerifyError::Jws(JwsError::UnknownKid("k1".into())))
     );
     assert_eq!(verify_receipt(&jws, &set(&[&key("k1", 2)])), Err(VerifyError::Jws(JwsError::BadSignature)));
-    let other_schema = k.sign_jws(&ConsentReceipt { schema_version: "kantara/1.1".into(), ..receipt });
-    assert_eq!(verify_receipt(&other_schema, &set(&[&k])), Err(VerifyError::UnsupportedSchema));
+    let other_version = k.sign_jws(&ConsentReceipt { version: "KI-CR-v1.0.0".into(), ..receipt.clone() });
+    assert_eq!(verify_receipt(&other_version, &set(&[&k])), Err(VerifyError::UnsupportedSchema));
+    let mut other_extension = receipt.clone();
+    other_extension.consentry.schema_version = "consentry-receipt/3".into();
+    let other_extension = k.sign_jws(&other_extension);
+    assert_eq!(verify_receipt(&other_extension, &set(&[&k])), Err(VerifyError::UnsupportedSchema));
+    // A receipt of the form before Kantara v1.1 verifies as a JWS but is no receipt of this form.
+    let old_form = k.sign_jws_as(
+        JwsKind::Receipt,
+        &serde_json::json!({"schema_version": "consentry-receipt/1; ISO/IEC TS 27560; Kantara CR 1.1",
+            "receipt_id": "rcpt_1", "iat": 1_800_000_000, "pii_principal_id": "user-42"}),
+    );
+    assert_eq!(verify_receipt(&old_form, &set(&[&k])), Err(VerifyError::NotAReceipt));
     let checkpoint = k.sign_jws(&Checkpoint::new(0, GENESIS_HASH, at(0)));
     assert_eq!(
         verify_receipt(&checkpoint, &set(&[&k])),

@@ -1,7 +1,7 @@
 //! Tests of signing and verification: RFC 8037 vectors, a hand-made JWS, tampering, kinds, receipts.
 
 use super::*;
-use crate::ledger::{GENESIS_HASH, NewEvent, Scope};
+use crate::ledger::{Event, GENESIS_HASH, NewEvent, Scope};
 
 /// RFC 8037 Appendix A.1.
 const RFC_D: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
@@ -257,52 +257,81 @@ fn receipt() -> ConsentReceipt {
         GENESIS_HASH.into(),
     );
     ConsentReceipt {
-        schema_version: RECEIPT_SCHEMA_VERSION.into(),
-        receipt_id: "rcpt_1".into(),
-        iat: 1_700_000_000,
-        consent_timestamp: event.recorded_at.to_string(),
+        version: RECEIPT_VERSION.into(),
         jurisdiction: "EU".into(),
+        consent_timestamp: unix_seconds(event.recorded_at),
+        collection_method: "web_form".into(),
+        consent_receipt_id: "rcpt_1".into(),
+        public_key: Some(RFC_X.into()),
+        language: Some("en".into()),
         pii_principal_id: "user-42".into(),
         pii_controllers: vec![PiiController {
-            name: "Brand".into(),
+            pii_controller: "Brand".into(),
+            on_behalf: false,
             contact: "DPO".into(),
-            address: "1 Street".into(),
+            address: PostalAddress {
+                street_address: "1 Street".into(),
+                postal_code: None,
+                address_locality: Some("Berlin".into()),
+                address_region: None,
+                address_country: "DE".into(),
+            },
             email: "dpo@example.com".into(),
-            phone: None,
-            url: Some("https://example.com".into()),
+            phone: "+49 30 1234567".into(),
+            pii_controller_url: Some("https://example.com".into()),
         }],
-        collection_method: "web_form".into(),
-        collection_point: Some(CollectionPoint { key: "signup".into(), name: "Sign-up form".into() }),
-        notice: Some(ReceiptNotice {
-            key: "marketing.direct".into(),
-            version: 2,
-            sha256: "cd".repeat(32),
-            language: "en".into(),
-            title: "Direct marketing".into(),
-            url: None,
-        }),
-        sensitive: false,
-        spi_categories: vec![],
-        purposes: vec![ReceiptPurpose {
-            purpose: "marketing.direct".into(),
-            name: "Direct marketing".into(),
-            dpv: Some("dpv:DirectMarketing".into()),
-            legal_basis: "consent".into(),
-            consent_type: CONSENT_TYPE_EXPLICIT.into(),
-            state: state_for(event.action).into(),
-            categories: vec![ReceiptCategory {
-                key: "user.contact.email".into(),
-                dpv: None,
-                sensitive: false,
+        policy_url: "https://example.com/privacy".into(),
+        services: vec![Service {
+            service: "Brand".into(),
+            purposes: vec![ServicePurpose {
+                purpose: "Direct marketing".into(),
+                purpose_category: vec!["dpv:DirectMarketing".into()],
+                consent_type: CONSENT_TYPE_EXPLICIT.into(),
+                pii_category: vec!["E-mail address".into()],
+                primary_purpose: false,
+                termination: "https://example.com/privacy".into(),
+                third_party_disclosure: false,
+                third_party_name: None,
             }],
-            channels: vec!["email".into()],
-            recipients: vec![],
-            third_party_disclosure: false,
-            expires_at: None,
-            event: ReceiptEvent::from(&event),
-            recorded_at: event.recorded_at.to_string(),
         }],
-        ledger: LedgerRange { first_seq: 1, last_seq: 1, head: event.hash.clone() },
+        sensitive: false,
+        spi_cat: vec![],
+        consentry: Extension {
+            schema_version: RECEIPT_SCHEMA_VERSION.into(),
+            kid: "k1".into(),
+            issued_at: event.recorded_at.to_string(),
+            consent_time: event.recorded_at.to_string(),
+            collection_point: Some(CollectionPoint { key: "signup".into(), name: "Sign-up form".into() }),
+            notice: Some(ReceiptNotice {
+                notice_id: "marketing.direct".into(),
+                version: 2,
+                sha256: "cd".repeat(32),
+                language: "en".into(),
+                title: "Direct marketing".into(),
+                url: None,
+            }),
+            ledger: LedgerRange { first_seq: 1, last_seq: 1, head: event.hash.clone() },
+            events: vec![ReceiptEvent {
+                event_id: event.id(),
+                event_time: event.recorded_at.to_string(),
+                event_type: event.action.as_str().into(),
+                event_state: state_for(event.action).into(),
+                purpose_id: "marketing.direct".into(),
+                dpv: Some("dpv:DirectMarketing".into()),
+                lawful_basis: "consent".into(),
+                pii_information: vec![ReceiptCategory {
+                    key: "user.contact.email".into(),
+                    dpv: None,
+                    sensitive: false,
+                }],
+                channels: vec!["email".into()],
+                recipients: vec![],
+                expires_at: None,
+                seq: event.seq,
+                hash: event.hash.clone(),
+                prev_hash: event.prev_hash.clone(),
+            }],
+        },
     }
 }
 
@@ -310,9 +339,16 @@ fn receipt() -> ConsentReceipt {
 fn receipts_round_trip_through_a_jws() {
     let r = receipt();
     let value = serde_json::to_value(&r).expect("json");
-    assert_eq!(value["purposes"][0]["event"]["id"], "evt_1");
-    assert_eq!(value["purposes"][0]["state"], "given");
-    assert!(value["notice"].get("url").is_none(), "absent options are left out");
+    assert_eq!(value["version"], "KI-CR-v1.1.0");
+    assert_eq!(value["consentReceiptID"], "rcpt_1", "Kantara's spelling, not camelCase's");
+    assert_eq!(value["consentTimestamp"], 1_700_000_000);
+    assert_eq!(value["piiControllers"][0]["address"]["addressCountry"], "DE");
+    assert_eq!(value["services"][0]["purposes"][0]["consentType"], "EXPLICIT");
+    assert_eq!(value["consentry"]["events"][0]["event_id"], "evt_1");
+    assert_eq!(value["consentry"]["events"][0]["event_state"], "given");
+    let purpose = value["services"][0]["purposes"][0].as_object().expect("a purpose");
+    assert!(!purpose.contains_key("thirdPartyName"), "absent options are left out: {purpose:?}");
+    assert!(value["consentry"]["notice"].get("url").is_none(), "absent options are left out");
     let k = key("k1", 9);
     let (_, payload) = verify_jws(&k.sign_jws(&r), &jwks(&[&k])).expect("verifies");
     assert_eq!(serde_json::from_slice::<ConsentReceipt>(&payload).expect("receipt"), r);

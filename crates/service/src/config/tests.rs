@@ -47,12 +47,15 @@ fn the_committed_default_file_documents_every_key() {
     };
     let defaults = serde_json::to_value(Config::default()).expect("serialise");
     let controller = serde_json::to_value(Controller::default()).expect("serialise");
-    for map in [&defaults, &controller] {
-        for key in map.as_object().expect("a table").keys().filter(|k| *k != "controller") {
+    let address = serde_json::to_value(Address::default()).expect("serialise");
+    for map in [&defaults, &controller, &address] {
+        let tables = ["controller", "address"];
+        for key in map.as_object().expect("a table").keys().filter(|k| !tables.contains(&k.as_str())) {
             assert!(documented(key), "config.default.toml does not show `{key}`");
         }
     }
     assert!(text.contains("\n[controller]\n"));
+    assert!(text.contains("\n[controller.address]\n"));
 }
 
 #[test]
@@ -76,10 +79,16 @@ fn every_variable_sets_its_key() {
         ("CONSENTRY_MQTT_URL", "mqtt://127.0.0.1:1883"),
         ("CONSENTRY_CONTROLLER_NAME", "1&1"),
         ("CONSENTRY_CONTROLLER_CONTACT", "DPO"),
-        ("CONSENTRY_CONTROLLER_ADDRESS", "2 Road, 10115 Berlin"),
-        ("CONSENTRY_CONTROLLER_EMAIL", "dpo@example.com"),
+        ("CONSENTRY_CONTROLLER_ADDRESS_STREET_ADDRESS", "2 Road"),
+        ("CONSENTRY_CONTROLLER_ADDRESS_POSTAL_CODE", "01067"),
+        ("CONSENTRY_CONTROLLER_ADDRESS_LOCALITY", "Dresden"),
+        ("CONSENTRY_CONTROLLER_ADDRESS_REGION", ""),
+        ("CONSENTRY_CONTROLLER_ADDRESS_COUNTRY", "DE"),
+        ("CONSENTRY_CONTROLLER_EMAIL", "dpo@1und1.test"),
         ("CONSENTRY_CONTROLLER_PHONE", "+4930123456"),
-        ("CONSENTRY_CONTROLLER_URL", "https://example.com/privacy"),
+        ("CONSENTRY_CONTROLLER_URL", "https://1und1.test"),
+        ("CONSENTRY_CONTROLLER_ON_BEHALF", "true"),
+        ("CONSENTRY_CONTROLLER_POLICY_URL", "https://1und1.test/privacy"),
         ("CONSENTRY_CONTROLLER_JURISDICTION", "007"),
         ("CONSENTRY_PUBLIC_URL", "https://consent.example.com/"),
         ("CONSENTRY_KEK_FILE", "/keys/kek"),
@@ -114,10 +123,18 @@ fn every_variable_sets_its_key() {
     let controller = Controller {
         name: "1&1".into(),
         contact: "DPO".into(),
-        address: "2 Road, 10115 Berlin".into(),
-        email: "dpo@example.com".into(),
-        phone: Some("+4930123456".into()),
-        url: Some("https://example.com/privacy".into()),
+        address: Address {
+            street_address: "2 Road".into(),
+            postal_code: Some("01067".into()),
+            locality: Some("Dresden".into()),
+            region: None,
+            country: "DE".into(),
+        },
+        email: "dpo@1und1.test".into(),
+        phone: "+4930123456".into(),
+        url: Some("https://1und1.test".into()),
+        on_behalf: true,
+        policy_url: "https://1und1.test/privacy".into(),
         jurisdiction: "007".into(),
     };
     assert_eq!(c.controller, controller);
@@ -260,7 +277,8 @@ fn numbers_out_of_their_type_are_refused_not_truncated() {
 fn each_layer_overrides_the_one_below() {
     let (_dir, path) = file(
         "listen = \"127.0.0.1:1\"\ndata = \"/file\"\ncheck_batch_max = 5\nlog_format = \"json\"\n\
-         [controller]\nname = \"File Brand\"\nemail = \"file@example.com\"\n",
+         [controller]\nname = \"File Brand\"\nemail = \"file@example.com\"\nphone = \"+1 555 0100\"\n\
+         policy_url = \"https://file.test/privacy\"\n[controller.address]\nstreet_address = \"1 File Road\"\n",
     );
     let vars = env(&[
         ("CONSENTRY_LISTEN", "127.0.0.1:2"),
@@ -306,4 +324,45 @@ fn bad_files_are_refused_with_the_key() {
     let (_dir, path) = file("listen = \n");
     let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
     assert!(err.starts_with("config file ") && err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn the_controller_of_every_receipt_is_checked_at_start() {
+    let refused = |vars: &[(&str, &str)], key: &str, message: &str| {
+        let err = load_env(vars).expect_err("refused").to_string();
+        assert!(err.starts_with(&format!("{key}: ")) && err.contains(message), "{key}: {err}");
+    };
+    for (variable, key) in [
+        ("CONSENTRY_CONTROLLER_POLICY_URL", "controller.policy_url"),
+        ("CONSENTRY_CONTROLLER_PHONE", "controller.phone"),
+        ("CONSENTRY_CONTROLLER_EMAIL", "controller.email"),
+        ("CONSENTRY_CONTROLLER_ADDRESS_STREET_ADDRESS", "controller.address.street_address"),
+    ] {
+        refused(&[(variable, " ")], key, "must be set: every consent receipt names it");
+    }
+    refused(&[("CONSENTRY_CONTROLLER_POLICY_URL", "example.com")], "controller.policy_url", "http");
+    refused(&[("CONSENTRY_CONTROLLER_URL", "ftp://x.test")], "controller.url", "http");
+    refused(&[("CONSENTRY_CONTROLLER_ADDRESS_COUNTRY", "Germany")], "controller.address.country", "3166");
+    // A controller of one's own must not keep the example's details: its receipts would name them.
+    let own = [
+        ("CONSENTRY_CONTROLLER_NAME", "Acme"),
+        ("CONSENTRY_CONTROLLER_EMAIL", "dpo@acme.test"),
+        ("CONSENTRY_CONTROLLER_PHONE", "+1 555 0100"),
+        ("CONSENTRY_CONTROLLER_POLICY_URL", "https://acme.test/privacy"),
+        ("CONSENTRY_CONTROLLER_ADDRESS_STREET_ADDRESS", "1 Acme Road"),
+    ];
+    let c = load_env(&own).expect("a controller of one's own");
+    assert_eq!((c.controller.url, c.controller.on_behalf), (None, false));
+    for left_out in 1..own.len() {
+        let vars: Vec<_> = own.iter().enumerate().filter(|(i, _)| *i != left_out).map(|(_, v)| *v).collect();
+        let key = match own[left_out].0 {
+            "CONSENTRY_CONTROLLER_ADDRESS_STREET_ADDRESS" => "controller.address".to_owned(),
+            variable => format!("controller.{}", variable["CONSENTRY_CONTROLLER_".len()..].to_lowercase()),
+        };
+        refused(&vars, &key, "is still the example's, but receipts name \"Acme\" as controller");
+    }
+    // An address given as one line (the form before receipts named its parts) says what it wants.
+    let (_dir, path) = file("[controller]\naddress = \"1 Road, Berlin\"\n");
+    let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
+    assert!(err.contains("controller.address: "), "{err}");
 }
