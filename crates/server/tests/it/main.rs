@@ -18,6 +18,7 @@ mod ops;
 mod preferences;
 mod proof;
 mod propagation;
+mod receipts;
 mod requests;
 mod restart;
 mod scopes;

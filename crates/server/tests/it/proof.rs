@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use consentry_client::verify::verify_receipt;
 use consentry_core::proof::{Checkpoint, Jwks, JwsKind, RECEIPT_SCHEMA_VERSION, SigningKey};
-use consentry_service::config::Controller;
+use consentry_service::config::{Address, Controller};
 use consentry_store::testing::unreachable_service;
 use serde_json::{Value, json};
 use sqlx::Connection as _;
@@ -36,16 +36,24 @@ fn controller() -> Controller {
     Controller {
         name: "Acme Consent GmbH".into(),
         contact: "Jane Roe, Data Protection Officer".into(),
-        address: "2 Test Lane, 10117 Berlin, Germany".into(),
+        address: Address {
+            street_address: "2 Test Lane".into(),
+            postal_code: Some("10117".into()),
+            locality: Some("Berlin".into()),
+            region: None,
+            country: "DE".into(),
+        },
         email: "dpo@acme.test".into(),
-        phone: Some("+49 30 1234567".into()),
-        url: Some("https://acme.test/privacy".into()),
+        phone: "+49 30 7654321".into(),
+        url: Some("https://acme.test".into()),
+        on_behalf: false,
+        policy_url: "https://acme.test/privacy".into(),
         jurisdiction: "DE".into(),
     }
 }
 
 /// The JSON of one base64url part of a JWS.
-fn jws_part(jws: &str, index: usize) -> Value {
+pub(crate) fn jws_part(jws: &str, index: usize) -> Value {
     let part = jws.split('.').nth(index).unwrap_or_else(|| panic!("a JWS has part {index}: {jws}"));
     let bytes = URL_SAFE_NO_PAD.decode(part).unwrap_or_else(|e| panic!("part {index} is not base64url: {e}"));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("part {index} is not JSON: {e}"))
@@ -67,19 +75,20 @@ async fn jwks(s: &TestServer) -> (Value, Jwks) {
 
 /// Whether `python3` can import `cryptography`; reports it as an unreachable service when not.
 async fn python_available() -> bool {
-    let probe = tokio::process::Command::new("python3").args(["-c", "import cryptography"]).output().await;
-    match probe {
-        Ok(out) if out.status.success() => true,
-        Ok(out) => {
-            let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-            unreachable_service("python3 with cryptography", &why);
-            false
-        }
-        Err(e) => {
-            unreachable_service("python3 with cryptography", &e.to_string());
-            false
-        }
-    }
+    python_has("cryptography").await
+}
+
+/// Whether `python3` can import `module`; reports it as an unreachable service when not.
+pub(crate) async fn python_has(module: &str) -> bool {
+    let probe =
+        tokio::process::Command::new("python3").args(["-c", &format!("import {module}")]).output().await;
+    let why = match probe {
+        Ok(out) if out.status.success() => return true,
+        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        Err(e) => e.to_string(),
+    };
+    unreachable_service(&format!("python3 with {module}"), &why);
+    false
 }
 
 /// Verifies `jws` against `jwks` with `tests/support/verify_jws.py` (Python's `cryptography`, nothing of
@@ -107,7 +116,7 @@ async fn python_verify(jws: &str, jwks: &Value) -> Value {
 }
 
 /// Records `body` for `subject`; returns the whole 201 response.
-async fn record_full(s: &TestServer, subject: &str, body: &Value) -> Value {
+pub(crate) async fn record_full(s: &TestServer, subject: &str, body: &Value) -> Value {
     s.post(&format!("/v1/subjects/{subject}/consents"), ADMIN_KEY, body, 201).await
 }
 
@@ -116,14 +125,19 @@ fn notice_info<'a>(catalog: &'a Value, key: &str) -> &'a Value {
     notices.iter().find(|n| n["key"] == key).unwrap_or_else(|| panic!("notice {key}"))
 }
 
-/// What a receipt purpose must say about the event behind it.
-fn assert_event_ref(purpose: &Value, event: &Value) {
+/// What a receipt's evidence must say about the event behind it.
+fn assert_event_ref(evidence: &Value, event: &Value) {
+    let named: Value = ["event_id", "seq", "hash", "prev_hash", "event_time"]
+        .into_iter()
+        .map(|k| (k.to_owned(), evidence[k].clone()))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
     assert_eq!(
-        purpose["event"],
-        json!({"id": event["id"], "seq": event["seq"], "hash": event["hash"], "prev_hash": event["prev_hash"]}),
+        named,
+        json!({"event_id": event["id"], "seq": event["seq"], "hash": event["hash"],
+               "prev_hash": event["prev_hash"], "event_time": event["recorded_at"]}),
         "the receipt names the event it records"
     );
-    assert_eq!(purpose["recorded_at"], event["recorded_at"]);
 }
 
 async fn receipts_are_signed_and_verify_independently(backend: Backend) {
@@ -168,53 +182,68 @@ async fn receipts_are_signed_and_verify_independently(backend: Backend) {
         assert_eq!(python_verify(&jws, &jwks_json).await, payload, "the independent verifier agrees");
     }
 
-    let c = controller();
-    assert_eq!(payload["schema_version"], RECEIPT_SCHEMA_VERSION);
-    assert_eq!(payload["receipt_id"], receipt_id.as_str());
-    assert_eq!(payload["pii_principal_id"], "alice");
-    assert_eq!(
-        payload["pii_controllers"],
-        json!([{"name": c.name, "contact": c.contact, "address": c.address, "email": c.email,
-                "phone": c.phone, "url": c.url}])
-    );
+    crate::receipts::assert_kantara(&payload).await;
+
+    // Kantara v1.1's members, from the controller's configuration, the catalogue and the ledger.
+    assert_eq!(payload["version"], "KI-CR-v1.1.0");
     assert_eq!(payload["jurisdiction"], "DE");
-    assert_eq!(payload["collection_method"], "web_form");
+    let recorded = event["recorded_at"].as_str().expect("recorded_at");
+    let recorded_secs = crate::receipts::epoch_secs(recorded);
+    assert_eq!(payload["consentTimestamp"], recorded_secs, "epoch seconds of {recorded}");
+    assert_eq!(payload["collectionMethod"], "web_form");
+    assert_eq!(payload["consentReceiptID"], receipt_id.as_str());
+    assert_eq!(payload["publicKey"], key["x"], "the signing key, as the JWK's x");
+    assert_eq!(payload["language"], "en", "the language of the notice shown");
+    assert_eq!(payload["piiPrincipalId"], "alice");
     assert_eq!(
-        payload["collection_point"],
-        json!({"key": "web-signup", "name": "Sign-up form on our website"})
+        payload["piiControllers"],
+        json!([{"piiController": "Acme Consent GmbH", "onBehalf": false,
+                "contact": "Jane Roe, Data Protection Officer",
+                "address": {"streetAddress": "2 Test Lane", "postalCode": "10117", "addressLocality": "Berlin",
+                            "addressCountry": "DE"},
+                "email": "dpo@acme.test", "phone": "+49 30 7654321", "piiControllerUrl": "https://acme.test"}])
     );
-    let notice = &payload["notice"];
+    assert_eq!(payload["policyUrl"], "https://acme.test/privacy");
+    assert_eq!((&payload["sensitive"], &payload["spiCat"]), (&json!(false), &json!([])));
+    assert_eq!(
+        payload["services"],
+        json!([{"service": "Acme Consent GmbH", "purposes": [{
+            "purpose": "News and offers", "purposeCategory": ["dpv:DirectMarketing"], "consentType": "EXPLICIT",
+            "piiCategory": ["E-mail address"], "primaryPurpose": false, "termination": "https://acme.test/privacy",
+            "thirdPartyDisclosure": false}]}])
+    );
+
+    // Consentry's evidence, in its one extension member.
+    let x = &payload["consentry"];
+    assert_eq!(x["schema_version"], RECEIPT_SCHEMA_VERSION);
+    assert_eq!(x["kid"], kid.as_str());
+    assert_eq!(x["consent_time"], event["recorded_at"]);
+    let issued = crate::receipts::epoch_secs(x["issued_at"].as_str().expect("issued_at"));
+    let now = consentry_core::Timestamp::now().micros() / 1_000_000;
+    assert!((now - 60..=now).contains(&issued), "issued {issued} about now ({now})");
+    assert_eq!(x["collection_point"], json!({"key": "web-signup", "name": "Sign-up form on our website"}));
+    let notice = &x["notice"];
     let shown = notice_info(&catalog, "marketing.direct");
-    assert_eq!(notice["key"], "marketing.direct");
-    assert_eq!(notice["version"], 1);
+    assert_eq!((&notice["notice_id"], &notice["version"]), (&json!("marketing.direct"), &json!(1)));
     assert_eq!(notice["sha256"], event["notice_hash"], "the receipt names the exact notice text");
     assert_eq!(notice["sha256"], shown["sha256"]);
     assert_eq!(notice["language"], "en");
     assert_eq!(notice["title"], "News and offers from Example Brand");
     assert_eq!(notice["title"], shown["title"]);
-    assert_eq!(payload["consent_timestamp"], event["recorded_at"]);
-    let iat = payload["iat"].as_i64().expect("iat");
-    let now = consentry_core::Timestamp::now().micros() / 1_000_000;
-    assert!((now - 60..=now).contains(&iat), "iat {iat} is about now ({now})");
-    assert_eq!((&payload["sensitive"], &payload["spi_categories"]), (&json!(false), &json!([])));
-    assert_eq!(payload["ledger"], json!({"first_seq": 1, "last_seq": 1, "head": event["hash"]}));
-
-    let purposes = payload["purposes"].as_array().expect("purposes");
-    assert_eq!(purposes.len(), 1);
-    let p = &purposes[0];
-    assert_eq!(p["purpose"], "marketing.direct");
-    assert_eq!(p["name"], "News and offers");
-    assert_eq!(p["dpv"], "dpv:DirectMarketing");
-    assert_eq!(p["legal_basis"], "consent");
-    assert_eq!(p["consent_type"], "explicit");
-    assert_eq!(p["state"], "given");
+    assert_eq!(x["ledger"], json!({"first_seq": 1, "last_seq": 1, "head": event["hash"]}));
+    let evidence = x["events"].as_array().expect("events");
+    assert_eq!(evidence.len(), 1);
+    let e = &evidence[0];
+    assert_eq!((&e["purpose_id"], &e["dpv"]), (&json!("marketing.direct"), &json!("dpv:DirectMarketing")));
+    assert_eq!((&e["lawful_basis"], &e["event_type"]), (&json!("consent"), &json!("grant")));
+    assert_eq!(e["event_state"], "given");
     assert_eq!(
-        p["categories"],
+        e["pii_information"],
         json!([{"key": "user.contact.email", "dpv": "pd:EmailAddress", "sensitive": false}])
     );
-    assert_eq!(p["channels"], json!(["email"]));
+    assert_eq!(e["channels"], json!(["email"]));
     assert_eq!(
-        p["recipients"],
+        e["recipients"],
         json!([
             {"key": "brand", "name": "Example Brand", "kind": "controller"},
             {"key": "email_service", "name": "E-mail service provider", "kind": "processor"},
@@ -222,8 +251,7 @@ async fn receipts_are_signed_and_verify_independently(backend: Backend) {
         ]),
         "no recipients named: those the purpose declares"
     );
-    assert_eq!(p["third_party_disclosure"], false);
-    assert_event_ref(p, event);
+    assert_event_ref(e, event);
 
     // Sharing with third parties, collected in the app.
     let body = json!({
@@ -238,24 +266,31 @@ async fn receipts_are_signed_and_verify_independently(backend: Backend) {
         assert_eq!(python_verify(jws, &jwks_json).await, payload);
     }
     verify_receipt(jws, &jwks).expect("verifies");
-    assert_eq!(payload["collection_method"], "app_screen");
-    assert_eq!(payload["notice"]["key"], "third_party.sharing");
-    assert_eq!(payload["notice"]["sha256"], out["events"][0]["notice_hash"]);
-    let p = &payload["purposes"][0];
-    assert_eq!((&p["dpv"], &p["state"]), (&json!("dpv:SellDataToThirdParties"), &json!("given")));
+    crate::receipts::assert_kantara(&payload).await;
+    assert_eq!(payload["collectionMethod"], "app_screen");
+    assert_eq!(payload["consentry"]["notice"]["notice_id"], "third_party.sharing");
+    assert_eq!(payload["consentry"]["notice"]["sha256"], out["events"][0]["notice_hash"]);
+    let p = &payload["services"][0]["purposes"][0];
+    assert_eq!(p["purposeCategory"], json!(["dpv:SellDataToThirdParties"]));
+    assert_eq!(p["piiCategory"], json!(["Precise location"]));
     assert_eq!(
-        p["categories"],
+        (&p["thirdPartyDisclosure"], &p["thirdPartyName"]),
+        (&json!(true), &json!("Advertising partners"))
+    );
+    let e = &payload["consentry"]["events"][0];
+    assert_eq!(e["event_state"], "given");
+    assert_eq!(
+        e["pii_information"],
         json!([{"key": "user.location.precise", "dpv": "pd:GPSCoordinate", "sensitive": false}])
     );
-    assert_eq!(p["channels"], json!([]));
+    assert_eq!(e["channels"], json!([]));
     assert_eq!(
-        p["recipients"],
+        e["recipients"],
         json!([{"key": "ad_partners", "name": "Advertising partners", "kind": "third_party"}])
     );
-    assert_eq!(p["third_party_disclosure"], true);
-    assert_event_ref(p, &out["events"][0]);
+    assert_event_ref(e, &out["events"][0]);
 
-    // One receipt for every change of a request.
+    // One receipt for every change of a request: a purpose and its evidence for each, in the same order.
     let body = json!({
         "notice": "marketing.direct",
         "collection_point": "preference-centre",
@@ -265,15 +300,17 @@ async fn receipts_are_signed_and_verify_independently(backend: Backend) {
     let out = record_full(&s, "alice", &body).await;
     let payload = verify_receipt(str_of(&out["receipt"]["jws"]), &jwks).expect("verifies");
     let payload = serde_json::to_value(payload).expect("JSON");
-    assert_eq!(payload["collection_method"], "preference_centre");
-    assert_eq!(payload["purposes"].as_array().map(Vec::len), Some(2));
-    assert_eq!(payload["ledger"], json!({"first_seq": 3, "last_seq": 4, "head": out["events"][1]["hash"]}));
+    crate::receipts::assert_kantara(&payload).await;
+    assert_eq!(payload["collectionMethod"], "preference_centre");
+    assert_eq!(payload["services"][0]["purposes"].as_array().map(Vec::len), Some(2));
+    let x = &payload["consentry"];
+    assert_eq!(x["ledger"], json!({"first_seq": 3, "last_seq": 4, "head": out["events"][1]["hash"]}));
     for (i, channel) in ["sms", "postal"].into_iter().enumerate() {
-        assert_eq!(payload["purposes"][i]["channels"], json!([channel]));
-        assert_event_ref(&payload["purposes"][i], &out["events"][i]);
+        assert_eq!(x["events"][i]["channels"], json!([channel]));
+        assert_event_ref(&x["events"][i], &out["events"][i]);
     }
 
-    // A withdrawal: no notice, state withdrawn.
+    // A withdrawal: no notice, so no language; state withdrawn.
     let out = record_full(&s, "alice", &withdraw("marketing.direct")).await;
     let jws = str_of(&out["receipt"]["jws"]);
     let payload = jws_part(jws, 1);
@@ -281,17 +318,19 @@ async fn receipts_are_signed_and_verify_independently(backend: Backend) {
         assert_eq!(python_verify(jws, &jwks_json).await, payload);
     }
     verify_receipt(jws, &jwks).expect("verifies");
-    assert_eq!(payload["pii_principal_id"], "alice");
-    assert!(payload.get("notice").is_none(), "a withdrawal names no notice: {payload}");
-    assert!(payload.get("collection_point").is_none(), "{payload}");
-    assert_eq!(payload["collection_method"], "api");
-    let p = &payload["purposes"][0];
+    crate::receipts::assert_kantara(&payload).await;
+    assert_eq!(payload["piiPrincipalId"], "alice");
+    assert!(payload.get("language").is_none(), "a withdrawal shows no notice: {payload}");
+    let x = &payload["consentry"];
+    assert!(x.get("notice").is_none() && x.get("collection_point").is_none(), "{payload}");
+    assert_eq!(payload["collectionMethod"], "api");
+    assert_eq!(payload["services"][0]["purposes"][0]["consentType"], "EXPLICIT");
+    let e = &x["events"][0];
     assert_eq!(
-        (&p["purpose"], &p["state"], &p["legal_basis"]),
+        (&e["purpose_id"], &e["event_state"], &e["lawful_basis"]),
         (&json!("marketing.direct"), &json!("withdrawn"), &json!("consent"))
     );
-    assert_eq!(p["consent_type"], "explicit");
-    assert_event_ref(p, &out["events"][0]);
+    assert_event_ref(e, &out["events"][0]);
     assert_eq!(out["events"][0]["seq"], 5);
 }
 
