@@ -76,6 +76,8 @@ pub(crate) fn build(
     signer: &SigningKey,
 ) -> ConsentReceipt {
     let c = &ctx.controller;
+    // The catalogue's words in the language of the notice shown, else in the catalogue's own.
+    let lang = ctx.notice.as_ref().map_or_else(|| catalog.document().language(), |n| n.language.as_str());
     let cp = ctx.collection_point.as_deref().and_then(|k| catalog.collection_point(k));
     let mut spi = Vec::new();
     let (purposes, evidence): (Vec<ServicePurpose>, Vec<ReceiptEvent>) = events
@@ -91,7 +93,7 @@ pub(crate) fn build(
                 .into_iter()
                 .map(|key| {
                     let category = catalog.category(&key);
-                    let name = category.map_or_else(|| key.clone(), |c| c.name.clone());
+                    let name = category.map_or_else(|| key.clone(), |c| c.name_in(lang).to_owned());
                     let sensitive = category.is_some_and(|c| c.sensitive);
                     if sensitive && !spi.contains(&name) {
                         spi.push(name.clone());
@@ -105,7 +107,7 @@ pub(crate) fn build(
                 .map(|key| {
                     let r = catalog.recipient(&key);
                     ReceiptRecipient {
-                        name: r.map_or_else(|| key.clone(), |r| r.name.clone()),
+                        name: r.map_or_else(|| key.clone(), |r| r.name_in(lang).to_owned()),
                         kind: r.map_or("unknown", |r| recipient_kind(r.kind)).to_owned(),
                         key,
                     }
@@ -116,7 +118,7 @@ pub(crate) fn build(
             let basis = p.map_or(Basis::Consent, |p| p.basis);
             let dpv = p.and_then(|p| p.dpv.clone());
             let purpose = ServicePurpose {
-                purpose: p.map_or_else(|| e.purpose.clone(), |p| p.name.clone()),
+                purpose: p.map_or_else(|| e.purpose.clone(), |p| p.name_in(lang).to_owned()),
                 purpose_category: vec![dpv.clone().unwrap_or_else(|| e.purpose.clone())],
                 consent_type: if basis == Basis::Consent { CONSENT_TYPE_EXPLICIT } else { CONSENT_TYPE_NONE }
                     .to_owned(),
@@ -181,7 +183,8 @@ pub(crate) fn build(
             kid: signer.kid().to_owned(),
             issued_at: now.to_string(),
             consent_time: consent_time.to_string(),
-            collection_point: cp.map(|cp| CollectionPoint { key: cp.key.clone(), name: cp.name.clone() }),
+            collection_point: cp
+                .map(|cp| CollectionPoint { key: cp.key.clone(), name: cp.name_in(lang).to_owned() }),
             notice: ctx.notice.as_ref().map(|n| ReceiptNotice {
                 notice_id: n.key.clone(),
                 version: n.version,

@@ -175,6 +175,28 @@ async fn every_kind_of_purpose_gives_a_kantara_receipt(backend: Backend) {
     );
     assert_eq!((&p["language"], &p["collectionMethod"]), (&json!("en"), &json!("app_screen")));
 
+    // A German notice shown: the receipt says so and names the catalogue's words in German.
+    let catalog = s.get("/v1/catalog", ADMIN_KEY, 200).await;
+    let german = catalog["notices"]
+        .as_array()
+        .expect("notices")
+        .iter()
+        .find(|n| n["key"] == "marketing.direct" && n["language"] == "de")
+        .expect("the default catalogue has the notice in German");
+    let body = json!({"notice": "marketing.direct", "notice_version": german["version"],
+        "collection_point": "web-signup",
+        "changes": [{"purpose": "marketing.direct", "action": "grant", "channels": ["email"],
+                     "categories": ["user.contact.email"]}]});
+    let p = receipt_of(&s, "vic", &body).await;
+    assert_eq!(p["language"], "de");
+    let purpose = &p["services"][0]["purposes"][0];
+    assert_eq!(
+        (&purpose["purpose"], &purpose["piiCategory"]),
+        (&json!("Neuigkeiten und Angebote"), &json!(["E-Mail-Adresse"]))
+    );
+    let x = &p["consentry"];
+    assert_eq!((&x["notice"]["language"], &x["notice"]["sha256"]), (&json!("de"), &german["sha256"]));
+
     let object = json!({"changes": [{"purpose": "service.improvement", "action": "object"}]});
     let p = receipt_of(&s, "vic", &object).await;
     let purpose = &p["services"][0]["purposes"][0];
