@@ -61,6 +61,8 @@ done
 curl -fsS "$base/readyz" >/dev/null
 
 status=0
+# From the scratch folder: Schemathesis keeps a cache (`.schemathesis/`) where it runs, not in the clone.
+cd "$work"
 python3 -m schemathesis.cli --config-file "$root/.ci/schemathesis.toml" run "$root/openapi.json" \
     --url "$base" \
     --checks all \
