@@ -112,10 +112,16 @@ pub fn consent_type(action: Action) -> &'static str {
     }
 }
 
+/// A decision as the check API answers it: `not_covered` names what was not covered, and is left out
+/// otherwise.
 fn decision_json(d: Option<Decision>) -> Value {
     match d {
         Some(d) => {
-            json!({"allowed": d.allowed, "reason": d.reason.as_str(), "event_id": d.event_seq.map(event_id)})
+            let mut v = json!({"allowed": d.allowed, "reason": d.reason.as_str(), "event_id": d.event_seq.map(event_id)});
+            if let Some(dimension) = d.not_covered {
+                v["not_covered"] = json!(dimension.as_str());
+            }
+            v
         }
         None => Value::Null,
     }
@@ -263,6 +269,19 @@ mod tests {
         let erased: Value = serde_json::from_str(&erased.to_json()).expect("JSON");
         assert!(erased.get("subject").is_none(), "no `subject: null`: CloudEvents has no null attributes");
         assert_eq!(erased["erased"], true);
+    }
+
+    #[test]
+    fn a_decision_reads_as_the_check_api_answers_it() {
+        use consentry_core::{Dimension, Reason};
+        let granted = decision_json(Some(Decision::new(Reason::Granted, Some(1))));
+        assert_eq!(granted, json!({"allowed": true, "reason": "granted", "event_id": "evt_1"}));
+        let partial = decision_json(Some(Decision::not_covered(Dimension::Category, Some(2))));
+        assert_eq!(
+            partial,
+            json!({"allowed": false, "reason": "not_covered", "event_id": "evt_2", "not_covered": "category"})
+        );
+        assert_eq!(decision_json(None), Value::Null);
     }
 
     #[test]
