@@ -6,14 +6,13 @@ use std::time::{Duration, Instant};
 
 use consentry_client::DeviceConsent;
 use consentry_core::proof::Jwks;
-use consentry_server::Config;
 use reqwest::Method;
 use reqwest::header::{ETAG, IF_NONE_MATCH};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, str_of, withdraw};
+use crate::utils::{
+    ADMIN_KEY, Backend, Node, TestServer, assert_code, both_backends, grant, str_of, withdraw,
+};
 
 const TELEMETRY: &str = "user.device.telemetry";
 
@@ -370,31 +369,13 @@ async fn a_device_stores_records_for_its_own_subject(backend: Backend) {
     s.post("/v1/records", &token, &record(None, TELEMETRY, "analytics"), 401).await;
 }
 
-/// A node of a cluster on `url`.
-async fn node(url: &str) -> (String, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
-    let config = Config {
-        data: std::env::temp_dir(),
-        database_url: Some(url.to_owned()),
-        database_max_connections: 4,
-        bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
-        shutdown_timeout_secs: 5,
-        ..Config::default()
-    };
-    let opened = consentry_server::open(config).await.expect("node opens");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let token = CancellationToken::new();
-    let task = tokio::spawn(consentry_server::serve(opened.state, listener, token.clone()));
-    (base, token, task)
-}
-
 /// A change written on one node reaches a stream open on another within a second (the follower), and an
 /// unpairing on one node ends the other's stream and refuses the token there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_follows_writes_of_another_node() {
     let Some(db) = consentry_store::testing::TestDatabase::create().await else { return };
-    let (a, stop_a, task_a) = node(&db.url).await;
-    let (b, stop_b, task_b) = node(&db.url).await;
+    let (node_a, node_b) = (Node::start(&db.url).await, Node::start(&db.url).await);
+    let (a, b) = (node_a.base.clone(), node_b.base.clone());
     let client = reqwest::Client::new();
     let post = |base: &str, path: &str, body: Value| {
         client.post(format!("{base}{path}")).bearer_auth(ADMIN_KEY).json(&body).send()
@@ -428,10 +409,8 @@ async fn sse_follows_writes_of_another_node() {
     assert_eq!(r.status().as_u16(), 204);
     assert_eq!(snapshot(&b, &token, None).await.0, 401, "revoked on the other node at once");
     assert_eq!(stream.next(Duration::from_secs(8)).await, None, "the other node's stream ends");
-    for (stop, task) in [(stop_a, task_a), (stop_b, task_b)] {
-        stop.cancel();
-        let _ = task.await;
-    }
+    node_a.stop().await;
+    node_b.stop().await;
 }
 
 /// Which MQTT payloads a test waits for.

@@ -13,8 +13,8 @@ use serde_json::json;
 
 use crate::preferences::{Visitor, csrf_of};
 use crate::utils::{
-    ADMIN_KEY, Backend, MINT_ROUTE, TestServer, access_entries, assert_code, both_backends, entry, grant,
-    str_of,
+    ADMIN_KEY, Backend, MINT_ROUTE, Node, TestServer, access_entries, assert_code, both_backends, entry,
+    grant, str_of,
 };
 
 both_backends!(
@@ -378,37 +378,6 @@ async fn signing_out_everywhere_from_the_page(backend: Backend) {
     assert!(page.text.contains("<h2 id=\"sign-out\">Sign out everywhere</h2>"), "{}", page.text);
     let done = en.post_form("/preferences/sign-out", &[("csrf", &csrf_of(&page.text))]).await;
     assert!(done.text.contains("You are signed out everywhere"), "{}", done.text);
-}
-
-/// One of two nodes on one PostgreSQL database.
-struct Node {
-    base: String,
-    shutdown: tokio_util::sync::CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Node {
-    async fn start(url: &str) -> Self {
-        let config = consentry_server::Config {
-            data: std::env::temp_dir(),
-            database_url: Some(url.to_owned()),
-            database_max_connections: 4,
-            bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
-            shutdown_timeout_secs: 5,
-            ..consentry_server::Config::default()
-        };
-        let opened = consentry_server::open(config).await.expect("node opens");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let task = tokio::spawn(consentry_server::serve(opened.state, listener, shutdown.clone()));
-        Self { base, shutdown, task }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.task.await;
-    }
 }
 
 /// Two nodes on one database: a link spent on one is spent on the other, and a revocation made on one is

@@ -421,3 +421,34 @@ pub async fn at_rest(s: &TestServer, needles: &[Vec<u8>]) -> Vec<String> {
     }
     found
 }
+
+/// A node of a cluster on one PostgreSQL database, served on its own loopback port.
+pub struct Node {
+    pub base: String,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Node {
+    pub async fn start(url: &str) -> Self {
+        let config = consentry_server::Config {
+            data: std::env::temp_dir(),
+            database_url: Some(url.to_owned()),
+            database_max_connections: 4,
+            bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
+            shutdown_timeout_secs: 5,
+            ..consentry_server::Config::default()
+        };
+        let opened = consentry_server::open(config).await.expect("node opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(consentry_server::serve(opened.state, listener, shutdown.clone()));
+        Self { base, shutdown, task }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}

@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use super::{Receiver, destination, request};
-use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, at_rest, both_backends, grant, str_of};
+use crate::utils::{
+    ADMIN_KEY, Backend, Node, TestServer, assert_code, at_rest, both_backends, grant, str_of,
+};
 
 both_backends!(
     erasure_crypto_shreds_and_keeps_the_chain,
@@ -381,26 +383,8 @@ async fn nothing_at_rest_names_the_erased_person_while_a_destination_is_down(bac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_reaches_the_other_node() {
     let Some(db) = consentry_store::testing::TestDatabase::create().await else { return };
-    async fn node(
-        url: &str,
-    ) -> (String, tokio_util::sync::CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
-        let config = consentry_server::Config {
-            data: std::env::temp_dir(),
-            database_url: Some(url.to_owned()),
-            database_max_connections: 4,
-            bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),
-            shutdown_timeout_secs: 5,
-            ..consentry_server::Config::default()
-        };
-        let opened = consentry_server::open(config).await.expect("node opens");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let token = tokio_util::sync::CancellationToken::new();
-        let task = tokio::spawn(consentry_server::serve(opened.state, listener, token.clone()));
-        (base, token, task)
-    }
-    let (a, stop_a, task_a) = node(&db.url).await;
-    let (b, stop_b, task_b) = node(&db.url).await;
+    let (node_a, node_b) = (Node::start(&db.url).await, Node::start(&db.url).await);
+    let (a, b) = (node_a.base.clone(), node_b.base.clone());
     let client = reqwest::Client::new();
     let post = |url: String, body: Value| {
         let client = client.clone();
@@ -434,8 +418,6 @@ async fn an_erasure_reaches_the_other_node() {
     let r =
         client.get(format!("{b}/v1/subjects/ida/consents")).bearer_auth(ADMIN_KEY).send().await.expect("get");
     assert_eq!(r.status().as_u16(), 410);
-    for (token, task) in [(stop_a, task_a), (stop_b, task_b)] {
-        token.cancel();
-        let _ = task.await;
-    }
+    node_a.stop().await;
+    node_b.stop().await;
 }
