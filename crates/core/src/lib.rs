@@ -11,6 +11,7 @@ pub mod ids;
 pub mod ledger;
 pub mod proof;
 pub mod request;
+pub mod signals;
 pub mod snapshot;
 pub mod time;
 
