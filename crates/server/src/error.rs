@@ -86,7 +86,9 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let errors = match self.0 {
-            Error::Validation { errors, .. } | Error::InvalidCatalog(errors) => errors,
+            Error::Validation { errors, .. }
+            | Error::InvalidCatalog(errors)
+            | Error::InvalidSignal { errors, .. } => errors,
             _ => Vec::new(),
         };
         let problem = Problem {

@@ -74,6 +74,10 @@ pub enum Error {
     NotInPurpose(String),
     #[error("{0}")]
     NoticeMismatch(String),
+    /// A TC or GPP string that cannot be read, or values that cannot be written as one; `code` is
+    /// `invalid_tc_string` or `invalid_gpp_string`.
+    #[error("{detail}")]
+    InvalidSignal { code: &'static str, detail: String, errors: Vec<FieldProblem> },
     #[error("the catalogue is not valid: {} problem(s)", .0.len())]
     InvalidCatalog(Vec<FieldProblem>),
     /// Storing personal data that the subject's consent (or another basis) does not cover right now.
@@ -150,6 +154,7 @@ impl Error {
             Error::NotInPurpose(_) => (K::Unprocessable, "not_in_purpose", "Scope outside the purpose"),
             Error::NoticeMismatch(_) => (K::Unprocessable, "notice_mismatch", "Wrong notice"),
             Error::InvalidCatalog(_) => (K::Unprocessable, "invalid_catalog", "Invalid catalogue"),
+            Error::InvalidSignal { code, .. } => (K::Unprocessable, *code, "Invalid consent signal"),
             Error::ConsentRequired(_) => (K::Forbidden, "consent_required", "Consent required"),
             Error::NotFound(_) => (K::NotFound, "not_found", "Not found"),
             Error::PayloadTooLarge(_) | Error::RecordTooLarge(_) => {

@@ -31,6 +31,7 @@ pub mod receipts;
 pub mod records;
 pub mod requests;
 pub mod schema;
+pub mod signals;
 pub mod signing;
 pub mod sinks;
 pub mod state;

@@ -50,6 +50,8 @@ pub fn router(state: AppState) -> Router {
         .route("/subjects/{subject}/devices/{id}", delete(v1::devices::unpair))
         .route("/device/consent", get(v1::devices::consent))
         .route("/device/consent/stream", get(v1::devices::stream))
+        .route("/signals/decode", post(v1::signals::decode))
+        .route("/signals/encode", post(v1::signals::encode))
         .route("/check", post(v1::check::one))
         .route("/check/batch", post(v1::check::batch))
         .route("/requests", get(v1::requests::list).post(v1::requests::create))

@@ -22,6 +22,7 @@ mod receipts;
 mod requests;
 mod restart;
 mod scopes;
+mod signals;
 mod ssrf;
 mod subject_actions;
 mod tokens;

@@ -11,4 +11,5 @@ pub mod keys;
 pub mod receipts;
 pub mod records;
 pub mod requests;
+pub mod signals;
 pub mod tokens;

@@ -1,0 +1,3 @@
+//! IAB TCF and GPP strings through the API: decoding and encoding, and the problems for bad input.
+
+mod codec;
