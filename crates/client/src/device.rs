@@ -117,10 +117,24 @@ impl DeviceConsent {
         channel: Option<&str>,
         now: Timestamp,
     ) -> Decision {
+        self.decide_for_at(purpose, category, channel, None, now)
+    }
+
+    /// [`DeviceConsent::decide_at`] for a use by `recipient` too (`None`: every recipient the purpose has),
+    /// the question `POST /v1/check` answers. Allocates nothing, and takes `&self` only: many threads may
+    /// decide on one snapshot at once.
+    pub fn decide_for_at(
+        &self,
+        purpose: &str,
+        category: &str,
+        channel: Option<&str>,
+        recipient: Option<&str>,
+        now: Timestamp,
+    ) -> Decision {
         if self.is_expired_at(now) {
             return Decision::new(Reason::Expired, None);
         }
-        self.rules.decide(purpose, category, channel, now)
+        self.rules.decide_for(purpose, category, channel, recipient, now)
     }
 
     /// Whether the snapshot is past its `exp` at `now`.

@@ -190,6 +190,9 @@ impl ConsentSnapshot {
         let mut channels: BTreeSet<&str> =
             purposes.iter().flat_map(|p| p.channels.iter().map(String::as_str)).collect();
         channels.extend(statements.iter().flat_map(|s| s.channels.iter().map(String::as_str)));
+        // A purpose that declares no recipients allows every one of the catalogue (as with channels), so
+        // the device needs them all to answer a question naming one as the server does.
+        let all_recipients = purposes.iter().any(|p| p.recipients.is_empty());
         let mut recipients: BTreeSet<&str> =
             purposes.iter().flat_map(|p| p.recipients.iter().map(String::as_str)).collect();
         recipients.extend(statements.iter().flat_map(|s| s.recipients.iter().map(String::as_str)));
@@ -207,7 +210,7 @@ impl ConsentSnapshot {
             recipients: doc
                 .recipients
                 .iter()
-                .filter(|r| recipients.contains(r.key.as_str()))
+                .filter(|r| all_recipients || recipients.contains(r.key.as_str()))
                 .cloned()
                 .collect(),
             notices: doc.notices.iter().filter(|n| notices.contains(n.key.as_str())).cloned().collect(),
@@ -301,13 +304,26 @@ impl SnapshotRules {
     /// channel) at `now`. Outside what the device declared, or naming what the catalogue slice does not
     /// know: denied, `not_covered`.
     pub fn decide(&self, purpose: &str, category: &str, channel: Option<&str>, now: Timestamp) -> Decision {
+        self.decide_for(purpose, category, channel, None, now)
+    }
+
+    /// [`SnapshotRules::decide`] for a use by `recipient` too (`None`: every recipient the purpose has), as
+    /// `POST /v1/check` answers it.
+    pub fn decide_for(
+        &self,
+        purpose: &str,
+        category: &str,
+        channel: Option<&str>,
+        recipient: Option<&str>,
+        now: Timestamp,
+    ) -> Decision {
         if !self.categories.iter().any(|c| within(category, c)) {
             return Decision::not_covered(Dimension::Category, None);
         }
         if !self.purposes.iter().any(|p| within(purpose, p)) {
             return Decision::not_covered(Dimension::Purpose, None);
         }
-        let q = Query { subject: &self.subject, purpose, category: Some(category), channel, recipient: None };
+        let q = Query { subject: &self.subject, purpose, category: Some(category), channel, recipient };
         self.engine.check(&q, now).unwrap_or_else(|e| {
             let dimension = match e {
                 QueryError::UnknownPurpose => Dimension::Purpose,
@@ -441,6 +457,57 @@ mod tests {
             rules.decide("service.improvement", "user.device.telemetry", None, now).reason,
             Reason::Objected
         );
+    }
+
+    /// Questions naming a recipient answer as the server's engine does, also for a purpose that declares
+    /// no recipients (every one of the catalogue).
+    #[test]
+    fn recipients_answer_as_on_the_server() {
+        let now = Timestamp::from_micros(1_000_000_000_000);
+        let mut doc = CatalogDocument::default_catalog();
+        for p in doc.purposes.iter_mut().filter(|p| p.key == "service.improvement") {
+            p.recipients.clear();
+        }
+        let catalog = Catalog::validate(doc).expect("valid");
+        let mut analytics = event(1, "analytics", Action::Grant, &[], None);
+        analytics.scope = Scope::new(vec![], vec![], strings(&["brand"]));
+        let events = [analytics];
+        let snap = ConsentSnapshot::build(SnapshotInput {
+            device_id: "dev_1",
+            subject: "user-1",
+            categories: &strings(&["user.device.telemetry"]),
+            purposes: &strings(&["analytics", "service.improvement"]),
+            ledger_seq: 1,
+            catalog: &catalog,
+            catalog_version: 1,
+            statements: &events,
+            issued_at: now,
+            max_age_secs: 60,
+        });
+        let rules = snap.rules().expect("rules");
+        let server = Engine::new();
+        server.set_catalog(&catalog).expect("set");
+        server.apply("user-1", &events[0]).expect("apply");
+        for purpose in ["analytics", "service.improvement"] {
+            for recipient in [None, Some("brand"), Some("analytics_provider"), Some("ad_partners")] {
+                let q = Query {
+                    subject: "user-1",
+                    purpose,
+                    category: Some("user.device.telemetry"),
+                    channel: Some("on_device"),
+                    recipient,
+                };
+                let expected = server.check(&q, now).expect("check");
+                let got =
+                    rules.decide_for(purpose, "user.device.telemetry", Some("on_device"), recipient, now);
+                assert_eq!(got, expected, "{purpose} {recipient:?}");
+            }
+        }
+        let d =
+            rules.decide_for("service.improvement", "user.device.telemetry", None, Some("ad_partners"), now);
+        assert_eq!(d.reason, Reason::BasisLegitimateInterest, "no recipients declared: every one");
+        let d = rules.decide_for("analytics", "user.device.telemetry", None, Some("analytics_provider"), now);
+        assert_eq!(d, Decision::not_covered(Dimension::Recipient, Some(1)), "the grant names the brand only");
     }
 
     #[test]
