@@ -423,6 +423,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/signals/decode": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Decode a TC string (`{"tcf": "..."}`) or a GPP string (`{"gpp": "..."}`) into its values. */
+        post: operations["decodeSignal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/signals/encode": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Encode values (as `decode` gives them) as a TC string (`{"tcf": {...}}`) or a GPP string
+         *     (`{"gpp": {"sections": {...}}}`).
+         */
+        post: operations["encodeSignal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/subjects/{subject}/access-log": {
         parameters: {
             query?: never;
@@ -765,6 +802,26 @@ export interface components {
             /** @description The statements in force: the latest event per purpose and scope. */
             statements: components["schemas"]["EventOut"][];
         };
+        /** @description A TC string or a GPP string: exactly one of the two. */
+        DecodeRequest: {
+            /** @description An IAB TCF v2 TC string (TCF 2.2/2.3: core, disclosed vendors, allowed vendors, publisher TC). */
+            tcf?: string | null;
+            /** @description An IAB GPP string (header, then sections separated by `~`). */
+            gpp?: string | null;
+        };
+        /** @description The decoded values, under the key of the string given. */
+        DecodeResponse: {
+            /**
+             * @description The TC string's values with the IAB's field names in snake case; times in RFC 3339 to the tenth
+             *     of a second, as encoded; every id set a sorted list.
+             */
+            tcf?: Record<string, never> | null;
+            /**
+             * @description `{"section_ids": [...], "sections": {"tcfeuv2": {...}, "usnat": {...}, ...}}`; a section this
+             *     service does not read is `{"opaque": "<its text>"}`.
+             */
+            gpp?: Record<string, never> | null;
+        };
         Deleted: {
             /**
              * Format: int64
@@ -820,6 +877,16 @@ export interface components {
             categories: string[];
             purposes: string[];
             created_at: string;
+        };
+        /** @description Values to encode: `tcf` (as `decode` gives them) or `gpp` (`{"sections": {...}}`), exactly one. */
+        EncodeRequest: {
+            tcf?: Record<string, never> | null;
+            gpp?: Record<string, never> | null;
+        };
+        /** @description The encoded string, under the key of the values given. */
+        EncodeResponse: {
+            tcf?: string | null;
+            gpp?: string | null;
         };
         /** @description One ledger event as the API shows it. */
         EventOut: {
@@ -3237,6 +3304,182 @@ export interface operations {
                 };
             };
             /** @description A problem (RFC 9457) with code `validation_failed`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    decodeSignal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecodeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecodeResponse"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_tc_string` or `invalid_gpp_string` naming the segment and bit offset the string cannot be read at; `validation_failed` for neither or both strings Also `validation_failed`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    encodeSignal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EncodeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EncodeResponse"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_tc_string` or `invalid_gpp_string` naming the field whose value is out of range or unknown; `validation_failed` for neither or both Also `validation_failed`. */
             422: {
                 headers: {
                     [name: string]: unknown;
