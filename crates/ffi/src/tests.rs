@@ -397,3 +397,11 @@ fn threads_decide_while_the_snapshot_is_replaced() {
     assert_eq!(last.reason, Reason::Granted, "the last, seq 39, grants");
     free(held);
 }
+
+#[test]
+fn a_panic_becomes_an_error_code() {
+    let code = guard(|| -> Result<(), Error> { panic!("a bug") });
+    assert_eq!(code, Error::Panic);
+    assert!(last_error().contains("panic was caught"), "{}", last_error());
+    assert_eq!(guard(|| Ok(())), Error::Ok);
+}
