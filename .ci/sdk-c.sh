@@ -27,5 +27,5 @@ fi
 lib="${CARGO_TARGET_DIR:-target}/debug/libconsentry_device.a"
 [ -f "$lib" ] || cargo build --quiet -p consentry-ffi
 cc -std=c11 -Wall -Wextra -Werror -I sdk/c/include sdk/c/examples/speaker.c "$lib" \
-    -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -o "${CARGO_TARGET_DIR:-target}/speaker"
+    -Wl,--gc-sections -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -o "${CARGO_TARGET_DIR:-target}/speaker"
 echo "consentry_device.h is current; speaker.c compiles with -std=c11 -Wall -Wextra -Werror"
