@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The operator console's data (with the embedded store, the server must be stopped).
+    Console {
+        #[command(subcommand)]
+        command: ConsoleCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Apply the PostgreSQL migrations and exit (they also run at every start).
@@ -152,6 +157,16 @@ enum DestinationsCommand {
         /// At most this many deliveries.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsoleCommand {
+    /// Forget the overview's day counters and fold the whole ledger into them again (when they were lost
+    /// or are in doubt); a running node's worker then goes on from where this ends.
+    RebuildRollups {
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -529,6 +544,14 @@ fn main() -> ExitCode {
             Command::Serve { common, listen, log_format } => serve(common, listen, log_format).await,
             Command::Init { common } => init(common).await,
             Command::Keys { command } => keys(command).await,
+            Command::Console { command: ConsoleCommand::RebuildRollups { common } } => {
+                let config = load_config(&common)?;
+                let store = open_store(&config).await?;
+                let folded = consentry_service::console::rollups::rebuild(store.as_ref()).await;
+                store.close().await;
+                println!("Rebuilt the console's rollups from {} ledger events.", folded?);
+                Ok(())
+            }
             Command::Catalog { command } => catalog(command).await,
             Command::Migrate { common } => {
                 let config = load_config(&common)?;

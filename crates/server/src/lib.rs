@@ -12,6 +12,7 @@
 pub mod api;
 pub mod auth;
 mod conn;
+mod console;
 pub mod error;
 pub mod extract;
 pub mod metrics;

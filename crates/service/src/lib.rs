@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod check;
 pub mod config;
 pub mod consents;
+pub mod console;
 pub mod destinations;
 pub mod devices;
 pub mod egress;

@@ -241,6 +241,11 @@ impl Metrics {
         }
     }
 
+    /// The per-purpose counts of the last tally (what the consent gauges show, and the console's overview).
+    pub fn consent_tallies(&self) -> Vec<PurposeTally> {
+        self.consents.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     /// Replaces the per-purpose consent gauges with `tallies` (from `Engine::consent_tally`).
     pub fn set_consents(&self, tallies: Vec<PurposeTally>) {
         *self.consents.0.write().unwrap_or_else(PoisonError::into_inner) = tallies;

@@ -8,10 +8,11 @@
 //!
 //! This file is the crate's map and its factory, nothing else. The library's modules import one another
 //! downwards, never through the re-exports below: `error`, then `model`, `common` and `sql`, then the traits
-//! (`store`, `vault`, `devices`, `requests`, `tokens`), then the backends (`sqlite`, `postgres`). The
+//! (`store`, `vault`, `devices`, `requests`, `tokens`, `console`), then the backends (`sqlite`, `postgres`). The
 //! suites under `testing` use the re-exports, as any caller does.
 
 mod common;
+pub mod console;
 pub mod devices;
 mod error;
 mod model;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use crate::common::random_bytes;
+pub use crate::console::{ConsoleStore, RollupRow};
 pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 pub use crate::error::{Result, StoreError};
 pub use crate::model::{

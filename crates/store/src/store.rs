@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use consentry_core::catalog::CatalogDocument;
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 
+use crate::console::ConsoleStore;
 use crate::devices::DeviceStore;
 use crate::error::Result;
 #[cfg(doc)]
@@ -19,7 +20,9 @@ use crate::vault::VaultStore;
 
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
-pub trait Store: RequestStore + VaultStore + DeviceStore + TokenStore + Send + Sync + 'static {
+pub trait Store:
+    RequestStore + VaultStore + DeviceStore + TokenStore + ConsoleStore + Send + Sync + 'static
+{
     /// Marks the store initialised and stores `admin` as its first key, unless that was done before.
     /// Returns whether this call did it.
     async fn initialise(&self, admin: ApiKey) -> Result<bool>;

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(health::openapi))
         .route("/.well-known/jwks.json", get(health::jwks))
         .merge(crate::web::router())
+        .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

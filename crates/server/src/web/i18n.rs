@@ -205,9 +205,16 @@ mod tests {
 
     use super::{LOCALES, Lang};
 
+    /// Every message file of a language, the console's included (one loader reads them all).
     const FILES: [(Lang, &str); 2] = [
-        (Lang::En, include_str!("locales/en/preferences.ftl")),
-        (Lang::De, include_str!("locales/de/preferences.ftl")),
+        (
+            Lang::En,
+            concat!(include_str!("locales/en/preferences.ftl"), include_str!("locales/en/console.ftl")),
+        ),
+        (
+            Lang::De,
+            concat!(include_str!("locales/de/preferences.ftl"), include_str!("locales/de/console.ftl")),
+        ),
     ];
 
     /// The ids of a message file's messages (lines `id = ...` at the start of a line).
@@ -228,6 +235,11 @@ mod tests {
             include_str!("sections.rs"),
             include_str!("rights.rs"),
             include_str!("signin.rs"),
+            include_str!("../console/mod.rs"),
+            include_str!("../console/page.rs"),
+            include_str!("../console/signin.rs"),
+            include_str!("../console/overview.rs"),
+            include_str!("../console/keys.rs"),
         ];
         let literal = |rest: &'static str| {
             let rest = rest.trim_start().strip_prefix('"')?;
@@ -285,6 +297,15 @@ mod tests {
             "month",
             "year",
             "time",
+            // The console's.
+            "page",
+            "counted",
+            "head",
+            "requests",
+            "tasks",
+            "events",
+            "checkpoints",
+            "name",
         ]
         .into_iter()
         .map(|name| (name, 1.into()))

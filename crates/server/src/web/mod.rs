@@ -13,12 +13,12 @@
 mod data;
 mod form;
 pub mod gpc;
-mod i18n;
+pub(crate) mod i18n;
 mod names;
 mod page;
 mod rights;
 mod sections;
-mod session;
+pub(crate) mod session;
 mod signin;
 #[cfg(test)]
 mod style_tests;

@@ -22,13 +22,13 @@ use crate::preferences::german::{english_catalogue_texts, shown};
 use crate::preferences::{decision, mint};
 use crate::utils::{TestServer, grant, str_of};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The W3C WebDriver key of an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// One WebDriver session on a chromedriver of our own.
-struct Browser {
+pub struct Browser {
     http: reqwest::Client,
     session: String,
     driver: Child,
@@ -36,7 +36,7 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
             l.local_addr().expect("addr").port()
@@ -98,7 +98,7 @@ impl Browser {
         browser
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let mut request = self.http.request(method.clone(), format!("{}{path}", self.session));
         if let Some(body) = body {
             request = request.json(&body);
@@ -114,29 +114,29 @@ impl Browser {
         r["value"].clone()
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub async fn post(&self, path: &str, body: Value) -> Value {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub async fn get(&self, path: &str) -> Value {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    async fn go(&self, url: &str) {
+    pub async fn go(&self, url: &str) {
         self.post("/url", json!({"url": url})).await;
     }
 
-    async fn find(&self, css: &str) -> String {
+    pub async fn find(&self, css: &str) -> String {
         let found = self.post("/element", json!({"using": "css selector", "value": css})).await;
         found[ELEMENT].as_str().unwrap_or_else(|| panic!("{css}: {found}")).to_owned()
     }
 
-    async fn script(&self, script: &str) -> Value {
+    pub async fn script(&self, script: &str) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": []})).await
     }
 
     /// A full-page screenshot at `width` CSS pixels, and the page's width there.
-    async fn screenshot(&self, width: u32, file: &Path) -> u64 {
+    pub async fn screenshot(&self, width: u32, file: &Path) -> u64 {
         self.post("/window/rect", json!({"width": width, "height": 900})).await;
         let height =
             self.script("return document.documentElement.scrollHeight").await.as_u64().unwrap_or(900);
@@ -151,14 +151,14 @@ impl Browser {
         scroll_width.saturating_sub(client_width)
     }
 
-    async fn close(mut self) {
+    pub async fn close(mut self) {
         let _ = self.http.delete(&self.session).send().await;
         let _ = self.driver.kill().await;
     }
 }
 
 /// `<CARGO_TARGET_DIR>/screenshots`.
-fn screenshots() -> PathBuf {
+pub fn screenshots() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("screenshots");
     std::fs::create_dir_all(&dir).expect("screenshots dir");
     dir

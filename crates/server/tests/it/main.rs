@@ -4,6 +4,7 @@ mod browser;
 mod catalog;
 mod cluster;
 mod concurrency;
+mod console;
 mod delegation;
 mod devices;
 mod errors;

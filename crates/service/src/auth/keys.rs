@@ -46,10 +46,17 @@ pub enum Scope {
     /// Reading `/metrics` when it is not public (see the `metrics_public` setting).
     #[serde(rename = "metrics")]
     Metrics,
+    /// Signing in to the operator console (`/console`) and seeing every page of it, acting on nothing.
+    #[serde(rename = "console:read")]
+    ConsoleRead,
+    /// Signing in to the operator console and acting there (extending requests, replaying deliveries,
+    /// applying a catalogue, managing keys); implies `console:read`.
+    #[serde(rename = "console:write")]
+    ConsoleWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 12] = [
+    pub const ALL: [Scope; 14] = [
         Scope::Admin,
         Scope::CatalogWrite,
         Scope::ConsentWrite,
@@ -62,6 +69,8 @@ impl Scope {
         Scope::TokensMint,
         Scope::DevicesWrite,
         Scope::Metrics,
+        Scope::ConsoleRead,
+        Scope::ConsoleWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +87,8 @@ impl Scope {
             Scope::TokensMint => "tokens:mint",
             Scope::DevicesWrite => "devices:write",
             Scope::Metrics => "metrics",
+            Scope::ConsoleRead => "console:read",
+            Scope::ConsoleWrite => "console:write",
         }
     }
 
@@ -105,7 +116,8 @@ impl Caller {
     }
 
     pub(crate) fn has(&self, scope: Scope) -> bool {
-        self.scopes & (scope.bit() | Scope::Admin.bit()) != 0
+        let implied = if scope == Scope::ConsoleRead { Scope::ConsoleWrite.bit() } else { 0 };
+        self.scopes & (scope.bit() | implied | Scope::Admin.bit()) != 0
     }
 
     /// Fails with 403 unless the caller holds `scope` (or `admin`).

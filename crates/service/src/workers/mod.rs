@@ -2,6 +2,7 @@
 
 pub mod checkpoints;
 pub mod consent_gauges;
+pub mod console_rollups;
 pub mod device_mqtt;
 pub mod dispatcher;
 pub mod expiry;
@@ -39,6 +40,7 @@ pub fn start(state: &Services, stop: CancellationToken) -> Workers {
         tokio::spawn(follower::run(state.clone(), from, stop.clone())),
         tokio::spawn(checkpoints::run(state.clone(), stop.clone())),
         tokio::spawn(consent_gauges::run(state.clone(), stop.clone())),
+        tokio::spawn(console_rollups::run(state.clone(), stop.clone())),
         tokio::spawn(expiry::run(state.clone(), stop.clone())),
         tokio::spawn(requests::run(state.clone(), stop.clone())),
         tokio::spawn(retention::run(state.clone(), stop.clone())),

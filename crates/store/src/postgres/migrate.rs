@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_key_pepper.sql"),
     include_str!("../../migrations/postgres/0009_subject_tokens.sql"),
     include_str!("../../migrations/postgres/0010_receipts_rebuilt.sql"),
+    include_str!("../../migrations/postgres/0011_console.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

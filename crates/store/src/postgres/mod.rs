@@ -23,6 +23,7 @@
 
 mod activity;
 mod catalog;
+mod console;
 mod devices;
 mod error;
 mod keys;

@@ -20,6 +20,7 @@
 mod activity;
 mod backup;
 mod catalog;
+mod console;
 mod db;
 mod devices;
 mod jobs;

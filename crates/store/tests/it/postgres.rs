@@ -281,7 +281,8 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          CREATE TABLE consentry_keystore.erasure_notices (pseudonym TEXT PRIMARY KEY, subject TEXT NOT NULL,
              created_at BIGINT NOT NULL);
          INSERT INTO consentry_keystore.erasure_notices VALUES ('p', 'erased-kept-id', 1);
-         DELETE FROM consentry_schema_migrations WHERE version = 10;",
+         DROP TABLE console_sessions, console_rollups, console_rollup_cursor;
+         DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )
     .execute(&pool)
     .await

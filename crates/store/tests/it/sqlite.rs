@@ -235,9 +235,9 @@ async fn migrations_reach_the_current_versions() {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version")
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
-    // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt; key
-    // store: init, signing, destinations, vault, erasure, key pepper, no erasure notices.
-    assert_eq!((version("consentry.db"), version("keys.db")), (9, 7));
+    // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
+    // console; key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices.
+    assert_eq!((version("consentry.db"), version("keys.db")), (10, 7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,6 +344,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
                  jws TEXT NOT NULL, created_at INTEGER NOT NULL) STRICT;
              INSERT INTO catalogs (version, document, applied_at) VALUES (1, '{{}}', 10), (2, '{{}}', 20);
              INSERT INTO receipts SELECT 'rcpt_old', pseudonym, seq, seq, '{signed}', 15 FROM events;
+             DROP TABLE console_sessions; DROP TABLE console_rollups; DROP TABLE console_rollup_cursor;
              PRAGMA user_version = 8;"
         ))
         .expect("old data schema");

@@ -7,6 +7,7 @@
 //! here from the file of its part of the trait.
 
 mod activity;
+mod console;
 mod devices;
 mod dsr;
 mod fixtures;
@@ -17,6 +18,9 @@ mod tokens;
 mod vault;
 
 pub use self::activity::{access_log_newest_first_with_pages, check_counts_add_up};
+pub use self::console::{
+    console_sessions_expire_end_and_follow_their_key, rollups_add_up_under_their_cursor,
+};
 pub use self::devices::{devices_pair_list_delete, devices_rehash_token};
 pub use self::dsr::{
     erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
@@ -57,7 +61,8 @@ macro_rules! conformance_suite {
             outbox_lag_and_dead_letters,
             requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
             devices_pair_list_delete, key_pepper_and_rehash, devices_rehash_token,
-            token_revocations_per_subject, links_are_spent_once);
+            token_revocations_per_subject, links_are_spent_once,
+            console_sessions_expire_end_and_follow_their_key, rollups_add_up_under_their_cursor);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

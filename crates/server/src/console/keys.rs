@@ -1,0 +1,236 @@
+//! The console's "Audit and keys" page: verify the ledger, list, make (the secret shown once) and revoke
+//! API keys, and the signing keys with their JWKS.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use consentry_service::Error;
+use consentry_service::console::keys::{self as service, KeysPage};
+use consentry_service::keys::CreatedKey;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{Stop, Visit, act, html, keep_lang, page, page_visit, see_other, stop_page};
+use crate::state::AppState;
+use crate::web::i18n::Lang;
+
+const HERE: &str = "/console/keys";
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Params {
+    lang: Option<String>,
+    page: Option<usize>,
+    verify: Option<String>,
+    done: Option<String>,
+}
+
+/// `GET /console/keys`.
+pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, q: Query<Params>) -> Response {
+    let q = q.0;
+    let visit = match page_visit(&state, &headers, q.lang.as_deref()).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let verify = q.verify.is_some();
+    let mut r = match service::page(&state, &visit.caller, q.page.unwrap_or(0), verify).await {
+        Ok(p) => {
+            let note =
+                q.done.as_deref().filter(|d| *d == "revoked").map(|_| visit.lang.t("console-key-revoked"));
+            render(&state, &visit, StatusCode::OK, &p, None, note.as_deref())
+        }
+        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+    };
+    keep_lang(&state, q.lang.as_deref(), &mut r);
+    r
+}
+
+/// `POST /console/keys`: makes a key and shows its secret, once.
+pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (visit, fields) = match act(&state, &headers, &body).await {
+        Ok(v) => v,
+        Err(stop) => return stop_for(&state, &headers, stop).await,
+    };
+    let scopes: Vec<String> = fields.all("scope").map(str::to_owned).collect();
+    let name = fields.get("name").unwrap_or("");
+    match service::create(&state, &visit.caller, name, scopes).await {
+        Ok(created) => match service::page(&state, &visit.caller, 0, false).await {
+            Ok(p) => render(&state, &visit, StatusCode::CREATED, &p, Some(&created), None),
+            Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+        },
+        Err(Error::Validation { .. }) => {
+            stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-key-invalid"))
+        }
+        Err(Error::Conflict(_)) => {
+            stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-key-name-taken"))
+        }
+        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+    }
+}
+
+/// `POST /console/keys/{id}/revoke`.
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (visit, _) = match act(&state, &headers, &body).await {
+        Ok(v) => v,
+        Err(stop) => return stop_for(&state, &headers, stop).await,
+    };
+    match service::revoke(&state, &visit.caller, &id).await {
+        Ok(()) => see_other("/console/keys?done=revoked"),
+        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+    }
+}
+
+/// The page of a stopped action, with the session's frame when there is one.
+pub(super) async fn stop_for(state: &AppState, headers: &HeaderMap, stop: Stop) -> Response {
+    let visit = super::visit(state, headers, None).await.ok();
+    let lang = visit.as_ref().map_or_else(|| super::lang_for(None, headers), |v| v.lang);
+    stop_page(state, lang, visit.as_ref(), stop)
+}
+
+fn render(
+    state: &AppState,
+    visit: &Visit,
+    status: StatusCode,
+    p: &KeysPage,
+    created: Option<&CreatedKey>,
+    note: Option<&str>,
+) -> Response {
+    let lang = visit.lang;
+    let csrf = visit.csrf(state);
+    let content = html! {
+        @if let Some(note) = note { p class="card done" role="status" { (note) } }
+        @if let Some(c) = created { (created_key(lang, c)) }
+        section aria-labelledby="audit" {
+            h2 id="audit" { (lang.t("console-audit-title")) }
+            @match &p.verification {
+                None => { p { (lang.t("console-audit-intro")) } }
+                Some(v) if v.ok => {
+                    p class="card done" role="status" id="verification" {
+                        (lang.t_with("console-audit-ok", [("events", v.events.into()), ("checkpoints", v.checkpoints.into())]))
+                        " " code { (v.head) }
+                    }
+                }
+                Some(v) => {
+                    p class="card problem" role="alert" id="verification" {
+                        (lang.t_with("console-audit-broken", [("events", v.events.into())]))
+                        @if let Some(seq) = v.first_bad.as_ref().and_then(|b| b.seq) { " " code { "seq " (seq) } }
+                    }
+                }
+            }
+            form method="get" action=(HERE) {
+                input type="hidden" name="verify" value="1";
+                button type="submit" class="secondary" { (lang.t("console-audit-run")) }
+            }
+        }
+        section aria-labelledby="keys" {
+            h2 id="keys" { (lang.t("console-keys-title")) }
+            div class="scroll" tabindex="0" {
+                table {
+                    caption class="vh" { (lang.t("console-keys-title")) }
+                    thead { tr {
+                        th scope="col" { (lang.t("console-key-name")) }
+                        th scope="col" { (lang.t("console-key-scopes")) }
+                        th scope="col" { (lang.t("console-key-created")) }
+                        @if visit.caller.can_act { th scope="col" { (lang.t("console-key-actions")) } }
+                    } }
+                    tbody {
+                        @for k in &p.keys {
+                            tr {
+                                td data-label=(lang.t("console-key-name")) { (k.name) br; code { (k.id) } }
+                                td data-label=(lang.t("console-key-scopes")) { (k.scopes.join(", ")) }
+                                td data-label=(lang.t("console-key-created")) { (k.created_at) }
+                                @if visit.caller.can_act {
+                                    td data-label=(lang.t("console-key-actions")) {
+                                        form class="inline" method="post" action={ (HERE) "/" (k.id) "/revoke" } {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            button type="submit" class="link" aria-label=(lang.t_with("console-key-revoke-label", [("name", k.name.as_str().into())])) {
+                                                (lang.t("console-key-revoke"))
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (pager(lang, HERE, p.page, p.more))
+            @if visit.caller.can_act {
+                form class="card" method="post" action=(HERE) {
+                    input type="hidden" name="csrf" value=(csrf);
+                    h3 { (lang.t("console-key-new")) }
+                    label for="key-name" { (lang.t("console-key-name")) }
+                    input id="key-name" name="name" type="text" required maxlength="64" autocomplete="off";
+                    fieldset {
+                        legend { (lang.t("console-key-scopes")) }
+                        div class="grid" {
+                            @for s in &p.grantable {
+                                div class="check" {
+                                    input type="checkbox" name="scope" value=(s.as_str()) id={ "scope-" (s.as_str().replace(':', "-")) };
+                                    label for={ "scope-" (s.as_str().replace(':', "-")) } { code { (s.as_str()) } }
+                                }
+                            }
+                        }
+                    }
+                    p class="row" { button type="submit" class="primary" { (lang.t("console-key-create")) } }
+                }
+            }
+        }
+        section aria-labelledby="signing" {
+            h2 id="signing" { (lang.t("console-signing-title")) }
+            div class="scroll" tabindex="0" {
+                table {
+                    caption class="vh" { (lang.t("console-signing-title")) }
+                    thead { tr {
+                        th scope="col" { "kid" }
+                        th scope="col" { (lang.t("console-key-created")) }
+                        th scope="col" { (lang.t("console-signing-current")) }
+                    } }
+                    tbody {
+                        @for k in &p.signing {
+                            tr {
+                                td data-label="kid" { code { (k.kid) } }
+                                td data-label=(lang.t("console-key-created")) { (k.created_at) }
+                                td data-label=(lang.t("console-signing-current")) { @if k.current { (lang.t("console-yes")) } @else { (lang.t("console-no")) } }
+                            }
+                        }
+                    }
+                }
+            }
+            details {
+                summary { (lang.t("console-jwks")) " (" code { "/.well-known/jwks.json" } ")" }
+                pre class="json" tabindex="0" { (p.jwks) }
+            }
+        }
+    };
+    html(status, page::frame(state, lang, Some(visit), HERE, &lang.t("console-nav-keys"), content))
+}
+
+fn created_key(lang: Lang, c: &CreatedKey) -> Markup {
+    html! {
+        section class="card done" role="status" aria-labelledby="created" {
+            h2 id="created" class="small" { (lang.t_with("console-key-created-title", [("name", c.name.as_str().into())])) }
+            p { (lang.t("console-key-shown-once")) }
+            p { code id="new-key" { (c.key) } }
+        }
+    }
+}
+
+/// Links to the previous and next page of a list at `here` (which takes `?page=`).
+pub(super) fn pager(lang: Lang, here: &str, page: usize, more: bool) -> Markup {
+    let sep = if here.contains('?') { '&' } else { '?' };
+    html! {
+        @if page > 0 || more {
+            nav class="pager" aria-label=(lang.t("console-pages")) {
+                @if page > 0 { a href={ (here) (sep) "page=" (page - 1) } rel="prev" { (lang.t("console-page-previous")) } }
+                span { (lang.t_with("console-page-number", [("page", (page + 1).into())])) }
+                @if more { a href={ (here) (sep) "page=" (page + 1) } rel="next" { (lang.t("console-page-next")) } }
+            }
+        }
+    }
+}

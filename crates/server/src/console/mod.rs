@@ -1,0 +1,189 @@
+//! The operator console: `/console`, server-rendered HTML for the privacy team.
+//!
+//! Built like the preference centre: plain forms that work without script, the shared stylesheet plus a
+//! few rules of its own, a strict Content-Security-Policy, Fluent messages in English and German (the
+//! preference centre's loader, `console-` messages), maud templates that escape every value. Signing in
+//! exchanges an API key with a console scope for a session ([`signin`], [`session`]); every form carries a
+//! CSRF token; a `console:read` session sees every page and gets a 403 page for any action.
+//!
+//! Each route parses the request, checks the session (and a form's CSRF token, and for an action
+//! `console:write`), calls one use case of [`consentry_service::console`] (or the service module the page
+//! is about) and renders what it returns. Charts are SVG drawn on the server ([`charts`]).
+
+mod charts;
+mod keys;
+mod overview;
+mod page;
+mod session;
+mod signin;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use consentry_service::console::{self as service, ConsoleCaller};
+
+use self::session::{LANG_COOKIE, PATH};
+use crate::state::AppState;
+use crate::web::i18n::Lang;
+
+/// The console's own rules, after the shared stylesheet.
+const STYLE: &str = include_str!("console.css");
+
+/// The console's routes (merged into the app's router).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(PATH, get(overview::show))
+        .route("/console/sign-in", get(signin::form).post(signin::sign_in))
+        .route("/console/sign-out", post(signin::sign_out))
+        .route("/console/keys", get(keys::show).post(keys::create))
+        .route("/console/keys/{id}/revoke", post(keys::revoke))
+        .route("/console/console.css", get(style))
+}
+
+/// Why a console request stops, shown as a page.
+#[derive(Debug)]
+enum Stop {
+    /// No session, or one that ended (401): sign in again.
+    SignedOut,
+    /// A form without a valid CSRF token (403).
+    Csrf,
+    /// A `console:read` session asked to act (403).
+    ReadOnly,
+    NotFound,
+    /// Input the page cannot take (400), with the message id saying why.
+    Invalid(&'static str),
+    /// Anything else; the cause was logged where it happened.
+    Failed(StatusCode),
+}
+
+impl From<consentry_service::Error> for Stop {
+    fn from(e: consentry_service::Error) -> Self {
+        use consentry_service::Error;
+        match e {
+            Error::Unauthorized => Stop::SignedOut,
+            Error::Forbidden(_) | Error::WrongPrincipal(_) => Stop::ReadOnly,
+            Error::NotFound(_) => Stop::NotFound,
+            other => Stop::Failed(crate::error::status(other.kind())),
+        }
+    }
+}
+
+/// A signed-in request: the session's token, who it is, and the page's language.
+struct Visit {
+    token: String,
+    caller: ConsoleCaller,
+    lang: Lang,
+}
+
+impl Visit {
+    /// The CSRF token of this session's forms.
+    fn csrf(&self, state: &AppState) -> String {
+        session::csrf_token(state, session::FORMS, &self.token)
+    }
+}
+
+/// The language of this request: `?lang=`, then the console's language cookie, then `Accept-Language`.
+fn lang_for(query: Option<&str>, headers: &HeaderMap) -> Lang {
+    query
+        .and_then(Lang::parse)
+        .or_else(|| session::cookie(headers, LANG_COOKIE).and_then(Lang::parse))
+        .unwrap_or_else(|| Lang::from_accept_language(headers))
+}
+
+/// The session of this request.
+async fn visit(state: &AppState, headers: &HeaderMap, lang: Option<&str>) -> Result<Visit, Stop> {
+    let token = session::token(headers).ok_or(Stop::SignedOut)?;
+    let caller = service::session(state, token).await?;
+    Ok(Visit { token: token.to_owned(), caller, lang: lang_for(lang, headers) })
+}
+
+/// Most fields read from one console form.
+const MAX_FIELDS: usize = 64;
+
+/// A submitted form's fields (`application/x-www-form-urlencoded`), the CSRF token taken out.
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// An action's form: the session, its CSRF token, then `console:write`.
+async fn act(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(Visit, Fields), Stop> {
+    let visit = visit(state, headers, None).await?;
+    let fields: Vec<(String, String)> = form_urlencoded::parse(body)
+        .take(MAX_FIELDS)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    if !session::csrf_valid(state, session::FORMS, &visit.token, csrf) {
+        return Err(Stop::Csrf);
+    }
+    visit.caller.require_write().map_err(|_| Stop::ReadOnly)?;
+    Ok((visit, Fields(fields)))
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    crate::web::session::harden(&mut r);
+    r
+}
+
+/// A 303 to `to` (after a form: the next request is a GET).
+fn see_other(to: &str) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    crate::web::session::harden(&mut r);
+    r
+}
+
+/// The page saying why a request stopped. Without a session a page asks to sign in.
+fn stop_page(state: &AppState, lang: Lang, visit: Option<&Visit>, stop: Stop) -> Response {
+    let (status, title, body) = match stop {
+        Stop::SignedOut => (StatusCode::UNAUTHORIZED, "console-signed-out-title", "console-signed-out-body"),
+        Stop::Csrf => (StatusCode::FORBIDDEN, "console-csrf-title", "console-csrf-body"),
+        Stop::ReadOnly => (StatusCode::FORBIDDEN, "console-read-only-title", "console-read-only-body"),
+        Stop::NotFound => (StatusCode::NOT_FOUND, "console-not-found-title", "console-not-found-body"),
+        Stop::Invalid(why) => (StatusCode::BAD_REQUEST, "console-invalid-title", why),
+        Stop::Failed(status) => (status, "console-error-title", "console-error-body"),
+    };
+    let visit = visit.filter(|_| status != StatusCode::UNAUTHORIZED);
+    let mut response = html(status, page::message(state, lang, visit, &lang.t(title), &lang.t(body)));
+    if status == StatusCode::UNAUTHORIZED {
+        session::set(state, &mut response, session::SESSION_COOKIE, "", Some(0));
+    }
+    response
+}
+
+/// A GET page: its session, or the sign-in form for a browser without one.
+async fn page_visit(state: &AppState, headers: &HeaderMap, lang: Option<&str>) -> Result<Visit, Response> {
+    match visit(state, headers, lang).await {
+        Ok(v) => Ok(v),
+        Err(Stop::SignedOut) if session::token(headers).is_none() => Err(see_other("/console/sign-in")),
+        Err(stop) => Err(stop_page(state, lang_for(lang, headers), None, stop)),
+    }
+}
+
+/// Keeps a language chosen with `?lang=` in the console's cookie.
+fn keep_lang(state: &AppState, chosen: Option<&str>, response: &mut Response) {
+    if let Some(lang) = chosen.and_then(Lang::parse) {
+        session::set(state, response, LANG_COOKIE, lang.code(), Some(31_536_000));
+    }
+}
+
+/// `GET /console/console.css`: the console's rules after the shared stylesheet.
+async fn style() -> Response {
+    let mut r = (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        STYLE,
+    )
+        .into_response();
+    crate::web::session::harden(&mut r);
+    r
+}

@@ -1,0 +1,101 @@
+### Die Wörter der Betriebskonsole auf Deutsch (`console-`-Nachrichten, mit denen des Präferenzzentrums geladen).
+### Jede Nachricht hier gibt es mit derselben Kennung in jeder anderen Sprache (ein Test prüft das).
+
+## Der Rahmen
+
+console-title = Consentry-Konsole
+console-skip-link = Zum Inhalt springen
+console-nav-label = Bereiche der Konsole
+console-nav-overview = Übersicht
+console-nav-keys = Prüfung und Schlüssel
+console-sign-out = Abmelden
+console-role-read = darf sehen
+console-role-write = darf handeln
+console-back = Zurück zur Übersicht
+console-yes = ja
+console-no = nein
+console-pages = Seiten
+console-page-previous = Vorige Seite
+console-page-next = Nächste Seite
+console-page-number = Seite { $page }
+
+## Anmelden
+
+console-sign-in-title = Bei der Konsole anmelden
+console-sign-in = Anmelden
+console-sign-in-intro = Melden Sie sich mit einem API-Schlüssel an, der den Bereich console:read (sehen) oder console:write (handeln) hat. Der Schlüssel wird gegen eine Sitzung getauscht, die beim Abmelden oder nach acht Stunden ohne Nutzung endet.
+console-sign-in-key = API-Schlüssel
+console-sign-in-unknown-key = Dieser Schlüssel ist unbekannt oder wurde widerrufen.
+console-sign-in-no-scope = Dieser Schlüssel hat keinen Konsolenbereich (console:read oder console:write).
+console-sign-in-expired = Das Anmeldeformular war zu alt. Bitte geben Sie Ihren Schlüssel noch einmal ein.
+console-signed-out-note = Sie sind abgemeldet.
+
+## Seiten für eine Anfrage, die nicht weitergeht
+
+console-signed-out-title = Bitte melden Sie sich an
+console-signed-out-body = Ihre Konsolensitzung ist beendet (Sie haben sich abgemeldet, sie war acht Stunden unbenutzt, oder ihr Schlüssel wurde widerrufen).
+console-csrf-title = Dieses Formular ist abgelaufen
+console-csrf-body = Das Formular stammt nicht aus dieser Sitzung. Öffnen Sie die Seite erneut und wiederholen Sie den Schritt.
+console-read-only-title = Ihr Schlüssel darf nur sehen
+console-read-only-body = Ihr Schlüssel hat console:read. Um in der Konsole zu handeln, braucht es einen Schlüssel mit console:write.
+console-not-found-title = Nicht gefunden
+console-not-found-body = Unter dieser Adresse gibt es nichts.
+console-invalid-title = Das hat nicht geklappt
+console-error-title = Etwas ist schiefgegangen
+console-error-body = Die Konsole konnte das gerade nicht tun. Bitte versuchen Sie es gleich noch einmal.
+console-range-invalid = Der Zeitraum muss 7d, 30d oder 12m sein.
+
+## Die Übersicht
+
+console-range-label = Zeitraum
+console-range-7d = 7 Tage
+console-range-30d = 30 Tage
+console-range-12m = 12 Monate
+console-counting = Wird gezählt: Die Diagramme enthalten Ereignisse bis { $counted } von { $head }.
+console-now-title = Wo die Menschen jetzt stehen
+console-purpose = Zweck
+console-agreed = Eingewilligt
+console-refused = Abgelehnt
+console-withdrew = Widerrufen
+console-other = Abgelaufen, widersprochen oder per Signal abgelehnt
+console-never = Nie geantwortet
+console-opt-in-rate = Einwilligungsquote
+console-time-title = Im Zeitverlauf
+console-chart-table = Die Zahlen als Tabelle
+console-chart-grants = Einwilligungen je Zweck
+console-chart-withdrawals = Widerrufe je Zweck
+console-chart-opt-in = Einwilligungsquote der gegebenen Antworten, je Zweck
+console-chart-gpc = Signale der Global Privacy Control
+console-gpc-line = Ablehnungen per GPC
+console-axis-day = Tag (UTC)
+console-axis-month = Monat (UTC)
+console-axis-people = Antworten
+console-axis-percent = Einwilligungsquote (%)
+console-axis-signals = Signale
+console-requests-title = Anträge
+console-overdue = Überfällige Anträge: { $requests } (mit { $tasks } offenen Aufgaben)
+
+## Prüfung und Schlüssel
+
+console-audit-title = Prüfung des Ledgers
+console-audit-intro = Die Prüfung liest das ganze Ledger und prüft die Hash-Kette jedes Ereignisses und jeden signierten Checkpoint.
+console-audit-run = Ledger prüfen
+console-audit-ok = Das Ledger ist unversehrt: { $events } Ereignisse und { $checkpoints } Checkpoints geprüft. Kopf:
+console-audit-broken = Das Ledger lässt sich nicht bestätigen: { $events } Ereignisse wurden vor dem ersten Fehler geprüft.
+console-keys-title = API-Schlüssel
+console-key-name = Name
+console-key-scopes = Bereiche
+console-key-created = Erstellt
+console-key-actions = Aktionen
+console-key-revoke = Widerrufen
+console-key-revoke-label = Den Schlüssel { $name } widerrufen
+console-key-revoked = Der Schlüssel wurde widerrufen. Seine Konsolensitzungen sind beendet.
+console-key-new = Ein neuer Schlüssel
+console-key-create = Schlüssel erstellen
+console-key-created-title = Der Schlüssel { $name } wurde erstellt
+console-key-shown-once = Kopieren Sie ihn jetzt: Er wird nur dieses eine Mal angezeigt.
+console-key-invalid = Geben Sie dem Schlüssel einen Namen (Buchstaben, Ziffern, Leerzeichen, _ . -) und mindestens einen Bereich, den Ihr eigener Schlüssel hat.
+console-key-name-taken = Ein aktiver Schlüssel hat bereits diesen Namen.
+console-signing-title = Signaturschlüssel
+console-signing-current = Signiert jetzt
+console-jwks = Der veröffentlichte Schlüsselsatz (JWKS)

@@ -1,0 +1,101 @@
+### The operator console's words in English (`console-` messages, loaded with the preference centre's).
+### Every message here has one of the same id in every other language (a test checks it).
+
+## The frame
+
+console-title = Consentry console
+console-skip-link = Skip to the content
+console-nav-label = Console sections
+console-nav-overview = Overview
+console-nav-keys = Audit and keys
+console-sign-out = Sign out
+console-role-read = can look
+console-role-write = can act
+console-back = Back to the overview
+console-yes = yes
+console-no = no
+console-pages = Pages
+console-page-previous = Previous page
+console-page-next = Next page
+console-page-number = Page { $page }
+
+## Signing in
+
+console-sign-in-title = Sign in to the console
+console-sign-in = Sign in
+console-sign-in-intro = Sign in with an API key that holds the scope console:read (to look) or console:write (to act). The key is exchanged for a session that ends when you sign out or after eight hours without use.
+console-sign-in-key = API key
+console-sign-in-unknown-key = That key was not recognised, or it was revoked.
+console-sign-in-no-scope = That key has no console scope (console:read or console:write).
+console-sign-in-expired = The sign-in form was too old. Please enter your key again.
+console-signed-out-note = You are signed out.
+
+## Pages for a request that cannot go on
+
+console-signed-out-title = Please sign in
+console-signed-out-body = Your console session has ended (you signed out, it was idle for eight hours, or its key was revoked).
+console-csrf-title = This form has expired
+console-csrf-body = The form did not come from this session. Open the page again and repeat what you did.
+console-read-only-title = Your key may only look
+console-read-only-body = Your key holds console:read. Acting in the console needs a key with console:write.
+console-not-found-title = Not found
+console-not-found-body = There is nothing at this address.
+console-invalid-title = That did not work
+console-error-title = Something went wrong
+console-error-body = The console could not do that just now. Please try again in a moment.
+console-range-invalid = The range must be 7d, 30d or 12m.
+
+## The overview
+
+console-range-label = Range
+console-range-7d = 7 days
+console-range-30d = 30 days
+console-range-12m = 12 months
+console-counting = Counting: the charts include events up to { $counted } of { $head }.
+console-now-title = Where people stand now
+console-purpose = Purpose
+console-agreed = Agreed
+console-refused = Refused
+console-withdrew = Withdrew
+console-other = Expired, objected or opted out
+console-never = Never answered
+console-opt-in-rate = Opt-in rate
+console-time-title = Over time
+console-chart-table = The numbers as a table
+console-chart-grants = Agreements per purpose
+console-chart-withdrawals = Withdrawals per purpose
+console-chart-opt-in = Opt-in rate of the answers given, per purpose
+console-chart-gpc = Global Privacy Control signals
+console-gpc-line = Opt-outs by GPC
+console-axis-day = Day (UTC)
+console-axis-month = Month (UTC)
+console-axis-people = Answers
+console-axis-percent = Opt-in rate (%)
+console-axis-signals = Signals
+console-requests-title = Requests
+console-overdue = Overdue requests: { $requests } (with { $tasks } pending tasks)
+
+## Audit and keys
+
+console-audit-title = Ledger verification
+console-audit-intro = Verification walks the whole ledger, checks every event's hash chain and every signed checkpoint.
+console-audit-run = Verify the ledger
+console-audit-ok = The ledger is intact: { $events } events and { $checkpoints } checkpoints verified. Head:
+console-audit-broken = The ledger does not verify: { $events } events verified before the first problem.
+console-keys-title = API keys
+console-key-name = Name
+console-key-scopes = Scopes
+console-key-created = Created
+console-key-actions = Actions
+console-key-revoke = Revoke
+console-key-revoke-label = Revoke the key { $name }
+console-key-revoked = The key was revoked. Its console sessions have ended.
+console-key-new = A new key
+console-key-create = Create the key
+console-key-created-title = The key { $name } was created
+console-key-shown-once = Copy it now: it is shown only this once.
+console-key-invalid = Give the key a name (letters, digits, space, _ . -) and at least one scope that your own key holds.
+console-key-name-taken = An active key already has this name.
+console-signing-title = Signing keys
+console-signing-current = Signs now
+console-jwks = The published key set (JWKS)

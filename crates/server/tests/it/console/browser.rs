@@ -1,0 +1,235 @@
+//! The console in a real browser (Debian's headless Chromium over WebDriver), on both backends with the
+//! same seeded data: sign in through the form, open every page, check that the charts are SVG with the
+//! expected lines and that their tables hold the seeded numbers, make a key, sign out. Every page is
+//! photographed at 1280 and 390 px under `<CARGO_TARGET_DIR>/screenshots/console/`, must not scroll
+//! sideways at 390 px, must have every control reachable with the Tab key with a visible focus ring, and
+//! axe-core (from npm, installed by `.ci/run` under `~/.cache/consentry/axe`) must report no violation of
+//! impact serious or critical.
+//!
+//! Skipped with a notice when Chromium, chromedriver or axe-core is absent; a failure under
+//! `CONSENTRY_REQUIRE_SERVICES=1`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::overview::seed;
+use crate::browser::{Browser, CHROMEDRIVER, CHROMIUM, screenshots};
+use crate::utils::{Backend, str_of};
+
+/// Where `.ci/run` installs axe-core.
+fn axe_path() -> PathBuf {
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    home.join(".cache/consentry/axe/node_modules/axe-core/axe.min.js")
+}
+
+/// Runs axe-core on the page; the violations of impact serious or critical.
+async fn serious_violations(browser: &Browser, axe: &str) -> Vec<Value> {
+    browser.script(&format!("{axe}\nreturn true;")).await;
+    let found = browser
+        .post(
+            "/execute/async",
+            json!({"script": "var done = arguments[arguments.length - 1];
+                axe.run(document, {resultTypes: ['violations']})
+                  .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact,
+                      nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))))
+                  .catch(e => done([{id: 'axe failed', impact: 'critical', nodes: [String(e)]}]));",
+                   "args": []}),
+        )
+        .await;
+    found
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect()
+}
+
+/// Presses Tab through the page: every link, button, field and summary gets the focus in turn, each with
+/// a visible outline.
+async fn every_control_takes_the_focus(browser: &Browser) {
+    let result = browser
+        .script(
+            "var wanted = Array.from(document.querySelectorAll(
+                 'a[href], button, input:not([type=hidden]), summary, [tabindex=\"0\"]'))
+               .filter(e => e.checkVisibility());
+             return wanted.length;",
+        )
+        .await;
+    let wanted = result.as_u64().unwrap_or(0);
+    let mut reached = std::collections::BTreeSet::new();
+    browser.script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);").await;
+    for _ in 0..wanted + 2 {
+        browser
+            .post(
+                "/actions",
+                json!({"actions": [{"type": "key", "id": "kb", "actions": [
+            {"type": "keyDown", "value": "\u{E004}"}, {"type": "keyUp", "value": "\u{E004}"}]}]}),
+            )
+            .await;
+        let focused = browser
+            .script(
+                "var e = document.activeElement; if (!e || e === document.body) return null;
+                 var all = Array.from(document.querySelectorAll(
+                     'a[href], button, input:not([type=hidden]), summary, [tabindex=\"0\"]'));
+                 var s = getComputedStyle(e);
+                 return {index: all.indexOf(e), outline: s.outlineStyle, width: parseFloat(s.outlineWidth)};",
+            )
+            .await;
+        if focused.is_null() {
+            continue;
+        }
+        assert!(
+            focused["outline"] != "none" && focused["width"].as_f64().unwrap_or(0.0) >= 2.0,
+            "a visible focus ring: {focused}"
+        );
+        reached.insert(focused["index"].as_i64().unwrap_or(-1));
+    }
+    let missed = browser
+        .script(&format!(
+            "var reached = {:?};
+             return Array.from(document.querySelectorAll(
+                 'a[href], button, input:not([type=hidden]), summary, [tabindex=\"0\"]'))
+               .map((e, i) => [i, e]).filter(p => p[1].checkVisibility() && !reached.includes(p[0]))
+               .map(p => p[1].outerHTML.slice(0, 120));",
+            reached.iter().collect::<Vec<_>>()
+        ))
+        .await;
+    assert!(
+        reached.len() as u64 >= wanted,
+        "Tab reached {} of {wanted} controls; not: {missed}",
+        reached.len()
+    );
+}
+
+/// Photographs the page at both widths, checks it fits 390 px, the keyboard and axe-core.
+async fn check_page(browser: &Browser, axe: &str, dir: &Path, name: &str) {
+    browser.screenshot(1280, &dir.join(format!("{name}-1280.png"))).await;
+    every_control_takes_the_focus(browser).await;
+    browser.script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);").await;
+    let overflow = browser.screenshot(390, &dir.join(format!("{name}-390.png"))).await;
+    assert_eq!(overflow, 0, "{name}: no sideways scrolling at 390 px");
+    let violations = serious_violations(browser, axe).await;
+    assert!(violations.is_empty(), "{name}: axe-core: {violations:#?}");
+    browser.post("/window/rect", json!({"width": 1280, "height": 900})).await;
+}
+
+/// The seeded numbers of today's row in a chart's table, by line: (line, cell).
+async fn today_row(browser: &Browser, chart: &str) -> Value {
+    let today = consentry_core::Timestamp::now().to_string()[..10].to_owned();
+    browser
+        .script(&format!(
+            "var f = document.getElementById('chart-{chart}');
+             var heads = Array.from(f.querySelectorAll('thead th')).map(t => t.textContent);
+             var row = Array.from(f.querySelectorAll('tbody tr'))
+               .find(r => r.querySelector('th').textContent === '{today}');
+             var cells = Array.from(row.querySelectorAll('td')).map(t => t.textContent);
+             var out = {{}}; cells.forEach((c, i) => out[heads[i + 1]] = c);
+             out.svg = f.querySelectorAll('svg[role=img]').length;
+             out.legend = Array.from(f.querySelectorAll('svg text')).map(t => t.textContent);
+             return out;"
+        ))
+        .await
+}
+
+async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
+    let (server, _, write) = super::server_with_keys(backend).await;
+    seed(&server).await;
+    let dir = screenshots().join("console");
+    std::fs::create_dir_all(&dir).expect("the screenshots folder");
+    let browser = Browser::start().await;
+    browser.post("/window/rect", json!({"width": 1280, "height": 900})).await;
+
+    browser.go(&format!("{}/console", server.base)).await;
+    assert_eq!(str_of(&browser.get("/url").await), format!("{}/console/sign-in", server.base));
+    check_page(&browser, axe, &dir, &format!("{label}-sign-in")).await;
+    let field = browser.find("#key").await;
+    browser.post(&format!("/element/{field}/value"), json!({"text": write})).await;
+    let submit = browser.find("form button[type=submit].primary").await;
+    browser.post(&format!("/element/{submit}/click"), json!({})).await;
+    browser.find("#standing").await;
+    assert_eq!(str_of(&browser.get("/url").await), format!("{}/console", server.base));
+
+    // The rollups and the tally settle within a few seconds.
+    let mut settled = false;
+    for _ in 0..50 {
+        browser.go(&format!("{}/console?range=7d", server.base)).await;
+        let text = browser.script("return document.body.innerText").await;
+        let standing = browser.script("return document.querySelector('#standing tbody').innerText").await;
+        if !str_of(&text).contains("Counting") && str_of(&standing).contains("marketing.direct\t1") {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(settled, "the overview settled");
+    let grants = today_row(&browser, "grants").await;
+    assert_eq!(
+        (&grants["News and offers"], &grants["Usage analytics"]),
+        (&json!("2"), &json!("1")),
+        "{grants}"
+    );
+    assert_eq!(grants["svg"], 1, "one SVG image");
+    for line in ["News and offers", "Usage analytics"] {
+        assert!(grants["legend"].as_array().is_some_and(|l| l.contains(&json!(line))), "legend: {grants}");
+    }
+    let rate = today_row(&browser, "opt-in").await;
+    assert_eq!(rate["Usage analytics"], "50.0 %", "{rate}");
+    check_page(&browser, axe, &dir, &format!("{label}-overview-7d")).await;
+    for range in ["30d", "12m"] {
+        browser.go(&format!("{}/console?range={range}", server.base)).await;
+        let withdrawals = browser.find("#chart-withdrawals svg").await;
+        assert!(!withdrawals.is_empty());
+        check_page(&browser, axe, &dir, &format!("{label}-overview-{range}")).await;
+    }
+    browser.go(&format!("{}/console?range=30d&lang=de", server.base)).await;
+    let german = browser.script("return document.querySelector('h1').textContent").await;
+    assert_eq!(german, "Übersicht");
+    check_page(&browser, axe, &dir, &format!("{label}-overview-30d-de")).await;
+    browser.go(&format!("{}/console?lang=en", server.base)).await;
+
+    // Audit and keys: verify the ledger, make a key (shown once).
+    browser.go(&format!("{}/console/keys?verify=1", server.base)).await;
+    let verified = browser.find("#verification").await;
+    assert!(str_of(&browser.get(&format!("/element/{verified}/text")).await).contains("intact"));
+    check_page(&browser, axe, &dir, &format!("{label}-keys")).await;
+    let name = browser.find("#key-name").await;
+    browser.post(&format!("/element/{name}/value"), json!({"text": "dpo-laptop"})).await;
+    let scope = browser.find("#scope-console-read").await;
+    browser.post(&format!("/element/{scope}/click"), json!({})).await;
+    let create = browser.find("form.card button.primary").await;
+    browser.post(&format!("/element/{create}/click"), json!({})).await;
+    let secret = browser.find("#new-key").await;
+    assert!(str_of(&browser.get(&format!("/element/{secret}/text")).await).starts_with("csk_"));
+    check_page(&browser, axe, &dir, &format!("{label}-key-created")).await;
+
+    let out = browser.find("form.sign-out button").await;
+    browser.post(&format!("/element/{out}/click"), json!({})).await;
+    browser.find("#key").await;
+    browser.go(&format!("{}/console", server.base)).await;
+    assert_eq!(str_of(&browser.get("/url").await), format!("{}/console/sign-in", server.base), "signed out");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_chromium_on_both_backends() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        consentry_store::testing::unreachable_service(
+            "Chromium",
+            "install Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver)",
+        );
+        return;
+    }
+    let Ok(axe) = std::fs::read_to_string(axe_path()) else {
+        consentry_store::testing::unreachable_service(
+            "axe-core",
+            "install it with `npm install --prefix ~/.cache/consentry/axe axe-core` (as .ci/run does)",
+        );
+        return;
+    };
+    walk_the_console(Backend::Embedded, "embedded", &axe).await;
+    if let Some(db) = consentry_store::testing::TestDatabase::create().await {
+        walk_the_console(Backend::Postgres(db), "postgres", &axe).await;
+    }
+}

@@ -1,0 +1,175 @@
+//! The console's sessions and rollups on PostgreSQL. Every node reads the same rows, so signing out or
+//! revoking a key ends a session on all of them at once; the cursor's compare-and-set keeps nodes from
+//! counting an event twice.
+
+use async_trait::async_trait;
+use consentry_core::Timestamp;
+use sqlx::Row;
+
+use super::error::db;
+use super::rows;
+use super::store::PostgresStore;
+use crate::console::{ConsoleStore, RollupRow};
+use crate::error::Result;
+use crate::model::ApiKey;
+use crate::sql::API_KEY_COLUMNS;
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl ConsoleStore for PostgresStore {
+    async fn create_console_session(
+        &self,
+        token_hash: &[u8; 32],
+        key_id: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO console_sessions (token_hash, key_id, created_at, last_seen) VALUES ($1, $2, $3, $3)",
+        )
+        .bind(&token_hash[..])
+        .bind(key_id)
+        .bind(now.micros())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn console_session(
+        &self,
+        token_hash: &[u8; 32],
+        idle_since: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<ApiKey>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM console_sessions WHERE last_seen < $1")
+            .bind(idle_since.micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let key_id: Option<String> =
+            sqlx::query_scalar("SELECT key_id FROM console_sessions WHERE token_hash = $1")
+                .bind(&token_hash[..])
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        let key = match key_id {
+            None => None,
+            Some(id) => {
+                let row = sqlx::query(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1 AND revoked_at IS NULL"
+                ))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+                row.as_ref().map(rows::api_key).transpose()?
+            }
+        };
+        let done = if key.is_some() {
+            sqlx::query("UPDATE console_sessions SET last_seen = $2 WHERE token_hash = $1")
+                .bind(&token_hash[..])
+                .bind(now.micros())
+                .execute(&mut *tx)
+                .await
+        } else {
+            // The key was revoked: its session ends here too.
+            sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
+                .bind(&token_hash[..])
+                .execute(&mut *tx)
+                .await
+        };
+        done.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(key)
+    }
+
+    async fn end_console_session(&self, token_hash: &[u8; 32]) -> Result<bool> {
+        let n = sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
+            .bind(&token_hash[..])
+            .execute(&self.pool)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn rollup_cursor(&self) -> Result<u64> {
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM console_rollup_cursor WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(seq).unwrap_or(0))
+    }
+
+    async fn add_rollups(&self, from: u64, to: u64, rows: Vec<RollupRow>) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The row lock this update takes orders concurrent folds: the second sees the moved cursor.
+        let moved = sqlx::query("UPDATE console_rollup_cursor SET seq = $2 WHERE id = 1 AND seq = $1")
+            .bind(signed(from))
+            .bind(signed(to))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if moved != 1 {
+            return Ok(false);
+        }
+        if !rows.is_empty() {
+            let days: Vec<i64> = rows.iter().map(|r| r.day).collect();
+            let purposes: Vec<&str> = rows.iter().map(|r| r.purpose.as_str()).collect();
+            let metrics: Vec<&str> = rows.iter().map(|r| r.metric.as_str()).collect();
+            let counts: Vec<i64> = rows.iter().map(|r| signed(r.count)).collect();
+            sqlx::query(
+                "INSERT INTO console_rollups (day, purpose, metric, count)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[])
+                 ON CONFLICT (day, purpose, metric) DO UPDATE SET count = console_rollups.count + EXCLUDED.count",
+            )
+            .bind(days)
+            .bind(purposes)
+            .bind(metrics)
+            .bind(counts)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn rollups(&self, from_day: i64, to_day: i64) -> Result<Vec<RollupRow>> {
+        let found = sqlx::query(
+            "SELECT day, purpose, metric, count FROM console_rollups WHERE day BETWEEN $1 AND $2
+             ORDER BY day, purpose, metric",
+        )
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(RollupRow {
+                    day: r.try_get("day").map_err(db)?,
+                    purpose: r.try_get("purpose").map_err(db)?,
+                    metric: r.try_get("metric").map_err(db)?,
+                    count: u64::try_from(r.try_get::<i64, _>("count").map_err(db)?).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn reset_rollups(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("UPDATE console_rollup_cursor SET seq = 0 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM console_rollups").execute(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+}

@@ -1,0 +1,166 @@
+//! The console's sessions and rollups on the embedded store: rows in `consentry.db`, written on the writer
+//! connection. A session's look-up is a write too (it marks the session used), one short transaction.
+
+use async_trait::async_trait;
+use consentry_core::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+use super::db::backend;
+use super::rows;
+use super::store::SqliteStore;
+use crate::console::{ConsoleStore, RollupRow};
+use crate::error::Result;
+use crate::model::ApiKey;
+use crate::sql::API_KEY_COLUMNS;
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+#[async_trait]
+impl ConsoleStore for SqliteStore {
+    async fn create_console_session(
+        &self,
+        token_hash: &[u8; 32],
+        key_id: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (hash, key_id) = (token_hash.to_vec(), key_id.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO console_sessions (token_hash, key_id, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)",
+                params![hash, key_id, now.micros()],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn console_session(
+        &self,
+        token_hash: &[u8; 32],
+        idle_since: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<ApiKey>> {
+        let hash = token_hash.to_vec();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute("DELETE FROM console_sessions WHERE last_seen < ?1", [idle_since.micros()])
+                .map_err(backend)?;
+            let key_id: Option<String> = tx
+                .query_row("SELECT key_id FROM console_sessions WHERE token_hash = ?1", [&hash], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            let key = match key_id {
+                None => None,
+                Some(id) => tx
+                    .query_row(
+                        &format!(
+                            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1 AND revoked_at IS NULL"
+                        ),
+                        [id],
+                        rows::api_key,
+                    )
+                    .optional()
+                    .map_err(backend)?,
+            };
+            if key.is_some() {
+                tx.execute(
+                    "UPDATE console_sessions SET last_seen = ?2 WHERE token_hash = ?1",
+                    params![hash, now.micros()],
+                )
+                .map_err(backend)?;
+            } else {
+                tx.execute("DELETE FROM console_sessions WHERE token_hash = ?1", [&hash]).map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(key)
+        })
+        .await
+    }
+
+    async fn end_console_session(&self, token_hash: &[u8; 32]) -> Result<bool> {
+        let hash = token_hash.to_vec();
+        self.write(move |conn| {
+            let n = conn
+                .execute("DELETE FROM console_sessions WHERE token_hash = ?1", [hash])
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn rollup_cursor(&self) -> Result<u64> {
+        let seq: i64 = self
+            .read(|conn| {
+                conn.query_row("SELECT seq FROM console_rollup_cursor WHERE id = 1", [], |r| r.get(0))
+            })
+            .await?;
+        Ok(count(seq))
+    }
+
+    async fn add_rollups(&self, from: u64, to: u64, rows: Vec<RollupRow>) -> Result<bool> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let moved = tx
+                .execute(
+                    "UPDATE console_rollup_cursor SET seq = ?2 WHERE id = 1 AND seq = ?1",
+                    params![i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX)],
+                )
+                .map_err(backend)?;
+            if moved != 1 {
+                return Ok(false);
+            }
+            {
+                let mut add = tx
+                    .prepare_cached(
+                        "INSERT INTO console_rollups (day, purpose, metric, count) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (day, purpose, metric) DO UPDATE SET count = count + excluded.count",
+                    )
+                    .map_err(backend)?;
+                for r in &rows {
+                    add.execute(params![
+                        r.day,
+                        r.purpose,
+                        r.metric,
+                        i64::try_from(r.count).unwrap_or(i64::MAX)
+                    ])
+                    .map_err(backend)?;
+                }
+            }
+            tx.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn rollups(&self, from_day: i64, to_day: i64) -> Result<Vec<RollupRow>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT day, purpose, metric, count FROM console_rollups WHERE day BETWEEN ?1 AND ?2
+                 ORDER BY day, purpose, metric",
+            )?;
+            stmt.query_map([from_day, to_day], |r| {
+                Ok(RollupRow {
+                    day: r.get(0)?,
+                    purpose: r.get(1)?,
+                    metric: r.get(2)?,
+                    count: count(r.get(3)?),
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn reset_rollups(&self) -> Result<()> {
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute("DELETE FROM console_rollups", []).map_err(backend)?;
+            tx.execute("UPDATE console_rollup_cursor SET seq = 0 WHERE id = 1", []).map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+}
