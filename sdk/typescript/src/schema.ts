@@ -1196,7 +1196,7 @@ export interface components {
          * @description What a key may do. `admin` may do everything.
          * @enum {string}
          */
-        Scope: "admin" | "catalog:write" | "consent:write" | "consent:read" | "check" | "records:write" | "records:read" | "dsr" | "destinations" | "tokens:mint" | "devices:write" | "metrics";
+        Scope: "admin" | "catalog:write" | "consent:write" | "consent:read" | "check" | "records:write" | "records:read" | "dsr" | "destinations" | "tokens:mint" | "devices:write" | "metrics" | "console:read" | "console:write";
         /** @description What `GET /` answers: where a newcomer goes next. */
         ServiceIndex: {
             /** @description `Consentry`. */
