@@ -43,8 +43,18 @@ async fn a_receiver_that_is_down_then_back_gets_every_event_in_order(backend: Ba
         async move { (r.hits().iter().filter(|h| h.answered == 503).count() >= 3 * SUBJECTS).then_some(()) }
     })
     .await;
-    let pending = deliveries(&s, &id, Some("pending")).await;
+    // Every change has its delivery (the outbox fans out on its own clock), none delivered or dead.
+    let pending = eventually("a delivery per change", Duration::from_secs(10), || {
+        let (s, id) = (&s, &id);
+        async move {
+            let pending = deliveries(s, id, Some("pending")).await;
+            (pending.len() >= SUBJECTS * ROUNDS).then_some(pending)
+        }
+    })
+    .await;
     assert_eq!(pending.len(), SUBJECTS * ROUNDS, "nothing delivered or dead while the receiver fails");
+    assert!(deliveries(&s, &id, Some("delivered")).await.is_empty());
+    assert!(deliveries(&s, &id, Some("dead")).await.is_empty());
     let failing: Vec<&Value> = pending.iter().filter(|d| d["attempts"].as_u64() > Some(0)).collect();
     assert!(!failing.is_empty(), "{pending:?}");
     for d in &failing {

@@ -22,7 +22,9 @@ both_backends!(ten_thousand_changes_arrive_complete_and_in_order_per_subject);
 const VOLUME_SUBJECTS: usize = 1_000;
 const VOLUME_CHANGES: usize = 10_000;
 const VOLUME_WRITERS: usize = 32;
-const VOLUME_WITHIN: Duration = Duration::from_secs(60);
+// A bound on a hang, not a speed target (the benchmarks hold those): generous enough for a machine that is
+// busy with other builds.
+const VOLUME_WITHIN: Duration = Duration::from_secs(180);
 
 /// The body and subject of change `i`: subjects round-robin, each subject alternating grant and withdraw.
 fn volume_change(i: usize) -> (String, Value) {
