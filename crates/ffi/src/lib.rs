@@ -107,6 +107,12 @@ pub struct Snapshot {
     consent: RwLock<DeviceConsent>,
 }
 
+// C hands one snapshot to many threads: the compiler checks here what the header promises.
+const _: () = {
+    const fn shared_between_threads<T: Send + Sync>() {}
+    shared_between_threads::<Snapshot>();
+};
+
 thread_local! {
     /// The message of the calling thread's last failure, as `errno` is kept: C has no way to return it
     /// with the code, and a per-thread slot keeps threads from reading each other's messages.
