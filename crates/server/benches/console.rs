@@ -46,6 +46,17 @@ fn event(seq: u64, purpose: &str, action: Action) -> Event {
     }
 }
 
+/// `name=value` of the cookie `name` a response sets.
+fn cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.split(';').next().filter(|p| p.starts_with(&prefix)))
+        .map(str::to_owned)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -121,14 +132,7 @@ fn main() {
             .expect("client");
         // Sign in as a person would: the form, then the key.
         let form = client.get(format!("{base}/console/sign-in")).send().await.expect("sign-in form");
-        let login = form
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.split(';').next().filter(|p| p.starts_with("consentry_console_login=")))
-            .expect("the form's cookie")
-            .to_owned();
+        let login = cookie(form.headers(), "consentry_console_login").expect("the form's cookie");
         let text = form.text().await.expect("form");
         let at = text.find("name=\"csrf\" value=\"").expect("csrf") + 19;
         let csrf = &text[at..at + text[at..].find('"').expect("end")];
@@ -143,14 +147,7 @@ fn main() {
             .send()
             .await
             .expect("sign in");
-        let session = signed
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.split(';').next().filter(|p| p.starts_with("consentry_console=")))
-            .expect("a session")
-            .to_owned();
+        let session = cookie(signed.headers(), "consentry_console").expect("a session");
         for range in ["7d", "30d", "12m"] {
             let mut times = Vec::with_capacity(rounds);
             let mut size = 0;

@@ -156,6 +156,17 @@ pub async fn list(
         Principal::Subject(s) => Some(s.subject.clone()),
         Principal::Device(_) => return Err(Error::WrongPrincipal("device tokens may not use this route")),
     };
+    let list = filtered(state, own, query).await?;
+    if let Principal::Subject(s) = principal {
+        reader.log(&state.access, &s.subject);
+    }
+    Ok(list)
+}
+
+/// One page of the requests `query` asks for, oldest first; with `own`, only that subject's (asking for
+/// another subject's is refused). The caller has checked who may see them (the API's [`list`], the
+/// console).
+pub async fn filtered(state: &Services, own: Option<SubjectId>, query: RequestQuery) -> Result<RequestList> {
     let limit = crate::page_limit(query.limit, MAX_PAGE)?;
     let status = match query.status.as_deref().map(RequestStatus::parse) {
         None => None,
@@ -196,9 +207,6 @@ pub async fn list(
         limit,
     };
     let found = state.store.requests(&filter).await?;
-    if let Principal::Subject(s) = principal {
-        reader.log(&state.access, &s.subject);
-    }
     let next = (found.len() == limit as usize).then(|| found.last().map(|r| r.id.clone())).flatten();
     Ok(RequestList { requests: found.into_iter().map(|r| record_out(r, now)).collect(), next })
 }

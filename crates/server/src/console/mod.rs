@@ -14,6 +14,7 @@ mod charts;
 mod keys;
 mod overview;
 mod page;
+mod requests;
 mod session;
 mod signin;
 
@@ -38,6 +39,12 @@ pub fn router() -> Router<AppState> {
         .route("/console/sign-out", post(signin::sign_out))
         .route("/console/keys", get(keys::show).post(keys::create))
         .route("/console/keys/{id}/revoke", post(keys::revoke))
+        .route("/console/requests", get(requests::queue))
+        .route("/console/requests/{id}", get(requests::show))
+        .route("/console/requests/{id}/extend", post(requests::extend))
+        .route("/console/requests/{id}/reject", post(requests::reject))
+        .route("/console/requests/{id}/tasks/{destination}/complete", post(requests::complete_task))
+        .route("/console/requests/{id}/export", get(requests::export))
         .route("/console/console.css", get(style))
 }
 

@@ -10,7 +10,11 @@ use crate::state::AppState;
 use crate::web::i18n::Lang;
 
 /// The console's sections: address and message id of its name.
-const SECTIONS: [(&str, &str); 2] = [(PATH, "console-nav-overview"), ("/console/keys", "console-nav-keys")];
+const SECTIONS: [(&str, &str); 3] = [
+    (PATH, "console-nav-overview"),
+    ("/console/requests", "console-nav-requests"),
+    ("/console/keys", "console-nav-keys"),
+];
 
 /// A whole page: `here` is its address (the language links point there), `title` its `<h1>`.
 pub fn frame(

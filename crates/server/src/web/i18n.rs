@@ -240,6 +240,7 @@ mod tests {
             include_str!("../console/signin.rs"),
             include_str!("../console/overview.rs"),
             include_str!("../console/keys.rs"),
+            include_str!("../console/requests.rs"),
         ];
         let literal = |rest: &'static str| {
             let rest = rest.trim_start().strip_prefix('"')?;
@@ -306,6 +307,9 @@ mod tests {
             "events",
             "checkpoints",
             "name",
+            "days",
+            "destination",
+            "id",
         ]
         .into_iter()
         .map(|name| (name, 1.into()))

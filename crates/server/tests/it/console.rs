@@ -9,6 +9,7 @@ use crate::utils::{Backend, TestServer};
 
 mod browser;
 mod overview;
+mod requests;
 mod signin;
 
 /// Signs `v` in with `key`; returns the overview page.

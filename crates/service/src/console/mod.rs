@@ -9,6 +9,7 @@
 
 pub mod keys;
 pub mod overview;
+pub mod requests;
 pub mod rollups;
 
 use base64::Engine as _;

@@ -1,6 +1,7 @@
 //! The console in a real browser (Debian's headless Chromium over WebDriver), on both backends with the
 //! same seeded data: sign in through the form, open every page, check that the charts are SVG with the
-//! expected lines and that their tables hold the seeded numbers, make a key, sign out. Every page is
+//! expected lines and that their tables hold the seeded numbers, extend a request and mark its task done,
+//! make a key, sign out. Every page is
 //! photographed at 1280 and 390 px under `<CARGO_TARGET_DIR>/screenshots/console/`, must not scroll
 //! sideways at 390 px, must have every control reachable with the Tab key with a visible focus ring, and
 //! axe-core (from npm, installed by `.ci/run` under `~/.cache/consentry/axe`) must report no violation of
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::overview::seed;
+use super::requests::seed_requests;
 use crate::browser::{Browser, CHROMEDRIVER, CHROMIUM, screenshots};
 use crate::utils::{Backend, str_of};
 
@@ -136,6 +138,7 @@ async fn today_row(browser: &Browser, chart: &str) -> Value {
 async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
     let (server, _, write) = super::server_with_keys(backend).await;
     seed(&server).await;
+    let (crm, access, _) = seed_requests(&server).await;
     let dir = screenshots().join("console");
     std::fs::create_dir_all(&dir).expect("the screenshots folder");
     let browser = Browser::start().await;
@@ -188,6 +191,27 @@ async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
     assert_eq!(german, "Übersicht");
     check_page(&browser, axe, &dir, &format!("{label}-overview-30d-de")).await;
     browser.go(&format!("{}/console?lang=en", server.base)).await;
+
+    // Requests: the queue, then extend one and mark its task done.
+    browser.go(&format!("{}/console/requests", server.base)).await;
+    browser.find("#queue").await;
+    check_page(&browser, axe, &dir, &format!("{label}-requests")).await;
+    let link = browser.find(&format!("a[href='/console/requests/{access}']")).await;
+    browser.post(&format!("/element/{link}/click"), json!({})).await;
+    browser.find("#extend").await;
+    check_page(&browser, axe, &dir, &format!("{label}-request")).await;
+    let reason = browser.find("#extend-reason").await;
+    browser.post(&format!("/element/{reason}/value"), json!({"text": "Several systems to search"})).await;
+    let extend = browser.find("#extend button[type=submit]").await;
+    browser.post(&format!("/element/{extend}/click"), json!({})).await;
+    let done = browser.find("p.card.done").await;
+    assert_eq!(str_of(&browser.get(&format!("/element/{done}/text")).await), "The deadline was extended.");
+    let complete = browser.find(&format!("form.task[action$='/tasks/{crm}/complete'] button")).await;
+    browser.post(&format!("/element/{complete}/click"), json!({})).await;
+    let status = browser.find("#status").await;
+    assert_eq!(str_of(&browser.get(&format!("/element/{status}/text")).await), "Done", "completed");
+    let history = browser.script("return document.getElementById('request-history').innerText").await;
+    assert!(str_of(&history).contains("console:privacy-officer"), "{history}");
 
     // Audit and keys: verify the ledger, make a key (shown once).
     browser.go(&format!("{}/console/keys?verify=1", server.base)).await;
