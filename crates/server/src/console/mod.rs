@@ -11,6 +11,7 @@
 //! is about) and renders what it returns. Charts are SVG drawn on the server ([`charts`]).
 
 mod charts;
+mod deliveries;
 mod keys;
 mod overview;
 mod page;
@@ -45,6 +46,11 @@ pub fn router() -> Router<AppState> {
         .route("/console/requests/{id}/reject", post(requests::reject))
         .route("/console/requests/{id}/tasks/{destination}/complete", post(requests::complete_task))
         .route("/console/requests/{id}/export", get(requests::export))
+        .route("/console/deliveries", get(deliveries::list))
+        .route("/console/deliveries/{id}", get(deliveries::show))
+        .route("/console/deliveries/{id}/replay", post(deliveries::replay))
+        .route("/console/deliveries/{id}/pause", post(deliveries::pause))
+        .route("/console/deliveries/{id}/resume", post(deliveries::resume))
         .route("/console/console.css", get(style))
 }
 

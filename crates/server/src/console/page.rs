@@ -10,9 +10,10 @@ use crate::state::AppState;
 use crate::web::i18n::Lang;
 
 /// The console's sections: address and message id of its name.
-const SECTIONS: [(&str, &str); 3] = [
+const SECTIONS: [(&str, &str); 4] = [
     (PATH, "console-nav-overview"),
     ("/console/requests", "console-nav-requests"),
+    ("/console/deliveries", "console-nav-deliveries"),
     ("/console/keys", "console-nav-keys"),
 ];
 

@@ -241,6 +241,7 @@ mod tests {
             include_str!("../console/overview.rs"),
             include_str!("../console/keys.rs"),
             include_str!("../console/requests.rs"),
+            include_str!("../console/deliveries.rs"),
         ];
         let literal = |rest: &'static str| {
             let rest = rest.trim_start().strip_prefix('"')?;
@@ -310,6 +311,7 @@ mod tests {
             "days",
             "destination",
             "id",
+            "seconds",
         ]
         .into_iter()
         .map(|name| (name, 1.into()))

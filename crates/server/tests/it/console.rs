@@ -8,6 +8,7 @@ use crate::preferences::{Page, Visitor, csrf_of};
 use crate::utils::{Backend, TestServer};
 
 mod browser;
+mod deliveries;
 mod overview;
 mod requests;
 mod signin;
@@ -44,7 +45,8 @@ pub fn set_cookie(page: &Page, name: &str) -> Option<String> {
 
 /// A server with a console key of each role: (server, read key, write key).
 pub async fn server_with_keys(backend: Backend) -> (TestServer, String, String) {
-    let server = TestServer::start_on(backend).await;
+    // Failed deliveries retry twice, quickly, then go dead (the deliveries page replays them).
+    let server = TestServer::with_config_on(backend, |c| c.delivery_backoff_ms = vec![20, 20]).await;
     let (_, read) = server.create_key("privacy-viewer", &["console:read"]).await;
     let (_, write) = server.create_key("privacy-officer", &["console:write"]).await;
     (server, read, write)

@@ -1,0 +1,295 @@
+//! The console's deliveries: every destination with its state and the outbox's health, one destination's
+//! deliveries by state (dead letters with their error), replay (from a dead letter on, or since a time),
+//! pause and resume, from [`consentry_service::console::deliveries`].
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use consentry_core::Timestamp;
+use consentry_service::Error;
+use consentry_service::console::deliveries::{self as service, Deliveries};
+use consentry_service::destinations::{DeliveryList, DestinationOut};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::keys::stop_for;
+use super::{Stop, Visit, act, html, keep_lang, page, page_visit, see_other, stop_page};
+use crate::state::AppState;
+use crate::web::i18n::Lang;
+
+const HERE: &str = "/console/deliveries";
+const STATES: [&str; 3] = ["pending", "delivered", "dead"];
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Params {
+    lang: Option<String>,
+    status: Option<String>,
+    after: Option<i64>,
+    done: Option<String>,
+}
+
+fn state_of(lang: Lang, d: &DestinationOut) -> String {
+    let mut words =
+        vec![lang.t(if d.paused { "console-destination-paused" } else { "console-destination-active" })];
+    if d.flagged {
+        words.push(lang.t("console-destination-flagged"));
+    }
+    words.join(", ")
+}
+
+/// `GET /console/deliveries`.
+pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap, q: Query<Params>) -> Response {
+    let q = q.0;
+    let visit = match page_visit(&state, &headers, q.lang.as_deref()).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut r = match service::overview(&state).await {
+        Ok(d) => html(StatusCode::OK, render_list(&state, &visit, &d)),
+        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+    };
+    keep_lang(&state, q.lang.as_deref(), &mut r);
+    r
+}
+
+fn render_list(state: &AppState, visit: &Visit, d: &Deliveries) -> String {
+    let lang = visit.lang;
+    let lag = d.lag_seconds.map_or_else(
+        || lang.t("console-outbox-no-lag"),
+        |s| lang.t_with("console-outbox-lag", [("seconds", format!("{s:.0}").into())]),
+    );
+    let content = html! {
+        dl class="card" id="outbox" {
+            dt { (lang.t("console-outbox-oldest")) } dd { (lag) }
+            dt { (lang.t("console-dead-letters")) } dd { (d.dead_letters) }
+        }
+        @if d.destinations.is_empty() {
+            p class="card" { (lang.t("console-destinations-none")) }
+        } @else {
+            div class="scroll" tabindex="0" {
+                table id="destinations" {
+                    caption class="vh" { (lang.t("console-nav-deliveries")) }
+                    thead { tr {
+                        @for id in ["console-destination", "console-destination-kind", "console-destination-state", "console-destination-types"] {
+                            th scope="col" { (lang.t(id)) }
+                        }
+                    } }
+                    tbody {
+                        @for dest in &d.destinations {
+                            tr {
+                                th scope="row" data-label=(lang.t("console-destination")) { a href={ (HERE) "/" (dest.id) } { (dest.name) } }
+                                td data-label=(lang.t("console-destination-kind")) { (dest.kind) }
+                                td data-label=(lang.t("console-destination-state")) class=[dest.flagged.then_some("overdue")] { (state_of(lang, dest)) }
+                                td data-label=(lang.t("console-destination-types")) { code { (dest.event_types.join(", ")) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page::frame(state, lang, Some(visit), HERE, &lang.t("console-nav-deliveries"), content)
+}
+
+/// `GET /console/deliveries/{id}`.
+pub(super) async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Query<Params>,
+) -> Response {
+    let q = q.0;
+    let visit = match page_visit(&state, &headers, q.lang.as_deref()).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let status = q.status.as_deref().filter(|s| !s.is_empty());
+    let mut r = match service::destination(&state, &id, status, q.after).await {
+        Ok((d, list)) => {
+            html(StatusCode::OK, render_destination(&state, &visit, &d, &list, status, q.done.as_deref()))
+        }
+        Err(Error::InvalidQuery(_)) => {
+            stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-delivery-filter-invalid"))
+        }
+        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+    };
+    keep_lang(&state, q.lang.as_deref(), &mut r);
+    r
+}
+
+fn status_word(lang: Lang, status: &str) -> String {
+    lang.t(match status {
+        "pending" => "console-delivery-pending",
+        "delivered" => "console-delivery-delivered",
+        _ => "console-delivery-dead",
+    })
+}
+
+fn render_destination(
+    state: &AppState,
+    visit: &Visit,
+    d: &DestinationOut,
+    list: &DeliveryList,
+    status: Option<&str>,
+    done: Option<&str>,
+) -> String {
+    let lang = visit.lang;
+    let csrf = visit.csrf(state);
+    let here = format!("{HERE}/{}", d.id);
+    let filter_link = |s: Option<&str>, after: Option<i64>| {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if let Some(s) = s {
+            q.append_pair("status", s);
+        }
+        if let Some(a) = after {
+            q.append_pair("after", &a.to_string());
+        }
+        let q = q.finish();
+        if q.is_empty() { here.clone() } else { format!("{here}?{q}") }
+    };
+    let note: Option<Markup> = match done {
+        Some("replayed") => Some(html! { (lang.t("console-replayed")) }),
+        Some("paused") => Some(html! { (lang.t("console-paused")) }),
+        Some("resumed") => Some(html! { (lang.t("console-resumed")) }),
+        _ => None,
+    };
+    let content = html! {
+        @if let Some(n) = note { p class="card done" role="status" { (n) } }
+        dl class="card" {
+            dt { (lang.t("console-destination-state")) } dd id="destination-state" { (state_of(lang, d)) }
+            dt { (lang.t("console-destination-kind")) } dd { (d.kind) }
+            dt { (lang.t("console-destination-types")) } dd { code { (d.event_types.join(", ")) } }
+        }
+        @if visit.caller.can_act {
+            div class="row" {
+                form method="post" action={ (here) (if d.paused { "/resume" } else { "/pause" }) } {
+                    input type="hidden" name="csrf" value=(csrf);
+                    button type="submit" class="secondary" id="pause" { (lang.t(if d.paused { "console-resume" } else { "console-pause" })) }
+                }
+            }
+            form class="card" method="post" action={ (here) "/replay" } id="replay-since" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="since" { (lang.t("console-replay-since")) }
+                input type="datetime-local" id="since" name="since" required step="1";
+                p class="row" { button type="submit" class="secondary" { (lang.t("console-replay")) } }
+            }
+        }
+        nav class="ranges" aria-label=(lang.t("console-delivery-filter")) {
+            ul {
+                li { a href=(filter_link(None, None)) aria-current=[status.is_none().then_some("page")] { (lang.t("console-any")) } }
+                @for s in STATES {
+                    li { a href=(filter_link(Some(s), None)) aria-current=[(status == Some(s)).then_some("page")] { (status_word(lang, s)) } }
+                }
+            }
+        }
+        @if list.deliveries.is_empty() {
+            p class="card" { (lang.t("console-deliveries-none")) }
+        } @else {
+            div class="scroll" tabindex="0" {
+                table id="deliveries" {
+                    caption class="vh" { (lang.t("console-nav-deliveries")) }
+                    thead { tr {
+                        @for id in ["console-delivery", "console-delivery-type", "console-delivery-status", "console-delivery-attempts", "console-delivery-error", "console-delivery-created"] {
+                            th scope="col" { (lang.t(id)) }
+                        }
+                        @if visit.caller.can_act { th scope="col" { (lang.t("console-key-actions")) } }
+                    } }
+                    tbody {
+                        @for r in &list.deliveries {
+                            tr {
+                                th scope="row" data-label=(lang.t("console-delivery")) { (r.id) }
+                                td data-label=(lang.t("console-delivery-type")) { code { (r.event_type) } }
+                                td data-label=(lang.t("console-delivery-status")) { (status_word(lang, &r.status)) }
+                                td data-label=(lang.t("console-delivery-attempts")) { (r.attempts) }
+                                td data-label=(lang.t("console-delivery-error")) { (r.last_error.as_deref().unwrap_or("–")) }
+                                td data-label=(lang.t("console-delivery-created")) { (r.created_at) }
+                                @if visit.caller.can_act {
+                                    td data-label=(lang.t("console-key-actions")) {
+                                        @if r.status == "dead" {
+                                            form class="inline" method="post" action={ (here) "/replay" } {
+                                                input type="hidden" name="csrf" value=(csrf);
+                                                input type="hidden" name="from_id" value=(r.id);
+                                                button type="submit" class="link" aria-label=(lang.t_with("console-replay-from-label", [("id", r.id.into())])) { (lang.t("console-replay-from")) }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if list.next.is_some() || status.is_some() {
+            nav class="pager" aria-label=(lang.t("console-pages")) {
+                @if let Some(next) = list.next { a href=(filter_link(status, Some(next))) rel="next" { (lang.t("console-page-next")) } }
+            }
+        }
+    };
+    page::frame(state, lang, Some(visit), HERE, &d.name, content)
+}
+
+/// `POST /console/deliveries/{id}/replay`: from a delivery id (`from_id`) or a time (`since`, UTC).
+pub(super) async fn replay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (visit, fields) = match act(&state, &headers, &body).await {
+        Ok(v) => v,
+        Err(stop) => return stop_for(&state, &headers, stop).await,
+    };
+    let from_id = fields.get("from_id").and_then(|v| v.parse::<i64>().ok());
+    // A `datetime-local` field has no zone: the page says it is UTC.
+    let since = fields.get("since").filter(|s| !s.is_empty()).map(|s| {
+        let with_seconds = if s.len() == 16 { format!("{s}:00") } else { s.to_owned() };
+        Timestamp::parse(&format!("{with_seconds}Z"))
+    });
+    let since = match since {
+        Some(None) => {
+            return stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-replay-invalid"));
+        }
+        Some(Some(t)) => Some(t),
+        None => None,
+    };
+    match service::replay(&state, &visit.caller, &id, from_id, since).await {
+        Ok(_) => see_other(&format!("{HERE}/{id}?done=replayed")),
+        Err(Error::Validation { .. }) => {
+            stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-replay-invalid"))
+        }
+        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+    }
+}
+
+async fn set_paused(state: &AppState, headers: &HeaderMap, id: &str, body: &[u8], paused: bool) -> Response {
+    let (visit, _) = match act(state, headers, body).await {
+        Ok(v) => v,
+        Err(stop) => return stop_for(state, headers, stop).await,
+    };
+    match service::set_paused(state, &visit.caller, id, paused).await {
+        Ok(_) => see_other(&format!("{HERE}/{id}?done={}", if paused { "paused" } else { "resumed" })),
+        Err(e) => stop_page(state, visit.lang, Some(&visit), Stop::from(e)),
+    }
+}
+
+/// `POST /console/deliveries/{id}/pause`.
+pub(super) async fn pause(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    set_paused(&state, &headers, &id, &body, true).await
+}
+
+/// `POST /console/deliveries/{id}/resume`.
+pub(super) async fn resume(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    set_paused(&state, &headers, &id, &body, false).await
+}
