@@ -85,6 +85,11 @@ impl SigningKey {
         self.key.verifying_key().to_bytes()
     }
 
+    /// The Ed25519 key itself, for the signed statements that are not a JWS (C2SP signed notes).
+    pub(crate) fn ed25519(&self) -> &ed25519_dalek::SigningKey {
+        &self.key
+    }
+
     /// The public key as a JWK, for the JWKS a verifier is given.
     pub fn public_jwk(&self) -> Jwk {
         Jwk::ed25519(self.kid.clone(), &self.public_key())
