@@ -37,7 +37,7 @@ pub use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DELIVERY_DEAD, DELIVERY_DELIVERED,
     DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch, DestinationRecord, EventMatcher,
     LedgerHead, NewDestination, NoticeVersion, OutboxMessage, ReplayFrom, Sealed, SealedReceipt, Sealer,
-    SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt,
+    SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint,
 };
 pub use crate::store::Store;
 pub use crate::tokens::TokenStore;

@@ -75,18 +75,17 @@ pub struct OutboxMessage {
     pub payload: String,
 }
 
-/// A sealed receipt: its id (unique, e.g. random), its signed form, and what the ledger needs to build it
-/// again. Only the id, the placed events' range, `catalog_version` and `issued_at` are stored: the signed
-/// form names the person, so it is given back to the caller and never kept (see [`StoredReceipt`]).
+/// A sealed receipt: its id (unique, e.g. random) and what the ledger needs to build it again. Only the id,
+/// the placed events' range, `catalog_version`, `issued_at` and `kid` are stored: the receipt names the
+/// person, so it is built for the caller after the commit and never kept (see [`StoredReceipt`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedReceipt {
     pub id: String,
-    pub jws: String,
     /// The catalogue version the receipt was built from (its purposes', categories' and recipients' names).
     pub catalog_version: u64,
     /// When it was issued (its `iat`); stored as the receipt's `created_at`.
     pub issued_at: Timestamp,
-    /// The signing key it was signed with, so it is signed with the same one when built again.
+    /// The signing key that signs it when asked for as a JWS (the same one every time).
     pub kid: String,
 }
 
@@ -127,6 +126,16 @@ impl std::fmt::Debug for SigningKeyRecord {
             .field("current", &self.current)
             .finish()
     }
+}
+
+/// A signed tree head of the ledger's Merkle tree: a C2SP checkpoint (a signed note) of the tree at
+/// `size` leaves, whose root is `root`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlogCheckpoint {
+    pub size: u64,
+    pub root: [u8; 32],
+    pub note: String,
+    pub created_at: Timestamp,
 }
 
 /// A signed statement of the ledger's head at some length.

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use consentry_core::catalog::CatalogDocument;
+use consentry_core::merkle::{Hash, NodeId};
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 
 use crate::console::ConsoleStore;
@@ -12,7 +13,7 @@ use crate::error::StoreError;
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DestinationPatch,
     DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion, OutboxMessage, ReplayFrom,
-    SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt,
+    SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint,
 };
 use crate::requests::RequestStore;
 use crate::tokens::TokenStore;
@@ -69,6 +70,10 @@ pub trait Store:
         events: Vec<NewEvent>,
         seal: Option<Sealer>,
     ) -> Result<(Vec<Event>, Option<SealedReceipt>)>;
+    /// The key of the subject's pseudonym (from the key store): the opening a receipt gives the person, so
+    /// that HMAC-SHA256(key, subject id) shows the ledger's pseudonym is theirs. `None` for a subject
+    /// without one, or erased (erasure destroys it).
+    async fn pseudonym_key(&self, subject: &SubjectId) -> Result<Option<[u8; 32]>>;
     /// What is stored of receipt `id`; its subject is `None` once they were erased.
     async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>>;
     /// The subject's events after sequence number `after`, oldest first, at most `limit`.
@@ -96,6 +101,17 @@ pub trait Store:
     async fn insert_checkpoint(&self, events: u64, head: &str, jws: &str) -> Result<()>;
     /// Every checkpoint, ordered by `events`.
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>>;
+
+    /// The stored nodes of the ledger's Merkle tree among `ids`, in no particular order. Leaf `i` is event
+    /// `i + 1`; only complete subtrees are stored, each written with the events that complete it, so the
+    /// tree always has the ledger's length.
+    async fn tlog_nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>>;
+    /// Stores a signed checkpoint of the tree; one already stored for its size is kept.
+    async fn insert_tlog_checkpoint(&self, checkpoint: &TlogCheckpoint) -> Result<()>;
+    /// The checkpoint of the largest tree signed so far.
+    async fn latest_tlog_checkpoint(&self) -> Result<Option<TlogCheckpoint>>;
+    /// Checkpoints of trees larger than `after` leaves, smallest first, at most `limit`.
+    async fn tlog_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<TlogCheckpoint>>;
 
     /// Logs accesses under the subjects' pseudonyms, creating a pseudonym key for a subject without one.
     async fn log_access(&self, entries: Vec<AccessEntry>) -> Result<()>;

@@ -16,7 +16,8 @@
 //!
 //! The files here, from the bottom up: `error`, `locks` (the advisory locks), `migrate`, `rows` (row
 //! mapping and multi-row inserts), `pseudonyms`, `listener` (the change feed), the SQL of each part of the
-//! trait (`keys`, `meta`, `catalog`, `ledger`, `activity`, `outbox`), `writer` (the group commit),
+//! trait (`keys`, `meta`, `catalog`, `ledger`, `activity`, `outbox`), `tlog` (the Merkle tree), `writer`
+//! (the group commit),
 //! `store` (the handle, and the [`Store`](crate::Store) trait on it), and the other traits' impls on that
 //! handle (`vault`, `devices`, `requests`). Each imports only files before it; this one imports none of
 //! theirs but what it re-exports.
@@ -37,6 +38,7 @@ mod pseudonyms;
 mod requests;
 mod rows;
 mod store;
+mod tlog;
 mod tokens;
 mod vault;
 mod writer;

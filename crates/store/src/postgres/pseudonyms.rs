@@ -65,3 +65,14 @@ pub(super) async fn pseudonyms_for(
     }
     Ok(map)
 }
+
+/// The key of the subject's pseudonym, when it has one.
+pub(super) async fn pseudonym_key(pool: &sqlx::PgPool, subject: &str) -> Result<Option<[u8; 32]>> {
+    let key: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT pseudonym_key FROM consentry_keystore.subject_keys WHERE subject = $1")
+            .bind(subject)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?;
+    Ok(key.and_then(|k| k.try_into().ok()))
+}

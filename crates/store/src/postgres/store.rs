@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use consentry_core::catalog::CatalogDocument;
+use consentry_core::merkle::{Hash, NodeId};
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -15,14 +16,14 @@ use tokio::task::JoinHandle;
 use super::error::db;
 use super::listener::listen_loop;
 use super::writer::{AppendJob, write_loop};
-use super::{activity, catalog, keys, ledger, meta, migrate, outbox};
+use super::{activity, catalog, keys, ledger, meta, migrate, outbox, pseudonyms, tlog};
 use crate::common::lease_end;
 use crate::error::{Result, StoreError};
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
     DestinationPatch, DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion,
     OutboxMessage, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
-    StoredReceipt,
+    StoredReceipt, TlogCheckpoint,
 };
 use crate::store::Store;
 
@@ -51,6 +52,7 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
         migrate::run(&pool).await?;
+        tlog::catch_up(&pool).await?;
 
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write_loop(pool.clone(), rx, observer));
@@ -154,6 +156,10 @@ impl Store for PostgresStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    async fn pseudonym_key(&self, subject: &SubjectId) -> Result<Option<[u8; 32]>> {
+        pseudonyms::pseudonym_key(&self.pool, subject.as_str()).await
+    }
+
     async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>> {
         ledger::receipt(&self.pool, id).await
     }
@@ -172,6 +178,22 @@ impl Store for PostgresStore {
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
         ledger::checkpoints(&self.pool).await
+    }
+
+    async fn tlog_nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>> {
+        tlog::nodes(&self.pool, ids).await
+    }
+
+    async fn insert_tlog_checkpoint(&self, checkpoint: &TlogCheckpoint) -> Result<()> {
+        tlog::insert_checkpoint(&self.pool, checkpoint).await
+    }
+
+    async fn latest_tlog_checkpoint(&self) -> Result<Option<TlogCheckpoint>> {
+        tlog::latest_checkpoint(&self.pool).await
+    }
+
+    async fn tlog_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<TlogCheckpoint>> {
+        tlog::checkpoints(&self.pool, after, limit).await
     }
 
     async fn log_access(&self, entries: Vec<AccessEntry>) -> Result<()> {

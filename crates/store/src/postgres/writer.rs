@@ -1,12 +1,14 @@
 //! The group commit of ledger appends: a task takes one append job, then everything else already queued
 //! (up to a bound), and commits them in one transaction that first takes the ledger lock, then reads the
 //! head and places the events after it, with their receipts, outbox messages and current state, and ends
-//! with `pg_notify` on [`LEDGER_CHANNEL`]. A failing sealer drops only its own request, whose positions
+//! with `pg_notify` on [`LEDGER_CHANNEL`]. The ledger's Merkle tree grows in the same transaction: its
+//! frontier is read under the lock, and each new leaf and every subtree it completes are inserted. A failing sealer drops only its own request, whose positions
 //! the next request then takes.
 
 use std::collections::{HashMap, HashSet};
 
 use consentry_core::ledger::GENESIS_HASH;
+use consentry_core::merkle::leaf_hash;
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use sqlx::postgres::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -17,6 +19,7 @@ use super::locks::{self, LEDGER_LOCK};
 use super::outbox::OutboxColumns;
 use super::pseudonyms::pseudonyms_for;
 use super::rows::{EventColumns, ReceiptColumns};
+use super::tlog;
 use crate::common::{run_sealer, scope_key};
 use crate::error::{Result, StoreError};
 use crate::model::{CommitObserver, SealedReceipt, Sealer};
@@ -89,6 +92,8 @@ async fn commit_group(
         sqlx::query_as(LEDGER_HEAD).fetch_optional(&mut *tx).await.map_err(db)?;
     let (mut seq, mut prev) = head.map_or((0, GENESIS_HASH.to_owned()), |(s, h)| (s as u64, h));
     let head_seq = seq;
+    let mut tree = tlog::frontier(&mut tx, head_seq).await?;
+    let mut nodes = Vec::new();
 
     let pseudonyms =
         pseudonyms_for(&mut tx, subjects.iter().map(|s| s.as_str().to_owned()).collect()).await?;
@@ -122,6 +127,7 @@ async fn commit_group(
         };
         for e in &placed {
             cols.push(e);
+            tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
             let key = (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope));
             state.insert(key, e.seq as i64);
         }
@@ -136,6 +142,7 @@ async fn commit_group(
     }
     if seq > head_seq {
         cols.insert(&mut tx).await?;
+        tlog::insert_nodes(&mut tx, &nodes).await?;
         receipts.insert(&mut tx).await?;
         // Under the ledger lock (and the outbox lock), so outbox ids follow the ledger and commit order.
         messages.insert(&mut tx).await?;

@@ -17,6 +17,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_subject_tokens.sql"),
     include_str!("../../migrations/sqlite/0009_receipts_rebuilt.sql"),
     include_str!("../../migrations/sqlite/0010_console.sql"),
+    include_str!("../../migrations/sqlite/0011_tlog.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

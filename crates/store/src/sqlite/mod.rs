@@ -11,7 +11,7 @@
 //! the process that writes it.
 //!
 //! The files here, from the bottom up: `db` (files, connections, errors), `migrate`, `backup`, `rows` (row
-//! mapping), `pseudonyms`, `jobs` (the writer's queue), `writer`, the SQL of each part of the trait
+//! mapping), `pseudonyms`, `jobs` (the writer's queue), `tlog` (the Merkle tree), `writer`, the SQL of each part of the trait
 //! (`keys`, `meta`, `catalog`, `ledger`, `activity`, `outbox`), `readonly`, `store` (the handle, and the
 //! [`Store`](crate::Store) trait on it), and the other traits' impls on that handle (`vault`, `devices`,
 //! `requests`). Each imports only files before it; this one imports none of theirs but what it
@@ -34,6 +34,7 @@ mod readonly;
 mod requests;
 mod rows;
 mod store;
+mod tlog;
 mod tokens;
 mod vault;
 mod writer;

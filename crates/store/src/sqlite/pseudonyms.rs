@@ -52,3 +52,12 @@ pub(super) fn pseudonyms<'a>(
     tx.commit().map_err(backend)?;
     Ok(found)
 }
+
+/// The key of the subject's pseudonym, when it has one.
+pub(super) fn pseudonym_key(conn: &Connection, subject: &str) -> rusqlite::Result<Option<[u8; 32]>> {
+    let key: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT pseudonym_key FROM ks.subject_keys WHERE subject = ?1")?
+        .query_row([subject], |r| r.get(0))
+        .optional()?;
+    Ok(key.and_then(|k| k.try_into().ok()))
+}

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use consentry_core::catalog::CatalogDocument;
+use consentry_core::merkle::{Hash, NodeId};
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
@@ -19,14 +20,14 @@ use tokio::sync::oneshot;
 use super::db::{self, Paths, backend};
 use super::jobs::{AccessJob, AppendJob, Command, CountsJob, EnqueueJob, Grouped, WriteJob};
 use super::writer::Writer;
-use super::{activity, catalog, keys, ledger, meta, migrate, outbox, readonly};
+use super::{activity, catalog, keys, ledger, meta, migrate, outbox, pseudonyms, readonly, tlog};
 use crate::common::{lease_end, merge_counts};
 use crate::error::{Result, StoreError};
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
     DestinationPatch, DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion,
     OutboxMessage, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
-    StoredReceipt,
+    StoredReceipt, TlogCheckpoint,
 };
 use crate::store::Store;
 
@@ -244,6 +245,11 @@ impl Store for SqliteStore {
         self.grouped(|reply| Grouped::Append(AppendJob { subject, events, seal, reply })).await
     }
 
+    async fn pseudonym_key(&self, subject: &SubjectId) -> Result<Option<[u8; 32]>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| pseudonyms::pseudonym_key(conn, &subject)).await
+    }
+
     async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>> {
         let id = id.to_owned();
         self.read(move |conn| ledger::receipt(conn, &id)).await
@@ -264,6 +270,24 @@ impl Store for SqliteStore {
 
     async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>> {
         self.read(ledger::checkpoints).await
+    }
+
+    async fn tlog_nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>> {
+        let ids = ids.to_vec();
+        self.read(move |conn| tlog::nodes(conn, &ids)).await
+    }
+
+    async fn insert_tlog_checkpoint(&self, checkpoint: &TlogCheckpoint) -> Result<()> {
+        let checkpoint = checkpoint.clone();
+        self.write(move |conn| tlog::insert_checkpoint(conn, &checkpoint).map_err(backend)).await
+    }
+
+    async fn latest_tlog_checkpoint(&self) -> Result<Option<TlogCheckpoint>> {
+        self.read(tlog::latest_checkpoint).await
+    }
+
+    async fn tlog_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<TlogCheckpoint>> {
+        self.read(move |conn| tlog::checkpoints(conn, after, limit)).await
     }
 
     async fn log_access(&self, entries: Vec<AccessEntry>) -> Result<()> {

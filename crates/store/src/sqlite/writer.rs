@@ -7,17 +7,20 @@
 //! behind but never a row whose pseudonym has no key. A sealed append's receipt and outbox messages are
 //! inserted with its events; a failing sealer drops only its own request, whose sequence numbers the next
 //! request then takes. A vault record goes in only while its subject still has the data key it was sealed
-//! under.
+//! under. The ledger's Merkle tree grows in the same transaction: the writer keeps the tree's frontier
+//! and writes each new leaf and every subtree it completes (`tlog.rs`).
 
 use std::sync::mpsc::Receiver;
 
 use consentry_core::ledger::GENESIS_HASH;
+use consentry_core::merkle::{Frontier, leaf_hash};
 use consentry_core::{Event, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::db::backend;
 use super::jobs::{AccessJob, AppendJob, Appended, Command, CountsJob, EnqueueJob, Grouped, RecordJob};
 use super::pseudonyms::pseudonyms;
+use super::tlog;
 use crate::common::{json_list, run_sealer, scope_key};
 use crate::error::{Result, StoreError};
 use crate::model::CommitObserver;
@@ -31,6 +34,8 @@ pub(super) struct Writer {
     observer: Option<CommitObserver>,
     head_seq: u64,
     head_hash: String,
+    /// The Merkle tree of the committed ledger (its size is `head_seq`).
+    tree: Frontier,
 }
 
 /// One append of a group, with its outcome once placed.
@@ -40,13 +45,14 @@ struct Pending {
 }
 
 impl Writer {
-    pub fn new(conn: Connection, observer: Option<CommitObserver>) -> Result<Self> {
+    pub fn new(mut conn: Connection, observer: Option<CommitObserver>) -> Result<Self> {
         let head = conn
             .query_row(LEDGER_HEAD, [], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
             .optional()
             .map_err(backend)?;
         let (head_seq, head_hash) = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
-        Ok(Self { conn, observer, head_seq, head_hash })
+        let tree = tlog::catch_up(&mut conn, head_seq)?;
+        Ok(Self { conn, observer, head_seq, head_hash, tree })
     }
 
     pub fn run(mut self, receiver: Receiver<Command>) {
@@ -167,6 +173,8 @@ impl Writer {
         let mut seq = self.head_seq;
         let mut prev = self.head_hash.clone();
         let mut placed_total = 0;
+        let mut tree = self.tree.clone();
+        let mut nodes = Vec::new();
         let now = Timestamp::now();
         let tx = self.conn.transaction().map_err(backend)?;
         {
@@ -254,6 +262,7 @@ impl Writer {
                     state
                         .execute(params![e.pseudonym, e.purpose, scope_key(&e.scope), e.seq as i64])
                         .map_err(backend)?;
+                    tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
                 }
                 let (sealed, messages) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
                 if let (Some(r), Some(first), Some(last)) = (&sealed, placed.first(), placed.last()) {
@@ -283,6 +292,7 @@ impl Writer {
                     outbox.execute(params![p, m.event_type, m.payload, now.micros()]).map_err(backend)?;
                 }
             }
+            tlog::insert_nodes(&tx, &nodes).map_err(backend)?;
             insert_records(&tx, records)?;
 
             if !access.is_empty() {
@@ -321,6 +331,7 @@ impl Writer {
         tx.commit().map_err(backend)?;
         self.head_seq = seq;
         self.head_hash = prev;
+        self.tree = tree;
         Ok(placed_total)
     }
 }

@@ -281,7 +281,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          CREATE TABLE consentry_keystore.erasure_notices (pseudonym TEXT PRIMARY KEY, subject TEXT NOT NULL,
              created_at BIGINT NOT NULL);
          INSERT INTO consentry_keystore.erasure_notices VALUES ('p', 'erased-kept-id', 1);
-         DROP TABLE console_sessions, console_rollups, console_rollup_cursor;
+         DROP TABLE console_sessions, console_rollups, console_rollup_cursor, tlog_nodes, tlog_checkpoints;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )
     .execute(&pool)
@@ -309,5 +309,35 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
         (Some(s), 1, 1),
         "the catalogue in force when it was made"
     );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_ledger_from_before_the_tree_gets_its_tree_when_opened() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let s = SubjectId::new("tree").expect("id");
+    {
+        let store = PostgresStore::open(&db.url, 2, None).await.expect("open");
+        for _ in 0..11 {
+            store.append(&s, vec![grant(), grant()]).await.expect("append");
+        }
+        store.close().await;
+    }
+    // The database as the previous version left it: events, and no tree.
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    sqlx::raw_sql(
+        "ALTER TABLE tlog_nodes DISABLE TRIGGER tlog_nodes_append_only; DELETE FROM tlog_nodes;
+         ALTER TABLE tlog_nodes ENABLE TRIGGER tlog_nodes_append_only;",
+    )
+    .execute(&pool)
+    .await
+    .expect("drop the tree");
+    pool.close().await;
+    let store = PostgresStore::open(&db.url, 2, None).await.expect("reopen");
+    let (reference, stored) = crate::tree_roots(&store).await;
+    assert_eq!(reference, stored, "the tree was built for the existing ledger");
+    store.append(&s, vec![grant()]).await.expect("append after");
+    let (reference, stored) = crate::tree_roots(&store).await;
+    assert_eq!(reference, stored, "and grows from there");
     store.close().await;
 }

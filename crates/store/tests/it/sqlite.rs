@@ -93,10 +93,8 @@ async fn subject_ids_stay_out_of_the_data_file() {
     let subject = SubjectId::new("needle-subject-7731").expect("id");
     let seal: Sealer = Box::new(|_: &[Event]| {
         Ok(Sealed {
-            // The signed form names the subject: it is answered with, never stored.
             receipt: Some(SealedReceipt {
                 id: "rcpt_needle".into(),
-                jws: "header.needle-subject-7731.signature".into(),
                 catalog_version: 1,
                 issued_at: Timestamp::now(),
                 kid: "kid-1".into(),
@@ -186,8 +184,7 @@ async fn subject_ids_stay_out_of_the_data_file() {
 
 /// A sealed receipt `id` of catalogue version 1.
 fn receipt(id: &str) -> SealedReceipt {
-    let (jws, kid) = ("jws".into(), "kid-1".into());
-    SealedReceipt { id: id.into(), jws, catalog_version: 1, issued_at: Timestamp::now(), kid }
+    SealedReceipt { id: id.into(), catalog_version: 1, issued_at: Timestamp::now(), kid: "kid-1".into() }
 }
 
 #[tokio::test]
@@ -236,8 +233,8 @@ async fn migrations_reach_the_current_versions() {
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
-    // console; key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices.
-    assert_eq!((version("consentry.db"), version("keys.db")), (10, 7));
+    // console, tlog; key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices.
+    assert_eq!((version("consentry.db"), version("keys.db")), (11, 7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,6 +342,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              INSERT INTO catalogs (version, document, applied_at) VALUES (1, '{{}}', 10), (2, '{{}}', 20);
              INSERT INTO receipts SELECT 'rcpt_old', pseudonym, seq, seq, '{signed}', 15 FROM events;
              DROP TABLE console_sessions; DROP TABLE console_rollups; DROP TABLE console_rollup_cursor;
+             DROP TABLE tlog_nodes; DROP TABLE tlog_checkpoints;
              PRAGMA user_version = 8;"
         ))
         .expect("old data schema");
@@ -372,4 +370,33 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
             assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{file} keeps {needle}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_ledger_from_before_the_tree_gets_its_tree_when_opened() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = SubjectId::new("tree").expect("id");
+    {
+        let store = SqliteStore::open(dir.path(), None).await.expect("open");
+        for _ in 0..11 {
+            store.append(&s, vec![grant(), grant()]).await.expect("append");
+        }
+        store.close().await;
+    }
+    // The store as the previous version left it: events, and no tree.
+    let conn = rusqlite::Connection::open(dir.path().join("consentry.db")).expect("open the file");
+    conn.execute_batch(
+        "DROP TRIGGER tlog_nodes_no_delete; DELETE FROM tlog_nodes;
+         CREATE TRIGGER tlog_nodes_no_delete BEFORE DELETE ON tlog_nodes
+         BEGIN SELECT RAISE(ABORT, 'tree nodes are append-only'); END;",
+    )
+    .expect("drop the tree");
+    drop(conn);
+    let store = SqliteStore::open(dir.path(), None).await.expect("reopen");
+    let (reference, stored) = crate::tree_roots(&store).await;
+    assert_eq!(reference, stored, "the tree was built for the existing ledger");
+    store.append(&s, vec![grant()]).await.expect("append after");
+    let (reference, stored) = crate::tree_roots(&store).await;
+    assert_eq!(reference, stored, "and grows from there");
+    store.close().await;
 }

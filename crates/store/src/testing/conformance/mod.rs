@@ -14,6 +14,7 @@ mod fixtures;
 mod ledger;
 mod outbox;
 mod setup;
+mod tlog;
 mod tokens;
 mod vault;
 
@@ -38,6 +39,7 @@ pub use self::outbox::{
 pub use self::setup::{
     api_keys, catalog_versions, initialise_once, key_pepper_and_rehash, signing_key_rotation,
 };
+pub use self::tlog::{tlog_checkpoints_one_per_size, tlog_tree_follows_the_ledger};
 pub use self::tokens::{links_are_spent_once, token_revocations_per_subject};
 pub use self::vault::{
     vault_binds_one_kek, vault_concurrent_puts_share_one_key, vault_due_records_go_with_announcements,
@@ -62,7 +64,8 @@ macro_rules! conformance_suite {
             requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
             devices_pair_list_delete, key_pepper_and_rehash, devices_rehash_token,
             token_revocations_per_subject, links_are_spent_once,
-            console_sessions_expire_end_and_follow_their_key, rollups_add_up_under_their_cursor);
+            console_sessions_expire_end_and_follow_their_key, rollups_add_up_under_their_cursor,
+            tlog_tree_follows_the_ledger, tlog_checkpoints_one_per_size);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

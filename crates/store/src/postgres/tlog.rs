@@ -1,0 +1,166 @@
+//! The ledger's Merkle tree on PostgreSQL: its complete subtrees (`tlog_nodes`), written in each append's
+//! transaction under the ledger lock (which is also what makes the frontier read there current), built
+//! for a ledger that predates the tree when the store opens, and the signed checkpoints of the tree.
+
+use consentry_core::Timestamp;
+use consentry_core::merkle::{Frontier, Hash, NodeId, leaf_hash};
+use sqlx::postgres::PgPool;
+use sqlx::{PgConnection, Row};
+
+use super::error::db;
+use super::locks::{self, LEDGER_LOCK};
+use super::rows;
+use crate::error::{Result, StoreError};
+use crate::model::TlogCheckpoint;
+use crate::sql::{EVENT_COLUMNS, LEDGER_HEAD};
+
+/// Events read per transaction when building the tree of an existing ledger.
+const CATCH_UP_PAGE: i64 = 10_000;
+
+fn hash(bytes: Vec<u8>) -> Result<Hash> {
+    bytes.try_into().map_err(|_| rows::corrupt("a tree hash is not 32 bytes"))
+}
+
+/// The stored nodes among `ids`.
+pub(super) async fn nodes<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    ids: &[NodeId],
+) -> Result<Vec<(NodeId, Hash)>> {
+    let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
+    let indexes: Vec<i64> = ids.iter().map(|id| id.index as i64).collect();
+    let found = sqlx::query(
+        "SELECT n.level, n.idx, n.hash FROM tlog_nodes n
+         JOIN UNNEST($1::smallint[], $2::bigint[]) AS w (level, idx) ON n.level = w.level AND n.idx = w.idx",
+    )
+    .bind(levels)
+    .bind(indexes)
+    .fetch_all(exec)
+    .await
+    .map_err(db)?;
+    found
+        .iter()
+        .map(|r| {
+            let level: i16 = r.try_get(0).map_err(db)?;
+            let index: i64 = r.try_get(1).map_err(db)?;
+            Ok((NodeId::new(level as u8, index as u64), hash(r.try_get(2).map_err(db)?)?))
+        })
+        .collect()
+}
+
+/// Inserts nodes completed by an append, in the caller's transaction.
+pub(super) async fn insert_nodes(conn: &mut PgConnection, nodes: &[(NodeId, Hash)]) -> Result<()> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let levels: Vec<i16> = nodes.iter().map(|(id, _)| i16::from(id.level)).collect();
+    let indexes: Vec<i64> = nodes.iter().map(|(id, _)| id.index as i64).collect();
+    let hashes: Vec<Vec<u8>> = nodes.iter().map(|(_, h)| h.to_vec()).collect();
+    sqlx::query(
+        "INSERT INTO tlog_nodes (level, idx, hash)
+         SELECT * FROM UNNEST($1::smallint[], $2::bigint[], $3::bytea[])",
+    )
+    .bind(levels)
+    .bind(indexes)
+    .bind(hashes)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The tree's frontier at `size` leaves (the ledger's length, read under the ledger lock).
+pub(super) async fn frontier(conn: &mut PgConnection, size: u64) -> Result<Frontier> {
+    let ids = Frontier::ids(size);
+    let found = nodes(&mut *conn, &ids).await?;
+    let hashes = ids
+        .iter()
+        .map(|id| found.iter().find(|(f, _)| f == id).map(|(_, h)| *h))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| StoreError::Backend("the Merkle tree lacks a node of its frontier".into()))?;
+    Frontier::from_hashes(size, hashes)
+        .ok_or_else(|| StoreError::Backend("the Merkle frontier is malformed".into()))
+}
+
+/// Adds the leaves of every event the tree does not hold yet (a ledger written before the tree existed),
+/// a page per transaction under the ledger lock, so nodes starting together build it once.
+pub(super) async fn catch_up(pool: &PgPool) -> Result<()> {
+    loop {
+        let mut tx = pool.begin().await.map_err(db)?;
+        locks::lock(&mut tx, LEDGER_LOCK).await?;
+        let size: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM tlog_nodes WHERE level = 0")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        let head: Option<(i64, String)> =
+            sqlx::query_as(LEDGER_HEAD).fetch_optional(&mut *tx).await.map_err(db)?;
+        if head.is_none_or(|(seq, _)| seq <= size) {
+            tx.commit().await.map_err(db)?;
+            return Ok(());
+        }
+        let mut tree = frontier(&mut tx, size as u64).await?;
+        let found = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
+        ))
+        .bind(size)
+        .bind(CATCH_UP_PAGE)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut completed = Vec::new();
+        for row in &found {
+            let e = rows::event(row)?;
+            if e.seq != tree.size() + 1 {
+                return Err(StoreError::Backend("the ledger has a gap; its tree cannot be built".into()));
+            }
+            tree.append(leaf_hash(&e.canonical_bytes()), &mut completed);
+        }
+        insert_nodes(&mut tx, &completed).await?;
+        tx.commit().await.map_err(db)?;
+    }
+}
+
+fn checkpoint(r: &sqlx::postgres::PgRow) -> Result<TlogCheckpoint> {
+    Ok(TlogCheckpoint {
+        size: r.try_get::<i64, _>(0).map_err(db)? as u64,
+        root: hash(r.try_get(1).map_err(db)?)?,
+        note: r.try_get(2).map_err(db)?,
+        created_at: Timestamp::from_micros(r.try_get(3).map_err(db)?),
+    })
+}
+
+pub(super) async fn insert_checkpoint(pool: &PgPool, c: &TlogCheckpoint) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tlog_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (size) DO NOTHING",
+    )
+    .bind(c.size as i64)
+    .bind(c.root.to_vec())
+    .bind(&c.note)
+    .bind(c.created_at.micros())
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(super) async fn latest_checkpoint(pool: &PgPool) -> Result<Option<TlogCheckpoint>> {
+    let row =
+        sqlx::query("SELECT size, root, note, created_at FROM tlog_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?;
+    row.as_ref().map(checkpoint).transpose()
+}
+
+pub(super) async fn checkpoints(pool: &PgPool, after: u64, limit: u32) -> Result<Vec<TlogCheckpoint>> {
+    let found = sqlx::query(
+        "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE size > $1 ORDER BY size LIMIT $2",
+    )
+    .bind(after as i64)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    found.iter().map(checkpoint).collect()
+}
