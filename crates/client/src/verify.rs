@@ -2,7 +2,11 @@
 //! signed checkpoints. Needs only the JWKS Consentry publishes; no call to Consentry is made.
 //!
 //! A receipt is a Kantara Consent Receipt v1.1 ([`ConsentReceipt`], `version` `KI-CR-v1.1.0`) with
-//! Consentry's evidence in its `consentry` member; `docs/receipts.md` describes every member.
+//! Consentry's evidence in its `consentry` member; `docs/receipts.md` describes every member. A receipt as
+//! a write answers it ([`ProvenReceipt`]) proves itself against the ledger's transparency log:
+//! [`verify_proven_receipt`] checks it with the log's verifier keys (`GET /v1/tlog/vkey`), and
+//! [`verify_inclusion`] and [`verify_consistency`] check RFC 9162 proofs against signed checkpoints
+//! ([`open_checkpoint`]).
 //!
 //! # The exported-ledger format (JSON Lines)
 //!
@@ -24,11 +28,14 @@
 mod audit;
 mod export;
 
+pub use consentry_core::merkle::{ProofError, verify_consistency, verify_inclusion};
+pub use consentry_core::note::{CheckpointBody, NoteError, NoteVerifier, open_checkpoint};
 pub use consentry_core::proof::{
     Checkpoint, ConsentReceipt, Extension, Jwk, Jwks, JwsError, PiiController, PostalAddress,
     ReceiptCategory, ReceiptEvent, ReceiptNotice, ReceiptRecipient, Service, ServicePurpose,
 };
 use consentry_core::proof::{JwsKind, RECEIPT_SCHEMA_VERSION, RECEIPT_VERSION, verify_jws_kind};
+pub use consentry_core::proven::{Leaf, LeafProof, ProvenError, ProvenReceipt};
 
 pub use self::audit::{AuditProblem, AuditReport, LedgerAudit, ProblemKind, verify_chain_with_checkpoints};
 pub use self::export::{
@@ -62,6 +69,19 @@ pub fn verify_receipt(jws: &str, jwks: &Jwks) -> Result<ConsentReceipt, VerifyEr
         return Err(VerifyError::UnsupportedSchema);
     }
     Ok(receipt)
+}
+
+/// Verifies a receipt that proves itself (what a consent write answers, or `GET /v1/receipts/{id}`)
+/// against the log `origin` with its verifier keys: the checkpoint's signature, every event's inclusion,
+/// that the events are those the receipt names, and that they are about the receipt's subject. Returns
+/// the receipt document and the checkpoint it was proven against.
+pub fn verify_proven_receipt(
+    receipt: &ProvenReceipt,
+    origin: &str,
+    verifiers: &[NoteVerifier],
+) -> Result<(ConsentReceipt, CheckpointBody), ProvenError> {
+    let checkpoint = consentry_core::proven::verify(receipt, origin, verifiers)?;
+    Ok((receipt.payload.clone(), checkpoint))
 }
 
 #[cfg(test)]

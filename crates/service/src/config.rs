@@ -180,6 +180,10 @@ pub struct Config {
     /// which [`crate::open`] derives from the store, so that two installations feeding one consumer never
     /// share a `(source, id)` pair. Read it through [`Config::event_source`].
     pub event_source: Option<String>,
+    /// The origin of the ledger's transparency log: the first line of its C2SP checkpoints and the name of
+    /// its verifier keys, unique per installation. Unset: `consentry.invalid/<installation id>`, which
+    /// [`crate::open`] derives from the store.
+    pub tlog_origin: Option<String>,
     /// Seconds a webhook has to answer before the attempt counts as failed.
     pub webhook_timeout_secs: u64,
     /// Waits before each retry of a failed delivery (milliseconds); after the last, the event is
@@ -256,6 +260,7 @@ impl std::fmt::Debug for Config {
             .field("expiry_interval_secs", &self.expiry_interval_secs)
             .field("request_sweep_interval_secs", &self.request_sweep_interval_secs)
             .field("event_source", &self.event_source)
+            .field("tlog_origin", &self.tlog_origin)
             .field("webhook_timeout_secs", &self.webhook_timeout_secs)
             .field("delivery_backoff_ms", &self.delivery_backoff_ms)
             .field("allow_private_destinations", &self.allow_private_destinations)
@@ -297,6 +302,7 @@ impl Default for Config {
             expiry_interval_secs: 30,
             request_sweep_interval_secs: 60,
             event_source: None,
+            tlog_origin: None,
             webhook_timeout_secs: 10,
             delivery_backoff_ms: vec![5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
             allow_private_destinations: Vec::new(),
@@ -448,6 +454,7 @@ impl Config {
             url.truncate(url.trim_end_matches('/').len());
         }
         unset_empty(&mut self.public_url);
+        unset_empty(&mut self.tlog_origin);
         if self.kek_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             self.kek_file = None;
         }
@@ -472,6 +479,11 @@ impl Config {
             && source.trim().is_empty()
         {
             return Err(invalid("event_source", "must not be empty (leave it unset for the default)"));
+        }
+        if let Some(origin) = &self.tlog_origin
+            && !consentry_core::note::valid_name(origin)
+        {
+            return Err(invalid("tlog_origin", "must be a name without spaces, control characters or '+'"));
         }
         within("webhook_timeout_secs", self.webhook_timeout_secs, 1..=300)?;
         if self.delivery_backoff_ms.is_empty() || self.delivery_backoff_ms.len() > 50 {

@@ -16,7 +16,7 @@ use crate::access::Reader;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::events;
-use crate::receipts::{self, ReceiptContext, new_receipt_id};
+use crate::receipts::{self, ReceiptContext, ReceiptProof, new_receipt_id};
 use crate::records;
 use crate::state::{CatalogView, Services};
 
@@ -140,19 +140,11 @@ impl EventOut {
     }
 }
 
-/// A signed consent receipt.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReceiptRef {
-    pub id: String,
-    /// Compact JWS (EdDSA); verify it with the keys at `/.well-known/jwks.json`.
-    pub jws: String,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecordedConsents {
     pub events: Vec<EventOut>,
-    /// One receipt for the whole request.
-    pub receipt: ReceiptRef,
+    /// One receipt for the whole request, with the proof of its events' inclusion in the ledger.
+    pub receipt: ReceiptProof,
     /// How many of the subject's vault records this change deleted (those held for a purpose it
     /// withdrew, denied or objected to, unless the purpose keeps them until their retention ends).
     pub records_deleted: u64,
@@ -311,31 +303,34 @@ pub async fn record_changes(
     let signer = state.signing.current();
     let sealing_view = Arc::clone(&view);
     let sealing_state = state.clone();
+    let receipt_id = ctx.id.clone();
+    let kid = signer.kid().to_owned();
+    let sealing_subject = subject.clone();
+    // Inside the commit only what the outbox needs: the receipt is built and proven after it, and never
+    // signed per request (one checkpoint signature covers every event).
     let seal: Sealer = Box::new(move |placed: &[Event]| {
-        let issued_at = Timestamp::now();
-        let receipt = receipts::build(&ctx, &sealing_view.catalog, placed, issued_at, &signer);
         Ok(Sealed {
             receipt: Some(SealedReceipt {
-                id: ctx.id.clone(),
-                jws: signer.sign_jws(&receipt),
+                id: receipt_id,
                 catalog_version: sealing_view.stored.version,
-                issued_at,
-                kid: signer.kid().to_owned(),
+                issued_at: Timestamp::now(),
+                kid,
             }),
-            outbox: events::consent_messages(&sealing_state, &ctx.subject, placed),
+            outbox: events::consent_messages(&sealing_state, &sealing_subject, placed),
         })
     });
-    let (placed, receipt) = state.store.append_sealed(subject, events, Some(seal)).await?;
-    let receipt =
-        receipt.ok_or_else(|| Error::internal("the store returned no receipt for a sealed append"))?;
+    let (placed, sealed) = state.store.append_sealed(subject, events, Some(seal)).await?;
+    let sealed =
+        sealed.ok_or_else(|| Error::internal("the store returned no receipt for a sealed append"))?;
     state.apply_committed(subject, &placed);
     state.metrics.ledger_appends.inc_by(placed.len() as u64);
     state.dispatch_wake.notify_one();
     // Devices learn of the change before the vault's clean-up, which may fail on its own.
     state.devices.subject_changed(subject);
     let records_deleted = records::delete_after_withdrawal(state, subject, &placed).await?;
+    let payload = receipts::build(&ctx, &view.catalog, &placed, sealed.issued_at, &signer);
+    let receipt = receipts::prove(state, ctx.id, subject, sealed.issued_at, payload, &placed).await?;
     let events = placed.into_iter().map(|e| EventOut::new(subject, e)).collect();
-    let receipt = ReceiptRef { id: receipt.id, jws: receipt.jws };
     Ok(RecordedConsents { events, receipt, records_deleted })
 }
 

@@ -90,13 +90,21 @@ impl CloudEvent {
 /// derived from `installation_secret`, a secret the key store makes on first start and every node of a
 /// deployment shares. One-way (an HMAC under the secret), so the source reveals nothing of it.
 pub(crate) fn installation_source(installation_secret: &[u8]) -> String {
+    format!("urn:consentry:{}", installation_id(installation_secret))
+}
+
+/// The default origin of the installation's transparency log (`tlog_origin`): as unique as
+/// [`installation_source`], from the same id, in the schema-less form C2SP checkpoints ask for.
+pub(crate) fn installation_origin(installation_secret: &[u8]) -> String {
+    format!("consentry.invalid/{}", installation_id(installation_secret))
+}
+
+/// 32 hex digits naming the installation, derived from its secret.
+fn installation_id(installation_secret: &[u8]) -> String {
     let mac = Hmac::<Sha256>::new_from_slice(installation_secret)
         .map(|mac| mac.chain_update(b"consentry installation id").finalize().into_bytes());
-    match mac {
-        Ok(bytes) => format!("urn:consentry:{}", hex::encode(&bytes[..16])),
-        // HMAC takes a key of any length; kept total rather than asserted.
-        Err(_) => "urn:consentry".to_owned(),
-    }
+    // HMAC takes a key of any length; kept total rather than asserted.
+    mac.map_or_else(|_| "0".repeat(32), |bytes| hex::encode(&bytes[..16]))
 }
 
 /// The CloudEvents `type` of a consent event.

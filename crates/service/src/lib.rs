@@ -36,6 +36,7 @@ pub mod signals;
 pub mod signing;
 pub mod sinks;
 pub mod state;
+pub mod tlog;
 pub mod tokens;
 pub mod vault;
 pub mod whole;
@@ -77,11 +78,17 @@ pub struct Opened {
 pub async fn open(config: Config) -> Result<Opened, StartError> {
     let metrics = Arc::new(Metrics::new());
     let batch = metrics.commit_batch.clone();
+    // Wakes the checkpoint signer after every commit; the writer only sets a flag.
+    let grown = Arc::new(tokio::sync::Notify::new());
+    let wake = Arc::clone(&grown);
     let store = consentry_store::open(StoreConfig {
         data_dir: config.data.clone(),
         database_url: config.database_url.clone(),
         max_connections: config.database_max_connections,
-        commit_observer: Some(Arc::new(move |n| batch.observe(n as f64))),
+        commit_observer: Some(Arc::new(move |n| {
+            batch.observe(n as f64);
+            wake.notify_one();
+        })),
     })
     .await?;
     let kek = match vault::load_kek(config.kek.as_deref(), &config.kek_path()) {
@@ -109,13 +116,16 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     metrics.subjects.set(engine.subject_count() as i64);
     let signing = signing::Signing::load_or_create(store.as_ref()).await?;
     let mut config = config;
-    if config.event_source.is_none() {
+    if config.event_source.is_none() || config.tlog_origin.is_none() {
         // The erasure secret: made once per store on first start, shared by every node, kept for good.
-        config.event_source = Some(events::installation_source(&store.erasure_secret().await?));
+        let secret = store.erasure_secret().await?;
+        config.event_source.get_or_insert_with(|| events::installation_source(&secret));
+        config.tlog_origin.get_or_insert_with(|| events::installation_origin(&secret));
     }
+    let log = tlog::Tlog::new(config.tlog_origin.clone().unwrap_or_default(), grown);
     // The key pepper: made once per store in its key store, loaded once here, never logged.
     let pepper = auth::KeyPepper::new(store.key_pepper().await?);
-    let state = Services::new(store, engine, metrics, config, view, signing, kek, pepper);
+    let state = Services::new(store, engine, metrics, config, view, signing, kek, pepper, log);
     state.erasures.load(state.store.as_ref()).await?;
     // The ledger still holds an erasure that stopped before its pseudonym key went (the request sweep
     // finishes it later): its tombstone, stored first, keeps the subject out of the engine from the start.

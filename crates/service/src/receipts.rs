@@ -12,10 +12,13 @@
 //! the rows to them, and the receipt can no longer be built.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use consentry_core::catalog::{Basis, Catalog, CollectionPointKind, RecipientKind};
+use consentry_core::merkle;
 use consentry_core::proof::{
     CONSENT_TYPE_EXPLICIT, CONSENT_TYPE_NONE, CollectionPoint, ConsentReceipt, Extension, LedgerRange,
     PiiController, PostalAddress, RECEIPT_SCHEMA_VERSION, RECEIPT_VERSION, ReceiptCategory, ReceiptEvent,
@@ -30,6 +33,7 @@ use crate::access::Reader;
 use crate::config::Controller;
 use crate::error::{Error, Result};
 use crate::state::Services;
+use crate::tlog;
 
 /// A new receipt id: `rcpt_` and 16 random bytes in hex.
 pub(crate) fn new_receipt_id() -> consentry_store::Result<String> {
@@ -203,6 +207,7 @@ pub(crate) fn build(
     }
 }
 
+/// A receipt in its signed form: a compact JWS of the receipt document, signed when asked for.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReceiptOut {
     pub id: String,
@@ -212,12 +217,137 @@ pub struct ReceiptOut {
     pub created_at: String,
 }
 
-/// A receipt again, built from the ledger as it was issued; the read is logged. A receipt whose subject
-/// was erased names nobody any more: it is not found.
-pub async fn get(services: &Services, id: &str, reader: Reader<'_>) -> Result<ReceiptOut> {
+/// A ledger event as a leaf of the ledger's Merkle tree.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeafOut {
+    /// The leaf's index: the event's `seq` minus one.
+    pub index: u64,
+    /// The event's canonical bytes (what its `hash` is the SHA-256 of), base64.
+    pub data: String,
+}
+
+/// A further leaf of a receipt, with its inclusion proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeafProofOut {
+    pub index: u64,
+    pub data: String,
+    pub inclusion_proof: Vec<String>,
+}
+
+/// A receipt that proves itself: the receipt document, its events as leaves of the ledger's Merkle tree
+/// with their inclusion proofs, the signed checkpoint they lead to, and the opening of the subject's
+/// pseudonym. `docs/receipts.md` says how to check it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptProof {
+    pub id: String,
+    pub subject: String,
+    pub created_at: String,
+    /// The receipt document: a Kantara Consent Receipt v1.1 with the `consentry` member.
+    #[schema(value_type = Object)]
+    pub payload: ConsentReceipt,
+    /// The first event the receipt records.
+    pub leaf: LeafOut,
+    /// The RFC 9162 audit path of `leaf` to the root of `checkpoint`, base64 hashes.
+    pub inclusion_proof: Vec<String>,
+    /// The request's further events, when it made several changes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_leaves: Vec<LeafProofOut>,
+    /// The C2SP signed checkpoint (a signed note) the proofs lead to: the first covering the events when
+    /// the receipt is issued, the newest when it is read again. Verify it with `GET /v1/tlog/vkey`.
+    pub checkpoint: String,
+    /// Base64 of the key of the subject's pseudonym: HMAC-SHA256 of the subject id under it is the
+    /// `subject` of every leaf, which shows the events are this person's.
+    pub subject_key: String,
+}
+
+/// Longest a write waits for the checkpoint signer before signing a checkpoint itself.
+const COVERING_WAIT: Duration = Duration::from_secs(2);
+
+/// The receipt `payload` of `subject`'s `events` with the proofs of their inclusion in the ledger, against
+/// the first checkpoint that covers them (signed by the checkpoint worker within about 100 ms of their
+/// commit). Not found once the subject's pseudonym key is gone (erased).
+pub(crate) async fn prove(
+    services: &Services,
+    id: String,
+    subject: &SubjectId,
+    created_at: Timestamp,
+    payload: ConsentReceipt,
+    events: &[Event],
+) -> Result<ReceiptProof> {
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Err(Error::internal("a receipt without events"));
+    };
+    let checkpoint = match services.tlog.covering(last.seq, COVERING_WAIT).await {
+        Some(c) => c,
+        None => {
+            let signed = tlog::sign_head(services, None).await?;
+            let signed = signed.filter(|c| c.size >= last.seq);
+            Arc::new(signed.ok_or_else(|| Error::internal("no checkpoint covers a committed event"))?)
+        }
+    };
+    let key = services.store.pseudonym_key(subject).await?.ok_or(Error::NotFound("receipt"))?;
+    let mut proofs =
+        tlog::inclusions(services.store.as_ref(), events.iter().map(|e| e.seq - 1), checkpoint.size)
+            .await?
+            .into_iter();
+    let encode = |proof: Vec<merkle::Hash>| proof.iter().map(|h| STANDARD.encode(h)).collect::<Vec<_>>();
+    let inclusion_proof = encode(proofs.next().unwrap_or_default());
+    let other_leaves = events[1..]
+        .iter()
+        .zip(proofs)
+        .map(|(e, proof)| LeafProofOut {
+            index: e.seq - 1,
+            data: STANDARD.encode(e.canonical_bytes()),
+            inclusion_proof: encode(proof),
+        })
+        .collect();
+    Ok(ReceiptProof {
+        id,
+        subject: subject.as_str().to_owned(),
+        created_at: created_at.to_string(),
+        payload,
+        leaf: LeafOut { index: first.seq - 1, data: STANDARD.encode(first.canonical_bytes()) },
+        inclusion_proof,
+        other_leaves,
+        checkpoint: checkpoint.note.clone(),
+        subject_key: STANDARD.encode(key),
+    })
+}
+
+/// How to read a receipt again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReceiptFormat {
+    /// With the proofs of its events' inclusion in the ledger ([`ReceiptProof`]).
+    #[default]
+    Proof,
+    /// Signed as a JWS, on demand ([`ReceiptOut`]).
+    Jws,
+}
+
+/// A receipt read again in one of its forms.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ReceiptRead {
+    Proof(Box<ReceiptProof>),
+    Jws(ReceiptOut),
+}
+
+/// A receipt again, built from the ledger as it was issued, proven against the newest checkpoint or
+/// signed as a JWS; the read is logged. A receipt whose subject was erased names nobody any more: it is
+/// not found.
+pub async fn get(
+    services: &Services,
+    id: &str,
+    format: ReceiptFormat,
+    reader: Reader<'_>,
+) -> Result<ReceiptRead> {
     let found = services.store.receipt(id).await?.ok_or(Error::NotFound("receipt"))?;
     let subject = found.subject.clone().ok_or(Error::NotFound("receipt"))?;
-    let out = Rebuilder::new(services).rebuild(found).await?;
+    let mut rebuilder = Rebuilder::new(services);
+    let out = match format {
+        ReceiptFormat::Jws => ReceiptRead::Jws(rebuilder.rebuild(found).await?),
+        ReceiptFormat::Proof => ReceiptRead::Proof(Box::new(rebuilder.rebuild_proven(found).await?)),
+    };
     reader.log(&services.access, &subject);
     Ok(out)
 }
@@ -239,6 +369,26 @@ impl<'s> Rebuilder<'s> {
     /// The receipt `stored` stands for, signed with the key that signed it; not found once its subject
     /// was erased.
     pub async fn rebuild(&mut self, stored: StoredReceipt) -> Result<ReceiptOut> {
+        let (subject, id, created_at, receipt, signer, _) = self.document(stored).await?;
+        Ok(ReceiptOut {
+            jws: signer.sign_jws(&receipt),
+            id,
+            subject: subject.into_string(),
+            created_at: created_at.to_string(),
+        })
+    }
+
+    /// The receipt `stored` stands for, with the proofs of its events against the newest checkpoint.
+    pub async fn rebuild_proven(&mut self, stored: StoredReceipt) -> Result<ReceiptProof> {
+        let (subject, id, created_at, receipt, _, events) = self.document(stored).await?;
+        prove(self.services, id, &subject, created_at, receipt, &events).await
+    }
+
+    /// The receipt document `stored` stands for, the key that signs it, and its events.
+    async fn document(
+        &mut self,
+        stored: StoredReceipt,
+    ) -> Result<(SubjectId, String, Timestamp, ConsentReceipt, Arc<SigningKey>, Vec<Event>)> {
         let subject = stored.subject.ok_or(Error::NotFound("receipt"))?;
         let span = stored.last_seq.checked_sub(stored.first_seq).filter(|n| *n < MAX_SEALED);
         let span =
@@ -262,12 +412,7 @@ impl<'s> Rebuilder<'s> {
         let signer = stored.kid.and_then(|kid| signing.key(&kid)).unwrap_or_else(|| signing.current());
         let catalog = self.catalog(stored.catalog_version).await?;
         let receipt = build(&ctx, catalog, &events, stored.created_at, &signer);
-        Ok(ReceiptOut {
-            jws: signer.sign_jws(&receipt),
-            id: ctx.id,
-            subject: ctx.subject.into_string(),
-            created_at: stored.created_at.to_string(),
-        })
+        Ok((ctx.subject, ctx.id, stored.created_at, receipt, signer, events))
     }
 
     /// Catalogue version `version`, as applied.

@@ -59,6 +59,11 @@ impl Signing {
         Arc::clone(&self.current)
     }
 
+    /// Every loaded key, oldest first.
+    pub fn all(&self) -> &[Arc<SigningKey>] {
+        &self.all
+    }
+
     /// The loaded key `kid`, if this node has it.
     pub fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
         self.all.iter().find(|k| k.kid() == kid).cloned()

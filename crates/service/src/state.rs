@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::devices::broadcast::DeviceHub;
 use crate::metrics::Metrics;
 use crate::signing::Signing;
+use crate::tlog::head::Tlog;
 
 /// The current catalogue: as stored (with version and notice versions) and validated for look-ups.
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub config: Config,
     pub signing: Signing,
+    /// The ledger's transparency log: origin, checkpoint signer wake-up, newest signed size.
+    pub tlog: Tlog,
     pub access: AccessLog,
     /// Erased subjects' tombstones.
     pub erasures: crate::erasure::tombstones::Erasures,
@@ -71,6 +74,7 @@ impl Services {
         signing: Signing,
         kek: Kek,
         pepper: KeyPepper,
+        tlog: Tlog,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
@@ -79,6 +83,7 @@ impl Services {
             metrics,
             config,
             signing,
+            tlog,
             access: AccessLog::default(),
             erasures: crate::erasure::tombstones::Erasures::default(),
             kek,

@@ -31,6 +31,9 @@ pub fn router(state: AppState) -> Router {
         .route("/subjects/{subject}/tokens", post(v1::tokens::mint).delete(v1::tokens::revoke))
         .route("/receipts/{id}", get(v1::receipts::get))
         .route("/audit/verify", get(v1::audit::verify))
+        .route("/tlog/checkpoint", get(v1::tlog::checkpoint))
+        .route("/tlog/vkey", get(v1::tlog::vkey))
+        .route("/tlog/consistency", get(v1::tlog::consistency))
         .route("/destinations", get(v1::destinations::list).post(v1::destinations::create))
         .route(
             "/destinations/{id}",

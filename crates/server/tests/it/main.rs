@@ -26,6 +26,7 @@ mod scopes;
 mod signals;
 mod ssrf;
 mod subject_actions;
+mod tlog;
 mod tokens;
 mod utils;
 mod vault;

@@ -367,7 +367,7 @@ async fn saving_records_only_the_changes_with_a_receipt(backend: Backend) {
     let id = page.text[at..].split('"').next().expect("id").to_owned();
     let file = v.get(&format!("/preferences/receipts/{id}")).await;
     assert_eq!((file.status, file.header(CONTENT_TYPE)), (200, "application/jose"));
-    let stored = server.get(&format!("/v1/receipts/{id}"), ADMIN_KEY, 200).await;
+    let stored = server.get(&format!("/v1/receipts/{id}?format=jws"), ADMIN_KEY, 200).await;
     assert_eq!(stored["jws"], file.text.as_str());
     assert!(page.text.contains("/.well-known/jwks.json"), "how to verify");
     // Someone else's receipt is not there for this session.

@@ -115,6 +115,14 @@ async fn python_verify(jws: &str, jwks: &Value) -> Value {
     serde_json::from_slice(&out.stdout).expect("the verifier prints the payload as JSON")
 }
 
+/// The JWS of the receipt a 201 `out` answered with, signed on demand (`?format=jws`).
+pub(crate) async fn receipt_jws(s: &TestServer, out: &Value) -> String {
+    let id = str_of(&out["receipt"]["id"]);
+    let got = s.get(&format!("/v1/receipts/{id}?format=jws"), ADMIN_KEY, 200).await;
+    assert_eq!(got["id"], id);
+    str_of(&got["jws"]).to_owned()
+}
+
 /// Records `body` for `subject`; returns the whole 201 response.
 pub(crate) async fn record_full(s: &TestServer, subject: &str, body: &Value) -> Value {
     s.post(&format!("/v1/subjects/{subject}/consents"), ADMIN_KEY, body, 201).await
@@ -169,9 +177,11 @@ async fn receipts_are_signed_and_verify_independently(backend: Backend) {
     let out = record_full(&s, "alice", &body).await;
     let event = &out["events"][0];
     let receipt_id = str_of(&out["receipt"]["id"]).to_owned();
-    let jws = str_of(&out["receipt"]["jws"]).to_owned();
     assert!(receipt_id.starts_with("rcpt_") && receipt_id.len() == 37, "{receipt_id}");
-    assert_eq!(out["receipt"].as_object().map(|o| o.len()), Some(2), "receipt is {{id, jws}}: {out}");
+    // The 201 proves the receipt (no signature per request); the JWS is signed when asked for.
+    crate::tlog::assert_proven(&s, &out, "alice").await;
+    let jws = receipt_jws(&s, &out).await;
+    assert_eq!(jws_part(&jws, 1), out["receipt"]["payload"], "the JWS signs the receipt document answered");
 
     // Its kind is in the header (RFC 8725 §3.11), so no other JWS of the same key passes for a receipt.
     assert_eq!(jws_part(&jws, 0), json!({"alg": "EdDSA", "kid": kid, "typ": "consent-receipt+jwt"}));
@@ -260,7 +270,8 @@ async fn receipts_are_signed_and_verify_independently(backend: Backend) {
         "changes": [{"purpose": "third_party.sharing", "action": "grant", "categories": ["user.location.precise"]}],
     });
     let out = record_full(&s, "alice", &body).await;
-    let jws = str_of(&out["receipt"]["jws"]);
+    crate::tlog::assert_proven(&s, &out, "alice").await;
+    let jws = &receipt_jws(&s, &out).await;
     let payload = jws_part(jws, 1);
     if python {
         assert_eq!(python_verify(jws, &jwks_json).await, payload);
@@ -298,7 +309,8 @@ async fn receipts_are_signed_and_verify_independently(backend: Backend) {
                     {"purpose": "marketing.direct", "action": "grant", "channels": ["postal"]}],
     });
     let out = record_full(&s, "alice", &body).await;
-    let payload = verify_receipt(str_of(&out["receipt"]["jws"]), &jwks).expect("verifies");
+    crate::tlog::assert_proven(&s, &out, "alice").await;
+    let payload = verify_receipt(&receipt_jws(&s, &out).await, &jwks).expect("verifies");
     let payload = serde_json::to_value(payload).expect("JSON");
     crate::receipts::assert_kantara(&payload).await;
     assert_eq!(payload["collectionMethod"], "preference_centre");
@@ -312,7 +324,8 @@ async fn receipts_are_signed_and_verify_independently(backend: Backend) {
 
     // A withdrawal: no notice, so no language; state withdrawn.
     let out = record_full(&s, "alice", &withdraw("marketing.direct")).await;
-    let jws = str_of(&out["receipt"]["jws"]);
+    crate::tlog::assert_proven(&s, &out, "alice").await;
+    let jws = &receipt_jws(&s, &out).await;
     let payload = jws_part(jws, 1);
     if python {
         assert_eq!(python_verify(jws, &jwks_json).await, payload);
@@ -351,11 +364,22 @@ async fn receipts_read_back_by_id(backend: Backend) {
     let got = s.get(&format!("/v1/receipts/{id}"), &reader, 200).await;
     assert_eq!(got["id"], id);
     assert_eq!(got["subject"], "bea");
-    assert_eq!(got["jws"], out["receipt"]["jws"], "the receipt as signed when the consent was recorded");
+    assert_eq!(
+        got["payload"], out["receipt"]["payload"],
+        "the receipt as issued when the consent was recorded"
+    );
+    assert_eq!(
+        (&got["leaf"], &got["subject_key"]),
+        (&out["receipt"]["leaf"], &out["receipt"]["subject_key"])
+    );
     assert!(got["created_at"].is_string(), "{got}");
+    let signed = s.get(&format!("/v1/receipts/{id}?format=jws"), &reader, 200).await;
+    assert_eq!(jws_part(str_of(&signed["jws"]), 1), out["receipt"]["payload"], "signed on demand: {signed}");
+    let p = s.get(&format!("/v1/receipts/{id}?format=xml"), &reader, 400).await;
+    assert_code(&p, "invalid_query");
 
-    let entries = wait_for_entries(&s, "bea", 1).await;
-    assert_eq!(entries.len(), 1, "only the allowed read is logged: {entries:?}");
+    let entries = wait_for_entries(&s, "bea", 2).await;
+    assert_eq!(entries.len(), 2, "only the allowed reads are logged: {entries:?}");
     assert_eq!(entries[0]["caller"], "receipt-reader");
     assert_eq!(entries[0]["route"], "GET /v1/receipts/{id}");
     assert_eq!(entries[0]["purpose"], "unspecified");
@@ -680,7 +704,7 @@ async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) 
     let python = python_available().await;
     let s = TestServer::start_on(backend).await;
     let r1 = record_full(&s, "rot", &grant("marketing.direct", &["email"])).await;
-    let r1_jws = str_of(&r1["receipt"]["jws"]).to_owned();
+    let r1_jws = receipt_jws(&s, &r1).await;
     let (_, old_jwks) = jwks(&s).await;
     let k1 = kid_of(&r1_jws);
     assert_eq!(old_jwks.keys.len(), 1);
@@ -702,7 +726,7 @@ async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) 
     assert_eq!(kids, expected, "both keys are published");
 
     let r2 = record_full(&s, "rot", &withdraw("marketing.direct")).await;
-    let r2_jws = str_of(&r2["receipt"]["jws"]).to_owned();
+    let r2_jws = receipt_jws(&s, &r2).await;
     assert_eq!(kid_of(&r2_jws), k2, "new receipts are signed with the new key");
     verify_receipt(&r2_jws, &jwks).expect("the new receipt verifies");
     assert!(verify_receipt(&r2_jws, &old_jwks).is_err(), "the old key set does not know the new key");
@@ -712,7 +736,8 @@ async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) 
         assert_eq!(python_verify(&r1_jws, &jwks_json).await, jws_part(&r1_jws, 1));
         assert_eq!(python_verify(&r2_jws, &jwks_json).await, jws_part(&r2_jws, 1));
     }
-    let again = s.get(&format!("/v1/receipts/{}", str_of(&r1["receipt"]["id"])), ADMIN_KEY, 200).await;
+    let again =
+        s.get(&format!("/v1/receipts/{}?format=jws", str_of(&r1["receipt"]["id"])), ADMIN_KEY, 200).await;
     assert_eq!(again["jws"], r1_jws.as_str());
     let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
     assert_eq!(

@@ -81,8 +81,9 @@ async fn a_subject_token_reaches_only_its_own_routes(backend: Backend) {
     assert_code(&p, "unauthorized");
     s.get("/v1/subjects/kim/consents", "x.y.z", 401).await;
     // A receipt is signed by the same key but is not a credential.
-    let receipt =
-        s.get(&format!("/v1/receipts/{}", str_of(&recorded["receipt"]["id"])), ADMIN_KEY, 200).await;
+    let receipt = s
+        .get(&format!("/v1/receipts/{}?format=jws", str_of(&recorded["receipt"]["id"])), ADMIN_KEY, 200)
+        .await;
     s.get("/v1/subjects/kim/consents", str_of(&receipt["jws"]), 401).await;
 
     // A service reading kim's data is logged (the receipt above, the consents now), and so are the minting
@@ -160,7 +161,7 @@ async fn other_signed_statements_are_not_tokens_nor_tokens_them(backend: Backend
     let token = str_of(&mint(&s, "kim").await["token"]).to_owned();
     let recorded =
         s.post("/v1/subjects/kim/consents", &token, &grant("analytics", &["on_device"]), 201).await;
-    let receipt = str_of(&recorded["receipt"]["jws"]).to_owned();
+    let receipt = crate::proof::receipt_jws(&s, &recorded).await;
     let paired = s
         .post(
             "/v1/subjects/kim/devices",

@@ -9,6 +9,7 @@ pub mod expiry;
 pub mod follower;
 pub mod requests;
 pub mod retention;
+pub mod tlog;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub fn start(state: &Services, stop: CancellationToken) -> Workers {
     let mut handles = vec![
         tokio::spawn(follower::run(state.clone(), from, stop.clone())),
         tokio::spawn(checkpoints::run(state.clone(), stop.clone())),
+        tokio::spawn(tlog::run(state.clone(), stop.clone())),
         tokio::spawn(consent_gauges::run(state.clone(), stop.clone())),
         tokio::spawn(console_rollups::run(state.clone(), stop.clone())),
         tokio::spawn(expiry::run(state.clone(), stop.clone())),
@@ -55,8 +57,8 @@ pub fn start(state: &Services, stop: CancellationToken) -> Workers {
 }
 
 impl Workers {
-    /// Waits for every job (after the stop token fired), signs a last checkpoint so the final head is
-    /// signed, and closes the store.
+    /// Waits for every job (after the stop token fired), signs a last checkpoint (of the chain and of the
+    /// tree) so the final head is signed, and closes the store.
     pub async fn finish(self, state: Services) {
         for handle in self.handles {
             let _ = handle.await;
@@ -64,6 +66,10 @@ impl Workers {
         let last = state.store.checkpoints().await.ok().and_then(|c| c.last().map(|c| c.events));
         if let Err(e) = checkpoints::take(&state, last).await {
             tracing::warn!(error = %e, "the shutdown checkpoint failed");
+        }
+        let latest = state.store.latest_tlog_checkpoint().await.ok().flatten();
+        if let Err(e) = crate::tlog::sign_head(&state, latest.as_ref()).await {
+            tracing::warn!(error = %e, "the shutdown tree checkpoint failed");
         }
         let store = Arc::clone(&state.store);
         drop(state);

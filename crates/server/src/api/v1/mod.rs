@@ -12,4 +12,5 @@ pub mod receipts;
 pub mod records;
 pub mod requests;
 pub mod signals;
+pub mod tlog;
 pub mod tokens;

@@ -77,7 +77,7 @@ async fn every_type_end_to_end(backend: Backend) {
     assert_eq!(data["consents"]["history"], history["events"], "the full history");
     assert_eq!(data["receipts"].as_array().map(Vec::len), Some(2), "one receipt per recorded change");
     let receipt_id = str_of(&data["receipts"][0]["id"]);
-    let receipt = s.get(&format!("/v1/receipts/{receipt_id}"), ADMIN_KEY, 200).await;
+    let receipt = s.get(&format!("/v1/receipts/{receipt_id}?format=jws"), ADMIN_KEY, 200).await;
     assert_eq!(receipt["jws"], data["receipts"][0]["jws"]);
     assert!(
         data["access_log"]
