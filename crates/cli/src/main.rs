@@ -183,6 +183,11 @@ enum AuditCommand {
         /// The JWK Set (e.g. saved from /.well-known/jwks.json) that verifies the file's checkpoints.
         #[arg(long, value_name = "FILE")]
         jwks: Option<PathBuf>,
+        /// An earlier signed tree checkpoint (saved from /v1/tlog/checkpoint, or a receipt's JSON holding
+        /// one) the store's ledger must still contain: finds events cut off the end even when the later
+        /// checkpoints were removed too.
+        #[arg(long, value_name = "FILE", conflicts_with = "file")]
+        since_checkpoint: Option<PathBuf>,
     },
     /// Write the ledger to standard output as JSON Lines: every event with its hashed fields, then the
     /// signed checkpoints.
@@ -431,12 +436,29 @@ async fn audit(command: AuditCommand) -> Result<bool> {
             }
             Ok(report.ok)
         }
-        AuditCommand::Verify { common, .. } => {
+        AuditCommand::Verify { common, since_checkpoint, .. } => {
+            let since = since_checkpoint.as_deref().map(read_checkpoint).transpose()?;
             let config = load_config(&common)?;
             let store = open_store_read_only(&config).await?;
             let result = consentry_service::audit::verify_store(store.as_ref()).await;
+            let tree = consentry_service::audit::verify_tree(
+                store.as_ref(),
+                config.tlog_origin.as_deref(),
+                since.as_deref(),
+            )
+            .await;
             store.close().await;
-            let report = result?;
+            let mut report = result?;
+            report.tree = tree?;
+            if let Some(tree) = &report.tree {
+                report.ok &= tree.ok;
+                if let Some(bad) = &tree.first_bad {
+                    eprintln!("the ledger's tree does not verify: {bad}");
+                }
+            } else if since.is_some() {
+                report.ok = false;
+                eprintln!("the store has no signed tree checkpoint to check the given one against");
+            }
             print_out(&serde_json::to_string_pretty(&report)?);
             if let Some(bad) = &report.first_bad {
                 match bad.seq {
@@ -455,6 +477,18 @@ async fn audit(command: AuditCommand) -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// A signed tree checkpoint from `path`: the note itself, or a receipt's JSON holding it as `checkpoint`.
+fn read_checkpoint(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !text.trim_start().starts_with('{') {
+        return Ok(text);
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let note = json.get("receipt").unwrap_or(&json).get("checkpoint").and_then(|c| c.as_str());
+    note.map(str::to_owned).with_context(|| format!("{} holds no checkpoint", path.display()))
 }
 
 async fn destinations(command: DestinationsCommand) -> Result<()> {

@@ -27,6 +27,7 @@
 
 mod audit;
 mod export;
+mod tree;
 
 pub use consentry_core::merkle::{ProofError, verify_consistency, verify_inclusion};
 pub use consentry_core::note::{CheckpointBody, NoteError, NoteVerifier, open_checkpoint};
@@ -41,6 +42,7 @@ pub use self::audit::{AuditProblem, AuditReport, LedgerAudit, ProblemKind, verif
 pub use self::export::{
     ExportProblem, ExportReport, export_checkpoint_line, export_event_line, verify_export,
 };
+pub use self::tree::{TreeAudit, TreeReport};
 
 /// Why a receipt was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

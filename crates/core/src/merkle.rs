@@ -353,6 +353,16 @@ impl Frontier {
         (hashes.len() == size.count_ones() as usize).then_some(Self { size, hashes })
     }
 
+    /// The frontier of `size` leaves from stored nodes that include its [`Frontier::ids`] (in any order);
+    /// `None` when one is missing.
+    pub fn from_nodes(size: u64, found: &[(NodeId, Hash)]) -> Option<Self> {
+        let hashes = Self::ids(size)
+            .iter()
+            .map(|id| found.iter().find(|(f, _)| f == id).map(|(_, h)| *h))
+            .collect::<Option<Vec<_>>>()?;
+        Self::from_hashes(size, hashes)
+    }
+
     /// The number of leaves.
     pub fn size(&self) -> u64 {
         self.size

@@ -5,7 +5,8 @@
 //! Only the store can fail here, and an audit is run when something looks wrong: the functions on a bare
 //! store return its error whole, so the CLI can print the cause.
 
-use consentry_client::verify::{AuditProblem, AuditReport, LedgerAudit};
+use consentry_client::verify::{AuditProblem, AuditReport, LedgerAudit, NoteVerifier, TreeAudit, TreeReport};
+use consentry_core::merkle::Frontier;
 use consentry_core::proof::{Jwk, Jwks};
 use consentry_store::Store;
 use serde::Serialize;
@@ -27,11 +28,23 @@ pub struct AuditOut {
     /// The first problem: `{seq, kind, problem, ...}`; `null` when the ledger is intact.
     #[schema(value_type = Option<Object>)]
     pub first_bad: Option<AuditProblem>,
+    /// The Merkle tree rebuilt from the events against the signed tree checkpoints (`consentry audit
+    /// verify` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub tree: Option<TreeReport>,
 }
 
 impl From<AuditReport> for AuditOut {
     fn from(r: AuditReport) -> Self {
-        Self { ok: r.ok, events: r.events, head: r.head, checkpoints: r.checkpoints, first_bad: r.first_bad }
+        Self {
+            ok: r.ok,
+            events: r.events,
+            head: r.head,
+            checkpoints: r.checkpoints,
+            first_bad: r.first_bad,
+            tree: None,
+        }
     }
 }
 
@@ -75,4 +88,60 @@ pub async fn audit(store: &dyn Store, jwks: &Jwks) -> consentry_store::Result<Au
     }
     audit.end_events();
     Ok(audit.finish().into())
+}
+
+/// Audits the ledger's Merkle tree in `store` against its signed tree checkpoints (and `since`, an earlier
+/// checkpoint kept elsewhere, which catches a log cut back with its later checkpoints removed): the tree
+/// is rebuilt from the events, every checkpoint must sign the root of exactly its first `size` events, and
+/// the store's own nodes must give the rebuilt root. The log's origin is `origin`, else the one the
+/// checkpoints name; `None` when there is no checkpoint to check at all.
+pub async fn verify_tree(
+    store: &dyn Store,
+    origin: Option<&str>,
+    since: Option<&str>,
+) -> consentry_store::Result<Option<TreeReport>> {
+    let mut notes = Vec::new();
+    loop {
+        let after = notes.last().map_or(0, |c: &consentry_store::TlogCheckpoint| c.size);
+        let page = store.tlog_checkpoints(after, PAGE).await?;
+        let done = page.len() < PAGE as usize;
+        notes.extend(page);
+        if done {
+            break;
+        }
+    }
+    let named = |note: &str| note.split('\n').next().map(str::to_owned);
+    let origin = origin
+        .map(str::to_owned)
+        .or_else(|| notes.last().and_then(|c| named(&c.note)))
+        .or_else(|| since.and_then(named));
+    let Some(origin) = origin else { return Ok(None) };
+    let keys = store.signing_keys().await?;
+    let verifiers = keys.iter().filter_map(|k| NoteVerifier::new(&origin, k.public).ok()).collect();
+    let mut audit = TreeAudit::new(&origin, verifiers);
+    if let Some(since) = since {
+        audit.push_checkpoint("the given checkpoint", since);
+    }
+    for c in &notes {
+        audit.push_checkpoint(&format!("the stored checkpoint of {} events", c.size), &c.note);
+    }
+    let mut size = 0;
+    loop {
+        let page = store.events_page(size, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        size = last.seq;
+        for e in &page {
+            audit.push_event(e);
+        }
+        if page.len() < PAGE as usize {
+            break;
+        }
+    }
+    let stored = store.tlog_nodes(&Frontier::ids(size)).await?;
+    match Frontier::from_nodes(size, &stored) {
+        Some(tree) if tree.root() == audit.root() => {}
+        Some(_) => audit.fail("the stored Merkle tree is not the tree of the events".into()),
+        None => audit.fail(format!("the stored Merkle tree lacks nodes of its first {size} leaves")),
+    }
+    Ok(Some(audit.finish()))
 }

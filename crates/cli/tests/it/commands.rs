@@ -565,3 +565,59 @@ async fn rotate_signing_prints_a_new_kid_that_signs_from_the_next_start() {
     let report: Value = serde_json::from_str(&out.stdout).expect("a JSON report");
     assert_eq!((&report["events"], &report["checkpoints"]), (&json!(2), &json!(2)));
 }
+
+/// `consentry audit verify` rebuilds the Merkle tree from the events and checks every signed tree
+/// checkpoint against it; given an earlier checkpoint (`--since-checkpoint`), it finds a ledger cut back
+/// with its later checkpoints removed, which nothing left in the store shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_checks_the_tree_and_finds_a_cut_with_an_earlier_checkpoint() {
+    let tmp = TempDir::new().expect("tmp");
+    let (data, _) = served_ledger(&tmp).await;
+    let d = path_str(&data);
+    let out = run(&["audit", "verify", "--data", d], &[]);
+    assert!(out.status.success(), "an intact store does not verify:\n{}{}", out.stdout, out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).expect("a JSON report");
+    let tree = &report["tree"];
+    assert_eq!((&tree["ok"], &tree["size"]), (&json!(true), &json!(5)), "{report}");
+    assert!(tree["checkpoints"].as_u64().is_some_and(|n| n >= 1), "{report}");
+
+    // The newest checkpoint, as someone kept it (a receipt carries one).
+    let conn = rusqlite::Connection::open(data.join("consentry.db")).expect("open the data file");
+    let note: String = conn
+        .query_row("SELECT note FROM tlog_checkpoints ORDER BY size DESC LIMIT 1", [], |r| r.get(0))
+        .expect("a stored tree checkpoint");
+    assert!(note.contains("\n5\n"), "signed at five events: {note}");
+    let kept = tmp.path().join("kept.checkpoint");
+    std::fs::write(&kept, &note).expect("write");
+    let receipt = tmp.path().join("receipt.json");
+    std::fs::write(&receipt, json!({"receipt": {"checkpoint": note}}).to_string()).expect("write");
+    for given in [&kept, &receipt] {
+        let out = run(&["audit", "verify", "--data", d, "--since-checkpoint", path_str(given)], &[]);
+        assert!(out.status.success(), "the kept checkpoint does not verify:\n{}{}", out.stdout, out.stderr);
+    }
+
+    // The last two events cut off, with every checkpoint, tree node and state that named them.
+    conn.execute_batch(
+        "DROP TRIGGER events_no_delete; DROP TRIGGER tlog_nodes_no_delete;
+         DELETE FROM consent_state WHERE seq > 3; DELETE FROM receipts WHERE last_seq > 3;
+         DELETE FROM events WHERE seq > 3; DELETE FROM tlog_nodes WHERE ((idx + 1) << level) > 3;
+         DELETE FROM tlog_checkpoints WHERE size > 3; DELETE FROM checkpoints WHERE events > 3;",
+    )
+    .expect("cut the ledger");
+    drop(conn);
+    let out = run(&["audit", "verify", "--data", d], &[]);
+    assert!(out.status.success(), "what is left is consistent in itself:\n{}{}", out.stdout, out.stderr);
+    let out = run(&["audit", "verify", "--data", d, "--since-checkpoint", path_str(&kept)], &[]);
+    assert!(!out.status.success(), "a cut ledger verified against an earlier checkpoint:\n{}", out.stdout);
+    let report: Value = serde_json::from_str(&out.stdout).expect("a JSON report");
+    assert_eq!(report["tree"]["ok"], false, "{report}");
+    assert!(out.stderr.contains("cut off the end"), "stderr says what happened:\n{}", out.stderr);
+
+    // A forged checkpoint (another root under the genuine signature) is refused.
+    let lines: Vec<&str> = note.split('\n').collect();
+    let forged = note.replacen(lines[2], "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", 1);
+    std::fs::write(&kept, forged).expect("write");
+    let out = run(&["audit", "verify", "--data", d, "--since-checkpoint", path_str(&kept)], &[]);
+    assert!(!out.status.success(), "a forged checkpoint verified:\n{}", out.stdout);
+    assert!(out.stderr.contains("does not verify"), "{}", out.stderr);
+}

@@ -70,15 +70,9 @@ pub(super) async fn insert_nodes(conn: &mut PgConnection, nodes: &[(NodeId, Hash
 
 /// The tree's frontier at `size` leaves (the ledger's length, read under the ledger lock).
 pub(super) async fn frontier(conn: &mut PgConnection, size: u64) -> Result<Frontier> {
-    let ids = Frontier::ids(size);
-    let found = nodes(&mut *conn, &ids).await?;
-    let hashes = ids
-        .iter()
-        .map(|id| found.iter().find(|(f, _)| f == id).map(|(_, h)| *h))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| StoreError::Backend("the Merkle tree lacks a node of its frontier".into()))?;
-    Frontier::from_hashes(size, hashes)
-        .ok_or_else(|| StoreError::Backend("the Merkle frontier is malformed".into()))
+    let found = nodes(&mut *conn, &Frontier::ids(size)).await?;
+    Frontier::from_nodes(size, &found)
+        .ok_or_else(|| StoreError::Backend("the Merkle tree lacks a node of its frontier".into()))
 }
 
 /// Adds the leaves of every event the tree does not hold yet (a ledger written before the tree existed),

@@ -44,15 +44,9 @@ pub(super) fn insert_nodes(conn: &Connection, nodes: &[(NodeId, Hash)]) -> rusql
 
 /// The tree's frontier at `size` leaves, read from the stored nodes.
 fn frontier(conn: &Connection, size: u64) -> Result<Frontier> {
-    let ids = Frontier::ids(size);
-    let found = nodes(conn, &ids).map_err(backend)?;
-    let hashes = ids
-        .iter()
-        .map(|id| found.iter().find(|(f, _)| f == id).map(|(_, h)| *h))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| StoreError::Backend("the Merkle tree lacks a node of its frontier".into()))?;
-    Frontier::from_hashes(size, hashes)
-        .ok_or_else(|| StoreError::Backend("the Merkle frontier is malformed".into()))
+    let found = nodes(conn, &Frontier::ids(size)).map_err(backend)?;
+    Frontier::from_nodes(size, &found)
+        .ok_or_else(|| StoreError::Backend("the Merkle tree lacks a node of its frontier".into()))
 }
 
 /// Loads the tree's frontier, first adding the leaves of every event the tree does not hold yet (a ledger
