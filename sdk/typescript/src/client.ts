@@ -18,7 +18,10 @@ export type ChangeIn = Schemas["ChangeIn"];
 export type CurrentConsents = Schemas["CurrentConsents"];
 export type History = Schemas["History"];
 export type HistoryQuery = Query<"getConsentHistory">;
+/** A receipt signed as a JWS on demand (`GET /v1/receipts/{id}?format=jws`). */
 export type ReceiptOut = Schemas["ReceiptOut"];
+/** A receipt that proves itself: the document, its events' inclusion proofs and a signed checkpoint. */
+export type ReceiptProof = Schemas["ReceiptProof"];
 export type MintToken = Schemas["MintToken"];
 export type MintedToken = Schemas["MintedTokenOut"];
 export type CreateRequest = Schemas["CreateRequest"];
@@ -96,7 +99,8 @@ export class ConsentryClient {
     return out.results;
   }
 
-  /** Records consent changes for `subject`: the ledger events placed and one signed receipt. */
+  /** Records consent changes for `subject`: the ledger events placed and one receipt with the proof of
+   * their inclusion in the ledger's transparency log (`receiptJws` gives it signed as a JWS). */
   recordConsents(subject: string, changes: RecordConsents): Promise<RecordedConsents> {
     return this.#json({ method: "POST", path: `/v1/subjects/${seg(subject)}/consents`, body: changes });
   }
@@ -111,9 +115,14 @@ export class ConsentryClient {
     return this.#json({ method: "GET", path: `/v1/subjects/${seg(subject)}/consents/history`, query });
   }
 
-  /** A receipt by id (`rcpt_...`); verify its `jws` with `verifyReceipt` and the server's JWKS. */
-  receipt(id: string): Promise<ReceiptOut> {
+  /** A receipt by id (`rcpt_...`) with its proof of inclusion against the log's newest checkpoint. */
+  receipt(id: string): Promise<ReceiptProof> {
     return this.#json({ method: "GET", path: `/v1/receipts/${seg(id)}` });
+  }
+
+  /** A receipt by id signed as a JWS on demand; verify its `jws` with `verifyReceipt` and the JWKS. */
+  receiptJws(id: string): Promise<ReceiptOut> {
+    return this.#json({ method: "GET", path: `/v1/receipts/${seg(id)}`, query: { format: "jws" } });
   }
 
   /** A short-lived token for the subject's own routes, and a preference-centre link. */

@@ -610,6 +610,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tlog/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The newest signed checkpoint of the ledger's Merkle tree: a C2SP `tlog-checkpoint` in a signed note. */
+        get: operations["getTlogCheckpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tlog/consistency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An RFC 9162 consistency proof between two sizes of the ledger's Merkle tree (404 unless
+         *     `from` ≤ `to` ≤ the log's size).
+         */
+        get: operations["getTlogConsistency"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tlog/vkey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The log's verifier keys in C2SP note form, one per line: the current key first, then those it replaced. */
+        get: operations["getTlogVerifierKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -652,6 +706,11 @@ export interface components {
             checkpoints: number;
             /** @description The first problem: `{seq, kind, problem, ...}`; `null` when the ledger is intact. */
             first_bad?: Record<string, never> | null;
+            /**
+             * @description The Merkle tree rebuilt from the events against the signed tree checkpoints (`consentry audit
+             *     verify` only).
+             */
+            tree?: Record<string, never> | null;
         };
         BatchRequest: {
             /** @description 1 to `check_batch_max` checks (10,000 by default; more is 422 `validation_failed`). */
@@ -742,6 +801,15 @@ export interface components {
         CompleteTask: {
             /** @description 1 to 2000 characters, not only spaces. */
             note?: string | null;
+        };
+        /** @description An RFC 9162 consistency proof. */
+        ConsistencyOut: {
+            /** Format: int64 */
+            from: number;
+            /** Format: int64 */
+            to: number;
+            /** @description The proof's hashes, base64 (standard alphabet), in the order RFC 9162 §2.1.4 gives. */
+            hashes: string[];
         };
         CreateDestination: {
             /** @description 1 to 100 characters, not only spaces. */
@@ -970,6 +1038,23 @@ export interface components {
         };
         /** @enum {string} */
         Kind: "webhook" | "nats" | "mqtt";
+        /** @description A ledger event as a leaf of the ledger's Merkle tree. */
+        LeafOut: {
+            /**
+             * Format: int64
+             * @description The leaf's index: the event's `seq` minus one.
+             */
+            index: number;
+            /** @description The event's canonical bytes (what its `hash` is the SHA-256 of), base64. */
+            data: string;
+        };
+        /** @description A further leaf of a receipt, with its inclusion proof. */
+        LeafProofOut: {
+            /** Format: int64 */
+            index: number;
+            data: string;
+            inclusion_proof: string[];
+        };
         MintToken: {
             /**
              * Format: int64
@@ -1048,6 +1133,7 @@ export interface components {
             /** @description The decision per channel the purpose declares. */
             channels: components["schemas"]["ChannelDecision"][];
         };
+        /** @description A receipt in its signed form: a compact JWS of the receipt document, signed when asked for. */
         ReceiptOut: {
             id: string;
             subject: string;
@@ -1055,12 +1141,36 @@ export interface components {
             jws: string;
             created_at: string;
         };
-        /** @description A signed consent receipt. */
-        ReceiptRef: {
+        /**
+         * @description A receipt that proves itself: the receipt document, its events as leaves of the ledger's Merkle tree
+         *     with their inclusion proofs, the signed checkpoint they lead to, and the opening of the subject's
+         *     pseudonym. `docs/receipts.md` says how to check it.
+         */
+        ReceiptProof: {
             id: string;
-            /** @description Compact JWS (EdDSA); verify it with the keys at `/.well-known/jwks.json`. */
-            jws: string;
+            subject: string;
+            created_at: string;
+            /** @description The receipt document: a Kantara Consent Receipt v1.1 with the `consentry` member. */
+            payload: Record<string, never>;
+            /** @description The first event the receipt records. */
+            leaf: components["schemas"]["LeafOut"];
+            /** @description The RFC 9162 audit path of `leaf` to the root of `checkpoint`, base64 hashes. */
+            inclusion_proof: string[];
+            /** @description The request's further events, when it made several changes. */
+            other_leaves?: components["schemas"]["LeafProofOut"][];
+            /**
+             * @description The C2SP signed checkpoint (a signed note) the proofs lead to: the first covering the events when
+             *     the receipt is issued, the newest when it is read again. Verify it with `GET /v1/tlog/vkey`.
+             */
+            checkpoint: string;
+            /**
+             * @description Base64 of the key of the subject's pseudonym: HMAC-SHA256 of the subject id under it is the
+             *     `subject` of every leaf, which shows the events are this person's.
+             */
+            subject_key: string;
         };
+        /** @description A receipt read again in one of its forms. */
+        ReceiptRead: components["schemas"]["ReceiptProof"] | components["schemas"]["ReceiptOut"];
         RecordConsents: {
             /**
              * @description The notice shown to the person. Required when a change grants or renews consent; it must be the
@@ -1128,8 +1238,8 @@ export interface components {
         };
         RecordedConsents: {
             events: components["schemas"]["EventOut"][];
-            /** @description One receipt for the whole request. */
-            receipt: components["schemas"]["ReceiptRef"];
+            /** @description One receipt for the whole request, with the proof of its events' inclusion in the ledger. */
+            receipt: components["schemas"]["ReceiptProof"];
             /**
              * Format: int64
              * @description How many of the subject's vault records this change deleted (those held for a purpose it
@@ -2443,7 +2553,10 @@ export interface operations {
     };
     getReceipt: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `proof` (default) or `jws`. */
+                format?: "proof" | "jws";
+            };
             header?: never;
             path: {
                 id: string;
@@ -2457,7 +2570,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ReceiptOut"];
+                    "application/json": components["schemas"]["ReceiptRead"];
+                };
+            };
+            /** @description A problem (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description A problem (RFC 9457) with code `unauthorized`. */
@@ -4377,6 +4499,88 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTlogCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `<origin>\n<tree size>\n<base64 root>\n`, a blank line, and `— <origin> <signature>` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    getTlogConsistency: {
+        parameters: {
+            query: {
+                /** @description The smaller tree size, 0 to `to`. */
+                from: number;
+                /** @description The larger tree size, at most the log's size. */
+                to: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsistencyOut"];
+                };
+            };
+            /** @description A problem (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `to` is beyond the log's size, or `from` beyond `to` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTlogVerifierKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `<origin>+<hex key id>+<base64(0x01 ‖ Ed25519 public key)>` per line */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
                 };
             };
         };

@@ -33,7 +33,11 @@ test("a receipt verifies with the published keys", { skip }, async () => {
     changes: [{ purpose: "marketing.direct", action: "grant", channels: ["email"], categories: ["user.contact.email"] }],
   });
   const jwks = await c.jwks();
-  const receipt = await verifyReceipt(recorded.receipt.jws, jwks);
+  // The write answers with the document and its proof of inclusion; the JWS is signed when asked for.
+  assert.equal(recorded.receipt.leaf.index, recorded.events[0]!.seq - 1);
+  const signed = await c.receiptJws(recorded.receipt.id);
+  const receipt = await verifyReceipt(signed.jws, jwks);
+  assert.deepEqual(receipt, recorded.receipt.payload);
   assert.equal(receipt.version, "KI-CR-v1.1.0");
   assert.equal(receipt.consentReceiptID, recorded.receipt.id);
   assert.equal(receipt.piiPrincipalId, "alice");
@@ -42,10 +46,10 @@ test("a receipt verifies with the published keys", { skip }, async () => {
   ]);
   assert.equal(receipt.consentry.kid, jwks.keys[0]!.kid);
 
-  // Fetched again later, it verifies too.
+  // Fetched again later, it is the same document with a proof against the newest checkpoint.
   const fetched = await c.receipt(recorded.receipt.id);
-  const again = await verifyReceipt(fetched.jws, jwks);
-  assert.equal(again.consentReceiptID, recorded.receipt.id);
+  assert.deepEqual(fetched.payload, recorded.receipt.payload);
+  assert.match(fetched.checkpoint, /^[^\n]+\n\d+\n[A-Za-z0-9+/=]{44}\n\n\u2014 /);
 });
 
 test("a tampered or foreign receipt is refused", { skip }, async () => {
@@ -55,7 +59,8 @@ test("a tampered or foreign receipt is refused", { skip }, async () => {
     changes: [{ purpose: "analytics", action: "deny" }],
   });
   const jwks = await c.jwks();
-  const [header, payload, signature] = parts(recorded.receipt.jws);
+  const signed = (await c.receiptJws(recorded.receipt.id)).jws;
+  const [header, payload, signature] = parts(signed);
   const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
 
   // The person's denial turned into a grant, the signature kept.
@@ -69,7 +74,7 @@ test("a tampered or foreign receipt is refused", { skip }, async () => {
   // alg "none", and a key set that does not hold the key.
   const none = json64({ alg: "none", kid: jwks.keys[0]!.kid, typ: "consent-receipt+jwt" });
   await refused(`${none}.${payload}.`, jwks, "wrong_alg");
-  await refused(recorded.receipt.jws, { keys: [] }, "unknown_kid");
+  await refused(signed, { keys: [] }, "unknown_kid");
   await refused(`${header}.${payload}`, jwks, "malformed");
 
   // An attacker's own Ed25519 key, published under the server's kid: the signature does not hold.

@@ -31,6 +31,7 @@ pub enum Format {
 #[serde(deny_unknown_fields)]
 pub struct ReceiptParams {
     /// `proof` (default) or `jws`.
+    #[param(inline)]
     pub format: Option<Format>,
 }
 
