@@ -22,6 +22,8 @@ export type HistoryQuery = Query<"getConsentHistory">;
 export type ReceiptOut = Schemas["ReceiptOut"];
 /** A receipt that proves itself: the document, its events' inclusion proofs and a signed checkpoint. */
 export type ReceiptProof = Schemas["ReceiptProof"];
+/** An RFC 9162 consistency proof between two sizes of the log (`GET /v1/tlog/consistency`). */
+export type ConsistencyProof = Schemas["ConsistencyOut"];
 export type MintToken = Schemas["MintToken"];
 export type MintedToken = Schemas["MintedTokenOut"];
 export type CreateRequest = Schemas["CreateRequest"];
@@ -115,7 +117,10 @@ export class ConsentryClient {
     return this.#json({ method: "GET", path: `/v1/subjects/${seg(subject)}/consents/history`, query });
   }
 
-  /** A receipt by id (`rcpt_...`) with its proof of inclusion against the log's newest checkpoint. */
+  /**
+   * A receipt by id (`rcpt_...`) with its proof of inclusion against the log's newest checkpoint; check it
+   * with `verifyProvenReceipt` and `tlogVerifierKeys()`.
+   */
   receipt(id: string): Promise<ReceiptProof> {
     return this.#json({ method: "GET", path: `/v1/receipts/${seg(id)}` });
   }
@@ -123,6 +128,21 @@ export class ConsentryClient {
   /** A receipt by id signed as a JWS on demand; verify its `jws` with `verifyReceipt` and the JWKS. */
   receiptJws(id: string): Promise<ReceiptOut> {
     return this.#json({ method: "GET", path: `/v1/receipts/${seg(id)}`, query: { format: "jws" } });
+  }
+
+  /** The log's verifier keys (C2SP note form, one per line: the current key first), for `verifyProvenReceipt`. */
+  async tlogVerifierKeys(): Promise<string> {
+    return (await this.#send({ method: "GET", path: "/v1/tlog/vkey" }, "text/plain")).text();
+  }
+
+  /** The log's newest signed checkpoint (a C2SP signed note). */
+  async tlogCheckpoint(): Promise<string> {
+    return (await this.#send({ method: "GET", path: "/v1/tlog/checkpoint" }, "text/plain")).text();
+  }
+
+  /** An RFC 9162 consistency proof between two sizes of the log, for `verifyCheckpointConsistency`. */
+  tlogConsistency(from: number | bigint, to: number | bigint): Promise<ConsistencyProof> {
+    return this.#json({ method: "GET", path: "/v1/tlog/consistency", query: { from: String(from), to: String(to) } });
   }
 
   /** A short-lived token for the subject's own routes, and a preference-centre link. */

@@ -123,7 +123,8 @@ export async function verifyReceipt(jws: string, jwks: Jwks): Promise<ConsentRec
   return receipt;
 }
 
-function isReceipt(value: unknown): value is ConsentReceipt {
+/** Whether `value` has the members of a consent receipt this package reads. */
+export function isReceipt(value: unknown): value is ConsentReceipt {
   if (typeof value !== "object" || value === null) return false;
   const r = value as Record<string, unknown>;
   const ext = r.consentry as Record<string, unknown> | undefined;
