@@ -175,6 +175,7 @@ mod tests {
     fn grant(seq: u64, purpose: &str, action: Action, channels: &[&str]) -> Event {
         Event::place(
             NewEvent {
+                evidence: None,
                 purpose: purpose.into(),
                 action,
                 scope: Scope::new(vec![], channels.iter().map(|c| (*c).to_owned()).collect(), vec![]),

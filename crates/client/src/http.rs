@@ -163,6 +163,9 @@ pub struct LedgerEvent {
     pub expires_at: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// `sha256:<hex>` of the TCF or GPP string a signal's change was read from.
+    #[serde(default)]
+    pub evidence: Option<String>,
 }
 
 #[derive(Deserialize)]

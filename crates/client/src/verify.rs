@@ -16,6 +16,7 @@
 //! "recipients":[..],"notice":..,"notice_version":..,"notice_hash":..,"collection_point":..,"actor":..,
 //! "recorded_at":..,"expires_at":..,"prev_hash":..,"hash":..}`
 //!
+//! (with `"evidence":..` after `hash` on an event that carries evidence, the hash of a signal's string),
 //! carrying every hashed field of the event (see `consentry_core::ledger`; `subject` is the pseudonym and
 //! timestamps use the ledger's exact rendering), and nothing else. Then checkpoint lines
 //! `{"type":"checkpoint","jws":".."}`, each a JWS of a [`Checkpoint`] signed by a key of the JWKS.

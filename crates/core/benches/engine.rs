@@ -133,6 +133,7 @@ fn main() -> Result<(), String> {
         for (purpose, scope) in &grants {
             seq += 1;
             let new = NewEvent {
+                evidence: None,
                 purpose: (*purpose).to_owned(),
                 action: Action::Grant,
                 scope: scope.clone(),

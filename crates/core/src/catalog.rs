@@ -12,8 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::ids::{Key, parent_key};
 use crate::ledger::{Action, Scope};
 
+mod frameworks;
 mod text;
 
+pub use frameworks::{ConsentModeFramework, Frameworks, GppFramework, SignalTarget, TcfFramework};
 pub use text::{DEFAULT_LANGUAGE, Translation, Translations, is_language_tag, same_language};
 
 /// The default catalogue installed on first start.
@@ -262,6 +264,9 @@ pub struct CatalogDocument {
     pub notices: Vec<Notice>,
     #[serde(default)]
     pub collection_points: Vec<CollectionPoint>,
+    /// How consent signals (IAB TCF and GPP strings, Google Consent Mode) map to the catalogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frameworks: Option<Frameworks>,
 }
 
 /// A document that could not be read at all (syntax, wrong types, unknown fields).
@@ -483,6 +488,8 @@ impl Catalog {
                 push(format!("notices[{i}].title"), "must not be empty".into());
             }
         }
+
+        frameworks::check(&doc, &mut push);
 
         if !problems.is_empty() {
             return Err(problems);

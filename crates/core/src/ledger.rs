@@ -7,6 +7,9 @@
 //! `action, actor, categories, channels, collection_point, expires_at, notice, notice_hash,
 //! notice_version, prev_hash, purpose, recipients, recorded_at, seq, subject, v`
 //!
+//! and, only on an event that carries evidence, `evidence` (between `collection_point` and `expires_at`),
+//! so every event written before evidence existed hashes exactly as it did.
+//!
 //! where `subject` is the subject's *pseudonym* (HMAC-SHA256 of the subject id under a per-subject key kept
 //! in the key store, apart from the ledger), never the subject id; `v` is the format version (1);
 //! timestamps use [`Timestamp`]'s fixed rendering; scope lists are sorted and free of duplicates. The first
@@ -94,6 +97,10 @@ impl Scope {
 
 /// Actor recorded on events caused by a Global Privacy Control signal.
 pub const ACTOR_GPC: &str = "signal:gpc";
+/// Actor recorded on events read from an IAB TCF TC string.
+pub const ACTOR_TCF: &str = "signal:tcf";
+/// Actor recorded on events read from an IAB GPP string.
+pub const ACTOR_GPP: &str = "signal:gpp";
 /// Actor recorded on events Consentry makes itself (expiry).
 pub const ACTOR_SYSTEM: &str = "system";
 
@@ -107,9 +114,13 @@ pub struct NewEvent {
     pub notice_version: Option<u32>,
     pub notice_hash: Option<String>,
     pub collection_point: Option<String>,
-    /// Who made the change: `subject`, `key:<id>`, `device:<id>`, `signal:gpc`, `system`.
+    /// Who made the change: `subject`, `key:<id>`, `device:<id>`, `signal:gpc`, `signal:tcf`,
+    /// `signal:gpp`, `system`.
     pub actor: String,
     pub expires_at: Option<Timestamp>,
+    /// What the change rests on besides the notice, as `<kind>:<value>`: `sha256:<hex>` of the signal
+    /// string a `signal:tcf` or `signal:gpp` change was read from.
+    pub evidence: Option<String>,
 }
 
 /// A placed ledger event. Never updated, never deleted.
@@ -131,6 +142,9 @@ pub struct Event {
     pub expires_at: Option<Timestamp>,
     pub prev_hash: String,
     pub hash: String,
+    /// See [`NewEvent::evidence`]; hashed only when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
 }
 
 /// The public identifier of the event at `seq`.
@@ -150,6 +164,8 @@ struct Canonical<'a> {
     categories: &'a [String],
     channels: &'a [String],
     collection_point: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<&'a str>,
     expires_at: Option<String>,
     notice: Option<&'a str>,
     notice_hash: Option<&'a str>,
@@ -187,6 +203,7 @@ impl Event {
             expires_at: new.expires_at,
             prev_hash,
             hash: String::new(),
+            evidence: new.evidence,
         };
         event.hash = event.compute_hash();
         event
@@ -200,6 +217,7 @@ impl Event {
             categories: &self.scope.categories,
             channels: &self.scope.channels,
             collection_point: self.collection_point.as_deref(),
+            evidence: self.evidence.as_deref(),
             expires_at: self.expires_at.map(|t| t.to_string()),
             notice: self.notice.as_deref(),
             notice_hash: self.notice_hash.as_deref(),
@@ -320,6 +338,7 @@ mod tests {
 
     fn new_event(purpose: &str, action: Action) -> NewEvent {
         NewEvent {
+            evidence: None,
             purpose: purpose.into(),
             action,
             scope: Scope::new(vec![], vec!["sms".into(), "email".into(), "email".into()], vec![]),
@@ -368,6 +387,24 @@ mod tests {
             )
         );
         assert_eq!(e.hash, hex::encode(Sha256::digest(text.as_bytes())));
+    }
+
+    #[test]
+    fn evidence_is_hashed_only_when_present() {
+        let mut new = new_event("third_party.sharing", Action::Withdraw);
+        let plain =
+            Event::place(new.clone(), 1, "p".repeat(64), Timestamp::from_micros(1), GENESIS_HASH.into());
+        assert!(!String::from_utf8(plain.canonical_bytes()).expect("utf8").contains("evidence"));
+        new.evidence = Some(format!("sha256:{}", "cd".repeat(32)));
+        let with = Event::place(new, 1, "p".repeat(64), Timestamp::from_micros(1), GENESIS_HASH.into());
+        let text = String::from_utf8(with.canonical_bytes()).expect("utf8");
+        let expected =
+            format!(r#""collection_point":null,"evidence":"sha256:{}","expires_at":null"#, "cd".repeat(32));
+        assert!(text.contains(&expected), "{text}");
+        assert_ne!(with.hash, plain.hash);
+        let mut tampered = with.clone();
+        tampered.evidence = Some(format!("sha256:{}", "ce".repeat(32)));
+        assert_ne!(tampered.compute_hash(), with.hash);
     }
 
     #[test]

@@ -577,6 +577,10 @@ pub struct ReceiptEvent {
     pub seq: u64,
     pub hash: String,
     pub prev_hash: String,
+    /// What the change rests on besides the notice: `sha256:<hex>` of the IAB TCF or GPP string it was
+    /// read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

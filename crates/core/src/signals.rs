@@ -9,6 +9,7 @@
 //! inside a field, a bit field shorter than its declared maximum id), naming the segment and bit offset.
 //! Encoding refuses values out of range, naming the field. `decode(encode(v)) == v` for every valid `v`.
 
+pub mod apply;
 mod bits;
 pub mod gpp;
 pub mod tcf;
@@ -86,7 +87,7 @@ impl SignalError {
 
     /// The same error seen from an enclosing string: a TC string inside a GPP string becomes a GPP error
     /// in section `tcfeuv2`.
-    pub(crate) fn within(self, signal: Signal, prefix: &str) -> Self {
+    pub fn within(self, signal: Signal, prefix: &str) -> Self {
         let place = match self.place {
             Place::Bit { segment, offset } => {
                 Place::Bit { segment: format!("{prefix}.{segment}").into(), offset }

@@ -71,6 +71,7 @@ impl SnapshotStatement {
     /// The statement as a ledger event the engine can apply (the fields the rules do not read are empty).
     fn to_event(&self) -> Event {
         Event {
+            evidence: None,
             seq: self.seq,
             pseudonym: String::new(),
             purpose: self.purpose.clone(),
@@ -215,6 +216,7 @@ impl ConsentSnapshot {
                 .collect(),
             notices: doc.notices.iter().filter(|n| notices.contains(n.key.as_str())).cloned().collect(),
             collection_points: Vec::new(),
+            frameworks: None,
             purposes,
         };
         let mut snapshot = Self {
@@ -369,6 +371,7 @@ mod tests {
     fn event(seq: u64, purpose: &str, action: Action, channels: &[&str], expires_at: Option<i64>) -> Event {
         Event::place(
             NewEvent {
+                evidence: None,
                 purpose: purpose.into(),
                 action,
                 scope: Scope::new(vec![], channels.iter().map(|c| (*c).to_owned()).collect(), vec![]),

@@ -252,7 +252,7 @@ impl Modify for Links {
         v1::catalog::get, v1::catalog::put,
         v1::consents::record, v1::consents::current, v1::consents::history,
         v1::check::one, v1::check::batch,
-        v1::signals::decode, v1::signals::encode,
+        v1::signals::decode, v1::signals::encode, v1::signals::record, v1::signals::current,
         v1::receipts::get, v1::audit::verify, v1::tlog::checkpoint, v1::tlog::vkey, v1::tlog::consistency,
         v1::access::list,
         v1::tokens::mint, v1::tokens::revoke,

@@ -114,6 +114,10 @@ pub struct EventOut {
     pub expires_at: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// What the change rests on besides the notice: `sha256:<hex>` of the IAB TCF or GPP string a
+    /// `signal:tcf` or `signal:gpp` change was read from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
 }
 
 impl EventOut {
@@ -136,6 +140,7 @@ impl EventOut {
             expires_at: e.expires_at.map(|t| t.to_string()),
             prev_hash: e.prev_hash,
             hash: e.hash,
+            evidence: e.evidence,
         }
     }
 }
@@ -218,6 +223,7 @@ fn build_events(
             None => (None, None, None),
         };
         events.push(NewEvent {
+            evidence: None,
             purpose: c.purpose,
             action,
             scope,
@@ -293,6 +299,20 @@ pub async fn record_changes(
     let notice = resolve_notice(state, &view, body.notice.as_deref(), body.notice_version).await?;
     let collection_point = body.collection_point.clone();
     let events = build_events(&view, body, notice.as_ref(), actor, Timestamp::now())?;
+    append_events(state, subject, &view, events, notice, collection_point).await
+}
+
+/// Appends checked events of one request for `subject`, sealed with a signed receipt and their outbox
+/// messages, and applies them to the engine; deletes the vault's records they no longer allow. Answers
+/// once they are durable. Consent changes and consent signals both append through here.
+pub(crate) async fn append_events(
+    state: &Services,
+    subject: &SubjectId,
+    view: &Arc<CatalogView>,
+    events: Vec<NewEvent>,
+    notice: Option<NoticeVersion>,
+    collection_point: Option<String>,
+) -> Result<RecordedConsents> {
     let ctx = ReceiptContext {
         id: new_receipt_id()?,
         subject: subject.clone(),
@@ -301,7 +321,7 @@ pub async fn record_changes(
         collection_point,
     };
     let signer = state.signing.current();
-    let sealing_view = Arc::clone(&view);
+    let sealing_view = Arc::clone(view);
     let sealing_state = state.clone();
     let receipt_id = ctx.id.clone();
     let kid = signer.kid().to_owned();

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use consentry_core::catalog::{Basis, Purpose};
 use consentry_core::ids::Key;
+use consentry_core::ledger::{ACTOR_GPP, ACTOR_TCF};
 use consentry_core::{Action, Decision, Event, Query, Scope, SubjectId, Timestamp};
 use consentry_store::vault::{RecordFilter, RecordMeta, RecordSelection, StoredRecord};
 use consentry_store::{AccessRecord, DeviceRecord, StoredReceipt};
@@ -99,6 +100,9 @@ pub struct Choice {
     pub allowed: bool,
     /// For a purpose based on consent: when the person's current choice began to hold (none: never chose).
     pub since: Option<Timestamp>,
+    /// The actor (`signal:tcf`, `signal:gpp`) when that latest choice was read from a consent signal the
+    /// brand's website or app sent, not made here.
+    pub signal: Option<String>,
 }
 
 /// Everything the page shows about one person.
@@ -301,7 +305,8 @@ fn choices(services: &Services, view: &CatalogView, subject: &SubjectId, current
         let q = Query { subject: subject.as_str(), purpose, category: None, channel, recipient: None };
         services.engine.check(&q, now).ok()
     };
-    let recorded_at: HashMap<u64, Timestamp> = current.iter().map(|e| (e.seq, e.recorded_at)).collect();
+    let recorded_at: HashMap<u64, (Timestamp, &str)> =
+        current.iter().map(|e| (e.seq, (e.recorded_at, e.actor.as_str()))).collect();
     view.catalog
         .document()
         .purposes
@@ -312,18 +317,24 @@ fn choices(services: &Services, view: &CatalogView, subject: &SubjectId, current
                 p.channels.iter().map(|ch| (ch.clone(), decide(&p.key, Some(ch)))).collect();
             let allowed = decision.is_some_and(|d| d.allowed)
                 || channels.iter().any(|(_, d)| d.is_some_and(|d| d.allowed));
-            // The latest event behind the purpose's decisions: when the person's choice began to hold.
-            let since = (p.basis == Basis::Consent)
+            // The latest event behind the purpose's decisions: when the person's choice began to hold, and
+            // whether a consent signal made it.
+            let latest = (p.basis == Basis::Consent)
                 .then(|| {
                     std::iter::once(decision)
                         .chain(channels.iter().map(|(_, d)| *d))
                         .flatten()
                         .filter_map(|d| d.event_seq)
                         .filter_map(|seq| recorded_at.get(&seq).copied())
-                        .max()
+                        .max_by_key(|(at, _)| *at)
                 })
                 .flatten();
-            Choice { purpose: p.clone(), decision, channels, allowed, since }
+            let since = latest.map(|(at, _)| at);
+            let signal = latest
+                .map(|(_, actor)| actor)
+                .filter(|actor| matches!(*actor, ACTOR_TCF | ACTOR_GPP))
+                .map(str::to_owned);
+            Choice { purpose: p.clone(), decision, channels, allowed, since, signal }
         })
         .collect()
 }
@@ -373,6 +384,7 @@ fn plan(services: &Services, view: &CatalogView, subject: &SubjectId, wanted: &C
     let add = |planned: &mut Vec<Change>, preview: &mut Vec<Event>, change: Change| {
         // A stand-in for the event the change will become, placed after anything real, for the preview.
         preview.push(Event {
+            evidence: None,
             seq: u64::MAX / 2 + preview.len() as u64,
             pseudonym: String::new(),
             purpose: change.purpose.clone(),

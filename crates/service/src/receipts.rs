@@ -147,6 +147,7 @@ pub(crate) fn build(
                 seq: e.seq,
                 hash: e.hash.clone(),
                 prev_hash: e.prev_hash.clone(),
+                evidence: e.evidence.clone(),
             };
             (purpose, event)
         })

@@ -1,6 +1,9 @@
 //! Consent signals of the advertising industry (IAB TCF TC strings, IAB GPP strings): decoded to their
-//! values and encoded back (`POST /v1/signals/decode`, `/encode`). The codecs are the core's
-//! (`consentry_core::signals`); this module only shapes requests, answers and errors.
+//! values and encoded back (`POST /v1/signals/decode`, `/encode`), and a person's strings recorded and
+//! given back (`subject`). The codecs and the mapping are the core's (`consentry_core::signals`); this
+//! module shapes requests, answers and errors, and reaches the store and the engine.
+
+pub mod subject;
 
 use consentry_core::signals::{self, GppString, Place, SignalError, TcString, gpp, tcf};
 use serde::{Deserialize, Serialize};

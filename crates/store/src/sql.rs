@@ -5,7 +5,7 @@
 /// A ledger event's columns, on `events e`.
 pub(crate) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
      e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
-     e.expires_at, e.prev_hash, e.hash";
+     e.expires_at, e.prev_hash, e.hash, e.evidence";
 pub(crate) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
 pub(crate) const NOTICE_COLUMNS: &str = "key, version, sha256, title, language, url, text, created_at";
 pub(crate) const DESTINATION_COLUMNS: &str =

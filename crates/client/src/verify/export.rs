@@ -66,6 +66,8 @@ struct EventLineOut<'a> {
     expires_at: Option<String>,
     prev_hash: &'a str,
     hash: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -95,6 +97,7 @@ pub fn export_event_line(event: &Event) -> String {
         expires_at: event.expires_at.map(|t| t.to_string()),
         prev_hash: &event.prev_hash,
         hash: &event.hash,
+        evidence: event.evidence.as_deref(),
     };
     // Strings, integers and string lists always serialise.
     serde_json::to_string(&line).unwrap_or_default()
@@ -124,6 +127,8 @@ struct EventLineIn {
     expires_at: Option<String>,
     prev_hash: String,
     hash: String,
+    #[serde(default)]
+    evidence: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +160,7 @@ pub(super) fn parse_line(line: &str) -> Result<ExportLine, String> {
     let recorded_at = ledger_time(&e.recorded_at, "recorded_at")?;
     let expires_at = e.expires_at.as_deref().map(|t| ledger_time(t, "expires_at")).transpose()?;
     Ok(ExportLine::Event(Box::new(Event {
+        evidence: e.evidence,
         seq: e.seq,
         pseudonym: e.subject,
         purpose: e.purpose,

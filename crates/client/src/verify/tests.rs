@@ -24,6 +24,7 @@ fn chain(n: u64) -> Vec<Event> {
     (1..=n)
         .map(|seq| {
             let new = NewEvent {
+                evidence: None,
                 purpose: if seq % 2 == 0 { "analytics".into() } else { "marketing.direct".into() },
                 action: Action::ALL[(seq as usize) % Action::ALL.len()],
                 scope: Scope::new(

@@ -297,6 +297,7 @@ mod tests {
         let event = |seq| {
             Event::place(
                 crate::ledger::NewEvent {
+                    evidence: None,
                     purpose: "p".into(),
                     action: Action::Grant,
                     scope: crate::ledger::Scope::default(),

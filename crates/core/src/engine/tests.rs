@@ -84,6 +84,7 @@ fn event(seq: u64, line: &H<'_>) -> Event {
     let list = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
     Event::place(
         NewEvent {
+            evidence: None,
             purpose: line.purpose.into(),
             action: line.action,
             scope: Scope::new(list(line.cats), list(line.chans), list(line.recs)),

@@ -241,6 +241,7 @@ fn states_cover_every_action() {
 fn receipt() -> ConsentReceipt {
     let event = Event::place(
         NewEvent {
+            evidence: None,
             purpose: "marketing.direct".into(),
             action: Action::Grant,
             scope: Scope::new(vec![], vec!["email".into()], vec![]),
@@ -312,6 +313,7 @@ fn receipt() -> ConsentReceipt {
             }),
             ledger: LedgerRange { first_seq: 1, last_seq: 1, head: event.hash.clone() },
             events: vec![ReceiptEvent {
+                evidence: None,
                 event_id: event.id(),
                 event_time: event.recorded_at.to_string(),
                 event_type: event.action.as_str().into(),

@@ -205,6 +205,7 @@ pub fn store_phase(rt: &Runtime, dir: &Path, floor: &FloorDb) -> Result<StoreRes
         }))
         .map_err(|e| format!("store open: {e}"))?;
     let template = NewEvent {
+        evidence: None,
         purpose: "analytics".to_owned(),
         action: Action::Grant,
         scope: Scope::default(),

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/subjects/{subject}/devices/{id}", delete(v1::devices::unpair))
         .route("/device/consent", get(v1::devices::consent))
         .route("/device/consent/stream", get(v1::devices::stream))
+        .route("/subjects/{subject}/signals", get(v1::signals::current).post(v1::signals::record))
         .route("/signals/decode", post(v1::signals::decode))
         .route("/signals/encode", post(v1::signals::encode))
         .route("/check", post(v1::check::one))

@@ -190,6 +190,8 @@ impl Lang {
         self.t(match actor {
             "subject" => "actor-subject",
             consentry_core::ledger::ACTOR_GPC => "actor-gpc",
+            consentry_core::ledger::ACTOR_TCF => "actor-tcf",
+            consentry_core::ledger::ACTOR_GPP => "actor-gpp",
             consentry_core::ledger::ACTOR_SYSTEM => "actor-system",
             _ => "actor-service",
         })

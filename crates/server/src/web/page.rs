@@ -332,6 +332,9 @@ fn card(lang: Lang, csrf: &str, page: &Page, choice: &Choice) -> Markup {
                     dd { (since) }
                 }
             }
+            @if let Some(actor) = &choice.signal {
+                p class="muted signal-note" { (lang.t_with("signal-note", [("what", lang.actor(actor).into())])) }
+            }
             @if objectable && !objected {
                 form method="post" action={ (PATH) "/object" } class="object" {
                     input type="hidden" name="csrf" value=(csrf);

@@ -53,6 +53,7 @@ pub async fn expire_due(state: &Services, interval: Duration) -> Result<usize, c
             let changes: Vec<NewEvent> = lapsed
                 .iter()
                 .map(|g| NewEvent {
+                    evidence: None,
                     purpose: g.purpose.clone(),
                     action: Action::Expire,
                     scope: g.scope.clone(),

@@ -25,6 +25,7 @@ pub(super) fn event(r: &PgRow) -> Result<Event> {
     let recipients: String = r.try_get("recipients").map_err(db)?;
     let notice_version: Option<i32> = r.try_get("notice_version").map_err(db)?;
     Ok(Event {
+        evidence: r.try_get("evidence").map_err(db)?,
         seq: r.try_get::<i64, _>("seq").map_err(db)? as u64,
         pseudonym: r.try_get("pseudonym").map_err(db)?,
         purpose: r.try_get("purpose").map_err(db)?,
@@ -73,6 +74,7 @@ pub(super) struct EventColumns {
     expires_at: Vec<Option<i64>>,
     prev_hash: Vec<String>,
     hash: Vec<String>,
+    evidence: Vec<Option<String>>,
 }
 
 impl EventColumns {
@@ -93,15 +95,17 @@ impl EventColumns {
         self.expires_at.push(e.expires_at.map(Timestamp::micros));
         self.prev_hash.push(e.prev_hash.clone());
         self.hash.push(e.hash.clone());
+        self.evidence.push(e.evidence.clone());
     }
 
     pub async fn insert(self, tx: &mut Transaction<'static, Postgres>) -> Result<()> {
         sqlx::query(
             "INSERT INTO events (seq, pseudonym, purpose, action, categories, channels, recipients, notice,
-                notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash)
+                notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash,
+                evidence)
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                 $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[],
-                $14::bigint[], $15::text[], $16::text[])",
+                $14::bigint[], $15::text[], $16::text[], $17::text[])",
         )
         .bind(self.seq)
         .bind(self.pseudonym)
@@ -119,6 +123,7 @@ impl EventColumns {
         .bind(self.expires_at)
         .bind(self.prev_hash)
         .bind(self.hash)
+        .bind(self.evidence)
         .execute(&mut **tx)
         .await
         .map_err(db)?;

@@ -46,6 +46,7 @@ pub(super) fn event(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
         expires_at: row.get::<_, Option<i64>>(at + 13)?.map(Timestamp::from_micros),
         prev_hash: row.get(at + 14)?,
         hash: row.get(at + 15)?,
+        evidence: row.get(at + 16)?,
     })
 }
 

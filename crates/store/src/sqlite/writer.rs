@@ -181,8 +181,9 @@ impl Writer {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO events (seq, pseudonym, purpose, action, categories, channels, recipients, notice,
-                        notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                        notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash,
+                        evidence)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )
                 .map_err(backend)?;
             let mut state = tx
@@ -257,6 +258,7 @@ impl Writer {
                             e.expires_at.map(Timestamp::micros),
                             e.prev_hash,
                             e.hash,
+                            e.evidence,
                         ])
                         .map_err(backend)?;
                     state

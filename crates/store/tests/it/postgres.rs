@@ -27,6 +27,7 @@ mod conformance_vault {
 
 fn grant() -> NewEvent {
     NewEvent {
+        evidence: None,
         purpose: "analytics".into(),
         action: Action::Grant,
         scope: Scope::default(),

@@ -31,6 +31,7 @@ pub async fn devices_pair_list_delete(store: Arc<dyn Store>) {
     let (alice, bob) = (subject("alice"), subject("bob"));
     // Alice has no pseudonym yet: pairing creates it; Bob's exists through a ledger event.
     let grant = NewEvent {
+        evidence: None,
         purpose: "analytics".into(),
         action: Action::Grant,
         scope: Scope::default(),

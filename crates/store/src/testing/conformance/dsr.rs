@@ -295,6 +295,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     assert_eq!(store.erasure_secret().await.expect("same secret"), secret);
     let ann = subject("ann");
     let grant = NewEvent {
+        evidence: None,
         purpose: "analytics".into(),
         action: Action::Grant,
         scope: Scope::default(),

@@ -22,6 +22,7 @@ what-for = Wofür
 data-used = Verwendete Daten
 recipients = Wer sie erhält
 legal-basis = Rechtsgrundlage
+signal-note = Woher diese Auswahl stammt: { $what }. Sie können sie hier ändern.
 since = Ihre Auswahl gilt seit
 never-chosen = Sie haben noch nichts ausgewählt.
 agree-to = Ich stimme zu: { $purpose }
@@ -171,6 +172,8 @@ back = Zurück zu meinen Datenschutz-Einstellungen
 
 actor-subject = Sie
 actor-gpc = Ihr Browser (Global Privacy Control)
+actor-tcf = Das Einwilligungsbanner unserer Website oder App (IAB TCF)
+actor-gpp = Das Einwilligungsbanner unserer Website oder App (IAB GPP)
 actor-system = Automatisch
 actor-service = Unsere Systeme
 

@@ -22,6 +22,7 @@ what-for = What it is for
 data-used = Data used
 recipients = Who receives it
 legal-basis = Legal basis
+signal-note = Where this choice came from: { $what }. You can change it here.
 since = Your choice holds since
 never-chosen = You have not made a choice yet.
 agree-to = I agree: { $purpose }
@@ -171,6 +172,8 @@ back = Back to my privacy choices
 
 actor-subject = You
 actor-gpc = Your browser (Global Privacy Control)
+actor-tcf = The consent banner of our website or app (IAB TCF)
+actor-gpp = The consent banner of our website or app (IAB GPP)
 actor-system = Automatically
 actor-service = Our systems
 
