@@ -57,6 +57,7 @@ fn statement(seq: u64, purpose: &str, action: Action, channels: &[&str], recipie
     let list = |items: &[&str]| items.iter().map(|c| (*c).to_owned()).collect();
     Event::place(
         NewEvent {
+            evidence: None,
             purpose: purpose.into(),
             action,
             scope: Scope::new(vec![], list(channels), list(recipients)),
