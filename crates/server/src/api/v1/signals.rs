@@ -93,6 +93,7 @@ pub async fn record(
 #[serde(deny_unknown_fields)]
 pub struct StateParams {
     /// `tcf`, `gpp` or `consent_mode`.
+    #[param(inline)]
     pub format: SignalFormat,
 }
 
