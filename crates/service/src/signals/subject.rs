@@ -14,8 +14,9 @@ use utoipa::ToSchema;
 
 use super::{Either, decode_gpp, decode_tcf, one_of, signal_error};
 use crate::access::Reader;
-use crate::consents::{EventOut, ReceiptRef, append_events};
+use crate::consents::{EventOut, append_events};
 use crate::error::{Error, Result};
+use crate::receipts::ReceiptProof;
 use crate::state::Services;
 
 /// A string a person's consent tool wrote: exactly one of `tcf` and `gpp`.
@@ -42,7 +43,7 @@ pub struct RecordedSignal {
     /// The events recorded now; empty when this string was recorded before or maps to nothing.
     pub events: Vec<EventOut>,
     /// The receipt of the events recorded now.
-    pub receipt: Option<ReceiptRef>,
+    pub receipt: Option<ReceiptProof>,
     /// Whether this string had been recorded for the person before (nothing new is recorded then).
     pub already_recorded: bool,
     pub records_deleted: u64,

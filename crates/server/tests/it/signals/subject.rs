@@ -61,7 +61,12 @@ async fn signals_as_evidence(backend: Backend) {
     assert!(
         recorded["events"].as_array().expect("events").iter().all(|e| e["evidence"] == evidence.as_str())
     );
-    assert!(recorded["receipt"]["jws"].is_string(), "{recorded}");
+    // The receipt carries the evidence, in the event it proves is in the log.
+    assert_eq!(
+        recorded["receipt"]["payload"]["consentry"]["events"][0]["evidence"],
+        evidence.as_str(),
+        "{recorded}"
+    );
     assert_eq!(allowed(&s, "web-1", "analytics").await, (true, "granted".into()));
     assert_eq!(allowed(&s, "web-1", "marketing.personalised_offers").await.1, "denied");
 
