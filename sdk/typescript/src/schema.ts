@@ -582,6 +582,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subjects/{subject}/signals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The person's current decisions as a TC string, a GPP string or Google Consent Mode v2, through the
+         *     catalogue's `frameworks` mapping.
+         */
+        get: operations["getSignals"];
+        put?: never;
+        /**
+         * Record what a person's TC or GPP string says, through the catalogue's `frameworks` mapping: grants,
+         *     denials and opt-outs with actor `signal:tcf` or `signal:gpp` and the string's SHA-256 as evidence.
+         *     The same string again records nothing (200).
+         */
+        post: operations["recordSignal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/subjects/{subject}/tokens": {
         parameters: {
             query?: never;
@@ -977,6 +1002,11 @@ export interface components {
             expires_at?: string | null;
             prev_hash: string;
             hash: string;
+            /**
+             * @description What the change rests on besides the notice: `sha256:<hex>` of the IAB TCF or GPP string a
+             *     `signal:tcf` or `signal:gpp` change was read from.
+             */
+            evidence?: string | null;
         };
         /** @description An event type (`consent.withdrawn`), a prefix pattern (`consent.*`) or `*` */
         EventType: string;
@@ -1236,6 +1266,13 @@ export interface components {
             /** @description When it is deleted because its category's retention ends; `null`: kept until deleted. */
             delete_after?: string | null;
         };
+        /** @description A string a person's consent tool wrote: exactly one of `tcf` and `gpp`. */
+        RecordSignal: {
+            tcf?: string | null;
+            gpp?: string | null;
+            /** @description Where the string was collected (a catalogue collection point). */
+            collection_point?: string | null;
+        };
         RecordedConsents: {
             events: components["schemas"]["EventOut"][];
             /** @description One receipt for the whole request, with the proof of its events' inclusion in the ledger. */
@@ -1245,6 +1282,18 @@ export interface components {
              * @description How many of the subject's vault records this change deleted (those held for a purpose it
              *     withdrew, denied or objected to, unless the purpose keeps them until their retention ends).
              */
+            records_deleted: number;
+        };
+        /** @description What a signal recorded. */
+        RecordedSignal: {
+            /** @description `sha256:<hex>` of the string: the evidence each event carries. */
+            evidence: string;
+            /** @description The events recorded now; empty when this string was recorded before or maps to nothing. */
+            events: components["schemas"]["EventOut"][];
+            receipt?: null | components["schemas"]["ReceiptProof"];
+            /** @description Whether this string had been recorded for the person before (nothing new is recorded then). */
+            already_recorded: boolean;
+            /** Format: int64 */
             records_deleted: number;
         };
         RejectRequest: {
@@ -1316,6 +1365,18 @@ export interface components {
             links: components["schemas"]["IndexLinks"];
             /** @description Where the guides are. */
             docs: string;
+        };
+        /** @description The person's current decisions in the form asked for: one of the three members. */
+        SignalState: {
+            tcf?: string | null;
+            gpp?: string | null;
+            /**
+             * @description Google Consent Mode v2: `ad_storage`, `analytics_storage`, `ad_user_data`, `ad_personalization`,
+             *     each `granted` or `denied`.
+             */
+            consent_mode?: {
+                [key: string]: string;
+            } | null;
         };
         /** @description The brand's own id of a person: 1 to 128 ASCII letters, digits and `- _ . : @ + = ~` */
         SubjectId: string;
@@ -4315,6 +4376,196 @@ export interface operations {
             };
             /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSignals: {
+        parameters: {
+            query: {
+                /** @description `tcf`, `gpp` or `consent_mode`. */
+                format: "tcf" | "gpp" | "consent_mode";
+            };
+            header?: never;
+            path: {
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignalState"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed` when the catalogue maps nothing for the format */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    recordSignal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The brand's own id of the person */
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordSignal"];
+            };
+        };
+        responses: {
+            /** @description Nothing new: the string was recorded before, or maps to nothing */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordedSignal"];
+                };
+            };
+            /** @description Events recorded */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordedSignal"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json` or `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_tc_string` or `invalid_gpp_string` for a string that cannot be read or fails the TCF's policy checks; `unknown_collection_point`; `validation_failed` for neither or both strings Also `validation_failed`. */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
