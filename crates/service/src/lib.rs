@@ -78,16 +78,16 @@ pub struct Opened {
 pub async fn open(config: Config) -> Result<Opened, StartError> {
     let metrics = Arc::new(Metrics::new());
     let batch = metrics.commit_batch.clone();
-    // Wakes the checkpoint signer after every commit; the writer only sets a flag.
-    let grown = Arc::new(tokio::sync::Notify::new());
-    let wake = Arc::clone(&grown);
+    // Hands each commit's tree head to the checkpoint signer; the writer only swaps a value.
+    let heads = tlog::Heads::default();
+    let committed = heads.clone();
     let store = consentry_store::open(StoreConfig {
         data_dir: config.data.clone(),
         database_url: config.database_url.clone(),
         max_connections: config.database_max_connections,
-        commit_observer: Some(Arc::new(move |n| {
-            batch.observe(n as f64);
-            wake.notify_one();
+        commit_observer: Some(Arc::new(move |c: consentry_store::Committed| {
+            batch.observe(c.events as f64);
+            committed.committed(&c);
         })),
     })
     .await?;
@@ -122,7 +122,7 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
         config.event_source.get_or_insert_with(|| events::installation_source(&secret));
         config.tlog_origin.get_or_insert_with(|| events::installation_origin(&secret));
     }
-    let log = tlog::Tlog::new(config.tlog_origin.clone().unwrap_or_default(), grown);
+    let log = tlog::Tlog::new(config.tlog_origin.clone().unwrap_or_default(), heads);
     // The key pepper: made once per store in its key store, loaded once here, never logged.
     let pepper = auth::KeyPepper::new(store.key_pepper().await?);
     let state = Services::new(store, engine, metrics, config, view, signing, kek, pepper, log);

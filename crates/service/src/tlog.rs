@@ -3,13 +3,16 @@
 //! inclusion of an event, consistency between two tree sizes. `docs/ledger.md#the-transparency-log` has
 //! the formats.
 //!
-//! Checkpoints are signed by the checkpoint worker (`workers::tlog`), never on the store's writer: it wakes
-//! after each commit, signs at most every 100 ms, and stores what it signed. A write that wants a proof of
-//! its events waits for the first checkpoint covering them ([`Tlog::covering`]).
+//! Checkpoints are signed by the checkpoint worker (`workers::tlog`), never on the store's writer: the
+//! writer hands on each commit group's tree head ([`Heads`]), the worker signs it at once and the writes
+//! of that group, waiting for the first checkpoint covering their events ([`Tlog::covering`]), get it. Every
+//! signed checkpoint verifies on its own and consistency proofs start from any size, so only some are
+//! stored: at most one every 100 ms, and the newest always within that.
 
 pub mod head;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -20,7 +23,7 @@ use consentry_store::{Store, TlogCheckpoint};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use self::head::Tlog;
+pub use self::head::{Heads, Tlog, TreeHead};
 use crate::error::{Error, Result};
 use crate::signing::Signing;
 use crate::state::Services;
@@ -82,27 +85,68 @@ pub async fn inclusions(
         .collect()
 }
 
-/// Signs the tree at the ledger's current length unless a checkpoint of that size exists; returns the
-/// newest checkpoint. Every node may sign: one stored for a size is kept, the other dropped.
-pub async fn sign_head(services: &Services, last: Option<&TlogCheckpoint>) -> Result<Option<TlogCheckpoint>> {
-    let size = services.store.ledger_head().await?.events;
-    if last.is_some_and(|c| c.size >= size) {
-        return Ok(last.cloned());
-    }
-    let root = root(services.store.as_ref(), size).await?;
-    let body = CheckpointBody::new(services.tlog.origin(), size, root);
+/// Signs the tree head `head` as a checkpoint and notes it as this node's newest (waking the writes
+/// waiting for it); the checkpoint worker stores it later, at most one every 100 ms.
+pub(crate) fn sign(services: &Services, head: TreeHead) -> Result<Arc<TlogCheckpoint>> {
+    let body = CheckpointBody::new(services.tlog.origin(), head.size, head.root);
     let signed = note::sign(&body.text(), services.tlog.origin(), &services.signing.current())
         .map_err(|e| Error::internal(format!("the checkpoint could not be signed: {e}")))?;
-    let checkpoint = TlogCheckpoint { size, root, note: signed, created_at: Timestamp::now() };
-    services.store.insert_tlog_checkpoint(&checkpoint).await?;
+    let checkpoint =
+        TlogCheckpoint { size: head.size, root: head.root, note: signed, created_at: Timestamp::now() };
     services.tlog.seen(&checkpoint);
-    Ok(Some(checkpoint))
+    Ok(services.tlog.newest().unwrap_or_else(|| Arc::new(checkpoint)))
 }
 
-/// The newest signed checkpoint (a C2SP signed note), signing the first one on a log that has none.
+/// Signs the tree at the ledger's current length (read from the store: what every node appended) unless
+/// `last` covers it; returns the newest checkpoint, not stored.
+pub(crate) async fn sign_current(
+    services: &Services,
+    last: Option<&TlogCheckpoint>,
+) -> Result<Option<Arc<TlogCheckpoint>>> {
+    let size = services.store.ledger_head().await?.events;
+    if let Some(last) = last.filter(|c| c.size >= size) {
+        return Ok(Some(Arc::new(last.clone())));
+    }
+    let root = root(services.store.as_ref(), size).await?;
+    sign(services, TreeHead { size, root }).map(Some)
+}
+
+/// Signs the tree at the ledger's current length unless `last` covers it, and stores what it signed;
+/// returns the newest checkpoint. Every node may sign: one stored for a size is kept, the other dropped.
+pub async fn sign_head(services: &Services, last: Option<&TlogCheckpoint>) -> Result<Option<TlogCheckpoint>> {
+    let newest = sign_current(services, last).await?;
+    if let Some(c) = &newest
+        && last.is_none_or(|l| c.size > l.size)
+    {
+        services.store.insert_tlog_checkpoint(c).await?;
+    }
+    Ok(newest.map(|c| c.as_ref().clone()))
+}
+
+/// Stores this node's newest signed checkpoint unless the store holds one as large, then signs and stores
+/// the ledger's head if that is larger still (at shutdown, so the final head is stored).
+pub async fn settle(services: &Services) -> Result<()> {
+    let mut latest = services.store.latest_tlog_checkpoint().await?;
+    if let Some(newest) = services.tlog.newest()
+        && latest.as_ref().is_none_or(|l| newest.size > l.size)
+    {
+        services.store.insert_tlog_checkpoint(&newest).await?;
+        latest = Some(newest.as_ref().clone());
+    }
+    sign_head(services, latest.as_ref()).await?;
+    Ok(())
+}
+
+/// The newest signed checkpoint (a C2SP signed note): this node's or the store's, whichever is larger,
+/// signing the first one on a log that has none.
 pub async fn checkpoint(services: &Services) -> Result<String> {
-    if let Some(c) = services.store.latest_tlog_checkpoint().await? {
-        return Ok(c.note);
+    let stored = services.store.latest_tlog_checkpoint().await?;
+    let newest = services.tlog.newest();
+    match (stored, newest) {
+        (Some(s), Some(n)) if n.size > s.size => return Ok(n.note.clone()),
+        (Some(s), _) => return Ok(s.note),
+        (None, Some(n)) => return Ok(n.note.clone()),
+        (None, None) => {}
     }
     let signed = sign_head(services, None).await?;
     signed.map(|c| c.note).ok_or_else(|| Error::internal("no checkpoint was signed"))

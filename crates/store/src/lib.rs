@@ -34,10 +34,11 @@ pub use crate::console::{ConsoleStore, RollupRow};
 pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 pub use crate::error::{Result, StoreError};
 pub use crate::model::{
-    AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DELIVERY_DEAD, DELIVERY_DELIVERED,
-    DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch, DestinationRecord, EventMatcher,
-    LedgerHead, NewDestination, NoticeVersion, OutboxMessage, ReplayFrom, Sealed, SealedReceipt, Sealer,
-    SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint,
+    AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, Committed, DELIVERY_DEAD,
+    DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,
+    DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion, OutboxMessage, ReplayFrom,
+    Sealed, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt,
+    TlogCheckpoint,
 };
 pub use crate::store::Store;
 pub use crate::tokens::TokenStore;

@@ -48,8 +48,21 @@ pub struct LedgerHead {
     pub head: String,
 }
 
-/// Called after every commit of ledger events with the number of events it held (for metrics).
-pub type CommitObserver = Arc<dyn Fn(usize) + Send + Sync>;
+/// What one commit of ledger events did: how many events it held (for metrics) and the ledger's Merkle
+/// tree head after it, which the checkpoint signer signs at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The events the commit appended.
+    pub events: usize,
+    /// The tree's size after the commit: the ledger's length.
+    pub size: u64,
+    /// The tree's root at `size` leaves.
+    pub root: consentry_core::merkle::Hash,
+}
+
+/// Called after every commit of ledger events, on the store's writer: it must only hand the head on (no
+/// I/O, no signature).
+pub type CommitObserver = Arc<dyn Fn(Committed) + Send + Sync>;
 
 /// Seals one request's events into a receipt and the outbox messages they cause.
 /// [`Store::append_sealed`](crate::Store::append_sealed) calls it inside the commit, with the events as

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use consentry_core::{Action, NewEvent, Scope, SubjectId};
 use consentry_server::Config;
-use consentry_store::StoreConfig;
 use consentry_store::testing::TestDatabase;
+use consentry_store::{Committed, StoreConfig};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
@@ -197,8 +197,8 @@ pub fn store_phase(rt: &Runtime, dir: &Path, floor: &FloorDb) -> Result<StoreRes
     let (e, c) = (Arc::clone(&events), Arc::clone(&commits));
     let store = rt
         .block_on(consentry_store::open(StoreConfig {
-            commit_observer: Some(Arc::new(move |n| {
-                e.fetch_add(n as u64, Ordering::Relaxed);
+            commit_observer: Some(Arc::new(move |n: Committed| {
+                e.fetch_add(n.events as u64, Ordering::Relaxed);
                 c.fetch_add(1, Ordering::Relaxed);
             })),
             ..StoreConfig::embedded(dir)

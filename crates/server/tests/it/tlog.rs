@@ -211,6 +211,45 @@ async fn consistency_queries_are_checked(backend: Backend) {
     s.stop().await;
 }
 
+/// Each write is answered with the checkpoint of the tree its own commit made (signed at once, not stored
+/// necessarily): one write after another, each receipt's checkpoint is of exactly the events so far, and
+/// proves itself; the log's later checkpoint is consistent with every one of them.
+async fn each_commit_is_signed_for_its_writes(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let (keys, origin) = vkeys(&s).await;
+    let verifiers: Vec<NoteVerifier> = keys.lines().map(|l| NoteVerifier::parse(l).expect("vkey")).collect();
+    let mut heads = Vec::new();
+    for i in 0..6 {
+        let body = if i % 2 == 0 { grant("analytics", &[]) } else { withdraw("analytics") };
+        let out = s.post("/v1/subjects/erin/consents", crate::utils::ADMIN_KEY, &body, 201).await;
+        let parsed: ProvenReceipt = serde_json::from_value(out["receipt"].clone()).expect("a receipt");
+        let checkpoint = proven::verify(&parsed, &origin, &verifiers).expect("the receipt verifies");
+        assert_eq!(Some(checkpoint.size), out["events"][0]["seq"].as_u64(), "its own commit's tree");
+        if i == 0 {
+            assert_proven(&s, &out, "erin").await;
+        }
+        heads.push(checkpoint);
+    }
+    let newest = checkpoint_covering(&s, 6).await;
+    let newest = open_checkpoint(&newest, &origin, &verifiers).expect("the newest checkpoint verifies");
+    for old in &heads {
+        let path = format!("/v1/tlog/consistency?from={}&to={}", old.size, newest.size);
+        let proof = s.get(&path, NO_KEY, 200).await;
+        let hashes: Vec<merkle::Hash> = proof["hashes"]
+            .as_array()
+            .expect("hashes")
+            .iter()
+            .map(|h| {
+                let bytes = STANDARD.decode(h.as_str().expect("a string")).expect("base64");
+                bytes.try_into().expect("32 bytes")
+            })
+            .collect();
+        merkle::verify_consistency(old.size, newest.size, &old.root, &newest.root, &hashes)
+            .expect("the log grew from the receipt's checkpoint");
+    }
+    s.stop().await;
+}
+
 async fn a_configured_origin_names_the_log(backend: Backend) {
     let s =
         TestServer::with_config_on(backend, |c| c.tlog_origin = Some("consent.example.com/log".into())).await;
@@ -227,5 +266,6 @@ async fn a_configured_origin_names_the_log(backend: Backend) {
 both_backends!(
     checkpoints_and_consistency_verify_independently,
     consistency_queries_are_checked,
+    each_commit_is_signed_for_its_writes,
     a_configured_origin_names_the_log
 );

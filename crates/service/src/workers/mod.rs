@@ -67,8 +67,7 @@ impl Workers {
         if let Err(e) = checkpoints::take(&state, last).await {
             tracing::warn!(error = %e, "the shutdown checkpoint failed");
         }
-        let latest = state.store.latest_tlog_checkpoint().await.ok().flatten();
-        if let Err(e) = crate::tlog::sign_head(&state, latest.as_ref()).await {
+        if let Err(e) = crate::tlog::settle(&state).await {
             tracing::warn!(error = %e, "the shutdown tree checkpoint failed");
         }
         let store = Arc::clone(&state.store);

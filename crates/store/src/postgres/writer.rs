@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use consentry_core::ledger::GENESIS_HASH;
-use consentry_core::merkle::leaf_hash;
+use consentry_core::merkle::{Hash, leaf_hash};
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use sqlx::postgres::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -22,7 +22,7 @@ use super::rows::{EventColumns, ReceiptColumns};
 use super::tlog;
 use crate::common::{run_sealer, scope_key};
 use crate::error::{Result, StoreError};
-use crate::model::{CommitObserver, SealedReceipt, Sealer};
+use crate::model::{CommitObserver, Committed, SealedReceipt, Sealer};
 use crate::sql::LEDGER_HEAD;
 
 /// Most appends taken into one group.
@@ -56,12 +56,12 @@ pub(super) async fn write_loop(
         let seals: Vec<Option<Sealer>> = jobs.iter_mut().map(|j| j.seal.take()).collect();
         let subjects: Vec<SubjectId> = jobs.iter().map(|j| j.subject.clone()).collect();
         match commit_group(&pool, subjects, batches, seals).await {
-            Ok(outcomes) => {
+            Ok((outcomes, (size, root))) => {
                 let placed: usize = outcomes.iter().map(|o| o.as_ref().map_or(0, |(e, _)| e.len())).sum();
                 if placed > 0
                     && let Some(observer) = &observer
                 {
-                    observer(placed);
+                    observer(Committed { events: placed, size, root });
                 }
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let _ = job.reply.send(outcome);
@@ -79,13 +79,13 @@ pub(super) async fn write_loop(
 }
 
 /// Commits `batches[i]`, the events of `subjects[i]` sealed by `seals[i]`, as one group; returns each
-/// request's outcome (a failed sealer fails its request alone).
+/// request's outcome (a failed sealer fails its request alone) and the tree's head (size, root) after it.
 async fn commit_group(
     pool: &PgPool,
     subjects: Vec<SubjectId>,
     batches: Vec<Vec<NewEvent>>,
     seals: Vec<Option<Sealer>>,
-) -> Result<Vec<Result<Appended>>> {
+) -> Result<(Vec<Result<Appended>>, (u64, Hash))> {
     let mut tx = pool.begin().await.map_err(db)?;
     locks::lock(&mut tx, LEDGER_LOCK).await?;
     let head: Option<(i64, String)> =
@@ -175,5 +175,5 @@ async fn commit_group(
             .map_err(db)?;
     }
     tx.commit().await.map_err(db)?;
-    Ok(outcomes)
+    Ok((outcomes, (tree.size(), tree.root())))
 }

@@ -23,7 +23,7 @@ use super::pseudonyms::pseudonyms;
 use super::tlog;
 use crate::common::{json_list, run_sealer, scope_key};
 use crate::error::{Result, StoreError};
-use crate::model::CommitObserver;
+use crate::model::{CommitObserver, Committed};
 use crate::sql::LEDGER_HEAD;
 
 /// Most commands taken into one group.
@@ -108,7 +108,7 @@ impl Writer {
                 if placed > 0
                     && let Some(observer) = &self.observer
                 {
-                    observer(placed);
+                    observer(Committed { events: placed, size: self.tree.size(), root: self.tree.root() });
                 }
                 for p in appends {
                     let outcome =
