@@ -6,7 +6,9 @@
 //! store return its error whole, so the CLI can print the cause.
 
 use consentry_client::verify::{AuditProblem, AuditReport, LedgerAudit, NoteVerifier, TreeAudit, TreeReport};
-use consentry_core::merkle::Frontier;
+use std::collections::HashMap;
+
+use consentry_core::merkle::{Frontier, Hash, NodeId};
 use consentry_core::proof::{Jwk, Jwks};
 use consentry_store::Store;
 use serde::Serialize;
@@ -28,8 +30,8 @@ pub struct AuditOut {
     /// The first problem: `{seq, kind, problem, ...}`; `null` when the ledger is intact.
     #[schema(value_type = Option<Object>)]
     pub first_bad: Option<AuditProblem>,
-    /// The Merkle tree rebuilt from the events against the signed tree checkpoints (`consentry audit
-    /// verify` only).
+    /// The Merkle tree rebuilt from the events, against the signed tree checkpoints and every node the
+    /// store keeps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub tree: Option<TreeReport>,
@@ -51,9 +53,16 @@ impl From<AuditReport> for AuditOut {
 /// Events read per page.
 const PAGE: u32 = 5000;
 
-/// Audits the node's ledger against the keys it publishes.
+/// Audits the node's ledger against the keys it publishes: the hash chain and its JWS checkpoints, then
+/// the Merkle tree against the signed tree checkpoints of the log's origin and the stored nodes.
 pub async fn verify(services: &Services) -> Result<AuditOut> {
-    Ok(audit(services.store.as_ref(), services.signing.jwks()).await?)
+    let store = services.store.as_ref();
+    let mut out = audit(store, services.signing.jwks()).await?;
+    let verifiers = crate::tlog::verifiers(services.tlog.origin(), &services.signing);
+    let tree = audit_tree(store, services.tlog.origin(), verifiers, None).await?;
+    out.ok &= tree.ok;
+    out.tree = Some(tree);
+    Ok(out)
 }
 
 /// Audits the ledger of a store no node serves (the CLI), against the signing keys stored in it.
@@ -93,45 +102,69 @@ pub async fn audit(store: &dyn Store, jwks: &Jwks) -> consentry_store::Result<Au
 /// Audits the ledger's Merkle tree in `store` against its signed tree checkpoints (and `since`, an earlier
 /// checkpoint kept elsewhere, which catches a log cut back with its later checkpoints removed): the tree
 /// is rebuilt from the events, every checkpoint must sign the root of exactly its first `size` events, and
-/// the store's own nodes must give the rebuilt root. The log's origin is `origin`, else the one the
-/// checkpoints name; `None` when there is no checkpoint to check at all.
+/// every node the store keeps for proofs must be the rebuilt tree's. The log's origin is `origin`, else
+/// the one the checkpoints name; `None` when there is no checkpoint to check at all. The keys are the
+/// signing keys stored in `store`.
 pub async fn verify_tree(
     store: &dyn Store,
     origin: Option<&str>,
     since: Option<&str>,
 ) -> consentry_store::Result<Option<TreeReport>> {
-    let mut notes = Vec::new();
-    loop {
-        let after = notes.last().map_or(0, |c: &consentry_store::TlogCheckpoint| c.size);
-        let page = store.tlog_checkpoints(after, PAGE).await?;
-        let done = page.len() < PAGE as usize;
-        notes.extend(page);
-        if done {
-            break;
-        }
-    }
     let named = |note: &str| note.split('\n').next().map(str::to_owned);
+    let latest = store.latest_tlog_checkpoint().await?;
     let origin = origin
         .map(str::to_owned)
-        .or_else(|| notes.last().and_then(|c| named(&c.note)))
+        .or_else(|| latest.as_ref().and_then(|c| named(&c.note)))
         .or_else(|| since.and_then(named));
     let Some(origin) = origin else { return Ok(None) };
     let keys = store.signing_keys().await?;
     let verifiers = keys.iter().filter_map(|k| NoteVerifier::new(&origin, k.public).ok()).collect();
-    let mut audit = TreeAudit::new(&origin, verifiers);
+    audit_tree(store, &origin, verifiers, since).await.map(Some)
+}
+
+/// Audits the tree of log `origin` in `store` against its stored checkpoints, `since`, and the stored
+/// nodes, with the verifier keys `verifiers`.
+async fn audit_tree(
+    store: &dyn Store,
+    origin: &str,
+    verifiers: Vec<NoteVerifier>,
+    since: Option<&str>,
+) -> consentry_store::Result<TreeReport> {
+    let mut audit = TreeAudit::new(origin, verifiers);
     if let Some(since) = since {
         audit.push_checkpoint("the given checkpoint", since);
     }
-    for c in &notes {
-        audit.push_checkpoint(&format!("the stored checkpoint of {} events", c.size), &c.note);
+    // Checkpoints first, then the events: the ledger only grows in between.
+    let mut after = 0;
+    loop {
+        let page = store.tlog_checkpoints(after, PAGE).await?;
+        for c in &page {
+            audit.push_checkpoint(&format!("the stored checkpoint of {} events", c.size), &c.note);
+        }
+        let Some(last) = page.last() else { break };
+        after = last.size;
+        if page.len() < PAGE as usize {
+            break;
+        }
     }
     let mut size = 0;
+    let mut completed = Vec::new();
     loop {
         let page = store.events_page(size, PAGE).await?;
         let Some(last) = page.last() else { break };
         size = last.seq;
+        completed.clear();
         for e in &page {
-            audit.push_event(e);
+            audit.push_event_nodes(e, &mut completed);
+        }
+        let ids: Vec<NodeId> = completed.iter().map(|(id, _)| *id).collect();
+        let stored: HashMap<NodeId, Hash> = store.tlog_nodes(&ids).await?.into_iter().collect();
+        if let Some((id, _)) = completed.iter().find(|(id, hash)| stored.get(id) != Some(hash)) {
+            let what = if stored.contains_key(id) { "is not" } else { "is missing from" };
+            audit.fail(format!(
+                "the stored Merkle tree's node at level {} index {} {what} the tree of the events",
+                id.level, id.index
+            ));
         }
         if page.len() < PAGE as usize {
             break;
@@ -143,5 +176,5 @@ pub async fn verify_tree(
         Some(_) => audit.fail("the stored Merkle tree is not the tree of the events".into()),
         None => audit.fail(format!("the stored Merkle tree lacks nodes of its first {size} leaves")),
     }
-    Ok(Some(audit.finish()))
+    Ok(audit.finish())
 }

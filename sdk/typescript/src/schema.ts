@@ -31,7 +31,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Verify the ledger's hash chain and signed checkpoints. */
+        /** Verify the ledger's hash chain, its Merkle tree and their signed checkpoints. */
         get: operations["verifyAudit"];
         put?: never;
         post?: never;
@@ -732,8 +732,8 @@ export interface components {
             /** @description The first problem: `{seq, kind, problem, ...}`; `null` when the ledger is intact. */
             first_bad?: Record<string, never> | null;
             /**
-             * @description The Merkle tree rebuilt from the events against the signed tree checkpoints (`consentry audit
-             *     verify` only).
+             * @description The Merkle tree rebuilt from the events, against the signed tree checkpoints and every node the
+             *     store keeps.
              */
             tree?: Record<string, never> | null;
         };

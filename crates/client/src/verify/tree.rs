@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use consentry_core::Event;
-use consentry_core::merkle::{Frontier, Hash, leaf_hash};
+use consentry_core::merkle::{Frontier, Hash, NodeId, leaf_hash};
 use consentry_core::note::{CheckpointBody, NoteVerifier, open_checkpoint};
 use serde::Serialize;
 
@@ -71,11 +71,17 @@ impl TreeAudit {
 
     /// The next event of the ledger, in order.
     pub fn push_event(&mut self, event: &Event) {
+        self.push_event_nodes(event, &mut Vec::new());
+    }
+
+    /// The next event of the ledger, in order, adding to `completed` the nodes of the rebuilt tree it
+    /// completes (its leaf and every subtree it closes): what a store keeping the tree must hold.
+    pub fn push_event_nodes(&mut self, event: &Event, completed: &mut Vec<(NodeId, Hash)>) {
         if event.seq != self.tree.size() + 1 {
             self.problem(format!("event {} is not the next after {}", event.seq, self.tree.size()));
             return;
         }
-        self.tree.append(leaf_hash(&event.canonical_bytes()), &mut Vec::new());
+        self.tree.append(leaf_hash(&event.canonical_bytes()), completed);
         let size = self.tree.size();
         if let Some(signed) = self.pending.remove(&size) {
             let root = self.tree.root();

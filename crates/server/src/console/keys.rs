@@ -115,6 +115,10 @@ fn render(
                         " " code { (v.head) }
                     }
                 }
+                Some(v) if v.first_bad.is_none() => {
+                    // The chain held; the tree did not.
+                    p class="card problem" role="alert" id="verification" { (lang.t("console-audit-tree-broken")) }
+                }
                 Some(v) => {
                     p class="card problem" role="alert" id="verification" {
                         (lang.t_with("console-audit-broken", [("events", v.events.into())]))

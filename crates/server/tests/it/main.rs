@@ -1,5 +1,6 @@
 //! Consentry server integration tests: the real app on a real socket, one test binary.
 
+mod audit;
 mod browser;
 mod catalog;
 mod cluster;

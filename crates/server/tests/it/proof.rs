@@ -1,5 +1,5 @@
 //! Proof of consent: signed receipts (checked with an independent verifier too), receipts read back, the
-//! access log, the ledger audit, tampering found in the store, and signing-key rotation.
+//! access log, and signing-key rotation (the ledger audit and tampering are in `audit.rs`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -7,27 +7,20 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use consentry_client::verify::verify_receipt;
-use consentry_core::proof::{Checkpoint, Jwks, JwsKind, RECEIPT_SCHEMA_VERSION, SigningKey};
+use consentry_core::proof::{Jwks, RECEIPT_SCHEMA_VERSION};
 use consentry_service::config::{Address, Controller};
 use consentry_store::testing::unreachable_service;
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 
 use crate::utils::{
-    ADMIN_KEY, Backend, NO_KEY, Storage, TestServer, assert_code, both_backends, grant, str_of, withdraw,
+    ADMIN_KEY, Backend, NO_KEY, TestServer, assert_code, both_backends, grant, str_of, withdraw,
 };
 
 both_backends!(
     receipts_are_signed_and_verify_independently,
     receipts_read_back_by_id,
     the_access_log_shows_reads_and_counts_checks,
-    the_audit_verifies_chain_and_checkpoints,
-    a_changed_event_is_found,
-    events_cut_off_the_end_are_found,
-    swapped_events_are_found,
-    an_altered_checkpoint_is_found,
     rotated_keys_keep_old_receipts_and_checkpoints_valid,
-    stored_checkpoints_of_the_old_form_keep_verifying,
 );
 
 const ACCESS_LOG_ROUTE: &str = "GET /v1/subjects/{subject}/access-log";
@@ -518,188 +511,6 @@ async fn the_access_log_shows_reads_and_counts_checks(backend: Backend) {
     assert_code(&p, "invalid_query");
 }
 
-async fn the_audit_verifies_chain_and_checkpoints(backend: Backend) {
-    let s = TestServer::start_on(backend).await;
-    let (_, reader) = s.create_key("reader", &["consent:read", "consent:write", "check"]).await;
-    let p = s.get("/v1/audit/verify", &reader, 403).await;
-    assert_code(&p, "forbidden");
-    s.get("/v1/audit/verify", NO_KEY, 401).await;
-    assert_eq!(
-        s.get("/v1/audit/verify", ADMIN_KEY, 200).await,
-        json!({"ok": true, "events": 0, "head": "0".repeat(64), "checkpoints": 0, "first_bad": null}),
-        "an empty ledger is intact"
-    );
-
-    let mut last = Value::Null;
-    for (subject, purpose) in [("a1", "marketing.direct"), ("a2", "analytics"), ("a1", "analytics")] {
-        let body = if purpose == "analytics" { grant(purpose, &[]) } else { grant(purpose, &["email"]) };
-        last = s.record(subject, &body).await.remove(0);
-    }
-    assert_eq!(
-        s.get("/v1/audit/verify", ADMIN_KEY, 200).await,
-        json!({"ok": true, "events": 3, "head": last["hash"], "checkpoints": 0, "first_bad": null})
-    );
-
-    // A checkpoint is signed at shutdown.
-    let s = TestServer::start_in(s.stop().await, |c| c.checkpoint_interval_secs = 1).await;
-    assert_eq!(
-        s.get("/v1/audit/verify", ADMIN_KEY, 200).await,
-        json!({"ok": true, "events": 3, "head": last["hash"], "checkpoints": 1, "first_bad": null})
-    );
-    // And every interval while the ledger grows.
-    last = s.record("a3", &withdraw("analytics")).await.remove(0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
-        assert_eq!((&v["ok"], &v["events"], &v["head"]), (&json!(true), &json!(4), &last["hash"]), "{v}");
-        if v["checkpoints"] == 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no checkpoint within 5 s at a 1 s interval: {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    s.stop().await;
-}
-
-/// Runs `sql` directly on the stopped server's database, as an attacker with database access would: the
-/// ledger's append-only triggers are dropped (SQLite) or disabled (PostgreSQL) first.
-async fn tamper(storage: &Storage, sql: &str) {
-    let config = storage.store_config();
-    match &config.database_url {
-        None => {
-            let path = config.data_dir.join("consentry.db");
-            let sql = sql.to_owned();
-            tokio::task::spawn_blocking(move || {
-                let conn = rusqlite::Connection::open(&path).expect("open the data file");
-                // The ledger refuses changes as long as its triggers stand.
-                for refused in
-                    ["UPDATE events SET actor = actor WHERE seq = 1", "DELETE FROM events WHERE seq = 1"]
-                {
-                    let e = conn.execute(refused, []).expect_err("the ledger is append-only");
-                    assert!(e.to_string().contains("append-only"), "{refused}: {e}");
-                }
-                conn.execute_batch("DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete;")
-                    .expect("drop the triggers");
-                conn.execute_batch(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-            })
-            .await
-            .expect("the tampering does not panic");
-        }
-        Some(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect to the test database");
-            for refused in
-                ["UPDATE events SET actor = actor WHERE seq = 1", "DELETE FROM events WHERE seq = 1"]
-            {
-                let e =
-                    sqlx::raw_sql(refused).execute(&mut conn).await.expect_err("the ledger is append-only");
-                assert!(e.to_string().contains("append-only"), "{refused}: {e}");
-            }
-            sqlx::raw_sql("ALTER TABLE events DISABLE TRIGGER events_append_only")
-                .execute(&mut conn)
-                .await
-                .expect("disable the trigger");
-            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-            conn.close().await.expect("close");
-        }
-    }
-}
-
-/// A stopped server's storage holding 4 events (returned) and checkpoints for 2 and for 4 events.
-async fn ledger_with_checkpoints(backend: Backend) -> (Storage, Vec<Value>) {
-    let s = TestServer::start_on(backend).await;
-    let mut events = s.record("t1", &grant("marketing.direct", &["email"])).await;
-    events.extend(s.record("t2", &grant("analytics", &[])).await);
-    let s = TestServer::start_in(s.stop().await, |_| {}).await;
-    events.extend(s.record("t3", &grant("marketing.direct", &["sms"])).await);
-    events.extend(s.record("t4", &grant("analytics", &[])).await);
-    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
-    assert_eq!(
-        v,
-        json!({"ok": true, "events": 4, "head": events[3]["hash"], "checkpoints": 1, "first_bad": null})
-    );
-    (s.stop().await, events)
-}
-
-/// Starts a server on tampered storage; returns its audit.
-async fn audit_after(storage: Storage) -> Value {
-    let s = TestServer::start_in(storage, |_| {}).await;
-    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
-    assert_eq!(v["ok"], false, "the tampering is found: {v}");
-    v
-}
-
-async fn a_changed_event_is_found(backend: Backend) {
-    let (storage, events) = ledger_with_checkpoints(backend).await;
-    assert_eq!(events[1]["purpose"], "analytics");
-    tamper(&storage, "UPDATE events SET purpose = 'X' || substr(purpose, 2) WHERE seq = 2").await;
-    let v = audit_after(storage).await;
-    let bad = &v["first_bad"];
-    assert_eq!((&bad["seq"], &bad["kind"]), (&json!(2), &json!("hash_mismatch")), "{v}");
-    assert_eq!(bad["event_index"], 1);
-    assert!(str_of(&bad["problem"]).contains("event 2"), "{v}");
-    assert_eq!((&v["events"], &v["head"]), (&json!(1), &events[0]["hash"]), "what verified before it: {v}");
-}
-
-async fn events_cut_off_the_end_are_found(backend: Backend) {
-    let (storage, events) = ledger_with_checkpoints(backend).await;
-    tamper(
-        &storage,
-        "DELETE FROM consent_state WHERE seq > 2; DELETE FROM receipts WHERE last_seq > 2; \
-         DELETE FROM events WHERE seq > 2;",
-    )
-    .await;
-    let v = audit_after(storage).await;
-    let bad = &v["first_bad"];
-    assert_eq!((&bad["seq"], &bad["kind"]), (&json!(3), &json!("truncated")), "{v}");
-    assert_eq!(bad["checkpoint_index"], 1, "the checkpoint for 4 events: {v}");
-    assert_eq!(
-        (&v["events"], &v["head"], &v["checkpoints"]),
-        (&json!(2), &events[1]["hash"], &json!(1)),
-        "{v}"
-    );
-}
-
-async fn swapped_events_are_found(backend: Backend) {
-    let (storage, events) = ledger_with_checkpoints(backend).await;
-    tamper(
-        &storage,
-        "CREATE TEMP TABLE swapped AS SELECT * FROM events WHERE seq IN (2, 3);
-         UPDATE events SET pseudonym = s.pseudonym, purpose = s.purpose, action = s.action,
-             categories = s.categories, channels = s.channels, recipients = s.recipients, notice = s.notice,
-             notice_version = s.notice_version, notice_hash = s.notice_hash,
-             collection_point = s.collection_point, actor = s.actor, recorded_at = s.recorded_at,
-             expires_at = s.expires_at, prev_hash = s.prev_hash, hash = s.hash
-         FROM swapped AS s WHERE events.seq IN (2, 3) AND s.seq = 5 - events.seq;",
-    )
-    .await;
-    let s = TestServer::start_in(storage, |_| {}).await;
-    // The swap happened: event 2 now holds what event 3 held.
-    let history = s.get("/v1/subjects/t3/consents/history", ADMIN_KEY, 200).await;
-    assert_eq!(history["events"][0]["seq"], 2, "{history}");
-    assert_eq!(history["events"][0]["hash"], events[2]["hash"], "{history}");
-    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
-    let bad = &v["first_bad"];
-    assert_eq!(v["ok"], false, "{v}");
-    assert_eq!((&bad["seq"], &bad["kind"]), (&json!(2), &json!("prev_hash_mismatch")), "{v}");
-    assert_eq!((&v["events"], &v["head"]), (&json!(1), &events[0]["hash"]), "{v}");
-}
-
-async fn an_altered_checkpoint_is_found(backend: Backend) {
-    let (storage, _) = ledger_with_checkpoints(backend).await;
-    tamper(
-        &storage,
-        "UPDATE checkpoints SET jws = substr(jws, 1, length(jws) - 8) || 'AAAAAAAA' WHERE events = 4",
-    )
-    .await;
-    let v = audit_after(storage).await;
-    let bad = &v["first_bad"];
-    assert_eq!(bad["kind"], "bad_checkpoint", "{v}");
-    assert_eq!((&bad["checkpoint_index"], &bad["seq"]), (&json!(1), &Value::Null), "{v}");
-    assert!(str_of(&bad["problem"]).contains("signature"), "{v}");
-    // Checkpoints are checked before the events, and the first problem ends the audit.
-    assert_eq!((&v["events"], &v["checkpoints"]), (&json!(0), &json!(0)), "{v}");
-}
-
 async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) {
     let python = python_available().await;
     let s = TestServer::start_on(backend).await;
@@ -739,7 +550,7 @@ async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) 
     let again =
         s.get(&format!("/v1/receipts/{}?format=jws", str_of(&r1["receipt"]["id"])), ADMIN_KEY, 200).await;
     assert_eq!(again["jws"], r1_jws.as_str());
-    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    let v = crate::audit::audit_of(&s).await.0;
     assert_eq!(
         v,
         json!({"ok": true, "events": 2, "head": r2["events"][0]["hash"], "checkpoints": 1, "first_bad": null})
@@ -753,48 +564,10 @@ async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) 
     let signers: Vec<String> = checkpoints.iter().map(|c| kid_of(&c.jws)).collect();
     assert_eq!(signers, [k1.clone(), k2.clone()]);
     let s = TestServer::start_in(storage, |_| {}).await;
-    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    let v = crate::audit::audit_of(&s).await.0;
     assert_eq!(
         v,
         json!({"ok": true, "events": 2, "head": r2["events"][0]["hash"], "checkpoints": 2, "first_bad": null})
     );
     s.stop().await;
-}
-
-/// Adds a checkpoint for `events` events ending at `head`, signed with the server's current key under the
-/// JWS `typ` `typ`, to the stopped server's store.
-async fn insert_checkpoint_as(storage: &Storage, events: u64, head: &str, typ: &str) {
-    let store = consentry_store::open(storage.store_config()).await.expect("open the store");
-    let keys = store.signing_keys().await.expect("signing keys");
-    let current = keys.iter().find(|k| k.current).expect("a current key");
-    let key = SigningKey::from_secret(current.kid.clone(), current.secret);
-    let checkpoint = Checkpoint::new(events, head, consentry_core::Timestamp::now());
-    let jws = key.sign_jws_bytes(typ, &serde_json::to_vec(&checkpoint).expect("JSON"));
-    store.insert_checkpoint(events, head, &jws).await.expect("insert the checkpoint");
-    store.close().await;
-}
-
-async fn stored_checkpoints_of_the_old_form_keep_verifying(backend: Backend) {
-    let (storage, events) = ledger_with_checkpoints(backend).await;
-    let checkpoint_jws = {
-        let store = consentry_store::open(storage.store_config()).await.expect("open the store");
-        let stored = store.checkpoints().await.expect("checkpoints");
-        store.close().await;
-        stored.into_iter().map(|c| c.jws).collect::<Vec<_>>()
-    };
-    assert!(checkpoint_jws.iter().all(|j| jws_part(j, 0)["typ"] == "checkpoint+jwt"), "{checkpoint_jws:?}");
-    // A checkpoint signed before checkpoints had their own typ (`JWT`), as stored by older versions.
-    insert_checkpoint_as(&storage, 1, str_of(&events[0]["hash"]), "JWT").await;
-    let s = TestServer::start_in(storage, |_| {}).await;
-    let v = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
-    assert_eq!(
-        v,
-        json!({"ok": true, "events": 4, "head": events[3]["hash"], "checkpoints": 3, "first_bad": null})
-    );
-    // A genuine JWS of another kind, with a checkpoint's payload, is not a checkpoint.
-    let storage = s.stop().await;
-    insert_checkpoint_as(&storage, 3, str_of(&events[2]["hash"]), JwsKind::Receipt.typ()).await;
-    let v = audit_after(storage).await;
-    assert_eq!(v["first_bad"]["kind"], "bad_checkpoint", "{v}");
-    assert!(str_of(&v["first_bad"]["problem"]).contains("not a checkpoint+jwt"), "{v}");
 }

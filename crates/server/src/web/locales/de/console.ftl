@@ -78,10 +78,11 @@ console-overdue = Überfällige Anträge: { $requests } (mit { $tasks } offenen 
 ## Prüfung und Schlüssel
 
 console-audit-title = Prüfung des Ledgers
-console-audit-intro = Die Prüfung liest das ganze Ledger und prüft die Hash-Kette jedes Ereignisses und jeden signierten Checkpoint.
+console-audit-intro = Die Prüfung liest das ganze Ledger, prüft die Hash-Kette jedes Ereignisses, baut den Merkle-Baum des Transparenzlogs aus den Ereignissen neu auf und prüft jeden signierten Checkpoint und jeden gespeicherten Baumknoten daran.
 console-audit-run = Ledger prüfen
 console-audit-ok = Das Ledger ist unversehrt: { $events } Ereignisse und { $checkpoints } Checkpoints geprüft. Kopf:
 console-audit-broken = Das Ledger lässt sich nicht bestätigen: { $events } Ereignisse wurden vor dem ersten Fehler geprüft.
+console-audit-tree-broken = Die Ereignisse des Ledgers sind unversehrt, sein Transparenzlog aber nicht: ein signierter Baum-Checkpoint oder ein gespeicherter Baumknoten passt nicht zum Baum der Ereignisse.
 console-keys-title = API-Schlüssel
 console-key-name = Name
 console-key-scopes = Bereiche

@@ -78,10 +78,11 @@ console-overdue = Overdue requests: { $requests } (with { $tasks } pending tasks
 ## Audit and keys
 
 console-audit-title = Ledger verification
-console-audit-intro = Verification walks the whole ledger, checks every event's hash chain and every signed checkpoint.
+console-audit-intro = Verification walks the whole ledger, checks every event's hash chain, rebuilds the transparency log's Merkle tree from the events and checks every signed checkpoint and every stored tree node against them.
 console-audit-run = Verify the ledger
 console-audit-ok = The ledger is intact: { $events } events and { $checkpoints } checkpoints verified. Head:
 console-audit-broken = The ledger does not verify: { $events } events verified before the first problem.
+console-audit-tree-broken = The ledger's events verify, but its transparency log does not: a signed tree checkpoint or a stored tree node is not the tree of the events.
 console-keys-title = API keys
 console-key-name = Name
 console-key-scopes = Scopes
