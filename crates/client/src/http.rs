@@ -191,6 +191,33 @@ struct ProblemBody {
     detail: String,
 }
 
+/// One of a subject's identifiers (an e-mail address, a phone number, ...), normalised; `masked` when the
+/// key may not see values (it lacks `identifiers:read`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Identifier {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+    pub masked: bool,
+    pub created_at: String,
+}
+
+#[derive(Deserialize)]
+struct Identifiers {
+    identifiers: Vec<Identifier>,
+}
+
+#[derive(Deserialize)]
+struct SubjectMatch {
+    subject: String,
+}
+
+#[derive(Deserialize)]
+struct SubjectMatches {
+    subjects: Vec<SubjectMatch>,
+}
+
 /// A client bound to one Consentry base URL and one API key.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -217,6 +244,49 @@ impl Client {
         let body: ProblemBody =
             response.json().await.unwrap_or(ProblemBody { code: "unknown".into(), detail: String::new() });
         Err(Error::Problem { status: status.as_u16(), code: body.code, detail: body.detail })
+    }
+
+    /// For answers without a body (204).
+    async fn send_empty(&self, request: reqwest::RequestBuilder) -> Result<(), Error> {
+        let response = request.bearer_auth(&self.key).send().await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body: ProblemBody =
+            response.json().await.unwrap_or(ProblemBody { code: "unknown".into(), detail: String::new() });
+        Err(Error::Problem { status: status.as_u16(), code: body.code, detail: body.detail })
+    }
+
+    /// Attaches an identifier (`kind`: `email`, `phone`, `account`, `device_serial`, `advertising_id`) to
+    /// `subject` (`identifiers:write`); returns it normalised. Another subject holding it is a problem
+    /// with status 409.
+    pub async fn add_identifier(&self, subject: &str, kind: &str, value: &str) -> Result<Identifier, Error> {
+        let url = format!("{}/v1/subjects/{}/identifiers", self.base, subject);
+        let body = serde_json::json!({"type": kind, "value": value});
+        self.send(self.http.post(url).json(&body)).await
+    }
+
+    /// The subject's identifiers, oldest first (values masked unless the key holds `identifiers:read`).
+    pub async fn identifiers(&self, subject: &str) -> Result<Vec<Identifier>, Error> {
+        let url = format!("{}/v1/subjects/{}/identifiers", self.base, subject);
+        let r: Identifiers = self.send(self.http.get(url)).await?;
+        Ok(r.identifiers)
+    }
+
+    /// Removes the subject's identifier `id` (`identifiers:write`).
+    pub async fn delete_identifier(&self, subject: &str, id: &str) -> Result<(), Error> {
+        let url = format!("{}/v1/subjects/{}/identifiers/{}", self.base, subject, id);
+        self.send_empty(self.http.delete(url)).await
+    }
+
+    /// The subject holding an identifier, if any (`identifiers:read`).
+    pub async fn find_subject(&self, kind: &str, value: &str) -> Result<Option<String>, Error> {
+        let url = format!("{}/v1/subjects", self.base);
+        let identifier = format!("{kind}:{value}");
+        let r: SubjectMatches =
+            self.send(self.http.get(url).query(&[("identifier", identifier.as_str())])).await?;
+        Ok(r.subjects.into_iter().next().map(|m| m.subject))
     }
 
     /// One decision.

@@ -263,6 +263,7 @@ impl Modify for Links {
         v1::records::create, v1::records::list, v1::records::get, v1::records::delete_one,
         v1::records::delete_many,
         v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
+        v1::identifiers::add, v1::identifiers::list, v1::identifiers::delete, v1::identifiers::lookup,
     ),
     components(schemas(Problem, FieldProblem, SubjectId)),
     modifiers(&Security, &Problems, &Links),
@@ -280,6 +281,7 @@ impl Modify for Links {
         (name = "requests", description = "Data subject requests: deadlines, downstream tasks, export, erasure"),
         (name = "records", description = "The personal data vault: consent-gated, encrypted records"),
         (name = "devices", description = "Paired devices and their signed consent snapshots"),
+        (name = "identifiers", description = "People's identifiers: encrypted, found by a blind index"),
     )
 )]
 struct ApiDoc;

@@ -184,6 +184,9 @@ pub struct Config {
     /// its verifier keys, unique per installation. Unset: `consentry.invalid/<installation id>`, which
     /// [`crate::open`] derives from the store.
     pub tlog_origin: Option<String>,
+    /// The region (ISO 3166-1 alpha-2, e.g. `DE`) whose numbering plan reads a phone identifier given
+    /// without a `+` and country code. Unset: phone identifiers must be international.
+    pub phone_default_region: Option<String>,
     /// Seconds a webhook has to answer before the attempt counts as failed.
     pub webhook_timeout_secs: u64,
     /// Waits before each retry of a failed delivery (milliseconds); after the last, the event is
@@ -261,6 +264,7 @@ impl std::fmt::Debug for Config {
             .field("request_sweep_interval_secs", &self.request_sweep_interval_secs)
             .field("event_source", &self.event_source)
             .field("tlog_origin", &self.tlog_origin)
+            .field("phone_default_region", &self.phone_default_region)
             .field("webhook_timeout_secs", &self.webhook_timeout_secs)
             .field("delivery_backoff_ms", &self.delivery_backoff_ms)
             .field("allow_private_destinations", &self.allow_private_destinations)
@@ -303,6 +307,7 @@ impl Default for Config {
             request_sweep_interval_secs: 60,
             event_source: None,
             tlog_origin: None,
+            phone_default_region: None,
             webhook_timeout_secs: 10,
             delivery_backoff_ms: vec![5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
             allow_private_destinations: Vec::new(),
@@ -455,6 +460,7 @@ impl Config {
         }
         unset_empty(&mut self.public_url);
         unset_empty(&mut self.tlog_origin);
+        unset_empty(&mut self.phone_default_region);
         if self.kek_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             self.kek_file = None;
         }
@@ -484,6 +490,11 @@ impl Config {
             && !consentry_core::note::valid_name(origin)
         {
             return Err(invalid("tlog_origin", "must be a name without spaces, control characters or '+'"));
+        }
+        if let Some(region) = &self.phone_default_region
+            && phone_region(region).is_none()
+        {
+            return Err(invalid("phone_default_region", "must be a region code such as DE or US"));
         }
         within("webhook_timeout_secs", self.webhook_timeout_secs, 1..=300)?;
         if self.delivery_backoff_ms.is_empty() || self.delivery_backoff_ms.len() > 50 {
@@ -658,6 +669,16 @@ fn waits<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u64>, D::Erro
             .collect::<Result<_, _>>()
             .map_err(|_| serde::de::Error::custom("must be a comma-separated list of milliseconds")),
     }
+}
+
+/// The region (`DE`, `us`) a phone number without country code is read in: `None` for a code Google's
+/// libphonenumber metadata does not know.
+pub fn phone_region(code: &str) -> Option<phonenumber::country::Id> {
+    let code = code.trim().to_ascii_uppercase();
+    if code.len() != 2 {
+        return None;
+    }
+    code.parse().ok()
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod gpc;
+pub mod identifiers;
 pub mod keys;
 pub mod metrics;
 pub mod preferences;

@@ -15,6 +15,7 @@ mod common;
 pub mod console;
 pub mod devices;
 mod error;
+pub mod identifiers;
 mod model;
 pub mod postgres;
 pub mod requests;
@@ -33,6 +34,7 @@ pub use crate::common::random_bytes;
 pub use crate::console::{ConsoleStore, RollupRow};
 pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 pub use crate::error::{Result, StoreError};
+pub use crate::identifiers::IdentifierStore;
 pub use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, Committed, DELIVERY_DEAD,
     DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,

@@ -172,6 +172,36 @@ pub fn open_payload(
     open(&data_key, &record_aad(record_id, pseudonym), &sealed.nonce, &sealed.ciphertext)
 }
 
+fn identifier_aad(identifier_id: &str, pseudonym: &str) -> Vec<u8> {
+    [b"consentry-identifier-v1\0".as_slice(), identifier_id.as_bytes(), b"\0", pseudonym.as_bytes()].concat()
+}
+
+/// Encrypts an identifier's value under the subject's data key, bound to the identifier's id and the
+/// subject's pseudonym (a domain of its own, so a record's ciphertext never opens as an identifier).
+pub fn seal_identifier(
+    kek: &Kek,
+    key: &WrappedKey,
+    pseudonym: &str,
+    identifier_id: &str,
+    value: &[u8],
+) -> Result<SealedPayload> {
+    let data_key = key.unwrap_key(kek, pseudonym)?;
+    let (nonce, ciphertext) = seal(&data_key, &identifier_aad(identifier_id, pseudonym), value)?;
+    Ok(SealedPayload { nonce: nonce.to_vec(), ciphertext })
+}
+
+/// Decrypts an identifier's value sealed by [`seal_identifier`].
+pub fn open_identifier(
+    kek: &Kek,
+    key: &WrappedKey,
+    pseudonym: &str,
+    identifier_id: &str,
+    sealed: &SealedPayload,
+) -> Result<Vec<u8>> {
+    let data_key = key.unwrap_key(kek, pseudonym)?;
+    open(&data_key, &identifier_aad(identifier_id, pseudonym), &sealed.nonce, &sealed.ciphertext)
+}
+
 /// A record to store. `data` is the plaintext payload; it is encrypted before it reaches the database.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewRecord {
@@ -315,8 +345,9 @@ pub trait VaultStore: Send + Sync {
         announce: Option<RecordAnnouncer>,
     ) -> Result<Vec<RecordMeta>>;
 
-    /// Deletes every record of the subject and destroys their data key (crypto-shredding): whatever
-    /// ciphertext of theirs survives elsewhere can no longer be read. Returns how many records it deleted.
+    /// Deletes every record and identifier of the subject (identifiers are sealed under the same key) and
+    /// destroys their data key (crypto-shredding): whatever ciphertext of theirs survives elsewhere can no
+    /// longer be read. Returns how many records it deleted.
     async fn delete_subject_vault(&self, subject: &SubjectId) -> Result<u64>;
 }
 
@@ -388,6 +419,11 @@ mod tests {
         // Another record id, another pseudonym, another KEK, an altered byte: nothing opens.
         assert!(open_payload(&kek, &key, "p1", "rec_2", &sealed).is_err());
         assert!(open_payload(&kek, &key, "p2", "rec_1", &sealed).is_err());
+        // An identifier's domain is its own.
+        let id = seal_identifier(&kek, &key, "p1", "rec_1", b"ana@example.com").expect("seal");
+        assert_eq!(open_identifier(&kek, &key, "p1", "rec_1", &id).expect("open"), b"ana@example.com");
+        assert!(open_payload(&kek, &key, "p1", "rec_1", &id).is_err());
+        assert!(open_identifier(&kek, &key, "p1", "rec_1", &sealed).is_err());
         let other = Kek::generate().expect("kek");
         let err = open_payload(&other, &key, "p1", "rec_1", &sealed).expect_err("other kek");
         assert!(err.to_string().contains("key-encryption key"), "{err}");

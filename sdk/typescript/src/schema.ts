@@ -460,6 +460,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subjects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Find the subject an identifier belongs to: `{"subjects": []}` when none, else the one subject. */
+        get: operations["findSubjects"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/subjects/{subject}/access-log": {
         parameters: {
             query?: never;
@@ -556,6 +573,52 @@ export interface paths {
          *     working at once. The unpairing is in the subject's access log.
          */
         delete: operations["unpairDevice"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subjects/{subject}/identifiers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The subject's identifiers, oldest first: values in the clear for a key with `identifiers:read` and for
+         *     the subject's own token, masked for other keys. The read is in the subject's access log.
+         */
+        get: operations["listIdentifiers"];
+        put?: never;
+        /**
+         * Attach an identifier (an e-mail address, a phone number, an account, a device serial, an advertising
+         *     id) to a subject. It is normalised, stored encrypted under the subject's data key and found by a blind
+         *     index. 201 when added, 200 when the subject already had it; 409 `conflict` when another subject has it
+         *     (which one is not said).
+         */
+        post: operations["addIdentifier"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subjects/{subject}/identifiers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove one of the subject's identifiers with its index entry (a key with `identifiers:write`, or the
+         *     subject's own token).
+         */
+        delete: operations["deleteIdentifier"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1046,6 +1109,36 @@ export interface components {
             actor: string;
             note?: string | null;
         };
+        /** @description An identifier to attach to a subject. */
+        IdentifierIn: {
+            /**
+             * @description `email`, `phone`, `account`, `device_serial` or `advertising_id`.
+             * @example email
+             */
+            type: string;
+            /**
+             * @description The value as given; it is normalised (an e-mail address trimmed and lower-cased, a phone number
+             *     to E.164) before it is stored, encrypted.
+             * @example ana@example.com
+             */
+            value: string;
+        };
+        /** @description A subject's identifiers, oldest first. */
+        IdentifierList: {
+            identifiers: components["schemas"]["IdentifierOut"][];
+        };
+        /** @description An identifier of a subject. */
+        IdentifierOut: {
+            id: string;
+            type: string;
+            /**
+             * @description The normalised value, or a masked form of it (`masked: true`) for callers without
+             *     `identifiers:read`.
+             */
+            value: string;
+            masked: boolean;
+            created_at: string;
+        };
         /** @description The service's own addresses, relative to this server. */
         IndexLinks: {
             /** @description The preference centre, opened with a link minted by `POST /v1/subjects/{subject}/tokens`. */
@@ -1355,7 +1448,7 @@ export interface components {
          * @description What a key may do. `admin` may do everything.
          * @enum {string}
          */
-        Scope: "admin" | "catalog:write" | "consent:write" | "consent:read" | "check" | "records:write" | "records:read" | "dsr" | "destinations" | "tokens:mint" | "devices:write" | "metrics" | "console:read" | "console:write";
+        Scope: "admin" | "catalog:write" | "consent:write" | "consent:read" | "check" | "records:write" | "records:read" | "dsr" | "destinations" | "tokens:mint" | "devices:write" | "metrics" | "console:read" | "console:write" | "identifiers:read" | "identifiers:write";
         /** @description What `GET /` answers: where a newcomer goes next. */
         ServiceIndex: {
             /** @description `Consentry`. */
@@ -1380,6 +1473,13 @@ export interface components {
         };
         /** @description The brand's own id of a person: 1 to 128 ASCII letters, digits and `- _ . : @ + = ~` */
         SubjectId: string;
+        SubjectMatch: {
+            subject: string;
+        };
+        /** @description The subjects an identifier names (none or one). */
+        SubjectMatches: {
+            subjects: components["schemas"]["SubjectMatch"][];
+        };
         TaskOut: {
             destination_id: string;
             /** @description `pending` or `completed`. */
@@ -3684,6 +3784,78 @@ export interface operations {
             };
         };
     };
+    findSubjects: {
+        parameters: {
+            query: {
+                /**
+                 * @description `type:value`, e.g. `email:ana@example.com` or `phone:+49301234567`; normalised as when it was added.
+                 * @example email:ana@example.com
+                 */
+                identifier: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubjectMatches"];
+                };
+            };
+            /** @description A problem (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: not `type:value`, an unknown type, or a malformed value */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getAccessLog: {
         parameters: {
             query?: {
@@ -4167,6 +4339,268 @@ export interface operations {
         };
     };
     unpairDevice: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subject: components["schemas"]["SubjectId"];
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A problem (RFC 9457) with code `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listIdentifiers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentifierList"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addIdentifier: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The brand's own id of the person */
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IdentifierIn"];
+            };
+        };
+        responses: {
+            /** @description The subject already had it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentifierOut"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentifierOut"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json` or `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Another subject has this identifier */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: an unknown `type`, or a `value` that is no e-mail address, phone number or advertising id Also `validation_failed`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteIdentifier: {
         parameters: {
             query?: never;
             header?: never;

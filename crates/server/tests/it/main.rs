@@ -11,6 +11,7 @@ mod devices;
 mod errors;
 mod expiry;
 mod flow;
+mod identifiers;
 mod keys;
 mod limits;
 mod metrics;

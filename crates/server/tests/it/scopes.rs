@@ -29,6 +29,8 @@ const SCOPES: &[&str] = &[
     "tokens:mint",
     "devices:write",
     "metrics",
+    "identifiers:read",
+    "identifiers:write",
 ];
 
 /// One operation of the document: its method, path and the credentials it declares.
@@ -105,6 +107,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         "/v1/subjects/{subject}/devices" => {
             json!({"name": "speaker", "kind": "speaker", "categories": ["user.device.telemetry"], "purposes": ["analytics"]})
         }
+        "/v1/subjects/{subject}/identifiers" => json!({"type": "email", "value": "scopes@example.com"}),
         _ => json!({}),
     })
 }
@@ -218,6 +221,9 @@ async fn subject_and_device_tokens_reach_what_is_declared() {
     }
     let other = s.post(&format!("{subject}/devices"), ADMIN_KEY, &pairing, 201).await;
     ids.insert("DELETE /v1/subjects/{subject}/devices/{id}".to_owned(), str_of(&other["id"]).to_owned());
+    let identifier = json!({"type": "account", "value": "scopes-account"});
+    let added = s.post(&format!("{subject}/identifiers"), ADMIN_KEY, &identifier, 201).await;
+    ids.insert("DELETE /v1/subjects/{subject}/identifiers/{id}".to_owned(), str_of(&added["id"]).to_owned());
 
     let mut wrong = Vec::new();
     // Revoking the subject's tokens ends the subject token used here: that call comes last.

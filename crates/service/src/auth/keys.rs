@@ -53,10 +53,16 @@ pub enum Scope {
     /// applying a catalogue, managing keys); implies `console:read`.
     #[serde(rename = "console:write")]
     ConsoleWrite,
+    /// Seeing identifiers' values (e-mail addresses, phone numbers) unmasked, and finding a subject by one.
+    #[serde(rename = "identifiers:read")]
+    IdentifiersRead,
+    /// Attaching identifiers to subjects and removing them.
+    #[serde(rename = "identifiers:write")]
+    IdentifiersWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 14] = [
+    pub const ALL: [Scope; 16] = [
         Scope::Admin,
         Scope::CatalogWrite,
         Scope::ConsentWrite,
@@ -71,6 +77,8 @@ impl Scope {
         Scope::Metrics,
         Scope::ConsoleRead,
         Scope::ConsoleWrite,
+        Scope::IdentifiersRead,
+        Scope::IdentifiersWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +97,8 @@ impl Scope {
             Scope::Metrics => "metrics",
             Scope::ConsoleRead => "console:read",
             Scope::ConsoleWrite => "console:write",
+            Scope::IdentifiersRead => "identifiers:read",
+            Scope::IdentifiersWrite => "identifiers:write",
         }
     }
 
@@ -167,6 +177,15 @@ impl KeyPepper {
     pub fn hash(&self, secret: &str) -> [u8; 32] {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());
         mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A key of its own for `purpose`, derived from the pepper (HMAC-SHA256 of a label no key secret can
+    /// be: it starts with a NUL byte), so it lives where the pepper does, in the key store.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());
+        mac.update(b"\0consentry-derived-key-v1\0");
+        mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
     }
 }

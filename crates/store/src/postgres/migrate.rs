@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0011_console.sql"),
     include_str!("../../migrations/postgres/0012_tlog.sql"),
     include_str!("../../migrations/postgres/0013_event_evidence.sql"),
+    include_str!("../../migrations/postgres/0014_identifiers.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

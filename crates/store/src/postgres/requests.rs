@@ -408,6 +408,11 @@ impl RequestStore for PostgresStore {
                 .await
                 .map_err(db)?
                 .rows_affected();
+            sqlx::query("DELETE FROM identifiers WHERE pseudonym = $1")
+                .bind(p)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
             erased.devices = sqlx::query_scalar("DELETE FROM devices WHERE pseudonym = $1 RETURNING id")
                 .bind(p)
                 .fetch_all(&mut *tx)

@@ -20,7 +20,7 @@ use crate::vault::{
     SealedPayload, StoredRecord, VaultStore, WrappedKey, under_pattern,
 };
 
-fn subject_of(text: String) -> Result<SubjectId> {
+pub(super) fn subject_of(text: String) -> Result<SubjectId> {
     SubjectId::new(text).map_err(|_| StoreError::Backend("stored data does not decode: subject id".into()))
 }
 
@@ -34,7 +34,7 @@ fn returned(
 
 impl PostgresStore {
     /// The subject's pseudonym and wrapped data key, creating what is missing.
-    async fn ensure_key(&self, subject: &str, kek: &Kek) -> Result<(String, WrappedKey)> {
+    pub(super) async fn ensure_key(&self, subject: &str, kek: &Kek) -> Result<(String, WrappedKey)> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let pseudonyms = pseudonyms_for(&mut tx, vec![subject.to_owned()]).await?;
         let p = pseudonyms
@@ -325,6 +325,15 @@ impl VaultStore for PostgresStore {
         .await
         .map_err(db)?
         .rows_affected();
+        // Identifiers are sealed under the same key: they, and their index entries, go with it.
+        sqlx::query(
+            "DELETE FROM identifiers
+             WHERE pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)",
+        )
+        .bind(subject.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(n)
     }

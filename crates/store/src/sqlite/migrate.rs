@@ -19,6 +19,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0010_console.sql"),
     include_str!("../../migrations/sqlite/0011_tlog.sql"),
     include_str!("../../migrations/sqlite/0012_event_evidence.sql"),
+    include_str!("../../migrations/sqlite/0013_identifiers.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

@@ -39,7 +39,7 @@ fn meta_at(r: &Row<'_>, at: usize) -> rusqlite::Result<RecordMeta> {
 }
 
 /// The subject's pseudonym and wrapped data key, creating what is missing (committed before any record).
-fn ensure_key(conn: &mut Connection, subject: &str, kek: &Kek) -> Result<(String, WrappedKey)> {
+pub(super) fn ensure_key(conn: &mut Connection, subject: &str, kek: &Kek) -> Result<(String, WrappedKey)> {
     let tx = conn.transaction().map_err(backend)?;
     let now = Timestamp::now().micros();
     let p = pseudonym_for(&tx, subject)?;
@@ -299,6 +299,12 @@ impl VaultStore for SqliteStore {
                     [&subject],
                 )
                 .map_err(backend)?;
+            // Identifiers are sealed under the same key: they, and their index entries, go with it.
+            tx.execute(
+                "DELETE FROM identifiers WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)",
+                [&subject],
+            )
+            .map_err(backend)?;
             let keys = tx
                 .execute("DELETE FROM ks.subject_data_keys WHERE subject = ?1", [&subject])
                 .map_err(backend)?;

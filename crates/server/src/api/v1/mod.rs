@@ -7,6 +7,7 @@ pub mod check;
 pub mod consents;
 pub mod destinations;
 pub mod devices;
+pub mod identifiers;
 pub mod keys;
 pub mod receipts;
 pub mod records;
