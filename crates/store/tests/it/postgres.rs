@@ -283,7 +283,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              created_at BIGINT NOT NULL);
          INSERT INTO consentry_keystore.erasure_notices VALUES ('p', 'erased-kept-id', 1);
          DROP TABLE console_sessions, console_rollups, console_rollup_cursor, tlog_nodes, tlog_checkpoints;
-         ALTER TABLE events DROP COLUMN evidence;
+         ALTER TABLE events DROP COLUMN evidence; DROP TABLE identifiers;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )
     .execute(&pool)
