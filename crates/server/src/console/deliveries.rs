@@ -2,9 +2,7 @@
 //! deliveries by state (dead letters with their error), replay (from a dead letter on, or since a time),
 //! pause and resume, from [`consentry_service::console::deliveries`].
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use consentry_core::Timestamp;
 use consentry_service::Error;
@@ -13,8 +11,8 @@ use consentry_service::destinations::{DeliveryList, DestinationOut};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::keys::stop_for;
-use super::{Stop, Visit, act, html, keep_lang, page, page_visit, see_other, stop_page};
+use super::extract::Act;
+use super::{Stop, Visit, page, see_other};
 use crate::state::AppState;
 use crate::web::i18n::Lang;
 
@@ -23,7 +21,6 @@ const STATES: [&str; 3] = ["pending", "delivered", "dead"];
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Params {
-    lang: Option<String>,
     status: Option<String>,
     after: Option<i64>,
     done: Option<String>,
@@ -39,18 +36,9 @@ fn state_of(lang: Lang, d: &DestinationOut) -> String {
 }
 
 /// `GET /console/deliveries`.
-pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap, q: Query<Params>) -> Response {
-    let q = q.0;
-    let visit = match page_visit(&state, &headers, q.lang.as_deref()).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let mut r = match service::overview(&state).await {
-        Ok(d) => html(StatusCode::OK, render_list(&state, &visit, &d)),
-        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
-    };
-    keep_lang(&state, q.lang.as_deref(), &mut r);
-    r
+pub(super) async fn list(State(state): State<AppState>, visit: Visit) -> Response {
+    let result = service::overview(&state).await.map_err(Stop::from);
+    visit.page(&state, result.map(|d| render_list(&state, &visit, &d)))
 }
 
 fn render_list(state: &AppState, visit: &Visit, d: &Deliveries) -> String {
@@ -95,27 +83,18 @@ fn render_list(state: &AppState, visit: &Visit, d: &Deliveries) -> String {
 /// `GET /console/deliveries/{id}`.
 pub(super) async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Path(id): Path<String>,
     q: Query<Params>,
 ) -> Response {
     let q = q.0;
-    let visit = match page_visit(&state, &headers, q.lang.as_deref()).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let status = q.status.as_deref().filter(|s| !s.is_empty());
-    let mut r = match service::destination(&state, &id, status, q.after).await {
-        Ok((d, list)) => {
-            html(StatusCode::OK, render_destination(&state, &visit, &d, &list, status, q.done.as_deref()))
-        }
-        Err(Error::InvalidQuery(_)) => {
-            stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-delivery-filter-invalid"))
-        }
-        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+    let result = match service::destination(&state, &id, status, q.after).await {
+        Ok((d, list)) => Ok(render_destination(&state, &visit, &d, &list, status, q.done.as_deref())),
+        Err(Error::InvalidQuery(_)) => Err(Stop::Invalid("console-delivery-filter-invalid")),
+        Err(e) => Err(Stop::from(e)),
     };
-    keep_lang(&state, q.lang.as_deref(), &mut r);
-    r
+    visit.page(&state, result)
 }
 
 fn status_word(lang: Lang, status: &str) -> String {
@@ -231,16 +210,8 @@ fn render_destination(
 }
 
 /// `POST /console/deliveries/{id}/replay`: from a delivery id (`from_id`) or a time (`since`, UTC).
-pub(super) async fn replay(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (visit, fields) = match act(&state, &headers, &body).await {
-        Ok(v) => v,
-        Err(stop) => return stop_for(&state, &headers, stop).await,
-    };
+pub(super) async fn replay(State(state): State<AppState>, Path(id): Path<String>, act: Act) -> Response {
+    let Act { visit, fields } = act;
     let from_id = fields.get("from_id").and_then(|v| v.parse::<i64>().ok());
     // A `datetime-local` field has no zone: the page says it is UTC.
     let since = fields.get("since").filter(|s| !s.is_empty()).map(|s| {
@@ -248,48 +219,30 @@ pub(super) async fn replay(
         Timestamp::parse(&format!("{with_seconds}Z"))
     });
     let since = match since {
-        Some(None) => {
-            return stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-replay-invalid"));
-        }
+        Some(None) => return visit.stop(&state, Stop::Invalid("console-replay-invalid")),
         Some(Some(t)) => Some(t),
         None => None,
     };
     match service::replay(&state, &visit.caller, &id, from_id, since).await {
         Ok(_) => see_other(&format!("{HERE}/{id}?done=replayed")),
-        Err(Error::Validation { .. }) => {
-            stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-replay-invalid"))
-        }
-        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+        Err(Error::Validation { .. }) => visit.stop(&state, Stop::Invalid("console-replay-invalid")),
+        Err(e) => visit.stop(&state, Stop::from(e)),
     }
 }
 
-async fn set_paused(state: &AppState, headers: &HeaderMap, id: &str, body: &[u8], paused: bool) -> Response {
-    let (visit, _) = match act(state, headers, body).await {
-        Ok(v) => v,
-        Err(stop) => return stop_for(state, headers, stop).await,
-    };
+async fn set_paused(state: &AppState, visit: &Visit, id: &str, paused: bool) -> Response {
     match service::set_paused(state, &visit.caller, id, paused).await {
         Ok(_) => see_other(&format!("{HERE}/{id}?done={}", if paused { "paused" } else { "resumed" })),
-        Err(e) => stop_page(state, visit.lang, Some(&visit), Stop::from(e)),
+        Err(e) => visit.stop(state, Stop::from(e)),
     }
 }
 
 /// `POST /console/deliveries/{id}/pause`.
-pub(super) async fn pause(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    set_paused(&state, &headers, &id, &body, true).await
+pub(super) async fn pause(State(state): State<AppState>, Path(id): Path<String>, act: Act) -> Response {
+    set_paused(&state, &act.visit, &id, true).await
 }
 
 /// `POST /console/deliveries/{id}/resume`.
-pub(super) async fn resume(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    set_paused(&state, &headers, &id, &body, false).await
+pub(super) async fn resume(State(state): State<AppState>, Path(id): Path<String>, act: Act) -> Response {
+    set_paused(&state, &act.visit, &id, false).await
 }

@@ -1,9 +1,8 @@
 //! The console's "Audit and keys" page: verify the ledger, list, make (the secret shown once) and revoke
 //! API keys, and the signing keys with their JWKS.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use consentry_service::Error;
 use consentry_service::console::keys::{self as service, KeysPage};
@@ -11,7 +10,8 @@ use consentry_service::keys::CreatedKey;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Stop, Visit, act, html, keep_lang, page, page_visit, see_other, stop_page};
+use super::extract::Act;
+use super::{Stop, Visit, html, page, see_other};
 use crate::state::AppState;
 use crate::web::i18n::Lang;
 
@@ -19,77 +19,47 @@ const HERE: &str = "/console/keys";
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Params {
-    lang: Option<String>,
     page: Option<usize>,
     verify: Option<String>,
     done: Option<String>,
 }
 
 /// `GET /console/keys`.
-pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, q: Query<Params>) -> Response {
+pub(super) async fn show(State(state): State<AppState>, visit: Visit, q: Query<Params>) -> Response {
     let q = q.0;
-    let visit = match page_visit(&state, &headers, q.lang.as_deref()).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let verify = q.verify.is_some();
-    let mut r = match service::page(&state, &visit.caller, q.page.unwrap_or(0), verify).await {
+    let response = match service::page(&state, &visit.caller, q.page.unwrap_or(0), verify).await {
         Ok(p) => {
             let note =
                 q.done.as_deref().filter(|d| *d == "revoked").map(|_| visit.lang.t("console-key-revoked"));
             render(&state, &visit, StatusCode::OK, &p, None, note.as_deref())
         }
-        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+        Err(e) => visit.stop(&state, Stop::from(e)),
     };
-    keep_lang(&state, q.lang.as_deref(), &mut r);
-    r
+    visit.answer(&state, response)
 }
 
 /// `POST /console/keys`: makes a key and shows its secret, once.
-pub(super) async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (visit, fields) = match act(&state, &headers, &body).await {
-        Ok(v) => v,
-        Err(stop) => return stop_for(&state, &headers, stop).await,
-    };
+pub(super) async fn create(State(state): State<AppState>, Act { visit, fields }: Act) -> Response {
     let scopes: Vec<String> = fields.all("scope").map(str::to_owned).collect();
     let name = fields.get("name").unwrap_or("");
     match service::create(&state, &visit.caller, name, scopes).await {
         Ok(created) => match service::page(&state, &visit.caller, 0, false).await {
             Ok(p) => render(&state, &visit, StatusCode::CREATED, &p, Some(&created), None),
-            Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+            Err(e) => visit.stop(&state, Stop::from(e)),
         },
-        Err(Error::Validation { .. }) => {
-            stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-key-invalid"))
-        }
-        Err(Error::Conflict(_)) => {
-            stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-key-name-taken"))
-        }
-        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+        Err(Error::Validation { .. }) => visit.stop(&state, Stop::Invalid("console-key-invalid")),
+        Err(Error::Conflict(_)) => visit.stop(&state, Stop::Invalid("console-key-name-taken")),
+        Err(e) => visit.stop(&state, Stop::from(e)),
     }
 }
 
 /// `POST /console/keys/{id}/revoke`.
-pub(super) async fn revoke(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (visit, _) = match act(&state, &headers, &body).await {
-        Ok(v) => v,
-        Err(stop) => return stop_for(&state, &headers, stop).await,
-    };
-    match service::revoke(&state, &visit.caller, &id).await {
+pub(super) async fn revoke(State(state): State<AppState>, Path(id): Path<String>, act: Act) -> Response {
+    match service::revoke(&state, &act.visit.caller, &id).await {
         Ok(()) => see_other("/console/keys?done=revoked"),
-        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+        Err(e) => act.visit.stop(&state, Stop::from(e)),
     }
-}
-
-/// The page of a stopped action, with the session's frame when there is one.
-pub(super) async fn stop_for(state: &AppState, headers: &HeaderMap, stop: Stop) -> Response {
-    let visit = super::visit(state, headers, None).await.ok();
-    let lang = visit.as_ref().map_or_else(|| super::lang_for(None, headers), |v| v.lang);
-    stop_page(state, lang, visit.as_ref(), stop)
 }
 
 fn render(

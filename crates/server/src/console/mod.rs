@@ -12,6 +12,7 @@
 
 mod charts;
 mod deliveries;
+mod extract;
 mod keys;
 mod overview;
 mod page;
@@ -82,17 +83,40 @@ impl From<consentry_service::Error> for Stop {
     }
 }
 
-/// A signed-in request: the session's token, who it is, and the page's language.
+/// A signed-in request: the session's token, who it is, and the page's language. As an extractor it is a
+/// page's visit ([`extract`]): without a session the browser goes to the sign-in form.
 struct Visit {
     token: String,
     caller: ConsoleCaller,
     lang: Lang,
+    /// The language chosen with `?lang=` on this request, kept in a cookie by [`Visit::answer`].
+    chosen: Option<Lang>,
 }
 
 impl Visit {
     /// The CSRF token of this session's forms.
     fn csrf(&self, state: &AppState) -> String {
         session::csrf_token(state, session::FORMS, &self.token)
+    }
+
+    /// The page saying why this request stopped.
+    fn stop(&self, state: &AppState, stop: Stop) -> Response {
+        stop_page(state, self.lang, Some(self), stop)
+    }
+
+    /// The page of `result`: the rendered page, or the page of its error.
+    fn page(&self, state: &AppState, result: Result<String, Stop>) -> Response {
+        let response = match result {
+            Ok(body) => html(StatusCode::OK, body),
+            Err(stop) => self.stop(state, stop),
+        };
+        self.answer(state, response)
+    }
+
+    /// `response`, keeping a language chosen with `?lang=` in the console's cookie.
+    fn answer(&self, state: &AppState, mut response: Response) -> Response {
+        keep_lang(state, self.chosen, &mut response);
+        response
     }
 }
 
@@ -108,7 +132,12 @@ fn lang_for(query: Option<&str>, headers: &HeaderMap) -> Lang {
 async fn visit(state: &AppState, headers: &HeaderMap, lang: Option<&str>) -> Result<Visit, Stop> {
     let token = session::token(headers).ok_or(Stop::SignedOut)?;
     let caller = service::session(state, token).await?;
-    Ok(Visit { token: token.to_owned(), caller, lang: lang_for(lang, headers) })
+    Ok(Visit {
+        token: token.to_owned(),
+        caller,
+        lang: lang_for(lang, headers),
+        chosen: lang.and_then(Lang::parse),
+    })
 }
 
 /// Most fields read from one console form.
@@ -118,6 +147,12 @@ const MAX_FIELDS: usize = 64;
 struct Fields(Vec<(String, String)>);
 
 impl Fields {
+    fn parse(body: &[u8], most: usize) -> Self {
+        Fields(
+            form_urlencoded::parse(body).take(most).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
+        )
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
@@ -125,21 +160,6 @@ impl Fields {
     fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
         self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
     }
-}
-
-/// An action's form: the session, its CSRF token, then `console:write`.
-async fn act(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(Visit, Fields), Stop> {
-    let visit = visit(state, headers, None).await?;
-    let fields: Vec<(String, String)> = form_urlencoded::parse(body)
-        .take(MAX_FIELDS)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
-    if !session::csrf_valid(state, session::FORMS, &visit.token, csrf) {
-        return Err(Stop::Csrf);
-    }
-    visit.caller.require_write().map_err(|_| Stop::ReadOnly)?;
-    Ok((visit, Fields(fields)))
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -174,18 +194,9 @@ fn stop_page(state: &AppState, lang: Lang, visit: Option<&Visit>, stop: Stop) ->
     response
 }
 
-/// A GET page: its session, or the sign-in form for a browser without one.
-async fn page_visit(state: &AppState, headers: &HeaderMap, lang: Option<&str>) -> Result<Visit, Response> {
-    match visit(state, headers, lang).await {
-        Ok(v) => Ok(v),
-        Err(Stop::SignedOut) if session::token(headers).is_none() => Err(see_other("/console/sign-in")),
-        Err(stop) => Err(stop_page(state, lang_for(lang, headers), None, stop)),
-    }
-}
-
 /// Keeps a language chosen with `?lang=` in the console's cookie.
-fn keep_lang(state: &AppState, chosen: Option<&str>, response: &mut Response) {
-    if let Some(lang) = chosen.and_then(Lang::parse) {
+fn keep_lang(state: &AppState, chosen: Option<Lang>, response: &mut Response) {
+    if let Some(lang) = chosen {
         session::set(state, response, LANG_COOKIE, lang.code(), Some(31_536_000));
     }
 }

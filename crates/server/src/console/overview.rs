@@ -2,7 +2,6 @@
 //! over 7 days, 30 days or 12 months (from the rollups, [`consentry_service::console::overview`]).
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use consentry_service::console::overview::{self as service, Overview, Range};
 use maud::{Markup, html};
@@ -10,38 +9,26 @@ use serde::Deserialize;
 
 use super::charts::{Chart, Line};
 use super::session::PATH;
-use super::{Stop, Visit, html, keep_lang, page, page_visit, stop_page};
+use super::{Stop, Visit, page};
 use crate::state::AppState;
 use crate::web::i18n::Lang;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Params {
-    lang: Option<String>,
     range: Option<String>,
 }
 
 /// `GET /console`.
-pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap, q: Query<Params>) -> Response {
-    let q = q.0;
-    let visit = match page_visit(&state, &headers, q.lang.as_deref()).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let range = match q.range.as_deref() {
+pub(super) async fn show(State(state): State<AppState>, visit: Visit, q: Query<Params>) -> Response {
+    let range = match q.0.range.as_deref() {
         None => Range::Month,
         Some(r) => match Range::parse(r) {
             Some(r) => r,
-            None => {
-                return stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-range-invalid"));
-            }
+            None => return visit.stop(&state, Stop::Invalid("console-range-invalid")),
         },
     };
-    let mut r = match service::overview(&state, range).await {
-        Ok(o) => html(StatusCode::OK, render(&state, &visit, &o)),
-        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
-    };
-    keep_lang(&state, q.lang.as_deref(), &mut r);
-    r
+    let result = service::overview(&state, range).await.map_err(Stop::from);
+    visit.page(&state, result.map(|o| render(&state, &visit, &o)))
 }
 
 /// The label of a bucket: its day (`2026-03-05`), or for twelve months its month (`2026-03`).

@@ -2,9 +2,8 @@
 //! request's page (its tasks and history; extend or reject with a reason, mark a task complete, download
 //! the export), from [`consentry_service::console::requests`].
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consentry_core::Timestamp;
 use consentry_service::Error;
@@ -14,8 +13,8 @@ use consentry_service::requests::{RequestList, RequestOut};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::keys::stop_for;
-use super::{Stop, Visit, act, html, keep_lang, page, page_visit, see_other, stop_page};
+use super::extract::Act;
+use super::{Stop, Visit, page, see_other};
 use crate::state::AppState;
 use crate::web::i18n::Lang;
 
@@ -25,7 +24,6 @@ const KINDS: [&str; 6] = ["access", "portability", "erasure", "rectification", "
 
 #[derive(Debug, Deserialize)]
 pub(super) struct QueueParams {
-    lang: Option<String>,
     status: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
@@ -53,32 +51,21 @@ fn due_cell(lang: Lang, r: &RequestOut, now: Timestamp) -> Markup {
 }
 
 /// `GET /console/requests`.
-pub(super) async fn queue(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    q: Query<QueueParams>,
-) -> Response {
+pub(super) async fn queue(State(state): State<AppState>, visit: Visit, q: Query<QueueParams>) -> Response {
     let q = q.0;
-    let visit = match page_visit(&state, &headers, q.lang.as_deref()).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     let (status, kind) = (nonempty(&q.status), nonempty(&q.kind));
     let overdue = q.overdue.as_deref() == Some("1");
     let list = service::queue(&state, status.clone(), kind.clone(), overdue, nonempty(&q.after)).await;
-    let mut r = match list {
+    let result = match list {
         Ok(list) => {
             let filters = Filters { status, kind, overdue, first: q.after.is_none() };
-            html(StatusCode::OK, render_queue(&state, &visit, &list, &filters))
+            Ok(render_queue(&state, &visit, &list, &filters))
         }
-        Err(Error::InvalidQuery(_)) => {
-            stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-request-filter-invalid"))
-        }
-        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+        Err(Error::InvalidQuery(_)) => Err(Stop::Invalid("console-request-filter-invalid")),
+        Err(e) => Err(Stop::from(e)),
     };
-    keep_lang(&state, q.lang.as_deref(), &mut r);
-    r
+    visit.page(&state, result)
 }
 
 struct Filters {
@@ -179,28 +166,18 @@ fn render_queue(state: &AppState, visit: &Visit, list: &RequestList, f: &Filters
 
 #[derive(Debug, Deserialize)]
 pub(super) struct RequestParams {
-    lang: Option<String>,
     done: Option<String>,
 }
 
 /// `GET /console/requests/{id}`.
 pub(super) async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    visit: Visit,
     Path(id): Path<String>,
     q: Query<RequestParams>,
 ) -> Response {
-    let q = q.0;
-    let visit = match page_visit(&state, &headers, q.lang.as_deref()).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let mut r = match service::request(&state, &visit.caller, &id).await {
-        Ok(request) => html(StatusCode::OK, render_request(&state, &visit, &request, q.done.as_deref())),
-        Err(e) => stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
-    };
-    keep_lang(&state, q.lang.as_deref(), &mut r);
-    r
+    let result = service::request(&state, &visit.caller, &id).await.map_err(Stop::from);
+    visit.page(&state, result.map(|r| render_request(&state, &visit, &r, q.0.done.as_deref())))
 }
 
 fn render_request(state: &AppState, visit: &Visit, r: &RequestOut, done: Option<&str>) -> String {
@@ -302,29 +279,17 @@ fn acted(
 ) -> Response {
     match result {
         Ok(_) => see_other(&format!("{HERE}/{id}?done={done}")),
-        Err(Error::Validation { .. }) => {
-            stop_page(state, visit.lang, Some(visit), Stop::Invalid("console-request-invalid"))
-        }
-        Err(Error::Conflict(_)) => {
-            stop_page(state, visit.lang, Some(visit), Stop::Invalid("console-request-conflict"))
-        }
-        Err(e) => stop_page(state, visit.lang, Some(visit), Stop::from(e)),
+        Err(Error::Validation { .. }) => visit.stop(state, Stop::Invalid("console-request-invalid")),
+        Err(Error::Conflict(_)) => visit.stop(state, Stop::Invalid("console-request-conflict")),
+        Err(e) => visit.stop(state, Stop::from(e)),
     }
 }
 
 /// `POST /console/requests/{id}/extend`.
-pub(super) async fn extend(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (visit, fields) = match act(&state, &headers, &body).await {
-        Ok(v) => v,
-        Err(stop) => return stop_for(&state, &headers, stop).await,
-    };
+pub(super) async fn extend(State(state): State<AppState>, Path(id): Path<String>, act: Act) -> Response {
+    let Act { visit, fields } = act;
     let Some(months) = fields.get("months").and_then(|m| m.parse::<u32>().ok()) else {
-        return stop_page(&state, visit.lang, Some(&visit), Stop::Invalid("console-request-invalid"));
+        return visit.stop(&state, Stop::Invalid("console-request-invalid"));
     };
     let reason = fields.get("reason").unwrap_or("").to_owned();
     let result = service::extend(&state, &visit.caller, &id, months, reason).await;
@@ -332,16 +297,8 @@ pub(super) async fn extend(
 }
 
 /// `POST /console/requests/{id}/reject`.
-pub(super) async fn reject(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let (visit, fields) = match act(&state, &headers, &body).await {
-        Ok(v) => v,
-        Err(stop) => return stop_for(&state, &headers, stop).await,
-    };
+pub(super) async fn reject(State(state): State<AppState>, Path(id): Path<String>, act: Act) -> Response {
+    let Act { visit, fields } = act;
     let reason = fields.get("reason").unwrap_or("").to_owned();
     let result = service::reject(&state, &visit.caller, &id, reason).await;
     acted(&state, &visit, &id, "rejected", result)
@@ -350,33 +307,21 @@ pub(super) async fn reject(
 /// `POST /console/requests/{id}/tasks/{destination}/complete`.
 pub(super) async fn complete_task(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((id, destination)): Path<(String, String)>,
-    body: Bytes,
+    act: Act,
 ) -> Response {
-    let (visit, fields) = match act(&state, &headers, &body).await {
-        Ok(v) => v,
-        Err(stop) => return stop_for(&state, &headers, stop).await,
-    };
+    let Act { visit, fields } = act;
     let note = fields.get("note").map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
     let result = service::complete_task(&state, &visit.caller, &id, destination, note).await;
     acted(&state, &visit, &id, "task", result)
 }
 
 /// `GET /console/requests/{id}/export`: the ZIP, streamed as it is written (`console:write`).
-pub(super) async fn export(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let visit = match page_visit(&state, &headers, None).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+pub(super) async fn export(State(state): State<AppState>, visit: Visit, Path(id): Path<String>) -> Response {
     let lang = Language::best(Some(visit.lang.code()));
     let archive = match service::export(&state, &visit.caller, &id, lang).await {
         Ok(a) => a,
-        Err(e) => return stop_page(&state, visit.lang, Some(&visit), Stop::from(e)),
+        Err(e) => return visit.stop(&state, Stop::from(e)),
     };
     let mut response = (StatusCode::OK, axum::body::Body::from_stream(archive)).into_response();
     let h = response.headers_mut();

@@ -47,16 +47,14 @@ pub(super) async fn form(State(state): State<AppState>, headers: HeaderMap, q: Q
         return see_other(super::PATH);
     }
     let mut r = sign_in_page(&state, lang_for(chosen.as_deref(), &headers), StatusCode::OK, None);
-    keep_lang(&state, chosen.as_deref(), &mut r);
+    keep_lang(&state, chosen.as_deref().and_then(Lang::parse), &mut r);
     r
 }
 
 /// `POST /console/sign-in`: exchanges the key for a session.
 pub(super) async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let lang = lang_for(None, &headers);
-    let fields = Fields(
-        form_urlencoded::parse(&body).take(8).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
-    );
+    let fields = Fields::parse(&body, 8);
     let bound = session::cookie(&headers, LOGIN_COOKIE)
         .is_some_and(|nonce| session::csrf_valid(&state, LOGIN, nonce, fields.get("csrf")));
     if !bound {

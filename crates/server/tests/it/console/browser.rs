@@ -122,6 +122,18 @@ async fn check_page(browser: &Browser, axe: &str, dir: &Path, name: &str) {
     browser.post("/window/rect", json!({"width": 1280, "height": 900})).await;
 }
 
+/// Waits (30 s at most) until the page's address ends with `suffix`: a form's answer may still be loading
+/// when its click returns.
+async fn wait_for_url(browser: &Browser, suffix: &str) {
+    for _ in 0..150 {
+        if str_of(&browser.get("/url").await).ends_with(suffix) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the page did not reach …{suffix}");
+}
+
 /// The seeded numbers of today's row in a chart's table, by line: (line, cell).
 async fn today_row(browser: &Browser, chart: &str) -> Value {
     let today = consentry_core::Timestamp::now().to_string()[..10].to_owned();
@@ -213,6 +225,8 @@ async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
     assert_eq!(str_of(&browser.get(&format!("/element/{done}/text")).await), "The deadline was extended.");
     let complete = browser.find(&format!("form.task[action$='/tasks/{crm}/complete'] button")).await;
     browser.post(&format!("/element/{complete}/click"), json!({})).await;
+    // The page before has a status too: wait for the one the form led to.
+    wait_for_url(&browser, "?done=task").await;
     let status = browser.find("#status").await;
     assert_eq!(str_of(&browser.get(&format!("/element/{status}/text")).await), "Done", "completed");
     let history = browser.script("return document.getElementById('request-history').innerText").await;
