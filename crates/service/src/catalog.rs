@@ -67,12 +67,28 @@ pub fn get(services: &Services) -> CatalogOut {
 /// and the node's view change together, and devices are told. A rejected document changes nothing. `by`
 /// names who applied it (logged).
 pub async fn apply(services: &Services, content_type: &str, body: &[u8], by: &str) -> Result<CatalogOut> {
-    // Parsing a large document is CPU work: keep it off the runtime's worker threads, so that other
-    // requests (and `/healthz`) are answered meanwhile.
-    let (content_type, body) = (content_type.to_owned(), body.to_vec());
-    let catalog =
-        tokio::task::spawn_blocking(move || read(&content_type, &body)).await.map_err(Error::internal)??;
+    apply_over(services, None, content_type, body, by).await
+}
+
+/// [`apply`], only while the current catalogue is version `base` when one is given (409 otherwise): what
+/// the console's diff page shows is what it applies over.
+pub async fn apply_over(
+    services: &Services,
+    base: Option<u64>,
+    content_type: &str,
+    body: &[u8],
+    by: &str,
+) -> Result<CatalogOut> {
+    let catalog = read_off_runtime(content_type, body).await?;
     let _serial = services.catalog_apply.lock().await;
+    // The store's version, not this node's view: another node may have applied one a moment ago.
+    if let Some(base) = base
+        && services.store.catalog_version().await? != Some(base)
+    {
+        return Err(Error::Conflict(format!(
+            "the catalogue changed since version {base}: compare the document again"
+        )));
+    }
     let stored = services.store.apply_catalog(catalog.document()).await?;
     services.engine.set_catalog(&catalog).map_err(Error::internal)?;
     let view = CatalogView { stored, catalog };
@@ -81,6 +97,13 @@ pub async fn apply(services: &Services, content_type: &str, body: &[u8], by: &st
     services.devices.everyone();
     tracing::info!(version = out.version, by = %by, "catalogue applied");
     Ok(out)
+}
+
+/// [`read`] on a blocking thread: parsing a large document is CPU work, kept off the runtime's worker
+/// threads so that other requests (and `/healthz`) are answered meanwhile.
+pub async fn read_off_runtime(content_type: &str, body: &[u8]) -> Result<Catalog> {
+    let (content_type, body) = (content_type.to_owned(), body.to_vec());
+    tokio::task::spawn_blocking(move || read(&content_type, &body)).await.map_err(Error::internal)?
 }
 
 /// Parses and validates a catalogue document sent as `content_type` (JSON or YAML), listing every problem

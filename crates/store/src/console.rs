@@ -53,6 +53,11 @@ pub trait ConsoleStore: Send + Sync {
     /// The counters of the days `from_day..=to_day`, ordered by day, purpose and metric.
     async fn rollups(&self, from_day: i64, to_day: i64) -> Result<Vec<RollupRow>>;
 
+    /// How many people's consents rest on version `version` of notice `key`: subjects whose current state
+    /// for some purpose is a grant or renewal given on that version and not expired at `now`. An indexed
+    /// count (events by notice version, joined to the current state), never a scan of the ledger.
+    async fn notice_consents(&self, key: &str, version: u32, now: Timestamp) -> Result<u64>;
+
     /// Forgets every counter and sets the cursor to 0, in one transaction: the worker then folds the
     /// whole ledger in again.
     async fn reset_rollups(&self) -> Result<()>;

@@ -10,6 +10,7 @@
 //! `console:write`), calls one use case of [`consentry_service::console`] (or the service module the page
 //! is about) and renders what it returns. Charts are SVG drawn on the server ([`charts`]).
 
+mod catalogue;
 mod charts;
 mod deliveries;
 mod extract;
@@ -52,6 +53,9 @@ pub fn router() -> Router<AppState> {
         .route("/console/deliveries/{id}/replay", post(deliveries::replay))
         .route("/console/deliveries/{id}/pause", post(deliveries::pause))
         .route("/console/deliveries/{id}/resume", post(deliveries::resume))
+        .route("/console/catalogue", get(catalogue::show))
+        .route("/console/catalogue/diff", post(catalogue::diff))
+        .route("/console/catalogue/apply", post(catalogue::apply))
         .route("/console/console.css", get(style))
 }
 
@@ -67,6 +71,8 @@ enum Stop {
     NotFound,
     /// Input the page cannot take (400), with the message id saying why.
     Invalid(&'static str),
+    /// An action on something that changed meanwhile (409), with the message id saying what to do.
+    Conflict(&'static str),
     /// Anything else; the cause was logged where it happened.
     Failed(StatusCode),
 }
@@ -184,6 +190,7 @@ fn stop_page(state: &AppState, lang: Lang, visit: Option<&Visit>, stop: Stop) ->
         Stop::ReadOnly => (StatusCode::FORBIDDEN, "console-read-only-title", "console-read-only-body"),
         Stop::NotFound => (StatusCode::NOT_FOUND, "console-not-found-title", "console-not-found-body"),
         Stop::Invalid(why) => (StatusCode::BAD_REQUEST, "console-invalid-title", why),
+        Stop::Conflict(why) => (StatusCode::CONFLICT, "console-conflict-title", why),
         Stop::Failed(status) => (status, "console-error-title", "console-error-body"),
     };
     let visit = visit.filter(|_| status != StatusCode::UNAUTHORIZED);

@@ -314,6 +314,8 @@ mod tests {
             "destination",
             "id",
             "seconds",
+            "people",
+            "notice",
         ]
         .into_iter()
         .map(|name| (name, 1.into()))

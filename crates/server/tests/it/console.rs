@@ -8,6 +8,7 @@ use crate::preferences::{Page, Visitor, csrf_of};
 use crate::utils::{Backend, TestServer};
 
 mod browser;
+mod catalogue;
 mod deliveries;
 mod overview;
 mod requests;

@@ -26,8 +26,8 @@ impl Page {
 
 /// A browser-like client of one test server: no redirects followed, cookies kept by hand.
 pub struct Visitor<'s> {
-    server: &'s TestServer,
-    client: reqwest::Client,
+    pub server: &'s TestServer,
+    pub client: reqwest::Client,
     pub cookies: Vec<(String, String)>,
     pub extra: Vec<(&'static str, &'static str)>,
 }
@@ -38,7 +38,7 @@ impl<'s> Visitor<'s> {
         Self { server, client, cookies: Vec::new(), extra: Vec::new() }
     }
 
-    async fn send(&mut self, request: reqwest::RequestBuilder, what: &str) -> Page {
+    pub async fn send(&mut self, request: reqwest::RequestBuilder, what: &str) -> Page {
         let mut request = request;
         if !self.cookies.is_empty() {
             let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");

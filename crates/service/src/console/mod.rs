@@ -7,6 +7,7 @@
 //! row). `console:read` sees every page; acting needs `console:write` (or `admin`). What a session does is
 //! recorded with the key's name as actor ([`ConsoleCaller::actor`]).
 
+pub mod catalogue;
 pub mod deliveries;
 pub mod keys;
 pub mod overview;

@@ -14,6 +14,12 @@ use crate::error::Result;
 use crate::model::ApiKey;
 use crate::sql::API_KEY_COLUMNS;
 
+/// People whose current state rests on one notice version (see [`ConsoleStore::notice_consents`]).
+const NOTICE_CONSENTS_PG: &str =
+    "SELECT COUNT(DISTINCT s.pseudonym) FROM events e JOIN consent_state s ON s.seq = e.seq
+     WHERE e.notice = $1 AND e.notice_version = $2 AND e.action IN ('grant', 'renew')
+       AND (e.expires_at IS NULL OR e.expires_at > $3)";
+
 fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -161,6 +167,17 @@ impl ConsoleStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn notice_consents(&self, key: &str, version: u32, now: Timestamp) -> Result<u64> {
+        let people: i64 = sqlx::query_scalar(NOTICE_CONSENTS_PG)
+            .bind(key)
+            .bind(i32::try_from(version).unwrap_or(i32::MAX))
+            .bind(now.micros())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(people).unwrap_or(0))
     }
 
     async fn reset_rollups(&self) -> Result<()> {

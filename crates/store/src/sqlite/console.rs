@@ -154,6 +154,20 @@ impl ConsoleStore for SqliteStore {
         .await
     }
 
+    async fn notice_consents(&self, key: &str, version: u32, now: Timestamp) -> Result<u64> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT COUNT(DISTINCT s.pseudonym) FROM events e JOIN consent_state s ON s.seq = e.seq
+                 WHERE e.notice = ?1 AND e.notice_version = ?2 AND e.action IN ('grant', 'renew')
+                   AND (e.expires_at IS NULL OR e.expires_at > ?3)",
+            )?
+            .query_row(params![key, version, now.micros()], |r| r.get::<_, i64>(0))
+            .map(count)
+        })
+        .await
+    }
+
     async fn reset_rollups(&self) -> Result<()> {
         self.write(|conn| {
             let tx = conn.transaction().map_err(backend)?;

@@ -20,6 +20,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0011_tlog.sql"),
     include_str!("../../migrations/sqlite/0012_event_evidence.sql"),
     include_str!("../../migrations/sqlite/0013_identifiers.sql"),
+    include_str!("../../migrations/sqlite/0014_notice_consents.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

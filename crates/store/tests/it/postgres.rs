@@ -284,6 +284,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          INSERT INTO consentry_keystore.erasure_notices VALUES ('p', 'erased-kept-id', 1);
          DROP TABLE console_sessions, console_rollups, console_rollup_cursor, tlog_nodes, tlog_checkpoints;
          ALTER TABLE events DROP COLUMN evidence; DROP TABLE identifiers;
+         DROP INDEX events_by_notice;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )
     .execute(&pool)

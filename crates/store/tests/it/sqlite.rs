@@ -234,9 +234,9 @@ async fn migrations_reach_the_current_versions() {
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
-    // console, tlog, event evidence, identifiers; key store: init, signing, destinations, vault, erasure, key
-    // pepper, no erasure notices.
-    assert_eq!((version("consentry.db"), version("keys.db")), (13, 7));
+    // console, tlog, event evidence, identifiers, notice consents; key store: init, signing, destinations,
+    // vault, erasure, key pepper, no erasure notices.
+    assert_eq!((version("consentry.db"), version("keys.db")), (14, 7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,6 +346,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              DROP TABLE console_sessions; DROP TABLE console_rollups; DROP TABLE console_rollup_cursor;
              DROP TABLE tlog_nodes; DROP TABLE tlog_checkpoints;
              ALTER TABLE events DROP COLUMN evidence; DROP TABLE identifiers;
+             DROP INDEX events_by_notice;
              PRAGMA user_version = 8;"
         ))
         .expect("old data schema");

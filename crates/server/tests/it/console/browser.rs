@@ -1,7 +1,7 @@
 //! The console in a real browser (Debian's headless Chromium over WebDriver), on both backends with the
 //! same seeded data: sign in through the form, open every page, check that the charts are SVG with the
 //! expected lines and that their tables hold the seeded numbers, extend a request and mark its task done,
-//! replay a dead letter, make a key, sign out. Every page is
+//! replay a dead letter, apply a catalogue from its comparison page, make a key, sign out. Every page is
 //! photographed at 1280 and 390 px under `<CARGO_TARGET_DIR>/screenshots/console/`, must not scroll
 //! sideways at 390 px, must have every control reachable with the Tab key with a visible focus ring, and
 //! axe-core (from npm, installed by `.ci/run` under `~/.cache/consentry/axe`) must report no violation of
@@ -254,6 +254,26 @@ async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
         str_of(&browser.get(&format!("/element/{done}/text")).await),
         "The events are queued again, in order."
     );
+
+    // The catalogue: its tables, a changed document uploaded, compared and applied from the comparison.
+    browser.go(&format!("{}/console/catalogue", server.base)).await;
+    browser.find("#category-tree").await;
+    check_page(&browser, axe, &dir, &format!("{label}-catalogue")).await;
+    let file = dir.join(format!("{label}-catalogue.json"));
+    std::fs::write(&file, super::catalogue::changed_catalogue()).expect("the catalogue file");
+    let input = browser.find("#document").await;
+    browser.post(&format!("/element/{input}/value"), json!({"text": file.display().to_string()})).await;
+    let compare = browser.find("#upload button[type=submit]").await;
+    browser.post(&format!("/element/{compare}/click"), json!({})).await;
+    browser.find("#apply").await;
+    let people = browser.script("return document.getElementById('diff-notices').innerText").await;
+    assert!(str_of(&people).contains("1 person agreed to version"), "alice's analytics consent: {people}");
+    check_page(&browser, axe, &dir, &format!("{label}-catalogue-diff")).await;
+    let apply = browser.find("#apply button[type=submit]").await;
+    browser.post(&format!("/element/{apply}/click"), json!({})).await;
+    let applied = browser.find("#applied").await;
+    assert!(str_of(&browser.get(&format!("/element/{applied}/text")).await).contains("is applied"));
+    let _ = std::fs::remove_file(&file);
 
     // Audit and keys: verify the ledger, make a key (shown once).
     browser.go(&format!("{}/console/keys?verify=1", server.base)).await;
