@@ -113,6 +113,9 @@ pub trait Store:
     async fn latest_tlog_checkpoint(&self) -> Result<Option<TlogCheckpoint>>;
     /// Checkpoints of trees larger than `after` leaves, smallest first, at most `limit`.
     async fn tlog_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<TlogCheckpoint>>;
+    /// Checkpoints of trees smaller than `before` leaves (any, for none), largest first, at most `limit`:
+    /// the latest ones, a page at a time.
+    async fn recent_tlog_checkpoints(&self, before: Option<u64>, limit: u32) -> Result<Vec<TlogCheckpoint>>;
 
     /// Logs accesses under the subjects' pseudonyms, creating a pseudonym key for a subject without one.
     async fn log_access(&self, entries: Vec<AccessEntry>) -> Result<()>;

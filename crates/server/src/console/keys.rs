@@ -4,6 +4,8 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use consentry_service::Error;
 use consentry_service::console::keys::{self as service, KeysPage};
 use consentry_service::keys::CreatedKey;
@@ -20,6 +22,7 @@ const HERE: &str = "/console/keys";
 #[derive(Debug, Deserialize)]
 pub(super) struct Params {
     page: Option<usize>,
+    before: Option<u64>,
     verify: Option<String>,
     done: Option<String>,
 }
@@ -28,7 +31,7 @@ pub(super) struct Params {
 pub(super) async fn show(State(state): State<AppState>, visit: Visit, q: Query<Params>) -> Response {
     let q = q.0;
     let verify = q.verify.is_some();
-    let response = match service::page(&state, &visit.caller, q.page.unwrap_or(0), verify).await {
+    let response = match service::page(&state, &visit.caller, q.page.unwrap_or(0), q.before, verify).await {
         Ok(p) => {
             let note =
                 q.done.as_deref().filter(|d| *d == "revoked").map(|_| visit.lang.t("console-key-revoked"));
@@ -44,7 +47,7 @@ pub(super) async fn create(State(state): State<AppState>, Act { visit, fields }:
     let scopes: Vec<String> = fields.all("scope").map(str::to_owned).collect();
     let name = fields.get("name").unwrap_or("");
     match service::create(&state, &visit.caller, name, scopes).await {
-        Ok(created) => match service::page(&state, &visit.caller, 0, false).await {
+        Ok(created) => match service::page(&state, &visit.caller, 0, None, false).await {
             Ok(p) => render(&state, &visit, StatusCode::CREATED, &p, Some(&created), None),
             Err(e) => visit.stop(&state, Stop::from(e)),
         },
@@ -101,6 +104,7 @@ fn render(
                 button type="submit" class="secondary" { (lang.t("console-audit-run")) }
             }
         }
+        (checkpoints(lang, p))
         section aria-labelledby="keys" {
             h2 id="keys" { (lang.t("console-keys-title")) }
             div class="scroll" tabindex="0" {
@@ -183,6 +187,49 @@ fn render(
         }
     };
     html(status, page::frame(state, lang, Some(visit), HERE, &lang.t("console-nav-keys"), content))
+}
+
+/// The transparency log's latest signed checkpoints, the newest's signed note in full.
+fn checkpoints(lang: Lang, p: &KeysPage) -> Markup {
+    html! {
+        section aria-labelledby="checkpoints-title" {
+            h2 id="checkpoints-title" { (lang.t("console-checkpoints-title")) }
+            @if p.checkpoints.is_empty() {
+                p class="card" { (lang.t("console-checkpoints-none")) }
+            } @else {
+                div class="scroll" tabindex="0" {
+                    table id="checkpoints" {
+                        caption class="vh" { (lang.t("console-checkpoints-title")) }
+                        thead { tr {
+                            @for id in ["console-checkpoint-size", "console-checkpoint-root", "console-checkpoint-signed"] {
+                                th scope="col" { (lang.t(id)) }
+                            }
+                        } }
+                        tbody {
+                            @for c in &p.checkpoints {
+                                tr {
+                                    th scope="row" data-label=(lang.t("console-checkpoint-size")) { (c.size) }
+                                    td data-label=(lang.t("console-checkpoint-root")) { code { (STANDARD.encode(c.root).get(..16).unwrap_or_default()) "…" } }
+                                    td data-label=(lang.t("console-checkpoint-signed")) { (lang.date_time(c.created_at)) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(first) = p.checkpoints.first() {
+                    details {
+                        summary { (lang.t_with("console-checkpoint-note", [("size", first.size.into())])) }
+                        pre class="json" tabindex="0" { (first.note) }
+                    }
+                }
+            }
+            @if let Some(before) = p.older {
+                nav class="pager" aria-label=(lang.t("console-checkpoints-title")) {
+                    a href={ (HERE) "?before=" (before) } rel="next" { (lang.t("console-checkpoints-older")) }
+                }
+            }
+        }
+    }
 }
 
 fn created_key(lang: Lang, c: &CreatedKey) -> Markup {

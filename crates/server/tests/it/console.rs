@@ -7,6 +7,7 @@ use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 use crate::preferences::{Page, Visitor, csrf_of};
 use crate::utils::{Backend, TestServer};
 
+mod audit;
 mod browser;
 mod catalogue;
 mod deliveries;

@@ -1,5 +1,6 @@
-//! The console's "Audit and keys" page: the ledger's verification (on demand), the API keys (listed a page
-//! at a time, made and revoked from the console), and the signing keys with the JWKS they publish.
+//! The console's "Audit and keys" page: the ledger's verification (on demand), the transparency log's
+//! latest signed checkpoints (a page at a time, newest first), the API keys (listed a page at a time, made
+//! and revoked from the console), and the signing keys with the JWKS they publish.
 //!
 //! A key made from the console gets only scopes its maker's key holds (an `admin` key holds all), so the
 //! console never hands out more than the person signed in has.
@@ -13,9 +14,13 @@ use crate::auth::Scope;
 use crate::error::{Error, Result};
 use crate::keys::{self, CreateKey, CreatedKey, KeyInfo};
 use crate::state::Services;
+use consentry_store::TlogCheckpoint;
 
 /// API keys shown per page.
 pub const KEYS_PER_PAGE: usize = 25;
+
+/// Signed tree checkpoints shown per page.
+pub const CHECKPOINTS_PER_PAGE: u32 = 10;
 
 /// A signing key as the console shows it (never its secret).
 #[derive(Debug, Clone, Serialize)]
@@ -39,14 +44,20 @@ pub struct KeysPage {
     pub verification: Option<AuditOut>,
     /// The scopes the signed-in key may give a new key.
     pub grantable: Vec<Scope>,
+    /// The transparency log's latest signed checkpoints (before `?before=`), largest tree first, and the
+    /// tree size to list older ones before, when there are more.
+    pub checkpoints: Vec<TlogCheckpoint>,
+    pub older: Option<u64>,
 }
 
-/// The page `page` (from 0) of keys; `verify` runs the ledger's verification too (it reads the whole
-/// ledger, so only on demand).
+/// The page `page` (from 0) of keys, and the latest checkpoints of trees smaller than `before` (the latest
+/// of all for none); `verify` runs the ledger's verification too (it reads the whole ledger, so only on
+/// demand).
 pub async fn page(
     services: &Services,
     caller: &ConsoleCaller,
     page: usize,
+    before: Option<u64>,
     verify: bool,
 ) -> Result<KeysPage> {
     let all = keys::list(services.store.as_ref()).await?.keys;
@@ -63,7 +74,12 @@ pub async fn page(
     let jwks = serde_json::to_string_pretty(services.signing.jwks()).map_err(|_| Error::Internal)?;
     let verification = if verify { Some(audit::verify(services).await?) } else { None };
     let grantable = Scope::ALL.into_iter().filter(|s| caller.holds(*s)).collect();
-    Ok(KeysPage { keys, page, more, signing, jwks, verification, grantable })
+    let mut checkpoints = services.store.recent_tlog_checkpoints(before, CHECKPOINTS_PER_PAGE + 1).await?;
+    let older = (checkpoints.len() > CHECKPOINTS_PER_PAGE as usize).then(|| {
+        checkpoints.truncate(CHECKPOINTS_PER_PAGE as usize);
+        checkpoints.last().map_or(0, |c| c.size)
+    });
+    Ok(KeysPage { keys, page, more, signing, jwks, verification, grantable, checkpoints, older })
 }
 
 /// Makes a key named `name` with `scopes`, each of which the caller's key must hold; the secret is in the

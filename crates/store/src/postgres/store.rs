@@ -192,6 +192,10 @@ impl Store for PostgresStore {
         tlog::latest_checkpoint(&self.pool).await
     }
 
+    async fn recent_tlog_checkpoints(&self, before: Option<u64>, limit: u32) -> Result<Vec<TlogCheckpoint>> {
+        tlog::recent_checkpoints(&self.pool, before.unwrap_or(u64::MAX), limit).await
+    }
+
     async fn tlog_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<TlogCheckpoint>> {
         tlog::checkpoints(&self.pool, after, limit).await
     }

@@ -147,6 +147,22 @@ pub(super) async fn latest_checkpoint(pool: &PgPool) -> Result<Option<TlogCheckp
     row.as_ref().map(checkpoint).transpose()
 }
 
+pub(super) async fn recent_checkpoints(
+    pool: &PgPool,
+    before: u64,
+    limit: u32,
+) -> Result<Vec<TlogCheckpoint>> {
+    let found = sqlx::query(
+        "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE size < $1 ORDER BY size DESC LIMIT $2",
+    )
+    .bind(i64::try_from(before).unwrap_or(i64::MAX))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    found.iter().map(checkpoint).collect()
+}
+
 pub(super) async fn checkpoints(pool: &PgPool, after: u64, limit: u32) -> Result<Vec<TlogCheckpoint>> {
     let found = sqlx::query(
         "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE size > $1 ORDER BY size LIMIT $2",

@@ -286,6 +286,11 @@ impl Store for SqliteStore {
         self.read(tlog::latest_checkpoint).await
     }
 
+    async fn recent_tlog_checkpoints(&self, before: Option<u64>, limit: u32) -> Result<Vec<TlogCheckpoint>> {
+        let before = before.unwrap_or(u64::MAX);
+        self.read(move |conn| tlog::recent_checkpoints(conn, before, limit)).await
+    }
+
     async fn tlog_checkpoints(&self, after: u64, limit: u32) -> Result<Vec<TlogCheckpoint>> {
         self.read(move |conn| tlog::checkpoints(conn, after, limit)).await
     }

@@ -111,6 +111,18 @@ pub(super) fn latest_checkpoint(conn: &Connection) -> rusqlite::Result<Option<Tl
     .optional()
 }
 
+pub(super) fn recent_checkpoints(
+    conn: &Connection,
+    before: u64,
+    limit: u32,
+) -> rusqlite::Result<Vec<TlogCheckpoint>> {
+    conn.prepare_cached(
+        "SELECT size, root, note, created_at FROM tlog_checkpoints WHERE size < ?1 ORDER BY size DESC LIMIT ?2",
+    )?
+    .query_map(params![i64::try_from(before).unwrap_or(i64::MAX), limit], checkpoint)?
+    .collect()
+}
+
 pub(super) fn checkpoints(
     conn: &Connection,
     after: u64,

@@ -244,3 +244,13 @@ console-section-recipients = Empfänger
 console-section-notices = Hinweise
 console-section-collection-points = Erfassungspunkte
 console-section-frameworks = Signal-Frameworks
+
+## Die Prüfpunkte des Transparenzprotokolls
+
+console-checkpoints-title = Neueste signierte Prüfpunkte
+console-checkpoints-none = Noch ist kein Prüfpunkt signiert: Das Protokoll signiert einen nach der ersten Änderung.
+console-checkpoint-size = Ereignisse im Baum
+console-checkpoint-root = Wurzel-Hash
+console-checkpoint-signed = Signiert
+console-checkpoint-note = Die signierte Notiz des neuesten Prüfpunkts ({ $size } Ereignisse)
+console-checkpoints-older = Ältere Prüfpunkte

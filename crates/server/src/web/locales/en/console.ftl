@@ -244,3 +244,13 @@ console-section-recipients = Recipients
 console-section-notices = Notices
 console-section-collection-points = Collection points
 console-section-frameworks = Signal frameworks
+
+## The transparency log's checkpoints
+
+console-checkpoints-title = Latest signed checkpoints
+console-checkpoints-none = No checkpoint is signed yet: the log signs one after the first change.
+console-checkpoint-size = Events in the tree
+console-checkpoint-root = Root hash
+console-checkpoint-signed = Signed
+console-checkpoint-note = The signed note of the newest checkpoint ({ $size } events)
+console-checkpoints-older = Older checkpoints
