@@ -129,6 +129,7 @@ fn render_destination(
     };
     let note: Option<Markup> = match done {
         Some("replayed") => Some(html! { (lang.t("console-replayed")) }),
+        Some("replayed-one") => Some(html! { (lang.t("console-replayed-one")) }),
         Some("paused") => Some(html! { (lang.t("console-paused")) }),
         Some("resumed") => Some(html! { (lang.t("console-resumed")) }),
         _ => None,
@@ -186,6 +187,11 @@ fn render_destination(
                                 @if visit.caller.can_act {
                                     td data-label=(lang.t("console-key-actions")) {
                                         @if r.status == "dead" {
+                                            form class="inline" method="post" action={ (here) "/dead-letters/" (r.id) "/replay" } {
+                                                input type="hidden" name="csrf" value=(csrf);
+                                                button type="submit" class="link" aria-label=(lang.t_with("console-replay-one-label", [("id", r.id.into())])) { (lang.t("console-replay-one")) }
+                                            }
+                                            " · "
                                             form class="inline" method="post" action={ (here) "/replay" } {
                                                 input type="hidden" name="csrf" value=(csrf);
                                                 input type="hidden" name="from_id" value=(r.id);
@@ -234,6 +240,18 @@ async fn set_paused(state: &AppState, visit: &Visit, id: &str, paused: bool) -> 
     match service::set_paused(state, &visit.caller, id, paused).await {
         Ok(_) => see_other(&format!("{HERE}/{id}?done={}", if paused { "paused" } else { "resumed" })),
         Err(e) => visit.stop(state, Stop::from(e)),
+    }
+}
+
+/// `POST /console/deliveries/{id}/dead-letters/{outbox_id}/replay`: that dead letter alone.
+pub(super) async fn replay_one(
+    State(state): State<AppState>,
+    Path((id, outbox_id)): Path<(String, i64)>,
+    act: Act,
+) -> Response {
+    match service::replay_dead_letter(&state, &act.visit.caller, &id, outbox_id).await {
+        Ok(()) => see_other(&format!("{HERE}/{id}?status=dead&done=replayed-one")),
+        Err(e) => act.visit.stop(&state, Stop::from(e)),
     }
 }
 

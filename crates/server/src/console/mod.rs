@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/deliveries", get(deliveries::list))
         .route("/console/deliveries/{id}", get(deliveries::show))
         .route("/console/deliveries/{id}/replay", post(deliveries::replay))
+        .route("/console/deliveries/{id}/dead-letters/{outbox_id}/replay", post(deliveries::replay_one))
         .route("/console/deliveries/{id}/pause", post(deliveries::pause))
         .route("/console/deliveries/{id}/resume", post(deliveries::resume))
         .route("/console/catalogue", get(catalogue::show))

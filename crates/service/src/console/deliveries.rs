@@ -1,15 +1,15 @@
 //! The console's deliveries: every destination with its state (active, paused, flagged after a dead
 //! letter) and the event types it takes, how far the outbox lags (its oldest undelivered message) and how
 //! many dead letters wait; one destination's deliveries a page at a time (all, pending, delivered or dead,
-//! with the coarse error of the last failed attempt); and what a `console:write` session does: replay from a
-//! dead letter on, replay everything since a time, pause and resume. Actions are logged with the key's
+//! with the coarse error of the last failed attempt); and what a `console:write` session does: replay one
+//! dead letter alone, replay from a dead letter on, replay everything since a time, pause and resume. Actions are logged with the key's
 //! name.
 
 use consentry_core::Timestamp;
 
 use super::ConsoleCaller;
 use crate::destinations::{self, DeliveryList, DestinationOut, ReplayOut, ReplayRequest, UpdateDestination};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::Services;
 
 /// Deliveries per page.
@@ -56,6 +56,24 @@ pub async fn replay(
     caller.require_write()?;
     tracing::info!(destination = %id, by = %caller.actor(), "console: replay");
     destinations::replay(services, &caller.caller, id, ReplayRequest { from_id, since }).await
+}
+
+/// Queues the dead letter of outbox message `outbox_id` to destination `id` again, alone (404 when the
+/// destination has no such dead letter). Needs `console:write`.
+pub async fn replay_dead_letter(
+    services: &Services,
+    caller: &ConsoleCaller,
+    id: &str,
+    outbox_id: i64,
+) -> Result<()> {
+    caller.require_write()?;
+    destinations::get(services, id).await?;
+    if !services.store.replay_dead_letter(id, outbox_id, Timestamp::now()).await? {
+        return Err(Error::NotFound("dead letter"));
+    }
+    services.dispatch_wake.notify_one();
+    tracing::info!(destination = %id, outbox_id, by = %caller.actor(), "console: one dead letter replayed");
+    Ok(())
 }
 
 /// Pauses or resumes destination `id`. Needs `console:write`.

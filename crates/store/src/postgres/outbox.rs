@@ -474,6 +474,28 @@ pub(super) async fn replay(pool: &PgPool, id: &str, from: ReplayFrom, matches: &
     Ok(total)
 }
 
+/// Makes one dead delivery pending again, alone; whether there was one.
+pub(super) async fn replay_dead_letter(
+    pool: &PgPool,
+    id: &str,
+    outbox_id: i64,
+    now: Timestamp,
+) -> Result<bool> {
+    let changed = sqlx::query(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = $3,
+            leased_until = NULL, delivered_at = NULL
+         WHERE destination_id = $1 AND outbox_id = $2 AND status = 'dead'",
+    )
+    .bind(id)
+    .bind(outbox_id)
+    .bind(now.micros())
+    .execute(pool)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    Ok(changed > 0)
+}
+
 pub(super) async fn outbox_lag(pool: &PgPool, now: Timestamp) -> Result<Option<f64>> {
     let oldest: Option<i64> = sqlx::query_scalar(
         "SELECT MIN(o.created_at) FROM deliveries d

@@ -321,6 +321,10 @@ impl Store for PostgresStore {
         outbox::deliveries(&self.pool, destination_id, status, after, limit).await
     }
 
+    async fn replay_dead_letter(&self, destination_id: &str, outbox_id: i64, now: Timestamp) -> Result<bool> {
+        outbox::replay_dead_letter(&self.pool, destination_id, outbox_id, now).await
+    }
+
     async fn replay(&self, destination_id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64> {
         outbox::replay(&self.pool, destination_id, from, matches).await
     }

@@ -361,6 +361,23 @@ pub(super) fn replay_write(conn: &mut Connection, id: &str, ids: &[i64], now: Ti
     Ok(touched)
 }
 
+/// Makes one dead delivery pending again, alone; whether there was one.
+pub(super) fn replay_dead_letter(
+    conn: &mut Connection,
+    id: &str,
+    outbox_id: i64,
+    now: Timestamp,
+) -> Result<bool> {
+    let changed =
+        conn.execute(REPLAY_DEAD_LETTER_SQLITE, params![id, outbox_id, now.micros()]).map_err(backend)?;
+    Ok(changed > 0)
+}
+
+const REPLAY_DEAD_LETTER_SQLITE: &str =
+    "UPDATE deliveries SET status = 'pending', attempts = 0, last_error = NULL,
+        next_attempt_at = ?3, leased_until = NULL, delivered_at = NULL
+     WHERE destination_id = ?1 AND outbox_id = ?2 AND status = 'dead'";
+
 /// The destination's cursor (the last outbox id fanned out to it); `None` when there is no such
 /// destination.
 pub(super) fn cursor(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {

@@ -478,6 +478,11 @@ impl Store for SqliteStore {
         Ok(total)
     }
 
+    async fn replay_dead_letter(&self, destination_id: &str, outbox_id: i64, now: Timestamp) -> Result<bool> {
+        let id = destination_id.to_owned();
+        self.write(move |conn| outbox::replay_dead_letter(conn, &id, outbox_id, now)).await
+    }
+
     async fn outbox_lag(&self, now: Timestamp) -> Result<Option<f64>> {
         self.read(move |conn| outbox::outbox_lag(conn, now)).await
     }

@@ -247,12 +247,12 @@ async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
     }
     assert!(dead, "a dead letter");
     check_page(&browser, axe, &dir, &format!("{label}-dead-letters")).await;
-    let replay = browser.find("#deliveries form button").await;
+    let replay = browser.find("#deliveries form[action$='/replay'][action*='/dead-letters/'] button").await;
     browser.post(&format!("/element/{replay}/click"), json!({})).await;
     let done = browser.find("p.card.done").await;
     assert_eq!(
         str_of(&browser.get(&format!("/element/{done}/text")).await),
-        "The events are queued again, in order."
+        "The dead letter is queued again, alone."
     );
 
     // The catalogue: its tables, a changed document uploaded, compared and applied from the comparison.

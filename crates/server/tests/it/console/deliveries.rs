@@ -1,5 +1,6 @@
 //! Deliveries from the console: the destinations and the outbox's health, a destination's dead letters with
-//! their error, replay from a dead letter on and since a time, pause and resume; `console:read` refused.
+//! their error, replay of one dead letter alone, from a dead letter on and since a time, pause and resume;
+//! `console:read` refused.
 
 use std::time::Duration;
 
@@ -73,6 +74,15 @@ async fn dead_letters_are_replayed_from_the_console(backend: Backend) {
     assert_eq!(paused.status, 303, "{}", paused.text);
     assert_eq!(server.get(&format!("/v1/destinations/{crm}"), ADMIN_KEY, 200).await["paused"], true);
     let before = pending(&server, &crm).await;
+    // One dead letter alone: exactly one delivery is pending again, and it is no longer a dead letter.
+    let one = format!("/console/deliveries/{crm}/dead-letters/{from_id}/replay");
+    assert!(dead.text.contains(&format!("action=\"{one}\"")), "{}", dead.text);
+    assert_eq!(viewer.post_form(&one, &[("csrf", &csrf_of(&seen.text))]).await.status, 403);
+    let alone = officer.post_form(&one, &[("csrf", &csrf)]).await;
+    assert_eq!(alone.status, 303, "{}", alone.text);
+    assert_eq!(pending(&server, &crm).await, before + 1, "that one alone is pending again");
+    let again = officer.post_form(&one, &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, 404, "no longer a dead letter: {}", again.text);
     let replayed = officer
         .post_form(&format!("/console/deliveries/{crm}/replay"), &[("csrf", &csrf), ("from_id", &from_id)])
         .await;

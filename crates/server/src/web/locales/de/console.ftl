@@ -178,6 +178,9 @@ console-replay = Erneut senden
 console-replay-from = Ab hier erneut senden
 console-replay-from-label = Ab hier erneut senden (Zustellung { $id })
 console-replayed = Die Ereignisse stehen wieder in der Warteschlange, in ihrer Reihenfolge.
+console-replay-one = Nur diese erneut senden
+console-replay-one-label = Nur diese erneut senden (Zustellung { $id })
+console-replayed-one = Die unzustellbare Nachricht steht wieder in der Warteschlange, allein.
 console-replay-invalid = Geben Sie eine Zeit (UTC) oder eine Zustellung an, ab der erneut gesendet wird.
 
 ## Der Katalog

@@ -178,6 +178,9 @@ console-replay = Replay
 console-replay-from = Replay from here on
 console-replay-from-label = Replay from here on (delivery { $id })
 console-replayed = The events are queued again, in order.
+console-replay-one = Replay this one
+console-replay-one-label = Replay this one (delivery { $id })
+console-replayed-one = The dead letter is queued again, alone.
 console-replay-invalid = Give a time (UTC) or a delivery to replay from.
 
 ## The catalogue
