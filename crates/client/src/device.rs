@@ -176,6 +176,7 @@ mod tests {
         Event::place(
             NewEvent {
                 evidence: None,
+                jurisdiction: None,
                 purpose: purpose.into(),
                 action,
                 scope: Scope::new(vec![], channels.iter().map(|c| (*c).to_owned()).collect(), vec![]),

@@ -39,6 +39,9 @@ pub struct CheckRequest {
     pub channel: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,
+    /// A place of the catalogue's `jurisdictions` (`US-CA`) whose rules decide; `None`: the subject's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
 }
 
 impl CheckRequest {
@@ -49,6 +52,7 @@ impl CheckRequest {
             category: None,
             channel: None,
             recipient: None,
+            jurisdiction: None,
         }
     }
     pub fn category(mut self, c: impl Into<String>) -> Self {
@@ -61,6 +65,12 @@ impl CheckRequest {
     }
     pub fn recipient(mut self, r: impl Into<String>) -> Self {
         self.recipient = Some(r.into());
+        self
+    }
+    /// Decide by the rules of `place` (ISO 3166-1 alpha-2 or ISO 3166-2, a key of the catalogue's
+    /// `jurisdictions`): under opt-out, `not_opted_out` until the person opts out.
+    pub fn jurisdiction(mut self, place: impl Into<String>) -> Self {
+        self.jurisdiction = Some(place.into());
         self
     }
 }
@@ -127,6 +137,9 @@ pub struct RecordConsents {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collection_point: Option<String>,
     pub changes: Vec<Change>,
+    /// The subject's jurisdiction from this write on (recorded in the ledger).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
 }
 
 impl RecordConsents {
@@ -139,6 +152,11 @@ impl RecordConsents {
     }
     pub fn change(mut self, change: Change) -> Self {
         self.changes.push(change);
+        self
+    }
+    /// Sets the subject's jurisdiction with this write.
+    pub fn jurisdiction(mut self, place: impl Into<String>) -> Self {
+        self.jurisdiction = Some(place.into());
         self
     }
 }
@@ -166,6 +184,9 @@ pub struct LedgerEvent {
     /// `sha256:<hex>` of the TCF or GPP string a signal's change was read from.
     #[serde(default)]
     pub evidence: Option<String>,
+    /// The subject's jurisdiction from this event on, when the change set it.
+    #[serde(default)]
+    pub jurisdiction: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -347,6 +368,16 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&check).expect("json"),
             serde_json::json!({"subject": "u1", "purpose": "analytics", "category": "user.device.telemetry"})
+        );
+        let check = CheckRequest::new("u1", "third_party").jurisdiction("US-CA");
+        assert_eq!(
+            serde_json::to_value(&check).expect("json"),
+            serde_json::json!({"subject": "u1", "purpose": "third_party", "jurisdiction": "US-CA"})
+        );
+        let body = RecordConsents::default().change(Change::withdraw("analytics")).jurisdiction("DE");
+        assert_eq!(
+            serde_json::to_value(&body).expect("json"),
+            serde_json::json!({"changes": [{"purpose": "analytics", "action": "withdraw"}], "jurisdiction": "DE"})
         );
     }
 

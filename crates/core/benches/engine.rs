@@ -1,5 +1,6 @@
 //! Decision-engine benchmark: RSS growth per subject and `Engine::check` latency over 1M subjects, next to
-//! a std `HashMap` lookup. Run with `cargo bench -p consentry-core --bench engine`
+//! a std `HashMap` lookup, and the same checks naming a jurisdiction (`US-CA`, where the default
+//! catalogue's sharing and offers are opt-out) next to them. Run with `cargo bench -p consentry-core --bench engine`
 //! (subjects: env `CONSENTRY_BENCH_SUBJECTS`, default 1000000).
 
 use std::collections::HashMap;
@@ -14,6 +15,9 @@ const ROUNDS: usize = 31;
 const CHECKS_PER_ROUND: usize = 200_000;
 const TARGET_CHECK_NS: f64 = 300.0;
 const TARGET_BYTES_PER_SUBJECT: f64 = 150.0;
+/// Checks naming a jurisdiction may cost at most this much more than the same checks naming none.
+const TARGET_JURISDICTION_RATIO: f64 = 1.10;
+const JURISDICTION: &str = "US-CA";
 
 /// One kind of query in the mix, with the answer expected for a subject holding the three grants.
 struct Kind {
@@ -134,6 +138,7 @@ fn main() -> Result<(), String> {
             seq += 1;
             let new = NewEvent {
                 evidence: None,
+                jurisdiction: None,
                 purpose: (*purpose).to_owned(),
                 action: Action::Grant,
                 scope: scope.clone(),
@@ -168,6 +173,7 @@ fn main() -> Result<(), String> {
                 category: k.category,
                 channel: k.channel,
                 recipient: k.recipient,
+                jurisdiction: None,
             };
             let d = engine.check(&q, now).map_err(|e| format!("{q:?}: {e}"))?;
             // Purposes on a basis other than consent are allowed without any statement.
@@ -181,7 +187,7 @@ fn main() -> Result<(), String> {
 
     // Each next draw depends on the previous answer, so look-ups run one after another (latency, not
     // throughput), in both the engine loop and the reference loop.
-    let check_round = |state: &mut u64| -> f64 {
+    let check_round = |state: &mut u64, jurisdiction: Option<&str>| -> f64 {
         let mut x = *state;
         let mut allowed = 0u64;
         let start = Instant::now();
@@ -195,6 +201,7 @@ fn main() -> Result<(), String> {
                 category: k.category,
                 channel: k.channel,
                 recipient: k.recipient,
+                jurisdiction,
             };
             let d = engine.check(black_box(&q), now);
             let ok = matches!(black_box(d), Ok(d) if d.allowed);
@@ -225,18 +232,25 @@ fn main() -> Result<(), String> {
     };
 
     let mut check_state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut place_state = 0x9E37_79B9_7F4A_7C15u64;
     let mut lookup_state = 0x9E37_79B9_7F4A_7C15u64;
-    check_round(&mut check_state);
+    check_round(&mut check_state, None);
+    check_round(&mut place_state, Some(JURISDICTION));
     lookup_round(&mut lookup_state);
     let mut check_ns = Vec::with_capacity(ROUNDS);
+    let mut place_ns = Vec::with_capacity(ROUNDS);
     let mut lookup_ns = Vec::with_capacity(ROUNDS);
+    // Interleaved, so that both kinds of check see the same machine.
     for _ in 0..ROUNDS {
-        check_ns.push(check_round(&mut check_state));
+        check_ns.push(check_round(&mut check_state, None));
+        place_ns.push(check_round(&mut place_state, Some(JURISDICTION)));
         lookup_ns.push(lookup_round(&mut lookup_state));
     }
     check_ns.sort_by(f64::total_cmp);
+    place_ns.sort_by(f64::total_cmp);
     lookup_ns.sort_by(f64::total_cmp);
     let check_median = median(&check_ns);
+    let place_median = median(&place_ns);
     let lookup_median = median(&lookup_ns);
 
     let allowed_kinds = KINDS.iter().filter(|k| k.allowed).count();
@@ -256,13 +270,24 @@ fn main() -> Result<(), String> {
         lookup_ns[0],
         lookup_ns[ROUNDS - 1]
     );
+    println!(
+        "check naming jurisdiction {JURISDICTION} median: {place_median:.0} ns (min {:.0}, max {:.0}); without: {check_median:.0} ns",
+        place_ns[0],
+        place_ns[ROUNDS - 1]
+    );
     println!("ratio check/lookup: {:.2}", check_median / lookup_median);
+    let place_ratio = place_median / check_median;
+    println!("ratio with/without jurisdiction: {place_ratio:.3}");
     println!(
         "memory: {bytes_per_subject:.0} bytes per subject (RSS growth over {subjects} subjects: {:.1} MiB -> {:.1} MiB)",
         rss_before as f64 / 1_048_576.0,
         rss_after as f64 / 1_048_576.0
     );
     println!("target check median <= {TARGET_CHECK_NS:.0} ns: {}", verdict(check_median <= TARGET_CHECK_NS));
+    println!(
+        "target with/without jurisdiction <= {TARGET_JURISDICTION_RATIO:.2}: {}",
+        verdict(place_ratio <= TARGET_JURISDICTION_RATIO)
+    );
     println!(
         "target memory <= {TARGET_BYTES_PER_SUBJECT:.0} bytes per subject: {}",
         verdict(bytes_per_subject <= TARGET_BYTES_PER_SUBJECT)

@@ -13,9 +13,11 @@ use crate::ids::{Key, parent_key};
 use crate::ledger::{Action, Scope};
 
 mod frameworks;
+mod jurisdictions;
 mod text;
 
 pub use frameworks::{ConsentModeFramework, Frameworks, GppFramework, SignalTarget, TcfFramework};
+pub use jurisdictions::{Jurisdiction, PurposeKind, Regime, is_place_code};
 pub use text::{DEFAULT_LANGUAGE, Translation, Translations, is_language_tag, same_language};
 
 /// The default catalogue installed on first start.
@@ -96,6 +98,10 @@ pub struct Purpose {
     /// Selling or sharing personal data (CCPA); Global Privacy Control opts out of these.
     #[serde(default)]
     pub sale_or_sharing: bool,
+    /// What the purpose does as privacy laws tell purposes apart (`sale`, `targeted_advertising`, ...):
+    /// picks its regime in each of the catalogue's `jurisdictions`. Empty: opt-in everywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<PurposeKind>,
     /// Data categories the purpose uses. Empty: not limited by category.
     #[serde(default)]
     pub categories: Vec<String>,
@@ -214,7 +220,7 @@ macro_rules! named_texts {
     )*};
 }
 
-named_texts!(DataCategory, Purpose, Channel, Recipient, CollectionPoint);
+named_texts!(DataCategory, Purpose, Channel, Recipient, CollectionPoint, Jurisdiction);
 
 /// A notice's title and text in one language: what one notice version holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +273,9 @@ pub struct CatalogDocument {
     /// How consent signals (IAB TCF and GPP strings, Google Consent Mode) map to the catalogue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frameworks: Option<Frameworks>,
+    /// The places whose rules a check may be decided by, with their regime per kind of purpose.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jurisdictions: Vec<Jurisdiction>,
 }
 
 /// A document that could not be read at all (syntax, wrong types, unknown fields).
@@ -318,6 +327,7 @@ pub struct Catalog {
     recipients: HashMap<String, usize>,
     notices: HashMap<String, usize>,
     collection_points: HashMap<String, usize>,
+    jurisdictions: HashMap<String, usize>,
 }
 
 /// The retention of category `key`: its own `retention_days`, else the nearest category above it that has
@@ -461,6 +471,9 @@ impl Catalog {
                 }))
                 .chain(doc.collection_points.iter().enumerate().map(|(i, c)| {
                     (format!("collection_points[{i}]"), &c.translations, named(c.description.is_some()))
+                }))
+                .chain(doc.jurisdictions.iter().enumerate().map(|(i, j)| {
+                    (format!("jurisdictions[{i}]"), &j.translations, named(j.description.is_some()))
                 }));
         for (path, translations, kind) in entries {
             text::check(&path, translations, kind, language, &mut push);
@@ -490,6 +503,15 @@ impl Catalog {
         }
 
         frameworks::check(&doc, &mut push);
+        jurisdictions::check(&doc, &mut push);
+        for (i, p) in doc.purposes.iter().enumerate() {
+            let mut kinds = HashSet::new();
+            for (j, kind) in p.kinds.iter().enumerate() {
+                if !kinds.insert(kind) {
+                    push(format!("purposes[{i}].kinds[{j}]"), format!("duplicate kind {:?}", kind.as_str()));
+                }
+            }
+        }
 
         if !problems.is_empty() {
             return Err(problems);
@@ -501,6 +523,7 @@ impl Catalog {
             recipients: index_of(&doc.recipients, |r| &r.key),
             notices: index_of(&doc.notices, |n| &n.key),
             collection_points: index_of(&doc.collection_points, |c| &c.key),
+            jurisdictions: index_of(&doc.jurisdictions, |j| &j.key),
             doc,
         })
     }
@@ -531,6 +554,10 @@ impl Catalog {
 
     pub fn collection_point(&self, key: &str) -> Option<&CollectionPoint> {
         self.collection_points.get(key).map(|&i| &self.doc.collection_points[i])
+    }
+
+    pub fn jurisdiction(&self, key: &str) -> Option<&Jurisdiction> {
+        self.jurisdictions.get(key).map(|&i| &self.doc.jurisdictions[i])
     }
 
     /// How many days records of category `key` are kept: its own `retention_days`, else that of the nearest

@@ -37,12 +37,12 @@ use std::sync::{PoisonError, RwLock};
 
 use serde::Serialize;
 
-use self::memory::{FLAG_GPC, Key, Shard, Slot, Stmt, Stmts, VACANT};
+use self::memory::{FLAG_GPC, JURISDICTION, Key, Shard, Slot, Stmt, Stmts, VACANT};
 use self::rules::Prepared;
 use self::symbols::Shared;
 pub use self::tally::PurposeTally;
 use crate::catalog::{Basis, Catalog};
-use crate::ledger::{ACTOR_GPC, Event};
+use crate::ledger::{ACTOR_GPC, Action, Event};
 use crate::time::Timestamp;
 
 /// Why a check came out as it did.
@@ -63,12 +63,15 @@ pub enum Reason {
     Restricted,
     NotCovered,
     GpcOptOut,
+    /// Allowed under an opt-out regime (the check's or the subject's jurisdiction) until the person opts
+    /// out: nothing they said applies to the use.
+    NotOptedOut,
     /// The subject was erased (Art. 17); the server answers this, the engine no longer knows them.
     Erased,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 16] = [
         Reason::Granted,
         Reason::BasisContract,
         Reason::BasisLegitimateInterest,
@@ -83,6 +86,7 @@ impl Reason {
         Reason::Restricted,
         Reason::NotCovered,
         Reason::GpcOptOut,
+        Reason::NotOptedOut,
         Reason::Erased,
     ];
 
@@ -107,6 +111,7 @@ impl Reason {
             Reason::Restricted => "restricted",
             Reason::NotCovered => "not_covered",
             Reason::GpcOptOut => "gpc_opt_out",
+            Reason::NotOptedOut => "not_opted_out",
             Reason::Erased => "erased",
         }
     }
@@ -121,6 +126,7 @@ impl Reason {
                 | Reason::BasisLegalObligation
                 | Reason::BasisVitalInterest
                 | Reason::BasisPublicTask
+                | Reason::NotOptedOut
         )
     }
 
@@ -196,6 +202,9 @@ pub struct Query<'a> {
     pub category: Option<&'a str>,
     pub channel: Option<&'a str>,
     pub recipient: Option<&'a str>,
+    /// The place whose rules decide (a key of the catalogue's `jurisdictions`); `None`: the subject's
+    /// own jurisdiction if they carry one, else the default (opt-in everywhere).
+    pub jurisdiction: Option<&'a str>,
 }
 
 /// A query that names something the catalogue does not know.
@@ -209,6 +218,8 @@ pub enum QueryError {
     UnknownChannel,
     #[error("unknown recipient")]
     UnknownRecipient,
+    #[error("unknown jurisdiction")]
+    UnknownJurisdiction,
 }
 
 /// The engine cannot represent more distinct purposes than this (a catalogue has dozens).
@@ -262,9 +273,13 @@ impl Engine {
     /// Applies one placed ledger event of `subject`. Idempotent and commutative.
     pub fn apply(&self, subject: &str, event: &Event) -> Result<(), CapacityError> {
         let stmt = self.statement(event)?;
+        let place = event.jurisdiction.as_deref().map(|j| self.jurisdiction_statement(j, event.seq));
         let (hash, shard) = self.shard_of(subject);
         let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
-        let applied = self.apply_in(&mut shard, hash, subject, stmt);
+        let mut applied = self.apply_in(&mut shard, hash, subject, stmt);
+        if let (Ok(()), Some(place)) = (&applied, place) {
+            applied = self.apply_in(&mut shard, hash, subject, place);
+        }
         drop(shard);
         self.generation.fetch_add(1, Ordering::Release);
         applied
@@ -273,13 +288,7 @@ impl Engine {
     fn apply_in(&self, shard: &mut Shard, hash: u64, subject: &str, stmt: Stmt) -> Result<(), CapacityError> {
         match shard.find(hash, subject) {
             Some((_, i)) => {
-                let stmts = &mut shard.slots[i].stmts;
-                let same = |s: &&mut Stmt| s.purpose == stmt.purpose && s.scope == stmt.scope;
-                match stmts.as_mut_slice().iter_mut().find(same) {
-                    Some(existing) if existing.seq >= stmt.seq => {}
-                    Some(existing) => *existing = stmt,
-                    None => stmts.push(stmt),
-                }
+                merge(&mut shard.slots[i].stmts, stmt);
                 Ok(())
             }
             None => {
@@ -287,6 +296,15 @@ impl Engine {
                 shard.insert(hash, slot, |key| self.hasher.hash_one(key))
             }
         }
+    }
+
+    /// The statement holding the subject's jurisdiction `key` from event `seq` on.
+    fn jurisdiction_statement(&self, key: &str, seq: u64) -> Stmt {
+        let known = self.shared.read().unwrap_or_else(PoisonError::into_inner).jurisdictions.get(key);
+        let scope = known.unwrap_or_else(|| {
+            self.shared.write().unwrap_or_else(PoisonError::into_inner).intern_jurisdiction(key)
+        });
+        Stmt { seq, expires_at: i64::MAX, scope, purpose: JURISDICTION, action: Action::Grant, flags: 0 }
     }
 
     /// The statement `event` makes, its names interned (under the read lock when they are known).
@@ -369,36 +387,57 @@ impl Engine {
         Ok(rules::decide(&shared, info, &r, stmts, now.micros()))
     }
 
+    /// The subject's jurisdiction (the latest an event set), if the engine holds one.
+    pub fn subject_jurisdiction(&self, subject: &str) -> Option<String> {
+        let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+        let (hash, shard) = self.shard_of(subject);
+        let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+        let (_, i) = shard.find(hash, subject)?;
+        let id = rules::held_jurisdiction(shard.slots[i].stmts.as_slice())?;
+        Some(shared.jurisdictions.name(id).to_owned())
+    }
+
     /// Decides `q` as if `extra` (placed events of `q.subject` that the engine does not hold yet) were
     /// applied: the decision a change results in, known before the change is committed.
     pub fn check_with(&self, q: &Query<'_>, extra: &[Event], now: Timestamp) -> Result<Decision, QueryError> {
-        let added = extra
-            .iter()
-            .map(|e| self.statement(e).map_err(|_| QueryError::UnknownPurpose))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut added = Vec::with_capacity(extra.len());
+        for e in extra {
+            added.push(self.statement(e).map_err(|_| QueryError::UnknownPurpose)?);
+            if let Some(j) = &e.jurisdiction {
+                added.push(self.jurisdiction_statement(j, e.seq));
+            }
+        }
         let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
         let (hash, shard) = self.shard_of(q.subject);
         let (info, r) = match rules::prepare(&shared, q)? {
             Prepared::Decided(d) => return Ok(d),
             Prepared::Ready(info, r) => (info, r),
         };
-        let mut stmts: Vec<Stmt> = {
+        let mut stmts = {
             let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
-            shard
-                .find(hash, q.subject)
-                .map_or_else(Vec::new, |(_, i)| shard.slots[i].stmts.as_slice().to_vec())
+            let held = shard.find(hash, q.subject).map_or(&[][..], |(_, i)| shard.slots[i].stmts.as_slice());
+            Stmts::Heap(held.into())
         };
-        // The same merge as `apply`: the higher sequence number wins per purpose and scope.
         for stmt in added {
-            match stmts.iter_mut().find(|s| s.purpose == stmt.purpose && s.scope == stmt.scope) {
-                Some(existing) if existing.seq >= stmt.seq => {}
-                Some(existing) => *existing = stmt,
-                None => stmts.push(stmt),
-            }
+            merge(&mut stmts, stmt);
         }
-        Ok(rules::decide(&shared, info, &r, &stmts, now.micros()))
+        Ok(rules::decide(&shared, info, &r, stmts.as_slice(), now.micros()))
+    }
+}
+
+/// Adds `stmt` to a subject's statements: the higher sequence number wins per purpose and exact scope, and
+/// a subject holds one jurisdiction, the latest set.
+fn merge(stmts: &mut Stmts, stmt: Stmt) {
+    let same =
+        |s: &&mut Stmt| s.purpose == stmt.purpose && (s.scope == stmt.scope || stmt.purpose == JURISDICTION);
+    match stmts.as_mut_slice().iter_mut().find(same) {
+        Some(existing) if existing.seq >= stmt.seq => {}
+        Some(existing) => *existing = stmt,
+        None => stmts.push(stmt),
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_jurisdiction;

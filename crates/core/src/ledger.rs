@@ -8,7 +8,8 @@
 //! notice_version, prev_hash, purpose, recipients, recorded_at, seq, subject, v`
 //!
 //! and, only on an event that carries evidence, `evidence` (between `collection_point` and `expires_at`),
-//! so every event written before evidence existed hashes exactly as it did.
+//! so every event written before evidence existed hashes exactly as it did; likewise `jurisdiction`
+//! (between `expires_at` and `notice`) only on an event that sets the subject's jurisdiction.
 //!
 //! where `subject` is the subject's *pseudonym* (HMAC-SHA256 of the subject id under a per-subject key kept
 //! in the key store, apart from the ledger), never the subject id; `v` is the format version (1);
@@ -121,6 +122,9 @@ pub struct NewEvent {
     /// What the change rests on besides the notice, as `<kind>:<value>`: `sha256:<hex>` of the signal
     /// string a `signal:tcf` or `signal:gpp` change was read from.
     pub evidence: Option<String>,
+    /// The subject's jurisdiction from this event on (a key of the catalogue's `jurisdictions`), when the
+    /// change set it.
+    pub jurisdiction: Option<String>,
 }
 
 /// A placed ledger event. Never updated, never deleted.
@@ -145,6 +149,9 @@ pub struct Event {
     /// See [`NewEvent::evidence`]; hashed only when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+    /// See [`NewEvent::jurisdiction`]; hashed only when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
 }
 
 /// The public identifier of the event at `seq`.
@@ -167,6 +174,8 @@ struct Canonical<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     evidence: Option<&'a str>,
     expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jurisdiction: Option<&'a str>,
     notice: Option<&'a str>,
     notice_hash: Option<&'a str>,
     notice_version: Option<u32>,
@@ -204,6 +213,7 @@ impl Event {
             prev_hash,
             hash: String::new(),
             evidence: new.evidence,
+            jurisdiction: new.jurisdiction,
         };
         event.hash = event.compute_hash();
         event
@@ -219,6 +229,7 @@ impl Event {
             collection_point: self.collection_point.as_deref(),
             evidence: self.evidence.as_deref(),
             expires_at: self.expires_at.map(|t| t.to_string()),
+            jurisdiction: self.jurisdiction.as_deref(),
             notice: self.notice.as_deref(),
             notice_hash: self.notice_hash.as_deref(),
             notice_version: self.notice_version,
@@ -339,6 +350,7 @@ mod tests {
     fn new_event(purpose: &str, action: Action) -> NewEvent {
         NewEvent {
             evidence: None,
+            jurisdiction: None,
             purpose: purpose.into(),
             action,
             scope: Scope::new(vec![], vec!["sms".into(), "email".into(), "email".into()], vec![]),
@@ -405,6 +417,22 @@ mod tests {
         let mut tampered = with.clone();
         tampered.evidence = Some(format!("sha256:{}", "ce".repeat(32)));
         assert_ne!(tampered.compute_hash(), with.hash);
+    }
+
+    #[test]
+    fn jurisdiction_is_hashed_only_when_present() {
+        let mut new = new_event("third_party.sharing", Action::Withdraw);
+        let plain =
+            Event::place(new.clone(), 1, "p".repeat(64), Timestamp::from_micros(1), GENESIS_HASH.into());
+        assert!(!String::from_utf8(plain.canonical_bytes()).expect("utf8").contains("jurisdiction"));
+        new.jurisdiction = Some("US-CA".into());
+        let with = Event::place(new, 1, "p".repeat(64), Timestamp::from_micros(1), GENESIS_HASH.into());
+        let text = String::from_utf8(with.canonical_bytes()).expect("utf8");
+        assert!(text.contains(r#""expires_at":null,"jurisdiction":"US-CA","notice":"#), "{text}");
+        assert_ne!(with.hash, plain.hash);
+        let mut moved = with.clone();
+        moved.jurisdiction = Some("US-VA".into());
+        assert_ne!(moved.compute_hash(), with.hash);
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl SnapshotStatement {
     fn to_event(&self) -> Event {
         Event {
             evidence: None,
+            jurisdiction: None,
             seq: self.seq,
             pseudonym: String::new(),
             purpose: self.purpose.clone(),
@@ -217,6 +218,7 @@ impl ConsentSnapshot {
             notices: doc.notices.iter().filter(|n| notices.contains(n.key.as_str())).cloned().collect(),
             collection_points: Vec::new(),
             frameworks: None,
+            jurisdictions: Vec::new(),
             purposes,
         };
         let mut snapshot = Self {
@@ -325,13 +327,22 @@ impl SnapshotRules {
         if !self.purposes.iter().any(|p| within(purpose, p)) {
             return Decision::not_covered(Dimension::Purpose, None);
         }
-        let q = Query { subject: &self.subject, purpose, category: Some(category), channel, recipient };
+        let q = Query {
+            subject: &self.subject,
+            purpose,
+            category: Some(category),
+            channel,
+            recipient,
+            jurisdiction: None,
+        };
         self.engine.check(&q, now).unwrap_or_else(|e| {
             let dimension = match e {
                 QueryError::UnknownPurpose => Dimension::Purpose,
                 QueryError::UnknownCategory => Dimension::Category,
                 QueryError::UnknownChannel => Dimension::Channel,
                 QueryError::UnknownRecipient => Dimension::Recipient,
+                // The query names none.
+                QueryError::UnknownJurisdiction => Dimension::Purpose,
             };
             Decision::not_covered(dimension, None)
         })
@@ -372,6 +383,7 @@ mod tests {
         Event::place(
             NewEvent {
                 evidence: None,
+                jurisdiction: None,
                 purpose: purpose.into(),
                 action,
                 scope: Scope::new(vec![], channels.iter().map(|c| (*c).to_owned()).collect(), vec![]),
@@ -441,6 +453,7 @@ mod tests {
                         category: Some("user.device.telemetry"),
                         channel,
                         recipient: None,
+                        jurisdiction: None,
                     };
                     let expected = server.check(&q, at).expect("check");
                     assert_eq!(
@@ -499,6 +512,7 @@ mod tests {
                     category: Some("user.device.telemetry"),
                     channel: Some("on_device"),
                     recipient,
+                    jurisdiction: None,
                 };
                 let expected = server.check(&q, now).expect("check");
                 let got =

@@ -76,6 +76,8 @@ pub enum Reason {
     NotCovered = 12,
     GpcOptOut = 13,
     Erased = 14,
+    /// Allowed under an opt-out regime (a jurisdiction's) until the person opts out.
+    NotOptedOut = 15,
 }
 
 /// What a `not_covered` decision did not cover; `CONSENTRY_DIMENSION_NONE` for every other reason.

@@ -24,6 +24,7 @@ pub(crate) fn reason(r: CoreReason) -> Reason {
         CoreReason::NotCovered => Reason::NotCovered,
         CoreReason::GpcOptOut => Reason::GpcOptOut,
         CoreReason::Erased => Reason::Erased,
+        CoreReason::NotOptedOut => Reason::NotOptedOut,
     }
 }
 
@@ -54,6 +55,7 @@ fn reason_cstr(r: Reason) -> &'static CStr {
         Reason::NotCovered => c"not_covered",
         Reason::GpcOptOut => c"gpc_opt_out",
         Reason::Erased => c"erased",
+        Reason::NotOptedOut => c"not_opted_out",
     }
 }
 

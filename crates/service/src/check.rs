@@ -35,13 +35,21 @@ pub struct CheckRequest<'a> {
     #[serde(borrow, default)]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$")]
     pub recipient: Option<Cow<'a, str>>,
+    /// A place of the catalogue's `jurisdictions` (ISO 3166-1 alpha-2 or ISO 3166-2) whose rules decide
+    /// (422 `unknown_jurisdiction`); none: the subject's own jurisdiction if a consent write set one,
+    /// else opt-in everywhere. Under opt-out a purpose is allowed (`not_opted_out`) until the person opts
+    /// out.
+    #[serde(borrow, default)]
+    #[schema(value_type = Option<String>, min_length = 2, max_length = 6, pattern = r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$", example = "US-CA")]
+    pub jurisdiction: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckResponse {
     pub allowed: bool,
     /// `granted`, `no_consent`, `withdrawn`, `denied`, `expired`, `objected`, `restricted`,
-    /// `not_covered`, `gpc_opt_out`, `basis_contract`, `basis_legitimate_interest`, ...
+    /// `not_covered`, `gpc_opt_out`, `not_opted_out` (allowed: an opt-out regime, and no opt-out),
+    /// `basis_contract`, `basis_legitimate_interest`, ...
     #[schema(value_type = String)]
     pub reason: Reason,
     /// The ledger event the answer rests on.
@@ -105,12 +113,18 @@ fn decide(state: &Services, c: &CheckRequest<'_>, now: Timestamp, index: Option<
         category: c.category.as_deref(),
         channel: c.channel.as_deref(),
         recipient: c.recipient.as_deref(),
+        jurisdiction: c.jurisdiction.as_deref(),
     };
     let d = state.engine.check(&q, now).map_err(|e| match e {
         QueryError::UnknownPurpose => Error::UnknownPurpose(c.purpose.to_string()),
         QueryError::UnknownCategory => Error::UnknownCategory(q.category.unwrap_or("").to_owned()),
         QueryError::UnknownChannel => Error::UnknownChannel(q.channel.unwrap_or("").to_owned()),
         QueryError::UnknownRecipient => Error::UnknownRecipient(q.recipient.unwrap_or("").to_owned()),
+        QueryError::UnknownJurisdiction => {
+            let path =
+                index.map_or_else(|| "jurisdiction".to_owned(), |i| format!("checks[{i}].jurisdiction"));
+            Error::unknown_jurisdiction(&path, q.jurisdiction.unwrap_or(""))
+        }
     })?;
     // A subject the engine holds, or whose answer rests on an event, is known: it is counted for the
     // access log, and it cannot be erased (erasure forgets it). Only unknown subjects pay for the

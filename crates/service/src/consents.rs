@@ -92,6 +92,12 @@ pub struct RecordConsents {
     /// 1 to 100 changes.
     #[schema(min_items = 1, max_items = 100)]
     pub changes: Vec<ChangeIn>,
+    /// Where the person is: a place of the catalogue's `jurisdictions` (422 `unknown_jurisdiction`),
+    /// the subject's jurisdiction from this write on, recorded in the ledger with its first event.
+    /// Checks that name no jurisdiction decide by it.
+    #[serde(default)]
+    #[schema(min_length = 2, max_length = 6, pattern = r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$", example = "US-CA")]
+    pub jurisdiction: Option<String>,
 }
 
 /// One ledger event as the API shows it.
@@ -118,6 +124,9 @@ pub struct EventOut {
     /// `signal:tcf` or `signal:gpp` change was read from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+    /// The subject's jurisdiction from this event on, when the change set it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
 }
 
 impl EventOut {
@@ -141,6 +150,7 @@ impl EventOut {
             prev_hash: e.prev_hash,
             hash: e.hash,
             evidence: e.evidence,
+            jurisdiction: e.jurisdiction,
         }
     }
 }
@@ -189,6 +199,12 @@ fn build_events(
     {
         return Err(Error::UnknownCollectionPoint(cp.clone()));
     }
+    if let Some(j) = &body.jurisdiction
+        && view.catalog.jurisdiction(j).is_none()
+    {
+        return Err(Error::unknown_jurisdiction("jurisdiction", j));
+    }
+    let mut jurisdiction = body.jurisdiction;
     let mut events = Vec::with_capacity(body.changes.len());
     for (i, c) in body.changes.into_iter().enumerate() {
         let action = Action::from(c.action);
@@ -224,6 +240,7 @@ fn build_events(
         };
         events.push(NewEvent {
             evidence: None,
+            jurisdiction: jurisdiction.take(),
             purpose: c.purpose,
             action,
             scope,
@@ -403,7 +420,14 @@ pub async fn current(
     // The engine may already hold a newer catalogue than `view` (a concurrent apply); a purpose or channel
     // it no longer knows is left out rather than failing the read.
     let decide = |purpose: &str, channel: Option<&str>| {
-        let q = CheckQuery { subject: subject.as_str(), purpose, category: None, channel, recipient: None };
+        let q = CheckQuery {
+            subject: subject.as_str(),
+            purpose,
+            category: None,
+            channel,
+            recipient: None,
+            jurisdiction: None,
+        };
         services.engine.check(&q, now).ok()
     };
     let mut purposes = Vec::new();

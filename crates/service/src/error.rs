@@ -64,6 +64,9 @@ pub enum Error {
     UnknownChannel(String),
     #[error("unknown recipient {0:?}")]
     UnknownRecipient(String),
+    /// The detail names the field and the key.
+    #[error("{0}")]
+    UnknownJurisdiction(String),
     #[error("{0}")]
     UnknownNotice(String),
     #[error("unknown collection point {0:?}")]
@@ -120,6 +123,11 @@ impl Error {
         Error::Internal
     }
 
+    /// 422 `unknown_jurisdiction`: `field` names `key`, which the catalogue's `jurisdictions` lack.
+    pub fn unknown_jurisdiction(field: &str, key: &str) -> Self {
+        Error::UnknownJurisdiction(format!("{field}: {key:?} is not among the catalogue's jurisdictions"))
+    }
+
     pub fn validation(path: impl Into<String>, message: impl Into<String>) -> Self {
         let message = message.into();
         Error::Validation {
@@ -144,6 +152,9 @@ impl Error {
             Error::UnknownCategory(_) => (K::Unprocessable, "unknown_category", "Unknown data category"),
             Error::UnknownChannel(_) => (K::Unprocessable, "unknown_channel", "Unknown channel"),
             Error::UnknownRecipient(_) => (K::Unprocessable, "unknown_recipient", "Unknown recipient"),
+            Error::UnknownJurisdiction(_) => {
+                (K::Unprocessable, "unknown_jurisdiction", "Unknown jurisdiction")
+            }
             Error::UnknownNotice(_) => (K::Unprocessable, "unknown_notice", "Unknown notice"),
             Error::UnknownCollectionPoint(_) => {
                 (K::Unprocessable, "unknown_collection_point", "Unknown collection point")

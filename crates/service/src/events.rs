@@ -146,6 +146,7 @@ fn consent_event(state: &Services, subject: &SubjectId, event: &Event, placed: &
             category: None,
             channel,
             recipient: None,
+            jurisdiction: None,
         };
         state.engine.check_with(&q, placed, now).ok()
     };

@@ -32,7 +32,13 @@ pub async fn honour(services: &Services, subject: &SubjectId, reader: Reader<'_>
     if changes.is_empty() {
         return Ok(Vec::new());
     }
-    let body = RecordConsents { notice: None, notice_version: None, collection_point: None, changes };
+    let body = RecordConsents {
+        notice: None,
+        notice_version: None,
+        collection_point: None,
+        changes,
+        jurisdiction: None,
+    };
     let recorded = record_changes(services, subject, body, ACTOR_GPC).await?;
     tracing::info!(events = recorded.events.len(), "recorded a Global Privacy Control signal");
     reader.log(&services.access, subject);

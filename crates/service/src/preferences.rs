@@ -302,7 +302,14 @@ async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Res
 fn choices(services: &Services, view: &CatalogView, subject: &SubjectId, current: &[Event]) -> Vec<Choice> {
     let now = Timestamp::now();
     let decide = |purpose: &str, channel: Option<&str>| {
-        let q = Query { subject: subject.as_str(), purpose, category: None, channel, recipient: None };
+        let q = Query {
+            subject: subject.as_str(),
+            purpose,
+            category: None,
+            channel,
+            recipient: None,
+            jurisdiction: None,
+        };
         services.engine.check(&q, now).ok()
     };
     let recorded_at: HashMap<u64, (Timestamp, &str)> =
@@ -378,13 +385,21 @@ fn plan(services: &Services, view: &CatalogView, subject: &SubjectId, wanted: &C
     let mut planned: Vec<Change> = Vec::new();
     let mut preview: Vec<Event> = Vec::new();
     let allowed = |preview: &[Event], purpose: &str, channel: Option<&str>| {
-        let q = Query { subject: subject.as_str(), purpose, category: None, channel, recipient: None };
+        let q = Query {
+            subject: subject.as_str(),
+            purpose,
+            category: None,
+            channel,
+            recipient: None,
+            jurisdiction: None,
+        };
         services.engine.check_with(&q, preview, now).is_ok_and(|d| d.allowed)
     };
     let add = |planned: &mut Vec<Change>, preview: &mut Vec<Event>, change: Change| {
         // A stand-in for the event the change will become, placed after anything real, for the preview.
         preview.push(Event {
             evidence: None,
+            jurisdiction: None,
             seq: u64::MAX / 2 + preview.len() as u64,
             pseudonym: String::new(),
             purpose: change.purpose.clone(),
@@ -481,8 +496,13 @@ async fn record(
                 expires_at: None,
             })
             .collect();
-        let body =
-            RecordConsents { notice, notice_version, collection_point: collection_point.clone(), changes };
+        let body = RecordConsents {
+            notice,
+            notice_version,
+            collection_point: collection_point.clone(),
+            changes,
+            jurisdiction: None,
+        };
         let recorded = record_changes(services, subject, body, ACTOR_SUBJECT).await?;
         receipts.push(recorded.receipt.id);
         records_deleted += recorded.records_deleted;

@@ -172,6 +172,7 @@ fn require_basis(state: &Services, subject: &SubjectId, purpose: &str, category:
         category: Some(category),
         channel: None,
         recipient: None,
+        jurisdiction: None,
     };
     let d = state.engine.check(&q, Timestamp::now()).map_err(|e| query_error(e, purpose, category))?;
     if d.allowed {
@@ -491,6 +492,7 @@ pub(crate) async fn delete_after_withdrawal(
                     category: Some(&m.category),
                     channel: None,
                     recipient: None,
+                    jurisdiction: None,
                 };
                 // A purpose or category the catalogue no longer knows is no basis either.
                 if !state.engine.check(&q, now).is_ok_and(|d| d.allowed) {

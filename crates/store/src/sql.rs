@@ -3,9 +3,12 @@
 //! PostgreSQL) or with the key store's schema (`ks.` and `consentry_keystore.`) stay with their backend.
 
 /// A ledger event's columns, on `events e`.
+/// The current-state key (purpose, scope) of a subject's latest event that set their jurisdiction: no
+/// catalogue purpose is empty, so it never meets a consent's. Readers of consents join on the purpose.
+pub(crate) const JURISDICTION_STATE: (&str, &str) = ("", "jurisdiction");
 pub(crate) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
      e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
-     e.expires_at, e.prev_hash, e.hash, e.evidence";
+     e.expires_at, e.prev_hash, e.hash, e.evidence, e.jurisdiction";
 pub(crate) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
 pub(crate) const NOTICE_COLUMNS: &str = "key, version, sha256, title, language, url, text, created_at";
 pub(crate) const DESTINATION_COLUMNS: &str =

@@ -82,6 +82,10 @@ typedef enum {
   CONSENTRY_REASON_NOT_COVERED = 12,
   CONSENTRY_REASON_GPC_OPT_OUT = 13,
   CONSENTRY_REASON_ERASED = 14,
+  /**
+   * Allowed under an opt-out regime (a jurisdiction's) until the person opts out.
+   */
+  CONSENTRY_REASON_NOT_OPTED_OUT = 15,
 } consentry_reason;
 
 /**

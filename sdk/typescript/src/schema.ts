@@ -869,12 +869,21 @@ export interface components {
             channel?: string | null;
             /** @description A recipient of the catalogue (422 `unknown_recipient`). */
             recipient?: string | null;
+            /**
+             * @description A place of the catalogue's `jurisdictions` (ISO 3166-1 alpha-2 or ISO 3166-2) whose rules decide
+             *     (422 `unknown_jurisdiction`); none: the subject's own jurisdiction if a consent write set one,
+             *     else opt-in everywhere. Under opt-out a purpose is allowed (`not_opted_out`) until the person opts
+             *     out.
+             * @example US-CA
+             */
+            jurisdiction?: string | null;
         };
         CheckResponse: {
             allowed: boolean;
             /**
              * @description `granted`, `no_consent`, `withdrawn`, `denied`, `expired`, `objected`, `restricted`,
-             *     `not_covered`, `gpc_opt_out`, `basis_contract`, `basis_legitimate_interest`, ...
+             *     `not_covered`, `gpc_opt_out`, `not_opted_out` (allowed: an opt-out regime, and no opt-out),
+             *     `basis_contract`, `basis_legitimate_interest`, ...
              */
             reason: string;
             /** @description The ledger event the answer rests on. */
@@ -1070,6 +1079,8 @@ export interface components {
              *     `signal:tcf` or `signal:gpp` change was read from.
              */
             evidence?: string | null;
+            /** @description The subject's jurisdiction from this event on, when the change set it. */
+            jurisdiction?: string | null;
         };
         /** @description An event type (`consent.withdrawn`), a prefix pattern (`consent.*`) or `*` */
         EventType: string;
@@ -1309,6 +1320,13 @@ export interface components {
             collection_point?: string | null;
             /** @description 1 to 100 changes. */
             changes: components["schemas"]["ChangeIn"][];
+            /**
+             * @description Where the person is: a place of the catalogue's `jurisdictions` (422 `unknown_jurisdiction`),
+             *     the subject's jurisdiction from this write on, recorded in the ledger with its first event.
+             *     Checks that name no jurisdiction decide by it.
+             * @example US-CA
+             */
+            jurisdiction?: string | null;
         };
         /** @description A personal data record to store: exactly one of `data` (base64) and `json`. */
         RecordIn: {
@@ -1770,7 +1788,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel` or `unknown_recipient` for a key the catalogue lacks Also `validation_failed`. */
+            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient` or `unknown_jurisdiction` for a key the catalogue lacks Also `validation_failed`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1858,7 +1876,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel` or `unknown_recipient` for a key the catalogue lacks (the first such check), or `validation_failed` for more checks than `check_batch_max` Also `validation_failed`. */
+            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient` or `unknown_jurisdiction` for a key the catalogue lacks (the first such check), or `validation_failed` for more checks than `check_batch_max` Also `validation_failed`. */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -68,6 +68,8 @@ struct EventLineOut<'a> {
     hash: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     evidence: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jurisdiction: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -98,6 +100,7 @@ pub fn export_event_line(event: &Event) -> String {
         prev_hash: &event.prev_hash,
         hash: &event.hash,
         evidence: event.evidence.as_deref(),
+        jurisdiction: event.jurisdiction.as_deref(),
     };
     // Strings, integers and string lists always serialise.
     serde_json::to_string(&line).unwrap_or_default()
@@ -129,6 +132,8 @@ struct EventLineIn {
     hash: String,
     #[serde(default)]
     evidence: Option<String>,
+    #[serde(default)]
+    jurisdiction: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +166,7 @@ pub(super) fn parse_line(line: &str) -> Result<ExportLine, String> {
     let expires_at = e.expires_at.as_deref().map(|t| ledger_time(t, "expires_at")).transpose()?;
     Ok(ExportLine::Event(Box::new(Event {
         evidence: e.evidence,
+        jurisdiction: e.jurisdiction,
         seq: e.seq,
         pseudonym: e.subject,
         purpose: e.purpose,

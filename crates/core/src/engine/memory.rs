@@ -8,6 +8,11 @@ use crate::ledger::Action;
 /// Set on a statement that a Global Privacy Control signal made (its withdrawal reads `gpc_opt_out`).
 pub(super) const FLAG_GPC: u8 = 1;
 
+/// The purpose symbol of the statement that holds a subject's jurisdiction (its `scope` is the
+/// jurisdiction's symbol); never a purpose's, so the rules, which look for the queried purpose and its
+/// ancestors, pass over it.
+pub(super) const JURISDICTION: u16 = u16::MAX;
+
 /// One remembered statement. Kept at 24 bytes: the engine holds millions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Stmt {
@@ -298,6 +303,7 @@ mod tests {
             Event::place(
                 crate::ledger::NewEvent {
                     evidence: None,
+                    jurisdiction: None,
                     purpose: "p".into(),
                     action: Action::Grant,
                     scope: crate::ledger::Scope::default(),

@@ -1,7 +1,7 @@
 //! The decision rules over compiled symbols (stated in the engine's documentation): whether a query fits
 //! what its purpose declares, which statements cover or apply to it, and which one decides.
 
-use super::memory::{FLAG_GPC, Stmt};
+use super::memory::{FLAG_GPC, JURISDICTION, Stmt};
 use super::symbols::{Interner, PurposeInfo, ScopeDef, Shared};
 use super::{Decision, Dimension, Query, QueryError, Reason};
 use crate::catalog::Basis;
@@ -13,13 +13,20 @@ pub(super) struct Resolved<'s> {
     category: Option<&'s [u32]>,
     channel: Option<u32>,
     recipient: Option<u32>,
+    /// The jurisdiction the query names (its symbol); `None`: the subject's, if any.
+    jurisdiction: Option<u32>,
 }
 
 impl Resolved<'static> {
-    /// A query of the whole purpose: no category, channel or recipient.
+    /// A query of the whole purpose: no category, channel, recipient or jurisdiction.
     pub(super) const fn whole() -> Self {
-        Self { category: None, channel: None, recipient: None }
+        Self { category: None, channel: None, recipient: None, jurisdiction: None }
     }
+}
+
+/// The jurisdiction symbol a subject's statements hold, if any (the engine keeps at most one).
+pub(super) fn held_jurisdiction(stmts: &[Stmt]) -> Option<u32> {
+    stmts.iter().find(|s| s.purpose == JURISDICTION).map(|s| s.scope)
 }
 
 /// A query answered from the catalogue alone, or resolved and ready for the subject's statements.
@@ -48,7 +55,17 @@ pub(super) fn prepare<'s>(shared: &'s Shared, q: &Query<'_>) -> Result<Prepared<
     };
     let channel = known(&shared.channels, &c.channels, q.channel, QueryError::UnknownChannel)?;
     let recipient = known(&shared.recipients, &c.recipients, q.recipient, QueryError::UnknownRecipient)?;
-    let r = Resolved { category, channel, recipient };
+    let jurisdiction = match q.jurisdiction {
+        None => None,
+        Some(k) => Some(
+            shared
+                .jurisdictions
+                .get(k)
+                .filter(|&id| c.jurisdictions.get(id as usize).is_some_and(Option::is_some))
+                .ok_or(QueryError::UnknownJurisdiction)?,
+        ),
+    };
+    let r = Resolved { category, channel, recipient, jurisdiction };
 
     // The query must fit what the purpose declares; the first dimension that does not is named.
     let outside = if category
@@ -114,8 +131,16 @@ pub(super) fn decide(
     if let Some(g) = best {
         return Decision::new(Reason::Granted, Some(g.seq));
     }
-    if let Some((n, _)) = negatives().max_by_key(|(s, _)| s.seq) {
+    // Looked up only here, off the path of a granted use: the place's regime for this purpose.
+    let opt_out =
+        r.jurisdiction.or_else(|| held_jurisdiction(stmts)).is_some_and(|j| shared.opt_out(j, info));
+    // Under opt-out a lapsed grant is no opt-out: only what the person said against the use counts.
+    let opted_out = |(s, _): &(&Stmt, u8)| !(opt_out && s.action == Action::Expire);
+    if let Some((n, _)) = negatives().filter(opted_out).max_by_key(|(s, _)| s.seq) {
         return Decision::new(negative_reason(n), Some(n.seq));
+    }
+    if opt_out {
+        return Decision::new(Reason::NotOptedOut, None);
     }
     debug_assert!(!any_covering, "a covering grant is either allowed or blocked by a negative");
     let positives = || relevant().filter(|(s, _)| s.action.is_positive());

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use super::CapacityError;
-use crate::catalog::{Basis, Catalog};
+use super::memory::JURISDICTION;
+use crate::catalog::{Basis, Catalog, Regime};
 use crate::ids::parent_key;
 use crate::ledger::Event;
 
@@ -53,6 +54,18 @@ pub(super) struct PurposeInfo {
     pub(super) recipients: Box<[u32]>,
 }
 
+impl PurposeInfo {
+    /// The purpose's own symbol.
+    pub(super) fn id(&self) -> u16 {
+        self.chain[0].0
+    }
+}
+
+/// A purpose symbol, below [`JURISDICTION`], which marks a subject's jurisdiction.
+fn purpose_symbol(id: u32) -> Result<u16, CapacityError> {
+    u16::try_from(id).ok().filter(|&id| id != JURISDICTION).ok_or(CapacityError)
+}
+
 /// The current catalogue, compiled to symbol ids.
 #[derive(Debug, Default)]
 pub(super) struct Compiled {
@@ -62,6 +75,9 @@ pub(super) struct Compiled {
     pub(super) channels: Vec<bool>,
     pub(super) recipients: Vec<bool>,
     pub(super) sale_or_sharing: Vec<u16>,
+    /// Per jurisdiction symbol of the current catalogue: per purpose symbol, whether it is under opt-out
+    /// there.
+    pub(super) jurisdictions: Vec<Option<Box<[bool]>>>,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +86,7 @@ pub(super) struct Shared {
     pub(super) categories: Interner,
     pub(super) channels: Interner,
     pub(super) recipients: Interner,
+    pub(super) jurisdictions: Interner,
     pub(super) scopes: Vec<ScopeDef>,
     pub(super) scope_ids: HashMap<ScopeDef, u32, foldhash::fast::RandomState>,
     pub(super) compiled: Compiled,
@@ -112,7 +129,7 @@ impl Shared {
             let mut chain = Vec::new();
             let mut key = Some(p.key.as_str());
             while let Some(k) = key {
-                let id = u16::try_from(self.purposes.intern(k)).map_err(|_| CapacityError)?;
+                let id = purpose_symbol(self.purposes.intern(k))?;
                 chain.push(id);
                 key = parent_key(k);
             }
@@ -139,8 +156,35 @@ impl Shared {
             }
             compiled.purposes[idx] = Some(info);
         }
+        for j in &doc.jurisdictions {
+            let id = self.jurisdictions.intern(&j.key) as usize;
+            let mut opt_out = vec![false; compiled.purposes.len()];
+            for p in &doc.purposes {
+                if j.regime_of(&p.kinds) == Regime::OptOut
+                    && let Some(sym) = self.purposes.get(&p.key)
+                {
+                    opt_out[sym as usize] = true;
+                }
+            }
+            if compiled.jurisdictions.len() <= id {
+                compiled.jurisdictions.resize(id + 1, None);
+            }
+            compiled.jurisdictions[id] = Some(opt_out.into());
+        }
         self.compiled = compiled;
         Ok(())
+    }
+
+    /// Whether the consent purpose `info` runs under opt-out in jurisdiction `j` (a symbol the current
+    /// catalogue may no longer define: then not).
+    pub(super) fn opt_out(&self, j: u32, info: &PurposeInfo) -> bool {
+        let purposes = self.compiled.jurisdictions.get(j as usize).and_then(Option::as_deref);
+        purposes.is_some_and(|p| p.get(usize::from(info.id())) == Some(&true))
+    }
+
+    /// The jurisdiction symbol of `key`, made when new (a subject may name one the catalogue dropped).
+    pub(super) fn intern_jurisdiction(&mut self, key: &str) -> u32 {
+        self.jurisdictions.intern(key)
     }
 
     /// What the current catalogue declares for `purpose`, if it knows it.
@@ -168,7 +212,7 @@ impl Shared {
 
     /// The purpose and scope symbols of `event`, when every name in it has one already.
     pub(super) fn lookup_event(&self, event: &Event) -> Option<(u16, u32)> {
-        let purpose = u16::try_from(self.purposes.get(&event.purpose)?).ok()?;
+        let purpose = purpose_symbol(self.purposes.get(&event.purpose)?).ok()?;
         let ids = |i: &Interner, list: &[String]| -> Option<Box<[u32]>> {
             let mut v = list.iter().map(|k| i.get(k)).collect::<Option<Vec<u32>>>()?;
             v.sort_unstable();
@@ -185,7 +229,7 @@ impl Shared {
 
     /// The purpose and scope symbols of `event`, made for the names that have none yet.
     pub(super) fn intern_event(&mut self, event: &Event) -> Result<(u16, u32), CapacityError> {
-        let purpose = u16::try_from(self.purposes.intern(&event.purpose)).map_err(|_| CapacityError)?;
+        let purpose = purpose_symbol(self.purposes.intern(&event.purpose))?;
         let ids = |i: &mut Interner, list: &[String]| -> Box<[u32]> {
             let mut v: Vec<u32> = list.iter().map(|k| i.intern(k)).collect();
             v.sort_unstable();

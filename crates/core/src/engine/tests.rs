@@ -85,6 +85,7 @@ fn event(seq: u64, line: &H<'_>) -> Event {
     Event::place(
         NewEvent {
             evidence: None,
+            jurisdiction: None,
             purpose: line.purpose.into(),
             action: line.action,
             scope: Scope::new(list(line.cats), list(line.chans), list(line.recs)),
@@ -111,7 +112,7 @@ fn load(history: &[H<'_>]) -> Engine {
 }
 
 fn q<'a>(purpose: &'a str, category: Option<&'a str>, channel: Option<&'a str>) -> Query<'a> {
-    Query { subject: "s1", purpose, category, channel, recipient: None }
+    Query { subject: "s1", purpose, category, channel, recipient: None, jurisdiction: None }
 }
 
 /// Checks `query` against `history` and compares reason and the 1-based event the answer rests on.

@@ -242,6 +242,7 @@ fn receipt() -> ConsentReceipt {
     let event = Event::place(
         NewEvent {
             evidence: None,
+            jurisdiction: None,
             purpose: "marketing.direct".into(),
             action: Action::Grant,
             scope: Scope::new(vec![], vec!["email".into()], vec![]),

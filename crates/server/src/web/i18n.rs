@@ -154,6 +154,7 @@ impl Lang {
             Reason::Objected => "state-objected",
             Reason::Restricted => "state-restricted",
             Reason::GpcOptOut => "state-gpc",
+            Reason::NotOptedOut => "state-not-opted-out",
             Reason::Erased => "state-erased",
             Reason::BasisContract
             | Reason::BasisLegitimateInterest

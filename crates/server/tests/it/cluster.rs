@@ -13,13 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::utils::ADMIN_KEY;
 
-struct Node {
-    base: String,
+pub(crate) struct Node {
+    pub(crate) base: String,
     token: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
 }
 
-async fn node(url: &str) -> Node {
+pub(crate) async fn node(url: &str) -> Node {
     let dir = std::env::temp_dir();
     let config = Config {
         data: dir,
@@ -38,13 +38,13 @@ async fn node(url: &str) -> Node {
 }
 
 impl Node {
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.token.cancel();
         let _ = self.task.await;
     }
 }
 
-async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+pub(crate) async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let r = client.post(url).bearer_auth(ADMIN_KEY).json(&body).send().await.expect("request");
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))

@@ -12,6 +12,7 @@ mod errors;
 mod expiry;
 mod flow;
 mod identifiers;
+mod jurisdictions;
 mod keys;
 mod limits;
 mod metrics;

@@ -85,6 +85,7 @@ mod tests {
     fn event(seq: u64, purpose: &str, action: Action, actor: &str, day: i64) -> Event {
         Event {
             evidence: None,
+            jurisdiction: None,
             seq,
             pseudonym: "p".into(),
             purpose: purpose.into(),

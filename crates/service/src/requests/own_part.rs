@@ -229,6 +229,12 @@ async fn limit_processing(
             expires_at: None,
         })
         .collect();
-    let body = RecordConsents { notice: None, notice_version: None, collection_point: None, changes };
+    let body = RecordConsents {
+        notice: None,
+        notice_version: None,
+        collection_point: None,
+        changes,
+        jurisdiction: None,
+    };
     Ok(record_changes(state, subject, body, actor).await?.events.len())
 }

@@ -143,6 +143,7 @@ fn new_event(
         actor: actor.to_owned(),
         expires_at: None,
         evidence: Some(evidence.to_owned()),
+        jurisdiction: None,
     })
 }
 
@@ -199,7 +200,8 @@ impl Decisions<'_> {
         category: Option<&str>,
         recipient: Option<&str>,
     ) -> Option<consentry_core::Decision> {
-        let q = Query { subject: self.subject, purpose, category, channel: None, recipient };
+        let q =
+            Query { subject: self.subject, purpose, category, channel: None, recipient, jurisdiction: None };
         self.engine.check(&q, self.now).ok()
     }
 }

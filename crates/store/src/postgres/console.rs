@@ -16,7 +16,7 @@ use crate::sql::API_KEY_COLUMNS;
 
 /// People whose current state rests on one notice version (see [`ConsoleStore::notice_consents`]).
 const NOTICE_CONSENTS_PG: &str =
-    "SELECT COUNT(DISTINCT s.pseudonym) FROM events e JOIN consent_state s ON s.seq = e.seq
+    "SELECT COUNT(DISTINCT s.pseudonym) FROM events e JOIN consent_state s ON s.seq = e.seq AND s.purpose <> ''
      WHERE e.notice = $1 AND e.notice_version = $2 AND e.action IN ('grant', 'renew')
        AND (e.expires_at IS NULL OR e.expires_at > $3)";
 

@@ -26,6 +26,7 @@ pub(super) fn event(r: &PgRow) -> Result<Event> {
     let notice_version: Option<i32> = r.try_get("notice_version").map_err(db)?;
     Ok(Event {
         evidence: r.try_get("evidence").map_err(db)?,
+        jurisdiction: r.try_get("jurisdiction").map_err(db)?,
         seq: r.try_get::<i64, _>("seq").map_err(db)? as u64,
         pseudonym: r.try_get("pseudonym").map_err(db)?,
         purpose: r.try_get("purpose").map_err(db)?,
@@ -75,6 +76,7 @@ pub(super) struct EventColumns {
     prev_hash: Vec<String>,
     hash: Vec<String>,
     evidence: Vec<Option<String>>,
+    jurisdiction: Vec<Option<String>>,
 }
 
 impl EventColumns {
@@ -96,16 +98,17 @@ impl EventColumns {
         self.prev_hash.push(e.prev_hash.clone());
         self.hash.push(e.hash.clone());
         self.evidence.push(e.evidence.clone());
+        self.jurisdiction.push(e.jurisdiction.clone());
     }
 
     pub async fn insert(self, tx: &mut Transaction<'static, Postgres>) -> Result<()> {
         sqlx::query(
             "INSERT INTO events (seq, pseudonym, purpose, action, categories, channels, recipients, notice,
                 notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash,
-                evidence)
+                evidence, jurisdiction)
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                 $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[],
-                $14::bigint[], $15::text[], $16::text[], $17::text[])",
+                $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[])",
         )
         .bind(self.seq)
         .bind(self.pseudonym)
@@ -124,6 +127,7 @@ impl EventColumns {
         .bind(self.prev_hash)
         .bind(self.hash)
         .bind(self.evidence)
+        .bind(self.jurisdiction)
         .execute(&mut **tx)
         .await
         .map_err(db)?;

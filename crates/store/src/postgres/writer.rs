@@ -23,7 +23,7 @@ use super::tlog;
 use crate::common::{run_sealer, scope_key};
 use crate::error::{Result, StoreError};
 use crate::model::{CommitObserver, Committed, SealedReceipt, Sealer};
-use crate::sql::LEDGER_HEAD;
+use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD};
 
 /// Most appends taken into one group.
 const MAX_GROUP: usize = 4096;
@@ -130,6 +130,10 @@ async fn commit_group(
             tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
             let key = (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope));
             state.insert(key, e.seq as i64);
+            if e.jurisdiction.is_some() {
+                let (purpose, scope) = JURISDICTION_STATE;
+                state.insert((e.pseudonym.clone(), purpose.to_owned(), scope.to_owned()), e.seq as i64);
+            }
         }
         let (receipt, outbox) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
         if let (Some(r), Some(first), Some(last)) = (&receipt, placed.first(), placed.last()) {

@@ -158,7 +158,7 @@ impl ConsoleStore for SqliteStore {
         let key = key.to_owned();
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT COUNT(DISTINCT s.pseudonym) FROM events e JOIN consent_state s ON s.seq = e.seq
+                "SELECT COUNT(DISTINCT s.pseudonym) FROM events e JOIN consent_state s ON s.seq = e.seq AND s.purpose <> ''
                  WHERE e.notice = ?1 AND e.notice_version = ?2 AND e.action IN ('grant', 'renew')
                    AND (e.expires_at IS NULL OR e.expires_at > ?3)",
             )?

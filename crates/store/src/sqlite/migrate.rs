@@ -21,6 +21,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0012_event_evidence.sql"),
     include_str!("../../migrations/sqlite/0013_identifiers.sql"),
     include_str!("../../migrations/sqlite/0014_notice_consents.sql"),
+    include_str!("../../migrations/sqlite/0015_event_jurisdiction.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

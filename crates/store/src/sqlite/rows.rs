@@ -47,6 +47,7 @@ pub(super) fn event(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
         prev_hash: row.get(at + 14)?,
         hash: row.get(at + 15)?,
         evidence: row.get(at + 16)?,
+        jurisdiction: row.get(at + 17)?,
     })
 }
 

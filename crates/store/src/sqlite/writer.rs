@@ -24,7 +24,7 @@ use super::tlog;
 use crate::common::{json_list, run_sealer, scope_key};
 use crate::error::{Result, StoreError};
 use crate::model::{CommitObserver, Committed};
-use crate::sql::LEDGER_HEAD;
+use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD};
 
 /// Most commands taken into one group.
 const MAX_GROUP: usize = 4096;
@@ -182,8 +182,8 @@ impl Writer {
                 .prepare_cached(
                     "INSERT INTO events (seq, pseudonym, purpose, action, categories, channels, recipients, notice,
                         notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash,
-                        evidence)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                        evidence, jurisdiction)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )
                 .map_err(backend)?;
             let mut state = tx
@@ -259,11 +259,16 @@ impl Writer {
                             e.prev_hash,
                             e.hash,
                             e.evidence,
+                            e.jurisdiction,
                         ])
                         .map_err(backend)?;
                     state
                         .execute(params![e.pseudonym, e.purpose, scope_key(&e.scope), e.seq as i64])
                         .map_err(backend)?;
+                    if e.jurisdiction.is_some() {
+                        let (purpose, scope) = JURISDICTION_STATE;
+                        state.execute(params![e.pseudonym, purpose, scope, e.seq as i64]).map_err(backend)?;
+                    }
                     tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
                 }
                 let (sealed, messages) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));

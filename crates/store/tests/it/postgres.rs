@@ -28,6 +28,7 @@ mod conformance_vault {
 fn grant() -> NewEvent {
     NewEvent {
         evidence: None,
+        jurisdiction: None,
         purpose: "analytics".into(),
         action: Action::Grant,
         scope: Scope::default(),
@@ -285,6 +286,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          DROP TABLE console_sessions, console_rollups, console_rollup_cursor, tlog_nodes, tlog_checkpoints;
          ALTER TABLE events DROP COLUMN evidence; DROP TABLE identifiers;
          DROP INDEX events_by_notice;
+         ALTER TABLE events DROP COLUMN jurisdiction;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )
     .execute(&pool)

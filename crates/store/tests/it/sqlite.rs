@@ -27,6 +27,7 @@ mod conformance_vault {
 fn grant() -> NewEvent {
     NewEvent {
         evidence: None,
+        jurisdiction: None,
         purpose: "analytics".into(),
         action: Action::Grant,
         scope: Scope::default(),
@@ -234,9 +235,9 @@ async fn migrations_reach_the_current_versions() {
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
-    // console, tlog, event evidence, identifiers, notice consents; key store: init, signing, destinations,
-    // vault, erasure, key pepper, no erasure notices.
-    assert_eq!((version("consentry.db"), version("keys.db")), (14, 7));
+    // console, tlog, event evidence, identifiers, notice consents, event jurisdiction; key store: init,
+    // signing, destinations, vault, erasure, key pepper, no erasure notices.
+    assert_eq!((version("consentry.db"), version("keys.db")), (15, 7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,6 +348,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              DROP TABLE tlog_nodes; DROP TABLE tlog_checkpoints;
              ALTER TABLE events DROP COLUMN evidence; DROP TABLE identifiers;
              DROP INDEX events_by_notice;
+             ALTER TABLE events DROP COLUMN jurisdiction;
              PRAGMA user_version = 8;"
         ))
         .expect("old data schema");

@@ -17,7 +17,7 @@ use crate::state::AppState;
 #[utoipa::path(post, operation_id = "check", path = "/v1/check", tag = "check", request_body = CheckRequest,
     responses((status = 200, body = CheckResponse), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem),
-              (status = 422, body = Problem, description = "`unknown_purpose`, `unknown_category`, `unknown_channel` or `unknown_recipient` for a key the catalogue lacks")),
+              (status = 422, body = Problem, description = "`unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient` or `unknown_jurisdiction` for a key the catalogue lacks")),
     security(("bearer" = ["check"]), ("device_token" = [])))]
 pub async fn one(
     State(state): State<AppState>,
@@ -40,7 +40,7 @@ pub async fn one(
 #[utoipa::path(post, operation_id = "checkBatch", path = "/v1/check/batch", tag = "check", request_body = BatchRequest,
     responses((status = 200, body = BatchResponse), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 413, body = Problem),
-              (status = 422, body = Problem, description = "`unknown_purpose`, `unknown_category`, `unknown_channel` or `unknown_recipient` for a key the catalogue lacks (the first such check), or `validation_failed` for more checks than `check_batch_max`")),
+              (status = 422, body = Problem, description = "`unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient` or `unknown_jurisdiction` for a key the catalogue lacks (the first such check), or `validation_failed` for more checks than `check_batch_max`")),
     security(("bearer" = ["check"])))]
 pub async fn batch(
     State(state): State<AppState>,

@@ -32,6 +32,7 @@ pub async fn devices_pair_list_delete(store: Arc<dyn Store>) {
     // Alice has no pseudonym yet: pairing creates it; Bob's exists through a ledger event.
     let grant = NewEvent {
         evidence: None,
+        jurisdiction: None,
         purpose: "analytics".into(),
         action: Action::Grant,
         scope: Scope::default(),

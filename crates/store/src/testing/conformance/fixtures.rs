@@ -26,6 +26,7 @@ pub(super) fn subject(s: &str) -> SubjectId {
 pub(super) fn change(purpose: &str, action: Action, channels: &[&str]) -> NewEvent {
     NewEvent {
         evidence: None,
+        jurisdiction: None,
         purpose: purpose.into(),
         action,
         scope: Scope::new(vec![], channels.iter().map(|c| (*c).to_owned()).collect(), vec![]),

@@ -187,6 +187,7 @@ state-expired = Ihre Einwilligung ist abgelaufen
 state-objected = Sie haben widersprochen
 state-restricted = Auf Ihren Wunsch eingeschränkt
 state-gpc = Durch das Datenschutz-Signal Ihres Browsers widerrufen
+state-not-opted-out = Eingeschaltet, bis Sie es ausschalten (das Recht an Ihrem Wohnort erlaubt dies bis zu Ihrem Widerspruch)
 state-erased = Ihre Daten wurden gelöscht
 state-by-basis = Braucht keine Einwilligung
 

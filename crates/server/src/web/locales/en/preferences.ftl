@@ -187,6 +187,7 @@ state-expired = Your consent expired
 state-objected = You objected
 state-restricted = Restricted at your request
 state-gpc = Withdrawn by your browser's privacy signal
+state-not-opted-out = On until you turn it off (the law where you live lets this run until you opt out)
 state-erased = Your data was erased
 state-by-basis = Does not need your consent
 
