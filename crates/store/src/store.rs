@@ -192,6 +192,9 @@ pub trait Store:
     /// Seconds since the oldest outbox message still pending for a destination that is not paused was
     /// created; `None` when nothing is pending.
     async fn outbox_lag(&self, now: Timestamp) -> Result<Option<f64>>;
+    /// Seconds since the oldest outbox message still pending for destination `destination_id` (paused or
+    /// not) was created; `None` when nothing is pending for it. Reads its pending deliveries' index.
+    async fn destination_lag(&self, destination_id: &str, now: Timestamp) -> Result<Option<f64>>;
     /// The number of dead deliveries.
     async fn dead_letters(&self) -> Result<u64>;
 

@@ -41,12 +41,17 @@ pub(super) async fn list(State(state): State<AppState>, visit: Visit) -> Respons
     visit.page(&state, result.map(|d| render_list(&state, &visit, &d)))
 }
 
-fn render_list(state: &AppState, visit: &Visit, d: &Deliveries) -> String {
-    let lang = visit.lang;
-    let lag = d.lag_seconds.map_or_else(
+/// How old an oldest undelivered message is, in words.
+fn lag_words(lang: Lang, lag: Option<f64>) -> String {
+    lag.map_or_else(
         || lang.t("console-outbox-no-lag"),
         |s| lang.t_with("console-outbox-lag", [("seconds", format!("{s:.0}").into())]),
-    );
+    )
+}
+
+fn render_list(state: &AppState, visit: &Visit, d: &Deliveries) -> String {
+    let lang = visit.lang;
+    let lag = lag_words(lang, d.lag_seconds);
     let content = html! {
         dl class="card" id="outbox" {
             dt { (lang.t("console-outbox-oldest")) } dd { (lag) }
@@ -59,16 +64,17 @@ fn render_list(state: &AppState, visit: &Visit, d: &Deliveries) -> String {
                 table id="destinations" {
                     caption class="vh" { (lang.t("console-nav-deliveries")) }
                     thead { tr {
-                        @for id in ["console-destination", "console-destination-kind", "console-destination-state", "console-destination-types"] {
+                        @for id in ["console-destination", "console-destination-kind", "console-destination-state", "console-outbox-oldest", "console-destination-types"] {
                             th scope="col" { (lang.t(id)) }
                         }
                     } }
                     tbody {
-                        @for dest in &d.destinations {
+                        @for (dest, dest_lag) in d.destinations.iter().zip(&d.lags) {
                             tr {
                                 th scope="row" data-label=(lang.t("console-destination")) { a href={ (HERE) "/" (dest.id) } { (dest.name) } }
                                 td data-label=(lang.t("console-destination-kind")) { (dest.kind) }
                                 td data-label=(lang.t("console-destination-state")) class=[dest.flagged.then_some("overdue")] { (state_of(lang, dest)) }
+                                td data-label=(lang.t("console-outbox-oldest")) { (lag_words(lang, *dest_lag)) }
                                 td data-label=(lang.t("console-destination-types")) { code { (dest.event_types.join(", ")) } }
                             }
                         }
@@ -90,7 +96,9 @@ pub(super) async fn show(
     let q = q.0;
     let status = q.status.as_deref().filter(|s| !s.is_empty());
     let result = match service::destination(&state, &id, status, q.after).await {
-        Ok((d, list)) => Ok(render_destination(&state, &visit, &d, &list, status, q.done.as_deref())),
+        Ok((d, lag, list)) => {
+            Ok(render_destination(&state, &visit, &d, lag, &list, status, q.done.as_deref()))
+        }
         Err(Error::InvalidQuery(_)) => Err(Stop::Invalid("console-delivery-filter-invalid")),
         Err(e) => Err(Stop::from(e)),
     };
@@ -109,6 +117,7 @@ fn render_destination(
     state: &AppState,
     visit: &Visit,
     d: &DestinationOut,
+    lag: Option<f64>,
     list: &DeliveryList,
     status: Option<&str>,
     done: Option<&str>,
@@ -138,6 +147,7 @@ fn render_destination(
         @if let Some(n) = note { p class="card done" role="status" { (n) } }
         dl class="card" {
             dt { (lang.t("console-destination-state")) } dd id="destination-state" { (state_of(lang, d)) }
+            dt { (lang.t("console-outbox-oldest")) } dd id="destination-lag" { (lag_words(lang, lag)) }
             dt { (lang.t("console-destination-kind")) } dd { (d.kind) }
             dt { (lang.t("console-destination-types")) } dd { code { (d.event_types.join(", ")) } }
         }

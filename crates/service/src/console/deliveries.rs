@@ -1,5 +1,5 @@
 //! The console's deliveries: every destination with its state (active, paused, flagged after a dead
-//! letter) and the event types it takes, how far the outbox lags (its oldest undelivered message) and how
+//! letter), the event types it takes and how far it lags (its oldest undelivered message), how far the outbox lags (its oldest undelivered message) and how
 //! many dead letters wait; one destination's deliveries a page at a time (all, pending, delivered or dead,
 //! with the coarse error of the last failed attempt); and what a `console:write` session does: replay one
 //! dead letter alone, replay from a dead letter on, replay everything since a time, pause and resume. Actions are logged with the key's
@@ -19,6 +19,8 @@ pub const PER_PAGE: u32 = 25;
 #[derive(Debug)]
 pub struct Deliveries {
     pub destinations: Vec<DestinationOut>,
+    /// Per destination (in the same order), seconds since its oldest undelivered message was made.
+    pub lags: Vec<Option<f64>>,
     /// Seconds since the oldest message still undelivered to some destination was made; none when none is.
     pub lag_seconds: Option<f64>,
     pub dead_letters: u64,
@@ -26,22 +28,29 @@ pub struct Deliveries {
 
 /// The deliveries page.
 pub async fn overview(services: &Services) -> Result<Deliveries> {
+    let now = Timestamp::now();
     let destinations = destinations::list(services).await?.destinations;
-    let lag_seconds = services.store.outbox_lag(Timestamp::now()).await?;
+    let mut lags = Vec::with_capacity(destinations.len());
+    for d in &destinations {
+        lags.push(services.store.destination_lag(&d.id, now).await?);
+    }
+    let lag_seconds = services.store.outbox_lag(now).await?;
     let dead_letters = services.store.dead_letters().await?;
-    Ok(Deliveries { destinations, lag_seconds, dead_letters })
+    Ok(Deliveries { destinations, lags, lag_seconds, dead_letters })
 }
 
-/// One destination and a page of its deliveries (`status` one of `pending`, `delivered`, `dead`, or all).
+/// One destination, seconds since its oldest undelivered message was made, and a page of its deliveries
+/// (`status` one of `pending`, `delivered`, `dead`, or all).
 pub async fn destination(
     services: &Services,
     id: &str,
     status: Option<&str>,
     after: Option<i64>,
-) -> Result<(DestinationOut, DeliveryList)> {
+) -> Result<(DestinationOut, Option<f64>, DeliveryList)> {
     let destination = destinations::get(services, id).await?;
+    let lag = services.store.destination_lag(id, Timestamp::now()).await?;
     let list = destinations::deliveries(services, id, status, after, Some(PER_PAGE)).await?;
-    Ok((destination, list))
+    Ok((destination, lag, list))
 }
 
 /// Queues again the events of destination `id` from the delivery `from_id` on, or since the time `since`.

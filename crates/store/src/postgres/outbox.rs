@@ -509,6 +509,20 @@ pub(super) async fn outbox_lag(pool: &PgPool, now: Timestamp) -> Result<Option<f
     Ok(oldest.map(|at| lag_seconds(now, at)))
 }
 
+/// Seconds since the oldest message still pending for destination `id` was created (messages are numbered
+/// as they are made, so the smallest pending one is the oldest).
+pub(super) async fn destination_lag(pool: &PgPool, id: &str, now: Timestamp) -> Result<Option<f64>> {
+    let oldest: Option<i64> = sqlx::query_scalar(
+        "SELECT o.created_at FROM outbox o WHERE o.id =
+            (SELECT MIN(outbox_id) FROM deliveries WHERE destination_id = $1 AND status = 'pending')",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(db)?;
+    Ok(oldest.map(|at| lag_seconds(now, at)))
+}
+
 pub(super) async fn dead_letters(pool: &PgPool) -> Result<u64> {
     let n: i64 = sqlx::query_scalar(DEAD_LETTERS).fetch_one(pool).await.map_err(db)?;
     Ok(n as u64)

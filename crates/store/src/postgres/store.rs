@@ -321,6 +321,10 @@ impl Store for PostgresStore {
         outbox::deliveries(&self.pool, destination_id, status, after, limit).await
     }
 
+    async fn destination_lag(&self, destination_id: &str, now: Timestamp) -> Result<Option<f64>> {
+        outbox::destination_lag(&self.pool, destination_id, now).await
+    }
+
     async fn replay_dead_letter(&self, destination_id: &str, outbox_id: i64, now: Timestamp) -> Result<bool> {
         outbox::replay_dead_letter(&self.pool, destination_id, outbox_id, now).await
     }

@@ -399,6 +399,19 @@ pub(super) fn outbox_lag(conn: &Connection, now: Timestamp) -> rusqlite::Result<
     Ok(oldest.map(|at| lag_seconds(now, at)))
 }
 
+/// Seconds since the oldest message still pending for destination `id` was created (messages are numbered
+/// as they are made, so the smallest pending one is the oldest).
+pub(super) fn destination_lag(conn: &Connection, id: &str, now: Timestamp) -> rusqlite::Result<Option<f64>> {
+    let oldest: Option<i64> = conn
+        .prepare_cached(
+            "SELECT o.created_at FROM outbox o WHERE o.id =
+                (SELECT MIN(outbox_id) FROM deliveries WHERE destination_id = ?1 AND status = 'pending')",
+        )?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(oldest.map(|at| lag_seconds(now, at)))
+}
+
 pub(super) fn dead_letters(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row(DEAD_LETTERS, [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
 }

@@ -483,6 +483,11 @@ impl Store for SqliteStore {
         self.write(move |conn| outbox::replay_dead_letter(conn, &id, outbox_id, now)).await
     }
 
+    async fn destination_lag(&self, destination_id: &str, now: Timestamp) -> Result<Option<f64>> {
+        let id = destination_id.to_owned();
+        self.read(move |conn| outbox::destination_lag(conn, &id, now)).await
+    }
+
     async fn outbox_lag(&self, now: Timestamp) -> Result<Option<f64>> {
         self.read(move |conn| outbox::outbox_lag(conn, now)).await
     }

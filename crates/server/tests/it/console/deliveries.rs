@@ -81,6 +81,12 @@ async fn dead_letters_are_replayed_from_the_console(backend: Backend) {
     let alone = officer.post_form(&one, &[("csrf", &csrf)]).await;
     assert_eq!(alone.status, 303, "{}", alone.text);
     assert_eq!(pending(&server, &crm).await, before + 1, "that one alone is pending again");
+    // Paused, the destination's oldest undelivered message waits: its lag is shown, here and in the list.
+    let shown = officer.get(&format!("/console/deliveries/{crm}")).await;
+    let lag = shown.text.split("id=\"destination-lag\">").nth(1).and_then(|t| t.split('<').next());
+    assert!(lag.is_some_and(|l| l.ends_with("seconds old")), "{lag:?}");
+    let list = officer.get("/console/deliveries").await;
+    assert!(list.text.contains("seconds old</td>"), "{}", list.text);
     let again = officer.post_form(&one, &[("csrf", &csrf)]).await;
     assert_eq!(again.status, 404, "no longer a dead letter: {}", again.text);
     let replayed = officer
