@@ -107,6 +107,7 @@ pub async fn diff(services: &Services, media_type: &'static str, body: &[u8]) ->
     compare("recipients", &old.recipients, &new.recipients, |r| &r.key, &mut changes);
     compare("notices", &old.notices, &new.notices, |n| &n.key, &mut changes);
     compare("collection_points", &old.collection_points, &new.collection_points, |c| &c.key, &mut changes);
+    compare("jurisdictions", &old.jurisdictions, &new.jurisdictions, |j| &j.key, &mut changes);
     if old.frameworks != new.frameworks {
         let kind = match (&old.frameworks, &new.frameworks) {
             (None, _) => ChangeKind::Added,

@@ -14,8 +14,8 @@ use super::{server_with_keys, sign_in};
 use crate::preferences::{Page, Visitor, csrf_of};
 use crate::utils::{ADMIN_KEY, Backend, both_backends, grant, withdraw};
 
-/// The default catalogue with a channel added, the analytics purpose renamed and its notice's English
-/// text changed, as JSON.
+/// The default catalogue with a channel added, the analytics purpose and the first jurisdiction renamed and
+/// the analytics notice's English text changed, as JSON.
 pub fn changed_catalogue() -> Vec<u8> {
     let mut doc = serde_json::to_value(CatalogDocument::default_catalog()).expect("the catalogue as JSON");
     doc["channels"].as_array_mut().expect("channels").push(json!({"key": "fax", "name": "Fax"}));
@@ -24,6 +24,7 @@ pub fn changed_catalogue() -> Vec<u8> {
             p["name"] = json!("Usage statistics");
         }
     }
+    doc["jurisdictions"][0]["name"] = json!("Renamed place");
     for n in doc["notices"].as_array_mut().expect("notices") {
         if n["key"] == "analytics" {
             let text = format!("{} We now also count page views.", n["text"].as_str().expect("text"));
@@ -124,7 +125,13 @@ async fn a_catalogue_is_compared_before_it_is_applied(backend: Backend) {
         changes.iter().any(|r| r.starts_with("changed") && r.contains("<code>text</code>")),
         "{changes:?}"
     );
-    assert_eq!(changes.len(), 3, "nothing else changes: {changes:?}");
+    assert!(
+        changes.iter().any(|r| r.starts_with("changed")
+            && r.contains("Jurisdictions")
+            && r.contains("<code>name</code>")),
+        "{changes:?}"
+    );
+    assert_eq!(changes.len(), 4, "nothing else changes: {changes:?}");
     let people = format!("2 people agreed to version {analytics} of analytics.");
     assert!(diff.text.contains(&people), "alice and bob, not carol who withdrew: {}", diff.text);
     let notices = diff.text.split("id=\"diff-notices\"").nth(1).and_then(|t| t.split("</ul>").next());

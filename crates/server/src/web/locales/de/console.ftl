@@ -247,6 +247,7 @@ console-section-recipients = Empfänger
 console-section-notices = Hinweise
 console-section-collection-points = Erfassungspunkte
 console-section-frameworks = Signal-Frameworks
+console-section-jurisdictions = Rechtsräume
 
 ## Die Prüfpunkte des Transparenzprotokolls
 

@@ -247,6 +247,7 @@ console-section-recipients = Recipients
 console-section-notices = Notices
 console-section-collection-points = Collection points
 console-section-frameworks = Signal frameworks
+console-section-jurisdictions = Jurisdictions
 
 ## The transparency log's checkpoints
 
