@@ -209,6 +209,7 @@ mod tests {
             catalog: &catalog,
             catalog_version: 1,
             statements,
+            jurisdiction: None,
             issued_at: Timestamp::from_micros(NOW),
             max_age_secs: 3600,
         })

@@ -190,6 +190,13 @@ pub struct LedgerEvent {
 }
 
 #[derive(Deserialize)]
+struct SubjectJurisdiction {
+    jurisdiction: Option<String>,
+    #[serde(default)]
+    event: Option<LedgerEvent>,
+}
+
+#[derive(Deserialize)]
 struct Events {
     events: Vec<LedgerEvent>,
 }
@@ -348,6 +355,22 @@ impl Client {
         }
         let r: Events = self.send(self.http.get(url)).await?;
         Ok(r.events)
+    }
+
+    /// Sets `subject`'s jurisdiction (`consent:write`): checks that name none decide by `place`'s rules.
+    /// Returns the `locate` ledger event, or `None` when the subject was already there.
+    pub async fn set_jurisdiction(&self, subject: &str, place: &str) -> Result<Option<LedgerEvent>, Error> {
+        let url = format!("{}/v1/subjects/{}/jurisdiction", self.base, subject);
+        let body = serde_json::json!({"jurisdiction": place});
+        let r: SubjectJurisdiction = self.send(self.http.put(url).json(&body)).await?;
+        Ok(r.event)
+    }
+
+    /// `subject`'s jurisdiction, if one was set (`consent:read`).
+    pub async fn jurisdiction(&self, subject: &str) -> Result<Option<String>, Error> {
+        let url = format!("{}/v1/subjects/{}/jurisdiction", self.base, subject);
+        let r: SubjectJurisdiction = self.send(self.http.get(url)).await?;
+        Ok(r.jurisdiction)
     }
 }
 

@@ -272,13 +272,16 @@ impl Engine {
 
     /// Applies one placed ledger event of `subject`. Idempotent and commutative.
     pub fn apply(&self, subject: &str, event: &Event) -> Result<(), CapacityError> {
-        let stmt = self.statement(event)?;
+        // A `locate` event states nothing about a purpose, only the subject's jurisdiction.
+        let stmt = if event.action == Action::Locate { None } else { Some(self.statement(event)?) };
         let place = event.jurisdiction.as_deref().map(|j| self.jurisdiction_statement(j, event.seq));
         let (hash, shard) = self.shard_of(subject);
         let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
-        let mut applied = self.apply_in(&mut shard, hash, subject, stmt);
-        if let (Ok(()), Some(place)) = (&applied, place) {
-            applied = self.apply_in(&mut shard, hash, subject, place);
+        let mut applied = Ok(());
+        for stmt in [stmt, place].into_iter().flatten() {
+            if applied.is_ok() {
+                applied = self.apply_in(&mut shard, hash, subject, stmt);
+            }
         }
         drop(shard);
         self.generation.fetch_add(1, Ordering::Release);
@@ -402,7 +405,9 @@ impl Engine {
     pub fn check_with(&self, q: &Query<'_>, extra: &[Event], now: Timestamp) -> Result<Decision, QueryError> {
         let mut added = Vec::with_capacity(extra.len());
         for e in extra {
-            added.push(self.statement(e).map_err(|_| QueryError::UnknownPurpose)?);
+            if e.action != Action::Locate {
+                added.push(self.statement(e).map_err(|_| QueryError::UnknownPurpose)?);
+            }
             if let Some(j) = &e.jurisdiction {
                 added.push(self.jurisdiction_statement(j, e.seq));
             }

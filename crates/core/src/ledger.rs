@@ -38,10 +38,13 @@ pub enum Action {
     Renew,
     /// Recorded by Consentry when a grant's `expires_at` passes.
     Expire,
+    /// Sets the subject's jurisdiction on its own (`PUT /v1/subjects/{subject}/jurisdiction`): the event
+    /// names no purpose (`purpose` is empty) and says nothing about consent.
+    Locate,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Grant,
         Action::Deny,
         Action::Withdraw,
@@ -49,9 +52,11 @@ impl Action {
         Action::Restrict,
         Action::Renew,
         Action::Expire,
+        Action::Locate,
     ];
 
-    /// Whether the action gives permission (`grant`, `renew`); every other action takes it away.
+    /// Whether the action gives permission (`grant`, `renew`); every other action but `locate` takes it
+    /// away.
     pub fn is_positive(self) -> bool {
         matches!(self, Action::Grant | Action::Renew)
     }
@@ -65,6 +70,7 @@ impl Action {
             Action::Restrict => "restrict",
             Action::Renew => "renew",
             Action::Expire => "expire",
+            Action::Locate => "locate",
         }
     }
 

@@ -407,6 +407,7 @@ pub fn state_for(action: Action) -> &'static str {
         Action::Restrict => "restricted",
         Action::Renew => "renewed",
         Action::Expire => "expired",
+        Action::Locate => "located",
     }
 }
 

@@ -128,6 +128,10 @@ pub struct ConsentSnapshot {
     pub statements: Vec<SnapshotStatement>,
     /// The server's answers at signing time, for each declared purpose × category × channel.
     pub decisions: Vec<SnapshotDecision>,
+    /// The subject's jurisdiction, whose rules (in the slice's `jurisdictions`) decide offline as on the
+    /// server; absent when none was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
     /// Issued at and expiry, whole seconds since the Unix epoch (JWT `iat` and `exp`).
     pub iat: i64,
     pub exp: i64,
@@ -145,6 +149,8 @@ pub struct SnapshotInput<'a> {
     pub catalog_version: u64,
     /// The subject's statements in force (the latest event per purpose and scope); any others are dropped.
     pub statements: &'a [Event],
+    /// The subject's jurisdiction, if one was set.
+    pub jurisdiction: Option<&'a str>,
     pub issued_at: Timestamp,
     pub max_age_secs: i64,
 }
@@ -218,7 +224,12 @@ impl ConsentSnapshot {
             notices: doc.notices.iter().filter(|n| notices.contains(n.key.as_str())).cloned().collect(),
             collection_points: Vec::new(),
             frameworks: None,
-            jurisdictions: Vec::new(),
+            jurisdictions: doc
+                .jurisdictions
+                .iter()
+                .filter(|j| input.jurisdiction == Some(j.key.as_str()))
+                .cloned()
+                .collect(),
             purposes,
         };
         let mut snapshot = Self {
@@ -232,6 +243,7 @@ impl ConsentSnapshot {
             catalog: slice,
             statements,
             decisions: Vec::new(),
+            jurisdiction: input.jurisdiction.map(str::to_owned),
             iat: crate::proof::unix_seconds(input.issued_at),
             exp: crate::proof::unix_seconds(input.issued_at).saturating_add(input.max_age_secs),
         };
@@ -255,6 +267,20 @@ impl ConsentSnapshot {
         for s in &self.statements {
             engine.apply(&self.subject, &s.to_event()).map_err(|_| SnapshotError::Capacity)?;
         }
+        if let Some(place) = &self.jurisdiction {
+            let locate = SnapshotStatement {
+                seq: self.ledger_seq,
+                purpose: String::new(),
+                action: Action::Locate,
+                categories: Vec::new(),
+                channels: Vec::new(),
+                recipients: Vec::new(),
+                expires_at: None,
+                gpc: false,
+            };
+            let event = Event { jurisdiction: Some(place.clone()), ..locate.to_event() };
+            engine.apply(&self.subject, &event).map_err(|_| SnapshotError::Capacity)?;
+        }
         Ok(SnapshotRules {
             engine,
             catalog,
@@ -276,6 +302,8 @@ impl ConsentSnapshot {
             catalog_version: u64,
             catalog: &'a CatalogDocument,
             statements: &'a [SnapshotStatement],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            jurisdiction: Option<&'a str>,
         }
         let content = Content {
             v: self.v,
@@ -286,6 +314,7 @@ impl ConsentSnapshot {
             catalog_version: self.catalog_version,
             catalog: &self.catalog,
             statements: &self.statements,
+            jurisdiction: self.jurisdiction.as_deref(),
         };
         // Plain structs of strings and numbers always serialise.
         let bytes = serde_json::to_vec(&content).unwrap_or_default();
@@ -416,6 +445,7 @@ mod tests {
             catalog: &catalog,
             catalog_version: 1,
             statements,
+            jurisdiction: None,
             issued_at: now,
             max_age_secs: 60,
         })
@@ -475,6 +505,57 @@ mod tests {
         );
     }
 
+    /// A subject's jurisdiction travels in the snapshot with its rules, so the device answers as the
+    /// server does (`not_opted_out` where the place lets the purpose run), and changes the snapshot's tag.
+    #[test]
+    fn the_subjects_place_decides_offline_as_on_the_server() {
+        let now = Timestamp::from_micros(1_000_000_000_000);
+        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
+        let purposes = strings(&["marketing.personalised_offers"]);
+        let categories = strings(&["user.behavior.purchase_history"]);
+        let build = |jurisdiction| {
+            ConsentSnapshot::build(SnapshotInput {
+                device_id: "dev_1",
+                subject: "user-1",
+                categories: &categories,
+                purposes: &purposes,
+                ledger_seq: 1,
+                catalog: &catalog,
+                catalog_version: 1,
+                statements: &[],
+                jurisdiction,
+                issued_at: now,
+                max_age_secs: 60,
+            })
+        };
+        let (placed, plain) = (build(Some("US-CA")), build(None));
+        assert_ne!(placed.content_tag(), plain.content_tag());
+        assert_eq!(placed.catalog.jurisdictions.len(), 1);
+        let server = Engine::new();
+        server.set_catalog(&catalog).expect("set");
+        let mut locate = event(1, "", Action::Locate, &[], None);
+        locate.jurisdiction = Some("US-CA".into());
+        server.apply("user-1", &locate).expect("apply");
+        let q = Query {
+            subject: "user-1",
+            purpose: "marketing.personalised_offers",
+            category: Some("user.behavior.purchase_history"),
+            channel: None,
+            recipient: None,
+            jurisdiction: None,
+        };
+        let expected = server.check(&q, now).expect("check");
+        assert_eq!(expected.reason, Reason::NotOptedOut);
+        let rules = placed.rules().expect("rules");
+        assert_eq!(rules.decide(q.purpose, "user.behavior.purchase_history", None, now), expected);
+        let rules = plain.rules().expect("rules");
+        assert_eq!(
+            rules.decide(q.purpose, "user.behavior.purchase_history", None, now).reason,
+            Reason::NoConsent
+        );
+        assert!(placed.decisions.iter().any(|d| d.reason == "not_opted_out"));
+    }
+
     /// Questions naming a recipient answer as the server's engine does, also for a purpose that declares
     /// no recipients (every one of the catalogue).
     #[test]
@@ -497,6 +578,7 @@ mod tests {
             catalog: &catalog,
             catalog_version: 1,
             statements: &events,
+            jurisdiction: None,
             issued_at: now,
             max_age_secs: 60,
         });

@@ -87,6 +87,7 @@ fn snapshot(device_id: &str, ledger_seq: u64, statements: &[Event]) -> ConsentSn
         catalog: &catalog,
         catalog_version: 1,
         statements,
+        jurisdiction: None,
         issued_at: seconds(NOW),
         max_age_secs: 3600,
     })

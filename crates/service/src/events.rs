@@ -117,6 +117,7 @@ pub fn consent_type(action: Action) -> &'static str {
         Action::Restrict => "consent.restricted",
         Action::Renew => "consent.renewed",
         Action::Expire => "consent.expired",
+        Action::Locate => "subject.located",
     }
 }
 

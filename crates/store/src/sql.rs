@@ -4,7 +4,8 @@
 
 /// A ledger event's columns, on `events e`.
 /// The current-state key (purpose, scope) of a subject's latest event that set their jurisdiction: no
-/// catalogue purpose is empty, so it never meets a consent's. Readers of consents join on the purpose.
+/// catalogue purpose is empty, so it never meets a consent's (nor does a `locate` event, which names no
+/// purpose and has only this row). Readers of consents leave the empty purpose out.
 pub(crate) const JURISDICTION_STATE: (&str, &str) = ("", "jurisdiction");
 pub(crate) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
      e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \

@@ -624,6 +624,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subjects/{subject}/jurisdiction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The subject's jurisdiction. */
+        get: operations["getJurisdiction"];
+        /**
+         * Set the subject's jurisdiction: a `locate` event in the ledger (none when the subject is already
+         *     there). Checks that name no jurisdiction decide by it.
+         */
+        put: operations["setJurisdiction"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/subjects/{subject}/records": {
         parameters: {
             query?: never;
@@ -1477,6 +1498,14 @@ export interface components {
             /** @description Where the guides are. */
             docs: string;
         };
+        SetJurisdiction: {
+            /**
+             * @description A place of the catalogue's `jurisdictions` (ISO 3166-1 alpha-2 or ISO 3166-2; 422
+             *     `unknown_jurisdiction` for one it lacks).
+             * @example US-CA
+             */
+            jurisdiction: string;
+        };
         /** @description The person's current decisions in the form asked for: one of the three members. */
         SignalState: {
             tcf?: string | null;
@@ -1491,6 +1520,14 @@ export interface components {
         };
         /** @description The brand's own id of a person: 1 to 128 ASCII letters, digits and `- _ . : @ + = ~` */
         SubjectId: string;
+        SubjectJurisdiction: {
+            /**
+             * @description The subject's jurisdiction, which checks that name none decide by; `null` when none was set.
+             * @example US-CA
+             */
+            jurisdiction?: string | null;
+            event?: null | components["schemas"]["EventOut"];
+        };
         SubjectMatch: {
             subject: string;
         };
@@ -4674,6 +4711,174 @@ export interface operations {
             };
             /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getJurisdiction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubjectJurisdiction"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setJurisdiction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The brand's own id of the person */
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetJurisdiction"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubjectJurisdiction"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json` or `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unknown_jurisdiction` for a place the catalogue lacks Also `validation_failed`. */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -165,8 +165,8 @@ fn negative_reason(s: &Stmt) -> Reason {
         Action::Object => Reason::Objected,
         Action::Restrict => Reason::Restricted,
         Action::Expire => Reason::Expired,
-        // Positive actions never reach here; deny rather than guess.
-        Action::Grant | Action::Renew => Reason::Denied,
+        // Positive actions and `locate` (no statement) never reach here; deny rather than guess.
+        Action::Grant | Action::Renew | Action::Locate => Reason::Denied,
     }
 }
 

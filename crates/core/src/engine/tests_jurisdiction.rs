@@ -199,6 +199,22 @@ fn a_subject_carries_the_latest_jurisdiction_set() {
 }
 
 #[test]
+fn a_locate_event_sets_the_place_and_nothing_else() {
+    let locate = |j| Line { jurisdiction: Some(j), ..l("", Action::Locate) };
+    check(&[locate("US-CA")], q("sharing", None, None), Reason::NotOptedOut, None);
+    check(&[locate("US-CA"), locate("DE")], q("sharing", None, None), Reason::NoConsent, None);
+    let e = load(&[l("sharing", Action::Grant), locate("US-VA")]);
+    assert_eq!(e.subject_jurisdiction("s1").as_deref(), Some("US-VA"));
+    let d = e.check(&q("sharing", None, None), Timestamp::from_micros(NOW)).expect("known");
+    assert_eq!((d.reason, d.event_seq), (Reason::Granted, Some(1)));
+    // No statement of the empty purpose was made.
+    assert_eq!(
+        e.consent_tally(Timestamp::from_micros(NOW)).iter().filter(|t| t.purpose.is_empty()).count(),
+        0
+    );
+}
+
+#[test]
 fn a_jurisdiction_the_catalogue_dropped_decides_by_the_default() {
     let e = load(&[Line { jurisdiction: Some("US-CA"), ..l("marketing.direct", Action::Grant) }]);
     let now = Timestamp::from_micros(NOW);

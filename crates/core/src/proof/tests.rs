@@ -235,7 +235,10 @@ fn error_messages_clip_untrusted_text() {
 #[test]
 fn states_cover_every_action() {
     let states: Vec<_> = Action::ALL.into_iter().map(state_for).collect();
-    assert_eq!(states, ["given", "refused", "withdrawn", "objected", "restricted", "renewed", "expired"]);
+    assert_eq!(
+        states,
+        ["given", "refused", "withdrawn", "objected", "restricted", "renewed", "expired", "located"]
+    );
 }
 
 fn receipt() -> ConsentReceipt {

@@ -140,6 +140,7 @@ impl Lang {
             Action::Restrict => "action-restrict",
             Action::Renew => "action-renew",
             Action::Expire => "action-expire",
+            Action::Locate => "action-locate",
         })
     }
 

@@ -21,6 +21,18 @@ impl Names<'_> {
         self.0.category(key).map_or(key, |c| c.name_in(self.1))
     }
 
+    pub fn jurisdiction<'a>(&'a self, key: &'a str) -> &'a str {
+        self.0.jurisdiction(key).map_or(key, |j| j.name_in(self.1))
+    }
+
+    /// What an event is about: its purpose, or for a `locate` event, the place it set.
+    pub fn subject_of<'a>(&'a self, e: &'a consentry_core::Event) -> &'a str {
+        match (&e.jurisdiction, e.action) {
+            (Some(j), consentry_core::Action::Locate) => self.jurisdiction(j),
+            _ => self.purpose(&e.purpose),
+        }
+    }
+
     pub fn collection_point<'a>(&'a self, key: &'a str) -> &'a str {
         self.0.collection_point(key).map_or(key, |c| c.name_in(self.1))
     }

@@ -27,7 +27,7 @@ pub fn history(lang: Lang, page: &Page) -> Markup {
                             time datetime=(e.recorded_at) { (lang.date_time(e.recorded_at)) }
                             p {
                                 strong { (lang.action(e.action)) }
-                                ": " (names.purpose(&e.purpose))
+                                ": " (names.subject_of(e))
                                 @if !e.scope.channels.is_empty() {
                                     " (" (names.channels(&e.scope.channels)) ")"
                                 }
@@ -93,7 +93,7 @@ fn proves(lang: Lang, page: &Page, receipt: &StoredReceipt) -> String {
         return receipt.id.clone();
     }
     let each = changes.iter().map(|e| {
-        let mut text = format!("{}: {}", lang.action(e.action), names.purpose(&e.purpose));
+        let mut text = format!("{}: {}", lang.action(e.action), names.subject_of(e));
         if !e.scope.channels.is_empty() {
             text.push_str(&format!(" ({})", names.channels(&e.scope.channels)));
         }

@@ -13,7 +13,8 @@ use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, g
 both_backends!(
     a_check_decides_by_the_place_it_names,
     a_consent_write_sets_the_subjects_place,
-    the_rust_client_names_places
+    the_rust_client_names_places,
+    put_sets_the_place_as_a_locate_event
 );
 
 async fn check(s: &TestServer, body: Value) -> (bool, String) {
@@ -132,6 +133,25 @@ async fn other_nodes_learn_the_subjects_place() {
         assert!(started.elapsed() < Duration::from_secs(30), "node b never learnt the place: {d}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Moved on its own, by a `locate` event.
+    let r = client
+        .put(format!("{}/v1/subjects/ada/jurisdiction", a.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"jurisdiction": "DE"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status().as_u16(), 200);
+    let started = Instant::now();
+    loop {
+        let q = json!({"subject": "ada", "purpose": "third_party", "recipient": "ad_partners"});
+        let (_, d) = post(&client, format!("{}/v1/check", b.base), q).await;
+        if d["reason"] == "no_consent" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "node b never learnt the move: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     a.stop().await;
     b.stop().await;
 }
@@ -153,5 +173,58 @@ async fn the_rust_client_names_places(backend: Backend) {
     assert!(
         matches!(err, Err(consentry_client::Error::Problem { status: 422, ref code, .. }) if code == "unknown_jurisdiction")
     );
+    let event = client.set_jurisdiction("cy", "DE").await.expect("set").expect("an event");
+    assert_eq!((event.action.as_str(), event.jurisdiction.as_deref()), ("locate", Some("DE")));
+    assert!(client.set_jurisdiction("cy", "DE").await.expect("set").is_none(), "already there");
+    assert_eq!(client.jurisdiction("cy").await.expect("get").as_deref(), Some("DE"));
+    assert_eq!(client.jurisdiction("nobody").await.expect("get"), None);
+    s.stop().await;
+}
+
+/// `PUT /v1/subjects/{subject}/jurisdiction` records a `locate` event (once per move), which decisions,
+/// the history and a restarted engine follow, and which is no consent.
+async fn put_sets_the_place_as_a_locate_event(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let sharing = json!({"subject": "eve", "purpose": "third_party", "recipient": "ad_partners"});
+    let path = "/v1/subjects/eve/jurisdiction";
+    assert_eq!(s.get(path, ADMIN_KEY, 200).await, json!({"jurisdiction": null}));
+    let set = s.put(path, ADMIN_KEY, &json!({"jurisdiction": "US-CA"}), 200).await;
+    assert_eq!(set["jurisdiction"], "US-CA");
+    let event = &set["event"];
+    assert_eq!(
+        (&event["action"], &event["purpose"], &event["jurisdiction"]),
+        (&json!("locate"), &json!(""), &json!("US-CA"))
+    );
+    assert_eq!(check(&s, sharing.clone()).await, answer(true, "not_opted_out"));
+    assert_eq!(s.get(path, ADMIN_KEY, 200).await, json!({"jurisdiction": "US-CA"}));
+    // Already there: nothing recorded.
+    let again = s.put(path, ADMIN_KEY, &json!({"jurisdiction": "US-CA"}), 200).await;
+    assert_eq!(again, json!({"jurisdiction": "US-CA"}));
+    let p = s.put(path, ADMIN_KEY, &json!({"jurisdiction": "US-WA"}), 422).await;
+    assert_code(&p, "unknown_jurisdiction");
+    s.put(path, ADMIN_KEY, &json!({"jurisdiction": "x"}), 422).await;
+    // An opt-out still denies there.
+    s.record("eve", &withdraw("third_party")).await;
+    assert_eq!(check(&s, sharing.clone()).await, answer(false, "withdrawn"));
+    s.put(path, ADMIN_KEY, &json!({"jurisdiction": "DE"}), 200).await;
+    let history = s.get("/v1/subjects/eve/consents/history", ADMIN_KEY, 200).await;
+    let actions: Vec<&str> = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(actions, ["locate", "withdraw", "locate"]);
+    let current = s.get("/v1/subjects/eve/consents", ADMIN_KEY, 200).await;
+    let statements = current["statements"].as_array().expect("statements");
+    assert_eq!(statements.len(), 1, "a place is no consent: {current}");
+    let storage = s.stop().await;
+    let s = TestServer::start_in(storage, |_| {}).await;
+    assert_eq!(s.get(path, ADMIN_KEY, 200).await, json!({"jurisdiction": "DE"}));
+    s.put(path, ADMIN_KEY, &json!({"jurisdiction": "US-UT"}), 200).await;
+    let fresh = json!({"subject": "eve", "purpose": "marketing.personalised_offers"});
+    assert_eq!(check(&s, fresh).await, answer(true, "not_opted_out"));
+    let audit = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
+    assert_eq!(audit["ok"], true, "{audit}");
     s.stop().await;
 }

@@ -108,6 +108,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
             json!({"name": "speaker", "kind": "speaker", "categories": ["user.device.telemetry"], "purposes": ["analytics"]})
         }
         "/v1/subjects/{subject}/identifiers" => json!({"type": "email", "value": "scopes@example.com"}),
+        "/v1/subjects/{subject}/jurisdiction" => json!({"jurisdiction": "DE"}),
         _ => json!({}),
     })
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use consentry_core::ledger::ACTOR_GPC;
-use consentry_core::{Event, Timestamp};
+use consentry_core::{Action, Event, Timestamp};
 use consentry_store::{RollupRow, Store};
 
 use crate::error::Result;
@@ -36,7 +36,8 @@ pub fn start_of(day: i64) -> Timestamp {
 /// The counters `events` add.
 pub fn fold(events: &[Event]) -> Vec<RollupRow> {
     let mut counts: BTreeMap<(i64, &str, &str), u64> = BTreeMap::new();
-    for e in events {
+    // A `locate` event is no consent: nothing to count.
+    for e in events.iter().filter(|e| e.action != Action::Locate) {
         let day = day_of(e.recorded_at);
         *counts.entry((day, e.purpose.as_str(), e.action.as_str())).or_default() += 1;
         if e.actor == ACTOR_GPC {

@@ -30,6 +30,7 @@ pub async fn snapshot(state: &Services, device: &DeviceCaller) -> Result<SignedS
     // The head first: the statements read after it reflect at least that position.
     let ledger_seq = state.store.ledger_head().await?.events;
     let statements = state.store.current(&device.subject).await?;
+    let jurisdiction = state.engine.subject_jurisdiction(device.subject.as_str());
     let view = state.catalog();
     let max_age = i64::try_from(state.config.device_snapshot_max_age_secs).unwrap_or(86_400);
     let snapshot = ConsentSnapshot::build(SnapshotInput {
@@ -41,6 +42,7 @@ pub async fn snapshot(state: &Services, device: &DeviceCaller) -> Result<SignedS
         catalog: &view.catalog,
         catalog_version: view.stored.version,
         statements: &statements,
+        jurisdiction: jurisdiction.as_deref(),
         issued_at: Timestamp::now(),
         max_age_secs: max_age,
     });

@@ -209,6 +209,8 @@ impl Language {
             (Language::De, "restrict") => "Eingeschränkt",
             (Language::En, "renew") => "Renewed",
             (Language::De, "renew") => "Erneuert",
+            (Language::En, "locate") => "Set your place",
+            (Language::De, "locate") => "Ort festgelegt",
             (Language::En, _) => "Expired",
             (Language::De, _) => "Abgelaufen",
         }

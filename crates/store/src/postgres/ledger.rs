@@ -75,7 +75,7 @@ pub(super) async fn history(
 /// The subject's latest event per purpose and scope.
 pub(super) async fn current(pool: &PgPool, subject: &SubjectId) -> Result<Vec<Event>> {
     let found = sqlx::query(&format!(
-        "SELECT {EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND e.purpose = s.purpose
+        "SELECT {EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND s.purpose <> ''
          WHERE s.pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)
          ORDER BY e.seq"
     ))
@@ -147,7 +147,7 @@ pub(super) async fn due_expiries(
 ) -> Result<Vec<(SubjectId, Event)>> {
     let found = sqlx::query(&format!(
         "SELECT k.subject, {EVENT_COLUMNS} FROM events e
-         JOIN consent_state s ON s.seq = e.seq AND s.purpose = e.purpose
+         JOIN consent_state s ON s.seq = e.seq AND s.purpose <> ''
          JOIN consentry_keystore.subject_keys k ON k.pseudonym = e.pseudonym
          WHERE e.expires_at IS NOT NULL AND e.expires_at <= $1 AND e.action IN ('grant', 'renew')
          ORDER BY e.expires_at LIMIT $2"

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use consentry_core::ledger::GENESIS_HASH;
 use consentry_core::merkle::{Hash, leaf_hash};
-use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
+use consentry_core::{Action, Event, NewEvent, SubjectId, Timestamp};
 use sqlx::postgres::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -128,8 +128,11 @@ async fn commit_group(
         for e in &placed {
             cols.push(e);
             tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
-            let key = (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope));
-            state.insert(key, e.seq as i64);
+            // A `locate` event holds no consent: only the subject's jurisdiction below.
+            if e.action != Action::Locate {
+                let key = (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope));
+                state.insert(key, e.seq as i64);
+            }
             if e.jurisdiction.is_some() {
                 let (purpose, scope) = JURISDICTION_STATE;
                 state.insert((e.pseudonym.clone(), purpose.to_owned(), scope.to_owned()), e.seq as i64);

@@ -54,7 +54,7 @@ pub(super) fn history(
 /// The subject's latest event per purpose and scope.
 pub(super) fn current(conn: &Connection, subject: &str) -> rusqlite::Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND e.purpose = s.purpose
+        "SELECT {EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND s.purpose <> ''
          WHERE s.pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)
          ORDER BY e.seq"
     ))?;
@@ -109,7 +109,7 @@ pub(super) fn due_expiries(
 ) -> rusqlite::Result<Vec<(SubjectId, Event)>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT k.subject, {EVENT_COLUMNS} FROM events e INDEXED BY events_expiring
-         JOIN consent_state s ON s.seq = e.seq AND s.purpose = e.purpose
+         JOIN consent_state s ON s.seq = e.seq AND s.purpose <> ''
          JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
          WHERE e.expires_at IS NOT NULL AND e.expires_at <= ?1 AND e.action IN ('grant', 'renew')
          ORDER BY e.expires_at LIMIT ?2"

@@ -14,7 +14,7 @@ use std::sync::mpsc::Receiver;
 
 use consentry_core::ledger::GENESIS_HASH;
 use consentry_core::merkle::{Frontier, leaf_hash};
-use consentry_core::{Event, Timestamp};
+use consentry_core::{Action, Event, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::db::backend;
@@ -262,9 +262,12 @@ impl Writer {
                             e.jurisdiction,
                         ])
                         .map_err(backend)?;
-                    state
-                        .execute(params![e.pseudonym, e.purpose, scope_key(&e.scope), e.seq as i64])
-                        .map_err(backend)?;
+                    // A `locate` event holds no consent: only the subject's jurisdiction below.
+                    if e.action != Action::Locate {
+                        state
+                            .execute(params![e.pseudonym, e.purpose, scope_key(&e.scope), e.seq as i64])
+                            .map_err(backend)?;
+                    }
                     if e.jurisdiction.is_some() {
                         let (purpose, scope) = JURISDICTION_STATE;
                         state.execute(params![e.pseudonym, purpose, scope, e.seq as i64]).map_err(backend)?;

@@ -8,6 +8,7 @@ pub mod consents;
 pub mod destinations;
 pub mod devices;
 pub mod identifiers;
+pub mod jurisdiction;
 pub mod keys;
 pub mod receipts;
 pub mod records;

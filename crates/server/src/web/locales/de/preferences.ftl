@@ -199,6 +199,7 @@ action-withdraw = Widerrufen
 action-object = Widersprochen
 action-restrict = Eingeschränkt
 action-renew = Erneuert
+action-locate = Ihr Ort festgelegt
 action-expire = Abgelaufen
 
 ## Legal bases

@@ -199,6 +199,7 @@ action-withdraw = Withdrew
 action-object = Objected
 action-restrict = Restricted
 action-renew = Renewed
+action-locate = Your place set
 action-expire = Expired
 
 ## Legal bases
