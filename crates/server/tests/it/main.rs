@@ -15,6 +15,7 @@ mod identifiers;
 mod jurisdictions;
 mod keys;
 mod limits;
+mod links;
 mod metrics;
 mod not_covered;
 mod openapi;

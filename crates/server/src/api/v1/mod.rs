@@ -10,6 +10,7 @@ pub mod devices;
 pub mod identifiers;
 pub mod jurisdiction;
 pub mod keys;
+pub mod links;
 pub mod receipts;
 pub mod records;
 pub mod requests;
