@@ -117,8 +117,14 @@ fn add_problems(path: &str, operation: &mut Operation) {
         let extra = codes.get(status.as_str()).map_or(&[][..], Vec::as_slice);
         if response.description.is_empty() {
             response.description = describe(status, extra);
-        } else if !extra.is_empty() {
-            response.description = format!("{} Also {}.", response.description, code_list(extra));
+        } else {
+            // The codes the handler's own description does not name yet, as a sentence of their own.
+            let unnamed: Vec<&str> =
+                extra.iter().copied().filter(|c| !response.description.contains(&format!("`{c}`"))).collect();
+            if !unnamed.is_empty() {
+                let stop = if response.description.ends_with('.') { "" } else { "." };
+                response.description = format!("{}{stop} Also {}.", response.description, code_list(&unnamed));
+            }
         }
         if status == "429" && !response.headers.contains_key("Retry-After") {
             response.headers.insert("Retry-After".to_owned(), retry_after());

@@ -1787,7 +1787,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `invalid_catalog`, with every problem found in `errors`: the document breaks the catalogue's rules Also `validation_failed`. */
+            /** @description `invalid_catalog`, with every problem found in `errors`: the document breaks the catalogue's rules. Also `validation_failed`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1875,7 +1875,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient` or `unknown_jurisdiction` for a key the catalogue lacks Also `validation_failed`. */
+            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient` or `unknown_jurisdiction` for a key the catalogue lacks. Also `validation_failed`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1963,7 +1963,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient` or `unknown_jurisdiction` for a key the catalogue lacks (the first such check), or `validation_failed` for more checks than `check_batch_max` Also `validation_failed`. */
+            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient` or `unknown_jurisdiction` for a key the catalogue lacks (the first such check), or `validation_failed` for more checks than `check_batch_max` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2099,7 +2099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed` for a URL whose scheme does not fit the kind or whose address is not publicly routable, a NATS destination without `subject`, an MQTT one without `topic`, or a malformed secret Also `validation_failed`. */
+            /** @description `validation_failed` for a URL whose scheme does not fit the kind or whose address is not publicly routable, a NATS destination without `subject`, an MQTT one without `topic`, or a malformed secret */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2314,7 +2314,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed` for a URL whose scheme does not fit the destination's kind or whose address is not publicly routable Also `validation_failed`. */
+            /** @description `validation_failed` for a URL whose scheme does not fit the destination's kind or whose address is not publicly routable */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2602,7 +2602,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The device already holds as many open streams as it may Also `too_many_failed_attempts`. */
+            /** @description The device already holds as many open streams as it may. Also `too_many_failed_attempts`. */
             429: {
                 headers: {
                     /** @description Seconds to wait */
@@ -2954,7 +2954,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unknown_category` or `unknown_purpose` for a key the catalogue lacks; `validation_failed` when a service key names no subject, for other than exactly one of `data` and `json`, `data` without `content_type`, or data that is not base64 Also `validation_failed`. */
+            /** @description `unknown_category` or `unknown_purpose` for a key the catalogue lacks; `validation_failed` when a service key names no subject, for other than exactly one of `data` and `json`, `data` without `content_type`, or data that is not base64 */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3238,7 +3238,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed` when a service key names no subject, for a missing or unknown type, or details that do not fit the type; `unknown_purpose` for a restriction or objection naming a purpose the catalogue lacks Also `validation_failed`. */
+            /** @description `validation_failed` when a service key names no subject, for a missing or unknown type, or details that do not fit the type; `unknown_purpose` for a restriction or objection naming a purpose the catalogue lacks */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3779,7 +3779,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `invalid_tc_string` or `invalid_gpp_string` naming the segment and bit offset the string cannot be read at; `validation_failed` for neither or both strings Also `validation_failed`. */
+            /** @description `invalid_tc_string` or `invalid_gpp_string` naming the segment and bit offset the string cannot be read at; `validation_failed` for neither or both strings */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3867,7 +3867,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `invalid_tc_string` or `invalid_gpp_string` naming the field whose value is out of range or unknown; `validation_failed` for neither or both Also `validation_failed`. */
+            /** @description `invalid_tc_string` or `invalid_gpp_string` naming the field whose value is out of range or unknown; `validation_failed` for neither or both */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4180,7 +4180,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient`, `unknown_notice` or `unknown_collection_point` for a key the catalogue lacks; `action_not_allowed` for an action the purpose does not allow; `not_in_purpose` for a category, channel or recipient outside the purpose; `notice_mismatch` for a notice or version other than the purpose's; `validation_failed` for a grant without its notice Also `validation_failed`. */
+            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient`, `unknown_notice` or `unknown_collection_point` for a key the catalogue lacks; `action_not_allowed` for an action the purpose does not allow; `not_in_purpose` for a category, channel or recipient outside the purpose; `notice_mismatch` for a notice or version other than the purpose's; `validation_failed` for a grant without its notice */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4421,7 +4421,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unknown_category` or `unknown_purpose` for a key the catalogue lacks Also `validation_failed`. */
+            /** @description `unknown_category` or `unknown_purpose` for a key the catalogue lacks. Also `validation_failed`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4683,7 +4683,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: an unknown `type`, or a `value` that is no e-mail address, phone number or advertising id Also `validation_failed`. */
+            /** @description `validation_failed`: an unknown `type`, or a `value` that is no e-mail address, phone number or advertising id */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4927,7 +4927,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unknown_jurisdiction` for a place the catalogue lacks Also `validation_failed`. */
+            /** @description `unknown_jurisdiction` for a place the catalogue lacks. Also `validation_failed`. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5027,7 +5027,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: `from` is this subject (or already linked into it), or no subject id Also `validation_failed`. */
+            /** @description `validation_failed`: `from` is this subject (or already linked into it), or no subject id */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5371,7 +5371,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `invalid_tc_string` or `invalid_gpp_string` for a string that cannot be read or fails the TCF's policy checks; `unknown_collection_point`; `validation_failed` for neither or both strings Also `validation_failed`. */
+            /** @description `invalid_tc_string` or `invalid_gpp_string` for a string that cannot be read or fails the TCF's policy checks; `unknown_collection_point`; `validation_failed` for neither or both strings */
             422: {
                 headers: {
                     [name: string]: unknown;
