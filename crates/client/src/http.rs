@@ -236,25 +236,6 @@ struct Identifiers {
     identifiers: Vec<Identifier>,
 }
 
-/// The result of linking a subject into another: the survivor, the id now an alias of it, and how many
-/// choices were carried over and things moved.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Linked {
-    pub subject: String,
-    pub from: String,
-    pub events: Vec<LedgerEvent>,
-    pub moved: Moved,
-}
-
-/// What a link moved to the survivor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct Moved {
-    pub identifiers: u64,
-    pub records: u64,
-    pub devices: u64,
-    pub requests: u64,
-}
-
 #[derive(Deserialize)]
 struct SubjectMatch {
     subject: String,
@@ -334,14 +315,6 @@ impl Client {
         let r: SubjectMatches =
             self.send(self.http.get(url).query(&[("identifier", identifier.as_str())])).await?;
         Ok(r.subjects.into_iter().next().map(|m| m.subject))
-    }
-
-    /// Merges subject `from` into `subject` (`consent:write` and `identifiers:write`): choices merge (the
-    /// most recent explicit one per purpose and scope wins), identifiers, records, devices and requests
-    /// move, and `from` becomes an alias of `subject`. There is no unlinking.
-    pub async fn link(&self, subject: &str, from: &str) -> Result<Linked, Error> {
-        let url = format!("{}/v1/subjects/{}/links", self.base, subject);
-        self.send(self.http.post(url).json(&serde_json::json!({"from": from}))).await
     }
 
     /// One decision.

@@ -8,7 +8,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, Error, FieldProblem};
-use crate::state::AppState;
 
 /// JSON body in, JSON out; bad input becomes `invalid_json` (syntax), `validation_failed` (shape),
 /// `unsupported_media_type` or `payload_too_large`.
@@ -179,11 +178,10 @@ pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, A
 #[derive(Debug, Clone)]
 pub struct SubjectPath(pub consentry_core::SubjectId);
 
-impl FromRequestParts<AppState> for SubjectPath {
+impl<S: Send + Sync> FromRequestParts<S> for SubjectPath {
     type Rejection = ApiError;
 
-    /// An id linked into another subject names the survivor.
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         #[derive(serde::Deserialize)]
         struct P {
             subject: String,
@@ -193,7 +191,7 @@ impl FromRequestParts<AppState> for SubjectPath {
                 ApiError(Error::InvalidSubject("the subject id in the path could not be read".into()))
             })?;
         consentry_core::SubjectId::new(p.subject)
-            .map(|s| SubjectPath(state.aliases.survivor(s)))
+            .map(SubjectPath)
             .map_err(|e| ApiError(Error::InvalidSubject(format!("the subject id {e}"))))
     }
 }

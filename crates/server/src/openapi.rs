@@ -271,7 +271,6 @@ impl Modify for Links {
         v1::records::delete_many,
         v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
         v1::identifiers::add, v1::identifiers::list, v1::identifiers::delete, v1::identifiers::lookup,
-        v1::links::link,
     ),
     components(schemas(Problem, FieldProblem, SubjectId)),
     modifiers(&Security, &Problems, &Links),

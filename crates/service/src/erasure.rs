@@ -88,9 +88,8 @@ pub async fn erase(state: &Services, subject: &SubjectId) -> Result<String> {
     // 7. (With the key a racing write may have made afresh for the same id.)
     let records = erased.records + state.store.delete_subject_vault(subject).await?;
     state.store.destroy_subject_key(subject).await?;
-    // 8. (And the links of or into the subject, which went with its key.)
+    // 8.
     state.engine.forget(subject.as_str());
-    state.aliases.forget(subject.as_str());
     state.metrics.subjects.set(state.engine.subject_count() as i64);
     let records = format!("deleted {records} vault record(s) and destroyed the data key that encrypted them");
     let devices = format!("unpaired {} device(s), revoking their tokens", erased.devices.len());

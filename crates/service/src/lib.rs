@@ -28,7 +28,6 @@ pub mod gpc;
 pub mod identifiers;
 pub mod jurisdiction;
 pub mod keys;
-pub mod links;
 pub mod metrics;
 pub mod preferences;
 pub mod receipts;
@@ -130,7 +129,6 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     let pepper = auth::KeyPepper::new(store.key_pepper().await?);
     let state = Services::new(store, engine, metrics, config, view, signing, kek, pepper, log);
     state.erasures.load(state.store.as_ref()).await?;
-    state.aliases.load(state.store.as_ref()).await?;
     // The ledger still holds an erasure that stopped before its pseudonym key went (the request sweep
     // finishes it later): its tombstone, stored first, keeps the subject out of the engine from the start.
     if state.erasures.any() {

@@ -193,8 +193,7 @@ pub async fn create(services: &Services, principal: &Principal, mut body: Record
         .subject
         .take()
         .map(|s| SubjectId::new(s).map_err(|e| Error::InvalidSubject(format!("the subject id {e}"))))
-        .transpose()?
-        .map(|s| services.aliases.survivor(s));
+        .transpose()?;
     let (subject, device) = match principal {
         Principal::Service(caller) => {
             caller.require(Scope::RecordsWrite)?;

@@ -38,8 +38,6 @@ pub struct Inner {
     pub access: AccessLog,
     /// Erased subjects' tombstones.
     pub erasures: crate::erasure::tombstones::Erasures,
-    /// Ids linked into another subject: old id → survivor.
-    pub aliases: crate::links::aliases::Aliases,
     /// The vault's key-encryption key.
     pub kek: Kek,
     /// A random id of this process, for names that must differ between nodes (e.g. MQTT client ids).
@@ -88,7 +86,6 @@ impl Services {
             tlog,
             access: AccessLog::default(),
             erasures: crate::erasure::tombstones::Erasures::default(),
-            aliases: crate::links::aliases::Aliases::default(),
             kek,
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
             devices: DeviceHub::default(),

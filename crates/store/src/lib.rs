@@ -16,7 +16,6 @@ pub mod console;
 pub mod devices;
 mod error;
 pub mod identifiers;
-pub mod links;
 mod model;
 pub mod postgres;
 pub mod requests;
@@ -36,7 +35,6 @@ pub use crate::console::{ConsoleStore, RollupRow};
 pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 pub use crate::error::{Result, StoreError};
 pub use crate::identifiers::IdentifierStore;
-pub use crate::links::LinkStore;
 pub use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, Committed, DELIVERY_DEAD,
     DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,

@@ -216,8 +216,7 @@ pub trait RequestStore: Send + Sync {
     async fn subject_messages_pending(&self, subject: &SubjectId) -> Result<bool>;
     /// Destroys the subject's pseudonym key, the last link from the ledger, the outbox and the other rows
     /// to them (its bytes overwritten, not left in free pages or logs, on the embedded store). Messages
-    /// still pending go out without the subject id. Links of or into the subject (which name it) go too.
-    /// Returns whether there was a key.
+    /// still pending go out without the subject id. Returns whether there was a key.
     async fn destroy_subject_key(&self, subject: &SubjectId) -> Result<bool>;
     /// Every erasure tombstone.
     async fn erasure_tombstones(&self) -> Result<Vec<String>>;

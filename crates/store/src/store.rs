@@ -11,7 +11,6 @@ use crate::error::Result;
 #[cfg(doc)]
 use crate::error::StoreError;
 use crate::identifiers::IdentifierStore;
-use crate::links::LinkStore;
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DestinationPatch,
     DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion, OutboxMessage, ReplayFrom,
@@ -24,16 +23,7 @@ use crate::vault::VaultStore;
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
 pub trait Store:
-    RequestStore
-    + VaultStore
-    + DeviceStore
-    + TokenStore
-    + ConsoleStore
-    + IdentifierStore
-    + LinkStore
-    + Send
-    + Sync
-    + 'static
+    RequestStore + VaultStore + DeviceStore + TokenStore + ConsoleStore + IdentifierStore + Send + Sync + 'static
 {
     /// Marks the store initialised and stores `admin` as its first key, unless that was done before.
     /// Returns whether this call did it.

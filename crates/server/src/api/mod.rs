@@ -55,7 +55,6 @@ pub fn router(state: AppState) -> Router {
         .route("/subjects", get(v1::identifiers::lookup))
         .route("/subjects/{subject}/identifiers", get(v1::identifiers::list).post(v1::identifiers::add))
         .route("/subjects/{subject}/identifiers/{id}", delete(v1::identifiers::delete))
-        .route("/subjects/{subject}/links", post(v1::links::link))
         .route("/device/consent", get(v1::devices::consent))
         .route("/device/consent/stream", get(v1::devices::stream))
         .route("/subjects/{subject}/signals", get(v1::signals::current).post(v1::signals::record))

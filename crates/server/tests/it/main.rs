@@ -15,7 +15,6 @@ mod identifiers;
 mod jurisdictions;
 mod keys;
 mod limits;
-mod links;
 mod metrics;
 mod not_covered;
 mod openapi;

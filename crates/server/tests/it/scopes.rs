@@ -109,7 +109,6 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         }
         "/v1/subjects/{subject}/identifiers" => json!({"type": "email", "value": "scopes@example.com"}),
         "/v1/subjects/{subject}/jurisdiction" => json!({"jurisdiction": "DE"}),
-        "/v1/subjects/{subject}/links" => json!({"from": "scopes-other"}),
         _ => json!({}),
     })
 }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::state::{CatalogView, Services};
 
 const PAGE: u32 = 2000;
-/// How often erasures and subject links made on other nodes are looked for.
+/// How often erasures made on other nodes are looked for.
 const ERASURES_EVERY: Duration = Duration::from_secs(2);
 
 /// Follows the ledger from position `from` until `shutdown` fires.
@@ -35,10 +35,6 @@ pub async fn run(state: Services, from: u64, shutdown: CancellationToken) {
             erasures_read = Some(std::time::Instant::now());
             if let Err(e) = refresh_erasures(&state).await {
                 tracing::warn!(error = %e, "refreshing the erasures failed; retrying");
-            }
-            // Links made on other nodes: every alias, read again.
-            if let Err(e) = state.aliases.load(state.store.as_ref()).await {
-                tracing::warn!(error = %e, "refreshing the subject links failed; retrying");
             }
         }
         tokio::select! {

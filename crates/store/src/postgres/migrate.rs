@@ -25,7 +25,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0014_identifiers.sql"),
     include_str!("../../migrations/postgres/0015_notice_consents.sql"),
     include_str!("../../migrations/postgres/0016_event_jurisdiction.sql"),
-    include_str!("../../migrations/postgres/0017_subject_links.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

@@ -30,7 +30,6 @@ mod error;
 mod identifiers;
 mod keys;
 mod ledger;
-mod links;
 mod listener;
 mod locks;
 mod meta;

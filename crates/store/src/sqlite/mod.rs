@@ -27,7 +27,6 @@ mod identifiers;
 mod jobs;
 mod keys;
 mod ledger;
-mod links;
 mod meta;
 mod migrate;
 mod outbox;

@@ -287,7 +287,6 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          ALTER TABLE events DROP COLUMN evidence; DROP TABLE identifiers;
          DROP INDEX events_by_notice;
          ALTER TABLE events DROP COLUMN jurisdiction;
-         DROP TABLE consentry_keystore.subject_links;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )
     .execute(&pool)

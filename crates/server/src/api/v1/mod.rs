@@ -10,7 +10,6 @@ pub mod devices;
 pub mod identifiers;
 pub mod jurisdiction;
 pub mod keys;
-pub mod links;
 pub mod receipts;
 pub mod records;
 pub mod requests;

@@ -63,27 +63,3 @@ pub async fn identifiers_belong_to_one_subject(store: Arc<dyn Store>) {
     assert!(store.identifiers(&kek, &ana).await.expect("list").is_empty());
     assert_eq!(store.subject_by_identifier(&[1; 32]).await.expect("look up"), Some(ben));
 }
-
-/// Linking moves identifiers (re-sealed: they read back under the survivor), keeps the alias (aliases of
-/// the old id follow to the new survivor), and an erasure's key destruction takes the links.
-pub async fn links_move_identifiers_and_keep_aliases(store: Arc<dyn Store>) {
-    let kek = Kek::generate().unwrap_or_else(|e| panic!("kek: {e}"));
-    let (anon, acct, other) = (subject("anon"), subject("acct"), subject("other"));
-    let added = store.add_identifier(&kek, identifier(&anon, 7, "anon@example.com", 1)).await.expect("add");
-    assert_eq!(added, AddedIdentifier::Added);
-    let at = Timestamp::from_micros(1_700_000_000_000_000);
-    let moved = store.link_subjects(&kek, &anon, &acct, at).await.unwrap_or_else(|e| panic!("link: {e}"));
-    assert_eq!((moved.identifiers, moved.records, moved.requests), (1, 0, 0));
-    assert!(store.identifiers(&kek, &anon).await.expect("list").is_empty());
-    let values: Vec<String> =
-        store.identifiers(&kek, &acct).await.expect("list").into_iter().map(|i| i.value).collect();
-    assert_eq!(values, ["anon@example.com"], "re-sealed under the survivor's key");
-    assert_eq!(store.subject_by_identifier(&[7; 32]).await.expect("look up"), Some(acct.clone()));
-    // A later link of the survivor carries its aliases along.
-    store.link_subjects(&kek, &acct, &other, at).await.expect("link again");
-    let mut links = store.subject_links().await.expect("links");
-    links.sort();
-    assert_eq!(links, [(acct.clone(), other.clone()), (anon.clone(), other.clone())]);
-    store.destroy_subject_key(&other).await.expect("destroy");
-    assert!(store.subject_links().await.expect("links").is_empty(), "the links name the erased subject");
-}

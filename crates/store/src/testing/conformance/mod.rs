@@ -27,7 +27,7 @@ pub use self::devices::{devices_pair_list_delete, devices_rehash_token};
 pub use self::dsr::{
     erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
 };
-pub use self::identifiers::{identifiers_belong_to_one_subject, links_move_identifiers_and_keep_aliases};
+pub use self::identifiers::identifiers_belong_to_one_subject;
 pub use self::ledger::{
     append_and_history, checkpoints_idempotent_and_ordered, concurrent_appends_keep_one_chain,
     concurrent_sealed_appends, current_state, expiries_and_leases, failing_sealer_fails_only_its_request,
