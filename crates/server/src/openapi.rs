@@ -123,7 +123,8 @@ fn add_problems(path: &str, operation: &mut Operation) {
                 extra.iter().copied().filter(|c| !response.description.contains(&format!("`{c}`"))).collect();
             if !unnamed.is_empty() {
                 let stop = if response.description.ends_with('.') { "" } else { "." };
-                response.description = format!("{}{stop} Also {}.", response.description, code_list(&unnamed));
+                response.description =
+                    format!("{}{stop} Also {}.", response.description, code_list(&unnamed));
             }
         }
         if status == "429" && !response.headers.contains_key("Retry-After") {

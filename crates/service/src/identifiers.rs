@@ -186,6 +186,10 @@ fn out(stored: StoredIdentifier, show: bool) -> IdentifierOut {
 /// Attaches an identifier to `subject`. Returns it and whether it was new (the subject already holding it
 /// changes nothing); 409 when another subject holds it, without saying which.
 pub async fn add(state: &Services, subject: &SubjectId, body: IdentifierIn) -> Result<(IdentifierOut, bool)> {
+    // An erased person gets no new key, and their identifiers are not stored again.
+    if state.erasures.is_erased(subject.as_str()) {
+        return Err(Error::SubjectErased);
+    }
     let value = normalise(&body.kind, &body.value, state.config.phone_default_region.as_deref(), "value")?;
     let identifier = NewIdentifier {
         id: new_identifier_id()?,

@@ -168,6 +168,11 @@ pub trait Decide {
     /// Whether a use is allowed now: the purpose, and optionally a category and a recipient.
     fn allowed(&self, purpose: &str, category: Option<&str>, recipient: Option<&str>) -> bool;
 
+    /// Whether the use is allowed because the person consented (or a basis other than consent allows it):
+    /// `allowed` less what runs only until the person opts out (`not_opted_out`, an opt-out regime). A
+    /// TC string's consent bits say the person consented, so they are made from this, never from `allowed`.
+    fn consented(&self, purpose: &str, category: Option<&str>, recipient: Option<&str>) -> bool;
+
     /// Whether the purpose's denial comes from a Global Privacy Control signal.
     fn gpc(&self, purpose: &str) -> bool;
 }
@@ -189,8 +194,9 @@ fn target_allowed(d: &dyn Decide, t: &SignalTarget) -> bool {
 /// without `frameworks.tcf`.
 pub fn tcf_from_state(catalog: &Catalog, d: &dyn Decide, now: Deciseconds) -> Option<TcString> {
     let f = catalog.document().frameworks.as_ref()?.tcf.as_ref()?;
+    let consented = |ps: &[String]| !ps.is_empty() && ps.iter().all(|p| d.consented(p, None, None));
     let set = |map: &BTreeMap<u8, Vec<String>>| -> Vec<u8> {
-        map.iter().filter(|(_, ps)| all_allowed(d, ps)).map(|(id, _)| *id).collect()
+        map.iter().filter(|(_, ps)| consented(ps)).map(|(id, _)| *id).collect()
     };
     let purposes_consent = set(&f.purposes);
     let mapped: Vec<&String> = f.purposes.values().chain(f.special_features.values()).flatten().collect();
@@ -206,7 +212,7 @@ pub fn tcf_from_state(catalog: &Catalog, d: &dyn Decide, now: Deciseconds) -> Op
                         .is_some_and(|p| p.recipients.is_empty() || p.recipients.contains(recipient))
                 })
                 .collect();
-            !naming.is_empty() && naming.iter().all(|p| d.allowed(p, None, Some(recipient)))
+            !naming.is_empty() && naming.iter().all(|p| d.consented(p, None, Some(recipient)))
         })
         .map(|(id, _)| *id)
         .collect();

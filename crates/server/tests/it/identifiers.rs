@@ -156,6 +156,11 @@ async fn identifier_values_never_rest_in_plain_text(backend: Backend) {
     assert!(seen.is_empty(), "identifier values at rest in plain text after the erasure: {seen:?}");
     let rows = identifier_rows(&s).await;
     assert_eq!(rows, 0, "no identifier row (and so no index entry) is left");
+    // Nor can one be added again: the erased person gets no new key.
+    let again = json!({"type": "email", "value": "zoe.identifier-scan@example.org"});
+    let p = s.post(&add_path("zoe"), ADMIN_KEY, &again, 410).await;
+    assert_code(&p, "subject_erased");
+    assert!(at_rest(&s, &needles).await.is_empty(), "the refused value is not at rest either");
 }
 
 /// How many identifier rows the store holds, read straight from its tables.

@@ -211,6 +211,11 @@ impl Decide for Decisions<'_> {
         self.decide(purpose, category, recipient).is_some_and(|d| d.allowed)
     }
 
+    fn consented(&self, purpose: &str, category: Option<&str>, recipient: Option<&str>) -> bool {
+        self.decide(purpose, category, recipient)
+            .is_some_and(|d| d.allowed && d.reason != Reason::NotOptedOut)
+    }
+
     fn gpc(&self, purpose: &str) -> bool {
         self.decide(purpose, None, None).is_some_and(|d| d.reason == Reason::GpcOptOut)
     }

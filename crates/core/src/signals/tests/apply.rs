@@ -107,6 +107,9 @@ impl Decide for Allowed {
     fn allowed(&self, purpose: &str, _category: Option<&str>, _recipient: Option<&str>) -> bool {
         self.0.contains(purpose)
     }
+    fn consented(&self, purpose: &str, _category: Option<&str>, _recipient: Option<&str>) -> bool {
+        self.0.contains(purpose)
+    }
     fn gpc(&self, _purpose: &str) -> bool {
         false
     }

@@ -140,4 +140,23 @@ async fn signals_refused(backend: Backend) {
     s.stop().await;
 }
 
-both_backends!(signals_as_evidence, signals_refused);
+/// A person in an opt-out place who said nothing may be allowed (`not_opted_out`), but never consented: the
+/// TC string given back for them carries no purpose or vendor consent, while Consent Mode and the GPP's US
+/// section answer by the place's rules.
+async fn an_opt_out_place_is_no_tcf_consent(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    s.put("/v1/subjects/cal-1/jurisdiction", ADMIN_KEY, &json!({"jurisdiction": "US-CA"}), 200).await;
+    let offers = json!({"subject": "cal-1", "purpose": "marketing.personalised_offers"});
+    let d = s.post("/v1/check", ADMIN_KEY, &offers, 200).await;
+    assert_eq!((&d["allowed"], &d["reason"]), (&json!(true), &json!("not_opted_out")), "{d}");
+    let back = s.get("/v1/subjects/cal-1/signals?format=tcf", ADMIN_KEY, 200).await;
+    let decoded = s.post("/v1/signals/decode", ADMIN_KEY, &json!({"tcf": back["tcf"]}), 200).await;
+    assert_eq!(decoded["tcf"]["purposes_consent"], json!([]), "{decoded}");
+    assert_eq!(decoded["tcf"]["vendor_consents"], json!([]), "{decoded}");
+    let back = s.get("/v1/subjects/cal-1/signals?format=gpp", ADMIN_KEY, 200).await;
+    let decoded = s.post("/v1/signals/decode", ADMIN_KEY, &json!({"gpp": back["gpp"]}), 200).await;
+    assert_eq!(decoded["gpp"]["sections"]["tcfeuv2"]["purposes_consent"], json!([]), "{decoded}");
+    s.stop().await;
+}
+
+both_backends!(signals_as_evidence, signals_refused, an_opt_out_place_is_no_tcf_consent);
