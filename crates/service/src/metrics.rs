@@ -89,8 +89,9 @@ impl Format {
 }
 
 /// The states `consentry_consents` counts: what a check of the whole purpose answers.
-const CONSENT_STATES: [Reason; 9] = [
+const CONSENT_STATES: [Reason; 10] = [
     Reason::Granted,
+    Reason::NotOptedOut,
     Reason::NotCovered,
     Reason::NoConsent,
     Reason::Denied,
@@ -112,8 +113,9 @@ impl Collector for ConsentGauges {
         let mut family = encoder.encode_descriptor(
             "consents",
             "Subjects per consent purpose by the state a check of the whole purpose answers \
-             (granted; not_covered: granted for part of it only; no_consent: never decided; denied, \
-             withdrawn, gpc_opt_out, expired, objected, restricted)",
+             (granted; not_opted_out: allowed in an opt-out place, nobody opted out; not_covered: granted \
+             for part of it only; no_consent: never decided; denied, withdrawn, gpc_opt_out, expired, \
+             objected, restricted)",
             None,
             gauge.metric_type(),
         )?;

@@ -7,7 +7,7 @@ use consentry_core::Reason;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::json;
 
-use crate::utils::{Backend, TestServer, both_backends, grant, withdraw};
+use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, withdraw};
 
 both_backends!(
     metrics_speak_prometheus_text_unless_openmetrics_is_asked_for,
@@ -123,13 +123,17 @@ async fn consent_gauges_count_subjects_per_purpose(backend: Backend) {
     s.record("gauge-email", &grant("marketing.direct", &["email"])).await;
     s.record("gauge-gone", &unscoped).await;
     s.record("gauge-gone", &withdraw("marketing.direct")).await;
+    // California lets a sharing purpose run until the person opts out: counted as such, not as no_consent.
+    s.put("/v1/subjects/gauge-ca/jurisdiction", ADMIN_KEY, &json!({"jurisdiction": "US-CA"}), 200).await;
     let expected = [
+        ("third_party.sharing", "not_opted_out", 1),
+        ("third_party.sharing", "no_consent", 3),
         ("marketing.direct", "granted", 1),
         ("marketing.direct", "not_covered", 1),
         ("marketing.direct", "withdrawn", 1),
-        ("marketing.direct", "no_consent", 0),
+        ("marketing.direct", "no_consent", 1),
         // A grant of a purpose under `marketing` says nothing about `marketing` itself.
-        ("marketing", "no_consent", 3),
+        ("marketing", "no_consent", 4),
         ("marketing", "granted", 0),
     ];
     let deadline = Instant::now() + Duration::from_secs(15);
