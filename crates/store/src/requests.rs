@@ -192,6 +192,8 @@ pub trait RequestStore: Send + Sync {
     async fn overdue_counts(&self, now: Timestamp) -> Result<(u64, u64)>;
     /// The subject's receipts, oldest first.
     async fn subject_receipts(&self, subject: &SubjectId) -> Result<Vec<StoredReceipt>>;
+    /// The subject's newest receipts, newest first, at most `limit`.
+    async fn recent_receipts(&self, subject: &SubjectId, limit: u32) -> Result<Vec<StoredReceipt>>;
 
     /// The key store's secret for erasure tombstones, made on first use.
     async fn erasure_secret(&self) -> Result<[u8; 32]>;

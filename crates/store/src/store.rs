@@ -79,6 +79,14 @@ pub trait Store:
     async fn receipt(&self, id: &str) -> Result<Option<StoredReceipt>>;
     /// The subject's events after sequence number `after`, oldest first, at most `limit`.
     async fn history(&self, subject: &SubjectId, after: u64, limit: u32) -> Result<Vec<Event>>;
+    /// The subject's events before sequence number `before` (all of them without it), newest first, at
+    /// most `limit`: a history read backwards a page at a time.
+    async fn history_newest(
+        &self,
+        subject: &SubjectId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
     /// The subject's current state: the latest event per purpose and scope, oldest first.
     async fn current(&self, subject: &SubjectId) -> Result<Vec<Event>>;
     /// The current state of every subject, in pages ordered by event sequence number: the statements with

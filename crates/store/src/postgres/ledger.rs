@@ -72,6 +72,29 @@ pub(super) async fn history(
     found.iter().map(rows::event).collect()
 }
 
+/// The subject's events before `before` (all without it), newest first.
+pub(super) async fn history_newest(
+    pool: &PgPool,
+    subject: &SubjectId,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<Event>> {
+    let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+    let found = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e
+         WHERE e.pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)
+           AND e.seq < $2
+         ORDER BY e.seq DESC LIMIT $3"
+    ))
+    .bind(subject.as_str())
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
+    found.iter().map(rows::event).collect()
+}
+
 /// The subject's latest event per purpose and scope.
 pub(super) async fn current(pool: &PgPool, subject: &SubjectId) -> Result<Vec<Event>> {
     let found = sqlx::query(&format!(

@@ -352,6 +352,21 @@ impl RequestStore for PostgresStore {
         Ok(rows.into_iter().map(super::ledger::stored_receipt).collect())
     }
 
+    async fn recent_receipts(&self, subject: &SubjectId, limit: u32) -> Result<Vec<StoredReceipt>> {
+        let rows: Vec<super::ledger::ReceiptRow> = sqlx::query_as(
+            "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
+             FROM receipts r
+             JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym
+             WHERE k.subject = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2",
+        )
+        .bind(subject.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows.into_iter().map(super::ledger::stored_receipt).collect())
+    }
+
     async fn erasure_secret(&self) -> Result<[u8; 32]> {
         let fresh: [u8; 32] = random_bytes()?;
         sqlx::query(

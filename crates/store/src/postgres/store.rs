@@ -231,6 +231,15 @@ impl Store for PostgresStore {
         ledger::history(&self.pool, subject, after, limit).await
     }
 
+    async fn history_newest(
+        &self,
+        subject: &SubjectId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        ledger::history_newest(&self.pool, subject, before, limit).await
+    }
+
     async fn current(&self, subject: &SubjectId) -> Result<Vec<Event>> {
         ledger::current(&self.pool, subject).await
     }

@@ -51,6 +51,22 @@ pub(super) fn history(
     stmt.query_map(params![subject, after as i64, limit], |r| rows::event(r, 0))?.collect()
 }
 
+/// The subject's events before `before` (all without it), newest first.
+pub(super) fn history_newest(
+    conn: &Connection,
+    subject: &str,
+    before: Option<u64>,
+    limit: u32,
+) -> rusqlite::Result<Vec<Event>> {
+    let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events e
+         WHERE e.pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1) AND e.seq < ?2
+         ORDER BY e.seq DESC LIMIT ?3"
+    ))?;
+    stmt.query_map(params![subject, before, limit], |r| rows::event(r, 0))?.collect()
+}
+
 /// The subject's latest event per purpose and scope.
 pub(super) fn current(conn: &Connection, subject: &str) -> rusqlite::Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(&format!(

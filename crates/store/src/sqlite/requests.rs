@@ -353,6 +353,20 @@ impl RequestStore for SqliteStore {
         .await
     }
 
+    async fn recent_receipts(&self, subject: &SubjectId, limit: u32) -> Result<Vec<StoredReceipt>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
+                 FROM receipts r
+                 JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym
+                 WHERE k.subject = ?1 ORDER BY r.created_at DESC, r.id DESC LIMIT ?2",
+            )?;
+            stmt.query_map(params![subject, limit], super::rows::receipt)?.collect()
+        })
+        .await
+    }
+
     async fn erasure_secret(&self) -> Result<[u8; 32]> {
         let fresh: [u8; 32] = random_bytes()?;
         self.write(move |conn| {

@@ -331,6 +331,16 @@ impl Store for SqliteStore {
         self.read(move |conn| ledger::history(conn, &subject, after, limit)).await
     }
 
+    async fn history_newest(
+        &self,
+        subject: &SubjectId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        let subject = subject.as_str().to_owned();
+        self.read(move |conn| ledger::history_newest(conn, &subject, before, limit)).await
+    }
+
     async fn current(&self, subject: &SubjectId) -> Result<Vec<Event>> {
         let subject = subject.as_str().to_owned();
         self.read(move |conn| ledger::current(conn, &subject)).await

@@ -320,6 +320,10 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
         store.subject_receipts(&ann).await.expect("receipts").into_iter().map(|r| r.id).collect();
     assert_eq!(held, ["rcp_ann"], "the subject's own receipts, before the erasure");
     assert!(store.subject_receipts(&subject("bob")).await.expect("receipts").is_empty());
+    let recent: Vec<String> =
+        store.recent_receipts(&ann, 5).await.expect("receipts").into_iter().map(|r| r.id).collect();
+    assert_eq!(recent, ["rcp_ann"]);
+    assert!(store.recent_receipts(&ann, 0).await.expect("receipts").is_empty());
     let t0 = Timestamp::now();
     store.create_request(new_request("req_1", "ann", RequestKind::Erasure, t0, &[])).await.expect("create");
     destination(&store, "crm").await;

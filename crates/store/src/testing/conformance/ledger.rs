@@ -43,6 +43,11 @@ pub async fn append_and_history(store: Arc<dyn Store>) {
     assert_eq!(store.history(&alice, 2, 100).await.expect("history").len(), 1);
     assert_eq!(store.history(&alice, 0, 1).await.expect("history").len(), 1);
     assert!(store.history(&subject("nobody"), 0, 100).await.expect("history").is_empty());
+    let seqs = |events: Vec<Event>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.history_newest(&alice, None, 100).await.expect("newest")), [4, 2, 1]);
+    assert_eq!(seqs(store.history_newest(&alice, None, 2).await.expect("newest")), [4, 2]);
+    assert_eq!(seqs(store.history_newest(&alice, Some(2), 2).await.expect("older")), [1]);
+    assert!(store.history_newest(&subject("nobody"), None, 10).await.expect("newest").is_empty());
 
     let head = store.ledger_head().await.expect("head");
     assert_eq!((head.events, head.head.as_str()), (4, more[0].hash.as_str()));
