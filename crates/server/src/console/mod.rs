@@ -17,6 +17,8 @@ mod extract;
 mod keys;
 mod overview;
 mod page;
+mod person;
+mod person_acts;
 mod requests;
 mod session;
 mod signin;
@@ -54,6 +56,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/deliveries/{id}/dead-letters/{outbox_id}/replay", post(deliveries::replay_one))
         .route("/console/deliveries/{id}/pause", post(deliveries::pause))
         .route("/console/deliveries/{id}/resume", post(deliveries::resume))
+        .route("/console/people", get(person::find).post(person::find_by_identifier))
+        .route("/console/people/{subject}", get(person::show))
+        .route("/console/people/{subject}/receipts/{id}", get(person_acts::verify))
+        .route("/console/people/{subject}/link", post(person_acts::mint))
         .route("/console/catalogue", get(catalogue::show))
         .route("/console/catalogue/diff", post(catalogue::diff))
         .route("/console/catalogue/apply", post(catalogue::apply))

@@ -10,9 +10,10 @@ use crate::state::AppState;
 use crate::web::i18n::Lang;
 
 /// The console's sections: address and message id of its name.
-const SECTIONS: [(&str, &str); 5] = [
+const SECTIONS: [(&str, &str); 6] = [
     (PATH, "console-nav-overview"),
     ("/console/requests", "console-nav-requests"),
+    ("/console/people", "console-nav-people"),
     ("/console/deliveries", "console-nav-deliveries"),
     ("/console/catalogue", "console-nav-catalogue"),
     ("/console/keys", "console-nav-keys"),

@@ -318,6 +318,9 @@ mod tests {
             "seconds",
             "people",
             "notice",
+            // A person's page.
+            "subject",
+            "bytes",
         ]
         .into_iter()
         .map(|name| (name, 1.into()))

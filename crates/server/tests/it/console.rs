@@ -12,6 +12,7 @@ mod browser;
 mod catalogue;
 mod deliveries;
 mod overview;
+mod people;
 mod requests;
 mod signin;
 

@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod deliveries;
 pub mod keys;
 pub mod overview;
+pub mod person;
 pub mod requests;
 pub mod rollups;
 
