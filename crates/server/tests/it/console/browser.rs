@@ -290,12 +290,44 @@ async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
     assert!(str_of(&browser.get(&format!("/element/{secret}/text")).await).starts_with("csk_"));
     check_page(&browser, axe, &dir, &format!("{label}-key-created")).await;
 
+    walk_a_person(&browser, &server.base, axe, &dir, label).await;
+
     let out = browser.find("form.sign-out button").await;
     browser.post(&format!("/element/{out}/click"), json!({})).await;
     browser.find("#key").await;
     browser.go(&format!("{}/console", server.base)).await;
     assert_eq!(str_of(&browser.get("/url").await), format!("{}/console/sign-in", server.base), "signed out");
     browser.close().await;
+}
+
+/// People: alice (the seeds' consents and request) found by her subject id, her page, a receipt verified,
+/// a preference-centre link minted.
+async fn walk_a_person(browser: &Browser, base: &str, axe: &str, dir: &Path, label: &str) {
+    browser.go(&format!("{base}/console/people")).await;
+    browser.find("#find-identifier").await;
+    check_page(browser, axe, dir, &format!("{label}-people")).await;
+    let field = browser.find("#subject").await;
+    browser.post(&format!("/element/{field}/value"), json!({"text": "alice"})).await;
+    let open = browser.find("#find-subject button[type=submit]").await;
+    browser.post(&format!("/element/{open}/click"), json!({})).await;
+    browser.find("#standing").await;
+    assert_eq!(str_of(&browser.get("/url").await), format!("{base}/console/people/alice"));
+    let standing = browser.script("return document.getElementById('standing').innerText").await;
+    assert!(str_of(&standing).contains("analytics v1"), "{standing}");
+    check_page(browser, axe, dir, &format!("{label}-person")).await;
+    let verify = browser.find("#person-receipts a[href*='/receipts/']").await;
+    browser.post(&format!("/element/{verify}/click"), json!({})).await;
+    let verified = browser.find("#verification").await;
+    let result = browser.get(&format!("/element/{verified}/text")).await;
+    assert!(str_of(&result).starts_with("The receipt verifies"), "{result}");
+    check_page(browser, axe, dir, &format!("{label}-receipt-verified")).await;
+    browser.go(&format!("{base}/console/people/alice")).await;
+    let mint = browser.find("#mint button[type=submit]").await;
+    browser.post(&format!("/element/{mint}/click"), json!({})).await;
+    let link = browser.find("#new-link").await;
+    let link = browser.get(&format!("/element/{link}/text")).await;
+    assert!(str_of(&link).contains("/preferences?token="), "{link}");
+    check_page(browser, axe, dir, &format!("{label}-link-minted")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
