@@ -60,6 +60,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/people/{subject}", get(person::show))
         .route("/console/people/{subject}/receipts/{id}", get(person_acts::verify))
         .route("/console/people/{subject}/link", post(person_acts::mint))
+        .route("/console/people/{subject}/records/{id}", get(person_acts::record))
+        .route("/console/people/{subject}/records/{id}/open", post(person_acts::open_record))
         .route("/console/catalogue", get(catalogue::show))
         .route("/console/catalogue/diff", post(catalogue::diff))
         .route("/console/catalogue/apply", post(catalogue::apply))

@@ -304,7 +304,7 @@ fn render(state: &AppState, visit: &Visit, p: &Person, pages: &Pages) -> String 
                 }
             }
         }
-        (devices_and_records(lang, p))
+        (devices_and_records(lang, p, visit.caller.can_act))
         (requests(lang, &here, p, pages))
         (access(lang, &here, p, pages))
     };
@@ -360,7 +360,18 @@ fn pager(lang: Lang, pager: Pager<'_>) -> Markup {
 }
 
 /// The person's paired devices and their vault records (metadata only).
-fn devices_and_records(lang: Lang, p: &Person) -> Markup {
+fn devices_and_records(lang: Lang, p: &Person, can_open: bool) -> Markup {
+    let here = person_path(p.subject.as_str());
+    let mut cols = vec![
+        "console-person-category",
+        "console-purpose",
+        "console-person-created",
+        "console-person-size",
+        "console-person-delete-after",
+    ];
+    if can_open {
+        cols.push("console-record-content");
+    }
     html! {
         section aria-labelledby="devices" {
             h2 id="devices" { (lang.t("console-person-devices")) }
@@ -387,14 +398,14 @@ fn devices_and_records(lang: Lang, p: &Person) -> Markup {
         }
         section aria-labelledby="records" {
             h2 id="records" { (lang.t("console-person-records")) }
-            p class="muted" { (lang.t("console-person-records-intro")) }
+            p class="muted" { (lang.t(if can_open { "console-person-records-intro-write" } else { "console-person-records-intro" })) }
             @if p.records.is_empty() {
                 p { (lang.t("console-person-no-records")) }
             } @else {
                 div class="scroll" tabindex="0" {
                     table id="person-records" {
                         caption class="vh" { (lang.t("console-person-records")) }
-                        (head(lang, &["console-person-category", "console-purpose", "console-person-created", "console-person-size", "console-person-delete-after"]))
+                        (head(lang, &cols))
                         tbody {
                             @for r in &p.records {
                                 tr {
@@ -403,6 +414,11 @@ fn devices_and_records(lang: Lang, p: &Person) -> Markup {
                                     td data-label=(lang.t("console-person-created")) { (when(lang, r.collected_at)) }
                                     td data-label=(lang.t("console-person-size")) { (lang.t_with("console-person-bytes", [("bytes", r.size.into())])) }
                                     td data-label=(lang.t("console-person-delete-after")) { @match r.delete_after { Some(t) => { (when(lang, t)) } None => { "–" } } }
+                                    @if can_open {
+                                        td data-label=(lang.t("console-record-content")) {
+                                            a href={ (here) "/records/" (r.id) } { (lang.t("console-record-open")) span class="vh" { " " (r.id) } }
+                                        }
+                                    }
                                 }
                             }
                         }

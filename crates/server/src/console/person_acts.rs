@@ -1,14 +1,16 @@
 //! What the console does for one person beyond showing them: a receipt's verification (rebuilt from the
 //! ledger, proven against the signed checkpoint, its signature checked) and, for `console:write`, a
-//! preference-centre link minted for them and shown once.
+//! preference-centre link minted for them and shown once, and a vault record's content opened for a
+//! purpose the officer states (in the person's access log with that purpose).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use consentry_service::Error;
 use consentry_service::console::person::{self as service, Link, ProofFailure, Verified};
+use consentry_store::vault::RecordMeta;
 use maud::{Markup, html};
 
 use super::extract::Act;
@@ -127,4 +129,74 @@ fn events(lang: Lang, v: &Verified) -> Markup {
             }
         }
     }
+}
+
+/// `GET /console/people/{subject}/records/{id}`: a vault record's metadata and, for `console:write`, the
+/// form that opens its content for a stated purpose.
+pub(super) async fn record(
+    State(state): State<AppState>,
+    visit: Visit,
+    Path((subject, id)): Path<(String, String)>,
+) -> Response {
+    let result = service::record(&state, &subject, &id).await.map_err(Stop::from);
+    visit.page(&state, result.map(|meta| render_record(&state, &visit, &subject, &meta)))
+}
+
+fn render_record(state: &AppState, visit: &Visit, subject: &str, meta: &RecordMeta) -> String {
+    let lang = visit.lang;
+    let content = html! {
+        dl class="card" {
+            dt { (lang.t("console-request-subject")) } dd { a href=(person_path(subject)) { code { (subject) } } }
+            dt { (lang.t("console-person-category")) } dd { code { (meta.category) } }
+            dt { (lang.t("console-purpose")) } dd { code { (meta.purpose) } }
+            dt { (lang.t("console-record-type")) } dd { code { (meta.content_type) } }
+            dt { (lang.t("console-person-size")) } dd { (lang.t_with("console-person-bytes", [("bytes", meta.size.into())])) }
+            dt { (lang.t("console-person-created")) } dd { (lang.date_time(meta.collected_at)) }
+        }
+        @if visit.caller.can_act {
+            form class="card" method="post" action={ (person_path(subject)) "/records/" (meta.id) "/open" } id="open-record" {
+                h2 class="small" { (lang.t("console-record-open-title")) }
+                p { (lang.t("console-record-open-intro")) }
+                input type="hidden" name="csrf" value=(visit.csrf(state));
+                label for="purpose" { (lang.t("console-record-purpose")) }
+                input type="text" id="purpose" name="purpose" required maxlength="128" autocomplete="off";
+                p class="row" { button type="submit" class="primary" { (lang.t("console-record-open")) } }
+            }
+        } @else {
+            p class="card info" { (lang.t("console-record-read-only")) }
+        }
+    };
+    let title = lang.t_with("console-record-title", [("id", meta.id.as_str().into())]);
+    page::frame(state, lang, Some(visit), HERE, &title, content)
+}
+
+/// `POST /console/people/{subject}/records/{id}/open`: the record's content, as a download, for the
+/// purpose the form states.
+pub(super) async fn open_record(
+    State(state): State<AppState>,
+    Path((subject, id)): Path<(String, String)>,
+    act: Act,
+) -> Response {
+    let Act { visit, fields } = act;
+    let purpose = fields.get("purpose").unwrap_or("");
+    let record = match service::open_record(&state, &visit.caller, &subject, &id, purpose).await {
+        Ok(r) => r,
+        Err(Error::Validation { .. }) => {
+            return visit.stop(&state, Stop::Invalid("console-record-purpose-invalid"));
+        }
+        Err(e) => return visit.stop(&state, Stop::from(e)),
+    };
+    let content_type = HeaderValue::from_str(&record.meta.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let mut response = (StatusCode::OK, record.data).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, content_type);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", record.meta.id)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
 }

@@ -5,7 +5,9 @@
 //! holds of them (metadata only, never a payload), their requests and who read their data.
 //!
 //! Opening a person is itself a read of their data: it goes into their access log under the key's name
-//! with the purpose `console`, as do a receipt's verification and a link minted for them. A `console:write`
+//! with the purpose `console`, as do a receipt's verification and a link minted for them. Opening a vault
+//! record's content is an action of its own ([`open_record`]): `console:write`, with a purpose the officer
+//! states, which the access log keeps. A `console:write`
 //! session may mint a preference-centre link for the person (shown once; only its `jti` is kept, when it
 //! is spent). An erased person shows only that they were erased; an id nobody holds is not found.
 
@@ -15,7 +17,7 @@ use consentry_client::verify::{CheckpointBody, ProvenError, verify_proven_receip
 use consentry_core::catalog::Purpose;
 use consentry_core::proven::{Leaf, LeafProof, ProvenReceipt};
 use consentry_core::{Decision, Event, Query, SubjectId, Timestamp};
-use consentry_store::vault::{RecordFilter, RecordMeta};
+use consentry_store::vault::{RecordFilter, RecordMeta, StoredRecord};
 use consentry_store::{AccessRecord, DeviceRecord, StoredReceipt};
 
 use super::ConsoleCaller;
@@ -24,6 +26,7 @@ use crate::access::Reader;
 use crate::auth::{SUBJECT_TOKEN_TTL_MAX, SUBJECT_TOKEN_TTL_MIN, TokenUse, mint_subject_token};
 use crate::error::{Error, Result};
 use crate::receipts::{Rebuilder, ReceiptProof};
+use crate::records::valid_record_id;
 use crate::requests::{RequestList, RequestQuery, filtered};
 use crate::state::{CatalogView, Services};
 
@@ -354,4 +357,44 @@ pub async fn mint_link(services: &Services, caller: &ConsoleCaller, subject: &st
     tracing::info!(key_id = %caller.key_id, "console: minted a preference-centre link");
     let url = format!("{}/preferences?token={}", services.config.public_url(), link.token);
     Ok(Link { url, expires_at: link.expires_at })
+}
+
+/// The metadata of `subject`'s vault record `id` (another person's is as absent as an unknown one). No
+/// content is read, so nothing is logged: the page only asks why it should be opened.
+pub async fn record(services: &Services, subject: &str, id: &str) -> Result<RecordMeta> {
+    let subject = lookup(services, subject).await?.map_err(|_| Error::NotFound("record"))?;
+    if !valid_record_id(id) {
+        return Err(Error::NotFound("record"));
+    }
+    let found = services.store.record_meta(id).await?;
+    found.filter(|(owner, _)| *owner == subject).map(|(_, meta)| meta).ok_or(Error::NotFound("record"))
+}
+
+/// Most bytes of a stated purpose (what the access log keeps).
+const MAX_PURPOSE: usize = 128;
+
+/// Opens `subject`'s vault record `id` with its content, for the `purpose` the officer states (1 to 128
+/// bytes, no control character): needs `console:write`, and the opening is in the person's access log
+/// under the key's name with that purpose.
+pub async fn open_record(
+    services: &Services,
+    caller: &ConsoleCaller,
+    subject: &str,
+    id: &str,
+    purpose: &str,
+) -> Result<StoredRecord> {
+    caller.require_write()?;
+    let purpose = purpose.trim();
+    if purpose.is_empty() || purpose.len() > MAX_PURPOSE || purpose.chars().any(char::is_control) {
+        return Err(Error::validation("purpose", "state why, in 1 to 128 bytes"));
+    }
+    let subject = lookup(services, subject).await?.map_err(|_| Error::NotFound("record"))?;
+    if !valid_record_id(id) {
+        return Err(Error::NotFound("record"));
+    }
+    let found = services.store.record(&services.kek, id).await?;
+    let record = found.filter(|r| r.subject == subject).ok_or(Error::NotFound("record"))?;
+    Reader::service(&caller.caller, "console: open record", Some(purpose)).log(&services.access, &subject);
+    tracing::info!(key_id = %caller.key_id, "console: opened a vault record");
+    Ok(record)
 }

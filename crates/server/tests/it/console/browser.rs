@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::overview::seed;
 use super::requests::seed_requests;
 use crate::browser::{Browser, CHROMEDRIVER, CHROMIUM, screenshots};
-use crate::utils::{Backend, str_of};
+use crate::utils::{ADMIN_KEY, Backend, TestServer, str_of};
 
 /// Where `.ci/run` installs axe-core.
 fn axe_path() -> PathBuf {
@@ -290,7 +290,7 @@ async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
     assert!(str_of(&browser.get(&format!("/element/{secret}/text")).await).starts_with("csk_"));
     check_page(&browser, axe, &dir, &format!("{label}-key-created")).await;
 
-    walk_a_person(&browser, &server.base, axe, &dir, label).await;
+    walk_a_person(&browser, &server, axe, &dir, label).await;
 
     let out = browser.find("form.sign-out button").await;
     browser.post(&format!("/element/{out}/click"), json!({})).await;
@@ -300,9 +300,14 @@ async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
     browser.close().await;
 }
 
-/// People: alice (the seeds' consents and request) found by her subject id, her page, a receipt verified,
-/// a preference-centre link minted.
-async fn walk_a_person(browser: &Browser, base: &str, axe: &str, dir: &Path, label: &str) {
+/// People: alice (the seeds' consents and request, and a vault record) found by her subject id, her page,
+/// a receipt verified, a vault record's page (the form that opens it for a stated purpose), a
+/// preference-centre link minted.
+async fn walk_a_person(browser: &Browser, server: &TestServer, axe: &str, dir: &Path, label: &str) {
+    let base = &server.base;
+    let record = json!({"subject": "alice", "category": "user.device.telemetry", "purpose": "analytics",
+        "content_type": "text/plain; charset=utf-8", "data": "MjEuNQ=="});
+    server.post("/v1/records", ADMIN_KEY, &record, 201).await;
     browser.go(&format!("{base}/console/people")).await;
     browser.find("#find-identifier").await;
     check_page(browser, axe, dir, &format!("{label}-people")).await;
@@ -321,6 +326,11 @@ async fn walk_a_person(browser: &Browser, base: &str, axe: &str, dir: &Path, lab
     let result = browser.get(&format!("/element/{verified}/text")).await;
     assert!(str_of(&result).starts_with("The receipt verifies"), "{result}");
     check_page(browser, axe, dir, &format!("{label}-receipt-verified")).await;
+    browser.go(&format!("{base}/console/people/alice")).await;
+    let open = browser.find("#person-records a[href*='/records/']").await;
+    browser.post(&format!("/element/{open}/click"), json!({})).await;
+    browser.find("#open-record").await;
+    check_page(browser, axe, dir, &format!("{label}-vault-record")).await;
     browser.go(&format!("{base}/console/people/alice")).await;
     let mint = browser.find("#mint button[type=submit]").await;
     browser.post(&format!("/element/{mint}/click"), json!({})).await;

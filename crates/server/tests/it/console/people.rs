@@ -19,8 +19,8 @@ use crate::utils::{
 pub const PAYLOAD: &str = "kitchen-temperature-21.5";
 
 /// Alice with consents (two receipts), an e-mail address, a paired device, a vault record and a request;
-/// bob erased. Returns alice's receipt ids (newest last) and her request's id.
-pub async fn seed_people(server: &TestServer) -> (Vec<String>, String) {
+/// bob erased. Returns alice's receipt ids (newest last), her request's id and her record's.
+pub async fn seed_people(server: &TestServer) -> (Vec<String>, String, String) {
     let mut receipts = Vec::new();
     for purpose in ["marketing.direct", "analytics"] {
         let out = server.post("/v1/subjects/alice/consents", ADMIN_KEY, &grant(purpose, &[]), 201).await;
@@ -33,17 +33,17 @@ pub async fn seed_people(server: &TestServer) -> (Vec<String>, String) {
     server.post("/v1/subjects/alice/devices", ADMIN_KEY, &speaker, 201).await;
     let record = json!({"subject": "alice", "category": "user.device.telemetry", "purpose": "analytics",
         "content_type": "text/plain; charset=utf-8", "data": STANDARD.encode(PAYLOAD)});
-    server.post("/v1/records", ADMIN_KEY, &record, 201).await;
+    let record = server.post("/v1/records", ADMIN_KEY, &record, 201).await;
     let request =
         server.post("/v1/requests", ADMIN_KEY, &json!({"subject": "alice", "type": "access"}), 201).await;
     server.record("bob", &grant("analytics", &[])).await;
     server.post("/v1/requests", ADMIN_KEY, &json!({"subject": "bob", "type": "erasure"}), 201).await;
-    (receipts, str_of(&request["id"]).to_owned())
+    (receipts, str_of(&request["id"]).to_owned(), str_of(&record["id"]).to_owned())
 }
 
 async fn a_person_in_the_console(backend: Backend) {
     let (server, read, write) = server_with_keys(backend).await;
-    let (receipts, request) = seed_people(&server).await;
+    let (receipts, request, _) = seed_people(&server).await;
     let mut officer = Visitor::new(&server);
     sign_in(&mut officer, &write).await;
 
@@ -204,3 +204,57 @@ async fn a_persons_lists_page(backend: Backend) {
 }
 
 both_backends!(a_person_in_the_console, a_persons_lists_page);
+
+/// A vault record's content opens only for `console:write`, with a stated purpose that goes into the
+/// person's access log, and with the form's CSRF token; another person's record is not found.
+async fn a_record_opens_for_a_stated_purpose(backend: Backend) {
+    let (server, read, write) = server_with_keys(backend).await;
+    let (_, _, record) = seed_people(&server).await;
+    let mut officer = Visitor::new(&server);
+    sign_in(&mut officer, &write).await;
+    let person = officer.get("/console/people/alice").await;
+    let page_path = format!("/console/people/alice/records/{record}");
+    assert!(person.text.contains(&format!("href=\"{page_path}\"")), "{}", person.text);
+    let page = officer.get(&page_path).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("id=\"open-record\"") && !page.text.contains(PAYLOAD), "{}", page.text);
+    let csrf = csrf_of(&page.text);
+    let open = format!("{page_path}/open");
+    let why = "Answering the person's complaint";
+    assert_eq!(officer.post_form(&open, &[("csrf", &csrf), ("purpose", " ")]).await.status, 400);
+    assert_eq!(officer.post_form(&open, &[("purpose", why)]).await.status, 403, "without the CSRF token");
+    let opened = officer.post_form(&open, &[("csrf", &csrf), ("purpose", why)]).await;
+    assert_eq!(opened.status, 200, "{}", opened.text);
+    assert_eq!(opened.text, PAYLOAD);
+    assert!(opened.header(reqwest::header::CONTENT_DISPOSITION).starts_with("attachment"));
+    assert_eq!(opened.header(reqwest::header::CACHE_CONTROL), "no-store");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !access_entries(&server, "alice", 0).await.contains(&entry(
+        "privacy-officer",
+        "console: open record",
+        why,
+    )) {
+        assert!(std::time::Instant::now() < deadline, "the opening with its purpose is in the access log");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    server.record("carol", &grant("analytics", &[])).await;
+    assert_eq!(
+        officer.get(&format!("/console/people/carol/records/{record}")).await.status,
+        404,
+        "not carol's"
+    );
+    assert_eq!(officer.get("/console/people/alice/records/rec_0").await.status, 404);
+
+    let mut viewer = Visitor::new(&server);
+    sign_in(&mut viewer, &read).await;
+    let seen = viewer.get("/console/people/alice").await;
+    assert!(!seen.text.contains(&page_path), "no link to open a record: {}", seen.text);
+    let page = viewer.get(&page_path).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(!page.text.contains("id=\"open-record\""), "{}", page.text);
+    let refused = viewer.post_form(&open, &[("csrf", &csrf_of(&page.text)), ("purpose", why)]).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(!refused.text.contains(PAYLOAD));
+}
+
+both_backends!(a_record_opens_for_a_stated_purpose);
