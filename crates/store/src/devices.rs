@@ -19,6 +19,9 @@ pub struct DeviceRecord {
     pub categories: Vec<String>,
     pub purposes: Vec<String>,
     pub created_at: Timestamp,
+    /// When it last used its token (kept to the minute: [`DeviceStore::device_seen`]); `None` until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Timestamp>,
 }
 
 /// A device to pair, with the keyed hash of its token. `Debug` hides the hash.
@@ -53,6 +56,8 @@ pub trait DeviceStore: Send + Sync {
     async fn delete_device(&self, subject: &SubjectId, id: &str) -> Result<bool>;
     /// Every paired device with an id after `after` (all when `None`), ordered by id, at most `limit`.
     async fn devices_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<DeviceRecord>>;
+    /// Marks device `id` seen at `at`, unless it was seen at or after `at` already.
+    async fn device_seen(&self, id: &str, at: Timestamp) -> Result<()>;
 }
 
 /// Parses a stored JSON list of keys.

@@ -19,7 +19,7 @@ pub(crate) const RECORD_COLUMNS: &str = "r.id, r.device_id, r.category, r.purpos
      r.collected_at, r.stored_at, r.delete_after";
 /// A paired device's columns, on `devices d` joined to the key store's `subject_keys k`.
 pub(crate) const DEVICE_COLUMNS: &str =
-    "d.id, k.subject, d.name, d.kind, d.categories, d.purposes, d.created_at";
+    "d.id, k.subject, d.name, d.kind, d.categories, d.purposes, d.created_at, d.last_seen";
 
 /// The ledger's last event: `seq, hash`, no row while it is empty.
 pub(crate) const LEDGER_HEAD: &str = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";

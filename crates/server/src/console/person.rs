@@ -381,13 +381,16 @@ fn devices_and_records(lang: Lang, p: &Person, can_open: bool) -> Markup {
                 div class="scroll" tabindex="0" {
                     table id="person-devices" {
                         caption class="vh" { (lang.t("console-person-devices")) }
-                        (head(lang, &["console-catalogue-name", "console-catalogue-kind", "console-person-paired", "console-person-device-id"]))
+                        (head(lang, &["console-catalogue-name", "console-catalogue-kind", "console-person-paired", "console-person-last-seen", "console-person-device-id"]))
                         tbody {
                             @for d in &p.devices {
                                 tr {
                                     th scope="row" data-label=(lang.t("console-catalogue-name")) { (d.name) }
                                     td data-label=(lang.t("console-catalogue-kind")) { (d.kind) }
                                     td data-label=(lang.t("console-person-paired")) { (when(lang, d.created_at)) }
+                                    td data-label=(lang.t("console-person-last-seen")) {
+                                        @match d.last_seen { Some(t) => { (when(lang, t)) } None => { span class="muted" { (lang.t("console-person-never-seen")) } } }
+                                    }
                                     td data-label=(lang.t("console-person-device-id")) { code { (d.id) } }
                                 }
                             }

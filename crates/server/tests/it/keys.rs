@@ -110,6 +110,7 @@ async fn legacy_device_token_hashes_move_to_the_keyed_hash_on_first_use(backend:
         categories: vec!["user.device.telemetry".into()],
         purposes: vec!["analytics".into()],
         created_at: Timestamp::now(),
+        last_seen: None,
     };
     let store = &s.state.store;
     store.create_device(NewDevice { record, token_hash: sha256(token) }).await.expect("pair the old way");

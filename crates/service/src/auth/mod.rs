@@ -179,6 +179,20 @@ impl DeviceCaller {
     }
 }
 
+/// How stale a device's "last seen" may get before a use of its token writes it again: a write at most
+/// once a minute per device, not one per request.
+const SEEN_EVERY_SECS: i64 = 60;
+
+/// Marks `device` seen now when its last sighting is older than [`SEEN_EVERY_SECS`]. A failure to write it
+/// is logged and does not refuse the device.
+async fn seen(store: &dyn Store, device: &DeviceRecord) {
+    let now = Timestamp::now();
+    let stale = device.last_seen.is_none_or(|at| at.micros() < now.plus_seconds(-SEEN_EVERY_SECS).micros());
+    if stale && let Err(e) = store.device_seen(&device.id, now).await {
+        tracing::warn!(device_id = %device.id, error = %e, "a device's last sighting was not stored");
+    }
+}
+
 /// Authenticates a device token: 401 for anything else, an unknown token or an unpaired device. A device
 /// paired before the pepper (its token stored as a plain SHA-256) is found by that once and moved to the
 /// keyed hash, like API keys.
@@ -188,6 +202,7 @@ async fn authenticate_device(store: &dyn Store, pepper: &KeyPepper, token: &str)
     }
     let keyed = pepper.hash(token);
     if let Some(device) = store.device_by_token_hash(&keyed).await? {
+        seen(store, &device).await;
         return Ok(DeviceCaller::from_record(device));
     }
     let legacy = legacy_hash(token);
@@ -196,6 +211,7 @@ async fn authenticate_device(store: &dyn Store, pepper: &KeyPepper, token: &str)
             if store.rehash_device_token(&device.id, &legacy, &keyed).await? {
                 tracing::info!(device_id = %device.id, "device token hash moved to the keyed hash");
             }
+            seen(store, &device).await;
             Ok(DeviceCaller::from_record(device))
         }
         None => Err(Error::Unauthorized),

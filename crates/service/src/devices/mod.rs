@@ -158,6 +158,7 @@ pub async fn pair(
         categories,
         purposes,
         created_at: Timestamp::now(),
+        last_seen: None,
     };
     state.store.create_device(NewDevice { record: record.clone(), token_hash }).await?;
     tracing::info!(device = %record.id, by = %by, "device paired");

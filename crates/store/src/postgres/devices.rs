@@ -27,6 +27,7 @@ fn record(r: &PgRow) -> Result<DeviceRecord> {
         categories: parse_list(&r.try_get::<String, _>(4).map_err(db)?),
         purposes: parse_list(&r.try_get::<String, _>(5).map_err(db)?),
         created_at: Timestamp::from_micros(r.try_get(6).map_err(db)?),
+        last_seen: r.try_get::<Option<i64>, _>(7).map_err(db)?.map(Timestamp::from_micros),
     })
 }
 
@@ -102,6 +103,18 @@ impl DeviceStore for PostgresStore {
             .await
             .map_err(db)?;
         row.as_ref().map(record).transpose()
+    }
+
+    async fn device_seen(&self, id: &str, at: Timestamp) -> Result<()> {
+        sqlx::query(
+            "UPDATE devices SET last_seen = $2 WHERE id = $1 AND (last_seen IS NULL OR last_seen < $2)",
+        )
+        .bind(id)
+        .bind(at.micros())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn devices_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<DeviceRecord>> {

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0014_identifiers.sql"),
     include_str!("../../migrations/postgres/0015_notice_consents.sql"),
     include_str!("../../migrations/postgres/0016_event_jurisdiction.sql"),
+    include_str!("../../migrations/postgres/0017_device_last_seen.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

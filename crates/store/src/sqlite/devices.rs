@@ -26,6 +26,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
         categories: parse_list(&r.get::<_, String>(4)?),
         purposes: parse_list(&r.get::<_, String>(5)?),
         created_at: Timestamp::from_micros(r.get(6)?),
+        last_seen: r.get::<_, Option<i64>>(7)?.map(Timestamp::from_micros),
     })
 }
 
@@ -108,6 +109,19 @@ impl DeviceStore for SqliteStore {
             ))?
             .query_row([&hash[..]], row)
             .optional()
+        })
+        .await
+    }
+
+    async fn device_seen(&self, id: &str, at: Timestamp) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE devices SET last_seen = ?2 WHERE id = ?1 AND (last_seen IS NULL OR last_seen < ?2)",
+                params![id, at.micros()],
+            )
+            .map_err(backend)?;
+            Ok(())
         })
         .await
     }

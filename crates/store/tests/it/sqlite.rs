@@ -235,9 +235,9 @@ async fn migrations_reach_the_current_versions() {
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
-    // console, tlog, event evidence, identifiers, notice consents, event jurisdiction; key store: init,
-    // signing, destinations, vault, erasure, key pepper, no erasure notices.
-    assert_eq!((version("consentry.db"), version("keys.db")), (15, 7));
+    // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen;
+    // key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices.
+    assert_eq!((version("consentry.db"), version("keys.db")), (16, 7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,6 +349,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              ALTER TABLE events DROP COLUMN evidence; DROP TABLE identifiers;
              DROP INDEX events_by_notice;
              ALTER TABLE events DROP COLUMN jurisdiction;
+             ALTER TABLE devices DROP COLUMN last_seen;
              PRAGMA user_version = 8;"
         ))
         .expect("old data schema");

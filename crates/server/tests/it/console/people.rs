@@ -30,7 +30,10 @@ pub async fn seed_people(server: &TestServer) -> (Vec<String>, String, String) {
     server.post("/v1/subjects/alice/identifiers", ADMIN_KEY, &email, 201).await;
     let speaker = json!({"name": "Kitchen speaker", "kind": "speaker",
         "categories": ["user.device.telemetry"], "purposes": ["analytics"]});
-    server.post("/v1/subjects/alice/devices", ADMIN_KEY, &speaker, 201).await;
+    let paired = server.post("/v1/subjects/alice/devices", ADMIN_KEY, &speaker, 201).await;
+    // The speaker uses its token once: the console shows when it was last seen.
+    let used = server.send(reqwest::Method::GET, "/v1/device/consent", str_of(&paired["token"]), None).await;
+    assert_eq!(used.status, 200, "{}", used.text);
     let record = json!({"subject": "alice", "category": "user.device.telemetry", "purpose": "analytics",
         "content_type": "text/plain; charset=utf-8", "data": STANDARD.encode(PAYLOAD)});
     let record = server.post("/v1/records", ADMIN_KEY, &record, 201).await;
@@ -73,6 +76,9 @@ async fn a_person_in_the_console(backend: Backend) {
         assert!(text.contains(seen), "{seen}: {text}");
     }
     assert!(!text.contains(PAYLOAD), "the vault's content is never shown");
+    let devices = &text[text.find("id=\"person-devices\"").expect("the devices")..];
+    let devices = &devices[..devices.find("</table>").expect("its end")];
+    assert!(devices.contains("Last seen") && !devices.contains("not yet"), "seen: {devices}");
     assert!(!text.contains("Alice@Example.com") && !text.contains("alice@example.com"), "nor the e-mail");
     let history = &text[text.find("id=\"person-history\"").expect("the history")..];
     let analytics = history.find("Usage analytics").expect("analytics in the history");

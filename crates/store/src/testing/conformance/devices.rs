@@ -21,6 +21,7 @@ fn device(id: &str, owner: &str, hash: u8, at: i64) -> NewDevice {
             categories: vec!["user.biometric.voice".into()],
             purposes: vec!["service.provision".into(), "analytics".into()],
             created_at: Timestamp::from_micros(at),
+            last_seen: None,
         },
         token_hash: [hash; 32],
     }
@@ -57,6 +58,14 @@ pub async fn devices_pair_list_delete(store: Arc<dyn Store>) {
     let by_hash = store.device_by_token_hash(&[3; 32]).await.unwrap_or_else(|e| panic!("by hash: {e}"));
     assert_eq!(by_hash.map(|d| (d.id, d.subject)), Some(("dev_b1".to_owned(), bob.clone())));
     assert!(store.device_by_token_hash(&[9; 32]).await.unwrap_or_else(|e| panic!("{e}")).is_none());
+    let seen = |id: &'static str| {
+        let store = store.clone();
+        async move { store.device(id).await.unwrap_or_else(|e| panic!("{e}")).and_then(|d| d.last_seen) }
+    };
+    store.device_seen("dev_b1", Timestamp::from_micros(9_000)).await.unwrap_or_else(|e| panic!("seen: {e}"));
+    store.device_seen("dev_b1", Timestamp::from_micros(8_000)).await.unwrap_or_else(|e| panic!("seen: {e}"));
+    assert_eq!(seen("dev_b1").await, Some(Timestamp::from_micros(9_000)), "never moves back");
+    assert_eq!(seen("dev_a1").await, None, "not seen yet");
     assert_eq!(
         store.device("dev_a2").await.unwrap_or_else(|e| panic!("{e}")).map(|d| d.subject),
         Some(alice.clone())

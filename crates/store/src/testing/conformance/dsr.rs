@@ -351,6 +351,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
             categories: vec!["user.device".into()],
             purposes: vec!["analytics".into()],
             created_at: t0,
+            last_seen: None,
         };
         let token_hash = [u8::from(who == "ann"); 32];
         store.create_device(NewDevice { record: device, token_hash }).await.expect("pair");
