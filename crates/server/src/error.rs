@@ -24,6 +24,9 @@ pub struct Problem {
     pub code: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// After a wrong verification code (`wrong_code`): how many attempts are left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_attempts: Option<u32>,
 }
 
 /// An error as the API answers it: a service error, with its status chosen by kind.
@@ -80,6 +83,7 @@ impl IntoResponse for ApiError {
         let (kind, code, title) = self.0.parts();
         let status = status(kind);
         let retry_after = self.0.retry_after();
+        let remaining_attempts = self.0.remaining_attempts();
         let detail = match &self.0 {
             // Never say more than this about a server-side failure.
             Error::Internal => "The server could not complete the request. It has been logged.".to_owned(),
@@ -98,6 +102,7 @@ impl IntoResponse for ApiError {
             detail,
             code,
             errors,
+            remaining_attempts,
         };
         let mut response = (status, axum::Json(problem)).into_response();
         response

@@ -17,6 +17,7 @@ use figment::value::{Dict, Value};
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod limits;
+mod mail;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -244,6 +245,17 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// Most client addresses whose failures are remembered at once (the oldest are forgotten first).
     pub auth_failures_max_addresses: usize,
+    /// The SMTP server that sends verification codes: `smtp://host:port` (STARTTLS when the server offers
+    /// it; `?tls=required` insists on it), or `smtps://host:port` (TLS from the start); user and password
+    /// in the URL if the server asks for them. Unset: verifications are unavailable (503). Kept out of
+    /// `Debug` output: it may carry a password.
+    pub smtp_url: Option<String>,
+    /// The sender of verification mails, e.g. `Example Brand <privacy@example.com>`; needed with `smtp_url`.
+    pub smtp_from: Option<String>,
+    /// Verifications one identifier may start per hour (whether it names anyone or not).
+    pub verification_per_identifier_per_hour: u32,
+    /// Verifications one client address (an IPv6 address by its /64) may start per hour.
+    pub verification_per_address_per_hour: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -285,6 +297,10 @@ impl std::fmt::Debug for Config {
             .field("auth_failures_burst", &self.auth_failures_burst)
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("auth_failures_max_addresses", &self.auth_failures_max_addresses)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<set>"))
+            .field("smtp_from", &self.smtp_from)
+            .field("verification_per_identifier_per_hour", &self.verification_per_identifier_per_hour)
+            .field("verification_per_address_per_hour", &self.verification_per_address_per_hour)
             .finish()
     }
 }
@@ -328,6 +344,10 @@ impl Default for Config {
             auth_failures_burst: 10,
             auth_failures_per_minute: 60,
             auth_failures_max_addresses: 65_536,
+            smtp_url: None,
+            smtp_from: None,
+            verification_per_identifier_per_hour: 5,
+            verification_per_address_per_hour: 20,
         }
     }
 }
@@ -461,6 +481,8 @@ impl Config {
         unset_empty(&mut self.public_url);
         unset_empty(&mut self.tlog_origin);
         unset_empty(&mut self.phone_default_region);
+        unset_empty(&mut self.smtp_url);
+        unset_empty(&mut self.smtp_from);
         if self.kek_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             self.kek_file = None;
         }
@@ -469,6 +491,7 @@ impl Config {
     /// Checks ranges and relations between keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_limits()?;
+        self.validate_mail()?;
         within("shutdown_timeout_secs", self.shutdown_timeout_secs, 1..=300)?;
         within("max_body_bytes", self.max_body_bytes, 1024..=64 * 1024 * 1024)?;
         within("check_batch_max", self.check_batch_max, 1..=100_000)?;

@@ -108,6 +108,18 @@ pub enum Error {
     /// A client address that failed authentication too often; nothing it sends is checked until then.
     #[error("too many failed authentication attempts from this address; try again in {0} s")]
     TooManyFailedAttempts(u64),
+    /// Verifications started too often for one identifier or from one client address.
+    #[error("too many verifications started for this identifier or from this address; try again in {0} s")]
+    TooManyVerifications(u64),
+    /// No mail server is configured (`smtp_url`): no code can be sent.
+    #[error("verification by e-mail is not set up on this server")]
+    VerificationUnavailable,
+    /// A code that does not confirm the verification.
+    #[error("the code does not match; {remaining} attempt(s) left")]
+    WrongCode { remaining: u32 },
+    /// A verification past its time, used, or out of attempts.
+    #[error("this verification has ended (expired, used, or out of attempts); start a new one")]
+    VerificationEnded,
     #[error("the service is shutting down")]
     Unavailable,
     #[error("internal error")]
@@ -182,6 +194,14 @@ impl Error {
             Error::TooManyFailedAttempts(_) => {
                 (K::TooManyRequests, "too_many_failed_attempts", "Too many failed authentication attempts")
             }
+            Error::TooManyVerifications(_) => {
+                (K::TooManyRequests, "too_many_verifications", "Too many verifications")
+            }
+            Error::VerificationUnavailable => {
+                (K::Unavailable, "verification_unavailable", "Verification unavailable")
+            }
+            Error::WrongCode { .. } => (K::Unprocessable, "wrong_code", "Wrong code"),
+            Error::VerificationEnded => (K::Gone, "verification_ended", "Verification ended"),
             Error::Unavailable => (K::Unavailable, "unavailable", "Service unavailable"),
             Error::Internal => (K::Internal, "internal", "Internal server error"),
         }
@@ -195,12 +215,20 @@ impl Error {
         self.parts().1
     }
 
+    /// The attempts a verification has left after a wrong code.
+    pub fn remaining_attempts(&self) -> Option<u32> {
+        match self {
+            Error::WrongCode { remaining } => Some(*remaining),
+            _ => None,
+        }
+    }
+
     /// Seconds after which a refusal for now may be tried again (HTTP's `Retry-After`).
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             // A stream ends when its device closes it; a moment is a fair first wait.
             Error::TooManyStreams(_) => Some(STREAM_RETRY_AFTER_SECS),
-            Error::TooManyFailedAttempts(secs) => Some(*secs),
+            Error::TooManyFailedAttempts(secs) | Error::TooManyVerifications(secs) => Some(*secs),
             _ => None,
         }
     }

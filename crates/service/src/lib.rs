@@ -41,6 +41,7 @@ pub mod state;
 pub mod tlog;
 pub mod tokens;
 pub mod vault;
+pub mod verification;
 pub mod whole;
 pub mod workers;
 

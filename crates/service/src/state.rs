@@ -53,6 +53,8 @@ pub struct Inner {
     pub catalog_apply: tokio::sync::Mutex<()>,
     /// Serialises recording Global Privacy Control signals, so concurrent first requests record it once.
     pub gpc_lock: tokio::sync::Mutex<()>,
+    /// Sends verification codes; `None` without `smtp_url`.
+    pub mailer: Option<crate::verification::mail::Mailer>,
 }
 
 impl Deref for Services {
@@ -76,6 +78,15 @@ impl Services {
         pepper: KeyPepper,
         tlog: Tlog,
     ) -> Self {
+        let mailer = match (&config.smtp_url, &config.smtp_from) {
+            (Some(url), Some(from)) => crate::verification::mail::Mailer::new(url, from)
+                .inspect_err(|e| tracing::error!(error = %e, "smtp_url: no mail can be sent"))
+                .ok(),
+            _ => None,
+        };
+        if mailer.is_none() {
+            tracing::info!("no smtp_url: verifications of people by e-mail are unavailable (503)");
+        }
         Self(Arc::new(Inner {
             store,
             engine,
@@ -95,6 +106,7 @@ impl Services {
             followed: std::sync::atomic::AtomicU64::new(0),
             catalog_apply: tokio::sync::Mutex::new(()),
             gpc_lock: tokio::sync::Mutex::new(()),
+            mailer,
         }))
     }
 

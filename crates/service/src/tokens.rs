@@ -72,12 +72,23 @@ pub async fn mint(
     {
         return Err(Error::validation("/locale", "must be a language tag such as `de` or `en-GB`"));
     }
+    let minted = mint_pair(services, subject, ttl, request.locale).await?;
+    log_mint(&services.access, subject, minter, stated);
+    Ok(minted)
+}
+
+/// An API token for `subject` and a preference-centre link with a link token of its own, both living
+/// `ttl` seconds; not logged (the caller says who minted them).
+pub(crate) async fn mint_pair(
+    services: &Services,
+    subject: &SubjectId,
+    ttl: u64,
+    locale: Option<String>,
+) -> Result<MintedTokenOut> {
     let now = Timestamp::now();
     let expires = now.plus_seconds(i64::try_from(ttl).unwrap_or(i64::MAX));
-    let api =
-        mint_subject_token(services, subject, TokenUse::Api, expires, request.locale.clone(), now).await?;
-    let link = mint_subject_token(services, subject, TokenUse::Link, expires, request.locale, now).await?;
-    log_mint(&services.access, subject, minter, stated);
+    let api = mint_subject_token(services, subject, TokenUse::Api, expires, locale.clone(), now).await?;
+    let link = mint_subject_token(services, subject, TokenUse::Link, expires, locale, now).await?;
     let url = format!("{}/preferences?token={}", services.config.public_url(), link.token);
     Ok(MintedTokenOut { token: api.token, url, expires_at: api.expires_at.to_string() })
 }

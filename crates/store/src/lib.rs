@@ -26,6 +26,7 @@ mod store;
 pub mod testing;
 pub mod tokens;
 pub mod vault;
+pub mod verifications;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub use crate::model::{
 };
 pub use crate::store::Store;
 pub use crate::tokens::TokenStore;
+pub use crate::verifications::VerificationStore;
 
 /// Where and how to open the store.
 #[derive(Clone)]

@@ -19,11 +19,21 @@ use crate::model::{
 use crate::requests::RequestStore;
 use crate::tokens::TokenStore;
 use crate::vault::VaultStore;
+use crate::verifications::VerificationStore;
 
 /// Storage of everything Consentry keeps. Implementations must be safe to share between tasks.
 #[async_trait]
 pub trait Store:
-    RequestStore + VaultStore + DeviceStore + TokenStore + ConsoleStore + IdentifierStore + Send + Sync + 'static
+    RequestStore
+    + VaultStore
+    + DeviceStore
+    + TokenStore
+    + ConsoleStore
+    + IdentifierStore
+    + VerificationStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Marks the store initialised and stores `admin` as its first key, unless that was done before.
     /// Returns whether this call did it.

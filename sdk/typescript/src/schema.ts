@@ -773,6 +773,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/verifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start verifying an e-mail address. If a subject holds it (see identifiers), a 6-digit code valid for 10
+         *     minutes is mailed to it, in the language of `lang` or `Accept-Language` (English or German). The answer
+         *     is 202 with an id whether or not anyone holds the address: it never tells. Limited per address and per
+         *     client (429 with `Retry-After`).
+         */
+        post: operations["startVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/verifications/{id}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm a verification with the code received: a subject token (`token`, for the person's own
+         *     `/v1/subjects/{subject}/...` routes, requests and preferences; no service route) and a preference-centre
+         *     link (`url`), for one hour. A verification confirms once; after 5 wrong codes, or 10 minutes, it is dead.
+         */
+        post: operations["confirmVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -919,6 +962,11 @@ export interface components {
         CompleteTask: {
             /** @description 1 to 2000 characters, not only spaces. */
             note?: string | null;
+        };
+        /** @description The code the person received. */
+        ConfirmVerification: {
+            /** @example 012345 */
+            code: string;
         };
         /** @description An RFC 9162 consistency proof. */
         ConsistencyOut: {
@@ -1277,6 +1325,11 @@ export interface components {
             /** @description Stable machine-readable code. */
             code: string;
             errors?: components["schemas"]["FieldProblem"][];
+            /**
+             * Format: int32
+             * @description After a wrong verification code (`wrong_code`): how many attempts are left.
+             */
+            remaining_attempts?: number | null;
         };
         PurposeDecision: {
             purpose: string;
@@ -1518,6 +1571,19 @@ export interface components {
                 [key: string]: string;
             } | null;
         };
+        /** @description Start verifying an identifier. */
+        StartVerification: {
+            /**
+             * @description `email:` and the address, e.g. `email:ana@example.com` (only e-mail addresses are verified).
+             * @example email:ana@example.com
+             */
+            identifier: string;
+            /**
+             * @description The language of the mail, `en` or `de` (a BCP 47 tag; others read as English). Default: the
+             *     request's `Accept-Language`.
+             */
+            lang?: string | null;
+        };
         /** @description The brand's own id of a person: 1 to 128 ASCII letters, digits and `- _ . : @ + = ~` */
         SubjectId: string;
         SubjectJurisdiction: {
@@ -1552,6 +1618,14 @@ export interface components {
             event_types?: components["schemas"]["EventType"][] | null;
             /** @description Pause (true) or resume (false) deliveries; events keep queueing while paused. */
             paused?: boolean | null;
+        };
+        /** @description A verification under way. The answer is the same whether the identifier names anyone or not. */
+        VerificationStarted: {
+            /**
+             * @description Confirm it with the code the person received: `POST /v1/verifications/{id}/confirm`.
+             * @example ver_00112233445566778899aabbccddeeff
+             */
+            id: string;
         };
     };
     responses: never;
@@ -5489,6 +5563,166 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+        };
+    };
+    startVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartVerification"];
+            };
+        };
+        responses: {
+            /** @description Started; a code was mailed if the address is known (the answer does not say) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerificationStarted"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: not `email:` and an e-mail address */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `too_many_verifications`: this address or this client started as many as it may this hour */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `verification_unavailable`: no mail server is configured (`smtp_url`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    confirmVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id `POST /v1/verifications` answered */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmVerification"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MintedTokenOut"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such verification */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `verification_ended`: expired, used, or out of attempts */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `wrong_code`: the code does not match (`remaining_attempts` says how many are left); `validation_failed`: not 6 digits */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

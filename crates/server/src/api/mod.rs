@@ -55,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/subjects", get(v1::identifiers::lookup))
         .route("/subjects/{subject}/identifiers", get(v1::identifiers::list).post(v1::identifiers::add))
         .route("/subjects/{subject}/identifiers/{id}", delete(v1::identifiers::delete))
+        .route("/verifications", post(v1::verifications::start))
+        .route("/verifications/{id}/confirm", post(v1::verifications::confirm))
         .route("/device/consent", get(v1::devices::consent))
         .route("/device/consent/stream", get(v1::devices::stream))
         .route("/subjects/{subject}/signals", get(v1::signals::current).post(v1::signals::record))

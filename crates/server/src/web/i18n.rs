@@ -239,6 +239,7 @@ mod tests {
             include_str!("sections.rs"),
             include_str!("rights.rs"),
             include_str!("signin.rs"),
+            include_str!("start.rs"),
             include_str!("../console/mod.rs"),
             include_str!("../console/page.rs"),
             include_str!("../console/signin.rs"),

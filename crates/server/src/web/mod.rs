@@ -20,6 +20,7 @@ mod rights;
 mod sections;
 pub(crate) mod session;
 mod signin;
+mod start;
 #[cfg(test)]
 mod style_tests;
 
@@ -47,6 +48,8 @@ const SCRIPT: &str = include_str!("choices.js");
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(PATH, get(show).post(submit))
+        .route(start::START, get(start::form).post(start::start))
+        .route(start::CONFIRM, post(start::confirm))
         .route("/preferences/switch", post(signin::switch))
         .route("/preferences/sign-out", post(signin::sign_out_everywhere))
         .route("/preferences/withdraw-all", post(withdraw_all))

@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 /// A whole page: the head, the header with the language switch (each language's link to `here`, which
 /// keeps the choice in a cookie), `content` in `<main>`, and the footer with whom to ask.
-fn frame(state: &AppState, lang: Lang, here: &str, content: Markup) -> String {
+pub(super) fn frame(state: &AppState, lang: Lang, here: &str, content: Markup) -> String {
     let title = lang.t("title");
     let c = &state.config.controller;
     let contact =

@@ -14,6 +14,8 @@ pub(super) const CATALOG_LOCK: i64 = LEDGER_LOCK + 1;
 pub(super) const SIGNING_KEY_LOCK: i64 = LEDGER_LOCK + 2;
 /// Held by every transaction that inserts outbox rows, until its commit (see `outbox.rs`).
 pub(super) const OUTBOX_LOCK: i64 = LEDGER_LOCK + 3;
+/// Serialises starts of verifications, so that their limits are counted and kept atomically.
+pub(super) const VERIFICATION_LOCK: i64 = LEDGER_LOCK + 4;
 /// Keeps nodes that start together from migrating twice (session-scoped, see `migrate.rs`).
 pub(super) const MIGRATION_LOCK: i64 = 0x636f_6e73_6d69_6772;
 

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0015_notice_consents.sql"),
     include_str!("../../migrations/postgres/0016_event_jurisdiction.sql"),
     include_str!("../../migrations/postgres/0017_device_last_seen.sql"),
+    include_str!("../../migrations/postgres/0018_verifications.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

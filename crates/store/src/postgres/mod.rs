@@ -42,6 +42,7 @@ mod store;
 mod tlog;
 mod tokens;
 mod vault;
+mod verifications;
 mod writer;
 
 pub use self::listener::LEDGER_CHANNEL;

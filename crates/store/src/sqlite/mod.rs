@@ -38,6 +38,7 @@ mod store;
 mod tlog;
 mod tokens;
 mod vault;
+mod verifications;
 mod writer;
 
 pub use self::backup::{backup, restore};

@@ -287,7 +287,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          ALTER TABLE events DROP COLUMN evidence; DROP TABLE identifiers;
          DROP INDEX events_by_notice;
          ALTER TABLE events DROP COLUMN jurisdiction;
-         ALTER TABLE devices DROP COLUMN last_seen;
+         ALTER TABLE devices DROP COLUMN last_seen; DROP TABLE verifications;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )
     .execute(&pool)

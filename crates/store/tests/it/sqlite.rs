@@ -349,7 +349,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              ALTER TABLE events DROP COLUMN evidence; DROP TABLE identifiers;
              DROP INDEX events_by_notice;
              ALTER TABLE events DROP COLUMN jurisdiction;
-             ALTER TABLE devices DROP COLUMN last_seen;
+             ALTER TABLE devices DROP COLUMN last_seen; DROP TABLE verifications;
              PRAGMA user_version = 8;"
         ))
         .expect("old data schema");

@@ -16,3 +16,4 @@ pub mod requests;
 pub mod signals;
 pub mod tlog;
 pub mod tokens;
+pub mod verifications;

@@ -18,6 +18,7 @@ mod setup;
 mod tlog;
 mod tokens;
 mod vault;
+mod verifications;
 
 pub use self::activity::{access_log_newest_first_with_pages, check_counts_add_up};
 pub use self::console::{
@@ -47,6 +48,7 @@ pub use self::vault::{
     vault_binds_one_kek, vault_concurrent_puts_share_one_key, vault_due_records_go_with_announcements,
     vault_erasure_shreds_the_data_key, vault_put_read_list_delete,
 };
+pub use self::verifications::verifications_limit_attempts_expire_and_end;
 
 /// Expands to one test per conformance check. `$make` is an async expression yielding
 /// `Option<(Arc<dyn Store>, guard)>`: the guard lives until the test ends (a temp folder, a test database);
@@ -67,7 +69,8 @@ macro_rules! conformance_suite {
             devices_pair_list_delete, key_pepper_and_rehash, devices_rehash_token,
             token_revocations_per_subject, links_are_spent_once,
             console_sessions_expire_end_and_follow_their_key, rollups_add_up_under_their_cursor,
-            tlog_tree_follows_the_ledger, tlog_checkpoints_one_per_size);
+            tlog_tree_follows_the_ledger, tlog_checkpoints_one_per_size,
+            verifications_limit_attempts_expire_and_end);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

@@ -147,6 +147,29 @@ sign-out-title = Überall abmelden
 sign-out-help = Ein Gerät verloren oder diese Seite auf einem fremden Computer geöffnet? Überall abmelden beendet diesen Besuch und sperrt alle bisher für Sie ausgegebenen Links und Zugänge, auf allen Ihren Geräten. Um zurückzukehren, brauchen Sie einen neuen Link.
 sign-out = Überall abmelden
 
+## Manage my data: the way in with an e-mail address and a code
+
+start-title = Meine Daten verwalten
+start-intro = Geben Sie die E-Mail-Adresse ein, die Sie uns genannt haben. Kennen wir sie, senden wir Ihnen einen Code; damit können Sie Ihre Datenschutz-Einstellungen sehen und ändern und eine Kopie Ihrer Daten erhalten oder sie löschen lassen.
+start-email-label = Ihre E-Mail-Adresse
+start-send = Code senden
+start-invalid-email = Das sieht nicht wie eine E-Mail-Adresse aus. Bitte prüfen Sie sie und versuchen Sie es erneut.
+start-too-many = Für diese Adresse oder von dieser Verbindung wurden zu oft Codes angefordert. Bitte versuchen Sie es später erneut.
+start-unavailable-title = Hier nicht verfügbar
+start-unavailable-body = Dieser Dienst kann keine Codes per E-Mail senden. Um Ihre Daten zu verwalten, öffnen Sie die Datenschutz-Einstellungen in unserer App oder auf unserer Website, oder schreiben Sie an { $email }.
+check-mail-title = Sehen Sie in Ihr Postfach
+check-mail-body = Wenn wir diese Adresse kennen, haben wir soeben einen Code mit 6 Ziffern an sie gesendet. Er gilt 10 Minuten. Nichts angekommen? Sehen Sie im Spam-Ordner nach, oder beginnen Sie neu.
+start-code-label = Code aus der E-Mail (6 Ziffern)
+start-continue = Weiter
+start-again = Neu beginnen
+start-wrong-code = { $count ->
+        [0] Dieser Code stimmt nicht, und es sind keine Versuche mehr übrig. Bitte beginnen Sie neu.
+        [one] Dieser Code stimmt nicht. Sie haben noch { $count } Versuch.
+       *[other] Dieser Code stimmt nicht. Sie haben noch { $count } Versuche.
+    }
+start-code-format = Bitte geben Sie die 6 Ziffern aus der E-Mail ein.
+start-ended = Dieser Code ist abgelaufen oder wurde schon verwendet. Bitte fordern Sie einen neuen an.
+
 ## Pages for a request that cannot go on
 
 link-invalid-title = Dieser Link funktioniert nicht mehr

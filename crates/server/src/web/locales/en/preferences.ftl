@@ -147,6 +147,29 @@ sign-out-title = Sign out everywhere
 sign-out-help = Lost a device, or opened this page on a computer that is not yours? Signing out everywhere ends this visit and stops every link and every access given out for you until now, on all your devices. To come back, you need a new link.
 sign-out = Sign out everywhere
 
+## Manage my data: the way in with an e-mail address and a code
+
+start-title = Manage my data
+start-intro = Enter the e-mail address you gave us. If we know it, we send you a code; with it you can see and change your privacy choices and get a copy of your data or have it deleted.
+start-email-label = Your e-mail address
+start-send = Send me a code
+start-invalid-email = This does not look like an e-mail address. Please check it and try again.
+start-too-many = Codes were asked for too often for this address or from this connection. Please try again later.
+start-unavailable-title = Not available here
+start-unavailable-body = This service cannot send codes by e-mail. To manage your data, open the privacy settings in our app or on our website, or write to { $email }.
+check-mail-title = Check your mail
+check-mail-body = If we know this address, we have just sent a code with 6 digits to it. It is valid for 10 minutes. Nothing arrived? Look in your spam folder, or start again.
+start-code-label = Code from the e-mail (6 digits)
+start-continue = Continue
+start-again = Start again
+start-wrong-code = { $count ->
+        [0] This code is not right, and there are no attempts left. Please start again.
+        [one] This code is not right. You have { $count } more attempt.
+       *[other] This code is not right. You have { $count } more attempts.
+    }
+start-code-format = Please enter the 6 digits from the e-mail.
+start-ended = This code has expired or was already used. Please ask for a new one.
+
 ## Pages for a request that cannot go on
 
 link-invalid-title = This link no longer works

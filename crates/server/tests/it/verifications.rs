@@ -1,0 +1,302 @@
+//! Verified requesters end to end, with a real SMTP server on loopback: a known address gets a code that
+//! confirms once into a subject token limited to the person; an unknown address gets the same answer and
+//! no mail; five wrong codes end a verification; starts are limited per address and per client; without
+//! a mail server starting is 503; and the preference centre's "Manage my data" pages walk the same way.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
+use serde_json::{Value, json};
+
+use crate::smtp::SmtpSink;
+use crate::utils::{ADMIN_KEY, Backend, NO_KEY, TestServer, assert_code, both_backends, str_of};
+
+both_backends!(
+    a_known_address_gets_a_code_that_confirms_once,
+    an_unknown_address_gets_the_same_answer_and_no_mail,
+    five_wrong_codes_end_a_verification,
+    starts_are_limited_per_address_and_per_client,
+    the_preference_centre_walks_from_address_to_choices
+);
+
+const FROM: &str = "Example Brand <privacy@example.com>";
+
+async fn server(backend: Backend, sink: &SmtpSink) -> TestServer {
+    let url = sink.url();
+    TestServer::with_config_on(backend, move |c| {
+        c.smtp_url = Some(url);
+        c.smtp_from = Some(FROM.to_owned());
+    })
+    .await
+}
+
+async fn attach(s: &TestServer, subject: &str, email: &str) {
+    let body = json!({"type": "email", "value": email});
+    s.post(&format!("/v1/subjects/{subject}/identifiers"), ADMIN_KEY, &body, 201).await;
+}
+
+async fn start(s: &TestServer, identifier: &str) -> String {
+    let out = s.post("/v1/verifications", NO_KEY, &json!({"identifier": identifier}), 202).await;
+    assert_eq!(out.as_object().map(|o| o.len()), Some(1), "only an id: {out}");
+    str_of(&out["id"]).to_owned()
+}
+
+async fn confirm(s: &TestServer, id: &str, code: &str, status: u16) -> Value {
+    s.post(&format!("/v1/verifications/{id}/confirm"), NO_KEY, &json!({"code": code}), status).await
+}
+
+/// A code that is not `code`.
+fn other_than(code: &str) -> String {
+    if code == "000000" { "000001".to_owned() } else { "000000".to_owned() }
+}
+
+async fn a_known_address_gets_a_code_that_confirms_once(backend: Backend) {
+    let Some(sink) = SmtpSink::start() else { return };
+    let s = server(backend, &sink).await;
+    attach(&s, "vera", "vera@example.com").await;
+    attach(&s, "otto", "otto@example.com").await;
+
+    let id = start(&s, "email:  Vera@Example.COM ").await;
+    assert!(id.starts_with("ver_"), "{id}");
+    let mail = sink.wait_for(1).await.remove(0);
+    assert_eq!(mail.to, "vera@example.com", "to the normalised address");
+    assert!(mail.text.contains("privacy@example.com"), "from the configured sender: {}", mail.text);
+    assert!(mail.text.contains("Example Brand"), "names the controller");
+    let code = mail.code();
+
+    let wrong = confirm(&s, &id, &other_than(&code), 422).await;
+    assert_code(&wrong, "wrong_code");
+    assert_eq!(wrong["remaining_attempts"], 4);
+    let token = confirm(&s, &id, &code, 200).await;
+    let bearer = str_of(&token["token"]).to_owned();
+    assert!(str_of(&token["url"]).contains("/preferences?token="), "{token}");
+    assert!(token["expires_at"].is_string());
+
+    // A subject token for vera: her own routes only, no service route, nobody else's data.
+    s.get("/v1/subjects/vera/consents", &bearer, 200).await;
+    s.get("/v1/subjects/vera/identifiers", &bearer, 200).await;
+    s.post("/v1/requests", &bearer, &json!({"subject": "vera", "type": "access"}), 201).await;
+    assert_code(&s.get("/v1/subjects/otto/consents", &bearer, 403).await, "forbidden");
+    assert_code(&s.get("/v1/subjects/otto/identifiers", &bearer, 403).await, "forbidden");
+    assert_code(&s.get("/v1/keys", &bearer, 403).await, "forbidden");
+    assert_code(&s.get("/v1/subjects?identifier=email:otto@example.com", &bearer, 403).await, "forbidden");
+    // The confirmation is in vera's access log, as her own doing.
+    let log = s.get("/v1/subjects/vera/access-log", ADMIN_KEY, 200).await;
+    assert!(log.to_string().contains("POST /v1/verifications/{id}/confirm"), "{log}");
+
+    // Once only: the right code again, or any code, finds it ended.
+    assert_code(&confirm(&s, &id, &code, 410).await, "verification_ended");
+    // Malformed codes and ids are refused before anything is counted.
+    assert_code(&confirm(&s, &id, "12345", 422).await, "validation_failed");
+    assert_code(&confirm(&s, "ver_00000000000000000000000000000000", &code, 404).await, "not_found");
+    assert_code(&confirm(&s, "nonsense", &code, 404).await, "not_found");
+    // Only e-mail addresses are verified, and they must be addresses.
+    for bad in ["phone:+49301234567", "email:not-an-address", "vera@example.com"] {
+        let out = s.post("/v1/verifications", NO_KEY, &json!({"identifier": bad}), 422).await;
+        assert_code(&out, "validation_failed");
+    }
+}
+
+async fn an_unknown_address_gets_the_same_answer_and_no_mail(backend: Backend) {
+    let Some(sink) = SmtpSink::start() else { return };
+    let s = server(backend, &sink).await;
+    attach(&s, "vera", "vera@example.com").await;
+
+    let unknown = start(&s, "email:nobody@example.com").await;
+    let known = start(&s, "email:vera@example.com").await;
+    assert_eq!((unknown.len(), &unknown[..4]), (known.len(), "ver_"), "the same shape");
+    let mails = sink.wait_for(1).await;
+    // Give a stray mail to the unknown address time to arrive: none does.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails_now = sink.mails();
+    assert_eq!(mails_now.len(), 1, "one mail, to the known address: {mails_now:?}");
+    assert_eq!(mails[0].to, "vera@example.com");
+
+    // An unknown address's verification answers every code as a known one answers a wrong code.
+    let code = mails[0].code();
+    let answer = confirm(&s, &unknown, &code, 422).await;
+    assert_code(&answer, "wrong_code");
+    assert_eq!(answer["remaining_attempts"], 4);
+    let wrong_known = confirm(&s, &known, &other_than(&code), 422).await;
+    assert_eq!(answer["detail"], wrong_known["detail"]);
+}
+
+async fn five_wrong_codes_end_a_verification(backend: Backend) {
+    let Some(sink) = SmtpSink::start() else { return };
+    let s = server(backend, &sink).await;
+    attach(&s, "vera", "vera@example.com").await;
+    let id = start(&s, "email:vera@example.com").await;
+    let code = sink.wait_for(1).await[0].code();
+    let wrong = other_than(&code);
+    for left in (0..5).rev() {
+        let out = confirm(&s, &id, &wrong, 422).await;
+        assert_code(&out, "wrong_code");
+        assert_eq!(out["remaining_attempts"], left);
+    }
+    // Dead: even the right code no longer confirms it.
+    assert_code(&confirm(&s, &id, &code, 410).await, "verification_ended");
+    // A new verification gets a new code that works.
+    let again = start(&s, "email:vera@example.com").await;
+    let fresh = sink.wait_for(2).await[1].code();
+    confirm(&s, &again, &fresh, 200).await;
+}
+
+async fn starts_are_limited_per_address_and_per_client(backend: Backend) {
+    let Some(sink) = SmtpSink::start() else { return };
+    let url = sink.url();
+    let s = TestServer::with_config_on(backend, move |c| {
+        c.smtp_url = Some(url);
+        c.smtp_from = Some(FROM.to_owned());
+        c.verification_per_identifier_per_hour = 2;
+        c.verification_per_address_per_hour = 4;
+    })
+    .await;
+    attach(&s, "vera", "vera@example.com").await;
+    start(&s, "email:vera@example.com").await;
+    start(&s, "email:vera@example.com").await;
+    let limited = s
+        .send(
+            reqwest::Method::POST,
+            "/v1/verifications",
+            NO_KEY,
+            Some(("application/json", br#"{"identifier": "email:VERA@example.com"}"#.to_vec())),
+        )
+        .await;
+    assert_eq!(limited.status, 429, "{}", limited.text);
+    assert_code(&limited.json(), "too_many_verifications");
+    let wait: u64 = limited.headers[RETRY_AFTER].to_str().expect("text").parse().expect("seconds");
+    assert!((3500..=3600).contains(&wait), "until the first start leaves the hour: {wait}");
+    // The same limit for an address nobody holds: it tells nothing.
+    start(&s, "email:nobody@example.com").await;
+    start(&s, "email:nobody@example.com").await;
+    let out =
+        s.post("/v1/verifications", NO_KEY, &json!({"identifier": "email:nobody@example.com"}), 429).await;
+    assert_code(&out, "too_many_verifications");
+    // This client has made 4 starts: another address is refused too.
+    let out =
+        s.post("/v1/verifications", NO_KEY, &json!({"identifier": "email:third@example.com"}), 429).await;
+    assert_code(&out, "too_many_verifications");
+    assert_eq!(sink.wait_for(2).await.len(), 2, "two codes sent, to vera");
+}
+
+#[tokio::test]
+async fn without_a_mail_server_starting_is_unavailable() {
+    let s = TestServer::with_config(|_| {}).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/verifications", s.base))
+        .json(&json!({"identifier": "email:vera@example.com"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 503);
+    let problem: Value = response.json().await.expect("a problem");
+    assert_code(&problem, "verification_unavailable");
+    // The entry page says so too, instead of a form that cannot work.
+    let page = reqwest::get(format!("{}/preferences/start", s.base)).await.expect("page");
+    assert_eq!(page.status().as_u16(), 503);
+    assert!(page.text().await.expect("text").contains("cannot send codes"));
+}
+
+/// The value of cookie `name` set by `response`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
+        v.split(';')
+            .next()
+            .and_then(|pair| pair.split_once('='))
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    })
+}
+
+/// The value of the hidden field `name` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page.find(&marker).unwrap_or_else(|| panic!("no field {name} in {page}")) + marker.len();
+    page[at..].split('"').next().expect("a value").to_owned()
+}
+
+async fn the_preference_centre_walks_from_address_to_choices(backend: Backend) {
+    let Some(sink) = SmtpSink::start() else { return };
+    let s = server(backend, &sink).await;
+    attach(&s, "vera", "vera@example.com").await;
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let form = |path: &str, cookie: &str, body: String| {
+        client
+            .post(format!("{}{path}", s.base))
+            .header(COOKIE, cookie.to_owned())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept-language", "de")
+            .body(body)
+            .send()
+    };
+
+    let entry = client
+        .get(format!("{}/preferences/start", s.base))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .expect("entry");
+    assert_eq!(entry.status().as_u16(), 200);
+    let binding = set_cookie(&entry, "consentry_start").expect("the form's binding cookie");
+    let page = entry.text().await.expect("text");
+    assert!(page.contains("Meine Daten verwalten") && page.contains("type=\"email\""), "{page}");
+    let csrf = hidden(&page, "csrf");
+    let cookie = format!("consentry_start={binding}");
+
+    // Without the binding (another site's form), nothing starts.
+    let forged =
+        form("/preferences/start", "", format!("csrf={csrf}&email=vera%40example.com")).await.expect("post");
+    assert_eq!(forged.status().as_u16(), 403);
+    let forged =
+        form("/preferences/start", &cookie, "csrf=x&email=vera%40example.com".into()).await.expect("post");
+    assert_eq!(forged.status().as_u16(), 403);
+    assert!(sink.mails().is_empty());
+
+    let bad = form("/preferences/start", &cookie, format!("csrf={csrf}&email=vera")).await.expect("post");
+    assert_eq!(bad.status().as_u16(), 422);
+    assert!(bad.text().await.expect("text").contains("aria-invalid=\"true\""));
+
+    let sent = form("/preferences/start", &cookie, format!("csrf={csrf}&email=Vera%40example.com"))
+        .await
+        .expect("post");
+    assert_eq!(sent.status().as_u16(), 200);
+    let page = sent.text().await.expect("text");
+    assert!(page.contains("Sehen Sie in Ihr Postfach"), "{page}");
+    let id = hidden(&page, "id");
+    let csrf = hidden(&page, "csrf");
+    let mail = sink.wait_for(1).await.remove(0);
+    assert!(mail.text.contains("Ihr Code"), "in the page's language: {}", mail.text);
+    let code = mail.code();
+
+    let wrong = form(
+        "/preferences/start/confirm",
+        &cookie,
+        format!("csrf={csrf}&id={id}&code={}", other_than(&code)),
+    )
+    .await
+    .expect("post");
+    assert_eq!(wrong.status().as_u16(), 422);
+    assert!(wrong.text().await.expect("text").contains("noch 4 Versuche"));
+
+    let right = form("/preferences/start/confirm", &cookie, format!("csrf={csrf}&id={id}&code={code}"))
+        .await
+        .expect("post");
+    assert_eq!(right.status().as_u16(), 303);
+    let link = right.headers()[LOCATION].to_str().expect("location").to_owned();
+    assert!(link.starts_with("/preferences?token="), "{link}");
+
+    // The link opens the person's preference centre, as any link does.
+    let opened = client.get(format!("{}{link}", s.base)).send().await.expect("open");
+    assert_eq!(opened.status().as_u16(), 303);
+    let session = set_cookie(&opened, "consentry_session").expect("a session");
+    let started = Instant::now();
+    let choices = client
+        .get(format!("{}/preferences", s.base))
+        .header(COOKIE, format!("consentry_session={session}"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(choices.status().as_u16(), 200, "{:?}", started.elapsed());
+    assert!(choices.text().await.expect("text").contains("lang=\"de\""), "opens in the language used");
+}

@@ -1,0 +1,68 @@
+//! Conformance checks for [`VerificationStore`](crate::VerificationStore), re-exported by
+//! [`crate::testing::conformance`].
+
+use std::sync::Arc;
+
+use consentry_core::Timestamp;
+
+use crate::Store;
+use crate::verifications::{Attempted, NewVerification, StartLimits, Started};
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_micros(1_700_000_000_000_000 + seconds * 1_000_000)
+}
+
+fn row(id: &str, identifier: u8, client: u8, created: i64) -> NewVerification {
+    NewVerification {
+        id: id.to_owned(),
+        identifier_index: [identifier; 32],
+        client_index: [client; 32],
+        code_hash: [9; 32],
+        created_at: at(created),
+        expires_at: at(created + 600),
+    }
+}
+
+/// Starts are limited per identifier and per client over the window; a verification takes a bounded
+/// number of attempts, ends at its expiry, is used once; old rows go.
+pub async fn verifications_limit_attempts_expire_and_end(store: Arc<dyn Store>) {
+    let limits = |now: i64| StartLimits { per_identifier: 2, per_client: 3, since: at(now - 3600) };
+    let start = |v: NewVerification, now: i64| {
+        let store = store.clone();
+        async move { store.start_verification(v, limits(now)).await.unwrap_or_else(|e| panic!("start: {e}")) }
+    };
+    assert_eq!(start(row("v1", 1, 1, 0), 0).await, Started::Stored);
+    assert_eq!(start(row("v2", 1, 1, 10), 10).await, Started::Stored);
+    assert_eq!(
+        start(row("v3", 1, 2, 20), 20).await,
+        Started::IdentifierLimited { oldest: at(0) },
+        "a third start for one identifier"
+    );
+    assert_eq!(start(row("v4", 2, 1, 30), 30).await, Started::Stored, "another identifier, same client");
+    assert_eq!(start(row("v5", 3, 1, 40), 40).await, Started::ClientLimited { oldest: at(0) });
+    // An hour after the first starts, the window has moved on (and the old rows are dropped).
+    assert_eq!(start(row("v6", 1, 1, 3700), 3700).await, Started::Stored);
+
+    let attempt = |id: &'static str, now: i64| {
+        let store = store.clone();
+        async move { store.attempt_verification(id, at(now), 3).await.unwrap_or_else(|e| panic!("attempt: {e}")) }
+    };
+    assert_eq!(attempt("v1", 3700).await, Attempted::Missing, "dropped with the window");
+    assert_eq!(attempt("nope", 3700).await, Attempted::Missing);
+    for n in 1..=3 {
+        let Attempted::Live(a) = attempt("v6", 3710).await else { panic!("attempt {n} is live") };
+        assert_eq!((a.attempts, a.identifier_index, a.code_hash), (n, [1; 32], [9; 32]));
+    }
+    assert_eq!(attempt("v6", 3710).await, Attempted::Ended, "out of attempts");
+
+    assert_eq!(start(row("v7", 4, 4, 3720), 3720).await, Started::Stored);
+    assert_eq!(attempt("v7", 3720 + 600).await, Attempted::Ended, "expired");
+    assert_eq!(start(row("v8", 5, 5, 3720), 3720).await, Started::Stored);
+    assert!(matches!(attempt("v8", 3730).await, Attempted::Live(_)));
+    assert!(store.finish_verification("v8", at(3730)).await.unwrap_or_else(|e| panic!("finish: {e}")));
+    assert!(
+        !store.finish_verification("v8", at(3731)).await.unwrap_or_else(|e| panic!("finish: {e}")),
+        "once"
+    );
+    assert_eq!(attempt("v8", 3731).await, Attempted::Ended, "used");
+}
