@@ -142,7 +142,13 @@ fn stop_page(state: &AppState, lang: Lang, stop: Stop) -> Response {
         Stop::NotFound => (StatusCode::NOT_FOUND, lang.t("not-found-title"), lang.t("not-found-body"), true),
         Stop::Failed(status) => (status, lang.t("error-title"), lang.t("error-body"), true),
     };
-    let mut response = html(status, page::message(state, lang, &title, &body, back));
+    // A dead or spent link: a person whose address the brand knows can get in again with a code.
+    let way = if back {
+        Some((PATH, "back"))
+    } else {
+        state.mailer.is_some().then_some((start::START, "start-title"))
+    };
+    let mut response = html(status, page::message_to(state, lang, &title, &body, way));
     if status == StatusCode::UNAUTHORIZED {
         // A dead session cookie is dropped, so the next link starts clean.
         response.headers_mut().append(header::SET_COOKIE, session::clear_session(state));

@@ -74,12 +74,23 @@ pub(super) fn frame(state: &AppState, lang: Lang, here: &str, content: Markup) -
 
 /// A page for a request that cannot go on: what happened and the way forward.
 pub fn message(state: &AppState, lang: Lang, title: &str, body: &str, back: bool) -> String {
+    message_to(state, lang, title, body, back.then_some((PATH, "back")))
+}
+
+/// A page for a request that cannot go on, with a button to `way` (a path and its message id).
+pub fn message_to(
+    state: &AppState,
+    lang: Lang,
+    title: &str,
+    body: &str,
+    way: Option<(&str, &str)>,
+) -> String {
     let content = html! {
         section class="card notice" {
             h1 { (title) }
             p { (body) }
-            @if back {
-                p { a class="button" href=(PATH) { (lang.t("back")) } }
+            @if let Some((href, label)) = way {
+                p { a class="button" href=(href) { (lang.t(label)) } }
             }
         }
     };

@@ -231,6 +231,11 @@ async fn the_preference_centre_walks_from_address_to_choices(backend: Backend) {
             .send()
     };
 
+    // A dead link's page leads here.
+    let dead = client.get(format!("{}/preferences?token=a.b.c", s.base)).send().await.expect("dead link");
+    assert_eq!(dead.status().as_u16(), 401);
+    assert!(dead.text().await.expect("text").contains("href=\"/preferences/start\""), "the way in");
+
     let entry = client
         .get(format!("{}/preferences/start", s.base))
         .header("accept-language", "de")
