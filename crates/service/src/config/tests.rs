@@ -366,3 +366,29 @@ fn the_controller_of_every_receipt_is_checked_at_start() {
     let err = Config::load(Some(&path), Vec::new(), &Flags::default()).expect_err("bad").to_string();
     assert!(err.contains("controller.address: "), "{err}");
 }
+
+#[test]
+fn mail_settings_come_from_variables_and_are_checked() {
+    let c = load_env(&[
+        ("CONSENTRY_SMTP_URL", "smtp://user:secret@127.0.0.1:2525"),
+        ("CONSENTRY_SMTP_FROM", "Example Brand <privacy@example.com>"),
+        ("CONSENTRY_VERIFICATION_PER_IDENTIFIER_PER_HOUR", "3"),
+        ("CONSENTRY_VERIFICATION_PER_ADDRESS_PER_HOUR", "9"),
+    ])
+    .expect("valid");
+    assert_eq!(c.smtp_url.as_deref(), Some("smtp://user:secret@127.0.0.1:2525"));
+    assert_eq!((c.verification_per_identifier_per_hour, c.verification_per_address_per_hour), (3, 9));
+    assert!(!format!("{c:?}").contains("secret"), "the URL's password is not shown");
+    for (pairs, key) in [
+        (&[("CONSENTRY_SMTP_URL", "smtp://127.0.0.1:2525")][..], "smtp_from"),
+        (
+            &[("CONSENTRY_SMTP_URL", "http://mail.example.com"), ("CONSENTRY_SMTP_FROM", "a@b.example")],
+            "smtp_url",
+        ),
+        (&[("CONSENTRY_SMTP_FROM", "not an address")], "smtp_from"),
+        (&[("CONSENTRY_VERIFICATION_PER_ADDRESS_PER_HOUR", "0")], "verification_per_address_per_hour"),
+    ] {
+        let err = load_env(pairs).expect_err(key).to_string();
+        assert!(err.starts_with(key), "{err}");
+    }
+}
