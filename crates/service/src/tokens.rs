@@ -139,7 +139,7 @@ pub async fn spend_link(services: &Services, link: &SubjectCaller, now: Timestam
 }
 
 /// Whether `tag` looks like a BCP 47 language tag (letters, digits and hyphens, starting with 2-3 letters).
-fn is_language_tag(tag: &str) -> bool {
+pub(crate) fn is_language_tag(tag: &str) -> bool {
     let mut parts = tag.split('-');
     let primary = parts.next().unwrap_or_default();
     (2..=3).contains(&primary.len())

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::export::Language;
 use crate::identifiers::{blind_index, normalise};
 use crate::state::Services;
-use crate::tokens::{MintedTokenOut, mint_pair};
+use crate::tokens::{MintedTokenOut, is_language_tag, mint_pair};
 
 /// How long a code is valid, in seconds.
 pub const CODE_TTL_SECS: i64 = 600;
@@ -137,6 +137,9 @@ pub async fn start(
     let Some(mailer) = state.mailer.clone() else {
         return Err(Error::VerificationUnavailable);
     };
+    if body.lang.as_deref().is_some_and(|l| !is_language_tag(l)) {
+        return Err(Error::validation("/lang", "must be a language tag such as `de` or `en-GB`"));
+    }
     let (kind, value) = body.identifier.split_once(':').ok_or_else(|| {
         Error::validation("/identifier", "must be email: and the address, e.g. email:ana@example.com")
     })?;

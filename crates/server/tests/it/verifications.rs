@@ -95,6 +95,8 @@ async fn a_known_address_gets_a_code_that_confirms_once(backend: Backend) {
         let out = s.post("/v1/verifications", NO_KEY, &json!({"identifier": bad}), 422).await;
         assert_code(&out, "validation_failed");
     }
+    let body = json!({"identifier": "email:vera@example.com", "lang": "00"});
+    assert_code(&s.post("/v1/verifications", NO_KEY, &body, 422).await, "validation_failed");
 }
 
 async fn an_unknown_address_gets_the_same_answer_and_no_mail(backend: Backend) {
