@@ -176,6 +176,7 @@ mod tests {
         Event::place(
             NewEvent {
                 evidence: None,
+                occurred_at: None,
                 jurisdiction: None,
                 purpose: purpose.into(),
                 action,

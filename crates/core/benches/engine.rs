@@ -138,6 +138,7 @@ fn main() -> Result<(), String> {
             seq += 1;
             let new = NewEvent {
                 evidence: None,
+                occurred_at: None,
                 jurisdiction: None,
                 purpose: (*purpose).to_owned(),
                 action: Action::Grant,

@@ -4,9 +4,11 @@
 //! # State
 //!
 //! For each subject the engine keeps the latest statement per *(purpose, exact scope)*: a later event with
-//! the same purpose and scope replaces an earlier one, anything else accumulates. Applying events is
-//! commutative (the higher ledger sequence number wins), so events may be applied in any order and more
-//! than once, which keeps several nodes and concurrent writers simple.
+//! the same purpose and scope replaces an earlier one, anything else accumulates. "Later" means the later
+//! effective time (an imported change's original `occurred_at`, else its `recorded_at`), ties broken by
+//! the higher ledger sequence number; so a grant imported today from 2023 never overrides a withdrawal
+//! recorded in 2025. Applying events is commutative, so events may be applied in any order and more than
+//! once, which keeps several nodes, concurrent writers and imports of unsorted files simple.
 //!
 //! # Rules
 //!
@@ -17,7 +19,8 @@
 //!   scope list covers that whole dimension. A query that leaves a dimension out asks about all of it, so
 //!   only a grant unscoped in that dimension covers it.
 //! * A negative statement (deny, withdraw, object, restrict, expire) applies to a query when its scope
-//!   overlaps it. It blocks a grant it applies to when it is *later* than the grant, or *more specific*:
+//!   overlaps it. It blocks a grant it applies to when it is *later* than the grant (in the order above),
+//!   or *more specific*:
 //!   on a purpose under the grant's purpose, or on the same purpose with a strictly narrower scope. So a
 //!   later withdraw always wins, and a specific deny wins over a broader grant whenever it was given.
 //! * A grant past its `expires_at` does not count; when nothing else decides, the answer is `expired`.
@@ -274,7 +277,7 @@ impl Engine {
     pub fn apply(&self, subject: &str, event: &Event) -> Result<(), CapacityError> {
         // A `locate` event states nothing about a purpose, only the subject's jurisdiction.
         let stmt = if event.action == Action::Locate { None } else { Some(self.statement(event)?) };
-        let place = event.jurisdiction.as_deref().map(|j| self.jurisdiction_statement(j, event.seq));
+        let place = event.jurisdiction.as_deref().map(|j| self.jurisdiction_statement(j, event));
         let (hash, shard) = self.shard_of(subject);
         let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
         let mut applied = Ok(());
@@ -301,13 +304,21 @@ impl Engine {
         }
     }
 
-    /// The statement holding the subject's jurisdiction `key` from event `seq` on.
-    fn jurisdiction_statement(&self, key: &str, seq: u64) -> Stmt {
+    /// The statement holding the subject's jurisdiction `key` from `event` on.
+    fn jurisdiction_statement(&self, key: &str, event: &Event) -> Stmt {
         let known = self.shared.read().unwrap_or_else(PoisonError::into_inner).jurisdictions.get(key);
         let scope = known.unwrap_or_else(|| {
             self.shared.write().unwrap_or_else(PoisonError::into_inner).intern_jurisdiction(key)
         });
-        Stmt { seq, expires_at: i64::MAX, scope, purpose: JURISDICTION, action: Action::Grant, flags: 0 }
+        Stmt {
+            at: event.effective_at().micros(),
+            seq: event.seq,
+            expires_at: i64::MAX,
+            scope,
+            purpose: JURISDICTION,
+            action: Action::Grant,
+            flags: 0,
+        }
     }
 
     /// The statement `event` makes, its names interned (under the read lock when they are known).
@@ -318,6 +329,7 @@ impl Engine {
             None => self.shared.write().unwrap_or_else(PoisonError::into_inner).intern_event(event)?,
         };
         Ok(Stmt {
+            at: event.effective_at().micros(),
             seq: event.seq,
             expires_at: event.expires_at.map_or(i64::MAX, Timestamp::micros),
             scope,
@@ -409,7 +421,7 @@ impl Engine {
                 added.push(self.statement(e).map_err(|_| QueryError::UnknownPurpose)?);
             }
             if let Some(j) = &e.jurisdiction {
-                added.push(self.jurisdiction_statement(j, e.seq));
+                added.push(self.jurisdiction_statement(j, e));
             }
         }
         let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
@@ -430,13 +442,13 @@ impl Engine {
     }
 }
 
-/// Adds `stmt` to a subject's statements: the higher sequence number wins per purpose and exact scope, and
-/// a subject holds one jurisdiction, the latest set.
+/// Adds `stmt` to a subject's statements: the later one ([`Stmt::order`]) wins per purpose and exact scope,
+/// and a subject holds one jurisdiction, the latest set.
 fn merge(stmts: &mut Stmts, stmt: Stmt) {
     let same =
         |s: &&mut Stmt| s.purpose == stmt.purpose && (s.scope == stmt.scope || stmt.purpose == JURISDICTION);
     match stmts.as_mut_slice().iter_mut().find(same) {
-        Some(existing) if existing.seq >= stmt.seq => {}
+        Some(existing) if existing.order() >= stmt.order() => {}
         Some(existing) => *existing = stmt,
         None => stmts.push(stmt),
     }
@@ -444,5 +456,7 @@ fn merge(stmts: &mut Stmts, stmt: Stmt) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_import;
 #[cfg(test)]
 mod tests_jurisdiction;

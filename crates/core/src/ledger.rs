@@ -9,7 +9,9 @@
 //!
 //! and, only on an event that carries evidence, `evidence` (between `collection_point` and `expires_at`),
 //! so every event written before evidence existed hashes exactly as it did; likewise `jurisdiction`
-//! (between `expires_at` and `notice`) only on an event that sets the subject's jurisdiction.
+//! (between `expires_at` and `notice`) only on an event that sets the subject's jurisdiction, and
+//! `occurred_at` (between `notice_version` and `prev_hash`) only on an event imported from another
+//! platform, which keeps the time the change was originally made.
 //!
 //! where `subject` is the subject's *pseudonym* (HMAC-SHA256 of the subject id under a per-subject key kept
 //! in the key store, apart from the ledger), never the subject id; `v` is the format version (1);
@@ -131,6 +133,9 @@ pub struct NewEvent {
     /// The subject's jurisdiction from this event on (a key of the catalogue's `jurisdictions`), when the
     /// change set it.
     pub jurisdiction: Option<String>,
+    /// When the change was originally made, on a change imported from another platform (its
+    /// `recorded_at` is the import's time). The current state orders changes by this time when present.
+    pub occurred_at: Option<Timestamp>,
 }
 
 /// A placed ledger event. Never updated, never deleted.
@@ -158,6 +163,9 @@ pub struct Event {
     /// See [`NewEvent::jurisdiction`]; hashed only when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jurisdiction: Option<String>,
+    /// See [`NewEvent::occurred_at`]; hashed only when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<Timestamp>,
 }
 
 /// The public identifier of the event at `seq`.
@@ -185,6 +193,8 @@ struct Canonical<'a> {
     notice: Option<&'a str>,
     notice_hash: Option<&'a str>,
     notice_version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    occurred_at: Option<String>,
     prev_hash: &'a str,
     purpose: &'a str,
     recipients: &'a [String],
@@ -220,6 +230,7 @@ impl Event {
             hash: String::new(),
             evidence: new.evidence,
             jurisdiction: new.jurisdiction,
+            occurred_at: new.occurred_at,
         };
         event.hash = event.compute_hash();
         event
@@ -239,6 +250,7 @@ impl Event {
             notice: self.notice.as_deref(),
             notice_hash: self.notice_hash.as_deref(),
             notice_version: self.notice_version,
+            occurred_at: self.occurred_at.map(|t| t.to_string()),
             prev_hash: &self.prev_hash,
             purpose: &self.purpose,
             recipients: &self.scope.recipients,
@@ -257,6 +269,17 @@ impl Event {
 
     pub fn id(&self) -> String {
         event_id(self.seq)
+    }
+
+    /// When the change took effect: its original time if imported, else when the ledger recorded it.
+    pub fn effective_at(&self) -> Timestamp {
+        self.occurred_at.unwrap_or(self.recorded_at)
+    }
+
+    /// The order of changes for the current state: the later effective time wins, ties go to the later
+    /// ledger position. An imported grant from years ago never overrides a withdrawal recorded since.
+    pub fn order(&self) -> (Timestamp, u64) {
+        (self.effective_at(), self.seq)
     }
 }
 
@@ -356,6 +379,7 @@ mod tests {
     fn new_event(purpose: &str, action: Action) -> NewEvent {
         NewEvent {
             evidence: None,
+            occurred_at: None,
             jurisdiction: None,
             purpose: purpose.into(),
             action,
@@ -438,6 +462,27 @@ mod tests {
         assert_ne!(with.hash, plain.hash);
         let mut moved = with.clone();
         moved.jurisdiction = Some("US-VA".into());
+        assert_ne!(moved.compute_hash(), with.hash);
+    }
+
+    #[test]
+    fn occurred_at_is_hashed_only_when_present() {
+        let mut new = new_event("third_party.sharing", Action::Grant);
+        let plain =
+            Event::place(new.clone(), 1, "p".repeat(64), Timestamp::from_micros(1), GENESIS_HASH.into());
+        assert!(!String::from_utf8(plain.canonical_bytes()).expect("utf8").contains("occurred_at"));
+        new.occurred_at = Some(Timestamp::from_micros(0));
+        let with = Event::place(new, 1, "p".repeat(64), Timestamp::from_micros(1), GENESIS_HASH.into());
+        let text = String::from_utf8(with.canonical_bytes()).expect("utf8");
+        assert!(
+            text.contains(r#""notice_version":1,"occurred_at":"1970-01-01T00:00:00.000000Z","prev_hash":"#),
+            "{text}"
+        );
+        assert_ne!(with.hash, plain.hash);
+        assert_eq!(with.effective_at(), Timestamp::from_micros(0));
+        assert_eq!(plain.effective_at(), Timestamp::from_micros(1));
+        let mut moved = with.clone();
+        moved.occurred_at = Some(Timestamp::from_micros(2));
         assert_ne!(moved.compute_hash(), with.hash);
     }
 

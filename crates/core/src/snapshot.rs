@@ -39,6 +39,10 @@ pub fn device_allows(categories: &[String], purposes: &[String], category: &str,
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotStatement {
     pub seq: u64,
+    /// When the change took effect (an imported change's original time, else when it was recorded): with
+    /// `seq`, which statement is later. Absent in snapshots from before imports: then `seq` alone orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Timestamp>,
     pub purpose: String,
     pub action: Action,
     #[serde(default)]
@@ -58,6 +62,7 @@ impl SnapshotStatement {
     fn from_event(e: &Event) -> Self {
         Self {
             seq: e.seq,
+            at: Some(e.effective_at()),
             purpose: e.purpose.clone(),
             action: e.action,
             categories: e.scope.categories.clone(),
@@ -72,6 +77,7 @@ impl SnapshotStatement {
     fn to_event(&self) -> Event {
         Event {
             evidence: None,
+            occurred_at: None,
             jurisdiction: None,
             seq: self.seq,
             pseudonym: String::new(),
@@ -83,7 +89,7 @@ impl SnapshotStatement {
             notice_hash: None,
             collection_point: None,
             actor: if self.gpc { ACTOR_GPC.to_owned() } else { String::new() },
-            recorded_at: Timestamp::from_micros(0),
+            recorded_at: self.at.unwrap_or(Timestamp::from_micros(0)),
             expires_at: self.expires_at,
             prev_hash: String::new(),
             hash: String::new(),
@@ -270,6 +276,7 @@ impl ConsentSnapshot {
         if let Some(place) = &self.jurisdiction {
             let locate = SnapshotStatement {
                 seq: self.ledger_seq,
+                at: None,
                 purpose: String::new(),
                 action: Action::Locate,
                 categories: Vec::new(),
@@ -412,6 +419,7 @@ mod tests {
         Event::place(
             NewEvent {
                 evidence: None,
+                occurred_at: None,
                 jurisdiction: None,
                 purpose: purpose.into(),
                 action,

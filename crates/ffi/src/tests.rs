@@ -58,6 +58,7 @@ fn statement(seq: u64, purpose: &str, action: Action, channels: &[&str], recipie
     Event::place(
         NewEvent {
             evidence: None,
+            occurred_at: None,
             jurisdiction: None,
             purpose: purpose.into(),
             action,

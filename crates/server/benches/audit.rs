@@ -33,6 +33,7 @@ async fn run(n: u64) {
                 let batch = (0..per_call.min(n - i * per_call))
                     .map(|k| NewEvent {
                         evidence: None,
+                        occurred_at: None,
                         jurisdiction: None,
                         purpose: "marketing.direct".into(),
                         action: if k % 2 == 0 { Action::Grant } else { Action::Withdraw },

@@ -30,6 +30,7 @@ fn env(name: &str, default: u64) -> u64 {
 fn event(seq: u64, purpose: &str, action: Action) -> Event {
     Event {
         evidence: None,
+        occurred_at: None,
         jurisdiction: None,
         seq,
         pseudonym: String::new(),

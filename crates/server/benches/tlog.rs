@@ -49,6 +49,7 @@ fn batch(k0: u64) -> Vec<NewEvent> {
     (0..BATCH)
         .map(|k| NewEvent {
             evidence: None,
+            occurred_at: None,
             jurisdiction: None,
             purpose: "marketing.direct".into(),
             action: if (k0 + k).is_multiple_of(2) { Action::Grant } else { Action::Withdraw },

@@ -62,6 +62,7 @@ pub async fn set(
         actor: principal.actor(),
         expires_at: None,
         evidence: None,
+        occurred_at: None,
         jurisdiction: Some(place.clone()),
     };
     let placed = state.store.append(subject, vec![event]).await?;

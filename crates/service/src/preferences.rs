@@ -313,7 +313,7 @@ fn choices(services: &Services, view: &CatalogView, subject: &SubjectId, current
         services.engine.check(&q, now).ok()
     };
     let recorded_at: HashMap<u64, (Timestamp, &str)> =
-        current.iter().map(|e| (e.seq, (e.recorded_at, e.actor.as_str()))).collect();
+        current.iter().map(|e| (e.seq, (e.effective_at(), e.actor.as_str()))).collect();
     view.catalog
         .document()
         .purposes
@@ -399,6 +399,7 @@ fn plan(services: &Services, view: &CatalogView, subject: &SubjectId, wanted: &C
         // A stand-in for the event the change will become, placed after anything real, for the preview.
         preview.push(Event {
             evidence: None,
+            occurred_at: None,
             jurisdiction: None,
             seq: u64::MAX / 2 + preview.len() as u64,
             pseudonym: String::new(),

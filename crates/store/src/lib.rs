@@ -39,9 +39,9 @@ pub use crate::identifiers::IdentifierStore;
 pub use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, Committed, DELIVERY_DEAD,
     DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,
-    DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion, OutboxMessage, ReplayFrom,
-    Sealed, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt,
-    TlogCheckpoint,
+    DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxMessage,
+    ReplayFrom, Sealed, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
+    StoredReceipt, TlogCheckpoint,
 };
 pub use crate::store::Store;
 pub use crate::tokens::TokenStore;

@@ -71,6 +71,14 @@ pub type CommitObserver = Arc<dyn Fn(Committed) + Send + Sync>;
 /// signature, not I/O).
 pub type Sealer = Box<dyn FnOnce(&[Event]) -> Result<Sealed, String> + Send>;
 
+/// Which changes of another platform an import appends: each event's id at its `source`, in the order of
+/// the events. A `(source, id)` placed once is never placed again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportKeys {
+    pub source: String,
+    pub ids: Vec<String>,
+}
+
 /// What a [`Sealer`] produces: a receipt (or none) and the messages to put in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sealed {

@@ -9,7 +9,7 @@
 pub(crate) const JURISDICTION_STATE: (&str, &str) = ("", "jurisdiction");
 pub(crate) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
      e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
-     e.expires_at, e.prev_hash, e.hash, e.evidence, e.jurisdiction";
+     e.expires_at, e.prev_hash, e.hash, e.evidence, e.jurisdiction, e.occurred_at";
 pub(crate) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
 pub(crate) const NOTICE_COLUMNS: &str = "key, version, sha256, title, language, url, text, created_at";
 pub(crate) const DESTINATION_COLUMNS: &str =
@@ -21,6 +21,9 @@ pub(crate) const RECORD_COLUMNS: &str = "r.id, r.device_id, r.category, r.purpos
 pub(crate) const DEVICE_COLUMNS: &str =
     "d.id, k.subject, d.name, d.kind, d.categories, d.purposes, d.created_at, d.last_seen";
 
+/// The ledger's last event: `seq, hash, recorded_at`, no row while it is empty. Writers record no event
+/// earlier than it, so among changes recorded live the later time is also the later position.
+pub(crate) const LEDGER_HEAD_AT: &str = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1";
 /// The ledger's last event: `seq, hash`, no row while it is empty.
 pub(crate) const LEDGER_HEAD: &str = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
 /// The newest catalogue version, NULL before the first apply.

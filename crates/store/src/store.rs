@@ -13,8 +13,9 @@ use crate::error::StoreError;
 use crate::identifiers::IdentifierStore;
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DestinationPatch,
-    DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion, OutboxMessage, ReplayFrom,
-    SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint,
+    DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxMessage,
+    ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt,
+    TlogCheckpoint,
 };
 use crate::requests::RequestStore;
 use crate::tokens::TokenStore;
@@ -60,6 +61,16 @@ pub trait Store:
     /// unchanged keeps its version; a changed or new text gets the next version of that notice.
     async fn apply_catalog(&self, document: &CatalogDocument) -> Result<StoredCatalog>;
     async fn notice_version(&self, key: &str, version: u32) -> Result<Option<NoticeVersion>>;
+    /// The version of notice `key` whose text is `text`: one already stored (the catalogue's or an earlier
+    /// import's), else a new version marked imported. An imported version is named by the events that
+    /// rest on it but never becomes the notice's current version.
+    async fn import_notice(
+        &self,
+        key: &str,
+        language: &str,
+        title: &str,
+        text: &str,
+    ) -> Result<NoticeVersion>;
     /// The document of catalogue version `version`, as applied (receipts are built again from it).
     async fn catalog_document(&self, version: u64) -> Result<Option<CatalogDocument>>;
 
@@ -78,6 +89,18 @@ pub trait Store:
     async fn append_sealed(
         &self,
         subject: &SubjectId,
+        events: Vec<NewEvent>,
+        seal: Option<Sealer>,
+    ) -> Result<(Vec<Event>, Option<SealedReceipt>)>;
+    /// [`append_sealed`](Store::append_sealed) for changes imported from another platform: `keys.ids[i]`
+    /// is the id of `events[i]` at `keys.source`. A change whose `(source, id)` an earlier append placed
+    /// (or an earlier one of the same call) is left out; the others are placed with their keys, in the
+    /// same transaction. Returns the events placed (none when every change was placed before; then the
+    /// sealer is not called). `keys.ids` must be as long as `events`.
+    async fn append_imported(
+        &self,
+        subject: &SubjectId,
+        keys: ImportKeys,
         events: Vec<NewEvent>,
         seal: Option<Sealer>,
     ) -> Result<(Vec<Event>, Option<SealedReceipt>)>;

@@ -70,6 +70,8 @@ struct EventLineOut<'a> {
     evidence: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jurisdiction: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    occurred_at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -101,6 +103,7 @@ pub fn export_event_line(event: &Event) -> String {
         hash: &event.hash,
         evidence: event.evidence.as_deref(),
         jurisdiction: event.jurisdiction.as_deref(),
+        occurred_at: event.occurred_at.map(|t| t.to_string()),
     };
     // Strings, integers and string lists always serialise.
     serde_json::to_string(&line).unwrap_or_default()
@@ -134,6 +137,8 @@ struct EventLineIn {
     evidence: Option<String>,
     #[serde(default)]
     jurisdiction: Option<String>,
+    #[serde(default)]
+    occurred_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -164,9 +169,11 @@ pub(super) fn parse_line(line: &str) -> Result<ExportLine, String> {
     };
     let recorded_at = ledger_time(&e.recorded_at, "recorded_at")?;
     let expires_at = e.expires_at.as_deref().map(|t| ledger_time(t, "expires_at")).transpose()?;
+    let occurred_at = e.occurred_at.as_deref().map(|t| ledger_time(t, "occurred_at")).transpose()?;
     Ok(ExportLine::Event(Box::new(Event {
         evidence: e.evidence,
         jurisdiction: e.jurisdiction,
+        occurred_at,
         seq: e.seq,
         pseudonym: e.subject,
         purpose: e.purpose,

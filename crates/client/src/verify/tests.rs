@@ -25,6 +25,7 @@ fn chain(n: u64) -> Vec<Event> {
         .map(|seq| {
             let new = NewEvent {
                 evidence: None,
+                occurred_at: None,
                 jurisdiction: None,
                 purpose: if seq % 2 == 0 { "analytics".into() } else { "marketing.direct".into() },
                 action: Action::ALL[(seq as usize) % Action::ALL.len()],

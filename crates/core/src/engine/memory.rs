@@ -1,4 +1,4 @@
-//! How the engine holds subjects in memory: 24-byte statements, subject ids inline when short, and per
+//! How the engine holds subjects in memory: 32-byte statements, subject ids inline when short, and per
 //! shard a dense slot array behind an open-addressing index, so a check touches one index line and one
 //! slot.
 
@@ -13,9 +13,12 @@ pub(super) const FLAG_GPC: u8 = 1;
 /// ancestors, pass over it.
 pub(super) const JURISDICTION: u16 = u16::MAX;
 
-/// One remembered statement. Kept at 24 bytes: the engine holds millions.
+/// One remembered statement. Kept at 32 bytes: the engine holds millions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Stmt {
+    /// When the change took effect ([`Event::effective_at`](crate::ledger::Event::effective_at)), in
+    /// microseconds since the epoch: with `seq`, the order of statements ([`Stmt::order`]).
+    pub(super) at: i64,
     pub(super) seq: u64,
     /// Microseconds since the epoch; `i64::MAX` when the statement does not expire.
     pub(super) expires_at: i64,
@@ -25,11 +28,20 @@ pub(super) struct Stmt {
     pub(super) flags: u8,
 }
 
+const _: () = assert!(std::mem::size_of::<Stmt>() == 32);
+
+impl Stmt {
+    /// Which of two statements is later: the later effective time, then the later ledger position.
+    pub(super) fn order(&self) -> (i64, u64) {
+        (self.at, self.seq)
+    }
+}
+
 /// Marks an unused entry of [`Stmts::Inline`]; never set on a statement the engine holds.
 const FLAG_VACANT: u8 = 0x80;
 
 pub(super) const VACANT: Stmt =
-    Stmt { seq: 0, expires_at: 0, scope: 0, purpose: 0, action: Action::Grant, flags: FLAG_VACANT };
+    Stmt { at: 0, seq: 0, expires_at: 0, scope: 0, purpose: 0, action: Action::Grant, flags: FLAG_VACANT };
 
 /// A subject's statements: up to three inline (the vacant ones last), more on the heap.
 #[derive(Debug)]
@@ -112,7 +124,7 @@ pub(super) struct Slot {
     pub(super) stmts: Stmts,
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 96);
+const _: () = assert!(std::mem::size_of::<Slot>() == 120);
 
 /// A shard's subjects: dense slots, and an open-addressing index into them.
 ///
@@ -231,7 +243,15 @@ mod tests {
     use crate::time::Timestamp;
 
     fn stmt(seq: u64) -> Stmt {
-        Stmt { seq, expires_at: i64::MAX, scope: 0, purpose: seq as u16, action: Action::Grant, flags: 0 }
+        Stmt {
+            at: seq as i64,
+            seq,
+            expires_at: i64::MAX,
+            scope: 0,
+            purpose: seq as u16,
+            action: Action::Grant,
+            flags: 0,
+        }
     }
 
     /// Checks the shard against a model through random inserts and removals, with a hash weak enough to
@@ -303,6 +323,7 @@ mod tests {
             Event::place(
                 crate::ledger::NewEvent {
                     evidence: None,
+                    occurred_at: None,
                     jurisdiction: None,
                     purpose: "p".into(),
                     action: Action::Grant,

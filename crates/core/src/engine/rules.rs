@@ -104,7 +104,7 @@ pub(super) fn decide(
         let blocker = relevant()
             .filter(|(s, _)| matches!(s.action, Action::Object | Action::Restrict))
             .filter(|(s, _)| applies(shared, scope(s), r))
-            .max_by_key(|(s, _)| s.seq);
+            .max_by_key(|(s, _)| s.order());
         return match blocker {
             Some((s, _)) => Decision::new(negative_reason(s), Some(s.seq)),
             None => Decision::new(Reason::for_basis(info.basis), None),
@@ -120,11 +120,11 @@ pub(super) fn decide(
         }
         any_covering = true;
         let blocked = negatives().any(|(n, n_depth)| {
-            n.seq > g.seq
+            n.order() > g.order()
                 || n_depth > g_depth
                 || (n_depth == g_depth && strictly_narrower(shared, scope(n), scope(g)))
         });
-        if !blocked && best.is_none_or(|b| g.seq > b.seq) {
+        if !blocked && best.is_none_or(|b| g.order() > b.order()) {
             best = Some(g);
         }
     }
@@ -136,7 +136,7 @@ pub(super) fn decide(
         r.jurisdiction.or_else(|| held_jurisdiction(stmts)).is_some_and(|j| shared.opt_out(j, info));
     // Under opt-out a lapsed grant is no opt-out: only what the person said against the use counts.
     let opted_out = |(s, _): &(&Stmt, u8)| !(opt_out && s.action == Action::Expire);
-    if let Some((n, _)) = negatives().filter(opted_out).max_by_key(|(s, _)| s.seq) {
+    if let Some((n, _)) = negatives().filter(opted_out).max_by_key(|(s, _)| s.order()) {
         return Decision::new(negative_reason(n), Some(n.seq));
     }
     if opt_out {
@@ -145,11 +145,11 @@ pub(super) fn decide(
     debug_assert!(!any_covering, "a covering grant is either allowed or blocked by a negative");
     let positives = || relevant().filter(|(s, _)| s.action.is_positive());
     let covering = positives().filter(|(s, _)| uncovered(scope(s), r).is_none());
-    if let Some((g, _)) = covering.max_by_key(|(s, _)| s.seq) {
+    if let Some((g, _)) = covering.max_by_key(|(s, _)| s.order()) {
         // Covering, but not live: it has expired.
         return Decision::new(Reason::Expired, Some(g.seq));
     }
-    if let Some((g, _)) = positives().max_by_key(|(s, _)| s.seq) {
+    if let Some((g, _)) = positives().max_by_key(|(s, _)| s.order()) {
         // The answer rests on the latest grant: name what it leaves out.
         let dimension = uncovered(scope(g), r).unwrap_or(Dimension::Category);
         return Decision::not_covered(dimension, Some(g.seq));

@@ -85,6 +85,7 @@ fn event(seq: u64, line: &H<'_>) -> Event {
     Event::place(
         NewEvent {
             evidence: None,
+            occurred_at: None,
             jurisdiction: None,
             purpose: line.purpose.into(),
             action: line.action,
@@ -364,7 +365,7 @@ fn apply_is_idempotent_and_commutative() {
 
 #[test]
 fn statement_stays_small() {
-    assert_eq!(std::mem::size_of::<Stmt>(), 24);
+    assert_eq!(std::mem::size_of::<Stmt>(), 32);
 }
 
 // ---- properties -------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ fn event(seq: u64, line: &Line<'_>) -> Event {
     Event::place(
         NewEvent {
             evidence: None,
+            occurred_at: None,
             jurisdiction: line.jurisdiction.map(str::to_owned),
             purpose: line.purpose.into(),
             action: line.action,

@@ -245,6 +245,7 @@ fn receipt() -> ConsentReceipt {
     let event = Event::place(
         NewEvent {
             evidence: None,
+            occurred_at: None,
             jurisdiction: None,
             purpose: "marketing.direct".into(),
             action: Action::Grant,

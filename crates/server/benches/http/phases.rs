@@ -206,6 +206,7 @@ pub fn store_phase(rt: &Runtime, dir: &Path, floor: &FloorDb) -> Result<StoreRes
         .map_err(|e| format!("store open: {e}"))?;
     let template = NewEvent {
         evidence: None,
+        occurred_at: None,
         jurisdiction: None,
         purpose: "analytics".to_owned(),
         action: Action::Grant,

@@ -1,6 +1,6 @@
 //! The console's day-bucketed counters, folded from the ledger by a worker that follows it from a cursor
 //! (`workers::console_rollups`), so the overview never scans the ledger. Each event counts once on the
-//! day (UTC) it was recorded, under its purpose and its action (`grant`, `withdraw`, ...); an event the
+//! day (UTC) it took effect (an imported change's original `occurred_at`, else when it was recorded), under its purpose and its action (`grant`, `withdraw`, ...); an event the
 //! Global Privacy Control signal made counts under `gpc` as well.
 //!
 //! The store moves the counters and the cursor together, and only from the cursor read here: a node that
@@ -38,7 +38,7 @@ pub fn fold(events: &[Event]) -> Vec<RollupRow> {
     let mut counts: BTreeMap<(i64, &str, &str), u64> = BTreeMap::new();
     // A `locate` event is no consent: nothing to count.
     for e in events.iter().filter(|e| e.action != Action::Locate) {
-        let day = day_of(e.recorded_at);
+        let day = day_of(e.effective_at());
         *counts.entry((day, e.purpose.as_str(), e.action.as_str())).or_default() += 1;
         if e.actor == ACTOR_GPC {
             *counts.entry((day, e.purpose.as_str(), GPC)).or_default() += 1;
@@ -86,6 +86,7 @@ mod tests {
     fn event(seq: u64, purpose: &str, action: Action, actor: &str, day: i64) -> Event {
         Event {
             evidence: None,
+            occurred_at: None,
             jurisdiction: None,
             seq,
             pseudonym: "p".into(),

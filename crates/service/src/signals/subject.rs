@@ -143,6 +143,7 @@ fn new_event(
         actor: actor.to_owned(),
         expires_at: None,
         evidence: Some(evidence.to_owned()),
+        occurred_at: None,
         jurisdiction: None,
     })
 }

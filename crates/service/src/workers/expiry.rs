@@ -54,6 +54,7 @@ pub async fn expire_due(state: &Services, interval: Duration) -> Result<usize, c
                 .iter()
                 .map(|g| NewEvent {
                     evidence: None,
+                    occurred_at: None,
                     jurisdiction: None,
                     purpose: g.purpose.clone(),
                     action: Action::Expire,

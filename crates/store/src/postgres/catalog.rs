@@ -32,7 +32,7 @@ pub(super) async fn current_catalog(conn: &mut PgConnection) -> Result<Option<St
     let languages: Vec<String> = wanted.iter().map(|(_, l)| l.clone()).collect();
     let found = sqlx::query(&format!(
         "SELECT DISTINCT ON (key, language) {NOTICE_COLUMNS} FROM notices
-         WHERE (key, language) IN (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[]))
+         WHERE (key, language) IN (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[])) AND NOT imported
          ORDER BY key, language, version DESC"
     ))
     .bind(&keys)
@@ -86,7 +86,8 @@ pub(super) async fn apply_catalog(pool: &PgPool, document: &CatalogDocument) -> 
         for t in notice.texts(document.language()) {
             let sha = notice_sha256(t.text);
             let same: Option<String> = sqlx::query_scalar(
-                "SELECT sha256 FROM notices WHERE key = $1 AND language = $2 ORDER BY version DESC LIMIT 1",
+                "SELECT sha256 FROM notices WHERE key = $1 AND language = $2 AND NOT imported
+                 ORDER BY version DESC LIMIT 1",
             )
             .bind(&notice.key)
             .bind(t.language)
@@ -127,4 +128,44 @@ pub(super) async fn apply_catalog(pool: &PgPool, document: &CatalogDocument) -> 
     let stored = current_catalog(&mut tx).await?;
     tx.commit().await.map_err(db)?;
     stored.ok_or_else(|| StoreError::Backend("catalogue vanished after insert".into()))
+}
+
+/// The version of notice `key` whose text is `text`: one already stored (the catalogue's or an earlier
+/// import's), else a new version marked imported, which never becomes the notice's current one. Under the
+/// catalogue lock, so versions stay unique across nodes.
+pub(super) async fn import_notice(
+    pool: &PgPool,
+    key: &str,
+    language: &str,
+    title: &str,
+    text: &str,
+) -> Result<NoticeVersion> {
+    let sha = notice_sha256(text);
+    let mut tx = pool.begin().await.map_err(db)?;
+    locks::lock(&mut tx, CATALOG_LOCK).await?;
+    let find = format!(
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE key = $1 AND sha256 = $2 ORDER BY version LIMIT 1"
+    );
+    let found = sqlx::query(&find).bind(key).bind(&sha).fetch_optional(&mut *tx).await.map_err(db)?;
+    if let Some(row) = found {
+        return rows::notice(&row);
+    }
+    sqlx::query(
+        "INSERT INTO notices (key, version, sha256, title, language, url, text, created_at, imported)
+         VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM notices WHERE key = $1), $2, $3, $4, NULL, $5,
+                 $6, true)",
+    )
+    .bind(key)
+    .bind(&sha)
+    .bind(title)
+    .bind(language)
+    .bind(text)
+    .bind(Timestamp::now().micros())
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    let row = sqlx::query(&find).bind(key).bind(&sha).fetch_one(&mut *tx).await.map_err(db)?;
+    let stored = rows::notice(&row)?;
+    tx.commit().await.map_err(db)?;
+    Ok(stored)
 }

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0016_event_jurisdiction.sql"),
     include_str!("../../migrations/postgres/0017_device_last_seen.sql"),
     include_str!("../../migrations/postgres/0018_verifications.sql"),
+    include_str!("../../migrations/postgres/0019_import.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

@@ -27,6 +27,7 @@ pub(super) fn event(r: &PgRow) -> Result<Event> {
     Ok(Event {
         evidence: r.try_get("evidence").map_err(db)?,
         jurisdiction: r.try_get("jurisdiction").map_err(db)?,
+        occurred_at: r.try_get::<Option<i64>, _>("occurred_at").map_err(db)?.map(Timestamp::from_micros),
         seq: r.try_get::<i64, _>("seq").map_err(db)? as u64,
         pseudonym: r.try_get("pseudonym").map_err(db)?,
         purpose: r.try_get("purpose").map_err(db)?,
@@ -77,6 +78,7 @@ pub(super) struct EventColumns {
     hash: Vec<String>,
     evidence: Vec<Option<String>>,
     jurisdiction: Vec<Option<String>>,
+    occurred_at: Vec<Option<i64>>,
 }
 
 impl EventColumns {
@@ -99,16 +101,18 @@ impl EventColumns {
         self.hash.push(e.hash.clone());
         self.evidence.push(e.evidence.clone());
         self.jurisdiction.push(e.jurisdiction.clone());
+        self.occurred_at.push(e.occurred_at.map(Timestamp::micros));
     }
 
     pub async fn insert(self, tx: &mut Transaction<'static, Postgres>) -> Result<()> {
         sqlx::query(
             "INSERT INTO events (seq, pseudonym, purpose, action, categories, channels, recipients, notice,
                 notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash,
-                evidence, jurisdiction)
+                evidence, jurisdiction, occurred_at)
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                 $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[],
-                $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[])",
+                $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[],
+                $19::bigint[])",
         )
         .bind(self.seq)
         .bind(self.pseudonym)
@@ -128,6 +132,7 @@ impl EventColumns {
         .bind(self.hash)
         .bind(self.evidence)
         .bind(self.jurisdiction)
+        .bind(self.occurred_at)
         .execute(&mut **tx)
         .await
         .map_err(db)?;

@@ -21,7 +21,7 @@ use crate::common::lease_end;
 use crate::error::{Result, StoreError};
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
-    DestinationPatch, DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion,
+    DestinationPatch, DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
     OutboxMessage, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
     StoredReceipt, TlogCheckpoint,
 };
@@ -132,6 +132,16 @@ impl Store for PostgresStore {
         catalog::notice_version(&self.pool, key, version).await
     }
 
+    async fn import_notice(
+        &self,
+        key: &str,
+        language: &str,
+        title: &str,
+        text: &str,
+    ) -> Result<NoticeVersion> {
+        catalog::import_notice(&self.pool, key, language, title, text).await
+    }
+
     async fn catalog_document(&self, version: u64) -> Result<Option<CatalogDocument>> {
         catalog::catalog_document(&self.pool, version).await
     }
@@ -150,7 +160,31 @@ impl Store for PostgresStore {
             let guard = self.appends.lock().unwrap_or_else(PoisonError::into_inner);
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
             sender
-                .send(AppendJob { subject: subject.clone(), events, seal, reply })
+                .send(AppendJob { subject: subject.clone(), events, import: None, seal, reply })
+                .map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn append_imported(
+        &self,
+        subject: &SubjectId,
+        keys: ImportKeys,
+        events: Vec<NewEvent>,
+        seal: Option<Sealer>,
+    ) -> Result<(Vec<Event>, Option<SealedReceipt>)> {
+        if events.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        if keys.ids.len() != events.len() {
+            return Err(StoreError::Backend("an import key for every event".into()));
+        }
+        let (reply, rx) = oneshot::channel();
+        {
+            let guard = self.appends.lock().unwrap_or_else(PoisonError::into_inner);
+            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            sender
+                .send(AppendJob { subject: subject.clone(), events, import: Some(keys), seal, reply })
                 .map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| StoreError::Closed)?

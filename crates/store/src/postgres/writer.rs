@@ -11,6 +11,7 @@ use consentry_core::ledger::GENESIS_HASH;
 use consentry_core::merkle::{Hash, leaf_hash};
 use consentry_core::{Action, Event, NewEvent, SubjectId, Timestamp};
 use sqlx::postgres::PgPool;
+use sqlx::{Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::db;
@@ -22,8 +23,8 @@ use super::rows::{EventColumns, ReceiptColumns};
 use super::tlog;
 use crate::common::{run_sealer, scope_key};
 use crate::error::{Result, StoreError};
-use crate::model::{CommitObserver, Committed, SealedReceipt, Sealer};
-use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD};
+use crate::model::{CommitObserver, Committed, ImportKeys, SealedReceipt, Sealer};
+use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
 /// Most appends taken into one group.
 const MAX_GROUP: usize = 4096;
@@ -33,6 +34,8 @@ pub(super) type Appended = (Vec<Event>, Option<SealedReceipt>);
 pub(super) struct AppendJob {
     pub subject: SubjectId,
     pub events: Vec<NewEvent>,
+    /// Set on an import: the events' ids at their source, placed at most once.
+    pub import: Option<ImportKeys>,
     pub seal: Option<Sealer>,
     pub reply: oneshot::Sender<Result<Appended>>,
 }
@@ -55,7 +58,8 @@ pub(super) async fn write_loop(
         let batches: Vec<Vec<NewEvent>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.events)).collect();
         let seals: Vec<Option<Sealer>> = jobs.iter_mut().map(|j| j.seal.take()).collect();
         let subjects: Vec<SubjectId> = jobs.iter().map(|j| j.subject.clone()).collect();
-        match commit_group(&pool, subjects, batches, seals).await {
+        let imports: Vec<Option<ImportKeys>> = jobs.iter_mut().map(|j| j.import.take()).collect();
+        match commit_group(&pool, subjects, batches, seals, imports).await {
             Ok((outcomes, (size, root))) => {
                 let placed: usize = outcomes.iter().map(|o| o.as_ref().map_or(0, |(e, _)| e.len())).sum();
                 if placed > 0
@@ -78,35 +82,87 @@ pub(super) async fn write_loop(
     }
 }
 
-/// Commits `batches[i]`, the events of `subjects[i]` sealed by `seals[i]`, as one group; returns each
-/// request's outcome (a failed sealer fails its request alone) and the tree's head (size, root) after it.
+/// The `(source, id)` pairs among `imports` that an earlier commit placed.
+async fn imported_before(
+    tx: &mut Transaction<'static, Postgres>,
+    imports: &[Option<ImportKeys>],
+) -> Result<HashSet<(String, String)>> {
+    let (mut sources, mut ids) = (Vec::new(), Vec::new());
+    for keys in imports.iter().flatten() {
+        for id in &keys.ids {
+            sources.push(keys.source.clone());
+            ids.push(id.clone());
+        }
+    }
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.source, i.source_id FROM imported i
+         JOIN UNNEST($1::text[], $2::text[]) AS k (source, source_id)
+           ON i.source = k.source AND i.source_id = k.source_id",
+    )
+    .bind(sources)
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(found.into_iter().collect())
+}
+
+/// Commits `batches[i]`, the events of `subjects[i]` sealed by `seals[i]` (and imported under
+/// `imports[i]`), as one group; returns each request's outcome (a failed sealer fails its request alone)
+/// and the tree's head (size, root) after it.
 async fn commit_group(
     pool: &PgPool,
     subjects: Vec<SubjectId>,
     batches: Vec<Vec<NewEvent>>,
     seals: Vec<Option<Sealer>>,
+    imports: Vec<Option<ImportKeys>>,
 ) -> Result<(Vec<Result<Appended>>, (u64, Hash))> {
     let mut tx = pool.begin().await.map_err(db)?;
     locks::lock(&mut tx, LEDGER_LOCK).await?;
-    let head: Option<(i64, String)> =
-        sqlx::query_as(LEDGER_HEAD).fetch_optional(&mut *tx).await.map_err(db)?;
-    let (mut seq, mut prev) = head.map_or((0, GENESIS_HASH.to_owned()), |(s, h)| (s as u64, h));
+    let head: Option<(i64, String, i64)> =
+        sqlx::query_as(LEDGER_HEAD_AT).fetch_optional(&mut *tx).await.map_err(db)?;
+    let (mut seq, mut prev) =
+        head.as_ref().map_or((0, GENESIS_HASH.to_owned()), |(s, h, _)| (*s as u64, h.clone()));
+    // No event is recorded earlier than the one before it, whatever this node's clock says: among
+    // changes recorded live, the later position is never the earlier time.
+    let now = Timestamp::now().max(Timestamp::from_micros(head.map_or(0, |(_, _, at)| at)));
+    let mut seen = imported_before(&mut tx, &imports).await?;
+    let (mut import_sources, mut import_ids, mut import_seqs) = (Vec::new(), Vec::new(), Vec::new());
     let head_seq = seq;
     let mut tree = tlog::frontier(&mut tx, head_seq).await?;
     let mut nodes = Vec::new();
 
     let pseudonyms =
         pseudonyms_for(&mut tx, subjects.iter().map(|s| s.as_str().to_owned()).collect()).await?;
-    let now = Timestamp::now();
     let mut cols = EventColumns::default();
     let mut receipts = ReceiptColumns::default();
     let mut messages = OutboxColumns::default();
     let mut receipt_ids: HashSet<String> = HashSet::new();
-    let mut state: HashMap<(String, String, String), i64> = HashMap::new();
+    // Per current-state key, the latest statement of the group: (effective time, seq).
+    let mut state: HashMap<(String, String, String), (i64, i64)> = HashMap::new();
     let mut outcomes = Vec::with_capacity(subjects.len());
-    for ((subject, batch), seal) in subjects.iter().zip(batches).zip(seals) {
+    for (((subject, mut batch), seal), import) in subjects.iter().zip(batches).zip(seals).zip(imports) {
         let p = &pseudonyms[subject.as_str()];
         let (start_seq, start_prev) = (seq, prev.clone());
+        let mut keys = Vec::new();
+        if let Some(import) = &import {
+            // Changes placed before (by an earlier commit, or earlier in this one) are left out.
+            let mut fresh = Vec::with_capacity(batch.len());
+            for (new, id) in batch.into_iter().zip(&import.ids) {
+                if seen.insert((import.source.clone(), id.clone())) {
+                    keys.push(id.clone());
+                    fresh.push(new);
+                }
+            }
+            if fresh.is_empty() {
+                outcomes.push(Ok((Vec::new(), None)));
+                continue;
+            }
+            batch = fresh;
+        }
         let mut placed = Vec::with_capacity(batch.len());
         for new in batch {
             seq += 1;
@@ -122,6 +178,11 @@ async fn commit_group(
                 (seq, prev) = (start_seq, start_prev);
                 let e = result.and(Err(StoreError::Conflict("a receipt with this id exists".into())));
                 outcomes.push(e);
+                if let Some(import) = &import {
+                    for id in &keys {
+                        seen.remove(&(import.source.clone(), id.clone()));
+                    }
+                }
                 continue;
             }
         };
@@ -129,13 +190,24 @@ async fn commit_group(
             cols.push(e);
             tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
             // A `locate` event holds no consent: only the subject's jurisdiction below.
+            let order = (e.effective_at().micros(), e.seq as i64);
+            let mut keep = |key: (String, String, String)| {
+                let held = state.entry(key).or_insert(order);
+                *held = (*held).max(order);
+            };
             if e.action != Action::Locate {
-                let key = (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope));
-                state.insert(key, e.seq as i64);
+                keep((e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope)));
             }
             if e.jurisdiction.is_some() {
                 let (purpose, scope) = JURISDICTION_STATE;
-                state.insert((e.pseudonym.clone(), purpose.to_owned(), scope.to_owned()), e.seq as i64);
+                keep((e.pseudonym.clone(), purpose.to_owned(), scope.to_owned()));
+            }
+        }
+        if let Some(import) = &import {
+            for (id, e) in keys.into_iter().zip(&placed) {
+                import_sources.push(import.source.clone());
+                import_ids.push(id);
+                import_seqs.push(e.seq as i64);
             }
         }
         let (receipt, outbox) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
@@ -154,23 +226,38 @@ async fn commit_group(
         // Under the ledger lock (and the outbox lock), so outbox ids follow the ledger and commit order.
         messages.insert(&mut tx).await?;
 
-        let (mut sp, mut spu, mut ssc, mut sseq) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((p, purpose, scope), s) in state {
+        if !import_ids.is_empty() {
+            sqlx::query(
+                "INSERT INTO imported (source, source_id, seq)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[])",
+            )
+            .bind(import_sources)
+            .bind(import_ids)
+            .bind(import_seqs)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let (mut sp, mut spu, mut ssc, mut sseq, mut sat) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((p, purpose, scope), (at, s)) in state {
             sp.push(p);
             spu.push(purpose);
             ssc.push(scope);
             sseq.push(s);
+            sat.push(at);
         }
         sqlx::query(
-            "INSERT INTO consent_state (pseudonym, purpose, scope, seq)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
-             ON CONFLICT (pseudonym, purpose, scope) DO UPDATE SET seq = excluded.seq
-             WHERE excluded.seq > consent_state.seq",
+            "INSERT INTO consent_state (pseudonym, purpose, scope, seq, at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+             ON CONFLICT (pseudonym, purpose, scope) DO UPDATE SET seq = excluded.seq, at = excluded.at
+             WHERE (excluded.at, excluded.seq) > (consent_state.at, consent_state.seq)",
         )
         .bind(sp)
         .bind(spu)
         .bind(ssc)
         .bind(sseq)
+        .bind(sat)
         .execute(&mut *tx)
         .await
         .map_err(db)?;

@@ -25,7 +25,8 @@ pub(super) fn current_catalog(conn: &Connection) -> rusqlite::Result<Option<Stor
     let document: CatalogDocument =
         serde_json::from_str(&document).map_err(|_| rows::conversion("stored catalogue does not parse"))?;
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {NOTICE_COLUMNS} FROM notices WHERE key = ?1 AND language = ?2 ORDER BY version DESC LIMIT 1"
+        "SELECT {NOTICE_COLUMNS} FROM notices WHERE key = ?1 AND language = ?2 AND imported = 0
+         ORDER BY version DESC LIMIT 1"
     ))?;
     let mut notices = Vec::with_capacity(document.notices.len());
     for n in &document.notices {
@@ -78,7 +79,8 @@ pub(super) fn apply_catalog(conn: &mut Connection, document: &CatalogDocument) -
             let sha = notice_sha256(t.text);
             let same: Option<String> = tx
                 .query_row(
-                    "SELECT sha256 FROM notices WHERE key = ?1 AND language = ?2 ORDER BY version DESC LIMIT 1",
+                    "SELECT sha256 FROM notices WHERE key = ?1 AND language = ?2 AND imported = 0
+                     ORDER BY version DESC LIMIT 1",
                     [&notice.key, t.language],
                     |r| r.get(0),
                 )
@@ -107,4 +109,36 @@ pub(super) fn apply_catalog(conn: &mut Connection, document: &CatalogDocument) -
     let stored = current_catalog(&tx).map_err(backend)?;
     tx.commit().map_err(backend)?;
     stored.ok_or_else(|| StoreError::Backend("catalogue vanished after insert".into()))
+}
+
+/// The version of notice `key` whose text is `text`: one already stored (the catalogue's or an earlier
+/// import's), else a new version marked imported, which never becomes the notice's current one.
+pub(super) fn import_notice(
+    conn: &mut Connection,
+    key: &str,
+    language: &str,
+    title: &str,
+    text: &str,
+) -> Result<NoticeVersion> {
+    let sha = notice_sha256(text);
+    let tx = conn.transaction().map_err(backend)?;
+    let find = |tx: &Connection| {
+        tx.prepare_cached(&format!(
+            "SELECT {NOTICE_COLUMNS} FROM notices WHERE key = ?1 AND sha256 = ?2 ORDER BY version LIMIT 1"
+        ))?
+        .query_row(params![key, sha], rows::notice)
+        .optional()
+    };
+    if let Some(found) = find(&tx).map_err(backend)? {
+        return Ok(found);
+    }
+    tx.execute(
+        "INSERT INTO notices (key, version, sha256, title, language, url, text, created_at, imported)
+         VALUES (?1, (SELECT COALESCE(MAX(version), 0) + 1 FROM notices WHERE key = ?1), ?2, ?3, ?4, NULL, ?5, ?6, 1)",
+        params![key, sha, title, language, text, Timestamp::now().micros()],
+    )
+    .map_err(backend)?;
+    let stored = find(&tx).map_err(backend)?;
+    tx.commit().map_err(backend)?;
+    stored.ok_or_else(|| StoreError::Backend("notice vanished after insert".into()))
 }

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::error::{Result, StoreError};
-use crate::model::{AccessEntry, OutboxMessage, SealedReceipt, Sealer};
+use crate::model::{AccessEntry, ImportKeys, OutboxMessage, SealedReceipt, Sealer};
 use crate::vault::{RecordMeta, SealedPayload};
 
 pub(super) enum Command {
@@ -37,6 +37,8 @@ pub(super) type Appended = (Vec<Event>, Option<SealedReceipt>);
 pub(super) struct AppendJob {
     pub subject: SubjectId,
     pub events: Vec<NewEvent>,
+    /// Set on an import: the events' ids at their source, placed at most once.
+    pub import: Option<ImportKeys>,
     pub seal: Option<Sealer>,
     pub reply: oneshot::Sender<Result<Appended>>,
 }

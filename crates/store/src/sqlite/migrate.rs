@@ -24,6 +24,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0015_event_jurisdiction.sql"),
     include_str!("../../migrations/sqlite/0016_device_last_seen.sql"),
     include_str!("../../migrations/sqlite/0017_verifications.sql"),
+    include_str!("../../migrations/sqlite/0018_import.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

@@ -48,6 +48,7 @@ pub(super) fn event(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
         hash: row.get(at + 15)?,
         evidence: row.get(at + 16)?,
         jurisdiction: row.get(at + 17)?,
+        occurred_at: row.get::<_, Option<i64>>(at + 18)?.map(Timestamp::from_micros),
     })
 }
 

@@ -25,7 +25,7 @@ use crate::common::{lease_end, merge_counts};
 use crate::error::{Result, StoreError};
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
-    DestinationPatch, DestinationRecord, EventMatcher, LedgerHead, NewDestination, NoticeVersion,
+    DestinationPatch, DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
     OutboxMessage, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
     StoredReceipt, TlogCheckpoint,
 };
@@ -228,6 +228,18 @@ impl Store for SqliteStore {
         self.read(move |conn| catalog::notice_version(conn, &key, version)).await
     }
 
+    async fn import_notice(
+        &self,
+        key: &str,
+        language: &str,
+        title: &str,
+        text: &str,
+    ) -> Result<NoticeVersion> {
+        let (key, language, title, text) =
+            (key.to_owned(), language.to_owned(), title.to_owned(), text.to_owned());
+        self.write(move |conn| catalog::import_notice(conn, &key, &language, &title, &text)).await
+    }
+
     async fn catalog_document(&self, version: u64) -> Result<Option<CatalogDocument>> {
         self.read(move |conn| catalog::catalog_document(conn, version)).await
     }
@@ -242,7 +254,25 @@ impl Store for SqliteStore {
             return Ok((Vec::new(), None));
         }
         let subject = subject.clone();
-        self.grouped(|reply| Grouped::Append(AppendJob { subject, events, seal, reply })).await
+        self.grouped(|reply| Grouped::Append(AppendJob { subject, events, import: None, seal, reply })).await
+    }
+
+    async fn append_imported(
+        &self,
+        subject: &SubjectId,
+        keys: ImportKeys,
+        events: Vec<NewEvent>,
+        seal: Option<Sealer>,
+    ) -> Result<(Vec<Event>, Option<SealedReceipt>)> {
+        if events.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        if keys.ids.len() != events.len() {
+            return Err(StoreError::Backend("an import key for every event".into()));
+        }
+        let subject = subject.clone();
+        let import = Some(keys);
+        self.grouped(|reply| Grouped::Append(AppendJob { subject, events, import, seal, reply })).await
     }
 
     async fn pseudonym_key(&self, subject: &SubjectId) -> Result<Option<[u8; 32]>> {

@@ -24,7 +24,7 @@ use super::tlog;
 use crate::common::{json_list, run_sealer, scope_key};
 use crate::error::{Result, StoreError};
 use crate::model::{CommitObserver, Committed};
-use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD};
+use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
 /// Most commands taken into one group.
 const MAX_GROUP: usize = 4096;
@@ -34,6 +34,8 @@ pub(super) struct Writer {
     observer: Option<CommitObserver>,
     head_seq: u64,
     head_hash: String,
+    /// The last event's `recorded_at`: no later event is recorded earlier, even if the clock steps back.
+    head_at: Timestamp,
     /// The Merkle tree of the committed ledger (its size is `head_seq`).
     tree: Frontier,
 }
@@ -47,12 +49,15 @@ struct Pending {
 impl Writer {
     pub fn new(mut conn: Connection, observer: Option<CommitObserver>) -> Result<Self> {
         let head = conn
-            .query_row(LEDGER_HEAD, [], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)))
+            .query_row(LEDGER_HEAD_AT, [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?, Timestamp::from_micros(r.get(2)?)))
+            })
             .optional()
             .map_err(backend)?;
-        let (head_seq, head_hash) = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+        let (head_seq, head_hash, head_at) =
+            head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned(), Timestamp::from_micros(0)));
         let tree = tlog::catch_up(&mut conn, head_seq)?;
-        Ok(Self { conn, observer, head_seq, head_hash, tree })
+        Ok(Self { conn, observer, head_seq, head_hash, head_at, tree })
     }
 
     pub fn run(mut self, receiver: Receiver<Command>) {
@@ -175,23 +180,29 @@ impl Writer {
         let mut placed_total = 0;
         let mut tree = self.tree.clone();
         let mut nodes = Vec::new();
-        let now = Timestamp::now();
+        let now = Timestamp::now().max(self.head_at);
         let tx = self.conn.transaction().map_err(backend)?;
         {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO events (seq, pseudonym, purpose, action, categories, channels, recipients, notice,
                         notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash,
-                        evidence, jurisdiction)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                        evidence, jurisdiction, occurred_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                 )
                 .map_err(backend)?;
             let mut state = tx
                 .prepare_cached(
-                    "INSERT INTO consent_state (pseudonym, purpose, scope, seq) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (pseudonym, purpose, scope) DO UPDATE SET seq = excluded.seq
-                     WHERE excluded.seq > consent_state.seq",
+                    "INSERT INTO consent_state (pseudonym, purpose, scope, seq, at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (pseudonym, purpose, scope) DO UPDATE SET seq = excluded.seq, at = excluded.at
+                     WHERE (excluded.at, excluded.seq) > (consent_state.at, consent_state.seq)",
                 )
+                .map_err(backend)?;
+            let mut was_imported = tx
+                .prepare_cached("SELECT 1 FROM imported WHERE source = ?1 AND source_id = ?2")
+                .map_err(backend)?;
+            let mut imported = tx
+                .prepare_cached("INSERT INTO imported (source, source_id, seq) VALUES (?1, ?2, ?3)")
                 .map_err(backend)?;
             let mut receipt_exists =
                 tx.prepare_cached("SELECT 1 FROM receipts WHERE id = ?1").map_err(backend)?;
@@ -210,8 +221,27 @@ impl Writer {
                 let job = &mut pending.job;
                 let p = &pseudonyms[job.subject.as_str()];
                 let (start_seq, start_prev) = (seq, prev.clone());
-                let mut placed = Vec::with_capacity(job.events.len());
-                for new in std::mem::take(&mut job.events) {
+                let mut events = std::mem::take(&mut job.events);
+                let mut keys = Vec::new();
+                if let Some(import) = &job.import {
+                    // Changes placed before (by an earlier group, or earlier in this one) are left out.
+                    let mut fresh = Vec::with_capacity(events.len());
+                    for (new, id) in events.into_iter().zip(&import.ids) {
+                        if !was_imported.exists(params![import.source, id]).map_err(backend)?
+                            && !keys.contains(id)
+                        {
+                            keys.push(id.clone());
+                            fresh.push(new);
+                        }
+                    }
+                    if fresh.is_empty() {
+                        pending.outcome = Some(Ok((Vec::new(), None)));
+                        continue;
+                    }
+                    events = fresh;
+                }
+                let mut placed = Vec::with_capacity(events.len());
+                for new in events {
                     seq += 1;
                     let e = Event::place(new, seq, p.clone(), now, std::mem::take(&mut prev));
                     prev = e.hash.clone();
@@ -260,19 +290,28 @@ impl Writer {
                             e.hash,
                             e.evidence,
                             e.jurisdiction,
+                            e.occurred_at.map(Timestamp::micros),
                         ])
                         .map_err(backend)?;
                     // A `locate` event holds no consent: only the subject's jurisdiction below.
+                    let at = e.effective_at().micros();
                     if e.action != Action::Locate {
                         state
-                            .execute(params![e.pseudonym, e.purpose, scope_key(&e.scope), e.seq as i64])
+                            .execute(params![e.pseudonym, e.purpose, scope_key(&e.scope), e.seq as i64, at])
                             .map_err(backend)?;
                     }
                     if e.jurisdiction.is_some() {
                         let (purpose, scope) = JURISDICTION_STATE;
-                        state.execute(params![e.pseudonym, purpose, scope, e.seq as i64]).map_err(backend)?;
+                        state
+                            .execute(params![e.pseudonym, purpose, scope, e.seq as i64, at])
+                            .map_err(backend)?;
                     }
                     tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
+                }
+                if let Some(import) = &job.import {
+                    for (id, e) in keys.iter().zip(&placed) {
+                        imported.execute(params![import.source, id, e.seq as i64]).map_err(backend)?;
+                    }
                 }
                 let (sealed, messages) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
                 if let (Some(r), Some(first), Some(last)) = (&sealed, placed.first(), placed.last()) {
@@ -341,6 +380,9 @@ impl Writer {
         tx.commit().map_err(backend)?;
         self.head_seq = seq;
         self.head_hash = prev;
+        if placed_total > 0 {
+            self.head_at = now;
+        }
         self.tree = tree;
         Ok(placed_total)
     }

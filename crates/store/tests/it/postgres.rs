@@ -28,6 +28,7 @@ mod conformance_vault {
 fn grant() -> NewEvent {
     NewEvent {
         evidence: None,
+        occurred_at: None,
         jurisdiction: None,
         purpose: "analytics".into(),
         action: Action::Grant,
@@ -288,6 +289,8 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          DROP INDEX events_by_notice;
          ALTER TABLE events DROP COLUMN jurisdiction;
          ALTER TABLE devices DROP COLUMN last_seen; DROP TABLE verifications;
+         ALTER TABLE events DROP COLUMN occurred_at; ALTER TABLE consent_state DROP COLUMN at;
+         DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )
     .execute(&pool)

@@ -27,6 +27,7 @@ mod conformance_vault {
 fn grant() -> NewEvent {
     NewEvent {
         evidence: None,
+        occurred_at: None,
         jurisdiction: None,
         purpose: "analytics".into(),
         action: Action::Grant,
@@ -235,9 +236,10 @@ async fn migrations_reach_the_current_versions() {
     };
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
-    // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen;
-    // key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices.
-    assert_eq!((version("consentry.db"), version("keys.db")), (16, 7));
+    // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
+    // verifications, import; key store: init, signing, destinations, vault, erasure, key pepper, no erasure
+    // notices.
+    assert_eq!((version("consentry.db"), version("keys.db")), (18, 7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,6 +352,8 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              DROP INDEX events_by_notice;
              ALTER TABLE events DROP COLUMN jurisdiction;
              ALTER TABLE devices DROP COLUMN last_seen; DROP TABLE verifications;
+             ALTER TABLE events DROP COLUMN occurred_at; ALTER TABLE consent_state DROP COLUMN at;
+             DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
              PRAGMA user_version = 8;"
         ))
         .expect("old data schema");
@@ -366,10 +370,21 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
     let receipt = store.receipt("rcpt_old").await.expect("read").expect("kept");
     assert_eq!(
         (receipt.subject, receipt.first_seq, receipt.last_seq, receipt.catalog_version),
-        (Some(s), 1, 1, 1),
+        (Some(s.clone()), 1, 1, 1),
         "the catalogue in force when it was made"
     );
     assert_eq!(receipt.kid, None, "which key signed it was not kept");
+    // The state from before imports took each statement's recorded time: a change imported now from
+    // before it does not replace it, one from after does.
+    let keys = |id: &str| consentry_store::ImportKeys { source: "old".into(), ids: vec![id.into()] };
+    let at = |micros| NewEvent { occurred_at: Some(Timestamp::from_micros(micros)), ..grant() };
+    let mut withdraw = at(1);
+    withdraw.action = Action::Withdraw;
+    store.append_imported(&s, keys("a"), vec![withdraw.clone()], None).await.expect("import");
+    assert_eq!(store.current(&s).await.expect("current").iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+    withdraw.occurred_at = Some(Timestamp::now());
+    store.append_imported(&s, keys("b"), vec![withdraw], None).await.expect("import");
+    assert_eq!(store.current(&s).await.expect("current").iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
     store.close().await;
     for file in ["consentry.db", "keys.db", "consentry.db-wal", "keys.db-wal"] {
         let Ok(bytes) = std::fs::read(dir.path().join(file)) else { continue };

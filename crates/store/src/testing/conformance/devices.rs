@@ -33,6 +33,7 @@ pub async fn devices_pair_list_delete(store: Arc<dyn Store>) {
     // Alice has no pseudonym yet: pairing creates it; Bob's exists through a ledger event.
     let grant = NewEvent {
         evidence: None,
+        occurred_at: None,
         jurisdiction: None,
         purpose: "analytics".into(),
         action: Action::Grant,

@@ -296,6 +296,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     let ann = subject("ann");
     let grant = NewEvent {
         evidence: None,
+        occurred_at: None,
         jurisdiction: None,
         purpose: "analytics".into(),
         action: Action::Grant,

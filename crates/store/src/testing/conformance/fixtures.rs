@@ -26,6 +26,7 @@ pub(super) fn subject(s: &str) -> SubjectId {
 pub(super) fn change(purpose: &str, action: Action, channels: &[&str]) -> NewEvent {
     NewEvent {
         evidence: None,
+        occurred_at: None,
         jurisdiction: None,
         purpose: purpose.into(),
         action,

@@ -12,6 +12,7 @@ mod devices;
 mod dsr;
 mod fixtures;
 mod identifiers;
+mod import;
 mod ledger;
 mod outbox;
 mod setup;
@@ -29,6 +30,9 @@ pub use self::dsr::{
     erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
 };
 pub use self::identifiers::identifiers_belong_to_one_subject;
+pub use self::import::{
+    imported_notice_texts_never_become_current, imports_place_each_change_once_in_time_order,
+};
 pub use self::ledger::{
     append_and_history, checkpoints_idempotent_and_ordered, concurrent_appends_keep_one_chain,
     concurrent_sealed_appends, current_state, expiries_and_leases, failing_sealer_fails_only_its_request,
@@ -70,7 +74,8 @@ macro_rules! conformance_suite {
             token_revocations_per_subject, links_are_spent_once,
             console_sessions_expire_end_and_follow_their_key, rollups_add_up_under_their_cursor,
             tlog_tree_follows_the_ledger, tlog_checkpoints_one_per_size,
-            verifications_limit_attempts_expire_and_end);
+            verifications_limit_attempts_expire_and_end,
+            imports_place_each_change_once_in_time_order, imported_notice_texts_never_become_current);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
