@@ -12,6 +12,8 @@ use consentry_service::auth::Scope;
 use consentry_service::config::{Flags, LogFormat};
 use tokio_util::sync::CancellationToken;
 
+mod transfer;
+
 #[derive(Parser)]
 #[command(name = "consentry", version, about = "Consent and personal-data control, self-hosted.")]
 struct Cli {
@@ -76,6 +78,16 @@ enum Command {
         #[command(subcommand)]
         command: ConsoleCommand,
     },
+    /// Import consent changes from another platform (JSON Lines or CSV, docs/import.md): into the store
+    /// (with the embedded store, the server must be stopped), or through a running server with --url.
+    /// Running the same file again imports nothing twice, and resumes an interrupted run.
+    Import(transfer::ImportArgs),
+    /// Export what the store holds, in the line format `import` reads (read only: works while a server
+    /// runs).
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Apply the PostgreSQL migrations and exit (they also run at every start).
@@ -102,6 +114,12 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Every subject's current consents (or, with --history, every event) to standard output.
+    Consents(transfer::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -587,6 +605,8 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Catalog { command } => catalog(command).await,
+            Command::Import(args) => transfer::import(args).await,
+            Command::Export { command: ExportCommand::Consents(args) } => transfer::export(args).await,
             Command::Migrate { common } => {
                 let config = load_config(&common)?;
                 let Some(url) = &config.database_url else {

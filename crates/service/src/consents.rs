@@ -127,6 +127,10 @@ pub struct EventOut {
     /// The subject's jurisdiction from this event on, when the change set it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jurisdiction: Option<String>,
+    /// When an imported change was originally made (its `recorded_at` is when it was imported); the
+    /// current state orders changes by this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<String>,
 }
 
 impl EventOut {
@@ -151,6 +155,7 @@ impl EventOut {
             hash: e.hash,
             evidence: e.evidence,
             jurisdiction: e.jurisdiction,
+            occurred_at: e.occurred_at.map(|t| t.to_string()),
         }
     }
 }
@@ -240,6 +245,7 @@ fn build_events(
         };
         events.push(NewEvent {
             evidence: None,
+            occurred_at: None,
             jurisdiction: jurisdiction.take(),
             purpose: c.purpose,
             action,

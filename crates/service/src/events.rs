@@ -107,6 +107,10 @@ fn installation_id(installation_secret: &[u8]) -> String {
     mac.map_or_else(|_| "0".repeat(32), |bytes| hex::encode(&bytes[..16]))
 }
 
+/// The CloudEvents type of an import's events: one per subject and batch, listing its imported changes.
+/// Destinations receive it only when they name it exactly (not through `*` or `consent.*`).
+pub const IMPORTED_TYPE: &str = "consent.imported";
+
 /// The CloudEvents `type` of a consent event.
 pub fn consent_type(action: Action) -> &'static str {
     match action {

@@ -40,6 +40,7 @@ pub mod sinks;
 pub mod state;
 pub mod tlog;
 pub mod tokens;
+pub mod transfer;
 pub mod vault;
 pub mod verification;
 pub mod whole;

@@ -213,6 +213,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/export/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export every subject's consents in the line format `POST /v1/import` reads, streamed: the statements in
+         *     force (or, with `history=true`, every event), so that importing the export into a fresh store gives the
+         *     same current state and the same answers to checks.
+         */
+        get: operations["exportConsents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import consent changes from another platform: one change per line, as JSON Lines
+         *     (`application/x-ndjson`) or CSV with the documented header (`text/csv`), streamed (never held whole).
+         *     Each imported change keeps its original time (`occurred_at`) and the actor `import:<source>`; one
+         *     already imported (the same `source` and `source_id`) is not imported again, so sending the same or an
+         *     overlapping file again, or the rest of an interrupted one, imports each change once. Refused lines do
+         *     not stop the run: the answer counts them and lists the first 1,000 with their line number and reason.
+         */
+        post: operations["importConsents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/keys": {
         parameters: {
             query?: never;
@@ -1150,6 +1195,11 @@ export interface components {
             evidence?: string | null;
             /** @description The subject's jurisdiction from this event on, when the change set it. */
             jurisdiction?: string | null;
+            /**
+             * @description When an imported change was originally made (its `recorded_at` is when it was imported); the
+             *     current state orders changes by this time.
+             */
+            occurred_at?: string | null;
         };
         /** @description An event type (`consent.withdrawn`), a prefix pattern (`consent.*`) or `*` */
         EventType: string;
@@ -1219,6 +1269,33 @@ export interface components {
             masked: boolean;
             created_at: string;
         };
+        /** @description What an import did. */
+        ImportReport: {
+            /**
+             * Format: int64
+             * @description Lines read (an empty line counts, and is skipped).
+             */
+            lines: number;
+            /**
+             * Format: int64
+             * @description Changes written to the ledger by this run.
+             */
+            imported: number;
+            /**
+             * Format: int64
+             * @description Good changes already imported before (the same `source` and `source_id`): not written again.
+             */
+            skipped: number;
+            /**
+             * Format: int64
+             * @description Lines refused.
+             */
+            failed: number;
+            /** @description `true` when strict mode found a bad line and wrote nothing. */
+            aborted: boolean;
+            /** @description The refused lines (the first `max_errors`), by line number. */
+            errors: components["schemas"]["LineError"][];
+        };
         /** @description The service's own addresses, relative to this server. */
         IndexLinks: {
             /** @description The preference centre, opened with a link minted by `POST /v1/subjects/{subject}/tokens`. */
@@ -1257,6 +1334,16 @@ export interface components {
             index: number;
             data: string;
             inclusion_proof: string[];
+        };
+        /**
+         * @description A line refused: its number, the reason and a short explanation (never the line's values, which may
+         *     name the person).
+         */
+        LineError: {
+            /** Format: int64 */
+            line: number;
+            reason: components["schemas"]["Reason"];
+            detail: string;
         };
         MintToken: {
             /**
@@ -1341,6 +1428,11 @@ export interface components {
             /** @description The decision per channel the purpose declares. */
             channels: components["schemas"]["ChannelDecision"][];
         };
+        /**
+         * @description Why a line was not imported: a stable code (the error file's and the API's `reason`).
+         * @enum {string}
+         */
+        Reason: "malformed_json" | "malformed_row" | "missing_field" | "invalid_field" | "line_too_long" | "not_utf8" | "invalid_subject" | "unknown_action" | "invalid_time" | "occurred_in_future" | "unknown_purpose" | "unknown_category" | "unknown_channel" | "unknown_recipient" | "action_not_allowed" | "not_in_purpose" | "unknown_notice" | "notice_mismatch" | "unknown_collection_point" | "invalid_expiry" | "invalid_identifier" | "identifier_taken" | "subject_erased";
         /** @description A receipt in its signed form: a compact JWS of the receipt document, signed when asked for. */
         ReceiptOut: {
             id: string;
@@ -1540,7 +1632,7 @@ export interface components {
          * @description What a key may do. `admin` may do everything.
          * @enum {string}
          */
-        Scope: "admin" | "catalog:write" | "consent:write" | "consent:read" | "check" | "records:write" | "records:read" | "dsr" | "destinations" | "tokens:mint" | "devices:write" | "metrics" | "console:read" | "console:write" | "identifiers:read" | "identifiers:write";
+        Scope: "admin" | "catalog:write" | "consent:write" | "consent:read" | "check" | "records:write" | "records:read" | "dsr" | "destinations" | "tokens:mint" | "devices:write" | "metrics" | "console:read" | "console:write" | "identifiers:read" | "identifiers:write" | "import:write" | "export:read";
         /** @description What `GET /` answers: where a newcomer goes next. */
         ServiceIndex: {
             /** @description `Consentry`. */
@@ -2630,6 +2722,152 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exportConsents: {
+        parameters: {
+            query?: {
+                /** @description Only what was recorded at or after this time (RFC 3339). */
+                since?: string;
+                /** @description Every event, not only the statements in force. */
+                history?: boolean;
+                /** @description `jsonl` (default) or `csv`. */
+                format?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One change per line */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                    "text/csv": string;
+                };
+            };
+            /** @description A problem (RFC 9457) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    importConsents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The platform the changes come from (letters, digits, `.`, `_`, `-`; default `import`): with each
+                 *     line's `source_id`, what makes a change unique, and the actor `import:<source>`.
+                 */
+                source?: string;
+                /** @description All or nothing: every line is checked first, and nothing is written if one is refused. */
+                strict?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description JSON Lines or CSV, one change per line (docs/import.md) */
+        requestBody: {
+            content: {
+                "application/x-ndjson": string;
+                "text/csv": string;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportReport"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed` for a bad `source`, a CSV header naming an unknown column, or a body that could not be read */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };

@@ -4,3 +4,4 @@
 mod commands;
 mod propagation;
 mod readonly;
+mod transfer;

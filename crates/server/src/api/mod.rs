@@ -70,6 +70,9 @@ pub fn router(state: AppState) -> Router {
         .route("/requests/{id}/reject", post(v1::requests::reject))
         .route("/requests/{id}/tasks/{destination_id}/complete", post(v1::requests::complete_task))
         .route("/requests/{id}/export", get(v1::requests::export))
+        .route("/export/consents", get(v1::transfer::export))
+        // Streamed: an import is read as it arrives, never held whole, so no body limit applies.
+        .merge(Router::new().route("/import", post(v1::transfer::import)).layer(DefaultBodyLimit::disable()))
         // A Global Privacy Control signal is recorded once (inside the erasure layer: never for an erased subject).
         .route_layer(middleware::from_fn_with_state(state.clone(), crate::web::gpc::api_layer))
         // Last: it covers every route above with a `{subject}` in its path.

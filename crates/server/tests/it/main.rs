@@ -32,6 +32,7 @@ mod ssrf;
 mod subject_actions;
 mod tlog;
 mod tokens;
+mod transfer;
 mod utils;
 mod vault;
 mod verifications;

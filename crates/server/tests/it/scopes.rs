@@ -31,6 +31,8 @@ const SCOPES: &[&str] = &[
     "metrics",
     "identifiers:read",
     "identifiers:write",
+    "import:write",
+    "export:read",
 ];
 
 /// One operation of the document: its method, path and the credentials it declares.

@@ -59,10 +59,16 @@ pub enum Scope {
     /// Attaching identifiers to subjects and removing them.
     #[serde(rename = "identifiers:write")]
     IdentifiersWrite,
+    /// Importing consent changes from another platform (`POST /v1/import`).
+    #[serde(rename = "import:write")]
+    ImportWrite,
+    /// Exporting every subject's consents (`GET /v1/export/consents`).
+    #[serde(rename = "export:read")]
+    ExportRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 16] = [
+    pub const ALL: [Scope; 18] = [
         Scope::Admin,
         Scope::CatalogWrite,
         Scope::ConsentWrite,
@@ -79,6 +85,8 @@ impl Scope {
         Scope::ConsoleWrite,
         Scope::IdentifiersRead,
         Scope::IdentifiersWrite,
+        Scope::ImportWrite,
+        Scope::ExportRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +107,8 @@ impl Scope {
             Scope::ConsoleWrite => "console:write",
             Scope::IdentifiersRead => "identifiers:read",
             Scope::IdentifiersWrite => "identifiers:write",
+            Scope::ImportWrite => "import:write",
+            Scope::ExportRead => "export:read",
         }
     }
 
@@ -106,8 +116,8 @@ impl Scope {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
-    fn bit(self) -> u16 {
-        1 << (self as u16)
+    fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
 
@@ -116,7 +126,7 @@ impl Scope {
 pub struct Caller {
     pub key_id: String,
     pub key_name: String,
-    scopes: u16,
+    scopes: u32,
 }
 
 impl Caller {

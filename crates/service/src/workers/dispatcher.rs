@@ -31,9 +31,16 @@ const LEASE: Duration = Duration::from_secs(60);
 const FAN_OUT_PAGE: u32 = 1000;
 const CLAIM: u32 = 256;
 
-/// Whether an event type matches a destination's filter: `*`, a prefix pattern `consent.*`, or exact.
+/// Event types a destination receives only when its filter names them exactly: `*` and prefix patterns
+/// such as `consent.*` leave them out, so a bulk import does not flood destinations that did not ask.
+pub const EXACT_ONLY: [&str; 1] = [crate::events::IMPORTED_TYPE];
+
+/// Whether an event type matches a destination's filter: `*`, a prefix pattern `consent.*`, or exact
+/// (the only way to receive the [`EXACT_ONLY`] types).
 pub fn type_matches(patterns: &[String], event_type: &str) -> bool {
+    let exact_only = EXACT_ONLY.contains(&event_type);
     patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(_) if exact_only => false,
         Some("") => true,
         Some(prefix) => event_type.starts_with(prefix),
         None => p == event_type,
@@ -338,6 +345,9 @@ mod tests {
         assert!(!type_matches(&p(&["consent.*"]), "request.created"));
         assert!(type_matches(&p(&["*"]), "request.created"));
         assert!(type_matches(&p(&["record.deleted", "consent.withdrawn"]), "consent.withdrawn"));
+        // An import's events go only where they are named exactly.
+        assert!(!type_matches(&p(&["*", "consent.*", "consent.imp*"]), "consent.imported"));
+        assert!(type_matches(&p(&["consent.withdrawn", "consent.imported"]), "consent.imported"));
         assert!(!type_matches(&p(&["consent.withdrawn"]), "consent.withdrawnx"));
     }
 

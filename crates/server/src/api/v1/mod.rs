@@ -16,4 +16,5 @@ pub mod requests;
 pub mod signals;
 pub mod tlog;
 pub mod tokens;
+pub mod transfer;
 pub mod verifications;

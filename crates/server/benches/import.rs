@@ -1,0 +1,129 @@
+//! Bulk import and export (docs/import.md): imports N changes (default 1,000,000; `CONSENTRY_BENCH_CHANGES`)
+//! over N/5 subjects, written to a JSON Lines file in random order first, into a fresh embedded store and,
+//! when PostgreSQL answers on loopback, a fresh database; then exports the store's history and current
+//! state and reports lines/s. Reports each phase's time and the process's peak RSS (VmHWM) after each.
+//! Run: `cargo bench -p consentry-server --bench import` (loopback only; skip PostgreSQL with
+//! `CONSENTRY_BENCH_BACKENDS=embedded`).
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use consentry_server::Config;
+use consentry_service::transfer::export::{ExportOptions, Exporter};
+use consentry_service::transfer::import::{self, ImportOptions};
+
+fn main() {
+    let n: u64 =
+        std::env::var("CONSENTRY_BENCH_CHANGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let backends = std::env::var("CONSENTRY_BENCH_BACKENDS").unwrap_or_else(|_| "embedded,postgres".into());
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(run(n, &backends));
+}
+
+/// Peak resident memory of this process so far, in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// Writes `n` changes over `n / 5` subjects in a shuffled order (a fixed xorshift, so runs compare).
+fn write_file(path: &std::path::Path, n: u64) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("file"));
+    let subjects = (n / 5).max(1);
+    let purposes = ["marketing.direct", "analytics", "marketing.personalised_offers", "third_party.sharing"];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let subject = x % subjects;
+        let purpose = purposes[(x >> 20) as usize % purposes.len()];
+        let grant = !(x >> 30).is_multiple_of(3);
+        let day = 1 + (x >> 40) % 28;
+        let month = 1 + (x >> 50) % 12;
+        let notice = if grant { format!(r#","notice":{{"key":"{purpose}"}}"#) } else { String::new() };
+        writeln!(
+            out,
+            r#"{{"source_id":"b{i}","subject":"subject-{subject:07}","purpose":"{purpose}","action":"{}","occurred_at":"2023-{month:02}-{day:02}T10:00:00Z"{notice}}}"#,
+            if grant { "grant" } else { "withdraw" }
+        )
+        .expect("write");
+    }
+    out.flush().expect("flush");
+}
+
+async fn run(n: u64, backends: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("changes.jsonl");
+    write_file(&file, n);
+    println!("consentry import benchmark; command: cargo bench -p consentry-server --bench import");
+    println!(
+        "input: {n} changes over {} subjects, {:.0} MiB of JSON Lines in random order; peak RSS after writing it: {:.0} MiB",
+        (n / 5).max(1),
+        std::fs::metadata(&file).map_or(0, |m| m.len()) as f64 / 1048576.0,
+        peak_rss_mib()
+    );
+    if backends.contains("embedded") {
+        let mut config = Config { data: dir.path().join("data"), ..Config::default() };
+        config.bootstrap_admin_key = Some("bench-admin-key-0123456789-abcdefghijklm".into());
+        one(config, &file, n, "embedded (SQLite)").await;
+    }
+    if backends.contains("postgres") {
+        match consentry_store::testing::TestDatabase::create().await {
+            Some(db) => {
+                let mut config = Config { data: dir.path().join("pg"), ..Config::default() };
+                config.database_url = Some(db.url.clone());
+                config.bootstrap_admin_key = Some("bench-admin-key-0123456789-abcdefghijklm".into());
+                one(config, &file, n, "PostgreSQL").await;
+            }
+            None => println!("PostgreSQL: not reachable on loopback, skipped"),
+        }
+    }
+}
+
+async fn one(config: Config, file: &std::path::Path, n: u64, name: &str) {
+    let opened = consentry_server::open(config).await.expect("open");
+    let state = opened.state;
+    let path = file.to_owned();
+    let open = || {
+        let path = path.clone();
+        async move { Ok(tokio::io::BufReader::with_capacity(256 * 1024, tokio::fs::File::open(path).await?)) }
+    };
+    let started = Instant::now();
+    let report = import::run(&state, &ImportOptions::new("bench"), open, &mut ()).await.expect("import");
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(report.imported + report.skipped, n, "every line imported: {report:?}");
+    println!(
+        "{name}: import {} changes in {took:.1} s = {:.0} changes/s; {} subjects in the engine; peak RSS {:.0} MiB",
+        report.imported,
+        report.imported as f64 / took,
+        state.engine.subject_count(),
+        peak_rss_mib()
+    );
+    for history in [true, false] {
+        let started = Instant::now();
+        let mut exporter =
+            Exporter::new(Arc::clone(&state.store), ExportOptions { history, ..ExportOptions::default() });
+        let (mut lines, mut bytes) = (0u64, 0u64);
+        while let Some(page) = exporter.next_page().await.expect("export") {
+            lines += page.bytes().filter(|&b| b == b'\n').count() as u64;
+            bytes += page.len() as u64;
+        }
+        let took = started.elapsed().as_secs_f64();
+        println!(
+            "{name}: export {} {lines} lines ({:.0} MiB) in {took:.2} s = {:.0} lines/s; peak RSS {:.0} MiB",
+            if history { "--history" } else { "(current state)" },
+            bytes as f64 / 1048576.0,
+            lines as f64 / took,
+            peak_rss_mib()
+        );
+    }
+    state.store.close().await;
+}
