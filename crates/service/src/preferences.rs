@@ -284,10 +284,7 @@ async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Res
     let current = services.store.current(subject).await?;
     let choices = choices(services, &catalog, subject, &current);
     let history = newest_history(services, subject).await?;
-    // Oldest first from the store; the page shows the newest.
-    let mut receipts = services.store.subject_receipts(subject).await?;
-    receipts.reverse();
-    receipts.truncate(SHOWN as usize);
+    let receipts = services.store.recent_receipts(subject, SHOWN).await?;
     let access = services.store.access_log(subject, None, SHOWN).await?;
     let checks = services.store.check_counts(subject).await?;
     let filter = RecordFilter { limit: SHOWN, ..RecordFilter::default() };
@@ -346,25 +343,9 @@ fn choices(services: &Services, view: &CatalogView, subject: &SubjectId, current
         .collect()
 }
 
-/// The subject's latest [`SHOWN`] ledger events, newest first.
+/// The subject's latest [`SHOWN`] ledger events, newest first (read backwards: never the whole history).
 async fn newest_history(services: &Services, subject: &SubjectId) -> Result<Vec<Event>> {
-    let mut after = 0;
-    let mut events = Vec::new();
-    loop {
-        let page = services.store.history(subject, after, 1000).await?;
-        let full = page.len() == 1000;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        events.extend(page);
-        if events.len() > SHOWN as usize {
-            events.drain(..events.len() - SHOWN as usize);
-        }
-        if !full {
-            break;
-        }
-    }
-    events.reverse();
-    Ok(events)
+    Ok(services.store.history_newest(subject, None, SHOWN).await?)
 }
 
 /// The purposes a person can choose on: those based on consent.
