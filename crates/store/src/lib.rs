@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use crate::common::random_bytes;
-pub use crate::console::{ConsoleStore, RollupRow};
+pub use crate::console::{AttemptBucket, ConsoleStore, PurposeChecks, RequestDay, RollupRow, minute_of};
 pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 pub use crate::error::{Result, StoreError};
 pub use crate::identifiers::IdentifierStore;

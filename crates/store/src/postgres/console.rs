@@ -9,7 +9,9 @@ use sqlx::Row;
 use super::error::db;
 use super::rows;
 use super::store::PostgresStore;
-use crate::console::{ConsoleStore, RollupRow};
+use crate::console::{
+    AttemptBucket, ConsoleStore, DAY_MICROS, PurposeChecks, RequestDay, RollupRow, request_days_of,
+};
 use crate::error::Result;
 use crate::model::ApiKey;
 use crate::sql::API_KEY_COLUMNS;
@@ -167,6 +169,134 @@ impl ConsoleStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn add_purpose_checks(&self, rows: Vec<PurposeChecks>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let days: Vec<i64> = rows.iter().map(|r| r.day).collect();
+        let purposes: Vec<&str> = rows.iter().map(|r| r.purpose.as_str()).collect();
+        let checks: Vec<i64> = rows.iter().map(|r| signed(r.checks)).collect();
+        let denied: Vec<i64> = rows.iter().map(|r| signed(r.denied)).collect();
+        // One statement: the row locks of the upsert order nodes adding to the same day and purpose.
+        sqlx::query(
+            "INSERT INTO console_checks (day, purpose, checks, denied)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[])
+             ON CONFLICT (day, purpose) DO UPDATE
+             SET checks = console_checks.checks + EXCLUDED.checks, denied = console_checks.denied + EXCLUDED.denied",
+        )
+        .bind(days)
+        .bind(purposes)
+        .bind(checks)
+        .bind(denied)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn purpose_checks(&self, from_day: i64, to_day: i64) -> Result<Vec<PurposeChecks>> {
+        let found = sqlx::query(
+            "SELECT day, purpose, checks, denied FROM console_checks WHERE day BETWEEN $1 AND $2
+             ORDER BY day, purpose",
+        )
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let n = |r: &sqlx::postgres::PgRow, c: &str| -> Result<u64> {
+            Ok(u64::try_from(r.try_get::<i64, _>(c).map_err(db)?).unwrap_or(0))
+        };
+        found
+            .iter()
+            .map(|r| {
+                Ok(PurposeChecks {
+                    day: r.try_get("day").map_err(db)?,
+                    purpose: r.try_get("purpose").map_err(db)?,
+                    checks: n(r, "checks")?,
+                    denied: n(r, "denied")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn request_days(&self, from_day: i64, to_day: i64) -> Result<Vec<RequestDay>> {
+        let (from, to) = (from_day.saturating_mul(DAY_MICROS), (to_day + 1).saturating_mul(DAY_MICROS));
+        let per_day = |sql: &'static str| async move {
+            let rows: Vec<(i64, i64)> = sqlx::query_as(sql)
+                .bind(from)
+                .bind(to)
+                .bind(DAY_MICROS)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+            Ok::<_, crate::StoreError>(
+                rows.into_iter().map(|(d, n)| (d, u64::try_from(n).unwrap_or(0))).collect::<Vec<_>>(),
+            )
+        };
+        let received = per_day(
+            "SELECT received_at / $3 AS d, COUNT(*) FROM requests
+             WHERE received_at >= $1 AND received_at < $2 GROUP BY d ORDER BY d",
+        )
+        .await?;
+        let completed = per_day(
+            "SELECT closed_at / $3 AS d, COUNT(*) FROM requests
+             WHERE closed_at >= $1 AND closed_at < $2 AND status = 'completed' GROUP BY d ORDER BY d",
+        )
+        .await?;
+        let overdue = per_day(
+            "SELECT overdue_at / $3 AS d, COUNT(*) FROM requests
+             WHERE overdue_at >= $1 AND overdue_at < $2 GROUP BY d ORDER BY d",
+        )
+        .await?;
+        Ok(request_days_of(&received, &completed, &overdue))
+    }
+
+    async fn delivery_attempts(&self, destination_id: &str, from_minute: i64) -> Result<Vec<AttemptBucket>> {
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT minute, ok, failed FROM delivery_attempts WHERE destination_id = $1 AND minute >= $2
+             ORDER BY minute",
+        )
+        .bind(destination_id)
+        .bind(from_minute)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(minute, ok, failed)| AttemptBucket {
+                minute,
+                ok: u64::try_from(ok).unwrap_or(0),
+                failed: u64::try_from(failed).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    async fn delivery_attempt_totals(&self, from_minute: i64) -> Result<Vec<(String, u64, u64)>> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT destination_id, SUM(ok)::BIGINT, SUM(failed)::BIGINT FROM delivery_attempts
+             WHERE minute >= $1 GROUP BY destination_id ORDER BY destination_id",
+        )
+        .bind(from_minute)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, ok, failed)| (id, u64::try_from(ok).unwrap_or(0), u64::try_from(failed).unwrap_or(0)))
+            .collect())
+    }
+
+    async fn prune_delivery_attempts(&self, before_minute: i64) -> Result<u64> {
+        let n = sqlx::query("DELETE FROM delivery_attempts WHERE minute < $1")
+            .bind(before_minute)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        Ok(n)
     }
 
     async fn notice_consents(&self, key: &str, version: u32, now: Timestamp) -> Result<u64> {

@@ -28,6 +28,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0017_device_last_seen.sql"),
     include_str!("../../migrations/postgres/0018_verifications.sql"),
     include_str!("../../migrations/postgres/0019_import.sql"),
+    include_str!("../../migrations/postgres/0020_console_checks.sql"),
+    include_str!("../../migrations/postgres/0021_request_days.sql"),
+    include_str!("../../migrations/postgres/0022_delivery_attempts.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

@@ -15,6 +15,7 @@ use super::error::{db, is_unique_violation};
 use super::locks::{self, OUTBOX_LOCK};
 use super::pseudonyms::pseudonyms_for;
 use crate::common::{json_list, lag_seconds};
+use crate::console::AttemptTally;
 use crate::error::{Result, StoreError};
 use crate::model::{
     ClaimedDelivery, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch, DestinationRecord,
@@ -197,6 +198,7 @@ pub(super) async fn delete_destination(pool: &PgPool, id: &str) -> Result<bool> 
         .map_err(db)?;
     for sql in [
         "DELETE FROM deliveries WHERE destination_id = $1",
+        "DELETE FROM delivery_attempts WHERE destination_id = $1",
         "DELETE FROM destinations WHERE id = $1",
         "DELETE FROM consentry_keystore.destination_secrets WHERE destination_id = $1",
     ] {
@@ -308,26 +310,61 @@ pub(super) async fn claim(
 }
 
 /// Records many outcomes in one transaction: one commit for a whole round of deliveries.
+/// Records outcomes in one transaction, and adds the attempts that applied to their destination's minute
+/// buckets (one upsert, its rows in one order on every node).
 pub(super) async fn complete_many(
     pool: &PgPool,
     outcomes: Vec<(String, i64, DeliveryOutcome)>,
 ) -> Result<()> {
+    let failed_at = Timestamp::now();
     let mut tx = pool.begin().await.map_err(db)?;
+    let mut attempts = AttemptTally::default();
     for (id, outbox_id, outcome) in outcomes {
-        complete(&mut *tx, &id, outbox_id, outcome).await?;
+        let mut one = AttemptTally::default();
+        one.add(&id, &outcome, failed_at);
+        if complete(&mut *tx, &id, outbox_id, outcome).await? {
+            for (key, (ok, failed)) in one.0 {
+                let entry = attempts.0.entry(key).or_default();
+                entry.0 += ok;
+                entry.1 += failed;
+            }
+        }
+    }
+    if !attempts.0.is_empty() {
+        let (mut ids, mut minutes, mut oks, mut faileds) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((id, minute), (ok, failed)) in attempts.0 {
+            ids.push(id);
+            minutes.push(minute);
+            oks.push(i64::try_from(ok).unwrap_or(i64::MAX));
+            faileds.push(i64::try_from(failed).unwrap_or(i64::MAX));
+        }
+        sqlx::query(
+            "INSERT INTO delivery_attempts (destination_id, minute, ok, failed)
+             SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[])
+             ON CONFLICT (destination_id, minute) DO UPDATE
+             SET ok = delivery_attempts.ok + EXCLUDED.ok, failed = delivery_attempts.failed + EXCLUDED.failed",
+        )
+        .bind(ids)
+        .bind(minutes)
+        .bind(oks)
+        .bind(faileds)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     }
     tx.commit().await.map_err(db)
 }
 
-pub(super) async fn complete(
+/// Records one outcome; returns whether it applied (the delivery was still pending).
+async fn complete(
     pool: impl sqlx::PgExecutor<'_>,
     id: &str,
     outbox_id: i64,
     outcome: DeliveryOutcome,
-) -> Result<()> {
+) -> Result<bool> {
     // Only a pending delivery: a late report from a worker whose lease ran out changes nothing.
     let key = "WHERE destination_id = $1 AND outbox_id = $2 AND status = 'pending'";
-    match outcome {
+    let done = match outcome {
         DeliveryOutcome::Delivered { at } => {
             sqlx::query(&format!(
                 "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $3,
@@ -338,7 +375,6 @@ pub(super) async fn complete(
             .bind(at.micros())
             .execute(pool)
             .await
-            .map_err(db)?;
         }
         DeliveryOutcome::Retry { error, next_attempt_at } => {
             sqlx::query(&format!(
@@ -351,10 +387,10 @@ pub(super) async fn complete(
             .bind(next_attempt_at.micros())
             .execute(pool)
             .await
-            .map_err(db)?;
         }
         DeliveryOutcome::Dead { error } => {
-            // One statement, so the flag is set exactly when the delivery went dead.
+            // One statement, so the flag is set exactly when the delivery went dead (and the row the
+            // destination's update touches says it did).
             sqlx::query(&format!(
                 "WITH dead AS (
                      UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_error = $3,
@@ -368,10 +404,9 @@ pub(super) async fn complete(
             .bind(error)
             .execute(pool)
             .await
-            .map_err(db)?;
         }
-    }
-    Ok(())
+    };
+    Ok(done.map_err(db)?.rows_affected() > 0)
 }
 
 type DeliveryRow = (i64, String, String, i32, Option<String>, i64, Option<i64>, i64);

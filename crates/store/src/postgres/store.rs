@@ -344,7 +344,7 @@ impl Store for PostgresStore {
         outbox_id: i64,
         outcome: DeliveryOutcome,
     ) -> Result<()> {
-        outbox::complete(&self.pool, destination_id, outbox_id, outcome).await
+        outbox::complete_many(&self.pool, vec![(destination_id.to_owned(), outbox_id, outcome)]).await
     }
 
     async fn complete_deliveries(&self, outcomes: Vec<(String, i64, DeliveryOutcome)>) -> Result<()> {

@@ -8,13 +8,19 @@ use rusqlite::{OptionalExtension, params};
 use super::db::backend;
 use super::rows;
 use super::store::SqliteStore;
-use crate::console::{ConsoleStore, RollupRow};
+use crate::console::{
+    AttemptBucket, ConsoleStore, DAY_MICROS, PurposeChecks, RequestDay, RollupRow, request_days_of,
+};
 use crate::error::Result;
 use crate::model::ApiKey;
 use crate::sql::API_KEY_COLUMNS;
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[async_trait]
@@ -150,6 +156,107 @@ impl ConsoleStore for SqliteStore {
                 })
             })?
             .collect()
+        })
+        .await
+    }
+
+    async fn add_purpose_checks(&self, rows: Vec<PurposeChecks>) -> Result<()> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            {
+                let mut add = tx
+                    .prepare_cached(
+                        "INSERT INTO console_checks (day, purpose, checks, denied) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (day, purpose) DO UPDATE
+                         SET checks = checks + excluded.checks, denied = denied + excluded.denied",
+                    )
+                    .map_err(backend)?;
+                for r in &rows {
+                    add.execute(params![r.day, r.purpose, signed(r.checks), signed(r.denied)])
+                        .map_err(backend)?;
+                }
+            }
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn purpose_checks(&self, from_day: i64, to_day: i64) -> Result<Vec<PurposeChecks>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT day, purpose, checks, denied FROM console_checks WHERE day BETWEEN ?1 AND ?2
+                 ORDER BY day, purpose",
+            )?;
+            stmt.query_map([from_day, to_day], |r| {
+                Ok(PurposeChecks {
+                    day: r.get(0)?,
+                    purpose: r.get(1)?,
+                    checks: count(r.get(2)?),
+                    denied: count(r.get(3)?),
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn request_days(&self, from_day: i64, to_day: i64) -> Result<Vec<RequestDay>> {
+        let (from, to) = (from_day.saturating_mul(DAY_MICROS), (to_day + 1).saturating_mul(DAY_MICROS));
+        self.read(move |conn| {
+            let per_day = |sql: &str| -> rusqlite::Result<Vec<(i64, u64)>> {
+                conn.prepare_cached(sql)?
+                    .query_map(params![from, to, DAY_MICROS], |r| Ok((r.get(0)?, count(r.get(1)?))))?
+                    .collect()
+            };
+            let received = per_day(
+                "SELECT received_at / ?3 AS d, COUNT(*) FROM requests
+                 WHERE received_at >= ?1 AND received_at < ?2 GROUP BY d ORDER BY d",
+            )?;
+            let completed = per_day(
+                "SELECT closed_at / ?3 AS d, COUNT(*) FROM requests INDEXED BY requests_by_closed
+                 WHERE closed_at >= ?1 AND closed_at < ?2 AND status = 'completed' GROUP BY d ORDER BY d",
+            )?;
+            let overdue = per_day(
+                "SELECT overdue_at / ?3 AS d, COUNT(*) FROM requests INDEXED BY requests_by_overdue
+                 WHERE overdue_at >= ?1 AND overdue_at < ?2 GROUP BY d ORDER BY d",
+            )?;
+            Ok(request_days_of(&received, &completed, &overdue))
+        })
+        .await
+    }
+
+    async fn delivery_attempts(&self, destination_id: &str, from_minute: i64) -> Result<Vec<AttemptBucket>> {
+        let id = destination_id.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT minute, ok, failed FROM delivery_attempts WHERE destination_id = ?1 AND minute >= ?2
+                 ORDER BY minute",
+            )?;
+            stmt.query_map(params![id, from_minute], |r| {
+                Ok(AttemptBucket { minute: r.get(0)?, ok: count(r.get(1)?), failed: count(r.get(2)?) })
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn delivery_attempt_totals(&self, from_minute: i64) -> Result<Vec<(String, u64, u64)>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT destination_id, SUM(ok), SUM(failed) FROM delivery_attempts WHERE minute >= ?1
+                 GROUP BY destination_id ORDER BY destination_id",
+            )?;
+            stmt.query_map([from_minute], |r| Ok((r.get(0)?, count(r.get(1)?), count(r.get(2)?))))?.collect()
+        })
+        .await
+    }
+
+    async fn prune_delivery_attempts(&self, before_minute: i64) -> Result<u64> {
+        self.write(move |conn| {
+            let n = conn
+                .execute("DELETE FROM delivery_attempts WHERE minute < ?1", [before_minute])
+                .map_err(backend)?;
+            Ok(n as u64)
         })
         .await
     }

@@ -25,6 +25,9 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0016_device_last_seen.sql"),
     include_str!("../../migrations/sqlite/0017_verifications.sql"),
     include_str!("../../migrations/sqlite/0018_import.sql"),
+    include_str!("../../migrations/sqlite/0019_console_checks.sql"),
+    include_str!("../../migrations/sqlite/0020_request_days.sql"),
+    include_str!("../../migrations/sqlite/0021_delivery_attempts.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::db::{backend, is_constraint_violation};
 use super::rows;
 use crate::common::{json_list, lag_seconds};
+use crate::console::AttemptTally;
 use crate::error::{Result, StoreError};
 use crate::model::{
     ClaimedDelivery, DELIVERY_DEAD, DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord,
@@ -93,6 +94,7 @@ pub(super) fn update_destination(conn: &Connection, id: &str, patch: &Destinatio
 pub(super) fn delete_destination(conn: &mut Connection, id: &str) -> Result<bool> {
     let tx = conn.transaction().map_err(backend)?;
     tx.execute("DELETE FROM deliveries WHERE destination_id = ?1", [id]).map_err(backend)?;
+    tx.execute("DELETE FROM delivery_attempts WHERE destination_id = ?1", [id]).map_err(backend)?;
     let n = tx.execute("DELETE FROM destinations WHERE id = ?1", [id]).map_err(backend)?;
     tx.execute("DELETE FROM ks.destination_secrets WHERE destination_id = ?1", [id]).map_err(backend)?;
     tx.commit().map_err(backend)?;
@@ -221,7 +223,11 @@ pub(super) fn complete(
     outcome: &DeliveryOutcome,
 ) -> Result<()> {
     let tx = conn.transaction().map_err(backend)?;
-    complete_in(&tx, id, outbox_id, outcome)?;
+    let mut attempts = AttemptTally::default();
+    if complete_in(&tx, id, outbox_id, outcome)? {
+        attempts.add(id, outcome, Timestamp::now());
+    }
+    add_attempts(&tx, &attempts)?;
     tx.commit().map_err(backend)
 }
 
@@ -230,42 +236,61 @@ pub(super) fn complete_many(
     conn: &mut Connection,
     outcomes: &[(String, i64, DeliveryOutcome)],
 ) -> Result<()> {
+    let failed_at = Timestamp::now();
     let tx = conn.transaction().map_err(backend)?;
+    let mut attempts = AttemptTally::default();
     for (id, outbox_id, outcome) in outcomes {
-        complete_in(&tx, id, *outbox_id, outcome)?;
+        if complete_in(&tx, id, *outbox_id, outcome)? {
+            attempts.add(id, outcome, failed_at);
+        }
     }
+    add_attempts(&tx, &attempts)?;
     tx.commit().map_err(backend)
 }
 
+/// Adds the attempts recorded to their destination's minute buckets.
+fn add_attempts(tx: &rusqlite::Transaction<'_>, attempts: &AttemptTally) -> Result<()> {
+    let mut add = tx
+        .prepare_cached(
+            "INSERT INTO delivery_attempts (destination_id, minute, ok, failed) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (destination_id, minute) DO UPDATE
+             SET ok = ok + excluded.ok, failed = failed + excluded.failed",
+        )
+        .map_err(backend)?;
+    for ((id, minute), (ok, failed)) in &attempts.0 {
+        add.execute(params![id, minute, *ok as i64, *failed as i64]).map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Records one outcome; returns whether it applied (the delivery was still pending).
 fn complete_in(
     tx: &rusqlite::Transaction<'_>,
     id: &str,
     outbox_id: i64,
     outcome: &DeliveryOutcome,
-) -> Result<()> {
+) -> Result<bool> {
     // Only a pending delivery: a late report from a worker whose lease ran out changes nothing.
     let key = "WHERE destination_id = ?1 AND outbox_id = ?2 AND status = 'pending'";
-    match outcome {
-        DeliveryOutcome::Delivered { at } => {
-            tx.execute(
+    let n = match outcome {
+        DeliveryOutcome::Delivered { at } => tx
+            .execute(
                 &format!(
                     "UPDATE deliveries SET status = '{DELIVERY_DELIVERED}', attempts = attempts + 1,
                         delivered_at = ?3, leased_until = NULL {key}"
                 ),
                 params![id, outbox_id, at.micros()],
             )
-            .map_err(backend)?;
-        }
-        DeliveryOutcome::Retry { error, next_attempt_at } => {
-            tx.execute(
+            .map_err(backend)?,
+        DeliveryOutcome::Retry { error, next_attempt_at } => tx
+            .execute(
                 &format!(
                     "UPDATE deliveries SET attempts = attempts + 1, last_error = ?3, next_attempt_at = ?4,
                         leased_until = NULL {key}"
                 ),
                 params![id, outbox_id, error, next_attempt_at.micros()],
             )
-            .map_err(backend)?;
-        }
+            .map_err(backend)?,
         DeliveryOutcome::Dead { error } => {
             let n = tx
                 .execute(
@@ -279,9 +304,10 @@ fn complete_in(
             if n > 0 {
                 tx.execute("UPDATE destinations SET flagged = 1 WHERE id = ?1", [id]).map_err(backend)?;
             }
+            n
         }
-    }
-    Ok(())
+    };
+    Ok(n > 0)
 }
 
 pub(super) fn deliveries(

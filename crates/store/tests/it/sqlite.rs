@@ -237,9 +237,9 @@ async fn migrations_reach_the_current_versions() {
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
-    // verifications, import; key store: init, signing, destinations, vault, erasure, key pepper, no erasure
-    // notices.
-    assert_eq!((version("consentry.db"), version("keys.db")), (18, 7));
+    // verifications, import, console checks, request days, delivery attempts; key store: init, signing,
+    // destinations, vault, erasure, key pepper, no erasure notices.
+    assert_eq!((version("consentry.db"), version("keys.db")), (21, 7));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,6 +354,8 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              ALTER TABLE devices DROP COLUMN last_seen; DROP TABLE verifications;
              ALTER TABLE events DROP COLUMN occurred_at; ALTER TABLE consent_state DROP COLUMN at;
              DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
+             DROP TABLE console_checks; DROP TABLE delivery_attempts;
+             DROP INDEX requests_by_received; DROP INDEX requests_by_closed; DROP INDEX requests_by_overdue;
              PRAGMA user_version = 8;"
         ))
         .expect("old data schema");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use consentry_core::Timestamp;
 
 use super::fixtures::key;
-use crate::{RollupRow, Store};
+use crate::{PurposeChecks, RollupRow, Store};
 
 fn at(seconds: i64) -> Timestamp {
     Timestamp::from_micros(1_700_000_000_000_000 + seconds * 1_000_000)
@@ -55,4 +55,31 @@ pub async fn rollups_add_up_under_their_cursor(store: Arc<dyn Store>) {
     store.reset_rollups().await.expect("reset");
     assert_eq!(store.rollup_cursor().await.expect("cursor"), 0);
     assert!(store.rollups(0, 100).await.expect("read").is_empty());
+}
+
+/// Check counters add up (two nodes' deltas for one day and purpose make their sum), by day and purpose;
+/// a rollups' reset leaves them alone (they cannot be rebuilt).
+pub async fn purpose_checks_add_up(store: Arc<dyn Store>) {
+    let checks = |day: i64, purpose: &str, checks: u64, denied: u64| PurposeChecks {
+        day,
+        purpose: purpose.into(),
+        checks,
+        denied,
+    };
+    store
+        .add_purpose_checks(vec![checks(10, "analytics", 5, 2), checks(11, "analytics", 1, 0)])
+        .await
+        .expect("add");
+    store
+        .add_purpose_checks(vec![checks(10, "analytics", 3, 1), checks(10, "marketing", 4, 4)])
+        .await
+        .expect("add");
+    store.add_purpose_checks(Vec::new()).await.expect("nothing");
+    assert_eq!(
+        store.purpose_checks(10, 10).await.expect("read"),
+        [checks(10, "analytics", 8, 3), checks(10, "marketing", 4, 4)]
+    );
+    store.reset_rollups().await.expect("reset");
+    assert_eq!(store.purpose_checks(11, 20).await.expect("read"), [checks(11, "analytics", 1, 0)]);
+    assert!(store.purpose_checks(12, 20).await.expect("read").is_empty());
 }

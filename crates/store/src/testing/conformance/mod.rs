@@ -23,7 +23,8 @@ mod verifications;
 
 pub use self::activity::{access_log_newest_first_with_pages, check_counts_add_up};
 pub use self::console::{
-    console_sessions_expire_end_and_follow_their_key, rollups_add_up_under_their_cursor,
+    console_sessions_expire_end_and_follow_their_key, purpose_checks_add_up,
+    rollups_add_up_under_their_cursor,
 };
 pub use self::devices::{devices_pair_list_delete, devices_rehash_token};
 pub use self::dsr::{
@@ -72,7 +73,7 @@ macro_rules! conformance_suite {
             requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
             devices_pair_list_delete, key_pepper_and_rehash, devices_rehash_token,
             token_revocations_per_subject, links_are_spent_once,
-            console_sessions_expire_end_and_follow_their_key, rollups_add_up_under_their_cursor,
+            console_sessions_expire_end_and_follow_their_key, purpose_checks_add_up, rollups_add_up_under_their_cursor,
             tlog_tree_follows_the_ledger, tlog_checkpoints_one_per_size,
             verifications_limit_attempts_expire_and_end,
             imports_place_each_change_once_in_time_order, imported_notice_texts_never_become_current);

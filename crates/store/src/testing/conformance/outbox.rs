@@ -357,6 +357,23 @@ pub async fn claims_keep_each_subjects_order(store: Arc<dyn Store>) {
         (2, Some("HTTP 410"), None)
     );
     assert!(store.destination("d").await.expect("read").expect("present").flagged, "a dead letter flags it");
+    // Each attempt that applied is in the destination's minute buckets: three delivered, two failed.
+    let since = crate::minute_of(t0) - 1;
+    let buckets = store.delivery_attempts("d", since).await.expect("attempts");
+    let sums = buckets.iter().fold((0, 0), |(ok, failed), b| (ok + b.ok, failed + b.failed));
+    assert_eq!(sums, (3, 2), "{buckets:?}");
+    assert_eq!(store.delivery_attempt_totals(since).await.expect("totals"), [("d".to_owned(), 3, 2)]);
+    let late = DeliveryOutcome::Retry { error: "late".into(), next_attempt_at: t1 };
+    store.complete_delivery("d", c1[0].outbox_id, late).await.expect("late");
+    assert_eq!(
+        store.delivery_attempt_totals(since).await.expect("totals"),
+        [("d".to_owned(), 3, 2)],
+        "no longer pending: no attempt"
+    );
+    let now = crate::minute_of(Timestamp::now());
+    assert!(store.delivery_attempts("d", now + 1).await.expect("none later").is_empty());
+    assert_eq!(store.prune_delivery_attempts(now + 1).await.expect("prune"), buckets.len() as u64);
+    assert!(store.delivery_attempt_totals(since).await.expect("totals").is_empty(), "pruned");
     let delivered = store.deliveries("d", Some("delivered"), 0, 10).await.expect("delivered");
     assert_eq!(delivered.len(), 3);
     assert!(
