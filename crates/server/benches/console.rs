@@ -7,7 +7,9 @@
 //! (that time is reported too). The rollups are seeded directly with counters that add up to 10,000,000
 //! events over the last 366 days (every consent purpose, every day, grants, refusals, withdrawals and GPC
 //! opt-outs): what the rollup worker would have folded from such a ledger, and all a view reads. Appending
-//! ten million real events first would take far longer than the view and change nothing it does.
+//! ten million real events first would take far longer than the view and change nothing it does. The check
+//! counters get a row per purpose and day (what the check workers add), and the store holds 3,660
+//! requests received over the year (10 a day), which the requests chart counts by indexed range reads.
 //!
 //! Run: `cargo bench -p consentry-server --bench console` (`CONSENTRY_BENCH_SUBJECTS`,
 //! `CONSENTRY_BENCH_EVENTS` and `CONSENTRY_BENCH_ROUNDS` change the sizes). The run exits 0 whatever it
@@ -18,7 +20,8 @@ use std::time::{Duration, Instant};
 use consentry_core::{Action, Event, Scope, Timestamp};
 use consentry_server::Config;
 use consentry_service::console::rollups::{GPC, day_of};
-use consentry_store::RollupRow;
+use consentry_store::requests::{NewRequest, RequestKind};
+use consentry_store::{PurposeChecks, RollupRow};
 use tokio::net::TcpListener;
 
 const ADMIN_KEY: &str = "bench-admin-key-0123456789-abcdefghijklmn";
@@ -120,6 +123,42 @@ fn main() {
     let total: u64 = rows.iter().map(|r| r.count).sum();
     rt.block_on(state.store.add_rollups(0, events, rows)).expect("seed the rollups");
     println!("rollups: {total} events in {cells} day counters");
+    let checks: Vec<PurposeChecks> = (0..366)
+        .flat_map(|d| {
+            purposes.iter().map(move |p| PurposeChecks {
+                day: today - d,
+                purpose: p.clone(),
+                checks: 1_000_000,
+                denied: 250_000,
+            })
+        })
+        .collect();
+    let n = checks.len();
+    rt.block_on(state.store.add_purpose_checks(checks)).expect("seed the check counters");
+    let started = Instant::now();
+    let requests = env("CONSENTRY_BENCH_REQUESTS", 3_660);
+    rt.block_on(async {
+        for i in 0..requests {
+            let received_at = Timestamp::now().plus_seconds(-((i * 86_400 / 10) as i64));
+            let subject =
+                consentry_core::SubjectId::new(format!("subject-{:07}", i % subjects.max(1))).expect("id");
+            let request = NewRequest {
+                id: format!("req_{:016}", requests - i),
+                subject,
+                kind: if i % 2 == 0 { RequestKind::Access } else { RequestKind::Objection },
+                details: None,
+                received_at,
+                destinations: Vec::new(),
+                actor: "key:bench".into(),
+                messages: Vec::new(),
+            };
+            state.store.create_request(request).await.expect("seed a request");
+        }
+    });
+    println!(
+        "check counters: {n} rows; requests: {requests} over the year, seeded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

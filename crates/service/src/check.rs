@@ -133,6 +133,8 @@ fn decide(state: &Services, c: &CheckRequest<'_>, now: Timestamp, index: Option<
     let d =
         if !known && state.erasures.is_erased(q.subject) { Decision::new(Reason::Erased, None) } else { d };
     state.metrics.record_check(d.reason);
+    // The console's checks per purpose: two atomic additions, written by a worker.
+    state.purpose_checks.count(q.purpose, d.allowed);
     // Count checks of subjects Consentry knows (never per-check rows, never labels).
     if known {
         state.access.checked(q.subject, q.purpose, now);

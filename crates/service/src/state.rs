@@ -36,6 +36,8 @@ pub struct Inner {
     /// The ledger's transparency log: origin, checkpoint signer wake-up, newest signed size.
     pub tlog: Tlog,
     pub access: AccessLog,
+    /// Checks per purpose (and denied) since the last flush into the console's day counters.
+    pub purpose_checks: crate::console::checks::CheckCounter,
     /// Erased subjects' tombstones.
     pub erasures: crate::erasure::tombstones::Erasures,
     /// The vault's key-encryption key.
@@ -96,6 +98,7 @@ impl Services {
             signing,
             tlog,
             access: AccessLog::default(),
+            purpose_checks: crate::console::checks::CheckCounter::default(),
             erasures: crate::erasure::tombstones::Erasures::default(),
             kek,
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),

@@ -6,11 +6,12 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use consentry_core::Timestamp;
 use consentry_service::Error;
-use consentry_service::console::deliveries::{self as service, Deliveries};
+use consentry_service::console::deliveries::{self as service, Attempts, Deliveries, Success};
 use consentry_service::destinations::{DeliveryList, DestinationOut};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::charts::{Chart, Line};
 use super::extract::Act;
 use super::{Stop, Visit, page, see_other};
 use crate::state::AppState;
@@ -49,6 +50,44 @@ fn lag_words(lang: Lang, lag: Option<f64>) -> String {
     )
 }
 
+/// A success rate with its attempts ("75.0 % of 4"), or a dash without attempts.
+fn rate_words(lang: Lang, a: Attempts) -> String {
+    a.rate().map_or_else(
+        || "–".to_owned(),
+        |r| {
+            lang.t_with(
+                "console-success-of",
+                [("rate", format!("{r:.1}").into()), ("attempts", (a.ok + a.failed).into())],
+            )
+        },
+    )
+}
+
+/// The destination's success rate over the last hour (a bucket a minute) and day (a bucket an hour).
+fn success_charts(lang: Lang, s: &Success) -> Markup {
+    let chart = |id: &'static str, title: &str, axis: &str, buckets: &[(Timestamp, Attempts)]| Chart {
+        id,
+        title: lang.t(title),
+        x_label: lang.t(axis),
+        y_label: lang.t("console-axis-success"),
+        buckets: buckets.iter().map(|(t, _)| t.to_string()[11..16].to_owned()).collect(),
+        lines: vec![Line {
+            name: lang.t("console-success-line"),
+            values: buckets.iter().map(|(_, a)| a.rate()).collect(),
+        }],
+        percent: true,
+        table_label: lang.t("console-chart-table"),
+        none: "–".into(),
+    };
+    html! {
+        section aria-labelledby="success" {
+            h2 id="success" { (lang.t("console-success-title")) }
+            (chart("success-hour", "console-chart-success-hour", "console-axis-minute", &s.hour).render())
+            (chart("success-day", "console-chart-success-day", "console-axis-hour", &s.day).render())
+        }
+    }
+}
+
 fn render_list(state: &AppState, visit: &Visit, d: &Deliveries) -> String {
     let lang = visit.lang;
     let lag = lag_words(lang, d.lag_seconds);
@@ -64,17 +103,19 @@ fn render_list(state: &AppState, visit: &Visit, d: &Deliveries) -> String {
                 table id="destinations" {
                     caption class="vh" { (lang.t("console-nav-deliveries")) }
                     thead { tr {
-                        @for id in ["console-destination", "console-destination-kind", "console-destination-state", "console-outbox-oldest", "console-destination-types"] {
+                        @for id in ["console-destination", "console-destination-kind", "console-destination-state", "console-outbox-oldest", "console-success-hour", "console-success-day", "console-destination-types"] {
                             th scope="col" { (lang.t(id)) }
                         }
                     } }
                     tbody {
-                        @for (dest, dest_lag) in d.destinations.iter().zip(&d.lags) {
+                        @for ((dest, dest_lag), (hour, day)) in d.destinations.iter().zip(&d.lags).zip(&d.success) {
                             tr {
                                 th scope="row" data-label=(lang.t("console-destination")) { a href={ (HERE) "/" (dest.id) } { (dest.name) } }
                                 td data-label=(lang.t("console-destination-kind")) { (dest.kind) }
                                 td data-label=(lang.t("console-destination-state")) class=[dest.flagged.then_some("overdue")] { (state_of(lang, dest)) }
                                 td data-label=(lang.t("console-outbox-oldest")) { (lag_words(lang, *dest_lag)) }
+                                td data-label=(lang.t("console-success-hour")) { (rate_words(lang, *hour)) }
+                                td data-label=(lang.t("console-success-day")) { (rate_words(lang, *day)) }
                                 td data-label=(lang.t("console-destination-types")) { code { (dest.event_types.join(", ")) } }
                             }
                         }
@@ -96,8 +137,8 @@ pub(super) async fn show(
     let q = q.0;
     let status = q.status.as_deref().filter(|s| !s.is_empty());
     let result = match service::destination(&state, &id, status, q.after).await {
-        Ok((d, lag, list)) => {
-            Ok(render_destination(&state, &visit, &d, lag, &list, status, q.done.as_deref()))
+        Ok((d, lag, success, list)) => {
+            Ok(render_destination(&state, &visit, (&d, lag, &success), &list, status, q.done.as_deref()))
         }
         Err(Error::InvalidQuery(_)) => Err(Stop::Invalid("console-delivery-filter-invalid")),
         Err(e) => Err(Stop::from(e)),
@@ -116,8 +157,7 @@ fn status_word(lang: Lang, status: &str) -> String {
 fn render_destination(
     state: &AppState,
     visit: &Visit,
-    d: &DestinationOut,
-    lag: Option<f64>,
+    (d, lag, success): (&DestinationOut, Option<f64>, &Success),
     list: &DeliveryList,
     status: Option<&str>,
     done: Option<&str>,
@@ -151,6 +191,7 @@ fn render_destination(
             dt { (lang.t("console-destination-kind")) } dd { (d.kind) }
             dt { (lang.t("console-destination-types")) } dd { code { (d.event_types.join(", ")) } }
         }
+        (success_charts(lang, success))
         @if visit.caller.can_act {
             div class="row" {
                 form method="post" action={ (here) (if d.paused { "/resume" } else { "/pause" }) } {

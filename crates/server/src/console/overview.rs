@@ -89,6 +89,20 @@ fn render(state: &AppState, visit: &Visit, o: &Overview) -> String {
             true,
         ),
         chart(
+            "checks",
+            "console-chart-checks",
+            "console-axis-checks",
+            per_purpose(&|s| counts(&s.checks)),
+            false,
+        ),
+        chart(
+            "denied",
+            "console-chart-denied",
+            "console-axis-checks",
+            per_purpose(&|s| counts(&s.denied)),
+            false,
+        ),
+        chart(
             "gpc",
             "console-chart-gpc",
             "console-axis-signals",
@@ -96,6 +110,17 @@ fn render(state: &AppState, visit: &Visit, o: &Overview) -> String {
             false,
         ),
     ];
+    let requests = chart(
+        "requests",
+        "console-chart-requests",
+        "console-axis-requests",
+        vec![
+            Line { name: lang.t("console-requests-received"), values: counts(&o.requests.received) },
+            Line { name: lang.t("console-requests-completed"), values: counts(&o.requests.completed) },
+            Line { name: lang.t("console-requests-overdue"), values: counts(&o.requests.overdue) },
+        ],
+        false,
+    );
     let content = html! {
         (range_switch(lang, o.range))
         @if o.counted_to < o.ledger_head {
@@ -143,6 +168,7 @@ fn render(state: &AppState, visit: &Visit, o: &Overview) -> String {
             p id="overdue" class=[(o.overdue_requests > 0).then_some("overdue")] {
                 (lang.t_with("console-overdue", [("requests", o.overdue_requests.into()), ("tasks", o.overdue_tasks.into())]))
             }
+            (requests.render())
         }
     };
     page::frame(state, lang, Some(visit), PATH, &lang.t("console-nav-overview"), content)

@@ -10,6 +10,7 @@ use crate::utils::{Backend, TestServer};
 mod audit;
 mod browser;
 mod catalogue;
+mod charts;
 mod deliveries;
 mod overview;
 mod people;

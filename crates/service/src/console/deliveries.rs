@@ -6,6 +6,7 @@
 //! name.
 
 use consentry_core::Timestamp;
+use consentry_store::{AttemptBucket, minute_of};
 
 use super::ConsoleCaller;
 use crate::destinations::{self, DeliveryList, DestinationOut, ReplayOut, ReplayRequest, UpdateDestination};
@@ -21,6 +22,8 @@ pub struct Deliveries {
     pub destinations: Vec<DestinationOut>,
     /// Per destination (in the same order), seconds since its oldest undelivered message was made.
     pub lags: Vec<Option<f64>>,
+    /// Per destination (in the same order), its attempts over the last hour and the last day.
+    pub success: Vec<(Attempts, Attempts)>,
     /// Seconds since the oldest message still undelivered to some destination was made; none when none is.
     pub lag_seconds: Option<f64>,
     pub dead_letters: u64,
@@ -34,23 +37,85 @@ pub async fn overview(services: &Services) -> Result<Deliveries> {
     for d in &destinations {
         lags.push(services.store.destination_lag(&d.id, now).await?);
     }
+    let minute = minute_of(now);
+    let hour = services.store.delivery_attempt_totals(minute - 59).await?;
+    let day = services.store.delivery_attempt_totals(minute - DAY_MINUTES + 1).await?;
+    let of = |totals: &[(String, u64, u64)], id: &str| {
+        totals.iter().find(|t| t.0 == id).map_or(Attempts::default(), |t| Attempts { ok: t.1, failed: t.2 })
+    };
+    let success = destinations.iter().map(|d| (of(&hour, &d.id), of(&day, &d.id))).collect();
     let lag_seconds = services.store.outbox_lag(now).await?;
     let dead_letters = services.store.dead_letters().await?;
-    Ok(Deliveries { destinations, lags, lag_seconds, dead_letters })
+    Ok(Deliveries { destinations, lags, success, lag_seconds, dead_letters })
 }
 
-/// One destination, seconds since its oldest undelivered message was made, and a page of its deliveries
-/// (`status` one of `pending`, `delivered`, `dead`, or all).
+/// Minutes in a day.
+const DAY_MINUTES: i64 = 24 * 60;
+
+/// Delivery attempts: how many succeeded and how many failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempts {
+    pub ok: u64,
+    pub failed: u64,
+}
+
+impl Attempts {
+    /// Successes among the attempts, in percent; none without attempts.
+    pub fn rate(self) -> Option<f64> {
+        let all = self.ok + self.failed;
+        (all > 0).then(|| self.ok as f64 * 100.0 / all as f64)
+    }
+}
+
+/// A destination's attempts over the last hour, a bucket a minute, and over the last day, a bucket an
+/// hour; each bucket with its first instant, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Success {
+    pub hour: Vec<(Timestamp, Attempts)>,
+    pub day: Vec<(Timestamp, Attempts)>,
+}
+
+/// The buckets of [`Success`] ending with the minute `now` (since 1970, UTC), from a destination's
+/// minute buckets (at least those of the last 24 hours begun).
+pub fn success(rows: &[AttemptBucket], now: i64) -> Success {
+    let at = |minute: i64| Timestamp::from_micros(minute.saturating_mul(60_000_000));
+    let mut hour: Vec<(Timestamp, Attempts)> =
+        (now - 59..=now).map(|m| (at(m), Attempts::default())).collect();
+    let this_hour = now.div_euclid(60);
+    let mut day: Vec<(Timestamp, Attempts)> =
+        (this_hour - 23..=this_hour).map(|h| (at(h * 60), Attempts::default())).collect();
+    for row in rows {
+        let add = |bucket: &mut Attempts| {
+            bucket.ok += row.ok;
+            bucket.failed += row.failed;
+        };
+        if let Some(i) = usize::try_from(row.minute - (now - 59)).ok().filter(|i| *i < hour.len()) {
+            add(&mut hour[i].1);
+        }
+        if let Some(i) =
+            usize::try_from(row.minute.div_euclid(60) - (this_hour - 23)).ok().filter(|i| *i < day.len())
+        {
+            add(&mut day[i].1);
+        }
+    }
+    Success { hour, day }
+}
+
+/// One destination, seconds since its oldest undelivered message was made, its success over the last hour
+/// and day, and a page of its deliveries (`status` one of `pending`, `delivered`, `dead`, or all).
 pub async fn destination(
     services: &Services,
     id: &str,
     status: Option<&str>,
     after: Option<i64>,
-) -> Result<(DestinationOut, Option<f64>, DeliveryList)> {
+) -> Result<(DestinationOut, Option<f64>, Success, DeliveryList)> {
     let destination = destinations::get(services, id).await?;
-    let lag = services.store.destination_lag(id, Timestamp::now()).await?;
+    let now = Timestamp::now();
+    let lag = services.store.destination_lag(id, now).await?;
+    let minute = minute_of(now);
+    let rows = services.store.delivery_attempts(id, (minute.div_euclid(60) - 23) * 60).await?;
     let list = destinations::deliveries(services, id, status, after, Some(PER_PAGE)).await?;
-    Ok((destination, lag, list))
+    Ok((destination, lag, success(&rows, minute), list))
 }
 
 /// Queues again the events of destination `id` from the delivery `from_id` on, or since the time `since`.
@@ -96,4 +161,31 @@ pub async fn set_paused(
     tracing::info!(destination = %id, paused, by = %caller.actor(), "console: destination paused or resumed");
     let patch = UpdateDestination { name: None, url: None, event_types: None, paused: Some(paused) };
     destinations::update(services, id, patch).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_has_sixty_minutes_and_twenty_four_hours() {
+        let now = 1_000_000 * 60 + 30; // half past some hour
+        let rows = [
+            AttemptBucket { minute: now, ok: 3, failed: 1 },
+            AttemptBucket { minute: now - 59, ok: 0, failed: 2 },
+            AttemptBucket { minute: now - 60, ok: 5, failed: 0 },
+            AttemptBucket { minute: now - 30 - 23 * 60, ok: 1, failed: 1 },
+            AttemptBucket { minute: now - 31 - 23 * 60, ok: 9, failed: 9 },
+        ];
+        let s = success(&rows, now);
+        assert_eq!((s.hour.len(), s.day.len()), (60, 24));
+        assert_eq!(s.hour[59].1, Attempts { ok: 3, failed: 1 });
+        assert_eq!(s.hour[0].1, Attempts { ok: 0, failed: 2 });
+        assert_eq!(s.day[23].1, Attempts { ok: 3, failed: 1 }, "this hour so far");
+        assert_eq!(s.day[22].1, Attempts { ok: 5, failed: 2 }, "the hour before");
+        assert_eq!(s.day[0].1, Attempts { ok: 1, failed: 1 }, "the oldest hour; the one before is out");
+        assert_eq!(s.day[23].0.micros() % 3_600_000_000, 0, "hours begin on the hour");
+        assert_eq!(s.hour[59].1.rate(), Some(75.0));
+        assert_eq!(Attempts::default().rate(), None);
+    }
 }

@@ -8,6 +8,7 @@
 //! recorded with the key's name as actor ([`ConsoleCaller::actor`]).
 
 pub mod catalogue;
+pub mod checks;
 pub mod deliveries;
 pub mod keys;
 pub mod overview;

@@ -4,7 +4,9 @@
 //!
 //! Ranges are seven days, thirty days (one bucket a day) and twelve months (one bucket a calendar month,
 //! so a chart and its table stay readable). A bucket's opt-in rate is the share of agreements among the
-//! answers given in it (agreed, refused, withdrew); a bucket without answers has none.
+//! answers given in it (agreed, refused, withdrew); a bucket without answers has none. Checks per purpose
+//! and how many were denied come from the day counters the check path's counts are written to
+//! ([`super::checks`]).
 
 use std::collections::HashMap;
 
@@ -84,6 +86,9 @@ pub struct Series {
     pub grants: Vec<u64>,
     pub refusals: Vec<u64>,
     pub withdrawals: Vec<u64>,
+    /// Checks the API answered for the purpose ([`super::checks`]), and how many of them were denied.
+    pub checks: Vec<u64>,
+    pub denied: Vec<u64>,
 }
 
 impl Series {
@@ -98,6 +103,15 @@ impl Series {
     }
 }
 
+/// Requests per bucket: received, completed (not rejected), and gone overdue (marked past their due date
+/// while still open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requests {
+    pub received: Vec<u64>,
+    pub completed: Vec<u64>,
+    pub overdue: Vec<u64>,
+}
+
 /// The overview of one range.
 #[derive(Debug, Clone)]
 pub struct Overview {
@@ -107,6 +121,8 @@ pub struct Overview {
     pub series: Vec<Series>,
     /// Events the Global Privacy Control signal made, per bucket (every purpose together).
     pub gpc: Vec<u64>,
+    /// Requests received, completed and gone overdue per bucket.
+    pub requests: Requests,
     /// Open requests past their due date, and their pending tasks, now.
     pub overdue_requests: u64,
     pub overdue_tasks: u64,
@@ -182,6 +198,8 @@ pub async fn overview_at(services: &Services, range: Range, now: Timestamp) -> R
         grants: vec![0; buckets.len()],
         refusals: vec![0; buckets.len()],
         withdrawals: vec![0; buckets.len()],
+        checks: vec![0; buckets.len()],
+        denied: vec![0; buckets.len()],
     };
     for s in &standing {
         at.insert(s.purpose.clone(), series.len());
@@ -206,6 +224,24 @@ pub async fn overview_at(services: &Services, range: Range, now: Timestamp) -> R
         };
         target[i] += row.count;
     }
+    for row in services.store.purpose_checks(first, last).await? {
+        let i = index(row.day);
+        let Some(&s) = at.get(&row.purpose) else { continue };
+        if i < buckets.len() {
+            series[s].checks[i] += row.checks;
+            series[s].denied[i] += row.denied;
+        }
+    }
+    let zeros = vec![0; buckets.len()];
+    let mut requests = Requests { received: zeros.clone(), completed: zeros.clone(), overdue: zeros };
+    for day in services.store.request_days(first, last).await? {
+        let i = index(day.day);
+        if i < buckets.len() {
+            requests.received[i] += day.received;
+            requests.completed[i] += day.completed;
+            requests.overdue[i] += day.overdue;
+        }
+    }
     let (overdue_requests, overdue_tasks) = services.store.overdue_counts(now).await?;
     let counted_to = services.store.rollup_cursor().await?;
     let ledger_head = services.store.ledger_head().await?.events;
@@ -215,6 +251,7 @@ pub async fn overview_at(services: &Services, range: Range, now: Timestamp) -> R
         standing,
         series,
         gpc,
+        requests,
         overdue_requests,
         overdue_tasks,
         counted_to,
@@ -249,8 +286,14 @@ mod tests {
 
     #[test]
     fn opt_in_rates() {
-        let s =
-            Series { purpose: "p".into(), grants: vec![3, 0], refusals: vec![1, 0], withdrawals: vec![0, 0] };
+        let s = Series {
+            purpose: "p".into(),
+            grants: vec![3, 0],
+            refusals: vec![1, 0],
+            withdrawals: vec![0, 0],
+            checks: vec![0, 0],
+            denied: vec![0, 0],
+        };
         assert_eq!(s.opt_in_rate(), [Some(75.0), None]);
         let now =
             Standing { purpose: "p".into(), agreed: 1, refused: 1, withdrew: 1, other: 0, never_answered: 1 };

@@ -112,7 +112,12 @@ pub async fn run(state: Services, wake: Arc<Notify>, shutdown: CancellationToken
     let egress = Egress { http, policy };
     let mut inflight: JoinSet<()> = JoinSet::new();
     let outcomes = Outcomes::default();
+    let mut pruned: Option<Instant> = None;
     loop {
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(Instant::now());
+            prune_attempts(&state).await;
+        }
         while let Some(done) = inflight.try_join_next() {
             if let Err(e) = done {
                 tracing::error!(error = %e, "a delivery task failed");
@@ -283,6 +288,19 @@ async fn round(
         m.dead_letters.set(dead as i64);
     }
     Ok(count)
+}
+
+/// How often the attempt buckets older than [`KEEP_ATTEMPTS_MINUTES`] are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Attempt buckets (a destination's minute) are kept two days: the console shows the last hour and day.
+const KEEP_ATTEMPTS_MINUTES: i64 = 2 * 24 * 60;
+
+/// Deletes the attempt buckets older than two days, so the table stays bounded.
+async fn prune_attempts(state: &Services) {
+    let before = consentry_store::minute_of(Timestamp::now()) - KEEP_ATTEMPTS_MINUTES;
+    if let Err(e) = state.store.prune_delivery_attempts(before).await {
+        tracing::warn!(error = %e, "could not delete old delivery attempt buckets; trying again in an hour");
+    }
 }
 
 /// Outcomes of finished sends, recorded in one transaction per round.

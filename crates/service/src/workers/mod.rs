@@ -2,6 +2,7 @@
 
 pub mod checkpoints;
 pub mod consent_gauges;
+pub mod console_checks;
 pub mod console_rollups;
 pub mod device_mqtt;
 pub mod dispatcher;
@@ -43,6 +44,7 @@ pub fn start(state: &Services, stop: CancellationToken) -> Workers {
         tokio::spawn(tlog::run(state.clone(), stop.clone())),
         tokio::spawn(consent_gauges::run(state.clone(), stop.clone())),
         tokio::spawn(console_rollups::run(state.clone(), stop.clone())),
+        tokio::spawn(console_checks::run(state.clone(), stop.clone())),
         tokio::spawn(expiry::run(state.clone(), stop.clone())),
         tokio::spawn(requests::run(state.clone(), stop.clone())),
         tokio::spawn(retention::run(state.clone(), stop.clone())),

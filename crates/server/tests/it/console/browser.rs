@@ -201,6 +201,9 @@ async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
         browser.go(&format!("{}/console?range={range}", server.base)).await;
         let withdrawals = browser.find("#chart-withdrawals svg").await;
         assert!(!withdrawals.is_empty());
+        for chart in ["checks", "denied", "requests"] {
+            assert!(!browser.find(&format!("#chart-{chart} svg[role=img]")).await.is_empty(), "{chart}");
+        }
         check_page(&browser, axe, &dir, &format!("{label}-overview-{range}")).await;
     }
     browser.go(&format!("{}/console?range=30d&lang=de", server.base)).await;
@@ -246,6 +249,9 @@ async fn walk_the_console(backend: Backend, label: &str, axe: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(dead, "a dead letter");
+    for chart in ["success-hour", "success-day"] {
+        assert!(!browser.find(&format!("#chart-{chart} svg[role=img]")).await.is_empty(), "{chart}");
+    }
     check_page(&browser, axe, &dir, &format!("{label}-dead-letters")).await;
     let replay = browser.find("#deliveries form[action$='/replay'][action*='/dead-letters/'] button").await;
     browser.post(&format!("/element/{replay}/click"), json!({})).await;
