@@ -228,7 +228,8 @@ pub trait Store:
     /// ones reach it by fan-out). Returns how many.
     async fn replay(&self, destination_id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64>;
     /// Makes the dead delivery of outbox message `outbox_id` to the destination pending again (attempts 0,
-    /// due `now`), alone; returns whether there was such a dead letter.
+    /// due `now`), with the same subject's later deliveries to it that are no longer pending, so the
+    /// destination still ends on the subject's latest change; returns whether there was such a dead letter.
     async fn replay_dead_letter(&self, destination_id: &str, outbox_id: i64, now: Timestamp) -> Result<bool>;
     /// Seconds since the oldest outbox message still pending for a destination that is not paused was
     /// created; `None` when nothing is pending.

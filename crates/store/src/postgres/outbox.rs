@@ -509,26 +509,43 @@ pub(super) async fn replay(pool: &PgPool, id: &str, from: ReplayFrom, matches: &
     Ok(total)
 }
 
-/// Makes one dead delivery pending again, alone; whether there was one.
+/// Makes one dead delivery pending again (attempts 0, due `now`); whether there was one. The same
+/// subject's later messages to that destination that already went out (or died) are made pending too,
+/// so the destination ends on the subject's latest change rather than on the replayed older one.
 pub(super) async fn replay_dead_letter(
     pool: &PgPool,
     id: &str,
     outbox_id: i64,
     now: Timestamp,
 ) -> Result<bool> {
-    let changed = sqlx::query(
+    let mut tx = pool.begin().await.map_err(db)?;
+    let pseudonym: Option<String> = sqlx::query_scalar(
         "UPDATE deliveries SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = $3,
             leased_until = NULL, delivered_at = NULL
-         WHERE destination_id = $1 AND outbox_id = $2 AND status = 'dead'",
+         WHERE destination_id = $1 AND outbox_id = $2 AND status = 'dead'
+         RETURNING pseudonym",
     )
     .bind(id)
     .bind(outbox_id)
     .bind(now.micros())
-    .execute(pool)
+    .fetch_optional(&mut *tx)
     .await
-    .map_err(db)?
-    .rows_affected();
-    Ok(changed > 0)
+    .map_err(db)?;
+    let Some(pseudonym) = pseudonym else { return Ok(false) };
+    sqlx::query(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = $4,
+            leased_until = NULL, delivered_at = NULL
+         WHERE destination_id = $1 AND outbox_id > $2 AND pseudonym = $3 AND status <> 'pending'",
+    )
+    .bind(id)
+    .bind(outbox_id)
+    .bind(pseudonym)
+    .bind(now.micros())
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(true)
 }
 
 pub(super) async fn outbox_lag(pool: &PgPool, now: Timestamp) -> Result<Option<f64>> {

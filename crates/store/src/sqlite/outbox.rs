@@ -387,15 +387,22 @@ pub(super) fn replay_write(conn: &mut Connection, id: &str, ids: &[i64], now: Ti
     Ok(touched)
 }
 
-/// Makes one dead delivery pending again, alone; whether there was one.
+/// Makes one dead delivery pending again (attempts 0, due `now`); whether there was one. The same
+/// subject's later messages to that destination that already went out (or died) are made pending too,
+/// so the destination ends on the subject's latest change rather than on the replayed older one.
 pub(super) fn replay_dead_letter(
     conn: &mut Connection,
     id: &str,
     outbox_id: i64,
     now: Timestamp,
 ) -> Result<bool> {
+    let tx = conn.transaction().map_err(backend)?;
     let changed =
-        conn.execute(REPLAY_DEAD_LETTER_SQLITE, params![id, outbox_id, now.micros()]).map_err(backend)?;
+        tx.execute(REPLAY_DEAD_LETTER_SQLITE, params![id, outbox_id, now.micros()]).map_err(backend)?;
+    if changed > 0 {
+        tx.execute(REQUEUE_LATER_SQLITE, params![id, outbox_id, now.micros()]).map_err(backend)?;
+    }
+    tx.commit().map_err(backend)?;
     Ok(changed > 0)
 }
 
@@ -403,6 +410,12 @@ const REPLAY_DEAD_LETTER_SQLITE: &str =
     "UPDATE deliveries SET status = 'pending', attempts = 0, last_error = NULL,
         next_attempt_at = ?3, leased_until = NULL, delivered_at = NULL
      WHERE destination_id = ?1 AND outbox_id = ?2 AND status = 'dead'";
+
+const REQUEUE_LATER_SQLITE: &str =
+    "UPDATE deliveries SET status = 'pending', attempts = 0, last_error = NULL,
+        next_attempt_at = ?3, leased_until = NULL, delivered_at = NULL
+     WHERE destination_id = ?1 AND outbox_id > ?2 AND status <> 'pending'
+       AND pseudonym = (SELECT pseudonym FROM deliveries WHERE destination_id = ?1 AND outbox_id = ?2)";
 
 /// The destination's cursor (the last outbox id fanned out to it); `None` when there is no such
 /// destination.

@@ -43,6 +43,7 @@ pub use self::outbox::{
     claims_keep_each_subjects_order, concurrent_claimers_never_share, delete_destination_cascades,
     destinations_crud, fan_out_honours_filter_and_cursor, leases_expire, outbox_commits_with_its_events,
     outbox_lag_and_dead_letters, paused_destinations_are_not_claimed, replay_from_id_and_time,
+    replaying_a_dead_letter_resends_what_followed,
 };
 pub use self::setup::{
     api_keys, catalog_versions, initialise_once, key_pepper_and_rehash, signing_key_rotation,
@@ -69,7 +70,7 @@ macro_rules! conformance_suite {
             outbox_commits_with_its_events, destinations_crud, fan_out_honours_filter_and_cursor,
             claims_keep_each_subjects_order, leases_expire, concurrent_claimers_never_share,
             replay_from_id_and_time, delete_destination_cascades, paused_destinations_are_not_claimed,
-            outbox_lag_and_dead_letters,
+            outbox_lag_and_dead_letters, replaying_a_dead_letter_resends_what_followed,
             requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
             devices_pair_list_delete, key_pepper_and_rehash, devices_rehash_token,
             token_revocations_per_subject, links_are_spent_once,

@@ -381,6 +381,43 @@ pub async fn claims_keep_each_subjects_order(store: Arc<dyn Store>) {
     );
 }
 
+/// Replaying one dead letter sends the subject's later messages again after it, so the destination does
+/// not end on an older change (a withdrawal followed by a replayed grant would read as consent).
+pub async fn replaying_a_dead_letter_resends_what_followed(store: Arc<dyn Store>) {
+    store.create_destination(destination("d", &["*"])).await.expect("create");
+    let (a, b) = (subject("anna"), subject("ben"));
+    store
+        .enqueue(&a, vec![message("consent.granted", "a1"), message("consent.withdrawn", "a2")])
+        .await
+        .expect("enqueue");
+    store.enqueue(&b, vec![message("consent.granted", "b1")]).await.expect("enqueue");
+    assert_eq!(fan_out_all(&store, "d", &everything).await, 3);
+    let t0 = Timestamp::now();
+    let first = claim(&store, t0).await;
+    assert_eq!(first.iter().map(|c| c.payload.as_str()).collect::<Vec<_>>(), ["a1", "b1"]);
+    let dead = DeliveryOutcome::Dead { error: "HTTP 410".into() };
+    store.complete_delivery("d", first[0].outbox_id, dead).await.expect("dead");
+    deliver(&store, &first[1]).await;
+    let a2 = claim(&store, t0).await;
+    assert_eq!(a2.iter().map(|c| c.payload.as_str()).collect::<Vec<_>>(), ["a2"]);
+    deliver(&store, &a2[0]).await;
+
+    assert!(!store.replay_dead_letter("d", a2[0].outbox_id, t0).await.expect("replay"), "not dead");
+    assert!(store.replay_dead_letter("d", first[0].outbox_id, t0).await.expect("replay"));
+    let again = claim(&store, t0).await;
+    assert_eq!(
+        again.iter().map(|c| (c.payload.as_str(), c.attempts)).collect::<Vec<_>>(),
+        [("a1", 0)],
+        "the replayed message first; Ben's delivered message stays delivered"
+    );
+    deliver(&store, &again[0]).await;
+    let last = claim(&store, t0).await;
+    assert_eq!(last.iter().map(|c| c.payload.as_str()).collect::<Vec<_>>(), ["a2"], "then what followed it");
+    deliver(&store, &last[0]).await;
+    assert!(claim(&store, t0).await.is_empty());
+    assert!(store.deliveries("d", Some("dead"), 0, 10).await.expect("dead").is_empty());
+}
+
 pub async fn leases_expire(store: Arc<dyn Store>) {
     store.create_destination(destination("d", &["*"])).await.expect("create");
     store.enqueue(&subject("lee"), vec![message("consent.granted", "x")]).await.expect("enqueue");
