@@ -322,6 +322,9 @@ mod tests {
             // A person's page.
             "subject",
             "bytes",
+            // A destination's success rate.
+            "rate",
+            "attempts",
         ]
         .into_iter()
         .map(|name| (name, 1.into()))
