@@ -170,6 +170,30 @@ async fn strict_imports_all_or_nothing(backend: Backend) {
     server.stop().await;
 }
 
+/// An identifier decides who can later prove to be the person (verified requesters), so `import:write`
+/// alone cannot attach one: such a line is refused, and the same line goes in with `identifiers:write` too.
+async fn identifiers_need_their_own_scope(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let (_, import_only) = server.create_key("importer", &["import:write"]).await;
+    let (_, both) = server.create_key("importer-ids", &["import:write", "identifiers:write"]).await;
+    let mut l = line("i1", "ed", "analytics", "withdraw", "2023-01-01T00:00:00Z");
+    l["identifiers"] = json!([{"type": "email", "value": "ed@example.com"}]);
+    let body = jsonl(&[l]);
+    let report = server
+        .raw(Method::POST, "/v1/import?source=ot", &import_only, "application/x-ndjson", body.clone(), 200)
+        .await;
+    assert_eq!((report["imported"].as_u64(), report["failed"].as_u64()), (Some(0), Some(1)), "{report}");
+    assert_eq!(str_of(&report["errors"][0]["reason"]), "identifiers_not_allowed");
+    let found = server.get("/v1/subjects?identifier=email:ed@example.com", ADMIN_KEY, 200).await;
+    assert_eq!(found["subjects"].as_array().map(Vec::len), Some(0), "{found}");
+    let report =
+        server.raw(Method::POST, "/v1/import?source=ot", &both, "application/x-ndjson", body, 200).await;
+    assert_eq!(report["imported"].as_u64(), Some(1), "{report}");
+    let found = server.get("/v1/subjects?identifier=email:ed@example.com", ADMIN_KEY, 200).await;
+    assert_eq!(str_of(&found["subjects"][0]["subject"]), "ed", "{found}");
+    server.stop().await;
+}
+
 /// A reader that gives `limit` bytes of `data`, then fails: a connection cut half-way.
 struct Cut {
     data: Vec<u8>,
@@ -315,5 +339,6 @@ both_backends!(
     import_is_idempotent_and_ordered,
     strict_imports_all_or_nothing,
     an_interrupted_import_resumes,
-    export_then_import_gives_the_same_answers
+    export_then_import_gives_the_same_answers,
+    identifiers_need_their_own_scope
 );

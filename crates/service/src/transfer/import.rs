@@ -57,11 +57,21 @@ pub struct ImportOptions {
     pub strict: bool,
     /// At most this many line errors are kept in the report (all are counted).
     pub max_errors: usize,
+    /// Whether lines may attach identifiers to subjects. Over HTTP only for a caller that also holds
+    /// `identifiers:write`: an identifier decides who may later prove to be the subject (verified
+    /// requesters), so `import:write` alone must not hand one out.
+    pub identifiers: bool,
 }
 
 impl ImportOptions {
     pub fn new(source: impl Into<String>) -> Self {
-        Self { source: source.into(), format: Format::JsonLines, strict: false, max_errors: 1000 }
+        Self {
+            source: source.into(),
+            format: Format::JsonLines,
+            strict: false,
+            max_errors: 1000,
+            identifiers: true,
+        }
     }
 
     /// Checks the source name.
@@ -278,6 +288,13 @@ impl<'a> Importer<'a> {
         let checked = line::check(n, parsed?, self.catalog(), self.now)?;
         if self.state.erasures.is_erased(checked.subject.as_str()) {
             return Err(LineError::new(n, Reason::SubjectErased, "the subject was erased"));
+        }
+        if !self.options.identifiers && !checked.identifiers.is_empty() {
+            return Err(LineError::new(
+                n,
+                Reason::IdentifiersNotAllowed,
+                "attaching identifiers needs the identifiers:write scope",
+            ));
         }
         for i in &checked.identifiers {
             let region = self.state.config.phone_default_region.as_deref();

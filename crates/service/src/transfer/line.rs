@@ -104,6 +104,8 @@ pub enum Reason {
     InvalidIdentifier,
     /// The identifier belongs to another subject; the change itself was imported.
     IdentifierTaken,
+    /// The line names identifiers, and the caller may not attach them (it lacks `identifiers:write`).
+    IdentifiersNotAllowed,
     SubjectErased,
 }
 
@@ -132,6 +134,7 @@ impl Reason {
             Reason::InvalidExpiry => "invalid_expiry",
             Reason::InvalidIdentifier => "invalid_identifier",
             Reason::IdentifierTaken => "identifier_taken",
+            Reason::IdentifiersNotAllowed => "identifiers_not_allowed",
             Reason::SubjectErased => "subject_erased",
         }
     }
@@ -178,10 +181,20 @@ pub fn parse_value(number: u64, value: Value) -> Result<ChangeLine, LineError> {
             Some(_) => {}
         }
     }
-    serde_json::from_value(value).map_err(|e| {
-        // serde's message names the field and the expected type, never the value.
-        LineError::new(number, Reason::InvalidField, e.to_string())
-    })
+    serde_json::from_value(value).map_err(|e| LineError::new(number, Reason::InvalidField, field_problem(&e)))
+}
+
+/// What serde found wrong, without the value: its messages quote a wrong string or an unknown name
+/// (`invalid type: string "ana@example.com", expected ...`), and a line's values may name a person. Only
+/// what was expected is kept, which the format itself defines.
+fn field_problem(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    match message.find(", expected ") {
+        Some(at) => {
+            format!("a field has the wrong type or value (expected {})", &message[at + ", expected ".len()..])
+        }
+        None => "a field has the wrong type or value, or is not part of the format".to_owned(),
+    }
 }
 
 /// A change checked against the catalogue, ready to become a ledger event.
@@ -353,6 +366,19 @@ mod tests {
         ];
         for (text, expected) in cases {
             assert_eq!(reason(&text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_field_is_reported_without_its_value() {
+        for text in [
+            GOOD.replace('}', r#","channels":"ana@example.com"}"#),
+            GOOD.replace('}', r#","ana@example.com":1}"#),
+            GOOD.replace(r#""subject":"u1""#, r#""subject":["ana@example.com"]"#),
+        ] {
+            let e = parse(3, &text).expect_err("refused");
+            assert_eq!(e.reason, Reason::InvalidField, "{text}");
+            assert!(!e.detail.contains("ana@"), "{}", e.detail);
         }
     }
 

@@ -81,6 +81,7 @@ pub async fn import(
     let options = ImportOptions {
         format,
         strict: query.strict.unwrap_or(false),
+        identifiers: caller.require(Scope::IdentifiersWrite).is_ok(),
         ..ImportOptions::new(query.source.unwrap_or_else(|| "import".to_owned()))
     };
     options.validate()?;
