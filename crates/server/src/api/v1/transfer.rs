@@ -66,7 +66,7 @@ fn format_of(request: &Request) -> Result<Format, ApiError> {
 #[utoipa::path(post, operation_id = "importConsents", path = "/v1/import", tag = "transfer", params(ImportQuery),
     request_body(content = String, description = "JSON Lines or CSV, one change per line (docs/import.md)",
         content((String = "application/x-ndjson"), (String = "text/csv"))),
-    responses((status = 200, body = ImportReport), (status = 401, body = Problem), (status = 403, body = Problem),
+    responses((status = 200, body = ImportReport), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 415, body = Problem),
               (status = 422, body = Problem, description = "`validation_failed` for a bad `source`, a CSV header naming an unknown column, or a body that could not be read")),
     security(("bearer" = ["import:write"])))]
