@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod engine;
 pub mod ids;
 pub mod ledger;
+pub mod link;
 pub mod merkle;
 pub mod note;
 pub mod proof;
