@@ -296,6 +296,18 @@ mod tests {
         assert!(DeviceConsent::verify_at(&k.sign_jws(&granted), &jwks(&k), at(0)).is_ok());
     }
 
+    /// A genuine snapshot of a version this client does not know (a newer server's, whose fields it might
+    /// misread) is refused, so the device decides nothing from it: with no snapshot it denies.
+    #[test]
+    fn a_newer_version_is_refused() {
+        let k = key(1);
+        let granted = snapshot(&[grant(1, "analytics", Action::Grant, &[])]);
+        let newer = ConsentSnapshot { v: consentry_core::snapshot::SNAPSHOT_VERSION + 1, ..granted.clone() };
+        let err = DeviceConsent::verify_at(&k.sign_jws(&newer), &jwks(&k), at(0)).expect_err("newer");
+        assert_eq!(err, DeviceConsentError::Snapshot(SnapshotError::Version(newer.v)));
+        assert!(DeviceConsent::verify_at(&k.sign_jws(&granted), &jwks(&k), at(0)).is_ok());
+    }
+
     #[test]
     fn a_snapshot_signed_with_another_key_is_refused() {
         let (server, attacker) = (key(1), key(2));

@@ -21,8 +21,19 @@ use crate::ledger::{ACTOR_GPC, Action, Event, Scope, event_id};
 use crate::proof::{JwsKind, Signed};
 use crate::time::Timestamp;
 
-/// The format version of [`ConsentSnapshot`].
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The format version of [`ConsentSnapshot`] this code writes, and the newest it reads.
+///
+/// Bumped whenever a field changes what a snapshot answers, so that a reader that would ignore the field
+/// (serde skips unknown fields) refuses the snapshot, and a refused snapshot decides nothing: the device
+/// denies. 2: statements carry `at`, their effective time, which orders them before `seq` (an old grant
+/// imported late must not override a withdrawal recorded since; a version-1 reader would order by `seq`
+/// alone and could allow).
+pub const SNAPSHOT_VERSION: u32 = 2;
+
+/// The oldest version this code reads: a version-1 snapshot's fields are a subset of version 2's with the
+/// same meaning (without `at`, `seq` alone orders, as version 1 did), so a device updated before its
+/// server still decides.
+pub const SNAPSHOT_VERSION_MIN: u32 = 1;
 
 /// Whether `key` is `ancestor` or lies under it, for dotted keys (purposes and categories alike).
 fn within(key: &str, ancestor: &str) -> bool {
@@ -117,7 +128,7 @@ pub struct SnapshotDecision {
 /// The payload of a signed device consent snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentSnapshot {
-    /// [`SNAPSHOT_VERSION`].
+    /// [`SNAPSHOT_VERSION`] when written; read only from [`SNAPSHOT_VERSION_MIN`] to it.
     pub v: u32,
     pub device_id: String,
     /// The brand's id of the device's owner.
@@ -262,9 +273,10 @@ impl ConsentSnapshot {
         snapshot
     }
 
-    /// The snapshot's rules, ready to decide offline.
+    /// The snapshot's rules, ready to decide offline; a version this code does not know (a newer one,
+    /// whose fields it might misread) is refused, so nothing is decided from it.
     pub fn rules(&self) -> Result<SnapshotRules, SnapshotError> {
-        if self.v != SNAPSHOT_VERSION {
+        if !(SNAPSHOT_VERSION_MIN..=SNAPSHOT_VERSION).contains(&self.v) {
             return Err(SnapshotError::Version(self.v));
         }
         let catalog = Catalog::validate(self.catalog.clone()).map_err(SnapshotError::Catalog)?;
@@ -410,249 +422,4 @@ impl SnapshotRules {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Reason;
-    use crate::ledger::NewEvent;
-
-    fn event(seq: u64, purpose: &str, action: Action, channels: &[&str], expires_at: Option<i64>) -> Event {
-        Event::place(
-            NewEvent {
-                evidence: None,
-                occurred_at: None,
-                jurisdiction: None,
-                purpose: purpose.into(),
-                action,
-                scope: Scope::new(vec![], channels.iter().map(|c| (*c).to_owned()).collect(), vec![]),
-                notice: None,
-                notice_version: None,
-                notice_hash: None,
-                collection_point: None,
-                actor: "key:k".into(),
-                expires_at: expires_at.map(Timestamp::from_micros),
-            },
-            seq,
-            "p".into(),
-            Timestamp::from_micros(0),
-            String::new(),
-        )
-    }
-
-    fn strings(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    fn snapshot(statements: &[Event], now: Timestamp) -> ConsentSnapshot {
-        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
-        ConsentSnapshot::build(SnapshotInput {
-            device_id: "dev_1",
-            subject: "user-1",
-            categories: &strings(&["user.device.telemetry"]),
-            purposes: &strings(&["analytics", "service.improvement"]),
-            ledger_seq: 9,
-            catalog: &catalog,
-            catalog_version: 1,
-            statements,
-            jurisdiction: None,
-            issued_at: now,
-            max_age_secs: 60,
-        })
-    }
-
-    /// The snapshot's rules answer exactly as the server's engine does on the full catalogue and state.
-    #[test]
-    fn answers_match_the_servers_engine() {
-        let now = Timestamp::from_micros(1_000_000_000_000);
-        let later = now.micros() + 10_000_000;
-        let events = [
-            event(1, "analytics", Action::Grant, &["on_device"], None),
-            event(2, "marketing", Action::Grant, &[], None),
-            event(3, "service.improvement", Action::Object, &[], None),
-            event(4, "analytics", Action::Grant, &["in_app"], Some(later)),
-        ];
-        let snap = snapshot(&events, now);
-        assert!(snap.statements.iter().all(|s| s.purpose != "marketing"), "unrelated purposes left out");
-        assert!(snap.catalog.purposes.iter().all(|p| p.key == "analytics" || p.key.starts_with("service")));
-        let rules = snap.rules().expect("rules");
-
-        let server = Engine::new();
-        server
-            .set_catalog(&Catalog::validate(CatalogDocument::default_catalog()).expect("valid"))
-            .expect("set");
-        for e in &events {
-            server.apply("user-1", e).expect("apply");
-        }
-        for at in [now, Timestamp::from_micros(later + 1)] {
-            for purpose in ["analytics", "service.improvement"] {
-                for channel in [None, Some("on_device"), Some("in_app")] {
-                    let q = Query {
-                        subject: "user-1",
-                        purpose,
-                        category: Some("user.device.telemetry"),
-                        channel,
-                        recipient: None,
-                        jurisdiction: None,
-                    };
-                    let expected = server.check(&q, at).expect("check");
-                    assert_eq!(
-                        rules.decide(purpose, "user.device.telemetry", channel, at),
-                        expected,
-                        "{purpose} {channel:?}"
-                    );
-                }
-            }
-        }
-        assert!(rules.decide("analytics", "user.device.telemetry", Some("on_device"), now).allowed);
-        assert!(rules.decide("analytics", "user.device.telemetry", Some("in_app"), now).allowed);
-        let expired =
-            rules.decide("analytics", "user.device.telemetry", Some("in_app"), Timestamp::from_micros(later));
-        assert!(!expired.allowed);
-        assert_eq!(
-            rules.decide("service.improvement", "user.device.telemetry", None, now).reason,
-            Reason::Objected
-        );
-    }
-
-    /// A subject's jurisdiction travels in the snapshot with its rules, so the device answers as the
-    /// server does (`not_opted_out` where the place lets the purpose run), and changes the snapshot's tag.
-    #[test]
-    fn the_subjects_place_decides_offline_as_on_the_server() {
-        let now = Timestamp::from_micros(1_000_000_000_000);
-        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
-        let purposes = strings(&["marketing.personalised_offers"]);
-        let categories = strings(&["user.behavior.purchase_history"]);
-        let build = |jurisdiction| {
-            ConsentSnapshot::build(SnapshotInput {
-                device_id: "dev_1",
-                subject: "user-1",
-                categories: &categories,
-                purposes: &purposes,
-                ledger_seq: 1,
-                catalog: &catalog,
-                catalog_version: 1,
-                statements: &[],
-                jurisdiction,
-                issued_at: now,
-                max_age_secs: 60,
-            })
-        };
-        let (placed, plain) = (build(Some("US-CA")), build(None));
-        assert_ne!(placed.content_tag(), plain.content_tag());
-        assert_eq!(placed.catalog.jurisdictions.len(), 1);
-        let server = Engine::new();
-        server.set_catalog(&catalog).expect("set");
-        let mut locate = event(1, "", Action::Locate, &[], None);
-        locate.jurisdiction = Some("US-CA".into());
-        server.apply("user-1", &locate).expect("apply");
-        let q = Query {
-            subject: "user-1",
-            purpose: "marketing.personalised_offers",
-            category: Some("user.behavior.purchase_history"),
-            channel: None,
-            recipient: None,
-            jurisdiction: None,
-        };
-        let expected = server.check(&q, now).expect("check");
-        assert_eq!(expected.reason, Reason::NotOptedOut);
-        let rules = placed.rules().expect("rules");
-        assert_eq!(rules.decide(q.purpose, "user.behavior.purchase_history", None, now), expected);
-        let rules = plain.rules().expect("rules");
-        assert_eq!(
-            rules.decide(q.purpose, "user.behavior.purchase_history", None, now).reason,
-            Reason::NoConsent
-        );
-        assert!(placed.decisions.iter().any(|d| d.reason == "not_opted_out"));
-    }
-
-    /// Questions naming a recipient answer as the server's engine does, also for a purpose that declares
-    /// no recipients (every one of the catalogue).
-    #[test]
-    fn recipients_answer_as_on_the_server() {
-        let now = Timestamp::from_micros(1_000_000_000_000);
-        let mut doc = CatalogDocument::default_catalog();
-        for p in doc.purposes.iter_mut().filter(|p| p.key == "service.improvement") {
-            p.recipients.clear();
-        }
-        let catalog = Catalog::validate(doc).expect("valid");
-        let mut analytics = event(1, "analytics", Action::Grant, &[], None);
-        analytics.scope = Scope::new(vec![], vec![], strings(&["brand"]));
-        let events = [analytics];
-        let snap = ConsentSnapshot::build(SnapshotInput {
-            device_id: "dev_1",
-            subject: "user-1",
-            categories: &strings(&["user.device.telemetry"]),
-            purposes: &strings(&["analytics", "service.improvement"]),
-            ledger_seq: 1,
-            catalog: &catalog,
-            catalog_version: 1,
-            statements: &events,
-            jurisdiction: None,
-            issued_at: now,
-            max_age_secs: 60,
-        });
-        let rules = snap.rules().expect("rules");
-        let server = Engine::new();
-        server.set_catalog(&catalog).expect("set");
-        server.apply("user-1", &events[0]).expect("apply");
-        for purpose in ["analytics", "service.improvement"] {
-            for recipient in [None, Some("brand"), Some("analytics_provider"), Some("ad_partners")] {
-                let q = Query {
-                    subject: "user-1",
-                    purpose,
-                    category: Some("user.device.telemetry"),
-                    channel: Some("on_device"),
-                    recipient,
-                    jurisdiction: None,
-                };
-                let expected = server.check(&q, now).expect("check");
-                let got =
-                    rules.decide_for(purpose, "user.device.telemetry", Some("on_device"), recipient, now);
-                assert_eq!(got, expected, "{purpose} {recipient:?}");
-            }
-        }
-        let d =
-            rules.decide_for("service.improvement", "user.device.telemetry", None, Some("ad_partners"), now);
-        assert_eq!(d.reason, Reason::BasisLegitimateInterest, "no recipients declared: every one");
-        let d = rules.decide_for("analytics", "user.device.telemetry", None, Some("analytics_provider"), now);
-        assert_eq!(d, Decision::not_covered(Dimension::Recipient, Some(1)), "the grant names the brand only");
-    }
-
-    #[test]
-    fn outside_the_declaration_is_not_covered() {
-        let now = Timestamp::from_micros(1_000_000_000_000);
-        let snap = snapshot(&[event(1, "analytics", Action::Grant, &[], None)], now);
-        let rules = snap.rules().expect("rules");
-        assert!(rules.decide("analytics", "user.device.telemetry", None, now).allowed);
-        for (purpose, category, dimension) in [
-            ("analytics", "user.contact.email", Dimension::Category),
-            ("marketing", "user.device.telemetry", Dimension::Purpose),
-        ] {
-            let d = rules.decide(purpose, category, None, now);
-            assert_eq!(d, Decision::not_covered(dimension, None), "{purpose} {category}");
-            assert_eq!(d.reason, Reason::NotCovered);
-        }
-        let pigeon = rules.decide("analytics", "user.device.telemetry", Some("pigeon"), now);
-        assert_eq!(pigeon, Decision::not_covered(Dimension::Channel, None));
-    }
-
-    #[test]
-    fn decisions_grid_and_tag() {
-        let now = Timestamp::from_micros(1_000_000_000_000);
-        let a = snapshot(&[event(1, "analytics", Action::Grant, &["on_device"], None)], now);
-        // analytics: overall + in_app + on_device; service.improvement: overall + in_app + on_device.
-        assert_eq!(a.decisions.len(), 6);
-        let on_device = a
-            .decisions
-            .iter()
-            .find(|d| d.purpose == "analytics" && d.channel.as_deref() == Some("on_device"));
-        assert!(on_device.is_some_and(|d| d.allowed && d.event_id.as_deref() == Some("evt_1")));
-        assert_eq!((a.iat, a.exp), (1_000_000, 1_000_060));
-        let b = snapshot(&[event(1, "analytics", Action::Grant, &["on_device"], None)], now.plus_seconds(5));
-        assert_eq!(a.content_tag(), b.content_tag(), "the issue time is not content");
-        let c = snapshot(&[event(2, "analytics", Action::Withdraw, &[], None)], now);
-        assert_ne!(a.content_tag(), c.content_tag());
-        let json = serde_json::to_vec(&a).expect("json");
-        let back: ConsentSnapshot = serde_json::from_slice(&json).expect("parse");
-        assert_eq!(back, a);
-    }
-}
+mod tests;

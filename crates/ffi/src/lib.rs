@@ -43,7 +43,7 @@ pub enum Error {
     BadSignature = 4,
     /// A genuine JWS of another kind (a receipt, a checkpoint), not a device snapshot.
     WrongKind = 5,
-    /// Signed, but not a consent snapshot this version reads.
+    /// Signed, but not a consent snapshot this version reads (a newer format too): nothing is decided from it.
     NotASnapshot = 6,
     /// Past its expiry at the time given.
     Expired = 7,

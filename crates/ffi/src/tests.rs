@@ -234,6 +234,11 @@ fn forged_foreign_and_malformed_snapshots_are_refused() {
     let impostor = SigningKey::from_secret(k.kid(), [2; 32]);
     let receipt = k.sign_jws_as(JwsKind::Receipt, &serde_json::json!({"consentReceiptID": "rcpt_1"}));
     let not_a_snapshot = k.sign_jws_as(JwsKind::DeviceSnapshot, &serde_json::json!({"events": 3}));
+    // A newer server's snapshot, whose fields this library might misread: refused, never decided from.
+    let newer = k.sign_jws(&ConsentSnapshot {
+        v: consentry_core::snapshot::SNAPSHOT_VERSION + 1,
+        ..snapshot("dev_1", 1, &[statement(1, "analytics", Action::Grant, &["on_device"], &["brand"])])
+    });
     for (jws, device, expected) in [
         (forged.as_str(), "dev_1", Error::BadSignature),
         (&impostor.sign_jws(&snapshot("dev_1", 1, &[])), "dev_1", Error::BadSignature),
@@ -241,6 +246,7 @@ fn forged_foreign_and_malformed_snapshots_are_refused() {
         ("not.a.jws", "dev_1", Error::BadSignature),
         (&receipt, "dev_1", Error::WrongKind),
         (&not_a_snapshot, "dev_1", Error::NotASnapshot),
+        (&newer, "dev_1", Error::NotASnapshot),
         (&genuine, "dev_2", Error::OtherDevice),
     ] {
         let (code, message) = load(&jwks, jws, device, NOW).expect_err(device);

@@ -38,7 +38,7 @@ typedef enum {
    */
   CONSENTRY_ERROR_WRONG_KIND = 5,
   /**
-   * Signed, but not a consent snapshot this version reads.
+   * Signed, but not a consent snapshot this version reads (a newer format too): nothing is decided from it.
    */
   CONSENTRY_ERROR_NOT_A_SNAPSHOT = 6,
   /**
