@@ -29,6 +29,10 @@ pub enum StoreError {
     /// The store is shutting down and takes no more work.
     #[error("the store is closed")]
     Closed,
+    /// An append named an id linked into another subject (an alias), which takes no writes: the survivor
+    /// (never shown: it names a person).
+    #[error("the subject was linked into another subject")]
+    Linked(consentry_core::SubjectId),
     /// Anything the backend reported; the text is for logs only, never for API responses.
     #[error("storage backend failure: {0}")]
     Backend(String),

@@ -16,6 +16,7 @@ pub mod console;
 pub mod devices;
 mod error;
 pub mod identifiers;
+pub mod links;
 mod model;
 pub mod postgres;
 pub mod requests;
@@ -36,6 +37,7 @@ pub use crate::console::{AttemptBucket, ConsoleStore, PurposeChecks, RequestDay,
 pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 pub use crate::error::{Result, StoreError};
 pub use crate::identifiers::IdentifierStore;
+pub use crate::links::{LinkPlan, LinkRead, LinkRefusal, LinkStore, LinkedSubjects, MovedSubject};
 pub use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, Committed, DELIVERY_DEAD,
     DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,

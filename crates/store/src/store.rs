@@ -11,6 +11,7 @@ use crate::error::Result;
 #[cfg(doc)]
 use crate::error::StoreError;
 use crate::identifiers::IdentifierStore;
+use crate::links::LinkStore;
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DestinationPatch,
     DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxMessage,
@@ -32,6 +33,7 @@ pub trait Store:
     + ConsoleStore
     + IdentifierStore
     + VerificationStore
+    + LinkStore
     + Send
     + Sync
     + 'static

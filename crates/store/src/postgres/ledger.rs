@@ -96,7 +96,7 @@ pub(super) async fn history_newest(
 }
 
 /// The subject's latest event per purpose and scope.
-pub(super) async fn current(pool: &PgPool, subject: &SubjectId) -> Result<Vec<Event>> {
+pub(super) async fn current<'e>(pool: impl sqlx::PgExecutor<'e>, subject: &SubjectId) -> Result<Vec<Event>> {
     let found = sqlx::query(&format!(
         "SELECT {EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND s.purpose <> ''
          WHERE s.pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0020_console_checks.sql"),
     include_str!("../../migrations/postgres/0021_request_days.sql"),
     include_str!("../../migrations/postgres/0022_delivery_attempts.sql"),
+    include_str!("../../migrations/postgres/0023_subject_links.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

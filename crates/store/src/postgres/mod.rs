@@ -30,6 +30,7 @@ mod error;
 mod identifiers;
 mod keys;
 mod ledger;
+mod links;
 mod listener;
 mod locks;
 mod meta;

@@ -480,11 +480,19 @@ impl RequestStore for PostgresStore {
     }
 
     async fn destroy_subject_key(&self, subject: &SubjectId) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let gone = sqlx::query("DELETE FROM consentry_keystore.subject_keys WHERE subject = $1")
             .bind(subject.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db)?;
+        // A link names the subject too: it goes with the key.
+        sqlx::query("DELETE FROM consentry_keystore.subject_links WHERE subject = $1 OR survivor = $1")
+            .bind(subject.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(gone.rows_affected() > 0)
     }
 }

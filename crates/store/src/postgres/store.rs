@@ -84,6 +84,15 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Queues an append job for the writer.
+    pub(super) fn send_append(&self, job: AppendJob) -> Result<()> {
+        let guard = self.appends.lock().unwrap_or_else(PoisonError::into_inner);
+        let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(job).map_err(|_| StoreError::Closed)
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn initialise(&self, admin: ApiKey) -> Result<bool> {
@@ -160,7 +169,7 @@ impl Store for PostgresStore {
             let guard = self.appends.lock().unwrap_or_else(PoisonError::into_inner);
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
             sender
-                .send(AppendJob { subject: subject.clone(), events, import: None, seal, reply })
+                .send(AppendJob { subject: subject.clone(), events, import: None, seal, link: None, reply })
                 .map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| StoreError::Closed)?
@@ -184,7 +193,14 @@ impl Store for PostgresStore {
             let guard = self.appends.lock().unwrap_or_else(PoisonError::into_inner);
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
             sender
-                .send(AppendJob { subject: subject.clone(), events, import: Some(keys), seal, reply })
+                .send(AppendJob {
+                    subject: subject.clone(),
+                    events,
+                    import: Some(keys),
+                    seal,
+                    link: None,
+                    reply,
+                })
                 .map_err(|_| StoreError::Closed)?;
         }
         rx.await.map_err(|_| StoreError::Closed)?

@@ -20,11 +20,13 @@ use super::locks::{self, LEDGER_LOCK};
 use super::outbox::OutboxColumns;
 use super::pseudonyms::pseudonyms_for;
 use super::rows::{EventColumns, ReceiptColumns};
-use super::tlog;
+use super::{links, tlog};
 use crate::common::{run_sealer, scope_key};
 use crate::error::{Result, StoreError};
+use crate::links::{LinkMerge, LinkSlot, fill_slot};
 use crate::model::{CommitObserver, Committed, ImportKeys, SealedReceipt, Sealer};
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
+use crate::vault::Kek;
 
 /// Most appends taken into one group.
 const MAX_GROUP: usize = 4096;
@@ -37,7 +39,17 @@ pub(super) struct AppendJob {
     /// Set on an import: the events' ids at their source, placed at most once.
     pub import: Option<ImportKeys>,
     pub seal: Option<Sealer>,
+    /// Set on a link: `events` are picked inside the commit (`links.rs`), in a group of its own.
+    pub link: Option<LinkJob>,
     pub reply: oneshot::Sender<Result<Appended>>,
+}
+
+/// A link of `from` into the append's subject; its outcome is left in `slot`.
+pub(super) struct LinkJob {
+    pub from: SubjectId,
+    pub kek: Kek,
+    pub merge: Option<LinkMerge>,
+    pub slot: LinkSlot,
 }
 
 pub(super) async fn write_loop(
@@ -46,10 +58,24 @@ pub(super) async fn write_loop(
     observer: Option<CommitObserver>,
 ) {
     let mut group = Vec::new();
-    while let Some(first) = rx.recv().await {
+    // A link commits in a group of its own (it reads the state the groups before it committed).
+    let mut held: Option<AppendJob> = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let alone = first.link.is_some();
         group.push(first);
-        while group.len() < MAX_GROUP {
+        while !alone && group.len() < MAX_GROUP {
             match rx.try_recv() {
+                Ok(job) if job.link.is_some() => {
+                    held = Some(job);
+                    break;
+                }
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
@@ -59,7 +85,8 @@ pub(super) async fn write_loop(
         let seals: Vec<Option<Sealer>> = jobs.iter_mut().map(|j| j.seal.take()).collect();
         let subjects: Vec<SubjectId> = jobs.iter().map(|j| j.subject.clone()).collect();
         let imports: Vec<Option<ImportKeys>> = jobs.iter_mut().map(|j| j.import.take()).collect();
-        match commit_group(&pool, subjects, batches, seals, imports).await {
+        let links: Vec<Option<LinkJob>> = jobs.iter_mut().map(|j| j.link.take()).collect();
+        match commit_group(&pool, subjects, batches, seals, imports, links).await {
             Ok((outcomes, (size, root))) => {
                 let placed: usize = outcomes.iter().map(|o| o.as_ref().map_or(0, |(e, _)| e.len())).sum();
                 if placed > 0
@@ -119,6 +146,7 @@ async fn commit_group(
     batches: Vec<Vec<NewEvent>>,
     seals: Vec<Option<Sealer>>,
     imports: Vec<Option<ImportKeys>>,
+    mut links: Vec<Option<LinkJob>>,
 ) -> Result<(Vec<Result<Appended>>, (u64, Hash))> {
     let mut tx = pool.begin().await.map_err(db)?;
     locks::lock(&mut tx, LEDGER_LOCK).await?;
@@ -137,6 +165,9 @@ async fn commit_group(
 
     let pseudonyms =
         pseudonyms_for(&mut tx, subjects.iter().map(|s| s.as_str().to_owned()).collect()).await?;
+    // An alias takes no writes: the person lives on under the survivor.
+    let aliased = links::survivors(&mut tx, &subjects).await?;
+    let mut linking = None;
     let mut cols = EventColumns::default();
     let mut receipts = ReceiptColumns::default();
     let mut messages = OutboxColumns::default();
@@ -144,8 +175,31 @@ async fn commit_group(
     // Per current-state key, the latest statement of the group: (effective time, seq).
     let mut state: HashMap<(String, String, String), (i64, i64)> = HashMap::new();
     let mut outcomes = Vec::with_capacity(subjects.len());
-    for (((subject, mut batch), seal), import) in subjects.iter().zip(batches).zip(seals).zip(imports) {
+    for ((((subject, mut batch), mut seal), import), link) in
+        subjects.iter().zip(batches).zip(seals).zip(imports).zip(links.iter_mut())
+    {
         let p = &pseudonyms[subject.as_str()];
+        if let Some(survivor) = aliased.get(subject.as_str()) {
+            outcomes.push(Err(StoreError::Linked(survivor.clone())));
+            continue;
+        }
+        // A link (alone in its group) picks its events here, under the ledger lock.
+        if let Some(link) = link.as_mut() {
+            match links::prepare(&mut tx, subject, link).await? {
+                Err(refusal) => {
+                    fill_slot(&link.slot, Err(refusal));
+                    outcomes.push(Ok((Vec::new(), None)));
+                    continue;
+                }
+                Ok((p_from, events)) => {
+                    if events.is_empty() {
+                        seal = None;
+                    }
+                    batch = events;
+                    linking = Some((p_from, subject.clone(), p.clone()));
+                }
+            }
+        }
         let (start_seq, start_prev) = (seq, prev.clone());
         let mut keys = Vec::new();
         if let Some(import) = &import {
@@ -219,6 +273,8 @@ async fn commit_group(
         }
         outcomes.push(Ok((placed, receipt)));
     }
+    // A link whose events (if any) were placed moves the rest after the inserts.
+    let linking = linking.filter(|_| outcomes.first().is_some_and(Result::is_ok));
     if seq > head_seq {
         cols.insert(&mut tx).await?;
         tlog::insert_nodes(&mut tx, &nodes).await?;
@@ -267,6 +323,11 @@ async fn commit_group(
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+    }
+    if let (Some((p_from, into, p_into)), Some(Some(link))) = (linking, links.into_iter().next()) {
+        let from = (link.from.as_str(), p_from.as_str());
+        let moved = links::move_rows(&mut tx, &link.kek, from, (into.as_str(), &p_into), now).await?;
+        fill_slot(&link.slot, Ok(moved));
     }
     tx.commit().await.map_err(db)?;
     Ok((outcomes, (tree.size(), tree.root())))

@@ -9,8 +9,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::error::{Result, StoreError};
+use crate::links::{LinkMerge, LinkSlot};
 use crate::model::{AccessEntry, ImportKeys, OutboxMessage, SealedReceipt, Sealer};
-use crate::vault::{RecordMeta, SealedPayload};
+use crate::vault::{Kek, RecordMeta, SealedPayload};
 
 pub(super) enum Command {
     Grouped(Grouped),
@@ -40,7 +41,17 @@ pub(super) struct AppendJob {
     /// Set on an import: the events' ids at their source, placed at most once.
     pub import: Option<ImportKeys>,
     pub seal: Option<Sealer>,
+    /// Set on a link: `events` are picked inside the commit (`links.rs`).
+    pub link: Option<LinkJob>,
     pub reply: oneshot::Sender<Result<Appended>>,
+}
+
+/// A link of `from` into the append's subject; its outcome is left in `slot`.
+pub(super) struct LinkJob {
+    pub from: SubjectId,
+    pub kek: Kek,
+    pub merge: Option<LinkMerge>,
+    pub slot: LinkSlot,
 }
 
 /// Outbox messages that no ledger event carries.

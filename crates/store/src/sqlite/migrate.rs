@@ -38,6 +38,7 @@ const KEYSTORE: &[&str] = &[
     include_str!("../../migrations/sqlite/keystore_0005_erasure.sql"),
     include_str!("../../migrations/sqlite/keystore_0006_key_pepper.sql"),
     include_str!("../../migrations/sqlite/keystore_0007_no_erasure_notices.sql"),
+    include_str!("../../migrations/sqlite/keystore_0008_subject_links.sql"),
 ];
 
 pub(super) fn data(conn: &mut Connection) -> Result<()> {

@@ -27,6 +27,7 @@ mod identifiers;
 mod jobs;
 mod keys;
 mod ledger;
+mod links;
 mod meta;
 mod migrate;
 mod outbox;

@@ -453,6 +453,9 @@ impl RequestStore for SqliteStore {
                 .execute("DELETE FROM ks.subject_keys WHERE subject = ?1", [&subject])
                 .map_err(backend)?
                 > 0;
+            // A link names the subject too: it goes with the key.
+            conn.execute("DELETE FROM ks.subject_links WHERE subject = ?1 OR survivor = ?1", [&subject])
+                .map_err(backend)?;
             if gone {
                 let _ = conn.execute_batch(
                     "PRAGMA ks.wal_checkpoint(TRUNCATE); PRAGMA main.wal_checkpoint(TRUNCATE);",

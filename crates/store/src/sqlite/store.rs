@@ -254,7 +254,10 @@ impl Store for SqliteStore {
             return Ok((Vec::new(), None));
         }
         let subject = subject.clone();
-        self.grouped(|reply| Grouped::Append(AppendJob { subject, events, import: None, seal, reply })).await
+        self.grouped(|reply| {
+            Grouped::Append(AppendJob { subject, events, import: None, seal, link: None, reply })
+        })
+        .await
     }
 
     async fn append_imported(
@@ -272,7 +275,8 @@ impl Store for SqliteStore {
         }
         let subject = subject.clone();
         let import = Some(keys);
-        self.grouped(|reply| Grouped::Append(AppendJob { subject, events, import, seal, reply })).await
+        self.grouped(|reply| Grouped::Append(AppendJob { subject, events, import, seal, link: None, reply }))
+            .await
     }
 
     async fn pseudonym_key(&self, subject: &SubjectId) -> Result<Option<[u8; 32]>> {

@@ -20,9 +20,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::db::backend;
 use super::jobs::{AccessJob, AppendJob, Appended, Command, CountsJob, EnqueueJob, Grouped, RecordJob};
 use super::pseudonyms::pseudonyms;
-use super::tlog;
+use super::{links, tlog};
 use crate::common::{json_list, run_sealer, scope_key};
 use crate::error::{Result, StoreError};
+use crate::links::fill_slot;
 use crate::model::{CommitObserver, Committed};
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
@@ -220,6 +221,29 @@ impl Writer {
             for pending in appends.iter_mut() {
                 let job = &mut pending.job;
                 let p = &pseudonyms[job.subject.as_str()];
+                // An alias takes no writes: the person lives on under the survivor.
+                if let Some(survivor) = links::survivor_of(&tx, job.subject.as_str())? {
+                    pending.outcome = Some(Err(StoreError::Linked(survivor)));
+                    continue;
+                }
+                // A link picks its events here, from both records as this transaction sees them.
+                let mut link_from = None;
+                if let Some(link) = job.link.as_mut() {
+                    match links::prepare(&tx, job.subject.as_str(), link)? {
+                        Err(refusal) => {
+                            fill_slot(&link.slot, Err(refusal));
+                            pending.outcome = Some(Ok((Vec::new(), None)));
+                            continue;
+                        }
+                        Ok((p_from, events)) => {
+                            if events.is_empty() {
+                                job.seal = None;
+                            }
+                            job.events = events;
+                            link_from = Some(p_from);
+                        }
+                    }
+                }
                 let (start_seq, start_prev) = (seq, prev.clone());
                 let mut events = std::mem::take(&mut job.events);
                 let mut keys = Vec::new();
@@ -333,6 +357,11 @@ impl Writer {
                     outbox.execute(params![p, m.event_type, m.payload, now.micros()]).map_err(backend)?;
                 }
                 placed_total += placed.len();
+                if let (Some(p_from), Some(link)) = (link_from, &job.link) {
+                    let from = (link.from.as_str(), p_from.as_str());
+                    let moved = links::move_rows(&tx, &link.kek, from, (job.subject.as_str(), p), now)?;
+                    fill_slot(&link.slot, Ok(moved));
+                }
                 pending.outcome = Some(Ok((placed, sealed)));
             }
             for job in enqueued {

@@ -291,7 +291,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          ALTER TABLE devices DROP COLUMN last_seen; DROP TABLE verifications;
          ALTER TABLE events DROP COLUMN occurred_at; ALTER TABLE consent_state DROP COLUMN at;
          DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
-         DROP TABLE console_checks, delivery_attempts;
+         DROP TABLE console_checks, delivery_attempts, consentry_keystore.subject_links;
          DROP INDEX requests_by_received, requests_by_closed, requests_by_overdue;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )

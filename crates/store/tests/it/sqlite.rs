@@ -238,8 +238,8 @@ async fn migrations_reach_the_current_versions() {
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
     // verifications, import, console checks, request days, delivery attempts; key store: init, signing,
-    // destinations, vault, erasure, key pepper, no erasure notices.
-    assert_eq!((version("consentry.db"), version("keys.db")), (21, 7));
+    // destinations, vault, erasure, key pepper, no erasure notices, subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (21, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,6 +364,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
             "CREATE TABLE erasure_notices (pseudonym TEXT PRIMARY KEY, subject TEXT NOT NULL,
                  created_at INTEGER NOT NULL) STRICT;
              INSERT INTO erasure_notices VALUES ('p', '{kept_id}', 1);
+             DROP TABLE subject_links;
              PRAGMA user_version = 6;"
         ))
         .expect("old key store schema");

@@ -14,6 +14,7 @@ mod fixtures;
 mod identifiers;
 mod import;
 mod ledger;
+mod links;
 mod outbox;
 mod setup;
 mod tlog;
@@ -39,6 +40,7 @@ pub use self::ledger::{
     concurrent_sealed_appends, current_state, expiries_and_leases, failing_sealer_fails_only_its_request,
     pages, receipts_commit_with_their_events,
 };
+pub use self::links::{links_merge_move_and_alias, links_see_every_racing_write};
 pub use self::outbox::{
     claims_keep_each_subjects_order, concurrent_claimers_never_share, delete_destination_cascades,
     destinations_crud, fan_out_honours_filter_and_cursor, leases_expire, outbox_commits_with_its_events,
