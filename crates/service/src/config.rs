@@ -254,6 +254,9 @@ pub struct Config {
     pub smtp_from: Option<String>,
     /// Verifications one identifier may start per hour (whether it names anyone or not).
     pub verification_per_identifier_per_hour: u32,
+    /// Verifications one identifier may start per day: with five attempts at each code, this bounds how
+    /// many codes anyone can guess at for one address in a day, however patiently they wait out the hour.
+    pub verification_per_identifier_per_day: u32,
     /// Verifications one client address (an IPv6 address by its /64) may start per hour.
     pub verification_per_address_per_hour: u32,
 }
@@ -300,6 +303,7 @@ impl std::fmt::Debug for Config {
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<set>"))
             .field("smtp_from", &self.smtp_from)
             .field("verification_per_identifier_per_hour", &self.verification_per_identifier_per_hour)
+            .field("verification_per_identifier_per_day", &self.verification_per_identifier_per_day)
             .field("verification_per_address_per_hour", &self.verification_per_address_per_hour)
             .finish()
     }
@@ -347,6 +351,7 @@ impl Default for Config {
             smtp_url: None,
             smtp_from: None,
             verification_per_identifier_per_hour: 5,
+            verification_per_identifier_per_day: 10,
             verification_per_address_per_hour: 20,
         }
     }

@@ -10,7 +10,8 @@
 //! nodes), compares in constant time, and spends the verification once. Codes live [`CODE_TTL_SECS`].
 //!
 //! Starts are limited per identifier (its blind index) and per client address (a keyed hash of it, an
-//! IPv6 address by its /64) over an hour, in the shared store: 429 `too_many_verifications` with
+//! IPv6 address by its /64) over an hour, and per identifier over a day too (so waiting out the hour
+//! does not buy unbounded guesses at one address's codes), in the shared store: 429 `too_many_verifications` with
 //! `Retry-After`. Without `smtp_url` nothing can be sent and every start is 503 `verification_unavailable`
 //! (the same for every identifier).
 //!
@@ -39,8 +40,10 @@ use crate::tokens::{MintedTokenOut, is_language_tag, mint_pair};
 pub const CODE_TTL_SECS: i64 = 600;
 /// Attempts at a code before the verification is dead.
 pub const MAX_ATTEMPTS: u32 = 5;
-/// The window the start limits count over, in seconds.
+/// The window the hourly start limits count over, in seconds.
 const WINDOW_SECS: i64 = 3600;
+/// The window the daily start limit per identifier counts over, in seconds.
+const DAY_SECS: i64 = 86_400;
 /// How long the token a confirmed verification gives lives, in seconds.
 const TOKEN_TTL_SECS: u64 = 3600;
 /// The route a confirmation is logged under in the person's access log.
@@ -161,6 +164,8 @@ pub async fn start(
         per_identifier: state.config.verification_per_identifier_per_hour,
         per_client: state.config.verification_per_address_per_hour,
         since: now.plus_seconds(-WINDOW_SECS),
+        per_identifier_per_day: state.config.verification_per_identifier_per_day,
+        day_since: now.plus_seconds(-DAY_SECS),
     };
     let row = NewVerification {
         id: id.clone(),
@@ -172,8 +177,8 @@ pub async fn start(
     };
     match state.store.start_verification(row, limits).await? {
         Started::Stored => {}
-        Started::IdentifierLimited { oldest } | Started::ClientLimited { oldest } => {
-            let wait = oldest.plus_seconds(WINDOW_SECS).micros().saturating_sub(now.micros()) / 1_000_000;
+        Started::IdentifierLimited { until } | Started::ClientLimited { until } => {
+            let wait = until.micros().saturating_sub(now.micros()) / 1_000_000;
             return Err(Error::TooManyVerifications(u64::try_from(wait).unwrap_or(0).max(1)));
         }
     }

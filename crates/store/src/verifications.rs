@@ -36,26 +36,41 @@ impl std::fmt::Debug for NewVerification {
 }
 
 /// The limits a start is checked against: at most `per_identifier` starts for one identifier and
-/// `per_client` from one client address since `since`.
+/// `per_client` from one client address since `since`, and at most `per_identifier_per_day` starts for
+/// one identifier since `day_since` (which is not after `since`; rows older than it are dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StartLimits {
     pub per_identifier: u32,
     pub per_client: u32,
     pub since: Timestamp,
+    pub per_identifier_per_day: u32,
+    pub day_since: Timestamp,
+}
+
+impl StartLimits {
+    /// What a start refused by these limits answers: the limit `count` of starts since `window_start`
+    /// was reached, the oldest of them made at `oldest`, so the limit eases when that one is as old as
+    /// the window (`created_at - window_start`).
+    pub fn eases(oldest: Option<i64>, window_start: Timestamp, created_at: Timestamp) -> Timestamp {
+        let oldest = oldest.unwrap_or(window_start.micros());
+        Timestamp::from_micros(
+            oldest.saturating_add(created_at.micros().saturating_sub(window_start.micros())),
+        )
+    }
 }
 
 /// What [`VerificationStore::start_verification`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Started {
     Stored,
-    /// Nothing stored: the identifier had as many starts as it may; the oldest counted one was made at
-    /// `oldest` (the limit eases once it leaves the window).
+    /// Nothing stored: the identifier had as many starts as it may in the hour or in the day; the limit
+    /// eases at `until`.
     IdentifierLimited {
-        oldest: Timestamp,
+        until: Timestamp,
     },
-    /// Nothing stored: the client address had as many starts as it may.
+    /// Nothing stored: the client address had as many starts as it may; the limit eases at `until`.
     ClientLimited {
-        oldest: Timestamp,
+        until: Timestamp,
     },
 }
 

@@ -8,6 +8,13 @@ impl Config {
     /// fault. The URL and the sender are parsed by the mailer itself ([`crate::verification::mail`]).
     pub(super) fn validate_mail(&self) -> Result<(), ConfigError> {
         within("verification_per_identifier_per_hour", self.verification_per_identifier_per_hour, 1..=1000)?;
+        within("verification_per_identifier_per_day", self.verification_per_identifier_per_day, 1..=10_000)?;
+        if self.verification_per_identifier_per_day < self.verification_per_identifier_per_hour {
+            return Err(invalid(
+                "verification_per_identifier_per_day",
+                "must be at least verification_per_identifier_per_hour",
+            ));
+        }
         within("verification_per_address_per_hour", self.verification_per_address_per_hour, 1..=100_000)?;
         if let Some(url) = &self.smtp_url {
             crate::verification::mail::transport_url(url).map_err(|e| invalid("smtp_url", e))?;

@@ -374,8 +374,10 @@ fn mail_settings_come_from_variables_and_are_checked() {
         ("CONSENTRY_SMTP_FROM", "Example Brand <privacy@example.com>"),
         ("CONSENTRY_VERIFICATION_PER_IDENTIFIER_PER_HOUR", "3"),
         ("CONSENTRY_VERIFICATION_PER_ADDRESS_PER_HOUR", "9"),
+        ("CONSENTRY_VERIFICATION_PER_IDENTIFIER_PER_DAY", "7"),
     ])
     .expect("valid");
+    assert_eq!(c.verification_per_identifier_per_day, 7);
     assert_eq!(c.smtp_url.as_deref(), Some("smtp://user:secret@127.0.0.1:2525"));
     assert_eq!((c.verification_per_identifier_per_hour, c.verification_per_address_per_hour), (3, 9));
     assert!(!format!("{c:?}").contains("secret"), "the URL's password is not shown");
@@ -387,6 +389,7 @@ fn mail_settings_come_from_variables_and_are_checked() {
         ),
         (&[("CONSENTRY_SMTP_FROM", "not an address")], "smtp_from"),
         (&[("CONSENTRY_VERIFICATION_PER_ADDRESS_PER_HOUR", "0")], "verification_per_address_per_hour"),
+        (&[("CONSENTRY_VERIFICATION_PER_IDENTIFIER_PER_DAY", "4")], "verification_per_identifier_per_day"),
     ] {
         let err = load_env(pairs).expect_err(key).to_string();
         assert!(err.starts_with(key), "{err}");

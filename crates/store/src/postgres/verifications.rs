@@ -35,19 +35,24 @@ impl VerificationStore for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         lock(&mut tx, VERIFICATION_LOCK).await?;
         sqlx::query("DELETE FROM verifications WHERE created_at < $1")
-            .bind(limits.since.micros())
+            .bind(limits.day_since.micros())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
         let (n, oldest) = counted(&mut tx, "identifier_index", &v.identifier_index, limits.since).await?;
         if n >= i64::from(limits.per_identifier) {
-            let oldest = Timestamp::from_micros(oldest.unwrap_or(limits.since.micros()));
-            return Ok(Started::IdentifierLimited { oldest });
+            let until = StartLimits::eases(oldest, limits.since, v.created_at);
+            return Ok(Started::IdentifierLimited { until });
+        }
+        let (n, oldest) = counted(&mut tx, "identifier_index", &v.identifier_index, limits.day_since).await?;
+        if n >= i64::from(limits.per_identifier_per_day) {
+            let until = StartLimits::eases(oldest, limits.day_since, v.created_at);
+            return Ok(Started::IdentifierLimited { until });
         }
         let (n, oldest) = counted(&mut tx, "client_index", &v.client_index, limits.since).await?;
         if n >= i64::from(limits.per_client) {
-            let oldest = Timestamp::from_micros(oldest.unwrap_or(limits.since.micros()));
-            return Ok(Started::ClientLimited { oldest });
+            let until = StartLimits::eases(oldest, limits.since, v.created_at);
+            return Ok(Started::ClientLimited { until });
         }
         sqlx::query(
             "INSERT INTO verifications

@@ -30,17 +30,22 @@ impl VerificationStore for SqliteStore {
     async fn start_verification(&self, v: NewVerification, limits: StartLimits) -> Result<Started> {
         self.write(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
-            tx.execute("DELETE FROM verifications WHERE created_at < ?1", [limits.since.micros()])
+            tx.execute("DELETE FROM verifications WHERE created_at < ?1", [limits.day_since.micros()])
                 .map_err(backend)?;
             let (n, oldest) = counted(&tx, "identifier_index", &v.identifier_index, limits.since)?;
             if n >= limits.per_identifier {
-                let oldest = Timestamp::from_micros(oldest.unwrap_or(limits.since.micros()));
-                return Ok(Started::IdentifierLimited { oldest });
+                let until = StartLimits::eases(oldest, limits.since, v.created_at);
+                return Ok(Started::IdentifierLimited { until });
+            }
+            let (n, oldest) = counted(&tx, "identifier_index", &v.identifier_index, limits.day_since)?;
+            if n >= limits.per_identifier_per_day {
+                let until = StartLimits::eases(oldest, limits.day_since, v.created_at);
+                return Ok(Started::IdentifierLimited { until });
             }
             let (n, oldest) = counted(&tx, "client_index", &v.client_index, limits.since)?;
             if n >= limits.per_client {
-                let oldest = Timestamp::from_micros(oldest.unwrap_or(limits.since.micros()));
-                return Ok(Started::ClientLimited { oldest });
+                let until = StartLimits::eases(oldest, limits.since, v.created_at);
+                return Ok(Started::ClientLimited { until });
             }
             tx.execute(
                 "INSERT INTO verifications

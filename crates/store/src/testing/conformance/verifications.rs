@@ -23,10 +23,16 @@ fn row(id: &str, identifier: u8, client: u8, created: i64) -> NewVerification {
     }
 }
 
-/// Starts are limited per identifier and per client over the window; a verification takes a bounded
-/// number of attempts, ends at its expiry, is used once; old rows go.
+/// Starts are limited per identifier and per client over the hour and per identifier over the day; a
+/// verification takes a bounded number of attempts, ends at its expiry, is used once; rows go after a day.
 pub async fn verifications_limit_attempts_expire_and_end(store: Arc<dyn Store>) {
-    let limits = |now: i64| StartLimits { per_identifier: 2, per_client: 3, since: at(now - 3600) };
+    let limits = |now: i64| StartLimits {
+        per_identifier: 2,
+        per_client: 3,
+        since: at(now - 3600),
+        per_identifier_per_day: 3,
+        day_since: at(now - 86_400),
+    };
     let start = |v: NewVerification, now: i64| {
         let store = store.clone();
         async move { store.start_verification(v, limits(now)).await.unwrap_or_else(|e| panic!("start: {e}")) }
@@ -35,19 +41,26 @@ pub async fn verifications_limit_attempts_expire_and_end(store: Arc<dyn Store>) 
     assert_eq!(start(row("v2", 1, 1, 10), 10).await, Started::Stored);
     assert_eq!(
         start(row("v3", 1, 2, 20), 20).await,
-        Started::IdentifierLimited { oldest: at(0) },
-        "a third start for one identifier"
+        Started::IdentifierLimited { until: at(3600) },
+        "a third start for one identifier within the hour eases when the first leaves it"
     );
     assert_eq!(start(row("v4", 2, 1, 30), 30).await, Started::Stored, "another identifier, same client");
-    assert_eq!(start(row("v5", 3, 1, 40), 40).await, Started::ClientLimited { oldest: at(0) });
-    // An hour after the first starts, the window has moved on (and the old rows are dropped).
+    assert_eq!(start(row("v5", 3, 1, 40), 40).await, Started::ClientLimited { until: at(3600) });
+    // An hour after the first starts, the hour has moved on...
     assert_eq!(start(row("v6", 1, 1, 3700), 3700).await, Started::Stored);
+    // ...but not the day: the identifier's third start today is its last.
+    assert_eq!(
+        start(row("v6b", 1, 6, 3705), 3705).await,
+        Started::IdentifierLimited { until: at(86_400) },
+        "a fourth start for one identifier within the day eases when the first leaves the day"
+    );
+    assert_eq!(start(row("v6c", 7, 6, 3705), 3705).await, Started::Stored, "another identifier");
 
     let attempt = |id: &'static str, now: i64| {
         let store = store.clone();
         async move { store.attempt_verification(id, at(now), 3).await.unwrap_or_else(|e| panic!("attempt: {e}")) }
     };
-    assert_eq!(attempt("v1", 3700).await, Attempted::Missing, "dropped with the window");
+    assert_eq!(attempt("v1", 3700).await, Attempted::Ended, "expired, kept for the day's count");
     assert_eq!(attempt("nope", 3700).await, Attempted::Missing);
     for n in 1..=3 {
         let Attempted::Live(a) = attempt("v6", 3710).await else { panic!("attempt {n} is live") };
@@ -65,4 +78,7 @@ pub async fn verifications_limit_attempts_expire_and_end(store: Arc<dyn Store>) 
         "once"
     );
     assert_eq!(attempt("v8", 3731).await, Attempted::Ended, "used");
+    // A day after the first starts, they are dropped in passing and the identifier may start again.
+    assert_eq!(start(row("v9", 1, 9, 86_410), 86_410).await, Started::Stored);
+    assert_eq!(attempt("v1", 86_410).await, Attempted::Missing, "dropped with the day");
 }
