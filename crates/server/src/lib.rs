@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+mod payload;
 pub mod state;
 pub mod web;
 

@@ -4,7 +4,7 @@
 //! purpose the officer states (in the person's access log with that purpose).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -16,6 +16,7 @@ use maud::{Markup, html};
 use super::extract::Act;
 use super::person::{HERE, person_path};
 use super::{Stop, Visit, html, page};
+use crate::payload::record_payload;
 use crate::state::AppState;
 use crate::web::i18n::Lang;
 
@@ -186,17 +187,11 @@ pub(super) async fn open_record(
         }
         Err(e) => return visit.stop(&state, Stop::from(e)),
     };
-    let content_type = HeaderValue::from_str(&record.meta.content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let mut response = (StatusCode::OK, record.data).into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, content_type);
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", record.meta.id)) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
+    // A stored type that is no header value is sent as bytes rather than not at all.
+    let content_type = match HeaderValue::from_str(&record.meta.content_type) {
+        Ok(_) => record.meta.content_type.as_str(),
+        Err(_) => "application/octet-stream",
+    };
+    record_payload(record.data, content_type, Some(&record.meta.id))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

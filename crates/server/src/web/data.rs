@@ -3,13 +3,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use consentry_core::ids::Key;
 use consentry_service::preferences::{self, Deletion};
 use serde::Deserialize;
 
 use super::{Stop, form, lang_for, render, session, stop_page, visit};
+use crate::payload::record_payload;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -34,22 +35,9 @@ pub async fn payload(
         Ok(r) => r,
         Err(e) => return stop_page(&state, lang, Stop::from(e)),
     };
-    let Ok(content_type) = HeaderValue::from_str(&record.meta.content_type) else {
-        return stop_page(&state, lang, Stop::Failed(StatusCode::INTERNAL_SERVER_ERROR));
-    };
-    let mut response = (StatusCode::OK, record.data).into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, content_type);
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
-    if params.download.is_some()
-        && let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}\""))
-    {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
+    let attachment = params.download.is_some().then_some(id.as_str());
+    record_payload(record.data, &record.meta.content_type, attachment)
+        .unwrap_or_else(|_| stop_page(&state, lang, Stop::Failed(StatusCode::INTERNAL_SERVER_ERROR)))
 }
 
 /// Deletes the record `id`, or (without one) every record of the kind the form names.

@@ -7,9 +7,8 @@
 //! Every deletion is announced downstream as a `record.deleted` event, committed with it. Every read is in
 //! the subject's access log, and so is a deletion made with the subject's own token.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use consentry_core::Timestamp;
 use consentry_service::access::Reader;
@@ -20,6 +19,7 @@ use utoipa::IntoParams;
 use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{Json, Query, SubjectPath, stated_purpose};
+use crate::payload::record_payload;
 use crate::state::AppState;
 
 /// Store a personal data record, encrypted, if the subject's consent allows it now. A service key with
@@ -110,16 +110,8 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let reader = Reader::new(&principal, "GET /v1/records/{id}", stated_purpose(&headers));
     let payload = records::get(&state, &principal, &id, reader).await?;
-    let content_type = HeaderValue::from_str(&payload.content_type)
-        .map_err(|_| ApiError::internal("a stored content type is not a header value"))?;
-    let mut response = Response::new(Body::from(payload.data));
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, content_type);
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // Personal data shown in a browser must not run as a page of this origin.
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
-    Ok(response)
+    record_payload(payload.data, &payload.content_type, None)
+        .map_err(|_| ApiError::internal("a stored content type is not a header value"))
 }
 
 /// Delete one record; a `record.deleted` event goes downstream.
