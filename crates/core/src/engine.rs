@@ -210,6 +210,14 @@ pub struct Query<'a> {
     pub jurisdiction: Option<&'a str>,
 }
 
+impl<'a> Query<'a> {
+    /// The whole purpose for `subject`, through `channel` if one is named: any data category, any
+    /// recipient, the subject's own jurisdiction. What a person's own view of a purpose asks.
+    pub fn whole_purpose(subject: &'a str, purpose: &'a str, channel: Option<&'a str>) -> Self {
+        Query { subject, purpose, category: None, channel, recipient: None, jurisdiction: None }
+    }
+}
+
 /// A query that names something the catalogue does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {

@@ -426,14 +426,7 @@ pub async fn current(
     // The engine may already hold a newer catalogue than `view` (a concurrent apply); a purpose or channel
     // it no longer knows is left out rather than failing the read.
     let decide = |purpose: &str, channel: Option<&str>| {
-        let q = CheckQuery {
-            subject: subject.as_str(),
-            purpose,
-            category: None,
-            channel,
-            recipient: None,
-            jurisdiction: None,
-        };
+        let q = CheckQuery::whole_purpose(subject.as_str(), purpose, channel);
         services.engine.check(&q, now).ok()
     };
     let mut purposes = Vec::new();

@@ -299,14 +299,7 @@ async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Res
 fn choices(services: &Services, view: &CatalogView, subject: &SubjectId, current: &[Event]) -> Vec<Choice> {
     let now = Timestamp::now();
     let decide = |purpose: &str, channel: Option<&str>| {
-        let q = Query {
-            subject: subject.as_str(),
-            purpose,
-            category: None,
-            channel,
-            recipient: None,
-            jurisdiction: None,
-        };
+        let q = Query::whole_purpose(subject.as_str(), purpose, channel);
         services.engine.check(&q, now).ok()
     };
     let recorded_at: HashMap<u64, (Timestamp, &str)> =
@@ -366,14 +359,7 @@ fn plan(services: &Services, view: &CatalogView, subject: &SubjectId, wanted: &C
     let mut planned: Vec<Change> = Vec::new();
     let mut preview: Vec<Event> = Vec::new();
     let allowed = |preview: &[Event], purpose: &str, channel: Option<&str>| {
-        let q = Query {
-            subject: subject.as_str(),
-            purpose,
-            category: None,
-            channel,
-            recipient: None,
-            jurisdiction: None,
-        };
+        let q = Query::whole_purpose(subject.as_str(), purpose, channel);
         services.engine.check_with(&q, preview, now).is_ok_and(|d| d.allowed)
     };
     let add = |planned: &mut Vec<Change>, preview: &mut Vec<Event>, change: Change| {
