@@ -7,7 +7,7 @@
 //! (409) instead of applied unseen.
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
@@ -19,7 +19,7 @@ use consentry_service::error::FieldProblem;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::extract::{Act, authorise};
+use super::extract::{Act, PageQuery, authorise};
 use super::{Stop, Visit, html, page, see_other};
 use crate::state::AppState;
 use crate::web::i18n::Lang;
@@ -32,7 +32,7 @@ pub(super) struct Params {
 }
 
 /// `GET /console/catalogue`.
-pub(super) async fn show(State(state): State<AppState>, visit: Visit, q: Query<Params>) -> Response {
+pub(super) async fn show(State(state): State<AppState>, visit: Visit, q: PageQuery<Params>) -> Response {
     let body = render_current(&state, &visit, q.0.done);
     visit.page(&state, Ok(body))
 }

@@ -2,7 +2,7 @@
 //! deliveries by state (dead letters with their error), replay (from a dead letter on, or since a time),
 //! pause and resume, from [`consentry_service::console::deliveries`].
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use consentry_core::Timestamp;
 use consentry_service::Error;
@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::charts::{Chart, Line};
-use super::extract::Act;
+use super::extract::{Act, PageQuery};
 use super::{Stop, Visit, page, see_other};
 use crate::state::AppState;
 use crate::web::i18n::Lang;
@@ -132,7 +132,7 @@ pub(super) async fn show(
     State(state): State<AppState>,
     visit: Visit,
     Path(id): Path<String>,
-    q: Query<Params>,
+    q: PageQuery<Params>,
 ) -> Response {
     let q = q.0;
     let status = q.status.as_deref().filter(|s| !s.is_empty());

@@ -70,3 +70,19 @@ impl FromRequest<AppState> for Act {
         Ok(Act { visit, fields })
     }
 }
+
+/// A page's query string, read into `T`; one that does not read (a letter where a number belongs) is
+/// the console's own 400 page in the reader's language, not the framework's plain-text answer.
+pub(super) struct PageQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequestParts<AppState> for PageQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        axum::extract::Query::try_from_uri(&parts.uri).map(|q| PageQuery(q.0)).map_err(|_| {
+            let chosen = lang_param(parts.uri.query());
+            let lang = lang_for(chosen.as_deref(), &parts.headers);
+            stop_page(state, lang, None, Stop::Invalid("console-query-invalid"))
+        })
+    }
+}

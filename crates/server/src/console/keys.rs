@@ -1,7 +1,7 @@
 //! The console's "Audit and keys" page: verify the ledger, list, make (the secret shown once) and revoke
 //! API keys, and the signing keys with their JWKS.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
@@ -12,7 +12,7 @@ use consentry_service::keys::CreatedKey;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::extract::Act;
+use super::extract::{Act, PageQuery};
 use super::{Stop, Visit, html, page, see_other};
 use crate::state::AppState;
 use crate::web::i18n::Lang;
@@ -28,7 +28,7 @@ pub(super) struct Params {
 }
 
 /// `GET /console/keys`.
-pub(super) async fn show(State(state): State<AppState>, visit: Visit, q: Query<Params>) -> Response {
+pub(super) async fn show(State(state): State<AppState>, visit: Visit, q: PageQuery<Params>) -> Response {
     let q = q.0;
     let verify = q.verify.is_some();
     let response = match service::page(&state, &visit.caller, q.page.unwrap_or(0), q.before, verify).await {

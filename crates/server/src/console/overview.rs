@@ -1,13 +1,14 @@
 //! The console's overview: where people stand on each consent purpose now, and charts of what happened
 //! over 7 days, 30 days or 12 months (from the rollups, [`consentry_service::console::overview`]).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use consentry_service::console::overview::{self as service, Overview, Range};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::charts::{Chart, Line};
+use super::extract::PageQuery;
 use super::session::PATH;
 use super::{Stop, Visit, page};
 use crate::state::AppState;
@@ -19,7 +20,7 @@ pub(super) struct Params {
 }
 
 /// `GET /console`.
-pub(super) async fn show(State(state): State<AppState>, visit: Visit, q: Query<Params>) -> Response {
+pub(super) async fn show(State(state): State<AppState>, visit: Visit, q: PageQuery<Params>) -> Response {
     let range = match q.0.range.as_deref() {
         None => Range::Month,
         Some(r) => match Range::parse(r) {

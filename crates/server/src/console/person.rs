@@ -5,7 +5,7 @@
 //! minting itself are in [`super::person_acts`].
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use consentry_core::{Event, Timestamp};
@@ -15,6 +15,7 @@ use consentry_service::identifiers::TYPES;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::extract::PageQuery;
 use super::{Fields, MAX_FIELDS, Stop, Visit, html, page, see_other, session};
 use crate::state::AppState;
 use crate::web::i18n::Lang;
@@ -35,7 +36,7 @@ pub(super) struct FindParams {
 }
 
 /// `GET /console/people`: the look-up forms; with `?subject=` the person's page.
-pub(super) async fn find(State(state): State<AppState>, visit: Visit, q: Query<FindParams>) -> Response {
+pub(super) async fn find(State(state): State<AppState>, visit: Visit, q: PageQuery<FindParams>) -> Response {
     match q.0.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(subject) => visit.answer(&state, see_other(&person_path(subject))),
         None => {
@@ -113,7 +114,7 @@ pub(super) async fn show(
     State(state): State<AppState>,
     visit: Visit,
     Path(subject): Path<String>,
-    q: Query<PersonParams>,
+    q: PageQuery<PersonParams>,
 ) -> Response {
     let q = q.0;
     let pages = Pages {

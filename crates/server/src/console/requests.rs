@@ -2,7 +2,7 @@
 //! request's page (its tasks and history; extend or reject with a reason, mark a task complete, download
 //! the export), from [`consentry_service::console::requests`].
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consentry_core::Timestamp;
@@ -13,7 +13,7 @@ use consentry_service::requests::{RequestList, RequestOut};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::extract::Act;
+use super::extract::{Act, PageQuery};
 use super::{Stop, Visit, page, see_other};
 use crate::state::AppState;
 use crate::web::i18n::Lang;
@@ -51,7 +51,11 @@ fn due_cell(lang: Lang, r: &RequestOut, now: Timestamp) -> Markup {
 }
 
 /// `GET /console/requests`.
-pub(super) async fn queue(State(state): State<AppState>, visit: Visit, q: Query<QueueParams>) -> Response {
+pub(super) async fn queue(
+    State(state): State<AppState>,
+    visit: Visit,
+    q: PageQuery<QueueParams>,
+) -> Response {
     let q = q.0;
     let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     let (status, kind) = (nonempty(&q.status), nonempty(&q.kind));
@@ -174,7 +178,7 @@ pub(super) async fn show(
     State(state): State<AppState>,
     visit: Visit,
     Path(id): Path<String>,
-    q: Query<RequestParams>,
+    q: PageQuery<RequestParams>,
 ) -> Response {
     let result = service::request(&state, &visit.caller, &id).await.map_err(Stop::from);
     visit.page(&state, result.map(|r| render_request(&state, &visit, &r, q.0.done.as_deref())))

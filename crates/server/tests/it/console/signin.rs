@@ -43,6 +43,16 @@ async fn console_read_looks_but_cannot_act(backend: Backend) {
     assert_eq!(keys.status, 200, "{}", keys.text);
     assert!(keys.text.contains("privacy-officer"), "the keys are listed: {}", keys.text);
     assert!(!keys.text.contains("method=\"post\" action=\"/console/keys"), "no form to act with");
+    // A value the page cannot read is the console's own page, in the reader's language.
+    for (path, says) in [
+        ("/console/keys?before=soon", "the page cannot read"),
+        ("/console/people/alice?history_before=-1&lang=de", "die Seite nicht lesen kann"),
+        ("/console/catalogue?done=x", "the page cannot read"),
+    ] {
+        let bad = v.get(path).await;
+        assert_eq!(bad.status, 400, "{path}: {}", bad.text);
+        assert!(bad.text.contains("<html") && bad.text.contains(says), "{path}: {}", bad.text);
+    }
     let csrf = csrf_of(&keys.text);
     let refused = v.post_form("/console/keys", &[("csrf", &csrf), ("name", "x"), ("scope", "check")]).await;
     assert_eq!(refused.status, 403, "{}", refused.text);

@@ -44,6 +44,7 @@ console-invalid-title = Das hat nicht geklappt
 console-error-title = Etwas ist schiefgegangen
 console-error-body = Die Konsole konnte das gerade nicht tun. Bitte versuchen Sie es gleich noch einmal.
 console-range-invalid = Der Zeitraum muss 7d, 30d oder 12m sein.
+console-query-invalid = Diese Adresse enthält einen Wert, den die Seite nicht lesen kann (erwartet wird eine Zahl). Gehen Sie zurück und versuchen Sie es erneut.
 
 ## Die Übersicht
 

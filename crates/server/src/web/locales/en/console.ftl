@@ -44,6 +44,7 @@ console-invalid-title = That did not work
 console-error-title = Something went wrong
 console-error-body = The console could not do that just now. Please try again in a moment.
 console-range-invalid = The range must be 7d, 30d or 12m.
+console-query-invalid = This address has a value the page cannot read (a number is expected). Go back and try again.
 
 ## The overview
 
