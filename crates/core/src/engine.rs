@@ -448,6 +448,31 @@ impl Engine {
         }
         Ok(rules::decide(&shared, info, &r, stmts.as_slice(), now.micros()))
     }
+
+    /// The sequence numbers of those of `extra` (placed events of `subject` the engine does not hold yet)
+    /// that are in force once applied: per purpose and exact scope, the latest ([`Event::order`]) of what
+    /// the engine holds and `extra`. An imported change older than what is held is not among them.
+    pub fn prevailing(&self, subject: &str, extra: &[Event]) -> Vec<u64> {
+        let mut added = Vec::with_capacity(extra.len());
+        for e in extra {
+            if e.action != Action::Locate
+                && let Ok(stmt) = self.statement(e)
+            {
+                added.push(stmt);
+            }
+        }
+        let (hash, shard) = self.shard_of(subject);
+        let mut stmts = {
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            let held = shard.find(hash, subject).map_or(&[][..], |(_, i)| shard.slots[i].stmts.as_slice());
+            Stmts::Heap(held.into())
+        };
+        for stmt in &added {
+            merge(&mut stmts, *stmt);
+        }
+        let in_force = stmts.as_slice();
+        added.iter().filter(|a| in_force.contains(a)).map(|a| a.seq).collect()
+    }
 }
 
 /// Adds `stmt` to a subject's statements: the later one ([`Stmt::order`]) wins per purpose and exact scope,

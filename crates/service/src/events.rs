@@ -171,7 +171,7 @@ fn consent_event(state: &Services, subject: &SubjectId, event: &Event, placed: &
             d
         })
         .collect();
-    let data = json!({
+    let mut data = json!({
         "event": {
             "id": event.id(),
             "seq": event.seq,
@@ -194,11 +194,15 @@ fn consent_event(state: &Services, subject: &SubjectId, event: &Event, placed: &
             "channels": per_channel,
         },
     });
+    // An imported change, or an expiry: when it took effect, which is the event's `time` too.
+    if let Some(at) = event.occurred_at {
+        data["event"]["occurred_at"] = Value::String(at.to_string());
+    }
     CloudEvent::new(
         state.config.event_source(),
         event.id(),
         consent_type(event.action),
-        event.recorded_at,
+        event.effective_at(),
         data,
     )
 }
@@ -206,6 +210,20 @@ fn consent_event(state: &Services, subject: &SubjectId, event: &Event, placed: &
 /// The outbox messages for a request's placed events: one CloudEvent each.
 pub fn consent_messages(state: &Services, subject: &SubjectId, placed: &[Event]) -> Vec<OutboxMessage> {
     placed.iter().map(|e| consent_event(state, subject, e, placed).into_outbox()).collect()
+}
+
+/// The outbox messages for those of an import's placed events that are in force once applied (the latest
+/// per purpose and scope of what the subject holds and `placed`): the `consent.<action>` CloudEvent each,
+/// with the resulting decision, as a live change sends it. What an import changes in the subject's state
+/// reaches every destination that takes consent events; the older changes only the `consent.imported`
+/// history.
+pub fn imported_in_force(state: &Services, subject: &SubjectId, placed: &[Event]) -> Vec<OutboxMessage> {
+    let in_force = state.engine.prevailing(subject.as_str(), placed);
+    placed
+        .iter()
+        .filter(|e| in_force.contains(&e.seq))
+        .map(|e| consent_event(state, subject, e, placed).into_outbox())
+        .collect()
 }
 
 /// Why a vault record was deleted, as `record.deleted` events say it.

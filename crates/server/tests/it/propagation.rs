@@ -7,6 +7,7 @@
 //! `CONSENTRY_REQUIRE_SERVICES=1`). One submodule per way out or way of failing; the API helpers they share
 //! are here.
 
+mod imports;
 mod mqtt;
 mod nats;
 mod receiver;

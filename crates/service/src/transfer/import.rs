@@ -26,7 +26,7 @@ use super::csv::CsvLines;
 use super::line::{self, Checked, LineError, NoticeRef, Reason};
 use super::reader::{Line, LineReader};
 use crate::error::{Error, Result};
-use crate::events::{CloudEvent, IMPORTED_TYPE};
+use crate::events::{self, CloudEvent, IMPORTED_TYPE};
 use crate::identifiers::{self, IdentifierIn};
 use crate::records;
 use crate::state::Services;
@@ -494,11 +494,14 @@ fn new_event(c: &Checked, notice: Option<&NoticeVersion>, actor: &str) -> NewEve
     }
 }
 
-/// The outbox message of one subject's imported changes: one `consent.imported` CloudEvent listing them.
+/// The outbox messages of one subject's imported changes: one `consent.imported` CloudEvent listing them
+/// all (the history, for destinations that name that type), then the usual `consent.<action>` event of
+/// each change in force afterwards, so that a destination subscribed to `consent.*` learns the state the
+/// import brought ([`events::imported_in_force`]).
 fn sealer(state: &Services, subject: &SubjectId, source: &str) -> Sealer {
-    let event_source = state.config.event_source().to_owned();
+    let state = state.clone();
+    let subject = subject.clone();
     let source = source.to_owned();
-    let _ = subject;
     Box::new(move |placed: &[Event]| {
         let (Some(first), Some(last)) = (placed.first(), placed.last()) else {
             return Ok(Sealed::default());
@@ -525,8 +528,11 @@ fn sealer(state: &Services, subject: &SubjectId, source: &str) -> Sealer {
             .collect();
         let id = format!("{}..{}", event_id(first.seq), event_id(last.seq));
         let data = json!({"source": source, "events": events});
-        let message = CloudEvent::new(&event_source, id, IMPORTED_TYPE, last.recorded_at, data).into_outbox();
-        Ok(Sealed { receipt: None, outbox: vec![message] })
+        let batch = CloudEvent::new(state.config.event_source(), id, IMPORTED_TYPE, last.recorded_at, data)
+            .into_outbox();
+        let mut outbox = vec![batch];
+        outbox.extend(events::imported_in_force(&state, &subject, placed));
+        Ok(Sealed { receipt: None, outbox })
     })
 }
 

@@ -32,7 +32,8 @@ const FAN_OUT_PAGE: u32 = 1000;
 const CLAIM: u32 = 256;
 
 /// Event types a destination receives only when its filter names them exactly: `*` and prefix patterns
-/// such as `consent.*` leave them out, so a bulk import does not flood destinations that did not ask.
+/// such as `consent.*` leave them out, so a bulk import's history does not flood destinations that did not
+/// ask. (The changes an import puts in force go out as ordinary `consent.<action>` events as well.)
 pub const EXACT_ONLY: [&str; 1] = [crate::events::IMPORTED_TYPE];
 
 /// Whether an event type matches a destination's filter: `*`, a prefix pattern `consent.*`, or exact
