@@ -33,6 +33,9 @@ async fn lapsed_grants_are_recorded_as_expired(backend: Backend) {
     assert_eq!(expire["purpose"], "marketing.direct");
     assert_eq!(expire["channels"], json!(["email"]));
     assert_eq!(expire["prev_hash"].as_str().map(str::len), Some(64));
+    // It took effect when the grant lapsed, not when the job noticed.
+    assert_eq!(expire["occurred_at"], granted[0]["expires_at"], "{expire}");
+    assert_ne!(expire["occurred_at"], expire["recorded_at"]);
     let check = s.check("lapsing", "marketing.direct", Some("email")).await;
     assert_eq!((check["allowed"].as_bool(), str_of(&check["reason"])), (Some(false), "expired"));
     assert_eq!(check["event_id"], expire["id"]);

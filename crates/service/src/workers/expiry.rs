@@ -2,9 +2,9 @@
 //! `consent.expired`. Checks never wait for this job: the engine already answers `expired` for a lapsed
 //! grant; the event makes the lapse visible in the ledger and downstream.
 //!
-//! One node at a time runs it (a lease in the store). A renewal that lands in the moment between finding a
-//! lapsed grant and recording its expiry is overridden by the expiry: the error goes towards denying, and
-//! the person renews again.
+//! One node at a time runs it (a lease in the store). The `expire` event takes effect (`occurred_at`) when
+//! the grant lapsed, so a renewal or withdrawal that lands between finding a lapsed grant and recording its
+//! expiry stays in force: it was made later.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -54,7 +54,11 @@ pub async fn expire_due(state: &Services, interval: Duration) -> Result<usize, c
                 .iter()
                 .map(|g| NewEvent {
                     evidence: None,
-                    occurred_at: None,
+                    // The lapse took effect when the grant expired, not when this job noticed: so a change
+                    // made in between (a renewal, a withdrawal) stays the later one. Never before the grant
+                    // itself (an imported grant may carry an expiry older than its own time): the expiry
+                    // must supersede it, or the grant would stay due forever.
+                    occurred_at: Some(g.expires_at.map_or(now, |at| at.max(g.effective_at()))),
                     jurisdiction: None,
                     purpose: g.purpose.clone(),
                     action: Action::Expire,
