@@ -167,6 +167,19 @@ async fn strict_imports_all_or_nothing(backend: Backend) {
     assert_eq!(report["imported"].as_u64(), Some(1), "{report}");
     server.raw(Method::POST, "/v1/import", ADMIN_KEY, "application/json", "{}", 415).await;
     server.raw(Method::POST, "/v1/import?source=a%20b", ADMIN_KEY, "application/x-ndjson", "", 422).await;
+
+    // A strict body is spooled to be checked whole, up to a bound: one byte over is refused, nothing written.
+    let body = jsonl(&[line("s3", "el", "analytics", "withdraw", "2023-01-01T00:00:00Z")]);
+    let options =
+        ImportOptions { strict: true, max_spool: body.len() as u64 - 1, ..ImportOptions::new("ot") };
+    let refused = import::run_stream(&server.state, &options, body.as_bytes(), &mut ()).await;
+    let e = refused.expect_err("over the bound");
+    assert_eq!(e.code(), "payload_too_large", "{e}");
+    assert!(history(&server, "el").await.is_empty());
+    let options = ImportOptions { max_spool: body.len() as u64, ..options };
+    let report =
+        import::run_stream(&server.state, &options, body.as_bytes(), &mut ()).await.expect("at the bound");
+    assert_eq!((report.imported, report.aborted), (1, false));
     server.stop().await;
 }
 

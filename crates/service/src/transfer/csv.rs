@@ -46,6 +46,11 @@ pub const COLUMNS: [&str; 17] = [
     "comment",
 ];
 
+/// Most fields a row may have: a header names at most [`COLUMNS`], so a row with many more is refused
+/// (`malformed_row`) without holding the position of each of its fields (a row of commas only would
+/// otherwise grow the field table without a bound while its text stays short).
+pub const MAX_FIELDS: usize = 256;
+
 /// Rows of a CSV input as changes.
 pub struct CsvLines<R> {
     inner: R,
@@ -62,6 +67,7 @@ pub struct CsvLines<R> {
 enum Row {
     Fields(Vec<String>),
     TooLong,
+    TooManyFields,
     NotUtf8,
 }
 
@@ -89,7 +95,7 @@ impl<R: AsyncBufRead + Unpin> CsvLines<R> {
             return Ok(None);
         }
         let (mut out, mut end) = (0, 0);
-        let mut too_long = false;
+        let (mut too_long, mut too_many) = (false, false);
         loop {
             let chunk = self.inner.fill_buf().await?;
             let (result, nin, nout, nend) =
@@ -109,14 +115,22 @@ impl<R: AsyncBufRead + Unpin> CsvLines<R> {
                     let len = self.record.len() * 2;
                     self.record.resize(len, 0);
                 }
+                ReadRecordResult::OutputEndsFull if self.ends.len() >= MAX_FIELDS => {
+                    // Keep parsing to the row's end, dropping its fields.
+                    too_many = true;
+                    (out, end) = (0, 0);
+                }
                 ReadRecordResult::OutputEndsFull => {
-                    let len = self.ends.len() * 2;
+                    let len = (self.ends.len() * 2).min(MAX_FIELDS);
                     self.ends.resize(len, 0);
                 }
                 ReadRecordResult::Record => {
                     self.number += 1;
                     if too_long {
                         return Ok(Some(Row::TooLong));
+                    }
+                    if too_many {
+                        return Ok(Some(Row::TooManyFields));
                     }
                     let mut fields = Vec::with_capacity(end);
                     let mut start = 0;
@@ -172,6 +186,10 @@ impl<R: AsyncBufRead + Unpin> CsvLines<R> {
             }
             Row::NotUtf8 => {
                 return Ok(Some((n, Some(Err(LineError::new(n, Reason::NotUtf8, "the row is not UTF-8"))))));
+            }
+            Row::TooManyFields => {
+                let detail = format!("more than {MAX_FIELDS} fields");
+                return Ok(Some((n, Some(Err(LineError::new(n, Reason::MalformedRow, detail))))));
             }
         };
         let header = self.header.as_deref().unwrap_or_default();
@@ -329,6 +347,30 @@ mod tests {
         assert_eq!(rows[1].0, 3);
         assert!(rows[1].1.as_ref().is_ok_and(|l| l.notice.is_none() && l.channels.is_empty()));
         assert_eq!(rows[2], (4, Err(Reason::MalformedRow)));
+    }
+
+    #[tokio::test]
+    async fn rows_are_bounded_in_length_and_fields() {
+        let header = "subject,source_id,purpose,action,occurred_at";
+        let good = "u1,a1,analytics,withdraw,2023-01-02T03:04:05Z";
+        let commas = ",".repeat(1_000_000);
+        let long = format!("u2,\"{}\",analytics,withdraw,2023-01-02T03:04:05Z", "x".repeat(MAX_LINE));
+        let input = format!("{header}\n{commas}\n{long}\n{good}\n");
+        let mut r = CsvLines::new(input.as_bytes());
+        let mut rows = Vec::new();
+        while let Some((n, l)) = r.next().await.expect("reads") {
+            rows.push((n, l.map(|l| l.map(|c| c.source_id).map_err(|e| e.reason))));
+        }
+        assert_eq!(
+            rows,
+            vec![
+                (2, Some(Err(Reason::MalformedRow))),
+                (3, Some(Err(Reason::LineTooLong))),
+                (4, Some(Ok("a1".to_owned()))),
+            ]
+        );
+        assert!(r.ends.len() <= MAX_FIELDS, "the field table stays bounded: {}", r.ends.len());
+        assert!(r.record.len() <= 2 * MAX_LINE, "the row buffer stays bounded: {}", r.record.len());
     }
 
     #[tokio::test]

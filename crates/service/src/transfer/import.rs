@@ -34,6 +34,11 @@ use crate::state::Services;
 /// Changes written per batch.
 pub const BATCH: usize = 4096;
 
+/// Largest body a strict import over HTTP takes (1 GiB): it is copied to a temporary file to be checked
+/// whole before anything is written, so it is bounded (a larger one is refused `payload_too_large`, and
+/// is imported without `strict` or in parts). Without `strict` a body is streamed, and any size is read.
+pub const MAX_SPOOL: u64 = 1 << 30;
+
 /// Longest source name.
 const MAX_SOURCE: usize = 64;
 
@@ -61,6 +66,8 @@ pub struct ImportOptions {
     /// `identifiers:write`: an identifier decides who may later prove to be the subject (verified
     /// requesters), so `import:write` alone must not hand one out.
     pub identifiers: bool,
+    /// Largest streamed input strict mode spools ([`MAX_SPOOL`] unless a test sets less).
+    pub max_spool: u64,
 }
 
 impl ImportOptions {
@@ -71,6 +78,7 @@ impl ImportOptions {
             strict: false,
             max_errors: 1000,
             identifiers: true,
+            max_spool: MAX_SPOOL,
         }
     }
 
@@ -559,7 +567,13 @@ pub async fn run_stream<R: tokio::io::AsyncRead + Unpin>(
         .map_err(Error::internal)?
         .map_err(Error::internal)?;
     let mut spool = tokio::fs::File::from_std(spool);
-    tokio::io::copy(&mut reader, &mut spool).await.map_err(io)?;
+    // At most `max_spool` bytes: one more tells that the body is larger.
+    let limit = options.max_spool;
+    let mut capped = tokio::io::AsyncReadExt::take(&mut reader, limit.saturating_add(1));
+    let copied = tokio::io::copy(&mut capped, &mut spool).await.map_err(io)?;
+    if copied > limit {
+        return Err(Error::PayloadTooLarge(usize::try_from(limit).unwrap_or(usize::MAX)));
+    }
     let spool = spool.into_std().await;
     let open = || {
         let file = spool.try_clone();

@@ -67,6 +67,7 @@ fn format_of(request: &Request) -> Result<Format, ApiError> {
     request_body(content = String, description = "JSON Lines or CSV, one change per line (docs/import.md)",
         content((String = "application/x-ndjson"), (String = "text/csv"))),
     responses((status = 200, body = ImportReport), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 413, body = Problem, description = "`payload_too_large`: a strict import's body over 1 GiB (it is spooled to be checked whole; without `strict` any size streams)"),
               (status = 415, body = Problem),
               (status = 422, body = Problem, description = "`validation_failed` for a bad `source`, a CSV header naming an unknown column, or a body that could not be read")),
     security(("bearer" = ["import:write"])))]
