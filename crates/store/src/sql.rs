@@ -21,9 +21,24 @@ pub(crate) const RECORD_COLUMNS: &str = "r.id, r.device_id, r.category, r.purpos
 pub(crate) const DEVICE_COLUMNS: &str =
     "d.id, k.subject, d.name, d.kind, d.categories, d.purposes, d.created_at, d.last_seen";
 
-/// The ledger's last event: `seq, hash, recorded_at`, no row while it is empty. Writers record no event
-/// earlier than it, so among changes recorded live the later time is also the later position.
-pub(crate) const LEDGER_HEAD_AT: &str = "SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1";
+/// A current statement's event, on `events e` joined to its `consent_state s`: the columns of
+/// [`EVENT_COLUMNS`], but a live change whose effective time (`s.at`, the latest `recorded_at` up to its
+/// position in the ledger) is later than its own `recorded_at` (the clock had stepped back) reads that time
+/// as its `occurred_at`, so every reader of the current state (the engine warmed at start, device snapshots,
+/// the export) orders it as the stored state does. Its `hash` is the stored one, taken over the event as
+/// recorded.
+pub(crate) const STATE_EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, \
+     e.channels, e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, \
+     e.recorded_at, e.expires_at, e.prev_hash, e.hash, e.evidence, e.jurisdiction, \
+     CASE WHEN e.occurred_at IS NULL AND s.at > e.recorded_at THEN s.at ELSE e.occurred_at END AS occurred_at";
+
+/// The ledger's last event: `seq, hash` and the time no new event is recorded before (its `recorded_at`,
+/// or the `ledger_floor` when later: the latest `recorded_at` when the upgrade to effective time ran); no
+/// row while the ledger is empty. So among changes recorded live the later time is also the later position.
+pub(crate) const LEDGER_HEAD_AT: &str = "SELECT e.seq, e.hash, \
+     CASE WHEN f.at > e.recorded_at THEN f.at ELSE e.recorded_at END \
+     FROM (SELECT seq, hash, recorded_at FROM events ORDER BY seq DESC LIMIT 1) AS e \
+     CROSS JOIN (SELECT COALESCE(MAX(at), 0) AS at FROM ledger_floor) AS f";
 /// The ledger's last event: `seq, hash`, no row while it is empty.
 pub(crate) const LEDGER_HEAD: &str = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
 /// The newest catalogue version, NULL before the first apply.

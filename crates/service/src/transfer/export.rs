@@ -41,11 +41,22 @@ pub struct Exporter {
     done: bool,
     notices: HashMap<(String, u32), Option<NoticeVersion>>,
 }
+    /// The history's latest `recorded_at` so far: a live change takes effect no earlier (a clock that
+    /// stepped back before writers clamped), as the current state orders it.
+    clock: Timestamp,
 
 impl Exporter {
     /// An export of `store`; erased subjects are left out (their link to the ledger is gone).
     pub fn new(store: Arc<dyn Store>, options: ExportOptions) -> Self {
-        Self { store, options, after: 0, header_done: false, done: false, notices: HashMap::new() }
+        Self {
+            store,
+            options,
+            after: 0,
+            header_done: false,
+            done: false,
+            notices: HashMap::new(),
+            clock: Timestamp::from_micros(0),
+        }
     }
 
     /// The next lines as one text, `None` after the last.
@@ -72,10 +83,18 @@ impl Exporter {
         self.after = last.seq;
         for (subject, event) in page {
             let Some(subject) = subject else { continue };
+            // In history, pages come in ledger order: the running maximum of recorded times (the current
+            // state's reads already give a live change its effective time).
+            self.clock = self.clock.max(event.recorded_at);
+            let effective = if self.options.history && event.occurred_at.is_none() {
+                self.clock
+            } else {
+                event.effective_at()
+            };
             if event.action == Action::Locate || self.options.since.is_some_and(|t| event.recorded_at < t) {
                 continue;
             }
-            let line = self.line(&subject, event).await?;
+            let line = self.line(&subject, event, effective).await?;
             match self.options.format {
                 Format::JsonLines => {
                     // A struct of strings and lists always serialises.
@@ -88,7 +107,7 @@ impl Exporter {
         Ok(Some(out))
     }
 
-    async fn line(&mut self, subject: &SubjectId, e: Event) -> Result<ChangeLine> {
+    async fn line(&mut self, subject: &SubjectId, e: Event, effective: Timestamp) -> Result<ChangeLine> {
         let notice = match (&e.notice, e.notice_version) {
             (Some(key), Some(version)) => {
                 let cache = (key.clone(), version);
@@ -108,7 +127,7 @@ impl Exporter {
         Ok(ChangeLine {
             source_id: e.id(),
             subject: subject.as_str().to_owned(),
-            occurred_at: e.effective_at().to_string(),
+            occurred_at: effective.to_string(),
             purpose: e.purpose,
             action: e.action.as_str().to_owned(),
             categories: e.scope.categories,

@@ -10,7 +10,7 @@ use super::error::db;
 use super::rows;
 use crate::error::Result;
 use crate::model::{LedgerHead, StoredCheckpoint, StoredReceipt};
-use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD};
+use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD, STATE_EVENT_COLUMNS};
 
 pub(super) async fn ledger_head(pool: &PgPool) -> Result<LedgerHead> {
     let head: Option<(i64, String)> = sqlx::query_as(LEDGER_HEAD).fetch_optional(pool).await.map_err(db)?;
@@ -98,7 +98,7 @@ pub(super) async fn history_newest(
 /// The subject's latest event per purpose and scope.
 pub(super) async fn current<'e>(pool: impl sqlx::PgExecutor<'e>, subject: &SubjectId) -> Result<Vec<Event>> {
     let found = sqlx::query(&format!(
-        "SELECT {EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND s.purpose <> ''
+        "SELECT {STATE_EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND s.purpose <> ''
          WHERE s.pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)
          ORDER BY e.seq"
     ))
@@ -112,7 +112,7 @@ pub(super) async fn current<'e>(pool: impl sqlx::PgExecutor<'e>, subject: &Subje
 /// Every subject's current statements with `seq > after`.
 pub(super) async fn current_page(pool: &PgPool, after: u64, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
     let found = sqlx::query(&format!(
-        "SELECT DISTINCT k.subject, {EVENT_COLUMNS} FROM consent_state s
+        "SELECT DISTINCT k.subject, {STATE_EVENT_COLUMNS} FROM consent_state s
          JOIN events e ON e.seq = s.seq
          JOIN consentry_keystore.subject_keys k ON k.pseudonym = s.pseudonym
          WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
@@ -169,7 +169,7 @@ pub(super) async fn due_expiries(
     limit: u32,
 ) -> Result<Vec<(SubjectId, Event)>> {
     let found = sqlx::query(&format!(
-        "SELECT k.subject, {EVENT_COLUMNS} FROM events e
+        "SELECT k.subject, {STATE_EVENT_COLUMNS} FROM events e
          JOIN consent_state s ON s.seq = e.seq AND s.purpose <> ''
          JOIN consentry_keystore.subject_keys k ON k.pseudonym = e.pseudonym
          WHERE e.expires_at IS NOT NULL AND e.expires_at <= $1 AND e.action IN ('grant', 'renew')

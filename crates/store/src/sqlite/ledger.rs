@@ -10,7 +10,7 @@ use super::db::backend;
 use super::rows;
 use crate::error::Result;
 use crate::model::{LedgerHead, StoredCheckpoint, StoredReceipt};
-use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD};
+use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD, STATE_EVENT_COLUMNS};
 
 /// A `subject` column followed by an event's columns.
 fn subject_event(r: &Row<'_>) -> rusqlite::Result<(SubjectId, Event)> {
@@ -70,7 +70,7 @@ pub(super) fn history_newest(
 /// The subject's latest event per purpose and scope.
 pub(super) fn current(conn: &Connection, subject: &str) -> rusqlite::Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND s.purpose <> ''
+        "SELECT {STATE_EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND s.purpose <> ''
          WHERE s.pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)
          ORDER BY e.seq"
     ))?;
@@ -84,7 +84,7 @@ pub(super) fn current_page(
     limit: u32,
 ) -> rusqlite::Result<Vec<(SubjectId, Event)>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT DISTINCT k.subject, {EVENT_COLUMNS} FROM consent_state s
+        "SELECT DISTINCT k.subject, {STATE_EVENT_COLUMNS} FROM consent_state s
          JOIN events e ON e.seq = s.seq
          JOIN ks.subject_keys k ON k.pseudonym = s.pseudonym
          WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
@@ -124,7 +124,7 @@ pub(super) fn due_expiries(
     limit: u32,
 ) -> rusqlite::Result<Vec<(SubjectId, Event)>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT k.subject, {EVENT_COLUMNS} FROM events e INDEXED BY events_expiring
+        "SELECT k.subject, {STATE_EVENT_COLUMNS} FROM events e INDEXED BY events_expiring
          JOIN consent_state s ON s.seq = e.seq AND s.purpose <> ''
          JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
          WHERE e.expires_at IS NOT NULL AND e.expires_at <= ?1 AND e.action IN ('grant', 'renew')

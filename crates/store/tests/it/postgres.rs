@@ -291,7 +291,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          ALTER TABLE devices DROP COLUMN last_seen; DROP TABLE verifications;
          ALTER TABLE events DROP COLUMN occurred_at; ALTER TABLE consent_state DROP COLUMN at;
          DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
-         DROP TABLE console_checks, delivery_attempts, consentry_keystore.subject_links;
+         DROP TABLE console_checks, delivery_attempts, consentry_keystore.subject_links, ledger_floor;
          DROP INDEX requests_by_received, requests_by_closed, requests_by_overdue;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )
@@ -350,5 +350,70 @@ async fn a_ledger_from_before_the_tree_gets_its_tree_when_opened() {
     store.append(&s, vec![grant()]).await.expect("append after");
     let (reference, stored) = crate::tree_roots(&store).await;
     assert_eq!(reference, stored, "and grows from there");
+    store.close().await;
+}
+
+/// A marketing change of `action`, by e-mail only or on every channel.
+fn marketing(action: Action, email_only: bool) -> NewEvent {
+    let channels = if email_only { vec!["email".to_owned()] } else { Vec::new() };
+    NewEvent {
+        action,
+        purpose: "marketing".into(),
+        scope: Scope::new(Vec::new(), channels, Vec::new()),
+        ..grant()
+    }
+}
+
+/// A ledger whose recorded times went backwards by position (a clock stepped back before writers clamped)
+/// keeps the ledger's order after the upgrade to effective time: a live change takes effect at the latest
+/// recorded time up to its position, the current state is rebuilt by that rule (bringing back a live change
+/// that an older one with a later clock kept out), and a change made after the upgrade sorts after all.
+#[tokio::test]
+async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let s = SubjectId::new("clock").expect("id");
+    {
+        let store = PostgresStore::open(&db.url, 2, None).await.expect("open");
+        for change in [
+            marketing(Action::Grant, true),
+            marketing(Action::Withdraw, false),
+            marketing(Action::Grant, true),
+        ] {
+            store.append(&s, vec![change]).await.expect("append");
+        }
+        store.close().await;
+    }
+    let now = Timestamp::now().micros();
+    let hour = 3_600_000_000;
+    let (fast, slow, mid) = (now + hour, now - hour, now - hour / 2);
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    // As the writers and the upgrade to effective time (0019) left it: the old grant's later clock kept
+    // the newer grant out of the current state.
+    sqlx::raw_sql(&format!(
+        "ALTER TABLE events DISABLE TRIGGER events_append_only;
+         UPDATE events SET recorded_at = {fast} WHERE seq = 1;
+         UPDATE events SET recorded_at = {slow} WHERE seq = 2;
+         UPDATE events SET recorded_at = {mid} WHERE seq = 3;
+         ALTER TABLE events ENABLE TRIGGER events_append_only;
+         UPDATE consent_state SET seq = 1, at = {fast} WHERE seq = 3;
+         UPDATE consent_state SET at = {slow} WHERE seq = 2;
+         DROP TABLE ledger_floor;
+         DELETE FROM consentry_schema_migrations WHERE version = {};",
+        PostgresStore::schema_version()
+    ))
+    .execute(&pool)
+    .await
+    .expect("a ledger from before");
+    pool.close().await;
+    assert_eq!(PostgresStore::migrate_only(&db.url).await.expect("upgrade"), PostgresStore::schema_version());
+    let store = PostgresStore::open(&db.url, 2, None).await.expect("open");
+    let current = store.current(&s).await.expect("current");
+    let order: Vec<(u64, i64)> = current.iter().map(|e| (e.seq, e.effective_at().micros())).collect();
+    assert_eq!(order, [(2, fast), (3, fast)], "the ledger's order: the grant by e-mail after the withdrawal");
+    let placed = store.append(&s, vec![marketing(Action::Withdraw, false)]).await.expect("append");
+    assert!(placed[0].recorded_at.micros() >= fast, "never recorded before the ledger's latest time");
+    let current = store.current(&s).await.expect("current");
+    assert_eq!(current.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+    assert!(current[1].order() > current[0].order());
     store.close().await;
 }

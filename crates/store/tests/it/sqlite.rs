@@ -237,9 +237,9 @@ async fn migrations_reach_the_current_versions() {
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
-    // verifications, import, console checks, request days, delivery attempts; key store: init, signing,
-    // destinations, vault, erasure, key pepper, no erasure notices, subject links.
-    assert_eq!((version("consentry.db"), version("keys.db")), (21, 8));
+    // verifications, import, console checks, request days, delivery attempts, effective time; key store:
+    // init, signing, destinations, vault, erasure, key pepper, no erasure notices, subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (22, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,7 +354,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              ALTER TABLE devices DROP COLUMN last_seen; DROP TABLE verifications;
              ALTER TABLE events DROP COLUMN occurred_at; ALTER TABLE consent_state DROP COLUMN at;
              DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
-             DROP TABLE console_checks; DROP TABLE delivery_attempts;
+             DROP TABLE console_checks; DROP TABLE delivery_attempts; DROP TABLE ledger_floor;
              DROP INDEX requests_by_received; DROP INDEX requests_by_closed; DROP INDEX requests_by_overdue;
              PRAGMA user_version = 8;"
         ))
@@ -423,5 +423,67 @@ async fn a_ledger_from_before_the_tree_gets_its_tree_when_opened() {
     store.append(&s, vec![grant()]).await.expect("append after");
     let (reference, stored) = crate::tree_roots(&store).await;
     assert_eq!(reference, stored, "and grows from there");
+    store.close().await;
+}
+
+/// A marketing change of `action`, by e-mail only or on every channel.
+fn marketing(action: Action, email_only: bool) -> NewEvent {
+    let channels = if email_only { vec!["email".to_owned()] } else { Vec::new() };
+    NewEvent {
+        action,
+        purpose: "marketing".into(),
+        scope: Scope::new(Vec::new(), channels, Vec::new()),
+        ..grant()
+    }
+}
+
+/// A ledger whose recorded times went backwards by position (a clock stepped back before writers clamped)
+/// keeps the ledger's order after the upgrade to effective time: a live change takes effect at the latest
+/// recorded time up to its position, the current state is rebuilt by that rule (bringing back a live change
+/// that an older one with a later clock kept out), and a change made after the upgrade sorts after all.
+#[tokio::test]
+async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s = SubjectId::new("clock").expect("id");
+    {
+        let store = SqliteStore::open(dir.path(), None).await.expect("open");
+        for change in [
+            marketing(Action::Grant, true),
+            marketing(Action::Withdraw, false),
+            marketing(Action::Grant, true),
+        ] {
+            store.append(&s, vec![change]).await.expect("append");
+        }
+        store.close().await;
+    }
+    let now = Timestamp::now().micros();
+    let hour = 3_600_000_000;
+    let (fast, slow, mid) = (now + hour, now - hour, now - hour / 2);
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("consentry.db")).expect("open data");
+        // As the writers and the upgrade to effective time (0018) left it: the old grant's later clock kept
+        // the newer grant out of the current state.
+        conn.execute_batch(&format!(
+            "DROP TRIGGER events_no_update;
+             UPDATE events SET recorded_at = {fast} WHERE seq = 1;
+             UPDATE events SET recorded_at = {slow} WHERE seq = 2;
+             UPDATE events SET recorded_at = {mid} WHERE seq = 3;
+             UPDATE consent_state SET seq = 1, at = {fast} WHERE seq = 3;
+             UPDATE consent_state SET at = {slow} WHERE seq = 2;
+             DROP TABLE ledger_floor;
+             PRAGMA user_version = {};",
+            SqliteStore::schema_version() - 1
+        ))
+        .expect("a ledger from before");
+    }
+    let store = SqliteStore::open(dir.path(), None).await.expect("upgrade");
+    let current = store.current(&s).await.expect("current");
+    let order: Vec<(u64, i64)> = current.iter().map(|e| (e.seq, e.effective_at().micros())).collect();
+    assert_eq!(order, [(2, fast), (3, fast)], "the ledger's order: the grant by e-mail after the withdrawal");
+    let placed = store.append(&s, vec![marketing(Action::Withdraw, false)]).await.expect("append");
+    assert!(placed[0].recorded_at.micros() >= fast, "never recorded before the ledger's latest time");
+    let current = store.current(&s).await.expect("current");
+    assert_eq!(current.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+    assert!(current[1].order() > current[0].order());
     store.close().await;
 }
