@@ -304,9 +304,19 @@ async fn export_then_import_gives_the_same_answers(backend: Backend) {
                "occurred_at": "2023-01-01T00:00:00Z", "notice": {"key": "marketing.direct", "text": "An older text, not the catalogue's."}}),
         line("o2", "bo", "analytics", "withdraw", "2020-01-01T00:00:00Z"),
         line("o3", "di", "marketing", "deny", "2023-01-01T00:00:00Z"),
+        // A place goes with a change, or alone: Californians answer `not_opted_out` where others do not.
+        json!({"source_id": "o4", "subject": "fay", "purpose": "analytics", "action": "withdraw",
+               "occurred_at": "2023-01-01T00:00:00Z", "jurisdiction": "US-CA"}),
+        json!({"source_id": "o5", "subject": "gil", "action": "locate", "occurred_at": "2023-01-01T00:00:00Z",
+               "jurisdiction": "US-CA"}),
+        // A German text keeps its language through the round trip.
+        json!({"source_id": "o6", "subject": "hal", "purpose": "analytics", "action": "grant",
+               "occurred_at": "2023-01-01T00:00:00Z",
+               "notice": {"key": "analytics", "text": "Wir messen, wie Sie die App nutzen.", "language": "de"}}),
     ]);
-    assert_eq!(import(&source, "?source=ot", &imported).await["imported"].as_u64(), Some(3));
-    let subjects = ["ana", "bo", "cy", "di", "nobody"];
+    assert_eq!(import(&source, "?source=ot", &imported).await["imported"].as_u64(), Some(6));
+    source.put("/v1/subjects/eve/jurisdiction", ADMIN_KEY, &json!({"jurisdiction": "US-CA"}), 200).await;
+    let subjects = ["ana", "bo", "cy", "di", "eve", "fay", "gil", "hal", "nobody"];
     let expected = answers(&source, &subjects).await;
 
     for (history, format, content_type) in
@@ -338,6 +348,18 @@ async fn export_then_import_gives_the_same_answers(backend: Backend) {
             .await;
         assert_eq!(report["failed"].as_u64(), Some(0), "{report}");
         assert_eq!(answers(&target, &subjects).await, expected, "history={history}");
+        for subject in ["eve", "fay", "gil"] {
+            let place = target.get(&format!("/v1/subjects/{subject}/jurisdiction"), ADMIN_KEY, 200).await;
+            assert_eq!(place["jurisdiction"], "US-CA", "{subject}: {place}");
+        }
+        let hal = target.get("/v1/subjects/hal/consents", ADMIN_KEY, 200).await;
+        let version = hal["statements"][0]["notice_version"].as_u64().expect("a version");
+        let notice = target.state.store.notice_version("analytics", version as u32).await.expect("read");
+        let notice = notice.expect("the version");
+        assert_eq!(
+            (notice.language.as_str(), notice.text.as_str()),
+            ("de", "Wir messen, wie Sie die App nutzen.")
+        );
         // The imported text kept its own notice version; importing the export again adds nothing.
         let again = target
             .raw(Method::POST, "/v1/import?source=consentry", ADMIN_KEY, content_type, reply.text, 200)

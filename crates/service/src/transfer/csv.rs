@@ -10,6 +10,7 @@
 //! | `notice_key`, `notice_version`, `notice_text`, `notice_language` | `notice.key`, `.version`, `.text`, `.language` |
 //! | `evidence` | JSON (an object, or any JSON value) |
 //! | `identifiers` | `type:value` items separated by `\|`, e.g. `email:ana@example.com\|account:A-17` |
+//! | `jurisdiction` | the same |
 //!
 //! Columns may come in any order; an empty cell is an absent field; a column the table does not name
 //! stops the import before anything is read (so that a misspelt column never drops data silently). Line
@@ -25,7 +26,7 @@ use super::reader::MAX_LINE;
 use crate::error::{Error, Result};
 
 /// Every column a header may name.
-pub const COLUMNS: [&str; 17] = [
+pub const COLUMNS: [&str; 18] = [
     "source_id",
     "subject",
     "purpose",
@@ -42,6 +43,7 @@ pub const COLUMNS: [&str; 17] = [
     "notice_language",
     "evidence",
     "identifiers",
+    "jurisdiction",
     // Accepted and ignored: what an export from another platform often carries.
     "comment",
 ];
@@ -298,6 +300,7 @@ pub fn row(line: &ChangeLine) -> String {
             .map(|v| String::from_utf8(line::canonical_json(v)).unwrap_or_default())
             .unwrap_or_default(),
         identifiers.join("|"),
+        line.jurisdiction.clone().unwrap_or_default(),
     ];
     cells.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",")
 }
@@ -381,7 +384,7 @@ mod tests {
 
     #[tokio::test]
     async fn rows_written_read_back_the_same() {
-        let line = line::parse(1, r#"{"source_id":"a,1","subject":"u1","purpose":"p","action":"grant","occurred_at":"2023-01-02T03:04:05.000000Z","channels":["email","sms"],"notice":{"key":"p","version":2},"evidence":{"b":1,"a":"x"},"identifiers":[{"type":"email","value":"a@example.com"}]}"#).expect("parses");
+        let line = line::parse(1, r#"{"source_id":"a,1","subject":"u1","purpose":"p","action":"grant","occurred_at":"2023-01-02T03:04:05.000000Z","jurisdiction":"US-CA","channels":["email","sms"],"notice":{"key":"p","version":2},"evidence":{"b":1,"a":"x"},"identifiers":[{"type":"email","value":"a@example.com"}]}"#).expect("parses");
         let text = format!("{}\n{}\n", header(), row(&line));
         let rows = read(&text).await.expect("reads");
         assert_eq!(rows, vec![(2, Ok(line))]);

@@ -4,14 +4,15 @@
 //!
 //! Each line's `source_id` is the event's id (`evt_42`), `occurred_at` the time it took effect, and the
 //! notice is named by its text (and language), which finds the same notice version in another store
-//! whatever its version numbers. Events of erased subjects, and `locate` events (a jurisdiction, no
-//! consent), are left out; evidence and identifiers are not exported.
+//! whatever its version numbers; the subject's jurisdiction goes with the change that set it (a `locate`
+//! event as a `locate` line). Events of erased subjects are left out; evidence and identifiers are not
+//! exported.
 
 use std::collections::HashMap;
 
 use std::sync::Arc;
 
-use consentry_core::{Action, Event, SubjectId, Timestamp};
+use consentry_core::{Event, SubjectId, Timestamp};
 use consentry_store::{NoticeVersion, Store};
 
 use super::csv;
@@ -40,10 +41,10 @@ pub struct Exporter {
     header_done: bool,
     done: bool,
     notices: HashMap<(String, u32), Option<NoticeVersion>>,
-}
     /// The history's latest `recorded_at` so far: a live change takes effect no earlier (a clock that
     /// stepped back before writers clamped), as the current state orders it.
     clock: Timestamp,
+}
 
 impl Exporter {
     /// An export of `store`; erased subjects are left out (their link to the ledger is gone).
@@ -82,7 +83,6 @@ impl Exporter {
         };
         self.after = last.seq;
         for (subject, event) in page {
-            let Some(subject) = subject else { continue };
             // In history, pages come in ledger order: the running maximum of recorded times (the current
             // state's reads already give a live change its effective time).
             self.clock = self.clock.max(event.recorded_at);
@@ -91,7 +91,8 @@ impl Exporter {
             } else {
                 event.effective_at()
             };
-            if event.action == Action::Locate || self.options.since.is_some_and(|t| event.recorded_at < t) {
+            let Some(subject) = subject else { continue };
+            if self.options.since.is_some_and(|t| event.recorded_at < t) {
                 continue;
             }
             let line = self.line(&subject, event, effective).await?;
@@ -128,6 +129,7 @@ impl Exporter {
             source_id: e.id(),
             subject: subject.as_str().to_owned(),
             occurred_at: effective.to_string(),
+            jurisdiction: e.jurisdiction,
             purpose: e.purpose,
             action: e.action.as_str().to_owned(),
             categories: e.scope.categories,

@@ -497,7 +497,7 @@ fn new_event(c: &Checked, notice: Option<&NoticeVersion>, actor: &str) -> NewEve
         actor: actor.to_owned(),
         expires_at: c.expires_at,
         evidence: c.evidence.as_ref().map(|(hash, _)| hash.clone()),
-        jurisdiction: None,
+        jurisdiction: c.jurisdiction.clone(),
         occurred_at: Some(c.occurred_at),
     }
 }
@@ -530,6 +530,7 @@ fn sealer(state: &Services, subject: &SubjectId, source: &str) -> Sealer {
                     "occurred_at": e.occurred_at.map(|t| t.to_string()),
                     "recorded_at": e.recorded_at.to_string(),
                     "expires_at": e.expires_at.map(|t| t.to_string()),
+                    "jurisdiction": e.jurisdiction,
                     "hash": e.hash,
                 })
             })

@@ -17,8 +17,11 @@ pub struct ChangeLine {
     pub source_id: String,
     /// The brand's id of the person.
     pub subject: String,
+    /// A purpose of the catalogue; none on a `locate` line.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub purpose: String,
-    /// `grant`, `deny`, `withdraw`, `object`, `restrict`, `renew` or `expire`.
+    /// `grant`, `deny`, `withdraw`, `object`, `restrict`, `renew` or `expire`; or `locate`, which only
+    /// sets the subject's `jurisdiction`.
     pub action: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<String>,
@@ -26,8 +29,12 @@ pub struct ChangeLine {
     pub channels: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<String>,
-    /// When the change was originally made (RFC 3339); not in the future.
+    /// When the change was originally made (RFC 3339); not in the future (beyond [`MAX_SKEW`]).
     pub occurred_at: String,
+    /// The subject's jurisdiction (a key of the catalogue's `jurisdictions`) from this change on, as a
+    /// live change or `locate` sets it; required on a `locate` line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
     /// When a grant lapses (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
@@ -107,6 +114,8 @@ pub enum Reason {
     /// The line names identifiers, and the caller may not attach them (it lacks `identifiers:write`).
     IdentifiersNotAllowed,
     SubjectErased,
+    /// A jurisdiction the catalogue does not declare.
+    UnknownJurisdiction,
 }
 
 impl Reason {
@@ -136,6 +145,7 @@ impl Reason {
             Reason::IdentifierTaken => "identifier_taken",
             Reason::IdentifiersNotAllowed => "identifiers_not_allowed",
             Reason::SubjectErased => "subject_erased",
+            Reason::UnknownJurisdiction => "unknown_jurisdiction",
         }
     }
 }
@@ -155,8 +165,16 @@ impl LineError {
     }
 }
 
-/// The fields every line must carry.
-const REQUIRED: [&str; 5] = ["source_id", "subject", "purpose", "action", "occurred_at"];
+/// The fields every line must carry (`purpose` all but a `locate` line, [`check`] says so).
+const REQUIRED: [&str; 4] = ["source_id", "subject", "action", "occurred_at"];
+
+/// How far ahead of the importing machine's clock an `occurred_at` may lie (another machine's clock, an
+/// export just written): 5 minutes. Such a change is taken as made at the import's start, so it never
+/// sorts after a change recorded live after the import.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// [`MAX_SKEW_SECS`] as the line format's documentation names it.
+pub const MAX_SKEW: &str = "5 minutes";
 
 /// Reads one line of JSON as a change.
 pub fn parse(number: u64, text: &str) -> Result<ChangeLine, LineError> {
@@ -206,7 +224,10 @@ pub struct Checked {
     pub purpose: String,
     pub action: Action,
     pub scope: Scope,
+    /// When the change took effect: the line's `occurred_at`, or the import's start for one ahead of it
+    /// (within [`MAX_SKEW_SECS`]).
     pub occurred_at: Timestamp,
+    pub jurisdiction: Option<String>,
     pub expires_at: Option<Timestamp>,
     pub notice: Option<NoticeRef>,
     pub collection_point: Option<String>,
@@ -227,18 +248,28 @@ pub fn check(number: u64, line: ChangeLine, catalog: &Catalog, now: Timestamp) -
     let err = |reason, detail: String| LineError::new(number, reason, detail);
     let subject = SubjectId::new(line.subject.trim())
         .map_err(|e| err(Reason::InvalidSubject, format!("subject: {e}")))?;
-    let action = match Action::parse(line.action.trim()) {
-        Some(Action::Locate) | None => {
-            return Err(err(
-                Reason::UnknownAction,
-                "action must be grant, deny, withdraw, object, restrict, renew or expire".into(),
-            ));
-        }
-        Some(a) => a,
-    };
+    let action = Action::parse(line.action.trim()).ok_or_else(|| {
+        err(
+            Reason::UnknownAction,
+            "action must be grant, deny, withdraw, object, restrict, renew, expire or locate".into(),
+        )
+    })?;
     let occurred_at = time(number, "occurred_at", &line.occurred_at)?;
-    if occurred_at > now {
-        return Err(err(Reason::OccurredInFuture, "occurred_at lies in the future".into()));
+    if occurred_at.micros() > now.micros().saturating_add(MAX_SKEW_SECS * 1_000_000) {
+        return Err(err(Reason::OccurredInFuture, format!("occurred_at lies over {MAX_SKEW} in the future")));
+    }
+    let occurred_at = occurred_at.min(now);
+    let jurisdiction = line.jurisdiction.as_deref().map(str::trim).map(str::to_owned);
+    if let Some(j) = &jurisdiction
+        && catalog.jurisdiction(j).is_none()
+    {
+        return Err(err(Reason::UnknownJurisdiction, "the catalogue declares no such jurisdiction".into()));
+    }
+    if action == Action::Locate {
+        return locate(number, line, jurisdiction, occurred_at);
+    }
+    if line.purpose.trim().is_empty() {
+        return Err(err(Reason::MissingField, "purpose is missing".into()));
     }
     let expires_at = line.expires_at.as_deref().map(|t| time(number, "expires_at", t)).transpose()?;
     if expires_at.is_some() && !action.is_positive() {
@@ -293,9 +324,59 @@ pub fn check(number: u64, line: ChangeLine, catalog: &Catalog, now: Timestamp) -
         action,
         scope,
         occurred_at,
+        jurisdiction,
         expires_at,
         notice: line.notice,
         collection_point: line.collection_point,
+        evidence,
+        identifiers: line.identifiers,
+    })
+}
+
+/// A `locate` line: the subject's jurisdiction from `occurred_at` on, and nothing about a purpose.
+fn locate(
+    number: u64,
+    line: ChangeLine,
+    jurisdiction: Option<String>,
+    occurred_at: Timestamp,
+) -> Result<Checked, LineError> {
+    let err = |reason, detail: &str| LineError::new(number, reason, detail);
+    let subject = SubjectId::new(line.subject.trim())
+        .map_err(|e| LineError::new(number, Reason::InvalidSubject, format!("subject: {e}")))?;
+    let Some(jurisdiction) = jurisdiction else {
+        return Err(err(Reason::MissingField, "a locate line names its jurisdiction"));
+    };
+    let about_a_purpose = !line.purpose.trim().is_empty()
+        || !line.categories.is_empty()
+        || !line.channels.is_empty()
+        || !line.recipients.is_empty()
+        || line.notice.is_some()
+        || line.collection_point.is_some();
+    if about_a_purpose {
+        return Err(err(
+            Reason::InvalidField,
+            "a locate line names no purpose, scope, notice or collection point",
+        ));
+    }
+    if line.expires_at.is_some() {
+        return Err(err(Reason::InvalidExpiry, "only a grant or renewal can expire"));
+    }
+    let evidence = line.evidence.map(|v| {
+        let bytes = canonical_json(&v);
+        (format!("sha256:{}", hex::encode(Sha256::digest(&bytes))), bytes)
+    });
+    Ok(Checked {
+        line: number,
+        source_id: line.source_id.trim().to_owned(),
+        subject,
+        purpose: String::new(),
+        action: Action::Locate,
+        scope: Scope::default(),
+        occurred_at,
+        jurisdiction: Some(jurisdiction),
+        expires_at: None,
+        notice: None,
+        collection_point: None,
         evidence,
         identifiers: line.identifiers,
     })
@@ -353,9 +434,19 @@ mod tests {
             (GOOD.replace('}', r#","colour":"red"}"#), Reason::InvalidField),
             (GOOD.replace(r#""subject":"u1""#, r#""subject":42"#), Reason::InvalidField),
             (GOOD.replace("withdraw", "agree"), Reason::UnknownAction),
-            (GOOD.replace("withdraw", "locate"), Reason::UnknownAction),
+            (GOOD.replace("withdraw", "locate"), Reason::MissingField),
+            (
+                GOOD.replace(r#""action":"withdraw""#, r#""action":"locate","jurisdiction":"US-CA""#),
+                Reason::InvalidField,
+            ),
+            (
+                GOOD.replace(r#""purpose":"marketing.direct","action":"withdraw""#, r#""action":"locate""#),
+                Reason::MissingField,
+            ),
+            (GOOD.replace('}', r#","jurisdiction":"XX-NOWHERE"}"#), Reason::UnknownJurisdiction),
             (GOOD.replace("2023-04-01T10:00:00Z", "yesterday"), Reason::InvalidTime),
             (GOOD.replace("2023-04-01T10:00:00Z", "2030-01-01T00:00:00Z"), Reason::OccurredInFuture),
+            (GOOD.replace("2023-04-01T10:00:00Z", "2026-06-01T00:05:01Z"), Reason::OccurredInFuture),
             (GOOD.replace("marketing.direct", "no.such.purpose"), Reason::UnknownPurpose),
             (GOOD.replace("withdraw", "grant"), Reason::NoticeMismatch),
             (GOOD.replace('}', r#","channels":["pigeon"]}"#), Reason::UnknownChannel),
@@ -367,6 +458,23 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(reason(&text), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn a_time_slightly_ahead_is_taken_as_now_and_a_jurisdiction_is_kept() {
+        let now = Timestamp::parse("2026-06-01T00:00:00Z").expect("time");
+        let ahead = GOOD.replace("2023-04-01T10:00:00Z", "2026-06-01T00:04:59Z");
+        let c = check(1, parse(1, &ahead).expect("parses"), &catalog(), now).expect("within the skew");
+        assert_eq!(c.occurred_at, now, "never after what is recorded live later");
+        let placed = GOOD.replace('}', r#","jurisdiction":"US-CA"}"#);
+        let c = check(1, parse(1, &placed).expect("parses"), &catalog(), now).expect("checks");
+        assert_eq!(c.jurisdiction.as_deref(), Some("US-CA"));
+        let locate = r#"{"source_id":"l1","subject":"u1","action":"locate","jurisdiction":"US-CA","occurred_at":"2023-04-01T10:00:00Z"}"#;
+        let c = check(1, parse(1, locate).expect("parses"), &catalog(), now).expect("checks");
+        assert_eq!(
+            (c.action, c.purpose.as_str(), c.jurisdiction.as_deref()),
+            (Action::Locate, "", Some("US-CA"))
+        );
     }
 
     #[test]
