@@ -1432,7 +1432,7 @@ export interface components {
          * @description Why a line was not imported: a stable code (the error file's and the API's `reason`).
          * @enum {string}
          */
-        Reason: "malformed_json" | "malformed_row" | "missing_field" | "invalid_field" | "line_too_long" | "not_utf8" | "invalid_subject" | "unknown_action" | "invalid_time" | "occurred_in_future" | "unknown_purpose" | "unknown_category" | "unknown_channel" | "unknown_recipient" | "action_not_allowed" | "not_in_purpose" | "unknown_notice" | "notice_mismatch" | "unknown_collection_point" | "invalid_expiry" | "invalid_identifier" | "identifier_taken" | "identifiers_not_allowed" | "subject_erased";
+        Reason: "malformed_json" | "malformed_row" | "missing_field" | "invalid_field" | "line_too_long" | "not_utf8" | "invalid_subject" | "unknown_action" | "invalid_time" | "occurred_in_future" | "unknown_purpose" | "unknown_category" | "unknown_channel" | "unknown_recipient" | "action_not_allowed" | "not_in_purpose" | "unknown_notice" | "notice_mismatch" | "unknown_collection_point" | "invalid_expiry" | "invalid_identifier" | "identifier_taken" | "identifiers_not_allowed" | "subject_erased" | "unknown_jurisdiction";
         /** @description A receipt in its signed form: a compact JWS of the receipt document, signed when asked for. */
         ReceiptOut: {
             id: string;
@@ -2848,6 +2848,15 @@ export interface operations {
             };
             /** @description A problem (RFC 9457) with code `forbidden`. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: a strict import's body over 1 GiB (it is spooled to be checked whole; without `strict` any size streams) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
