@@ -109,6 +109,11 @@ impl Server {
     }
 
     /// Everything the server printed so far.
+    /// The server's address, `http://127.0.0.1:<port>`.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     pub(crate) fn logs(&self) -> String {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
         format!("{}{}", read(&self.out), read(&self.err))

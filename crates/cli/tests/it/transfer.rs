@@ -1,6 +1,6 @@
 //! `consentry import` and `consentry export consents` on a data folder: the summary and the error file,
 //! nothing imported twice, a run killed half-way then resumed, and the export in the format the import
-//! reads.
+//! reads; and `consentry import --url --key` through a running server.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::commands::{BOOT_KEY, path_str, run};
+use crate::commands::{BOOT_KEY, Server, path_str, run, stop};
 
 fn line(source_id: &str, subject: &str, action: &str) -> String {
     let mut l = json!({"source_id": source_id, "subject": subject, "purpose": "analytics", "action": action,
@@ -112,4 +112,43 @@ fn an_import_killed_half_way_resumes() {
     assert_eq!(events(), n, "every line once");
     let verify = run(&["audit", "verify", "--data", path_str(&data)], &[]);
     assert!(verify.status.success(), "{}", verify.stderr);
+}
+
+/// `consentry import --url URL --key KEY` streams the file to a running `consentry serve`: the server's
+/// report as the summary, its refused lines in the error file, each change once however often it is run,
+/// the changes in the server's state; a key the server does not know fails the command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_through_a_running_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    init(&data);
+    let server = Server::start(&data, dir.path(), &[]).await;
+    let file = dir.path().join("remote.jsonl");
+    let text =
+        [line("r1", "ana", "grant"), "{this is not json\n".to_owned(), line("r2", "bo", "withdraw")].concat();
+    std::fs::write(&file, text).expect("write");
+    let url = server.base().to_owned();
+    let args = ["import", "--url", &url, "--key", BOOT_KEY, "--file", path_str(&file), "--source", "ot"];
+    let first = run(&args, &[]);
+    assert!(first.status.success(), "{}\n{}", first.stderr, server.logs());
+    assert!(
+        first.stdout.contains("3 lines: 2 imported, 0 already imported before, 1 refused"),
+        "{}",
+        first.stdout
+    );
+    let errors = std::fs::read_to_string(dir.path().join("remote.jsonl.errors.jsonl")).expect("error file");
+    let errors: Vec<Value> = errors.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!((&errors[0]["line"], &errors[0]["reason"]), (&json!(2), &json!("malformed_json")));
+    let again = run(&args, &[]);
+    assert!(again.stdout.contains("0 imported, 2 already imported before, 1 refused"), "{}", again.stdout);
+    let (status, ana) = server.call(reqwest::Method::GET, "/v1/subjects/ana/consents", BOOT_KEY, None).await;
+    assert_eq!(status, 200, "{ana}");
+    let statements = ana["statements"].as_array().expect("statements");
+    assert_eq!(statements.len(), 1, "{ana}");
+    assert_eq!((&statements[0]["action"], &statements[0]["actor"]), (&json!("grant"), &json!("import:ot")));
+    let wrong = run(&["import", "--url", &url, "--key", "csk_not_a_key", "--file", path_str(&file)], &[]);
+    assert!(!wrong.status.success());
+    assert!(wrong.stderr.contains("401"), "{}", wrong.stderr);
+    stop(server).await;
 }
