@@ -28,7 +28,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0019_console_checks.sql"),
     include_str!("../../migrations/sqlite/0020_request_days.sql"),
     include_str!("../../migrations/sqlite/0021_delivery_attempts.sql"),
-    include_str!("../../migrations/sqlite/0026_effective_time.sql"),
+    include_str!("../../migrations/sqlite/0022_effective_time.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[
