@@ -40,12 +40,15 @@ use std::sync::{PoisonError, RwLock};
 
 use serde::Serialize;
 
-use self::memory::{FLAG_GPC, JURISDICTION, Key, Shard, Slot, Stmt, Stmts, VACANT};
+use self::memory::{
+    CHILD, FLAG_CHILD_UNTIL, FLAG_GPC, FLAG_GUARDIAN, JURISDICTION, Key, Shard, Slot, Stmt, Stmts, VACANT,
+};
 use self::rules::Prepared;
+pub use self::symbols::DEFAULT_AGE_OF_CONSENT;
 use self::symbols::Shared;
 pub use self::tally::PurposeTally;
 use crate::catalog::{Basis, Catalog};
-use crate::ledger::{ACTOR_GPC, Action, Event};
+use crate::ledger::{ACTOR_GPC, Action, Event, is_guardian_actor};
 use crate::time::Timestamp;
 
 /// Why a check came out as it did.
@@ -71,10 +74,15 @@ pub enum Reason {
     NotOptedOut,
     /// The subject was erased (Art. 17); the server answers this, the engine no longer knows them.
     Erased,
+    /// A known child's consent purpose with no grant a guardian made (GDPR Art. 8).
+    GuardianRequired,
+    /// A purpose of kind sale or sharing (or marked `sale_or_sharing`) for a known child: never allowed,
+    /// whoever consented.
+    ChildProtected,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 18] = [
         Reason::Granted,
         Reason::BasisContract,
         Reason::BasisLegitimateInterest,
@@ -91,6 +99,8 @@ impl Reason {
         Reason::GpcOptOut,
         Reason::NotOptedOut,
         Reason::Erased,
+        Reason::GuardianRequired,
+        Reason::ChildProtected,
     ];
 
     /// The reason's place in [`Reason::ALL`].
@@ -116,6 +126,8 @@ impl Reason {
             Reason::GpcOptOut => "gpc_opt_out",
             Reason::NotOptedOut => "not_opted_out",
             Reason::Erased => "erased",
+            Reason::GuardianRequired => "guardian_required",
+            Reason::ChildProtected => "child_protected",
         }
     }
 
@@ -343,8 +355,67 @@ impl Engine {
             scope,
             purpose,
             action: event.action,
-            flags: if event.actor == ACTOR_GPC { FLAG_GPC } else { 0 },
+            flags: if event.actor == ACTOR_GPC {
+                FLAG_GPC
+            } else if is_guardian_actor(&event.actor) {
+                FLAG_GUARDIAN
+            } else {
+                0
+            },
         })
+    }
+
+    /// Records what is known of `subject`'s age: their (assumed) birth date. Whether they are a child is
+    /// decided at each check from it, the check's time and the age of digital consent of the place that
+    /// decides, so a child comes of age without any write. Replaces what was held.
+    pub fn set_birth_date(&self, subject: &str, birth: time::Date) -> Result<(), CapacityError> {
+        self.set_child_stmt(subject, i64::from(birth.to_julian_day()), 0)
+    }
+
+    /// Records that `subject` is a child until `until` whatever their place (a device's snapshot, where
+    /// the server worked out the date). Replaces what was held.
+    pub fn set_child_until(&self, subject: &str, until: Timestamp) -> Result<(), CapacityError> {
+        self.set_child_stmt(subject, until.micros(), FLAG_CHILD_UNTIL)
+    }
+
+    fn set_child_stmt(&self, subject: &str, at: i64, flags: u8) -> Result<(), CapacityError> {
+        let stmt =
+            Stmt { at, seq: 0, expires_at: i64::MAX, scope: 0, purpose: CHILD, action: Action::Grant, flags };
+        let (hash, shard) = self.shard_of(subject);
+        let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+        let held = shard.find(hash, subject).map(|(_, i)| i);
+        let set = match held {
+            Some(i) => {
+                match shard.slots[i].stmts.as_mut_slice().iter_mut().find(|s| s.purpose == CHILD) {
+                    Some(existing) => *existing = stmt,
+                    None => shard.slots[i].stmts.push(stmt),
+                }
+                Ok(())
+            }
+            None => {
+                let slot = Slot { key: Key::new(subject), stmts: Stmts::Inline([stmt, VACANT, VACANT]) };
+                shard.insert(hash, slot, |key| self.hasher.hash_one(key))
+            }
+        };
+        drop(shard);
+        self.generation.fetch_add(1, Ordering::Release);
+        set
+    }
+
+    /// Whether `subject` is a known child at `now` under their own jurisdiction (or the default age).
+    pub fn is_child(&self, subject: &str, now: Timestamp) -> bool {
+        self.child_until(subject).is_some_and(|until| now < until)
+    }
+
+    /// When `subject` comes of age under their own jurisdiction's age of digital consent (or the
+    /// default), if the engine knows their age.
+    pub fn child_until(&self, subject: &str) -> Option<Timestamp> {
+        let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+        let (hash, shard) = self.shard_of(subject);
+        let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+        let (_, i) = shard.find(hash, subject)?;
+        let stmts = shard.slots[i].stmts.as_slice();
+        rules::child_until(&shared, stmts, rules::held_jurisdiction(stmts)).map(Timestamp::from_micros)
     }
 
     /// Forgets a subject entirely (erasure).
@@ -489,6 +560,8 @@ fn merge(stmts: &mut Stmts, stmt: Stmt) {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_child;
 #[cfg(test)]
 mod tests_import;
 #[cfg(test)]

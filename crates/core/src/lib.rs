@@ -20,7 +20,9 @@ pub mod snapshot;
 pub mod time;
 
 pub use catalog::{Basis, Catalog, CatalogDocument, CatalogProblem};
-pub use engine::{Decision, Dimension, Engine, PurposeTally, Query, QueryError, Reason};
+pub use engine::{
+    DEFAULT_AGE_OF_CONSENT, Decision, Dimension, Engine, PurposeTally, Query, QueryError, Reason,
+};
 pub use ids::{InvalidId, Key, SubjectId};
 pub use ledger::{Action, Event, NewEvent, Scope};
 pub use request::{Refusal, RequestAction, RequestKind, RequestState, RequestStatus, TaskStatus, Transition};

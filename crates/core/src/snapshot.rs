@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{Catalog, CatalogDocument, CatalogProblem};
 use crate::engine::{Decision, Dimension, Engine, Query, QueryError};
-use crate::ledger::{ACTOR_GPC, Action, Event, Scope, event_id};
+use crate::ledger::{ACTOR_GPC, ACTOR_GUARDIAN_PREFIX, Action, Event, Scope, event_id, is_guardian_actor};
 use crate::proof::{JwsKind, Signed};
 use crate::time::Timestamp;
 
@@ -27,8 +27,15 @@ use crate::time::Timestamp;
 /// (serde skips unknown fields) refuses the snapshot, and a refused snapshot decides nothing: the device
 /// denies. 2: statements carry `at`, their effective time, which orders them before `seq` (an old grant
 /// imported late must not override a withdrawal recorded since; a version-1 reader would order by `seq`
-/// alone and could allow).
-pub const SNAPSHOT_VERSION: u32 = 2;
+/// alone and could allow). 3: `child_until` and statements' `guardian` (a known child is allowed only a
+/// guardian's grants, never sale or sharing; a version-2 reader would count the child's own grants).
+/// Version 3 is written only for a known child: any other snapshot is written as version 2
+/// ([`SNAPSHOT_VERSION_PLAIN`]), which devices not yet updated still read.
+pub const SNAPSHOT_VERSION: u32 = 3;
+
+/// The version a snapshot without a child's rules is written as: its fields mean what they meant in
+/// version 2.
+pub const SNAPSHOT_VERSION_PLAIN: u32 = 2;
 
 /// The oldest version this code reads: a version-1 snapshot's fields are a subset of version 2's with the
 /// same meaning (without `at`, `seq` alone orders, as version 1 did), so a device updated before its
@@ -67,6 +74,9 @@ pub struct SnapshotStatement {
     /// Recorded because of a Global Privacy Control signal (the answer then reads `gpc_opt_out`).
     #[serde(default)]
     pub gpc: bool,
+    /// Made by a guardian for a child: for a known child only such grants count.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guardian: bool,
 }
 
 impl SnapshotStatement {
@@ -81,6 +91,7 @@ impl SnapshotStatement {
             recipients: e.scope.recipients.clone(),
             expires_at: e.expires_at,
             gpc: e.actor == ACTOR_GPC,
+            guardian: is_guardian_actor(&e.actor),
         }
     }
 
@@ -99,7 +110,13 @@ impl SnapshotStatement {
             notice_version: None,
             notice_hash: None,
             collection_point: None,
-            actor: if self.gpc { ACTOR_GPC.to_owned() } else { String::new() },
+            actor: if self.gpc {
+                ACTOR_GPC.to_owned()
+            } else if self.guardian {
+                format!("{ACTOR_GUARDIAN_PREFIX}snapshot")
+            } else {
+                String::new()
+            },
             recorded_at: self.at.unwrap_or(Timestamp::from_micros(0)),
             expires_at: self.expires_at,
             prev_hash: String::new(),
@@ -149,6 +166,11 @@ pub struct ConsentSnapshot {
     /// server; absent when none was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jurisdiction: Option<String>,
+    /// Until when the subject is a known child (their age and their place's age of digital consent, as
+    /// the server knew them): until then only a guardian's grants count and sale or sharing is never
+    /// allowed. Absent when the server knows no age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_until: Option<Timestamp>,
     /// Issued at and expiry, whole seconds since the Unix epoch (JWT `iat` and `exp`).
     pub iat: i64,
     pub exp: i64,
@@ -168,6 +190,8 @@ pub struct SnapshotInput<'a> {
     pub statements: &'a [Event],
     /// The subject's jurisdiction, if one was set.
     pub jurisdiction: Option<&'a str>,
+    /// When the subject comes of age, if their age is known ([`Engine::child_until`]).
+    pub child_until: Option<Timestamp>,
     pub issued_at: Timestamp,
     pub max_age_secs: i64,
 }
@@ -250,7 +274,7 @@ impl ConsentSnapshot {
             purposes,
         };
         let mut snapshot = Self {
-            v: SNAPSHOT_VERSION,
+            v: if input.child_until.is_some() { SNAPSHOT_VERSION } else { SNAPSHOT_VERSION_PLAIN },
             device_id: input.device_id.to_owned(),
             subject: input.subject.to_owned(),
             categories: input.categories.to_vec(),
@@ -261,6 +285,7 @@ impl ConsentSnapshot {
             statements,
             decisions: Vec::new(),
             jurisdiction: input.jurisdiction.map(str::to_owned),
+            child_until: input.child_until,
             iat: crate::proof::unix_seconds(input.issued_at),
             exp: crate::proof::unix_seconds(input.issued_at).saturating_add(input.max_age_secs),
         };
@@ -296,9 +321,13 @@ impl ConsentSnapshot {
                 recipients: Vec::new(),
                 expires_at: None,
                 gpc: false,
+                guardian: false,
             };
             let event = Event { jurisdiction: Some(place.clone()), ..locate.to_event() };
             engine.apply(&self.subject, &event).map_err(|_| SnapshotError::Capacity)?;
+        }
+        if let Some(until) = self.child_until {
+            engine.set_child_until(&self.subject, until).map_err(|_| SnapshotError::Capacity)?;
         }
         Ok(SnapshotRules {
             engine,
@@ -323,6 +352,8 @@ impl ConsentSnapshot {
             statements: &'a [SnapshotStatement],
             #[serde(skip_serializing_if = "Option::is_none")]
             jurisdiction: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            child_until: Option<Timestamp>,
         }
         let content = Content {
             v: self.v,
@@ -334,6 +365,7 @@ impl ConsentSnapshot {
             catalog: &self.catalog,
             statements: &self.statements,
             jurisdiction: self.jurisdiction.as_deref(),
+            child_until: self.child_until,
         };
         // Plain structs of strings and numbers always serialise.
         let bytes = serde_json::to_vec(&content).unwrap_or_default();

@@ -78,6 +78,10 @@ pub enum Reason {
     Erased = 14,
     /// Allowed under an opt-out regime (a jurisdiction's) until the person opts out.
     NotOptedOut = 15,
+    /// A known child's consent purpose with no grant a guardian made.
+    GuardianRequired = 16,
+    /// A purpose of kind sale or sharing for a known child: never allowed.
+    ChildProtected = 17,
 }
 
 /// What a `not_covered` decision did not cover; `CONSENTRY_DIMENSION_NONE` for every other reason.

@@ -25,6 +25,8 @@ pub(crate) fn reason(r: CoreReason) -> Reason {
         CoreReason::GpcOptOut => Reason::GpcOptOut,
         CoreReason::Erased => Reason::Erased,
         CoreReason::NotOptedOut => Reason::NotOptedOut,
+        CoreReason::GuardianRequired => Reason::GuardianRequired,
+        CoreReason::ChildProtected => Reason::ChildProtected,
     }
 }
 
@@ -56,6 +58,8 @@ fn reason_cstr(r: Reason) -> &'static CStr {
         Reason::GpcOptOut => c"gpc_opt_out",
         Reason::Erased => c"erased",
         Reason::NotOptedOut => c"not_opted_out",
+        Reason::GuardianRequired => c"guardian_required",
+        Reason::ChildProtected => c"child_protected",
     }
 }
 

@@ -89,6 +89,7 @@ fn snapshot(device_id: &str, ledger_seq: u64, statements: &[Event]) -> ConsentSn
         catalog_version: 1,
         statements,
         jurisdiction: None,
+        child_until: None,
         issued_at: seconds(NOW),
         max_age_secs: 3600,
     })

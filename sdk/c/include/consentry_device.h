@@ -86,6 +86,14 @@ typedef enum {
    * Allowed under an opt-out regime (a jurisdiction's) until the person opts out.
    */
   CONSENTRY_REASON_NOT_OPTED_OUT = 15,
+  /**
+   * A known child's consent purpose with no grant a guardian made.
+   */
+  CONSENTRY_REASON_GUARDIAN_REQUIRED = 16,
+  /**
+   * A purpose of kind sale or sharing for a known child: never allowed.
+   */
+  CONSENTRY_REASON_CHILD_PROTECTED = 17,
 } consentry_reason;
 
 /**

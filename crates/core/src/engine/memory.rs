@@ -13,6 +13,19 @@ pub(super) const FLAG_GPC: u8 = 1;
 /// ancestors, pass over it.
 pub(super) const JURISDICTION: u16 = u16::MAX;
 
+/// Set on a statement a guardian made for a child (actor `guardian:<id>`): for a known child only such
+/// grants of a consent purpose count.
+pub(super) const FLAG_GUARDIAN: u8 = 2;
+
+/// The purpose symbol of the statement that holds what the engine knows of a subject's age (never a
+/// purpose's, like [`JURISDICTION`]). Its `at` is the assumed birth date as a Julian day number, or with
+/// [`FLAG_CHILD_UNTIL`] the instant (microseconds) the subject comes of age.
+pub(super) const CHILD: u16 = u16::MAX - 1;
+
+/// On a [`CHILD`] statement: `at` is a fixed instant of coming of age (a device's snapshot), not a birth
+/// date to compare with the place's age of digital consent.
+pub(super) const FLAG_CHILD_UNTIL: u8 = 4;
+
 /// One remembered statement. Kept at 32 bytes: the engine holds millions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Stmt {

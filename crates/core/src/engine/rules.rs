@@ -1,7 +1,7 @@
 //! The decision rules over compiled symbols (stated in the engine's documentation): whether a query fits
 //! what its purpose declares, which statements cover or apply to it, and which one decides.
 
-use super::memory::{FLAG_GPC, JURISDICTION, Stmt};
+use super::memory::{CHILD, FLAG_CHILD_UNTIL, FLAG_GPC, FLAG_GUARDIAN, JURISDICTION, Stmt};
 use super::symbols::{Interner, PurposeInfo, ScopeDef, Shared};
 use super::{Decision, Dimension, Query, QueryError, Reason};
 use crate::catalog::Basis;
@@ -27,6 +27,29 @@ impl Resolved<'static> {
 /// The jurisdiction symbol a subject's statements hold, if any (the engine keeps at most one).
 pub(super) fn held_jurisdiction(stmts: &[Stmt]) -> Option<u32> {
     stmts.iter().find(|s| s.purpose == JURISDICTION).map(|s| s.scope)
+}
+
+/// Microseconds in a day.
+const DAY: i64 = 86_400_000_000;
+/// The Julian day number of 1970-01-01.
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+
+/// When (microseconds since the epoch, midnight UTC) the subject whose statements are `stmts` comes of
+/// age under jurisdiction `j`'s age of digital consent (the default without one), if their age is known.
+/// Calendar arithmetic on integers: no allocation, no I/O.
+pub(super) fn child_until(shared: &Shared, stmts: &[Stmt], j: Option<u32>) -> Option<i64> {
+    let c = stmts.iter().find(|s| s.purpose == CHILD)?;
+    if c.flags & FLAG_CHILD_UNTIL != 0 {
+        return Some(c.at);
+    }
+    let birth = time::Date::from_julian_day(i32::try_from(c.at).ok()?).ok()?;
+    let year = birth.year() + i32::from(shared.age_of_consent(j));
+    // Born on 29 February: of age on 1 March in a year without one (the later day).
+    let of_age =
+        birth.replace_year(year).or_else(|_| time::Date::from_calendar_date(year, time::Month::March, 1));
+    // A date out of range is far in the future: still a child.
+    let day = of_age.map_or(i64::MAX / DAY, |d| i64::from(d.to_julian_day()));
+    Some((day - UNIX_EPOCH_JULIAN_DAY).saturating_mul(DAY))
 }
 
 /// A query answered from the catalogue alone, or resolved and ready for the subject's statements.
@@ -99,6 +122,11 @@ pub(super) fn decide(
 ) -> Decision {
     let scope = |s: &Stmt| &shared.scopes[s.scope as usize];
     let relevant = || stmts.iter().filter_map(|s| depth_in(info, s.purpose).map(|d| (s, d)));
+    let place = r.jurisdiction.or_else(|| held_jurisdiction(stmts));
+    let child = child_until(shared, stmts, place).is_some_and(|until| now < until);
+    if child && info.child_protected {
+        return Decision::new(Reason::ChildProtected, None);
+    }
 
     if info.basis != Basis::Consent {
         let blocker = relevant()
@@ -112,9 +140,14 @@ pub(super) fn decide(
     }
 
     let negatives = || relevant().filter(|(s, _)| !s.action.is_positive() && applies(shared, scope(s), r));
+    // For a known child only what a guardian granted counts; without it, a guardian is required.
+    let positive = |s: &Stmt| s.action.is_positive() && (!child || s.flags & FLAG_GUARDIAN != 0);
+    if child && !relevant().any(|(s, _)| positive(s)) {
+        return Decision::new(Reason::GuardianRequired, None);
+    }
     let mut best: Option<&Stmt> = None;
     let mut any_covering = false;
-    for (g, g_depth) in relevant().filter(|(s, _)| s.action.is_positive() && s.expires_at > now) {
+    for (g, g_depth) in relevant().filter(|(s, _)| positive(s) && s.expires_at > now) {
         if uncovered(scope(g), r).is_some() {
             continue;
         }
@@ -132,8 +165,8 @@ pub(super) fn decide(
         return Decision::new(Reason::Granted, Some(g.seq));
     }
     // Looked up only here, off the path of a granted use: the place's regime for this purpose.
-    let opt_out =
-        r.jurisdiction.or_else(|| held_jurisdiction(stmts)).is_some_and(|j| shared.opt_out(j, info));
+    // A known child is never under opt-out: their consent purposes need a guardian's grant.
+    let opt_out = !child && place.is_some_and(|j| shared.opt_out(j, info));
     // Under opt-out a lapsed grant is no opt-out: only what the person said against the use counts.
     let opted_out = |(s, _): &(&Stmt, u8)| !(opt_out && s.action == Action::Expire);
     if let Some((n, _)) = negatives().filter(opted_out).max_by_key(|(s, _)| s.order()) {
@@ -143,7 +176,7 @@ pub(super) fn decide(
         return Decision::new(Reason::NotOptedOut, None);
     }
     debug_assert!(!any_covering, "a covering grant is either allowed or blocked by a negative");
-    let positives = || relevant().filter(|(s, _)| s.action.is_positive());
+    let positives = || relevant().filter(|(s, _)| positive(s));
     let covering = positives().filter(|(s, _)| uncovered(scope(s), r).is_none());
     if let Some((g, _)) = covering.max_by_key(|(s, _)| s.order()) {
         // Covering, but not live: it has expired.

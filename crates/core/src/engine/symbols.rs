@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::CapacityError;
-use super::memory::JURISDICTION;
-use crate::catalog::{Basis, Catalog, Regime};
+use super::memory::{CHILD, JURISDICTION};
+use crate::catalog::{Basis, Catalog, PurposeKind, Regime};
 use crate::ids::parent_key;
 use crate::ledger::Event;
 
@@ -52,6 +52,8 @@ pub(super) struct PurposeInfo {
     pub(super) categories: Box<[u32]>,
     pub(super) channels: Box<[u32]>,
     pub(super) recipients: Box<[u32]>,
+    /// Of kind `sale` or `sharing`, or marked `sale_or_sharing`: never allowed for a known child.
+    pub(super) child_protected: bool,
 }
 
 impl PurposeInfo {
@@ -61,9 +63,9 @@ impl PurposeInfo {
     }
 }
 
-/// A purpose symbol, below [`JURISDICTION`], which marks a subject's jurisdiction.
+/// A purpose symbol, below [`CHILD`] and [`JURISDICTION`], which mark a subject's age and jurisdiction.
 fn purpose_symbol(id: u32) -> Result<u16, CapacityError> {
-    u16::try_from(id).ok().filter(|&id| id != JURISDICTION).ok_or(CapacityError)
+    u16::try_from(id).ok().filter(|&id| id != JURISDICTION && id != CHILD).ok_or(CapacityError)
 }
 
 /// The current catalogue, compiled to symbol ids.
@@ -78,7 +80,12 @@ pub(super) struct Compiled {
     /// Per jurisdiction symbol of the current catalogue: per purpose symbol, whether it is under opt-out
     /// there.
     pub(super) jurisdictions: Vec<Option<Box<[bool]>>>,
+    /// Per jurisdiction symbol of the current catalogue: its age of digital consent, 0 where it sets none.
+    pub(super) ages: Vec<u8>,
 }
+
+/// The age of digital consent where a subject has no jurisdiction, or theirs sets none (GDPR Art. 8(1)).
+pub const DEFAULT_AGE_OF_CONSENT: u8 = 16;
 
 #[derive(Debug, Default)]
 pub(super) struct Shared {
@@ -144,6 +151,8 @@ impl Shared {
                 categories: sym(&mut self.categories, &p.categories),
                 channels: sym(&mut self.channels, &p.channels),
                 recipients: sym(&mut self.recipients, &p.recipients),
+                child_protected: p.sale_or_sharing
+                    || p.kinds.iter().any(|k| matches!(k, PurposeKind::Sale | PurposeKind::Sharing)),
                 chain,
             };
             let id = info.chain[0].0;
@@ -170,6 +179,10 @@ impl Shared {
                 compiled.jurisdictions.resize(id + 1, None);
             }
             compiled.jurisdictions[id] = Some(opt_out.into());
+            if compiled.ages.len() <= id {
+                compiled.ages.resize(id + 1, 0);
+            }
+            compiled.ages[id] = j.age_of_digital_consent.unwrap_or(0);
         }
         self.compiled = compiled;
         Ok(())
@@ -180,6 +193,13 @@ impl Shared {
     pub(super) fn opt_out(&self, j: u32, info: &PurposeInfo) -> bool {
         let purposes = self.compiled.jurisdictions.get(j as usize).and_then(Option::as_deref);
         purposes.is_some_and(|p| p.get(usize::from(info.id())) == Some(&true))
+    }
+
+    /// The age of digital consent in jurisdiction `j` (a symbol), or the default where `j` is none, the
+    /// current catalogue does not define it, or it sets no age.
+    pub(super) fn age_of_consent(&self, j: Option<u32>) -> u8 {
+        let age = j.and_then(|j| self.compiled.ages.get(j as usize).copied()).unwrap_or(0);
+        if age == 0 { DEFAULT_AGE_OF_CONSENT } else { age }
     }
 
     /// The jurisdiction symbol of `key`, made when new (a subject may name one the catalogue dropped).

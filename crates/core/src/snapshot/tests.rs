@@ -43,6 +43,7 @@ fn snapshot(statements: &[Event], now: Timestamp) -> ConsentSnapshot {
         catalog_version: 1,
         statements,
         jurisdiction: None,
+        child_until: None,
         issued_at: now,
         max_age_secs: 60,
     })
@@ -119,6 +120,7 @@ fn the_subjects_place_decides_offline_as_on_the_server() {
             catalog_version: 1,
             statements: &[],
             jurisdiction,
+            child_until: None,
             issued_at: now,
             max_age_secs: 60,
         })
@@ -174,6 +176,7 @@ fn recipients_answer_as_on_the_server() {
         catalog_version: 1,
         statements: &events,
         jurisdiction: None,
+        child_until: None,
         issued_at: now,
         max_age_secs: 60,
     });
@@ -276,4 +279,43 @@ fn effective_times_order_statements() {
     blind.statements.iter_mut().for_each(|s| s.at = None);
     let d = blind.rules().expect("rules").decide("analytics", "user.device.telemetry", None, now);
     assert!(d.allowed, "without `at` the late import wins: why an older reader must refuse");
+}
+
+/// A known child's coming of age and their guardian's statements travel in the snapshot, so a device
+/// allows a child only what a guardian granted, until the day they come of age.
+#[test]
+fn a_child_decides_offline_as_on_the_server() {
+    let now = Timestamp::from_micros(1_000_000_000_000);
+    let until = Timestamp::from_micros(now.micros() + 10_000_000);
+    let mut by_guardian = event(2, "service.improvement", Action::Grant, &[], None);
+    by_guardian.actor = "guardian:mum".into();
+    let events = [event(1, "analytics", Action::Grant, &["on_device"], None), by_guardian];
+    let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
+    let snap = ConsentSnapshot::build(SnapshotInput {
+        child_until: Some(until),
+        ..SnapshotInput {
+            device_id: "dev_1",
+            subject: "user-1",
+            categories: &strings(&["user.device.telemetry"]),
+            purposes: &strings(&["analytics", "service.improvement"]),
+            ledger_seq: 9,
+            catalog: &catalog,
+            catalog_version: 1,
+            statements: &events,
+            jurisdiction: None,
+            child_until: None,
+            issued_at: now,
+            max_age_secs: 60,
+        }
+    });
+    assert_eq!((snap.v, snap.child_until), (SNAPSHOT_VERSION, Some(until)), "version 3: a version-2 reader refuses it");
+    assert_ne!(snap.content_tag(), snapshot(&events, now).content_tag(), "the tag says so");
+    assert!(snap.statements.iter().any(|s| s.guardian), "the guardian's statement is marked");
+    let rules = snap.rules().expect("rules");
+    let analytics = rules.decide("analytics", "user.device.telemetry", Some("on_device"), now);
+    assert_eq!((analytics.allowed, analytics.reason), (false, Reason::GuardianRequired));
+    let grid = snap.decisions.iter().find(|d| d.purpose == "analytics" && d.channel.as_deref() == Some("on_device"));
+    assert_eq!(grid.map(|d| d.reason.as_str()), Some("guardian_required"), "the server's listed answer too");
+    let later = rules.decide("analytics", "user.device.telemetry", Some("on_device"), until);
+    assert_eq!((later.allowed, later.reason), (true, Reason::Granted), "of age: their own grant counts");
 }
