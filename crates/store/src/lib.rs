@@ -15,6 +15,7 @@ mod common;
 pub mod console;
 pub mod devices;
 mod error;
+pub mod guardians;
 pub mod identifiers;
 pub mod links;
 mod model;
@@ -36,6 +37,7 @@ pub use crate::common::random_bytes;
 pub use crate::console::{AttemptBucket, ConsoleStore, PurposeChecks, RequestDay, RollupRow, minute_of};
 pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 pub use crate::error::{Result, StoreError};
+pub use crate::guardians::GuardianStore;
 pub use crate::identifiers::IdentifierStore;
 pub use crate::links::{LinkPlan, LinkRead, LinkRefusal, LinkStore, LinkedSubjects, MovedSubject};
 pub use crate::model::{

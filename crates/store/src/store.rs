@@ -10,6 +10,7 @@ use crate::devices::DeviceStore;
 use crate::error::Result;
 #[cfg(doc)]
 use crate::error::StoreError;
+use crate::guardians::GuardianStore;
 use crate::identifiers::IdentifierStore;
 use crate::links::LinkStore;
 use crate::model::{
@@ -34,6 +35,7 @@ pub trait Store:
     + IdentifierStore
     + VerificationStore
     + LinkStore
+    + GuardianStore
     + Send
     + Sync
     + 'static

@@ -202,6 +202,24 @@ pub fn open_identifier(
     open(&data_key, &identifier_aad(identifier_id, pseudonym), &sealed.nonce, &sealed.ciphertext)
 }
 
+fn age_aad(pseudonym: &str) -> Vec<u8> {
+    [b"consentry-age-v1\0".as_slice(), pseudonym.as_bytes()].concat()
+}
+
+/// Encrypts what is known of a subject's age under their data key, bound to their pseudonym (a domain of
+/// its own).
+pub fn seal_age(kek: &Kek, key: &WrappedKey, pseudonym: &str, value: &[u8]) -> Result<SealedPayload> {
+    let data_key = key.unwrap_key(kek, pseudonym)?;
+    let (nonce, ciphertext) = seal(&data_key, &age_aad(pseudonym), value)?;
+    Ok(SealedPayload { nonce: nonce.to_vec(), ciphertext })
+}
+
+/// Decrypts an age sealed by [`seal_age`].
+pub fn open_age(kek: &Kek, key: &WrappedKey, pseudonym: &str, sealed: &SealedPayload) -> Result<Vec<u8>> {
+    let data_key = key.unwrap_key(kek, pseudonym)?;
+    open(&data_key, &age_aad(pseudonym), &sealed.nonce, &sealed.ciphertext)
+}
+
 /// A record to store. `data` is the plaintext payload; it is encrypted before it reaches the database.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewRecord {

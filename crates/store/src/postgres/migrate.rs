@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0022_delivery_attempts.sql"),
     include_str!("../../migrations/postgres/0023_subject_links.sql"),
     include_str!("../../migrations/postgres/0024_effective_time.sql"),
+    include_str!("../../migrations/postgres/0025_guardians.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

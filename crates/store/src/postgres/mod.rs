@@ -27,6 +27,7 @@ mod catalog;
 mod console;
 mod devices;
 mod error;
+mod guardians;
 mod identifiers;
 mod keys;
 mod ledger;

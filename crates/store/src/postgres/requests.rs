@@ -428,6 +428,16 @@ impl RequestStore for PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
+            sqlx::query("DELETE FROM subject_ages WHERE pseudonym = $1")
+                .bind(p)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            sqlx::query("DELETE FROM guardians WHERE child = $1 OR guardian = $1")
+                .bind(p)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
             erased.devices = sqlx::query_scalar("DELETE FROM devices WHERE pseudonym = $1 RETURNING id")
                 .bind(p)
                 .fetch_all(&mut *tx)

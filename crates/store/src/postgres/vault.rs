@@ -325,9 +325,17 @@ impl VaultStore for PostgresStore {
         .await
         .map_err(db)?
         .rows_affected();
-        // Identifiers are sealed under the same key: they, and their index entries, go with it.
+        // Identifiers and the age are sealed under the same key: they, and their index entries, go with it.
         sqlx::query(
             "DELETE FROM identifiers
+             WHERE pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)",
+        )
+        .bind(subject.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query(
+            "DELETE FROM subject_ages
              WHERE pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)",
         )
         .bind(subject.as_str())

@@ -29,6 +29,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0020_request_days.sql"),
     include_str!("../../migrations/sqlite/0021_delivery_attempts.sql"),
     include_str!("../../migrations/sqlite/0022_effective_time.sql"),
+    include_str!("../../migrations/sqlite/0023_guardians.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

@@ -23,6 +23,7 @@ mod catalog;
 mod console;
 mod db;
 mod devices;
+mod guardians;
 mod identifiers;
 mod jobs;
 mod keys;

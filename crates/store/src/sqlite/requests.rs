@@ -482,6 +482,8 @@ fn erase_rows(conn: &mut Connection, erasure: &SubjectErasure) -> Result<Subject
     if let Some(p) = &p {
         erased.records = tx.execute("DELETE FROM records WHERE pseudonym = ?1", [p]).map_err(backend)? as u64;
         tx.execute("DELETE FROM identifiers WHERE pseudonym = ?1", [p]).map_err(backend)?;
+        tx.execute("DELETE FROM subject_ages WHERE pseudonym = ?1", [p]).map_err(backend)?;
+        tx.execute("DELETE FROM guardians WHERE child = ?1 OR guardian = ?1", [p]).map_err(backend)?;
         erased.devices = tx
             .prepare("DELETE FROM devices WHERE pseudonym = ?1 RETURNING id")
             .map_err(backend)?

@@ -299,9 +299,14 @@ impl VaultStore for SqliteStore {
                     [&subject],
                 )
                 .map_err(backend)?;
-            // Identifiers are sealed under the same key: they, and their index entries, go with it.
+            // Identifiers and the age are sealed under the same key: they, and their index entries, go with it.
             tx.execute(
                 "DELETE FROM identifiers WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)",
+                [&subject],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "DELETE FROM subject_ages WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)",
                 [&subject],
             )
             .map_err(backend)?;

@@ -292,6 +292,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          ALTER TABLE events DROP COLUMN occurred_at; ALTER TABLE consent_state DROP COLUMN at;
          DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
          DROP TABLE console_checks, delivery_attempts, consentry_keystore.subject_links, ledger_floor;
+         DROP TABLE subject_ages, guardians;
          DROP INDEX requests_by_received, requests_by_closed, requests_by_overdue;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )

@@ -355,6 +355,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              ALTER TABLE events DROP COLUMN occurred_at; ALTER TABLE consent_state DROP COLUMN at;
              DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
              DROP TABLE console_checks; DROP TABLE delivery_attempts; DROP TABLE ledger_floor;
+             DROP TABLE subject_ages; DROP TABLE guardians;
              DROP INDEX requests_by_received; DROP INDEX requests_by_closed; DROP INDEX requests_by_overdue;
              PRAGMA user_version = 8;"
         ))

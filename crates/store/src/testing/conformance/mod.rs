@@ -11,6 +11,7 @@ mod console;
 mod devices;
 mod dsr;
 mod fixtures;
+mod guardians;
 mod identifiers;
 mod import;
 mod ledger;
@@ -31,6 +32,7 @@ pub use self::devices::{devices_pair_list_delete, devices_rehash_token};
 pub use self::dsr::{
     erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
 };
+pub use self::guardians::ages_and_guardians;
 pub use self::identifiers::identifiers_belong_to_one_subject;
 pub use self::import::{
     imported_notice_texts_never_become_current, imports_place_each_change_once_in_time_order,
