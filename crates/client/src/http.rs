@@ -1,5 +1,8 @@
 //! The HTTP client: typed calls for services (record consent, check, read history).
 
+mod guardians;
+
+pub use self::guardians::{Age, AgeIn, Guardian};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +23,8 @@ pub enum Error {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Decision {
     pub allowed: bool,
+    /// As the engine names it (`granted`, `no_consent`, `withdrawn`, ...; for a known child
+    /// `guardian_required` or `child_protected`).
     pub reason: String,
     pub event_id: Option<String>,
     /// When `reason` is `not_covered`: which part of the question was not covered (`category`,
@@ -140,6 +145,9 @@ pub struct RecordConsents {
     /// The subject's jurisdiction from this write on (recorded in the ledger).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jurisdiction: Option<String>,
+    /// `guardian:<id>`: the changes are a recorded guardian's (a known child's consent needs one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 impl RecordConsents {
@@ -157,6 +165,11 @@ impl RecordConsents {
     /// Sets the subject's jurisdiction with this write.
     pub fn jurisdiction(mut self, place: impl Into<String>) -> Self {
         self.jurisdiction = Some(place.into());
+        self
+    }
+    /// Records the changes as made by `guardian`, a recorded guardian of the subject.
+    pub fn by_guardian(mut self, guardian: &str) -> Self {
+        self.actor = Some(format!("guardian:{guardian}"));
         self
     }
 }

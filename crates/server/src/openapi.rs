@@ -273,6 +273,8 @@ impl Modify for Links {
         v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
         v1::identifiers::add, v1::identifiers::list, v1::identifiers::delete, v1::identifiers::lookup,
         v1::verifications::start, v1::verifications::confirm,
+        v1::guardians::set_age, v1::guardians::get_age, v1::guardians::add, v1::guardians::list,
+        v1::guardians::remove,
         v1::transfer::import, v1::transfer::export,
     ),
     components(schemas(Problem, FieldProblem, SubjectId)),
@@ -292,6 +294,7 @@ impl Modify for Links {
         (name = "records", description = "The personal data vault: consent-gated, encrypted records"),
         (name = "devices", description = "Paired devices and their signed consent snapshots"),
         (name = "identifiers", description = "People's identifiers: encrypted, found by a blind index"),
+        (name = "guardians", description = "Children's ages and their guardians"),
         (name = "verifications", description = "People without a token prove they control an e-mail address"),
         (name = "transfer", description = "Consents moving in from another platform and out"),
     )

@@ -49,7 +49,8 @@ pub struct CheckResponse {
     pub allowed: bool,
     /// `granted`, `no_consent`, `withdrawn`, `denied`, `expired`, `objected`, `restricted`,
     /// `not_covered`, `gpc_opt_out`, `not_opted_out` (allowed: an opt-out regime, and no opt-out),
-    /// `basis_contract`, `basis_legitimate_interest`, ...
+    /// `guardian_required` (a known child without a guardian's grant), `child_protected` (sale or
+    /// sharing for a known child: never allowed), `basis_contract`, `basis_legitimate_interest`, ...
     #[schema(value_type = String)]
     pub reason: Reason,
     /// The ledger event the answer rests on.

@@ -98,6 +98,12 @@ pub struct RecordConsents {
     #[serde(default)]
     #[schema(min_length = 2, max_length = 6, pattern = r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$", example = "US-CA")]
     pub jurisdiction: Option<String>,
+    /// Only with a service key: `guardian:<subject id>` records the changes as made by that recorded
+    /// guardian of the subject (a known child's consent needs one); 422 for anyone else. A guardian's
+    /// own subject token is recorded so without it.
+    #[serde(default)]
+    #[schema(max_length = 137, pattern = r"^guardian:.+$", example = "guardian:parent-17")]
+    pub actor: Option<String>,
 }
 
 /// One ledger event as the API shows it.
@@ -290,8 +296,9 @@ async fn resolve_notice(
     }
 }
 
-/// Records consent changes through the API for `principal`, recorded as its actor; a person's own change
-/// with their subject token is also written in their access log ([`Reader::action`]).
+/// Records consent changes through the API for `principal` (a service key with `consent:write`, the
+/// person, or a guardian of theirs: [`write_actor`](crate::guardians::writes::write_actor)), recorded as
+/// its actor; a change made with a subject token is also written in the access log ([`Reader::action`]).
 pub async fn record(
     state: &Services,
     principal: &Principal,
@@ -299,7 +306,9 @@ pub async fn record(
     body: RecordConsents,
     reader: Reader<'_>,
 ) -> Result<RecordedConsents> {
-    let recorded = record_changes(state, subject, body, &principal.actor()).await?;
+    let actor =
+        crate::guardians::writes::write_actor(state, principal, subject, body.actor.as_deref()).await?;
+    let recorded = record_changes(state, subject, body, &actor).await?;
     reader.log(&state.access, subject);
     Ok(recorded)
 }
@@ -343,6 +352,8 @@ pub(crate) async fn append_events(
         notice,
         collection_point,
     };
+    // Every write of consents passes here: a known child's own consent is refused, whoever records it.
+    crate::guardians::writes::refuse_for_child(state, subject, &events).await?;
     let signer = state.signing.current();
     let sealing_view = Arc::clone(view);
     let sealing_state = state.clone();

@@ -38,6 +38,7 @@ pub async fn honour(services: &Services, subject: &SubjectId, reader: Reader<'_>
         collection_point: None,
         changes,
         jurisdiction: None,
+        actor: None,
     };
     let recorded = record_changes(services, subject, body, ACTOR_GPC).await?;
     tracing::info!(events = recorded.events.len(), "recorded a Global Privacy Control signal");

@@ -2,7 +2,7 @@
 //! `locate` ledger event (no purpose, no consent), which the engine, other nodes and a restarted node
 //! learn like any event; `GET` reads the engine's.
 
-use consentry_core::{Action, NewEvent, Scope, SubjectId};
+use consentry_core::{Action, NewEvent, Scope, SubjectId, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -47,6 +47,13 @@ pub async fn set(
     let place = body.jurisdiction;
     if state.catalog().catalog.jurisdiction(&place).is_none() {
         return Err(Error::unknown_jurisdiction("jurisdiction", &place));
+    }
+    // Their place sets the age that makes them a child: a known child alone cannot move it.
+    if matches!(principal, Principal::Subject(_)) && state.engine.is_child(subject.as_str(), Timestamp::now())
+    {
+        return Err(Error::GuardianRequired(
+            "this subject is a known child; a guardian or the brand sets their jurisdiction".into(),
+        ));
     }
     if state.engine.subject_jurisdiction(subject.as_str()).as_deref() == Some(place.as_str()) {
         return Ok(SubjectJurisdiction { jurisdiction: Some(place), event: None });

@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod gpc;
+pub mod guardians;
 pub mod identifiers;
 pub mod jurisdiction;
 pub mod keys;
@@ -48,8 +49,8 @@ pub mod workers;
 
 use std::sync::Arc;
 
-use consentry_core::Engine;
 use consentry_core::catalog::{Catalog, CatalogDocument};
+use consentry_core::{Engine, Timestamp};
 use consentry_store::{Store, StoreConfig, StoreError};
 
 pub use crate::config::Config;
@@ -131,6 +132,11 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     let pepper = auth::KeyPepper::new(store.key_pepper().await?);
     let state = Services::new(store, engine, metrics, config, view, signing, kek, pepper, log);
     state.erasures.load(state.store.as_ref()).await?;
+    // Ages after the ledger: the engine then knows every known child before the first check.
+    let ages = guardians::age::load_since(&state, Timestamp::from_micros(0))
+        .await
+        .map_err(|e| StartError::Other(format!("loading subjects' ages: {e}")))?;
+    state.ages_read.store(ages.map_or(0, Timestamp::micros), std::sync::atomic::Ordering::Relaxed);
     // The ledger still holds an erasure that stopped before its pseudonym key went (the request sweep
     // finishes it later): its tombstone, stored first, keeps the subject out of the engine from the start.
     if state.erasures.any() {

@@ -89,7 +89,7 @@ impl Format {
 }
 
 /// The states `consentry_consents` counts: what a check of the whole purpose answers.
-const CONSENT_STATES: [Reason; 10] = [
+const CONSENT_STATES: [Reason; 12] = [
     Reason::Granted,
     Reason::NotOptedOut,
     Reason::NotCovered,
@@ -100,6 +100,8 @@ const CONSENT_STATES: [Reason; 10] = [
     Reason::Expired,
     Reason::Objected,
     Reason::Restricted,
+    Reason::GuardianRequired,
+    Reason::ChildProtected,
 ];
 
 /// The latest per-purpose consent counts, swapped whole so a scrape never sees half of an update.
@@ -115,7 +117,8 @@ impl Collector for ConsentGauges {
             "Subjects per consent purpose by the state a check of the whole purpose answers \
              (granted; not_opted_out: allowed in an opt-out place, nobody opted out; not_covered: granted \
              for part of it only; no_consent: never decided; denied, withdrawn, gpc_opt_out, expired, \
-             objected, restricted)",
+             objected, restricted; guardian_required: a known child without a guardian's grant; \
+             child_protected: sale or sharing for a known child)",
             None,
             gauge.metric_type(),
         )?;

@@ -470,6 +470,7 @@ async fn record(
             collection_point: collection_point.clone(),
             changes,
             jurisdiction: None,
+            actor: None,
         };
         let recorded = record_changes(services, subject, body, ACTOR_SUBJECT).await?;
         receipts.push(recorded.receipt.id);

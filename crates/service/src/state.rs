@@ -51,6 +51,9 @@ pub struct Inner {
     catalog: RwLock<Arc<CatalogView>>,
     /// The ledger position the engine was loaded at; the follower continues from there.
     pub followed: std::sync::atomic::AtomicU64,
+    /// The latest change time (microseconds) of the subjects' ages the engine was loaded with; the
+    /// follower reads other nodes' changes from a little before it.
+    pub ages_read: std::sync::atomic::AtomicI64,
     /// Serialises catalogue applies so the engine and the view change together.
     pub catalog_apply: tokio::sync::Mutex<()>,
     /// Serialises recording Global Privacy Control signals, so concurrent first requests record it once.
@@ -107,6 +110,7 @@ impl Services {
                 .map_or_else(|_| "node".to_owned(), |b| b.iter().map(|x| format!("{x:02x}")).collect()),
             catalog: RwLock::new(Arc::new(catalog)),
             followed: std::sync::atomic::AtomicU64::new(0),
+            ages_read: std::sync::atomic::AtomicI64::new(0),
             catalog_apply: tokio::sync::Mutex::new(()),
             gpc_lock: tokio::sync::Mutex::new(()),
             mailer,

@@ -200,6 +200,8 @@ fn reason_id(reason: consentry_core::Reason) -> &'static str {
         R::GpcOptOut => "console-reason-gpc",
         R::NotOptedOut => "console-reason-not-opted-out",
         R::Erased => "console-reason-erased",
+        R::GuardianRequired => "console-reason-guardian-required",
+        R::ChildProtected => "console-reason-child-protected",
         R::BasisContract
         | R::BasisLegitimateInterest
         | R::BasisLegalObligation

@@ -157,6 +157,8 @@ impl Lang {
             Reason::GpcOptOut => "state-gpc",
             Reason::NotOptedOut => "state-not-opted-out",
             Reason::Erased => "state-erased",
+            Reason::GuardianRequired => "state-guardian-required",
+            Reason::ChildProtected => "state-child-protected",
             Reason::BasisContract
             | Reason::BasisLegitimateInterest
             | Reason::BasisLegalObligation

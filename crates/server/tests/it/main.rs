@@ -11,6 +11,7 @@ mod devices;
 mod errors;
 mod expiry;
 mod flow;
+mod guardians;
 mod identifiers;
 mod jurisdictions;
 mod keys;

@@ -111,6 +111,8 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         }
         "/v1/subjects/{subject}/identifiers" => json!({"type": "email", "value": "scopes@example.com"}),
         "/v1/subjects/{subject}/jurisdiction" => json!({"jurisdiction": "DE"}),
+        "/v1/subjects/{subject}/age" => json!({"age_band": "18+"}),
+        "/v1/subjects/{subject}/guardians" => json!({"guardian": "scopes-guardian"}),
         _ => json!({}),
     })
 }
@@ -227,6 +229,7 @@ async fn subject_and_device_tokens_reach_what_is_declared() {
     let identifier = json!({"type": "account", "value": "scopes-account"});
     let added = s.post(&format!("{subject}/identifiers"), ADMIN_KEY, &identifier, 201).await;
     ids.insert("DELETE /v1/subjects/{subject}/identifiers/{id}".to_owned(), str_of(&added["id"]).to_owned());
+    s.put(&format!("{subject}/age"), ADMIN_KEY, &json!({"age_band": "18+"}), 200).await;
 
     let mut wrong = Vec::new();
     // Revoking the subject's tokens ends the subject token used here: that call comes last.

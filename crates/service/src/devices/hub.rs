@@ -43,6 +43,7 @@ pub async fn snapshot(state: &Services, device: &DeviceCaller) -> Result<SignedS
         catalog_version: view.stored.version,
         statements: &statements,
         jurisdiction: jurisdiction.as_deref(),
+        child_until: state.engine.child_until(device.subject.as_str()),
         issued_at: Timestamp::now(),
         max_age_secs: max_age,
     });

@@ -235,6 +235,7 @@ async fn limit_processing(
         collection_point: None,
         changes,
         jurisdiction: None,
+        actor: None,
     };
     Ok(record_changes(state, subject, body, actor).await?.events.len())
 }

@@ -36,6 +36,9 @@ pub async fn run(state: Services, from: u64, shutdown: CancellationToken) {
             if let Err(e) = refresh_erasures(&state).await {
                 tracing::warn!(error = %e, "refreshing the erasures failed; retrying");
             }
+            if let Err(e) = refresh_ages(&state).await {
+                tracing::warn!(error = %e, "refreshing the subjects' ages failed; retrying");
+            }
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -51,6 +54,21 @@ pub async fn run(state: Services, from: u64, shutdown: CancellationToken) {
             () = tokio::time::sleep(interval) => {}
         }
     }
+}
+
+/// How far before the latest age read the next read starts: another node's change committed late, or
+/// stamped by a clock a little behind, is still read. Reading one twice does no harm.
+const AGES_LOOKBACK_MICROS: i64 = 60_000_000;
+
+/// Gives the engine the ages other nodes stored or changed since the last read.
+async fn refresh_ages(state: &Services) -> crate::error::Result<()> {
+    use std::sync::atomic::Ordering;
+    let read = state.ages_read.load(Ordering::Relaxed);
+    let since = consentry_core::Timestamp::from_micros(read.saturating_sub(AGES_LOOKBACK_MICROS));
+    if let Some(latest) = crate::guardians::age::load_since(state, since).await? {
+        state.ages_read.fetch_max(latest.micros(), Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 async fn catch_up(state: &Services, mut applied: u64) -> Result<u64, consentry_store::StoreError> {

@@ -6,6 +6,7 @@ use consentry_service::access::Reader;
 use consentry_service::consents::{
     self, CurrentConsents, History, HistoryPage, RecordConsents, RecordedConsents,
 };
+use consentry_service::guardians::writes::require_reader;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -16,17 +17,22 @@ use crate::state::AppState;
 
 /// Record consent changes under one notice version; answers once they are durable.
 ///
-/// A change made with the subject's own token is in their access log (caller `subject`).
+/// A change made with the subject's own token is in their access log (caller `subject`). A known child's
+/// consent needs a guardian: their own token (recorded as `guardian:<id>`) or a service key naming
+/// `"actor": "guardian:<id>"`; withdrawals are always taken.
 #[utoipa::path(post, operation_id = "recordConsents", path = "/v1/subjects/{subject}/consents", tag = "consents",
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     request_body = RecordConsents,
     responses((status = 201, body = RecordedConsents), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 413, body = Problem),
+              (status = 413, body = Problem),
               (status = 422, body = Problem, description = "`unknown_purpose`, `unknown_category`, `unknown_channel`, \
                `unknown_recipient`, `unknown_notice` or `unknown_collection_point` for a key the catalogue lacks; \
                `action_not_allowed` for an action the purpose does not allow; `not_in_purpose` for a category, channel \
                or recipient outside the purpose; `notice_mismatch` for a notice or version other than the purpose's; \
-               `validation_failed` for a grant without its notice")),
+               `validation_failed` for a grant without its notice, or an `actor` that names no recorded guardian"),
+              (status = 403, body = Problem, description = "`guardian_required`: the subject is a known child and the change \
+               grants or renews a consent purpose without a guardian (or moves the child's jurisdiction); `forbidden` for \
+               other credentials that may not write here")),
     security(("bearer" = ["consent:write"]), ("subject_token" = [])))]
 pub async fn record(
     State(state): State<AppState>,
@@ -35,7 +41,8 @@ pub async fn record(
     SubjectPath(subject): SubjectPath,
     Json(body): Json<RecordConsents>,
 ) -> ApiResult<(StatusCode, Json<RecordedConsents>)> {
-    principal.require_subject(&subject, Scope::ConsentWrite)?;
+    // Who may write (the person, a guardian of theirs, a key with `consent:write`) is decided with the
+    // actor the change is recorded as.
     let reader = Reader::action(&principal, "POST /v1/subjects/{subject}/consents", stated_purpose(&headers));
     let recorded = consents::record(&state, &principal, &subject, body, reader).await?;
     Ok((StatusCode::CREATED, Json(recorded)))
@@ -52,7 +59,7 @@ pub async fn current(
     headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<CurrentConsents>> {
-    principal.require_subject(&subject, Scope::ConsentRead)?;
+    require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
     let reader = Reader::new(&principal, "GET /v1/subjects/{subject}/consents", stated_purpose(&headers));
     Ok(Json(consents::current(&state, &subject, reader).await?))
 }
@@ -82,7 +89,7 @@ pub async fn history(
     SubjectPath(subject): SubjectPath,
     Query(params): Query<HistoryParams>,
 ) -> ApiResult<Json<History>> {
-    principal.require_subject(&subject, Scope::ConsentRead)?;
+    require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
     let page = HistoryPage { limit: params.limit, after: params.after };
     let reader =
         Reader::new(&principal, "GET /v1/subjects/{subject}/consents/history", stated_purpose(&headers));

@@ -7,6 +7,7 @@ pub mod check;
 pub mod consents;
 pub mod destinations;
 pub mod devices;
+pub mod guardians;
 pub mod identifiers;
 pub mod jurisdiction;
 pub mod keys;

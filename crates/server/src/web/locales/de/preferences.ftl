@@ -212,6 +212,8 @@ state-restricted = Auf Ihren Wunsch eingeschränkt
 state-gpc = Durch das Datenschutz-Signal Ihres Browsers widerrufen
 state-not-opted-out = Eingeschaltet, bis Sie es ausschalten (das Recht an Ihrem Wohnort erlaubt dies bis zu Ihrem Widerspruch)
 state-erased = Ihre Daten wurden gelöscht
+state-guardian-required = Ausgeschaltet, bis ein Elternteil oder eine sorgeberechtigte Person zustimmt
+state-child-protected = Für Kinder immer ausgeschaltet
 state-by-basis = Braucht keine Einwilligung
 
 ## What a change did

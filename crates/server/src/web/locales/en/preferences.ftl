@@ -212,6 +212,8 @@ state-restricted = Restricted at your request
 state-gpc = Withdrawn by your browser's privacy signal
 state-not-opted-out = On until you turn it off (the law where you live lets this run until you opt out)
 state-erased = Your data was erased
+state-guardian-required = Off until a parent or guardian agrees
+state-child-protected = Always off for children
 state-by-basis = Does not need your consent
 
 ## What a change did

@@ -1,0 +1,252 @@
+//! Children and guardians over HTTP: an age makes a known child, whose consent purposes need a guardian's
+//! grant (refused 403 `guardian_required` from the child alone, never for a withdrawal), sale and sharing
+//! never allowed; guardians recorded with their rules (not the child, not a child, no cycle, known
+//! subjects); a guardian's token acts on the child's consents; a restarted engine and other nodes know
+//! the child; nothing of the age is readable at rest, and erasure removes it.
+
+use std::time::{Duration, Instant};
+
+use consentry_store::testing::TestDatabase;
+use serde_json::{Value, json};
+
+use crate::cluster::{node, post};
+use crate::utils::{
+    ADMIN_KEY, Backend, TestServer, assert_code, at_rest, both_backends, grant, str_of, withdraw,
+};
+
+both_backends!(
+    a_child_needs_a_guardian,
+    guardians_follow_their_rules,
+    an_age_survives_a_restart_and_goes_with_erasure
+);
+
+async fn reason(s: &TestServer, subject: &str, purpose: &str) -> (bool, String) {
+    let mut q = json!({"subject": subject, "purpose": purpose});
+    if purpose.starts_with("third_party") {
+        q["recipient"] = json!("ad_partners");
+    }
+    if purpose == "marketing.direct" {
+        q["channel"] = json!("email");
+    }
+    let d = s.post("/v1/check", ADMIN_KEY, &q, 200).await;
+    (d["allowed"].as_bool().expect("allowed"), str_of(&d["reason"]).to_owned())
+}
+
+fn denied(reason: &str) -> (bool, String) {
+    (false, reason.to_owned())
+}
+
+async fn token(s: &TestServer, subject: &str) -> String {
+    let minted = s.post(&format!("/v1/subjects/{subject}/tokens"), ADMIN_KEY, &json!({}), 201).await;
+    str_of(&minted["token"]).to_owned()
+}
+
+async fn a_child_needs_a_guardian(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    // Known before they are a child: their own grants, then the age.
+    s.record("kid", &grant("marketing.direct", &["email"])).await;
+    assert_eq!(reason(&s, "kid", "marketing.direct").await, (true, "granted".into()));
+    let age = s.put("/v1/subjects/kid/age", ADMIN_KEY, &json!({"birth_date": "2016-05-01"}), 200).await;
+    assert_eq!(
+        (age["child"].as_bool(), age["age_of_digital_consent"].as_u64()),
+        (Some(true), Some(16)),
+        "{age}"
+    );
+    assert!(str_of(&age["child_until"]).starts_with("2032-05-01T00:00:00"), "{age}");
+    assert_eq!(s.get("/v1/subjects/kid/age", ADMIN_KEY, 200).await, age);
+    // Their own grant no longer counts; sale and sharing never do.
+    assert_eq!(reason(&s, "kid", "marketing.direct").await, denied("guardian_required"));
+    assert_eq!(reason(&s, "kid", "third_party").await, denied("child_protected"));
+    assert_eq!(reason(&s, "kid", "service.provision").await, (true, "basis_contract".into()));
+
+    // The child alone (a key without a guardian actor, or their own token) cannot consent...
+    let p = s.post("/v1/subjects/kid/consents", ADMIN_KEY, &grant("marketing.direct", &["email"]), 403).await;
+    assert_code(&p, "guardian_required");
+    let kid = token(&s, "kid").await;
+    let p = s.post("/v1/subjects/kid/consents", &kid, &grant("analytics", &[]), 403).await;
+    assert_code(&p, "guardian_required");
+    // ...nor move to a place where they would not be a child.
+    let p = s.put("/v1/subjects/kid/jurisdiction", &kid, &json!({"jurisdiction": "DK"}), 403).await;
+    assert_code(&p, "guardian_required");
+    let mut moving = withdraw("analytics");
+    moving["jurisdiction"] = json!("DK");
+    assert_code(&s.post("/v1/subjects/kid/consents", &kid, &moving, 403).await, "guardian_required");
+    // ...but can always say no.
+    s.post("/v1/subjects/kid/consents", &kid, &withdraw("analytics"), 201).await;
+    // Only a service key states an age.
+    assert_code(&s.put("/v1/subjects/kid/age", &kid, &json!({"age_band": "18+"}), 403).await, "forbidden");
+
+    // A guardian, recorded by the brand.
+    s.put("/v1/subjects/mum/age", ADMIN_KEY, &json!({"birth_date": "1985-02-03"}), 200).await;
+    let link = json!({"guardian": "mum", "evidence": {"method": "id_check", "reference": "A-1"}});
+    let added = s.post("/v1/subjects/kid/guardians", ADMIN_KEY, &link, 201).await;
+    assert_eq!((&added["child"], &added["guardian"]), (&json!("kid"), &json!("mum")));
+    assert!(str_of(&added["evidence"]).starts_with("sha256:"), "{added}");
+    // Through a service key naming the guardian.
+    let mut by_key = grant("marketing.direct", &["email"]);
+    by_key["actor"] = json!("guardian:mum");
+    let events = s.record("kid", &by_key).await;
+    assert_eq!(events[0]["actor"], "guardian:mum");
+    assert_eq!(reason(&s, "kid", "marketing.direct").await, (true, "granted".into()));
+    by_key["actor"] = json!("guardian:dad");
+    let p = s.post("/v1/subjects/kid/consents", ADMIN_KEY, &by_key, 422).await;
+    assert_code(&p, "validation_failed");
+    by_key["actor"] = json!("key:mine");
+    assert_code(&s.post("/v1/subjects/kid/consents", ADMIN_KEY, &by_key, 422).await, "validation_failed");
+    // With the guardian's own token: recorded as the guardian; they read the child's consents too.
+    let mum = token(&s, "mum").await;
+    let out = s.post("/v1/subjects/kid/consents", &mum, &grant("analytics", &[]), 201).await;
+    assert_eq!(out["events"][0]["actor"], "guardian:mum");
+    assert_eq!(reason(&s, "kid", "analytics").await.0, true);
+    s.get("/v1/subjects/kid/consents", &mum, 200).await;
+    s.get("/v1/subjects/kid/age", &mum, 200).await;
+    // A guardian's sale or sharing grant is still never allowed.
+    let mut sale = grant("third_party", &[]);
+    sale["changes"][0]["recipients"] = json!(["ad_partners"]);
+    s.post("/v1/subjects/kid/consents", &mum, &sale, 201).await;
+    assert_eq!(reason(&s, "kid", "third_party").await, denied("child_protected"));
+    // Someone else's token is refused.
+    let ben = token(&s, "ben").await;
+    s.post("/v1/subjects/kid/consents", &ben, &grant("analytics", &[]), 403).await;
+    s.get("/v1/subjects/kid/consents", &ben, 403).await;
+    // The child withdraws what the guardian gave.
+    s.post("/v1/subjects/kid/consents", &kid, &withdraw("marketing.direct"), 201).await;
+    assert_eq!(reason(&s, "kid", "marketing.direct").await, denied("withdrawn"));
+
+    // An adult band: no longer a child, their own consent counts, the guardian no longer acts.
+    let age = s.put("/v1/subjects/kid/age", ADMIN_KEY, &json!({"age_band": "18+"}), 200).await;
+    assert_eq!((age["child"].as_bool(), &age["child_until"]), (Some(false), &Value::Null), "{age}");
+    s.post("/v1/subjects/kid/consents", &kid, &grant("marketing.direct", &["email"]), 201).await;
+    assert_eq!(reason(&s, "kid", "marketing.direct").await, (true, "granted".into()));
+    s.post("/v1/subjects/kid/consents", &mum, &grant("analytics", &[]), 403).await;
+    // A band: held as its upper age on the day it was stated.
+    let age = s.put("/v1/subjects/kid/age", ADMIN_KEY, &json!({"age_band": "13-15"}), 200).await;
+    assert_eq!(age["child"], true, "{age}");
+    assert_eq!(reason(&s, "kid", "marketing.direct").await, denied("guardian_required"));
+    s.stop().await;
+}
+
+async fn guardians_follow_their_rules(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    for (who, born) in
+        [("kid", "2015-01-01"), ("kid2", "2014-01-01"), ("mum", "1980-01-01"), ("gran", "1950-01-01")]
+    {
+        s.put(&format!("/v1/subjects/{who}/age"), ADMIN_KEY, &json!({"birth_date": born}), 200).await;
+    }
+    // Bad ages name their field.
+    for (body, field) in [
+        (json!({"birth_date": "2999-01-01"}), "birth_date"),
+        (json!({"birth_date": "2014-02-30"}), "birth_date"),
+        (json!({"birth_date": "1850-01-01"}), "birth_date"),
+        (json!({"age_band": "10-12"}), "age_band"),
+        (json!({"birth_date": "2014-05-01", "age_band": "13-15"}), "age_band"),
+        (json!({}), "birth_date"),
+    ] {
+        let p = s.put("/v1/subjects/kid/age", ADMIN_KEY, &body, 422).await;
+        assert_code(&p, "validation_failed");
+        assert_eq!(p["errors"][0]["path"], field, "{body}: {p}");
+    }
+    assert_code(&s.get("/v1/subjects/nobody/age", ADMIN_KEY, 404).await, "not_found");
+
+    let add = |child: &str, guardian: &str| {
+        (format!("/v1/subjects/{child}/guardians"), json!({"guardian": guardian}))
+    };
+    let (path, body) = add("kid", "mum");
+    s.post(&path, ADMIN_KEY, &body, 201).await;
+    s.post(&path, ADMIN_KEY, &body, 200).await;
+    let (path, body) = add("mum", "gran");
+    s.post(&path, ADMIN_KEY, &body, 201).await;
+    for (child, guardian, field, status) in [
+        ("kid", "kid", "guardian", 422),
+        ("kid", "kid2", "guardian", 422),
+        ("gran", "mum", "guardian", 422),
+        ("gran", "kid", "guardian", 422),
+    ] {
+        let (path, body) = add(child, guardian);
+        let p = s.post(&path, ADMIN_KEY, &body, status).await;
+        assert_code(&p, "validation_failed");
+        assert_eq!(p["errors"][0]["path"], field, "{child} <- {guardian}: {p}");
+    }
+    let (path, mut body) = add("kid", "gran");
+    body["evidence"] = json!("a string");
+    assert_eq!(s.post(&path, ADMIN_KEY, &body, 422).await["errors"][0]["path"], "evidence");
+    let (path, body) = add("kid", "stranger");
+    s.post(&path, ADMIN_KEY, &body, 404).await;
+    let (path, body) = add("ghost", "mum");
+    s.post(&path, ADMIN_KEY, &body, 404).await;
+    // Only a service key records one.
+    let mum = token(&s, "mum").await;
+    let (path, body) = add("kid", "gran");
+    s.post(&path, &mum, &body, 403).await;
+
+    let list = s.get("/v1/subjects/kid/guardians", ADMIN_KEY, 200).await;
+    assert_eq!(list["guardians"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["guardians"][0]["guardian"], "mum");
+    assert_eq!(list["guardians"][0]["evidence"], Value::Null);
+    s.get("/v1/subjects/kid/guardians", &mum, 200).await;
+    s.delete("/v1/subjects/kid/guardians/mum", ADMIN_KEY, 204).await;
+    s.delete("/v1/subjects/kid/guardians/mum", ADMIN_KEY, 404).await;
+    s.get("/v1/subjects/kid/guardians", &mum, 403).await;
+    s.stop().await;
+}
+
+async fn an_age_survives_a_restart_and_goes_with_erasure(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    s.record("kid", &grant("marketing.direct", &["email"])).await;
+    s.put("/v1/subjects/kid/age", ADMIN_KEY, &json!({"birth_date": "2013-07-19"}), 200).await;
+    s.put("/v1/subjects/teen/age", ADMIN_KEY, &json!({"age_band": "13-15"}), 200).await;
+    assert!(
+        at_rest(&s, &[b"2013-07-19".to_vec(), b"13-15".to_vec()]).await.is_empty(),
+        "the age is encrypted"
+    );
+    let storage = s.stop().await;
+    let s = TestServer::start_in(storage, |_| {}).await;
+    assert_eq!(reason(&s, "kid", "marketing.direct").await, denied("guardian_required"));
+    assert_eq!(reason(&s, "teen", "third_party").await, denied("child_protected"));
+    s.post("/v1/requests", ADMIN_KEY, &json!({"subject": "kid", "type": "erasure"}), 201).await;
+    let after = s.send(reqwest::Method::GET, "/v1/subjects/kid/age", ADMIN_KEY, None).await;
+    assert!(matches!(after.status, 404 | 410), "the age went with the erasure: {}", after.status);
+    let ages: Vec<_> = s
+        .state
+        .store
+        .ages_since(&s.state.kek, consentry_core::Timestamp::from_micros(0), None, 10)
+        .await
+        .expect("ages")
+        .0;
+    assert_eq!(ages.iter().map(|a| a.subject.as_str()).collect::<Vec<_>>(), ["teen"]);
+    s.stop().await;
+}
+
+/// An age set on one node is known on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_nodes_learn_a_childs_age() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let a = node(&db.url).await;
+    let b = node(&db.url).await;
+    let client = reqwest::Client::new();
+    let (status, out) =
+        post(&client, format!("{}/v1/subjects/kid/consents", a.base), grant("analytics", &[])).await;
+    assert_eq!(status, 201, "{out}");
+    let r = client
+        .put(format!("{}/v1/subjects/kid/age", a.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"birth_date": "2017-03-04"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status().as_u16(), 200);
+    let started = Instant::now();
+    loop {
+        let (status, d) =
+            post(&client, format!("{}/v1/check", b.base), json!({"subject": "kid", "purpose": "analytics"}))
+                .await;
+        assert_eq!(status, 200, "{d}");
+        if d["reason"] == "guardian_required" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "node b never learnt the age: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}

@@ -1,0 +1,243 @@
+//! What is known of a subject's age: `PUT /v1/subjects/{subject}/age` with a birth date or an age band.
+//!
+//! Stored encrypted under the subject's data key (as a small JSON document: the date or the band and
+//! the day the band was stated), and held by the engine as an **assumed birth date**: the birth date
+//! itself, or for a band the day it was stated minus the band's upper age (the person is taken to have
+//! just turned that age, so they stay a child for as long as anyone in the band could). `18+` is held as
+//! an adult. The engine decides at each check whether they are a child now.
+
+use consentry_core::{DEFAULT_AGE_OF_CONSENT, SubjectId, Timestamp};
+use serde::{Deserialize, Serialize};
+use time::{Date, Month};
+use utoipa::ToSchema;
+
+use crate::access::Reader;
+use crate::error::{Error, Result};
+use crate::state::Services;
+
+/// The age bands a brand may state, with their upper age (`None`: no upper bound, an adult).
+pub const AGE_BANDS: [(&str, Option<i32>); 4] =
+    [("0-12", Some(12)), ("13-15", Some(15)), ("16-17", Some(17)), ("18+", None)];
+
+/// How many ages the engine's warm-up and the follower read at a time.
+const PAGE: u32 = 1000;
+
+/// A subject's age: exactly one of `birth_date` and `age_band`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgeIn {
+    /// The birth date, `YYYY-MM-DD`; not in the future, not before 1900.
+    #[serde(default)]
+    #[schema(example = "2014-05-01", format = Date)]
+    pub birth_date: Option<String>,
+    /// One of `0-12`, `13-15`, `16-17`, `18+`, as the person (or their guardian) stated it.
+    #[serde(default)]
+    #[schema(example = "13-15")]
+    pub age_band: Option<String>,
+}
+
+/// A subject's age as stated, and what follows from it now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgeOut {
+    pub birth_date: Option<String>,
+    pub age_band: Option<String>,
+    /// The day the age was stated (`YYYY-MM-DD`): a band is read as of this day.
+    pub stated_on: String,
+    /// Whether the subject is a known child now: their (assumed) age below their place's age of digital
+    /// consent.
+    pub child: bool,
+    /// When they come of age (midnight UTC), while they are a child.
+    pub child_until: Option<String>,
+    /// The age of digital consent that applies: their jurisdiction's, else 16.
+    pub age_of_digital_consent: u8,
+}
+
+/// The stored form (encrypted at rest).
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    birth_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    age_band: Option<String>,
+    stated_on: String,
+}
+
+fn parse_date(text: &str) -> Option<Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, &format).ok()
+}
+
+fn format_date(d: Date) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    d.format(&format).unwrap_or_default()
+}
+
+/// `date` moved back `years` years (29 February to 1 March where the year has none).
+fn years_before(date: Date, years: i32) -> Date {
+    let year = date.year() - years;
+    date.replace_year(year).or_else(|_| Date::from_calendar_date(year, Month::March, 1)).unwrap_or(Date::MIN)
+}
+
+impl Stored {
+    /// The birth date the engine holds.
+    fn assumed_birth(&self) -> Option<Date> {
+        if let Some(d) = &self.birth_date {
+            return parse_date(d);
+        }
+        let band = self.age_band.as_deref()?;
+        let (_, upper) = AGE_BANDS.iter().find(|(b, _)| *b == band)?;
+        match upper {
+            Some(years) => Some(years_before(parse_date(&self.stated_on)?, *years)),
+            None => Some(Date::MIN),
+        }
+    }
+}
+
+fn validate(body: AgeIn, today: Date) -> Result<Stored> {
+    let stated_on = format_date(today);
+    match (body.birth_date, body.age_band) {
+        (Some(_), Some(_)) => Err(Error::validation("age_band", "give birth_date or age_band, not both")),
+        (None, None) => Err(Error::validation("birth_date", "give birth_date or age_band")),
+        (Some(d), None) => {
+            let date = parse_date(&d)
+                .ok_or_else(|| Error::validation("birth_date", "must be a date, YYYY-MM-DD"))?;
+            if date > today {
+                return Err(Error::validation("birth_date", "must not lie in the future"));
+            }
+            if date.year() < 1900 {
+                return Err(Error::validation("birth_date", "must not lie before 1900"));
+            }
+            Ok(Stored { birth_date: Some(format_date(date)), age_band: None, stated_on })
+        }
+        (None, Some(band)) => {
+            if !AGE_BANDS.iter().any(|(b, _)| *b == band) {
+                let bands: Vec<&str> = AGE_BANDS.iter().map(|(b, _)| *b).collect();
+                return Err(Error::validation("age_band", format!("must be one of {}", bands.join(", "))));
+            }
+            Ok(Stored { birth_date: None, age_band: Some(band), stated_on })
+        }
+    }
+}
+
+fn out(state: &Services, subject: &SubjectId, stored: Stored) -> AgeOut {
+    let now = Timestamp::now();
+    let place = state.engine.subject_jurisdiction(subject.as_str());
+    let age = place
+        .and_then(|p| state.catalog().catalog.jurisdiction(&p).and_then(|j| j.age_of_digital_consent))
+        .unwrap_or(DEFAULT_AGE_OF_CONSENT);
+    let until = state.engine.child_until(subject.as_str()).filter(|&u| now < u);
+    AgeOut {
+        birth_date: stored.birth_date,
+        age_band: stored.age_band,
+        stated_on: stored.stated_on,
+        child: until.is_some(),
+        child_until: until.map(|t| t.to_string()),
+        age_of_digital_consent: age,
+    }
+}
+
+/// Stores what is known of `subject`'s age (replacing what was) and gives it to the engine.
+pub async fn set(state: &Services, subject: &SubjectId, body: AgeIn) -> Result<AgeOut> {
+    if state.erasures.is_erased(subject.as_str()) {
+        return Err(Error::SubjectErased);
+    }
+    let now = Timestamp::now();
+    let stored = validate(body, now.to_offset().date())?;
+    let birth = stored.assumed_birth().ok_or_else(|| Error::internal("a validated age has no birth date"))?;
+    let plaintext = serde_json::to_vec(&stored).map_err(Error::internal)?;
+    state.store.set_age(&state.kek, subject, plaintext, now).await?;
+    state.engine.set_birth_date(subject.as_str(), birth).map_err(Error::internal)?;
+    // Devices decide offline whether the subject is a child too.
+    state.devices.subject_changed(subject);
+    Ok(out(state, subject, stored))
+}
+
+/// What is known of `subject`'s age; 404 when nothing is. The read is in the subject's access log.
+pub async fn get(state: &Services, subject: &SubjectId, reader: Reader<'_>) -> Result<AgeOut> {
+    let stored = state.store.age(&state.kek, subject).await?.ok_or(Error::NotFound("age"))?;
+    let stored: Stored = serde_json::from_slice(&stored.plaintext).map_err(Error::internal)?;
+    reader.log(&state.access, subject);
+    Ok(out(state, subject, stored))
+}
+
+/// Gives the engine every age stored or changed at or after `since` (all of them from
+/// [`Timestamp::from_micros(0)`]); returns the latest change time read, if any.
+pub async fn load_since(state: &Services, since: Timestamp) -> Result<Option<Timestamp>> {
+    let mut after = None;
+    let mut latest = None;
+    loop {
+        let (page, last) = state.store.ages_since(&state.kek, since, after, PAGE).await?;
+        for age in &page {
+            if state.erasures.is_erased(age.subject.as_str()) {
+                continue;
+            }
+            let birth = serde_json::from_slice::<Stored>(&age.plaintext).ok().and_then(|s| s.assumed_birth());
+            let Some(birth) = birth else {
+                // Never leave a stored age unheld: a subject whose age cannot be read counts as a child.
+                tracing::warn!("a stored age does not decode; holding the subject as a child");
+                state.engine.set_birth_date(age.subject.as_str(), Date::MAX).map_err(Error::internal)?;
+                continue;
+            };
+            let before = state.engine.child_until(age.subject.as_str());
+            state.engine.set_birth_date(age.subject.as_str(), birth).map_err(Error::internal)?;
+            if state.engine.child_until(age.subject.as_str()) != before {
+                state.devices.subject_changed(&age.subject);
+            }
+        }
+        latest = page.iter().map(|a| a.updated_at).max().max(latest);
+        if page.len() < PAGE as usize {
+            return Ok(latest);
+        }
+        after = last;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u8, d: u8) -> Date {
+        Date::from_calendar_date(y, Month::try_from(m).expect("month"), d).expect("date")
+    }
+
+    fn body(birth: Option<&str>, band: Option<&str>) -> AgeIn {
+        AgeIn { birth_date: birth.map(str::to_owned), age_band: band.map(str::to_owned) }
+    }
+
+    fn field(r: Result<Stored>) -> Option<String> {
+        match r {
+            Err(Error::Validation { errors, .. }) => Some(errors[0].path.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn bad_ages_name_their_field() {
+        let today = date(2026, 12, 3);
+        assert_eq!(field(validate(body(Some("2027-01-01"), None), today)).as_deref(), Some("birth_date"));
+        assert_eq!(field(validate(body(Some("2014-13-01"), None), today)).as_deref(), Some("birth_date"));
+        assert_eq!(field(validate(body(Some("1899-12-31"), None), today)).as_deref(), Some("birth_date"));
+        assert_eq!(field(validate(body(None, Some("10-12")), today)).as_deref(), Some("age_band"));
+        assert_eq!(
+            field(validate(body(Some("2014-05-01"), Some("13-15")), today)).as_deref(),
+            Some("age_band")
+        );
+        assert_eq!(field(validate(body(None, None), today)).as_deref(), Some("birth_date"));
+        assert!(validate(body(Some("2026-12-03"), None), today).is_ok(), "born today");
+    }
+
+    #[test]
+    fn a_band_is_held_as_its_upper_age_on_the_day_it_was_stated() {
+        let today = date(2026, 12, 3);
+        let s = validate(body(None, Some("13-15")), today).expect("valid");
+        assert_eq!(s.assumed_birth(), Some(date(2011, 12, 3)));
+        let s = validate(body(None, Some("18+")), today).expect("valid");
+        assert_eq!(s.assumed_birth(), Some(Date::MIN));
+        let s = validate(body(Some("2014-05-01"), None), today).expect("valid");
+        assert_eq!(s.assumed_birth(), Some(date(2014, 5, 1)));
+        let leap = validate(body(None, Some("0-12")), date(2028, 2, 29)).expect("valid");
+        assert_eq!(leap.assumed_birth(), Some(date(2016, 2, 29)));
+        let s = validate(body(None, Some("16-17")), date(2028, 2, 29)).expect("valid");
+        assert_eq!(s.assumed_birth(), Some(date(2011, 3, 1)));
+    }
+}
