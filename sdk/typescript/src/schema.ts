@@ -539,6 +539,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subjects/{subject}/age": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What is known of the subject's age, and whether they are a known child now (a key with
+         *     `consent:read`, the subject's own token, or a guardian's). The read is in the subject's access log.
+         */
+        get: operations["getAge"];
+        /**
+         * Record what is known of the subject's age: a birth date or an age band (`0-12`, `13-15`, `16-17`,
+         *     `18+`), stored encrypted. With their place's age of digital consent (16 where none is set) it makes
+         *     them a known child, whose consent purposes need a guardian's grant. Only a service key states it.
+         */
+        put: operations["setAge"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/subjects/{subject}/consents": {
         parameters: {
             query?: never;
@@ -551,7 +576,9 @@ export interface paths {
         put?: never;
         /**
          * Record consent changes under one notice version; answers once they are durable.
-         * @description A change made with the subject's own token is in their access log (caller `subject`).
+         * @description A change made with the subject's own token is in their access log (caller `subject`). A known child's
+         *     consent needs a guardian: their own token (recorded as `guardian:<id>`) or a service key naming
+         *     `"actor": "guardian:<id>"`; withdrawals are always taken.
          */
         post: operations["recordConsents"];
         delete?: never;
@@ -618,6 +645,47 @@ export interface paths {
          *     working at once. The unpairing is in the subject's access log.
          */
         delete: operations["unpairDevice"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subjects/{subject}/guardians": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The subject's guardians, oldest first (a key with `consent:read`, the subject's own token, or a
+         *     guardian's). The read is in the subject's access log.
+         */
+        get: operations["listGuardians"];
+        put?: never;
+        /**
+         * Record a guardian of the subject (a child): another known subject, with the evidence the brand holds
+         *     (only its SHA-256 is kept). 201 when recorded, 200 when it was before. Only a service key records one.
+         */
+        post: operations["addGuardian"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subjects/{subject}/guardians/{guardian}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a guardian of the subject. The consents they gave stay until withdrawn. */
+        delete: operations["removeGuardian"];
         options?: never;
         head?: never;
         patch?: never;
@@ -886,6 +954,39 @@ export interface components {
             /** @description Consent checks are counted, not logged one by one. */
             checks: components["schemas"]["CheckCount"][];
         };
+        /** @description A subject's age: exactly one of `birth_date` and `age_band`. */
+        AgeIn: {
+            /**
+             * Format: date
+             * @description The birth date, `YYYY-MM-DD`; not in the future, not before 1900.
+             * @example 2014-05-01
+             */
+            birth_date?: string | null;
+            /**
+             * @description One of `0-12`, `13-15`, `16-17`, `18+`, as the person (or their guardian) stated it.
+             * @example 13-15
+             */
+            age_band?: string | null;
+        };
+        /** @description A subject's age as stated, and what follows from it now. */
+        AgeOut: {
+            birth_date?: string | null;
+            age_band?: string | null;
+            /** @description The day the age was stated (`YYYY-MM-DD`): a band is read as of this day. */
+            stated_on: string;
+            /**
+             * @description Whether the subject is a known child now: their (assumed) age below their place's age of digital
+             *     consent.
+             */
+            child: boolean;
+            /** @description When they come of age (midnight UTC), while they are a child. */
+            child_until?: string | null;
+            /**
+             * Format: int32
+             * @description The age of digital consent that applies: their jurisdiction's, else 16.
+             */
+            age_of_digital_consent: number;
+        };
         /** @description The outcome of a ledger audit. */
         AuditOut: {
             ok: boolean;
@@ -992,7 +1093,8 @@ export interface components {
             /**
              * @description `granted`, `no_consent`, `withdrawn`, `denied`, `expired`, `objected`, `restricted`,
              *     `not_covered`, `gpc_opt_out`, `not_opted_out` (allowed: an opt-out regime, and no opt-out),
-             *     `basis_contract`, `basis_legitimate_interest`, ...
+             *     `guardian_required` (a known child without a guardian's grant), `child_protected` (sale or
+             *     sharing for a known child: never allowed), `basis_contract`, `basis_legitimate_interest`, ...
              */
             reason: string;
             /** @description The ledger event the answer rests on. */
@@ -1221,6 +1323,30 @@ export interface components {
         FieldProblem: {
             path: string;
             message: string;
+        };
+        /** @description A guardian to record for a child. */
+        GuardianIn: {
+            /**
+             * @description The guardian's subject id (someone the service knows: 404 otherwise).
+             * @example parent-17
+             */
+            guardian: string;
+            /**
+             * @description What shows that they are the child's guardian (a JSON object, at most 4 KiB): only its SHA-256
+             *     is kept, so the brand can later show which evidence the relation rests on.
+             */
+            evidence?: Record<string, never> | null;
+        };
+        GuardianList: {
+            guardians: components["schemas"]["GuardianOut"][];
+        };
+        /** @description One guardian relation. */
+        GuardianOut: {
+            child: string;
+            guardian: string;
+            /** @description `sha256:<hex>` of the evidence's canonical JSON (keys sorted, no spaces), when evidence was given. */
+            evidence?: string | null;
+            created_at: string;
         };
         History: {
             events: components["schemas"]["EventOut"][];
@@ -1493,6 +1619,13 @@ export interface components {
              * @example US-CA
              */
             jurisdiction?: string | null;
+            /**
+             * @description Only with a service key: `guardian:<subject id>` records the changes as made by that recorded
+             *     guardian of the subject (a known child's consent needs one); 422 for anyone else. A guardian's
+             *     own subject token is recorded so without it.
+             * @example guardian:parent-17
+             */
+            actor?: string | null;
         };
         /** @description A personal data record to store: exactly one of `data` (base64) and `json`. */
         RecordIn: {
@@ -4314,6 +4447,183 @@ export interface operations {
             };
         };
     };
+    getAge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgeOut"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No age is known */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setAge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The brand's own id of the person */
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgeIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgeOut"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json` or `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed` naming `birth_date` (not a date, in the future, before 1900, or neither field given) or `age_band` (unknown band, or both fields given) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getConsents: {
         parameters: {
             query?: never;
@@ -4424,7 +4734,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A problem (RFC 9457) with code `forbidden`. */
+            /** @description `guardian_required`: the subject is a known child and the change grants or renews a consent purpose without a guardian (or moves the child's jurisdiction); `forbidden` for other credentials that may not write here */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4460,7 +4770,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient`, `unknown_notice` or `unknown_collection_point` for a key the catalogue lacks; `action_not_allowed` for an action the purpose does not allow; `not_in_purpose` for a category, channel or recipient outside the purpose; `notice_mismatch` for a notice or version other than the purpose's; `validation_failed` for a grant without its notice */
+            /** @description `unknown_purpose`, `unknown_category`, `unknown_channel`, `unknown_recipient`, `unknown_notice` or `unknown_collection_point` for a key the catalogue lacks; `action_not_allowed` for an action the purpose does not allow; `not_in_purpose` for a category, channel or recipient outside the purpose; `notice_mismatch` for a notice or version other than the purpose's; `validation_failed` for a grant without its notice, or an `actor` that names no recorded guardian */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4730,6 +5040,269 @@ export interface operations {
             path: {
                 subject: components["schemas"]["SubjectId"];
                 id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A problem (RFC 9457) with code `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listGuardians: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardianList"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addGuardian: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The child's subject id */
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GuardianIn"];
+            };
+        };
+        responses: {
+            /** @description Recorded before */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardianOut"];
+                };
+            };
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GuardianOut"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json` or `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Nothing is known of the child or of the guardian */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The child or the guardian was erased. Also `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed` naming `guardian` (the child themselves, a known child, or one who would close a cycle of guardians) or `evidence` (not an object, or over 4 KiB) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeGuardian: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subject: components["schemas"]["SubjectId"];
+                /** @description The guardian's subject id */
+                guardian: string;
             };
             cookie?: never;
         };

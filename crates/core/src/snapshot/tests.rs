@@ -308,13 +308,18 @@ fn a_child_decides_offline_as_on_the_server() {
             max_age_secs: 60,
         }
     });
-    assert_eq!((snap.v, snap.child_until), (SNAPSHOT_VERSION, Some(until)), "version 3: a version-2 reader refuses it");
+    assert_eq!(
+        (snap.v, snap.child_until),
+        (SNAPSHOT_VERSION, Some(until)),
+        "version 3: a version-2 reader refuses it"
+    );
     assert_ne!(snap.content_tag(), snapshot(&events, now).content_tag(), "the tag says so");
     assert!(snap.statements.iter().any(|s| s.guardian), "the guardian's statement is marked");
     let rules = snap.rules().expect("rules");
     let analytics = rules.decide("analytics", "user.device.telemetry", Some("on_device"), now);
     assert_eq!((analytics.allowed, analytics.reason), (false, Reason::GuardianRequired));
-    let grid = snap.decisions.iter().find(|d| d.purpose == "analytics" && d.channel.as_deref() == Some("on_device"));
+    let grid =
+        snap.decisions.iter().find(|d| d.purpose == "analytics" && d.channel.as_deref() == Some("on_device"));
     assert_eq!(grid.map(|d| d.reason.as_str()), Some("guardian_required"), "the server's listed answer too");
     let later = rules.decide("analytics", "user.device.telemetry", Some("on_device"), until);
     assert_eq!((later.allowed, later.reason), (true, Reason::Granted), "of age: their own grant counts");
