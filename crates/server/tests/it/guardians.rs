@@ -97,7 +97,7 @@ async fn a_child_needs_a_guardian(backend: Backend) {
     let mum = token(&s, "mum").await;
     let out = s.post("/v1/subjects/kid/consents", &mum, &grant("analytics", &[]), 201).await;
     assert_eq!(out["events"][0]["actor"], "guardian:mum");
-    assert_eq!(reason(&s, "kid", "analytics").await.0, true);
+    assert!(reason(&s, "kid", "analytics").await.0);
     s.get("/v1/subjects/kid/consents", &mum, 200).await;
     s.get("/v1/subjects/kid/age", &mum, 200).await;
     // A guardian's sale or sharing grant is still never allowed.
