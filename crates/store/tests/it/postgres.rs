@@ -398,9 +398,10 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
          ALTER TABLE events ENABLE TRIGGER events_append_only;
          UPDATE consent_state SET seq = 1, at = {fast} WHERE seq = 3;
          UPDATE consent_state SET at = {slow} WHERE seq = 2;
-         DROP TABLE ledger_floor;
-         DELETE FROM consentry_schema_migrations WHERE version = {};",
-        PostgresStore::schema_version()
+         DROP TABLE ledger_floor, subject_ages, guardians;
+         DELETE FROM consentry_schema_migrations WHERE version >= {};",
+        // Before effective time (0027) and the guardians' tables after it (0024).
+        PostgresStore::schema_version() - 1
     ))
     .execute(&pool)
     .await

@@ -471,9 +471,10 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
              UPDATE events SET recorded_at = {mid} WHERE seq = 3;
              UPDATE consent_state SET seq = 1, at = {fast} WHERE seq = 3;
              UPDATE consent_state SET at = {slow} WHERE seq = 2;
-             DROP TABLE ledger_floor;
+             DROP TABLE ledger_floor; DROP TABLE subject_ages; DROP TABLE guardians;
              PRAGMA user_version = {};",
-            SqliteStore::schema_version() - 1
+            // Before effective time (0026) and the guardians' tables after it (0023).
+            SqliteStore::schema_version() - 2
         ))
         .expect("a ledger from before");
     }
