@@ -400,7 +400,7 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
          UPDATE consent_state SET at = {slow} WHERE seq = 2;
          DROP TABLE ledger_floor, subject_ages, guardians;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
-        // Before effective time (0027) and the guardians' tables after it (0024).
+        // Before effective time (0024) and the guardians' tables after it (0025).
         PostgresStore::schema_version() - 1
     ))
     .execute(&pool)

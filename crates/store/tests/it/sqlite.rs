@@ -473,7 +473,7 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
              UPDATE consent_state SET at = {slow} WHERE seq = 2;
              DROP TABLE ledger_floor; DROP TABLE subject_ages; DROP TABLE guardians;
              PRAGMA user_version = {};",
-            // Before effective time (0026) and the guardians' tables after it (0023).
+            // Before effective time (0022) and the guardians' tables after it (0023).
             SqliteStore::schema_version() - 2
         ))
         .expect("a ledger from before");
