@@ -200,6 +200,9 @@ pub struct LedgerEvent {
     /// The subject's jurisdiction from this event on, when the change set it.
     #[serde(default)]
     pub jurisdiction: Option<String>,
+    /// When the change was originally made, on an imported change or a choice a link carried over.
+    #[serde(default)]
+    pub occurred_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +250,25 @@ pub struct Identifier {
 #[derive(Deserialize)]
 struct Identifiers {
     identifiers: Vec<Identifier>,
+}
+
+/// The result of linking a subject into another: the survivor, the id now an alias of it, the choices
+/// carried over (their original time as `occurred_at`) and what moved.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Linked {
+    pub subject: String,
+    pub from: String,
+    pub events: Vec<LedgerEvent>,
+    pub moved: Moved,
+}
+
+/// What a link moved to the survivor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Moved {
+    pub identifiers: u64,
+    pub records: u64,
+    pub devices: u64,
+    pub requests: u64,
 }
 
 #[derive(Deserialize)]
@@ -328,6 +350,15 @@ impl Client {
         let r: SubjectMatches =
             self.send(self.http.get(url).query(&[("identifier", identifier.as_str())])).await?;
         Ok(r.subjects.into_iter().next().map(|m| m.subject))
+    }
+
+    /// Merges subject `from` into `subject` (`consent:write` and `identifiers:write`): choices merge (per
+    /// purpose and scope the most recent by its original time, a grant only where it allows nothing that
+    /// neither record allowed), identifiers, records, devices and requests move, and `from` becomes an alias
+    /// of `subject`. There is no unlinking.
+    pub async fn link(&self, subject: &str, from: &str) -> Result<Linked, Error> {
+        let url = format!("{}/v1/subjects/{}/links", self.base, subject);
+        self.send(self.http.post(url).json(&serde_json::json!({"from": from}))).await
     }
 
     /// One decision.

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, Error, FieldProblem};
+use crate::state::AppState;
 
 /// JSON body in, JSON out; bad input becomes `invalid_json` (syntax), `validation_failed` (shape),
 /// `unsupported_media_type` or `payload_too_large`.
@@ -174,14 +175,14 @@ pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, A
     })
 }
 
-/// The `{subject}` path segment, validated.
+/// The `{subject}` path segment, validated; an id linked into another subject names the survivor.
 #[derive(Debug, Clone)]
 pub struct SubjectPath(pub consentry_core::SubjectId);
 
-impl<S: Send + Sync> FromRequestParts<S> for SubjectPath {
+impl FromRequestParts<AppState> for SubjectPath {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         #[derive(serde::Deserialize)]
         struct P {
             subject: String,
@@ -191,7 +192,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SubjectPath {
                 ApiError(Error::InvalidSubject("the subject id in the path could not be read".into()))
             })?;
         consentry_core::SubjectId::new(p.subject)
-            .map(SubjectPath)
+            .map(|s| SubjectPath(state.aliases.survivor(s)))
             .map_err(|e| ApiError(Error::InvalidSubject(format!("the subject id {e}"))))
     }
 }

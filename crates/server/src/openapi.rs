@@ -272,6 +272,7 @@ impl Modify for Links {
         v1::records::delete_many,
         v1::devices::pair, v1::devices::list, v1::devices::unpair, v1::devices::consent, v1::devices::stream,
         v1::identifiers::add, v1::identifiers::list, v1::identifiers::delete, v1::identifiers::lookup,
+        v1::links::link,
         v1::verifications::start, v1::verifications::confirm,
         v1::guardians::set_age, v1::guardians::get_age, v1::guardians::add, v1::guardians::list,
         v1::guardians::remove,

@@ -77,7 +77,9 @@ impl From<Decision> for CheckResponse {
 /// within the categories and purposes it declared; which other principals may ask is the face's to check.
 pub fn one(services: &Services, principal: &Principal, c: &CheckRequest<'_>) -> Result<CheckResponse> {
     if let Principal::Device(device) = principal {
-        device.require_subject(&c.subject)?;
+        // A device paired under an id since linked into another subject asks about either id.
+        let survivor = services.aliases.resolve(&c.subject);
+        device.require_subject(survivor.as_deref().unwrap_or(&c.subject))?;
         let Some(category) = c.category.as_deref() else {
             return Err(Error::DeviceForbidden("a device names the data category it asks about".into()));
         };
@@ -108,8 +110,10 @@ fn decide(state: &Services, c: &CheckRequest<'_>, now: Timestamp, index: Option<
         let path = index.map_or_else(|| "subject".to_owned(), |i| format!("checks[{i}].subject"));
         return Err(Error::validation(path, format!("the subject id {e}")));
     }
+    // An id linked into another subject answers for the survivor.
+    let survivor = state.aliases.resolve(&c.subject);
     let q = Query {
-        subject: &c.subject,
+        subject: survivor.as_deref().unwrap_or(&c.subject),
         purpose: &c.purpose,
         category: c.category.as_deref(),
         channel: c.channel.as_deref(),

@@ -8,7 +8,7 @@ use consentry_core::ledger::{event_id, parse_event_id};
 use consentry_core::{
     Action, Event, NewEvent, Query as CheckQuery, Scope as EventScope, SubjectId, Timestamp,
 };
-use consentry_store::{NoticeVersion, Sealed, SealedReceipt, Sealer};
+use consentry_store::{NoticeVersion, Sealed, SealedReceipt, Sealer, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -373,7 +373,16 @@ pub(crate) async fn append_events(
             outbox: events::consent_messages(&sealing_state, &sealing_subject, placed),
         })
     });
-    let (placed, sealed) = state.store.append_sealed(subject, events, Some(seal)).await?;
+    let retry = (events.clone(), ctx.notice.clone(), ctx.collection_point.clone());
+    let (placed, sealed) = match state.store.append_sealed(subject, events, Some(seal)).await {
+        // Linked into another subject meanwhile (on any node): the change is the survivor's.
+        Err(StoreError::Linked(survivor)) => {
+            state.aliases.link(subject.as_str(), survivor.as_str());
+            let (events, notice, point) = retry;
+            return Box::pin(append_events(state, &survivor, view, events, notice, point)).await;
+        }
+        placed => placed?,
+    };
     let sealed =
         sealed.ok_or_else(|| Error::internal("the store returned no receipt for a sealed append"))?;
     state.apply_committed(subject, &placed);

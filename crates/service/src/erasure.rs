@@ -69,10 +69,22 @@ pub async fn erase(state: &Services, subject: &SubjectId) -> Result<String> {
         .tombstone(subject.as_str())
         .ok_or_else(|| Error::internal("the erasure secret is not loaded"))?;
     let now = Timestamp::now();
+    // The ids linked into the subject are the same person: erased with them, each with a tombstone of its
+    // own and its pseudonym key destroyed (their rows moved to the subject at the link).
+    let aliases = state.store.aliases_of(subject).await?;
     // 1.
     state.erasures.insert(&tombstone);
     state.engine.forget(subject.as_str());
     state.store.add_erasure_tombstone(&tombstone, now).await?;
+    for alias in &aliases {
+        let stone = state
+            .erasures
+            .tombstone(alias.as_str())
+            .ok_or_else(|| Error::internal("the erasure secret is not loaded"))?;
+        state.erasures.insert(&stone);
+        state.engine.forget(alias.as_str());
+        state.store.add_erasure_tombstone(&stone, now).await?;
+    }
     // 2. to 4.
     let notices = vec![erased_event(state, &tombstone, now)];
     let erased =
@@ -83,13 +95,18 @@ pub async fn erase(state: &Services, subject: &SubjectId) -> Result<String> {
     state.dispatch_wake.notify_one();
     // 5.
     let left = wait_for_messages(state, subject).await?;
-    // 6.
+    // 6. (The aliases' keys first: the subject's takes its links along.)
+    for alias in &aliases {
+        state.store.destroy_subject_key(alias).await?;
+        state.aliases.forget(alias.as_str());
+    }
     let had_key = state.store.destroy_subject_key(subject).await?;
     // 7. (With the key a racing write may have made afresh for the same id.)
     let records = erased.records + state.store.delete_subject_vault(subject).await?;
     state.store.destroy_subject_key(subject).await?;
     // 8.
     state.engine.forget(subject.as_str());
+    state.aliases.forget(subject.as_str());
     state.metrics.subjects.set(state.engine.subject_count() as i64);
     let records = format!("deleted {records} vault record(s) and destroyed the data key that encrypted them");
     let devices = format!("unpaired {} device(s), revoking their tokens", erased.devices.len());

@@ -103,6 +103,9 @@ pub enum Error {
     MethodNotAllowed,
     #[error("this subject was erased; nothing is kept about them")]
     SubjectErased,
+    /// A link from an id that is already an alias of a subject (`subject_linked`).
+    #[error("{0}")]
+    SubjectLinked(String),
     #[error("{0}")]
     Gone(String),
     /// A device holding as many open snapshot streams as it may (`max_streams_per_device`).
@@ -193,6 +196,7 @@ impl Error {
             Error::Conflict(_) => (K::Conflict, "conflict", "Conflict"),
             Error::MethodNotAllowed => (K::MethodNotAllowed, "method_not_allowed", "Method not allowed"),
             Error::SubjectErased => (K::Gone, "subject_erased", "Subject erased"),
+            Error::SubjectLinked(_) => (K::Conflict, "subject_linked", "Subject already linked"),
             Error::Gone(_) => (K::Gone, "gone", "Gone"),
             Error::TooManyStreams(_) => (K::TooManyRequests, "too_many_streams", "Too many open streams"),
             Error::TooManyFailedAttempts(_) => {
@@ -244,6 +248,9 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Conflict(message) => Error::Conflict(message),
             StoreError::Closed => Error::Unavailable,
+            StoreError::Linked(_) => {
+                Error::SubjectLinked("the subject was linked into another subject meanwhile; retry".into())
+            }
             other => Error::internal(other),
         }
     }

@@ -29,6 +29,7 @@ pub mod guardians;
 pub mod identifiers;
 pub mod jurisdiction;
 pub mod keys;
+pub mod links;
 pub mod metrics;
 pub mod preferences;
 pub mod receipts;
@@ -137,6 +138,7 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
         .await
         .map_err(|e| StartError::Other(format!("loading subjects' ages: {e}")))?;
     state.ages_read.store(ages.map_or(0, Timestamp::micros), std::sync::atomic::Ordering::Relaxed);
+    state.aliases.load(state.store.as_ref()).await?;
     // The ledger still holds an erasure that stopped before its pseudonym key went (the request sweep
     // finishes it later): its tombstone, stored first, keeps the subject out of the engine from the start.
     if state.erasures.any() {

@@ -193,7 +193,8 @@ pub async fn create(services: &Services, principal: &Principal, mut body: Record
         .subject
         .take()
         .map(|s| SubjectId::new(s).map_err(|e| Error::InvalidSubject(format!("the subject id {e}"))))
-        .transpose()?;
+        .transpose()?
+        .map(|s| services.aliases.survivor(s));
     let (subject, device) = match principal {
         Principal::Service(caller) => {
             caller.require(Scope::RecordsWrite)?;

@@ -124,6 +124,7 @@ pub async fn create(
     };
     let subject =
         SubjectId::new(subject).map_err(|e| Error::validation("subject", format!("the subject id {e}")))?;
+    let subject = state.aliases.survivor(subject);
     let kind = body.kind.as_deref().ok_or_else(|| Error::validation("type", "name the type of request"))?;
     let kind = RequestKind::parse(kind).ok_or_else(|| {
         Error::validation(

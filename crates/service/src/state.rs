@@ -40,6 +40,8 @@ pub struct Inner {
     pub purpose_checks: crate::console::checks::CheckCounter,
     /// Erased subjects' tombstones.
     pub erasures: crate::erasure::tombstones::Erasures,
+    /// Ids linked into another subject: old id → survivor.
+    pub aliases: crate::links::aliases::Aliases,
     /// The vault's key-encryption key.
     pub kek: Kek,
     /// A random id of this process, for names that must differ between nodes (e.g. MQTT client ids).
@@ -103,6 +105,7 @@ impl Services {
             access: AccessLog::default(),
             purpose_checks: crate::console::checks::CheckCounter::default(),
             erasures: crate::erasure::tombstones::Erasures::default(),
+            aliases: crate::links::aliases::Aliases::default(),
             kek,
             dispatch_wake: Arc::new(tokio::sync::Notify::new()),
             devices: DeviceHub::default(),

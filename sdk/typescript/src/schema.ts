@@ -758,6 +758,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subjects/{subject}/links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Merge another subject's record into this one (an app install's anonymous id into the account it signed
+         *     in to). Per purpose and scope the most recent explicit choice by its original time wins; a grant is
+         *     carried only where the survivor then allows nothing that neither record allowed, and never past a
+         *     refusal at least as recent. Each carried choice is a ledger event of this subject with actor
+         *     `link:<the other's pseudonym>`. Identifiers, vault records, devices and requests move over, and the other
+         *     id becomes an alias: checks, tokens, devices and routes under it reach this subject. A `{subject}` that is
+         *     itself an alias is resolved to its survivor. Unlinking is not offered.
+         */
+        post: operations["linkSubjects"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/subjects/{subject}/records": {
         parameters: {
             query?: never;
@@ -1471,6 +1496,25 @@ export interface components {
             reason: components["schemas"]["Reason"];
             detail: string;
         };
+        /** @description The record to merge into the subject of the path. */
+        LinkIn: {
+            /** @description The other subject id (e.g. an app install's anonymous id); it becomes an alias of this subject. */
+            from: string;
+        };
+        /** @description The result of a link. */
+        Linked: {
+            /** @description The surviving subject id. */
+            subject: string;
+            /** @description The id merged into it, now an alias of it. */
+            from: string;
+            /**
+             * @description The choices of `from` carried over, recorded for the survivor (actor `link:…`, their original time
+             *     as `occurred_at`).
+             */
+            events: components["schemas"]["EventOut"][];
+            receipt?: null | components["schemas"]["ReceiptProof"];
+            moved: components["schemas"]["Moved"];
+        };
         MintToken: {
             /**
              * Format: int64
@@ -1493,6 +1537,17 @@ export interface components {
             url: string;
             /** @description When the token and the link expire. */
             expires_at: string;
+        };
+        /** @description What moved to the survivor. */
+        Moved: {
+            /** Format: int64 */
+            identifiers: number;
+            /** Format: int64 */
+            records: number;
+            /** Format: int64 */
+            devices: number;
+            /** Format: int64 */
+            requests: number;
         };
         NoticeInfo: {
             key: string;
@@ -5781,6 +5836,124 @@ export interface operations {
                 };
             };
             /** @description `unknown_jurisdiction` for a place the catalogue lacks. Also `validation_failed`. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    linkSubjects: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The surviving subject */
+                subject: components["schemas"]["SubjectId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Linked"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json` or `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no subject is known by `from` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `subject_linked`: `from` is already linked into a subject */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `subject_erased`: either subject was erased */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: `from` is this subject, or no subject id */
             422: {
                 headers: {
                     [name: string]: unknown;

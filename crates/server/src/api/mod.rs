@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/subjects/{subject}/devices/{id}", delete(v1::devices::unpair))
         .route("/subjects", get(v1::identifiers::lookup))
         .route("/subjects/{subject}/identifiers", get(v1::identifiers::list).post(v1::identifiers::add))
+        .route("/subjects/{subject}/links", post(v1::links::link))
         .route("/subjects/{subject}/identifiers/{id}", delete(v1::identifiers::delete))
         .route("/subjects/{subject}/age", get(v1::guardians::get_age).put(v1::guardians::set_age))
         .route("/subjects/{subject}/guardians", get(v1::guardians::list).post(v1::guardians::add))

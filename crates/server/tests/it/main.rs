@@ -16,6 +16,7 @@ mod identifiers;
 mod jurisdictions;
 mod keys;
 mod limits;
+mod links;
 mod metrics;
 mod not_covered;
 mod openapi;

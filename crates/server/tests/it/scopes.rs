@@ -113,6 +113,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         "/v1/subjects/{subject}/jurisdiction" => json!({"jurisdiction": "DE"}),
         "/v1/subjects/{subject}/age" => json!({"age_band": "18+"}),
         "/v1/subjects/{subject}/guardians" => json!({"guardian": "scopes-guardian"}),
+        "/v1/subjects/{subject}/links" => json!({"from": "scopes-other"}),
         _ => json!({}),
     })
 }

@@ -431,8 +431,19 @@ pub struct Node {
 
 impl Node {
     pub async fn start(url: &str) -> Self {
+        Self::start_with(url, None).await
+    }
+
+    /// A node beside `s` (on PostgreSQL), with its key-encryption key; `None` on the embedded store.
+    pub async fn beside(s: &TestServer) -> Option<Self> {
+        let url = s.storage().database_url()?.to_owned();
+        Some(Self::start_with(&url, Some(s.storage().data_dir().join("kek"))).await)
+    }
+
+    async fn start_with(url: &str, kek_file: Option<std::path::PathBuf>) -> Self {
         let config = consentry_server::Config {
             data: std::env::temp_dir(),
+            kek_file,
             database_url: Some(url.to_owned()),
             database_max_connections: 4,
             bootstrap_admin_key: Some(ADMIN_KEY.to_owned()),

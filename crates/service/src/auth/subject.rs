@@ -173,11 +173,23 @@ pub async fn verify_subject_token(
     if state.erasures.is_erased(caller.subject.as_str()) {
         return Err(TokenRejection::Invalid);
     }
-    match state.store.subject_tokens_revoked_at(&caller.subject).await {
+    // A token of an id since linked into another subject acts for the survivor, and goes when either's
+    // tokens are revoked.
+    let survivor = state.aliases.survivor(caller.subject.clone());
+    let mut revoked = state.store.subject_tokens_revoked_at(&caller.subject).await;
+    if survivor != caller.subject
+        && let Ok(own) = revoked
+    {
+        revoked = state.store.subject_tokens_revoked_at(&survivor).await.map(|theirs| own.max(theirs));
+    }
+    if state.erasures.is_erased(survivor.as_str()) {
+        return Err(TokenRejection::Invalid);
+    }
+    match revoked {
         Ok(Some(revoked)) if unix_seconds(caller.issued_at) <= unix_seconds(revoked) => {
             Err(TokenRejection::Revoked)
         }
-        Ok(_) => Ok(caller),
+        Ok(_) => Ok(SubjectCaller { subject: survivor, ..caller }),
         Err(e) => {
             tracing::error!(error = %e, "reading subject-token revocations failed; the token is refused");
             Err(TokenRejection::Failed)

@@ -39,6 +39,16 @@ pub async fn run(state: Services, from: u64, shutdown: CancellationToken) {
             if let Err(e) = refresh_ages(&state).await {
                 tracing::warn!(error = %e, "refreshing the subjects' ages failed; retrying");
             }
+            // Links made on other nodes: every alias, read again; a new alias's own state goes.
+            match state.aliases.load(state.store.as_ref()).await {
+                Ok(added) => {
+                    for alias in added {
+                        state.engine.forget(alias.as_str());
+                        state.devices.subject_changed(&alias);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "refreshing the subject links failed; retrying"),
+            }
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

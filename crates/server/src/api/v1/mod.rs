@@ -11,6 +11,7 @@ pub mod guardians;
 pub mod identifiers;
 pub mod jurisdiction;
 pub mod keys;
+pub mod links;
 pub mod receipts;
 pub mod records;
 pub mod requests;
