@@ -31,6 +31,7 @@ mod guardians;
 mod identifiers;
 mod keys;
 mod ledger;
+mod linking;
 mod links;
 mod listener;
 mod locks;

@@ -15,18 +15,18 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::db;
+use super::linking::{self as links, LinkJob};
 use super::listener::LEDGER_CHANNEL;
 use super::locks::{self, LEDGER_LOCK};
 use super::outbox::OutboxColumns;
 use super::pseudonyms::pseudonyms_for;
 use super::rows::{EventColumns, ReceiptColumns};
-use super::{links, tlog};
+use super::tlog;
 use crate::common::{run_sealer, scope_key};
 use crate::error::{Result, StoreError};
-use crate::links::{LinkMerge, LinkSlot, fill_slot};
+use crate::links::fill_slot;
 use crate::model::{CommitObserver, Committed, ImportKeys, SealedReceipt, Sealer};
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
-use crate::vault::Kek;
 
 /// Most appends taken into one group.
 const MAX_GROUP: usize = 4096;
@@ -42,14 +42,6 @@ pub(super) struct AppendJob {
     /// Set on a link: `events` are picked inside the commit (`links.rs`), in a group of its own.
     pub link: Option<LinkJob>,
     pub reply: oneshot::Sender<Result<Appended>>,
-}
-
-/// A link of `from` into the append's subject; its outcome is left in `slot`.
-pub(super) struct LinkJob {
-    pub from: SubjectId,
-    pub kek: Kek,
-    pub merge: Option<LinkMerge>,
-    pub slot: LinkSlot,
 }
 
 pub(super) async fn write_loop(

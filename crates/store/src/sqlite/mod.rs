@@ -28,6 +28,7 @@ mod identifiers;
 mod jobs;
 mod keys;
 mod ledger;
+mod linking;
 mod links;
 mod meta;
 mod migrate;
