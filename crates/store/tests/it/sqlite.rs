@@ -237,9 +237,9 @@ async fn migrations_reach_the_current_versions() {
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
-    // verifications, import, console checks, request days, delivery attempts, effective time; key store:
-    // init, signing, destinations, vault, erasure, key pepper, no erasure notices, subject links.
-    assert_eq!((version("consentry.db"), version("keys.db")), (22, 8));
+    // verifications, import, console checks, request days, delivery attempts, effective time, guardians;
+    // key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices, subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (23, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
