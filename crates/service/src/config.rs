@@ -195,6 +195,10 @@ pub struct Config {
     /// comma-separated list.
     #[serde(deserialize_with = "waits")]
     pub delivery_backoff_ms: Vec<u64>,
+    /// Seconds the outbox keeps a message a destination may still replay (from its creation on); after
+    /// that, and once every destination has passed it, the outbox sweep deletes it. 0: as soon as every
+    /// destination has passed it (replay then reaches only what is still waiting).
+    pub outbox_retention_secs: u64,
     /// Networks (CIDRs) destinations may reach although not publicly routable (see [`crate::egress`]);
     /// empty by default, so even `localhost` is refused. In a variable: a comma-separated list.
     #[serde(deserialize_with = "crate::egress::cidr_list")]
@@ -281,6 +285,7 @@ impl std::fmt::Debug for Config {
             .field("tlog_origin", &self.tlog_origin)
             .field("phone_default_region", &self.phone_default_region)
             .field("webhook_timeout_secs", &self.webhook_timeout_secs)
+            .field("outbox_retention_secs", &self.outbox_retention_secs)
             .field("delivery_backoff_ms", &self.delivery_backoff_ms)
             .field("allow_private_destinations", &self.allow_private_destinations)
             .field("kek_file", &self.kek_file)
@@ -330,6 +335,7 @@ impl Default for Config {
             phone_default_region: None,
             webhook_timeout_secs: 10,
             delivery_backoff_ms: vec![5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
+            outbox_retention_secs: 7 * 86_400,
             allow_private_destinations: Vec::new(),
             kek_file: None,
             max_record_bytes: 10 * 1024 * 1024,
@@ -531,6 +537,7 @@ impl Config {
         if self.delivery_backoff_ms.iter().any(|wait| !(1..=7 * 86_400_000).contains(wait)) {
             return Err(invalid("delivery_backoff_ms", "each wait must be between 1 and 604800000 (7 days)"));
         }
+        within("outbox_retention_secs", self.outbox_retention_secs, 0..=366 * 86_400)?;
         crate::egress::AddressPolicy::parse(&self.allow_private_destinations)
             .map_err(|e| invalid("allow_private_destinations", e))?;
         if !(60..=31 * 86_400).contains(&self.device_snapshot_max_age_secs) {

@@ -401,7 +401,9 @@ pub async fn deliveries(
     Ok(DeliveryList { deliveries, next })
 }
 
-/// Queues again, in order, the events the destination's filter takes from a delivery id or a time on.
+/// Queues again, in order, the events the destination's filter takes from a delivery id or a time on. A
+/// destination reaches only what was written since its creation and within `outbox_retention_secs`; an
+/// earlier start is refused (`replay_out_of_reach`) rather than silently shortened.
 pub async fn replay(state: &Services, caller: &Caller, id: &str, body: ReplayRequest) -> Result<ReplayOut> {
     let d = load(state, id).await?;
     let from = match (body.from_id, body.since) {
@@ -410,7 +412,10 @@ pub async fn replay(state: &Services, caller: &Caller, id: &str, body: ReplayReq
         _ => return Err(Error::validation("from_id", "give exactly one of from_id and since")),
     };
     let patterns = d.event_types;
-    let queued = state.store.replay(id, from, &move |t: &str| type_matches(&patterns, t)).await?;
+    let retention = i64::try_from(state.config.outbox_retention_secs).unwrap_or(i64::MAX);
+    let not_before = Timestamp::now().plus_seconds(-retention);
+    let queued =
+        state.store.replay(id, from, not_before, &move |t: &str| type_matches(&patterns, t)).await?;
     state.dispatch_wake.notify_one();
     tracing::info!(destination = %id, queued, by = %caller.key_id, "replay queued");
     Ok(ReplayOut { queued })

@@ -126,6 +126,9 @@ pub enum Error {
     /// A verification past its time, used, or out of attempts.
     #[error("this verification has ended (expired, used, or out of attempts); start a new one")]
     VerificationEnded,
+    /// A replay from before the destination was created or older than the outbox keeps.
+    #[error("{0}")]
+    ReplayOutOfReach(String),
     #[error("the service is shutting down")]
     Unavailable,
     #[error("internal error")]
@@ -164,6 +167,7 @@ impl Error {
             }
             Error::InvalidJson(_) => (K::BadRequest, "invalid_json", "Malformed JSON"),
             Error::Validation { .. } => (K::Unprocessable, "validation_failed", "Validation failed"),
+            Error::ReplayOutOfReach(_) => (K::Unprocessable, "replay_out_of_reach", "Replay out of reach"),
             Error::InvalidQuery(_) => (K::BadRequest, "invalid_query", "Invalid query string"),
             Error::InvalidSubject(_) => (K::BadRequest, "invalid_subject", "Invalid subject id"),
             Error::UnknownPurpose(_) => (K::Unprocessable, "unknown_purpose", "Unknown purpose"),
@@ -251,6 +255,7 @@ impl From<StoreError> for Error {
             StoreError::Linked(_) => {
                 Error::SubjectLinked("the subject was linked into another subject meanwhile; retry".into())
             }
+            StoreError::OutOfReach(message) => Error::ReplayOutOfReach(message),
             other => Error::internal(other),
         }
     }

@@ -95,6 +95,10 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
             batch.observe(c.events as f64);
             committed.committed(&c);
         })),
+        // The dispatcher's own rule: the outbox keeps exactly what some destination's fan-out would take.
+        outbox_filter: Some(Arc::new(|patterns: &[String], event_type: &str| {
+            workers::dispatcher::type_matches(patterns, event_type)
+        })),
     })
     .await?;
     let kek = match vault::load_kek(config.kek.as_deref(), &config.kek_path()) {

@@ -6,7 +6,84 @@ use std::collections::BTreeMap;
 use consentry_core::{Event, Scope, SubjectId, Timestamp};
 
 use crate::error::{Result, StoreError};
-use crate::model::{Sealed, Sealer};
+use crate::model::{OutboxFilter, ReplayFrom, Sealed, Sealer};
+
+/// The event types some destination wants, read from the destinations' stored patterns (JSON arrays) in
+/// the transaction that inserts outbox messages: a message no destination wants is not stored.
+pub(crate) struct Wanted {
+    filter: OutboxFilter,
+    /// `None` for a destination whose stored patterns do not read back.
+    patterns: Vec<Option<Vec<String>>>,
+}
+
+impl Wanted {
+    /// From the `event_types` column of every destination. A column that does not read back as a list
+    /// keeps everything: a message is never dropped for a destination whose patterns cannot be read.
+    pub fn new(filter: OutboxFilter, stored: Vec<String>) -> Self {
+        let patterns = stored
+            .iter()
+            .map(|s| serde_json::from_str::<Vec<String>>(s).ok())
+            .collect();
+        Self { filter, patterns }
+    }
+
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.patterns.iter().any(|p| p.as_ref().is_none_or(|p| (self.filter)(p, event_type)))
+    }
+}
+
+/// What a replay of one destination may reach: messages after its `origin` (the last outbox id before it
+/// was created) up to its `cursor`, and none the sweep may have deleted (`pruned_through`).
+pub(crate) struct ReplayReach {
+    pub cursor: i64,
+    pub origin: i64,
+    pub created_at: Timestamp,
+    pub pruned_through: i64,
+}
+
+impl ReplayReach {
+    /// Where a replay from `from` starts: after this outbox id, and from this creation time (micros).
+    /// `first_at` is when the first message at or after an asked id was created. A start before the
+    /// destination's creation, before `not_before` (the retention window) or at a message the sweep may
+    /// have deleted is [`StoreError::OutOfReach`].
+    pub fn start(
+        &self,
+        from: ReplayFrom,
+        not_before: Timestamp,
+        first_at: Option<Timestamp>,
+    ) -> Result<(i64, i64)> {
+        match from {
+            ReplayFrom::OutboxId(first) => {
+                if first <= self.origin {
+                    return Err(StoreError::OutOfReach(format!(
+                        "from_id {first} was written before this destination was created; it may replay from {} on",
+                        self.origin + 1
+                    )));
+                }
+                if first <= self.pruned_through || first_at.is_some_and(|at| at < not_before) {
+                    return Err(StoreError::OutOfReach(format!(
+                        "from_id {first} is older than the outbox keeps (outbox_retention_secs)"
+                    )));
+                }
+                Ok((first - 1, i64::MIN))
+            }
+            ReplayFrom::Time(t) => {
+                if t < self.created_at {
+                    return Err(StoreError::OutOfReach(format!(
+                        "since is before this destination was created ({}); it may replay from then on",
+                        self.created_at
+                    )));
+                }
+                if t < not_before {
+                    return Err(StoreError::OutOfReach(format!(
+                        "since is older than the outbox keeps (outbox_retention_secs): the earliest is {not_before}"
+                    )));
+                }
+                Ok((self.origin, t.micros()))
+            }
+        }
+    }
+}
 
 /// A JSON array of strings, as scope lists are stored.
 pub(crate) fn json_list(list: &[String]) -> String {

@@ -33,6 +33,10 @@ pub enum StoreError {
     /// (never shown: it names a person).
     #[error("the subject was linked into another subject")]
     Linked(consentry_core::SubjectId),
+    /// A replay asked for outbox messages from before the destination was created or older than the outbox
+    /// keeps (the message says which); nothing was queued.
+    #[error("{0}")]
+    OutOfReach(String),
     /// Anything the backend reported; the text is for logs only, never for API responses.
     #[error("storage backend failure: {0}")]
     Backend(String),

@@ -43,9 +43,9 @@ pub use crate::links::{LinkPlan, LinkRead, LinkRefusal, LinkStore, LinkedSubject
 pub use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, Committed, DELIVERY_DEAD,
     DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,
-    DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxMessage,
-    ReplayFrom, Sealed, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
-    StoredReceipt, TlogCheckpoint,
+    DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxFilter,
+    OutboxMessage, OutboxPruned, ReplayFrom, Sealed, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
+    StoredReceipt, TlogCheckpoint, default_outbox_filter,
 };
 pub use crate::store::Store;
 pub use crate::tokens::TokenStore;
@@ -61,6 +61,8 @@ pub struct StoreConfig {
     /// Connections in the PostgreSQL pool.
     pub max_connections: u32,
     pub commit_observer: Option<CommitObserver>,
+    /// Which outbox messages some destination wants; [`default_outbox_filter`] when `None`.
+    pub outbox_filter: Option<OutboxFilter>,
 }
 
 impl std::fmt::Debug for StoreConfig {
@@ -72,7 +74,13 @@ impl std::fmt::Debug for StoreConfig {
 impl StoreConfig {
     /// The embedded store in `data_dir`.
     pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
-        Self { data_dir: data_dir.into(), database_url: None, max_connections: 16, commit_observer: None }
+        Self {
+            data_dir: data_dir.into(),
+            database_url: None,
+            max_connections: 16,
+            commit_observer: None,
+            outbox_filter: None,
+        }
     }
 
     /// PostgreSQL at `url`.
@@ -82,17 +90,22 @@ impl StoreConfig {
             database_url: Some(url.into()),
             max_connections: 16,
             commit_observer: None,
+            outbox_filter: None,
         }
     }
 }
 
 /// The one place a backend is chosen.
 pub async fn open(config: StoreConfig) -> Result<Arc<dyn Store>> {
+    let filter = config.outbox_filter.unwrap_or_else(default_outbox_filter);
     match &config.database_url {
         Some(url) => Ok(Arc::new(
-            postgres::PostgresStore::open(url, config.max_connections, config.commit_observer).await?,
+            postgres::PostgresStore::open_with(url, config.max_connections, config.commit_observer, filter)
+                .await?,
         )),
-        None => Ok(Arc::new(sqlite::SqliteStore::open(&config.data_dir, config.commit_observer).await?)),
+        None => {
+            Ok(Arc::new(sqlite::SqliteStore::open_with(&config.data_dir, config.commit_observer, filter).await?))
+        }
     }
 }
 

@@ -286,6 +286,22 @@ pub struct DeliveryRecord {
 /// that `async_trait` keeps its argument higher-ranked.)
 pub type EventMatcher = dyn Fn(&str) -> bool + Sync;
 
+/// Whether a destination whose event-type patterns are the first argument wants messages of the type
+/// given second. The store keeps an outbox message only when some destination (paused or not) wants it:
+/// the service hands in the same rule its dispatcher fans out by, so nothing it would send is left out.
+pub type OutboxFilter = Arc<dyn Fn(&[String], &str) -> bool + Send + Sync>;
+
+/// The filter a store uses when none is given: `*`, a prefix pattern ending in `*`, or an exact type. It
+/// keeps at least what any destination's patterns can match.
+pub fn default_outbox_filter() -> OutboxFilter {
+    Arc::new(|patterns: &[String], event_type: &str| {
+        patterns.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => event_type.starts_with(prefix),
+            None => p == event_type,
+        })
+    })
+}
+
 /// Where a [`Store::replay`](crate::Store::replay) starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplayFrom {
@@ -293,6 +309,17 @@ pub enum ReplayFrom {
     OutboxId(i64),
     /// Outbox messages created at or after this.
     Time(Timestamp),
+}
+
+/// What one step of [`Store::prune_outbox`](crate::Store::prune_outbox) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxPruned {
+    /// Messages deleted (with their deliveries).
+    pub deleted: u64,
+    /// The last message looked at: the next step starts after it.
+    pub last: i64,
+    /// Whether the sweep reached what must stay (nothing after `last` can go yet).
+    pub done: bool,
 }
 
 /// Delivery states as stored.

@@ -16,7 +16,7 @@ use crate::links::LinkStore;
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DestinationPatch,
     DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxMessage,
-    ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt,
+    OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt,
     TlogCheckpoint,
 };
 use crate::requests::RequestStore;
@@ -177,7 +177,11 @@ pub trait Store:
     async fn check_counts(&self, subject: &SubjectId) -> Result<Vec<(String, u64, Timestamp)>>;
 
     /// Puts messages that no ledger event carries in the outbox, durably, under the subject's pseudonym
-    /// (creating one for a subject without). Ordered after every message already committed.
+    /// (creating one for a subject without). Ordered after every message already committed. Like every
+    /// outbox insert (with ledger events, requests, erasures, vault deletions), it keeps only the messages
+    /// some destination wants by the store's [`OutboxFilter`](crate::OutboxFilter), judged against the
+    /// destinations as they are when it commits: a destination whose creation answered before sees every
+    /// message committed after.
     async fn enqueue(&self, subject: &SubjectId, messages: Vec<OutboxMessage>) -> Result<()>;
 
     /// Creates a destination (an `id` already used is a [`StoreError::Conflict`]) and stores its secret in
@@ -229,8 +233,24 @@ pub trait Store:
     ) -> Result<Vec<DeliveryRecord>>;
     /// Makes every outbox message from `from` that `matches` pending again for the destination (attempts
     /// 0, due now), adding deliveries where none were. Covers the messages fanned out to it so far (later
-    /// ones reach it by fan-out). Returns how many.
-    async fn replay(&self, destination_id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64>;
+    /// ones reach it by fan-out), never one written before the destination was created. A start before
+    /// the destination's creation, before `not_before` (the outbox's retention window), or at a message
+    /// the sweep may have deleted is [`StoreError::OutOfReach`](crate::StoreError::OutOfReach), and
+    /// nothing is queued. Returns how many.
+    async fn replay(
+        &self,
+        destination_id: &str,
+        from: ReplayFrom,
+        not_before: Timestamp,
+        matches: &EventMatcher,
+    ) -> Result<u64>;
+    /// One bounded step of the outbox sweep: looks at up to `limit` messages after id `after` and deletes,
+    /// with their deliveries, each that every destination's fan-out has passed, that no destination still
+    /// has pending or dead-lettered (nor, for its subject, an earlier dead letter, which a replay would
+    /// send again with the subject's later messages), and that no destination can replay any more:
+    /// written before every destination was created, or before `not_before`. Stops at the first message
+    /// still within reach.
+    async fn prune_outbox(&self, after: i64, not_before: Timestamp, limit: u32) -> Result<OutboxPruned>;
     /// Makes the dead delivery of outbox message `outbox_id` to the destination pending again (attempts 0,
     /// due `now`), with the same subject's later deliveries to it that are no longer pending, so the
     /// destination still ends on the subject's latest change; returns whether there was such a dead letter.

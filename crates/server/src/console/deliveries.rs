@@ -283,6 +283,7 @@ pub(super) async fn replay(State(state): State<AppState>, Path(id): Path<String>
     match service::replay(&state, &visit.caller, &id, from_id, since).await {
         Ok(_) => see_other(&format!("{HERE}/{id}?done=replayed")),
         Err(Error::Validation { .. }) => visit.stop(&state, Stop::Invalid("console-replay-invalid")),
+        Err(Error::ReplayOutOfReach(_)) => visit.stop(&state, Stop::Invalid("console-replay-out-of-reach")),
         Err(e) => visit.stop(&state, Stop::from(e)),
     }
 }

@@ -8,6 +8,7 @@ pub mod device_mqtt;
 pub mod dispatcher;
 pub mod expiry;
 pub mod follower;
+pub mod outbox;
 pub mod requests;
 pub mod retention;
 pub mod tlog;
@@ -48,6 +49,7 @@ pub fn start(state: &Services, stop: CancellationToken) -> Workers {
         tokio::spawn(expiry::run(state.clone(), stop.clone())),
         tokio::spawn(requests::run(state.clone(), stop.clone())),
         tokio::spawn(retention::run(state.clone(), stop.clone())),
+        tokio::spawn(outbox::run(state.clone(), stop.clone())),
         tokio::spawn(dispatcher::run(state.clone(), Arc::clone(&state.dispatch_wake), stop.clone())),
         tokio::spawn(device_mqtt::run(state.clone(), stop.clone())),
     ];

@@ -16,6 +16,8 @@ pub(super) const SIGNING_KEY_LOCK: i64 = LEDGER_LOCK + 2;
 pub(super) const OUTBOX_LOCK: i64 = LEDGER_LOCK + 3;
 /// Serialises starts of verifications, so that their limits are counted and kept atomically.
 pub(super) const VERIFICATION_LOCK: i64 = LEDGER_LOCK + 4;
+/// Keeps the outbox sweep and replays apart (see `outbox.rs`).
+pub(super) const PRUNE_LOCK: i64 = LEDGER_LOCK + 5;
 /// Keeps nodes that start together from migrating twice (session-scoped, see `migrate.rs`).
 pub(super) const MIGRATION_LOCK: i64 = 0x636f_6e73_6d69_6772;
 

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0023_subject_links.sql"),
     include_str!("../../migrations/postgres/0024_effective_time.sql"),
     include_str!("../../migrations/postgres/0025_guardians.sql"),
+    include_str!("../../migrations/postgres/0026_outbox_reach.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

@@ -12,22 +12,22 @@ use consentry_core::{SubjectId, Timestamp};
 use sqlx::{PgConnection, PgPool};
 
 use super::error::{db, is_unique_violation};
-use super::locks::{self, OUTBOX_LOCK};
+use super::locks::{self, OUTBOX_LOCK, PRUNE_LOCK};
 use super::pseudonyms::pseudonyms_for;
-use crate::common::{json_list, lag_seconds};
+use crate::common::{ReplayReach, Wanted, json_list, lag_seconds};
 use crate::console::AttemptTally;
 use crate::error::{Result, StoreError};
 use crate::model::{
     ClaimedDelivery, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch, DestinationRecord,
-    EventMatcher, NewDestination, OutboxMessage, ReplayFrom,
+    EventMatcher, NewDestination, OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom,
 };
 use crate::sql::{DEAD_LETTERS, DESTINATION_COLUMNS};
 /// Outbox messages read per page by replay.
 pub(super) const REPLAY_PAGE: i64 = 1000;
 
 /// Columns of many outbox rows, for one multi-row insert in their order.
-#[derive(Default)]
 pub(super) struct OutboxColumns {
+    filter: OutboxFilter,
     pseudonym: Vec<String>,
     event_type: Vec<String>,
     payload: Vec<String>,
@@ -35,6 +35,17 @@ pub(super) struct OutboxColumns {
 }
 
 impl OutboxColumns {
+    /// No rows yet; `filter` decides which some destination wants when they are inserted.
+    pub fn new(filter: &OutboxFilter) -> Self {
+        Self {
+            filter: filter.clone(),
+            pseudonym: Vec::new(),
+            event_type: Vec::new(),
+            payload: Vec::new(),
+            created_at: Vec::new(),
+        }
+    }
+
     pub fn push(&mut self, pseudonym: &str, message: OutboxMessage, at: Timestamp) {
         self.pseudonym.push(pseudonym.to_owned());
         self.event_type.push(message.event_type);
@@ -42,22 +53,35 @@ impl OutboxColumns {
         self.created_at.push(at.micros());
     }
 
-    /// Takes the outbox lock and inserts the rows, their ids in push order.
+    /// Takes the outbox lock and inserts the rows some destination wants, their ids in push order. The
+    /// destinations are read after the lock, which their creation and changes take too: one whose
+    /// creation answered before is seen, so it misses no message committed after, on any node.
     pub async fn insert(self, conn: &mut PgConnection) -> Result<()> {
         if self.pseudonym.is_empty() {
             return Ok(());
         }
         locks::lock(conn, OUTBOX_LOCK).await?;
+        let stored: Vec<String> =
+            sqlx::query_scalar("SELECT event_types FROM destinations").fetch_all(&mut *conn).await.map_err(db)?;
+        let wanted = Wanted::new(self.filter, stored);
+        let keep: Vec<bool> = self.event_type.iter().map(|t| wanted.wants(t)).collect();
+        if !keep.contains(&true) {
+            return Ok(());
+        }
+        let pick = |v: Vec<_>| v.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect::<Vec<_>>();
+        let (pseudonym, event_type, payload) = (pick(self.pseudonym), pick(self.event_type), pick(self.payload));
+        let created_at: Vec<i64> =
+            self.created_at.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect();
         sqlx::query(
             "INSERT INTO outbox (pseudonym, event_type, payload, created_at)
              SELECT p, t, m, c FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
                 WITH ORDINALITY AS u(p, t, m, c, n)
              ORDER BY n",
         )
-        .bind(self.pseudonym)
-        .bind(self.event_type)
-        .bind(self.payload)
-        .bind(self.created_at)
+        .bind(pseudonym)
+        .bind(event_type)
+        .bind(payload)
+        .bind(created_at)
         .execute(&mut *conn)
         .await
         .map_err(db)?;
@@ -65,14 +89,19 @@ impl OutboxColumns {
     }
 }
 
-pub(super) async fn enqueue(pool: &PgPool, subject: &SubjectId, messages: Vec<OutboxMessage>) -> Result<()> {
+pub(super) async fn enqueue(
+    pool: &PgPool,
+    filter: &OutboxFilter,
+    subject: &SubjectId,
+    messages: Vec<OutboxMessage>,
+) -> Result<()> {
     let mut tx = pool.begin().await.map_err(db)?;
     // The pseudonym first: its key insert may wait for another transaction, which must not hold us
     // waiting while we hold the outbox lock.
     let pseudonyms = pseudonyms_for(&mut tx, vec![subject.as_str().to_owned()]).await?;
     let p = &pseudonyms[subject.as_str()];
     let now = Timestamp::now();
-    let mut rows = OutboxColumns::default();
+    let mut rows = OutboxColumns::new(filter);
     for m in messages {
         rows.push(p, m, now);
     }
@@ -122,9 +151,14 @@ pub(super) async fn destination_by_id(pool: &PgPool, id: &str) -> Result<Option<
 pub(super) async fn create_destination(pool: &PgPool, new: NewDestination) -> Result<()> {
     let d = &new.record;
     let mut tx = pool.begin().await.map_err(db)?;
+    // Under the outbox lock: every outbox insert that commits after this one reads this destination, and
+    // every one before it committed already (its ids are below the cursor set here).
+    locks::lock(&mut tx, OUTBOX_LOCK).await?;
     let inserted = sqlx::query(
-        "INSERT INTO destinations (id, name, kind, url, target, event_types, paused, flagged, cursor, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT COALESCE(MAX(id), 0) FROM outbox), $9)",
+        "INSERT INTO destinations (id, name, kind, url, target, event_types, paused, flagged, cursor, origin,
+            created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT COALESCE(MAX(id), 0) FROM outbox),
+            (SELECT COALESCE(MAX(id), 0) FROM outbox), $9)",
     )
     .bind(&d.id)
     .bind(&d.name)
@@ -171,6 +205,12 @@ pub(super) async fn destination_secret(pool: &PgPool, id: &str) -> Result<Option
 }
 
 pub(super) async fn update_destination(pool: &PgPool, id: &str, patch: DestinationPatch) -> Result<bool> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    // A changed filter applies to every outbox insert that commits after this answer (see
+    // `create_destination`).
+    if patch.event_types.is_some() {
+        locks::lock(&mut tx, OUTBOX_LOCK).await?;
+    }
     let n = sqlx::query(
         "UPDATE destinations SET name = COALESCE($2, name), url = COALESCE($3, url),
             event_types = COALESCE($4, event_types), paused = COALESCE($5, paused)
@@ -181,10 +221,11 @@ pub(super) async fn update_destination(pool: &PgPool, id: &str, patch: Destinati
     .bind(patch.url)
     .bind(patch.event_types.as_deref().map(json_list))
     .bind(patch.paused)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db)?
     .rows_affected();
+    tx.commit().await.map_err(db)?;
     Ok(n > 0)
 }
 
@@ -449,17 +490,40 @@ pub(super) async fn deliveries(
         .collect())
 }
 
-pub(super) async fn replay(pool: &PgPool, id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64> {
-    let cursor: Option<i64> = sqlx::query_scalar("SELECT cursor FROM destinations WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(db)?;
-    let Some(cursor) = cursor else { return Ok(0) };
-    let (mut after, since) = match from {
-        ReplayFrom::OutboxId(first) => (first.saturating_sub(1), i64::MIN),
-        ReplayFrom::Time(t) => (0, t.micros()),
+pub(super) async fn replay(
+    pool: &PgPool,
+    id: &str,
+    from: ReplayFrom,
+    not_before: Timestamp,
+    matches: &EventMatcher,
+) -> Result<u64> {
+    let mut conn = pool.acquire().await.map_err(db)?;
+    let row: Option<(i64, i64, i64)> =
+        sqlx::query_as("SELECT cursor, origin, created_at FROM destinations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+    let Some((cursor, origin, created_at)) = row else { return Ok(0) };
+    let reach = ReplayReach {
+        cursor,
+        origin,
+        created_at: Timestamp::from_micros(created_at),
+        pruned_through: pruned_through(&mut conn).await?,
     };
+    let first_at = match from {
+        ReplayFrom::OutboxId(first) => {
+            sqlx::query_scalar::<_, i64>("SELECT created_at FROM outbox WHERE id >= $1 ORDER BY id LIMIT 1")
+                .bind(first)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?
+                .map(Timestamp::from_micros)
+        }
+        ReplayFrom::Time(_) => None,
+    };
+    drop(conn);
+    let (mut after, since) = reach.start(from, not_before, first_at)?;
     let mut total = 0;
     loop {
         let page: Vec<(i64, String)> = sqlx::query_as(
@@ -480,6 +544,8 @@ pub(super) async fn replay(pool: &PgPool, id: &str, from: ReplayFrom, matches: &
             continue;
         }
         let mut tx = pool.begin().await.map_err(db)?;
+        // Never beside a sweep: what this makes pending again, the sweep then keeps.
+        locks::lock(&mut tx, PRUNE_LOCK).await?;
         let exists: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM destinations WHERE id = $1 FOR KEY SHARE")
                 .bind(id)
@@ -507,6 +573,86 @@ pub(super) async fn replay(pool: &PgPool, id: &str, from: ReplayFrom, matches: &
         tx.commit().await.map_err(db)?;
     }
     Ok(total)
+}
+
+/// The highest outbox id the sweep deleted (0 before any).
+async fn pruned_through(conn: &mut PgConnection) -> Result<i64> {
+    let value: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'outbox_pruned_through'")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// One bounded step of the outbox sweep (see [`crate::Store::prune_outbox`]), in one transaction under
+/// the prune lock (which replays take too, so nothing a replay makes pending is deleted).
+pub(super) async fn prune(pool: &PgPool, after: i64, not_before: Timestamp, limit: u32) -> Result<OutboxPruned> {
+    let mut tx = pool.begin().await.map_err(db)?;
+    locks::lock(&mut tx, PRUNE_LOCK).await?;
+    let (floor, origins): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT MIN(cursor), MIN(origin) FROM destinations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+    // With no destination, no one can reach any message: every one goes.
+    let (floor, origins) = (floor.unwrap_or(i64::MAX), origins.unwrap_or(i64::MAX));
+    let rows: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, created_at FROM outbox WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3")
+            .bind(after)
+            .bind(floor)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+    let mut done = rows.len() < limit as usize;
+    let (mut last, mut candidates) = (after, Vec::new());
+    for (id, created_at) in rows {
+        // Messages are numbered as they are made: the first one a destination may still replay ends
+        // the sweep.
+        if id > origins && created_at >= not_before.micros() {
+            done = true;
+            break;
+        }
+        last = id;
+        candidates.push(id);
+    }
+    let gone: Vec<i64> = if candidates.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar(
+            "SELECT o.id FROM outbox o WHERE o.id = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM destinations t JOIN deliveries d ON d.destination_id = t.id
+                               WHERE d.outbox_id = o.id AND d.status <> 'delivered')
+               AND NOT EXISTS (SELECT 1 FROM deliveries e
+                               WHERE e.status = 'dead' AND e.pseudonym = o.pseudonym AND e.outbox_id < o.id)",
+        )
+        .bind(&candidates)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+    };
+    if !gone.is_empty() {
+        sqlx::query(
+            "DELETE FROM deliveries WHERE destination_id IN (SELECT id FROM destinations) AND outbox_id = ANY($1)",
+        )
+        .bind(&gone)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&gone).execute(&mut *tx).await.map_err(db)?;
+        let through = gone.iter().max().copied().unwrap_or(0);
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('outbox_pruned_through', $1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value
+             WHERE excluded.value::bigint > meta.value::bigint",
+        )
+        .bind(through.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(OutboxPruned { deleted: gone.len() as u64, last, done })
 }
 
 /// Makes one dead delivery pending again (attempts 0, due `now`); whether there was one. The same

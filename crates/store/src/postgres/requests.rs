@@ -237,7 +237,7 @@ impl RequestStore for PostgresStore {
         .await
         .map_err(db)?;
         history_rows(&mut tx, &new.id, &created, &new.actor).await?;
-        let mut outbox = OutboxColumns::default();
+        let mut outbox = OutboxColumns::new(&self.filter);
         for m in new.messages {
             outbox.push(p, m, new.received_at);
         }
@@ -317,7 +317,7 @@ impl RequestStore for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let (pseudonym, outcome) = decide(&mut tx, id, RequestAction::MarkOverdue, at, "system").await?;
         let (Some(p), ChangeOutcome::Changed(_)) = (pseudonym, outcome) else { return Ok(false) };
-        let mut outbox = OutboxColumns::default();
+        let mut outbox = OutboxColumns::new(&self.filter);
         outbox.push(&p, message, at);
         outbox.insert(&mut tx).await?;
         tx.commit().await.map_err(db)?;
@@ -455,7 +455,7 @@ impl RequestStore for PostgresStore {
                 .await
                 .map_err(db)?;
             // The notices last: the outbox lock is held from here to the commit.
-            let mut outbox = OutboxColumns::default();
+            let mut outbox = OutboxColumns::new(&self.filter);
             for m in erasure.notices {
                 outbox.push(p, m, erasure.at);
             }

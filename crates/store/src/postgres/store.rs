@@ -22,7 +22,7 @@ use crate::error::{Result, StoreError};
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
     DestinationPatch, DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
-    OutboxMessage, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
+    OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, default_outbox_filter, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
     StoredReceipt, TlogCheckpoint,
 };
 use crate::store::Store;
@@ -34,6 +34,8 @@ pub struct PostgresStore {
     writer: Mutex<Option<JoinHandle<()>>>,
     listener: Mutex<Option<JoinHandle<()>>>,
     signals: watch::Receiver<u64>,
+    /// Which outbox messages some destination wants (see [`OutboxFilter`]).
+    pub(super) filter: OutboxFilter,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -45,6 +47,16 @@ impl std::fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects, migrates (refusing a newer schema) and starts the group-commit and listener tasks.
     pub async fn open(url: &str, max_connections: u32, observer: Option<CommitObserver>) -> Result<Self> {
+        Self::open_with(url, max_connections, observer, default_outbox_filter()).await
+    }
+
+    /// As [`open`](Self::open), keeping only the outbox messages some destination wants by `filter`.
+    pub async fn open_with(
+        url: &str,
+        max_connections: u32,
+        observer: Option<CommitObserver>,
+        filter: OutboxFilter,
+    ) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -55,7 +67,7 @@ impl PostgresStore {
         tlog::catch_up(&pool).await?;
 
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_loop(pool.clone(), rx, observer));
+        let writer = tokio::spawn(write_loop(pool.clone(), rx, observer, filter.clone()));
         let (signal_tx, signals) = watch::channel(0);
         let listener = tokio::spawn(listen_loop(pool.clone(), signal_tx));
         Ok(Self {
@@ -64,6 +76,7 @@ impl PostgresStore {
             writer: Mutex::new(Some(writer)),
             listener: Mutex::new(Some(listener)),
             signals,
+            filter,
         })
     }
 
@@ -314,7 +327,7 @@ impl Store for PostgresStore {
         if messages.is_empty() {
             return Ok(());
         }
-        outbox::enqueue(&self.pool, subject, messages).await
+        outbox::enqueue(&self.pool, &self.filter, subject, messages).await
     }
 
     async fn create_destination(&self, destination: NewDestination) -> Result<()> {
@@ -388,8 +401,18 @@ impl Store for PostgresStore {
         outbox::replay_dead_letter(&self.pool, destination_id, outbox_id, now).await
     }
 
-    async fn replay(&self, destination_id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64> {
-        outbox::replay(&self.pool, destination_id, from, matches).await
+    async fn replay(
+        &self,
+        destination_id: &str,
+        from: ReplayFrom,
+        not_before: Timestamp,
+        matches: &EventMatcher,
+    ) -> Result<u64> {
+        outbox::replay(&self.pool, destination_id, from, not_before, matches).await
+    }
+
+    async fn prune_outbox(&self, after: i64, not_before: Timestamp, limit: u32) -> Result<OutboxPruned> {
+        outbox::prune(&self.pool, after, not_before, limit).await
     }
 
     async fn outbox_lag(&self, now: Timestamp) -> Result<Option<f64>> {

@@ -296,7 +296,7 @@ impl VaultStore for PostgresStore {
         let deleted: Vec<(String, RecordMeta)> = rows.into_iter().map(returned).collect();
         if let Some(announcer) = &announce {
             let now = Timestamp::now();
-            let mut messages = OutboxColumns::default();
+            let mut messages = OutboxColumns::new(&self.filter);
             for (p, meta) in &deleted {
                 messages.push(p, vault::announce(announcer, meta)?, now);
             }

@@ -25,7 +25,7 @@ use super::tlog;
 use crate::common::{run_sealer, scope_key};
 use crate::error::{Result, StoreError};
 use crate::links::fill_slot;
-use crate::model::{CommitObserver, Committed, ImportKeys, SealedReceipt, Sealer};
+use crate::model::{CommitObserver, Committed, ImportKeys, OutboxFilter, SealedReceipt, Sealer};
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
 /// Most appends taken into one group.
@@ -48,6 +48,7 @@ pub(super) async fn write_loop(
     pool: PgPool,
     mut rx: mpsc::UnboundedReceiver<AppendJob>,
     observer: Option<CommitObserver>,
+    filter: OutboxFilter,
 ) {
     let mut group = Vec::new();
     // A link commits in a group of its own (it reads the state the groups before it committed).
@@ -78,7 +79,7 @@ pub(super) async fn write_loop(
         let subjects: Vec<SubjectId> = jobs.iter().map(|j| j.subject.clone()).collect();
         let imports: Vec<Option<ImportKeys>> = jobs.iter_mut().map(|j| j.import.take()).collect();
         let links: Vec<Option<LinkJob>> = jobs.iter_mut().map(|j| j.link.take()).collect();
-        match commit_group(&pool, subjects, batches, seals, imports, links).await {
+        match commit_group(&pool, &filter, subjects, batches, seals, imports, links).await {
             Ok((outcomes, (size, root))) => {
                 let placed: usize = outcomes.iter().map(|o| o.as_ref().map_or(0, |(e, _)| e.len())).sum();
                 if placed > 0
@@ -134,6 +135,7 @@ async fn imported_before(
 /// and the tree's head (size, root) after it.
 async fn commit_group(
     pool: &PgPool,
+    filter: &OutboxFilter,
     subjects: Vec<SubjectId>,
     batches: Vec<Vec<NewEvent>>,
     seals: Vec<Option<Sealer>>,
@@ -162,7 +164,7 @@ async fn commit_group(
     let mut linking = None;
     let mut cols = EventColumns::default();
     let mut receipts = ReceiptColumns::default();
-    let mut messages = OutboxColumns::default();
+    let mut messages = OutboxColumns::new(filter);
     let mut receipt_ids: HashSet<String> = HashSet::new();
     // Per current-state key, the latest statement of the group: (effective time, seq).
     let mut state: HashMap<(String, String, String), (i64, i64)> = HashMap::new();

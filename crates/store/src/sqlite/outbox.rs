@@ -10,12 +10,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::db::{backend, is_constraint_violation};
 use super::rows;
-use crate::common::{json_list, lag_seconds};
+use crate::common::{ReplayReach, Wanted, json_list, lag_seconds};
 use crate::console::AttemptTally;
 use crate::error::{Result, StoreError};
 use crate::model::{
     ClaimedDelivery, DELIVERY_DEAD, DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord,
-    DestinationPatch, DestinationRecord, NewDestination,
+    DestinationPatch, DestinationRecord, NewDestination, OutboxFilter, OutboxMessage, OutboxPruned,
 };
 use crate::sql::{DEAD_LETTERS, DESTINATION_COLUMNS};
 
@@ -26,8 +26,10 @@ pub(super) fn create_destination(conn: &mut Connection, new: &NewDestination) ->
     let d = &new.record;
     let tx = conn.transaction().map_err(backend)?;
     let inserted = tx.execute(
-        "INSERT INTO destinations (id, name, kind, url, target, event_types, paused, flagged, cursor, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT COALESCE(MAX(id), 0) FROM outbox), ?9)",
+        "INSERT INTO destinations (id, name, kind, url, target, event_types, paused, flagged, cursor, origin,
+            created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT COALESCE(MAX(id), 0) FROM outbox),
+            (SELECT COALESCE(MAX(id), 0) FROM outbox), ?9)",
         params![
             d.id,
             d.name,
@@ -57,6 +59,38 @@ pub(super) fn create_destination(conn: &mut Connection, new: &NewDestination) ->
         .map_err(backend)?;
     }
     tx.commit().map_err(backend)
+}
+
+/// The event types some destination wants, read on the writer connection (which also creates and changes
+/// destinations, so no destination can come between this read and the insert that follows it).
+pub(super) fn wanted(conn: &Connection, filter: &OutboxFilter) -> Result<Wanted> {
+    let stored = conn
+        .prepare_cached("SELECT event_types FROM destinations")
+        .map_err(backend)?
+        .query_map([], |r| r.get(0))
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(backend)?;
+    Ok(Wanted::new(filter.clone(), stored))
+}
+
+/// Inserts those of `messages` that some destination wants, under `pseudonym`, created `at`.
+pub(super) fn insert_messages(
+    conn: &Connection,
+    wanted: &Wanted,
+    pseudonym: &str,
+    messages: &[OutboxMessage],
+    at: Timestamp,
+) -> Result<()> {
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO outbox (pseudonym, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(backend)?;
+    for m in messages.iter().filter(|m| wanted.wants(&m.event_type)) {
+        insert.execute(params![pseudonym, m.event_type, m.payload, at.micros()]).map_err(backend)?;
+    }
+    Ok(())
 }
 
 /// Every destination, oldest first.
@@ -356,6 +390,113 @@ pub(super) fn replay_page(
     .collect()
 }
 
+/// What a replay of the destination may reach; `None` when there is no such destination.
+pub(super) fn replay_reach(conn: &Connection, id: &str) -> rusqlite::Result<Option<ReplayReach>> {
+    let tx = conn.unchecked_transaction()?;
+    let row: Option<(i64, i64, i64)> = tx
+        .prepare_cached("SELECT cursor, origin, created_at FROM destinations WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((cursor, origin, created_at)) = row else { return Ok(None) };
+    let pruned_through = pruned_through(&tx)?;
+    Ok(Some(ReplayReach { cursor, origin, created_at: Timestamp::from_micros(created_at), pruned_through }))
+}
+
+/// When the first outbox message at or after `id` was created; `None` when there is none.
+pub(super) fn first_at(conn: &Connection, id: i64) -> rusqlite::Result<Option<Timestamp>> {
+    conn.prepare_cached("SELECT created_at FROM outbox WHERE id >= ?1 ORDER BY id LIMIT 1")?
+        .query_row([id], |r| r.get(0).map(Timestamp::from_micros))
+        .optional()
+}
+
+/// The highest outbox id the sweep deleted (0 before any).
+fn pruned_through(conn: &Connection) -> rusqlite::Result<i64> {
+    let value: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'outbox_pruned_through'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// One bounded step of the outbox sweep (see [`crate::Store::prune_outbox`]): looks at up to `limit`
+/// messages after `after` and deletes those no destination can still need, with their deliveries.
+pub(super) fn prune(conn: &mut Connection, after: i64, not_before: Timestamp, limit: u32) -> Result<OutboxPruned> {
+    let tx = conn.transaction().map_err(backend)?;
+    let (floor, origins): (Option<i64>, Option<i64>) = tx
+        .query_row("SELECT MIN(cursor), MIN(origin) FROM destinations", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(backend)?;
+    let destinations: Vec<String> = tx
+        .prepare_cached("SELECT id FROM destinations")
+        .map_err(backend)?
+        .query_map([], |r| r.get(0))
+        .map_err(backend)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(backend)?;
+    // With no destination, no one can reach any message: every one goes.
+    let (floor, origins) = (floor.unwrap_or(i64::MAX), origins.unwrap_or(i64::MAX));
+    let rows: Vec<(i64, String, i64)> = tx
+        .prepare_cached(
+            "SELECT id, pseudonym, created_at FROM outbox WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+        )
+        .map_err(backend)?
+        .query_map(params![after, floor, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(backend)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(backend)?;
+    let mut done = rows.len() < limit as usize;
+    let mut last = after;
+    let mut deleted = 0;
+    let mut through = 0;
+    {
+        let mut held = tx
+            .prepare_cached(
+                "SELECT 1 FROM deliveries WHERE destination_id = ?1 AND outbox_id = ?2 AND status <> 'delivered'",
+            )
+            .map_err(backend)?;
+        let mut after_dead = tx
+            .prepare_cached(
+                "SELECT 1 FROM deliveries INDEXED BY deliveries_dead_by_subject
+                 WHERE pseudonym = ?1 AND outbox_id < ?2 AND status = 'dead'",
+            )
+            .map_err(backend)?;
+        let mut forget =
+            tx.prepare_cached("DELETE FROM deliveries WHERE destination_id = ?1 AND outbox_id = ?2").map_err(backend)?;
+        let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1").map_err(backend)?;
+        for (id, pseudonym, created_at) in rows {
+            // Messages are numbered as they are made: the first one a destination may still replay ends
+            // the sweep.
+            if id > origins && created_at >= not_before.micros() {
+                done = true;
+                break;
+            }
+            last = id;
+            let mut keep = after_dead.exists(params![pseudonym, id]).map_err(backend)?;
+            for d in &destinations {
+                keep = keep || held.exists(params![d, id]).map_err(backend)?;
+            }
+            if keep {
+                continue;
+            }
+            for d in &destinations {
+                forget.execute(params![d, id]).map_err(backend)?;
+            }
+            deleted += delete.execute([id]).map_err(backend)? as u64;
+            through = id;
+        }
+    }
+    if through > 0 {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('outbox_pruned_through', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value
+             WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)",
+            [through.to_string()],
+        )
+        .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)?;
+    Ok(OutboxPruned { deleted, last, done })
+}
+
 /// Makes `ids` pending again (attempts 0, due `now`) for the destination, inserting missing deliveries;
 /// returns how many it touched (0 once the destination is gone).
 pub(super) fn replay_write(conn: &mut Connection, id: &str, ids: &[i64], now: Timestamp) -> Result<u64> {
@@ -416,14 +557,6 @@ const REQUEUE_LATER_SQLITE: &str =
         next_attempt_at = ?3, leased_until = NULL, delivered_at = NULL
      WHERE destination_id = ?1 AND outbox_id > ?2 AND status <> 'pending'
        AND pseudonym = (SELECT pseudonym FROM deliveries WHERE destination_id = ?1 AND outbox_id = ?2)";
-
-/// The destination's cursor (the last outbox id fanned out to it); `None` when there is no such
-/// destination.
-pub(super) fn cursor(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT cursor FROM destinations WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()
-}
 
 /// Seconds since the oldest message still pending for a destination that is not paused was created.
 pub(super) fn outbox_lag(conn: &Connection, now: Timestamp) -> rusqlite::Result<Option<f64>> {

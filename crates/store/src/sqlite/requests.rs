@@ -16,7 +16,7 @@ use crate::requests::{
     ChangeOutcome, NewRequest, RequestAction, RequestFilter, RequestHistoryEntry, RequestKind, RequestRecord,
     RequestStatus, RequestStore, RequestTask, StoredRequest, SubjectErased, SubjectErasure,
 };
-use crate::{OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
+use crate::{OutboxFilter, OutboxMessage, Result, StoreError, StoredReceipt, random_bytes};
 
 const REQUEST_COLUMNS: &str = "r.id, k.subject, r.kind, r.status, r.details, r.received_at, r.due_at, \
      r.own_done_at, r.closed_at, r.reason, r.overdue_at, r.updated_at, \
@@ -53,19 +53,16 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRecord> {
 
 fn insert_outbox(
     tx: &Transaction<'_>,
+    filter: &OutboxFilter,
     pseudonym: &str,
     messages: &[OutboxMessage],
     at: Timestamp,
 ) -> Result<()> {
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO outbox (pseudonym, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(backend)?;
-    for m in messages {
-        insert.execute(params![pseudonym, m.event_type, m.payload, at.micros()]).map_err(backend)?;
+    if messages.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let wanted = super::outbox::wanted(tx, filter)?;
+    super::outbox::insert_messages(tx, &wanted, pseudonym, messages, at)
 }
 
 fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredRequest>> {
@@ -193,6 +190,7 @@ fn change(
 #[async_trait]
 impl RequestStore for SqliteStore {
     async fn create_request(&self, new: NewRequest) -> Result<()> {
+        let filter = self.filter.clone();
         self.write(move |conn| {
             let p = super::pseudonym_for(conn, new.subject.as_str())?;
             let created = request::receive(new.received_at, &new.destinations);
@@ -230,7 +228,7 @@ impl RequestStore for SqliteStore {
                 .map_err(backend)?;
             }
             history_rows(&tx, &new.id, &created, &new.actor)?;
-            insert_outbox(&tx, &p, &new.messages, new.received_at)?;
+            insert_outbox(&tx, &filter, &p, &new.messages, new.received_at)?;
             tx.commit().map_err(backend)
         })
         .await
@@ -305,6 +303,7 @@ impl RequestStore for SqliteStore {
 
     async fn mark_overdue(&self, id: &str, at: Timestamp, message: OutboxMessage) -> Result<bool> {
         let id = id.to_owned();
+        let filter = self.filter.clone();
         self.write(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
             let p: Option<String> = tx
@@ -318,7 +317,7 @@ impl RequestStore for SqliteStore {
             ) {
                 return Ok(false);
             }
-            insert_outbox(&tx, &p, std::slice::from_ref(&message), at)?;
+            insert_outbox(&tx, &filter, &p, std::slice::from_ref(&message), at)?;
             tx.commit().map_err(backend)?;
             Ok(true)
         })
@@ -397,11 +396,12 @@ impl RequestStore for SqliteStore {
     }
 
     async fn erase_subject(&self, erasure: SubjectErasure) -> Result<SubjectErased> {
+        let filter = self.filter.clone();
         self.write(move |conn| {
             // What is deleted is overwritten, not left in free pages.
             conn.execute_batch("PRAGMA ks.secure_delete = ON; PRAGMA main.secure_delete = ON;")
                 .map_err(backend)?;
-            let erased = erase_rows(conn, &erasure);
+            let erased = erase_rows(conn, &filter, &erasure);
             let _ = conn.execute_batch("PRAGMA main.secure_delete = OFF;");
             let erased = erased?;
             // And moved out of the write-ahead logs, where older page images would linger. Best effort: a
@@ -471,7 +471,7 @@ impl RequestStore for SqliteStore {
 /// are found by the pseudonym), then the key store's: the data key. No other write comes between them
 /// (they run on the one writer connection); a stop between them leaves the data key, and erasing again
 /// finishes.
-fn erase_rows(conn: &mut Connection, erasure: &SubjectErasure) -> Result<SubjectErased> {
+fn erase_rows(conn: &mut Connection, filter: &OutboxFilter, erasure: &SubjectErasure) -> Result<SubjectErased> {
     let subject = erasure.subject.as_str();
     let mut erased = SubjectErased::default();
     let tx = conn.transaction().map_err(backend)?;
@@ -491,7 +491,7 @@ fn erase_rows(conn: &mut Connection, erasure: &SubjectErasure) -> Result<Subject
             .map_err(backend)?
             .collect::<rusqlite::Result<Vec<String>>>()
             .map_err(backend)?;
-        insert_outbox(&tx, p, &erasure.notices, erasure.at)?;
+        insert_outbox(&tx, filter, p, &erasure.notices, erasure.at)?;
         tx.execute("UPDATE requests SET details = NULL WHERE pseudonym = ?1", [p]).map_err(backend)?;
         // Without the subject a receipt can no longer be built: its row goes too (they keep their copies).
         tx.execute("DELETE FROM receipts WHERE pseudonym = ?1", [p]).map_err(backend)?;

@@ -26,9 +26,10 @@ use crate::error::{Result, StoreError};
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
     DestinationPatch, DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
-    OutboxMessage, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
+    OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
     StoredReceipt, TlogCheckpoint,
 };
+use crate::model::default_outbox_filter;
 use crate::store::Store;
 
 /// Read connections kept open between reads.
@@ -43,6 +44,8 @@ pub struct SqliteStore {
     /// Held while the store is open; released by `close` (or drop), so another process may then open it.
     lock: Mutex<Option<File>>,
     closed: Arc<AtomicBool>,
+    /// Which outbox messages some destination wants (see [`OutboxFilter`]).
+    pub(super) filter: OutboxFilter,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -54,13 +57,18 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens (creating when needed) the store in `dir`, migrating it to the current schema.
     pub async fn open(dir: &Path, observer: Option<CommitObserver>) -> Result<Self> {
+        Self::open_with(dir, observer, default_outbox_filter()).await
+    }
+
+    /// As [`open`](Self::open), keeping only the outbox messages some destination wants by `filter`.
+    pub async fn open_with(dir: &Path, observer: Option<CommitObserver>, filter: OutboxFilter) -> Result<Self> {
         let dir = dir.to_path_buf();
-        tokio::task::spawn_blocking(move || Self::open_blocking(&dir, observer))
+        tokio::task::spawn_blocking(move || Self::open_blocking(&dir, observer, filter))
             .await
             .map_err(|e| StoreError::Backend(format!("open task failed: {e}")))?
     }
 
-    fn open_blocking(dir: &Path, observer: Option<CommitObserver>) -> Result<Self> {
+    fn open_blocking(dir: &Path, observer: Option<CommitObserver>, filter: OutboxFilter) -> Result<Self> {
         let lock = db::lock_folder(dir)?;
         let paths = Paths::in_folder(dir);
         {
@@ -80,7 +88,7 @@ impl SqliteStore {
 
         let conn = db::connect(&paths, OpenFlags::default()).map_err(backend)?;
         let (sender, receiver) = mpsc::channel();
-        let writer = Writer::new(conn, observer)?;
+        let writer = Writer::new(conn, observer, filter.clone())?;
         let handle = std::thread::Builder::new()
             .name("consentry-sqlite-writer".into())
             .spawn(move || writer.run(receiver))
@@ -92,6 +100,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             lock: Mutex::new(Some(lock)),
             closed: Arc::new(AtomicBool::new(false)),
+            filter,
         })
     }
 
@@ -110,6 +119,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             lock: Mutex::new(None),
             closed: Arc::new(AtomicBool::new(false)),
+            filter: default_outbox_filter(),
         })
     }
 
@@ -496,14 +506,24 @@ impl Store for SqliteStore {
         self.read(move |conn| outbox::deliveries(conn, &id, status.as_deref(), after, limit)).await
     }
 
-    async fn replay(&self, destination_id: &str, from: ReplayFrom, matches: &EventMatcher) -> Result<u64> {
+    async fn replay(
+        &self,
+        destination_id: &str,
+        from: ReplayFrom,
+        not_before: Timestamp,
+        matches: &EventMatcher,
+    ) -> Result<u64> {
         let id = destination_id.to_owned();
         let read_id = id.clone();
-        let Some(cursor) = self.read(move |conn| outbox::cursor(conn, &read_id)).await? else { return Ok(0) };
-        let (mut after, since) = match from {
-            ReplayFrom::OutboxId(first) => (first.saturating_sub(1), i64::MIN),
-            ReplayFrom::Time(t) => (0, t.micros()),
+        let Some(reach) = self.read(move |conn| outbox::replay_reach(conn, &read_id)).await? else {
+            return Ok(0);
         };
+        let first_at = match from {
+            ReplayFrom::OutboxId(first) => self.read(move |conn| outbox::first_at(conn, first)).await?,
+            ReplayFrom::Time(_) => None,
+        };
+        let (mut after, since) = reach.start(from, not_before, first_at)?;
+        let cursor = reach.cursor;
         let mut total = 0;
         loop {
             let page = self.read(move |conn| outbox::replay_page(conn, after, cursor, since)).await?;
@@ -520,6 +540,10 @@ impl Store for SqliteStore {
             }
         }
         Ok(total)
+    }
+
+    async fn prune_outbox(&self, after: i64, not_before: Timestamp, limit: u32) -> Result<OutboxPruned> {
+        self.write(move |conn| outbox::prune(conn, after, not_before, limit)).await
     }
 
     async fn replay_dead_letter(&self, destination_id: &str, outbox_id: i64, now: Timestamp) -> Result<bool> {

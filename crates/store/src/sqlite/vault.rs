@@ -18,6 +18,7 @@ use super::pseudonyms::pseudonym_for;
 use super::rows;
 use super::store::SqliteStore;
 use crate::error::Result;
+use crate::model::OutboxFilter;
 use crate::sql::RECORD_COLUMNS;
 use crate::vault::{
     self, Kek, NewRecord, RecordAnnouncer, RecordFilter, RecordMeta, RecordSelection, SealedPayload,
@@ -69,6 +70,7 @@ fn delete_selected(
     conn: &mut Connection,
     selection: &RecordSelection,
     announce: Option<&RecordAnnouncer>,
+    filter: &OutboxFilter,
 ) -> Result<Vec<RecordMeta>> {
     let tx = conn.transaction().map_err(backend)?;
     let mut deleted: Vec<(String, RecordMeta)> = Vec::new();
@@ -118,15 +120,11 @@ fn delete_selected(
         }
     }
     if let Some(announcer) = announce {
-        let mut outbox = tx
-            .prepare_cached(
-                "INSERT INTO outbox (pseudonym, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(backend)?;
-        let now = Timestamp::now().micros();
+        let wanted = super::outbox::wanted(&tx, filter)?;
+        let now = Timestamp::now();
         for (p, meta) in &deleted {
             let m = vault::announce(announcer, meta)?;
-            outbox.execute(params![p, m.event_type, m.payload, now]).map_err(backend)?;
+            super::outbox::insert_messages(&tx, &wanted, p, std::slice::from_ref(&m), now)?;
         }
     }
     tx.commit().map_err(backend)?;
@@ -284,7 +282,8 @@ impl VaultStore for SqliteStore {
         selection: RecordSelection,
         announce: Option<RecordAnnouncer>,
     ) -> Result<Vec<RecordMeta>> {
-        self.write(move |conn| delete_selected(conn, &selection, announce.as_ref())).await
+        let filter = self.filter.clone();
+        self.write(move |conn| delete_selected(conn, &selection, announce.as_ref(), &filter)).await
     }
 
     async fn delete_subject_vault(&self, subject: &SubjectId) -> Result<u64> {

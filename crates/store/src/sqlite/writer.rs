@@ -5,7 +5,7 @@
 //! one fsync for the whole group, each caller answered once the group is durable. New subjects' pseudonym
 //! keys are committed to the key store first, in their own transaction, so a crash can leave an unused key
 //! behind but never a row whose pseudonym has no key. A sealed append's receipt and outbox messages are
-//! inserted with its events; a failing sealer drops only its own request, whose sequence numbers the next
+//! inserted with its events (only the messages some destination wants, judged in the same transaction); a failing sealer drops only its own request, whose sequence numbers the next
 //! request then takes. A vault record goes in only while its subject still has the data key it was sealed
 //! under. The ledger's Merkle tree grows in the same transaction: the writer keeps the tree's frontier
 //! and writes each new leaf and every subtree it completes (`tlog.rs`).
@@ -20,11 +20,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::db::backend;
 use super::jobs::{AccessJob, AppendJob, Appended, Command, CountsJob, EnqueueJob, Grouped, RecordJob};
 use super::pseudonyms::pseudonyms;
+use super::outbox::{insert_messages, wanted};
 use super::{linking as links, tlog};
 use crate::common::{json_list, run_sealer, scope_key};
 use crate::error::{Result, StoreError};
 use crate::links::fill_slot;
-use crate::model::{CommitObserver, Committed};
+use crate::model::{CommitObserver, Committed, OutboxFilter};
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
 /// Most commands taken into one group.
@@ -39,6 +40,8 @@ pub(super) struct Writer {
     head_at: Timestamp,
     /// The Merkle tree of the committed ledger (its size is `head_seq`).
     tree: Frontier,
+    /// Which outbox messages some destination wants.
+    filter: OutboxFilter,
 }
 
 /// One append of a group, with its outcome once placed.
@@ -48,7 +51,7 @@ struct Pending {
 }
 
 impl Writer {
-    pub fn new(mut conn: Connection, observer: Option<CommitObserver>) -> Result<Self> {
+    pub fn new(mut conn: Connection, observer: Option<CommitObserver>, filter: OutboxFilter) -> Result<Self> {
         let head = conn
             .query_row(LEDGER_HEAD_AT, [], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?, Timestamp::from_micros(r.get(2)?)))
@@ -58,7 +61,7 @@ impl Writer {
         let (head_seq, head_hash, head_at) =
             head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned(), Timestamp::from_micros(0)));
         let tree = tlog::catch_up(&mut conn, head_seq)?;
-        Ok(Self { conn, observer, head_seq, head_hash, head_at, tree })
+        Ok(Self { conn, observer, head_seq, head_hash, head_at, tree, filter })
     }
 
     pub fn run(mut self, receiver: Receiver<Command>) {
@@ -184,6 +187,8 @@ impl Writer {
         let now = Timestamp::now().max(self.head_at);
         let tx = self.conn.transaction().map_err(backend)?;
         {
+            // Read in this transaction: destinations change only on this thread, between groups.
+            let wanted = wanted(&tx, &self.filter)?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO events (seq, pseudonym, purpose, action, categories, channels, recipients, notice,
@@ -211,11 +216,6 @@ impl Writer {
                 .prepare_cached(
                     "INSERT INTO receipts (id, pseudonym, first_seq, last_seq, catalog_version, created_at, kid)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(backend)?;
-            let mut outbox = tx
-                .prepare_cached(
-                    "INSERT INTO outbox (pseudonym, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(backend)?;
             for pending in appends.iter_mut() {
@@ -353,9 +353,7 @@ impl Writer {
                         ])
                         .map_err(backend)?;
                 }
-                for m in &messages {
-                    outbox.execute(params![p, m.event_type, m.payload, now.micros()]).map_err(backend)?;
-                }
+                insert_messages(&tx, &wanted, p, &messages, now)?;
                 placed_total += placed.len();
                 if let (Some(p_from), Some(link)) = (link_from, &job.link) {
                     let from = (link.from.as_str(), p_from.as_str());
@@ -366,9 +364,7 @@ impl Writer {
             }
             for job in enqueued {
                 let p = &pseudonyms[job.subject.as_str()];
-                for m in &job.messages {
-                    outbox.execute(params![p, m.event_type, m.payload, now.micros()]).map_err(backend)?;
-                }
+                insert_messages(&tx, &wanted, p, &job.messages, now)?;
             }
             tlog::insert_nodes(&tx, &nodes).map_err(backend)?;
             insert_records(&tx, records)?;

@@ -261,6 +261,75 @@ async fn two_nodes_share_fan_out_and_claims_without_doing_anything_twice() {
     b.close().await;
 }
 
+/// The outbox keeps only messages some destination wants, judged under the outbox lock: a destination
+/// created on one node sees every message another node commits after the creation answered, even while
+/// that node writes without pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_destination_made_on_one_node_misses_nothing_another_commits_after() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let a: Arc<dyn Store> = Arc::new(PostgresStore::open(&db.url, 4, None).await.expect("node a"));
+    let b: Arc<dyn Store> = Arc::new(PostgresStore::open(&db.url, 4, None).await.expect("node b"));
+    let created = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (b, created) = (b.clone(), Arc::clone(&created));
+        writers.push(tokio::spawn(async move {
+            let mut after = Vec::new();
+            for i in 0..2000 {
+                let started_after = created.load(std::sync::atomic::Ordering::SeqCst);
+                let payload = format!("{w}-{i}");
+                let s = SubjectId::new(format!("late-{w}-{i}")).expect("id");
+                if i % 2 == 0 {
+                    let p = payload.clone();
+                    let seal: Sealer = Box::new(move |_: &[Event]| {
+                        Ok(Sealed {
+                            receipt: None,
+                            outbox: vec![OutboxMessage { event_type: "consent.granted".into(), payload: p }],
+                        })
+                    });
+                    b.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
+                } else {
+                    let m = OutboxMessage { event_type: "subject.erased".into(), payload: payload.clone() };
+                    b.enqueue(&s, vec![m]).await.expect("enqueue");
+                }
+                if started_after {
+                    after.push(payload);
+                    if after.len() >= 20 {
+                        break;
+                    }
+                }
+            }
+            after
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    a.create_destination(destination("late")).await.expect("create");
+    created.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut after = Vec::new();
+    for w in writers {
+        after.extend(w.await.expect("writer"));
+    }
+    assert_eq!(after.len(), 80, "each writer went on after the creation");
+    while a.fan_out("late", &|_: &str| true, 100).await.expect("fan out") > 0 {}
+    let mut sent = std::collections::HashSet::new();
+    loop {
+        let claimed =
+            a.claim_deliveries(Timestamp::now(), std::time::Duration::from_secs(600), 100).await.expect("claim");
+        if claimed.is_empty() {
+            break;
+        }
+        for c in claimed {
+            let done = DeliveryOutcome::Delivered { at: Timestamp::now() };
+            a.complete_delivery(&c.destination_id, c.outbox_id, done).await.expect("complete");
+            sent.insert(c.payload);
+        }
+    }
+    let missed: Vec<&String> = after.iter().filter(|p| !sent.contains(*p)).collect();
+    assert!(missed.is_empty(), "committed after the creation answered but not stored: {missed:?}");
+    a.close().await;
+    b.close().await;
+}
+
 /// A database from before receipts were rebuilt (schema 9) upgrades: its receipts keep their rows, each
 /// naming the catalogue in force when it was made, and their signed form (which named the person) and the
 /// ids kept for erased subjects' messages are gone with their tables.
@@ -294,6 +363,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          DROP TABLE console_checks, delivery_attempts, consentry_keystore.subject_links, ledger_floor;
          DROP TABLE subject_ages, guardians;
          DROP INDEX requests_by_received, requests_by_closed, requests_by_overdue;
+         ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     )
     .execute(&pool)

@@ -121,11 +121,13 @@ pub async fn deliveries(
     Ok(Json(page))
 }
 
-/// Send events again, from a delivery id or a time, in order.
+/// Send events again, from a delivery id or a time, in order. A destination reaches only what was written
+/// since its creation and within `outbox_retention_secs`.
 #[utoipa::path(post, operation_id = "replayDeliveries", path = "/v1/destinations/{id}/replay", tag = "destinations", params(("id" = String, Path)),
     request_body = ReplayRequest,
     responses((status = 200, body = ReplayOut), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)),
+              (status = 404, body = Problem),
+              (status = 422, body = Problem, description = "`validation_failed` unless exactly one of `from_id` and `since` is given; `replay_out_of_reach` for a start before the destination was created or older than the outbox keeps (`outbox_retention_secs`)")),
     security(("bearer" = ["destinations"])))]
 pub async fn replay(
     State(state): State<AppState>,

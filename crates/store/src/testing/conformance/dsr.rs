@@ -55,7 +55,7 @@ async fn destination(store: &Arc<dyn Store>, id: &str) {
                 kind: "webhook".into(),
                 url: "http://127.0.0.1:9/".into(),
                 target: None,
-                event_types: vec!["request.*".into()],
+                event_types: vec!["request.*".into(), "subject.erased".into()],
                 paused: false,
                 flagged: false,
                 created_at: Timestamp::now(),
@@ -397,7 +397,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     assert!(!store.subject_messages_pending(&subject("bob")).await.expect("pending"));
 
     // One still pending when the key goes out goes out without naming her.
-    let late = OutboxMessage { event_type: "consent.withdrawn".into(), payload: "{}".into() };
+    let late = OutboxMessage { event_type: "request.overdue".into(), payload: "{}".into() };
     store.enqueue(&ann, vec![late]).await.expect("enqueue");
     store.fan_out("crm", &|_| true, 100).await.expect("fan out");
     assert!(pending().await);

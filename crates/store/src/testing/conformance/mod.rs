@@ -17,6 +17,7 @@ mod import;
 mod ledger;
 mod links;
 mod outbox;
+mod outbox_reach;
 mod setup;
 mod tlog;
 mod tokens;
@@ -43,6 +44,9 @@ pub use self::ledger::{
     pages, receipts_commit_with_their_events,
 };
 pub use self::links::{links_merge_move_and_alias, links_see_every_racing_write};
+pub use self::outbox_reach::{
+    outbox_keeps_only_what_a_destination_wants, outbox_sweep_keeps_what_is_still_needed,
+};
 pub use self::outbox::{
     claims_keep_each_subjects_order, concurrent_claimers_never_share, delete_destination_cascades,
     destinations_crud, fan_out_honours_filter_and_cursor, leases_expire, outbox_commits_with_its_events,
@@ -75,6 +79,7 @@ macro_rules! conformance_suite {
             claims_keep_each_subjects_order, leases_expire, concurrent_claimers_never_share,
             replay_from_id_and_time, delete_destination_cascades, paused_destinations_are_not_claimed,
             outbox_lag_and_dead_letters, replaying_a_dead_letter_resends_what_followed,
+            outbox_keeps_only_what_a_destination_wants, outbox_sweep_keeps_what_is_still_needed,
             requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
             devices_pair_list_delete, key_pepper_and_rehash, devices_rehash_token,
             token_revocations_per_subject, links_are_spent_once,

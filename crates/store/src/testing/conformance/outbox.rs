@@ -11,13 +11,13 @@ use crate::{
     OutboxMessage, ReplayFrom, Sealed, Sealer, Store, StoreError,
 };
 
-fn message(event_type: &str, payload: &str) -> OutboxMessage {
+pub(super) fn message(event_type: &str, payload: &str) -> OutboxMessage {
     OutboxMessage { event_type: event_type.into(), payload: payload.into() }
 }
 
 /// A sealer that seals a receipt and puts one message per type in the outbox, each naming the first
 /// placed event's position (`{"seq":N,"n":i}`).
-fn outbox_sealer(id: &str, types: &[&str]) -> Sealer {
+pub(super) fn outbox_sealer(id: &str, types: &[&str]) -> Sealer {
     let id = id.to_owned();
     let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
     Box::new(move |events: &[Event]| {
@@ -34,7 +34,7 @@ fn outbox_sealer(id: &str, types: &[&str]) -> Sealer {
     })
 }
 
-fn destination(id: &str, patterns: &[&str]) -> NewDestination {
+pub(super) fn destination(id: &str, patterns: &[&str]) -> NewDestination {
     NewDestination {
         record: DestinationRecord {
             id: id.into(),
@@ -62,12 +62,12 @@ fn matcher(patterns: &[&str]) -> impl Fn(&str) -> bool + Sync + use<> {
     }
 }
 
-fn everything(_: &str) -> bool {
+pub(super) fn everything(_: &str) -> bool {
     true
 }
 
 /// Fans the destination out until it is caught up; returns the messages read.
-async fn fan_out_all(store: &Arc<dyn Store>, id: &str, matches: &EventMatcher) -> u64 {
+pub(super) async fn fan_out_all(store: &Arc<dyn Store>, id: &str, matches: &EventMatcher) -> u64 {
     let mut total = 0;
     loop {
         let n = store.fan_out(id, matches, 50).await.expect("fan out");
@@ -82,15 +82,15 @@ fn claimed_ids(claimed: &[ClaimedDelivery]) -> Vec<(String, i64)> {
     claimed.iter().map(|c| (c.destination_id.clone(), c.outbox_id)).collect()
 }
 
-fn secs(n: i64) -> std::time::Duration {
+pub(super) fn secs(n: i64) -> std::time::Duration {
     std::time::Duration::from_secs(n.unsigned_abs())
 }
 
-async fn claim(store: &Arc<dyn Store>, now: Timestamp) -> Vec<ClaimedDelivery> {
+pub(super) async fn claim(store: &Arc<dyn Store>, now: Timestamp) -> Vec<ClaimedDelivery> {
     store.claim_deliveries(now, secs(60), 100).await.expect("claim")
 }
 
-async fn deliver(store: &Arc<dyn Store>, c: &ClaimedDelivery) {
+pub(super) async fn deliver(store: &Arc<dyn Store>, c: &ClaimedDelivery) {
     let done = DeliveryOutcome::Delivered { at: Timestamp::now() };
     store.complete_delivery(&c.destination_id, c.outbox_id, done).await.expect("complete");
 }
@@ -267,8 +267,9 @@ pub async fn fan_out_honours_filter_and_cursor(store: Arc<dyn Store>) {
         )
         .await
         .expect("enqueue");
+    // No destination wants `subject.erased`: it was never stored.
     let consents = matcher(&["consent.*"]);
-    assert_eq!(store.fan_out("consents", &consents, 2).await.expect("fan out"), 2);
+    assert_eq!(store.fan_out("consents", &consents, 1).await.expect("fan out"), 1);
     assert_eq!(store.fan_out("consents", &consents, 2).await.expect("fan out"), 1);
     assert_eq!(store.fan_out("consents", &consents, 2).await.expect("fan out"), 0, "caught up");
     assert_eq!(store.fan_out("nope", &consents, 2).await.expect("fan out"), 0, "no such destination");
@@ -505,8 +506,9 @@ pub async fn replay_from_id_and_time(store: Arc<dyn Store>) {
     let ids: Vec<i64> = listed.iter().map(|d| d.outbox_id).collect();
 
     // From an outbox id: messages 2..6; with a filter, the granted ones among them.
+    let always = Timestamp::from_micros(0);
     assert_eq!(
-        store.replay("d", ReplayFrom::OutboxId(ids[2]), &matcher(&["consent.*"])).await.expect("replay"),
+        store.replay("d", ReplayFrom::OutboxId(ids[2]), always, &matcher(&["consent.*"])).await.expect("replay"),
         2
     );
     let pending: Vec<i64> = store
@@ -520,28 +522,38 @@ pub async fn replay_from_id_and_time(store: Arc<dyn Store>) {
     let reset = store.deliveries("d", Some("pending"), 0, 1).await.expect("list");
     assert_eq!((reset[0].attempts, reset[0].delivered_at, reset[0].last_error.clone()), (0, None, None));
     // From a time: the messages created after the third one.
-    assert_eq!(store.replay("d", ReplayFrom::Time(times[2]), &everything).await.expect("replay"), 3);
+    assert_eq!(store.replay("d", ReplayFrom::Time(times[2]), always, &everything).await.expect("replay"), 3);
     let pending = store.deliveries("d", Some("pending"), 0, 100).await.expect("list");
     assert_eq!(pending.iter().map(|d| d.outbox_id).collect::<Vec<_>>(), [ids[2], ids[3], ids[4], ids[5]]);
     let replayed = claim(&store, Timestamp::now()).await;
     assert_eq!(replayed.iter().map(|c| c.payload.as_str()).collect::<Vec<_>>(), ["2", "3", "4", "5"]);
 
-    // Replay inserts deliveries the filter once left out (also of messages older than the destination: a
-    // backfill), and stops at what was fanned out so far.
-    store.create_destination(destination("narrow", &["subject.*"])).await.expect("create");
+    // Replay inserts deliveries the filter once left out, and stops at what was fanned out so far.
+    let narrow = destination("narrow", &["subject.*"]);
+    let created = narrow.record.created_at;
+    store.create_destination(narrow).await.expect("create");
     store.enqueue(&subject("re-9"), vec![message("consent.special", "9")]).await.expect("enqueue");
     assert_eq!(fan_out_all(&store, "narrow", &matcher(&["subject.*"])).await, 1);
     assert!(store.deliveries("narrow", None, 0, 100).await.expect("list").is_empty());
     store.enqueue(&subject("re-10"), vec![message("consent.special", "10")]).await.expect("enqueue");
     let special = matcher(&["consent.special"]);
-    assert_eq!(store.replay("narrow", ReplayFrom::OutboxId(0), &special).await.expect("replay"), 1);
+    assert_eq!(store.replay("narrow", ReplayFrom::Time(created), always, &special).await.expect("replay"), 1);
     assert_eq!(store.deliveries("narrow", None, 0, 100).await.expect("list").len(), 1);
     assert_eq!(store.fan_out("narrow", &everything, 100).await.expect("fan out"), 1, "the rest by fan-out");
     assert_eq!(store.deliveries("narrow", None, 0, 100).await.expect("list").len(), 2);
+    // Nothing written before the destination was created: refused, not silently shortened.
     let erased = matcher(&["subject.*"]);
-    assert_eq!(store.replay("narrow", ReplayFrom::OutboxId(ids[0]), &erased).await.expect("backfill"), 3);
-    assert_eq!(store.deliveries("narrow", None, 0, 100).await.expect("list").len(), 5);
-    assert_eq!(store.replay("nope", ReplayFrom::OutboxId(0), &everything).await.expect("replay"), 0);
+    for from in [ReplayFrom::OutboxId(ids[0]), ReplayFrom::OutboxId(0), ReplayFrom::Time(times[0])] {
+        let refused = store.replay("narrow", from, always, &erased).await;
+        assert!(matches!(refused, Err(StoreError::OutOfReach(_))), "{from:?}: {refused:?}");
+    }
+    assert_eq!(store.deliveries("narrow", None, 0, 100).await.expect("list").len(), 2);
+    // Nor anything older than the retention window (`not_before`), by time or by id.
+    for from in [ReplayFrom::Time(times[0]), ReplayFrom::OutboxId(ids[0])] {
+        let refused = store.replay("d", from, times[1], &everything).await;
+        assert!(matches!(refused, Err(StoreError::OutOfReach(_))), "{from:?}: {refused:?}");
+    }
+    assert_eq!(store.replay("nope", ReplayFrom::OutboxId(0), always, &everything).await.expect("replay"), 0);
 }
 
 pub async fn delete_destination_cascades(store: Arc<dyn Store>) {

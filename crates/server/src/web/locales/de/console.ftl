@@ -201,6 +201,7 @@ console-replay-one = Nur diese erneut senden
 console-replay-one-label = Nur diese erneut senden (Zustellung { $id })
 console-replayed-one = Die unzustellbare Nachricht steht wieder in der Warteschlange, allein.
 console-replay-invalid = Geben Sie eine Zeit (UTC) oder eine Zustellung an, ab der erneut gesendet wird.
+console-replay-out-of-reach = Das liegt weiter zurück, als dieses Ziel erneut senden kann: Erneut gesendet werden nur Ereignisse, die seit seiner Anlage geschrieben wurden und die der Postausgang noch aufbewahrt (outbox_retention_secs, standardmäßig 7 Tage).
 
 ## Der Katalog
 

@@ -201,6 +201,7 @@ console-replay-one = Replay this one
 console-replay-one-label = Replay this one (delivery { $id })
 console-replayed-one = The dead letter is queued again, alone.
 console-replay-invalid = Give a time (UTC) or a delivery to replay from.
+console-replay-out-of-reach = That is earlier than this destination can replay: only events written since it was created and kept by the outbox (outbox_retention_secs, 7 days by default) are sent again.
 
 ## The catalogue
 
