@@ -11,7 +11,11 @@
 //! 4. bytes at rest per consent change on SQLite (`dbstat`, indexes included, every database file of the
 //!    data folder): M changes (default 100,000; `CONSENTRY_BENCH_CHANGES`) over 10,000 subjects recorded
 //!    through the service layer as the API records them (64 concurrent writers, the node's workers
-//!    running), grants and withdrawals in turn, then the node stopped; per table.
+//!    running), grants and withdrawals in turn, then the node stopped; per table. Three times, side by
+//!    side: with no destination (the outbox stores nothing), with one paused destination taking
+//!    `consent.*` (the outbox keeps every message, as it does within `outbox_retention_secs`), and with
+//!    that destination having taken every message and the outbox sweep run with no retention window.
+//!    `CONSENTRY_BENCH_EVENTS=0` skips parts 1 to 3.
 //!
 //! Run: `cargo bench -p consentry-server --bench tlog`. The machine is shared: read medians.
 
@@ -41,8 +45,12 @@ fn main() {
     let changes = env_number("CONSENTRY_BENCH_CHANGES", 100_000);
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    rt.block_on(run(events));
-    rt.block_on(at_rest(changes));
+    if events > 0 {
+        rt.block_on(run(events));
+    }
+    for outbox in [Outbox::NoDestination, Outbox::Kept, Outbox::Swept] {
+        rt.block_on(at_rest(changes, outbox));
+    }
 }
 
 fn batch(k0: u64) -> Vec<NewEvent> {
@@ -196,14 +204,75 @@ const REST_SUBJECTS: u64 = 10_000;
 const GRANT: &str = r#"{"notice":"analytics","changes":[{"purpose":"analytics","action":"grant"}]}"#;
 const WITHDRAW: &str = r#"{"notice":"analytics","changes":[{"purpose":"analytics","action":"withdraw"}]}"#;
 
+/// What part 4 does with the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outbox {
+    /// No destination: no message is stored.
+    NoDestination,
+    /// One paused destination taking `consent.*`: every message is stored and kept.
+    Kept,
+    /// That destination took every message, then the sweep ran with no retention window.
+    Swept,
+}
+
+/// A paused webhook destination taking `consent.*` (paused: the bench sends nothing).
+fn bench_destination() -> consentry_store::NewDestination {
+    consentry_store::NewDestination {
+        record: consentry_store::DestinationRecord {
+            id: "dst_bench".into(),
+            name: "bench".into(),
+            kind: "webhook".into(),
+            url: "https://example.com/hook".into(),
+            target: None,
+            event_types: vec!["consent.*".into()],
+            paused: true,
+            flagged: false,
+            created_at: Timestamp::now(),
+        },
+        secret: Some(b"bench-secret".to_vec()),
+    }
+}
+
+/// Marks every message the destination holds delivered (fan-out, claim, complete, as the dispatcher does
+/// without sending), then runs the outbox sweep to its end with no retention window.
+async fn take_all_and_sweep(dir: &std::path::Path) {
+    let store = consentry_store::open(StoreConfig::embedded(dir)).await.expect("reopen the store");
+    let resume = consentry_store::DestinationPatch { paused: Some(false), ..Default::default() };
+    store.update_destination("dst_bench", resume).await.expect("resume");
+    while store.fan_out("dst_bench", &|_: &str| true, 5000).await.expect("fan out") > 0 {}
+    let lease = std::time::Duration::from_secs(600);
+    loop {
+        let claimed = store.claim_deliveries(Timestamp::now(), lease, 5000).await.expect("claim");
+        if claimed.is_empty() {
+            break;
+        }
+        let done = consentry_store::DeliveryOutcome::Delivered { at: Timestamp::now() };
+        let outcomes =
+            claimed.iter().map(|c| (c.destination_id.clone(), c.outbox_id, done.clone())).collect();
+        store.complete_deliveries(outcomes).await.expect("complete");
+    }
+    let (mut after, now) = (0, Timestamp::now());
+    loop {
+        let step = store.prune_outbox(after, now, 1000).await.expect("sweep");
+        if step.done {
+            break;
+        }
+        after = step.last;
+    }
+    store.close().await;
+}
+
 /// Part 4: records `m` consent changes through the service layer, stops the node and measures the data
 /// folder's databases with `dbstat`.
-async fn at_rest(m: u64) {
+async fn at_rest(m: u64, outbox: Outbox) {
     use consentry_service::consents::{RecordConsents, record_changes};
     let dir = tempfile::tempdir().expect("temp dir");
     let config =
         consentry_server::Config { data: dir.path().to_path_buf(), ..consentry_server::Config::default() };
     let state = consentry_server::open(config).await.expect("open the node").state;
+    if outbox != Outbox::NoDestination {
+        state.store.create_destination(bench_destination()).await.expect("a destination");
+    }
     let stop = tokio_util::sync::CancellationToken::new();
     let workers = consentry_service::workers::start(&state, stop.clone());
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -230,6 +299,9 @@ async fn at_rest(m: u64) {
     let secs = started.elapsed().as_secs_f64();
     stop.cancel();
     workers.finish(state).await;
+    if outbox == Outbox::Swept {
+        take_all_and_sweep(dir.path()).await;
+    }
     let mut tables: Vec<(String, i64)> = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(dir.path())
         .expect("the data folder")
@@ -253,7 +325,7 @@ async fn at_rest(m: u64) {
     }
     let total: i64 = tables.iter().map(|(_, b)| b).sum();
     println!(
-        "4. at rest on SQLite after {m} consent changes over {REST_SUBJECTS} subjects (recorded at {:.0} changes/s through the service layer, {WRITERS} writers): {total} bytes = {:.0} bytes per change (dbstat, indexes included)",
+        "4. at rest on SQLite after {m} consent changes over {REST_SUBJECTS} subjects, outbox {outbox:?} (recorded at {:.0} changes/s through the service layer, {WRITERS} writers): {total} bytes = {:.0} bytes per change (dbstat, indexes included)",
         m as f64 / secs,
         total as f64 / m as f64
     );

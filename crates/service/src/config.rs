@@ -197,7 +197,7 @@ pub struct Config {
     pub delivery_backoff_ms: Vec<u64>,
     /// Seconds the outbox keeps a message a destination may still replay (from its creation on); after
     /// that, and once every destination has passed it, the outbox sweep deletes it. 0: as soon as every
-    /// destination has passed it (replay then reaches only what is still waiting).
+    /// destination has passed it (a replay by id or time is then refused; a dead letter still replays).
     pub outbox_retention_secs: u64,
     /// Networks (CIDRs) destinations may reach although not publicly routable (see [`crate::egress`]);
     /// empty by default, so even `localhost` is refused. In a variable: a comma-separated list.

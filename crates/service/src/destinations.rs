@@ -414,8 +414,7 @@ pub async fn replay(state: &Services, caller: &Caller, id: &str, body: ReplayReq
     let patterns = d.event_types;
     let retention = i64::try_from(state.config.outbox_retention_secs).unwrap_or(i64::MAX);
     let not_before = Timestamp::now().plus_seconds(-retention);
-    let queued =
-        state.store.replay(id, from, not_before, &move |t: &str| type_matches(&patterns, t)).await?;
+    let queued = state.store.replay(id, from, not_before, &move |t: &str| type_matches(&patterns, t)).await?;
     state.dispatch_wake.notify_one();
     tracing::info!(destination = %id, queued, by = %caller.key_id, "replay queued");
     Ok(ReplayOut { queued })

@@ -20,10 +20,7 @@ impl Wanted {
     /// From the `event_types` column of every destination. A column that does not read back as a list
     /// keeps everything: a message is never dropped for a destination whose patterns cannot be read.
     pub fn new(filter: OutboxFilter, stored: Vec<String>) -> Self {
-        let patterns = stored
-            .iter()
-            .map(|s| serde_json::from_str::<Vec<String>>(s).ok())
-            .collect();
+        let patterns = stored.iter().map(|s| serde_json::from_str::<Vec<String>>(s).ok()).collect();
         Self { filter, patterns }
     }
 

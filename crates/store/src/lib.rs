@@ -44,8 +44,8 @@ pub use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, Committed, DELIVERY_DEAD,
     DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,
     DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxFilter,
-    OutboxMessage, OutboxPruned, ReplayFrom, Sealed, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
-    StoredReceipt, TlogCheckpoint, default_outbox_filter,
+    OutboxMessage, OutboxPruned, ReplayFrom, Sealed, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog,
+    StoredCheckpoint, StoredReceipt, TlogCheckpoint, default_outbox_filter,
 };
 pub use crate::store::Store;
 pub use crate::tokens::TokenStore;
@@ -103,9 +103,9 @@ pub async fn open(config: StoreConfig) -> Result<Arc<dyn Store>> {
             postgres::PostgresStore::open_with(url, config.max_connections, config.commit_observer, filter)
                 .await?,
         )),
-        None => {
-            Ok(Arc::new(sqlite::SqliteStore::open_with(&config.data_dir, config.commit_observer, filter).await?))
-        }
+        None => Ok(Arc::new(
+            sqlite::SqliteStore::open_with(&config.data_dir, config.commit_observer, filter).await?,
+        )),
     }
 }
 

@@ -160,7 +160,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send events again, from a delivery id or a time, in order. */
+        /**
+         * Send events again, from a delivery id or a time, in order. A destination reaches only what was written
+         *     since its creation and within `outbox_retention_secs`.
+         */
         post: operations["replayDeliveries"];
         delete?: never;
         options?: never;
@@ -2792,7 +2795,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A problem (RFC 9457) with code `validation_failed`. */
+            /** @description `validation_failed` unless exactly one of `from_id` and `since` is given; `replay_out_of_reach` for a start before the destination was created or older than the outbox keeps (`outbox_retention_secs`) */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -74,6 +74,7 @@ fn every_variable_sets_its_key() {
         ("CONSENTRY_EXPIRY_INTERVAL_SECS", "11"),
         ("CONSENTRY_REQUEST_SWEEP_INTERVAL_SECS", "12"),
         ("CONSENTRY_WEBHOOK_TIMEOUT_SECS", "13"),
+        ("CONSENTRY_OUTBOX_RETENTION_SECS", "0"),
         ("CONSENTRY_DELIVERY_BACKOFF_MS", "3000, 6000,12000"),
         ("CONSENTRY_DEVICE_SNAPSHOT_MAX_AGE_SECS", "600"),
         ("CONSENTRY_MQTT_URL", "mqtt://127.0.0.1:1883"),
@@ -115,6 +116,7 @@ fn every_variable_sets_its_key() {
     assert_eq!((c.shutdown_timeout_secs, c.max_body_bytes, c.check_batch_max), (2, 2048, 7));
     assert_eq!((c.checkpoint_interval_secs, c.expiry_interval_secs), (9, 11));
     assert_eq!((c.request_sweep_interval_secs, c.webhook_timeout_secs), (12, 13));
+    assert_eq!(c.outbox_retention_secs, 0);
     assert_eq!(c.event_source(), "urn:example:crm");
     assert_eq!(c.delivery_backoff_ms, [3000, 6000, 12000]);
     assert_eq!(c.device_snapshot_max_age_secs, 600);
@@ -259,6 +261,11 @@ fn numbers_out_of_their_type_are_refused_not_truncated() {
         &[("CONSENTRY_DATABASE_MAX_CONNECTIONS", "0")],
         "database_max_connections: ",
         "between 1 and 1000",
+    );
+    refused(
+        &[("CONSENTRY_OUTBOX_RETENTION_SECS", "31622401")],
+        "outbox_retention_secs: ",
+        "between 0 and 31622400",
     );
     refused(
         &[("CONSENTRY_RETENTION_INTERVAL_SECS", "86401")],

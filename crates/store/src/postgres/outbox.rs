@@ -61,15 +61,19 @@ impl OutboxColumns {
             return Ok(());
         }
         locks::lock(conn, OUTBOX_LOCK).await?;
-        let stored: Vec<String> =
-            sqlx::query_scalar("SELECT event_types FROM destinations").fetch_all(&mut *conn).await.map_err(db)?;
+        let stored: Vec<String> = sqlx::query_scalar("SELECT event_types FROM destinations")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
         let wanted = Wanted::new(self.filter, stored);
         let keep: Vec<bool> = self.event_type.iter().map(|t| wanted.wants(t)).collect();
         if !keep.contains(&true) {
             return Ok(());
         }
-        let pick = |v: Vec<_>| v.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect::<Vec<_>>();
-        let (pseudonym, event_type, payload) = (pick(self.pseudonym), pick(self.event_type), pick(self.payload));
+        let pick =
+            |v: Vec<_>| v.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect::<Vec<_>>();
+        let (pseudonym, event_type, payload) =
+            (pick(self.pseudonym), pick(self.event_type), pick(self.payload));
         let created_at: Vec<i64> =
             self.created_at.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect();
         sqlx::query(
@@ -577,16 +581,22 @@ pub(super) async fn replay(
 
 /// The highest outbox id the sweep deleted (0 before any).
 async fn pruned_through(conn: &mut PgConnection) -> Result<i64> {
-    let value: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'outbox_pruned_through'")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
+    let value: Option<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'outbox_pruned_through'")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 /// One bounded step of the outbox sweep (see [`crate::Store::prune_outbox`]), in one transaction under
 /// the prune lock (which replays take too, so nothing a replay makes pending is deleted).
-pub(super) async fn prune(pool: &PgPool, after: i64, not_before: Timestamp, limit: u32) -> Result<OutboxPruned> {
+pub(super) async fn prune(
+    pool: &PgPool,
+    after: i64,
+    not_before: Timestamp,
+    limit: u32,
+) -> Result<OutboxPruned> {
     let mut tx = pool.begin().await.map_err(db)?;
     locks::lock(&mut tx, PRUNE_LOCK).await?;
     let (floor, origins): (Option<i64>, Option<i64>) =
@@ -639,7 +649,11 @@ pub(super) async fn prune(pool: &PgPool, after: i64, not_before: Timestamp, limi
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&gone).execute(&mut *tx).await.map_err(db)?;
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+            .bind(&gone)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         let through = gone.iter().max().copied().unwrap_or(0);
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ('outbox_pruned_through', $1)

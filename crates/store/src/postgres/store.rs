@@ -22,8 +22,8 @@ use crate::error::{Result, StoreError};
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
     DestinationPatch, DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
-    OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, default_outbox_filter, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
-    StoredReceipt, TlogCheckpoint,
+    OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord,
+    StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint, default_outbox_filter,
 };
 use crate::store::Store;
 

@@ -420,7 +420,12 @@ fn pruned_through(conn: &Connection) -> rusqlite::Result<i64> {
 
 /// One bounded step of the outbox sweep (see [`crate::Store::prune_outbox`]): looks at up to `limit`
 /// messages after `after` and deletes those no destination can still need, with their deliveries.
-pub(super) fn prune(conn: &mut Connection, after: i64, not_before: Timestamp, limit: u32) -> Result<OutboxPruned> {
+pub(super) fn prune(
+    conn: &mut Connection,
+    after: i64,
+    not_before: Timestamp,
+    limit: u32,
+) -> Result<OutboxPruned> {
     let tx = conn.transaction().map_err(backend)?;
     let (floor, origins): (Option<i64>, Option<i64>) = tx
         .query_row("SELECT MIN(cursor), MIN(origin) FROM destinations", [], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -459,8 +464,9 @@ pub(super) fn prune(conn: &mut Connection, after: i64, not_before: Timestamp, li
                  WHERE pseudonym = ?1 AND outbox_id < ?2 AND status = 'dead'",
             )
             .map_err(backend)?;
-        let mut forget =
-            tx.prepare_cached("DELETE FROM deliveries WHERE destination_id = ?1 AND outbox_id = ?2").map_err(backend)?;
+        let mut forget = tx
+            .prepare_cached("DELETE FROM deliveries WHERE destination_id = ?1 AND outbox_id = ?2")
+            .map_err(backend)?;
         let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE id = ?1").map_err(backend)?;
         for (id, pseudonym, created_at) in rows {
             // Messages are numbered as they are made: the first one a destination may still replay ends

@@ -471,7 +471,11 @@ impl RequestStore for SqliteStore {
 /// are found by the pseudonym), then the key store's: the data key. No other write comes between them
 /// (they run on the one writer connection); a stop between them leaves the data key, and erasing again
 /// finishes.
-fn erase_rows(conn: &mut Connection, filter: &OutboxFilter, erasure: &SubjectErasure) -> Result<SubjectErased> {
+fn erase_rows(
+    conn: &mut Connection,
+    filter: &OutboxFilter,
+    erasure: &SubjectErasure,
+) -> Result<SubjectErased> {
     let subject = erasure.subject.as_str();
     let mut erased = SubjectErased::default();
     let tx = conn.transaction().map_err(backend)?;

@@ -23,13 +23,13 @@ use super::writer::Writer;
 use super::{activity, catalog, keys, ledger, meta, migrate, outbox, pseudonyms, readonly, tlog};
 use crate::common::{lease_end, merge_counts};
 use crate::error::{Result, StoreError};
+use crate::model::default_outbox_filter;
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
     DestinationPatch, DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
-    OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
-    StoredReceipt, TlogCheckpoint,
+    OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord,
+    StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint,
 };
-use crate::model::default_outbox_filter;
 use crate::store::Store;
 
 /// Read connections kept open between reads.
@@ -61,7 +61,11 @@ impl SqliteStore {
     }
 
     /// As [`open`](Self::open), keeping only the outbox messages some destination wants by `filter`.
-    pub async fn open_with(dir: &Path, observer: Option<CommitObserver>, filter: OutboxFilter) -> Result<Self> {
+    pub async fn open_with(
+        dir: &Path,
+        observer: Option<CommitObserver>,
+        filter: OutboxFilter,
+    ) -> Result<Self> {
         let dir = dir.to_path_buf();
         tokio::task::spawn_blocking(move || Self::open_blocking(&dir, observer, filter))
             .await

@@ -313,8 +313,10 @@ async fn a_destination_made_on_one_node_misses_nothing_another_commits_after() {
     while a.fan_out("late", &|_: &str| true, 100).await.expect("fan out") > 0 {}
     let mut sent = std::collections::HashSet::new();
     loop {
-        let claimed =
-            a.claim_deliveries(Timestamp::now(), std::time::Duration::from_secs(600), 100).await.expect("claim");
+        let claimed = a
+            .claim_deliveries(Timestamp::now(), std::time::Duration::from_secs(600), 100)
+            .await
+            .expect("claim");
         if claimed.is_empty() {
             break;
         }

@@ -98,11 +98,19 @@ async fn dead_letters_are_replayed_from_the_console(backend: Backend) {
         .post_form(&format!("/console/deliveries/{crm}/replay"), &[("csrf", &csrf), ("since", "yesterday")])
         .await;
     assert_eq!(bad.status, 400);
-    let since = officer
+    // From before the destination was created: refused, saying why; from its creation on: queued.
+    let early = officer
         .post_form(
             &format!("/console/deliveries/{crm}/replay"),
             &[("csrf", &csrf), ("since", "2020-01-01T00:00")],
         )
+        .await;
+    assert_eq!(early.status, 400, "{}", early.text);
+    assert!(early.text.contains("earlier than this destination can replay"), "{}", early.text);
+    let created = server.get(&format!("/v1/destinations/{crm}"), ADMIN_KEY, 200).await["created_at"].clone();
+    let created = created.as_str().and_then(|t| t.strip_suffix('Z')).expect("a UTC time").to_owned();
+    let since = officer
+        .post_form(&format!("/console/deliveries/{crm}/replay"), &[("csrf", &csrf), ("since", &created)])
         .await;
     assert_eq!(since.status, 303, "{}", since.text);
     let resumed = officer.post_form(&format!("/console/deliveries/{crm}/resume"), &[("csrf", &csrf)]).await;

@@ -165,15 +165,13 @@ async fn a_receiver_that_always_fails_gets_dead_letters_that_replay_delivers(bac
     })
     .await;
     assert!(deliveries(&s, &id, Some("dead")).await.is_empty());
-    // Replay by time sends them all again, with the same ids (receivers de-duplicate).
-    let out = s
-        .post(
-            &format!("/v1/destinations/{id}/replay"),
-            ADMIN_KEY,
-            &json!({"since": "2000-01-01T00:00:00Z"}),
-            200,
-        )
-        .await;
+    // Replay by time sends them all again, with the same ids (receivers de-duplicate), from the
+    // destination's creation at the earliest: an earlier start is refused, not shortened.
+    let replay = format!("/v1/destinations/{id}/replay");
+    let before = json!({"since": "2000-01-01T00:00:00Z"});
+    assert_code(&s.post(&replay, ADMIN_KEY, &before, 422).await, "replay_out_of_reach");
+    let created = s.get(&format!("/v1/destinations/{id}"), ADMIN_KEY, 200).await["created_at"].clone();
+    let out = s.post(&replay, ADMIN_KEY, &json!({"since": created}), 200).await;
     assert_eq!(out["queued"], 3, "{out}");
     eventually("a second copy of each", Duration::from_secs(10), || {
         let r = &r;

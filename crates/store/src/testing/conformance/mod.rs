@@ -44,14 +44,17 @@ pub use self::ledger::{
     pages, receipts_commit_with_their_events,
 };
 pub use self::links::{links_merge_move_and_alias, links_see_every_racing_write};
-pub use self::outbox_reach::{
-    outbox_keeps_only_what_a_destination_wants, outbox_sweep_keeps_what_is_still_needed,
-};
 pub use self::outbox::{
     claims_keep_each_subjects_order, concurrent_claimers_never_share, delete_destination_cascades,
     destinations_crud, fan_out_honours_filter_and_cursor, leases_expire, outbox_commits_with_its_events,
     outbox_lag_and_dead_letters, paused_destinations_are_not_claimed, replay_from_id_and_time,
     replaying_a_dead_letter_resends_what_followed,
+};
+pub use self::outbox_reach::{
+    outbox_keeps_only_what_a_destination_wants, outbox_sweep_keeps_what_is_still_needed,
+};
+pub use self::outbox_reach::{
+    outbox_keeps_only_what_a_destination_wants, outbox_sweep_keeps_what_is_still_needed,
 };
 pub use self::setup::{
     api_keys, catalog_versions, initialise_once, key_pepper_and_rehash, signing_key_rotation,

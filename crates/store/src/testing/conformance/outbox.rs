@@ -508,7 +508,10 @@ pub async fn replay_from_id_and_time(store: Arc<dyn Store>) {
     // From an outbox id: messages 2..6; with a filter, the granted ones among them.
     let always = Timestamp::from_micros(0);
     assert_eq!(
-        store.replay("d", ReplayFrom::OutboxId(ids[2]), always, &matcher(&["consent.*"])).await.expect("replay"),
+        store
+            .replay("d", ReplayFrom::OutboxId(ids[2]), always, &matcher(&["consent.*"]))
+            .await
+            .expect("replay"),
         2
     );
     let pending: Vec<i64> = store

@@ -40,7 +40,10 @@ pub async fn outbox_keeps_only_what_a_destination_wants(store: Arc<dyn Store>) {
     store.create_destination(paused).await.expect("create");
     store.create_destination(destination("w", &["consent.withdrawn"])).await.expect("create");
     let sealer = outbox_sealer("rcpt_w2", &["consent.granted", "consent.withdrawn", "subject.erased"]);
-    store.append_sealed(&ann, vec![change("ads", Action::Withdraw, &[])], Some(sealer)).await.expect("append");
+    store
+        .append_sealed(&ann, vec![change("ads", Action::Withdraw, &[])], Some(sealer))
+        .await
+        .expect("append");
     store
         .enqueue(&ann, vec![message("request.created", "{}"), message("consent.withdrawn", "{}")])
         .await
@@ -91,10 +94,12 @@ pub async fn outbox_sweep_keeps_what_is_still_needed(store: Arc<dyn Store>) {
     // dead letter nor the same subject's later message (replaying the dead letter sends it again).
     assert_eq!(sweep(&store, Timestamp::from_micros(0)).await, 0);
     assert_eq!(sweep(&store, far_future()).await, 2);
-    let left: Vec<i64> = store.deliveries("d", None, 0, 100).await.expect("list").iter().map(|d| d.outbox_id).collect();
+    let left: Vec<i64> =
+        store.deliveries("d", None, 0, 100).await.expect("list").iter().map(|d| d.outbox_id).collect();
     assert_eq!(left, [second[0].outbox_id, third[0].outbox_id]);
     // What was deleted can no longer be replayed: refused, not skipped.
-    let refused = store.replay("d", ReplayFrom::OutboxId(ids[0]), Timestamp::from_micros(0), &everything).await;
+    let refused =
+        store.replay("d", ReplayFrom::OutboxId(ids[0]), Timestamp::from_micros(0), &everything).await;
     assert!(matches!(refused, Err(StoreError::OutOfReach(_))), "{refused:?}");
     assert!(store.replay_dead_letter("d", second[0].outbox_id, now).await.expect("replay"));
     let again = claim(&store, now).await;
