@@ -53,9 +53,6 @@ pub use self::outbox::{
 pub use self::outbox_reach::{
     outbox_keeps_only_what_a_destination_wants, outbox_sweep_keeps_what_is_still_needed,
 };
-pub use self::outbox_reach::{
-    outbox_keeps_only_what_a_destination_wants, outbox_sweep_keeps_what_is_still_needed,
-};
 pub use self::setup::{
     api_keys, catalog_versions, initialise_once, key_pepper_and_rehash, signing_key_rotation,
 };
