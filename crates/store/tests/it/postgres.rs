@@ -471,9 +471,10 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
          UPDATE consent_state SET seq = 1, at = {fast} WHERE seq = 3;
          UPDATE consent_state SET at = {slow} WHERE seq = 2;
          DROP TABLE ledger_floor, subject_ages, guardians;
+         ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
-        // Before effective time (0024) and the guardians' tables after it (0025).
-        PostgresStore::schema_version() - 1
+        // Before effective time (0024), the guardians' tables (0025) and the outbox's reach (0026).
+        PostgresStore::schema_version() - 2
     ))
     .execute(&pool)
     .await

@@ -237,9 +237,10 @@ async fn migrations_reach_the_current_versions() {
     assert_eq!(version("consentry.db"), SqliteStore::schema_version());
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
-    // verifications, import, console checks, request days, delivery attempts, effective time, guardians;
-    // key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices, subject links.
-    assert_eq!((version("consentry.db"), version("keys.db")), (23, 8));
+    // verifications, import, console checks, request days, delivery attempts, effective time, guardians,
+    // outbox reach; key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices,
+    // subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (24, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -473,9 +474,10 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
              UPDATE consent_state SET seq = 1, at = {fast} WHERE seq = 3;
              UPDATE consent_state SET at = {slow} WHERE seq = 2;
              DROP TABLE ledger_floor; DROP TABLE subject_ages; DROP TABLE guardians;
+             ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
              PRAGMA user_version = {};",
-            // Before effective time (0022) and the guardians' tables after it (0023).
-            SqliteStore::schema_version() - 2
+            // Before effective time (0022), the guardians' tables (0023) and the outbox's reach (0024).
+            SqliteStore::schema_version() - 3
         ))
         .expect("a ledger from before");
     }
