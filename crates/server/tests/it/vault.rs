@@ -55,6 +55,17 @@ fn ids(listing: &Value) -> Vec<String> {
     listing["records"].as_array().expect("records").iter().map(|r| str_of(&r["id"]).to_owned()).collect()
 }
 
+/// A paused destination taking `record.deleted`: the outbox stores only messages some destination wants.
+async fn wants_deletions(s: &TestServer) {
+    let body = json!({"name": "deletions", "kind": "webhook", "url": "https://example.com/deletions",
+                      "event_types": ["record.deleted"]});
+    let id = s.post("/v1/destinations", ADMIN_KEY, &body, 201).await["id"].as_str().expect("id").to_owned();
+    let pause = serde_json::to_vec(&json!({"paused": true})).expect("json");
+    let path = format!("/v1/destinations/{id}");
+    let paused = s.send(Method::PATCH, &path, ADMIN_KEY, Some(("application/json", pause))).await;
+    assert_eq!(paused.status, 200);
+}
+
 /// The outbox's `(event type, payload)` rows, read straight from the store the server runs on.
 async fn outbox(s: &TestServer) -> Vec<(String, Value)> {
     let rows: Vec<(String, String)> = match s.storage().database_url() {
@@ -99,6 +110,7 @@ async fn deletions(s: &TestServer) -> Vec<(String, String)> {
 
 async fn records_are_stored_read_listed_and_deleted(backend: Backend) {
     let s = TestServer::start_on(backend).await;
+    wants_deletions(&s).await;
     s.record("vera", &analytics_grant()).await;
     let t0 = Timestamp::now();
     let text = store(&s, &record("vera", "analytics", TELEMETRY, b"fan speed 3")).await;
@@ -367,6 +379,7 @@ async fn no_plaintext_reaches_the_storage(backend: Backend) {
 
 async fn the_sweeper_deletes_records_past_their_retention(backend: Backend) {
     let s = TestServer::with_config_on(backend, |c| c.retention_interval_secs = 1).await;
+    wants_deletions(&s).await;
     // Telemetry is kept 365 days: collected 365 days ago less 3 s, it is due in 3 s.
     let almost = Timestamp::now().plus_seconds(-365 * 86_400 + 3).to_string();
     let mut body = record("yuri", "service.provision", TELEMETRY, b"old");
@@ -396,6 +409,7 @@ async fn the_sweeper_deletes_records_past_their_retention(backend: Backend) {
 
 async fn withdrawal_deletes_the_records_and_says_how_many(backend: Backend) {
     let s = TestServer::start_on(backend).await;
+    wants_deletions(&s).await;
     let granted = s.post("/v1/subjects/zoe/consents", ADMIN_KEY, &analytics_grant(), 201).await;
     assert_eq!(granted["records_deleted"], 0);
     s.record("zack", &analytics_grant()).await;
