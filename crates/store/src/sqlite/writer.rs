@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::db::backend;
 use super::jobs::{AccessJob, AppendJob, Appended, Command, CountsJob, EnqueueJob, Grouped, RecordJob};
 use super::outbox::{insert_messages, wanted};
+use super::pseudonyms::pseudonyms;
 use super::{linking as links, tlog};
 use crate::common::{json_list, run_sealer, scope_key};
 use crate::error::{Result, StoreError};
