@@ -76,6 +76,18 @@ pub async fn link(state: &Services, survivor: &SubjectId, body: LinkIn) -> Resul
     if state.aliases.resolve(from.as_str()).is_some() {
         return Err(already_linked());
     }
+    // An age or a guardian relation does not move with a link (a child's record merged into an
+    // account would lose what makes them a child, and their own grants would then count): refused.
+    if state.engine.child_until(from.as_str()).is_some()
+        || !state.store.guardians(&from).await?.is_empty()
+        || !state.store.children(&from).await?.is_empty()
+    {
+        return Err(Error::Conflict(
+            "`from` has an age or guardian relations recorded, which a link does not move, so it cannot be \
+             merged into another subject; record them on the surviving subject instead"
+                .into(),
+        ));
+    }
     // A survivor linked on another node meanwhile: its own survivor, once.
     let mut tries = 0;
     let linked = loop {

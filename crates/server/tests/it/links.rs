@@ -164,6 +164,18 @@ async fn linking_refuses_and_erasure_takes_both(backend: Backend) {
         &s.post("/v1/subjects/ben/links", ADMIN_KEY, &json!({"from": "nobody-known"}), 404).await,
         "not_found",
     );
+    // A record with an age, or in a guardian relation, is not merged: the age would not follow it.
+    s.record("kid-app", &grant("analytics", &[])).await;
+    s.put("/v1/subjects/kid-app/age", ADMIN_KEY, &json!({"birth_date": "2016-05-01"}), 200).await;
+    assert_code(
+        &s.post("/v1/subjects/cleo/links", ADMIN_KEY, &json!({"from": "kid-app"}), 409).await,
+        "conflict",
+    );
+    s.post("/v1/subjects/kid-app/guardians", ADMIN_KEY, &json!({"guardian": "cleo"}), 201).await;
+    assert_code(
+        &s.post("/v1/subjects/ben/links", ADMIN_KEY, &json!({"from": "cleo"}), 409).await,
+        "conflict",
+    );
     s.post("/v1/subjects/ben/links", ADMIN_KEY, &json!({"from": "ben-app"}), 200).await;
     // `from` already an alias; the survivor named by its alias is resolved to it.
     assert_code(
