@@ -122,8 +122,14 @@ pub(super) fn decide(
 ) -> Decision {
     let scope = |s: &Stmt| &shared.scopes[s.scope as usize];
     let relevant = || stmts.iter().filter_map(|s| depth_in(info, s.purpose).map(|d| (s, d)));
-    let place = r.jurisdiction.or_else(|| held_jurisdiction(stmts));
-    let child = child_until(shared, stmts, place).is_some_and(|until| now < until);
+    let held = held_jurisdiction(stmts);
+    let place = r.jurisdiction.or(held);
+    // A child under the subject's own place stays one whatever place a check names (a named place with
+    // a lower age of digital consent must not lift the protection), and a named place with a higher age
+    // makes them one.
+    let child_under = |j: Option<u32>| child_until(shared, stmts, j).is_some_and(|until| now < until);
+    let child =
+        child_under(held) || (r.jurisdiction.is_some() && r.jurisdiction != held && child_under(place));
     if child && info.child_protected {
         return Decision::new(Reason::ChildProtected, None);
     }

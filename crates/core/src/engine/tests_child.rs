@@ -145,11 +145,20 @@ fn the_place_sets_the_age_of_digital_consent() {
         let expected = if child { Reason::GuardianRequired } else { Reason::Granted };
         assert_eq!(reason(&e, "marketing", NOW), expected, "{place}");
     }
-    // A check naming a place decides by that place's age.
+    // A check naming a place with a higher age makes them a child there.
     let mut query = q("marketing");
     query.jurisdiction = Some("DE");
     let d = e.check(&query, Timestamp::from_micros(NOW)).expect("known");
     assert_eq!(d.reason, Reason::GuardianRequired);
+    // A check naming a place with a lower age never lifts the protection their own place gives.
+    e.apply("kid", &event(6, "", Action::Locate, "key:test", Some("DE"))).expect("fits");
+    query.jurisdiction = Some("US-CA");
+    let d = e.check(&query, Timestamp::from_micros(NOW)).expect("known");
+    assert_eq!((d.allowed, d.reason), (false, Reason::GuardianRequired));
+    let mut sale = q("sale");
+    sale.jurisdiction = Some("US-CA");
+    let d = e.check(&sale, Timestamp::from_micros(NOW)).expect("known");
+    assert_eq!((d.allowed, d.reason), (false, Reason::ChildProtected));
 }
 
 #[test]
