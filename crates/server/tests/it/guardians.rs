@@ -119,7 +119,7 @@ async fn a_child_needs_a_guardian(backend: Backend) {
     s.post("/v1/subjects/kid/consents", &kid, &grant("marketing.direct", &["email"]), 201).await;
     assert_eq!(reason(&s, "kid", "marketing.direct").await, (true, "granted".into()));
     s.post("/v1/subjects/kid/consents", &mum, &grant("analytics", &[]), 403).await;
-    // A band: held as its upper age on the day it was stated.
+    // A band: held as its lower age on the day it was stated (the youngest anyone in it could be).
     let age = s.put("/v1/subjects/kid/age", ADMIN_KEY, &json!({"age_band": "13-15"}), 200).await;
     assert_eq!(age["child"], true, "{age}");
     assert_eq!(reason(&s, "kid", "marketing.direct").await, denied("guardian_required"));

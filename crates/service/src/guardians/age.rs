@@ -2,9 +2,9 @@
 //!
 //! Stored encrypted under the subject's data key (as a small JSON document: the date or the band and
 //! the day the band was stated), and held by the engine as an **assumed birth date**: the birth date
-//! itself, or for a band the day it was stated minus the band's upper age (the person is taken to have
-//! just turned that age, so they stay a child for as long as anyone in the band could). `18+` is held as
-//! an adult. The engine decides at each check whether they are a child now.
+//! itself, or for a band the day it was stated minus the band's lower age (the person is taken to have
+//! just turned that age, the youngest anyone in the band could be, so they stay a child for as long as
+//! anyone in the band could). `18+` is held as an adult. The engine decides at each check whether they are a child now.
 
 use consentry_core::{DEFAULT_AGE_OF_CONSENT, SubjectId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -15,9 +15,9 @@ use crate::access::Reader;
 use crate::error::{Error, Result};
 use crate::state::Services;
 
-/// The age bands a brand may state, with their upper age (`None`: no upper bound, an adult).
+/// The age bands a brand may state, with their lower age (`None`: an adult whatever the place).
 pub const AGE_BANDS: [(&str, Option<i32>); 4] =
-    [("0-12", Some(12)), ("13-15", Some(15)), ("16-17", Some(17)), ("18+", None)];
+    [("0-12", Some(0)), ("13-15", Some(13)), ("16-17", Some(16)), ("18+", None)];
 
 /// How many ages the engine's warm-up and the follower read at a time.
 const PAGE: u32 = 1000;
@@ -85,8 +85,8 @@ impl Stored {
             return parse_date(d);
         }
         let band = self.age_band.as_deref()?;
-        let (_, upper) = AGE_BANDS.iter().find(|(b, _)| *b == band)?;
-        match upper {
+        let (_, lower) = AGE_BANDS.iter().find(|(b, _)| *b == band)?;
+        match lower {
             Some(years) => Some(years_before(parse_date(&self.stated_on)?, *years)),
             None => Some(Date::MIN),
         }
@@ -227,17 +227,17 @@ mod tests {
     }
 
     #[test]
-    fn a_band_is_held_as_its_upper_age_on_the_day_it_was_stated() {
+    fn a_band_is_held_as_its_lower_age_on_the_day_it_was_stated() {
         let today = date(2026, 12, 3);
         let s = validate(body(None, Some("13-15")), today).expect("valid");
-        assert_eq!(s.assumed_birth(), Some(date(2011, 12, 3)));
+        assert_eq!(s.assumed_birth(), Some(date(2013, 12, 3)), "the youngest a 13-15 could be");
         let s = validate(body(None, Some("18+")), today).expect("valid");
         assert_eq!(s.assumed_birth(), Some(Date::MIN));
         let s = validate(body(Some("2014-05-01"), None), today).expect("valid");
         assert_eq!(s.assumed_birth(), Some(date(2014, 5, 1)));
-        let leap = validate(body(None, Some("0-12")), date(2028, 2, 29)).expect("valid");
-        assert_eq!(leap.assumed_birth(), Some(date(2016, 2, 29)));
-        let s = validate(body(None, Some("16-17")), date(2028, 2, 29)).expect("valid");
-        assert_eq!(s.assumed_birth(), Some(date(2011, 3, 1)));
+        let s = validate(body(None, Some("0-12")), date(2028, 2, 29)).expect("valid");
+        assert_eq!(s.assumed_birth(), Some(date(2028, 2, 29)));
+        let leap = validate(body(None, Some("13-15")), date(2028, 2, 29)).expect("valid");
+        assert_eq!(leap.assumed_birth(), Some(date(2015, 3, 1)));
     }
 }
