@@ -9,9 +9,10 @@ use crate::auth::{ACTOR_SUBJECT, Principal, Scope};
 use crate::error::{Error, Result};
 use crate::state::Services;
 
-/// Whether a guardian may act for `subject` now: unless their age is known and they have come of age.
+/// Whether a guardian may act for `subject` now: only while `subject` is a known child (a recorded
+/// guardian of someone whose age is unknown, or who came of age, acts for nobody).
 pub fn guardian_may_act(state: &Services, subject: &SubjectId) -> bool {
-    state.engine.child_until(subject.as_str()).is_none_or(|until| Timestamp::now() < until)
+    state.engine.child_until(subject.as_str()).is_some_and(|until| Timestamp::now() < until)
 }
 
 /// The actor a consent write on `subject`'s consents by `principal` is recorded with, after checking the
