@@ -69,7 +69,8 @@ pub(super) async fn prepare(
     let ours = ledger::current(&mut *conn, into).await?;
     let theirs = ledger::current(&mut *conn, &link.from).await?;
     let merge = link.merge.take().ok_or_else(|| StoreError::Backend("a link merges once".into()))?;
-    let events = merge(LinkRead { into: &ours, from: &theirs, from_pseudonym: &p_from });
+    let events =
+        crate::common::run_merge(merge, LinkRead { into: &ours, from: &theirs, from_pseudonym: &p_from })?;
     Ok(Ok((p_from, events)))
 }
 
