@@ -121,7 +121,8 @@ impl DeviceConsent {
     }
 
     /// [`DeviceConsent::decide_at`] for a use by `recipient` too (`None`: every recipient the purpose has),
-    /// the question `POST /v1/check` answers. Allocates nothing, and takes `&self` only: many threads may
+    /// the question `POST /v1/check` answers. On a household's device, for someone it did not recognise:
+    /// the most restrictive answer across the members (an empty household allows nothing). Allocates nothing, and takes `&self` only: many threads may
     /// decide on one snapshot at once.
     pub fn decide_for_at(
         &self,
@@ -135,6 +136,37 @@ impl DeviceConsent {
             return Decision::new(Reason::Expired, None);
         }
         self.rules.decide_for(purpose, category, channel, recipient, now)
+    }
+
+    /// On a household's device: whether the member it recognised (by the `handle` the household gave
+    /// them) lets it use `category` for `purpose` through `channel`, now. Someone who is not a member is
+    /// allowed nothing. For someone the device does not recognise, ask [`DeviceConsent::allowed`]: on a
+    /// household's snapshot it answers for every member at once (allowed only when each allows).
+    pub fn check_for(&self, member: &str, purpose: &str, category: &str, channel: &str) -> bool {
+        self.decide_member_at(member, purpose, category, Some(channel), None, Timestamp::now()).allowed
+    }
+
+    /// [`DeviceConsent::check_for`] with its reason, at `now`, for a use by `recipient` too (`None`: every
+    /// recipient the purpose has): `expired` past the snapshot's `exp`, `no_consent` for someone who is not
+    /// a member (or on a subject's device, which has no members).
+    pub fn decide_member_at(
+        &self,
+        member: &str,
+        purpose: &str,
+        category: &str,
+        channel: Option<&str>,
+        recipient: Option<&str>,
+        now: Timestamp,
+    ) -> Decision {
+        if self.is_expired_at(now) {
+            return Decision::new(Reason::Expired, None);
+        }
+        self.rules.decide_member(member, purpose, category, channel, recipient, now)
+    }
+
+    /// The members' handles on a household's device; empty on a subject's.
+    pub fn members(&self) -> &[String] {
+        self.rules.members()
     }
 
     /// Whether the snapshot is past its `exp` at `now`.
@@ -297,13 +329,59 @@ mod tests {
         assert!(DeviceConsent::verify_at(&k.sign_jws(&granted), &jwks(&k), at(0)).is_ok());
     }
 
+    /// A household's device decides for the member it recognised, and for anyone else by what every
+    /// member allows; past `exp`, nothing.
+    #[test]
+    fn a_household_device_decides_per_member_and_for_anyone() {
+        use consentry_core::snapshot::MemberInput;
+        let k = key(1);
+        let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
+        let ana = [grant(1, "analytics", Action::Grant, &["on_device"])];
+        let ben = [grant(2, "analytics", Action::Withdraw, &[])];
+        let input = SnapshotInput {
+            device_id: "dev_1",
+            subject: "",
+            categories: &["user.device.telemetry".to_owned()],
+            purposes: &["analytics".to_owned()],
+            ledger_seq: 2,
+            catalog: &catalog,
+            catalog_version: 1,
+            statements: &[],
+            jurisdiction: None,
+            issued_at: Timestamp::from_micros(NOW),
+            max_age_secs: 3600,
+        };
+        let members = [
+            MemberInput { handle: "hm_a", statements: &ana, jurisdiction: None },
+            MemberInput { handle: "hm_b", statements: &ben, jurisdiction: None },
+        ];
+        let jws = k.sign_jws(&ConsentSnapshot::build_household(input, "hh_1", &members));
+        let consent = DeviceConsent::verify_for_device_at(&jws, &jwks(&k), "dev_1", at(0)).expect("verifies");
+        assert_eq!(consent.members(), ["hm_a", "hm_b"]);
+        let (p, c) = ("analytics", "user.device.telemetry");
+        assert!(consent.decide_member_at("hm_a", p, c, Some("on_device"), None, at(1)).allowed);
+        let ben = consent.decide_member_at("hm_b", p, c, Some("on_device"), None, at(1));
+        assert_eq!((ben.allowed, ben.reason), (false, Reason::Withdrawn));
+        let stranger = consent.decide_member_at("user-1", p, c, Some("on_device"), None, at(1));
+        assert_eq!((stranger.allowed, stranger.reason), (false, Reason::NoConsent));
+        let anyone = consent.decide_at(p, c, Some("on_device"), at(1));
+        assert_eq!((anyone.allowed, anyone.reason), (false, Reason::Withdrawn), "the most restrictive");
+        let late = consent.decide_member_at("hm_a", p, c, Some("on_device"), None, at(3600));
+        assert_eq!((late.allowed, late.reason), (false, Reason::Expired));
+        // With ben gone, anyone gets ana's answer.
+        let jws = k.sign_jws(&ConsentSnapshot::build_household(input, "hh_1", &members[..1]));
+        let consent = DeviceConsent::verify_for_device_at(&jws, &jwks(&k), "dev_1", at(0)).expect("verifies");
+        assert!(consent.decide_at(p, c, Some("on_device"), at(1)).allowed);
+    }
+
     /// A genuine snapshot of a version this client does not know (a newer server's, whose fields it might
     /// misread) is refused, so the device decides nothing from it: with no snapshot it denies.
     #[test]
     fn a_newer_version_is_refused() {
         let k = key(1);
         let granted = snapshot(&[grant(1, "analytics", Action::Grant, &[])]);
-        let newer = ConsentSnapshot { v: consentry_core::snapshot::SNAPSHOT_VERSION + 1, ..granted.clone() };
+        let newer =
+            ConsentSnapshot { v: consentry_core::snapshot::SNAPSHOT_VERSION_MAX + 1, ..granted.clone() };
         let err = DeviceConsent::verify_at(&k.sign_jws(&newer), &jwks(&k), at(0)).expect_err("newer");
         assert_eq!(err, DeviceConsentError::Snapshot(SnapshotError::Version(newer.v)));
         assert!(DeviceConsent::verify_at(&k.sign_jws(&granted), &jwks(&k), at(0)).is_ok());

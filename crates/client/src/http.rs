@@ -281,6 +281,43 @@ struct SubjectMatches {
     subjects: Vec<SubjectMatch>,
 }
 
+/// A household: people who share devices.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Household {
+    pub id: String,
+    pub name: String,
+    pub members: Vec<HouseholdMember>,
+    pub devices: Vec<Device>,
+    pub created_at: String,
+}
+
+/// A member of a household, and the handle its devices know them by (for `DeviceConsent::check_for`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HouseholdMember {
+    pub subject: String,
+    pub handle: String,
+    pub added_at: String,
+}
+
+/// A paired device.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Device {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub categories: Vec<String>,
+    pub purposes: Vec<String>,
+    pub created_at: String,
+}
+
+/// A device just paired, with its token (shown only once).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PairedDevice {
+    #[serde(flatten)]
+    pub device: Device,
+    pub token: String,
+}
+
 /// A client bound to one Consentry base URL and one API key.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -359,6 +396,46 @@ impl Client {
     pub async fn link(&self, subject: &str, from: &str) -> Result<Linked, Error> {
         let url = format!("{}/v1/subjects/{}/links", self.base, subject);
         self.send(self.http.post(url).json(&serde_json::json!({"from": from}))).await
+    }
+
+    /// Creates a household (`devices:write`); `name` is an operator's label, stored encrypted.
+    pub async fn create_household(&self, name: &str) -> Result<Household, Error> {
+        let url = format!("{}/v1/households", self.base);
+        self.send(self.http.post(url).json(&serde_json::json!({"name": name}))).await
+    }
+
+    /// A household with its members and devices (`consent:read`).
+    pub async fn household(&self, id: &str) -> Result<Household, Error> {
+        self.send(self.http.get(format!("{}/v1/households/{}", self.base, id))).await
+    }
+
+    /// Makes `subject` a member of household `id` (`devices:write`); returns the member with the handle
+    /// the household's devices know them by (the same one when they already were a member).
+    pub async fn add_household_member(&self, id: &str, subject: &str) -> Result<HouseholdMember, Error> {
+        let url = format!("{}/v1/households/{}/members", self.base, id);
+        self.send(self.http.post(url).json(&serde_json::json!({"subject": subject}))).await
+    }
+
+    /// Takes `subject` out of household `id` (`devices:write`): their consents leave its devices' snapshots.
+    pub async fn remove_household_member(&self, id: &str, subject: &str) -> Result<(), Error> {
+        let url = format!("{}/v1/households/{}/members/{}", self.base, id, subject);
+        self.send_empty(self.http.delete(url)).await
+    }
+
+    /// Pairs a device with household `id` (`devices:write`, `check` and `records:write`), declaring the
+    /// data categories and purposes it handles; the token is in the answer only.
+    pub async fn pair_household_device(
+        &self,
+        id: &str,
+        name: &str,
+        kind: &str,
+        categories: &[&str],
+        purposes: &[&str],
+    ) -> Result<PairedDevice, Error> {
+        let url = format!("{}/v1/households/{}/devices", self.base, id);
+        let body =
+            serde_json::json!({"name": name, "kind": kind, "categories": categories, "purposes": purposes});
+        self.send(self.http.post(url).json(&body)).await
     }
 
     /// One decision.

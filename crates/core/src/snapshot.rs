@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{Catalog, CatalogDocument, CatalogProblem};
-use crate::engine::{Decision, Dimension, Engine, Query, QueryError};
+use crate::engine::{Decision, Dimension, Engine, Query, QueryError, Reason};
 use crate::ledger::{ACTOR_GPC, ACTOR_GUARDIAN_PREFIX, Action, Event, Scope, event_id, is_guardian_actor};
 use crate::proof::{JwsKind, Signed};
 use crate::time::Timestamp;
 
-/// The format version of [`ConsentSnapshot`] this code writes, and the newest it reads.
+/// The format version of a subject's device's [`ConsentSnapshot`] this code writes.
 ///
 /// Bumped whenever a field changes what a snapshot answers, so that a reader that would ignore the field
 /// (serde skips unknown fields) refuses the snapshot, and a refused snapshot decides nothing: the device
@@ -36,6 +36,16 @@ pub const SNAPSHOT_VERSION: u32 = 3;
 /// The version a snapshot without a child's rules is written as: its fields mean what they meant in
 /// version 2.
 pub const SNAPSHOT_VERSION_PLAIN: u32 = 2;
+
+/// The format version of a household device's snapshot: its `members` carry the statements, each under a
+/// handle, with each member's `child_until` and guardians' marks. A reader that skipped `members` (version
+/// 3 and older) would find no statements and could allow what a member objected to, or count a known
+/// child's own grant; so it refuses it instead. Newer than the child's version 3, so no reader that lacks
+/// the per-member child rules takes it. Also the newest version this code reads.
+pub const HOUSEHOLD_SNAPSHOT_VERSION: u32 = 4;
+
+/// The newest version this code reads.
+pub const SNAPSHOT_VERSION_MAX: u32 = HOUSEHOLD_SNAPSHOT_VERSION;
 
 /// The oldest version this code reads: a version-1 snapshot's fields are a subset of version 2's with the
 /// same meaning (without `at`, `seq` alone orders, as version 1 did), so a device updated before its
@@ -145,10 +155,11 @@ pub struct SnapshotDecision {
 /// The payload of a signed device consent snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentSnapshot {
-    /// [`SNAPSHOT_VERSION`] when written; read only from [`SNAPSHOT_VERSION_MIN`] to it.
+    /// [`SNAPSHOT_VERSION`] ([`HOUSEHOLD_SNAPSHOT_VERSION`] for a household's device) when written; read
+    /// only from [`SNAPSHOT_VERSION_MIN`] to [`SNAPSHOT_VERSION_MAX`].
     pub v: u32,
     pub device_id: String,
-    /// The brand's id of the device's owner.
+    /// The brand's id of the device's owner; empty on a household's device.
     pub subject: String,
     /// The data categories and purposes the device declared at pairing.
     pub categories: Vec<String>,
@@ -171,9 +182,44 @@ pub struct ConsentSnapshot {
     /// allowed. Absent when the server knows no age.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_until: Option<Timestamp>,
+    /// A household's device: the household's id. `subject` and `statements` are then empty, and each
+    /// member's statements are in `members`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household: Option<String>,
+    /// A household's members, each under a handle (not their subject id), with their statements.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<SnapshotMember>,
     /// Issued at and expiry, whole seconds since the Unix epoch (JWT `iat` and `exp`).
     pub iat: i64,
     pub exp: i64,
+}
+
+/// One member of a household, in its device's snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMember {
+    /// The membership's handle (`hm_...`): the device recognises a member by it, and it names no one.
+    pub handle: String,
+    /// The member's statements in force on the device's purposes, their ancestors and descendants.
+    pub statements: Vec<SnapshotStatement>,
+    /// The member's jurisdiction, when one was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
+    /// Until when the member is a known child, as the server knew it (see
+    /// [`ConsentSnapshot::child_until`]): until then only a guardian's grants count for them and sale or
+    /// sharing is never allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_until: Option<Timestamp>,
+}
+
+/// A household member as the server knows them when it builds a household device's snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberInput<'a> {
+    pub handle: &'a str,
+    /// The member's statements in force; those unrelated to the device's purposes are dropped.
+    pub statements: &'a [Event],
+    pub jurisdiction: Option<&'a str>,
+    /// When the member comes of age, if their age is known ([`Engine::child_until`]).
+    pub child_until: Option<Timestamp>,
 }
 
 /// What the server knows when it builds a snapshot.
@@ -215,19 +261,47 @@ impl Signed for ConsentSnapshot {
 impl ConsentSnapshot {
     /// Builds the snapshot, its decisions made by the same rules a device runs on it.
     pub fn build(input: SnapshotInput<'_>) -> Self {
+        Self::assemble(input, None)
+    }
+
+    /// Builds a household device's snapshot: `household`'s `members`, each with their statements under
+    /// their handle (`input`'s subject, statements and jurisdiction are not read). Its decisions are the
+    /// most restrictive across the members, as the device answers for someone it does not recognise.
+    pub fn build_household(input: SnapshotInput<'_>, household: &str, members: &[MemberInput<'_>]) -> Self {
+        let input =
+            SnapshotInput { subject: "", statements: &[], jurisdiction: None, child_until: None, ..input };
+        Self::assemble(input, Some((household, members)))
+    }
+
+    fn assemble(input: SnapshotInput<'_>, household: Option<(&str, &[MemberInput<'_>])>) -> Self {
         let related = |p: &str| input.purposes.iter().any(|d| within(p, d) || within(d, p));
         let doc = input.catalog.document();
-        let statements: Vec<SnapshotStatement> = input
-            .statements
+        let keep = |events: &[Event]| -> Vec<SnapshotStatement> {
+            events.iter().filter(|e| related(&e.purpose)).map(SnapshotStatement::from_event).collect()
+        };
+        let statements = keep(input.statements);
+        let members: Vec<SnapshotMember> = household
+            .map(|(_, members)| members)
+            .unwrap_or_default()
             .iter()
-            .filter(|e| related(&e.purpose))
-            .map(SnapshotStatement::from_event)
+            .map(|m| SnapshotMember {
+                handle: m.handle.to_owned(),
+                statements: keep(m.statements),
+                jurisdiction: m.jurisdiction.map(str::to_owned),
+                child_until: m.child_until,
+            })
+            .collect();
+        let every_statement = || statements.iter().chain(members.iter().flat_map(|m| m.statements.iter()));
+        let places: BTreeSet<&str> = input
+            .jurisdiction
+            .into_iter()
+            .chain(members.iter().filter_map(|m| m.jurisdiction.as_deref()))
             .collect();
         let purposes: Vec<_> = doc.purposes.iter().filter(|p| related(&p.key)).cloned().collect();
 
         let mut named: BTreeSet<&str> = input.categories.iter().map(String::as_str).collect();
         named.extend(purposes.iter().flat_map(|p| p.categories.iter().map(String::as_str)));
-        named.extend(statements.iter().flat_map(|s| s.categories.iter().map(String::as_str)));
+        named.extend(every_statement().flat_map(|s| s.categories.iter().map(String::as_str)));
         let data_categories = doc
             .data_categories
             .iter()
@@ -238,13 +312,13 @@ impl ConsentSnapshot {
         let all_channels = purposes.iter().any(|p| p.channels.is_empty());
         let mut channels: BTreeSet<&str> =
             purposes.iter().flat_map(|p| p.channels.iter().map(String::as_str)).collect();
-        channels.extend(statements.iter().flat_map(|s| s.channels.iter().map(String::as_str)));
+        channels.extend(every_statement().flat_map(|s| s.channels.iter().map(String::as_str)));
         // A purpose that declares no recipients allows every one of the catalogue (as with channels), so
         // the device needs them all to answer a question naming one as the server does.
         let all_recipients = purposes.iter().any(|p| p.recipients.is_empty());
         let mut recipients: BTreeSet<&str> =
             purposes.iter().flat_map(|p| p.recipients.iter().map(String::as_str)).collect();
-        recipients.extend(statements.iter().flat_map(|s| s.recipients.iter().map(String::as_str)));
+        recipients.extend(every_statement().flat_map(|s| s.recipients.iter().map(String::as_str)));
         let notices: BTreeSet<&str> = purposes.iter().filter_map(|p| p.notice.as_deref()).collect();
 
         let slice = CatalogDocument {
@@ -268,13 +342,19 @@ impl ConsentSnapshot {
             jurisdictions: doc
                 .jurisdictions
                 .iter()
-                .filter(|j| input.jurisdiction == Some(j.key.as_str()))
+                .filter(|j| places.contains(j.key.as_str()))
                 .cloned()
                 .collect(),
             purposes,
         };
         let mut snapshot = Self {
-            v: if input.child_until.is_some() { SNAPSHOT_VERSION } else { SNAPSHOT_VERSION_PLAIN },
+            v: if household.is_some() {
+                HOUSEHOLD_SNAPSHOT_VERSION
+            } else if input.child_until.is_some() {
+                SNAPSHOT_VERSION
+            } else {
+                SNAPSHOT_VERSION_PLAIN
+            },
             device_id: input.device_id.to_owned(),
             subject: input.subject.to_owned(),
             categories: input.categories.to_vec(),
@@ -286,6 +366,8 @@ impl ConsentSnapshot {
             decisions: Vec::new(),
             jurisdiction: input.jurisdiction.map(str::to_owned),
             child_until: input.child_until,
+            household: household.map(|(id, _)| id.to_owned()),
+            members,
             iat: crate::proof::unix_seconds(input.issued_at),
             exp: crate::proof::unix_seconds(input.issued_at).saturating_add(input.max_age_secs),
         };
@@ -301,16 +383,56 @@ impl ConsentSnapshot {
     /// The snapshot's rules, ready to decide offline; a version this code does not know (a newer one,
     /// whose fields it might misread) is refused, so nothing is decided from it.
     pub fn rules(&self) -> Result<SnapshotRules, SnapshotError> {
-        if !(SNAPSHOT_VERSION_MIN..=SNAPSHOT_VERSION).contains(&self.v) {
+        if !(SNAPSHOT_VERSION_MIN..=SNAPSHOT_VERSION_MAX).contains(&self.v)
+            || (self.household.is_some() && self.v < HOUSEHOLD_SNAPSHOT_VERSION)
+        {
             return Err(SnapshotError::Version(self.v));
         }
         let catalog = Catalog::validate(self.catalog.clone()).map_err(SnapshotError::Catalog)?;
         let engine = Engine::new();
         engine.set_catalog(&catalog).map_err(|_| SnapshotError::Capacity)?;
-        for s in &self.statements {
-            engine.apply(&self.subject, &s.to_event()).map_err(|_| SnapshotError::Capacity)?;
+        let members = match &self.household {
+            None => {
+                self.load(
+                    &engine,
+                    &self.subject,
+                    &self.statements,
+                    self.jurisdiction.as_deref(),
+                    self.child_until,
+                )?;
+                None
+            }
+            Some(_) => {
+                for m in &self.members {
+                    self.load(&engine, &m.handle, &m.statements, m.jurisdiction.as_deref(), m.child_until)?;
+                }
+                Some(self.members.iter().map(|m| m.handle.clone()).collect())
+            }
+        };
+        Ok(SnapshotRules {
+            engine,
+            catalog,
+            subject: self.subject.clone(),
+            members,
+            categories: self.categories.clone(),
+            purposes: self.purposes.clone(),
+        })
+    }
+
+    /// Loads one person's statements, place and the end of their childhood into `engine`, under `subject` (a member's handle on a
+    /// household's device).
+    fn load(
+        &self,
+        engine: &Engine,
+        subject: &str,
+        statements: &[SnapshotStatement],
+        jurisdiction: Option<&str>,
+        child_until: Option<Timestamp>,
+    ) -> Result<(), SnapshotError> {
+        for s in statements {
+            engine.apply(subject, &s.to_event()).map_err(|_| SnapshotError::Capacity)?;
         }
-        if let Some(place) = &self.jurisdiction {
+        if let Some(place) = jurisdiction {
             let locate = SnapshotStatement {
                 seq: self.ledger_seq,
                 at: None,
@@ -323,19 +445,13 @@ impl ConsentSnapshot {
                 gpc: false,
                 guardian: false,
             };
-            let event = Event { jurisdiction: Some(place.clone()), ..locate.to_event() };
-            engine.apply(&self.subject, &event).map_err(|_| SnapshotError::Capacity)?;
+            let event = Event { jurisdiction: Some(place.to_owned()), ..locate.to_event() };
+            engine.apply(subject, &event).map_err(|_| SnapshotError::Capacity)?;
         }
-        if let Some(until) = self.child_until {
-            engine.set_child_until(&self.subject, until).map_err(|_| SnapshotError::Capacity)?;
+        if let Some(until) = child_until {
+            engine.set_child_until(subject, until).map_err(|_| SnapshotError::Capacity)?;
         }
-        Ok(SnapshotRules {
-            engine,
-            catalog,
-            subject: self.subject.clone(),
-            categories: self.categories.clone(),
-            purposes: self.purposes.clone(),
-        })
+        Ok(())
     }
 
     /// A tag of what the snapshot says, leaving out when it was issued: equal tags, equal answers.
@@ -354,6 +470,9 @@ impl ConsentSnapshot {
             jurisdiction: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             child_until: Option<Timestamp>,
+            household: Option<&'a str>,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            members: &'a [SnapshotMember],
         }
         let content = Content {
             v: self.v,
@@ -366,6 +485,8 @@ impl ConsentSnapshot {
             statements: &self.statements,
             jurisdiction: self.jurisdiction.as_deref(),
             child_until: self.child_until,
+            household: self.household.as_deref(),
+            members: &self.members,
         };
         // Plain structs of strings and numbers always serialise.
         let bytes = serde_json::to_vec(&content).unwrap_or_default();
@@ -379,6 +500,8 @@ pub struct SnapshotRules {
     engine: Engine,
     catalog: Catalog,
     subject: String,
+    /// A household's device: its members' handles (the engine knows each as a subject).
+    members: Option<Vec<String>>,
     categories: Vec<String>,
     purposes: Vec<String>,
 }
@@ -392,9 +515,59 @@ impl SnapshotRules {
     }
 
     /// [`SnapshotRules::decide`] for a use by `recipient` too (`None`: every recipient the purpose has), as
-    /// `POST /v1/check` answers it.
+    /// `POST /v1/check` answers it. On a household's device, for someone it did not recognise: the most
+    /// restrictive answer across the members, allowed only when every member allows (the first member's
+    /// denial otherwise); a household without members allows nothing (`no_consent`).
     pub fn decide_for(
         &self,
+        purpose: &str,
+        category: &str,
+        channel: Option<&str>,
+        recipient: Option<&str>,
+        now: Timestamp,
+    ) -> Decision {
+        let Some(members) = &self.members else {
+            return self.decide_as(&self.subject, purpose, category, channel, recipient, now);
+        };
+        let mut allowed = None;
+        for member in members {
+            let d = self.decide_as(member, purpose, category, channel, recipient, now);
+            if !d.allowed {
+                return d;
+            }
+            allowed.get_or_insert(d);
+        }
+        allowed.unwrap_or(Decision::new(Reason::NoConsent, None))
+    }
+
+    /// On a household's device, the answer for the member it recognised, by their `handle`; someone who is
+    /// not a member (or any handle on a subject's device) is allowed nothing (`no_consent`).
+    pub fn decide_member(
+        &self,
+        handle: &str,
+        purpose: &str,
+        category: &str,
+        channel: Option<&str>,
+        recipient: Option<&str>,
+        now: Timestamp,
+    ) -> Decision {
+        match &self.members {
+            Some(members) if members.iter().any(|m| m == handle) => {
+                self.decide_as(handle, purpose, category, channel, recipient, now)
+            }
+            _ => Decision::new(Reason::NoConsent, None),
+        }
+    }
+
+    /// The members' handles on a household's device (empty on a subject's).
+    pub fn members(&self) -> &[String] {
+        self.members.as_deref().unwrap_or_default()
+    }
+
+    /// The answer for one person, the engine's `subject`.
+    fn decide_as(
+        &self,
+        subject: &str,
         purpose: &str,
         category: &str,
         channel: Option<&str>,
@@ -407,14 +580,7 @@ impl SnapshotRules {
         if !self.purposes.iter().any(|p| within(purpose, p)) {
             return Decision::not_covered(Dimension::Purpose, None);
         }
-        let q = Query {
-            subject: &self.subject,
-            purpose,
-            category: Some(category),
-            channel,
-            recipient,
-            jurisdiction: None,
-        };
+        let q = Query { subject, purpose, category: Some(category), channel, recipient, jurisdiction: None };
         self.engine.check(&q, now).unwrap_or_else(|e| {
             let dimension = match e {
                 QueryError::UnknownPurpose => Dimension::Purpose,
@@ -453,5 +619,7 @@ impl SnapshotRules {
     }
 }
 
+#[cfg(test)]
+mod household_tests;
 #[cfg(test)]
 mod tests;

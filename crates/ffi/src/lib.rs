@@ -263,7 +263,8 @@ pub unsafe extern "C" fn consentry_snapshot_replace(held: *mut Snapshot, newer: 
 
 /// Decides whether the device may use `category` for `purpose`, through `channel` (NULL: every channel
 /// the purpose uses) by `recipient` (NULL: every recipient it has), now (the system clock). Past the
-/// snapshot's expiry every answer is a denial with reason `expired`. Allocates nothing.
+/// snapshot's expiry every answer is a denial with reason `expired`. On a household's device, the answer
+/// for someone it does not recognise: allowed only when every member allows. Allocates nothing.
 ///
 /// # Safety
 ///
@@ -314,6 +315,55 @@ pub unsafe extern "C" fn consentry_check_at(
         let snapshot = unsafe { &*snapshot };
         let consent = snapshot.consent.read().unwrap_or_else(PoisonError::into_inner);
         let d = consent.decide_for_at(purpose, category, channel, recipient, seconds(now_unix));
+        let decision = Decision {
+            allowed: d.allowed,
+            reason: names::reason(d.reason),
+            not_covered: names::dimension(d.not_covered),
+            event_seq: d.event_seq.unwrap_or(0),
+        };
+        // SAFETY: not NULL, and the caller promises storage for one decision.
+        unsafe { out.write(decision) };
+        Ok(())
+    })
+}
+
+/// On a household's device: `consentry_check_at` for the member the device recognised, by the `member`
+/// handle the household gave them (an answer as their own device would give). Someone who is not a
+/// member, or any handle on a subject's device, is allowed nothing (reason `no_consent`). For someone it
+/// does not recognise, a household's device asks `consentry_check`: allowed only when every member allows.
+///
+/// # Safety
+///
+/// As `consentry_check`; `member` is NULL or NUL-terminated and valid for the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn consentry_check_member_at(
+    snapshot: *const Snapshot,
+    member: *const c_char,
+    purpose: *const c_char,
+    category: *const c_char,
+    channel: *const c_char,
+    recipient: *const c_char,
+    now_unix: i64,
+    out: *mut Decision,
+) -> Error {
+    guard(|| {
+        if snapshot.is_null() || out.is_null() {
+            return Err(fail(Error::NullArgument, "snapshot or out is NULL"));
+        }
+        // SAFETY: the caller promises NULL or NUL-terminated strings valid for the call.
+        let member = unsafe { required_str(member, "member") }?;
+        // SAFETY: as above.
+        let purpose = unsafe { required_str(purpose, "purpose") }?;
+        // SAFETY: as above.
+        let category = unsafe { required_str(category, "category") }?;
+        // SAFETY: as above.
+        let channel = unsafe { optional_str(channel, "channel") }?;
+        // SAFETY: as above.
+        let recipient = unsafe { optional_str(recipient, "recipient") }?;
+        // SAFETY: not NULL, and a live snapshot for the call; shared access only.
+        let snapshot = unsafe { &*snapshot };
+        let consent = snapshot.consent.read().unwrap_or_else(PoisonError::into_inner);
+        let d = consent.decide_member_at(member, purpose, category, channel, recipient, seconds(now_unix));
         let decision = Decision {
             allowed: d.allowed,
             reason: names::reason(d.reason),

@@ -237,7 +237,7 @@ fn forged_foreign_and_malformed_snapshots_are_refused() {
     let not_a_snapshot = k.sign_jws_as(JwsKind::DeviceSnapshot, &serde_json::json!({"events": 3}));
     // A newer server's snapshot, whose fields this library might misread: refused, never decided from.
     let newer = k.sign_jws(&ConsentSnapshot {
-        v: consentry_core::snapshot::SNAPSHOT_VERSION + 1,
+        v: consentry_core::snapshot::SNAPSHOT_VERSION_MAX + 1,
         ..snapshot("dev_1", 1, &[statement(1, "analytics", Action::Grant, &["on_device"], &["brand"])])
     });
     for (jws, device, expected) in [
@@ -415,4 +415,63 @@ fn a_panic_becomes_an_error_code() {
     assert_eq!(code, Error::Panic);
     assert!(last_error().contains("panic was caught"), "{}", last_error());
     assert_eq!(guard(|| Ok(())), Error::Ok);
+}
+
+/// A household's snapshot: `consentry_check_member_at` answers for one member, `consentry_check_at` for
+/// someone unrecognised by what every member allows.
+#[test]
+fn a_household_device_decides_per_member_and_for_anyone() {
+    use consentry_core::snapshot::MemberInput;
+    let k = key(1);
+    let catalog = Catalog::validate(CatalogDocument::default_catalog()).expect("valid");
+    let ana = [statement(1, "analytics", Action::Grant, &["on_device"], &["brand"])];
+    let ben = [statement(2, "analytics", Action::Withdraw, &[], &[])];
+    let input = SnapshotInput {
+        device_id: "dev_1",
+        subject: "",
+        categories: &["user.device.telemetry".to_owned()],
+        purposes: &["analytics".to_owned()],
+        ledger_seq: 2,
+        catalog: &catalog,
+        catalog_version: 1,
+        statements: &[],
+        jurisdiction: None,
+        issued_at: seconds(NOW),
+        max_age_secs: 3600,
+    };
+    let members = [
+        MemberInput { handle: "hm_a", statements: &ana, jurisdiction: None },
+        MemberInput { handle: "hm_b", statements: &ben, jurisdiction: None },
+    ];
+    let jws = k.sign_jws(&ConsentSnapshot::build_household(input, "hh_1", &members));
+    let held = load(&jwks_of(&k), &jws, "dev_1", NOW).expect("loads");
+    let member = |handle: &str| {
+        let (handle, purpose, category) = (text(handle), text("analytics"), text("user.device.telemetry"));
+        let (channel, recipient) = (text("on_device"), text("brand"));
+        let mut out = decision(true, Reason::Erased, Dimension::None, 9);
+        // SAFETY: a live snapshot, C strings, a writable decision.
+        let code = unsafe {
+            consentry_check_member_at(
+                held,
+                handle.as_ptr(),
+                purpose.as_ptr(),
+                category.as_ptr(),
+                channel.as_ptr(),
+                recipient.as_ptr(),
+                NOW,
+                &mut out,
+            )
+        };
+        assert_eq!(code, Error::Ok, "{}", last_error());
+        out
+    };
+    assert_eq!(member("hm_a"), decision(true, Reason::Granted, Dimension::None, 1));
+    assert_eq!(member("hm_b"), decision(false, Reason::Withdrawn, Dimension::None, 2));
+    assert_eq!(member("user-1"), decision(false, Reason::NoConsent, Dimension::None, 0));
+    assert_eq!(
+        check(held, "analytics", Some("on_device"), Some("brand")),
+        decision(false, Reason::Withdrawn, Dimension::None, 2),
+        "someone unrecognised: the most restrictive answer"
+    );
+    free(held);
 }

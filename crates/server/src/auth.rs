@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use consentry_service::auth::throttle::FailureLimit;
 pub use consentry_service::auth::*;
+use consentry_service::devices::SnapshotDevice;
 
 use crate::error::{ApiError, ApiResult, Error};
 use crate::state::AppState;
@@ -49,7 +50,9 @@ impl FromRequestParts<AppState> for Arc<Caller> {
             Principal::Subject(_) => {
                 Err(Error::WrongPrincipal("subject tokens may not use this route").into())
             }
-            Principal::Device(_) => Err(Error::WrongPrincipal("device tokens may not use this route").into()),
+            Principal::Device(_) | Principal::Household(_) => {
+                Err(Error::WrongPrincipal("device tokens may not use this route").into())
+            }
         }
     }
 }
@@ -62,6 +65,22 @@ impl FromRequestParts<AppState> for DeviceCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         match Principal::from_request_parts(parts, state).await? {
             Principal::Device(device) => Ok(device),
+            Principal::Service(_) | Principal::Subject(_) | Principal::Household(_) => {
+                Err(Error::WrongPrincipal("only a paired device's token may use this route").into())
+            }
+        }
+    }
+}
+
+/// A device reading its own snapshot: a subject's paired device or a household's. An unknown or revoked
+/// device token is 401, any other genuine credential 403.
+impl FromRequestParts<AppState> for SnapshotDevice {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Principal::from_request_parts(parts, state).await? {
+            Principal::Device(device) => Ok(SnapshotDevice::Subject(device)),
+            Principal::Household(device) => Ok(SnapshotDevice::Household(device)),
             Principal::Service(_) | Principal::Subject(_) => {
                 Err(Error::WrongPrincipal("only a paired device's token may use this route").into())
             }

@@ -76,6 +76,9 @@ impl From<Decision> for CheckResponse {
 /// One decision for `principal`. A paired device may ask about its own subject only, naming a data category,
 /// within the categories and purposes it declared; which other principals may ask is the face's to check.
 pub fn one(services: &Services, principal: &Principal, c: &CheckRequest<'_>) -> Result<CheckResponse> {
+    if let Principal::Household(_) = principal {
+        return Err(Error::DeviceForbidden("a household's device decides from its snapshot".into()));
+    }
     if let Principal::Device(device) = principal {
         // A device paired under an id since linked into another subject asks about either id.
         let survivor = services.aliases.resolve(&c.subject);

@@ -85,12 +85,17 @@ pub async fn erase(state: &Services, subject: &SubjectId) -> Result<String> {
         state.engine.forget(alias.as_str());
         state.store.add_erasure_tombstone(&stone, now).await?;
     }
-    // 2. to 4.
+    // 2. to 4. (The households first: the erasure takes the person out of them, and their devices'
+    // snapshots must lose the person's consents at once.)
+    let households = state.store.subject_households(subject).await?;
     let notices = vec![erased_event(state, &tombstone, now)];
     let erased =
         state.store.erase_subject(SubjectErasure { subject: subject.clone(), at: now, notices }).await?;
     for id in &erased.devices {
         state.devices.unpaired(id);
+    }
+    for id in &households {
+        state.devices.household_changed(id);
     }
     state.dispatch_wake.notify_one();
     // 5.

@@ -221,7 +221,7 @@ pub async fn list(
     let show = match principal {
         Principal::Service(caller) => caller.require(Scope::IdentifiersRead).is_ok(),
         Principal::Subject(_) => true,
-        Principal::Device(_) => false,
+        Principal::Device(_) | Principal::Household(_) => false,
     };
     let stored = state.store.identifiers(&state.kek, subject).await?;
     reader.log(&state.access, subject);

@@ -26,6 +26,7 @@ pub mod events;
 pub mod export;
 pub mod gpc;
 pub mod guardians;
+pub mod households;
 pub mod identifiers;
 pub mod jurisdiction;
 pub mod keys;

@@ -20,7 +20,7 @@ use consentry_core::ids::Key;
 use consentry_core::ledger::{ACTOR_GPP, ACTOR_TCF};
 use consentry_core::{Action, Decision, Event, Query, Scope, SubjectId, Timestamp};
 use consentry_store::vault::{RecordFilter, RecordMeta, RecordSelection, StoredRecord};
-use consentry_store::{AccessRecord, DeviceRecord, StoredReceipt};
+use consentry_store::{AccessRecord, DeviceRecord, HouseholdDevice, StoredReceipt};
 
 use crate::access::Reader;
 use crate::auth::ACTOR_SUBJECT;
@@ -124,6 +124,8 @@ pub struct Page {
     /// The person's records in the vault, newest first.
     pub records: Vec<RecordMeta>,
     pub devices: Vec<DeviceRecord>,
+    /// The devices of the households the person belongs to, shared with the other members.
+    pub household_devices: Vec<HouseholdDevice>,
     /// Newest first.
     pub requests: Vec<RequestOut>,
 }
@@ -290,9 +292,26 @@ async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Res
     let filter = RecordFilter { limit: SHOWN, ..RecordFilter::default() };
     let records = services.store.records(subject, &filter).await?;
     let devices = services.store.subject_devices(subject).await?;
+    let mut household_devices = Vec::new();
+    for household in services.store.subject_households(subject).await? {
+        household_devices.extend(services.store.household_devices(&household).await?);
+    }
     let mut requests = subject_requests(services, subject).await?;
     requests.reverse();
-    Ok(Page { catalog, choices, history, receipts, access, checks, gpc, notice, records, devices, requests })
+    Ok(Page {
+        catalog,
+        choices,
+        history,
+        receipts,
+        access,
+        checks,
+        gpc,
+        notice,
+        records,
+        devices,
+        household_devices,
+        requests,
+    })
 }
 
 /// Where the person stands on every purpose now; `current` is the statements in force.

@@ -212,6 +212,9 @@ pub async fn create(services: &Services, principal: &Principal, mut body: Record
         Principal::Subject(_) => {
             return Err(Error::WrongPrincipal("records are stored by services and devices"));
         }
+        Principal::Household(_) => {
+            return Err(Error::DeviceForbidden("a household's device acts for no one person".into()));
+        }
     };
     store_record(services, subject, device, body).await
 }

@@ -155,7 +155,9 @@ pub async fn list(
         }
         // A subject sees only their own requests.
         Principal::Subject(s) => Some(s.subject.clone()),
-        Principal::Device(_) => return Err(Error::WrongPrincipal("device tokens may not use this route")),
+        Principal::Device(_) | Principal::Household(_) => {
+            return Err(Error::WrongPrincipal("device tokens may not use this route"));
+        }
     };
     let list = filtered(state, own, query).await?;
     if let Principal::Subject(s) = principal {
@@ -356,7 +358,9 @@ pub async fn load_for(state: &Services, principal: &Principal, id: &str) -> Resu
             caller.require(Scope::Dsr)?;
             load(state, id).await
         }
-        Principal::Device(_) => Err(Error::WrongPrincipal("device tokens may not use this route")),
+        Principal::Device(_) | Principal::Household(_) => {
+            Err(Error::WrongPrincipal("device tokens may not use this route"))
+        }
         Principal::Subject(s) => {
             let request = load(state, id).await?;
             if request.record.subject.as_ref() != Some(&s.subject) {

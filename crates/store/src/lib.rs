@@ -16,6 +16,7 @@ pub mod console;
 pub mod devices;
 mod error;
 pub mod guardians;
+pub mod households;
 pub mod identifiers;
 pub mod links;
 mod model;
@@ -38,6 +39,9 @@ pub use crate::console::{AttemptBucket, ConsoleStore, PurposeChecks, RequestDay,
 pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 pub use crate::error::{Result, StoreError};
 pub use crate::guardians::GuardianStore;
+pub use crate::households::{
+    AddedMember, HouseholdDevice, HouseholdMember, HouseholdRecord, HouseholdStore, NewHouseholdDevice,
+};
 pub use crate::identifiers::IdentifierStore;
 pub use crate::links::{LinkPlan, LinkRead, LinkRefusal, LinkStore, LinkedSubjects, MovedSubject};
 pub use crate::model::{

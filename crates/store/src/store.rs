@@ -11,6 +11,7 @@ use crate::error::Result;
 #[cfg(doc)]
 use crate::error::StoreError;
 use crate::guardians::GuardianStore;
+use crate::households::HouseholdStore;
 use crate::identifiers::IdentifierStore;
 use crate::links::LinkStore;
 use crate::model::{
@@ -33,6 +34,7 @@ pub trait Store:
     + TokenStore
     + ConsoleStore
     + IdentifierStore
+    + HouseholdStore
     + VerificationStore
     + LinkStore
     + GuardianStore

@@ -220,6 +220,23 @@ pub fn open_age(kek: &Kek, key: &WrappedKey, pseudonym: &str, sealed: &SealedPay
     open(&data_key, &age_aad(pseudonym), &sealed.nonce, &sealed.ciphertext)
 }
 
+fn household_aad(household: &str) -> Vec<u8> {
+    [b"consentry-household-name-v1\0".as_slice(), household.as_bytes()].concat()
+}
+
+/// Encrypts a household's label under the KEK itself (a household has no data key of its own), bound to
+/// the household's id, in a domain of its own.
+pub fn seal_household_name(kek: &Kek, household: &str, name: &str) -> Result<SealedPayload> {
+    let (nonce, ciphertext) = seal(kek.expose(), &household_aad(household), name.as_bytes())?;
+    Ok(SealedPayload { nonce: nonce.to_vec(), ciphertext })
+}
+
+/// Decrypts a household's label sealed by [`seal_household_name`].
+pub fn open_household_name(kek: &Kek, household: &str, sealed: &SealedPayload) -> Result<String> {
+    let plain = open(kek.expose(), &household_aad(household), &sealed.nonce, &sealed.ciphertext)?;
+    String::from_utf8(plain).map_err(|_| crypto_error("a household's label is not UTF-8"))
+}
+
 /// A record to store. `data` is the plaintext payload; it is encrypted before it reaches the database.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NewRecord {

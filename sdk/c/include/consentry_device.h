@@ -167,7 +167,8 @@ consentry_error consentry_snapshot_replace(consentry_snapshot *held,
 /**
  * Decides whether the device may use `category` for `purpose`, through `channel` (NULL: every channel
  * the purpose uses) by `recipient` (NULL: every recipient it has), now (the system clock). Past the
- * snapshot's expiry every answer is a denial with reason `expired`. Allocates nothing.
+ * snapshot's expiry every answer is a denial with reason `expired`. On a household's device, the answer
+ * for someone it does not recognise: allowed only when every member allows. Allocates nothing.
  *
  * # Safety
  *
@@ -195,6 +196,25 @@ consentry_error consentry_check_at(const consentry_snapshot *snapshot,
                                    const char *recipient,
                                    int64_t now_unix,
                                    consentry_decision *out);
+
+/**
+ * On a household's device: `consentry_check_at` for the member the device recognised, by the `member`
+ * handle the household gave them (an answer as their own device would give). Someone who is not a
+ * member, or any handle on a subject's device, is allowed nothing (reason `no_consent`). For someone it
+ * does not recognise, a household's device asks `consentry_check`: allowed only when every member allows.
+ *
+ * # Safety
+ *
+ * As `consentry_check`; `member` is NULL or NUL-terminated and valid for the call.
+ */
+consentry_error consentry_check_member_at(const consentry_snapshot *snapshot,
+                                          const char *member,
+                                          const char *purpose,
+                                          const char *category,
+                                          const char *channel,
+                                          const char *recipient,
+                                          int64_t now_unix,
+                                          consentry_decision *out);
 
 /**
  * When the snapshot expires, in seconds since the Unix epoch (fetch a new one before then), or -1 when

@@ -250,7 +250,7 @@ fn a_version_it_does_not_know_is_refused() {
     let snap = snapshot(&[event(1, "analytics", Action::Grant, &[], None)], now);
     assert_eq!(snap.v, 2);
     assert!(snap.statements.iter().all(|s| s.at.is_some()), "version 2 carries effective times");
-    for v in [0, SNAPSHOT_VERSION + 1, u32::MAX] {
+    for v in [0, SNAPSHOT_VERSION_MAX + 1, u32::MAX] {
         let newer = ConsentSnapshot { v, ..snap.clone() };
         assert_eq!(newer.rules().map(|_| ()), Err(SnapshotError::Version(v)), "{v}");
     }

@@ -151,7 +151,8 @@ pub fn access(lang: Lang, page: &Page) -> Markup {
     }
 }
 
-/// My devices: what is paired, and unpairing.
+/// My devices: what is paired, and unpairing; and the devices the person shares with their household
+/// (shown, not unpaired here: they are the household's).
 pub fn devices(lang: Lang, csrf: &str, page: &Page) -> Markup {
     let names = Names(&page.catalog.catalog, lang.code());
     html! {
@@ -181,6 +182,27 @@ pub fn devices(lang: Lang, csrf: &str, page: &Page) -> Markup {
                                 button type="submit" class="secondary" aria-label=(unpair) {
                                     (lang.t("unpair"))
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !page.household_devices.is_empty() {
+                h3 id="household-devices" { (lang.t("household-devices")) }
+                p { (lang.t("household-devices-help")) }
+                ul class="log" aria-labelledby="household-devices" {
+                    @for d in &page.household_devices {
+                        @let since = lang.date_time(d.created_at);
+                        li {
+                            p class="strong" { (d.name) }
+                            p class="meta" {
+                                (d.kind) " · " (lang.t_with("paired-since", [("date", since.into())]))
+                            }
+                            p {
+                                (lang.t_with("device-uses", [
+                                    ("categories", names.categories(&d.categories).into()),
+                                    ("purposes", names.purposes(&d.purposes).into()),
+                                ]))
                             }
                         }
                     }

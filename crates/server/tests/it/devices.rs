@@ -26,7 +26,7 @@ async fn pair(server: &TestServer, subject: &str, body: &Value) -> (String, Stri
     (str_of(&out["id"]).to_owned(), str_of(&out["token"]).to_owned())
 }
 
-async fn jwks(base: &str) -> Jwks {
+pub(crate) async fn jwks(base: &str) -> Jwks {
     let text = reqwest::get(format!("{base}/.well-known/jwks.json"))
         .await
         .expect("jwks")
@@ -37,7 +37,7 @@ async fn jwks(base: &str) -> Jwks {
 }
 
 /// `GET /v1/device/consent` with `token` (and `If-None-Match`): (status, ETag, body).
-async fn snapshot(base: &str, token: &str, etag: Option<&str>) -> (u16, Option<String>, String) {
+pub(crate) async fn snapshot(base: &str, token: &str, etag: Option<&str>) -> (u16, Option<String>, String) {
     let mut request = reqwest::Client::new().get(format!("{base}/v1/device/consent")).bearer_auth(token);
     if let Some(etag) = etag {
         request = request.header(IF_NONE_MATCH, etag);
@@ -254,13 +254,13 @@ async fn device_boundaries(backend: Backend) {
 }
 
 /// Reads Server-Sent Events from a response and hands out the data of each `consent` event.
-struct SseReader {
+pub(crate) struct SseReader {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl SseReader {
-    async fn open(base: &str, token: &str) -> Self {
+    pub(crate) async fn open(base: &str, token: &str) -> Self {
         let response = reqwest::Client::new()
             .get(format!("{base}/v1/device/consent/stream"))
             .bearer_auth(token)
@@ -274,7 +274,7 @@ impl SseReader {
     }
 
     /// The next `consent` event's data, `None` when the stream ended or `wait` passed.
-    async fn next(&mut self, wait: Duration) -> Option<String> {
+    pub(crate) async fn next(&mut self, wait: Duration) -> Option<String> {
         tokio::time::timeout(wait, async {
             loop {
                 while let Some(end) = self.buffer.find("\n\n") {

@@ -12,6 +12,7 @@ mod errors;
 mod expiry;
 mod flow;
 mod guardians;
+mod households;
 mod identifiers;
 mod jurisdictions;
 mod keys;

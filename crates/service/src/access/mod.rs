@@ -44,7 +44,7 @@ impl<'a> Reader<'a> {
         let caller = match principal {
             Principal::Service(c) => Some(c.key_name.as_str()),
             Principal::Subject(_) => Some(CALLER_SUBJECT),
-            Principal::Device(_) => None,
+            Principal::Device(_) | Principal::Household(_) => None,
         };
         Self { caller, route, stated }
     }

@@ -23,7 +23,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use consentry_core::snapshot::device_allows;
 use consentry_core::{SubjectId, Timestamp};
-use consentry_store::{DeviceRecord, Store, random_bytes};
+use consentry_store::{DeviceRecord, HouseholdDevice, Store, random_bytes};
 
 pub mod keys;
 pub mod subject;
@@ -55,6 +55,8 @@ pub enum Principal {
     Service(Arc<Caller>),
     Subject(SubjectCaller),
     Device(DeviceCaller),
+    /// A device paired with a household: it reads its snapshot and nothing else.
+    Household(HouseholdDeviceCaller),
 }
 
 impl Principal {
@@ -65,7 +67,9 @@ impl Principal {
             Principal::Service(caller) => caller.require(scope),
             Principal::Subject(s) if &s.subject == subject => Ok(()),
             Principal::Subject(_) => Err(Error::WrongPrincipal("this token is for another subject")),
-            Principal::Device(_) => Err(Error::WrongPrincipal("device tokens may not use this route")),
+            Principal::Device(_) | Principal::Household(_) => {
+                Err(Error::WrongPrincipal("device tokens may not use this route"))
+            }
         }
     }
 
@@ -75,13 +79,14 @@ impl Principal {
             Principal::Service(caller) => caller.actor(),
             Principal::Subject(_) => ACTOR_SUBJECT.to_owned(),
             Principal::Device(device) => device.actor(),
+            Principal::Household(device) => format!("device:{}", device.device_id),
         }
     }
 
     pub fn service(&self) -> Option<&Caller> {
         match self {
             Principal::Service(caller) => Some(caller),
-            Principal::Subject(_) | Principal::Device(_) => None,
+            Principal::Subject(_) | Principal::Device(_) | Principal::Household(_) => None,
         }
     }
 }
@@ -95,9 +100,7 @@ pub async fn authenticate(services: &Services, credential: &str) -> Result<Princ
         return Err(Error::Unauthorized);
     }
     if credential.starts_with(DEVICE_TOKEN_PREFIX) {
-        return authenticate_device(services.store.as_ref(), services.keys.pepper(), credential)
-            .await
-            .map(Principal::Device);
+        return authenticate_device(services.store.as_ref(), services.keys.pepper(), credential).await;
     }
     if looks_like_jws(credential) {
         return match verify_subject_token(services, credential, Timestamp::now()).await {
@@ -183,6 +186,27 @@ impl DeviceCaller {
 /// once a minute per device, not one per request.
 const SEEN_EVERY_SECS: i64 = 60;
 
+/// A device paired with a household: it acts for no one person and reads only its own snapshot, which
+/// carries every member's statements.
+#[derive(Debug, Clone)]
+pub struct HouseholdDeviceCaller {
+    pub device_id: String,
+    pub household: String,
+    pub categories: Vec<String>,
+    pub purposes: Vec<String>,
+}
+
+impl HouseholdDeviceCaller {
+    pub(crate) fn from_record(device: HouseholdDevice) -> Self {
+        Self {
+            device_id: device.id,
+            household: device.household,
+            categories: device.categories,
+            purposes: device.purposes,
+        }
+    }
+}
+
 /// Marks `device` seen now when its last sighting is older than [`SEEN_EVERY_SECS`]. A failure to write it
 /// is logged and does not refuse the device.
 async fn seen(store: &dyn Store, device: &DeviceRecord) {
@@ -193,17 +217,20 @@ async fn seen(store: &dyn Store, device: &DeviceRecord) {
     }
 }
 
-/// Authenticates a device token: 401 for anything else, an unknown token or an unpaired device. A device
-/// paired before the pepper (its token stored as a plain SHA-256) is found by that once and moved to the
-/// keyed hash, like API keys.
-async fn authenticate_device(store: &dyn Store, pepper: &KeyPepper, token: &str) -> Result<DeviceCaller> {
+/// Authenticates a device token, a subject's device's or a household's: 401 for anything else, an unknown
+/// token or an unpaired device. A device paired before the pepper (its token stored as a plain SHA-256) is
+/// found by that once and moved to the keyed hash, like API keys (household devices came after it).
+async fn authenticate_device(store: &dyn Store, pepper: &KeyPepper, token: &str) -> Result<Principal> {
     if !token.starts_with(DEVICE_TOKEN_PREFIX) {
         return Err(Error::Unauthorized);
     }
     let keyed = pepper.hash(token);
     if let Some(device) = store.device_by_token_hash(&keyed).await? {
         seen(store, &device).await;
-        return Ok(DeviceCaller::from_record(device));
+        return Ok(Principal::Device(DeviceCaller::from_record(device)));
+    }
+    if let Some(device) = store.household_device_by_token_hash(&keyed).await? {
+        return Ok(Principal::Household(HouseholdDeviceCaller::from_record(device)));
     }
     let legacy = legacy_hash(token);
     match store.device_by_token_hash(&legacy).await? {
@@ -212,7 +239,7 @@ async fn authenticate_device(store: &dyn Store, pepper: &KeyPepper, token: &str)
                 tracing::info!(device_id = %device.id, "device token hash moved to the keyed hash");
             }
             seen(store, &device).await;
-            Ok(DeviceCaller::from_record(device))
+            Ok(Principal::Device(DeviceCaller::from_record(device)))
         }
         None => Err(Error::Unauthorized),
     }

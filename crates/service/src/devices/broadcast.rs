@@ -3,7 +3,8 @@
 //!
 //! Every write path that changes a subject's statements (consent writes, the expiry job, and on PostgreSQL
 //! the follower for other nodes' writes) calls [`DeviceHub::subject_changed`]; a catalogue change calls
-//! [`DeviceHub::everyone`]. The broadcast carries subject ids in memory only, never to logs.
+//! [`DeviceHub::everyone`]; a change of a household's members calls [`DeviceHub::household_changed`]. The
+//! broadcast carries subject ids in memory only, never to logs.
 //!
 //! The hub also counts each device's open snapshot streams ([`DeviceHub::open_stream`]), so that one
 //! device token cannot hold an unbounded number of them; the count is this node's.
@@ -21,6 +22,8 @@ pub enum DeviceChange {
     Subject(SubjectId),
     /// This device was unpaired.
     Unpaired(String),
+    /// This household's members changed (or one of its devices was paired).
+    Household(String),
     /// The catalogue changed: every snapshot may have.
     Everyone,
     /// The server is shutting down: streams end.
@@ -64,6 +67,10 @@ impl DeviceHub {
     pub fn subject_changed(&self, subject: &SubjectId) {
         // No receiver (no stream open, no publisher) is fine.
         let _ = self.tx.send(DeviceChange::Subject(subject.clone()));
+    }
+
+    pub fn household_changed(&self, household: &str) {
+        let _ = self.tx.send(DeviceChange::Household(household.to_owned()));
     }
 
     pub fn unpaired(&self, device_id: &str) {

@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
 
 use crate::access::Reader;
-use crate::auth::{DeviceCaller, Principal, Scope, make_device_token};
+use crate::auth::{DeviceCaller, HouseholdDeviceCaller, Principal, Scope, make_device_token};
 use crate::error::{Error, Result};
 use crate::state::Services;
 
@@ -84,8 +84,9 @@ pub struct DeviceList {
     pub devices: Vec<DeviceOut>,
 }
 
-/// Checks a pairing request against the catalogue; returns the declared keys sorted, without repeats.
-fn validate(state: &Services, body: &PairDevice) -> Result<(Vec<String>, Vec<String>)> {
+/// Checks a pairing request (with a subject or a household) against the catalogue; returns the declared
+/// keys sorted, without repeats.
+pub(crate) fn validate_pairing(state: &Services, body: &PairDevice) -> Result<(Vec<String>, Vec<String>)> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(Error::validation(
@@ -132,7 +133,7 @@ pub const PAIRING_SCOPES: [Scope; 3] = [Scope::DevicesWrite, Scope::Check, Scope
 pub fn authorise_pairing(principal: &Principal, subject: &SubjectId) -> Result<()> {
     match principal {
         Principal::Service(caller) => PAIRING_SCOPES.into_iter().try_for_each(|scope| caller.require(scope)),
-        Principal::Subject(_) | Principal::Device(_) => {
+        Principal::Subject(_) | Principal::Device(_) | Principal::Household(_) => {
             principal.require_subject(subject, Scope::DevicesWrite)
         }
     }
@@ -147,7 +148,7 @@ pub async fn pair(
     by: &str,
     reader: Reader<'_>,
 ) -> Result<PairedDevice> {
-    let (categories, purposes) = validate(state, &body)?;
+    let (categories, purposes) = validate_pairing(state, &body)?;
     let (token, token_hash) = make_device_token(state.keys.pepper())?;
     let id = format!("dev_{}", hex::encode(consentry_store::random_bytes::<8>()?));
     let record = DeviceRecord {
@@ -215,10 +216,10 @@ pub enum SnapshotReply {
 /// the same and is less than half its lifetime old.
 pub async fn consent_snapshot(
     state: &Services,
-    device: &DeviceCaller,
+    device: &SnapshotDevice,
     held: Option<&str>,
 ) -> Result<SnapshotReply> {
-    let signed = snapshot(state, device).await?;
+    let (signed, _) = any_snapshot(state, device).await?;
     let max_age = state.config.device_snapshot_max_age_secs;
     let still_good = held.and_then(|held| still_fresh(held, &signed.tag, max_age, Timestamp::now()));
     Ok(match still_good {
@@ -232,7 +233,9 @@ pub async fn consent_snapshot(
 /// A device holds at most `max_streams_per_device` of them open on one node; dropping one frees its slot.
 pub struct SnapshotStream {
     state: Services,
-    device: DeviceCaller,
+    device: SnapshotDevice,
+    /// The subjects whose changes the last snapshot reflects (a household's members).
+    subjects: Vec<SubjectId>,
     _slot: StreamSlot,
     changes: tokio::sync::broadcast::Receiver<DeviceChange>,
     /// The content tag last sent; `None` before the first.
@@ -243,11 +246,55 @@ pub struct SnapshotStream {
 impl SnapshotStream {
     /// Subscribes before the first snapshot is built, so no change between the two is missed.
     /// [`Error::TooManyStreams`] when the device already holds as many open streams as it may.
-    pub fn open(state: Services, device: DeviceCaller) -> Result<Self> {
+    pub fn open(state: Services, device: SnapshotDevice) -> Result<Self> {
         let max = state.config.max_streams_per_device;
-        let slot = state.devices.open_stream(&device.device_id, max).ok_or(Error::TooManyStreams(max))?;
+        let slot = state.devices.open_stream(device.device_id(), max).ok_or(Error::TooManyStreams(max))?;
         let changes = state.devices.subscribe();
-        Ok(Self { state, device, _slot: slot, changes, sent: None, sent_at: tokio::time::Instant::now() })
+        let subjects = match &device {
+            SnapshotDevice::Subject(d) => vec![d.subject.clone()],
+            SnapshotDevice::Household(_) => Vec::new(),
+        };
+        Ok(Self {
+            state,
+            device,
+            subjects,
+            _slot: slot,
+            changes,
+            sent: None,
+            sent_at: tokio::time::Instant::now(),
+        })
+    }
+
+    /// Whether `change` may change this device's snapshot (`None`: it ends the stream).
+    fn concerns(&self, change: &DeviceChange) -> Option<bool> {
+        Some(match change {
+            DeviceChange::Subject(s) => self.subjects.contains(s),
+            DeviceChange::Household(h) => {
+                matches!(&self.device, SnapshotDevice::Household(d) if &d.household == h)
+            }
+            DeviceChange::Unpaired(id) if id == self.device.device_id() => return None,
+            DeviceChange::Unpaired(_) => false,
+            DeviceChange::Everyone => true,
+            DeviceChange::ShuttingDown => return None,
+        })
+    }
+
+    /// The device as stored now (`None`: unpaired).
+    async fn reread(&self) -> consentry_store::Result<Option<SnapshotDevice>> {
+        Ok(match &self.device {
+            SnapshotDevice::Subject(d) => self
+                .state
+                .store
+                .device(&d.device_id)
+                .await?
+                .map(|r| SnapshotDevice::Subject(DeviceCaller::from_record(r))),
+            SnapshotDevice::Household(d) => self
+                .state
+                .store
+                .household_device(&d.device_id)
+                .await?
+                .map(|r| SnapshotDevice::Household(HouseholdDeviceCaller::from_record(r))),
+        })
     }
 
     /// Waits for the next snapshot to send; `None` ends the stream (unpaired, or shutting down).
@@ -259,17 +306,22 @@ impl SnapshotStream {
                 let wait = renew.saturating_sub(self.sent_at.elapsed()).min(REVALIDATE);
                 tokio::select! {
                     changed = self.changes.recv() => match changed {
-                        Ok(DeviceChange::Subject(s)) if s == self.device.subject => {}
-                        Ok(DeviceChange::Unpaired(id)) if id == self.device.device_id => return None,
-                        Ok(DeviceChange::Everyone) | Err(RecvError::Lagged(_)) => {}
-                        Ok(DeviceChange::Subject(_) | DeviceChange::Unpaired(_)) => continue,
-                        Ok(DeviceChange::ShuttingDown) | Err(RecvError::Closed) => return None,
+                        Ok(change) => match self.concerns(&change) {
+                            None => return None,
+                            Some(true) => {}
+                            Some(false) => continue,
+                        },
+                        Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return None,
                     },
                     () = tokio::time::sleep(wait) => {
-                        if self.sent_at.elapsed() < renew {
+                        // A household's members may change on another node, which no notice here tells:
+                        // its device's snapshot is rebuilt at each quiet moment and sent if it changed.
+                        let household = matches!(self.device, SnapshotDevice::Household(_));
+                        if self.sent_at.elapsed() < renew && !household {
                             // A quiet moment: make sure the device is still paired (another node may
                             // have unpaired it).
-                            match self.state.store.device(&self.device.device_id).await {
+                            match self.reread().await {
                                 Ok(None) => return None,
                                 Ok(Some(_)) => {}
                                 Err(e) => tracing::warn!(error = %e, "checking a streaming device failed"),
@@ -280,8 +332,8 @@ impl SnapshotStream {
                 }
             }
             // Read again: the stream must end once the device is unpaired.
-            let device = match self.state.store.device(&self.device.device_id).await {
-                Ok(Some(record)) => DeviceCaller::from_record(record),
+            let device = match self.reread().await {
+                Ok(Some(device)) => device,
                 Ok(None) => return None,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading a streaming device failed");
@@ -289,8 +341,11 @@ impl SnapshotStream {
                     continue;
                 }
             };
-            let signed = match snapshot(&self.state, &device).await {
-                Ok(signed) => signed,
+            let signed = match any_snapshot(&self.state, &device).await {
+                Ok((signed, subjects)) => {
+                    self.subjects = subjects;
+                    signed
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "building a device snapshot failed");
                     tokio::time::sleep(REVALIDATE).await;

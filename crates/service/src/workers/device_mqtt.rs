@@ -9,6 +9,9 @@
 //! once; from then on the snapshots it published are renewed when half their lifetime has passed, so a
 //! device that only listens does not hold an expired one while a node runs.
 //! A publish that fails is retried on the next change or renewal round.
+//!
+//! Household devices are published the same way: on a change of a member (looked up through the
+//! member's households) or of the household itself (a member joined or left, a device was paired).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,8 +21,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::DeviceCaller;
-use crate::devices::{self, DeviceChange};
+use crate::auth::{DeviceCaller, HouseholdDeviceCaller};
+use crate::devices::{self, DeviceChange, SnapshotDevice};
 use crate::sinks::MqttSink;
 use crate::state::Services;
 
@@ -35,9 +38,16 @@ fn topic_suffix(device_id: &str) -> String {
     format!("{device_id}/consent")
 }
 
+/// Whose device it is: what a renewal builds again.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Subject(SubjectId),
+    Household(String),
+}
+
 /// What this node last published for a device.
 struct Published {
-    subject: SubjectId,
+    owner: Owner,
     tag: String,
     at: Instant,
 }
@@ -63,20 +73,42 @@ impl Publisher {
         self.sink.as_ref()
     }
 
-    /// Publishes the snapshots of `subject`'s devices that changed (all of them with `force`).
+    /// Publishes the snapshots of `subject`'s devices, and of their households' devices, that changed (all
+    /// of them with `force`).
     async fn subject(&mut self, subject: &SubjectId, force: bool) {
         match self.state.store.subject_devices(subject).await {
             Ok(devices) => {
                 for device in devices {
-                    self.device(DeviceCaller::from_record(device), force).await;
+                    self.device(SnapshotDevice::Subject(DeviceCaller::from_record(device)), force).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reading a subject's devices for MQTT failed"),
         }
+        match self.state.store.subject_households(subject).await {
+            Ok(households) => {
+                for household in households {
+                    self.household(&household, force).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading a subject's households for MQTT failed"),
+        }
     }
 
-    /// Publishes every paired device's snapshot (at start: snapshots retained before a restart are renewed
-    /// from here on).
+    /// Publishes the snapshots of `household`'s devices that changed (all of them with `force`).
+    async fn household(&mut self, household: &str, force: bool) {
+        match self.state.store.household_devices(household).await {
+            Ok(devices) => {
+                for device in devices {
+                    let device = SnapshotDevice::Household(HouseholdDeviceCaller::from_record(device));
+                    self.device(device, force).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading a household's devices for MQTT failed"),
+        }
+    }
+
+    /// Publishes every paired device's snapshot, subjects' and households' (at start: snapshots retained
+    /// before a restart are renewed from here on).
     async fn everything(&mut self) {
         let mut after: Option<String> = None;
         loop {
@@ -84,39 +116,59 @@ impl Publisher {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the devices for MQTT failed");
+                    break;
+                }
+            };
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for device in page {
+                self.device(SnapshotDevice::Subject(DeviceCaller::from_record(device)), true).await;
+            }
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let page = match self.state.store.household_devices_page(after.as_deref(), PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the household devices for MQTT failed");
                     return;
                 }
             };
             let Some(last) = page.last() else { return };
             after = Some(last.id.clone());
             for device in page {
-                self.device(DeviceCaller::from_record(device), true).await;
+                let device = SnapshotDevice::Household(HouseholdDeviceCaller::from_record(device));
+                self.device(device, true).await;
             }
         }
     }
 
     /// Publishes `device`'s snapshot if it changed since this node last did (always with `force`).
-    async fn device(&mut self, device: DeviceCaller, force: bool) {
-        let signed = match devices::snapshot(&self.state, &device).await {
-            Ok(signed) => signed,
+    async fn device(&mut self, device: SnapshotDevice, force: bool) {
+        let signed = match devices::any_snapshot(&self.state, &device).await {
+            Ok((signed, _)) => signed,
             Err(e) => {
                 tracing::warn!(error = %e, "building a device snapshot for MQTT failed");
                 return;
             }
         };
-        let unchanged = self.published.get(&device.device_id).is_some_and(|p| p.tag == signed.tag);
+        let (id, owner) = match device {
+            SnapshotDevice::Subject(d) => (d.device_id, Owner::Subject(d.subject)),
+            SnapshotDevice::Household(d) => (d.device_id, Owner::Household(d.household)),
+        };
+        let unchanged = self.published.get(&id).is_some_and(|p| p.tag == signed.tag);
         if unchanged && !force {
             return;
         }
         let Some(sink) = self.sink().await else { return };
-        match sink.publish_retained(&topic_suffix(&device.device_id), signed.jws.as_bytes()).await {
+        match sink.publish_retained(&topic_suffix(&id), signed.jws.as_bytes()).await {
             Ok(()) => {
-                let published = Published { subject: device.subject, tag: signed.tag, at: Instant::now() };
-                self.published.insert(device.device_id, published);
+                let published = Published { owner, tag: signed.tag, at: Instant::now() };
+                self.published.insert(id, published);
             }
             Err(e) => {
-                tracing::warn!(error = %e, device = %device.device_id, "publishing a device snapshot failed");
-                self.published.remove(&device.device_id);
+                tracing::warn!(error = %e, device = %id, "publishing a device snapshot failed");
+                self.published.remove(&id);
             }
         }
     }
@@ -133,16 +185,28 @@ impl Publisher {
     /// Publishes again for every subject this node published for (`due_only`: those past half their life).
     async fn republish(&mut self, due_only: bool) {
         let half_life = Duration::from_secs(self.state.config.device_snapshot_max_age_secs / 2);
-        let mut subjects: Vec<SubjectId> = self
+        let mut owners: Vec<Owner> = self
             .published
             .values()
             .filter(|p| !due_only || p.at.elapsed() >= half_life)
-            .map(|p| p.subject.clone())
+            .map(|p| p.owner.clone())
             .collect();
-        subjects.sort_unstable();
-        subjects.dedup();
-        for subject in subjects {
-            self.subject(&subject, due_only).await;
+        owners.sort_unstable();
+        owners.dedup();
+        for owner in owners {
+            match owner {
+                // A subject's own devices only: their households' are owners of their own here.
+                Owner::Subject(subject) => match self.state.store.subject_devices(&subject).await {
+                    Ok(devices) => {
+                        for device in devices {
+                            let device = SnapshotDevice::Subject(DeviceCaller::from_record(device));
+                            self.device(device, due_only).await;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reading a subject's devices for MQTT failed"),
+                },
+                Owner::Household(household) => self.household(&household, due_only).await,
+            }
         }
     }
 }
@@ -161,6 +225,7 @@ pub async fn run(state: Services, shutdown: CancellationToken) {
             _ = renew.tick() => publisher.republish(true).await,
             changed = changes.recv() => match changed {
                 Ok(DeviceChange::Subject(subject)) => publisher.subject(&subject, false).await,
+                Ok(DeviceChange::Household(household)) => publisher.household(&household, false).await,
                 Ok(DeviceChange::Unpaired(id)) => publisher.unpaired(&id).await,
                 Ok(DeviceChange::Everyone) => publisher.republish(false).await,
                 Err(RecvError::Lagged(n)) => {

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0024_effective_time.sql"),
     include_str!("../../migrations/postgres/0025_guardians.sql"),
     include_str!("../../migrations/postgres/0026_outbox_reach.sql"),
+    include_str!("../../migrations/postgres/0027_households.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

@@ -28,6 +28,7 @@ mod console;
 mod devices;
 mod error;
 mod guardians;
+mod households;
 mod identifiers;
 mod keys;
 mod ledger;

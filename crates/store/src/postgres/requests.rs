@@ -438,6 +438,11 @@ impl RequestStore for PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
+            sqlx::query("DELETE FROM household_members WHERE pseudonym = $1")
+                .bind(p)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
             erased.devices = sqlx::query_scalar("DELETE FROM devices WHERE pseudonym = $1 RETURNING id")
                 .bind(p)
                 .fetch_all(&mut *tx)

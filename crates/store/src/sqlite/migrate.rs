@@ -31,6 +31,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0022_effective_time.sql"),
     include_str!("../../migrations/sqlite/0023_guardians.sql"),
     include_str!("../../migrations/sqlite/0024_outbox_reach.sql"),
+    include_str!("../../migrations/sqlite/0025_households.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

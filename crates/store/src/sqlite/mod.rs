@@ -24,6 +24,7 @@ mod console;
 mod db;
 mod devices;
 mod guardians;
+mod households;
 mod identifiers;
 mod jobs;
 mod keys;

@@ -488,6 +488,7 @@ fn erase_rows(
         tx.execute("DELETE FROM identifiers WHERE pseudonym = ?1", [p]).map_err(backend)?;
         tx.execute("DELETE FROM subject_ages WHERE pseudonym = ?1", [p]).map_err(backend)?;
         tx.execute("DELETE FROM guardians WHERE child = ?1 OR guardian = ?1", [p]).map_err(backend)?;
+        tx.execute("DELETE FROM household_members WHERE pseudonym = ?1", [p]).map_err(backend)?;
         erased.devices = tx
             .prepare("DELETE FROM devices WHERE pseudonym = ?1 RETURNING id")
             .map_err(backend)?

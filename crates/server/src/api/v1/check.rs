@@ -30,7 +30,7 @@ pub async fn one(
         Principal::Subject(_) => {
             return Err(ApiError(Error::WrongPrincipal("subject tokens may not use this route")));
         }
-        Principal::Device(_) => {}
+        Principal::Device(_) | Principal::Household(_) => {}
     }
     let c: CheckRequest<'_> = body.parse()?;
     Ok(Json(check::one(&state, &caller, &c)?))

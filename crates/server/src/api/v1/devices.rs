@@ -11,11 +11,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use consentry_service::access::Reader;
-use consentry_service::devices::{self, DeviceList, PairDevice, PairedDevice, SnapshotReply, SnapshotStream};
+use consentry_service::devices::{
+    self, DeviceList, PairDevice, PairedDevice, SnapshotDevice, SnapshotReply, SnapshotStream,
+};
 use futures_util::Stream;
 use serde::Deserialize;
 
-use crate::auth::{DeviceCaller, Principal, Scope};
+use crate::auth::{Principal, Scope};
 use crate::error::{ApiError, ApiResult, Error, Problem};
 use crate::extract::{Json, SubjectPath, stated_purpose};
 use crate::state::AppState;
@@ -93,7 +95,8 @@ pub async fn unpair(
 
 /// The device's signed consent snapshot: a compact JWS (EdDSA, keys at `/.well-known/jwks.json`) whose
 /// payload holds its subject's statements and decisions for the device's purposes, categories and
-/// channels, the ledger position, `iat` and `exp`. Send the `ETag` back as `If-None-Match`: 304 while
+/// channels (a household's device: each member's statements under their handle), the ledger position,
+/// `iat` and `exp`. Send the `ETag` back as `If-None-Match`: 304 while
 /// nothing changed and the snapshot held is less than half its lifetime old.
 #[utoipa::path(get, operation_id = "getDeviceConsent", path = "/v1/device/consent", tag = "devices",
     responses((status = 200, description = "The compact JWS", content_type = "application/jwt", body = String),
@@ -104,7 +107,7 @@ pub async fn unpair(
     security(("device_token" = [])))]
 pub async fn consent(
     State(state): State<AppState>,
-    device: DeviceCaller,
+    device: SnapshotDevice,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let held = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
@@ -144,7 +147,7 @@ pub async fn consent(
     security(("device_token" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
-    device: DeviceCaller,
+    device: SnapshotDevice,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let keep_alive = state.config.stream_keep_alive();
     let streaming = SnapshotStream::open(state.0, device)?;

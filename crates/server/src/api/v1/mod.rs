@@ -8,6 +8,7 @@ pub mod consents;
 pub mod destinations;
 pub mod devices;
 pub mod guardians;
+pub mod households;
 pub mod identifiers;
 pub mod jurisdiction;
 pub mod keys;

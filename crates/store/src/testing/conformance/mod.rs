@@ -12,6 +12,7 @@ mod devices;
 mod dsr;
 mod fixtures;
 mod guardians;
+mod households;
 mod identifiers;
 mod import;
 mod ledger;
@@ -34,6 +35,7 @@ pub use self::dsr::{
     erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
 };
 pub use self::guardians::ages_and_guardians;
+pub use self::households::households_members_and_devices;
 pub use self::identifiers::identifiers_belong_to_one_subject;
 pub use self::import::{
     imported_notice_texts_never_become_current, imports_place_each_change_once_in_time_order,

@@ -74,6 +74,8 @@ device-uses = Nutzt { $categories } für { $purposes }.
 unpair = Entkoppeln
 unpair-named = { $device } entkoppeln
 device-unpaired = Das Gerät ist entkoppelt. Es kann Ihre Daten nicht mehr nutzen.
+household-devices = Mit Ihrem Haushalt geteilt
+household-devices-help = Diese Geräte gehören einem Haushalt, dem Sie angehören. Wenn sie Sie erkennen, folgen sie Ihren Entscheidungen; für jemanden, den sie nicht erkennen, tun sie nur, was jedes Mitglied des Haushalts erlaubt. Um den Haushalt zu verlassen, wenden Sie sich an uns.
 
 ## My requests
 

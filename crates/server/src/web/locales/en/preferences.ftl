@@ -74,6 +74,8 @@ device-uses = Uses { $categories } for { $purposes }.
 unpair = Unpair
 unpair-named = Unpair { $device }
 device-unpaired = The device is unpaired. It can no longer use your data.
+household-devices = Shared with your household
+household-devices-help = These devices belong to a household you are a member of. When they recognise you, they follow your choices; for anyone they do not recognise, they do only what every member of the household allows. To leave the household, ask us.
 
 ## My requests
 

@@ -1,0 +1,215 @@
+//! Households: members and shared devices on both backends; the household device's snapshot decides per
+//! member (`check_for`) and for anyone by what every member allows; a member leaving (or erased) takes
+//! their consents out at once, pushed over SSE; the household's label is not at rest in plain text.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use consentry_client::DeviceConsent;
+use serde_json::{Value, json};
+
+use crate::devices::{SseReader, jwks, snapshot};
+use crate::preferences::{Visitor, mint};
+use crate::utils::{
+    ADMIN_KEY, Backend, TestServer, assert_code, at_rest, both_backends, grant, str_of, withdraw,
+};
+
+const TELEMETRY: &str = "user.device.telemetry";
+const LABEL: &str = "The Household-Label-Scan Family";
+
+fn speaker() -> Value {
+    json!({"name": "Living room speaker", "kind": "speaker", "categories": [TELEMETRY], "purposes": ["analytics"]})
+}
+
+async fn household(s: &TestServer) -> String {
+    let created = s.post("/v1/households", ADMIN_KEY, &json!({"name": LABEL}), 201).await;
+    assert_eq!(
+        (created["name"].as_str(), &created["members"], &created["devices"]),
+        (Some(LABEL), &json!([]), &json!([]))
+    );
+    str_of(&created["id"]).to_owned()
+}
+
+/// Adds `subject`; returns their handle.
+async fn join(s: &TestServer, id: &str, subject: &str) -> String {
+    let member =
+        s.post(&format!("/v1/households/{id}/members"), ADMIN_KEY, &json!({"subject": subject}), 201).await;
+    assert_eq!(member["subject"], json!(subject));
+    str_of(&member["handle"]).to_owned()
+}
+
+/// Pairs a device with the household; returns (id, token).
+async fn pair(s: &TestServer, id: &str) -> (String, String) {
+    let out = s.post(&format!("/v1/households/{id}/devices"), ADMIN_KEY, &speaker(), 201).await;
+    (str_of(&out["id"]).to_owned(), str_of(&out["token"]).to_owned())
+}
+
+fn payload(jws: &str) -> String {
+    let part = jws.split('.').nth(1).expect("payload");
+    String::from_utf8(URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("utf-8")
+}
+
+async fn household_flow(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let keys = jwks(&s.base).await;
+    let id = household(&s).await;
+    assert!(id.starts_with("hh_"), "{id}");
+    assert_code(&s.post("/v1/households", ADMIN_KEY, &json!({"name": " "}), 422).await, "validation_failed");
+    let unknown = s.post("/v1/households", ADMIN_KEY, &json!({"name": "x", "y": 1}), 422).await;
+    assert_code(&unknown, "validation_failed");
+    let ana = join(&s, &id, "hh-ana").await;
+    let ben = join(&s, &id, "hh-ben").await;
+    assert!(ana.starts_with("hm_") && ana != ben, "{ana} {ben}");
+    let again =
+        s.post(&format!("/v1/households/{id}/members"), ADMIN_KEY, &json!({"subject": "hh-ana"}), 200).await;
+    assert_eq!(again["handle"], json!(ana), "a member joins once and keeps their handle");
+    assert_code(
+        &s.post("/v1/households/hh_none/members", ADMIN_KEY, &json!({"subject": "x"}), 404).await,
+        "not_found",
+    );
+    let (device, token) = pair(&s, &id).await;
+    assert!(device.starts_with("dev_") && token.starts_with("cdt_"));
+    assert_code(&s.post("/v1/households/hh_none/devices", ADMIN_KEY, &speaker(), 404).await, "not_found");
+    let read = s.get(&format!("/v1/households/{id}"), ADMIN_KEY, 200).await;
+    assert_eq!(read["members"].as_array().map(Vec::len), Some(2));
+    assert_eq!(read["devices"][0]["id"], json!(device));
+    assert!(!read.to_string().contains(&token), "the token is shown once");
+    let listed = s.get("/v1/households?limit=1", ADMIN_KEY, 200).await;
+    assert_eq!(listed["households"][0]["id"], json!(id));
+    assert_code(&s.get("/v1/households?limit=0", ADMIN_KEY, 400).await, "invalid_query");
+    // A household's device reads its snapshot, and nothing of any one person.
+    assert_code(&s.get("/v1/subjects/hh-ana/consents", &token, 403).await, "forbidden");
+    let check = json!({"subject": "hh-ana", "purpose": "analytics", "category": TELEMETRY});
+    assert_code(&s.post("/v1/check", &token, &check, 403).await, "forbidden");
+    assert_code(&s.get(&format!("/v1/households/{id}"), &token, 403).await, "forbidden");
+
+    s.record("hh-ana", &grant("analytics", &["on_device"])).await;
+    let (status, _, jws) = snapshot(&s.base, &token, None).await;
+    assert_eq!(status, 200, "{jws}");
+    let text = payload(&jws);
+    assert!(!text.contains("hh-ana") && !text.contains("hh-ben"), "members go by handle: {text}");
+    let consent = DeviceConsent::verify_for_device_at(&jws, &keys, &device, consentry_core::Timestamp::now())
+        .expect("verifies");
+    assert_eq!(consent.members(), [ana.clone(), ben.clone()]);
+    assert!(consent.check_for(&ana, "analytics", TELEMETRY, "on_device"));
+    assert!(!consent.check_for(&ben, "analytics", TELEMETRY, "on_device"));
+    assert!(!consent.check_for("hh-ana", "analytics", TELEMETRY, "on_device"), "a subject id is no handle");
+    assert!(!consent.allowed("analytics", TELEMETRY, "on_device"), "ben has not agreed: nobody unrecognised");
+
+    // Ben leaves: his (absent) consent no longer holds back the household.
+    s.delete(&format!("/v1/households/{id}/members/hh-ben"), ADMIN_KEY, 204).await;
+    assert_code(&s.delete(&format!("/v1/households/{id}/members/hh-ben"), ADMIN_KEY, 404).await, "not_found");
+    let (_, _, jws) = snapshot(&s.base, &token, None).await;
+    let consent = DeviceConsent::verify(&jws, &keys).expect("verifies");
+    assert_eq!(consent.members(), [ana.clone()]);
+    assert!(!consent.check_for(&ben, "analytics", TELEMETRY, "on_device"), "no longer a member");
+    assert!(consent.allowed("analytics", TELEMETRY, "on_device"), "every member allows");
+
+    // Unpairing revokes the token at once.
+    s.delete(&format!("/v1/households/{id}/devices/{device}"), ADMIN_KEY, 204).await;
+    assert_eq!(snapshot(&s.base, &token, None).await.0, 401);
+    s.stop().await;
+}
+
+/// The household device's stream sends a fresh snapshot when a member's consent changes and when a member
+/// leaves, and ends when the device is unpaired.
+async fn household_stream(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let keys = jwks(&s.base).await;
+    let id = household(&s).await;
+    let ana = join(&s, &id, "st-ana").await;
+    let ben = join(&s, &id, "st-ben").await;
+    let (device, token) = pair(&s, &id).await;
+    s.record("st-ana", &grant("analytics", &["on_device"])).await;
+    s.record("st-ben", &grant("analytics", &["on_device"])).await;
+    let mut stream = SseReader::open(&s.base, &token).await;
+    let first = stream.next(Duration::from_secs(5)).await.expect("a snapshot at once");
+    let consent = DeviceConsent::verify(&first, &keys).expect("verifies");
+    assert!(consent.allowed("analytics", TELEMETRY, "on_device"));
+
+    s.record("st-ben", &withdraw("analytics")).await;
+    let jws = stream.next(Duration::from_secs(5)).await.expect("a fresh snapshot after ben's withdrawal");
+    let consent = DeviceConsent::verify(&jws, &keys).expect("verifies");
+    assert!(!consent.allowed("analytics", TELEMETRY, "on_device"));
+    assert!(!consent.check_for(&ben, "analytics", TELEMETRY, "on_device"));
+
+    s.delete(&format!("/v1/households/{id}/members/st-ben"), ADMIN_KEY, 204).await;
+    let jws = stream.next(Duration::from_secs(5)).await.expect("a fresh snapshot after ben left");
+    let consent = DeviceConsent::verify(&jws, &keys).expect("verifies");
+    assert_eq!(consent.members(), [ana.clone()]);
+    assert!(consent.allowed("analytics", TELEMETRY, "on_device"));
+
+    s.delete(&format!("/v1/households/{id}/devices/{device}"), ADMIN_KEY, 204).await;
+    assert_eq!(stream.next(Duration::from_secs(5)).await, None, "unpairing ends the stream");
+    s.stop().await;
+}
+
+/// Erasing a member takes them out of the household (and its device's snapshot); the household's label
+/// is never at rest in plain text.
+async fn household_erasure(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let keys = jwks(&s.base).await;
+    let id = household(&s).await;
+    join(&s, &id, "er-ana").await;
+    let zed = join(&s, &id, "er-zed").await;
+    let (_, token) = pair(&s, &id).await;
+    let needles = vec![LABEL.as_bytes().to_vec()];
+    assert!(at_rest(&s, &needles).await.is_empty(), "the label is at rest in plain text");
+
+    s.post("/v1/requests", ADMIN_KEY, &json!({"subject": "er-zed", "type": "erasure"}), 201).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let read = s.get(&format!("/v1/households/{id}"), ADMIN_KEY, 200).await;
+        if read["members"].as_array().is_some_and(|m| m.len() == 1) {
+            assert_eq!(read["members"][0]["subject"], json!("er-ana"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the erasure did not take the member out within 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, _, jws) = snapshot(&s.base, &token, None).await;
+    let consent = DeviceConsent::verify(&jws, &keys).expect("verifies");
+    assert_eq!(consent.members().len(), 1);
+    assert!(!consent.members().contains(&zed));
+    let p =
+        s.post(&format!("/v1/households/{id}/members"), ADMIN_KEY, &json!({"subject": "er-zed"}), 410).await;
+    assert_code(&p, "subject_erased");
+    s.stop().await;
+}
+
+/// Each member sees the household's devices in the preference centre (English and German), without an
+/// unpair button; someone outside the household does not.
+async fn household_devices_in_the_preference_centre(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let id = household(&s).await;
+    join(&s, &id, "pc-ana").await;
+    join(&s, &id, "pc-ben").await;
+    let (device, _) = pair(&s, &id).await;
+    let open = |subject: &'static str, locale: &'static str| {
+        let s = &s;
+        async move {
+            let minted = mint(s, subject, &json!({"locale": locale})).await;
+            let mut v = Visitor::new(s);
+            v.open_link(str_of(&minted["token"])).await.text
+        }
+    };
+    let ana = open("pc-ana", "en").await;
+    assert!(ana.contains("Shared with your household") && ana.contains("Living room speaker"), "{ana}");
+    assert!(
+        !ana.contains(&format!("/devices/{device}/unpair")),
+        "the household's device is not unpaired here"
+    );
+    let ben = open("pc-ben", "de").await;
+    assert!(ben.contains("Mit Ihrem Haushalt geteilt") && ben.contains("Living room speaker"), "{ben}");
+    let cleo = open("pc-cleo", "en").await;
+    assert!(!cleo.contains("Shared with your household") && !cleo.contains("Living room speaker"));
+    s.stop().await;
+}
+
+both_backends!(
+    household_flow,
+    household_stream,
+    household_erasure,
+    household_devices_in_the_preference_centre
+);
