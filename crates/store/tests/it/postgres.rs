@@ -364,6 +364,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
          DROP TABLE console_checks, delivery_attempts, consentry_keystore.subject_links, ledger_floor;
          DROP TABLE subject_ages, guardians;
+         DROP TABLE household_devices, household_members, households;
          DROP INDEX requests_by_received, requests_by_closed, requests_by_overdue;
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
@@ -471,10 +472,12 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
          UPDATE consent_state SET seq = 1, at = {fast} WHERE seq = 3;
          UPDATE consent_state SET at = {slow} WHERE seq = 2;
          DROP TABLE ledger_floor, subject_ages, guardians;
+         DROP TABLE household_devices, household_members, households;
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
-        // Before effective time (0024), the guardians' tables (0025) and the outbox's reach (0026).
-        PostgresStore::schema_version() - 2
+        // Before effective time (0024), the guardians' tables (0025), the outbox's reach (0026) and the
+        // households (0027).
+        PostgresStore::schema_version() - 3
     ))
     .execute(&pool)
     .await

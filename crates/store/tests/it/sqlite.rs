@@ -238,9 +238,9 @@ async fn migrations_reach_the_current_versions() {
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
     // verifications, import, console checks, request days, delivery attempts, effective time, guardians,
-    // outbox reach; key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices,
-    // subject links.
-    assert_eq!((version("consentry.db"), version("keys.db")), (24, 8));
+    // outbox reach, households; key store: init, signing, destinations, vault, erasure, key pepper, no
+    // erasure notices, subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (25, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,6 +357,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
              DROP TABLE console_checks; DROP TABLE delivery_attempts; DROP TABLE ledger_floor;
              DROP TABLE subject_ages; DROP TABLE guardians;
+             DROP TABLE household_devices; DROP TABLE household_members; DROP TABLE households;
              DROP INDEX requests_by_received; DROP INDEX requests_by_closed; DROP INDEX requests_by_overdue;
              ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
              PRAGMA user_version = 8;"
@@ -474,10 +475,12 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
              UPDATE consent_state SET seq = 1, at = {fast} WHERE seq = 3;
              UPDATE consent_state SET at = {slow} WHERE seq = 2;
              DROP TABLE ledger_floor; DROP TABLE subject_ages; DROP TABLE guardians;
+             DROP TABLE household_devices; DROP TABLE household_members; DROP TABLE households;
              ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
              PRAGMA user_version = {};",
-            // Before effective time (0022), the guardians' tables (0023) and the outbox's reach (0024).
-            SqliteStore::schema_version() - 3
+            // Before effective time (0022), the guardians' tables (0023), the outbox's reach (0024) and
+            // the households (0025).
+            SqliteStore::schema_version() - 4
         ))
         .expect("a ledger from before");
     }
