@@ -352,8 +352,8 @@ mod tests {
             max_age_secs: 3600,
         };
         let members = [
-            MemberInput { handle: "hm_a", statements: &ana, jurisdiction: None },
-            MemberInput { handle: "hm_b", statements: &ben, jurisdiction: None },
+            MemberInput { handle: "hm_a", statements: &ana, jurisdiction: None, child_until: None },
+            MemberInput { handle: "hm_b", statements: &ben, jurisdiction: None, child_until: None },
         ];
         let jws = k.sign_jws(&ConsentSnapshot::build_household(input, "hh_1", &members));
         let consent = DeviceConsent::verify_for_device_at(&jws, &jwks(&k), "dev_1", at(0)).expect("verifies");

@@ -440,8 +440,8 @@ fn a_household_device_decides_per_member_and_for_anyone() {
         max_age_secs: 3600,
     };
     let members = [
-        MemberInput { handle: "hm_a", statements: &ana, jurisdiction: None },
-        MemberInput { handle: "hm_b", statements: &ben, jurisdiction: None },
+        MemberInput { handle: "hm_a", statements: &ana, jurisdiction: None, child_until: None },
+        MemberInput { handle: "hm_b", statements: &ben, jurisdiction: None, child_until: None },
     ];
     let jws = k.sign_jws(&ConsentSnapshot::build_household(input, "hh_1", &members));
     let held = load(&jwks_of(&k), &jws, "dev_1", NOW).expect("loads");

@@ -173,6 +173,8 @@ pub async fn add_member(
 ) -> Result<(MemberOut, bool)> {
     let subject =
         SubjectId::new(body.subject).map_err(|e| Error::InvalidSubject(format!("the subject id {e}")))?;
+    // A linked id is its survivor's: the membership is the survivor's (whose statements the devices get).
+    let subject = state.aliases.survivor(subject);
     // An erased person gets no pseudonym again.
     if state.erasures.is_erased(subject.as_str()) {
         return Err(Error::SubjectErased);
@@ -206,6 +208,7 @@ pub async fn remove_member(
     by: &str,
     reader: Reader<'_>,
 ) -> Result<()> {
+    let subject = &state.aliases.survivor(subject.clone());
     if !state.store.remove_member(id, subject).await? {
         return Err(Error::NotFound("member"));
     }

@@ -88,6 +88,15 @@ pub async fn link(state: &Services, survivor: &SubjectId, body: LinkIn) -> Resul
                 .into(),
         ));
     }
+    // Nor does a household membership (the household's devices would keep a member whose statements
+    // moved away): refused, so the operator takes `from` out of its households or adds the survivor.
+    if !state.store.subject_households(&from).await?.is_empty() {
+        return Err(Error::Conflict(
+            "`from` is a member of a household, which a link does not move, so it cannot be merged into \
+             another subject; remove it from its households (and add the surviving subject) first"
+                .into(),
+        ));
+    }
     // A survivor linked on another node meanwhile: its own survivor, once.
     let mut tries = 0;
     let linked = loop {
