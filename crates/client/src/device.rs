@@ -348,6 +348,7 @@ mod tests {
             catalog_version: 1,
             statements: &[],
             jurisdiction: None,
+            child_until: None,
             issued_at: Timestamp::from_micros(NOW),
             max_age_secs: 3600,
         };

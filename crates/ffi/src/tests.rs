@@ -436,6 +436,7 @@ fn a_household_device_decides_per_member_and_for_anyone() {
         catalog_version: 1,
         statements: &[],
         jurisdiction: None,
+        child_until: None,
         issued_at: seconds(NOW),
         max_age_secs: 3600,
     };

@@ -71,8 +71,10 @@ fn a_household_snapshot_carries_members_under_handles_and_needs_version_4() {
         MemberInput { handle: "hm_b", statements: &ben, jurisdiction: Some("US-CA"), child_until: None },
     ];
     let snap = ConsentSnapshot::build_household(input(&catalog, &categories, &purposes), "hh_1", &members);
-    assert_eq!((snap.v, snap.household.as_deref(), snap.subject.as_str()),
-        (HOUSEHOLD_SNAPSHOT_VERSION, Some("hh_1"), ""));
+    assert_eq!(
+        (snap.v, snap.household.as_deref(), snap.subject.as_str()),
+        (HOUSEHOLD_SNAPSHOT_VERSION, Some("hh_1"), "")
+    );
     assert!(snap.statements.is_empty() && snap.jurisdiction.is_none());
     let json = serde_json::to_string(&snap).expect("json");
     assert!(!json.contains("user-1"), "no subject id: members go by handle");

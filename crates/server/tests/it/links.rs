@@ -187,8 +187,9 @@ async fn linking_refuses_and_erasure_takes_both(backend: Backend) {
     s.delete(&format!("/v1/households/{home}/members/ben-app"), ADMIN_KEY, 204).await;
     s.post("/v1/subjects/ben/links", ADMIN_KEY, &json!({"from": "ben-app"}), 200).await;
     // Once linked, the old id joins a household as its survivor.
-    let member =
-        s.post(&format!("/v1/households/{home}/members"), ADMIN_KEY, &json!({"subject": "ben-app"}), 201).await;
+    let member = s
+        .post(&format!("/v1/households/{home}/members"), ADMIN_KEY, &json!({"subject": "ben-app"}), 201)
+        .await;
     assert_eq!(member["subject"], "ben", "{member}");
     s.delete(&format!("/v1/households/{home}/members/ben-app"), ADMIN_KEY, 204).await;
     // `from` already an alias; the survivor named by its alias is resolved to it.

@@ -56,7 +56,9 @@ pub async fn write_actor(
             }
             Err(Error::WrongPrincipal("this token is for another subject"))
         }
-        Principal::Device(_) => Err(Error::WrongPrincipal("device tokens may not use this route")),
+        Principal::Device(_) | Principal::Household(_) => {
+            Err(Error::WrongPrincipal("device tokens may not use this route"))
+        }
     }
 }
 
