@@ -119,16 +119,6 @@ pub(crate) fn run_sealer(seal: Sealer, events: &[Event]) -> Result<Sealed> {
     }
 }
 
-/// Runs a link's merge inside the writer's transaction: a merge that panics fails its link, not the
-/// writer (which every other write waits on), as [`run_sealer`] does for a receipt.
-pub(crate) fn run_merge(
-    merge: crate::links::LinkMerge,
-    read: crate::links::LinkRead<'_>,
-) -> Result<Vec<consentry_core::NewEvent>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| merge(read)))
-        .map_err(|_| StoreError::Backend("merging the linked records panicked".into()))
-}
-
 /// `now + lease` in microseconds, saturating.
 pub(crate) fn lease_end(now: Timestamp, lease: std::time::Duration) -> i64 {
     now.micros().saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX))

@@ -104,3 +104,10 @@ pub trait LinkStore: Send + Sync {
     /// The aliases of `survivor`.
     async fn aliases_of(&self, survivor: &SubjectId) -> Result<Vec<SubjectId>>;
 }
+
+/// Runs a link's merge inside the writer's transaction: a merge that panics fails its link, not the
+/// writer (which every other write waits on), as `run_sealer` does for a receipt.
+pub(crate) fn run_merge(merge: LinkMerge, read: LinkRead<'_>) -> Result<Vec<NewEvent>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| merge(read)))
+        .map_err(|_| crate::error::StoreError::Backend("merging the linked records panicked".into()))
+}

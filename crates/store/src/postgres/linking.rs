@@ -70,7 +70,7 @@ pub(super) async fn prepare(
     let theirs = ledger::current(&mut *conn, &link.from).await?;
     let merge = link.merge.take().ok_or_else(|| StoreError::Backend("a link merges once".into()))?;
     let events =
-        crate::common::run_merge(merge, LinkRead { into: &ours, from: &theirs, from_pseudonym: &p_from })?;
+        crate::links::run_merge(merge, LinkRead { into: &ours, from: &theirs, from_pseudonym: &p_from })?;
     Ok(Ok((p_from, events)))
 }
 

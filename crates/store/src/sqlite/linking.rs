@@ -50,7 +50,7 @@ pub(super) fn prepare(
     let theirs = ledger::current(conn, from).map_err(backend)?;
     let merge = link.merge.take().ok_or_else(|| StoreError::Backend("a link merges once".into()))?;
     let events =
-        crate::common::run_merge(merge, LinkRead { into: &ours, from: &theirs, from_pseudonym: &p_from })?;
+        crate::links::run_merge(merge, LinkRead { into: &ours, from: &theirs, from_pseudonym: &p_from })?;
     Ok(Ok((p_from, events)))
 }
 
