@@ -40,6 +40,8 @@ pub struct Exporter {
     after: u64,
     header_done: bool,
     done: bool,
+    /// Lines given so far (a CSV header not counted).
+    lines: u64,
     notices: HashMap<(String, u32), Option<NoticeVersion>>,
     /// The history's latest `recorded_at` so far: a live change takes effect no earlier (a clock that
     /// stepped back before writers clamped), as the current state orders it.
@@ -55,21 +57,27 @@ impl Exporter {
             after: 0,
             header_done: false,
             done: false,
+            lines: 0,
             notices: HashMap::new(),
             clock: Timestamp::from_micros(0),
         }
     }
 
+    /// Lines given so far, the CSV header not counted.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
     /// The next lines as one text, `None` after the last.
     pub async fn next_page(&mut self) -> Result<Option<String>> {
-        let mut out = String::new();
+        let mut out = Vec::with_capacity(256 * 1024);
         if self.options.format == Format::Csv && !self.header_done {
             self.header_done = true;
-            out.push_str(&csv::header());
-            out.push('\n');
+            out.extend_from_slice(csv::header().as_bytes());
+            out.push(b'\n');
         }
         if self.done {
-            return Ok((!out.is_empty()).then_some(out));
+            return Ok((!out.is_empty()).then(|| text(out)));
         }
         let page: Vec<(Option<SubjectId>, Event)> = if self.options.history {
             self.store.subject_events_page(self.after, PAGE).await?
@@ -79,7 +87,7 @@ impl Exporter {
         };
         let Some((_, last)) = page.last() else {
             self.done = true;
-            return Ok((!out.is_empty()).then_some(out));
+            return Ok((!out.is_empty()).then(|| text(out)));
         };
         self.after = last.seq;
         for (subject, event) in page {
@@ -98,14 +106,16 @@ impl Exporter {
             let line = self.line(&subject, event, effective).await?;
             match self.options.format {
                 Format::JsonLines => {
-                    // A struct of strings and lists always serialises.
-                    out.push_str(&serde_json::to_string(&line).unwrap_or_default());
+                    // Straight into the page, no text per line. A struct of strings and lists always
+                    // serialises into memory.
+                    let _ = serde_json::to_writer(&mut out, &line);
                 }
-                Format::Csv => out.push_str(&csv::row(&line)),
+                Format::Csv => out.extend_from_slice(csv::row(&line).as_bytes()),
             }
-            out.push('\n');
+            out.push(b'\n');
+            self.lines += 1;
         }
-        Ok(Some(out))
+        Ok(Some(text(out)))
     }
 
     async fn line(&mut self, subject: &SubjectId, e: Event, effective: Timestamp) -> Result<ChangeLine> {
@@ -141,5 +151,14 @@ impl Exporter {
             evidence: None,
             identifiers: Vec::new(),
         })
+    }
+}
+
+/// A page as text: JSON and CSV written from `String`s are UTF-8 (a lossy conversion never replaces
+/// anything, and copies nothing when there is nothing to replace).
+fn text(page: Vec<u8>) -> String {
+    match String::from_utf8(page) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     }
 }

@@ -3,7 +3,9 @@
 //! Each line is read, parsed and checked on its own ([`line`](super::line)); bad lines are counted and
 //! reported with their number and reason, and never stop the run. Good ones gather into a batch of
 //! [`BATCH`] changes, which is written as one append per subject (the writer commits many subjects' appends
-//! as one group): a subject's changes in the batch in `occurred_at` order. A store failure stops the run;
+//! as one group): a subject's changes in the batch in `occurred_at` order. While the store writes one
+//! batch the next is read and checked (never more than these two are held), and a batch's placed events
+//! reach the engine before the next batch is written. A store failure stops the run;
 //! what was written stays, and running the same input again resumes where it stopped, since a change
 //! already placed for `(source, source_id)` is never placed again.
 //!
@@ -15,8 +17,8 @@ use std::future::Future;
 use consentry_core::catalog::Catalog;
 use consentry_core::ledger::event_id;
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
-use consentry_store::{ImportKeys, NoticeVersion, Sealed, Sealer};
-use futures_util::future::join_all;
+use consentry_store::{ImportKeys, NoticeVersion, Sealed, SealedReceipt, Sealer};
+use futures_util::future::{join, join_all};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::AsyncBufRead;
@@ -199,22 +201,69 @@ where
     }
     let mut run = Importer::new(state, options, observer);
     let mut lines = Lines::new(open().await.map_err(io)?, options.format);
-    while let Some((n, parsed)) = lines.next().await? {
-        run.report.lines = n;
-        if let Some(parsed) = parsed {
-            run.push(n, parsed).await?;
-        }
-        if run.batch.len() >= BATCH {
-            run.flush().await?;
+    // Two batches at most: the one the store is writing and the one being read and checked meanwhile,
+    // so the writer's commit and the reading overlap (two cores) while memory stays bounded.
+    let mut writing: Option<Writes<'_>> = None;
+    let mut more = true;
+    loop {
+        let (read, written) = match writing.take() {
+            Some(w) if more => {
+                let (read, written) = join(run.fill(&mut lines), w).await;
+                (read, Some(written))
+            }
+            Some(w) => (Ok(false), Some(w.await)),
+            None => (run.fill(&mut lines).await, None),
+        };
+        // What was committed is applied (engine, records, identifiers) before a read error is reported,
+        // and before the next batch is written: its sealer sees the state this batch left.
+        if let Some(written) = written {
+            run.finish(written).await?;
             let p = run.progress(lines.bytes());
             run.observer.progress(p);
         }
+        more = read?;
+        if !run.batch.is_empty() {
+            let batch = std::mem::take(&mut run.batch);
+            writing = Some(Box::pin(write(state, options.source.clone(), run.actor.clone(), batch)));
+        }
+        if !more && writing.is_none() {
+            break;
+        }
     }
-    run.flush().await?;
-    let p = run.progress(lines.bytes());
-    run.observer.progress(p);
     run.report.errors.sort_by_key(|e| e.line);
     Ok(run.report)
+}
+
+/// One batch's changes of one subject, as checked, with their notice versions.
+type Changes = Vec<(Checked, Option<NoticeVersion>)>;
+
+/// What the store answered for each subject of a batch.
+type Written = Vec<(SubjectId, Changes, consentry_store::Result<(Vec<Event>, Option<SealedReceipt>)>)>;
+
+/// A batch being written.
+type Writes<'a> = std::pin::Pin<Box<dyn Future<Output = Written> + Send + 'a>>;
+
+/// Writes a batch: one append per subject, all at once, so the store commits them in groups.
+async fn write(state: &Services, source: String, actor: String, batch: Changes) -> Written {
+    let mut by_subject: HashMap<SubjectId, Changes> = HashMap::new();
+    for (c, notice) in batch {
+        by_subject.entry(c.subject.clone()).or_default().push((c, notice));
+    }
+    let writes = by_subject.into_iter().map(|(subject, mut changes)| {
+        let (source, actor) = (source.clone(), actor.clone());
+        async move {
+            // The subject's history in the order the changes were made (then as the file had them).
+            changes.sort_by_key(|(c, _)| (c.occurred_at, c.line));
+            let ids: Vec<String> = changes.iter().map(|(c, _)| c.source_id.clone()).collect();
+            let events: Vec<NewEvent> =
+                changes.iter().map(|(c, n)| new_event(c, n.as_ref(), &actor)).collect();
+            let seal = sealer(state, &subject, &source);
+            let keys = ImportKeys { source, ids };
+            let written = state.store.append_imported(&subject, keys, events, Some(seal)).await;
+            (subject, changes, written)
+        }
+    });
+    join_all(writes).await
 }
 
 /// Strict mode's first pass: every line checked, nothing written.
@@ -246,7 +295,7 @@ struct Importer<'a> {
     now: Timestamp,
     /// Notice versions resolved so far: by (key, version) or (key, `sha256` of a text).
     notices: HashMap<(String, String), NoticeVersion>,
-    batch: Vec<(Checked, Option<NoticeVersion>)>,
+    batch: Changes,
     report: ImportReport,
 }
 
@@ -398,35 +447,23 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    /// Writes the batch: one append per subject, all at once, so the store commits them in groups.
-    async fn flush(&mut self) -> Result<()> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let mut by_subject: HashMap<SubjectId, Vec<(Checked, Option<NoticeVersion>)>> = HashMap::new();
-        for (c, notice) in self.batch.drain(..) {
-            by_subject.entry(c.subject.clone()).or_default().push((c, notice));
-        }
-        let state = self.state;
-        let source = self.options.source.clone();
-        let actor = self.actor.clone();
-        let writes = by_subject.into_iter().map(|(subject, mut changes)| {
-            let (source, actor) = (source.clone(), actor.clone());
-            async move {
-                // The subject's history in the order the changes were made (then as the file had them).
-                changes.sort_by_key(|(c, _)| (c.occurred_at, c.line));
-                let ids: Vec<String> = changes.iter().map(|(c, _)| c.source_id.clone()).collect();
-                let events: Vec<NewEvent> =
-                    changes.iter().map(|(c, n)| new_event(c, n.as_ref(), &actor)).collect();
-                let seal = sealer(state, &subject, &source);
-                let keys = ImportKeys { source, ids };
-                let written = state.store.append_imported(&subject, keys, events, Some(seal)).await;
-                (subject, changes, written)
+    /// Reads, checks and adds lines to the batch until it is full; `false` at the end of the input.
+    async fn fill<R: AsyncBufRead + Unpin>(&mut self, lines: &mut Lines<R>) -> Result<bool> {
+        while self.batch.len() < BATCH {
+            let Some((n, parsed)) = lines.next().await? else { return Ok(false) };
+            self.report.lines = n;
+            if let Some(parsed) = parsed {
+                self.push(n, parsed).await?;
             }
-        });
-        let results = join_all(writes).await;
+        }
+        Ok(true)
+    }
+
+    /// Counts a written batch and applies what it placed: the engine, records kept under a withdrawn
+    /// consent, identifiers.
+    async fn finish(&mut self, written: Written) -> Result<()> {
         let mut failure = None;
-        for (subject, changes, written) in results {
+        for (subject, changes, written) in written {
             let placed = match written {
                 Ok((placed, _)) => placed,
                 Err(e) => {
