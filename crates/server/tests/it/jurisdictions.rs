@@ -8,7 +8,9 @@ use consentry_store::testing::TestDatabase;
 use serde_json::{Value, json};
 
 use crate::cluster::{node, post};
-use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, grant, withdraw};
+use crate::utils::{
+    ADMIN_KEY, Backend, TestServer, answer, assert_code, both_backends, decided, grant, withdraw,
+};
 
 both_backends!(
     a_check_decides_by_the_place_it_names,
@@ -16,15 +18,6 @@ both_backends!(
     the_rust_client_names_places,
     put_sets_the_place_as_a_locate_event
 );
-
-async fn check(s: &TestServer, body: Value) -> (bool, String) {
-    let d = s.post("/v1/check", ADMIN_KEY, &body, 200).await;
-    (d["allowed"].as_bool().expect("allowed"), d["reason"].as_str().expect("reason").to_owned())
-}
-
-fn answer(allowed: bool, reason: &str) -> (bool, String) {
-    (allowed, reason.to_owned())
-}
 
 async fn a_check_decides_by_the_place_it_names(backend: Backend) {
     let s = TestServer::start_on(backend).await;
@@ -36,18 +29,18 @@ async fn a_check_decides_by_the_place_it_names(backend: Backend) {
         b
     };
     // Nobody said anything: California lets it run, Germany and no place do not.
-    assert_eq!(check(&s, sharing(Some("US-CA"))).await, answer(true, "not_opted_out"));
-    assert_eq!(check(&s, sharing(Some("DE"))).await, answer(false, "no_consent"));
-    assert_eq!(check(&s, sharing(None)).await, answer(false, "no_consent"));
+    assert_eq!(decided(&s, sharing(Some("US-CA"))).await, answer(true, "not_opted_out"));
+    assert_eq!(decided(&s, sharing(Some("DE"))).await, answer(false, "no_consent"));
+    assert_eq!(decided(&s, sharing(None)).await, answer(false, "no_consent"));
     // Virginia asks consent for sensitive data, which the default catalogue's sharing includes.
-    assert_eq!(check(&s, sharing(Some("US-VA"))).await, answer(false, "no_consent"));
+    assert_eq!(decided(&s, sharing(Some("US-VA"))).await, answer(false, "no_consent"));
     // Purposes without kinds are opt-in everywhere.
     let direct = json!({"subject": "ada", "purpose": "marketing.direct", "jurisdiction": "US-CA"});
-    assert_eq!(check(&s, direct).await, answer(false, "no_consent"));
+    assert_eq!(decided(&s, direct).await, answer(false, "no_consent"));
 
     // An opt-out denies, in the batch too.
     s.record("ada", &withdraw("third_party.sharing")).await;
-    assert_eq!(check(&s, sharing(Some("US-CA"))).await, answer(false, "withdrawn"));
+    assert_eq!(decided(&s, sharing(Some("US-CA"))).await, answer(false, "withdrawn"));
     let batch = json!({"checks": [sharing(Some("US-CA")), {"subject": "ben", "purpose": "third_party", "jurisdiction": "US-CA"}]});
     let out = s.post("/v1/check/batch", ADMIN_KEY, &batch, 200).await;
     assert_eq!(out["results"][0]["reason"], "withdrawn");
@@ -75,11 +68,11 @@ async fn a_consent_write_sets_the_subjects_place(backend: Backend) {
     body["jurisdiction"] = json!("US-CA");
     let events = s.record("ada", &body).await;
     assert_eq!(events[0]["jurisdiction"], "US-CA");
-    assert_eq!(check(&s, sharing.clone()).await, answer(true, "not_opted_out"));
+    assert_eq!(decided(&s, sharing.clone()).await, answer(true, "not_opted_out"));
     // The check's own place wins over the subject's.
     let mut in_germany = sharing.clone();
     in_germany["jurisdiction"] = json!("DE");
-    assert_eq!(check(&s, in_germany).await, answer(false, "no_consent"));
+    assert_eq!(decided(&s, in_germany).await, answer(false, "no_consent"));
     // A later change of the same consent, without a place, leaves the place set.
     s.record("ada", &grant("marketing.direct", &["email"])).await;
     let history = s.get("/v1/subjects/ada/consents/history", ADMIN_KEY, 200).await;
@@ -96,16 +89,16 @@ async fn a_consent_write_sets_the_subjects_place(backend: Backend) {
     // The engine rebuilt at start knows the place.
     let storage = s.stop().await;
     let s = TestServer::start_in(storage, |_| {}).await;
-    assert_eq!(check(&s, sharing.clone()).await, answer(true, "not_opted_out"));
+    assert_eq!(decided(&s, sharing.clone()).await, answer(true, "not_opted_out"));
     assert_eq!(s.get("/v1/subjects/ada/consents", ADMIN_KEY, 200).await, current, "the place is no consent");
     // Moving to Germany: opt-in again, also after a restart.
     let mut moved = withdraw("marketing.direct");
     moved["jurisdiction"] = json!("DE");
     s.record("ada", &moved).await;
-    assert_eq!(check(&s, sharing.clone()).await, answer(false, "no_consent"));
+    assert_eq!(decided(&s, sharing.clone()).await, answer(false, "no_consent"));
     let storage = s.stop().await;
     let s = TestServer::start_in(storage, |_| {}).await;
-    assert_eq!(check(&s, sharing).await, answer(false, "no_consent"));
+    assert_eq!(decided(&s, sharing).await, answer(false, "no_consent"));
     let audit = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
     assert_eq!(audit["ok"], true, "{audit}");
     s.stop().await;
@@ -195,7 +188,7 @@ async fn put_sets_the_place_as_a_locate_event(backend: Backend) {
         (&event["action"], &event["purpose"], &event["jurisdiction"]),
         (&json!("locate"), &json!(""), &json!("US-CA"))
     );
-    assert_eq!(check(&s, sharing.clone()).await, answer(true, "not_opted_out"));
+    assert_eq!(decided(&s, sharing.clone()).await, answer(true, "not_opted_out"));
     assert_eq!(s.get(path, ADMIN_KEY, 200).await, json!({"jurisdiction": "US-CA"}));
     // Already there: nothing recorded.
     let again = s.put(path, ADMIN_KEY, &json!({"jurisdiction": "US-CA"}), 200).await;
@@ -205,7 +198,7 @@ async fn put_sets_the_place_as_a_locate_event(backend: Backend) {
     s.put(path, ADMIN_KEY, &json!({"jurisdiction": "x"}), 422).await;
     // An opt-out still denies there.
     s.record("eve", &withdraw("third_party")).await;
-    assert_eq!(check(&s, sharing.clone()).await, answer(false, "withdrawn"));
+    assert_eq!(decided(&s, sharing.clone()).await, answer(false, "withdrawn"));
     s.put(path, ADMIN_KEY, &json!({"jurisdiction": "DE"}), 200).await;
     let history = s.get("/v1/subjects/eve/consents/history", ADMIN_KEY, 200).await;
     let actions: Vec<&str> = history["events"]
@@ -223,7 +216,7 @@ async fn put_sets_the_place_as_a_locate_event(backend: Backend) {
     assert_eq!(s.get(path, ADMIN_KEY, 200).await, json!({"jurisdiction": "DE"}));
     s.put(path, ADMIN_KEY, &json!({"jurisdiction": "US-UT"}), 200).await;
     let fresh = json!({"subject": "eve", "purpose": "marketing.personalised_offers"});
-    assert_eq!(check(&s, fresh).await, answer(true, "not_opted_out"));
+    assert_eq!(decided(&s, fresh).await, answer(true, "not_opted_out"));
     let audit = s.get("/v1/audit/verify", ADMIN_KEY, 200).await;
     assert_eq!(audit["ok"], true, "{audit}");
     s.stop().await;

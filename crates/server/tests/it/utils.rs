@@ -303,6 +303,17 @@ pub fn withdraw(purpose: &str) -> Value {
     json!({"changes": [{"purpose": purpose, "action": "withdraw"}]})
 }
 
+/// A check's `(allowed, reason)`: `body` posted to `/v1/check` with the admin key.
+pub async fn decided(s: &TestServer, body: Value) -> (bool, String) {
+    let d = s.post("/v1/check", ADMIN_KEY, &body, 200).await;
+    (d["allowed"].as_bool().expect("allowed"), str_of(&d["reason"]).to_owned())
+}
+
+/// The `(allowed, reason)` a check is expected to answer, to compare with [`decided`].
+pub fn answer(allowed: bool, reason: &str) -> (bool, String) {
+    (allowed, reason.to_owned())
+}
+
 pub fn str_of(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("expected a string, got {v}"))
 }
@@ -420,6 +431,46 @@ pub async fn at_rest(s: &TestServer, needles: &[Vec<u8>]) -> Vec<String> {
         pool.close().await;
     }
     found
+}
+
+/// A paused destination taking `event_types`: the outbox stores only messages some destination wants, and
+/// a paused one leaves them there to be read ([`outbox`]).
+pub async fn paused_destination(s: &TestServer, event_types: &[&str]) {
+    let body = json!({"name": "paused", "kind": "webhook", "url": "https://example.com/paused",
+                      "event_types": event_types});
+    let id = str_of(&s.post("/v1/destinations", ADMIN_KEY, &body, 201).await["id"]).to_owned();
+    let pause = serde_json::to_vec(&json!({"paused": true})).expect("json");
+    let path = format!("/v1/destinations/{id}");
+    let paused = s.send(Method::PATCH, &path, ADMIN_KEY, Some(("application/json", pause))).await;
+    assert_eq!(paused.status, 200);
+}
+
+/// The outbox's `(event type, payload)` rows, read straight from the store the server runs on.
+pub async fn outbox(s: &TestServer) -> Vec<(String, Value)> {
+    let rows: Vec<(String, String)> = match s.storage().database_url() {
+        None => {
+            let path = s.storage().data_dir().join("consentry.db");
+            let conn =
+                rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .expect("open the data file");
+            let mut stmt =
+                conn.prepare("SELECT event_type, payload FROM outbox ORDER BY id").expect("prepare");
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .expect("query")
+                .map(|r| r.expect("row"))
+                .collect()
+        }
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.expect("connect");
+            let rows = sqlx::query_as("SELECT event_type, payload FROM outbox ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .expect("outbox");
+            pool.close().await;
+            rows
+        }
+    };
+    rows.into_iter().map(|(t, p)| (t, serde_json::from_str(&p).expect("payload is JSON"))).collect()
 }
 
 /// A node of a cluster on one PostgreSQL database, served on its own loopback port.

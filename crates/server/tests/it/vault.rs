@@ -10,7 +10,10 @@ use consentry_core::Timestamp;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, at_rest, both_backends, str_of, withdraw};
+use crate::utils::{
+    ADMIN_KEY, Backend, TestServer, assert_code, at_rest, both_backends, outbox, paused_destination, str_of,
+    withdraw,
+};
 
 both_backends!(
     records_are_stored_read_listed_and_deleted,
@@ -57,41 +60,7 @@ fn ids(listing: &Value) -> Vec<String> {
 
 /// A paused destination taking `record.deleted`: the outbox stores only messages some destination wants.
 async fn wants_deletions(s: &TestServer) {
-    let body = json!({"name": "deletions", "kind": "webhook", "url": "https://example.com/deletions",
-                      "event_types": ["record.deleted"]});
-    let id = s.post("/v1/destinations", ADMIN_KEY, &body, 201).await["id"].as_str().expect("id").to_owned();
-    let pause = serde_json::to_vec(&json!({"paused": true})).expect("json");
-    let path = format!("/v1/destinations/{id}");
-    let paused = s.send(Method::PATCH, &path, ADMIN_KEY, Some(("application/json", pause))).await;
-    assert_eq!(paused.status, 200);
-}
-
-/// The outbox's `(event type, payload)` rows, read straight from the store the server runs on.
-async fn outbox(s: &TestServer) -> Vec<(String, Value)> {
-    let rows: Vec<(String, String)> = match s.storage().database_url() {
-        None => {
-            let path = s.storage().data_dir().join("consentry.db");
-            let conn =
-                rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                    .expect("open the data file");
-            let mut stmt =
-                conn.prepare("SELECT event_type, payload FROM outbox ORDER BY id").expect("prepare");
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .expect("query")
-                .map(|r| r.expect("row"))
-                .collect()
-        }
-        Some(url) => {
-            let pool = sqlx::PgPool::connect(url).await.expect("connect");
-            let rows = sqlx::query_as("SELECT event_type, payload FROM outbox ORDER BY id")
-                .fetch_all(&pool)
-                .await
-                .expect("outbox");
-            pool.close().await;
-            rows
-        }
-    };
-    rows.into_iter().map(|(t, p)| (t, serde_json::from_str(&p).expect("payload is JSON"))).collect()
+    paused_destination(s, &["record.deleted"]).await;
 }
 
 /// The `record.deleted` events in the outbox: `(record id, reason)`.
