@@ -106,10 +106,11 @@ impl Scope {
 
 /// Actor recorded on events caused by a Global Privacy Control signal.
 pub const ACTOR_GPC: &str = "signal:gpc";
-/// Prefix of the actor recorded on a child's events that a guardian made: `guardian:<guardian's subject id>`.
+/// Prefix of the actor recorded on a child's events that a guardian made: `guardian:<guardian's pseudonym>`
+/// (as a link's `link:<pseudonym>`: the ledger names no one by subject id).
 pub const ACTOR_GUARDIAN_PREFIX: &str = "guardian:";
 
-/// Whether `actor` is a guardian's (`guardian:<id>`, with an id).
+/// Whether `actor` is a guardian's (`guardian:<pseudonym>`, with one).
 pub fn is_guardian_actor(actor: &str) -> bool {
     actor.strip_prefix(ACTOR_GUARDIAN_PREFIX).is_some_and(|id| !id.is_empty())
 }

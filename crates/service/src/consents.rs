@@ -100,7 +100,8 @@ pub struct RecordConsents {
     pub jurisdiction: Option<String>,
     /// Only with a service key: `guardian:<subject id>` records the changes as made by that recorded
     /// guardian of the subject (a known child's consent needs one); 422 for anyone else. A guardian's
-    /// own subject token is recorded so without it.
+    /// own subject token is recorded so without it. The events name the guardian by pseudonym
+    /// (`guardian:<pseudonym>`), never by subject id.
     #[serde(default)]
     #[schema(max_length = 137, pattern = r"^guardian:.+$", example = "guardian:parent-17")]
     pub actor: Option<String>,

@@ -11,7 +11,7 @@
 //! A known child's consent changes made by the child alone (their own token, a service key without a
 //! guardian actor, a signal) are refused with 403 `guardian_required` when they grant or renew a
 //! consent purpose; withdrawals and objections are always taken. A guardian's changes carry the actor
-//! `guardian:<their subject id>`.
+//! `guardian:<their pseudonym>` ([`writes::guardian_actor`]), never their subject id.
 
 pub mod age;
 pub mod writes;
@@ -28,8 +28,6 @@ use crate::state::Services;
 
 /// Longest evidence accepted, as compact JSON.
 const MAX_EVIDENCE_BYTES: usize = 4096;
-/// How far up the guardians of guardians a new relation is followed to refuse a cycle.
-const MAX_DEPTH: usize = 16;
 
 /// A guardian to record for a child.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -119,31 +117,8 @@ pub fn evidence_hash(evidence: &serde_json::Value) -> Result<[u8; 32]> {
     Ok(Sha256::digest(&bytes).into())
 }
 
-/// Whether `candidate` is `child` or one of the people `child` is a guardian of, following relations
-/// down at most [`MAX_DEPTH`] levels: recording `candidate` as `child`'s guardian would close a cycle.
-async fn closes_cycle(state: &Services, child: &SubjectId, candidate: &SubjectId) -> Result<bool> {
-    let mut level = vec![child.clone()];
-    let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..MAX_DEPTH {
-        let mut next = Vec::new();
-        for who in level {
-            if &who == candidate {
-                return Ok(true);
-            }
-            if seen.insert(who.as_str().to_owned()) {
-                next.extend(state.store.children(&who).await?.into_iter().map(|l| l.child));
-            }
-        }
-        if next.is_empty() {
-            return Ok(false);
-        }
-        level = next;
-    }
-    // Deeper than any family: refuse rather than guess.
-    Ok(true)
-}
-
-/// Records `body.guardian` as a guardian of `child`. Returns the relation and whether it is new.
+/// Records `body.guardian` as a guardian of `child`. Returns the relation and whether it is new. The
+/// cycle check is the store's, in the write that adds the relation ([`GuardianAdded::Cycle`]).
 pub async fn add(state: &Services, child: &SubjectId, body: GuardianIn) -> Result<(GuardianOut, bool)> {
     let guardian = SubjectId::new(body.guardian)
         .map_err(|e| Error::validation("guardian", format!("not a subject id: {e}")))?;
@@ -156,12 +131,6 @@ pub async fn add(state: &Services, child: &SubjectId, body: GuardianIn) -> Resul
     let evidence = body.evidence.as_ref().map(evidence_hash).transpose()?;
     if state.engine.is_child(guardian.as_str(), Timestamp::now()) {
         return Err(Error::validation("guardian", "the guardian is a known child"));
-    }
-    if closes_cycle(state, child, &guardian).await? {
-        return Err(Error::validation(
-            "guardian",
-            "the child is (directly or further up) the guardian's guardian",
-        ));
     }
     let link = GuardianLink {
         child: child.clone(),
@@ -177,6 +146,11 @@ pub async fn add(state: &Services, child: &SubjectId, body: GuardianIn) -> Resul
         }
         GuardianAdded::UnknownChild => Err(Error::NotFound("subject")),
         GuardianAdded::UnknownGuardian => Err(Error::NotFound("guardian")),
+        // Checked in the store's write, so two relations added at once cannot form a cycle together.
+        GuardianAdded::Cycle => Err(Error::validation(
+            "guardian",
+            "the child is (directly or further up) the guardian's guardian",
+        )),
     }
 }
 

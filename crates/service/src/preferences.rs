@@ -31,6 +31,12 @@ use crate::records::{delete_at_request, valid_record_id};
 use crate::requests::{RequestKind, RequestOut, export_archive, subject_requests, submit};
 use crate::state::{CatalogView, Services};
 
+mod family;
+
+pub use self::family::{
+    CameOfAge, ChildLink, ChildPage, child_page, confirm_guardian_choices, save_for_child,
+};
+
 /// The preference centre's stylesheet, which the export's guide carries inline too (one look for both).
 pub const STYLESHEET: &str = include_str!("preferences/style.css");
 
@@ -128,6 +134,11 @@ pub struct Page {
     pub household_devices: Vec<HouseholdDevice>,
     /// Newest first.
     pub requests: Vec<RequestOut>,
+    /// The person came of age while choices their guardian made hold for them: the page asks them to
+    /// confirm or change those.
+    pub came_of_age: Option<CameOfAge>,
+    /// The known children the person is a guardian of, whose choices they manage from here.
+    pub children: Vec<ChildLink>,
 }
 
 /// What the person's form says they want now.
@@ -167,9 +178,9 @@ fn logged(services: &Services, subject: &SubjectId, action: &'static str) {
 /// Withdrawing everything is saving choices with nothing ticked.
 pub async fn save(services: &Services, visit: &Visit, choices: &Choices) -> Result<Page> {
     let view = services.catalog();
-    let changed = plan(services, &view, &visit.subject, choices);
+    let changed = plan(services, &view, &visit.subject, choices, ACTOR_SUBJECT);
     let (receipts, records_deleted) =
-        record(services, &view, &visit.subject, &changed, &choices.versions).await?;
+        record(services, &view, &visit.subject, &changed, &choices.versions, ACTOR_SUBJECT).await?;
     logged(services, &visit.subject, "preferences: save");
     page(services, visit, Some(Notice::Saved(Saved { changed, receipts, records_deleted }))).await
 }
@@ -187,8 +198,15 @@ pub async fn object(services: &Services, visit: &Visit, purpose: &str) -> Result
         return Err(Error::NotFound("purpose"));
     }
     let change = Change { purpose: purpose.to_owned(), action: Action::Object, channels: Vec::new() };
-    let (receipts, records_deleted) =
-        record(services, &view, &visit.subject, std::slice::from_ref(&change), &HashMap::new()).await?;
+    let (receipts, records_deleted) = record(
+        services,
+        &view,
+        &visit.subject,
+        std::slice::from_ref(&change),
+        &HashMap::new(),
+        ACTOR_SUBJECT,
+    )
+    .await?;
     logged(services, &visit.subject, "preferences: object");
     page(services, visit, Some(Notice::Saved(Saved { changed: vec![change], receipts, records_deleted })))
         .await
@@ -298,6 +316,8 @@ async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Res
     }
     let mut requests = subject_requests(services, subject).await?;
     requests.reverse();
+    let came_of_age = family::came_of_age(services, &catalog, subject, &current);
+    let children = family::children(services, subject).await?;
     Ok(Page {
         catalog,
         choices,
@@ -311,6 +331,8 @@ async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Res
         devices,
         household_devices,
         requests,
+        came_of_age,
+        children,
     })
 }
 
@@ -370,7 +392,13 @@ fn consent_purposes(view: &CatalogView) -> impl Iterator<Item = &Purpose> {
 /// Purposes are visited parents first, and each is compared with the decision it would have after the
 /// changes already planned (`Engine::check_with`), so a change on a parent (`marketing`) is not repeated
 /// or contradicted on its children.
-fn plan(services: &Services, view: &CatalogView, subject: &SubjectId, wanted: &Choices) -> Vec<Change> {
+fn plan(
+    services: &Services,
+    view: &CatalogView,
+    subject: &SubjectId,
+    wanted: &Choices,
+    actor: &str,
+) -> Vec<Change> {
     let now = Timestamp::now();
     let mut purposes: Vec<_> = consent_purposes(view).collect();
     // Parents first (a stable sort keeps the catalogue's order otherwise).
@@ -396,7 +424,7 @@ fn plan(services: &Services, view: &CatalogView, subject: &SubjectId, wanted: &C
             notice_version: None,
             notice_hash: None,
             collection_point: None,
-            actor: ACTOR_SUBJECT.to_owned(),
+            actor: actor.to_owned(),
             recorded_at: now,
             expires_at: None,
             prev_hash: String::new(),
@@ -445,14 +473,15 @@ fn plan(services: &Services, view: &CatalogView, subject: &SubjectId, wanted: &C
     planned
 }
 
-/// Records `changes` for `subject`: one request (and receipt) per notice, in plan order. Returns the
-/// receipt ids and how many vault records the withdrawals deleted.
+/// Records `changes` for `subject` as `actor`: one request (and receipt) per notice, in plan order.
+/// Returns the receipt ids and how many vault records the withdrawals deleted.
 async fn record(
     services: &Services,
     view: &CatalogView,
     subject: &SubjectId,
     changes: &[Change],
     versions: &HashMap<String, u32>,
+    actor: &str,
 ) -> Result<(Vec<String>, u64)> {
     let mut groups: Vec<(Option<String>, Vec<&Change>)> = Vec::new();
     for c in changes {
@@ -491,7 +520,7 @@ async fn record(
             jurisdiction: None,
             actor: None,
         };
-        let recorded = record_changes(services, subject, body, ACTOR_SUBJECT).await?;
+        let recorded = record_changes(services, subject, body, actor).await?;
         receipts.push(recorded.receipt.id);
         records_deleted += recorded.records_deleted;
     }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use consentry_core::{SubjectId, Timestamp};
 
 use crate::error::Result;
+use crate::model::OutboxMessage;
 use crate::vault::Kek;
 
 /// A subject's age as stored: the service's own encoding of it, decrypted. `Debug` hides it.
@@ -21,6 +22,15 @@ impl std::fmt::Debug for StoredAge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredAge").field("updated_at", &self.updated_at).finish_non_exhaustive()
     }
+}
+
+/// A stated age still to be looked at for a coming of age (see
+/// [`GuardianStore::settle_coming_of_age`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAge {
+    pub subject: SubjectId,
+    /// When the age was stated (its row's time): someone who was no child then never comes of age here.
+    pub stated_at: Timestamp,
 }
 
 /// One guardian relation.
@@ -43,13 +53,17 @@ pub enum GuardianAdded {
     UnknownChild,
     /// Nothing was ever recorded of the guardian: nothing changed.
     UnknownGuardian,
+    /// The guardian is the child, or the child is (directly or further up) the guardian's guardian: the
+    /// relation would close a cycle, and nothing changed.
+    Cycle,
 }
 
 /// Storage of ages and guardians, a part of every [`Store`](crate::Store).
 #[async_trait]
 pub trait GuardianStore: Send + Sync {
     /// Encrypts `plaintext` under the subject's data key (creating their pseudonym and data key when they
-    /// have none) and stores it as their age, replacing what was stored.
+    /// have none) and stores it as their age, replacing what was stored. The age waits to be looked at for
+    /// a coming of age ([`pending_ages`](Self::pending_ages)) unless one was announced for the subject.
     async fn set_age(&self, kek: &Kek, subject: &SubjectId, plaintext: Vec<u8>, at: Timestamp) -> Result<()>;
 
     /// The subject's age, decrypted.
@@ -66,11 +80,39 @@ pub trait GuardianStore: Send + Sync {
         limit: u32,
     ) -> Result<(Vec<StoredAge>, Option<(Timestamp, String)>)>;
 
-    /// Records `guardian` as a guardian of `child`, both known subjects.
+    /// The stated ages still waiting to be looked at for a coming of age, stated at or before
+    /// `stated_by`, in the order (time, pseudonym) after the position `after`, at most `limit`. Returns the
+    /// page and the position of its last row.
+    async fn pending_ages(
+        &self,
+        stated_by: Timestamp,
+        after: Option<(Timestamp, String)>,
+        limit: u32,
+    ) -> Result<(Vec<PendingAge>, Option<(Timestamp, String)>)>;
+
+    /// Ends the wait of `subject`'s age stated at `stated_at` (nothing when it was stated again since, or
+    /// the wait already ended): with `announce` (when they came of age, and the `subject.came_of_age`
+    /// message), the time is kept and the message queued in the same transaction, so it is queued once
+    /// whatever nodes try; without, the age is simply no longer looked at. Returns whether this call ended
+    /// the wait.
+    async fn settle_coming_of_age(
+        &self,
+        subject: &SubjectId,
+        stated_at: Timestamp,
+        announce: Option<(Timestamp, OutboxMessage)>,
+    ) -> Result<bool>;
+
+    /// Records `guardian` as a guardian of `child`, both known subjects, unless it would close a cycle
+    /// ([`GuardianAdded::Cycle`]). The check and the insert are one write, serialised with every other
+    /// guardian added (on any node), so two relations added at once can never form a cycle together.
     async fn add_guardian(&self, link: GuardianLink) -> Result<GuardianAdded>;
 
     /// The guardians of `child`, oldest first.
     async fn guardians(&self, child: &SubjectId) -> Result<Vec<GuardianLink>>;
+
+    /// The guardians of `child` with each one's pseudonym, oldest first: a guardian's consent changes are
+    /// recorded as `guardian:<pseudonym>`, so the ledger never names them by subject id.
+    async fn guardian_pseudonyms(&self, child: &SubjectId) -> Result<Vec<(SubjectId, String)>>;
 
     /// The children `guardian` is a guardian of, oldest first.
     async fn children(&self, guardian: &SubjectId) -> Result<Vec<GuardianLink>>;

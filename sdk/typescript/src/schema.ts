@@ -702,8 +702,9 @@ export interface paths {
         /**
          * Record consent changes under one notice version; answers once they are durable.
          * @description A change made with the subject's own token is in their access log (caller `subject`). A known child's
-         *     consent needs a guardian: their own token (recorded as `guardian:<id>`) or a service key naming
-         *     `"actor": "guardian:<id>"`; withdrawals are always taken.
+         *     consent needs a guardian: their own token or a service key naming `"actor": "guardian:<id>"`, both
+         *     recorded as `guardian:<pseudonym of the guardian>` (the ledger names no one by subject id);
+         *     withdrawals are always taken.
          */
         post: operations["recordConsents"];
         delete?: never;
@@ -1836,7 +1837,8 @@ export interface components {
             /**
              * @description Only with a service key: `guardian:<subject id>` records the changes as made by that recorded
              *     guardian of the subject (a known child's consent needs one); 422 for anyone else. A guardian's
-             *     own subject token is recorded so without it.
+             *     own subject token is recorded so without it. The events name the guardian by pseudonym
+             *     (`guardian:<pseudonym>`), never by subject id.
              * @example guardian:parent-17
              */
             actor?: string | null;

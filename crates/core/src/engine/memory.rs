@@ -13,8 +13,8 @@ pub(super) const FLAG_GPC: u8 = 1;
 /// ancestors, pass over it.
 pub(super) const JURISDICTION: u16 = u16::MAX;
 
-/// Set on a statement a guardian made for a child (actor `guardian:<id>`): for a known child only such
-/// grants of a consent purpose count.
+/// Set on a statement a guardian made for a child (actor `guardian:<pseudonym>`): for a known child only
+/// such grants of a consent purpose count.
 pub(super) const FLAG_GUARDIAN: u8 = 2;
 
 /// The purpose symbol of the statement that holds what the engine knows of a subject's age (never a

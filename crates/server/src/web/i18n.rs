@@ -197,6 +197,8 @@ impl Lang {
             consentry_core::ledger::ACTOR_TCF => "actor-tcf",
             consentry_core::ledger::ACTOR_GPP => "actor-gpp",
             consentry_core::ledger::ACTOR_SYSTEM => "actor-system",
+            // Named by pseudonym in the ledger: the person reads who, not which id.
+            a if consentry_core::ledger::is_guardian_actor(a) => "actor-guardian",
             _ => "actor-service",
         })
     }
@@ -327,6 +329,9 @@ mod tests {
             // A destination's success rate.
             "rate",
             "attempts",
+            // A guardian's children.
+            "number",
+            "child",
         ]
         .into_iter()
         .map(|name| (name, 1.into()))

@@ -11,6 +11,7 @@
 //! Global Privacy Control signal once, in the service layer ([`gpc`]).
 
 mod data;
+mod family;
 mod form;
 pub mod gpc;
 pub(crate) mod i18n;
@@ -54,6 +55,8 @@ pub fn router() -> Router<AppState> {
         .route("/preferences/sign-out", post(signin::sign_out_everywhere))
         .route("/preferences/withdraw-all", post(withdraw_all))
         .route("/preferences/object", post(object))
+        .route(session::CONFIRM, post(family::confirm))
+        .route("/preferences/children/{reference}", get(family::show_child).post(family::save_child))
         .route("/preferences/receipts/{id}", get(receipt))
         .route("/preferences/style.css", get(style))
         .route("/preferences/choices.js", get(script))

@@ -15,7 +15,7 @@ use maud::{Markup, PreEscaped, html};
 use super::i18n::Lang;
 use super::names::Names;
 use super::sections;
-use super::session::PATH;
+use super::session::{CONFIRM, PATH};
 
 /// The confirmation page of "delete my data".
 pub const ERASE: &str = "/preferences/erase";
@@ -143,7 +143,7 @@ pub fn confirm_erasure(state: &AppState, lang: Lang, csrf: &str) -> String {
 /// The preference centre: the person's choices and everything else the page shows about them.
 pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> String {
     let intro = lang.t_with("intro", [("controller", state.config.controller.name.as_str().into())]);
-    let sections_nav = [
+    let mut sections_nav = vec![
         ("choices", lang.t("choices")),
         ("others", lang.t("others")),
         ("history", lang.t("history")),
@@ -154,6 +154,9 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
         ("requests", lang.t("requests")),
         ("sign-out", lang.t("sign-out-title")),
     ];
+    if !page.children.is_empty() {
+        sections_nav.insert(2, ("children", lang.t("children")));
+    }
     let (asked, not_asked): (Vec<&Choice>, Vec<&Choice>) =
         page.choices.iter().partition(|c| c.purpose.basis == Basis::Consent);
     let content = html! {
@@ -168,6 +171,7 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
         }
         (gpc_note(lang, page))
         (notice(lang, page))
+        (came_of_age(lang, csrf, page))
         section aria-labelledby="choices" {
             h2 id="choices" { (lang.t("choices")) }
             p { (lang.t("choices-help")) }
@@ -197,6 +201,7 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
                 @for choice in &not_asked { (card(lang, csrf, page, choice)) }
             }
         }
+        (sections::children(lang, page))
         (sections::history(lang, page))
         (sections::receipts(state, lang, page))
         (sections::access(lang, page))
@@ -218,10 +223,41 @@ pub fn preferences(state: &AppState, lang: Lang, csrf: &str, page: &Page) -> Str
 /// The notice (its current version in the page's language, else in the catalogue's own) that `choice`'s
 /// purpose is shown with, if any. The form posts this version back, so a change is recorded under the
 /// text in the language the person read.
-fn shown_notice<'p>(page: &'p Page, choice: &Choice, lang: Lang) -> Option<&'p NoticeVersion> {
+pub(super) fn shown_notice<'p>(page: &'p Page, choice: &Choice, lang: Lang) -> Option<&'p NoticeVersion> {
     let key = choice.purpose.notice.as_ref()?;
     let versions = || page.catalog.stored.notices.iter().filter(|n| &n.key == key);
     versions().find(|n| same_language(&n.language, lang.code())).or_else(|| versions().next())
+}
+
+/// For a person who came of age while choices a guardian made hold: what those are, "confirm" and a way
+/// to the choices to change them. A region with a heading, right below what the request did.
+fn came_of_age(lang: Lang, csrf: &str, page: &Page) -> Markup {
+    let Some(came) = &page.came_of_age else { return html! {} };
+    let names = Names(&page.catalog.catalog, lang.code());
+    let confirmed: Vec<&Choice> =
+        page.choices.iter().filter(|c| came.purposes.contains(&c.purpose.key)).collect();
+    html! {
+        section class="card info came-of-age" aria-labelledby="came-of-age" {
+            h2 id="came-of-age" { (lang.t("came-of-age-title")) }
+            p { (lang.t("came-of-age-body")) }
+            ul {
+                @for purpose in &came.purposes { li { (names.purpose(purpose)) } }
+            }
+            form method="post" action=(CONFIRM) {
+                input type="hidden" name="csrf" value=(csrf);
+                // The notice versions the page shows, so the person's grants are recorded under them.
+                @for choice in &confirmed {
+                    @if let Some(n) = shown_notice(page, choice, lang) {
+                        input type="hidden" name="v" value={ (n.key) "|" (n.version) };
+                    }
+                }
+                div class="row" {
+                    button type="submit" class="primary" { (lang.t("came-of-age-confirm")) }
+                    a class="button" href="#choices" { (lang.t("came-of-age-change")) }
+                }
+            }
+        }
+    }
 }
 
 /// What the Global Privacy Control signal did on this request.
@@ -294,7 +330,7 @@ fn notice(lang: Lang, page: &Page) -> Markup {
 }
 
 /// One purpose: what it is for, what it uses, on which basis; for consent, the person's choice.
-fn card(lang: Lang, csrf: &str, page: &Page, choice: &Choice) -> Markup {
+pub(super) fn card(lang: Lang, csrf: &str, page: &Page, choice: &Choice) -> Markup {
     let names = Names(&page.catalog.catalog, lang.code());
     let p = &choice.purpose;
     let consent = p.basis == Basis::Consent;

@@ -3,14 +3,40 @@
 
 use consentry_core::ledger::event_id;
 use consentry_core::{Event, Timestamp};
-use consentry_service::preferences::Page;
+use consentry_service::preferences::{ChildLink, Page};
 use consentry_store::StoredReceipt;
 use maud::{Markup, html};
 
 use super::i18n::Lang;
 use super::names::Names;
-use super::session::PATH;
+use super::session::{CHILDREN, PATH};
 use crate::state::AppState;
+
+/// A guardian's children, each a link to their choices.
+pub fn children(lang: Lang, page: &Page) -> Markup {
+    html! {
+        @if !page.children.is_empty() {
+            section aria-labelledby="children" {
+                h2 id="children" { (lang.t("children")) }
+                p { (lang.t("children-help")) }
+                ul {
+                    @for child in &page.children {
+                        li {
+                            a href={ (CHILDREN) "/" (child.reference) } {
+                                (lang.t_with("child-manage", [("child", label(lang, child).into())]))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a child is named on their guardian's pages: by number, nothing of the child.
+pub fn label(lang: Lang, child: &ChildLink) -> String {
+    lang.t_with("child-label", [("number", child.number.into())])
+}
 
 /// My history: the ledger's events about the person, newest first.
 pub fn history(lang: Lang, page: &Page) -> Markup {

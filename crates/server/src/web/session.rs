@@ -24,6 +24,10 @@ use crate::state::AppState;
 pub const SESSION_COOKIE: &str = "consentry_session";
 pub const LANG_COOKIE: &str = "consentry_lang";
 pub const PATH: &str = "/preferences";
+/// Where a person who came of age confirms the choices a guardian made for them.
+pub const CONFIRM: &str = "/preferences/confirm-guardian-choices";
+/// Where a guardian's children's pages are (`/{reference}`).
+pub const CHILDREN: &str = "/preferences/children";
 
 /// The strict policy of every preference-centre response: our own origin only, no inline script or style,
 /// no framing, forms post only to us.

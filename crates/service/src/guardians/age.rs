@@ -119,12 +119,20 @@ fn validate(body: AgeIn, today: Date) -> Result<Stored> {
     }
 }
 
-fn out(state: &Services, subject: &SubjectId, stored: Stored) -> AgeOut {
-    let now = Timestamp::now();
+/// The subject's own place (if the engine knows one) and its age of digital consent (the catalogue's, or
+/// the default of 16).
+pub fn age_of_digital_consent(state: &Services, subject: &SubjectId) -> (Option<String>, u8) {
     let place = state.engine.subject_jurisdiction(subject.as_str());
     let age = place
-        .and_then(|p| state.catalog().catalog.jurisdiction(&p).and_then(|j| j.age_of_digital_consent))
+        .as_deref()
+        .and_then(|p| state.catalog().catalog.jurisdiction(p).and_then(|j| j.age_of_digital_consent))
         .unwrap_or(DEFAULT_AGE_OF_CONSENT);
+    (place, age)
+}
+
+fn out(state: &Services, subject: &SubjectId, stored: Stored) -> AgeOut {
+    let now = Timestamp::now();
+    let (_, age) = age_of_digital_consent(state, subject);
     let until = state.engine.child_until(subject.as_str()).filter(|&u| now < u);
     AgeOut {
         birth_date: stored.birth_date,

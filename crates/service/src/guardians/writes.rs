@@ -15,10 +15,24 @@ pub fn guardian_may_act(state: &Services, subject: &SubjectId) -> bool {
     state.engine.child_until(subject.as_str()).is_some_and(|until| Timestamp::now() < until)
 }
 
+/// The actor recorded for `guardian`'s consent changes on `child`'s behalf, `guardian:<pseudonym of the
+/// guardian>`, when they are a recorded guardian of `child`: the ledger, the receipts and the CloudEvents
+/// name a guardian as linking names an old record, by pseudonym, never by subject id (an erasure of the
+/// guardian destroys the pseudonym's key, so nothing left names them).
+pub async fn guardian_actor(
+    state: &Services,
+    child: &SubjectId,
+    guardian: &SubjectId,
+) -> Result<Option<String>> {
+    let guardians = state.store.guardian_pseudonyms(child).await?;
+    Ok(guardians.into_iter().find(|(g, _)| g == guardian).map(|(_, p)| format!("{ACTOR_GUARDIAN_PREFIX}{p}")))
+}
+
 /// The actor a consent write on `subject`'s consents by `principal` is recorded with, after checking the
-/// caller may write there: a service key with `consent:write` (`key:<id>`, or `requested`
-/// `guardian:<id>` naming a recorded guardian of the subject), the subject's own token (`subject`), or
-/// the token of a recorded guardian of the subject (`guardian:<their id>`).
+/// caller may write there: a service key with `consent:write` (`key:<id>`, or, when it `requested`
+/// `guardian:<id>` naming a recorded guardian of the subject, that guardian's actor), the subject's own
+/// token (`subject`), or the token of a recorded guardian of the subject (their actor): see
+/// [`guardian_actor`].
 pub async fn write_actor(
     state: &Services,
     principal: &Principal,
@@ -33,16 +47,16 @@ pub async fn write_actor(
                 actor.strip_prefix(ACTOR_GUARDIAN_PREFIX).and_then(|id| SubjectId::new(id).ok()).ok_or_else(
                     || Error::validation("actor", "must be guardian:<the guardian's subject id>"),
                 )?;
-            if !super::is_guardian(state, subject, &guardian).await? {
+            let Some(actor) = guardian_actor(state, subject, &guardian).await? else {
                 return Err(Error::validation("actor", "names no recorded guardian of this subject"));
-            }
+            };
             if !guardian_may_act(state, subject) {
                 return Err(Error::validation(
                     "actor",
                     "this subject has come of age: they decide themselves",
                 ));
             }
-            Ok(format!("{ACTOR_GUARDIAN_PREFIX}{}", guardian.as_str()))
+            Ok(actor)
         }
         Principal::Subject(s) => {
             if requested.is_some() {
@@ -51,8 +65,10 @@ pub async fn write_actor(
             if &s.subject == subject {
                 return Ok(principal.actor());
             }
-            if guardian_may_act(state, subject) && super::is_guardian(state, subject, &s.subject).await? {
-                return Ok(format!("{ACTOR_GUARDIAN_PREFIX}{}", s.subject.as_str()));
+            if guardian_may_act(state, subject)
+                && let Some(actor) = guardian_actor(state, subject, &s.subject).await?
+            {
+                return Ok(actor);
             }
             Err(Error::WrongPrincipal("this token is for another subject"))
         }
@@ -83,22 +99,20 @@ pub async fn require_reader(
 }
 
 /// Refuses events that would record a known child's consent without a guardian: a grant or renewal of a
-/// consent purpose whose actor is not `guardian:<id>` (403 `guardian_required`). A guardian's actor must
-/// name a recorded guardian of the subject (403 otherwise). Withdrawals, denials and objections always
+/// consent purpose whose actor is not a guardian's (403 `guardian_required`). A guardian's actor,
+/// `guardian:<pseudonym>`, must name a recorded guardian of the subject (403 otherwise). Withdrawals, denials and objections always
 /// pass: a child can always say no.
 pub async fn refuse_for_child(state: &Services, subject: &SubjectId, events: &[NewEvent]) -> Result<()> {
-    let mut checked_guardian: Option<&str> = None;
-    for e in events {
-        if is_guardian_actor(&e.actor) && checked_guardian != Some(e.actor.as_str()) {
-            let id = e.actor.strip_prefix(ACTOR_GUARDIAN_PREFIX).and_then(|id| SubjectId::new(id).ok());
-            let recorded = match id {
-                Some(id) => super::is_guardian(state, subject, &id).await?,
-                None => false,
-            };
-            if !recorded {
-                return Err(Error::WrongPrincipal("the actor names no recorded guardian of this subject"));
-            }
-            checked_guardian = Some(e.actor.as_str());
+    if events.iter().any(|e| is_guardian_actor(&e.actor)) {
+        let recorded: Vec<String> = state
+            .store
+            .guardian_pseudonyms(subject)
+            .await?
+            .into_iter()
+            .map(|(_, p)| format!("{ACTOR_GUARDIAN_PREFIX}{p}"))
+            .collect();
+        if events.iter().any(|e| is_guardian_actor(&e.actor) && !recorded.contains(&e.actor)) {
+            return Err(Error::WrongPrincipal("the actor names no recorded guardian of this subject"));
         }
     }
     if !state.engine.is_child(subject.as_str(), Timestamp::now()) {

@@ -1,6 +1,7 @@
 //! Background workers, each in its own module. Every worker stops when the shutdown token fires.
 
 pub mod checkpoints;
+pub mod coming_of_age;
 pub mod consent_gauges;
 pub mod console_checks;
 pub mod console_rollups;
@@ -47,6 +48,7 @@ pub fn start(state: &Services, stop: CancellationToken) -> Workers {
         tokio::spawn(console_rollups::run(state.clone(), stop.clone())),
         tokio::spawn(console_checks::run(state.clone(), stop.clone())),
         tokio::spawn(expiry::run(state.clone(), stop.clone())),
+        tokio::spawn(coming_of_age::run(state.clone(), stop.clone())),
         tokio::spawn(requests::run(state.clone(), stop.clone())),
         tokio::spawn(retention::run(state.clone(), stop.clone())),
         tokio::spawn(outbox::run(state.clone(), stop.clone())),

@@ -7,10 +7,13 @@ use async_trait::async_trait;
 use consentry_core::{SubjectId, Timestamp};
 
 use super::error::db;
+use super::locks::{GUARDIAN_LOCK, lock};
+use super::outbox::OutboxColumns;
 use super::store::PostgresStore;
 use super::vault::subject_of;
 use crate::error::{Result, StoreError};
-use crate::guardians::{GuardianAdded, GuardianLink, GuardianStore, StoredAge};
+use crate::guardians::{GuardianAdded, GuardianLink, GuardianStore, PendingAge, StoredAge};
+use crate::model::OutboxMessage;
 use crate::vault::{self, Kek, SealedPayload, WrappedKey};
 
 type AgeRow = (String, String, String, Vec<u8>, Vec<u8>, Vec<u8>, i64);
@@ -52,6 +55,13 @@ impl PostgresStore {
     }
 }
 
+/// Whether the guardian (`$2`) is the child (`$1`) or someone the child is, directly or further down, a
+/// guardian of: the walk down the relations from the child, over pseudonyms. `UNION` keeps each pseudonym
+/// once, so the walk ends even on a cycle stored before this check existed.
+const CLOSES_CYCLE: &str = "WITH RECURSIVE down(p) AS (
+         SELECT CAST($1 AS TEXT) UNION SELECT l.child FROM guardians l JOIN down d ON l.guardian = d.p
+     ) SELECT EXISTS (SELECT 1 FROM down WHERE p = $2)";
+
 #[async_trait]
 impl GuardianStore for PostgresStore {
     async fn set_age(&self, kek: &Kek, subject: &SubjectId, plaintext: Vec<u8>, at: Timestamp) -> Result<()> {
@@ -64,7 +74,8 @@ impl GuardianStore for PostgresStore {
              WHERE d.subject = $5 AND d.wrapped = $6
              FOR SHARE OF d
              ON CONFLICT (pseudonym) DO UPDATE SET nonce = excluded.nonce,
-                 ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+                 ciphertext = excluded.ciphertext, updated_at = excluded.updated_at,
+                 coming_of_age_pending = subject_ages.came_of_age_at IS NULL",
         )
         .bind(&p)
         .bind(&sealed.nonce)
@@ -115,6 +126,66 @@ impl GuardianStore for PostgresStore {
         Ok((ages, last))
     }
 
+    async fn pending_ages(
+        &self,
+        stated_by: Timestamp,
+        after: Option<(Timestamp, String)>,
+        limit: u32,
+    ) -> Result<(Vec<PendingAge>, Option<(Timestamp, String)>)> {
+        let (after_at, after_p) = after.map_or((i64::MIN, String::new()), |(t, p)| (t.micros(), p));
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT k.subject, a.pseudonym, a.updated_at
+             FROM subject_ages a JOIN consentry_keystore.subject_keys k ON k.pseudonym = a.pseudonym
+             WHERE a.coming_of_age_pending AND a.updated_at <= $1 AND (a.updated_at, a.pseudonym) > ($2, $3)
+             ORDER BY a.updated_at, a.pseudonym LIMIT $4",
+        )
+        .bind(stated_by.micros())
+        .bind(after_at)
+        .bind(after_p)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let last = rows.last().map(|(_, p, at)| (Timestamp::from_micros(*at), p.clone()));
+        let pending = rows
+            .into_iter()
+            .map(|(s, _, at)| {
+                Ok(PendingAge { subject: subject_of(s)?, stated_at: Timestamp::from_micros(at) })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((pending, last))
+    }
+
+    async fn settle_coming_of_age(
+        &self,
+        subject: &SubjectId,
+        stated_at: Timestamp,
+        announce: Option<(Timestamp, OutboxMessage)>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The row first, the outbox lock (in the insert) last, in the order an erasure takes them.
+        let settled: Option<String> = sqlx::query_scalar(
+            "UPDATE subject_ages SET coming_of_age_pending = FALSE, came_of_age_at = $3
+             WHERE pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)
+               AND coming_of_age_pending AND updated_at = $2
+             RETURNING pseudonym",
+        )
+        .bind(subject.as_str())
+        .bind(stated_at.micros())
+        .bind(announce.as_ref().map(|(at, _)| at.micros()))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(p) = settled else { return Ok(false) };
+        if let Some((_, message)) = announce {
+            let mut outbox = OutboxColumns::new(&self.filter);
+            outbox.push(&p, message, Timestamp::now());
+            outbox.insert(&mut tx).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
     async fn add_guardian(&self, link: GuardianLink) -> Result<GuardianAdded> {
         let Some(child) = self.pseudonym_of(&link.child).await? else {
             return Ok(GuardianAdded::UnknownChild);
@@ -122,6 +193,19 @@ impl GuardianStore for PostgresStore {
         let Some(guardian) = self.pseudonym_of(&link.guardian).await? else {
             return Ok(GuardianAdded::UnknownGuardian);
         };
+        // Every node's adds take one lock, so the walk below sees every relation committed before this
+        // one (read committed: each statement's snapshot starts after the lock was granted).
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        lock(&mut tx, GUARDIAN_LOCK).await?;
+        let closes: bool = sqlx::query_scalar(CLOSES_CYCLE)
+            .bind(&child)
+            .bind(&guardian)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        if closes {
+            return Ok(GuardianAdded::Cycle);
+        }
         let n = sqlx::query(
             "INSERT INTO guardians (child, guardian, evidence, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (child, guardian) DO NOTHING",
@@ -130,10 +214,11 @@ impl GuardianStore for PostgresStore {
         .bind(guardian)
         .bind(link.evidence_sha256.map(|e| e.to_vec()))
         .bind(link.created_at.micros())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db)?
         .rows_affected();
+        tx.commit().await.map_err(db)?;
         Ok(if n > 0 { GuardianAdded::Added } else { GuardianAdded::Existing })
     }
 
@@ -145,6 +230,20 @@ impl GuardianStore for PostgresStore {
                 .await
                 .map_err(db)?;
         rows.into_iter().map(link).collect()
+    }
+
+    async fn guardian_pseudonyms(&self, child: &SubjectId) -> Result<Vec<(SubjectId, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT g.subject, l.guardian FROM guardians l
+             JOIN consentry_keystore.subject_keys c ON c.pseudonym = l.child
+             JOIN consentry_keystore.subject_keys g ON g.pseudonym = l.guardian
+             WHERE c.subject = $1 ORDER BY l.created_at, g.subject",
+        )
+        .bind(child.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(|(g, p)| Ok((subject_of(g)?, p))).collect()
     }
 
     async fn children(&self, guardian: &SubjectId) -> Result<Vec<GuardianLink>> {

@@ -18,6 +18,8 @@ pub(super) const OUTBOX_LOCK: i64 = LEDGER_LOCK + 3;
 pub(super) const VERIFICATION_LOCK: i64 = LEDGER_LOCK + 4;
 /// Keeps the outbox sweep and replays apart (see `outbox.rs`).
 pub(super) const PRUNE_LOCK: i64 = LEDGER_LOCK + 5;
+/// Serialises guardian relations being added, so that two added at once cannot form a cycle together.
+pub(super) const GUARDIAN_LOCK: i64 = LEDGER_LOCK + 6;
 /// Keeps nodes that start together from migrating twice (session-scoped, see `migrate.rs`).
 pub(super) const MIGRATION_LOCK: i64 = 0x636f_6e73_6d69_6772;
 

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0025_guardians.sql"),
     include_str!("../../migrations/postgres/0026_outbox_reach.sql"),
     include_str!("../../migrations/postgres/0027_households.sql"),
+    include_str!("../../migrations/postgres/0028_coming_of_age.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

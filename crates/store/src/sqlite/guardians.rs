@@ -6,11 +6,13 @@ use consentry_core::{SubjectId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::db::backend;
+use super::outbox::{insert_messages, wanted};
 use super::rows;
 use super::store::SqliteStore;
 use super::vault::ensure_key;
 use crate::error::{Result, StoreError};
-use crate::guardians::{GuardianAdded, GuardianLink, GuardianStore, StoredAge};
+use crate::guardians::{GuardianAdded, GuardianLink, GuardianStore, PendingAge, StoredAge};
+use crate::model::OutboxMessage;
 use crate::vault::{self, Kek, SealedPayload, WrappedKey};
 
 fn pseudonym_of(conn: &Connection, subject: &str) -> Result<Option<String>> {
@@ -51,6 +53,13 @@ fn link_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GuardianLink> {
 const LINK_COLUMNS: &str = "SELECT c.subject, g.subject, l.evidence, l.created_at FROM guardians l
      JOIN ks.subject_keys c ON c.pseudonym = l.child JOIN ks.subject_keys g ON g.pseudonym = l.guardian";
 
+/// Whether the guardian (`?2`) is the child (`?1`) or someone the child is, directly or further down, a
+/// guardian of: the walk down the relations from the child, over pseudonyms. `UNION` keeps each pseudonym
+/// once, so the walk ends even on a cycle stored before this check existed.
+const CLOSES_CYCLE: &str = "WITH RECURSIVE down(p) AS (
+         SELECT ?1 UNION SELECT l.child FROM guardians l JOIN down d ON l.guardian = d.p
+     ) SELECT EXISTS (SELECT 1 FROM down WHERE p = ?2)";
+
 #[async_trait]
 impl GuardianStore for SqliteStore {
     async fn set_age(&self, kek: &Kek, subject: &SubjectId, plaintext: Vec<u8>, at: Timestamp) -> Result<()> {
@@ -61,7 +70,8 @@ impl GuardianStore for SqliteStore {
             conn.execute(
                 "INSERT INTO subject_ages (pseudonym, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (pseudonym) DO UPDATE SET nonce = excluded.nonce,
-                     ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+                     ciphertext = excluded.ciphertext, updated_at = excluded.updated_at,
+                     coming_of_age_pending = subject_ages.came_of_age_at IS NULL",
                 params![p, sealed.nonce, sealed.ciphertext, at.micros()],
             )
             .map_err(backend)?;
@@ -105,6 +115,71 @@ impl GuardianStore for SqliteStore {
         Ok((ages, last))
     }
 
+    async fn pending_ages(
+        &self,
+        stated_by: Timestamp,
+        after: Option<(Timestamp, String)>,
+        limit: u32,
+    ) -> Result<(Vec<PendingAge>, Option<(Timestamp, String)>)> {
+        let (after_at, after_p) = after.map_or((i64::MIN, String::new()), |(t, p)| (t.micros(), p));
+        let rows: Vec<(String, String, i64)> = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT k.subject, a.pseudonym, a.updated_at
+                     FROM subject_ages a JOIN ks.subject_keys k ON k.pseudonym = a.pseudonym
+                     WHERE a.coming_of_age_pending = 1 AND a.updated_at <= ?1
+                       AND (a.updated_at, a.pseudonym) > (?2, ?3)
+                     ORDER BY a.updated_at, a.pseudonym LIMIT ?4",
+                )?
+                .query_map(params![stated_by.micros(), after_at, after_p, limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect()
+            })
+            .await?;
+        let last = rows.last().map(|(_, p, at)| (Timestamp::from_micros(*at), p.clone()));
+        let pending = rows
+            .into_iter()
+            .map(|(s, _, at)| {
+                let subject = SubjectId::new(s)
+                    .map_err(|_| StoreError::Backend("stored data does not decode: subject id".into()))?;
+                Ok(PendingAge { subject, stated_at: Timestamp::from_micros(at) })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((pending, last))
+    }
+
+    async fn settle_coming_of_age(
+        &self,
+        subject: &SubjectId,
+        stated_at: Timestamp,
+        announce: Option<(Timestamp, OutboxMessage)>,
+    ) -> Result<bool> {
+        let (subject, filter) = (subject.as_str().to_owned(), self.filter.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let settled: Option<String> = tx
+                .query_row(
+                    "UPDATE subject_ages SET coming_of_age_pending = 0, came_of_age_at = ?3
+                     WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)
+                       AND coming_of_age_pending = 1 AND updated_at = ?2
+                     RETURNING pseudonym",
+                    params![subject, stated_at.micros(), announce.as_ref().map(|(at, _)| at.micros())],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let Some(p) = settled else { return Ok(false) };
+            if let Some((_, message)) = announce {
+                let wanted = wanted(&tx, &filter)?;
+                insert_messages(&tx, &wanted, &p, std::slice::from_ref(&message), Timestamp::now())?;
+            }
+            tx.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn add_guardian(&self, link: GuardianLink) -> Result<GuardianAdded> {
         self.write(move |conn| {
             let Some(child) = pseudonym_of(conn, link.child.as_str())? else {
@@ -113,6 +188,12 @@ impl GuardianStore for SqliteStore {
             let Some(guardian) = pseudonym_of(conn, link.guardian.as_str())? else {
                 return Ok(GuardianAdded::UnknownGuardian);
             };
+            // On the writer: no other relation is added between this check and the insert.
+            let closes: bool =
+                conn.query_row(CLOSES_CYCLE, params![child, guardian], |r| r.get(0)).map_err(backend)?;
+            if closes {
+                return Ok(GuardianAdded::Cycle);
+            }
             let n = conn
                 .execute(
                     "INSERT INTO guardians (child, guardian, evidence, created_at) VALUES (?1, ?2, ?3, ?4)
@@ -137,6 +218,21 @@ impl GuardianStore for SqliteStore {
                 "{LINK_COLUMNS} WHERE c.subject = ?1 ORDER BY l.created_at, g.subject"
             ))?
             .query_map([child], link_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn guardian_pseudonyms(&self, child: &SubjectId) -> Result<Vec<(SubjectId, String)>> {
+        let child = child.as_str().to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT g.subject, l.guardian FROM guardians l
+                 JOIN ks.subject_keys c ON c.pseudonym = l.child
+                 JOIN ks.subject_keys g ON g.pseudonym = l.guardian
+                 WHERE c.subject = ?1 ORDER BY l.created_at, g.subject",
+            )?
+            .query_map([child], |r| Ok((rows::subject(r.get(0)?)?, r.get(1)?)))?
             .collect()
         })
         .await

@@ -32,6 +32,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0023_guardians.sql"),
     include_str!("../../migrations/sqlite/0024_outbox_reach.sql"),
     include_str!("../../migrations/sqlite/0025_households.sql"),
+    include_str!("../../migrations/sqlite/0026_coming_of_age.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

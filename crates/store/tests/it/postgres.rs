@@ -475,9 +475,9 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
          DROP TABLE household_devices, household_members, households;
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
-        // Before effective time (0024), the guardians' tables (0025), the outbox's reach (0026) and the
-        // households (0027).
-        PostgresStore::schema_version() - 3
+        // Before effective time (0024), the guardians' tables (0025), the outbox's reach (0026), the
+        // households (0027) and the coming of age (0028).
+        PostgresStore::schema_version() - 4
     ))
     .execute(&pool)
     .await

@@ -18,8 +18,9 @@ use crate::state::AppState;
 /// Record consent changes under one notice version; answers once they are durable.
 ///
 /// A change made with the subject's own token is in their access log (caller `subject`). A known child's
-/// consent needs a guardian: their own token (recorded as `guardian:<id>`) or a service key naming
-/// `"actor": "guardian:<id>"`; withdrawals are always taken.
+/// consent needs a guardian: their own token or a service key naming `"actor": "guardian:<id>"`, both
+/// recorded as `guardian:<pseudonym of the guardian>` (the ledger names no one by subject id);
+/// withdrawals are always taken.
 #[utoipa::path(post, operation_id = "recordConsents", path = "/v1/subjects/{subject}/consents", tag = "consents",
     params(("subject" = String, Path, description = "The brand's own id of the person")),
     request_body = RecordConsents,

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use consentry_core::{SubjectId, Timestamp};
 
-use crate::Store;
 use crate::guardians::{GuardianAdded, GuardianLink};
 use crate::requests::SubjectErasure;
 use crate::vault::Kek;
+use crate::{DestinationRecord, NewDestination, OutboxMessage, Store};
 
 fn subject(s: &str) -> SubjectId {
     SubjectId::new(s).unwrap_or_else(|e| panic!("test subject id: {e}"))
@@ -78,13 +78,100 @@ pub async fn ages_and_guardians(store: Arc<dyn Store>) {
     store.delete_subject_vault(&dad).await.expect("shred");
     assert_eq!(store.age(&kek, &dad).await.expect("read"), None);
 
-    // An erasure of the guardian ends the relation; one of the child takes the age.
-    store.add_guardian(link(&mum, &kid, 5)).await.expect("add");
+    // No cycle: not the child themselves, not anyone the child is (further down) a guardian of.
+    let gran = subject("gran");
+    store.set_age(&kek, &gran, b"1950-01-01".to_vec(), at(4)).await.expect("set");
+    assert_eq!(store.add_guardian(link(&mum, &gran, 5)).await.expect("add"), GuardianAdded::Added);
+    for (child, guardian) in [(&kid, &kid), (&mum, &kid), (&gran, &kid), (&gran, &mum)] {
+        let added = store.add_guardian(link(child, guardian, 6)).await.expect("add");
+        assert_eq!(added, GuardianAdded::Cycle, "{child:?} <- {guardian:?}");
+    }
+    let pseudonyms = store.guardian_pseudonyms(&kid).await.expect("list");
+    assert_eq!(pseudonyms.iter().map(|(g, _)| g).collect::<Vec<_>>(), [&mum]);
+    assert!(!pseudonyms[0].1.is_empty() && pseudonyms[0].1 != "mum", "the guardian's pseudonym");
+
+    // An erasure of the guardian ends the relation, both ways; one of the child takes the age.
     let erase = |who: &SubjectId| SubjectErasure { subject: who.clone(), at: at(9), notices: Vec::new() };
     store.erase_subject(erase(&mum)).await.expect("erase");
     assert!(store.guardians(&kid).await.expect("list").is_empty());
-    assert!(store.children(&kid).await.expect("list").is_empty());
+    assert!(store.children(&gran).await.expect("list").is_empty());
+    store.erase_subject(erase(&gran)).await.expect("erase");
     store.erase_subject(erase(&kid)).await.expect("erase");
     assert_eq!(store.age(&kek, &kid).await.expect("read"), None);
     assert!(store.ages_since(&kek, at(0), None, 10).await.expect("page").0.is_empty());
+}
+
+/// Stated ages wait to be looked at for a coming of age, in time order and paged; a wait ends once (the
+/// announcing call queues its message in the same write, a second or racing call does nothing), not for an
+/// age stated again meanwhile; an age stated again after an announcement waits no more, one stated again
+/// before does; an erasure takes the wait with the age.
+pub async fn coming_of_age_is_announced_once(store: Arc<dyn Store>) {
+    let kek = Kek::generate().unwrap_or_else(|e| panic!("kek: {e}"));
+    let (kid, teen, adult) = (subject("coa-kid"), subject("coa-teen"), subject("coa-adult"));
+    store
+        .create_destination(NewDestination {
+            record: DestinationRecord {
+                id: "coming-of-age".into(),
+                name: "coming of age".into(),
+                kind: "webhook".into(),
+                url: "https://example.com/coming-of-age".into(),
+                target: None,
+                event_types: vec!["subject.*".into()],
+                paused: false,
+                flagged: false,
+                created_at: Timestamp::now(),
+            },
+            secret: Some(b"secret".to_vec()),
+        })
+        .await
+        .expect("destination");
+    store.set_age(&kek, &kid, b"kid".to_vec(), at(1)).await.expect("set");
+    store.set_age(&kek, &teen, b"teen".to_vec(), at(2)).await.expect("set");
+    store.set_age(&kek, &adult, b"adult".to_vec(), at(3)).await.expect("set");
+    let pending = |by: i64| {
+        let store = Arc::clone(&store);
+        async move {
+            let (first, pos) = store.pending_ages(at(by), None, 2).await.expect("page");
+            let (rest, _) = store.pending_ages(at(by), pos, 2).await.expect("page");
+            first
+                .into_iter()
+                .chain(rest)
+                .map(|p| (p.subject.as_str().to_owned(), p.stated_at))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(pending(2).await, [("coa-kid".to_owned(), at(1)), ("coa-teen".to_owned(), at(2))], "by then");
+    assert_eq!(pending(9).await.len(), 3);
+
+    let message = || OutboxMessage { event_type: "subject.came_of_age".into(), payload: "{}".into() };
+    // An adult when stated: the wait ends without a message.
+    assert!(store.settle_coming_of_age(&adult, at(3), None).await.expect("settle"));
+    // The kid comes of age: announced once, even by two calls at once.
+    let (one, two) = tokio::join!(
+        store.settle_coming_of_age(&kid, at(1), Some((at(5), message()))),
+        store.settle_coming_of_age(&kid, at(1), Some((at(5), message()))),
+    );
+    assert_eq!([one.expect("settle"), two.expect("settle")].iter().filter(|s| **s).count(), 1);
+    // Stated again after the announcement: it waits no more.
+    store.set_age(&kek, &kid, b"kid again".to_vec(), at(6)).await.expect("set");
+    // The teen's age stated again before a look: the look at the older statement ends nothing.
+    store.set_age(&kek, &teen, b"teen again".to_vec(), at(7)).await.expect("set");
+    assert!(!store.settle_coming_of_age(&teen, at(2), Some((at(5), message()))).await.expect("settle"));
+    assert_eq!(pending(9).await, [("coa-teen".to_owned(), at(7))]);
+
+    let read =
+        store.fan_out("coming-of-age", &|t: &str| t.starts_with("subject."), 100).await.expect("fan out");
+    assert_eq!(read, 1, "one message");
+    let claimed = store
+        .claim_deliveries(Timestamp::now(), std::time::Duration::from_secs(60), 10)
+        .await
+        .expect("claim");
+    let got: Vec<(Option<&str>, &str)> =
+        claimed.iter().map(|c| (c.subject.as_ref().map(SubjectId::as_str), c.event_type.as_str())).collect();
+    assert_eq!(got, [(Some("coa-kid"), "subject.came_of_age")]);
+
+    // An erasure takes the waiting age with it.
+    let erasure = SubjectErasure { subject: teen.clone(), at: at(9), notices: Vec::new() };
+    store.erase_subject(erasure).await.expect("erase");
+    assert!(pending(9).await.is_empty());
 }

@@ -200,6 +200,18 @@ actor-gpc = Ihr Browser (Global Privacy Control)
 actor-tcf = Das Einwilligungsbanner unserer Website oder App (IAB TCF)
 actor-gpp = Das Einwilligungsbanner unserer Website oder App (IAB GPP)
 actor-system = Automatisch
+actor-guardian = Ein Elternteil oder Vormund
+came-of-age-title = Sie entscheiden jetzt selbst
+came-of-age-body = Als Sie noch ein Kind waren, hat ein Elternteil oder Vormund diese Entscheidungen für Sie getroffen. Ab jetzt entscheiden Sie selbst: Bestätigen Sie sie als Ihre eigenen, oder ändern Sie sie.
+came-of-age-confirm = Diese Entscheidungen bestätigen
+came-of-age-change = Meine Entscheidungen ändern
+children = Ihre Kinder
+children-help = Sie sind Elternteil oder Vormund dieser Kinder: Bis sie alt genug sind, selbst zu entscheiden, treffen Sie ihre Entscheidungen für sie.
+child-label = Kind { $number }
+child-manage = Entscheidungen von { $child } verwalten
+child-title = Entscheidungen für { $child }
+child-intro = Sie entscheiden als Elternteil oder Vormund. Ihre Änderungen werden als Änderungen eines Elternteils oder Vormunds gespeichert, und Ihr Kind sieht sie in seinem Verlauf.
+child-back = Zurück zu Ihrer eigenen Seite
 actor-service = Unsere Systeme
 
 ## Where a purpose stands (the badge on its card)

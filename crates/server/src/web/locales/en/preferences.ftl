@@ -200,6 +200,18 @@ actor-gpc = Your browser (Global Privacy Control)
 actor-tcf = The consent banner of our website or app (IAB TCF)
 actor-gpp = The consent banner of our website or app (IAB GPP)
 actor-system = Automatically
+actor-guardian = A parent or guardian
+came-of-age-title = You decide now
+came-of-age-body = While you were a child, a parent or guardian made these choices for you. From now on, you decide: confirm them as your own, or change them.
+came-of-age-confirm = Confirm these choices
+came-of-age-change = Change my choices
+children = Your children
+children-help = You are a parent or guardian of these children: until they are old enough to decide, you make their choices for them.
+child-label = Child { $number }
+child-manage = Manage the choices of { $child }
+child-title = Choices for { $child }
+child-intro = You are choosing as their parent or guardian. Your changes are recorded as made by a parent or guardian, and your child sees them in their history.
+child-back = Back to your own page
 actor-service = Our systems
 
 ## Where a purpose stands (the badge on its card)
