@@ -15,6 +15,7 @@ mod common;
 pub mod console;
 pub mod devices;
 mod error;
+pub mod evidence;
 pub mod guardians;
 pub mod households;
 pub mod identifiers;
@@ -38,6 +39,7 @@ pub use crate::common::random_bytes;
 pub use crate::console::{AttemptBucket, ConsoleStore, PurposeChecks, RequestDay, RollupRow, minute_of};
 pub use crate::devices::{DeviceRecord, DeviceStore, NewDevice};
 pub use crate::error::{Result, StoreError};
+pub use crate::evidence::{EvidenceStore, ImportedEvidence};
 pub use crate::guardians::GuardianStore;
 pub use crate::households::{
     AddedMember, HouseholdDevice, HouseholdMember, HouseholdRecord, HouseholdStore, NewHouseholdDevice,

@@ -10,6 +10,7 @@ use crate::devices::DeviceStore;
 use crate::error::Result;
 #[cfg(doc)]
 use crate::error::StoreError;
+use crate::evidence::EvidenceStore;
 use crate::guardians::GuardianStore;
 use crate::households::HouseholdStore;
 use crate::identifiers::IdentifierStore;
@@ -38,6 +39,7 @@ pub trait Store:
     + VerificationStore
     + LinkStore
     + GuardianStore
+    + EvidenceStore
     + Send
     + Sync
     + 'static

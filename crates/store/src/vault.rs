@@ -220,6 +220,36 @@ pub fn open_age(kek: &Kek, key: &WrappedKey, pseudonym: &str, sealed: &SealedPay
     open(&data_key, &age_aad(pseudonym), &sealed.nonce, &sealed.ciphertext)
 }
 
+fn evidence_aad(seq: u64, pseudonym: &str) -> Vec<u8> {
+    [b"consentry-evidence-v1\0".as_slice(), &seq.to_be_bytes(), b"\0", pseudonym.as_bytes()].concat()
+}
+
+/// Encrypts the evidence of ledger event `seq` under the subject's data key, bound to the event and the
+/// subject's pseudonym (a domain of its own).
+pub fn seal_evidence(
+    kek: &Kek,
+    key: &WrappedKey,
+    pseudonym: &str,
+    seq: u64,
+    evidence: &[u8],
+) -> Result<SealedPayload> {
+    let data_key = key.unwrap_key(kek, pseudonym)?;
+    let (nonce, ciphertext) = seal(&data_key, &evidence_aad(seq, pseudonym), evidence)?;
+    Ok(SealedPayload { nonce: nonce.to_vec(), ciphertext })
+}
+
+/// Decrypts evidence sealed by [`seal_evidence`].
+pub fn open_evidence(
+    kek: &Kek,
+    key: &WrappedKey,
+    pseudonym: &str,
+    seq: u64,
+    sealed: &SealedPayload,
+) -> Result<Vec<u8>> {
+    let data_key = key.unwrap_key(kek, pseudonym)?;
+    open(&data_key, &evidence_aad(seq, pseudonym), &sealed.nonce, &sealed.ciphertext)
+}
+
 fn household_aad(household: &str) -> Vec<u8> {
     [b"consentry-household-name-v1\0".as_slice(), household.as_bytes()].concat()
 }

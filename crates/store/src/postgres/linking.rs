@@ -122,6 +122,35 @@ async fn reseal(
     Ok(moved)
 }
 
+/// Re-seals the evidence of `p_from`'s events under `p_into`'s key (each stays bound to its event).
+async fn reseal_evidence(
+    conn: &mut PgConnection,
+    kek: &Kek,
+    (key_from, p_from): (&WrappedKey, &str),
+    (key_into, p_into): (&WrappedKey, &str),
+) -> Result<()> {
+    let rows: Vec<(i64, Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, nonce, ciphertext FROM event_evidence WHERE pseudonym = $1 FOR UPDATE")
+            .bind(p_from)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+    for (seq, nonce, ciphertext) in rows {
+        let plain =
+            vault::open_evidence(kek, key_from, p_from, seq as u64, &SealedPayload { nonce, ciphertext })?;
+        let sealed = vault::seal_evidence(kek, key_into, p_into, seq as u64, &plain)?;
+        sqlx::query("UPDATE event_evidence SET pseudonym = $2, nonce = $3, ciphertext = $4 WHERE seq = $1")
+            .bind(seq)
+            .bind(p_into)
+            .bind(&sealed.nonce)
+            .bind(&sealed.ciphertext)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
 /// Under the ledger lock, after the carried events were placed: moves what `from` (pseudonym `p_from`)
 /// has to `into` (pseudonym `p_into`) and stores the alias.
 pub(super) async fn move_rows(
@@ -154,6 +183,7 @@ pub(super) async fn move_rows(
         let (f, i) = ((&key_from, p_from), (&key_into, p_into));
         moved.identifiers = reseal(conn, kek, "identifiers", f, i).await?;
         moved.records = reseal(conn, kek, "records", f, i).await?;
+        reseal_evidence(conn, kek, f, i).await?;
         // Nothing is sealed under it any more.
         sqlx::query("DELETE FROM consentry_keystore.subject_data_keys WHERE subject = $1")
             .bind(from)

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0026_outbox_reach.sql"),
     include_str!("../../migrations/postgres/0027_households.sql"),
     include_str!("../../migrations/postgres/0028_coming_of_age.sql"),
+    include_str!("../../migrations/postgres/0029_evidence.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

@@ -27,6 +27,7 @@ mod catalog;
 mod console;
 mod devices;
 mod error;
+mod evidence;
 mod guardians;
 mod households;
 mod identifiers;

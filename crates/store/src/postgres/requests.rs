@@ -433,6 +433,11 @@ impl RequestStore for PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
+            sqlx::query("DELETE FROM event_evidence WHERE pseudonym = $1")
+                .bind(p)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
             sqlx::query("DELETE FROM guardians WHERE child = $1 OR guardian = $1")
                 .bind(p)
                 .execute(&mut *tx)

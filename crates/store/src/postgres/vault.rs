@@ -325,7 +325,8 @@ impl VaultStore for PostgresStore {
         .await
         .map_err(db)?
         .rows_affected();
-        // Identifiers and the age are sealed under the same key: they, and their index entries, go with it.
+        // Identifiers, the age and evidence are sealed under the same key: they, and their index entries, go
+        // with it.
         sqlx::query(
             "DELETE FROM identifiers
              WHERE pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)",
@@ -334,14 +335,16 @@ impl VaultStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        sqlx::query(
-            "DELETE FROM subject_ages
-             WHERE pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)",
-        )
-        .bind(subject.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        for table in ["subject_ages", "event_evidence"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table}
+                 WHERE pseudonym = (SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1)"
+            ))
+            .bind(subject.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(n)
     }

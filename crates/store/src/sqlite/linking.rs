@@ -1,8 +1,8 @@
 //! Linking subjects on the embedded store, the part inside the writer's transaction (`writer.rs`): inside
 //! the group's transaction it reads both records' statements in force, lets the caller's merge pick the
-//! survivor's events, and once they are placed moves `from`'s rows here (identifiers and records re-sealed
-//! under the survivor's data key, made when missing), forgets `from`'s current state and data key, and
-//! stores the alias. Every append first asks [`survivor_of`]: an alias takes no writes.
+//! survivor's events, and once they are placed moves `from`'s rows here (identifiers, records and
+//! evidence re-sealed under the survivor's data key, made when missing), forgets `from`'s current state
+//! and data key, and stores the alias. Every append first asks [`survivor_of`]: an alias takes no writes.
 
 use consentry_core::{NewEvent, SubjectId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -118,6 +118,22 @@ pub(super) fn move_rows(
             )
             .map_err(backend)?;
             moved.records += 1;
+        }
+        let evidence = sealed_rows(
+            conn,
+            "SELECT CAST(seq AS TEXT), nonce, ciphertext FROM event_evidence WHERE pseudonym = ?1",
+            p_from,
+        )?;
+        for (seq, nonce, ciphertext) in evidence {
+            let seq: u64 = seq.parse().map_err(|_| StoreError::Backend("an evidence row's seq".into()))?;
+            let plain =
+                vault::open_evidence(kek, &key_from, p_from, seq, &SealedPayload { nonce, ciphertext })?;
+            let sealed = vault::seal_evidence(kek, &key_into, p_into, seq, &plain)?;
+            conn.execute(
+                "UPDATE event_evidence SET pseudonym = ?2, nonce = ?3, ciphertext = ?4 WHERE seq = ?1",
+                params![seq as i64, p_into, sealed.nonce, sealed.ciphertext],
+            )
+            .map_err(backend)?;
         }
         // Nothing is sealed under it any more; a record of `from` still on its way is refused.
         conn.execute("DELETE FROM ks.subject_data_keys WHERE subject = ?1", [from]).map_err(backend)?;

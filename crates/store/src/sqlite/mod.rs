@@ -23,6 +23,7 @@ mod catalog;
 mod console;
 mod db;
 mod devices;
+mod evidence;
 mod guardians;
 mod households;
 mod identifiers;

@@ -487,6 +487,7 @@ fn erase_rows(
         erased.records = tx.execute("DELETE FROM records WHERE pseudonym = ?1", [p]).map_err(backend)? as u64;
         tx.execute("DELETE FROM identifiers WHERE pseudonym = ?1", [p]).map_err(backend)?;
         tx.execute("DELETE FROM subject_ages WHERE pseudonym = ?1", [p]).map_err(backend)?;
+        tx.execute("DELETE FROM event_evidence WHERE pseudonym = ?1", [p]).map_err(backend)?;
         tx.execute("DELETE FROM guardians WHERE child = ?1 OR guardian = ?1", [p]).map_err(backend)?;
         tx.execute("DELETE FROM household_members WHERE pseudonym = ?1", [p]).map_err(backend)?;
         erased.devices = tx

@@ -298,17 +298,22 @@ impl VaultStore for SqliteStore {
                     [&subject],
                 )
                 .map_err(backend)?;
-            // Identifiers and the age are sealed under the same key: they, and their index entries, go with it.
+            // Identifiers, the age and evidence are sealed under the same key: they, and their index entries,
+            // go with it.
             tx.execute(
                 "DELETE FROM identifiers WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)",
                 [&subject],
             )
             .map_err(backend)?;
-            tx.execute(
-                "DELETE FROM subject_ages WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)",
-                [&subject],
-            )
-            .map_err(backend)?;
+            for table in ["subject_ages", "event_evidence"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1)"
+                    ),
+                    [&subject],
+                )
+                .map_err(backend)?;
+            }
             let keys = tx
                 .execute("DELETE FROM ks.subject_data_keys WHERE subject = ?1", [&subject])
                 .map_err(backend)?;

@@ -472,12 +472,12 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
          UPDATE consent_state SET seq = 1, at = {fast} WHERE seq = 3;
          UPDATE consent_state SET at = {slow} WHERE seq = 2;
          DROP TABLE ledger_floor, subject_ages, guardians;
-         DROP TABLE household_devices, household_members, households;
+         DROP TABLE household_devices, household_members, households, event_evidence;
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
         // Before effective time (0024), the guardians' tables (0025), the outbox's reach (0026), the
-        // households (0027) and the coming of age (0028).
-        PostgresStore::schema_version() - 4
+        // households (0027), the coming of age (0028) and the sealed evidence (0029).
+        PostgresStore::schema_version() - 5
     ))
     .execute(&pool)
     .await

@@ -238,9 +238,9 @@ async fn migrations_reach_the_current_versions() {
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
     // verifications, import, console checks, request days, delivery attempts, effective time, guardians,
-    // outbox reach, households, coming of age; key store: init, signing, destinations, vault, erasure, key
-    // pepper, no erasure notices, subject links.
-    assert_eq!((version("consentry.db"), version("keys.db")), (26, 8));
+    // outbox reach, households, coming of age, sealed evidence; key store: init, signing, destinations,
+    // vault, erasure, key pepper, no erasure notices, subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (27, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,10 +477,11 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
              DROP TABLE ledger_floor; DROP TABLE subject_ages; DROP TABLE guardians;
              DROP TABLE household_devices; DROP TABLE household_members; DROP TABLE households;
              ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
+             DROP TABLE event_evidence;
              PRAGMA user_version = {};",
             // Before effective time (0022), the guardians' tables (0023), the outbox's reach (0024), the
-            // households (0025) and the coming of age (0026).
-            SqliteStore::schema_version() - 5
+            // households (0025), the coming of age (0026) and the sealed evidence (0027).
+            SqliteStore::schema_version() - 6
         ))
         .expect("a ledger from before");
     }
