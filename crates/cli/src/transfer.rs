@@ -73,6 +73,9 @@ pub struct ExportArgs {
     /// Every event, not only the statements in force.
     #[arg(long)]
     history: bool,
+    /// Each subject's identifiers (their values, decrypted) on their first line.
+    #[arg(long)]
+    identifiers: bool,
 }
 
 /// Shows the run's progress and writes refused lines to the error file as they come.
@@ -249,8 +252,22 @@ pub async fn export(args: ExportArgs) -> Result<()> {
         .transpose()?;
     let config = crate::load_config(&args.common)?;
     let store = crate::open_store_read_only(&config).await?;
-    let options = ExportOptions { format: args.format.into(), since, history: args.history };
+    let options = ExportOptions {
+        format: args.format.into(),
+        since,
+        history: args.history,
+        identifiers: args.identifiers,
+    };
     let mut exporter = Exporter::new(store.clone(), options);
+    // The vault's key, when there is one (a store that never made one seals nothing): evidence, ages and
+    // identifiers are decrypted with it. Never made here: the export only reads.
+    if config.kek.is_some() || config.kek_path().is_file() {
+        let kek = consentry_service::vault::load_kek(config.kek.as_deref(), &config.kek_path())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        exporter = exporter.with_vault(kek);
+    } else if args.identifiers {
+        bail!("--identifiers needs the vault's key (CONSENTRY_KEK or the key file)");
+    }
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
     let result = async {
         while let Some(page) = exporter.next_page().await? {

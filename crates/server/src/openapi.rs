@@ -257,7 +257,7 @@ impl Modify for Links {
         index::index,
         v1::keys::create, v1::keys::list, v1::keys::revoke,
         v1::catalog::get, v1::catalog::put,
-        v1::consents::record, v1::consents::current, v1::consents::history,
+        v1::consents::record, v1::consents::current, v1::consents::history, v1::consents::evidence,
         v1::jurisdiction::set, v1::jurisdiction::get,
         v1::check::one, v1::check::batch,
         v1::signals::decode, v1::signals::encode, v1::signals::record, v1::signals::current,

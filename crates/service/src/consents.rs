@@ -128,7 +128,8 @@ pub struct EventOut {
     pub prev_hash: String,
     pub hash: String,
     /// What the change rests on besides the notice: `sha256:<hex>` of the IAB TCF or GPP string a
-    /// `signal:tcf` or `signal:gpp` change was read from.
+    /// `signal:tcf` or `signal:gpp` change was read from, or of an imported change's evidence (compact
+    /// JSON, keys sorted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
     /// The subject's jurisdiction from this event on, when the change set it.
@@ -138,6 +139,10 @@ pub struct EventOut {
     /// current state orders changes by this time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<String>,
+    /// In a history: `true` when the evidence itself is stored (an imported change's), readable at
+    /// `GET /v1/subjects/{subject}/consents/history/{id}/evidence`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub evidence_stored: bool,
 }
 
 impl EventOut {
@@ -163,6 +168,7 @@ impl EventOut {
             evidence: e.evidence,
             jurisdiction: e.jurisdiction,
             occurred_at: e.occurred_at.map(|t| t.to_string()),
+            evidence_stored: false,
         }
     }
 }
@@ -507,6 +513,13 @@ pub async fn history(
     };
     let events = services.store.history(subject, after, limit).await?;
     let next = (events.len() == limit as usize).then(|| events.last().map(|e| event_id(e.seq))).flatten();
-    let events = events.into_iter().map(|e| EventOut::new(subject, e)).collect();
+    let held = crate::evidence::held(services, subject, &events).await?;
+    let events = events
+        .into_iter()
+        .map(|e| {
+            let stored = held.contains(&e.seq);
+            EventOut { evidence_stored: stored, ..EventOut::new(subject, e) }
+        })
+        .collect();
     Ok(History { events, next })
 }

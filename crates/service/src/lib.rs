@@ -23,6 +23,7 @@ pub mod egress;
 pub mod erasure;
 pub mod error;
 pub mod events;
+pub mod evidence;
 pub mod export;
 pub mod gpc;
 pub mod guardians;

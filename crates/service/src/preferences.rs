@@ -120,6 +120,8 @@ pub struct Page {
     pub choices: Vec<Choice>,
     /// Newest first.
     pub history: Vec<Event>,
+    /// The events of `history` whose evidence is stored (an imported change's), by sequence number.
+    pub evidence: Vec<u64>,
     /// Newest first.
     pub receipts: Vec<StoredReceipt>,
     pub access: Vec<AccessRecord>,
@@ -274,6 +276,13 @@ pub async fn record_payload(services: &Services, subject: &SubjectId, id: &str) 
     Ok(record)
 }
 
+/// The evidence of one of the person's own events (someone else's is as absent as none), as compact JSON.
+pub async fn evidence(services: &Services, subject: &SubjectId, id: &str) -> Result<Vec<u8>> {
+    let reader = Reader::person("preferences: read evidence");
+    let found = crate::evidence::read(services, subject, id, reader).await?;
+    serde_json::to_vec_pretty(&found.evidence).map_err(Error::internal)
+}
+
 /// The ZIP of one of the person's own access requests (someone else's is as absent as an unknown one), as
 /// it is written.
 pub async fn export(
@@ -304,6 +313,7 @@ async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Res
     let current = services.store.current(subject).await?;
     let choices = choices(services, &catalog, subject, &current);
     let history = newest_history(services, subject).await?;
+    let evidence = crate::evidence::held(services, subject, &history).await?;
     let receipts = services.store.recent_receipts(subject, SHOWN).await?;
     let access = services.store.access_log(subject, None, SHOWN).await?;
     let checks = services.store.check_counts(subject).await?;
@@ -322,6 +332,7 @@ async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Res
         catalog,
         choices,
         history,
+        evidence,
         receipts,
         access,
         checks,

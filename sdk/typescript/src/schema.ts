@@ -226,8 +226,9 @@ export interface paths {
         };
         /**
          * Export every subject's consents in the line format `POST /v1/import` reads, streamed: the statements in
-         *     force (or, with `history=true`, every event), so that importing the export into a fresh store gives the
-         *     same current state and the same answers to checks.
+         *     force (or, with `history=true`, every event), with each event's evidence and each subject's age (and,
+         *     with `identifiers=true` and the `identifiers:read` scope, their identifiers), so that importing the
+         *     export into a fresh store gives the same current state and the same answers to checks.
          */
         get: operations["exportConsents"];
         put?: never;
@@ -722,6 +723,27 @@ export interface paths {
         };
         /** The subject's ledger events, oldest first, paginated. */
         get: operations["getConsentHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/subjects/{subject}/consents/history/{id}/evidence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The evidence an event of the subject's history came with (an imported change's: the original receipt,
+         *     IP address, user agent, form id), stored encrypted under the subject's key; its `sha256` is the
+         *     `evidence` the event carries. The read is in the subject's access log.
+         */
+        get: operations["getEventEvidence"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1454,7 +1476,8 @@ export interface components {
             hash: string;
             /**
              * @description What the change rests on besides the notice: `sha256:<hex>` of the IAB TCF or GPP string a
-             *     `signal:tcf` or `signal:gpp` change was read from.
+             *     `signal:tcf` or `signal:gpp` change was read from, or of an imported change's evidence (compact
+             *     JSON, keys sorted).
              */
             evidence?: string | null;
             /** @description The subject's jurisdiction from this event on, when the change set it. */
@@ -1464,9 +1487,26 @@ export interface components {
              *     current state orders changes by this time.
              */
             occurred_at?: string | null;
+            /**
+             * @description In a history: `true` when the evidence itself is stored (an imported change's), readable at
+             *     `GET /v1/subjects/{subject}/consents/history/{id}/evidence`.
+             */
+            evidence_stored?: boolean;
         };
         /** @description An event type (`consent.withdrawn`), a prefix pattern (`consent.*`) or `*` */
         EventType: string;
+        /** @description The evidence of one event. */
+        EvidenceOut: {
+            /** @description The event (`evt_42`). */
+            event: string;
+            /**
+             * @description `sha256:<hex>` of the evidence as compact JSON with its keys sorted: the `evidence` the event
+             *     carries in the ledger.
+             */
+            sha256: string;
+            /** @description The evidence as it was given. */
+            evidence: Record<string, never>;
+        };
         ExportOut: {
             /** @description Where to download the ZIP. */
             url: string;
@@ -1773,7 +1813,7 @@ export interface components {
          * @description Why a line was not imported: a stable code (the error file's and the API's `reason`).
          * @enum {string}
          */
-        Reason: "malformed_json" | "malformed_row" | "missing_field" | "invalid_field" | "line_too_long" | "not_utf8" | "invalid_subject" | "unknown_action" | "invalid_time" | "occurred_in_future" | "unknown_purpose" | "unknown_category" | "unknown_channel" | "unknown_recipient" | "action_not_allowed" | "not_in_purpose" | "unknown_notice" | "notice_mismatch" | "unknown_collection_point" | "invalid_expiry" | "invalid_identifier" | "identifier_taken" | "identifiers_not_allowed" | "subject_erased" | "unknown_jurisdiction";
+        Reason: "malformed_json" | "malformed_row" | "missing_field" | "invalid_field" | "line_too_long" | "not_utf8" | "invalid_subject" | "unknown_action" | "invalid_time" | "occurred_in_future" | "unknown_purpose" | "unknown_category" | "unknown_channel" | "unknown_recipient" | "action_not_allowed" | "not_in_purpose" | "unknown_notice" | "notice_mismatch" | "unknown_collection_point" | "invalid_expiry" | "invalid_identifier" | "identifier_taken" | "identifiers_not_allowed" | "subject_erased" | "unknown_jurisdiction" | "evidence_too_large" | "invalid_age";
         /** @description A receipt in its signed form: a compact JWS of the receipt document, signed when asked for. */
         ReceiptOut: {
             id: string;
@@ -3089,6 +3129,11 @@ export interface operations {
                 history?: boolean;
                 /** @description `jsonl` (default) or `csv`. */
                 format?: string;
+                /**
+                 * @description Each subject's identifiers (their values) on their first line; the key needs `identifiers:read`
+                 *     as well.
+                 */
+                identifiers?: boolean;
             };
             header?: never;
             path?: never;
@@ -5611,6 +5656,85 @@ export interface operations {
             };
             /** @description A problem (RFC 9457) with code `forbidden`. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `gone` or `subject_erased`. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEventEvidence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                subject: components["schemas"]["SubjectId"];
+                /** @description The event's id, e.g. `evt_42` */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvidenceOut"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_subject`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no such event of the subject, or none of its evidence is stored */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/catalog", get(v1::catalog::get).put(v1::catalog::put))
         .route("/subjects/{subject}/consents", get(v1::consents::current).post(v1::consents::record))
         .route("/subjects/{subject}/consents/history", get(v1::consents::history))
+        .route("/subjects/{subject}/consents/history/{id}/evidence", get(v1::consents::evidence))
         .route("/subjects/{subject}/jurisdiction", get(v1::jurisdiction::get).put(v1::jurisdiction::set))
         .route("/subjects/{subject}/access-log", get(v1::access::list))
         .route("/subjects/{subject}/tokens", post(v1::tokens::mint).delete(v1::tokens::revoke))

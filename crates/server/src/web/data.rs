@@ -40,6 +40,22 @@ pub async fn payload(
         .unwrap_or_else(|_| stop_page(&state, lang, Stop::Failed(StatusCode::INTERNAL_SERVER_ERROR)))
 }
 
+/// `GET /preferences/history/{id}/evidence`: the evidence one of the person's changes came with (an
+/// imported change's), as JSON shown in the browser (sandboxed, like a record).
+pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (_, caller) = match session(&state, &headers).await {
+        Ok(s) => s,
+        Err(stop) => return stop_page(&state, lang_for(None, &headers, None), stop),
+    };
+    let lang = lang_for(None, &headers, Some(&caller));
+    let json = match preferences::evidence(&state, &caller.subject, &id).await {
+        Ok(j) => j,
+        Err(e) => return stop_page(&state, lang, Stop::from(e)),
+    };
+    record_payload(json, "application/json", None)
+        .unwrap_or_else(|_| stop_page(&state, lang, Stop::Failed(StatusCode::INTERNAL_SERVER_ERROR)))
+}
+
 /// Deletes the record `id`, or (without one) every record of the kind the form names.
 async fn delete(state: &AppState, headers: &HeaderMap, body: &[u8], id: Option<String>) -> Response {
     let (token, caller, form) = match form(state, headers, body).await {

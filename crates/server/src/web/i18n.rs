@@ -308,6 +308,7 @@ mod tests {
             "month",
             "year",
             "time",
+            "when",
             // The console's.
             "page",
             "counted",

@@ -61,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/preferences/style.css", get(style))
         .route("/preferences/choices.js", get(script))
         .route("/preferences/data/{id}", get(data::payload))
+        .route("/preferences/history/{id}/evidence", get(data::evidence))
         .route("/preferences/data/{id}/delete", post(data::delete_one))
         .route("/preferences/data/delete-category", post(data::delete_category))
         .route("/preferences/devices/{id}/unpair", post(rights::unpair))

@@ -66,6 +66,15 @@ pub fn history(lang: Lang, page: &Page) -> Markup {
                                 @if let (Some(n), Some(v)) = (&e.notice, e.notice_version) {
                                     " · " (lang.t("notice-version")) ": " (n) " v" (v)
                                 }
+                                @if page.evidence.contains(&e.seq) {
+                                    " · "
+                                    a href={ (PATH) "/history/" (event_id(e.seq)) "/evidence" } {
+                                        (lang.t("evidence"))
+                                        span class="vh" {
+                                            " " (lang.t_with("evidence-of", [("when", lang.date_time(e.recorded_at).into())]))
+                                        }
+                                    }
+                                }
                             }
                         }
                     }

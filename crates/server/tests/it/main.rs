@@ -38,6 +38,7 @@ mod subject_actions;
 mod tlog;
 mod tokens;
 mod transfer;
+mod transfer_evidence;
 mod utils;
 mod vault;
 mod verifications;

@@ -1,6 +1,7 @@
 //! Import and export (docs/import.md) on both backends: bad lines of every kind reported, nothing imported
 //! twice, an interrupted import resumed, an old imported grant never overriding a later live withdrawal
-//! (also after a restart), strict mode, and export → import into a fresh store giving the same answers.
+//! (also after a restart), strict mode, and export → import into a fresh store giving the same answers,
+//! ages, identifiers and evidence, with a linked id's events under its survivor.
 
 use consentry_service::transfer::import::{self, ImportOptions};
 use reqwest::Method;
@@ -299,9 +300,15 @@ async fn export_then_import_gives_the_same_answers(backend: Backend) {
         )
         .await;
     source.record("bo", &crate::utils::grant("analytics", &[])).await;
+    // An old id linked into an account: its events come out under the survivor's id.
+    source.record("jo", &withdraw("analytics")).await;
+    source.record("ivy", &crate::utils::grant("marketing.direct", &["email"])).await;
+    source.post("/v1/subjects/ivy/links", ADMIN_KEY, &json!({"from": "jo"}), 200).await;
     let imported = jsonl(&[
         json!({"source_id": "o1", "subject": "cy", "purpose": "marketing.direct", "action": "grant", "channels": ["email"],
-               "occurred_at": "2023-01-01T00:00:00Z", "notice": {"key": "marketing.direct", "text": "An older text, not the catalogue's."}}),
+               "occurred_at": "2023-01-01T00:00:00Z", "notice": {"key": "marketing.direct", "text": "An older text, not the catalogue's."},
+               "evidence": {"receipt": "R-1", "ip": "198.51.100.4"},
+               "identifiers": [{"type": "email", "value": "cy@example.com"}]}),
         line("o2", "bo", "analytics", "withdraw", "2020-01-01T00:00:00Z"),
         line("o3", "di", "marketing", "deny", "2023-01-01T00:00:00Z"),
         // A place goes with a change, or alone: Californians answer `not_opted_out` where others do not.
@@ -313,16 +320,27 @@ async fn export_then_import_gives_the_same_answers(backend: Backend) {
         json!({"source_id": "o6", "subject": "hal", "purpose": "analytics", "action": "grant",
                "occurred_at": "2023-01-01T00:00:00Z",
                "notice": {"key": "analytics", "text": "Wir messen, wie Sie die App nutzen.", "language": "de"}}),
+        // A child stays a child: an age stated on a day goes with the subject.
+        json!({"source_id": "o7", "subject": "kim", "purpose": "analytics", "action": "grant",
+               "occurred_at": "2024-01-01T00:00:00Z", "notice": {"key": "analytics"},
+               "age": {"age_band": "13-15", "stated_on": "2024-01-01"}}),
     ]);
-    assert_eq!(import(&source, "?source=ot", &imported).await["imported"].as_u64(), Some(6));
+    assert_eq!(import(&source, "?source=ot", &imported).await["imported"].as_u64(), Some(7));
     source.put("/v1/subjects/eve/jurisdiction", ADMIN_KEY, &json!({"jurisdiction": "US-CA"}), 200).await;
-    let subjects = ["ana", "bo", "cy", "di", "eve", "fay", "gil", "hal", "nobody"];
+    source.put("/v1/subjects/hal/age", ADMIN_KEY, &json!({"birth_date": "2014-05-01"}), 200).await;
+    let subjects = ["ana", "bo", "cy", "di", "eve", "fay", "gil", "hal", "ivy", "kim", "nobody"];
     let expected = answers(&source, &subjects).await;
+    let ages = [
+        source.get("/v1/subjects/hal/age", ADMIN_KEY, 200).await,
+        source.get("/v1/subjects/kim/age", ADMIN_KEY, 200).await,
+    ];
+    assert_eq!(ages[1]["child"], true, "{}", ages[1]);
+    let cy_evidence = json!({"receipt": "R-1", "ip": "198.51.100.4"});
 
     for (history, format, content_type) in
         [(false, "jsonl", "application/x-ndjson"), (true, "csv", "text/csv")]
     {
-        let path = format!("/v1/export/consents?history={history}&format={format}");
+        let path = format!("/v1/export/consents?history={history}&format={format}&identifiers=true");
         let reply = source.send(Method::GET, &path, ADMIN_KEY, None).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
         assert!(reply.content_type().starts_with(content_type));
@@ -348,6 +366,22 @@ async fn export_then_import_gives_the_same_answers(backend: Backend) {
             .await;
         assert_eq!(report["failed"].as_u64(), Some(0), "{report}");
         assert_eq!(answers(&target, &subjects).await, expected, "history={history}");
+        for (subject, age) in ["hal", "kim"].into_iter().zip(&ages) {
+            let moved = target.get(&format!("/v1/subjects/{subject}/age"), ADMIN_KEY, 200).await;
+            assert_eq!(&moved, age, "{subject}'s age, history={history}");
+        }
+        let ids = target.get("/v1/subjects/cy/identifiers", ADMIN_KEY, 200).await;
+        assert_eq!(ids["identifiers"][0]["value"], "cy@example.com", "{ids}");
+        // The evidence came along, under the hash the event carries.
+        let cy = target.get("/v1/subjects/cy/consents/history", ADMIN_KEY, 200).await;
+        let with = cy["events"].as_array().expect("events").iter().find(|e| e["evidence_stored"] == true);
+        let with = with.unwrap_or_else(|| panic!("cy's evidence, history={history}: {cy}"));
+        let path = format!("/v1/subjects/cy/consents/history/{}/evidence", str_of(&with["id"]));
+        let read = target.get(&path, ADMIN_KEY, 200).await;
+        assert_eq!((&read["evidence"], &read["sha256"]), (&cy_evidence, &with["evidence"]));
+        // The old id is no second person: its events are the survivor's.
+        let jo = target.get("/v1/subjects/jo/consents/history", ADMIN_KEY, 200).await;
+        assert_eq!(jo["events"].as_array().map(Vec::len), Some(0), "{jo}");
         for subject in ["eve", "fay", "gil"] {
             let place = target.get(&format!("/v1/subjects/{subject}/jurisdiction"), ADMIN_KEY, 200).await;
             assert_eq!(place["jurisdiction"], "US-CA", "{subject}: {place}");

@@ -160,6 +160,65 @@ pub async fn set(state: &Services, subject: &SubjectId, body: AgeIn) -> Result<A
     Ok(out(state, subject, stored))
 }
 
+/// An age as an import or export line carries it: a birth date or an age band, and the day it was stated
+/// (a band is read as of that day, so a child stays the same child after a move).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatedAge {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_band: Option<String>,
+    /// `YYYY-MM-DD`; absent: the day of the import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stated_on: Option<String>,
+}
+
+impl StatedAge {
+    /// The age as [`set`] would store it, checked as of the day it was stated (not after `today`).
+    fn checked(&self, today: Date) -> Result<Stored> {
+        let on = match &self.stated_on {
+            None => today,
+            Some(d) => parse_date(d).filter(|d| *d <= today).ok_or_else(|| {
+                Error::validation("stated_on", "must be a date, YYYY-MM-DD, not in the future")
+            })?,
+        };
+        validate(AgeIn { birth_date: self.birth_date.clone(), age_band: self.age_band.clone() }, on)
+    }
+
+    /// Why this age cannot be stored, if it cannot (checked as of `now`).
+    pub fn problem(&self, now: Timestamp) -> Option<String> {
+        match self.checked(now.to_offset().date()) {
+            Ok(_) => None,
+            Err(Error::Validation { errors, .. }) => {
+                Some(errors.first().map_or_else(String::new, |e| format!("{}: {}", e.path, e.message)))
+            }
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// An age as stored (its decrypted plaintext), for an export line.
+    pub fn from_stored(plaintext: &[u8]) -> Option<Self> {
+        let s: Stored = serde_json::from_slice(plaintext).ok()?;
+        Some(StatedAge { birth_date: s.birth_date, age_band: s.age_band, stated_on: Some(s.stated_on) })
+    }
+}
+
+/// Stores an age an import line carries, keeping the day it was stated, and gives it to the engine.
+pub async fn set_stated(state: &Services, subject: &SubjectId, age: &StatedAge) -> Result<()> {
+    if state.erasures.is_erased(subject.as_str()) {
+        return Err(Error::SubjectErased);
+    }
+    let now = Timestamp::now();
+    let stored = age.checked(now.to_offset().date())?;
+    let birth = stored.assumed_birth().ok_or_else(|| Error::internal("a validated age has no birth date"))?;
+    let plaintext = serde_json::to_vec(&stored).map_err(Error::internal)?;
+    state.store.set_age(&state.kek, subject, plaintext, now).await?;
+    state.engine.set_birth_date(subject.as_str(), birth).map_err(Error::internal)?;
+    state.devices.subject_changed(subject);
+    Ok(())
+}
+
 /// What is known of `subject`'s age; 404 when nothing is. The read is in the subject's access log.
 pub async fn get(state: &Services, subject: &SubjectId, reader: Reader<'_>) -> Result<AgeOut> {
     let stored = state.store.age(&state.kek, subject).await?.ok_or(Error::NotFound("age"))?;

@@ -208,6 +208,8 @@ async fn child_view(
         catalog,
         choices,
         history,
+        // The evidence links read the session's own events: none on a child's page.
+        evidence: Vec::new(),
         receipts: Vec::new(),
         access: Vec::new(),
         checks: Vec::new(),

@@ -11,6 +11,7 @@
 //! | `evidence` | JSON (an object, or any JSON value) |
 //! | `identifiers` | `type:value` items separated by `\|`, e.g. `email:ana@example.com\|account:A-17` |
 //! | `jurisdiction` | the same |
+//! | `age_birth_date`, `age_band`, `age_stated_on` | `age.birth_date`, `.age_band`, `.stated_on` |
 //!
 //! Columns may come in any order; an empty cell is an absent field; a column the table does not name
 //! stops the import before anything is read (so that a misspelt column never drops data silently). Line
@@ -26,7 +27,7 @@ use super::reader::MAX_LINE;
 use crate::error::{Error, Result};
 
 /// Every column a header may name.
-pub const COLUMNS: [&str; 18] = [
+pub const COLUMNS: [&str; 21] = [
     "source_id",
     "subject",
     "purpose",
@@ -44,6 +45,9 @@ pub const COLUMNS: [&str; 18] = [
     "evidence",
     "identifiers",
     "jurisdiction",
+    "age_birth_date",
+    "age_band",
+    "age_stated_on",
     // Accepted and ignored: what an export from another platform often carries.
     "comment",
 ];
@@ -219,6 +223,7 @@ fn to_change(n: u64, header: &[String], fields: Vec<String>) -> std::result::Res
     };
     let mut map = Map::new();
     let mut notice = Map::new();
+    let mut age = Map::new();
     for (column, cell) in header.iter().zip(fields) {
         if cell.trim().is_empty() {
             continue;
@@ -257,6 +262,10 @@ fn to_change(n: u64, header: &[String], fields: Vec<String>) -> std::result::Res
                 }
                 map.insert("identifiers".into(), Value::Array(items));
             }
+            "age_birth_date" | "age_band" | "age_stated_on" => {
+                let field = column.strip_prefix("age_").filter(|f| *f != "band").unwrap_or("age_band");
+                age.insert(field.into(), Value::String(cell));
+            }
             "comment" => {}
             _ => {
                 map.insert(column.clone(), Value::String(cell));
@@ -265,6 +274,9 @@ fn to_change(n: u64, header: &[String], fields: Vec<String>) -> std::result::Res
     }
     if !notice.is_empty() {
         map.insert("notice".into(), Value::Object(notice));
+    }
+    if !age.is_empty() {
+        map.insert("age".into(), Value::Object(age));
     }
     line::parse_value(n, Value::Object(map))
 }
@@ -278,6 +290,7 @@ pub fn header() -> String {
 pub fn row(line: &ChangeLine) -> String {
     let join = |l: &[String]| l.join("|");
     let notice = line.notice.as_ref();
+    let age = line.age.as_ref();
     let identifiers: Vec<String> =
         line.identifiers.iter().map(|i| format!("{}:{}", i.kind, i.value)).collect();
     let cells = [
@@ -301,6 +314,9 @@ pub fn row(line: &ChangeLine) -> String {
             .unwrap_or_default(),
         identifiers.join("|"),
         line.jurisdiction.clone().unwrap_or_default(),
+        age.and_then(|a| a.birth_date.clone()).unwrap_or_default(),
+        age.and_then(|a| a.age_band.clone()).unwrap_or_default(),
+        age.and_then(|a| a.stated_on.clone()).unwrap_or_default(),
     ];
     cells.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",")
 }

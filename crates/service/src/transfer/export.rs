@@ -5,20 +5,24 @@
 //! Each line's `source_id` is the event's id (`evt_42`), `occurred_at` the time it took effect, and the
 //! notice is named by its text (and language), which finds the same notice version in another store
 //! whatever its version numbers; the subject's jurisdiction goes with the change that set it (a `locate`
-//! event as a `locate` line). Events of erased subjects are left out; evidence and identifiers are not
-//! exported.
+//! event as a `locate` line). Events of erased subjects are left out. An event recorded under an id since
+//! linked into another comes out under the survivor's id. With the vault's key ([`Exporter::with_vault`]):
+//! each event's evidence, the subject's age on their first line, and (only when asked for) their
+//! identifiers on their first line.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
 
 use consentry_core::{Event, SubjectId, Timestamp};
+use consentry_store::vault::Kek;
 use consentry_store::{NoticeVersion, Store};
 
 use super::csv;
 use super::import::Format;
-use super::line::{ChangeLine, NoticeRef};
-use crate::error::Result;
+use super::line::{ChangeLine, IdentifierLine, NoticeRef};
+use crate::error::{Error, Result};
+use crate::guardians::age::StatedAge;
 
 /// Statements or events read per page.
 const PAGE: u32 = 5000;
@@ -30,6 +34,9 @@ pub struct ExportOptions {
     pub since: Option<Timestamp>,
     /// Every event, not only the statements in force.
     pub history: bool,
+    /// Each subject's identifiers (their values) on their first line: for the operator (the CLI) or a
+    /// caller that may read identifiers. Needs the vault's key.
+    pub identifiers: bool,
 }
 
 /// Pages through the store; each call of [`Exporter::next_page`] gives the next lines (each ending in a
@@ -46,6 +53,20 @@ pub struct Exporter {
     /// The history's latest `recorded_at` so far: a live change takes effect no earlier (a clock that
     /// stepped back before writers clamped), as the current state orders it.
     clock: Timestamp,
+    /// The vault's key: evidence, ages and identifiers are exported only with it.
+    kek: Option<Kek>,
+    /// Read on the first page: old id → survivor, and the ages not yet written (each goes out once, on
+    /// its subject's first line).
+    vault: Option<Vault>,
+}
+
+/// What an export reads once, before its first page.
+#[derive(Default)]
+struct Vault {
+    aliases: HashMap<String, SubjectId>,
+    ages: HashMap<SubjectId, StatedAge>,
+    /// Subjects whose identifiers went out already.
+    identified: HashSet<SubjectId>,
 }
 
 impl Exporter {
@@ -60,6 +81,36 @@ impl Exporter {
             lines: 0,
             notices: HashMap::new(),
             clock: Timestamp::from_micros(0),
+            kek: None,
+            vault: None,
+        }
+    }
+
+    /// Exports evidence, ages and (when the options ask) identifiers too, decrypted with `kek`.
+    pub fn with_vault(mut self, kek: Kek) -> Self {
+        self.kek = Some(kek);
+        self
+    }
+
+    /// Reads the aliases and, with the vault's key, every stored age.
+    async fn prepare(&mut self) -> Result<Vault> {
+        let mut vault = Vault::default();
+        for (from, survivor) in self.store.subject_links().await? {
+            vault.aliases.insert(from.as_str().to_owned(), survivor);
+        }
+        let Some(kek) = &self.kek else { return Ok(vault) };
+        let mut after = None;
+        loop {
+            let (page, last) = self.store.ages_since(kek, Timestamp::from_micros(0), after, 1000).await?;
+            for age in &page {
+                if let Some(stated) = StatedAge::from_stored(&age.plaintext) {
+                    vault.ages.insert(age.subject.clone(), stated);
+                }
+            }
+            if page.len() < 1000 {
+                return Ok(vault);
+            }
+            after = last;
         }
     }
 
@@ -89,7 +140,15 @@ impl Exporter {
             self.done = true;
             return Ok((!out.is_empty()).then(|| text(out)));
         };
+        let before = self.after;
         self.after = last.seq;
+        if self.vault.is_none() {
+            self.vault = Some(self.prepare().await?);
+        }
+        let mut evidence: HashMap<u64, Vec<u8>> = match &self.kek {
+            Some(kek) => self.store.evidence_between(kek, before, self.after).await?.into_iter().collect(),
+            None => HashMap::new(),
+        };
         for (subject, event) in page {
             // In history, pages come in ledger order: the running maximum of recorded times (the current
             // state's reads already give a live change its effective time).
@@ -103,7 +162,10 @@ impl Exporter {
             if self.options.since.is_some_and(|t| event.recorded_at < t) {
                 continue;
             }
-            let line = self.line(&subject, event, effective).await?;
+            let subject = self.survivor(subject);
+            let held = evidence.remove(&event.seq);
+            let mut line = self.line(&subject, event, effective).await?;
+            self.add_vault(&mut line, &subject, held).await?;
             match self.options.format {
                 Format::JsonLines => {
                     // Straight into the page, no text per line. A struct of strings and lists always
@@ -116,6 +178,36 @@ impl Exporter {
             self.lines += 1;
         }
         Ok(Some(text(out)))
+    }
+
+    /// The subject an id names now: a linked id's survivor, so the person stays one person.
+    fn survivor(&self, subject: SubjectId) -> SubjectId {
+        match self.vault.as_ref().and_then(|v| v.aliases.get(subject.as_str())) {
+            Some(survivor) => survivor.clone(),
+            None => subject,
+        }
+    }
+
+    /// Adds the event's evidence, and on the subject's first line their age and (when asked for) their
+    /// identifiers.
+    async fn add_vault(
+        &mut self,
+        line: &mut ChangeLine,
+        subject: &SubjectId,
+        evidence: Option<Vec<u8>>,
+    ) -> Result<()> {
+        let Some(kek) = &self.kek else { return Ok(()) };
+        if let Some(bytes) = evidence {
+            line.evidence = Some(serde_json::from_slice(&bytes).map_err(Error::internal)?);
+        }
+        let Some(vault) = self.vault.as_mut() else { return Ok(()) };
+        line.age = vault.ages.remove(subject);
+        if self.options.identifiers && vault.identified.insert(subject.clone()) {
+            let held = self.store.identifiers(kek, subject).await?;
+            line.identifiers =
+                held.into_iter().map(|i| IdentifierLine { kind: i.kind, value: i.value }).collect();
+        }
+        Ok(())
     }
 
     async fn line(&mut self, subject: &SubjectId, e: Event, effective: Timestamp) -> Result<ChangeLine> {
@@ -150,6 +242,7 @@ impl Exporter {
             collection_point: e.collection_point,
             evidence: None,
             identifiers: Vec::new(),
+            age: None,
         })
     }
 }

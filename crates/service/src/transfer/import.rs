@@ -17,7 +17,7 @@ use std::future::Future;
 use consentry_core::catalog::Catalog;
 use consentry_core::ledger::event_id;
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
-use consentry_store::{ImportKeys, NoticeVersion, Sealed, SealedReceipt, Sealer};
+use consentry_store::{ImportKeys, NoticeVersion, Sealed, SealedReceipt, Sealer, StoreError};
 use futures_util::future::{join, join_all};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -25,6 +25,7 @@ use tokio::io::AsyncBufRead;
 use utoipa::ToSchema;
 
 use super::csv::CsvLines;
+use super::evidence;
 use super::line::{self, Checked, LineError, NoticeRef, Reason};
 use super::reader::{Line, LineReader};
 use crate::error::{Error, Result};
@@ -254,12 +255,7 @@ async fn write(state: &Services, source: String, actor: String, batch: Changes) 
         async move {
             // The subject's history in the order the changes were made (then as the file had them).
             changes.sort_by_key(|(c, _)| (c.occurred_at, c.line));
-            let ids: Vec<String> = changes.iter().map(|(c, _)| c.source_id.clone()).collect();
-            let events: Vec<NewEvent> =
-                changes.iter().map(|(c, n)| new_event(c, n.as_ref(), &actor)).collect();
-            let seal = sealer(state, &subject, &source);
-            let keys = ImportKeys { source, ids };
-            let written = state.store.append_imported(&subject, keys, events, Some(seal)).await;
+            let (subject, written) = append(state, subject, &source, &actor, &changes).await;
             (subject, changes, written)
         }
     });
@@ -342,7 +338,9 @@ impl<'a> Importer<'a> {
         n: u64,
         parsed: std::result::Result<line::ChangeLine, LineError>,
     ) -> std::result::Result<Checked, LineError> {
-        let checked = line::check(n, parsed?, self.catalog(), self.now)?;
+        let mut checked = line::check(n, parsed?, self.catalog(), self.now)?;
+        // A subject id linked into another names the survivor, as it does in every API call.
+        checked.subject = self.state.aliases.survivor(checked.subject);
         if self.state.erasures.is_erased(checked.subject.as_str()) {
             return Err(LineError::new(n, Reason::SubjectErased, "the subject was erased"));
         }
@@ -463,6 +461,8 @@ impl<'a> Importer<'a> {
     /// consent, identifiers.
     async fn finish(&mut self, written: Written) -> Result<()> {
         let mut failure = None;
+        // Evidence of the subjects written, stored after the loop in one write.
+        let mut held = Vec::new();
         for (subject, changes, written) in written {
             let placed = match written {
                 Ok((placed, _)) => placed,
@@ -473,6 +473,11 @@ impl<'a> Importer<'a> {
             };
             self.report.imported += placed.len() as u64;
             self.report.skipped += (changes.len() - placed.len()) as u64;
+            let carried = evidence::of(changes.iter().map(|(c, _)| c));
+            if !carried.is_empty() {
+                held.push((subject.clone(), carried));
+            }
+            self.apply_age(&subject, &changes).await?;
             if placed.is_empty() {
                 continue;
             }
@@ -483,9 +488,34 @@ impl<'a> Importer<'a> {
             self.attach_identifiers(&subject, &changes).await?;
         }
         self.state.dispatch_wake.notify_one();
+        evidence::store(self.state, &self.options.source, held).await?;
         match failure {
             Some(e) => Err(e.into()),
             None => Ok(()),
+        }
+    }
+
+    /// Stores the age the subject's lines state (the last change's that states one, in the order the changes
+    /// were made); again on a rerun, which changes nothing but completes a run stopped before it.
+    async fn apply_age(
+        &mut self,
+        subject: &SubjectId,
+        changes: &[(Checked, Option<NoticeVersion>)],
+    ) -> Result<()> {
+        let Some((c, age)) = changes.iter().rev().find_map(|(c, _)| c.age.as_ref().map(|a| (c, a))) else {
+            return Ok(());
+        };
+        match crate::guardians::age::set_stated(self.state, subject, age).await {
+            Ok(()) => Ok(()),
+            Err(Error::Validation { .. }) => {
+                self.refuse(LineError::new(c.line, Reason::InvalidAge, "the age could not be stored"));
+                Ok(())
+            }
+            Err(Error::SubjectErased) => {
+                self.refuse(LineError::new(c.line, Reason::SubjectErased, "the subject was erased"));
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -519,6 +549,35 @@ impl<'a> Importer<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// Appends one subject's changes of a batch; a subject linked into another meanwhile (a link made while the
+/// import ran, here or on another node) is the survivor's, as a live write's would be. Returns the subject
+/// the changes were written for.
+async fn append(
+    state: &Services,
+    subject: SubjectId,
+    source: &str,
+    actor: &str,
+    changes: &[(Checked, Option<NoticeVersion>)],
+) -> (SubjectId, consentry_store::Result<(Vec<Event>, Option<consentry_store::SealedReceipt>)>) {
+    let write = |subject: SubjectId| {
+        let ids: Vec<String> = changes.iter().map(|(c, _)| c.source_id.clone()).collect();
+        let events: Vec<NewEvent> = changes.iter().map(|(c, n)| new_event(c, n.as_ref(), actor)).collect();
+        let keys = ImportKeys { source: source.to_owned(), ids };
+        let seal = sealer(state, &subject, source);
+        async move {
+            let written = state.store.append_imported(&subject, keys, events, Some(seal)).await;
+            (subject, written)
+        }
+    };
+    match write(subject.clone()).await {
+        (_, Err(StoreError::Linked(survivor))) => {
+            state.aliases.link(subject.as_str(), survivor.as_str());
+            write(survivor).await
+        }
+        written => written,
     }
 }
 

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::guardians::age::StatedAge;
+
 /// One change as a line says it (JSON Lines; CSV maps its columns to the same fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +52,10 @@ pub struct ChangeLine {
     /// Identifiers to attach to the subject (`{"type": "email", "value": "..."}`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identifiers: Vec<IdentifierLine>,
+    /// What is known of the subject's age (a birth date or an age band, and the day it was stated), as
+    /// `PUT /v1/subjects/{subject}/age` sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age: Option<StatedAge>,
 }
 
 /// Which version of a notice: by its `version` in Consentry, or by its `text` (a text the catalogue does
@@ -116,6 +122,10 @@ pub enum Reason {
     SubjectErased,
     /// A jurisdiction the catalogue does not declare.
     UnknownJurisdiction,
+    /// The evidence is larger than [`MAX_EVIDENCE`] as compact JSON.
+    EvidenceTooLarge,
+    /// An `age` that does not read (a wrong date, an unknown band, both or neither).
+    InvalidAge,
 }
 
 impl Reason {
@@ -146,6 +156,8 @@ impl Reason {
             Reason::IdentifiersNotAllowed => "identifiers_not_allowed",
             Reason::SubjectErased => "subject_erased",
             Reason::UnknownJurisdiction => "unknown_jurisdiction",
+            Reason::EvidenceTooLarge => "evidence_too_large",
+            Reason::InvalidAge => "invalid_age",
         }
     }
 }
@@ -175,6 +187,13 @@ pub const MAX_SKEW_SECS: i64 = 300;
 
 /// [`MAX_SKEW_SECS`] as the line format's documentation names it.
 pub const MAX_SKEW: &str = "5 minutes";
+
+/// The largest evidence a line may carry: 16 KiB of compact JSON (keys sorted). A larger one refuses the
+/// line (`evidence_too_large`).
+pub const MAX_EVIDENCE: usize = 16 * 1024;
+
+/// [`MAX_EVIDENCE`] as the line format's documentation names it.
+pub const MAX_EVIDENCE_TEXT: &str = "16 KiB";
 
 /// Reads one line of JSON as a change.
 pub fn parse(number: u64, text: &str) -> Result<ChangeLine, LineError> {
@@ -234,6 +253,7 @@ pub struct Checked {
     /// `sha256:<hex>` of the evidence's JSON, and the JSON.
     pub evidence: Option<(String, Vec<u8>)>,
     pub identifiers: Vec<IdentifierLine>,
+    pub age: Option<StatedAge>,
 }
 
 fn time(number: u64, field: &str, text: &str) -> Result<Timestamp, LineError> {
@@ -259,6 +279,9 @@ pub fn check(number: u64, line: ChangeLine, catalog: &Catalog, now: Timestamp) -
         return Err(err(Reason::OccurredInFuture, format!("occurred_at lies over {MAX_SKEW} in the future")));
     }
     let occurred_at = occurred_at.min(now);
+    if let Some(problem) = line.age.as_ref().and_then(|a| a.problem(now)) {
+        return Err(err(Reason::InvalidAge, format!("age: {problem}")));
+    }
     let jurisdiction = line.jurisdiction.as_deref().map(str::trim).map(str::to_owned);
     if let Some(j) = &jurisdiction
         && catalog.jurisdiction(j).is_none()
@@ -312,10 +335,7 @@ pub fn check(number: u64, line: ChangeLine, catalog: &Catalog, now: Timestamp) -
     {
         return Err(err(Reason::UnknownCollectionPoint, "the catalogue has no such collection point".into()));
     }
-    let evidence = line.evidence.map(|v| {
-        let bytes = canonical_json(&v);
-        (format!("sha256:{}", hex::encode(Sha256::digest(&bytes))), bytes)
-    });
+    let evidence = evidence(number, line.evidence)?;
     Ok(Checked {
         line: number,
         source_id: line.source_id.trim().to_owned(),
@@ -330,6 +350,7 @@ pub fn check(number: u64, line: ChangeLine, catalog: &Catalog, now: Timestamp) -
         collection_point: line.collection_point,
         evidence,
         identifiers: line.identifiers,
+        age: line.age,
     })
 }
 
@@ -361,10 +382,7 @@ fn locate(
     if line.expires_at.is_some() {
         return Err(err(Reason::InvalidExpiry, "only a grant or renewal can expire"));
     }
-    let evidence = line.evidence.map(|v| {
-        let bytes = canonical_json(&v);
-        (format!("sha256:{}", hex::encode(Sha256::digest(&bytes))), bytes)
-    });
+    let evidence = evidence(number, line.evidence)?;
     Ok(Checked {
         line: number,
         source_id: line.source_id.trim().to_owned(),
@@ -379,7 +397,23 @@ fn locate(
         collection_point: None,
         evidence,
         identifiers: line.identifiers,
+        age: line.age,
     })
+}
+
+/// A line's evidence as compact JSON (keys sorted) and `sha256:<hex>` of it; refused over
+/// [`MAX_EVIDENCE`].
+fn evidence(number: u64, value: Option<Value>) -> Result<Option<(String, Vec<u8>)>, LineError> {
+    let Some(value) = value else { return Ok(None) };
+    let bytes = canonical_json(&value);
+    if bytes.len() > MAX_EVIDENCE {
+        return Err(LineError::new(
+            number,
+            Reason::EvidenceTooLarge,
+            format!("the evidence is over {} as compact JSON", MAX_EVIDENCE_TEXT),
+        ));
+    }
+    Ok(Some((format!("sha256:{}", hex::encode(Sha256::digest(&bytes))), bytes)))
 }
 
 /// `value` as compact JSON with every object's keys sorted: the bytes an evidence's hash is taken over,
@@ -454,6 +488,15 @@ mod tests {
             (GOOD.replace('}', r#","expires_at":"2027-01-01T00:00:00Z"}"#), Reason::InvalidExpiry),
             (GOOD.replace('}', r#","collection_point":"nowhere"}"#), Reason::UnknownCollectionPoint),
             (GOOD.replace(r#""subject":"u1""#, r#""subject":"has space""#), Reason::InvalidSubject),
+            (GOOD.replace('}', r#","age":{"age_band":"10-12"}}"#), Reason::InvalidAge),
+            (
+                GOOD.replace('}', r#","age":{"birth_date":"2014-05-01","stated_on":"2030-01-01"}}"#),
+                Reason::InvalidAge,
+            ),
+            (
+                GOOD.replace('}', &format!(r#","evidence":{{"receipt":"{}"}}}}"#, "x".repeat(16 * 1024))),
+                Reason::EvidenceTooLarge,
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(reason(&text), expected, "{text}");

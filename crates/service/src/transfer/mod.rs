@@ -6,10 +6,12 @@
 //!   store's group commit as events with their original time (`occurred_at`) and the actor
 //!   `import:<source>`, each change at most once per `(source, source_id)`.
 //! * [`export`]: streams every subject's current statements (or, with history, every event) as lines.
+//! * [`evidence`]: a line's evidence, kept encrypted under the subject's data key beside its event.
 //! * [`line`]: the line format and its checks; [`csv`]: the CSV header that maps to it; [`reader`]: lines
 //!   read with a bound on their length, never the whole input.
 
 pub mod csv;
+pub mod evidence;
 pub mod export;
 pub mod import;
 pub mod line;

@@ -1,11 +1,12 @@
 //! `/v1/subjects/{subject}/consents`: record changes in the ledger, read the current state and history.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use consentry_service::access::Reader;
 use consentry_service::consents::{
     self, CurrentConsents, History, HistoryPage, RecordConsents, RecordedConsents,
 };
+use consentry_service::evidence::{self, EvidenceOut};
 use consentry_service::guardians::writes::require_reader;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -95,4 +96,31 @@ pub async fn history(
     let reader =
         Reader::new(&principal, "GET /v1/subjects/{subject}/consents/history", stated_purpose(&headers));
     Ok(Json(consents::history(&state, &subject, page, reader).await?))
+}
+
+/// The evidence an event of the subject's history came with (an imported change's: the original receipt,
+/// IP address, user agent, form id), stored encrypted under the subject's key; its `sha256` is the
+/// `evidence` the event carries. The read is in the subject's access log.
+#[utoipa::path(get, operation_id = "getEventEvidence", path = "/v1/subjects/{subject}/consents/history/{id}/evidence",
+    tag = "consents",
+    params(("subject" = String, Path), ("id" = String, Path, description = "The event's id, e.g. `evt_42`")),
+    responses((status = 200, body = EvidenceOut), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem),
+              (status = 404, body = Problem, description = "`not_found`: no such event of the subject, or none \
+               of its evidence is stored")),
+    security(("bearer" = ["consent:read"]), ("subject_token" = [])))]
+pub async fn evidence(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    SubjectPath(subject): SubjectPath,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Json<EvidenceOut>> {
+    require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
+    let reader = Reader::new(
+        &principal,
+        "GET /v1/subjects/{subject}/consents/history/{id}/evidence",
+        stated_purpose(&headers),
+    );
+    Ok(Json(evidence::read(&state, &subject, &id, reader).await?))
 }

@@ -112,11 +112,15 @@ pub struct ExportQuery {
     /// `jsonl` (default) or `csv`.
     #[param(pattern = "^(jsonl|csv)$")]
     pub format: Option<String>,
+    /// Each subject's identifiers (their values) on their first line; the key needs `identifiers:read`
+    /// as well.
+    pub identifiers: Option<bool>,
 }
 
 /// Export every subject's consents in the line format `POST /v1/import` reads, streamed: the statements in
-/// force (or, with `history=true`, every event), so that importing the export into a fresh store gives the
-/// same current state and the same answers to checks.
+/// force (or, with `history=true`, every event), with each event's evidence and each subject's age (and,
+/// with `identifiers=true` and the `identifiers:read` scope, their identifiers), so that importing the
+/// export into a fresh store gives the same current state and the same answers to checks.
 #[utoipa::path(get, operation_id = "exportConsents", path = "/v1/export/consents", tag = "transfer", params(ExportQuery),
     responses((status = 200, description = "One change per line", content(
                   (String = "application/x-ndjson"), (String = "text/csv"))),
@@ -133,9 +137,15 @@ pub async fn export(
         Some("csv") => Format::Csv,
         Some(_) => return Err(ApiError(Error::InvalidQuery("format must be jsonl or csv".into()))),
     };
-    let options = ExportOptions { format, since: query.since, history: query.history.unwrap_or(false) };
-    tracing::info!(by = %caller.key_id, history = options.history, "consents exported");
-    let exporter = Exporter::new(state.store.clone(), options);
+    let identifiers = query.identifiers.unwrap_or(false);
+    if identifiers {
+        // Identifiers decide who can prove to be the person: only for a key that may read them anyway.
+        caller.require(Scope::IdentifiersRead)?;
+    }
+    let options =
+        ExportOptions { format, since: query.since, history: query.history.unwrap_or(false), identifiers };
+    tracing::info!(by = %caller.key_id, history = options.history, identifiers, "consents exported");
+    let exporter = Exporter::new(state.store.clone(), options).with_vault(state.kek.clone());
     let pages = futures_util::stream::try_unfold(exporter, |mut exporter| async move {
         match exporter.next_page().await {
             Ok(Some(page)) => Ok(Some((page, exporter))),
