@@ -3,8 +3,11 @@
 //!
 //! # State
 //!
-//! For each subject the engine keeps the latest statement per *(purpose, exact scope)*: a later event with
-//! the same purpose and scope replaces an earlier one, anything else accumulates. "Later" means the later
+//! For each subject the engine keeps the latest statement per *(purpose, exact scope, stance)*: a later
+//! event with the same purpose, scope and stance replaces an earlier one, anything else accumulates. The
+//! stance ([`Action::stance`]) keeps an objection and a restriction apart from the consent choice (grant,
+//! deny, withdraw, expire): a withdrawal after an objection answers the consent question and leaves the
+//! objection standing, so a purpose on another legal basis that the objection binds stays objected to. "Later" means the later
 //! effective time (an imported change's original `occurred_at`, else its `recorded_at`), ties broken by
 //! the higher ledger sequence number; so a grant imported today from 2023 never overrides a withdrawal
 //! recorded in 2025. Applying events is commutative, so events may be applied in any order and more than
@@ -519,38 +522,17 @@ impl Engine {
         }
         Ok(rules::decide(&shared, info, &r, stmts.as_slice(), now.micros()))
     }
-
-    /// The sequence numbers of those of `extra` (placed events of `subject` the engine does not hold yet)
-    /// that are in force once applied: per purpose and exact scope, the latest ([`Event::order`]) of what
-    /// the engine holds and `extra`. An imported change older than what is held is not among them.
-    pub fn prevailing(&self, subject: &str, extra: &[Event]) -> Vec<u64> {
-        let mut added = Vec::with_capacity(extra.len());
-        for e in extra {
-            if e.action != Action::Locate
-                && let Ok(stmt) = self.statement(e)
-            {
-                added.push(stmt);
-            }
-        }
-        let (hash, shard) = self.shard_of(subject);
-        let mut stmts = {
-            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
-            let held = shard.find(hash, subject).map_or(&[][..], |(_, i)| shard.slots[i].stmts.as_slice());
-            Stmts::Heap(held.into())
-        };
-        for stmt in &added {
-            merge(&mut stmts, *stmt);
-        }
-        let in_force = stmts.as_slice();
-        added.iter().filter(|a| in_force.contains(a)).map(|a| a.seq).collect()
-    }
 }
 
-/// Adds `stmt` to a subject's statements: the later one ([`Stmt::order`]) wins per purpose and exact scope,
-/// and a subject holds one jurisdiction, the latest set.
+/// Adds `stmt` to a subject's statements: the later one ([`Stmt::order`]) wins per purpose, exact scope and
+/// stance ([`Action::stance`]: an objection or a restriction is kept apart from the consent choice, so a
+/// later withdrawal never erases an objection), and a subject holds one jurisdiction, the latest set.
 fn merge(stmts: &mut Stmts, stmt: Stmt) {
-    let same =
-        |s: &&mut Stmt| s.purpose == stmt.purpose && (s.scope == stmt.scope || stmt.purpose == JURISDICTION);
+    let same = |s: &&mut Stmt| {
+        s.purpose == stmt.purpose
+            && ((s.scope == stmt.scope && s.action.stance() == stmt.action.stance())
+                || stmt.purpose == JURISDICTION)
+    };
     match stmts.as_mut_slice().iter_mut().find(same) {
         Some(existing) if existing.order() >= stmt.order() => {}
         Some(existing) => *existing = stmt,
@@ -566,3 +548,5 @@ mod tests_child;
 mod tests_import;
 #[cfg(test)]
 mod tests_jurisdiction;
+#[cfg(test)]
+mod tests_stance;

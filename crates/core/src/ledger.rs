@@ -79,6 +79,48 @@ impl Action {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == text)
     }
+
+    /// Which statements of a subject replace one another on one purpose and scope: the later statement of
+    /// the same stance. An objection (GDPR Art. 21) or a restriction (Art. 18) is no answer to the consent
+    /// question, so a later grant, denial or withdrawal never takes its place (nor it theirs): a consent
+    /// withdrawn after an objection leaves the objection standing for the purposes on other legal bases
+    /// that it binds.
+    pub fn stance(self) -> Stance {
+        match self {
+            Action::Object => Stance::Objection,
+            Action::Restrict => Stance::Restriction,
+            Action::Grant
+            | Action::Deny
+            | Action::Withdraw
+            | Action::Renew
+            | Action::Expire
+            | Action::Locate => Stance::Choice,
+        }
+    }
+}
+
+/// What a statement says about a purpose and scope, of which a subject holds the latest of each
+/// ([`Action::stance`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stance {
+    /// The consent choice: grant, renew, deny, withdraw, or a grant's lapse.
+    Choice,
+    /// An objection.
+    Objection,
+    /// A restriction of processing.
+    Restriction,
+}
+
+impl Stance {
+    /// How the stores' current state names the stance (`''` for the consent choice, which every statement
+    /// had before stances were kept apart).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stance::Choice => "",
+            Stance::Objection => "object",
+            Stance::Restriction => "restrict",
+        }
+    }
 }
 
 /// What a consent event covers. An empty list means "everything the purpose's notice covers" in that

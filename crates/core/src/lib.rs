@@ -24,6 +24,6 @@ pub use engine::{
     DEFAULT_AGE_OF_CONSENT, Decision, Dimension, Engine, PurposeTally, Query, QueryError, Reason,
 };
 pub use ids::{InvalidId, Key, SubjectId};
-pub use ledger::{Action, Event, NewEvent, Scope};
+pub use ledger::{Action, Event, NewEvent, Scope, Stance};
 pub use request::{Refusal, RequestAction, RequestKind, RequestState, RequestStatus, TaskStatus, Transition};
 pub use time::Timestamp;

@@ -4,14 +4,18 @@
 //!
 //! # The rule
 //!
-//! Choices are compared per purpose and scope by when they were originally made (their effective time:
+//! Choices are compared per purpose, scope and stance ([`Action::stance`]: an objection or a restriction
+//! competes only with an objection or a restriction, never with a grant or withdrawal) by when they were
+//! originally made (their effective time:
 //! `occurred_at` when present, else `recorded_at`), never by when the link happens; a carried choice keeps
 //! that time (as its `occurred_at`). The most recent explicit choice wins, and when in doubt a grant stays
 //! behind:
 //!
 //! 1. A refusal of `from` (withdraw, deny, object, restrict; a GPC opt-out is a withdrawal) is carried when
-//!    it is in force and wins its purpose and scope: the survivor has no statement there, or an older one,
-//!    or a grant made at the same instant (a refusal wins a tie).
+//!    it is in force and wins its purpose, scope and stance: the survivor has no statement there, or an
+//!    older one, or a grant made at the same instant (a refusal wins a tie). So an objection or restriction
+//!    of `from` is carried whatever consent choice either record made since, unless the survivor holds the
+//!    same objection or restriction at least as recent.
 //! 2. A lapse (`expire`) is no choice and is never carried; nor is a grant already past its `expires_at`.
 //! 3. A grant of `from` (grant, renew) is carried only if all of these hold:
 //!    - it wins its purpose and scope: the survivor's statement there, if any, is strictly older;
@@ -20,8 +24,8 @@
 //!    - every refusal or lapse of `from` that could block it (on a related purpose with an overlapping
 //!      scope, and later than it or on a purpose at or under its own) is carried too, so nothing that
 //!      narrowed it in `from` is lost;
-//!    - where it replaces a refusal or lapse of the survivor, that statement is no objection or restriction
-//!      (which also bind purposes on other legal bases) and blocks no other live grant of the survivor.
+//!    - where it replaces a refusal or lapse of the survivor (a withdrawal, denial or lapse: a grant never
+//!      replaces an objection or restriction), that statement blocks no other live grant of the survivor.
 //! 4. Last, the result is checked against both records ([`carried`]'s gate): for every purpose the two
 //!    records speak of, every data category, channel, recipient and jurisdiction of the catalogue (and none
 //!    of each), now and at every instant a grant of either record lapses, the survivor after the link must
@@ -92,8 +96,10 @@ pub fn overlap(a: &Scope, b: &Scope) -> bool {
     hier(&a.categories, &b.categories) && flat(&a.channels, &b.channels) && flat(&a.recipients, &b.recipients)
 }
 
+/// Whether two statements compete for one place of the current state: the same purpose, scope and stance
+/// (an objection or a restriction is kept apart from the consent choice, so no choice replaces one).
 fn same_key(a: &Event, b: &Event) -> bool {
-    a.purpose == b.purpose && a.scope == b.scope
+    a.purpose == b.purpose && a.scope == b.scope && a.action.stance() == b.action.stance()
 }
 
 /// A statement that takes permission away (a refusal or a lapse); `locate` holds none.
@@ -139,10 +145,9 @@ fn candidates<'a>(into: &[Event], from: &'a [Event], now: Timestamp) -> Vec<&'a 
                 && n.effective_at() >= g.effective_at()
         });
         let lost_refusal = from.iter().any(|n| negative(n) && !carried_refusal(n) && could_block(n, g));
+        // `same_key` keeps stances apart, so what a grant replaces is never an objection or restriction.
         let unblocks = replaced.is_some_and(|s| {
-            negative(s)
-                && (matches!(s.action, Action::Object | Action::Restrict)
-                    || into.iter().any(|h| live(h, now) && !same_key(h, s) && could_block(s, h)))
+            negative(s) && into.iter().any(|h| live(h, now) && !same_key(h, s) && could_block(s, h))
         });
         wins && !survivor_refused && !lost_refusal && !unblocks
     });

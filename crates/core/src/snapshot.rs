@@ -44,8 +44,28 @@ pub const SNAPSHOT_VERSION_PLAIN: u32 = 2;
 /// the per-member child rules takes it. Also the newest version this code reads.
 pub const HOUSEHOLD_SNAPSHOT_VERSION: u32 = 4;
 
+/// The format version of a snapshot (a subject's or a household's) in which one person holds an objection
+/// or a restriction and another statement on the same purpose and scope. Readers from version 5 on keep
+/// each stance's latest statement ([`Action::stance`]); an older reader would keep only the later of the
+/// two, so a withdrawal after an objection would erase the objection and allow a purpose on another legal
+/// basis that it binds. So it refuses such a snapshot, and the device denies. Every other snapshot keeps its
+/// version (2, 3 or 4), which such a reader answers alike.
+pub const SNAPSHOT_VERSION_STANCES: u32 = 5;
+
 /// The newest version this code reads.
-pub const SNAPSHOT_VERSION_MAX: u32 = HOUSEHOLD_SNAPSHOT_VERSION;
+pub const SNAPSHOT_VERSION_MAX: u32 = SNAPSHOT_VERSION_STANCES;
+
+/// Whether a reader that keeps one statement per purpose and scope (version 4 and older) would lose one of
+/// `statements`: two on one purpose and scope, of different stances.
+fn stances_apart(statements: &[SnapshotStatement]) -> bool {
+    statements.iter().enumerate().any(|(i, a)| {
+        statements[i + 1..].iter().any(|b| {
+            a.purpose == b.purpose
+                && a.action.stance() != b.action.stance()
+                && (&a.categories, &a.channels, &a.recipients) == (&b.categories, &b.channels, &b.recipients)
+        })
+    })
+}
 
 /// The oldest version this code reads: a version-1 snapshot's fields are a subset of version 2's with the
 /// same meaning (without `at`, `seq` alone orders, as version 1 did), so a device updated before its
@@ -232,7 +252,8 @@ pub struct SnapshotInput<'a> {
     pub ledger_seq: u64,
     pub catalog: &'a Catalog,
     pub catalog_version: u64,
-    /// The subject's statements in force (the latest event per purpose and scope); any others are dropped.
+    /// The subject's statements in force (the latest event per purpose, scope and stance); any others are
+    /// dropped.
     pub statements: &'a [Event],
     /// The subject's jurisdiction, if one was set.
     pub jurisdiction: Option<&'a str>,
@@ -347,8 +368,11 @@ impl ConsentSnapshot {
                 .collect(),
             purposes,
         };
+        let apart = stances_apart(&statements) || members.iter().any(|m| stances_apart(&m.statements));
         let mut snapshot = Self {
-            v: if household.is_some() {
+            v: if apart {
+                SNAPSHOT_VERSION_STANCES
+            } else if household.is_some() {
                 HOUSEHOLD_SNAPSHOT_VERSION
             } else if input.child_until.is_some() {
                 SNAPSHOT_VERSION

@@ -16,6 +16,7 @@ use crate::access::Reader;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::events;
+use crate::guardians::writes::Refused;
 use crate::receipts::{self, ReceiptContext, ReceiptProof, new_receipt_id};
 use crate::records;
 use crate::state::{CatalogView, Services};
@@ -323,13 +324,31 @@ pub async fn record(
 /// Records one request's consent changes for `subject` as `actor`: checks them against the catalogue,
 /// appends them sealed with a signed receipt and their outbox messages, and applies them to the engine.
 /// Answers once they are durable. The API, the preference centre and the Global Privacy Control signal all
-/// record through here.
+/// record through here. A known child's own grants are refused (403 `guardian_required`) while the rest
+/// of the request is recorded ([`append_events`]).
 pub async fn record_changes(
     state: &Services,
     subject: &SubjectId,
     body: RecordConsents,
     actor: &str,
 ) -> Result<RecordedConsents> {
+    match record_split(state, subject, body, actor).await? {
+        (Some(recorded), refused) if refused.is_empty() => Ok(recorded),
+        (recorded, refused) => {
+            let kept = recorded.as_ref().map(|r| (r.events.len(), r.receipt.id.as_str()));
+            Err(refused.into_error(kept))
+        }
+    }
+}
+
+/// [`record_changes`], answering what was recorded (if anything) and what a known child may not record
+/// alone.
+pub(crate) async fn record_split(
+    state: &Services,
+    subject: &SubjectId,
+    body: RecordConsents,
+    actor: &str,
+) -> Result<(Option<RecordedConsents>, Refused)> {
     // Every face refuses an erased subject before this; this keeps the rule where the write is.
     if state.erasures.is_erased(subject.as_str()) {
         return Err(Error::SubjectErased);
@@ -338,13 +357,53 @@ pub async fn record_changes(
     let notice = resolve_notice(state, &view, body.notice.as_deref(), body.notice_version).await?;
     let collection_point = body.collection_point.clone();
     let events = build_events(&view, body, notice.as_ref(), actor, Timestamp::now())?;
-    append_events(state, subject, &view, events, notice, collection_point).await
+    append_split(state, subject, &view, events, notice, collection_point).await
 }
 
 /// Appends checked events of one request for `subject`, sealed with a signed receipt and their outbox
 /// messages, and applies them to the engine; deletes the vault's records they no longer allow. Answers
 /// once they are durable. Consent changes and consent signals both append through here.
+///
+/// Every write of consents passes here: a known child's own consent is refused, whoever records it, while
+/// the rest of the request (its withdrawals, denials, objections, restrictions) is recorded all the same,
+/// under its own receipt, before the answer is 403 `guardian_required` naming each refused change.
 pub(crate) async fn append_events(
+    state: &Services,
+    subject: &SubjectId,
+    view: &Arc<CatalogView>,
+    events: Vec<NewEvent>,
+    notice: Option<NoticeVersion>,
+    collection_point: Option<String>,
+) -> Result<RecordedConsents> {
+    match append_split(state, subject, view, events, notice, collection_point).await? {
+        (Some(recorded), refused) if refused.is_empty() => Ok(recorded),
+        (recorded, refused) => {
+            let kept = recorded.as_ref().map(|r| (r.events.len(), r.receipt.id.as_str()));
+            Err(refused.into_error(kept))
+        }
+    }
+}
+
+/// [`append_events`], answering what was recorded (if anything) and what a known child may not record
+/// alone, for a face that shows both (the preference centre).
+pub(crate) async fn append_split(
+    state: &Services,
+    subject: &SubjectId,
+    view: &Arc<CatalogView>,
+    events: Vec<NewEvent>,
+    notice: Option<NoticeVersion>,
+    collection_point: Option<String>,
+) -> Result<(Option<RecordedConsents>, Refused)> {
+    let (events, refused) = crate::guardians::writes::split_for_child(state, subject, events).await?;
+    if events.is_empty() && !refused.is_empty() {
+        return Ok((None, refused));
+    }
+    let recorded = append_allowed(state, subject, view, events, notice, collection_point).await?;
+    Ok((Some(recorded), refused))
+}
+
+/// [`append_events`] once what a known child may not record alone was taken out.
+async fn append_allowed(
     state: &Services,
     subject: &SubjectId,
     view: &Arc<CatalogView>,
@@ -359,8 +418,6 @@ pub(crate) async fn append_events(
         notice,
         collection_point,
     };
-    // Every write of consents passes here: a known child's own consent is refused, whoever records it.
-    crate::guardians::writes::refuse_for_child(state, subject, &events).await?;
     let signer = state.signing.current();
     let sealing_view = Arc::clone(view);
     let sealing_state = state.clone();
@@ -378,6 +435,7 @@ pub(crate) async fn append_events(
                 kid,
             }),
             outbox: events::consent_messages(&sealing_state, &sealing_subject, placed),
+            in_force: Vec::new(),
         })
     });
     let retry = (events.clone(), ctx.notice.clone(), ctx.collection_point.clone());

@@ -86,9 +86,10 @@ pub enum Error {
     /// Storing personal data that the subject's consent (or another basis) does not cover right now.
     #[error("{0}")]
     ConsentRequired(String),
-    /// A known child's consent given without a guardian (GDPR Art. 8): the detail names the change.
-    #[error("{0}")]
-    GuardianRequired(String),
+    /// A known child's consent given without a guardian (GDPR Art. 8): `errors` names each refused change
+    /// (the request's refusals may have been recorded: the detail says so).
+    #[error("{detail}")]
+    GuardianRequired { detail: String, errors: Vec<FieldProblem> },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("the request body is larger than the {0} bytes accepted")]
@@ -189,7 +190,7 @@ impl Error {
             Error::InvalidCatalog(_) => (K::Unprocessable, "invalid_catalog", "Invalid catalogue"),
             Error::InvalidSignal { code, .. } => (K::Unprocessable, *code, "Invalid consent signal"),
             Error::ConsentRequired(_) => (K::Forbidden, "consent_required", "Consent required"),
-            Error::GuardianRequired(_) => (K::Forbidden, "guardian_required", "A guardian must consent"),
+            Error::GuardianRequired { .. } => (K::Forbidden, "guardian_required", "A guardian must consent"),
             Error::NotFound(_) => (K::NotFound, "not_found", "Not found"),
             Error::PayloadTooLarge(_) | Error::RecordTooLarge(_) => {
                 (K::TooLarge, "payload_too_large", "Payload too large")

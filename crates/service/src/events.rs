@@ -212,17 +212,32 @@ pub fn consent_messages(state: &Services, subject: &SubjectId, placed: &[Event])
     placed.iter().map(|e| consent_event(state, subject, e, placed).into_outbox()).collect()
 }
 
-/// The outbox messages for those of an import's placed events that are in force once applied (the latest
-/// per purpose and scope of what the subject holds and `placed`): the `consent.<action>` CloudEvent each,
-/// with the resulting decision, as a live change sends it. What an import changes in the subject's state
-/// reaches every destination that takes consent events; the older changes only the `consent.imported`
-/// history.
-pub fn imported_in_force(state: &Services, subject: &SubjectId, placed: &[Event]) -> Vec<OutboxMessage> {
-    let in_force = state.engine.prevailing(subject.as_str(), placed);
+/// The outbox messages an import's placed events may send as in force: the `consent.<action>` CloudEvent
+/// of each, with the resulting decision, as a live change sends it, paired with its seq. The store puts a
+/// message in the outbox only when its event is in force once the write is applied (the latest of its
+/// purpose, scope and stance in the current state, read in the writing transaction: [`Sealed::in_force`]),
+/// so a change older than what the subject holds, or than a change committed in the same or a concurrent
+/// write, reaches the destinations that take consent events only through the `consent.imported` history.
+/// Left out here already: a change a later one of the same import replaces.
+///
+/// [`Sealed::in_force`]: consentry_store::Sealed::in_force
+pub fn imported_in_force(
+    state: &Services,
+    subject: &SubjectId,
+    placed: &[Event],
+) -> Vec<(u64, OutboxMessage)> {
+    let replaced = |e: &Event| {
+        placed.iter().any(|o| {
+            o.purpose == e.purpose
+                && o.scope == e.scope
+                && o.action.stance() == e.action.stance()
+                && o.order() > e.order()
+        })
+    };
     placed
         .iter()
-        .filter(|e| in_force.contains(&e.seq))
-        .map(|e| consent_event(state, subject, e, placed).into_outbox())
+        .filter(|e| e.action != Action::Locate && !replaced(e))
+        .map(|e| (e.seq, consent_event(state, subject, e, placed).into_outbox()))
         .collect()
 }
 

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::access::Reader;
 use crate::auth::Principal;
 use crate::consents::EventOut;
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldProblem, Result};
 use crate::state::Services;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,9 +51,11 @@ pub async fn set(
     // Their place sets the age that makes them a child: a known child alone cannot move it.
     if matches!(principal, Principal::Subject(_)) && state.engine.is_child(subject.as_str(), Timestamp::now())
     {
-        return Err(Error::GuardianRequired(
-            "this subject is a known child; a guardian or the brand sets their jurisdiction".into(),
-        ));
+        let message = "this subject is a known child; a guardian or the brand sets their jurisdiction";
+        return Err(Error::GuardianRequired {
+            detail: message.into(),
+            errors: vec![FieldProblem { path: "jurisdiction".into(), message: message.into() }],
+        });
     }
     if state.engine.subject_jurisdiction(subject.as_str()).as_deref() == Some(place.as_str()) {
         return Ok(SubjectJurisdiction { jurisdiction: Some(place), event: None });

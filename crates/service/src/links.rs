@@ -177,6 +177,7 @@ fn plan(state: &Services, survivor: &SubjectId, from: &SubjectId) -> Result<(Lin
         Ok(Sealed {
             receipt: Some(SealedReceipt { id, catalog_version: version, issued_at: Timestamp::now(), kid }),
             outbox: events::consent_messages(&sealing_state, &sealing_subject, placed),
+            in_force: Vec::new(),
         })
     });
     let plan = LinkPlan { from: from.clone(), kek: state.kek.clone(), merge, seal: Some(seal) };

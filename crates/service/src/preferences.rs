@@ -24,7 +24,7 @@ use consentry_store::{AccessRecord, DeviceRecord, HouseholdDevice, StoredReceipt
 
 use crate::access::Reader;
 use crate::auth::ACTOR_SUBJECT;
-use crate::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
+use crate::consents::{ChangeAction, ChangeIn, RecordConsents, record_split};
 use crate::error::{Error, Result};
 use crate::receipts::{Rebuilder, ReceiptOut};
 use crate::records::{delete_at_request, valid_record_id};
@@ -80,6 +80,9 @@ pub struct Saved {
     pub receipts: Vec<String>,
     /// Vault records deleted because consent for their purpose was withdrawn.
     pub records_deleted: u64,
+    /// Grants not recorded: the person is a known child, and a guardian must give these consents (their
+    /// refusals were recorded all the same). Not among `changed`.
+    pub needs_guardian: Vec<Change>,
 }
 
 /// What the request just did, shown at the top of the page.
@@ -180,11 +183,13 @@ fn logged(services: &Services, subject: &SubjectId, action: &'static str) {
 /// Withdrawing everything is saving choices with nothing ticked.
 pub async fn save(services: &Services, visit: &Visit, choices: &Choices) -> Result<Page> {
     let view = services.catalog();
-    let changed = plan(services, &view, &visit.subject, choices, ACTOR_SUBJECT);
-    let (receipts, records_deleted) =
-        record(services, &view, &visit.subject, &changed, &choices.versions, ACTOR_SUBJECT).await?;
+    let planned = plan(services, &view, &visit.subject, choices, ACTOR_SUBJECT);
+    let (receipts, records_deleted, needs_guardian) =
+        record(services, &view, &visit.subject, &planned, &choices.versions, ACTOR_SUBJECT).await?;
+    let changed = planned.into_iter().filter(|c| !needs_guardian.contains(c)).collect();
     logged(services, &visit.subject, "preferences: save");
-    page(services, visit, Some(Notice::Saved(Saved { changed, receipts, records_deleted }))).await
+    let saved = Saved { changed, receipts, records_deleted, needs_guardian };
+    page(services, visit, Some(Notice::Saved(saved))).await
 }
 
 /// Records the person's objection (GDPR Art. 21) to a purpose based on legitimate interest or a public
@@ -200,7 +205,7 @@ pub async fn object(services: &Services, visit: &Visit, purpose: &str) -> Result
         return Err(Error::NotFound("purpose"));
     }
     let change = Change { purpose: purpose.to_owned(), action: Action::Object, channels: Vec::new() };
-    let (receipts, records_deleted) = record(
+    let (receipts, records_deleted, needs_guardian) = record(
         services,
         &view,
         &visit.subject,
@@ -210,8 +215,8 @@ pub async fn object(services: &Services, visit: &Visit, purpose: &str) -> Result
     )
     .await?;
     logged(services, &visit.subject, "preferences: object");
-    page(services, visit, Some(Notice::Saved(Saved { changed: vec![change], receipts, records_deleted })))
-        .await
+    let saved = Saved { changed: vec![change], receipts, records_deleted, needs_guardian };
+    page(services, visit, Some(Notice::Saved(saved))).await
 }
 
 /// Deletes the person's own records, each announced downstream; another person's record is not touched.
@@ -484,8 +489,9 @@ fn plan(
     planned
 }
 
-/// Records `changes` for `subject` as `actor`: one request (and receipt) per notice, in plan order.
-/// Returns the receipt ids and how many vault records the withdrawals deleted.
+/// Records `changes` for `subject` as `actor`: one request (and receipt) per notice, in plan order. Returns
+/// the receipt ids, how many vault records the withdrawals deleted, and the grants a known child may not
+/// give alone (left out; the rest of every request, their refusals, recorded all the same).
 async fn record(
     services: &Services,
     view: &CatalogView,
@@ -493,7 +499,7 @@ async fn record(
     changes: &[Change],
     versions: &HashMap<String, u32>,
     actor: &str,
-) -> Result<(Vec<String>, u64)> {
+) -> Result<(Vec<String>, u64, Vec<Change>)> {
     let mut groups: Vec<(Option<String>, Vec<&Change>)> = Vec::new();
     for c in changes {
         let notice = view.catalog.purpose(&c.purpose).and_then(|p| p.notice.clone());
@@ -506,10 +512,11 @@ async fn record(
         view.catalog.collection_point(COLLECTION_POINT).map(|_| COLLECTION_POINT.to_owned());
     let mut receipts = Vec::with_capacity(groups.len());
     let mut records_deleted = 0;
+    let mut needs_guardian = Vec::new();
     for (notice, list) in groups {
         let notice_version = notice.as_ref().and_then(|n| versions.get(n).copied());
         let changes = list
-            .into_iter()
+            .iter()
             .map(|c| ChangeIn {
                 purpose: c.purpose.clone(),
                 action: match c.action {
@@ -531,9 +538,12 @@ async fn record(
             jurisdiction: None,
             actor: None,
         };
-        let recorded = record_changes(services, subject, body, actor).await?;
-        receipts.push(recorded.receipt.id);
-        records_deleted += recorded.records_deleted;
+        let (recorded, refused) = record_split(services, subject, body, actor).await?;
+        needs_guardian.extend(refused.changes.iter().filter_map(|&i| list.get(i).map(|c| (*c).clone())));
+        if let Some(recorded) = recorded {
+            receipts.push(recorded.receipt.id);
+            records_deleted += recorded.records_deleted;
+        }
     }
-    Ok((receipts, records_deleted))
+    Ok((receipts, records_deleted, needs_guardian))
 }

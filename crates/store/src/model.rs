@@ -84,6 +84,12 @@ pub struct ImportKeys {
 pub struct Sealed {
     pub receipt: Option<SealedReceipt>,
     pub outbox: Vec<OutboxMessage>,
+    /// Messages each put in the outbox (after `outbox`, in this order) only when the placed event with
+    /// that seq is in force once the write is applied: the latest of its purpose, scope and stance in the
+    /// current state, as the writing transaction sees it (every write committed before, and those earlier
+    /// in the same commit group). An import's `consent.<action>` events: a change older than what the
+    /// state holds, or than a later change of the same request, is not announced as in force.
+    pub in_force: Vec<(u64, OutboxMessage)>,
 }
 
 /// A message for the destinations, stored in the outbox under the subject's pseudonym. The payload must not

@@ -128,7 +128,8 @@ pub trait Store:
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<Event>>;
-    /// The subject's current state: the latest event per purpose and scope, oldest first.
+    /// The subject's current state: the latest event per purpose, scope and stance
+    /// ([`Action::stance`](consentry_core::Action::stance)), oldest first.
     async fn current(&self, subject: &SubjectId) -> Result<Vec<Event>>;
     /// The current state of every subject, in pages ordered by event sequence number: the statements with
     /// `seq > after`, at most `limit`. Used to warm the decision engine.

@@ -171,26 +171,3 @@ fn an_old_imported_grant_never_overrides_a_later_withdrawal() {
     }
     assert_eq!(other.check(&q, Timestamp::from_micros(NOW)).expect("known"), d);
 }
-
-#[test]
-fn prevailing_names_the_imported_changes_in_force() {
-    let e = engine();
-    let at = |c: &Change, seq: u64, occurred: Option<i64>, recorded: i64| {
-        Event::place(new_event(c, occurred), seq, "p".into(), Timestamp::from_micros(recorded), String::new())
-    };
-    let withdraw = Change { purpose: 0, action: Action::Withdraw, channels: vec![], at: 0 };
-    let grant = Change { purpose: 0, action: Action::Grant, channels: vec![], at: 0 };
-    let email = Change { purpose: 1, action: Action::Grant, channels: vec![0], at: 0 };
-    e.apply("s", &at(&withdraw, 1, None, 5_000)).expect("fits");
-    // Older than the live withdrawal: not in force. Of two on one key the later wins, whatever the order of
-    // sequence numbers; a key nothing held before is in force.
-    let batch = [
-        at(&grant, 2, Some(1_000), 9_000),
-        at(&email, 3, Some(3_000), 9_000),
-        at(&email, 4, Some(2_000), 9_000),
-    ];
-    assert_eq!(e.prevailing("s", &batch), vec![3]);
-    let later = [at(&grant, 5, Some(6_000), 9_500)];
-    assert_eq!(e.prevailing("s", &later), vec![5]);
-    assert_eq!(e.prevailing("nobody", &batch[..1]), vec![2]);
-}

@@ -93,7 +93,7 @@ fn a_household_snapshot_carries_members_under_handles_and_needs_version_4() {
     assert!(snap.decisions.iter().all(|d| !d.allowed), "the listed answers are the household's");
     // A household snapshot claiming an older version (a reader of that version would skip `members`, or
     // a member's `child_until`), and one newer than this code knows: refused, so nothing is allowed.
-    for v in [SNAPSHOT_VERSION_PLAIN, SNAPSHOT_VERSION, HOUSEHOLD_SNAPSHOT_VERSION + 1] {
+    for v in [SNAPSHOT_VERSION_PLAIN, SNAPSHOT_VERSION, SNAPSHOT_VERSION_MAX + 1] {
         let other = ConsentSnapshot { v, ..snap.clone() };
         assert_eq!(other.rules().map(|_| ()), Err(SnapshotError::Version(v)));
     }

@@ -324,3 +324,54 @@ fn a_child_decides_offline_as_on_the_server() {
     let later = rules.decide("analytics", "user.device.telemetry", Some("on_device"), until);
     assert_eq!((later.allowed, later.reason), (true, Reason::Granted), "of age: their own grant counts");
 }
+
+/// An objection and a later withdrawal of the same purpose and scope travel both, as version 5: a device
+/// keeps the objection (insights, on legitimate interest under marketing, stays objected to), and a reader
+/// that would keep one statement per purpose and scope refuses the snapshot. Without such a pair the
+/// version stays 2.
+#[test]
+fn an_objection_and_a_later_choice_travel_apart() {
+    const CATALOG: &str = r#"
+data_categories:
+  - {key: user, name: User}
+purposes:
+  - {key: marketing, name: Marketing, basis: consent, notice: n}
+  - {key: marketing.insights, name: Insights, basis: legitimate_interest}
+notices:
+  - {key: n, title: N, language: en, text: Some text}
+"#;
+    let now = Timestamp::from_micros(1_000_000_000_000);
+    let catalog = Catalog::validate(CatalogDocument::from_yaml(CATALOG).expect("parses")).expect("valid");
+    let build = |statements: &[Event]| {
+        ConsentSnapshot::build(SnapshotInput {
+            device_id: "dev_1",
+            subject: "user-1",
+            categories: &strings(&["user"]),
+            purposes: &strings(&["marketing", "marketing.insights"]),
+            ledger_seq: 9,
+            catalog: &catalog,
+            catalog_version: 1,
+            statements,
+            jurisdiction: None,
+            child_until: None,
+            issued_at: now,
+            max_age_secs: 60,
+        })
+    };
+    let both = [
+        event(1, "marketing", Action::Object, &[], None),
+        event(2, "marketing", Action::Withdraw, &[], None),
+    ];
+    let snap = build(&both);
+    assert_eq!((snap.v, snap.statements.len()), (SNAPSHOT_VERSION_STANCES, 2));
+    let rules = snap.rules().expect("rules");
+    let d = rules.decide("marketing.insights", "user", None, now);
+    assert_eq!((d.allowed, d.reason, d.event_seq), (false, Reason::Objected, Some(1)));
+    assert_eq!(rules.decide("marketing", "user", None, now).reason, Reason::Withdrawn);
+    let listed = snap.decisions.iter().find(|d| d.purpose == "marketing.insights").expect("listed");
+    assert_eq!(listed.reason, "objected", "the listed answer too");
+    // One statement per purpose and scope: the version an older reader takes.
+    assert_eq!(build(&both[1..]).v, SNAPSHOT_VERSION_PLAIN);
+    let apart = [event(1, "marketing", Action::Object, &["email"], None), both[1].clone()];
+    assert_eq!(build(&apart).v, SNAPSHOT_VERSION_PLAIN, "another scope: an older reader keeps both");
+}

@@ -296,9 +296,21 @@ fn notice(lang: Lang, page: &Page) -> Markup {
         }
         @if let Some(Notice::Saved(saved)) = &page.notice {
             div class="card done" role="status" id="saved" {
-                @if saved.changed.is_empty() {
+                @if saved.changed.is_empty() && saved.needs_guardian.is_empty() {
                     p class="strong" { (lang.t("nothing-changed")) }
-                } @else {
+                }
+                @if !saved.needs_guardian.is_empty() {
+                    p class="strong" { (lang.t("guardian-needed")) }
+                    ul {
+                        @for c in &saved.needs_guardian {
+                            li {
+                                (names.purpose(&c.purpose))
+                                @if !c.channels.is_empty() { " (" (names.channels(&c.channels)) ")" }
+                            }
+                        }
+                    }
+                }
+                @if !saved.changed.is_empty() {
                     p class="strong" { (lang.t("saved")) }
                     h2 class="small" { (lang.t("what-changed")) }
                     ul {

@@ -19,6 +19,7 @@ both_backends!(
     a_child_needs_a_guardian,
     a_guardian_is_named_by_pseudonym,
     concurrent_adds_close_no_cycle,
+    a_childs_mixed_request_keeps_its_refusals,
     guardians_follow_their_rules,
     an_age_survives_a_restart_and_goes_with_erasure
 );
@@ -163,6 +164,53 @@ async fn a_guardian_is_named_by_pseudonym(backend: Backend) {
     assert_eq!(at_rest(&s, &[MUM.as_bytes().to_vec()]).await, Vec::<String>::new());
     // The child's history still holds the guardian's grants, which still count.
     assert_eq!(reason(&s, "kid", "analytics").await, (true, "granted".into()));
+    s.stop().await;
+}
+
+/// A known child's request that both grants and refuses (a form, a TC string): the refusals are recorded
+/// under their own receipt, the grants refused with 403 `guardian_required` naming each; a request that only
+/// grants records nothing.
+async fn a_childs_mixed_request_keeps_its_refusals(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    s.record("kid", &grant("analytics", &[])).await;
+    s.put("/v1/subjects/kid/age", ADMIN_KEY, &json!({"birth_date": "2016-05-01"}), 200).await;
+    let kid = token(&s, "kid").await;
+    let mut mixed = grant("marketing.direct", &["email"]);
+    mixed["changes"]
+        .as_array_mut()
+        .expect("changes")
+        .push(json!({"purpose": "analytics", "action": "withdraw"}));
+    let before = s.get("/v1/subjects/kid/consents/history", ADMIN_KEY, 200).await["events"]
+        .as_array()
+        .expect("events")
+        .len();
+    let p = s.post("/v1/subjects/kid/consents", &kid, &mixed, 403).await;
+    assert_code(&p, "guardian_required");
+    assert_eq!(p["errors"].as_array().map(Vec::len), Some(1), "{p}");
+    assert_eq!(p["errors"][0]["path"], "changes[0]", "{p}");
+    assert!(str_of(&p["errors"][0]["message"]).contains("marketing.direct"), "{p}");
+    assert!(str_of(&p["detail"]).contains("1 change(s) were recorded, receipt rcpt_"), "{p}");
+    let after = s.get("/v1/subjects/kid/consents/history", ADMIN_KEY, 200).await;
+    let events = after["events"].as_array().expect("events");
+    assert_eq!(events.len(), before + 1, "{after}");
+    let newest = events.iter().max_by_key(|e| e["seq"].as_u64()).expect("an event");
+    assert_eq!((&newest["purpose"], &newest["action"]), (&json!("analytics"), &json!("withdraw")), "{after}");
+    // The refusal counts: once of age, their earlier own grant no longer allows analytics.
+    s.put("/v1/subjects/kid/age", ADMIN_KEY, &json!({"age_band": "18+"}), 200).await;
+    assert_eq!(reason(&s, "kid", "analytics").await, denied("withdrawn"));
+    assert_eq!(
+        reason(&s, "kid", "marketing.direct").await,
+        denied("no_consent"),
+        "the grant was not recorded"
+    );
+    // A request that only grants records nothing.
+    s.put("/v1/subjects/kid/age", ADMIN_KEY, &json!({"birth_date": "2016-05-01"}), 200).await;
+    let p = s.post("/v1/subjects/kid/consents", &kid, &grant("analytics", &[]), 403).await;
+    assert!(str_of(&p["detail"]).contains("nothing was recorded"), "{p}");
+    assert_eq!(
+        s.get("/v1/subjects/kid/consents/history", ADMIN_KEY, 200).await["events"].as_array().map(Vec::len),
+        Some(before + 1)
+    );
     s.stop().await;
 }
 

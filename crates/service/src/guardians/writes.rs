@@ -1,12 +1,12 @@
 //! Who may change a child's consents, and as whom: the actor a consent write is recorded with, and the
-//! refusal of a known child's own consent.
+//! refusal of a known child's own consent (their refusals are always recorded).
 
 use consentry_core::catalog::Basis;
 use consentry_core::ledger::{ACTOR_GUARDIAN_PREFIX, is_guardian_actor};
 use consentry_core::{NewEvent, SubjectId, Timestamp};
 
 use crate::auth::{ACTOR_SUBJECT, Principal, Scope};
-use crate::error::{Error, Result};
+use crate::error::{Error, FieldProblem, Result};
 use crate::state::Services;
 
 /// Whether a guardian may act for `subject` now: only while `subject` is a known child (a recorded
@@ -98,11 +98,18 @@ pub async fn require_reader(
     }
 }
 
-/// Refuses events that would record a known child's consent without a guardian: a grant or renewal of a
-/// consent purpose whose actor is not a guardian's (403 `guardian_required`). A guardian's actor,
-/// `guardian:<pseudonym>`, must name a recorded guardian of the subject (403 otherwise). Withdrawals, denials and objections always
-/// pass: a child can always say no.
-pub async fn refuse_for_child(state: &Services, subject: &SubjectId, events: &[NewEvent]) -> Result<()> {
+/// What of a request's events may be recorded for `subject`: a known child's own grant or renewal of a
+/// consent purpose (an actor other than `guardian:<pseudonym>`) is refused, and so is a child moving their own
+/// jurisdiction (the place sets the age that makes them a child); everything else (withdrawals, denials,
+/// objections, restrictions, a guardian's grants) is kept, since a child can always say no. Returns the
+/// events to record and one problem per refused change (`changes[i]`, or `jurisdiction`), in order; a
+/// change whose jurisdiction alone is refused is kept without it. A guardian's actor must name a recorded
+/// guardian of the subject (403 for the whole request otherwise).
+pub async fn split_for_child(
+    state: &Services,
+    subject: &SubjectId,
+    events: Vec<NewEvent>,
+) -> Result<(Vec<NewEvent>, Refused)> {
     if events.iter().any(|e| is_guardian_actor(&e.actor)) {
         let recorded: Vec<String> = state
             .store
@@ -116,24 +123,88 @@ pub async fn refuse_for_child(state: &Services, subject: &SubjectId, events: &[N
         }
     }
     if !state.engine.is_child(subject.as_str(), Timestamp::now()) {
-        return Ok(());
+        return Ok((events, Refused::default()));
     }
     let view = state.catalog();
-    for (i, e) in events.iter().enumerate() {
-        // Their place sets the age that makes them a child: a child alone cannot move it.
+    let mut kept = Vec::with_capacity(events.len());
+    let mut refused = Refused::default();
+    for (i, mut e) in events.into_iter().enumerate() {
         if e.jurisdiction.is_some() && e.actor == ACTOR_SUBJECT {
-            return Err(Error::GuardianRequired(format!(
-                "changes[{i}]: this subject is a known child; a guardian or the brand sets their jurisdiction"
-            )));
+            e.jurisdiction = None;
+            refused.problems.push(FieldProblem {
+                path: "jurisdiction".into(),
+                message: "this subject is a known child; a guardian or the brand sets their jurisdiction"
+                    .into(),
+            });
         }
         let consent = view.catalog.purpose(&e.purpose).is_some_and(|p| p.basis == Basis::Consent);
         if consent && e.action.is_positive() && !is_guardian_actor(&e.actor) {
-            return Err(Error::GuardianRequired(format!(
-                "changes[{i}]: this subject is a known child; a guardian must give consent to {:?} \
-                 (their own token, or a service key with \"actor\": \"guardian:<id>\")",
-                e.purpose
-            )));
+            refused.changes.push(i);
+            refused.problems.push(FieldProblem {
+                path: format!("changes[{i}]"),
+                message: format!(
+                    "a guardian must give consent to {:?} (their own token, or a service key with \
+                     \"actor\": \"guardian:<id>\")",
+                    e.purpose
+                ),
+            });
+            // The place a service key or guardian set rides on the request's first change: it stays
+            // recorded, on its own, when that change is refused.
+            if let Some(place) = e.jurisdiction.take() {
+                kept.push(NewEvent {
+                    purpose: String::new(),
+                    action: consentry_core::Action::Locate,
+                    scope: Default::default(),
+                    notice: None,
+                    notice_version: None,
+                    notice_hash: None,
+                    collection_point: None,
+                    expires_at: None,
+                    evidence: None,
+                    jurisdiction: Some(place),
+                    ..e
+                });
+            }
+            continue;
+        }
+        // A change that only set the place, with nothing else left to say, is not recorded.
+        if e.action == consentry_core::Action::Locate && e.jurisdiction.is_none() {
+            continue;
+        }
+        kept.push(e);
+    }
+    Ok((kept, refused))
+}
+
+/// What of a known child's request needs a guardian ([`split_for_child`]).
+#[derive(Debug, Default)]
+pub struct Refused {
+    /// One per refused change or field, in order: `changes[i]` or `jurisdiction`.
+    pub problems: Vec<FieldProblem>,
+    /// The positions of the refused changes (grants) in the request.
+    pub changes: Vec<usize>,
+}
+
+impl Refused {
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The answer to the request: 403 `guardian_required`, one problem per refused change; `recorded`,
+    /// when the rest of the request (its refusals) was recorded, names how much and under which receipt.
+    pub fn into_error(self, recorded: Option<(usize, &str)>) -> Error {
+        let kept = match recorded {
+            None => "nothing was recorded".to_owned(),
+            Some((n, receipt)) => {
+                format!("the request's other {n} change(s) were recorded, receipt {receipt}")
+            }
+        };
+        Error::GuardianRequired {
+            detail: format!(
+                "this subject is a known child; {} change(s) need a guardian (see errors); {kept}",
+                self.problems.len()
+            ),
+            errors: self.problems,
         }
     }
-    Ok(())
 }

@@ -145,7 +145,8 @@ pub async fn confirm_guardian_choices(
         }));
     }
     logged(services, subject, "preferences: confirm a guardian's choices");
-    super::page(services, visit, Some(Notice::Saved(Saved { changed, receipts, records_deleted }))).await
+    super::page(services, visit, Some(Notice::Saved(Saved { changed, receipts, records_deleted, needs_guardian: Vec::new() })))
+        .await
 }
 
 /// The opaque reference of `child` on `guardian`'s page: a keyed hash of both ids under the form key (on
@@ -244,9 +245,9 @@ pub async fn save_for_child(
     let (child, link, actor) = child_of(services, guardian, reference).await?;
     let view = services.catalog();
     let changed = plan(services, &view, &child, wanted, &actor);
-    let (receipts, records_deleted) =
+    let (receipts, records_deleted, needs_guardian) =
         record(services, &view, &child, &changed, &wanted.versions, &actor).await?;
     logged(services, &child, "preferences: a guardian's save");
-    let saved = Notice::Saved(Saved { changed, receipts, records_deleted });
+    let saved = Notice::Saved(Saved { changed, receipts, records_deleted, needs_guardian });
     child_view(services, &child, link, Some(saved)).await
 }

@@ -635,9 +635,8 @@ fn sealer(state: &Services, subject: &SubjectId, source: &str) -> Sealer {
         let data = json!({"source": source, "events": events});
         let batch = CloudEvent::new(state.config.event_source(), id, IMPORTED_TYPE, last.recorded_at, data)
             .into_outbox();
-        let mut outbox = vec![batch];
-        outbox.extend(events::imported_in_force(&state, &subject, placed));
-        Ok(Sealed { receipt: None, outbox })
+        let in_force = events::imported_in_force(&state, &subject, placed);
+        Ok(Sealed { receipt: None, outbox: vec![batch], in_force })
     })
 }
 

@@ -78,6 +78,7 @@ pub async fn expire_due(state: &Services, interval: Duration) -> Result<usize, c
                 Ok(Sealed {
                     receipt: None,
                     outbox: events::consent_messages(&sealing_state, &sealed_subject, placed),
+                    in_force: Vec::new(),
                 })
             });
             let (placed, _) = state.store.append_sealed(&subject, changes, Some(seal)).await?;

@@ -95,7 +95,7 @@ pub(super) async fn history_newest(
     found.iter().map(rows::event).collect()
 }
 
-/// The subject's latest event per purpose and scope.
+/// The subject's latest event per purpose, scope and stance.
 pub(super) async fn current<'e>(pool: impl sqlx::PgExecutor<'e>, subject: &SubjectId) -> Result<Vec<Event>> {
     let found = sqlx::query(&format!(
         "SELECT {STATE_EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND s.purpose <> ''

@@ -25,7 +25,9 @@ use super::tlog;
 use crate::common::{run_sealer, scope_key};
 use crate::error::{Result, StoreError};
 use crate::links::fill_slot;
-use crate::model::{CommitObserver, Committed, ImportKeys, OutboxFilter, SealedReceipt, Sealer};
+use crate::model::{
+    CommitObserver, Committed, ImportKeys, OutboxFilter, OutboxMessage, SealedReceipt, Sealer,
+};
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
 /// Most appends taken into one group.
@@ -166,8 +168,11 @@ async fn commit_group(
     let mut receipts = ReceiptColumns::default();
     let mut messages = OutboxColumns::new(filter);
     let mut receipt_ids: HashSet<String> = HashSet::new();
-    // Per current-state key, the latest statement of the group: (effective time, seq).
-    let mut state: HashMap<(String, String, String), (i64, i64)> = HashMap::new();
+    // Per current-state key (pseudonym, purpose, scope, stance), the latest statement of the group:
+    // (effective time, seq).
+    let mut state: HashMap<(String, String, String, &'static str), (i64, i64)> = HashMap::new();
+    // The group's outbox messages in order, each with the seq of the event it waits to be in force for.
+    let mut pending: Vec<(String, OutboxMessage, Option<u64>)> = Vec::new();
     let mut outcomes = Vec::with_capacity(subjects.len());
     for ((((subject, mut batch), mut seal), import), link) in
         subjects.iter().zip(batches).zip(seals).zip(imports).zip(links.iter_mut())
@@ -239,16 +244,21 @@ async fn commit_group(
             tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
             // A `locate` event holds no consent: only the subject's jurisdiction below.
             let order = (e.effective_at().micros(), e.seq as i64);
-            let mut keep = |key: (String, String, String)| {
+            let mut keep = |key: (String, String, String, &'static str)| {
                 let held = state.entry(key).or_insert(order);
                 *held = (*held).max(order);
             };
             if e.action != Action::Locate {
-                keep((e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope)));
+                keep((
+                    e.pseudonym.clone(),
+                    e.purpose.clone(),
+                    scope_key(&e.scope),
+                    e.action.stance().as_str(),
+                ));
             }
             if e.jurisdiction.is_some() {
                 let (purpose, scope) = JURISDICTION_STATE;
-                keep((e.pseudonym.clone(), purpose.to_owned(), scope.to_owned()));
+                keep((e.pseudonym.clone(), purpose.to_owned(), scope.to_owned(), ""));
             }
         }
         if let Some(import) = &import {
@@ -258,13 +268,13 @@ async fn commit_group(
                 import_seqs.push(e.seq as i64);
             }
         }
-        let (receipt, outbox) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
+        let (receipt, outbox, in_force) =
+            sealed.map_or((None, Vec::new(), Vec::new()), |s| (s.receipt, s.outbox, s.in_force));
         if let (Some(r), Some(first), Some(last)) = (&receipt, placed.first(), placed.last()) {
             receipts.push(r, p, first.seq, last.seq);
         }
-        for m in outbox {
-            messages.push(p, m, now);
-        }
+        pending.extend(outbox.into_iter().map(|m| (p.clone(), m, None)));
+        pending.extend(in_force.into_iter().map(|(seq, m)| (p.clone(), m, Some(seq))));
         outcomes.push(Ok((placed, receipt)));
     }
     // A link whose events (if any) were placed moves the rest after the inserts.
@@ -273,8 +283,6 @@ async fn commit_group(
         cols.insert(&mut tx).await?;
         tlog::insert_nodes(&mut tx, &nodes).await?;
         receipts.insert(&mut tx).await?;
-        // Under the ledger lock (and the outbox lock), so outbox ids follow the ledger and commit order.
-        messages.insert(&mut tx).await?;
 
         if !import_ids.is_empty() {
             sqlx::query(
@@ -288,29 +296,44 @@ async fn commit_group(
             .await
             .map_err(db)?;
         }
-        let (mut sp, mut spu, mut ssc, mut sseq, mut sat) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((p, purpose, scope), (at, s)) in state {
+        let (mut sp, mut spu, mut ssc, mut sst, mut sseq, mut sat) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((p, purpose, scope, stance), (at, s)) in state {
             sp.push(p);
             spu.push(purpose);
             ssc.push(scope);
+            sst.push(stance);
             sseq.push(s);
             sat.push(at);
         }
-        sqlx::query(
-            "INSERT INTO consent_state (pseudonym, purpose, scope, seq, at)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
-             ON CONFLICT (pseudonym, purpose, scope) DO UPDATE SET seq = excluded.seq, at = excluded.at
-             WHERE (excluded.at, excluded.seq) > (consent_state.at, consent_state.seq)",
+        // The rows written are the statements of the group now in force (under the ledger lock, after
+        // every write committed before): what an import announces as in force.
+        let written: HashSet<i64> = sqlx::query_scalar(
+            "INSERT INTO consent_state (pseudonym, purpose, scope, stance, seq, at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+             ON CONFLICT (pseudonym, purpose, scope, stance) DO UPDATE SET seq = excluded.seq, at = excluded.at
+             WHERE (excluded.at, excluded.seq) > (consent_state.at, consent_state.seq)
+             RETURNING seq",
         )
         .bind(sp)
         .bind(spu)
         .bind(ssc)
+        .bind(sst)
         .bind(sseq)
         .bind(sat)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
-        .map_err(db)?;
+        .map_err(db)?
+        .into_iter()
+        .collect();
+        for (p, m, waits_for) in pending {
+            if waits_for.is_none_or(|s| i64::try_from(s).is_ok_and(|s| written.contains(&s))) {
+                messages.push(&p, m, now);
+            }
+        }
+        // Under the ledger lock (and the outbox lock), so outbox ids follow the ledger and commit order.
+        messages.insert(&mut tx).await?;
+
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(LEDGER_CHANNEL)
             .bind(seq.to_string())

@@ -67,7 +67,7 @@ pub(super) fn history_newest(
     stmt.query_map(params![subject, before, limit], |r| rows::event(r, 0))?.collect()
 }
 
-/// The subject's latest event per purpose and scope.
+/// The subject's latest event per purpose, scope and stance.
 pub(super) fn current(conn: &Connection, subject: &str) -> rusqlite::Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {STATE_EVENT_COLUMNS} FROM consent_state s JOIN events e ON e.seq = s.seq AND s.purpose <> ''

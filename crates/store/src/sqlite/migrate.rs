@@ -34,6 +34,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0025_households.sql"),
     include_str!("../../migrations/sqlite/0026_coming_of_age.sql"),
     include_str!("../../migrations/sqlite/0027_evidence.sql"),
+    include_str!("../../migrations/sqlite/0028_consent_stances.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

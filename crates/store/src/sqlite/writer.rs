@@ -199,10 +199,14 @@ impl Writer {
                 .map_err(backend)?;
             let mut state = tx
                 .prepare_cached(
-                    "INSERT INTO consent_state (pseudonym, purpose, scope, seq, at) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (pseudonym, purpose, scope) DO UPDATE SET seq = excluded.seq, at = excluded.at
+                    "INSERT INTO consent_state (pseudonym, purpose, scope, stance, seq, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (pseudonym, purpose, scope, stance) DO UPDATE SET seq = excluded.seq, at = excluded.at
                      WHERE (excluded.at, excluded.seq) > (consent_state.at, consent_state.seq)",
                 )
+                .map_err(backend)?;
+            let mut in_state = tx
+                .prepare_cached("SELECT 1 FROM consent_state WHERE seq = ?1 AND purpose <> ''")
                 .map_err(backend)?;
             let mut was_imported = tx
                 .prepare_cached("SELECT 1 FROM imported WHERE source = ?1 AND source_id = ?2")
@@ -320,14 +324,22 @@ impl Writer {
                     // A `locate` event holds no consent: only the subject's jurisdiction below.
                     let at = e.effective_at().micros();
                     if e.action != Action::Locate {
+                        let stance = e.action.stance().as_str();
                         state
-                            .execute(params![e.pseudonym, e.purpose, scope_key(&e.scope), e.seq as i64, at])
+                            .execute(params![
+                                e.pseudonym,
+                                e.purpose,
+                                scope_key(&e.scope),
+                                stance,
+                                e.seq as i64,
+                                at
+                            ])
                             .map_err(backend)?;
                     }
                     if e.jurisdiction.is_some() {
                         let (purpose, scope) = JURISDICTION_STATE;
                         state
-                            .execute(params![e.pseudonym, purpose, scope, e.seq as i64, at])
+                            .execute(params![e.pseudonym, purpose, scope, "", e.seq as i64, at])
                             .map_err(backend)?;
                     }
                     tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
@@ -337,7 +349,15 @@ impl Writer {
                         imported.execute(params![import.source, id, e.seq as i64]).map_err(backend)?;
                     }
                 }
-                let (sealed, messages) = sealed.map_or((None, Vec::new()), |s| (s.receipt, s.outbox));
+                let (sealed, mut messages, if_in_force) =
+                    sealed.map_or((None, Vec::new(), Vec::new()), |s| (s.receipt, s.outbox, s.in_force));
+                // Read after this request's state was written, in the same transaction: in force as applied,
+                // after every write committed before and every earlier one of this group.
+                for (seq, message) in if_in_force {
+                    if in_state.exists([seq as i64]).map_err(backend)? {
+                        messages.push(message);
+                    }
+                }
                 if let (Some(r), Some(first), Some(last)) = (&sealed, placed.first(), placed.last()) {
                     // Never the signed form, which names the person: the ledger builds it again.
                     let (first, last) = (first.seq as i64, last.seq as i64);

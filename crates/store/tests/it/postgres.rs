@@ -179,6 +179,7 @@ async fn two_nodes_share_fan_out_and_claims_without_doing_anything_twice() {
                     Ok(Sealed {
                         receipt: None,
                         outbox: vec![OutboxMessage { event_type: "consent.granted".into(), payload }],
+                        in_force: Vec::new(),
                     })
                 });
                 node.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
@@ -285,6 +286,7 @@ async fn a_destination_made_on_one_node_misses_nothing_another_commits_after() {
                         Ok(Sealed {
                             receipt: None,
                             outbox: vec![OutboxMessage { event_type: "consent.granted".into(), payload: p }],
+                            in_force: Vec::new(),
                         })
                     });
                     b.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
@@ -464,7 +466,8 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
     // As the writers and the upgrade to effective time (0019) left it: the old grant's later clock kept
     // the newer grant out of the current state.
     sqlx::raw_sql(&format!(
-        "ALTER TABLE events DISABLE TRIGGER events_append_only;
+        "{CONSENT_STATE_BEFORE_STANCES}
+         ALTER TABLE events DISABLE TRIGGER events_append_only;
          UPDATE events SET recorded_at = {fast} WHERE seq = 1;
          UPDATE events SET recorded_at = {slow} WHERE seq = 2;
          UPDATE events SET recorded_at = {mid} WHERE seq = 3;
@@ -476,8 +479,9 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
         // Before effective time (0024), the guardians' tables (0025), the outbox's reach (0026), the
-        // households (0027), the coming of age (0028) and the sealed evidence (0029).
-        PostgresStore::schema_version() - 5
+        // households (0027), the coming of age (0028), the sealed evidence (0029) and the consent stances
+        // (0030).
+        PostgresStore::schema_version() - 6
     ))
     .execute(&pool)
     .await
@@ -493,5 +497,46 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
     let current = store.current(&s).await.expect("current");
     assert_eq!(current.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
     assert!(current[1].order() > current[0].order());
+    store.close().await;
+}
+
+/// `consent_state` as it was before stances (0030): one statement per subject, purpose and scope.
+const CONSENT_STATE_BEFORE_STANCES: &str = "
+    DELETE FROM consent_state WHERE stance <> '';
+    ALTER TABLE consent_state DROP CONSTRAINT consent_state_pkey;
+    ALTER TABLE consent_state DROP COLUMN stance;
+    ALTER TABLE consent_state ADD PRIMARY KEY (pseudonym, purpose, scope);";
+
+/// An objection a later withdrawal of the same scope had replaced in the current state (before stances)
+/// is back after the upgrade, beside the withdrawal; a subject whose state a link forgot stays without.
+#[tokio::test]
+async fn the_upgrade_to_stances_brings_back_replaced_objections() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let (s, gone) = (SubjectId::new("objector").expect("id"), SubjectId::new("gone").expect("id"));
+    {
+        let store = PostgresStore::open(&db.url, 2, None).await.expect("open");
+        store.append(&s, vec![marketing(Action::Object, false)]).await.expect("object");
+        store.append(&s, vec![marketing(Action::Withdraw, false)]).await.expect("withdraw");
+        store.append(&gone, vec![marketing(Action::Grant, false)]).await.expect("grant");
+        store.close().await;
+    }
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    // As the writers left it before: the withdrawal in the objection's place; `gone` linked away.
+    sqlx::raw_sql(&format!(
+        "{CONSENT_STATE_BEFORE_STANCES}
+         UPDATE consent_state SET seq = 2 WHERE seq = 1;
+         DELETE FROM consent_state WHERE seq = 3;
+         DELETE FROM consentry_schema_migrations WHERE version >= {};",
+        PostgresStore::schema_version()
+    ))
+    .execute(&pool)
+    .await
+    .expect("a state from before");
+    pool.close().await;
+    assert_eq!(PostgresStore::migrate_only(&db.url).await.expect("upgrade"), PostgresStore::schema_version());
+    let store = PostgresStore::open(&db.url, 2, None).await.expect("open");
+    let current = store.current(&s).await.expect("current");
+    assert_eq!(current.iter().map(|e| e.action).collect::<Vec<_>>(), [Action::Object, Action::Withdraw]);
+    assert!(store.current(&gone).await.expect("current").is_empty());
     store.close().await;
 }

@@ -106,6 +106,7 @@ async fn subject_ids_stay_out_of_the_data_file() {
                 event_type: "consent.granted".into(),
                 payload: r#"{"purpose":"analytics"}"#.into(),
             }],
+            in_force: Vec::new(),
         })
     });
     // Propagation: a destination (its secret in the key store), outbox messages from the append and
@@ -196,8 +197,9 @@ async fn a_receipt_loses_its_subject_once_the_key_is_destroyed() {
     let s = SubjectId::new("gina").expect("id");
     {
         let store = SqliteStore::open(dir.path(), None).await.expect("open");
-        let seal: Sealer =
-            Box::new(|_: &[Event]| Ok(Sealed { receipt: Some(receipt("rcpt_gina")), outbox: vec![] }));
+        let seal: Sealer = Box::new(|_: &[Event]| {
+            Ok(Sealed { receipt: Some(receipt("rcpt_gina")), outbox: vec![], in_force: Vec::new() })
+        });
         store.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
         assert_eq!(store.receipt("rcpt_gina").await.expect("read").and_then(|r| r.subject), Some(s.clone()));
         store.close().await;
@@ -217,7 +219,9 @@ async fn a_duplicate_receipt_id_fails_only_its_request() {
     let (store, _dir) = make().await;
     let s = SubjectId::new("hank").expect("id");
     let seal = || -> Sealer {
-        Box::new(|_: &[Event]| Ok(Sealed { receipt: Some(receipt("rcpt_same")), outbox: vec![] }))
+        Box::new(|_: &[Event]| {
+            Ok(Sealed { receipt: Some(receipt("rcpt_same")), outbox: vec![], in_force: Vec::new() })
+        })
     };
     store.append_sealed(&s, vec![grant()], Some(seal())).await.expect("first");
     let err = store.append_sealed(&s, vec![grant()], Some(seal())).await.expect_err("duplicate id");
@@ -238,9 +242,9 @@ async fn migrations_reach_the_current_versions() {
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
     // verifications, import, console checks, request days, delivery attempts, effective time, guardians,
-    // outbox reach, households, coming of age, sealed evidence; key store: init, signing, destinations,
-    // vault, erasure, key pepper, no erasure notices, subject links.
-    assert_eq!((version("consentry.db"), version("keys.db")), (27, 8));
+    // outbox reach, households, coming of age, sealed evidence, consent stances; key store: init, signing,
+    // destinations, vault, erasure, key pepper, no erasure notices, subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (28, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,6 +434,49 @@ async fn a_ledger_from_before_the_tree_gets_its_tree_when_opened() {
     store.close().await;
 }
 
+/// `consent_state` as it was before stances (0028): one statement per subject, purpose and scope.
+const CONSENT_STATE_BEFORE_STANCES: &str = "
+    CREATE TABLE consent_state_before (pseudonym TEXT NOT NULL, purpose TEXT NOT NULL, scope TEXT NOT NULL,
+        seq INTEGER NOT NULL REFERENCES events (seq), at INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (pseudonym, purpose, scope)) STRICT, WITHOUT ROWID;
+    INSERT INTO consent_state_before SELECT pseudonym, purpose, scope, seq, at FROM consent_state
+        WHERE stance = '';
+    DROP TABLE consent_state;
+    ALTER TABLE consent_state_before RENAME TO consent_state;
+    CREATE INDEX consent_state_by_seq ON consent_state (seq);";
+
+/// An objection a later withdrawal of the same scope had replaced in the current state (before stances)
+/// is back after the upgrade, beside the withdrawal; a subject whose state a link forgot stays without.
+#[tokio::test]
+async fn the_upgrade_to_stances_brings_back_replaced_objections() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (s, gone) = (SubjectId::new("objector").expect("id"), SubjectId::new("gone").expect("id"));
+    {
+        let store = SqliteStore::open(dir.path(), None).await.expect("open");
+        store.append(&s, vec![marketing(Action::Object, false)]).await.expect("object");
+        store.append(&s, vec![marketing(Action::Withdraw, false)]).await.expect("withdraw");
+        store.append(&gone, vec![marketing(Action::Grant, false)]).await.expect("grant");
+        store.close().await;
+    }
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("consentry.db")).expect("open data");
+        // As the writers left it before: the withdrawal in the objection's place; `gone` linked away.
+        conn.execute_batch(&format!(
+            "{CONSENT_STATE_BEFORE_STANCES}
+             UPDATE consent_state SET seq = 2 WHERE seq = 1;
+             DELETE FROM consent_state WHERE seq = 3;
+             PRAGMA user_version = {};",
+            SqliteStore::schema_version() - 1
+        ))
+        .expect("a state from before");
+    }
+    let store = SqliteStore::open(dir.path(), None).await.expect("upgrade");
+    let current = store.current(&s).await.expect("current");
+    assert_eq!(current.iter().map(|e| e.action).collect::<Vec<_>>(), [Action::Object, Action::Withdraw]);
+    assert!(store.current(&gone).await.expect("current").is_empty());
+    store.close().await;
+}
+
 /// A marketing change of `action`, by e-mail only or on every channel.
 fn marketing(action: Action, email_only: bool) -> NewEvent {
     let channels = if email_only { vec!["email".to_owned()] } else { Vec::new() };
@@ -468,7 +515,8 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
         // As the writers and the upgrade to effective time (0018) left it: the old grant's later clock kept
         // the newer grant out of the current state.
         conn.execute_batch(&format!(
-            "DROP TRIGGER events_no_update;
+            "{CONSENT_STATE_BEFORE_STANCES}
+             DROP TRIGGER events_no_update;
              UPDATE events SET recorded_at = {fast} WHERE seq = 1;
              UPDATE events SET recorded_at = {slow} WHERE seq = 2;
              UPDATE events SET recorded_at = {mid} WHERE seq = 3;
@@ -480,8 +528,9 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
              DROP TABLE event_evidence;
              PRAGMA user_version = {};",
             // Before effective time (0022), the guardians' tables (0023), the outbox's reach (0024), the
-            // households (0025), the coming of age (0026) and the sealed evidence (0027).
-            SqliteStore::schema_version() - 6
+            // households (0025), the coming of age (0026), the sealed evidence (0027) and the consent stances
+            // (0028).
+            SqliteStore::schema_version() - 7
         ))
         .expect("a ledger from before");
     }

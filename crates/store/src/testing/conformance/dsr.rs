@@ -312,6 +312,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
         Ok(crate::Sealed {
             receipt: Some(super::fixtures::sealed_receipt("rcp_ann".into(), events)),
             outbox: Vec::new(),
+            in_force: Vec::new(),
         })
     });
     store.append_sealed(&ann, vec![grant.clone()], Some(seal)).await.expect("append");

@@ -60,7 +60,7 @@ pub(super) fn sealed_receipt(id: String, _events: &[Event]) -> SealedReceipt {
 pub(super) fn sealer(id: &str) -> Sealer {
     let id = id.to_owned();
     Box::new(move |events: &[Event]| {
-        Ok(Sealed { receipt: Some(sealed_receipt(id, events)), outbox: Vec::new() })
+        Ok(Sealed { receipt: Some(sealed_receipt(id, events)), outbox: Vec::new(), in_force: Vec::new() })
     })
 }
 

@@ -170,7 +170,11 @@ pub async fn receipts_commit_with_their_events(store: Arc<dyn Store>) {
     let flag = called.clone();
     let seal: Sealer = Box::new(move |_: &[Event]| {
         flag.store(true, Ordering::SeqCst);
-        Ok(Sealed { receipt: Some(sealed_receipt("rcpt_empty".into(), &[])), outbox: vec![] })
+        Ok(Sealed {
+            receipt: Some(sealed_receipt("rcpt_empty".into(), &[])),
+            outbox: vec![],
+            in_force: Vec::new(),
+        })
     });
     let (none, receipt) = store.append_sealed(&alice, vec![], Some(seal)).await.expect("empty append");
     assert!(none.is_empty() && receipt.is_none() && !called.load(Ordering::SeqCst));
@@ -243,7 +247,7 @@ pub async fn concurrent_sealed_appends(store: Arc<dyn Store>) {
                 let seal: Sealer = Box::new(move |placed: &[Event]| {
                     let receipt =
                         SealedReceipt { kid: seal_text(placed), ..sealed_receipt(id_for_seal, placed) };
-                    Ok(Sealed { receipt: Some(receipt), outbox: Vec::new() })
+                    Ok(Sealed { receipt: Some(receipt), outbox: Vec::new(), in_force: Vec::new() })
                 });
                 let (events, receipt) =
                     store.append_sealed(&s, events, Some(seal)).await.expect("sealed append");

@@ -20,6 +20,7 @@ mod links;
 mod outbox;
 mod outbox_reach;
 mod setup;
+mod stances;
 mod tlog;
 mod tokens;
 mod vault;
@@ -58,6 +59,9 @@ pub use self::outbox_reach::{
 pub use self::setup::{
     api_keys, catalog_versions, initialise_once, key_pepper_and_rehash, signing_key_rotation,
 };
+pub use self::stances::{
+    imports_announce_only_what_is_in_force, objections_stand_apart_in_the_current_state,
+};
 pub use self::tlog::{tlog_checkpoints_one_per_size, tlog_tree_follows_the_ledger};
 pub use self::tokens::{links_are_spent_once, token_revocations_per_subject};
 pub use self::vault::{
@@ -88,7 +92,8 @@ macro_rules! conformance_suite {
             console_sessions_expire_end_and_follow_their_key, purpose_checks_add_up, rollups_add_up_under_their_cursor,
             tlog_tree_follows_the_ledger, tlog_checkpoints_one_per_size,
             verifications_limit_attempts_expire_and_end,
-            imports_place_each_change_once_in_time_order, imported_notice_texts_never_become_current);
+            imports_place_each_change_once_in_time_order, imported_notice_texts_never_become_current,
+            objections_stand_apart_in_the_current_state, imports_announce_only_what_is_in_force);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

@@ -30,7 +30,7 @@ pub(super) fn outbox_sealer(id: &str, types: &[&str]) -> Sealer {
                 payload: format!(r#"{{"seq":{seq},"n":{n}}}"#),
             })
             .collect();
-        Ok(Sealed { receipt: Some(sealed_receipt(id, events)), outbox })
+        Ok(Sealed { receipt: Some(sealed_receipt(id, events)), outbox, in_force: Vec::new() })
     })
 }
 
@@ -109,7 +109,11 @@ pub async fn outbox_commits_with_its_events(store: Arc<dyn Store>) {
     assert_eq!((events[0].seq, receipt.map(|r| r.id)), (1, Some("rcpt_a".to_owned())));
     // A sealer may give messages without a receipt.
     let outbox_only: Sealer = Box::new(|_: &[Event]| {
-        Ok(Sealed { receipt: None, outbox: vec![message("consent.withdrawn", r#"{"only":true}"#)] })
+        Ok(Sealed {
+            receipt: None,
+            outbox: vec![message("consent.withdrawn", r#"{"only":true}"#)],
+            in_force: Vec::new(),
+        })
     });
     let (_, none) = store
         .append_sealed(&alice, vec![change("analytics", Action::Withdraw, &[])], Some(outbox_only))

@@ -39,6 +39,7 @@ withdraw-all-help = Ein Klick beendet alles, dem Sie oben zugestimmt haben. Ihre
 saved = Ihre Auswahl ist gespeichert.
 nothing-changed = Nichts geändert: Ihre Auswahl war bereits so.
 what-changed = Was sich geändert hat
+guardian-needed = Hier muss ein Elternteil oder eine sorgeberechtigte Person zustimmen; wir haben sie nicht eingeschaltet. Ihre übrigen Entscheidungen sind gespeichert.
 receipt-label = Beleg
 download = Herunterladen
 

@@ -39,6 +39,7 @@ withdraw-all-help = One click stops everything you agreed to above. Services you
 saved = Your choices are saved.
 nothing-changed = Nothing changed: your choices were already as shown.
 what-changed = What changed
+guardian-needed = A parent or guardian must agree to these; we did not switch them on. Your other choices are saved.
 receipt-label = Receipt
 download = Download
 
