@@ -307,13 +307,17 @@ async fn commit_group(
             sat.push(at);
         }
         // The rows written are the statements of the group now in force (under the ledger lock, after
-        // every write committed before): what an import announces as in force.
+        // every write committed before): what an import announces as in force. The subject's place (purpose
+        // '') rides on a consent event but says nothing about its consent: it is left out, as on SQLite.
         let written: HashSet<i64> = sqlx::query_scalar(
-            "INSERT INTO consent_state (pseudonym, purpose, scope, stance, seq, at)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
-             ON CONFLICT (pseudonym, purpose, scope, stance) DO UPDATE SET seq = excluded.seq, at = excluded.at
-             WHERE (excluded.at, excluded.seq) > (consent_state.at, consent_state.seq)
-             RETURNING seq",
+            "WITH written AS (
+                 INSERT INTO consent_state (pseudonym, purpose, scope, stance, seq, at)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+                 ON CONFLICT (pseudonym, purpose, scope, stance) DO UPDATE SET seq = excluded.seq, at = excluded.at
+                 WHERE (excluded.at, excluded.seq) > (consent_state.at, consent_state.seq)
+                 RETURNING seq, purpose
+             )
+             SELECT seq FROM written WHERE purpose <> ''",
         )
         .bind(sp)
         .bind(spu)

@@ -347,12 +347,13 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
         store.close().await;
     }
     let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-    sqlx::raw_sql(
-        "DROP TABLE receipts;
+    sqlx::raw_sql(&format!(
+        "{CONSENT_STATE_BEFORE_STANCES}
+         DROP TABLE receipts;
          CREATE TABLE receipts (id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL,
              first_seq BIGINT NOT NULL REFERENCES events (seq), last_seq BIGINT NOT NULL REFERENCES events (seq),
              jws TEXT NOT NULL, created_at BIGINT NOT NULL);
-         INSERT INTO catalogs (version, document, applied_at) VALUES (1, '{}', 10), (2, '{}', 20);
+         INSERT INTO catalogs (version, document, applied_at) VALUES (1, '{{}}', 10), (2, '{{}}', 20);
          INSERT INTO receipts SELECT 'rcpt_old', pseudonym, seq, seq, 'signed.olga.payload', 15 FROM events;
          CREATE TABLE consentry_keystore.erasure_notices (pseudonym TEXT PRIMARY KEY, subject TEXT NOT NULL,
              created_at BIGINT NOT NULL);
@@ -370,7 +371,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          DROP INDEX requests_by_received, requests_by_closed, requests_by_overdue;
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
-    )
+    ))
     .execute(&pool)
     .await
     .expect("the previous schema");

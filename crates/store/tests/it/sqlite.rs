@@ -345,7 +345,8 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
     {
         let conn = rusqlite::Connection::open(dir.path().join("consentry.db")).expect("open data");
         conn.execute_batch(&format!(
-            "DROP TABLE receipts;
+            "{CONSENT_STATE_BEFORE_STANCES}
+             DROP TABLE receipts;
              CREATE TABLE receipts (id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL,
                  first_seq INTEGER NOT NULL REFERENCES events (seq), last_seq INTEGER NOT NULL REFERENCES events (seq),
                  jws TEXT NOT NULL, created_at INTEGER NOT NULL) STRICT;

@@ -91,6 +91,17 @@ pub async fn imports_announce_only_what_is_in_force(store: Arc<dyn Store>) {
         store.append_imported(&ana, keys(&["a1"]), vec![old], Some(in_force_sealer())).await.expect("import");
     assert_eq!(placed.len(), 1);
     assert_eq!(announced(&store).await, Vec::<u64>::new(), "withdrawn at {}", w[0].seq);
+    // An older grant that also sets the subject's place: the place is new and recorded, the grant is still
+    // not in force, and nothing is announced for it.
+    let mut located = change("analytics", Action::Grant, &[]);
+    located.occurred_at = year(2023);
+    located.jurisdiction = Some("US-CA".to_owned());
+    let (placed, _) = store
+        .append_imported(&ana, keys(&["a2"]), vec![located], Some(in_force_sealer()))
+        .await
+        .expect("import with a place");
+    assert_eq!(placed.len(), 1);
+    assert_eq!(announced(&store).await, Vec::<u64>::new(), "a place is no consent");
 
     // A file holding a grant then a withdrawal of one subject: only the withdrawal is in force.
     let bo = subject("bo");
