@@ -208,6 +208,30 @@ async fn identifiers_need_their_own_scope(backend: Backend) {
     server.stop().await;
 }
 
+/// An age decides whether a child's own grants count, so `import:write` alone cannot state one (as
+/// `PUT /v1/subjects/{subject}/age` needs `consent:write`): a line that states one is refused, and goes in with
+/// `consent:write` too.
+async fn ages_need_consent_write(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let (_, import_only) = server.create_key("importer", &["import:write"]).await;
+    let (_, both) = server.create_key("importer-ages", &["import:write", "consent:write"]).await;
+    let mut l = line("a1", "kit", "analytics", "withdraw", "2023-01-01T00:00:00Z");
+    l["age"] = json!({"age_band": "18+"});
+    let body = jsonl(&[l]);
+    let report = server
+        .raw(Method::POST, "/v1/import?source=ot", &import_only, "application/x-ndjson", body.clone(), 200)
+        .await;
+    assert_eq!((report["imported"].as_u64(), report["failed"].as_u64()), (Some(0), Some(1)), "{report}");
+    assert_eq!(str_of(&report["errors"][0]["reason"]), "age_not_allowed", "{report}");
+    server.get("/v1/subjects/kit/age", ADMIN_KEY, 404).await;
+    let report =
+        server.raw(Method::POST, "/v1/import?source=ot", &both, "application/x-ndjson", body, 200).await;
+    assert_eq!(report["imported"].as_u64(), Some(1), "{report}");
+    let age = server.get("/v1/subjects/kit/age", ADMIN_KEY, 200).await;
+    assert!(age.to_string().contains("18+"), "{age}");
+    server.stop().await;
+}
+
 /// A reader that gives `limit` bytes of `data`, then fails: a connection cut half-way.
 struct Cut {
     data: Vec<u8>,
@@ -409,5 +433,6 @@ both_backends!(
     strict_imports_all_or_nothing,
     an_interrupted_import_resumes,
     export_then_import_gives_the_same_answers,
-    identifiers_need_their_own_scope
+    identifiers_need_their_own_scope,
+    ages_need_consent_write
 );

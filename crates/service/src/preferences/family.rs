@@ -145,8 +145,12 @@ pub async fn confirm_guardian_choices(
         }));
     }
     logged(services, subject, "preferences: confirm a guardian's choices");
-    super::page(services, visit, Some(Notice::Saved(Saved { changed, receipts, records_deleted, needs_guardian: Vec::new() })))
-        .await
+    super::page(
+        services,
+        visit,
+        Some(Notice::Saved(Saved { changed, receipts, records_deleted, needs_guardian: Vec::new() })),
+    )
+    .await
 }
 
 /// The opaque reference of `child` on `guardian`'s page: a keyed hash of both ids under the form key (on

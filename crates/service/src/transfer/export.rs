@@ -162,6 +162,12 @@ impl Exporter {
             if self.options.since.is_some_and(|t| event.recorded_at < t) {
                 continue;
             }
+            // A linked id's own events (all from before its link) stay out of the history: the link carried
+            // its choices in force to the survivor as the survivor's own events, and a choice it left behind
+            // (an older grant) must not count for the survivor after an import.
+            if self.options.history && self.is_alias(&subject) {
+                continue;
+            }
             let subject = self.survivor(subject);
             let held = evidence.remove(&event.seq);
             let mut line = self.line(&subject, event, effective).await?;
@@ -178,6 +184,11 @@ impl Exporter {
             self.lines += 1;
         }
         Ok(Some(text(out)))
+    }
+
+    /// Whether `subject` was linked into another.
+    fn is_alias(&self, subject: &SubjectId) -> bool {
+        self.vault.as_ref().is_some_and(|v| v.aliases.contains_key(subject.as_str()))
     }
 
     /// The subject an id names now: a linked id's survivor, so the person stays one person.

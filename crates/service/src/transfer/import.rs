@@ -69,6 +69,10 @@ pub struct ImportOptions {
     /// `identifiers:write`: an identifier decides who may later prove to be the subject (verified
     /// requesters), so `import:write` alone must not hand one out.
     pub identifiers: bool,
+    /// Whether lines may state a subject's age. Over HTTP only for a caller that also holds
+    /// `consent:write`, as `PUT /v1/subjects/{subject}/age` needs: an age decides whether a child's own
+    /// grants count, so `import:write` alone must not end (or start) a child's protection.
+    pub ages: bool,
     /// Largest streamed input strict mode spools ([`MAX_SPOOL`] unless a test sets less).
     pub max_spool: u64,
 }
@@ -81,6 +85,7 @@ impl ImportOptions {
             strict: false,
             max_errors: 1000,
             identifiers: true,
+            ages: true,
             max_spool: MAX_SPOOL,
         }
     }
@@ -349,6 +354,13 @@ impl<'a> Importer<'a> {
                 n,
                 Reason::IdentifiersNotAllowed,
                 "attaching identifiers needs the identifiers:write scope",
+            ));
+        }
+        if !self.options.ages && checked.age.is_some() {
+            return Err(LineError::new(
+                n,
+                Reason::AgeNotAllowed,
+                "stating an age needs the consent:write scope",
             ));
         }
         for i in &checked.identifiers {

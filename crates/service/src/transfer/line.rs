@@ -119,6 +119,8 @@ pub enum Reason {
     IdentifierTaken,
     /// The line names identifiers, and the caller may not attach them (it lacks `identifiers:write`).
     IdentifiersNotAllowed,
+    /// The line states an age, and the caller may not set one (it lacks `consent:write`).
+    AgeNotAllowed,
     SubjectErased,
     /// A jurisdiction the catalogue does not declare.
     UnknownJurisdiction,
@@ -154,6 +156,7 @@ impl Reason {
             Reason::InvalidIdentifier => "invalid_identifier",
             Reason::IdentifierTaken => "identifier_taken",
             Reason::IdentifiersNotAllowed => "identifiers_not_allowed",
+            Reason::AgeNotAllowed => "age_not_allowed",
             Reason::SubjectErased => "subject_erased",
             Reason::UnknownJurisdiction => "unknown_jurisdiction",
             Reason::EvidenceTooLarge => "evidence_too_large",

@@ -367,7 +367,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
          DROP TABLE console_checks, delivery_attempts, consentry_keystore.subject_links, ledger_floor;
          DROP TABLE subject_ages, guardians;
-         DROP TABLE household_devices, household_members, households;
+         DROP TABLE household_devices, household_members, households, event_evidence;
          DROP INDEX requests_by_received, requests_by_closed, requests_by_overdue;
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",

@@ -363,6 +363,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              DROP TABLE console_checks; DROP TABLE delivery_attempts; DROP TABLE ledger_floor;
              DROP TABLE subject_ages; DROP TABLE guardians;
              DROP TABLE household_devices; DROP TABLE household_members; DROP TABLE households;
+             DROP TABLE event_evidence;
              DROP INDEX requests_by_received; DROP INDEX requests_by_closed; DROP INDEX requests_by_overdue;
              ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
              PRAGMA user_version = 8;"

@@ -83,6 +83,7 @@ pub async fn import(
         format,
         strict: query.strict.unwrap_or(false),
         identifiers: caller.require(Scope::IdentifiersWrite).is_ok(),
+        ages: caller.require(Scope::ConsentWrite).is_ok(),
         ..ImportOptions::new(query.source.unwrap_or_else(|| "import".to_owned()))
     };
     options.validate()?;
