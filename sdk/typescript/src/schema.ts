@@ -1813,7 +1813,7 @@ export interface components {
          * @description Why a line was not imported: a stable code (the error file's and the API's `reason`).
          * @enum {string}
          */
-        Reason: "malformed_json" | "malformed_row" | "missing_field" | "invalid_field" | "line_too_long" | "not_utf8" | "invalid_subject" | "unknown_action" | "invalid_time" | "occurred_in_future" | "unknown_purpose" | "unknown_category" | "unknown_channel" | "unknown_recipient" | "action_not_allowed" | "not_in_purpose" | "unknown_notice" | "notice_mismatch" | "unknown_collection_point" | "invalid_expiry" | "invalid_identifier" | "identifier_taken" | "identifiers_not_allowed" | "subject_erased" | "unknown_jurisdiction" | "evidence_too_large" | "invalid_age";
+        Reason: "malformed_json" | "malformed_row" | "missing_field" | "invalid_field" | "line_too_long" | "not_utf8" | "invalid_subject" | "unknown_action" | "invalid_time" | "occurred_in_future" | "unknown_purpose" | "unknown_category" | "unknown_channel" | "unknown_recipient" | "action_not_allowed" | "not_in_purpose" | "unknown_notice" | "notice_mismatch" | "unknown_collection_point" | "invalid_expiry" | "invalid_identifier" | "identifier_taken" | "identifiers_not_allowed" | "age_not_allowed" | "subject_erased" | "unknown_jurisdiction" | "evidence_too_large" | "invalid_age";
         /** @description A receipt in its signed form: a compact JWS of the receipt document, signed when asked for. */
         ReceiptOut: {
             id: string;

@@ -236,6 +236,20 @@ async fn subject_and_device_tokens_reach_what_is_declared() {
     let added = s.post(&format!("{subject}/identifiers"), ADMIN_KEY, &identifier, 201).await;
     ids.insert("DELETE /v1/subjects/{subject}/identifiers/{id}".to_owned(), str_of(&added["id"]).to_owned());
     s.put(&format!("{subject}/age"), ADMIN_KEY, &json!({"age_band": "18+"}), 200).await;
+    // An imported change with its evidence, so that the evidence route has one of the subject's to read.
+    let line = json!({"source_id": "scopes-1", "subject": SUBJECT, "purpose": "analytics", "action": "withdraw",
+                      "occurred_at": "2023-01-01T00:00:00Z", "evidence": {"form": "scopes"}});
+    s.raw(Method::POST, "/v1/import?source=scopes", ADMIN_KEY, "application/x-ndjson", format!("{line}\n"), 200)
+        .await;
+    let history = s.get(&format!("{subject}/consents/history"), ADMIN_KEY, 200).await;
+    let with = history["events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["evidence_stored"] == true))
+        .expect("the imported event with its evidence");
+    ids.insert(
+        "GET /v1/subjects/{subject}/consents/history/{id}/evidence".to_owned(),
+        str_of(&with["id"]).to_owned(),
+    );
 
     let mut wrong = Vec::new();
     // Revoking the subject's tokens ends the subject token used here: that call comes last.
