@@ -239,8 +239,15 @@ async fn subject_and_device_tokens_reach_what_is_declared() {
     // An imported change with its evidence, so that the evidence route has one of the subject's to read.
     let line = json!({"source_id": "scopes-1", "subject": SUBJECT, "purpose": "analytics", "action": "withdraw",
                       "occurred_at": "2023-01-01T00:00:00Z", "evidence": {"form": "scopes"}});
-    s.raw(Method::POST, "/v1/import?source=scopes", ADMIN_KEY, "application/x-ndjson", format!("{line}\n"), 200)
-        .await;
+    s.raw(
+        Method::POST,
+        "/v1/import?source=scopes",
+        ADMIN_KEY,
+        "application/x-ndjson",
+        format!("{line}\n"),
+        200,
+    )
+    .await;
     let history = s.get(&format!("{subject}/consents/history"), ADMIN_KEY, 200).await;
     let with = history["events"]
         .as_array()
