@@ -332,13 +332,7 @@ pub async fn record_changes(
     body: RecordConsents,
     actor: &str,
 ) -> Result<RecordedConsents> {
-    match record_split(state, subject, body, actor).await? {
-        (Some(recorded), refused) if refused.is_empty() => Ok(recorded),
-        (recorded, refused) => {
-            let kept = recorded.as_ref().map(|r| (r.events.len(), r.receipt.id.as_str()));
-            Err(refused.into_error(kept))
-        }
-    }
+    settled(record_split(state, subject, body, actor).await?)
 }
 
 /// [`record_changes`], answering what was recorded (if anything) and what a known child may not record
@@ -375,9 +369,15 @@ pub(crate) async fn append_events(
     notice: Option<NoticeVersion>,
     collection_point: Option<String>,
 ) -> Result<RecordedConsents> {
-    match append_split(state, subject, view, events, notice, collection_point).await? {
-        (Some(recorded), refused) if refused.is_empty() => Ok(recorded),
-        (recorded, refused) => {
+    settled(append_split(state, subject, view, events, notice, collection_point).await?)
+}
+
+/// A split write's answer for a face that shows only one: what was recorded when nothing was refused,
+/// otherwise 403 `guardian_required` naming the refused changes and what was recorded beside them.
+fn settled((recorded, refused): (Option<RecordedConsents>, Refused)) -> Result<RecordedConsents> {
+    match recorded {
+        Some(recorded) if refused.is_empty() => Ok(recorded),
+        recorded => {
             let kept = recorded.as_ref().map(|r| (r.events.len(), r.receipt.id.as_str()));
             Err(refused.into_error(kept))
         }
