@@ -7,7 +7,10 @@ use consentry_service::transfer::import::{self, ImportOptions};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::utils::{ADMIN_KEY, Backend, Storage, TestServer, both_backends, str_of, withdraw};
+use crate::utils::{
+    ADMIN_KEY, Backend, Storage, TestServer, access_entries, assert_code, both_backends, entry, str_of,
+    withdraw,
+};
 
 fn line(source_id: &str, subject: &str, purpose: &str, action: &str, at: &str) -> Value {
     let mut l = json!({"source_id": source_id, "subject": subject, "purpose": purpose, "action": action,
@@ -232,6 +235,60 @@ async fn ages_need_consent_write(backend: Backend) {
     server.stop().await;
 }
 
+/// `export:read` alone gives the consents, not what the vault holds of each person: evidence (IP addresses,
+/// user agents) needs `evidence=true` and ages `ages=true`, each with `consent:read` too (the scope that
+/// reads them one subject at a time), and each subject whose evidence or age went out finds the export in
+/// their access log; a plain export logs nobody.
+async fn evidence_and_ages_need_consent_read(backend: Backend) {
+    let server = TestServer::start_on(backend).await;
+    let mut l = line("v1", "liv", "analytics", "withdraw", "2023-01-01T00:00:00Z");
+    l["age"] = json!({"birth_date": "2014-05-01"});
+    l["evidence"] = json!({"ip": "198.51.100.9"});
+    let other = line("v2", "max", "analytics", "withdraw", "2023-01-01T00:00:00Z");
+    assert_eq!(import(&server, "?source=ot", &jsonl(&[l, other])).await["imported"].as_u64(), Some(2));
+    let (_, export_only) = server.create_key("exporter", &["export:read"]).await;
+    let (_, reader) = server.create_key("auditor", &["export:read", "consent:read"]).await;
+    for history in [false, true] {
+        let plain = server
+            .send(Method::GET, &format!("/v1/export/consents?history={history}"), &export_only, None)
+            .await;
+        assert_eq!(plain.status, 200, "{}", plain.text);
+        assert!(plain.text.contains("\"liv\""), "{}", plain.text);
+        assert!(!plain.text.contains("198.51.100.9") && !plain.text.contains("2014-05-01"), "{}", plain.text);
+        for asked in ["evidence=true", "ages=true", "evidence=true&ages=true"] {
+            let path = format!("/v1/export/consents?history={history}&{asked}");
+            assert_code(&server.get(&path, &export_only, 403).await, "forbidden");
+        }
+    }
+    // The plain exports logged nobody; the full one logs liv (whose evidence and age went out), not max.
+    let full = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .get(format!("{}/v1/export/consents?evidence=true&ages=true", server.base))
+        .bearer_auth(&reader)
+        .header("X-Consentry-Purpose", "migration")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(full.status().as_u16(), 200);
+    let full = full.text().await.expect("body");
+    assert!(full.contains("198.51.100.9") && full.contains("2014-05-01"), "{full}");
+    let only_evidence = server.send(Method::GET, "/v1/export/consents?evidence=true", &reader, None).await;
+    assert!(only_evidence.text.contains("198.51.100.9") && !only_evidence.text.contains("2014-05-01"));
+    let logged = access_entries(&server, "liv", 2).await;
+    assert_eq!(
+        logged,
+        [
+            entry("auditor", "GET /v1/export/consents", "unspecified"),
+            entry("auditor", "GET /v1/export/consents", "migration")
+        ]
+    );
+    let max = server.get("/v1/subjects/max/access-log", ADMIN_KEY, 200).await;
+    assert!(!max.to_string().contains("export"), "{max}");
+    server.stop().await;
+}
+
 /// A reader that gives `limit` bytes of `data`, then fails: a connection cut half-way.
 struct Cut {
     data: Vec<u8>,
@@ -364,7 +421,9 @@ async fn export_then_import_gives_the_same_answers(backend: Backend) {
     for (history, format, content_type) in
         [(false, "jsonl", "application/x-ndjson"), (true, "csv", "text/csv")]
     {
-        let path = format!("/v1/export/consents?history={history}&format={format}&identifiers=true");
+        let path = format!(
+            "/v1/export/consents?history={history}&format={format}&identifiers=true&evidence=true&ages=true"
+        );
         let reply = source.send(Method::GET, &path, ADMIN_KEY, None).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
         assert!(reply.content_type().starts_with(content_type));
@@ -434,5 +493,6 @@ both_backends!(
     an_interrupted_import_resumes,
     export_then_import_gives_the_same_answers,
     identifiers_need_their_own_scope,
-    ages_need_consent_write
+    ages_need_consent_write,
+    evidence_and_ages_need_consent_read
 );

@@ -6,9 +6,10 @@
 //! notice is named by its text (and language), which finds the same notice version in another store
 //! whatever its version numbers; the subject's jurisdiction goes with the change that set it (a `locate`
 //! event as a `locate` line). Events of erased subjects are left out. An event recorded under an id since
-//! linked into another comes out under the survivor's id. With the vault's key ([`Exporter::with_vault`]):
-//! each event's evidence, the subject's age on their first line, and (only when asked for) their
-//! identifiers on their first line.
+//! linked into another comes out under the survivor's id. With the vault's key ([`Exporter::with_vault`]),
+//! and only when the options ask for each: the events' evidence, the subject's age on their first line, and
+//! their identifiers on their first line. Over HTTP each subject whose vault data went out is written to
+//! their access log ([`Exporter::logged_as`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,6 +24,7 @@ use super::import::Format;
 use super::line::{ChangeLine, IdentifierLine, NoticeRef};
 use crate::error::{Error, Result};
 use crate::guardians::age::StatedAge;
+use crate::state::Services;
 
 /// Statements or events read per page.
 const PAGE: u32 = 5000;
@@ -37,7 +39,23 @@ pub struct ExportOptions {
     /// Each subject's identifiers (their values) on their first line: for the operator (the CLI) or a
     /// caller that may read identifiers. Needs the vault's key.
     pub identifiers: bool,
+    /// Each event's evidence (the original receipt, IP address, user agent): for the operator or a caller
+    /// that may read each subject's history. Needs the vault's key.
+    pub evidence: bool,
+    /// Each subject's age (birth date or band) on their first line: for the operator or a caller that may
+    /// read each subject's age. Needs the vault's key.
+    pub ages: bool,
 }
+
+/// Who exports, as each subject's access log names them.
+struct Audit {
+    services: Services,
+    caller: String,
+    stated: Option<String>,
+}
+
+/// The route an export's reads are logged under.
+pub const EXPORT_ROUTE: &str = "GET /v1/export/consents";
 
 /// Pages through the store; each call of [`Exporter::next_page`] gives the next lines (each ending in a
 /// line break).
@@ -58,6 +76,8 @@ pub struct Exporter {
     /// Read on the first page: old id → survivor, and the ages not yet written (each goes out once, on
     /// its subject's first line).
     vault: Option<Vault>,
+    /// Where the reads of subjects' vault data are logged, if anywhere.
+    audit: Option<Audit>,
 }
 
 /// What an export reads once, before its first page.
@@ -83,10 +103,18 @@ impl Exporter {
             clock: Timestamp::from_micros(0),
             kek: None,
             vault: None,
+            audit: None,
         }
     }
 
-    /// Exports evidence, ages and (when the options ask) identifiers too, decrypted with `kek`.
+    /// Logs each subject whose evidence, age or identifiers go out in their access log, as read by
+    /// `caller` (an API key's name) for the purpose it `stated`, once per page.
+    pub fn logged_as(mut self, services: Services, caller: &str, stated: Option<&str>) -> Self {
+        self.audit = Some(Audit { services, caller: caller.to_owned(), stated: stated.map(str::to_owned) });
+        self
+    }
+
+    /// Exports evidence, ages and identifiers too (each when the options ask), decrypted with `kek`.
     pub fn with_vault(mut self, kek: Kek) -> Self {
         self.kek = Some(kek);
         self
@@ -98,7 +126,7 @@ impl Exporter {
         for (from, survivor) in self.store.subject_links().await? {
             vault.aliases.insert(from.as_str().to_owned(), survivor);
         }
-        let Some(kek) = &self.kek else { return Ok(vault) };
+        let Some(kek) = self.kek.as_ref().filter(|_| self.options.ages) else { return Ok(vault) };
         let mut after = None;
         loop {
             let (page, last) = self.store.ages_since(kek, Timestamp::from_micros(0), after, 1000).await?;
@@ -145,10 +173,12 @@ impl Exporter {
         if self.vault.is_none() {
             self.vault = Some(self.prepare().await?);
         }
-        let mut evidence: HashMap<u64, Vec<u8>> = match &self.kek {
+        let mut evidence: HashMap<u64, Vec<u8>> = match self.kek.as_ref().filter(|_| self.options.evidence) {
             Some(kek) => self.store.evidence_between(kek, before, self.after).await?.into_iter().collect(),
             None => HashMap::new(),
         };
+        // Subjects whose vault data this page holds, each logged once.
+        let mut read: HashSet<SubjectId> = HashSet::new();
         for (subject, event) in page {
             // In history, pages come in ledger order: the running maximum of recorded times (the current
             // state's reads already give a live change its effective time).
@@ -171,7 +201,9 @@ impl Exporter {
             let subject = self.survivor(subject);
             let held = evidence.remove(&event.seq);
             let mut line = self.line(&subject, event, effective).await?;
-            self.add_vault(&mut line, &subject, held).await?;
+            if self.add_vault(&mut line, &subject, held).await? && self.audit.is_some() {
+                read.insert(subject.clone());
+            }
             match self.options.format {
                 Format::JsonLines => {
                     // Straight into the page, no text per line. A struct of strings and lists always
@@ -182,6 +214,11 @@ impl Exporter {
             }
             out.push(b'\n');
             self.lines += 1;
+        }
+        if let Some(audit) = &self.audit {
+            for subject in &read {
+                audit.services.access.read(subject, &audit.caller, EXPORT_ROUTE, audit.stated.as_deref());
+            }
         }
         Ok(Some(text(out)))
     }
@@ -199,26 +236,26 @@ impl Exporter {
         }
     }
 
-    /// Adds the event's evidence, and on the subject's first line their age and (when asked for) their
-    /// identifiers.
+    /// Adds the event's evidence, and on the subject's first line their age and their identifiers (each
+    /// when asked for); whether the line holds any of them.
     async fn add_vault(
         &mut self,
         line: &mut ChangeLine,
         subject: &SubjectId,
         evidence: Option<Vec<u8>>,
-    ) -> Result<()> {
-        let Some(kek) = &self.kek else { return Ok(()) };
+    ) -> Result<bool> {
+        let Some(kek) = &self.kek else { return Ok(false) };
         if let Some(bytes) = evidence {
             line.evidence = Some(serde_json::from_slice(&bytes).map_err(Error::internal)?);
         }
-        let Some(vault) = self.vault.as_mut() else { return Ok(()) };
+        let Some(vault) = self.vault.as_mut() else { return Ok(line.evidence.is_some()) };
         line.age = vault.ages.remove(subject);
         if self.options.identifiers && vault.identified.insert(subject.clone()) {
             let held = self.store.identifiers(kek, subject).await?;
             line.identifiers =
                 held.into_iter().map(|i| IdentifierLine { kind: i.kind, value: i.value }).collect();
         }
-        Ok(())
+        Ok(line.evidence.is_some() || line.age.is_some() || !line.identifiers.is_empty())
     }
 
     async fn line(&mut self, subject: &SubjectId, e: Event, effective: Timestamp) -> Result<ChangeLine> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use consentry_core::Timestamp;
 use consentry_service::transfer::export::{ExportOptions, Exporter};
@@ -16,7 +16,7 @@ use utoipa::IntoParams;
 
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult, Error, Problem};
-use crate::extract::{Json, Query};
+use crate::extract::{Json, Query, stated_purpose};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -116,12 +116,20 @@ pub struct ExportQuery {
     /// Each subject's identifiers (their values) on their first line; the key needs `identifiers:read`
     /// as well.
     pub identifiers: Option<bool>,
+    /// Each event's evidence (the original receipt, IP address, user agent); the key needs
+    /// `consent:read` as well, as reading one subject's evidence does.
+    pub evidence: Option<bool>,
+    /// Each subject's age (birth date or band) on their first line; the key needs `consent:read` as well,
+    /// as reading one subject's age does.
+    pub ages: Option<bool>,
 }
 
 /// Export every subject's consents in the line format `POST /v1/import` reads, streamed: the statements in
-/// force (or, with `history=true`, every event), with each event's evidence and each subject's age (and,
-/// with `identifiers=true` and the `identifiers:read` scope, their identifiers), so that importing the
-/// export into a fresh store gives the same current state and the same answers to checks.
+/// force (or, with `history=true`, every event); with `evidence=true` each event's evidence and with
+/// `ages=true` each subject's age (both needing `consent:read` too), and with `identifiers=true` their
+/// identifiers (needing `identifiers:read`), so that importing the export into a fresh store gives the
+/// same current state and the same answers to checks. Each subject whose evidence, age or identifiers went
+/// out is written to their access log.
 #[utoipa::path(get, operation_id = "exportConsents", path = "/v1/export/consents", tag = "transfer", params(ExportQuery),
     responses((status = 200, description = "One change per line", content(
                   (String = "application/x-ndjson"), (String = "text/csv"))),
@@ -130,6 +138,7 @@ pub struct ExportQuery {
 pub async fn export(
     State(state): State<AppState>,
     caller: Arc<Caller>,
+    headers: HeaderMap,
     Query(query): Query<ExportQuery>,
 ) -> ApiResult<Response> {
     caller.require(Scope::ExportRead)?;
@@ -143,10 +152,27 @@ pub async fn export(
         // Identifiers decide who can prove to be the person: only for a key that may read them anyway.
         caller.require(Scope::IdentifiersRead)?;
     }
-    let options =
-        ExportOptions { format, since: query.since, history: query.history.unwrap_or(false), identifiers };
-    tracing::info!(by = %caller.key_id, history = options.history, identifiers, "consents exported");
-    let exporter = Exporter::new(state.store.clone(), options).with_vault(state.kek.clone());
+    // Evidence (IP addresses, user agents) and ages (birth dates) are each person's own data: only for a
+    // key that may read them one subject at a time.
+    let evidence = query.evidence.unwrap_or(false);
+    let ages = query.ages.unwrap_or(false);
+    if evidence || ages {
+        caller.require(Scope::ConsentRead)?;
+    }
+    let options = ExportOptions {
+        format,
+        since: query.since,
+        history: query.history.unwrap_or(false),
+        identifiers,
+        evidence,
+        ages,
+    };
+    tracing::info!(by = %caller.key_id, history = options.history, identifiers, evidence, ages, "consents exported");
+    let exporter = Exporter::new(state.store.clone(), options).with_vault(state.kek.clone()).logged_as(
+        state.0.clone(),
+        &caller.key_name,
+        stated_purpose(&headers),
+    );
     let pages = futures_util::stream::try_unfold(exporter, |mut exporter| async move {
         match exporter.next_page().await {
             Ok(Some(page)) => Ok(Some((page, exporter))),
