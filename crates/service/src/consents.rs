@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use consentry_core::catalog::{Basis, ChangeError};
-use consentry_core::ledger::{event_id, parse_event_id};
+use consentry_core::ledger::{event_id, is_guardian_actor, parse_event_id};
 use consentry_core::{
     Action, Event, NewEvent, Query as CheckQuery, Scope as EventScope, SubjectId, Timestamp,
 };
@@ -317,7 +317,9 @@ pub async fn record(
     let actor =
         crate::guardians::writes::write_actor(state, principal, subject, body.actor.as_deref()).await?;
     let recorded = record_changes(state, subject, body, &actor).await?;
-    reader.log(&state.access, subject);
+    // A guardian with their own token is logged as the ledger names them, not as the child.
+    let guardian = matches!(principal, Principal::Subject(_)) && is_guardian_actor(&actor);
+    reader.by_guardian(guardian.then_some(actor.as_str())).log(&state.access, subject);
     Ok(recorded)
 }
 

@@ -161,6 +161,9 @@ pub fn access(lang: Lang, page: &Page) -> Markup {
                                 strong {
                                     @if a.caller == "subject" {
                                         (lang.t("actor-subject"))
+                                    } @else if consentry_core::ledger::is_guardian_actor(&a.caller) {
+                                        // Named by pseudonym in the log: the person reads who, not which id.
+                                        (lang.t("actor-guardian"))
                                     } @else {
                                         (a.caller)
                                     }

@@ -140,7 +140,24 @@ async fn a_guardian_manages_a_childs_choices(backend: Backend) {
     assert_eq!(mum.get("/preferences/children/00112233445566778899aabbccddeeff").await.status, 404);
     // The child sees the guardian's changes in their history.
     let mut kid = signed_in(&s, "kid-7xq").await;
-    assert!(kid.get("/preferences").await.text.contains("By: A parent or guardian"));
+    // And in who used their data: the guardian's view and save, named as a parent or guardian (the log
+    // holds the guardian's pseudonym, never their id), in English and German.
+    let logged = crate::utils::access_entries(&s, "kid-7xq", 3).await;
+    let by_guardian: Vec<&str> = logged
+        .iter()
+        .filter(|(caller, _, _)| caller == &guardian_actor)
+        .map(|(_, route, _)| route.as_str())
+        .collect();
+    for route in ["preferences: a guardian's view", "preferences: a guardian's save"] {
+        assert!(by_guardian.contains(&route), "{route} in {logged:?}");
+    }
+    assert!(logged.iter().all(|(caller, _, _)| !caller.contains("mum")), "{logged:?}");
+    let own = kid.get("/preferences").await.text;
+    assert!(own.contains("By: A parent or guardian"));
+    assert!(own.contains("<strong>A parent or guardian</strong>"), "{own}");
+    let german = kid.get("/preferences?lang=de").await.text;
+    assert!(german.contains("<strong>Ein Elternteil oder Vormund</strong>"), "{german}");
+    let _ = kid.get("/preferences?lang=en").await;
     // Once the child came of age, the guardian no longer manages their choices.
     s.put("/v1/subjects/kid-7xq/age", ADMIN_KEY, &json!({"age_band": "18+"}), 200).await;
     assert_eq!(mum.get(&path).await.status, 404);

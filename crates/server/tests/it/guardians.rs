@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use crate::cluster::{node, post};
 use crate::utils::{
-    ADMIN_KEY, Backend, TestServer, answer, assert_code, at_rest, both_backends, decided, grant, outbox,
-    paused_destination, str_of, withdraw,
+    ADMIN_KEY, Backend, TestServer, access_entries, answer, assert_code, at_rest, both_backends, decided,
+    entry, grant, outbox, paused_destination, str_of, withdraw,
 };
 
 both_backends!(
@@ -21,7 +21,8 @@ both_backends!(
     concurrent_adds_close_no_cycle,
     a_childs_mixed_request_keeps_its_refusals,
     guardians_follow_their_rules,
-    an_age_survives_a_restart_and_goes_with_erasure
+    an_age_survives_a_restart_and_goes_with_erasure,
+    a_guardians_reads_are_logged_as_the_guardian
 );
 
 async fn reason(s: &TestServer, subject: &str, purpose: &str) -> (bool, String) {
@@ -164,6 +165,46 @@ async fn a_guardian_is_named_by_pseudonym(backend: Backend) {
     assert_eq!(at_rest(&s, &[MUM.as_bytes().to_vec()]).await, Vec::<String>::new());
     // The child's history still holds the guardian's grants, which still count.
     assert_eq!(reason(&s, "kid", "analytics").await, (true, "granted".into()));
+    s.stop().await;
+}
+
+/// What a guardian reads and does with their own token on their child's data is in the child's access log
+/// under the guardian's pseudonymous actor (as the ledger names them), never as `subject` (the child
+/// themselves) and never by the guardian's id.
+async fn a_guardians_reads_are_logged_as_the_guardian(backend: Backend) {
+    const MUM: &str = "mum-r4k2w";
+    let s = TestServer::start_on(backend).await;
+    s.put("/v1/subjects/kid/age", ADMIN_KEY, &json!({"birth_date": "2016-05-01"}), 200).await;
+    s.put(&format!("/v1/subjects/{MUM}/age"), ADMIN_KEY, &json!({"birth_date": "1985-02-03"}), 200).await;
+    s.post("/v1/subjects/kid/guardians", ADMIN_KEY, &json!({"guardian": MUM}), 201).await;
+    let mum = token(&s, MUM).await;
+    let granted = s.post("/v1/subjects/kid/consents", &mum, &grant("analytics", &[]), 201).await;
+    let actor = str_of(&granted["events"][0]["actor"]).to_owned();
+    assert!(actor.starts_with("guardian:") && !actor.contains(MUM), "{actor}");
+    let reads = [
+        "/v1/subjects/kid/consents",
+        "/v1/subjects/kid/consents/history",
+        "/v1/subjects/kid/age",
+        "/v1/subjects/kid/guardians",
+    ];
+    for path in reads {
+        s.get(path, &mum, 200).await;
+    }
+    let logged = access_entries(&s, "kid", 5).await;
+    let routes: Vec<String> =
+        reads.iter().rev().map(|p| format!("GET {}", p.replace("/kid/", "/{subject}/"))).collect();
+    let expected: Vec<_> = routes
+        .iter()
+        .map(String::as_str)
+        .chain(["POST /v1/subjects/{subject}/consents"])
+        .map(|route| entry(&actor, route, "unspecified"))
+        .collect();
+    assert_eq!(logged, expected);
+    // The child's own reads stay theirs.
+    let kid = token(&s, "kid").await;
+    s.get("/v1/subjects/kid/consents", &kid, 200).await;
+    let logged = access_entries(&s, "kid", 6).await;
+    assert_eq!(logged[0], entry("subject", "GET /v1/subjects/{subject}/consents", "unspecified"));
     s.stop().await;
 }
 

@@ -27,8 +27,10 @@ pub const CALLER_SUBJECT: &str = "subject";
 pub const MINT_ROUTE: &str = "POST /v1/subjects/{subject}/tokens";
 
 /// Who reads (or acts on) a subject's data, where it came in and why. A service's read goes into the
-/// subject's access log under the key's name, a person's with their subject token under `subject`; a
-/// device reading its own subject's data is no access to report (it was paired to do so).
+/// subject's access log under the key's name, a person's with their subject token under `subject`, a
+/// guardian's (with their own token, on their child's data) under `guardian:<pseudonym>` as the ledger names
+/// them ([`Reader::by_guardian`]); a device reading its own subject's data is no access to report (it was
+/// paired to do so).
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'a> {
     /// The API key's name, or [`CALLER_SUBJECT`]; `None` for a device.
@@ -63,6 +65,23 @@ impl<'a> Reader<'a> {
         Self { caller: Some(CALLER_SUBJECT), route, stated: None }
     }
 
+    /// What a guardian read or did on their child's page of the preference centre, under their actor
+    /// `guardian:<pseudonym>` (never their subject id).
+    pub fn guardian_page(actor: &'a str, route: &'static str) -> Self {
+        Self { caller: Some(actor), route, stated: None }
+    }
+
+    /// The same read done by a guardian with their own subject token on their child's data, when
+    /// `guardian` is their actor (`guardian:<pseudonym>`,
+    /// [`guardian_actor`](crate::guardians::writes::guardian_actor)): logged under it instead of `subject`,
+    /// which would tell the child they read it themselves.
+    pub fn by_guardian(self, guardian: Option<&'a str>) -> Self {
+        match guardian {
+            Some(actor) if self.caller.is_some() => Self { caller: Some(actor), ..self },
+            _ => self,
+        }
+    }
+
     /// A read by a service key.
     pub fn service(caller: &'a Caller, route: &'static str, stated: Option<&'a str>) -> Self {
         Self { caller: Some(caller.key_name.as_str()), route, stated }
@@ -86,7 +105,8 @@ pub fn log_mint(log: &AccessLog, subject: &SubjectId, minter: &Caller, stated: O
 pub struct AccessEntryOut {
     pub id: i64,
     pub at: String,
-    /// The API key's name, or `subject` for the person themselves acting with a subject token.
+    /// The API key's name, `subject` for the person themselves acting with a subject token, or
+    /// `guardian:<pseudonym>` for a parent or guardian acting with their own (the ledger's name for them).
     pub caller: String,
     pub route: String,
     /// The purpose the caller stated in `X-Consentry-Purpose`, or `unspecified`.

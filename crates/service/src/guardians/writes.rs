@@ -79,22 +79,25 @@ pub async fn write_actor(
 }
 
 /// For a subject token: whether it may read `subject`'s consents and preferences, as the person or as a
-/// recorded guardian of theirs. A service key needs `scope`.
+/// recorded guardian of theirs. A service key needs `scope`. A guardian's read gives their actor
+/// (`guardian:<pseudonym>`), which the access log names them by ([`Reader::by_guardian`]).
+///
+/// [`Reader::by_guardian`]: crate::access::Reader::by_guardian
 pub async fn require_reader(
     state: &Services,
     principal: &Principal,
     subject: &SubjectId,
     scope: Scope,
-) -> Result<()> {
+) -> Result<Option<String>> {
     match principal {
         Principal::Subject(s) if &s.subject != subject => {
-            if guardian_may_act(state, subject) && super::is_guardian(state, subject, &s.subject).await? {
-                Ok(())
-            } else {
-                Err(Error::WrongPrincipal("this token is for another subject"))
-            }
+            let actor = match guardian_may_act(state, subject) {
+                true => guardian_actor(state, subject, &s.subject).await?,
+                false => None,
+            };
+            actor.map(Some).ok_or(Error::WrongPrincipal("this token is for another subject"))
         }
-        _ => principal.require_subject(subject, scope),
+        _ => principal.require_subject(subject, scope).map(|()| None),
     }
 }
 

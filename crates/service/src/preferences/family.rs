@@ -19,6 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{Change, Choices, Notice, Page, Saved, choices, logged, newest_history, plan, record};
+use crate::access::Reader;
 use crate::auth::ACTOR_SUBJECT;
 use crate::consents::{ChangeAction, ChangeIn, RecordConsents, record_changes};
 use crate::error::{Error, Result};
@@ -230,11 +231,12 @@ async fn child_view(
     Ok(ChildPage { child: link, page })
 }
 
-/// A child's choices for their guardian `guardian` (the session's person); in the child's access log.
+/// A child's choices for their guardian `guardian` (the session's person); in the child's access log
+/// under the guardian's actor (`guardian:<pseudonym>`), never as the child's own read.
 pub async fn child_page(services: &Services, guardian: &SubjectId, reference: &str) -> Result<ChildPage> {
-    let (child, link, _) = child_of(services, guardian, reference).await?;
+    let (child, link, actor) = child_of(services, guardian, reference).await?;
     let shown = child_view(services, &child, link, None).await?;
-    logged(services, &child, "preferences: a guardian's view");
+    Reader::guardian_page(&actor, "preferences: a guardian's view").log(&services.access, &child);
     Ok(shown)
 }
 
@@ -251,7 +253,7 @@ pub async fn save_for_child(
     let changed = plan(services, &view, &child, wanted, &actor);
     let (receipts, records_deleted, needs_guardian) =
         record(services, &view, &child, &changed, &wanted.versions, &actor).await?;
-    logged(services, &child, "preferences: a guardian's save");
+    Reader::guardian_page(&actor, "preferences: a guardian's save").log(&services.access, &child);
     let saved = Notice::Saved(Saved { changed, receipts, records_deleted, needs_guardian });
     child_view(services, &child, link, Some(saved)).await
 }

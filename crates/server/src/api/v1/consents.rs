@@ -61,8 +61,9 @@ pub async fn current(
     headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<CurrentConsents>> {
-    require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
-    let reader = Reader::new(&principal, "GET /v1/subjects/{subject}/consents", stated_purpose(&headers));
+    let guardian = require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
+    let reader = Reader::new(&principal, "GET /v1/subjects/{subject}/consents", stated_purpose(&headers))
+        .by_guardian(guardian.as_deref());
     Ok(Json(consents::current(&state, &subject, reader).await?))
 }
 
@@ -91,10 +92,11 @@ pub async fn history(
     SubjectPath(subject): SubjectPath,
     Query(params): Query<HistoryParams>,
 ) -> ApiResult<Json<History>> {
-    require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
+    let guardian = require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
     let page = HistoryPage { limit: params.limit, after: params.after };
     let reader =
-        Reader::new(&principal, "GET /v1/subjects/{subject}/consents/history", stated_purpose(&headers));
+        Reader::new(&principal, "GET /v1/subjects/{subject}/consents/history", stated_purpose(&headers))
+            .by_guardian(guardian.as_deref());
     Ok(Json(consents::history(&state, &subject, page, reader).await?))
 }
 
@@ -116,11 +118,12 @@ pub async fn evidence(
     SubjectPath(subject): SubjectPath,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<Json<EvidenceOut>> {
-    require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
+    let guardian = require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
     let reader = Reader::new(
         &principal,
         "GET /v1/subjects/{subject}/consents/history/{id}/evidence",
         stated_purpose(&headers),
-    );
+    )
+    .by_guardian(guardian.as_deref());
     Ok(Json(evidence::read(&state, &subject, &id, reader).await?))
 }

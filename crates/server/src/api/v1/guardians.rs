@@ -54,8 +54,9 @@ pub async fn get_age(
     headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<AgeOut>> {
-    require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
-    let reader = Reader::new(&principal, "GET /v1/subjects/{subject}/age", stated_purpose(&headers));
+    let guardian = require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
+    let reader = Reader::new(&principal, "GET /v1/subjects/{subject}/age", stated_purpose(&headers))
+        .by_guardian(guardian.as_deref());
     Ok(Json(age::get(&state, &subject, reader).await?))
 }
 
@@ -95,8 +96,9 @@ pub async fn list(
     headers: HeaderMap,
     SubjectPath(subject): SubjectPath,
 ) -> ApiResult<Json<GuardianList>> {
-    require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
-    let reader = Reader::new(&principal, "GET /v1/subjects/{subject}/guardians", stated_purpose(&headers));
+    let guardian = require_reader(&state, &principal, &subject, Scope::ConsentRead).await?;
+    let reader = Reader::new(&principal, "GET /v1/subjects/{subject}/guardians", stated_purpose(&headers))
+        .by_guardian(guardian.as_deref());
     Ok(Json(guardians::list(&state, &subject, reader).await?))
 }
 
