@@ -157,6 +157,15 @@ pub fn is_guardian_actor(actor: &str) -> bool {
     actor.strip_prefix(ACTOR_GUARDIAN_PREFIX).is_some_and(|id| !id.is_empty())
 }
 
+/// Prefix of the actor recorded on a survivor's events that a link carried over from the record linked into
+/// it: `link:<pseudonym of that record>`.
+pub const ACTOR_LINK_PREFIX: &str = "link:";
+
+/// Whether `actor` is a link's (`link:<pseudonym>`, with one).
+pub fn is_link_actor(actor: &str) -> bool {
+    actor.strip_prefix(ACTOR_LINK_PREFIX).is_some_and(|p| !p.is_empty())
+}
+
 /// Actor recorded on events read from an IAB TCF TC string.
 pub const ACTOR_TCF: &str = "signal:tcf";
 /// Actor recorded on events read from an IAB GPP string.

@@ -46,7 +46,7 @@ use crate::time::Timestamp;
 
 /// The actor of a carried choice: `link:<pseudonym of from>` (the ledger never holds a subject id).
 pub fn actor(from_pseudonym: &str) -> String {
-    format!("link:{from_pseudonym}")
+    format!("{}{from_pseudonym}", crate::ledger::ACTOR_LINK_PREFIX)
 }
 
 /// The survivor's new event carrying `f`, made at `f`'s original time.

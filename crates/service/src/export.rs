@@ -369,7 +369,11 @@ mod tests {
                 "history": [{"purpose": "analytics", "action": "withdraw", "channels": [],
                              "recorded_at": "2026-03-04T08:00:00.000000Z", "actor": "subject"},
                             {"purpose": "marketing.direct", "action": "grant", "channels": ["email"],
-                             "recorded_at": "2026-03-05T09:07:00.000000Z", "actor": "signal:gpc"}],
+                             "recorded_at": "2026-03-05T09:07:00.000000Z", "actor": "signal:gpc"},
+                            {"purpose": "analytics", "action": "grant", "channels": [],
+                             "recorded_at": "2026-03-01T08:00:00.000000Z", "actor": "link:p-3f9a"},
+                            {"purpose": "analytics", "action": "grant", "channels": [],
+                             "recorded_at": "2026-02-01T08:00:00.000000Z", "actor": "guardian:p-77c1"}],
             },
             "devices": [{"name": "Kitchen speaker", "kind": "speaker", "categories": ["user.biometric.voice"],
                          "purposes": ["voice_history"], "paired_at": "2026-03-01T10:00:00.000000Z"}],
@@ -393,6 +397,8 @@ mod tests {
             "<th scope=\"row\" data-label=\"Purpose\">News and offers</th><td data-label=\"Your choice\">Agreed</td><td data-label=\"Since\">5 Mar 2026, 09:07 UTC</td><td data-label=\"Channels\">E-mail</td>",
             "<td data-label=\"Change\">Withdrew</td><td data-label=\"Purpose\">Usage analytics</td><td data-label=\"Channels\">All</td>",
             "Your browser's Global Privacy Control signal",
+            "A linked record of yours (carried over when your records were linked)",
+            "A parent or guardian",
             "Kitchen speaker (speaker)",
             "Voice recordings · Keeping your voice recordings",
             "<a href=\"records/rec_1&lt;b&gt;.ogg\">Open<span class=\"vh\"> Voice recordings, 2 Mar 2026, 11:30 UTC</span></a>",
@@ -409,9 +415,15 @@ mod tests {
 
         let de = guide::page(&data, &catalog, Language::De, RequestKind::Portability, until);
         assert!(de.contains("<html lang=\"de\">") && de.contains("Datenübertragbarkeit"), "{de}");
-        for shown in
-            ["Neuigkeiten und Angebote", "Zugestimmt", "5. März 2026, 09:07 UTC", "Sprachaufnahmen", "Öffnen"]
-        {
+        for shown in [
+            "Neuigkeiten und Angebote",
+            "Zugestimmt",
+            "5. März 2026, 09:07 UTC",
+            "Sprachaufnahmen",
+            "Öffnen",
+            "Ein verknüpfter Datensatz von Ihnen (übernommen, als Ihre Datensätze verknüpft wurden)",
+            "Ein Elternteil oder Vormund",
+        ] {
             assert!(de.contains(shown), "{shown} in {de}");
         }
         for english in ["News and offers", "Agreed", "Your choices", "Voice recordings"] {

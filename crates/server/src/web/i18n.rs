@@ -199,6 +199,8 @@ impl Lang {
             consentry_core::ledger::ACTOR_SYSTEM => "actor-system",
             // Named by pseudonym in the ledger: the person reads who, not which id.
             a if consentry_core::ledger::is_guardian_actor(a) => "actor-guardian",
+            // The person's own choice from a record of theirs, carried over when the two were linked.
+            a if consentry_core::ledger::is_link_actor(a) => "actor-link",
             _ => "actor-service",
         })
     }

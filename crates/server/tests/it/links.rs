@@ -13,7 +13,48 @@ use crate::utils::{
     ADMIN_KEY, Backend, Node, TestServer, assert_code, both_backends, grant, str_of, withdraw,
 };
 
-both_backends!(linking_merges_moves_and_aliases, linking_refuses_and_erasure_takes_both);
+both_backends!(
+    linking_merges_moves_and_aliases,
+    linking_refuses_and_erasure_takes_both,
+    carried_choices_show_as_a_linked_record
+);
+
+/// A choice a link carried over shows in the person's history as theirs from a linked record, not as "Our
+/// systems", in English and German; the ledger keeps its pseudonymous actor.
+async fn carried_choices_show_as_a_linked_record(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    s.record("app-install-9", &grant("analytics", &[])).await;
+    s.record("ivy", &withdraw("marketing.direct")).await;
+    s.post("/v1/subjects/ivy/links", ADMIN_KEY, &json!({"from": "app-install-9"}), 200).await;
+    let history = s.get("/v1/subjects/ivy/consents/history", ADMIN_KEY, 200).await;
+    let carried = history["events"].as_array().expect("events").iter().find(|e| e["purpose"] == "analytics");
+    let actor = str_of(&carried.expect("the carried grant")["actor"]);
+    assert!(actor.starts_with("link:") && !actor.contains("app-install-9"), "{actor}");
+    let minted = crate::preferences::mint(&s, "ivy", &json!({})).await;
+    let mut v = crate::preferences::Visitor::new(&s);
+    let page = v.open_link(str_of(&minted["token"])).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("By: A linked record of yours (carried over when your records were linked)"),
+        "{}",
+        page.text
+    );
+    // ivy's own withdrawal, recorded by a service, stays "Our systems".
+    assert!(
+        page.text.contains("Usage analytics</p><p class=\"meta\">By: A linked record of yours"),
+        "{}",
+        page.text
+    );
+    let german = v.get("/preferences?lang=de").await;
+    assert!(
+        german.text.contains(
+            "Ein verknüpfter Datensatz von Ihnen (übernommen, als Ihre Datensätze verknüpft wurden)"
+        ),
+        "{}",
+        german.text
+    );
+    s.stop().await;
+}
 
 async fn allowed(base: &str, subject: &str, purpose: &str, channel: Option<&str>) -> bool {
     let mut body = json!({"subject": subject, "purpose": purpose});

@@ -229,6 +229,16 @@ impl Language {
             }
             (Language::En, consentry_core::ledger::ACTOR_SYSTEM) => "Us, automatically",
             (Language::De, consentry_core::ledger::ACTOR_SYSTEM) => "Wir, automatisch",
+            (Language::En, a) if consentry_core::ledger::is_guardian_actor(a) => "A parent or guardian",
+            (Language::De, a) if consentry_core::ledger::is_guardian_actor(a) => {
+                "Ein Elternteil oder Vormund"
+            }
+            (Language::En, a) if consentry_core::ledger::is_link_actor(a) => {
+                "A linked record of yours (carried over when your records were linked)"
+            }
+            (Language::De, a) if consentry_core::ledger::is_link_actor(a) => {
+                "Ein verknüpfter Datensatz von Ihnen (übernommen, als Ihre Datensätze verknüpft wurden)"
+            }
             (Language::En, _) => "One of our services",
             (Language::De, _) => "Einer unserer Dienste",
         }

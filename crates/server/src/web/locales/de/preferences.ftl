@@ -204,6 +204,7 @@ actor-tcf = Das Einwilligungsbanner unserer Website oder App (IAB TCF)
 actor-gpp = Das Einwilligungsbanner unserer Website oder App (IAB GPP)
 actor-system = Automatisch
 actor-guardian = Ein Elternteil oder Vormund
+actor-link = Ein verknüpfter Datensatz von Ihnen (übernommen, als Ihre Datensätze verknüpft wurden)
 came-of-age-title = Sie entscheiden jetzt selbst
 came-of-age-body = Als Sie noch ein Kind waren, hat ein Elternteil oder Vormund diese Entscheidungen für Sie getroffen. Ab jetzt entscheiden Sie selbst: Bestätigen Sie sie als Ihre eigenen, oder ändern Sie sie.
 came-of-age-confirm = Diese Entscheidungen bestätigen

@@ -204,6 +204,7 @@ actor-tcf = The consent banner of our website or app (IAB TCF)
 actor-gpp = The consent banner of our website or app (IAB GPP)
 actor-system = Automatically
 actor-guardian = A parent or guardian
+actor-link = A linked record of yours (carried over when your records were linked)
 came-of-age-title = You decide now
 came-of-age-body = While you were a child, a parent or guardian made these choices for you. From now on, you decide: confirm them as your own, or change them.
 came-of-age-confirm = Confirm these choices
