@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use consentry_core::SubjectId;
+use consentry_store::ImportedEvidence;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -155,4 +157,56 @@ async fn an_import_line_naming_an_alias_is_the_survivors(backend: Backend) {
     s.stop().await;
 }
 
-both_backends!(evidence_is_sealed_shown_and_shredded, an_import_line_naming_an_alias_is_the_survivors);
+/// Forgets every stored evidence row, as if the import's evidence write had not happened yet (it runs
+/// after the batch's events, in a write of its own).
+async fn forget_evidence(s: &TestServer) {
+    match s.storage().database_url() {
+        None => {
+            let path = s.storage().data_dir().join("consentry.db");
+            let conn = rusqlite::Connection::open(&path).expect("open the data file");
+            conn.busy_timeout(Duration::from_secs(10)).expect("timeout");
+            conn.execute("DELETE FROM event_evidence", []).expect("delete");
+        }
+        Some(url) => {
+            let pool = sqlx::PgPool::connect(url).await.expect("connect");
+            sqlx::query("DELETE FROM event_evidence").execute(&pool).await.expect("delete");
+            pool.close().await;
+        }
+    }
+}
+
+/// A link that runs between an import's events and their evidence write (or a run that stopped there and
+/// resumes after the link): the evidence is sealed under the survivor's key, and reads as the survivor's,
+/// never under a key made again for the old id.
+async fn evidence_written_after_a_link_is_the_survivors(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    s.record("ivy", &grant("marketing.direct", &["email"])).await;
+    let mut raced = line("r1", "jo", "analytics", "withdraw");
+    raced["evidence"] = json!({"form": "raced"});
+    assert_eq!(import(&s, std::slice::from_ref(&raced)).await["imported"].as_u64(), Some(1));
+    let event = history(&s, "jo").await.into_iter().find(|e| e["actor"] == "import:ot").expect("jo's event");
+    let (id, hash) = (str_of(&event["id"]).to_owned(), str_of(&event["evidence"]).to_owned());
+    forget_evidence(&s).await;
+    s.post("/v1/subjects/ivy/links", ADMIN_KEY, &json!({"from": "jo"}), 200).await;
+    // The import's evidence write, for the subject its events were written under (jo, before the link).
+    let item =
+        ImportedEvidence { source_id: "r1".into(), sha256: hash, evidence: br#"{"form":"raced"}"#.to_vec() };
+    let jo = SubjectId::new("jo").expect("an id");
+    let stored = s.state.store.put_imported_evidence(&s.state.kek, "ot", vec![(jo, vec![item])]).await;
+    assert_eq!(stored.expect("stored"), 1);
+    let path = format!("/v1/subjects/ivy/consents/history/{id}/evidence");
+    assert_eq!(s.get(&path, ADMIN_KEY, 200).await["evidence"], json!({"form": "raced"}));
+    // A run that stopped before its evidence and resumes after the link: the line names jo, now ivy.
+    forget_evidence(&s).await;
+    let report = import(&s, &[raced]).await;
+    assert_eq!(report["skipped"].as_u64(), Some(1), "{report}");
+    assert_eq!(s.get(&path, ADMIN_KEY, 200).await["evidence"], json!({"form": "raced"}));
+    assert_eq!(evidence_rows(&s).await, 1);
+    s.stop().await;
+}
+
+both_backends!(
+    evidence_is_sealed_shown_and_shredded,
+    an_import_line_naming_an_alias_is_the_survivors,
+    evidence_written_after_a_link_is_the_survivors
+);

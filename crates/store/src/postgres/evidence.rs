@@ -24,8 +24,16 @@ fn open_row(kek: &Kek, (seq, p, kek_id, wrapped, nonce, ciphertext): EvidenceRow
     Ok((seq, vault::open_evidence(kek, &key, &p, seq, &SealedPayload { nonce, ciphertext })?))
 }
 
+/// The subject an id names now: its survivor when a link made it an alias.
+const SURVIVOR: &str = "SELECT survivor FROM consentry_keystore.subject_links WHERE subject = $1";
+
 impl PostgresStore {
-    /// Stores one subject's evidence, in one transaction.
+    /// Stores one subject's evidence, under the key of the subject it belongs to now: a subject linked into
+    /// another (a link committed between an import's events and this write, which re-sealed only what was
+    /// stored) is its survivor, so the evidence is sealed under the survivor's key and pseudonym, as the link
+    /// re-sealed the rest. A link committed during the write makes it start again under the survivor: the
+    /// link takes the alias's data key `FOR UPDATE` before it moves the evidence, so a row stored while it
+    /// waited is moved, and one stored after it finds no key to be sealed under.
     async fn put_subject_evidence(
         &self,
         kek: &Kek,
@@ -33,31 +41,57 @@ impl PostgresStore {
         source: &str,
         items: Vec<ImportedEvidence>,
     ) -> Result<u64> {
-        if items.is_empty() {
-            return Ok(0);
+        for _ in 0..3 {
+            if let Some(stored) = self.try_put_subject_evidence(kek, subject, source, &items).await? {
+                return Ok(stored);
+            }
         }
+        Err(StoreError::Backend("evidence: the subject kept being linked while it was stored".into()))
+    }
+
+    /// One attempt of [`Self::put_subject_evidence`]; `None` when a link made the owner an alias meanwhile.
+    async fn try_put_subject_evidence(
+        &self,
+        kek: &Kek,
+        subject: &SubjectId,
+        source: &str,
+        items: &[ImportedEvidence],
+    ) -> Result<Option<u64>> {
+        if items.is_empty() {
+            return Ok(Some(0));
+        }
+        let survivor: Option<String> = sqlx::query_scalar(SURVIVOR)
+            .bind(subject.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let owner = survivor.as_deref().unwrap_or(subject.as_str());
         // Only a subject the ledger knows (an erased one has no pseudonym left to make a key for).
         let known: Option<String> =
             sqlx::query_scalar("SELECT pseudonym FROM consentry_keystore.subject_keys WHERE subject = $1")
-                .bind(subject.as_str())
+                .bind(owner)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db)?;
         if known.is_none() {
-            return Ok(0);
+            return Ok(Some(0));
         }
-        let (p, key) = self.ensure_key(subject.as_str(), kek).await?;
+        let (p, key) = self.ensure_key(owner, kek).await?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let mut stored = 0;
         for item in items {
+            // The event is the owner's own or that of an id linked into them.
             let seq: Option<i64> = sqlx::query_scalar(
                 "SELECT i.seq FROM imported i JOIN events e ON e.seq = i.seq
-                 WHERE i.source = $1 AND i.source_id = $2 AND e.pseudonym = $3 AND e.evidence = $4
+                 WHERE i.source = $1 AND i.source_id = $2 AND e.evidence = $4
+                   AND e.pseudonym IN (SELECT pseudonym FROM consentry_keystore.subject_keys
+                       WHERE subject = $3
+                          OR subject IN (SELECT subject FROM consentry_keystore.subject_links WHERE survivor = $3))
                    AND NOT EXISTS (SELECT 1 FROM event_evidence v WHERE v.seq = i.seq)",
             )
             .bind(source)
             .bind(&item.source_id)
-            .bind(&p)
+            .bind(owner)
             .bind(&item.sha256)
             .fetch_optional(&mut *tx)
             .await
@@ -76,15 +110,23 @@ impl PostgresStore {
             .bind(&p)
             .bind(&sealed.nonce)
             .bind(&sealed.ciphertext)
-            .bind(subject.as_str())
+            .bind(owner)
             .bind(&key.wrapped)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
             stored += done.rows_affected();
         }
+        // Holding the key's share lock, a link of the owner has either committed (it is an alias now: start
+        // again under its survivor) or waits for this commit and moves what it stored.
+        let linked: Option<String> =
+            sqlx::query_scalar(SURVIVOR).bind(owner).fetch_optional(&mut *tx).await.map_err(db)?;
+        if linked.is_some() {
+            tx.rollback().await.map_err(db)?;
+            return Ok(None);
+        }
         tx.commit().await.map_err(db)?;
-        Ok(stored)
+        Ok(Some(stored))
     }
 }
 

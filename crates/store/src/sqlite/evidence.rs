@@ -1,5 +1,7 @@
 //! Evidence on the embedded store: the sealed evidence in `consentry.db` beside its event, the data key that
-//! encrypts it in `keys.db`. Writes run on the writer, so an erasure or a link never interleaves.
+//! encrypts it in `keys.db`. Writes run on the writer, so an erasure or a link never interleaves; one that
+//! ran between an import's events and their evidence made the subject an alias, and the evidence goes to
+//! the survivor.
 
 use async_trait::async_trait;
 use consentry_core::SubjectId;
@@ -28,7 +30,15 @@ fn open_row(kek: &Kek, (seq, p, kek_id, wrapped, nonce, ciphertext): EvidenceRow
     Ok((seq, vault::open_evidence(kek, &key, &p, seq, &SealedPayload { nonce, ciphertext })?))
 }
 
-/// Stores one subject's evidence, in one transaction.
+/// The events a subject's evidence may belong to: their own and those of every id linked into them (an
+/// import's events written under an id that a link made an alias before its evidence was stored).
+const OWNED_BY: &str = "SELECT pseudonym FROM ks.subject_keys
+     WHERE subject = ?1 OR subject IN (SELECT subject FROM ks.subject_links WHERE survivor = ?1)";
+
+/// Stores one subject's evidence, in one transaction, under the key of the subject it belongs to now: a
+/// subject linked into another (a link that ran on the writer between an import's events and this write,
+/// and re-sealed only what was stored) is its survivor, so the evidence is sealed under the survivor's
+/// key and pseudonym, as the link re-sealed the rest, and never under a key made again for the alias.
 fn put_subject(
     conn: &mut Connection,
     kek: &Kek,
@@ -36,26 +46,30 @@ fn put_subject(
     subject: &str,
     items: Vec<ImportedEvidence>,
 ) -> Result<u64> {
+    let owner = match super::linking::survivor_of(conn, subject)? {
+        Some(survivor) => survivor.as_str().to_owned(),
+        None => subject.to_owned(),
+    };
     // Only a subject the ledger knows (an erased one has no pseudonym left to make a key for).
     let known: Option<String> = conn
-        .query_row("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1", [subject], |r| r.get(0))
+        .query_row("SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1", [&owner], |r| r.get(0))
         .optional()
         .map_err(backend)?;
     if known.is_none() {
         return Ok(0);
     }
-    let (p, key) = ensure_key(conn, subject, kek)?;
+    let (p, key) = ensure_key(conn, &owner, kek)?;
     let tx = conn.transaction().map_err(backend)?;
     let mut stored = 0;
     for item in items {
         let seq: Option<i64> = tx
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT i.seq FROM imported i JOIN events e ON e.seq = i.seq
-                 WHERE i.source = ?1 AND i.source_id = ?2 AND e.pseudonym = ?3 AND e.evidence = ?4
-                   AND NOT EXISTS (SELECT 1 FROM event_evidence v WHERE v.seq = i.seq)",
-            )
+                 WHERE i.source = ?2 AND i.source_id = ?3 AND e.evidence = ?4 AND e.pseudonym IN ({OWNED_BY})
+                   AND NOT EXISTS (SELECT 1 FROM event_evidence v WHERE v.seq = i.seq)"
+            ))
             .map_err(backend)?
-            .query_row(params![source, item.source_id, p, item.sha256], |r| r.get(0))
+            .query_row(params![owner, source, item.source_id, item.sha256], |r| r.get(0))
             .optional()
             .map_err(backend)?;
         let Some(seq) = seq else { continue };
