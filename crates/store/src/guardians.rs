@@ -69,6 +69,9 @@ pub trait GuardianStore: Send + Sync {
     /// The subject's age, decrypted.
     async fn age(&self, kek: &Kek, subject: &SubjectId) -> Result<Option<StoredAge>>;
 
+    /// The ages of those of `subjects` that have one, decrypted: a page's worth in one read.
+    async fn ages_of(&self, kek: &Kek, subjects: Vec<SubjectId>) -> Result<Vec<StoredAge>>;
+
     /// Ages stored or changed at or after `since`, in the order (time, pseudonym) after the position
     /// `after` (a previous page's last), at most `limit`, decrypted: the engine's warm-up and the
     /// follower of other nodes' writes. Returns the page and the position of its last row.

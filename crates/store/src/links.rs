@@ -103,6 +103,10 @@ pub trait LinkStore: Send + Sync {
 
     /// The aliases of `survivor`.
     async fn aliases_of(&self, survivor: &SubjectId) -> Result<Vec<SubjectId>>;
+
+    /// Those of `subjects` that are aliases, as `(old id, survivor)`: a page's worth, where
+    /// [`subject_links`](Self::subject_links) reads them all.
+    async fn survivors_among(&self, subjects: Vec<SubjectId>) -> Result<Vec<(SubjectId, SubjectId)>>;
 }
 
 /// Runs a link's merge inside the writer's transaction: a merge that panics fails its link, not the

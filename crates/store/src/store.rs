@@ -140,6 +140,16 @@ pub trait Store:
     /// Ledger events with `seq > after` with the subject each belongs to (`None` once the link is gone),
     /// oldest first: the change feed that keeps other nodes' engines fresh.
     async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>>;
+    /// For each of `pseudonyms`, the first event recorded at or after `since` (the earliest `seq`): of its
+    /// statements in force ([`current_page`](Self::current_page)), or with `history` of all its events. An
+    /// export pages through the ledger and writes a subject's age and identifiers on that line, without
+    /// remembering whom it has written.
+    async fn first_lines(
+        &self,
+        pseudonyms: Vec<String>,
+        since: Timestamp,
+        history: bool,
+    ) -> Result<Vec<(String, u64)>>;
     /// The current catalogue version, cheaply, so nodes notice another node's apply.
     async fn catalog_version(&self) -> Result<Option<u64>>;
     /// Signing keys from the key store, oldest first (rotated-out keys stay, for verification).

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::guardians::age::StatedAge;
 use crate::state::Services;
 
-/// Statements or events read per page.
+/// Statements or events read per page, by default.
 const PAGE: u32 = 5000;
 
 #[derive(Debug, Clone, Default)]
@@ -73,20 +73,20 @@ pub struct Exporter {
     clock: Timestamp,
     /// The vault's key: evidence, ages and identifiers are exported only with it.
     kek: Option<Kek>,
-    /// Read on the first page: old id → survivor, and the ages not yet written (each goes out once, on
-    /// its subject's first line).
-    vault: Option<Vault>,
     /// Where the reads of subjects' vault data are logged, if anywhere.
     audit: Option<Audit>,
+    /// Statements or events read per page.
+    page: u32,
 }
 
-/// What an export reads once, before its first page.
+/// What an export reads for the subjects of one page, and forgets with it: which of them are aliases
+/// (old id → survivor), which have their first line on it (pseudonym → `seq`), and those subjects' ages.
+/// Nothing is kept from page to page, so the export's memory does not grow with the store.
 #[derive(Default)]
-struct Vault {
+struct PageVault {
     aliases: HashMap<String, SubjectId>,
+    firsts: HashMap<String, u64>,
     ages: HashMap<SubjectId, StatedAge>,
-    /// Subjects whose identifiers went out already.
-    identified: HashSet<SubjectId>,
 }
 
 impl Exporter {
@@ -102,9 +102,15 @@ impl Exporter {
             notices: HashMap::new(),
             clock: Timestamp::from_micros(0),
             kek: None,
-            vault: None,
             audit: None,
+            page: PAGE,
         }
+    }
+
+    /// Reads `n` statements or events a page instead of 5,000 (tests: a subject over several pages).
+    pub fn paged_by(mut self, n: u32) -> Self {
+        self.page = n.max(1);
+        self
     }
 
     /// Logs each subject whose evidence, age or identifiers go out in their access log, as read by
@@ -120,26 +126,43 @@ impl Exporter {
         self
     }
 
-    /// Reads the aliases and, with the vault's key, every stored age.
-    async fn prepare(&mut self) -> Result<Vault> {
-        let mut vault = Vault::default();
-        for (from, survivor) in self.store.subject_links().await? {
+    /// Reads what the page's subjects need: which are aliases, and, when ages or identifiers go out, which
+    /// have their first line on this page and (for ages) their ages.
+    async fn page_vault(&self, page: &[(Option<SubjectId>, Event)]) -> Result<PageVault> {
+        let subjects: HashSet<&SubjectId> = page.iter().filter_map(|(s, _)| s.as_ref()).collect();
+        let mut vault = PageVault::default();
+        let among = subjects.iter().map(|s| (*s).clone()).collect();
+        for (from, survivor) in self.store.survivors_among(among).await? {
             vault.aliases.insert(from.as_str().to_owned(), survivor);
         }
-        let Some(kek) = self.kek.as_ref().filter(|_| self.options.ages) else { return Ok(vault) };
-        let mut after = None;
-        loop {
-            let (page, last) = self.store.ages_since(kek, Timestamp::from_micros(0), after, 1000).await?;
-            for age in &page {
+        let Some(kek) = &self.kek else { return Ok(vault) };
+        if !(self.options.ages || self.options.identifiers) {
+            return Ok(vault);
+        }
+        // A linked id's lines are the survivor's (current state) or left out (history): its first line is
+        // no subject's.
+        let pseudonyms: HashSet<&str> = page
+            .iter()
+            .filter(|(s, _)| s.as_ref().is_some_and(|s| !vault.aliases.contains_key(s.as_str())))
+            .map(|(_, e)| e.pseudonym.as_str())
+            .collect();
+        let since = self.options.since.unwrap_or(Timestamp::from_micros(0));
+        let pseudonyms = pseudonyms.into_iter().map(str::to_owned).collect();
+        let firsts = self.store.first_lines(pseudonyms, since, self.options.history).await?;
+        vault.firsts = firsts.into_iter().collect();
+        if self.options.ages {
+            let first: Vec<SubjectId> = page
+                .iter()
+                .filter(|(_, e)| vault.firsts.get(&e.pseudonym) == Some(&e.seq))
+                .filter_map(|(s, _)| s.clone())
+                .collect();
+            for age in self.store.ages_of(kek, first).await? {
                 if let Some(stated) = StatedAge::from_stored(&age.plaintext) {
-                    vault.ages.insert(age.subject.clone(), stated);
+                    vault.ages.insert(age.subject, stated);
                 }
             }
-            if page.len() < 1000 {
-                return Ok(vault);
-            }
-            after = last;
         }
+        Ok(vault)
     }
 
     /// Lines given so far, the CSV header not counted.
@@ -159,9 +182,9 @@ impl Exporter {
             return Ok((!out.is_empty()).then(|| text(out)));
         }
         let page: Vec<(Option<SubjectId>, Event)> = if self.options.history {
-            self.store.subject_events_page(self.after, PAGE).await?
+            self.store.subject_events_page(self.after, self.page).await?
         } else {
-            let page = self.store.current_page(self.after, PAGE).await?;
+            let page = self.store.current_page(self.after, self.page).await?;
             page.into_iter().map(|(s, e)| (Some(s), e)).collect()
         };
         let Some((_, last)) = page.last() else {
@@ -170,9 +193,7 @@ impl Exporter {
         };
         let before = self.after;
         self.after = last.seq;
-        if self.vault.is_none() {
-            self.vault = Some(self.prepare().await?);
-        }
+        let mut vault = self.page_vault(&page).await?;
         let mut evidence: HashMap<u64, Vec<u8>> = match self.kek.as_ref().filter(|_| self.options.evidence) {
             Some(kek) => self.store.evidence_between(kek, before, self.after).await?.into_iter().collect(),
             None => HashMap::new(),
@@ -195,13 +216,17 @@ impl Exporter {
             // A linked id's own events (all from before its link) stay out of the history: the link carried
             // its choices in force to the survivor as the survivor's own events, and a choice it left behind
             // (an older grant) must not count for the survivor after an import.
-            if self.options.history && self.is_alias(&subject) {
+            let alias = vault.aliases.get(subject.as_str()).cloned();
+            if self.options.history && alias.is_some() {
                 continue;
             }
-            let subject = self.survivor(subject);
+            // The person stays one person: a linked id's line is the survivor's.
+            let subject = alias.unwrap_or(subject);
             let held = evidence.remove(&event.seq);
+            let first = vault.firsts.get(&event.pseudonym) == Some(&event.seq);
+            let age = if first { vault.ages.remove(&subject) } else { None };
             let mut line = self.line(&subject, event, effective).await?;
-            if self.add_vault(&mut line, &subject, held).await? && self.audit.is_some() {
+            if self.add_vault(&mut line, &subject, held, first, age).await? && self.audit.is_some() {
                 read.insert(subject.clone());
             }
             match self.options.format {
@@ -223,34 +248,22 @@ impl Exporter {
         Ok(Some(text(out)))
     }
 
-    /// Whether `subject` was linked into another.
-    fn is_alias(&self, subject: &SubjectId) -> bool {
-        self.vault.as_ref().is_some_and(|v| v.aliases.contains_key(subject.as_str()))
-    }
-
-    /// The subject an id names now: a linked id's survivor, so the person stays one person.
-    fn survivor(&self, subject: SubjectId) -> SubjectId {
-        match self.vault.as_ref().and_then(|v| v.aliases.get(subject.as_str())) {
-            Some(survivor) => survivor.clone(),
-            None => subject,
-        }
-    }
-
-    /// Adds the event's evidence, and on the subject's first line their age and their identifiers (each
-    /// when asked for); whether the line holds any of them.
+    /// Adds the event's evidence, and on the subject's `first` line their `age` and their identifiers
+    /// (each when asked for); whether the line holds any of them.
     async fn add_vault(
         &mut self,
         line: &mut ChangeLine,
         subject: &SubjectId,
         evidence: Option<Vec<u8>>,
+        first: bool,
+        age: Option<StatedAge>,
     ) -> Result<bool> {
         let Some(kek) = &self.kek else { return Ok(false) };
         if let Some(bytes) = evidence {
             line.evidence = Some(serde_json::from_slice(&bytes).map_err(Error::internal)?);
         }
-        let Some(vault) = self.vault.as_mut() else { return Ok(line.evidence.is_some()) };
-        line.age = vault.ages.remove(subject);
-        if self.options.identifiers && vault.identified.insert(subject.clone()) {
+        line.age = age;
+        if self.options.identifiers && first {
             let held = self.store.identifiers(kek, subject).await?;
             line.identifiers =
                 held.into_iter().map(|i| IdentifierLine { kind: i.kind, value: i.value }).collect();

@@ -102,6 +102,19 @@ impl GuardianStore for PostgresStore {
         row.map(|row| open_row(kek, row)).transpose()
     }
 
+    async fn ages_of(&self, kek: &Kek, subjects: Vec<SubjectId>) -> Result<Vec<StoredAge>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = subjects.iter().map(SubjectId::as_str).collect();
+        let rows: Vec<AgeRow> = sqlx::query_as(&format!("{AGE_COLUMNS} WHERE k.subject = ANY($1)"))
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.into_iter().map(|row| open_row(kek, row)).collect()
+    }
+
     async fn ages_since(
         &self,
         kek: &Kek,

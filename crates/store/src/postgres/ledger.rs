@@ -109,13 +109,20 @@ pub(super) async fn current<'e>(pool: impl sqlx::PgExecutor<'e>, subject: &Subje
     found.iter().map(rows::event).collect()
 }
 
-/// Every subject's current statements with `seq > after`.
+/// Every subject's current statements with `seq > after`. The page's statements are picked first, by the
+/// state's own `seq` (`consent_state_by_seq`, a subject key each), then joined to their events from `after`
+/// on: bounded by `e.seq`, PostgreSQL hashed or sorted every statement and every subject key for each page,
+/// and an export took quadratic time. `DISTINCT ON` keeps one line for an event that set both a purpose
+/// and the jurisdiction.
 pub(super) async fn current_page(pool: &PgPool, after: u64, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
     let found = sqlx::query(&format!(
-        "SELECT DISTINCT k.subject, {STATE_EVENT_COLUMNS} FROM consent_state s
+        "WITH s AS MATERIALIZED (
+             SELECT s.seq, s.at, k.subject FROM consent_state s
+             JOIN consentry_keystore.subject_keys k ON k.pseudonym = s.pseudonym
+             WHERE s.seq > $1 ORDER BY s.seq LIMIT $2)
+         SELECT DISTINCT ON (s.seq) s.subject, {STATE_EVENT_COLUMNS} FROM s
          JOIN events e ON e.seq = s.seq
-         JOIN consentry_keystore.subject_keys k ON k.pseudonym = s.pseudonym
-         WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
+         WHERE e.seq > $1 ORDER BY s.seq"
     ))
     .bind(after as i64)
     .bind(i64::from(limit))
@@ -123,6 +130,26 @@ pub(super) async fn current_page(pool: &PgPool, after: u64, limit: u32) -> Resul
     .await
     .map_err(db)?;
     found.iter().map(rows::subject_event).collect()
+}
+
+/// For each pseudonym, its first statement in force (or, with `history`, event) recorded at or after
+/// `since`.
+pub(super) async fn first_lines(
+    pool: &PgPool,
+    pseudonyms: &[String],
+    since: Timestamp,
+    history: bool,
+) -> Result<Vec<(String, u64)>> {
+    let sql = if history {
+        "SELECT e.pseudonym, min(e.seq) FROM events e
+         WHERE e.pseudonym = ANY($1) AND e.recorded_at >= $2 GROUP BY e.pseudonym"
+    } else {
+        "SELECT s.pseudonym, min(s.seq) FROM consent_state s JOIN events e ON e.seq = s.seq
+         WHERE s.pseudonym = ANY($1) AND e.recorded_at >= $2 GROUP BY s.pseudonym"
+    };
+    let found: Vec<(String, i64)> =
+        sqlx::query_as(sql).bind(pseudonyms).bind(since.micros()).fetch_all(pool).await.map_err(db)?;
+    Ok(found.into_iter().map(|(p, seq)| (p, seq as u64)).collect())
 }
 
 /// Events with `seq > after` and their subjects (`None` once erased).

@@ -49,6 +49,21 @@ impl LinkStore for PostgresStore {
         rows.into_iter().map(|(a, b)| Ok((subject_of(a)?, subject_of(b)?))).collect()
     }
 
+    async fn survivors_among(&self, subjects: Vec<SubjectId>) -> Result<Vec<(SubjectId, SubjectId)>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = subjects.iter().map(SubjectId::as_str).collect();
+        let found: Vec<(String, String)> = sqlx::query_as(
+            "SELECT subject, survivor FROM consentry_keystore.subject_links WHERE subject = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found.into_iter().map(|(a, s)| Ok((subject_of(a)?, subject_of(s)?))).collect()
+    }
+
     async fn aliases_of(&self, survivor: &SubjectId) -> Result<Vec<SubjectId>> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT subject FROM consentry_keystore.subject_links WHERE survivor = $1 ORDER BY subject",

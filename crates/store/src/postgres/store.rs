@@ -315,6 +315,18 @@ impl Store for PostgresStore {
         ledger::subject_events_page(&self.pool, after, limit).await
     }
 
+    async fn first_lines(
+        &self,
+        pseudonyms: Vec<String>,
+        since: Timestamp,
+        history: bool,
+    ) -> Result<Vec<(String, u64)>> {
+        if pseudonyms.is_empty() {
+            return Ok(Vec::new());
+        }
+        ledger::first_lines(&self.pool, &pseudonyms, since, history).await
+    }
+
     async fn events_page(&self, after: u64, limit: u32) -> Result<Vec<Event>> {
         ledger::events_page(&self.pool, after, limit).await
     }

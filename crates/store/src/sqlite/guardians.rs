@@ -92,6 +92,25 @@ impl GuardianStore for SqliteStore {
         row.map(|row| open_row(kek, row)).transpose()
     }
 
+    async fn ages_of(&self, kek: &Kek, subjects: Vec<SubjectId>) -> Result<Vec<StoredAge>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!("{AGE_COLUMNS} WHERE k.subject = ?1"))?;
+                let mut found = Vec::new();
+                for subject in &subjects {
+                    if let Some(row) = stmt.query_row([subject.as_str()], age_row).optional()? {
+                        found.push(row);
+                    }
+                }
+                Ok(found)
+            })
+            .await?;
+        rows.into_iter().map(|row| open_row(kek, row)).collect()
+    }
+
     async fn ages_since(
         &self,
         kek: &Kek,

@@ -77,7 +77,9 @@ pub(super) fn current(conn: &Connection, subject: &str) -> rusqlite::Result<Vec<
     stmt.query_map([subject], |r| rows::event(r, 0))?.collect()
 }
 
-/// Every subject's current statements with `seq > after`.
+/// Every subject's current statements with `seq > after`. Bounded and ordered by the state's own `seq`
+/// (`consent_state_by_seq`), so a page reads only its rows: ordered by the event's `seq`, SQLite sorted
+/// every statement after `after` in a temporary B-tree for each page, and an export took quadratic time.
 pub(super) fn current_page(
     conn: &Connection,
     after: u64,
@@ -87,7 +89,7 @@ pub(super) fn current_page(
         "SELECT DISTINCT k.subject, {STATE_EVENT_COLUMNS} FROM consent_state s
          JOIN events e ON e.seq = s.seq
          JOIN ks.subject_keys k ON k.pseudonym = s.pseudonym
-         WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+         WHERE s.seq > ?1 ORDER BY s.seq LIMIT ?2"
     ))?;
     stmt.query_map(params![after as i64, limit], subject_event)?.collect()
 }
@@ -97,6 +99,30 @@ pub(super) fn events_page(conn: &Connection, after: u64, limit: u32) -> rusqlite
         "SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
     ))?;
     stmt.query_map(params![after as i64, limit], |r| rows::event(r, 0))?.collect()
+}
+
+/// For each pseudonym, its first statement in force (or, with `history`, event) recorded at or after
+/// `since`; each a walk of the pseudonym's own rows (`consent_state`'s key, `events_by_pseudonym`).
+pub(super) fn first_lines(
+    conn: &Connection,
+    pseudonyms: &[String],
+    since: Timestamp,
+    history: bool,
+) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare_cached(if history {
+        "SELECT min(e.seq) FROM events e WHERE e.pseudonym = ?1 AND e.recorded_at >= ?2"
+    } else {
+        "SELECT min(s.seq) FROM consent_state s JOIN events e ON e.seq = s.seq
+         WHERE s.pseudonym = ?1 AND e.recorded_at >= ?2"
+    })?;
+    let mut found = Vec::with_capacity(pseudonyms.len());
+    for p in pseudonyms {
+        let first: Option<i64> = stmt.query_row(params![p, since.micros()], |r| r.get(0))?;
+        if let Some(seq) = first {
+            found.push((p.clone(), seq as u64));
+        }
+    }
+    Ok(found)
 }
 
 /// Events with `seq > after` and their subjects (`None` once erased).

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use consentry_core::SubjectId;
+use rusqlite::OptionalExtension;
 
 use super::jobs::{AppendJob, Grouped, LinkJob};
 use super::rows;
@@ -44,6 +45,24 @@ impl LinkStore for SqliteStore {
             let mut stmt =
                 conn.prepare_cached("SELECT subject, survivor FROM ks.subject_links ORDER BY subject")?;
             stmt.query_map([], |r| Ok((rows::subject(r.get(0)?)?, rows::subject(r.get(1)?)?)))?.collect()
+        })
+        .await
+    }
+
+    async fn survivors_among(&self, subjects: Vec<SubjectId>) -> Result<Vec<(SubjectId, SubjectId)>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT survivor FROM ks.subject_links WHERE subject = ?1")?;
+            let mut found = Vec::new();
+            for subject in subjects {
+                let survivor: Option<String> = stmt.query_row([subject.as_str()], |r| r.get(0)).optional()?;
+                if let Some(survivor) = survivor {
+                    found.push((subject, rows::subject(survivor)?));
+                }
+            }
+            Ok(found)
         })
         .await
     }

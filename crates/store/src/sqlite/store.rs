@@ -406,6 +406,18 @@ impl Store for SqliteStore {
         self.read(move |conn| ledger::subject_events_page(conn, after, limit)).await
     }
 
+    async fn first_lines(
+        &self,
+        pseudonyms: Vec<String>,
+        since: Timestamp,
+        history: bool,
+    ) -> Result<Vec<(String, u64)>> {
+        if pseudonyms.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| ledger::first_lines(conn, &pseudonyms, since, history)).await
+    }
+
     async fn catalog_version(&self) -> Result<Option<u64>> {
         self.read(catalog::catalog_version).await
     }

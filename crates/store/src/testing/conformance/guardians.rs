@@ -56,6 +56,13 @@ pub async fn ages_and_guardians(store: Arc<dyn Store>) {
     assert!(store.ages_since(&kek, at(0), end, 2).await.expect("page").0.is_empty());
     let (late, _) = store.ages_since(&kek, at(3), None, 10).await.expect("page");
     assert_eq!(late.len(), 2, "only those changed at or after the time");
+    // A page's subjects at once: those with an age, the others left out.
+    let mut some = store.ages_of(&kek, vec![mum.clone(), nobody.clone(), kid.clone()]).await.expect("read");
+    some.sort_by(|a, b| a.subject.as_str().cmp(b.subject.as_str()));
+    let some: Vec<(&str, &[u8])> =
+        some.iter().map(|a| (a.subject.as_str(), a.plaintext.as_slice())).collect();
+    assert_eq!(some, [("kid", &b"2015-06-02"[..]), ("mum", &b"1980-01-01"[..])]);
+    assert!(store.ages_of(&kek, Vec::new()).await.expect("read").is_empty());
 
     // Guardians: known subjects only, once.
     assert_eq!(store.add_guardian(link(&nobody, &mum, 1)).await.expect("add"), GuardianAdded::UnknownChild);

@@ -126,6 +126,15 @@ pub async fn pages(store: Arc<dyn Store>) {
     assert_eq!(p0.len(), 1);
     assert_eq!(p0[0].1.action, Action::Withdraw);
     assert_eq!(store.events_page(25, 100).await.expect("page").len(), 6);
+    // An export's first line of a subject: p-0's first event is its grant (seq 1), its first statement
+    // in force the withdrawal (seq 31); an unknown pseudonym has none, and nothing was recorded later on.
+    let p0 = p0[0].1.pseudonym.clone();
+    let asked = vec![p0.clone(), "no-such-pseudonym".to_owned()];
+    let zero = Timestamp::from_micros(0);
+    assert_eq!(store.first_lines(asked.clone(), zero, true).await.expect("first"), [(p0.clone(), 1)]);
+    assert_eq!(store.first_lines(asked.clone(), zero, false).await.expect("first"), [(p0, 31)]);
+    let later = Timestamp::from_micros(i64::MAX);
+    assert_eq!(store.first_lines(asked, later, true).await.expect("first"), []);
 }
 
 pub async fn receipts_commit_with_their_events(store: Arc<dyn Store>) {

@@ -78,6 +78,8 @@ pub async fn links_merge_move_and_alias(store: Arc<dyn Store>) {
     assert_eq!(store.subject_by_identifier(&[7; 32]).await.expect("look up"), Some(acct.clone()));
     assert_eq!(store.subject_links().await.expect("links"), [(anon.clone(), acct.clone())]);
     assert_eq!(store.aliases_of(&acct).await.expect("aliases"), std::slice::from_ref(&anon));
+    let among = store.survivors_among(vec![acct.clone(), anon.clone()]).await.expect("aliases");
+    assert_eq!(among, [(anon.clone(), acct.clone())], "only the alias, with its survivor");
 
     // An alias takes no appends: they name the survivor instead.
     match store.append(&anon, vec![change("analytics", Action::Withdraw, &[])]).await {
