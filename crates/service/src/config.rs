@@ -249,6 +249,10 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// Most client addresses whose failures are remembered at once (the oldest are forgotten first).
     pub auth_failures_max_addresses: usize,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` names the client (see
+    /// [`crate::auth::proxies`]); empty by default: the peer is the client. In a variable: comma-separated.
+    #[serde(deserialize_with = "crate::egress::cidr_list")]
+    pub trusted_proxies: Vec<String>,
     /// The SMTP server that sends verification codes: `smtp://host:port` (STARTTLS when the server offers
     /// it; `?tls=required` insists on it), or `smtps://host:port` (TLS from the start); user and password
     /// in the URL if the server asks for them. Unset: verifications are unavailable (503). Kept out of
@@ -305,6 +309,7 @@ impl std::fmt::Debug for Config {
             .field("auth_failures_burst", &self.auth_failures_burst)
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("auth_failures_max_addresses", &self.auth_failures_max_addresses)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<set>"))
             .field("smtp_from", &self.smtp_from)
             .field("verification_per_identifier_per_hour", &self.verification_per_identifier_per_hour)
@@ -354,6 +359,7 @@ impl Default for Config {
             auth_failures_burst: 10,
             auth_failures_per_minute: 60,
             auth_failures_max_addresses: 65_536,
+            trusted_proxies: Vec::new(),
             smtp_url: None,
             smtp_from: None,
             verification_per_identifier_per_hour: 5,

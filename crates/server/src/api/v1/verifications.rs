@@ -3,10 +3,8 @@
 //! (the same answer for known and unknown addresses, hashed single-use codes, attempts, limits) are in
 //! [`consentry_service::verification`].
 
-use std::net::SocketAddr;
-
 use axum::extract::rejection::PathRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use consentry_service::tokens::MintedTokenOut;
 use consentry_service::verification::{
@@ -38,7 +36,7 @@ pub async fn start(
     headers: HeaderMap,
     Json(body): Json<StartVerification>,
 ) -> ApiResult<(StatusCode, Json<VerificationStarted>)> {
-    let address = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let address = crate::client::ClientAddr::of(&extensions);
     let client = Client { address, accept_language: accept_language(&headers) };
     Ok((StatusCode::ACCEPTED, Json(verification::start(&state, body, client).await?)))
 }
