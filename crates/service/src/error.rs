@@ -62,6 +62,9 @@ pub enum Error {
     UnknownCategory(String),
     #[error("unknown channel {0:?}")]
     UnknownChannel(String),
+    /// An identifier type neither built in nor declared by the catalogue; `errors` names the field.
+    #[error("{detail}")]
+    UnknownIdentifierType { detail: String, errors: Vec<FieldProblem> },
     #[error("unknown recipient {0:?}")]
     UnknownRecipient(String),
     /// The detail names the field and the key.
@@ -174,6 +177,9 @@ impl Error {
             Error::UnknownPurpose(_) => (K::Unprocessable, "unknown_purpose", "Unknown purpose"),
             Error::UnknownCategory(_) => (K::Unprocessable, "unknown_category", "Unknown data category"),
             Error::UnknownChannel(_) => (K::Unprocessable, "unknown_channel", "Unknown channel"),
+            Error::UnknownIdentifierType { .. } => {
+                (K::Unprocessable, "unknown_identifier_type", "Unknown identifier type")
+            }
             Error::UnknownRecipient(_) => (K::Unprocessable, "unknown_recipient", "Unknown recipient"),
             Error::UnknownJurisdiction(_) => {
                 (K::Unprocessable, "unknown_jurisdiction", "Unknown jurisdiction")

@@ -149,7 +149,7 @@ pub async fn start(
     if kind != "email" {
         return Err(Error::validation("/identifier", "only e-mail addresses can be verified (email:...)"));
     }
-    let address = normalise(kind, value, None, "/identifier")?;
+    let address = normalise(&state.catalog().catalog, kind, value, None, ("/identifier", "/identifier"))?;
     let lang = Language::best(body.lang.as_deref().or(client.accept_language));
     let index = blind_index(state, kind, &address);
     let subject = state.store.subject_by_identifier(&index).await?;
