@@ -121,8 +121,9 @@ pub enum Error {
     /// Verifications started too often for one identifier or from one client address.
     #[error("too many verifications started for this identifier or from this address; try again in {0} s")]
     TooManyVerifications(u64),
-    /// No mail server is configured (`smtp_url`): no code can be sent.
-    #[error("verification by e-mail is not set up on this server")]
+    /// No way to send the code is configured for the identifier's type (`smtp_url` for an e-mail address,
+    /// `sms_webhook_url` for a phone number): no code can be sent.
+    #[error("verification of this type of identifier (by e-mail or by SMS) is not set up on this server")]
     VerificationUnavailable,
     /// A code that does not confirm the verification.
     #[error("the code does not match; {remaining} attempt(s) left")]
