@@ -253,9 +253,14 @@ async fn household_rename_and_delete(backend: Backend) {
     assert_code(&patch(&s, &path, &reader, &json!({"name": "x"}), 403).await, "forbidden");
     assert_code(&s.delete(&path, &reader, 403).await, "forbidden");
 
+    // The Rust client renames too.
+    let client = consentry_client::Client::new(&s.base, ADMIN_KEY).expect("a client");
+    let again = client.rename_household(&id, "Flat 3").await.expect("renamed");
+    assert_eq!((again.name.as_str(), again.members.len()), ("Flat 3", 1));
+
     let mut stream = SseReader::open(&s.base, &token).await;
     stream.next(Duration::from_secs(5)).await.expect("a snapshot at once");
-    s.delete(&path, ADMIN_KEY, 204).await;
+    client.delete_household(&id).await.expect("deleted");
     assert_eq!(stream.next(Duration::from_secs(5)).await, None, "deleting the household ends the stream");
     assert_eq!(snapshot(&s.base, &token, None).await.0, 401, "the device's token is dead");
     assert_code(&s.delete(&path, ADMIN_KEY, 404).await, "not_found");
