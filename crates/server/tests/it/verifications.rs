@@ -312,16 +312,19 @@ async fn the_preference_centre_walks_from_address_to_choices(backend: Backend) {
     assert!(choices.text().await.expect("text").contains("lang=\"de\""), "opens in the language used");
 }
 
+/// The requests a gateway received: each one's headers and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
 /// A local SMS gateway on loopback: it keeps each request's headers and body and answers 200.
 struct SmsGateway {
     url: String,
-    got: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>,
+    got: Received,
 }
 
 impl SmsGateway {
     async fn start() -> Self {
         use axum::routing::post;
-        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let got: Received = std::sync::Arc::default();
         let kept = std::sync::Arc::clone(&got);
         let app = axum::Router::new().route(
             "/sms",

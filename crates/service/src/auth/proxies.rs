@@ -94,11 +94,11 @@ mod tests {
     use super::*;
 
     fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
+        text.parse().expect("an address")
     }
 
     fn client(trusted: &[&str], peer: &str, lines: &[&[u8]]) -> IpAddr {
-        TrustedProxies::parse(trusted).unwrap().client(ip(peer), lines.iter().copied())
+        TrustedProxies::parse(trusted).expect("CIDRs").client(ip(peer), lines.iter().copied())
     }
 
     #[test]
