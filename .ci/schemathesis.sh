@@ -42,11 +42,14 @@ base="http://127.0.0.1:$port"
 
 # Schemathesis sends requests without credentials on purpose (the ignored_auth check); the per-address
 # limit on failed authentication must not lock its own key out, so it is raised for this run only.
-# Verifications take their real path against an SMTP URL nothing listens on (port 9 on loopback): no mail
-# leaves this run, and the limits on starts are raised so that examples reach more than the 429.
+# Verifications take their real path against an SMTP URL nothing listens on (port 9 on loopback) and an SMS
+# gateway URL the egress rules refuse (loopback): no mail or SMS leaves this run, and the limits on starts
+# are raised so that examples reach more than the 429.
 CONSENTRY_BOOTSTRAP_ADMIN_KEY="$admin_key" \
 CONSENTRY_SMTP_URL="smtp://127.0.0.1:9" \
 CONSENTRY_SMTP_FROM="Schemathesis <schemathesis@example.com>" \
+CONSENTRY_SMS_WEBHOOK_URL="http://127.0.0.1:9/sms" \
+CONSENTRY_SMS_WEBHOOK_SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" \
 CONSENTRY_VERIFICATION_PER_IDENTIFIER_PER_HOUR=1000 \
 CONSENTRY_VERIFICATION_PER_IDENTIFIER_PER_DAY=10000 \
 CONSENTRY_VERIFICATION_PER_ADDRESS_PER_HOUR=100000 \

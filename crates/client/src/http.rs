@@ -358,8 +358,8 @@ impl Client {
         Err(Error::Problem { status: status.as_u16(), code: body.code, detail: body.detail })
     }
 
-    /// Attaches an identifier (`kind`: `email`, `phone`, `account`, `device_serial`, `advertising_id`) to
-    /// `subject` (`identifiers:write`); returns it normalised. Another subject holding it is a problem
+    /// Attaches an identifier (`kind`: `email`, `phone`, `account`, `device_serial`, `advertising_id`, or a
+    /// type the catalogue declares) to `subject` (`identifiers:write`); returns it normalised. Another subject holding it is a problem
     /// with status 409.
     pub async fn add_identifier(&self, subject: &str, kind: &str, value: &str) -> Result<Identifier, Error> {
         let url = format!("{}/v1/subjects/{}/identifiers", self.base, subject);
@@ -407,6 +407,18 @@ impl Client {
     /// A household with its members and devices (`consent:read`).
     pub async fn household(&self, id: &str) -> Result<Household, Error> {
         self.send(self.http.get(format!("{}/v1/households/{}", self.base, id))).await
+    }
+
+    /// Renames household `id` (`devices:write`); returns it as [`Client::household`] does.
+    pub async fn rename_household(&self, id: &str, name: &str) -> Result<Household, Error> {
+        let url = format!("{}/v1/households/{}", self.base, id);
+        self.send(self.http.patch(url).json(&serde_json::json!({"name": name}))).await
+    }
+
+    /// Deletes household `id` with its memberships and paired devices (`devices:write`): the devices'
+    /// tokens stop working. The members' own records stay.
+    pub async fn delete_household(&self, id: &str) -> Result<(), Error> {
+        self.send_empty(self.http.delete(format!("{}/v1/households/{}", self.base, id))).await
     }
 
     /// Makes `subject` a member of household `id` (`devices:write`); returns the member with the handle

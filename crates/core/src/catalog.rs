@@ -1,5 +1,6 @@
-//! The catalogue: data categories, purposes, channels, recipients, notices and collection points,
-//! applied as one document ("catalogue as code") and validated as a whole.
+//! The catalogue: data categories, purposes, channels, recipients, notices and collection points (and
+//! jurisdictions, signal frameworks, identifier types), applied as one document ("catalogue as code")
+//! and validated as a whole.
 //!
 //! Parsing accepts YAML or JSON and rejects unknown fields, so a typo never silently changes meaning.
 //! Validation collects every problem with its path instead of stopping at the first.
@@ -13,10 +14,12 @@ use crate::ids::{Key, parent_key};
 use crate::ledger::{Action, Scope};
 
 mod frameworks;
+mod identifiers;
 mod jurisdictions;
 mod text;
 
 pub use frameworks::{ConsentModeFramework, Frameworks, GppFramework, SignalTarget, TcfFramework};
+pub use identifiers::{BUILT_IN_IDENTIFIER_TYPES, IdentifierType, Normalisation, is_identifier_type_key};
 pub use jurisdictions::{Jurisdiction, PurposeKind, Regime, is_place_code};
 pub use text::{DEFAULT_LANGUAGE, Translation, Translations, is_language_tag, same_language};
 
@@ -276,6 +279,9 @@ pub struct CatalogDocument {
     /// The places whose rules a check may be decided by, with their regime per kind of purpose.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jurisdictions: Vec<Jurisdiction>,
+    /// Identifier types beyond the built-in ones, with how their values are normalised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifier_types: Vec<IdentifierType>,
 }
 
 /// A document that could not be read at all (syntax, wrong types, unknown fields).
@@ -504,6 +510,7 @@ impl Catalog {
 
         frameworks::check(&doc, &mut push);
         jurisdictions::check(&doc, &mut push);
+        identifiers::check(&doc, &mut push);
         for (i, p) in doc.purposes.iter().enumerate() {
             let mut kinds = HashSet::new();
             for (j, kind) in p.kinds.iter().enumerate() {
@@ -554,6 +561,11 @@ impl Catalog {
 
     pub fn collection_point(&self, key: &str) -> Option<&CollectionPoint> {
         self.collection_points.get(key).map(|&i| &self.doc.collection_points[i])
+    }
+
+    /// The catalogue's declaration of identifier type `key` (a built-in type has none).
+    pub fn identifier_type(&self, key: &str) -> Option<&IdentifierType> {
+        self.doc.identifier_types.iter().find(|t| t.key == key)
     }
 
     pub fn jurisdiction(&self, key: &str) -> Option<&Jurisdiction> {

@@ -366,6 +366,8 @@ impl ConsentSnapshot {
                 .filter(|j| places.contains(j.key.as_str()))
                 .cloned()
                 .collect(),
+            // A device never sees identifiers.
+            identifier_types: Vec::new(),
             purposes,
         };
         let apart = stances_apart(&statements) || members.iter().any(|m| stances_apart(&m.statements));

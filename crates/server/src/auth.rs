@@ -3,11 +3,10 @@
 //! is and may do is the service layer's ([`consentry_service::auth`]); so is the rule that limits failed
 //! authentication per client address ([`throttle`]), which [`limit_failures`] applies to every route.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -95,13 +94,14 @@ const UNLIMITED: [&str; 2] = ["/healthz", "/readyz"];
 /// The failed-authentication limit around every route: a request from an address that failed too often is
 /// answered 429 `too_many_failed_attempts` before anything reads its credential, and every 401 answered
 /// (an API credential, a preference-centre link or session alike) counts as a failure of its address.
-/// A request without a peer address (a handler test without a socket) is not limited.
+/// A request without a peer address (a handler test without a socket) is not limited; behind a trusted
+/// proxy the address is the client's ([`crate::client`]).
 pub async fn limit_failures(
     State(limit): State<Arc<FailureLimit>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = crate::client::ClientAddr::of(request.extensions());
     let Some(ip) = peer.filter(|_| !UNLIMITED.contains(&request.uri().path())) else {
         return next.run(request).await;
     };

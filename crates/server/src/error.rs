@@ -92,6 +92,7 @@ impl IntoResponse for ApiError {
         let errors = match self.0 {
             Error::Validation { errors, .. }
             | Error::GuardianRequired { errors, .. }
+            | Error::UnknownIdentifierType { errors, .. }
             | Error::InvalidCatalog(errors)
             | Error::InvalidSignal { errors, .. } => errors,
             _ => Vec::new(),

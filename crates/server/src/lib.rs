@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+mod client;
 mod conn;
 mod console;
 pub mod error;
@@ -32,10 +33,13 @@ use tokio_util::sync::CancellationToken;
 use crate::state::AppState;
 
 /// The router with every route, middleware and limit; the failed-authentication limit applies to requests
-/// that carry their client's address (as [`serve`] adds it).
+/// that carry their peer's address (as [`serve`] adds it), read as [`client::ClientAddr`].
 pub fn app(services: Services) -> Router {
     let failures = Arc::new(FailureLimit::new(&services.config));
-    api::router(AppState(services)).layer(middleware::from_fn_with_state(failures, auth::limit_failures))
+    let proxies = Arc::new(services.config.trusted_proxies());
+    api::router(AppState(services))
+        .layer(middleware::from_fn_with_state(failures, auth::limit_failures))
+        .layer(middleware::from_fn_with_state(proxies, client::resolve))
 }
 
 /// Serves `state` on `listener` until `shutdown` fires, then lets in-flight requests finish for at most the

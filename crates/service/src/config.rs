@@ -249,6 +249,10 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// Most client addresses whose failures are remembered at once (the oldest are forgotten first).
     pub auth_failures_max_addresses: usize,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` names the client (see
+    /// [`crate::auth::proxies`]); empty by default: the peer is the client. In a variable: comma-separated.
+    #[serde(deserialize_with = "crate::egress::cidr_list")]
+    pub trusted_proxies: Vec<String>,
     /// The SMTP server that sends verification codes: `smtp://host:port` (STARTTLS when the server offers
     /// it; `?tls=required` insists on it), or `smtps://host:port` (TLS from the start); user and password
     /// in the URL if the server asks for them. Unset: verifications are unavailable (503). Kept out of
@@ -256,6 +260,12 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of verification mails, e.g. `Example Brand <privacy@example.com>`; needed with `smtp_url`.
     pub smtp_from: Option<String>,
+    /// The SMS gateway that sends verification codes to phone numbers: a signed POST of a JSON body
+    /// ([`crate::verification::sms`]), reaching only what destinations may. Unset: phone numbers cannot be
+    /// verified (503). Kept out of `Debug` output: its path may carry a token.
+    pub sms_webhook_url: Option<String>,
+    /// The signing secret of `sms_webhook_url` (`whsec_` + base64), needed with it.
+    pub sms_webhook_secret: Option<String>,
     /// Verifications one identifier may start per hour (whether it names anyone or not).
     pub verification_per_identifier_per_hour: u32,
     /// Verifications one identifier may start per day: with five attempts at each code, this bounds how
@@ -305,8 +315,11 @@ impl std::fmt::Debug for Config {
             .field("auth_failures_burst", &self.auth_failures_burst)
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("auth_failures_max_addresses", &self.auth_failures_max_addresses)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<set>"))
             .field("smtp_from", &self.smtp_from)
+            .field("sms_webhook_url", &self.sms_webhook_url.as_ref().map(|_| "<set>"))
+            .field("sms_webhook_secret", &self.sms_webhook_secret.as_ref().map(|_| "<set>"))
             .field("verification_per_identifier_per_hour", &self.verification_per_identifier_per_hour)
             .field("verification_per_identifier_per_day", &self.verification_per_identifier_per_day)
             .field("verification_per_address_per_hour", &self.verification_per_address_per_hour)
@@ -354,8 +367,11 @@ impl Default for Config {
             auth_failures_burst: 10,
             auth_failures_per_minute: 60,
             auth_failures_max_addresses: 65_536,
+            trusted_proxies: Vec::new(),
             smtp_url: None,
             smtp_from: None,
+            sms_webhook_url: None,
+            sms_webhook_secret: None,
             verification_per_identifier_per_hour: 5,
             verification_per_identifier_per_day: 10,
             verification_per_address_per_hour: 20,
@@ -494,6 +510,8 @@ impl Config {
         unset_empty(&mut self.phone_default_region);
         unset_empty(&mut self.smtp_url);
         unset_empty(&mut self.smtp_from);
+        unset_empty(&mut self.sms_webhook_url);
+        unset_empty(&mut self.sms_webhook_secret);
         if self.kek_file.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             self.kek_file = None;
         }

@@ -62,6 +62,9 @@ pub enum Error {
     UnknownCategory(String),
     #[error("unknown channel {0:?}")]
     UnknownChannel(String),
+    /// An identifier type neither built in nor declared by the catalogue; `errors` names the field.
+    #[error("{detail}")]
+    UnknownIdentifierType { detail: String, errors: Vec<FieldProblem> },
     #[error("unknown recipient {0:?}")]
     UnknownRecipient(String),
     /// The detail names the field and the key.
@@ -118,8 +121,9 @@ pub enum Error {
     /// Verifications started too often for one identifier or from one client address.
     #[error("too many verifications started for this identifier or from this address; try again in {0} s")]
     TooManyVerifications(u64),
-    /// No mail server is configured (`smtp_url`): no code can be sent.
-    #[error("verification by e-mail is not set up on this server")]
+    /// No way to send the code is configured for the identifier's type (`smtp_url` for an e-mail address,
+    /// `sms_webhook_url` for a phone number): no code can be sent.
+    #[error("verification of this type of identifier (by e-mail or by SMS) is not set up on this server")]
     VerificationUnavailable,
     /// A code that does not confirm the verification.
     #[error("the code does not match; {remaining} attempt(s) left")]
@@ -174,6 +178,9 @@ impl Error {
             Error::UnknownPurpose(_) => (K::Unprocessable, "unknown_purpose", "Unknown purpose"),
             Error::UnknownCategory(_) => (K::Unprocessable, "unknown_category", "Unknown data category"),
             Error::UnknownChannel(_) => (K::Unprocessable, "unknown_channel", "Unknown channel"),
+            Error::UnknownIdentifierType { .. } => {
+                (K::Unprocessable, "unknown_identifier_type", "Unknown identifier type")
+            }
             Error::UnknownRecipient(_) => (K::Unprocessable, "unknown_recipient", "Unknown recipient"),
             Error::UnknownJurisdiction(_) => {
                 (K::Unprocessable, "unknown_jurisdiction", "Unknown jurisdiction")

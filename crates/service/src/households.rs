@@ -3,7 +3,8 @@
 //! household rather than to one person. A household device's snapshot carries every member's statements
 //! ([`crate::devices::household_snapshot`]); a change of membership notifies its devices at once.
 //!
-//! Households are managed with service keys: creating one and changing its members take `devices:write`
+//! Households are managed with service keys: creating, renaming or deleting one and changing its members
+//! take `devices:write`
 //! (a household exists to share devices, and a member's consents reach its devices), reading takes
 //! `consent:read`, pairing takes what pairing with a subject takes ([`crate::devices::PAIRING_SCOPES`]).
 
@@ -32,6 +33,15 @@ pub struct CreateHousehold {
     /// may name a family.
     #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
     pub name: String,
+}
+
+/// What a `PATCH` changes; a field left out stays as it is. A household's only setting is its name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateHousehold {
+    /// The new label, as at creation (1 to 100 characters, none of them control characters).
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -137,6 +147,42 @@ pub async fn get(state: &Services, id: &str, reader: Reader<'_>) -> Result<House
     Ok(render(h, devices))
 }
 
+/// Changes household `id` as `body` says (its name) and answers it as [`get`] does; reading the answer is
+/// in each member's access log for `reader`.
+pub async fn update(
+    state: &Services,
+    id: &str,
+    body: UpdateHousehold,
+    by: &str,
+    reader: Reader<'_>,
+) -> Result<HouseholdOut> {
+    if let Some(name) = body.name {
+        let name = label(&name)?;
+        if !state.store.rename_household(&state.kek, id, &name).await? {
+            return Err(Error::NotFound("household"));
+        }
+        tracing::info!(household = %id, by = %by, "household renamed");
+    }
+    get(state, id, reader).await
+}
+
+/// Deletes household `id` with its memberships and paired devices: the devices' tokens stop working and
+/// their open streams end at once. Each member's access log records that `reader` ended their membership.
+pub async fn delete(state: &Services, id: &str, by: &str, reader: Reader<'_>) -> Result<()> {
+    let members = record(state, id).await?.members;
+    let Some(devices) = state.store.delete_household(id).await? else {
+        return Err(Error::NotFound("household"));
+    };
+    for m in &members {
+        reader.log(&state.access, &m.subject);
+    }
+    for device in &devices {
+        state.devices.unpaired(device);
+    }
+    tracing::info!(household = %id, devices = devices.len(), by = %by, "household deleted");
+    Ok(())
+}
+
 /// Households by id, after `after`, at most `limit` (1 to 500, default 100); each read is in its members'
 /// access logs for `reader`.
 pub async fn list(
@@ -233,7 +279,11 @@ pub async fn pair(state: &Services, id: &str, body: PairDevice, by: &str) -> Res
         purposes,
         created_at: Timestamp::now(),
     };
-    state.store.create_household_device(NewHouseholdDevice { device: device.clone(), token_hash }).await?;
+    let paired = NewHouseholdDevice { device: device.clone(), token_hash };
+    if !state.store.create_household_device(paired).await? {
+        // Deleted since it was read.
+        return Err(Error::NotFound("household"));
+    }
     tracing::info!(household = %id, device = %device.id, by = %by, "household device paired");
     state.devices.household_changed(id);
     Ok(PairedDevice { device: DeviceOut::from(device), token })

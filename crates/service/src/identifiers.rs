@@ -12,6 +12,7 @@
 //! Listing shows values to callers with `identifiers:read` and to the person themselves; other callers
 //! see them masked. Every listing is in the subject's access log.
 
+use consentry_core::catalog::{BUILT_IN_IDENTIFIER_TYPES, Catalog};
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::identifiers::{AddedIdentifier, NewIdentifier, StoredIdentifier, new_identifier_id};
 use hmac::{Hmac, Mac};
@@ -24,8 +25,8 @@ use crate::auth::{Principal, Scope};
 use crate::error::{Error, Result};
 use crate::state::Services;
 
-/// The identifier types every installation knows.
-pub const TYPES: [&str; 5] = ["email", "phone", "account", "device_serial", "advertising_id"];
+/// The identifier types every installation knows; the catalogue may declare more (`identifier_types`).
+pub const TYPES: [&str; 5] = BUILT_IN_IDENTIFIER_TYPES;
 
 /// Longest value accepted, before normalisation.
 const MAX_VALUE_LEN: usize = 256;
@@ -34,12 +35,13 @@ const MAX_VALUE_LEN: usize = 256;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierIn {
-    /// `email`, `phone`, `account`, `device_serial` or `advertising_id`.
+    /// `email`, `phone`, `account`, `device_serial`, `advertising_id`, or a type the catalogue declares
+    /// (`identifier_types`); any other is 422 `unknown_identifier_type`.
     #[serde(rename = "type")]
     #[schema(example = "email")]
     pub kind: String,
     /// The value as given; it is normalised (an e-mail address trimmed and lower-cased, a phone number
-    /// to E.164) before it is stored, encrypted.
+    /// to E.164, a catalogue-defined type by its rule) before it is stored, encrypted.
     #[schema(min_length = 1, max_length = 256, example = "ana@example.com")]
     pub value: String,
 }
@@ -76,12 +78,41 @@ pub struct SubjectMatch {
 
 pub use crate::config::phone_region;
 
-/// `value` of type `kind` in its one stored form; 422 naming `field` when it is not one.
-pub fn normalise(kind: &str, value: &str, region: Option<&str>, field: &str) -> Result<String> {
-    let value = value.trim();
-    if value.is_empty() || value.len() > MAX_VALUE_LEN || value.chars().any(char::is_control) {
+/// 422 `unknown_identifier_type` naming `field`.
+fn unknown_type(catalog: &Catalog, field: &str) -> Error {
+    let declared = catalog.document().identifier_types.iter().map(|t| t.key.as_str());
+    let known: Vec<&str> = TYPES.into_iter().chain(declared).collect();
+    let message = format!("unknown identifier type; use one of {}", known.join(", "));
+    Error::UnknownIdentifierType {
+        detail: message.clone(),
+        errors: vec![crate::error::FieldProblem { path: field.into(), message }],
+    }
+}
+
+/// Whether `kind` is an identifier type: built in, or declared by `catalog`.
+pub fn is_known(catalog: &Catalog, kind: &str) -> bool {
+    TYPES.contains(&kind) || catalog.identifier_type(kind).is_some()
+}
+
+/// `value` of type `kind` in its one stored form; 422 `validation_failed` naming `field` when it is not
+/// one, 422 `unknown_identifier_type` naming `type_field` for a type neither built in nor in `catalog`.
+pub fn normalise(
+    catalog: &Catalog,
+    kind: &str,
+    value: &str,
+    region: Option<&str>,
+    (type_field, field): (&str, &str),
+) -> Result<String> {
+    if !is_known(catalog, kind) {
+        return Err(unknown_type(catalog, type_field));
+    }
+    if value.trim().is_empty() || value.len() > MAX_VALUE_LEN || value.chars().any(char::is_control) {
         return Err(Error::validation(field, "must be 1 to 256 characters without control characters"));
     }
+    if let Some(declared) = catalog.identifier_type(kind) {
+        return Ok(declared.normalise.apply(value));
+    }
+    let value = value.trim();
     match kind {
         "email" => email(value).ok_or_else(|| Error::validation(field, "must be an e-mail address")),
         "phone" => phone(value, region).ok_or_else(|| {
@@ -91,11 +122,7 @@ pub fn normalise(kind: &str, value: &str, region: Option<&str>, field: &str) -> 
         "advertising_id" => advertising_id(value).ok_or_else(|| {
             Error::validation(field, "must be an advertising id (a UUID such as an IDFA or AAID)")
         }),
-        "account" | "device_serial" => Ok(value.to_owned()),
-        _ => Err(Error::validation(
-            "type",
-            format!("unknown identifier type; use one of {}", TYPES.join(", ")),
-        )),
+        _ => Ok(value.to_owned()),
     }
 }
 
@@ -190,7 +217,8 @@ pub async fn add(state: &Services, subject: &SubjectId, body: IdentifierIn) -> R
     if state.erasures.is_erased(subject.as_str()) {
         return Err(Error::SubjectErased);
     }
-    let value = normalise(&body.kind, &body.value, state.config.phone_default_region.as_deref(), "value")?;
+    let region = state.config.phone_default_region.as_deref();
+    let value = normalise(&state.catalog().catalog, &body.kind, &body.value, region, ("type", "value"))?;
     let identifier = NewIdentifier {
         id: new_identifier_id()?,
         subject: subject.clone(),
@@ -242,13 +270,8 @@ pub async fn lookup(state: &Services, identifier: &str) -> Result<SubjectMatches
     let (kind, value) = identifier
         .split_once(':')
         .ok_or_else(|| Error::validation("identifier", "must be type:value, e.g. email:ana@example.com"))?;
-    if !TYPES.contains(&kind) {
-        return Err(Error::validation(
-            "identifier",
-            format!("unknown identifier type; use one of {}", TYPES.join(", ")),
-        ));
-    }
-    let value = normalise(kind, value, state.config.phone_default_region.as_deref(), "identifier")?;
+    let region = state.config.phone_default_region.as_deref();
+    let value = normalise(&state.catalog().catalog, kind, value, region, ("identifier", "identifier"))?;
     let found = state.store.subject_by_identifier(&blind_index(state, kind, &value)).await?;
     Ok(SubjectMatches {
         subjects: found.into_iter().map(|s| SubjectMatch { subject: s.as_str().to_owned() }).collect(),
@@ -258,6 +281,22 @@ pub async fn lookup(state: &Services, identifier: &str) -> Result<SubjectMatches
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn catalog() -> Catalog {
+        let doc = serde_json::from_value(serde_json::json!({
+            "identifier_types": [
+                {"key": "loyalty_card"},
+                {"key": "crm_id", "normalise": "lowercase"},
+                {"key": "ticket", "normalise": "none"}
+            ]
+        }))
+        .expect("a document");
+        Catalog::validate(doc).expect("valid")
+    }
+
+    fn normalise(kind: &str, value: &str, region: Option<&str>, field: &str) -> Result<String> {
+        super::normalise(&catalog(), kind, value, region, ("type", field))
+    }
 
     #[test]
     fn emails_are_trimmed_lowercased_and_checked() {
@@ -299,7 +338,26 @@ mod tests {
         assert_eq!(normalise("account", " A-123 ", None, "value").ok(), Some("A-123".into()));
         assert!(normalise("account", "bad\u{7}", None, "value").is_err());
         let err = normalise("fax", "1", None, "value").expect_err("unknown");
-        assert!(matches!(err, Error::Validation { ref errors, .. } if errors[0].path == "type"));
+        assert_eq!(err.code(), "unknown_identifier_type");
+        assert!(matches!(err, Error::UnknownIdentifierType { ref errors, .. } if errors[0].path == "type"));
+        assert!(err.to_string().contains("loyalty_card"), "names the catalogue's types: {err}");
+    }
+
+    #[test]
+    fn catalogue_types_follow_their_rule() {
+        assert_eq!(normalise("loyalty_card", "  LC-0042 ", None, "value").ok(), Some("LC-0042".into()));
+        assert_eq!(normalise("crm_id", " AbC-1 ", None, "value").ok(), Some("abc-1".into()));
+        assert_eq!(normalise("ticket", " T 1 ", None, "value").ok(), Some(" T 1 ".into()));
+        for bad in ["", "   ", "a\u{7}b", &"x".repeat(257)] {
+            let err = normalise("ticket", bad, None, "value").expect_err("bad value");
+            assert_eq!(err.code(), "validation_failed", "{bad:?}");
+        }
+        let plain = Catalog::validate(consentry_core::catalog::CatalogDocument::default()).expect("valid");
+        let err = super::normalise(&plain, "loyalty_card", "1", None, ("identifier", "identifier"))
+            .expect_err("not declared there");
+        assert!(
+            matches!(err, Error::UnknownIdentifierType { ref errors, .. } if errors[0].path == "identifier")
+        );
     }
 
     #[test]

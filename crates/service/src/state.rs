@@ -60,8 +60,10 @@ pub struct Inner {
     pub catalog_apply: tokio::sync::Mutex<()>,
     /// Serialises recording Global Privacy Control signals, so concurrent first requests record it once.
     pub gpc_lock: tokio::sync::Mutex<()>,
-    /// Sends verification codes; `None` without `smtp_url`.
+    /// Sends verification codes by mail; `None` without `smtp_url`.
     pub mailer: Option<crate::verification::mail::Mailer>,
+    /// Sends verification codes by SMS; `None` without `sms_webhook_url`.
+    pub sms: Option<crate::verification::sms::SmsSender>,
 }
 
 impl Deref for Services {
@@ -94,6 +96,18 @@ impl Services {
         if mailer.is_none() {
             tracing::info!("no smtp_url: verifications of people by e-mail are unavailable (503)");
         }
+        let sms = match (&config.sms_webhook_url, &config.sms_webhook_secret) {
+            (Some(url), Some(secret)) => {
+                // Validated when the configuration was loaded.
+                let policy = crate::egress::AddressPolicy::parse(&config.allow_private_destinations)
+                    .unwrap_or_default();
+                let timeout = std::time::Duration::from_secs(config.webhook_timeout_secs);
+                crate::verification::sms::SmsSender::new(url, secret, timeout, policy)
+                    .inspect_err(|e| tracing::error!(error = %e, "sms_webhook_url: no SMS can be sent"))
+                    .ok()
+            }
+            _ => None,
+        };
         Self(Arc::new(Inner {
             store,
             engine,
@@ -117,6 +131,7 @@ impl Services {
             catalog_apply: tokio::sync::Mutex::new(()),
             gpc_lock: tokio::sync::Mutex::new(()),
             mailer,
+            sms,
         }))
     }
 

@@ -1,5 +1,5 @@
-//! Verified requesters: a person without a token proves they control an e-mail address the brand
-//! attached to them, and gets a subject token for their own routes and preference centre.
+//! Verified requesters: a person without a token proves they control an e-mail address or a phone number
+//! the brand attached to them, and gets a subject token for their own routes and preference centre.
 //!
 //! `start` answers the same (an id) whether the identifier names anyone or not, after the same work: the
 //! store gets a row either way, and the mail to a known address is sent in the background, so neither the
@@ -12,12 +12,14 @@
 //! Starts are limited per identifier (its blind index) and per client address (a keyed hash of it, an
 //! IPv6 address by its /64) over an hour, and per identifier over a day too (so waiting out the hour
 //! does not buy unbounded guesses at one address's codes), in the shared store: 429 `too_many_verifications` with
-//! `Retry-After`. Without `smtp_url` nothing can be sent and every start is 503 `verification_unavailable`
-//! (the same for every identifier).
-//!
-//! Only e-mail addresses are verified: codes by SMS (a webhook) are not built.
+//! `Retry-After` (when several limits are reached, the one that eases last). A code goes to an e-mail
+//! address by mail ([`mail`], `smtp_url`) and to a phone number by SMS through the operator's gateway
+//! ([`sms`], `sms_webhook_url`). Without the channel an identifier's type needs nothing can be sent, and
+//! every start of that type is 503 `verification_unavailable` (the same for every identifier of the type,
+//! so it reveals nothing about any of them).
 
 pub mod mail;
+pub mod sms;
 
 use std::net::IpAddr;
 
@@ -53,10 +55,16 @@ pub const CONFIRM_ROUTE: &str = "POST /v1/verifications/{id}/confirm";
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartVerification {
-    /// `email:` and the address, e.g. `email:ana@example.com` (only e-mail addresses are verified).
-    #[schema(min_length = 7, max_length = 300, pattern = "^email:", example = "email:ana@example.com")]
+    /// `email:` and the address, e.g. `email:ana@example.com`, or `phone:` and the number (sent by SMS),
+    /// e.g. `phone:+49301234567`.
+    #[schema(
+        min_length = 7,
+        max_length = 300,
+        pattern = "^(email|phone):",
+        example = "email:ana@example.com"
+    )]
     pub identifier: String,
-    /// The language of the mail, `en` or `de` (a BCP 47 tag; others read as English). Default: the
+    /// The language of the mail or SMS, `en` or `de` (a BCP 47 tag; others read as English). Default: the
     /// request's `Accept-Language`.
     #[serde(default)]
     #[schema(min_length = 2, max_length = 35, pattern = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
@@ -129,27 +137,43 @@ fn well_formed(id: &str) -> bool {
     id.strip_prefix("ver_").is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// How a code reaches the person.
+enum Channel {
+    Mail(mail::Mailer),
+    Sms(sms::SmsSender),
+}
+
 /// Starts verifying `body.identifier`: a code goes to it if it names a subject; the answer is the same
-/// either way. 503 `verification_unavailable` without a mail server, 429 `too_many_verifications` past a
-/// limit, 422 for anything but an e-mail address.
+/// either way. 503 `verification_unavailable` without the mail server (an e-mail address) or the SMS
+/// gateway (a phone number), 429 `too_many_verifications` past a limit, 422 for any other identifier.
 pub async fn start(
     state: &Services,
     body: StartVerification,
     client: Client<'_>,
 ) -> Result<VerificationStarted> {
-    let Some(mailer) = state.mailer.clone() else {
-        return Err(Error::VerificationUnavailable);
-    };
     if body.lang.as_deref().is_some_and(|l| !is_language_tag(l)) {
         return Err(Error::validation("/lang", "must be a language tag such as `de` or `en-GB`"));
     }
     let (kind, value) = body.identifier.split_once(':').ok_or_else(|| {
-        Error::validation("/identifier", "must be email: and the address, e.g. email:ana@example.com")
+        Error::validation(
+            "/identifier",
+            "must be email: and the address (e.g. email:ana@example.com) or phone: and the number",
+        )
     })?;
-    if kind != "email" {
-        return Err(Error::validation("/identifier", "only e-mail addresses can be verified (email:...)"));
-    }
-    let address = normalise(kind, value, None, "/identifier")?;
+    let (channel, region) = match kind {
+        "email" => (state.mailer.clone().map(Channel::Mail), None),
+        "phone" => (state.sms.clone().map(Channel::Sms), state.config.phone_default_region.as_deref()),
+        _ => {
+            return Err(Error::validation(
+                "/identifier",
+                "only e-mail addresses (email:...) and phone numbers (phone:...) can be verified",
+            ));
+        }
+    };
+    let Some(channel) = channel else {
+        return Err(Error::VerificationUnavailable);
+    };
+    let address = normalise(&state.catalog().catalog, kind, value, region, ("/identifier", "/identifier"))?;
     let lang = Language::best(body.lang.as_deref().or(client.accept_language));
     let index = blind_index(state, kind, &address);
     let subject = state.store.subject_by_identifier(&index).await?;
@@ -184,16 +208,45 @@ pub async fn start(
     }
     if subject.is_some() {
         let brand = state.config.controller.name.clone();
-        // In the background: the answer waits for the mail server neither for a known address nor for
-        // an unknown one.
+        // In the background: the answer waits for the mail server or the SMS gateway neither for a known
+        // identifier nor for an unknown one.
+        let sent = id.clone();
         tokio::spawn(async move {
-            let (subject, text) = words(lang, &code, &brand);
-            if let Err(e) = mailer.send(&address, subject, text).await {
-                tracing::warn!(error = %e, "a verification mail could not be sent");
+            match channel {
+                Channel::Mail(mailer) => {
+                    let (subject, text) = words(lang, &code, &brand);
+                    if let Err(e) = mailer.send(&address, subject, text).await {
+                        tracing::warn!(error = %e, "a verification mail could not be sent");
+                    }
+                }
+                Channel::Sms(gateway) => {
+                    let text = sms_words(lang, &code, &brand);
+                    let message = sms::SmsMessage {
+                        kind: "verification.code",
+                        id: &sent,
+                        to: &address,
+                        code: &code,
+                        text: &text,
+                        lang: lang.code(),
+                    };
+                    if let Err(e) = gateway.send(&message).await {
+                        tracing::warn!(error = %e, "a verification SMS could not be sent");
+                    }
+                }
             }
         });
     }
     Ok(VerificationStarted { id })
+}
+
+/// The text of the SMS in `lang`: short, one message.
+fn sms_words(lang: Language, code: &str, brand: &str) -> String {
+    match lang {
+        Language::En => format!("{code} is your code to manage your data with {brand}. Valid 10 minutes."),
+        Language::De => {
+            format!("{code} ist Ihr Code, um Ihre Daten bei {brand} zu verwalten. 10 Minuten gültig.")
+        }
+    }
 }
 
 /// The subject and text of the mail in `lang`.

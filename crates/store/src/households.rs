@@ -105,6 +105,11 @@ pub trait HouseholdStore: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<HouseholdRecord>>;
+    /// Replaces household `id`'s label (sealed under `kek`); false when there is no such household.
+    async fn rename_household(&self, kek: &Kek, id: &str, name: &str) -> Result<bool>;
+    /// Deletes household `id` with its memberships and its paired devices (whose tokens stop working), in
+    /// one transaction; the ids of the devices it had, or `None` when there was no such household.
+    async fn delete_household(&self, id: &str) -> Result<Option<Vec<String>>>;
     /// Makes `subject` a member under `handle` (creating their pseudonym when they have none).
     async fn add_member(
         &self,
@@ -118,9 +123,9 @@ pub trait HouseholdStore: Send + Sync {
     /// The ids of the households `subject` is a member of, ordered.
     async fn subject_households(&self, subject: &SubjectId) -> Result<Vec<String>>;
 
-    /// Pairs a device with its household. An id or token hash already stored is a
-    /// [`crate::StoreError::Conflict`].
-    async fn create_household_device(&self, device: NewHouseholdDevice) -> Result<()>;
+    /// Pairs a device with its household; false (nothing stored) when the household is gone. An id or
+    /// token hash already stored is a [`crate::StoreError::Conflict`].
+    async fn create_household_device(&self, device: NewHouseholdDevice) -> Result<bool>;
     /// The household's devices, oldest first.
     async fn household_devices(&self, household: &str) -> Result<Vec<HouseholdDevice>>;
     async fn household_device(&self, id: &str) -> Result<Option<HouseholdDevice>>;

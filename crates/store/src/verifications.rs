@@ -74,6 +74,22 @@ pub enum Started {
     },
 }
 
+impl Started {
+    /// When a refusal eases (`None` for a stored start).
+    pub fn until(&self) -> Option<Timestamp> {
+        match self {
+            Started::Stored => None,
+            Started::IdentifierLimited { until } | Started::ClientLimited { until } => Some(*until),
+        }
+    }
+
+    /// The refusal of a start that reached every limit in `reached` (each with when it eases): the one
+    /// that eases last, since the start stays refused until all of them ease; `Stored` when none was reached.
+    pub fn refusal(reached: impl IntoIterator<Item = Started>) -> Started {
+        reached.into_iter().max_by_key(Started::until).unwrap_or(Started::Stored)
+    }
+}
+
 /// A live verification, after one more attempt was counted against it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Attempt {

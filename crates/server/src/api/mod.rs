@@ -54,7 +54,10 @@ pub fn router(state: AppState) -> Router {
         .route("/subjects/{subject}/devices", get(v1::devices::list).post(v1::devices::pair))
         .route("/subjects/{subject}/devices/{id}", delete(v1::devices::unpair))
         .route("/households", get(v1::households::list).post(v1::households::create))
-        .route("/households/{id}", get(v1::households::get))
+        .route(
+            "/households/{id}",
+            get(v1::households::get).patch(v1::households::update).delete(v1::households::delete),
+        )
         .route("/households/{id}/members", post(v1::households::add_member))
         .route("/households/{id}/members/{subject}", delete(v1::households::remove_member))
         .route("/households/{id}/devices", post(v1::households::pair))

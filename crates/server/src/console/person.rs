@@ -58,7 +58,7 @@ pub(super) async fn find_by_identifier(State(state): State<AppState>, visit: Vis
     let response = match service::find(&state, &visit.caller, &format!("{kind}:{value}")).await {
         Ok(Some(subject)) => see_other(&person_path(subject.as_str())),
         Ok(None) => html(StatusCode::NOT_FOUND, render_find(&state, &visit, Some("console-person-no-match"))),
-        Err(Error::Validation { .. }) => html(
+        Err(Error::Validation { .. } | Error::UnknownIdentifierType { .. }) => html(
             StatusCode::BAD_REQUEST,
             render_find(&state, &visit, Some("console-person-identifier-invalid")),
         ),
@@ -94,6 +94,7 @@ fn find_forms(state: &AppState, visit: &Visit) -> Markup {
             label for="identifier-type" { (lang.t("console-person-identifier-type")) }
             select id="identifier-type" name="type" {
                 @for t in TYPES { option value=(t) { (t) } }
+                @for t in &state.catalog().catalog.document().identifier_types { option value=(t.key) { (t.key) } }
             }
             label for="identifier-value" { (lang.t("console-person-identifier-value")) }
             input type="text" id="identifier-value" name="value" required maxlength="320" autocomplete="off" spellcheck="false";

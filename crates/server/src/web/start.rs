@@ -9,10 +9,8 @@
 //! in constant time, so another site can neither start verifications from a visitor's browser nor sign
 //! the visitor in as someone else with its own code (login CSRF).
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -203,7 +201,7 @@ pub(super) async fn start(
     let email = fields.email.unwrap_or_default();
     let request =
         StartVerification { identifier: format!("email:{email}"), lang: Some(lang.code().to_owned()) };
-    let address = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let address = crate::client::ClientAddr::of(&extensions);
     let client = Client { address, accept_language: None };
     let csrf = csrf_token(&state, nonce);
     match verification::start(&state, request, client).await {

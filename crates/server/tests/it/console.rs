@@ -8,7 +8,7 @@ use crate::preferences::{Page, Visitor, csrf_of};
 use crate::utils::{Backend, TestServer};
 
 mod audit;
-mod browser;
+pub(crate) mod browser;
 mod catalogue;
 mod charts;
 mod deliveries;

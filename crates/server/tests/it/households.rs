@@ -207,7 +207,76 @@ async fn household_devices_in_the_preference_centre(backend: Backend) {
     s.stop().await;
 }
 
+async fn patch(s: &TestServer, path: &str, key: &str, body: &Value, status: u16) -> Value {
+    s.raw(reqwest::Method::PATCH, path, key, "application/json", body.to_string(), status).await
+}
+
+/// A household is renamed (the new label only sealed at rest) and deleted with its memberships and
+/// devices: the device's token is dead at once and its open stream ends; the members' records stay.
+async fn household_rename_and_delete(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let id = household(&s).await;
+    join(&s, &id, "rd-ana").await;
+    let (_, token) = pair(&s, &id).await;
+    let path = format!("/v1/households/{id}");
+    let renamed_label = "The Renamed-Label-Scan Family";
+    let renamed = patch(&s, &path, ADMIN_KEY, &json!({"name": format!("  {renamed_label} ")}), 200).await;
+    assert_eq!(renamed["name"], json!(renamed_label), "trimmed");
+    assert_eq!(
+        (renamed["members"].as_array().map(Vec::len), renamed["devices"].as_array().map(Vec::len)),
+        (Some(1), Some(1))
+    );
+    assert_eq!(s.get(&path, ADMIN_KEY, 200).await["name"], json!(renamed_label));
+    assert_eq!(
+        patch(&s, &path, ADMIN_KEY, &json!({}), 200).await["name"],
+        json!(renamed_label),
+        "nothing to change"
+    );
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "a\u{7}b"}),
+        json!({"name": "x".repeat(101)}),
+        json!({"name": 5}),
+        json!({"colour": "red"}),
+    ] {
+        assert_code(&patch(&s, &path, ADMIN_KEY, &bad, 422).await, "validation_failed");
+    }
+    assert_code(
+        &patch(&s, "/v1/households/hh_0000000000000000", ADMIN_KEY, &json!({"name": "x"}), 404).await,
+        "not_found",
+    );
+    let needles = vec![LABEL.as_bytes().to_vec(), renamed_label.as_bytes().to_vec()];
+    assert!(at_rest(&s, &needles).await.is_empty(), "a label is at rest in plain text");
+
+    // Only devices:write renames or deletes.
+    let (_, reader) = s.create_key("household-reader", &["consent:read"]).await;
+    assert_code(&patch(&s, &path, &reader, &json!({"name": "x"}), 403).await, "forbidden");
+    assert_code(&s.delete(&path, &reader, 403).await, "forbidden");
+
+    // The Rust client renames too.
+    let client = consentry_client::Client::new(&s.base, ADMIN_KEY).expect("a client");
+    let again = client.rename_household(&id, "Flat 3").await.expect("renamed");
+    assert_eq!((again.name.as_str(), again.members.len()), ("Flat 3", 1));
+
+    let mut stream = SseReader::open(&s.base, &token).await;
+    stream.next(Duration::from_secs(5)).await.expect("a snapshot at once");
+    client.delete_household(&id).await.expect("deleted");
+    assert_eq!(stream.next(Duration::from_secs(5)).await, None, "deleting the household ends the stream");
+    assert_eq!(snapshot(&s.base, &token, None).await.0, 401, "the device's token is dead");
+    assert_code(&s.delete(&path, ADMIN_KEY, 404).await, "not_found");
+    s.get(&path, ADMIN_KEY, 404).await;
+    assert!(
+        s.get("/v1/households", ADMIN_KEY, 200).await["households"].as_array().is_some_and(Vec::is_empty)
+    );
+    s.post(&format!("{path}/members"), ADMIN_KEY, &json!({"subject": "rd-ana"}), 404).await;
+    s.post(&format!("{path}/devices"), ADMIN_KEY, &speaker(), 404).await;
+    // The member's own record stands.
+    s.record("rd-ana", &grant("analytics", &["on_device"])).await;
+    s.stop().await;
+}
+
 both_backends!(
+    household_rename_and_delete,
     household_flow,
     household_stream,
     household_erasure,

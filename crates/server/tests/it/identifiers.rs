@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, at_rest, both_backends, str_of};
 
 both_backends!(
+    catalogue_identifier_types_are_accepted_and_unknown_ones_refused,
     identifiers_are_normalised_listed_found_and_deleted,
     identifier_values_never_rest_in_plain_text
 );
@@ -35,6 +36,55 @@ fn values(list: &Value) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// A type the catalogue declares is taken (normalised by its rule, found by look-up, refused for another
+/// subject like any); one it does not, or no longer, declares is 422 `unknown_identifier_type`; the
+/// catalogue refuses a bad declaration.
+async fn catalogue_identifier_types_are_accepted_and_unknown_ones_refused(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let refused = add(&s, "cat-ana", "loyalty_card", "LC-1", 422).await;
+    assert_code(&refused, "unknown_identifier_type");
+    assert_eq!(refused["errors"][0]["path"], "type");
+
+    let mut doc = s.get("/v1/catalog", ADMIN_KEY, 200).await["document"].clone();
+    let original = doc.clone();
+    doc["identifier_types"] = json!([{"key": "email"}, {"key": "Loyalty-Card"}]);
+    let bad = s.put("/v1/catalog", ADMIN_KEY, &doc, 422).await;
+    assert_code(&bad, "invalid_catalog");
+    let paths: Vec<&str> =
+        bad["errors"].as_array().expect("errors").iter().map(|e| str_of(&e["path"])).collect();
+    assert_eq!(paths, ["identifier_types[0].key", "identifier_types[1].key"], "{bad}");
+
+    doc["identifier_types"] = json!([
+        {"key": "loyalty_card"},
+        {"key": "crm_id", "normalise": "lowercase"},
+        {"key": "ticket", "normalise": "none"}
+    ]);
+    s.put("/v1/catalog", ADMIN_KEY, &doc, 200).await;
+    let card = add(&s, "cat-ana", "loyalty_card", "  LC-0042 ", 201).await;
+    assert_eq!((card["type"].as_str(), card["value"].as_str()), (Some("loyalty_card"), Some("LC-0042")));
+    assert_eq!(add(&s, "cat-ana", "crm_id", " AbC-7 ", 201).await["value"], "abc-7");
+    assert_eq!(add(&s, "cat-ana", "crm_id", "ABC-7", 200).await["value"], "abc-7", "the same one");
+    assert_eq!(add(&s, "cat-ana", "ticket", " T 1", 201).await["value"], " T 1", "kept as given");
+    assert_code(&add(&s, "cat-ben", "loyalty_card", "LC-0042", 409).await, "conflict");
+    assert_code(&add(&s, "cat-ana", "loyalty_card", "  ", 422).await, "validation_failed");
+    assert_eq!(found(&s, "loyalty_card:LC-0042").await, ["cat-ana"]);
+    assert_eq!(found(&s, "crm_id:abc-7").await, ["cat-ana"]);
+    assert!(found(&s, "loyalty_card:LC-0043").await.is_empty());
+    // The same value under another type is another identifier.
+    add(&s, "cat-ben", "account", "LC-0042", 201).await;
+    assert_eq!(found(&s, "account:LC-0042").await, ["cat-ben"]);
+
+    // Once the catalogue drops the type, it is unknown again (stored ones are still listed).
+    s.put("/v1/catalog", ADMIN_KEY, &original, 200).await;
+    assert_code(&add(&s, "cat-ana", "loyalty_card", "LC-9", 422).await, "unknown_identifier_type");
+    let listed = s.get(&add_path("cat-ana"), ADMIN_KEY, 200).await;
+    assert_eq!(listed["identifiers"].as_array().map(Vec::len), Some(3));
+    let lookup = s.get("/v1/subjects?identifier=loyalty_card:LC-0042", ADMIN_KEY, 422).await;
+    assert_code(&lookup, "unknown_identifier_type");
+    assert_eq!(lookup["errors"][0]["path"], "identifier");
+    s.stop().await;
+}
+
 async fn identifiers_are_normalised_listed_found_and_deleted(backend: Backend) {
     let s = TestServer::with_config_on(backend, |c| c.phone_default_region = Some("DE".into())).await;
     let email = add(&s, "ana", "email", "  Ana.Lima@Example.COM ", 201).await;
@@ -56,8 +106,10 @@ async fn identifiers_are_normalised_listed_found_and_deleted(backend: Backend) {
     assert!(!taken.to_string().contains("ana\""), "the holder is not named: {taken}");
 
     // Bad input names the field.
+    let unknown = add(&s, "ana", "fax", "123", 422).await;
+    assert_code(&unknown, "unknown_identifier_type");
+    assert_eq!(unknown["errors"][0]["path"], "type", "{unknown}");
     for (kind, value, field) in [
-        ("fax", "123", "type"),
         ("email", "ana-at-example.com", "value"),
         ("phone", "12", "value"),
         ("advertising_id", "not-a-uuid", "value"),
@@ -99,7 +151,7 @@ async fn identifiers_are_normalised_listed_found_and_deleted(backend: Backend) {
     assert_eq!(found(&s, "phone:0301234567").await, ["ana"], "with the default region");
     assert!(found(&s, "email:nobody@example.com").await.is_empty());
     assert_code(&s.get("/v1/subjects?identifier=email", ADMIN_KEY, 422).await, "validation_failed");
-    assert_code(&s.get("/v1/subjects?identifier=fax:1", ADMIN_KEY, 422).await, "validation_failed");
+    assert_code(&s.get("/v1/subjects?identifier=fax:1", ADMIN_KEY, 422).await, "unknown_identifier_type");
     assert_code(&s.get("/v1/subjects?identifier=email:nope", ADMIN_KEY, 422).await, "validation_failed");
     s.get("/v1/subjects?identifier=email:ana.lima@example.com", &reader, 403).await;
     s.get("/v1/subjects?identifier=email:ana.lima@example.com", &token, 403).await;

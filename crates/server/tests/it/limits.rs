@@ -280,3 +280,64 @@ async fn a_bad_preference_centre_link_counts_as_a_failed_authentication() {
     assert_code(&limited, "too_many_failed_attempts");
     server.stop().await;
 }
+
+/// A raw request from this host with the given `X-Forwarded-For` lines; its status.
+async fn status_with_forwarded(server: &TestServer, key: &str, forwarded: &[&[u8]]) -> u16 {
+    let mut stream = connect(server).await;
+    let mut head =
+        format!("GET /v1/catalog HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n").into_bytes();
+    for line in forwarded {
+        head.extend_from_slice(b"X-Forwarded-For: ");
+        head.extend_from_slice(line);
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"Connection: close\r\n\r\n");
+    stream.write_all(&head).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(GENEROUS, stream.read_to_end(&mut answer)).await.expect("answered").expect("read");
+    let text = String::from_utf8_lossy(&answer);
+    text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("a status line: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_failures_count_per_forwarded_client() {
+    let server = TestServer::with_config(|c| {
+        c.auth_failures_burst = 2;
+        c.auth_failures_per_minute = 1;
+        c.trusted_proxies = vec!["127.0.0.1/32".into(), "10.0.0.0/8".into()];
+    })
+    .await;
+    let guess = "csk_guess-0123456789";
+    // The client's own claim left of what the proxies appended is not believed; bytes that are not
+    // ASCII in it spoil nothing.
+    for _ in 0..2 {
+        assert_eq!(status_with_forwarded(&server, guess, &[b"caf\xe9, 198.51.100.7, 10.1.2.3"]).await, 401);
+    }
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[b"198.51.100.7"]).await, 429);
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[b"1.1.1.1", b"198.51.100.7:4711"]).await, 429);
+    // Another client behind the same proxy is not held, nor is the proxy itself.
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[b"198.51.100.8"]).await, 200);
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[]).await, 200);
+    // A bad hop reached before any client's address leaves the proxy's own address.
+    for _ in 0..2 {
+        assert_eq!(status_with_forwarded(&server, guess, &[b"198.51.100.9, unknown"]).await, 401);
+    }
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[]).await, 429);
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[b"198.51.100.9"]).await, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
+    let server = TestServer::with_config(|c| {
+        c.auth_failures_burst = 2;
+        c.auth_failures_per_minute = 1;
+    })
+    .await;
+    for n in 0..2 {
+        let claim = format!("198.51.100.{n}");
+        assert_eq!(status_with_forwarded(&server, "csk_guess-0123456789", &[claim.as_bytes()]).await, 401);
+    }
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[b"198.51.100.200"]).await, 429);
+    server.stop().await;
+}

@@ -41,4 +41,5 @@ mod transfer;
 mod transfer_evidence;
 mod utils;
 mod vault;
+mod verification_browser;
 mod verifications;

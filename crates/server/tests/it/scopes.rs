@@ -114,7 +114,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         "/v1/subjects/{subject}/age" => json!({"age_band": "18+"}),
         "/v1/subjects/{subject}/guardians" => json!({"guardian": "scopes-guardian"}),
         "/v1/subjects/{subject}/links" => json!({"from": "scopes-other"}),
-        "/v1/households" => json!({"name": "scopes"}),
+        "/v1/households" | "/v1/households/{id}" => json!({"name": "scopes"}),
         "/v1/households/{id}/members" => json!({"subject": SUBJECT}),
         "/v1/households/{id}/devices" => {
             json!({"name": "speaker", "kind": "speaker", "categories": ["user.device.telemetry"], "purposes": ["analytics"]})

@@ -2,6 +2,8 @@
 //! confirms once into a subject token limited to the person; an unknown address gets the same answer and
 //! no mail; five wrong codes end a verification; starts are limited per address and per client; without
 //! a mail server starting is 503; and the preference centre's "Manage my data" pages walk the same way.
+//! Phone numbers get their code from a local SMS gateway (signed JSON), within the egress rules; without
+//! a gateway they are 503.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,7 @@ use crate::smtp::SmtpSink;
 use crate::utils::{ADMIN_KEY, Backend, NO_KEY, TestServer, assert_code, both_backends, str_of};
 
 both_backends!(
+    a_phone_number_gets_its_code_by_sms,
     a_known_address_gets_a_code_that_confirms_once,
     an_unknown_address_gets_the_same_answer_and_no_mail,
     five_wrong_codes_end_a_verification,
@@ -90,8 +93,9 @@ async fn a_known_address_gets_a_code_that_confirms_once(backend: Backend) {
     assert_code(&confirm(&s, &id, "12345", 422).await, "validation_failed");
     assert_code(&confirm(&s, "ver_00000000000000000000000000000000", &code, 404).await, "not_found");
     assert_code(&confirm(&s, "nonsense", &code, 404).await, "not_found");
-    // Only e-mail addresses are verified, and they must be addresses.
-    for bad in ["phone:+49301234567", "email:not-an-address", "vera@example.com"] {
+    // Only e-mail addresses (and phone numbers, with an SMS gateway) are verified, and they must be
+    // addresses.
+    for bad in ["account:vera", "email:not-an-address", "vera@example.com"] {
         let out = s.post("/v1/verifications", NO_KEY, &json!({"identifier": bad}), 422).await;
         assert_code(&out, "validation_failed");
     }
@@ -306,4 +310,159 @@ async fn the_preference_centre_walks_from_address_to_choices(backend: Backend) {
         .expect("page");
     assert_eq!(choices.status().as_u16(), 200, "{:?}", started.elapsed());
     assert!(choices.text().await.expect("text").contains("lang=\"de\""), "opens in the language used");
+}
+
+/// The requests a gateway received: each one's headers and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// A local SMS gateway on loopback: it keeps each request's headers and body and answers 200.
+struct SmsGateway {
+    url: String,
+    got: Received,
+}
+
+impl SmsGateway {
+    async fn start() -> Self {
+        use axum::routing::post;
+        let got: Received = std::sync::Arc::default();
+        let kept = std::sync::Arc::clone(&got);
+        let app = axum::Router::new().route(
+            "/sms",
+            post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let kept = std::sync::Arc::clone(&kept);
+                async move {
+                    kept.lock().expect("lock").push((headers, body.to_vec()));
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/sms", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        Self { url, got }
+    }
+
+    /// The first `n` requests, waiting up to 10 s for them.
+    async fn wait_for(&self, n: usize) -> Vec<(axum::http::HeaderMap, Vec<u8>)> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.got.lock().expect("lock").clone();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "the gateway got {} of {n} requests in 10 s", got.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.got.lock().expect("lock").len()
+    }
+}
+
+/// Starting a verification of `identifier` is 503 `verification_unavailable` (sent by hand: the test
+/// client takes no 5xx).
+async fn assert_unavailable(s: &TestServer, identifier: &str) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/verifications", s.base))
+        .json(&json!({"identifier": identifier}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 503, "{identifier}");
+    let problem: Value = response.json().await.expect("a problem");
+    assert_code(&problem, "verification_unavailable");
+}
+
+const SMS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+async fn sms_server(backend: Backend, gateway: &SmsGateway, allow_loopback: bool) -> TestServer {
+    let url = gateway.url.clone();
+    TestServer::with_config_on(backend, move |c| {
+        c.sms_webhook_url = Some(url);
+        c.sms_webhook_secret = Some(SMS_SECRET.to_owned());
+        c.phone_default_region = Some("DE".to_owned());
+        // Test servers allow loopback destinations; here only as the test asks.
+        c.allow_private_destinations =
+            if allow_loopback { vec!["127.0.0.1/32".to_owned()] } else { Vec::new() };
+    })
+    .await
+}
+
+/// A phone number's code goes to the SMS gateway as signed JSON and confirms once; an unknown number gets
+/// the same answer and no SMS.
+async fn a_phone_number_gets_its_code_by_sms(backend: Backend) {
+    let gateway = SmsGateway::start().await;
+    let s = sms_server(backend, &gateway, true).await;
+    let body = json!({"type": "phone", "value": "+49 30 1234567"});
+    s.post("/v1/subjects/fiona/identifiers", ADMIN_KEY, &body, 201).await;
+
+    let out = s
+        .post("/v1/verifications", NO_KEY, &json!({"identifier": "phone:030 1234567", "lang": "de"}), 202)
+        .await;
+    let id = str_of(&out["id"]).to_owned();
+    let (headers, raw) = gateway.wait_for(1).await.remove(0);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["webhook-id"], id.as_str());
+    let timestamp: i64 = headers["webhook-timestamp"].to_str().expect("text").parse().expect("seconds");
+    let key = consentry_service::sinks::webhook::parse_secret(SMS_SECRET).expect("a secret");
+    let signature = consentry_service::sinks::webhook::sign(&key, &id, timestamp, &raw);
+    assert_eq!(headers["webhook-signature"], signature.as_str(), "signed like the webhooks");
+    let sms: Value = serde_json::from_slice(&raw).expect("JSON");
+    assert_eq!(
+        (sms["type"].as_str(), sms["id"].as_str(), sms["to"].as_str(), sms["lang"].as_str()),
+        (Some("verification.code"), Some(id.as_str()), Some("+49301234567"), Some("de"))
+    );
+    let code = str_of(&sms["code"]).to_owned();
+    assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+    assert!(str_of(&sms["text"]).contains(&code) && str_of(&sms["text"]).contains("Code"), "{sms}");
+
+    assert_code(&confirm(&s, &id, &other_than(&code), 422).await, "wrong_code");
+    let token = confirm(&s, &id, &code, 200).await;
+    s.get("/v1/subjects/fiona/consents", str_of(&token["token"]), 200).await;
+    assert_code(&confirm(&s, &id, &code, 410).await, "verification_ended");
+
+    // Unknown: the same answer, no SMS.
+    let unknown = start(&s, "phone:+49 30 7654321").await;
+    assert_code(&confirm(&s, &unknown, &code, 422).await, "wrong_code");
+    assert_code(
+        &s.post("/v1/verifications", NO_KEY, &json!({"identifier": "phone:12"}), 422).await,
+        "validation_failed",
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(gateway.count(), 1, "no SMS for a number nobody holds");
+    // E-mail addresses need the mail server, which is not configured here.
+    assert_unavailable(&s, "email:f@example.com").await;
+    s.stop().await;
+}
+
+/// The gateway is reached only where destinations may go: on loopback, without
+/// `allow_private_destinations`, the start answers as ever but nothing is sent.
+#[tokio::test]
+async fn the_sms_gateway_obeys_the_egress_rules() {
+    let gateway = SmsGateway::start().await;
+    let s = sms_server(Backend::Embedded, &gateway, false).await;
+    let body = json!({"type": "phone", "value": "+49 30 1234567"});
+    s.post("/v1/subjects/fiona/identifiers", ADMIN_KEY, &body, 201).await;
+    start(&s, "phone:+49301234567").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(gateway.count(), 0, "a refused address is never contacted");
+    s.stop().await;
+}
+
+/// Without an SMS gateway a phone number cannot be verified: 503, the same for every number.
+#[tokio::test]
+async fn without_an_sms_gateway_phone_numbers_are_unavailable() {
+    let Some(sink) = SmtpSink::start() else { return };
+    let s = server(Backend::Embedded, &sink).await;
+    let body = json!({"type": "phone", "value": "+49 30 1234567"});
+    s.post("/v1/subjects/fiona/identifiers", ADMIN_KEY, &body, 201).await;
+    for number in ["phone:+49301234567", "phone:+49307654321"] {
+        assert_unavailable(&s, number).await;
+    }
+    // E-mail still works, and another type is refused.
+    start(&s, "email:fiona@example.com").await;
+    let p = s.post("/v1/verifications", NO_KEY, &json!({"identifier": "account:1"}), 422).await;
+    assert_code(&p, "validation_failed");
+    s.stop().await;
 }

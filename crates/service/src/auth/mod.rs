@@ -26,6 +26,7 @@ use consentry_core::{SubjectId, Timestamp};
 use consentry_store::{DeviceRecord, HouseholdDevice, Store, random_bytes};
 
 pub mod keys;
+pub mod proxies;
 pub mod subject;
 pub mod throttle;
 

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::{Config, ConfigError, within};
+use crate::auth::proxies::TrustedProxies;
 
 /// The longest interval between the comment lines that keep an event stream alive (and proxies from
 /// closing it); shorter when the idle timeout asks for it.
@@ -22,6 +23,7 @@ impl Config {
         within("auth_failures_burst", self.auth_failures_burst, 0..=100_000)?;
         within("auth_failures_per_minute", self.auth_failures_per_minute, 1..=60_000)?;
         within("auth_failures_max_addresses", self.auth_failures_max_addresses, 1..=10_000_000)?;
+        TrustedProxies::parse(&self.trusted_proxies).map_err(|e| super::invalid("trusted_proxies", e))?;
         Ok(())
     }
 
@@ -30,6 +32,12 @@ impl Config {
     /// subject id.
     pub fn erasure_notice_wait(&self) -> Duration {
         Duration::from_secs(self.erasure_notice_wait_secs)
+    }
+
+    /// The reverse proxies whose `X-Forwarded-For` is believed (checked by [`Config::validate`]; a list
+    /// that does not parse trusts none).
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        TrustedProxies::parse(&self.trusted_proxies).unwrap_or_default()
     }
 
     /// How long a client has to send a complete request head.

@@ -1,5 +1,5 @@
-//! The configuration of verification mails: the SMTP server, the sender, and how many verifications an
-//! identifier and a client address may start per hour.
+//! The configuration of verification codes: the SMTP server and the sender of the mails, the SMS gateway
+//! and its signing secret, and how many verifications an identifier and a client address may start.
 
 use super::{Config, ConfigError, invalid, within};
 
@@ -27,6 +27,19 @@ impl Config {
             crate::verification::mail::mailbox(from).map_err(|e| invalid("smtp_from", e))?;
         } else if let Some(from) = &self.smtp_from {
             crate::verification::mail::mailbox(from).map_err(|e| invalid("smtp_from", e))?;
+        }
+        use crate::verification::sms;
+        if let Some(url) = &self.sms_webhook_url {
+            sms::webhook_url(url).map_err(|e| invalid("sms_webhook_url", e))?;
+            let Some(secret) = &self.sms_webhook_secret else {
+                return Err(invalid(
+                    "sms_webhook_secret",
+                    "must be set when sms_webhook_url is: it signs each code",
+                ));
+            };
+            sms::webhook_secret(secret).map_err(|e| invalid("sms_webhook_secret", e))?;
+        } else if let Some(secret) = &self.sms_webhook_secret {
+            sms::webhook_secret(secret).map_err(|e| invalid("sms_webhook_secret", e))?;
         }
         Ok(())
     }

@@ -387,7 +387,7 @@ fn mail_settings_come_from_variables_and_are_checked() {
     assert_eq!(c.verification_per_identifier_per_day, 7);
     assert_eq!(c.smtp_url.as_deref(), Some("smtp://user:secret@127.0.0.1:2525"));
     assert_eq!((c.verification_per_identifier_per_hour, c.verification_per_address_per_hour), (3, 9));
-    assert!(!format!("{c:?}").contains("secret"), "the URL's password is not shown");
+    assert!(!format!("{c:?}").contains("user:secret"), "the URL's password is not shown");
     for (pairs, key) in [
         (&[("CONSENTRY_SMTP_URL", "smtp://127.0.0.1:2525")][..], "smtp_from"),
         (
@@ -397,6 +397,37 @@ fn mail_settings_come_from_variables_and_are_checked() {
         (&[("CONSENTRY_SMTP_FROM", "not an address")], "smtp_from"),
         (&[("CONSENTRY_VERIFICATION_PER_ADDRESS_PER_HOUR", "0")], "verification_per_address_per_hour"),
         (&[("CONSENTRY_VERIFICATION_PER_IDENTIFIER_PER_DAY", "4")], "verification_per_identifier_per_day"),
+    ] {
+        let err = load_env(pairs).expect_err(key).to_string();
+        assert!(err.starts_with(key), "{err}");
+    }
+}
+
+#[test]
+fn sms_and_proxy_settings_come_from_variables_and_are_checked() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let c = load_env(&[
+        ("CONSENTRY_SMS_WEBHOOK_URL", "https://sms.example.com/send?token=t0ken"),
+        ("CONSENTRY_SMS_WEBHOOK_SECRET", secret),
+        ("CONSENTRY_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+    ])
+    .expect("valid");
+    assert_eq!(c.sms_webhook_url.as_deref(), Some("https://sms.example.com/send?token=t0ken"));
+    assert_eq!(c.trusted_proxies, ["10.0.0.0/8", "::1"]);
+    assert!(c.trusted_proxies().trusts("10.1.2.3".parse().expect("ip")));
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("t0ken") && !shown.contains("MfKQ9r8G"), "neither URL nor secret is shown");
+    for (pairs, key) in [
+        (&[("CONSENTRY_SMS_WEBHOOK_URL", "https://sms.example.com/send")][..], "sms_webhook_secret"),
+        (
+            &[
+                ("CONSENTRY_SMS_WEBHOOK_URL", "ftp://sms.example.com"),
+                ("CONSENTRY_SMS_WEBHOOK_SECRET", secret),
+            ],
+            "sms_webhook_url",
+        ),
+        (&[("CONSENTRY_SMS_WEBHOOK_SECRET", "not-a-secret")], "sms_webhook_secret"),
+        (&[("CONSENTRY_TRUSTED_PROXIES", "10.0.0.0/40")], "trusted_proxies"),
     ] {
         let err = load_env(pairs).expect_err(key).to_string();
         assert!(err.starts_with(key), "{err}");

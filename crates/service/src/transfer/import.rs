@@ -365,7 +365,8 @@ impl<'a> Importer<'a> {
         }
         for i in &checked.identifiers {
             let region = self.state.config.phone_default_region.as_deref();
-            if identifiers::normalise(&i.kind, &i.value, region, "value").is_err() {
+            let view = self.state.catalog();
+            if identifiers::normalise(&view.catalog, &i.kind, &i.value, region, ("type", "value")).is_err() {
                 return Err(LineError::new(
                     n,
                     Reason::InvalidIdentifier,

@@ -9,7 +9,7 @@ use consentry_core::{SubjectId, Timestamp};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::error::{db, is_unique_violation};
+use super::error::{db, is_foreign_key_violation, is_unique_violation};
 use super::pseudonyms::pseudonyms_for;
 use super::store::PostgresStore;
 use super::vault::subject_of;
@@ -121,6 +121,48 @@ impl HouseholdStore for PostgresStore {
         self.open_households(kek, rows).await
     }
 
+    async fn rename_household(&self, kek: &Kek, id: &str, name: &str) -> Result<bool> {
+        let sealed = vault::seal_household_name(kek, id, name)?;
+        let n = sqlx::query("UPDATE households SET name_nonce = $2, name_sealed = $3 WHERE id = $1")
+            .bind(id)
+            .bind(&sealed.nonce)
+            .bind(&sealed.ciphertext)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn delete_household(&self, id: &str) -> Result<Option<Vec<String>>> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The row lock first: a member or device being added waits (its foreign key check) and then
+        // finds no household.
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM households WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        let devices: Vec<String> =
+            sqlx::query_scalar("DELETE FROM household_devices WHERE household = $1 RETURNING id")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
+        for sql in
+            ["DELETE FROM household_members WHERE household = $1", "DELETE FROM households WHERE id = $1"]
+        {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        let mut devices = devices;
+        devices.sort();
+        Ok(Some(devices))
+    }
+
     async fn add_member(
         &self,
         household: &str,
@@ -166,8 +208,12 @@ impl HouseholdStore for PostgresStore {
         .bind(handle)
         .bind(at.micros())
         .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        .await;
+        let inserted = match inserted {
+            // The household was deleted meanwhile.
+            Err(e) if is_foreign_key_violation(&e) => return Ok(AddedMember::NoHousehold),
+            other => other.map_err(db)?,
+        };
         if inserted.rows_affected() == 1 {
             return Ok(AddedMember::Added);
         }
@@ -204,7 +250,7 @@ impl HouseholdStore for PostgresStore {
         .map_err(db)
     }
 
-    async fn create_household_device(&self, device: NewHouseholdDevice) -> Result<()> {
+    async fn create_household_device(&self, device: NewHouseholdDevice) -> Result<bool> {
         let d = &device.device;
         let inserted = sqlx::query(
             "INSERT INTO household_devices (id, household, name, kind, categories, purposes, token_hash, created_at)
@@ -221,7 +267,9 @@ impl HouseholdStore for PostgresStore {
         .execute(&self.pool)
         .await;
         match inserted {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
+            // The household is gone (deleted before, or meanwhile).
+            Err(e) if is_foreign_key_violation(&e) => Ok(false),
             Err(e) if is_unique_violation(&e) => {
                 Err(StoreError::Conflict("a device with this id exists".into()))
             }

@@ -39,20 +39,25 @@ impl VerificationStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        // Every limit is looked at: the answer names the one that eases last.
+        let mut reached = Vec::new();
         let (n, oldest) = counted(&mut tx, "identifier_index", &v.identifier_index, limits.since).await?;
         if n >= i64::from(limits.per_identifier) {
             let until = StartLimits::eases(oldest, limits.since, v.created_at);
-            return Ok(Started::IdentifierLimited { until });
+            reached.push(Started::IdentifierLimited { until });
         }
         let (n, oldest) = counted(&mut tx, "identifier_index", &v.identifier_index, limits.day_since).await?;
         if n >= i64::from(limits.per_identifier_per_day) {
             let until = StartLimits::eases(oldest, limits.day_since, v.created_at);
-            return Ok(Started::IdentifierLimited { until });
+            reached.push(Started::IdentifierLimited { until });
         }
         let (n, oldest) = counted(&mut tx, "client_index", &v.client_index, limits.since).await?;
         if n >= i64::from(limits.per_client) {
             let until = StartLimits::eases(oldest, limits.since, v.created_at);
-            return Ok(Started::ClientLimited { until });
+            reached.push(Started::ClientLimited { until });
+        }
+        if !reached.is_empty() {
+            return Ok(Started::refusal(reached));
         }
         sqlx::query(
             "INSERT INTO verifications

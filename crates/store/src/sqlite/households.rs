@@ -125,6 +125,38 @@ impl HouseholdStore for SqliteStore {
         found.into_iter().map(|h| open(kek, h)).collect()
     }
 
+    async fn rename_household(&self, kek: &Kek, id: &str, name: &str) -> Result<bool> {
+        let sealed = vault::seal_household_name(kek, id, name)?;
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE households SET name_nonce = ?2, name_sealed = ?3 WHERE id = ?1",
+                    params![id, sealed.nonce, sealed.ciphertext],
+                )
+                .map_err(backend)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_household(&self, id: &str) -> Result<Option<Vec<String>>> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            let devices: Vec<String> = tx
+                .prepare_cached("SELECT id FROM household_devices WHERE household = ?1 ORDER BY id")
+                .and_then(|mut s| s.query_map([&id], |r| r.get(0))?.collect())
+                .map_err(backend)?;
+            tx.execute("DELETE FROM household_devices WHERE household = ?1", [&id]).map_err(backend)?;
+            tx.execute("DELETE FROM household_members WHERE household = ?1", [&id]).map_err(backend)?;
+            let n = tx.execute("DELETE FROM households WHERE id = ?1", [&id]).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok((n > 0).then_some(devices))
+        })
+        .await
+    }
+
     async fn add_member(
         &self,
         household: &str,
@@ -192,9 +224,16 @@ impl HouseholdStore for SqliteStore {
         .await
     }
 
-    async fn create_household_device(&self, device: NewHouseholdDevice) -> Result<()> {
+    async fn create_household_device(&self, device: NewHouseholdDevice) -> Result<bool> {
         self.write(move |conn| {
             let d = &device.device;
+            let exists: Option<i64> = conn
+                .query_row("SELECT 1 FROM households WHERE id = ?1", [&d.household], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            if exists.is_none() {
+                return Ok(false);
+            }
             let inserted = conn.execute(
                 "INSERT INTO household_devices (id, household, name, kind, categories, purposes, token_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -210,7 +249,7 @@ impl HouseholdStore for SqliteStore {
                 ],
             );
             match inserted {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(true),
                 Err(e) if is_constraint_violation(&e) => {
                     Err(StoreError::Conflict("a device with this id exists".into()))
                 }

@@ -32,20 +32,25 @@ impl VerificationStore for SqliteStore {
             let tx = conn.transaction().map_err(backend)?;
             tx.execute("DELETE FROM verifications WHERE created_at < ?1", [limits.day_since.micros()])
                 .map_err(backend)?;
+            // Every limit is looked at: the answer names the one that eases last.
+            let mut reached = Vec::new();
             let (n, oldest) = counted(&tx, "identifier_index", &v.identifier_index, limits.since)?;
             if n >= limits.per_identifier {
                 let until = StartLimits::eases(oldest, limits.since, v.created_at);
-                return Ok(Started::IdentifierLimited { until });
+                reached.push(Started::IdentifierLimited { until });
             }
             let (n, oldest) = counted(&tx, "identifier_index", &v.identifier_index, limits.day_since)?;
             if n >= limits.per_identifier_per_day {
                 let until = StartLimits::eases(oldest, limits.day_since, v.created_at);
-                return Ok(Started::IdentifierLimited { until });
+                reached.push(Started::IdentifierLimited { until });
             }
             let (n, oldest) = counted(&tx, "client_index", &v.client_index, limits.since)?;
             if n >= limits.per_client {
                 let until = StartLimits::eases(oldest, limits.since, v.created_at);
-                return Ok(Started::ClientLimited { until });
+                reached.push(Started::ClientLimited { until });
+            }
+            if !reached.is_empty() {
+                return Ok(Started::refusal(reached));
             }
             tx.execute(
                 "INSERT INTO verifications

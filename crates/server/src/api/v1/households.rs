@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use consentry_service::access::Reader;
 use consentry_service::devices::{self, PairDevice, PairedDevice};
 use consentry_service::households::{
-    self, AddMember, CreateHousehold, HouseholdList, HouseholdOut, MemberOut,
+    self, AddMember, CreateHousehold, HouseholdList, HouseholdOut, MemberOut, UpdateHousehold,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -103,6 +103,48 @@ pub async fn get(
     let id = household_path(path)?;
     let reader = Reader::service(&caller, "GET /v1/households/{id}", stated_purpose(&headers));
     Ok(Json(households::get(&state, &id, reader).await?))
+}
+
+/// Rename a household (a service key with `devices:write`): its only setting is its name. A field left
+/// out stays as it is. The answer is the household as `GET` gives it, and is in each member's access log.
+#[utoipa::path(patch, operation_id = "updateHousehold", path = "/v1/households/{id}", tag = "households",
+    params(("id" = String, Path)),
+    request_body = UpdateHousehold,
+    responses((status = 200, body = HouseholdOut), (status = 400, body = Problem), (status = 401, body = Problem),
+              (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 422, body = Problem, description = "`validation_failed` naming `name`")),
+    security(("bearer" = ["devices:write"])))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Arc<Caller>,
+    headers: HeaderMap,
+    path: Result<Path<HouseholdPath>, PathRejection>,
+    Json(body): Json<UpdateHousehold>,
+) -> ApiResult<Json<HouseholdOut>> {
+    caller.require(Scope::DevicesWrite)?;
+    let id = household_path(path)?;
+    let reader = Reader::service(&caller, "PATCH /v1/households/{id}", stated_purpose(&headers));
+    Ok(Json(households::update(&state, &id, body, &caller.actor(), reader).await?))
+}
+
+/// Delete a household (a service key with `devices:write`) with its memberships and paired devices: the
+/// devices' tokens stop working at once. The members' own records stay as they are.
+#[utoipa::path(delete, operation_id = "deleteHousehold", path = "/v1/households/{id}", tag = "households",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem)),
+    security(("bearer" = ["devices:write"])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Arc<Caller>,
+    headers: HeaderMap,
+    path: Result<Path<HouseholdPath>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    caller.require(Scope::DevicesWrite)?;
+    let id = household_path(path)?;
+    let reader = Reader::service(&caller, "DELETE /v1/households/{id}", stated_purpose(&headers));
+    households::delete(&state, &id, &caller.actor(), reader).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Add a member (a service key with `devices:write`): 201 with their handle, 200 when they already were

@@ -29,7 +29,7 @@ pub struct IdentifierPath {
     responses((status = 201, body = IdentifierOut), (status = 200, body = IdentifierOut, description = "The subject already had it"),
               (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem, description = "Another subject has this identifier"),
-              (status = 422, body = Problem, description = "`validation_failed`: an unknown `type`, or a `value` that is no e-mail address, phone number or advertising id")),
+              (status = 422, body = Problem, description = "`unknown_identifier_type`: a `type` neither built in nor declared by the catalogue; `validation_failed`: a `value` that is no e-mail address, phone number or advertising id, or breaks its type's rule")),
     security(("bearer" = ["identifiers:write"])))]
 pub async fn add(
     State(state): State<AppState>,
@@ -98,7 +98,7 @@ pub struct LookupParams {
     params(LookupParams),
     responses((status = 200, body = SubjectMatches), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem),
-              (status = 422, body = Problem, description = "`validation_failed`: not `type:value`, an unknown type, or a malformed value")),
+              (status = 422, body = Problem, description = "`unknown_identifier_type`: a type neither built in nor declared by the catalogue; `validation_failed`: not `type:value`, or a malformed value")),
     security(("bearer" = ["identifiers:read"])))]
 pub async fn lookup(
     State(state): State<AppState>,

@@ -1,12 +1,10 @@
-//! `/v1/verifications`: a person without a token proves they control an e-mail address, and gets a
-//! subject token for their own routes and preference centre. Open to anyone (no credential): the rules
+//! `/v1/verifications`: a person without a token proves they control an e-mail address or a phone number,
+//! and gets a subject token for their own routes and preference centre. Open to anyone (no credential): the rules
 //! (the same answer for known and unknown addresses, hashed single-use codes, attempts, limits) are in
 //! [`consentry_service::verification`].
 
-use std::net::SocketAddr;
-
 use axum::extract::rejection::PathRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use consentry_service::tokens::MintedTokenOut;
 use consentry_service::verification::{
@@ -21,16 +19,17 @@ fn accept_language(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
 }
 
-/// Start verifying an e-mail address. If a subject holds it (see identifiers), a 6-digit code valid for 10
-/// minutes is mailed to it, in the language of `lang` or `Accept-Language` (English or German). The answer
-/// is 202 with an id whether or not anyone holds the address: it never tells. Limited per address and per
-/// client (429 with `Retry-After`).
+/// Start verifying an e-mail address or a phone number. If a subject holds it (see identifiers), a 6-digit
+/// code valid for 10 minutes is mailed to the address, or sent to the number by SMS through the operator's
+/// gateway, in the language of `lang` or `Accept-Language` (English or German). The answer is 202 with an
+/// id whether or not anyone holds it: it never tells. Limited per identifier and per client (429 with
+/// `Retry-After`: when several limits are reached, the longest wait).
 #[utoipa::path(post, operation_id = "startVerification", path = "/v1/verifications", tag = "verifications",
     request_body = StartVerification,
     responses((status = 202, body = VerificationStarted, description = "Started; a code was mailed if the address is known (the answer does not say)"),
-              (status = 422, body = Problem, description = "`validation_failed`: not `email:` and an e-mail address"),
-              (status = 429, body = Problem, description = "`too_many_verifications`: this address or this client started as many as it may this hour"),
-              (status = 503, body = Problem, description = "`verification_unavailable`: no mail server is configured (`smtp_url`)")),
+              (status = 422, body = Problem, description = "`validation_failed`: not `email:` and an e-mail address, nor `phone:` and a phone number"),
+              (status = 429, body = Problem, description = "`too_many_verifications`: this identifier or this client started as many as it may this hour (or day)"),
+              (status = 503, body = Problem, description = "`verification_unavailable`: no mail server (`smtp_url`) for an e-mail address, no SMS gateway (`sms_webhook_url`) for a phone number")),
     security(()))]
 pub async fn start(
     State(state): State<AppState>,
@@ -38,7 +37,7 @@ pub async fn start(
     headers: HeaderMap,
     Json(body): Json<StartVerification>,
 ) -> ApiResult<(StatusCode, Json<VerificationStarted>)> {
-    let address = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let address = crate::client::ClientAddr::of(&extensions);
     let client = Client { address, accept_language: accept_language(&headers) };
     Ok((StatusCode::ACCEPTED, Json(verification::start(&state, body, client).await?)))
 }

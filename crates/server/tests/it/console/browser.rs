@@ -20,13 +20,13 @@ use crate::browser::{Browser, CHROMEDRIVER, CHROMIUM, screenshots};
 use crate::utils::{ADMIN_KEY, Backend, TestServer, str_of};
 
 /// Where `.ci/run` installs axe-core.
-fn axe_path() -> PathBuf {
+pub(crate) fn axe_path() -> PathBuf {
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
     home.join(".cache/consentry/axe/node_modules/axe-core/axe.min.js")
 }
 
 /// Runs axe-core on the page; the violations of impact serious or critical.
-async fn serious_violations(browser: &Browser, axe: &str) -> Vec<Value> {
+pub(crate) async fn serious_violations(browser: &Browser, axe: &str) -> Vec<Value> {
     browser.script(&format!("{axe}\nreturn true;")).await;
     let found = browser
         .post(

@@ -117,6 +117,9 @@ async fn a_person_in_the_console(backend: Backend) {
     let bad =
         officer.post_form("/console/people", &[("csrf", &csrf), ("type", "email"), ("value", "zed")]).await;
     assert_eq!(bad.status, 400, "{}", bad.text);
+    let unknown =
+        officer.post_form("/console/people", &[("csrf", &csrf), ("type", "fax"), ("value", "1")]).await;
+    assert_eq!(unknown.status, 400, "an unknown type reads as a malformed identifier: {}", unknown.text);
     let forged =
         officer.post_form("/console/people", &[("type", "email"), ("value", "alice@example.com")]).await;
     assert_eq!(forged.status, 403, "a look-up without the CSRF token: {}", forged.text);

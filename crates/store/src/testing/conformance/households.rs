@@ -79,7 +79,11 @@ pub async fn households_members_and_devices(store: Arc<dyn Store>) {
     store
         .create_household_device(NewHouseholdDevice { device: d.clone(), token_hash: token })
         .await
-        .expect("pair");
+        .expect("pair")
+        .then_some(())
+        .expect("paired");
+    let nowhere = NewHouseholdDevice { device: device("hh_none", "dev_h0", 10), token_hash: [6; 32] };
+    assert!(!store.create_household_device(nowhere).await.expect("pair"), "no such household");
     let dup =
         store.create_household_device(NewHouseholdDevice { device: d.clone(), token_hash: [8; 32] }).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
@@ -105,4 +109,43 @@ pub async fn households_members_and_devices(store: Arc<dyn Store>) {
 
     assert!(store.delete_household_device(&id, "dev_h1").await.expect("delete"));
     assert_eq!(store.household_device_by_token_hash(&token).await.expect("get"), None);
+}
+
+/// A household is renamed (the new label sealed), and deleted with its members and devices at once.
+pub async fn households_are_renamed_and_deleted(store: Arc<dyn Store>) {
+    let kek = Kek::generate().unwrap_or_else(|e| panic!("kek: {e}"));
+    let id = new_household_id().expect("id");
+    store.create_household(&kek, &id, "Flat 1", at(1)).await.expect("create");
+    assert!(store.rename_household(&kek, &id, "Die Müllers").await.expect("rename"));
+    assert!(!store.rename_household(&kek, "hh_none", "x").await.expect("rename"), "no such household");
+    let read = store.household(&kek, &id).await.expect("read").expect("found");
+    assert_eq!((read.name.as_str(), read.created_at), ("Die Müllers", at(1)));
+
+    let keep = new_household_id().expect("id");
+    store.create_household(&kek, &keep, "Flat 2", at(2)).await.expect("create");
+    let ana = subject("ana");
+    store.add_member(&id, &ana, &new_member_handle().expect("h"), at(3)).await.expect("add");
+    store.add_member(&keep, &ana, &new_member_handle().expect("h"), at(3)).await.expect("add");
+    for (n, (h, dev)) in [(&id, "dev_d1"), (&id, "dev_d2"), (&keep, "dev_k1")].into_iter().enumerate() {
+        let token_hash = [u8::try_from(n).expect("small") + 1; 32];
+        let paired = NewHouseholdDevice { device: device(h, dev, 5), token_hash };
+        assert!(store.create_household_device(paired).await.expect("pair"));
+    }
+
+    assert_eq!(
+        store.delete_household(&id).await.expect("delete"),
+        Some(vec!["dev_d1".to_owned(), "dev_d2".to_owned()])
+    );
+    assert_eq!(store.delete_household(&id).await.expect("delete"), None, "once");
+    assert!(store.household(&kek, &id).await.expect("read").is_none());
+    assert_eq!(store.household_device_by_token_hash(&[1; 32]).await.expect("get"), None, "its token is dead");
+    assert!(store.household_devices(&id).await.expect("list").is_empty());
+    assert_eq!(store.subject_households(&ana).await.expect("of"), std::slice::from_ref(&keep));
+    assert_eq!(store.add_member(&id, &ana, "hm_late", at(9)).await.expect("add"), AddedMember::NoHousehold);
+    let late = NewHouseholdDevice { device: device(&id, "dev_d3", 9), token_hash: [9; 32] };
+    assert!(!store.create_household_device(late).await.expect("pair"), "the household is gone");
+    // The other household is untouched.
+    let other = store.household(&kek, &keep).await.expect("read").expect("found");
+    assert_eq!((other.name.as_str(), other.members.len()), ("Flat 2", 1));
+    assert_eq!(store.household_devices(&keep).await.expect("list").len(), 1);
 }

@@ -36,7 +36,7 @@ pub use self::dsr::{
     erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
 };
 pub use self::guardians::{ages_and_guardians, coming_of_age_is_announced_once};
-pub use self::households::households_members_and_devices;
+pub use self::households::{households_are_renamed_and_deleted, households_members_and_devices};
 pub use self::identifiers::identifiers_belong_to_one_subject;
 pub use self::import::{
     imported_notice_texts_never_become_current, imports_place_each_change_once_in_time_order,

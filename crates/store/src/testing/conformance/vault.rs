@@ -17,7 +17,8 @@ macro_rules! conformance_vault_suite {
             vault_put_read_list_delete, vault_binds_one_kek, vault_due_records_go_with_announcements,
             vault_erasure_shreds_the_data_key, vault_concurrent_puts_share_one_key,
             identifiers_belong_to_one_subject, links_merge_move_and_alias, links_see_every_racing_write,
-            ages_and_guardians, coming_of_age_is_announced_once, households_members_and_devices);
+            ages_and_guardians, coming_of_age_is_announced_once, households_members_and_devices,
+            households_are_renamed_and_deleted);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

@@ -55,6 +55,25 @@ pub async fn verifications_limit_attempts_expire_and_end(store: Arc<dyn Store>) 
         "a fourth start for one identifier within the day eases when the first leaves the day"
     );
     assert_eq!(start(row("v6c", 7, 6, 3705), 3705).await, Started::Stored, "another identifier");
+    // Past the hour's and the day's limit at once, the answer is when both have eased: the day's.
+    assert_eq!(start(row("w1", 20, 21, 1000), 1000).await, Started::Stored);
+    assert_eq!(start(row("w2", 20, 22, 5000), 5000).await, Started::Stored);
+    assert_eq!(start(row("w3", 20, 23, 5010), 5010).await, Started::Stored);
+    assert_eq!(
+        start(row("w4", 20, 24, 5020), 5020).await,
+        Started::IdentifierLimited { until: at(1000 + 86_400) },
+        "the hour's limit eases at 8600, but the day's only at 87400"
+    );
+    // A client past its limit whose identifier is past the hour's: the later of the two.
+    assert_eq!(start(row("w5", 30, 23, 5030), 5030).await, Started::Stored);
+    assert_eq!(start(row("w6", 31, 23, 5040), 5040).await, Started::Stored);
+    assert_eq!(start(row("w8", 41, 50, 5000), 5000).await, Started::Stored);
+    assert_eq!(start(row("w9", 41, 51, 5000), 5000).await, Started::Stored);
+    assert_eq!(
+        start(row("w7", 41, 23, 5050), 5050).await,
+        Started::ClientLimited { until: at(5010 + 3600) },
+        "the identifier's hour eases at 8600, the client's at 8610"
+    );
 
     let attempt = |id: &'static str, now: i64| {
         let store = store.clone();
