@@ -147,8 +147,10 @@ async fn consent_messages_are_sent_as_whole_stored_ones_were(backend: Backend) {
     // Two paused destinations: the first takes the messages as written now, the second after the upgrade.
     paused_destination(&s, &["consent.*"]).await;
     paused_destination(&s, &["consent.*"]).await;
+    // One request, two changes: each message's decision takes both into account.
     let mut two = grant("marketing.direct", &["email"]);
-    two["changes"].as_array_mut().expect("changes").push(json!({"purpose": "analytics", "action": "grant"}));
+    let changes = two["changes"].as_array_mut().expect("changes");
+    changes.push(json!({"purpose": "marketing.direct", "action": "deny", "channels": ["sms"]}));
     s.record("ann", &two).await;
     s.record("ann", &withdraw("marketing.direct")).await;
     s.record("bo", &grant("analytics", &[])).await;
@@ -198,8 +200,10 @@ async fn consent_messages_are_sent_as_whole_stored_ones_were(backend: Backend) {
     assert_eq!(send_all(store.as_ref(), &destinations[0].id).await, expected, "built again byte for byte");
     // The decisions are the ones made when each change was recorded.
     let granted: Value = serde_json::from_str(&expected[0].1).expect("JSON");
-    assert_eq!(granted["data"]["decision"]["overall"]["allowed"], true, "{granted}");
+    // The grant by e-mail with the same request's denial by SMS: not allowed overall, allowed by e-mail.
+    assert_eq!(granted["data"]["decision"]["overall"]["reason"], "denied", "{granted}");
     assert_eq!(granted["data"]["decision"]["channels"][0]["channel"], "email", "{granted}");
+    assert_eq!(granted["data"]["decision"]["channels"][0]["allowed"], true, "{granted}");
     let imported: Value = serde_json::from_str(&expected[4].1).expect("JSON");
     assert_eq!(imported["time"], "2024-06-01T00:00:00.000000Z", "{imported}");
     store.close().await;
