@@ -8,7 +8,7 @@ use consentry_core::ledger::{event_id, is_guardian_actor, parse_event_id};
 use consentry_core::{
     Action, Event, NewEvent, Query as CheckQuery, Scope as EventScope, SubjectId, Timestamp,
 };
-use consentry_store::{NoticeVersion, Sealed, SealedReceipt, Sealer, StoreError};
+use consentry_store::{NoticeVersion, Sealed, SealedReceipt, Sealer, StoreError, Wants};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -428,7 +428,7 @@ async fn append_allowed(
     let sealing_subject = subject.clone();
     // Inside the commit only what the outbox needs: the receipt is built and proven after it, and never
     // signed per request (one checkpoint signature covers every event).
-    let seal: Sealer = Box::new(move |placed: &[Event]| {
+    let seal: Sealer = Box::new(move |placed: &[Event], wants: &Wants<'_>| {
         Ok(Sealed {
             receipt: Some(SealedReceipt {
                 id: receipt_id,
@@ -436,7 +436,7 @@ async fn append_allowed(
                 issued_at: Timestamp::now(),
                 kid,
             }),
-            outbox: events::consent_messages(&sealing_state, &sealing_subject, placed),
+            outbox: events::consent_messages(&sealing_state, &sealing_subject, placed, wants),
             in_force: Vec::new(),
         })
     });

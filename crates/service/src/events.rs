@@ -2,8 +2,10 @@
 //! [`CloudEvent`], made by [`CloudEvent::new`] for every kind of event (consent changes here, `record.deleted`
 //! here, `subject.erased` in erasure, `request.*` in requests), and completed by the dispatcher.
 //!
-//! A consent event's payload is made in the append transaction (so it is in the outbox exactly when the
+//! A consent event's message is queued in the append transaction (so it is in the outbox exactly when the
 //! ledger event is committed) and carries the event and the subject's resulting decision for its purpose.
+//! Its outbox row keeps only the event's seq, the `source` and the decision: the dispatcher builds the
+//! CloudEvent from the ledger event ([`claimed_event`]), byte for byte as a stored one was.
 //! The stored payload never holds the subject id: the dispatcher adds the CloudEvents `subject` when it
 //! sends ([`CloudEvent::with_subject`]), from the key store, so the data store keeps only pseudonyms.
 //!
@@ -12,8 +14,8 @@
 
 use consentry_core::ledger::event_id;
 use consentry_core::{Action, Decision, Event, Query, SubjectId, Timestamp};
-use consentry_store::OutboxMessage;
 use consentry_store::vault::{RecordAnnouncer, RecordMeta};
+use consentry_store::{ClaimedDelivery, ClaimedEvent, OutboxEvent, OutboxMessage, Wants};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -23,7 +25,7 @@ use crate::state::Services;
 
 /// A CloudEvents 1.0 event in the structured JSON format (`application/cloudevents+json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct CloudEvent {
+pub struct CloudEvent {
     pub specversion: String,
     /// Unique for its `source`: a consent event's is its ledger event's id.
     pub id: String,
@@ -61,7 +63,7 @@ impl CloudEvent {
 
     /// The outbox row for this event: its type, and the JSON to send (without a subject).
     pub fn into_outbox(self) -> OutboxMessage {
-        OutboxMessage { event_type: self.kind.clone(), payload: self.to_json() }
+        OutboxMessage::whole(self.kind.clone(), self.to_json())
     }
 
     /// A stored payload read back, to be completed and sent.
@@ -140,9 +142,11 @@ fn decision_json(d: Option<Decision>) -> Value {
     }
 }
 
-/// The CloudEvent (without `subject`) for a placed ledger event of `subject`, with the decisions that
-/// result from `placed` (the request's events, which the engine does not hold yet).
-fn consent_event(state: &Services, subject: &SubjectId, event: &Event, placed: &[Event]) -> CloudEvent {
+/// The decisions that result for a placed ledger event of `subject` from `placed` (the request's events,
+/// which the engine does not hold yet), `overall` and per channel: what a consent message says beyond its
+/// event, and all its outbox row keeps besides the event's seq and the message's source (the state it was
+/// decided on is gone later; the decision's `purpose` is the event's and is not kept).
+fn consent_decision(state: &Services, subject: &SubjectId, event: &Event, placed: &[Event]) -> Value {
     let now = Timestamp::now();
     let decide = |channel: Option<&str>| {
         let q = Query {
@@ -171,6 +175,17 @@ fn consent_event(state: &Services, subject: &SubjectId, event: &Event, placed: &
             d
         })
         .collect();
+    json!({
+        "overall": decision_json(decide(None)),
+        "channels": per_channel,
+    })
+}
+
+/// The CloudEvent (without `subject`) of a consent change: the ledger event as the ledger holds it, the
+/// `decided` decisions made when it was recorded ([`consent_decision`]: `overall` and `channels`) and
+/// the `source` it was queued with. The dispatcher builds it here from the outbox row and the ledger, byte
+/// for byte as it was built when the whole message was stored.
+pub fn consent_cloud_event(source: &str, event: &Event, decided: &Value) -> CloudEvent {
     let mut data = json!({
         "event": {
             "id": event.id(),
@@ -190,26 +205,59 @@ fn consent_event(state: &Services, subject: &SubjectId, event: &Event, placed: &
         },
         "decision": {
             "purpose": event.purpose,
-            "overall": decision_json(decide(None)),
-            "channels": per_channel,
+            "overall": decided["overall"],
+            "channels": decided["channels"],
         },
     });
     // An imported change, or an expiry: when it took effect, which is the event's `time` too.
     if let Some(at) = event.occurred_at {
         data["event"]["occurred_at"] = Value::String(at.to_string());
     }
-    CloudEvent::new(
-        state.config.event_source(),
-        event.id(),
-        consent_type(event.action),
-        event.effective_at(),
-        data,
-    )
+    CloudEvent::new(source, event.id(), consent_type(event.action), event.effective_at(), data)
 }
 
-/// The outbox messages for a request's placed events: one CloudEvent each.
-pub fn consent_messages(state: &Services, subject: &SubjectId, placed: &[Event]) -> Vec<OutboxMessage> {
-    placed.iter().map(|e| consent_event(state, subject, e, placed).into_outbox()).collect()
+/// The outbox message of a placed ledger event: its type, its seq and the installation's source, and as
+/// payload only its decision (the dispatcher builds the CloudEvent from the ledger event).
+fn consent_message(state: &Services, subject: &SubjectId, event: &Event, placed: &[Event]) -> OutboxMessage {
+    OutboxMessage {
+        event_type: consent_type(event.action).to_owned(),
+        payload: consent_decision(state, subject, event, placed).to_string(),
+        event: Some(OutboxEvent { seq: event.seq, source: state.config.event_source().to_owned() }),
+    }
+}
+
+/// The outbox messages for a request's placed events: one CloudEvent each, of the types some destination
+/// `wants` (no other would be stored).
+pub fn consent_messages(
+    state: &Services,
+    subject: &SubjectId,
+    placed: &[Event],
+    wants: &Wants<'_>,
+) -> Vec<OutboxMessage> {
+    placed
+        .iter()
+        .filter(|e| wants(consent_type(e.action)))
+        .map(|e| consent_message(state, subject, e, placed))
+        .collect()
+}
+
+/// The CloudEvent of a claimed delivery, without `subject`: built from its ledger event for a consent
+/// message, read back whole otherwise. An `Err` says why it cannot be sent.
+pub fn claimed_event(claimed: &ClaimedDelivery) -> Result<CloudEvent, String> {
+    match &claimed.event {
+        None => CloudEvent::from_stored(&claimed.payload)
+            .map_err(|e| format!("stored payload is not a CloudEvent: {e}")),
+        Some(ClaimedEvent { event: None, .. }) => {
+            Err("the ledger event of the message is missing".to_owned())
+        }
+        Some(ClaimedEvent { source, event: Some(event), .. }) => {
+            let decided: Value = serde_json::from_str(&claimed.payload)
+                .ok()
+                .filter(|d: &Value| d.get("overall").is_some() && d.get("channels").is_some())
+                .ok_or("the stored decision does not read back")?;
+            Ok(consent_cloud_event(source, event, &decided))
+        }
+    }
 }
 
 /// The outbox messages an import's placed events may send as in force: the `consent.<action>` CloudEvent
@@ -225,6 +273,7 @@ pub fn imported_in_force(
     state: &Services,
     subject: &SubjectId,
     placed: &[Event],
+    wants: &Wants<'_>,
 ) -> Vec<(u64, OutboxMessage)> {
     let replaced = |e: &Event| {
         placed.iter().any(|o| {
@@ -236,8 +285,8 @@ pub fn imported_in_force(
     };
     placed
         .iter()
-        .filter(|e| e.action != Action::Locate && !replaced(e))
-        .map(|e| (e.seq, consent_event(state, subject, e, placed).into_outbox()))
+        .filter(|e| e.action != Action::Locate && wants(consent_type(e.action)) && !replaced(e))
+        .map(|e| (e.seq, consent_message(state, subject, e, placed)))
         .collect()
 }
 

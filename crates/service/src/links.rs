@@ -22,7 +22,9 @@ pub mod aliases;
 
 use consentry_core::link::{self as rule, Places};
 use consentry_core::{SubjectId, Timestamp};
-use consentry_store::{LinkPlan, LinkRefusal, LinkedSubjects, Sealed, SealedReceipt, Sealer, StoreError};
+use consentry_store::{
+    LinkPlan, LinkRefusal, LinkedSubjects, Sealed, SealedReceipt, Sealer, StoreError, Wants,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -173,10 +175,10 @@ fn plan(state: &Services, survivor: &SubjectId, from: &SubjectId) -> Result<(Lin
     let kid = state.signing.current().kid().to_owned();
     let (sealing_state, sealing_subject, id) = (state.clone(), survivor.clone(), receipt_id.clone());
     let version = view.stored.version;
-    let seal: Sealer = Box::new(move |placed| {
+    let seal: Sealer = Box::new(move |placed: &[consentry_core::Event], wants: &Wants<'_>| {
         Ok(Sealed {
             receipt: Some(SealedReceipt { id, catalog_version: version, issued_at: Timestamp::now(), kid }),
-            outbox: events::consent_messages(&sealing_state, &sealing_subject, placed),
+            outbox: events::consent_messages(&sealing_state, &sealing_subject, placed, wants),
             in_force: Vec::new(),
         })
     });

@@ -111,8 +111,8 @@ pub(crate) fn merge_counts(
 }
 
 /// Runs a sealer, turning a panic into an error so the writer survives it.
-pub(crate) fn run_sealer(seal: Sealer, events: &[Event]) -> Result<Sealed> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| seal(events))) {
+pub(crate) fn run_sealer(seal: Sealer, events: &[Event], wants: &crate::model::Wants<'_>) -> Result<Sealed> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| seal(events, wants))) {
         Ok(Ok(sealed)) => Ok(sealed),
         Ok(Err(why)) => Err(StoreError::Backend(format!("sealing the receipt failed: {why}"))),
         Err(_) => Err(StoreError::Backend("sealing the receipt panicked".into())),

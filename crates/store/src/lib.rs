@@ -47,11 +47,11 @@ pub use crate::households::{
 pub use crate::identifiers::IdentifierStore;
 pub use crate::links::{LinkPlan, LinkRead, LinkRefusal, LinkStore, LinkedSubjects, MovedSubject};
 pub use crate::model::{
-    AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, Committed, DELIVERY_DEAD,
-    DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,
-    DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxFilter,
-    OutboxMessage, OutboxPruned, ReplayFrom, Sealed, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog,
-    StoredCheckpoint, StoredReceipt, TlogCheckpoint, default_outbox_filter,
+    AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, ClaimedEvent, CommitObserver, Committed,
+    DELIVERY_DEAD, DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,
+    DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxEvent,
+    OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, Sealed, SealedReceipt, Sealer, SigningKeyRecord,
+    StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint, Wants, default_outbox_filter,
 };
 pub use crate::store::Store;
 pub use crate::tokens::TokenStore;

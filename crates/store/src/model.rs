@@ -68,8 +68,13 @@ pub type CommitObserver = Arc<dyn Fn(Committed) + Send + Sync>;
 /// [`Store::append_sealed`](crate::Store::append_sealed) calls it inside the commit, with the events as
 /// placed (sequence numbers and hashes final), and stores the receipt and the messages in the same
 /// transaction. An `Err` fails only that request. It runs on the store's writer, so it must be quick (a
-/// signature, not I/O).
-pub type Sealer = Box<dyn FnOnce(&[Event]) -> Result<Sealed, String> + Send>;
+/// signature, not I/O). Its second argument says which event types some destination wants, as the
+/// writing transaction sees the destinations (none can be created or changed before the commit): a
+/// message of any other type would not be stored, so it need not be built.
+pub type Sealer = Box<dyn FnOnce(&[Event], &Wants<'_>) -> Result<Sealed, String> + Send>;
+
+/// Whether some destination wants messages of an event type (see [`Sealer`]).
+pub type Wants<'a> = dyn Fn(&str) -> bool + 'a;
 
 /// Which changes of another platform an import appends: each event's id at its `source`, in the order of
 /// the events. A `(source, id)` placed once is never placed again.
@@ -98,8 +103,36 @@ pub struct Sealed {
 pub struct OutboxMessage {
     /// E.g. `consent.granted`; destinations select messages by patterns on it.
     pub event_type: String,
-    /// JSON.
+    /// JSON: the whole message, or, for a message about a ledger event (`event` set), only what the event
+    /// cannot give again (a consent event's resulting decision).
     pub payload: String,
+    /// The ledger event the message announces, for a message the dispatcher builds again from it.
+    pub event: Option<OutboxEvent>,
+}
+
+impl OutboxMessage {
+    /// A message stored whole.
+    pub fn whole(event_type: impl Into<String>, payload: impl Into<String>) -> Self {
+        Self { event_type: event_type.into(), payload: payload.into(), event: None }
+    }
+}
+
+/// What an outbox row keeps of the ledger event its message announces: the event's seq (the dispatcher
+/// reads the event again) and the CloudEvents `source` the message was queued with (a later change of
+/// `event_source` leaves pending and replayed messages as they were).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub seq: u64,
+    pub source: String,
+}
+
+/// A claimed message's ledger event: the stored reference, and the event as the ledger holds it (`None`
+/// only if the ledger no longer has it, which an append-only ledger never allows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedEvent {
+    pub source: String,
+    pub seq: u64,
+    pub event: Option<Event>,
 }
 
 /// A sealed receipt: its id (unique, e.g. random) and what the ledger needs to build it again. Only the id,
@@ -247,7 +280,10 @@ pub struct ClaimedDelivery {
     pub outbox_id: i64,
     pub subject: Option<SubjectId>,
     pub event_type: String,
+    /// The stored payload: the whole message, or with `event` only what the ledger event cannot give.
     pub payload: String,
+    /// For a message about a ledger event: the event, to build the message from.
+    pub event: Option<ClaimedEvent>,
     /// Attempts made before this one.
     pub attempts: u32,
     /// When the outbox message was created.

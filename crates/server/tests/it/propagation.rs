@@ -12,6 +12,7 @@ mod mqtt;
 mod nats;
 mod receiver;
 mod retries;
+mod slim;
 mod volume;
 mod webhooks;
 

@@ -445,7 +445,8 @@ pub async fn paused_destination(s: &TestServer, event_types: &[&str]) {
     assert_eq!(paused.status, 200);
 }
 
-/// The outbox's `(event type, payload)` rows, read straight from the store the server runs on.
+/// The outbox's `(event type, payload)` rows, read straight from the store the server runs on (a consent
+/// message's payload is its decision: the dispatcher builds the rest from the ledger event).
 pub async fn outbox(s: &TestServer) -> Vec<(String, Value)> {
     let rows: Vec<(String, String)> = match s.storage().database_url() {
         None => {

@@ -17,7 +17,7 @@ use std::future::Future;
 use consentry_core::catalog::Catalog;
 use consentry_core::ledger::event_id;
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
-use consentry_store::{ImportKeys, NoticeVersion, Sealed, SealedReceipt, Sealer, StoreError};
+use consentry_store::{ImportKeys, NoticeVersion, Sealed, SealedReceipt, Sealer, StoreError, Wants};
 use futures_util::future::{join, join_all};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -619,10 +619,15 @@ fn sealer(state: &Services, subject: &SubjectId, source: &str) -> Sealer {
     let state = state.clone();
     let subject = subject.clone();
     let source = source.to_owned();
-    Box::new(move |placed: &[Event]| {
+    Box::new(move |placed: &[Event], wants: &Wants<'_>| {
         let (Some(first), Some(last)) = (placed.first(), placed.last()) else {
             return Ok(Sealed::default());
         };
+        // Built only for the types some destination takes: most imports go to a node none listens on.
+        let in_force = events::imported_in_force(&state, &subject, placed, wants);
+        if !wants(IMPORTED_TYPE) {
+            return Ok(Sealed { receipt: None, outbox: Vec::new(), in_force });
+        }
         let events: Vec<_> = placed
             .iter()
             .map(|e| {
@@ -648,7 +653,6 @@ fn sealer(state: &Services, subject: &SubjectId, source: &str) -> Sealer {
         let data = json!({"source": source, "events": events});
         let batch = CloudEvent::new(state.config.event_source(), id, IMPORTED_TYPE, last.recorded_at, data)
             .into_outbox();
-        let in_force = events::imported_in_force(&state, &subject, placed);
         Ok(Sealed { receipt: None, outbox: vec![batch], in_force })
     })
 }

@@ -22,7 +22,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::egress::{AddressPolicy, Resolver, literal_ip};
-use crate::events::CloudEvent;
 use crate::sinks::{MqttSink, NatsSink, OutgoingEvent, Sink, SinkError, WebhookSink};
 use crate::state::Services;
 
@@ -321,9 +320,9 @@ async fn deliver(
     sink: Result<Arc<dyn Sink>, SinkError>,
     c: ClaimedDelivery,
 ) -> (String, i64, DeliveryOutcome) {
-    let result = match (sink, CloudEvent::from_stored(&c.payload)) {
+    let result = match (sink, crate::events::claimed_event(&c)) {
         (Err(e), _) => Err(e),
-        (_, Err(e)) => Err(SinkError::Permanent(format!("stored payload is not a CloudEvent: {e}"))),
+        (_, Err(e)) => Err(SinkError::Permanent(e)),
         (Ok(sink), Ok(event)) => {
             let event = event.with_subject(c.subject.as_ref());
             let body = event.to_json().into_bytes();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use consentry_core::ledger::ACTOR_SYSTEM;
 use consentry_core::{Action, Event, NewEvent, SubjectId, Timestamp};
-use consentry_store::{Sealed, Sealer};
+use consentry_store::{Sealed, Sealer, Wants};
 use tokio_util::sync::CancellationToken;
 
 use crate::events;
@@ -74,10 +74,10 @@ pub async fn expire_due(state: &Services, interval: Duration) -> Result<usize, c
             total += changes.len();
             let sealing_state = state.clone();
             let sealed_subject = subject.clone();
-            let seal: Sealer = Box::new(move |placed: &[Event]| {
+            let seal: Sealer = Box::new(move |placed: &[Event], wants: &Wants<'_>| {
                 Ok(Sealed {
                     receipt: None,
-                    outbox: events::consent_messages(&sealing_state, &sealed_subject, placed),
+                    outbox: events::consent_messages(&sealing_state, &sealed_subject, placed, wants),
                     in_force: Vec::new(),
                 })
             });

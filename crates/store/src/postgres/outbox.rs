@@ -8,7 +8,7 @@
 //! - **Claiming** leases rows taken with `FOR UPDATE SKIP LOCKED`; a row another node leased meanwhile is
 //!   re-checked against its new version and dropped, so no delivery is handed out twice while leased.
 
-use consentry_core::{SubjectId, Timestamp};
+use consentry_core::{Event, SubjectId, Timestamp};
 use sqlx::{PgConnection, PgPool};
 
 use super::error::{db, is_unique_violation};
@@ -18,10 +18,10 @@ use crate::common::{ReplayReach, Wanted, json_list, lag_seconds};
 use crate::console::AttemptTally;
 use crate::error::{Result, StoreError};
 use crate::model::{
-    ClaimedDelivery, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch, DestinationRecord,
-    EventMatcher, NewDestination, OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom,
+    ClaimedDelivery, ClaimedEvent, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,
+    DestinationRecord, EventMatcher, NewDestination, OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom,
 };
-use crate::sql::{DEAD_LETTERS, DESTINATION_COLUMNS};
+use crate::sql::{DEAD_LETTERS, DESTINATION_COLUMNS, EVENT_COLUMNS};
 /// Outbox messages read per page by replay.
 pub(super) const REPLAY_PAGE: i64 = 1000;
 
@@ -31,7 +31,19 @@ pub(super) struct OutboxColumns {
     pseudonym: Vec<String>,
     event_type: Vec<String>,
     payload: Vec<String>,
+    seq: Vec<Option<i64>>,
+    source: Vec<Option<String>>,
     created_at: Vec<i64>,
+}
+
+/// The event types some destination wants, read under the outbox lock (which creating and changing a
+/// destination take too, and which this transaction then holds to its commit): no destination can come
+/// between this read and the insert that follows it.
+pub(super) async fn wanted(conn: &mut PgConnection, filter: &OutboxFilter) -> Result<Wanted> {
+    locks::lock(conn, OUTBOX_LOCK).await?;
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT event_types FROM destinations").fetch_all(&mut *conn).await.map_err(db)?;
+    Ok(Wanted::new(filter.clone(), stored))
 }
 
 impl OutboxColumns {
@@ -42,6 +54,8 @@ impl OutboxColumns {
             pseudonym: Vec::new(),
             event_type: Vec::new(),
             payload: Vec::new(),
+            seq: Vec::new(),
+            source: Vec::new(),
             created_at: Vec::new(),
         }
     }
@@ -50,6 +64,8 @@ impl OutboxColumns {
         self.pseudonym.push(pseudonym.to_owned());
         self.event_type.push(message.event_type);
         self.payload.push(message.payload);
+        self.seq.push(message.event.as_ref().map(|e| e.seq as i64));
+        self.source.push(message.event.map(|e| e.source));
         self.created_at.push(at.micros());
     }
 
@@ -60,12 +76,7 @@ impl OutboxColumns {
         if self.pseudonym.is_empty() {
             return Ok(());
         }
-        locks::lock(conn, OUTBOX_LOCK).await?;
-        let stored: Vec<String> = sqlx::query_scalar("SELECT event_types FROM destinations")
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
-        let wanted = Wanted::new(self.filter, stored);
+        let wanted = wanted(conn, &self.filter).await?;
         let keep: Vec<bool> = self.event_type.iter().map(|t| wanted.wants(t)).collect();
         if !keep.contains(&true) {
             return Ok(());
@@ -74,17 +85,24 @@ impl OutboxColumns {
             |v: Vec<_>| v.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect::<Vec<_>>();
         let (pseudonym, event_type, payload) =
             (pick(self.pseudonym), pick(self.event_type), pick(self.payload));
+        let source: Vec<Option<String>> =
+            self.source.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect();
+        let seq: Vec<Option<i64>> =
+            self.seq.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect();
         let created_at: Vec<i64> =
             self.created_at.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(x, _)| x).collect();
         sqlx::query(
-            "INSERT INTO outbox (pseudonym, event_type, payload, created_at)
-             SELECT p, t, m, c FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
-                WITH ORDINALITY AS u(p, t, m, c, n)
+            "INSERT INTO outbox (pseudonym, event_type, payload, seq, source, created_at)
+             SELECT p, t, m, s, o, c
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
+                WITH ORDINALITY AS u(p, t, m, s, o, c, n)
              ORDER BY n",
         )
         .bind(pseudonym)
         .bind(event_type)
         .bind(payload)
+        .bind(seq)
+        .bind(source)
         .bind(created_at)
         .execute(&mut *conn)
         .await
@@ -300,7 +318,7 @@ pub(super) async fn fan_out(pool: &PgPool, id: &str, matches: &EventMatcher, lim
     Ok(messages.len() as u64)
 }
 
-type ClaimedRow = (String, i64, Option<String>, String, String, i32, i64);
+type ClaimedRow = (String, i64, Option<String>, String, String, i32, i64, Option<i64>, Option<String>);
 
 pub(super) async fn claim(
     pool: &PgPool,
@@ -329,7 +347,7 @@ pub(super) async fn claim(
          LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = o.pseudonym
          WHERE d.destination_id = due.destination_id AND d.outbox_id = due.outbox_id
          RETURNING d.destination_id, d.outbox_id, k.subject, o.event_type, o.payload,
-             d.attempts, o.created_at",
+             d.attempts, o.created_at, o.seq, o.source",
     )
     .bind(now.micros())
     .bind(until)
@@ -338,19 +356,41 @@ pub(super) async fn claim(
     .await
     .map_err(db)?;
     rows.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    // The ledger events the claimed messages announce, read once each.
+    let mut seqs: Vec<i64> = rows.iter().filter_map(|r| r.7).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    let events: std::collections::HashMap<u64, Event> = if seqs.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        let found = sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq = ANY($1)"))
+            .bind(&seqs)
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+        found.iter().map(|r| super::rows::event(r).map(|e| (e.seq, e))).collect::<Result<_>>()?
+    };
     Ok(rows
         .into_iter()
-        .map(|(destination_id, outbox_id, subject, event_type, payload, attempts, created_at)| {
-            ClaimedDelivery {
-                destination_id,
-                outbox_id,
-                subject: subject.and_then(|s| SubjectId::new(s).ok()),
-                event_type,
-                payload,
-                attempts: attempts.max(0) as u32,
-                created_at: Timestamp::from_micros(created_at),
-            }
-        })
+        .map(
+            |(destination_id, outbox_id, subject, event_type, payload, attempts, created_at, seq, source)| {
+                let event = seq.map(|seq| ClaimedEvent {
+                    source: source.unwrap_or_default(),
+                    seq: seq as u64,
+                    event: events.get(&(seq as u64)).cloned(),
+                });
+                ClaimedDelivery {
+                    destination_id,
+                    outbox_id,
+                    subject: subject.and_then(|s| SubjectId::new(s).ok()),
+                    event_type,
+                    payload,
+                    event,
+                    attempts: attempts.max(0) as u32,
+                    created_at: Timestamp::from_micros(created_at),
+                }
+            },
+        )
         .collect())
 }
 

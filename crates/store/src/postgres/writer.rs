@@ -167,6 +167,8 @@ async fn commit_group(
     let mut cols = EventColumns::default();
     let mut receipts = ReceiptColumns::default();
     let mut messages = OutboxColumns::new(filter);
+    // Read under the outbox lock, held to the commit: the sealers build only the messages stored below.
+    let wanted = super::outbox::wanted(&mut tx, filter).await?;
     let mut receipt_ids: HashSet<String> = HashSet::new();
     // Per current-state key (pseudonym, purpose, scope, stance), the latest statement of the group:
     // (effective time, seq).
@@ -223,7 +225,7 @@ async fn commit_group(
             prev = e.hash.clone();
             placed.push(e);
         }
-        let sealed = match seal.map(|seal| run_sealer(seal, &placed)) {
+        let sealed = match seal.map(|seal| run_sealer(seal, &placed, &|t: &str| wanted.wants(t))) {
             None => None,
             Some(Ok(s)) if s.receipt.as_ref().is_none_or(|r| receipt_ids.insert(r.id.clone())) => Some(s),
             Some(result) => {

@@ -14,10 +14,11 @@ use crate::common::{ReplayReach, Wanted, json_list, lag_seconds};
 use crate::console::AttemptTally;
 use crate::error::{Result, StoreError};
 use crate::model::{
-    ClaimedDelivery, DELIVERY_DEAD, DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord,
-    DestinationPatch, DestinationRecord, NewDestination, OutboxFilter, OutboxMessage, OutboxPruned,
+    ClaimedDelivery, ClaimedEvent, DELIVERY_DEAD, DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome,
+    DeliveryRecord, DestinationPatch, DestinationRecord, NewDestination, OutboxFilter, OutboxMessage,
+    OutboxPruned,
 };
-use crate::sql::{DEAD_LETTERS, DESTINATION_COLUMNS};
+use crate::sql::{DEAD_LETTERS, DESTINATION_COLUMNS, EVENT_COLUMNS};
 
 /// Outbox messages read per page by replay.
 pub(super) const REPLAY_PAGE: u32 = 1000;
@@ -84,11 +85,15 @@ pub(super) fn insert_messages(
 ) -> Result<()> {
     let mut insert = conn
         .prepare_cached(
-            "INSERT INTO outbox (pseudonym, event_type, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO outbox (pseudonym, event_type, payload, seq, source, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(backend)?;
     for m in messages.iter().filter(|m| wanted.wants(&m.event_type)) {
-        insert.execute(params![pseudonym, m.event_type, m.payload, at.micros()]).map_err(backend)?;
+        let (seq, source) = m.event.as_ref().map(|e| (e.seq as i64, e.source.as_str())).unzip();
+        insert
+            .execute(params![pseudonym, m.event_type, m.payload, seq, source, at.micros()])
+            .map_err(backend)?;
     }
     Ok(())
 }
@@ -204,7 +209,7 @@ pub(super) fn claim(
         let mut due = tx
             .prepare_cached(
                 "SELECT d.destination_id, d.outbox_id, k.subject, o.event_type, o.payload,
-                        d.attempts, o.created_at
+                        d.attempts, o.created_at, o.seq, o.source
                  FROM deliveries d
                  JOIN destinations t ON t.id = d.destination_id
                  JOIN outbox o ON o.id = d.outbox_id
@@ -220,15 +225,30 @@ pub(super) fn claim(
                  LIMIT ?2",
             )
             .map_err(backend)?;
+        let mut event_at = tx
+            .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq = ?1"))
+            .map_err(backend)?;
         let claimed = due
             .query_map(params![now.micros(), limit], |r| {
                 let subject: Option<String> = r.get(2)?;
+                let seq: Option<i64> = r.get(7)?;
+                let event = seq
+                    .map(|seq| {
+                        let event = event_at.query_row([seq], |e| rows::event(e, 0)).optional()?;
+                        Ok::<_, rusqlite::Error>(ClaimedEvent {
+                            source: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                            seq: seq as u64,
+                            event,
+                        })
+                    })
+                    .transpose()?;
                 Ok(ClaimedDelivery {
                     destination_id: r.get(0)?,
                     outbox_id: r.get(1)?,
                     subject: subject.and_then(|s| SubjectId::new(s).ok()),
                     event_type: r.get(3)?,
                     payload: r.get(4)?,
+                    event,
                     attempts: r.get(5)?,
                     created_at: Timestamp::from_micros(r.get(6)?),
                 })

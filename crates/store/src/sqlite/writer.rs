@@ -10,6 +10,7 @@
 //! under. The ledger's Merkle tree grows in the same transaction: the writer keeps the tree's frontier
 //! and writes each new leaf and every subtree it completes (`tlog.rs`).
 
+use std::collections::HashSet;
 use std::sync::mpsc::Receiver;
 
 use consentry_core::ledger::GENESIS_HASH;
@@ -208,8 +209,12 @@ impl Writer {
             let mut in_state = tx
                 .prepare_cached("SELECT 1 FROM consent_state WHERE seq = ?1 AND purpose <> ''")
                 .map_err(backend)?;
-            let mut was_imported = tx
-                .prepare_cached("SELECT 1 FROM imported WHERE source = ?1 AND source_id = ?2")
+            // One lookup per request (a subject's batch), not one per change.
+            let mut imported_before = tx
+                .prepare_cached(
+                    "SELECT source_id FROM imported
+                     WHERE source = ?1 AND source_id IN (SELECT value FROM json_each(?2))",
+                )
                 .map_err(backend)?;
             let mut imported = tx
                 .prepare_cached("INSERT INTO imported (source, source_id, seq) VALUES (?1, ?2, ?3)")
@@ -253,11 +258,16 @@ impl Writer {
                 let mut keys = Vec::new();
                 if let Some(import) = &job.import {
                     // Changes placed before (by an earlier group, or earlier in this one) are left out.
+                    let ids = serde_json::to_string(&import.ids)
+                        .map_err(|e| StoreError::Backend(format!("import ids: {e}")))?;
+                    let mut seen: HashSet<String> = imported_before
+                        .query_map(params![import.source, ids], |r| r.get(0))
+                        .map_err(backend)?
+                        .collect::<rusqlite::Result<_>>()
+                        .map_err(backend)?;
                     let mut fresh = Vec::with_capacity(events.len());
                     for (new, id) in events.into_iter().zip(&import.ids) {
-                        if !was_imported.exists(params![import.source, id]).map_err(backend)?
-                            && !keys.contains(id)
-                        {
+                        if seen.insert(id.clone()) {
                             keys.push(id.clone());
                             fresh.push(new);
                         }
@@ -278,14 +288,15 @@ impl Writer {
                 let sealed = match job.seal.take() {
                     None => None,
                     Some(seal) => {
-                        let checked = run_sealer(seal, &placed).and_then(|sealed| {
-                            if let Some(r) = &sealed.receipt
-                                && receipt_exists.exists([&r.id]).map_err(backend)?
-                            {
-                                return Err(StoreError::Conflict("a receipt with this id exists".into()));
-                            }
-                            Ok(sealed)
-                        });
+                        let checked =
+                            run_sealer(seal, &placed, &|t: &str| wanted.wants(t)).and_then(|sealed| {
+                                if let Some(r) = &sealed.receipt
+                                    && receipt_exists.exists([&r.id]).map_err(backend)?
+                                {
+                                    return Err(StoreError::Conflict("a receipt with this id exists".into()));
+                                }
+                                Ok(sealed)
+                            });
                         match checked {
                             Ok(sealed) => Some(sealed),
                             Err(e) => {

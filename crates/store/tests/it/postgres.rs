@@ -174,16 +174,20 @@ async fn two_nodes_share_fan_out_and_claims_without_doing_anything_twice() {
         writers.push(tokio::spawn(async move {
             let s = SubjectId::new(format!("n{w}")).expect("id");
             for i in 0..10 {
-                let seal: Sealer = Box::new(move |events: &[Event]| {
+                let seal: Sealer = Box::new(move |events: &[Event], _: &consentry_store::Wants<'_>| {
                     let payload = format!("{}", events[0].seq);
                     Ok(Sealed {
                         receipt: None,
-                        outbox: vec![OutboxMessage { event_type: "consent.granted".into(), payload }],
+                        outbox: vec![OutboxMessage {
+                            event_type: "consent.granted".into(),
+                            payload,
+                            event: None,
+                        }],
                         in_force: Vec::new(),
                     })
                 });
                 node.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
-                let m = OutboxMessage { event_type: "note".into(), payload: format!("{w}-{i}") };
+                let m = OutboxMessage { event_type: "note".into(), payload: format!("{w}-{i}"), event: None };
                 node.enqueue(&s, vec![m]).await.expect("enqueue");
             }
         }));
@@ -282,16 +286,16 @@ async fn a_destination_made_on_one_node_misses_nothing_another_commits_after() {
                 let s = SubjectId::new(format!("late-{w}-{i}")).expect("id");
                 if i % 2 == 0 {
                     let p = payload.clone();
-                    let seal: Sealer = Box::new(move |_: &[Event]| {
+                    let seal: Sealer = Box::new(move |_: &[Event], _: &consentry_store::Wants<'_>| {
                         Ok(Sealed {
                             receipt: None,
-                            outbox: vec![OutboxMessage { event_type: "consent.granted".into(), payload: p }],
+                            outbox: vec![OutboxMessage::whole("consent.granted", p)],
                             in_force: Vec::new(),
                         })
                     });
                     b.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
                 } else {
-                    let m = OutboxMessage { event_type: "subject.erased".into(), payload: payload.clone() };
+                    let m = OutboxMessage::whole("subject.erased", payload.clone());
                     b.enqueue(&s, vec![m]).await.expect("enqueue");
                 }
                 if started_after {
@@ -370,6 +374,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          DROP TABLE household_devices, household_members, households, event_evidence;
          DROP INDEX requests_by_received, requests_by_closed, requests_by_overdue;
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
+         ALTER TABLE outbox DROP COLUMN seq, DROP COLUMN source;
          DELETE FROM consentry_schema_migrations WHERE version >= 10;",
     ))
     .execute(&pool)
@@ -478,11 +483,12 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
          DROP TABLE ledger_floor, subject_ages, guardians;
          DROP TABLE household_devices, household_members, households, event_evidence;
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
+         ALTER TABLE outbox DROP COLUMN seq, DROP COLUMN source;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
         // Before effective time (0024), the guardians' tables (0025), the outbox's reach (0026), the
-        // households (0027), the coming of age (0028), the sealed evidence (0029) and the consent stances
-        // (0030).
-        PostgresStore::schema_version() - 6
+        // households (0027), the coming of age (0028), the sealed evidence (0029), the consent stances
+        // (0030) and the slim outbox (0031).
+        PostgresStore::schema_version() - 7
     ))
     .execute(&pool)
     .await
@@ -527,8 +533,10 @@ async fn the_upgrade_to_stances_brings_back_replaced_objections() {
         "{CONSENT_STATE_BEFORE_STANCES}
          UPDATE consent_state SET seq = 2 WHERE seq = 1;
          DELETE FROM consent_state WHERE seq = 3;
+         ALTER TABLE outbox DROP COLUMN seq, DROP COLUMN source;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
-        PostgresStore::schema_version()
+        // Before the consent stances (0030) and the slim outbox (0031).
+        PostgresStore::schema_version() - 1
     ))
     .execute(&pool)
     .await

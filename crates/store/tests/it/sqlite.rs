@@ -94,7 +94,7 @@ async fn ledger_rows_cannot_be_updated_or_deleted() {
 async fn subject_ids_stay_out_of_the_data_file() {
     let (store, dir) = make().await;
     let subject = SubjectId::new("needle-subject-7731").expect("id");
-    let seal: Sealer = Box::new(|_: &[Event]| {
+    let seal: Sealer = Box::new(|_: &[Event], _: &consentry_store::Wants<'_>| {
         Ok(Sealed {
             receipt: Some(SealedReceipt {
                 id: "rcpt_needle".into(),
@@ -105,6 +105,7 @@ async fn subject_ids_stay_out_of_the_data_file() {
             outbox: vec![OutboxMessage {
                 event_type: "consent.granted".into(),
                 payload: r#"{"purpose":"analytics"}"#.into(),
+                event: None,
             }],
             in_force: Vec::new(),
         })
@@ -129,7 +130,7 @@ async fn subject_ids_stay_out_of_the_data_file() {
     store.create_destination(destination).await.expect("destination");
     store.append_sealed(&subject, vec![grant()], Some(seal)).await.expect("append");
     let enqueued = SubjectId::new("needle-enqueued-2290").expect("id");
-    let erased = OutboxMessage { event_type: "subject.erased".into(), payload: "{}".into() };
+    let erased = OutboxMessage { event_type: "subject.erased".into(), payload: "{}".into(), event: None };
     store.enqueue(&enqueued, vec![erased]).await.expect("enqueue");
     assert_eq!(store.fan_out("dst_1", &|_: &str| true, 100).await.expect("fan out"), 2);
     let claimed = store
@@ -197,7 +198,7 @@ async fn a_receipt_loses_its_subject_once_the_key_is_destroyed() {
     let s = SubjectId::new("gina").expect("id");
     {
         let store = SqliteStore::open(dir.path(), None).await.expect("open");
-        let seal: Sealer = Box::new(|_: &[Event]| {
+        let seal: Sealer = Box::new(|_: &[Event], _: &consentry_store::Wants<'_>| {
             Ok(Sealed { receipt: Some(receipt("rcpt_gina")), outbox: vec![], in_force: Vec::new() })
         });
         store.append_sealed(&s, vec![grant()], Some(seal)).await.expect("append");
@@ -219,7 +220,7 @@ async fn a_duplicate_receipt_id_fails_only_its_request() {
     let (store, _dir) = make().await;
     let s = SubjectId::new("hank").expect("id");
     let seal = || -> Sealer {
-        Box::new(|_: &[Event]| {
+        Box::new(|_: &[Event], _: &consentry_store::Wants<'_>| {
             Ok(Sealed { receipt: Some(receipt("rcpt_same")), outbox: vec![], in_force: Vec::new() })
         })
     };
@@ -242,9 +243,9 @@ async fn migrations_reach_the_current_versions() {
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
     // verifications, import, console checks, request days, delivery attempts, effective time, guardians,
-    // outbox reach, households, coming of age, sealed evidence, consent stances; key store: init, signing,
-    // destinations, vault, erasure, key pepper, no erasure notices, subject links.
-    assert_eq!((version("consentry.db"), version("keys.db")), (28, 8));
+    // outbox reach, households, coming of age, sealed evidence, consent stances, slim outbox; key store: init,
+    // signing, destinations, vault, erasure, key pepper, no erasure notices, subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (29, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,6 +367,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              DROP TABLE event_evidence;
              DROP INDEX requests_by_received; DROP INDEX requests_by_closed; DROP INDEX requests_by_overdue;
              ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
+             ALTER TABLE outbox DROP COLUMN seq; ALTER TABLE outbox DROP COLUMN source;
              PRAGMA user_version = 8;"
         ))
         .expect("old data schema");
@@ -467,8 +469,10 @@ async fn the_upgrade_to_stances_brings_back_replaced_objections() {
             "{CONSENT_STATE_BEFORE_STANCES}
              UPDATE consent_state SET seq = 2 WHERE seq = 1;
              DELETE FROM consent_state WHERE seq = 3;
+             ALTER TABLE outbox DROP COLUMN seq; ALTER TABLE outbox DROP COLUMN source;
              PRAGMA user_version = {};",
-            SqliteStore::schema_version() - 1
+            // Before the consent stances (0028) and the slim outbox (0029).
+            SqliteStore::schema_version() - 2
         ))
         .expect("a state from before");
     }
@@ -528,11 +532,12 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
              DROP TABLE household_devices; DROP TABLE household_members; DROP TABLE households;
              ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
              DROP TABLE event_evidence;
+             ALTER TABLE outbox DROP COLUMN seq; ALTER TABLE outbox DROP COLUMN source;
              PRAGMA user_version = {};",
             // Before effective time (0022), the guardians' tables (0023), the outbox's reach (0024), the
-            // households (0025), the coming of age (0026), the sealed evidence (0027) and the consent stances
-            // (0028).
-            SqliteStore::schema_version() - 7
+            // households (0025), the coming of age (0026), the sealed evidence (0027), the consent stances
+            // (0028) and the slim outbox (0029).
+            SqliteStore::schema_version() - 8
         ))
         .expect("a ledger from before");
     }

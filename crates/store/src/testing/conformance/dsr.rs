@@ -35,6 +35,7 @@ fn new_request(
         messages: vec![OutboxMessage {
             event_type: "request.created".into(),
             payload: format!(r#"{{"id":"{id}"}}"#),
+            event: None,
         }],
     }
 }
@@ -267,7 +268,7 @@ pub async fn requests_list_and_overdue(store: Arc<dyn Store>) {
     assert!(store.unmarked_overdue(before_due, 10).await.expect("none").is_empty());
     let due = store.unmarked_overdue(after_due, 10).await.expect("due");
     assert_eq!(due.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["req_0", "req_1"]);
-    let msg = || OutboxMessage { event_type: "request.overdue".into(), payload: "{}".into() };
+    let msg = || OutboxMessage { event_type: "request.overdue".into(), payload: "{}".into(), event: None };
     assert!(store.mark_overdue("req_0", after_due, msg()).await.expect("mark"));
     assert!(!store.mark_overdue("req_0", after_due, msg()).await.expect("once"));
     assert!(!store.mark_overdue("req_2", after_due, msg()).await.expect("closed"));
@@ -308,7 +309,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
         actor: "key:test".into(),
         expires_at: None,
     };
-    let seal: crate::Sealer = Box::new(|events| {
+    let seal: crate::Sealer = Box::new(|events: &[consentry_core::Event], _: &crate::Wants<'_>| {
         Ok(crate::Sealed {
             receipt: Some(super::fixtures::sealed_receipt("rcp_ann".into(), events)),
             outbox: Vec::new(),
@@ -365,7 +366,11 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     let erasure = || SubjectErasure {
         subject: ann.clone(),
         at: t0,
-        notices: vec![OutboxMessage { event_type: "subject.erased".into(), payload: "{}".into() }],
+        notices: vec![OutboxMessage {
+            event_type: "subject.erased".into(),
+            payload: "{}".into(),
+            event: None,
+        }],
     };
     let erased = store.erase_subject(erasure()).await.expect("erase");
     assert_eq!(
@@ -398,7 +403,7 @@ pub async fn erasure_destroys_the_key_and_keeps_the_chain(store: Arc<dyn Store>)
     assert!(!store.subject_messages_pending(&subject("bob")).await.expect("pending"));
 
     // One still pending when the key goes out goes out without naming her.
-    let late = OutboxMessage { event_type: "request.overdue".into(), payload: "{}".into() };
+    let late = OutboxMessage { event_type: "request.overdue".into(), payload: "{}".into(), event: None };
     store.enqueue(&ann, vec![late]).await.expect("enqueue");
     store.fan_out("crm", &|_| true, 100).await.expect("fan out");
     assert!(pending().await);

@@ -59,13 +59,13 @@ pub(super) fn sealed_receipt(id: String, _events: &[Event]) -> SealedReceipt {
 
 pub(super) fn sealer(id: &str) -> Sealer {
     let id = id.to_owned();
-    Box::new(move |events: &[Event]| {
+    Box::new(move |events: &[Event], _: &crate::Wants<'_>| {
         Ok(Sealed { receipt: Some(sealed_receipt(id, events)), outbox: Vec::new(), in_force: Vec::new() })
     })
 }
 
 pub(super) fn failing_sealer() -> Sealer {
-    Box::new(|_: &[Event]| Err("no signing key".to_owned()))
+    Box::new(|_: &[Event], _: &crate::Wants<'_>| Err("no signing key".to_owned()))
 }
 
 /// Every ledger event, checked as one chain; returns them.

@@ -150,7 +150,8 @@ pub async fn coming_of_age_is_announced_once(store: Arc<dyn Store>) {
     assert_eq!(pending(2).await, [("coa-kid".to_owned(), at(1)), ("coa-teen".to_owned(), at(2))], "by then");
     assert_eq!(pending(9).await.len(), 3);
 
-    let message = || OutboxMessage { event_type: "subject.came_of_age".into(), payload: "{}".into() };
+    let message =
+        || OutboxMessage { event_type: "subject.came_of_age".into(), payload: "{}".into(), event: None };
     // An adult when stated: the wait ends without a message.
     assert!(store.settle_coming_of_age(&adult, at(3), None).await.expect("settle"));
     // The kid comes of age: announced once, even by two calls at once.

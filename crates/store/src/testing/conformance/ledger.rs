@@ -177,7 +177,7 @@ pub async fn receipts_commit_with_their_events(store: Arc<dyn Store>) {
     // No events: the sealer is not called and nothing is stored.
     let called = Arc::new(AtomicBool::new(false));
     let flag = called.clone();
-    let seal: Sealer = Box::new(move |_: &[Event]| {
+    let seal: Sealer = Box::new(move |_: &[Event], _: &crate::Wants<'_>| {
         flag.store(true, Ordering::SeqCst);
         Ok(Sealed {
             receipt: Some(sealed_receipt("rcpt_empty".into(), &[])),
@@ -197,7 +197,7 @@ pub async fn failing_sealer_fails_only_its_request(store: Arc<dyn Store>) {
     store.append_sealed(&s, grant(), Some(sealer("ok_1"))).await.expect("sealed append");
     let err = store.append_sealed(&s, grant(), Some(failing_sealer())).await.expect_err("sealer fails");
     assert!(matches!(err, StoreError::Backend(_)), "{err}");
-    let panicking: Sealer = Box::new(|_: &[Event]| panic!("sealer bug"));
+    let panicking: Sealer = Box::new(|_: &[Event], _: &crate::Wants<'_>| panic!("sealer bug"));
     let err = store.append_sealed(&s, grant(), Some(panicking)).await.expect_err("sealer panics");
     assert!(matches!(err, StoreError::Backend(_)), "{err}");
     let (next, _) = store.append_sealed(&s, grant(), Some(sealer("ok_2"))).await.expect("store still works");
@@ -253,7 +253,7 @@ pub async fn concurrent_sealed_appends(store: Arc<dyn Store>) {
                 let id_for_seal = id.clone();
                 let events = vec![change("analytics", Action::Grant, &[]), change("ads", Action::Grant, &[])];
                 // The sealer sees the events as placed: it names them in the receipt's kid.
-                let seal: Sealer = Box::new(move |placed: &[Event]| {
+                let seal: Sealer = Box::new(move |placed: &[Event], _: &crate::Wants<'_>| {
                     let receipt =
                         SealedReceipt { kid: seal_text(placed), ..sealed_receipt(id_for_seal, placed) };
                     Ok(Sealed { receipt: Some(receipt), outbox: Vec::new(), in_force: Vec::new() })

@@ -55,6 +55,7 @@ pub use self::outbox::{
 };
 pub use self::outbox_reach::{
     outbox_keeps_only_what_a_destination_wants, outbox_sweep_keeps_what_is_still_needed,
+    slim_messages_claim_their_ledger_event,
 };
 pub use self::setup::{
     api_keys, catalog_versions, initialise_once, key_pepper_and_rehash, signing_key_rotation,
@@ -86,7 +87,7 @@ macro_rules! conformance_suite {
             replay_from_id_and_time, delete_destination_cascades, paused_destinations_are_not_claimed,
             outbox_lag_and_dead_letters, replaying_a_dead_letter_resends_what_followed,
             outbox_keeps_only_what_a_destination_wants, outbox_sweep_keeps_what_is_still_needed,
-            requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
+            slim_messages_claim_their_ledger_event, requests_lifecycle, requests_list_and_overdue, erasure_destroys_the_key_and_keeps_the_chain,
             devices_pair_list_delete, key_pepper_and_rehash, devices_rehash_token,
             token_revocations_per_subject, links_are_spent_once,
             console_sessions_expire_end_and_follow_their_key, purpose_checks_add_up, rollups_add_up_under_their_cursor,

@@ -12,7 +12,7 @@ use crate::{
 };
 
 pub(super) fn message(event_type: &str, payload: &str) -> OutboxMessage {
-    OutboxMessage { event_type: event_type.into(), payload: payload.into() }
+    OutboxMessage::whole(event_type, payload)
 }
 
 /// A sealer that seals a receipt and puts one message per type in the outbox, each naming the first
@@ -20,7 +20,7 @@ pub(super) fn message(event_type: &str, payload: &str) -> OutboxMessage {
 pub(super) fn outbox_sealer(id: &str, types: &[&str]) -> Sealer {
     let id = id.to_owned();
     let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
-    Box::new(move |events: &[Event]| {
+    Box::new(move |events: &[Event], _: &crate::Wants<'_>| {
         let seq = events.first().map_or(0, |e| e.seq);
         let outbox = types
             .iter()
@@ -28,6 +28,7 @@ pub(super) fn outbox_sealer(id: &str, types: &[&str]) -> Sealer {
             .map(|(n, t)| OutboxMessage {
                 event_type: t.clone(),
                 payload: format!(r#"{{"seq":{seq},"n":{n}}}"#),
+                event: None,
             })
             .collect();
         Ok(Sealed { receipt: Some(sealed_receipt(id, events)), outbox, in_force: Vec::new() })
@@ -108,7 +109,7 @@ pub async fn outbox_commits_with_its_events(store: Arc<dyn Store>) {
         .expect("sealed append");
     assert_eq!((events[0].seq, receipt.map(|r| r.id)), (1, Some("rcpt_a".to_owned())));
     // A sealer may give messages without a receipt.
-    let outbox_only: Sealer = Box::new(|_: &[Event]| {
+    let outbox_only: Sealer = Box::new(|_: &[Event], _: &crate::Wants<'_>| {
         Ok(Sealed {
             receipt: None,
             outbox: vec![message("consent.withdrawn", r#"{"only":true}"#)],
@@ -121,12 +122,12 @@ pub async fn outbox_commits_with_its_events(store: Arc<dyn Store>) {
         .expect("append");
     assert!(none.is_none());
     // A failing or panicking sealer leaves no message behind.
-    let failing: Sealer = Box::new(|_: &[Event]| Err("no".to_owned()));
+    let failing: Sealer = Box::new(|_: &[Event], _: &crate::Wants<'_>| Err("no".to_owned()));
     store
         .append_sealed(&alice, vec![change("ads", Action::Grant, &[])], Some(failing))
         .await
         .expect_err("fails");
-    let panicking: Sealer = Box::new(|_: &[Event]| panic!("sealer bug"));
+    let panicking: Sealer = Box::new(|_: &[Event], _: &crate::Wants<'_>| panic!("sealer bug"));
     store
         .append_sealed(&alice, vec![change("ads", Action::Grant, &[])], Some(panicking))
         .await

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
-use consentry_core::{Action, Timestamp};
+use consentry_core::{Action, Event, Timestamp};
 
 use super::fixtures::{change, subject};
 use super::outbox::{claim, deliver, destination, everything, fan_out_all, message, outbox_sealer};
-use crate::{DeliveryOutcome, DestinationPatch, ReplayFrom, Store, StoreError};
+use crate::{
+    DeliveryOutcome, DestinationPatch, OutboxEvent, OutboxMessage, ReplayFrom, Sealed, Sealer, Store,
+    StoreError,
+};
 
 /// Runs the sweep to its end with everything outside the retention window; returns the messages deleted.
 async fn sweep(store: &Arc<dyn Store>, not_before: Timestamp) -> u64 {
@@ -132,4 +135,46 @@ pub async fn outbox_sweep_keeps_what_is_still_needed(store: Arc<dyn Store>) {
         assert!(store.delete_destination(id).await.expect("delete"));
     }
     assert_eq!(sweep(&store, Timestamp::from_micros(0)).await, 1);
+}
+
+/// A sealer is told which types some destination wants, as the writing transaction sees them; a message
+/// about a ledger event keeps the event's seq and its source, and a claim hands back the event itself.
+pub async fn slim_messages_claim_their_ledger_event(store: Arc<dyn Store>) {
+    let s = subject("slim");
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seal = |asked: Arc<std::sync::Mutex<Vec<(bool, bool)>>>| -> Sealer {
+        Box::new(move |placed: &[Event], wants: &crate::Wants<'_>| {
+            asked.lock().expect("lock").push((wants("consent.granted"), wants("record.deleted")));
+            let outbox = placed
+                .iter()
+                .map(|e| OutboxMessage {
+                    event_type: "consent.granted".into(),
+                    payload: r#"{"decided":1}"#.into(),
+                    event: Some(OutboxEvent { seq: e.seq, source: "urn:queued".into() }),
+                })
+                .collect();
+            Ok(Sealed { receipt: None, outbox, in_force: Vec::new() })
+        })
+    };
+    let grant = || vec![change("analytics", Action::Grant, &[])];
+    store.append_sealed(&s, grant(), Some(seal(Arc::clone(&asked)))).await.expect("append");
+    store.create_destination(destination("consents", &["consent.*"])).await.expect("create");
+    let (placed, _) = store.append_sealed(&s, grant(), Some(seal(Arc::clone(&asked)))).await.expect("append");
+    assert_eq!(*asked.lock().expect("lock"), [(false, false), (true, false)], "what the sealers were told");
+    assert_eq!(fan_out_all(&store, "consents", &everything).await, 1, "only the wanted message was stored");
+    let claimed = claim(&store, Timestamp::now()).await;
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0].payload, r#"{"decided":1}"#);
+    let event = claimed[0].event.as_ref().expect("its ledger event");
+    assert_eq!((event.seq, event.source.as_str()), (placed[0].seq, "urn:queued"));
+    assert_eq!(event.event.as_ref(), Some(&placed[0]), "the event as the ledger holds it");
+    // A message stored whole names no event.
+    store.enqueue(&s, vec![message("consent.granted", "{}")]).await.expect("enqueue");
+    deliver(&store, &claimed[0]).await;
+    fan_out_all(&store, "consents", &everything).await;
+    let whole = claim(&store, Timestamp::now()).await;
+    assert_eq!(
+        whole.iter().map(|c| (c.payload.as_str(), c.event.is_none())).collect::<Vec<_>>(),
+        [("{}", true)]
+    );
 }

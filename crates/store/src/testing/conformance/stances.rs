@@ -40,13 +40,14 @@ fn keys(ids: &[&str]) -> ImportKeys {
 
 /// A sealer as an import's: each placed event's message offered as in force, naming its seq.
 fn in_force_sealer() -> Sealer {
-    Box::new(|placed: &[Event]| {
+    Box::new(|placed: &[Event], _: &crate::Wants<'_>| {
         let in_force = placed
             .iter()
             .map(|e| {
                 let m = OutboxMessage {
                     event_type: format!("consent.{}", e.action.as_str()),
                     payload: format!(r#"{{"seq":{}}}"#, e.seq),
+                    event: None,
                 };
                 (e.seq, m)
             })

@@ -96,6 +96,7 @@ fn announcer(reason: &'static str) -> RecordAnnouncer {
     Box::new(move |meta| OutboxMessage {
         event_type: "record.deleted".into(),
         payload: format!(r#"{{"id":"{}","reason":"{reason}"}}"#, meta.id),
+        event: None,
     })
 }
 
