@@ -242,9 +242,9 @@ async fn migrations_reach_the_current_versions() {
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
     // verifications, import, console checks, request days, delivery attempts, effective time, guardians,
-    // outbox reach, households, coming of age, sealed evidence, consent stances; key store: init, signing,
-    // destinations, vault, erasure, key pepper, no erasure notices, subject links.
-    assert_eq!((version("consentry.db"), version("keys.db")), (28, 8));
+    // outbox reach, households, coming of age, sealed evidence, consent stances, engine images; key store:
+    // init, signing, destinations, vault, erasure, key pepper, no erasure notices, subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (29, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +363,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              DROP TABLE console_checks; DROP TABLE delivery_attempts; DROP TABLE ledger_floor;
              DROP TABLE subject_ages; DROP TABLE guardians;
              DROP TABLE household_devices; DROP TABLE household_members; DROP TABLE households;
-             DROP TABLE event_evidence;
+             DROP TABLE event_evidence; DROP TABLE engine_images;
              DROP INDEX requests_by_received; DROP INDEX requests_by_closed; DROP INDEX requests_by_overdue;
              ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
              PRAGMA user_version = 8;"
@@ -467,8 +467,10 @@ async fn the_upgrade_to_stances_brings_back_replaced_objections() {
             "{CONSENT_STATE_BEFORE_STANCES}
              UPDATE consent_state SET seq = 2 WHERE seq = 1;
              DELETE FROM consent_state WHERE seq = 3;
+             DROP TABLE engine_images;
              PRAGMA user_version = {};",
-            SqliteStore::schema_version() - 1
+            // Before the consent stances (0028) and the engine images (0030).
+            SqliteStore::schema_version() - 2
         ))
         .expect("a state from before");
     }
@@ -527,12 +529,12 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
              DROP TABLE ledger_floor; DROP TABLE subject_ages; DROP TABLE guardians;
              DROP TABLE household_devices; DROP TABLE household_members; DROP TABLE households;
              ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
-             DROP TABLE event_evidence;
+             DROP TABLE event_evidence; DROP TABLE engine_images;
              PRAGMA user_version = {};",
             // Before effective time (0022), the guardians' tables (0023), the outbox's reach (0024), the
-            // households (0025), the coming of age (0026), the sealed evidence (0027) and the consent stances
-            // (0028).
-            SqliteStore::schema_version() - 7
+            // households (0025), the coming of age (0026), the sealed evidence (0027), the consent stances
+            // (0028) and the engine images (0030).
+            SqliteStore::schema_version() - 8
         ))
         .expect("a ledger from before");
     }
