@@ -312,12 +312,15 @@ fn check(bytes: &[u8]) -> Result<&[u8], ImageError> {
     Ok(body)
 }
 
+/// Per symbol of an image, this engine's symbol: of each purpose, jurisdiction and scope.
+type Renamed = (Vec<u16>, Vec<u32>, Vec<u32>);
+
 /// Interns the image's names here; returns the new symbol of each purpose, jurisdiction and scope.
 fn remap(
     shared: &mut Shared,
     tables: &[Vec<String>],
     scopes: &[[Vec<u32>; 3]],
-) -> Result<(Vec<u16>, Vec<u32>, Vec<u32>), CapacityError> {
+) -> Result<Renamed, CapacityError> {
     let intern_all =
         |i: &mut Interner, names: &[String]| -> Vec<u32> { names.iter().map(|n| i.intern(n)).collect() };
     let purposes = intern_all(&mut shared.purposes, &tables[0])

@@ -76,7 +76,7 @@ fn event(seq: u64, l: &Line) -> Event {
 }
 
 fn subject(i: u8) -> String {
-    if i % 2 == 0 { format!("s{i}") } else { format!("a-subject-with-an-id-longer-than-inline-{i}") }
+    if i.is_multiple_of(2) { format!("s{i}") } else { format!("a-subject-with-an-id-longer-than-inline-{i}") }
 }
 
 fn lines() -> impl Strategy<Value = Vec<Line>> {
