@@ -32,6 +32,7 @@
 //! * A purpose whose basis is not consent is allowed (`basis_contract`, ...) unless an `object` or
 //!   `restrict` statement applies to it.
 
+mod image;
 mod memory;
 mod rules;
 mod symbols;
@@ -43,6 +44,7 @@ use std::sync::{PoisonError, RwLock};
 
 use serde::Serialize;
 
+pub use self::image::{IMAGE_VERSION, ImageError, LoadedImage, SavedImage, image_covers};
 use self::memory::{
     CHILD, FLAG_CHILD_UNTIL, FLAG_GPC, FLAG_GUARDIAN, JURISDICTION, Key, Shard, Slot, Stmt, Stmts, VACANT,
 };

@@ -169,8 +169,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most checks in one `POST /v1/check/batch`.
     pub check_batch_max: usize,
-    /// Seconds between signed checkpoints of the ledger head (taken only when the ledger changed).
-    pub checkpoint_interval_secs: u64,
+    /// No longer has any effect: the JWS checkpoints of the ledger head it timed gave way to the
+    /// transparency log's signed checkpoints. Still accepted, with a warning at start, so an old
+    /// configuration keeps starting.
+    pub checkpoint_interval_secs: Option<u64>,
+    /// Seconds between images of the decision engine's state written to the store (only when the ledger
+    /// grew; always at shutdown), from which a node starts without loading every subject.
+    pub engine_image_interval_secs: u64,
     /// The controller named on receipts.
     pub controller: Controller,
     /// Seconds between runs of the job that records lapsed grants as `expire` events.
@@ -288,6 +293,7 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("check_batch_max", &self.check_batch_max)
             .field("checkpoint_interval_secs", &self.checkpoint_interval_secs)
+            .field("engine_image_interval_secs", &self.engine_image_interval_secs)
             .field("controller", &self.controller)
             .field("expiry_interval_secs", &self.expiry_interval_secs)
             .field("request_sweep_interval_secs", &self.request_sweep_interval_secs)
@@ -339,7 +345,8 @@ impl Default for Config {
             shutdown_timeout_secs: 10,
             max_body_bytes: 4 * 1024 * 1024,
             check_batch_max: 10_000,
-            checkpoint_interval_secs: 60,
+            checkpoint_interval_secs: None,
+            engine_image_interval_secs: 300,
             controller: Controller::default(),
             expiry_interval_secs: 30,
             request_sweep_interval_secs: 60,
@@ -566,7 +573,7 @@ impl Config {
         {
             return Err(invalid("mqtt_url", "must be an mqtt:// or mqtts:// URL"));
         }
-        within("checkpoint_interval_secs", self.checkpoint_interval_secs, 1..=3600)?;
+        within("engine_image_interval_secs", self.engine_image_interval_secs, 10..=86_400)?;
         self.controller.validate()?;
         within("max_record_bytes", self.max_record_bytes, 1..=64 * 1024 * 1024)?;
         within("retention_interval_secs", self.retention_interval_secs, 1..=86_400)?;

@@ -29,6 +29,7 @@ pub mod gpc;
 pub mod guardians;
 pub mod households;
 pub mod identifiers;
+pub mod images;
 pub mod jurisdiction;
 pub mod keys;
 pub mod links;
@@ -124,7 +125,14 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
     engine.set_catalog(&view.catalog).map_err(|e| StartError::Other(e.to_string()))?;
     // Read the head before loading: what other nodes append meanwhile is caught up by the follower.
     let ledger_position = store.ledger_head().await?.events;
-    warm(store.as_ref(), &engine).await?;
+    let warmed = images::warm(store.as_ref(), &engine, ledger_position).await?;
+    tracing::info!(?warmed, subjects = engine.subject_count(), "decision engine loaded");
+    if config.checkpoint_interval_secs.is_some() {
+        tracing::warn!(
+            "checkpoint_interval_secs has no effect any more: the ledger's checkpoints are the transparency \
+             log's, signed after each commit group; remove the setting"
+        );
+    }
     metrics.subjects.set(engine.subject_count() as i64);
     let signing = signing::Signing::load_or_create(store.as_ref()).await?;
     let mut config = config;
@@ -145,6 +153,10 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
         .map_err(|e| StartError::Other(format!("loading subjects' ages: {e}")))?;
     state.ages_read.store(ages.map_or(0, Timestamp::micros), std::sync::atomic::Ordering::Relaxed);
     state.aliases.load(state.store.as_ref()).await?;
+    // Linked records keep no state of their own: an image's tail may have brought some back.
+    if matches!(warmed, images::Warmed::Image { .. }) {
+        state.engine.forget_where(|subject| state.aliases.resolve(subject).is_some());
+    }
     // The ledger still holds an erasure that stopped before its pseudonym key went (the request sweep
     // finishes it later): its tombstone, stored first, keeps the subject out of the engine from the start.
     if state.erasures.any() {
@@ -152,6 +164,10 @@ pub async fn open(config: Config) -> Result<Opened, StartError> {
         state.metrics.subjects.set(state.engine.subject_count() as i64);
     }
     state.followed.store(ledger_position, std::sync::atomic::Ordering::Relaxed);
+    state.image_cursor.store(ledger_position, std::sync::atomic::Ordering::Relaxed);
+    if let images::Warmed::Image { covers, .. } = warmed {
+        state.image_covers.store(covers, std::sync::atomic::Ordering::Relaxed);
+    }
     Ok(Opened { state, generated_admin_key })
 }
 
@@ -174,19 +190,6 @@ pub async fn ensure_catalog(store: &dyn Store) -> Result<CatalogView, StartError
     let catalog =
         Catalog::validate(stored.document.clone()).map_err(|p| StartError::StoredCatalog(p.len()))?;
     Ok(CatalogView { stored, catalog })
-}
-
-/// Loads every subject's current state into the engine.
-async fn warm(store: &dyn Store, engine: &Engine) -> Result<(), StartError> {
-    let mut after = 0;
-    loop {
-        let page = store.current_page(after, 10_000).await?;
-        let Some((_, last)) = page.last() else { return Ok(()) };
-        after = last.seq;
-        for (subject, event) in &page {
-            engine.apply(subject.as_str(), event).map_err(|e| StartError::Other(e.to_string()))?;
-        }
-    }
 }
 
 /// Page size of a list: `limit` (default 100), which must lie between 1 and `max`.

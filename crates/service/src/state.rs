@@ -53,6 +53,11 @@ pub struct Inner {
     catalog: RwLock<Arc<CatalogView>>,
     /// The ledger position the engine was loaded at; the follower continues from there.
     pub followed: std::sync::atomic::AtomicU64,
+    /// Every ledger event up to this position is applied to the engine (by the load at start, or by the
+    /// image writer reading the ledger): where the image writer's next read starts.
+    pub image_cursor: std::sync::atomic::AtomicU64,
+    /// The ledger position the newest engine image this node loaded or wrote covers (0: none).
+    pub image_covers: std::sync::atomic::AtomicU64,
     /// The latest change time (microseconds) of the subjects' ages the engine was loaded with; the
     /// follower reads other nodes' changes from a little before it.
     pub ages_read: std::sync::atomic::AtomicI64,
@@ -127,6 +132,8 @@ impl Services {
                 .map_or_else(|_| "node".to_owned(), |b| b.iter().map(|x| format!("{x:02x}")).collect()),
             catalog: RwLock::new(Arc::new(catalog)),
             followed: std::sync::atomic::AtomicU64::new(0),
+            image_cursor: std::sync::atomic::AtomicU64::new(0),
+            image_covers: std::sync::atomic::AtomicU64::new(0),
             ages_read: std::sync::atomic::AtomicI64::new(0),
             catalog_apply: tokio::sync::Mutex::new(()),
             gpc_lock: tokio::sync::Mutex::new(()),

@@ -135,3 +135,12 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     getrandom::fill(&mut buf).map_err(|e| StoreError::Backend(format!("no randomness: {e}")))?;
     Ok(buf)
 }
+
+/// Bytes per stored part of an engine image: well under any row or parameter limit of either backend.
+pub(crate) const IMAGE_PART: usize = 8 << 20;
+
+/// A fresh id for one stored engine image (so images written at once by two nodes never mix parts).
+pub(crate) fn image_id() -> Result<String> {
+    let bytes: [u8; 12] = random_bytes()?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -150,6 +150,14 @@ pub trait Store:
         since: Timestamp,
         history: bool,
     ) -> Result<Vec<(String, u64)>>;
+    /// Stores an image of the decision engine's state that holds every event up to `covers`, in place of
+    /// every older one, whole or not at all. Any node may write one; readers take the newest.
+    async fn save_engine_image(&self, covers: u64, image: &[u8]) -> Result<()>;
+    /// The newest stored engine image: the position it covers and its bytes.
+    async fn latest_engine_image(&self) -> Result<Option<(u64, Vec<u8>)>>;
+    /// Subjects' pseudonyms with their ids, ordered by pseudonym, those after `after`, at most `limit`:
+    /// what names an engine image's entries (erased subjects have none).
+    async fn pseudonym_page(&self, after: &str, limit: u32) -> Result<Vec<(String, SubjectId)>>;
     /// The current catalogue version, cheaply, so nodes notice another node's apply.
     async fn catalog_version(&self) -> Result<Option<u64>>;
     /// Signing keys from the key store, oldest first (rotated-out keys stay, for verification).

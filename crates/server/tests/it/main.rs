@@ -16,6 +16,7 @@ mod guardian_pages;
 mod guardians;
 mod households;
 mod identifiers;
+mod images;
 mod jurisdictions;
 mod keys;
 mod limits;

@@ -114,7 +114,7 @@ fn every_variable_sets_its_key() {
     assert_eq!((c.database_max_connections, c.catch_up_interval_ms), (4, 500));
     assert_eq!(c.log_format, LogFormat::Json);
     assert_eq!((c.shutdown_timeout_secs, c.max_body_bytes, c.check_batch_max), (2, 2048, 7));
-    assert_eq!((c.checkpoint_interval_secs, c.expiry_interval_secs), (9, 11));
+    assert_eq!((c.checkpoint_interval_secs, c.expiry_interval_secs), (Some(9), 11));
     assert_eq!((c.request_sweep_interval_secs, c.webhook_timeout_secs), (12, 13));
     assert_eq!(c.outbox_retention_secs, 0);
     assert_eq!(c.event_source(), "urn:example:crm");

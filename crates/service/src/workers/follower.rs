@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use consentry_core::catalog::Catalog;
+use consentry_core::{Event, SubjectId};
 use tokio_util::sync::CancellationToken;
 
 use crate::state::{CatalogView, Services};
@@ -81,14 +82,11 @@ async fn refresh_ages(state: &Services) -> crate::error::Result<()> {
     Ok(())
 }
 
-async fn catch_up(state: &Services, mut applied: u64) -> Result<u64, consentry_store::StoreError> {
-    loop {
-        let page = state.store.subject_events_page(applied, PAGE).await?;
-        let Some((_, last)) = page.last() else { return Ok(applied) };
-        let last_seq = last.seq;
+async fn catch_up(state: &Services, applied: u64) -> Result<u64, consentry_store::StoreError> {
+    read_after(state.store.as_ref(), applied, |page| {
         // Devices hear once per subject and page, not once per event.
         let mut changed = std::collections::BTreeSet::new();
-        for (subject, event) in &page {
+        for (subject, event) in page {
             if let Some(subject) = subject {
                 // Never puts back a subject being erased (this node's own last write of theirs, say).
                 state.apply_committed(subject, std::slice::from_ref(event));
@@ -98,10 +96,27 @@ async fn catch_up(state: &Services, mut applied: u64) -> Result<u64, consentry_s
         for subject in changed {
             state.devices.subject_changed(subject);
         }
-        applied = last_seq;
         state.dispatch_wake.notify_one();
+    })
+    .await
+}
+
+/// Reads the ledger after position `after` to its end, a page at a time, handing each page (events with
+/// their subjects, `None` once erased) to `apply`; returns the last position read. What keeps an engine
+/// fresh from other nodes' writes, and what brings one loaded from an image up to date.
+pub(crate) async fn read_after(
+    store: &dyn consentry_store::Store,
+    mut after: u64,
+    mut apply: impl FnMut(&[(Option<SubjectId>, Event)]),
+) -> Result<u64, consentry_store::StoreError> {
+    loop {
+        let page = store.subject_events_page(after, PAGE).await?;
+        let Some((_, last)) = page.last() else { return Ok(after) };
+        let last_seq = last.seq;
+        apply(&page);
+        after = last_seq;
         if page.len() < PAGE as usize {
-            return Ok(applied);
+            return Ok(after);
         }
     }
 }

@@ -1,6 +1,5 @@
 //! Background workers, each in its own module. Every worker stops when the shutdown token fires.
 
-pub mod checkpoints;
 pub mod coming_of_age;
 pub mod consent_gauges;
 pub mod console_checks;
@@ -9,6 +8,7 @@ pub mod device_mqtt;
 pub mod dispatcher;
 pub mod expiry;
 pub mod follower;
+pub mod images;
 pub mod outbox;
 pub mod requests;
 pub mod retention;
@@ -42,7 +42,7 @@ pub fn start(state: &Services, stop: CancellationToken) -> Workers {
     let from = state.followed.load(std::sync::atomic::Ordering::Relaxed);
     let mut handles = vec![
         tokio::spawn(follower::run(state.clone(), from, stop.clone())),
-        tokio::spawn(checkpoints::run(state.clone(), stop.clone())),
+        tokio::spawn(images::run(state.clone(), stop.clone())),
         tokio::spawn(tlog::run(state.clone(), stop.clone())),
         tokio::spawn(consent_gauges::run(state.clone(), stop.clone())),
         tokio::spawn(console_rollups::run(state.clone(), stop.clone())),
@@ -63,18 +63,17 @@ pub fn start(state: &Services, stop: CancellationToken) -> Workers {
 }
 
 impl Workers {
-    /// Waits for every job (after the stop token fired), signs a last checkpoint (of the chain and of the
-    /// tree) so the final head is signed, and closes the store.
+    /// Waits for every job (after the stop token fired), signs a last tree checkpoint so the final head is
+    /// signed, writes an image of the engine for the next start, and closes the store.
     pub async fn finish(self, state: Services) {
         for handle in self.handles {
             let _ = handle.await;
         }
-        let last = state.store.checkpoints().await.ok().and_then(|c| c.last().map(|c| c.events));
-        if let Err(e) = checkpoints::take(&state, last).await {
-            tracing::warn!(error = %e, "the shutdown checkpoint failed");
-        }
         if let Err(e) = crate::tlog::settle(&state).await {
             tracing::warn!(error = %e, "the shutdown tree checkpoint failed");
+        }
+        if let Err(e) = crate::images::save(&state).await {
+            tracing::warn!(error = %e, "the shutdown engine image failed; the next start loads every subject");
         }
         let store = Arc::clone(&state.store);
         drop(state);

@@ -109,27 +109,41 @@ pub(super) async fn current<'e>(pool: impl sqlx::PgExecutor<'e>, subject: &Subje
     found.iter().map(rows::event).collect()
 }
 
-/// Every subject's current statements with `seq > after`. The page's statements are picked first, by the
-/// state's own `seq` (`consent_state_by_seq`, a subject key each), then joined to their events from `after`
-/// on: bounded by `e.seq`, PostgreSQL hashed or sorted every statement and every subject key for each page,
-/// and an export took quadratic time. `DISTINCT ON` keeps one line for an event that set both a purpose
-/// and the jurisdiction.
-pub(super) async fn current_page(pool: &PgPool, after: u64, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
-    let found = sqlx::query(&format!(
-        "WITH s AS MATERIALIZED (
-             SELECT s.seq, s.at, k.subject FROM consent_state s
-             JOIN consentry_keystore.subject_keys k ON k.pseudonym = s.pseudonym
-             WHERE s.seq > $1 ORDER BY s.seq LIMIT $2)
-         SELECT DISTINCT ON (s.seq) s.subject, {STATE_EVENT_COLUMNS} FROM s
-         JOIN events e ON e.seq = s.seq
-         WHERE e.seq > $1 ORDER BY s.seq"
-    ))
-    .bind(after as i64)
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
-    found.iter().map(rows::subject_event).collect()
+/// Every subject's current statements with `seq > after`, at most `limit`; empty only at the end.
+///
+/// The page is cut from the state's index on `seq` before anything is joined (one row per event, its
+/// latest effective time), so each page reads only its own rows. Statements of erased subjects (no key)
+/// are left out, and a page of nothing else is passed over.
+pub(super) async fn current_page(
+    pool: &PgPool,
+    mut after: u64,
+    limit: u32,
+) -> Result<Vec<(SubjectId, Event)>> {
+    loop {
+        let found = sqlx::query(&format!(
+            "SELECT k.subject, {STATE_EVENT_COLUMNS}
+             FROM (SELECT seq, MAX(at) AS at FROM consent_state WHERE seq > $1 GROUP BY seq ORDER BY seq LIMIT $2) s
+             JOIN events e ON e.seq = s.seq
+             LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = e.pseudonym
+             ORDER BY s.seq"
+        ))
+        .bind(after as i64)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+        let Some(last) = found.last() else { return Ok(Vec::new()) };
+        after = last.try_get::<i64, _>("seq").map_err(db)? as u64;
+        let mut page = Vec::with_capacity(found.len());
+        for row in &found {
+            if row.try_get::<Option<String>, _>("subject").map_err(db)?.is_some() {
+                page.push(rows::subject_event(row)?);
+            }
+        }
+        if !page.is_empty() {
+            return Ok(page);
+        }
+    }
 }
 
 /// For each pseudonym, its first statement in force (or, with `history`, event) recorded at or after

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0029_evidence.sql"),
     include_str!("../../migrations/postgres/0030_consent_stances.sql"),
     include_str!("../../migrations/postgres/0031_slim_outbox.sql"),
+    include_str!("../../migrations/postgres/0032_engine_images.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

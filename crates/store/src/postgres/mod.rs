@@ -31,6 +31,7 @@ mod evidence;
 mod guardians;
 mod households;
 mod identifiers;
+mod images;
 mod keys;
 mod ledger;
 mod linking;

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::error::db;
 use super::listener::listen_loop;
 use super::writer::{AppendJob, write_loop};
-use super::{activity, catalog, keys, ledger, meta, migrate, outbox, pseudonyms, tlog};
+use super::{activity, catalog, images, keys, ledger, meta, migrate, outbox, pseudonyms, tlog};
 use crate::common::lease_end;
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -309,6 +309,18 @@ impl Store for PostgresStore {
 
     async fn current_page(&self, after: u64, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
         ledger::current_page(&self.pool, after, limit).await
+    }
+
+    async fn save_engine_image(&self, covers: u64, image: &[u8]) -> Result<()> {
+        images::save(&self.pool, covers, image).await
+    }
+
+    async fn latest_engine_image(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        images::latest(&self.pool).await
+    }
+
+    async fn pseudonym_page(&self, after: &str, limit: u32) -> Result<Vec<(String, SubjectId)>> {
+        images::pseudonym_page(&self.pool, after, limit).await
     }
 
     async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>> {

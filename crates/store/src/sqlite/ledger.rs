@@ -77,21 +77,39 @@ pub(super) fn current(conn: &Connection, subject: &str) -> rusqlite::Result<Vec<
     stmt.query_map([subject], |r| rows::event(r, 0))?.collect()
 }
 
-/// Every subject's current statements with `seq > after`. Bounded and ordered by the state's own `seq`
-/// (`consent_state_by_seq`), so a page reads only its rows: ordered by the event's `seq`, SQLite sorted
-/// every statement after `after` in a temporary B-tree for each page, and an export took quadratic time.
+/// Every subject's current statements with `seq > after`, at most `limit`; empty only at the end.
+///
+/// The page is cut from the state's index on `seq` before anything is joined (one row per event, its
+/// latest effective time), so each page reads only its own rows: sorting the joined rows of the whole rest
+/// of the state for every page made the full load quadratic. Statements of erased subjects (no key) are
+/// left out, and a page of nothing else is passed over.
 pub(super) fn current_page(
     conn: &Connection,
-    after: u64,
+    mut after: u64,
     limit: u32,
 ) -> rusqlite::Result<Vec<(SubjectId, Event)>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT DISTINCT k.subject, {STATE_EVENT_COLUMNS} FROM consent_state s
+        "SELECT k.subject, {STATE_EVENT_COLUMNS}
+         FROM (SELECT seq, MAX(at) AS at FROM consent_state WHERE seq > ?1 GROUP BY seq ORDER BY seq LIMIT ?2) s
          JOIN events e ON e.seq = s.seq
-         JOIN ks.subject_keys k ON k.pseudonym = s.pseudonym
-         WHERE s.seq > ?1 ORDER BY s.seq LIMIT ?2"
+         LEFT JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
+         ORDER BY s.seq"
     ))?;
-    stmt.query_map(params![after as i64, limit], subject_event)?.collect()
+    loop {
+        let rows: Vec<(Option<String>, Event)> = stmt
+            .query_map(params![after as i64, limit], |r| Ok((r.get(0)?, rows::event(r, 1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some((_, last)) = rows.last() else { return Ok(Vec::new()) };
+        after = last.seq;
+        let page: Vec<(SubjectId, Event)> = rows
+            .into_iter()
+            .filter_map(|(subject, event)| Some((subject?, event)))
+            .map(|(subject, event)| Ok((rows::subject(subject)?, event)))
+            .collect::<rusqlite::Result<_>>()?;
+        if !page.is_empty() {
+            return Ok(page);
+        }
+    }
 }
 
 pub(super) fn events_page(conn: &Connection, after: u64, limit: u32) -> rusqlite::Result<Vec<Event>> {

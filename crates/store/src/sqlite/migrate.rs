@@ -36,6 +36,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0027_evidence.sql"),
     include_str!("../../migrations/sqlite/0028_consent_stances.sql"),
     include_str!("../../migrations/sqlite/0029_slim_outbox.sql"),
+    include_str!("../../migrations/sqlite/0030_engine_images.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

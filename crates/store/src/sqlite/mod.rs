@@ -27,6 +27,7 @@ mod evidence;
 mod guardians;
 mod households;
 mod identifiers;
+mod images;
 mod jobs;
 mod keys;
 mod ledger;

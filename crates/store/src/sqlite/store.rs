@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use super::db::{self, Paths, backend};
 use super::jobs::{AccessJob, AppendJob, Command, CountsJob, EnqueueJob, Grouped, WriteJob};
 use super::writer::Writer;
-use super::{activity, catalog, keys, ledger, meta, migrate, outbox, pseudonyms, readonly, tlog};
+use super::{activity, catalog, images, keys, ledger, meta, migrate, outbox, pseudonyms, readonly, tlog};
 use crate::common::{lease_end, merge_counts};
 use crate::error::{Result, StoreError};
 use crate::model::default_outbox_filter;
@@ -400,6 +400,20 @@ impl Store for SqliteStore {
 
     async fn events_page(&self, after: u64, limit: u32) -> Result<Vec<Event>> {
         self.read(move |conn| ledger::events_page(conn, after, limit)).await
+    }
+
+    async fn save_engine_image(&self, covers: u64, image: &[u8]) -> Result<()> {
+        let image = image.to_vec();
+        self.write(move |conn| images::save(conn, covers, &image)).await
+    }
+
+    async fn latest_engine_image(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        self.read(images::latest).await
+    }
+
+    async fn pseudonym_page(&self, after: &str, limit: u32) -> Result<Vec<(String, SubjectId)>> {
+        let after = after.to_owned();
+        self.read(move |conn| images::pseudonym_page(conn, &after, limit)).await
     }
 
     async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>> {

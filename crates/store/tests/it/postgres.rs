@@ -371,7 +371,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
          DROP TABLE imported; ALTER TABLE notices DROP COLUMN imported;
          DROP TABLE console_checks, delivery_attempts, consentry_keystore.subject_links, ledger_floor;
          DROP TABLE subject_ages, guardians;
-         DROP TABLE household_devices, household_members, households, event_evidence;
+         DROP TABLE household_devices, household_members, households, event_evidence, engine_images;
          DROP INDEX requests_by_received, requests_by_closed, requests_by_overdue;
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          ALTER TABLE outbox DROP COLUMN seq, DROP COLUMN source;
@@ -481,14 +481,14 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
          UPDATE consent_state SET seq = 1, at = {fast} WHERE seq = 3;
          UPDATE consent_state SET at = {slow} WHERE seq = 2;
          DROP TABLE ledger_floor, subject_ages, guardians;
-         DROP TABLE household_devices, household_members, households, event_evidence;
+         DROP TABLE household_devices, household_members, households, event_evidence, engine_images;
          ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
          ALTER TABLE outbox DROP COLUMN seq, DROP COLUMN source;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
         // Before effective time (0024), the guardians' tables (0025), the outbox's reach (0026), the
         // households (0027), the coming of age (0028), the sealed evidence (0029), the consent stances
-        // (0030) and the slim outbox (0031).
-        PostgresStore::schema_version() - 7
+        // (0030), the slim outbox (0031) and the engine images (0032).
+        PostgresStore::schema_version() - 8
     ))
     .execute(&pool)
     .await
@@ -534,9 +534,10 @@ async fn the_upgrade_to_stances_brings_back_replaced_objections() {
          UPDATE consent_state SET seq = 2 WHERE seq = 1;
          DELETE FROM consent_state WHERE seq = 3;
          ALTER TABLE outbox DROP COLUMN seq, DROP COLUMN source;
+         DROP TABLE engine_images;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
-        // Before the consent stances (0030) and the slim outbox (0031).
-        PostgresStore::schema_version() - 1
+        // Before the consent stances (0030), the slim outbox (0031) and the engine images (0032).
+        PostgresStore::schema_version() - 2
     ))
     .execute(&pool)
     .await

@@ -243,9 +243,9 @@ async fn migrations_reach_the_current_versions() {
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
     // verifications, import, console checks, request days, delivery attempts, effective time, guardians,
-    // outbox reach, households, coming of age, sealed evidence, consent stances, slim outbox; key store: init,
-    // signing, destinations, vault, erasure, key pepper, no erasure notices, subject links.
-    assert_eq!((version("consentry.db"), version("keys.db")), (29, 8));
+    // outbox reach, households, coming of age, sealed evidence, consent stances, slim outbox, engine images;
+    // key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices, subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (30, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,7 +364,7 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
              DROP TABLE console_checks; DROP TABLE delivery_attempts; DROP TABLE ledger_floor;
              DROP TABLE subject_ages; DROP TABLE guardians;
              DROP TABLE household_devices; DROP TABLE household_members; DROP TABLE households;
-             DROP TABLE event_evidence;
+             DROP TABLE event_evidence; DROP TABLE engine_images;
              DROP INDEX requests_by_received; DROP INDEX requests_by_closed; DROP INDEX requests_by_overdue;
              ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
              ALTER TABLE outbox DROP COLUMN seq; ALTER TABLE outbox DROP COLUMN source;
@@ -470,9 +470,10 @@ async fn the_upgrade_to_stances_brings_back_replaced_objections() {
              UPDATE consent_state SET seq = 2 WHERE seq = 1;
              DELETE FROM consent_state WHERE seq = 3;
              ALTER TABLE outbox DROP COLUMN seq; ALTER TABLE outbox DROP COLUMN source;
+             DROP TABLE engine_images;
              PRAGMA user_version = {};",
-            // Before the consent stances (0028) and the slim outbox (0029).
-            SqliteStore::schema_version() - 2
+            // Before the consent stances (0028), the slim outbox (0029) and the engine images (0030).
+            SqliteStore::schema_version() - 3
         ))
         .expect("a state from before");
     }
@@ -531,13 +532,13 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
              DROP TABLE ledger_floor; DROP TABLE subject_ages; DROP TABLE guardians;
              DROP TABLE household_devices; DROP TABLE household_members; DROP TABLE households;
              ALTER TABLE destinations DROP COLUMN origin; DROP INDEX deliveries_dead_by_subject;
-             DROP TABLE event_evidence;
+             DROP TABLE event_evidence; DROP TABLE engine_images;
              ALTER TABLE outbox DROP COLUMN seq; ALTER TABLE outbox DROP COLUMN source;
              PRAGMA user_version = {};",
             // Before effective time (0022), the guardians' tables (0023), the outbox's reach (0024), the
             // households (0025), the coming of age (0026), the sealed evidence (0027), the consent stances
-            // (0028) and the slim outbox (0029).
-            SqliteStore::schema_version() - 8
+            // (0028), the slim outbox (0029) and the engine images (0030).
+            SqliteStore::schema_version() - 9
         ))
         .expect("a ledger from before");
     }

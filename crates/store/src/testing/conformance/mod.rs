@@ -14,6 +14,7 @@ mod fixtures;
 mod guardians;
 mod households;
 mod identifiers;
+mod images;
 mod import;
 mod ledger;
 mod links;
@@ -38,6 +39,7 @@ pub use self::dsr::{
 pub use self::guardians::{ages_and_guardians, coming_of_age_is_announced_once};
 pub use self::households::{households_are_renamed_and_deleted, households_members_and_devices};
 pub use self::identifiers::identifiers_belong_to_one_subject;
+pub use self::images::engine_images_newest_whole_and_pseudonyms_paged;
 pub use self::import::{
     imported_notice_texts_never_become_current, imports_place_each_change_once_in_time_order,
 };
@@ -94,7 +96,8 @@ macro_rules! conformance_suite {
             tlog_tree_follows_the_ledger, tlog_checkpoints_one_per_size,
             verifications_limit_attempts_expire_and_end,
             imports_place_each_change_once_in_time_order, imported_notice_texts_never_become_current,
-            objections_stand_apart_in_the_current_state, imports_announce_only_what_is_in_force);
+            objections_stand_apart_in_the_current_state, imports_announce_only_what_is_in_force,
+            engine_images_newest_whole_and_pseudonyms_paged);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(

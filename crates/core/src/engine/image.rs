@@ -1,0 +1,404 @@
+//! A snapshot of the engine's state as bytes, so a node starts from it and replays only the ledger's tail
+//! instead of loading every subject's current state from the store.
+//!
+//! The image holds what the ledger made of each subject (their statements and jurisdiction), keyed by a
+//! name the caller gives (the subject's pseudonym: nothing in an image names a person), with the symbol
+//! tables that give the statements their meaning. Ages are left out: they come from their own sealed
+//! store at every start. Layout, little-endian:
+//!
+//! ```text
+//! magic "CSEI" | version u32 | covers u64 (the ledger position the state includes)
+//! 5 name tables (purposes, categories, channels, recipients, jurisdictions): u32 count, each u32 len + UTF-8
+//! scopes: u32 count, each 3 × (u32 count + u32 symbols)
+//! subjects: u64 count, each u16 key length + key, u16 statements, each 32 bytes
+//!     (at i64, seq u64, expires_at i64, scope u32, purpose u16, action u8, flags u8)
+//! SHA-256 of everything before it
+//! ```
+//!
+//! A hand-written format rather than a serde codec: the statements are fixed-size records copied as they
+//! are held, and reading must reject anything short of a whole, checked image before touching the engine.
+
+use std::hash::BuildHasher;
+use std::sync::PoisonError;
+
+use sha2::{Digest, Sha256};
+
+use super::memory::{CHILD, JURISDICTION, Key, Slot, Stmt, Stmts, VACANT};
+use super::symbols::{Interner, ScopeDef, Shared};
+use super::{CapacityError, Engine, merge};
+use crate::ledger::Action;
+
+const MAGIC: &[u8; 4] = b"CSEI";
+/// Bumped on any change of layout or meaning; an image of another version is not read.
+pub const IMAGE_VERSION: u32 = 1;
+const DIGEST: usize = 32;
+
+/// Why an image was not loaded. The engine is untouched in every case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("not an engine image")]
+    Magic,
+    #[error("engine image version {0}, this build reads version {IMAGE_VERSION}")]
+    Version(u32),
+    #[error("engine image checksum mismatch")]
+    Checksum,
+    #[error("engine image malformed")]
+    Malformed,
+    #[error(transparent)]
+    Capacity(#[from] CapacityError),
+}
+
+/// What [`Engine::save_image`] made.
+#[derive(Debug)]
+pub struct SavedImage {
+    pub bytes: Vec<u8>,
+    /// Subjects held that had no key (so are not in the image).
+    pub unkeyed: Vec<String>,
+    /// Subjects in the image.
+    pub subjects: u64,
+}
+
+/// What [`Engine::load_image`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadedImage {
+    /// The ledger position the image's state includes: replay the events after it.
+    pub covers: u64,
+    pub subjects: u64,
+    /// Entries whose key named no subject (erased since): left out.
+    pub skipped: u64,
+}
+
+impl Engine {
+    /// Encodes the state the ledger gave every subject, as of `covers` (every event up to it must already be
+    /// applied; later ones may be). `key` names each subject in the image (its pseudonym); a subject it gives
+    /// no key is left out and listed in [`SavedImage::unkeyed`], for the caller to judge.
+    pub fn save_image(&self, covers: u64, mut key: impl FnMut(&str) -> Option<String>) -> SavedImage {
+        let mut out = Vec::with_capacity(1 << 20);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&IMAGE_VERSION.to_le_bytes());
+        out.extend_from_slice(&covers.to_le_bytes());
+        {
+            let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+            for table in [
+                &shared.purposes,
+                &shared.categories,
+                &shared.channels,
+                &shared.recipients,
+                &shared.jurisdictions,
+            ] {
+                put_u32(&mut out, table.names.len());
+                for name in &table.names {
+                    put_u32(&mut out, name.len());
+                    out.extend_from_slice(name.as_bytes());
+                }
+            }
+            put_u32(&mut out, shared.scopes.len());
+            for scope in &shared.scopes {
+                for list in [&scope.categories, &scope.channels, &scope.recipients] {
+                    put_u32(&mut out, list.len());
+                    for id in list.iter() {
+                        out.extend_from_slice(&id.to_le_bytes());
+                    }
+                }
+            }
+        }
+        let count_at = out.len();
+        out.extend_from_slice(&0u64.to_le_bytes());
+        let (mut subjects, mut unkeyed) = (0u64, Vec::new());
+        for shard in &self.shards {
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            for slot in &shard.slots {
+                // Ages are loaded from their own store; a subject known only by age is not the ledger's.
+                let stmts: Vec<&Stmt> = slot.stmts.as_slice().iter().filter(|s| s.purpose != CHILD).collect();
+                if stmts.is_empty() {
+                    continue;
+                }
+                let Ok(subject) = std::str::from_utf8(slot.key.as_bytes()) else { continue };
+                let Some(name) = key(subject).filter(|n| n.len() <= usize::from(u16::MAX)) else {
+                    unkeyed.push(subject.to_owned());
+                    continue;
+                };
+                out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+                out.extend_from_slice(name.as_bytes());
+                // Statements per subject are few (one per purpose, scope and stance): u16 holds them.
+                out.extend_from_slice(&(stmts.len().min(usize::from(u16::MAX)) as u16).to_le_bytes());
+                for s in stmts.into_iter().take(usize::from(u16::MAX)) {
+                    out.extend_from_slice(&s.at.to_le_bytes());
+                    out.extend_from_slice(&s.seq.to_le_bytes());
+                    out.extend_from_slice(&s.expires_at.to_le_bytes());
+                    out.extend_from_slice(&s.scope.to_le_bytes());
+                    out.extend_from_slice(&s.purpose.to_le_bytes());
+                    out.push(action_code(s.action));
+                    out.push(s.flags);
+                }
+                subjects += 1;
+            }
+        }
+        out[count_at..count_at + 8].copy_from_slice(&subjects.to_le_bytes());
+        let digest = Sha256::digest(&out);
+        out.extend_from_slice(&digest);
+        SavedImage { bytes: out, unkeyed, subjects }
+    }
+
+    /// Reads an image and merges its state into the engine (merging is commutative, so state already held
+    /// stays). `subject` turns an entry's key back into the subject id; an entry it names no one for (an
+    /// erased subject) is left out. The whole image is checked (magic, version, checksum, structure)
+    /// before anything is applied: an image that fails leaves the engine as it was.
+    pub fn load_image(
+        &self,
+        bytes: &[u8],
+        mut subject: impl FnMut(&str) -> Option<String>,
+    ) -> Result<LoadedImage, ImageError> {
+        let body = check(bytes)?;
+        let mut r = Reader { bytes: body, at: 16 };
+        let covers = u64::from_le_bytes(body[8..16].try_into().map_err(|_| ImageError::Malformed)?);
+        let mut tables: Vec<Vec<String>> = Vec::with_capacity(5);
+        for _ in 0..5 {
+            let n = r.u32()?;
+            let mut names = Vec::with_capacity(n.min(1 << 16) as usize);
+            for _ in 0..n {
+                let len = r.u32()? as usize;
+                let name = std::str::from_utf8(r.take(len)?).map_err(|_| ImageError::Malformed)?;
+                names.push(name.to_owned());
+            }
+            tables.push(names);
+        }
+        let mut scopes = Vec::new();
+        for _ in 0..r.u32()? {
+            let mut lists: [Vec<u32>; 3] = Default::default();
+            for (list, table) in lists.iter_mut().zip([1, 2, 3]) {
+                for _ in 0..r.u32()? {
+                    let id = r.u32()?;
+                    if id as usize >= tables[table].len() {
+                        return Err(ImageError::Malformed);
+                    }
+                    list.push(id);
+                }
+            }
+            scopes.push(lists);
+        }
+        let count = r.u64()?;
+        let mut entries: Vec<(String, Vec<Stmt>)> = Vec::with_capacity(count.min(1 << 24) as usize);
+        let mut skipped = 0;
+        for _ in 0..count {
+            let len = usize::from(r.u16()?);
+            let key = std::str::from_utf8(r.take(len)?).map_err(|_| ImageError::Malformed)?;
+            let n = usize::from(r.u16()?);
+            let mut stmts = Vec::with_capacity(n);
+            for _ in 0..n {
+                let s = Stmt {
+                    at: r.u64()? as i64,
+                    seq: r.u64()?,
+                    expires_at: r.u64()? as i64,
+                    scope: r.u32()?,
+                    purpose: r.u16()?,
+                    action: action_of(r.u8()?)?,
+                    flags: r.u8()?,
+                };
+                let valid = match s.purpose {
+                    JURISDICTION => (s.scope as usize) < tables[4].len(),
+                    CHILD => false,
+                    p => usize::from(p) < tables[0].len() && (s.scope as usize) < scopes.len(),
+                };
+                if !valid || s.flags & 0x80 != 0 {
+                    return Err(ImageError::Malformed);
+                }
+                stmts.push(s);
+            }
+            match subject(key) {
+                Some(id) => entries.push((id, stmts)),
+                None => skipped += 1,
+            }
+        }
+        if r.at != body.len() {
+            return Err(ImageError::Malformed);
+        }
+        // Symbols differ between engines: each name of the image is interned here, its statements renamed.
+        let (purposes, jurisdictions, scope_ids) = {
+            let mut shared = self.shared.write().unwrap_or_else(PoisonError::into_inner);
+            remap(&mut shared, &tables, &scopes)?
+        };
+        let subjects = entries.len() as u64;
+        for (id, stmts) in entries {
+            let (hash, shard) = self.shard_of(&id);
+            let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+            for mut s in stmts {
+                if s.purpose == JURISDICTION {
+                    s.scope = jurisdictions[s.scope as usize];
+                } else {
+                    s.purpose = purposes[usize::from(s.purpose)];
+                    s.scope = scope_ids[s.scope as usize];
+                }
+                match shard.find(hash, &id) {
+                    Some((_, i)) => merge(&mut shard.slots[i].stmts, s),
+                    None => {
+                        let slot = Slot { key: Key::new(&id), stmts: Stmts::Inline([s, VACANT, VACANT]) };
+                        shard.insert(hash, slot, |key| self.hasher.hash_one(key))?;
+                    }
+                }
+            }
+        }
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(LoadedImage { covers, subjects, skipped })
+    }
+}
+
+impl Engine {
+    /// Every subject's statements in words (symbols resolved to names), sorted: two engines that hold the
+    /// same state give equal listings whatever their symbol numbering. For tests and diagnostics; it
+    /// visits every subject.
+    pub fn listing(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out = std::collections::BTreeMap::new();
+        for shard in &self.shards {
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            for slot in &shard.slots {
+                let subject = String::from_utf8_lossy(slot.key.as_bytes()).into_owned();
+                let mut stmts: Vec<String> = slot
+                    .stmts
+                    .as_slice()
+                    .iter()
+                    .map(|s| {
+                        let what = match s.purpose {
+                            JURISDICTION => format!("jurisdiction {}", shared.jurisdictions.name(s.scope)),
+                            CHILD => "age".to_owned(),
+                            p => {
+                                let scope = shared.scopes.get(s.scope as usize).cloned().unwrap_or_default();
+                                let names = |i: &Interner, l: &[u32]| {
+                                    let mut v: Vec<&str> = l.iter().map(|&id| i.name(id)).collect();
+                                    v.sort_unstable();
+                                    v.join(",")
+                                };
+                                format!(
+                                    "{} {} [{}|{}|{}]",
+                                    shared.purposes.name(u32::from(p)),
+                                    s.action.as_str(),
+                                    names(&shared.categories, &scope.categories),
+                                    names(&shared.channels, &scope.channels),
+                                    names(&shared.recipients, &scope.recipients)
+                                )
+                            }
+                        };
+                        format!("{what} at={} seq={} until={} flags={}", s.at, s.seq, s.expires_at, s.flags)
+                    })
+                    .collect();
+                stmts.sort();
+                out.insert(subject, stmts);
+            }
+        }
+        out
+    }
+}
+
+/// The ledger position an image covers, once its magic, version and checksum hold.
+pub fn image_covers(bytes: &[u8]) -> Result<u64, ImageError> {
+    let body = check(bytes)?;
+    Ok(u64::from_le_bytes(body[8..16].try_into().map_err(|_| ImageError::Malformed)?))
+}
+
+/// The image without its checksum, once magic, version and checksum hold.
+fn check(bytes: &[u8]) -> Result<&[u8], ImageError> {
+    if bytes.len() < 16 + DIGEST || &bytes[..4] != MAGIC {
+        return Err(ImageError::Magic);
+    }
+    let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    if version != IMAGE_VERSION {
+        return Err(ImageError::Version(version));
+    }
+    let (body, digest) = bytes.split_at(bytes.len() - DIGEST);
+    if Sha256::digest(body).as_slice() != digest {
+        return Err(ImageError::Checksum);
+    }
+    Ok(body)
+}
+
+/// Per symbol of an image, this engine's symbol: of each purpose, jurisdiction and scope.
+type Renamed = (Vec<u16>, Vec<u32>, Vec<u32>);
+
+/// Interns the image's names here; returns the new symbol of each purpose, jurisdiction and scope.
+fn remap(
+    shared: &mut Shared,
+    tables: &[Vec<String>],
+    scopes: &[[Vec<u32>; 3]],
+) -> Result<Renamed, CapacityError> {
+    let intern_all =
+        |i: &mut Interner, names: &[String]| -> Vec<u32> { names.iter().map(|n| i.intern(n)).collect() };
+    let purposes = intern_all(&mut shared.purposes, &tables[0])
+        .into_iter()
+        .map(|id| u16::try_from(id).ok().filter(|&id| id != JURISDICTION && id != CHILD).ok_or(CapacityError))
+        .collect::<Result<Vec<u16>, _>>()?;
+    let categories = intern_all(&mut shared.categories, &tables[1]);
+    let channels = intern_all(&mut shared.channels, &tables[2]);
+    let recipients = intern_all(&mut shared.recipients, &tables[3]);
+    let jurisdictions = intern_all(&mut shared.jurisdictions, &tables[4]);
+    let mut scope_ids = Vec::with_capacity(scopes.len());
+    for [cats, chans, recs] in scopes {
+        let renamed = |list: &[u32], map: &[u32]| -> Box<[u32]> {
+            let mut v: Vec<u32> = list.iter().map(|&id| map[id as usize]).collect();
+            v.sort_unstable();
+            v.dedup();
+            v.into()
+        };
+        let def = ScopeDef {
+            categories: renamed(cats, &categories),
+            channels: renamed(chans, &channels),
+            recipients: renamed(recs, &recipients),
+        };
+        let id = match shared.scope_ids.get(&def) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(shared.scopes.len()).map_err(|_| CapacityError)?;
+                shared.scopes.push(def.clone());
+                shared.scope_ids.insert(def, id);
+                id
+            }
+        };
+        scope_ids.push(id);
+    }
+    Ok((purposes, jurisdictions, scope_ids))
+}
+
+fn put_u32(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+fn action_code(action: Action) -> u8 {
+    Action::ALL.iter().position(|&a| a == action).map_or(u8::MAX, |i| i as u8)
+}
+
+fn action_of(code: u8) -> Result<Action, ImageError> {
+    Action::ALL.get(usize::from(code)).copied().ok_or(ImageError::Malformed)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ImageError> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(ImageError::Malformed)?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn u8(&mut self) -> Result<u8, ImageError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, ImageError> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().map_err(|_| ImageError::Malformed)?))
+    }
+
+    fn u32(&mut self) -> Result<u32, ImageError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| ImageError::Malformed)?))
+    }
+
+    fn u64(&mut self) -> Result<u64, ImageError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| ImageError::Malformed)?))
+    }
+}
+
+#[cfg(test)]
+mod tests;

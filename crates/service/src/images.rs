@@ -1,0 +1,167 @@
+//! Images of the decision engine's state ([`consentry_core::Engine::save_image`]): written to the store
+//! off the request path, read at start so a node replays only the ledger after the image instead of
+//! loading every subject's current state.
+//!
+//! An image names subjects by their ledger pseudonym, never by id: loading resolves each pseudonym through
+//! the key store, so an erased subject (key destroyed) drops out, and nothing in an image names a person
+//! once their key is gone. An image that fails its version or checksum (or covers more than the ledger
+//! holds) is ignored and the full load runs: a wrong image would answer checks wrongly.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use consentry_core::Engine;
+use consentry_store::{Store, StoreError};
+
+use crate::error::{Error, Result};
+use crate::state::Services;
+use crate::workers::follower::read_after;
+
+/// Key-store rows read per page when mapping pseudonyms.
+const PSEUDONYM_PAGE: u32 = 50_000;
+/// Current-state rows read per page by the full load.
+const CURRENT_PAGE: u32 = 10_000;
+
+/// How the engine was loaded at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warmed {
+    /// From an image covering the ledger up to `covers`, then the events after it.
+    Image { covers: u64, subjects: u64 },
+    /// From every subject's current state (no usable image).
+    Full,
+}
+
+/// Loads the engine: from the newest stored image and the ledger after it, or, without a usable image,
+/// from every subject's current state. `head` is the ledger position read before loading.
+pub async fn warm(store: &dyn Store, engine: &Engine, head: u64) -> Result<Warmed, StoreError> {
+    match from_image(store, engine, head).await {
+        Ok(Some(warmed)) => return Ok(warmed),
+        Ok(None) => {}
+        Err(ImageLoad::Refused(why)) => {
+            tracing::warn!(reason = %why, "the stored engine image is not usable; loading every subject");
+        }
+        Err(ImageLoad::Store(e)) => return Err(e),
+    }
+    load_full(store, engine).await?;
+    Ok(Warmed::Full)
+}
+
+enum ImageLoad {
+    Refused(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ImageLoad {
+    fn from(e: StoreError) -> Self {
+        ImageLoad::Store(e)
+    }
+}
+
+async fn from_image(store: &dyn Store, engine: &Engine, head: u64) -> Result<Option<Warmed>, ImageLoad> {
+    let Some((covers, bytes)) = store.latest_engine_image().await? else { return Ok(None) };
+    let inside =
+        consentry_core::engine::image_covers(&bytes).map_err(|e| ImageLoad::Refused(e.to_string()))?;
+    if inside != covers || covers > head {
+        // A store restored to before the image, or a row not matching its bytes.
+        return Err(ImageLoad::Refused(format!("covers {covers} of a ledger of {head} events")));
+    }
+    let mut subjects: HashMap<String, String> = HashMap::new();
+    let mut after = String::new();
+    loop {
+        let page = store.pseudonym_page(&after, PSEUDONYM_PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = last.clone();
+        let full = page.len() == PSEUDONYM_PAGE as usize;
+        subjects.extend(page.into_iter().map(|(p, s)| (p, s.into_string())));
+        if !full {
+            break;
+        }
+    }
+    let loaded = engine
+        .load_image(&bytes, |pseudonym| subjects.get(pseudonym).cloned())
+        .map_err(|e| ImageLoad::Refused(e.to_string()))?;
+    drop(subjects);
+    // The tail: what was appended after the image (by any node). Erased subjects' events have no subject.
+    read_after(store, covers, |page| {
+        for (subject, event) in page {
+            if let Some(subject) = subject
+                && let Err(e) = engine.apply(subject.as_str(), event)
+            {
+                tracing::error!(error = %e, seq = event.seq, "could not apply a ledger event to the engine");
+            }
+        }
+    })
+    .await?;
+    Ok(Some(Warmed::Image { covers, subjects: loaded.subjects }))
+}
+
+/// Loads every subject's current state into the engine (what a start without a usable image does).
+pub async fn load_full(store: &dyn Store, engine: &Engine) -> Result<(), StoreError> {
+    let mut after = 0;
+    loop {
+        let page = store.current_page(after, CURRENT_PAGE).await?;
+        let Some((_, last)) = page.last() else { return Ok(()) };
+        after = last.seq;
+        for (subject, event) in &page {
+            if let Err(e) = engine.apply(subject.as_str(), event) {
+                return Err(StoreError::Backend(format!("the engine cannot hold the stored state: {e}")));
+            }
+        }
+    }
+}
+
+/// Writes an image of the engine covering the ledger's head, unless the newest image this node wrote or
+/// loaded covers it already. Returns the position written.
+///
+/// The engine alone proves nothing about a position (a handler applies its events after the commit, and
+/// other nodes' events arrive through the follower), so every event up to the head is applied here first,
+/// from the ledger; applying is idempotent. The pseudonyms are read after the head: a subject without one
+/// then has no event up to the head, and the tail replay after the image brings it in.
+pub async fn save(state: &Services) -> Result<Option<u64>> {
+    let head = state.store.ledger_head().await?.events;
+    if head <= state.image_covers.load(Ordering::Acquire) {
+        return Ok(None);
+    }
+    let from = state.image_cursor.load(Ordering::Acquire);
+    let read = read_after(state.store.as_ref(), from, |page| {
+        for (subject, event) in page {
+            if let Some(subject) = subject
+                && state.aliases.resolve(subject.as_str()).is_none()
+            {
+                state.apply_committed(subject, std::slice::from_ref(event));
+            }
+        }
+    })
+    .await?;
+    state.image_cursor.fetch_max(read, Ordering::AcqRel);
+    // Linked records keep no state of their own (the link moved it), whatever order events came in.
+    state.engine.forget_where(|subject| state.aliases.resolve(subject).is_some());
+    let mut pseudonyms: HashMap<String, String> = HashMap::new();
+    let mut after = String::new();
+    loop {
+        let page = state.store.pseudonym_page(&after, PSEUDONYM_PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = last.clone();
+        let full = page.len() == PSEUDONYM_PAGE as usize;
+        pseudonyms.extend(page.into_iter().map(|(p, s)| (s.into_string(), p)));
+        if !full {
+            break;
+        }
+    }
+    let encoding = state.clone();
+    let saved = tokio::task::spawn_blocking(move || {
+        encoding.engine.save_image(head, |subject| pseudonyms.get(subject).cloned())
+    })
+    .await
+    .map_err(|e| Error::internal(format!("encoding the engine image: {e}")))?;
+    state.store.save_engine_image(head, &saved.bytes).await?;
+    state.image_covers.fetch_max(head, Ordering::AcqRel);
+    tracing::info!(
+        covers = head,
+        subjects = saved.subjects,
+        newer = saved.unkeyed.len(),
+        bytes = saved.bytes.len(),
+        "engine image written"
+    );
+    Ok(Some(head))
+}
