@@ -226,9 +226,11 @@ export interface paths {
         };
         /**
          * Export every subject's consents in the line format `POST /v1/import` reads, streamed: the statements in
-         *     force (or, with `history=true`, every event), with each event's evidence and each subject's age (and,
-         *     with `identifiers=true` and the `identifiers:read` scope, their identifiers), so that importing the
-         *     export into a fresh store gives the same current state and the same answers to checks.
+         *     force (or, with `history=true`, every event); with `evidence=true` each event's evidence and with
+         *     `ages=true` each subject's age (both needing `consent:read` too), and with `identifiers=true` their
+         *     identifiers (needing `identifiers:read`), so that importing the export into a fresh store gives the
+         *     same current state and the same answers to checks. Each subject whose evidence, age or identifiers went
+         *     out is written to their access log.
          */
         get: operations["exportConsents"];
         put?: never;
@@ -277,10 +279,18 @@ export interface paths {
         get: operations["getHousehold"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a household (a service key with `devices:write`) with its memberships and paired devices: the
+         *     devices' tokens stop working at once. The members' own records stay as they are.
+         */
+        delete: operations["deleteHousehold"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Rename a household (a service key with `devices:write`): its only setting is its name. A field left
+         *     out stays as it is. The answer is the household as `GET` gives it, and is in each member's access log.
+         */
+        patch: operations["updateHousehold"];
         trace?: never;
     };
     "/v1/households/{id}/devices": {
@@ -1069,10 +1079,11 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Start verifying an e-mail address. If a subject holds it (see identifiers), a 6-digit code valid for 10
-         *     minutes is mailed to it, in the language of `lang` or `Accept-Language` (English or German). The answer
-         *     is 202 with an id whether or not anyone holds the address: it never tells. Limited per address and per
-         *     client (429 with `Retry-After`).
+         * Start verifying an e-mail address or a phone number. If a subject holds it (see identifiers), a 6-digit
+         *     code valid for 10 minutes is mailed to the address, or sent to the number by SMS through the operator's
+         *     gateway, in the language of `lang` or `Accept-Language` (English or German). The answer is 202 with an
+         *     id whether or not anyone holds it: it never tells. Limited per identifier and per client (429 with
+         *     `Retry-After`: when several limits are reached, the longest wait).
          */
         post: operations["startVerification"];
         delete?: never;
@@ -1110,7 +1121,10 @@ export interface components {
             /** Format: int64 */
             id: number;
             at: string;
-            /** @description The API key's name, or `subject` for the person themselves acting with a subject token. */
+            /**
+             * @description The API key's name, `subject` for the person themselves acting with a subject token, or
+             *     `guardian:<pseudonym>` for a parent or guardian acting with their own (the ledger's name for them).
+             */
             caller: string;
             route: string;
             /** @description The purpose the caller stated in `X-Consentry-Purpose`, or `unspecified`. */
@@ -1584,13 +1598,14 @@ export interface components {
         /** @description An identifier to attach to a subject. */
         IdentifierIn: {
             /**
-             * @description `email`, `phone`, `account`, `device_serial` or `advertising_id`.
+             * @description `email`, `phone`, `account`, `device_serial`, `advertising_id`, or a type the catalogue declares
+             *     (`identifier_types`); any other is 422 `unknown_identifier_type`.
              * @example email
              */
             type: string;
             /**
              * @description The value as given; it is normalised (an e-mail address trimmed and lower-cased, a phone number
-             *     to E.164) before it is stored, encrypted.
+             *     to E.164, a catalogue-defined type by its rule) before it is stored, encrypted.
              * @example ana@example.com
              */
             value: string;
@@ -2055,12 +2070,13 @@ export interface components {
         /** @description Start verifying an identifier. */
         StartVerification: {
             /**
-             * @description `email:` and the address, e.g. `email:ana@example.com` (only e-mail addresses are verified).
+             * @description `email:` and the address, e.g. `email:ana@example.com`, or `phone:` and the number (sent by SMS),
+             *     e.g. `phone:+49301234567`.
              * @example email:ana@example.com
              */
             identifier: string;
             /**
-             * @description The language of the mail, `en` or `de` (a BCP 47 tag; others read as English). Default: the
+             * @description The language of the mail or SMS, `en` or `de` (a BCP 47 tag; others read as English). Default: the
              *     request's `Accept-Language`.
              */
             lang?: string | null;
@@ -2099,6 +2115,11 @@ export interface components {
             event_types?: components["schemas"]["EventType"][] | null;
             /** @description Pause (true) or resume (false) deliveries; events keep queueing while paused. */
             paused?: boolean | null;
+        };
+        /** @description What a `PATCH` changes; a field left out stays as it is. A household's only setting is its name. */
+        UpdateHousehold: {
+            /** @description The new label, as at creation (1 to 100 characters, none of them control characters). */
+            name?: string | null;
         };
         /** @description A verification under way. The answer is the same whether the identifier names anyone or not. */
         VerificationStarted: {
@@ -3134,6 +3155,16 @@ export interface operations {
                  *     as well.
                  */
                 identifiers?: boolean;
+                /**
+                 * @description Each event's evidence (the original receipt, IP address, user agent); the key needs
+                 *     `consent:read` as well, as reading one subject's evidence does.
+                 */
+                evidence?: boolean;
+                /**
+                 * @description Each subject's age (birth date or band) on their first line; the key needs `consent:read` as well,
+                 *     as reading one subject's age does.
+                 */
+                ages?: boolean;
             };
             header?: never;
             path?: never;
@@ -3380,6 +3411,162 @@ export interface operations {
             };
             /** @description A problem (RFC 9457) with code `not_found`. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteHousehold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `too_many_failed_attempts`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateHousehold: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateHousehold"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HouseholdOut"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `invalid_json`. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unauthorized`. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `forbidden`. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `not_found`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `payload_too_large`. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A problem (RFC 9457) with code `unsupported_media_type`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed` naming `name` */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5172,7 +5359,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: not `type:value`, an unknown type, or a malformed value */
+            /** @description `unknown_identifier_type`: a type neither built in nor declared by the catalogue; `validation_failed`: not `type:value`, or a malformed value */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6435,7 +6622,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: an unknown `type`, or a `value` that is no e-mail address, phone number or advertising id */
+            /** @description `unknown_identifier_type`: a `type` neither built in nor declared by the catalogue; `validation_failed`: a `value` that is no e-mail address, phone number or advertising id, or breaks its type's rule */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7462,7 +7649,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: not `email:` and an e-mail address */
+            /** @description `validation_failed`: not `email:` and an e-mail address, nor `phone:` and a phone number */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7471,7 +7658,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `too_many_verifications`: this address or this client started as many as it may this hour */
+            /** @description `too_many_verifications`: this identifier or this client started as many as it may this hour (or day) */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -7482,7 +7669,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `verification_unavailable`: no mail server is configured (`smtp_url`) */
+            /** @description `verification_unavailable`: no mail server (`smtp_url`) for an e-mail address, no SMS gateway (`sms_webhook_url`) for a phone number */
             503: {
                 headers: {
                     [name: string]: unknown;
