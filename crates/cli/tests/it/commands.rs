@@ -384,12 +384,29 @@ async fn served_ledger(tmp: &TempDir) -> (PathBuf, Value) {
     let (status, jwks) = server.call(reqwest::Method::GET, "/.well-known/jwks.json", "", None).await;
     assert_eq!(status, 200, "{jwks}");
     stop(server).await;
+    old_checkpoint(&data).await;
     let server = Server::start(&data, tmp.path(), &env).await;
     for subject in ["p4", "p5"] {
         post_grant(&server, subject).await;
     }
     stop(server).await;
+    old_checkpoint(&data).await;
     (data, jwks)
+}
+
+/// Signs a JWS checkpoint of the ledger head with the current signing key and stores it, as builds before the
+/// transparency log did at shutdown: stores keep those, and the audit still checks them (no server may be
+/// running on `data`).
+async fn old_checkpoint(data: &Path) {
+    use consentry_core::proof::{Checkpoint, SigningKey};
+    let store = consentry_store::open(consentry_store::StoreConfig::embedded(data)).await.expect("open");
+    let keys = store.signing_keys().await.expect("signing keys");
+    let current = keys.iter().find(|k| k.current).expect("a current signing key");
+    let key = SigningKey::from_secret(current.kid.clone(), current.secret);
+    let head = store.ledger_head().await.expect("head");
+    let checkpoint = Checkpoint::new(head.events, head.head.clone(), consentry_core::Timestamp::now());
+    store.insert_checkpoint(head.events, &head.head, &key.sign_jws(&checkpoint)).await.expect("stored");
+    store.close().await;
 }
 
 /// The JWKS built from the store's signing keys (no server may be running on `data`).
@@ -537,6 +554,7 @@ async fn rotate_signing_prints_a_new_kid_that_signs_from_the_next_start() {
     let server = Server::start(&data, tmp.path(), &env).await;
     let first = post_grant(&server, "r1").await;
     stop(server).await;
+    old_checkpoint(&data).await;
     let (_, before) = stored_jwks(&data).await;
     assert_eq!(before.len(), 1);
     let old_kid = before[0].kid.clone();
@@ -558,6 +576,7 @@ async fn rotate_signing_prints_a_new_kid_that_signs_from_the_next_start() {
     assert_eq!(served, serde_json::to_value(&jwks).expect("JSON"), "both keys are published");
     let second = post_grant(&server, "r2").await;
     stop(server).await;
+    old_checkpoint(&data).await;
     // Each receipt names the key that signs it as a JWS (`?format=jws`): the one current when it was made.
     for (out, kid) in [(&first, &old_kid), (&second, &new_kid)] {
         assert_eq!(out["receipt"]["payload"]["consentry"]["kid"].as_str(), Some(kid.as_str()), "{out}");
