@@ -409,10 +409,11 @@ impl Client {
         self.send(self.http.get(format!("{}/v1/households/{}", self.base, id))).await
     }
 
-    /// Renames household `id` (`devices:write`); returns it as [`Client::household`] does.
-    pub async fn rename_household(&self, id: &str, name: &str) -> Result<Household, Error> {
+    /// Renames household `id` (`devices:write`). Nothing comes back: reading the household (its members)
+    /// is [`Client::household`]'s, with `consent:read`.
+    pub async fn rename_household(&self, id: &str, name: &str) -> Result<(), Error> {
         let url = format!("{}/v1/households/{}", self.base, id);
-        self.send(self.http.patch(url).json(&serde_json::json!({"name": name}))).await
+        self.send_empty(self.http.patch(url).json(&serde_json::json!({"name": name}))).await
     }
 
     /// Deletes household `id` with its memberships and paired devices (`devices:write`): the devices'

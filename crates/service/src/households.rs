@@ -149,21 +149,20 @@ pub async fn get(state: &Services, id: &str, reader: Reader<'_>) -> Result<House
 
 /// Changes household `id` as `body` says (its name) and answers it as [`get`] does; reading the answer is
 /// in each member's access log for `reader`.
-pub async fn update(
-    state: &Services,
-    id: &str,
-    body: UpdateHousehold,
-    by: &str,
-    reader: Reader<'_>,
-) -> Result<HouseholdOut> {
-    if let Some(name) = body.name {
-        let name = label(&name)?;
-        if !state.store.rename_household(&state.kek, id, &name).await? {
-            return Err(Error::NotFound("household"));
+pub async fn update(state: &Services, id: &str, body: UpdateHousehold, by: &str) -> Result<()> {
+    match body.name {
+        Some(name) => {
+            let name = label(&name)?;
+            if !state.store.rename_household(&state.kek, id, &name).await? {
+                return Err(Error::NotFound("household"));
+            }
+            tracing::info!(household = %id, by = %by, "household renamed");
         }
-        tracing::info!(household = %id, by = %by, "household renamed");
+        None => {
+            record(state, id).await?;
+        }
     }
-    get(state, id, reader).await
+    Ok(())
 }
 
 /// Deletes household `id` with its memberships and paired devices: the devices' tokens stop working and

@@ -288,7 +288,7 @@ export interface paths {
         head?: never;
         /**
          * Rename a household (a service key with `devices:write`): its only setting is its name. A field left
-         *     out stays as it is. The answer is the household as `GET` gives it, and is in each member's access log.
+         *     out stays as it is. The answer is empty: who the members are is for `consent:read` (`GET`) to see.
          */
         patch: operations["updateHousehold"];
         trace?: never;
@@ -3503,13 +3503,11 @@ export interface operations {
             };
         };
         responses: {
-            200: {
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["HouseholdOut"];
-                };
+                content?: never;
             };
             /** @description A problem (RFC 9457) with code `invalid_json`. */
             400: {

@@ -106,25 +106,24 @@ pub async fn get(
 }
 
 /// Rename a household (a service key with `devices:write`): its only setting is its name. A field left
-/// out stays as it is. The answer is the household as `GET` gives it, and is in each member's access log.
+/// out stays as it is. The answer is empty: who the members are is for `consent:read` (`GET`) to see.
 #[utoipa::path(patch, operation_id = "updateHousehold", path = "/v1/households/{id}", tag = "households",
     params(("id" = String, Path)),
     request_body = UpdateHousehold,
-    responses((status = 200, body = HouseholdOut), (status = 400, body = Problem), (status = 401, body = Problem),
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 404, body = Problem),
               (status = 422, body = Problem, description = "`validation_failed` naming `name`")),
     security(("bearer" = ["devices:write"])))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Arc<Caller>,
-    headers: HeaderMap,
     path: Result<Path<HouseholdPath>, PathRejection>,
     Json(body): Json<UpdateHousehold>,
-) -> ApiResult<Json<HouseholdOut>> {
+) -> ApiResult<StatusCode> {
     caller.require(Scope::DevicesWrite)?;
     let id = household_path(path)?;
-    let reader = Reader::service(&caller, "PATCH /v1/households/{id}", stated_purpose(&headers));
-    Ok(Json(households::update(&state, &id, body, &caller.actor(), reader).await?))
+    households::update(&state, &id, body, &caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Delete a household (a service key with `devices:write`) with its memberships and paired devices: the
