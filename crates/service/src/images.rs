@@ -39,6 +39,8 @@ pub async fn warm(store: &dyn Store, engine: &Engine, head: u64) -> Result<Warme
         Ok(None) => {}
         Err(ImageLoad::Refused(why)) => {
             tracing::warn!(reason = %why, "the stored engine image is not usable; loading every subject");
+            // Whatever the image put in is dropped: the full load starts from nothing.
+            engine.forget_where(|_| true);
         }
         Err(ImageLoad::Store(e)) => return Err(e),
     }
@@ -82,16 +84,22 @@ async fn from_image(store: &dyn Store, engine: &Engine, head: u64) -> Result<Opt
         .map_err(|e| ImageLoad::Refused(e.to_string()))?;
     drop(subjects);
     // The tail: what was appended after the image (by any node). Erased subjects' events have no subject.
+    // An event the engine cannot take refuses the image: the full load then decides whether the node starts.
+    let mut failed = None;
     read_after(store, covers, |page| {
         for (subject, event) in page {
             if let Some(subject) = subject
+                && failed.is_none()
                 && let Err(e) = engine.apply(subject.as_str(), event)
             {
-                tracing::error!(error = %e, seq = event.seq, "could not apply a ledger event to the engine");
+                failed = Some(format!("ledger event {} after the image: {e}", event.seq));
             }
         }
     })
     .await?;
+    if let Some(why) = failed {
+        return Err(ImageLoad::Refused(why));
+    }
     Ok(Some(Warmed::Image { covers, subjects: loaded.subjects }))
 }
 

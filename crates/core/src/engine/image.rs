@@ -10,7 +10,7 @@
 //! magic "CSEI" | version u32 | covers u64 (the ledger position the state includes)
 //! 5 name tables (purposes, categories, channels, recipients, jurisdictions): u32 count, each u32 len + UTF-8
 //! scopes: u32 count, each 3 × (u32 count + u32 symbols)
-//! subjects: u64 count, each u16 key length + key, u16 statements, each 32 bytes
+//! subjects: u64 count, each u16 key length + key, u32 statements, each 32 bytes
 //!     (at i64, seq u64, expires_at i64, scope u32, purpose u16, action u8, flags u8)
 //! SHA-256 of everything before it
 //! ```
@@ -29,7 +29,8 @@ use super::{CapacityError, Engine, merge};
 use crate::ledger::Action;
 
 const MAGIC: &[u8; 4] = b"CSEI";
-/// Bumped on any change of layout or meaning; an image of another version is not read.
+/// Bumped on any change of layout or meaning (the statements' fields, the action codes, the engine's merge
+/// rule); an image of another version is not read. A store's migrations also delete every stored image.
 pub const IMAGE_VERSION: u32 = 1;
 const DIGEST: usize = 32;
 
@@ -120,9 +121,10 @@ impl Engine {
                 };
                 out.extend_from_slice(&(name.len() as u16).to_le_bytes());
                 out.extend_from_slice(name.as_bytes());
-                // Statements per subject are few (one per purpose, scope and stance): u16 holds them.
-                out.extend_from_slice(&(stmts.len().min(usize::from(u16::MAX)) as u16).to_le_bytes());
-                for s in stmts.into_iter().take(usize::from(u16::MAX)) {
+                // Every statement goes in: one left out could be a withdrawal or an objection, and the
+                // image would then allow what the ledger refuses. A subject has far fewer than 2^32.
+                out.extend_from_slice(&u32::try_from(stmts.len()).unwrap_or(u32::MAX).to_le_bytes());
+                for s in stmts.into_iter().take(u32::MAX as usize) {
                     out.extend_from_slice(&s.at.to_le_bytes());
                     out.extend_from_slice(&s.seq.to_le_bytes());
                     out.extend_from_slice(&s.expires_at.to_le_bytes());
@@ -183,8 +185,8 @@ impl Engine {
         for _ in 0..count {
             let len = usize::from(r.u16()?);
             let key = std::str::from_utf8(r.take(len)?).map_err(|_| ImageError::Malformed)?;
-            let n = usize::from(r.u16()?);
-            let mut stmts = Vec::with_capacity(n);
+            let n = r.u32()? as usize;
+            let mut stmts = Vec::with_capacity(n.min(1 << 16));
             for _ in 0..n {
                 let s = Stmt {
                     at: r.u64()? as i64,

@@ -85,5 +85,11 @@ async fn apply(conn: &mut sqlx::PgConnection) -> Result<i64> {
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
     }
+    if found < supported {
+        // An engine image holds what the ledger made of each subject under the rules of the build that
+        // wrote it; a migration may change what the stored state means (0030 brought back objections), so
+        // no image taken before one is used after it.
+        sqlx::query("DELETE FROM engine_images").execute(&mut *conn).await.map_err(db)?;
+    }
     Ok(supported)
 }

@@ -51,15 +51,22 @@ const KEYSTORE: &[&str] = &[
 ];
 
 pub(super) fn data(conn: &mut Connection) -> Result<()> {
-    run(conn, DATA)
+    if run(conn, DATA)? > 0 {
+        // An engine image holds what the ledger made of each subject under the rules of the build that
+        // wrote it; a migration may change what the stored state means (0028 brought back objections), so
+        // no image taken before one is used after it.
+        conn.execute("DELETE FROM engine_images", []).map_err(backend)?;
+    }
+    Ok(())
 }
 
 pub(super) fn keystore(conn: &mut Connection) -> Result<()> {
-    run(conn, KEYSTORE)
+    run(conn, KEYSTORE).map(drop)
 }
 
 /// Applies the missing migrations, each in its own transaction; refuses a database from a newer build.
-fn run(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
+/// Returns how many it applied.
+fn run(conn: &mut Connection, migrations: &[&str]) -> Result<usize> {
     let supported = migrations.len() as i64;
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
     if found > supported {
@@ -71,7 +78,7 @@ fn run(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
         tx.pragma_update(None, "user_version", i as i64 + 1).map_err(backend)?;
         tx.commit().map_err(backend)?;
     }
-    Ok(())
+    Ok(migrations.len() - found as usize)
 }
 
 /// Refuses, without changing anything, a data file and a key store whose schema is not the one this
