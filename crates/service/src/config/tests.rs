@@ -426,6 +426,13 @@ fn sms_and_proxy_settings_come_from_variables_and_are_checked() {
             ],
             "sms_webhook_url",
         ),
+        (
+            &[
+                ("CONSENTRY_SMS_WEBHOOK_URL", "http://sms.example.com/send"),
+                ("CONSENTRY_SMS_WEBHOOK_SECRET", secret),
+            ],
+            "sms_webhook_url",
+        ),
         (&[("CONSENTRY_SMS_WEBHOOK_SECRET", "not-a-secret")], "sms_webhook_secret"),
         (&[("CONSENTRY_TRUSTED_PROXIES", "10.0.0.0/40")], "trusted_proxies"),
     ] {

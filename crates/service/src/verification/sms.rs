@@ -35,12 +35,22 @@ pub struct SmsMessage<'a> {
     pub lang: &'a str,
 }
 
-/// Checks `sms_webhook_url`: an absolute `http(s)://` URL without credentials.
+/// Checks `sms_webhook_url`: an absolute `https://` URL without credentials, or `http://` to a loopback
+/// address (a gateway on the same machine): a phone number and its code never cross a network in clear.
 pub fn webhook_url(text: &str) -> Result<reqwest::Url, String> {
     let url =
         reqwest::Url::parse(text).map_err(|_| "must be an absolute http:// or https:// URL".to_owned())?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err("must be an absolute http:// or https:// URL".into());
+    }
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "http" && !loopback {
+        return Err(
+            "must be https:// (http:// only to a loopback address): it carries phone numbers and codes"
+                .into(),
+        );
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry credentials (the body is signed with sms_webhook_secret)".into());
