@@ -123,9 +123,15 @@ async fn tamper(storage: &Storage, sql: &str) {
 /// Signs and stores a JWS checkpoint of the ledger head, as builds before the transparency log did (at
 /// shutdown and every `checkpoint_interval_secs`): stores keep those, and the audit checks them.
 async fn old_checkpoint(s: &TestServer) {
+    let kid = s.state.signing.current().kid().to_owned();
+    old_checkpoint_signed_by(s, &kid).await;
+}
+
+/// [`old_checkpoint`] signed with the store's signing key `kid`.
+pub async fn old_checkpoint_signed_by(s: &TestServer, kid: &str) {
     let head = s.state.store.ledger_head().await.expect("head");
     let checkpoint = Checkpoint::new(head.events, head.head.clone(), consentry_core::Timestamp::now());
-    let jws = s.state.signing.current().sign_jws(&checkpoint);
+    let jws = s.state.signing.key(kid).expect("a stored signing key").sign_jws(&checkpoint);
     s.state.store.insert_checkpoint(head.events, &head.head, &jws).await.expect("stored");
 }
 

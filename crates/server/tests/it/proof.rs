@@ -550,13 +550,18 @@ async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) 
     let again =
         s.get(&format!("/v1/receipts/{}?format=jws", str_of(&r1["receipt"]["id"])), ADMIN_KEY, 200).await;
     assert_eq!(again["jws"], r1_jws.as_str());
+    // JWS checkpoints as builds before the transparency log stored them (at shutdown): the first, of the
+    // ledger before the rotation, under the old key, stored here now; the audit checks each.
+    crate::audit::old_checkpoint_signed_by(&s, &k1).await;
     let v = crate::audit::audit_of(&s).await.0;
     assert_eq!(
         v,
         json!({"ok": true, "events": 2, "head": r2["events"][0]["hash"], "checkpoints": 1, "first_bad": null})
     );
 
-    // The next checkpoint is signed with the new key; both verify.
+    // The next checkpoint, of a longer ledger, is signed with the new key; both verify.
+    let r3 = record_full(&s, "rot", &grant("marketing.direct", &["email"])).await;
+    crate::audit::old_checkpoint_signed_by(&s, &k2).await;
     let storage = s.stop().await;
     let store = consentry_store::open(storage.store_config()).await.expect("open the store");
     let checkpoints = store.checkpoints().await.expect("checkpoints");
@@ -567,7 +572,7 @@ async fn rotated_keys_keep_old_receipts_and_checkpoints_valid(backend: Backend) 
     let v = crate::audit::audit_of(&s).await.0;
     assert_eq!(
         v,
-        json!({"ok": true, "events": 2, "head": r2["events"][0]["hash"], "checkpoints": 2, "first_bad": null})
+        json!({"ok": true, "events": 3, "head": r3["events"][0]["hash"], "checkpoints": 2, "first_bad": null})
     );
     s.stop().await;
 }
