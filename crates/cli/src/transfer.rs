@@ -216,7 +216,8 @@ async fn remote(
         Format::JsonLines => "application/x-ndjson",
     };
     let endpoint = format!("{}/v1/import", url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
+    let client = reqwest::Client::new();
+    let sent = client
         .post(&endpoint)
         .bearer_auth(key)
         .header("content-type", content_type)
@@ -226,8 +227,25 @@ async fn remote(
         ])
         .body(reqwest::Body::wrap_stream(stream))
         .send()
-        .await
-        .with_context(|| format!("cannot reach {endpoint}"))?;
+        .await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(e) => {
+            // A server that refuses the key answers before reading the file and may close the connection
+            // while the file is still going out: ask again without it (a type no import takes, so nothing
+            // is imported) to tell a refusal from a network failure.
+            let probe =
+                client.post(&endpoint).bearer_auth(key).header("content-type", "text/plain").send().await;
+            if let Ok(probe) = probe
+                && matches!(probe.status().as_u16(), 401 | 403)
+            {
+                let status = probe.status();
+                let body = probe.text().await.unwrap_or_default();
+                bail!("the server refused the import ({status}): {body}");
+            }
+            return Err(anyhow::Error::new(e).context(format!("cannot reach {endpoint}")));
+        }
+    };
     let status = response.status();
     let body = response.text().await.context("the server's answer could not be read")?;
     if !status.is_success() {

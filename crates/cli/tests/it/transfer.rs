@@ -150,5 +150,12 @@ async fn import_through_a_running_server() {
     let wrong = run(&["import", "--url", &url, "--key", "csk_not_a_key", "--file", path_str(&file)], &[]);
     assert!(!wrong.status.success());
     assert!(wrong.stderr.contains("401"), "{}", wrong.stderr);
+    // A file still going out when the server refuses the key (and may close the connection): the refusal
+    // is what the operator reads, not a broken pipe.
+    let big = dir.path().join("big.jsonl");
+    std::fs::write(&big, line("r9", "cy", "grant").repeat(64 * 1024)).expect("write");
+    let wrong = run(&["import", "--url", &url, "--key", "csk_not_a_key", "--file", path_str(&big)], &[]);
+    assert!(!wrong.status.success());
+    assert!(wrong.stderr.contains("401"), "{}", wrong.stderr);
     stop(server).await;
 }
