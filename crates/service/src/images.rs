@@ -156,6 +156,13 @@ pub async fn save(state: &Services) -> Result<Option<u64>> {
             break;
         }
     }
+    if state.engine_incomplete.load(Ordering::Acquire) {
+        // An image of an engine that missed an event would carry the gap past the next start.
+        tracing::warn!(
+            "no engine image written: an event could not be applied to the engine since the start"
+        );
+        return Ok(None);
+    }
     let encoding = state.clone();
     let saved = tokio::task::spawn_blocking(move || {
         encoding.engine.save_image(head, |subject| pseudonyms.get(subject).cloned())

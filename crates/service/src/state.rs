@@ -58,6 +58,9 @@ pub struct Inner {
     pub image_cursor: std::sync::atomic::AtomicU64,
     /// The ledger position the newest engine image this node loaded or wrote covers (0: none).
     pub image_covers: std::sync::atomic::AtomicU64,
+    /// Set when a committed event could not be applied to the engine: the engine then lacks part of the
+    /// ledger, and no engine image is written from it (the next start's full load rebuilds it whole).
+    pub engine_incomplete: std::sync::atomic::AtomicBool,
     /// The latest change time (microseconds) of the subjects' ages the engine was loaded with; the
     /// follower reads other nodes' changes from a little before it.
     pub ages_read: std::sync::atomic::AtomicI64,
@@ -134,6 +137,7 @@ impl Services {
             followed: std::sync::atomic::AtomicU64::new(0),
             image_cursor: std::sync::atomic::AtomicU64::new(0),
             image_covers: std::sync::atomic::AtomicU64::new(0),
+            engine_incomplete: std::sync::atomic::AtomicBool::new(false),
             ages_read: std::sync::atomic::AtomicI64::new(0),
             catalog_apply: tokio::sync::Mutex::new(()),
             gpc_lock: tokio::sync::Mutex::new(()),
@@ -153,7 +157,9 @@ impl Services {
         }
         for e in events {
             if let Err(err) = self.engine.apply(subject.as_str(), e) {
-                // The event is durable; the engine is rebuilt from the store on the next start.
+                // The event is durable; the engine is rebuilt whole from the store on the next start, and
+                // no image is taken of it until then.
+                self.engine_incomplete.store(true, std::sync::atomic::Ordering::Release);
                 tracing::error!(error = %err, seq = e.seq, "could not apply a committed event to the engine");
             }
         }
