@@ -399,7 +399,7 @@ async fn served_ledger(tmp: &TempDir) -> (PathBuf, Value) {
 /// running on `data`).
 async fn old_checkpoint(data: &Path) {
     use consentry_core::proof::{Checkpoint, SigningKey};
-    let store = consentry_store::open(consentry_store::StoreConfig::embedded(data)).await.expect("open");
+    let store = open_store(data).await;
     let keys = store.signing_keys().await.expect("signing keys");
     let current = keys.iter().find(|k| k.current).expect("a current signing key");
     let key = SigningKey::from_secret(current.kid.clone(), current.secret);
@@ -409,9 +409,23 @@ async fn old_checkpoint(data: &Path) {
     store.close().await;
 }
 
+/// Opens the embedded store in `data`, waiting up to 10 s for a store this process closed just before to
+/// let go of the folder's lock (closing releases it in the background).
+async fn open_store(data: &Path) -> std::sync::Arc<dyn consentry_store::Store> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match consentry_store::open(consentry_store::StoreConfig::embedded(data)).await {
+            Err(consentry_store::StoreError::Locked(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            opened => return opened.expect("open"),
+        }
+    }
+}
+
 /// The JWKS built from the store's signing keys (no server may be running on `data`).
 async fn stored_jwks(data: &Path) -> (consentry_core::proof::Jwks, Vec<consentry_store::SigningKeyRecord>) {
-    let store = consentry_store::open(consentry_store::StoreConfig::embedded(data)).await.expect("open");
+    let store = open_store(data).await;
     let keys = store.signing_keys().await.expect("signing keys");
     store.close().await;
     let jwks = keys.iter().map(|k| consentry_core::proof::Jwk::ed25519(k.kid.clone(), &k.public)).collect();
