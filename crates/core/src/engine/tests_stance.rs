@@ -23,11 +23,12 @@ notices:
   - {key: n, title: N, language: en, text: Some text}
 "#;
 
-const PURPOSES: [&str; 4] = ["marketing", "marketing.insights", "marketing.direct", "service"];
-const CHANNELS: [&str; 2] = ["email", "sms"];
-const NOW: i64 = 2_000_000_000_000_000;
+pub(super) const PURPOSES: [&str; 4] = ["marketing", "marketing.insights", "marketing.direct", "service"];
+pub(super) const CHANNELS: [&str; 2] = ["email", "sms"];
+pub(super) const NOW: i64 = 2_000_000_000_000_000;
 
-fn engine() -> Engine {
+/// An engine holding [`CATALOG`] (the engine image tests share it).
+pub(super) fn engine() -> Engine {
     let doc = CatalogDocument::from_yaml(CATALOG).expect("parses");
     let engine = Engine::new();
     engine.set_catalog(&Catalog::validate(doc).expect("valid")).expect("fits");

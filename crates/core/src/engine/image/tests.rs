@@ -4,35 +4,12 @@
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::super::tests_stance::{CHANNELS, NOW, PURPOSES, engine};
 use super::super::*;
-use crate::catalog::CatalogDocument;
 use crate::ledger::{Action, Event, NewEvent, Scope};
 
-const CATALOG: &str = r#"
-purposes:
-  - {key: marketing, name: Marketing, basis: consent, notice: n, channels: [email, sms]}
-  - {key: marketing.insights, name: Insights, basis: legitimate_interest, channels: [email, sms]}
-  - {key: marketing.direct, name: Direct, basis: consent, notice: n, channels: [email, sms]}
-  - {key: service, name: Service, basis: contract}
-channels:
-  - {key: email, name: Email}
-  - {key: sms, name: SMS}
-notices:
-  - {key: n, title: N, language: en, text: Some text}
-"#;
-
-const PURPOSES: [&str; 4] = ["marketing", "marketing.insights", "marketing.direct", "service"];
-const CHANNELS: [&str; 2] = ["email", "sms"];
 const ACTORS: [&str; 3] = ["subject", "signal:gpc", "guardian:ab12"];
 const PLACES: [&str; 3] = ["de", "us-ca", "fr"];
-const NOW: i64 = 2_000_000_000_000_000;
-
-fn engine() -> Engine {
-    let doc = CatalogDocument::from_yaml(CATALOG).expect("parses");
-    let engine = Engine::new();
-    engine.set_catalog(&Catalog::validate(doc).expect("valid")).expect("fits");
-    engine
-}
 
 #[derive(Debug, Clone)]
 struct Line {
