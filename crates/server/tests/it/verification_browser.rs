@@ -8,12 +8,10 @@
 //! Skipped with a notice when Chromium, chromedriver, axe-core or the SMTP sink is absent; a failure under
 //! `CONSENTRY_REQUIRE_SERVICES=1`.
 
-use std::path::Path;
-
 use serde_json::json;
 
-use crate::browser::{Browser, CHROMEDRIVER, CHROMIUM, screenshots};
-use crate::console::browser::{axe_path, serious_violations};
+use crate::browser::{Browser, screenshots};
+use crate::console::browser::{browser_tools, serious_violations};
 use crate::smtp::SmtpSink;
 use crate::utils::{ADMIN_KEY, Backend, TestServer, grant, str_of};
 
@@ -40,20 +38,7 @@ async fn accessible(browser: &Browser, axe: &str, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manage_my_data_in_chromium() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        consentry_store::testing::unreachable_service(
-            "Chromium",
-            "install Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver)",
-        );
-        return;
-    }
-    let Ok(axe) = std::fs::read_to_string(axe_path()) else {
-        consentry_store::testing::unreachable_service(
-            "axe-core",
-            "install it with `npm install --prefix ~/.cache/consentry/axe axe-core` (as .ci/run does)",
-        );
-        return;
-    };
+    let Some(axe) = browser_tools() else { return };
     let Some(sink) = SmtpSink::start() else { return };
     let url = sink.url();
     let server = TestServer::with_config_on(Backend::Embedded, move |c| {

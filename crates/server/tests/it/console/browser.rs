@@ -346,22 +346,29 @@ async fn walk_a_person(browser: &Browser, server: &TestServer, axe: &str, dir: &
     check_page(browser, axe, dir, &format!("{label}-link-minted")).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_in_chromium_on_both_backends() {
+/// The axe-core source, when Chromium, ChromeDriver and axe-core are all installed; otherwise `None`, after
+/// the skip notice (a failure where `CONSENTRY_REQUIRE_SERVICES=1`).
+pub(crate) fn browser_tools() -> Option<String> {
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
         consentry_store::testing::unreachable_service(
             "Chromium",
             "install Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver)",
         );
-        return;
+        return None;
     }
     let Ok(axe) = std::fs::read_to_string(axe_path()) else {
         consentry_store::testing::unreachable_service(
             "axe-core",
             "install it with `npm install --prefix ~/.cache/consentry/axe axe-core` (as .ci/run does)",
         );
-        return;
+        return None;
     };
+    Some(axe)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_chromium_on_both_backends() {
+    let Some(axe) = browser_tools() else { return };
     walk_the_console(Backend::Embedded, "embedded", &axe).await;
     if let Some(db) = consentry_store::testing::TestDatabase::create().await {
         walk_the_console(Backend::Postgres(db), "postgres", &axe).await;
