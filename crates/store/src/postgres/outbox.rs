@@ -77,6 +77,15 @@ impl OutboxColumns {
             return Ok(());
         }
         let wanted = wanted(conn, &self.filter).await?;
+        self.insert_wanted(conn, &wanted).await
+    }
+
+    /// [`Self::insert`] for a transaction that holds the outbox lock since it read `wanted` ([`wanted`]):
+    /// no destination can have changed since, so the read is not made again.
+    pub async fn insert_wanted(self, conn: &mut PgConnection, wanted: &Wanted) -> Result<()> {
+        if self.pseudonym.is_empty() {
+            return Ok(());
+        }
         let keep: Vec<bool> = self.event_type.iter().map(|t| wanted.wants(t)).collect();
         if !keep.contains(&true) {
             return Ok(());

@@ -337,8 +337,9 @@ async fn commit_group(
                 messages.push(&p, m, now);
             }
         }
-        // Under the ledger lock (and the outbox lock), so outbox ids follow the ledger and commit order.
-        messages.insert(&mut tx).await?;
+        // Under the ledger lock (and the outbox lock, held since `wanted` was read above, so the
+        // destinations are not read again), so outbox ids follow the ledger and commit order.
+        messages.insert_wanted(&mut tx, &wanted).await?;
 
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(LEDGER_CHANNEL)
