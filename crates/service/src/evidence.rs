@@ -36,13 +36,20 @@ pub async fn read(
 ) -> Result<EvidenceOut> {
     let seq = parse_event_id(id).ok_or(Error::NotFound("evidence"))?;
     let bytes = state.store.evidence(&state.kek, subject, seq).await?.ok_or(Error::NotFound("evidence"))?;
-    let evidence = serde_json::from_slice(&bytes).map_err(Error::internal)?;
+    let out = EvidenceOut::new(seq, &bytes)?;
     reader.log(&state.access, subject);
-    Ok(EvidenceOut {
-        event: event_id(seq),
-        sha256: format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
-        evidence,
-    })
+    Ok(out)
+}
+
+impl EvidenceOut {
+    /// The evidence of event `seq`, as stored (`bytes`, its compact JSON).
+    pub fn new(seq: u64, bytes: &[u8]) -> Result<Self> {
+        Ok(EvidenceOut {
+            event: event_id(seq),
+            sha256: format!("sha256:{}", hex::encode(Sha256::digest(bytes))),
+            evidence: serde_json::from_slice(bytes).map_err(Error::internal)?,
+        })
+    }
 }
 
 /// Which of `events` (of `subject`) have evidence stored: those whose event names one.

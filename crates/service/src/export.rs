@@ -68,12 +68,15 @@ async fn collect(state: &Services, subject: &SubjectId, now: Timestamp) -> Resul
     let current: Vec<EventOut> =
         state.store.current(subject).await?.into_iter().map(|e| EventOut::new(subject, e)).collect();
     let mut history = Vec::new();
+    // The events that name evidence (an imported change's original receipt, form, browser details).
+    let mut with_evidence = Vec::new();
     let mut after = 0;
     loop {
         let page = state.store.history(subject, after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         let full = page.len() == PAGE as usize;
+        with_evidence.extend(page.iter().filter(|e| e.evidence.is_some()).map(|e| e.seq));
         history.extend(page.into_iter().map(|e| EventOut::new(subject, e)));
         if !full {
             break;
@@ -124,6 +127,7 @@ async fn collect(state: &Services, subject: &SubjectId, now: Timestamp) -> Resul
                    "purposes": d.purposes, "paired_at": d.created_at.to_string()})
         })
         .collect();
+    let person = person(state, subject, with_evidence).await?;
     let data = json!({
         "format": "consentry-export/1",
         "subject": subject.as_str(),
@@ -136,8 +140,85 @@ async fn collect(state: &Services, subject: &SubjectId, now: Timestamp) -> Resul
         "requests": requests,
         "records": records,
         "devices": devices,
+        "identifiers": person.identifiers,
+        "age": person.age,
+        "guardians": person.guardians,
+        "children": person.children,
+        "households": person.households,
+        "evidence": person.evidence,
     });
     Ok((data, payloads))
+}
+
+/// What Consentry knows of the person beyond their choices and records, as `data.json` shows it.
+struct Person {
+    identifiers: Vec<Value>,
+    age: Value,
+    guardians: Vec<Value>,
+    children: Vec<Value>,
+    households: Vec<Value>,
+    evidence: Vec<Value>,
+}
+
+/// The person's identifiers (their values: it is their own data), their stated age, the guardians recorded
+/// for them (when, not who: a guardian is someone else, and the child's own pages never name them either),
+/// the children they are a guardian of, their households with the devices they share there (not the other
+/// members), and the evidence stored with the events `with_evidence`.
+async fn person(state: &Services, subject: &SubjectId, with_evidence: Vec<u64>) -> Result<Person> {
+    let identifiers = state
+        .store
+        .identifiers(&state.kek, subject)
+        .await?
+        .into_iter()
+        .map(|i| json!({"id": i.id, "type": i.kind, "value": i.value, "added_at": i.created_at.to_string()}))
+        .collect();
+    let age = match state.store.age(&state.kek, subject).await? {
+        Some(stored) => serde_json::from_slice(&stored.plaintext).map_err(Error::internal)?,
+        None => Value::Null,
+    };
+    let guardians = state
+        .store
+        .guardians(subject)
+        .await?
+        .into_iter()
+        .map(|l| json!({"since": l.created_at.to_string()}))
+        .collect();
+    let children = state
+        .store
+        .children(subject)
+        .await?
+        .into_iter()
+        .map(|l| json!({"subject": l.child.as_str(), "since": l.created_at.to_string()}))
+        .collect();
+    let mut households = Vec::new();
+    for id in state.store.subject_households(subject).await? {
+        // Deleted since it was listed: leave it out.
+        let Some(h) = state.store.household(&state.kek, &id).await? else { continue };
+        let Some(joined) = h.members.iter().find(|m| &m.subject == subject).map(|m| m.added_at) else {
+            continue;
+        };
+        let devices: Vec<Value> = state
+            .store
+            .household_devices(&id)
+            .await?
+            .into_iter()
+            .map(|d| {
+                json!({"id": d.id, "name": d.name, "kind": d.kind, "categories": d.categories,
+                       "purposes": d.purposes, "paired_at": d.created_at.to_string()})
+            })
+            .collect();
+        households.push(json!({"id": h.id, "name": h.name, "joined_at": joined.to_string(),
+                               "devices": devices}));
+    }
+    let mut evidence = Vec::new();
+    for seq in with_evidence {
+        // None stored: erased with an earlier key, or the event named evidence it never carried here.
+        if let Some(bytes) = state.store.evidence(&state.kek, subject, seq).await? {
+            let out = crate::evidence::EvidenceOut::new(seq, &bytes)?;
+            evidence.push(serde_json::to_value(out).map_err(Error::internal)?);
+        }
+    }
+    Ok(Person { identifiers, age, guardians, children, households, evidence })
 }
 
 /// The file name extension for a payload's media type.

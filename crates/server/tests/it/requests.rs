@@ -5,6 +5,7 @@
 
 mod erasure;
 mod permissions;
+mod person;
 mod types;
 mod workflow;
 

@@ -1,7 +1,8 @@
 //! The export's `index.html`: a page the person reads, offline, in their language. It carries the
 //! preference centre's stylesheet inline (the archive has no server behind it) and shows their current
-//! choices, their history as a table, their devices and their stored records with links to the files
-//! beside it, with dates in words; `data.json` holds the same and more for machines.
+//! choices, their history as a table, their devices, identifiers, stated age and households, and their
+//! stored records with links to the files beside it, with dates in words; `data.json` holds the same and
+//! more for machines.
 
 use consentry_core::Timestamp;
 use consentry_core::catalog::Catalog;
@@ -66,6 +67,9 @@ pub(super) fn page(
     let history: Vec<&Value> = items(data, "/consents/history").iter().rev().collect();
     let devices = items(data, "/devices");
     let records = items(data, "/records");
+    let identifiers = items(data, "/identifiers");
+    let households = items(data, "/households");
+    let age = &data["age"];
     let channels = |e: &Value| {
         let list = names.channels(&e["channels"]);
         if list.is_empty() { t(Word::AllChannels).to_owned() } else { list }
@@ -167,6 +171,66 @@ pub(super) fn page(
                         }
                     }
 
+                    h2 id="identifiers" { (t(Word::Identifiers)) }
+                    @if identifiers.is_empty() {
+                        p class="muted" { (t(Word::IdentifiersEmpty)) }
+                    } @else {
+                        table {
+                            thead { tr {
+                                th scope="col" { (t(Word::IdentifierType)) }
+                                th scope="col" { (t(Word::IdentifierValue)) }
+                                th scope="col" { (t(Word::Added)) }
+                            } }
+                            tbody {
+                                @for i in identifiers {
+                                    tr {
+                                        th scope="row" data-label=(t(Word::IdentifierType)) { code { (text(i, "type")) } }
+                                        td data-label=(t(Word::IdentifierValue)) { (text(i, "value")) }
+                                        td data-label=(t(Word::Added)) { (lang.when(text(i, "added_at"))) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+
+                    h2 id="age" { (t(Word::Age)) }
+                    @if age.is_null() {
+                        p class="muted" { (t(Word::AgeEmpty)) }
+                    } @else {
+                        dl {
+                            @if let Some(birth) = age["birth_date"].as_str() {
+                                dt { (t(Word::BirthDate)) } dd { (birth) }
+                            }
+                            @if let Some(band) = age["age_band"].as_str() {
+                                dt { (t(Word::AgeBand)) } dd { (band) }
+                            }
+                            dt { (t(Word::StatedOn)) } dd { (text(age, "stated_on")) }
+                        }
+                    }
+
+                    h2 id="households" { (t(Word::Households)) }
+                    @if households.is_empty() {
+                        p class="muted" { (t(Word::HouseholdsEmpty)) }
+                    } @else {
+                        table {
+                            thead { tr {
+                                th scope="col" { (t(Word::Household)) }
+                                th scope="col" { (t(Word::MemberSince)) }
+                                th scope="col" { (t(Word::SharedDevices)) }
+                            } }
+                            tbody {
+                                @for h in households {
+                                    @let shared: Vec<&str> = items(h, "/devices").iter().map(|d| text(d, "name")).collect();
+                                    tr {
+                                        th scope="row" data-label=(t(Word::Household)) { (text(h, "name")) }
+                                        td data-label=(t(Word::MemberSince)) { (lang.when(text(h, "joined_at"))) }
+                                        td data-label=(t(Word::SharedDevices)) { (shared.join(", ")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+
                     h2 id="records" { (t(Word::Records)) }
                     p { (t(Word::RecordsHelp)) }
                     @if records.is_empty() {
@@ -213,6 +277,9 @@ pub(super) fn page(
                         li { (count(data, "/receipts")) " " (t(Word::Receipts)) }
                         li { (count(data, "/access_log")) " " (t(Word::Access)) }
                         li { (count(data, "/requests")) " " (t(Word::Requests)) }
+                        li { (count(data, "/evidence")) " " (t(Word::Evidence)) }
+                        li { (count(data, "/guardians")) " " (t(Word::Guardians)) }
+                        li { (count(data, "/children")) " " (t(Word::Children)) }
                     }
                     p { (t(Word::Rights)) }
                 }

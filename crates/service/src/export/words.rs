@@ -184,6 +184,52 @@ impl Language {
             (Language::De, Access) => "Einträge, wer Ihre Daten mit welchem angegebenen Zweck genutzt hat",
             (Language::En, Requests) => "requests you made to us, and how each stands",
             (Language::De, Requests) => "Anfragen, die Sie an uns gestellt haben, und ihr Stand",
+            (Language::En, Identifiers) => "How we recognise you",
+            (Language::De, Identifiers) => "Woran wir Sie erkennen",
+            (Language::En, IdentifiersEmpty) => {
+                "No e-mail address, phone number or other identifier is stored."
+            }
+            (Language::De, IdentifiersEmpty) => {
+                "Keine E-Mail-Adresse, Telefonnummer oder andere Kennung ist gespeichert."
+            }
+            (Language::En, IdentifierType) => "Type",
+            (Language::De, IdentifierType) => "Art",
+            (Language::En, IdentifierValue) => "Value",
+            (Language::De, IdentifierValue) => "Wert",
+            (Language::En, Added) => "Added",
+            (Language::De, Added) => "Hinzugefügt",
+            (Language::En, Age) => "Your age",
+            (Language::De, Age) => "Ihr Alter",
+            (Language::En, AgeEmpty) => "We have no record of your age.",
+            (Language::De, AgeEmpty) => "Ihr Alter ist bei uns nicht gespeichert.",
+            (Language::En, BirthDate) => "Date of birth",
+            (Language::De, BirthDate) => "Geburtsdatum",
+            (Language::En, AgeBand) => "Age group",
+            (Language::De, AgeBand) => "Altersgruppe",
+            (Language::En, StatedOn) => "Stated on",
+            (Language::De, StatedOn) => "Angegeben am",
+            (Language::En, Households) => "Your households",
+            (Language::De, Households) => "Ihre Haushalte",
+            (Language::En, HouseholdsEmpty) => "You belong to no household.",
+            (Language::De, HouseholdsEmpty) => "Sie gehören keinem Haushalt an.",
+            (Language::En, Household) => "Household",
+            (Language::De, Household) => "Haushalt",
+            (Language::En, MemberSince) => "Member since",
+            (Language::De, MemberSince) => "Mitglied seit",
+            (Language::En, SharedDevices) => "Shared devices",
+            (Language::De, SharedDevices) => "Geteilte Geräte",
+            (Language::En, Evidence) => {
+                "pieces of evidence that came with changes brought over from another system (such as the \
+                 original receipt, the form or the browser used)"
+            }
+            (Language::De, Evidence) => {
+                "Nachweise, die mit aus einem anderen System übernommenen Änderungen kamen (etwa der \
+                 ursprüngliche Beleg, das Formular oder der verwendete Browser)"
+            }
+            (Language::En, Guardians) => "parents or guardians recorded for you, with the date of each",
+            (Language::De, Guardians) => "für Sie eingetragene Eltern oder Vormünder, jeweils mit Datum",
+            (Language::En, Children) => "children you are recorded as a parent or guardian of",
+            (Language::De, Children) => "Kinder, für die Sie als Elternteil oder Vormund eingetragen sind",
             (Language::En, Rights) => {
                 "If something here is wrong, you may ask us to correct it; you may also ask us to erase it."
             }
@@ -286,5 +332,23 @@ pub enum Word {
     Receipts,
     Access,
     Requests,
+    Identifiers,
+    IdentifiersEmpty,
+    IdentifierType,
+    IdentifierValue,
+    Added,
+    Age,
+    AgeEmpty,
+    BirthDate,
+    AgeBand,
+    StatedOn,
+    Households,
+    HouseholdsEmpty,
+    Household,
+    MemberSince,
+    SharedDevices,
+    Evidence,
+    Guardians,
+    Children,
     Rights,
 }

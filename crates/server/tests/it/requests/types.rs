@@ -12,7 +12,7 @@ use crate::utils::{ADMIN_KEY, Backend, TestServer, assert_code, both_backends, g
 
 both_backends!(every_type_end_to_end);
 
-fn unzip(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
+pub(super) fn unzip(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).expect("a ZIP archive");
     (0..zip.len())
         .map(|i| {
