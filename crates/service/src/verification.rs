@@ -32,6 +32,7 @@ use sha2::Sha256;
 use utoipa::ToSchema;
 
 use crate::access::Reader;
+use crate::auth::proxies::AddressBlock;
 use crate::error::{Error, Result};
 use crate::export::Language;
 use crate::identifiers::{blind_index, normalise};
@@ -107,13 +108,12 @@ fn code_mac(state: &Services, id: &str, code: &str) -> Hmac<Sha256> {
     mac
 }
 
-/// A keyed hash of the client's address: an IPv4 address, or the /64 of an IPv6 one (the block one
-/// subscriber usually holds).
+/// A keyed hash of the client's address block ([`AddressBlock`]: an IPv4 address, or the /64 of an IPv6
+/// one), as the failed-authentication limit counts it too.
 fn client_index(state: &Services, address: Option<IpAddr>) -> [u8; 32] {
     let mut mac = keyed(state, "verification-client");
-    match address.map(|a| a.to_canonical()) {
-        Some(IpAddr::V4(v4)) => mac.update(&v4.octets()),
-        Some(IpAddr::V6(v6)) => mac.update(&v6.octets()[..8]),
+    match address.map(AddressBlock::of) {
+        Some(block) => mac.update(block.as_bytes()),
         None => mac.update(b"unknown"),
     }
     mac.finalize().into_bytes().into()
