@@ -14,7 +14,7 @@
 //! does not buy unbounded guesses at one address's codes), in the shared store: 429 `too_many_verifications` with
 //! `Retry-After` (when several limits are reached, the one that eases last). A code goes to an e-mail
 //! address by mail ([`mail`], `smtp_url`) and to a phone number by SMS through the operator's gateway
-//! ([`sms`], `sms_webhook_url`). Without the channel an identifier's type needs nothing can be sent, and
+//! ([`sms`], `sms_webhook_url`, retried after failures that may pass, still after the answer). Without the channel an identifier's type needs nothing can be sent, and
 //! every start of that type is 503 `verification_unavailable` (the same for every identifier of the type,
 //! so it reveals nothing about any of them).
 
@@ -229,8 +229,13 @@ pub async fn start(
                         text: &text,
                         lang: lang.code(),
                     };
-                    if let Err(e) = gateway.send(&message).await {
-                        tracing::warn!(error = %e, "a verification SMS could not be sent");
+                    // Retried here, after the answer (sms::SmsSender::send); never the number or the code.
+                    match gateway.send(&message).await {
+                        Ok(1) => {}
+                        Ok(attempts) => {
+                            tracing::info!(attempts, "a verification SMS was sent after retrying")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "a verification SMS could not be sent"),
                     }
                 }
             }
