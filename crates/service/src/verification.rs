@@ -14,9 +14,10 @@
 //! does not buy unbounded guesses at one address's codes), in the shared store: 429 `too_many_verifications` with
 //! `Retry-After` (when several limits are reached, the one that eases last). A code goes to an e-mail
 //! address by mail ([`mail`], `smtp_url`) and to a phone number by SMS through the operator's gateway
-//! ([`sms`], `sms_webhook_url`, retried after failures that may pass, still after the answer). Without the channel an identifier's type needs nothing can be sent, and
-//! every start of that type is 503 `verification_unavailable` (the same for every identifier of the type,
-//! so it reveals nothing about any of them).
+//! ([`sms`], `sms_webhook_url`, retried after failures that may pass, still after the answer). Without
+//! the channel an identifier's type needs nothing can be sent, and every start of that type is 503
+//! `verification_unavailable` (the same for every identifier of the type, so it reveals nothing about any
+//! of them).
 
 pub mod mail;
 pub mod sms;

@@ -1,6 +1,7 @@
 //! Connection-level limits (security hardening 13.8): the header-read and idle timeouts, the global
 //! connection limit, the per-device limit of open snapshot streams, and failed authentication limited per
-//! client address (an IPv6 client by its /64). Each test configures short limits of its own; the storage backend plays no part.
+//! client address (an IPv6 client by its /64). Each test configures short limits of its own; the storage
+//! backend plays no part.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};

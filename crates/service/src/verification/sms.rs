@@ -155,7 +155,8 @@ impl SmsSender {
             let Some(wait) = wait_before(attempt + 1, retry_after) else {
                 return Err(format!("{reason} (attempt {attempt}, giving up)"));
             };
-            tracing::debug!(attempt, error = %reason, wait_ms = wait.as_millis() as u64, "the SMS gateway failed; trying again");
+            let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            tracing::debug!(attempt, error = %reason, wait_ms, "the SMS gateway failed; trying again");
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
