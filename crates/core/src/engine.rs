@@ -407,6 +407,13 @@ impl Engine {
         set
     }
 
+    /// When someone born on `birth` (an assumed birth date, as [`Engine::set_birth_date`] takes) comes of
+    /// age where the age of digital consent is `age`: the rule [`Engine::child_until`] applies, for an age
+    /// not (yet) held.
+    pub fn of_age_at(birth: time::Date, age: u8) -> Timestamp {
+        Timestamp::from_micros(rules::of_age_at(birth, age))
+    }
+
     /// Whether `subject` is a known child at `now` under their own jurisdiction (or the default age).
     pub fn is_child(&self, subject: &str, now: Timestamp) -> bool {
         self.child_until(subject).is_some_and(|until| now < until)

@@ -10,7 +10,7 @@
 
 use consentry_core::{SubjectId, Timestamp};
 use consentry_store::households::{new_household_id, new_member_handle};
-use consentry_store::{AddedMember, HouseholdDevice, HouseholdRecord, NewHouseholdDevice};
+use consentry_store::{AddedMember, DeletedHousehold, HouseholdDevice, HouseholdRecord, NewHouseholdDevice};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -167,13 +167,16 @@ pub async fn update(state: &Services, id: &str, body: UpdateHousehold, by: &str)
 
 /// Deletes household `id` with its memberships and paired devices: the devices' tokens stop working and
 /// their open streams end at once. Each member's access log records that `reader` ended their membership.
+///
+/// The members logged and the devices ended are the ones the store's delete removed, read in its
+/// transaction: a member joining at the same moment is either among them or refused (404).
 pub async fn delete(state: &Services, id: &str, by: &str, reader: Reader<'_>) -> Result<()> {
-    let members = record(state, id).await?.members;
-    let Some(devices) = state.store.delete_household(id).await? else {
+    let Some(deleted) = state.store.delete_household(id).await? else {
         return Err(Error::NotFound("household"));
     };
-    for m in &members {
-        reader.log(&state.access, &m.subject);
+    let DeletedHousehold { members, devices } = deleted;
+    for subject in &members {
+        reader.log(&state.access, subject);
     }
     for device in &devices {
         state.devices.unpaired(device);

@@ -331,7 +331,7 @@ async fn page(services: &Services, visit: &Visit, notice: Option<Notice>) -> Res
     }
     let mut requests = subject_requests(services, subject).await?;
     requests.reverse();
-    let came_of_age = family::came_of_age(services, &catalog, subject, &current);
+    let came_of_age = family::came_of_age(services, &catalog, subject, &current).await?;
     let children = family::children(services, subject).await?;
     Ok(Page {
         catalog,

@@ -14,9 +14,10 @@
 //! does not buy unbounded guesses at one address's codes), in the shared store: 429 `too_many_verifications` with
 //! `Retry-After` (when several limits are reached, the one that eases last). A code goes to an e-mail
 //! address by mail ([`mail`], `smtp_url`) and to a phone number by SMS through the operator's gateway
-//! ([`sms`], `sms_webhook_url`). Without the channel an identifier's type needs nothing can be sent, and
-//! every start of that type is 503 `verification_unavailable` (the same for every identifier of the type,
-//! so it reveals nothing about any of them).
+//! ([`sms`], `sms_webhook_url`, retried after failures that may pass, still after the answer). Without
+//! the channel an identifier's type needs nothing can be sent, and every start of that type is 503
+//! `verification_unavailable` (the same for every identifier of the type, so it reveals nothing about any
+//! of them).
 
 pub mod mail;
 pub mod sms;
@@ -32,6 +33,7 @@ use sha2::Sha256;
 use utoipa::ToSchema;
 
 use crate::access::Reader;
+use crate::auth::proxies::AddressBlock;
 use crate::error::{Error, Result};
 use crate::export::Language;
 use crate::identifiers::{blind_index, normalise};
@@ -107,13 +109,12 @@ fn code_mac(state: &Services, id: &str, code: &str) -> Hmac<Sha256> {
     mac
 }
 
-/// A keyed hash of the client's address: an IPv4 address, or the /64 of an IPv6 one (the block one
-/// subscriber usually holds).
+/// A keyed hash of the client's address block ([`AddressBlock`]: an IPv4 address, or the /64 of an IPv6
+/// one), as the failed-authentication limit counts it too.
 fn client_index(state: &Services, address: Option<IpAddr>) -> [u8; 32] {
     let mut mac = keyed(state, "verification-client");
-    match address.map(|a| a.to_canonical()) {
-        Some(IpAddr::V4(v4)) => mac.update(&v4.octets()),
-        Some(IpAddr::V6(v6)) => mac.update(&v6.octets()[..8]),
+    match address.map(AddressBlock::of) {
+        Some(block) => mac.update(block.as_bytes()),
         None => mac.update(b"unknown"),
     }
     mac.finalize().into_bytes().into()
@@ -229,8 +230,13 @@ pub async fn start(
                         text: &text,
                         lang: lang.code(),
                     };
-                    if let Err(e) = gateway.send(&message).await {
-                        tracing::warn!(error = %e, "a verification SMS could not be sent");
+                    // Retried here, after the answer (sms::SmsSender::send); never the number or the code.
+                    match gateway.send(&message).await {
+                        Ok(1) => {}
+                        Ok(attempts) => {
+                            tracing::info!(attempts, "a verification SMS was sent after retrying")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "a verification SMS could not be sent"),
                     }
                 }
             }

@@ -16,11 +16,16 @@ pub struct StoredAge {
     pub subject: SubjectId,
     pub plaintext: Vec<u8>,
     pub updated_at: Timestamp,
+    /// When the subject came of age as announced (`subject.came_of_age`), if they were.
+    pub came_of_age_at: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for StoredAge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredAge").field("updated_at", &self.updated_at).finish_non_exhaustive()
+        f.debug_struct("StoredAge")
+            .field("updated_at", &self.updated_at)
+            .field("came_of_age_at", &self.came_of_age_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,7 +69,19 @@ pub trait GuardianStore: Send + Sync {
     /// Encrypts `plaintext` under the subject's data key (creating their pseudonym and data key when they
     /// have none) and stores it as their age, replacing what was stored. The age waits to be looked at for
     /// a coming of age ([`pending_ages`](Self::pending_ages)) unless one was announced for the subject.
-    async fn set_age(&self, kek: &Kek, subject: &SubjectId, plaintext: Vec<u8>, at: Timestamp) -> Result<()>;
+    ///
+    /// With `came_of_age` (the statement makes a known child an adult: when they came of age, and the
+    /// `subject.came_of_age` message), the subject's coming of age is settled in the same transaction, as
+    /// [`settle_coming_of_age`](Self::settle_coming_of_age) would: the time kept and the message queued,
+    /// unless one was announced for the subject before. Returns whether this call announced it.
+    async fn set_age(
+        &self,
+        kek: &Kek,
+        subject: &SubjectId,
+        plaintext: Vec<u8>,
+        at: Timestamp,
+        came_of_age: Option<(Timestamp, OutboxMessage)>,
+    ) -> Result<bool>;
 
     /// The subject's age, decrypted.
     async fn age(&self, kek: &Kek, subject: &SubjectId) -> Result<Option<StoredAge>>;

@@ -51,6 +51,16 @@ pub enum AddedMember {
     NoHousehold,
 }
 
+/// What [`HouseholdStore::delete_household`] removed, read in its transaction: exactly the members and
+/// devices the household had when it went, whatever was added or removed just before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedHousehold {
+    /// The members whose membership ended (an erased member, whose subject is unknown, is not listed).
+    pub members: Vec<SubjectId>,
+    /// The ids of its devices, whose tokens stopped working, ordered.
+    pub devices: Vec<String>,
+}
+
 /// A paired device of a household. It acts for no one subject: the store keeps it apart from subjects'
 /// devices, so no subject's device route finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,8 +118,9 @@ pub trait HouseholdStore: Send + Sync {
     /// Replaces household `id`'s label (sealed under `kek`); false when there is no such household.
     async fn rename_household(&self, kek: &Kek, id: &str, name: &str) -> Result<bool>;
     /// Deletes household `id` with its memberships and its paired devices (whose tokens stop working), in
-    /// one transaction; the ids of the devices it had, or `None` when there was no such household.
-    async fn delete_household(&self, id: &str) -> Result<Option<Vec<String>>>;
+    /// one transaction; the members and devices it had then (read in that transaction, so a member added
+    /// at the same moment is either listed or never added), or `None` when there was no such household.
+    async fn delete_household(&self, id: &str) -> Result<Option<DeletedHousehold>>;
     /// Makes `subject` a member under `handle` (creating their pseudonym when they have none).
     async fn add_member(
         &self,

@@ -42,7 +42,8 @@ pub use crate::error::{Result, StoreError};
 pub use crate::evidence::{EvidenceStore, ImportedEvidence};
 pub use crate::guardians::GuardianStore;
 pub use crate::households::{
-    AddedMember, HouseholdDevice, HouseholdMember, HouseholdRecord, HouseholdStore, NewHouseholdDevice,
+    AddedMember, DeletedHousehold, HouseholdDevice, HouseholdMember, HouseholdRecord, HouseholdStore,
+    NewHouseholdDevice,
 };
 pub use crate::identifiers::IdentifierStore;
 pub use crate::links::{LinkPlan, LinkRead, LinkRefusal, LinkStore, LinkedSubjects, MovedSubject};

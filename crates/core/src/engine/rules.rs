@@ -43,13 +43,18 @@ pub(super) fn child_until(shared: &Shared, stmts: &[Stmt], j: Option<u32>) -> Op
         return Some(c.at);
     }
     let birth = time::Date::from_julian_day(i32::try_from(c.at).ok()?).ok()?;
-    let year = birth.year() + i32::from(shared.age_of_consent(j));
+    Some(of_age_at(birth, shared.age_of_consent(j)))
+}
+
+/// When (microseconds since the epoch, midnight UTC) someone born on `birth` reaches `age`.
+pub(super) fn of_age_at(birth: time::Date, age: u8) -> i64 {
+    let year = birth.year() + i32::from(age);
     // Born on 29 February: of age on 1 March in a year without one (the later day).
     let of_age =
         birth.replace_year(year).or_else(|_| time::Date::from_calendar_date(year, time::Month::March, 1));
     // A date out of range is far in the future: still a child.
     let day = of_age.map_or(i64::MAX / DAY, |d| i64::from(d.to_julian_day()));
-    Some((day - UNIX_EPOCH_JULIAN_DAY).saturating_mul(DAY))
+    (day - UNIX_EPOCH_JULIAN_DAY).saturating_mul(DAY)
 }
 
 /// A query answered from the catalogue alone, or resolved and ready for the subject's statements.

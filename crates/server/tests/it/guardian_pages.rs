@@ -78,8 +78,12 @@ async fn coming_of_age_asks_to_confirm_a_guardians_choices(backend: Backend) {
     let again = v.post_form("/preferences/confirm-guardian-choices", &[("csrf", &csrf)]).await;
     assert_eq!(again.status, 404);
 
-    // "Change": any choice of their own ends the question too.
+    // "Change": any choice of their own ends the question too; but not one they made as a child, before
+    // the brand re-stated them as an adult (they came of age then, not when "18+" says).
     child_with_grants(&s, "kid2", "dad").await;
+    let minted = mint(&s, "kid2", &json!({})).await;
+    let refusal = json!({"changes": [{"purpose": "marketing.personalised_offers", "action": "withdraw"}]});
+    s.post("/v1/subjects/kid2/consents", str_of(&minted["token"]), &refusal, 201).await;
     s.put("/v1/subjects/kid2/age", ADMIN_KEY, &json!({"age_band": "18+"}), 200).await;
     let mut v = signed_in(&s, "kid2").await;
     let page = v.get("/preferences").await;

@@ -207,6 +207,56 @@ async fn household_devices_in_the_preference_centre(backend: Backend) {
     s.stop().await;
 }
 
+/// A household deleted while members join: every member whose joining was answered 201 was removed by
+/// the delete, and their access log says so (the members are read in the delete's own transaction, not
+/// before it); one that joined too late was refused with 404.
+async fn household_delete_logs_exactly_the_members_it_removed(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let mut removed = Vec::new();
+    for round in 0..20 {
+        let id = household(&s).await;
+        join(&s, &id, &format!("race-{round}-first")).await;
+        let add = |k: usize| {
+            let (s, id) = (&s, &id);
+            async move {
+                let subject = format!("race-{round}-{k}");
+                let body = json!({"subject": subject}).to_string().into_bytes();
+                let path = format!("/v1/households/{id}/members");
+                let reply =
+                    s.send(reqwest::Method::POST, &path, ADMIN_KEY, Some(("application/json", body))).await;
+                (subject, reply.status)
+            }
+        };
+        let delete = async {
+            tokio::time::sleep(Duration::from_millis(round % 5)).await;
+            s.send(reqwest::Method::DELETE, &format!("/v1/households/{id}"), ADMIN_KEY, None).await.status
+        };
+        let (a, b, c, deleted) = tokio::join!(add(1), add(2), add(3), delete);
+        assert_eq!(deleted, 204);
+        removed.push((format!("race-{round}-first"), id.clone()));
+        for (subject, status) in [a, b, c] {
+            assert!(status == 201 || status == 404, "{subject}: {status}");
+            if status == 201 {
+                removed.push((subject, id.clone()));
+            }
+        }
+        s.get(&format!("/v1/households/{id}"), ADMIN_KEY, 404).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (subject, id) in removed {
+        loop {
+            let log = s.get(&format!("/v1/subjects/{subject}/access-log?limit=1000"), ADMIN_KEY, 200).await;
+            let entries = log["entries"].as_array().expect("entries");
+            if entries.iter().any(|e| e["route"] == "DELETE /v1/households/{id}" && e["caller"] == "admin") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{subject} left {id} unlogged: {log}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    s.stop().await;
+}
+
 async fn patch(s: &TestServer, path: &str, key: &str, body: &Value, status: u16) -> Value {
     s.raw(reqwest::Method::PATCH, path, key, "application/json", body.to_string(), status).await
 }
@@ -280,6 +330,7 @@ async fn household_rename_and_delete(backend: Backend) {
 }
 
 both_backends!(
+    household_delete_logs_exactly_the_members_it_removed,
     household_rename_and_delete,
     household_flow,
     household_stream,

@@ -1,6 +1,7 @@
 //! Connection-level limits (security hardening 13.8): the header-read and idle timeouts, the global
 //! connection limit, the per-device limit of open snapshot streams, and failed authentication limited per
-//! client address. Each test configures short limits of its own; the storage backend plays no part.
+//! client address (an IPv6 client by its /64). Each test configures short limits of its own; the storage
+//! backend plays no part.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -339,5 +340,32 @@ async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
         assert_eq!(status_with_forwarded(&server, "csk_guess-0123456789", &[claim.as_bytes()]).await, 401);
     }
     assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[b"198.51.100.200"]).await, 429);
+    server.stop().await;
+}
+
+/// An IPv6 client is counted by its /64, the block one subscriber holds and picks addresses from: failures
+/// from two addresses of one /64 share one budget, while another /64 has its own (as the verification
+/// limits count it, by the same address block).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_client_is_limited_by_its_64() {
+    let server = TestServer::with_config(|c| {
+        c.auth_failures_burst = 2;
+        c.auth_failures_per_minute = 1;
+        c.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let guess = "csk_guess-0123456789";
+    assert_eq!(status_with_forwarded(&server, guess, &[b"2001:db8:1:2::1"]).await, 401);
+    assert_eq!(
+        status_with_forwarded(&server, guess, &[b"[2001:db8:1:2:ffff:ffff:ffff:fffe]:4711"]).await,
+        401
+    );
+    // The budget of 2001:db8:1:2::/64 is spent, whichever of its addresses asks next.
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[b"2001:db8:1:2::abcd"]).await, 429);
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[b"2001:db8:1:2::1"]).await, 429);
+    // The next /64 is someone else.
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[b"2001:db8:1:3::1"]).await, 200);
+    assert_eq!(status_with_forwarded(&server, guess, &[b"2001:db8:1:3::1"]).await, 401);
+    assert_eq!(status_with_forwarded(&server, ADMIN_KEY, &[b"2001:db8:1:3::2"]).await, 200);
     server.stop().await;
 }

@@ -2,7 +2,8 @@
 //! confirms once into a subject token limited to the person; an unknown address gets the same answer and
 //! no mail; five wrong codes end a verification; starts are limited per address and per client; without
 //! a mail server starting is 503; and the preference centre's "Manage my data" pages walk the same way.
-//! Phone numbers get their code from a local SMS gateway (signed JSON), within the egress rules; without
+//! Phone numbers get their code from a local SMS gateway (signed JSON), within the egress rules, tried
+//! again (same `webhook-id`) while the gateway fails for now and given up on after a few attempts; without
 //! a gateway they are 503.
 
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ use crate::utils::{ADMIN_KEY, Backend, NO_KEY, TestServer, assert_code, both_bac
 
 both_backends!(
     a_phone_number_gets_its_code_by_sms,
+    a_failing_sms_gateway_is_tried_again_with_the_same_id,
+    an_sms_gateway_that_keeps_failing_is_given_up_on,
     a_known_address_gets_a_code_that_confirms_once,
     an_unknown_address_gets_the_same_answer_and_no_mail,
     five_wrong_codes_end_a_verification,
@@ -323,6 +326,14 @@ struct SmsGateway {
 
 impl SmsGateway {
     async fn start() -> Self {
+        Self::scripted(Vec::new(), 200).await
+    }
+
+    /// A gateway answering its first requests as `first` says (a status and a `Retry-After`), then
+    /// every further one with `then`.
+    async fn scripted(first: Vec<(u16, Option<&'static str>)>, then: u16) -> Self {
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse;
         use axum::routing::post;
         let got: Received = std::sync::Arc::default();
         let kept = std::sync::Arc::clone(&got);
@@ -330,9 +341,19 @@ impl SmsGateway {
             "/sms",
             post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let kept = std::sync::Arc::clone(&kept);
+                let first = first.clone();
                 async move {
-                    kept.lock().expect("lock").push((headers, body.to_vec()));
-                    "ok"
+                    let n = {
+                        let mut kept = kept.lock().expect("lock");
+                        kept.push((headers, body.to_vec()));
+                        kept.len()
+                    };
+                    let (status, retry) = first.get(n - 1).copied().unwrap_or((then, None));
+                    let status = StatusCode::from_u16(status).expect("a status");
+                    match retry {
+                        Some(after) => (status, [(RETRY_AFTER, after)], "answer").into_response(),
+                        None => (status, "answer").into_response(),
+                    }
                 }
             }),
         );
@@ -465,4 +486,84 @@ async fn without_an_sms_gateway_phone_numbers_are_unavailable() {
     let p = s.post("/v1/verifications", NO_KEY, &json!({"identifier": "account:1"}), 422).await;
     assert_code(&p, "validation_failed");
     s.stop().await;
+}
+
+/// The `webhook-id` of a request, and whether its signature (over its own timestamp) is right.
+fn id_and_signed(headers: &axum::http::HeaderMap, raw: &[u8]) -> (String, bool) {
+    let id = headers["webhook-id"].to_str().expect("text").to_owned();
+    let timestamp: i64 = headers["webhook-timestamp"].to_str().expect("text").parse().expect("seconds");
+    let key = consentry_service::sinks::webhook::parse_secret(SMS_SECRET).expect("a secret");
+    let signature = consentry_service::sinks::webhook::sign(&key, &id, timestamp, raw);
+    (id, headers["webhook-signature"] == signature.as_str())
+}
+
+/// A gateway that fails for now (a 503, then a 429 asking for a second) gets the same message again, with
+/// the same `webhook-id`, after the backoff and the `Retry-After`, each attempt signed; the code that
+/// finally goes through confirms. The answer to the start never waited for any of it.
+async fn a_failing_sms_gateway_is_tried_again_with_the_same_id(backend: Backend) {
+    let gateway = SmsGateway::scripted(vec![(503, None), (429, Some("1"))], 200).await;
+    let s = sms_server(backend, &gateway, true).await;
+    let body = json!({"type": "phone", "value": "+49 30 1234567"});
+    s.post("/v1/subjects/fiona/identifiers", ADMIN_KEY, &body, 201).await;
+    let started = Instant::now();
+    let id = start(&s, "phone:+49301234567").await;
+    assert!(started.elapsed() < Duration::from_millis(400), "answered before any retry");
+    let got = gateway.wait_for(3).await;
+    let elapsed = started.elapsed();
+    // 0.5 s before the second attempt, then the 429's 1 s (longer than the 1 s backoff would be too).
+    assert!(elapsed >= Duration::from_millis(1500), "{elapsed:?}");
+    let mut code = None;
+    for (headers, raw) in &got {
+        let (webhook_id, signed) = id_and_signed(headers, raw);
+        assert_eq!((webhook_id.as_str(), signed), (id.as_str(), true));
+        let sms: Value = serde_json::from_slice(raw).expect("JSON");
+        let this = str_of(&sms["code"]).to_owned();
+        assert!(code.as_ref().is_none_or(|c| *c == this), "the same message each time");
+        code = Some(this);
+    }
+    assert_eq!(got[0].1, got[2].1, "the same body");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(gateway.count(), 3, "nothing after it went through");
+    let token = confirm(&s, &id, &code.expect("a code"), 200).await;
+    s.get("/v1/subjects/fiona/consents", str_of(&token["token"]), 200).await;
+    s.stop().await;
+}
+
+/// A gateway that keeps failing is tried `MAX_ATTEMPTS` times and then left alone; one that refuses the
+/// message (a 4xx other than 429) or asks to wait too long is not tried again at all.
+async fn an_sms_gateway_that_keeps_failing_is_given_up_on(backend: Backend) {
+    use consentry_service::verification::sms::{FIRST_WAIT, MAX_ATTEMPTS};
+    let down = SmsGateway::scripted(Vec::new(), 500).await;
+    let s = sms_server(backend, &down, true).await;
+    let body = json!({"type": "phone", "value": "+49 30 1234567"});
+    s.post("/v1/subjects/fiona/identifiers", ADMIN_KEY, &body, 201).await;
+    let started = Instant::now();
+    start(&s, "phone:+49301234567").await;
+    assert!(started.elapsed() < Duration::from_millis(400), "answered before any retry");
+    let got = down.wait_for(MAX_ATTEMPTS as usize).await;
+    // The waits double: 0.5 + 1 + 2 s before the fourth attempt.
+    let waits: u32 = (0..MAX_ATTEMPTS - 1).map(|i| 1 << i).sum();
+    assert!(started.elapsed() >= FIRST_WAIT * waits, "{:?}", started.elapsed());
+    let ids: std::collections::HashSet<String> = got.iter().map(|(h, raw)| id_and_signed(h, raw).0).collect();
+    assert_eq!(ids.len(), 1, "one webhook-id for every attempt");
+    // Past the moment a further attempt would have come (after twice the last wait), none did.
+    tokio::time::sleep((FIRST_WAIT * (1 << MAX_ATTEMPTS)).saturating_sub(started.elapsed())).await;
+    assert_eq!(down.count(), MAX_ATTEMPTS as usize, "given up after MAX_ATTEMPTS");
+    let mut storage = s.stop().await;
+
+    for (answer, retry_after) in [(400, None), (429, Some("3600"))] {
+        let refusing = SmsGateway::scripted(vec![(answer, retry_after)], 200).await;
+        let url = refusing.url.clone();
+        let s = TestServer::start_in(storage, move |c| {
+            c.sms_webhook_url = Some(url);
+            c.sms_webhook_secret = Some(SMS_SECRET.to_owned());
+            c.phone_default_region = Some("DE".to_owned());
+        })
+        .await;
+        start(&s, "phone:+49301234567").await;
+        refusing.wait_for(1).await;
+        tokio::time::sleep(FIRST_WAIT * 3).await;
+        assert_eq!(refusing.count(), 1, "{answer} is not tried again");
+        storage = s.stop().await;
+    }
 }

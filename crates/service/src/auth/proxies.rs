@@ -12,10 +12,44 @@
 //! bytes that are not ASCII) spoils no other hop. When the walk reaches such a hop before any untrusted
 //! address, the client cannot be known, and the peer's address stands (as without the header). A hop
 //! written by the client itself lies left of the address the proxy appended, so it is never reached.
+//!
+//! Every per-client limit counts a client by its [`AddressBlock`]: an IPv4 address, or the /64 of an IPv6
+//! one, so that the many addresses of one IPv6 subscriber share one budget.
 
 use std::net::{IpAddr, SocketAddr};
 
 use crate::egress::Cidr;
+
+/// The block a client is counted by in every per-client limit (failed authentication, verification
+/// starts): an IPv4 address, or the /64 of an IPv6 address (the block one subscriber usually holds, and
+/// can pick any address in). An IPv4-mapped IPv6 address is its IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressBlock {
+    V4([u8; 4]),
+    V6([u8; 8]),
+}
+
+impl AddressBlock {
+    /// The block `ip` belongs to.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => AddressBlock::V4(v4.octets()),
+            IpAddr::V6(v6) => {
+                let mut prefix = [0u8; 8];
+                prefix.copy_from_slice(&v6.octets()[..8]);
+                AddressBlock::V6(prefix)
+            }
+        }
+    }
+
+    /// Its bytes: the 4 of an IPv4 address, the 8 of an IPv6 /64 prefix.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            AddressBlock::V4(b) => b,
+            AddressBlock::V6(b) => b,
+        }
+    }
+}
 
 /// The proxies whose `X-Forwarded-For` is believed. Empty (the default): none; the peer is the client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,6 +133,17 @@ mod tests {
 
     fn client(trusted: &[&str], peer: &str, lines: &[&[u8]]) -> IpAddr {
         TrustedProxies::parse(trusted).expect("CIDRs").client(ip(peer), lines.iter().copied())
+    }
+
+    #[test]
+    fn blocks_are_ipv4_addresses_and_ipv6_64s() {
+        let block = |text: &str| AddressBlock::of(ip(text));
+        assert_eq!(block("2001:db8:1:2::1"), block("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_ne!(block("2001:db8:1:2::1"), block("2001:db8:1:3::1"));
+        assert_eq!(block("::ffff:192.0.2.7"), block("192.0.2.7"));
+        assert_ne!(block("192.0.2.7"), block("192.0.2.8"));
+        assert_eq!(block("192.0.2.7").as_bytes(), [192, 0, 2, 7]);
+        assert_eq!(block("2001:db8:1:2::9").as_bytes(), [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Limiting failed authentication per client address, so that credentials cannot be guessed at the speed
 //! of the network.
 //!
-//! Each address (an IPv6 address by its /64, the block one subscriber usually holds) has a token bucket:
+//! Each address (an IPv6 address by its /64, the block one subscriber usually holds: the [`AddressBlock`]
+//! every per-client limit counts by) has a token bucket:
 //! it starts with `auth_failures_burst` tokens, each failed authentication takes one, and it regains
 //! `auth_failures_per_minute` per minute up to the burst. While it holds less than one token the address
 //! is limited: the faces refuse its requests before reading any credential, so guessing stops and a valid
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::proxies::AddressBlock;
 use crate::config::Config;
 use crate::error::Error;
 
@@ -32,23 +34,6 @@ const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// How often, at most, the log says that addresses are being limited.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
-/// A client as limited: an IPv4 address, or the /64 of an IPv6 address (IPv4-mapped IPv6 addresses are
-/// their IPv4 address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Client {
-    V4(u32),
-    V6(u64),
-}
-
-impl From<IpAddr> for Client {
-    fn from(ip: IpAddr) -> Self {
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => Client::V4(u32::from(v4)),
-            IpAddr::V6(v6) => Client::V6((u128::from(v6) >> 64) as u64),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
     tokens: f64,
@@ -57,9 +42,9 @@ struct Bucket {
 
 #[derive(Debug, Default)]
 struct Table {
-    buckets: HashMap<Client, Bucket>,
+    buckets: HashMap<AddressBlock, Bucket>,
     /// The remembered clients, oldest first; the same set as `buckets`' keys.
-    order: VecDeque<Client>,
+    order: VecDeque<AddressBlock>,
     /// When the log last said that addresses are being limited, and how many were since.
     warned: Option<Instant>,
     limited_since_warning: u64,
@@ -97,7 +82,7 @@ impl FailureLimit {
             return Ok(());
         }
         let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(bucket) = table.buckets.get(&Client::from(ip)) else { return Ok(()) };
+        let Some(bucket) = table.buckets.get(&AddressBlock::of(ip)) else { return Ok(()) };
         let tokens = self.refilled(bucket, burst, now);
         if tokens >= 1.0 {
             return Ok(());
@@ -109,7 +94,7 @@ impl FailureLimit {
     /// Records a failed authentication from `ip`.
     pub fn failed(&self, ip: IpAddr, now: Instant) {
         let Some(burst) = self.burst else { return };
-        let client = Client::from(ip);
+        let client = AddressBlock::of(ip);
         let mut guard = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         let table = &mut *guard;
         self.forget_quiet(table, burst, now);

@@ -5,15 +5,25 @@
 //! itself, or for a band the day it was stated minus the band's lower age (the person is taken to have
 //! just turned that age, the youngest anyone in the band could be, so they stay a child for as long as
 //! anyone in the band could). `18+` is held as an adult. The engine decides at each check whether they are a child now.
+//!
+//! A statement that makes a known child an adult (`18+`, an adult's birth date) is their coming of age:
+//! `subject.came_of_age` is queued in the same write as the age, once per person (the store keeps when
+//! it was announced, so neither the job of [`crate::workers::coming_of_age`] nor a later statement sends
+//! it again), with the payload the job's has ([`came_of_age_message`]).
 
-use consentry_core::{DEFAULT_AGE_OF_CONSENT, SubjectId, Timestamp};
+use consentry_core::{DEFAULT_AGE_OF_CONSENT, Engine, SubjectId, Timestamp};
+use consentry_store::{OutboxMessage, StoreError};
 use serde::{Deserialize, Serialize};
 use time::{Date, Month};
 use utoipa::ToSchema;
 
 use crate::access::Reader;
 use crate::error::{Error, Result};
+use crate::events::CloudEvent;
 use crate::state::Services;
+
+/// The CloudEvents type of a coming of age.
+pub const CAME_OF_AGE_TYPE: &str = "subject.came_of_age";
 
 /// The age bands a brand may state, with their lower age (`None`: an adult whatever the place).
 pub const AGE_BANDS: [(&str, Option<i32>); 4] =
@@ -151,13 +161,68 @@ pub async fn set(state: &Services, subject: &SubjectId, body: AgeIn) -> Result<A
     }
     let now = Timestamp::now();
     let stored = validate(body, now.to_offset().date())?;
+    store(state, subject, &stored, now).await?;
+    Ok(out(state, subject, stored))
+}
+
+/// The message for `subject`, who came of age `at`: the time, their place and its age of digital consent.
+/// The stored payload names no one; the dispatcher adds the subject when it sends, as for every event.
+pub fn came_of_age_message(
+    state: &Services,
+    subject: &SubjectId,
+    at: Timestamp,
+) -> std::result::Result<OutboxMessage, StoreError> {
+    let (jurisdiction, age) = age_of_digital_consent(state, subject);
+    let data = serde_json::json!({
+        "came_of_age_at": at.to_string(),
+        "age_of_digital_consent": age,
+        "jurisdiction": jurisdiction,
+    });
+    let id = format!("coa_{}", hex::encode(consentry_store::random_bytes::<16>()?));
+    Ok(CloudEvent::new(state.config.event_source(), id, CAME_OF_AGE_TYPE, at, data).into_outbox())
+}
+
+/// When `subject` comes of age by a statement of their age made `now` whose assumed birth date is
+/// `birth`: only a known child (by the age held until now) whom it makes an adult does. A child now
+/// comes of age now; one whose held age made them come of age since it was stated, but who may not have
+/// been announced yet (the job looks a while later), at that moment, as the job would announce them.
+async fn comes_of_age_by(
+    state: &Services,
+    subject: &SubjectId,
+    birth: Date,
+    now: Timestamp,
+) -> Result<Option<Timestamp>> {
+    let Some(held_until) = state.engine.child_until(subject.as_str()) else { return Ok(None) };
+    let (_, age) = age_of_digital_consent(state, subject);
+    if now < Engine::of_age_at(birth, age) {
+        // Still a child by the new statement.
+        return Ok(None);
+    }
+    if now < held_until {
+        return Ok(Some(now));
+    }
+    let stated = state.store.age(&state.kek, subject).await?.map(|a| a.updated_at);
+    Ok(stated.filter(|&at| at < held_until).map(|_| held_until))
+}
+
+/// Stores `stored`, stated `now`, as `subject`'s age and gives it to the engine; announces their coming
+/// of age in the same write when it makes a known child an adult.
+async fn store(state: &Services, subject: &SubjectId, stored: &Stored, now: Timestamp) -> Result<()> {
     let birth = stored.assumed_birth().ok_or_else(|| Error::internal("a validated age has no birth date"))?;
-    let plaintext = serde_json::to_vec(&stored).map_err(Error::internal)?;
-    state.store.set_age(&state.kek, subject, plaintext, now).await?;
+    let plaintext = serde_json::to_vec(stored).map_err(Error::internal)?;
+    let came_of_age = match comes_of_age_by(state, subject, birth, now).await? {
+        Some(at) => Some((at, came_of_age_message(state, subject, at)?)),
+        None => None,
+    };
+    let announced = state.store.set_age(&state.kek, subject, plaintext, now, came_of_age).await?;
     state.engine.set_birth_date(subject.as_str(), birth).map_err(Error::internal)?;
     // Devices decide offline whether the subject is a child too.
     state.devices.subject_changed(subject);
-    Ok(out(state, subject, stored))
+    if announced {
+        tracing::info!("a known child came of age by a new statement of their age");
+        state.dispatch_wake.notify_one();
+    }
+    Ok(())
 }
 
 /// An age as an import or export line carries it: a birth date or an age band, and the day it was stated
@@ -204,19 +269,15 @@ impl StatedAge {
     }
 }
 
-/// Stores an age an import line carries, keeping the day it was stated, and gives it to the engine.
+/// Stores an age an import line carries, keeping the day it was stated, and gives it to the engine (a
+/// known child it makes an adult comes of age, as with [`set`]).
 pub async fn set_stated(state: &Services, subject: &SubjectId, age: &StatedAge) -> Result<()> {
     if state.erasures.is_erased(subject.as_str()) {
         return Err(Error::SubjectErased);
     }
     let now = Timestamp::now();
     let stored = age.checked(now.to_offset().date())?;
-    let birth = stored.assumed_birth().ok_or_else(|| Error::internal("a validated age has no birth date"))?;
-    let plaintext = serde_json::to_vec(&stored).map_err(Error::internal)?;
-    state.store.set_age(&state.kek, subject, plaintext, now).await?;
-    state.engine.set_birth_date(subject.as_str(), birth).map_err(Error::internal)?;
-    state.devices.subject_changed(subject);
-    Ok(())
+    store(state, subject, &stored, now).await
 }
 
 /// What is known of `subject`'s age; 404 when nothing is. The read is in the subject's access log.

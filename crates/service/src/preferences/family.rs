@@ -65,17 +65,24 @@ fn guardian_grants<'e>(view: &CatalogView, current: &'e [Event], now: Timestamp)
 }
 
 /// Whether `subject`, whose statements in force are `current`, came of age (by the engine's knowledge of
-/// their age and place) while a guardian's grants hold, and made no choice of their own since.
-pub(super) fn came_of_age(
+/// their age and place) while a guardian's grants hold, and made no choice of their own since. "Since"
+/// is the moment their coming of age was announced when it was (a child re-stated as an adult came of
+/// age then, not when their new age says), else the moment their age says.
+pub(super) async fn came_of_age(
     services: &Services,
     view: &CatalogView,
     subject: &SubjectId,
     current: &[Event],
-) -> Option<CameOfAge> {
+) -> Result<Option<CameOfAge>> {
     let now = Timestamp::now();
-    let until = services.engine.child_until(subject.as_str())?;
-    if now < until || current.iter().any(|e| e.actor == ACTOR_SUBJECT && e.effective_at() >= until) {
-        return None;
+    let Some(until) = services.engine.child_until(subject.as_str()) else { return Ok(None) };
+    if now < until {
+        return Ok(None);
+    }
+    let announced = services.store.age(&services.kek, subject).await?.and_then(|a| a.came_of_age_at);
+    let since = announced.map_or(until, |at| at.max(until));
+    if current.iter().any(|e| e.actor == ACTOR_SUBJECT && e.effective_at() >= since) {
+        return Ok(None);
     }
     let granted = guardian_grants(view, current, now);
     let purposes: Vec<String> = view
@@ -86,7 +93,7 @@ pub(super) fn came_of_age(
         .filter(|p| granted.iter().any(|e| e.purpose == p.key))
         .map(|p| p.key.clone())
         .collect();
-    (!purposes.is_empty()).then_some(CameOfAge { purposes })
+    Ok((!purposes.is_empty()).then_some(CameOfAge { purposes }))
 }
 
 /// "Confirm": records, as the person, their own grant of each grant a guardian made for them that holds
@@ -100,7 +107,7 @@ pub async fn confirm_guardian_choices(
     let view = services.catalog();
     let subject = &visit.subject;
     let current = services.store.current(subject).await?;
-    if came_of_age(services, &view, subject, &current).is_none() {
+    if came_of_age(services, &view, subject, &current).await?.is_none() {
         return Err(Error::NotFound("guardian's choices to confirm"));
     }
     let now = Timestamp::now();

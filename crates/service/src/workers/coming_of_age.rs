@@ -8,7 +8,8 @@
 //! the wait before ([`settle_coming_of_age`](consentry_store::GuardianStore::settle_coming_of_age)): with
 //! the lease, one node at a time runs it, and the store's write makes it once even if two do. Someone who
 //! was no child when the age was stated (an adult's birth date, `18+`) was never a known child: the wait
-//! ends without an event.
+//! ends without an event. A statement that makes a known child an adult announces them itself, in its
+//! own write ([`crate::guardians::age`]), and ends the wait: the job never sends a second event for them.
 //!
 //! It runs every `expiry_interval_secs`, like the expiry job. An age is looked at a minute after it was
 //! stated at the earliest, so the engine of the node holding the lease has learnt it (the follower reads
@@ -16,16 +17,14 @@
 
 use std::time::Duration;
 
-use consentry_core::{SubjectId, Timestamp};
-use consentry_store::{OutboxMessage, StoreError};
+use consentry_core::Timestamp;
+use consentry_store::StoreError;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::CloudEvent;
-use crate::guardians::age::age_of_digital_consent;
+use crate::guardians::age::came_of_age_message;
 use crate::state::Services;
 
-/// The CloudEvents type of a coming of age.
-pub const CAME_OF_AGE_TYPE: &str = "subject.came_of_age";
+pub use crate::guardians::age::CAME_OF_AGE_TYPE;
 
 /// How long after an age was stated it is looked at, at the earliest.
 const SETTLE_MICROS: i64 = 60_000_000;
@@ -43,19 +42,6 @@ pub async fn run(state: Services, shutdown: CancellationToken) {
             tracing::warn!(error = %e, "the coming-of-age job failed; retrying at the next interval");
         }
     }
-}
-
-/// The message for `subject`, who came of age `at`: the time, their place and its age of digital consent.
-/// The stored payload names no one; the dispatcher adds the subject when it sends, as for every event.
-fn came_of_age(state: &Services, subject: &SubjectId, at: Timestamp) -> Result<OutboxMessage, StoreError> {
-    let (jurisdiction, age) = age_of_digital_consent(state, subject);
-    let data = serde_json::json!({
-        "came_of_age_at": at.to_string(),
-        "age_of_digital_consent": age,
-        "jurisdiction": jurisdiction,
-    });
-    let id = format!("coa_{}", hex::encode(consentry_store::random_bytes::<16>()?));
-    Ok(CloudEvent::new(state.config.event_source(), id, CAME_OF_AGE_TYPE, at, data).into_outbox())
 }
 
 /// Announces every known child who has come of age by `now` and was not announced, if this node holds
@@ -78,7 +64,7 @@ pub async fn announce_due(state: &Services, now: Timestamp, interval: Duration) 
                 continue;
             }
             let announce = if until > pending.stated_at {
-                Some((until, came_of_age(state, &pending.subject, until)?))
+                Some((until, came_of_age_message(state, &pending.subject, until)?))
             } else {
                 None
             };

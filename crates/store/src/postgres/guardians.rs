@@ -16,16 +16,24 @@ use crate::guardians::{GuardianAdded, GuardianLink, GuardianStore, PendingAge, S
 use crate::model::OutboxMessage;
 use crate::vault::{self, Kek, SealedPayload, WrappedKey};
 
-type AgeRow = (String, String, String, Vec<u8>, Vec<u8>, Vec<u8>, i64);
+type AgeRow = (String, String, String, Vec<u8>, Vec<u8>, Vec<u8>, i64, Option<i64>);
 
-fn open_row(kek: &Kek, (subject, p, kek_id, wrapped, nonce, ciphertext, at): AgeRow) -> Result<StoredAge> {
+fn open_row(
+    kek: &Kek,
+    (subject, p, kek_id, wrapped, nonce, ciphertext, at, came): AgeRow,
+) -> Result<StoredAge> {
     let key = WrappedKey { kek_id, wrapped };
     let plaintext = vault::open_age(kek, &key, &p, &SealedPayload { nonce, ciphertext })?;
-    Ok(StoredAge { subject: subject_of(subject)?, plaintext, updated_at: Timestamp::from_micros(at) })
+    Ok(StoredAge {
+        subject: subject_of(subject)?,
+        plaintext,
+        updated_at: Timestamp::from_micros(at),
+        came_of_age_at: came.map(Timestamp::from_micros),
+    })
 }
 
 const AGE_COLUMNS: &str =
-    "SELECT k.subject, a.pseudonym, d.kek_id, d.wrapped, a.nonce, a.ciphertext, a.updated_at
+    "SELECT k.subject, a.pseudonym, d.kek_id, d.wrapped, a.nonce, a.ciphertext, a.updated_at, a.came_of_age_at
      FROM subject_ages a JOIN consentry_keystore.subject_keys k ON k.pseudonym = a.pseudonym
      JOIN consentry_keystore.subject_data_keys d ON d.subject = k.subject";
 
@@ -64,9 +72,17 @@ const CLOSES_CYCLE: &str = "WITH RECURSIVE down(p) AS (
 
 #[async_trait]
 impl GuardianStore for PostgresStore {
-    async fn set_age(&self, kek: &Kek, subject: &SubjectId, plaintext: Vec<u8>, at: Timestamp) -> Result<()> {
+    async fn set_age(
+        &self,
+        kek: &Kek,
+        subject: &SubjectId,
+        plaintext: Vec<u8>,
+        at: Timestamp,
+        came_of_age: Option<(Timestamp, OutboxMessage)>,
+    ) -> Result<bool> {
         let (p, key) = self.ensure_key(subject.as_str(), kek).await?;
         let sealed = vault::seal_age(kek, &key, &p, &plaintext)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let done = sqlx::query(
             "INSERT INTO subject_ages (pseudonym, nonce, ciphertext, updated_at)
              SELECT $1, $2, $3, $4
@@ -83,14 +99,35 @@ impl GuardianStore for PostgresStore {
         .bind(at.micros())
         .bind(subject.as_str())
         .bind(&key.wrapped)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
         if done.rows_affected() == 0 {
             // The data key went (an erasure) between sealing and storing.
             return Err(StoreError::Conflict("the subject's data key changed; try again".into()));
         }
-        Ok(())
+        let Some((came, message)) = came_of_age else {
+            tx.commit().await.map_err(db)?;
+            return Ok(false);
+        };
+        // The row (locked by the upsert) first, the outbox lock (in the insert) last, as an erasure.
+        let n = sqlx::query(
+            "UPDATE subject_ages SET coming_of_age_pending = FALSE, came_of_age_at = $2
+             WHERE pseudonym = $1 AND came_of_age_at IS NULL",
+        )
+        .bind(&p)
+        .bind(came.micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if n > 0 {
+            let mut outbox = OutboxColumns::new(&self.filter);
+            outbox.push(&p, message, Timestamp::now());
+            outbox.insert(&mut tx).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(n > 0)
     }
 
     async fn age(&self, kek: &Kek, subject: &SubjectId) -> Result<Option<StoredAge>> {

@@ -17,7 +17,8 @@ use crate::common::json_list;
 use crate::devices::parse_list;
 use crate::error::{Result, StoreError};
 use crate::households::{
-    AddedMember, HouseholdDevice, HouseholdMember, HouseholdRecord, HouseholdStore, NewHouseholdDevice,
+    AddedMember, DeletedHousehold, HouseholdDevice, HouseholdMember, HouseholdRecord, HouseholdStore,
+    NewHouseholdDevice,
 };
 use crate::vault::{self, Kek, SealedPayload};
 
@@ -134,10 +135,10 @@ impl HouseholdStore for PostgresStore {
         Ok(n > 0)
     }
 
-    async fn delete_household(&self, id: &str) -> Result<Option<Vec<String>>> {
+    async fn delete_household(&self, id: &str) -> Result<Option<DeletedHousehold>> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // The row lock first: a member or device being added waits (its foreign key check) and then
-        // finds no household.
+        // finds no household; one added before is committed, so the deletes below see it.
         let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM households WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -146,21 +147,27 @@ impl HouseholdStore for PostgresStore {
         if found.is_none() {
             return Ok(None);
         }
-        let devices: Vec<String> =
+        let mut devices: Vec<String> =
             sqlx::query_scalar("DELETE FROM household_devices WHERE household = $1 RETURNING id")
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db)?;
-        for sql in
-            ["DELETE FROM household_members WHERE household = $1", "DELETE FROM households WHERE id = $1"]
-        {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db)?;
-        }
+        // Exactly the memberships deleted, named by subject where their key still stands.
+        let members: Vec<String> = sqlx::query_scalar(
+            "WITH gone AS (DELETE FROM household_members WHERE household = $1 RETURNING pseudonym, added_at, handle)
+             SELECT k.subject FROM gone g JOIN consentry_keystore.subject_keys k ON k.pseudonym = g.pseudonym
+             ORDER BY g.added_at, g.handle",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("DELETE FROM households WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
-        let mut devices = devices;
         devices.sort();
-        Ok(Some(devices))
+        let members = members.into_iter().map(subject_of).collect::<Result<_>>()?;
+        Ok(Some(DeletedHousehold { members, devices }))
     }
 
     async fn add_member(

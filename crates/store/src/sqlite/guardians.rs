@@ -21,23 +21,31 @@ fn pseudonym_of(conn: &Connection, subject: &str) -> Result<Option<String>> {
         .map_err(backend)
 }
 
-type AgeRow = (String, String, String, Vec<u8>, Vec<u8>, Vec<u8>, i64);
+type AgeRow = (String, String, String, Vec<u8>, Vec<u8>, Vec<u8>, i64, Option<i64>);
 
-fn open_row(kek: &Kek, (subject, p, kek_id, wrapped, nonce, ciphertext, at): AgeRow) -> Result<StoredAge> {
+fn open_row(
+    kek: &Kek,
+    (subject, p, kek_id, wrapped, nonce, ciphertext, at, came): AgeRow,
+) -> Result<StoredAge> {
     let key = WrappedKey { kek_id, wrapped };
     let plaintext = vault::open_age(kek, &key, &p, &SealedPayload { nonce, ciphertext })?;
     let subject = SubjectId::new(subject)
         .map_err(|_| StoreError::Backend("stored data does not decode: subject id".into()))?;
-    Ok(StoredAge { subject, plaintext, updated_at: Timestamp::from_micros(at) })
+    Ok(StoredAge {
+        subject,
+        plaintext,
+        updated_at: Timestamp::from_micros(at),
+        came_of_age_at: came.map(Timestamp::from_micros),
+    })
 }
 
 const AGE_COLUMNS: &str =
-    "SELECT k.subject, a.pseudonym, d.kek_id, d.wrapped, a.nonce, a.ciphertext, a.updated_at
+    "SELECT k.subject, a.pseudonym, d.kek_id, d.wrapped, a.nonce, a.ciphertext, a.updated_at, a.came_of_age_at
      FROM subject_ages a JOIN ks.subject_keys k ON k.pseudonym = a.pseudonym
      JOIN ks.subject_data_keys d ON d.subject = k.subject";
 
 fn age_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgeRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
 }
 
 fn link_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GuardianLink> {
@@ -62,12 +70,20 @@ const CLOSES_CYCLE: &str = "WITH RECURSIVE down(p) AS (
 
 #[async_trait]
 impl GuardianStore for SqliteStore {
-    async fn set_age(&self, kek: &Kek, subject: &SubjectId, plaintext: Vec<u8>, at: Timestamp) -> Result<()> {
-        let (kek, subject) = (kek.clone(), subject.as_str().to_owned());
+    async fn set_age(
+        &self,
+        kek: &Kek,
+        subject: &SubjectId,
+        plaintext: Vec<u8>,
+        at: Timestamp,
+        came_of_age: Option<(Timestamp, OutboxMessage)>,
+    ) -> Result<bool> {
+        let (kek, subject, filter) = (kek.clone(), subject.as_str().to_owned(), self.filter.clone());
         self.write(move |conn| {
             let (p, key) = ensure_key(conn, &subject, &kek)?;
             let sealed = vault::seal_age(&kek, &key, &p, &plaintext)?;
-            conn.execute(
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute(
                 "INSERT INTO subject_ages (pseudonym, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (pseudonym) DO UPDATE SET nonce = excluded.nonce,
                      ciphertext = excluded.ciphertext, updated_at = excluded.updated_at,
@@ -75,7 +91,25 @@ impl GuardianStore for SqliteStore {
                 params![p, sealed.nonce, sealed.ciphertext, at.micros()],
             )
             .map_err(backend)?;
-            Ok(())
+            let announced = match came_of_age {
+                None => false,
+                Some((came, message)) => {
+                    let n = tx
+                        .execute(
+                            "UPDATE subject_ages SET coming_of_age_pending = 0, came_of_age_at = ?2
+                             WHERE pseudonym = ?1 AND came_of_age_at IS NULL",
+                            params![p, came.micros()],
+                        )
+                        .map_err(backend)?;
+                    if n > 0 {
+                        let wanted = wanted(&tx, &filter)?;
+                        insert_messages(&tx, &wanted, &p, std::slice::from_ref(&message), Timestamp::now())?;
+                    }
+                    n > 0
+                }
+            };
+            tx.commit().map_err(backend)?;
+            Ok(announced)
         })
         .await
     }

@@ -14,7 +14,8 @@ use crate::common::json_list;
 use crate::devices::parse_list;
 use crate::error::{Result, StoreError};
 use crate::households::{
-    AddedMember, HouseholdDevice, HouseholdMember, HouseholdRecord, HouseholdStore, NewHouseholdDevice,
+    AddedMember, DeletedHousehold, HouseholdDevice, HouseholdMember, HouseholdRecord, HouseholdStore,
+    NewHouseholdDevice,
 };
 use crate::vault::{self, Kek, SealedPayload};
 
@@ -140,19 +141,21 @@ impl HouseholdStore for SqliteStore {
         .await
     }
 
-    async fn delete_household(&self, id: &str) -> Result<Option<Vec<String>>> {
+    async fn delete_household(&self, id: &str) -> Result<Option<DeletedHousehold>> {
         let id = id.to_owned();
         self.write(move |conn| {
+            // On the writer: nothing is added or removed between these reads and the deletes.
             let tx = conn.transaction().map_err(backend)?;
             let devices: Vec<String> = tx
                 .prepare_cached("SELECT id FROM household_devices WHERE household = ?1 ORDER BY id")
                 .and_then(|mut s| s.query_map([&id], |r| r.get(0))?.collect())
                 .map_err(backend)?;
+            let members = members(&tx, &id).map_err(backend)?.into_iter().map(|m| m.subject).collect();
             tx.execute("DELETE FROM household_devices WHERE household = ?1", [&id]).map_err(backend)?;
             tx.execute("DELETE FROM household_members WHERE household = ?1", [&id]).map_err(backend)?;
             let n = tx.execute("DELETE FROM households WHERE id = ?1", [&id]).map_err(backend)?;
             tx.commit().map_err(backend)?;
-            Ok((n > 0).then_some(devices))
+            Ok((n > 0).then_some(DeletedHousehold { members, devices }))
         })
         .await
     }

@@ -34,10 +34,10 @@ pub async fn ages_and_guardians(store: Arc<dyn Store>) {
     let kek = Kek::generate().unwrap_or_else(|e| panic!("kek: {e}"));
     let (kid, mum, dad, nobody) = (subject("kid"), subject("mum"), subject("dad"), subject("nobody"));
     assert_eq!(store.age(&kek, &kid).await.expect("read"), None);
-    store.set_age(&kek, &kid, b"2014-05-01".to_vec(), at(1)).await.expect("set");
-    store.set_age(&kek, &kid, b"2015-06-02".to_vec(), at(2)).await.expect("replace");
-    store.set_age(&kek, &mum, b"1980-01-01".to_vec(), at(3)).await.expect("set");
-    store.set_age(&kek, &dad, b"1981-01-01".to_vec(), at(3)).await.expect("set");
+    store.set_age(&kek, &kid, b"2014-05-01".to_vec(), at(1), None).await.expect("set");
+    store.set_age(&kek, &kid, b"2015-06-02".to_vec(), at(2), None).await.expect("replace");
+    store.set_age(&kek, &mum, b"1980-01-01".to_vec(), at(3), None).await.expect("set");
+    store.set_age(&kek, &dad, b"1981-01-01".to_vec(), at(3), None).await.expect("set");
     let read = store.age(&kek, &kid).await.expect("read").expect("stored");
     assert_eq!(
         (read.subject.clone(), read.plaintext.as_slice(), read.updated_at),
@@ -87,7 +87,7 @@ pub async fn ages_and_guardians(store: Arc<dyn Store>) {
 
     // No cycle: not the child themselves, not anyone the child is (further down) a guardian of.
     let gran = subject("gran");
-    store.set_age(&kek, &gran, b"1950-01-01".to_vec(), at(4)).await.expect("set");
+    store.set_age(&kek, &gran, b"1950-01-01".to_vec(), at(4), None).await.expect("set");
     assert_eq!(store.add_guardian(link(&mum, &gran, 5)).await.expect("add"), GuardianAdded::Added);
     for (child, guardian) in [(&kid, &kid), (&mum, &kid), (&gran, &kid), (&gran, &mum)] {
         let added = store.add_guardian(link(child, guardian, 6)).await.expect("add");
@@ -132,9 +132,9 @@ pub async fn coming_of_age_is_announced_once(store: Arc<dyn Store>) {
         })
         .await
         .expect("destination");
-    store.set_age(&kek, &kid, b"kid".to_vec(), at(1)).await.expect("set");
-    store.set_age(&kek, &teen, b"teen".to_vec(), at(2)).await.expect("set");
-    store.set_age(&kek, &adult, b"adult".to_vec(), at(3)).await.expect("set");
+    store.set_age(&kek, &kid, b"kid".to_vec(), at(1), None).await.expect("set");
+    store.set_age(&kek, &teen, b"teen".to_vec(), at(2), None).await.expect("set");
+    store.set_age(&kek, &adult, b"adult".to_vec(), at(3), None).await.expect("set");
     let pending = |by: i64| {
         let store = Arc::clone(&store);
         async move {
@@ -161,25 +161,47 @@ pub async fn coming_of_age_is_announced_once(store: Arc<dyn Store>) {
     );
     assert_eq!([one.expect("settle"), two.expect("settle")].iter().filter(|s| **s).count(), 1);
     // Stated again after the announcement: it waits no more.
-    store.set_age(&kek, &kid, b"kid again".to_vec(), at(6)).await.expect("set");
+    store.set_age(&kek, &kid, b"kid again".to_vec(), at(6), None).await.expect("set");
     // The teen's age stated again before a look: the look at the older statement ends nothing.
-    store.set_age(&kek, &teen, b"teen again".to_vec(), at(7)).await.expect("set");
+    store.set_age(&kek, &teen, b"teen again".to_vec(), at(7), None).await.expect("set");
     assert!(!store.settle_coming_of_age(&teen, at(2), Some((at(5), message()))).await.expect("settle"));
     assert_eq!(pending(9).await, [("coa-teen".to_owned(), at(7))]);
 
+    // A statement that makes a known child an adult settles their coming of age in its own write: the
+    // message queued once, the time kept, nothing left waiting.
+    let came_of_age_at = |who: &SubjectId| {
+        let (store, kek, who) = (Arc::clone(&store), kek.clone(), who.clone());
+        async move { store.age(&kek, &who).await.expect("age").and_then(|a| a.came_of_age_at) }
+    };
+    let restated = store.set_age(&kek, &kid, b"kid adult".to_vec(), at(8), Some((at(8), message())));
+    assert!(!restated.await.expect("set"), "the kid was announced before");
+    assert_eq!(came_of_age_at(&kid).await, Some(at(5)));
+    let restated = store.set_age(&kek, &teen, b"teen adult".to_vec(), at(8), Some((at(8), message())));
+    assert!(restated.await.expect("set"), "announced with the statement");
+    assert_eq!(came_of_age_at(&teen).await, Some(at(8)));
+    assert!(pending(9).await.is_empty(), "nothing waits to be looked at");
+    assert!(!store.settle_coming_of_age(&teen, at(8), Some((at(8), message()))).await.expect("settle"));
+    let again = store.set_age(&kek, &teen, b"teen adult".to_vec(), at(9), Some((at(9), message())));
+    assert!(!again.await.expect("set"), "once");
+    assert_eq!(came_of_age_at(&teen).await, Some(at(8)));
+    assert_eq!(came_of_age_at(&adult).await, None);
+
     let read =
         store.fan_out("coming-of-age", &|t: &str| t.starts_with("subject."), 100).await.expect("fan out");
-    assert_eq!(read, 1, "one message");
+    assert_eq!(read, 2, "one message for each");
     let claimed = store
         .claim_deliveries(Timestamp::now(), std::time::Duration::from_secs(60), 10)
         .await
         .expect("claim");
-    let got: Vec<(Option<&str>, &str)> =
+    let mut got: Vec<(Option<&str>, &str)> =
         claimed.iter().map(|c| (c.subject.as_ref().map(SubjectId::as_str), c.event_type.as_str())).collect();
-    assert_eq!(got, [(Some("coa-kid"), "subject.came_of_age")]);
+    got.sort_unstable();
+    assert_eq!(got, [(Some("coa-kid"), "subject.came_of_age"), (Some("coa-teen"), "subject.came_of_age")]);
 
     // An erasure takes the waiting age with it.
-    let erasure = SubjectErasure { subject: teen.clone(), at: at(9), notices: Vec::new() };
+    store.set_age(&kek, &adult, b"adult again".to_vec(), at(9), None).await.expect("set");
+    assert_eq!(pending(9).await, [("coa-adult".to_owned(), at(9))]);
+    let erasure = SubjectErasure { subject: adult.clone(), at: at(10), notices: Vec::new() };
     store.erase_subject(erasure).await.expect("erase");
     assert!(pending(9).await.is_empty());
 }

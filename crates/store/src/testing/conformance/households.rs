@@ -6,7 +6,7 @@ use std::sync::Arc;
 use consentry_core::{SubjectId, Timestamp};
 
 use crate::households::{
-    AddedMember, HouseholdDevice, NewHouseholdDevice, new_household_id, new_member_handle,
+    AddedMember, DeletedHousehold, HouseholdDevice, NewHouseholdDevice, new_household_id, new_member_handle,
 };
 use crate::requests::SubjectErasure;
 use crate::vault::Kek;
@@ -132,9 +132,14 @@ pub async fn households_are_renamed_and_deleted(store: Arc<dyn Store>) {
         assert!(store.create_household_device(paired).await.expect("pair"));
     }
 
+    let ben = subject("ben");
+    store.add_member(&id, &ben, &new_member_handle().expect("h"), at(4)).await.expect("add");
     assert_eq!(
         store.delete_household(&id).await.expect("delete"),
-        Some(vec!["dev_d1".to_owned(), "dev_d2".to_owned()])
+        Some(DeletedHousehold {
+            members: vec![ana.clone(), ben.clone()],
+            devices: vec!["dev_d1".to_owned(), "dev_d2".to_owned()]
+        })
     );
     assert_eq!(store.delete_household(&id).await.expect("delete"), None, "once");
     assert!(store.household(&kek, &id).await.expect("read").is_none());
