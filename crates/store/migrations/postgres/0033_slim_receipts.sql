@@ -4,7 +4,9 @@
 --   event's own index finds a subject's receipts), nor the signing key's id as text per row: each key id is
 --   named once in `receipt_kids` and a receipt keeps its number;
 -- * an event no longer stores `prev_hash`: it is the hash of the event before it (the genesis hash for the
---   first), read back with it, so the chain and every hash over it stay as they were.
+--   first), read back with it, so the chain and every hash over it stay as they were;
+-- * the Merkle tree no longer stores its leaves: leaf i is the hash of event i + 1's canonical bytes, read
+--   from the ledger when a proof needs it; the nodes above them stay.
 -- The receipts table is built again whole (its old file removed); the events table drops the column (rows
 -- written from now on leave it out; older rows give its space back when the table is next rewritten).
 CREATE TABLE receipt_kids (
@@ -31,3 +33,7 @@ ALTER INDEX receipts_slim_pkey RENAME TO receipts_pkey;
 CREATE INDEX receipts_by_first_seq ON receipts (first_seq);
 
 ALTER TABLE events DROP COLUMN prev_hash;
+
+ALTER TABLE tlog_nodes DISABLE TRIGGER tlog_nodes_append_only;
+DELETE FROM tlog_nodes WHERE level = 0;
+ALTER TABLE tlog_nodes ENABLE TRIGGER tlog_nodes_append_only;

@@ -34,7 +34,7 @@ pub(super) fn receipt(conn: &Connection, id: &str) -> rusqlite::Result<Option<St
          LEFT JOIN events e ON e.seq = r.first_seq
          LEFT JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym WHERE r.id = ?1",
     )?
-    .query_row([id], rows::receipt)
+    .query_row([rows::receipt_key(id)], rows::receipt)
     .optional()
 }
 

@@ -22,6 +22,7 @@ use super::db::backend;
 use super::jobs::{AccessJob, AppendJob, Appended, Command, CountsJob, EnqueueJob, Grouped, RecordJob};
 use super::outbox::{insert_messages, wanted};
 use super::pseudonyms::pseudonyms;
+use super::rows;
 use super::{linking as links, tlog};
 use crate::common::{json_list, run_sealer, scope_key};
 use crate::error::{Result, StoreError};
@@ -297,7 +298,7 @@ impl Writer {
                         let checked =
                             run_sealer(seal, &placed, &|t: &str| wanted.wants(t)).and_then(|sealed| {
                                 if let Some(r) = &sealed.receipt
-                                    && receipt_exists.exists([&r.id]).map_err(backend)?
+                                    && receipt_exists.exists([rows::receipt_key(&r.id)]).map_err(backend)?
                                 {
                                     return Err(StoreError::Conflict("a receipt with this id exists".into()));
                                 }
@@ -380,7 +381,7 @@ impl Writer {
                     receipt_kid.execute([&r.kid]).map_err(backend)?;
                     receipt
                         .execute(params![
-                            r.id,
+                            rows::receipt_key(&r.id),
                             first,
                             last,
                             r.catalog_version as i64,

@@ -3,8 +3,13 @@
 //! older migrations' own roll-backs can follow it.
 
 /// The embedded data file as before 0031 (slim receipts): events store `prev_hash` again (the hash of the
-/// event before), receipts their subject's pseudonym (their first event's) and their key id as text.
+/// event before), receipts their id, their subject's pseudonym (their first event's) and their key id as
+/// text. The
+/// Merkle tree's nodes go (SQL cannot hash its leaves again): the store builds the tree again when opened.
 pub const SQLITE_BEFORE_SLIM_RECEIPTS: &str = "
+    DROP TRIGGER tlog_nodes_no_delete; DELETE FROM tlog_nodes;
+    CREATE TRIGGER tlog_nodes_no_delete BEFORE DELETE ON tlog_nodes
+    BEGIN SELECT RAISE(ABORT, 'tree nodes are append-only'); END;
     DROP TRIGGER events_no_update;
     ALTER TABLE events ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
     UPDATE events SET prev_hash = COALESCE((SELECT p.hash FROM events p WHERE p.seq = events.seq - 1),
@@ -15,7 +20,8 @@ pub const SQLITE_BEFORE_SLIM_RECEIPTS: &str = "
         first_seq INTEGER NOT NULL REFERENCES events (seq), last_seq INTEGER NOT NULL REFERENCES events (seq),
         catalog_version INTEGER NOT NULL, created_at INTEGER NOT NULL, kid TEXT) STRICT;
     INSERT INTO receipts_before
-        SELECT r.id, e.pseudonym, r.first_seq, r.last_seq, r.catalog_version, r.created_at, k.kid
+        SELECT CASE WHEN typeof(r.id) = 'blob' THEN 'rcpt_' || lower(hex(r.id)) ELSE r.id END,
+               e.pseudonym, r.first_seq, r.last_seq, r.catalog_version, r.created_at, k.kid
         FROM receipts r JOIN events e ON e.seq = r.first_seq LEFT JOIN receipt_kids k ON k.n = r.kid;
     DROP TABLE receipts;
     DROP TABLE receipt_kids;
@@ -24,6 +30,8 @@ pub const SQLITE_BEFORE_SLIM_RECEIPTS: &str = "
 
 /// The PostgreSQL database as before 0033 (slim receipts), as [`SQLITE_BEFORE_SLIM_RECEIPTS`].
 pub const POSTGRES_BEFORE_SLIM_RECEIPTS: &str = "
+    ALTER TABLE tlog_nodes DISABLE TRIGGER tlog_nodes_append_only; DELETE FROM tlog_nodes;
+    ALTER TABLE tlog_nodes ENABLE TRIGGER tlog_nodes_append_only;
     ALTER TABLE events ADD COLUMN prev_hash TEXT;
     ALTER TABLE events DISABLE TRIGGER events_append_only;
     UPDATE events SET prev_hash = COALESCE((SELECT p.hash FROM events p WHERE p.seq = events.seq - 1),

@@ -1,13 +1,18 @@
 //! The upgrade to slim receipts (SQLite 0031, PostgreSQL 0033) on both backends: a store whose events kept
-//! `prev_hash` and whose receipts kept their pseudonym and key id reads back, once migrated, the same
-//! events, receipts and subjects' receipts, and no longer stores what the ledger gives.
+//! `prev_hash`, whose receipts kept their pseudonym and key id and whose tree kept its leaves reads back,
+//! once migrated, the same events, receipts, subjects' receipts and tree, and no longer stores what the
+//! ledger gives.
 
+use consentry_core::merkle::{Frontier, leaf_hash};
 use consentry_core::{Action, Event, NewEvent, Scope, SubjectId, Timestamp};
 use consentry_store::postgres::PostgresStore;
 use consentry_store::sqlite::SqliteStore;
 use consentry_store::testing::TestDatabase;
 use consentry_store::testing::downgrade::{POSTGRES_BEFORE_SLIM_RECEIPTS, SQLITE_BEFORE_SLIM_RECEIPTS};
 use consentry_store::{Sealed, SealedReceipt, Sealer, Store, StoredReceipt};
+
+/// A receipt id of the form the service makes (kept as its bytes on SQLite); the others are older forms.
+const BEN: &str = "rcpt_0123456789abcdef0123456789abcdef";
 
 fn change(purpose: &str, action: Action) -> NewEvent {
     NewEvent {
@@ -44,7 +49,7 @@ async fn fill(store: &dyn Store) {
     let two = vec![change("analytics", Action::Grant), change("marketing", Action::Grant)];
     store.append_sealed(&ada, two, Some(sealer("rcpt_ada_1", "kid-1"))).await.expect("append");
     store
-        .append_sealed(&ben, vec![change("analytics", Action::Grant)], Some(sealer("rcpt_ben", "kid-2")))
+        .append_sealed(&ben, vec![change("analytics", Action::Grant)], Some(sealer(BEN, "kid-2")))
         .await
         .expect("append");
     store.append(&ben, vec![change("marketing", Action::Object)]).await.expect("append");
@@ -61,7 +66,7 @@ async fn seen(store: &dyn Store) -> Seen {
     let (ada, ben) = subjects();
     let events = store.events_page(0, 100).await.expect("events");
     let mut receipts = Vec::new();
-    for id in ["rcpt_ada_1", "rcpt_ben", "rcpt_ada_2", "rcpt_none"] {
+    for id in ["rcpt_ada_1", BEN, "rcpt_ada_2", "rcpt_none"] {
         receipts.push(store.receipt(id).await.expect("receipt"));
     }
     let mut held = Vec::new();
@@ -72,15 +77,23 @@ async fn seen(store: &dyn Store) -> Seen {
     (events, receipts, held)
 }
 
+/// Every node of the tree of `events`, leaves included, as builds before 0031/0033 stored them:
+/// `(level, idx, hash)`.
+fn old_tree(events: &[Event]) -> Vec<(i64, i64, Vec<u8>)> {
+    let (mut tree, mut nodes) = (Frontier::empty(), Vec::new());
+    for e in events {
+        tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
+    }
+    assert!(nodes.iter().any(|(id, _)| id.level == 0) && nodes.iter().any(|(id, _)| id.level > 0));
+    nodes.into_iter().map(|(id, h)| (i64::from(id.level), id.index as i64, h.to_vec())).collect()
+}
+
 fn check_seen(before: &Seen) {
     let (events, receipts, held) = before;
     assert_eq!(events.len(), 5);
     assert_eq!(events[1].prev_hash, events[0].hash, "the chain reads back whole");
     let ids: Vec<Vec<&str>> = held.iter().map(|r| r.iter().map(|r| r.id.as_str()).collect()).collect();
-    assert_eq!(
-        ids,
-        [vec!["rcpt_ada_1", "rcpt_ada_2"], vec!["rcpt_ada_2"], vec!["rcpt_ben"], vec!["rcpt_ben"]]
-    );
+    assert_eq!(ids, [vec!["rcpt_ada_1", "rcpt_ada_2"], vec!["rcpt_ada_2"], vec![BEN], vec![BEN]]);
     let ada_1 = receipts[0].as_ref().expect("kept");
     assert_eq!((ada_1.first_seq, ada_1.last_seq, ada_1.kid.as_deref()), (1, 2, Some("kid-1")));
     assert_eq!(ada_1.subject, Some(subjects().0));
@@ -113,14 +126,22 @@ async fn sqlite_receipts_and_events_read_back_the_same_after_the_upgrade() {
             .expect("prev_hash");
         assert_eq!(prev, before.0.iter().map(|e| e.prev_hash.clone()).collect::<Vec<_>>());
         let (pseudonym, kid): (String, String) = conn
-            .query_row("SELECT pseudonym, kid FROM receipts WHERE id = 'rcpt_ben'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT pseudonym, kid FROM receipts WHERE id = 'rcpt_0123456789abcdef0123456789abcdef'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .expect("an old receipt row");
         assert_eq!((pseudonym.as_str(), kid.as_str()), (before.0[2].pseudonym.as_str(), "kid-2"));
+        for (level, idx, hash) in old_tree(&before.0) {
+            conn.execute("INSERT INTO tlog_nodes (level, idx, hash) VALUES (?1, ?2, ?3)", (level, idx, hash))
+                .expect("a tree node");
+        }
     }
     let store = SqliteStore::open(dir.path(), None).await.expect("upgrade");
     assert_eq!(seen(&store).await, before, "the same events and receipts");
+    let (reference, stored) = crate::tree_roots(&store).await;
+    assert_eq!(reference, stored, "the same tree");
     let next =
         store.append(&subjects().1, vec![change("analytics", Action::Withdraw)]).await.expect("append");
     assert_eq!(next[0].prev_hash, before.0[4].hash, "the chain goes on");
@@ -133,6 +154,14 @@ async fn sqlite_receipts_and_events_read_back_the_same_after_the_upgrade() {
     };
     assert!(!columns("events").contains(&"prev_hash".to_owned()));
     assert!(!columns("receipts").contains(&"pseudonym".to_owned()));
+    let leaves: i64 =
+        conn.query_row("SELECT COUNT(*) FROM tlog_nodes WHERE level = 0", [], |r| r.get(0)).expect("count");
+    assert_eq!(leaves, 0, "no leaf is stored");
+    let kinds: Vec<String> = conn
+        .prepare("SELECT typeof(id) FROM receipts ORDER BY first_seq")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("ids");
+    assert_eq!(kinds, ["text", "blob", "text"], "an id of the service's form is kept as its bytes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,12 +188,22 @@ async fn postgres_receipts_and_events_read_back_the_same_after_the_upgrade() {
         .await
         .expect("prev_hash");
     assert_eq!(prev, before.0.iter().map(|e| e.prev_hash.clone()).collect::<Vec<_>>());
-    let (pseudonym, kid): (String, String) =
-        sqlx::query_as("SELECT pseudonym, kid FROM receipts WHERE id = 'rcpt_ben'")
-            .fetch_one(&pool)
-            .await
-            .expect("an old receipt row");
+    let (pseudonym, kid): (String, String) = sqlx::query_as(
+        "SELECT pseudonym, kid FROM receipts WHERE id = 'rcpt_0123456789abcdef0123456789abcdef'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("an old receipt row");
     assert_eq!((pseudonym.as_str(), kid.as_str()), (before.0[2].pseudonym.as_str(), "kid-2"));
+    for (level, idx, hash) in old_tree(&before.0) {
+        sqlx::query("INSERT INTO tlog_nodes (level, idx, hash) VALUES ($1, $2, $3)")
+            .bind(level as i16)
+            .bind(idx)
+            .bind(hash)
+            .execute(&pool)
+            .await
+            .expect("a tree node");
+    }
     assert_eq!(PostgresStore::migrate_only(&db.url).await.expect("upgrade"), PostgresStore::schema_version());
     let columns = |table: &'static str| {
         sqlx::query_scalar::<_, String>(
@@ -175,9 +214,16 @@ async fn postgres_receipts_and_events_read_back_the_same_after_the_upgrade() {
     };
     assert!(!columns("events").await.expect("columns").contains(&"prev_hash".to_owned()));
     assert!(!columns("receipts").await.expect("columns").contains(&"pseudonym".to_owned()));
+    let leaves: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tlog_nodes WHERE level = 0")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(leaves, 0, "no leaf is stored");
     pool.close().await;
     let store = PostgresStore::open(&db.url, 2, None).await.expect("open");
     assert_eq!(seen(&store).await, before, "the same events and receipts");
+    let (reference, stored) = crate::tree_roots(&store).await;
+    assert_eq!(reference, stored, "the same tree");
     let next =
         store.append(&subjects().1, vec![change("analytics", Action::Withdraw)]).await.expect("append");
     assert_eq!(next[0].prev_hash, before.0[4].hash, "the chain goes on");
