@@ -19,7 +19,8 @@
 //!    Then the same with no destination on PostgreSQL (a fresh database on the local server,
 //!    `CONSENTRY_TEST_DATABASE_URL`): `pg_total_relation_size` per table (indexes and TOAST included) of
 //!    the store's two schemas, after a `VACUUM`; skipped with a notice when PostgreSQL is unreachable.
-//!    `CONSENTRY_BENCH_EVENTS=0` skips parts 1 to 3.
+//!    `CONSENTRY_BENCH_EVENTS=0` skips parts 1 to 3; `CONSENTRY_BENCH_AT_REST` picks part 4's runs (a
+//!    comma-separated list of `none`, `kept`, `swept` and `postgres`; all of them by default).
 //!
 //! Run: `cargo bench -p consentry-server --bench tlog`. The machine is shared: read medians.
 
@@ -53,8 +54,16 @@ fn main() {
     if events > 0 {
         rt.block_on(run(events));
     }
-    for outbox in [Outbox::NoDestination, Outbox::Kept, Outbox::Swept] {
-        rt.block_on(at_rest(changes, subjects, outbox, None));
+    let runs = std::env::var("CONSENTRY_BENCH_AT_REST").unwrap_or_else(|_| "none,kept,swept,postgres".into());
+    let runs: Vec<&str> = runs.split(',').map(str::trim).collect();
+    for (name, outbox) in [("none", Outbox::NoDestination), ("kept", Outbox::Kept), ("swept", Outbox::Swept)]
+    {
+        if runs.contains(&name) {
+            rt.block_on(at_rest(changes, subjects, outbox, None));
+        }
+    }
+    if !runs.contains(&"postgres") {
+        return;
     }
     rt.block_on(async {
         if let Some(db) = consentry_store::testing::TestDatabase::create().await {
