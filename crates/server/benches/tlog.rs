@@ -9,13 +9,18 @@
 //!    the tree rebuilt from the events' canonical bytes (median of 3), and the same audit against the
 //!    store (`consentry_service::audit::verify_tree`: reading every event and checking every stored node);
 //! 4. bytes at rest per consent change on SQLite (`dbstat`, indexes included, every database file of the
-//!    data folder): M changes (default 100,000; `CONSENTRY_BENCH_CHANGES`) over 10,000 subjects recorded
+//!    data folder): M changes (default 100,000; `CONSENTRY_BENCH_CHANGES`) over S subjects (default 10,000;
+//!    `CONSENTRY_BENCH_SUBJECTS`) recorded
 //!    through the service layer as the API records them (64 concurrent writers, the node's workers
 //!    running), grants and withdrawals in turn, then the node stopped; per table. Three times, side by
 //!    side: with no destination (the outbox stores nothing), with one paused destination taking
 //!    `consent.*` (the outbox keeps every message, as it does within `outbox_retention_secs`), and with
 //!    that destination having taken every message and the outbox sweep run with no retention window.
-//!    `CONSENTRY_BENCH_EVENTS=0` skips parts 1 to 3.
+//!    Then the same with no destination on PostgreSQL (a fresh database on the local server,
+//!    `CONSENTRY_TEST_DATABASE_URL`): `pg_total_relation_size` per table (indexes and TOAST included) of
+//!    the store's two schemas, after a `VACUUM`; skipped with a notice when PostgreSQL is unreachable.
+//!    `CONSENTRY_BENCH_EVENTS=0` skips parts 1 to 3; `CONSENTRY_BENCH_AT_REST` picks part 4's runs (a
+//!    comma-separated list of `none`, `kept`, `swept` and `postgres`; all of them by default).
 //!
 //! Run: `cargo bench -p consentry-server --bench tlog`. The machine is shared: read medians.
 
@@ -43,14 +48,28 @@ fn env_number(name: &str, default: u64) -> u64 {
 fn main() {
     let events = env_number("CONSENTRY_BENCH_EVENTS", 1_000_000);
     let changes = env_number("CONSENTRY_BENCH_CHANGES", 100_000);
+    let subjects = env_number("CONSENTRY_BENCH_SUBJECTS", 10_000).max(1);
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     if events > 0 {
         rt.block_on(run(events));
     }
-    for outbox in [Outbox::NoDestination, Outbox::Kept, Outbox::Swept] {
-        rt.block_on(at_rest(changes, outbox));
+    let runs = std::env::var("CONSENTRY_BENCH_AT_REST").unwrap_or_else(|_| "none,kept,swept,postgres".into());
+    let runs: Vec<&str> = runs.split(',').map(str::trim).collect();
+    for (name, outbox) in [("none", Outbox::NoDestination), ("kept", Outbox::Kept), ("swept", Outbox::Swept)]
+    {
+        if runs.contains(&name) {
+            rt.block_on(at_rest(changes, subjects, outbox, None));
+        }
     }
+    if !runs.contains(&"postgres") {
+        return;
+    }
+    rt.block_on(async {
+        if let Some(db) = consentry_store::testing::TestDatabase::create().await {
+            at_rest(changes, subjects, Outbox::NoDestination, Some(&db.url)).await;
+        }
+    });
 }
 
 fn batch(k0: u64) -> Vec<NewEvent> {
@@ -200,7 +219,6 @@ async fn run(n: u64) {
 }
 
 const WRITERS: u64 = 64;
-const REST_SUBJECTS: u64 = 10_000;
 const GRANT: &str = r#"{"notice":"analytics","changes":[{"purpose":"analytics","action":"grant"}]}"#;
 const WITHDRAW: &str = r#"{"notice":"analytics","changes":[{"purpose":"analytics","action":"withdraw"}]}"#;
 
@@ -263,12 +281,15 @@ async fn take_all_and_sweep(dir: &std::path::Path) {
 }
 
 /// Part 4: records `m` consent changes through the service layer, stops the node and measures the data
-/// folder's databases with `dbstat`.
-async fn at_rest(m: u64, outbox: Outbox) {
+/// folder's databases with `dbstat`, or the PostgreSQL database at `database_url`.
+async fn at_rest(m: u64, subjects: u64, outbox: Outbox, database_url: Option<&str>) {
     use consentry_service::consents::{RecordConsents, record_changes};
     let dir = tempfile::tempdir().expect("temp dir");
-    let config =
-        consentry_server::Config { data: dir.path().to_path_buf(), ..consentry_server::Config::default() };
+    let config = consentry_server::Config {
+        data: dir.path().to_path_buf(),
+        database_url: database_url.map(str::to_owned),
+        ..consentry_server::Config::default()
+    };
     let state = consentry_server::open(config).await.expect("open the node").state;
     if outbox != Outbox::NoDestination {
         state.store.create_destination(bench_destination()).await.expect("a destination");
@@ -286,8 +307,8 @@ async fn at_rest(m: u64, outbox: Outbox) {
                 if i >= m {
                     return;
                 }
-                let subject = SubjectId::new(format!("person-{:05}", i % REST_SUBJECTS)).expect("id");
-                let body = if (i / REST_SUBJECTS).is_multiple_of(2) { GRANT } else { WITHDRAW };
+                let subject = SubjectId::new(format!("person-{:05}", i % subjects)).expect("id");
+                let body = if (i / subjects).is_multiple_of(2) { GRANT } else { WITHDRAW };
                 let body: RecordConsents = serde_json::from_str(body).expect("a request");
                 record_changes(&state, &subject, body, "key:bench").await.expect("recorded");
             }
@@ -301,6 +322,9 @@ async fn at_rest(m: u64, outbox: Outbox) {
     workers.finish(state).await;
     if outbox == Outbox::Swept {
         take_all_and_sweep(dir.path()).await;
+    }
+    if let Some(url) = database_url {
+        return pg_at_rest(url, m, subjects, m as f64 / secs).await;
     }
     let mut tables: Vec<(String, i64)> = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(dir.path())
@@ -325,11 +349,35 @@ async fn at_rest(m: u64, outbox: Outbox) {
     }
     let total: i64 = tables.iter().map(|(_, b)| b).sum();
     println!(
-        "4. at rest on SQLite after {m} consent changes over {REST_SUBJECTS} subjects, outbox {outbox:?} (recorded at {:.0} changes/s through the service layer, {WRITERS} writers): {total} bytes = {:.0} bytes per change (dbstat, indexes included)",
+        "4. at rest on SQLite after {m} consent changes over {subjects} subjects, outbox {outbox:?} (recorded at {:.0} changes/s through the service layer, {WRITERS} writers): {total} bytes = {:.0} bytes per change (dbstat, indexes included)",
         m as f64 / secs,
         total as f64 / m as f64
     );
     tables.sort_by_key(|t| std::cmp::Reverse(t.1));
+    for (name, bytes) in tables.iter().filter(|(_, b)| *b * 100 >= total) {
+        println!("   {name}: {:.0} bytes per change", *bytes as f64 / m as f64);
+    }
+}
+
+/// Part 4 on PostgreSQL: `pg_total_relation_size` of every table of the store's schemas.
+async fn pg_at_rest(url: &str, m: u64, subjects: u64, rate: f64) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::raw_sql("VACUUM").execute(&mut conn).await.expect("vacuum");
+    let tables: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT n.nspname || '.' || c.relname, pg_total_relation_size(c.oid) FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'r' AND n.nspname IN ('public', 'consentry_keystore') ORDER BY 2 DESC",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("sizes");
+    let _ = conn.close().await;
+    let total: i64 = tables.iter().map(|(_, b)| b).sum();
+    println!(
+        "4. at rest on PostgreSQL after {m} consent changes over {subjects} subjects, outbox NoDestination (recorded at {rate:.0} changes/s through the service layer, {WRITERS} writers): {total} bytes = {:.0} bytes per change (pg_total_relation_size, indexes included)",
+        total as f64 / m as f64
+    );
     for (name, bytes) in tables.iter().filter(|(_, b)| *b * 100 >= total) {
         println!("   {name}: {:.0} bytes per change", *bytes as f64 / m as f64);
     }

@@ -2,14 +2,19 @@
 //! order) and statements without placeholders. Statements with placeholders (`?1` on SQLite, `$1` on
 //! PostgreSQL) or with the key store's schema (`ks.` and `consentry_keystore.`) stay with their backend.
 
-/// A ledger event's columns, on `events e`.
 /// The current-state key (purpose, scope) of a subject's latest event that set their jurisdiction: no
 /// catalogue purpose is empty, so it never meets a consent's (nor does a `locate` event, which names no
 /// purpose and has only this row). Readers of consents leave the empty purpose out.
 pub(crate) const JURISDICTION_STATE: (&str, &str) = ("", "jurisdiction");
+/// A ledger event's columns, on `events e`. Its `prev_hash` is not stored: it is the hash of the event
+/// before it, or [`GENESIS_HASH`](consentry_core::ledger::GENESIS_HASH) for the first (the ledger has no
+/// gaps and is never rewritten).
 pub(crate) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
      e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
-     e.expires_at, e.prev_hash, e.hash, e.evidence, e.jurisdiction, e.occurred_at";
+     e.expires_at, \
+     COALESCE((SELECT p.hash FROM events p WHERE p.seq = e.seq - 1), \
+              '0000000000000000000000000000000000000000000000000000000000000000') AS prev_hash, \
+     e.hash, e.evidence, e.jurisdiction, e.occurred_at";
 pub(crate) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
 pub(crate) const NOTICE_COLUMNS: &str = "key, version, sha256, title, language, url, text, created_at";
 pub(crate) const DESTINATION_COLUMNS: &str =
@@ -26,10 +31,13 @@ pub(crate) const DEVICE_COLUMNS: &str =
 /// position in the ledger) is later than its own `recorded_at` (the clock had stepped back) reads that time
 /// as its `occurred_at`, so every reader of the current state (the engine warmed at start, device snapshots,
 /// the export) orders it as the stored state does. Its `hash` is the stored one, taken over the event as
-/// recorded.
+/// recorded, and its `prev_hash` is derived as there.
 pub(crate) const STATE_EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, \
      e.channels, e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, \
-     e.recorded_at, e.expires_at, e.prev_hash, e.hash, e.evidence, e.jurisdiction, \
+     e.recorded_at, e.expires_at, \
+     COALESCE((SELECT p.hash FROM events p WHERE p.seq = e.seq - 1), \
+              '0000000000000000000000000000000000000000000000000000000000000000') AS prev_hash, \
+     e.hash, e.evidence, e.jurisdiction, \
      CASE WHEN e.occurred_at IS NULL AND s.at > e.recorded_at THEN s.at ELSE e.occurred_at END AS occurred_at";
 
 /// The ledger's last event: `seq, hash` and the time no new event is recorded before (its `recorded_at`,
@@ -50,3 +58,14 @@ pub(crate) const CURRENT_CATALOG: &str =
 pub(crate) const CHECKPOINTS: &str = "SELECT events, head, jws, created_at FROM checkpoints ORDER BY events";
 /// The number of dead deliveries.
 pub(crate) const DEAD_LETTERS: &str = "SELECT COUNT(*) FROM deliveries WHERE status = 'dead'";
+
+#[cfg(test)]
+mod tests {
+    /// The genesis hash written into the column lists is the ledger's.
+    #[test]
+    fn derived_prev_hash_starts_from_the_genesis_hash() {
+        let genesis = format!("'{}'", consentry_core::ledger::GENESIS_HASH);
+        assert!(super::EVENT_COLUMNS.contains(&genesis));
+        assert!(super::STATE_EVENT_COLUMNS.contains(&genesis));
+    }
+}

@@ -202,7 +202,7 @@ async fn swapped_events_are_found(backend: Backend) {
              categories = s.categories, channels = s.channels, recipients = s.recipients, notice = s.notice,
              notice_version = s.notice_version, notice_hash = s.notice_hash,
              collection_point = s.collection_point, actor = s.actor, recorded_at = s.recorded_at,
-             expires_at = s.expires_at, prev_hash = s.prev_hash, hash = s.hash
+             expires_at = s.expires_at, hash = s.hash
          FROM swapped AS s WHERE events.seq IN (2, 3) AND s.seq = 5 - events.seq;",
     )
     .await;
@@ -214,7 +214,9 @@ async fn swapped_events_are_found(backend: Backend) {
     let v = audit_of(&s).await.0;
     let bad = &v["first_bad"];
     assert_eq!(v["ok"], false, "{v}");
-    assert_eq!((&bad["seq"], &bad["kind"]), (&json!(2), &json!("prev_hash_mismatch")), "{v}");
+    // No event stores the hash it follows (it is the one before it), so the moved event's own hash no
+    // longer matches where it now stands.
+    assert_eq!((&bad["seq"], &bad["kind"]), (&json!(2), &json!("hash_mismatch")), "{v}");
     assert_eq!((&v["events"], &v["head"]), (&json!(1), &events[0]["hash"]), "{v}");
 }
 
@@ -275,10 +277,11 @@ async fn stored_checkpoints_of_the_old_form_keep_verifying(backend: Backend) {
 async fn a_changed_tree_node_is_found(backend: Backend) {
     let embedded = matches!(backend, Backend::Embedded);
     let (storage, _) = ledger_with_checkpoints(backend).await;
-    // Leaf 1 (event 2) given leaf 0's hash: not a node of the tree's head at 4 leaves, so only a check of
-    // every stored node finds it (a proof of event 2 would lead elsewhere).
-    let copy = "UPDATE tlog_nodes SET hash = (SELECT hash FROM tlog_nodes WHERE level = 0 AND idx = 0) \
-                WHERE level = 0 AND idx = 1";
+    // The node over events 3 and 4 given the one over events 1 and 2 (leaves are not stored: they are the
+    // events' hashes): not a node of the tree's head at 4 leaves, so only a check of every stored node
+    // finds it (a proof of event 1 would lead elsewhere).
+    let copy = "UPDATE tlog_nodes SET hash = (SELECT hash FROM tlog_nodes WHERE level = 1 AND idx = 0) \
+                WHERE level = 1 AND idx = 1";
     let sql = if embedded {
         format!("DROP TRIGGER tlog_nodes_no_update; {copy};")
     } else {
@@ -291,6 +294,6 @@ async fn a_changed_tree_node_is_found(backend: Backend) {
     assert_eq!((&v["first_bad"], &v["events"]), (&Value::Null, &json!(4)), "the chain itself holds: {v}");
     let tree = &v["tree"];
     assert_eq!((&tree["ok"], &tree["size"]), (&json!(false), &json!(4)), "{v}");
-    assert!(str_of(&tree["first_bad"]).contains("level 0 index 1"), "{v}");
+    assert!(str_of(&tree["first_bad"]).contains("level 1 index 1"), "{v}");
     s.stop().await;
 }

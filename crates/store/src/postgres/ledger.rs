@@ -22,9 +22,11 @@ pub(super) async fn ledger_head(pool: &PgPool) -> Result<LedgerHead> {
 
 pub(super) async fn receipt(pool: &PgPool, id: &str) -> Result<Option<StoredReceipt>> {
     let row: Option<ReceiptRow> = sqlx::query_as(
-        "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
+        "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, rk.kid
          FROM receipts r
-         LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = $1",
+         LEFT JOIN receipt_kids rk ON rk.n = r.kid
+         LEFT JOIN events e ON e.seq = r.first_seq
+         LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = e.pseudonym WHERE r.id = $1",
     )
     .bind(id)
     .fetch_optional(pool)

@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0030_consent_stances.sql"),
     include_str!("../../migrations/postgres/0031_slim_outbox.sql"),
     include_str!("../../migrations/postgres/0032_engine_images.sql"),
+    include_str!("../../migrations/postgres/0033_slim_receipts.sql"),
 ];
 
 pub(super) fn supported_version() -> i64 {

@@ -340,9 +340,11 @@ impl RequestStore for PostgresStore {
 
     async fn subject_receipts(&self, subject: &SubjectId) -> Result<Vec<StoredReceipt>> {
         let rows: Vec<super::ledger::ReceiptRow> = sqlx::query_as(
-            "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
-         FROM receipts r
-             JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym
+            "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, rk.kid
+             FROM consentry_keystore.subject_keys k
+             JOIN events e ON e.pseudonym = k.pseudonym
+             JOIN receipts r ON r.first_seq = e.seq
+             LEFT JOIN receipt_kids rk ON rk.n = r.kid
              WHERE k.subject = $1 ORDER BY r.created_at, r.id",
         )
         .bind(subject.as_str())
@@ -354,9 +356,11 @@ impl RequestStore for PostgresStore {
 
     async fn recent_receipts(&self, subject: &SubjectId, limit: u32) -> Result<Vec<StoredReceipt>> {
         let rows: Vec<super::ledger::ReceiptRow> = sqlx::query_as(
-            "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
-             FROM receipts r
-             JOIN consentry_keystore.subject_keys k ON k.pseudonym = r.pseudonym
+            "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, rk.kid
+             FROM consentry_keystore.subject_keys k
+             JOIN events e ON e.pseudonym = k.pseudonym
+             JOIN receipts r ON r.first_seq = e.seq
+             LEFT JOIN receipt_kids rk ON rk.n = r.kid
              WHERE k.subject = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2",
         )
         .bind(subject.as_str())
@@ -459,11 +463,14 @@ impl RequestStore for PostgresStore {
                 .await
                 .map_err(db)?;
             // Without the subject a receipt can no longer be built: its row goes too (they keep their copies).
-            sqlx::query("DELETE FROM receipts WHERE pseudonym = $1")
-                .bind(p)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            // Its subject is the one of the first event it seals.
+            sqlx::query(
+                "DELETE FROM receipts WHERE first_seq IN (SELECT seq FROM events WHERE pseudonym = $1)",
+            )
+            .bind(p)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
             // The notices last: the outbox lock is held from here to the commit.
             let mut outbox = OutboxColumns::new(&self.filter);
             for m in erasure.notices {

@@ -74,7 +74,6 @@ pub(super) struct EventColumns {
     actor: Vec<String>,
     recorded_at: Vec<i64>,
     expires_at: Vec<Option<i64>>,
-    prev_hash: Vec<String>,
     hash: Vec<String>,
     evidence: Vec<Option<String>>,
     jurisdiction: Vec<Option<String>>,
@@ -97,7 +96,6 @@ impl EventColumns {
         self.actor.push(e.actor.clone());
         self.recorded_at.push(e.recorded_at.micros());
         self.expires_at.push(e.expires_at.map(Timestamp::micros));
-        self.prev_hash.push(e.prev_hash.clone());
         self.hash.push(e.hash.clone());
         self.evidence.push(e.evidence.clone());
         self.jurisdiction.push(e.jurisdiction.clone());
@@ -107,12 +105,11 @@ impl EventColumns {
     pub async fn insert(self, tx: &mut Transaction<'static, Postgres>) -> Result<()> {
         sqlx::query(
             "INSERT INTO events (seq, pseudonym, purpose, action, categories, channels, recipients, notice,
-                notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash,
-                evidence, jurisdiction, occurred_at)
+                notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, hash, evidence,
+                jurisdiction, occurred_at)
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                 $7::text[], $8::text[], $9::int[], $10::text[], $11::text[], $12::text[], $13::bigint[],
-                $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[],
-                $19::bigint[])",
+                $14::bigint[], $15::text[], $16::text[], $17::text[], $18::bigint[])",
         )
         .bind(self.seq)
         .bind(self.pseudonym)
@@ -128,7 +125,6 @@ impl EventColumns {
         .bind(self.actor)
         .bind(self.recorded_at)
         .bind(self.expires_at)
-        .bind(self.prev_hash)
         .bind(self.hash)
         .bind(self.evidence)
         .bind(self.jurisdiction)
@@ -144,7 +140,6 @@ impl EventColumns {
 #[derive(Default)]
 pub(super) struct ReceiptColumns {
     id: Vec<String>,
-    pseudonym: Vec<String>,
     first_seq: Vec<i64>,
     last_seq: Vec<i64>,
     catalog_version: Vec<i64>,
@@ -154,9 +149,8 @@ pub(super) struct ReceiptColumns {
 
 impl ReceiptColumns {
     /// What is stored of `r` (never its signed form, which names the person).
-    pub fn push(&mut self, r: &SealedReceipt, pseudonym: &str, first_seq: u64, last_seq: u64) {
+    pub fn push(&mut self, r: &SealedReceipt, first_seq: u64, last_seq: u64) {
         self.id.push(r.id.clone());
-        self.pseudonym.push(pseudonym.to_owned());
         self.first_seq.push(first_seq as i64);
         self.last_seq.push(last_seq as i64);
         self.catalog_version.push(r.catalog_version as i64);
@@ -168,13 +162,27 @@ impl ReceiptColumns {
         if self.id.is_empty() {
             return Ok(());
         }
+        // Each signing key is named once; a receipt keeps its number. A key already named takes no new
+        // number (the identity is not drawn for it).
         sqlx::query(
-            "INSERT INTO receipts (id, pseudonym, first_seq, last_seq, catalog_version, created_at, kid)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
-                                  $7::text[])",
+            "INSERT INTO receipt_kids (kid)
+             SELECT DISTINCT k FROM UNNEST($1::text[]) AS k
+             WHERE NOT EXISTS (SELECT 1 FROM receipt_kids WHERE kid = k)
+             ON CONFLICT (kid) DO NOTHING",
+        )
+        .bind(&self.kid)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+        let expected = self.id.len() as u64;
+        let stored = sqlx::query(
+            "INSERT INTO receipts (id, first_seq, last_seq, catalog_version, created_at, kid)
+             SELECT r.id, r.first_seq, r.last_seq, r.catalog_version, r.created_at, k.n
+             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
+                 AS r (id, first_seq, last_seq, catalog_version, created_at, kid)
+             JOIN receipt_kids k ON k.kid = r.kid",
         )
         .bind(self.id)
-        .bind(self.pseudonym)
         .bind(self.first_seq)
         .bind(self.last_seq)
         .bind(self.catalog_version)
@@ -182,7 +190,11 @@ impl ReceiptColumns {
         .bind(self.kid)
         .execute(&mut **tx)
         .await
-        .map_err(db)?;
+        .map_err(db)?
+        .rows_affected();
+        if stored != expected {
+            return Err(StoreError::Backend(format!("{stored} of {expected} receipts stored")));
+        }
         Ok(())
     }
 }

@@ -244,7 +244,8 @@ impl Store for PostgresStore {
     }
 
     async fn tlog_nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>> {
-        tlog::nodes(&self.pool, ids).await
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        tlog::nodes(&mut conn, ids).await
     }
 
     async fn insert_tlog_checkpoint(&self, checkpoint: &TlogCheckpoint) -> Result<()> {

@@ -1,6 +1,7 @@
-//! The ledger's Merkle tree on PostgreSQL: its complete subtrees (`tlog_nodes`), written in each append's
-//! transaction under the ledger lock (which is also what makes the frontier read there current), built
-//! for a ledger that predates the tree when the store opens, and the signed checkpoints of the tree.
+//! The ledger's Merkle tree on PostgreSQL: its complete subtrees above the leaves (`tlog_nodes`), written
+//! in each append's transaction under the ledger lock (which is also what makes the frontier read there
+//! current), built for a ledger that predates the tree when the store opens, and the signed checkpoints of
+//! the tree. A leaf is not stored: it is the hash of its event's canonical bytes, read from the ledger.
 
 use consentry_core::Timestamp;
 use consentry_core::merkle::{Frontier, Hash, NodeId, leaf_hash};
@@ -21,34 +22,49 @@ fn hash(bytes: Vec<u8>) -> Result<Hash> {
     bytes.try_into().map_err(|_| rows::corrupt("a tree hash is not 32 bytes"))
 }
 
-/// The stored nodes among `ids`.
-pub(super) async fn nodes<'e>(
-    exec: impl sqlx::PgExecutor<'e>,
-    ids: &[NodeId],
-) -> Result<Vec<(NodeId, Hash)>> {
-    let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
-    let indexes: Vec<i64> = ids.iter().map(|id| id.index as i64).collect();
+/// The nodes among `ids` the tree has: a leaf from its event (leaf i is event i + 1), any other from
+/// `tlog_nodes`.
+pub(super) async fn nodes(conn: &mut PgConnection, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>> {
+    let (leaves, inner): (Vec<&NodeId>, Vec<&NodeId>) = ids.iter().partition(|id| id.level == 0);
+    let levels: Vec<i16> = inner.iter().map(|id| i16::from(id.level)).collect();
+    let indexes: Vec<i64> = inner.iter().map(|id| id.index as i64).collect();
     let found = sqlx::query(
         "SELECT n.level, n.idx, n.hash FROM tlog_nodes n
          JOIN UNNEST($1::smallint[], $2::bigint[]) AS w (level, idx) ON n.level = w.level AND n.idx = w.idx",
     )
     .bind(levels)
     .bind(indexes)
-    .fetch_all(exec)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    found
+    let mut nodes = found
         .iter()
         .map(|r| {
             let level: i16 = r.try_get(0).map_err(db)?;
             let index: i64 = r.try_get(1).map_err(db)?;
             Ok((NodeId::new(level as u8, index as u64), hash(r.try_get(2).map_err(db)?)?))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    if leaves.is_empty() {
+        return Ok(nodes);
+    }
+    let seqs: Vec<i64> = leaves.iter().filter_map(|id| i64::try_from(id.index + 1).ok()).collect();
+    let events =
+        sqlx::query(&format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq = ANY($1) ORDER BY e.seq"))
+            .bind(seqs)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+    for row in &events {
+        let e = rows::event(row)?;
+        nodes.push((NodeId::new(0, e.seq - 1), leaf_hash(&e.canonical_bytes())));
+    }
+    Ok(nodes)
 }
 
-/// Inserts nodes completed by an append, in the caller's transaction.
+/// Inserts the nodes above the leaves completed by an append, in the caller's transaction.
 pub(super) async fn insert_nodes(conn: &mut PgConnection, nodes: &[(NodeId, Hash)]) -> Result<()> {
+    let nodes: Vec<&(NodeId, Hash)> = nodes.iter().filter(|(id, _)| id.level > 0).collect();
     if nodes.is_empty() {
         return Ok(());
     }
@@ -81,17 +97,19 @@ pub(super) async fn catch_up(pool: &PgPool) -> Result<()> {
     loop {
         let mut tx = pool.begin().await.map_err(db)?;
         locks::lock(&mut tx, LEDGER_LOCK).await?;
+        // The tree holds the leaves under its last node of level 1 (an odd last leaf completes no stored
+        // node, and is taken again).
         let size: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM tlog_nodes WHERE level = 0")
+            sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) * 2 FROM tlog_nodes WHERE level = 1")
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db)?;
         let head: Option<(i64, String)> =
             sqlx::query_as(LEDGER_HEAD).fetch_optional(&mut *tx).await.map_err(db)?;
-        if head.is_none_or(|(seq, _)| seq <= size) {
+        let Some(head) = head.map(|(seq, _)| seq as u64).filter(|&seq| seq > size as u64) else {
             tx.commit().await.map_err(db)?;
             return Ok(());
-        }
+        };
         let mut tree = frontier(&mut tx, size as u64).await?;
         let found = sqlx::query(&format!(
             "SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
@@ -111,6 +129,10 @@ pub(super) async fn catch_up(pool: &PgPool) -> Result<()> {
         }
         insert_nodes(&mut tx, &completed).await?;
         tx.commit().await.map_err(db)?;
+        // Done at the ledger's head (whose odd last leaf the next count leaves out again).
+        if found.is_empty() || tree.size() >= head {
+            return Ok(());
+        }
     }
 }
 

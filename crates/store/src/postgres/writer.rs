@@ -273,7 +273,7 @@ async fn commit_group(
         let (receipt, outbox, in_force) =
             sealed.map_or((None, Vec::new(), Vec::new()), |s| (s.receipt, s.outbox, s.in_force));
         if let (Some(r), Some(first), Some(last)) = (&receipt, placed.first(), placed.last()) {
-            receipts.push(r, p, first.seq, last.seq);
+            receipts.push(r, first.seq, last.seq);
         }
         pending.extend(outbox.into_iter().map(|m| (p.clone(), m, None)));
         pending.extend(in_force.into_iter().map(|(seq, m)| (p.clone(), m, Some(seq))));

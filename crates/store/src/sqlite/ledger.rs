@@ -28,11 +28,13 @@ pub(super) fn ledger_head(conn: &Connection) -> rusqlite::Result<LedgerHead> {
 
 pub(super) fn receipt(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredReceipt>> {
     conn.prepare_cached(
-        "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
+        "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, rk.kid
          FROM receipts r
-         LEFT JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym WHERE r.id = ?1",
+         LEFT JOIN receipt_kids rk ON rk.n = r.kid
+         LEFT JOIN events e ON e.seq = r.first_seq
+         LEFT JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym WHERE r.id = ?1",
     )?
-    .query_row([id], rows::receipt)
+    .query_row([rows::receipt_key(id)], rows::receipt)
     .optional()
 }
 

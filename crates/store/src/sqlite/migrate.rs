@@ -37,6 +37,7 @@ const DATA: &[&str] = &[
     include_str!("../../migrations/sqlite/0028_consent_stances.sql"),
     include_str!("../../migrations/sqlite/0029_slim_outbox.sql"),
     include_str!("../../migrations/sqlite/0030_engine_images.sql"),
+    include_str!("../../migrations/sqlite/0031_slim_receipts.sql"),
 ];
 /// Migrations of the key-store file.
 const KEYSTORE: &[&str] = &[

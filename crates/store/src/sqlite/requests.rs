@@ -342,9 +342,11 @@ impl RequestStore for SqliteStore {
         let subject = subject.as_str().to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
-         FROM receipts r
-                 JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym
+                "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, rk.kid
+                 FROM ks.subject_keys k
+                 JOIN events e ON e.pseudonym = k.pseudonym
+                 JOIN receipts r ON r.first_seq = e.seq
+                 LEFT JOIN receipt_kids rk ON rk.n = r.kid
                  WHERE k.subject = ?1 ORDER BY r.created_at, r.id",
             )?;
             stmt.query_map([subject], super::rows::receipt)?.collect()
@@ -356,9 +358,11 @@ impl RequestStore for SqliteStore {
         let subject = subject.as_str().to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, r.kid
-                 FROM receipts r
-                 JOIN ks.subject_keys k ON k.pseudonym = r.pseudonym
+                "SELECT r.id, k.subject, r.first_seq, r.last_seq, r.catalog_version, r.created_at, rk.kid
+                 FROM ks.subject_keys k
+                 JOIN events e ON e.pseudonym = k.pseudonym
+                 JOIN receipts r ON r.first_seq = e.seq
+                 LEFT JOIN receipt_kids rk ON rk.n = r.kid
                  WHERE k.subject = ?1 ORDER BY r.created_at DESC, r.id DESC LIMIT ?2",
             )?;
             stmt.query_map(params![subject, limit], super::rows::receipt)?.collect()
@@ -500,7 +504,12 @@ fn erase_rows(
         insert_outbox(&tx, filter, p, &erasure.notices, erasure.at)?;
         tx.execute("UPDATE requests SET details = NULL WHERE pseudonym = ?1", [p]).map_err(backend)?;
         // Without the subject a receipt can no longer be built: its row goes too (they keep their copies).
-        tx.execute("DELETE FROM receipts WHERE pseudonym = ?1", [p]).map_err(backend)?;
+        // Its subject is the one of the first event it seals.
+        tx.execute(
+            "DELETE FROM receipts WHERE first_seq IN (SELECT seq FROM events WHERE pseudonym = ?1)",
+            [p],
+        )
+        .map_err(backend)?;
         erased.had_key = true;
     }
     tx.commit().map_err(backend)?;

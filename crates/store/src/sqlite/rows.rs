@@ -2,6 +2,7 @@
 
 use consentry_core::{Action, Event, Scope, SubjectId, Timestamp};
 use rusqlite::Row;
+use rusqlite::types::{Value, ValueRef};
 
 use crate::model::{ApiKey, DestinationRecord, NoticeVersion, SigningKeyRecord, StoredReceipt};
 
@@ -82,7 +83,7 @@ pub(super) fn notice(row: &Row<'_>) -> rusqlite::Result<NoticeVersion> {
 pub(super) fn receipt(row: &Row<'_>) -> rusqlite::Result<StoredReceipt> {
     let subject: Option<String> = row.get(1)?;
     Ok(StoredReceipt {
-        id: row.get(0)?,
+        id: receipt_id(row.get_ref(0)?)?,
         subject: subject.and_then(|s| SubjectId::new(s).ok()),
         first_seq: row.get::<_, i64>(2)? as u64,
         last_seq: row.get::<_, i64>(3)? as u64,
@@ -118,4 +119,58 @@ pub(super) fn destination(row: &Row<'_>) -> rusqlite::Result<DestinationRecord> 
         flagged: row.get(7)?,
         created_at: Timestamp::from_micros(row.get(8)?),
     })
+}
+
+/// A receipt id as `receipts.id` keeps it: the 16 random bytes of an id of the form the service makes
+/// (`rcpt_` and 32 lowercase hex digits), any other id (kept from earlier builds) as its text. Two distinct
+/// ids never meet: a blob never equals a text.
+pub(super) fn receipt_key(id: &str) -> Value {
+    let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    match id.strip_prefix("rcpt_") {
+        Some(hex) if hex.len() == 32 && hex.bytes().all(lower_hex) => {
+            let nibble = |b: u8| if b.is_ascii_digit() { b - b'0' } else { b - b'a' + 10 };
+            Value::Blob(hex.as_bytes().chunks(2).map(|p| nibble(p[0]) << 4 | nibble(p[1])).collect())
+        }
+        _ => Value::Text(id.to_owned()),
+    }
+}
+
+/// A receipt id read from `receipts.id` (see [`receipt_key`]).
+pub(super) fn receipt_id(stored: ValueRef<'_>) -> rusqlite::Result<String> {
+    match stored {
+        ValueRef::Blob(b) if b.len() == 16 => {
+            Ok(format!("rcpt_{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>()))
+        }
+        ValueRef::Text(t) => {
+            String::from_utf8(t.to_vec()).map_err(|_| conversion("a receipt id is not UTF-8"))
+        }
+        _ => Err(conversion("a receipt id is neither 16 bytes nor text")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_ids_read_back_as_given() {
+        for id in [
+            "rcpt_00ff10a9b8c7d6e5f4a3b2c1d0e9f8a7",
+            "rcpt_old",
+            "rcpt_00FF10A9B8C7D6E5F4A3B2C1D0E9F8A7",
+            "rcp_x",
+        ] {
+            let key = receipt_key(id);
+            let back = match &key {
+                Value::Blob(b) => receipt_id(ValueRef::Blob(b)),
+                Value::Text(t) => receipt_id(ValueRef::Text(t.as_bytes())),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(back.expect("an id"), id);
+        }
+        assert!(
+            matches!(receipt_key("rcpt_00ff10a9b8c7d6e5f4a3b2c1d0e9f8a7"), Value::Blob(b) if b.len() == 16)
+        );
+        assert!(matches!(receipt_key("rcpt_00FF10A9B8C7D6E5F4A3B2C1D0E9F8A7"), Value::Text(_)));
+    }
 }

@@ -1,6 +1,7 @@
-//! The ledger's Merkle tree on the embedded store: its complete subtrees (`tlog_nodes`), written by the
-//! writer in each append's transaction, built for a ledger that predates the tree when the store opens,
-//! and the signed checkpoints of the tree (`tlog_checkpoints`).
+//! The ledger's Merkle tree on the embedded store: its complete subtrees above the leaves (`tlog_nodes`),
+//! written by the writer in each append's transaction, built for a ledger that predates the tree when the
+//! store opens, and the signed checkpoints of the tree (`tlog_checkpoints`). A leaf is not stored: it is
+//! the hash of its event's canonical bytes, read from the ledger when asked for.
 
 use consentry_core::Timestamp;
 use consentry_core::merkle::{Frontier, Hash, NodeId, leaf_hash};
@@ -19,11 +20,20 @@ fn hash(bytes: Vec<u8>) -> rusqlite::Result<Hash> {
     bytes.try_into().map_err(|_| conversion("a tree hash is not 32 bytes"))
 }
 
-/// The stored nodes among `ids`.
+/// The nodes among `ids` the tree has: a leaf from its event (leaf i is event i + 1), any other from
+/// `tlog_nodes`.
 pub(super) fn nodes(conn: &Connection, ids: &[NodeId]) -> rusqlite::Result<Vec<(NodeId, Hash)>> {
     let mut stmt = conn.prepare_cached("SELECT hash FROM tlog_nodes WHERE level = ?1 AND idx = ?2")?;
+    let mut event = conn.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq = ?1"))?;
     let mut found = Vec::with_capacity(ids.len());
     for id in ids {
+        if id.level == 0 {
+            let Ok(seq) = i64::try_from(id.index + 1) else { continue };
+            if let Some(e) = event.query_row([seq], |r| rows::event(r, 0)).optional()? {
+                found.push((*id, leaf_hash(&e.canonical_bytes())));
+            }
+            continue;
+        }
         let row =
             stmt.query_row(params![id.level, id.index as i64], |r| r.get::<_, Vec<u8>>(0)).optional()?;
         if let Some(bytes) = row {
@@ -33,10 +43,10 @@ pub(super) fn nodes(conn: &Connection, ids: &[NodeId]) -> rusqlite::Result<Vec<(
     Ok(found)
 }
 
-/// Inserts nodes completed by an append, in the caller's transaction.
+/// Inserts the nodes above the leaves completed by an append, in the caller's transaction.
 pub(super) fn insert_nodes(conn: &Connection, nodes: &[(NodeId, Hash)]) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached("INSERT INTO tlog_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
-    for (id, h) in nodes {
+    for (id, h) in nodes.iter().filter(|(id, _)| id.level > 0) {
         stmt.execute(params![id.level, id.index as i64, &h[..]])?;
     }
     Ok(())
@@ -50,10 +60,12 @@ fn frontier(conn: &Connection, size: u64) -> Result<Frontier> {
 }
 
 /// Loads the tree's frontier, first adding the leaves of every event the tree does not hold yet (a ledger
-/// written before the tree existed), a page per transaction so that a crash keeps what was built.
+/// written before the tree existed), a page per transaction so that a crash keeps what was built. The
+/// tree holds the leaves under its last node of level 1 (an odd last leaf completes no stored node, and is
+/// taken again).
 pub(super) fn catch_up(conn: &mut Connection, ledger_len: u64) -> Result<Frontier> {
     let size: i64 = conn
-        .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM tlog_nodes WHERE level = 0", [], |r| r.get(0))
+        .query_row("SELECT COALESCE(MAX(idx) + 1, 0) * 2 FROM tlog_nodes WHERE level = 1", [], |r| r.get(0))
         .map_err(backend)?;
     let mut tree = frontier(conn, size as u64)?;
     while tree.size() < ledger_len {

@@ -22,6 +22,7 @@ use super::db::backend;
 use super::jobs::{AccessJob, AppendJob, Appended, Command, CountsJob, EnqueueJob, Grouped, RecordJob};
 use super::outbox::{insert_messages, wanted};
 use super::pseudonyms::pseudonyms;
+use super::rows;
 use super::{linking as links, tlog};
 use crate::common::{json_list, run_sealer, scope_key};
 use crate::error::{Result, StoreError};
@@ -193,9 +194,9 @@ impl Writer {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO events (seq, pseudonym, purpose, action, categories, channels, recipients, notice,
-                        notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, prev_hash, hash,
-                        evidence, jurisdiction, occurred_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                        notice_version, notice_hash, collection_point, actor, recorded_at, expires_at, hash, evidence,
+                        jurisdiction, occurred_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )
                 .map_err(backend)?;
             let mut state = tx
@@ -223,8 +224,14 @@ impl Writer {
                 tx.prepare_cached("SELECT 1 FROM receipts WHERE id = ?1").map_err(backend)?;
             let mut receipt = tx
                 .prepare_cached(
-                    "INSERT INTO receipts (id, pseudonym, first_seq, last_seq, catalog_version, created_at, kid)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO receipts (id, first_seq, last_seq, catalog_version, created_at, kid)
+                     VALUES (?1, ?2, ?3, ?4, ?5, (SELECT n FROM receipt_kids WHERE kid = ?6))",
+                )
+                .map_err(backend)?;
+            // Each signing key is named once; a receipt keeps its number.
+            let mut receipt_kid = tx
+                .prepare_cached(
+                    "INSERT INTO receipt_kids (kid) SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM receipt_kids WHERE kid = ?1)",
                 )
                 .map_err(backend)?;
             for pending in appends.iter_mut() {
@@ -291,7 +298,7 @@ impl Writer {
                         let checked =
                             run_sealer(seal, &placed, &|t: &str| wanted.wants(t)).and_then(|sealed| {
                                 if let Some(r) = &sealed.receipt
-                                    && receipt_exists.exists([&r.id]).map_err(backend)?
+                                    && receipt_exists.exists([rows::receipt_key(&r.id)]).map_err(backend)?
                                 {
                                     return Err(StoreError::Conflict("a receipt with this id exists".into()));
                                 }
@@ -325,7 +332,6 @@ impl Writer {
                             e.actor,
                             e.recorded_at.micros(),
                             e.expires_at.map(Timestamp::micros),
-                            e.prev_hash,
                             e.hash,
                             e.evidence,
                             e.jurisdiction,
@@ -372,10 +378,10 @@ impl Writer {
                 if let (Some(r), Some(first), Some(last)) = (&sealed, placed.first(), placed.last()) {
                     // Never the signed form, which names the person: the ledger builds it again.
                     let (first, last) = (first.seq as i64, last.seq as i64);
+                    receipt_kid.execute([&r.kid]).map_err(backend)?;
                     receipt
                         .execute(params![
-                            r.id,
-                            p,
+                            rows::receipt_key(&r.id),
                             first,
                             last,
                             r.catalog_version as i64,

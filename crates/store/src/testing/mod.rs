@@ -4,6 +4,7 @@
 //! crate's tests follow.
 
 pub mod conformance;
+pub mod downgrade;
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;

@@ -1,6 +1,7 @@
 //! Integration tests of the storage backends: the conformance suite, and what is particular to each.
 
 mod postgres;
+mod slim_receipts;
 mod sqlite;
 
 /// The root of the tree of the stored ledger, from its events alone and from the stored tree.

@@ -6,6 +6,7 @@ use consentry_core::ledger::ChainVerifier;
 use consentry_core::{Action, Event, NewEvent, Scope, SubjectId, Timestamp};
 use consentry_store::postgres::PostgresStore;
 use consentry_store::testing::TestDatabase;
+use consentry_store::testing::downgrade::POSTGRES_BEFORE_SLIM_RECEIPTS;
 use consentry_store::{
     AccessEntry, DeliveryOutcome, DestinationRecord, NewDestination, OutboxMessage, Sealed, Sealer, Store,
     StoreError,
@@ -352,7 +353,8 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
     }
     let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
     sqlx::raw_sql(&format!(
-        "{CONSENT_STATE_BEFORE_STANCES}
+        "{POSTGRES_BEFORE_SLIM_RECEIPTS}
+         {CONSENT_STATE_BEFORE_STANCES}
          DROP TABLE receipts;
          CREATE TABLE receipts (id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL,
              first_seq BIGINT NOT NULL REFERENCES events (seq), last_seq BIGINT NOT NULL REFERENCES events (seq),
@@ -472,7 +474,8 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
     // As the writers and the upgrade to effective time (0019) left it: the old grant's later clock kept
     // the newer grant out of the current state.
     sqlx::raw_sql(&format!(
-        "{CONSENT_STATE_BEFORE_STANCES}
+        "{POSTGRES_BEFORE_SLIM_RECEIPTS}
+         {CONSENT_STATE_BEFORE_STANCES}
          ALTER TABLE events DISABLE TRIGGER events_append_only;
          UPDATE events SET recorded_at = {fast} WHERE seq = 1;
          UPDATE events SET recorded_at = {slow} WHERE seq = 2;
@@ -487,8 +490,8 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
         // Before effective time (0024), the guardians' tables (0025), the outbox's reach (0026), the
         // households (0027), the coming of age (0028), the sealed evidence (0029), the consent stances
-        // (0030), the slim outbox (0031) and the engine images (0032).
-        PostgresStore::schema_version() - 8
+        // (0030), the slim outbox (0031), the engine images (0032) and the slim receipts (0033).
+        PostgresStore::schema_version() - 9
     ))
     .execute(&pool)
     .await
@@ -530,14 +533,16 @@ async fn the_upgrade_to_stances_brings_back_replaced_objections() {
     let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
     // As the writers left it before: the withdrawal in the objection's place; `gone` linked away.
     sqlx::raw_sql(&format!(
-        "{CONSENT_STATE_BEFORE_STANCES}
+        "{POSTGRES_BEFORE_SLIM_RECEIPTS}
+         {CONSENT_STATE_BEFORE_STANCES}
          UPDATE consent_state SET seq = 2 WHERE seq = 1;
          DELETE FROM consent_state WHERE seq = 3;
          ALTER TABLE outbox DROP COLUMN seq, DROP COLUMN source;
          DROP TABLE engine_images;
          DELETE FROM consentry_schema_migrations WHERE version >= {};",
-        // Before the consent stances (0030), the slim outbox (0031) and the engine images (0032).
-        PostgresStore::schema_version() - 2
+        // Before the consent stances (0030), the slim outbox (0031), the engine images (0032) and the slim
+        // receipts (0033).
+        PostgresStore::schema_version() - 3
     ))
     .execute(&pool)
     .await

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use consentry_core::{Action, Event, NewEvent, Scope, SubjectId, Timestamp};
 use consentry_store::sqlite::SqliteStore;
+use consentry_store::testing::downgrade::SQLITE_BEFORE_SLIM_RECEIPTS;
 use consentry_store::{
     AccessEntry, DeliveryOutcome, DestinationRecord, NewDestination, OutboxMessage, Sealed, SealedReceipt,
     Sealer, Store, StoreError,
@@ -243,9 +244,10 @@ async fn migrations_reach_the_current_versions() {
     // Data: init, proof, outbox, expiry, vault, devices, requests, subject tokens, receipts rebuilt,
     // console, tlog, event evidence, identifiers, notice consents, event jurisdiction, device last seen,
     // verifications, import, console checks, request days, delivery attempts, effective time, guardians,
-    // outbox reach, households, coming of age, sealed evidence, consent stances, slim outbox, engine images;
-    // key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices, subject links.
-    assert_eq!((version("consentry.db"), version("keys.db")), (30, 8));
+    // outbox reach, households, coming of age, sealed evidence, consent stances, slim outbox, engine images,
+    // slim receipts; key store: init, signing, destinations, vault, erasure, key pepper, no erasure notices,
+    // subject links.
+    assert_eq!((version("consentry.db"), version("keys.db")), (31, 8));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,7 +348,8 @@ async fn the_upgrade_drops_stored_receipts_and_kept_ids() {
     {
         let conn = rusqlite::Connection::open(dir.path().join("consentry.db")).expect("open data");
         conn.execute_batch(&format!(
-            "{CONSENT_STATE_BEFORE_STANCES}
+            "{SQLITE_BEFORE_SLIM_RECEIPTS}
+             {CONSENT_STATE_BEFORE_STANCES}
              DROP TABLE receipts;
              CREATE TABLE receipts (id TEXT PRIMARY KEY, pseudonym TEXT NOT NULL,
                  first_seq INTEGER NOT NULL REFERENCES events (seq), last_seq INTEGER NOT NULL REFERENCES events (seq),
@@ -466,14 +469,16 @@ async fn the_upgrade_to_stances_brings_back_replaced_objections() {
         let conn = rusqlite::Connection::open(dir.path().join("consentry.db")).expect("open data");
         // As the writers left it before: the withdrawal in the objection's place; `gone` linked away.
         conn.execute_batch(&format!(
-            "{CONSENT_STATE_BEFORE_STANCES}
+            "{SQLITE_BEFORE_SLIM_RECEIPTS}
+             {CONSENT_STATE_BEFORE_STANCES}
              UPDATE consent_state SET seq = 2 WHERE seq = 1;
              DELETE FROM consent_state WHERE seq = 3;
              ALTER TABLE outbox DROP COLUMN seq; ALTER TABLE outbox DROP COLUMN source;
              DROP TABLE engine_images;
              PRAGMA user_version = {};",
-            // Before the consent stances (0028), the slim outbox (0029) and the engine images (0030).
-            SqliteStore::schema_version() - 3
+            // Before the consent stances (0028), the slim outbox (0029), the engine images (0030) and the
+            // slim receipts (0031).
+            SqliteStore::schema_version() - 4
         ))
         .expect("a state from before");
     }
@@ -522,7 +527,8 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
         // As the writers and the upgrade to effective time (0018) left it: the old grant's later clock kept
         // the newer grant out of the current state.
         conn.execute_batch(&format!(
-            "{CONSENT_STATE_BEFORE_STANCES}
+            "{SQLITE_BEFORE_SLIM_RECEIPTS}
+             {CONSENT_STATE_BEFORE_STANCES}
              DROP TRIGGER events_no_update;
              UPDATE events SET recorded_at = {fast} WHERE seq = 1;
              UPDATE events SET recorded_at = {slow} WHERE seq = 2;
@@ -537,8 +543,8 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
              PRAGMA user_version = {};",
             // Before effective time (0022), the guardians' tables (0023), the outbox's reach (0024), the
             // households (0025), the coming of age (0026), the sealed evidence (0027), the consent stances
-            // (0028), the slim outbox (0029) and the engine images (0030).
-            SqliteStore::schema_version() - 9
+            // (0028), the slim outbox (0029), the engine images (0030) and the slim receipts (0031).
+            SqliteStore::schema_version() - 10
         ))
         .expect("a ledger from before");
     }

@@ -216,18 +216,22 @@ async fn consent_messages_are_sent_as_whole_stored_ones_were(backend: Backend) {
     }
     match storage.database_url() {
         None => downgrade.push_str(&format!(
-            "ALTER TABLE outbox DROP COLUMN seq; ALTER TABLE outbox DROP COLUMN source;
+            "{}
+             ALTER TABLE outbox DROP COLUMN seq; ALTER TABLE outbox DROP COLUMN source;
              DROP TABLE engine_images;
              PRAGMA user_version = {};",
-            // Before the slim outbox (0029) and the engine images (0030).
-            consentry_store::sqlite::SqliteStore::schema_version() - 2
+            consentry_store::testing::downgrade::SQLITE_BEFORE_SLIM_RECEIPTS,
+            // Before the slim outbox (0029), the engine images (0030) and the slim receipts (0031).
+            consentry_store::sqlite::SqliteStore::schema_version() - 3
         )),
         Some(_) => downgrade.push_str(&format!(
-            "ALTER TABLE outbox DROP COLUMN seq, DROP COLUMN source;
+            "{}
+             ALTER TABLE outbox DROP COLUMN seq, DROP COLUMN source;
              DROP TABLE engine_images;
              DELETE FROM consentry_schema_migrations WHERE version >= {};",
-            // Before the slim outbox (0031) and the engine images (0032).
-            consentry_store::postgres::PostgresStore::schema_version() - 1
+            consentry_store::testing::downgrade::POSTGRES_BEFORE_SLIM_RECEIPTS,
+            // Before the slim outbox (0031), the engine images (0032) and the slim receipts (0033).
+            consentry_store::postgres::PostgresStore::schema_version() - 2
         )),
     }
     execute(&storage, &downgrade).await;
