@@ -84,8 +84,7 @@ async fn from_image(store: &dyn Store, engine: &Engine, head: u64) -> Result<Opt
     // with the entries in its range while the next page is read, and an entry whose pseudonym no page
     // holds (erased) is left out. No map of every subject is built.
     let mut page = first?;
-    loop {
-        let Some((last, _)) = page.last() else { break };
+    while let Some((last, _)) = page.last() {
         let next = async {
             if page.len() < PSEUDONYM_PAGE as usize {
                 return Ok(Vec::new());

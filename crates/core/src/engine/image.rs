@@ -159,7 +159,7 @@ impl Engine {
                 });
             }
         }
-        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        entries.sort_unstable_by_key(|e| e.key);
         // Two subjects under one key (never from HMAC-SHA256 pseudonyms): neither can be told apart.
         let mut shared_key = vec![false; entries.len()];
         for i in 1..entries.len() {

@@ -5,7 +5,6 @@
 use consentry_core::Engine;
 use consentry_core::SubjectId;
 use consentry_service::images::{self, Warmed};
-use consentry_store::requests::RequestStore;
 use serde_json::json;
 
 use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, withdraw};
