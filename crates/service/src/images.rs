@@ -2,15 +2,17 @@
 //! off the request path, read at start so a node replays only the ledger after the image instead of
 //! loading every subject's current state.
 //!
-//! An image names subjects by their ledger pseudonym, never by id: loading resolves each pseudonym through
-//! the key store, so an erased subject (key destroyed) drops out, and nothing in an image names a person
-//! once their key is gone. An image that fails its version or checksum (or covers more than the ledger
-//! holds) is ignored and the full load runs: a wrong image would answer checks wrongly.
+//! An image names subjects by their ledger pseudonym, never by id, in pseudonym order: loading walks it
+//! alongside the key store's pseudonyms, read a page at a time in the same order, so an erased subject
+//! (key destroyed) drops out, and nothing in an image names a person once their key is gone. An image that
+//! fails its version or checksum (or covers more than the ledger holds) is ignored and the full load runs:
+//! a wrong image would answer checks wrongly.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use consentry_core::Engine;
+use consentry_core::engine::IMAGE_KEY;
 use consentry_store::{Store, StoreError};
 
 use crate::error::{Error, Result};
@@ -61,28 +63,46 @@ impl From<StoreError> for ImageLoad {
 
 async fn from_image(store: &dyn Store, engine: &Engine, head: u64) -> Result<Option<Warmed>, ImageLoad> {
     let Some((covers, bytes)) = store.latest_engine_image().await? else { return Ok(None) };
-    let inside =
-        consentry_core::engine::image_covers(&bytes).map_err(|e| ImageLoad::Refused(e.to_string()))?;
-    if inside != covers || covers > head {
-        // A store restored to before the image, or a row not matching its bytes.
+    if covers > head {
+        // A store restored to before the image.
         return Err(ImageLoad::Refused(format!("covers {covers} of a ledger of {head} events")));
     }
-    let mut subjects: HashMap<String, String> = HashMap::new();
-    let mut after = String::new();
-    loop {
-        let page = store.pseudonym_page(&after, PSEUDONYM_PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
-        after = last.clone();
-        let full = page.len() == PSEUDONYM_PAGE as usize;
-        subjects.extend(page.into_iter().map(|(p, s)| (p, s.into_string())));
-        if !full {
-            break;
-        }
+    let refused = |e: consentry_core::engine::ImageError| ImageLoad::Refused(e.to_string());
+    // Checking the image (its checksum, every entry) while the key store's first page is read.
+    let (first, opened) = futures_util::future::join(store.pseudonym_page("", PSEUDONYM_PAGE), async {
+        engine.open_image(&bytes)
+    })
+    .await;
+    let mut load = opened.map_err(refused)?;
+    if load.covers() != covers {
+        return Err(ImageLoad::Refused(format!(
+            "a row of position {covers} holds an image of {}",
+            load.covers()
+        )));
     }
-    let loaded = engine
-        .load_image(&bytes, |pseudonym| subjects.get(pseudonym).cloned())
-        .map_err(|e| ImageLoad::Refused(e.to_string()))?;
-    drop(subjects);
+    // The image's entries are sorted by pseudonym, as the key store's pages are: each page is merged
+    // with the entries in its range while the next page is read, and an entry whose pseudonym no page
+    // holds (erased) is left out. No map of every subject is built.
+    let mut page = first?;
+    while let Some((last, _)) = page.last() {
+        let next = async {
+            if page.len() < PSEUDONYM_PAGE as usize {
+                return Ok(Vec::new());
+            }
+            store.pseudonym_page(last, PSEUDONYM_PAGE).await
+        };
+        let merge = async {
+            let keyed: Vec<([u8; IMAGE_KEY], &str)> =
+                page.iter().filter_map(|(p, s)| Some((pseudonym_bytes(p)?, s.as_str()))).collect();
+            load.load(keyed.iter().map(|(k, s)| (k, *s)))
+        };
+        // The read is started first: the key store is read on another thread while this one merges.
+        let (next, merged) = futures_util::future::join(next, merge).await;
+        merged.map_err(refused)?;
+        page = next?;
+    }
+    let loaded = load.finish();
+    drop(bytes);
     // The tail: what was appended after the image (by any node). Erased subjects' events have no subject.
     // An event the engine cannot take refuses the image: the full load then decides whether the node starts.
     let mut failed = None;
@@ -144,14 +164,23 @@ pub async fn save(state: &Services) -> Result<Option<u64>> {
     state.image_cursor.fetch_max(read, Ordering::AcqRel);
     // Linked records keep no state of their own (the link moved it), whatever order events came in.
     state.engine.forget_where(|subject| state.aliases.resolve(subject).is_some());
-    let mut pseudonyms: HashMap<String, String> = HashMap::new();
+    let mut pseudonyms: HashMap<String, [u8; IMAGE_KEY]> = HashMap::new();
     let mut after = String::new();
     loop {
         let page = state.store.pseudonym_page(&after, PSEUDONYM_PAGE).await?;
         let Some((last, _)) = page.last() else { break };
         after = last.clone();
         let full = page.len() == PSEUDONYM_PAGE as usize;
-        pseudonyms.extend(page.into_iter().map(|(p, s)| (s.into_string(), p)));
+        for (p, s) in page {
+            let Some(key) = pseudonym_bytes(&p) else {
+                // Never made by this code; an image could not name this subject.
+                tracing::warn!(
+                    "no engine image written: the key store holds a pseudonym that is not 64 hex digits"
+                );
+                return Ok(None);
+            };
+            pseudonyms.insert(s.into_string(), key);
+        }
         if !full {
             break;
         }
@@ -165,7 +194,7 @@ pub async fn save(state: &Services) -> Result<Option<u64>> {
     }
     let encoding = state.clone();
     let saved = tokio::task::spawn_blocking(move || {
-        encoding.engine.save_image(head, |subject| pseudonyms.get(subject).cloned())
+        encoding.engine.save_image(head, |subject| pseudonyms.get(subject).copied())
     })
     .await
     .map_err(|e| Error::internal(format!("encoding the engine image: {e}")))?;
@@ -179,4 +208,15 @@ pub async fn save(state: &Services) -> Result<Option<u64>> {
         "engine image written"
     );
     Ok(Some(head))
+}
+
+/// A pseudonym as the key store holds it (64 lowercase hexadecimal digits, ordered as its bytes are) in
+/// its 32 bytes; `None` for anything else.
+fn pseudonym_bytes(hex: &str) -> Option<[u8; IMAGE_KEY]> {
+    if hex.len() != 2 * IMAGE_KEY || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut out = [0; IMAGE_KEY];
+    hex::decode_to_slice(hex, &mut out).ok()?;
+    Some(out)
 }

@@ -2,39 +2,50 @@
 //! instead of loading every subject's current state from the store.
 //!
 //! The image holds what the ledger made of each subject (their statements and jurisdiction), keyed by a
-//! name the caller gives (the subject's pseudonym: nothing in an image names a person), with the symbol
-//! tables that give the statements their meaning. Ages are left out: they come from their own sealed
+//! 32-byte name the caller gives (the subject's pseudonym: nothing in an image names a person), with the
+//! symbol tables that give the statements their meaning. Ages are left out: they come from their own sealed
 //! store at every start. Layout, little-endian:
 //!
 //! ```text
 //! magic "CSEI" | version u32 | covers u64 (the ledger position the state includes)
 //! 5 name tables (purposes, categories, channels, recipients, jurisdictions): u32 count, each u32 len + UTF-8
 //! scopes: u32 count, each 3 × (u32 count + u32 symbols)
-//! subjects: u64 count, each u16 key length + key, u32 statements, each 32 bytes
-//!     (at i64, seq u64, expires_at i64, scope u32, purpose u16, action u8, flags u8)
+//! subjects: u64 count, each 32-byte key + u32 statements, each 32 bytes
+//!     (at i64, seq u64, expires_at i64, scope u32, purpose u16, action u8, flags u8);
+//!     in strictly ascending order of key (bytewise)
 //! SHA-256 of everything before it
 //! ```
 //!
+//! The entries are sorted by key so that loading walks them side by side with the key store's pseudonyms,
+//! read in the same order a page at a time ([`ImageLoad::load`]): no map of every subject is built.
+//!
 //! A hand-written format rather than a serde codec: the statements are fixed-size records copied as they
-//! are held, and reading must reject anything short of a whole, checked image before touching the engine.
+//! are held, and reading must reject anything short of a whole, checked image before touching the engine's
+//! subjects.
 
 use std::hash::BuildHasher;
 use std::sync::PoisonError;
 
 use sha2::{Digest, Sha256};
 
-use super::memory::{CHILD, JURISDICTION, Key, Slot, Stmt, Stmts, VACANT};
+use super::memory::{CHILD, JURISDICTION, Stmt};
 use super::symbols::{Interner, ScopeDef, Shared};
-use super::{CapacityError, Engine, merge};
+use super::{CapacityError, Engine};
 use crate::ledger::Action;
 
 const MAGIC: &[u8; 4] = b"CSEI";
 /// Bumped on any change of layout or meaning (the statements' fields, the action codes, the engine's merge
 /// rule); an image of another version is not read. A store's migrations also delete every stored image.
-pub const IMAGE_VERSION: u32 = 1;
+/// Version 2: 32-byte keys, entries sorted by key.
+pub const IMAGE_VERSION: u32 = 2;
 const DIGEST: usize = 32;
+/// The length of an entry's key (a pseudonym's HMAC-SHA256).
+pub const IMAGE_KEY: usize = 32;
+const STMT: usize = 32;
 
-/// Why an image was not loaded. The engine is untouched in every case.
+/// Why an image was not loaded. Before [`Engine::open_image`] returns, the engine is untouched; a
+/// [`ImageError::Unordered`] or [`ImageError::Capacity`] from [`ImageLoad::load`] leaves part of the image
+/// in the engine (the caller then starts from an empty engine).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageError {
     #[error("not an engine image")]
@@ -45,6 +56,8 @@ pub enum ImageError {
     Checksum,
     #[error("engine image malformed")]
     Malformed,
+    #[error("the keys given to load an engine image are not in ascending order")]
+    Unordered,
     #[error(transparent)]
     Capacity(#[from] CapacityError),
 }
@@ -59,7 +72,7 @@ pub struct SavedImage {
     pub subjects: u64,
 }
 
-/// What [`Engine::load_image`] did.
+/// What loading an image did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadedImage {
     /// The ledger position the image's state includes: replay the events after it.
@@ -72,8 +85,13 @@ pub struct LoadedImage {
 impl Engine {
     /// Encodes the state the ledger gave every subject, as of `covers` (every event up to it must already be
     /// applied; later ones may be). `key` names each subject in the image (its pseudonym); a subject it gives
-    /// no key is left out and listed in [`SavedImage::unkeyed`], for the caller to judge.
-    pub fn save_image(&self, covers: u64, mut key: impl FnMut(&str) -> Option<String>) -> SavedImage {
+    /// no key is left out and listed in [`SavedImage::unkeyed`], for the caller to judge, and so are
+    /// subjects given the same key.
+    pub fn save_image(
+        &self,
+        covers: u64,
+        mut key: impl FnMut(&str) -> Option<[u8; IMAGE_KEY]>,
+    ) -> SavedImage {
         let mut out = Vec::with_capacity(1 << 20);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&IMAGE_VERSION.to_le_bytes());
@@ -103,54 +121,75 @@ impl Engine {
                 }
             }
         }
-        let count_at = out.len();
-        out.extend_from_slice(&0u64.to_le_bytes());
-        let (mut subjects, mut unkeyed) = (0u64, Vec::new());
+        // Each subject's statements encoded as met (one shard locked at a time), then written out in the
+        // order of their keys.
+        let mut encoded = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut unkeyed = Vec::new();
         for shard in &self.shards {
             let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
             for slot in &shard.slots {
                 // Ages are loaded from their own store; a subject known only by age is not the ledger's.
-                let stmts: Vec<&Stmt> = slot.stmts.as_slice().iter().filter(|s| s.purpose != CHILD).collect();
-                if stmts.is_empty() {
+                let stmts = slot.stmts.as_slice().iter().filter(|s| s.purpose != CHILD);
+                if stmts.clone().next().is_none() {
                     continue;
                 }
                 let Ok(subject) = std::str::from_utf8(slot.key.as_bytes()) else { continue };
-                let Some(name) = key(subject).filter(|n| n.len() <= usize::from(u16::MAX)) else {
+                let Some(name) = key(subject) else {
                     unkeyed.push(subject.to_owned());
                     continue;
                 };
-                out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-                out.extend_from_slice(name.as_bytes());
+                let start = encoded.len();
                 // Every statement goes in: one left out could be a withdrawal or an objection, and the
-                // image would then allow what the ledger refuses. A subject has far fewer than 2^32.
-                out.extend_from_slice(&u32::try_from(stmts.len()).unwrap_or(u32::MAX).to_le_bytes());
-                for s in stmts.into_iter().take(u32::MAX as usize) {
-                    out.extend_from_slice(&s.at.to_le_bytes());
-                    out.extend_from_slice(&s.seq.to_le_bytes());
-                    out.extend_from_slice(&s.expires_at.to_le_bytes());
-                    out.extend_from_slice(&s.scope.to_le_bytes());
-                    out.extend_from_slice(&s.purpose.to_le_bytes());
-                    out.push(action_code(s.action));
-                    out.push(s.flags);
+                // image would then allow what the ledger refuses.
+                for s in stmts {
+                    encoded.extend_from_slice(&s.at.to_le_bytes());
+                    encoded.extend_from_slice(&s.seq.to_le_bytes());
+                    encoded.extend_from_slice(&s.expires_at.to_le_bytes());
+                    encoded.extend_from_slice(&s.scope.to_le_bytes());
+                    encoded.extend_from_slice(&s.purpose.to_le_bytes());
+                    encoded.push(action_code(s.action));
+                    encoded.push(s.flags);
                 }
-                subjects += 1;
+                entries.push(Entry {
+                    key: name,
+                    start,
+                    end: encoded.len(),
+                    subject: Some(subject.to_owned()),
+                });
             }
         }
-        out[count_at..count_at + 8].copy_from_slice(&subjects.to_le_bytes());
+        entries.sort_unstable_by_key(|e| e.key);
+        // Two subjects under one key (never from HMAC-SHA256 pseudonyms): neither can be told apart.
+        let mut shared_key = vec![false; entries.len()];
+        for i in 1..entries.len() {
+            if entries[i].key == entries[i - 1].key {
+                shared_key[i] = true;
+                shared_key[i - 1] = true;
+            }
+        }
+        let kept = entries.len() - shared_key.iter().filter(|&&s| s).count();
+        out.reserve(8 + kept * (IMAGE_KEY + 4) + encoded.len() + DIGEST);
+        out.extend_from_slice(&(kept as u64).to_le_bytes());
+        for (entry, shared) in entries.iter_mut().zip(shared_key) {
+            if shared {
+                unkeyed.extend(entry.subject.take());
+                continue;
+            }
+            out.extend_from_slice(&entry.key);
+            // A subject has far fewer than 2^32 statements.
+            put_u32(&mut out, (entry.end - entry.start) / STMT);
+            out.extend_from_slice(&encoded[entry.start..entry.end]);
+        }
         let digest = Sha256::digest(&out);
         out.extend_from_slice(&digest);
-        SavedImage { bytes: out, unkeyed, subjects }
+        SavedImage { bytes: out, unkeyed, subjects: kept as u64 }
     }
 
-    /// Reads an image and merges its state into the engine (merging is commutative, so state already held
-    /// stays). `subject` turns an entry's key back into the subject id; an entry it names no one for (an
-    /// erased subject) is left out. The whole image is checked (magic, version, checksum, structure)
-    /// before anything is applied: an image that fails leaves the engine as it was.
-    pub fn load_image(
-        &self,
-        bytes: &[u8],
-        mut subject: impl FnMut(&str) -> Option<String>,
-    ) -> Result<LoadedImage, ImageError> {
+    /// Checks an image whole (magic, version, checksum, structure, the order of its keys) and interns its
+    /// names in this engine, ready to merge its entries with [`ImageLoad::load`]. An image that fails
+    /// leaves the engine as it was.
+    pub fn open_image<'a>(&'a self, bytes: &'a [u8]) -> Result<ImageLoad<'a>, ImageError> {
         let body = check(bytes)?;
         let mut r = Reader { bytes: body, at: 16 };
         let covers = u64::from_le_bytes(body[8..16].try_into().map_err(|_| ImageError::Malformed)?);
@@ -180,23 +219,17 @@ impl Engine {
             scopes.push(lists);
         }
         let count = r.u64()?;
-        let mut entries: Vec<(String, Vec<Stmt>)> = Vec::with_capacity(count.min(1 << 24) as usize);
-        let mut skipped = 0;
+        let entries = r.at;
+        let mut previous: Option<&[u8]> = None;
         for _ in 0..count {
-            let len = usize::from(r.u16()?);
-            let key = std::str::from_utf8(r.take(len)?).map_err(|_| ImageError::Malformed)?;
+            let key = r.take(IMAGE_KEY)?;
+            if previous.is_some_and(|p| p >= key) {
+                return Err(ImageError::Malformed);
+            }
+            previous = Some(key);
             let n = r.u32()? as usize;
-            let mut stmts = Vec::with_capacity(n.min(1 << 16));
             for _ in 0..n {
-                let s = Stmt {
-                    at: r.u64()? as i64,
-                    seq: r.u64()?,
-                    expires_at: r.u64()? as i64,
-                    scope: r.u32()?,
-                    purpose: r.u16()?,
-                    action: action_of(r.u8()?)?,
-                    flags: r.u8()?,
-                };
+                let s = stmt(r.take(STMT)?)?;
                 let valid = match s.purpose {
                     JURISDICTION => (s.scope as usize) < tables[4].len(),
                     CHILD => false,
@@ -205,11 +238,6 @@ impl Engine {
                 if !valid || s.flags & 0x80 != 0 {
                     return Err(ImageError::Malformed);
                 }
-                stmts.push(s);
-            }
-            match subject(key) {
-                Some(id) => entries.push((id, stmts)),
-                None => skipped += 1,
             }
         }
         if r.at != body.len() {
@@ -220,28 +248,125 @@ impl Engine {
             let mut shared = self.shared.write().unwrap_or_else(PoisonError::into_inner);
             remap(&mut shared, &tables, &scopes)?
         };
-        let subjects = entries.len() as u64;
-        for (id, stmts) in entries {
-            let (hash, shard) = self.shard_of(&id);
+        // Room for every entry at once (with a margin for the shards' uneven shares): a shard that grew
+        // while loading would copy its subjects and hash their ids again each time it doubled.
+        let share = usize::try_from(count).unwrap_or(usize::MAX) / self.shards.len();
+        for shard in &self.shards {
             let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
-            for mut s in stmts {
-                if s.purpose == JURISDICTION {
-                    s.scope = jurisdictions[s.scope as usize];
-                } else {
-                    s.purpose = purposes[usize::from(s.purpose)];
-                    s.scope = scope_ids[s.scope as usize];
+            shard.reserve(share + share / 8 + 16, |key| self.hasher.hash_one(key));
+        }
+        Ok(ImageLoad {
+            engine: self,
+            entries: Reader { bytes: body, at: entries },
+            left: count,
+            last: None,
+            purposes,
+            jurisdictions,
+            scope_ids,
+            loaded: LoadedImage { covers, subjects: 0, skipped: 0 },
+        })
+    }
+
+    /// Loads a whole image, `subjects` giving every subject that has a key, in ascending order of key
+    /// ([`Engine::open_image`], one [`ImageLoad::load`], [`ImageLoad::finish`]).
+    pub fn load_image<'k>(
+        &self,
+        bytes: &[u8],
+        subjects: impl IntoIterator<Item = (&'k [u8; IMAGE_KEY], &'k str)>,
+    ) -> Result<LoadedImage, ImageError> {
+        let mut load = self.open_image(bytes)?;
+        load.load(subjects)?;
+        Ok(load.finish())
+    }
+}
+
+/// One subject met while saving: its key and where its encoded statements lie.
+struct Entry {
+    key: [u8; IMAGE_KEY],
+    start: usize,
+    end: usize,
+    subject: Option<String>,
+}
+
+/// A checked image being merged into the engine, its entries walked in order of key alongside the keys of
+/// the subjects that have one (the key store's pseudonyms, read in the same order).
+pub struct ImageLoad<'a> {
+    engine: &'a Engine,
+    /// At the next entry not yet loaded or passed over.
+    entries: Reader<'a>,
+    left: u64,
+    /// The greatest key given so far.
+    last: Option<[u8; IMAGE_KEY]>,
+    purposes: Vec<u16>,
+    jurisdictions: Vec<u32>,
+    scope_ids: Vec<u32>,
+    loaded: LoadedImage,
+}
+
+impl ImageLoad<'_> {
+    /// The ledger position the image's state includes: replay the events after it.
+    pub fn covers(&self) -> u64 {
+        self.loaded.covers
+    }
+
+    /// Merges the entries of `subjects` (each subject's key and id, strictly ascending by key, and above
+    /// every key of an earlier call) into the engine; merging is commutative, so state already held stays.
+    /// Entries whose key lies below a given one and was not given are left out (their subject has no key:
+    /// erased); a subject with no entry is passed over. Keys out of order are
+    /// [`ImageError::Unordered`]: the walk would pass over entries it should load.
+    pub fn load<'k>(
+        &mut self,
+        subjects: impl IntoIterator<Item = (&'k [u8; IMAGE_KEY], &'k str)>,
+    ) -> Result<(), ImageError> {
+        for (key, subject) in subjects {
+            if self.last.as_ref().is_some_and(|last| last >= key) {
+                return Err(ImageError::Unordered);
+            }
+            self.last = Some(*key);
+            while self.left > 0 {
+                let next = self.entries.peek(IMAGE_KEY)?;
+                if next > key.as_slice() {
+                    break;
                 }
-                match shard.find(hash, &id) {
-                    Some((_, i)) => merge(&mut shard.slots[i].stmts, s),
-                    None => {
-                        let slot = Slot { key: Key::new(&id), stmts: Stmts::Inline([s, VACANT, VACANT]) };
-                        shard.insert(hash, slot, |key| self.hasher.hash_one(key))?;
-                    }
+                self.left -= 1;
+                self.entries.take(IMAGE_KEY)?;
+                let n = self.entries.u32()? as usize;
+                let stmts = self.entries.take(n * STMT)?;
+                if next == key.as_slice() {
+                    self.merge(subject, stmts)?;
+                    self.loaded.subjects += 1;
+                    break;
                 }
+                self.loaded.skipped += 1;
             }
         }
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
-        Ok(LoadedImage { covers, subjects, skipped })
+        Ok(())
+    }
+
+    /// What was loaded; the entries not reached are left out (no key named them).
+    pub fn finish(mut self) -> LoadedImage {
+        self.loaded.skipped += self.left;
+        self.engine.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.loaded
+    }
+
+    /// Merges one entry's statements (checked by [`Engine::open_image`]) into `subject`'s, renamed to this
+    /// engine's symbols.
+    fn merge(&self, subject: &str, stmts: &[u8]) -> Result<(), ImageError> {
+        let engine = self.engine;
+        let (hash, shard) = engine.shard_of(subject);
+        let mut shard = shard.write().unwrap_or_else(PoisonError::into_inner);
+        for raw in stmts.chunks_exact(STMT) {
+            let mut s = stmt(raw)?;
+            if s.purpose == JURISDICTION {
+                s.scope = self.jurisdictions[s.scope as usize];
+            } else {
+                s.purpose = self.purposes[usize::from(s.purpose)];
+                s.scope = self.scope_ids[s.scope as usize];
+            }
+            engine.apply_in(&mut shard, hash, subject, s)?;
+        }
+        Ok(())
     }
 }
 
@@ -360,6 +485,20 @@ fn remap(
     Ok((purposes, jurisdictions, scope_ids))
 }
 
+/// A statement as encoded (not yet checked against the image's tables).
+fn stmt(raw: &[u8]) -> Result<Stmt, ImageError> {
+    let mut r = Reader { bytes: raw, at: 0 };
+    Ok(Stmt {
+        at: r.u64()? as i64,
+        seq: r.u64()?,
+        expires_at: r.u64()? as i64,
+        scope: r.u32()?,
+        purpose: r.u16()?,
+        action: action_of(r.u8()?)?,
+        flags: r.u8()?,
+    })
+}
+
 fn put_u32(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
 }
@@ -378,6 +517,10 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    fn peek(&self, n: usize) -> Result<&'a [u8], ImageError> {
+        self.bytes.get(self.at..).and_then(|rest| rest.get(..n)).ok_or(ImageError::Malformed)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], ImageError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(ImageError::Malformed)?;
         let out = &self.bytes[self.at..end];

@@ -210,6 +210,27 @@ impl Shard {
         Ok(())
     }
 
+    /// Makes room for `additional` more subjects, so that adding them grows neither the slots nor the
+    /// index again; `rehash` computes a key's hash.
+    pub(super) fn reserve(&mut self, additional: usize, rehash: impl Fn(&[u8]) -> u64) {
+        let want = self.slots.len().saturating_add(additional);
+        if want >= MAX_SLOTS {
+            return;
+        }
+        self.slots.reserve(additional);
+        let mut len = self.index.len().max(16);
+        while want * 4 > len * 3 {
+            len *= 2;
+        }
+        if len > self.index.len() {
+            let mut index = vec![0; len].into_boxed_slice();
+            for (j, s) in self.slots.iter().enumerate() {
+                Self::place(&mut index, rehash(s.key.as_bytes()), j);
+            }
+            self.index = index;
+        }
+    }
+
     /// Removes the entry at `pos`, which points at slot `i`, and the slot; `rehash` computes a key's hash.
     pub(super) fn remove(&mut self, pos: usize, i: usize, rehash: impl Fn(&[u8]) -> u64) {
         let mask = self.index.len() - 1;
@@ -316,6 +337,27 @@ mod tests {
         churn(|k| foldhash::fast::FixedState::with_seed(7).hash_one(k) % 32);
         // Distinct low bits but equal tags.
         churn(|k| foldhash::fast::FixedState::with_seed(7).hash_one(k) & 0xFF);
+    }
+
+    #[test]
+    fn a_reserved_shard_takes_that_many_subjects_without_growing() {
+        let hash = |k: &[u8]| foldhash::fast::FixedState::with_seed(7).hash_one(k);
+        let mut shard = Shard::default();
+        let key = |i: u32| format!("s{i}");
+        for i in 0..40 {
+            let slot = Slot { key: Key::new(&key(i)), stmts: Stmts::Inline([stmt(1), VACANT, VACANT]) };
+            shard.insert(hash(key(i).as_bytes()), slot, hash).expect("fits");
+        }
+        shard.reserve(1_000, hash);
+        let (index, capacity) = (shard.index.len(), shard.slots.capacity());
+        // Those already held are found again in the rebuilt index.
+        assert!((0..40).all(|i| shard.find(hash(key(i).as_bytes()), &key(i)).is_some()));
+        for i in 40..1_040 {
+            let slot = Slot { key: Key::new(&key(i)), stmts: Stmts::Inline([stmt(1), VACANT, VACANT]) };
+            shard.insert(hash(key(i).as_bytes()), slot, hash).expect("fits");
+        }
+        assert_eq!((shard.index.len(), shard.slots.capacity()), (index, capacity));
+        assert!((0..1_040).all(|i| shard.find(hash(key(i).as_bytes()), &key(i)).is_some()));
     }
 
     #[test]

@@ -3,12 +3,17 @@
 //! image is ignored and the full load runs; an erased subject does not come back from an image.
 
 use consentry_core::Engine;
+use consentry_core::SubjectId;
 use consentry_service::images::{self, Warmed};
 use serde_json::json;
 
 use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, withdraw};
 
-both_backends!(image_and_tail_equal_a_full_load, a_damaged_image_falls_back_to_the_full_load);
+both_backends!(
+    image_and_tail_equal_a_full_load,
+    a_damaged_image_falls_back_to_the_full_load,
+    a_subject_whose_key_went_after_the_image_does_not_come_back
+);
 
 fn change(purpose: &str, action: &str, channels: &[&str]) -> serde_json::Value {
     json!({"changes": [{"purpose": purpose, "action": action, "channels": channels}]})
@@ -113,5 +118,30 @@ async fn a_damaged_image_falls_back_to_the_full_load(backend: Backend) {
     let s = TestServer::start_in(s.stop().await, |_| {}).await;
     assert_eq!(s.check("ben", "analytics", None).await, before);
     assert!(s.state.image_covers.load(std::sync::atomic::Ordering::Relaxed) > 0, "started from an image");
+    s.stop().await;
+}
+
+async fn a_subject_whose_key_went_after_the_image_does_not_come_back(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    some_history(&s, "").await;
+    images::save(&s.state).await.expect("saved").expect("an image");
+    let store = s.state.store.as_ref();
+    let head = store.ledger_head().await.expect("head").events;
+    // Keys destroyed after the image was written (the last step of an erasure): the image still holds
+    // these subjects' entries under their pseudonyms, which now name no one.
+    for gone in ["ben", "many-3", "many-17"] {
+        let subject = SubjectId::new(gone).expect("id");
+        assert!(store.destroy_subject_key(&subject).await.expect("destroyed"), "{gone} had a key");
+    }
+    let from_image = fresh(&s);
+    let warmed = images::warm(store, &from_image, head).await.expect("warm");
+    assert!(matches!(warmed, Warmed::Image { subjects: 20, .. }), "{warmed:?}");
+    let full = fresh(&s);
+    images::load_full(store, &full).await.expect("full load");
+    for gone in ["ben", "many-3", "many-17"] {
+        assert!(!from_image.contains(gone), "{gone} came back from the image");
+    }
+    assert!(from_image.contains("ada") && from_image.contains("many-4"));
+    assert_eq!(from_image.listing(), full.listing());
     s.stop().await;
 }
