@@ -17,6 +17,7 @@ both_backends!(
     the_audit_verifies_chain_and_checkpoints,
     a_changed_event_is_found,
     events_cut_off_the_end_are_found,
+    a_deleted_event_is_found,
     swapped_events_are_found,
     an_altered_checkpoint_is_found,
     stored_checkpoints_of_the_old_form_keep_verifying,
@@ -191,6 +192,23 @@ async fn events_cut_off_the_end_are_found(backend: Backend) {
         (&json!(2), &events[1]["hash"], &json!(1)),
         "{v}"
     );
+}
+
+/// No event stores the hash of the one before it (it is read from that event), so an event taken out of the
+/// middle leaves no mismatched hash behind it: the gap in the positions finds it.
+async fn a_deleted_event_is_found(backend: Backend) {
+    let (storage, events) = ledger_with_checkpoints(backend).await;
+    tamper(
+        &storage,
+        "DELETE FROM consent_state WHERE seq = 2; DELETE FROM receipts WHERE first_seq = 2 OR last_seq = 2; \
+         DELETE FROM events WHERE seq = 2;",
+    )
+    .await;
+    let v = audit_after(storage).await;
+    let bad = &v["first_bad"];
+    assert_eq!((&bad["seq"], &bad["kind"]), (&json!(3), &json!("sequence_gap")), "{v}");
+    assert!(str_of(&bad["problem"]).contains("expected event 2"), "{v}");
+    assert_eq!((&v["events"], &v["head"]), (&json!(1), &events[0]["hash"]), "what verified before it: {v}");
 }
 
 async fn swapped_events_are_found(backend: Backend) {
