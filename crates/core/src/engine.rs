@@ -45,7 +45,7 @@ use std::sync::{PoisonError, RwLock};
 use serde::Serialize;
 
 pub use self::image::{
-    IMAGE_KEY, IMAGE_VERSION, ImageError, ImageLoad, LoadedImage, SavedImage, image_covers,
+    IMAGE_KEY, IMAGE_VERSION, ImageError, ImageLoad, LEDGER_HASH, LoadedImage, SavedImage, image_covers,
 };
 use self::memory::{
     CHILD, FLAG_CHILD_UNTIL, FLAG_GPC, FLAG_GUARDIAN, JURISDICTION, Key, Shard, Slot, Stmt, Stmts, VACANT,

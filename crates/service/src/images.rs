@@ -5,14 +5,15 @@
 //! An image names subjects by their ledger pseudonym, never by id, in pseudonym order: loading walks it
 //! alongside the key store's pseudonyms, read a page at a time in the same order, so an erased subject
 //! (key destroyed) drops out, and nothing in an image names a person once their key is gone. An image that
-//! fails its version or checksum (or covers more than the ledger holds) is ignored and the full load runs:
-//! a wrong image would answer checks wrongly.
+//! fails its version or checksum, covers more than the ledger holds, or was made after another event at its
+//! position than this ledger holds (a store restored or rewritten since, an image carried to another
+//! store) is ignored and the full load runs: a wrong image would answer checks wrongly.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use consentry_core::Engine;
-use consentry_core::engine::IMAGE_KEY;
+use consentry_core::engine::{IMAGE_KEY, LEDGER_HASH};
 use consentry_store::{Store, StoreError};
 
 use crate::error::{Error, Result};
@@ -63,21 +64,33 @@ impl From<StoreError> for ImageLoad {
 
 async fn from_image(store: &dyn Store, engine: &Engine, head: u64) -> Result<Option<Warmed>, ImageLoad> {
     let Some((covers, bytes)) = store.latest_engine_image().await? else { return Ok(None) };
-    if covers > head {
+    if covers > head || covers == 0 {
         // A store restored to before the image.
         return Err(ImageLoad::Refused(format!("covers {covers} of a ledger of {head} events")));
     }
     let refused = |e: consentry_core::engine::ImageError| ImageLoad::Refused(e.to_string());
-    // Checking the image (its checksum, every entry) while the key store's first page is read.
-    let (first, opened) = futures_util::future::join(store.pseudonym_page("", PSEUDONYM_PAGE), async {
-        engine.open_image(&bytes)
-    })
+    // Checking the image (its checksum, every entry) while the key store's first page and the ledger's
+    // event at the image's position are read.
+    let (first, at_covers, opened) = futures_util::future::join3(
+        store.pseudonym_page("", PSEUDONYM_PAGE),
+        store.events_page(covers - 1, 1),
+        async { engine.open_image(&bytes) },
+    )
     .await;
     let mut load = opened.map_err(refused)?;
     if load.covers() != covers {
         return Err(ImageLoad::Refused(format!(
             "a row of position {covers} holds an image of {}",
             load.covers()
+        )));
+    }
+    // The hash chain ties every earlier event to the one at `covers`: the same event there means the same
+    // ledger up to it, so the image holds this ledger's state. Another event there (a store restored from a
+    // backup and written to since, an image carried from another store) means it does not.
+    let ours = at_covers?.into_iter().next().filter(|e| e.seq == covers).and_then(|e| hex32(&e.hash));
+    if ours.as_ref() != Some(load.ledger_hash()) {
+        return Err(ImageLoad::Refused(format!(
+            "the ledger's event at {covers} is not the one the image was made after"
         )));
     }
     // The image's entries are sorted by pseudonym, as the key store's pages are: each page is merged
@@ -93,7 +106,7 @@ async fn from_image(store: &dyn Store, engine: &Engine, head: u64) -> Result<Opt
         };
         let merge = async {
             let keyed: Vec<([u8; IMAGE_KEY], &str)> =
-                page.iter().filter_map(|(p, s)| Some((pseudonym_bytes(p)?, s.as_str()))).collect();
+                page.iter().filter_map(|(p, s)| Some((hex32(p)?, s.as_str()))).collect();
             load.load(keyed.iter().map(|(k, s)| (k, *s)))
         };
         // The read is started first: the key store is read on another thread while this one merges.
@@ -146,10 +159,15 @@ pub async fn load_full(store: &dyn Store, engine: &Engine) -> Result<(), StoreEr
 /// from the ledger; applying is idempotent. The pseudonyms are read after the head: a subject without one
 /// then has no event up to the head, and the tail replay after the image brings it in.
 pub async fn save(state: &Services) -> Result<Option<u64>> {
-    let head = state.store.ledger_head().await?.events;
+    let ledger = state.store.ledger_head().await?;
+    let head = ledger.events;
     if head <= state.image_covers.load(Ordering::Acquire) {
         return Ok(None);
     }
+    let Some(ledger_hash) = hex32(&ledger.head) else {
+        tracing::warn!("no engine image written: the ledger's head hash is not 64 hex digits");
+        return Ok(None);
+    };
     let from = state.image_cursor.load(Ordering::Acquire);
     let read = read_after(state.store.as_ref(), from, |page| {
         for (subject, event) in page {
@@ -172,7 +190,7 @@ pub async fn save(state: &Services) -> Result<Option<u64>> {
         after = last.clone();
         let full = page.len() == PSEUDONYM_PAGE as usize;
         for (p, s) in page {
-            let Some(key) = pseudonym_bytes(&p) else {
+            let Some(key) = hex32(&p) else {
                 // Never made by this code; an image could not name this subject.
                 tracing::warn!(
                     "no engine image written: the key store holds a pseudonym that is not 64 hex digits"
@@ -194,7 +212,7 @@ pub async fn save(state: &Services) -> Result<Option<u64>> {
     }
     let encoding = state.clone();
     let saved = tokio::task::spawn_blocking(move || {
-        encoding.engine.save_image(head, |subject| pseudonyms.get(subject).copied())
+        encoding.engine.save_image(head, ledger_hash, |subject| pseudonyms.get(subject).copied())
     })
     .await
     .map_err(|e| Error::internal(format!("encoding the engine image: {e}")))?;
@@ -210,9 +228,10 @@ pub async fn save(state: &Services) -> Result<Option<u64>> {
     Ok(Some(head))
 }
 
-/// A pseudonym as the key store holds it (64 lowercase hexadecimal digits, ordered as its bytes are) in
-/// its 32 bytes; `None` for anything else.
-fn pseudonym_bytes(hex: &str) -> Option<[u8; IMAGE_KEY]> {
+/// A pseudonym as the key store holds it, or an event's hash as the ledger does (64 lowercase hexadecimal
+/// digits, ordered as their bytes are), in its 32 bytes; `None` for anything else.
+fn hex32(hex: &str) -> Option<[u8; IMAGE_KEY]> {
+    const _: () = assert!(IMAGE_KEY == LEDGER_HASH);
     if hex.len() != 2 * IMAGE_KEY || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }

@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! magic "CSEI" | version u32 | covers u64 (the ledger position the state includes)
+//!     | ledger hash [32] (the hash of the event at `covers`, binding the image to that ledger)
 //! 5 name tables (purposes, categories, channels, recipients, jurisdictions): u32 count, each u32 len + UTF-8
 //! scopes: u32 count, each 3 × (u32 count + u32 symbols)
 //! subjects: u64 count, each 32-byte key + u32 statements, each 32 bytes
@@ -36,9 +37,13 @@ use crate::ledger::Action;
 const MAGIC: &[u8; 4] = b"CSEI";
 /// Bumped on any change of layout or meaning (the statements' fields, the action codes, the engine's merge
 /// rule); an image of another version is not read. A store's migrations also delete every stored image.
-/// Version 2: 32-byte keys, entries sorted by key.
-pub const IMAGE_VERSION: u32 = 2;
+/// Version 2: 32-byte keys, entries sorted by key. Version 3: the hash of the ledger event at `covers`.
+pub const IMAGE_VERSION: u32 = 3;
 const DIGEST: usize = 32;
+/// The header's length: magic, version, covers and the ledger's hash at `covers`.
+const HEADER: usize = 16 + LEDGER_HASH;
+/// The length of the ledger hash an image is bound to (an event's SHA-256).
+pub const LEDGER_HASH: usize = 32;
 /// The length of an entry's key (a pseudonym's HMAC-SHA256).
 pub const IMAGE_KEY: usize = 32;
 const STMT: usize = 32;
@@ -77,6 +82,9 @@ pub struct SavedImage {
 pub struct LoadedImage {
     /// The ledger position the image's state includes: replay the events after it.
     pub covers: u64,
+    /// The hash of the ledger's event at `covers` when the image was made: an image is only good for the
+    /// ledger that holds this event there.
+    pub ledger_hash: [u8; LEDGER_HASH],
     pub subjects: u64,
     /// Entries whose key named no subject (erased since): left out.
     pub skipped: u64,
@@ -84,18 +92,21 @@ pub struct LoadedImage {
 
 impl Engine {
     /// Encodes the state the ledger gave every subject, as of `covers` (every event up to it must already be
-    /// applied; later ones may be). `key` names each subject in the image (its pseudonym); a subject it gives
-    /// no key is left out and listed in [`SavedImage::unkeyed`], for the caller to judge, and so are
+    /// applied; later ones may be), `ledger_hash` being the hash of the ledger's event at `covers`, which the
+    /// loader compares with its own ledger. `key` names each subject in the image (its pseudonym); a subject
+    /// it gives no key is left out and listed in [`SavedImage::unkeyed`], for the caller to judge, and so are
     /// subjects given the same key.
     pub fn save_image(
         &self,
         covers: u64,
+        ledger_hash: [u8; LEDGER_HASH],
         mut key: impl FnMut(&str) -> Option<[u8; IMAGE_KEY]>,
     ) -> SavedImage {
         let mut out = Vec::with_capacity(1 << 20);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&IMAGE_VERSION.to_le_bytes());
         out.extend_from_slice(&covers.to_le_bytes());
+        out.extend_from_slice(&ledger_hash);
         {
             let shared = self.shared.read().unwrap_or_else(PoisonError::into_inner);
             for table in [
@@ -191,8 +202,10 @@ impl Engine {
     /// leaves the engine as it was.
     pub fn open_image<'a>(&'a self, bytes: &'a [u8]) -> Result<ImageLoad<'a>, ImageError> {
         let body = check(bytes)?;
-        let mut r = Reader { bytes: body, at: 16 };
+        let mut r = Reader { bytes: body, at: HEADER };
         let covers = u64::from_le_bytes(body[8..16].try_into().map_err(|_| ImageError::Malformed)?);
+        let ledger_hash: [u8; LEDGER_HASH] =
+            body[16..HEADER].try_into().map_err(|_| ImageError::Malformed)?;
         let mut tables: Vec<Vec<String>> = Vec::with_capacity(5);
         for _ in 0..5 {
             let n = r.u32()?;
@@ -263,7 +276,7 @@ impl Engine {
             purposes,
             jurisdictions,
             scope_ids,
-            loaded: LoadedImage { covers, subjects: 0, skipped: 0 },
+            loaded: LoadedImage { covers, ledger_hash, subjects: 0, skipped: 0 },
         })
     }
 
@@ -307,6 +320,12 @@ impl ImageLoad<'_> {
     /// The ledger position the image's state includes: replay the events after it.
     pub fn covers(&self) -> u64 {
         self.loaded.covers
+    }
+
+    /// The hash of the ledger's event at [`ImageLoad::covers`] when the image was made: the image holds
+    /// that ledger's state, and no other's.
+    pub fn ledger_hash(&self) -> &[u8; LEDGER_HASH] {
+        &self.loaded.ledger_hash
     }
 
     /// Merges the entries of `subjects` (each subject's key and id, strictly ascending by key, and above
@@ -425,12 +444,15 @@ pub fn image_covers(bytes: &[u8]) -> Result<u64, ImageError> {
 
 /// The image without its checksum, once magic, version and checksum hold.
 fn check(bytes: &[u8]) -> Result<&[u8], ImageError> {
-    if bytes.len() < 16 + DIGEST || &bytes[..4] != MAGIC {
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
         return Err(ImageError::Magic);
     }
     let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
     if version != IMAGE_VERSION {
         return Err(ImageError::Version(version));
+    }
+    if bytes.len() < HEADER + DIGEST {
+        return Err(ImageError::Malformed);
     }
     let (body, digest) = bytes.split_at(bytes.len() - DIGEST);
     if Sha256::digest(body).as_slice() != digest {

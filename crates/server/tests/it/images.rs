@@ -1,6 +1,7 @@
 //! Engine images: a node loaded from the newest image and the ledger after it holds exactly what a node
 //! that loads every subject's current state holds (stances, jurisdictions, several scopes); a damaged
-//! image is ignored and the full load runs; an erased subject does not come back from an image.
+//! image is ignored and the full load runs; an erased subject does not come back from an image; an image
+//! made after another event than the ledger holds at its position is not loaded.
 
 use consentry_core::Engine;
 use consentry_core::SubjectId;
@@ -12,7 +13,8 @@ use crate::utils::{ADMIN_KEY, Backend, TestServer, both_backends, grant, withdra
 both_backends!(
     image_and_tail_equal_a_full_load,
     a_damaged_image_falls_back_to_the_full_load,
-    a_subject_whose_key_went_after_the_image_does_not_come_back
+    a_subject_whose_key_went_after_the_image_does_not_come_back,
+    an_image_made_for_another_ledger_is_not_loaded
 );
 
 fn change(purpose: &str, action: &str, channels: &[&str]) -> serde_json::Value {
@@ -144,4 +146,46 @@ async fn a_subject_whose_key_went_after_the_image_does_not_come_back(backend: Ba
     assert!(from_image.contains("ada") && from_image.contains("many-4"));
     assert_eq!(from_image.listing(), full.listing());
     s.stop().await;
+}
+
+/// Two stores with a common past (a backup restored, then written to) each write one more event, so their
+/// ledgers are as long but differ at the end. An image made on one holds a grant the other never recorded:
+/// loaded there, it would answer checks with a consent the ledger does not hold.
+async fn an_image_made_for_another_ledger_is_not_loaded(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    some_history(&s, "").await;
+    let common = s.stop().await;
+    let restored = common.duplicate().await;
+
+    let a = TestServer::start_in(common, |_| {}).await;
+    a.record("ben", &grant("marketing.direct", &["email"])).await;
+    let covers = images::save(&a.state).await.expect("saved").expect("an image of a grown ledger");
+    let (_, image) = a.state.store.latest_engine_image().await.expect("read").expect("stored");
+    // On its own ledger the image loads, and holds ben's grant.
+    let own = fresh(&a);
+    let warmed = images::warm(a.state.store.as_ref(), &own, covers).await.expect("warm");
+    assert!(matches!(warmed, Warmed::Image { covers: c, .. } if c == covers), "{warmed:?}");
+    assert!(
+        own.listing()["ben"].iter().any(|s| s.starts_with("marketing.direct grant")),
+        "{:?}",
+        own.listing()
+    );
+    a.stop().await;
+
+    let b = TestServer::start_in(restored, |_| {}).await;
+    b.record("cyd", &withdraw("marketing")).await;
+    let store = b.state.store.as_ref();
+    assert_eq!(store.ledger_head().await.expect("head").events, covers, "ledgers as long");
+    store.save_engine_image(covers, &image).await.expect("stored");
+    let engine = fresh(&b);
+    assert_eq!(images::warm(store, &engine, covers).await.expect("warm"), Warmed::Full);
+    let full = fresh(&b);
+    images::load_full(store, &full).await.expect("full load");
+    assert_eq!(engine.listing(), full.listing());
+    assert!(
+        !engine.listing()["ben"].iter().any(|s| s.starts_with("marketing.direct grant")),
+        "ben's grant came over"
+    );
+    assert_eq!(b.check("ben", "marketing.direct", Some("email")).await["allowed"], json!(false));
+    b.stop().await;
 }

@@ -66,6 +66,30 @@ impl Storage {
         Self { dir: tempfile::tempdir().expect("temp dir"), backend }
     }
 
+    /// A copy of this storage, left by a stopped server: the data folder's files and, on PostgreSQL, the
+    /// database (what restoring a backup of it gives).
+    pub async fn duplicate(&self) -> Self {
+        fn copy(from: &std::path::Path, to: &std::path::Path) {
+            std::fs::create_dir_all(to).expect("create a folder");
+            for entry in std::fs::read_dir(from).expect("read a folder") {
+                let entry = entry.expect("a folder entry");
+                let target = to.join(entry.file_name());
+                if entry.file_type().expect("a file type").is_dir() {
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), &target).expect("copy a file");
+                }
+            }
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy(self.dir.path(), dir.path());
+        let backend = match &self.backend {
+            Backend::Embedded => Backend::Embedded,
+            Backend::Postgres(db) => Backend::Postgres(db.copy().await),
+        };
+        Self { dir, backend }
+    }
+
     /// The store configuration for opening this storage directly (no server may be running on an
     /// embedded one).
     pub fn store_config(&self) -> StoreConfig {

@@ -49,17 +49,45 @@ impl TestDatabase {
                 return None;
             }
         };
-        let suffix: [u8; 8] = crate::random_bytes().unwrap_or_else(|e| panic!("randomness: {e}"));
-        let name =
-            format!("consentry_test_{}", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let name = fresh_name();
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
         let _ = conn.close().await;
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-        Some(Self { url: format!("{base}/{name}"), name, admin })
+        Some(Self::named(admin, name))
     }
+
+    /// A new database holding a copy of this one (what a restore from a backup of it gives), dropped like
+    /// any other. Nothing may be connected to this one: the copy is made once the last connection of a
+    /// stopped server has gone (waiting up to 10 s).
+    pub async fn copy(&self) -> Self {
+        let mut conn = PgConnection::connect(&self.admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL was reachable a moment ago: {e}"));
+        let name = fresh_name();
+        let create = format!("CREATE DATABASE {name} TEMPLATE {}", self.name);
+        let mut tries = 0;
+        while let Err(e) = sqlx::query(&create).execute(&mut conn).await {
+            // "source database is being accessed by other users": a pool still closing.
+            tries += 1;
+            assert!(tries < 100, "cannot copy a test database: {e}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let _ = conn.close().await;
+        Self::named(self.admin.clone(), name)
+    }
+
+    fn named(admin: String, name: String) -> Self {
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        Self { url: format!("{base}/{name}"), name, admin }
+    }
+}
+
+/// A name no other test database has.
+fn fresh_name() -> String {
+    let suffix: [u8; 8] = crate::random_bytes().unwrap_or_else(|e| panic!("randomness: {e}"));
+    format!("consentry_test_{}", suffix.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 impl Drop for TestDatabase {

@@ -147,7 +147,7 @@ proptest! {
 
         let before = engine();
         apply(&before, &seqd[..cut]);
-        let saved = before.save_image(cut as u64, pseudonym);
+        let saved = before.save_image(cut as u64, ledger_hash(cut as u64), pseudonym);
         prop_assert!(saved.unkeyed.is_empty());
 
         // A fresh engine whose symbols are numbered otherwise: a few events interned first, in reverse.
@@ -162,6 +162,7 @@ proptest! {
         }
         let loaded = loading.finish();
         prop_assert_eq!(loaded.covers, cut as u64);
+        prop_assert_eq!(loaded.ledger_hash, ledger_hash(cut as u64));
         prop_assert_eq!(loaded.subjects, saved.subjects);
         // The tail: events after the image's position, some before it again (applying is idempotent).
         apply(&after, &seqd[cut.saturating_sub(warm)..]);
@@ -169,6 +170,11 @@ proptest! {
         prop_assert_eq!(full.listing(), after.listing());
         prop_assert_eq!(decisions(&full), decisions(&after));
     }
+}
+
+/// A stand-in for the hash of the ledger's event at `seq`.
+fn ledger_hash(seq: u64) -> [u8; LEDGER_HASH] {
+    Sha256::digest(seq.to_le_bytes()).into()
 }
 
 fn sample() -> (Engine, Vec<u8>) {
@@ -191,7 +197,7 @@ fn sample() -> (Engine, Vec<u8>) {
             (3, &l(2, 3, Action::Restrict, Some(1))),
         ],
     );
-    let bytes = e.save_image(3, pseudonym).bytes;
+    let bytes = e.save_image(3, ledger_hash(3), pseudonym).bytes;
     (e, bytes)
 }
 
@@ -224,6 +230,9 @@ fn another_version_is_refused_even_with_a_good_checksum() {
     other.extend_from_slice(&digest);
     assert_eq!(load(&engine(), &other), Err(ImageError::Version(IMAGE_VERSION + 1)));
     assert_eq!(image_covers(&bytes), Ok(3));
+    // The ledger hash the image was made against is read back, so a loader can hold it to its ledger.
+    let e = engine();
+    assert_eq!(e.open_image(&bytes).expect("opens").ledger_hash(), &ledger_hash(3));
 }
 
 #[test]
@@ -245,7 +254,7 @@ fn ages_stay_out_of_the_image() {
     let (e, _) = sample();
     e.set_birth_date("s0", time::macros::date!(2015 - 01 - 01)).expect("fits");
     e.set_birth_date("only-an-age", time::macros::date!(2015 - 01 - 01)).expect("fits");
-    let saved = e.save_image(3, pseudonym);
+    let saved = e.save_image(3, ledger_hash(3), pseudonym);
     assert_eq!(saved.subjects, 3);
     let back = engine();
     load(&back, &saved.bytes).expect("loads");
@@ -357,8 +366,9 @@ fn erased_subjects_and_keys_without_entries_at_any_place_and_page_boundary() {
 #[test]
 fn subjects_given_one_key_are_both_left_out() {
     let (held, _) = sample();
-    let mut saved =
-        held.save_image(3, |s| if s == "s0" || s == "s2" { Some([7; IMAGE_KEY]) } else { pseudonym(s) });
+    let mut saved = held.save_image(3, ledger_hash(3), |s| {
+        if s == "s0" || s == "s2" { Some([7; IMAGE_KEY]) } else { pseudonym(s) }
+    });
     saved.unkeyed.sort();
     assert_eq!(saved.unkeyed, ["s0", "s2"]);
     assert_eq!(saved.subjects, 1);
