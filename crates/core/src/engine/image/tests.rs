@@ -376,3 +376,19 @@ fn subjects_given_one_key_are_both_left_out() {
     assert_eq!(load(&e, &saved.bytes).expect("loads").subjects, 1);
     assert!(e.contains(&subject(1)) && !e.contains("s0"));
 }
+
+#[test]
+fn every_action_has_its_own_code_and_reads_back() {
+    use super::{action_code, action_of};
+    let codes: std::collections::BTreeSet<u8> = Action::ALL.iter().map(|&a| action_code(a)).collect();
+    assert_eq!(codes.len(), Action::ALL.len(), "two actions share a code");
+    for action in Action::ALL {
+        assert_eq!(action_of(action_code(action)), Ok(action));
+    }
+    // The codes stored images hold: fixed, whatever order the actions are listed in.
+    assert_eq!(
+        (action_code(Action::Grant), action_code(Action::Withdraw), action_code(Action::Locate)),
+        (0, 2, 7)
+    );
+    assert_eq!(action_of(8), Err(ImageError::Malformed));
+}
