@@ -15,7 +15,9 @@ use serde::Serialize;
 pub enum ProblemKind {
     /// A line that is not a valid event or checkpoint line, or an event after the checkpoints.
     Malformed,
-    /// An event's hash does not match its content: the event was changed.
+    /// An event's hash does not match its content: the event was changed, or the one before it was changed
+    /// and its hash rewritten to match (the break then shows at this event, whose hash covers the previous
+    /// one's).
     HashMismatch,
     /// An event's `prev_hash` is not the previous event's hash.
     PrevHashMismatch,
@@ -170,6 +172,13 @@ impl<'k> LedgerAudit<'k> {
                 ProblemKind::PrevHashMismatch => {
                     format!("event {}: prev_hash is not the hash of the event before it", event.seq)
                 }
+                // A changed event whose own hash was rewritten to match is found here, at the next event:
+                // that one's hash covers the hash before it, which is no longer the one it was made after.
+                _ if event.seq > 1 => format!(
+                    "event {}: its hash does not match its content (this event was changed, or the one \
+                     before it was changed and its hash rewritten)",
+                    event.seq
+                ),
                 _ => format!(
                     "event {}: its hash does not match its content (the event was changed)",
                     event.seq

@@ -139,6 +139,13 @@ fn empty_ledgers() {
     assert!(report.ok && report.checkpoints == 1, "{report:?}");
 }
 
+/// An export whose first event was changed (its hash left as it was).
+fn changed_first(events: &[Event], k: &SigningKey) -> Vec<String> {
+    let mut lines = export(events, &[checkpoint(k, events, events.len())]);
+    lines[0] = export_event_line(&Event { actor: "subject".into(), ..events[0].clone() });
+    lines
+}
+
 #[test]
 fn changed_removed_reordered_and_inserted_events_are_found() {
     let k = key("k1", 1);
@@ -169,6 +176,16 @@ fn changed_removed_reordered_and_inserted_events_are_found() {
     forged_chain[2].hash = forged_chain[2].compute_hash();
     let forged = export(&forged_chain, &[checkpoint(&k, &events, 5)]);
     fails_at(&verify(&forged, &jwks), 4, ProblemKind::PrevHashMismatch);
+    // The same with the next event's prev_hash rewritten too (as a store that derives prev_hash from the
+    // row before reads it back): the break shows at event 4, and its message says it may lie before.
+    let mut hidden_chain = forged_chain.clone();
+    hidden_chain[3].prev_hash.clone_from(&forged_chain[2].hash);
+    let hidden = verify(&export(&hidden_chain, &[checkpoint(&k, &events, 5)]), &jwks);
+    fails_at(&hidden, 4, ProblemKind::HashMismatch);
+    let problem = hidden.first_bad.expect("bad").problem;
+    assert!(problem.contains("event 4") && problem.contains("the one before it was changed"), "{problem}");
+    let first = verify(&changed_first(&events, &k), &jwks).first_bad.expect("bad").problem;
+    assert!(!first.contains("the one before it"), "event 1 has none before it: {first}");
 
     // An event inserted and every later one re-placed: the chain holds, the checkpoint does not.
     let mut rebuilt = events[..2].to_vec();
