@@ -453,6 +453,12 @@ pub(crate) async fn delete_announced(
     Ok(deleted)
 }
 
+/// Whether `e` may end the basis records are held under (a withdrawal, denial or objection): what
+/// [`delete_after_withdrawal`] looks for.
+pub(crate) fn ends_basis(e: &Event) -> bool {
+    matches!(e.action, Action::Withdraw | Action::Deny | Action::Object)
+}
+
 /// After a consent change of `subject` (its `placed` events already applied to the engine): deletes the
 /// records held for a withdrawn, denied or objected purpose (or one under it) that no longer have a basis,
 /// unless their purpose keeps them until retention. Returns how many it deleted.
@@ -461,11 +467,8 @@ pub(crate) async fn delete_after_withdrawal(
     subject: &SubjectId,
     placed: &[Event],
 ) -> Result<u64> {
-    let purposes: BTreeSet<&str> = placed
-        .iter()
-        .filter(|e| matches!(e.action, Action::Withdraw | Action::Deny | Action::Object))
-        .map(|e| e.purpose.as_str())
-        .collect();
+    let purposes: BTreeSet<&str> =
+        placed.iter().filter(|e| ends_basis(e)).map(|e| e.purpose.as_str()).collect();
     if purposes.is_empty() {
         return Ok(0);
     }

@@ -402,6 +402,10 @@ pub trait VaultStore: Send + Sync {
     /// The subject's records that `filter` selects, newest first, at most `filter.limit`.
     async fn records(&self, subject: &SubjectId, filter: &RecordFilter) -> Result<Vec<RecordMeta>>;
 
+    /// Which of `subjects` hold at least one record: one look-up for many subjects (an import's batch of
+    /// withdrawals), before [`records`](Self::records) is asked for those that do.
+    async fn holding_records(&self, subjects: &[SubjectId]) -> Result<std::collections::HashSet<SubjectId>>;
+
     /// Deletes the selected records and, with `announce`, puts one outbox message per deleted record in
     /// the same transaction. Returns the deleted records.
     async fn delete_records(

@@ -535,7 +535,32 @@ async fn export_then_import_gives_the_same_answers(backend: Backend) {
     source.stop().await;
 }
 
+/// An imported withdrawal deletes the records held under the withdrawn consent, as a live one does (the
+/// import asks once per batch which subjects hold records); a subject the file leaves alone keeps theirs.
+async fn an_imported_withdrawal_deletes_held_records(backend: Backend) {
+    let s = TestServer::start_on(backend).await;
+    let grant = json!({"notice": "analytics", "collection_point": "mobile-app",
+                       "changes": [{"purpose": "analytics", "action": "grant"}]});
+    for subject in ["ann", "bob"] {
+        s.post(&format!("/v1/subjects/{subject}/consents"), ADMIN_KEY, &grant, 201).await;
+        let record = json!({"subject": subject, "category": "user.device.telemetry", "purpose": "analytics",
+                            "content_type": "text/plain; charset=utf-8", "data": "eA=="});
+        s.post("/v1/records", ADMIN_KEY, &record, 201).await;
+    }
+    let now = consentry_core::Timestamp::now().to_string();
+    let lines =
+        [line("w1", "ann", "analytics", "withdraw", &now), line("w2", "cy", "analytics", "withdraw", &now)];
+    let report = import(&s, "?source=wd", &jsonl(&lines)).await;
+    assert_eq!(report["imported"].as_u64(), Some(2), "{report}");
+    for (subject, left) in [("ann", 0), ("bob", 1)] {
+        let listing = s.get(&format!("/v1/subjects/{subject}/records"), ADMIN_KEY, 200).await;
+        assert_eq!(listing["records"].as_array().map(Vec::len), Some(left), "{subject}: {listing}");
+    }
+    s.stop().await;
+}
+
 both_backends!(
+    an_imported_withdrawal_deletes_held_records,
     import_is_idempotent_and_ordered,
     strict_imports_all_or_nothing,
     an_interrupted_import_resumes,

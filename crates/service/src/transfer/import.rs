@@ -476,6 +476,8 @@ impl<'a> Importer<'a> {
         let mut failure = None;
         // Evidence of the subjects written, stored after the loop in one write.
         let mut held = Vec::new();
+        // What the loop applied, for the look-ups done after it for all subjects at once.
+        let mut applied = Vec::new();
         for (subject, changes, written) in written {
             let placed = match written {
                 Ok((placed, _)) => placed,
@@ -497,8 +499,21 @@ impl<'a> Importer<'a> {
             self.state.apply_committed(&subject, &placed);
             self.state.metrics.ledger_appends.inc_by(placed.len() as u64);
             self.state.devices.subject_changed(&subject);
-            records::delete_after_withdrawal(self.state, &subject, &placed).await?;
-            self.attach_identifiers(&subject, &changes).await?;
+            applied.push((subject, changes, placed));
+        }
+        // Records kept under a consent now withdrawn: only subjects that hold any are looked at, found
+        // with one look-up for the batch (most imported subjects hold none).
+        let withdrawn: Vec<SubjectId> = applied
+            .iter()
+            .filter(|(_, _, placed)| placed.iter().any(records::ends_basis))
+            .map(|(subject, _, _)| subject.clone())
+            .collect();
+        let holding = self.state.store.holding_records(&withdrawn).await?;
+        for (subject, changes, placed) in &applied {
+            if holding.contains(subject) {
+                records::delete_after_withdrawal(self.state, subject, placed).await?;
+            }
+            self.attach_identifiers(subject, changes).await?;
         }
         self.state.dispatch_wake.notify_one();
         evidence::store(self.state, &self.options.source, held).await?;

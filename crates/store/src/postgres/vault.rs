@@ -251,6 +251,22 @@ impl VaultStore for PostgresStore {
         Ok(rows.into_iter().map(vault::record_meta).collect())
     }
 
+    async fn holding_records(&self, subjects: &[SubjectId]) -> Result<std::collections::HashSet<SubjectId>> {
+        if subjects.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let names: Vec<&str> = subjects.iter().map(SubjectId::as_str).collect();
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT k.subject FROM consentry_keystore.subject_keys k
+             WHERE k.subject = ANY($1) AND EXISTS (SELECT 1 FROM records r WHERE r.pseudonym = k.pseudonym)",
+        )
+        .bind(names)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found.into_iter().map(subject_of).collect()
+    }
+
     async fn delete_records(
         &self,
         selection: RecordSelection,

@@ -90,7 +90,7 @@ impl SqliteStore {
         }
         db::restrict_permissions(&paths.data, 0o600)?;
 
-        let conn = db::connect(&paths, OpenFlags::default()).map_err(backend)?;
+        let conn = db::connect_writer(&paths).map_err(backend)?;
         let (sender, receiver) = mpsc::channel();
         let writer = Writer::new(conn, observer, filter.clone())?;
         let handle = std::thread::Builder::new()

@@ -277,6 +277,27 @@ impl VaultStore for SqliteStore {
         .await
     }
 
+    async fn holding_records(&self, subjects: &[SubjectId]) -> Result<std::collections::HashSet<SubjectId>> {
+        if subjects.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let subjects = subjects.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT 1 FROM records r
+                 WHERE r.pseudonym = (SELECT pseudonym FROM ks.subject_keys WHERE subject = ?1) LIMIT 1",
+            )?;
+            let mut holding = std::collections::HashSet::new();
+            for s in subjects {
+                if stmt.exists([s.as_str()])? {
+                    holding.insert(s);
+                }
+            }
+            Ok(holding)
+        })
+        .await
+    }
+
     async fn delete_records(
         &self,
         selection: RecordSelection,

@@ -210,12 +210,10 @@ impl Writer {
             let mut in_state = tx
                 .prepare_cached("SELECT 1 FROM consent_state WHERE seq = ?1 AND purpose <> ''")
                 .map_err(backend)?;
-            // One lookup per request (a subject's batch), not one per change.
+            // A point look-up per change on the key: cheaper than one query over a JSON list of the
+            // request's ids, for the one or two changes a subject usually has in a batch.
             let mut imported_before = tx
-                .prepare_cached(
-                    "SELECT source_id FROM imported
-                     WHERE source = ?1 AND source_id IN (SELECT value FROM json_each(?2))",
-                )
+                .prepare_cached("SELECT 1 FROM imported WHERE source = ?1 AND source_id = ?2")
                 .map_err(backend)?;
             let mut imported = tx
                 .prepare_cached("INSERT INTO imported (source, source_id, seq) VALUES (?1, ?2, ?3)")
@@ -264,17 +262,14 @@ impl Writer {
                 let mut events = std::mem::take(&mut job.events);
                 let mut keys = Vec::new();
                 if let Some(import) = &job.import {
-                    // Changes placed before (by an earlier group, or earlier in this one) are left out.
-                    let ids = serde_json::to_string(&import.ids)
-                        .map_err(|e| StoreError::Backend(format!("import ids: {e}")))?;
-                    let mut seen: HashSet<String> = imported_before
-                        .query_map(params![import.source, ids], |r| r.get(0))
-                        .map_err(backend)?
-                        .collect::<rusqlite::Result<_>>()
-                        .map_err(backend)?;
+                    // Changes placed before (by an earlier group, or earlier in this one) are left out,
+                    // and an id repeated in the request is placed once.
+                    let mut seen: HashSet<&str> = HashSet::new();
                     let mut fresh = Vec::with_capacity(events.len());
                     for (new, id) in events.into_iter().zip(&import.ids) {
-                        if seen.insert(id.clone()) {
+                        if seen.insert(id)
+                            && !imported_before.exists(params![import.source, id]).map_err(backend)?
+                        {
                             keys.push(id.clone());
                             fresh.push(new);
                         }

@@ -269,7 +269,21 @@ pub async fn vault_erasure_shreds_the_data_key(store: Arc<dyn Store>) {
     let a1 = put(&store, &kek, Rec::new("frank", "user.contact.email", b"frank@example.com")).await;
     let a2 = put(&store, &kek, Rec::new("frank", "user.contact.phone", b"+1 555")).await;
     let other = put(&store, &kek, Rec::new("gina", "user.contact.email", b"gina@example.com")).await;
+    // Who holds records, asked for many subjects at once (one never seen, one twice).
+    let holding = |names: &[&str]| {
+        let asked: Vec<SubjectId> = names.iter().map(|n| subject(n)).collect();
+        let store = store.clone();
+        async move {
+            let mut found: Vec<String> =
+                store.holding_records(&asked).await.expect("holding").iter().map(|s| s.to_string()).collect();
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(holding(&["frank", "gina", "nobody", "gina"]).await, ["frank", "gina"]);
+    assert!(holding(&[]).await.is_empty());
     assert_eq!(store.delete_subject_vault(&subject("frank")).await.expect("erase"), 2);
+    assert_eq!(holding(&["frank", "gina"]).await, ["gina"]);
     assert!(ids(&store, "frank", filter(10)).await.is_empty());
     for id in [&a1, &a2] {
         assert!(store.record(&kek, id).await.expect("read").is_none());
