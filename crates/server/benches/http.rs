@@ -6,7 +6,8 @@
 //! 1. `POST /v1/check` on a node on the embedded store, a node on PostgreSQL and a bare axum handler that
 //!    parses the same JSON, in rotating rounds under the same load;
 //! 2. durable consent writes, `POST /v1/subjects/{subject}/consents`, from 64 concurrent writers, on the
-//!    embedded node and the PostgreSQL node in alternating rounds, as rates and multiples of the floor;
+//!    embedded node and the PostgreSQL node in alternating rounds, as rates and multiples of the floor
+//!    (the PostgreSQL node's also of PostgreSQL's own one-row-per-transaction floor, sampled alike);
 //! 3. the embedded store's own batched `append` path, without HTTP;
 //! 4. the lag between two nodes on one PostgreSQL database: a write on node A, then `POST /v1/check` on
 //!    node B until B agrees, the answer flipping on every write.
@@ -15,6 +16,8 @@
 //! `benches/post.lua` and `benches/consents.lua`) when it is installed, otherwise an in-process HTTP/1.1
 //! keep-alive client on its own thread; `CONSENTRY_BENCH_LOADGEN=inprocess` forces the latter.
 //! `CONSENTRY_BENCH_SERVER_THREADS` sets the server runtime's workers (default: one per CPU).
+//! `CONSENTRY_BENCH_PHASES` runs only some of phases 1-4, a comma-separated list of `checks`, `writes`,
+//! `store` and `lag` (default all; the floor is always measured), e.g. `CONSENTRY_BENCH_PHASES=writes`.
 //! PostgreSQL is the test server (`CONSENTRY_TEST_DATABASE_URL`, default 127.0.0.1:5432); each part gets a
 //! fresh database, dropped afterwards. When it is unreachable the PostgreSQL parts print a skip notice.
 //! Figures are medians over rounds; the machine is shared, so read the ratios first. The run exits 0
@@ -31,7 +34,10 @@ use crate::cpu::CpuTimes;
 use crate::floor::FloorDb;
 use crate::lag::lag_phase;
 use crate::loadgen::LoadGen;
-use crate::phases::{check_phase, create_database, prepare_subjects, start_node, store_phase, write_phase};
+use crate::pgfloor::PgFloor;
+use crate::phases::{
+    WriteFloors, check_phase, create_database, prepare_subjects, start_node, store_phase, write_phase,
+};
 use crate::reference::start_bare;
 
 #[path = "support/cpu.rs"]
@@ -46,6 +52,8 @@ mod lag;
 mod loadgen;
 #[path = "support/node.rs"]
 mod node;
+#[path = "http/pgfloor.rs"]
+mod pgfloor;
 #[path = "http/phases.rs"]
 mod phases;
 #[path = "http/reference.rs"]
@@ -96,6 +104,10 @@ const TARGET_WRITES_PER_SEC: f64 = 50_000.0;
 const TARGET_STORE_EVENTS_PER_SEC: f64 = 200_000.0;
 /// Durable writes through group commit, as a multiple of the single-transaction floor.
 const TARGET_FLOOR_MULTIPLE: f64 = 5.0;
+/// The PostgreSQL node's durable writes, as a multiple of PostgreSQL's own single-transaction floor.
+const TARGET_PG_FLOOR_MULTIPLE: f64 = 3.0;
+/// The write phase's p99 latency target.
+const TARGET_WRITE_P99_MS: f64 = 50.0;
 /// Checks are answered from memory: the PostgreSQL node should be within this fraction of the embedded one.
 const CHECK_ALIKE_TOLERANCE: f64 = 0.15;
 /// Every write visible on every node within a second (the cluster's promise, `tests/it/cluster.rs`).
@@ -120,8 +132,42 @@ fn writer_subject(i: usize) -> String {
     format!("writer-{i:04}")
 }
 
+/// Which of phases 1-4 this run measures.
+#[derive(Clone, Copy)]
+pub struct Phases {
+    pub checks: bool,
+    pub writes: bool,
+    pub store: bool,
+    pub lag: bool,
+}
+
+impl Phases {
+    /// From `CONSENTRY_BENCH_PHASES` (default: all).
+    fn from_env() -> Result<Self, String> {
+        let Ok(list) = std::env::var("CONSENTRY_BENCH_PHASES") else {
+            return Ok(Phases { checks: true, writes: true, store: true, lag: true });
+        };
+        let mut phases = Phases { checks: false, writes: false, store: false, lag: false };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "checks" => phases.checks = true,
+                "writes" => phases.writes = true,
+                "store" => phases.store = true,
+                "lag" => phases.lag = true,
+                other => {
+                    return Err(format!(
+                        "CONSENTRY_BENCH_PHASES: unknown phase {other:?} (checks, writes, store, lag)"
+                    ));
+                }
+            }
+        }
+        Ok(phases)
+    }
+}
+
 fn run() -> Result<(), String> {
     let started = Instant::now();
+    let phases = Phases::from_env()?;
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let workers = match std::env::var("CONSENTRY_BENCH_SERVER_THREADS") {
         Ok(v) => v.trim().parse().map_err(|e| format!("CONSENTRY_BENCH_SERVER_THREADS={v:?}: {e}"))?,
@@ -159,18 +205,35 @@ fn run() -> Result<(), String> {
 
     // 1. Checks.
     let body = check_body();
-    for (_, addr) in &nodes {
-        prepare_subjects(&rt, *addr, &body)?;
-    }
-    let bare = start_bare(&rt)?;
-    let mut targets = nodes.clone();
-    targets.push(("bare axum", bare.addr));
-    let checks = check_phase(&loadgen, &targets)?;
-    bare.stop(&rt);
+    let mut target_names: Vec<&str> = nodes.iter().map(|(name, _)| *name).collect();
+    target_names.push("bare axum");
+    let checks = if phases.checks {
+        for (_, addr) in &nodes {
+            prepare_subjects(&rt, *addr, &body)?;
+        }
+        let bare = start_bare(&rt)?;
+        let mut targets = nodes.clone();
+        targets.push(("bare axum", bare.addr));
+        let checks = check_phase(&loadgen, &targets)?;
+        bare.stop(&rt);
+        Some(checks)
+    } else {
+        None
+    };
 
     // 2. Writes.
     let node_addrs: Vec<SocketAddr> = nodes.iter().map(|(_, a)| *a).collect();
-    let (writes, write_floors) = write_phase(&rt, &loadgen, &node_addrs, &floor_db)?;
+    let (writes, write_floors, pg_settings) = if phases.writes {
+        let mut pg_floor = match (&database, &postgres) {
+            (Some(db), Some(_)) => Some(PgFloor::open(&rt, &db.url)?),
+            _ => None,
+        };
+        let pg_settings = pg_floor.as_ref().map(|f| f.settings.clone());
+        let (writes, floors) = write_phase(&rt, &loadgen, &node_addrs, &floor_db, pg_floor.as_mut())?;
+        (Some(writes), floors, pg_settings)
+    } else {
+        (None, WriteFloors::default(), None)
+    };
     embedded.stop(&rt);
     if let Some(p) = postgres {
         p.stop(&rt);
@@ -178,15 +241,19 @@ fn run() -> Result<(), String> {
     drop(database);
 
     // 3. The store's batched append.
-    let store = store_phase(&rt, &tmp.path().join("store"), &floor_db)?;
+    let store =
+        if phases.store { Some(store_phase(&rt, &tmp.path().join("store"), &floor_db)?) } else { None };
 
     // 4. Lag between two nodes, on a database of their own.
-    let lag = match skip {
-        Some(_) => None,
-        None => Some(create_database(&rt).and_then(|db| lag_phase(&rt, &db.url, &tmp.path().join("lag")))),
+    let lag = match (&skip, phases.lag) {
+        (None, true) => {
+            Some(create_database(&rt).and_then(|db| lag_phase(&rt, &db.url, &tmp.path().join("lag"))))
+        }
+        _ => None,
     };
 
     let measured = report::Measured {
+        phases,
         cpus,
         workers,
         loadgen: loadgen.describe(),
@@ -195,10 +262,11 @@ fn run() -> Result<(), String> {
         background,
         check_body_bytes: body.len(),
         nodes: nodes.iter().map(|(name, _)| *name).collect(),
-        targets: targets.iter().map(|(name, _)| *name).collect(),
+        targets: target_names,
         checks,
         writes,
         write_floors,
+        pg_settings,
         store,
         lag,
     };

@@ -278,15 +278,20 @@ pub(crate) async fn prove(
     let (Some(first), Some(last)) = (events.first(), events.last()) else {
         return Err(Error::internal("a receipt without events"));
     };
-    let checkpoint = match services.tlog.covering(last.seq, COVERING_WAIT).await {
-        Some(c) => c,
-        None => {
-            let signed = tlog::sign_head(services, None).await?;
-            let signed = signed.filter(|c| c.size >= last.seq);
-            Arc::new(signed.ok_or_else(|| Error::internal("no checkpoint covers a committed event"))?)
+    // The key is read while the checkpoint is awaited: neither waits for the other.
+    let covering = async {
+        match services.tlog.covering(last.seq, COVERING_WAIT).await {
+            Some(c) => Ok(c),
+            None => {
+                let signed = tlog::sign_head(services, None).await?;
+                let signed = signed.filter(|c| c.size >= last.seq);
+                Ok(Arc::new(signed.ok_or_else(|| Error::internal("no checkpoint covers a committed event"))?))
+            }
         }
     };
-    let key = services.store.pseudonym_key(subject).await?.ok_or(Error::NotFound("receipt"))?;
+    let key = async { Ok::<_, Error>(services.store.pseudonym_key(subject).await?) };
+    let (checkpoint, key) = tokio::try_join!(covering, key)?;
+    let key = key.ok_or(Error::NotFound("receipt"))?;
     let mut proofs =
         tlog::inclusions(services.store.as_ref(), events.iter().map(|e| e.seq - 1), checkpoint.size)
             .await?

@@ -20,6 +20,7 @@ use crate::floor::{Floor, FloorDb};
 use crate::http1::Client;
 use crate::loadgen::{Load, LoadGen, Work, requests_for};
 use crate::node::{Running, commit_batch_totals, post_request, start_consentry};
+use crate::pgfloor::PgFloor;
 use crate::{
     CHECK_CONNECTIONS, CHECK_ROUNDS, CHECK_SECS, FLOOR_SAMPLE_SECS, GRANT_BODY, GRANTED, STORE_BATCH,
     STORE_EVENTS, STORE_ROUNDS, STORE_TASKS, WARMUP_SECS, WRITE_ROUNDS, WRITE_SECS, WRITERS, check_body,
@@ -130,25 +131,36 @@ pub struct WriteResult {
     pub cpu: Option<CpuTimes>,
 }
 
+/// The floors sampled before each write round: SQLite's, and PostgreSQL's when there is a PostgreSQL node.
+#[derive(Default)]
+pub struct WriteFloors {
+    pub sqlite: Vec<Floor>,
+    pub postgres: Vec<Floor>,
+}
+
 /// Loads every node with the same writers, `WRITE_ROUNDS` times in ABBA order, each round preceded by a
-/// floor sample (returned too); the other nodes stay idle meanwhile, so each node's commit-batch counters
-/// cover its own rounds.
+/// floor sample of SQLite and, when given, of PostgreSQL (returned too); the other nodes stay idle
+/// meanwhile, so each node's commit-batch counters cover its own rounds.
 pub fn write_phase(
     rt: &Runtime,
     loadgen: &LoadGen,
     nodes: &[SocketAddr],
     floor: &FloorDb,
-) -> Result<(Vec<WriteResult>, Vec<Floor>), String> {
+    mut pg_floor: Option<&mut PgFloor>,
+) -> Result<(Vec<WriteResult>, WriteFloors), String> {
     // The warm-up creates every writer subject's pseudonym key, so rounds measure steady-state writes.
     for addr in nodes {
         loadgen.run(*addr, Work::Writes, WRITERS, WARMUP_SECS)?;
     }
     let before = nodes.iter().map(|a| commit_batches(rt, *a)).collect::<Result<Vec<_>, _>>()?;
     let mut rounds = vec![Vec::new(); nodes.len()];
-    let mut floors = Vec::new();
+    let mut floors = WriteFloors::default();
     let mut cpu = vec![Some(CpuTimes::default()); nodes.len()];
     for round in 0..WRITE_ROUNDS {
-        floors.push(floor.sample(FLOOR_SAMPLE_SECS)?);
+        floors.sqlite.push(floor.sample(FLOOR_SAMPLE_SECS)?);
+        if let Some(pg) = pg_floor.as_deref_mut() {
+            floors.postgres.push(pg.sample(rt, FLOOR_SAMPLE_SECS)?);
+        }
         for k in 0..nodes.len() {
             let n = if round & 1 == 0 { k } else { nodes.len() - 1 - k };
             let cpu0 = CpuTimes::now();

@@ -15,7 +15,7 @@ use consentry_core::catalog::CatalogDocument;
 use consentry_core::merkle::{Hash, NodeId};
 use consentry_core::{Event, NewEvent, SubjectId, Timestamp};
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 use super::db::{self, Paths, backend};
 use super::jobs::{AccessJob, AppendJob, Command, CountsJob, EnqueueJob, Grouped, WriteJob};
@@ -32,8 +32,16 @@ use crate::model::{
 };
 use crate::store::Store;
 
-/// Read connections kept open between reads.
+/// Read connections kept open between reads, and the most reads run at once: a read waits for a pooled
+/// connection rather than opening one (opening attaches the key store and parses the schema again on its
+/// first statement, far more than a point read costs; a burst of 64 concurrent writes' reads opened a
+/// connection each).
 const READ_POOL: usize = 8;
+
+/// Statements the writer's connection keeps prepared.
+const WRITER_STATEMENTS: usize = 128;
+/// Statements each read connection keeps prepared (the reads of a write's answer alone use several).
+const READ_STATEMENTS: usize = 64;
 
 /// The embedded SQLite store.
 pub struct SqliteStore {
@@ -41,6 +49,8 @@ pub struct SqliteStore {
     sender: Mutex<Option<mpsc::Sender<Command>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per read connection: a read holds one while it runs.
+    read_slots: Arc<Semaphore>,
     /// Held while the store is open; released by `close` (or drop), so another process may then open it.
     lock: Mutex<Option<File>>,
     closed: Arc<AtomicBool>,
@@ -91,6 +101,9 @@ impl SqliteStore {
         db::restrict_permissions(&paths.data, 0o600)?;
 
         let conn = db::connect_writer(&paths).map_err(backend)?;
+        // A group commit runs some twenty cached statements; rusqlite keeps 16 by default, so each group
+        // evicted and prepared again the ones it needed (SQL parsed on the single writer thread).
+        conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
         let (sender, receiver) = mpsc::channel();
         let writer = Writer::new(conn, observer, filter.clone())?;
         let handle = std::thread::Builder::new()
@@ -102,6 +115,7 @@ impl SqliteStore {
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(handle)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            read_slots: Arc::new(Semaphore::new(READ_POOL)),
             lock: Mutex::new(Some(lock)),
             closed: Arc::new(AtomicBool::new(false)),
             filter,
@@ -121,6 +135,7 @@ impl SqliteStore {
             sender: Mutex::new(None),
             writer: Mutex::new(None),
             readers: Arc::new(Mutex::new(Vec::new())),
+            read_slots: Arc::new(Semaphore::new(READ_POOL)),
             lock: Mutex::new(None),
             closed: Arc::new(AtomicBool::new(false)),
             filter: default_outbox_filter(),
@@ -170,7 +185,9 @@ impl SqliteStore {
         let readers = Arc::clone(&self.readers);
         let paths = self.paths.clone();
         let closed = Arc::clone(&self.closed);
+        let slot = Arc::clone(&self.read_slots).acquire_owned().await.map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             if closed.load(Ordering::Acquire) {
                 return Err(StoreError::Closed);
             }
@@ -178,8 +195,13 @@ impl SqliteStore {
             let conn = match pooled {
                 Some(c) => c,
                 None => {
-                    db::connect(&paths, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                        .map_err(backend)?
+                    let conn = db::connect(
+                        &paths,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(backend)?;
+                    conn.set_prepared_statement_cache_capacity(READ_STATEMENTS);
+                    conn
                 }
             };
             let out = job(&conn).map_err(backend);
