@@ -35,12 +35,32 @@ use crate::store::Store;
 /// Read connections kept open between reads.
 const READ_POOL: usize = 8;
 
+/// The bulk reader's page caches (SQLite's `cache_size`, negative: in KiB): 16 MiB for the data and 32 MiB
+/// for the key store. A page of the ledger looks up each event's subject in the key store by pseudonym, in
+/// no order the key store is kept in; with the default 2 MiB the key store's pages were read from the file
+/// again and again (a third of an export's time went into copying them). Bounded, so the export's memory
+/// stays flat whatever the store's size.
+const BULK_CACHE: &str = "PRAGMA main.cache_size = -16384; PRAGMA ks.cache_size = -32768;";
+
+/// The bulk reader's slot.
+enum Bulk {
+    /// Not opened yet (or closed).
+    Unmade,
+    Free(Connection),
+    /// In a read.
+    Busy,
+}
+
 /// The embedded SQLite store.
 pub struct SqliteStore {
     paths: Paths,
     sender: Mutex<Option<mpsc::Sender<Command>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// The bulk reader: one read connection with larger page caches, for the reads that walk the whole
+    /// ledger a page at a time (an export, the engine's warm-up); when busy such a read takes a connection
+    /// of the pool.
+    bulk: Arc<Mutex<Bulk>>,
     /// Held while the store is open; released by `close` (or drop), so another process may then open it.
     lock: Mutex<Option<File>>,
     closed: Arc<AtomicBool>,
@@ -102,6 +122,7 @@ impl SqliteStore {
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(handle)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            bulk: Arc::new(Mutex::new(Bulk::Unmade)),
             lock: Mutex::new(Some(lock)),
             closed: Arc::new(AtomicBool::new(false)),
             filter,
@@ -121,6 +142,7 @@ impl SqliteStore {
             sender: Mutex::new(None),
             writer: Mutex::new(None),
             readers: Arc::new(Mutex::new(Vec::new())),
+            bulk: Arc::new(Mutex::new(Bulk::Unmade)),
             lock: Mutex::new(None),
             closed: Arc::new(AtomicBool::new(false)),
             filter: default_outbox_filter(),
@@ -167,25 +189,69 @@ impl SqliteStore {
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.read_on(false, job).await
+    }
+
+    /// Runs `job` on the bulk reader (or, while another read holds it, a connection of the pool).
+    pub(super) async fn read_bulk<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.read_on(true, job).await
+    }
+
+    async fn read_on<T: Send + 'static>(
+        &self,
+        bulk: bool,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
         let readers = Arc::clone(&self.readers);
+        let slot = Arc::clone(&self.bulk);
         let paths = self.paths.clone();
         let closed = Arc::clone(&self.closed);
         tokio::task::spawn_blocking(move || {
             if closed.load(Ordering::Acquire) {
                 return Err(StoreError::Closed);
             }
-            let pooled = readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let conn = match pooled {
-                Some(c) => c,
+            let connect = || {
+                db::connect(&paths, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map_err(backend)
+            };
+            // The bulk reader when asked for and free (made on first use), else one of the pool.
+            let taken = if bulk {
+                let mut held = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                match std::mem::replace(&mut *held, Bulk::Busy) {
+                    Bulk::Free(conn) => Some(Ok(conn)),
+                    Bulk::Unmade => Some(connect().and_then(|c| {
+                        c.execute_batch(BULK_CACHE).map_err(backend)?;
+                        Ok(c)
+                    })),
+                    Bulk::Busy => None,
+                }
+            } else {
+                None
+            };
+            let (conn, is_bulk) = match taken {
+                Some(Ok(conn)) => (conn, true),
+                Some(Err(e)) => {
+                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Bulk::Unmade;
+                    return Err(e);
+                }
                 None => {
-                    db::connect(&paths, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                        .map_err(backend)?
+                    let pooled = readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+                    (pooled.map_or_else(connect, Ok)?, false)
                 }
             };
             let out = job(&conn).map_err(backend);
-            let mut pool = readers.lock().unwrap_or_else(PoisonError::into_inner);
-            if pool.len() < READ_POOL {
-                pool.push(conn);
+            if is_bulk {
+                // Kept for the next bulk read, unless the store closed meanwhile.
+                let mut held = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                *held = if closed.load(Ordering::Acquire) { Bulk::Unmade } else { Bulk::Free(conn) };
+            } else {
+                let mut pool = readers.lock().unwrap_or_else(PoisonError::into_inner);
+                if pool.len() < READ_POOL {
+                    pool.push(conn);
+                }
             }
             out
         })
@@ -395,7 +461,7 @@ impl Store for SqliteStore {
     }
 
     async fn current_page(&self, after: u64, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
-        self.read(move |conn| ledger::current_page(conn, after, limit)).await
+        self.read_bulk(move |conn| ledger::current_page(conn, after, limit)).await
     }
 
     async fn events_page(&self, after: u64, limit: u32) -> Result<Vec<Event>> {
@@ -417,7 +483,7 @@ impl Store for SqliteStore {
     }
 
     async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>> {
-        self.read(move |conn| ledger::subject_events_page(conn, after, limit)).await
+        self.read_bulk(move |conn| ledger::subject_events_page(conn, after, limit)).await
     }
 
     async fn first_lines(
@@ -614,6 +680,7 @@ impl Store for SqliteStore {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
         self.readers.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        *self.bulk.lock().unwrap_or_else(PoisonError::into_inner) = Bulk::Unmade;
         // Unlocks the data folder even while other holders of this value (e.g. connections still draining)
         // keep it alive.
         drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner).take());
