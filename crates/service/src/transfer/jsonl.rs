@@ -206,12 +206,12 @@ mod tests {
         one.purpose = "analytics".into();
         one.action = "withdraw".into();
         one.channels = vec!["sms".into()];
-        let (a, b) = both(&one, 1, at, None);
+        let (a, b) = both(&one, 7, at, None);
         assert_eq!(a, b);
         let mut noticed = one.clone();
         noticed.notice = Some(NoticeRef { key: "k".into(), version: Some(3), text: None, language: None });
         noticed.age = Some(StatedAge { birth_date: None, age_band: Some("13-15".into()), stated_on: None });
-        let (a, b) = both(&noticed, 2, at, None);
+        let (a, b) = both(&noticed, 7, at, None);
         assert_eq!(a, b);
     }
 }
