@@ -40,6 +40,19 @@ pub(crate) const STATE_EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.a
      e.hash, e.evidence, e.jurisdiction, \
      CASE WHEN e.occurred_at IS NULL AND s.at > e.recorded_at THEN s.at ELSE e.occurred_at END AS occurred_at";
 
+/// [`STATE_EVENT_COLUMNS`] for an event joined to nothing but the state's positions (`seq`): a live
+/// change's effective time is looked up in `consent_state` only for a live change (an imported one has its
+/// `occurred_at`), so a page of the current state reads each statement's row of the state once, from the
+/// index on `seq`, and no more.
+pub(crate) const PAGED_STATE_EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, \
+     e.channels, e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, \
+     e.recorded_at, e.expires_at, \
+     COALESCE((SELECT p.hash FROM events p WHERE p.seq = e.seq - 1), \
+              '0000000000000000000000000000000000000000000000000000000000000000') AS prev_hash, \
+     e.hash, e.evidence, e.jurisdiction, \
+     COALESCE(e.occurred_at, \
+              (SELECT MAX(c.at) FROM consent_state c WHERE c.seq = e.seq AND c.at > e.recorded_at)) AS occurred_at";
+
 /// The ledger's last event: `seq, hash` and the time no new event is recorded before (its `recorded_at`,
 /// or the `ledger_floor` when later: the latest `recorded_at` when the upgrade to effective time ran); no
 /// row while the ledger is empty. So among changes recorded live the later time is also the later position.
@@ -67,5 +80,6 @@ mod tests {
         let genesis = format!("'{}'", consentry_core::ledger::GENESIS_HASH);
         assert!(super::EVENT_COLUMNS.contains(&genesis));
         assert!(super::STATE_EVENT_COLUMNS.contains(&genesis));
+        assert!(super::PAGED_STATE_EVENT_COLUMNS.contains(&genesis));
     }
 }

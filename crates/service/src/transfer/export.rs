@@ -16,18 +16,43 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use consentry_core::{Event, SubjectId, Timestamp};
+use consentry_store::Store;
 use consentry_store::vault::Kek;
-use consentry_store::{NoticeVersion, Store};
+use tokio::task::JoinHandle;
 
-use super::csv;
 use super::import::Format;
 use super::line::{ChangeLine, IdentifierLine, NoticeRef};
+use super::{csv, jsonl};
 use crate::error::{Error, Result};
 use crate::guardians::age::StatedAge;
 use crate::state::Services;
 
 /// Statements or events read per page, by default.
 const PAGE: u32 = 5000;
+
+/// A page's events with their subjects (`None` once erased).
+type Page = Vec<(Option<SubjectId>, Event)>;
+
+/// A notice version as lines name it: by its text and language.
+struct Notice {
+    reference: NoticeRef,
+    /// `reference` as JSON, made once.
+    json: Vec<u8>,
+}
+
+/// What a line holds from the vault.
+#[derive(Default)]
+struct Vault {
+    evidence: Option<serde_json::Value>,
+    identifiers: Vec<IdentifierLine>,
+    age: Option<StatedAge>,
+}
+
+impl Vault {
+    fn holds_any(&self) -> bool {
+        self.evidence.is_some() || self.age.is_some() || !self.identifiers.is_empty()
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
@@ -67,7 +92,8 @@ pub struct Exporter {
     done: bool,
     /// Lines given so far (a CSV header not counted).
     lines: u64,
-    notices: HashMap<(String, u32), Option<NoticeVersion>>,
+    /// Notice versions by key and version (`None`: not in the catalogue), read once per export.
+    notices: HashMap<String, HashMap<u32, Option<Notice>>>,
     /// The history's latest `recorded_at` so far: a live change takes effect no earlier (a clock that
     /// stepped back before writers clamped), as the current state orders it.
     clock: Timestamp,
@@ -77,6 +103,10 @@ pub struct Exporter {
     audit: Option<Audit>,
     /// Statements or events read per page.
     page: u32,
+    /// The next page, being read.
+    next: Option<JoinHandle<Result<Page>>>,
+    /// How large a page's text is made at first: the last page's size and some.
+    capacity: usize,
 }
 
 /// What an export reads for the subjects of one page, and forgets with it: which of them are aliases
@@ -104,6 +134,8 @@ impl Exporter {
             kek: None,
             audit: None,
             page: PAGE,
+            next: None,
+            capacity: 256 * 1024,
         }
     }
 
@@ -172,7 +204,7 @@ impl Exporter {
 
     /// The next lines as one text, `None` after the last.
     pub async fn next_page(&mut self) -> Result<Option<String>> {
-        let mut out = Vec::with_capacity(256 * 1024);
+        let mut out = Vec::with_capacity(self.capacity);
         if self.options.format == Format::Csv && !self.header_done {
             self.header_done = true;
             out.extend_from_slice(csv::header().as_bytes());
@@ -181,11 +213,9 @@ impl Exporter {
         if self.done {
             return Ok((!out.is_empty()).then(|| text(out)));
         }
-        let page: Vec<(Option<SubjectId>, Event)> = if self.options.history {
-            self.store.subject_events_page(self.after, self.page).await?
-        } else {
-            let page = self.store.current_page(self.after, self.page).await?;
-            page.into_iter().map(|(s, e)| (Some(s), e)).collect()
+        let page = match self.next.take() {
+            Some(reading) => reading.await.map_err(Error::internal)??,
+            None => read_page(Arc::clone(&self.store), self.options.history, self.after, self.page).await?,
         };
         let Some((_, last)) = page.last() else {
             self.done = true;
@@ -193,14 +223,22 @@ impl Exporter {
         };
         let before = self.after;
         self.after = last.seq;
+        // The next page is read while this one is written (at most two pages held).
+        self.next = Some(tokio::spawn(read_page(
+            Arc::clone(&self.store),
+            self.options.history,
+            self.after,
+            self.page,
+        )));
         let mut vault = self.page_vault(&page).await?;
         let mut evidence: HashMap<u64, Vec<u8>> = match self.kek.as_ref().filter(|_| self.options.evidence) {
             Some(kek) => self.store.evidence_between(kek, before, self.after).await?.into_iter().collect(),
             None => HashMap::new(),
         };
+        self.learn_notices(&page).await?;
         // Subjects whose vault data this page holds, each logged once.
         let mut read: HashSet<SubjectId> = HashSet::new();
-        for (subject, event) in page {
+        for (subject, event) in &page {
             // In history, pages come in ledger order: the running maximum of recorded times (the current
             // state's reads already give a live change its effective time).
             self.clock = self.clock.max(event.recorded_at);
@@ -216,26 +254,53 @@ impl Exporter {
             // A linked id's own events (all from before its link) stay out of the history: the link carried
             // its choices in force to the survivor as the survivor's own events, and a choice it left behind
             // (an older grant) must not count for the survivor after an import.
-            let alias = vault.aliases.get(subject.as_str()).cloned();
+            let alias = vault.aliases.get(subject.as_str());
             if self.options.history && alias.is_some() {
                 continue;
             }
             // The person stays one person: a linked id's line is the survivor's.
             let subject = alias.unwrap_or(subject);
-            let held = evidence.remove(&event.seq);
-            let first = vault.firsts.get(&event.pseudonym) == Some(&event.seq);
-            let age = if first { vault.ages.remove(&subject) } else { None };
-            let mut line = self.line(&subject, event, effective).await?;
-            if self.add_vault(&mut line, &subject, held, first, age).await? && self.audit.is_some() {
-                read.insert(subject.clone());
-            }
-            match self.options.format {
-                Format::JsonLines => {
-                    // Straight into the page, no text per line. A struct of strings and lists always
-                    // serialises into memory.
-                    let _ = serde_json::to_writer(&mut out, &line);
+            let mut extra = Vault::default();
+            if let Some(kek) = &self.kek {
+                let first = vault.firsts.get(&event.pseudonym) == Some(&event.seq);
+                let age = if first { vault.ages.remove(subject) } else { None };
+                extra = self.vault_fields(kek, subject, evidence.remove(&event.seq), first, age).await?;
+                if extra.holds_any() && self.audit.is_some() {
+                    read.insert(subject.clone());
                 }
-                Format::Csv => out.extend_from_slice(csv::row(&line).as_bytes()),
+            }
+            let notice = match (&event.notice, event.notice_version) {
+                (Some(key), Some(version)) => {
+                    self.notices.get(key.as_str()).and_then(|v| v.get(&version)).and_then(Option::as_ref)
+                }
+                _ => None,
+            };
+            match self.options.format {
+                // Straight into the page, no text per line.
+                Format::JsonLines => jsonl::write(
+                    &mut out,
+                    &jsonl::Fields {
+                        seq: event.seq,
+                        subject: subject.as_str(),
+                        purpose: &event.purpose,
+                        action: event.action.as_str(),
+                        categories: &event.scope.categories,
+                        channels: &event.scope.channels,
+                        recipients: &event.scope.recipients,
+                        occurred_at: effective,
+                        jurisdiction: event.jurisdiction.as_deref(),
+                        expires_at: event.expires_at,
+                        notice: notice.map(|n| &n.json[..]),
+                        collection_point: event.collection_point.as_deref(),
+                        evidence: extra.evidence.as_ref(),
+                        identifiers: &extra.identifiers,
+                        age: extra.age.as_ref(),
+                    },
+                ),
+                Format::Csv => {
+                    let line = change_line(subject, event, effective, notice.map(|n| &n.reference), extra);
+                    out.extend_from_slice(csv::row(&line).as_bytes());
+                }
             }
             out.push(b'\n');
             self.lines += 1;
@@ -245,66 +310,95 @@ impl Exporter {
                 audit.services.access.read(subject, &audit.caller, EXPORT_ROUTE, audit.stated.as_deref());
             }
         }
+        // The next page is about as long: its buffer is made that large at once (no copies as it grows).
+        self.capacity = self.capacity.max(out.len() + out.len() / 8);
         Ok(Some(text(out)))
     }
 
-    /// Adds the event's evidence, and on the subject's `first` line their `age` and their identifiers
-    /// (each when asked for); whether the line holds any of them.
-    async fn add_vault(
-        &mut self,
-        line: &mut ChangeLine,
+    /// Reads the notice versions the page names that no page before it named, each once per export.
+    async fn learn_notices(&mut self, page: &[(Option<SubjectId>, Event)]) -> Result<()> {
+        for (_, e) in page {
+            let (Some(key), Some(version)) = (&e.notice, e.notice_version) else { continue };
+            if self.notices.get(key.as_str()).is_some_and(|v| v.contains_key(&version)) {
+                continue;
+            }
+            let found = self.store.notice_version(key, version).await?.map(|n| {
+                let reference =
+                    NoticeRef { key: n.key, version: None, text: Some(n.text), language: Some(n.language) };
+                Notice { json: jsonl::notice(&reference), reference }
+            });
+            self.notices.entry(key.clone()).or_default().insert(version, found);
+        }
+        Ok(())
+    }
+
+    /// The event's evidence, and on the subject's `first` line their `age` and their identifiers (each
+    /// when asked for).
+    async fn vault_fields(
+        &self,
+        kek: &Kek,
         subject: &SubjectId,
         evidence: Option<Vec<u8>>,
         first: bool,
         age: Option<StatedAge>,
-    ) -> Result<bool> {
-        let Some(kek) = &self.kek else { return Ok(false) };
+    ) -> Result<Vault> {
+        let mut vault = Vault { age, ..Vault::default() };
         if let Some(bytes) = evidence {
-            line.evidence = Some(serde_json::from_slice(&bytes).map_err(Error::internal)?);
+            vault.evidence = Some(serde_json::from_slice(&bytes).map_err(Error::internal)?);
         }
-        line.age = age;
         if self.options.identifiers && first {
             let held = self.store.identifiers(kek, subject).await?;
-            line.identifiers =
+            vault.identifiers =
                 held.into_iter().map(|i| IdentifierLine { kind: i.kind, value: i.value }).collect();
         }
-        Ok(line.evidence.is_some() || line.age.is_some() || !line.identifiers.is_empty())
+        Ok(vault)
     }
+}
 
-    async fn line(&mut self, subject: &SubjectId, e: Event, effective: Timestamp) -> Result<ChangeLine> {
-        let notice = match (&e.notice, e.notice_version) {
-            (Some(key), Some(version)) => {
-                let cache = (key.clone(), version);
-                if !self.notices.contains_key(&cache) {
-                    let found = self.store.notice_version(key, version).await?;
-                    self.notices.insert(cache.clone(), found);
-                }
-                self.notices[&cache].as_ref().map(|n| NoticeRef {
-                    key: n.key.clone(),
-                    version: None,
-                    text: Some(n.text.clone()),
-                    language: Some(n.language.clone()),
-                })
-            }
-            _ => None,
-        };
-        Ok(ChangeLine {
-            source_id: e.id(),
-            subject: subject.as_str().to_owned(),
-            occurred_at: effective.to_string(),
-            jurisdiction: e.jurisdiction,
-            purpose: e.purpose,
-            action: e.action.as_str().to_owned(),
-            categories: e.scope.categories,
-            channels: e.scope.channels,
-            recipients: e.scope.recipients,
-            expires_at: e.expires_at.map(|t| t.to_string()),
-            notice,
-            collection_point: e.collection_point,
-            evidence: None,
-            identifiers: Vec::new(),
-            age: None,
-        })
+impl Drop for Exporter {
+    /// An export stopped early (a client gone) does not read on.
+    fn drop(&mut self) {
+        if let Some(reading) = self.next.take() {
+            reading.abort();
+        }
+    }
+}
+
+/// The page after `after`: every event with `history`, else the statements in force (each with its
+/// subject, `None` once erased).
+async fn read_page(store: Arc<dyn Store>, history: bool, after: u64, n: u32) -> Result<Page> {
+    Ok(if history {
+        store.subject_events_page(after, n).await?
+    } else {
+        let page = store.current_page(after, n).await?;
+        page.into_iter().map(|(s, e)| (Some(s), e)).collect()
+    })
+}
+
+/// A line as a [`ChangeLine`] (for CSV).
+fn change_line(
+    subject: &SubjectId,
+    e: &Event,
+    effective: Timestamp,
+    notice: Option<&NoticeRef>,
+    vault: Vault,
+) -> ChangeLine {
+    ChangeLine {
+        source_id: e.id(),
+        subject: subject.as_str().to_owned(),
+        occurred_at: effective.to_string(),
+        jurisdiction: e.jurisdiction.clone(),
+        purpose: e.purpose.clone(),
+        action: e.action.as_str().to_owned(),
+        categories: e.scope.categories.clone(),
+        channels: e.scope.channels.clone(),
+        recipients: e.scope.recipients.clone(),
+        expires_at: e.expires_at.map(|t| t.to_string()),
+        notice: notice.cloned(),
+        collection_point: e.collection_point.clone(),
+        evidence: vault.evidence,
+        identifiers: vault.identifiers,
+        age: vault.age,
     }
 }
 

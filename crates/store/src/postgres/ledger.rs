@@ -10,7 +10,7 @@ use super::error::db;
 use super::rows;
 use crate::error::Result;
 use crate::model::{LedgerHead, StoredCheckpoint, StoredReceipt};
-use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD, STATE_EVENT_COLUMNS};
+use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD, PAGED_STATE_EVENT_COLUMNS, STATE_EVENT_COLUMNS};
 
 pub(super) async fn ledger_head(pool: &PgPool) -> Result<LedgerHead> {
     let head: Option<(i64, String)> = sqlx::query_as(LEDGER_HEAD).fetch_optional(pool).await.map_err(db)?;
@@ -123,8 +123,8 @@ pub(super) async fn current_page(
 ) -> Result<Vec<(SubjectId, Event)>> {
     loop {
         let found = sqlx::query(&format!(
-            "SELECT k.subject, {STATE_EVENT_COLUMNS}
-             FROM (SELECT seq, MAX(at) AS at FROM consent_state WHERE seq > $1 GROUP BY seq ORDER BY seq LIMIT $2) s
+            "SELECT k.subject, {PAGED_STATE_EVENT_COLUMNS}
+             FROM (SELECT DISTINCT seq FROM consent_state WHERE seq > $1 ORDER BY seq LIMIT $2) s
              JOIN events e ON e.seq = s.seq
              LEFT JOIN consentry_keystore.subject_keys k ON k.pseudonym = e.pseudonym
              ORDER BY s.seq"

@@ -10,7 +10,7 @@ use super::db::backend;
 use super::rows;
 use crate::error::Result;
 use crate::model::{LedgerHead, StoredCheckpoint, StoredReceipt};
-use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD, STATE_EVENT_COLUMNS};
+use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD, PAGED_STATE_EVENT_COLUMNS, STATE_EVENT_COLUMNS};
 
 /// A `subject` column followed by an event's columns.
 fn subject_event(r: &Row<'_>) -> rusqlite::Result<(SubjectId, Event)> {
@@ -81,9 +81,10 @@ pub(super) fn current(conn: &Connection, subject: &str) -> rusqlite::Result<Vec<
 
 /// Every subject's current statements with `seq > after`, at most `limit`; empty only at the end.
 ///
-/// The page is cut from the state's index on `seq` before anything is joined (one row per event, its
-/// latest effective time), so each page reads only its own rows: sorting the joined rows of the whole rest
-/// of the state for every page made the full load quadratic. Statements of erased subjects (no key) are
+/// The page is cut from the state's index on `seq` before anything is joined (one row per event, read from
+/// the index alone), so each page reads only its own rows: sorting the joined rows of the whole rest of the
+/// state for every page made the full load quadratic. A live change's effective time is looked up only for
+/// a live change ([`PAGED_STATE_EVENT_COLUMNS`]). Statements of erased subjects (no key) are
 /// left out, and a page of nothing else is passed over.
 pub(super) fn current_page(
     conn: &Connection,
@@ -91,8 +92,8 @@ pub(super) fn current_page(
     limit: u32,
 ) -> rusqlite::Result<Vec<(SubjectId, Event)>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT k.subject, {STATE_EVENT_COLUMNS}
-         FROM (SELECT seq, MAX(at) AS at FROM consent_state WHERE seq > ?1 GROUP BY seq ORDER BY seq LIMIT ?2) s
+        "SELECT k.subject, {PAGED_STATE_EVENT_COLUMNS}
+         FROM (SELECT DISTINCT seq FROM consent_state WHERE seq > ?1 ORDER BY seq LIMIT ?2) s
          JOIN events e ON e.seq = s.seq
          LEFT JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
          ORDER BY s.seq"

@@ -43,6 +43,22 @@ const WRITER_STATEMENTS: usize = 128;
 /// Statements each read connection keeps prepared (the reads of a write's answer alone use several).
 const READ_STATEMENTS: usize = 64;
 
+/// The bulk reader's page caches (SQLite's `cache_size`, negative: in KiB): 16 MiB for the data and 32 MiB
+/// for the key store. A page of the ledger looks up each event's subject in the key store by pseudonym, in
+/// no order the key store is kept in; with the default 2 MiB the key store's pages were read from the file
+/// again and again (a third of an export's time went into copying them). Bounded, so the export's memory
+/// stays flat whatever the store's size.
+const BULK_CACHE: &str = "PRAGMA main.cache_size = -16384; PRAGMA ks.cache_size = -32768;";
+
+/// The bulk reader's slot.
+enum Bulk {
+    /// Not opened yet (or closed).
+    Unmade,
+    Free(Connection),
+    /// In a read.
+    Busy,
+}
+
 /// The embedded SQLite store.
 pub struct SqliteStore {
     paths: Paths,
@@ -51,6 +67,10 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     /// One permit per read connection: a read holds one while it runs.
     read_slots: Arc<Semaphore>,
+    /// The bulk reader: one read connection with larger page caches, for the reads that walk the whole
+    /// ledger a page at a time (an export, the engine's warm-up); when busy such a read takes a connection
+    /// of the pool.
+    bulk: Arc<Mutex<Bulk>>,
     /// Held while the store is open; released by `close` (or drop), so another process may then open it.
     lock: Mutex<Option<File>>,
     closed: Arc<AtomicBool>,
@@ -116,6 +136,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(handle)),
             readers: Arc::new(Mutex::new(Vec::new())),
             read_slots: Arc::new(Semaphore::new(READ_POOL)),
+            bulk: Arc::new(Mutex::new(Bulk::Unmade)),
             lock: Mutex::new(Some(lock)),
             closed: Arc::new(AtomicBool::new(false)),
             filter,
@@ -136,6 +157,7 @@ impl SqliteStore {
             writer: Mutex::new(None),
             readers: Arc::new(Mutex::new(Vec::new())),
             read_slots: Arc::new(Semaphore::new(READ_POOL)),
+            bulk: Arc::new(Mutex::new(Bulk::Unmade)),
             lock: Mutex::new(None),
             closed: Arc::new(AtomicBool::new(false)),
             filter: default_outbox_filter(),
@@ -182,32 +204,76 @@ impl SqliteStore {
         &self,
         job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.read_on(false, job).await
+    }
+
+    /// Runs `job` on the bulk reader (or, while another read holds it, a connection of the pool).
+    pub(super) async fn read_bulk<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.read_on(true, job).await
+    }
+
+    async fn read_on<T: Send + 'static>(
+        &self,
+        bulk: bool,
+        job: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
         let readers = Arc::clone(&self.readers);
+        let slot = Arc::clone(&self.bulk);
         let paths = self.paths.clone();
         let closed = Arc::clone(&self.closed);
-        let slot = Arc::clone(&self.read_slots).acquire_owned().await.map_err(|_| StoreError::Closed)?;
+        // At most READ_POOL reads at once (the bulk reader's included): a read waits for a permit rather
+        // than opening a connection beyond the pool.
+        let permit = Arc::clone(&self.read_slots).acquire_owned().await.map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(move || {
-            let _slot = slot;
+            let _permit = permit;
             if closed.load(Ordering::Acquire) {
                 return Err(StoreError::Closed);
             }
-            let pooled = readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let conn = match pooled {
-                Some(c) => c,
+            let connect = || {
+                let conn =
+                    db::connect(&paths, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                        .map_err(backend)?;
+                conn.set_prepared_statement_cache_capacity(READ_STATEMENTS);
+                Ok(conn)
+            };
+            // The bulk reader when asked for and free (made on first use), else one of the pool.
+            let taken = if bulk {
+                let mut held = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                match std::mem::replace(&mut *held, Bulk::Busy) {
+                    Bulk::Free(conn) => Some(Ok(conn)),
+                    Bulk::Unmade => Some(connect().and_then(|c| {
+                        c.execute_batch(BULK_CACHE).map_err(backend)?;
+                        Ok(c)
+                    })),
+                    Bulk::Busy => None,
+                }
+            } else {
+                None
+            };
+            let (conn, is_bulk) = match taken {
+                Some(Ok(conn)) => (conn, true),
+                Some(Err(e)) => {
+                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Bulk::Unmade;
+                    return Err(e);
+                }
                 None => {
-                    let conn = db::connect(
-                        &paths,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
-                    .map_err(backend)?;
-                    conn.set_prepared_statement_cache_capacity(READ_STATEMENTS);
-                    conn
+                    let pooled = readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+                    (pooled.map_or_else(connect, Ok)?, false)
                 }
             };
             let out = job(&conn).map_err(backend);
-            let mut pool = readers.lock().unwrap_or_else(PoisonError::into_inner);
-            if pool.len() < READ_POOL {
-                pool.push(conn);
+            if is_bulk {
+                // Kept for the next bulk read, unless the store closed meanwhile.
+                let mut held = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                *held = if closed.load(Ordering::Acquire) { Bulk::Unmade } else { Bulk::Free(conn) };
+            } else {
+                let mut pool = readers.lock().unwrap_or_else(PoisonError::into_inner);
+                if pool.len() < READ_POOL {
+                    pool.push(conn);
+                }
             }
             out
         })
@@ -417,7 +483,7 @@ impl Store for SqliteStore {
     }
 
     async fn current_page(&self, after: u64, limit: u32) -> Result<Vec<(SubjectId, Event)>> {
-        self.read(move |conn| ledger::current_page(conn, after, limit)).await
+        self.read_bulk(move |conn| ledger::current_page(conn, after, limit)).await
     }
 
     async fn events_page(&self, after: u64, limit: u32) -> Result<Vec<Event>> {
@@ -439,7 +505,7 @@ impl Store for SqliteStore {
     }
 
     async fn subject_events_page(&self, after: u64, limit: u32) -> Result<Vec<(Option<SubjectId>, Event)>> {
-        self.read(move |conn| ledger::subject_events_page(conn, after, limit)).await
+        self.read_bulk(move |conn| ledger::subject_events_page(conn, after, limit)).await
     }
 
     async fn first_lines(
@@ -636,6 +702,7 @@ impl Store for SqliteStore {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
         self.readers.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        *self.bulk.lock().unwrap_or_else(PoisonError::into_inner) = Bulk::Unmade;
         // Unlocks the data folder even while other holders of this value (e.g. connections still draining)
         // keep it alive.
         drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner).take());

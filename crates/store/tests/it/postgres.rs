@@ -502,6 +502,11 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
     let current = store.current(&s).await.expect("current");
     let order: Vec<(u64, i64)> = current.iter().map(|e| (e.seq, e.effective_at().micros())).collect();
     assert_eq!(order, [(2, fast), (3, fast)], "the ledger's order: the grant by e-mail after the withdrawal");
+    // A page of every subject's state (the engine's warm-up, the export) gives each statement the same
+    // effective time.
+    let page = store.current_page(0, 100).await.expect("page");
+    let paged: Vec<(u64, i64)> = page.iter().map(|(_, e)| (e.seq, e.effective_at().micros())).collect();
+    assert_eq!(paged, order, "the state's pages read live changes' effective times");
     let placed = store.append(&s, vec![marketing(Action::Withdraw, false)]).await.expect("append");
     assert!(placed[0].recorded_at.micros() >= fast, "never recorded before the ledger's latest time");
     let current = store.current(&s).await.expect("current");

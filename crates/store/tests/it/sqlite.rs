@@ -552,10 +552,45 @@ async fn a_clock_that_stepped_back_keeps_the_ledgers_order_after_the_upgrade() {
     let current = store.current(&s).await.expect("current");
     let order: Vec<(u64, i64)> = current.iter().map(|e| (e.seq, e.effective_at().micros())).collect();
     assert_eq!(order, [(2, fast), (3, fast)], "the ledger's order: the grant by e-mail after the withdrawal");
+    // A page of every subject's state (the engine's warm-up, the export) gives each statement the same
+    // effective time.
+    let page = store.current_page(0, 100).await.expect("page");
+    let paged: Vec<(u64, i64)> = page.iter().map(|(_, e)| (e.seq, e.effective_at().micros())).collect();
+    assert_eq!(paged, order, "the state's pages read live changes' effective times");
     let placed = store.append(&s, vec![marketing(Action::Withdraw, false)]).await.expect("append");
     assert!(placed[0].recorded_at.micros() >= fast, "never recorded before the ledger's latest time");
     let current = store.current(&s).await.expect("current");
     assert_eq!(current.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
     assert!(current[1].order() > current[0].order());
     store.close().await;
+}
+
+/// The reads that walk the ledger a page at a time (an export, the engine's warm-up) share one bulk reader
+/// with larger caches: several walks at once each get every page (those that find it busy read on the
+/// pool), and once the store is closed none reads on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walks_of_the_ledger_at_once_each_get_every_page() {
+    let (store, _dir) = make().await;
+    for i in 0..30 {
+        let s = SubjectId::new(format!("walker-{i:02}")).expect("id");
+        store.append(&s, vec![grant()]).await.expect("append");
+    }
+    let walk = |store: Arc<dyn Store>| async move {
+        let (mut after, mut seen) = (0, Vec::new());
+        loop {
+            let page = store.subject_events_page(after, 4).await.expect("page");
+            let Some((_, last)) = page.last() else { break };
+            after = last.seq;
+            seen.extend(page.into_iter().map(|(s, e)| (s.expect("a subject").as_str().to_owned(), e.seq)));
+            assert_eq!(store.current_page(0, 100).await.expect("state").len(), 30);
+        }
+        seen
+    };
+    let walks: Vec<_> = (0..4).map(|_| tokio::spawn(walk(Arc::clone(&store)))).collect();
+    let expected: Vec<(String, u64)> = (0..30).map(|i| (format!("walker-{i:02}"), i + 1)).collect();
+    for w in walks {
+        assert_eq!(w.await.expect("walk"), expected);
+    }
+    store.close().await;
+    assert!(matches!(store.subject_events_page(0, 4).await, Err(StoreError::Closed)));
 }
