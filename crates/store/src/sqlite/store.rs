@@ -264,14 +264,26 @@ impl SqliteStore {
                     (pooled.map_or_else(connect, Ok)?, false)
                 }
             };
-            let out = job(&conn).map_err(backend);
+            // A job that panics must not leave the bulk reader marked busy for the store's life (every
+            // later bulk read would fall back to the pool's small caches): the slot is freed, then the
+            // panic goes on to the task's caller.
+            let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn))) {
+                Ok(out) => out.map_err(backend),
+                Err(panic) => {
+                    if is_bulk {
+                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Bulk::Unmade;
+                    }
+                    std::panic::resume_unwind(panic);
+                }
+            };
+            // Kept for the next read, unless the store closed meanwhile (its files are then let go). Read
+            // under the lock `close` empties the pool or the slot under, after marking the store closed.
             if is_bulk {
-                // Kept for the next bulk read, unless the store closed meanwhile.
                 let mut held = slot.lock().unwrap_or_else(PoisonError::into_inner);
                 *held = if closed.load(Ordering::Acquire) { Bulk::Unmade } else { Bulk::Free(conn) };
             } else {
                 let mut pool = readers.lock().unwrap_or_else(PoisonError::into_inner);
-                if pool.len() < READ_POOL {
+                if pool.len() < READ_POOL && !closed.load(Ordering::Acquire) {
                     pool.push(conn);
                 }
             }
@@ -706,5 +718,35 @@ impl Store for SqliteStore {
         // Unlocks the data folder even while other holders of this value (e.g. connections still draining)
         // keep it alive.
         drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner).take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk_state(store: &SqliteStore) -> &'static str {
+        match *store.bulk.lock().unwrap_or_else(PoisonError::into_inner) {
+            Bulk::Unmade => "unmade",
+            Bulk::Free(_) => "free",
+            Bulk::Busy => "busy",
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_bulk_read_frees_the_bulk_reader_and_a_closed_store_keeps_no_connection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path(), None).await.expect("open");
+        store.read_bulk(|_| Ok(())).await.expect("read");
+        assert_eq!(bulk_state(&store), "free");
+        let panicked = store.read_bulk::<()>(|_| panic!("a bug in a row mapping")).await;
+        assert!(matches!(panicked, Err(StoreError::Backend(_))), "{panicked:?}");
+        assert_eq!(bulk_state(&store), "unmade", "made again by the next bulk read, not left busy");
+        store.read_bulk(|_| Ok(())).await.expect("read");
+        assert_eq!(bulk_state(&store), "free");
+        store.read(|_| Ok(())).await.expect("read");
+        store.close().await;
+        assert_eq!(bulk_state(&store), "unmade");
+        assert!(store.readers.lock().unwrap_or_else(PoisonError::into_inner).is_empty());
     }
 }
