@@ -6,15 +6,26 @@
 /// catalogue purpose is empty, so it never meets a consent's (nor does a `locate` event, which names no
 /// purpose and has only this row). Readers of consents leave the empty purpose out.
 pub(crate) const JURISDICTION_STATE: (&str, &str) = ("", "jurisdiction");
+
+/// Every column of [`EVENT_COLUMNS`] but the last, `occurred_at`, which the current state's readers take
+/// otherwise: one list, so that the three never differ in what comes before it (the row mappings read
+/// them by position).
+macro_rules! event_columns_before_time {
+    () => {
+        "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
+         e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
+         e.expires_at, \
+         COALESCE((SELECT p.hash FROM events p WHERE p.seq = e.seq - 1), \
+                  '0000000000000000000000000000000000000000000000000000000000000000') AS prev_hash, \
+         e.hash, e.evidence, e.jurisdiction, "
+    };
+}
+
 /// A ledger event's columns, on `events e`. Its `prev_hash` is not stored: it is the hash of the event
 /// before it, or [`GENESIS_HASH`](consentry_core::ledger::GENESIS_HASH) for the first (the ledger has no
 /// gaps and is never rewritten).
-pub(crate) const EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
-     e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, e.recorded_at, \
-     e.expires_at, \
-     COALESCE((SELECT p.hash FROM events p WHERE p.seq = e.seq - 1), \
-              '0000000000000000000000000000000000000000000000000000000000000000') AS prev_hash, \
-     e.hash, e.evidence, e.jurisdiction, e.occurred_at";
+pub(crate) const EVENT_COLUMNS: &str = concat!(event_columns_before_time!(), "e.occurred_at");
+
 pub(crate) const API_KEY_COLUMNS: &str = "id, name, scopes, secret_hash, created_at, revoked_at";
 pub(crate) const NOTICE_COLUMNS: &str = "key, version, sha256, title, language, url, text, created_at";
 pub(crate) const DESTINATION_COLUMNS: &str =
@@ -32,26 +43,20 @@ pub(crate) const DEVICE_COLUMNS: &str =
 /// as its `occurred_at`, so every reader of the current state (the engine warmed at start, device snapshots,
 /// the export) orders it as the stored state does. Its `hash` is the stored one, taken over the event as
 /// recorded, and its `prev_hash` is derived as there.
-pub(crate) const STATE_EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, \
-     e.channels, e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, \
-     e.recorded_at, e.expires_at, \
-     COALESCE((SELECT p.hash FROM events p WHERE p.seq = e.seq - 1), \
-              '0000000000000000000000000000000000000000000000000000000000000000') AS prev_hash, \
-     e.hash, e.evidence, e.jurisdiction, \
-     CASE WHEN e.occurred_at IS NULL AND s.at > e.recorded_at THEN s.at ELSE e.occurred_at END AS occurred_at";
+pub(crate) const STATE_EVENT_COLUMNS: &str = concat!(
+    event_columns_before_time!(),
+    "CASE WHEN e.occurred_at IS NULL AND s.at > e.recorded_at THEN s.at ELSE e.occurred_at END AS occurred_at"
+);
 
 /// [`STATE_EVENT_COLUMNS`] for an event joined to nothing but the state's positions (`seq`): a live
 /// change's effective time is looked up in `consent_state` only for a live change (an imported one has its
 /// `occurred_at`), so a page of the current state reads each statement's row of the state once, from the
 /// index on `seq`, and no more.
-pub(crate) const PAGED_STATE_EVENT_COLUMNS: &str = "e.seq, e.pseudonym, e.purpose, e.action, e.categories, \
-     e.channels, e.recipients, e.notice, e.notice_version, e.notice_hash, e.collection_point, e.actor, \
-     e.recorded_at, e.expires_at, \
-     COALESCE((SELECT p.hash FROM events p WHERE p.seq = e.seq - 1), \
-              '0000000000000000000000000000000000000000000000000000000000000000') AS prev_hash, \
-     e.hash, e.evidence, e.jurisdiction, \
-     COALESCE(e.occurred_at, \
-              (SELECT MAX(c.at) FROM consent_state c WHERE c.seq = e.seq AND c.at > e.recorded_at)) AS occurred_at";
+pub(crate) const PAGED_STATE_EVENT_COLUMNS: &str = concat!(
+    event_columns_before_time!(),
+    "COALESCE(e.occurred_at, \
+              (SELECT MAX(c.at) FROM consent_state c WHERE c.seq = e.seq AND c.at > e.recorded_at)) AS occurred_at"
+);
 
 /// The ledger's last event: `seq, hash` and the time no new event is recorded before (its `recorded_at`,
 /// or the `ledger_floor` when later: the latest `recorded_at` when the upgrade to effective time ran); no
