@@ -4,6 +4,25 @@ mod postgres;
 mod slim_receipts;
 mod sqlite;
 
+/// A bare change by `key:test`: no notice, scope, collection point or evidence (what each backend's own
+/// tests and the upgrade tests append).
+pub(crate) fn change(purpose: &str, action: consentry_core::Action) -> consentry_core::NewEvent {
+    consentry_core::NewEvent {
+        evidence: None,
+        occurred_at: None,
+        jurisdiction: None,
+        purpose: purpose.into(),
+        action,
+        scope: consentry_core::Scope::default(),
+        notice: None,
+        notice_version: None,
+        notice_hash: None,
+        collection_point: None,
+        actor: "key:test".into(),
+        expires_at: None,
+    }
+}
+
 /// The root of the tree of the stored ledger, from its events alone and from the stored tree.
 pub(crate) async fn tree_roots(
     store: &dyn consentry_store::Store,

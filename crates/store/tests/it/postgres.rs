@@ -27,20 +27,7 @@ mod conformance_vault {
 }
 
 fn grant() -> NewEvent {
-    NewEvent {
-        evidence: None,
-        occurred_at: None,
-        jurisdiction: None,
-        purpose: "analytics".into(),
-        action: Action::Grant,
-        scope: Scope::default(),
-        notice: None,
-        notice_version: None,
-        notice_hash: None,
-        collection_point: None,
-        actor: "key:test".into(),
-        expires_at: None,
-    }
+    crate::change("analytics", Action::Grant)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

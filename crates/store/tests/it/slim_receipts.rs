@@ -3,8 +3,9 @@
 //! once migrated, the same events, receipts, subjects' receipts and tree, and no longer stores what the
 //! ledger gives.
 
+use crate::change;
 use consentry_core::merkle::{Frontier, leaf_hash};
-use consentry_core::{Action, Event, NewEvent, Scope, SubjectId, Timestamp};
+use consentry_core::{Action, Event, SubjectId, Timestamp};
 use consentry_store::postgres::PostgresStore;
 use consentry_store::sqlite::SqliteStore;
 use consentry_store::testing::TestDatabase;
@@ -13,23 +14,6 @@ use consentry_store::{Sealed, SealedReceipt, Sealer, Store, StoredReceipt};
 
 /// A receipt id of the form the service makes (kept as its bytes on SQLite); the others are older forms.
 const BEN: &str = "rcpt_0123456789abcdef0123456789abcdef";
-
-fn change(purpose: &str, action: Action) -> NewEvent {
-    NewEvent {
-        evidence: None,
-        occurred_at: None,
-        jurisdiction: None,
-        purpose: purpose.into(),
-        action,
-        scope: Scope::default(),
-        notice: None,
-        notice_version: None,
-        notice_hash: None,
-        collection_point: None,
-        actor: "key:test".into(),
-        expires_at: None,
-    }
-}
 
 fn sealer(id: &'static str, kid: &'static str) -> Sealer {
     Box::new(move |_: &[Event], _: &consentry_store::Wants<'_>| {
