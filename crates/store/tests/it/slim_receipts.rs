@@ -46,6 +46,18 @@ async fn fill(store: &dyn Store) {
 /// What a reader sees: every event, each receipt by id, each subject's receipts (all and the newest).
 type Seen = (Vec<Event>, Vec<Option<StoredReceipt>>, Vec<Vec<StoredReceipt>>);
 
+/// What a migrated store must give: the same events and receipts, the same tree, and a chain that goes on
+/// from the last event. Closes the store.
+async fn reads_as_before(store: &dyn Store, before: &Seen) {
+    assert_eq!(&seen(store).await, before, "the same events and receipts");
+    let (reference, stored) = crate::tree_roots(store).await;
+    assert_eq!(reference, stored, "the same tree");
+    let next =
+        store.append(&subjects().1, vec![change("analytics", Action::Withdraw)]).await.expect("append");
+    assert_eq!(next[0].prev_hash, before.0[4].hash, "the chain goes on");
+    store.close().await;
+}
+
 async fn seen(store: &dyn Store) -> Seen {
     let (ada, ben) = subjects();
     let events = store.events_page(0, 100).await.expect("events");
@@ -123,13 +135,7 @@ async fn sqlite_receipts_and_events_read_back_the_same_after_the_upgrade() {
         }
     }
     let store = SqliteStore::open(dir.path(), None).await.expect("upgrade");
-    assert_eq!(seen(&store).await, before, "the same events and receipts");
-    let (reference, stored) = crate::tree_roots(&store).await;
-    assert_eq!(reference, stored, "the same tree");
-    let next =
-        store.append(&subjects().1, vec![change("analytics", Action::Withdraw)]).await.expect("append");
-    assert_eq!(next[0].prev_hash, before.0[4].hash, "the chain goes on");
-    store.close().await;
+    reads_as_before(&store, &before).await;
     let conn = rusqlite::Connection::open(dir.path().join("consentry.db")).expect("open data");
     let columns = |table: &str| -> Vec<String> {
         conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
@@ -205,11 +211,5 @@ async fn postgres_receipts_and_events_read_back_the_same_after_the_upgrade() {
     assert_eq!(leaves, 0, "no leaf is stored");
     pool.close().await;
     let store = PostgresStore::open(&db.url, 2, None).await.expect("open");
-    assert_eq!(seen(&store).await, before, "the same events and receipts");
-    let (reference, stored) = crate::tree_roots(&store).await;
-    assert_eq!(reference, stored, "the same tree");
-    let next =
-        store.append(&subjects().1, vec![change("analytics", Action::Withdraw)]).await.expect("append");
-    assert_eq!(next[0].prev_hash, before.0[4].hash, "the chain goes on");
-    store.close().await;
+    reads_as_before(&store, &before).await;
 }
