@@ -122,10 +122,7 @@ async fn collect(state: &Services, subject: &SubjectId, now: Timestamp) -> Resul
         .subject_devices(subject)
         .await?
         .into_iter()
-        .map(|d| {
-            json!({"id": d.id, "name": d.name, "kind": d.kind, "categories": d.categories,
-                   "purposes": d.purposes, "paired_at": d.created_at.to_string()})
-        })
+        .map(|d| device(&d.id, &d.name, &d.kind, &d.categories, &d.purposes, d.created_at))
         .collect();
     let person = person(state, subject, with_evidence).await?;
     let data = json!({
@@ -202,10 +199,7 @@ async fn person(state: &Services, subject: &SubjectId, with_evidence: Vec<u64>) 
             .household_devices(&id)
             .await?
             .into_iter()
-            .map(|d| {
-                json!({"id": d.id, "name": d.name, "kind": d.kind, "categories": d.categories,
-                       "purposes": d.purposes, "paired_at": d.created_at.to_string()})
-            })
+            .map(|d| device(&d.id, &d.name, &d.kind, &d.categories, &d.purposes, d.created_at))
             .collect();
         households.push(json!({"id": h.id, "name": h.name, "joined_at": joined.to_string(),
                                "devices": devices}));
@@ -222,6 +216,19 @@ async fn person(state: &Services, subject: &SubjectId, with_evidence: Vec<u64>) 
 }
 
 /// The file name extension for a payload's media type.
+/// A device as the copy of one's data shows it: the person's own or one shared in their household.
+fn device(
+    id: &str,
+    name: &str,
+    kind: &str,
+    categories: &[String],
+    purposes: &[String],
+    paired_at: Timestamp,
+) -> Value {
+    json!({"id": id, "name": name, "kind": kind, "categories": categories, "purposes": purposes,
+           "paired_at": paired_at.to_string()})
+}
+
 fn extension(content_type: &str) -> &'static str {
     match base_type(content_type).as_str() {
         "application/json" => "json",
