@@ -8,7 +8,7 @@
 //! Skipped with a notice when Chromium, chromedriver, axe-core or the SMTP sink is absent; a failure under
 //! `CONSENTRY_REQUIRE_SERVICES=1`.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::browser::{Browser, screenshots};
 use crate::console::browser::{browser_tools, serious_violations};
@@ -66,9 +66,17 @@ async fn manage_my_data_in_chromium() {
     let wrong = if code == "000000" { "000001" } else { "000000" };
     type_into(&browser, "input#code", wrong).await;
     click(&browser, "form button[type=submit]").await;
-    browser.find("input#code").await;
-    let text = browser.script("return document.body.innerText").await;
+    // The old page's code field is found too until the answer has replaced it: wait for the answer's text.
+    let mut text = Value::Null;
+    for _ in 0..50 {
+        text = browser.script("return document.body.innerText").await;
+        if str_of(&text).contains('4') {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     assert!(str_of(&text).contains('4'), "the attempts left are shown: {text}");
+    browser.find("input#code").await;
     accessible(&browser, &axe, "wrong-code").await;
 
     type_into(&browser, "input#code", &code).await;
