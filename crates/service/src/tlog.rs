@@ -53,7 +53,7 @@ pub fn vkeys(services: &Services) -> String {
 
 /// Reads the stored nodes a proof needs, in one read.
 async fn fetch(store: &dyn Store, ids: Vec<merkle::NodeId>) -> Result<HashMap<merkle::NodeId, Hash>> {
-    Ok(store.tlog_nodes(&ids).await?.into_iter().collect())
+    Ok(store.tlog_proof_nodes(&ids).await?.into_iter().collect())
 }
 
 fn proof_error(e: merkle::ProofError) -> Error {

@@ -7,7 +7,7 @@
 //! the `testing` feature, which only tests enable).
 //!
 //! This file is the crate's map and its factory, nothing else. The library's modules import one another
-//! downwards, never through the re-exports below: `error`, then `model`, `common` and `sql`, then the traits
+//! downwards, never through the re-exports below: `error`, then `model`, `common`, `recent` and `sql`, then the traits
 //! (`store`, `vault`, `devices`, `requests`, `tokens`, `console`), then the backends (`sqlite`, `postgres`). The
 //! suites under `testing` use the re-exports, as any caller does.
 
@@ -22,6 +22,7 @@ pub mod identifiers;
 pub mod links;
 mod model;
 pub mod postgres;
+mod recent;
 pub mod requests;
 mod sql;
 pub mod sqlite;

@@ -175,6 +175,12 @@ pub trait Store:
     /// `i + 1`; only complete subtrees are stored, each written with the events that complete it, so the
     /// tree always has the ledger's length.
     async fn tlog_nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>>;
+    /// The same nodes for a proof: those this store committed lately from memory, the rest as
+    /// [`tlog_nodes`](Store::tlog_nodes) reads them. An audit reads with `tlog_nodes`, which checks what is
+    /// at rest.
+    async fn tlog_proof_nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>> {
+        self.tlog_nodes(ids).await
+    }
     /// Stores a signed checkpoint of the tree; one already stored for its size is kept.
     async fn insert_tlog_checkpoint(&self, checkpoint: &TlogCheckpoint) -> Result<()>;
     /// The checkpoint of the largest tree signed so far.

@@ -2,7 +2,7 @@
 //! task of the change feed, and the [`Store`] trait on top of them. Each method calls the SQL of its part
 //! of the trait (`keys.rs`, `meta.rs`, `catalog.rs`, `ledger.rs`, `activity.rs`, `outbox.rs`).
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,6 +25,7 @@ use crate::model::{
     OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord,
     StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint, default_outbox_filter,
 };
+use crate::recent::RecentNodes;
 use crate::store::Store;
 
 /// The PostgreSQL store.
@@ -36,6 +37,9 @@ pub struct PostgresStore {
     signals: watch::Receiver<u64>,
     /// Which outbox messages some destination wants (see [`OutboxFilter`]).
     pub(super) filter: OutboxFilter,
+    /// The tree nodes this node's writer committed lately, which proofs and the next group's frontier read
+    /// without a query.
+    recent: Arc<RecentNodes>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -67,7 +71,9 @@ impl PostgresStore {
         tlog::catch_up(&pool).await?;
 
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_loop(pool.clone(), rx, observer, filter.clone()));
+        let recent = Arc::new(RecentNodes::new());
+        let writer =
+            tokio::spawn(write_loop(pool.clone(), rx, observer, filter.clone(), Arc::clone(&recent)));
         let (signal_tx, signals) = watch::channel(0);
         let listener = tokio::spawn(listen_loop(pool.clone(), signal_tx));
         Ok(Self {
@@ -77,6 +83,7 @@ impl PostgresStore {
             listener: Mutex::new(Some(listener)),
             signals,
             filter,
+            recent,
         })
     }
 
@@ -246,6 +253,14 @@ impl Store for PostgresStore {
     async fn tlog_nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         tlog::nodes(&mut conn, ids).await
+    }
+
+    async fn tlog_proof_nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>> {
+        let (mut found, missing) = self.recent.split(ids);
+        if !missing.is_empty() {
+            found.extend(self.tlog_nodes(&missing).await?);
+        }
+        Ok(found)
     }
 
     async fn insert_tlog_checkpoint(&self, checkpoint: &TlogCheckpoint) -> Result<()> {

@@ -13,6 +13,7 @@ use super::locks::{self, LEDGER_LOCK};
 use super::rows;
 use crate::error::{Result, StoreError};
 use crate::model::TlogCheckpoint;
+use crate::recent::RecentNodes;
 use crate::sql::{EVENT_COLUMNS, LEDGER_HEAD};
 
 /// Events read per transaction when building the tree of an existing ledger.
@@ -84,9 +85,21 @@ pub(super) async fn insert_nodes(conn: &mut PgConnection, nodes: &[(NodeId, Hash
     Ok(())
 }
 
-/// The tree's frontier at `size` leaves (the ledger's length, read under the ledger lock).
-pub(super) async fn frontier(conn: &mut PgConnection, size: u64) -> Result<Frontier> {
-    let found = nodes(&mut *conn, &Frontier::ids(size)).await?;
+/// The tree's frontier at `size` leaves (the ledger's length, read under the ledger lock): the nodes this
+/// node committed lately from `recent`, the others read.
+pub(super) async fn frontier(
+    conn: &mut PgConnection,
+    size: u64,
+    recent: Option<&RecentNodes>,
+) -> Result<Frontier> {
+    let ids = Frontier::ids(size);
+    let (mut found, missing) = match recent {
+        Some(recent) => recent.split(&ids),
+        None => (Vec::new(), ids),
+    };
+    if !missing.is_empty() {
+        found.extend(nodes(&mut *conn, &missing).await?);
+    }
     Frontier::from_nodes(size, &found)
         .ok_or_else(|| StoreError::Backend("the Merkle tree lacks a node of its frontier".into()))
 }
@@ -110,7 +123,7 @@ pub(super) async fn catch_up(pool: &PgPool) -> Result<()> {
             tx.commit().await.map_err(db)?;
             return Ok(());
         };
-        let mut tree = frontier(&mut tx, size as u64).await?;
+        let mut tree = frontier(&mut tx, size as u64, None).await?;
         let found = sqlx::query(&format!(
             "SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
         ))

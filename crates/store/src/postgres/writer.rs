@@ -6,6 +6,7 @@
 //! the next request then takes.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use consentry_core::ledger::GENESIS_HASH;
 use consentry_core::merkle::{Hash, leaf_hash};
@@ -28,6 +29,7 @@ use crate::links::fill_slot;
 use crate::model::{
     CommitObserver, Committed, ImportKeys, OutboxFilter, OutboxMessage, SealedReceipt, Sealer,
 };
+use crate::recent::RecentNodes;
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
 /// Most appends taken into one group.
@@ -51,6 +53,7 @@ pub(super) async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<AppendJob>,
     observer: Option<CommitObserver>,
     filter: OutboxFilter,
+    recent: Arc<RecentNodes>,
 ) {
     let mut group = Vec::new();
     // A link commits in a group of its own (it reads the state the groups before it committed).
@@ -81,7 +84,7 @@ pub(super) async fn write_loop(
         let subjects: Vec<SubjectId> = jobs.iter().map(|j| j.subject.clone()).collect();
         let imports: Vec<Option<ImportKeys>> = jobs.iter_mut().map(|j| j.import.take()).collect();
         let links: Vec<Option<LinkJob>> = jobs.iter_mut().map(|j| j.link.take()).collect();
-        match commit_group(&pool, &filter, subjects, batches, seals, imports, links).await {
+        match commit_group(&pool, &filter, &recent, subjects, batches, seals, imports, links).await {
             Ok((outcomes, (size, root))) => {
                 let placed: usize = outcomes.iter().map(|o| o.as_ref().map_or(0, |(e, _)| e.len())).sum();
                 if placed > 0
@@ -135,9 +138,11 @@ async fn imported_before(
 /// Commits `batches[i]`, the events of `subjects[i]` sealed by `seals[i]` (and imported under
 /// `imports[i]`), as one group; returns each request's outcome (a failed sealer fails its request alone)
 /// and the tree's head (size, root) after it.
+#[allow(clippy::too_many_arguments)]
 async fn commit_group(
     pool: &PgPool,
     filter: &OutboxFilter,
+    recent: &RecentNodes,
     subjects: Vec<SubjectId>,
     batches: Vec<Vec<NewEvent>>,
     seals: Vec<Option<Sealer>>,
@@ -156,7 +161,7 @@ async fn commit_group(
     let mut seen = imported_before(&mut tx, &imports).await?;
     let (mut import_sources, mut import_ids, mut import_seqs) = (Vec::new(), Vec::new(), Vec::new());
     let head_seq = seq;
-    let mut tree = tlog::frontier(&mut tx, head_seq).await?;
+    let mut tree = tlog::frontier(&mut tx, head_seq, Some(recent)).await?;
     let mut nodes = Vec::new();
 
     let pseudonyms =
@@ -354,5 +359,6 @@ async fn commit_group(
         fill_slot(&link.slot, Ok(moved));
     }
     tx.commit().await.map_err(db)?;
+    recent.add(&nodes);
     Ok((outcomes, (tree.size(), tree.root())))
 }

@@ -30,6 +30,7 @@ use crate::model::{
     OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord,
     StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint,
 };
+use crate::recent::RecentNodes;
 use crate::store::Store;
 
 /// Read connections kept open between reads, and the most reads run at once: a read waits for a pooled
@@ -76,6 +77,8 @@ pub struct SqliteStore {
     closed: Arc<AtomicBool>,
     /// Which outbox messages some destination wants (see [`OutboxFilter`]).
     pub(super) filter: OutboxFilter,
+    /// The tree nodes the writer committed lately, which proofs read without a query.
+    recent: Arc<RecentNodes>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -125,7 +128,8 @@ impl SqliteStore {
         // evicted and prepared again the ones it needed (SQL parsed on the single writer thread).
         conn.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
         let (sender, receiver) = mpsc::channel();
-        let writer = Writer::new(conn, observer, filter.clone())?;
+        let recent = Arc::new(RecentNodes::new());
+        let writer = Writer::new(conn, observer, filter.clone(), Arc::clone(&recent))?;
         let handle = std::thread::Builder::new()
             .name("consentry-sqlite-writer".into())
             .spawn(move || writer.run(receiver))
@@ -140,6 +144,7 @@ impl SqliteStore {
             lock: Mutex::new(Some(lock)),
             closed: Arc::new(AtomicBool::new(false)),
             filter,
+            recent,
         })
     }
 
@@ -161,6 +166,7 @@ impl SqliteStore {
             lock: Mutex::new(None),
             closed: Arc::new(AtomicBool::new(false)),
             filter: default_outbox_filter(),
+            recent: Arc::new(RecentNodes::new()),
         })
     }
 
@@ -423,6 +429,14 @@ impl Store for SqliteStore {
     async fn tlog_nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>> {
         let ids = ids.to_vec();
         self.read(move |conn| tlog::nodes(conn, &ids)).await
+    }
+
+    async fn tlog_proof_nodes(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, Hash)>> {
+        let (mut found, missing) = self.recent.split(ids);
+        if !missing.is_empty() {
+            found.extend(self.tlog_nodes(&missing).await?);
+        }
+        Ok(found)
     }
 
     async fn insert_tlog_checkpoint(&self, checkpoint: &TlogCheckpoint) -> Result<()> {

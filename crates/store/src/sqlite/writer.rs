@@ -11,6 +11,7 @@
 //! and writes each new leaf and every subtree it completes (`tlog.rs`).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use consentry_core::ledger::GENESIS_HASH;
@@ -28,6 +29,7 @@ use crate::common::{json_list, run_sealer, scope_key};
 use crate::error::{Result, StoreError};
 use crate::links::fill_slot;
 use crate::model::{CommitObserver, Committed, OutboxFilter};
+use crate::recent::RecentNodes;
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
 /// Most commands taken into one group.
@@ -44,6 +46,8 @@ pub(super) struct Writer {
     tree: Frontier,
     /// Which outbox messages some destination wants.
     filter: OutboxFilter,
+    /// Where each committed group's tree nodes go, for proofs that need no read.
+    recent: Arc<RecentNodes>,
 }
 
 /// One append of a group, with its outcome once placed.
@@ -53,7 +57,12 @@ struct Pending {
 }
 
 impl Writer {
-    pub fn new(mut conn: Connection, observer: Option<CommitObserver>, filter: OutboxFilter) -> Result<Self> {
+    pub fn new(
+        mut conn: Connection,
+        observer: Option<CommitObserver>,
+        filter: OutboxFilter,
+        recent: Arc<RecentNodes>,
+    ) -> Result<Self> {
         let head = conn
             .query_row(LEDGER_HEAD_AT, [], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?, Timestamp::from_micros(r.get(2)?)))
@@ -63,7 +72,7 @@ impl Writer {
         let (head_seq, head_hash, head_at) =
             head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned(), Timestamp::from_micros(0)));
         let tree = tlog::catch_up(&mut conn, head_seq)?;
-        Ok(Self { conn, observer, head_seq, head_hash, head_at, tree, filter })
+        Ok(Self { conn, observer, head_seq, head_hash, head_at, tree, filter, recent })
     }
 
     pub fn run(mut self, receiver: Receiver<Command>) {
@@ -435,6 +444,7 @@ impl Writer {
             }
         }
         tx.commit().map_err(backend)?;
+        self.recent.add(&nodes);
         self.head_seq = seq;
         self.head_hash = prev;
         if placed_total > 0 {

@@ -23,9 +23,11 @@ async fn all_events(store: &dyn Store) -> Vec<Event> {
     }
 }
 
-/// The stored nodes `ids`, as a look-up.
-async fn nodes(store: &dyn Store, ids: Vec<NodeId>) -> HashMap<NodeId, Hash> {
-    store.tlog_nodes(&ids).await.expect("nodes").into_iter().collect()
+/// The nodes `ids` as a look-up: as stored, or as proofs read them (`proof`: those the store committed
+/// lately from memory).
+async fn nodes(store: &dyn Store, ids: Vec<NodeId>, proof: bool) -> HashMap<NodeId, Hash> {
+    let found = if proof { store.tlog_proof_nodes(&ids).await } else { store.tlog_nodes(&ids).await };
+    found.expect("nodes").into_iter().collect()
 }
 
 pub async fn tlog_tree_follows_the_ledger(store: Arc<dyn Store>) {
@@ -57,24 +59,36 @@ pub async fn tlog_tree_follows_the_ledger(store: Arc<dyn Store>) {
         reference.append(leaf, &mut Vec::new());
         roots.push(reference.root());
     }
-    for n in [1, 2, 3, size / 2, size - 1, size] {
-        let stored = nodes(store.as_ref(), Frontier::ids(n)).await;
-        assert_eq!(merkle::root(n, |id| stored.get(&id).copied()), Ok(roots[n as usize]), "root at {n}");
-    }
-    for index in [0, 1, size / 3, size - 1] {
-        let stored = nodes(store.as_ref(), merkle::inclusion_nodes(index, size)).await;
-        let proof = merkle::inclusion_proof(index, size, |id| stored.get(&id).copied()).expect("proof");
-        let leaf = &leaves[index as usize];
-        assert_eq!(merkle::verify_inclusion(index, size, leaf, &proof, &roots[size as usize]), Ok(()));
-    }
-    for (old, new) in [(1, size), (size / 2, size), (size - 1, size), (3, 7)] {
-        let stored = nodes(store.as_ref(), merkle::consistency_nodes(old, new)).await;
-        let proof = merkle::consistency_proof(old, new, |id| stored.get(&id).copied()).expect("proof");
-        let (r1, r2) = (roots[old as usize], roots[new as usize]);
-        assert_eq!(merkle::verify_consistency(old, new, &r1, &r2, &proof), Ok(()), "{old} to {new}");
+    // Both readers give the verifier's tree: the stored nodes (an audit's) and the proofs' (memory first).
+    for from_memory in [false, true] {
+        for n in [1, 2, 3, size / 2, size - 1, size] {
+            let stored = nodes(store.as_ref(), Frontier::ids(n), from_memory).await;
+            assert_eq!(
+                merkle::root(n, |id| stored.get(&id).copied()),
+                Ok(roots[n as usize]),
+                "root at {n} (proof reader: {from_memory})"
+            );
+        }
+        for index in [0, 1, size / 3, size - 1] {
+            let stored = nodes(store.as_ref(), merkle::inclusion_nodes(index, size), from_memory).await;
+            let proof = merkle::inclusion_proof(index, size, |id| stored.get(&id).copied()).expect("proof");
+            let leaf = &leaves[index as usize];
+            assert_eq!(merkle::verify_inclusion(index, size, leaf, &proof, &roots[size as usize]), Ok(()));
+        }
+        for (old, new) in [(1, size), (size / 2, size), (size - 1, size), (3, 7)] {
+            let stored = nodes(store.as_ref(), merkle::consistency_nodes(old, new), from_memory).await;
+            let proof = merkle::consistency_proof(old, new, |id| stored.get(&id).copied()).expect("proof");
+            let (r1, r2) = (roots[old as usize], roots[new as usize]);
+            assert_eq!(
+                merkle::verify_consistency(old, new, &r1, &r2, &proof),
+                Ok(()),
+                "{old} to {new} (proof reader: {from_memory})"
+            );
+        }
     }
     // Nothing beyond the ledger's length: a leaf past its end is not stored.
     assert!(store.tlog_nodes(&[NodeId::new(0, size)]).await.expect("nodes").is_empty());
+    assert!(store.tlog_proof_nodes(&[NodeId::new(0, size)]).await.expect("nodes").is_empty());
 }
 
 pub async fn tlog_checkpoints_one_per_size(store: Arc<dyn Store>) {
