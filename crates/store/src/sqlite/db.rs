@@ -6,6 +6,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Result, StoreError};
@@ -40,6 +41,10 @@ impl Paths {
 pub(super) fn connect(paths: &Paths, flags: OpenFlags) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(&paths.data, flags)?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    // Plans never depend on the values bound: otherwise SQLite (built with STAT4) marks a statement whose
+    // plan looked at a bound value (a partial index's condition, a LIKE prefix) to be compiled again at
+    // every new binding, and the outbox's claim was parsed and planned anew on every call.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     conn.execute("ATTACH DATABASE ?1 AS ks", [paths.keystore.to_string_lossy()])?;
     conn.execute_batch("PRAGMA ks.synchronous = FULL;")?;

@@ -196,6 +196,24 @@ pub(super) fn fan_out_write(
     Ok(true)
 }
 
+/// The due deliveries, oldest first, each only when no earlier one of its subject for its destination is
+/// pending. INDEXED BY: without statistics the planner would walk the destination's whole history.
+pub(super) const CLAIM_DUE: &str = "SELECT d.destination_id, d.outbox_id, k.subject, o.event_type, o.payload,
+            d.attempts, o.created_at, o.seq, o.source
+     FROM deliveries d
+     JOIN destinations t ON t.id = d.destination_id
+     JOIN outbox o ON o.id = d.outbox_id
+     LEFT JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
+     WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+       AND (d.leased_until IS NULL OR d.leased_until <= ?1)
+       AND t.paused = 0
+       AND NOT EXISTS (
+           SELECT 1 FROM deliveries e INDEXED BY deliveries_pending_by_subject
+           WHERE e.destination_id = d.destination_id AND e.pseudonym = d.pseudonym
+             AND e.status = 'pending' AND e.outbox_id < d.outbox_id)
+     ORDER BY d.outbox_id, d.destination_id
+     LIMIT ?2";
+
 /// Leases the due deliveries (see [`crate::Store::claim_deliveries`]) until `until`.
 pub(super) fn claim(
     conn: &mut Connection,
@@ -205,26 +223,7 @@ pub(super) fn claim(
 ) -> Result<Vec<ClaimedDelivery>> {
     let tx = conn.transaction().map_err(backend)?;
     let claimed = {
-        // INDEXED BY: without statistics the planner would walk the destination's whole history.
-        let mut due = tx
-            .prepare_cached(
-                "SELECT d.destination_id, d.outbox_id, k.subject, o.event_type, o.payload,
-                        d.attempts, o.created_at, o.seq, o.source
-                 FROM deliveries d
-                 JOIN destinations t ON t.id = d.destination_id
-                 JOIN outbox o ON o.id = d.outbox_id
-                 LEFT JOIN ks.subject_keys k ON k.pseudonym = d.pseudonym
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
-                   AND (d.leased_until IS NULL OR d.leased_until <= ?1)
-                   AND t.paused = 0
-                   AND NOT EXISTS (
-                       SELECT 1 FROM deliveries e INDEXED BY deliveries_pending_by_subject
-                       WHERE e.destination_id = d.destination_id AND e.pseudonym = d.pseudonym
-                         AND e.status = 'pending' AND e.outbox_id < d.outbox_id)
-                 ORDER BY d.outbox_id, d.destination_id
-                 LIMIT ?2",
-            )
-            .map_err(backend)?;
+        let mut due = tx.prepare_cached(CLAIM_DUE).map_err(backend)?;
         let mut event_at = tx
             .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.seq = ?1"))
             .map_err(backend)?;

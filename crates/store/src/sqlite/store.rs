@@ -747,6 +747,31 @@ mod tests {
         }
     }
 
+    /// SQLite (built with STAT4) compiles a statement again at each new binding when its plan looked at a
+    /// bound value; the outbox's claim did, on every call, on the writer's thread. With plans that never
+    /// depend on bound values it is compiled once.
+    #[tokio::test]
+    async fn the_outbox_claim_is_compiled_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path(), None).await.expect("open");
+        for i in 0..3 {
+            let now = Timestamp::from_micros(1_700_000_000_000_000 + i * 1000);
+            store.claim_deliveries(now, Duration::from_secs(30), 10).await.expect("claim");
+        }
+        let (runs, compiled_again) = store
+            .write(|conn| {
+                let stmt = conn.prepare_cached(outbox::CLAIM_DUE).map_err(backend)?;
+                Ok((
+                    stmt.get_status(rusqlite::StatementStatus::Run),
+                    stmt.get_status(rusqlite::StatementStatus::RePrepare),
+                ))
+            })
+            .await
+            .expect("status");
+        assert_eq!((runs, compiled_again), (3, 0));
+        store.close().await;
+    }
+
     #[tokio::test]
     async fn a_panicking_bulk_read_frees_the_bulk_reader_and_a_closed_store_keeps_no_connection() {
         let dir = tempfile::tempdir().expect("temp dir");
