@@ -26,6 +26,8 @@ use crate::sinks::{MqttSink, NatsSink, OutgoingEvent, Sink, SinkError, WebhookSi
 use crate::state::Services;
 
 const POLL: Duration = Duration::from_millis(250);
+/// How often the outbox's lag and dead-letter gauges are read again.
+const GAUGES_EVERY: Duration = Duration::from_secs(1);
 const LEASE: Duration = Duration::from_secs(60);
 const FAN_OUT_PAGE: u32 = 1000;
 const CLAIM: u32 = 256;
@@ -113,6 +115,7 @@ pub async fn run(state: Services, wake: Arc<Notify>, shutdown: CancellationToken
     let mut inflight: JoinSet<()> = JoinSet::new();
     let outcomes = Outcomes::default();
     let mut pruned: Option<Instant> = None;
+    let mut gauges: Option<Instant> = None;
     loop {
         if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
             pruned = Some(Instant::now());
@@ -137,6 +140,11 @@ pub async fn run(state: Services, wake: Arc<Notify>, shutdown: CancellationToken
                 }),
             }
         };
+        // The gauges at most every GAUGES_EVERY, not after every write (two reads each time).
+        if gauges.is_none_or(|at| at.elapsed() >= GAUGES_EVERY) {
+            gauges = Some(Instant::now());
+            read_gauges(&state).await;
+        }
         if claimed > 0 {
             continue;
         }
@@ -265,7 +273,13 @@ async fn round(
         let matches = move |t: &str| type_matches(&patterns, t);
         while state.store.fan_out(&d.id, &matches, FAN_OUT_PAGE).await? == u64::from(FAN_OUT_PAGE) {}
     }
-    let claimed = state.store.claim_deliveries(Timestamp::now(), LEASE, room).await?;
+    // With no destination taking deliveries there is nothing to claim: no claim runs on the store's writer
+    // after every write of a node that propagates nowhere.
+    let claimed = if destinations.iter().any(|d| !d.paused) {
+        state.store.claim_deliveries(Timestamp::now(), LEASE, room).await?
+    } else {
+        Vec::new()
+    };
     let count = claimed.len();
     for c in claimed {
         let Some(d) = destinations.iter().find(|d| d.id == c.destination_id).cloned() else { continue };
@@ -280,6 +294,11 @@ async fn round(
             wake.notify_one();
         });
     }
+    Ok(count)
+}
+
+/// Reads the outbox's lag and dead letters into their gauges.
+async fn read_gauges(state: &Services) {
     let m = &state.metrics;
     if let Ok(lag) = state.store.outbox_lag(Timestamp::now()).await {
         m.outbox_lag.set(lag.unwrap_or(0.0));
@@ -287,7 +306,6 @@ async fn round(
     if let Ok(dead) = state.store.dead_letters().await {
         m.dead_letters.set(dead as i64);
     }
-    Ok(count)
 }
 
 /// How often the attempt buckets older than [`KEEP_ATTEMPTS_MINUTES`] are deleted.
