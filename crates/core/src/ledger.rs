@@ -273,7 +273,34 @@ impl Event {
         recorded_at: Timestamp,
         prev_hash: String,
     ) -> Self {
-        let mut event = Event {
+        let mut event = Self::unhashed(new, seq, pseudonym, recorded_at, prev_hash);
+        event.hash = event.compute_hash();
+        event
+    }
+
+    /// As [`Event::place`], with the event's leaf in the ledger's Merkle tree ([`leaf_hash`] of its
+    /// canonical bytes): a writer that grows the tree with each event it places builds those bytes once.
+    pub fn place_with_leaf(
+        new: NewEvent,
+        seq: u64,
+        pseudonym: String,
+        recorded_at: Timestamp,
+        prev_hash: String,
+    ) -> (Self, crate::merkle::Hash) {
+        let mut event = Self::unhashed(new, seq, pseudonym, recorded_at, prev_hash);
+        let bytes = event.canonical_bytes();
+        event.hash = hex::encode(Sha256::digest(&bytes));
+        (event, crate::merkle::leaf_hash(&bytes))
+    }
+
+    fn unhashed(
+        new: NewEvent,
+        seq: u64,
+        pseudonym: String,
+        recorded_at: Timestamp,
+        prev_hash: String,
+    ) -> Self {
+        Event {
             seq,
             pseudonym,
             purpose: new.purpose,
@@ -291,9 +318,7 @@ impl Event {
             evidence: new.evidence,
             jurisdiction: new.jurisdiction,
             occurred_at: new.occurred_at,
-        };
-        event.hash = event.compute_hash();
-        event
+        }
     }
 
     /// The canonical bytes the hash is taken over.
@@ -468,6 +493,17 @@ mod tests {
                 e
             })
             .collect()
+    }
+
+    #[test]
+    fn placing_with_the_leaf_places_the_same_event() {
+        let mut new = new_event("marketing.direct", Action::Grant);
+        new.occurred_at = Some(Timestamp::from_micros(1_600_000_000_000_000));
+        let at = Timestamp::from_micros(1_700_000_000_000_000);
+        let placed = Event::place(new.clone(), 7, "p".repeat(64), at, "c".repeat(64));
+        let (with, leaf) = Event::place_with_leaf(new, 7, "p".repeat(64), at, "c".repeat(64));
+        assert_eq!(with, placed);
+        assert_eq!(leaf, crate::merkle::leaf_hash(&placed.canonical_bytes()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! when PostgreSQL answers on loopback, a fresh database; then exports the store's history and current
 //! state and reports lines/s. Reports each phase's time and the process's peak RSS (VmHWM) after each.
 //! Run: `cargo bench -p consentry-server --bench import` (loopback only; skip PostgreSQL with
-//! `CONSENTRY_BENCH_BACKENDS=embedded`).
+//! `CONSENTRY_BENCH_BACKENDS=embedded`, the export with `CONSENTRY_BENCH_EXPORT=0`).
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -138,7 +138,9 @@ async fn one(config: Config, file: &std::path::Path, n: u64, name: &str) {
         state.engine.subject_count(),
         peak_rss_mib()
     );
-    for history in [true, false] {
+    // `CONSENTRY_BENCH_EXPORT=0` measures the import alone.
+    let export = std::env::var("CONSENTRY_BENCH_EXPORT").map_or(true, |v| v != "0");
+    for history in [true, false].into_iter().filter(|_| export) {
         let (started, cpu) = (Instant::now(), cpu_seconds());
         let mut exporter =
             Exporter::new(Arc::clone(&state.store), ExportOptions { history, ..ExportOptions::default() });

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use consentry_core::ledger::GENESIS_HASH;
-use consentry_core::merkle::{Hash, leaf_hash};
+use consentry_core::merkle::Hash;
 use consentry_core::{Action, Event, NewEvent, SubjectId, Timestamp};
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
@@ -32,8 +32,9 @@ use crate::model::{
 use crate::recent::RecentNodes;
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
-/// Most appends taken into one group.
-const MAX_GROUP: usize = 4096;
+/// Most appends taken into one group. An import's batch (one append per subject, up to 16,384 changes) fits in one, so it
+/// commits as one transaction: each page of the indexes keyed by pseudonym is written out once per batch.
+const MAX_GROUP: usize = 16_384;
 
 pub(super) type Appended = (Vec<Event>, Option<SealedReceipt>);
 
@@ -224,11 +225,13 @@ async fn commit_group(
             batch = fresh;
         }
         let mut placed = Vec::with_capacity(batch.len());
+        let mut leaves = Vec::with_capacity(batch.len());
         for new in batch {
             seq += 1;
-            let e = Event::place(new, seq, p.clone(), now, std::mem::take(&mut prev));
+            let (e, leaf) = Event::place_with_leaf(new, seq, p.clone(), now, std::mem::take(&mut prev));
             prev = e.hash.clone();
             placed.push(e);
+            leaves.push(leaf);
         }
         let sealed = match seal.map(|seal| run_sealer(seal, &placed, &|t: &str| wanted.wants(t))) {
             None => None,
@@ -246,9 +249,9 @@ async fn commit_group(
                 continue;
             }
         };
-        for e in &placed {
+        for (e, leaf) in placed.iter().zip(&leaves) {
             cols.push(e);
-            tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
+            tree.append(*leaf, &mut nodes);
             // A `locate` event holds no consent: only the subject's jurisdiction below.
             let order = (e.effective_at().micros(), e.seq as i64);
             let mut keep = |key: (String, String, String, &'static str)| {

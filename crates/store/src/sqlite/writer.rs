@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 use consentry_core::ledger::GENESIS_HASH;
-use consentry_core::merkle::{Frontier, leaf_hash};
+use consentry_core::merkle::Frontier;
 use consentry_core::{Action, Event, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -32,8 +32,9 @@ use crate::model::{CommitObserver, Committed, OutboxFilter};
 use crate::recent::RecentNodes;
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
-/// Most commands taken into one group.
-const MAX_GROUP: usize = 4096;
+/// Most commands taken into one group. An import's batch (one append per subject, up to 16,384 changes) fits in one, so it
+/// commits as one transaction: each page of the indexes keyed by pseudonym is written out once per batch.
+const MAX_GROUP: usize = 16_384;
 
 pub(super) struct Writer {
     conn: Connection,
@@ -290,11 +291,14 @@ impl Writer {
                     events = fresh;
                 }
                 let mut placed = Vec::with_capacity(events.len());
+                let mut leaves = Vec::with_capacity(events.len());
                 for new in events {
                     seq += 1;
-                    let e = Event::place(new, seq, p.clone(), now, std::mem::take(&mut prev));
+                    let (e, leaf) =
+                        Event::place_with_leaf(new, seq, p.clone(), now, std::mem::take(&mut prev));
                     prev = e.hash.clone();
                     placed.push(e);
+                    leaves.push(leaf);
                 }
                 let sealed = match job.seal.take() {
                     None => None,
@@ -319,7 +323,7 @@ impl Writer {
                         }
                     }
                 };
-                for e in &placed {
+                for (e, leaf) in placed.iter().zip(&leaves) {
                     insert
                         .execute(params![
                             e.seq as i64,
@@ -363,7 +367,7 @@ impl Writer {
                             .execute(params![e.pseudonym, purpose, scope, "", e.seq as i64, at])
                             .map_err(backend)?;
                     }
-                    tree.append(leaf_hash(&e.canonical_bytes()), &mut nodes);
+                    tree.append(*leaf, &mut nodes);
                 }
                 if let Some(import) = &job.import {
                     for (id, e) in keys.iter().zip(&placed) {
