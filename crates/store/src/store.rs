@@ -17,9 +17,9 @@ use crate::identifiers::IdentifierStore;
 use crate::links::LinkStore;
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DestinationPatch,
-    DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxMessage,
-    OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
-    StoredReceipt, TlogCheckpoint,
+    DestinationRecord, EventMatcher, ExportRow, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
+    OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog,
+    StoredCheckpoint, StoredReceipt, TlogCheckpoint,
 };
 use crate::requests::RequestStore;
 use crate::tokens::TokenStore;
@@ -150,6 +150,12 @@ pub trait Store:
         since: Timestamp,
         history: bool,
     ) -> Result<Vec<(String, u64)>>;
+    /// A page of an export, ordered by `seq`, those after `after`, at most `limit`: with `history` every
+    /// event ([`subject_events_page`](Self::subject_events_page), erased subjects' with no subject), else
+    /// the statements in force ([`current_page`](Self::current_page), erased subjects' left out, and
+    /// empty only at the end); each with its subject's survivor when the subject was linked into another,
+    /// read in the same statement.
+    async fn export_page(&self, after: u64, limit: u32, history: bool) -> Result<Vec<ExportRow>>;
     /// Stores an image of the decision engine's state that holds every event up to `covers`, in place of
     /// every older one, whole or not at all. Any node may write one; readers take the newest.
     async fn save_engine_image(&self, covers: u64, image: &[u8]) -> Result<()>;

@@ -15,13 +15,15 @@ use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
 
-use consentry_core::{Event, SubjectId, Timestamp};
+use consentry_core::{SubjectId, Timestamp};
+use consentry_store::ExportRow;
 use consentry_store::Store;
 use consentry_store::vault::Kek;
 use tokio::task::JoinHandle;
 
 use super::import::Format;
-use super::line::{ChangeLine, IdentifierLine, NoticeRef};
+use super::jsonl::Notice;
+use super::line::{IdentifierLine, NoticeRef};
 use super::{csv, jsonl};
 use crate::error::{Error, Result};
 use crate::guardians::age::StatedAge;
@@ -30,15 +32,8 @@ use crate::state::Services;
 /// Statements or events read per page, by default.
 const PAGE: u32 = 5000;
 
-/// A page's events with their subjects (`None` once erased).
-type Page = Vec<(Option<SubjectId>, Event)>;
-
-/// A notice version as lines name it: by its text and language.
-struct Notice {
-    reference: NoticeRef,
-    /// `reference` as JSON, made once.
-    json: Vec<u8>,
-}
+/// A page's events with their subjects (`None` once erased) and survivors.
+type Page = Vec<ExportRow>;
 
 /// What a line holds from the vault.
 #[derive(Default)]
@@ -109,12 +104,11 @@ pub struct Exporter {
     capacity: usize,
 }
 
-/// What an export reads for the subjects of one page, and forgets with it: which of them are aliases
-/// (old id → survivor), which have their first line on it (pseudonym → `seq`), and those subjects' ages.
-/// Nothing is kept from page to page, so the export's memory does not grow with the store.
+/// What an export reads for the subjects of one page, and forgets with it: which have their first line
+/// on it (pseudonym → `seq`), and those subjects' ages. Nothing is kept from page to page, so the export's
+/// memory does not grow with the store.
 #[derive(Default)]
 struct PageVault {
-    aliases: HashMap<String, SubjectId>,
     firsts: HashMap<String, u64>,
     ages: HashMap<SubjectId, StatedAge>,
 }
@@ -158,15 +152,10 @@ impl Exporter {
         self
     }
 
-    /// Reads what the page's subjects need: which are aliases, and, when ages or identifiers go out, which
-    /// have their first line on this page and (for ages) their ages.
-    async fn page_vault(&self, page: &[(Option<SubjectId>, Event)]) -> Result<PageVault> {
-        let subjects: HashSet<&SubjectId> = page.iter().filter_map(|(s, _)| s.as_ref()).collect();
+    /// Reads what the page's subjects need when ages or identifiers go out: which have their first line
+    /// on this page and (for ages) their ages.
+    async fn page_vault(&self, page: &[ExportRow]) -> Result<PageVault> {
         let mut vault = PageVault::default();
-        let among = subjects.iter().map(|s| (*s).clone()).collect();
-        for (from, survivor) in self.store.survivors_among(among).await? {
-            vault.aliases.insert(from.as_str().to_owned(), survivor);
-        }
         let Some(kek) = &self.kek else { return Ok(vault) };
         if !(self.options.ages || self.options.identifiers) {
             return Ok(vault);
@@ -175,8 +164,8 @@ impl Exporter {
         // no subject's.
         let pseudonyms: HashSet<&str> = page
             .iter()
-            .filter(|(s, _)| s.as_ref().is_some_and(|s| !vault.aliases.contains_key(s.as_str())))
-            .map(|(_, e)| e.pseudonym.as_str())
+            .filter(|r| r.subject.is_some() && r.survivor.is_none())
+            .map(|r| r.pseudonym.as_str())
             .collect();
         let since = self.options.since.unwrap_or(Timestamp::from_micros(0));
         let pseudonyms = pseudonyms.into_iter().map(str::to_owned).collect();
@@ -185,8 +174,8 @@ impl Exporter {
         if self.options.ages {
             let first: Vec<SubjectId> = page
                 .iter()
-                .filter(|(_, e)| vault.firsts.get(&e.pseudonym) == Some(&e.seq))
-                .filter_map(|(s, _)| s.clone())
+                .filter(|r| vault.firsts.get(&r.pseudonym) == Some(&r.seq))
+                .filter_map(|r| r.subject.clone())
                 .collect();
             for age in self.store.ages_of(kek, first).await? {
                 if let Some(stated) = StatedAge::from_stored(&age.plaintext) {
@@ -217,7 +206,7 @@ impl Exporter {
             Some(reading) => reading.await.map_err(Error::internal)??,
             None => read_page(Arc::clone(&self.store), self.options.history, self.after, self.page).await?,
         };
-        let Some((_, last)) = page.last() else {
+        let Some(last) = page.last() else {
             self.done = true;
             return Ok((!out.is_empty()).then(|| text(out)));
         };
@@ -238,23 +227,23 @@ impl Exporter {
         self.learn_notices(&page).await?;
         // Subjects whose vault data this page holds, each logged once.
         let mut read: HashSet<SubjectId> = HashSet::new();
-        for (subject, event) in &page {
+        for event in &page {
             // In history, pages come in ledger order: the running maximum of recorded times (the current
             // state's reads already give a live change its effective time).
             self.clock = self.clock.max(event.recorded_at);
-            let effective = if self.options.history && event.occurred_at.is_none() {
-                self.clock
-            } else {
-                event.effective_at()
+            let effective = match event.occurred_at {
+                Some(at) => at,
+                None if self.options.history => self.clock,
+                None => event.recorded_at,
             };
-            let Some(subject) = subject else { continue };
+            let Some(subject) = &event.subject else { continue };
             if self.options.since.is_some_and(|t| event.recorded_at < t) {
                 continue;
             }
             // A linked id's own events (all from before its link) stay out of the history: the link carried
             // its choices in force to the survivor as the survivor's own events, and a choice it left behind
             // (an older grant) must not count for the survivor after an import.
-            let alias = vault.aliases.get(subject.as_str());
+            let alias = event.survivor.as_ref();
             if self.options.history && alias.is_some() {
                 continue;
             }
@@ -275,32 +264,27 @@ impl Exporter {
                 }
                 _ => None,
             };
+            let fields = jsonl::Fields {
+                seq: event.seq,
+                subject: subject.as_str(),
+                purpose: &event.purpose,
+                action: event.action.as_str(),
+                categories: &event.scope.categories,
+                channels: &event.scope.channels,
+                recipients: &event.scope.recipients,
+                occurred_at: effective,
+                jurisdiction: event.jurisdiction.as_deref(),
+                expires_at: event.expires_at,
+                notice,
+                collection_point: event.collection_point.as_deref(),
+                evidence: extra.evidence.as_ref(),
+                identifiers: &extra.identifiers,
+                age: extra.age.as_ref(),
+            };
+            // Straight into the page, no text per line.
             match self.options.format {
-                // Straight into the page, no text per line.
-                Format::JsonLines => jsonl::write(
-                    &mut out,
-                    &jsonl::Fields {
-                        seq: event.seq,
-                        subject: subject.as_str(),
-                        purpose: &event.purpose,
-                        action: event.action.as_str(),
-                        categories: &event.scope.categories,
-                        channels: &event.scope.channels,
-                        recipients: &event.scope.recipients,
-                        occurred_at: effective,
-                        jurisdiction: event.jurisdiction.as_deref(),
-                        expires_at: event.expires_at,
-                        notice: notice.map(|n| &n.json[..]),
-                        collection_point: event.collection_point.as_deref(),
-                        evidence: extra.evidence.as_ref(),
-                        identifiers: &extra.identifiers,
-                        age: extra.age.as_ref(),
-                    },
-                ),
-                Format::Csv => {
-                    let line = change_line(subject, event, effective, notice.map(|n| &n.reference), extra);
-                    out.extend_from_slice(csv::row(&line).as_bytes());
-                }
+                Format::JsonLines => jsonl::write(&mut out, &fields),
+                Format::Csv => csv::write_row(&mut out, &fields),
             }
             out.push(b'\n');
             self.lines += 1;
@@ -316,16 +300,19 @@ impl Exporter {
     }
 
     /// Reads the notice versions the page names that no page before it named, each once per export.
-    async fn learn_notices(&mut self, page: &[(Option<SubjectId>, Event)]) -> Result<()> {
-        for (_, e) in page {
+    async fn learn_notices(&mut self, page: &[ExportRow]) -> Result<()> {
+        for e in page {
             let (Some(key), Some(version)) = (&e.notice, e.notice_version) else { continue };
             if self.notices.get(key.as_str()).is_some_and(|v| v.contains_key(&version)) {
                 continue;
             }
             let found = self.store.notice_version(key, version).await?.map(|n| {
-                let reference =
-                    NoticeRef { key: n.key, version: None, text: Some(n.text), language: Some(n.language) };
-                Notice { json: jsonl::notice(&reference), reference }
+                Notice::new(NoticeRef {
+                    key: n.key,
+                    version: None,
+                    text: Some(n.text),
+                    language: Some(n.language),
+                })
             });
             self.notices.entry(key.clone()).or_default().insert(version, found);
         }
@@ -367,39 +354,7 @@ impl Drop for Exporter {
 /// The page after `after`: every event with `history`, else the statements in force (each with its
 /// subject, `None` once erased).
 async fn read_page(store: Arc<dyn Store>, history: bool, after: u64, n: u32) -> Result<Page> {
-    Ok(if history {
-        store.subject_events_page(after, n).await?
-    } else {
-        let page = store.current_page(after, n).await?;
-        page.into_iter().map(|(s, e)| (Some(s), e)).collect()
-    })
-}
-
-/// A line as a [`ChangeLine`] (for CSV).
-fn change_line(
-    subject: &SubjectId,
-    e: &Event,
-    effective: Timestamp,
-    notice: Option<&NoticeRef>,
-    vault: Vault,
-) -> ChangeLine {
-    ChangeLine {
-        source_id: e.id(),
-        subject: subject.as_str().to_owned(),
-        occurred_at: effective.to_string(),
-        jurisdiction: e.jurisdiction.clone(),
-        purpose: e.purpose.clone(),
-        action: e.action.as_str().to_owned(),
-        categories: e.scope.categories.clone(),
-        channels: e.scope.channels.clone(),
-        recipients: e.scope.recipients.clone(),
-        expires_at: e.expires_at.map(|t| t.to_string()),
-        notice: notice.cloned(),
-        collection_point: e.collection_point.clone(),
-        evidence: vault.evidence,
-        identifiers: vault.identifiers,
-        age: vault.age,
-    }
+    Ok(store.export_page(after, n, history).await?)
 }
 
 /// A page as text: JSON and CSV written from `String`s are UTF-8 (a lossy conversion never replaces
