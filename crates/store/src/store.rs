@@ -150,12 +150,13 @@ pub trait Store:
         since: Timestamp,
         history: bool,
     ) -> Result<Vec<(String, u64)>>;
-    /// A page of an export, ordered by `seq`, those after `after`, at most `limit`: with `history` every
-    /// event ([`subject_events_page`](Self::subject_events_page), erased subjects' with no subject), else
-    /// the statements in force ([`current_page`](Self::current_page), erased subjects' left out, and
-    /// empty only at the end); each with its subject's survivor when the subject was linked into another,
-    /// read in the same statement.
-    async fn export_page(&self, after: u64, limit: u32, history: bool) -> Result<Vec<ExportRow>>;
+    /// A page of an export: the ledger's positions `after < seq <= through`, oldest first; with `history`
+    /// every event there (erased subjects' with no subject), else the statements in force among them
+    /// (erased subjects' left out, and none at all in a stretch where nothing is in force); each with its
+    /// subject's survivor when the subject was linked into another, read in the same statement. Pages are
+    /// cut by position, not by count, so that an export can read several at once (the ledger has no gaps:
+    /// a page of the history holds every position up to the ledger's end).
+    async fn export_page(&self, after: u64, through: u64, history: bool) -> Result<Vec<ExportRow>>;
     /// Stores an image of the decision engine's state that holds every event up to `covers`, in place of
     /// every older one, whole or not at all. Any node may write one; readers take the newest.
     async fn save_engine_image(&self, covers: u64, image: &[u8]) -> Result<()>;

@@ -9,9 +9,10 @@
 //! linked into another comes out under the survivor's id. With the vault's key ([`Exporter::with_vault`]),
 //! and only when the options ask for each: the events' evidence, the subject's age on their first line, and
 //! their identifiers on their first line. Over HTTP each subject whose vault data went out is written to
-//! their access log ([`Exporter::logged_as`]).
+//! their access log ([`Exporter::logged_as`]). The export holds the ledger as long as it was when it
+//! began: pages are cut by ledger position, so that several are read at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use std::sync::Arc;
 
@@ -29,8 +30,13 @@ use crate::error::{Error, Result};
 use crate::guardians::age::StatedAge;
 use crate::state::Services;
 
-/// Statements or events read per page, by default.
+/// Ledger positions read per page, by default: 5,000 events of the history, their statements in force
+/// of the current state.
 const PAGE: u32 = 5000;
+
+/// Pages read at once ahead of the one being written: the reads are most of an export's time, and on
+/// PostgreSQL each is a server process of its own (another core).
+const READ_AHEAD: usize = 2;
 
 /// A page's events with their subjects (`None` once erased) and survivors.
 type Page = Vec<ExportRow>;
@@ -82,7 +88,11 @@ pub const EXPORT_ROUTE: &str = "GET /v1/export/consents";
 pub struct Exporter {
     store: Arc<dyn Store>,
     options: ExportOptions,
-    after: u64,
+    /// Ledger positions whose reading has begun.
+    issued: u64,
+    /// The ledger's length when the export began, read with the first page: what is recorded after
+    /// that is not exported.
+    end: Option<u64>,
     header_done: bool,
     done: bool,
     /// Lines given so far (a CSV header not counted).
@@ -96,10 +106,10 @@ pub struct Exporter {
     kek: Option<Kek>,
     /// Where the reads of subjects' vault data are logged, if anywhere.
     audit: Option<Audit>,
-    /// Statements or events read per page.
+    /// Ledger positions read per page.
     page: u32,
-    /// The next page, being read.
-    next: Option<JoinHandle<Result<Page>>>,
+    /// The next pages, being read, in order, each with its positions (`after`, `through`).
+    reading: VecDeque<(u64, u64, JoinHandle<Result<Page>>)>,
     /// How large a page's text is made at first: the last page's size and some.
     capacity: usize,
 }
@@ -119,7 +129,8 @@ impl Exporter {
         Self {
             store,
             options,
-            after: 0,
+            issued: 0,
+            end: None,
             header_done: false,
             done: false,
             lines: 0,
@@ -128,12 +139,12 @@ impl Exporter {
             kek: None,
             audit: None,
             page: PAGE,
-            next: None,
+            reading: VecDeque::new(),
             capacity: 256 * 1024,
         }
     }
 
-    /// Reads `n` statements or events a page instead of 5,000 (tests: a subject over several pages).
+    /// Reads `n` ledger positions a page instead of 5,000 (tests: a subject over several pages).
     pub fn paged_by(mut self, n: u32) -> Self {
         self.page = n.max(1);
         self
@@ -202,26 +213,27 @@ impl Exporter {
         if self.done {
             return Ok((!out.is_empty()).then(|| text(out)));
         }
-        let page = match self.next.take() {
-            Some(reading) => reading.await.map_err(Error::internal)??,
-            None => read_page(Arc::clone(&self.store), self.options.history, self.after, self.page).await?,
+        let end = match self.end {
+            Some(end) => end,
+            None => *self.end.insert(self.store.ledger_head().await?.events),
         };
-        let Some(last) = page.last() else {
-            self.done = true;
-            return Ok((!out.is_empty()).then(|| text(out)));
+        let (before, through, page) = loop {
+            self.read_ahead(end);
+            let Some((before, through, reading)) = self.reading.pop_front() else {
+                self.done = true;
+                return Ok((!out.is_empty()).then(|| text(out)));
+            };
+            let page = reading.await.map_err(Error::internal)??;
+            // A stretch of the ledger with nothing in force is no page.
+            if !page.is_empty() {
+                break (before, through, page);
+            }
         };
-        let before = self.after;
-        self.after = last.seq;
-        // The next page is read while this one is written (at most two pages held).
-        self.next = Some(tokio::spawn(read_page(
-            Arc::clone(&self.store),
-            self.options.history,
-            self.after,
-            self.page,
-        )));
+        // The pages after it are read while this one is written.
+        self.read_ahead(end);
         let mut vault = self.page_vault(&page).await?;
         let mut evidence: HashMap<u64, Vec<u8>> = match self.kek.as_ref().filter(|_| self.options.evidence) {
-            Some(kek) => self.store.evidence_between(kek, before, self.after).await?.into_iter().collect(),
+            Some(kek) => self.store.evidence_between(kek, before, through).await?.into_iter().collect(),
             None => HashMap::new(),
         };
         self.learn_notices(&page).await?;
@@ -299,6 +311,17 @@ impl Exporter {
         Ok(Some(text(out)))
     }
 
+    /// Begins reading the pages up to `end` that are next, [`READ_AHEAD`] at once (their pages held
+    /// besides the one being written).
+    fn read_ahead(&mut self, end: u64) {
+        while self.reading.len() < READ_AHEAD && self.issued < end {
+            let (after, through) = (self.issued, end.min(self.issued + u64::from(self.page)));
+            let read = read_page(Arc::clone(&self.store), self.options.history, after, through);
+            self.reading.push_back((after, through, tokio::spawn(read)));
+            self.issued = through;
+        }
+    }
+
     /// Reads the notice versions the page names that no page before it named, each once per export.
     async fn learn_notices(&mut self, page: &[ExportRow]) -> Result<()> {
         for e in page {
@@ -345,16 +368,16 @@ impl Exporter {
 impl Drop for Exporter {
     /// An export stopped early (a client gone) does not read on.
     fn drop(&mut self) {
-        if let Some(reading) = self.next.take() {
+        for (_, _, reading) in self.reading.drain(..) {
             reading.abort();
         }
     }
 }
 
-/// The page after `after`: every event with `history`, else the statements in force (each with its
-/// subject, `None` once erased).
-async fn read_page(store: Arc<dyn Store>, history: bool, after: u64, n: u32) -> Result<Page> {
-    Ok(store.export_page(after, n, history).await?)
+/// The ledger's positions `after < seq <= through`: every event with `history`, else the statements in
+/// force (each with its subject, `None` once erased).
+async fn read_page(store: Arc<dyn Store>, history: bool, after: u64, through: u64) -> Result<Page> {
+    Ok(store.export_page(after, through, history).await?)
 }
 
 /// A page as text: JSON and CSV written from `String`s are UTF-8 (a lossy conversion never replaces

@@ -142,8 +142,8 @@ impl Store for PostgresStore {
         catalog::current_catalog(&mut conn).await
     }
 
-    async fn export_page(&self, after: u64, limit: u32, history: bool) -> Result<Vec<ExportRow>> {
-        ledger::export_page(&self.pool, after, limit, history).await
+    async fn export_page(&self, after: u64, through: u64, history: bool) -> Result<Vec<ExportRow>> {
+        ledger::export_page(&self.pool, after, through, history).await
     }
 
     async fn catalog_version(&self) -> Result<Option<u64>> {

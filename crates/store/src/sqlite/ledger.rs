@@ -167,12 +167,13 @@ pub(super) fn subject_events_page(
     .collect()
 }
 
-/// A page of an export (see [`Store::export_page`](crate::Store::export_page)): the history's pages as
-/// [`subject_events_page`] cuts them, the current state's as [`current_page`] does.
+/// A page of an export (see [`Store::export_page`](crate::Store::export_page)): the events at positions
+/// `after < seq <= through` (a range of the primary key), or the statements in force among them (a range
+/// of the state's index on `seq`, from the index alone).
 pub(super) fn export_page(
     conn: &Connection,
-    mut after: u64,
-    limit: u32,
+    after: u64,
+    through: u64,
     history: bool,
 ) -> rusqlite::Result<Vec<ExportRow>> {
     let mut stmt = conn.prepare_cached(&if history {
@@ -180,32 +181,21 @@ pub(super) fn export_page(
             "SELECT {EXPORT_COLUMNS} FROM events e
              LEFT JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
              LEFT JOIN ks.subject_links l ON l.subject = k.subject
-             WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+             WHERE e.seq > ?1 AND e.seq <= ?2 ORDER BY e.seq"
         )
     } else {
         format!(
             "SELECT {EXPORT_STATE_COLUMNS}
-             FROM (SELECT DISTINCT seq FROM consent_state WHERE seq > ?1 ORDER BY seq LIMIT ?2) s
+             FROM (SELECT DISTINCT seq FROM consent_state WHERE seq > ?1 AND seq <= ?2) s
              JOIN events e ON e.seq = s.seq
              LEFT JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
              LEFT JOIN ks.subject_links l ON l.subject = k.subject
              ORDER BY s.seq"
         )
     })?;
-    loop {
-        let rows: Vec<ExportRow> = stmt
-            .query_map(params![after as i64, limit], rows::export_row)?
-            .collect::<rusqlite::Result<_>>()?;
-        let Some(last) = rows.last() else { return Ok(rows) };
-        if history {
-            return Ok(rows);
-        }
-        after = last.seq;
-        let page: Vec<ExportRow> = rows.into_iter().filter(|r| r.subject.is_some()).collect();
-        if !page.is_empty() {
-            return Ok(page);
-        }
-    }
+    let rows = stmt.query_map(params![after as i64, through as i64], rows::export_row)?;
+    // The current state leaves erased subjects out.
+    rows.filter(|r| history || r.as_ref().map_or(true, |r| r.subject.is_some())).collect()
 }
 
 /// Grants and renewals still in force whose expiry is at or before `now`.

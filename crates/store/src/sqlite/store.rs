@@ -532,8 +532,8 @@ impl Store for SqliteStore {
         self.read(move |conn| ledger::first_lines(conn, &pseudonyms, since, history)).await
     }
 
-    async fn export_page(&self, after: u64, limit: u32, history: bool) -> Result<Vec<ExportRow>> {
-        self.read_bulk(move |conn| ledger::export_page(conn, after, limit, history)).await
+    async fn export_page(&self, after: u64, through: u64, history: bool) -> Result<Vec<ExportRow>> {
+        self.read_bulk(move |conn| ledger::export_page(conn, after, through, history)).await
     }
 
     async fn catalog_version(&self) -> Result<Option<u64>> {

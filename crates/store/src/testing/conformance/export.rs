@@ -12,17 +12,19 @@ use crate::requests::SubjectErasure;
 use crate::vault::Kek;
 use crate::{ExportRow, Store};
 
-/// Every page of an export, `size` rows a page.
-async fn export(store: &Arc<dyn Store>, history: bool, size: u32) -> Vec<ExportRow> {
-    let (mut all, mut after) = (Vec::new(), 0);
-    loop {
-        let page = store.export_page(after, size, history).await.expect("export page");
-        assert!(page.len() <= size as usize, "a page of at most {size}");
-        let Some(last) = page.last() else { return all };
-        assert!(last.seq > after, "pages go forward");
-        after = last.seq;
+/// Every page of an export, `size` positions a page, to the ledger's end.
+async fn export(store: &Arc<dyn Store>, history: bool, size: u64) -> Vec<ExportRow> {
+    let end = store.ledger_head().await.expect("head").events;
+    let mut all = Vec::new();
+    for after in (0..end).step_by(size as usize) {
+        let page = store.export_page(after, after + size, history).await.expect("export page");
+        assert!(page.iter().all(|r| r.seq > after && r.seq <= after + size), "the page's positions only");
+        if history {
+            assert_eq!(page.len() as u64, size.min(end - after), "every position of the history");
+        }
         all.extend(page);
     }
+    all
 }
 
 /// What the ledger's own pages say of the same event.
