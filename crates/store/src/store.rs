@@ -157,6 +157,12 @@ pub trait Store:
     /// cut by position, not by count, so that an export can read several at once (the ledger has no gaps:
     /// a page of the history holds every position up to the ledger's end).
     async fn export_page(&self, after: u64, through: u64, history: bool) -> Result<Vec<ExportRow>>;
+    /// How many pages of an export are best read at once, besides the one being written: on SQLite one
+    /// (the bulk reader's caches; a second read at once goes to a connection with small ones, and costs
+    /// more than it gives on two cores), on PostgreSQL two (each read is a server process of its own).
+    fn export_reads(&self) -> usize {
+        1
+    }
     /// Stores an image of the decision engine's state that holds every event up to `covers`, in place of
     /// every older one, whole or not at all. Any node may write one; readers take the newest.
     async fn save_engine_image(&self, covers: u64, image: &[u8]) -> Result<()>;

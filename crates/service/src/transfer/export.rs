@@ -34,10 +34,6 @@ use crate::state::Services;
 /// of the current state.
 const PAGE: u32 = 5000;
 
-/// Pages read at once ahead of the one being written: the reads are most of an export's time, and on
-/// PostgreSQL each is a server process of its own (another core).
-const READ_AHEAD: usize = 2;
-
 /// A page's events with their subjects (`None` once erased) and survivors.
 type Page = Vec<ExportRow>;
 
@@ -311,10 +307,11 @@ impl Exporter {
         Ok(Some(text(out)))
     }
 
-    /// Begins reading the pages up to `end` that are next, [`READ_AHEAD`] at once (their pages held
-    /// besides the one being written).
+    /// Begins reading the pages up to `end` that are next, as many at once as the store reads well
+    /// ([`Store::export_reads`]; their pages held besides the one being written): the reads are most of
+    /// an export's time.
     fn read_ahead(&mut self, end: u64) {
-        while self.reading.len() < READ_AHEAD && self.issued < end {
+        while self.reading.len() < self.store.export_reads().max(1) && self.issued < end {
             let (after, through) = (self.issued, end.min(self.issued + u64::from(self.page)));
             let read = read_page(Arc::clone(&self.store), self.options.history, after, through);
             self.reading.push_back((after, through, tokio::spawn(read)));

@@ -146,6 +146,10 @@ impl Store for PostgresStore {
         ledger::export_page(&self.pool, after, through, history).await
     }
 
+    fn export_reads(&self) -> usize {
+        2
+    }
+
     async fn catalog_version(&self) -> Result<Option<u64>> {
         catalog::catalog_version(&self.pool).await
     }
