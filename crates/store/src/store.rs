@@ -159,7 +159,8 @@ pub trait Store:
     async fn export_page(&self, after: u64, through: u64, history: bool) -> Result<Vec<ExportRow>>;
     /// How many pages of an export are best read at once, besides the one being written: on SQLite one
     /// (the bulk reader's caches; a second read at once goes to a connection with small ones, and costs
-    /// more than it gives on two cores), on PostgreSQL two (each read is a server process of its own).
+    /// more than it gives on two cores), on PostgreSQL three (each read is a server process of its own,
+    /// and a third hides the round trips of the other two).
     fn export_reads(&self) -> usize {
         1
     }

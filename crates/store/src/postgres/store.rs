@@ -147,7 +147,7 @@ impl Store for PostgresStore {
     }
 
     fn export_reads(&self) -> usize {
-        2
+        3
     }
 
     async fn catalog_version(&self) -> Result<Option<u64>> {
