@@ -3,7 +3,10 @@
 //! when PostgreSQL answers on loopback, a fresh database; then exports the store's history and current
 //! state and reports lines/s. Reports each phase's time and the process's peak RSS (VmHWM) after each.
 //! Run: `cargo bench -p consentry-server --bench import` (loopback only; skip PostgreSQL with
-//! `CONSENTRY_BENCH_BACKENDS=embedded`, the export with `CONSENTRY_BENCH_EXPORT=0`).
+//! `CONSENTRY_BENCH_BACKENDS=embedded`, the export with `CONSENTRY_BENCH_EXPORT=0`). With
+//! `CONSENTRY_BENCH_KEEP=DIR` the file and the stores are kept in DIR (the PostgreSQL database is then left in
+//! place: its URL is in DIR), and a later run with the same N exports them again without importing: for
+//! iterating on the export.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -78,9 +81,16 @@ fn write_file(path: &std::path::Path, n: u64) {
 }
 
 async fn run(n: u64, backends: &str) {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let keep = std::env::var_os("CONSENTRY_BENCH_KEEP").map(std::path::PathBuf::from);
+    let dir = keep.clone().unwrap_or_else(|| temp.path().to_owned());
+    std::fs::create_dir_all(&dir).expect("bench folder");
+    let dir = Dir(dir);
     let file = dir.path().join("changes.jsonl");
-    write_file(&file, n);
+    if kept(keep.as_deref(), "file", n).is_none() {
+        write_file(&file, n);
+        mark(keep.as_deref(), "file", n, "");
+    }
     println!("consentry import benchmark; command: cargo bench -p consentry-server --bench import");
     // Wall-clock figures: other work on the machine slows them; the process's CPU time is printed too.
     println!(
@@ -97,19 +107,65 @@ async fn run(n: u64, backends: &str) {
     if backends.contains("embedded") {
         let mut config = Config { data: dir.path().join("data"), ..Config::default() };
         config.bootstrap_admin_key = Some("bench-admin-key-0123456789-abcdefghijklm".into());
-        one(config, &file, n, "embedded (SQLite)").await;
+        if kept(keep.as_deref(), "embedded", n).is_some() {
+            export_kept(config, "embedded (SQLite)").await;
+        } else {
+            one(config, &file, n, "embedded (SQLite)").await;
+            mark(keep.as_deref(), "embedded", n, "");
+        }
     }
     if backends.contains("postgres") {
+        if let Some(url) = kept(keep.as_deref(), "postgres", n) {
+            let mut config = Config { data: dir.path().join("pg"), ..Config::default() };
+            config.database_url = Some(url);
+            export_kept(config, "PostgreSQL").await;
+            return;
+        }
         match consentry_store::testing::TestDatabase::create().await {
             Some(db) => {
                 let mut config = Config { data: dir.path().join("pg"), ..Config::default() };
                 config.database_url = Some(db.url.clone());
                 config.bootstrap_admin_key = Some("bench-admin-key-0123456789-abcdefghijklm".into());
                 one(config, &file, n, "PostgreSQL").await;
+                if keep.is_some() {
+                    mark(keep.as_deref(), "postgres", n, &db.url);
+                    // Kept for the next run: dropping it would drop the database.
+                    std::mem::forget(db);
+                }
             }
             None => println!("PostgreSQL: not reachable on loopback, skipped"),
         }
     }
+}
+
+/// The bench's folder: a temporary one (removed with `temp`) or the kept one.
+struct Dir(std::path::PathBuf);
+
+impl Dir {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+/// What a kept folder says about `what` for N changes: written (and, for PostgreSQL, the database's URL),
+/// or `None` (also without a kept folder).
+fn kept(keep: Option<&std::path::Path>, what: &str, n: u64) -> Option<String> {
+    std::fs::read_to_string(keep?.join(format!("{what}-{n}.done"))).ok()
+}
+
+/// Notes in the kept folder (if any) that `what` is written for N changes.
+fn mark(keep: Option<&std::path::Path>, what: &str, n: u64, note: &str) {
+    if let Some(dir) = keep {
+        std::fs::write(dir.join(format!("{what}-{n}.done")), note).expect("note in the kept folder");
+    }
+}
+
+/// Exports a store a run before this one imported.
+async fn export_kept(config: Config, name: &str) {
+    println!("{name}: the store imported by an earlier run (CONSENTRY_BENCH_KEEP)");
+    let opened = consentry_server::open(config).await.expect("open");
+    export(&opened.state, name).await;
+    opened.state.store.close().await;
 }
 
 /// The import target in changes per second: 1,000,000 changes in 60 s (embedded) or 180 s
@@ -139,8 +195,15 @@ async fn one(config: Config, file: &std::path::Path, n: u64, name: &str) {
         peak_rss_mib()
     );
     // `CONSENTRY_BENCH_EXPORT=0` measures the import alone.
-    let export = std::env::var("CONSENTRY_BENCH_EXPORT").map_or(true, |v| v != "0");
-    for history in [true, false].into_iter().filter(|_| export) {
+    if std::env::var("CONSENTRY_BENCH_EXPORT").map_or(true, |v| v != "0") {
+        export(&state, name).await;
+    }
+    state.store.close().await;
+}
+
+/// Exports the store's history, then its current state, and reports each.
+async fn export(state: &consentry_server::Services, name: &str) {
+    for history in [true, false] {
         let (started, cpu) = (Instant::now(), cpu_seconds());
         let mut exporter =
             Exporter::new(Arc::clone(&state.store), ExportOptions { history, ..ExportOptions::default() });
@@ -158,5 +221,4 @@ async fn one(config: Config, file: &std::path::Path, n: u64, name: &str) {
             peak_rss_mib()
         );
     }
-    state.store.close().await;
 }

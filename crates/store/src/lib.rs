@@ -51,9 +51,10 @@ pub use crate::links::{LinkPlan, LinkRead, LinkRefusal, LinkStore, LinkedSubject
 pub use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, ClaimedEvent, CommitObserver, Committed,
     DELIVERY_DEAD, DELIVERY_DELIVERED, DELIVERY_PENDING, DeliveryOutcome, DeliveryRecord, DestinationPatch,
-    DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxEvent,
-    OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, Sealed, SealedReceipt, Sealer, SigningKeyRecord,
-    StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint, Wants, default_outbox_filter,
+    DestinationRecord, EventMatcher, ExportRow, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
+    OutboxEvent, OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, Sealed, SealedReceipt, Sealer,
+    SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint, Wants,
+    default_outbox_filter,
 };
 pub use crate::store::Store;
 pub use crate::tokens::TokenStore;

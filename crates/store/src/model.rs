@@ -368,3 +368,28 @@ pub struct OutboxPruned {
 pub const DELIVERY_PENDING: &str = "pending";
 pub const DELIVERY_DELIVERED: &str = "delivered";
 pub const DELIVERY_DEAD: &str = "dead";
+
+/// One event as an export writes it ([`Store::export_page`](crate::Store::export_page)): what a line of
+/// the import's format holds, without what only the ledger's proof needs (hashes, actor, evidence hash),
+/// with its subject and, for a subject linked into another, the survivor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRow {
+    /// `None` once the subject was erased (the current state leaves those out).
+    pub subject: Option<SubjectId>,
+    /// The subject `subject` was linked into, if it was.
+    pub survivor: Option<SubjectId>,
+    pub seq: u64,
+    pub pseudonym: String,
+    pub purpose: String,
+    pub action: consentry_core::Action,
+    pub scope: consentry_core::Scope,
+    pub notice: Option<String>,
+    pub notice_version: Option<u32>,
+    pub collection_point: Option<String>,
+    pub recorded_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub jurisdiction: Option<String>,
+    /// As [`Event::occurred_at`]; in the current state, a live change whose effective time is later than
+    /// its `recorded_at` (the clock had stepped back) has that time here, as the current state orders it.
+    pub occurred_at: Option<Timestamp>,
+}

@@ -48,15 +48,41 @@ pub(crate) const STATE_EVENT_COLUMNS: &str = concat!(
     "CASE WHEN e.occurred_at IS NULL AND s.at > e.recorded_at THEN s.at ELSE e.occurred_at END AS occurred_at"
 );
 
+/// The `occurred_at` of an event of the current state read a page at a time: a live change's effective
+/// time is looked up in `consent_state` only for a live change (an imported one has its `occurred_at`).
+macro_rules! paged_effective_time {
+    () => {
+        "COALESCE(e.occurred_at, \
+                  (SELECT MAX(c.at) FROM consent_state c WHERE c.seq = e.seq AND c.at > e.recorded_at)) \
+         AS occurred_at"
+    };
+}
+
 /// [`STATE_EVENT_COLUMNS`] for an event joined to nothing but the state's positions (`seq`): a live
 /// change's effective time is looked up in `consent_state` only for a live change (an imported one has its
 /// `occurred_at`), so a page of the current state reads each statement's row of the state once, from the
 /// index on `seq`, and no more.
-pub(crate) const PAGED_STATE_EVENT_COLUMNS: &str = concat!(
-    event_columns_before_time!(),
-    "COALESCE(e.occurred_at, \
-              (SELECT MAX(c.at) FROM consent_state c WHERE c.seq = e.seq AND c.at > e.recorded_at)) AS occurred_at"
-);
+pub(crate) const PAGED_STATE_EVENT_COLUMNS: &str =
+    concat!(event_columns_before_time!(), paged_effective_time!());
+
+/// An exported event's columns ([`ExportRow`](crate::model::ExportRow)) but the last, `occurred_at`, on
+/// `events e` joined to the key store's `subject_keys k` and `subject_links l`: the subject and survivor,
+/// then what a line holds. No hashes (nor the previous event's, a look-up per row) and no actor: an export
+/// writes none of them.
+macro_rules! export_columns_before_time {
+    () => {
+        "k.subject, l.survivor, e.seq, e.pseudonym, e.purpose, e.action, e.categories, e.channels, \
+         e.recipients, e.notice, e.notice_version, e.collection_point, e.recorded_at, e.expires_at, \
+         e.jurisdiction, "
+    };
+}
+
+/// The columns of an exported event of the history.
+pub(crate) const EXPORT_COLUMNS: &str = concat!(export_columns_before_time!(), "e.occurred_at");
+
+/// The columns of an exported statement in force: a live change's effective time as
+/// [`PAGED_STATE_EVENT_COLUMNS`] reads it.
+pub(crate) const EXPORT_STATE_COLUMNS: &str = concat!(export_columns_before_time!(), paged_effective_time!());
 
 /// The ledger's last event: `seq, hash` and the time no new event is recorded before (its `recorded_at`,
 /// or the `ledger_floor` when later: the latest `recorded_at` when the upgrade to effective time ran); no

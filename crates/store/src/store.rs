@@ -17,9 +17,9 @@ use crate::identifiers::IdentifierStore;
 use crate::links::LinkStore;
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DestinationPatch,
-    DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion, OutboxMessage,
-    OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog, StoredCheckpoint,
-    StoredReceipt, TlogCheckpoint,
+    DestinationRecord, EventMatcher, ExportRow, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
+    OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord, StoredCatalog,
+    StoredCheckpoint, StoredReceipt, TlogCheckpoint,
 };
 use crate::requests::RequestStore;
 use crate::tokens::TokenStore;
@@ -150,6 +150,20 @@ pub trait Store:
         since: Timestamp,
         history: bool,
     ) -> Result<Vec<(String, u64)>>;
+    /// A page of an export: the ledger's positions `after < seq <= through`, oldest first; with `history`
+    /// every event there (erased subjects' with no subject), else the statements in force among them
+    /// (erased subjects' left out, and none at all in a stretch where nothing is in force); each with its
+    /// subject's survivor when the subject was linked into another, read in the same statement. Pages are
+    /// cut by position, not by count, so that an export can read several at once (the ledger has no gaps:
+    /// a page of the history holds every position up to the ledger's end).
+    async fn export_page(&self, after: u64, through: u64, history: bool) -> Result<Vec<ExportRow>>;
+    /// How many pages of an export are best read at once, besides the one being written: on SQLite one
+    /// (the bulk reader's caches; a second read at once goes to a connection with small ones, and costs
+    /// more than it gives on two cores), on PostgreSQL three (each read is a server process of its own,
+    /// and a third hides the round trips of the other two).
+    fn export_reads(&self) -> usize {
+        1
+    }
     /// Stores an image of the decision engine's state that holds every event up to `covers`, in place of
     /// every older one, whole or not at all. Any node may write one; readers take the newest.
     async fn save_engine_image(&self, covers: u64, image: &[u8]) -> Result<()>;

@@ -18,10 +18,13 @@
 //! numbers count rows (blank lines are none), the header being line 1. Parsed with `csv-core`, the sans-I/O parser of the `csv`
 //! crate, from the stream a chunk at a time.
 
+use std::io::Write as _;
+
 use csv_core::{ReadRecordResult, Reader};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+use super::jsonl::Fields;
 use super::line::{self, ChangeLine, LineError, Reason};
 use super::reader::MAX_LINE;
 use crate::error::{Error, Result};
@@ -286,53 +289,113 @@ pub fn header() -> String {
     COLUMNS[..COLUMNS.len() - 1].join(",")
 }
 
-/// One change as a CSV row under [`header`], without the line break.
-pub fn row(line: &ChangeLine) -> String {
-    let join = |l: &[String]| l.join("|");
-    let notice = line.notice.as_ref();
-    let age = line.age.as_ref();
-    let identifiers: Vec<String> =
-        line.identifiers.iter().map(|i| format!("{}:{}", i.kind, i.value)).collect();
-    let cells = [
-        line.source_id.clone(),
-        line.subject.clone(),
-        line.purpose.clone(),
-        line.action.clone(),
-        line.occurred_at.clone(),
-        join(&line.categories),
-        join(&line.channels),
-        join(&line.recipients),
-        line.expires_at.clone().unwrap_or_default(),
-        line.collection_point.clone().unwrap_or_default(),
-        notice.map(|n| n.key.clone()).unwrap_or_default(),
-        notice.and_then(|n| n.version).map(|v| v.to_string()).unwrap_or_default(),
-        notice.and_then(|n| n.text.clone()).unwrap_or_default(),
-        notice.and_then(|n| n.language.clone()).unwrap_or_default(),
-        line.evidence
-            .as_ref()
-            .map(|v| String::from_utf8(line::canonical_json(v)).unwrap_or_default())
-            .unwrap_or_default(),
-        identifiers.join("|"),
-        line.jurisdiction.clone().unwrap_or_default(),
-        age.and_then(|a| a.birth_date.clone()).unwrap_or_default(),
-        age.and_then(|a| a.age_band.clone()).unwrap_or_default(),
-        age.and_then(|a| a.stated_on.clone()).unwrap_or_default(),
-    ];
-    cells.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",")
+/// Appends one change as a CSV row under [`header`] (without its line break) to `out`, straight from the
+/// line's fields: no text per cell.
+pub(super) fn write_row(out: &mut Vec<u8>, f: &Fields<'_>) {
+    let notice = f.notice.map(|n| &n.reference);
+    let _ = write!(out, "evt_{},", f.seq);
+    cell(out, &[f.subject]);
+    out.push(b',');
+    cell(out, &[f.purpose]);
+    out.push(b',');
+    cell(out, &[f.action]);
+    let _ = write!(out, ",{},", f.occurred_at);
+    list(out, f.categories.iter().map(|c| [c.as_str()]));
+    out.push(b',');
+    list(out, f.channels.iter().map(|c| [c.as_str()]));
+    out.push(b',');
+    list(out, f.recipients.iter().map(|c| [c.as_str()]));
+    out.push(b',');
+    if let Some(t) = f.expires_at {
+        let _ = write!(out, "{t}");
+    }
+    out.push(b',');
+    cell(out, &[f.collection_point.unwrap_or_default()]);
+    out.push(b',');
+    cell(out, &[notice.map_or("", |n| n.key.as_str())]);
+    out.push(b',');
+    if let Some(v) = notice.and_then(|n| n.version) {
+        let _ = write!(out, "{v}");
+    }
+    out.push(b',');
+    cell(out, &[notice.and_then(|n| n.text.as_deref()).unwrap_or_default()]);
+    out.push(b',');
+    cell(out, &[notice.and_then(|n| n.language.as_deref()).unwrap_or_default()]);
+    out.push(b',');
+    if let Some(evidence) = f.evidence {
+        let json = line::canonical_json(evidence);
+        cell(out, &[std::str::from_utf8(&json).unwrap_or_default()]);
+    }
+    out.push(b',');
+    list(out, f.identifiers.iter().map(|i| [i.kind.as_str(), ":", i.value.as_str()]));
+    out.push(b',');
+    cell(out, &[f.jurisdiction.unwrap_or_default()]);
+    let age = f.age;
+    for part in [
+        age.and_then(|a| a.birth_date.as_deref()),
+        age.and_then(|a| a.age_band.as_deref()),
+        age.and_then(|a| a.stated_on.as_deref()),
+    ] {
+        out.push(b',');
+        cell(out, &[part.unwrap_or_default()]);
+    }
 }
 
-/// A field as RFC 4180 writes it: quoted when it holds a comma, a quote or a line break.
-fn quote(cell: &str) -> String {
-    if cell.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", cell.replace('"', "\"\""))
+/// Whether a cell holding `text` is quoted (RFC 4180): when it holds a comma, a quote or a line break.
+fn needs_quotes(text: &str) -> bool {
+    text.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+}
+
+/// A cell made of `parts`, quoted (its quotes doubled) when any part needs it.
+fn cell(out: &mut Vec<u8>, parts: &[&str]) {
+    let quoted = parts.iter().any(|p| needs_quotes(p));
+    if quoted {
+        out.push(b'"');
+    }
+    for part in parts {
+        push(out, part, quoted);
+    }
+    if quoted {
+        out.push(b'"');
+    }
+}
+
+/// A cell of `items` (each made of its parts) separated by `|`, quoted as a whole when any needs it.
+fn list<'a, const N: usize>(out: &mut Vec<u8>, items: impl Iterator<Item = [&'a str; N]> + Clone) {
+    let quoted = items.clone().any(|i| i.iter().any(|p| needs_quotes(p)));
+    if quoted {
+        out.push(b'"');
+    }
+    for (n, item) in items.enumerate() {
+        if n > 0 {
+            out.push(b'|');
+        }
+        for part in item {
+            push(out, part, quoted);
+        }
+    }
+    if quoted {
+        out.push(b'"');
+    }
+}
+
+/// `text` into a cell; in a quoted one with its quotes doubled.
+fn push(out: &mut Vec<u8>, text: &str, quoted: bool) {
+    if quoted && text.contains('"') {
+        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
     } else {
-        cell.to_owned()
+        out.extend_from_slice(text.as_bytes());
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use consentry_core::Timestamp;
+
+    use super::super::jsonl::Notice;
+    use super::super::line::{IdentifierLine, NoticeRef};
     use super::*;
+    use crate::guardians::age::StatedAge;
 
     async fn read(input: &str) -> Result<Vec<(u64, std::result::Result<ChangeLine, Reason>)>> {
         let mut r = CsvLines::new(input.as_bytes());
@@ -398,10 +461,133 @@ mod tests {
         assert_eq!(e.code(), "validation_failed");
     }
 
+    /// A row as the export wrote it before it wrote rows in place: a text per cell, from a `ChangeLine`.
+    fn reference_row(line: &ChangeLine) -> String {
+        let quote = |cell: &str| {
+            if cell.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", cell.replace('"', "\"\""))
+            } else {
+                cell.to_owned()
+            }
+        };
+        let join = |l: &[String]| l.join("|");
+        let notice = line.notice.as_ref();
+        let age = line.age.as_ref();
+        let identifiers: Vec<String> =
+            line.identifiers.iter().map(|i| format!("{}:{}", i.kind, i.value)).collect();
+        let cells = [
+            line.source_id.clone(),
+            line.subject.clone(),
+            line.purpose.clone(),
+            line.action.clone(),
+            line.occurred_at.clone(),
+            join(&line.categories),
+            join(&line.channels),
+            join(&line.recipients),
+            line.expires_at.clone().unwrap_or_default(),
+            line.collection_point.clone().unwrap_or_default(),
+            notice.map(|n| n.key.clone()).unwrap_or_default(),
+            notice.and_then(|n| n.version).map(|v| v.to_string()).unwrap_or_default(),
+            notice.and_then(|n| n.text.clone()).unwrap_or_default(),
+            notice.and_then(|n| n.language.clone()).unwrap_or_default(),
+            line.evidence
+                .as_ref()
+                .map(|v| String::from_utf8(line::canonical_json(v)).unwrap_or_default())
+                .unwrap_or_default(),
+            identifiers.join("|"),
+            line.jurisdiction.clone().unwrap_or_default(),
+            age.and_then(|a| a.birth_date.clone()).unwrap_or_default(),
+            age.and_then(|a| a.age_band.clone()).unwrap_or_default(),
+            age.and_then(|a| a.stated_on.clone()).unwrap_or_default(),
+        ];
+        cells.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",")
+    }
+
+    /// `line` (its source id `evt_<seq>`, its times as the export writes them) as [`write_row`] writes it.
+    fn written(line: &ChangeLine) -> String {
+        let seq = line.source_id.strip_prefix("evt_").and_then(|s| s.parse().ok()).expect("an event id");
+        let time = |t: &str| Timestamp::parse(t).expect("time");
+        let notice = line.notice.clone().map(Notice::new);
+        let mut out = Vec::new();
+        write_row(
+            &mut out,
+            &Fields {
+                seq,
+                subject: &line.subject,
+                purpose: &line.purpose,
+                action: &line.action,
+                categories: &line.categories,
+                channels: &line.channels,
+                recipients: &line.recipients,
+                occurred_at: time(&line.occurred_at),
+                jurisdiction: line.jurisdiction.as_deref(),
+                expires_at: line.expires_at.as_deref().map(time),
+                notice: notice.as_ref(),
+                collection_point: line.collection_point.as_deref(),
+                evidence: line.evidence.as_ref(),
+                identifiers: &line.identifiers,
+                age: line.age.as_ref(),
+            },
+        );
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    #[test]
+    fn rows_are_written_as_their_cells_were() {
+        let bare = line::parse(
+            1,
+            r#"{"source_id":"evt_7","subject":"u1","action":"locate","jurisdiction":"EU","occurred_at":"2023-04-01T10:00:00.123456Z"}"#,
+        )
+        .expect("parses");
+        let full = ChangeLine {
+            source_id: "evt_18446744073709551615".into(),
+            subject: "ana, \"the\" sub\rject\n ü 😀".into(),
+            purpose: "marketing.direct".into(),
+            action: "grant".into(),
+            categories: vec!["email".into(), "a,b".into()],
+            channels: vec!["web".into(), "sms".into()],
+            recipients: vec!["x".into(), "y\"".into(), "z".into()],
+            occurred_at: "2023-04-01T10:00:00.123456Z".into(),
+            jurisdiction: Some("US-CA".into()),
+            expires_at: Some("2024-12-31T23:59:59.000000Z".into()),
+            notice: Some(NoticeRef {
+                key: "marketing.direct".into(),
+                version: Some(3),
+                text: Some("We'd like to \"write\" to you.\r\nLine two, ß".into()),
+                language: Some("de".into()),
+            }),
+            collection_point: Some("form \"a\"".into()),
+            evidence: Some(
+                serde_json::json!({"z": "1", "ip": "10.0.0.1", "a": {"c": [1, 2.5, null], "b": "x"}}),
+            ),
+            identifiers: vec![
+                IdentifierLine { kind: "email".into(), value: "ana@example.com".into() },
+                IdentifierLine { kind: "account".into(), value: "A,\"17\"".into() },
+            ],
+            age: Some(StatedAge {
+                birth_date: Some("2010-01-02".into()),
+                age_band: None,
+                stated_on: Some("2023-01-01".into()),
+            }),
+        };
+        let mut plain = full.clone();
+        plain.subject = "ana".into();
+        plain.categories = vec!["email".into()];
+        plain.recipients = vec![];
+        plain.identifiers.pop();
+        plain.evidence = Some(serde_json::json!("one string"));
+        plain.notice = Some(NoticeRef { key: "k".into(), version: None, text: None, language: None });
+        plain.collection_point = None;
+        plain.age = Some(StatedAge { birth_date: None, age_band: Some("13-15".into()), stated_on: None });
+        for line in [bare, full, plain] {
+            assert_eq!(written(&line), reference_row(&line));
+        }
+    }
+
     #[tokio::test]
     async fn rows_written_read_back_the_same() {
-        let line = line::parse(1, r#"{"source_id":"a,1","subject":"u1","purpose":"p","action":"grant","occurred_at":"2023-01-02T03:04:05.000000Z","jurisdiction":"US-CA","channels":["email","sms"],"notice":{"key":"p","version":2},"evidence":{"b":1,"a":"x"},"identifiers":[{"type":"email","value":"a@example.com"}]}"#).expect("parses");
-        let text = format!("{}\n{}\n", header(), row(&line));
+        let line = line::parse(1, r#"{"source_id":"evt_1","subject":"u,1","purpose":"p","action":"grant","occurred_at":"2023-01-02T03:04:05.000000Z","jurisdiction":"US-CA","channels":["email","sms"],"notice":{"key":"p","version":2},"evidence":{"b":1,"a":"x"},"identifiers":[{"type":"email","value":"a@example.com"}]}"#).expect("parses");
+        let text = format!("{}\n{}\n", header(), written(&line));
         let rows = read(&text).await.expect("reads");
         assert_eq!(rows, vec![(2, Ok(line))]);
     }

@@ -9,36 +9,33 @@
 //! linked into another comes out under the survivor's id. With the vault's key ([`Exporter::with_vault`]),
 //! and only when the options ask for each: the events' evidence, the subject's age on their first line, and
 //! their identifiers on their first line. Over HTTP each subject whose vault data went out is written to
-//! their access log ([`Exporter::logged_as`]).
+//! their access log ([`Exporter::logged_as`]). The export holds the ledger as long as it was when it
+//! began: pages are cut by ledger position, so that several are read at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use std::sync::Arc;
 
-use consentry_core::{Event, SubjectId, Timestamp};
+use consentry_core::{SubjectId, Timestamp};
+use consentry_store::ExportRow;
 use consentry_store::Store;
 use consentry_store::vault::Kek;
 use tokio::task::JoinHandle;
 
 use super::import::Format;
-use super::line::{ChangeLine, IdentifierLine, NoticeRef};
+use super::jsonl::Notice;
+use super::line::{IdentifierLine, NoticeRef};
 use super::{csv, jsonl};
 use crate::error::{Error, Result};
 use crate::guardians::age::StatedAge;
 use crate::state::Services;
 
-/// Statements or events read per page, by default.
+/// Ledger positions read per page, by default: 5,000 events of the history, their statements in force
+/// of the current state.
 const PAGE: u32 = 5000;
 
-/// A page's events with their subjects (`None` once erased).
-type Page = Vec<(Option<SubjectId>, Event)>;
-
-/// A notice version as lines name it: by its text and language.
-struct Notice {
-    reference: NoticeRef,
-    /// `reference` as JSON, made once.
-    json: Vec<u8>,
-}
+/// A page's events with their subjects (`None` once erased) and survivors.
+type Page = Vec<ExportRow>;
 
 /// What a line holds from the vault.
 #[derive(Default)]
@@ -87,7 +84,11 @@ pub const EXPORT_ROUTE: &str = "GET /v1/export/consents";
 pub struct Exporter {
     store: Arc<dyn Store>,
     options: ExportOptions,
-    after: u64,
+    /// Ledger positions whose reading has begun.
+    issued: u64,
+    /// The ledger's length when the export began, read with the first page: what is recorded after
+    /// that is not exported.
+    end: Option<u64>,
     header_done: bool,
     done: bool,
     /// Lines given so far (a CSV header not counted).
@@ -101,20 +102,19 @@ pub struct Exporter {
     kek: Option<Kek>,
     /// Where the reads of subjects' vault data are logged, if anywhere.
     audit: Option<Audit>,
-    /// Statements or events read per page.
+    /// Ledger positions read per page.
     page: u32,
-    /// The next page, being read.
-    next: Option<JoinHandle<Result<Page>>>,
+    /// The next pages, being read, in order, each with its positions (`after`, `through`).
+    reading: VecDeque<(u64, u64, JoinHandle<Result<Page>>)>,
     /// How large a page's text is made at first: the last page's size and some.
     capacity: usize,
 }
 
-/// What an export reads for the subjects of one page, and forgets with it: which of them are aliases
-/// (old id → survivor), which have their first line on it (pseudonym → `seq`), and those subjects' ages.
-/// Nothing is kept from page to page, so the export's memory does not grow with the store.
+/// What an export reads for the subjects of one page, and forgets with it: which have their first line
+/// on it (pseudonym → `seq`), and those subjects' ages. Nothing is kept from page to page, so the export's
+/// memory does not grow with the store.
 #[derive(Default)]
 struct PageVault {
-    aliases: HashMap<String, SubjectId>,
     firsts: HashMap<String, u64>,
     ages: HashMap<SubjectId, StatedAge>,
 }
@@ -125,7 +125,8 @@ impl Exporter {
         Self {
             store,
             options,
-            after: 0,
+            issued: 0,
+            end: None,
             header_done: false,
             done: false,
             lines: 0,
@@ -134,12 +135,12 @@ impl Exporter {
             kek: None,
             audit: None,
             page: PAGE,
-            next: None,
+            reading: VecDeque::new(),
             capacity: 256 * 1024,
         }
     }
 
-    /// Reads `n` statements or events a page instead of 5,000 (tests: a subject over several pages).
+    /// Reads `n` ledger positions a page instead of 5,000 (tests: a subject over several pages).
     pub fn paged_by(mut self, n: u32) -> Self {
         self.page = n.max(1);
         self
@@ -158,15 +159,10 @@ impl Exporter {
         self
     }
 
-    /// Reads what the page's subjects need: which are aliases, and, when ages or identifiers go out, which
-    /// have their first line on this page and (for ages) their ages.
-    async fn page_vault(&self, page: &[(Option<SubjectId>, Event)]) -> Result<PageVault> {
-        let subjects: HashSet<&SubjectId> = page.iter().filter_map(|(s, _)| s.as_ref()).collect();
+    /// Reads what the page's subjects need when ages or identifiers go out: which have their first line
+    /// on this page and (for ages) their ages.
+    async fn page_vault(&self, page: &[ExportRow]) -> Result<PageVault> {
         let mut vault = PageVault::default();
-        let among = subjects.iter().map(|s| (*s).clone()).collect();
-        for (from, survivor) in self.store.survivors_among(among).await? {
-            vault.aliases.insert(from.as_str().to_owned(), survivor);
-        }
         let Some(kek) = &self.kek else { return Ok(vault) };
         if !(self.options.ages || self.options.identifiers) {
             return Ok(vault);
@@ -175,8 +171,8 @@ impl Exporter {
         // no subject's.
         let pseudonyms: HashSet<&str> = page
             .iter()
-            .filter(|(s, _)| s.as_ref().is_some_and(|s| !vault.aliases.contains_key(s.as_str())))
-            .map(|(_, e)| e.pseudonym.as_str())
+            .filter(|r| r.subject.is_some() && r.survivor.is_none())
+            .map(|r| r.pseudonym.as_str())
             .collect();
         let since = self.options.since.unwrap_or(Timestamp::from_micros(0));
         let pseudonyms = pseudonyms.into_iter().map(str::to_owned).collect();
@@ -185,8 +181,8 @@ impl Exporter {
         if self.options.ages {
             let first: Vec<SubjectId> = page
                 .iter()
-                .filter(|(_, e)| vault.firsts.get(&e.pseudonym) == Some(&e.seq))
-                .filter_map(|(s, _)| s.clone())
+                .filter(|r| vault.firsts.get(&r.pseudonym) == Some(&r.seq))
+                .filter_map(|r| r.subject.clone())
                 .collect();
             for age in self.store.ages_of(kek, first).await? {
                 if let Some(stated) = StatedAge::from_stored(&age.plaintext) {
@@ -213,48 +209,49 @@ impl Exporter {
         if self.done {
             return Ok((!out.is_empty()).then(|| text(out)));
         }
-        let page = match self.next.take() {
-            Some(reading) => reading.await.map_err(Error::internal)??,
-            None => read_page(Arc::clone(&self.store), self.options.history, self.after, self.page).await?,
+        let end = match self.end {
+            Some(end) => end,
+            None => *self.end.insert(self.store.ledger_head().await?.events),
         };
-        let Some((_, last)) = page.last() else {
-            self.done = true;
-            return Ok((!out.is_empty()).then(|| text(out)));
+        let (before, through, page) = loop {
+            self.read_ahead(end);
+            let Some((before, through, reading)) = self.reading.pop_front() else {
+                self.done = true;
+                return Ok((!out.is_empty()).then(|| text(out)));
+            };
+            let page = reading.await.map_err(Error::internal)??;
+            // A stretch of the ledger with nothing in force is no page.
+            if !page.is_empty() {
+                break (before, through, page);
+            }
         };
-        let before = self.after;
-        self.after = last.seq;
-        // The next page is read while this one is written (at most two pages held).
-        self.next = Some(tokio::spawn(read_page(
-            Arc::clone(&self.store),
-            self.options.history,
-            self.after,
-            self.page,
-        )));
+        // The pages after it are read while this one is written.
+        self.read_ahead(end);
         let mut vault = self.page_vault(&page).await?;
         let mut evidence: HashMap<u64, Vec<u8>> = match self.kek.as_ref().filter(|_| self.options.evidence) {
-            Some(kek) => self.store.evidence_between(kek, before, self.after).await?.into_iter().collect(),
+            Some(kek) => self.store.evidence_between(kek, before, through).await?.into_iter().collect(),
             None => HashMap::new(),
         };
         self.learn_notices(&page).await?;
         // Subjects whose vault data this page holds, each logged once.
         let mut read: HashSet<SubjectId> = HashSet::new();
-        for (subject, event) in &page {
+        for event in &page {
             // In history, pages come in ledger order: the running maximum of recorded times (the current
             // state's reads already give a live change its effective time).
             self.clock = self.clock.max(event.recorded_at);
-            let effective = if self.options.history && event.occurred_at.is_none() {
-                self.clock
-            } else {
-                event.effective_at()
+            let effective = match event.occurred_at {
+                Some(at) => at,
+                None if self.options.history => self.clock,
+                None => event.recorded_at,
             };
-            let Some(subject) = subject else { continue };
+            let Some(subject) = &event.subject else { continue };
             if self.options.since.is_some_and(|t| event.recorded_at < t) {
                 continue;
             }
             // A linked id's own events (all from before its link) stay out of the history: the link carried
             // its choices in force to the survivor as the survivor's own events, and a choice it left behind
             // (an older grant) must not count for the survivor after an import.
-            let alias = vault.aliases.get(subject.as_str());
+            let alias = event.survivor.as_ref();
             if self.options.history && alias.is_some() {
                 continue;
             }
@@ -275,32 +272,27 @@ impl Exporter {
                 }
                 _ => None,
             };
+            let fields = jsonl::Fields {
+                seq: event.seq,
+                subject: subject.as_str(),
+                purpose: &event.purpose,
+                action: event.action.as_str(),
+                categories: &event.scope.categories,
+                channels: &event.scope.channels,
+                recipients: &event.scope.recipients,
+                occurred_at: effective,
+                jurisdiction: event.jurisdiction.as_deref(),
+                expires_at: event.expires_at,
+                notice,
+                collection_point: event.collection_point.as_deref(),
+                evidence: extra.evidence.as_ref(),
+                identifiers: &extra.identifiers,
+                age: extra.age.as_ref(),
+            };
+            // Straight into the page, no text per line.
             match self.options.format {
-                // Straight into the page, no text per line.
-                Format::JsonLines => jsonl::write(
-                    &mut out,
-                    &jsonl::Fields {
-                        seq: event.seq,
-                        subject: subject.as_str(),
-                        purpose: &event.purpose,
-                        action: event.action.as_str(),
-                        categories: &event.scope.categories,
-                        channels: &event.scope.channels,
-                        recipients: &event.scope.recipients,
-                        occurred_at: effective,
-                        jurisdiction: event.jurisdiction.as_deref(),
-                        expires_at: event.expires_at,
-                        notice: notice.map(|n| &n.json[..]),
-                        collection_point: event.collection_point.as_deref(),
-                        evidence: extra.evidence.as_ref(),
-                        identifiers: &extra.identifiers,
-                        age: extra.age.as_ref(),
-                    },
-                ),
-                Format::Csv => {
-                    let line = change_line(subject, event, effective, notice.map(|n| &n.reference), extra);
-                    out.extend_from_slice(csv::row(&line).as_bytes());
-                }
+                Format::JsonLines => jsonl::write(&mut out, &fields),
+                Format::Csv => csv::write_row(&mut out, &fields),
             }
             out.push(b'\n');
             self.lines += 1;
@@ -315,17 +307,32 @@ impl Exporter {
         Ok(Some(text(out)))
     }
 
+    /// Begins reading the pages up to `end` that are next, as many at once as the store reads well
+    /// ([`Store::export_reads`]; their pages held besides the one being written): the reads are most of
+    /// an export's time.
+    fn read_ahead(&mut self, end: u64) {
+        while self.reading.len() < self.store.export_reads().max(1) && self.issued < end {
+            let (after, through) = (self.issued, end.min(self.issued + u64::from(self.page)));
+            let read = read_page(Arc::clone(&self.store), self.options.history, after, through);
+            self.reading.push_back((after, through, tokio::spawn(read)));
+            self.issued = through;
+        }
+    }
+
     /// Reads the notice versions the page names that no page before it named, each once per export.
-    async fn learn_notices(&mut self, page: &[(Option<SubjectId>, Event)]) -> Result<()> {
-        for (_, e) in page {
+    async fn learn_notices(&mut self, page: &[ExportRow]) -> Result<()> {
+        for e in page {
             let (Some(key), Some(version)) = (&e.notice, e.notice_version) else { continue };
             if self.notices.get(key.as_str()).is_some_and(|v| v.contains_key(&version)) {
                 continue;
             }
             let found = self.store.notice_version(key, version).await?.map(|n| {
-                let reference =
-                    NoticeRef { key: n.key, version: None, text: Some(n.text), language: Some(n.language) };
-                Notice { json: jsonl::notice(&reference), reference }
+                Notice::new(NoticeRef {
+                    key: n.key,
+                    version: None,
+                    text: Some(n.text),
+                    language: Some(n.language),
+                })
             });
             self.notices.entry(key.clone()).or_default().insert(version, found);
         }
@@ -358,48 +365,16 @@ impl Exporter {
 impl Drop for Exporter {
     /// An export stopped early (a client gone) does not read on.
     fn drop(&mut self) {
-        if let Some(reading) = self.next.take() {
+        for (_, _, reading) in self.reading.drain(..) {
             reading.abort();
         }
     }
 }
 
-/// The page after `after`: every event with `history`, else the statements in force (each with its
-/// subject, `None` once erased).
-async fn read_page(store: Arc<dyn Store>, history: bool, after: u64, n: u32) -> Result<Page> {
-    Ok(if history {
-        store.subject_events_page(after, n).await?
-    } else {
-        let page = store.current_page(after, n).await?;
-        page.into_iter().map(|(s, e)| (Some(s), e)).collect()
-    })
-}
-
-/// A line as a [`ChangeLine`] (for CSV).
-fn change_line(
-    subject: &SubjectId,
-    e: &Event,
-    effective: Timestamp,
-    notice: Option<&NoticeRef>,
-    vault: Vault,
-) -> ChangeLine {
-    ChangeLine {
-        source_id: e.id(),
-        subject: subject.as_str().to_owned(),
-        occurred_at: effective.to_string(),
-        jurisdiction: e.jurisdiction.clone(),
-        purpose: e.purpose.clone(),
-        action: e.action.as_str().to_owned(),
-        categories: e.scope.categories.clone(),
-        channels: e.scope.channels.clone(),
-        recipients: e.scope.recipients.clone(),
-        expires_at: e.expires_at.map(|t| t.to_string()),
-        notice: notice.cloned(),
-        collection_point: e.collection_point.clone(),
-        evidence: vault.evidence,
-        identifiers: vault.identifiers,
-        age: vault.age,
-    }
+/// The ledger's positions `after < seq <= through`: every event with `history`, else the statements in
+/// force (each with its subject, `None` once erased).
+async fn read_page(store: Arc<dyn Store>, history: bool, after: u64, through: u64) -> Result<Page> {
+    Ok(store.export_page(after, through, history).await?)
 }
 
 /// A page as text: JSON and CSV written from `String`s are UTF-8 (a lossy conversion never replaces

@@ -1,7 +1,8 @@
 //! An export's JSON lines written straight into the page, byte for byte as serde writes a
 //! [`ChangeLine`](super::line::ChangeLine) (its fields in order, empty ones left out), but without a
 //! `ChangeLine` per line: no copy of each field, and a notice version's JSON (its text is most of a line)
-//! made once per version and copied into every line that names it.
+//! made once per version and copied into every line that names it. The line's [`Fields`] are the CSV
+//! writer's too ([`csv::write_row`](super::csv::write_row)).
 
 use std::io::Write as _;
 
@@ -10,6 +11,21 @@ use serde_json::Value;
 
 use super::line::{IdentifierLine, NoticeRef};
 use crate::guardians::age::StatedAge;
+
+/// A notice version as lines name it (by its text and language), with its JSON made once.
+pub(super) struct Notice {
+    pub reference: NoticeRef,
+    /// `reference` as JSON.
+    pub json: Vec<u8>,
+}
+
+impl Notice {
+    pub fn new(reference: NoticeRef) -> Self {
+        // A struct of strings always serialises into memory.
+        let json = serde_json::to_vec(&reference).unwrap_or_default();
+        Self { reference, json }
+    }
+}
 
 /// One line's fields, borrowed from the event they come from.
 pub(super) struct Fields<'a> {
@@ -23,18 +39,11 @@ pub(super) struct Fields<'a> {
     pub occurred_at: Timestamp,
     pub jurisdiction: Option<&'a str>,
     pub expires_at: Option<Timestamp>,
-    /// The notice as [`notice`] wrote it.
-    pub notice: Option<&'a [u8]>,
+    pub notice: Option<&'a Notice>,
     pub collection_point: Option<&'a str>,
     pub evidence: Option<&'a Value>,
     pub identifiers: &'a [IdentifierLine],
     pub age: Option<&'a StatedAge>,
-}
-
-/// A notice reference as JSON, to be given to [`write`] as [`Fields::notice`].
-pub(super) fn notice(notice: &NoticeRef) -> Vec<u8> {
-    // A struct of strings always serialises into memory.
-    serde_json::to_vec(notice).unwrap_or_default()
 }
 
 /// Appends the line (without its line break) to `out`.
@@ -62,7 +71,7 @@ pub(super) fn write(out: &mut Vec<u8>, f: &Fields<'_>) {
     }
     if let Some(n) = f.notice {
         out.extend_from_slice(b",\"notice\":");
-        out.extend_from_slice(n);
+        out.extend_from_slice(&n.json);
     }
     if let Some(c) = f.collection_point {
         out.extend_from_slice(b",\"collection_point\":");
@@ -124,7 +133,7 @@ mod tests {
         expires: Option<Timestamp>,
     ) -> (String, String) {
         let expected = serde_json::to_string(line).expect("serialises");
-        let notice_json = line.notice.as_ref().map(notice);
+        let notice = line.notice.clone().map(Notice::new);
         let mut out = Vec::new();
         write(
             &mut out,
@@ -139,7 +148,7 @@ mod tests {
                 occurred_at: occurred,
                 jurisdiction: line.jurisdiction.as_deref(),
                 expires_at: expires,
-                notice: notice_json.as_deref(),
+                notice: notice.as_ref(),
                 collection_point: line.collection_point.as_deref(),
                 evidence: line.evidence.as_ref(),
                 identifiers: &line.identifiers,

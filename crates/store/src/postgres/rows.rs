@@ -8,7 +8,7 @@ use sqlx::{Postgres, Row, Transaction};
 use super::error::db;
 use crate::common::json_list;
 use crate::error::{Result, StoreError};
-use crate::model::{ApiKey, NoticeVersion, SealedReceipt};
+use crate::model::{ApiKey, ExportRow, NoticeVersion, SealedReceipt};
 
 pub(super) fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(format!("stored data does not decode: {what}"))
@@ -47,6 +47,42 @@ pub(super) fn event(r: &PgRow) -> Result<Event> {
         prev_hash: r.try_get("prev_hash").map_err(db)?,
         hash: r.try_get("hash").map_err(db)?,
     })
+}
+
+/// Reads an exported event from the columns of [`EXPORT_COLUMNS`](crate::sql::EXPORT_COLUMNS), by
+/// position (a look-up of each column by name costs more than decoding it).
+pub(super) fn export_row(r: &PgRow) -> Result<ExportRow> {
+    let subject: Option<String> = r.try_get(0).map_err(db)?;
+    let survivor: Option<String> = r.try_get(1).map_err(db)?;
+    let action: &str = r.try_get(5).map_err(db)?;
+    let notice_version: Option<i32> = r.try_get(10).map_err(db)?;
+    let subject_of =
+        |s: String| SubjectId::new(s).map_err(|e| StoreError::Backend(format!("stored subject id: {e}")));
+    Ok(ExportRow {
+        subject: subject.map(subject_of).transpose()?,
+        survivor: survivor.map(subject_of).transpose()?,
+        seq: r.try_get::<i64, _>(2).map_err(db)? as u64,
+        pseudonym: r.try_get(3).map_err(db)?,
+        purpose: r.try_get(4).map_err(db)?,
+        action: Action::parse(action).ok_or_else(|| corrupt("action"))?,
+        scope: Scope {
+            categories: list_or_empty(r.try_get(6).map_err(db)?)?,
+            channels: list_or_empty(r.try_get(7).map_err(db)?)?,
+            recipients: list_or_empty(r.try_get(8).map_err(db)?)?,
+        },
+        notice: r.try_get(9).map_err(db)?,
+        notice_version: notice_version.map(|v| v as u32),
+        collection_point: r.try_get(11).map_err(db)?,
+        recorded_at: Timestamp::from_micros(r.try_get(12).map_err(db)?),
+        expires_at: r.try_get::<Option<i64>, _>(13).map_err(db)?.map(Timestamp::from_micros),
+        jurisdiction: r.try_get(14).map_err(db)?,
+        occurred_at: r.try_get::<Option<i64>, _>(15).map_err(db)?.map(Timestamp::from_micros),
+    })
+}
+
+/// A scope list; the empty one, the usual one, without parsing.
+fn list_or_empty(text: &str) -> Result<Vec<String>> {
+    if text == "[]" { Ok(Vec::new()) } else { list(text) }
 }
 
 /// A `subject` column followed by the event's columns.

@@ -21,9 +21,9 @@ use crate::common::lease_end;
 use crate::error::{Result, StoreError};
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
-    DestinationPatch, DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
-    OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord,
-    StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint, default_outbox_filter,
+    DestinationPatch, DestinationRecord, EventMatcher, ExportRow, ImportKeys, LedgerHead, NewDestination,
+    NoticeVersion, OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer,
+    SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint, default_outbox_filter,
 };
 use crate::recent::RecentNodes;
 use crate::store::Store;
@@ -147,6 +147,14 @@ impl Store for PostgresStore {
     async fn catalog(&self) -> Result<Option<StoredCatalog>> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         catalog::current_catalog(&mut conn).await
+    }
+
+    async fn export_page(&self, after: u64, through: u64, history: bool) -> Result<Vec<ExportRow>> {
+        ledger::export_page(&self.pool, after, through, history).await
+    }
+
+    fn export_reads(&self) -> usize {
+        3
     }
 
     async fn catalog_version(&self) -> Result<Option<u64>> {

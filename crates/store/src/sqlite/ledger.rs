@@ -9,8 +9,11 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::db::backend;
 use super::rows;
 use crate::error::Result;
-use crate::model::{LedgerHead, StoredCheckpoint, StoredReceipt};
-use crate::sql::{CHECKPOINTS, EVENT_COLUMNS, LEDGER_HEAD, PAGED_STATE_EVENT_COLUMNS, STATE_EVENT_COLUMNS};
+use crate::model::{ExportRow, LedgerHead, StoredCheckpoint, StoredReceipt};
+use crate::sql::{
+    CHECKPOINTS, EVENT_COLUMNS, EXPORT_COLUMNS, EXPORT_STATE_COLUMNS, LEDGER_HEAD, PAGED_STATE_EVENT_COLUMNS,
+    STATE_EVENT_COLUMNS,
+};
 
 /// A `subject` column followed by an event's columns.
 fn subject_event(r: &Row<'_>) -> rusqlite::Result<(SubjectId, Event)> {
@@ -162,6 +165,37 @@ pub(super) fn subject_events_page(
         Ok((subject.and_then(|s| SubjectId::new(s).ok()), rows::event(r, 1)?))
     })?
     .collect()
+}
+
+/// A page of an export (see [`Store::export_page`](crate::Store::export_page)): the events at positions
+/// `after < seq <= through` (a range of the primary key), or the statements in force among them (a range
+/// of the state's index on `seq`, from the index alone).
+pub(super) fn export_page(
+    conn: &Connection,
+    after: u64,
+    through: u64,
+    history: bool,
+) -> rusqlite::Result<Vec<ExportRow>> {
+    let mut stmt = conn.prepare_cached(&if history {
+        format!(
+            "SELECT {EXPORT_COLUMNS} FROM events e
+             LEFT JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
+             LEFT JOIN ks.subject_links l ON l.subject = k.subject
+             WHERE e.seq > ?1 AND e.seq <= ?2 ORDER BY e.seq"
+        )
+    } else {
+        format!(
+            "SELECT {EXPORT_STATE_COLUMNS}
+             FROM (SELECT DISTINCT seq FROM consent_state WHERE seq > ?1 AND seq <= ?2) s
+             JOIN events e ON e.seq = s.seq
+             LEFT JOIN ks.subject_keys k ON k.pseudonym = e.pseudonym
+             LEFT JOIN ks.subject_links l ON l.subject = k.subject
+             ORDER BY s.seq"
+        )
+    })?;
+    let rows = stmt.query_map(params![after as i64, through as i64], rows::export_row)?;
+    // The current state leaves erased subjects out.
+    rows.filter(|r| history || r.as_ref().map_or(true, |r| r.subject.is_some())).collect()
 }
 
 /// Grants and renewals still in force whose expiry is at or before `now`.

@@ -4,7 +4,7 @@ use consentry_core::{Action, Event, Scope, SubjectId, Timestamp};
 use rusqlite::Row;
 use rusqlite::types::{Value, ValueRef};
 
-use crate::model::{ApiKey, DestinationRecord, NoticeVersion, SigningKeyRecord, StoredReceipt};
+use crate::model::{ApiKey, DestinationRecord, ExportRow, NoticeVersion, SigningKeyRecord, StoredReceipt};
 
 fn list(text: String) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(&text)
@@ -51,6 +51,43 @@ pub(super) fn event(row: &Row<'_>, at: usize) -> rusqlite::Result<Event> {
         jurisdiction: row.get(at + 17)?,
         occurred_at: row.get::<_, Option<i64>>(at + 18)?.map(Timestamp::from_micros),
     })
+}
+
+/// Reads an exported event from the columns of [`EXPORT_COLUMNS`](crate::sql::EXPORT_COLUMNS).
+pub(super) fn export_row(row: &Row<'_>) -> rusqlite::Result<ExportRow> {
+    let subject: Option<String> = row.get(0)?;
+    let survivor: Option<String> = row.get(1)?;
+    let action = row.get_ref(5)?.as_str()?;
+    Ok(ExportRow {
+        subject: subject.map(self::subject).transpose()?,
+        survivor: survivor.map(self::subject).transpose()?,
+        seq: row.get::<_, i64>(2)? as u64,
+        pseudonym: row.get(3)?,
+        purpose: row.get(4)?,
+        action: Action::parse(action).ok_or_else(|| conversion("unknown action in ledger"))?,
+        scope: Scope {
+            categories: list_ref(row.get_ref(6)?)?,
+            channels: list_ref(row.get_ref(7)?)?,
+            recipients: list_ref(row.get_ref(8)?)?,
+        },
+        notice: row.get(9)?,
+        notice_version: row.get(10)?,
+        collection_point: row.get(11)?,
+        recorded_at: Timestamp::from_micros(row.get(12)?),
+        expires_at: row.get::<_, Option<i64>>(13)?.map(Timestamp::from_micros),
+        jurisdiction: row.get(14)?,
+        occurred_at: row.get::<_, Option<i64>>(15)?.map(Timestamp::from_micros),
+    })
+}
+
+/// A list column (a JSON array of strings) read in place; the empty list, the usual one, without parsing.
+fn list_ref(value: ValueRef<'_>) -> rusqlite::Result<Vec<String>> {
+    let text = value.as_str()?;
+    if text == "[]" {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 pub(super) fn api_key(row: &Row<'_>) -> rusqlite::Result<ApiKey> {

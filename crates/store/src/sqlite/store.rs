@@ -26,9 +26,9 @@ use crate::error::{Result, StoreError};
 use crate::model::default_outbox_filter;
 use crate::model::{
     AccessEntry, AccessRecord, ApiKey, ClaimedDelivery, CommitObserver, DeliveryOutcome, DeliveryRecord,
-    DestinationPatch, DestinationRecord, EventMatcher, ImportKeys, LedgerHead, NewDestination, NoticeVersion,
-    OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer, SigningKeyRecord,
-    StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint,
+    DestinationPatch, DestinationRecord, EventMatcher, ExportRow, ImportKeys, LedgerHead, NewDestination,
+    NoticeVersion, OutboxFilter, OutboxMessage, OutboxPruned, ReplayFrom, SealedReceipt, Sealer,
+    SigningKeyRecord, StoredCatalog, StoredCheckpoint, StoredReceipt, TlogCheckpoint,
 };
 use crate::recent::RecentNodes;
 use crate::store::Store;
@@ -544,6 +544,10 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         self.read(move |conn| ledger::first_lines(conn, &pseudonyms, since, history)).await
+    }
+
+    async fn export_page(&self, after: u64, through: u64, history: bool) -> Result<Vec<ExportRow>> {
+        self.read_bulk(move |conn| ledger::export_page(conn, after, through, history)).await
     }
 
     async fn catalog_version(&self) -> Result<Option<u64>> {

@@ -10,6 +10,7 @@ mod activity;
 mod console;
 mod devices;
 mod dsr;
+mod export;
 mod fixtures;
 mod guardians;
 mod households;
@@ -36,6 +37,7 @@ pub use self::devices::{devices_pair_list_delete, devices_rehash_token};
 pub use self::dsr::{
     erasure_destroys_the_key_and_keeps_the_chain, requests_lifecycle, requests_list_and_overdue,
 };
+pub use self::export::export_pages_hold_what_the_ledger_holds;
 pub use self::guardians::{ages_and_guardians, coming_of_age_is_announced_once};
 pub use self::households::{households_are_renamed_and_deleted, households_members_and_devices};
 pub use self::identifiers::identifiers_belong_to_one_subject;

@@ -18,7 +18,7 @@ macro_rules! conformance_vault_suite {
             vault_erasure_shreds_the_data_key, vault_concurrent_puts_share_one_key,
             identifiers_belong_to_one_subject, links_merge_move_and_alias, links_see_every_racing_write,
             ages_and_guardians, coming_of_age_is_announced_once, households_members_and_devices,
-            households_are_renamed_and_deleted);
+            households_are_renamed_and_deleted, export_pages_hold_what_the_ledger_holds);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
