@@ -3,6 +3,8 @@
 //! (also after a restart), strict mode, and export → import into a fresh store giving the same answers,
 //! ages, identifiers and evidence, with a linked id's events under its survivor.
 
+use std::collections::HashSet;
+
 use consentry_service::transfer::import::{self, ImportOptions};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -337,6 +339,34 @@ async fn a_subject_over_several_pages_gets_its_age_once(backend: Backend) {
     server.stop().await;
 }
 
+/// A statement in force replaced while an export runs moves to its newer event's position, past where the
+/// export began: the export reads on to the ledger's end, so the subject is not left out.
+async fn a_statement_replaced_during_an_export_is_not_left_out(backend: Backend) {
+    use consentry_service::transfer::export::{ExportOptions, Exporter};
+    let server = TestServer::start_on(backend).await;
+    let subjects: Vec<String> = (0..10).map(|i| format!("mover-{i}")).collect();
+    let lines: Vec<Value> = subjects
+        .iter()
+        .map(|s| line(&format!("m-{s}"), s, "analytics", "withdraw", "2023-01-01T00:00:00Z"))
+        .collect();
+    assert_eq!(import(&server, "?source=ot", &jsonl(&lines)).await["imported"].as_u64(), Some(10));
+    let mut exporter = Exporter::new(server.state.store.clone(), ExportOptions::default()).paged_by(1);
+    let mut out = exporter.next_page().await.expect("a page").expect("the first page");
+    // mover-8's withdrawal (position 9, not read yet) is replaced by a newer one at position 11.
+    server.record("mover-8", &withdraw("analytics")).await;
+    while let Some(page) = exporter.next_page().await.expect("a page") {
+        out.push_str(&page);
+    }
+    let exported: HashSet<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("JSON")["subject"].as_str().expect("subject").to_owned()
+        })
+        .collect();
+    assert_eq!(exported, subjects.into_iter().collect::<HashSet<_>>(), "{out}");
+    server.stop().await;
+}
+
 /// A reader that gives `limit` bytes of `data`, then fails: a connection cut half-way.
 struct Cut {
     data: Vec<u8>,
@@ -570,5 +600,6 @@ both_backends!(
     identifiers_need_their_own_scope,
     ages_need_consent_write,
     evidence_and_ages_need_consent_read,
-    a_subject_over_several_pages_gets_its_age_once
+    a_subject_over_several_pages_gets_its_age_once,
+    a_statement_replaced_during_an_export_is_not_left_out
 );

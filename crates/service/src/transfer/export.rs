@@ -9,8 +9,11 @@
 //! linked into another comes out under the survivor's id. With the vault's key ([`Exporter::with_vault`]),
 //! and only when the options ask for each: the events' evidence, the subject's age on their first line, and
 //! their identifiers on their first line. Over HTTP each subject whose vault data went out is written to
-//! their access log ([`Exporter::logged_as`]). The export holds the ledger as long as it was when it
-//! began: pages are cut by ledger position, so that several are read at once.
+//! their access log ([`Exporter::logged_as`]). Pages are cut by ledger position, so that several are read
+//! at once, up to the ledger's length when the export began; then what was recorded meanwhile follows, until
+//! a look at the ledger finds nothing new. A statement in force that a newer one replaced during the
+//! export has moved to that newer event's position, past where the export began, so it is read there: no
+//! statement in force is left out.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -209,13 +212,20 @@ impl Exporter {
         if self.done {
             return Ok((!out.is_empty()).then(|| text(out)));
         }
-        let end = match self.end {
+        let mut end = match self.end {
             Some(end) => end,
             None => *self.end.insert(self.store.ledger_head().await?.events),
         };
         let (before, through, page) = loop {
             self.read_ahead(end);
             let Some((before, through, reading)) = self.reading.pop_front() else {
+                // Read up to `end`: what was recorded since follows (a replaced statement in force moved
+                // there), until the ledger has nothing new.
+                let head = self.store.ledger_head().await?.events;
+                if head > end {
+                    end = *self.end.insert(head);
+                    continue;
+                }
                 self.done = true;
                 return Ok((!out.is_empty()).then(|| text(out)));
             };
