@@ -201,8 +201,10 @@ pub const MAX_EVIDENCE_TEXT: &str = "16 KiB";
 /// Reads one line of JSON as a change.
 pub fn parse(number: u64, text: &str) -> Result<ChangeLine, LineError> {
     // Most lines are good: read straight into the change, without a JSON tree first. Any line that does
-    // not read so (or lacks a required field) is read again the slow way, which tells why.
-    if let Ok(line) = serde_json::from_str::<ChangeLine>(text)
+    // not read so (or lacks a required field) is read again the slow way, which tells why. Only an object:
+    // serde would also read a JSON array into the change's fields by position.
+    if text.trim_start().starts_with('{')
+        && let Ok(line) = serde_json::from_str::<ChangeLine>(text)
         && [&line.source_id, &line.subject, &line.action, &line.occurred_at]
             .iter()
             .all(|f| !f.trim().is_empty())
@@ -556,6 +558,9 @@ mod tests {
             assert_eq!(parse(1, text).expect("reads"), tree, "{text}");
         }
         assert_eq!(parse(1, &repeated).expect("reads").source_id, "a1");
+        // An array holding the fields in order is not a line, however it would read by position.
+        let array = r#"["a1","u1","marketing.direct","grant",[],[],[],"2023-04-01T10:00:00Z"]"#;
+        assert_eq!(parse(1, array).expect_err("refused").reason, Reason::MalformedJson);
         // A required field present but empty, or null, is missing either way.
         for text in [
             GOOD.replace(r#""subject":"u1""#, r#""subject":" ""#),
