@@ -10,6 +10,15 @@
 //! another process wrote (PostgreSQL with several nodes), is read from the store as before.
 //!
 //! An audit never reads from here: it checks what is at rest.
+//!
+//! A node is the same forever only while the database never goes back. PostgreSQL's could (a failover to a
+//! replica behind it, a restore to a point in time, while nodes keep running): the positions of the lost
+//! groups are then written again with other events. So the PostgreSQL writer notes the head of each group it
+//! committed ([`RecentNodes::committed`]) and, under the ledger lock of the next, takes the memory for the
+//! tree's frontier only when that head is still in the ledger ([`RecentNodes::last_commit`]); when it is
+//! not, everything held is dropped. (Until this node's next group commit, a proof it serves may still use a
+//! node of the lost groups; so may every other thing it holds in memory, such as the engine's state. A
+//! database that went back needs its nodes restarted.)
 
 use std::sync::Mutex;
 
@@ -28,6 +37,9 @@ const EMPTY: u64 = u64::MAX;
 #[derive(Debug, Default)]
 pub struct RecentNodes {
     levels: Mutex<Vec<Vec<(u64, Hash)>>>,
+    /// The ledger's head (length and last event's hash) after the last commit noted with
+    /// [`RecentNodes::committed`].
+    last: Mutex<Option<(u64, String)>>,
 }
 
 impl RecentNodes {
@@ -58,6 +70,24 @@ impl RecentNodes {
             }
             ring[(id.index % capacity) as usize] = (id.index, *hash);
         }
+    }
+
+    /// Keeps `nodes` of a transaction that committed, leaving the ledger's head at `head` (its length and
+    /// last event's hash).
+    pub fn committed(&self, nodes: &[(NodeId, Hash)], head: (u64, String)) {
+        self.add(nodes);
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(head);
+    }
+
+    /// The head noted by the last [`RecentNodes::committed`].
+    pub fn last_commit(&self) -> Option<(u64, String)> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Drops every node held (the ledger is not the one they were committed to).
+    pub fn clear(&self) {
+        self.levels.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// The nodes among `ids` held here, and the ids that are not.
@@ -115,6 +145,19 @@ mod tests {
         let (found, missing) = recent.split(&Frontier::ids(n));
         assert!(missing.is_empty());
         assert_eq!(Frontier::from_nodes(n, &found).expect("frontier").root(), tree.root());
+    }
+
+    #[test]
+    fn a_cleared_store_holds_nothing() {
+        let recent = RecentNodes::new();
+        let (_, all) = grown(100, &recent);
+        recent.committed(&[], (100, "h".into()));
+        assert_eq!(recent.last_commit(), Some((100, "h".into())));
+        recent.clear();
+        let every: Vec<NodeId> = all.keys().copied().collect();
+        let (found, missing) = recent.split(&every);
+        assert!(found.is_empty() && missing.len() == every.len());
+        assert_eq!(recent.last_commit(), None);
     }
 
     #[test]

@@ -32,8 +32,9 @@ use crate::model::{
 use crate::recent::RecentNodes;
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
-/// Most appends taken into one group. An import's batch (one append per subject, up to 16,384 changes) fits in one, so it
-/// commits as one transaction: each page of the indexes keyed by pseudonym is written out once per batch.
+/// Most appends taken into one group. An import's batch (one append per subject; 8,192 changes by default)
+/// fits in one, so it commits as one transaction: each page of the indexes keyed by pseudonym is written out
+/// once per batch.
 const MAX_GROUP: usize = 16_384;
 
 pub(super) type Appended = (Vec<Event>, Option<SealedReceipt>);
@@ -162,7 +163,8 @@ async fn commit_group(
     let mut seen = imported_before(&mut tx, &imports).await?;
     let (mut import_sources, mut import_ids, mut import_seqs) = (Vec::new(), Vec::new(), Vec::new());
     let head_seq = seq;
-    let mut tree = tlog::frontier(&mut tx, head_seq, Some(recent)).await?;
+    let trusted = recent_still_holds(&mut tx, recent, head_seq, &prev).await?;
+    let mut tree = tlog::frontier(&mut tx, head_seq, trusted.then_some(recent)).await?;
     let mut nodes = Vec::new();
 
     let pseudonyms =
@@ -362,6 +364,34 @@ async fn commit_group(
         fill_slot(&link.slot, Ok(moved));
     }
     tx.commit().await.map_err(db)?;
-    recent.add(&nodes);
+    recent.committed(&nodes, (seq, prev));
     Ok((outcomes, (tree.size(), tree.root())))
+}
+
+/// Whether the nodes this node committed lately still belong to the ledger (read under the ledger lock,
+/// at its head `head_seq`, `head_hash`): its last commit's head is the ledger's, or still in it when other
+/// nodes appended since. When the ledger no longer holds it (the database went back), they are dropped.
+async fn recent_still_holds(
+    tx: &mut Transaction<'static, Postgres>,
+    recent: &RecentNodes,
+    head_seq: u64,
+    head_hash: &str,
+) -> Result<bool> {
+    let Some((seq, hash)) = recent.last_commit() else { return Ok(false) };
+    let holds = if seq == head_seq {
+        head_hash == hash
+    } else if seq > head_seq {
+        false
+    } else {
+        let at: Option<String> = sqlx::query_scalar("SELECT hash FROM events WHERE seq = $1")
+            .bind(seq as i64)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db)?;
+        at.as_deref() == Some(hash.as_str())
+    };
+    if !holds {
+        recent.clear();
+    }
+    Ok(holds)
 }

@@ -547,3 +547,41 @@ async fn the_upgrade_to_stances_brings_back_replaced_objections() {
     assert!(store.current(&gone).await.expect("current").is_empty());
     store.close().await;
 }
+
+/// The database went back (a failover to a replica behind it, a restore to a point in time) and lost node
+/// A's last group, and node B wrote other events at those positions: A's next group builds on the ledger's
+/// tree, not on the tree nodes of the lost group it still holds in memory, and what it proves is the
+/// ledger's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_forgets_the_tree_nodes_of_a_group_the_database_lost() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let a: Arc<dyn Store> = Arc::new(PostgresStore::open(&db.url, 4, None).await.expect("node a"));
+    let kept = SubjectId::new("kept").expect("id");
+    let lost = SubjectId::new("lost").expect("id");
+    a.append(&kept, vec![grant(); 5]).await.expect("events 1 to 5");
+    a.append(&lost, vec![grant(); 3]).await.expect("events 6 to 8, completing the subtree of 0 to 8");
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    sqlx::raw_sql(
+        "SET session_replication_role = replica;
+         DELETE FROM consent_state WHERE seq > 5; DELETE FROM tlog_nodes WHERE ((idx + 1) << level) > 5;
+         DELETE FROM events WHERE seq > 5;",
+    )
+    .execute(&pool)
+    .await
+    .expect("the database goes back to event 5");
+    pool.close().await;
+    let b: Arc<dyn Store> = Arc::new(PostgresStore::open(&db.url, 4, None).await.expect("node b"));
+    b.append(&SubjectId::new("other").expect("id"), vec![grant(); 5]).await.expect("events 6 to 10 on b");
+    // A's group completes the subtree of leaves 0 to 16, from the one of 0 to 8 (now B's events 6 to 8).
+    a.append(&kept, vec![grant(); 6]).await.expect("events 11 to 16 on a");
+    let (from_events, stored) = crate::tree_roots(a.as_ref()).await;
+    assert_eq!(stored, from_events, "the stored tree is the events' tree");
+    let ids = consentry_core::merkle::inclusion_nodes(7, 16);
+    let mut proven = a.tlog_proof_nodes(&ids).await.expect("proof nodes");
+    let mut at_rest = a.tlog_nodes(&ids).await.expect("stored nodes");
+    proven.sort_unstable();
+    at_rest.sort_unstable();
+    assert_eq!(proven, at_rest, "a proof is made of the ledger's nodes");
+    a.close().await;
+    b.close().await;
+}
