@@ -32,8 +32,9 @@ use crate::model::{CommitObserver, Committed, OutboxFilter};
 use crate::recent::RecentNodes;
 use crate::sql::{JURISDICTION_STATE, LEDGER_HEAD_AT};
 
-/// Most commands taken into one group. An import's batch (one append per subject, up to 16,384 changes) fits in one, so it
-/// commits as one transaction: each page of the indexes keyed by pseudonym is written out once per batch.
+/// Most commands taken into one group. An import's batch (one append per subject; 8,192 changes by default)
+/// fits in one, so it commits as one transaction: each page of the indexes keyed by pseudonym is written out
+/// once per batch.
 const MAX_GROUP: usize = 16_384;
 
 pub(super) struct Writer {
