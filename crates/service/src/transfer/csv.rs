@@ -509,26 +509,14 @@ mod tests {
         let time = |t: &str| Timestamp::parse(t).expect("time");
         let notice = line.notice.clone().map(Notice::new);
         let mut out = Vec::new();
-        write_row(
-            &mut out,
-            &Fields {
-                seq,
-                subject: &line.subject,
-                purpose: &line.purpose,
-                action: &line.action,
-                categories: &line.categories,
-                channels: &line.channels,
-                recipients: &line.recipients,
-                occurred_at: time(&line.occurred_at),
-                jurisdiction: line.jurisdiction.as_deref(),
-                expires_at: line.expires_at.as_deref().map(time),
-                notice: notice.as_ref(),
-                collection_point: line.collection_point.as_deref(),
-                evidence: line.evidence.as_ref(),
-                identifiers: &line.identifiers,
-                age: line.age.as_ref(),
-            },
+        let fields = Fields::of_line(
+            line,
+            seq,
+            time(&line.occurred_at),
+            line.expires_at.as_deref().map(time),
+            notice.as_ref(),
         );
+        write_row(&mut out, &fields);
         String::from_utf8(out).expect("UTF-8")
     }
 

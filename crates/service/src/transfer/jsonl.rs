@@ -46,6 +46,36 @@ pub(super) struct Fields<'a> {
     pub age: Option<&'a StatedAge>,
 }
 
+#[cfg(test)]
+impl<'a> Fields<'a> {
+    /// The fields of `line` placed at `seq`, as the export gives them (the tests' reference lines).
+    pub(super) fn of_line(
+        line: &'a super::line::ChangeLine,
+        seq: u64,
+        occurred_at: Timestamp,
+        expires_at: Option<Timestamp>,
+        notice: Option<&'a Notice>,
+    ) -> Self {
+        Fields {
+            seq,
+            subject: &line.subject,
+            purpose: &line.purpose,
+            action: &line.action,
+            categories: &line.categories,
+            channels: &line.channels,
+            recipients: &line.recipients,
+            occurred_at,
+            jurisdiction: line.jurisdiction.as_deref(),
+            expires_at,
+            notice,
+            collection_point: line.collection_point.as_deref(),
+            evidence: line.evidence.as_ref(),
+            identifiers: &line.identifiers,
+            age: line.age.as_ref(),
+        }
+    }
+}
+
 /// Appends the line (without its line break) to `out`.
 pub(super) fn write(out: &mut Vec<u8>, f: &Fields<'_>) {
     // Writing into a `Vec` never fails, and neither does serialising strings, lists of them, JSON values
@@ -135,26 +165,7 @@ mod tests {
         let expected = serde_json::to_string(line).expect("serialises");
         let notice = line.notice.clone().map(Notice::new);
         let mut out = Vec::new();
-        write(
-            &mut out,
-            &Fields {
-                seq,
-                subject: &line.subject,
-                purpose: &line.purpose,
-                action: &line.action,
-                categories: &line.categories,
-                channels: &line.channels,
-                recipients: &line.recipients,
-                occurred_at: occurred,
-                jurisdiction: line.jurisdiction.as_deref(),
-                expires_at: expires,
-                notice: notice.as_ref(),
-                collection_point: line.collection_point.as_deref(),
-                evidence: line.evidence.as_ref(),
-                identifiers: &line.identifiers,
-                age: line.age.as_ref(),
-            },
-        );
+        write(&mut out, &Fields::of_line(line, seq, occurred, expires, notice.as_ref()));
         (expected, String::from_utf8(out).expect("UTF-8"))
     }
 
