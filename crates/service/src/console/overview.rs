@@ -188,6 +188,11 @@ pub async fn overview(services: &Services, range: Range) -> Result<Overview> {
 pub async fn overview_at(services: &Services, range: Range, now: Timestamp) -> Result<Overview> {
     let buckets = buckets(range, day_of(now));
     let (first, last) = (buckets.first().map_or(0, |b| b.first), buckets.last().map_or(0, |b| b.last));
+    // Before the rollups: a fold moves the cursor and its counts in one transaction, so the counts read after
+    // include at least every event up to this cursor, and the page's "counting" note is never missing while
+    // the charts it shows lack events (read after, a fold in between made it so).
+    let counted_to = services.store.rollup_cursor().await?;
+    let ledger_head = services.store.ledger_head().await?.events;
     let rows = services.store.rollups(first, last).await?;
     let standing: Vec<Standing> = services.metrics.consent_tallies().iter().map(standing).collect();
     let index = |day: i64| buckets.partition_point(|b| b.last < day);
@@ -243,8 +248,6 @@ pub async fn overview_at(services: &Services, range: Range, now: Timestamp) -> R
         }
     }
     let (overdue_requests, overdue_tasks) = services.store.overdue_counts(now).await?;
-    let counted_to = services.store.rollup_cursor().await?;
-    let ledger_head = services.store.ledger_head().await?.events;
     Ok(Overview {
         range,
         buckets,
