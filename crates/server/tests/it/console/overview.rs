@@ -88,9 +88,16 @@ async fn the_overview_counts_from_the_rollups(backend: Backend) {
         let analytics = row(slice(page, "<table id=\"standing\"", "</table>"), "Usage analytics");
         ["Agreed", "Refused", "Never answered"].map(|h| cell(&analytics, h))
     };
-    // The standing comes from the gauges' last tally, which may have run half-way through the seeding: wait
-    // for one that holds all of it (carol's refusal is the last answer recorded).
-    let page = settled(&mut v, "7d", |t| analytics(t)[1] == "1").await;
+    // Today's news grants in the grants chart, from the rollups.
+    let grants_today = |page: &str| {
+        let figure = slice(page, "<figure class=\"chart\" id=\"chart-grants\"", "</figure>");
+        cell(&row(slice(figure, "<table", "</table>"), &today()), "News and offers")
+    };
+    // The standing comes from the gauges' last tally, and the charts from the rollups, folded every 2 s; either
+    // may have run half-way through the seeding: wait for a page where both hold all of it (carol's refusal is
+    // the last answer recorded, and both of today's news grants are folded; `settled` also waits for the
+    // page's "counting" note to go).
+    let page = settled(&mut v, "7d", |t| analytics(t)[1] == "1" && grants_today(t) == "2").await;
     assert_eq!(news(&page.text), ["1", "0", "1", "1", "33.3 %"]);
     assert_eq!(analytics(&page.text), ["1", "1", "1"]);
 
