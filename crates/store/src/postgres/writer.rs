@@ -109,6 +109,45 @@ pub(super) async fn write_loop(
     }
 }
 
+/// A statement of the current state: pseudonym, purpose, scope key, stance.
+type StateKey = (String, String, String, &'static str);
+
+/// The stored order `(at, seq)` of each of `keys` the current state holds (read before the group writes it).
+async fn stored_state(
+    tx: &mut Transaction<'static, Postgres>,
+    keys: &[&StateKey],
+) -> Result<HashMap<StateKey, (i64, i64)>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (mut p, mut pu, mut sc, mut st) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (pseudonym, purpose, scope, stance) in keys {
+        p.push(pseudonym.clone());
+        pu.push(purpose.clone());
+        sc.push(scope.clone());
+        st.push(*stance);
+    }
+    let rows: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT s.pseudonym, s.purpose, s.scope, s.stance, s.at, s.seq FROM consent_state s
+         JOIN UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS k (pseudonym, purpose, scope, stance)
+           ON s.pseudonym = k.pseudonym AND s.purpose = k.purpose AND s.scope = k.scope AND s.stance = k.stance",
+    )
+    .bind(p)
+    .bind(pu)
+    .bind(sc)
+    .bind(&st)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, pu, sc, stance, at, seq)| {
+            let stance = st.iter().copied().find(|s| *s == stance)?;
+            Some(((p, pu, sc, stance), (at, seq)))
+        })
+        .collect())
+}
+
 /// The `(source, id)` pairs among `imports` that an earlier commit placed.
 async fn imported_before(
     tx: &mut Transaction<'static, Postgres>,
@@ -180,9 +219,12 @@ async fn commit_group(
     let mut receipt_ids: HashSet<String> = HashSet::new();
     // Per current-state key (pseudonym, purpose, scope, stance), the latest statement of the group:
     // (effective time, seq).
-    let mut state: HashMap<(String, String, String, &'static str), (i64, i64)> = HashMap::new();
+    let mut state: HashMap<StateKey, (i64, i64)> = HashMap::new();
     // The group's outbox messages in order, each with the seq of the event it waits to be in force for.
     let mut pending: Vec<(String, OutboxMessage, Option<u64>)> = Vec::new();
+    // The events those messages wait for that were in force as their request placed them (beating every
+    // earlier event of the group and of their request on their statement): seq → (statement, order).
+    let mut as_placed: HashMap<i64, (StateKey, (i64, i64))> = HashMap::new();
     let mut outcomes = Vec::with_capacity(subjects.len());
     for ((((subject, mut batch), mut seal), import), link) in
         subjects.iter().zip(batches).zip(seals).zip(imports).zip(links.iter_mut())
@@ -285,6 +327,19 @@ async fn commit_group(
         if let (Some(r), Some(first), Some(last)) = (&receipt, placed.first(), placed.last()) {
             receipts.push(r, first.seq, last.seq);
         }
+        for (s, _) in &in_force {
+            // A request's events have consecutive positions.
+            let at = placed.first().and_then(|first| usize::try_from(s.checked_sub(first.seq)?).ok());
+            let Some(e) = at.and_then(|i| placed.get(i)).filter(|e| e.action != Action::Locate) else {
+                continue;
+            };
+            let key =
+                (e.pseudonym.clone(), e.purpose.clone(), scope_key(&e.scope), e.action.stance().as_str());
+            let order = (e.effective_at().micros(), e.seq as i64);
+            if state.get(&key) == Some(&order) {
+                as_placed.insert(e.seq as i64, (key, order));
+            }
+        }
         pending.extend(outbox.into_iter().map(|m| (p.clone(), m, None)));
         pending.extend(in_force.into_iter().map(|(seq, m)| (p.clone(), m, Some(seq))));
         outcomes.push(Ok((placed, receipt)));
@@ -308,15 +363,23 @@ async fn commit_group(
             .await
             .map_err(db)?;
         }
+        // An event in force as placed that a later request of the group replaced: whether it beat the state
+        // stored before the group is read before the state is written.
+        let replaced: Vec<&StateKey> = as_placed
+            .values()
+            .filter(|(key, order)| state.get(key) != Some(order))
+            .map(|(key, _)| key)
+            .collect();
+        let stored = stored_state(&mut tx, &replaced).await?;
         let (mut sp, mut spu, mut ssc, mut sst, mut sseq, mut sat) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((p, purpose, scope, stance), (at, s)) in state {
-            sp.push(p);
-            spu.push(purpose);
-            ssc.push(scope);
-            sst.push(stance);
-            sseq.push(s);
-            sat.push(at);
+        for ((p, purpose, scope, stance), (at, s)) in &state {
+            sp.push(p.clone());
+            spu.push(purpose.clone());
+            ssc.push(scope.clone());
+            sst.push(*stance);
+            sseq.push(*s);
+            sat.push(*at);
         }
         // The rows written are the statements of the group now in force (under the ledger lock, after
         // every write committed before): what an import announces as in force. The subject's place (purpose
@@ -342,8 +405,20 @@ async fn commit_group(
         .map_err(db)?
         .into_iter()
         .collect();
+        // In force as placed, as the embedded store reads it after each request: beating the group's
+        // earlier events (above) and the stored state, which the written rows show for the group's last
+        // statements and the rows read before show for the others.
+        let in_force = |s: i64| {
+            as_placed.get(&s).is_some_and(|(key, order)| {
+                if state.get(key) == Some(order) {
+                    written.contains(&s)
+                } else {
+                    stored.get(key).is_none_or(|before| order > before)
+                }
+            })
+        };
         for (p, m, waits_for) in pending {
-            if waits_for.is_none_or(|s| i64::try_from(s).is_ok_and(|s| written.contains(&s))) {
+            if waits_for.is_none_or(|s| i64::try_from(s).is_ok_and(in_force)) {
                 messages.push(&p, m, now);
             }
         }
